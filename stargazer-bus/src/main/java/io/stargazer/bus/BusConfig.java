@@ -1,0 +1,162 @@
+package io.stargazer.bus;
+
+import java.net.InetAddress;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * How one node uses the bus: its topology, role and identity, and the publishing limits. Immutable; the
+ * builder checks each value as it is set and names the bad one. {@link #fromEnvironment} reads the
+ * {@code SG_*} variables.
+ *
+ * @param topology             stream and group names
+ * @param role                 decides which consumer groups {@link EventBus#ensureStreams()} creates
+ * @param nodeId               this process's stable name: consumer name in every group, worker id of its reply stream
+ * @param platforms            the gateway platforms to provision (default discord, matrix, webchat)
+ * @param streamMaxlen         approximate cap of each stream (default 100 000; values below 1000 are raised to 1000)
+ * @param maxEnvelopeBytes     largest encoded envelope accepted for publishing (default 1 MiB)
+ * @param backlogCheckInterval how often, at most, one stream's backlog is checked while it is published to
+ * @param publishBatchMax      most entries one coalesced server-side publish batch carries
+ * @param clock                time source for checks and deadlines (tests inject a fixed one)
+ */
+public record BusConfig(
+        Topology topology,
+        NodeRole role,
+        String nodeId,
+        List<String> platforms,
+        long streamMaxlen,
+        int maxEnvelopeBytes,
+        Duration backlogCheckInterval,
+        int publishBatchMax,
+        Clock clock) {
+
+    public static final String ENV_NODE_ROLE = "SG_NODE_ROLE";
+    public static final String ENV_NODE_ID = "SG_NODE_ID";
+    public static final String ENV_PLATFORMS = "SG_PLATFORMS";
+    public static final String ENV_STREAM_MAXLEN = "SG_STREAM_MAXLEN";
+    public static final String ENV_MAX_ENVELOPE_BYTES = "SG_MAX_ENVELOPE_BYTES";
+    public static final String ENV_BACKLOG_CHECK_MS = "SG_BACKLOG_CHECK_MS";
+
+    public static final long MIN_STREAM_MAXLEN = 1000;
+    public static final List<String> DEFAULT_PLATFORMS = List.of("discord", "matrix", "webchat");
+
+    public BusConfig {
+        if (topology == null) throw new ConfigException("topology", "must be set");
+        if (role == null) throw new ConfigException(ENV_NODE_ROLE, "must be set");
+        Topology.checkName(ENV_NODE_ID, nodeId);
+        platforms = List.copyOf(platforms);
+        for (String p : platforms) Topology.checkPlatform(ENV_PLATFORMS, p);
+        if (streamMaxlen < MIN_STREAM_MAXLEN) {
+            throw new ConfigException(ENV_STREAM_MAXLEN, "'" + streamMaxlen + "' is below the floor of " + MIN_STREAM_MAXLEN);
+        }
+        Settings.positive(ENV_MAX_ENVELOPE_BYTES, maxEnvelopeBytes);
+        Settings.positive(ENV_BACKLOG_CHECK_MS, backlogCheckInterval);
+        Settings.positive("publishBatchMax", publishBatchMax);
+        if (clock == null) throw new ConfigException("clock", "must be set");
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        return new Builder().topology(topology).role(role).nodeId(nodeId).platforms(platforms).streamMaxlen(streamMaxlen)
+                .maxEnvelopeBytes(maxEnvelopeBytes).backlogCheckInterval(backlogCheckInterval)
+                .publishBatchMax(publishBatchMax).clock(clock);
+    }
+
+    public static BusConfig fromEnvironment() {
+        return fromEnvironment(System.getenv());
+    }
+
+    /** Reads {@code SG_*} settings from {@code env}; unset ones take their defaults. */
+    public static BusConfig fromEnvironment(Map<String, String> env) {
+        Builder b = builder().topology(Topology.fromEnvironment(env));
+        if (env.containsKey(ENV_NODE_ROLE)) b.role(NodeRole.parse(ENV_NODE_ROLE, env.get(ENV_NODE_ROLE)));
+        if (env.containsKey(ENV_NODE_ID)) b.nodeId(env.get(ENV_NODE_ID));
+        if (env.containsKey(ENV_PLATFORMS)) b.platforms(parsePlatforms(env.get(ENV_PLATFORMS)));
+        if (env.containsKey(ENV_STREAM_MAXLEN)) b.streamMaxlen(Settings.parseLong(ENV_STREAM_MAXLEN, env.get(ENV_STREAM_MAXLEN)));
+        if (env.containsKey(ENV_MAX_ENVELOPE_BYTES)) {
+            b.maxEnvelopeBytes(Settings.parseInt(ENV_MAX_ENVELOPE_BYTES, env.get(ENV_MAX_ENVELOPE_BYTES)));
+        }
+        if (env.containsKey(ENV_BACKLOG_CHECK_MS)) {
+            b.backlogCheckInterval(Settings.parseMillis(ENV_BACKLOG_CHECK_MS, env.get(ENV_BACKLOG_CHECK_MS)));
+        }
+        return b.build();
+    }
+
+    /** {@code "discord, matrix"} to a checked list; empty items are refused. */
+    public static List<String> parsePlatforms(String csv) {
+        List<String> out = new ArrayList<>();
+        for (String p : csv.split(",", -1)) {
+            out.add(Topology.checkPlatform(ENV_PLATFORMS, p.trim()));
+        }
+        return out;
+    }
+
+    /** Host name and process id: unique per process on a host, stable for its life. */
+    public static String defaultNodeId() {
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (Exception e) {
+            host = "node";
+        }
+        host = host.replaceAll("[^A-Za-z0-9_.-]", "_");
+        return host + "-" + ProcessHandle.current().pid();
+    }
+
+    /** Collects settings; each setter refuses a bad value at once, naming it. */
+    public static final class Builder {
+        private Topology topology = Topology.defaults();
+        private NodeRole role = NodeRole.STANDALONE;
+        private String nodeId;
+        private List<String> platforms = DEFAULT_PLATFORMS;
+        private long streamMaxlen = 100_000;
+        private int maxEnvelopeBytes = 1 << 20;
+        private Duration backlogCheckInterval = Duration.ofSeconds(5);
+        private int publishBatchMax = 256;
+        private Clock clock = Clock.systemUTC();
+
+        private Builder() {
+        }
+
+        public Builder topology(Topology v) { this.topology = v; return this; }
+        public Builder role(NodeRole v) { this.role = v; return this; }
+        public Builder nodeId(String v) { this.nodeId = Topology.checkName(ENV_NODE_ID, v); return this; }
+
+        public Builder platforms(List<String> v) {
+            for (String p : v) Topology.checkPlatform(ENV_PLATFORMS, p);
+            this.platforms = List.copyOf(v);
+            return this;
+        }
+
+        /**
+         * The approximate cap of each stream. As in the original, a value below 1000 is raised to 1000 (a tiny
+         * cap with approximate trimming would evict nearly everything); a negative one is refused.
+         */
+        public Builder streamMaxlen(long v) {
+            if (v < 0) throw new ConfigException(ENV_STREAM_MAXLEN, "'" + v + "' must not be negative");
+            this.streamMaxlen = Math.max(MIN_STREAM_MAXLEN, v);
+            return this;
+        }
+
+        public Builder maxEnvelopeBytes(int v) { this.maxEnvelopeBytes = Settings.positive(ENV_MAX_ENVELOPE_BYTES, v); return this; }
+        public Builder backlogCheckInterval(Duration v) { this.backlogCheckInterval = Settings.positive(ENV_BACKLOG_CHECK_MS, v); return this; }
+        public Builder publishBatchMax(int v) { this.publishBatchMax = Settings.positive("publishBatchMax", v); return this; }
+
+        public Builder clock(Clock v) {
+            if (v == null) throw new ConfigException("clock", "must be set");
+            this.clock = v;
+            return this;
+        }
+
+        public BusConfig build() {
+            return new BusConfig(topology, role, nodeId == null ? defaultNodeId() : nodeId, platforms, streamMaxlen,
+                    maxEnvelopeBytes, backlogCheckInterval, publishBatchMax, clock);
+        }
+    }
+}

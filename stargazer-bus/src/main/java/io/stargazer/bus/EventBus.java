@@ -1,0 +1,108 @@
+package io.stargazer.bus;
+
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The Stargazer event bus on Redis Streams: provisioning, publishing, consuming and diagnostics for one node.
+ *
+ * <p>One instance per process, shared by every thread: it owns one multiplexed connection for publishing,
+ * acknowledging and diagnostics, and one more connection per subscription for blocking reads.
+ *
+ * <p>Publishing is asynchronous underneath. Concurrent publishes to one stream are coalesced into server-side
+ * batches (one command carrying many entries), in the order they were submitted: entries published by one
+ * thread, and so one channel published from one thread, keep their order in the stream. Each returned future
+ * completes with the entry's id once Redis has stored it, or exceptionally if it was not; it completes on a
+ * Redis I/O thread, so dependent stages must not block (use the {@code *Async} stage methods for heavy work).
+ *
+ * <pre>{@code
+ * try (EventBus bus = EventBus.connect(RedisUrl.parse("redis://localhost:6379"), BusConfig.fromEnvironment())) {
+ *     bus.ensureStreams();
+ *     String id = bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c-1", "content", "hi"));
+ * }
+ * }</pre>
+ */
+public interface EventBus extends AutoCloseable {
+
+    /**
+     * Connects to Redis and checks that it answers. Throws {@link BusConnectionException} (naming the URL
+     * without its password) when it does not, or {@link RedisServerException.AccessDenied} when the login is refused.
+     */
+    static EventBus connect(RedisUrl url, BusConfig config) {
+        return io.stargazer.bus.internal.RedisEventBus.connect(url, config);
+    }
+
+    BusConfig config();
+
+    default Topology topology() {
+        return config().topology();
+    }
+
+    /** The Redis server's version, as {@code INFO server} reports it (for example {@code 7.0.15}). */
+    String serverVersion();
+
+    /** {@link #ensureStreams(List)} with the configured platforms. */
+    void ensureStreams();
+
+    /**
+     * Creates the consumer groups this node's role reads with, as the original module does: worker and standalone
+     * the worker group on the inbound stream(s); gateway and standalone the gateway group on each platform's outbound
+     * stream; tools the tools group on the tools stream. Groups start at {@code $}; streams are made if missing.
+     * Only "group already exists" (BUSYGROUP) counts as success: any other failure throws
+     * {@link ProvisioningException} naming the stream and group.
+     */
+    void ensureStreams(List<String> platforms);
+
+    /** Creates one group ({@code $}, MKSTREAM); true if created, false if it existed. */
+    boolean ensureGroup(String stream, String group);
+
+    /** Publishes to the inbound stream (or the channel's partition of it). */
+    CompletableFuture<String> publishInboundAsync(Envelope envelope);
+
+    /** Blocking form of {@link #publishInboundAsync}: returns the entry id. */
+    String publishInbound(Envelope envelope);
+
+    /** Publishes to {@code platform}'s outbound stream. */
+    CompletableFuture<String> publishOutboundAsync(String platform, Envelope envelope);
+
+    String publishOutbound(String platform, Envelope envelope);
+
+    /** Publishes to any stream (tools requests and replies, custom streams), with the same framing and cap. */
+    CompletableFuture<String> publishAsync(String stream, Envelope envelope);
+
+    String publish(String stream, Envelope envelope);
+
+    /**
+     * A consumer configuration for {@code stream}/{@code group} preset for this node: consumer name {@code nodeId},
+     * dead-letter stream from the topology, and the {@code SG_*} consumer settings of the environment.
+     */
+    default ConsumerConfig.Builder consumer(String stream, String group) {
+        return ConsumerConfig.builder(stream, group)
+                .consumerName(config().nodeId())
+                .deadLetterStream(topology().deadLetterStream(stream))
+                .fromEnvironment();
+    }
+
+    /** Starts consuming {@code config.stream()} with {@code config.group()}; the handler runs on the subscription's threads. */
+    Subscription subscribe(ConsumerConfig config, MessageHandler handler);
+
+    /** As {@link #subscribe(ConsumerConfig, MessageHandler)}, for handlers that finish asynchronously. */
+    Subscription subscribe(ConsumerConfig config, AsyncMessageHandler handler);
+
+    /** {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws. */
+    Optional<StreamInfo> streamInfo(String stream);
+
+    /** Entries delivered to the group and not yet acknowledged; 0 when unknown. Never throws. */
+    long pendingCount(String stream, String group);
+
+    /** Every group of the stream with consumers, pending count and lag; empty when unknown. Never throws. */
+    List<GroupInfo> groups(String stream);
+
+    /** The consumers of one group; empty when unknown. Never throws. */
+    List<ConsumerInfo> consumers(String stream, String group);
+
+    /** Stops every subscription (gracefully), then closes the connections. */
+    @Override
+    void close();
+}

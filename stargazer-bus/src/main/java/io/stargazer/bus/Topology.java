@@ -1,0 +1,240 @@
+package io.stargazer.bus;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.regex.Pattern;
+import java.util.zip.CRC32;
+
+/**
+ * The stream and consumer-group names every Stargazer service agrees on. Built from the {@code SG_*}
+ * environment variables (with the original Python module's defaults) or in code; immutable once built, and
+ * every name is checked when it is set.
+ *
+ * <p>With {@code inboundPartitions} N &gt; 1 the inbound stream is split into N streams
+ * {@code INBOUND:0 .. INBOUND:N-1}, each its own key (so on a cluster they spread over shards); an envelope goes
+ * to partition {@code crc32(utf8(channel_id)) mod N}, a function every language has, so one channel stays in order.
+ */
+public record Topology(
+        String inboundStream,
+        String outboundStreamPrefix,
+        String workerGroup,
+        String gatewayGroupPrefix,
+        String toolsStream,
+        String toolsGroup,
+        String toolsReplyStreamPrefix,
+        String deadLetterSuffix,
+        int inboundPartitions) {
+
+    public static final String ENV_INBOUND_STREAM = "SG_INBOUND_STREAM";
+    public static final String ENV_OUTBOUND_STREAM_PREFIX = "SG_OUTBOUND_STREAM_PREFIX";
+    public static final String ENV_WORKER_GROUP = "SG_WORKER_GROUP";
+    public static final String ENV_GATEWAY_GROUP_PREFIX = "SG_GATEWAY_GROUP_PREFIX";
+    public static final String ENV_TOOLS_STREAM = "SG_TOOLS_STREAM";
+    public static final String ENV_TOOLS_GROUP = "SG_TOOLS_GROUP";
+    public static final String ENV_TOOLS_REPLY_STREAM_PREFIX = "SG_TOOLS_REPLY_STREAM_PREFIX";
+    public static final String ENV_DEAD_LETTER_SUFFIX = "SG_DEAD_LETTER_SUFFIX";
+    public static final String ENV_INBOUND_PARTITIONS = "SG_INBOUND_PARTITIONS";
+
+    private static final Pattern TOKEN = Pattern.compile("[A-Za-z0-9_-]+");
+    private static final int MAX_PARTITIONS = 1024;
+
+    /** Checks every name; the canonical constructor is what builders and {@link #fromEnvironment} end in. */
+    public Topology {
+        checkName(ENV_INBOUND_STREAM, inboundStream);
+        checkName(ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix);
+        checkName(ENV_WORKER_GROUP, workerGroup);
+        checkName(ENV_GATEWAY_GROUP_PREFIX, gatewayGroupPrefix);
+        checkName(ENV_TOOLS_STREAM, toolsStream);
+        checkName(ENV_TOOLS_GROUP, toolsGroup);
+        checkName(ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix);
+        checkName(ENV_DEAD_LETTER_SUFFIX, deadLetterSuffix);
+        if (inboundPartitions < 1 || inboundPartitions > MAX_PARTITIONS) {
+            throw new ConfigException(ENV_INBOUND_PARTITIONS, "'" + inboundPartitions + "' must be between 1 and " + MAX_PARTITIONS);
+        }
+    }
+
+    /** The original module's defaults. */
+    public static Topology defaults() {
+        return builder().build();
+    }
+
+    /** Reads the {@code SG_*} variables of the process environment. */
+    public static Topology fromEnvironment() {
+        return fromEnvironment(System.getenv());
+    }
+
+    /** Reads the {@code SG_*} variables of {@code env}; unset variables take the defaults. */
+    public static Topology fromEnvironment(Map<String, String> env) {
+        Builder b = builder();
+        if (env.containsKey(ENV_INBOUND_STREAM)) b.inboundStream(env.get(ENV_INBOUND_STREAM));
+        if (env.containsKey(ENV_OUTBOUND_STREAM_PREFIX)) b.outboundStreamPrefix(env.get(ENV_OUTBOUND_STREAM_PREFIX));
+        if (env.containsKey(ENV_WORKER_GROUP)) b.workerGroup(env.get(ENV_WORKER_GROUP));
+        if (env.containsKey(ENV_GATEWAY_GROUP_PREFIX)) b.gatewayGroupPrefix(env.get(ENV_GATEWAY_GROUP_PREFIX));
+        if (env.containsKey(ENV_TOOLS_STREAM)) b.toolsStream(env.get(ENV_TOOLS_STREAM));
+        if (env.containsKey(ENV_TOOLS_GROUP)) b.toolsGroup(env.get(ENV_TOOLS_GROUP));
+        if (env.containsKey(ENV_TOOLS_REPLY_STREAM_PREFIX)) b.toolsReplyStreamPrefix(env.get(ENV_TOOLS_REPLY_STREAM_PREFIX));
+        if (env.containsKey(ENV_DEAD_LETTER_SUFFIX)) b.deadLetterSuffix(env.get(ENV_DEAD_LETTER_SUFFIX));
+        if (env.containsKey(ENV_INBOUND_PARTITIONS)) {
+            b.inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, env.get(ENV_INBOUND_PARTITIONS)));
+        }
+        return b.build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding this topology's names, to change some of them. */
+    public Builder toBuilder() {
+        return new Builder().inboundStream(inboundStream).outboundStreamPrefix(outboundStreamPrefix).workerGroup(workerGroup)
+                .gatewayGroupPrefix(gatewayGroupPrefix).toolsStream(toolsStream).toolsGroup(toolsGroup)
+                .toolsReplyStreamPrefix(toolsReplyStreamPrefix).deadLetterSuffix(deadLetterSuffix)
+                .inboundPartitions(inboundPartitions);
+    }
+
+    /** Platform P's outbound stream: {@code PREFIX:P}. */
+    public String outboundStream(String platform) {
+        return outboundStreamPrefix + ":" + checkPlatform("platform", platform);
+    }
+
+    /** Platform P's gateway group: {@code PREFIX:P}. */
+    public String gatewayGroup(String platform) {
+        return gatewayGroupPrefix + ":" + checkPlatform("platform", platform);
+    }
+
+    /** Worker W's tools reply stream: {@code PREFIX:W}. */
+    public String toolsReplyStream(String workerId) {
+        return toolsReplyStreamPrefix + ":" + checkName("worker id", workerId);
+    }
+
+    /** Where entries of {@code stream} that cannot be handled are moved: {@code stream + deadLetterSuffix}. */
+    public String deadLetterStream(String stream) {
+        return stream + deadLetterSuffix;
+    }
+
+    /** Every inbound stream: the one stream, or the N partitions in order. */
+    public List<String> inboundStreams() {
+        if (inboundPartitions == 1) {
+            return List.of(inboundStream);
+        }
+        List<String> out = new ArrayList<>(inboundPartitions);
+        for (int i = 0; i < inboundPartitions; i++) {
+            out.add(inboundStream + ":" + i);
+        }
+        return List.copyOf(out);
+    }
+
+    /** The inbound stream an envelope of this channel goes to (the one stream when not partitioned). */
+    public String inboundStreamFor(String channelId) {
+        if (inboundPartitions == 1) {
+            return inboundStream;
+        }
+        return inboundStream + ":" + partitionOf(channelId, inboundPartitions);
+    }
+
+    /** {@code crc32(utf8(channelId)) mod n}; a missing channel id goes to partition 0. */
+    public static int partitionOf(String channelId, int n) {
+        if (channelId == null || n == 1) {
+            return 0;
+        }
+        CRC32 crc = new CRC32();
+        crc.update(channelId.getBytes(StandardCharsets.UTF_8));
+        return (int) (crc.getValue() % n);
+    }
+
+    /** The group that consumes {@code stream} under this topology, if any: what a consumer re-creates after NOGROUP. */
+    public String groupFor(String stream) {
+        if (inboundStreams().contains(stream)) return workerGroup;
+        if (stream.equals(toolsStream)) return toolsGroup;
+        if (stream.startsWith(outboundStreamPrefix + ":")) {
+            String platform = stream.substring(outboundStreamPrefix.length() + 1);
+            if (TOKEN.matcher(platform).matches()) return gatewayGroup(platform);
+        }
+        return null;
+    }
+
+    /** Refuses an empty name or one with white space or control characters, naming the setting and the value. */
+    public static String checkName(String setting, String value) {
+        if (value == null || value.isEmpty()) {
+            throw new ConfigException(setting, "must not be empty");
+        }
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (Character.isWhitespace(c) || Character.isISOControl(c) || Character.isSpaceChar(c)) {
+                throw new ConfigException(setting, "'" + Settings.printable(value)
+                        + "' contains white space or a control character at position " + i);
+            }
+        }
+        return value;
+    }
+
+    /** A platform name is a simple token: letters, digits, {@code -} and {@code _}. */
+    public static String checkPlatform(String setting, String platform) {
+        if (platform == null || !TOKEN.matcher(platform).matches()) {
+            throw new ConfigException(setting, "'" + Settings.printable(String.valueOf(platform))
+                    + "' is not a platform name (letters, digits, '-' and '_' only)");
+        }
+        return platform;
+    }
+
+    /** Sets names one by one; {@link #build()} checks them all. */
+    public static final class Builder {
+        private String inboundStream = "sg:stream:inbound";
+        private String outboundStreamPrefix = "sg:stream:outbound";
+        private String workerGroup = "sg:workers";
+        private String gatewayGroupPrefix = "sg:gateway";
+        private String toolsStream = "sg:stream:tools";
+        private String toolsGroup = "sg:tools";
+        private String toolsReplyStreamPrefix = "sg:tools:reply";
+        private String deadLetterSuffix = ":dead";
+        private int inboundPartitions = 1;
+
+        private Builder() {
+        }
+
+        public Builder inboundStream(String v) { this.inboundStream = checkName(ENV_INBOUND_STREAM, v); return this; }
+        public Builder outboundStreamPrefix(String v) { this.outboundStreamPrefix = checkName(ENV_OUTBOUND_STREAM_PREFIX, v); return this; }
+        public Builder workerGroup(String v) { this.workerGroup = checkName(ENV_WORKER_GROUP, v); return this; }
+        public Builder gatewayGroupPrefix(String v) { this.gatewayGroupPrefix = checkName(ENV_GATEWAY_GROUP_PREFIX, v); return this; }
+        public Builder toolsStream(String v) { this.toolsStream = checkName(ENV_TOOLS_STREAM, v); return this; }
+        public Builder toolsGroup(String v) { this.toolsGroup = checkName(ENV_TOOLS_GROUP, v); return this; }
+        public Builder toolsReplyStreamPrefix(String v) { this.toolsReplyStreamPrefix = checkName(ENV_TOOLS_REPLY_STREAM_PREFIX, v); return this; }
+        public Builder deadLetterSuffix(String v) { this.deadLetterSuffix = checkName(ENV_DEAD_LETTER_SUFFIX, v); return this; }
+
+        public Builder inboundPartitions(int n) {
+            if (n < 1 || n > MAX_PARTITIONS) {
+                throw new ConfigException(ENV_INBOUND_PARTITIONS, "'" + n + "' must be between 1 and " + MAX_PARTITIONS);
+            }
+            this.inboundPartitions = n;
+            return this;
+        }
+
+        /** Prefixes every name with {@code namespace + ":"}: how tests keep their streams apart on one server. */
+        public Builder namespace(String namespace) {
+            checkName("namespace", namespace);
+            inboundStream = namespace + ":" + inboundStream;
+            outboundStreamPrefix = namespace + ":" + outboundStreamPrefix;
+            workerGroup = namespace + ":" + workerGroup;
+            gatewayGroupPrefix = namespace + ":" + gatewayGroupPrefix;
+            toolsStream = namespace + ":" + toolsStream;
+            toolsGroup = namespace + ":" + toolsGroup;
+            toolsReplyStreamPrefix = namespace + ":" + toolsReplyStreamPrefix;
+            return this;
+        }
+
+        public Topology build() {
+            return new Topology(inboundStream, outboundStreamPrefix, workerGroup, gatewayGroupPrefix, toolsStream, toolsGroup,
+                    toolsReplyStreamPrefix, deadLetterSuffix, inboundPartitions);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Topology{inbound=" + inboundStream + (inboundPartitions > 1 ? "[" + inboundPartitions + " partitions]" : "")
+                + ", outbound=" + outboundStreamPrefix + ":*, workers=" + workerGroup + ", gateways=" + gatewayGroupPrefix
+                + ":*, tools=" + toolsStream + "/" + toolsGroup + ", replies=" + toolsReplyStreamPrefix + ":*}";
+    }
+}

@@ -1,0 +1,249 @@
+package io.stargazer.bus;
+
+import java.io.IOException;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import org.msgpack.core.MessageBufferPacker;
+import org.msgpack.core.MessageFormat;
+import org.msgpack.core.MessagePack;
+import org.msgpack.core.MessagePackException;
+import org.msgpack.core.MessageUnpacker;
+
+/**
+ * Wire format v1 ({@code shared/wire-format.md}): how an {@link Envelope} becomes the fields of a stream entry
+ * and back. The payload is MessagePack with text and bytes kept apart (str vs bin), the smallest form of every
+ * int/str/bin/array/map, and float 64 for floating point, so Java writes the same bytes Python's
+ * {@code msgpack.packb(obj, use_bin_type=True)} writes for the same key order.
+ *
+ * <p>Decoding is defensive: every length prefix is checked against the bytes that remain before anything is
+ * allocated, nesting is capped at {@value #MAX_DEPTH}, trailing bytes and invalid UTF-8 are refused. Any
+ * violation is a {@link MalformedEntryException}; no half-decoded envelope is ever returned.
+ */
+public final class WireFormat {
+    public static final String PAYLOAD_FIELD = "payload";
+    public static final String TRACE_ID_FIELD = "trace_id";
+    /** Deepest nesting of lists and maps a decoder accepts; deeper input is refused, never recursed into. */
+    public static final int MAX_DEPTH = 100;
+
+    private static final char[] HEX = "0123456789abcdef".toCharArray();
+    private static final ThreadLocal<MessageBufferPacker> PACKERS = ThreadLocal.withInitial(MessagePack::newDefaultBufferPacker);
+
+    private WireFormat() {
+    }
+
+    /** The MessagePack bytes of the envelope's members, in insertion order. */
+    public static byte[] encode(Envelope envelope) {
+        MessageBufferPacker packer = PACKERS.get();
+        packer.clear();
+        try {
+            packValue(packer, envelope.asMap());
+            byte[] out = packer.toByteArray();
+            if (packer.getBufferSize() > 1 << 20) {
+                PACKERS.remove(); // do not keep a huge buffer per thread after one large envelope
+            }
+            return out;
+        } catch (IOException e) {
+            throw new IllegalStateException("in-memory MessagePack encoding failed", e);
+        }
+    }
+
+    /** Decodes a {@code payload} field: one MessagePack map with string keys and nothing after it. */
+    public static Envelope decode(byte[] payload) {
+        if (payload == null) {
+            throw new MalformedEntryException("entry has no 'payload' field");
+        }
+        if (payload.length == 0) {
+            throw new MalformedEntryException("'payload' is empty");
+        }
+        try (MessageUnpacker in = MessagePack.newDefaultUnpacker(payload)) {
+            MessageFormat f = in.getNextFormat();
+            if (f.getValueType() != org.msgpack.value.ValueType.MAP) {
+                throw new MalformedEntryException("'payload' is a MessagePack " + f.getValueType().name().toLowerCase()
+                        + ", not a map");
+            }
+            @SuppressWarnings("unchecked")
+            Map<String, Object> members = (Map<String, Object>) readValue(in, payload.length, 0);
+            if (in.hasNext()) {
+                throw new MalformedEntryException("'payload' has " + (payload.length - in.getTotalReadBytes())
+                        + " bytes after the MessagePack map");
+            }
+            return Envelope.trusted(members);
+        } catch (MalformedEntryException e) {
+            throw e;
+        } catch (MessagePackException | IOException e) {
+            throw new MalformedEntryException("'payload' is not valid MessagePack: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Decodes an entry's fields. Unknown fields are ignored; when the payload map has no {@code trace_id},
+     * the entry's {@code trace_id} field stands in for it.
+     */
+    public static Envelope decodeEntry(Map<String, byte[]> fields) {
+        Envelope envelope = decode(fields.get(PAYLOAD_FIELD));
+        if (!envelope.has(Envelope.TRACE_ID)) {
+            byte[] trace = fields.get(TRACE_ID_FIELD);
+            if (trace != null) {
+                envelope = envelope.with(Envelope.TRACE_ID, new String(trace, StandardCharsets.UTF_8));
+            }
+        }
+        return envelope;
+    }
+
+    /** The value of an entry's {@code trace_id} field: the envelope's own when it is a non-empty string, else new. */
+    public static String traceIdFor(Envelope envelope) {
+        String own = envelope.traceId();
+        return own != null && !own.isEmpty() ? own : newTraceId();
+    }
+
+    /** 32 lowercase hex characters; unique, not secret (no SecureRandom on the publish path). */
+    public static String newTraceId() {
+        ThreadLocalRandom r = ThreadLocalRandom.current();
+        long hi = r.nextLong();
+        long lo = r.nextLong();
+        char[] out = new char[32];
+        for (int i = 0; i < 16; i++) {
+            out[i] = HEX[(int) (hi >>> (60 - 4 * i)) & 0xf];
+            out[16 + i] = HEX[(int) (lo >>> (60 - 4 * i)) & 0xf];
+        }
+        return new String(out);
+    }
+
+    // ---- encoding ------------------------------------------------------------------------------------------
+
+    private static void packValue(MessageBufferPacker p, Object v) throws IOException {
+        if (v == null) {
+            p.packNil();
+        } else if (v instanceof String s) {
+            // Header from the exact UTF-8 length so the smallest str form is chosen, as Python's packer does.
+            byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
+            p.packRawStringHeader(utf8.length);
+            p.writePayload(utf8);
+        } else if (v instanceof Long l) {
+            p.packLong(l);
+        } else if (v instanceof Boolean b) {
+            p.packBoolean(b);
+        } else if (v instanceof Double d) {
+            p.packDouble(d);
+        } else if (v instanceof byte[] b) {
+            p.packBinaryHeader(b.length);
+            p.writePayload(b);
+        } else if (v instanceof Map<?, ?> m) {
+            p.packMapHeader(m.size());
+            for (Map.Entry<?, ?> e : m.entrySet()) {
+                packValue(p, e.getKey());
+                packValue(p, e.getValue());
+            }
+        } else if (v instanceof List<?> list) {
+            p.packArrayHeader(list.size());
+            for (Object o : list) {
+                packValue(p, o);
+            }
+        } else if (v instanceof BigInteger big) {
+            p.packBigInteger(big);
+        } else {
+            throw new IllegalStateException("not a normalised envelope value: " + v.getClass().getName());
+        }
+    }
+
+    // ---- decoding ------------------------------------------------------------------------------------------
+
+    private static Object readValue(MessageUnpacker in, int total, int depth) throws IOException {
+        MessageFormat f = in.getNextFormat();
+        switch (f.getValueType()) {
+            case NIL -> {
+                in.unpackNil();
+                return null;
+            }
+            case BOOLEAN -> {
+                return in.unpackBoolean();
+            }
+            case INTEGER -> {
+                if (f == MessageFormat.UINT64) {
+                    BigInteger big = in.unpackBigInteger();
+                    return big.bitLength() < 64 ? (Object) big.longValue() : big;
+                }
+                return in.unpackLong();
+            }
+            case FLOAT -> {
+                return in.unpackDouble();
+            }
+            case STRING -> {
+                int len = in.unpackRawStringHeader();
+                return utf8(readPayload(in, len, total, "string"));
+            }
+            case BINARY -> {
+                int len = in.unpackBinaryHeader();
+                return readPayload(in, len, total, "bytes");
+            }
+            case ARRAY -> {
+                int n = in.unpackArrayHeader();
+                checkDepthAndCount(in, n, total, depth, "list");
+                ArrayList<Object> list = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    list.add(readValue(in, total, depth + 1));
+                }
+                return Collections.unmodifiableList(list);
+            }
+            case MAP -> {
+                int n = in.unpackMapHeader();
+                checkDepthAndCount(in, n, total, depth, "map");
+                LinkedHashMap<String, Object> map = new LinkedHashMap<>(n * 4 / 3 + 1);
+                for (int i = 0; i < n; i++) {
+                    MessageFormat kf = in.getNextFormat();
+                    if (kf.getValueType() != org.msgpack.value.ValueType.STRING) {
+                        throw new MalformedEntryException("map key is a MessagePack " + kf.getValueType().name().toLowerCase()
+                                + ", not a string");
+                    }
+                    String key = (String) readValue(in, total, depth + 1);
+                    map.put(key, readValue(in, total, depth + 1));
+                }
+                return Collections.unmodifiableMap(map);
+            }
+            case EXTENSION -> throw new MalformedEntryException("MessagePack extension types are not part of wire format v1");
+            default -> throw new MalformedEntryException("unknown MessagePack format " + f);
+        }
+    }
+
+    private static void checkDepthAndCount(MessageUnpacker in, int n, int total, int depth, String what) {
+        if (depth >= MAX_DEPTH) {
+            throw new MalformedEntryException("payload nests lists and maps deeper than " + MAX_DEPTH + " levels");
+        }
+        long remaining = total - in.getTotalReadBytes();
+        // Every element takes at least one byte (a map entry two), so a larger count is a lie: refuse it
+        // before allocating anything sized by it.
+        if (n < 0 || (long) n * ("map".equals(what) ? 2 : 1) > remaining) {
+            throw new MalformedEntryException(what + " claims " + Integer.toUnsignedString(n) + " elements but only "
+                    + remaining + " bytes remain");
+        }
+    }
+
+    private static byte[] readPayload(MessageUnpacker in, int len, int total, String what) throws IOException {
+        long remaining = total - in.getTotalReadBytes();
+        if (len < 0 || len > remaining) {
+            throw new MalformedEntryException(what + " claims " + Integer.toUnsignedString(len) + " bytes but only "
+                    + remaining + " remain");
+        }
+        return in.readPayload(len);
+    }
+
+    private static String utf8(byte[] bytes) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new MalformedEntryException("a MessagePack string is not valid UTF-8", e);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Acknowledges entries of one stream and group in batches: one {@code XACK} carries every id that queued while
+ * the previous one was on the wire. Runs on the shared connection, so acknowledging never waits behind a blocking
+ * read. A failed XACK leaves its entries pending: they are delivered again (at least once, never lost).
+ */
+final class AckBatcher {
+    private static final Logger log = LoggerFactory.getLogger(AckBatcher.class);
+    private static final int MAX_IDS = 1000;
+
+    private final RedisAsyncCommands<String, byte[]> redis;
+    private final String stream;
+    private final String group;
+    private final ConcurrentLinkedQueue<String> queue = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger wip = new AtomicInteger();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicInteger outstanding = new AtomicInteger();
+
+    AckBatcher(RedisAsyncCommands<String, byte[]> redis, String stream, String group) {
+        this.redis = redis;
+        this.stream = stream;
+        this.group = group;
+    }
+
+    void ack(String id) {
+        outstanding.incrementAndGet();
+        queue.offer(id);
+        drain();
+    }
+
+    private void drain() {
+        if (wip.getAndIncrement() != 0) {
+            return;
+        }
+        int missed = 1;
+        for (;;) {
+            if (inFlight.get() == 0 && !queue.isEmpty()) {
+                List<String> ids = new ArrayList<>();
+                String id;
+                while (ids.size() < MAX_IDS && (id = queue.poll()) != null) {
+                    ids.add(id);
+                }
+                inFlight.incrementAndGet();
+                send(ids);
+            }
+            missed = wip.addAndGet(-missed);
+            if (missed == 0) {
+                return;
+            }
+        }
+    }
+
+    private void send(List<String> ids) {
+        try {
+            redis.xack(stream, group, ids.toArray(String[]::new)).whenComplete((n, e) -> done(ids, e));
+        } catch (RuntimeException e) {
+            done(ids, e);
+        }
+    }
+
+    private void done(List<String> ids, Throwable error) {
+        if (error != null) {
+            log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("count", ids.size())
+                    .log("Acknowledgement failed; the entries stay pending and will be delivered again: " + error.getMessage());
+        }
+        outstanding.addAndGet(-ids.size());
+        inFlight.decrementAndGet();
+        drain();
+    }
+
+    /** Waits until every acknowledgement queued so far has been answered (or failed); false on timeout. */
+    boolean flush(long timeout, TimeUnit unit) {
+        long deadline = System.nanoTime() + unit.toNanos(timeout);
+        while (outstanding.get() > 0) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            drain();
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,86 @@
+package io.stargazer.bus.internal;
+
+import io.stargazer.bus.GroupInfo;
+import java.time.Clock;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
+import java.util.function.ToLongFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The original module's eviction-risk warning (a stream over 80 % of its cap, or a group with over 1000 entries
+ * pending) without its two extra round trips per publish: a publish only reads a timestamp; at most once per
+ * interval per stream a check runs in the background, and a warning is logged once when an episode starts and an
+ * info line once when it ends.
+ */
+final class BacklogMonitor {
+    private static final Logger log = LoggerFactory.getLogger("io.stargazer.bus.backlog");
+    static final long PENDING_THRESHOLD = 1000;
+
+    private final Clock clock;
+    private final long intervalMillis;
+    private final long maxlen;
+    private final ToLongFunction<String> length;
+    private final Function<String, List<GroupInfo>> groups;
+    private final java.util.concurrent.Executor executor;
+    private final ConcurrentHashMap<String, State> states = new ConcurrentHashMap<>();
+
+    private static final class State {
+        final AtomicLong nextCheck = new AtomicLong();
+        volatile boolean high;
+    }
+
+    BacklogMonitor(Clock clock, long intervalMillis, long maxlen, ToLongFunction<String> length,
+            Function<String, List<GroupInfo>> groups, java.util.concurrent.Executor executor) {
+        this.clock = clock;
+        this.intervalMillis = intervalMillis;
+        this.maxlen = maxlen;
+        this.length = length;
+        this.groups = groups;
+        this.executor = executor;
+    }
+
+    /** Called on every publish: one map lookup and one clock read unless a check is due. */
+    void published(String stream) {
+        State s = states.computeIfAbsent(stream, k -> new State());
+        long now = clock.millis();
+        long due = s.nextCheck.get();
+        if (now >= due && s.nextCheck.compareAndSet(due, now + intervalMillis)) {
+            executor.execute(() -> check(stream, s));
+        }
+    }
+
+    /** Runs one check now (also used by tests); returns whether the stream is at risk. */
+    boolean check(String stream) {
+        return check(stream, states.computeIfAbsent(stream, k -> new State()));
+    }
+
+    private boolean check(String stream, State s) {
+        try {
+            long len = length.applyAsLong(stream);
+            List<GroupInfo> gs = groups.apply(stream);
+            GroupInfo worst = null;
+            for (GroupInfo g : gs) {
+                if (worst == null || g.pending() > worst.pending()) worst = g;
+            }
+            long pending = worst == null ? 0 : worst.pending();
+            boolean high = len > maxlen * 8 / 10 || pending > PENDING_THRESHOLD;
+            if (high && !s.high) {
+                log.atWarn().addKeyValue("stream", stream).addKeyValue("group", worst == null ? null : worst.name())
+                        .addKeyValue("length", len).addKeyValue("pending", pending).addKeyValue("maxlen", maxlen)
+                        .log("Stream backlog high: eviction risk");
+            } else if (!high && s.high) {
+                log.atInfo().addKeyValue("stream", stream).addKeyValue("length", len).addKeyValue("pending", pending)
+                        .addKeyValue("maxlen", maxlen).log("Stream backlog back to normal");
+            }
+            s.high = high;
+            return high;
+        } catch (RuntimeException e) {
+            log.atDebug().addKeyValue("stream", stream).setCause(e).log("Stream backlog check failed");
+            return s.high;
+        }
+    }
+}

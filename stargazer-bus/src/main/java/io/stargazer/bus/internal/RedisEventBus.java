@@ -1,0 +1,345 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.XGroupCreateArgs;
+import io.lettuce.core.XReadArgs;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.stargazer.bus.AsyncMessageHandler;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.ConsumerInfo;
+import io.stargazer.bus.EnvelopeTooLargeException;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.MessageHandler;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.ProvisioningException;
+import io.stargazer.bus.RedisServerException;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.StreamInfo;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.WireFormat;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The {@link EventBus} on one Redis server (see the interface for the contract). */
+public final class RedisEventBus implements EventBus {
+    private static final Logger log = LoggerFactory.getLogger(EventBus.class);
+    private static final long DIAGNOSTIC_TIMEOUT_MS = 5000;
+
+    private final BusConfig config;
+    private final Redis redis;
+    private final RedisAsyncCommands<String, byte[]> async;
+    private final ConcurrentHashMap<String, StreamPublisher> publishers = new ConcurrentHashMap<>();
+    private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
+    private final ScheduledExecutorService maintenance;
+    private final BacklogMonitor backlog;
+    private final List<String> trimArgs;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private RedisEventBus(BusConfig config, Redis redis) {
+        this.config = config;
+        this.redis = redis;
+        this.async = redis.shared().async();
+        this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "stargazer-maintenance");
+            t.setDaemon(true);
+            return t;
+        });
+        this.trimArgs = List.of("MAXLEN", "~", Long.toString(config.streamMaxlen()));
+        this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
+                this::length, this::groups, maintenance);
+    }
+
+    public static RedisEventBus connect(RedisUrl url, BusConfig config) {
+        Redis redis = Redis.connect(url, config.nodeId());
+        log.atInfo().addKeyValue("redis", url).addKeyValue("server_version", redis.version())
+                .addKeyValue("node_role", config.role().wireName()).addKeyValue("node_id", config.nodeId())
+                .log("Connected to Redis");
+        return new RedisEventBus(config, redis);
+    }
+
+    @Override
+    public BusConfig config() {
+        return config;
+    }
+
+    @Override
+    public String serverVersion() {
+        return redis.version().text();
+    }
+
+    /** For the consumer and the tools path in this package. */
+    Redis redis() {
+        return redis;
+    }
+
+    ScheduledExecutorService maintenance() {
+        return maintenance;
+    }
+
+    // ---- provisioning --------------------------------------------------------------------------------------
+
+    @Override
+    public void ensureStreams() {
+        ensureStreams(config.platforms());
+    }
+
+    @Override
+    public void ensureStreams(List<String> platforms) {
+        Topology t = topology();
+        Map<String, String> groups = new LinkedHashMap<>();
+        NodeRole role = config.role();
+        if (role == NodeRole.WORKER || role == NodeRole.STANDALONE) {
+            for (String s : t.inboundStreams()) groups.put(s, t.workerGroup());
+        }
+        if (role == NodeRole.GATEWAY || role == NodeRole.STANDALONE) {
+            for (String p : platforms) groups.put(t.outboundStream(p), t.gatewayGroup(p));
+        }
+        if (role == NodeRole.TOOLS) {
+            // Only the dedicated tools service consumes the tools stream; standalone runs tools in-process.
+            groups.put(t.toolsStream(), t.toolsGroup());
+        }
+        log.atDebug().addKeyValue("node_role", role.wireName()).addKeyValue("node_id", config.nodeId())
+                .addKeyValue("streams_to_provision", groups.size()).log("Provisioning consumer groups");
+        groups.forEach(this::ensureGroup);
+    }
+
+    @Override
+    public boolean ensureGroup(String stream, String group) {
+        try {
+            await(async.xgroupCreate(XReadArgs.StreamOffset.from(stream, "$"), group, XGroupCreateArgs.Builder.mkstream()),
+                    "creating group '" + group + "' on '" + stream + "'");
+            log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log("Created consumer group");
+            return true;
+        } catch (RedisServerException e) {
+            if ("BUSYGROUP".equals(e.code())) {
+                log.atDebug().addKeyValue("stream", stream).addKeyValue("group", group).log("Consumer group already exists");
+                return false;
+            }
+            throw new ProvisioningException(stream, group, e);
+        } catch (StargazerException e) {
+            throw new ProvisioningException(stream, group, e);
+        }
+    }
+
+    // ---- publishing ----------------------------------------------------------------------------------------
+
+    @Override
+    public CompletableFuture<String> publishInboundAsync(Envelope envelope) {
+        return publishAsync(topology().inboundStreamFor(envelope.channelId()), envelope);
+    }
+
+    @Override
+    public String publishInbound(Envelope envelope) {
+        return join(publishInboundAsync(envelope));
+    }
+
+    @Override
+    public CompletableFuture<String> publishOutboundAsync(String platform, Envelope envelope) {
+        String stream;
+        try {
+            stream = topology().outboundStream(platform);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return publishAsync(stream, envelope);
+    }
+
+    @Override
+    public String publishOutbound(String platform, Envelope envelope) {
+        return join(publishOutboundAsync(platform, envelope));
+    }
+
+    @Override
+    public String publish(String stream, Envelope envelope) {
+        return join(publishAsync(stream, envelope));
+    }
+
+    @Override
+    public CompletableFuture<String> publishAsync(String stream, Envelope envelope) {
+        if (closed.get()) {
+            return CompletableFuture.failedFuture(new StargazerException("the bus is closed; cannot publish to '" + stream + "'"));
+        }
+        byte[] payload;
+        try {
+            Topology.checkName("stream", stream);
+            payload = WireFormat.encode(envelope);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        if (payload.length > config.maxEnvelopeBytes()) {
+            return CompletableFuture.failedFuture(new EnvelopeTooLargeException(stream, payload.length, config.maxEnvelopeBytes()));
+        }
+        String traceId = WireFormat.traceIdFor(envelope);
+        StreamPublisher publisher = publishers.computeIfAbsent(stream,
+                s -> new StreamPublisher(s, async, config.publishBatchMax(), () -> trimArgs));
+        CompletableFuture<String> id = publisher.submit(payload, traceId.getBytes(StandardCharsets.UTF_8));
+        backlog.published(stream);
+        if (log.isDebugEnabled()) {
+            String content = envelope.content();
+            id.thenAccept(entryId -> log.atDebug().addKeyValue("stream", stream).addKeyValue("stream_msg_id", entryId)
+                    .addKeyValue("platform", envelope.platform()).addKeyValue("channel_id", envelope.channelId())
+                    .addKeyValue("trace_id", traceId).addKeyValue("content_len", content == null ? 0 : content.length())
+                    .log("Published event"));
+        }
+        return id;
+    }
+
+    /** Waits for a publish and rethrows its failure as the bus exception it is. */
+    static <T> T join(CompletableFuture<T> f) {
+        try {
+            return f.join();
+        } catch (CompletionException e) {
+            throw Redis.translate(e.getCause() == null ? e : e.getCause(), "publishing");
+        }
+    }
+
+    // ---- consuming -----------------------------------------------------------------------------------------
+
+    @Override
+    public Subscription subscribe(ConsumerConfig consumerConfig, MessageHandler handler) {
+        return subscribe(consumerConfig, Handlers.async(handler));
+    }
+
+    @Override
+    public Subscription subscribe(ConsumerConfig consumerConfig, AsyncMessageHandler handler) {
+        if (closed.get()) {
+            throw new StargazerException("the bus is closed; cannot subscribe to '" + consumerConfig.stream() + "'");
+        }
+        StreamConsumer consumer = new StreamConsumer(this, consumerConfig, handler, subscriptions::remove);
+        subscriptions.add(consumer);
+        consumer.start();
+        return consumer;
+    }
+
+    // ---- diagnostics ---------------------------------------------------------------------------------------
+
+    @Override
+    public Optional<StreamInfo> streamInfo(String stream) {
+        try {
+            Map<String, Object> m = pairs(await(async.xinfoStream(stream), "XINFO STREAM"));
+            Object first = m.get("first-entry");
+            String firstId = first instanceof List<?> l && !l.isEmpty() ? text(l.get(0)) : null;
+            return Optional.of(new StreamInfo(stream, num(m.get("length")), num(m.get("groups")), firstId,
+                    text(m.get("last-generated-id"))));
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    @Override
+    public long pendingCount(String stream, String group) {
+        try {
+            return await(async.xpending(stream, group), "XPENDING").getCount();
+        } catch (RuntimeException e) {
+            return 0;
+        }
+    }
+
+    @Override
+    public List<GroupInfo> groups(String stream) {
+        try {
+            List<GroupInfo> out = new ArrayList<>();
+            for (Object g : await(async.xinfoGroups(stream), "XINFO GROUPS")) {
+                Map<String, Object> m = pairs((List<?>) g);
+                Object lag = m.get("lag");
+                out.add(new GroupInfo(text(m.get("name")), num(m.get("consumers")), num(m.get("pending")),
+                        text(m.get("last-delivered-id")), lag instanceof Long l ? l : null));
+            }
+            return out;
+        } catch (RuntimeException e) {
+            return List.of();
+        }
+    }
+
+    @Override
+    public List<ConsumerInfo> consumers(String stream, String group) {
+        try {
+            List<ConsumerInfo> out = new ArrayList<>();
+            for (Object c : await(async.xinfoConsumers(stream, group), "XINFO CONSUMERS")) {
+                Map<String, Object> m = pairs((List<?>) c);
+                out.add(new ConsumerInfo(text(m.get("name")), num(m.get("pending")), num(m.get("idle"))));
+            }
+            return out;
+        } catch (RuntimeException e) {
+            return List.of();
+        }
+    }
+
+    private long length(String stream) {
+        return await(async.xlen(stream), "XLEN");
+    }
+
+    /** Runs one backlog check at once; true when the stream is at eviction risk. For tests and the dashboard. */
+    public boolean checkBacklog(String stream) {
+        return backlog.check(stream);
+    }
+
+    static <T> T await(RedisFuture<T> f, String what) {
+        try {
+            return f.get(DIAGNOSTIC_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StargazerException(what + " interrupted", e);
+        } catch (Exception e) {
+            throw Redis.translate(e, what);
+        }
+    }
+
+    /** A flat RESP key/value list as a map with text keys. */
+    static Map<String, Object> pairs(List<?> flat) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < flat.size(); i += 2) {
+            m.put(text(flat.get(i)), flat.get(i + 1));
+        }
+        return m;
+    }
+
+    static String text(Object o) {
+        if (o instanceof byte[] b) return new String(b, StandardCharsets.UTF_8);
+        return o == null ? null : o.toString();
+    }
+
+    static long num(Object o) {
+        if (o instanceof Long l) return l;
+        if (o instanceof byte[] b) return Long.parseLong(new String(b, StandardCharsets.US_ASCII));
+        return 0;
+    }
+
+    // ---- lifecycle -----------------------------------------------------------------------------------------
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        for (Subscription s : List.copyOf(subscriptions)) {
+            try {
+                s.close();
+            } catch (RuntimeException e) {
+                Redis.logClosed("subscription " + s.stream(), e);
+            }
+        }
+        maintenance.shutdownNow();
+        redis.close();
+        log.atInfo().addKeyValue("node_id", config.nodeId()).log("Event bus closed");
+    }
+}

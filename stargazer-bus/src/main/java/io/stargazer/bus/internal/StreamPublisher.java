@@ -1,0 +1,185 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.output.ValueOutput;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.CommandType;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+
+/**
+ * Publishes to one stream, coalescing concurrent publishes into server-side batches.
+ *
+ * <p>The cost of a publish is per command, on the client: so whatever has queued up while earlier batches are
+ * on the wire goes out as one command. A lone publish is a plain {@code XADD}; two or more go as one {@code EVAL}
+ * of a script that runs the same {@code XADD}s on the server, in order, and returns their ids. At most
+ * {@link #MAX_IN_FLIGHT} batches are outstanding per stream; batches are formed from one FIFO queue and written to
+ * one connection by one drain loop at a time, so entries reach the stream in submission order.
+ *
+ * <p>Every future completes: with its entry's id, or exceptionally with the batch's error. A script that fails
+ * part way (only WRONGTYPE or out-of-memory can do that) may have stored the first entries of its batch; their
+ * publishers see the error, and a retry makes a duplicate, never a loss.
+ */
+final class StreamPublisher {
+    /** Two batches in flight keep the connection busy while one is being answered, without shrinking batches. */
+    static final int MAX_IN_FLIGHT = 2;
+    /** Bytes one batch may carry, so one command never grows unbounded. */
+    static final int MAX_BATCH_BYTES = 4 << 20;
+
+    static final String BATCH_SCRIPT = """
+            local n = tonumber(ARGV[1])
+            local args = {'XADD', KEYS[1]}
+            for i = 1, n do args[#args + 1] = ARGV[1 + i] end
+            local base = #args
+            args[base + 1] = '*'
+            args[base + 2] = 'payload'
+            args[base + 4] = 'trace_id'
+            local ids = {}
+            for i = n + 2, #ARGV, 2 do
+              args[base + 3] = ARGV[i]
+              args[base + 5] = ARGV[i + 1]
+              ids[#ids + 1] = redis.call(unpack(args))
+            end
+            return ids
+            """;
+    private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
+
+    private final String stream;
+    private final RedisAsyncCommands<String, byte[]> redis;
+    private final int maxBatch;
+    /** XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; asked per batch so policies can change. */
+    private final Supplier<List<String>> trimArgs;
+
+    private final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger wip = new AtomicInteger();
+    private final AtomicInteger inFlight = new AtomicInteger();
+
+    record Pending(byte[] payload, byte[] traceId, CompletableFuture<String> future) {
+    }
+
+    StreamPublisher(String stream, RedisAsyncCommands<String, byte[]> redis, int maxBatch, Supplier<List<String>> trimArgs) {
+        this.stream = stream;
+        this.redis = redis;
+        this.maxBatch = maxBatch;
+        this.trimArgs = trimArgs;
+    }
+
+    String stream() {
+        return stream;
+    }
+
+    CompletableFuture<String> submit(byte[] payload, byte[] traceId) {
+        CompletableFuture<String> f = new CompletableFuture<>();
+        queue.offer(new Pending(payload, traceId, f));
+        drain();
+        return f;
+    }
+
+    /** The queue-drain loop: only one thread forms and sends batches at a time, the others just leave work. */
+    private void drain() {
+        if (wip.getAndIncrement() != 0) {
+            return;
+        }
+        int missed = 1;
+        for (;;) {
+            while (inFlight.get() < MAX_IN_FLIGHT) {
+                List<Pending> batch = take();
+                if (batch.isEmpty()) {
+                    break;
+                }
+                inFlight.incrementAndGet();
+                send(batch);
+            }
+            missed = wip.addAndGet(-missed);
+            if (missed == 0) {
+                return;
+            }
+        }
+    }
+
+    private List<Pending> take() {
+        Pending first = queue.poll();
+        if (first == null) {
+            return List.of();
+        }
+        List<Pending> batch = new ArrayList<>(Math.min(maxBatch, 64));
+        batch.add(first);
+        long bytes = first.payload.length;
+        Pending next;
+        while (batch.size() < maxBatch && (next = queue.peek()) != null && bytes + next.payload.length <= MAX_BATCH_BYTES) {
+            batch.add(queue.poll());
+            bytes += next.payload.length;
+        }
+        return batch;
+    }
+
+    private void send(List<Pending> batch) {
+        List<String> opts = trimArgs.get();
+        RedisFuture<?> reply;
+        try {
+            reply = batch.size() == 1 ? xadd(batch.get(0), opts) : eval(batch, opts);
+        } catch (RuntimeException e) {
+            finish(batch, null, e);
+            return;
+        }
+        reply.whenComplete((result, error) -> finish(batch, result, error));
+    }
+
+    private RedisFuture<byte[]> xadd(Pending p, List<String> opts) {
+        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(stream);
+        for (String o : opts) {
+            args.add(o);
+        }
+        args.add("*").add(PAYLOAD).addValue(p.payload).add(TRACE_ID).addValue(p.traceId);
+        return redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC), args);
+    }
+
+    private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts) {
+        byte[][] argv = new byte[1 + opts.size() + 2 * batch.size()][];
+        int i = 0;
+        argv[i++] = Integer.toString(opts.size()).getBytes(StandardCharsets.US_ASCII);
+        for (String o : opts) {
+            argv[i++] = o.getBytes(StandardCharsets.US_ASCII);
+        }
+        for (Pending p : batch) {
+            argv[i++] = p.payload;
+            argv[i++] = p.traceId;
+        }
+        return redis.eval(BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
+    }
+
+    private void finish(List<Pending> batch, Object result, Throwable error) {
+        // Free the slot and send what queued meanwhile before running callers' completion stages.
+        inFlight.decrementAndGet();
+        drain();
+        if (error != null) {
+            RuntimeException e = Redis.translate(error, "publishing to stream '" + stream + "'");
+            for (Pending p : batch) {
+                p.future.completeExceptionally(e);
+            }
+            return;
+        }
+        if (result instanceof byte[] id) {
+            batch.get(0).future.complete(new String(id, StandardCharsets.US_ASCII));
+            return;
+        }
+        List<?> ids = (List<?>) result;
+        for (int i = 0; i < batch.size(); i++) {
+            Object id = i < ids.size() ? ids.get(i) : null;
+            if (id instanceof byte[] b) {
+                batch.get(i).future.complete(new String(b, StandardCharsets.US_ASCII));
+            } else {
+                batch.get(i).future.completeExceptionally(new IllegalStateException(
+                        "publish batch to '" + stream + "' returned no id for entry " + i + " of " + batch.size()));
+            }
+        }
+    }
+}
