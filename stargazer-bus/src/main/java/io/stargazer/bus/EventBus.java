@@ -88,7 +88,7 @@ public interface EventBus extends AutoCloseable {
     Subscription subscribe(ConsumerConfig config, MessageHandler handler);
 
     /** As {@link #subscribe(ConsumerConfig, MessageHandler)}, for handlers that finish asynchronously. */
-    Subscription subscribe(ConsumerConfig config, AsyncMessageHandler handler);
+    Subscription subscribeAsync(ConsumerConfig config, AsyncMessageHandler handler);
 
     /** {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws. */
     Optional<StreamInfo> streamInfo(String stream);

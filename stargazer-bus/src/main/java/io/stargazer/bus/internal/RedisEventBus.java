@@ -216,11 +216,11 @@ public final class RedisEventBus implements EventBus {
 
     @Override
     public Subscription subscribe(ConsumerConfig consumerConfig, MessageHandler handler) {
-        return subscribe(consumerConfig, Handlers.async(handler));
+        return subscribeAsync(consumerConfig, Handlers.async(handler));
     }
 
     @Override
-    public Subscription subscribe(ConsumerConfig consumerConfig, AsyncMessageHandler handler) {
+    public Subscription subscribeAsync(ConsumerConfig consumerConfig, AsyncMessageHandler handler) {
         if (closed.get()) {
             throw new StargazerException("the bus is closed; cannot subscribe to '" + consumerConfig.stream() + "'");
         }

@@ -275,10 +275,13 @@ final class StreamConsumer implements Subscription {
         }
         args.add("STREAMS").addKey(streamKey).add(id);
         Object reply = call(CommandType.XREADGROUP, args);
-        if (!(reply instanceof List<?> streams) || streams.isEmpty() || !(streams.get(0) instanceof List<?> s) || s.size() < 2) {
+        // One stream read: Lettuce's nested output gives [name, entries] (the outer one-element array merged
+        // into the output list), or [[name, entries]]; a timed-out BLOCK gives [null].
+        if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
             return List.of();
         }
-        return RawEntry.parseList(s.get(1), null);
+        List<?> streamReply = top.get(0) instanceof List<?> inner ? inner : top;
+        return streamReply.size() < 2 ? List.of() : RawEntry.parseList(streamReply.get(1), null);
     }
 
     private Object call(CommandType type, CommandArgs<byte[], byte[]> args) {
