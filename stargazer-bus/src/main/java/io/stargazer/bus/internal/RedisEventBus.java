@@ -293,6 +293,11 @@ public final class RedisEventBus implements EventBus {
         return backlog.check(stream);
     }
 
+    /** How many high-backlog episodes have been warned about (one log line each). */
+    public long backlogWarnings() {
+        return backlog.warnings();
+    }
+
     static <T> T await(RedisFuture<T> f, String what) {
         try {
             return f.get(DIAGNOSTIC_TIMEOUT_MS, TimeUnit.MILLISECONDS);
