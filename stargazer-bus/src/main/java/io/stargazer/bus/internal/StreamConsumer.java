@@ -510,8 +510,17 @@ final class StreamConsumer implements Subscription {
      * and group, then acknowledges it. If the copy fails the entry stays pending and is dead-lettered on a later claim.
      */
     private void deadLetter(RawEntry e, String error) {
-        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(cfg.deadLetterStream())
-                .add("MAXLEN").add("~").add(bus.config().streamMaxlen()).add("*");
+        String dead = cfg.deadLetterStream();
+        if (bus.guard().isFull(dead)) {
+            // A SAFE dead-letter stream that a lagging group keeps full: leave the entry pending, it is
+            // dead-lettered on a later claim once there is room. Never drop it.
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", e.id()).addKeyValue("dead_letter_stream", dead)
+                    .log("Dead-letter stream is full; the entry stays pending");
+            return;
+        }
+        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(dead);
+        for (String o : bus.guard().trimArgsFor(dead)) args.add(o);
+        args.add("*");
         for (byte[] f : e.flatFields()) args.add(f);
         args.add("error").add(utf8(error)).add("source_stream").add(streamKey).add("source_id").add(utf8(e.id()))
                 .add("group").add(groupName);
@@ -522,6 +531,7 @@ final class StreamConsumer implements Subscription {
                 return;
             }
             acks.ack(e.id());
+            bus.guard().countPublish(dead);
             deadLettered.increment();
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
                     .addKeyValue("dead_letter_stream", cfg.deadLetterStream()).log("Dead-lettered entry: " + error);
