@@ -68,9 +68,9 @@ public final class RedisUrl {
         if (info != null && !info.isEmpty()) {
             int colon = info.indexOf(':');
             String u = colon < 0 ? info : info.substring(0, colon);
-            user = u.isEmpty() ? null : URLDecoder.decode(u, StandardCharsets.UTF_8);
+            user = u.isEmpty() ? null : percentDecode(u);
             if (colon >= 0) {
-                password = URLDecoder.decode(info.substring(colon + 1), StandardCharsets.UTF_8).toCharArray();
+                password = percentDecode(info.substring(colon + 1)).toCharArray();
             } else if (user != null) {
                 // redis://secret@host is the old single-password form (Lettuce, redis-py): a password, no user.
                 password = user.toCharArray();
@@ -89,6 +89,11 @@ public final class RedisUrl {
             if (db < 0) throw new ConfigException(setting, "'" + redact(url) + "' names a negative database");
         }
         return new RedisUrl("rediss".equals(scheme), uri.getHost(), port, user, password, db, true, null);
+    }
+
+    /** Undoes %XX escapes only: URLDecoder alone is for form data and would turn a literal '+' into a space. */
+    private static String percentDecode(String raw) {
+        return URLDecoder.decode(raw.replace("+", "%2B"), StandardCharsets.UTF_8);
     }
 
     /** A plain {@code redis://host:port} URL. */
