@@ -61,6 +61,9 @@ public final class RedisUrl {
         if (uri.getHost() == null || uri.getHost().isEmpty()) {
             throw new ConfigException(setting, "'" + redact(url) + "' has no host");
         }
+        // java.net.URI keeps the brackets of an IPv6 literal ("[::1]"); Lettuce and toString() want the bare address.
+        String host = uri.getHost().startsWith("[") && uri.getHost().endsWith("]")
+                ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
         int port = uri.getPort() == -1 ? 6379 : uri.getPort();
         String user = null;
         char[] password = null;
@@ -88,7 +91,7 @@ public final class RedisUrl {
             }
             if (db < 0) throw new ConfigException(setting, "'" + redact(url) + "' names a negative database");
         }
-        return new RedisUrl("rediss".equals(scheme), uri.getHost(), port, user, password, db, true, null);
+        return new RedisUrl("rediss".equals(scheme), host, port, user, password, db, true, null);
     }
 
     /** Undoes %XX escapes only: URLDecoder alone is for form data and would turn a literal '+' into a space. */
