@@ -65,6 +65,9 @@ public final class RedisUrl {
         String host = uri.getHost().startsWith("[") && uri.getHost().endsWith("]")
                 ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
         int port = uri.getPort() == -1 ? 6379 : uri.getPort();
+        if (port < 1 || port > 65535) {
+            throw new ConfigException(setting, "'" + redact(url) + "' names port " + port + ", not between 1 and 65535");
+        }
         String user = null;
         char[] password = null;
         String info = uri.getRawUserInfo();
