@@ -165,17 +165,29 @@ class ConfigTest {
                     .contains("SG_BACKLOG_CHECK_MS");
             assertThat(refusal(() -> BusConfig.builder().publishBatchMax(0)).getMessage()).contains("publishBatchMax");
             assertThat(refusal(() -> BusConfig.builder().clock(null)).getMessage()).contains("clock");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_TRIM_POLICY", "drop"))).getMessage())
+                    .contains("SG_TRIM_POLICY").contains("'drop'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_BACKPRESSURE", "wait"))).getMessage())
+                    .contains("SG_BACKPRESSURE").contains("'wait'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_BACKPRESSURE_TIMEOUT_MS", "0"))).getMessage())
+                    .contains("SG_BACKPRESSURE_TIMEOUT_MS");
+            BusConfig fromEnv = BusConfig.fromEnvironment(Map.of("SG_TRIM_POLICY", "evict", "SG_BACKPRESSURE", "reject"));
+            assertThat(fromEnv.trimPolicy()).isEqualTo(TrimPolicy.EVICT);
+            assertThat(fromEnv.backpressure()).isEqualTo(Backpressure.REJECT);
+            assertThat(BusConfig.builder().build().trimPolicy()).isEqualTo(TrimPolicy.SAFE);
         }
 
         @Test
         void constructorRefusesWhatTheBuilderWouldHaveFixedOrRefused() {
             Clock clock = Clock.fixed(Instant.EPOCH, ZoneOffset.UTC);
             assertThat(refusal(() -> new BusConfig(Topology.defaults(), NodeRole.WORKER, "n", List.of(), 500, 1, Duration.ofSeconds(1),
-                    1, clock)).getMessage()).contains("SG_STREAM_MAXLEN").contains("'500'");
+                    1, clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_STREAM_MAXLEN").contains("'500'");
             assertThat(refusal(() -> new BusConfig(null, NodeRole.WORKER, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
-                    clock)).getMessage()).contains("topology");
+                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("topology");
             assertThat(refusal(() -> new BusConfig(Topology.defaults(), null, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
-                    clock)).getMessage()).contains("SG_NODE_ROLE");
+                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_NODE_ROLE");
+            assertThat(refusal(() -> new BusConfig(Topology.defaults(), NodeRole.WORKER, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
+                    clock, null, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_TRIM_POLICY");
         }
 
         @Test
