@@ -62,6 +62,15 @@ public final class RawRedis implements AutoCloseable {
         return conn.sync().xdel(utf8(stream), ids);
     }
 
+    /** Short forms for tests that build raw commands: text to UTF-8 bytes and back. */
+    public static byte[] b(String s) {
+        return utf8(s);
+    }
+
+    public static String s(byte[] b) {
+        return b == null ? null : new String(b, StandardCharsets.UTF_8);
+    }
+
     public static byte[] utf8(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
     }
