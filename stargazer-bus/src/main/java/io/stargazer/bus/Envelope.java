@@ -136,7 +136,7 @@ public final class Envelope {
     public Envelope with(String key, Object value) {
         Objects.requireNonNull(key, "key");
         LinkedHashMap<String, Object> copy = new LinkedHashMap<>(members);
-        copy.put(key, normalise(value, key, 0));
+        copy.put(checkText(key, "envelope (a key)"), normalise(value, key, 0));
         return new Envelope(Collections.unmodifiableMap(copy));
     }
 
@@ -214,7 +214,8 @@ public final class Envelope {
 
     // ---- normalisation -------------------------------------------------------------------------------------
 
-    private static final int MAX_DEPTH = 64;
+    /** The decoder's limit, so every decoded envelope can be rebuilt and re-published. */
+    private static final int MAX_DEPTH = WireFormat.MAX_DEPTH;
 
     private static Map<String, Object> normaliseMap(Map<?, ?> in, String path) {
         return normaliseMap(in, path, 0);
@@ -226,7 +227,7 @@ public final class Envelope {
             if (!(e.getKey() instanceof String key)) {
                 throw new IllegalArgumentException("map key in " + path + " is not a string: " + e.getKey());
             }
-            out.put(key, normalise(e.getValue(), path + "." + key, depth + 1));
+            out.put(checkText(key, path + " (a key)"), normalise(e.getValue(), path + "." + key, depth + 1));
         }
         return Collections.unmodifiableMap(out);
     }
@@ -235,7 +236,10 @@ public final class Envelope {
         if (depth > MAX_DEPTH) {
             throw new IllegalArgumentException("value at " + path + " is nested deeper than " + MAX_DEPTH + " levels");
         }
-        if (v == null || v instanceof String || v instanceof Boolean || v instanceof Long || v instanceof Double) {
+        if (v instanceof String str) {
+            return checkText(str, path);
+        }
+        if (v == null || v instanceof Boolean || v instanceof Long || v instanceof Double) {
             return v;
         }
         if (v instanceof Integer || v instanceof Short || v instanceof Byte) {
@@ -270,10 +274,29 @@ public final class Envelope {
             return Collections.unmodifiableList(out);
         }
         if (v instanceof CharSequence cs) {
-            return cs.toString();
+            return checkText(cs.toString(), path);
         }
         throw new IllegalArgumentException("value at " + path + " has a type the wire format cannot carry: "
                 + v.getClass().getName());
+    }
+
+    /**
+     * Refuses text with a lone UTF-16 surrogate: it has no UTF-8 form, and Java would silently write '?' where
+     * Python would refuse to encode it.
+     */
+    private static String checkText(String s, String path) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isSurrogate(c)) {
+                if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                    i++;
+                } else {
+                    throw new IllegalArgumentException("text at " + path + " has a lone UTF-16 surrogate at index " + i
+                            + " and cannot be encoded as UTF-8");
+                }
+            }
+        }
+        return s;
     }
 
     static boolean deepEquals(Object a, Object b) {

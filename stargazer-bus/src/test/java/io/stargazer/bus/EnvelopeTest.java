@@ -336,4 +336,25 @@ class EnvelopeTest {
         assertThat(e.get("none")).isNull();
         assertThat(e.size()).isEqualTo(1);
     }
+
+    @Test
+    void textWithALoneSurrogateIsRefusedInValuesAndKeysButPairsAreFine() {
+        assertThatThrownBy(() -> Envelope.of("content", "bad \uD800 text"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("surrogate").hasMessageContaining("content");
+        assertThatThrownBy(() -> Envelope.of("k\uDC00", "v")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("surrogate");
+        assertThatThrownBy(() -> Envelope.of("list", List.of("ok", "\uD83D"))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("list[1]");
+        assertThatThrownBy(() -> Envelope.empty().with("k", "\uDE00")).isInstanceOf(IllegalArgumentException.class);
+        Envelope astral = Envelope.of("content", "star \uD83C\uDF1F");
+        assertThat(WireFormat.decode(WireFormat.encode(astral))).isEqualTo(astral);
+    }
+
+    @Test
+    void everyEnvelopeTheDecoderAcceptsCanBeRebuiltAtTheDecodersDepthLimit() {
+        Object nested = "leaf";
+        for (int i = 0; i < WireFormat.MAX_DEPTH - 2; i++) nested = List.of(nested);
+        Envelope deep = WireFormat.decode(WireFormat.encode(Envelope.of("deep", nested)));
+        assertThat(Envelope.of(deep.asMap())).isEqualTo(deep);
+    }
 }
