@@ -90,6 +90,13 @@ public interface EventBus extends AutoCloseable {
     /** As {@link #subscribe(ConsumerConfig, MessageHandler)}, for handlers that finish asynchronously. */
     Subscription subscribeAsync(ConsumerConfig config, AsyncMessageHandler handler);
 
+    /**
+     * Reads up to {@code count} entries after {@code afterId} ({@code "0"} for the start) without a consumer group, so
+     * no group's position or pending list changes: what {@code stargazer tail} follows a stream with. Does not block:
+     * an empty list means nothing newer yet. Throws {@link BusConnectionException} when Redis does not answer.
+     */
+    List<StreamEntry> read(String stream, String afterId, int count);
+
     /** {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws. */
     Optional<StreamInfo> streamInfo(String stream);
 

@@ -1,23 +1,27 @@
 package io.stargazer.bus.internal;
 
 import io.lettuce.core.RedisFuture;
+import io.lettuce.core.StreamMessage;
 import io.lettuce.core.XGroupCreateArgs;
 import io.lettuce.core.XReadArgs;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.stargazer.bus.AsyncMessageHandler;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.ConsumerInfo;
 import io.stargazer.bus.EnvelopeTooLargeException;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.MalformedEntryException;
 import io.stargazer.bus.MessageHandler;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.ProvisioningException;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.StreamEntry;
 import io.stargazer.bus.StreamInfo;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
@@ -243,6 +247,26 @@ public final class RedisEventBus implements EventBus {
         } catch (RuntimeException e) {
             return Optional.empty();
         }
+    }
+
+    @Override
+    public List<StreamEntry> read(String stream, String afterId, int count) {
+        Topology.checkName("stream", stream);
+        Topology.checkName("afterId", afterId);
+        if (count <= 0) {
+            throw new ConfigException("count", "'" + count + "' must be greater than zero");
+        }
+        List<StreamMessage<String, byte[]>> messages = await(
+                async.xread(XReadArgs.Builder.count(count), XReadArgs.StreamOffset.from(stream, afterId)), "XREAD");
+        List<StreamEntry> out = new ArrayList<>(messages.size());
+        for (StreamMessage<String, byte[]> m : messages) {
+            try {
+                out.add(new StreamEntry(m.getId(), WireFormat.decodeEntry(m.getBody()), null));
+            } catch (MalformedEntryException e) {
+                out.add(new StreamEntry(m.getId(), null, e.getMessage()));
+            }
+        }
+        return out;
     }
 
     @Override

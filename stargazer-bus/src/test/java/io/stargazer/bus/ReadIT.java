@@ -1,0 +1,30 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.stargazer.bus.testing.TestRedis;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+// EventBus.read: a group-less read that pages through a stream and leaves every group's state alone.
+class ReadIT {
+    @Test
+    void readsAfterAnIdInPagesWithoutTouchingGroups() {
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER)) {
+            bus.ensureStreams();
+            String stream = bus.topology().inboundStream();
+            for (int i = 0; i < 5; i++) {
+                bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "m" + i));
+            }
+            List<StreamEntry> first = bus.read(stream, "0", 3);
+            assertThat(first).extracting(e -> e.envelope().content()).containsExactly("m0", "m1", "m2");
+            List<StreamEntry> rest = bus.read(stream, first.get(2).id(), 10);
+            assertThat(rest).extracting(e -> e.envelope().content()).containsExactly("m3", "m4");
+            assertThat(bus.read(stream, rest.get(1).id(), 10)).isEmpty();
+            assertThat(bus.groups(stream)).singleElement().satisfies(g -> {
+                assertThat(g.pending()).isZero();
+                assertThat(g.lag()).isEqualTo(5L);
+            });
+        }
+    }
+}
