@@ -21,6 +21,11 @@ class ReadIT {
             List<StreamEntry> rest = bus.read(stream, first.get(2).id(), 10);
             assertThat(rest).extracting(e -> e.envelope().content()).containsExactly("m3", "m4");
             assertThat(bus.read(stream, rest.get(1).id(), 10)).isEmpty();
+            StreamInfo info = bus.streamInfo(stream).orElseThrow();
+            assertThat(info.length()).isEqualTo(5);
+            if (!bus.serverVersion().startsWith("6.")) {
+                assertThat(info.entriesAdded()).isEqualTo(5L);
+            }
             assertThat(bus.groups(stream)).singleElement().satisfies(g -> {
                 assertThat(g.pending()).isZero();
                 assertThat(g.lag()).isEqualTo(5L);

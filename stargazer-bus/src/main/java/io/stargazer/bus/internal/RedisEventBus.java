@@ -242,8 +242,9 @@ public final class RedisEventBus implements EventBus {
             Map<String, Object> m = pairs(await(async.xinfoStream(stream), "XINFO STREAM"));
             Object first = m.get("first-entry");
             String firstId = first instanceof List<?> l && !l.isEmpty() ? text(l.get(0)) : null;
+            Object added = m.get("entries-added");
             return Optional.of(new StreamInfo(stream, num(m.get("length")), num(m.get("groups")), firstId,
-                    text(m.get("last-generated-id"))));
+                    text(m.get("last-generated-id")), added == null ? null : num(added)));
         } catch (RuntimeException e) {
             return Optional.empty();
         }
