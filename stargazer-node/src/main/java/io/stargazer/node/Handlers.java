@@ -18,7 +18,7 @@ final class Handlers {
             case "echo":
                 return new EchoHandler();
             case "tools":
-                return ToolsWiring.commandHandler(bus, metrics, toolTimeout);
+                return new ToolsCommandHandler(metrics, toolTimeout);
             default:
                 return load(name);
         }

@@ -2,11 +2,14 @@
 // (web chat gateway, worker, tools service, HTTP server), started in order and stopped in reverse.
 package io.stargazer.node;
 
+import io.stargazer.bus.BuiltinTools;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Subscription;
+import io.stargazer.bus.ToolRegistry;
+import io.stargazer.bus.ToolService;
 import io.stargazer.embedded.RedisServerProcess;
 import io.stargazer.node.web.WebChatGateway;
 import io.stargazer.node.web.WebServer;
@@ -83,11 +86,15 @@ public final class Node implements AutoCloseable {
         NodeMetrics metrics = new NodeMetrics();
 
         if (s.parts().tools()) {
-            toClose.push(ToolsWiring.startService(bus));
+            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build());
+            toClose.push(tools);
+            subscriptions.add(tools.subscription());
+            metrics.watch(tools.subscription());
+            log.atInfo().addKeyValue("tools", List.of(BuiltinTools.CLOCK, BuiltinTools.CALC))
+                    .addKeyValue("stream", bus.topology().toolsStream()).log("Tools service started");
         }
         if (s.parts().worker()) {
             WorkerHandler handler = Handlers.create(s.handler(), bus, metrics, s.toolTimeout());
-            if (handler instanceof AutoCloseable c) toClose.push(c);
             Worker worker = Worker.start(bus, s.handler(), handler, metrics);
             subscriptions.addAll(worker.subscriptions());
             toClose.push(worker);

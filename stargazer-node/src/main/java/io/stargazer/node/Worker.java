@@ -5,6 +5,7 @@ import io.micrometer.core.instrument.Timer;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
+import io.stargazer.bus.ToolClient;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -26,6 +27,8 @@ public final class Worker implements AutoCloseable {
     private final NodeMetrics metrics;
     private final Timer latency;
     private final List<Subscription> subscriptions = new ArrayList<>();
+    private ToolClient tools;
+    private boolean closed;
 
     private Worker(EventBus bus, String handlerName, WorkerHandler handler, NodeMetrics metrics) {
         this.bus = bus;
@@ -99,12 +102,37 @@ public final class Worker implements AutoCloseable {
         public EventBus bus() {
             return bus;
         }
+
+        @Override
+        public ToolClient tools() {
+            return toolClient();
+        }
     }
 
+    /** One client per worker process (its reply stream is named after the node id), made when a handler first asks. */
+    private synchronized ToolClient toolClient() {
+        if (closed) {
+            throw new IllegalStateException("the worker is closed");
+        }
+        if (tools == null) {
+            tools = ToolClient.create(bus);
+        }
+        return tools;
+    }
+
+    /** Stops the subscriptions (in-flight handlers finish or stay pending), then the tools client they used. */
     @Override
     public void close() {
         for (Subscription s : subscriptions) {
             s.close();
+        }
+        ToolClient t;
+        synchronized (this) {
+            closed = true;
+            t = tools;
+        }
+        if (t != null) {
+            t.close();
         }
     }
 }

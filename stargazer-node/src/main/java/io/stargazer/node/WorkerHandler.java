@@ -3,11 +3,12 @@ package io.stargazer.node;
 
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.ToolClient;
 
 /**
  * Handles one inbound envelope in the worker and answers through {@link Context}.
  *
- * <p>Built-ins: {@code echo} ({@link EchoHandler}) and {@code tools} (slash commands). A custom handler is a public
+ * <p>Built-ins: {@code echo} ({@link EchoHandler}) and {@code tools} (slash commands, {@link ToolsCommandHandler}). A custom handler is a public
  * class with a public no-argument constructor, named by its class name:
  * {@code java -cp stargazer.jar:my-handler.jar io.stargazer.node.Main worker --handler com.example.MyHandler}
  * (or {@code SG_WORKER_HANDLER}). See {@link io.stargazer.node.example.ReverseHandler}.
@@ -41,5 +42,11 @@ public interface WorkerHandler {
 
         /** The bus, for anything else (other streams, diagnostics). */
         EventBus bus();
+
+        /**
+         * This worker's client of the tools service (made on first use, shared by every handler thread, closed with
+         * the worker): {@code context.tools().callBlocking("calc", Map.of("expression", "1+2"), Duration.ofSeconds(5))}.
+         */
+        ToolClient tools();
     }
 }
