@@ -57,6 +57,13 @@ public interface EventBus extends AutoCloseable {
     /** Creates one group ({@code $}, MKSTREAM); true if created, false if it existed. */
     boolean ensureGroup(String stream, String group);
 
+    /**
+     * Deletes a consumer group ({@code XGROUP DESTROY}) with its pending list; true if it existed. For groups that
+     * belong to one process, such as a web chat gateway's own group, removed when that process stops. When Redis
+     * refuses or does not answer, throws the bus exception for it, its message naming the stream and group.
+     */
+    boolean deleteGroup(String stream, String group);
+
     /** Publishes to the inbound stream (or the channel's partition of it). */
     CompletableFuture<String> publishInboundAsync(Envelope envelope);
 

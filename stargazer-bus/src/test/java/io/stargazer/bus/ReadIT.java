@@ -30,6 +30,10 @@ class ReadIT {
                 assertThat(g.pending()).isZero();
                 assertThat(g.lag()).isEqualTo(5L);
             });
+            assertThat(bus.ensureGroup(stream, "extra")).isTrue();
+            assertThat(bus.deleteGroup(stream, "extra")).isTrue();
+            assertThat(bus.deleteGroup(stream, "extra")).isFalse();
+            assertThat(bus.groups(stream)).extracting(GroupInfo::name).containsExactly(bus.topology().workerGroup());
         }
     }
 }

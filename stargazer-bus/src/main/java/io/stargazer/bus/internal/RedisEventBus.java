@@ -144,6 +144,13 @@ public final class RedisEventBus implements EventBus {
         }
     }
 
+    @Override
+    public boolean deleteGroup(String stream, String group) {
+        Boolean destroyed = await(async.xgroupDestroy(stream, group), "deleting group '" + group + "' on '" + stream + "'");
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log("Deleted consumer group");
+        return Boolean.TRUE.equals(destroyed);
+    }
+
     // ---- publishing ----------------------------------------------------------------------------------------
 
     @Override
