@@ -82,7 +82,10 @@ public final class Node implements AutoCloseable {
         if (s.nodeId() != null) cfg.nodeId(s.nodeId());
         bus = EventBus.connect(url, cfg.build());
         toClose.push(bus);
-        bus.ensureStreams();
+        // A webchat gateway reads with a group of its own (see WebChatGateway), not the shared per-platform group.
+        List<String> platforms = new ArrayList<>(bus.config().platforms());
+        if (s.parts().gateway()) platforms.remove(WebChatGateway.PLATFORM);
+        bus.ensureStreams(platforms);
         NodeMetrics metrics = new NodeMetrics();
 
         if (s.parts().tools()) {

@@ -10,23 +10,21 @@ import io.stargazer.bus.WireFormat;
 import io.stargazer.node.Json;
 import io.stargazer.node.NodeMetrics;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Routing with several gateway processes: every gateway reads the shared outbound stream {@code {prefix}:webchat}
- * with the one gateway group, so an answer may reach a process that does not hold its tab. Each inbound envelope
- * carries {@code gateway_id} (this process's node id), which the worker copies into its answers. A gateway that
- * reads an answer for a channel it does not hold forwards it to the owner's private stream
- * {@code {prefix}:webchat:gw:{gateway_id}} (read by the owner alone) and acknowledges it. Both streams are durable,
- * so an answer is not lost while the owner is briefly away. An answer for a tab that has closed is dropped.
+ * Routing with several gateway processes: each gateway reads the whole webchat outbound stream with a consumer group
+ * of its own, {@code {gatewayGroupPrefix}:webchat:{gateway_id}}, so every answer reaches every gateway; the one that
+ * holds the answer's channel (tab) sends it, the others acknowledge it and move on. One stream read in order by each
+ * gateway keeps the answers of a channel in order (sharing one group would hand one channel's answers to different
+ * gateways, which could overtake each other on the way to the tab). A gateway deletes its group when it stops;
+ * each inbound envelope carries {@code gateway_id} so an answer can be traced to the process that holds its tab.
  */
 public final class WebChatGateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebChatGateway.class);
@@ -40,41 +38,35 @@ public final class WebChatGateway implements AutoCloseable {
     private final EventBus bus;
     private final NodeMetrics metrics;
     private final String gatewayId;
-    private final String sharedStream;
-    private final String privateStream;
+    private final String stream;
+    private final String group;
     /** Open tabs by channel id; sends to one tab are serialised on its WsContext. */
     private final Map<String, WsContext> tabs = new ConcurrentHashMap<>();
     private final Map<String, String> channelBySession = new ConcurrentHashMap<>();
     /** When each message was published, by trace id, until its first answer: the round-trip latency. */
     private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
-    private final Set<String> peers = ConcurrentHashMap.newKeySet();
-    private final List<Subscription> subscriptions = new ArrayList<>();
+    private Subscription subscription;
 
     private WebChatGateway(EventBus bus, NodeMetrics metrics) {
         this.bus = bus;
         this.metrics = metrics;
         this.gatewayId = bus.config().nodeId();
-        this.sharedStream = bus.topology().outboundStream(PLATFORM);
-        this.privateStream = privateStream(bus, gatewayId);
+        this.stream = bus.topology().outboundStream(PLATFORM);
+        this.group = groupOf(bus, gatewayId);
     }
 
-    /** The stream only gateway {@code gatewayId} reads: answers forwarded to it by other gateways. */
-    public static String privateStream(EventBus bus, String gatewayId) {
-        return bus.topology().outboundStream(PLATFORM) + ":gw:" + gatewayId;
+    /** The consumer group gateway {@code gatewayId} reads the webchat outbound stream with. */
+    public static String groupOf(EventBus bus, String gatewayId) {
+        return bus.topology().gatewayGroup(PLATFORM) + ":" + gatewayId;
     }
 
     public static WebChatGateway start(EventBus bus, NodeMetrics metrics) {
         WebChatGateway g = new WebChatGateway(bus, metrics);
-        String group = bus.topology().gatewayGroup(PLATFORM);
-        Subscription shared = bus.subscribe(bus.consumer(g.sharedStream, group).build(), d -> g.deliver(d.envelope(), true));
-        Subscription own = bus.subscribe(bus.consumer(g.privateStream, group).build(), d -> g.deliver(d.envelope(), false));
-        g.subscriptions.add(shared);
-        g.subscriptions.add(own);
-        metrics.watch(shared);
-        metrics.watch(own);
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).build(), d -> g.deliver(d.envelope()));
+        metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
-        log.atInfo().addKeyValue("gateway_id", g.gatewayId).addKeyValue("stream", g.sharedStream)
-                .addKeyValue("private_stream", g.privateStream).log("Web chat gateway started");
+        log.atInfo().addKeyValue("gateway_id", g.gatewayId).addKeyValue("stream", g.stream).addKeyValue("group", g.group)
+                .log("Web chat gateway started");
         return g;
     }
 
@@ -83,15 +75,7 @@ public final class WebChatGateway implements AutoCloseable {
     }
 
     public List<Subscription> subscriptions() {
-        return List.copyOf(subscriptions);
-    }
-
-    /** This gateway's private stream and those of the peers it has forwarded to: for the dashboard. */
-    public List<String> knownStreams() {
-        List<String> out = new ArrayList<>();
-        out.add(privateStream);
-        for (String p : peers) out.add(privateStream(bus, p));
-        return out;
+        return List.of(subscription);
     }
 
     public int openTabs() {
@@ -168,40 +152,22 @@ public final class WebChatGateway implements AutoCloseable {
 
     // ---- answers (called on subscription handler threads; may block) ---------------------------------------
 
-    private void deliver(Envelope out, boolean fromShared) {
+    private void deliver(Envelope out) {
         String channel = out.channelId();
         WsContext ws = channel == null ? null : tabs.get(channel);
-        if (ws != null) {
-            Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
-            if (start != null) {
-                metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
-            }
-            Map<String, Object> frame = new LinkedHashMap<>();
-            frame.put("kind", "message");
-            frame.put("type", out.type() == null ? "message" : out.type());
-            frame.put("content", out.get(Envelope.CONTENT));
-            frame.put("trace_id", out.traceId());
-            send(ws, frame);
-            return;
+        if (ws == null) {
+            return; // another gateway's tab, or a tab that has closed
         }
-        String owner = out.string(GATEWAY_ID);
-        if (fromShared && owner != null && !owner.equals(gatewayId)) {
-            String target;
-            try {
-                target = privateStream(bus, owner);
-            } catch (RuntimeException e) {
-                log.atWarn().addKeyValue("channel_id", channel).log("Dropped an answer with an unusable gateway_id");
-                return;
-            }
-            // Blocking publish: the entry is acknowledged on the shared stream only once the owner's copy is stored.
-            bus.publish(target, out);
-            metrics.published(target);
-            peers.add(owner);
-            log.atDebug().addKeyValue("channel_id", channel).addKeyValue("gateway_id", owner).log("Forwarded an answer");
-            return;
+        Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
+        if (start != null) {
+            metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
         }
-        log.atDebug().addKeyValue("channel_id", channel).addKeyValue("trace_id", out.traceId())
-                .log("Dropped an answer for a tab that is not open");
+        Map<String, Object> frame = new LinkedHashMap<>();
+        frame.put("kind", "message");
+        frame.put("type", out.type() == null ? "message" : out.type());
+        frame.put("content", out.get(Envelope.CONTENT));
+        frame.put("trace_id", out.traceId());
+        send(ws, frame);
     }
 
     private static void send(WsContext ws, Map<String, ?> frame) {
@@ -217,8 +183,18 @@ public final class WebChatGateway implements AutoCloseable {
         }
     }
 
+    /** Stops reading, then deletes this gateway's group: its tabs are gone with it, so nothing in it is wanted. */
     @Override
     public void close() {
-        for (Subscription s : subscriptions) s.close();
+        if (subscription == null) {
+            return;
+        }
+        subscription.close();
+        try {
+            bus.deleteGroup(stream, group);
+        } catch (RuntimeException e) {
+            log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group)
+                    .log("Could not delete this gateway's group: " + e.getMessage());
+        }
     }
 }

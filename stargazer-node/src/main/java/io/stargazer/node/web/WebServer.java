@@ -155,8 +155,7 @@ public final class WebServer implements AutoCloseable {
         m.put("time_ms", System.currentTimeMillis());
         m.put("server_version", bus.serverVersion());
         m.put("open_tabs", gateway == null ? null : gateway.openTabs());
-        List<String> extra = gateway == null ? List.of() : gateway.knownStreams();
-        m.put("streams", StreamsReport.collect(bus, StreamsReport.streams(bus, platforms, extra)));
+        m.put("streams", StreamsReport.collect(bus, StreamsReport.streams(bus, platforms, List.of())));
         return m;
     }
 
