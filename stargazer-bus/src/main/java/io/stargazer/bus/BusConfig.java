@@ -21,6 +21,9 @@ import java.util.Map;
  * @param backlogCheckInterval how often, at most, one stream's backlog is checked while it is published to
  * @param publishBatchMax      most entries one coalesced server-side publish batch carries
  * @param clock                time source for checks and deadlines (tests inject a fixed one)
+ * @param trimPolicy           SAFE (default: never trim what a group has not acknowledged) or EVICT (the original's MAXLEN)
+ * @param backpressure         what publishing to a full SAFE stream does: BLOCK (default) or REJECT
+ * @param backpressureTimeout  how long a BLOCKed publish waits for room before it fails
  */
 public record BusConfig(
         Topology topology,
@@ -31,7 +34,10 @@ public record BusConfig(
         int maxEnvelopeBytes,
         Duration backlogCheckInterval,
         int publishBatchMax,
-        Clock clock) {
+        Clock clock,
+        TrimPolicy trimPolicy,
+        Backpressure backpressure,
+        Duration backpressureTimeout) {
 
     public static final String ENV_NODE_ROLE = "SG_NODE_ROLE";
     public static final String ENV_NODE_ID = "SG_NODE_ID";
@@ -39,6 +45,9 @@ public record BusConfig(
     public static final String ENV_STREAM_MAXLEN = "SG_STREAM_MAXLEN";
     public static final String ENV_MAX_ENVELOPE_BYTES = "SG_MAX_ENVELOPE_BYTES";
     public static final String ENV_BACKLOG_CHECK_MS = "SG_BACKLOG_CHECK_MS";
+    public static final String ENV_TRIM_POLICY = "SG_TRIM_POLICY";
+    public static final String ENV_BACKPRESSURE = "SG_BACKPRESSURE";
+    public static final String ENV_BACKPRESSURE_TIMEOUT_MS = "SG_BACKPRESSURE_TIMEOUT_MS";
 
     public static final long MIN_STREAM_MAXLEN = 1000;
     public static final List<String> DEFAULT_PLATFORMS = List.of("discord", "matrix", "webchat");
@@ -56,6 +65,9 @@ public record BusConfig(
         Settings.positive(ENV_BACKLOG_CHECK_MS, backlogCheckInterval);
         Settings.positive("publishBatchMax", publishBatchMax);
         if (clock == null) throw new ConfigException("clock", "must be set");
+        if (trimPolicy == null) throw new ConfigException(ENV_TRIM_POLICY, "must be set");
+        if (backpressure == null) throw new ConfigException(ENV_BACKPRESSURE, "must be set");
+        Settings.positive(ENV_BACKPRESSURE_TIMEOUT_MS, backpressureTimeout);
     }
 
     public static Builder builder() {
@@ -65,7 +77,8 @@ public record BusConfig(
     public Builder toBuilder() {
         return new Builder().topology(topology).role(role).nodeId(nodeId).platforms(platforms).streamMaxlen(streamMaxlen)
                 .maxEnvelopeBytes(maxEnvelopeBytes).backlogCheckInterval(backlogCheckInterval)
-                .publishBatchMax(publishBatchMax).clock(clock);
+                .publishBatchMax(publishBatchMax).clock(clock).trimPolicy(trimPolicy).backpressure(backpressure)
+                .backpressureTimeout(backpressureTimeout);
     }
 
     public static BusConfig fromEnvironment() {
@@ -84,6 +97,11 @@ public record BusConfig(
         }
         if (env.containsKey(ENV_BACKLOG_CHECK_MS)) {
             b.backlogCheckInterval(Settings.parseMillis(ENV_BACKLOG_CHECK_MS, env.get(ENV_BACKLOG_CHECK_MS)));
+        }
+        if (env.containsKey(ENV_TRIM_POLICY)) b.trimPolicy(TrimPolicy.parse(ENV_TRIM_POLICY, env.get(ENV_TRIM_POLICY)));
+        if (env.containsKey(ENV_BACKPRESSURE)) b.backpressure(Backpressure.parse(ENV_BACKPRESSURE, env.get(ENV_BACKPRESSURE)));
+        if (env.containsKey(ENV_BACKPRESSURE_TIMEOUT_MS)) {
+            b.backpressureTimeout(Settings.parseMillis(ENV_BACKPRESSURE_TIMEOUT_MS, env.get(ENV_BACKPRESSURE_TIMEOUT_MS)));
         }
         return b.build();
     }
@@ -120,6 +138,9 @@ public record BusConfig(
         private Duration backlogCheckInterval = Duration.ofSeconds(5);
         private int publishBatchMax = 256;
         private Clock clock = Clock.systemUTC();
+        private TrimPolicy trimPolicy = TrimPolicy.SAFE;
+        private Backpressure backpressure = Backpressure.BLOCK;
+        private Duration backpressureTimeout = Duration.ofSeconds(10);
 
         private Builder() {
         }
@@ -154,9 +175,26 @@ public record BusConfig(
             return this;
         }
 
+        public Builder trimPolicy(TrimPolicy v) {
+            if (v == null) throw new ConfigException(ENV_TRIM_POLICY, "must be set");
+            this.trimPolicy = v;
+            return this;
+        }
+
+        public Builder backpressure(Backpressure v) {
+            if (v == null) throw new ConfigException(ENV_BACKPRESSURE, "must be set");
+            this.backpressure = v;
+            return this;
+        }
+
+        public Builder backpressureTimeout(Duration v) {
+            this.backpressureTimeout = Settings.positive(ENV_BACKPRESSURE_TIMEOUT_MS, v);
+            return this;
+        }
+
         public BusConfig build() {
             return new BusConfig(topology, role, nodeId == null ? defaultNodeId() : nodeId, platforms, streamMaxlen,
-                    maxEnvelopeBytes, backlogCheckInterval, publishBatchMax, clock);
+                    maxEnvelopeBytes, backlogCheckInterval, publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout);
         }
     }
 }

@@ -59,7 +59,7 @@ public record ConsumerConfig(
         Settings.positive(ENV_BATCH_SIZE, batchSize);
         Settings.positive(ENV_MAX_IN_FLIGHT, maxInFlight);
         Settings.positive(ENV_CONCURRENCY, concurrency);
-        Settings.positive("blockTimeout", blockTimeout);
+        checkBlockTimeout(blockTimeout);
         Settings.positive(ENV_RETRY_BACKOFF_MS, retryBackoff);
         Settings.positive(ENV_MAX_RETRY_BACKOFF_MS, maxRetryBackoff);
         Settings.positive("closeTimeout", closeTimeout);
@@ -68,6 +68,15 @@ public record ConsumerConfig(
         if (deadLetterStream.equals(stream)) {
             throw new ConfigException("deadLetterStream", "'" + deadLetterStream + "' must differ from the stream it serves");
         }
+    }
+
+    /** Reads wait at most 5 s, well inside the 10 s command timeout, so a dead connection is noticed. */
+    private static Duration checkBlockTimeout(Duration v) {
+        Settings.positive("blockTimeout", v);
+        if (v.compareTo(Duration.ofSeconds(5)) > 0) {
+            throw new ConfigException("blockTimeout", "'" + v + "' must be at most 5 s");
+        }
+        return v;
     }
 
     /** A builder for {@code stream}/{@code group}, dead-lettering to {@code stream + ":dead"}. */
@@ -132,7 +141,7 @@ public record ConsumerConfig(
         public Builder batchSize(int v) { this.batchSize = Settings.positive(ENV_BATCH_SIZE, v); return this; }
         public Builder maxInFlight(int v) { this.maxInFlight = Settings.positive(ENV_MAX_IN_FLIGHT, v); return this; }
         public Builder concurrency(int v) { this.concurrency = Settings.positive(ENV_CONCURRENCY, v); return this; }
-        public Builder blockTimeout(Duration v) { this.blockTimeout = Settings.positive("blockTimeout", v); return this; }
+        public Builder blockTimeout(Duration v) { this.blockTimeout = checkBlockTimeout(v); return this; }
         public Builder retryBackoff(Duration v) { this.retryBackoff = Settings.positive(ENV_RETRY_BACKOFF_MS, v); return this; }
         public Builder maxRetryBackoff(Duration v) { this.maxRetryBackoff = Settings.positive(ENV_MAX_RETRY_BACKOFF_MS, v); return this; }
         public Builder manualAck(boolean v) { this.manualAck = v; return this; }

@@ -26,6 +26,7 @@ public enum NodeRole {
                 }
             }
         }
-        throw new ConfigException(setting, "'" + value + "' is not a node role (gateway, worker, standalone, tools)");
+        throw new ConfigException(setting, "'" + (value == null ? null : Settings.printable(value))
+                + "' is not a node role (gateway, worker, standalone, tools)");
     }
 }

@@ -61,16 +61,22 @@ public final class RedisUrl {
         if (uri.getHost() == null || uri.getHost().isEmpty()) {
             throw new ConfigException(setting, "'" + redact(url) + "' has no host");
         }
+        // java.net.URI keeps the brackets of an IPv6 literal ("[::1]"); Lettuce and toString() want the bare address.
+        String host = uri.getHost().startsWith("[") && uri.getHost().endsWith("]")
+                ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
         int port = uri.getPort() == -1 ? 6379 : uri.getPort();
+        if (port < 1 || port > 65535) {
+            throw new ConfigException(setting, "'" + redact(url) + "' names port " + port + ", not between 1 and 65535");
+        }
         String user = null;
         char[] password = null;
         String info = uri.getRawUserInfo();
         if (info != null && !info.isEmpty()) {
             int colon = info.indexOf(':');
             String u = colon < 0 ? info : info.substring(0, colon);
-            user = u.isEmpty() ? null : URLDecoder.decode(u, StandardCharsets.UTF_8);
+            user = u.isEmpty() ? null : percentDecode(u);
             if (colon >= 0) {
-                password = URLDecoder.decode(info.substring(colon + 1), StandardCharsets.UTF_8).toCharArray();
+                password = percentDecode(info.substring(colon + 1)).toCharArray();
             } else if (user != null) {
                 // redis://secret@host is the old single-password form (Lettuce, redis-py): a password, no user.
                 password = user.toCharArray();
@@ -88,7 +94,12 @@ public final class RedisUrl {
             }
             if (db < 0) throw new ConfigException(setting, "'" + redact(url) + "' names a negative database");
         }
-        return new RedisUrl("rediss".equals(scheme), uri.getHost(), port, user, password, db, true, null);
+        return new RedisUrl("rediss".equals(scheme), host, port, user, password, db, true, null);
+    }
+
+    /** Undoes %XX escapes only: URLDecoder alone is for form data and would turn a literal '+' into a space. */
+    private static String percentDecode(String raw) {
+        return URLDecoder.decode(raw.replace("+", "%2B"), StandardCharsets.UTF_8);
     }
 
     /** A plain {@code redis://host:port} URL. */

@@ -26,7 +26,7 @@ final class Settings {
     static Duration parseMillis(String setting, String value) {
         long ms = parseLong(setting, value);
         if (ms < 0) {
-            throw new ConfigException(setting, "'" + value + "' must not be negative");
+            throw new ConfigException(setting, "'" + printable(value) + "' must not be negative");
         }
         return Duration.ofMillis(ms);
     }

@@ -14,8 +14,10 @@ import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.msgpack.core.MessageBufferPacker;
 import org.msgpack.core.MessageFormat;
+import org.msgpack.core.MessageInsufficientBufferException;
 import org.msgpack.core.MessagePack;
 import org.msgpack.core.MessagePackException;
+import org.msgpack.core.MessageSizeException;
 import org.msgpack.core.MessageUnpacker;
 
 /**
@@ -79,8 +81,15 @@ public final class WireFormat {
             return Envelope.trusted(members);
         } catch (MalformedEntryException e) {
             throw e;
+        } catch (MessageSizeException e) {
+            // A 32-bit length of 2^31 or more: msgpack-core refuses it before our own check sees it, with no message.
+            throw new MalformedEntryException("'payload' has a length prefix claiming " + e.getSize()
+                    + " bytes or elements, more than the " + payload.length + "-byte payload holds", e);
+        } catch (MessageInsufficientBufferException e) {
+            throw new MalformedEntryException("'payload' is truncated: it ends before its MessagePack map is complete", e);
         } catch (MessagePackException | IOException e) {
-            throw new MalformedEntryException("'payload' is not valid MessagePack: " + e.getMessage(), e);
+            throw new MalformedEntryException("'payload' is not valid MessagePack: "
+                    + (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName()), e);
         }
     }
 

@@ -27,6 +27,7 @@ final class BacklogMonitor {
     private final Function<String, List<GroupInfo>> groups;
     private final java.util.concurrent.Executor executor;
     private final ConcurrentHashMap<String, State> states = new ConcurrentHashMap<>();
+    private final AtomicLong warnings = new AtomicLong();
 
     private static final class State {
         final AtomicLong nextCheck = new AtomicLong();
@@ -53,6 +54,11 @@ final class BacklogMonitor {
         }
     }
 
+    /** Warnings logged so far: one per episode of high backlog. */
+    long warnings() {
+        return warnings.get();
+    }
+
     /** Runs one check now (also used by tests); returns whether the stream is at risk. */
     boolean check(String stream) {
         return check(stream, states.computeIfAbsent(stream, k -> new State()));
@@ -69,6 +75,7 @@ final class BacklogMonitor {
             long pending = worst == null ? 0 : worst.pending();
             boolean high = len > maxlen * 8 / 10 || pending > PENDING_THRESHOLD;
             if (high && !s.high) {
+                warnings.incrementAndGet();
                 log.atWarn().addKeyValue("stream", stream).addKeyValue("group", worst == null ? null : worst.name())
                         .addKeyValue("length", len).addKeyValue("pending", pending).addKeyValue("maxlen", maxlen)
                         .log("Stream backlog high: eviction risk");

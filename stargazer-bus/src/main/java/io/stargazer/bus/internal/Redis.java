@@ -41,25 +41,37 @@ public final class Redis implements AutoCloseable {
 
     private final RedisUrl url;
     private final RedisClient client;
+    /**
+     * Client for dedicated reader connections, with auto-reconnect off: Lettuce would otherwise keep a blocked
+     * read across a lost connection for replay, and the reader would only notice at the command timeout. The
+     * reader loop reconnects itself, with backoff, and re-reads its pending entries.
+     */
+    private final RedisClient readerClient;
     private final StatefulRedisConnection<String, byte[]> shared;
     private final ServerVersion version;
 
-    private Redis(RedisUrl url, RedisClient client, StatefulRedisConnection<String, byte[]> shared, ServerVersion version) {
+    private Redis(RedisUrl url, RedisClient client, RedisClient readerClient, StatefulRedisConnection<String, byte[]> shared,
+            ServerVersion version) {
         this.url = url;
         this.client = client;
+        this.readerClient = readerClient;
         this.shared = shared;
         this.version = version;
     }
 
     static Redis connect(RedisUrl url, String clientName) {
-        RedisClient client = RedisClient.create(toUri(url, clientName));
-        client.setOptions(options(url, COMMAND_TIMEOUT));
+        RedisURI uri = toUri(url, clientName);
+        RedisClient client = RedisClient.create(uri);
+        client.setOptions(options(url, COMMAND_TIMEOUT, true));
+        RedisClient readerClient = RedisClient.create(client.getResources(), uri);
+        readerClient.setOptions(options(url, COMMAND_TIMEOUT, false));
         try {
             StatefulRedisConnection<String, byte[]> conn = client.connect(CODEC);
             String info = conn.sync().info("server");
             ServerVersion version = ServerVersion.fromInfo(info);
-            return new Redis(url, client, conn, version);
+            return new Redis(url, client, readerClient, conn, version);
         } catch (RuntimeException e) {
+            readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
             client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
             throw translate(e, "connecting to " + url);
         }
@@ -81,7 +93,7 @@ public final class Redis implements AutoCloseable {
     /** A connection of its own, for blocking reads that must not hold up anything else. */
     public StatefulRedisConnection<byte[], byte[]> dedicated() {
         try {
-            return client.connect(BYTES);
+            return readerClient.connect(BYTES);
         } catch (RuntimeException e) {
             throw translate(e, "connecting to " + url);
         }
@@ -92,6 +104,8 @@ public final class Redis implements AutoCloseable {
         try {
             shared.close();
         } finally {
+            // The reader client shares the main client's resources: shut it down first, without them.
+            readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
             client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
         }
     }
@@ -114,9 +128,9 @@ public final class Redis implements AutoCloseable {
         return b.build();
     }
 
-    private static ClientOptions options(RedisUrl url, Duration timeout) {
+    private static ClientOptions options(RedisUrl url, Duration timeout, boolean autoReconnect) {
         ClientOptions.Builder b = ClientOptions.builder()
-                .autoReconnect(true)
+                .autoReconnect(autoReconnect)
                 // Fail fast while disconnected instead of queueing without bound: callers see an error and retry.
                 .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
                 .socketOptions(SocketOptions.builder().connectTimeout(Duration.ofSeconds(5)).keepAlive(true).build())

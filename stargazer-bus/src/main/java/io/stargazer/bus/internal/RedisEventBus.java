@@ -55,7 +55,7 @@ public final class RedisEventBus implements EventBus {
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService maintenance;
     private final BacklogMonitor backlog;
-    private final List<String> trimArgs;
+    private final StreamGuard guard;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private RedisEventBus(BusConfig config, Redis redis) {
@@ -67,7 +67,8 @@ public final class RedisEventBus implements EventBus {
             t.setDaemon(true);
             return t;
         });
-        this.trimArgs = List.of("MAXLEN", "~", Long.toString(config.streamMaxlen()));
+        this.guard = new StreamGuard(config, async, maintenance, redis.version(),
+                s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax())));
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
                 this::length, this::groups, maintenance);
     }
@@ -97,6 +98,10 @@ public final class RedisEventBus implements EventBus {
 
     ScheduledExecutorService maintenance() {
         return maintenance;
+    }
+
+    StreamGuard guard() {
+        return guard;
     }
 
     // ---- provisioning --------------------------------------------------------------------------------------
@@ -200,9 +205,7 @@ public final class RedisEventBus implements EventBus {
             return CompletableFuture.failedFuture(new EnvelopeTooLargeException(stream, payload.length, config.maxEnvelopeBytes()));
         }
         String traceId = WireFormat.traceIdFor(envelope);
-        StreamPublisher publisher = publishers.computeIfAbsent(stream,
-                s -> new StreamPublisher(s, async, config.publishBatchMax(), () -> trimArgs));
-        CompletableFuture<String> id = publisher.submit(payload, traceId.getBytes(StandardCharsets.UTF_8));
+        CompletableFuture<String> id = guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8));
         backlog.published(stream);
         if (log.isDebugEnabled()) {
             String content = envelope.content();
@@ -323,6 +326,11 @@ public final class RedisEventBus implements EventBus {
     /** Runs one backlog check at once; true when the stream is at eviction risk. For tests and the dashboard. */
     public boolean checkBacklog(String stream) {
         return backlog.check(stream);
+    }
+
+    /** How many high-backlog episodes have been warned about (one log line each). */
+    public long backlogWarnings() {
+        return backlog.warnings();
     }
 
     static <T> T await(RedisFuture<T> f, String what) {

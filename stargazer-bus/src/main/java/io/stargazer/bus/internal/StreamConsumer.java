@@ -147,20 +147,27 @@ final class StreamConsumer implements Subscription {
                     continue;
                 }
                 List<RawEntry> entries;
+                Map<String, Long> counts = null;
+                try {
+                    entries = history ? read(historyCursor, n, -1) : read(">", n, blockMillis());
+                    if (history && !entries.isEmpty()) {
+                        counts = pendingCounts(entries);
+                    }
+                } catch (RuntimeException e) {
+                    // Nothing was handed out: give the permits back, or a long outage would use them all up and
+                    // leave the reader unable to read after it reconnects. What was read stays pending in Redis.
+                    permits.release(n);
+                    throw e;
+                }
+                permits.release(n - entries.size());
                 if (history) {
-                    entries = read(historyCursor, n, -1);
                     if (entries.isEmpty()) {
                         history = false;
                     } else {
                         historyCursor = entries.get(entries.size() - 1).id();
                     }
-                    permits.release(n - entries.size());
-                    handOut(entries, pendingCounts(entries));
-                } else {
-                    entries = read(">", n, blockMillis());
-                    permits.release(n - entries.size());
-                    handOut(entries, null);
                 }
+                handOut(entries, counts);
                 recovered();
                 backoff = 100;
             } catch (RedisServerException.NoGroup e) {
@@ -222,6 +229,9 @@ final class StreamConsumer implements Subscription {
         if (before != State.RECONNECTING) {
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                     .addKeyValue("consumer", cfg.consumerName()).log(message + ": " + e.getMessage());
+        } else {
+            log.atDebug().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
+                    .addKeyValue("consumer", cfg.consumerName()).log(message + " (still): " + e.getMessage());
         }
     }
 
@@ -323,10 +333,17 @@ final class StreamConsumer implements Subscription {
                 int got = 0;
                 while (got < claimed.size() && permits.tryAcquire()) got++;
                 List<RawEntry> take = claimed.subList(0, got);
+                Map<String, Long> counts;
+                try {
+                    counts = pendingCounts(take);
+                } catch (RuntimeException e) {
+                    permits.release(got);
+                    throw e;
+                }
                 log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                         .addKeyValue("consumer", cfg.consumerName()).addKeyValue("count", take.size())
                         .log("Took over entries idle past the claim time");
-                handOut(take, pendingCounts(take));
+                handOut(take, counts);
             }
         } while (!"0-0".equals(cursor) && ++rounds < 10 && !stopping);
         return sawNil;
@@ -369,7 +386,14 @@ final class StreamConsumer implements Subscription {
             CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
                     .add(Math.max(0, retry.backoffMillis * 9 / 10)).add(retry.id);
             boolean[] nil = new boolean[1];
-            List<RawEntry> got = RawEntry.parseList(call(CommandType.XCLAIM, args), nil);
+            List<RawEntry> got;
+            try {
+                got = RawEntry.parseList(call(CommandType.XCLAIM, args), nil);
+            } catch (RuntimeException e) {
+                permits.release();
+                retries.add(retry); // not lost: tried again after the reconnect
+                throw e;
+            }
             sawNil |= nil[0];
             if (got.isEmpty()) {
                 permits.release();
@@ -510,8 +534,17 @@ final class StreamConsumer implements Subscription {
      * and group, then acknowledges it. If the copy fails the entry stays pending and is dead-lettered on a later claim.
      */
     private void deadLetter(RawEntry e, String error) {
-        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(cfg.deadLetterStream())
-                .add("MAXLEN").add("~").add(bus.config().streamMaxlen()).add("*");
+        String dead = cfg.deadLetterStream();
+        if (bus.guard().isFull(dead)) {
+            // A SAFE dead-letter stream that a lagging group keeps full: leave the entry pending, it is
+            // dead-lettered on a later claim once there is room. Never drop it.
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", e.id()).addKeyValue("dead_letter_stream", dead)
+                    .log("Dead-letter stream is full; the entry stays pending");
+            return;
+        }
+        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(dead);
+        for (String o : bus.guard().trimArgsFor(dead)) args.add(o);
+        args.add("*");
         for (byte[] f : e.flatFields()) args.add(f);
         args.add("error").add(utf8(error)).add("source_stream").add(streamKey).add("source_id").add(utf8(e.id()))
                 .add("group").add(groupName);
@@ -522,6 +555,7 @@ final class StreamConsumer implements Subscription {
                 return;
             }
             acks.ack(e.id());
+            bus.guard().countPublish(dead);
             deadLettered.increment();
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
                     .addKeyValue("dead_letter_stream", cfg.deadLetterStream()).log("Dead-lettered entry: " + error);

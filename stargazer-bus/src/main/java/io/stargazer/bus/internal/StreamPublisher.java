@@ -15,7 +15,6 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Supplier;
 
 /**
  * Publishes to one stream, coalescing concurrent publishes into server-side batches.
@@ -65,30 +64,28 @@ final class StreamPublisher {
     private final String stream;
     private final RedisAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
-    /** XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; asked per batch so policies can change. */
-    private final Supplier<List<String>> trimArgs;
 
     private final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger wip = new AtomicInteger();
     private final AtomicInteger inFlight = new AtomicInteger();
 
-    record Pending(byte[] payload, byte[] traceId, CompletableFuture<String> future) {
+    /** {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's. */
+    record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future) {
     }
 
-    StreamPublisher(String stream, RedisAsyncCommands<String, byte[]> redis, int maxBatch, Supplier<List<String>> trimArgs) {
+    StreamPublisher(String stream, RedisAsyncCommands<String, byte[]> redis, int maxBatch) {
         this.stream = stream;
         this.redis = redis;
         this.maxBatch = maxBatch;
-        this.trimArgs = trimArgs;
     }
 
     String stream() {
         return stream;
     }
 
-    CompletableFuture<String> submit(byte[] payload, byte[] traceId) {
+    CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs) {
         CompletableFuture<String> f = new CompletableFuture<>();
-        queue.offer(new Pending(payload, traceId, f));
+        queue.offer(new Pending(payload, traceId, trimArgs, f));
         drain();
         return f;
     }
@@ -138,7 +135,8 @@ final class StreamPublisher {
         batch.add(first);
         long bytes = first.payload.length;
         Pending next;
-        while (batch.size() < maxBatch && (next = queue.peek()) != null && bytes + next.payload.length <= MAX_BATCH_BYTES) {
+        while (batch.size() < maxBatch && (next = queue.peek()) != null && bytes + next.payload.length <= MAX_BATCH_BYTES
+                && next.trimArgs == first.trimArgs) {
             batch.add(queue.poll());
             bytes += next.payload.length;
         }
@@ -146,7 +144,7 @@ final class StreamPublisher {
     }
 
     private void send(List<Pending> batch) {
-        List<String> opts = trimArgs.get();
+        List<String> opts = batch.get(0).trimArgs;
         RedisFuture<?> reply;
         try {
             reply = batch.size() == 1 ? xadd(batch.get(0), opts) : eval(batch, opts);

@@ -1,0 +1,26 @@
+package io.stargazer.bus;
+
+/**
+ * A publish refused because its stream is at its cap and trimming more would remove entries a group has not yet
+ * had delivered and acknowledged ({@link TrimPolicy#SAFE}). Nothing was written; the caller may retry later.
+ */
+public class BackpressureException extends StargazerException {
+    private final String stream;
+    private final long length;
+    private final long cap;
+    private final String laggingGroup;
+
+    public BackpressureException(String stream, long length, long cap, String laggingGroup, String how) {
+        super("stream '" + stream + "' is at its cap (" + length + " entries, cap " + cap + ") and group '" + laggingGroup
+                + "' has not acknowledged the oldest of them: " + how);
+        this.stream = stream;
+        this.length = length;
+        this.cap = cap;
+        this.laggingGroup = laggingGroup;
+    }
+
+    public String stream() { return stream; }
+    public long length() { return length; }
+    public long cap() { return cap; }
+    public String laggingGroup() { return laggingGroup; }
+}

@@ -1,0 +1,276 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.stargazer.bus.Backpressure;
+import io.stargazer.bus.BackpressureException;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.TrimPolicy;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps each stream within its cap under the configured {@link TrimPolicy}, off the publish path.
+ *
+ * <p>EVICT: every XADD carries {@code MAXLEN ~ cap} (the original's behaviour). SAFE: XADD carries no trim (Redis
+ * 8.2+: {@code ACKED MAXLEN ~ cap}, the server's own safe trim); instead, once a stream may have reached its cap
+ * (the last known length plus what this process has published since), one Lua script on the stream's own key
+ * computes the oldest entry any group still needs (its oldest pending entry, or the one after its last delivered)
+ * and trims below it with {@code XTRIM MINID ~}, down to 90 % of the cap. If the stream is still at its cap, it is full: publishes wait
+ * ({@link Backpressure#BLOCK}, parked in order) or fail ({@link Backpressure#REJECT}) until a re-check, every
+ * {@value #FULL_RECHECK_MS} ms while full, finds room. A publish is still one round trip in the common case.
+ */
+final class StreamGuard {
+    private static final Logger log = LoggerFactory.getLogger("io.stargazer.bus.trim");
+    static final long FULL_RECHECK_MS = 50;
+
+    /**
+     * KEYS[1] stream; ARGV[1] cap. Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
+     * Stream ids are compared as (ms, seq) pairs of Lua numbers: exact below 2^53, which millisecond times are.
+     */
+    static final String TRIM_SCRIPT = """
+            local key = KEYS[1]
+            local cap = tonumber(ARGV[1])
+            if redis.call('EXISTS', key) == 0 then return {0, '', 0, 0} end
+            local len = redis.call('XLEN', key)
+            local groups = redis.call('XINFO', 'GROUPS', key)
+            if #groups == 0 then
+              if len > cap then redis.call('XTRIM', key, 'MAXLEN', '~', cap) end
+              return {redis.call('XLEN', key), '', 0, 0}
+            end
+            if len < cap then return {len, '', 1, 0} end
+            local function parse(id)
+              local d = string.find(id, '-', 1, true)
+              return tonumber(string.sub(id, 1, d - 1)), tonumber(string.sub(id, d + 1))
+            end
+            local function less(a, b)
+              local am, as = parse(a)
+              local bm, bs = parse(b)
+              return am < bm or (am == bm and as < bs)
+            end
+            local safe, lagging = nil, ''
+            for _, g in ipairs(groups) do
+              local name, last
+              for i = 1, #g, 2 do
+                if g[i] == 'name' then name = g[i + 1] end
+                if g[i] == 'last-delivered-id' then last = g[i + 1] end
+              end
+              local ms, seq = parse(last)
+              local bound = ms .. '-' .. (seq + 1)
+              local p = redis.call('XPENDING', key, name)
+              if p[1] > 0 and less(p[2], bound) then bound = p[2] end
+              if safe == nil or less(bound, safe) then safe, lagging = bound, name end
+            end
+            -- Down to 90 % of the cap (so the next check is a tenth of the cap away), never past what a group needs.
+            local target = safe
+            local excess = len - math.floor(cap * 9 / 10)
+            if excess > 0 and excess <= 10000 then
+              local r = redis.call('XRANGE', key, '-', '+', 'COUNT', excess + 1)
+              local capId = r[#r][1]
+              if less(capId, target) then target = capId end
+            end
+            redis.call('XTRIM', key, 'MINID', '~', target)
+            if redis.call('XLEN', key) >= cap then
+              -- Approximate trimming removes whole nodes only; exact trimming still stops at the same safe id.
+              redis.call('XTRIM', key, 'MINID', target)
+            end
+            return {redis.call('XLEN', key), lagging, 1, 1}
+            """;
+
+    private final BusConfig config;
+    private final RedisAsyncCommands<String, byte[]> redis;
+    private final ScheduledExecutorService scheduler;
+    private final Function<String, StreamPublisher> publishers;
+    private final List<String> evictArgs;
+    private final List<String> safeArgs;
+    private final ConcurrentHashMap<String, State> states = new ConcurrentHashMap<>();
+
+    /** Per stream: what this process knows of its length and whether it is full. */
+    final class State {
+        final String stream;
+        final AtomicLong sinceCheck = new AtomicLong();
+        final AtomicBoolean checking = new AtomicBoolean();
+        volatile long lastLength;
+        volatile boolean hasGroups = true;
+        volatile boolean full;
+        volatile String laggingGroup = "";
+        /** Publishes held while full, in arrival order; guarded by itself. */
+        final ArrayDeque<Parked> parked = new ArrayDeque<>();
+        volatile boolean anyParked;
+
+        State(String stream) {
+            this.stream = stream;
+        }
+
+        List<String> trimArgs() {
+            if (config.trimPolicy() == TrimPolicy.EVICT || !hasGroups) {
+                return evictArgs;
+            }
+            return safeArgs;
+        }
+    }
+
+    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long deadlineMillis) {
+    }
+
+    StreamGuard(BusConfig config, RedisAsyncCommands<String, byte[]> redis, ScheduledExecutorService scheduler,
+            ServerVersion version, Function<String, StreamPublisher> publishers) {
+        this.config = config;
+        this.redis = redis;
+        this.scheduler = scheduler;
+        this.publishers = publishers;
+        String cap = Long.toString(config.streamMaxlen());
+        this.evictArgs = List.of("MAXLEN", "~", cap);
+        this.safeArgs = version.hasAckedTrimming() ? List.of("ACKED", "MAXLEN", "~", cap) : List.of();
+    }
+
+    State state(String stream) {
+        return states.computeIfAbsent(stream, State::new);
+    }
+
+    /**
+     * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full.
+     * The fast path is two volatile reads.
+     */
+    CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId) {
+        State s = state(stream);
+        if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
+            if (config.backpressure() == Backpressure.REJECT) {
+                recheckSoon(s);
+                return CompletableFuture.failedFuture(new BackpressureException(stream, s.lastLength, config.streamMaxlen(),
+                        s.laggingGroup, "publish rejected (SG_BACKPRESSURE=reject)"));
+            }
+            CompletableFuture<String> f = new CompletableFuture<>();
+            synchronized (s.parked) {
+                if (s.full || !s.parked.isEmpty()) {
+                    s.parked.add(new Parked(payload, traceId, f, System.currentTimeMillis() + config.backpressureTimeout().toMillis()));
+                    s.anyParked = true;
+                    recheckSoon(s);
+                    return f;
+                }
+            }
+        }
+        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs());
+        published(s);
+        return id;
+    }
+
+    /** Counts a publish; when the stream may have reached its cap, checks it in the background. */
+    private void published(State s) {
+        long since = s.sinceCheck.incrementAndGet();
+        if (config.trimPolicy() == TrimPolicy.SAFE && s.lastLength + since >= config.streamMaxlen()) {
+            check(s);
+        } else if (s.lastLength == 0 && since == 1) {
+            check(s); // first publish to this stream from here: learn its length and whether it has groups
+        }
+    }
+
+    private void recheckSoon(State s) {
+        if (!s.checking.get()) {
+            scheduler.schedule(() -> check(s), FULL_RECHECK_MS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Runs the trim script once (never two at a time per stream) and acts on what it finds. */
+    void check(State s) {
+        if (!s.checking.compareAndSet(false, true)) {
+            return;
+        }
+        long sinceAtStart = s.sinceCheck.get();
+        try {
+            redis.eval(TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream},
+                    Long.toString(config.streamMaxlen()).getBytes(StandardCharsets.US_ASCII))
+                    .whenComplete((r, e) -> {
+                        s.checking.set(false);
+                        if (e != null) {
+                            log.atDebug().addKeyValue("stream", s.stream).setCause(e).log("Trim check failed");
+                            if (s.full || s.anyParked) recheckSoon(s);
+                            expireParked(s);
+                            return;
+                        }
+                        applyResult(s, (List<?>) r, sinceAtStart);
+                    });
+        } catch (RuntimeException e) {
+            s.checking.set(false);
+            recheckSoon(s);
+        }
+    }
+
+    private void applyResult(State s, List<?> r, long sinceAtStart) {
+        long length = (Long) r.get(0);
+        String lagging = r.get(1) instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(r.get(1));
+        boolean hasGroups = (Long) r.get(2) == 1;
+        s.sinceCheck.addAndGet(-sinceAtStart);
+        s.lastLength = length;
+        s.hasGroups = hasGroups;
+        s.laggingGroup = lagging;
+        boolean full = config.trimPolicy() == TrimPolicy.SAFE && hasGroups && length >= config.streamMaxlen();
+        if (full && !s.full) {
+            log.atWarn().addKeyValue("stream", s.stream).addKeyValue("length", length).addKeyValue("maxlen", config.streamMaxlen())
+                    .addKeyValue("group", lagging).addKeyValue("backpressure", config.backpressure().name().toLowerCase())
+                    .log("Stream is at its cap and a group lags: holding publishes instead of trimming unread entries");
+        } else if (!full && s.full) {
+            log.atInfo().addKeyValue("stream", s.stream).addKeyValue("length", length).log("Stream has room again");
+        }
+        s.full = full;
+        if (full) {
+            recheckSoon(s);
+            expireParked(s);
+        } else {
+            releaseParked(s);
+        }
+    }
+
+    /** Sends held publishes in their order, once there is room. */
+    private void releaseParked(State s) {
+        synchronized (s.parked) {
+            Parked p;
+            while ((p = s.parked.poll()) != null) {
+                CompletableFuture<String> target = p.future;
+                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs()).whenComplete((id, e) -> {
+                    if (e != null) target.completeExceptionally(e);
+                    else target.complete(id);
+                });
+                s.sinceCheck.incrementAndGet();
+            }
+            s.anyParked = false;
+        }
+    }
+
+    /** Fails held publishes whose wait is over. Only the oldest can expire first: they are in arrival order. */
+    private void expireParked(State s) {
+        long now = System.currentTimeMillis();
+        synchronized (s.parked) {
+            Parked p;
+            while ((p = s.parked.peek()) != null && p.deadlineMillis <= now) {
+                s.parked.poll();
+                p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
+                        "waited " + config.backpressureTimeout().toMillis() + " ms for room (SG_BACKPRESSURE_TIMEOUT_MS)"));
+            }
+            s.anyParked = !s.parked.isEmpty();
+        }
+    }
+
+    /** XADD options for a write this guard does not route (dead letters): the same cap rules. */
+    List<String> trimArgsFor(String stream) {
+        return state(stream).trimArgs();
+    }
+
+    boolean isFull(String stream) {
+        return state(stream).full;
+    }
+
+    void countPublish(String stream) {
+        published(state(stream));
+    }
+}

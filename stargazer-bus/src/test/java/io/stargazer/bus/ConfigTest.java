@@ -1,0 +1,306 @@
+// Promise: BusConfig and ConsumerConfig have the original defaults, read their SG_* variables, and refuse bad values naming the variable and the value on one line.
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class ConfigTest {
+
+    private static ConfigException refusal(Runnable r) {
+        ConfigException e = catchThrowableOfType(r::run, ConfigException.class);
+        assertThat(e).as("expected a ConfigException").isNotNull();
+        assertThat(e.getMessage()).as("one line").doesNotContain("\n").doesNotContain("\r");
+        return e;
+    }
+
+    @Nested
+    class Bus {
+
+        @Test
+        void defaults() {
+            BusConfig c = BusConfig.builder().nodeId("n1").build();
+            assertThat(c.topology()).isEqualTo(Topology.defaults());
+            assertThat(c.role()).isEqualTo(NodeRole.STANDALONE);
+            assertThat(c.nodeId()).isEqualTo("n1");
+            assertThat(c.platforms()).containsExactly("discord", "matrix", "webchat");
+            assertThat(c.streamMaxlen()).isEqualTo(100_000L);
+            assertThat(c.maxEnvelopeBytes()).isEqualTo(1024 * 1024);
+            assertThat(c.backlogCheckInterval()).isEqualTo(Duration.ofSeconds(5));
+            assertThat(c.publishBatchMax()).isEqualTo(256);
+            assertThat(c.clock()).isNotNull();
+        }
+
+        @Test
+        void emptyEnvironmentGivesTheDefaults() {
+            BusConfig c = BusConfig.fromEnvironment(Map.of());
+            assertThat(c.topology()).isEqualTo(Topology.defaults());
+            assertThat(c.role()).isEqualTo(NodeRole.STANDALONE);
+            assertThat(c.streamMaxlen()).isEqualTo(100_000L);
+            assertThat(c.maxEnvelopeBytes()).isEqualTo(1 << 20);
+            assertThat(c.nodeId()).isEqualTo(BusConfig.defaultNodeId());
+        }
+
+        @Test
+        void defaultNodeIdIsAUsableNameEndingInThePid() {
+            String id = BusConfig.defaultNodeId();
+            assertThat(id).endsWith("-" + ProcessHandle.current().pid()).matches("[A-Za-z0-9_.-]+");
+            assertThat(Topology.checkName("SG_NODE_ID", id)).isEqualTo(id);
+        }
+
+        @Test
+        void fromEnvironmentReadsEverySgVariable() {
+            Map<String, String> env = new HashMap<>();
+            env.put("SG_NODE_ROLE", "worker");
+            env.put("SG_NODE_ID", "worker-7");
+            env.put("SG_PLATFORMS", "discord, matrix");
+            env.put("SG_STREAM_MAXLEN", "5000");
+            env.put("SG_MAX_ENVELOPE_BYTES", "2048");
+            env.put("SG_BACKLOG_CHECK_MS", "750");
+            env.put("SG_INBOUND_STREAM", "in");
+            env.put("SG_INBOUND_PARTITIONS", "2");
+
+            BusConfig c = BusConfig.fromEnvironment(env);
+
+            assertThat(c.role()).isEqualTo(NodeRole.WORKER);
+            assertThat(c.nodeId()).isEqualTo("worker-7");
+            assertThat(c.platforms()).containsExactly("discord", "matrix");
+            assertThat(c.streamMaxlen()).isEqualTo(5000L);
+            assertThat(c.maxEnvelopeBytes()).isEqualTo(2048);
+            assertThat(c.backlogCheckInterval()).isEqualTo(Duration.ofMillis(750));
+            assertThat(c.topology().inboundStream()).isEqualTo("in");
+            assertThat(c.topology().inboundStreams()).containsExactly("in:0", "in:1");
+        }
+
+        @ParameterizedTest(name = "streamMaxlen {0} -> {1}")
+        @CsvSource({"0, 1000", "1, 1000", "500, 1000", "999, 1000", "1000, 1000", "1001, 1001", "5000, 5000"})
+        void streamMaxlenIsFlooredAt1000(long given, long expected) {
+            assertThat(BusConfig.builder().nodeId("n").streamMaxlen(given).build().streamMaxlen()).isEqualTo(expected);
+            assertThat(BusConfig.fromEnvironment(Map.of("SG_STREAM_MAXLEN", String.valueOf(given), "SG_NODE_ID", "n"))
+                    .streamMaxlen()).isEqualTo(expected);
+        }
+
+        @Test
+        void negativeStreamMaxlenIsRefused() {
+            ConfigException e = refusal(() -> BusConfig.builder().streamMaxlen(-1));
+            assertThat(e.setting()).isEqualTo("SG_STREAM_MAXLEN");
+            assertThat(e.getMessage()).contains("SG_STREAM_MAXLEN").contains("'-1'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_STREAM_MAXLEN", "-5"))).getMessage())
+                    .contains("SG_STREAM_MAXLEN").contains("'-5'");
+        }
+
+        @Test
+        void nonNumericStreamMaxlenIsRefusedNamingTheVariable() {
+            ConfigException e = refusal(() -> BusConfig.fromEnvironment(Map.of("SG_STREAM_MAXLEN", "abc")));
+            assertThat(e.setting()).isEqualTo("SG_STREAM_MAXLEN");
+            assertThat(e.getMessage()).contains("SG_STREAM_MAXLEN").contains("'abc'");
+        }
+
+        @ParameterizedTest(name = "SG_NODE_ROLE={0}")
+        @CsvSource({"gateway, GATEWAY", "worker, WORKER", "standalone, STANDALONE", "tools, TOOLS", "' Gateway ', GATEWAY",
+                "TOOLS, TOOLS"})
+        void nodeRoleIsParsed(String value, NodeRole expected) {
+            assertThat(BusConfig.fromEnvironment(Map.of("SG_NODE_ROLE", value, "SG_NODE_ID", "n")).role()).isEqualTo(expected);
+            assertThat(expected.wireName()).isEqualTo(expected.name().toLowerCase());
+        }
+
+        @ParameterizedTest
+        @ValueSource(strings = {"boss", "", "work er", "work\ner"})
+        void badNodeRoleIsRefusedNamingTheVariable(String bad) {
+            ConfigException e = refusal(() -> BusConfig.fromEnvironment(Map.of("SG_NODE_ROLE", bad)));
+            assertThat(e.setting()).isEqualTo("SG_NODE_ROLE");
+            assertThat(e.getMessage()).contains("SG_NODE_ROLE").contains("'" + Settings.printable(bad) + "'");
+            assertThat(refusal(() -> NodeRole.parse("SG_NODE_ROLE", null)).getMessage()).contains("SG_NODE_ROLE");
+        }
+
+        @Test
+        void platformsAreParsed() {
+            assertThat(BusConfig.parsePlatforms("discord, matrix")).containsExactly("discord", "matrix");
+            assertThat(BusConfig.parsePlatforms(" webchat ")).containsExactly("webchat");
+        }
+
+        @ParameterizedTest
+        @ValueSource(strings = {"discord,,matrix", "discord,", ",discord", "", "disc ord", "discord;matrix"})
+        void badPlatformListsAreRefused(String bad) {
+            ConfigException e = refusal(() -> BusConfig.fromEnvironment(Map.of("SG_PLATFORMS", bad, "SG_NODE_ID", "n")));
+            assertThat(e.setting()).isEqualTo("SG_PLATFORMS");
+            assertThat(e.getMessage()).contains("SG_PLATFORMS");
+        }
+
+        @Test
+        void platformsGivenInCodeAreChecked() {
+            assertThat(refusal(() -> BusConfig.builder().platforms(List.of("ok", "not ok"))).getMessage())
+                    .contains("SG_PLATFORMS").contains("'not ok'");
+        }
+
+        @Test
+        void badNodeIdIsRefused() {
+            ConfigException e = refusal(() -> BusConfig.fromEnvironment(Map.of("SG_NODE_ID", "node 1")));
+            assertThat(e.setting()).isEqualTo("SG_NODE_ID");
+            assertThat(e.getMessage()).contains("'node 1'");
+        }
+
+        @Test
+        void otherNumbersAreCheckedNamingTheVariable() {
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_MAX_ENVELOPE_BYTES", "0"))).getMessage())
+                    .contains("SG_MAX_ENVELOPE_BYTES").contains("'0'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_MAX_ENVELOPE_BYTES", "1MB"))).getMessage())
+                    .contains("SG_MAX_ENVELOPE_BYTES").contains("'1MB'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_BACKLOG_CHECK_MS", "-1"))).getMessage())
+                    .contains("SG_BACKLOG_CHECK_MS").contains("'-1'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_BACKLOG_CHECK_MS", "0"))).getMessage())
+                    .contains("SG_BACKLOG_CHECK_MS");
+            assertThat(refusal(() -> BusConfig.builder().publishBatchMax(0)).getMessage()).contains("publishBatchMax");
+            assertThat(refusal(() -> BusConfig.builder().clock(null)).getMessage()).contains("clock");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_TRIM_POLICY", "drop"))).getMessage())
+                    .contains("SG_TRIM_POLICY").contains("'drop'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_BACKPRESSURE", "wait"))).getMessage())
+                    .contains("SG_BACKPRESSURE").contains("'wait'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_BACKPRESSURE_TIMEOUT_MS", "0"))).getMessage())
+                    .contains("SG_BACKPRESSURE_TIMEOUT_MS");
+            BusConfig fromEnv = BusConfig.fromEnvironment(Map.of("SG_TRIM_POLICY", "evict", "SG_BACKPRESSURE", "reject"));
+            assertThat(fromEnv.trimPolicy()).isEqualTo(TrimPolicy.EVICT);
+            assertThat(fromEnv.backpressure()).isEqualTo(Backpressure.REJECT);
+            assertThat(BusConfig.builder().build().trimPolicy()).isEqualTo(TrimPolicy.SAFE);
+        }
+
+        @Test
+        void constructorRefusesWhatTheBuilderWouldHaveFixedOrRefused() {
+            Clock clock = Clock.fixed(Instant.EPOCH, ZoneOffset.UTC);
+            assertThat(refusal(() -> new BusConfig(Topology.defaults(), NodeRole.WORKER, "n", List.of(), 500, 1, Duration.ofSeconds(1),
+                    1, clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_STREAM_MAXLEN").contains("'500'");
+            assertThat(refusal(() -> new BusConfig(null, NodeRole.WORKER, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
+                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("topology");
+            assertThat(refusal(() -> new BusConfig(Topology.defaults(), null, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
+                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_NODE_ROLE");
+            assertThat(refusal(() -> new BusConfig(Topology.defaults(), NodeRole.WORKER, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
+                    clock, null, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_TRIM_POLICY");
+        }
+
+        @Test
+        void toBuilderKeepsEverything() {
+            Clock clock = Clock.fixed(Instant.EPOCH, ZoneOffset.UTC);
+            BusConfig c = BusConfig.builder().nodeId("n").role(NodeRole.TOOLS).platforms(List.of("matrix")).streamMaxlen(2000)
+                    .maxEnvelopeBytes(10).backlogCheckInterval(Duration.ofMillis(3)).publishBatchMax(7).clock(clock).build();
+            assertThat(c.toBuilder().build()).isEqualTo(c);
+        }
+    }
+
+    @Nested
+    class Consumer {
+
+        @Test
+        void defaults() {
+            ConsumerConfig c = ConsumerConfig.builder("s", "g").consumerName("c1").build();
+            assertThat(c.stream()).isEqualTo("s");
+            assertThat(c.group()).isEqualTo("g");
+            assertThat(c.consumerName()).isEqualTo("c1");
+            assertThat(c.claimIdle()).isEqualTo(Duration.ofSeconds(30));
+            assertThat(c.maxDeliveries()).isEqualTo(5);
+            assertThat(c.batchSize()).isEqualTo(128);
+            assertThat(c.maxInFlight()).isEqualTo(1024);
+            assertThat(c.concurrency()).isEqualTo(16);
+            assertThat(c.blockTimeout()).isEqualTo(Duration.ofSeconds(2));
+            assertThat(c.retryBackoff()).isEqualTo(Duration.ofSeconds(1));
+            assertThat(c.maxRetryBackoff()).isEqualTo(Duration.ofMinutes(1));
+            assertThat(c.manualAck()).isFalse();
+            assertThat(c.closeTimeout()).isEqualTo(Duration.ofSeconds(10));
+            assertThat(c.consumerIdleLimit()).isEqualTo(Duration.ofHours(1));
+            assertThat(c.deadLetterStream()).isEqualTo("s:dead");
+        }
+
+        @Test
+        void consumerNameDefaultsToTheNodeId() {
+            assertThat(ConsumerConfig.builder("s", "g").build().consumerName()).isEqualTo(BusConfig.defaultNodeId());
+            assertThat(ConsumerConfig.builder("s", "g").fromEnvironment(Map.of()).build().consumerName())
+                    .isEqualTo(BusConfig.defaultNodeId());
+        }
+
+        @Test
+        void fromEnvironmentReadsItsVariables() {
+            Map<String, String> env = new HashMap<>();
+            env.put("SG_NODE_ID", "w7");
+            env.put("SG_CLAIM_IDLE_MS", "1500");
+            env.put("SG_MAX_DELIVERIES", "3");
+            env.put("SG_CONSUMER_BATCH_SIZE", "10");
+            env.put("SG_CONSUMER_MAX_IN_FLIGHT", "20");
+            env.put("SG_CONSUMER_CONCURRENCY", "4");
+            env.put("SG_RETRY_BACKOFF_MS", "250");
+            env.put("SG_MAX_RETRY_BACKOFF_MS", "9000");
+
+            ConsumerConfig c = ConsumerConfig.builder("s", "g").fromEnvironment(env).build();
+
+            assertThat(c.consumerName()).isEqualTo("w7");
+            assertThat(c.claimIdle()).isEqualTo(Duration.ofMillis(1500));
+            assertThat(c.maxDeliveries()).isEqualTo(3);
+            assertThat(c.batchSize()).isEqualTo(10);
+            assertThat(c.maxInFlight()).isEqualTo(20);
+            assertThat(c.concurrency()).isEqualTo(4);
+            assertThat(c.retryBackoff()).isEqualTo(Duration.ofMillis(250));
+            assertThat(c.maxRetryBackoff()).isEqualTo(Duration.ofMillis(9000));
+        }
+
+        @ParameterizedTest(name = "{0}={1}")
+        @CsvSource({
+                "SG_CLAIM_IDLE_MS, soon", "SG_CLAIM_IDLE_MS, -1", "SG_CLAIM_IDLE_MS, 0", "SG_CLAIM_IDLE_MS, '-5\n'",
+                "SG_MAX_DELIVERIES, abc", "SG_MAX_DELIVERIES, 0", "SG_MAX_DELIVERIES, -2", "SG_MAX_DELIVERIES, 3.5",
+                "SG_CONSUMER_BATCH_SIZE, 0", "SG_CONSUMER_MAX_IN_FLIGHT, many", "SG_CONSUMER_CONCURRENCY, -1",
+                "SG_RETRY_BACKOFF_MS, x", "SG_MAX_RETRY_BACKOFF_MS, -10", "SG_NODE_ID, 'w 7'", "SG_NODE_ID, ''",
+        })
+        void badValuesAreRefusedNamingTheVariable(String variable, String value) {
+            ConfigException e = refusal(() -> ConsumerConfig.builder("s", "g").fromEnvironment(Map.of(variable, value)));
+            assertThat(e.setting()).isEqualTo(variable);
+            assertThat(e.getMessage()).startsWith(variable + ":");
+            if (!value.isEmpty() && !"0".equals(value)) {
+                assertThat(e.getMessage()).contains("'" + Settings.printable(value) + "'");
+            }
+        }
+
+        @Test
+        void zeroDurationNamesTheVariable() {
+            ConfigException e = refusal(() -> ConsumerConfig.builder("s", "g").fromEnvironment(Map.of("SG_CLAIM_IDLE_MS", "0")));
+            assertThat(e.getMessage()).contains("SG_CLAIM_IDLE_MS").contains("positive");
+        }
+
+        @Test
+        void deadLetterStreamEqualToTheStreamIsRefused() {
+            ConfigException e = refusal(() -> ConsumerConfig.builder("s", "g").consumerName("c").deadLetterStream("s").build());
+            assertThat(e.setting()).isEqualTo("deadLetterStream");
+            assertThat(e.getMessage()).contains("'s'");
+        }
+
+        @Test
+        void deadLetterStreamCanBeSet() {
+            assertThat(ConsumerConfig.builder("s", "g").consumerName("c").deadLetterStream("graveyard").build()
+                    .deadLetterStream()).isEqualTo("graveyard");
+        }
+
+        @Test
+        void badStreamOrGroupIsRefused() {
+            assertThat(refusal(() -> ConsumerConfig.builder("a b", "g")).getMessage()).contains("stream").contains("'a b'");
+            assertThat(refusal(() -> ConsumerConfig.builder("s", "")).getMessage()).contains("group");
+        }
+
+        @Test
+        void toBuilderKeepsEverything() {
+            ConsumerConfig c = ConsumerConfig.builder("s", "g").consumerName("c").claimIdle(Duration.ofMillis(5)).maxDeliveries(2)
+                    .batchSize(3).maxInFlight(4).concurrency(5).blockTimeout(Duration.ofMillis(6)).retryBackoff(Duration.ofMillis(7))
+                    .maxRetryBackoff(Duration.ofMillis(8)).manualAck(true).closeTimeout(Duration.ofMillis(9))
+                    .consumerIdleLimit(Duration.ofMillis(10)).deadLetterStream("dl").build();
+            assertThat(c.toBuilder().build()).isEqualTo(c);
+        }
+    }
+}

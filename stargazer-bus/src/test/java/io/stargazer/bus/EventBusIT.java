@@ -1,0 +1,326 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.lettuce.core.StreamMessage;
+import io.stargazer.bus.internal.RedisEventBus;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.embedded.RedisServerProcess;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+// The library's promises of issue 2 on a real Redis: provisioning per role, errors by their first word,
+// publishing framed per wire format v1 with a cap, ordering under concurrency, size limits, and diagnostics.
+class EventBusIT {
+
+    private static EventBus bus(BusConfig.Builder b) {
+        return TestRedis.bus(b.build());
+    }
+
+    private static Set<String> groupNames(EventBus bus, String stream) {
+        Set<String> out = new HashSet<>();
+        bus.groups(stream).forEach(g -> out.add(g.name()));
+        return out;
+    }
+
+    @Test
+    void eachRoleProvisionsExactlyTheGroupsTheOriginalCreates() {
+        Topology t = TestRedis.topology();
+        Map<NodeRole, Map<String, Set<String>>> seen = new HashMap<>();
+        for (NodeRole role : NodeRole.values()) {
+            Topology ns = TestRedis.topology();
+            try (EventBus bus = bus(BusConfig.builder().topology(ns).role(role).nodeId("n"))) {
+                bus.ensureStreams();
+                bus.ensureStreams(); // a restart: "already exists" is success
+                Map<String, Set<String>> groups = new HashMap<>();
+                groups.put("inbound", groupNames(bus, ns.inboundStream()));
+                for (String p : List.of("discord", "matrix", "webchat")) groups.put(p, groupNames(bus, ns.outboundStream(p)));
+                groups.put("tools", groupNames(bus, ns.toolsStream()));
+                seen.put(role, groups);
+                String inbound = ns.workerGroup();
+                boolean reads = role == NodeRole.WORKER || role == NodeRole.STANDALONE;
+                assertThat(groups.get("inbound")).isEqualTo(reads ? Set.of(inbound) : Set.of());
+                boolean gateway = role == NodeRole.GATEWAY || role == NodeRole.STANDALONE;
+                for (String p : List.of("discord", "matrix", "webchat")) {
+                    assertThat(groups.get(p)).isEqualTo(gateway ? Set.of(ns.gatewayGroup(p)) : Set.of());
+                }
+                assertThat(groups.get("tools")).isEqualTo(role == NodeRole.TOOLS ? Set.of(ns.toolsGroup()) : Set.of());
+            }
+        }
+        assertThat(seen).hasSize(4);
+        assertThat(t).isNotNull();
+    }
+
+    @Test
+    void aGatewayProvisionsOnlyTheGivenPlatformsAndGroupsStartAtTheEnd() {
+        Topology t = TestRedis.topology();
+        try (EventBus bus = bus(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("g"))) {
+            bus.publishOutbound("webchat", Envelope.of("content", "before the group"));
+            bus.ensureStreams(List.of("webchat"));
+            assertThat(groupNames(bus, t.outboundStream("discord"))).isEmpty();
+            GroupInfo g = bus.groups(t.outboundStream("webchat")).get(0);
+            assertThat(g.lag()).isZero(); // created at $: the earlier entry is not for this group
+            assertThat(bus.streamInfo(t.outboundStream("webchat")).orElseThrow().length()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aWrongTypeKeyStopsProvisioningWithAnErrorNamingStreamAndGroup() {
+        Topology t = TestRedis.topology();
+        try (RawRedis raw = new RawRedis(TestRedis.url());
+                EventBus bus = bus(BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("w"))) {
+            raw.sync().set(RawRedis.utf8(t.inboundStream()), RawRedis.utf8("not a stream"));
+            assertThatThrownBy(bus::ensureStreams)
+                    .isInstanceOf(ProvisioningException.class)
+                    .hasMessageContaining(t.inboundStream()).hasMessageContaining(t.workerGroup())
+                    .hasCauseInstanceOf(RedisServerException.WrongType.class)
+                    .satisfies(e -> assertThat(((ProvisioningException) e).stream()).isEqualTo(t.inboundStream()));
+        }
+    }
+
+    @Test
+    void aRefusedLoginIsAccessDeniedAndNeverShowsThePassword() {
+        try (RedisServerProcess server = RedisServerProcess.builder().arg("--requirepass", "right-secret").start()) {
+            RedisUrl wrong = RedisUrl.parse("redis://:wrong-secret@127.0.0.1:" + server.port());
+            assertThatThrownBy(() -> EventBus.connect(wrong, BusConfig.builder().nodeId("n").build()))
+                    .isInstanceOf(RedisServerException.AccessDenied.class)
+                    .satisfies(e -> assertThat(stackText(e)).doesNotContain("wrong-secret"));
+            RedisUrl right = RedisUrl.parse("redis://:right-secret@127.0.0.1:" + server.port());
+            try (EventBus bus = EventBus.connect(right, BusConfig.builder().nodeId("n").topology(TestRedis.topology()).build())) {
+                assertThat(bus.publishInbound(Envelope.of("content", "x"))).matches("\\d+-\\d+");
+            }
+        }
+    }
+
+    @Test
+    void anUnreachableServerIsAConnectionErrorNamingTheAddressWithoutPassword() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        RedisUrl url = RedisUrl.parse("redis://user:hunter2@127.0.0.1:" + port);
+        assertThatThrownBy(() -> EventBus.connect(url, BusConfig.builder().nodeId("n").build()))
+                .isInstanceOf(BusConnectionException.class)
+                .hasMessageContaining("127.0.0.1:" + port)
+                .satisfies(e -> assertThat(stackText(e)).doesNotContain("hunter2"));
+    }
+
+    @Test
+    void anEntryCarriesPayloadAndTraceIdAsWireFormatV1Says() {
+        Topology t = TestRedis.topology();
+        try (EventBus bus = bus(BusConfig.builder().topology(t).nodeId("n")); RawRedis raw = new RawRedis(TestRedis.url())) {
+            Envelope withTrace = Envelope.of("platform", "discord", "channel_id", "c-1", "content", "héllo ✓", "trace_id", "abc123",
+                    "blob", new byte[] {0, (byte) 0xff});
+            Envelope withoutTrace = Envelope.of("platform", "discord", "channel_id", "c-1", "content", "second");
+            String id1 = bus.publishOutbound("discord", withTrace);
+            String id2 = bus.publishOutbound("discord", withoutTrace);
+            List<StreamMessage<byte[], byte[]>> entries = raw.xrange(t.outboundStream("discord"));
+            assertThat(entries).extracting(StreamMessage::getId).containsExactly(id1, id2);
+            Map<String, byte[]> f1 = RawRedis.fields(entries.get(0));
+            Map<String, byte[]> f2 = RawRedis.fields(entries.get(1));
+            assertThat(f1.keySet()).containsExactly("payload", "trace_id");
+            assertThat(f1.get("payload")).isEqualTo(WireFormat.encode(withTrace));
+            assertThat(new String(f1.get("trace_id"), StandardCharsets.UTF_8)).isEqualTo("abc123");
+            assertThat(WireFormat.decode(f2.get("payload"))).isEqualTo(withoutTrace); // the payload is not rewritten
+            String generated = new String(f2.get("trace_id"), StandardCharsets.UTF_8);
+            assertThat(generated).matches(Pattern.compile("[0-9a-f]{32}"));
+            assertThat(WireFormat.decodeEntry(f2).traceId()).isEqualTo(generated);
+        }
+    }
+
+    @Test
+    void streamsAreCappedApproximatelyAtMaxlenWhichIsFlooredAt1000() {
+        BusConfig config = BusConfig.builder().topology(TestRedis.topology()).nodeId("n").streamMaxlen(10).build();
+        assertThat(config.streamMaxlen()).isEqualTo(1000);
+        try (EventBus bus = TestRedis.bus(config); RawRedis raw = new RawRedis(TestRedis.url())) {
+            List<CompletableFuture<String>> all = new ArrayList<>();
+            for (int i = 0; i < 5000; i++) all.add(bus.publishInboundAsync(Envelope.of("n", i)));
+            all.forEach(CompletableFuture::join);
+            long len = raw.xlen(config.topology().inboundStream());
+            assertThat(len).isBetween(1000L, 1200L);
+        }
+    }
+
+    @Test
+    void concurrentPublishersKeepEachThreadsOrderAndEveryIdIsTheEntrysOwn() throws Exception {
+        Topology t = TestRedis.topology();
+        try (EventBus bus = bus(BusConfig.builder().topology(t).nodeId("n")); RawRedis raw = new RawRedis(TestRedis.url())) {
+            int threads = 16;
+            int each = 300;
+            Map<String, String> idToKey = new java.util.concurrent.ConcurrentHashMap<>();
+            List<Thread> ts = new ArrayList<>();
+            for (int p = 0; p < threads; p++) {
+                int thread = p;
+                Thread th = new Thread(() -> {
+                    for (int i = 0; i < each; i++) {
+                        String id = bus.publishInbound(Envelope.of("channel_id", "ch-" + thread, "thread", thread, "i", i));
+                        idToKey.put(id, thread + ":" + i);
+                    }
+                });
+                ts.add(th);
+                th.start();
+            }
+            for (Thread th : ts) th.join();
+            List<StreamMessage<byte[], byte[]>> entries = raw.xrange(t.inboundStream());
+            assertThat(entries).hasSize(threads * each);
+            Map<Long, Long> lastPerThread = new HashMap<>();
+            for (StreamMessage<byte[], byte[]> m : entries) {
+                Envelope e = WireFormat.decode(RawRedis.fields(m).get("payload"));
+                long thread = e.longValue("thread", -1);
+                long i = e.longValue("i", -1);
+                assertThat(i).isGreaterThan(lastPerThread.getOrDefault(thread, -1L));
+                lastPerThread.put(thread, i);
+                assertThat(idToKey.get(m.getId())).isEqualTo(thread + ":" + i);
+            }
+        }
+    }
+
+    @Test
+    void anOversizedEnvelopeIsRefusedBeforeItReachesRedis() {
+        Topology t = TestRedis.topology();
+        try (EventBus bus = bus(BusConfig.builder().topology(t).nodeId("n").maxEnvelopeBytes(1000))) {
+            Envelope big = Envelope.of("content", "x".repeat(2000));
+            assertThatThrownBy(() -> bus.publishInbound(big))
+                    .isInstanceOf(EnvelopeTooLargeException.class)
+                    .hasMessageContaining("2012").hasMessageContaining("1000") // fixmap 1 + "content" 8 + str16 header 3 + 2000
+                    .satisfies(e -> assertThat(((EnvelopeTooLargeException) e).size()).isEqualTo(2012));
+            assertThat(bus.streamInfo(t.inboundStream())).isEmpty();
+            ExecutionException async = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                    () -> bus.publishInboundAsync(big).get());
+            assertThat(async.getCause()).isInstanceOf(EnvelopeTooLargeException.class);
+        }
+    }
+
+    @Test
+    void diagnosticsReportGroupsConsumersAndLagAndNeverThrow() {
+        Topology t = TestRedis.topology();
+        try (EventBus bus = bus(BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n"));
+                RawRedis raw = new RawRedis(TestRedis.url())) {
+            assertThat(bus.streamInfo("no-such-stream")).isEmpty();
+            assertThat(bus.pendingCount("no-such-stream", "g")).isZero();
+            assertThat(bus.groups("no-such-stream")).isEmpty();
+            assertThat(bus.consumers("no-such-stream", "g")).isEmpty();
+            raw.sync().set(RawRedis.utf8("a-string-key-" + t.inboundStream()), RawRedis.utf8("x"));
+            assertThat(bus.groups("a-string-key-" + t.inboundStream())).isEmpty();
+
+            bus.ensureStreams();
+            for (int i = 0; i < 5; i++) bus.publishInbound(Envelope.of("i", i));
+            raw.sync().xreadgroup(io.lettuce.core.Consumer.from(RawRedis.utf8(t.workerGroup()), RawRedis.utf8("reader")),
+                    io.lettuce.core.XReadArgs.Builder.count(2), io.lettuce.core.XReadArgs.StreamOffset.lastConsumed(RawRedis.utf8(t.inboundStream())));
+            StreamInfo info = bus.streamInfo(t.inboundStream()).orElseThrow();
+            assertThat(info.length()).isEqualTo(5);
+            assertThat(info.groups()).isEqualTo(1);
+            GroupInfo g = bus.groups(t.inboundStream()).get(0);
+            assertThat(g.name()).isEqualTo(t.workerGroup());
+            assertThat(g.pending()).isEqualTo(2);
+            assertThat(g.consumers()).isEqualTo(1);
+            assertThat(g.lag()).isEqualTo(3L); // Redis 7 reports lag
+            assertThat(bus.pendingCount(t.inboundStream(), t.workerGroup())).isEqualTo(2);
+            assertThat(bus.consumers(t.inboundStream(), t.workerGroup())).singleElement()
+                    .satisfies(c -> assertThat(c.name()).isEqualTo("reader"))
+                    .satisfies(c -> assertThat(c.pending()).isEqualTo(2));
+        }
+    }
+
+    @Test
+    void onRedis62LagIsUnknownRatherThanWrong() {
+        try (RedisServerProcess server = RedisServerProcess.builder().embeddedBinaryOnly().start()) {
+            Topology t = TestRedis.topology();
+            try (EventBus bus = EventBus.connect(RedisUrl.parse(server.url()),
+                    BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n").build())) {
+                assertThat(bus.serverVersion()).startsWith("6.2");
+                bus.ensureStreams();
+                bus.publishInbound(Envelope.of("i", 1));
+                GroupInfo g = bus.groups(t.inboundStream()).get(0);
+                assertThat(g.lag()).isNull();
+                assertThat(g.pending()).isZero();
+            }
+        }
+    }
+
+    @Test
+    void diagnosticsOfALostServerReturnNothingInsteadOfThrowing() {
+        RedisServerProcess server = RedisServerProcess.builder().start();
+        Topology t = TestRedis.topology();
+        try (EventBus bus = EventBus.connect(RedisUrl.parse(server.url()), BusConfig.builder().topology(t).nodeId("n").build())) {
+            bus.publishInbound(Envelope.of("i", 1));
+            server.kill();
+            assertThat(bus.streamInfo(t.inboundStream())).isEmpty();
+            assertThat(bus.pendingCount(t.inboundStream(), t.workerGroup())).isZero();
+            assertThat(bus.groups(t.inboundStream())).isEmpty();
+            assertThatThrownBy(() -> bus.publishInbound(Envelope.of("i", 2))).isInstanceOf(BusConnectionException.class);
+        } finally {
+            server.stop();
+        }
+    }
+
+    @Test
+    void theBacklogCheckRunsOffTheHotPathAndWarnsOncePerEpisode() {
+        Topology t = TestRedis.topology();
+        BusConfig config = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n").streamMaxlen(1000)
+                .backlogCheckInterval(Duration.ofHours(1)).build();
+        try (EventBus bus = TestRedis.bus(config); RawRedis raw = new RawRedis(TestRedis.url())) {
+            bus.ensureStreams();
+            long xlenBefore = commandCalls(raw, "xlen");
+            long xpendingBefore = commandCalls(raw, "xpending");
+            for (int i = 0; i < 900; i++) bus.publishInbound(Envelope.of("i", i));
+            // The original ran XPENDING and XLEN before each of these 900 publishes. Here: one backlog check (the
+            // interval is an hour) and the trim guard's first look at the stream (one XLEN inside its script).
+            assertThat(commandCalls(raw, "xlen") - xlenBefore).isLessThanOrEqualTo(2);
+            assertThat(commandCalls(raw, "xpending") - xpendingBefore).isLessThanOrEqualTo(2);
+
+            RedisEventBus impl = (RedisEventBus) bus;
+            long before = impl.backlogWarnings();
+            assertThat(impl.checkBacklog(t.inboundStream())).isTrue(); // 900 > 80 % of 1000
+            assertThat(impl.checkBacklog(t.inboundStream())).isTrue();
+            assertThat(impl.checkBacklog(t.inboundStream())).isTrue();
+            assertThat(impl.backlogWarnings() - before).isEqualTo(1);
+            raw.sync().xtrim(RawRedis.utf8(t.inboundStream()), 10);
+            assertThat(impl.checkBacklog(t.inboundStream())).isFalse();
+            for (int i = 0; i < 900; i++) bus.publishInboundAsync(Envelope.of("i", i));
+            await().until(() -> raw.xlen(t.inboundStream()) >= 850);
+            assertThat(impl.checkBacklog(t.inboundStream())).isTrue();
+            assertThat(impl.backlogWarnings() - before).isEqualTo(2); // a second episode, a second warning
+        }
+    }
+
+    @Test
+    void aClosedBusRefusesToPublish() {
+        EventBus bus = TestRedis.bus(NodeRole.GATEWAY);
+        bus.close();
+        assertThatThrownBy(() -> bus.publishInbound(Envelope.of("x", 1))).isInstanceOf(StargazerException.class)
+                .hasMessageContaining("closed");
+    }
+
+    /** Calls of one command so far, from INFO commandstats (Redis 7 names subcommands {@code xinfo|groups}). */
+    private static long commandCalls(RawRedis raw, String command) {
+        String stats = raw.sync().info("commandstats");
+        for (String line : stats.split("\r?\n")) {
+            if (line.startsWith("cmdstat_" + command + ":")) {
+                String calls = line.substring(line.indexOf("calls=") + 6);
+                return Long.parseLong(calls.substring(0, calls.indexOf(',')));
+            }
+        }
+        return 0;
+    }
+
+    private static String stackText(Throwable e) {
+        java.io.StringWriter w = new java.io.StringWriter();
+        e.printStackTrace(new java.io.PrintWriter(w));
+        return w.toString();
+    }
+}

@@ -1,0 +1,242 @@
+// Promise: Topology builds the stream and group names the Python services use, from SG_* variables or code, and refuses bad names naming the variable and value.
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.CRC32;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class TopologyTest {
+
+    private static final List<String> NAME_VARIABLES = List.of(Topology.ENV_INBOUND_STREAM, Topology.ENV_OUTBOUND_STREAM_PREFIX,
+            Topology.ENV_WORKER_GROUP, Topology.ENV_GATEWAY_GROUP_PREFIX, Topology.ENV_TOOLS_STREAM, Topology.ENV_TOOLS_GROUP,
+            Topology.ENV_TOOLS_REPLY_STREAM_PREFIX, Topology.ENV_DEAD_LETTER_SUFFIX);
+
+    @Test
+    void defaultsAreTheOriginalModules() {
+        Topology t = Topology.defaults();
+        assertThat(t.inboundStream()).isEqualTo("sg:stream:inbound");
+        assertThat(t.outboundStreamPrefix()).isEqualTo("sg:stream:outbound");
+        assertThat(t.workerGroup()).isEqualTo("sg:workers");
+        assertThat(t.gatewayGroupPrefix()).isEqualTo("sg:gateway");
+        assertThat(t.toolsStream()).isEqualTo("sg:stream:tools");
+        assertThat(t.toolsGroup()).isEqualTo("sg:tools");
+        assertThat(t.toolsReplyStreamPrefix()).isEqualTo("sg:tools:reply");
+        assertThat(t.deadLetterSuffix()).isEqualTo(":dead");
+        assertThat(t.inboundPartitions()).isEqualTo(1);
+    }
+
+    @Test
+    void emptyEnvironmentGivesTheDefaults() {
+        assertThat(Topology.fromEnvironment(Map.of())).isEqualTo(Topology.defaults());
+        assertThat(Topology.fromEnvironment(Map.of("PATH", "/bin", "SG_UNRELATED", "x"))).isEqualTo(Topology.defaults());
+    }
+
+    @Test
+    void fromEnvironmentReadsEverySgVariable() {
+        Map<String, String> env = new HashMap<>();
+        env.put("SG_INBOUND_STREAM", "in");
+        env.put("SG_OUTBOUND_STREAM_PREFIX", "out");
+        env.put("SG_WORKER_GROUP", "wg");
+        env.put("SG_GATEWAY_GROUP_PREFIX", "gw");
+        env.put("SG_TOOLS_STREAM", "ts");
+        env.put("SG_TOOLS_GROUP", "tg");
+        env.put("SG_TOOLS_REPLY_STREAM_PREFIX", "tr");
+        env.put("SG_DEAD_LETTER_SUFFIX", ".dlq");
+        env.put("SG_INBOUND_PARTITIONS", "4");
+
+        Topology t = Topology.fromEnvironment(env);
+
+        assertThat(t).isEqualTo(new Topology("in", "out", "wg", "gw", "ts", "tg", "tr", ".dlq", 4));
+        assertThat(t.outboundStream("discord")).isEqualTo("out:discord");
+        assertThat(t.gatewayGroup("matrix")).isEqualTo("gw:matrix");
+        assertThat(t.toolsReplyStream("w1")).isEqualTo("tr:w1");
+        assertThat(t.deadLetterStream("in:0")).isEqualTo("in:0.dlq");
+        assertThat(t.inboundStreams()).containsExactly("in:0", "in:1", "in:2", "in:3");
+    }
+
+    @Test
+    void namesAreBuiltLikeTheOriginal() {
+        Topology t = Topology.defaults();
+        assertThat(t.outboundStream("discord")).isEqualTo("sg:stream:outbound:discord");
+        assertThat(t.gatewayGroup("discord")).isEqualTo("sg:gateway:discord");
+        assertThat(t.gatewayGroup("web-chat_2")).isEqualTo("sg:gateway:web-chat_2");
+        assertThat(t.toolsReplyStream("w1")).isEqualTo("sg:tools:reply:w1");
+        assertThat(t.deadLetterStream("sg:stream:inbound")).isEqualTo("sg:stream:inbound:dead");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "a b", "a\tb", "a\nb", "trailing ", "nb\u00a0sp", "bell\u0007"})
+    void badNamesAreRefusedNamingVariableAndValue(String bad) {
+        for (String variable : NAME_VARIABLES) {
+            ConfigException e = catchThrowableOfType(() -> Topology.fromEnvironment(Map.of(variable, bad)),
+                    ConfigException.class);
+            assertThat(e).as(variable + "=" + bad).isNotNull();
+            assertThat(e.setting()).isEqualTo(variable);
+            assertThat(e.getMessage()).contains(variable).contains(Settings.printable(bad));
+            assertThat(e.getMessage()).as("one line").doesNotContain("\n").doesNotContain("\t");
+            if (bad.isEmpty()) {
+                assertThat(e.getMessage()).contains("empty");
+            } else {
+                assertThat(e.getMessage()).contains("'" + Settings.printable(bad) + "'");
+            }
+        }
+    }
+
+    @Test
+    void controlCharactersAreShownEscaped() {
+        ConfigException e = catchThrowableOfType(() -> Topology.fromEnvironment(Map.of("SG_WORKER_GROUP", "a\tb")),
+                ConfigException.class);
+        assertThat(e.getMessage()).contains("'a\\u0009b'");
+    }
+
+    @Test
+    void badNamesAreRefusedByTheBuilderAndTheConstructor() {
+        assertThatThrownBy(() -> Topology.builder().inboundStream("has space"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_STREAM").hasMessageContaining("has space");
+        assertThatThrownBy(() -> new Topology("in", "out", "wg", "gw", "ts", "tg", "tr", "", 1))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_DEAD_LETTER_SUFFIX");
+        assertThatThrownBy(() -> new Topology("in", null, "wg", "gw", "ts", "tg", "tr", ":dead", 1))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX");
+        assertThatThrownBy(() -> Topology.defaults().toolsReplyStream("w 1"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("w 1");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "disc ord", "disc:ord", "a/b", "d\u00e9", "x\n"})
+    void platformThatIsNotATokenIsRefused(String bad) {
+        Topology t = Topology.defaults();
+        assertThatThrownBy(() -> t.outboundStream(bad)).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'" + Settings.printable(bad) + "'").hasMessageContaining("platform");
+        assertThatThrownBy(() -> t.gatewayGroup(bad)).isInstanceOf(ConfigException.class);
+    }
+
+    @Test
+    void nullPlatformIsRefused() {
+        assertThatThrownBy(() -> Topology.defaults().outboundStream(null)).isInstanceOf(ConfigException.class);
+    }
+
+    // ---- partitions ------------------------------------------------------------------------------------------
+
+    @Test
+    void onePartitionKeepsTheSingleStreamName() {
+        Topology t = Topology.defaults();
+        assertThat(t.inboundStreams()).containsExactly("sg:stream:inbound");
+        assertThat(t.inboundStreamFor("c-1")).isEqualTo("sg:stream:inbound");
+        assertThat(t.inboundStreamFor(null)).isEqualTo("sg:stream:inbound");
+    }
+
+    @Test
+    void nPartitionsGiveNNames() {
+        Topology t = Topology.builder().inboundPartitions(6).build();
+        assertThat(t.inboundStreams()).containsExactly("sg:stream:inbound:0", "sg:stream:inbound:1", "sg:stream:inbound:2",
+                "sg:stream:inbound:3", "sg:stream:inbound:4", "sg:stream:inbound:5");
+    }
+
+    @Test
+    void partitionIsCrc32OfUtf8ChannelIdModN() {
+        for (int n : new int[] {2, 3, 6, 7, 16, 1024}) {
+            Topology t = Topology.builder().inboundPartitions(n).build();
+            Topology again = Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", String.valueOf(n)));
+            for (int i = 0; i < 500; i++) {
+                String channel = (i % 3 == 0 ? "h\u00e9llo-" : i % 3 == 1 ? "discord:" : "\uD83D\uDE00") + i;
+                CRC32 crc = new CRC32();
+                crc.update(channel.getBytes(StandardCharsets.UTF_8));
+                long expected = crc.getValue() % n;
+                String stream = t.inboundStreamFor(channel);
+                assertThat(stream).isEqualTo("sg:stream:inbound:" + expected);
+                assertThat(t.inboundStreamFor(channel)).isEqualTo(stream);
+                assertThat(again.inboundStreamFor(channel)).isEqualTo(stream);
+                assertThat(t.inboundStreams()).contains(stream);
+            }
+        }
+    }
+
+    /** Values computed once with Python: {@code zlib.crc32(channel.encode()) % 6}. */
+    @ParameterizedTest
+    @CsvSource({"c-1, 2", "c-2, 0", "room-42, 5", "discord:123, 0", "h\u00e9llo, 2"})
+    void partitionMatchesPythonsZlibCrc32(String channel, int expected) {
+        assertThat(Topology.partitionOf(channel, 6)).isEqualTo(expected);
+        assertThat(Topology.builder().inboundPartitions(6).build().inboundStreamFor(channel))
+                .isEqualTo("sg:stream:inbound:" + expected);
+    }
+
+    @Test
+    void crc32AboveTwoToThe31IsNotNegative() {
+        // zlib.crc32(b'c-1') = 3290756798 > 2^31: a signed int would give a negative partition.
+        assertThat(Topology.partitionOf("c-1", 1024)).isEqualTo((int) (3290756798L % 1024));
+    }
+
+    @Test
+    void missingChannelGoesToPartitionZero() {
+        assertThat(Topology.builder().inboundPartitions(6).build().inboundStreamFor(null)).isEqualTo("sg:stream:inbound:0");
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, -1, 1025, 2000})
+    void partitionsOutOfRangeAreRefused(int n) {
+        assertThatThrownBy(() -> Topology.builder().inboundPartitions(n))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_PARTITIONS")
+                .hasMessageContaining("'" + n + "'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", String.valueOf(n))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_PARTITIONS");
+        assertThatThrownBy(() -> new Topology("in", "out", "wg", "gw", "ts", "tg", "tr", ":dead", n))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_PARTITIONS");
+    }
+
+    @Test
+    void partitionLimitsAreAccepted() {
+        assertThat(Topology.builder().inboundPartitions(1024).build().inboundStreams()).hasSize(1024);
+        assertThat(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", " 3 ")).inboundPartitions()).isEqualTo(3);
+    }
+
+    @Test
+    void partitionsThatAreNotANumberAreRefusedNamingTheVariable() {
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", "four")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_PARTITIONS").hasMessageContaining("'four'");
+    }
+
+    // ---- other helpers ---------------------------------------------------------------------------------------
+
+    @Test
+    void groupForFindsTheConsumingGroup() {
+        Topology t = Topology.builder().inboundPartitions(3).build();
+        assertThat(t.groupFor("sg:stream:inbound:2")).isEqualTo("sg:workers");
+        assertThat(t.groupFor("sg:stream:tools")).isEqualTo("sg:tools");
+        assertThat(t.groupFor("sg:stream:outbound:discord")).isEqualTo("sg:gateway:discord");
+        assertThat(t.groupFor("sg:stream:outbound:discord:dead")).isNull();
+        assertThat(t.groupFor("sg:stream:inbound")).isNull();
+        assertThat(t.groupFor("elsewhere")).isNull();
+    }
+
+    @Test
+    void toBuilderKeepsEveryName() {
+        Topology t = new Topology("in", "out", "wg", "gw", "ts", "tg", "tr", ".dlq", 5);
+        assertThat(t.toBuilder().build()).isEqualTo(t);
+        assertThat(t.toBuilder().workerGroup("other").build().workerGroup()).isEqualTo("other");
+    }
+
+    @Test
+    void namespacePrefixesEveryNameButTheSuffix() {
+        Topology t = Topology.builder().namespace("t1").build();
+        assertThat(t.inboundStream()).isEqualTo("t1:sg:stream:inbound");
+        assertThat(t.outboundStream("discord")).isEqualTo("t1:sg:stream:outbound:discord");
+        assertThat(t.workerGroup()).isEqualTo("t1:sg:workers");
+        assertThat(t.gatewayGroup("discord")).isEqualTo("t1:sg:gateway:discord");
+        assertThat(t.toolsStream()).isEqualTo("t1:sg:stream:tools");
+        assertThat(t.toolsGroup()).isEqualTo("t1:sg:tools");
+        assertThat(t.toolsReplyStream("w1")).isEqualTo("t1:sg:tools:reply:w1");
+        assertThat(t.deadLetterSuffix()).isEqualTo(":dead");
+        assertThatThrownBy(() -> Topology.builder().namespace("t 1")).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("namespace");
+    }
+}

@@ -1,0 +1,167 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.internal.RedisEventBus;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+// No silent loss on a full stream: SAFE trimming spares what a group has not acknowledged and holds or refuses
+// publishes instead; EVICT keeps the original's loss and its warning.
+class TrimPolicyIT {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = closeables.size() - 1; i >= 0; i--) closeables.get(i).close();
+    }
+
+    private EventBus bus(TrimPolicy policy, Backpressure backpressure, Topology t) {
+        EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n").streamMaxlen(1000)
+                .trimPolicy(policy).backpressure(backpressure).backpressureTimeout(Duration.ofSeconds(60)).build());
+        closeables.add(bus);
+        return bus;
+    }
+
+    private Subscription consume(EventBus bus, String stream, String group, Set<Integer> into) {
+        Subscription s = bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("c").blockTimeout(Duration.ofMillis(100))
+                .build(), d -> into.add((int) d.envelope().longValue("seq", -1)));
+        closeables.add(s);
+        return s;
+    }
+
+    private static Set<Integer> range(int n) {
+        return IntStream.range(0, n).boxed().collect(Collectors.toSet());
+    }
+
+    @Test
+    void underSafeALaggingGroupLosesNothingWhileAFastGroupKeepsGoingAndBlockedPublishesResume() throws Exception {
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(TrimPolicy.SAFE, Backpressure.BLOCK, t);
+        String stream = t.inboundStream();
+        bus.ensureGroup(stream, "fast");
+        bus.ensureGroup(stream, "slow");
+        Set<Integer> fast = ConcurrentHashMap.newKeySet();
+        Set<Integer> slow = ConcurrentHashMap.newKeySet();
+        consume(bus, stream, "fast", fast);
+        int total = 3000;
+        AtomicInteger published = new AtomicInteger();
+        Thread publisher = new Thread(() -> {
+            for (int i = 0; i < total; i++) {
+                bus.publishInbound(Envelope.of("seq", i, "channel_id", "c"));
+                published.incrementAndGet();
+            }
+        });
+        publisher.start();
+        // The slow group never reads: the stream fills to its cap and publishing is held, not the slow group's entries lost.
+        await().atMost(WAIT).until(() -> fast.size() >= 1000 && bus.groups(stream).size() == 2);
+        await().during(Duration.ofMillis(500)).atMost(WAIT).until(() -> published.get() < total);
+        int heldAt = published.get();
+        assertThat(heldAt).isLessThan(total);
+        assertThat(fast).hasSize(heldAt);
+        // The slow group catches up: trimming proceeds and the held publishes go on, in order.
+        consume(bus, stream, "slow", slow);
+        publisher.join(WAIT.toMillis());
+        assertThat(published).hasValue(total);
+        await().atMost(WAIT).untilAsserted(() -> {
+            assertThat(slow).isEqualTo(range(total));
+            assertThat(fast).isEqualTo(range(total));
+        });
+    }
+
+    @Test
+    void underSafeWithRejectAFullStreamFailsFastNamingStreamLengthCapAndLaggingGroup() {
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(TrimPolicy.SAFE, Backpressure.REJECT, t);
+        String stream = t.inboundStream();
+        bus.ensureGroup(stream, "laggard");
+        AtomicReference<BackpressureException> refused = new AtomicReference<>();
+        AtomicInteger acknowledged = new AtomicInteger();
+        // Publish until refused; the guard learns the stream is full within a check or two past the cap.
+        for (int i = 0; i < 20_000 && refused.get() == null; i++) {
+            try {
+                bus.publishInbound(Envelope.of("seq", i));
+                acknowledged.incrementAndGet();
+            } catch (BackpressureException e) {
+                refused.set(e);
+            }
+        }
+        assertThat(refused.get()).as("a publish was refused").isNotNull();
+        assertThat(acknowledged.get()).isBetween(1000, 1500);
+        BackpressureException e = refused.get();
+        assertThat(e.stream()).isEqualTo(stream);
+        assertThat(e.cap()).isEqualTo(1000);
+        assertThat(e.length()).isGreaterThanOrEqualTo(1000);
+        assertThat(e.laggingGroup()).isEqualTo("laggard");
+        assertThat(e.getMessage()).contains(stream).contains("1000").contains("laggard");
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            assertThat(raw.xlen(stream)).isEqualTo(acknowledged.get()); // every acknowledged publish is still there
+        }
+    }
+
+    @Test
+    void underSafeAHealthyStreamAtItsCapIsTrimmedAndNeverHeld() {
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(TrimPolicy.SAFE, Backpressure.REJECT, t);
+        String stream = t.inboundStream();
+        bus.ensureGroup(stream, t.workerGroup());
+        Set<Integer> got = ConcurrentHashMap.newKeySet();
+        consume(bus, stream, t.workerGroup(), got);
+        for (int i = 0; i < 5000; i++) {
+            bus.publishInbound(Envelope.of("seq", i)); // REJECT would throw if the stream were ever held full
+            if (i % 500 == 499) {
+                int upTo = i;
+                await().atMost(WAIT).until(() -> got.size() > upTo);
+            }
+        }
+        await().atMost(WAIT).until(() -> got.size() == 5000);
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            assertThat(raw.xlen(stream)).isLessThanOrEqualTo(1000 + 200);
+        }
+    }
+
+    @Test
+    void aStreamWithNoGroupHasNothingToProtectAndIsCappedLikeEvict() {
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(TrimPolicy.SAFE, Backpressure.REJECT, t);
+        String stream = t.inboundStream() + ":nogroup";
+        for (int i = 0; i < 3000; i++) bus.publish(stream, Envelope.of("seq", i));
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            await().atMost(WAIT).untilAsserted(() -> {
+                bus.publish(stream, Envelope.of("seq", -1));
+                assertThat(raw.xlen(stream)).isLessThanOrEqualTo(1000 + 200);
+            });
+        }
+    }
+
+    @Test
+    void underEvictALaggingGroupLosesEntriesAndTheOriginalWarningIsLogged() {
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(TrimPolicy.EVICT, Backpressure.REJECT, t);
+        String stream = t.inboundStream();
+        bus.ensureGroup(stream, "slow");
+        for (int i = 0; i < 5000; i++) bus.publishInbound(Envelope.of("seq", i)); // never refused under EVICT
+        RedisEventBus impl = (RedisEventBus) bus;
+        assertThat(impl.checkBacklog(stream)).isTrue();
+        assertThat(impl.backlogWarnings()).isGreaterThanOrEqualTo(1);
+        Set<Integer> slow = ConcurrentHashMap.newKeySet();
+        consume(bus, stream, "slow", slow);
+        await().atMost(WAIT).until(() -> slow.contains(4999));
+        await().during(Duration.ofMillis(300)).atMost(WAIT).until(() -> slow.size() < 5000);
+        assertThat(slow.size()).isLessThanOrEqualTo(1200); // the rest was evicted unread: the original's loss
+        assertThat(slow).doesNotContain(0);
+    }
+}
