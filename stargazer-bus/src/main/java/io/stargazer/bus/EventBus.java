@@ -57,6 +57,13 @@ public interface EventBus extends AutoCloseable {
     /** Creates one group ({@code $}, MKSTREAM); true if created, false if it existed. */
     boolean ensureGroup(String stream, String group);
 
+    /**
+     * Deletes a consumer group ({@code XGROUP DESTROY}) with its pending list; true if it existed. For groups that
+     * belong to one process, such as a web chat gateway's own group, removed when that process stops. When Redis
+     * refuses or does not answer, throws the bus exception for it, its message naming the stream and group.
+     */
+    boolean deleteGroup(String stream, String group);
+
     /** Publishes to the inbound stream (or the channel's partition of it). */
     CompletableFuture<String> publishInboundAsync(Envelope envelope);
 
@@ -89,6 +96,13 @@ public interface EventBus extends AutoCloseable {
 
     /** As {@link #subscribe(ConsumerConfig, MessageHandler)}, for handlers that finish asynchronously. */
     Subscription subscribeAsync(ConsumerConfig config, AsyncMessageHandler handler);
+
+    /**
+     * Reads up to {@code count} entries after {@code afterId} ({@code "0"} for the start) without a consumer group, so
+     * no group's position or pending list changes: what {@code stargazer tail} follows a stream with. Does not block:
+     * an empty list means nothing newer yet. Throws {@link BusConnectionException} when Redis does not answer.
+     */
+    List<StreamEntry> read(String stream, String afterId, int count);
 
     /** {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws. */
     Optional<StreamInfo> streamInfo(String stream);

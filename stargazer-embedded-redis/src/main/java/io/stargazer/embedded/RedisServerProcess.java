@@ -69,6 +69,7 @@ public final class RedisServerProcess implements AutoCloseable {
     private final List<String> extraArgs;
     private final String password;
     private final Duration startTimeout;
+    private final boolean reapOnExit;
     private volatile int port;
     private volatile Process process;
     private volatile String version;
@@ -84,6 +85,7 @@ public final class RedisServerProcess implements AutoCloseable {
         this.extraArgs = List.copyOf(b.args);
         this.password = valueOf(extraArgs, "--requirepass");
         this.startTimeout = b.startTimeout;
+        this.reapOnExit = b.reapOnExit;
     }
 
     public static Builder builder() {
@@ -268,7 +270,9 @@ public final class RedisServerProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("Cannot start " + String.join(" ", cmd), e);
         }
-        RUNNING.add(this);
+        if (reapOnExit) {
+            RUNNING.add(this);
+        }
         Process p = process;
         long deadline = System.nanoTime() + startTimeout.toNanos();
         while (true) {
@@ -582,8 +586,19 @@ public final class RedisServerProcess implements AutoCloseable {
         private boolean embeddedOnly;
         private Path logFile;
         private Duration startTimeout = Duration.ofSeconds(20);
+        private boolean reapOnExit = true;
 
         private Builder() {
+        }
+
+        /**
+         * Leaves this server out of the JVM-exit reaper, which kills servers at once and in parallel with every other
+         * shutdown hook. For an owner that stops the server itself in its own hook, after its clients have finished
+         * (the node: consumers settle their in-flight entries first, then Redis stops and flushes its AOF).
+         */
+        public Builder stoppedByOwner() {
+            this.reapOnExit = false;
+            return this;
         }
 
         /** 0 (the default) picks a free loopback port. */

@@ -1,23 +1,27 @@
 package io.stargazer.bus.internal;
 
 import io.lettuce.core.RedisFuture;
+import io.lettuce.core.StreamMessage;
 import io.lettuce.core.XGroupCreateArgs;
 import io.lettuce.core.XReadArgs;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.stargazer.bus.AsyncMessageHandler;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.ConsumerInfo;
 import io.stargazer.bus.EnvelopeTooLargeException;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.MalformedEntryException;
 import io.stargazer.bus.MessageHandler;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.ProvisioningException;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.StreamEntry;
 import io.stargazer.bus.StreamInfo;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
@@ -145,6 +149,13 @@ public final class RedisEventBus implements EventBus {
         }
     }
 
+    @Override
+    public boolean deleteGroup(String stream, String group) {
+        Boolean destroyed = await(async.xgroupDestroy(stream, group), "deleting group '" + group + "' on '" + stream + "'");
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log("Deleted consumer group");
+        return Boolean.TRUE.equals(destroyed);
+    }
+
     // ---- publishing ----------------------------------------------------------------------------------------
 
     @Override
@@ -241,11 +252,32 @@ public final class RedisEventBus implements EventBus {
             Map<String, Object> m = pairs(await(async.xinfoStream(stream), "XINFO STREAM"));
             Object first = m.get("first-entry");
             String firstId = first instanceof List<?> l && !l.isEmpty() ? text(l.get(0)) : null;
+            Object added = m.get("entries-added");
             return Optional.of(new StreamInfo(stream, num(m.get("length")), num(m.get("groups")), firstId,
-                    text(m.get("last-generated-id"))));
+                    text(m.get("last-generated-id")), added == null ? null : num(added)));
         } catch (RuntimeException e) {
             return Optional.empty();
         }
+    }
+
+    @Override
+    public List<StreamEntry> read(String stream, String afterId, int count) {
+        Topology.checkName("stream", stream);
+        Topology.checkName("afterId", afterId);
+        if (count <= 0) {
+            throw new ConfigException("count", "'" + count + "' must be greater than zero");
+        }
+        List<StreamMessage<String, byte[]>> messages = await(
+                async.xread(XReadArgs.Builder.count(count), XReadArgs.StreamOffset.from(stream, afterId)), "XREAD");
+        List<StreamEntry> out = new ArrayList<>(messages.size());
+        for (StreamMessage<String, byte[]> m : messages) {
+            try {
+                out.add(new StreamEntry(m.getId(), WireFormat.decodeEntry(m.getBody()), null));
+            } catch (MalformedEntryException e) {
+                out.add(new StreamEntry(m.getId(), null, e.getMessage()));
+            }
+        }
+        return out;
     }
 
     @Override

@@ -6,11 +6,14 @@ import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.output.ValueOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
+import io.netty.util.internal.ThreadExecutorMap;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -51,6 +54,13 @@ final class StreamPublisher {
     private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
+    /** Drains handed over from event loop threads; it only forms batches and hands them to Lettuce, never blocks. */
+    private static final Executor OFF_LOOP = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "stargazer-publish-drain");
+        t.setDaemon(true);
+        return t;
+    });
+
     private final String stream;
     private final RedisAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
@@ -80,8 +90,22 @@ final class StreamPublisher {
         return f;
     }
 
-    /** The queue-drain loop: only one thread forms and sends batches at a time, the others just leave work. */
+    /**
+     * Sends what is queued, never from a Netty event loop: there a write goes out at once, ahead of the writes other
+     * threads have already handed to that loop, so a batch sent from the I/O thread (when an earlier one completes)
+     * could overtake an earlier batch still queued to it and break submission order. From any other thread, writes
+     * enter the loop's task queue in the order the drain loop makes them.
+     */
     private void drain() {
+        if (ThreadExecutorMap.currentExecutor() != null) {
+            OFF_LOOP.execute(this::drainHere);
+            return;
+        }
+        drainHere();
+    }
+
+    /** The queue-drain loop: only one thread forms and sends batches at a time, the others just leave work. */
+    private void drainHere() {
         if (wip.getAndIncrement() != 0) {
             return;
         }

@@ -1,0 +1,158 @@
+// One running node process: Redis (given or embedded), the bus, and the parts its command asked for
+// (web chat gateway, worker, tools service, HTTP server), started in order and stopped in reverse.
+package io.stargazer.node;
+
+import io.stargazer.bus.BuiltinTools;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.ToolRegistry;
+import io.stargazer.bus.ToolService;
+import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.node.web.WebChatGateway;
+import io.stargazer.node.web.WebServer;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Built by {@link Main}'s server commands; {@link #close()} is graceful and idempotent (the shutdown hook calls it). */
+public final class Node implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Node.class);
+
+    /** What to run in this process. */
+    public record Parts(boolean gateway, boolean worker, boolean tools) {
+    }
+
+    /**
+     * The settings a node runs with, already resolved (flag, then {@code SG_*}, then default).
+     *
+     * @param redisUrl  the server to use, or {@code null} to start an embedded one
+     * @param httpPort  -1 for no HTTP server, 0 for a free port
+     */
+    public record Settings(NodeRole role, Parts parts, RedisUrl redisUrl, String nodeId, Path dataDir, int redisPort,
+            String httpHost, int httpPort, String handler, java.time.Duration toolTimeout, Map<String, String> env) {
+    }
+
+    private final Deque<AutoCloseable> toClose = new ArrayDeque<>();
+    private final List<Subscription> subscriptions = new ArrayList<>();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private RedisServerProcess embedded;
+    private EventBus bus;
+    private WebServer web;
+    private boolean closed;
+
+    private Node() {
+    }
+
+    public static Node start(Settings s) {
+        Node n = new Node();
+        try {
+            n.startParts(s);
+            return n;
+        } catch (RuntimeException e) {
+            n.close();
+            throw e;
+        }
+    }
+
+    private void startParts(Settings s) {
+        RedisUrl url = s.redisUrl();
+        if (url == null) {
+            embedded = RedisServerProcess.builder().port(s.redisPort()).appendOnly(true).dataDir(s.dataDir())
+                    // Every acknowledged write on disk before the reply: the node's own server loses nothing on a crash.
+                    .arg("--appendfsync", "always").stoppedByOwner().start();
+            toClose.push(embedded::stop);
+            url = RedisUrl.parse(embedded.url());
+            log.atInfo().addKeyValue("redis", embedded.url()).addKeyValue("data_dir", embedded.dataDir())
+                    .log("No REDIS_URL: started embedded Redis " + embedded.version() + " at " + embedded.url() + ", data in "
+                            + embedded.dataDir());
+            if (s.role() != NodeRole.STANDALONE) {
+                log.atInfo().log("Other processes join this node with REDIS_URL=" + embedded.url());
+            }
+        }
+        BusConfig.Builder cfg = BusConfig.fromEnvironment(s.env()).toBuilder().role(s.role());
+        if (s.nodeId() != null) cfg.nodeId(s.nodeId());
+        bus = EventBus.connect(url, cfg.build());
+        toClose.push(bus);
+        // A webchat gateway reads with a group of its own (see WebChatGateway), not the shared per-platform group.
+        List<String> platforms = new ArrayList<>(bus.config().platforms());
+        if (s.parts().gateway()) platforms.remove(WebChatGateway.PLATFORM);
+        bus.ensureStreams(platforms);
+        NodeMetrics metrics = new NodeMetrics();
+
+        if (s.parts().tools()) {
+            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build());
+            toClose.push(tools);
+            subscriptions.add(tools.subscription());
+            metrics.watch(tools.subscription());
+            log.atInfo().addKeyValue("tools", List.of(BuiltinTools.CLOCK, BuiltinTools.CALC))
+                    .addKeyValue("stream", bus.topology().toolsStream()).log("Tools service started");
+        }
+        if (s.parts().worker()) {
+            WorkerHandler handler = Handlers.create(s.handler(), bus, metrics, s.toolTimeout());
+            Worker worker = Worker.start(bus, s.handler(), handler, metrics);
+            subscriptions.addAll(worker.subscriptions());
+            toClose.push(worker);
+        }
+        WebChatGateway gateway = null;
+        if (s.parts().gateway()) {
+            gateway = WebChatGateway.start(bus, metrics);
+            subscriptions.addAll(gateway.subscriptions());
+            toClose.push(gateway);
+        }
+        if (s.httpPort() >= 0) {
+            web = WebServer.start(s.httpHost(), s.httpPort(), bus, metrics, gateway, () -> List.copyOf(subscriptions),
+                    bus.config().platforms());
+            toClose.push(web);
+            String base = "http://" + (s.httpHost().contains(":") ? "[" + s.httpHost() + "]" : s.httpHost()) + ":" + web.port();
+            if (gateway != null) {
+                log.atInfo().addKeyValue("url", base + "/").log("Open " + base + "/ to chat; dashboard at " + base + "/dashboard");
+            } else {
+                log.atInfo().addKeyValue("url", base + "/dashboard").log("Dashboard at " + base + "/dashboard, metrics at "
+                        + base + "/metrics");
+            }
+        }
+        log.atInfo().addKeyValue("node_id", bus.config().nodeId()).addKeyValue("role", s.role().wireName())
+                .log("Node running; Ctrl-C or SIGTERM stops it gracefully");
+    }
+
+    public EventBus bus() {
+        return bus;
+    }
+
+    /** The HTTP port, or -1 without an HTTP server. */
+    public int httpPort() {
+        return web == null ? -1 : web.port();
+    }
+
+    public void awaitStop() throws InterruptedException {
+        stopped.await();
+    }
+
+    /** Stops accepting work, lets in-flight handlers finish (or leaves their entries pending), then stops Redis. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        log.atInfo().log("Shutting down");
+        while (!toClose.isEmpty()) {
+            try {
+                toClose.pop().close();
+            } catch (Exception e) {
+                log.atWarn().log("Error while shutting down: " + e.getMessage());
+            }
+        }
+        log.atInfo().log("Stopped");
+        stopped.countDown();
+    }
+}

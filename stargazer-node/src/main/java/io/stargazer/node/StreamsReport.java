@@ -1,0 +1,129 @@
+// The state of the node's streams, groups and consumers: what `stargazer streams` prints and /api/streams serves.
+package io.stargazer.node;
+
+import io.stargazer.bus.ConsumerInfo;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.StreamInfo;
+import io.stargazer.bus.Topology;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/** Collects diagnostics through the bus's never-throwing calls: a missing stream shows as absent, not as an error. */
+public final class StreamsReport {
+    private StreamsReport() {
+    }
+
+    /** The streams of the topology: inbound (each partition), each platform's outbound, tools, then {@code extra}. */
+    public static List<String> streams(EventBus bus, List<String> platforms, Iterable<String> extra) {
+        Topology t = bus.topology();
+        Set<String> out = new LinkedHashSet<>(t.inboundStreams());
+        for (String p : platforms) out.add(t.outboundStream(p));
+        out.add(t.toolsStream());
+        for (String s : extra) out.add(s);
+        return List.copyOf(out);
+    }
+
+    /** One map per stream, ready for JSON: length, entries added, dead letters, groups with consumers. */
+    public static List<Map<String, Object>> collect(EventBus bus, List<String> streams) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        long now = System.currentTimeMillis();
+        for (String stream : streams) {
+            Map<String, Object> row = new LinkedHashMap<>();
+            Optional<StreamInfo> info = bus.streamInfo(stream);
+            String dead = bus.topology().deadLetterStream(stream);
+            row.put("stream", stream);
+            row.put("exists", info.isPresent());
+            row.put("length", info.map(StreamInfo::length).orElse(0L));
+            row.put("entries_added", info.map(StreamInfo::entriesAdded).orElse(null));
+            row.put("dead_letter_stream", dead);
+            row.put("dead_letters", bus.streamInfo(dead).map(StreamInfo::length).orElse(0L));
+            List<Map<String, Object>> groups = new ArrayList<>();
+            for (GroupInfo g : info.isPresent() ? bus.groups(stream) : List.<GroupInfo>of()) {
+                Map<String, Object> gm = new LinkedHashMap<>();
+                gm.put("group", g.name());
+                gm.put("pending", g.pending());
+                gm.put("lag", g.lag());
+                Long added = info.get().entriesAdded();
+                gm.put("entries_read", added != null && g.lag() != null ? added - g.lag() : null);
+                gm.put("last_delivered_id", g.lastDeliveredId());
+                List<Map<String, Object>> consumers = new ArrayList<>();
+                for (ConsumerInfo c : bus.consumers(stream, g.name())) {
+                    Map<String, Object> cm = new LinkedHashMap<>();
+                    cm.put("consumer", c.name());
+                    cm.put("pending", c.pending());
+                    cm.put("idle_ms", c.idleMillis());
+                    consumers.add(cm);
+                }
+                gm.put("consumers", consumers);
+                groups.add(gm);
+            }
+            row.put("groups", groups);
+            rows.add(row);
+        }
+        return rows;
+    }
+
+    /** The rows as a text table: one line per group (and per consumer below it). */
+    @SuppressWarnings("unchecked")
+    public static String table(List<Map<String, Object>> rows) {
+        List<String[]> lines = new ArrayList<>();
+        lines.add(new String[] {"STREAM", "LENGTH", "DEAD", "GROUP", "PENDING", "LAG", "CONSUMER", "C.PENDING", "IDLE"});
+        for (Map<String, Object> r : rows) {
+            String stream = (String) r.get("stream");
+            String len = Boolean.TRUE.equals(r.get("exists")) ? String.valueOf(r.get("length")) : "-";
+            String dead = String.valueOf(r.get("dead_letters"));
+            List<Map<String, Object>> groups = (List<Map<String, Object>>) r.get("groups");
+            if (groups.isEmpty()) {
+                lines.add(new String[] {stream, len, dead, "-", "", "", "", "", ""});
+            }
+            boolean firstGroup = true;
+            for (Map<String, Object> g : groups) {
+                String lag = g.get("lag") == null ? "?" : String.valueOf(g.get("lag"));
+                List<Map<String, Object>> consumers = (List<Map<String, Object>>) g.get("consumers");
+                String[] head = {firstGroup ? stream : "", firstGroup ? len : "", firstGroup ? dead : "", (String) g.get("group"),
+                        String.valueOf(g.get("pending")), lag, "", "", ""};
+                firstGroup = false;
+                if (consumers.isEmpty()) {
+                    head[6] = "-";
+                    lines.add(head);
+                }
+                boolean firstConsumer = true;
+                for (Map<String, Object> c : consumers) {
+                    String[] line = firstConsumer ? head : new String[] {"", "", "", "", "", "", "", "", ""};
+                    firstConsumer = false;
+                    line[6] = (String) c.get("consumer");
+                    line[7] = String.valueOf(c.get("pending"));
+                    line[8] = idle(((Number) c.get("idle_ms")).longValue());
+                    lines.add(line);
+                }
+            }
+        }
+        int[] width = new int[lines.get(0).length];
+        for (String[] l : lines) {
+            for (int i = 0; i < l.length; i++) width[i] = Math.max(width[i], l[i].length());
+        }
+        StringBuilder sb = new StringBuilder();
+        for (String[] l : lines) {
+            StringBuilder line = new StringBuilder();
+            for (int i = 0; i < l.length; i++) {
+                line.append(String.format(Locale.ROOT, "%-" + width[i] + "s", l[i]));
+                if (i < l.length - 1) line.append("  ");
+            }
+            sb.append(line.toString().stripTrailing()).append('\n');
+        }
+        return sb.toString();
+    }
+
+    private static String idle(long ms) {
+        if (ms < 10_000) return ms + "ms";
+        if (ms < 600_000) return (ms / 1000) + "s";
+        return (ms / 60_000) + "m";
+    }
+}

@@ -1,0 +1,138 @@
+// The worker role: consumes the inbound stream(s) with the worker group and runs the WorkerHandler on each envelope.
+package io.stargazer.node;
+
+import io.micrometer.core.instrument.Timer;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.ToolClient;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** One subscription per inbound stream (partition); closing it lets in-flight handlers finish or stay pending. */
+public final class Worker implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Worker.class);
+
+    /**
+     * Members copied from an inbound envelope into every answer so the answer can be routed back: {@code gateway_id}
+     * names the web chat gateway process that holds the browser tab (see docs/node.md).
+     */
+    public static final Set<String> ROUTING_MEMBERS = Set.of("gateway_id");
+
+    private final EventBus bus;
+    private final WorkerHandler handler;
+    private final NodeMetrics metrics;
+    private final Timer latency;
+    private final List<Subscription> subscriptions = new ArrayList<>();
+    private ToolClient tools;
+    private boolean closed;
+
+    private Worker(EventBus bus, String handlerName, WorkerHandler handler, NodeMetrics metrics) {
+        this.bus = bus;
+        this.handler = handler;
+        this.metrics = metrics;
+        this.latency = metrics.handlerLatency(handlerName);
+    }
+
+    public static Worker start(EventBus bus, String handlerName, WorkerHandler handler, NodeMetrics metrics) {
+        Worker w = new Worker(bus, handlerName, handler, metrics);
+        for (String stream : bus.topology().inboundStreams()) {
+            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).build(), d -> w.handle(d.envelope()));
+            metrics.watch(s);
+            w.subscriptions.add(s);
+        }
+        log.atInfo().addKeyValue("handler", handlerName).addKeyValue("streams", bus.topology().inboundStreams())
+                .addKeyValue("group", bus.topology().workerGroup()).log("Worker started");
+        return w;
+    }
+
+    public List<Subscription> subscriptions() {
+        return List.copyOf(subscriptions);
+    }
+
+    private void handle(Envelope inbound) throws Exception {
+        long start = System.nanoTime();
+        try {
+            handler.handle(inbound, new Ctx(inbound));
+        } finally {
+            latency.record(System.nanoTime() - start, java.util.concurrent.TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /** The answer to {@code inbound}: its platform, channel, trace and routing members, then {@code outbound}'s own. */
+    static Envelope answer(Envelope inbound, Envelope outbound) {
+        Envelope.Builder b = Envelope.builder();
+        for (String k : List.of(Envelope.PLATFORM, Envelope.CHANNEL_ID, Envelope.TRACE_ID)) {
+            if (inbound.has(k)) b.put(k, inbound.get(k));
+        }
+        for (String k : ROUTING_MEMBERS) {
+            if (inbound.has(k)) b.put(k, inbound.get(k));
+        }
+        b.putAll(outbound.asMap());
+        return b.build();
+    }
+
+    private final class Ctx implements WorkerHandler.Context {
+        private final Envelope inbound;
+
+        Ctx(Envelope inbound) {
+            this.inbound = inbound;
+        }
+
+        @Override
+        public void reply(String content) {
+            send(Envelope.of(Envelope.TYPE, "message", Envelope.CONTENT, content));
+        }
+
+        @Override
+        public void send(Envelope outbound) {
+            Envelope out = answer(inbound, outbound);
+            String platform = out.platform();
+            if (platform == null) {
+                throw new IllegalArgumentException("the inbound envelope has no platform to answer on");
+            }
+            bus.publishOutbound(platform, out);
+            metrics.published(bus.topology().outboundStream(platform));
+        }
+
+        @Override
+        public EventBus bus() {
+            return bus;
+        }
+
+        @Override
+        public ToolClient tools() {
+            return toolClient();
+        }
+    }
+
+    /** One client per worker process (its reply stream is named after the node id), made when a handler first asks. */
+    private synchronized ToolClient toolClient() {
+        if (closed) {
+            throw new IllegalStateException("the worker is closed");
+        }
+        if (tools == null) {
+            tools = ToolClient.create(bus);
+        }
+        return tools;
+    }
+
+    /** Stops the subscriptions (in-flight handlers finish or stay pending), then the tools client they used. */
+    @Override
+    public void close() {
+        for (Subscription s : subscriptions) {
+            s.close();
+        }
+        ToolClient t;
+        synchronized (this) {
+            closed = true;
+            t = tools;
+        }
+        if (t != null) {
+            t.close();
+        }
+    }
+}

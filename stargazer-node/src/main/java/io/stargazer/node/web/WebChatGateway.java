@@ -1,0 +1,200 @@
+// The web chat gateway: each browser tab (one WebSocket) is a channel; what it sends goes to the inbound stream,
+// and answers from the webchat outbound stream come back to the tab, whichever gateway process read them.
+package io.stargazer.node.web;
+
+import io.javalin.websocket.WsContext;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.WireFormat;
+import io.stargazer.node.Json;
+import io.stargazer.node.NodeMetrics;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Routing with several gateway processes: each gateway reads the whole webchat outbound stream with a consumer group
+ * of its own, {@code {gatewayGroupPrefix}:webchat:{gateway_id}}, so every answer reaches every gateway; the one that
+ * holds the answer's channel (tab) sends it, the others acknowledge it and move on. One stream read in order by each
+ * gateway keeps the answers of a channel in order (sharing one group would hand one channel's answers to different
+ * gateways, which could overtake each other on the way to the tab). A gateway deletes its group when it stops;
+ * each inbound envelope carries {@code gateway_id} so an answer can be traced to the process that holds its tab.
+ */
+public final class WebChatGateway implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(WebChatGateway.class);
+    public static final String PLATFORM = "webchat";
+    public static final String GATEWAY_ID = "gateway_id";
+    /** Longest message a tab may send, in characters. */
+    public static final int MAX_CONTENT_CHARS = 4000;
+    private static final long ROUND_TRIP_FORGET_NANOS = Duration.ofMinutes(5).toNanos();
+    private static final int MAX_TRACKED_TRACES = 10_000;
+
+    private final EventBus bus;
+    private final NodeMetrics metrics;
+    private final String gatewayId;
+    private final String stream;
+    private final String group;
+    /** Open tabs by channel id; sends to one tab are serialised on its WsContext. */
+    private final Map<String, WsContext> tabs = new ConcurrentHashMap<>();
+    private final Map<String, String> channelBySession = new ConcurrentHashMap<>();
+    /** When each message was published, by trace id, until its first answer: the round-trip latency. */
+    private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
+    private Subscription subscription;
+
+    private WebChatGateway(EventBus bus, NodeMetrics metrics) {
+        this.bus = bus;
+        this.metrics = metrics;
+        this.gatewayId = bus.config().nodeId();
+        this.stream = bus.topology().outboundStream(PLATFORM);
+        this.group = groupOf(bus, gatewayId);
+    }
+
+    /** The consumer group gateway {@code gatewayId} reads the webchat outbound stream with. */
+    public static String groupOf(EventBus bus, String gatewayId) {
+        return bus.topology().gatewayGroup(PLATFORM) + ":" + gatewayId;
+    }
+
+    public static WebChatGateway start(EventBus bus, NodeMetrics metrics) {
+        WebChatGateway g = new WebChatGateway(bus, metrics);
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).build(), d -> g.deliver(d.envelope()));
+        metrics.watch(g.subscription);
+        metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
+        log.atInfo().addKeyValue("gateway_id", g.gatewayId).addKeyValue("stream", g.stream).addKeyValue("group", g.group)
+                .log("Web chat gateway started");
+        return g;
+    }
+
+    public String gatewayId() {
+        return gatewayId;
+    }
+
+    public List<Subscription> subscriptions() {
+        return List.of(subscription);
+    }
+
+    public int openTabs() {
+        return tabs.size();
+    }
+
+    // ---- tabs (called on Jetty threads) --------------------------------------------------------------------
+
+    void opened(WsContext ws) {
+        String channel = "wc-" + UUID.randomUUID().toString().replace("-", "");
+        channelBySession.put(ws.sessionId(), channel);
+        tabs.put(channel, ws);
+        send(ws, Map.of("kind", "hello", "channel_id", channel, "gateway_id", gatewayId));
+        log.atDebug().addKeyValue("channel_id", channel).log("Tab opened");
+    }
+
+    void closed(WsContext ws) {
+        String channel = channelBySession.remove(ws.sessionId());
+        if (channel != null) {
+            tabs.remove(channel, ws);
+            log.atDebug().addKeyValue("channel_id", channel).log("Tab closed");
+        }
+    }
+
+    /** A frame from a tab: {@code {"content": "..."}}. Answers an error frame to the tab when it is refused. */
+    void received(WsContext ws, String frame) {
+        String channel = channelBySession.get(ws.sessionId());
+        if (channel == null) {
+            return;
+        }
+        String content;
+        try {
+            Object parsed = Json.parse(frame);
+            if (!(parsed instanceof Map<?, ?> m) || !(m.get("content") instanceof String c)) {
+                throw new IllegalArgumentException("expected {\"content\": \"...\"}");
+            }
+            content = c;
+        } catch (IllegalArgumentException e) {
+            send(ws, Map.of("kind", "error", "message", "bad frame: " + e.getMessage()));
+            return;
+        }
+        if (content.isBlank()) {
+            return;
+        }
+        if (content.length() > MAX_CONTENT_CHARS) {
+            send(ws, Map.of("kind", "error", "message", "message too long: at most " + MAX_CONTENT_CHARS + " characters"));
+            return;
+        }
+        String traceId = WireFormat.newTraceId();
+        Envelope inbound = Envelope.builder().platform(PLATFORM).channelId(channel).content(content).traceId(traceId)
+                .put(GATEWAY_ID, gatewayId).build();
+        track(traceId);
+        bus.publishInboundAsync(inbound).whenComplete((id, err) -> {
+            if (err != null) {
+                sentAt.remove(traceId);
+                log.atWarn().addKeyValue("channel_id", channel).addKeyValue("trace_id", traceId)
+                        .log("Publishing a web chat message failed: " + err.getMessage());
+                send(ws, Map.of("kind", "error", "message", "could not publish: Redis did not take the message"));
+            } else {
+                metrics.published(bus.topology().inboundStreamFor(channel));
+                send(ws, Map.of("kind", "sent", "trace_id", traceId));
+            }
+        });
+    }
+
+    private void track(String traceId) {
+        long now = System.nanoTime();
+        if (sentAt.size() >= MAX_TRACKED_TRACES) {
+            sentAt.values().removeIf(t -> now - t > ROUND_TRIP_FORGET_NANOS);
+            if (sentAt.size() >= MAX_TRACKED_TRACES) sentAt.clear();
+        }
+        sentAt.put(traceId, now);
+    }
+
+    // ---- answers (called on subscription handler threads; may block) ---------------------------------------
+
+    private void deliver(Envelope out) {
+        String channel = out.channelId();
+        WsContext ws = channel == null ? null : tabs.get(channel);
+        if (ws == null) {
+            return; // another gateway's tab, or a tab that has closed
+        }
+        Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
+        if (start != null) {
+            metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
+        }
+        Map<String, Object> frame = new LinkedHashMap<>();
+        frame.put("kind", "message");
+        frame.put("type", out.type() == null ? "message" : out.type());
+        frame.put("content", out.get(Envelope.CONTENT));
+        frame.put("trace_id", out.traceId());
+        send(ws, frame);
+    }
+
+    private static void send(WsContext ws, Map<String, ?> frame) {
+        String text = Json.write(frame);
+        synchronized (ws) {
+            try {
+                if (ws.session.isOpen()) {
+                    ws.send(text);
+                }
+            } catch (RuntimeException e) {
+                log.atDebug().log("Could not send to a closing tab: " + e.getMessage());
+            }
+        }
+    }
+
+    /** Stops reading, then deletes this gateway's group: its tabs are gone with it, so nothing in it is wanted. */
+    @Override
+    public void close() {
+        if (subscription == null) {
+            return;
+        }
+        subscription.close();
+        try {
+            bus.deleteGroup(stream, group);
+        } catch (RuntimeException e) {
+            log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group)
+                    .log("Could not delete this gateway's group: " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,216 @@
+// The node's HTTP server (Javalin): the chat page and its WebSocket, the dashboard and its JSON API,
+// Prometheus metrics and the health check.
+package io.stargazer.node.web;
+
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpStatus;
+import io.javalin.websocket.WsContext;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.Subscription;
+import io.stargazer.node.Json;
+import io.stargazer.node.NodeMetrics;
+import io.stargazer.node.StreamsReport;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Routes: {@code /} chat (gateway roles only), {@code /ws/chat} its WebSocket, {@code /dashboard},
+ * {@code /api/streams}, {@code /metrics}, {@code /health}. Every handler runs on a Jetty thread and may block briefly
+ * on Redis diagnostics (each bounded by the bus's diagnostic timeout).
+ */
+public final class WebServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(WebServer.class);
+    private static final int MAX_FRAME_BYTES = 16 * 1024;
+    private static final Map<String, String> ASSETS = Map.of(
+            "chat.js", "text/javascript", "dashboard.js", "text/javascript", "style.css", "text/css");
+    private static final String CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+            + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+    private final EventBus bus;
+    private final NodeMetrics metrics;
+    private final WebChatGateway gateway;
+    private final Supplier<List<Subscription>> subscriptions;
+    private final List<String> platforms;
+    private final Javalin app;
+
+    private WebServer(EventBus bus, NodeMetrics metrics, WebChatGateway gateway, Supplier<List<Subscription>> subscriptions,
+            List<String> platforms) {
+        this.bus = bus;
+        this.metrics = metrics;
+        this.gateway = gateway;
+        this.subscriptions = subscriptions;
+        this.platforms = platforms;
+        this.app = Javalin.create(cfg -> {
+            cfg.showJavalinBanner = false;
+            cfg.startupWatcherEnabled = false;
+            cfg.http.maxRequestSize = 64 * 1024;
+            cfg.jetty.modifyWebSocketServletFactory(f -> {
+                f.setMaxTextMessageSize(MAX_FRAME_BYTES);
+                f.setMaxBinaryMessageSize(MAX_FRAME_BYTES);
+                f.setIdleTimeout(Duration.ofMinutes(2));
+            });
+        });
+        routes();
+    }
+
+    /** Starts serving on {@code host:port} (0 = a free port). */
+    public static WebServer start(String host, int port, EventBus bus, NodeMetrics metrics, WebChatGateway gateway,
+            Supplier<List<Subscription>> subscriptions, List<String> platforms) {
+        WebServer s = new WebServer(bus, metrics, gateway, subscriptions, platforms);
+        try {
+            s.app.start(host, port);
+        } catch (RuntimeException e) {
+            s.app.stop();
+            Throwable root = e;
+            while (root.getCause() != null) root = root.getCause();
+            throw new IllegalStateException("cannot serve HTTP on " + host + ":" + port + ": " + root.getMessage(), e);
+        }
+        return s;
+    }
+
+    public int port() {
+        return app.port();
+    }
+
+    private void routes() {
+        app.before(ctx -> {
+            ctx.header("X-Content-Type-Options", "nosniff");
+            ctx.header("Referrer-Policy", "no-referrer");
+            ctx.header("Content-Security-Policy", CSP);
+        });
+        app.get("/", ctx -> {
+            if (gateway == null) {
+                ctx.redirect("/dashboard");
+            } else {
+                page(ctx, "chat.html");
+            }
+        });
+        app.get("/dashboard", ctx -> page(ctx, "dashboard.html"));
+        app.get("/assets/{file}", ctx -> {
+            String file = ctx.pathParam("file");
+            String type = ASSETS.get(file);
+            if (type == null) {
+                ctx.status(HttpStatus.NOT_FOUND).result("not found");
+                return;
+            }
+            ctx.contentType(type + "; charset=utf-8").result(resource(file));
+        });
+        app.get("/api/streams", ctx -> json(ctx, streams()));
+        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
+        app.get("/health", ctx -> {
+            Map<String, Object> h = health();
+            ctx.status("up".equals(h.get("status")) ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+            json(ctx, h);
+        });
+        if (gateway != null) {
+            app.ws("/ws/chat", ws -> {
+                ws.onConnect(ctx -> {
+                    if (!sameOrigin(ctx)) {
+                        ctx.closeSession(4403, "cross-origin connection refused");
+                        return;
+                    }
+                    ctx.enableAutomaticPings(20, TimeUnit.SECONDS);
+                    gateway.opened(ctx);
+                });
+                ws.onMessage(ctx -> gateway.received(ctx, ctx.message()));
+                ws.onClose(gateway::closed);
+                ws.onError(gateway::closed);
+            });
+        }
+    }
+
+    /** Refuses pages of other sites opening a chat socket here (a browser always sends Origin on WebSockets). */
+    private static boolean sameOrigin(WsContext ctx) {
+        String origin = ctx.header("Origin");
+        String host = ctx.header("Host");
+        if (origin == null) {
+            return true; // not a browser: nothing to protect against
+        }
+        try {
+            URI o = URI.create(origin);
+            String authority = o.getPort() == -1 ? o.getHost() : o.getHost() + ":" + o.getPort();
+            return host != null && host.equalsIgnoreCase(authority);
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    /** What /api/streams serves: the node, then one entry per stream. */
+    public Map<String, Object> streams() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("node_id", bus.config().nodeId());
+        m.put("role", bus.config().role().wireName());
+        m.put("time_ms", System.currentTimeMillis());
+        m.put("server_version", bus.serverVersion());
+        m.put("open_tabs", gateway == null ? null : gateway.openTabs());
+        m.put("streams", StreamsReport.collect(bus, StreamsReport.streams(bus, platforms, List.of())));
+        return m;
+    }
+
+    private Map<String, Object> health() {
+        Map<String, Object> h = new LinkedHashMap<>();
+        boolean redisUp;
+        try {
+            bus.read(bus.topology().inboundStreams().get(0), "$", 1);
+            redisUp = true;
+        } catch (RuntimeException e) {
+            redisUp = false;
+        }
+        List<Map<String, Object>> consumers = new ArrayList<>();
+        boolean allRunning = true;
+        for (Subscription s : subscriptions.get()) {
+            Map<String, Object> c = new LinkedHashMap<>();
+            c.put("stream", s.stream());
+            c.put("group", s.group());
+            c.put("consumer", s.consumerName());
+            c.put("state", s.state().name());
+            Throwable f = s.failure();
+            c.put("failure", f == null ? null : f.getMessage());
+            consumers.add(c);
+            allRunning &= s.state() == Subscription.State.RUNNING || s.state() == Subscription.State.STARTING;
+        }
+        h.put("status", redisUp && allRunning ? "up" : "down");
+        h.put("redis", redisUp ? "up" : "down");
+        h.put("node_id", bus.config().nodeId());
+        h.put("role", bus.config().role().wireName());
+        h.put("consumers", consumers);
+        return h;
+    }
+
+    private static void json(Context ctx, Object body) {
+        ctx.contentType("application/json; charset=utf-8").header("Cache-Control", "no-store").result(Json.write(body));
+    }
+
+    private static void page(Context ctx, String name) {
+        ctx.contentType("text/html; charset=utf-8").result(resource(name));
+    }
+
+    private static byte[] resource(String name) {
+        try (InputStream in = WebServer.class.getResourceAsStream("/web/" + name)) {
+            if (in == null) {
+                throw new IllegalStateException("resource /web/" + name + " is missing from the jar");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        app.stop();
+        log.atDebug().log("HTTP server stopped");
+    }
+}

@@ -1,0 +1,117 @@
+// The command line: one-line errors with the right exit codes, and streams / publish / tail against a real Redis.
+package io.stargazer.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.TestRedis;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class MainCliTest {
+    record Result(int code, String out, String err) {
+    }
+
+    static Result run(Map<String, String> env, String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(args, env, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void badFlagIsOneLineUsageError() {
+        Result r = run(Map.of(), "standalone", "--no-such-flag");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).doesNotContain("\n").contains("--no-such-flag").startsWith("stargazer: ");
+    }
+
+    @Test
+    void flagOfTheWrongTypeNamesTheFlag() {
+        Result r = run(Map.of(), "gateway", "--http-port", "eighty");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).doesNotContain("\n").contains("--http-port").contains("eighty");
+    }
+
+    @Test
+    void unreadableVariableNamesTheVariable() {
+        Result r = run(Map.of("SG_HTTP_PORT", "abc"), "standalone");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).isEqualTo("stargazer: SG_HTTP_PORT: 'abc' is not a whole number");
+        Result bad = run(Map.of("SG_INBOUND_PARTITIONS", "0", "REDIS_URL", TestRedis.url().toString()), "streams");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err().strip()).doesNotContain("\n").contains("SG_INBOUND_PARTITIONS");
+    }
+
+    @Test
+    void unreachableServerIsOneLineErrorNamingIt() {
+        Result r = run(Map.of("REDIS_URL", "redis://127.0.0.1:1"), "worker");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err().strip()).doesNotContain("\n").contains("redis://127.0.0.1:1").doesNotContain("Exception");
+        Result url = run(Map.of("REDIS_URL", "http://x"), "streams");
+        assertThat(url.code()).isEqualTo(2);
+        assertThat(url.err().strip()).isEqualTo("stargazer: REDIS_URL: 'http://x' must start with redis:// or rediss://");
+    }
+
+    @Test
+    void operatorToolsNeedAServer() {
+        Result r = run(Map.of(), "streams");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).startsWith("stargazer: REDIS_URL: not set");
+    }
+
+    @Test
+    void unknownHandlerNamesTheSetting() {
+        Map<String, String> env = TestEnv.of(TestRedis.topology());
+        env.put("SG_WORKER_HANDLER", "com.example.Missing");
+        Result r = run(env, "worker");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).doesNotContain("\n").contains("SG_WORKER_HANDLER").contains("com.example.Missing");
+    }
+
+    @Test
+    void publishTailAndStreamsRoundTripAnEnvelopeWithBytes() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = new HashMap<>(TestEnv.of(t));
+        Result pub = run(env, "publish", "{\"platform\":\"webchat\",\"channel_id\":\"c-1\",\"content\":\"héllo\","
+                + "\"blob\":{\"$bytes\":\"AP8Q\"},\"n\":-1,\"list\":[1,\"two\"]}");
+        assertThat(pub.code()).as(pub.err()).isZero();
+        assertThat(pub.out().strip()).matches("\\d+-\\d+");
+
+        Result tail = run(env, "tail", "inbound", "--from-start", "-n", "1");
+        assertThat(tail.code()).as(tail.err()).isZero();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> line = (Map<String, Object>) Json.parse(tail.out().strip());
+        assertThat(line.get("id")).isEqualTo(pub.out().strip());
+        assertThat(line.get("stream")).isEqualTo(t.inboundStream());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> envelope = (Map<String, Object>) line.get("envelope");
+        assertThat(envelope).containsEntry("content", "héllo").containsEntry("blob", Map.of("$bytes", "AP8Q"))
+                .containsEntry("n", -1L).containsEntry("list", List.of(1L, "two"));
+        assertThat((String) envelope.get("trace_id")).hasSize(32);
+
+        Result outbound = run(env, "publish", "--to", "outbound:webchat", "{\"channel_id\":\"c-1\",\"content\":\"x\"}");
+        assertThat(outbound.code()).as(outbound.err()).isZero();
+
+        Result table = run(env, "streams");
+        assertThat(table.code()).as(table.err()).isZero();
+        assertThat(table.out()).contains("STREAM").contains(t.inboundStream()).contains(t.outboundStream("webchat"));
+        Result json = run(env, "streams", "--json");
+        assertThat(json.code()).isZero();
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> rows = (List<Map<String, Object>>) Json.parse(json.out());
+        assertThat(rows).filteredOn(r -> r.get("stream").equals(t.inboundStream())).singleElement()
+                .satisfies(r -> assertThat(r).containsEntry("length", 1L).containsEntry("dead_letters", 0L));
+        assertThat(rows).filteredOn(r -> r.get("stream").equals(t.outboundStream("webchat"))).singleElement()
+                .satisfies(r -> assertThat(r).containsEntry("length", 1L));
+
+        Result badJson = run(env, "publish", "{\"content\": ");
+        assertThat(badJson.code()).isEqualTo(2);
+        assertThat(badJson.err().strip()).startsWith("stargazer: JSON: invalid JSON at character");
+    }
+}
