@@ -64,6 +64,16 @@ public interface EventBus extends AutoCloseable {
      */
     boolean deleteGroup(String stream, String group);
 
+    /**
+     * Marks {@code key} as alive for {@code ttl} ({@code SET key 1 PX ttl}): a presence signal a process refreshes
+     * while it runs, for others to tell a live process from a dead one (consumer idle times cannot: Redis does not
+     * refresh them on reads that return nothing).
+     */
+    void setAlive(String key, java.time.Duration ttl);
+
+    /** Whether {@code key} was marked alive and has not expired. */
+    boolean isAlive(String key);
+
     /** Publishes to the inbound stream (or the channel's partition of it). */
     CompletableFuture<String> publishInboundAsync(Envelope envelope);
 

@@ -156,6 +156,19 @@ public final class RedisEventBus implements EventBus {
         return Boolean.TRUE.equals(destroyed);
     }
 
+    @Override
+    public void setAlive(String key, java.time.Duration ttl) {
+        Topology.checkName("key", key);
+        await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.px(ttl.toMillis())), "SET " + key);
+    }
+
+    @Override
+    public boolean isAlive(String key) {
+        return await(async.exists(key), "EXISTS " + key) > 0;
+    }
+
+    private static final byte[] ALIVE = {'1'};
+
     // ---- publishing ----------------------------------------------------------------------------------------
 
     @Override

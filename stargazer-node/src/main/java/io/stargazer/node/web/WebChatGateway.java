@@ -25,6 +25,13 @@ import org.slf4j.LoggerFactory;
  * gateway keeps the answers of a channel in order (sharing one group would hand one channel's answers to different
  * gateways, which could overtake each other on the way to the tab). A gateway deletes its group when it stops;
  * each inbound envelope carries {@code gateway_id} so an answer can be traced to the process that holds its tab.
+ *
+ * <p>A gateway that crashed cannot delete its group, and under the SAFE trim policy a group nobody reads would keep
+ * the stream from being trimmed until publishing answers is held. So each gateway keeps a presence key,
+ * {@code {its group}:alive}, refreshed every {@link #ALIVE_REFRESH} with a time to live of {@link #ALIVE_TTL}, and
+ * sweeps once a minute: a sibling gateway group whose presence key is missing on two sweeps in a row belonged to a
+ * dead gateway (its tabs died with it), and is deleted. Consumer idle times cannot tell: Redis does not refresh
+ * them on reads that return nothing, so a quiet live gateway looks as idle as a dead one.
  */
 public final class WebChatGateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebChatGateway.class);
@@ -34,6 +41,9 @@ public final class WebChatGateway implements AutoCloseable {
     public static final int MAX_CONTENT_CHARS = 4000;
     private static final long ROUND_TRIP_FORGET_NANOS = Duration.ofMinutes(5).toNanos();
     private static final int MAX_TRACKED_TRACES = 10_000;
+    public static final Duration ALIVE_TTL = Duration.ofSeconds(30);
+    public static final Duration ALIVE_REFRESH = Duration.ofSeconds(10);
+    private static final Duration SWEEP_EVERY = Duration.ofMinutes(1);
 
     private final EventBus bus;
     private final NodeMetrics metrics;
@@ -46,6 +56,14 @@ public final class WebChatGateway implements AutoCloseable {
     /** When each message was published, by trace id, until its first answer: the round-trip latency. */
     private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
     private Subscription subscription;
+    /** Sibling groups whose presence key was missing on the last sweep. */
+    private final java.util.Set<String> missingLastSweep = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.ScheduledExecutorService sweeper =
+            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "stargazer-gateway-sweep");
+                t.setDaemon(true);
+                return t;
+            });
 
     private WebChatGateway(EventBus bus, NodeMetrics metrics) {
         this.bus = bus;
@@ -62,9 +80,14 @@ public final class WebChatGateway implements AutoCloseable {
 
     public static WebChatGateway start(EventBus bus, NodeMetrics metrics) {
         WebChatGateway g = new WebChatGateway(bus, metrics);
+        g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
         g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).build(), d -> g.deliver(d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
+        g.sweeper.scheduleWithFixedDelay(g::refreshAlive, ALIVE_REFRESH.toMillis(), ALIVE_REFRESH.toMillis(),
+                java.util.concurrent.TimeUnit.MILLISECONDS);
+        g.sweeper.scheduleWithFixedDelay(g::removeDeadGatewayGroups, SWEEP_EVERY.toMillis(), SWEEP_EVERY.toMillis(),
+                java.util.concurrent.TimeUnit.MILLISECONDS);
         log.atInfo().addKeyValue("gateway_id", g.gatewayId).addKeyValue("stream", g.stream).addKeyValue("group", g.group)
                 .log("Web chat gateway started");
         return g;
@@ -183,12 +206,54 @@ public final class WebChatGateway implements AutoCloseable {
         }
     }
 
+    private static String aliveKey(String group) {
+        return group + ":alive";
+    }
+
+    private void refreshAlive() {
+        try {
+            bus.setAlive(aliveKey(group), ALIVE_TTL);
+        } catch (RuntimeException e) {
+            log.atDebug().addKeyValue("group", group).log("Could not refresh this gateway's presence: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Deletes the groups of sibling gateways that are gone (see the class comment); returns their names.
+     * Runs on the sweeper thread; tests call it directly.
+     */
+    public List<String> removeDeadGatewayGroups() {
+        List<String> removed = new java.util.ArrayList<>();
+        String prefix = bus.topology().gatewayGroup(PLATFORM) + ":";
+        try {
+            java.util.Set<String> missingNow = new java.util.HashSet<>();
+            for (io.stargazer.bus.GroupInfo g : bus.groups(stream)) {
+                if (!g.name().startsWith(prefix) || g.name().equals(group) || bus.isAlive(aliveKey(g.name()))) {
+                    continue;
+                }
+                missingNow.add(g.name());
+                if (missingLastSweep.contains(g.name()) && bus.deleteGroup(stream, g.name())) {
+                    removed.add(g.name());
+                    missingNow.remove(g.name());
+                    log.atWarn().addKeyValue("stream", stream).addKeyValue("group", g.name()).addKeyValue("pending", g.pending())
+                            .log("Deleted the group of a gateway that is gone (its tabs went with it)");
+                }
+            }
+            missingLastSweep.clear();
+            missingLastSweep.addAll(missingNow);
+        } catch (RuntimeException e) {
+            log.atDebug().addKeyValue("stream", stream).log("Gateway group sweep failed: " + e.getMessage());
+        }
+        return removed;
+    }
+
     /** Stops reading, then deletes this gateway's group: its tabs are gone with it, so nothing in it is wanted. */
     @Override
     public void close() {
         if (subscription == null) {
             return;
         }
+        sweeper.shutdownNow();
         subscription.close();
         try {
             bus.deleteGroup(stream, group);
