@@ -1,0 +1,432 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.output.NestedMultiOutput;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.CommandType;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.MalformedEntryException;
+import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.ToolClient;
+import io.stargazer.bus.ToolClientConfig;
+import io.stargazer.bus.ToolException;
+import io.stargazer.bus.ToolTimeoutException;
+import io.stargazer.bus.WireFormat;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker side of tool calls (see {@link ToolClient}): publishes requests on the shared connection's coalescing
+ * publisher, and reads the private reply stream with plain {@code XREAD} (no group: nobody else reads it) on one
+ * thread with a connection of its own, completing the waiting call each reply names.
+ */
+public final class RedisToolClient implements ToolClient {
+    private static final Logger log = LoggerFactory.getLogger(ToolClient.class);
+    private static final long MAX_RECONNECT_BACKOFF_MS = 5000;
+    private static final int TRIM_EVERY = 1000;
+
+    /** Reply streams read in this process: a second reader of one stream would count the other's replies as late. */
+    private static final Set<String> ACTIVE = ConcurrentHashMap.newKeySet();
+
+    /**
+     * Makes the reply stream exist with an expiry before any request names it, and returns its last id: the reader
+     * starts after it, so it cannot miss a reply however fast it comes, and skips what a previous run left.
+     */
+    private static final String INIT_SCRIPT = """
+            local id = redis.call('XADD', KEYS[1], '*', 'init', '1')
+            redis.call('XDEL', KEYS[1], id)
+            redis.call('XTRIM', KEYS[1], 'MINID', id)
+            redis.call('PEXPIRE', KEYS[1], ARGV[1])
+            return id
+            """;
+
+    /** Refreshes the expiry, drops replies already read (ids below ARGV[2]) and caps what is unread. */
+    private static final String MAINTAIN_SCRIPT = """
+            redis.call('PEXPIRE', KEYS[1], ARGV[1])
+            if ARGV[2] ~= '0-0' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2]) end
+            redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[3])
+            return 1
+            """;
+
+    private final RedisEventBus bus;
+    private final ToolClientConfig cfg;
+    private final String replyStream;
+    private final byte[] replyKey;
+    private final String activeKey;
+    private final String toolsStream;
+    private final ConcurrentHashMap<String, Call> pending = new ConcurrentHashMap<>();
+    private final ScheduledThreadPoolExecutor timer;
+    private final Thread reader;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final long tickMillis;
+
+    private volatile long clientId = -1;
+    private StatefulRedisConnection<byte[], byte[]> conn;
+    private String lastId;
+    private boolean troubled;
+
+    private final LongAdder calls = new LongAdder();
+    private final LongAdder completed = new LongAdder();
+    private final LongAdder failed = new LongAdder();
+    private final LongAdder timedOut = new LongAdder();
+    private final LongAdder lateReplies = new LongAdder();
+
+    private static final class Call {
+        final String tool;
+        final String requestId;
+        final long startNanos;
+        final CompletableFuture<Object> future = new CompletableFuture<>();
+        volatile ScheduledFuture<?> timeoutTask;
+
+        Call(String tool, String requestId, long startNanos) {
+            this.tool = tool;
+            this.requestId = requestId;
+            this.startNanos = startNanos;
+        }
+
+        Duration waited() {
+            return Duration.ofNanos(System.nanoTime() - startNanos);
+        }
+
+        void cancelTimer() {
+            ScheduledFuture<?> t = timeoutTask;
+            if (t != null) t.cancel(false);
+        }
+    }
+
+    private RedisToolClient(RedisEventBus bus, ToolClientConfig cfg) {
+        this.bus = bus;
+        this.cfg = cfg;
+        this.replyStream = bus.topology().toolsReplyStream(bus.config().nodeId());
+        this.replyKey = replyStream.getBytes(StandardCharsets.UTF_8);
+        this.toolsStream = bus.topology().toolsStream();
+        this.activeKey = bus.redis().url() + "|" + replyStream;
+        this.tickMillis = Math.max(100, Math.min(1000, cfg.replyTtl().toMillis() / 3));
+        this.timer = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "stargazer-tools-timer");
+            t.setDaemon(true);
+            return t;
+        });
+        timer.setRemoveOnCancelPolicy(true); // completed calls must not leave their timeout tasks queued
+        this.reader = new Thread(this::run, "stargazer-tools-reader-" + bus.config().nodeId());
+        reader.setDaemon(true);
+    }
+
+    public static ToolClient create(EventBus bus, ToolClientConfig config) {
+        Objects.requireNonNull(config, "config");
+        if (!(bus instanceof RedisEventBus rb)) {
+            throw new IllegalArgumentException("ToolClient needs an EventBus made by EventBus.connect, not " + bus);
+        }
+        RedisToolClient c = new RedisToolClient(rb, config);
+        if (!ACTIVE.add(c.activeKey)) {
+            throw new IllegalStateException("a ToolClient already reads reply stream '" + c.replyStream
+                    + "' in this process; share it (one per worker) or give the bus another node id");
+        }
+        try {
+            byte[] id = (byte[]) rb.redis().shared().sync().eval(INIT_SCRIPT, ScriptOutputType.VALUE,
+                    new String[] {c.replyStream}, Long.toString(config.replyTtl().toMillis()).getBytes(StandardCharsets.US_ASCII));
+            c.lastId = new String(id, StandardCharsets.US_ASCII);
+        } catch (RuntimeException e) {
+            ACTIVE.remove(c.activeKey);
+            c.timer.shutdownNow();
+            throw Redis.translate(e, "creating tools reply stream '" + c.replyStream + "'");
+        }
+        c.reader.start();
+        log.atInfo().addKeyValue("reply_stream", c.replyStream).addKeyValue("tools_stream", c.toolsStream)
+                .log("Tool client started");
+        return c;
+    }
+
+    // ---- calls ---------------------------------------------------------------------------------------------
+
+    @Override
+    public CompletableFuture<Object> call(String tool, Map<String, ?> args, Duration timeout) {
+        return call(tool, args, timeout, null);
+    }
+
+    @Override
+    public CompletableFuture<Object> call(String tool, Map<String, ?> args, Duration timeout, String traceId) {
+        Objects.requireNonNull(tool, "tool");
+        if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("timeout must be a positive duration, not " + timeout));
+        }
+        if (closed.get()) {
+            return CompletableFuture.failedFuture(new StargazerException("the tool client is closed; cannot call tool '" + tool + "'"));
+        }
+        String requestId = WireFormat.newTraceId();
+        Envelope request;
+        try {
+            request = Envelope.builder()
+                    .put(ToolWire.REQUEST_ID, requestId)
+                    .put(ToolWire.TOOL, tool)
+                    .put(ToolWire.ARGS, args == null ? Map.of() : args)
+                    .put(ToolWire.REPLY_TO, replyStream)
+                    .put(ToolWire.DEADLINE_MS, bus.config().clock().millis() + timeout.toMillis())
+                    .put(ToolWire.TRACE_ID, traceId == null || traceId.isEmpty() ? WireFormat.newTraceId() : traceId)
+                    .build();
+        } catch (IllegalArgumentException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        Call c = new Call(tool, requestId, System.nanoTime());
+        pending.put(requestId, c);
+        calls.increment();
+        c.timeoutTask = timer.schedule(() -> timedOut(c), timeout.toNanos(), TimeUnit.NANOSECONDS);
+        // A caller that cancels its future gives up the call: forget it, so its reply counts as late.
+        c.future.whenComplete((r, e) -> {
+            if (c.future.isCancelled() && pending.remove(c.requestId, c)) {
+                c.cancelTimer();
+            }
+        });
+        bus.publishAsync(toolsStream, request).whenComplete((id, error) -> {
+            if (error != null && pending.remove(requestId, c)) {
+                c.cancelTimer();
+                failed.increment();
+                c.future.completeExceptionally(Redis.translate(error, "publishing a request for tool '" + tool + "'"));
+            }
+        });
+        return c.future;
+    }
+
+    @Override
+    public Object callBlocking(String tool, Map<String, ?> args, Duration timeout) {
+        CompletableFuture<Object> f = call(tool, args, timeout);
+        try {
+            return f.get();
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) throw re;
+            throw new StargazerException("tool call '" + tool + "' failed: " + cause, cause);
+        } catch (InterruptedException e) {
+            f.cancel(false);
+            Thread.currentThread().interrupt();
+            throw new StargazerException("interrupted while waiting for tool '" + tool + "'", e);
+        }
+    }
+
+    private void timedOut(Call c) {
+        if (!pending.remove(c.requestId, c)) {
+            return;
+        }
+        timedOut.increment();
+        Duration waited = c.waited();
+        String reason = "no reply within " + millis(waited);
+        c.future.completeExceptionally(new ToolTimeoutException(c.tool, c.requestId, waited, false, reason,
+                "tool '" + c.tool + "' (request " + c.requestId + "): " + reason));
+    }
+
+    // ---- the reader ----------------------------------------------------------------------------------------
+
+    private void run() {
+        long backoff = 100;
+        long nextTick = 0;
+        int readSinceTrim = 0;
+        while (!closed.get()) {
+            try {
+                if (conn == null) {
+                    conn = bus.redis().dedicated();
+                    clientId = conn.sync().clientId();
+                }
+                long now = System.currentTimeMillis();
+                if (now >= nextTick || readSinceTrim >= TRIM_EVERY) {
+                    maintain();
+                    nextTick = now + tickMillis;
+                    readSinceTrim = 0;
+                }
+                long block = Math.max(1, Math.min(cfg.blockTimeout().toMillis(), nextTick - now));
+                List<RawEntry> entries = read(block);
+                for (RawEntry e : entries) {
+                    handle(e);
+                    lastId = e.id();
+                }
+                readSinceTrim += entries.size();
+                if (troubled) {
+                    troubled = false;
+                    log.atInfo().addKeyValue("reply_stream", replyStream).log("Tool client reader recovered");
+                }
+                backoff = 100;
+            } catch (Throwable e) {
+                if (closed.get()) {
+                    break;
+                }
+                if (!troubled) {
+                    troubled = true;
+                    log.atWarn().addKeyValue("reply_stream", replyStream).addKeyValue("in_flight", pending.size())
+                            .log("Tool client reader lost Redis; reconnecting: " + e.getMessage());
+                }
+                dropConnection();
+                sleep(backoff);
+                backoff = Math.min(backoff * 2, MAX_RECONNECT_BACKOFF_MS);
+            }
+        }
+        dropConnection();
+    }
+
+    private List<RawEntry> read(long blockMillis) {
+        CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("COUNT").add(cfg.readBatchSize())
+                .add("BLOCK").add(blockMillis).add("STREAMS").addKey(replyKey).add(lastId);
+        Object reply;
+        try {
+            reply = conn.sync().dispatch(CommandType.XREAD, new NestedMultiOutput<>(Redis.BYTES), args);
+        } catch (RuntimeException e) {
+            throw Redis.translate(e, "XREAD on '" + replyStream + "'");
+        }
+        // As in StreamConsumer.read: one stream gives [name, entries] (or [[name, entries]]); a timed-out BLOCK [null].
+        if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
+            return List.of();
+        }
+        List<?> streamReply = top.get(0) instanceof List<?> inner ? inner : top;
+        return streamReply.size() < 2 ? List.of() : RawEntry.parseList(streamReply.get(1), null);
+    }
+
+    private void maintain() {
+        try {
+            conn.sync().eval(MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
+                    ascii(Long.toString(cfg.replyTtl().toMillis())), ascii(lastId), ascii(Long.toString(cfg.replyStreamMaxlen())));
+        } catch (RuntimeException e) {
+            throw Redis.translate(e, "maintaining reply stream '" + replyStream + "'");
+        }
+    }
+
+    private void handle(RawEntry e) {
+        if (e.deleted()) {
+            return;
+        }
+        Envelope reply;
+        try {
+            reply = WireFormat.decodeEntry(e.fieldMap());
+        } catch (MalformedEntryException ex) {
+            lateReplies.increment();
+            log.atWarn().addKeyValue("reply_stream", replyStream).addKeyValue("stream_msg_id", e.id())
+                    .log("Dropped a reply that cannot be decoded: " + ex.getMessage());
+            return;
+        }
+        String requestId = reply.string(ToolWire.REQUEST_ID);
+        Call c = requestId == null ? null : pending.remove(requestId);
+        if (c == null) {
+            lateReplies.increment();
+            log.atDebug().addKeyValue("reply_stream", replyStream).addKeyValue("request_id", requestId)
+                    .log("Dropped a reply that matches no waiting call (late)");
+            return;
+        }
+        c.cancelTimer();
+        if (Boolean.TRUE.equals(reply.get(ToolWire.OK))) {
+            completed.increment();
+            c.future.complete(reply.get(ToolWire.RESULT));
+            return;
+        }
+        Object error = reply.get(ToolWire.ERROR);
+        String type = error instanceof Map<?, ?> m && m.get(ToolWire.ERROR_TYPE) instanceof String s ? s : ToolException.TOOL_FAILED;
+        String message = error instanceof Map<?, ?> m && m.get(ToolWire.ERROR_MESSAGE) instanceof String s ? s
+                : "the tools service answered not ok without an error message";
+        if (ToolException.TIMEOUT.equals(type)) {
+            timedOut.increment();
+            c.future.completeExceptionally(new ToolTimeoutException(c.tool, c.requestId, c.waited(), true, message,
+                    "tool '" + c.tool + "' (request " + c.requestId + ") was not run, the tools service answered timeout: " + message));
+        } else {
+            failed.increment();
+            c.future.completeExceptionally(new ToolException(c.tool, c.requestId, type, message,
+                    "tool '" + c.tool + "' (request " + c.requestId + ") failed with " + type + ": " + message));
+        }
+    }
+
+    private void dropConnection() {
+        StatefulRedisConnection<byte[], byte[]> c = conn;
+        conn = null;
+        clientId = -1;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (RuntimeException e) {
+                Redis.logClosed("tools reader connection", e);
+            }
+        }
+    }
+
+    // ---- the rest ------------------------------------------------------------------------------------------
+
+    @Override
+    public String replyStream() {
+        return replyStream;
+    }
+
+    @Override
+    public ToolClientConfig config() {
+        return cfg;
+    }
+
+    @Override
+    public Stats stats() {
+        return new Stats(calls.sum(), completed.sum(), failed.sum(), timedOut.sum(), lateReplies.sum(), pending.size());
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        long id = clientId;
+        if (id >= 0) {
+            try {
+                bus.redis().shared().sync().clientUnblock(id, io.lettuce.core.UnblockType.TIMEOUT);
+            } catch (RuntimeException e) {
+                Redis.logClosed("tools reader unblock", e);
+            }
+        }
+        try {
+            reader.join(cfg.blockTimeout().toMillis() + 2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (Call c : List.copyOf(pending.values())) {
+            if (pending.remove(c.requestId, c)) {
+                c.cancelTimer();
+                failed.increment();
+                c.future.completeExceptionally(new StargazerException("the tool client closed before tool '" + c.tool
+                        + "' (request " + c.requestId + ") answered"));
+            }
+        }
+        timer.shutdownNow();
+        try {
+            bus.redis().shared().sync().del(replyStream);
+        } catch (RuntimeException e) {
+            log.atWarn().addKeyValue("reply_stream", replyStream)
+                    .log("Could not delete the reply stream; it expires on its own: " + e.getMessage());
+        } finally {
+            ACTIVE.remove(activeKey);
+        }
+        log.atInfo().addKeyValue("reply_stream", replyStream).addKeyValue("calls", calls.sum())
+                .addKeyValue("late_replies", lateReplies.sum()).log("Tool client closed");
+    }
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    static String millis(Duration d) {
+        return d.toMillis() + " ms";
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,380 @@
+package io.stargazer.bus.internal;
+
+import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.Delivery;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EnvelopeTooLargeException;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.MalformedEntryException;
+import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.ToolException;
+import io.stargazer.bus.ToolRegistry;
+import io.stargazer.bus.ToolRequest;
+import io.stargazer.bus.ToolService;
+import io.stargazer.bus.ToolServiceConfig;
+import io.stargazer.bus.Topology;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The tools side of tool calls (see {@link ToolService}): a subscription to the tools stream with the tools group
+ * whose handler answers at once what needs no tool (expired, unknown, no room) and hands the rest to a fixed pool of
+ * tool threads; a request is acknowledged when the future the handler returned completes, that is once its reply
+ * is stored.
+ */
+public final class RedisToolService implements ToolService {
+    private static final Logger log = LoggerFactory.getLogger(ToolService.class);
+    private static final ThreadLocal<ToolRequest> CURRENT = new ThreadLocal<>();
+    /** The handler only sorts requests and hands them over; two threads keep one slow publish from stalling it. */
+    private static final int HANDLER_THREADS = 2;
+
+    private final RedisEventBus bus;
+    private final ToolRegistry registry;
+    private final ToolServiceConfig cfg;
+    private final Semaphore room;
+    private final ThreadPoolExecutor tools;
+    private final Set<CompletableFuture<Void>> outstanding = ConcurrentHashMap.newKeySet();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final AtomicInteger running = new AtomicInteger();
+    private final AtomicInteger queued = new AtomicInteger();
+    private final LongAdder received = new LongAdder();
+    private final LongAdder succeeded = new LongAdder();
+    private final LongAdder errors = new LongAdder();
+    private final LongAdder expired = new LongAdder();
+    private final LongAdder overloaded = new LongAdder();
+    private final LongAdder malformed = new LongAdder();
+    private Subscription subscription;
+    private String consumerName;
+
+    /** One request being answered: what the reply needs, and the future that settles its delivery. */
+    private record Job(Delivery delivery, String requestId, String tool, String replyTo, String traceId, long deadlineMs,
+                       Map<String, Object> args, CompletableFuture<Void> done) {
+    }
+
+    private RedisToolService(RedisEventBus bus, ToolRegistry registry, ToolServiceConfig cfg) {
+        this.bus = bus;
+        this.registry = registry;
+        this.cfg = cfg;
+        this.room = new Semaphore(cfg.maxConcurrent() + cfg.maxQueued());
+        AtomicInteger n = new AtomicInteger();
+        this.tools = new ThreadPoolExecutor(cfg.maxConcurrent(), cfg.maxConcurrent(), 0, TimeUnit.MILLISECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "stargazer-tool-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+    }
+
+    public static ToolService start(EventBus bus, ToolRegistry registry, ToolServiceConfig config) {
+        Objects.requireNonNull(registry, "registry");
+        Objects.requireNonNull(config, "config");
+        if (!(bus instanceof RedisEventBus rb)) {
+            throw new IllegalArgumentException("ToolService needs an EventBus made by EventBus.connect, not " + bus);
+        }
+        RedisToolService s = new RedisToolService(rb, registry, config);
+        Topology t = bus.topology();
+        int capacity = config.maxConcurrent() + config.maxQueued();
+        ConsumerConfig.Builder cb = bus.consumer(t.toolsStream(), t.toolsGroup());
+        if (config.consumerName() != null) cb.consumerName(config.consumerName());
+        if (config.claimIdle() != null) cb.claimIdle(config.claimIdle());
+        // Read only while there is room (plus the read-ahead to answer overloaded), so idle instances get the rest.
+        cb.maxInFlight(capacity + config.readAhead())
+                .batchSize(Math.min(128, capacity + config.readAhead()))
+                .concurrency(HANDLER_THREADS)
+                .closeTimeout(config.closeTimeout());
+        ConsumerConfig cc = cb.build();
+        s.consumerName = cc.consumerName();
+        try {
+            s.subscription = bus.subscribeAsync(cc, s::handle);
+        } catch (RuntimeException e) {
+            s.tools.shutdownNow();
+            throw e;
+        }
+        log.atInfo().addKeyValue("stream", t.toolsStream()).addKeyValue("group", t.toolsGroup())
+                .addKeyValue("consumer", s.consumerName).addKeyValue("tools", registry.names().size())
+                .addKeyValue("max_concurrent", config.maxConcurrent()).log("Tool service started");
+        return s;
+    }
+
+    public static Optional<ToolRequest> currentRequest() {
+        return Optional.ofNullable(CURRENT.get());
+    }
+
+    // ---- sorting requests (subscription handler threads) ---------------------------------------------------
+
+    private CompletableFuture<Void> handle(Delivery d) {
+        received.increment();
+        Envelope req = d.envelope();
+        String requestId = req.string(ToolWire.REQUEST_ID);
+        String replyTo = req.string(ToolWire.REPLY_TO);
+        if (requestId == null || requestId.isEmpty() || !usableStream(replyTo)) {
+            malformed.increment();
+            log.atWarn().addKeyValue("stream", d.stream()).addKeyValue("stream_msg_id", d.id())
+                    .addKeyValue("delivery", d.deliveryCount())
+                    .log("Tools request cannot be answered: it has no text request_id or no usable reply_to");
+            return CompletableFuture.failedFuture(new MalformedEntryException(
+                    "tools request without a text 'request_id' or a usable 'reply_to' stream name: cannot be answered"));
+        }
+        if (closed.get()) {
+            // Leave it pending: another instance takes it over after the claim time.
+            return CompletableFuture.failedFuture(new StargazerException("tool service is closing"));
+        }
+        String tool = req.get(ToolWire.TOOL) instanceof String s ? s : null;
+        long deadline = req.get(ToolWire.DEADLINE_MS) instanceof Long l ? l : 0;
+        Object rawArgs = req.get(ToolWire.ARGS);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> args = rawArgs == null ? Map.of() : rawArgs instanceof Map<?, ?> m ? (Map<String, Object>) m : null;
+        Job job = new Job(d, requestId, tool, replyTo, req.traceId(), deadline, args, new CompletableFuture<>());
+        track(job.done);
+
+        long now = bus.config().clock().millis();
+        if (deadline > 0 && now >= deadline) {
+            answerExpired(job, now);
+        } else if (tool == null) {
+            answerError(job, ToolException.UNKNOWN_TOOL, "the request names no tool ('tool' is missing or not text)");
+        } else if (registry.find(tool).isEmpty()) {
+            answerError(job, ToolException.UNKNOWN_TOOL, "no tool named '" + tool + "'");
+        } else if (args == null) {
+            answerError(job, ToolException.BAD_ARGUMENTS, "'args' must be a map, not " + typeName(rawArgs));
+        } else if (!room.tryAcquire()) {
+            overloaded.increment();
+            answer(job, error(job, ToolException.OVERLOADED, "tools instance '" + consumerName + "' is running "
+                    + running.get() + " tools with " + queued.get() + " waiting; try again later"), null);
+        } else {
+            queued.incrementAndGet();
+            try {
+                tools.execute(new JobTask(job));
+            } catch (RejectedExecutionException e) {
+                queued.decrementAndGet();
+                room.release();
+                job.done.completeExceptionally(new StargazerException("tool service is closing"));
+            }
+        }
+        return job.done;
+    }
+
+    /** A queued job, recognisable when close() takes it back out of the queue. */
+    private final class JobTask implements Runnable {
+        final Job job;
+
+        JobTask(Job job) {
+            this.job = job;
+        }
+
+        @Override
+        public void run() {
+            RedisToolService.this.run(job);
+        }
+    }
+
+    private void track(CompletableFuture<Void> done) {
+        outstanding.add(done);
+        done.whenComplete((r, e) -> outstanding.remove(done));
+    }
+
+    // ---- running tools (tool threads) ----------------------------------------------------------------------
+
+    private void run(Job job) {
+        queued.decrementAndGet();
+        running.incrementAndGet();
+        Envelope reply;
+        String outcome;
+        long started = System.nanoTime();
+        try {
+            long now = bus.config().clock().millis();
+            if (job.deadlineMs > 0 && now >= job.deadlineMs) {
+                answerExpired(job, now);
+                return;
+            }
+            ToolRegistry.Tool tool = registry.find(job.tool).orElseThrow();
+            CURRENT.set(new ToolRequest(job.requestId, job.tool, job.traceId, job.delivery.deliveryCount(), job.deadlineMs));
+            try {
+                tool.check().check(job.args);
+                Object result = tool.function().apply(job.args);
+                reply = ok(job, result);
+                outcome = "ok";
+            } catch (IllegalArgumentException e) {
+                reply = error(job, ToolException.BAD_ARGUMENTS, describe(e));
+                outcome = ToolException.BAD_ARGUMENTS;
+            } catch (Throwable e) {
+                if (e instanceof InterruptedException) Thread.currentThread().interrupt();
+                reply = error(job, ToolException.TOOL_FAILED, describe(e));
+                outcome = ToolException.TOOL_FAILED;
+                log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
+                        .addKeyValue("trace_id", job.traceId).addKeyValue("error_class", e.getClass().getName())
+                        .log("Tool failed");
+            } finally {
+                CURRENT.remove();
+            }
+        } catch (RuntimeException e) {
+            reply = error(job, ToolException.TOOL_FAILED, describe(e));
+            outcome = ToolException.TOOL_FAILED;
+        } finally {
+            running.decrementAndGet();
+            room.release();
+        }
+        if (log.isDebugEnabled()) {
+            log.atDebug().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId).addKeyValue("trace_id", job.traceId)
+                    .addKeyValue("delivery", job.delivery.deliveryCount()).addKeyValue("outcome", outcome)
+                    .addKeyValue("duration_ms", (System.nanoTime() - started) / 1_000_000).log("Tool ran");
+        }
+        answer(job, reply, outcome.equals("ok") ? succeeded : errors);
+    }
+
+    // ---- answering -----------------------------------------------------------------------------------------
+
+    private void answerExpired(Job job, long now) {
+        answer(job, error(job, ToolException.TIMEOUT, "the deadline passed " + (now - job.deadlineMs)
+                + " ms before the tool could run; it was not run"), expired);
+    }
+
+    private void answerError(Job job, String type, String message) {
+        answer(job, error(job, type, message), errors);
+    }
+
+    /**
+     * Stores the reply, then completes the job's future (which acknowledges the request). A result too large for
+     * the envelope limit is answered {@code tool_failed} instead; any other failure to store leaves the request
+     * pending, to be answered on a later delivery.
+     */
+    private void answer(Job job, Envelope reply, LongAdder counter) {
+        bus.publishAsync(job.replyTo, reply).whenComplete((id, e) -> {
+            if (e == null) {
+                if (counter != null) counter.increment();
+                job.done.complete(null);
+                return;
+            }
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            if (cause instanceof EnvelopeTooLargeException tooLarge && Boolean.TRUE.equals(reply.get(ToolWire.OK))) {
+                answer(job, error(job, ToolException.TOOL_FAILED, "the result encodes to " + tooLarge.size()
+                        + " bytes, over the envelope limit of " + tooLarge.limit() + " bytes"), errors);
+                return;
+            }
+            log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
+                    .addKeyValue("reply_to", job.replyTo).log("Could not store the reply; the request stays pending: " + cause.getMessage());
+            job.done.completeExceptionally(cause);
+        });
+    }
+
+    private Envelope ok(Job job, Object result) {
+        LinkedHashMap<String, Object> m = new LinkedHashMap<>();
+        m.put(ToolWire.REQUEST_ID, job.requestId);
+        m.put(ToolWire.OK, true);
+        m.put(ToolWire.RESULT, result);
+        m.put(ToolWire.ERROR, null);
+        if (job.traceId != null) m.put(ToolWire.TRACE_ID, job.traceId);
+        try {
+            return Envelope.of(m);
+        } catch (IllegalArgumentException e) {
+            return error(job, ToolException.TOOL_FAILED, "the result cannot be sent: " + e.getMessage());
+        }
+    }
+
+    private static Envelope error(Job job, String type, String message) {
+        LinkedHashMap<String, Object> m = new LinkedHashMap<>();
+        m.put(ToolWire.REQUEST_ID, job.requestId);
+        m.put(ToolWire.OK, false);
+        m.put(ToolWire.ERROR, Map.of(ToolWire.ERROR_TYPE, type, ToolWire.ERROR_MESSAGE, message));
+        if (job.traceId != null) m.put(ToolWire.TRACE_ID, job.traceId);
+        return Envelope.of(m);
+    }
+
+    private static String describe(Throwable e) {
+        String m = e.getMessage();
+        return m == null || m.isEmpty() ? e.getClass().getSimpleName() : m;
+    }
+
+    private static String typeName(Object v) {
+        return v == null ? "nil" : v instanceof byte[] ? "bytes" : v instanceof List<?> ? "a list" : v.getClass().getSimpleName();
+    }
+
+    private static boolean usableStream(String name) {
+        if (name == null) return false;
+        try {
+            Topology.checkName("reply_to", name);
+            return true;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    // ---- the rest ------------------------------------------------------------------------------------------
+
+    @Override
+    public Subscription subscription() {
+        return subscription;
+    }
+
+    @Override
+    public ToolServiceConfig config() {
+        return cfg;
+    }
+
+    @Override
+    public Stats stats() {
+        return new Stats(received.sum(), succeeded.sum(), errors.sum(), expired.sum(), overloaded.sum(), malformed.sum(),
+                running.get(), queued.get());
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        long deadline = System.nanoTime() + cfg.closeTimeout().toNanos();
+        // Requests still waiting for a tool thread are left pending for other instances rather than run now.
+        List<Runnable> waiting = new ArrayList<>();
+        tools.getQueue().drainTo(waiting);
+        tools.shutdown();
+        for (Runnable r : waiting) {
+            queued.decrementAndGet();
+            room.release();
+            if (r instanceof JobTask t) {
+                t.job.done.completeExceptionally(new StargazerException("tool service closed before the tool ran"));
+            }
+        }
+        try {
+            if (!tools.awaitTermination(cfg.closeTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
+                log.atWarn().addKeyValue("consumer", consumerName).addKeyValue("running", running.get())
+                        .log("Tools did not finish in time; their requests stay pending for other instances");
+                tools.shutdownNow();
+            }
+            for (CompletableFuture<Void> f : List.copyOf(outstanding)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) break;
+                try {
+                    f.get(left, TimeUnit.NANOSECONDS);
+                } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                    // not answered in time, or failed: stays pending
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        subscription.close();
+        for (CompletableFuture<Void> f : List.copyOf(outstanding)) {
+            f.completeExceptionally(new StargazerException("tool service closed before the request was answered"));
+        }
+        log.atInfo().addKeyValue("consumer", consumerName).addKeyValue("received", received.sum())
+                .addKeyValue("succeeded", succeeded.sum()).log("Tool service closed");
+    }
+}
