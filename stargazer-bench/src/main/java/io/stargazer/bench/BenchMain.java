@@ -259,8 +259,15 @@ public final class BenchMain {
                 r.offered(), r.achieved(), r.p50Ms(), r.p99Ms(), r.p999Ms(), r.lost());
     }
 
-    private void tools() {
-        notes.add("Tools calls: the tools API (branch `tools`) had not landed when this run was made; no tools row.");
+    private void tools() throws Exception {
+        progress("tools calls: ToolClient -> ToolService echo");
+        ctx.reset();
+        for (ToolsRows.Run r : ToolsRows.run(ctx, 1, 64)) {
+            String label = "tools call, " + r.inFlight() + (r.inFlight() == 1 ? " call" : " calls") + " in flight";
+            add(SEC_TOOLS, label + ": p50", Result.STARGAZER, r.p50Ms(), "ms", null);
+            add(SEC_TOOLS, label + ": p99", Result.STARGAZER, r.p99Ms(), "ms", null);
+            add(SEC_TOOLS, label + ": calls per second", Result.STARGAZER, r.callsPerSecond(), "calls/s", null);
+        }
     }
 
     private void growth() throws Exception {
@@ -380,6 +387,9 @@ public final class BenchMain {
             - Memory: the worker JVM samples `MemoryMXBean` heap use every 5 ms; the peak resident size is the
               kernel's `VmHWM`, reset (`clear_refs` 5) at the start of each rate. Default JVM flags (G1, heap sized by
               the JVM from the machine's memory), so the heap figures say how much garbage G1 lets build up, not a limit.
+            - Tools calls: a `ToolClient` (worker bus) calls an `echo` tool of a `ToolService` (tools bus), both in the
+              harness JVM, with a 2-member argument map (100 characters and an int); 1 and then 64 calls in flight;
+              latency from each call to its result, after a warm-up.
             - How cost grows: the stream is prefilled server-side (0, 100 000 or 1 000 000 entries, or 100 000 read by
               another consumer and left pending in the group), then 200 000 new entries are published asynchronously
               (10 000 in flight) and consumed by one subscription as in the consume row.
