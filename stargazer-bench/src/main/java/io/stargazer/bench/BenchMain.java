@@ -16,7 +16,7 @@ import java.util.Set;
 
 /**
  * {@code java -jar stargazer-bench.jar [--quick] [--only=server,publish,consume,roundtrip,tools,growth]
- * [--out=docs] [--no-write]}. Starts its own redis-server (no persistence, free port) unless {@code REDIS_URL} is
+ * [--out=docs] [--no-write] [--no-peers] [--rates=r1,r2]}. Starts its own redis-server (no persistence, free port) unless {@code REDIS_URL} is
  * set. Prints the table at the end and writes {@code docs/benchmarks.md} and {@code docs/benchmarks.json}.
  */
 public final class BenchMain {
@@ -44,24 +44,29 @@ public final class BenchMain {
 
     private final Ctx ctx;
     private final Set<String> only;
+    /** False with {@code --no-peers}: only the bus and the server limit run (for comparing builds of the bus). */
+    private final boolean peers;
     private final List<Result> results = new ArrayList<>();
     private final List<String> notes = new ArrayList<>();
     private final Map<String, Double> limits = new LinkedHashMap<>();
 
-    private BenchMain(Ctx ctx, Set<String> only) {
+    private BenchMain(Ctx ctx, Set<String> only, boolean peers) {
         this.ctx = ctx;
         this.only = only;
+        this.peers = peers;
     }
 
     public static void main(String[] args) throws Exception {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         boolean quick = false;
         boolean write = true;
+        boolean peers = true;
         Path out = Path.of("docs");
         Set<String> only = new LinkedHashSet<>(SECTIONS);
         for (String a : args) {
             if (a.equals("--quick")) quick = true;
             else if (a.equals("--no-write")) write = false;
+            else if (a.equals("--no-peers")) peers = false;
             else if (a.startsWith("--out=")) out = Path.of(a.substring(6));
             else if (a.startsWith("--rates=")) {
                 for (String r : a.substring(8).split(",")) ROUND_TRIP_RATES.add(Double.parseDouble(r));
@@ -73,7 +78,7 @@ public final class BenchMain {
                     only.add(s);
                 }
             } else {
-                System.err.println("usage: bench/run [--quick] [--only=" + String.join(",", SECTIONS) + "] [--out=docs] [--no-write]");
+                System.err.println("usage: bench/run [--quick] [--only=" + String.join(",", SECTIONS) + "] [--out=docs] [--no-write] [--no-peers] [--rates=r1,r2]");
                 System.exit(2);
             }
         }
@@ -86,7 +91,7 @@ public final class BenchMain {
             url = server.url();
         }
         try (Ctx ctx = new Ctx(url, server != null, quick)) {
-            BenchMain bench = new BenchMain(ctx, only);
+            BenchMain bench = new BenchMain(ctx, only, peers);
             bench.runAll();
             Duration took = Duration.between(started, Instant.now());
             bench.notes.add(0, "Load average when the run started (1, 5, 15 min): " + loadAtStart + ".");
@@ -141,18 +146,22 @@ public final class BenchMain {
         progress("publishing");
         ctx.reset();
         add(SEC_PUBLISH, PUB1, Result.STARGAZER, StargazerRows.publishBlocking(ctx, 1), "msg/s", C1);
-        add(SEC_PUBLISH, PUB1, Result.SPRING, SpringPeer.publishBlocking(ctx, 1), "msg/s", C1);
-        add(SEC_PUBLISH, PUB1, Result.REDISSON, RedissonPeer.publishBlocking(ctx, 1), "msg/s", C1);
-        Path script = Path.of("bench", "seed_publish.py");
-        String why = PythonSeed.unavailable(script);
-        if (why == null) {
-            add(SEC_PUBLISH, PUB1, Result.PYTHON, PythonSeed.publish(ctx, script, ctx.quick ? 3_000 : 20_000), "msg/s", C1);
-        } else {
-            notes.add("Python seed row left out: " + why);
+        if (peers) {
+            add(SEC_PUBLISH, PUB1, Result.SPRING, SpringPeer.publishBlocking(ctx, 1), "msg/s", C1);
+            add(SEC_PUBLISH, PUB1, Result.REDISSON, RedissonPeer.publishBlocking(ctx, 1), "msg/s", C1);
+            Path script = Path.of("bench", "seed_publish.py");
+            String why = PythonSeed.unavailable(script);
+            if (why == null) {
+                add(SEC_PUBLISH, PUB1, Result.PYTHON, PythonSeed.publish(ctx, script, ctx.quick ? 3_000 : 20_000), "msg/s", C1);
+            } else {
+                notes.add("Python seed row left out: " + why);
+            }
         }
         add(SEC_PUBLISH, PUB16, Result.STARGAZER, StargazerRows.publishBlocking(ctx, 16), "msg/s", C50);
-        add(SEC_PUBLISH, PUB16, Result.SPRING, SpringPeer.publishBlocking(ctx, 16), "msg/s", C50);
-        add(SEC_PUBLISH, PUB16, Result.REDISSON, RedissonPeer.publishBlocking(ctx, 16), "msg/s", C50);
+        if (peers) {
+            add(SEC_PUBLISH, PUB16, Result.SPRING, SpringPeer.publishBlocking(ctx, 16), "msg/s", C50);
+            add(SEC_PUBLISH, PUB16, Result.REDISSON, RedissonPeer.publishBlocking(ctx, 16), "msg/s", C50);
+        }
         double best = 0;
         int bestWindow = 0;
         for (int w : ASYNC_WINDOWS) {
@@ -165,6 +174,7 @@ public final class BenchMain {
         }
         add(SEC_PUBLISH, PUBASYNC, Result.STARGAZER, best, "msg/s", P16);
         notes.add("Asynchronous publishing: best of " + windows() + " in flight; Stargazer's best was " + bestWindow + ".");
+        if (!peers) return;
         best = 0;
         for (int w : ASYNC_WINDOWS) {
             double r = RedissonPeer.publishAsync(ctx, w);
@@ -187,6 +197,7 @@ public final class BenchMain {
         progress("consuming a backlog of " + n);
         ctx.reset();
         add(SEC_CONSUME, figure, Result.STARGAZER, StargazerRows.consumeBacklog(ctx, n), "msg/s", P16);
+        if (!peers) return;
         add(SEC_CONSUME, figure, Result.SPRING, SpringPeer.consumeBacklog(ctx, n), "msg/s", P16);
         add(SEC_CONSUME, figure, Result.REDISSON, RedissonPeer.consumeBacklog(ctx, n), "msg/s", P16);
     }
