@@ -246,6 +246,19 @@ public final class WireFormat {
     }
 
     private static String utf8(byte[] bytes) {
+        // Almost every string on the wire is ASCII: it is valid UTF-8 as it stands, and the JDK turns it into a
+        // compact string with an intrinsic copy. A strict decoder (a new one per string) costs several times more
+        // and was the largest single cost of a consumer's reader thread (JFR, docs/benchmarks.md).
+        boolean ascii = true;
+        for (byte b : bytes) {
+            if (b < 0) {
+                ascii = false;
+                break;
+            }
+        }
+        if (ascii) {
+            return new String(bytes, StandardCharsets.ISO_8859_1);
+        }
         try {
             return StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)

@@ -1,0 +1,191 @@
+// The round trip gateway -> worker -> gateway at fixed offered rates, latency corrected for coordinated omission.
+package io.stargazer.bench;
+
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.Subscription;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import org.HdrHistogram.Histogram;
+
+/**
+ * The gateway side runs here: one sender publishes to the inbound stream on a fixed schedule (each message is due
+ * at {@code start + i / rate}), and a subscription on the outbound stream records, for each echo, the time since
+ * the message was <em>due</em> (not since it was actually sent), so a stalled sender or a queue shows up in the
+ * latency instead of hiding it. The worker echoing inbound to outbound runs in a separate JVM ({@link WorkerMain}).
+ */
+final class RoundTrip implements AutoCloseable {
+    /** What one offered rate gave. {@code heapBytes}/{@code rssBytes}: the worker's peaks during it. */
+    record Run(double offered, double achieved, long count, long lost, double p50Ms, double p99Ms, double p999Ms,
+               long heapBytes, long heapCommittedBytes, long rssBytes) {
+        boolean holds(double p99LimitMs) {
+            return lost == 0 && p99Ms < p99LimitMs && achieved >= offered * 0.95;
+        }
+    }
+
+    private final Ctx ctx;
+    private final EventBus gateway;
+    private final Process worker;
+    private final BufferedReader workerOut;
+    private final Writer workerIn;
+
+    RoundTrip(Ctx ctx) throws IOException {
+        this.ctx = ctx;
+        this.gateway = ctx.bus("gateway");
+        String java = ProcessHandle.current().info().command().orElse("java");
+        String jar = jarPath();
+        List<String> cmd = new ArrayList<>(List.of(java, "-cp", jar));
+        String opts = System.getenv("BENCH_WORKER_OPTS");
+        if (opts != null && !opts.isBlank()) cmd.addAll(List.of(opts.trim().split("\\s+")));
+        cmd.addAll(List.of(WorkerMain.class.getName(), ctx.url));
+        this.worker = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        this.workerOut = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
+        this.workerIn = new OutputStreamWriter(worker.getOutputStream(), StandardCharsets.UTF_8);
+        expect("READY");
+    }
+
+    private static String jarPath() {
+        try {
+            return Path.of(RoundTrip.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+        } catch (Exception e) {
+            return System.getProperty("java.class.path");
+        }
+    }
+
+    private String command(String line) throws IOException {
+        workerIn.write(line + "\n");
+        workerIn.flush();
+        String reply = reply();
+        if (reply == null) throw new IllegalStateException("worker exited (command " + line.split(" ")[0] + ")");
+        return reply;
+    }
+
+    /** The worker's next protocol line; other lines (the JVM's own, e.g. a flight recorder's) are skipped. */
+    private String reply() throws IOException {
+        String l;
+        while ((l = workerOut.readLine()) != null) {
+            if (l.matches("(READY|OK|PEAK|ERR)\\b.*")) return l;
+        }
+        return null;
+    }
+
+    private void expect(String word) throws IOException {
+        String reply = reply();
+        if (!word.equals(reply)) throw new IllegalStateException("worker said " + reply + ", expected " + word);
+    }
+
+    /** Peak resident size of the worker since the last reset (VmHWM); 0 where /proc is missing. */
+    private long rssPeak() {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/" + worker.pid() + "/status"))) {
+                if (l.startsWith("VmHWM:")) return Long.parseLong(l.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+        return 0;
+    }
+
+    private void resetRssPeak() {
+        try {
+            Files.writeString(Path.of("/proc/" + worker.pid() + "/clear_refs"), "5");
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or not allowed: the peak then covers the worker's whole life, which is reported as such
+        }
+    }
+
+    /** Offers {@code rate} messages per second for {@code warm + measure}; records those due in the measured part. */
+    Run run(double rate, Duration warm, Duration measure) throws Exception {
+        String inbound = ctx.key("rt-in");
+        String outbound = ctx.key("rt-out");
+        String workerGroup = "bench-workers";
+        String gatewayGroup = "bench-gateway";
+        ctx.createGroup(inbound, workerGroup);
+        ctx.createGroup(outbound, gatewayGroup);
+        if (!"OK".equals(command("SUB " + inbound + " " + outbound + " " + workerGroup))) throw new IllegalStateException("SUB");
+
+        Histogram histogram = new Histogram(TimeUnit.MINUTES.toNanos(10), 3);
+        AtomicLong received = new AtomicLong();
+        AtomicLong recordFrom = new AtomicLong(Long.MAX_VALUE);
+        AtomicLong recordTo = new AtomicLong(Long.MAX_VALUE);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Subscription sub = gateway.subscribe(gateway.consumer(outbound, gatewayGroup).consumerName("bench-gateway").build(), d -> {
+            long now = System.nanoTime();
+            long due = Envelopes.stamp(d.envelope());
+            if (due >= recordFrom.get() && due < recordTo.get()) {
+                synchronized (histogram) {
+                    histogram.recordValue(Math.max(0, now - due));
+                }
+            }
+            received.incrementAndGet();
+        });
+        try {
+            if (!"OK".equals(command("RESET"))) throw new IllegalStateException("RESET");
+            resetRssPeak();
+            long interval = (long) (1e9 / rate);
+            long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20);
+            long from = start + warm.toNanos();
+            long end = from + measure.toNanos();
+            recordFrom.set(from);
+            recordTo.set(end);
+            long sent = 0;
+            long recordedSent = 0;
+            for (long i = 0; ; i++) {
+                long due = start + i * interval;
+                if (due >= end) break;
+                long wait;
+                while ((wait = due - System.nanoTime()) > 0) {
+                    if (wait > 50_000) LockSupport.parkNanos(wait - 20_000);
+                    else Thread.onSpinWait();
+                }
+                gateway.publishAsync(inbound, Envelopes.stamped((int) i, due)).whenComplete((id, e) -> {
+                    if (e != null) failure.compareAndSet(null, e);
+                });
+                sent++;
+                if (due >= from) recordedSent++;
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (received.get() < sent && System.nanoTime() < deadline && failure.get() == null) Thread.sleep(2);
+            if (failure.get() != null) throw new IllegalStateException("gateway publish failed", failure.get());
+            String[] peak = command("PEAK").split(" ");
+            long rss = rssPeak();
+            double seconds = measure.toNanos() / 1e9;
+            Histogram h;
+            synchronized (histogram) {
+                h = histogram.copy();
+            }
+            long lost = sent - received.get();
+            return new Run(rate, h.getTotalCount() / seconds, h.getTotalCount(), Math.max(0, lost),
+                    h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6,
+                    Long.parseLong(peak[1]), Long.parseLong(peak[2]), rss);
+        } finally {
+            sub.close(Duration.ofSeconds(2));
+            command("UNSUB");
+            ctx.reset(inbound, outbound);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            workerIn.write("QUIT\n");
+            workerIn.flush();
+            if (!worker.waitFor(15, TimeUnit.SECONDS)) worker.destroy();
+        } catch (IOException | InterruptedException e) {
+            worker.destroy();
+        }
+        gateway.close();
+    }
+}

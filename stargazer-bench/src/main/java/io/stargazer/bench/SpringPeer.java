@@ -1,0 +1,122 @@
+// Spring Data Redis doing the bus's job: StreamOperations to publish, StreamMessageListenerContainer to consume.
+package io.stargazer.bench;
+
+import io.stargazer.bus.WireFormat;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAdder;
+import org.springframework.data.redis.connection.RedisStandaloneConfiguration;
+import org.springframework.data.redis.connection.RedisStreamCommands.XAddOptions;
+import org.springframework.data.redis.connection.lettuce.LettuceConnectionFactory;
+import org.springframework.data.redis.connection.stream.Consumer;
+import org.springframework.data.redis.connection.stream.MapRecord;
+import org.springframework.data.redis.connection.stream.ReadOffset;
+import org.springframework.data.redis.connection.stream.StreamOffset;
+import org.springframework.data.redis.connection.stream.StreamRecords;
+import org.springframework.data.redis.core.RedisTemplate;
+import org.springframework.data.redis.core.StreamOperations;
+import org.springframework.data.redis.serializer.RedisSerializer;
+import org.springframework.data.redis.stream.StreamMessageListenerContainer;
+import org.springframework.data.redis.stream.StreamMessageListenerContainer.StreamMessageListenerContainerOptions;
+
+/**
+ * The documented Spring Data Redis way, outside a Spring context: a {@link RedisTemplate} with byte[] serializers on
+ * a {@link LettuceConnectionFactory}; each publish encodes the envelope and adds {@code payload} and
+ * {@code trace_id} with {@code MAXLEN ~}; the listener container reads with the group, decodes, and acknowledges
+ * each record through {@link StreamOperations#acknowledge}.
+ */
+final class SpringPeer implements AutoCloseable {
+    private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TRACE = "trace_id".getBytes(StandardCharsets.US_ASCII);
+    private static final XAddOptions CAP = XAddOptions.maxlen(Ctx.MAXLEN).approximateTrimming(true);
+
+    private final LettuceConnectionFactory factory;
+    private final RedisTemplate<byte[], byte[]> template;
+    private final StreamOperations<byte[], byte[], byte[]> ops;
+
+    SpringPeer(Ctx ctx) {
+        RedisStandaloneConfiguration conf = new RedisStandaloneConfiguration(ctx.redisUrl.host(), ctx.redisUrl.port());
+        conf.setDatabase(ctx.redisUrl.database());
+        if (ctx.redisUrl.password() != null) conf.setPassword(ctx.redisUrl.password());
+        if (ctx.redisUrl.user() != null) conf.setUsername(ctx.redisUrl.user());
+        factory = new LettuceConnectionFactory(conf);
+        factory.afterPropertiesSet();
+        factory.start();
+        template = new RedisTemplate<>();
+        template.setConnectionFactory(factory);
+        template.setKeySerializer(RedisSerializer.byteArray());
+        template.setValueSerializer(RedisSerializer.byteArray());
+        template.setHashKeySerializer(RedisSerializer.byteArray());
+        template.setHashValueSerializer(RedisSerializer.byteArray());
+        template.afterPropertiesSet();
+        ops = template.opsForStream();
+    }
+
+    void publish(byte[] stream, int i) {
+        Map<byte[], byte[]> fields = new LinkedHashMap<>(4);
+        fields.put(PAYLOAD, WireFormat.encode(Envelopes.envelope(i)));
+        fields.put(TRACE, WireFormat.traceIdFor(Envelopes.envelope(i)).getBytes(StandardCharsets.UTF_8));
+        MapRecord<byte[], byte[], byte[]> record = StreamRecords.newRecord().in(stream).ofMap(fields);
+        ops.add(record, CAP);
+    }
+
+    static double publishBlocking(Ctx ctx, int threads) throws Exception {
+        String stream = ctx.key("spring-pub" + threads);
+        byte[] key = Ctx.bytes(stream);
+        try (SpringPeer peer = new SpringPeer(ctx)) {
+            return Throughput.blocking(threads, ctx.warm, ctx.measure, i -> peer.publish(key, i));
+        } finally {
+            ctx.reset(stream);
+        }
+    }
+
+    static double consumeBacklog(Ctx ctx, long n) throws Exception {
+        String stream = ctx.key("spring-backlog");
+        String group = "bench-group";
+        byte[] key = Ctx.bytes(stream);
+        try (SpringPeer peer = new SpringPeer(ctx)) {
+            ctx.createGroup(stream, group);
+            ctx.prefill(stream, n);
+            LongAdder done = new LongAdder();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            StreamMessageListenerContainerOptions<byte[], MapRecord<byte[], byte[], byte[]>> options =
+                    StreamMessageListenerContainerOptions.builder().serializer(RedisSerializer.byteArray())
+                            .batchSize(StargazerRows.CONSUME_BATCH).pollTimeout(Duration.ofMillis(100))
+                            .errorHandler(e -> failure.compareAndSet(null, e)).build();
+            StreamMessageListenerContainer<byte[], MapRecord<byte[], byte[], byte[]>> container =
+                    StreamMessageListenerContainer.create(peer.factory, options);
+            long t0 = System.nanoTime();
+            container.receive(Consumer.from(group, "bench-consumer"), StreamOffset.create(key, ReadOffset.lastConsumed()), r -> {
+                Map<String, byte[]> fields = new HashMap<>(4);
+                r.getValue().forEach((k, v) -> fields.put(new String(k, StandardCharsets.UTF_8), v));
+                WireFormat.decodeEntry(fields);
+                peer.ops.acknowledge(group, r);
+                done.increment();
+            });
+            container.start();
+            try {
+                long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+                while (done.sum() < n || ctx.pending(stream, group) > 0) {
+                    if (failure.get() != null) throw new IllegalStateException("Spring consumer failed", failure.get());
+                    if (System.nanoTime() > deadline) throw new IllegalStateException("Spring consumer stalled at " + done.sum());
+                    Thread.sleep(2);
+                }
+                return n / ((System.nanoTime() - t0) / 1e9);
+            } finally {
+                container.stop();
+            }
+        } finally {
+            ctx.reset(stream);
+        }
+    }
+
+    @Override
+    public void close() {
+        factory.destroy();
+    }
+}
