@@ -148,6 +148,15 @@ public final class Main implements Callable<Integer> {
         @Option(names = "--http-port", paramLabel = "PORT", description = "HTTP port, 0 for a free one, -1 for none (SG_HTTP_PORT)")
         Integer httpPort;
 
+        @Option(names = "--dashboard-host", paramLabel = "HOST",
+                description = "Serve the dashboard, its API and /metrics on their own address (SG_DASHBOARD_HOST; default 127.0.0.1)")
+        String dashboardHost;
+
+        @Option(names = "--dashboard-port", paramLabel = "PORT",
+                description = "Port of the dashboard's own listener, 0 for a free one; -1 serves it on the main HTTP server "
+                        + "(SG_DASHBOARD_PORT; default -1). Its password comes only from SG_DASHBOARD_PASSWORD.")
+        Integer dashboardPort;
+
         @Option(names = "--data-dir", paramLabel = "DIR", description = "Embedded Redis data directory (SG_DATA_DIR; default ./data/redis)")
         String dataDir;
 
@@ -171,9 +180,20 @@ public final class Main implements Callable<Integer> {
         String handler = setting(o.handler, "SG_WORKER_HANDLER", "echo");
         String nodeId = o.connection.nodeId;
         if (nodeId != null) Topology.checkName("--node-id", nodeId);
+        int dashboardPort = intSetting(o.dashboardPort, "SG_DASHBOARD_PORT", -1);
+        if (dashboardPort < -1 || dashboardPort > 65535) {
+            throw new ConfigException(o.dashboardPort != null ? "--dashboard-port" : "SG_DASHBOARD_PORT", "'" + dashboardPort + "' is not a port");
+        }
+        String dashboardPassword = env("SG_DASHBOARD_PASSWORD");
+        if (dashboardPassword != null && dashboardPassword.isEmpty()) {
+            throw new ConfigException("SG_DASHBOARD_PASSWORD", "must not be empty when set");
+        }
+        Node.Dashboard dashboard = new Node.Dashboard(setting(o.dashboardHost, "SG_DASHBOARD_HOST", "127.0.0.1"), dashboardPort,
+                dashboardPassword);
         Node.Settings s = new Node.Settings(role, parts, redisUrl(o.connection.redisUrl), nodeId,
                 Path.of(setting(o.dataDir, "SG_DATA_DIR", "data/redis")).toAbsolutePath(), redisPort,
-                setting(o.httpHost, "SG_HTTP_HOST", "127.0.0.1"), httpPort, handler, Duration.ofMillis(toolTimeoutMs), env);
+                setting(o.httpHost, "SG_HTTP_HOST", "127.0.0.1"), httpPort, handler, Duration.ofMillis(toolTimeoutMs), env,
+                dashboard);
         Node node = Node.start(s);
         Thread hook = new Thread(node::close, "stargazer-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);

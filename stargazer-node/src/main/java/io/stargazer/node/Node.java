@@ -38,7 +38,25 @@ public final class Node implements AutoCloseable {
      * @param httpPort  -1 for no HTTP server, 0 for a free port
      */
     public record Settings(NodeRole role, Parts parts, RedisUrl redisUrl, String nodeId, Path dataDir, int redisPort,
-            String httpHost, int httpPort, String handler, java.time.Duration toolTimeout, Map<String, String> env) {
+            String httpHost, int httpPort, String handler, java.time.Duration toolTimeout, Map<String, String> env,
+            Dashboard dashboard) {
+    }
+
+    /**
+     * Where the dashboard, its JSON API and the metrics are served: on the main HTTP server ({@code port} -1), or on a
+     * listener of their own (for example an internal address), optionally behind HTTP Basic auth ({@code password}).
+     */
+    public record Dashboard(String host, int port, String password) {
+        public static final Dashboard ON_MAIN_SERVER = new Dashboard("127.0.0.1", -1, null);
+
+        public boolean separate() {
+            return port >= 0;
+        }
+
+        @Override
+        public String toString() {
+            return "Dashboard[host=" + host + ", port=" + port + ", password=" + (password == null ? "none" : "***") + "]";
+        }
     }
 
     private final Deque<AutoCloseable> toClose = new ArrayDeque<>();
@@ -47,6 +65,7 @@ public final class Node implements AutoCloseable {
     private RedisServerProcess embedded;
     private EventBus bus;
     private WebServer web;
+    private WebServer dashboardWeb;
     private boolean closed;
 
     private Node() {
@@ -108,17 +127,27 @@ public final class Node implements AutoCloseable {
             subscriptions.addAll(gateway.subscriptions());
             toClose.push(gateway);
         }
+        Dashboard d = s.dashboard();
         if (s.httpPort() >= 0) {
             web = WebServer.start(s.httpHost(), s.httpPort(), bus, metrics, gateway, () -> List.copyOf(subscriptions),
-                    bus.config().platforms());
+                    bus.config().platforms(), !d.separate(), d.separate() ? null : d.password());
             toClose.push(web);
-            String base = "http://" + (s.httpHost().contains(":") ? "[" + s.httpHost() + "]" : s.httpHost()) + ":" + web.port();
+            String base = base(s.httpHost(), web.port());
             if (gateway != null) {
-                log.atInfo().addKeyValue("url", base + "/").log("Open " + base + "/ to chat; dashboard at " + base + "/dashboard");
-            } else {
+                log.atInfo().addKeyValue("url", base + "/").log("Open " + base + "/ to chat"
+                        + (d.separate() ? "" : "; dashboard at " + base + "/dashboard"));
+            } else if (!d.separate()) {
                 log.atInfo().addKeyValue("url", base + "/dashboard").log("Dashboard at " + base + "/dashboard, metrics at "
                         + base + "/metrics");
             }
+        }
+        if (d.separate()) {
+            dashboardWeb = WebServer.start(d.host(), d.port(), bus, metrics, null, () -> List.copyOf(subscriptions),
+                    bus.config().platforms(), true, d.password());
+            toClose.push(dashboardWeb);
+            String base = base(d.host(), dashboardWeb.port());
+            log.atInfo().addKeyValue("url", base + "/dashboard").addKeyValue("protected", d.password() != null)
+                    .log("Dashboard at " + base + "/dashboard, metrics at " + base + "/metrics");
         }
         log.atInfo().addKeyValue("node_id", bus.config().nodeId()).addKeyValue("role", s.role().wireName())
                 .log("Node running; Ctrl-C or SIGTERM stops it gracefully");
@@ -129,6 +158,15 @@ public final class Node implements AutoCloseable {
     }
 
     /** The HTTP port, or -1 without an HTTP server. */
+    private static String base(String host, int port) {
+        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    }
+
+    /** The port of the dashboard's own listener, or -1 when it is served on the main HTTP server. */
+    public int dashboardPort() {
+        return dashboardWeb == null ? -1 : dashboardWeb.port();
+    }
+
     public int httpPort() {
         return web == null ? -1 : web.port();
     }

@@ -26,7 +26,7 @@ class BrowserChatE2EIT {
         Map<String, String> env = TestEnv.of(topology);
         env.put("SG_PLATFORMS", "discord,matrix,webchat");
         Node.Settings settings = new Node.Settings(NodeRole.STANDALONE, new Node.Parts(true, true, true), TestRedis.url(),
-                "node-e2e", null, 0, "127.0.0.1", 0, "tools", Duration.ofSeconds(10), env);
+                "node-e2e", null, 0, "127.0.0.1", 0, "tools", Duration.ofSeconds(10), env, Node.Dashboard.ON_MAIN_SERVER);
         try (Node node = Node.start(settings); WebDriverClient browser = new WebDriverClient()) {
             String base = "http://127.0.0.1:" + node.httpPort();
             browser.open(base + "/");

@@ -43,10 +43,15 @@ public final class WebServer implements AutoCloseable {
     private final WebChatGateway gateway;
     private final Supplier<List<Subscription>> subscriptions;
     private final List<String> platforms;
+    private final boolean dashboard;
+    /** HTTP Basic password of the dashboard, its API and the metrics; null when they are open. */
+    private final byte[] dashboardPassword;
     private final Javalin app;
 
     private WebServer(EventBus bus, NodeMetrics metrics, WebChatGateway gateway, Supplier<List<Subscription>> subscriptions,
-            List<String> platforms) {
+            List<String> platforms, boolean dashboard, String dashboardPassword) {
+        this.dashboard = dashboard;
+        this.dashboardPassword = dashboardPassword == null ? null : dashboardPassword.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         this.bus = bus;
         this.metrics = metrics;
         this.gateway = gateway;
@@ -65,10 +70,13 @@ public final class WebServer implements AutoCloseable {
         routes();
     }
 
-    /** Starts serving on {@code host:port} (0 = a free port). */
+    /**
+     * Starts serving on {@code host:port} (0 = a free port): the chat when {@code gateway} is given, the dashboard, its
+     * API and the metrics when {@code dashboard} is true (behind HTTP Basic auth when {@code dashboardPassword} is set).
+     */
     public static WebServer start(String host, int port, EventBus bus, NodeMetrics metrics, WebChatGateway gateway,
-            Supplier<List<Subscription>> subscriptions, List<String> platforms) {
-        WebServer s = new WebServer(bus, metrics, gateway, subscriptions, platforms);
+            Supplier<List<Subscription>> subscriptions, List<String> platforms, boolean dashboard, String dashboardPassword) {
+        WebServer s = new WebServer(bus, metrics, gateway, subscriptions, platforms, dashboard, dashboardPassword);
         try {
             s.app.start(host, port);
         } catch (RuntimeException e) {
@@ -91,13 +99,24 @@ public final class WebServer implements AutoCloseable {
             ctx.header("Content-Security-Policy", CSP);
         });
         app.get("/", ctx -> {
-            if (gateway == null) {
+            if (gateway != null) {
+                page(ctx, "chat.html");
+            } else if (dashboard) {
                 ctx.redirect("/dashboard");
             } else {
-                page(ctx, "chat.html");
+                ctx.status(HttpStatus.NOT_FOUND).result("not found");
             }
         });
-        app.get("/dashboard", ctx -> page(ctx, "dashboard.html"));
+        if (dashboard) {
+            if (dashboardPassword != null) {
+                for (String path : List.of("/dashboard", "/api/*", "/metrics")) {
+                    app.before(path, this::requirePassword);
+                }
+            }
+            app.get("/dashboard", ctx -> page(ctx, "dashboard.html"));
+            app.get("/api/streams", ctx -> json(ctx, streams()));
+            app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
+        }
         app.get("/assets/{file}", ctx -> {
             String file = ctx.pathParam("file");
             String type = ASSETS.get(file);
@@ -107,8 +126,6 @@ public final class WebServer implements AutoCloseable {
             }
             ctx.contentType(type + "; charset=utf-8").result(resource(file));
         });
-        app.get("/api/streams", ctx -> json(ctx, streams()));
-        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
         app.get("/health", ctx -> {
             Map<String, Object> h = health();
             ctx.status("up".equals(h.get("status")) ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
@@ -128,6 +145,26 @@ public final class WebServer implements AutoCloseable {
                 ws.onClose(gateway::closed);
                 ws.onError(gateway::closed);
             });
+        }
+    }
+
+    /** HTTP Basic: any user name, the configured password, compared in constant time. */
+    private void requirePassword(Context ctx) {
+        String header = ctx.header("Authorization");
+        byte[] given = null;
+        if (header != null && header.regionMatches(true, 0, "Basic ", 0, 6)) {
+            try {
+                String decoded = new String(java.util.Base64.getDecoder().decode(header.substring(6).trim()),
+                        java.nio.charset.StandardCharsets.UTF_8);
+                int colon = decoded.indexOf(':');
+                given = (colon < 0 ? "" : decoded.substring(colon + 1)).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            } catch (IllegalArgumentException e) {
+                given = null;
+            }
+        }
+        if (given == null || !java.security.MessageDigest.isEqual(given, dashboardPassword)) {
+            ctx.header("WWW-Authenticate", "Basic realm=\"stargazer dashboard\", charset=\"UTF-8\"");
+            throw new io.javalin.http.UnauthorizedResponse("the dashboard needs its password (SG_DASHBOARD_PASSWORD)");
         }
     }
 
