@@ -174,6 +174,13 @@ public final class BenchMain {
         }
         add(SEC_PUBLISH, PUBASYNC, Result.STARGAZER, best, "msg/s", P16);
         notes.add("Asynchronous publishing: best of " + windows() + " in flight; Stargazer's best was " + bestWindow + ".");
+        for (io.stargazer.bus.TrimPolicy policy : io.stargazer.bus.TrimPolicy.values()) {
+            add(SEC_PUBLISH, "asynchronous publishing, group consumed, cap 100 000, trim policy " + policy.name(), Result.STARGAZER,
+                    StargazerRows.publishAsyncTrimmed(ctx, policy, bestWindow), "msg/s", P16);
+        }
+        notes.add("Trim policy rows: the stream has a group that a no-op subscription keeps up with, and a cap of 100 000, so "
+                + "trimming runs throughout; SAFE trims in the background below what every group has acknowledged, EVICT "
+                + "puts MAXLEN ~ on every XADD (the original's behaviour).");
         if (!peers) return;
         best = 0;
         for (int w : ASYNC_WINDOWS) {

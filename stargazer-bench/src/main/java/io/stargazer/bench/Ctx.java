@@ -76,9 +76,13 @@ final class Ctx implements AutoCloseable {
     }
 
     EventBus bus(String who, BusConfig.Builder b) {
+        return bus(who, b, MAXLEN);
+    }
+
+    EventBus bus(String who, BusConfig.Builder b, long maxlen) {
         int n = keys.incrementAndGet();
         return EventBus.connect(redisUrl, b.topology(Topology.builder().namespace("bench" + n).build())
-                .role(NodeRole.STANDALONE).nodeId(who + "-" + n).streamMaxlen(MAXLEN).build());
+                .role(NodeRole.STANDALONE).nodeId(who + "-" + n).streamMaxlen(maxlen).build());
     }
 
     /** Drops every key between rows on the harness's own server; on a shared one, only the row's keys are removed. */

@@ -37,6 +37,30 @@ final class StargazerRows {
         }
     }
 
+    /** The cap of the trim-policy rows: small enough that trimming runs many times while they are measured. */
+    static final long TRIM_ROW_MAXLEN = 100_000;
+
+    /**
+     * Asynchronous publishing to a stream whose group a subscription (no-op handler) keeps up with, under one trim
+     * policy and a cap of {@value #TRIM_ROW_MAXLEN}: SAFE trims with its background MINID check, EVICT with MAXLEN on
+     * every XADD. Both rows carry the same consumer, so they compare the trimming alone.
+     */
+    static double publishAsyncTrimmed(Ctx ctx, io.stargazer.bus.TrimPolicy policy, int window) throws Exception {
+        try (EventBus bus = ctx.bus("trim-" + policy.name().toLowerCase(),
+                io.stargazer.bus.BusConfig.builder().trimPolicy(policy), TRIM_ROW_MAXLEN)) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            bus.ensureGroup(stream, group);
+            ConsumerConfig cfg = bus.consumer(stream, group).consumerName("trim-consumer").batchSize(CONSUME_BATCH)
+                    .maxInFlight(CONSUME_IN_FLIGHT).concurrency(CONSUME_CONCURRENCY).build();
+            try (Subscription sub = bus.subscribe(cfg, d -> { })) {
+                return Throughput.async(window, ctx.warm, ctx.measure, i -> bus.publishAsync(stream, Envelopes.envelope(i)));
+            }
+        } finally {
+            ctx.reset();
+        }
+    }
+
     /** Publishes {@code n} asynchronously (window {@code window}) and returns entries per second until the last is stored. */
     static double publishCount(EventBus bus, String stream, long n, int window) throws Exception {
         Semaphore permits = new Semaphore(window);
