@@ -4,8 +4,11 @@ import java.net.URI;
 import java.net.URISyntaxException;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -17,6 +20,10 @@ import java.util.Objects;
  */
 public final class RedisUrl {
     public static final String ENV_REDIS_URL = "REDIS_URL";
+    /** A PEM file of the CA certificate(s) to trust for {@code rediss://}, instead of the JVM's trust store. */
+    public static final String ENV_CA_FILE = "SG_REDIS_CA_FILE";
+    /** {@code full} (the default): verify the server's certificate chain and host name; {@code none}: verify nothing. */
+    public static final String ENV_TLS_VERIFY = "SG_REDIS_TLS_VERIFY";
 
     private final boolean tls;
     private final String host;
@@ -95,6 +102,42 @@ public final class RedisUrl {
             if (db < 0) throw new ConfigException(setting, "'" + redact(url) + "' names a negative database");
         }
         return new RedisUrl("rediss".equals(scheme), host, port, user, password, db, true, null);
+    }
+
+    /**
+     * {@code REDIS_URL} (default {@code redis://localhost:6379}) with the TLS settings of {@code env}:
+     * {@value #ENV_CA_FILE} and {@value #ENV_TLS_VERIFY}. Both are refused on a {@code redis://} URL, where they
+     * would do nothing, and a CA file that cannot be read is refused at once, naming the setting.
+     */
+    public static RedisUrl fromEnvironment(Map<String, String> env) {
+        String raw = env.get(ENV_REDIS_URL);
+        RedisUrl url = parse(ENV_REDIS_URL, raw == null || raw.isBlank() ? "redis://localhost:6379" : raw);
+        String ca = env.get(ENV_CA_FILE);
+        if (ca != null && !ca.isBlank()) {
+            if (!url.tls) throw new ConfigException(ENV_CA_FILE, "is set but " + ENV_REDIS_URL + " is not rediss://");
+            Path p = Path.of(ca.trim());
+            if (!Files.isRegularFile(p) || !Files.isReadable(p)) {
+                throw new ConfigException(ENV_CA_FILE, "'" + Settings.printable(ca) + "' is not a readable file");
+            }
+            url = url.withCaFile(p);
+        }
+        String verify = env.get(ENV_TLS_VERIFY);
+        if (verify != null && !verify.isBlank()) {
+            switch (verify.trim().toLowerCase(Locale.ROOT)) {
+                case "full" -> { }
+                case "none" -> {
+                    if (!url.tls) throw new ConfigException(ENV_TLS_VERIFY, "is 'none' but " + ENV_REDIS_URL + " is not rediss://");
+                    url = url.withInsecureTls();
+                }
+                default -> throw new ConfigException(ENV_TLS_VERIFY, "'" + Settings.printable(verify) + "' must be full or none");
+            }
+        }
+        return url;
+    }
+
+    /** {@link #fromEnvironment(Map)} of the process environment. */
+    public static RedisUrl fromEnvironment() {
+        return fromEnvironment(System.getenv());
     }
 
     /** Undoes %XX escapes only: URLDecoder alone is for form data and would turn a literal '+' into a space. */

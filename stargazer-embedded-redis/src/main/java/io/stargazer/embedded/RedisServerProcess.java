@@ -70,6 +70,7 @@ public final class RedisServerProcess implements AutoCloseable {
     private final String password;
     private final Duration startTimeout;
     private final boolean reapOnExit;
+    private final int tlsPort;
     private volatile int port;
     private volatile Process process;
     private volatile String version;
@@ -86,6 +87,8 @@ public final class RedisServerProcess implements AutoCloseable {
         this.password = valueOf(extraArgs, "--requirepass");
         this.startTimeout = b.startTimeout;
         this.reapOnExit = b.reapOnExit;
+        String tls = valueOf(extraArgs, "--tls-port");
+        this.tlsPort = tls == null ? 0 : Integer.parseInt(tls);
     }
 
     public static Builder builder() {
@@ -154,6 +157,19 @@ public final class RedisServerProcess implements AutoCloseable {
 
     public String url() {
         return "redis://" + host + ":" + port;
+    }
+
+    /** The TLS port when started with {@link Builder#tls}, else 0. */
+    public int tlsPort() {
+        return tlsPort;
+    }
+
+    /** {@code rediss://host:tlsPort}; only for a server started with {@link Builder#tls}. */
+    public String tlsUrl() {
+        if (tlsPort == 0) {
+            throw new IllegalStateException("redis-server was started without TLS");
+        }
+        return "rediss://" + host + ":" + tlsPort;
     }
 
     public String version() {
@@ -587,6 +603,7 @@ public final class RedisServerProcess implements AutoCloseable {
         private Path logFile;
         private Duration startTimeout = Duration.ofSeconds(20);
         private boolean reapOnExit = true;
+        private Path[] tls;
 
         private Builder() {
         }
@@ -637,6 +654,17 @@ public final class RedisServerProcess implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Also listens with TLS on a free port ({@link RedisServerProcess#tlsPort()}), with this certificate, key and CA (PEM files),
+         * not asking clients for certificates. The plain port stays open on the bind address: the launcher's own
+         * readiness check and shutdown use it. Needs a redis-server built with TLS (Debian's is; the embedded 6.2
+         * binaries are not).
+         */
+        public Builder tls(Path certFile, Path keyFile, Path caCertFile) {
+            this.tls = new Path[] {certFile.toAbsolutePath(), keyFile.toAbsolutePath(), caCertFile.toAbsolutePath()};
+            return this;
+        }
+
         public Builder binary(Path binary) {
             this.binary = binary;
             return this;
@@ -667,6 +695,10 @@ public final class RedisServerProcess implements AutoCloseable {
                 dir = owns ? Files.createTempDirectory("stargazer-redis-") : Files.createDirectories(dataDir);
             } catch (IOException e) {
                 throw new UncheckedIOException("Cannot create redis data dir", e);
+            }
+            if (tls != null && !args.contains("--tls-port")) {
+                args.addAll(List.of("--tls-port", Integer.toString(freePort(bind)), "--tls-cert-file", tls[0].toString(),
+                        "--tls-key-file", tls[1].toString(), "--tls-ca-cert-file", tls[2].toString(), "--tls-auth-clients", "no"));
             }
             RedisServerProcess server = new RedisServerProcess(this, bin, dir.toAbsolutePath(), owns);
             try {

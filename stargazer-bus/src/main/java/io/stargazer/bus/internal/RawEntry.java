@@ -1,8 +1,11 @@
 package io.stargazer.bus.internal;
 
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.MalformedEntryException;
 import io.stargazer.bus.WireFormat;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,12 +15,35 @@ import java.util.Map;
  * pending (a history read and Redis 6.2's claims return it so).
  */
 record RawEntry(String id, List<byte[]> flatFields) {
+    private static final byte[] PAYLOAD = WireFormat.PAYLOAD_FIELD.getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TRACE_ID = WireFormat.TRACE_ID_FIELD.getBytes(StandardCharsets.US_ASCII);
 
     boolean deleted() {
         return flatFields == null;
     }
 
-    /** Fields by UTF-8 name, for the decoder; the first of duplicate names wins, as in redis-py. */
+    /**
+     * The envelope, or {@link MalformedEntryException} when the entry does not follow wire format v1. An entry that
+     * names {@code payload} or {@code trace_id} twice is malformed: readers disagree on which one counts (a Python
+     * dict keeps the last, {@link #fieldMap()} the first), so a crafted entry could mean one thing to one service
+     * and another to the next.
+     */
+    Envelope decode() {
+        int payloads = 0;
+        int traceIds = 0;
+        for (int i = 0; i + 1 < flatFields.size(); i += 2) {
+            byte[] name = flatFields.get(i);
+            if (Arrays.equals(name, PAYLOAD)) payloads++;
+            else if (Arrays.equals(name, TRACE_ID)) traceIds++;
+        }
+        if (payloads > 1 || traceIds > 1) {
+            throw new MalformedEntryException("entry has " + (payloads > 1 ? payloads + " '" + WireFormat.PAYLOAD_FIELD
+                    : traceIds + " '" + WireFormat.TRACE_ID_FIELD) + "' fields; a reader could take either");
+        }
+        return WireFormat.decodeEntry(fieldMap());
+    }
+
+    /** Fields by UTF-8 name, for the decoder; the first of duplicate names wins. */
     Map<String, byte[]> fieldMap() {
         Map<String, byte[]> m = new HashMap<>(4);
         for (int i = 0; i + 1 < flatFields.size(); i += 2) {

@@ -60,6 +60,10 @@ public final class Redis implements AutoCloseable {
     }
 
     static Redis connect(RedisUrl url, String clientName) {
+        if (url.tls() && !url.verifyPeer()) {
+            log.atWarn().addKeyValue("redis", url).addKeyValue("setting", RedisUrl.ENV_TLS_VERIFY + "=none")
+                    .log("TLS certificate verification is OFF: the connection is encrypted but the server is not authenticated");
+        }
         RedisURI uri = toUri(url, clientName);
         RedisClient client = RedisClient.create(uri);
         client.setOptions(options(url, COMMAND_TIMEOUT, true));

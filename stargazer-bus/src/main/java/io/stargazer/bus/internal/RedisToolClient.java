@@ -309,7 +309,7 @@ public final class RedisToolClient implements ToolClient {
         }
         Envelope reply;
         try {
-            reply = WireFormat.decodeEntry(e.fieldMap());
+            reply = e.decode();
         } catch (MalformedEntryException ex) {
             lateReplies.increment();
             log.atWarn().addKeyValue("reply_stream", replyStream).addKeyValue("stream_msg_id", e.id())

@@ -14,7 +14,6 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.MalformedEntryException;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.Subscription;
-import io.stargazer.bus.WireFormat;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -474,7 +473,7 @@ final class StreamConsumer implements Subscription {
             }
             Envelope envelope;
             try {
-                envelope = WireFormat.decodeEntry(e.fieldMap());
+                envelope = e.decode();
             } catch (MalformedEntryException ex) {
                 deadLetter(e, "malformed: " + ex.getMessage());
                 permits.release();

@@ -26,9 +26,13 @@ import org.slf4j.LoggerFactory;
  * 8.2+: {@code ACKED MAXLEN ~ cap}, the server's own safe trim); instead, once a stream may have reached its cap
  * (the last known length plus what this process has published since), one Lua script on the stream's own key
  * computes the oldest entry any group still needs (its oldest pending entry, or the one after its last delivered)
- * and trims below it with {@code XTRIM MINID ~}, down to 90 % of the cap. If the stream is still at its cap, it is full: publishes wait
+ * and trims below it with {@code XTRIM MINID ~}. If the stream is still at its cap, it is full: publishes wait
  * ({@link Backpressure#BLOCK}, parked in order) or fail ({@link Backpressure#REJECT}) until a re-check, every
  * {@value #FULL_RECHECK_MS} ms while full, finds room. A publish is still one round trip in the common case.
+ *
+ * <p>The script uses only commands that see no entry's content (EXISTS, XLEN, XINFO GROUPS, XPENDING) plus XTRIM,
+ * so a publisher whose ACL user may append to a stream but not read it (docs/security.md) can
+ * still keep that stream within its cap.
  */
 final class StreamGuard {
     private static final Logger log = LoggerFactory.getLogger("io.stargazer.bus.trim");
@@ -71,14 +75,9 @@ final class StreamGuard {
               if p[1] > 0 and less(p[2], bound) then bound = p[2] end
               if safe == nil or less(bound, safe) then safe, lagging = bound, name end
             end
-            -- Down to 90 % of the cap (so the next check is a tenth of the cap away), never past what a group needs.
+            -- Only to the safe bound, never down to a share of the cap: finding the id at a position would take
+            -- XRANGE, which returns entries, and a publisher (a gateway on the inbound stream) may not read them.
             local target = safe
-            local excess = len - math.floor(cap * 9 / 10)
-            if excess > 0 and excess <= 10000 then
-              local r = redis.call('XRANGE', key, '-', '+', 'COUNT', excess + 1)
-              local capId = r[#r][1]
-              if less(capId, target) then target = capId end
-            end
             redis.call('XTRIM', key, 'MINID', '~', target)
             if redis.call('XLEN', key) >= cap then
               -- Approximate trimming removes whole nodes only; exact trimming still stops at the same safe id.

@@ -1,0 +1,396 @@
+package io.stargazer.bus;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Redis ACL users for each node role under one {@link Topology}: each user may run only the commands the bus code of
+ * that role sends, each on only the keys that role uses. What {@code stargazer acl} prints.
+ *
+ * <p>The rules use Redis 7 selectors and read/write key permissions, so "may append to the inbound stream but not
+ * read it" is expressible: a gateway's user may {@code XADD} to the inbound stream and see its metadata (length,
+ * groups, pending summary, which the publisher's trim guard needs), but any command that returns entries
+ * ({@code XRANGE}, {@code XREAD}, {@code XREADGROUP}, {@code XINFO STREAM}) is refused with {@code NOPERM}, as is
+ * every key of another platform and every command the role never sends ({@code DEL}, {@code FLUSHALL},
+ * {@code CONFIG}, ...). Redis before 7.0 has neither selectors nor {@code %R~}/{@code %W~}: {@link Builder#build()}
+ * refuses a server version below 7.0 instead of handing out rules that would grant more than they say.
+ *
+ * <p>Capabilities, as the library uses them (see docs/security.md for the command list of each):
+ * <ul>
+ *   <li>consume a stream with a group: XREADGROUP, XACK, XAUTOCLAIM, XCLAIM, XPENDING, XINFO GROUPS/CONSUMERS,
+ *       XGROUP CREATE/DELCONSUMER, EXISTS (ACLs cannot name the group: a user that consumes a stream can use any
+ *       group on it);</li>
+ *   <li>publish to a stream: XADD, XTRIM, XLEN, EXISTS with write permission, XINFO GROUPS and XPENDING with read
+ *       permission (metadata only), so the SAFE trim guard can run;</li>
+ *   <li>the worker's own tools reply stream: XREAD, XADD, XDEL, XTRIM, PEXPIRE (its expiry), DEL (on close);</li>
+ *   <li>scripts: EVAL on those keys. Redis checks every command a script runs against the caller's rules, so a
+ *       script can do no more than the user could do directly;</li>
+ *   <li>connection: HELLO, AUTH, PING, INFO (the server version at connect), SELECT, CLIENT ID/SETNAME and
+ *       CLIENT UNBLOCK (to wake the subscription's own blocked read on close).</li>
+ * </ul>
+ *
+ * <p>Passwords are written as {@code #<sha256>}: the generated text never holds a plain-text password. A user
+ * built without a password gets none ({@code resetpass}): it cannot log in until an operator sets one.
+ */
+public final class AclRules {
+    /** What a user is for. */
+    public enum Role {
+        /** Publishes inbound, consumes its platforms' outbound streams with their gateway groups. */
+        GATEWAY,
+        /** Consumes inbound with the worker group, publishes outbound and tool requests, reads its reply stream. */
+        WORKER,
+        /** Consumes the tools stream with the tools group, publishes replies. */
+        TOOLS,
+        /** Gateway, worker and tools in one process. */
+        STANDALONE,
+        /** Read-only diagnostics (dashboard, {@code stargazer streams}): lengths, groups, consumers, pending counts. */
+        MONITOR;
+
+        public String wireName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /**
+     * One ACL user.
+     *
+     * @param name      the ACL user name (the user part of {@code REDIS_URL})
+     * @param role      what it is for
+     * @param platforms the platforms a gateway serves; empty for other roles
+     * @param rules     everything after the user name in {@code ACL SETUSER name ...}, selectors as one element each
+     */
+    public record User(String name, Role role, List<String> platforms, List<String> rules) {
+        public User {
+            platforms = List.copyOf(platforms);
+            rules = List.copyOf(rules);
+        }
+
+        /** The arguments of {@code ACL SETUSER}: the name, then the rules. */
+        public List<String> setUserArgs() {
+            List<String> args = new ArrayList<>(rules.size() + 1);
+            args.add(name);
+            args.addAll(rules);
+            return args;
+        }
+
+        /** The {@code ACL SETUSER} command as typed into {@code redis-cli} (selectors quoted). */
+        public String setUserCommand() {
+            StringBuilder sb = new StringBuilder("ACL SETUSER ").append(name);
+            for (String r : rules) {
+                sb.append(' ');
+                sb.append(r.indexOf(' ') >= 0 ? "'" + r.replace("\\", "\\\\").replace("'", "\\'") + "'" : r);
+            }
+            return sb.toString();
+        }
+
+        /** The line of an ACL file ({@code aclfile} directive) for this user. */
+        public String aclFileLine() {
+            return "user " + name + " " + String.join(" ", rules);
+        }
+    }
+
+    private final Topology topology;
+    private final List<User> users;
+
+    private AclRules(Topology topology, List<User> users) {
+        this.topology = topology;
+        this.users = List.copyOf(users);
+    }
+
+    public static Builder builder(Topology topology) {
+        return new Builder(topology);
+    }
+
+    /**
+     * One user per role with default names and no passwords: {@code sg-gateway-<platform>} for each platform,
+     * {@code sg-worker}, {@code sg-tools} and {@code sg-monitor}.
+     */
+    public static AclRules defaults(Topology topology, List<String> platforms) {
+        Builder b = builder(topology).platforms(platforms);
+        for (String p : platforms) b.gateway("sg-gateway-" + p, null, p);
+        return b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).build();
+    }
+
+    public Topology topology() {
+        return topology;
+    }
+
+    public List<User> users() {
+        return users;
+    }
+
+    /** The user of that name; throws {@link IllegalArgumentException} if there is none. */
+    public User user(String name) {
+        return users.stream().filter(u -> u.name().equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no ACL user named '" + name + "'"));
+    }
+
+    /** One {@code ACL SETUSER} command per line, for {@code redis-cli}. */
+    public String setUserCommands() {
+        StringBuilder sb = new StringBuilder();
+        for (User u : users) sb.append(u.setUserCommand()).append('\n');
+        return sb.toString();
+    }
+
+    /**
+     * The users as ACL file lines. An ACL file replaces every user of the server, and Redis adds a {@code default}
+     * user with every permission when the file has none: add your admin user and a {@code user default off} line.
+     * ACL files have no comment syntax, so nothing else is written.
+     */
+    public String aclFile() {
+        StringBuilder sb = new StringBuilder();
+        for (User u : users) sb.append(u.aclFileLine()).append('\n');
+        return sb.toString();
+    }
+
+    /** Collects users; {@link #build()} derives their rules from the topology. */
+    public static final class Builder {
+        private final Topology topology;
+        private List<String> platforms = BusConfig.DEFAULT_PLATFORMS;
+        private List<String> workerIds = List.of();
+        private int major = 7;
+        private int minor = 0;
+        private final List<Spec> specs = new ArrayList<>();
+
+        private record Spec(String name, String password, Role role, List<String> platforms) {
+        }
+
+        private Builder(Topology topology) {
+            this.topology = Objects.requireNonNull(topology, "topology");
+        }
+
+        /** The platforms workers publish to (and a standalone node serves); default discord, matrix, webchat. */
+        public Builder platforms(List<String> v) {
+            for (String p : v) Topology.checkPlatform(BusConfig.ENV_PLATFORMS, p);
+            this.platforms = List.copyOf(v);
+            return this;
+        }
+
+        /**
+         * The worker node ids ({@code SG_NODE_ID}) whose tools reply streams may exist. Given, the worker and tools
+         * users get exactly those reply streams; empty (the default), every stream under the reply prefix.
+         */
+        public Builder workerIds(List<String> ids) {
+            for (String id : ids) Topology.checkName(BusConfig.ENV_NODE_ID, id);
+            this.workerIds = List.copyOf(ids);
+            return this;
+        }
+
+        /** The Redis version the rules are for, e.g. {@code 7.0.15}; below 7.0 is refused by {@link #build()}. */
+        public Builder serverVersion(String version) {
+            String[] parts = Objects.requireNonNull(version, "version").trim().split("\\.");
+            try {
+                major = Integer.parseInt(parts[0]);
+                minor = parts.length > 1 ? Integer.parseInt(parts[1].replaceAll("[^0-9].*", "")) : 0;
+            } catch (NumberFormatException e) {
+                throw new ConfigException("redis version", "'" + Settings.printable(version) + "' is not a version like 7.0.15");
+            }
+            return this;
+        }
+
+        /** A gateway user for one or more platforms; a null password leaves the user without one. */
+        public Builder gateway(String user, String password, String... platforms) {
+            if (platforms.length == 0) throw new ConfigException("gateway " + user, "needs at least one platform");
+            for (String p : platforms) Topology.checkPlatform(BusConfig.ENV_PLATFORMS, p);
+            return add(user, password, Role.GATEWAY, List.of(platforms));
+        }
+
+        public Builder worker(String user, String password) {
+            return add(user, password, Role.WORKER, List.of());
+        }
+
+        public Builder tools(String user, String password) {
+            return add(user, password, Role.TOOLS, List.of());
+        }
+
+        public Builder standalone(String user, String password) {
+            return add(user, password, Role.STANDALONE, List.of());
+        }
+
+        public Builder monitor(String user, String password) {
+            return add(user, password, Role.MONITOR, List.of());
+        }
+
+        private Builder add(String user, String password, Role role, List<String> platforms) {
+            checkUserName(user);
+            if (specs.stream().anyMatch(s -> s.name.equals(user))) {
+                throw new ConfigException("ACL user", "'" + user + "' is given twice");
+            }
+            if (password != null && password.isEmpty()) {
+                throw new ConfigException("password of ACL user " + user, "must not be empty (pass null for none)");
+            }
+            specs.add(new Spec(user, password, role, platforms));
+            return this;
+        }
+
+        public AclRules build() {
+            if (major < 7) {
+                throw new ConfigException("redis version", major + "." + minor + " has no ACL selectors or read/write key "
+                        + "permissions; per-role rules need Redis 7.0 or later (on 6.2 run every node as one user)");
+            }
+            List<User> out = new ArrayList<>();
+            for (Spec s : specs) {
+                out.add(new User(s.name, s.role, s.platforms, rules(s)));
+            }
+            return new AclRules(topology, out);
+        }
+
+        // ---- what each role touches -----------------------------------------------------------------------
+
+        private List<String> rules(Spec s) {
+            Set<String> consume = new LinkedHashSet<>();
+            Set<String> publish = new LinkedHashSet<>();
+            Set<String> privateStreams = new LinkedHashSet<>();
+            Topology t = topology;
+            switch (s.role) {
+                case GATEWAY -> gateway(s.platforms, consume, publish);
+                case WORKER -> worker(consume, publish, privateStreams);
+                case TOOLS -> tools(consume, publish);
+                case STANDALONE -> {
+                    gateway(platforms, consume, publish);
+                    worker(consume, publish, privateStreams);
+                    tools(consume, publish);
+                }
+                case MONITOR -> {
+                    // Read-only, every stream of the topology (including dead letters and every platform).
+                    List<String> keys = new ArrayList<>();
+                    for (String in : t.inboundStreams()) {
+                        keys.add(escape(in));
+                        keys.add(escape(t.deadLetterStream(in)));
+                    }
+                    keys.add(escape(t.outboundStreamPrefix() + ":") + "*");
+                    keys.add(escape(t.toolsStream()));
+                    keys.add(escape(t.deadLetterStream(t.toolsStream())));
+                    keys.add(escape(t.toolsReplyStreamPrefix() + ":") + "*");
+                    List<String> r = base(s, false);
+                    r.add(selector("+xlen +exists +xinfo|stream +xinfo|groups +xinfo|consumers +xpending", "%R~", keys));
+                    return r;
+                }
+            }
+            // A stream both consumed and published (standalone: inbound) gets both capabilities.
+            List<String> r = base(s, true);
+            if (!consume.isEmpty()) {
+                r.add(selector("+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers "
+                        + "+xgroup|create +xgroup|delconsumer +exists", "~", new ArrayList<>(consume)));
+            }
+            if (!publish.isEmpty()) {
+                r.add(selector("+xadd +xtrim +xlen +exists", "%W~", new ArrayList<>(publish)));
+                r.add(selector("+xinfo|groups +xpending", "%R~", new ArrayList<>(publish)));
+            }
+            if (!privateStreams.isEmpty()) {
+                r.add(selector("+xread +xadd +xdel +xtrim +xlen +exists +pexpire +del", "~", new ArrayList<>(privateStreams)));
+            }
+            Set<String> scripted = new LinkedHashSet<>(consume);
+            scripted.addAll(publish);
+            scripted.addAll(privateStreams);
+            r.add(selector("+eval", "~", new ArrayList<>(scripted)));
+            return r;
+        }
+
+        // The sets below hold key patterns, each name escaped so that it matches only itself.
+
+        private void gateway(List<String> ps, Set<String> consume, Set<String> publish) {
+            Topology t = topology;
+            for (String in : t.inboundStreams()) publish.add(escape(in));
+            for (String p : ps) {
+                consume.add(escape(t.outboundStream(p)));
+                publish.add(escape(t.deadLetterStream(t.outboundStream(p))));
+            }
+        }
+
+        private void worker(Set<String> consume, Set<String> publish, Set<String> privateStreams) {
+            Topology t = topology;
+            for (String in : t.inboundStreams()) {
+                consume.add(escape(in));
+                publish.add(escape(t.deadLetterStream(in)));
+            }
+            for (String p : platforms) publish.add(escape(t.outboundStream(p)));
+            publish.add(escape(t.toolsStream()));
+            privateStreams.addAll(replyPatterns());
+        }
+
+        private void tools(Set<String> consume, Set<String> publish) {
+            Topology t = topology;
+            consume.add(escape(t.toolsStream()));
+            publish.add(escape(t.deadLetterStream(t.toolsStream())));
+            // Replies are published through the bus like any stream (with the trim guard), never read here.
+            publish.addAll(replyPatterns());
+        }
+
+        /** Reply streams: exact per worker id, or everything under the prefix. */
+        private List<String> replyPatterns() {
+            if (workerIds.isEmpty()) {
+                return List.of(escape(topology.toolsReplyStreamPrefix() + ":") + "*");
+            }
+            return workerIds.stream().map(id -> escape(topology.toolsReplyStream(id))).toList();
+        }
+
+        private List<String> base(Spec s, boolean unblock) {
+            List<String> r = new ArrayList<>();
+            r.add("reset");
+            r.add("on");
+            if (s.password != null) r.add("#" + sha256(s.password));
+            r.add("resetkeys");
+            r.add("resetchannels");
+            r.add("-@all");
+            // HELLO and AUTH at login, INFO server for the version, SELECT for a /db in the URL, CLIENT SETNAME for the
+            // node id, CLIENT ID + UNBLOCK to wake a subscription's own blocked read when it closes.
+            String connect = "+hello +auth +ping +info +select +client|id +client|setname";
+            if (major > 7 || (major == 7 && minor >= 2)) connect += " +client|setinfo";
+            if (unblock) connect += " +client|unblock";
+            for (String c : connect.split(" ")) r.add(c);
+            return r;
+        }
+
+        private static String selector(String commands, String keyPrefix, List<String> keys) {
+            StringBuilder sb = new StringBuilder("(").append(commands);
+            for (String k : keys) sb.append(' ').append(keyPrefix).append(k);
+            return sb.append(')').toString();
+        }
+    }
+
+    /** A key name as a Redis glob pattern that matches only itself. */
+    static String escape(String key) {
+        StringBuilder sb = new StringBuilder(key.length());
+        for (int i = 0; i < key.length(); i++) {
+            char c = key.charAt(i);
+            if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') sb.append('\\');
+            sb.append(c);
+        }
+        return sb.toString();
+    }
+
+    private static void checkUserName(String user) {
+        if (user == null || user.isEmpty()) throw new ConfigException("ACL user", "must not be empty");
+        for (int i = 0; i < user.length(); i++) {
+            char c = user.charAt(i);
+            if (c <= ' ' || c >= 0x7f || c == '(' || c == ')' || c == '\'' || c == '"' || c == '#' || c == '>' || c == '<') {
+                throw new ConfigException("ACL user", "'" + Settings.printable(user)
+                        + "' must be printable ASCII without spaces, quotes, parentheses, '#', '<' or '>'");
+            }
+        }
+    }
+
+    private static String sha256(String password) {
+        try {
+            byte[] d = MessageDigest.getInstance("SHA-256").digest(password.getBytes(StandardCharsets.UTF_8));
+            StringBuilder sb = new StringBuilder(64);
+            for (byte b : d) sb.append(String.format("%02x", b & 0xff));
+            return sb.toString();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("the JVM has no SHA-256", e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "AclRules" + users.stream().map(u -> u.name() + "/" + u.role().wireName()).toList();
+    }
+}

@@ -1,0 +1,302 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.lettuce.core.RedisCommandExecutionException;
+import io.lettuce.core.StreamMessage;
+import io.lettuce.core.codec.ByteArrayCodec;
+import io.lettuce.core.output.NestedMultiOutput;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.ProtocolKeyword;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.embedded.RedisServerProcess;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+// Per-role ACL users (AclRules) on a real Redis 7: each role does its whole job as its own user with no command
+// refused (the server's ACL LOG stays empty), and each action outside the role is refused with NOPERM.
+class AclIT {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+    private static RedisServerProcess server;
+    private static RawRedis admin;
+
+    @BeforeAll
+    static void start() {
+        server = RedisServerProcess.builder().start();
+        admin = new RawRedis(RedisUrl.parse(server.url()));
+    }
+
+    @AfterAll
+    static void stop() {
+        admin.close();
+        server.stop();
+    }
+
+    private static AclRules rules(Topology t) {
+        return AclRules.builder(t).platforms(List.of("discord", "webchat")).workerIds(List.of("w1"))
+                .serverVersion(server.version())
+                .gateway("gw-discord", "pw-gd", "discord")
+                .gateway("gw-webchat", "pw-gw", "webchat")
+                .worker("worker", "pw-worker")
+                .tools("tools", "pw-tools")
+                .monitor("monitor", "pw-monitor")
+                .build();
+    }
+
+    private static void load(AclRules rules) {
+        for (AclRules.User u : rules.users()) {
+            List<String> args = new ArrayList<>();
+            args.add("SETUSER");
+            args.addAll(u.setUserArgs());
+            assertThat(admin.sync().dispatch(kw("ACL"), new NestedMultiOutput<>(ByteArrayCodec.INSTANCE), args(args)).toString())
+                    .isNotEmpty();
+        }
+    }
+
+    private static RedisUrl as(String user, String password) {
+        return RedisUrl.parse(server.url()).withCredentials(user, password);
+    }
+
+    private static BusConfig config(Topology t, NodeRole role, String nodeId, List<String> platforms) {
+        return BusConfig.builder().topology(t).role(role).nodeId(nodeId).platforms(platforms).streamMaxlen(1000).build();
+    }
+
+    @Test
+    void everyRoleDoesItsWholeJobAsItsOwnUserWithNoCommandRefused() throws Exception {
+        Topology t = TestRedis.topology();
+        load(rules(t));
+        aclLog("RESET");
+        List<AutoCloseable> open = new ArrayList<>();
+        Set<String> discord = ConcurrentHashMap.newKeySet();
+        Set<String> webchat = ConcurrentHashMap.newKeySet();
+        try {
+            EventBus toolsBus = EventBus.connect(as("tools", "pw-tools"), config(t, NodeRole.TOOLS, "t1", List.of()));
+            open.add(toolsBus);
+            toolsBus.ensureStreams();
+            open.add(ToolService.start(toolsBus, BuiltinTools.register(ToolRegistry.builder(), java.time.Clock.systemUTC()).build()));
+
+            EventBus worker = EventBus.connect(as("worker", "pw-worker"), config(t, NodeRole.WORKER, "w1", List.of("discord", "webchat")));
+            open.add(worker);
+            worker.ensureStreams();
+            ToolClient tools = ToolClient.create(worker);
+            open.add(tools);
+            open.add(worker.subscribe(worker.consumer(t.inboundStream(), t.workerGroup()).blockTimeout(Duration.ofMillis(200)).build(), d -> {
+                Envelope in = d.envelope();
+                Object result = in.get("tool") != null
+                        ? tools.callBlocking("calc", Map.of("expression", "1 + 2"), Duration.ofSeconds(10)) : null;
+                worker.publishOutbound(in.platform(), Envelope.of("channel_id", in.channelId(), "content", "re:" + in.content(),
+                        "result", result));
+            }));
+
+            EventBus gwDiscord = EventBus.connect(as("gw-discord", "pw-gd"), config(t, NodeRole.GATEWAY, "g1", List.of("discord")));
+            open.add(gwDiscord);
+            gwDiscord.ensureStreams();
+            open.add(gwDiscord.subscribe(gwDiscord.consumer(t.outboundStream("discord"), t.gatewayGroup("discord"))
+                    .blockTimeout(Duration.ofMillis(200)).build(), d -> discord.add(d.envelope().content())));
+            EventBus gwWebchat = EventBus.connect(as("gw-webchat", "pw-gw"), config(t, NodeRole.GATEWAY, "g2", List.of("webchat")));
+            open.add(gwWebchat);
+            gwWebchat.ensureStreams();
+            open.add(gwWebchat.subscribe(gwWebchat.consumer(t.outboundStream("webchat"), t.gatewayGroup("webchat"))
+                    .blockTimeout(Duration.ofMillis(200)).build(), d -> webchat.add(d.envelope().content())));
+
+            // More than the cap of 1000, published concurrently: batched EVAL publishes and the SAFE trim guard run
+            // as the gateway user, on an inbound stream that user may not read.
+            List<CompletableFuture<String>> sent = new ArrayList<>();
+            for (int i = 0; i < 1200; i++) {
+                sent.add(gwDiscord.publishInboundAsync(Envelope.of("platform", "discord", "channel_id", "c" + (i % 7),
+                        "content", "d" + i, "tool", i % 100 == 0 ? true : null)));
+            }
+            for (CompletableFuture<String> f : sent) f.get();
+            gwWebchat.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w", "content", "hello", "tool", true));
+            // A malformed entry from outside: the worker dead-letters it.
+            String bad = admin.xadd(t.inboundStream(), "payload", new byte[] {(byte) 0xc1}, "trace_id", "x");
+
+            await().atMost(WAIT).until(() -> discord.size() == 1200 && webchat.size() == 1);
+            assertThat(webchat).containsExactly("re:hello");
+            await().atMost(WAIT).until(() -> admin.xlen(t.deadLetterStream(t.inboundStream())) == 1);
+            List<StreamMessage<byte[], byte[]>> dead = admin.xrange(t.deadLetterStream(t.inboundStream()));
+            assertThat(RawRedis.s(RawRedis.fields(dead.get(0)).get("source_id"))).isEqualTo(bad);
+            // The gateway's guard trimmed what the worker had acknowledged.
+            await().atMost(WAIT).untilAsserted(() -> {
+                gwDiscord.publishInbound(Envelope.of("platform", "discord", "channel_id", "c", "content", "last"));
+                assertThat(admin.xlen(t.inboundStream())).isLessThan(1200);
+            });
+            await().atMost(WAIT).until(() -> discord.contains("re:last"));
+
+            try (EventBus monitor = EventBus.connect(as("monitor", "pw-monitor"), config(t, NodeRole.WORKER, "m1", List.of()))) {
+                assertThat(monitor.streamInfo(t.inboundStream())).isPresent();
+                assertThat(monitor.groups(t.outboundStream("discord"))).extracting(GroupInfo::name)
+                        .containsExactly(t.gatewayGroup("discord"));
+                assertThat(monitor.consumers(t.inboundStream(), t.workerGroup())).isNotEmpty();
+            }
+        } finally {
+            for (int i = open.size() - 1; i >= 0; i--) open.get(i).close();
+        }
+        // Nothing any role sent, from connecting to closing, was refused.
+        assertThat(aclLog()).isEmpty();
+    }
+
+    @Test
+    void eachRoleIsRefusedWhatIsNotItsJob() {
+        Topology t = TestRedis.topology();
+        load(rules(t));
+        String in = t.inboundStream();
+        String discord = t.outboundStream("discord");
+        String webchat = t.outboundStream("webchat");
+        String tools = t.toolsStream();
+        String reply = t.toolsReplyStream("w1");
+        for (String s : List.of(in, discord, webchat, tools)) admin.xadd(s, "payload", new byte[] {(byte) 0x80});
+        admin.xadd(reply, "payload", new byte[] {(byte) 0x80});
+
+        RedisUrl gw = as("gw-discord", "pw-gd");
+        assertThat(run(gw, "XADD", in, "*", "payload", "x")).isEqualTo("OK");
+        assertDenied(gw, "XRANGE", in, "-", "+");
+        assertDenied(gw, "XREAD", "STREAMS", in, "0");
+        assertDenied(gw, "XREADGROUP", "GROUP", "g", "c", "STREAMS", in, ">");
+        assertDenied(gw, "XINFO", "STREAM", in);
+        assertDenied(gw, "XGROUP", "CREATE", in, "mine", "0");
+        assertDenied(gw, "XREADGROUP", "GROUP", t.gatewayGroup("webchat"), "c", "STREAMS", webchat, ">");
+        assertDenied(gw, "XRANGE", webchat, "-", "+");
+        assertDenied(gw, "XADD", webchat, "*", "payload", "x");
+        assertDenied(gw, "XADD", discord, "*", "payload", "x");
+        assertDenied(gw, "XADD", tools, "*", "payload", "x");
+        assertDenied(gw, "DEL", in);
+        assertDenied(gw, "DEL", discord);
+        assertDenied(gw, "UNLINK", discord);
+        assertDenied(gw, "FLUSHALL");
+        assertDenied(gw, "CONFIG", "GET", "*");
+        assertDenied(gw, "KEYS", "*");
+        assertDenied(gw, "SCAN", "0");
+        assertDenied(gw, "SUBSCRIBE", "x");
+        // A script runs with the caller's rules: it cannot read what the user cannot.
+        assertThat(run(gw, "EVAL", "return redis.call('XRANGE', KEYS[1], '-', '+')", "1", in))
+                .startsWith("ERR").contains("can't run this command");
+        // Through the bus: the same refusals arrive as typed exceptions.
+        try (EventBus bus = EventBus.connect(gw, config(t, NodeRole.GATEWAY, "g9", List.of("discord")))) {
+            assertThatThrownBy(() -> bus.publishOutbound("webchat", Envelope.of("content", "x")))
+                    .isInstanceOf(RedisServerException.AccessDenied.class).hasMessageContaining("NOPERM");
+            assertThatThrownBy(() -> bus.subscribe(bus.consumer(in, t.workerGroup()).build(), d -> { }))
+                    .isInstanceOf(ProvisioningException.class).hasCauseInstanceOf(RedisServerException.AccessDenied.class);
+            assertThat(bus.streamInfo(in)).isEmpty();
+        }
+
+        RedisUrl worker = as("worker", "pw-worker");
+        assertThat(run(worker, "XADD", discord, "*", "payload", "x")).isEqualTo("OK");
+        assertDenied(worker, "XADD", in, "*", "payload", "x");
+        assertDenied(worker, "XRANGE", discord, "-", "+");
+        assertDenied(worker, "XREADGROUP", "GROUP", t.gatewayGroup("discord"), "c", "STREAMS", discord, ">");
+        assertDenied(worker, "XRANGE", tools, "-", "+");
+        assertDenied(worker, "XADD", t.outboundStream("matrix"), "*", "payload", "x");
+        assertDenied(worker, "XADD", t.toolsReplyStream("w2"), "*", "payload", "x");
+        assertDenied(worker, "XRANGE", t.toolsReplyStream("w2"), "-", "+");
+        assertDenied(worker, "DEL", in);
+        assertThat(run(worker, "DEL", reply)).isEqualTo("OK"); // its own reply stream, removed when its tool client closes
+        assertDenied(worker, "DEL", t.toolsReplyStream("w2"));
+        assertDenied(worker, "FLUSHDB");
+        assertDenied(worker, "CONFIG", "SET", "maxmemory", "1");
+        assertDenied(worker, "SHUTDOWN");
+
+        RedisUrl toolsUser = as("tools", "pw-tools");
+        assertThat(run(toolsUser, "XADD", reply, "*", "payload", "x")).isEqualTo("OK");
+        assertDenied(toolsUser, "XRANGE", reply, "-", "+");
+        assertDenied(toolsUser, "XREAD", "STREAMS", reply, "0");
+        assertDenied(toolsUser, "XADD", tools, "*", "payload", "x");
+        assertDenied(toolsUser, "XADD", in, "*", "payload", "x");
+        assertDenied(toolsUser, "XADD", discord, "*", "payload", "x");
+        assertDenied(toolsUser, "XRANGE", in, "-", "+");
+        assertDenied(toolsUser, "DEL", tools);
+        assertDenied(toolsUser, "FLUSHALL");
+        assertDenied(toolsUser, "CONFIG", "GET", "requirepass");
+
+        RedisUrl monitor = as("monitor", "pw-monitor");
+        assertThat(run(monitor, "XLEN", in)).isEqualTo("OK");
+        assertDenied(monitor, "XADD", in, "*", "payload", "x");
+        assertDenied(monitor, "XRANGE", in, "-", "+");
+        assertDenied(monitor, "XREADGROUP", "GROUP", t.workerGroup(), "c", "STREAMS", in, ">");
+        assertDenied(monitor, "XACK", in, t.workerGroup(), "0-1");
+        assertDenied(monitor, "XGROUP", "CREATE", in, "g", "0");
+        assertDenied(monitor, "DEL", in);
+        assertDenied(monitor, "FLUSHALL");
+        assertDenied(monitor, "CLIENT", "KILL", "ID", "1");
+    }
+
+    @Test
+    void theAclFileFormLoadsAtStartUpAndHoldsTheSameRules(@TempDir Path dir) throws Exception {
+        Topology t = TestRedis.topology();
+        Path file = dir.resolve("users.acl");
+        Files.writeString(file, "user default on nopass ~* &* +@all\n" + rules(t).aclFile());
+        assertThat(Files.readString(file)).doesNotContain("pw-gd");
+        try (RedisServerProcess s = RedisServerProcess.builder().arg("--aclfile", file.toString()).start()) {
+            RedisUrl gw = RedisUrl.parse(s.url()).withCredentials("gw-discord", "pw-gd");
+            assertThat(run(gw, "XADD", t.inboundStream(), "*", "payload", "x")).isEqualTo("OK");
+            assertDenied(gw, "XRANGE", t.inboundStream(), "-", "+");
+            assertThat(run(RedisUrl.parse(s.url()).withCredentials("gw-discord", "wrong"), "PING")).startsWith("WRONGPASS");
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------------
+
+    private static void assertDenied(RedisUrl url, String... command) {
+        assertThat(run(url, command)).as(url.user() + ": " + String.join(" ", command)).startsWith("NOPERM");
+    }
+
+    /** Runs one command as that user: "OK" when it succeeds, else the server's error reply. */
+    private static String run(RedisUrl url, String... command) {
+        try (RawRedis r = new RawRedis(url)) {
+            List<String> rest = List.of(command).subList(1, command.length);
+            r.sync().dispatch(kw(command[0]), new NestedMultiOutput<>(ByteArrayCodec.INSTANCE), args(rest));
+            return "OK";
+        } catch (RedisCommandExecutionException e) {
+            return e.getMessage();
+        } catch (io.lettuce.core.RedisConnectionException e) {
+            Throwable c = e;
+            while (c.getCause() != null) c = c.getCause();
+            return c.getMessage();
+        }
+    }
+
+    /** ACL LOG as text: each refused command with user, reason and object. */
+    private static List<String> aclLog(String... sub) {
+        List<String> a = new ArrayList<>(List.of("LOG"));
+        a.addAll(List.of(sub));
+        List<Object> entries = admin.sync().dispatch(kw("ACL"), new NestedMultiOutput<>(ByteArrayCodec.INSTANCE), args(a));
+        List<String> out = new ArrayList<>();
+        for (Object e : entries) out.add(text(e));
+        return out;
+    }
+
+    private static String text(Object o) {
+        if (o instanceof byte[] b) return new String(b, StandardCharsets.UTF_8);
+        if (o instanceof List<?> l) return l.stream().map(AclIT::text).toList().toString();
+        return String.valueOf(o);
+    }
+
+    private static CommandArgs<byte[], byte[]> args(List<String> a) {
+        CommandArgs<byte[], byte[]> out = new CommandArgs<>(ByteArrayCodec.INSTANCE);
+        for (String s : a) out.add(s.getBytes(StandardCharsets.UTF_8));
+        return out;
+    }
+
+    private static ProtocolKeyword kw(String name) {
+        byte[] b = name.getBytes(StandardCharsets.US_ASCII);
+        return new ProtocolKeyword() {
+            @Override public byte[] getBytes() { return b; }
+            @Override public String toString() { return name; }
+        };
+    }
+}

@@ -1,0 +1,72 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+// The text of the generated rules: names, key patterns per topology, hashed passwords, version refusal.
+class AclRulesTest {
+
+    @Test
+    void defaultsGiveOneUserPerRoleAndGatewayPerPlatformWithoutPasswords() {
+        AclRules r = AclRules.defaults(Topology.defaults(), List.of("discord", "matrix"));
+        assertThat(r.users()).extracting(AclRules.User::name)
+                .containsExactly("sg-gateway-discord", "sg-gateway-matrix", "sg-worker", "sg-tools", "sg-monitor");
+        assertThat(r.user("sg-gateway-discord").rules()).noneMatch(x -> x.startsWith("#") || x.startsWith(">") || x.equals("nopass"));
+        assertThat(r.user("sg-gateway-discord").setUserCommand()).isEqualTo("ACL SETUSER sg-gateway-discord reset on resetkeys "
+                + "resetchannels -@all +hello +auth +ping +info +select +client|id +client|setname +client|unblock "
+                + "'(+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers +xgroup|create "
+                + "+xgroup|delconsumer +exists ~sg:stream:outbound:discord)' "
+                + "'(+xadd +xtrim +xlen +exists %W~sg:stream:inbound %W~sg:stream:outbound:discord:dead)' "
+                + "'(+xinfo|groups +xpending %R~sg:stream:inbound %R~sg:stream:outbound:discord:dead)' "
+                + "'(+eval ~sg:stream:outbound:discord ~sg:stream:inbound ~sg:stream:outbound:discord:dead)'");
+    }
+
+    @Test
+    void passwordsAreWrittenOnlyAsTheirSha256() throws Exception {
+        AclRules r = AclRules.builder(Topology.defaults()).worker("w", "s3cret").build();
+        byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest("s3cret".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        String hex = java.util.HexFormat.of().formatHex(d);
+        assertThat(r.setUserCommands() + r.aclFile()).doesNotContain("s3cret");
+        assertThat(r.user("w").rules()).contains("#" + hex);
+    }
+
+    @Test
+    void partitionsAreListedExactlyAndReplyStreamsFollowWorkerIds() {
+        Topology t = Topology.builder().inboundPartitions(3).build();
+        AclRules r = AclRules.builder(t).platforms(List.of("webchat")).workerIds(List.of("w1", "w2")).worker("w", "p").build();
+        String line = r.user("w").aclFileLine();
+        assertThat(line).contains("~sg:stream:inbound:0 ~sg:stream:inbound:1 ~sg:stream:inbound:2)")
+                .contains("%W~sg:stream:inbound:0:dead").contains("%W~sg:stream:outbound:webchat ")
+                .contains("~sg:tools:reply:w1 ~sg:tools:reply:w2").doesNotContain("reply:*").doesNotContain("inbound*");
+        assertThat(AclRules.builder(t).worker("w", "p").build().user("w").aclFileLine()).contains("~sg:tools:reply:*");
+    }
+
+    @Test
+    void globCharactersInNamesAreEscapedSoAPatternMatchesOnlyItsStream() {
+        Topology t = Topology.builder().inboundStream("in*[x]?").build();
+        String line = AclRules.builder(t).gateway("g", "p", "discord").build().user("g").aclFileLine();
+        assertThat(line).contains("%W~in\\*\\[x\\]\\?").doesNotContain("~in*");
+    }
+
+    @Test
+    void redisBefore7IsRefusedNamingTheReason() {
+        assertThatThrownBy(() -> AclRules.builder(Topology.defaults()).serverVersion("6.2.6").worker("w", "p").build())
+                .isInstanceOf(ConfigException.class).hasMessageContaining("7.0").hasMessageContaining("selectors");
+        assertThat(AclRules.builder(Topology.defaults()).serverVersion("7.2.4").worker("w", "p").build().user("w").rules())
+                .contains("+client|setinfo");
+        assertThat(AclRules.builder(Topology.defaults()).serverVersion("7.0.15").worker("w", "p").build().user("w").rules())
+                .doesNotContain("+client|setinfo");
+    }
+
+    @Test
+    void badUserNamesAndDuplicatesAreRefused() {
+        assertThatThrownBy(() -> AclRules.builder(Topology.defaults()).worker("a b", "p")).isInstanceOf(ConfigException.class);
+        assertThatThrownBy(() -> AclRules.builder(Topology.defaults()).worker("(x)", "p")).isInstanceOf(ConfigException.class);
+        assertThatThrownBy(() -> AclRules.builder(Topology.defaults()).worker("w", "p").tools("w", "q"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("twice");
+        assertThatThrownBy(() -> AclRules.builder(Topology.defaults()).gateway("g", "p")).isInstanceOf(ConfigException.class);
+    }
+}
