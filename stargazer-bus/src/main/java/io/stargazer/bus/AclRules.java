@@ -280,6 +280,13 @@ public final class AclRules {
                 r.add(selector("+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers "
                         + "+xgroup|create +xgroup|delconsumer +exists", "~", new ArrayList<>(consume)));
             }
+            if (s.role == Role.GATEWAY || s.role == Role.STANDALONE) {
+                // A web chat gateway reads its platform's outbound stream with a group of its own, deletes that group
+                // when it stops (or a dead sibling's), and keeps a presence key {its group}:alive (stargazer-node).
+                List<String> ps = s.role == Role.GATEWAY ? s.platforms : platforms;
+                r.add(selector("+xgroup|destroy", "~", ps.stream().map(p -> escape(t.outboundStream(p))).toList()));
+                r.add(selector("+set +exists", "~", ps.stream().map(p -> escape(t.gatewayGroup(p) + ":") + "*" + escape(":alive")).toList()));
+            }
             if (!publish.isEmpty()) {
                 r.add(selector("+xadd +xtrim +xlen +exists", "%W~", new ArrayList<>(publish)));
                 r.add(selector("+xinfo|groups +xpending", "%R~", new ArrayList<>(publish)));

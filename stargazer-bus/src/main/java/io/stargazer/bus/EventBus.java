@@ -42,6 +42,12 @@ public interface EventBus extends AutoCloseable {
     /** The Redis server's version, as {@code INFO server} reports it (for example {@code 7.0.15}). */
     String serverVersion();
 
+    /**
+     * Round trip to Redis (PING) on the shared connection; how long it took. Needs no key permission, so any role's
+     * ACL user may use it for health checks. Throws {@link BusConnectionException} when Redis does not answer.
+     */
+    java.time.Duration ping();
+
     /** {@link #ensureStreams(List)} with the configured platforms. */
     void ensureStreams();
 

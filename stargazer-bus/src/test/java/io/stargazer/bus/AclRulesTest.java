@@ -19,6 +19,7 @@ class AclRulesTest {
                 + "resetchannels -@all +hello +auth +ping +info +select +client|id +client|setname +client|unblock "
                 + "'(+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers +xgroup|create "
                 + "+xgroup|delconsumer +exists ~sg:stream:outbound:discord)' "
+                + "'(+xgroup|destroy ~sg:stream:outbound:discord)' '(+set +exists ~sg:gateway:discord:*:alive)' "
                 + "'(+xadd +xtrim +xlen +exists %W~sg:stream:inbound %W~sg:stream:outbound:discord:dead)' "
                 + "'(+xinfo|groups +xpending %R~sg:stream:inbound %R~sg:stream:outbound:discord:dead)' "
                 + "'(+eval ~sg:stream:outbound:discord ~sg:stream:inbound ~sg:stream:outbound:discord:dead)'");

@@ -37,7 +37,7 @@ import picocli.CommandLine.ParentCommand;
 @Command(name = "stargazer", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "The Stargazer node: an event bus on Redis Streams with a web chat, a worker and a tools service.",
         subcommands = {Main.Standalone.class, Main.Gateway.class, Main.WorkerCommand.class, Main.ToolsCommand.class,
-                Main.Streams.class, Main.Publish.class, Main.Tail.class, CommandLine.HelpCommand.class})
+                Main.Streams.class, Main.Publish.class, Main.Tail.class, Main.Acl.class, CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
     static final int USAGE = 2;
     static final int FAILED = 1;
@@ -297,6 +297,41 @@ public final class Main implements Callable<Integer> {
                 main.out.print(json ? Json.write(rows) + "\n" : StreamsReport.table(rows));
                 main.out.flush();
             }
+            return 0;
+        }
+    }
+
+    @Command(name = "acl", mixinStandardHelpOptions = true,
+            description = "Prints Redis ACL rules (ACL SETUSER lines, or an ACL file with --file) for each node role under "
+                    + "the current topology: each user may run only the commands, on only the keys, its role uses. "
+                    + "Users get no password: set one with ACL SETUSER <user> ><password> (see docs/security.md).")
+    static final class Acl implements Callable<Integer> {
+        @ParentCommand Main main;
+
+        @Option(names = "--file", description = "Print an ACL file (aclfile) instead of ACL SETUSER commands")
+        boolean file;
+
+        @Option(names = "--platform", paramLabel = "NAME", description = "A gateway platform (repeatable; default SG_PLATFORMS)")
+        List<String> platforms;
+
+        @Option(names = "--worker-id", paramLabel = "ID",
+                description = "A worker id whose tools reply stream the rules name exactly (repeatable; default: any)")
+        List<String> workerIds;
+
+        @Option(names = "--server-version", paramLabel = "VERSION", description = "The Redis version the rules are for (default 7.0)")
+        String serverVersion = "7.0.0";
+
+        @Override
+        public Integer call() {
+            BusConfig cfg = BusConfig.fromEnvironment(main.env);
+            List<String> ps = platforms == null ? cfg.platforms() : platforms;
+            io.stargazer.bus.AclRules.Builder b = io.stargazer.bus.AclRules.builder(cfg.topology()).platforms(ps)
+                    .serverVersion(serverVersion);
+            if (workerIds != null) b.workerIds(workerIds);
+            for (String p : ps) b.gateway("sg-gateway-" + p, null, p);
+            io.stargazer.bus.AclRules rules = b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).build();
+            main.out.print(file ? rules.aclFile() : rules.setUserCommands());
+            main.out.flush();
             return 0;
         }
     }

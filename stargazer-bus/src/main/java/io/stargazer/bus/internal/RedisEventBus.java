@@ -157,6 +157,13 @@ public final class RedisEventBus implements EventBus {
     }
 
     @Override
+    public java.time.Duration ping() {
+        long t0 = System.nanoTime();
+        await(async.ping(), "PING");
+        return java.time.Duration.ofNanos(System.nanoTime() - t0);
+    }
+
+    @Override
     public void setAlive(String key, java.time.Duration ttl) {
         Topology.checkName("key", key);
         await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.px(ttl.toMillis())), "SET " + key);
