@@ -49,6 +49,8 @@ public final class Redis implements AutoCloseable {
     private final RedisClient readerClient;
     private final StatefulRedisConnection<String, byte[]> shared;
     private final ServerVersion version;
+    /** The shared connection's Netty event loop, where publish batches are formed and sent (StreamPublisher). */
+    private final io.netty.util.concurrent.EventExecutor publishLoop;
 
     private Redis(RedisUrl url, RedisClient client, RedisClient readerClient, StatefulRedisConnection<String, byte[]> shared,
             ServerVersion version) {
@@ -57,6 +59,7 @@ public final class Redis implements AutoCloseable {
         this.readerClient = readerClient;
         this.shared = shared;
         this.version = version;
+        this.publishLoop = eventLoopOf(shared);
     }
 
     static Redis connect(RedisUrl url, String clientName) {
@@ -87,6 +90,29 @@ public final class Redis implements AutoCloseable {
 
     public ServerVersion version() {
         return version;
+    }
+
+    /** The event loop publish batches are formed and sent on. */
+    public io.netty.util.concurrent.EventExecutor publishLoop() {
+        return publishLoop;
+    }
+
+    /**
+     * The Netty event loop a connection's replies complete on: where a PING's completion runs. Should it ever run
+     * elsewhere (a Lettuce configured to complete on another executor), one event loop of the client's own group
+     * serves: what matters for ordering is that every batch is sent from one thread.
+     */
+    private io.netty.util.concurrent.EventExecutor eventLoopOf(StatefulRedisConnection<String, byte[]> conn) {
+        java.util.concurrent.CompletableFuture<io.netty.util.concurrent.EventExecutor> loop = new java.util.concurrent.CompletableFuture<>();
+        conn.async().ping().thenRun(() -> loop.complete(io.netty.util.internal.ThreadExecutorMap.currentExecutor()));
+        io.netty.util.concurrent.EventExecutor found;
+        try {
+            found = loop.get(COMMAND_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            found = null;
+        }
+        return found != null ? found : client.getResources().eventLoopGroupProvider()
+                .allocate(io.netty.channel.nio.NioEventLoopGroup.class).next();
     }
 
     /** The multiplexed connection for publishing, acknowledging and diagnostics. Thread-safe; never blocks on reads. */

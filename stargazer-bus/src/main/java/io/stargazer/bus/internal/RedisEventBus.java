@@ -68,7 +68,7 @@ public final class RedisEventBus implements EventBus {
             return t;
         });
         this.guard = new StreamGuard(config, async, maintenance, redis.version(),
-                s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax())));
+                s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(), redis.publishLoop())));
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
                 this::length, this::groups, maintenance);
     }

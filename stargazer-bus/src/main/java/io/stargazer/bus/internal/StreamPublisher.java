@@ -6,14 +6,12 @@ import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.output.ValueOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
-import io.netty.util.internal.ThreadExecutorMap;
+import io.netty.util.concurrent.EventExecutor;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.Executor;
-import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -54,16 +52,11 @@ final class StreamPublisher {
     private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
-    /** Drains handed over from event loop threads; it only forms batches and hands them to Lettuce, never blocks. */
-    private static final Executor OFF_LOOP = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "stargazer-publish-drain");
-        t.setDaemon(true);
-        return t;
-    });
-
     private final String stream;
     private final RedisAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
+    /** The one thread every batch of this publisher is formed and sent on (see {@link #drain()}). */
+    private final EventExecutor loop;
 
     private final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger wip = new AtomicInteger();
@@ -73,10 +66,11 @@ final class StreamPublisher {
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future) {
     }
 
-    StreamPublisher(String stream, RedisAsyncCommands<String, byte[]> redis, int maxBatch) {
+    StreamPublisher(String stream, RedisAsyncCommands<String, byte[]> redis, int maxBatch, EventExecutor loop) {
         this.stream = stream;
         this.redis = redis;
         this.maxBatch = maxBatch;
+        this.loop = loop;
     }
 
     String stream() {
@@ -91,24 +85,26 @@ final class StreamPublisher {
     }
 
     /**
-     * Sends what is queued, never from a Netty event loop: there a write goes out at once, ahead of the writes other
-     * threads have already handed to that loop, so a batch sent from the I/O thread (when an earlier one completes)
-     * could overtake an earlier batch still queued to it and break submission order. From any other thread, writes
-     * enter the loop's task queue in the order the drain loop makes them.
+     * Sends what is queued. Every batch is formed and handed to Lettuce on one thread, the connection's Netty event
+     * loop: a write made on the event loop goes out at once, while a write from any other thread waits in the loop's
+     * task queue, so batches sent from two kinds of thread could overtake each other and break submission order.
+     * On the loop, batches are written in the order they are formed. A caller thread hands the drain over (one task per
+     * activation, which costs what Lettuce's own hand-over of a write would); a completion, already on the loop,
+     * sends the next batch at once.
      */
     private void drain() {
-        if (ThreadExecutorMap.currentExecutor() != null) {
-            OFF_LOOP.execute(this::drainHere);
-            return;
+        if (wip.getAndIncrement() != 0) {
+            return; // a drain is scheduled or running: it will see this work
         }
-        drainHere();
+        if (loop.inEventLoop()) {
+            drainLoop();
+        } else {
+            loop.execute(this::drainLoop);
+        }
     }
 
-    /** The queue-drain loop: only one thread forms and sends batches at a time, the others just leave work. */
-    private void drainHere() {
-        if (wip.getAndIncrement() != 0) {
-            return;
-        }
+    /** The queue-drain loop; runs only on {@link #loop}. */
+    private void drainLoop() {
         int missed = 1;
         for (;;) {
             while (inFlight.get() < MAX_IN_FLIGHT) {
