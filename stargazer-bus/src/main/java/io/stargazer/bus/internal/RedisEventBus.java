@@ -3,7 +3,7 @@ package io.stargazer.bus.internal;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.XGroupCreateArgs;
 import io.lettuce.core.XReadArgs;
-import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.stargazer.bus.AsyncMessageHandler;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConsumerConfig;
@@ -46,7 +46,7 @@ public final class RedisEventBus implements EventBus {
 
     private final BusConfig config;
     private final Redis redis;
-    private final RedisAsyncCommands<String, byte[]> async;
+    private final RedisClusterAsyncCommands<String, byte[]> async;
     private final ConcurrentHashMap<String, StreamPublisher> publishers = new ConcurrentHashMap<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService maintenance;
@@ -57,7 +57,7 @@ public final class RedisEventBus implements EventBus {
     private RedisEventBus(BusConfig config, Redis redis) {
         this.config = config;
         this.redis = redis;
-        this.async = redis.shared().async();
+        this.async = redis.sharedAsync();
         this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "stargazer-maintenance");
             t.setDaemon(true);

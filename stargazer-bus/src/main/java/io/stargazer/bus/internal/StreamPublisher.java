@@ -2,7 +2,7 @@ package io.stargazer.bus.internal;
 
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.output.ValueOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
@@ -52,7 +52,7 @@ final class StreamPublisher {
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
     private final String stream;
-    private final RedisAsyncCommands<String, byte[]> redis;
+    private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
 
     private final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
@@ -63,7 +63,7 @@ final class StreamPublisher {
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future) {
     }
 
-    StreamPublisher(String stream, RedisAsyncCommands<String, byte[]> redis, int maxBatch) {
+    StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch) {
         this.stream = stream;
         this.redis = redis;
         this.maxBatch = maxBatch;
