@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The {@link EventBus} on one Redis server (see the interface for the contract). */
+/** The {@link EventBus} on one Redis server or a Redis Cluster (see the interface for the contract). */
 public final class RedisEventBus implements EventBus {
     private static final Logger log = LoggerFactory.getLogger(EventBus.class);
     private static final long DIAGNOSTIC_TIMEOUT_MS = 5000;
@@ -64,7 +64,8 @@ public final class RedisEventBus implements EventBus {
             return t;
         });
         this.guard = new StreamGuard(config, async, maintenance, redis.version(),
-                s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax())));
+                s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
+                        redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT)));
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
                 this::length, this::groups, maintenance);
     }

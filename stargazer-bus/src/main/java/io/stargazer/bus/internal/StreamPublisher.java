@@ -22,6 +22,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link #MAX_IN_FLIGHT} batches are outstanding per stream; batches are formed from one FIFO queue and written to
  * one connection by one drain loop at a time, so entries reach the stream in submission order.
  *
+ * <p>On a Redis Cluster one batch at a time: Lettuce's cluster connection does not keep two commands to one node in
+ * order while that node's connection is being opened (queued commands then run last-in first-out, redis/lettuce
+ * #1957), nor across a MOVED redirect; with one batch outstanding there is nothing to reorder.
+ *
  * <p>Every future completes: with its entry's id, or exceptionally with the batch's error. A script that fails
  * part way (only WRONGTYPE or out-of-memory can do that) may have stored the first entries of its batch; their
  * publishers see the error, and a retry makes a duplicate, never a loss.
@@ -54,6 +58,7 @@ final class StreamPublisher {
     private final String stream;
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
+    private final int maxInFlight;
 
     private final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger wip = new AtomicInteger();
@@ -67,6 +72,15 @@ final class StreamPublisher {
         this.stream = stream;
         this.redis = redis;
         this.maxBatch = maxBatch;
+        this.maxInFlight = MAX_IN_FLIGHT;
+    }
+
+    /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
+    StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight) {
+        this.stream = stream;
+        this.redis = redis;
+        this.maxBatch = maxBatch;
+        this.maxInFlight = maxInFlight;
     }
 
     String stream() {
@@ -87,7 +101,7 @@ final class StreamPublisher {
         }
         int missed = 1;
         for (;;) {
-            while (inFlight.get() < MAX_IN_FLIGHT) {
+            while (inFlight.get() < maxInFlight) {
                 List<Pending> batch = take();
                 if (batch.isEmpty()) {
                     break;
