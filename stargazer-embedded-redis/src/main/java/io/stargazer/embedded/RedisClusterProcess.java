@@ -285,6 +285,7 @@ public final class RedisClusterProcess implements AutoCloseable {
         private int replicasPerPrimary = 1;
         private Duration nodeTimeout = Duration.ofSeconds(2);
         private String appendFsync = "everysec";
+        private boolean requireFullCoverage = true;
         private boolean embeddedOnly;
         private Path binary;
         private Duration formTimeout = Duration.ofSeconds(30);
@@ -314,6 +315,15 @@ public final class RedisClusterProcess implements AutoCloseable {
         public Builder appendFsync(String policy) {
             if (!List.of("always", "everysec", "no").contains(policy)) throw new IllegalArgumentException("appendfsync " + policy);
             this.appendFsync = policy;
+            return this;
+        }
+
+        /**
+         * {@code cluster-require-full-coverage} (Redis's default: yes). With {@code false} the shards that are up keep
+         * serving their slots while another shard fails over, instead of the whole cluster answering CLUSTERDOWN.
+         */
+        public Builder requireFullCoverage(boolean v) {
+            this.requireFullCoverage = v;
             return this;
         }
 
@@ -358,7 +368,8 @@ public final class RedisClusterProcess implements AutoCloseable {
                     return RedisServerProcess.builder().binary(bin).bind(host).port(freeClusterPort(host))
                             .arg("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                     "--cluster-node-timeout", Long.toString(nodeTimeout.toMillis()),
-                                    "--appendonly", "yes", "--appendfsync", appendFsync)
+                                    "--appendonly", "yes", "--appendfsync", appendFsync,
+                                    "--cluster-require-full-coverage", requireFullCoverage ? "yes" : "no")
                             .start();
                 } catch (IllegalStateException e) {
                     last = e; // the port was taken between the probe and the bind
