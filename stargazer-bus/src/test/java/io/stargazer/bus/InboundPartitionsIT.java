@@ -64,4 +64,37 @@ class InboundPartitionsIT {
             assertThat(sub.partitions()).containsExactly(sub);
         }
     }
+
+    /**
+     * Regression: a batch sent from the Redis I/O thread (where the previous batch completed) overtook a batch that
+     * another thread had just sent and that was still queued for writing, so one thread's publishes reached the
+     * stream out of order.
+     */
+    @Test
+    void asyncPublishesOfOneThreadReachTheStreamInOrder() {
+        // Several streams at once keep the I/O thread busy with completions while writes queue: what exposed it.
+        int streams = 4;
+        Topology t = Topology.builder().namespace(TestRedis.namespace()).inboundPartitions(streams).build();
+        try (EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).topology(t).build())) {
+            List<List<java.util.concurrent.CompletableFuture<String>>> ids = new ArrayList<>();
+            for (int s = 0; s < streams; s++) ids.add(new ArrayList<>());
+            for (int n = 0; n < 40_000; n++) {
+                ids.get(n % streams).add(bus.publishAsync(t.inboundStreams().get(n % streams), Envelope.of("channel_id", "c", "n", n)));
+            }
+            for (List<java.util.concurrent.CompletableFuture<String>> perStream : ids) {
+                for (int n = 1; n < perStream.size(); n++) {
+                    String a = perStream.get(n - 1).join();
+                    String b = perStream.get(n).join();
+                    assertThat(compareIds(a, b)).as("entry %d (%s) before entry %d (%s)", n - 1, a, n, b).isNegative();
+                }
+            }
+        }
+    }
+
+    private static int compareIds(String a, String b) {
+        String[] x = a.split("-");
+        String[] y = b.split("-");
+        int c = Long.compare(Long.parseLong(x[0]), Long.parseLong(y[0]));
+        return c != 0 ? c : Long.compare(Long.parseLong(x[1]), Long.parseLong(y[1]));
+    }
 }

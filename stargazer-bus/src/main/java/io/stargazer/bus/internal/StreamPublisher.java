@@ -10,7 +10,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import io.netty.util.concurrent.FastThreadLocalThread;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -21,6 +24,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * of a script that runs the same {@code XADD}s on the server, in order, and returns their ids. At most
  * {@link #MAX_IN_FLIGHT} batches are outstanding per stream; batches are formed from one FIFO queue and written to
  * one connection by one drain loop at a time, so entries reach the stream in submission order.
+ *
+ * <p>A batch is never sent from a Redis I/O thread (where completions run): Netty writes there at once, while a
+ * write from any other thread waits in the I/O thread's task queue, so a batch sent from the I/O thread could
+ * overtake the previous batch of the same stream that is still queued, breaking the order of one channel. Drains
+ * that start on an I/O thread move to {@link #OFF_IO}.
  *
  * <p>On a Redis Cluster one batch at a time: Lettuce's cluster connection does not keep two commands to one node in
  * order while that node's connection is being opened (queued commands then run last-in first-out, redis/lettuce
@@ -55,6 +63,13 @@ final class StreamPublisher {
     private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
+    /** Where a drain continues when it would otherwise send from a Redis I/O thread (see the class comment). */
+    private static final Executor OFF_IO = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "stargazer-publish");
+        t.setDaemon(true);
+        return t;
+    });
+
     private final String stream;
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
@@ -69,10 +84,7 @@ final class StreamPublisher {
     }
 
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch) {
-        this.stream = stream;
-        this.redis = redis;
-        this.maxBatch = maxBatch;
-        this.maxInFlight = MAX_IN_FLIGHT;
+        this(stream, redis, maxBatch, MAX_IN_FLIGHT);
     }
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
@@ -96,6 +108,14 @@ final class StreamPublisher {
 
     /** The queue-drain loop: only one thread forms and sends batches at a time, the others just leave work. */
     private void drain() {
+        if (Thread.currentThread() instanceof FastThreadLocalThread) {
+            OFF_IO.execute(this::drainHere);
+            return;
+        }
+        drainHere();
+    }
+
+    private void drainHere() {
         if (wip.getAndIncrement() != 0) {
             return;
         }
@@ -171,7 +191,9 @@ final class StreamPublisher {
     private void finish(List<Pending> batch, Object result, Throwable error) {
         // Free the slot and send what queued meanwhile before running callers' completion stages.
         inFlight.decrementAndGet();
-        drain();
+        if (!queue.isEmpty()) {
+            drain(); // a publish submitted after this check drains by itself, and finds the slot free
+        }
         if (error != null) {
             RuntimeException e = Redis.translate(error, "publishing to stream '" + stream + "'");
             for (Pending p : batch) {
