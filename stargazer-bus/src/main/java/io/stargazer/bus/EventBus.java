@@ -29,6 +29,7 @@ public interface EventBus extends AutoCloseable {
     /**
      * Connects to Redis and checks that it answers. Throws {@link BusConnectionException} (naming the URL
      * without its password) when it does not, or {@link RedisServerException.AccessDenied} when the login is refused.
+     * A URL in cluster mode ({@link RedisUrl#cluster()}) connects to a Redis Cluster (docs/cluster.md).
      */
     static EventBus connect(RedisUrl url, BusConfig config) {
         return io.stargazer.bus.internal.RedisEventBus.connect(url, config);
