@@ -3,6 +3,7 @@ package io.stargazer.bus;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.UnaryOperator;
 
 /**
  * The Stargazer event bus on Redis Streams: provisioning, publishing, consuming and diagnostics for one node.
@@ -28,6 +29,7 @@ public interface EventBus extends AutoCloseable {
     /**
      * Connects to Redis and checks that it answers. Throws {@link BusConnectionException} (naming the URL
      * without its password) when it does not, or {@link RedisServerException.AccessDenied} when the login is refused.
+     * A URL in cluster mode ({@link RedisUrl#cluster()}) connects to a Redis Cluster (docs/cluster.md).
      */
     static EventBus connect(RedisUrl url, BusConfig config) {
         return io.stargazer.bus.internal.RedisEventBus.connect(url, config);
@@ -119,6 +121,31 @@ public interface EventBus extends AutoCloseable {
      * an empty list means nothing newer yet. Throws {@link BusConnectionException} when Redis does not answer.
      */
     List<StreamEntry> read(String stream, String afterId, int count);
+    /** {@link #subscribeInbound(UnaryOperator, MessageHandler)} with the preset consumer settings. */
+    default Subscription subscribeInbound(MessageHandler handler) {
+        return subscribeInbound(UnaryOperator.identity(), handler);
+    }
+
+    /**
+     * Consumes every inbound stream with the worker group: the one stream, or each of the
+     * {@code SG_INBOUND_PARTITIONS} partitions (see {@link Topology#inboundStreams()}). Each partition gets a
+     * subscription of its own, configured by {@link #consumer(String, String)} and then {@code customize} (called
+     * once per partition, so {@code concurrency} and {@code maxInFlight} apply per partition), with its own reader
+     * thread and handler pool; the handler is called on those pools, concurrently across partitions and channels,
+     * and may block. One channel maps to one partition, so per-channel order holds as with one stream. The result
+     * is one {@link Subscription}: its state is the worst of its parts, its stats their sum, its {@code stream()}
+     * the base inbound name; {@link Subscription#partitions()} gives the parts; closing it closes every part at once.
+     */
+    default Subscription subscribeInbound(UnaryOperator<ConsumerConfig.Builder> customize, MessageHandler handler) {
+        return io.stargazer.bus.internal.PartitionedSubscription.start(topology().inboundStream(), topology().inboundStreams(),
+                stream -> subscribe(customize.apply(consumer(stream, topology().workerGroup())).build(), handler));
+    }
+
+    /** As {@link #subscribeInbound(UnaryOperator, MessageHandler)}, for handlers that finish asynchronously. */
+    default Subscription subscribeInboundAsync(UnaryOperator<ConsumerConfig.Builder> customize, AsyncMessageHandler handler) {
+        return io.stargazer.bus.internal.PartitionedSubscription.start(topology().inboundStream(), topology().inboundStreams(),
+                stream -> subscribeAsync(customize.apply(consumer(stream, topology().workerGroup())).build(), handler));
+    }
 
     /** {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws. */
     Optional<StreamInfo> streamInfo(String stream);

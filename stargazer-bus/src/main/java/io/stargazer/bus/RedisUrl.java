@@ -6,14 +6,21 @@ import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Map;
+import java.util.List;
 import java.util.Objects;
 
 /**
  * Where the Redis server is and how to log in: {@code redis://[user[:password]@]host[:port][/db]}, or
  * {@code rediss://} for TLS. The password is kept out of {@link #toString()} and every message built from it.
+ *
+ * <p>Redis Cluster: {@code redis://[user[:password]@]host[:port][,host[:port]...][?cluster=true]}. More than one
+ * host, {@code ?cluster=true}, or {@code SG_REDIS_CLUSTER=true} (through {@link #fromEnvironment}) selects the cluster
+ * client; the hosts are seeds only, the client discovers the rest of the cluster from any one of them. A cluster
+ * has only database 0.
  *
  * <p>TLS verifies the server's certificate by default (against the JVM's trust store, or {@link #caFile()} when
  * set). Turning verification off takes an explicit {@link #withInsecureTls()}.
@@ -24,6 +31,15 @@ public final class RedisUrl {
     public static final String ENV_CA_FILE = "SG_REDIS_CA_FILE";
     /** {@code full} (the default): verify the server's certificate chain and host name; {@code none}: verify nothing. */
     public static final String ENV_TLS_VERIFY = "SG_REDIS_TLS_VERIFY";
+    public static final String ENV_REDIS_CLUSTER = "SG_REDIS_CLUSTER";
+
+    /** One {@code host:port} of a URL. */
+    public record Endpoint(String host, int port) {
+        @Override
+        public String toString() {
+            return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        }
+    }
 
     private final boolean tls;
     private final String host;
@@ -33,9 +49,19 @@ public final class RedisUrl {
     private final int database;
     private final boolean verifyPeer;
     private final Path caFile;
+    /** Set for Redis Cluster; then {@link #seeds} holds every host given, {@link #host}/{@link #port} the first. */
+    private final boolean cluster;
+    private final List<Endpoint> seeds;
 
     private RedisUrl(boolean tls, String host, int port, String user, char[] password, int database, boolean verifyPeer,
             Path caFile) {
+        this(tls, host, port, user, password, database, verifyPeer, caFile, false, List.of());
+    }
+
+    private RedisUrl(boolean tls, String host, int port, String user, char[] password, int database, boolean verifyPeer,
+            Path caFile, boolean cluster, List<Endpoint> seeds) {
+        this.cluster = cluster;
+        this.seeds = seeds.isEmpty() ? List.of(new Endpoint(host, port)) : List.copyOf(seeds);
         this.tls = tls;
         this.host = host;
         this.port = port;
@@ -55,9 +81,25 @@ public final class RedisUrl {
         if (url == null || url.isBlank()) {
             throw new ConfigException(setting, "must not be empty");
         }
+        // java.net.URI cannot parse a host list: parse the URL with its first host, the others on their own.
+        String text = url.trim();
+        List<String> moreHosts = new ArrayList<>();
+        int authStart = text.indexOf("://");
+        if (authStart >= 0) {
+            authStart += 3;
+            int authEnd = authStart;
+            while (authEnd < text.length() && "/?#".indexOf(text.charAt(authEnd)) < 0) authEnd++;
+            int hostsStart = text.lastIndexOf('@', authEnd - 1) + 1;
+            if (hostsStart < authStart) hostsStart = authStart;
+            String[] hosts = text.substring(hostsStart, authEnd).split(",", -1);
+            if (hosts.length > 1) {
+                moreHosts.addAll(List.of(hosts).subList(1, hosts.length));
+                text = text.substring(0, hostsStart) + hosts[0] + text.substring(authEnd);
+            }
+        }
         URI uri;
         try {
-            uri = new URI(url.trim());
+            uri = new URI(text);
         } catch (URISyntaxException e) {
             throw new ConfigException(setting, "'" + redact(url) + "' is not a URL");
         }
@@ -101,13 +143,62 @@ public final class RedisUrl {
             }
             if (db < 0) throw new ConfigException(setting, "'" + redact(url) + "' names a negative database");
         }
-        return new RedisUrl("rediss".equals(scheme), host, port, user, password, db, true, null);
+        boolean cluster = !moreHosts.isEmpty();
+        String query = uri.getRawQuery();
+        if (query != null) {
+            for (String param : query.split("&")) {
+                if (param.startsWith("cluster=")) {
+                    cluster = parseFlag(setting, "'" + redact(url) + "' has cluster=", param.substring("cluster=".length()));
+                }
+            }
+        }
+        List<Endpoint> seeds = new ArrayList<>();
+        seeds.add(new Endpoint(host, port));
+        for (String h : moreHosts) {
+            seeds.add(parseEndpoint(setting, url, h));
+        }
+        if (!cluster && seeds.size() > 1) {
+            throw new ConfigException(setting, "'" + redact(url) + "' names several hosts but cluster=false");
+        }
+        if (cluster && db != 0) {
+            throw new ConfigException(setting, "'" + redact(url) + "' names database " + db + "; Redis Cluster has only database 0");
+        }
+        return new RedisUrl("rediss".equals(scheme), host, port, user, password, db, true, null, cluster, seeds);
+    }
+
+    private static boolean parseFlag(String setting, String prefix, String v) {
+        switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "true", "yes", "1", "on": return true;
+            case "false", "no", "0", "off": return false;
+            default: throw new ConfigException(setting, prefix + "'" + Settings.printable(v) + "', not true or false");
+        }
+    }
+
+    private static Endpoint parseEndpoint(String setting, String url, String hostPort) {
+        String h = hostPort;
+        int p = 6379;
+        int colon = hostPort.lastIndexOf(':');
+        if (colon >= 0 && hostPort.indexOf(']') < colon) {
+            h = hostPort.substring(0, colon);
+            try {
+                p = Integer.parseInt(hostPort.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                throw new ConfigException(setting, "'" + redact(url) + "' has a host '" + hostPort + "' with a bad port");
+            }
+        }
+        if (h.startsWith("[") && h.endsWith("]")) h = h.substring(1, h.length() - 1);
+        if (h.isEmpty() || p < 1 || p > 65535) {
+            throw new ConfigException(setting, "'" + redact(url) + "' has a bad host '" + hostPort + "'");
+        }
+        return new Endpoint(h, p);
     }
 
     /**
-     * {@code REDIS_URL} (default {@code redis://localhost:6379}) with the TLS settings of {@code env}:
-     * {@value #ENV_CA_FILE} and {@value #ENV_TLS_VERIFY}. Both are refused on a {@code redis://} URL, where they
-     * would do nothing, and a CA file that cannot be read is refused at once, naming the setting.
+     * {@code REDIS_URL} (default {@code redis://localhost:6379}) with the TLS settings of {@code env},
+     * {@value #ENV_CA_FILE} and {@value #ENV_TLS_VERIFY} (both refused on a {@code redis://} URL, where they would do
+     * nothing; a CA file that cannot be read is refused at once, naming the setting), in cluster mode when
+     * {@value #ENV_REDIS_CLUSTER} is {@code true} or the URL says so ({@code SG_REDIS_CLUSTER=false} with a cluster
+     * URL is refused as contradictory).
      */
     public static RedisUrl fromEnvironment(Map<String, String> env) {
         String raw = env.get(ENV_REDIS_URL);
@@ -132,7 +223,15 @@ public final class RedisUrl {
                 default -> throw new ConfigException(ENV_TLS_VERIFY, "'" + Settings.printable(verify) + "' must be full or none");
             }
         }
-        return url;
+        String flag = env.get(ENV_REDIS_CLUSTER);
+        if (flag == null || flag.isBlank()) {
+            return url;
+        }
+        boolean cluster = parseFlag(ENV_REDIS_CLUSTER, "", flag);
+        if (!cluster && url.cluster) {
+            throw new ConfigException(ENV_REDIS_CLUSTER, "'false' contradicts " + ENV_REDIS_URL + " '" + url + "', which selects a cluster");
+        }
+        return url.withCluster(cluster);
     }
 
     /** {@link #fromEnvironment(Map)} of the process environment. */
@@ -152,17 +251,35 @@ public final class RedisUrl {
 
     /** The same server, trusting certificates issued by the CA in {@code caFile} (PEM). */
     public RedisUrl withCaFile(Path caFile) {
-        return new RedisUrl(tls, host, port, user, password, database, verifyPeer, Objects.requireNonNull(caFile));
+        return new RedisUrl(tls, host, port, user, password, database, verifyPeer, Objects.requireNonNull(caFile), cluster, seeds);
     }
 
     /** The same server with certificate verification off: only for tests and explicit operator choice. */
     public RedisUrl withInsecureTls() {
-        return new RedisUrl(tls, host, port, user, password, database, false, caFile);
+        return new RedisUrl(tls, host, port, user, password, database, false, caFile, cluster, seeds);
     }
 
     public RedisUrl withCredentials(String user, String password) {
-        return new RedisUrl(tls, host, port, user, password == null ? null : password.toCharArray(), database, verifyPeer, caFile);
+        return new RedisUrl(tls, host, port, user, password == null ? null : password.toCharArray(), database, verifyPeer, caFile,
+                cluster, seeds);
     }
+
+    /** The same URL in cluster mode (or not); a cluster has only database 0. */
+    public RedisUrl withCluster(boolean cluster) {
+        if (cluster && database != 0) {
+            throw new ConfigException(ENV_REDIS_CLUSTER, "'" + this + "' names database " + database + "; Redis Cluster has only database 0");
+        }
+        if (!cluster && seeds.size() > 1) {
+            throw new ConfigException(ENV_REDIS_CLUSTER, "'" + this + "' names several hosts; only a cluster may");
+        }
+        return new RedisUrl(tls, host, port, user, password, database, verifyPeer, caFile, cluster, seeds);
+    }
+
+    /** True when the bus talks to a Redis Cluster (Lettuce's cluster client). */
+    public boolean cluster() { return cluster; }
+
+    /** Every host given, the first being {@link #host()}:{@link #port()}; for a cluster, the seeds it is discovered from. */
+    public List<Endpoint> seeds() { return seeds; }
 
     public boolean tls() { return tls; }
     public String host() { return host; }
@@ -186,8 +303,12 @@ public final class RedisUrl {
             if (password != null) sb.append(":***");
             sb.append('@');
         }
-        sb.append(host.contains(":") ? "[" + host + "]" : host).append(':').append(port);
+        for (int i = 0; i < seeds.size(); i++) {
+            if (i > 0) sb.append(',');
+            sb.append(seeds.get(i));
+        }
         if (database != 0) sb.append('/').append(database);
+        if (cluster) sb.append("?cluster=true");
         return sb.toString();
     }
 
@@ -195,7 +316,7 @@ public final class RedisUrl {
     public boolean equals(Object o) {
         return o instanceof RedisUrl r && tls == r.tls && port == r.port && database == r.database && verifyPeer == r.verifyPeer
                 && host.equals(r.host) && Objects.equals(user, r.user) && Arrays.equals(password, r.password)
-                && Objects.equals(caFile, r.caFile);
+                && Objects.equals(caFile, r.caFile) && cluster == r.cluster && seeds.equals(r.seeds);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.stargazer.bus;
 
 import java.time.Duration;
+import java.util.List;
 
 /**
  * A running consumer of one stream with one group. Its state can be read at any time; it never stops silently:
@@ -31,6 +32,11 @@ public interface Subscription extends AutoCloseable {
     String group();
 
     String consumerName();
+
+    /** The per-partition subscriptions of {@link EventBus#subscribeInbound}; just this one for any other subscription. */
+    default List<Subscription> partitions() {
+        return List.of(this);
+    }
 
     /** Counters since start. */
     Stats stats();

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 import java.util.zip.CRC32;
 
@@ -13,9 +14,13 @@ import java.util.zip.CRC32;
  * environment variables (with the original Python module's defaults) or in code; immutable once built, and
  * every name is checked when it is set.
  *
- * <p>With {@code inboundPartitions} N &gt; 1 the inbound stream is split into N streams
- * {@code INBOUND:0 .. INBOUND:N-1}, each its own key (so on a cluster they spread over shards); an envelope goes
- * to partition {@code crc32(utf8(channel_id)) mod N}, a function every language has, so one channel stays in order.
+ * <p>With {@code inboundPartitions} N &gt; 1 the inbound stream is split into N streams, each its own key; an
+ * envelope goes to partition {@code crc32(utf8(channel_id)) mod N}, a function every language has, so one channel
+ * stays in order. Partition i is named {@code INBOUND:{part-i-of-N~k}}: the braces are a Redis Cluster hash tag, and
+ * k is the smallest number from 0 up whose tag hashes (CRC16 mod 16384, as the cluster does) into the middle half of
+ * the i-th of N equal slot ranges. So on a cluster whose slots are split evenly in order over S shards (what
+ * {@code redis-cli --cluster create} does), N partitions land N/S per shard instead of wherever plain names fall;
+ * the names are deterministic and a few lines of Python compute them (docs/cluster.md). A new N gives new names.
  */
 public record Topology(
         String inboundStream,
@@ -40,6 +45,10 @@ public record Topology(
 
     private static final Pattern TOKEN = Pattern.compile("[A-Za-z0-9_-]+");
     private static final int MAX_PARTITIONS = 1024;
+    /** Redis Cluster's hash slots. */
+    public static final int CLUSTER_SLOTS = 16384;
+    /** Partition names by inbound name and N: computing them takes a short search, publishing must not repeat it. */
+    private static final Map<String, List<String>> PARTITION_NAMES = new ConcurrentHashMap<>();
 
     /** Checks every name; the canonical constructor is what builders and {@link #fromEnvironment} end in. */
     public Topology {
@@ -53,6 +62,11 @@ public record Topology(
         checkName(ENV_DEAD_LETTER_SUFFIX, deadLetterSuffix);
         if (inboundPartitions < 1 || inboundPartitions > MAX_PARTITIONS) {
             throw new ConfigException(ENV_INBOUND_PARTITIONS, "'" + inboundPartitions + "' must be between 1 and " + MAX_PARTITIONS);
+        }
+        if (inboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
+            // A hash tag in the base name would put every partition in one slot: partitioning would gain nothing.
+            throw new ConfigException(ENV_INBOUND_STREAM, "'" + inboundStream + "' contains '{' or '}', which would pin all "
+                    + inboundPartitions + " partitions (" + ENV_INBOUND_PARTITIONS + ") to one cluster slot");
         }
     }
 
@@ -115,16 +129,13 @@ public record Topology(
         return stream + deadLetterSuffix;
     }
 
-    /** Every inbound stream: the one stream, or the N partitions in order. */
+    /** Every inbound stream: the one stream, or the N partitions in order (see the class comment for their names). */
     public List<String> inboundStreams() {
         if (inboundPartitions == 1) {
             return List.of(inboundStream);
         }
-        List<String> out = new ArrayList<>(inboundPartitions);
-        for (int i = 0; i < inboundPartitions; i++) {
-            out.add(inboundStream + ":" + i);
-        }
-        return List.copyOf(out);
+        return PARTITION_NAMES.computeIfAbsent(inboundPartitions + "|" + inboundStream,
+                k -> partitionNames(inboundStream, inboundPartitions));
     }
 
     /** The inbound stream an envelope of this channel goes to (the one stream when not partitioned). */
@@ -132,7 +143,57 @@ public record Topology(
         if (inboundPartitions == 1) {
             return inboundStream;
         }
-        return inboundStream + ":" + partitionOf(channelId, inboundPartitions);
+        return inboundStreams().get(partitionOf(channelId, inboundPartitions));
+    }
+
+    /** The N partition names of {@code inbound}; {@code [inbound]} for N = 1. */
+    public static List<String> partitionNames(String inbound, int n) {
+        if (n == 1) {
+            return List.of(inbound);
+        }
+        List<String> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            int lo = i * CLUSTER_SLOTS / n;
+            int hi = (i + 1) * CLUSTER_SLOTS / n;
+            int margin = (hi - lo) / 4;
+            for (int k = 0; ; k++) {
+                String tag = "part-" + i + "-of-" + n + "~" + k;
+                int slot = slot(tag);
+                if (slot >= lo + margin && slot < hi - margin) {
+                    out.add(inbound + ":{" + tag + "}");
+                    break;
+                }
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * The Redis Cluster hash slot of a key: CRC16 (XMODEM, as Python's {@code binascii.crc_hqx(b, 0)}) of the key,
+     * or of its hash tag (the text between the first '{' and the next '}', when not empty), mod 16384.
+     */
+    public static int slot(String key) {
+        byte[] b = key.getBytes(StandardCharsets.UTF_8);
+        int from = 0;
+        int to = b.length;
+        int open = key.indexOf('{');
+        if (open >= 0) {
+            int close = key.indexOf('}', open + 1);
+            if (close > open + 1) {
+                // Hash tags count in bytes; '{' and '}' are single UTF-8 bytes, so the char prefix length maps exactly.
+                from = key.substring(0, open + 1).getBytes(StandardCharsets.UTF_8).length;
+                to = key.substring(0, close).getBytes(StandardCharsets.UTF_8).length;
+            }
+        }
+        int crc = 0;
+        for (int i = from; i < to; i++) {
+            crc ^= (b[i] & 0xff) << 8;
+            for (int j = 0; j < 8; j++) {
+                crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1;
+            }
+            crc &= 0xffff;
+        }
+        return crc % CLUSTER_SLOTS;
     }
 
     /** {@code crc32(utf8(channelId)) mod n}; a missing channel id goes to partition 0. */

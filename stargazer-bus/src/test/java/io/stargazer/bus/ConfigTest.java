@@ -82,7 +82,7 @@ class ConfigTest {
             assertThat(c.maxEnvelopeBytes()).isEqualTo(2048);
             assertThat(c.backlogCheckInterval()).isEqualTo(Duration.ofMillis(750));
             assertThat(c.topology().inboundStream()).isEqualTo("in");
-            assertThat(c.topology().inboundStreams()).containsExactly("in:0", "in:1");
+            assertThat(c.topology().inboundStreams()).containsExactly("in:{part-0-of-2~2}", "in:{part-1-of-2~0}");
         }
 
         @ParameterizedTest(name = "streamMaxlen {0} -> {1}")

@@ -186,4 +186,53 @@ class RedisUrlTest {
         assertThat(RedisUrl.parse("redis://:a@host")).isNotEqualTo(RedisUrl.parse("redis://:b@host"));
         assertThat(RedisUrl.of("host", 6379)).isEqualTo(RedisUrl.parse("redis://host"));
     }
+
+    // ---- cluster ------------------------------------------------------------------------------------------
+
+    @Test
+    void hostListSelectsClusterAndKeepsEverySeed() {
+        RedisUrl u = RedisUrl.parse("redis://alice:s3cret@a:7001,b:7002,[::1]:7003");
+        assertThat(u.cluster()).isTrue();
+        assertThat(u.host()).isEqualTo("a");
+        assertThat(u.port()).isEqualTo(7001);
+        assertThat(u.user()).isEqualTo("alice");
+        assertThat(u.password()).containsExactly('s', '3', 'c', 'r', 'e', 't');
+        assertThat(u.seeds()).containsExactly(new RedisUrl.Endpoint("a", 7001), new RedisUrl.Endpoint("b", 7002),
+                new RedisUrl.Endpoint("::1", 7003));
+        assertThat(u.toString()).isEqualTo("redis://alice:***@a:7001,b:7002,[::1]:7003?cluster=true").doesNotContain("s3cret");
+        assertThat(RedisUrl.parse(u.toString().replace("***", "s3cret"))).isEqualTo(u);
+    }
+
+    @Test
+    void clusterQueryParameterSelectsClusterWithOneSeed() {
+        RedisUrl u = RedisUrl.parse("rediss://:pw@h:7000?cluster=true");
+        assertThat(u.cluster()).isTrue();
+        assertThat(u.tls()).isTrue();
+        assertThat(u.seeds()).containsExactly(new RedisUrl.Endpoint("h", 7000));
+        assertThat(RedisUrl.parse("redis://h:7000?cluster=false").cluster()).isFalse();
+        assertThat(RedisUrl.parse("redis://h:7000").cluster()).isFalse();
+        assertThat(u.withInsecureTls().cluster()).isTrue();
+        assertThat(u.withCredentials("u", "p").seeds()).isEqualTo(u.seeds());
+    }
+
+    @Test
+    void environmentFlagSelectsCluster() {
+        RedisUrl u = RedisUrl.fromEnvironment(java.util.Map.of("REDIS_URL", "redis://h:7000", "SG_REDIS_CLUSTER", "true"));
+        assertThat(u.cluster()).isTrue();
+        assertThat(RedisUrl.fromEnvironment(java.util.Map.of("REDIS_URL", "redis://h:7000")).cluster()).isFalse();
+        ConfigException e = catchThrowableOfType(() -> RedisUrl.fromEnvironment(
+                java.util.Map.of("REDIS_URL", "redis://h:7000", "SG_REDIS_CLUSTER", "maybe")), ConfigException.class);
+        assertThat(e.setting()).isEqualTo("SG_REDIS_CLUSTER");
+        e = catchThrowableOfType(() -> RedisUrl.fromEnvironment(
+                java.util.Map.of("REDIS_URL", "redis://:pw@a:1,b:2", "SG_REDIS_CLUSTER", "false")), ConfigException.class);
+        assertThat(e.setting()).isEqualTo("SG_REDIS_CLUSTER");
+        assertThat(e.getMessage()).doesNotContain("pw");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"redis://:hunter2@a:1,b:2/3", "redis://:hunter2@a:1,b:x", "redis://:hunter2@a:1,", "redis://:hunter2@a:1,b:2?cluster=false",
+            "redis://:hunter2@a:1?cluster=perhaps"})
+    void badClusterUrlsAreRefusedWithoutThePassword(String url) {
+        assertThat(refusal(url).getMessage()).doesNotContain("hunter2");
+    }
 }

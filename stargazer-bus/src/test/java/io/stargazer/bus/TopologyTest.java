@@ -61,7 +61,7 @@ class TopologyTest {
         assertThat(t.gatewayGroup("matrix")).isEqualTo("gw:matrix");
         assertThat(t.toolsReplyStream("w1")).isEqualTo("tr:w1");
         assertThat(t.deadLetterStream("in:0")).isEqualTo("in:0.dlq");
-        assertThat(t.inboundStreams()).containsExactly("in:0", "in:1", "in:2", "in:3");
+        assertThat(t.inboundStreams()).containsExactly("in:{part-0-of-4~0}", "in:{part-1-of-4~20}", "in:{part-2-of-4~2}", "in:{part-3-of-4~13}");
     }
 
     @Test
@@ -138,8 +138,47 @@ class TopologyTest {
     @Test
     void nPartitionsGiveNNames() {
         Topology t = Topology.builder().inboundPartitions(6).build();
-        assertThat(t.inboundStreams()).containsExactly("sg:stream:inbound:0", "sg:stream:inbound:1", "sg:stream:inbound:2",
-                "sg:stream:inbound:3", "sg:stream:inbound:4", "sg:stream:inbound:5");
+        // Computed with Python (docs/cluster.md): binascii.crc_hqx(tag.encode(), 0) % 16384 in the middle half of range i.
+        assertThat(t.inboundStreams()).containsExactly("sg:stream:inbound:{part-0-of-6~43}", "sg:stream:inbound:{part-1-of-6~2}", "sg:stream:inbound:{part-2-of-6~20}", "sg:stream:inbound:{part-3-of-6~10}", "sg:stream:inbound:{part-4-of-6~23}", "sg:stream:inbound:{part-5-of-6~21}");
+    }
+
+    @Test
+    void partitionsLandInTheMiddleOfTheirSlotRange() {
+        for (int n : new int[] {2, 3, 6, 7, 16, 1024}) {
+            List<String> names = Topology.partitionNames("x", n);
+            assertThat(names).hasSize(n).doesNotHaveDuplicates();
+            for (int i = 0; i < n; i++) {
+                int lo = i * 16384 / n;
+                int hi = (i + 1) * 16384 / n;
+                assertThat(Topology.slot(names.get(i))).isBetween(lo + (hi - lo) / 4, hi - (hi - lo) / 4 - 1);
+            }
+        }
+    }
+
+    /** Each of 3 evenly split shards (redis-cli's split: 0-5460, 5461-10922, 10923-16383) gets 2 of 6 partitions. */
+    @Test
+    void sixPartitionsGiveTwoPerShardOfThree() {
+        int[] perShard = new int[3];
+        for (String s : Topology.builder().namespace("any-namespace").inboundPartitions(6).build().inboundStreams()) {
+            int slot = Topology.slot(s);
+            perShard[slot <= 5460 ? 0 : slot <= 10922 ? 1 : 2]++;
+        }
+        assertThat(perShard).containsExactly(2, 2, 2);
+    }
+
+    /** Values from Redis's CLUSTER KEYSLOT (7.0). */
+    @ParameterizedTest
+    @CsvSource({"foo, 12182", "bar, 5061", "{user1000}.following, 3443", "foo{}{bar}, 8363", "foo{{bar}}zap, 4015", "'', 0",
+            "h\u00e9llo{\u00e9}, 10180"})
+    void slotIsRedisClusterKeyslot(String key, int expected) {
+        assertThat(Topology.slot(key)).isEqualTo(expected);
+    }
+
+    @Test
+    void partitionedInboundNameWithAHashTagIsRefused() {
+        assertThatThrownBy(() -> Topology.builder().inboundStream("{app}:in").inboundPartitions(4).build())
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_STREAM");
+        assertThat(Topology.builder().inboundStream("{app}:in").build().inboundStreams()).containsExactly("{app}:in");
     }
 
     @Test
@@ -153,7 +192,8 @@ class TopologyTest {
                 crc.update(channel.getBytes(StandardCharsets.UTF_8));
                 long expected = crc.getValue() % n;
                 String stream = t.inboundStreamFor(channel);
-                assertThat(stream).isEqualTo("sg:stream:inbound:" + expected);
+                assertThat(stream).isEqualTo(t.inboundStreams().get((int) expected))
+                        .startsWith("sg:stream:inbound:{part-" + expected + "-of-" + n + "~");
                 assertThat(t.inboundStreamFor(channel)).isEqualTo(stream);
                 assertThat(again.inboundStreamFor(channel)).isEqualTo(stream);
                 assertThat(t.inboundStreams()).contains(stream);
@@ -167,7 +207,7 @@ class TopologyTest {
     void partitionMatchesPythonsZlibCrc32(String channel, int expected) {
         assertThat(Topology.partitionOf(channel, 6)).isEqualTo(expected);
         assertThat(Topology.builder().inboundPartitions(6).build().inboundStreamFor(channel))
-                .isEqualTo("sg:stream:inbound:" + expected);
+                .isEqualTo(Topology.partitionNames("sg:stream:inbound", 6).get(expected));
     }
 
     @Test
@@ -178,7 +218,8 @@ class TopologyTest {
 
     @Test
     void missingChannelGoesToPartitionZero() {
-        assertThat(Topology.builder().inboundPartitions(6).build().inboundStreamFor(null)).isEqualTo("sg:stream:inbound:0");
+        assertThat(Topology.builder().inboundPartitions(6).build().inboundStreamFor(null))
+                .isEqualTo("sg:stream:inbound:{part-0-of-6~43}");
     }
 
     @ParameterizedTest
@@ -210,7 +251,8 @@ class TopologyTest {
     @Test
     void groupForFindsTheConsumingGroup() {
         Topology t = Topology.builder().inboundPartitions(3).build();
-        assertThat(t.groupFor("sg:stream:inbound:2")).isEqualTo("sg:workers");
+        assertThat(t.groupFor(t.inboundStreams().get(2))).isEqualTo("sg:workers");
+        assertThat(t.groupFor("sg:stream:inbound:2")).isNull();
         assertThat(t.groupFor("sg:stream:tools")).isEqualTo("sg:tools");
         assertThat(t.groupFor("sg:stream:outbound:discord")).isEqualTo("sg:gateway:discord");
         assertThat(t.groupFor("sg:stream:outbound:discord:dead")).isNull();

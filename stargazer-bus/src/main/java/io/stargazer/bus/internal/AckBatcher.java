@@ -1,6 +1,6 @@
 package io.stargazer.bus.internal;
 
-import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -18,7 +18,7 @@ final class AckBatcher {
     private static final Logger log = LoggerFactory.getLogger(AckBatcher.class);
     private static final int MAX_IDS = 1000;
 
-    private final RedisAsyncCommands<String, byte[]> redis;
+    private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final String stream;
     private final String group;
     private final ConcurrentLinkedQueue<String> queue = new ConcurrentLinkedQueue<>();
@@ -26,7 +26,7 @@ final class AckBatcher {
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger outstanding = new AtomicInteger();
 
-    AckBatcher(RedisAsyncCommands<String, byte[]> redis, String stream, String group) {
+    AckBatcher(RedisClusterAsyncCommands<String, byte[]> redis, String stream, String group) {
         this.redis = redis;
         this.stream = stream;
         this.group = group;

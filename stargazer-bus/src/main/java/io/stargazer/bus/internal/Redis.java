@@ -1,5 +1,6 @@
 package io.stargazer.bus.internal;
 
+import io.lettuce.core.AbstractRedisClient;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisCommandExecutionException;
@@ -10,7 +11,14 @@ import io.lettuce.core.SocketOptions;
 import io.lettuce.core.SslOptions;
 import io.lettuce.core.SslVerifyMode;
 import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
@@ -20,6 +28,8 @@ import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.StargazerException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
@@ -30,6 +40,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Two codecs: publishing and diagnostics use String keys and byte[] values; reading uses byte[] for both, so an
  * entry's field names survive byte for byte into a dead-letter copy even when they are not UTF-8.
+ *
+ * <p>One server uses Lettuce's {@link RedisClient}; a Redis Cluster ({@link RedisUrl#cluster()}) its
+ * {@link RedisClusterClient}, which routes each command by its first key and follows MOVED/ASK. Callers see the
+ * commands through the interfaces both share ({@link RedisClusterAsyncCommands}, {@link RedisClusterCommands}), and
+ * every command the bus sends names at most one key (scripts too), so no command spans two slots.
  */
 public final class Redis implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Redis.class);
@@ -38,26 +53,37 @@ public final class Redis implements AutoCloseable {
     static final RedisCodec<byte[], byte[]> BYTES = ByteArrayCodec.INSTANCE;
     /** Upper bound for any non-blocking command; blocking reads get their BLOCK time on top. */
     static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(10);
+    /** Cluster: how often the topology is re-read anyway; failures and redirects trigger a re-read sooner. */
+    static final Duration TOPOLOGY_REFRESH = Duration.ofSeconds(5);
+    /** Cluster: the least time between two triggered re-reads, so a failover is followed within about this. */
+    static final Duration ADAPTIVE_REFRESH_LIMIT = Duration.ofSeconds(1);
 
     private final RedisUrl url;
-    private final RedisClient client;
+    private final AbstractRedisClient client;
     /**
      * Client for dedicated reader connections, with auto-reconnect off: Lettuce would otherwise keep a blocked
      * read across a lost connection for replay, and the reader would only notice at the command timeout. The
-     * reader loop reconnects itself, with backoff, and re-reads its pending entries.
+     * reader loop reconnects itself, with backoff, and re-reads its pending entries. The same holds on a cluster,
+     * more so: a replayed read would wait for a primary that may never come back (its replica took over), while
+     * a failed read makes the reader build a new cluster connection on a freshly read topology.
      */
-    private final RedisClient readerClient;
-    private final StatefulRedisConnection<String, byte[]> shared;
+    private final AbstractRedisClient readerClient;
+    private final StatefulConnection<String, byte[]> shared;
+    private final RedisClusterAsyncCommands<String, byte[]> sharedAsync;
+    private final RedisClusterCommands<String, byte[]> sharedSync;
     private final ServerVersion version;
     /** The shared connection's Netty event loop, where publish batches are formed and sent (StreamPublisher). */
     private final io.netty.util.concurrent.EventExecutor publishLoop;
+    private volatile boolean readerConnected;
 
-    private Redis(RedisUrl url, RedisClient client, RedisClient readerClient, StatefulRedisConnection<String, byte[]> shared,
+    private Redis(RedisUrl url, AbstractRedisClient client, AbstractRedisClient readerClient, StatefulConnection<String, byte[]> shared,
             ServerVersion version) {
         this.url = url;
         this.client = client;
         this.readerClient = readerClient;
         this.shared = shared;
+        this.sharedAsync = async(shared);
+        this.sharedSync = sync(shared);
         this.version = version;
         this.publishLoop = eventLoopOf(shared);
     }
@@ -66,6 +92,9 @@ public final class Redis implements AutoCloseable {
         if (url.tls() && !url.verifyPeer()) {
             log.atWarn().addKeyValue("redis", url).addKeyValue("setting", RedisUrl.ENV_TLS_VERIFY + "=none")
                     .log("TLS certificate verification is OFF: the connection is encrypted but the server is not authenticated");
+        }
+        if (url.cluster()) {
+            return connectCluster(url, clientName);
         }
         RedisURI uri = toUri(url, clientName);
         RedisClient client = RedisClient.create(uri);
@@ -84,8 +113,52 @@ public final class Redis implements AutoCloseable {
         }
     }
 
+    private static Redis connectCluster(RedisUrl url, String clientName) {
+        List<RedisURI> seeds = new ArrayList<>();
+        for (RedisUrl.Endpoint e : url.seeds()) {
+            RedisURI seed = toUri(url, clientName);
+            seed.setHost(e.host());
+            seed.setPort(e.port());
+            seeds.add(seed);
+        }
+        RedisClusterClient client = RedisClusterClient.create(seeds);
+        client.setOptions(clusterOptions(url, true));
+        RedisClusterClient readerClient = RedisClusterClient.create(client.getResources(), seeds);
+        readerClient.setOptions(clusterOptions(url, false));
+        try {
+            StatefulRedisClusterConnection<String, byte[]> conn = client.connect(CODEC);
+            String info = conn.sync().info("server");
+            return new Redis(url, client, readerClient, conn, ServerVersion.fromInfo(info));
+        } catch (RuntimeException e) {
+            readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            throw translate(e, "connecting to " + url);
+        }
+    }
+
+    /**
+     * The topology is re-read every {@link #TOPOLOGY_REFRESH} and, at most once per {@link #ADAPTIVE_REFRESH_LIMIT},
+     * on any sign it changed (MOVED/ASK, an uncovered slot, an unknown node, a failed reconnect): so after a
+     * failover commands go to the promoted replica within seconds, without the application doing anything.
+     */
+    private static ClusterClientOptions clusterOptions(RedisUrl url, boolean autoReconnect) {
+        return ClusterClientOptions.builder(options(url, COMMAND_TIMEOUT, autoReconnect))
+                .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
+                        .enablePeriodicRefresh(TOPOLOGY_REFRESH)
+                        .enableAllAdaptiveRefreshTriggers()
+                        .adaptiveRefreshTriggersTimeout(ADAPTIVE_REFRESH_LIMIT)
+                        .refreshTriggersReconnectAttempts(1)
+                        .build())
+                .build();
+    }
+
     public RedisUrl url() {
         return url;
+    }
+
+    /** True on a Redis Cluster: keyless commands (CLIENT ID, CLIENT UNBLOCK) would reach an arbitrary node there. */
+    public boolean cluster() {
+        return url.cluster();
     }
 
     public ServerVersion version() {
@@ -102,9 +175,9 @@ public final class Redis implements AutoCloseable {
      * elsewhere (a Lettuce configured to complete on another executor), one event loop of the client's own group
      * serves: what matters for ordering is that every batch is sent from one thread.
      */
-    private io.netty.util.concurrent.EventExecutor eventLoopOf(StatefulRedisConnection<String, byte[]> conn) {
+    private io.netty.util.concurrent.EventExecutor eventLoopOf(StatefulConnection<String, byte[]> conn) {
         java.util.concurrent.CompletableFuture<io.netty.util.concurrent.EventExecutor> loop = new java.util.concurrent.CompletableFuture<>();
-        conn.async().ping().thenRun(() -> loop.complete(io.netty.util.internal.ThreadExecutorMap.currentExecutor()));
+        async(conn).ping().thenRun(() -> loop.complete(io.netty.util.internal.ThreadExecutorMap.currentExecutor()));
         io.netty.util.concurrent.EventExecutor found;
         try {
             found = loop.get(COMMAND_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
@@ -116,17 +189,43 @@ public final class Redis implements AutoCloseable {
     }
 
     /** The multiplexed connection for publishing, acknowledging and diagnostics. Thread-safe; never blocks on reads. */
-    public StatefulRedisConnection<String, byte[]> shared() {
-        return shared;
+    public RedisClusterAsyncCommands<String, byte[]> sharedAsync() {
+        return sharedAsync;
     }
 
-    /** A connection of its own, for blocking reads that must not hold up anything else. */
-    public StatefulRedisConnection<byte[], byte[]> dedicated() {
+    /** Blocking form of {@link #sharedAsync()}, on the same connection. */
+    public RedisClusterCommands<String, byte[]> sharedSync() {
+        return sharedSync;
+    }
+
+    /**
+     * A connection of its own, for blocking reads that must not hold up anything else. On a cluster, every call
+     * after the first re-reads the topology first: readers reconnect only after a failure, which may be a failover.
+     */
+    public StatefulConnection<byte[], byte[]> dedicated() {
         try {
-            return readerClient.connect(BYTES);
+            if (readerClient instanceof RedisClusterClient c) {
+                if (readerConnected) {
+                    c.refreshPartitions();
+                }
+                readerConnected = true;
+                return c.connect(BYTES);
+            }
+            return ((RedisClient) readerClient).connect(BYTES);
         } catch (RuntimeException e) {
             throw translate(e, "connecting to " + url);
         }
+    }
+
+    /** The blocking commands of a connection from {@link #dedicated()} (or any single-server or cluster connection). */
+    public static <K, V> RedisClusterCommands<K, V> sync(StatefulConnection<K, V> c) {
+        if (c instanceof StatefulRedisConnection<K, V> s) return s.sync();
+        return ((StatefulRedisClusterConnection<K, V>) c).sync();
+    }
+
+    static <K, V> RedisClusterAsyncCommands<K, V> async(StatefulConnection<K, V> c) {
+        if (c instanceof StatefulRedisConnection<K, V> s) return s.async();
+        return ((StatefulRedisClusterConnection<K, V>) c).async();
     }
 
     @Override

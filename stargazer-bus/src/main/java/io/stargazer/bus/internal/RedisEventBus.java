@@ -4,7 +4,7 @@ import io.lettuce.core.RedisFuture;
 import io.lettuce.core.StreamMessage;
 import io.lettuce.core.XGroupCreateArgs;
 import io.lettuce.core.XReadArgs;
-import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.stargazer.bus.AsyncMessageHandler;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConsumerConfig;
@@ -43,14 +43,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The {@link EventBus} on one Redis server (see the interface for the contract). */
+/** The {@link EventBus} on one Redis server or a Redis Cluster (see the interface for the contract). */
 public final class RedisEventBus implements EventBus {
     private static final Logger log = LoggerFactory.getLogger(EventBus.class);
     private static final long DIAGNOSTIC_TIMEOUT_MS = 5000;
 
     private final BusConfig config;
     private final Redis redis;
-    private final RedisAsyncCommands<String, byte[]> async;
+    private final RedisClusterAsyncCommands<String, byte[]> async;
     private final ConcurrentHashMap<String, StreamPublisher> publishers = new ConcurrentHashMap<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService maintenance;
@@ -61,14 +61,15 @@ public final class RedisEventBus implements EventBus {
     private RedisEventBus(BusConfig config, Redis redis) {
         this.config = config;
         this.redis = redis;
-        this.async = redis.shared().async();
+        this.async = redis.sharedAsync();
         this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "stargazer-maintenance");
             t.setDaemon(true);
             return t;
         });
         this.guard = new StreamGuard(config, async, maintenance, redis.version(),
-                s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(), redis.publishLoop())));
+                s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
+                        redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, redis.publishLoop())));
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
                 this::length, this::groups, maintenance);
     }

@@ -1,7 +1,7 @@
 package io.stargazer.bus.internal;
 
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.output.NestedMultiOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
@@ -77,7 +77,7 @@ public final class RedisToolClient implements ToolClient {
     private final long tickMillis;
 
     private volatile long clientId = -1;
-    private StatefulRedisConnection<byte[], byte[]> conn;
+    private StatefulConnection<byte[], byte[]> conn;
     private String lastId;
     private boolean troubled;
 
@@ -139,7 +139,7 @@ public final class RedisToolClient implements ToolClient {
                     + "' in this process; share it (one per worker) or give the bus another node id");
         }
         try {
-            byte[] id = (byte[]) rb.redis().shared().sync().eval(INIT_SCRIPT, ScriptOutputType.VALUE,
+            byte[] id = (byte[]) rb.redis().sharedSync().eval(INIT_SCRIPT, ScriptOutputType.VALUE,
                     new String[] {c.replyStream}, Long.toString(config.replyTtl().toMillis()).getBytes(StandardCharsets.US_ASCII));
             c.lastId = new String(id, StandardCharsets.US_ASCII);
         } catch (RuntimeException e) {
@@ -240,7 +240,8 @@ public final class RedisToolClient implements ToolClient {
             try {
                 if (conn == null) {
                     conn = bus.redis().dedicated();
-                    clientId = conn.sync().clientId();
+                    // As in StreamConsumer: no CLIENT UNBLOCK through a cluster connection; close waits out the BLOCK.
+                    clientId = bus.redis().cluster() ? -1 : Redis.sync(conn).clientId();
                 }
                 long now = System.currentTimeMillis();
                 if (now >= nextTick || readSinceTrim >= TRIM_EVERY) {
@@ -282,7 +283,7 @@ public final class RedisToolClient implements ToolClient {
                 .add("BLOCK").add(blockMillis).add("STREAMS").addKey(replyKey).add(lastId);
         Object reply;
         try {
-            reply = conn.sync().dispatch(CommandType.XREAD, new NestedMultiOutput<>(Redis.BYTES), args);
+            reply = Redis.sync(conn).dispatch(CommandType.XREAD, new NestedMultiOutput<>(Redis.BYTES), args);
         } catch (RuntimeException e) {
             throw Redis.translate(e, "XREAD on '" + replyStream + "'");
         }
@@ -296,7 +297,7 @@ public final class RedisToolClient implements ToolClient {
 
     private void maintain() {
         try {
-            conn.sync().eval(MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
+            Redis.sync(conn).eval(MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
                     ascii(Long.toString(cfg.replyTtl().toMillis())), ascii(lastId), ascii(Long.toString(cfg.replyStreamMaxlen())));
         } catch (RuntimeException e) {
             throw Redis.translate(e, "maintaining reply stream '" + replyStream + "'");
@@ -346,7 +347,7 @@ public final class RedisToolClient implements ToolClient {
     }
 
     private void dropConnection() {
-        StatefulRedisConnection<byte[], byte[]> c = conn;
+        StatefulConnection<byte[], byte[]> c = conn;
         conn = null;
         clientId = -1;
         if (c != null) {
@@ -383,7 +384,7 @@ public final class RedisToolClient implements ToolClient {
         long id = clientId;
         if (id >= 0) {
             try {
-                bus.redis().shared().sync().clientUnblock(id, io.lettuce.core.UnblockType.TIMEOUT);
+                bus.redis().sharedSync().clientUnblock(id, io.lettuce.core.UnblockType.TIMEOUT);
             } catch (RuntimeException e) {
                 Redis.logClosed("tools reader unblock", e);
             }
@@ -403,7 +404,7 @@ public final class RedisToolClient implements ToolClient {
         }
         timer.shutdownNow();
         try {
-            bus.redis().shared().sync().del(replyStream);
+            bus.redis().sharedSync().del(replyStream);
         } catch (RuntimeException e) {
             log.atWarn().addKeyValue("reply_stream", replyStream)
                     .log("Could not delete the reply stream; it expires on its own: " + e.getMessage());

@@ -1,8 +1,8 @@
 package io.stargazer.bus.internal;
 
-import io.lettuce.core.api.StatefulRedisConnection;
-import io.lettuce.core.api.async.RedisAsyncCommands;
-import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.api.StatefulConnection;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.output.NestedMultiOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
@@ -61,7 +61,7 @@ final class StreamConsumer implements Subscription {
     private final byte[] streamKey;
     private final byte[] groupName;
     private final byte[] consumerName;
-    private final RedisAsyncCommands<String, byte[]> shared;
+    private final RedisClusterAsyncCommands<String, byte[]> shared;
     private final AckBatcher acks;
     private final ExecutorService pool;
     private final OrderedDispatcher dispatcher;
@@ -76,7 +76,7 @@ final class StreamConsumer implements Subscription {
     private volatile Throwable failure;
     private volatile boolean stopping;
     private volatile long clientId = -1;
-    private StatefulRedisConnection<byte[], byte[]> conn;
+    private StatefulConnection<byte[], byte[]> conn;
 
     private final LongAdder delivered = new LongAdder();
     private final LongAdder acknowledged = new LongAdder();
@@ -96,7 +96,7 @@ final class StreamConsumer implements Subscription {
         this.streamKey = utf8(cfg.stream());
         this.groupName = utf8(cfg.group());
         this.consumerName = utf8(cfg.consumerName());
-        this.shared = bus.redis().shared().async();
+        this.shared = bus.redis().sharedAsync();
         this.acks = new AckBatcher(shared, cfg.stream(), cfg.group());
         this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream(), true));
         this.dispatcher = new OrderedDispatcher(pool);
@@ -197,11 +197,12 @@ final class StreamConsumer implements Subscription {
 
     private void connect() {
         conn = bus.redis().dedicated();
-        clientId = conn.sync().clientId();
+        // On a cluster CLIENT ID/UNBLOCK would reach some node, not the reader's: close then waits out the BLOCK.
+        clientId = bus.redis().cluster() ? -1 : Redis.sync(conn).clientId();
     }
 
     private void dropConnection() {
-        StatefulRedisConnection<byte[], byte[]> c = conn;
+        StatefulConnection<byte[], byte[]> c = conn;
         conn = null;
         clientId = -1;
         if (c != null) {
@@ -237,9 +238,9 @@ final class StreamConsumer implements Subscription {
     private void recreateGroup() {
         try {
             // A missing stream is made empty with the group at its start, so entries added meanwhile are not skipped.
-            Long exists = bus.redis().shared().sync().exists(cfg.stream());
+            Long exists = bus.redis().sharedSync().exists(cfg.stream());
             String start = exists != null && exists > 0 ? "$" : "0";
-            bus.redis().shared().sync().xgroupCreate(io.lettuce.core.XReadArgs.StreamOffset.from(cfg.stream(), start),
+            bus.redis().sharedSync().xgroupCreate(io.lettuce.core.XReadArgs.StreamOffset.from(cfg.stream(), start),
                     cfg.group(), io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
             log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("start", start)
                     .log("Re-created consumer group");
@@ -294,7 +295,7 @@ final class StreamConsumer implements Subscription {
     }
 
     private Object call(CommandType type, CommandArgs<byte[], byte[]> args) {
-        RedisCommands<byte[], byte[]> sync = conn.sync();
+        RedisClusterCommands<byte[], byte[]> sync = Redis.sync(conn);
         try {
             List<Object> out = sync.dispatch(type, new NestedMultiOutput<>(Redis.BYTES), args);
             return out;
@@ -434,7 +435,7 @@ final class StreamConsumer implements Subscription {
         for (ConsumerInfo c : bus.consumers(cfg.stream(), cfg.group())) {
             if (c.pending() == 0 && c.idleMillis() > cfg.consumerIdleLimit().toMillis() && !c.name().equals(cfg.consumerName())) {
                 try {
-                    Object r = bus.redis().shared().sync().eval(DELETE_IF_IDLE, io.lettuce.core.ScriptOutputType.INTEGER,
+                    Object r = bus.redis().sharedSync().eval(DELETE_IF_IDLE, io.lettuce.core.ScriptOutputType.INTEGER,
                             new String[] {cfg.stream()}, utf8(cfg.group()), utf8(c.name()));
                     if (r instanceof Long l && l >= 0) {
                         log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())

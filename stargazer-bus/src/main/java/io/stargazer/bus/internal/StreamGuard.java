@@ -1,7 +1,7 @@
 package io.stargazer.bus.internal;
 
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.stargazer.bus.Backpressure;
 import io.stargazer.bus.BackpressureException;
 import io.stargazer.bus.BusConfig;
@@ -87,7 +87,7 @@ final class StreamGuard {
             """;
 
     private final BusConfig config;
-    private final RedisAsyncCommands<String, byte[]> redis;
+    private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final ScheduledExecutorService scheduler;
     private final Function<String, StreamPublisher> publishers;
     private final List<String> evictArgs;
@@ -122,7 +122,7 @@ final class StreamGuard {
     record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long deadlineMillis) {
     }
 
-    StreamGuard(BusConfig config, RedisAsyncCommands<String, byte[]> redis, ScheduledExecutorService scheduler,
+    StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ScheduledExecutorService scheduler,
             ServerVersion version, Function<String, StreamPublisher> publishers) {
         this.config = config;
         this.redis = redis;

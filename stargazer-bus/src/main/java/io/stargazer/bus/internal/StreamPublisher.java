@@ -2,7 +2,7 @@ package io.stargazer.bus.internal;
 
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.output.ValueOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
@@ -22,6 +22,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * of a script that runs the same {@code XADD}s on the server, in order, and returns their ids. At most
  * {@link #MAX_IN_FLIGHT} batches are outstanding per stream; batches are formed from one FIFO queue and written to
  * one connection by one drain loop at a time, so entries reach the stream in submission order.
+ *
+ * <p>Every batch is formed and handed to Lettuce on one thread, an event loop of the connection ({@link #drain()}):
+ * Netty writes at once on its event loop, while a write from any other thread waits in the loop's task queue, so
+ * batches sent from both kinds of thread could overtake each other and break the order of one channel.
+ *
+ * <p>On a Redis Cluster one batch at a time: Lettuce's cluster connection does not keep two commands to one node in
+ * order while that node's connection is being opened (queued commands then run last-in first-out, redis/lettuce
+ * #1957), nor across a MOVED redirect; with one batch outstanding there is nothing to reorder.
  *
  * <p>Every future completes: with its entry's id, or exceptionally with the batch's error. A script that fails
  * part way (only WRONGTYPE or out-of-memory can do that) may have stored the first entries of its batch; their
@@ -53,8 +61,9 @@ final class StreamPublisher {
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
     private final String stream;
-    private final RedisAsyncCommands<String, byte[]> redis;
+    private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
+    private final int maxInFlight;
     /** The one thread every batch of this publisher is formed and sent on (see {@link #drain()}). */
     private final EventExecutor loop;
 
@@ -66,10 +75,13 @@ final class StreamPublisher {
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future) {
     }
 
-    StreamPublisher(String stream, RedisAsyncCommands<String, byte[]> redis, int maxBatch, EventExecutor loop) {
+    /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
+    StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight,
+            EventExecutor loop) {
         this.stream = stream;
         this.redis = redis;
         this.maxBatch = maxBatch;
+        this.maxInFlight = maxInFlight;
         this.loop = loop;
     }
 
@@ -107,7 +119,7 @@ final class StreamPublisher {
     private void drainLoop() {
         int missed = 1;
         for (;;) {
-            while (inFlight.get() < MAX_IN_FLIGHT) {
+            while (inFlight.get() < maxInFlight) {
                 List<Pending> batch = take();
                 if (batch.isEmpty()) {
                     break;
@@ -177,7 +189,9 @@ final class StreamPublisher {
     private void finish(List<Pending> batch, Object result, Throwable error) {
         // Free the slot and send what queued meanwhile before running callers' completion stages.
         inFlight.decrementAndGet();
-        drain();
+        if (!queue.isEmpty()) {
+            drain(); // a publish submitted after this check drains by itself, and finds the slot free
+        }
         if (error != null) {
             RuntimeException e = Redis.translate(error, "publishing to stream '" + stream + "'");
             for (Pending p : batch) {
