@@ -26,7 +26,8 @@ public final class BenchMain {
     static final String SEC_ROUNDTRIP = "roundtrip";
     static final String SEC_TOOLS = "tools";
     static final String SEC_GROWTH = "growth";
-    static final List<String> SECTIONS = List.of(SEC_SERVER, SEC_PUBLISH, SEC_CONSUME, SEC_ROUNDTRIP, SEC_TOOLS, SEC_GROWTH);
+    static final String SEC_CLUSTER = "cluster";
+    static final List<String> SECTIONS = List.of(SEC_SERVER, SEC_PUBLISH, SEC_CONSUME, SEC_ROUNDTRIP, SEC_TOOLS, SEC_GROWTH, SEC_CLUSTER);
 
     static final String C1 = "redis-benchmark XADD -c 1 -P 1";
     static final String C50 = "redis-benchmark XADD -c 50 -P 1";
@@ -109,6 +110,7 @@ public final class BenchMain {
         if (only.contains(SEC_ROUNDTRIP)) roundTrip();
         if (only.contains(SEC_TOOLS)) tools();
         if (only.contains(SEC_GROWTH)) growth();
+        if (only.contains(SEC_CLUSTER)) cluster();
     }
 
     private void progress(String what) {
@@ -290,6 +292,22 @@ public final class BenchMain {
             add(SEC_TOOLS, label + ": p99", Result.STARGAZER, r.p99Ms(), "ms", null);
             add(SEC_TOOLS, label + ": calls per second", Result.STARGAZER, r.callsPerSecond(), "calls/s", null);
         }
+    }
+
+    /** Inbound throughput on one server and on a 3+3 cluster with 6 partitions (issue 8), in the same run. */
+    private void cluster() throws Exception {
+        int n = ctx.quick ? 30_000 : 100_000;
+        progress("inbound on one server and on a local cluster, " + n + " messages each");
+        double[][] r = ClusterRows.measure(n);
+        String[] setups = {"one server, 1 inbound stream", "one server, 6 inbound partitions", "cluster 3+3, 6 inbound partitions"};
+        for (int i = 0; i < setups.length; i++) {
+            add(SEC_CLUSTER, "inbound publish (16 threads, async), " + setups[i], Result.STARGAZER, r[i][0], "msg/s", null);
+            add(SEC_CLUSTER, "inbound publish + consume, " + setups[i], Result.STARGAZER, r[i][1], "msg/s", null);
+        }
+        notes.add("Cluster rows: 16 publisher threads (256 in flight each) over 1000 channels, one worker consuming every "
+                + "partition; every server appendonly with fsync every second. All six cluster nodes share this machine's "
+                + "cores with the benchmark, so the cluster figure shows the cost of the cluster path here, not what separate "
+                + "machines carry (docs/cluster.md has the capacity plan).");
     }
 
     private void growth() throws Exception {

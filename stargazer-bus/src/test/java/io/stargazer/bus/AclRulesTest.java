@@ -39,8 +39,10 @@ class AclRulesTest {
         Topology t = Topology.builder().inboundPartitions(3).build();
         AclRules r = AclRules.builder(t).platforms(List.of("webchat")).workerIds(List.of("w1", "w2")).worker("w", "p").build();
         String line = r.user("w").aclFileLine();
-        assertThat(line).contains("~sg:stream:inbound:0 ~sg:stream:inbound:1 ~sg:stream:inbound:2)")
-                .contains("%W~sg:stream:inbound:0:dead").contains("%W~sg:stream:outbound:webchat ")
+        List<String> parts = t.inboundStreams();
+        assertThat(parts).hasSize(3);
+        assertThat(line).contains("~" + parts.get(0) + " ~" + parts.get(1) + " ~" + parts.get(2) + ")")
+                .contains("%W~" + parts.get(0) + ":dead").contains("%W~sg:stream:outbound:webchat ")
                 .contains("~sg:tools:reply:w1 ~sg:tools:reply:w2").doesNotContain("reply:*").doesNotContain("inbound*");
         assertThat(AclRules.builder(t).worker("w", "p").build().user("w").aclFileLine()).contains("~sg:tools:reply:*");
     }
