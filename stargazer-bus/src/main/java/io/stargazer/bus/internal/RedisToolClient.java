@@ -1,7 +1,6 @@
 package io.stargazer.bus.internal;
 
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.output.NestedMultiOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
@@ -76,8 +75,7 @@ public final class RedisToolClient implements ToolClient {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final long tickMillis;
 
-    private volatile long clientId = -1;
-    private StatefulConnection<byte[], byte[]> conn;
+    private final ReaderConnection conn;
     private String lastId;
     private boolean troubled;
 
@@ -124,6 +122,7 @@ public final class RedisToolClient implements ToolClient {
             return t;
         });
         timer.setRemoveOnCancelPolicy(true); // completed calls must not leave their timeout tasks queued
+        this.conn = new ReaderConnection(bus.redis(), "tools reader connection");
         this.reader = new Thread(this::run, "stargazer-tools-reader-" + bus.config().nodeId());
         reader.setDaemon(true);
     }
@@ -238,11 +237,7 @@ public final class RedisToolClient implements ToolClient {
         int readSinceTrim = 0;
         while (!closed.get()) {
             try {
-                if (conn == null) {
-                    conn = bus.redis().dedicated();
-                    // As in StreamConsumer: no CLIENT UNBLOCK through a cluster connection; close waits out the BLOCK.
-                    clientId = bus.redis().cluster() ? -1 : Redis.sync(conn).clientId();
-                }
+                conn.sync(); // opens the connection when there is none
                 long now = System.currentTimeMillis();
                 if (now >= nextTick || readSinceTrim >= TRIM_EVERY) {
                     maintain();
@@ -270,12 +265,12 @@ public final class RedisToolClient implements ToolClient {
                     log.atWarn().addKeyValue("reply_stream", replyStream).addKeyValue("in_flight", pending.size())
                             .log("Tool client reader lost Redis; reconnecting: " + e.getMessage());
                 }
-                dropConnection();
+                conn.drop();
                 sleep(backoff);
                 backoff = Math.min(backoff * 2, MAX_RECONNECT_BACKOFF_MS);
             }
         }
-        dropConnection();
+        conn.drop();
     }
 
     private List<RawEntry> read(long blockMillis) {
@@ -283,7 +278,7 @@ public final class RedisToolClient implements ToolClient {
                 .add("BLOCK").add(blockMillis).add("STREAMS").addKey(replyKey).add(lastId);
         Object reply;
         try {
-            reply = Redis.sync(conn).dispatch(CommandType.XREAD, new NestedMultiOutput<>(Redis.BYTES), args);
+            reply = conn.sync().dispatch(CommandType.XREAD, new NestedMultiOutput<>(Redis.BYTES), args);
         } catch (RuntimeException e) {
             throw Redis.translate(e, "XREAD on '" + replyStream + "'");
         }
@@ -297,7 +292,7 @@ public final class RedisToolClient implements ToolClient {
 
     private void maintain() {
         try {
-            Redis.sync(conn).eval(MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
+            conn.sync().eval(MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
                     ascii(Long.toString(cfg.replyTtl().toMillis())), ascii(lastId), ascii(Long.toString(cfg.replyStreamMaxlen())));
         } catch (RuntimeException e) {
             throw Redis.translate(e, "maintaining reply stream '" + replyStream + "'");
@@ -346,18 +341,6 @@ public final class RedisToolClient implements ToolClient {
         }
     }
 
-    private void dropConnection() {
-        StatefulConnection<byte[], byte[]> c = conn;
-        conn = null;
-        clientId = -1;
-        if (c != null) {
-            try {
-                c.close();
-            } catch (RuntimeException e) {
-                Redis.logClosed("tools reader connection", e);
-            }
-        }
-    }
 
     // ---- the rest ------------------------------------------------------------------------------------------
 
@@ -381,14 +364,7 @@ public final class RedisToolClient implements ToolClient {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        long id = clientId;
-        if (id >= 0) {
-            try {
-                bus.redis().sharedSync().clientUnblock(id, io.lettuce.core.UnblockType.TIMEOUT);
-            } catch (RuntimeException e) {
-                Redis.logClosed("tools reader unblock", e);
-            }
-        }
+        conn.unblock();
         try {
             reader.join(cfg.blockTimeout().toMillis() + 2000);
         } catch (InterruptedException e) {

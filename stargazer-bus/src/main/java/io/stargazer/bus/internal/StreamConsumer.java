@@ -1,6 +1,5 @@
 package io.stargazer.bus.internal;
 
-import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.output.NestedMultiOutput;
@@ -75,8 +74,7 @@ final class StreamConsumer implements Subscription {
     private final AtomicReference<State> state = new AtomicReference<>(State.STARTING);
     private volatile Throwable failure;
     private volatile boolean stopping;
-    private volatile long clientId = -1;
-    private StatefulConnection<byte[], byte[]> conn;
+    private final ReaderConnection conn;
 
     private final LongAdder delivered = new LongAdder();
     private final LongAdder acknowledged = new LongAdder();
@@ -101,6 +99,7 @@ final class StreamConsumer implements Subscription {
         this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream(), true));
         this.dispatcher = new OrderedDispatcher(pool);
         this.permits = new Semaphore(cfg.maxInFlight());
+        this.conn = new ReaderConnection(bus.redis(), "reader connection");
         this.reader = threads("stargazer-reader-" + cfg.stream(), false).newThread(this::run);
     }
 
@@ -118,9 +117,7 @@ final class StreamConsumer implements Subscription {
         boolean history = true;
         while (!stopping) {
             try {
-                if (conn == null) {
-                    connect();
-                }
+                conn.sync(); // opens the connection when there is none
                 long now = System.currentTimeMillis();
                 if (now >= nextClaimAt) {
                     nextClaimAt = now + Math.max(50, cfg.claimIdle().toMillis() / 2);
@@ -185,34 +182,17 @@ final class StreamConsumer implements Subscription {
                     break;
                 }
                 trouble(e, "Subscription lost Redis; reconnecting");
-                dropConnection();
+                conn.drop();
                 sleep(backoff);
                 backoff = Math.min(backoff * 2, MAX_RECONNECT_BACKOFF_MS);
                 history = true;
                 historyCursor = "0";
             }
         }
-        dropConnection();
+        conn.drop();
     }
 
-    private void connect() {
-        conn = bus.redis().dedicated();
-        // On a cluster CLIENT ID/UNBLOCK would reach some node, not the reader's: close then waits out the BLOCK.
-        clientId = bus.redis().cluster() ? -1 : Redis.sync(conn).clientId();
-    }
 
-    private void dropConnection() {
-        StatefulConnection<byte[], byte[]> c = conn;
-        conn = null;
-        clientId = -1;
-        if (c != null) {
-            try {
-                c.close();
-            } catch (RuntimeException e) {
-                Redis.logClosed("reader connection", e);
-            }
-        }
-    }
 
     private void recovered() {
         State before = state.getAndUpdate(s -> s == State.STARTING || s == State.RECONNECTING ? State.RUNNING : s);
@@ -295,7 +275,7 @@ final class StreamConsumer implements Subscription {
     }
 
     private Object call(CommandType type, CommandArgs<byte[], byte[]> args) {
-        RedisClusterCommands<byte[], byte[]> sync = Redis.sync(conn);
+        RedisClusterCommands<byte[], byte[]> sync = conn.sync();
         try {
             List<Object> out = sync.dispatch(type, new NestedMultiOutput<>(Redis.BYTES), args);
             return out;
@@ -657,15 +637,7 @@ final class StreamConsumer implements Subscription {
             return;
         }
         stopping = true;
-        long id = clientId;
-        if (id >= 0) {
-            try {
-                // Wake the blocked read now instead of waiting out its BLOCK time.
-                shared.clientUnblock(id, io.lettuce.core.UnblockType.TIMEOUT);
-            } catch (RuntimeException e) {
-                Redis.logClosed("client unblock", e);
-            }
-        }
+        conn.unblock(); // wake the blocked read now instead of waiting out its BLOCK time
         try {
             reader.join(Math.max(1000, cfg.blockTimeout().toMillis() + 1000));
             pool.shutdown();

@@ -1,0 +1,59 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.UnblockType;
+import io.lettuce.core.api.StatefulConnection;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
+
+/**
+ * The connection of one blocking reader (a subscription's, a tools client's): opened when first needed, dropped
+ * after any error so the reader's loop opens a fresh one (its client has auto-reconnect off, see {@link Redis}),
+ * and woken from another thread when the reader stops, so a blocked read ends now rather than at its BLOCK time.
+ * Used by the reader's own thread only, except {@link #unblock()}.
+ */
+final class ReaderConnection {
+    private final Redis redis;
+    private final String what;
+    private StatefulConnection<byte[], byte[]> conn;
+    /** CLIENT ID of the open connection, or -1; on a cluster always -1 (CLIENT UNBLOCK would reach any node). */
+    private volatile long clientId = -1;
+
+    ReaderConnection(Redis redis, String what) {
+        this.redis = redis;
+        this.what = what;
+    }
+
+    /** The commands of the connection, opening it first when there is none. */
+    RedisClusterCommands<byte[], byte[]> sync() {
+        if (conn == null) {
+            conn = redis.dedicated();
+            clientId = redis.cluster() ? -1 : Redis.sync(conn).clientId();
+        }
+        return Redis.sync(conn);
+    }
+
+    /** Closes the connection, if any; the next {@link #sync()} opens a new one. */
+    void drop() {
+        StatefulConnection<byte[], byte[]> c = conn;
+        conn = null;
+        clientId = -1;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (RuntimeException e) {
+                Redis.logClosed(what, e);
+            }
+        }
+    }
+
+    /** Ends a read blocked on this connection at once (CLIENT UNBLOCK from the shared connection). Any thread. */
+    void unblock() {
+        long id = clientId;
+        if (id >= 0) {
+            try {
+                redis.sharedSync().clientUnblock(id, UnblockType.TIMEOUT);
+            } catch (RuntimeException e) {
+                Redis.logClosed(what + " unblock", e);
+            }
+        }
+    }
+}
