@@ -67,6 +67,8 @@ public final class RedisEventBus implements EventBus {
             t.setDaemon(true);
             return t;
         });
+        // Streams published to once (a tools service answering workers that come and go) must not be kept forever.
+        maintenance.scheduleWithFixedDelay(() -> forgetIdlePublishers(IDLE_PUBLISHER), 1, 1, TimeUnit.MINUTES);
         this.guard = new StreamGuard(config, async, maintenance, redis.version(),
                 s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                         redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, redis.publishLoop())));
@@ -90,6 +92,27 @@ public final class RedisEventBus implements EventBus {
     @Override
     public String serverVersion() {
         return redis.version().text();
+    }
+
+    /** How long a stream's publisher may sit unused before it is dropped (a new one is made on the next publish). */
+    static final java.time.Duration IDLE_PUBLISHER = java.time.Duration.ofMinutes(5);
+
+    /** Drops the publishers (and trim state) of streams not published to for {@code idle}; returns how many. */
+    public int forgetIdlePublishers(java.time.Duration idle) {
+        int dropped = 0;
+        for (String stream : List.copyOf(publishers.keySet())) {
+            StreamPublisher before = publishers.get(stream);
+            if (before != null && publishers.computeIfPresent(stream, (k, p) -> p.idleFor(idle.toNanos()) ? null : p) == null) {
+                guard.forgetIfQuiet(stream);
+                dropped++;
+            }
+        }
+        return dropped;
+    }
+
+    /** Streams this bus holds a publisher for (diagnostics and tests). */
+    public int publisherCount() {
+        return publishers.size();
     }
 
     /** For the consumer and the tools path in this package. */

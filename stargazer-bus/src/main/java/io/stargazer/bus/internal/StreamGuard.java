@@ -133,6 +133,11 @@ final class StreamGuard {
         this.safeArgs = version.hasAckedTrimming() ? List.of("ACKED", "MAXLEN", "~", cap) : List.of();
     }
 
+    /** Forgets what it knows of {@code stream} unless the stream is full or has publishes waiting. */
+    void forgetIfQuiet(String stream) {
+        states.computeIfPresent(stream, (k, st) -> st.full || st.anyParked || st.checking.get() ? st : null);
+    }
+
     State state(String stream) {
         return states.computeIfAbsent(stream, State::new);
     }

@@ -89,7 +89,20 @@ final class StreamPublisher {
         return stream;
     }
 
+    /** When this publisher was last handed a publish (System.nanoTime); read by the idle sweep, exactness not needed. */
+    private volatile long lastUsed = System.nanoTime();
+
+    /**
+     * Nothing queued, nothing in flight, no drain running, and no publish for {@code idleNanos}: safe to forget.
+     * A publish racing with the sweep still goes out: the forgotten object keeps working, and since every publisher
+     * drains on the same event loop, a thread's next publish (through a new publisher) is written after it.
+     */
+    boolean idleFor(long idleNanos) {
+        return queue.isEmpty() && inFlight.get() == 0 && wip.get() == 0 && System.nanoTime() - lastUsed >= idleNanos;
+    }
+
     CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs) {
+        lastUsed = System.nanoTime();
         CompletableFuture<String> f = new CompletableFuture<>();
         queue.offer(new Pending(payload, traceId, trimArgs, f));
         drain();
