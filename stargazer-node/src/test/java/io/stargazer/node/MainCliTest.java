@@ -114,4 +114,19 @@ class MainCliTest {
         assertThat(badJson.code()).isEqualTo(2);
         assertThat(badJson.err().strip()).startsWith("stargazer: JSON: invalid JSON at character");
     }
+
+    @Test
+    void aclPrintsOneUserPerRoleForTheTopologyOfTheEnvironment() {
+        Result r = run(Map.of("SG_PLATFORMS", "webchat,discord", "SG_INBOUND_STREAM", "app:in"), "acl");
+        assertThat(r.code()).isZero();
+        assertThat(r.out().lines().filter(l -> l.startsWith("ACL SETUSER ")).map(l -> l.split(" ")[2]))
+                .containsExactly("sg-gateway-webchat", "sg-gateway-discord", "sg-worker", "sg-tools", "sg-monitor");
+        assertThat(r.out()).contains("%W~app:in ").doesNotContain("~sg:stream:inbound").doesNotContain("nopass");
+        Result file = run(Map.of("SG_PLATFORMS", "webchat"), "acl", "--file");
+        assertThat(file.code()).isZero();
+        assertThat(file.out().lines().filter(l -> l.startsWith("user ")).count()).isEqualTo(4);
+        Result bad = run(Map.of("SG_PLATFORMS", "web chat"), "acl");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err().strip()).doesNotContain("\n").contains("SG_PLATFORMS");
+    }
 }
