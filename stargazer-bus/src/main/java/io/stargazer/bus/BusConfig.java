@@ -24,6 +24,10 @@ import java.util.Map;
  * @param trimPolicy           SAFE (default: never trim what a group has not acknowledged) or EVICT (the original's MAXLEN)
  * @param backpressure         what publishing to a full SAFE stream does: BLOCK (default) or REJECT
  * @param backpressureTimeout  how long a BLOCKed publish waits for room before it fails
+ * @param publishTimeout       how long a publish may take, counted from the call: it completes (stored, or failed)
+ *                             within this time, waiting for room and in the queue included
+ * @param publishQueueLimit    most publishes waiting per stream to be sent; past it a publish fails at once
+ * @param deadPeerTimeout      a connection that answers nothing for this long is taken as dead and replaced
  */
 public record BusConfig(
         Topology topology,
@@ -37,7 +41,10 @@ public record BusConfig(
         Clock clock,
         TrimPolicy trimPolicy,
         Backpressure backpressure,
-        Duration backpressureTimeout) {
+        Duration backpressureTimeout,
+        Duration publishTimeout,
+        int publishQueueLimit,
+        Duration deadPeerTimeout) {
 
     public static final String ENV_NODE_ROLE = "SG_NODE_ROLE";
     public static final String ENV_NODE_ID = "SG_NODE_ID";
@@ -48,6 +55,13 @@ public record BusConfig(
     public static final String ENV_TRIM_POLICY = "SG_TRIM_POLICY";
     public static final String ENV_BACKPRESSURE = "SG_BACKPRESSURE";
     public static final String ENV_BACKPRESSURE_TIMEOUT_MS = "SG_BACKPRESSURE_TIMEOUT_MS";
+    public static final String ENV_PUBLISH_TIMEOUT_MS = "SG_PUBLISH_TIMEOUT_MS";
+    public static final String ENV_PUBLISH_QUEUE_LIMIT = "SG_PUBLISH_QUEUE_LIMIT";
+    public static final String ENV_DEAD_PEER_TIMEOUT_MS = "SG_DEAD_PEER_TIMEOUT_MS";
+
+    public static final Duration DEFAULT_PUBLISH_TIMEOUT = Duration.ofSeconds(10);
+    public static final int DEFAULT_PUBLISH_QUEUE_LIMIT = 10_000;
+    public static final Duration DEFAULT_DEAD_PEER_TIMEOUT = Duration.ofSeconds(5);
 
     public static final long MIN_STREAM_MAXLEN = 1000;
     public static final List<String> DEFAULT_PLATFORMS = List.of("discord", "matrix", "webchat");
@@ -68,6 +82,9 @@ public record BusConfig(
         if (trimPolicy == null) throw new ConfigException(ENV_TRIM_POLICY, "must be set");
         if (backpressure == null) throw new ConfigException(ENV_BACKPRESSURE, "must be set");
         Settings.positive(ENV_BACKPRESSURE_TIMEOUT_MS, backpressureTimeout);
+        Settings.positive(ENV_PUBLISH_TIMEOUT_MS, publishTimeout);
+        Settings.positive(ENV_PUBLISH_QUEUE_LIMIT, publishQueueLimit);
+        Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, deadPeerTimeout);
     }
 
     public static Builder builder() {
@@ -78,7 +95,8 @@ public record BusConfig(
         return new Builder().topology(topology).role(role).nodeId(nodeId).platforms(platforms).streamMaxlen(streamMaxlen)
                 .maxEnvelopeBytes(maxEnvelopeBytes).backlogCheckInterval(backlogCheckInterval)
                 .publishBatchMax(publishBatchMax).clock(clock).trimPolicy(trimPolicy).backpressure(backpressure)
-                .backpressureTimeout(backpressureTimeout);
+                .backpressureTimeout(backpressureTimeout).publishTimeout(publishTimeout).publishQueueLimit(publishQueueLimit)
+                .deadPeerTimeout(deadPeerTimeout);
     }
 
     public static BusConfig fromEnvironment() {
@@ -102,6 +120,15 @@ public record BusConfig(
         if (env.containsKey(ENV_BACKPRESSURE)) b.backpressure(Backpressure.parse(ENV_BACKPRESSURE, env.get(ENV_BACKPRESSURE)));
         if (env.containsKey(ENV_BACKPRESSURE_TIMEOUT_MS)) {
             b.backpressureTimeout(Settings.parseMillis(ENV_BACKPRESSURE_TIMEOUT_MS, env.get(ENV_BACKPRESSURE_TIMEOUT_MS)));
+        }
+        if (env.containsKey(ENV_PUBLISH_TIMEOUT_MS)) {
+            b.publishTimeout(Settings.parseMillis(ENV_PUBLISH_TIMEOUT_MS, env.get(ENV_PUBLISH_TIMEOUT_MS)));
+        }
+        if (env.containsKey(ENV_PUBLISH_QUEUE_LIMIT)) {
+            b.publishQueueLimit(Settings.parseInt(ENV_PUBLISH_QUEUE_LIMIT, env.get(ENV_PUBLISH_QUEUE_LIMIT)));
+        }
+        if (env.containsKey(ENV_DEAD_PEER_TIMEOUT_MS)) {
+            b.deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, env.get(ENV_DEAD_PEER_TIMEOUT_MS)));
         }
         return b.build();
     }
@@ -141,6 +168,9 @@ public record BusConfig(
         private TrimPolicy trimPolicy = TrimPolicy.SAFE;
         private Backpressure backpressure = Backpressure.BLOCK;
         private Duration backpressureTimeout = Duration.ofSeconds(10);
+        private Duration publishTimeout = DEFAULT_PUBLISH_TIMEOUT;
+        private int publishQueueLimit = DEFAULT_PUBLISH_QUEUE_LIMIT;
+        private Duration deadPeerTimeout = DEFAULT_DEAD_PEER_TIMEOUT;
 
         private Builder() {
         }
@@ -192,9 +222,14 @@ public record BusConfig(
             return this;
         }
 
+        public Builder publishTimeout(Duration v) { this.publishTimeout = Settings.positive(ENV_PUBLISH_TIMEOUT_MS, v); return this; }
+        public Builder publishQueueLimit(int v) { this.publishQueueLimit = Settings.positive(ENV_PUBLISH_QUEUE_LIMIT, v); return this; }
+        public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, v); return this; }
+
         public BusConfig build() {
             return new BusConfig(topology, role, nodeId == null ? defaultNodeId() : nodeId, platforms, streamMaxlen,
-                    maxEnvelopeBytes, backlogCheckInterval, publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout);
+                    maxEnvelopeBytes, backlogCheckInterval, publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout,
+                    publishTimeout, publishQueueLimit, deadPeerTimeout);
         }
     }
 }

@@ -24,6 +24,7 @@ import java.util.Map;
  * @param closeTimeout      how long close() waits for in-flight handlers
  * @param consumerIdleLimit consumers of the group idle longer than this with nothing pending are removed
  * @param deadLetterStream  where poison and malformed entries go (default: the stream plus the topology's suffix)
+ * @param retryOrder        ORDERED (default): a failed entry's channel waits for its retry; UNORDERED: it goes on
  */
 public record ConsumerConfig(
         String stream,
@@ -40,7 +41,8 @@ public record ConsumerConfig(
         boolean manualAck,
         Duration closeTimeout,
         Duration consumerIdleLimit,
-        String deadLetterStream) {
+        String deadLetterStream,
+        RetryOrder retryOrder) {
 
     public static final String ENV_CLAIM_IDLE_MS = "SG_CLAIM_IDLE_MS";
     public static final String ENV_MAX_DELIVERIES = "SG_MAX_DELIVERIES";
@@ -49,6 +51,7 @@ public record ConsumerConfig(
     public static final String ENV_CONCURRENCY = "SG_CONSUMER_CONCURRENCY";
     public static final String ENV_RETRY_BACKOFF_MS = "SG_RETRY_BACKOFF_MS";
     public static final String ENV_MAX_RETRY_BACKOFF_MS = "SG_MAX_RETRY_BACKOFF_MS";
+    public static final String ENV_RETRY_ORDER = "SG_RETRY_ORDER";
 
     public ConsumerConfig {
         Topology.checkName("stream", stream);
@@ -65,6 +68,7 @@ public record ConsumerConfig(
         Settings.positive("closeTimeout", closeTimeout);
         Settings.positive("consumerIdleLimit", consumerIdleLimit);
         Topology.checkName("deadLetterStream", deadLetterStream);
+        if (retryOrder == null) throw new ConfigException(ENV_RETRY_ORDER, "must be set");
         if (deadLetterStream.equals(stream)) {
             throw new ConfigException("deadLetterStream", "'" + deadLetterStream + "' must differ from the stream it serves");
         }
@@ -88,7 +92,7 @@ public record ConsumerConfig(
         return new Builder(stream, group).consumerName(consumerName).claimIdle(claimIdle).maxDeliveries(maxDeliveries)
                 .batchSize(batchSize).maxInFlight(maxInFlight).concurrency(concurrency).blockTimeout(blockTimeout)
                 .retryBackoff(retryBackoff).maxRetryBackoff(maxRetryBackoff).manualAck(manualAck).closeTimeout(closeTimeout)
-                .consumerIdleLimit(consumerIdleLimit).deadLetterStream(deadLetterStream);
+                .consumerIdleLimit(consumerIdleLimit).deadLetterStream(deadLetterStream).retryOrder(retryOrder);
     }
 
     /** Collects settings; each setter refuses a bad value at once, naming it. */
@@ -108,6 +112,7 @@ public record ConsumerConfig(
         private Duration closeTimeout = Duration.ofSeconds(10);
         private Duration consumerIdleLimit = Duration.ofHours(1);
         private String deadLetterStream;
+        private RetryOrder retryOrder = RetryOrder.ORDERED;
 
         private Builder(String stream, String group) {
             this.stream = Topology.checkName("stream", stream);
@@ -128,6 +133,7 @@ public record ConsumerConfig(
             if (env.containsKey(ENV_MAX_RETRY_BACKOFF_MS)) {
                 maxRetryBackoff(Settings.parseMillis(ENV_MAX_RETRY_BACKOFF_MS, env.get(ENV_MAX_RETRY_BACKOFF_MS)));
             }
+            if (env.containsKey(ENV_RETRY_ORDER)) retryOrder(RetryOrder.parse(ENV_RETRY_ORDER, env.get(ENV_RETRY_ORDER)));
             return this;
         }
 
@@ -149,10 +155,16 @@ public record ConsumerConfig(
         public Builder consumerIdleLimit(Duration v) { this.consumerIdleLimit = Settings.positive("consumerIdleLimit", v); return this; }
         public Builder deadLetterStream(String v) { this.deadLetterStream = Topology.checkName("deadLetterStream", v); return this; }
 
+        public Builder retryOrder(RetryOrder v) {
+            if (v == null) throw new ConfigException(ENV_RETRY_ORDER, "must be set");
+            this.retryOrder = v;
+            return this;
+        }
+
         public ConsumerConfig build() {
             return new ConsumerConfig(stream, group, consumerName == null ? BusConfig.defaultNodeId() : consumerName, claimIdle,
                     maxDeliveries, batchSize, maxInFlight, concurrency, blockTimeout, retryBackoff, maxRetryBackoff, manualAck,
-                    closeTimeout, consumerIdleLimit, deadLetterStream == null ? stream + ":dead" : deadLetterStream);
+                    closeTimeout, consumerIdleLimit, deadLetterStream == null ? stream + ":dead" : deadLetterStream, retryOrder);
         }
     }
 }

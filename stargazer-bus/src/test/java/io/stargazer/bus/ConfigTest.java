@@ -181,13 +181,13 @@ class ConfigTest {
         void constructorRefusesWhatTheBuilderWouldHaveFixedOrRefused() {
             Clock clock = Clock.fixed(Instant.EPOCH, ZoneOffset.UTC);
             assertThat(refusal(() -> new BusConfig(Topology.defaults(), NodeRole.WORKER, "n", List.of(), 500, 1, Duration.ofSeconds(1),
-                    1, clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_STREAM_MAXLEN").contains("'500'");
+                    1, clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1), Duration.ofSeconds(10), 10_000, Duration.ofSeconds(5))).getMessage()).contains("SG_STREAM_MAXLEN").contains("'500'");
             assertThat(refusal(() -> new BusConfig(null, NodeRole.WORKER, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
-                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("topology");
+                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1), Duration.ofSeconds(10), 10_000, Duration.ofSeconds(5))).getMessage()).contains("topology");
             assertThat(refusal(() -> new BusConfig(Topology.defaults(), null, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
-                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_NODE_ROLE");
+                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1), Duration.ofSeconds(10), 10_000, Duration.ofSeconds(5))).getMessage()).contains("SG_NODE_ROLE");
             assertThat(refusal(() -> new BusConfig(Topology.defaults(), NodeRole.WORKER, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
-                    clock, null, Backpressure.BLOCK, Duration.ofSeconds(1))).getMessage()).contains("SG_TRIM_POLICY");
+                    clock, null, Backpressure.BLOCK, Duration.ofSeconds(1), Duration.ofSeconds(10), 10_000, Duration.ofSeconds(5))).getMessage()).contains("SG_TRIM_POLICY");
         }
 
         @Test
