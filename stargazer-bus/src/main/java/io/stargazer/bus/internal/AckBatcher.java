@@ -3,16 +3,17 @@ package io.stargazer.bus.internal;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.Queue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Acknowledges entries of one stream and group in batches: one {@code XACK} carries every id that queued while
- * the previous one was on the wire. Runs on the shared connection, so acknowledging never waits behind a blocking
- * read. A failed XACK leaves its entries pending: they are delivered again (at least once, never lost).
+ * Acknowledges entries of one stream and group in batches ({@link BatchingDrain}): one {@code XACK} carries every id
+ * that queued while the previous one was on the wire. Runs on the shared connection, so acknowledging never waits
+ * behind a blocking read. A failed XACK leaves its entries pending: they are delivered again (at least once, never
+ * lost). Thread-safe; replies complete on a Redis I/O thread, where only the next XACK is sent.
  */
 final class AckBatcher {
     private static final Logger log = LoggerFactory.getLogger(AckBatcher.class);
@@ -21,43 +22,28 @@ final class AckBatcher {
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final String stream;
     private final String group;
-    private final ConcurrentLinkedQueue<String> queue = new ConcurrentLinkedQueue<>();
-    private final AtomicInteger wip = new AtomicInteger();
-    private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger outstanding = new AtomicInteger();
+    private final BatchingDrain<String> drain;
 
     AckBatcher(RedisClusterAsyncCommands<String, byte[]> redis, String stream, String group) {
         this.redis = redis;
         this.stream = stream;
         this.group = group;
+        this.drain = new BatchingDrain<>(1, null, () -> true, AckBatcher::take, this::send);
     }
 
     void ack(String id) {
         outstanding.incrementAndGet();
-        queue.offer(id);
-        drain();
+        drain.offer(id);
     }
 
-    private void drain() {
-        if (wip.getAndIncrement() != 0) {
-            return;
+    private static List<String> take(Queue<String> queue) {
+        List<String> ids = new ArrayList<>();
+        String id;
+        while (ids.size() < MAX_IDS && (id = queue.poll()) != null) {
+            ids.add(id);
         }
-        int missed = 1;
-        for (;;) {
-            if (inFlight.get() == 0 && !queue.isEmpty()) {
-                List<String> ids = new ArrayList<>();
-                String id;
-                while (ids.size() < MAX_IDS && (id = queue.poll()) != null) {
-                    ids.add(id);
-                }
-                inFlight.incrementAndGet();
-                send(ids);
-            }
-            missed = wip.addAndGet(-missed);
-            if (missed == 0) {
-                return;
-            }
-        }
+        return ids;
     }
 
     private void send(List<String> ids) {
@@ -74,18 +60,17 @@ final class AckBatcher {
                     .log("Acknowledgement failed; the entries stay pending and will be delivered again: " + error.getMessage());
         }
         outstanding.addAndGet(-ids.size());
-        inFlight.decrementAndGet();
-        drain();
+        drain.sent();
     }
 
     /** Waits until every acknowledgement queued so far has been answered (or failed); false on timeout. */
     boolean flush(long timeout, TimeUnit unit) {
         long deadline = System.nanoTime() + unit.toNanos(timeout);
         while (outstanding.get() > 0) {
-            if (System.nanoTime() > deadline) {
+            if (System.nanoTime() - deadline > 0) {
                 return false;
             }
-            drain();
+            drain.drain();
             try {
                 Thread.sleep(1);
             } catch (InterruptedException e) {

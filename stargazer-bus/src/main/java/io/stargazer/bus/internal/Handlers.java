@@ -14,8 +14,9 @@ final class Handlers {
             try {
                 handler.handle(delivery);
                 return CompletableFuture.completedFuture(null);
-            } catch (Throwable t) {
-                return CompletableFuture.failedFuture(t);
+            } catch (Exception e) {
+                // An Error (OutOfMemoryError, StackOverflowError) is not the entry's failure: it propagates.
+                return CompletableFuture.failedFuture(e);
             }
         };
     }

@@ -57,6 +57,19 @@ record RawEntry(String id, List<byte[]> flatFields) {
         return p == null ? 0 : p.length;
     }
 
+    /**
+     * The entries of a one-stream XREAD / XREADGROUP reply. Lettuce's nested output gives {@code [name, entries]}
+     * (the outer one-element array merged into the output list) or {@code [[name, entries]]}; a timed-out BLOCK
+     * gives {@code [null]}.
+     */
+    static List<RawEntry> parseReadReply(Object reply) {
+        if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
+            return List.of();
+        }
+        List<?> streamReply = top.get(0) instanceof List<?> inner ? inner : top;
+        return streamReply.size() < 2 ? List.of() : parseList(streamReply.get(1), null);
+    }
+
     /** Parses {@code [[id, [f, v, ...]], ...]}; a nil element (a deleted entry in a 6.2 claim) is counted, not returned. */
     static List<RawEntry> parseList(Object reply, boolean[] sawNil) {
         List<RawEntry> out = new ArrayList<>();

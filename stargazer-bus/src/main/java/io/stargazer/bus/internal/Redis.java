@@ -88,19 +88,31 @@ public final class Redis implements AutoCloseable {
         this.publishLoop = eventLoopOf(shared);
     }
 
+    /** Blocking reads wait at most this long (ConsumerConfig caps blockTimeout at it); their command timeout adds the dead-peer timeout. */
+    static final Duration MAX_BLOCK = Duration.ofSeconds(5);
+
     static Redis connect(RedisUrl url, String clientName) {
+        return connect(url, clientName, io.stargazer.bus.BusConfig.DEFAULT_DEAD_PEER_TIMEOUT);
+    }
+
+    /**
+     * Connects; {@code deadPeerTimeout} bounds how long a dead peer goes unnoticed: TCP keepalive probes start after it
+     * on every connection, a blocking read that gets no answer within its BLOCK time plus it fails (and its reader
+     * reconnects), and {@link ConnectionHealth} replaces a shared connection whose PING is unanswered for it.
+     */
+    static Redis connect(RedisUrl url, String clientName, Duration deadPeerTimeout) {
         if (url.tls() && !url.verifyPeer()) {
             log.atWarn().addKeyValue("redis", url).addKeyValue("setting", RedisUrl.ENV_TLS_VERIFY + "=none")
                     .log("TLS certificate verification is OFF: the connection is encrypted but the server is not authenticated");
         }
         if (url.cluster()) {
-            return connectCluster(url, clientName);
+            return connectCluster(url, clientName, deadPeerTimeout);
         }
         RedisURI uri = toUri(url, clientName);
         RedisClient client = RedisClient.create(uri);
-        client.setOptions(options(url, COMMAND_TIMEOUT, true));
+        client.setOptions(options(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
         RedisClient readerClient = RedisClient.create(client.getResources(), uri);
-        readerClient.setOptions(options(url, COMMAND_TIMEOUT, false));
+        readerClient.setOptions(options(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisConnection<String, byte[]> conn = client.connect(CODEC);
             String info = conn.sync().info("server");
@@ -113,7 +125,7 @@ public final class Redis implements AutoCloseable {
         }
     }
 
-    private static Redis connectCluster(RedisUrl url, String clientName) {
+    private static Redis connectCluster(RedisUrl url, String clientName, Duration deadPeerTimeout) {
         List<RedisURI> seeds = new ArrayList<>();
         for (RedisUrl.Endpoint e : url.seeds()) {
             RedisURI seed = toUri(url, clientName);
@@ -122,9 +134,9 @@ public final class Redis implements AutoCloseable {
             seeds.add(seed);
         }
         RedisClusterClient client = RedisClusterClient.create(seeds);
-        client.setOptions(clusterOptions(url, true));
+        client.setOptions(clusterOptions(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
         RedisClusterClient readerClient = RedisClusterClient.create(client.getResources(), seeds);
-        readerClient.setOptions(clusterOptions(url, false));
+        readerClient.setOptions(clusterOptions(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisClusterConnection<String, byte[]> conn = client.connect(CODEC);
             String info = conn.sync().info("server");
@@ -141,8 +153,8 @@ public final class Redis implements AutoCloseable {
      * on any sign it changed (MOVED/ASK, an uncovered slot, an unknown node, a failed reconnect): so after a
      * failover commands go to the promoted replica within seconds, without the application doing anything.
      */
-    private static ClusterClientOptions clusterOptions(RedisUrl url, boolean autoReconnect) {
-        return ClusterClientOptions.builder(options(url, COMMAND_TIMEOUT, autoReconnect))
+    private static ClusterClientOptions clusterOptions(RedisUrl url, Duration timeout, boolean autoReconnect, Duration deadPeerTimeout) {
+        return ClusterClientOptions.builder(options(url, timeout, autoReconnect, deadPeerTimeout))
                 .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
                         .enablePeriodicRefresh(TOPOLOGY_REFRESH)
                         .enableAllAdaptiveRefreshTriggers()
@@ -186,6 +198,11 @@ public final class Redis implements AutoCloseable {
         }
         return found != null ? found : client.getResources().eventLoopGroupProvider()
                 .allocate(io.netty.channel.nio.NioEventLoopGroup.class).next();
+    }
+
+    /** Watches the shared connection for a dead peer (see {@link ConnectionHealth}); the caller runs its checks. */
+    ConnectionHealth health(Duration deadPeerTimeout) {
+        return new ConnectionHealth(shared, deadPeerTimeout);
     }
 
     /** The multiplexed connection for publishing, acknowledging and diagnostics. Thread-safe; never blocks on reads. */
@@ -257,12 +274,19 @@ public final class Redis implements AutoCloseable {
         return b.build();
     }
 
-    private static ClientOptions options(RedisUrl url, Duration timeout, boolean autoReconnect) {
+    private static ClientOptions options(RedisUrl url, Duration timeout, boolean autoReconnect, Duration deadPeerTimeout) {
+        // Keepalive probes after deadPeerTimeout of silence, three of them a third of it apart: a vanished peer is
+        // noticed within about twice the timeout instead of the kernel's default two hours.
+        Duration probeInterval = deadPeerTimeout.dividedBy(3).compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1)
+                : deadPeerTimeout.dividedBy(3);
+        SocketOptions.KeepAliveOptions keepAlive = SocketOptions.KeepAliveOptions.builder().enable()
+                .idle(deadPeerTimeout.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : deadPeerTimeout)
+                .interval(probeInterval).count(3).build();
         ClientOptions.Builder b = ClientOptions.builder()
                 .autoReconnect(autoReconnect)
                 // Fail fast while disconnected instead of queueing without bound: callers see an error and retry.
                 .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                .socketOptions(SocketOptions.builder().connectTimeout(Duration.ofSeconds(5)).keepAlive(true).build())
+                .socketOptions(SocketOptions.builder().connectTimeout(Duration.ofSeconds(5)).keepAlive(keepAlive).build())
                 .timeoutOptions(TimeoutOptions.builder().timeoutCommands(true).fixedTimeout(timeout).build());
         if (url.tls() && url.caFile() != null) {
             b.sslOptions(SslOptions.builder().jdkSslProvider().trustManager(url.caFile().toFile()).build());

@@ -71,13 +71,18 @@ public final class RedisEventBus implements EventBus {
         maintenance.scheduleWithFixedDelay(() -> forgetIdlePublishers(IDLE_PUBLISHER), 1, 1, TimeUnit.MINUTES);
         this.guard = new StreamGuard(config, async, maintenance, redis.version(),
                 s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
-                        redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, redis.publishLoop())));
+                        redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), redis.publishLoop())));
+        ConnectionHealth health = redis.health(config.deadPeerTimeout());
+        maintenance.scheduleWithFixedDelay(health::check, health.intervalMillis(), health.intervalMillis(), TimeUnit.MILLISECONDS);
+        // Every publish completes within its deadline, even on a connection that stopped answering.
+        long expiry = Math.max(10, Math.min(100, config.publishTimeout().toMillis() / 10));
+        maintenance.scheduleWithFixedDelay(this::expirePublishes, expiry, expiry, TimeUnit.MILLISECONDS);
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
                 this::length, this::groups, maintenance);
     }
 
     public static RedisEventBus connect(RedisUrl url, BusConfig config) {
-        Redis redis = Redis.connect(url, config.nodeId());
+        Redis redis = Redis.connect(url, config.nodeId(), config.deadPeerTimeout());
         log.atInfo().addKeyValue("redis", url).addKeyValue("server_version", redis.version())
                 .addKeyValue("node_role", config.role().wireName()).addKeyValue("node_id", config.nodeId())
                 .log("Connected to Redis");
@@ -108,6 +113,13 @@ public final class RedisEventBus implements EventBus {
             }
         }
         return dropped;
+    }
+
+    private void expirePublishes() {
+        long now = System.nanoTime();
+        for (StreamPublisher p : publishers.values()) {
+            p.expire(now);
+        }
     }
 
     /** Streams this bus holds a publisher for (diagnostics and tests). */
@@ -249,7 +261,8 @@ public final class RedisEventBus implements EventBus {
             return CompletableFuture.failedFuture(new EnvelopeTooLargeException(stream, payload.length, config.maxEnvelopeBytes()));
         }
         String traceId = WireFormat.traceIdFor(envelope);
-        CompletableFuture<String> id = guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8));
+        long deadline = System.nanoTime() + config.publishTimeout().toNanos();
+        CompletableFuture<String> id = guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline);
         backlog.published(stream);
         if (log.isDebugEnabled()) {
             String content = envelope.content();

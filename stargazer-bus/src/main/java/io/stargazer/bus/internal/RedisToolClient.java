@@ -37,7 +37,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class RedisToolClient implements ToolClient {
     private static final Logger log = LoggerFactory.getLogger(ToolClient.class);
-    private static final long MAX_RECONNECT_BACKOFF_MS = 5000;
     private static final int TRIM_EVERY = 1000;
 
     /** Reply streams read in this process: a second reader of one stream would count the other's replies as late. */
@@ -71,13 +70,14 @@ public final class RedisToolClient implements ToolClient {
     private final String toolsStream;
     private final ConcurrentHashMap<String, Call> pending = new ConcurrentHashMap<>();
     private final ScheduledThreadPoolExecutor timer;
-    private final Thread reader;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final long tickMillis;
 
-    private final ReaderConnection conn;
+    private final ReaderLoop loop;
     private String lastId;
-    private boolean troubled;
+    // Reader-thread state.
+    private long nextTick;
+    private int readSinceTrim;
 
     private final LongAdder calls = new LongAdder();
     private final LongAdder completed = new LongAdder();
@@ -122,9 +122,8 @@ public final class RedisToolClient implements ToolClient {
             return t;
         });
         timer.setRemoveOnCancelPolicy(true); // completed calls must not leave their timeout tasks queued
-        this.conn = new ReaderConnection(bus.redis(), "tools reader connection");
-        this.reader = new Thread(this::run, "stargazer-tools-reader-" + bus.config().nodeId());
-        reader.setDaemon(true);
+        this.loop = new ReaderLoop(bus.redis(), "stargazer-tools-reader-" + bus.config().nodeId(), true,
+                "Tool client reader of '" + replyStream + "'", log, this::turn);
     }
 
     public static ToolClient create(EventBus bus, ToolClientConfig config) {
@@ -146,7 +145,7 @@ public final class RedisToolClient implements ToolClient {
             c.timer.shutdownNow();
             throw Redis.translate(e, "creating tools reply stream '" + c.replyStream + "'");
         }
-        c.reader.start();
+        c.loop.start();
         log.atInfo().addKeyValue("reply_stream", c.replyStream).addKeyValue("tools_stream", c.toolsStream)
                 .log("Tool client started");
         return c;
@@ -231,49 +230,25 @@ public final class RedisToolClient implements ToolClient {
 
     // ---- the reader ----------------------------------------------------------------------------------------
 
-    private void run() {
-        long backoff = 100;
-        long nextTick = 0;
-        int readSinceTrim = 0;
-        while (!closed.get()) {
-            try {
-                conn.sync(); // opens the connection when there is none
-                long now = System.currentTimeMillis();
-                if (now >= nextTick || readSinceTrim >= TRIM_EVERY) {
-                    maintain();
-                    nextTick = now + tickMillis;
-                    readSinceTrim = 0;
-                }
-                long block = Math.max(1, Math.min(cfg.blockTimeout().toMillis(), nextTick - now));
-                List<RawEntry> entries = read(block);
-                for (RawEntry e : entries) {
-                    handle(e);
-                    lastId = e.id();
-                }
-                readSinceTrim += entries.size();
-                if (troubled) {
-                    troubled = false;
-                    log.atInfo().addKeyValue("reply_stream", replyStream).log("Tool client reader recovered");
-                }
-                backoff = 100;
-            } catch (Throwable e) {
-                if (closed.get()) {
-                    break;
-                }
-                if (!troubled) {
-                    troubled = true;
-                    log.atWarn().addKeyValue("reply_stream", replyStream).addKeyValue("in_flight", pending.size())
-                            .log("Tool client reader lost Redis; reconnecting: " + e.getMessage());
-                }
-                conn.drop();
-                sleep(backoff);
-                backoff = Math.min(backoff * 2, MAX_RECONNECT_BACKOFF_MS);
-            }
+    /** One turn of the reader loop (its thread): keep the reply stream alive and trimmed, then read replies. */
+    private void turn(ReaderConnection conn) {
+        conn.sync(); // opens the connection when there is none
+        long now = System.nanoTime() / 1_000_000;
+        if (now >= nextTick || readSinceTrim >= TRIM_EVERY) {
+            maintain(conn);
+            nextTick = now + tickMillis;
+            readSinceTrim = 0;
         }
-        conn.drop();
+        long block = Math.max(1, Math.min(cfg.blockTimeout().toMillis(), nextTick - now));
+        List<RawEntry> entries = read(conn, block);
+        for (RawEntry e : entries) {
+            handle(e);
+            lastId = e.id();
+        }
+        readSinceTrim += entries.size();
     }
 
-    private List<RawEntry> read(long blockMillis) {
+    private List<RawEntry> read(ReaderConnection conn, long blockMillis) {
         CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("COUNT").add(cfg.readBatchSize())
                 .add("BLOCK").add(blockMillis).add("STREAMS").addKey(replyKey).add(lastId);
         Object reply;
@@ -282,15 +257,10 @@ public final class RedisToolClient implements ToolClient {
         } catch (RuntimeException e) {
             throw Redis.translate(e, "XREAD on '" + replyStream + "'");
         }
-        // As in StreamConsumer.read: one stream gives [name, entries] (or [[name, entries]]); a timed-out BLOCK [null].
-        if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
-            return List.of();
-        }
-        List<?> streamReply = top.get(0) instanceof List<?> inner ? inner : top;
-        return streamReply.size() < 2 ? List.of() : RawEntry.parseList(streamReply.get(1), null);
+        return RawEntry.parseReadReply(reply);
     }
 
-    private void maintain() {
+    private void maintain(ReaderConnection conn) {
         try {
             conn.sync().eval(MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
                     ascii(Long.toString(cfg.replyTtl().toMillis())), ascii(lastId), ascii(Long.toString(cfg.replyStreamMaxlen())));
@@ -364,9 +334,8 @@ public final class RedisToolClient implements ToolClient {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        conn.unblock();
         try {
-            reader.join(cfg.blockTimeout().toMillis() + 2000);
+            loop.stop(cfg.blockTimeout().toMillis() + 2000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -397,13 +366,5 @@ public final class RedisToolClient implements ToolClient {
 
     static String millis(Duration d) {
         return d.toMillis() + " ms";
-    }
-
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 }

@@ -1,17 +1,20 @@
 package io.stargazer.bus.internal;
 
-import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.XGroupCreateArgs;
+import io.lettuce.core.XReadArgs;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.output.NestedMultiOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
 import io.stargazer.bus.AsyncMessageHandler;
 import io.stargazer.bus.ConsumerConfig;
-import io.stargazer.bus.ConsumerInfo;
 import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
+import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.MalformedEntryException;
 import io.stargazer.bus.RedisServerException;
+import io.stargazer.bus.RetryOrder;
+import io.stargazer.bus.StreamInfo;
 import io.stargazer.bus.Subscription;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -19,17 +22,19 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.DelayQueue;
-import java.util.concurrent.Delayed;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
@@ -37,21 +42,35 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One subscription: a reader thread that owns a dedicated connection for blocking reads and claims, a pool of
- * handler threads fed in per-channel order, and acknowledgements batched on the shared connection.
+ * One subscription: reads one stream with one group and hands each entry to the handler, in per-channel order.
+ * Its file is over 400 lines because the reader's turn and the settling of deliveries share the in-flight state;
+ * every other part has a class of its own ({@link ReaderLoop}, {@link Lanes}, {@link Ownership},
+ * {@link DeadLetters}, {@link IdleConsumerSweep}, {@link AckBatcher}, {@link Failures}).
  *
- * <p>The reader loop, in order of priority: re-read this consumer's own pending entries (at start and after any
- * error, so nothing delivered-but-unanswered is forgotten); take over entries other consumers left idle past
- * the claim time (XAUTOCLAIM); redeliver its own nacked entries whose backoff has passed (XCLAIM); then read new
- * entries with BLOCK. Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded.
+ * <p>Threads: the reader ({@link ReaderLoop}, its own connection) reads, takes over idle entries and keeps this
+ * consumer's entries its own; {@code concurrency} handler threads run the handler, one channel at a time through
+ * {@link Lanes}; the bus's maintenance thread fires retry timers; Redis I/O threads complete acknowledgements and
+ * dead letters (they only queue work, never block).
  *
- * <p>Failures never end the loop silently: NOGROUP re-creates the group, a lost connection is retried with
- * backoff (state RECONNECTING), and only a refused permission (NOPERM, WRONGPASS) marks it FAILED.
+ * <p>The reader's turn, in order: take over entries other consumers left idle past the claim time (XAUTOCLAIM);
+ * refresh the idle time of every entry this consumer holds (so a slow handler is never mistaken for a dead one: see
+ * {@link Ownership}); re-read this consumer's own pending entries (at start and after any error, so nothing
+ * delivered but unanswered is forgotten); then read new entries, blocking at most a quarter of the claim time.
+ * Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded.
+ *
+ * <p>A failed handling is tried again on this consumer after a backoff. With {@link RetryOrder#ORDERED} the entry
+ * keeps its channel's lane meanwhile, so the channel's later entries wait; with UNORDERED they go ahead. A failure of
+ * Redis itself ({@link Failures#isInfrastructure}) does not count as a delivery and never dead-letters; the handler's
+ * own failures do, and the last one is the dead letter's {@code error}.
+ *
+ * <p>Failures never end the loop silently: NOGROUP re-creates the group where this consumer knows it had reached,
+ * a lost connection is retried with backoff (state RECONNECTING), and only a refused permission marks it FAILED.
  */
 final class StreamConsumer implements Subscription {
     private static final Logger log = LoggerFactory.getLogger(Subscription.class);
-    private static final long MAX_RECONNECT_BACKOFF_MS = 5000;
     private static final int CLAIM_COUNT = 100;
+    /** Handler failures are logged at WARN at most once per this many milliseconds per subscription. */
+    private static final long FAILURE_LOG_INTERVAL_MS = 1000;
 
     private final RedisEventBus bus;
     private final ConsumerConfig cfg;
@@ -60,31 +79,40 @@ final class StreamConsumer implements Subscription {
     private final byte[] streamKey;
     private final byte[] groupName;
     private final byte[] consumerName;
-    private final RedisClusterAsyncCommands<String, byte[]> shared;
     private final AckBatcher acks;
+    private final DeadLetters deadLetters;
+    private final Ownership ownership;
+    private final IdleConsumerSweep idleSweep;
     private final ExecutorService pool;
-    private final OrderedDispatcher dispatcher;
+    private final Lanes lanes;
     private final Semaphore permits;
-    private final Thread reader;
+    private final ReaderLoop loop;
+    /** How often the reader refreshes what it holds, and the longest a read may block: a quarter of the claim time. */
+    private final long heartbeatMillis;
 
-    /** Deliveries handed out and not settled, by entry id: what a history read must not hand out twice. */
-    private final ConcurrentHashMap<String, DeliveryImpl> inFlight = new ConcurrentHashMap<>();
-    private final DelayQueue<Retry> retries = new DelayQueue<>();
+    /** Entries handed out and not finally settled, by id: what a history read must not hand out twice. */
+    private final ConcurrentHashMap<String, Held> inFlight = new ConcurrentHashMap<>();
 
     private final AtomicReference<State> state = new AtomicReference<>(State.STARTING);
     private volatile Throwable failure;
     private volatile boolean stopping;
-    private final ReaderConnection conn;
+    /** The newest entry id this consumer knows the group has delivered: where a lost group is re-created. */
+    private final AtomicReference<String> lastDelivered = new AtomicReference<>();
 
     private final LongAdder delivered = new LongAdder();
     private final LongAdder acknowledged = new LongAdder();
     private final LongAdder redelivered = new LongAdder();
     private final LongAdder deadLettered = new LongAdder();
     private final LongAdder failed = new LongAdder();
+    private final AtomicLong nextFailureLogAt = new AtomicLong();
+    private final AtomicLong failuresNotLogged = new AtomicLong();
 
+    // Reader-thread state.
     private long nextClaimAt;
     private long nextHeartbeatAt;
     private long nextCleanupAt;
+    private boolean history = true;
+    private String historyCursor = "0";
 
     StreamConsumer(RedisEventBus bus, ConsumerConfig cfg, AsyncMessageHandler handler, Consumer<Subscription> onClosed) {
         this.bus = bus;
@@ -94,158 +122,155 @@ final class StreamConsumer implements Subscription {
         this.streamKey = utf8(cfg.stream());
         this.groupName = utf8(cfg.group());
         this.consumerName = utf8(cfg.consumerName());
-        this.shared = bus.redis().sharedAsync();
-        this.acks = new AckBatcher(shared, cfg.stream(), cfg.group());
-        this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream(), true));
-        this.dispatcher = new OrderedDispatcher(pool);
+        this.acks = new AckBatcher(bus.redis().sharedAsync(), cfg.stream(), cfg.group());
+        this.deadLetters = new DeadLetters(cfg.stream(), cfg.group(), cfg.deadLetterStream(), bus.redis().sharedAsync(), bus.guard(),
+                acks, bus.config().clock());
+        this.ownership = new Ownership(cfg.group(), cfg.consumerName());
+        this.idleSweep = new IdleConsumerSweep(bus, cfg.stream(), cfg.group(), cfg.consumerName(), cfg.consumerIdleLimit());
+        this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream()));
+        this.lanes = new Lanes(pool);
         this.permits = new Semaphore(cfg.maxInFlight());
-        this.conn = new ReaderConnection(bus.redis(), "reader connection");
-        this.reader = threads("stargazer-reader-" + cfg.stream(), false).newThread(this::run);
+        this.heartbeatMillis = Math.max(10, cfg.claimIdle().toMillis() / 4);
+        String what = "Subscription to '" + cfg.stream() + "' (group '" + cfg.group() + "', consumer '" + cfg.consumerName() + "')";
+        this.loop = new ReaderLoop(bus.redis(), "stargazer-reader-" + cfg.stream(), false, what, log, new ReaderLoop.Body() {
+            @Override public void turn(ReaderConnection conn) throws InterruptedException { StreamConsumer.this.turn(conn); }
+            @Override public boolean failed(Throwable e) { return StreamConsumer.this.readerFailed(e); }
+            @Override public void recovered() { state.compareAndSet(State.RECONNECTING, State.RUNNING); }
+        });
     }
 
     void start() {
         // Fail fast on a group that cannot be made (wrong type, no permission) before any thread starts.
         bus.ensureGroup(cfg.stream(), cfg.group());
-        reader.start();
-    }
-
-    // ---- the reader loop -----------------------------------------------------------------------------------
-
-    private void run() {
-        long backoff = 100;
-        String historyCursor = "0";
-        boolean history = true;
-        while (!stopping) {
-            try {
-                conn.sync(); // opens the connection when there is none
-                long now = System.currentTimeMillis();
-                if (now >= nextClaimAt) {
-                    nextClaimAt = now + Math.max(50, cfg.claimIdle().toMillis() / 2);
-                    if (claimIdle()) {
-                        history = true;
-                        historyCursor = "0";
-                    }
-                }
-                if (now >= nextHeartbeatAt) {
-                    nextHeartbeatAt = now + Math.max(50, cfg.claimIdle().toMillis() / 4);
-                    heartbeat();
-                }
-                if (now >= nextCleanupAt) {
-                    nextCleanupAt = now + Math.max(1000, Math.min(60_000, cfg.consumerIdleLimit().toMillis() / 4));
-                    removeIdleConsumers();
-                }
-                if (redeliverDue()) {
-                    history = true;
-                    historyCursor = "0";
-                }
-                int n = acquire(cfg.batchSize());
-                if (n == 0) {
-                    continue;
-                }
-                List<RawEntry> entries;
-                Map<String, Long> counts = null;
-                try {
-                    entries = history ? read(historyCursor, n, -1) : read(">", n, blockMillis());
-                    if (history && !entries.isEmpty()) {
-                        counts = pendingCounts(entries);
-                    }
-                } catch (RuntimeException e) {
-                    // Nothing was handed out: give the permits back, or a long outage would use them all up and
-                    // leave the reader unable to read after it reconnects. What was read stays pending in Redis.
-                    permits.release(n);
-                    throw e;
-                }
-                permits.release(n - entries.size());
-                if (history) {
-                    if (entries.isEmpty()) {
-                        history = false;
-                    } else {
-                        historyCursor = entries.get(entries.size() - 1).id();
-                    }
-                }
-                handOut(entries, counts);
-                recovered();
-                backoff = 100;
-            } catch (RedisServerException.NoGroup e) {
-                trouble(e, "Consumer group is gone; re-creating it");
-                recreateGroup();
-                history = true;
-                historyCursor = "0";
-            } catch (RedisServerException.AccessDenied e) {
-                failure = e;
-                state.set(State.FAILED);
-                log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
-                        .addKeyValue("consumer", cfg.consumerName()).log("Subscription failed: " + e.getMessage());
-                break;
-            } catch (Throwable e) {
-                if (stopping) {
-                    break;
-                }
-                trouble(e, "Subscription lost Redis; reconnecting");
-                conn.drop();
-                sleep(backoff);
-                backoff = Math.min(backoff * 2, MAX_RECONNECT_BACKOFF_MS);
-                history = true;
-                historyCursor = "0";
+        for (GroupInfo g : bus.groups(cfg.stream())) {
+            if (g.name().equals(cfg.group()) && g.lastDeliveredId() != null && !"0-0".equals(g.lastDeliveredId())) {
+                lastDelivered.set(g.lastDeliveredId());
             }
         }
-        conn.drop();
+        loop.start();
     }
 
+    // ---- the reader's turn (reader thread) -------------------------------------------------------------------
 
-
-    private void recovered() {
-        State before = state.getAndUpdate(s -> s == State.STARTING || s == State.RECONNECTING ? State.RUNNING : s);
-        if (before == State.RECONNECTING) {
-            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
-                    .addKeyValue("consumer", cfg.consumerName()).log("Subscription recovered");
+    private void turn(ReaderConnection conn) throws InterruptedException {
+        conn.sync(); // opens the connection when there is none
+        long now = System.nanoTime() / 1_000_000;
+        if (now >= nextClaimAt) {
+            nextClaimAt = now + Math.max(50, cfg.claimIdle().toMillis() / 2);
+            if (claimIdle(conn)) {
+                readHistoryAgain();
+            }
         }
-    }
-
-    /** Logs a problem once per episode (the first time after running normally) and marks the state. */
-    private void trouble(Throwable e, String message) {
-        failure = e;
-        State before = state.getAndUpdate(s -> s == State.STOPPED || s == State.FAILED ? s : State.RECONNECTING);
-        if (before != State.RECONNECTING) {
-            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
-                    .addKeyValue("consumer", cfg.consumerName()).log(message + ": " + e.getMessage());
-        } else {
-            log.atDebug().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
-                    .addKeyValue("consumer", cfg.consumerName()).log(message + " (still): " + e.getMessage());
+        if (now >= nextHeartbeatAt) {
+            nextHeartbeatAt = now + heartbeatMillis;
+            heartbeat(conn);
         }
-    }
-
-    private void recreateGroup() {
+        if (now >= nextCleanupAt) {
+            nextCleanupAt = now + idleSweep.intervalMillis();
+            idleSweep.run();
+        }
+        int n = acquire(cfg.batchSize());
+        if (n == 0) {
+            return;
+        }
+        List<RawEntry> entries;
+        Map<String, Long> counts = null;
+        boolean fromHistory = history;
         try {
-            // A missing stream is made empty with the group at its start, so entries added meanwhile are not skipped.
-            Long exists = bus.redis().sharedSync().exists(cfg.stream());
-            String start = exists != null && exists > 0 ? "$" : "0";
-            bus.redis().sharedSync().xgroupCreate(io.lettuce.core.XReadArgs.StreamOffset.from(cfg.stream(), start),
-                    cfg.group(), io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
-            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("start", start)
-                    .log("Re-created consumer group");
+            entries = fromHistory ? read(conn, historyCursor, n, -1) : read(conn, ">", n, blockMillis(now));
+            if (fromHistory && !entries.isEmpty()) {
+                counts = pendingCounts(conn, entries);
+            }
+        } catch (RuntimeException e) {
+            // Nothing was handed out: give the permits back, or a long outage would use them all up and leave the
+            // reader unable to read after it reconnects. What was read stays pending in Redis.
+            permits.release(n);
+            throw e;
+        }
+        permits.release(n - entries.size());
+        if (fromHistory) {
+            if (entries.isEmpty()) {
+                history = false;
+            } else {
+                historyCursor = entries.get(entries.size() - 1).id();
+            }
+        } else if (!entries.isEmpty()) {
+            lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
+        }
+        handOut(entries, counts, false);
+        state.compareAndSet(State.STARTING, State.RUNNING);
+    }
+
+    private void readHistoryAgain() {
+        history = true;
+        historyCursor = "0";
+    }
+
+    /** What the reader does after a failed turn: true to retry after the backoff, false to stop for good. */
+    private boolean readerFailed(Throwable e) {
+        readHistoryAgain();
+        if (e instanceof RedisServerException.AccessDenied) {
+            failure = e;
+            state.set(State.FAILED);
+            log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
+                    .addKeyValue("consumer", cfg.consumerName()).log("Subscription failed: " + e.getMessage());
+            return false;
+        }
+        failure = e;
+        state.updateAndGet(s -> s == State.STOPPED || s == State.FAILED ? s : State.RECONNECTING);
+        if (e instanceof RedisServerException.NoGroup) {
+            recreateGroup();
+        }
+        return true;
+    }
+
+    /**
+     * Re-creates a lost group where this consumer knows the group had reached, so entries stored after that are
+     * delivered however long the group was gone (Redis restarted empty, or the group was destroyed). A stream that is
+     * new (its last id below that point, or missing) is read from its start. What the group had delivered to other
+     * consumers and not yet seen acknowledged is gone with it: logged as such.
+     */
+    private void recreateGroup() {
+        String known = lastDelivered.get();
+        String start;
+        Optional<StreamInfo> info = bus.streamInfo(cfg.stream());
+        if (info.isEmpty() || info.get().lastEntryId() == null) {
+            start = "0";
+        } else if (known == null) {
+            start = "$";
+        } else {
+            String last = info.get().lastEntryId();
+            start = last != null && StreamIds.compare(last, known) < 0 ? "0" : known;
+        }
+        try {
+            bus.redis().sharedSync().xgroupCreate(XReadArgs.StreamOffset.from(cfg.stream(), start), cfg.group(),
+                    XGroupCreateArgs.Builder.mkstream());
+            var warn = log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("start", start);
+            if ("$".equals(start)) {
+                warn.log("Consumer group was lost and re-created at the stream's end: this consumer had not yet read from it, so "
+                        + "it cannot know what the group had delivered; entries added while the group was missing are skipped");
+            } else {
+                warn.log("Consumer group was lost and re-created after the last entry this consumer read ("
+                        + ("0".equals(start) ? "the stream is new: from its start" : start)
+                        + "); entries other consumers of the group held unacknowledged are no longer pending and are not redelivered");
+            }
         } catch (RuntimeException e) {
             RuntimeException t = Redis.translate(e, "re-creating group");
             if (!(t instanceof RedisServerException rse && "BUSYGROUP".equals(rse.code()))) {
-                trouble(t, "Could not re-create consumer group");
-                sleep(500);
+                log.atDebug().addKeyValue("stream", cfg.stream()).log("Could not re-create consumer group: " + t.getMessage());
             }
         }
     }
 
-    private long blockMillis() {
-        long block = cfg.blockTimeout().toMillis();
-        Retry next = retries.peek();
-        if (next != null) {
-            block = Math.min(block, Math.max(1, next.getDelay(TimeUnit.MILLISECONDS)));
-        }
-        block = Math.min(block, Math.max(1, nextClaimAt - System.currentTimeMillis()));
+    private long blockMillis(long nowMillis) {
+        long block = Math.min(cfg.blockTimeout().toMillis(), heartbeatMillis);
+        block = Math.min(block, Math.min(nextClaimAt, nextHeartbeatAt) - nowMillis);
         return Math.max(1, block);
     }
 
     /** Takes up to {@code want} in-flight permits, waiting briefly if none is free. */
     private int acquire(int want) throws InterruptedException {
-        if (!permits.tryAcquire(1, 100, TimeUnit.MILLISECONDS)) {
+        if (!permits.tryAcquire(1, Math.min(100, heartbeatMillis), TimeUnit.MILLISECONDS)) {
             return 0;
         }
         int got = 1;
@@ -255,48 +280,37 @@ final class StreamConsumer implements Subscription {
         return got;
     }
 
-    // ---- Redis commands on the reader's own connection -----------------------------------------------------
-
-    private List<RawEntry> read(String id, int count, long blockMillis) {
+    private List<RawEntry> read(ReaderConnection conn, String id, int count, long blockMillis) {
         CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("GROUP").add(groupName).add(consumerName)
                 .add("COUNT").add(count);
         if (blockMillis >= 0) {
             args.add("BLOCK").add(blockMillis);
         }
         args.add("STREAMS").addKey(streamKey).add(id);
-        Object reply = call(CommandType.XREADGROUP, args);
-        // One stream read: Lettuce's nested output gives [name, entries] (the outer one-element array merged
-        // into the output list), or [[name, entries]]; a timed-out BLOCK gives [null].
-        if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
-            return List.of();
-        }
-        List<?> streamReply = top.get(0) instanceof List<?> inner ? inner : top;
-        return streamReply.size() < 2 ? List.of() : RawEntry.parseList(streamReply.get(1), null);
+        return RawEntry.parseReadReply(call(conn, CommandType.XREADGROUP, args));
     }
 
-    private Object call(CommandType type, CommandArgs<byte[], byte[]> args) {
-        RedisClusterCommands<byte[], byte[]> sync = conn.sync();
+    private Object call(ReaderConnection conn, CommandType type, CommandArgs<byte[], byte[]> args) {
         try {
-            List<Object> out = sync.dispatch(type, new NestedMultiOutput<>(Redis.BYTES), args);
-            return out;
+            return conn.sync().dispatch(type, new NestedMultiOutput<>(Redis.BYTES), args);
         } catch (RuntimeException e) {
             throw Redis.translate(e, type.name() + " on '" + cfg.stream() + "' group '" + cfg.group() + "'");
         }
     }
 
     /** XAUTOCLAIM entries idle past the claim time; returns true when a deleted entry needs a history read (6.2). */
-    private boolean claimIdle() {
+    private boolean claimIdle(ReaderConnection conn) {
         String cursor = "0-0";
         boolean sawNil = false;
         int rounds = 0;
         do {
-            int n = permits.availablePermits() == 0 ? 0 : Math.min(CLAIM_COUNT, permits.availablePermits());
+            int n = Math.min(CLAIM_COUNT, permits.availablePermits());
             if (n == 0) {
                 return sawNil;
             }
             CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
                     .add(cfg.claimIdle().toMillis()).add(cursor).add("COUNT").add(n);
-            Object reply = call(CommandType.XAUTOCLAIM, args);
+            Object reply = call(conn, CommandType.XAUTOCLAIM, args);
             if (!(reply instanceof List<?> parts) || parts.size() < 2) {
                 return sawNil;
             }
@@ -315,7 +329,7 @@ final class StreamConsumer implements Subscription {
                 List<RawEntry> take = claimed.subList(0, got);
                 Map<String, Long> counts;
                 try {
-                    counts = pendingCounts(take);
+                    counts = pendingCounts(conn, take);
                 } catch (RuntimeException e) {
                     permits.release(got);
                     throw e;
@@ -323,14 +337,14 @@ final class StreamConsumer implements Subscription {
                 log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                         .addKeyValue("consumer", cfg.consumerName()).addKeyValue("count", take.size())
                         .log("Took over entries idle past the claim time");
-                handOut(take, counts);
+                handOut(take, counts, true);
             }
-        } while (!"0-0".equals(cursor) && ++rounds < 10 && !stopping);
+        } while (!"0-0".equals(cursor) && ++rounds < 10 && !loop.stopping());
         return sawNil;
     }
 
     /** Delivery counts of these entries, from the group's pending list. */
-    private Map<String, Long> pendingCounts(List<RawEntry> entries) {
+    private Map<String, Long> pendingCounts(ReaderConnection conn, List<RawEntry> entries) {
         Map<String, Long> counts = new HashMap<>();
         if (entries.isEmpty()) {
             return counts;
@@ -338,7 +352,7 @@ final class StreamConsumer implements Subscription {
         CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
                 .add(entries.get(0).id()).add(entries.get(entries.size() - 1).id()).add(Math.max(entries.size() * 2L, 16))
                 .add(consumerName);
-        Object reply = call(CommandType.XPENDING, args);
+        Object reply = call(conn, CommandType.XPENDING, args);
         if (reply instanceof List<?> rows) {
             for (Object row : rows) {
                 if (row instanceof List<?> r && r.size() >= 4) {
@@ -349,90 +363,43 @@ final class StreamConsumer implements Subscription {
         return counts;
     }
 
-    /** Redelivers this consumer's nacked entries whose backoff has passed; true when a deleted one was met (6.2). */
-    private boolean redeliverDue() {
-        List<Retry> due = new ArrayList<>();
-        Retry r;
-        while (due.size() < CLAIM_COUNT && (r = retries.poll()) != null) {
-            due.add(r);
-        }
-        boolean sawNil = false;
-        for (Retry retry : due) {
-            if (!permits.tryAcquire()) {
-                retries.add(retry); // full: try again when something settles
-                continue;
-            }
-            // min-idle just under the backoff: if another consumer took the entry over meanwhile, leave it to them.
-            CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
-                    .add(Math.max(0, retry.backoffMillis * 9 / 10)).add(retry.id);
-            boolean[] nil = new boolean[1];
-            List<RawEntry> got;
-            try {
-                got = RawEntry.parseList(call(CommandType.XCLAIM, args), nil);
-            } catch (RuntimeException e) {
-                permits.release();
-                retries.add(retry); // not lost: tried again after the reconnect
-                throw e;
-            }
-            sawNil |= nil[0];
-            if (got.isEmpty()) {
-                permits.release();
-            } else {
-                handOut(got, Map.of(retry.id, retry.deliveryCount + 1));
-            }
-        }
-        return sawNil;
-    }
-
-    /** Resets the idle time of deliveries still being handled, so a slow handler is not mistaken for a dead consumer. */
-    private void heartbeat() {
-        long threshold = System.currentTimeMillis() - cfg.claimIdle().toMillis() / 2;
-        List<String> ids = new ArrayList<>();
-        for (DeliveryImpl d : inFlight.values()) {
-            if (d.touchedAt < threshold) {
-                ids.add(d.id);
-                d.touchedAt = System.currentTimeMillis();
-            }
-        }
-        if (ids.isEmpty()) {
+    /**
+     * Keeps every entry this consumer holds its own: resets their idle time well before the claim time (every quarter
+     * of it), whether a handler is running them or they wait for a retry. Entries found to be no longer ours (taken
+     * over while this consumer could not reach Redis, or acknowledged) are given up unless a handler is running them.
+     */
+    private void heartbeat(ReaderConnection conn) {
+        if (inFlight.isEmpty()) {
             return;
         }
-        CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
-                .add(cfg.claimIdle().toMillis() / 4);
-        for (String id : ids) args.add(id);
-        args.add("JUSTID");
-        call(CommandType.XCLAIM, args);
-    }
-
-    private static final String DELETE_IF_IDLE = """
-            local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-            if #p == 0 then return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
-            return -1
-            """;
-
-    /** Removes consumers idle past the limit with nothing pending; the pending check and removal are one script. */
-    private void removeIdleConsumers() {
-        for (ConsumerInfo c : bus.consumers(cfg.stream(), cfg.group())) {
-            if (c.pending() == 0 && c.idleMillis() > cfg.consumerIdleLimit().toMillis() && !c.name().equals(cfg.consumerName())) {
-                try {
-                    Object r = bus.redis().sharedSync().eval(DELETE_IF_IDLE, io.lettuce.core.ScriptOutputType.INTEGER,
-                            new String[] {cfg.stream()}, utf8(cfg.group()), utf8(c.name()));
-                    if (r instanceof Long l && l >= 0) {
-                        log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
-                                .addKeyValue("consumer", c.name()).addKeyValue("idle_ms", c.idleMillis())
-                                .log("Removed idle consumer with nothing pending");
-                    }
-                } catch (RuntimeException e) {
-                    log.atDebug().addKeyValue("consumer", c.name()).setCause(e).log("Idle consumer removal failed");
+        List<String> ids = new ArrayList<>(inFlight.keySet());
+        List<String> lost;
+        try {
+            lost = ownership.refresh(conn.sync(), streamKey, ids);
+        } catch (RuntimeException e) {
+            throw Redis.translate(e, "refreshing pending entries of '" + cfg.stream() + "'");
+        }
+        for (String id : lost) {
+            Held h = inFlight.get(id);
+            if (h != null) {
+                h.lost = true;
+                if (h.waitingForRetry()) {
+                    h.cancelRetry();
+                    finish(h, false);
                 }
             }
         }
+        if (!lost.isEmpty()) {
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
+                    .addKeyValue("count", lost.size())
+                    .log("Entries this consumer held are no longer pending with it (acknowledged, or taken over while it could not reach Redis)");
+        }
     }
 
-    // ---- handing out and settling --------------------------------------------------------------------------
+    // ---- handing out ---------------------------------------------------------------------------------------
 
-    /** Hands entries to the handler pool; each holds one permit, released when it settles or is skipped. */
-    private void handOut(List<RawEntry> entries, Map<String, Long> counts) {
+    /** Hands entries to the lanes; each holds one permit until it is finally settled or given up. */
+    private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean takenOver) {
         for (RawEntry e : entries) {
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
             if (e.deleted()) {
@@ -443,12 +410,12 @@ final class StreamConsumer implements Subscription {
                 continue;
             }
             if (inFlight.containsKey(e.id())) {
-                permits.release(); // already being handled here: a history read found it again
+                permits.release(); // already held here: a history read found it again
                 continue;
             }
             if (count > cfg.maxDeliveries()) {
-                deadLetter(e, "delivered " + count + " times, more than the " + cfg.maxDeliveries()
-                        + " allowed (a consumer may have died handling it)");
+                deadLetters.send(e, count, "delivered " + count + " times, more than the " + cfg.maxDeliveries()
+                        + " allowed (a consumer may have died handling it)").thenAccept(done -> { if (done) deadLettered.increment(); });
                 permits.release();
                 continue;
             }
@@ -456,109 +423,255 @@ final class StreamConsumer implements Subscription {
             try {
                 envelope = e.decode();
             } catch (MalformedEntryException ex) {
-                deadLetter(e, "malformed: " + ex.getMessage());
+                deadLetters.send(e, count, "malformed: " + ex.getMessage()).thenAccept(done -> { if (done) deadLettered.increment(); });
                 permits.release();
                 continue;
             }
-            DeliveryImpl d = new DeliveryImpl(e, envelope, count);
-            inFlight.put(e.id(), d);
-            delivered.increment();
-            if (count > 1) redelivered.increment();
-            dispatcher.dispatch(envelope.channelId(), () -> invoke(d));
+            Held h = new Held(e, envelope, count, takenOver);
+            inFlight.put(e.id(), h);
+            try {
+                lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
+            } catch (RejectedExecutionException closing) {
+                finish(h, false);
+            }
         }
     }
 
-    private CompletionStage<?> invoke(DeliveryImpl d) {
+    /**
+     * One handling of {@code h}, on a handler thread. Returns what its lane waits for: with ORDERED retries the
+     * entry's final settlement (so the channel waits through retries), otherwise this attempt alone.
+     */
+    private CompletionStage<?> attempt(Held h) {
+        if (stopping || h.done.isDone()) {
+            finish(h, false);
+            return null;
+        }
+        if (h.confirmFirst) {
+            long count;
+            try {
+                count = ownership.confirm(bus.redis().sharedSync(), cfg.stream(), h.id, h.countNextAttempt);
+            } catch (RuntimeException e) {
+                // Cannot tell whether it is still ours: try again later, as after any infrastructure failure.
+                scheduleRetry(h, Redis.translate(e, "confirming entry " + h.id), true);
+                return laneStage(h, CompletableFuture.completedFuture(null));
+            }
+            if (count == -1) {
+                log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                        .log("Entry is no longer pending with this consumer (acknowledged, or taken over); not running it");
+                finish(h, false);
+                return null;
+            }
+            if (count == -2) {
+                acks.ack(h.id);
+                finish(h, false);
+                return null;
+            }
+            h.count = count;
+            h.confirmFirst = false;
+        }
+        DeliveryImpl d = new DeliveryImpl(h, h.count);
+        delivered.increment();
+        if (h.count > 1) redelivered.increment();
         CompletionStage<?> stage;
         try {
             stage = handler.handle(d);
             if (stage == null) stage = CompletableFuture.completedFuture(null);
+        } catch (Error err) {
+            abandon(h, err);
+            throw err;
         } catch (Throwable t) {
             stage = CompletableFuture.failedFuture(t);
         }
-        return stage.whenComplete((r, error) -> {
-            if (error != null) {
-                d.nack(error instanceof java.util.concurrent.CompletionException && error.getCause() != null ? error.getCause() : error);
+        CompletableFuture<Void> attemptDone = new CompletableFuture<>();
+        stage.whenComplete((r, error) -> {
+            Throwable cause = error == null ? null : Failures.unwrap(error);
+            if (cause instanceof Error err) {
+                abandon(h, err);
+            } else if (cause != null) {
+                d.nack(cause);
             } else if (!cfg.manualAck()) {
                 d.ack();
             }
+            attemptDone.complete(null);
         });
-    }
-
-    private void settledAck(DeliveryImpl d) {
-        if (inFlight.remove(d.id, d)) {
-            permits.release();
-        }
-        acks.ack(d.id);
-        acknowledged.increment();
-    }
-
-    private void settledNack(DeliveryImpl d, Throwable reason) {
-        failed.increment();
-        if (d.count >= cfg.maxDeliveries()) {
-            String why = "handler failed on delivery " + d.count + " of " + cfg.maxDeliveries()
-                    + (reason == null ? " (nacked)" : ": " + reason);
-            deadLetter(d.raw, why);
-            if (inFlight.remove(d.id, d)) permits.release();
-            return;
-        }
-        long backoff = Math.min(cfg.maxRetryBackoff().toMillis(), cfg.retryBackoff().toMillis() << Math.min(20, d.count - 1));
-        retries.add(new Retry(d.id, d.count, backoff, System.currentTimeMillis() + backoff));
-        if (inFlight.remove(d.id, d)) permits.release();
-        log.atDebug().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", d.id).addKeyValue("delivery", d.count)
-                .addKeyValue("backoff_ms", backoff).log("Delivery failed; will redeliver");
+        return laneStage(h, attemptDone);
     }
 
     /**
-     * Copies the entry to the dead-letter stream with its fields byte for byte plus error, source_stream, source_id
-     * and group, then acknowledges it. If the copy fails the entry stays pending and is dead-lettered on a later claim.
+     * What the lane waits for after an attempt: ORDERED holds the lane until the entry is finally settled, unless the
+     * handler returned without settling (manual acknowledgement: the application acknowledges later, the lane goes on).
      */
-    private void deadLetter(RawEntry e, String error) {
-        String dead = cfg.deadLetterStream();
-        if (bus.guard().isFull(dead)) {
-            // A SAFE dead-letter stream that a lagging group keeps full: leave the entry pending, it is
-            // dead-lettered on a later claim once there is room. Never drop it.
-            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", e.id()).addKeyValue("dead_letter_stream", dead)
-                    .log("Dead-letter stream is full; the entry stays pending");
-            return;
+    private CompletionStage<?> laneStage(Held h, CompletableFuture<Void> attemptDone) {
+        if (cfg.retryOrder() != RetryOrder.ORDERED) {
+            return attemptDone;
         }
-        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(dead);
-        for (String o : bus.guard().trimArgsFor(dead)) args.add(o);
-        args.add("*");
-        for (byte[] f : e.flatFields()) args.add(f);
-        args.add("error").add(utf8(error)).add("source_stream").add(streamKey).add("source_id").add(utf8(e.id()))
-                .add("group").add(groupName);
-        shared.dispatch(CommandType.XADD, new io.lettuce.core.output.ValueOutput<>(Redis.CODEC), args).whenComplete((id, err) -> {
-            if (err != null) {
-                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", e.id())
-                        .log("Dead-lettering failed; the entry stays pending: " + err.getMessage());
-                return;
+        CompletableFuture<Void> lane = h.lane;
+        if (lane == null) {
+            CompletableFuture<Void> fresh = new CompletableFuture<>();
+            h.lane = fresh;
+            h.done.whenComplete((r, e) -> fresh.complete(null));
+            lane = fresh;
+        }
+        CompletableFuture<Void> held = lane;
+        attemptDone.whenComplete((r, e) -> {
+            if (!h.waitingForRetry() && !held.isDone()) {
+                h.laneReleased = true; // settled, or left to a manual ack
+                held.complete(null);
             }
-            acks.ack(e.id());
-            bus.guard().countPublish(dead);
-            deadLettered.increment();
-            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
-                    .addKeyValue("dead_letter_stream", cfg.deadLetterStream()).log("Dead-lettered entry: " + error);
         });
+        return held;
     }
 
-    private final class DeliveryImpl implements Delivery {
+    // ---- settling ------------------------------------------------------------------------------------------
+
+    private void settledAck(Held h) {
+        acks.ack(h.id);
+        acknowledged.increment();
+        finish(h, true);
+    }
+
+    private void settledNack(Held h, Throwable reason) {
+        failed.increment();
+        boolean infrastructure = Failures.isInfrastructure(reason);
+        if (!infrastructure && h.count >= cfg.maxDeliveries()) {
+            String why = "handler failed on delivery " + h.count + " of " + cfg.maxDeliveries() + ": " + Failures.describe(reason);
+            h.retrying = true; // hold the lane until the dead letter is stored
+            deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
+                if (Boolean.TRUE.equals(done)) {
+                    deadLettered.increment();
+                }
+                // Not stored: the entry stays pending with this consumer and comes back through a claim later.
+                finish(h, false);
+            });
+            return;
+        }
+        logFailure(h, reason, infrastructure);
+        scheduleRetry(h, reason, infrastructure);
+    }
+
+    /** Tries {@code h} again after its backoff; an infrastructure failure is not counted as a delivery. */
+    private void scheduleRetry(Held h, Throwable reason, boolean infrastructure) {
+        long backoff;
+        if (infrastructure) {
+            h.infrastructureFailures++;
+            backoff = Failures.backoffMillis(cfg.retryBackoff(), Failures.MAX_INFRASTRUCTURE_BACKOFF.compareTo(cfg.maxRetryBackoff()) < 0
+                    ? Failures.MAX_INFRASTRUCTURE_BACKOFF : cfg.maxRetryBackoff(), h.infrastructureFailures);
+        } else {
+            backoff = Failures.backoffMillis(cfg.retryBackoff(), cfg.maxRetryBackoff(), h.count);
+        }
+        h.confirmFirst = true;
+        h.countNextAttempt = !infrastructure;
+        h.retrying = true;
+        try {
+            h.retryTask = bus.maintenance().schedule(() -> retry(h), backoff, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException closing) {
+            finish(h, false);
+        }
+    }
+
+    /** On the maintenance thread: hands the entry back to a handler thread, in its lane or (ORDERED) holding it. */
+    private void retry(Held h) {
+        h.retrying = false;
+        h.retryTask = null;
+        if (stopping || h.lost) {
+            finish(h, false);
+            return;
+        }
+        try {
+            if (cfg.retryOrder() == RetryOrder.ORDERED && h.lane != null && !h.laneReleased) {
+                pool.execute(() -> attempt(h)); // the lane is still held by this entry
+            } else {
+                h.lane = null;
+                h.laneReleased = false;
+                lanes.dispatch(h.envelope.channelId(), h.id, () -> attempt(h));
+            }
+        } catch (RejectedExecutionException closing) {
+            finish(h, false);
+        }
+    }
+
+    /** The handler threw an Error: no nack (it says nothing about the entry); it stays pending and comes back via a claim. */
+    private void abandon(Held h, Error err) {
+        log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                .log("Handler threw " + err + "; the entry stays pending and will be taken over after the claim time");
+        finish(h, false);
+    }
+
+    /** The entry leaves this consumer: acknowledged, dead-lettered, or left pending in Redis. */
+    private void finish(Held h, boolean acked) {
+        h.retrying = false;
+        if (inFlight.remove(h.id, h)) {
+            permits.release();
+        }
+        h.done.complete(acked);
+    }
+
+    private void logFailure(Held h, Throwable reason, boolean infrastructure) {
+        long now = System.nanoTime() / 1_000_000;
+        long due = nextFailureLogAt.get();
+        if (now >= due && nextFailureLogAt.compareAndSet(due, now + FAILURE_LOG_INTERVAL_MS)) {
+            long skipped = failuresNotLogged.getAndSet(0);
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                    .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("delivery", h.count)
+                    .log((infrastructure ? "Handler failed because Redis could not serve it (not counted as a delivery)"
+                            : "Handler failed on delivery " + h.count + " of " + cfg.maxDeliveries()) + "; will try again: "
+                            + Failures.describe(reason) + (skipped > 0 ? " (" + skipped + " more failures since the last warning)" : ""));
+        } else {
+            failuresNotLogged.incrementAndGet();
+            log.atDebug().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).log("Handler failed: " + Failures.describe(reason));
+        }
+    }
+
+    /** One entry this consumer holds, across its attempts. */
+    private static final class Held {
         final RawEntry raw;
         final String id;
         final Envelope envelope;
-        final long count;
-        final AtomicInteger settled = new AtomicInteger();
-        volatile long touchedAt = System.currentTimeMillis();
+        /** Completes (true when acknowledged) when the entry leaves this consumer. */
+        final CompletableFuture<Boolean> done = new CompletableFuture<>();
+        volatile long count;
+        /** Check ownership (and count the delivery, if {@link #countNextAttempt}) before the next attempt runs. */
+        volatile boolean confirmFirst;
+        volatile boolean countNextAttempt;
+        volatile boolean retrying;
+        /** ORDERED: what the entry's lane waits for, while it holds it; {@link #laneReleased} once it let go. */
+        volatile CompletableFuture<Void> lane;
+        volatile boolean laneReleased;
+        volatile boolean lost;
+        volatile ScheduledFuture<?> retryTask;
+        int infrastructureFailures;
 
-        DeliveryImpl(RawEntry raw, Envelope envelope, long count) {
+        Held(RawEntry raw, Envelope envelope, long count, boolean takenOver) {
             this.raw = raw;
             this.id = raw.id();
             this.envelope = envelope;
             this.count = count;
+            this.confirmFirst = takenOver; // the consumer it was taken from may have acknowledged it meanwhile
         }
 
-        @Override public Envelope envelope() { return envelope; }
-        @Override public String id() { return id; }
+        boolean waitingForRetry() {
+            return retrying;
+        }
+
+        void cancelRetry() {
+            ScheduledFuture<?> t = retryTask;
+            if (t != null) t.cancel(false);
+        }
+    }
+
+    /** One attempt's view of a held entry, given to the handler. */
+    private final class DeliveryImpl implements Delivery {
+        final Held held;
+        final long count;
+        final AtomicInteger settled = new AtomicInteger();
+
+        DeliveryImpl(Held held, long count) {
+            this.held = held;
+            this.count = count;
+        }
+
+        @Override public Envelope envelope() { return held.envelope; }
+        @Override public String id() { return held.id; }
         @Override public String stream() { return cfg.stream(); }
         @Override public String group() { return cfg.group(); }
         @Override public long deliveryCount() { return count; }
@@ -567,7 +680,7 @@ final class StreamConsumer implements Subscription {
         @Override
         public boolean ack() {
             if (!settled.compareAndSet(0, 1)) return false;
-            settledAck(this);
+            settledAck(held);
             return true;
         }
 
@@ -579,37 +692,13 @@ final class StreamConsumer implements Subscription {
         @Override
         public boolean nack(Throwable reason) {
             if (!settled.compareAndSet(0, 2)) return false;
-            settledNack(this, reason);
+            settledNack(held, reason);
             return true;
         }
 
         @Override
         public String toString() {
-            return "Delivery{" + cfg.stream() + "/" + cfg.group() + " " + id + " #" + count + " " + envelope + "}";
-        }
-    }
-
-    private static final class Retry implements Delayed {
-        final String id;
-        final long deliveryCount;
-        final long backoffMillis;
-        final long dueAt;
-
-        Retry(String id, long deliveryCount, long backoffMillis, long dueAt) {
-            this.id = id;
-            this.deliveryCount = deliveryCount;
-            this.backoffMillis = backoffMillis;
-            this.dueAt = dueAt;
-        }
-
-        @Override
-        public long getDelay(TimeUnit unit) {
-            return unit.convert(dueAt - System.currentTimeMillis(), TimeUnit.MILLISECONDS);
-        }
-
-        @Override
-        public int compareTo(Delayed o) {
-            return Long.compare(dueAt, ((Retry) o).dueAt);
+            return "Delivery{" + cfg.stream() + "/" + cfg.group() + " " + held.id + " #" + count + " " + held.envelope + "}";
         }
     }
 
@@ -637,9 +726,14 @@ final class StreamConsumer implements Subscription {
             return;
         }
         stopping = true;
-        conn.unblock(); // wake the blocked read now instead of waiting out its BLOCK time
         try {
-            reader.join(Math.max(1000, cfg.blockTimeout().toMillis() + 1000));
+            loop.stop(Math.max(1000, cfg.blockTimeout().toMillis() + 1000));
+            for (Held h : List.copyOf(inFlight.values())) {
+                if (h.waitingForRetry()) {
+                    h.cancelRetry();
+                    finish(h, false); // stays pending in Redis for whoever reads next
+                }
+            }
             pool.shutdown();
             if (!pool.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
@@ -664,19 +758,11 @@ final class StreamConsumer implements Subscription {
         return s.getBytes(StandardCharsets.UTF_8);
     }
 
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    private static ThreadFactory threads(String prefix, boolean daemon) {
+    private static ThreadFactory threads(String prefix) {
         AtomicInteger n = new AtomicInteger();
         return r -> {
             Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
-            t.setDaemon(daemon);
+            t.setDaemon(true);
             return t;
         };
     }

@@ -119,7 +119,8 @@ final class StreamGuard {
         }
     }
 
-    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long deadlineMillis) {
+    /** {@code waitUntil}: when its wait for room ends; {@code deadline}: when the publish as a whole must end (System.nanoTime). */
+    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long waitUntil, long deadline) {
     }
 
     StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ScheduledExecutorService scheduler,
@@ -146,7 +147,7 @@ final class StreamGuard {
      * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full.
      * The fast path is two volatile reads.
      */
-    CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId) {
+    CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos) {
         State s = state(stream);
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
             if (config.backpressure() == Backpressure.REJECT) {
@@ -157,14 +158,16 @@ final class StreamGuard {
             CompletableFuture<String> f = new CompletableFuture<>();
             synchronized (s.parked) {
                 if (s.full || !s.parked.isEmpty()) {
-                    s.parked.add(new Parked(payload, traceId, f, System.currentTimeMillis() + config.backpressureTimeout().toMillis()));
+                    long now = System.nanoTime();
+                    long waitUntil = now + Math.min(config.backpressureTimeout().toNanos(), deadlineNanos - now);
+                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos));
                     s.anyParked = true;
                     recheckSoon(s);
                     return f;
                 }
             }
         }
-        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs());
+        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos);
         published(s);
         return id;
     }
@@ -241,7 +244,7 @@ final class StreamGuard {
             Parked p;
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
-                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs()).whenComplete((id, e) -> {
+                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
                 });
@@ -253,10 +256,10 @@ final class StreamGuard {
 
     /** Fails held publishes whose wait is over. Only the oldest can expire first: they are in arrival order. */
     private void expireParked(State s) {
-        long now = System.currentTimeMillis();
+        long now = System.nanoTime();
         synchronized (s.parked) {
             Parked p;
-            while ((p = s.parked.peek()) != null && p.deadlineMillis <= now) {
+            while ((p = s.parked.peek()) != null && p.waitUntil - now <= 0) {
                 s.parked.poll();
                 p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
                         "waited " + config.backpressureTimeout().toMillis() + " ms for room (SG_BACKPRESSURE_TIMEOUT_MS)"));

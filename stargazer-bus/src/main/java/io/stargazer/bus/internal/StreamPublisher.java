@@ -11,8 +11,16 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import io.lettuce.core.RedisCommandTimeoutException;
+import io.lettuce.core.RedisConnectionException;
+import io.stargazer.bus.BusConnectionException;
+import io.stargazer.bus.PublishOutcomeUnknownException;
+import io.stargazer.bus.PublishQueueFullException;
+import io.stargazer.bus.RedisServerException;
 
 /**
  * Publishes to one stream, coalescing concurrent publishes into server-side batches.
@@ -31,9 +39,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * order while that node's connection is being opened (queued commands then run last-in first-out, redis/lettuce
  * #1957), nor across a MOVED redirect; with one batch outstanding there is nothing to reorder.
  *
- * <p>Every future completes: with its entry's id, or exceptionally with the batch's error. A script that fails
- * part way (only WRONGTYPE or out-of-memory can do that) may have stored the first entries of its batch; their
- * publishers see the error, and a retry makes a duplicate, never a loss.
+ * <p>Every future completes within its deadline ({@link io.stargazer.bus.BusConfig#publishTimeout()}, counted from the
+ * call): with its entry's id, or exceptionally. A publish still waiting in the queue at its deadline fails with a plain
+ * {@link BusConnectionException} (nothing was written: retrying cannot duplicate); one that was written and got no
+ * answer, or whose connection was lost after the write, fails with {@link PublishOutcomeUnknownException}. The queue
+ * is bounded ({@link io.stargazer.bus.BusConfig#publishQueueLimit()}): past it a publish fails at once with
+ * {@link PublishQueueFullException}. A script that fails part way (only WRONGTYPE or out-of-memory can do that) may
+ * have stored the first entries of its batch; their publishers see the error, and a retry makes a duplicate, never a
+ * loss.
  */
 final class StreamPublisher {
     /** Two batches in flight keep the connection busy while one is being answered, without shrinking batches. */
@@ -63,26 +76,32 @@ final class StreamPublisher {
     private final String stream;
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
-    private final int maxInFlight;
-    /** The one thread every batch of this publisher is formed and sent on (see {@link #drain()}). */
-    private final EventExecutor loop;
+    private final int queueLimit;
+    private final BatchingDrain<Pending> drain;
+    /** Publishes submitted and not yet taken into a batch (or expired). */
+    private final AtomicInteger queued = new AtomicInteger();
+    /** Batches written and not yet answered, oldest first: what {@link #expire} looks at. */
+    private final Queue<Batch> inFlight = new ConcurrentLinkedQueue<>();
 
-    private final ConcurrentLinkedQueue<Pending> queue = new ConcurrentLinkedQueue<>();
-    private final AtomicInteger wip = new AtomicInteger();
-    private final AtomicInteger inFlight = new AtomicInteger();
+    /**
+     * {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's.
+     * {@code deadline}: System.nanoTime by which the future must complete.
+     */
+    record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline) {
+    }
 
-    /** {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's. */
-    record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future) {
+    /** One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first. */
+    private record Batch(List<Pending> items, long deadline, AtomicBoolean settled) {
     }
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
-    StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight,
+    StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
             EventExecutor loop) {
         this.stream = stream;
         this.redis = redis;
         this.maxBatch = maxBatch;
-        this.maxInFlight = maxInFlight;
-        this.loop = loop;
+        this.queueLimit = queueLimit;
+        this.drain = new BatchingDrain<>(maxInFlight, loop, loop::inEventLoop, this::take, this::send);
     }
 
     String stream() {
@@ -98,57 +117,51 @@ final class StreamPublisher {
      * drains on the same event loop, a thread's next publish (through a new publisher) is written after it.
      */
     boolean idleFor(long idleNanos) {
-        return queue.isEmpty() && inFlight.get() == 0 && wip.get() == 0 && System.nanoTime() - lastUsed >= idleNanos;
+        return drain.idle() && System.nanoTime() - lastUsed >= idleNanos;
     }
 
-    CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs) {
+    CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline) {
         lastUsed = System.nanoTime();
+        if (queued.incrementAndGet() > queueLimit) {
+            queued.decrementAndGet();
+            return CompletableFuture.failedFuture(new PublishQueueFullException(stream, queueLimit));
+        }
         CompletableFuture<String> f = new CompletableFuture<>();
-        queue.offer(new Pending(payload, traceId, trimArgs, f));
-        drain();
+        drain.offer(new Pending(payload, traceId, trimArgs, f, deadline));
         return f;
     }
 
     /**
-     * Sends what is queued. Every batch is formed and handed to Lettuce on one thread, the connection's Netty event
-     * loop: a write made on the event loop goes out at once, while a write from any other thread waits in the loop's
-     * task queue, so batches sent from two kinds of thread could overtake each other and break submission order.
-     * On the loop, batches are written in the order they are formed. A caller thread hands the drain over (one task per
-     * activation, which costs what Lettuce's own hand-over of a write would); a completion, already on the loop,
-     * sends the next batch at once.
+     * Fails what has passed its deadline (called periodically from the maintenance thread): queued publishes as not
+     * sent, written ones as of unknown outcome; an expired batch frees its slot, so a connection that stopped answering
+     * does not hold back the publishes after it for longer than their own deadline.
      */
-    private void drain() {
-        if (wip.getAndIncrement() != 0) {
-            return; // a drain is scheduled or running: it will see this work
-        }
-        if (loop.inEventLoop()) {
-            drainLoop();
-        } else {
-            loop.execute(this::drainLoop);
-        }
-    }
-
-    /** The queue-drain loop; runs only on {@link #loop}. */
-    private void drainLoop() {
-        int missed = 1;
-        for (;;) {
-            while (inFlight.get() < maxInFlight) {
-                List<Pending> batch = take();
-                if (batch.isEmpty()) {
-                    break;
-                }
-                inFlight.incrementAndGet();
-                send(batch);
+    void expire(long now) {
+        for (Pending p : drain.queue()) {
+            if (p.deadline - now > 0) {
+                break; // later ones were submitted later; a parked publish released with an older deadline waits one round
             }
-            missed = wip.addAndGet(-missed);
-            if (missed == 0) {
-                return;
+            p.future.completeExceptionally(new BusConnectionException("publishing to stream '" + stream
+                    + "': not sent within the publish timeout (SG_PUBLISH_TIMEOUT_MS): nothing was written", null));
+        }
+        for (Batch b : inFlight) {
+            if (b.deadline - now <= 0 && b.settled.compareAndSet(false, true)) {
+                inFlight.remove(b);
+                PublishOutcomeUnknownException e = new PublishOutcomeUnknownException(stream, "publishing to stream '" + stream
+                        + "': written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored", null);
+                for (Pending p : b.items) p.future.completeExceptionally(e);
+                drain.sent();
             }
         }
     }
 
-    private List<Pending> take() {
-        Pending first = queue.poll();
+    /** Forms the next batch, on the drain's thread: publishes in queue order with the same trim options, expired ones skipped. */
+    private List<Pending> take(Queue<Pending> queue) {
+        Pending first;
+        while ((first = queue.poll()) != null) {
+            queued.decrementAndGet();
+            if (!first.future.isDone()) break;
+        }
         if (first == null) {
             return List.of();
         }
@@ -158,17 +171,24 @@ final class StreamPublisher {
         Pending next;
         while (batch.size() < maxBatch && (next = queue.peek()) != null && bytes + next.payload.length <= MAX_BATCH_BYTES
                 && next.trimArgs == first.trimArgs) {
-            batch.add(queue.poll());
+            queue.poll();
+            queued.decrementAndGet();
+            if (next.future.isDone()) continue;
+            batch.add(next);
             bytes += next.payload.length;
         }
         return batch;
     }
 
-    private void send(List<Pending> batch) {
-        List<String> opts = batch.get(0).trimArgs;
+    private void send(List<Pending> items) {
+        long deadline = items.get(0).deadline;
+        for (Pending p : items) deadline = p.deadline - deadline < 0 ? p.deadline : deadline;
+        Batch batch = new Batch(items, deadline, new AtomicBoolean());
+        inFlight.add(batch);
+        List<String> opts = items.get(0).trimArgs;
         RedisFuture<?> reply;
         try {
-            reply = batch.size() == 1 ? xadd(batch.get(0), opts) : eval(batch, opts);
+            reply = items.size() == 1 ? xadd(items.get(0), opts) : eval(items, opts);
         } catch (RuntimeException e) {
             finish(batch, null, e);
             return;
@@ -199,32 +219,58 @@ final class StreamPublisher {
         return redis.eval(BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
     }
 
-    private void finish(List<Pending> batch, Object result, Throwable error) {
-        // Free the slot and send what queued meanwhile before running callers' completion stages.
-        inFlight.decrementAndGet();
-        if (!queue.isEmpty()) {
-            drain(); // a publish submitted after this check drains by itself, and finds the slot free
+    private void finish(Batch batch, Object result, Throwable error) {
+        if (!batch.settled.compareAndSet(false, true)) {
+            return; // expired meanwhile: its publishers were told, its slot freed
         }
+        inFlight.remove(batch);
+        // Free the slot and send what queued meanwhile before running callers' completion stages.
+        drain.sent();
+        List<Pending> items = batch.items;
         if (error != null) {
-            RuntimeException e = Redis.translate(error, "publishing to stream '" + stream + "'");
-            for (Pending p : batch) {
+            RuntimeException e = failure(error);
+            for (Pending p : items) {
                 p.future.completeExceptionally(e);
             }
             return;
         }
         if (result instanceof byte[] id) {
-            batch.get(0).future.complete(new String(id, StandardCharsets.US_ASCII));
+            items.get(0).future.complete(new String(id, StandardCharsets.US_ASCII));
             return;
         }
         List<?> ids = (List<?>) result;
-        for (int i = 0; i < batch.size(); i++) {
+        for (int i = 0; i < items.size(); i++) {
             Object id = i < ids.size() ? ids.get(i) : null;
             if (id instanceof byte[] b) {
-                batch.get(i).future.complete(new String(b, StandardCharsets.US_ASCII));
+                items.get(i).future.complete(new String(b, StandardCharsets.US_ASCII));
             } else {
-                batch.get(i).future.completeExceptionally(new IllegalStateException(
-                        "publish batch to '" + stream + "' returned no id for entry " + i + " of " + batch.size()));
+                items.get(i).future.completeExceptionally(new IllegalStateException(
+                        "publish batch to '" + stream + "' returned no id for entry " + i + " of " + items.size()));
             }
         }
+    }
+
+    /**
+     * The bus exception for a failed batch. A server's error reply is definite; no reply at all (a timeout, or the
+     * connection lost after the write) leaves the outcome unknown, except Lettuce's refusal to write on a connection it
+     * knows is down ("not connected"), which sent nothing.
+     */
+    private RuntimeException failure(Throwable error) {
+        Throwable e = Failures.unwrap(error);
+        String context = "publishing to stream '" + stream + "'";
+        if (e instanceof RedisCommandTimeoutException) {
+            return new PublishOutcomeUnknownException(stream, context + ": written, but Redis did not answer in time: the entry may or may not be stored", e);
+        }
+        RuntimeException t = Redis.translate(e, context);
+        if (t instanceof RedisServerException) {
+            return t;
+        }
+        String m = String.valueOf(e.getMessage());
+        boolean notSent = e instanceof RedisConnectionException || m.contains("not connected") || m.contains("Currently not connected");
+        if (!notSent && t instanceof BusConnectionException) {
+            return new PublishOutcomeUnknownException(stream, context + ": the connection was lost after the write: the entry may or may not be stored ("
+                    + m + ")", e);
+        }
+        return t;
     }
 }

@@ -1,0 +1,21 @@
+package io.stargazer.bus;
+
+/**
+ * A publish refused at once because too many publishes to its stream are already waiting to be sent
+ * ({@link BusConfig#publishQueueLimit()}, {@code SG_PUBLISH_QUEUE_LIMIT}): Redis is slower than the publishers, or not
+ * answering. Nothing was written; the caller may retry later. This keeps memory bounded while Redis stalls.
+ */
+public class PublishQueueFullException extends StargazerException {
+    private final String stream;
+    private final int limit;
+
+    public PublishQueueFullException(String stream, int limit) {
+        super("publishing to stream '" + stream + "': " + limit
+                + " publishes are already waiting to be sent (SG_PUBLISH_QUEUE_LIMIT); nothing was written");
+        this.stream = stream;
+        this.limit = limit;
+    }
+
+    public String stream() { return stream; }
+    public int limit() { return limit; }
+}

@@ -1,0 +1,84 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Which pending entries a consumer still owns, asked and acted on atomically on the server (one-key scripts).
+ *
+ * <p>A live consumer keeps what it holds: {@link #refresh} resets the idle time of its entries, so another
+ * consumer's XAUTOCLAIM (which takes entries idle past the claim time) never takes them from it however slow its
+ * handler. And a consumer never runs what is no longer its own: before it runs an entry it took over or is trying
+ * again, {@link #confirm} checks that the entry is still pending with it, so an entry acknowledged meanwhile by the
+ * consumer it was taken from (which was alive after all) is not run a second time.
+ */
+final class Ownership {
+    /** KEYS[1] stream; ARGV group, consumer, ids...: refreshes the ids still pending with consumer; returns the others. */
+    static final String REFRESH = """
+            local lost = {}
+            for i = 3, #ARGV do
+              local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+              if #p == 1 and p[1][2] == ARGV[2] then
+                redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+              else
+                lost[#lost + 1] = ARGV[i]
+              end
+            end
+            return lost
+            """;
+
+    /**
+     * KEYS[1] stream; ARGV group, consumer, id, count (1: this is a new delivery, count it). Returns the entry's
+     * delivery count when it is pending with consumer (its idle time reset), -1 when not (acknowledged, or another
+     * consumer's now), -2 when it is pending but was deleted from the stream.
+     */
+    static final String CONFIRM = """
+            local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+            if #p == 0 or p[1][2] ~= ARGV[2] then return -1 end
+            if ARGV[4] == '1' then
+              local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3])
+              if #e == 0 or not e[1] then return -2 end
+              return p[1][4] + 1
+            end
+            redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+            return p[1][4]
+            """;
+
+    static final int CHUNK = 200;
+
+    private final byte[] group;
+    private final byte[] consumer;
+
+    Ownership(String group, String consumer) {
+        this.group = group.getBytes(StandardCharsets.UTF_8);
+        this.consumer = consumer.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Refreshes the idle time of {@code ids} still owned; returns those no longer owned. */
+    <K> List<String> refresh(RedisClusterCommands<K, byte[]> redis, K key, List<String> ids) {
+        List<String> lost = new ArrayList<>();
+        for (int from = 0; from < ids.size(); from += CHUNK) {
+            List<String> chunk = ids.subList(from, Math.min(ids.size(), from + CHUNK));
+            byte[][] argv = new byte[2 + chunk.size()][];
+            argv[0] = group;
+            argv[1] = consumer;
+            for (int i = 0; i < chunk.size(); i++) argv[2 + i] = chunk.get(i).getBytes(StandardCharsets.US_ASCII);
+            @SuppressWarnings("unchecked")
+            K[] keys = (K[]) java.lang.reflect.Array.newInstance(key.getClass(), 1);
+            keys[0] = key;
+            List<Object> r = redis.eval(REFRESH, ScriptOutputType.MULTI, keys, argv);
+            for (Object o : r) lost.add(o instanceof byte[] b ? new String(b, StandardCharsets.US_ASCII) : String.valueOf(o));
+        }
+        return lost;
+    }
+
+    /** See {@link #CONFIRM}: the delivery count, -1 when not owned, -2 when deleted. */
+    long confirm(RedisClusterCommands<String, byte[]> redis, String stream, String id, boolean countDelivery) {
+        Long r = redis.eval(CONFIRM, ScriptOutputType.INTEGER, new String[] {stream}, group, consumer,
+                id.getBytes(StandardCharsets.US_ASCII), countDelivery ? new byte[] {'1'} : new byte[] {'0'});
+        return r == null ? -1 : r;
+    }
+}

@@ -1,0 +1,116 @@
+package io.stargazer.bus.internal;
+
+import org.slf4j.Logger;
+
+/**
+ * The one loop of a blocking reader (a subscription's, a tools client's): on its own thread and its own
+ * {@link ReaderConnection}, it runs the reader's turns one after the other; after a failed turn it drops the
+ * connection, waits (100 ms doubling to {@value #MAX_BACKOFF_MS} ms) and tries again, until stopped.
+ *
+ * <p>Threads: one, the loop's own. Every
+ * {@link Body} method runs on it. {@link #stop()} may be called from any thread: it wakes a blocked read at once.
+ *
+ * <p>A trouble episode is logged once at WARN (later failures of the same episode at DEBUG) and its end at INFO, so a
+ * long outage is one line, not one per retry.
+ */
+final class ReaderLoop {
+    static final long MAX_BACKOFF_MS = 5000;
+
+    /** What the loop runs; every method is called on the loop's thread. */
+    interface Body {
+        /** One turn: read and hand out what was read. Throws to report a failure. */
+        void turn(ReaderConnection conn) throws Exception;
+
+        /**
+         * A turn failed: return false to end the loop for good (a refused permission), true to retry after the
+         * backoff. Called before the failure is logged; may repair things (re-create a lost group).
+         */
+        default boolean failed(Throwable e) {
+            return true;
+        }
+
+        /** The first turn that succeeded after a failed one. */
+        default void recovered() {
+        }
+    }
+
+    private final ReaderConnection conn;
+    private final Body body;
+    private final Logger log;
+    private final String what;
+    private final Thread thread;
+    private volatile boolean stopping;
+    private volatile boolean troubled;
+
+    ReaderLoop(Redis redis, String threadName, boolean daemon, String what, Logger log, Body body) {
+        this.conn = new ReaderConnection(redis, what);
+        this.body = body;
+        this.log = log;
+        this.what = what;
+        this.thread = new Thread(this::run, threadName);
+        this.thread.setDaemon(daemon);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    boolean stopping() {
+        return stopping;
+    }
+
+    /** True while the reader is failing (between a failed turn and the next good one). */
+    boolean troubled() {
+        return troubled;
+    }
+
+    /** Ends the loop: wakes a blocked read and waits up to {@code joinMillis} for the thread to finish. Any thread. */
+    void stop(long joinMillis) throws InterruptedException {
+        stopping = true;
+        conn.unblock();
+        if (Thread.currentThread() != thread) {
+            thread.join(joinMillis);
+        }
+    }
+
+    private void run() {
+        long backoff = 100;
+        while (!stopping) {
+            try {
+                body.turn(conn);
+                if (troubled) {
+                    troubled = false;
+                    body.recovered();
+                    log.atInfo().log(what + " recovered");
+                }
+                backoff = 100;
+            } catch (Throwable e) {
+                if (stopping) {
+                    break;
+                }
+                conn.drop();
+                boolean retry = body.failed(e);
+                if (!retry) {
+                    break;
+                }
+                if (!troubled) {
+                    troubled = true;
+                    log.atWarn().log(what + " lost Redis; reconnecting: " + e.getMessage());
+                } else {
+                    log.atDebug().log(what + " still failing: " + e.getMessage());
+                }
+                sleep(backoff);
+                backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+            }
+        }
+        conn.drop();
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
