@@ -284,6 +284,9 @@ public final class Redis implements AutoCloseable {
                 .interval(probeInterval).count(3).build();
         ClientOptions.Builder b = ClientOptions.builder()
                 .autoReconnect(autoReconnect)
+                // Commands written on a connection that then died are not held for a server that may not come back
+                // (a killed cluster primary, a long outage): they fail at the first failed reconnect, and callers decide.
+                .cancelCommandsOnReconnectFailure(true)
                 // Fail fast while disconnected instead of queueing without bound: callers see an error and retry.
                 .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
                 .socketOptions(SocketOptions.builder().connectTimeout(Duration.ofSeconds(5)).keepAlive(keepAlive).build())
@@ -305,6 +308,9 @@ public final class Redis implements AutoCloseable {
         }
         if (e instanceof RedisCommandExecutionException rce) {
             return RedisServerException.of(rce.getMessage(), context, rce);
+        }
+        if (e instanceof java.util.concurrent.CancellationException) {
+            return new BusConnectionException(context + ": the connection to Redis was lost and could not be restored at once", e);
         }
         if (e instanceof RedisCommandTimeoutException) {
             return new BusConnectionException(context + ": Redis did not answer in time (" + e.getMessage() + ")", e);

@@ -258,7 +258,7 @@ final class StreamPublisher {
     private RuntimeException failure(Throwable error) {
         Throwable e = Failures.unwrap(error);
         String context = "publishing to stream '" + stream + "'";
-        if (e instanceof RedisCommandTimeoutException) {
+        if (e instanceof RedisCommandTimeoutException || e instanceof java.util.concurrent.CancellationException) {
             return new PublishOutcomeUnknownException(stream, context + ": written, but Redis did not answer in time: the entry may or may not be stored", e);
         }
         RuntimeException t = Redis.translate(e, context);
