@@ -2,7 +2,10 @@ package io.stargazer.bus;
 
 import java.time.Duration;
 
-/** Parsing of setting values shared by the config records: every failure names the setting and the value. */
+/**
+ * Parsing and checking of setting values, shared by the config classes: every failure is a {@link ConfigException}
+ * naming the setting and the value.
+ */
 final class Settings {
     private Settings() {
     }
@@ -34,6 +37,21 @@ final class Settings {
     static int positive(String setting, int value) {
         if (value <= 0) {
             throw new ConfigException(setting, "'" + value + "' must be greater than zero");
+        }
+        return value;
+    }
+
+    /** Refuses null: a setting without a default of "none". */
+    static <T> T present(String setting, T value) {
+        if (value == null) {
+            throw new ConfigException(setting, "must be set");
+        }
+        return value;
+    }
+
+    static int notNegative(String setting, int value) {
+        if (value < 0) {
+            throw new ConfigException(setting, "'" + value + "' must not be negative");
         }
         return value;
     }

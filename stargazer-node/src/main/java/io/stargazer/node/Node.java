@@ -10,6 +10,7 @@ import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.ToolRegistry;
 import io.stargazer.bus.ToolService;
+import io.stargazer.bus.ToolServiceConfig;
 import io.stargazer.embedded.RedisServerProcess;
 import io.stargazer.node.web.WebChatGateway;
 import io.stargazer.node.web.WebServer;
@@ -108,7 +109,7 @@ public final class Node implements AutoCloseable {
         NodeMetrics metrics = new NodeMetrics();
 
         if (s.parts().tools()) {
-            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build());
+            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(), ToolServiceConfig.fromEnvironment());
             toClose.push(tools);
             subscriptions.add(tools.subscription());
             metrics.watch(tools.subscription());

@@ -93,7 +93,7 @@ public final class RedisToolService implements ToolService {
         RedisToolService s = new RedisToolService(rb, registry, config);
         Topology t = bus.topology();
         int capacity = config.maxConcurrent() + config.maxQueued();
-        ConsumerConfig.Builder cb = bus.consumer(t.toolsStream(), t.toolsGroup());
+        ConsumerConfig.Builder cb = config.consumer().apply(bus.consumer(t.toolsStream(), t.toolsGroup()));
         if (config.consumerName() != null) cb.consumerName(config.consumerName());
         if (config.claimIdle() != null) cb.claimIdle(config.claimIdle());
         // Read only while there is room (plus the read-ahead to answer overloaded), so idle instances get the rest.
