@@ -1,5 +1,6 @@
 package io.stargazer.bus;
 
+import io.stargazer.bus.internal.Settings;
 import java.net.InetAddress;
 import java.time.Clock;
 import java.time.Duration;

@@ -1,5 +1,6 @@
 package io.stargazer.bus;
 
+import io.stargazer.bus.internal.Settings;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;

@@ -1,5 +1,6 @@
 package io.stargazer.bus;
 
+import io.stargazer.bus.internal.Settings;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;

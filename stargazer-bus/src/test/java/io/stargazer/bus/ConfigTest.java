@@ -6,6 +6,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import io.stargazer.bus.internal.Settings;
+import io.stargazer.bus.tools.ToolClientConfig;
+import io.stargazer.bus.tools.ToolServiceConfig;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;

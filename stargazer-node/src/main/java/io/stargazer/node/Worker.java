@@ -5,7 +5,7 @@ import io.micrometer.core.instrument.Timer;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
-import io.stargazer.bus.ToolClient;
+import io.stargazer.bus.tools.ToolClient;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;

@@ -6,7 +6,7 @@ import io.javalin.websocket.WsContext;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
-import io.stargazer.bus.WireFormat;
+import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.node.Json;
 import io.stargazer.node.NodeMetrics;
 import java.time.Duration;

@@ -1,5 +1,10 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
+import io.stargazer.bus.ConfigException;
+import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.internal.Settings;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
