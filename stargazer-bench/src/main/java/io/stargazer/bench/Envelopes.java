@@ -2,7 +2,7 @@
 package io.stargazer.bench;
 
 import io.stargazer.bus.Envelope;
-import io.stargazer.bus.WireFormat;
+import io.stargazer.bus.wire.WireFormat;
 import java.nio.charset.StandardCharsets;
 
 /**

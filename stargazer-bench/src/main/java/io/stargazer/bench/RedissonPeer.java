@@ -1,7 +1,7 @@
 // Redisson doing the bus's job with RStream: add / addAsync to publish, readGroup + ack to consume.
 package io.stargazer.bench;
 
-import io.stargazer.bus.WireFormat;
+import io.stargazer.bus.wire.WireFormat;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;

@@ -1,7 +1,7 @@
 // Spring Data Redis doing the bus's job: StreamOperations to publish, StreamMessageListenerContainer to consume.
 package io.stargazer.bench;
 
-import io.stargazer.bus.WireFormat;
+import io.stargazer.bus.wire.WireFormat;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.HashMap;
@@ -21,8 +21,8 @@ import org.springframework.data.redis.connection.stream.StreamRecords;
 import org.springframework.data.redis.core.RedisTemplate;
 import org.springframework.data.redis.core.StreamOperations;
 import org.springframework.data.redis.serializer.RedisSerializer;
-import org.springframework.data.redis.stream.StreamMessageListenerContainer;
 import org.springframework.data.redis.stream.StreamMessageListenerContainer.StreamMessageListenerContainerOptions;
+import org.springframework.data.redis.stream.StreamMessageListenerContainer;
 
 /**
  * The documented Spring Data Redis way, outside a Spring context: a {@link RedisTemplate} with byte[] serializers on

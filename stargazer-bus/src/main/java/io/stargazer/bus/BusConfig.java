@@ -1,50 +1,63 @@
 package io.stargazer.bus;
 
+import io.stargazer.bus.internal.Settings;
 import java.net.InetAddress;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /**
- * How one node uses the bus: its topology, role and identity, and the publishing limits. Immutable; the
- * builder checks each value as it is set and names the bad one. {@link #fromEnvironment} reads the
- * {@code SG_*} variables.
+ * How one node uses the bus: its topology, role and identity, and the publishing limits. Immutable, made by
+ * {@link #builder()} (every setting has a default) or {@link #fromEnvironment(Map)} (the {@code SG_*} variables of a
+ * map the caller gives; nothing else reads the environment). Each builder method checks its value when it is set and
+ * refuses a bad one with a {@link ConfigException} naming the setting (its variable when it has one) and the value.
  *
- * @param topology             stream and group names
- * @param role                 decides which consumer groups {@link EventBus#ensureStreams()} creates
- * @param nodeId               this process's stable name: consumer name in every group, worker id of its reply stream
- * @param platforms            the gateway platforms to provision (default discord, matrix, webchat)
- * @param streamMaxlen         approximate cap of each stream (default 100 000; values below 1000 are raised to 1000)
- * @param maxEnvelopeBytes     largest encoded envelope accepted for publishing (default 1 MiB)
- * @param backlogCheckInterval how often, at most, one stream's backlog is checked while it is published to
- * @param publishBatchMax      most entries one coalesced server-side publish batch carries
- * @param clock                time source for checks and deadlines (tests inject a fixed one)
- * @param trimPolicy           SAFE (default: never trim what a group has not acknowledged) or EVICT (the original's MAXLEN)
- * @param backpressure         what publishing to a full SAFE stream does: BLOCK (default) or REJECT
- * @param backpressureTimeout  how long a BLOCKed publish waits for room before it fails
- * @param publishTimeout       how long a publish may take, counted from the call: it completes (stored, or failed)
- *                             within this time, waiting for room and in the queue included
- * @param publishQueueLimit    most publishes waiting per stream to be sent; past it a publish fails at once
- * @param deadPeerTimeout      a connection that answers nothing for this long is taken as dead and replaced
+ * <table>
+ *   <caption>Settings</caption>
+ *   <tr><th>builder method</th><th>variable</th><th>default</th><th>accepted</th><th>meaning</th></tr>
+ *   <tr><td>{@code topology}</td><td>{@code SG_INBOUND_STREAM} ... (see {@link Topology})</td>
+ *       <td>{@link #DEFAULT_TOPOLOGY}</td><td>not null</td><td>stream and group names</td></tr>
+ *   <tr><td>{@code role}</td><td>{@code SG_NODE_ROLE}</td><td>{@link #DEFAULT_ROLE} ({@code standalone})</td>
+ *       <td>gateway, worker, standalone, tools</td><td>which groups {@link EventBus#ensureStreams()} creates</td></tr>
+ *   <tr><td>{@code nodeId}</td><td>{@code SG_NODE_ID}</td><td>{@link #defaultNodeId()}: host name and pid</td>
+ *       <td>no white space or control characters</td><td>consumer name in every group, worker id of its reply stream</td></tr>
+ *   <tr><td>{@code platforms}</td><td>{@code SG_PLATFORMS}</td><td>{@link #DEFAULT_PLATFORMS}</td>
+ *       <td>letters, digits, {@code -}, {@code _}</td><td>the gateway platforms to provision</td></tr>
+ *   <tr><td>{@code streamMaxlen}</td><td>{@code SG_STREAM_MAXLEN}</td><td>{@value #DEFAULT_STREAM_MAXLEN}</td>
+ *       <td>&ge; 0; below {@value #MIN_STREAM_MAXLEN} raised to it</td><td>approximate cap of each stream</td></tr>
+ *   <tr><td>{@code maxEnvelopeBytes}</td><td>{@code SG_MAX_ENVELOPE_BYTES}</td><td>{@value #DEFAULT_MAX_ENVELOPE_BYTES}</td>
+ *       <td>&gt; 0</td><td>largest encoded envelope accepted for publishing</td></tr>
+ *   <tr><td>{@code backlogCheckInterval}</td><td>{@code SG_BACKLOG_CHECK_MS}</td>
+ *       <td>{@link #DEFAULT_BACKLOG_CHECK_INTERVAL} (5 s)</td><td>&gt; 0</td>
+ *       <td>how often, at most, one stream's backlog is checked while it is published to</td></tr>
+ *   <tr><td>{@code publishBatchMax}</td><td></td><td>{@value #DEFAULT_PUBLISH_BATCH_MAX}</td><td>&gt; 0</td>
+ *       <td>most entries one coalesced server-side publish carries</td></tr>
+ *   <tr><td>{@code clock}</td><td></td><td>{@link #DEFAULT_CLOCK} (system UTC)</td><td>not null</td>
+ *       <td>wall-clock time for deadlines written on the wire and checks (tests inject a fixed one)</td></tr>
+ *   <tr><td>{@code trimPolicy}</td><td>{@code SG_TRIM_POLICY}</td><td>{@link #DEFAULT_TRIM_POLICY} ({@code safe})</td>
+ *       <td>safe, evict</td><td>SAFE: never trim what a group has not acknowledged; EVICT: the original's MAXLEN</td></tr>
+ *   <tr><td>{@code backpressure}</td><td>{@code SG_BACKPRESSURE}</td><td>{@link #DEFAULT_BACKPRESSURE} ({@code block})</td>
+ *       <td>block, reject</td><td>what publishing to a full SAFE stream does</td></tr>
+ *   <tr><td>{@code backpressureTimeout}</td><td>{@code SG_BACKPRESSURE_TIMEOUT_MS}</td>
+ *       <td>{@link #DEFAULT_BACKPRESSURE_TIMEOUT} (10 s)</td><td>&gt; 0</td>
+ *       <td>how long a BLOCKed publish waits for room before it fails</td></tr>
+ *   <tr><td>{@code publishTimeout}</td><td>{@code SG_PUBLISH_TIMEOUT_MS}</td><td>{@link #DEFAULT_PUBLISH_TIMEOUT} (10 s)</td>
+ *       <td>&gt; 0</td><td>how long a publish may take, counted from the call (waiting for room and in the queue
+ *       included)</td></tr>
+ *   <tr><td>{@code publishQueueLimit}</td><td>{@code SG_PUBLISH_QUEUE_LIMIT}</td>
+ *       <td>{@value #DEFAULT_PUBLISH_QUEUE_LIMIT}</td><td>&gt; 0</td>
+ *       <td>most publishes waiting per stream to be sent; past it a publish fails at once</td></tr>
+ *   <tr><td>{@code deadPeerTimeout}</td><td>{@code SG_DEAD_PEER_TIMEOUT_MS}</td>
+ *       <td>{@link #DEFAULT_DEAD_PEER_TIMEOUT} (5 s)</td><td>&gt; 0</td>
+ *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>
+ * </table>
+ *
+ * <p>Durations read from variables are whole milliseconds. The README's Settings table lists the same variables.
  */
-public record BusConfig(
-        Topology topology,
-        NodeRole role,
-        String nodeId,
-        List<String> platforms,
-        long streamMaxlen,
-        int maxEnvelopeBytes,
-        Duration backlogCheckInterval,
-        int publishBatchMax,
-        Clock clock,
-        TrimPolicy trimPolicy,
-        Backpressure backpressure,
-        Duration backpressureTimeout,
-        Duration publishTimeout,
-        int publishQueueLimit,
-        Duration deadPeerTimeout) {
+public final class BusConfig {
 
     public static final String ENV_NODE_ROLE = "SG_NODE_ROLE";
     public static final String ENV_NODE_ID = "SG_NODE_ID";
@@ -59,78 +72,91 @@ public record BusConfig(
     public static final String ENV_PUBLISH_QUEUE_LIMIT = "SG_PUBLISH_QUEUE_LIMIT";
     public static final String ENV_DEAD_PEER_TIMEOUT_MS = "SG_DEAD_PEER_TIMEOUT_MS";
 
+    public static final Topology DEFAULT_TOPOLOGY = Topology.defaults();
+    public static final NodeRole DEFAULT_ROLE = NodeRole.STANDALONE;
+    public static final List<String> DEFAULT_PLATFORMS = List.of("discord", "matrix", "webchat");
+    public static final long DEFAULT_STREAM_MAXLEN = 100_000;
+    /** The floor of {@code streamMaxlen}: a tiny cap with approximate trimming would evict nearly everything. */
+    public static final long MIN_STREAM_MAXLEN = 1000;
+    public static final int DEFAULT_MAX_ENVELOPE_BYTES = 1 << 20;
+    public static final Duration DEFAULT_BACKLOG_CHECK_INTERVAL = Duration.ofSeconds(5);
+    public static final int DEFAULT_PUBLISH_BATCH_MAX = 256;
+    public static final Clock DEFAULT_CLOCK = Clock.systemUTC();
+    public static final TrimPolicy DEFAULT_TRIM_POLICY = TrimPolicy.SAFE;
+    public static final Backpressure DEFAULT_BACKPRESSURE = Backpressure.BLOCK;
+    public static final Duration DEFAULT_BACKPRESSURE_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_PUBLISH_TIMEOUT = Duration.ofSeconds(10);
     public static final int DEFAULT_PUBLISH_QUEUE_LIMIT = 10_000;
     public static final Duration DEFAULT_DEAD_PEER_TIMEOUT = Duration.ofSeconds(5);
 
-    public static final long MIN_STREAM_MAXLEN = 1000;
-    public static final List<String> DEFAULT_PLATFORMS = List.of("discord", "matrix", "webchat");
+    private final Topology topology;
+    private final NodeRole role;
+    private final String nodeId;
+    private final List<String> platforms;
+    private final long streamMaxlen;
+    private final int maxEnvelopeBytes;
+    private final Duration backlogCheckInterval;
+    private final int publishBatchMax;
+    private final Clock clock;
+    private final TrimPolicy trimPolicy;
+    private final Backpressure backpressure;
+    private final Duration backpressureTimeout;
+    private final Duration publishTimeout;
+    private final int publishQueueLimit;
+    private final Duration deadPeerTimeout;
 
-    public BusConfig {
-        if (topology == null) throw new ConfigException("topology", "must be set");
-        if (role == null) throw new ConfigException(ENV_NODE_ROLE, "must be set");
-        Topology.checkName(ENV_NODE_ID, nodeId);
-        platforms = List.copyOf(platforms);
-        for (String p : platforms) Topology.checkPlatform(ENV_PLATFORMS, p);
-        if (streamMaxlen < MIN_STREAM_MAXLEN) {
-            throw new ConfigException(ENV_STREAM_MAXLEN, "'" + streamMaxlen + "' is below the floor of " + MIN_STREAM_MAXLEN);
-        }
-        Settings.positive(ENV_MAX_ENVELOPE_BYTES, maxEnvelopeBytes);
-        Settings.positive(ENV_BACKLOG_CHECK_MS, backlogCheckInterval);
-        Settings.positive("publishBatchMax", publishBatchMax);
-        if (clock == null) throw new ConfigException("clock", "must be set");
-        if (trimPolicy == null) throw new ConfigException(ENV_TRIM_POLICY, "must be set");
-        if (backpressure == null) throw new ConfigException(ENV_BACKPRESSURE, "must be set");
-        Settings.positive(ENV_BACKPRESSURE_TIMEOUT_MS, backpressureTimeout);
-        Settings.positive(ENV_PUBLISH_TIMEOUT_MS, publishTimeout);
-        Settings.positive(ENV_PUBLISH_QUEUE_LIMIT, publishQueueLimit);
-        Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, deadPeerTimeout);
+    /** Every value was checked by the builder's setter when it was set. */
+    private BusConfig(Builder b) {
+        this.topology = b.topology;
+        this.role = b.role;
+        this.nodeId = b.nodeId == null ? defaultNodeId() : b.nodeId;
+        this.platforms = b.platforms;
+        this.streamMaxlen = b.streamMaxlen;
+        this.maxEnvelopeBytes = b.maxEnvelopeBytes;
+        this.backlogCheckInterval = b.backlogCheckInterval;
+        this.publishBatchMax = b.publishBatchMax;
+        this.clock = b.clock;
+        this.trimPolicy = b.trimPolicy;
+        this.backpressure = b.backpressure;
+        this.backpressureTimeout = b.backpressureTimeout;
+        this.publishTimeout = b.publishTimeout;
+        this.publishQueueLimit = b.publishQueueLimit;
+        this.deadPeerTimeout = b.deadPeerTimeout;
     }
 
     public static Builder builder() {
         return new Builder();
     }
 
+    /** A builder holding every setting of this config, to change some of them. */
     public Builder toBuilder() {
-        return new Builder().topology(topology).role(role).nodeId(nodeId).platforms(platforms).streamMaxlen(streamMaxlen)
-                .maxEnvelopeBytes(maxEnvelopeBytes).backlogCheckInterval(backlogCheckInterval)
-                .publishBatchMax(publishBatchMax).clock(clock).trimPolicy(trimPolicy).backpressure(backpressure)
-                .backpressureTimeout(backpressureTimeout).publishTimeout(publishTimeout).publishQueueLimit(publishQueueLimit)
-                .deadPeerTimeout(deadPeerTimeout);
+        Builder b = new Builder();
+        b.topology = topology;
+        b.role = role;
+        b.nodeId = nodeId;
+        b.platforms = platforms;
+        b.streamMaxlen = streamMaxlen;
+        b.maxEnvelopeBytes = maxEnvelopeBytes;
+        b.backlogCheckInterval = backlogCheckInterval;
+        b.publishBatchMax = publishBatchMax;
+        b.clock = clock;
+        b.trimPolicy = trimPolicy;
+        b.backpressure = backpressure;
+        b.backpressureTimeout = backpressureTimeout;
+        b.publishTimeout = publishTimeout;
+        b.publishQueueLimit = publishQueueLimit;
+        b.deadPeerTimeout = deadPeerTimeout;
+        return b;
     }
 
+    /** {@link #fromEnvironment(Map)} of the process environment. */
     public static BusConfig fromEnvironment() {
         return fromEnvironment(System.getenv());
     }
 
-    /** Reads {@code SG_*} settings from {@code env}; unset ones take their defaults. */
+    /** Reads the {@code SG_*} settings of {@code env} (the table above, and {@link Topology}'s); unset ones take their defaults. */
     public static BusConfig fromEnvironment(Map<String, String> env) {
-        Builder b = builder().topology(Topology.fromEnvironment(env));
-        if (env.containsKey(ENV_NODE_ROLE)) b.role(NodeRole.parse(ENV_NODE_ROLE, env.get(ENV_NODE_ROLE)));
-        if (env.containsKey(ENV_NODE_ID)) b.nodeId(env.get(ENV_NODE_ID));
-        if (env.containsKey(ENV_PLATFORMS)) b.platforms(parsePlatforms(env.get(ENV_PLATFORMS)));
-        if (env.containsKey(ENV_STREAM_MAXLEN)) b.streamMaxlen(Settings.parseLong(ENV_STREAM_MAXLEN, env.get(ENV_STREAM_MAXLEN)));
-        if (env.containsKey(ENV_MAX_ENVELOPE_BYTES)) {
-            b.maxEnvelopeBytes(Settings.parseInt(ENV_MAX_ENVELOPE_BYTES, env.get(ENV_MAX_ENVELOPE_BYTES)));
-        }
-        if (env.containsKey(ENV_BACKLOG_CHECK_MS)) {
-            b.backlogCheckInterval(Settings.parseMillis(ENV_BACKLOG_CHECK_MS, env.get(ENV_BACKLOG_CHECK_MS)));
-        }
-        if (env.containsKey(ENV_TRIM_POLICY)) b.trimPolicy(TrimPolicy.parse(ENV_TRIM_POLICY, env.get(ENV_TRIM_POLICY)));
-        if (env.containsKey(ENV_BACKPRESSURE)) b.backpressure(Backpressure.parse(ENV_BACKPRESSURE, env.get(ENV_BACKPRESSURE)));
-        if (env.containsKey(ENV_BACKPRESSURE_TIMEOUT_MS)) {
-            b.backpressureTimeout(Settings.parseMillis(ENV_BACKPRESSURE_TIMEOUT_MS, env.get(ENV_BACKPRESSURE_TIMEOUT_MS)));
-        }
-        if (env.containsKey(ENV_PUBLISH_TIMEOUT_MS)) {
-            b.publishTimeout(Settings.parseMillis(ENV_PUBLISH_TIMEOUT_MS, env.get(ENV_PUBLISH_TIMEOUT_MS)));
-        }
-        if (env.containsKey(ENV_PUBLISH_QUEUE_LIMIT)) {
-            b.publishQueueLimit(Settings.parseInt(ENV_PUBLISH_QUEUE_LIMIT, env.get(ENV_PUBLISH_QUEUE_LIMIT)));
-        }
-        if (env.containsKey(ENV_DEAD_PEER_TIMEOUT_MS)) {
-            b.deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, env.get(ENV_DEAD_PEER_TIMEOUT_MS)));
-        }
-        return b.build();
+        return builder().fromEnvironment(env).build();
     }
 
     /** {@code "discord, matrix"} to a checked list; empty items are refused. */
@@ -154,20 +180,62 @@ public record BusConfig(
         return host + "-" + ProcessHandle.current().pid();
     }
 
-    /** Collects settings; each setter refuses a bad value at once, naming it. */
+    public Topology topology() { return topology; }
+    public NodeRole role() { return role; }
+    public String nodeId() { return nodeId; }
+    public List<String> platforms() { return platforms; }
+    public long streamMaxlen() { return streamMaxlen; }
+    public int maxEnvelopeBytes() { return maxEnvelopeBytes; }
+    public Duration backlogCheckInterval() { return backlogCheckInterval; }
+    public int publishBatchMax() { return publishBatchMax; }
+    public Clock clock() { return clock; }
+    public TrimPolicy trimPolicy() { return trimPolicy; }
+    public Backpressure backpressure() { return backpressure; }
+    public Duration backpressureTimeout() { return backpressureTimeout; }
+    public Duration publishTimeout() { return publishTimeout; }
+    public int publishQueueLimit() { return publishQueueLimit; }
+    public Duration deadPeerTimeout() { return deadPeerTimeout; }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof BusConfig c && topology.equals(c.topology) && role == c.role && nodeId.equals(c.nodeId)
+                && platforms.equals(c.platforms) && streamMaxlen == c.streamMaxlen && maxEnvelopeBytes == c.maxEnvelopeBytes
+                && backlogCheckInterval.equals(c.backlogCheckInterval) && publishBatchMax == c.publishBatchMax
+                && clock.equals(c.clock) && trimPolicy == c.trimPolicy && backpressure == c.backpressure
+                && backpressureTimeout.equals(c.backpressureTimeout) && publishTimeout.equals(c.publishTimeout)
+                && publishQueueLimit == c.publishQueueLimit && deadPeerTimeout.equals(c.deadPeerTimeout);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(topology, role, nodeId, platforms, streamMaxlen, maxEnvelopeBytes, backlogCheckInterval,
+                publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout, publishTimeout, publishQueueLimit,
+                deadPeerTimeout);
+    }
+
+    @Override
+    public String toString() {
+        return "BusConfig{topology=" + topology + ", role=" + role.wireName() + ", nodeId=" + nodeId + ", platforms=" + platforms
+                + ", streamMaxlen=" + streamMaxlen + ", maxEnvelopeBytes=" + maxEnvelopeBytes + ", backlogCheckInterval="
+                + backlogCheckInterval + ", publishBatchMax=" + publishBatchMax + ", clock=" + clock + ", trimPolicy=" + trimPolicy
+                + ", backpressure=" + backpressure + ", backpressureTimeout=" + backpressureTimeout + ", publishTimeout="
+                + publishTimeout + ", publishQueueLimit=" + publishQueueLimit + ", deadPeerTimeout=" + deadPeerTimeout + "}";
+    }
+
+    /** Collects settings, starting from the defaults; each setter refuses a bad value at once, naming it. */
     public static final class Builder {
-        private Topology topology = Topology.defaults();
-        private NodeRole role = NodeRole.STANDALONE;
+        private Topology topology = DEFAULT_TOPOLOGY;
+        private NodeRole role = DEFAULT_ROLE;
         private String nodeId;
         private List<String> platforms = DEFAULT_PLATFORMS;
-        private long streamMaxlen = 100_000;
-        private int maxEnvelopeBytes = 1 << 20;
-        private Duration backlogCheckInterval = Duration.ofSeconds(5);
-        private int publishBatchMax = 256;
-        private Clock clock = Clock.systemUTC();
-        private TrimPolicy trimPolicy = TrimPolicy.SAFE;
-        private Backpressure backpressure = Backpressure.BLOCK;
-        private Duration backpressureTimeout = Duration.ofSeconds(10);
+        private long streamMaxlen = DEFAULT_STREAM_MAXLEN;
+        private int maxEnvelopeBytes = DEFAULT_MAX_ENVELOPE_BYTES;
+        private Duration backlogCheckInterval = DEFAULT_BACKLOG_CHECK_INTERVAL;
+        private int publishBatchMax = DEFAULT_PUBLISH_BATCH_MAX;
+        private Clock clock = DEFAULT_CLOCK;
+        private TrimPolicy trimPolicy = DEFAULT_TRIM_POLICY;
+        private Backpressure backpressure = DEFAULT_BACKPRESSURE;
+        private Duration backpressureTimeout = DEFAULT_BACKPRESSURE_TIMEOUT;
         private Duration publishTimeout = DEFAULT_PUBLISH_TIMEOUT;
         private int publishQueueLimit = DEFAULT_PUBLISH_QUEUE_LIMIT;
         private Duration deadPeerTimeout = DEFAULT_DEAD_PEER_TIMEOUT;
@@ -175,19 +243,43 @@ public record BusConfig(
         private Builder() {
         }
 
-        public Builder topology(Topology v) { this.topology = v; return this; }
-        public Builder role(NodeRole v) { this.role = v; return this; }
+        /**
+         * Takes the {@code SG_*} settings present in {@code env}, the topology's names included; settings absent from
+         * {@code env} keep their current value.
+         */
+        public Builder fromEnvironment(Map<String, String> env) {
+            topology(topology.toBuilder().fromEnvironment(env).build());
+            String v;
+            if ((v = env.get(ENV_NODE_ROLE)) != null) role(NodeRole.parse(ENV_NODE_ROLE, v));
+            if ((v = env.get(ENV_NODE_ID)) != null) nodeId(v);
+            if ((v = env.get(ENV_PLATFORMS)) != null) platforms(parsePlatforms(v));
+            if ((v = env.get(ENV_STREAM_MAXLEN)) != null) streamMaxlen(Settings.parseLong(ENV_STREAM_MAXLEN, v));
+            if ((v = env.get(ENV_MAX_ENVELOPE_BYTES)) != null) maxEnvelopeBytes(Settings.parseInt(ENV_MAX_ENVELOPE_BYTES, v));
+            if ((v = env.get(ENV_BACKLOG_CHECK_MS)) != null) backlogCheckInterval(Settings.parseMillis(ENV_BACKLOG_CHECK_MS, v));
+            if ((v = env.get(ENV_TRIM_POLICY)) != null) trimPolicy(TrimPolicy.parse(ENV_TRIM_POLICY, v));
+            if ((v = env.get(ENV_BACKPRESSURE)) != null) backpressure(Backpressure.parse(ENV_BACKPRESSURE, v));
+            if ((v = env.get(ENV_BACKPRESSURE_TIMEOUT_MS)) != null) {
+                backpressureTimeout(Settings.parseMillis(ENV_BACKPRESSURE_TIMEOUT_MS, v));
+            }
+            if ((v = env.get(ENV_PUBLISH_TIMEOUT_MS)) != null) publishTimeout(Settings.parseMillis(ENV_PUBLISH_TIMEOUT_MS, v));
+            if ((v = env.get(ENV_PUBLISH_QUEUE_LIMIT)) != null) publishQueueLimit(Settings.parseInt(ENV_PUBLISH_QUEUE_LIMIT, v));
+            if ((v = env.get(ENV_DEAD_PEER_TIMEOUT_MS)) != null) deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, v));
+            return this;
+        }
+
+        public Builder topology(Topology v) { this.topology = Settings.present("topology", v); return this; }
+        public Builder role(NodeRole v) { this.role = Settings.present(ENV_NODE_ROLE, v); return this; }
         public Builder nodeId(String v) { this.nodeId = Topology.checkName(ENV_NODE_ID, v); return this; }
 
         public Builder platforms(List<String> v) {
-            for (String p : v) Topology.checkPlatform(ENV_PLATFORMS, p);
+            for (String p : Settings.present(ENV_PLATFORMS, v)) Topology.checkPlatform(ENV_PLATFORMS, p);
             this.platforms = List.copyOf(v);
             return this;
         }
 
         /**
-         * The approximate cap of each stream. As in the original, a value below 1000 is raised to 1000 (a tiny
-         * cap with approximate trimming would evict nearly everything); a negative one is refused.
+         * The approximate cap of each stream. As in the original, a value below {@value #MIN_STREAM_MAXLEN} is raised
+         * to it; a negative one is refused.
          */
         public Builder streamMaxlen(long v) {
             if (v < 0) throw new ConfigException(ENV_STREAM_MAXLEN, "'" + v + "' must not be negative");
@@ -198,38 +290,17 @@ public record BusConfig(
         public Builder maxEnvelopeBytes(int v) { this.maxEnvelopeBytes = Settings.positive(ENV_MAX_ENVELOPE_BYTES, v); return this; }
         public Builder backlogCheckInterval(Duration v) { this.backlogCheckInterval = Settings.positive(ENV_BACKLOG_CHECK_MS, v); return this; }
         public Builder publishBatchMax(int v) { this.publishBatchMax = Settings.positive("publishBatchMax", v); return this; }
-
-        public Builder clock(Clock v) {
-            if (v == null) throw new ConfigException("clock", "must be set");
-            this.clock = v;
-            return this;
-        }
-
-        public Builder trimPolicy(TrimPolicy v) {
-            if (v == null) throw new ConfigException(ENV_TRIM_POLICY, "must be set");
-            this.trimPolicy = v;
-            return this;
-        }
-
-        public Builder backpressure(Backpressure v) {
-            if (v == null) throw new ConfigException(ENV_BACKPRESSURE, "must be set");
-            this.backpressure = v;
-            return this;
-        }
-
-        public Builder backpressureTimeout(Duration v) {
-            this.backpressureTimeout = Settings.positive(ENV_BACKPRESSURE_TIMEOUT_MS, v);
-            return this;
-        }
-
+        public Builder clock(Clock v) { this.clock = Settings.present("clock", v); return this; }
+        public Builder trimPolicy(TrimPolicy v) { this.trimPolicy = Settings.present(ENV_TRIM_POLICY, v); return this; }
+        public Builder backpressure(Backpressure v) { this.backpressure = Settings.present(ENV_BACKPRESSURE, v); return this; }
+        public Builder backpressureTimeout(Duration v) { this.backpressureTimeout = Settings.positive(ENV_BACKPRESSURE_TIMEOUT_MS, v); return this; }
         public Builder publishTimeout(Duration v) { this.publishTimeout = Settings.positive(ENV_PUBLISH_TIMEOUT_MS, v); return this; }
         public Builder publishQueueLimit(int v) { this.publishQueueLimit = Settings.positive(ENV_PUBLISH_QUEUE_LIMIT, v); return this; }
         public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, v); return this; }
 
+        /** The config; the node id, when not set, is {@link #defaultNodeId()}. */
         public BusConfig build() {
-            return new BusConfig(topology, role, nodeId == null ? defaultNodeId() : nodeId, platforms, streamMaxlen,
-                    maxEnvelopeBytes, backlogCheckInterval, publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout,
-                    publishTimeout, publishQueueLimit, deadPeerTimeout);
+            return new BusConfig(this);
         }
     }
 }

@@ -1,5 +1,7 @@
 package io.stargazer.bus;
 
+import io.stargazer.bus.internal.EnvelopeAccess;
+import io.stargazer.bus.wire.WireFormat;
 import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -36,6 +38,11 @@ public final class Envelope {
     private static final BigInteger LONG_MAX = BigInteger.valueOf(Long.MAX_VALUE);
     private static final Envelope EMPTY = new Envelope(Collections.emptyMap());
 
+    static {
+        // The decoder's already-normalised members become an envelope without a second copy.
+        EnvelopeAccess.install(Envelope::new);
+    }
+
     private final Map<String, Object> members;
 
     private Envelope(Map<String, Object> normalisedUnmodifiable) {
@@ -71,10 +78,6 @@ public final class Envelope {
         return new Builder();
     }
 
-    /** Already-normalised members from the decoder; skips the copy. */
-    static Envelope trusted(Map<String, Object> normalisedUnmodifiable) {
-        return new Envelope(normalisedUnmodifiable);
-    }
 
     public Object get(String key) {
         return members.get(key);

@@ -100,13 +100,13 @@ public interface EventBus extends AutoCloseable {
 
     /**
      * A consumer configuration for {@code stream}/{@code group} preset for this node: consumer name {@code nodeId},
-     * dead-letter stream from the topology, and the {@code SG_*} consumer settings of the environment.
+     * dead-letter stream from the topology, every other setting its default. It does not read the environment: add
+     * {@link ConsumerConfig.Builder#fromEnvironment()} for the {@code SG_*} consumer settings.
      */
     default ConsumerConfig.Builder consumer(String stream, String group) {
         return ConsumerConfig.builder(stream, group)
                 .consumerName(config().nodeId())
-                .deadLetterStream(topology().deadLetterStream(stream))
-                .fromEnvironment();
+                .deadLetterStream(topology().deadLetterStream(stream));
     }
 
     /** Starts consuming {@code config.stream()} with {@code config.group()}; the handler runs on the subscription's threads. */

@@ -1,5 +1,6 @@
 package io.stargazer.bus;
 
+import io.stargazer.bus.internal.Settings;
 import java.util.Locale;
 
 /** What a node does; decides which consumer groups {@link EventBus#ensureStreams()} creates. */

@@ -1,5 +1,6 @@
 package io.stargazer.bus;
 
+import io.stargazer.bus.internal.Settings;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,17 +22,13 @@ import java.util.zip.CRC32;
  * the i-th of N equal slot ranges. So on a cluster whose slots are split evenly in order over S shards (what
  * {@code redis-cli --cluster create} does), N partitions land N/S per shard instead of wherever plain names fall;
  * the names are deterministic and a few lines of Python compute them (docs/cluster.md). A new N gives new names.
+ *
+ * <p>Every name has a default ({@code DEFAULT_*}, the original module's) and a variable ({@code ENV_*}); a name may be
+ * anything without white space or control characters ({@link #checkName}); {@code inboundPartitions} is 1 to
+ * {@value #MAX_INBOUND_PARTITIONS}, and a partitioned inbound name may not hold a hash tag. The README's Settings
+ * table lists them.
  */
-public record Topology(
-        String inboundStream,
-        String outboundStreamPrefix,
-        String workerGroup,
-        String gatewayGroupPrefix,
-        String toolsStream,
-        String toolsGroup,
-        String toolsReplyStreamPrefix,
-        String deadLetterSuffix,
-        int inboundPartitions) {
+public final class Topology {
 
     public static final String ENV_INBOUND_STREAM = "SG_INBOUND_STREAM";
     public static final String ENV_OUTBOUND_STREAM_PREFIX = "SG_OUTBOUND_STREAM_PREFIX";
@@ -43,32 +40,64 @@ public record Topology(
     public static final String ENV_DEAD_LETTER_SUFFIX = "SG_DEAD_LETTER_SUFFIX";
     public static final String ENV_INBOUND_PARTITIONS = "SG_INBOUND_PARTITIONS";
 
+    public static final String DEFAULT_INBOUND_STREAM = "sg:stream:inbound";
+    public static final String DEFAULT_OUTBOUND_STREAM_PREFIX = "sg:stream:outbound";
+    public static final String DEFAULT_WORKER_GROUP = "sg:workers";
+    public static final String DEFAULT_GATEWAY_GROUP_PREFIX = "sg:gateway";
+    public static final String DEFAULT_TOOLS_STREAM = "sg:stream:tools";
+    public static final String DEFAULT_TOOLS_GROUP = "sg:tools";
+    public static final String DEFAULT_TOOLS_REPLY_STREAM_PREFIX = "sg:tools:reply";
+    public static final String DEFAULT_DEAD_LETTER_SUFFIX = ":dead";
+    public static final int DEFAULT_INBOUND_PARTITIONS = 1;
+    public static final int MAX_INBOUND_PARTITIONS = 1024;
+
     private static final Pattern TOKEN = Pattern.compile("[A-Za-z0-9_-]+");
-    private static final int MAX_PARTITIONS = 1024;
     /** Redis Cluster's hash slots. */
     public static final int CLUSTER_SLOTS = 16384;
     /** Partition names by inbound name and N: computing them takes a short search, publishing must not repeat it. */
     private static final Map<String, List<String>> PARTITION_NAMES = new ConcurrentHashMap<>();
 
-    /** Checks every name; the canonical constructor is what builders and {@link #fromEnvironment} end in. */
-    public Topology {
-        checkName(ENV_INBOUND_STREAM, inboundStream);
-        checkName(ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix);
-        checkName(ENV_WORKER_GROUP, workerGroup);
-        checkName(ENV_GATEWAY_GROUP_PREFIX, gatewayGroupPrefix);
-        checkName(ENV_TOOLS_STREAM, toolsStream);
-        checkName(ENV_TOOLS_GROUP, toolsGroup);
-        checkName(ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix);
-        checkName(ENV_DEAD_LETTER_SUFFIX, deadLetterSuffix);
-        if (inboundPartitions < 1 || inboundPartitions > MAX_PARTITIONS) {
-            throw new ConfigException(ENV_INBOUND_PARTITIONS, "'" + inboundPartitions + "' must be between 1 and " + MAX_PARTITIONS);
-        }
-        if (inboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
-            // A hash tag in the base name would put every partition in one slot: partitioning would gain nothing.
-            throw new ConfigException(ENV_INBOUND_STREAM, "'" + inboundStream + "' contains '{' or '}', which would pin all "
-                    + inboundPartitions + " partitions (" + ENV_INBOUND_PARTITIONS + ") to one cluster slot");
-        }
+    private final String inboundStream;
+    private final String outboundStreamPrefix;
+    private final String workerGroup;
+    private final String gatewayGroupPrefix;
+    private final String toolsStream;
+    private final String toolsGroup;
+    private final String toolsReplyStreamPrefix;
+    private final String deadLetterSuffix;
+    private final int inboundPartitions;
+
+    /** Every name was checked by the builder's setter when it was set, the pair by {@link Builder#build()}. */
+    private Topology(Builder b) {
+        this.inboundStream = b.inboundStream;
+        this.outboundStreamPrefix = b.outboundStreamPrefix;
+        this.workerGroup = b.workerGroup;
+        this.gatewayGroupPrefix = b.gatewayGroupPrefix;
+        this.toolsStream = b.toolsStream;
+        this.toolsGroup = b.toolsGroup;
+        this.toolsReplyStreamPrefix = b.toolsReplyStreamPrefix;
+        this.deadLetterSuffix = b.deadLetterSuffix;
+        this.inboundPartitions = b.inboundPartitions;
     }
+
+    /** The inbound stream gateways publish to ({@code SG_INBOUND_STREAM}); its partitions' base name when partitioned. */
+    public String inboundStream() { return inboundStream; }
+    /** Platform P's answers go to {@code PREFIX:P} ({@code SG_OUTBOUND_STREAM_PREFIX}). */
+    public String outboundStreamPrefix() { return outboundStreamPrefix; }
+    /** The workers' group on the inbound stream(s) ({@code SG_WORKER_GROUP}). */
+    public String workerGroup() { return workerGroup; }
+    /** Platform P's gateways read with group {@code PREFIX:P} ({@code SG_GATEWAY_GROUP_PREFIX}). */
+    public String gatewayGroupPrefix() { return gatewayGroupPrefix; }
+    /** Tool requests ({@code SG_TOOLS_STREAM}). */
+    public String toolsStream() { return toolsStream; }
+    /** The tools instances' group ({@code SG_TOOLS_GROUP}). */
+    public String toolsGroup() { return toolsGroup; }
+    /** Worker W's replies come on {@code PREFIX:W} ({@code SG_TOOLS_REPLY_STREAM_PREFIX}). */
+    public String toolsReplyStreamPrefix() { return toolsReplyStreamPrefix; }
+    /** Stream S's dead letters go to S + suffix ({@code SG_DEAD_LETTER_SUFFIX}). */
+    public String deadLetterSuffix() { return deadLetterSuffix; }
+    /** How many streams the inbound stream is split into ({@code SG_INBOUND_PARTITIONS}). */
+    public int inboundPartitions() { return inboundPartitions; }
 
     /** The original module's defaults. */
     public static Topology defaults() {
@@ -82,19 +111,7 @@ public record Topology(
 
     /** Reads the {@code SG_*} variables of {@code env}; unset variables take the defaults. */
     public static Topology fromEnvironment(Map<String, String> env) {
-        Builder b = builder();
-        if (env.containsKey(ENV_INBOUND_STREAM)) b.inboundStream(env.get(ENV_INBOUND_STREAM));
-        if (env.containsKey(ENV_OUTBOUND_STREAM_PREFIX)) b.outboundStreamPrefix(env.get(ENV_OUTBOUND_STREAM_PREFIX));
-        if (env.containsKey(ENV_WORKER_GROUP)) b.workerGroup(env.get(ENV_WORKER_GROUP));
-        if (env.containsKey(ENV_GATEWAY_GROUP_PREFIX)) b.gatewayGroupPrefix(env.get(ENV_GATEWAY_GROUP_PREFIX));
-        if (env.containsKey(ENV_TOOLS_STREAM)) b.toolsStream(env.get(ENV_TOOLS_STREAM));
-        if (env.containsKey(ENV_TOOLS_GROUP)) b.toolsGroup(env.get(ENV_TOOLS_GROUP));
-        if (env.containsKey(ENV_TOOLS_REPLY_STREAM_PREFIX)) b.toolsReplyStreamPrefix(env.get(ENV_TOOLS_REPLY_STREAM_PREFIX));
-        if (env.containsKey(ENV_DEAD_LETTER_SUFFIX)) b.deadLetterSuffix(env.get(ENV_DEAD_LETTER_SUFFIX));
-        if (env.containsKey(ENV_INBOUND_PARTITIONS)) {
-            b.inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, env.get(ENV_INBOUND_PARTITIONS)));
-        }
-        return b.build();
+        return builder().fromEnvironment(env).build();
     }
 
     public static Builder builder() {
@@ -103,10 +120,17 @@ public record Topology(
 
     /** A builder holding this topology's names, to change some of them. */
     public Builder toBuilder() {
-        return new Builder().inboundStream(inboundStream).outboundStreamPrefix(outboundStreamPrefix).workerGroup(workerGroup)
-                .gatewayGroupPrefix(gatewayGroupPrefix).toolsStream(toolsStream).toolsGroup(toolsGroup)
-                .toolsReplyStreamPrefix(toolsReplyStreamPrefix).deadLetterSuffix(deadLetterSuffix)
-                .inboundPartitions(inboundPartitions);
+        Builder b = new Builder();
+        b.inboundStream = inboundStream;
+        b.outboundStreamPrefix = outboundStreamPrefix;
+        b.workerGroup = workerGroup;
+        b.gatewayGroupPrefix = gatewayGroupPrefix;
+        b.toolsStream = toolsStream;
+        b.toolsGroup = toolsGroup;
+        b.toolsReplyStreamPrefix = toolsReplyStreamPrefix;
+        b.deadLetterSuffix = deadLetterSuffix;
+        b.inboundPartitions = inboundPartitions;
+        return b;
     }
 
     /** Platform P's outbound stream: {@code PREFIX:P}. */
@@ -241,19 +265,34 @@ public record Topology(
         return platform;
     }
 
-    /** Sets names one by one; {@link #build()} checks them all. */
+    /** Sets names one by one, starting from the defaults; each setter refuses a bad name at once, naming it. */
     public static final class Builder {
-        private String inboundStream = "sg:stream:inbound";
-        private String outboundStreamPrefix = "sg:stream:outbound";
-        private String workerGroup = "sg:workers";
-        private String gatewayGroupPrefix = "sg:gateway";
-        private String toolsStream = "sg:stream:tools";
-        private String toolsGroup = "sg:tools";
-        private String toolsReplyStreamPrefix = "sg:tools:reply";
-        private String deadLetterSuffix = ":dead";
-        private int inboundPartitions = 1;
+        private String inboundStream = DEFAULT_INBOUND_STREAM;
+        private String outboundStreamPrefix = DEFAULT_OUTBOUND_STREAM_PREFIX;
+        private String workerGroup = DEFAULT_WORKER_GROUP;
+        private String gatewayGroupPrefix = DEFAULT_GATEWAY_GROUP_PREFIX;
+        private String toolsStream = DEFAULT_TOOLS_STREAM;
+        private String toolsGroup = DEFAULT_TOOLS_GROUP;
+        private String toolsReplyStreamPrefix = DEFAULT_TOOLS_REPLY_STREAM_PREFIX;
+        private String deadLetterSuffix = DEFAULT_DEAD_LETTER_SUFFIX;
+        private int inboundPartitions = DEFAULT_INBOUND_PARTITIONS;
 
         private Builder() {
+        }
+
+        /** Takes the {@code SG_*} names present in {@code env}; the others keep their current value. */
+        public Builder fromEnvironment(Map<String, String> env) {
+            String v;
+            if ((v = env.get(ENV_INBOUND_STREAM)) != null) inboundStream(v);
+            if ((v = env.get(ENV_OUTBOUND_STREAM_PREFIX)) != null) outboundStreamPrefix(v);
+            if ((v = env.get(ENV_WORKER_GROUP)) != null) workerGroup(v);
+            if ((v = env.get(ENV_GATEWAY_GROUP_PREFIX)) != null) gatewayGroupPrefix(v);
+            if ((v = env.get(ENV_TOOLS_STREAM)) != null) toolsStream(v);
+            if ((v = env.get(ENV_TOOLS_GROUP)) != null) toolsGroup(v);
+            if ((v = env.get(ENV_TOOLS_REPLY_STREAM_PREFIX)) != null) toolsReplyStreamPrefix(v);
+            if ((v = env.get(ENV_DEAD_LETTER_SUFFIX)) != null) deadLetterSuffix(v);
+            if ((v = env.get(ENV_INBOUND_PARTITIONS)) != null) inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, v));
+            return this;
         }
 
         public Builder inboundStream(String v) { this.inboundStream = checkName(ENV_INBOUND_STREAM, v); return this; }
@@ -266,8 +305,8 @@ public record Topology(
         public Builder deadLetterSuffix(String v) { this.deadLetterSuffix = checkName(ENV_DEAD_LETTER_SUFFIX, v); return this; }
 
         public Builder inboundPartitions(int n) {
-            if (n < 1 || n > MAX_PARTITIONS) {
-                throw new ConfigException(ENV_INBOUND_PARTITIONS, "'" + n + "' must be between 1 and " + MAX_PARTITIONS);
+            if (n < 1 || n > MAX_INBOUND_PARTITIONS) {
+                throw new ConfigException(ENV_INBOUND_PARTITIONS, "'" + n + "' must be between 1 and " + MAX_INBOUND_PARTITIONS);
             }
             this.inboundPartitions = n;
             return this;
@@ -286,10 +325,30 @@ public record Topology(
             return this;
         }
 
+        /** The topology; refuses a hash tag in the inbound name when it is partitioned. */
         public Topology build() {
-            return new Topology(inboundStream, outboundStreamPrefix, workerGroup, gatewayGroupPrefix, toolsStream, toolsGroup,
-                    toolsReplyStreamPrefix, deadLetterSuffix, inboundPartitions);
+            if (inboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
+                // A hash tag in the base name would put every partition in one slot: partitioning would gain nothing.
+                throw new ConfigException(ENV_INBOUND_STREAM, "'" + inboundStream + "' contains '{' or '}', which would pin all "
+                        + inboundPartitions + " partitions (" + ENV_INBOUND_PARTITIONS + ") to one cluster slot");
+            }
+            return new Topology(this);
         }
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Topology t && inboundStream.equals(t.inboundStream) && outboundStreamPrefix.equals(t.outboundStreamPrefix)
+                && workerGroup.equals(t.workerGroup) && gatewayGroupPrefix.equals(t.gatewayGroupPrefix)
+                && toolsStream.equals(t.toolsStream) && toolsGroup.equals(t.toolsGroup)
+                && toolsReplyStreamPrefix.equals(t.toolsReplyStreamPrefix) && deadLetterSuffix.equals(t.deadLetterSuffix)
+                && inboundPartitions == t.inboundPartitions;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(inboundStream, outboundStreamPrefix, workerGroup, gatewayGroupPrefix, toolsStream, toolsGroup,
+                toolsReplyStreamPrefix, deadLetterSuffix, inboundPartitions);
     }
 
     @Override

@@ -1,10 +1,14 @@
-// Promise: BusConfig and ConsumerConfig have the original defaults, read their SG_* variables, and refuse bad values naming the variable and the value on one line.
+// Promise: the configs (BusConfig, ConsumerConfig, ToolClientConfig, ToolServiceConfig) have the original defaults, published as
+// DEFAULT_* constants, read their SG_* variables only when asked, and refuse bad values naming the setting and the value on one line.
 package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import io.stargazer.bus.internal.Settings;
+import io.stargazer.bus.tools.ToolClientConfig;
+import io.stargazer.bus.tools.ToolServiceConfig;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -178,24 +182,72 @@ class ConfigTest {
         }
 
         @Test
-        void constructorRefusesWhatTheBuilderWouldHaveFixedOrRefused() {
-            Clock clock = Clock.fixed(Instant.EPOCH, ZoneOffset.UTC);
-            assertThat(refusal(() -> new BusConfig(Topology.defaults(), NodeRole.WORKER, "n", List.of(), 500, 1, Duration.ofSeconds(1),
-                    1, clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1), Duration.ofSeconds(10), 10_000, Duration.ofSeconds(5))).getMessage()).contains("SG_STREAM_MAXLEN").contains("'500'");
-            assertThat(refusal(() -> new BusConfig(null, NodeRole.WORKER, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
-                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1), Duration.ofSeconds(10), 10_000, Duration.ofSeconds(5))).getMessage()).contains("topology");
-            assertThat(refusal(() -> new BusConfig(Topology.defaults(), null, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
-                    clock, TrimPolicy.SAFE, Backpressure.BLOCK, Duration.ofSeconds(1), Duration.ofSeconds(10), 10_000, Duration.ofSeconds(5))).getMessage()).contains("SG_NODE_ROLE");
-            assertThat(refusal(() -> new BusConfig(Topology.defaults(), NodeRole.WORKER, "n", List.of(), 1000, 1, Duration.ofSeconds(1), 1,
-                    clock, null, Backpressure.BLOCK, Duration.ofSeconds(1), Duration.ofSeconds(10), 10_000, Duration.ofSeconds(5))).getMessage()).contains("SG_TRIM_POLICY");
+        void theBuilderRefusesWhatIsMissing() {
+            // A stream cap below the floor is raised, not refused (streamMaxlenIsFlooredAt1000); a missing value is refused.
+            assertThat(BusConfig.builder().nodeId("n").streamMaxlen(500).build().streamMaxlen()).isEqualTo(BusConfig.MIN_STREAM_MAXLEN);
+            assertThat(refusal(() -> BusConfig.builder().topology(null)).getMessage()).contains("topology");
+            assertThat(refusal(() -> BusConfig.builder().role(null)).getMessage()).contains("SG_NODE_ROLE");
+            assertThat(refusal(() -> BusConfig.builder().trimPolicy(null)).getMessage()).contains("SG_TRIM_POLICY");
+            assertThat(refusal(() -> BusConfig.builder().backpressure(null)).getMessage()).contains("SG_BACKPRESSURE");
+            assertThat(refusal(() -> BusConfig.builder().platforms(null)).getMessage()).contains("SG_PLATFORMS");
+            assertThat(refusal(() -> BusConfig.builder().nodeId(null)).getMessage()).contains("SG_NODE_ID");
+        }
+
+        @Test
+        void defaultsAreThePublishedConstants() {
+            BusConfig c = BusConfig.builder().nodeId("n").build();
+            assertThat(c.topology()).isEqualTo(BusConfig.DEFAULT_TOPOLOGY);
+            assertThat(c.role()).isEqualTo(BusConfig.DEFAULT_ROLE);
+            assertThat(c.platforms()).isEqualTo(BusConfig.DEFAULT_PLATFORMS);
+            assertThat(c.streamMaxlen()).isEqualTo(BusConfig.DEFAULT_STREAM_MAXLEN);
+            assertThat(c.maxEnvelopeBytes()).isEqualTo(BusConfig.DEFAULT_MAX_ENVELOPE_BYTES);
+            assertThat(c.backlogCheckInterval()).isEqualTo(BusConfig.DEFAULT_BACKLOG_CHECK_INTERVAL);
+            assertThat(c.publishBatchMax()).isEqualTo(BusConfig.DEFAULT_PUBLISH_BATCH_MAX);
+            assertThat(c.clock()).isEqualTo(BusConfig.DEFAULT_CLOCK);
+            assertThat(c.trimPolicy()).isEqualTo(BusConfig.DEFAULT_TRIM_POLICY);
+            assertThat(c.backpressure()).isEqualTo(BusConfig.DEFAULT_BACKPRESSURE);
+            assertThat(c.backpressureTimeout()).isEqualTo(BusConfig.DEFAULT_BACKPRESSURE_TIMEOUT);
+            assertThat(c.publishTimeout()).isEqualTo(BusConfig.DEFAULT_PUBLISH_TIMEOUT);
+            assertThat(c.publishQueueLimit()).isEqualTo(BusConfig.DEFAULT_PUBLISH_QUEUE_LIMIT);
+            assertThat(c.deadPeerTimeout()).isEqualTo(BusConfig.DEFAULT_DEAD_PEER_TIMEOUT);
+        }
+
+        @Test
+        void faultSettingsAreReadAndChecked() {
+            BusConfig c = BusConfig.fromEnvironment(Map.of("SG_PUBLISH_TIMEOUT_MS", "1500", "SG_PUBLISH_QUEUE_LIMIT", "7",
+                    "SG_DEAD_PEER_TIMEOUT_MS", "900", "SG_NODE_ID", "n"));
+            assertThat(c.publishTimeout()).isEqualTo(Duration.ofMillis(1500));
+            assertThat(c.publishQueueLimit()).isEqualTo(7);
+            assertThat(c.deadPeerTimeout()).isEqualTo(Duration.ofMillis(900));
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_PUBLISH_TIMEOUT_MS", "0"))).setting())
+                    .isEqualTo("SG_PUBLISH_TIMEOUT_MS");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_PUBLISH_QUEUE_LIMIT", "-3"))).getMessage())
+                    .contains("SG_PUBLISH_QUEUE_LIMIT").contains("'-3'");
+            assertThat(refusal(() -> BusConfig.builder().deadPeerTimeout(Duration.ZERO)).setting()).isEqualTo("SG_DEAD_PEER_TIMEOUT_MS");
+        }
+
+        @Test
+        void theBuildersEnvironmentReadingKeepsWhatTheEnvironmentDoesNotSet() {
+            Topology named = Topology.builder().inboundStream("mine").build();
+            BusConfig c = BusConfig.builder().topology(named).nodeId("n").streamMaxlen(3000)
+                    .fromEnvironment(Map.of("SG_WORKER_GROUP", "wg", "SG_MAX_ENVELOPE_BYTES", "64")).build();
+            assertThat(c.topology().inboundStream()).isEqualTo("mine");
+            assertThat(c.topology().workerGroup()).isEqualTo("wg");
+            assertThat(c.streamMaxlen()).isEqualTo(3000L);
+            assertThat(c.maxEnvelopeBytes()).isEqualTo(64);
         }
 
         @Test
         void toBuilderKeepsEverything() {
             Clock clock = Clock.fixed(Instant.EPOCH, ZoneOffset.UTC);
             BusConfig c = BusConfig.builder().nodeId("n").role(NodeRole.TOOLS).platforms(List.of("matrix")).streamMaxlen(2000)
-                    .maxEnvelopeBytes(10).backlogCheckInterval(Duration.ofMillis(3)).publishBatchMax(7).clock(clock).build();
-            assertThat(c.toBuilder().build()).isEqualTo(c);
+                    .maxEnvelopeBytes(10).backlogCheckInterval(Duration.ofMillis(3)).publishBatchMax(7).clock(clock)
+                    .trimPolicy(TrimPolicy.EVICT).backpressure(Backpressure.REJECT).backpressureTimeout(Duration.ofMillis(4))
+                    .publishTimeout(Duration.ofMillis(5)).publishQueueLimit(6).deadPeerTimeout(Duration.ofMillis(8)).build();
+            assertThat(c.toBuilder().build()).isEqualTo(c).hasSameHashCodeAs(c);
+            assertThat(c.toBuilder().build()).hasToString(c.toString());
+            assertThat(c.toBuilder().publishQueueLimit(9).build()).isNotEqualTo(c);
+            assertThat(c.toString()).contains("nodeId=n").contains("publishQueueLimit=6");
         }
     }
 
@@ -299,8 +351,97 @@ class ConfigTest {
             ConsumerConfig c = ConsumerConfig.builder("s", "g").consumerName("c").claimIdle(Duration.ofMillis(5)).maxDeliveries(2)
                     .batchSize(3).maxInFlight(4).concurrency(5).blockTimeout(Duration.ofMillis(6)).retryBackoff(Duration.ofMillis(7))
                     .maxRetryBackoff(Duration.ofMillis(8)).manualAck(true).closeTimeout(Duration.ofMillis(9))
-                    .consumerIdleLimit(Duration.ofMillis(10)).deadLetterStream("dl").build();
-            assertThat(c.toBuilder().build()).isEqualTo(c);
+                    .consumerIdleLimit(Duration.ofMillis(10)).deadLetterStream("dl").retryOrder(RetryOrder.UNORDERED).build();
+            assertThat(c.toBuilder().build()).isEqualTo(c).hasSameHashCodeAs(c);
+            assertThat(c.toBuilder().build()).hasToString(c.toString());
+            assertThat(c.toBuilder().retryOrder(RetryOrder.ORDERED).build()).isNotEqualTo(c);
+        }
+
+        @Test
+        void defaultsAreThePublishedConstants() {
+            ConsumerConfig c = ConsumerConfig.builder("s", "g").consumerName("c1").build();
+            assertThat(c.claimIdle()).isEqualTo(ConsumerConfig.DEFAULT_CLAIM_IDLE);
+            assertThat(c.maxDeliveries()).isEqualTo(ConsumerConfig.DEFAULT_MAX_DELIVERIES);
+            assertThat(c.batchSize()).isEqualTo(ConsumerConfig.DEFAULT_BATCH_SIZE);
+            assertThat(c.maxInFlight()).isEqualTo(ConsumerConfig.DEFAULT_MAX_IN_FLIGHT);
+            assertThat(c.concurrency()).isEqualTo(ConsumerConfig.DEFAULT_CONCURRENCY);
+            assertThat(c.blockTimeout()).isEqualTo(ConsumerConfig.DEFAULT_BLOCK_TIMEOUT);
+            assertThat(c.retryBackoff()).isEqualTo(ConsumerConfig.DEFAULT_RETRY_BACKOFF);
+            assertThat(c.maxRetryBackoff()).isEqualTo(ConsumerConfig.DEFAULT_MAX_RETRY_BACKOFF);
+            assertThat(c.manualAck()).isEqualTo(ConsumerConfig.DEFAULT_MANUAL_ACK);
+            assertThat(c.closeTimeout()).isEqualTo(ConsumerConfig.DEFAULT_CLOSE_TIMEOUT);
+            assertThat(c.consumerIdleLimit()).isEqualTo(ConsumerConfig.DEFAULT_CONSUMER_IDLE_LIMIT);
+            assertThat(c.retryOrder()).isEqualTo(ConsumerConfig.DEFAULT_RETRY_ORDER);
+            assertThat(c.deadLetterStream()).isEqualTo("s" + Topology.DEFAULT_DEAD_LETTER_SUFFIX);
+        }
+
+        @Test
+        void retryOrderIsReadAndChecked() {
+            assertThat(ConsumerConfig.builder("s", "g").fromEnvironment(Map.of("SG_RETRY_ORDER", "unordered")).build().retryOrder())
+                    .isEqualTo(RetryOrder.UNORDERED);
+            ConfigException e = refusal(() -> ConsumerConfig.builder("s", "g").fromEnvironment(Map.of("SG_RETRY_ORDER", "random")));
+            assertThat(e.setting()).isEqualTo("SG_RETRY_ORDER");
+            assertThat(e.getMessage()).contains("'random'");
+            assertThat(refusal(() -> ConsumerConfig.builder("s", "g").retryOrder(null)).setting()).isEqualTo("SG_RETRY_ORDER");
+        }
+
+        @Test
+        void blockTimeoutIsBounded() {
+            assertThat(refusal(() -> ConsumerConfig.builder("s", "g").blockTimeout(Duration.ofSeconds(6))).getMessage())
+                    .contains("blockTimeout").contains("at most 5 s");
+            assertThat(ConsumerConfig.builder("s", "g").blockTimeout(ConsumerConfig.MAX_BLOCK_TIMEOUT).build().blockTimeout())
+                    .isEqualTo(ConsumerConfig.MAX_BLOCK_TIMEOUT);
+        }
+    }
+
+    @Nested
+    class Tools {
+
+        @Test
+        void clientDefaultsAndRefusals() {
+            ToolClientConfig c = ToolClientConfig.defaults();
+            assertThat(c.defaultTimeout()).isEqualTo(ToolClientConfig.DEFAULT_CALL_TIMEOUT);
+            assertThat(c.replyStreamMaxlen()).isEqualTo(ToolClientConfig.DEFAULT_REPLY_STREAM_MAXLEN);
+            assertThat(c.replyTtl()).isEqualTo(ToolClientConfig.DEFAULT_REPLY_TTL);
+            assertThat(c.blockTimeout()).isEqualTo(ToolClientConfig.DEFAULT_BLOCK_TIMEOUT);
+            assertThat(c.readBatchSize()).isEqualTo(ToolClientConfig.DEFAULT_READ_BATCH_SIZE);
+            assertThat(refusal(() -> ToolClientConfig.builder().replyTtl(Duration.ofMillis(999))).getMessage())
+                    .contains("replyTtl").contains("PT0.999S");
+            assertThat(refusal(() -> ToolClientConfig.builder().blockTimeout(Duration.ofSeconds(6))).setting()).isEqualTo("blockTimeout");
+            assertThat(refusal(() -> ToolClientConfig.builder().replyStreamMaxlen(0)).getMessage()).contains("'0'");
+            assertThat(refusal(() -> ToolClientConfig.builder().defaultTimeout(null)).setting()).isEqualTo("defaultTimeout");
+            ToolClientConfig set = ToolClientConfig.builder().defaultTimeout(Duration.ofSeconds(2)).replyStreamMaxlen(5)
+                    .replyTtl(Duration.ofSeconds(3)).blockTimeout(Duration.ofMillis(100)).readBatchSize(9).build();
+            assertThat(set.toBuilder().build()).isEqualTo(set).hasSameHashCodeAs(set).isNotEqualTo(c);
+        }
+
+        @Test
+        void serviceDefaultsAndRefusals() {
+            ToolServiceConfig c = ToolServiceConfig.defaults();
+            assertThat(c.maxConcurrent()).isEqualTo(ToolServiceConfig.DEFAULT_MAX_CONCURRENT);
+            assertThat(c.maxQueued()).isEqualTo(ToolServiceConfig.DEFAULT_MAX_QUEUED);
+            assertThat(c.readAhead()).isEqualTo(ToolServiceConfig.DEFAULT_READ_AHEAD);
+            assertThat(c.closeTimeout()).isEqualTo(ToolServiceConfig.DEFAULT_CLOSE_TIMEOUT);
+            assertThat(c.consumerName()).isNull();
+            assertThat(c.claimIdle()).isNull();
+            assertThat(refusal(() -> ToolServiceConfig.builder().maxConcurrent(0)).setting()).isEqualTo("maxConcurrent");
+            assertThat(refusal(() -> ToolServiceConfig.builder().maxQueued(-1)).getMessage()).contains("'-1'");
+            assertThat(refusal(() -> ToolServiceConfig.builder().readAhead(-2)).setting()).isEqualTo("readAhead");
+            assertThat(refusal(() -> ToolServiceConfig.builder().consumerName("a b")).setting()).isEqualTo("consumerName");
+            assertThat(refusal(() -> ToolServiceConfig.builder().consumer(null)).setting()).isEqualTo("consumer");
+            ToolServiceConfig set = ToolServiceConfig.builder().maxConcurrent(2).maxQueued(0).readAhead(0).consumerName("t")
+                    .claimIdle(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(2)).build();
+            assertThat(set.toBuilder().build()).isEqualTo(set).hasSameHashCodeAs(set).isNotEqualTo(c);
+        }
+
+        @Test
+        void serviceFromEnvironmentAppliesTheConsumerVariablesToItsSubscription() {
+            ToolServiceConfig c = ToolServiceConfig.fromEnvironment(Map.of("SG_CLAIM_IDLE_MS", "1500", "SG_MAX_DELIVERIES", "2"));
+            ConsumerConfig cc = c.consumer().apply(ConsumerConfig.builder("t", "g").consumerName("x")).build();
+            assertThat(cc.claimIdle()).isEqualTo(Duration.ofMillis(1500));
+            assertThat(cc.maxDeliveries()).isEqualTo(2);
+            assertThat(ToolServiceConfig.defaults().consumer().apply(ConsumerConfig.builder("t", "g").consumerName("x")).build()
+                    .claimIdle()).isEqualTo(ConsumerConfig.DEFAULT_CLAIM_IDLE);
         }
     }
 }

@@ -8,6 +8,7 @@ import io.lettuce.core.StreamMessage;
 import io.stargazer.bus.internal.RedisEventBus;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.embedded.RedisServerProcess;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;

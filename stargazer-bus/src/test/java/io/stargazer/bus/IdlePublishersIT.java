@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.stargazer.bus.internal.RedisEventBus;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.bus.wire.WireFormat;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

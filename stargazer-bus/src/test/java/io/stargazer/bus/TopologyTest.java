@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import io.stargazer.bus.internal.Settings;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.List;
@@ -56,7 +57,7 @@ class TopologyTest {
 
         Topology t = Topology.fromEnvironment(env);
 
-        assertThat(t).isEqualTo(new Topology("in", "out", "wg", "gw", "ts", "tg", "tr", ".dlq", 4));
+        assertThat(t).isEqualTo(named(4));
         assertThat(t.outboundStream("discord")).isEqualTo("out:discord");
         assertThat(t.gatewayGroup("matrix")).isEqualTo("gw:matrix");
         assertThat(t.toolsReplyStream("w1")).isEqualTo("tr:w1");
@@ -100,12 +101,12 @@ class TopologyTest {
     }
 
     @Test
-    void badNamesAreRefusedByTheBuilderAndTheConstructor() {
+    void badNamesAreRefusedByTheBuilder() {
         assertThatThrownBy(() -> Topology.builder().inboundStream("has space"))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_STREAM").hasMessageContaining("has space");
-        assertThatThrownBy(() -> new Topology("in", "out", "wg", "gw", "ts", "tg", "tr", "", 1))
+        assertThatThrownBy(() -> Topology.builder().deadLetterSuffix(""))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("SG_DEAD_LETTER_SUFFIX");
-        assertThatThrownBy(() -> new Topology("in", null, "wg", "gw", "ts", "tg", "tr", ":dead", 1))
+        assertThatThrownBy(() -> Topology.builder().outboundStreamPrefix(null))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX");
         assertThatThrownBy(() -> Topology.defaults().toolsReplyStream("w 1"))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("w 1");
@@ -230,8 +231,6 @@ class TopologyTest {
                 .hasMessageContaining("'" + n + "'");
         assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", String.valueOf(n))))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_PARTITIONS");
-        assertThatThrownBy(() -> new Topology("in", "out", "wg", "gw", "ts", "tg", "tr", ":dead", n))
-                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_PARTITIONS");
     }
 
     @Test
@@ -262,8 +261,9 @@ class TopologyTest {
 
     @Test
     void toBuilderKeepsEveryName() {
-        Topology t = new Topology("in", "out", "wg", "gw", "ts", "tg", "tr", ".dlq", 5);
-        assertThat(t.toBuilder().build()).isEqualTo(t);
+        Topology t = named(5);
+        assertThat(t.toBuilder().build()).isEqualTo(t).hasSameHashCodeAs(t);
+        assertThat(t.toBuilder().build()).hasToString(t.toString());
         assertThat(t.toBuilder().workerGroup("other").build().workerGroup()).isEqualTo("other");
     }
 
@@ -280,5 +280,12 @@ class TopologyTest {
         assertThat(t.deadLetterSuffix()).isEqualTo(":dead");
         assertThatThrownBy(() -> Topology.builder().namespace("t 1")).isInstanceOf(ConfigException.class)
                 .hasMessageContaining("namespace");
+    }
+
+    /** Every name set to a short one of its own. */
+    private static Topology named(int partitions) {
+        return Topology.builder().inboundStream("in").outboundStreamPrefix("out").workerGroup("wg").gatewayGroupPrefix("gw")
+                .toolsStream("ts").toolsGroup("tg").toolsReplyStreamPrefix("tr").deadLetterSuffix(".dlq")
+                .inboundPartitions(partitions).build();
     }
 }

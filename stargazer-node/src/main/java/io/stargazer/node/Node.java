@@ -2,14 +2,15 @@
 // (web chat gateway, worker, tools service, HTTP server), started in order and stopped in reverse.
 package io.stargazer.node;
 
-import io.stargazer.bus.BuiltinTools;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Subscription;
-import io.stargazer.bus.ToolRegistry;
-import io.stargazer.bus.ToolService;
+import io.stargazer.bus.tools.BuiltinTools;
+import io.stargazer.bus.tools.ToolRegistry;
+import io.stargazer.bus.tools.ToolService;
+import io.stargazer.bus.tools.ToolServiceConfig;
 import io.stargazer.embedded.RedisServerProcess;
 import io.stargazer.node.web.WebChatGateway;
 import io.stargazer.node.web.WebServer;
@@ -108,7 +109,7 @@ public final class Node implements AutoCloseable {
         NodeMetrics metrics = new NodeMetrics();
 
         if (s.parts().tools()) {
-            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build());
+            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(), ToolServiceConfig.fromEnvironment());
             toClose.push(tools);
             subscriptions.add(tools.subscription());
             metrics.watch(tools.subscription());

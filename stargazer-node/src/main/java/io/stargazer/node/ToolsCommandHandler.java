@@ -2,10 +2,10 @@
 // result or its error; any other message is echoed.
 package io.stargazer.node;
 
-import io.stargazer.bus.BuiltinTools;
 import io.stargazer.bus.Envelope;
-import io.stargazer.bus.ToolException;
-import io.stargazer.bus.ToolTimeoutException;
+import io.stargazer.bus.tools.BuiltinTools;
+import io.stargazer.bus.tools.ToolException;
+import io.stargazer.bus.tools.ToolTimeoutException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;

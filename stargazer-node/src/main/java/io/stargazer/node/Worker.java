@@ -5,7 +5,7 @@ import io.micrometer.core.instrument.Timer;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
-import io.stargazer.bus.ToolClient;
+import io.stargazer.bus.tools.ToolClient;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -40,7 +40,7 @@ public final class Worker implements AutoCloseable {
     public static Worker start(EventBus bus, String handlerName, WorkerHandler handler, NodeMetrics metrics) {
         Worker w = new Worker(bus, handlerName, handler, metrics);
         for (String stream : bus.topology().inboundStreams()) {
-            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).build(), d -> w.handle(d.envelope()));
+            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).fromEnvironment().build(), d -> w.handle(d.envelope()));
             metrics.watch(s);
             w.subscriptions.add(s);
         }

@@ -3,7 +3,7 @@ package io.stargazer.node;
 
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
-import io.stargazer.bus.ToolClient;
+import io.stargazer.bus.tools.ToolClient;
 
 /**
  * Handles one inbound envelope in the worker and answers through {@link Context}.

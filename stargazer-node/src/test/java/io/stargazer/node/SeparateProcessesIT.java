@@ -7,8 +7,8 @@ import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.EventBus;
-import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.node.web.WebChatGateway;

@@ -1,8 +1,8 @@
 package io.stargazer.bus.internal;
 
 import io.stargazer.bus.Envelope;
-import io.stargazer.bus.MalformedEntryException;
-import io.stargazer.bus.WireFormat;
+import io.stargazer.bus.wire.MalformedEntryException;
+import io.stargazer.bus.wire.WireFormat;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;

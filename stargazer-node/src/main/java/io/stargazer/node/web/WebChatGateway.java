@@ -6,7 +6,7 @@ import io.javalin.websocket.WsContext;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
-import io.stargazer.bus.WireFormat;
+import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.node.Json;
 import io.stargazer.node.NodeMetrics;
 import java.time.Duration;
@@ -81,7 +81,7 @@ public final class WebChatGateway implements AutoCloseable {
     public static WebChatGateway start(EventBus bus, NodeMetrics metrics) {
         WebChatGateway g = new WebChatGateway(bus, metrics);
         g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
-        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).build(), d -> g.deliver(d.envelope()));
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
         g.sweeper.scheduleWithFixedDelay(g::refreshAlive, ALIVE_REFRESH.toMillis(), ALIVE_REFRESH.toMillis(),

@@ -1,5 +1,7 @@
-package io.stargazer.bus;
+package io.stargazer.bus.wire;
 
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.internal.EnvelopeAccess;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
@@ -78,7 +80,7 @@ public final class WireFormat {
                 throw new MalformedEntryException("'payload' has " + (payload.length - in.getTotalReadBytes())
                         + " bytes after the MessagePack map");
             }
-            return Envelope.trusted(members);
+            return EnvelopeAccess.trusted(members);
         } catch (MalformedEntryException e) {
             throw e;
         } catch (MessageSizeException e) {

@@ -1,5 +1,8 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.Topology;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;

@@ -1,4 +1,4 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
 import java.math.BigDecimal;
 import java.math.MathContext;

@@ -1,7 +1,8 @@
-package io.stargazer.bus;
+package io.stargazer.bus.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.stargazer.bus.Envelope;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;

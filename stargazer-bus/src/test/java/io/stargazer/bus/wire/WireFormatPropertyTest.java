@@ -1,8 +1,9 @@
 // Promise: every envelope survives encode/decode unchanged (values, types, key order, bytes), and no input makes decode fail with anything but MalformedEntryException.
-package io.stargazer.bus;
+package io.stargazer.bus.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.stargazer.bus.Envelope;
 import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,5 +1,9 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.ProvisioningException;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.Topology;
 import java.util.Optional;
 
 /**

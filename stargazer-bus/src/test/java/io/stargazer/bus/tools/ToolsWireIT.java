@@ -1,4 +1,4 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
 import static io.stargazer.bus.testing.RawRedis.b;
 import static io.stargazer.bus.testing.RawRedis.s;
@@ -7,6 +7,9 @@ import static org.awaitility.Awaitility.await;
 
 import io.lettuce.core.StreamMessage;
 import io.lettuce.core.XReadArgs;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.io.IOException;

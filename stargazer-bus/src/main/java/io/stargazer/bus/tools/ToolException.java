@@ -1,4 +1,6 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
+
+import io.stargazer.bus.StargazerException;
 
 /**
  * A tool call that did not produce a result: the tools service answered with an error, or the call timed out

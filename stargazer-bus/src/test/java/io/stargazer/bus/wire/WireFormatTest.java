@@ -1,9 +1,10 @@
 // Promise: WireFormat reads and writes exactly the MessagePack bytes of shared/wire-format.md and refuses anything else with a MalformedEntryException.
-package io.stargazer.bus;
+package io.stargazer.bus.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.stargazer.bus.Envelope;
 import java.io.ByteArrayOutputStream;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;

@@ -1,5 +1,7 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
+import io.stargazer.bus.ConfigException;
+import io.stargazer.bus.internal.Settings;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;

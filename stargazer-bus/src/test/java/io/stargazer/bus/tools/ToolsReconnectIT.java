@@ -1,8 +1,14 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.Topology;
 import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
 import java.util.Map;

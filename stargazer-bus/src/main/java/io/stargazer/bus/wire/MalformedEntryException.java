@@ -1,4 +1,6 @@
-package io.stargazer.bus;
+package io.stargazer.bus.wire;
+
+import io.stargazer.bus.StargazerException;
 
 /**
  * A stream entry or payload that does not follow wire format v1 (no {@code payload} field, bad MessagePack,

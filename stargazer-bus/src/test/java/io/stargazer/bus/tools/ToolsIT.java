@@ -1,9 +1,13 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.math.BigInteger;

@@ -1,13 +1,17 @@
-package io.stargazer.bus;
+package io.stargazer.bus.internal;
 
+import io.stargazer.bus.ConfigException;
 import java.time.Duration;
 
-/** Parsing of setting values shared by the config records: every failure names the setting and the value. */
-final class Settings {
+/**
+ * Parsing and checking of setting values, shared by the config classes: every failure is a {@link ConfigException}
+ * naming the setting and the value.
+ */
+public final class Settings {
     private Settings() {
     }
 
-    static int parseInt(String setting, String value) {
+    public static int parseInt(String setting, String value) {
         try {
             return Integer.parseInt(value.trim());
         } catch (RuntimeException e) {
@@ -15,7 +19,7 @@ final class Settings {
         }
     }
 
-    static long parseLong(String setting, String value) {
+    public static long parseLong(String setting, String value) {
         try {
             return Long.parseLong(value.trim());
         } catch (RuntimeException e) {
@@ -23,7 +27,7 @@ final class Settings {
         }
     }
 
-    static Duration parseMillis(String setting, String value) {
+    public static Duration parseMillis(String setting, String value) {
         long ms = parseLong(setting, value);
         if (ms < 0) {
             throw new ConfigException(setting, "'" + printable(value) + "' must not be negative");
@@ -31,14 +35,29 @@ final class Settings {
         return Duration.ofMillis(ms);
     }
 
-    static int positive(String setting, int value) {
+    public static int positive(String setting, int value) {
         if (value <= 0) {
             throw new ConfigException(setting, "'" + value + "' must be greater than zero");
         }
         return value;
     }
 
-    static Duration positive(String setting, Duration value) {
+    /** Refuses null: a setting without a default of "none". */
+    public static <T> T present(String setting, T value) {
+        if (value == null) {
+            throw new ConfigException(setting, "must be set");
+        }
+        return value;
+    }
+
+    public static int notNegative(String setting, int value) {
+        if (value < 0) {
+            throw new ConfigException(setting, "'" + value + "' must not be negative");
+        }
+        return value;
+    }
+
+    public static Duration positive(String setting, Duration value) {
         if (value == null || value.isNegative() || value.isZero()) {
             throw new ConfigException(setting, "'" + value + "' must be a positive duration");
         }
@@ -46,7 +65,7 @@ final class Settings {
     }
 
     /** The value with control characters shown as escapes, so an error message stays on one line. */
-    static String printable(String value) {
+    public static String printable(String value) {
         StringBuilder sb = new StringBuilder(value.length());
         for (int i = 0; i < value.length(); i++) {
             char c = value.charAt(i);

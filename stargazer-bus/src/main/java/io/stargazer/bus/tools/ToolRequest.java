@@ -1,4 +1,4 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
 /**
  * The request a tool is running for, as {@link ToolService#currentRequest()} shows it on the tool thread.

@@ -1,5 +1,10 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.Topology;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 

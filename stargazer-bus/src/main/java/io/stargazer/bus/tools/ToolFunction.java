@@ -1,5 +1,6 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
+import io.stargazer.bus.Envelope;
 import java.util.Map;
 
 /**

@@ -1,8 +1,9 @@
-package io.stargazer.bus;
+package io.stargazer.bus.tools;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.stargazer.bus.ConfigException;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
