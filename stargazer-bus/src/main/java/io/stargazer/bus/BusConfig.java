@@ -53,6 +53,9 @@ import java.util.Objects;
  *   <tr><td>{@code deadPeerTimeout}</td><td>{@code SG_DEAD_PEER_TIMEOUT_MS}</td>
  *       <td>{@link #DEFAULT_DEAD_PEER_TIMEOUT} (5 s)</td><td>&gt; 0</td>
  *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>
+ *   <tr><td>{@code dedupeWindow}</td><td>{@code SG_DEDUPE_WINDOW_MS}</td>
+ *       <td>{@link #DEFAULT_DEDUPE_WINDOW} (10 min)</td><td>&gt; 0</td>
+ *       <td>how long a publish's dedupe key is remembered: a second publish with it adds nothing</td></tr>
  * </table>
  *
  * <p>Durations read from variables are whole milliseconds. The README's Settings table lists the same variables.
@@ -71,6 +74,7 @@ public final class BusConfig {
     public static final String ENV_PUBLISH_TIMEOUT_MS = "SG_PUBLISH_TIMEOUT_MS";
     public static final String ENV_PUBLISH_QUEUE_LIMIT = "SG_PUBLISH_QUEUE_LIMIT";
     public static final String ENV_DEAD_PEER_TIMEOUT_MS = "SG_DEAD_PEER_TIMEOUT_MS";
+    public static final String ENV_DEDUPE_WINDOW_MS = "SG_DEDUPE_WINDOW_MS";
 
     public static final Topology DEFAULT_TOPOLOGY = Topology.defaults();
     public static final NodeRole DEFAULT_ROLE = NodeRole.STANDALONE;
@@ -88,6 +92,7 @@ public final class BusConfig {
     public static final Duration DEFAULT_PUBLISH_TIMEOUT = Duration.ofSeconds(10);
     public static final int DEFAULT_PUBLISH_QUEUE_LIMIT = 10_000;
     public static final Duration DEFAULT_DEAD_PEER_TIMEOUT = Duration.ofSeconds(5);
+    public static final Duration DEFAULT_DEDUPE_WINDOW = Duration.ofMinutes(10);
 
     private final Topology topology;
     private final NodeRole role;
@@ -104,6 +109,7 @@ public final class BusConfig {
     private final Duration publishTimeout;
     private final int publishQueueLimit;
     private final Duration deadPeerTimeout;
+    private final Duration dedupeWindow;
 
     /** Every value was checked by the builder's setter when it was set. */
     private BusConfig(Builder b) {
@@ -122,6 +128,7 @@ public final class BusConfig {
         this.publishTimeout = b.publishTimeout;
         this.publishQueueLimit = b.publishQueueLimit;
         this.deadPeerTimeout = b.deadPeerTimeout;
+        this.dedupeWindow = b.dedupeWindow;
     }
 
     public static Builder builder() {
@@ -146,6 +153,7 @@ public final class BusConfig {
         b.publishTimeout = publishTimeout;
         b.publishQueueLimit = publishQueueLimit;
         b.deadPeerTimeout = deadPeerTimeout;
+        b.dedupeWindow = dedupeWindow;
         return b;
     }
 
@@ -195,6 +203,7 @@ public final class BusConfig {
     public Duration publishTimeout() { return publishTimeout; }
     public int publishQueueLimit() { return publishQueueLimit; }
     public Duration deadPeerTimeout() { return deadPeerTimeout; }
+    public Duration dedupeWindow() { return dedupeWindow; }
 
     @Override
     public boolean equals(Object o) {
@@ -203,14 +212,15 @@ public final class BusConfig {
                 && backlogCheckInterval.equals(c.backlogCheckInterval) && publishBatchMax == c.publishBatchMax
                 && clock.equals(c.clock) && trimPolicy == c.trimPolicy && backpressure == c.backpressure
                 && backpressureTimeout.equals(c.backpressureTimeout) && publishTimeout.equals(c.publishTimeout)
-                && publishQueueLimit == c.publishQueueLimit && deadPeerTimeout.equals(c.deadPeerTimeout);
+                && publishQueueLimit == c.publishQueueLimit && deadPeerTimeout.equals(c.deadPeerTimeout)
+                && dedupeWindow.equals(c.dedupeWindow);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(topology, role, nodeId, platforms, streamMaxlen, maxEnvelopeBytes, backlogCheckInterval,
                 publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout, publishTimeout, publishQueueLimit,
-                deadPeerTimeout);
+                deadPeerTimeout, dedupeWindow);
     }
 
     @Override
@@ -219,7 +229,7 @@ public final class BusConfig {
                 + ", streamMaxlen=" + streamMaxlen + ", maxEnvelopeBytes=" + maxEnvelopeBytes + ", backlogCheckInterval="
                 + backlogCheckInterval + ", publishBatchMax=" + publishBatchMax + ", clock=" + clock + ", trimPolicy=" + trimPolicy
                 + ", backpressure=" + backpressure + ", backpressureTimeout=" + backpressureTimeout + ", publishTimeout="
-                + publishTimeout + ", publishQueueLimit=" + publishQueueLimit + ", deadPeerTimeout=" + deadPeerTimeout + "}";
+                + publishTimeout + ", publishQueueLimit=" + publishQueueLimit + ", deadPeerTimeout=" + deadPeerTimeout + ", dedupeWindow=" + dedupeWindow + "}";
     }
 
     /** Collects settings, starting from the defaults; each setter refuses a bad value at once, naming it. */
@@ -239,6 +249,7 @@ public final class BusConfig {
         private Duration publishTimeout = DEFAULT_PUBLISH_TIMEOUT;
         private int publishQueueLimit = DEFAULT_PUBLISH_QUEUE_LIMIT;
         private Duration deadPeerTimeout = DEFAULT_DEAD_PEER_TIMEOUT;
+        private Duration dedupeWindow = DEFAULT_DEDUPE_WINDOW;
 
         private Builder() {
         }
@@ -264,6 +275,7 @@ public final class BusConfig {
             if ((v = env.get(ENV_PUBLISH_TIMEOUT_MS)) != null) publishTimeout(Settings.parseMillis(ENV_PUBLISH_TIMEOUT_MS, v));
             if ((v = env.get(ENV_PUBLISH_QUEUE_LIMIT)) != null) publishQueueLimit(Settings.parseInt(ENV_PUBLISH_QUEUE_LIMIT, v));
             if ((v = env.get(ENV_DEAD_PEER_TIMEOUT_MS)) != null) deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, v));
+            if ((v = env.get(ENV_DEDUPE_WINDOW_MS)) != null) dedupeWindow(Settings.parseMillis(ENV_DEDUPE_WINDOW_MS, v));
             return this;
         }
 
@@ -297,6 +309,7 @@ public final class BusConfig {
         public Builder publishTimeout(Duration v) { this.publishTimeout = Settings.positive(ENV_PUBLISH_TIMEOUT_MS, v); return this; }
         public Builder publishQueueLimit(int v) { this.publishQueueLimit = Settings.positive(ENV_PUBLISH_QUEUE_LIMIT, v); return this; }
         public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, v); return this; }
+        public Builder dedupeWindow(Duration v) { this.dedupeWindow = Settings.positive(ENV_DEDUPE_WINDOW_MS, v); return this; }
 
         /** The config; the node id, when not set, is {@link #defaultNodeId()}. */
         public BusConfig build() {

@@ -85,6 +85,28 @@ public interface EventBus extends AutoCloseable {
     /** Publishes to the inbound stream (or the channel's partition of it). */
     CompletableFuture<String> publishInboundAsync(Envelope envelope);
 
+    /**
+     * As {@link #publishInboundAsync(Envelope)}, with a dedupe key and retries ({@link PublishOptions}): within the
+     * dedupe window a second publish with the same key adds nothing and completes with the first entry's id.
+     */
+    CompletableFuture<String> publishInboundAsync(Envelope envelope, PublishOptions options);
+
+    String publishInbound(Envelope envelope, PublishOptions options);
+
+    CompletableFuture<String> publishOutboundAsync(String platform, Envelope envelope, PublishOptions options);
+
+    String publishOutbound(String platform, Envelope envelope, PublishOptions options);
+
+    /**
+     * Publishes to any stream with a dedupe key and retries. With {@link PublishOptions#maxAttempts()} above 1, a
+     * failure that may pass ({@link PublishOutcomeUnknownException}, a lost connection, a server that cannot serve
+     * now, a full queue or stream) is tried again with the same key, so the entry is stored once; the future fails
+     * with the last error when the attempts are used up.
+     */
+    CompletableFuture<String> publishAsync(String stream, Envelope envelope, PublishOptions options);
+
+    String publish(String stream, Envelope envelope, PublishOptions options);
+
     /** Blocking form of {@link #publishInboundAsync}: returns the entry id. */
     String publishInbound(Envelope envelope);
 

@@ -32,18 +32,22 @@ final class Ownership {
 
     /**
      * KEYS[1] stream; ARGV group, consumer, id, count (1: this is a new delivery, count it). Returns the entry's
-     * delivery count when it is pending with consumer (its idle time reset), -1 when not (acknowledged, or another
-     * consumer's now), -2 when it is pending but was deleted from the stream.
+     * delivery count when it is pending with consumer, -1 when not (acknowledged, or another consumer's now), -2 when
+     * it is pending but was deleted from the stream.
+     *
+     * <p>The entry keeps its idle time: only {@link #REFRESH} resets it, for all the entries a consumer holds at once.
+     * So the entries of one channel that a consumer held when it died (one waiting for its retry, the later ones
+     * waiting behind it) become idle past the claim time together and are taken over in one XAUTOCLAIM, in stream
+     * order, instead of the later ones first.
      */
     static final String CONFIRM = """
             local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
             if #p == 0 or p[1][2] ~= ARGV[2] then return -1 end
             if ARGV[4] == '1' then
-              local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3])
+              local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', p[1][3])
               if #e == 0 or not e[1] then return -2 end
               return p[1][4] + 1
             end
-            redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
             return p[1][4]
             """;
 

@@ -17,6 +17,9 @@ import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.MessageHandler;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.ProvisioningException;
+import io.stargazer.bus.PublishOptions;
+import io.stargazer.bus.PublishQueueFullException;
+import io.stargazer.bus.BackpressureException;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.StargazerException;
@@ -43,7 +46,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The {@link EventBus} on one Redis server or a Redis Cluster (see the interface for the contract). */
+/**
+ * The {@link EventBus} on one Redis server or a Redis Cluster (see the interface for the contract).
+ *
+ * <p>Threads it owns: {@code stargazer-maintenance} runs checks that wait for Redis (backlog, safe trimming, idle
+ * publishers); {@code stargazer-timer} runs what must happen on time whatever Redis does (publish deadlines, the
+ * dead-peer check, retry timers of subscriptions and retrying publishes), and never waits for Redis. Publish batches
+ * are formed and sent on the shared connection's Netty event loop; each subscription owns a reader thread and a
+ * handler pool ({@link StreamConsumer}). Callers' completion stages run on Redis I/O threads and must not block.
+ */
 public final class RedisEventBus implements EventBus {
     private static final Logger log = LoggerFactory.getLogger(EventBus.class);
     private static final long DIAGNOSTIC_TIMEOUT_MS = 5000;
@@ -54,6 +65,8 @@ public final class RedisEventBus implements EventBus {
     private final ConcurrentHashMap<String, StreamPublisher> publishers = new ConcurrentHashMap<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService maintenance;
+    /** Timers that must fire on time whatever Redis does: never runs a blocking call (see the class comment). */
+    private final ScheduledExecutorService timers;
     private final BacklogMonitor backlog;
     private final StreamGuard guard;
     private final AtomicBoolean closed = new AtomicBoolean();
@@ -68,15 +81,21 @@ public final class RedisEventBus implements EventBus {
             return t;
         });
         // Streams published to once (a tools service answering workers that come and go) must not be kept forever.
+        this.timers = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "stargazer-timer");
+            t.setDaemon(true);
+            return t;
+        });
         maintenance.scheduleWithFixedDelay(() -> forgetIdlePublishers(IDLE_PUBLISHER), 1, 1, TimeUnit.MINUTES);
         this.guard = new StreamGuard(config, async, maintenance, redis.version(),
                 s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
-                        redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), redis.publishLoop())));
+                        redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
+                        redis.publishLoop())));
         ConnectionHealth health = redis.health(config.deadPeerTimeout());
-        maintenance.scheduleWithFixedDelay(health::check, health.intervalMillis(), health.intervalMillis(), TimeUnit.MILLISECONDS);
+        timers.scheduleWithFixedDelay(health::check, health.intervalMillis(), health.intervalMillis(), TimeUnit.MILLISECONDS);
         // Every publish completes within its deadline, even on a connection that stopped answering.
         long expiry = Math.max(10, Math.min(100, config.publishTimeout().toMillis() / 10));
-        maintenance.scheduleWithFixedDelay(this::expirePublishes, expiry, expiry, TimeUnit.MILLISECONDS);
+        timers.scheduleWithFixedDelay(this::expirePublishes, expiry, expiry, TimeUnit.MILLISECONDS);
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
                 this::length, this::groups, maintenance);
     }
@@ -134,6 +153,11 @@ public final class RedisEventBus implements EventBus {
 
     ScheduledExecutorService maintenance() {
         return maintenance;
+    }
+
+    /** The timer thread: for tasks that only hand work on (retries, deadlines), never for a blocking call. */
+    ScheduledExecutorService timers() {
+        return timers;
     }
 
     StreamGuard guard() {
@@ -216,7 +240,12 @@ public final class RedisEventBus implements EventBus {
 
     @Override
     public CompletableFuture<String> publishInboundAsync(Envelope envelope) {
-        return publishAsync(topology().inboundStreamFor(envelope.channelId()), envelope);
+        return publishInboundAsync(envelope, PublishOptions.NONE);
+    }
+
+    @Override
+    public CompletableFuture<String> publishInboundAsync(Envelope envelope, PublishOptions options) {
+        return publishAsync(topology().inboundStreamFor(envelope.channelId()), envelope, options);
     }
 
     @Override
@@ -225,14 +254,24 @@ public final class RedisEventBus implements EventBus {
     }
 
     @Override
+    public String publishInbound(Envelope envelope, PublishOptions options) {
+        return join(publishInboundAsync(envelope, options));
+    }
+
+    @Override
     public CompletableFuture<String> publishOutboundAsync(String platform, Envelope envelope) {
+        return publishOutboundAsync(platform, envelope, PublishOptions.NONE);
+    }
+
+    @Override
+    public CompletableFuture<String> publishOutboundAsync(String platform, Envelope envelope, PublishOptions options) {
         String stream;
         try {
             stream = topology().outboundStream(platform);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
-        return publishAsync(stream, envelope);
+        return publishAsync(stream, envelope, options);
     }
 
     @Override
@@ -241,12 +280,64 @@ public final class RedisEventBus implements EventBus {
     }
 
     @Override
+    public String publishOutbound(String platform, Envelope envelope, PublishOptions options) {
+        return join(publishOutboundAsync(platform, envelope, options));
+    }
+
+    @Override
     public String publish(String stream, Envelope envelope) {
         return join(publishAsync(stream, envelope));
     }
 
     @Override
+    public String publish(String stream, Envelope envelope, PublishOptions options) {
+        return join(publishAsync(stream, envelope, options));
+    }
+
+    @Override
     public CompletableFuture<String> publishAsync(String stream, Envelope envelope) {
+        return publishOnce(stream, envelope, null);
+    }
+
+    @Override
+    public CompletableFuture<String> publishAsync(String stream, Envelope envelope, PublishOptions options) {
+        if (options.maxAttempts() <= 1) {
+            return publishOnce(stream, envelope, options.dedupeKey());
+        }
+        CompletableFuture<String> result = new CompletableFuture<>();
+        attempt(stream, envelope, options, 1, result);
+        return result;
+    }
+
+    /** One try of a retrying publish; a failure that may pass is tried again after a backoff, up to the options' bound. */
+    private void attempt(String stream, Envelope envelope, PublishOptions options, int n, CompletableFuture<String> result) {
+        publishOnce(stream, envelope, options.dedupeKey()).whenComplete((id, error) -> {
+            if (error == null) {
+                result.complete(id);
+                return;
+            }
+            Throwable e = Failures.unwrap(error);
+            if (n >= options.maxAttempts() || closed.get() || !mayPass(e)) {
+                result.completeExceptionally(e);
+                return;
+            }
+            long backoff = Failures.backoffMillis(java.time.Duration.ofMillis(100), java.time.Duration.ofSeconds(2), n);
+            log.atDebug().addKeyValue("stream", stream).addKeyValue("attempt", n).addKeyValue("backoff_ms", backoff)
+                    .log("Publish failed; trying again with the same dedupe key: " + e.getMessage());
+            try {
+                timers.schedule(() -> attempt(stream, envelope, options, n + 1, result), backoff, TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                result.completeExceptionally(e);
+            }
+        });
+    }
+
+    /** Failures a later try may not meet: no answer, a lost connection, a server that cannot serve now, a full queue or stream. */
+    private static boolean mayPass(Throwable e) {
+        return Failures.isInfrastructure(e) || e instanceof PublishQueueFullException || e instanceof BackpressureException;
+    }
+
+    private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey) {
         if (closed.get()) {
             return CompletableFuture.failedFuture(new StargazerException("the bus is closed; cannot publish to '" + stream + "'"));
         }
@@ -262,7 +353,7 @@ public final class RedisEventBus implements EventBus {
         }
         String traceId = WireFormat.traceIdFor(envelope);
         long deadline = System.nanoTime() + config.publishTimeout().toNanos();
-        CompletableFuture<String> id = guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline);
+        CompletableFuture<String> id = guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey);
         backlog.published(stream);
         if (log.isDebugEnabled()) {
             String content = envelope.content();
@@ -436,6 +527,7 @@ public final class RedisEventBus implements EventBus {
             }
         }
         maintenance.shutdownNow();
+        timers.shutdownNow();
         redis.close();
         log.atInfo().addKeyValue("node_id", config.nodeId()).log("Event bus closed");
     }

@@ -50,7 +50,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: the reader ({@link ReaderLoop}, its own connection) reads, takes over idle entries and keeps this
  * consumer's entries its own; {@code concurrency} handler threads run the handler, one channel at a time through
- * {@link Lanes}; the bus's maintenance thread fires retry timers; Redis I/O threads complete acknowledgements and
+ * {@link Lanes}; the bus's timer thread fires retry timers; Redis I/O threads complete acknowledgements and
  * dead letters (they only queue work, never block).
  *
  * <p>The reader's turn, in order: take over entries other consumers left idle past the claim time (XAUTOCLAIM);
@@ -564,13 +564,13 @@ final class StreamConsumer implements Subscription {
         h.countNextAttempt = !infrastructure;
         h.retrying = true;
         try {
-            h.retryTask = bus.maintenance().schedule(() -> retry(h), backoff, TimeUnit.MILLISECONDS);
+            h.retryTask = bus.timers().schedule(() -> retry(h), backoff, TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException closing) {
             finish(h, false);
         }
     }
 
-    /** On the maintenance thread: hands the entry back to a handler thread, in its lane or (ORDERED) holding it. */
+    /** On the timer thread: hands the entry back to a handler thread, in its lane or (ORDERED) holding it. */
     private void retry(Held h) {
         h.retrying = false;
         h.retryTask = null;

@@ -120,7 +120,7 @@ final class StreamGuard {
     }
 
     /** {@code waitUntil}: when its wait for room ends; {@code deadline}: when the publish as a whole must end (System.nanoTime). */
-    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long waitUntil, long deadline) {
+    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long waitUntil, long deadline, String dedupeKey) {
     }
 
     StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ScheduledExecutorService scheduler,
@@ -147,7 +147,7 @@ final class StreamGuard {
      * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full.
      * The fast path is two volatile reads.
      */
-    CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos) {
+    CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey) {
         State s = state(stream);
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
             if (config.backpressure() == Backpressure.REJECT) {
@@ -160,14 +160,14 @@ final class StreamGuard {
                 if (s.full || !s.parked.isEmpty()) {
                     long now = System.nanoTime();
                     long waitUntil = now + Math.min(config.backpressureTimeout().toNanos(), deadlineNanos - now);
-                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos));
+                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey));
                     s.anyParked = true;
                     recheckSoon(s);
                     return f;
                 }
             }
         }
-        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos);
+        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey);
         published(s);
         return id;
     }
@@ -244,7 +244,7 @@ final class StreamGuard {
             Parked p;
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
-                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline).whenComplete((id, e) -> {
+                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
                 });

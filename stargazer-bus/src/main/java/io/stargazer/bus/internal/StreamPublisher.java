@@ -77,6 +77,7 @@ final class StreamPublisher {
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final int maxBatch;
     private final int queueLimit;
+    private final byte[] dedupeWindowMillis;
     private final BatchingDrain<Pending> drain;
     /** Publishes submitted and not yet taken into a batch (or expired). */
     private final AtomicInteger queued = new AtomicInteger();
@@ -87,7 +88,8 @@ final class StreamPublisher {
      * {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's.
      * {@code deadline}: System.nanoTime by which the future must complete.
      */
-    record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline) {
+    record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
+            String dedupeKey) {
     }
 
     /** One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first. */
@@ -96,8 +98,9 @@ final class StreamPublisher {
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
-            EventExecutor loop) {
+            java.time.Duration dedupeWindow, EventExecutor loop) {
         this.stream = stream;
+        this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
         this.redis = redis;
         this.maxBatch = maxBatch;
         this.queueLimit = queueLimit;
@@ -120,14 +123,15 @@ final class StreamPublisher {
         return drain.idle() && System.nanoTime() - lastUsed >= idleNanos;
     }
 
-    CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline) {
+    /** {@code dedupeKey}: null for none (see {@link Dedupe}). */
+    CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey) {
         lastUsed = System.nanoTime();
         if (queued.incrementAndGet() > queueLimit) {
             queued.decrementAndGet();
             return CompletableFuture.failedFuture(new PublishQueueFullException(stream, queueLimit));
         }
         CompletableFuture<String> f = new CompletableFuture<>();
-        drain.offer(new Pending(payload, traceId, trimArgs, f, deadline));
+        drain.offer(new Pending(payload, traceId, trimArgs, f, deadline, dedupeKey));
         return f;
     }
 
@@ -188,7 +192,9 @@ final class StreamPublisher {
         List<String> opts = items.get(0).trimArgs;
         RedisFuture<?> reply;
         try {
-            reply = items.size() == 1 ? xadd(items.get(0), opts) : eval(items, opts);
+            boolean dedupe = false;
+            for (Pending p : items) dedupe |= p.dedupeKey != null;
+            reply = dedupe ? evalDedupe(items, opts) : items.size() == 1 ? xadd(items.get(0), opts) : eval(items, opts);
         } catch (RuntimeException e) {
             finish(batch, null, e);
             return;
@@ -217,6 +223,30 @@ final class StreamPublisher {
             argv[i++] = p.traceId;
         }
         return redis.eval(BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
+    }
+
+    /** Publishes of which some carry a dedupe key: one script checks and records the keys with the XADDs (see {@link Dedupe}). */
+    private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts) {
+        List<String> keys = new ArrayList<>(1 + batch.size());
+        keys.add(stream);
+        byte[][] argv = new byte[2 + opts.size() + 3 * batch.size()][];
+        int i = 0;
+        argv[i++] = dedupeWindowMillis;
+        argv[i++] = Integer.toString(opts.size()).getBytes(StandardCharsets.US_ASCII);
+        for (String o : opts) {
+            argv[i++] = o.getBytes(StandardCharsets.US_ASCII);
+        }
+        for (Pending p : batch) {
+            argv[i++] = p.payload;
+            argv[i++] = p.traceId;
+            if (p.dedupeKey == null) {
+                argv[i++] = new byte[0];
+            } else {
+                argv[i++] = p.dedupeKey.getBytes(StandardCharsets.UTF_8);
+                keys.add(Dedupe.keyName(stream, p.dedupeKey));
+            }
+        }
+        return redis.eval(Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, keys.toArray(String[]::new), argv);
     }
 
     private void finish(Batch batch, Object result, Throwable error) {

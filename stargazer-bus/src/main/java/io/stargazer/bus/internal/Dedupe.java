@@ -1,0 +1,62 @@
+package io.stargazer.bus.internal;
+
+/**
+ * Where a stream's dedupe keys live in Redis (docs/once.md documents it for publishers in other languages): one string
+ * key per dedupe key, holding the id of the entry first published with it, expiring after the dedupe window.
+ *
+ * <p>The key's name puts it in its stream's cluster slot, so one script can check it and add the entry atomically on
+ * a Redis Cluster too: a stream whose name has a hash tag ({@code sg:stream:inbound:{part-0-of-6~43}}) keeps it
+ * ({@code <stream>:dedupe:<key>}); any other stream's whole name becomes the tag ({@code {<stream>}:dedupe:<key>}),
+ * which hashes exactly as the untagged stream name does.
+ */
+final class Dedupe {
+    private Dedupe() {
+    }
+
+    static String keyName(String stream, String dedupeKey) {
+        return (hasHashTag(stream) ? stream : "{" + stream + "}") + ":dedupe:" + dedupeKey;
+    }
+
+    /** Redis Cluster's rule: the text between the first '{' and the first '}' after it, when not empty, is the tag. */
+    static boolean hasHashTag(String key) {
+        int open = key.indexOf('{');
+        if (open < 0) return false;
+        int close = key.indexOf('}', open + 1);
+        return close > open + 1;
+    }
+
+    /**
+     * KEYS[1] stream, KEYS[2..] the dedupe key names of the entries that have one, in order. ARGV[1] window in ms,
+     * ARGV[2] n, ARGV[3 .. 2+n] XADD options, then per entry: payload, trace_id, dedupe key ('' for none). Returns
+     * each entry's id: the first one's for a key already used (also earlier in the same batch).
+     */
+    static final String PUBLISH_SCRIPT = """
+            local window = ARGV[1]
+            local n = tonumber(ARGV[2])
+            local ids = {}
+            local k = 2
+            for i = n + 3, #ARGV, 3 do
+              local dk = ARGV[i + 2]
+              local id = false
+              if dk ~= '' then id = redis.call('GET', KEYS[k]) end
+              if not id then
+                local args = {'XADD', KEYS[1]}
+                for j = 1, n do args[#args + 1] = ARGV[2 + j] end
+                args[#args + 1] = '*'
+                args[#args + 1] = 'payload'
+                args[#args + 1] = ARGV[i]
+                args[#args + 1] = 'trace_id'
+                args[#args + 1] = ARGV[i + 1]
+                if dk ~= '' then
+                  args[#args + 1] = 'dedupe_key'
+                  args[#args + 1] = dk
+                end
+                id = redis.call(unpack(args))
+                if dk ~= '' then redis.call('SET', KEYS[k], id, 'PX', window) end
+              end
+              if dk ~= '' then k = k + 1 end
+              ids[#ids + 1] = id
+            end
+            return ids
+            """;
+}

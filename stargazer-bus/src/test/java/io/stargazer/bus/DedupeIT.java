@@ -1,0 +1,140 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.stargazer.bus.testing.ChildJvm;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Idempotent publishing: a dedupe key stores one entry within the window, however often and from wherever it is published. */
+@Timeout(120)
+class DedupeIT {
+
+    private static List<StreamEntry> all(EventBus bus, String stream) {
+        List<StreamEntry> out = new ArrayList<>();
+        String after = "0";
+        List<StreamEntry> page;
+        while (!(page = bus.read(stream, after, 1000)).isEmpty()) {
+            out.addAll(page);
+            after = page.get(page.size() - 1).id();
+        }
+        return out;
+    }
+
+    @Test
+    void theSameKeyPublishedTwiceStoresOneEntryAndReturnsTheFirstId() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            String stream = bus.topology().inboundStream();
+            String first = bus.publish(stream, Envelope.of("channel_id", "c", "content", "hi"), PublishOptions.dedupeKey("discord:1234567"));
+            String second = bus.publish(stream, Envelope.of("channel_id", "c", "content", "hi again"), PublishOptions.dedupeKey("discord:1234567"));
+            String other = bus.publish(stream, Envelope.of("channel_id", "c", "content", "new"), PublishOptions.dedupeKey("discord:1234568"));
+            assertThat(second).isEqualTo(first);
+            assertThat(other).isNotEqualTo(first);
+            List<StreamEntry> entries = all(bus, stream);
+            assertThat(entries).extracting(StreamEntry::id).containsExactly(first, other);
+            assertThat(entries.get(0).envelope().content()).isEqualTo("hi");
+        }
+    }
+
+    @Test
+    void theKeyTravelsInTheEntryAsTheDedupeKeyFieldAndExpiresAfterTheWindow() throws Exception {
+        try (EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).dedupeWindow(Duration.ofMillis(1500)).build());
+                RawRedis raw = new RawRedis(TestRedis.url())) {
+            String stream = bus.topology().inboundStream();
+            String first = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("m-1"));
+            Map<String, byte[]> f = RawRedis.fields(raw.xrange(stream).get(0));
+            assertThat(RawRedis.s(f.get("dedupe_key"))).isEqualTo("m-1");
+            assertThat(f).containsKeys("payload", "trace_id");
+            // The documented layout: {stream}:dedupe:<key> holds the first id, with a TTL of the window.
+            byte[] key = RawRedis.b("{" + stream + "}:dedupe:m-1");
+            assertThat(RawRedis.s(raw.sync().get(key))).isEqualTo(first);
+            assertThat(raw.sync().pttl(key)).isBetween(1L, 1500L);
+            Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> raw.sync().exists(key) == 0);
+            String later = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("m-1"));
+            assertThat(later).isNotEqualTo(first);
+            assertThat(all(bus, stream)).hasSize(2);
+        }
+    }
+
+    @Test
+    void keysRepeatedInsideOneCoalescedBatchStoreOneEntryEach() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            String stream = bus.topology().inboundStream();
+            List<CompletableFuture<String>> ids = new ArrayList<>();
+            for (int i = 0; i < 2000; i++) {
+                ids.add(bus.publishAsync(stream, Envelope.of("channel_id", "c", "n", i), PublishOptions.dedupeKey("k" + (i % 100))));
+            }
+            CompletableFuture.allOf(ids.toArray(CompletableFuture[]::new)).join();
+            for (int i = 100; i < 2000; i++) {
+                assertThat(ids.get(i).join()).as("publish %s", i).isEqualTo(ids.get(i % 100).join());
+            }
+            List<StreamEntry> entries = all(bus, stream);
+            assertThat(entries).hasSize(100);
+            assertThat(entries).extracting(e -> e.envelope().longValue("n", -1)).containsExactlyElementsOf(
+                    java.util.stream.LongStream.range(0, 100).boxed().toList());
+        }
+    }
+
+    @Test
+    void aPublisherRestartedWithTheSameKeysAddsNothing() {
+        BusConfig config = TestRedis.config(NodeRole.GATEWAY).build();
+        String stream = config.topology().inboundStream();
+        List<String> first = new ArrayList<>();
+        try (EventBus bus = EventBus.connect(TestRedis.url(), config)) {
+            for (int i = 0; i < 50; i++) first.add(bus.publish(stream, Envelope.of("n", i), PublishOptions.dedupeKey("r" + i)));
+        }
+        try (EventBus bus = EventBus.connect(TestRedis.url(), config)) {
+            for (int i = 0; i < 50; i++) {
+                assertThat(bus.publish(stream, Envelope.of("n", i), PublishOptions.dedupeKey("r" + i))).isEqualTo(first.get(i));
+            }
+            assertThat(all(bus, stream)).hasSize(50);
+        }
+    }
+
+    @Test
+    void twoProcessesPublishingTheSameKeysAtOnceStoreOneEntryPerKey() throws Exception {
+        String stream = TestRedis.topology().inboundStream();
+        int n = 3000;
+        try (ChildJvm a = ChildJvm.start(DedupePublishChild.class, TestRedis.url().toString(), stream, Integer.toString(n));
+                ChildJvm b = ChildJvm.start(DedupePublishChild.class, TestRedis.url().toString(), stream, Integer.toString(n));
+                EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            Awaitility.await().atMost(90, TimeUnit.SECONDS).until(() -> a.printed("done") && b.printed("done"));
+            Map<String, String> idsA = ids(a.lines());
+            Map<String, String> idsB = ids(b.lines());
+            assertThat(idsA).hasSize(n).isEqualTo(idsB);
+            List<StreamEntry> entries = all(bus, stream);
+            assertThat(entries).hasSize(n);
+            assertThat(new HashSet<>(idsA.values())).hasSize(n);
+        }
+    }
+
+    private static Map<String, String> ids(List<String> lines) {
+        Map<String, String> out = new HashMap<>();
+        for (String l : lines) {
+            String[] p = l.split(" ");
+            if (p.length == 2 && p[0].startsWith("k")) out.put(p[0], p[1]);
+        }
+        return out;
+    }
+
+    @Test
+    void retriesNeedADedupeKeyAndBadKeysAreRefusedNamingTheOption() {
+        assertThatThrownBy(() -> PublishOptions.builder().maxAttempts(3).build()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("maxAttempts").hasMessageContaining("dedupe key");
+        assertThatThrownBy(() -> PublishOptions.dedupeKey("")).isInstanceOf(ConfigException.class).hasMessageContaining("dedupeKey");
+        assertThatThrownBy(() -> PublishOptions.dedupeKey("a\nb")).isInstanceOf(ConfigException.class).hasMessageContaining("dedupeKey");
+        assertThatThrownBy(() -> PublishOptions.builder().maxAttempts(0)).isInstanceOf(ConfigException.class).hasMessageContaining("'0'");
+    }
+}
