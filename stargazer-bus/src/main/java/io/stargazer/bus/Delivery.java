@@ -33,6 +33,19 @@ public interface Delivery {
     /** {@link #nack()} with the reason recorded in the dead-letter entry if this was the last allowed delivery. */
     boolean nack(Throwable reason);
 
+    /**
+     * Answers this delivery on {@code stream} and acknowledges it as one step, so an answer is sent once even when the
+     * delivery comes again (its consumer died after answering, or it was taken over). On one server, and on a cluster
+     * when {@code stream} and this delivery's stream share a slot, one script stores the answer and acknowledges;
+     * otherwise the answer carries a dedupe key derived from this entry ({@code reply:<stream>:<id>}) and the
+     * acknowledgement follows, so a redelivered entry whose answer is already stored adds nothing. The future completes
+     * with the answer's entry id (the first answer's, when it was already stored). It settles the delivery: a failure
+     * to store the answer is a nack with that cause. docs/once.md says where the guarantee ends.
+     *
+     * @throws IllegalStateException when the delivery is already settled
+     */
+    java.util.concurrent.CompletableFuture<String> reply(String stream, Envelope answer);
+
     /** Whether {@link #ack()} or {@link #nack()} has taken effect. */
     boolean settled();
 }

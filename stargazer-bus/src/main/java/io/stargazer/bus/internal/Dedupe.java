@@ -59,4 +59,35 @@ final class Dedupe {
             end
             return ids
             """;
+
+    /** The dedupe key of the answer to entry {@code id} of {@code sourceStream} (Delivery.reply). */
+    static String replyKey(String sourceStream, String id) {
+        return "reply:" + sourceStream + ":" + id;
+    }
+
+    /**
+     * Answer and acknowledge in one step. KEYS[1] answer stream, KEYS[2] its dedupe key name, KEYS[3] source stream.
+     * ARGV[1] window ms, ARGV[2] group, ARGV[3] source id, ARGV[4] n, ARGV[5 .. 4+n] XADD options, then payload,
+     * trace_id, dedupe key. Returns the answer's id (the first one's when the key was used).
+     */
+    static final String REPLY_SCRIPT = """
+            local n = tonumber(ARGV[4])
+            local id = redis.call('GET', KEYS[2])
+            if not id then
+              local args = {'XADD', KEYS[1]}
+              for j = 1, n do args[#args + 1] = ARGV[4 + j] end
+              local p = 5 + n
+              args[#args + 1] = '*'
+              args[#args + 1] = 'payload'
+              args[#args + 1] = ARGV[p]
+              args[#args + 1] = 'trace_id'
+              args[#args + 1] = ARGV[p + 1]
+              args[#args + 1] = 'dedupe_key'
+              args[#args + 1] = ARGV[p + 2]
+              id = redis.call(unpack(args))
+              redis.call('SET', KEYS[2], id, 'PX', ARGV[1])
+            end
+            redis.call('XACK', KEYS[3], ARGV[2], ARGV[3])
+            return id
+            """;
 }

@@ -337,6 +337,60 @@ public final class RedisEventBus implements EventBus {
         return Failures.isInfrastructure(e) || e instanceof PublishQueueFullException || e instanceof BackpressureException;
     }
 
+    /** How an answer was stored: its id, and whether the source entry was acknowledged in the same step. */
+    record Answered(String id, boolean acknowledged) {
+    }
+
+    /**
+     * Stores {@code answer} on {@code stream} with the dedupe key of entry {@code sourceId} of {@code sourceStream} and,
+     * where one script can touch both streams (one server, or one cluster slot), acknowledges the entry in the same
+     * script (Delivery.reply). A stream at its SAFE cap goes the two-step way, through the publisher's backpressure.
+     */
+    CompletableFuture<Answered> answer(String stream, Envelope answer, String sourceStream, String group, String sourceId) {
+        String dedupeKey = Dedupe.replyKey(sourceStream, sourceId);
+        boolean oneStep = !redis.cluster()
+                || io.lettuce.core.cluster.SlotHash.getSlot(stream) == io.lettuce.core.cluster.SlotHash.getSlot(sourceStream);
+        if (!oneStep || guard.isFull(stream) || closed.get()) {
+            return publishOnce(stream, answer, dedupeKey).thenApply(id -> new Answered(id, false));
+        }
+        byte[] payload;
+        try {
+            Topology.checkName("stream", stream);
+            payload = WireFormat.encode(answer);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        if (payload.length > config.maxEnvelopeBytes()) {
+            return CompletableFuture.failedFuture(new EnvelopeTooLargeException(stream, payload.length, config.maxEnvelopeBytes()));
+        }
+        List<String> opts = guard.trimArgsFor(stream);
+        List<byte[]> argv = new ArrayList<>();
+        argv.add(Long.toString(config.dedupeWindow().toMillis()).getBytes(StandardCharsets.US_ASCII));
+        argv.add(group.getBytes(StandardCharsets.UTF_8));
+        argv.add(sourceId.getBytes(StandardCharsets.US_ASCII));
+        argv.add(Integer.toString(opts.size()).getBytes(StandardCharsets.US_ASCII));
+        for (String o : opts) argv.add(o.getBytes(StandardCharsets.US_ASCII));
+        argv.add(payload);
+        argv.add(WireFormat.traceIdFor(answer).getBytes(StandardCharsets.UTF_8));
+        argv.add(dedupeKey.getBytes(StandardCharsets.UTF_8));
+        CompletableFuture<Answered> out = new CompletableFuture<>();
+        try {
+            async.<byte[]>eval(Dedupe.REPLY_SCRIPT, io.lettuce.core.ScriptOutputType.VALUE,
+                    new String[] {stream, Dedupe.keyName(stream, dedupeKey), sourceStream}, argv.toArray(byte[][]::new))
+                    .whenComplete((id, e) -> {
+                        if (e != null) {
+                            out.completeExceptionally(Redis.translate(e, "answering on stream '" + stream + "'"));
+                        } else {
+                            guard.countPublish(stream);
+                            out.complete(new Answered(new String(id, StandardCharsets.US_ASCII), true));
+                        }
+                    });
+        } catch (RuntimeException e) {
+            out.completeExceptionally(Redis.translate(e, "answering on stream '" + stream + "'"));
+        }
+        return out;
+    }
+
     private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey) {
         if (closed.get()) {
             return CompletableFuture.failedFuture(new StargazerException("the bus is closed; cannot publish to '" + stream + "'"));

@@ -493,7 +493,12 @@ final class StreamConsumer implements Subscription {
             } else if (!cfg.manualAck()) {
                 d.ack();
             }
-            attemptDone.complete(null);
+            CompletableFuture<String> answer = d.replying;
+            if (answer == null) {
+                attemptDone.complete(null);
+            } else {
+                answer.whenComplete((id, e) -> attemptDone.complete(null)); // the lane waits until the answer is stored
+            }
         });
         return laneStage(h, attemptDone);
     }
@@ -525,8 +530,8 @@ final class StreamConsumer implements Subscription {
 
     // ---- settling ------------------------------------------------------------------------------------------
 
-    private void settledAck(Held h) {
-        acks.ack(h.id);
+    private void settledAck(Held h, boolean alreadyAcknowledged) {
+        if (!alreadyAcknowledged) acks.ack(h.id);
         acknowledged.increment();
         finish(h, true);
     }
@@ -665,6 +670,8 @@ final class StreamConsumer implements Subscription {
         final Held held;
         final long count;
         final AtomicInteger settled = new AtomicInteger();
+        /** The answer being stored by {@link #reply}, if any: the lane waits for it. */
+        volatile CompletableFuture<String> replying;
 
         DeliveryImpl(Held held, long count) {
             this.held = held;
@@ -681,7 +688,7 @@ final class StreamConsumer implements Subscription {
         @Override
         public boolean ack() {
             if (!settled.compareAndSet(0, 1)) return false;
-            settledAck(held);
+            settledAck(held, false);
             return true;
         }
 
@@ -695,6 +702,25 @@ final class StreamConsumer implements Subscription {
             if (!settled.compareAndSet(0, 2)) return false;
             settledNack(held, reason);
             return true;
+        }
+
+        @Override
+        public CompletableFuture<String> reply(String stream, Envelope answer) {
+            if (!settled.compareAndSet(0, 3)) {
+                throw new IllegalStateException("delivery " + held.id + " of '" + cfg.stream() + "' is already settled");
+            }
+            CompletableFuture<String> id = new CompletableFuture<>();
+            replying = id;
+            bus.answer(stream, answer, cfg.stream(), cfg.group(), held.id).whenComplete((a, e) -> {
+                if (e != null) {
+                    settledNack(held, Failures.unwrap(e));
+                    id.completeExceptionally(Failures.unwrap(e));
+                } else {
+                    settledAck(held, a.acknowledged());
+                    id.complete(a.id());
+                }
+            });
+            return id;
         }
 
         @Override

@@ -1,0 +1,100 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.stargazer.bus.testing.ChildJvm;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Answers sent once: Delivery.reply stores the answer and acknowledges the entry as one step. */
+@Timeout(120)
+class ReplyIT {
+
+    private static List<StreamEntry> all(EventBus bus, String stream) {
+        List<StreamEntry> out = new ArrayList<>();
+        String after = "0";
+        List<StreamEntry> page;
+        while (!(page = bus.read(stream, after, 1000)).isEmpty()) {
+            out.addAll(page);
+            after = page.get(page.size() - 1).id();
+        }
+        return out;
+    }
+
+    @Test
+    void aReplyStoresTheAnswerWithADerivedDedupeKeyAndAcknowledgesTheEntry() throws Exception {
+        try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE); RawRedis raw = new RawRedis(TestRedis.url())) {
+            Topology t = bus.topology();
+            String in = t.inboundStream();
+            String out = t.outboundStream("webchat");
+            bus.ensureGroup(in, t.workerGroup());
+            String source = bus.publishInbound(Envelope.of("channel_id", "c", "content", "hi"));
+            List<String> answers = new CopyOnWriteArrayList<>();
+            List<Throwable> problems = new CopyOnWriteArrayList<>();
+            try (Subscription s = bus.subscribe(bus.consumer(in, t.workerGroup()).build(), d -> {
+                answers.add(d.reply(out, Envelope.of("channel_id", "c", "content", "echo")).join());
+                try {
+                    d.reply(out, Envelope.of("content", "twice"));
+                    problems.add(new AssertionError("a second reply was accepted"));
+                } catch (IllegalStateException expected) {
+                    // settled by the first
+                }
+            })) {
+                Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> answers.size() == 1 && bus.pendingCount(in, t.workerGroup()) == 0);
+                assertThat(problems).isEmpty();
+                assertThat(s.stats().acknowledged()).isEqualTo(1);
+            }
+            List<StreamEntry> stored = all(bus, out);
+            assertThat(stored).extracting(StreamEntry::id).containsExactly(answers.get(0));
+            Map<String, byte[]> fields = RawRedis.fields(raw.xrange(out).get(0));
+            assertThat(RawRedis.s(fields.get("dedupe_key"))).isEqualTo("reply:" + in + ":" + source);
+        }
+    }
+
+    @Test
+    void aWorkerKilledRightAfterAnsweringGivesNoSecondAnswerAfterTheTakeover() throws Exception {
+        try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE)) {
+            Topology t = bus.topology();
+            String in = t.inboundStream();
+            String out = t.outboundStream("webchat");
+            String group = t.workerGroup();
+            bus.ensureGroup(in, group);
+            for (int i = 0; i < 20; i++) bus.publishInbound(Envelope.of("channel_id", "c" + (i % 4), "n", i));
+            try (ChildJvm child = ChildJvm.start(ReplyWorkerChild.class, TestRedis.url().toString(), in, group, out, "7", "reply")) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> child.printed("ANSWERED 7"));
+                child.kill(); // SIGKILL: whatever it held stays pending
+            }
+            List<Long> answeredByB = new CopyOnWriteArrayList<>();
+            try (Subscription b = bus.subscribe(bus.consumer(in, group).consumerName("b").claimIdle(Duration.ofMillis(500)).build(),
+                    d -> {
+                        long n = d.envelope().longValue("n", -1);
+                        d.reply(out, Envelope.of("channel_id", d.envelope().channelId(), "answer_to", n)).join();
+                        answeredByB.add(n);
+                    })) {
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> bus.pendingCount(in, group) == 0
+                        && countAnswers(bus, out).size() == 20);
+            }
+            Map<Long, Integer> counts = countAnswers(bus, out);
+            assertThat(counts).hasSize(20);
+            assertThat(counts.values()).as("answers per entry: %s", counts).containsOnly(1);
+        }
+    }
+
+    private static Map<Long, Integer> countAnswers(EventBus bus, String out) {
+        Map<Long, Integer> counts = new HashMap<>();
+        for (StreamEntry e : all(bus, out)) counts.merge(e.envelope().longValue("answer_to", -1), 1, Integer::sum);
+        return counts;
+    }
+}
