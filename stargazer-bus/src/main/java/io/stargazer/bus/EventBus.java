@@ -32,7 +32,7 @@ public interface EventBus extends AutoCloseable {
      * A URL in cluster mode ({@link RedisUrl#cluster()}) connects to a Redis Cluster (docs/cluster.md).
      */
     static EventBus connect(RedisUrl url, BusConfig config) {
-        return io.stargazer.bus.internal.RedisEventBus.connect(url, config);
+        return io.stargazer.bus.internal.BusFactory.connect(url, config);
     }
 
     BusConfig config();

@@ -44,7 +44,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** The {@link EventBus} on one Redis server or a Redis Cluster (see the interface for the contract). */
-public final class RedisEventBus implements EventBus {
+final class RedisEventBus implements EventBus {
     private static final Logger log = LoggerFactory.getLogger(EventBus.class);
     private static final long DIAGNOSTIC_TIMEOUT_MS = 5000;
 
@@ -76,7 +76,7 @@ public final class RedisEventBus implements EventBus {
                 this::length, this::groups, maintenance);
     }
 
-    public static RedisEventBus connect(RedisUrl url, BusConfig config) {
+    static RedisEventBus connect(RedisUrl url, BusConfig config) {
         Redis redis = Redis.connect(url, config.nodeId());
         log.atInfo().addKeyValue("redis", url).addKeyValue("server_version", redis.version())
                 .addKeyValue("node_role", config.role().wireName()).addKeyValue("node_id", config.nodeId())
@@ -98,7 +98,7 @@ public final class RedisEventBus implements EventBus {
     static final java.time.Duration IDLE_PUBLISHER = java.time.Duration.ofMinutes(5);
 
     /** Drops the publishers (and trim state) of streams not published to for {@code idle}; returns how many. */
-    public int forgetIdlePublishers(java.time.Duration idle) {
+    int forgetIdlePublishers(java.time.Duration idle) {
         int dropped = 0;
         for (String stream : List.copyOf(publishers.keySet())) {
             StreamPublisher before = publishers.get(stream);
@@ -111,7 +111,7 @@ public final class RedisEventBus implements EventBus {
     }
 
     /** Streams this bus holds a publisher for (diagnostics and tests). */
-    public int publisherCount() {
+    int publisherCount() {
         return publishers.size();
     }
 
@@ -368,12 +368,12 @@ public final class RedisEventBus implements EventBus {
     }
 
     /** Runs one backlog check at once; true when the stream is at eviction risk. For tests and the dashboard. */
-    public boolean checkBacklog(String stream) {
+    boolean checkBacklog(String stream) {
         return backlog.check(stream);
     }
 
     /** How many high-backlog episodes have been warned about (one log line each). */
-    public long backlogWarnings() {
+    long backlogWarnings() {
         return backlog.warnings();
     }
 
