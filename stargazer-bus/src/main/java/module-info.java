@@ -17,5 +17,6 @@ module io.stargazer.bus {
 
     exports io.stargazer.bus;
     exports io.stargazer.bus.tools;
+    exports io.stargazer.bus.acl;
     exports io.stargazer.bus.wire;
 }

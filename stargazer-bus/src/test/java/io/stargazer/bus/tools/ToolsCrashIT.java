@@ -3,12 +3,13 @@ package io.stargazer.bus.tools;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.ChildJvm;
+import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.io.BufferedReader;
 import java.io.File;
