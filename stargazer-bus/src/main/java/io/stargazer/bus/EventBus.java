@@ -32,7 +32,7 @@ public interface EventBus extends AutoCloseable {
      * A URL in cluster mode ({@link RedisUrl#cluster()}) connects to a Redis Cluster (docs/cluster.md).
      */
     static EventBus connect(RedisUrl url, BusConfig config) {
-        return io.stargazer.bus.internal.RedisEventBus.connect(url, config);
+        return io.stargazer.bus.internal.BusFactory.connect(url, config);
     }
 
     BusConfig config();
@@ -76,6 +76,11 @@ public interface EventBus extends AutoCloseable {
      * Marks {@code key} as alive for {@code ttl} ({@code SET key 1 PX ttl}): a presence signal a process refreshes
      * while it runs, for others to tell a live process from a dead one (consumer idle times cannot: Redis does not
      * refresh them on reads that return nothing).
+     *
+     * <p>Why the bus offers it: a process that reads a stream with a group of its own (so that every process sees
+     * every entry, as web chat gateways do) leaves that group behind when it dies, and under the SAFE trim policy a
+     * group nobody reads stops the stream's trimming and then its publishing. The processes that remain must tell a
+     * dead owner's group from a quiet live one to delete it ({@link #deleteGroup}); this presence key is how.
      */
     void setAlive(String key, java.time.Duration ttl);
 

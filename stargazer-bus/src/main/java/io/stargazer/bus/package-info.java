@@ -8,7 +8,11 @@
  * {@link io.stargazer.bus.RedisUrl}), the diagnostics records, and the exceptions a bus user catches (all
  * {@link io.stargazer.bus.StargazerException}s).
  *
- * <p>Elsewhere: tool calls over the bus in {@link io.stargazer.bus.tools}, the wire codec in
- * {@link io.stargazer.bus.wire}. {@code io.stargazer.bus.internal} is the implementation and not API.
+ * <p>{@link io.stargazer.bus.EventBus#setAlive} / {@link io.stargazer.bus.EventBus#isAlive} (presence keys) stay in
+ * the bus for applications that give each process a group of its own: see {@code setAlive} for why they need it.
+ *
+ * <p>Elsewhere: tool calls over the bus in {@link io.stargazer.bus.tools}, the ACL rules of each role in
+ * {@link io.stargazer.bus.acl}, the wire codec in {@link io.stargazer.bus.wire}. {@code io.stargazer.bus.internal}
+ * is the implementation and not API.
  */
 package io.stargazer.bus;

@@ -6,8 +6,9 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+
 import io.stargazer.bus.testing.TestRedis;
-import io.stargazer.bus.tools.BuiltinTools;
+import io.stargazer.bus.tools.TestTools;
 import io.stargazer.bus.tools.ToolClient;
 import io.stargazer.bus.tools.ToolRegistry;
 import io.stargazer.bus.tools.ToolService;
@@ -164,11 +165,11 @@ abstract class ClusterSuite {
                 assertThat(new HashSet<>(delivered)).hasSize(20);
             }
             toolsBus.ensureStreams();
-            try (ToolService service = ToolService.start(toolsBus, BuiltinTools.register(ToolRegistry.builder()).build());
+            try (ToolService service = ToolService.start(toolsBus, TestTools.register(ToolRegistry.builder()).build());
                  ToolClient client = ToolClient.create(worker)) {
                 List<CompletableFuture<Object>> calls = new ArrayList<>();
                 for (int i = 0; i < 30; i++) {
-                    calls.add(client.call("calc", Map.of("expression", i + " * 2"), Duration.ofSeconds(20)));
+                    calls.add(client.call("mul", Map.of("a", i, "b", 2), Duration.ofSeconds(20)));
                 }
                 for (int i = 0; i < 30; i++) {
                     assertThat(calls.get(i).join()).isEqualTo((long) i * 2);

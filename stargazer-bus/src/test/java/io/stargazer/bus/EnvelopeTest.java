@@ -4,6 +4,7 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+
 import io.stargazer.bus.wire.WireFormat;
 import java.math.BigDecimal;
 import java.math.BigInteger;

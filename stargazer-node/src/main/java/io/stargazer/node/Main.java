@@ -325,11 +325,11 @@ public final class Main implements Callable<Integer> {
         public Integer call() {
             BusConfig cfg = BusConfig.fromEnvironment(main.env);
             List<String> ps = platforms == null ? cfg.platforms() : platforms;
-            io.stargazer.bus.AclRules.Builder b = io.stargazer.bus.AclRules.builder(cfg.topology()).platforms(ps)
+            io.stargazer.bus.acl.AclRules.Builder b = io.stargazer.bus.acl.AclRules.builder(cfg.topology()).platforms(ps)
                     .serverVersion(serverVersion);
             if (workerIds != null) b.workerIds(workerIds);
             for (String p : ps) b.gateway("sg-gateway-" + p, null, p);
-            io.stargazer.bus.AclRules rules = b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).build();
+            io.stargazer.bus.acl.AclRules rules = b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).build();
             main.out.print(file ? rules.aclFile() : rules.setUserCommands());
             main.out.flush();
             return 0;

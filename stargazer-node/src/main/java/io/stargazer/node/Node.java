@@ -7,7 +7,6 @@ import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Subscription;
-import io.stargazer.bus.tools.BuiltinTools;
 import io.stargazer.bus.tools.ToolRegistry;
 import io.stargazer.bus.tools.ToolService;
 import io.stargazer.bus.tools.ToolServiceConfig;

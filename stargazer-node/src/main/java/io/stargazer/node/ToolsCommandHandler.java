@@ -3,7 +3,6 @@
 package io.stargazer.node;
 
 import io.stargazer.bus.Envelope;
-import io.stargazer.bus.tools.BuiltinTools;
 import io.stargazer.bus.tools.ToolException;
 import io.stargazer.bus.tools.ToolTimeoutException;
 import java.time.Duration;

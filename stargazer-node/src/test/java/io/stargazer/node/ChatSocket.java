@@ -3,6 +3,7 @@ package io.stargazer.node;
 
 import static org.awaitility.Awaitility.await;
 
+
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.WebSocket;

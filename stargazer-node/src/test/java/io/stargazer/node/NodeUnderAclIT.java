@@ -3,10 +3,11 @@ package io.stargazer.node;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.stargazer.bus.AclRules;
+
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
+import io.stargazer.bus.acl.AclRules;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.embedded.RedisServerProcess;
 import java.net.URI;

@@ -3,6 +3,7 @@ package io.stargazer.node;
 
 import static org.awaitility.Awaitility.await;
 
+
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;

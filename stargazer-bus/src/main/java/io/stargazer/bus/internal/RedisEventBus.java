@@ -55,7 +55,7 @@ import org.slf4j.LoggerFactory;
  * are formed and sent on the shared connection's Netty event loop; each subscription owns a reader thread and a
  * handler pool ({@link StreamConsumer}). Callers' completion stages run on Redis I/O threads and must not block.
  */
-public final class RedisEventBus implements EventBus {
+final class RedisEventBus implements EventBus {
     private static final Logger log = LoggerFactory.getLogger(EventBus.class);
     private static final long DIAGNOSTIC_TIMEOUT_MS = 5000;
 
@@ -100,7 +100,7 @@ public final class RedisEventBus implements EventBus {
                 this::length, this::groups, maintenance);
     }
 
-    public static RedisEventBus connect(RedisUrl url, BusConfig config) {
+    static RedisEventBus connect(RedisUrl url, BusConfig config) {
         Redis redis = Redis.connect(url, config.nodeId(), config.deadPeerTimeout());
         log.atInfo().addKeyValue("redis", url).addKeyValue("server_version", redis.version())
                 .addKeyValue("node_role", config.role().wireName()).addKeyValue("node_id", config.nodeId())
@@ -122,7 +122,7 @@ public final class RedisEventBus implements EventBus {
     static final java.time.Duration IDLE_PUBLISHER = java.time.Duration.ofMinutes(5);
 
     /** Drops the publishers (and trim state) of streams not published to for {@code idle}; returns how many. */
-    public int forgetIdlePublishers(java.time.Duration idle) {
+    int forgetIdlePublishers(java.time.Duration idle) {
         int dropped = 0;
         for (String stream : List.copyOf(publishers.keySet())) {
             StreamPublisher before = publishers.get(stream);
@@ -142,7 +142,7 @@ public final class RedisEventBus implements EventBus {
     }
 
     /** Streams this bus holds a publisher for (diagnostics and tests). */
-    public int publisherCount() {
+    int publisherCount() {
         return publishers.size();
     }
 
@@ -526,12 +526,12 @@ public final class RedisEventBus implements EventBus {
     }
 
     /** Runs one backlog check at once; true when the stream is at eviction risk. For tests and the dashboard. */
-    public boolean checkBacklog(String stream) {
+    boolean checkBacklog(String stream) {
         return backlog.check(stream);
     }
 
     /** How many high-backlog episodes have been warned about (one log line each). */
-    public long backlogWarnings() {
+    long backlogWarnings() {
         return backlog.warnings();
     }
 

@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * publisher, and reads the private reply stream with plain {@code XREAD} (no group: nobody else reads it) on one
  * thread with a connection of its own, completing the waiting call each reply names.
  */
-public final class RedisToolClient implements ToolClient {
+final class RedisToolClient implements ToolClient {
     private static final Logger log = LoggerFactory.getLogger(ToolClient.class);
     private static final int TRIM_EVERY = 1000;
 
@@ -126,7 +126,7 @@ public final class RedisToolClient implements ToolClient {
                 "Tool client reader of '" + replyStream + "'", log, this::turn);
     }
 
-    public static ToolClient create(EventBus bus, ToolClientConfig config) {
+    static ToolClient create(EventBus bus, ToolClientConfig config) {
         Objects.requireNonNull(config, "config");
         if (!(bus instanceof RedisEventBus rb)) {
             throw new IllegalArgumentException("ToolClient needs an EventBus made by EventBus.connect, not " + bus);

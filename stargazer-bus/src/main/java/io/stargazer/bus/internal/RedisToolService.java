@@ -41,13 +41,13 @@ import org.slf4j.LoggerFactory;
  * tool threads; a request is acknowledged when the future the handler returned completes, that is once its reply
  * is stored.
  */
-public final class RedisToolService implements ToolService {
+final class RedisToolService implements ToolService {
     private static final Logger log = LoggerFactory.getLogger(ToolService.class);
     private static final ThreadLocal<ToolRequest> CURRENT = new ThreadLocal<>();
     /** The handler only sorts requests and hands them over; two threads keep one slow publish from stalling it. */
     private static final int HANDLER_THREADS = 2;
 
-    private final RedisEventBus bus;
+    private final EventBus bus;
     private final ToolRegistry registry;
     private final ToolServiceConfig cfg;
     private final Semaphore room;
@@ -70,7 +70,7 @@ public final class RedisToolService implements ToolService {
                        Map<String, Object> args, CompletableFuture<Void> done) {
     }
 
-    private RedisToolService(RedisEventBus bus, ToolRegistry registry, ToolServiceConfig cfg) {
+    private RedisToolService(EventBus bus, ToolRegistry registry, ToolServiceConfig cfg) {
         this.bus = bus;
         this.registry = registry;
         this.cfg = cfg;
@@ -84,13 +84,11 @@ public final class RedisToolService implements ToolService {
                 });
     }
 
-    public static ToolService start(EventBus bus, ToolRegistry registry, ToolServiceConfig config) {
+    static ToolService start(EventBus bus, ToolRegistry registry, ToolServiceConfig config) {
         Objects.requireNonNull(registry, "registry");
         Objects.requireNonNull(config, "config");
-        if (!(bus instanceof RedisEventBus rb)) {
-            throw new IllegalArgumentException("ToolService needs an EventBus made by EventBus.connect, not " + bus);
-        }
-        RedisToolService s = new RedisToolService(rb, registry, config);
+        Objects.requireNonNull(bus, "bus");
+        RedisToolService s = new RedisToolService(bus, registry, config);
         Topology t = bus.topology();
         int capacity = config.maxConcurrent() + config.maxQueued();
         ConsumerConfig.Builder cb = config.consumer().apply(bus.consumer(t.toolsStream(), t.toolsGroup()));
@@ -115,7 +113,7 @@ public final class RedisToolService implements ToolService {
         return s;
     }
 
-    public static Optional<ToolRequest> currentRequest() {
+    static Optional<ToolRequest> currentRequest() {
         return Optional.ofNullable(CURRENT.get());
     }
 

@@ -40,8 +40,14 @@ public interface ToolClient extends AutoCloseable {
         return create(bus, ToolClientConfig.defaults());
     }
 
+    /**
+     * A client reading {@code topology.toolsReplyStream(bus.config().nodeId())}; requests are published through
+     * {@code bus}. The reply stream is read on a connection of the bus's own (a blocking read of a stream no group
+     * reads, which the {@link EventBus} interface does not offer), so {@code bus} must be one {@link EventBus#connect}
+     * made; anything else is refused with {@link IllegalArgumentException}.
+     */
     static ToolClient create(EventBus bus, ToolClientConfig config) {
-        return io.stargazer.bus.internal.RedisToolClient.create(bus, config);
+        return io.stargazer.bus.internal.BusFactory.toolClient(bus, config);
     }
 
     /**

@@ -14,7 +14,7 @@ import java.util.regex.Pattern;
  * The named tools a tools service runs. Immutable once built; the builder refuses a bad or duplicate name at once.
  *
  * <pre>{@code
- * ToolRegistry tools = BuiltinTools.register(ToolRegistry.builder())
+ * ToolRegistry tools = ToolRegistry.builder()
  *         .register("echo", args -> args.get("text"))
  *         .register("resize", args -> resize((byte[]) args.get("image")), args -> {
  *             if (!(args.get("image") instanceof byte[])) throw new IllegalArgumentException("image must be bytes");

@@ -56,9 +56,13 @@ public interface ToolService extends AutoCloseable {
         return start(bus, registry, ToolServiceConfig.defaults());
     }
 
-    /** Creates the tools group if needed and starts reading; throws {@link ProvisioningException} when it cannot. */
+    /**
+     * Creates the tools group if needed and starts reading; throws {@link ProvisioningException} when it cannot. Works
+     * on any {@link EventBus}: it reads through {@link EventBus#subscribeAsync} and answers through
+     * {@link EventBus#publishAsync}.
+     */
     static ToolService start(EventBus bus, ToolRegistry registry, ToolServiceConfig config) {
-        return io.stargazer.bus.internal.RedisToolService.start(bus, registry, config);
+        return io.stargazer.bus.internal.BusFactory.toolService(bus, registry, config);
     }
 
     /**
@@ -66,7 +70,7 @@ public interface ToolService extends AutoCloseable {
      * or {@link ArgumentCheck} runs, empty anywhere else.
      */
     static Optional<ToolRequest> currentRequest() {
-        return io.stargazer.bus.internal.RedisToolService.currentRequest();
+        return io.stargazer.bus.internal.BusFactory.currentToolRequest();
     }
 
     /** The subscription reading the tools stream (state, consumer name, delivery counters). */

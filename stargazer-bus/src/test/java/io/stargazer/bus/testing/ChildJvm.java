@@ -35,10 +35,30 @@ public final class ChildJvm implements AutoCloseable {
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx256m");
         cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(classPath(main));
         cmd.add(main.getName());
         cmd.addAll(List.of(args));
         return new ChildJvm(new ProcessBuilder(cmd).redirectErrorStream(true).start());
+    }
+
+    /**
+     * The test JVM's class path for a child that runs on the class path. When surefire runs the tests on the module
+     * path, the library is on {@code jdk.module.path} and the test classes are patched into its module, so neither is
+     * on {@code java.class.path}: both are added.
+     */
+    public static String classPath(Class<?> main) {
+        List<String> parts = new ArrayList<>();
+        String modulePath = System.getProperty("jdk.module.path");
+        if (modulePath != null && !modulePath.isEmpty()) {
+            try {
+                parts.add(Path.of(main.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
+            } catch (java.net.URISyntaxException e) {
+                throw new IllegalStateException(e);
+            }
+            parts.add(modulePath);
+        }
+        parts.add(System.getProperty("java.class.path"));
+        return String.join(java.io.File.pathSeparator, parts);
     }
 
     public List<String> lines() {

@@ -3,10 +3,12 @@ package io.stargazer.bus.tools;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.ChildJvm;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.io.BufferedReader;
@@ -36,7 +38,7 @@ class ToolsCrashIT {
     private Object[] child(String mode, String namespace, String nodeId) throws Exception {
         String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
         RedisUrl url = TestRedis.url();
-        ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+        ProcessBuilder pb = new ProcessBuilder(java, "-cp", ChildJvm.classPath(ToolsChildMain.class),
                 ToolsChildMain.class.getName(), mode, url.host(), Integer.toString(url.port()), namespace, nodeId);
         pb.redirectError(ProcessBuilder.Redirect.DISCARD);
         Process p = pb.start();

@@ -3,6 +3,7 @@ package io.stargazer.bus.tools;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
@@ -24,15 +25,15 @@ class ToolsReconnectIT {
             Topology t = Topology.defaults();
             try (EventBus toolsBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.TOOLS).nodeId("tools-1").build());
                  EventBus workerBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("worker-1").build());
-                 ToolService service = ToolService.start(toolsBus, BuiltinTools.register(ToolRegistry.builder()).build());
+                 ToolService service = ToolService.start(toolsBus, TestTools.register(ToolRegistry.builder()).build());
                  ToolClient client = ToolClient.create(workerBus)) {
-                assertThat(client.callBlocking("calc", Map.of("expression", "6*7"), Duration.ofSeconds(5))).isEqualTo(42L);
+                assertThat(client.callBlocking("mul", Map.of("a", 6, "b", 7), Duration.ofSeconds(5))).isEqualTo(42L);
 
                 server.kill();
                 server.restart();
 
                 await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() ->
-                        Long.valueOf(7L).equals(client.callBlocking("calc", Map.of("expression", "3+4"), Duration.ofSeconds(2))));
+                        Long.valueOf(7L).equals(client.callBlocking("add", Map.of("a", 3, "b", 4), Duration.ofSeconds(2))));
                 assertThat(service.subscription().state()).isEqualTo(Subscription.State.RUNNING);
                 // The reply stream has its expiry again after the restart wiped it.
                 try (var raw = new io.stargazer.bus.testing.RawRedis(url)) {

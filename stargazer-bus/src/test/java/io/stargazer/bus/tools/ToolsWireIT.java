@@ -5,6 +5,7 @@ import static io.stargazer.bus.testing.RawRedis.s;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+
 import io.lettuce.core.StreamMessage;
 import io.lettuce.core.XReadArgs;
 import io.stargazer.bus.EventBus;
@@ -66,16 +67,16 @@ class ToolsWireIT {
         String replyTo = t.toolsReplyStreamPrefix() + ":python-worker-1";
         try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
              RawRedis raw = new RawRedis(TestRedis.url());
-             ToolService service = ToolService.start(toolsBus, BuiltinTools.register(ToolRegistry.builder())
+             ToolService service = ToolService.start(toolsBus, TestTools.register(ToolRegistry.builder())
                      .register("echo", a -> a.get("data")).build())) {
             long deadline = System.currentTimeMillis() + 60_000;
 
-            // 1. calc with an int result; deadline_ms as an int; trace_id in the payload and in the field.
+            // 1. mul with an int result; deadline_ms as an int; trace_id in the payload and in the field.
             MessageBufferPacker p = MessagePack.newDefaultBufferPacker();
             p.packMapHeader(6);
             p.packString("request_id").packString("0123456789abcdef0123456789abcdef");
-            p.packString("tool").packString("calc");
-            p.packString("args").packMapHeader(1).packString("expression").packString("2 * (3 + 4)");
+            p.packString("tool").packString("mul");
+            p.packString("args").packMapHeader(2).packString("a").packLong(2).packString("b").packLong(7);
             p.packString("reply_to").packString(replyTo);
             p.packString("deadline_ms").packLong(deadline);
             p.packString("trace_id").packString("feedfacefeedfacefeedfacefeedface");
@@ -112,7 +113,7 @@ class ToolsWireIT {
             assertThat(m.get("trace_id")[1].toString()).isEqualTo("0badc0de0badc0de0badc0de0badc0de");
 
             // 3. errors: args not a map -> bad_arguments; deadline passed -> timeout; unknown tool.
-            String[][] cases = {{"calc", "args-not-a-map", "bad_arguments"}, {"calc", "expired", "timeout"}, {"nope", "ok", "unknown_tool"}};
+            String[][] cases = {{"mul", "args-not-a-map", "bad_arguments"}, {"mul", "expired", "timeout"}, {"nope", "ok", "unknown_tool"}};
             for (String[] c : cases) {
                 p = MessagePack.newDefaultBufferPacker();
                 p.packMapHeader(5);
@@ -120,7 +121,7 @@ class ToolsWireIT {
                 p.packString("tool").packString(c[0]);
                 p.packString("args");
                 if (c[1].equals("args-not-a-map")) p.packString("2+2");
-                else p.packMapHeader(1).packString("expression").packString("2+2");
+                else p.packMapHeader(2).packString("a").packLong(2).packString("b").packLong(2);
                 p.packString("reply_to").packString(replyTo);
                 p.packString("deadline_ms").packLong(c[1].equals("expired") ? System.currentTimeMillis() - 1000 : deadline);
                 raw.sync().xadd(b(t.toolsStream()), Map.of(b("payload"), p.toByteArray(), b("trace_id"), b("abcd")));
@@ -138,7 +139,7 @@ class ToolsWireIT {
 
             // 4. no request_id: cannot be answered; refused as malformed, nothing written to reply_to.
             p = MessagePack.newDefaultBufferPacker();
-            p.packMapHeader(2).packString("tool").packString("calc").packString("reply_to").packString(replyTo);
+            p.packMapHeader(2).packString("tool").packString("mul").packString("reply_to").packString(replyTo);
             raw.sync().xadd(b(t.toolsStream()), Map.of(b("payload"), p.toByteArray(), b("trace_id"), b("abcd")));
             await().atMost(WAIT).until(() -> service.stats().malformed() >= 1);
             assertThat(raw.sync().xlen(b(replyTo))).isEqualTo(5);

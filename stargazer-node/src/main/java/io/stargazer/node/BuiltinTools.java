@@ -1,5 +1,6 @@
-package io.stargazer.bus.tools;
+package io.stargazer.node;
 
+import io.stargazer.bus.tools.ToolRegistry;
 import java.math.BigDecimal;
 import java.math.MathContext;
 import java.time.Clock;
@@ -11,7 +12,8 @@ import java.time.format.DateTimeFormatter;
 import java.util.Map;
 
 /**
- * Two small tools every Stargazer node offers, for workers and as examples of tools:
+ * Two small tools every Stargazer node offers, for workers and as examples of tools (the node's, not the library's:
+ * an application registers its own tools in a {@link ToolRegistry}):
  * <ul>
  *   <li>{@code clock}: the current time as ISO-8601 text with its offset ({@code 2024-05-01T12:00:00.123Z}); optional
  *       argument {@code zone}, an IANA zone or offset ({@code Europe/Paris}, {@code +02:00}; default UTC). An unknown

@@ -1,5 +1,8 @@
-package io.stargazer.bus;
+package io.stargazer.bus.acl;
 
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConfigException;
+import io.stargazer.bus.Topology;
 import io.stargazer.bus.internal.Settings;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;

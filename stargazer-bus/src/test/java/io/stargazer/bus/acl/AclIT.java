@@ -1,8 +1,9 @@
-package io.stargazer.bus;
+package io.stargazer.bus.acl;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
+
 
 import io.lettuce.core.RedisCommandExecutionException;
 import io.lettuce.core.StreamMessage;
@@ -10,9 +11,18 @@ import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.output.NestedMultiOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.ProtocolKeyword;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.ProvisioningException;
+import io.stargazer.bus.RedisServerException;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
-import io.stargazer.bus.tools.BuiltinTools;
+import io.stargazer.bus.tools.TestTools;
 import io.stargazer.bus.tools.ToolClient;
 import io.stargazer.bus.tools.ToolRegistry;
 import io.stargazer.bus.tools.ToolService;
@@ -92,7 +102,7 @@ class AclIT {
             EventBus toolsBus = EventBus.connect(as("tools", "pw-tools"), config(t, NodeRole.TOOLS, "t1", List.of()));
             open.add(toolsBus);
             toolsBus.ensureStreams();
-            open.add(ToolService.start(toolsBus, BuiltinTools.register(ToolRegistry.builder(), java.time.Clock.systemUTC()).build()));
+            open.add(ToolService.start(toolsBus, TestTools.register(ToolRegistry.builder()).build()));
 
             EventBus worker = EventBus.connect(as("worker", "pw-worker"), config(t, NodeRole.WORKER, "w1", List.of("discord", "webchat")));
             open.add(worker);
@@ -102,7 +112,7 @@ class AclIT {
             open.add(worker.subscribe(worker.consumer(t.inboundStream(), t.workerGroup()).blockTimeout(Duration.ofMillis(200)).build(), d -> {
                 Envelope in = d.envelope();
                 Object result = in.get("tool") != null
-                        ? tools.callBlocking("calc", Map.of("expression", "1 + 2"), Duration.ofSeconds(10)) : null;
+                        ? tools.callBlocking("add", Map.of("a", 1, "b", 2), Duration.ofSeconds(10)) : null;
                 worker.publishOutbound(in.platform(), Envelope.of("channel_id", in.channelId(), "content", "re:" + in.content(),
                         "result", result));
             }));

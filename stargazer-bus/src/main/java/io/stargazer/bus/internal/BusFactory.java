@@ -1,0 +1,37 @@
+package io.stargazer.bus.internal;
+
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.tools.ToolClient;
+import io.stargazer.bus.tools.ToolClientConfig;
+import io.stargazer.bus.tools.ToolRegistry;
+import io.stargazer.bus.tools.ToolRequest;
+import io.stargazer.bus.tools.ToolService;
+import io.stargazer.bus.tools.ToolServiceConfig;
+import java.util.Optional;
+
+/**
+ * The one door from the API's static factories ({@link EventBus#connect}, {@link ToolClient#create},
+ * {@link ToolService#start}) to their implementations, which stay package-private: it hands out API types only.
+ */
+public final class BusFactory {
+    private BusFactory() {
+    }
+
+    public static EventBus connect(RedisUrl url, BusConfig config) {
+        return RedisEventBus.connect(url, config);
+    }
+
+    public static ToolClient toolClient(EventBus bus, ToolClientConfig config) {
+        return RedisToolClient.create(bus, config);
+    }
+
+    public static ToolService toolService(EventBus bus, ToolRegistry registry, ToolServiceConfig config) {
+        return RedisToolService.start(bus, registry, config);
+    }
+
+    public static Optional<ToolRequest> currentToolRequest() {
+        return RedisToolService.currentRequest();
+    }
+}

@@ -1,0 +1,38 @@
+package io.stargazer.bus.internal;
+
+import io.stargazer.bus.EventBus;
+import java.time.Duration;
+
+/**
+ * Test-only view into a bus made by {@link EventBus#connect}: the counters and housekeeping steps that tests check
+ * directly. It lives with the tests, in the implementation's package, so the implementation keeps these methods
+ * package-private and the library's API does not grow for them.
+ */
+public final class BusInternals {
+    private BusInternals() {
+    }
+
+    private static RedisEventBus impl(EventBus bus) {
+        return (RedisEventBus) bus;
+    }
+
+    /** Drops the publishers (and trim state) of streams not published to for {@code idle}; how many. */
+    public static int forgetIdlePublishers(EventBus bus, Duration idle) {
+        return impl(bus).forgetIdlePublishers(idle);
+    }
+
+    /** Streams the bus holds a publisher for. */
+    public static int publisherCount(EventBus bus) {
+        return impl(bus).publisherCount();
+    }
+
+    /** Runs one backlog check now; true when the stream is at eviction risk. */
+    public static boolean checkBacklog(EventBus bus, String stream) {
+        return impl(bus).checkBacklog(stream);
+    }
+
+    /** High-backlog episodes warned about so far. */
+    public static long backlogWarnings(EventBus bus) {
+        return impl(bus).backlogWarnings();
+    }
+}

@@ -1,0 +1,37 @@
+package io.stargazer.bus.tools;
+
+import java.time.Clock;
+import java.util.Map;
+
+/**
+ * Tools for the tests of the tools path, each with a result type or an error the tests check: {@code add} and
+ * {@code mul} of two whole numbers {@code a} and {@code b} (a Long), {@code div} (a Double; {@code b} 0 is
+ * {@code bad_arguments} "division by zero"), {@code now} (the clock's instant as ISO-8601 text). A missing or
+ * non-integer argument is {@code bad_arguments}, thrown by the tool (not by an {@link ArgumentCheck}).
+ */
+public final class TestTools {
+    private TestTools() {
+    }
+
+    public static ToolRegistry.Builder register(ToolRegistry.Builder b) {
+        return register(b, Clock.systemUTC());
+    }
+
+    public static ToolRegistry.Builder register(ToolRegistry.Builder b, Clock clock) {
+        return b.register("add", args -> whole(args, "a") + whole(args, "b"))
+                .register("mul", args -> whole(args, "a") * whole(args, "b"))
+                .register("div", args -> {
+                    long divisor = whole(args, "b");
+                    if (divisor == 0) throw new IllegalArgumentException("division by zero");
+                    return (double) whole(args, "a") / divisor;
+                })
+                .register("now", args -> clock.instant().toString());
+    }
+
+    private static long whole(Map<String, Object> args, String name) {
+        if (!(args.get(name) instanceof Long v)) {
+            throw new IllegalArgumentException("'" + name + "' must be a whole number");
+        }
+        return v;
+    }
+}
