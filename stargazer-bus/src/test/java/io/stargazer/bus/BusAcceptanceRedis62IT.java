@@ -3,6 +3,7 @@ package io.stargazer.bus;
 import io.stargazer.embedded.RedisServerProcess;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Nested;
 
 // The acceptance suite on Redis 6.2 (the embedded-redis artifact's binary), the oldest server supported:
 // no lag in XINFO GROUPS, no deleted-id list from XAUTOCLAIM.
@@ -27,5 +28,21 @@ class BusAcceptanceRedis62IT extends BusAcceptanceSuite {
     @Override
     protected RedisServerProcess.Builder ownServer() {
         return RedisServerProcess.builder().embeddedBinaryOnly();
+    }
+
+    /** Issue 17, faults 2 to 6 on this server: lost groups, half-open and stalled connections, slow handlers, refused writes. */
+    @Nested
+    class ProductionFaults extends FaultPromises {
+        ProductionFaults() {
+            super(BusAcceptanceRedis62IT.this);
+        }
+    }
+
+    /** Issue 20 on this server: one channel stays in order through retries and takeovers. */
+    @Nested
+    class OrderThroughRetries extends RetryOrderPromises {
+        OrderThroughRetries() {
+            super(BusAcceptanceRedis62IT.this);
+        }
     }
 }

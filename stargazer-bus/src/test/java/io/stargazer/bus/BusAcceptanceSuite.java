@@ -33,7 +33,8 @@ import org.junit.jupiter.api.Test;
  * The bus's promises, stated as tests and run against a real Redis (one subclass per server version):
  * nothing published and acknowledged is lost, every group sees every message, one channel stays in order,
  * failures are retried and then dead-lettered, and no consumer death, server restart or deleted entry wedges
- * the flow.
+ * the flow. Each subclass also runs, as nested classes, the same promises against the faults production brings
+ * ({@link FaultPromises}) and order through retries ({@link RetryOrderPromises}).
  */
 abstract class BusAcceptanceSuite {
     private static final Duration WAIT = Duration.ofSeconds(30);
@@ -64,17 +65,17 @@ abstract class BusAcceptanceSuite {
     }
 
     /** Consumer settings scaled down so takeovers and retries happen within a test. */
-    private static ConsumerConfig.Builder fast(String stream, String group, String consumer) {
+    static ConsumerConfig.Builder fast(String stream, String group, String consumer) {
         return ConsumerConfig.builder(stream, group).consumerName(consumer).claimIdle(Duration.ofMillis(500))
                 .retryBackoff(Duration.ofMillis(20)).maxRetryBackoff(Duration.ofMillis(200)).blockTimeout(Duration.ofMillis(200))
                 .closeTimeout(Duration.ofSeconds(2));
     }
 
-    private static Envelope message(int seq, String channel) {
+    static Envelope message(int seq, String channel) {
         return Envelope.of("platform", "webchat", "channel_id", channel, "content", "m" + seq, "seq", seq);
     }
 
-    private static int seq(Delivery d) {
+    static int seq(Delivery d) {
         return (int) d.envelope().longValue("seq", -1);
     }
 

@@ -1,6 +1,7 @@
 // Promise: on a real Redis Cluster (3 primaries + 3 replicas) the bus works end to end with 6 inbound partitions
 // spread over every shard, keeps per-channel order, serves outbound, tools and reply streams, and after a primary is
-// killed mid-stream recovers on its own: every publish acknowledged after the failover arrives.
+// killed mid-stream recovers on its own: every publish acknowledged after the failover arrives, and every channel's
+// answers stay in order through the failover.
 package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -18,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -26,16 +28,20 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
 
 /** The cluster tests, run by {@link ClusterIT} on the default redis-server and by {@link ClusterRedis62IT} on 6.2. */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -276,6 +282,145 @@ abstract class ClusterSuite {
                     + "primary's partitions); acknowledged after %d, lost 0; publish errors retried %d%n",
                     ackedBefore, lost, end - first, publishErrors.get());
             sub.close();
+        }
+    }
+
+    /**
+     * Issue 20 on a cluster: a gateway publishes 50 channels, each strictly in order (the next seq only once the
+     * previous one is stored; a failed publish is retried), a worker answers each entry on the outbound stream, and the
+     * primary holding that outbound stream is killed under this traffic (while the worker's answers fail, its handler
+     * fails). Every channel's answers must stand in order in the outbound stream: an answer lost with the dead primary
+     * leaves a gap, and one repeated after a redelivery counts where it first appeared. Prints the time from the kill to
+     * the cluster being whole again and to the first answer written after the kill.
+     */
+    @Test
+    @Order(5)
+    @Timeout(value = 4, unit = TimeUnit.MINUTES)
+    void afterThePrimaryOfTheAnswersIsKilledEveryChannelsAnswersStayInOrder() throws Exception {
+        Topology t = config(NodeRole.WORKER).build().topology();
+        String platform = platformOnAPrimaryWithALiveReplica(t);
+        String answers = t.outboundStream(platform);
+        RedisServerProcess victim = cluster.primaryFor(answers);
+        BusConfig workerConfig = config(NodeRole.WORKER).topology(t).platforms(List.of(platform)).build();
+        int channels = 50;
+        AtomicLong killedAt = new AtomicLong();
+        AtomicLong firstAnswerAfterKill = new AtomicLong();
+        AtomicIntegerArray lastStored = new AtomicIntegerArray(channels);
+        for (int c = 0; c < channels; c++) lastStored.set(c, -1);
+        AtomicBoolean stop = new AtomicBoolean();
+        CountDownLatch chainsEnded = new CountDownLatch(channels);
+        AtomicLong publishRetries = new AtomicLong();
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+        try (EventBus worker = EventBus.connect(url, workerConfig);
+             EventBus gateway = EventBus.connect(url, workerConfig.toBuilder().role(NodeRole.GATEWAY).nodeId("gw-order").build())) {
+            worker.ensureStreams();
+            Subscription sub = worker.subscribeInbound(b -> b.concurrency(8).claimIdle(Duration.ofSeconds(2)), d -> {
+                Envelope in = d.envelope();
+                worker.publishOutbound(platform, Envelope.of("platform", platform, "channel_id", in.channelId(), "type", "message",
+                        "seq", in.get("seq")));
+                if (killedAt.get() != 0) firstAnswerAfterKill.compareAndSet(0, System.nanoTime());
+            });
+
+            // One chain per channel: publish seq, and only once it is stored, seq + 1 (250 a second in all).
+            class Chain {
+                final int channel;
+
+                Chain(int channel) {
+                    this.channel = channel;
+                }
+
+                void publish(int seq) {
+                    gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", channel(channel), "seq", seq))
+                            .whenComplete((id, e) -> {
+                                if (e != null) {
+                                    publishRetries.incrementAndGet();
+                                    timer.schedule(() -> publish(seq), 100, TimeUnit.MILLISECONDS);
+                                    return;
+                                }
+                                lastStored.set(channel, seq);
+                                if (stop.get()) {
+                                    chainsEnded.countDown();
+                                    return;
+                                }
+                                timer.schedule(() -> publish(seq + 1), 200, TimeUnit.MILLISECONDS);
+                            });
+                }
+            }
+            for (int c = 0; c < channels; c++) new Chain(c).publish(0);
+            await().atMost(WAIT).until(() -> IntStream.range(0, channels).allMatch(c -> lastStored.get(c) >= 4));
+
+            killedAt.set(System.nanoTime());
+            victim.kill();
+            cluster.awaitHealthy(WAIT);
+            long wholeAt = System.nanoTime();
+            assertThat(cluster.primaryFor(answers)).isNotSameAs(victim);
+            int[] atWhole = IntStream.range(0, channels).map(lastStored::get).toArray();
+            await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.range(0, channels).allMatch(c -> lastStored.get(c) >= atWhole[c] + 10));
+            stop.set(true);
+            assertThat(chainsEnded.await(60, TimeUnit.SECONDS)).as("every publishing chain ended").isTrue();
+
+            // Every channel's last entry is answered, and nothing is left pending (failed answers retried).
+            await().atMost(Duration.ofSeconds(90)).until(() -> {
+                Map<String, List<Integer>> got = answersByChannel(worker, answers);
+                return IntStream.range(0, channels).allMatch(c -> got.getOrDefault(channel(c), List.of()).contains(lastStored.get(c)))
+                        && t.inboundStreams().stream().mapToLong(s -> worker.pendingCount(s, t.workerGroup())).sum() == 0;
+            });
+            Map<String, List<Integer>> got = answersByChannel(worker, answers);
+            List<String> outOfOrder = new ArrayList<>();
+            int overtaken = 0;
+            int total = 0;
+            for (int c = 0; c < channels; c++) {
+                List<Integer> firsts = new ArrayList<>(new LinkedHashSet<>(got.getOrDefault(channel(c), List.of())));
+                total += firsts.size();
+                int highest = -1;
+                for (int s : firsts) {
+                    if (s < highest) overtaken++;
+                    highest = Math.max(highest, s);
+                }
+                if (!firsts.equals(firsts.stream().sorted().toList())) outOfOrder.add(channel(c) + " " + firsts);
+            }
+            long deadLettered = t.inboundStreams().stream().mapToLong(s -> worker.streamInfo(t.deadLetterStream(s))
+                    .map(StreamInfo::length).orElse(0L)).sum();
+            System.out.printf("cluster failover order: kill to cluster whole %d ms, kill to first answer written after it %s; "
+                    + "%d answers over %d channels, %d channels out of order, %d answers came after a later one of their channel; "
+                    + "publish retries %d, dead-lettered %d%n", (wholeAt - killedAt.get()) / 1_000_000,
+                    firstAnswerAfterKill.get() == 0 ? "never" : (firstAnswerAfterKill.get() - killedAt.get()) / 1_000_000 + " ms",
+                    total, channels, outOfOrder.size(), overtaken, publishRetries.get(), deadLettered);
+            assertThat(outOfOrder).as(outOfOrder.size() + " of " + channels + " channels' answers out of order (" + overtaken
+                    + " answers after a later one of their channel)").isEmpty();
+            sub.close();
+        } finally {
+            timer.shutdownNow();
+        }
+    }
+
+    /** A platform whose outbound stream is served by a primary that has a live replica, so killing it fails over. */
+    private static String platformOnAPrimaryWithALiveReplica(Topology t) {
+        int perPrimary = cluster.replicas().size() / cluster.primaries().size();
+        for (int i = 0; i < 200; i++) {
+            String platform = "p" + i;
+            int index = cluster.primaries().indexOf(cluster.primaryFor(t.outboundStream(platform)));
+            if (index >= 0 && cluster.replicas().subList(index * perPrimary, (index + 1) * perPrimary).stream()
+                    .anyMatch(RedisServerProcess::isAlive)) {
+                return platform;
+            }
+        }
+        throw new IllegalStateException("no primary with a live replica is left in " + cluster);
+    }
+
+    /** The answers in the outbound stream, per channel in stream order (their seq). */
+    private static Map<String, List<Integer>> answersByChannel(EventBus bus, String stream) {
+        Map<String, List<Integer>> out = new HashMap<>();
+        String after = "0";
+        while (true) {
+            List<StreamEntry> batch = bus.read(stream, after, 1000);
+            if (batch.isEmpty()) return out;
+            for (StreamEntry e : batch) {
+                if (e.envelope() != null) {
+                    out.computeIfAbsent(e.envelope().channelId(), k -> new ArrayList<>()).add((int) e.envelope().longValue("seq", -1));
+                }
+            }
+            after = batch.get(batch.size() - 1).id();
         }
     }
 }

@@ -1,0 +1,563 @@
+package io.stargazer.bus;
+
+import static io.stargazer.bus.BusAcceptanceSuite.fast;
+import static io.stargazer.bus.BusAcceptanceSuite.message;
+import static io.stargazer.bus.BusAcceptanceSuite.seq;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.testing.Closer;
+import io.stargazer.bus.testing.PublishLog;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.RedisFaults;
+import io.stargazer.bus.testing.Sample;
+import io.stargazer.bus.testing.TcpProxy;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.embedded.RedisServerProcess;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.UnaryOperator;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.assertj.core.api.SoftAssertions;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The README's promises ("nothing acknowledged is lost", "nothing wedges") against the faults production brings
+ * (issue 17, faults 2 to 6): a group lost to a server that restarted empty or to XGROUP DESTROY, a connection that
+ * stays open but carries nothing, a stalled connection behind which publishes queue, a handler slower than the
+ * claim idle time, and a server that refuses writes. Run by {@link BusAcceptanceSuite} on every supported server.
+ *
+ * <p>The faults come from the harness in {@code io.stargazer.bus.testing}: {@link TcpProxy} between a bus and
+ * Redis, {@link RedisFaults} for a server that refuses writes, and a server of the test's own that it restarts.
+ * Every assertion is made on the test thread; handlers only record what they saw.
+ */
+abstract class FaultPromises {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    private final BusAcceptanceSuite suite;
+
+    /** Runs against the servers of {@code suite}: a subclass is a {@code @Nested} class of each acceptance suite. */
+    FaultPromises(BusAcceptanceSuite suite) {
+        this.suite = suite;
+    }
+
+    /** The server these promises are checked against. */
+    private RedisUrl url() {
+        return suite.url();
+    }
+
+    /** A server of the same version this test may stop, kill, restart and fill up. */
+    private RedisServerProcess.Builder ownServer() {
+        return suite.ownServer();
+    }
+
+    private final Closer closer = new Closer();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        closer.close();
+    }
+
+    private EventBus bus(RedisUrl url, Topology topology, String nodeId, UnaryOperator<BusConfig.Builder> tune) {
+        return closer.add(EventBus.connect(url, tune.apply(BusConfig.builder().topology(topology).role(NodeRole.STANDALONE).nodeId(nodeId))
+                .build()));
+    }
+
+    /** A thread that publishes at a steady rate, stopped when the test ends. */
+    private ScheduledExecutorService ticker() {
+        ScheduledExecutorService s = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "test-publisher");
+            t.setDaemon(true);
+            return t;
+        });
+        closer.add(s::shutdownNow);
+        return s;
+    }
+
+    private static void stop(ScheduledExecutorService ticker) throws InterruptedException {
+        ticker.shutdown();
+        assertThat(ticker.awaitTermination(10, TimeUnit.SECONDS)).as("publisher thread stopped").isTrue();
+    }
+
+    /** The seq of every entry in {@code stream}, read through a connection of its own once the stream stops growing. */
+    private static Set<Integer> seqsOnceStable(EventBus reader, String stream) {
+        AtomicInteger last = new AtomicInteger(-1);
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(500)).until(() -> {
+            int n = seqsIn(reader, stream).size();
+            return n == last.getAndSet(n);
+        });
+        return seqsIn(reader, stream);
+    }
+
+    private static Set<Integer> seqsIn(EventBus reader, String stream) {
+        Set<Integer> seqs = new TreeSet<>();
+        String after = "0";
+        while (true) {
+            List<StreamEntry> batch = reader.read(stream, after, 1000);
+            if (batch.isEmpty()) return seqs;
+            for (StreamEntry e : batch) {
+                if (e.envelope() != null) seqs.add((int) e.envelope().longValue("seq", -1));
+            }
+            after = batch.get(batch.size() - 1).id();
+        }
+    }
+
+    private static <T> Set<T> missing(Set<T> expected, Set<T> got) {
+        Set<T> m = new TreeSet<>(expected);
+        m.removeAll(got);
+        return m;
+    }
+
+    // ---- fault 2: a lost group -------------------------------------------------------------------------------
+
+    /**
+     * Redis restarts empty (no AOF) while a gateway publishes 50 a second. The gateway is back first and stores
+     * entries in a stream that has no group yet; the worker comes back later (its connections run through a proxy that
+     * holds them until the gateway has stored 25). Every entry the restarted server acknowledged must be delivered:
+     * a group re-created at {@code $} skips them.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aRedisRestartedEmptyDeliversEveryEntryItAcknowledgedBeforeTheWorkerWasBack() throws Exception {
+        RedisServerProcess server = closer.add(ownServer().appendOnly(false).start());
+        RedisUrl direct = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus gateway = bus(direct, t, "gateway", b -> b);
+        gateway.ensureGroup(stream, t.workerGroup());
+        TcpProxy workerLink = TcpProxy.to(direct);
+        EventBus worker = bus(workerLink.url(), t, "worker", b -> b);
+        closer.add(workerLink); // closed before the buses: they then close at once, with nothing left to wait for
+        Set<Integer> received = ConcurrentHashMap.newKeySet();
+        Subscription sub = closer.add(worker.subscribe(fast(stream, t.workerGroup(), "worker").build(), d -> received.add(seq(d))));
+
+        PublishLog log = new PublishLog();
+        AtomicInteger next = new AtomicInteger();
+        ScheduledExecutorService ticker = ticker();
+        ticker.scheduleAtFixedRate(() -> {
+            int s = next.getAndIncrement();
+            log.publish(s, () -> gateway.publishInboundAsync(message(s, "c-" + s % 5)));
+        }, 0, 20, TimeUnit.MILLISECONDS);
+        await().atMost(WAIT).until(() -> log.stored().size() >= 50 && received.containsAll(log.stored()));
+
+        String marker = t.inboundStream() + ":marker";
+        try (RawRedis raw = new RawRedis(direct)) {
+            raw.sync().set(RawRedis.utf8(marker), RawRedis.utf8("before the restart"));
+        }
+        server.kill();
+        int failedAtKill = log.issued() - log.stored().size();
+        // Down for about a second of publishing (50 publishes refused), and the worker has noticed.
+        await().atMost(WAIT).until(() -> log.issued() - log.pending() - log.stored().size() >= failedAtKill + 50
+                && sub.state() == Subscription.State.RECONNECTING);
+        workerLink.freezeAll();
+        server.restart();
+        long restartedAt = System.nanoTime();
+        try (RawRedis raw = new RawRedis(direct)) {
+            assertThat(raw.sync().exists(RawRedis.utf8(marker))).as("a key set before the restart (no AOF)").isZero();
+        }
+        await().atMost(WAIT).until(() -> log.storedCalledSince(restartedAt).size() >= 25);
+        workerLink.unfreeze();
+        int workerBackAt = next.get();
+        await().atMost(WAIT).until(() -> log.storedCalledSince(restartedAt).stream().filter(s -> s >= workerBackAt).count() >= 25);
+        stop(ticker);
+        await().atMost(WAIT).until(log::allDone);
+
+        Set<Integer> acknowledgedByNewServer = log.storedCalledSince(restartedAt);
+        int beforeWorker = (int) acknowledgedByNewServer.stream().filter(s -> s < workerBackAt).count();
+        System.out.printf("lost group (restart empty): the restarted server acknowledged %d publishes, %d before the worker was back%n",
+                acknowledgedByNewServer.size(), beforeWorker);
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            Set<Integer> lost = missing(acknowledgedByNewServer, received);
+            assertThat(lost.size()).as(() -> lost.size() + " of " + acknowledgedByNewServer.size()
+                    + " publishes acknowledged by the restarted server were never delivered (" + beforeWorker
+                    + " were stored before the worker was back): " + Sample.of(lost)).isZero();
+        });
+        assertThat(sub.state()).isEqualTo(Subscription.State.RUNNING);
+    }
+
+    /**
+     * The group is destroyed (XGROUP DESTROY) while 300 entries wait unread behind a slow handler: all 300 must be
+     * delivered once the consumer has re-created its group.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aGroupDestroyedWhileEntriesWaitUnreadIsRecreatedWithoutSkippingThem() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus bus = bus(url(), t, "node", b -> b);
+        Set<Integer> received = ConcurrentHashMap.newKeySet();
+        AtomicInteger started = new AtomicInteger();
+        CountDownLatch slow = new CountDownLatch(1);
+        closer.add(slow::countDown);
+        closer.add(bus.subscribe(fast(stream, t.workerGroup(), "c").maxInFlight(4).batchSize(4).concurrency(4)
+                .claimIdle(Duration.ofSeconds(30)).build(), d -> {
+                    started.incrementAndGet();
+                    slow.await(); // the slow handler: the reader holds its four and reads nothing more meanwhile
+                    received.add(seq(d));
+                }));
+        for (int i = 0; i < 4; i++) bus.publishInbound(message(i, "c-" + i));
+        await().atMost(WAIT).until(() -> started.get() == 4);
+        int total = 304;
+        for (int i = 4; i < total; i++) bus.publishInbound(message(i, "c-" + i % 4));
+        try (RawRedis raw = new RawRedis(url())) {
+            assertThat(raw.sync().xgroupDestroy(RawRedis.utf8(stream), RawRedis.utf8(t.workerGroup()))).isTrue();
+        }
+        slow.countDown();
+
+        Set<Integer> all = IntStream.range(0, total).boxed().collect(Collectors.toSet());
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            Set<Integer> lost = missing(all, received);
+            assertThat(lost.size()).as(() -> lost.size() + " of the " + (total - 4) + " entries unread when the group was destroyed"
+                    + " were never delivered: " + Sample.of(lost)).isZero();
+        });
+    }
+
+    // ---- fault 3: a half-open shared connection ----------------------------------------------------------------
+
+    /**
+     * Every connection the bus has open stops carrying bytes but stays open (a dropped NAT or load-balancer flow);
+     * new connections work. With a dead-peer timeout of 2 s the bus must replace them: publishes succeed again and
+     * the consumer receives them while the old flows are still frozen.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void connectionsThatStayOpenButCarryNothingAreReplacedWithinTheDeadPeerTimeout() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        TcpProxy link = TcpProxy.to(url());
+        EventBus bus = bus(link.url(), t, "node", b -> b.deadPeerTimeout(Duration.ofSeconds(2)));
+        closer.add(link);
+        Set<Integer> received = ConcurrentHashMap.newKeySet();
+        Subscription sub = closer.add(bus.subscribe(fast(stream, t.workerGroup(), "c").build(), d -> received.add(seq(d))));
+        for (int i = 0; i < 10; i++) bus.publishInbound(message(i, "c-" + i % 3));
+        await().atMost(WAIT).until(() -> received.size() == 10);
+
+        int connectionsBefore = link.acceptedCount();
+        link.freezeExisting();
+        long frozenAt = System.nanoTime();
+        PublishLog log = new PublishLog();
+        AtomicInteger next = new AtomicInteger(10);
+        ScheduledExecutorService ticker = ticker();
+        ticker.scheduleAtFixedRate(() -> {
+            int s = next.getAndIncrement();
+            log.publish(s, () -> bus.publishInboundAsync(message(s, "c-" + s % 3)));
+        }, 0, 100, TimeUnit.MILLISECONDS);
+
+        await().atMost(Duration.ofSeconds(15)).untilAsserted(() -> {
+            Set<Integer> stored = log.storedCalledSince(frozenAt);
+            String state = "since the freeze: " + log.issued() + " publishes issued, " + stored.size() + " stored, " + log.pending()
+                    + " pending, failed: [" + PublishLog.errorKinds(log.outcomes()) + "]; " + (link.acceptedCount() - connectionsBefore)
+                    + " new connections; received " + (received.size() - 10) + "; subscription " + sub.state();
+            assertThat(stored).as("a publish succeeds again, " + state).isNotEmpty();
+            assertThat(received).as("the consumer receives what was published, " + state).containsAnyElementsOf(stored);
+        });
+        System.out.printf("half-open: first publish stored %d ms after the freeze; old flows still open: %d%n",
+                log.outcomes().stream().filter(PublishLog.Outcome::stored).mapToLong(o -> (o.doneAt() - frozenAt) / 1_000_000).min()
+                        .orElse(-1), link.connectionCount());
+        stop(ticker);
+        await().atMost(WAIT).until(log::allDone);
+        Set<Integer> stored = log.stored();
+        await().atMost(WAIT).untilAsserted(() -> assertThat(received).containsAll(stored));
+        assertThat(sub.state()).isEqualTo(Subscription.State.RUNNING);
+    }
+
+    // ---- fault 4: a publish's deadline and the queue of waiting publishes -----------------------------------------
+
+    /**
+     * Behind a connection that carries nothing (new ones neither), publishes issued steadily for 3 s with a 2 s
+     * publish timeout must each complete within 3 s of the call; those that were in fact written (they are stored
+     * once the stall ends) must fail with {@link PublishOutcomeUnknownException}, never with an error that says they
+     * were not stored.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aPublishBehindAStallCompletesWithinItsDeadlineAndSaysWhenItsOutcomeIsUnknown() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        Duration deadline = Duration.ofSeconds(2);
+        long allowedMillis = deadline.toMillis() + 1000;
+        TcpProxy link = TcpProxy.to(url());
+        EventBus bus = bus(link.url(), t, "gateway", b -> b.publishTimeout(deadline));
+        closer.add(link);
+        EventBus observer = bus(url(), t, "observer", b -> b);
+        bus.publishInbound(message(-1, "warm-up"));
+
+        link.freezeAll();
+        PublishLog log = new PublishLog();
+        AtomicInteger next = new AtomicInteger();
+        ScheduledExecutorService ticker = ticker();
+        ticker.scheduleAtFixedRate(() -> {
+            int s = next.getAndIncrement();
+            log.publish(s, () -> bus.publishInboundAsync(message(s, "c-" + s % 7)));
+        }, 0, 20, TimeUnit.MILLISECONDS);
+        await().atMost(WAIT).until(() -> log.issued() >= 150);
+        stop(ticker);
+        await().atMost(Duration.ofSeconds(45)).until(log::allDone);
+        List<PublishLog.Outcome> outcomes = log.outcomes();
+        System.out.printf("publish deadline %d ms behind a stall: completion %s; stored %d; failed: [%s]%n", deadline.toMillis(),
+                PublishLog.distribution(outcomes), log.stored().size(), PublishLog.errorKinds(outcomes));
+
+        link.unfreeze(); // what was written reaches Redis now: which publishes were in fact stored
+        Set<Integer> inStream = seqsOnceStable(observer, stream);
+        List<PublishLog.Outcome> late = outcomes.stream().filter(o -> o.millis() > allowedMillis).toList();
+        List<PublishLog.Outcome> storedYetPlainFailure = outcomes.stream()
+                .filter(o -> !o.stored() && inStream.contains(o.seq()) && !(o.error() instanceof PublishOutcomeUnknownException)).toList();
+        List<PublishLog.Outcome> foreignErrors = outcomes.stream()
+                .filter(o -> !o.stored() && !(o.error() instanceof StargazerException)).toList();
+        System.out.printf("publish deadline: %d of %d publishes were stored; %d of those failed with an error that is not "
+                + "PublishOutcomeUnknownException%n", outcomes.stream().filter(o -> inStream.contains(o.seq())).count(), outcomes.size(),
+                storedYetPlainFailure.size());
+        SoftAssertions soft = new SoftAssertions();
+        soft.assertThat(late.size()).as(late.size() + " of " + outcomes.size() + " publishes completed later than " + allowedMillis
+                + " ms after their call (" + PublishLog.distribution(outcomes) + ")").isZero();
+        soft.assertThat(storedYetPlainFailure.size()).as(storedYetPlainFailure.size() + " publishes were stored but failed with an "
+                + "error that does not say the outcome is unknown: [" + PublishLog.errorKinds(storedYetPlainFailure) + "]").isZero();
+        soft.assertThat(foreignErrors.size()).as("errors that are not the bus's own: [" + PublishLog.errorKinds(foreignErrors) + "]")
+                .isZero();
+        soft.assertAll();
+    }
+
+    /**
+     * With a queue limit of 50, publishes issued while the connection is stalled beyond what may wait (50) and
+     * what may be on the wire (two batches of 10) fail at once, with an error saying they were not sent.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void publishesBeyondTheQueueLimitFailAtOnceWhileTheConnectionIsStalled() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        int limit = 50;
+        int batch = 10;
+        int burst = 300;
+        TcpProxy link = TcpProxy.to(url());
+        EventBus bus = bus(link.url(), t, "gateway", b -> b.publishTimeout(Duration.ofSeconds(2)).publishQueueLimit(limit)
+                .publishBatchMax(batch));
+        closer.add(link);
+        EventBus observer = bus(url(), t, "observer", b -> b);
+        bus.publishInbound(message(-1, "warm-up"));
+
+        link.freezeAll();
+        PublishLog log = new PublishLog();
+        for (int i = 0; i < burst; i++) {
+            int s = i;
+            log.publish(s, () -> bus.publishInboundAsync(message(s, "c-" + s % 7)));
+        }
+        long burstEnd = System.nanoTime();
+        // Every publish completes within its deadline (2 s) and a margin of 1 s; those refused, at once.
+        long settleMillis = 3000;
+        await().atMost(Duration.ofSeconds(10)).until(() -> log.allDone() || System.nanoTime() - burstEnd > settleMillis * 1_000_000);
+        List<PublishLog.Outcome> outcomes = log.outcomes();
+        int notDone = log.pending();
+        List<PublishLog.Outcome> refusedAtOnce = outcomes.stream().filter(o -> !o.stored() && o.millis() <= 200
+                && o.error() instanceof StargazerException && !(o.error() instanceof PublishOutcomeUnknownException)).toList();
+        System.out.printf("publish queue limit %d: %d of %d publishes refused at once, %d not completed %d ms after the last call; "
+                + "completion %s; failed: [%s]%n", limit, refusedAtOnce.size(), burst, notDone, settleMillis,
+                PublishLog.distribution(outcomes), PublishLog.errorKinds(outcomes));
+        link.unfreeze();
+        Set<Integer> inStream = seqsOnceStable(observer, stream);
+
+        int mayWaitOrBeSent = limit + 2 * batch;
+        List<Integer> refusedYetStored = refusedAtOnce.stream().map(PublishLog.Outcome::seq).filter(inStream::contains).toList();
+        SoftAssertions soft = new SoftAssertions();
+        soft.assertThat(refusedAtOnce.size()).as("publishes failed within 200 ms with an error that is not outcome-unknown, of " + burst
+                + " issued while stalled (at most " + mayWaitOrBeSent + " may wait or be on the wire); completion "
+                + PublishLog.distribution(outcomes)).isGreaterThanOrEqualTo(burst - mayWaitOrBeSent);
+        soft.assertThat(notDone).as("publishes not completed " + settleMillis + " ms after the last was issued").isZero();
+        soft.assertThat(refusedYetStored.size()).as("publishes refused at once that were stored all the same: "
+                + Sample.of(refusedYetStored)).isZero();
+        soft.assertAll();
+    }
+
+    // ---- fault 5: a slow handler's entries are not taken over ------------------------------------------------------
+
+    /**
+     * A 5 s handler and a claim idle time of 2 s: consumer A, a region away (300 ms round trip), reads all 60 entries
+     * (30 channels, two each), then B joins the group. A is alive throughout, so B must take nothing over: no entry
+     * runs twice, no two handlers of one channel run at once, and nobody runs an entry that was already handled and
+     * acknowledged.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aSlowHandlersEntriesAreNotTakenOverWhileItsConsumerIsAlive() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        String group = t.workerGroup();
+        int channels = 30;
+        int total = 60;
+        EventBus gateway = bus(url(), t, "gateway", b -> b);
+        TcpProxy linkA = TcpProxy.to(url());
+        linkA.delay(Duration.ofMillis(150)); // A is a region away: a round trip takes 300 ms
+        EventBus busA = bus(linkA.url(), t, "a", b -> b);
+        closer.add(linkA);
+        EventBus busB = bus(url(), t, "b", b -> b);
+        gateway.ensureGroup(stream, group);
+        for (int i = 0; i < total; i++) gateway.publishInbound(message(i, "ch-" + i % channels));
+
+        Map<Integer, List<String>> startsBySeq = new ConcurrentHashMap<>();
+        Map<String, AtomicInteger> activeByChannel = new ConcurrentHashMap<>();
+        AtomicInteger active = new AtomicInteger();
+        Set<Integer> finished = ConcurrentHashMap.newKeySet();
+        List<String> overlaps = new CopyOnWriteArrayList<>();
+        List<String> afterAck = new CopyOnWriteArrayList<>();
+        class Slow implements MessageHandler {
+            private final String consumer;
+
+            Slow(String consumer) {
+                this.consumer = consumer;
+            }
+
+            @Override
+            public void handle(Delivery d) throws Exception {
+                int s = seq(d);
+                String ch = d.envelope().channelId();
+                active.incrementAndGet();
+                startsBySeq.computeIfAbsent(s, k -> new CopyOnWriteArrayList<>()).add(consumer);
+                if (finished.contains(s)) afterAck.add(s + " on " + consumer);
+                if (activeByChannel.computeIfAbsent(ch, k -> new AtomicInteger()).incrementAndGet() > 1) {
+                    overlaps.add(ch + " (entry " + s + " on " + consumer + ")");
+                }
+                try {
+                    Thread.sleep(5000); // the model call
+                } finally {
+                    activeByChannel.get(ch).decrementAndGet();
+                    active.decrementAndGet();
+                }
+                finished.add(s);
+            }
+        }
+        UnaryOperator<ConsumerConfig.Builder> settings = b -> b.claimIdle(Duration.ofSeconds(2)).concurrency(channels)
+                .closeTimeout(Duration.ofSeconds(6));
+        closer.add(busA.subscribe(settings.apply(ConsumerConfig.builder(stream, group).consumerName("a")).build(), new Slow("a")));
+        await().atMost(WAIT).until(() -> gateway.consumers(stream, group).stream().anyMatch(c -> c.name().equals("a") && c.pending() == total));
+        closer.add(busB.subscribe(settings.apply(ConsumerConfig.builder(stream, group).consumerName("b")).build(), new Slow("b")));
+
+        await().atMost(Duration.ofSeconds(60)).until(() -> finished.size() == total && active.get() == 0
+                && gateway.pendingCount(stream, group) == 0);
+        List<Integer> twice = startsBySeq.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).sorted().toList();
+        System.out.printf("slow handler: %d of %d entries ran more than once %s, %d overlaps in a channel, %d runs after the entry "
+                + "was acknowledged%n", twice.size(), total, twice, overlaps.size(), afterAck.size());
+        SoftAssertions soft = new SoftAssertions();
+        soft.assertThat(twice.size()).as(twice.size() + " of " + total + " entries ran more than once: " + Sample.of(twice.stream()
+                .map(s -> s + " on " + startsBySeq.get(s)).toList())).isZero();
+        soft.assertThat(overlaps.size()).as(overlaps.size() + " times two handlers of one channel ran at once: " + Sample.of(overlaps))
+                .isZero();
+        soft.assertThat(afterAck.size()).as(afterAck.size() + " handler runs began after the entry had been handled and acknowledged: "
+                + Sample.of(afterAck)).isZero();
+        soft.assertAll();
+    }
+
+    // ---- fault 6: an outage does not use up the delivery budget ----------------------------------------------------
+
+    /**
+     * A handler answers on another stream and fails when that publish fails. While Redis refuses writes (out of
+     * memory) for 3 s its answers fail again and again; that is Redis's failure, not the handler's: the entry must
+     * be answered once Redis accepts writes again, and never dead-lettered.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void anOutageOfRedisDoesNotUseUpAnEntrysDeliveries() throws Exception {
+        RedisServerProcess server = closer.add(ownServer().start());
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        String answers = t.outboundStream("webchat");
+        EventBus bus = bus(url, t, "worker", b -> b);
+        AtomicInteger attempts = new AtomicInteger();
+        AtomicInteger publishFailures = new AtomicInteger();
+        CountDownLatch outage = new CountDownLatch(1);
+        closer.add(outage::countDown);
+        closer.add(bus.subscribe(fast(stream, t.workerGroup(), "worker").maxDeliveries(3).retryBackoff(Duration.ofMillis(50))
+                .maxRetryBackoff(Duration.ofMillis(200)).build(), d -> {
+                    attempts.incrementAndGet();
+                    outage.await(); // the first attempt waits until Redis refuses writes
+                    try {
+                        bus.publishOutbound("webchat", Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(),
+                                "content", "answer to " + seq(d), "seq", seq(d)));
+                    } catch (StargazerException e) {
+                        publishFailures.incrementAndGet();
+                        throw e;
+                    }
+                }));
+        bus.publishInbound(message(0, "c"));
+        await().atMost(WAIT).until(() -> attempts.get() == 1);
+        String dead = t.deadLetterStream(stream);
+        try (RawRedis raw = new RawRedis(url)) {
+            try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+                outage.countDown();
+                await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(4)).until(() -> true);
+            }
+            await().atMost(WAIT).until(() -> raw.xlen(answers) > 0 || raw.xlen(dead) > 0);
+            String deadReason = raw.xlen(dead) == 0 ? "" : RawRedis.s(RawRedis.fields(raw.xrange(dead).get(0)).get("error"));
+            System.out.printf("outage budget: %d attempts, %d answers failed while Redis refused writes; answered %d, dead-lettered %d %s%n",
+                    attempts.get(), publishFailures.get(), raw.xlen(answers), raw.xlen(dead), deadReason);
+            assertThat(publishFailures.get()).as("answers that failed while Redis refused writes").isGreaterThanOrEqualTo(1);
+            assertThat(raw.xlen(dead)).as("dead-lettered after an outage (" + publishFailures.get() + " failed answers): " + deadReason)
+                    .isZero();
+            assertThat(raw.xlen(answers)).as("answers stored").isEqualTo(1);
+        }
+    }
+
+    /**
+     * The same outage, then the handler fails on its own ("model said no") every time: the entry is dead-lettered
+     * after exactly {@code maxDeliveries} failures of the handler's own, and the dead letter names that cause.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aHandlersOwnFailuresAfterAnOutageDeadLetterItWithTheRealCause() throws Exception {
+        RedisServerProcess server = closer.add(ownServer().start());
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus bus = bus(url, t, "worker", b -> b);
+        AtomicInteger attempts = new AtomicInteger();
+        AtomicInteger publishFailures = new AtomicInteger();
+        AtomicInteger ownFailures = new AtomicInteger();
+        CountDownLatch outage = new CountDownLatch(1);
+        closer.add(outage::countDown);
+        int maxDeliveries = 3;
+        closer.add(bus.subscribe(fast(stream, t.workerGroup(), "worker").maxDeliveries(maxDeliveries).retryBackoff(Duration.ofMillis(50))
+                .maxRetryBackoff(Duration.ofMillis(200)).build(), d -> {
+                    attempts.incrementAndGet();
+                    outage.await();
+                    try {
+                        bus.publishOutbound("webchat", Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(),
+                                "type", "typing"));
+                    } catch (StargazerException e) {
+                        publishFailures.incrementAndGet();
+                        throw e;
+                    }
+                    ownFailures.incrementAndGet();
+                    throw new IllegalStateException("model said no");
+                }));
+        bus.publishInbound(message(0, "c"));
+        await().atMost(WAIT).until(() -> attempts.get() == 1);
+        String dead = t.deadLetterStream(stream);
+        try (RawRedis raw = new RawRedis(url)) {
+            try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+                outage.countDown();
+                await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(4)).until(() -> true);
+            }
+            await().atMost(WAIT).until(() -> raw.xlen(dead) > 0);
+            String reason = RawRedis.s(RawRedis.fields(raw.xrange(dead).get(0)).get("error"));
+            System.out.printf("outage then own failure: %d attempts, %d failed on Redis, %d on the handler's own; dead letter: %s%n",
+                    attempts.get(), publishFailures.get(), ownFailures.get(), reason);
+            assertThat(publishFailures.get()).as("typing indicators that failed while Redis refused writes").isGreaterThanOrEqualTo(1);
+            assertThat(reason).as("the dead letter's error").contains("model said no");
+            assertThat(ownFailures.get()).as("failures of the handler's own before it was dead-lettered").isEqualTo(maxDeliveries);
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+        }
+    }
+}

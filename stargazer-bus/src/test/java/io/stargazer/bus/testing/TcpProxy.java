@@ -1,0 +1,288 @@
+package io.stargazer.bus.testing;
+
+import io.stargazer.bus.RedisUrl;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A TCP proxy on loopback in front of a server (a Redis), for the faults a network brings: latency, a flow that
+ * stays open but carries nothing (a NAT or load-balancer entry that was dropped), and connections cut abruptly.
+ *
+ * <p>Threads: one acceptor, and per proxied connection two pumps (client to server, server to client), each a
+ * blocking read-then-write loop. A frozen connection's pumps hold what they read and write nothing, so both ends
+ * keep an open socket that answers nothing, as a half-open flow does; the kernel buffers fill and the sender's
+ * writes stall. {@link #close()} closes every socket, wakes and interrupts every thread, and waits for them to end.
+ */
+public final class TcpProxy implements AutoCloseable {
+    private static final int CHUNK = 16 * 1024;
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(2);
+    private static final Duration STOP_WAIT = Duration.ofSeconds(5);
+
+    private final RedisUrl target;
+    private final ServerSocket server;
+    private final Thread acceptor;
+    private final Set<Link> links = ConcurrentHashMap.newKeySet();
+    private final List<Thread> threads = new CopyOnWriteArrayList<>();
+    private final AtomicInteger accepted = new AtomicInteger();
+    /** Guards the frozen flags; pumps wait on it while frozen. */
+    private final Object flow = new Object();
+    private boolean newConnectionsFrozen;
+    private volatile long delayNanos;
+    private volatile boolean closed;
+
+    private TcpProxy(RedisUrl target) throws IOException {
+        this.target = target;
+        this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        this.acceptor = thread("accept", this::acceptLoop);
+        acceptor.start();
+    }
+
+    /** A proxy listening on a free loopback port, forwarding to {@code target}'s host and port. */
+    public static TcpProxy to(RedisUrl target) {
+        try {
+            return new TcpProxy(target);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot listen on loopback", e);
+        }
+    }
+
+    public int port() {
+        return server.getLocalPort();
+    }
+
+    /** The target's URL (database, user and password kept) with the proxy's address instead. */
+    public RedisUrl url() {
+        RedisUrl u = RedisUrl.parse("redis://127.0.0.1:" + port() + "/" + target.database());
+        char[] password = target.password();
+        return password == null ? u : u.withCredentials(target.user(), new String(password));
+    }
+
+    /** Latency added before each chunk is passed on, in both directions; zero (the default) for none. */
+    public void delay(Duration perChunk) {
+        this.delayNanos = perChunk.toNanos();
+    }
+
+    /**
+     * The connections open now stop carrying bytes in both directions and stay open; connections made later work
+     * normally. A dropped NAT or load-balancer flow: only a client that replaces its connection gets through.
+     */
+    public void freezeExisting() {
+        synchronized (flow) {
+            for (Link l : links) l.frozen = true;
+        }
+    }
+
+    /** Every connection, open now or made later, carries nothing (new ones are accepted, then stall). */
+    public void freezeAll() {
+        synchronized (flow) {
+            newConnectionsFrozen = true;
+            for (Link l : links) l.frozen = true;
+        }
+    }
+
+    /** Every frozen connection carries bytes again (what was held is passed on first), and new ones work. */
+    public void unfreeze() {
+        synchronized (flow) {
+            newConnectionsFrozen = false;
+            for (Link l : links) l.frozen = false;
+            flow.notifyAll();
+        }
+    }
+
+    /** Closes every open connection at once with a reset, both sides; the proxy keeps accepting new ones. */
+    public void cutAll() {
+        for (Link l : links) l.abort();
+    }
+
+    /** Connections open now. */
+    public int connectionCount() {
+        return links.size();
+    }
+
+    /** Connections accepted since the proxy started. */
+    public int acceptedCount() {
+        return accepted.get();
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        try {
+            server.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+        cutAll();
+        synchronized (flow) {
+            flow.notifyAll();
+        }
+        long deadline = System.nanoTime() + STOP_WAIT.toNanos();
+        for (Thread t : threads) {
+            t.interrupt();
+            try {
+                t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            if (t.isAlive()) {
+                throw new IllegalStateException("proxy thread " + t.getName() + " did not stop");
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "TcpProxy[127.0.0.1:" + port() + " -> " + target.host() + ":" + target.port() + "]";
+    }
+
+    // ---- internals ------------------------------------------------------------------------------------
+
+    private void acceptLoop() {
+        while (!closed) {
+            Socket client;
+            try {
+                client = server.accept();
+            } catch (IOException e) {
+                return; // closed
+            }
+            accepted.incrementAndGet();
+            Socket upstream = new Socket();
+            try {
+                client.setTcpNoDelay(true);
+                upstream.setTcpNoDelay(true);
+                upstream.connect(new InetSocketAddress(target.host(), target.port()), (int) CONNECT_TIMEOUT.toMillis());
+            } catch (IOException e) {
+                // The target is down: the client sees its connection closed, as with a server that refuses.
+                closeQuietly(upstream);
+                resetQuietly(client);
+                continue;
+            }
+            Link link = new Link(client, upstream);
+            synchronized (flow) {
+                link.frozen = newConnectionsFrozen;
+            }
+            links.add(link);
+            if (closed) {
+                link.abort();
+                return;
+            }
+            int n = accepted.get();
+            thread("c" + n + "-up", () -> link.pump(client, upstream)).start();
+            thread("c" + n + "-down", () -> link.pump(upstream, client)).start();
+        }
+    }
+
+    private Thread thread(String name, Runnable body) {
+        Thread t = new Thread(() -> {
+            try {
+                body.run();
+            } finally {
+                threads.remove(Thread.currentThread());
+            }
+        }, "tcp-proxy-" + port() + "-" + name);
+        t.setDaemon(true);
+        threads.add(t);
+        return t;
+    }
+
+    /** One proxied connection: the client's socket and ours to the target. */
+    private final class Link {
+        final Socket client;
+        final Socket upstream;
+        /** Guarded by {@link #flow}. */
+        boolean frozen;
+        private final AtomicInteger directionsDone = new AtomicInteger();
+
+        Link(Socket client, Socket upstream) {
+            this.client = client;
+            this.upstream = upstream;
+        }
+
+        void pump(Socket from, Socket to) {
+            byte[] buf = new byte[CHUNK];
+            try {
+                InputStream in = from.getInputStream();
+                OutputStream out = to.getOutputStream();
+                while (true) {
+                    int n = in.read(buf);
+                    if (!awaitFlowing()) {
+                        return; // a frozen flow passes nothing on, not even the end of stream
+                    }
+                    if (n < 0) {
+                        to.shutdownOutput(); // pass the end of stream on, as a half-close
+                        break;
+                    }
+                    long d = delayNanos;
+                    if (d > 0) {
+                        TimeUnit.NANOSECONDS.sleep(d);
+                    }
+                    out.write(buf, 0, n);
+                    out.flush();
+                }
+                if (directionsDone.incrementAndGet() == 2) {
+                    close();
+                }
+            } catch (IOException | InterruptedException e) {
+                abort(); // one side reset or the proxy closes: the other side is reset too
+            }
+        }
+
+        /** Waits while this connection is frozen; false when the proxy closed or the link was cut meanwhile. */
+        private boolean awaitFlowing() throws InterruptedException {
+            synchronized (flow) {
+                while (frozen && !closed && links.contains(this)) {
+                    flow.wait();
+                }
+            }
+            return !closed && links.contains(this);
+        }
+
+        void abort() {
+            if (links.remove(this)) {
+                resetQuietly(client);
+                resetQuietly(upstream);
+                synchronized (flow) {
+                    flow.notifyAll();
+                }
+            }
+        }
+
+        private void close() {
+            if (links.remove(this)) {
+                closeQuietly(client);
+                closeQuietly(upstream);
+            }
+        }
+    }
+
+    private static void resetQuietly(Socket s) {
+        try {
+            s.setSoLinger(true, 0); // close with RST, as a crashed peer or a middlebox's reset would
+        } catch (IOException ignored) {
+            // already closed
+        }
+        closeQuietly(s);
+    }
+
+    private static void closeQuietly(Socket s) {
+        try {
+            s.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+    }
+}
