@@ -14,7 +14,12 @@ final class Dedupe {
     }
 
     static String keyName(String stream, String dedupeKey) {
-        return (hasHashTag(stream) ? stream : "{" + stream + "}") + ":dedupe:" + dedupeKey;
+        return slotKey(stream, "dedupe:" + dedupeKey);
+    }
+
+    /** A key named after {@code stream} that lives in the stream's cluster slot: {@code <stream or {stream}>:<suffix>}. */
+    static String slotKey(String stream, String suffix) {
+        return (hasHashTag(stream) ? stream : "{" + stream + "}") + ":" + suffix;
     }
 
     /** Redis Cluster's rule: the text between the first '{' and the first '}' after it, when not empty, is the tag. */

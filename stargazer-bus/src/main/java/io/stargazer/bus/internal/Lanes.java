@@ -18,6 +18,7 @@ import java.util.function.Supplier;
  * <p>Thread-safe: {@link #dispatch} is called from the reader thread, the retry timer and completion stages.
  */
 final class Lanes {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Lanes.class);
     private final Executor pool;
     /** Keys with a task running; the queue holds the tasks waiting behind it, oldest entry first. */
     private final Map<String, PriorityQueue<Task>> lanes = new HashMap<>();
@@ -65,6 +66,9 @@ final class Lanes {
         CompletionStage<?> stage = null;
         try {
             stage = task.body.get();
+        } catch (RuntimeException e) {
+            // A body settles its own failures: one that throws is a bug, worth a line, not a wedged lane.
+            log.atWarn().addKeyValue("stream_msg_id", task.entryId).setCause(e).log("A handler task threw; its lane goes on");
         } finally {
             // A body settles its own failures; whatever it threw (an Error is rethrown), the lane must move on.
             if (key != null) {

@@ -5,6 +5,9 @@ import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EnvelopeTooLargeException;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.BusConnectionException;
+import io.stargazer.bus.PublishOptions;
+import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
@@ -64,10 +67,16 @@ final class RedisToolService implements ToolService {
     private final LongAdder malformed = new LongAdder();
     private Subscription subscription;
     private String consumerName;
+    /** Run-once memory of requests; null on a bus that is not this library's own (then at least once, as before). */
+    private final ToolRuns runs;
 
     /** One request being answered: what the reply needs, and the future that settles its delivery. */
     private record Job(Delivery delivery, String requestId, String tool, String replyTo, String traceId, long deadlineMs,
                        Map<String, Object> args, CompletableFuture<Void> done) {
+        /** This delivery's name on the request's lease ({@link ToolRuns}). */
+        String owner(String consumer) {
+            return ToolRuns.owner(consumer, delivery.id());
+        }
     }
 
     private RedisToolService(EventBus bus, ToolRegistry registry, ToolServiceConfig cfg) {
@@ -75,6 +84,8 @@ final class RedisToolService implements ToolService {
         this.registry = registry;
         this.cfg = cfg;
         this.room = new Semaphore(cfg.maxConcurrent() + cfg.maxQueued());
+        this.runs = bus instanceof RedisEventBus rb
+                ? new ToolRuns(rb.redis().sharedAsync(), bus.topology().toolsStream(), bus.config().dedupeWindow()) : null;
         AtomicInteger n = new AtomicInteger();
         this.tools = new ThreadPoolExecutor(cfg.maxConcurrent(), cfg.maxConcurrent(), 0, TimeUnit.MILLISECONDS,
                 new LinkedBlockingQueue<>(), r -> {
@@ -156,18 +167,49 @@ final class RedisToolService implements ToolService {
         } else if (!room.tryAcquire()) {
             overloaded.increment();
             answer(job, error(job, ToolException.OVERLOADED, "tools instance '" + consumerName + "' is running "
-                    + running.get() + " tools with " + queued.get() + " waiting; try again later"), null);
+                    + running.get() + " tools with " + queued.get() + " waiting; try again later"), null, false);
+        } else if (runs == null) {
+            queue(job);
         } else {
-            queued.incrementAndGet();
-            try {
-                tools.execute(new JobTask(job));
-            } catch (RejectedExecutionException e) {
-                queued.decrementAndGet();
-                room.release();
-                job.done.completeExceptionally(new StargazerException("tool service is closing"));
-            }
+            String owner = job.owner(consumerName);
+            runs.begin(requestId, owner).whenComplete((start, e) -> {
+                if (e != null) {
+                    room.release();
+                    job.done.completeExceptionally(Redis.translate(e, "taking the lease of request " + requestId));
+                } else if (start.kind() == ToolRuns.Start.Kind.RUN) {
+                    queue(job);
+                } else if (start.kind() == ToolRuns.Start.Kind.DONE) {
+                    room.release();
+                    log.atInfo().addKeyValue("tool", tool).addKeyValue("request_id", requestId)
+                            .log("Request already answered; sending the stored reply instead of running the tool again");
+                    answer(job, WireFormat.decode(start.stored()), null, true);
+                } else {
+                    room.release();
+                    if (start.owner().endsWith("|" + d.id())) {
+                        // Taken over from an instance whose lease has not lapsed yet: try again when it has.
+                        job.done.completeExceptionally(new BusConnectionException("request " + requestId + " is still leased by '"
+                                + start.owner() + "'; trying again when the lease lapses", null));
+                    } else {
+                        log.atInfo().addKeyValue("tool", tool).addKeyValue("request_id", requestId).addKeyValue("running_on", start.owner())
+                                .log("Request sent twice: it is running on another instance, which answers it");
+                        job.done.complete(null);
+                    }
+                }
+            });
         }
         return job.done;
+    }
+
+    private void queue(Job job) {
+        queued.incrementAndGet();
+        try {
+            tools.execute(new JobTask(job));
+        } catch (RejectedExecutionException e) {
+            queued.decrementAndGet();
+            room.release();
+            if (runs != null) runs.abandon(job.requestId);
+            job.done.completeExceptionally(new StargazerException("tool service is closing"));
+        }
     }
 
     /** A queued job, recognisable when close() takes it back out of the queue. */
@@ -200,6 +242,7 @@ final class RedisToolService implements ToolService {
         try {
             long now = bus.config().clock().millis();
             if (job.deadlineMs > 0 && now >= job.deadlineMs) {
+                if (runs != null) runs.abandon(job.requestId);
                 answerExpired(job, now);
                 return;
             }
@@ -213,6 +256,11 @@ final class RedisToolService implements ToolService {
             } catch (IllegalArgumentException e) {
                 reply = error(job, ToolException.BAD_ARGUMENTS, describe(e));
                 outcome = ToolException.BAD_ARGUMENTS;
+            } catch (Error e) {
+                // Not the tool's answer: no reply is stored or sent; the request stays pending for another try.
+                if (runs != null) runs.abandon(job.requestId);
+                job.done.completeExceptionally(e);
+                throw e;
             } catch (Throwable e) {
                 if (e instanceof InterruptedException) Thread.currentThread().interrupt();
                 reply = error(job, ToolException.TOOL_FAILED, describe(e));
@@ -235,18 +283,39 @@ final class RedisToolService implements ToolService {
                     .addKeyValue("delivery", job.delivery.deliveryCount()).addKeyValue("outcome", outcome)
                     .addKeyValue("duration_ms", (System.nanoTime() - started) / 1_000_000).log("Tool ran");
         }
-        answer(job, reply, outcome.equals("ok") ? succeeded : errors);
+        LongAdder counter = outcome.equals("ok") ? succeeded : errors;
+        if (runs == null) {
+            answer(job, reply, counter, false);
+            return;
+        }
+        // Remember the reply before sending it: a request taken over from here on gets it instead of a second run.
+        Envelope stored = reply;
+        byte[] encoded;
+        try {
+            encoded = WireFormat.encode(reply);
+        } catch (RuntimeException e) {
+            runs.abandon(job.requestId);
+            answer(job, reply, counter, false);
+            return;
+        }
+        runs.finish(job.requestId, job.owner(consumerName), encoded).whenComplete((ok, e) -> {
+            if (e != null) {
+                log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
+                        .log("Could not store the tool's reply for later deliveries of the request: " + e.getMessage());
+            }
+            answer(job, stored, counter, true);
+        });
     }
 
     // ---- answering -----------------------------------------------------------------------------------------
 
     private void answerExpired(Job job, long now) {
         answer(job, error(job, ToolException.TIMEOUT, "the deadline passed " + (now - job.deadlineMs)
-                + " ms before the tool could run; it was not run"), expired);
+                + " ms before the tool could run; it was not run"), expired, false);
     }
 
     private void answerError(Job job, String type, String message) {
-        answer(job, error(job, type, message), errors);
+        answer(job, error(job, type, message), errors, false);
     }
 
     /**
@@ -254,8 +323,10 @@ final class RedisToolService implements ToolService {
      * the envelope limit is answered {@code tool_failed} instead; any other failure to store leaves the request
      * pending, to be answered on a later delivery.
      */
-    private void answer(Job job, Envelope reply, LongAdder counter) {
-        bus.publishAsync(job.replyTo, reply).whenComplete((id, e) -> {
+    private void answer(Job job, Envelope reply, LongAdder counter, boolean once) {
+        // A tool's reply is sent with a key of its request, so sending a stored reply again adds nothing.
+        PublishOptions options = once ? PublishOptions.dedupeKey("tool-reply:" + job.requestId) : PublishOptions.NONE;
+        bus.publishAsync(job.replyTo, reply, options).whenComplete((id, e) -> {
             if (e == null) {
                 if (counter != null) counter.increment();
                 job.done.complete(null);
@@ -264,7 +335,7 @@ final class RedisToolService implements ToolService {
             Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
             if (cause instanceof EnvelopeTooLargeException tooLarge && Boolean.TRUE.equals(reply.get(ToolWire.OK))) {
                 answer(job, error(job, ToolException.TOOL_FAILED, "the result encodes to " + tooLarge.size()
-                        + " bytes, over the envelope limit of " + tooLarge.limit() + " bytes"), errors);
+                        + " bytes, over the envelope limit of " + tooLarge.limit() + " bytes"), errors, once);
                 return;
             }
             log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
@@ -347,6 +418,7 @@ final class RedisToolService implements ToolService {
             queued.decrementAndGet();
             room.release();
             if (r instanceof JobTask t) {
+                if (runs != null) runs.abandon(t.job.requestId);
                 t.job.done.completeExceptionally(new StargazerException("tool service closed before the tool ran"));
             }
         }
@@ -369,6 +441,7 @@ final class RedisToolService implements ToolService {
             Thread.currentThread().interrupt();
         }
         subscription.close();
+        if (runs != null) runs.close();
         for (CompletableFuture<Void> f : List.copyOf(outstanding)) {
             f.completeExceptionally(new StargazerException("tool service closed before the request was answered"));
         }

@@ -1,6 +1,7 @@
 package io.stargazer.bus.tools;
 
 import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
@@ -14,7 +15,8 @@ import java.util.concurrent.CountDownLatch;
  *
  * <p>Arguments: {@code tools|worker host port namespace nodeId}. In {@code tools} mode the tool {@code slow} prints
  * {@code RUNNING <request_id>} and never returns. In {@code worker} mode a {@link ToolClient} with a 1 s reply-stream
- * expiry is made and {@code READY <reply stream>} printed.
+ * expiry is made and {@code READY <reply stream>} printed. In {@code count} mode the tool {@code count} records each
+ * run as an entry of the stream {@code <namespace>:runs} and returns the number of the run.
  */
 public final class ToolsChildMain {
     private ToolsChildMain() {
@@ -28,7 +30,14 @@ public final class ToolsChildMain {
                 .role(NodeRole.TOOLS).nodeId(args[4]).build();
         EventBus bus = EventBus.connect(url, config);
         CountDownLatch never = new CountDownLatch(1);
-        if (mode.equals("tools")) {
+        if (mode.equals("count")) {
+            ToolRegistry registry = ToolRegistry.builder().register("count", a -> {
+                bus.publish(args[3] + ":runs", Envelope.of("request_id", ToolService.currentRequest().orElseThrow().requestId()));
+                return "run by " + args[4];
+            }).build();
+            ToolService.start(bus, registry, ToolServiceConfig.builder().maxConcurrent(2).build());
+            System.out.println("READY");
+        } else if (mode.equals("tools")) {
             ToolRegistry registry = ToolRegistry.builder().register("slow", a -> {
                 System.out.println("RUNNING " + ToolService.currentRequest().orElseThrow().requestId());
                 System.out.flush();

@@ -5,6 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.StreamEntry;
+import io.stargazer.bus.Envelope;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
@@ -110,6 +112,93 @@ class ToolsCrashIT {
             doomed.destroyForcibly();
             assertThat(doomed.waitFor(10, TimeUnit.SECONDS)).isTrue();
             await().atMost(Duration.ofSeconds(5)).until(() -> raw.sync().exists(key) == 0);
+        }
+    }
+
+    private static Envelope request(String requestId, String tool, String replyTo) {
+        return Envelope.of("request_id", requestId, "tool", tool, "args", Map.of(), "reply_to", replyTo);
+    }
+
+    private static List<StreamEntry> all(EventBus bus, String stream) {
+        List<StreamEntry> out = new java.util.ArrayList<>();
+        String after = "0";
+        List<StreamEntry> page;
+        while (!(page = bus.read(stream, after, 1000)).isEmpty()) {
+            out.addAll(page);
+            after = page.get(page.size() - 1).id();
+        }
+        return out;
+    }
+
+    @Test
+    void aToolsInstanceKilledAfterItsToolRanIsTakenOverWithoutRunningTheToolAgain() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        Object[] c = child("count", ns, "tools-doomed");
+        Process doomed = (Process) c[0];
+        line((BufferedReader) c[1], "READY");
+        String replyTo = ns + ":replies";
+        String requestId = "req-" + ns;
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            // The reply cannot be stored yet (its stream name holds a string): the tool runs, its reply is remembered,
+            // sending it fails, and the request stays pending. Then the instance dies.
+            raw.sync().set(RawRedis.b(replyTo), RawRedis.b("not a stream"));
+            worker.publish(t.toolsStream(), request(requestId, "count", replyTo));
+            byte[] result = RawRedis.b("{" + t.toolsStream() + "}:result:" + requestId);
+            await().atMost(Duration.ofSeconds(30)).until(() -> raw.sync().exists(result) == 1);
+            doomed.destroyForcibly();
+            assertThat(doomed.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            raw.sync().del(RawRedis.b(replyTo));
+
+            List<String> survivorRuns = new CopyOnWriteArrayList<>();
+            ToolRegistry registry = ToolRegistry.builder().register("count", a -> {
+                survivorRuns.add(ToolService.currentRequest().orElseThrow().requestId());
+                return "run by tools-survivor";
+            }).build();
+            try (ToolService survivor = ToolService.start(toolsBus, registry,
+                    ToolServiceConfig.builder().consumerName("tools-survivor").claimIdle(Duration.ofMillis(500)).build())) {
+                await().atMost(Duration.ofSeconds(30)).until(() -> raw.sync().exists(RawRedis.b(replyTo)) == 1
+                        && toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            }
+            assertThat(survivorRuns).as("runs on the survivor").isEmpty();
+            assertThat(all(toolsBus, ns + ":runs")).as("runs of the tool").hasSize(1);
+            List<StreamEntry> replies = all(toolsBus, replyTo);
+            assertThat(replies).hasSize(1);
+            assertThat(replies.get(0).envelope().get("result")).isEqualTo("run by tools-doomed");
+        }
+    }
+
+    @Test
+    void aRequestSentTwiceRunsItsToolOnceAndIsAnsweredOnce() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String replyTo = ns + ":replies";
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        ToolRegistry registry = ToolRegistry.builder().register("count", a -> {
+            int n = runs.incrementAndGet();
+            release.await(20, TimeUnit.SECONDS);
+            return "run " + n;
+        }).build();
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             ToolService tools = ToolService.start(toolsBus, registry, ToolServiceConfig.builder().maxConcurrent(4).build())) {
+            worker.publish(t.toolsStream(), request("twice", "count", replyTo));
+            await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() == 1);
+            worker.publish(t.toolsStream(), request("twice", "count", replyTo)); // while the first runs
+            await().atMost(Duration.ofSeconds(10)).until(() -> tools.stats().received() == 2
+                    && toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 1);
+            release.countDown();
+            await().atMost(Duration.ofSeconds(10)).until(() -> toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            worker.publish(t.toolsStream(), request("twice", "count", replyTo)); // after it was answered
+            await().atMost(Duration.ofSeconds(10)).until(() -> tools.stats().received() == 3
+                    && toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            assertThat(runs.get()).isEqualTo(1);
+            List<StreamEntry> replies = all(toolsBus, replyTo);
+            assertThat(replies).hasSize(1);
+            assertThat(replies.get(0).envelope().get("result")).isEqualTo("run 1");
         }
     }
 }

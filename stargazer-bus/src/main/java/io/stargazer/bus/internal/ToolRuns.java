@@ -1,0 +1,150 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Tools run once per request: the tools service's memory of each request_id, kept in Redis beside the tools stream
+ * (in its cluster slot, so each step is one script).
+ *
+ * <p>Before a tool runs, {@link #begin} takes a lease on the request ({@code <tools stream>:run:<request_id>}, held
+ * while the tool runs and renewed every third of {@link #LEASE}) unless a result is stored already
+ * ({@code <tools stream>:result:<request_id>}, the encoded reply, kept for the dedupe window). When the tool returns,
+ * {@link #finish} stores its reply and drops the lease in one script, before the reply is sent. So a request taken
+ * over after a crash, or sent twice, gets the stored reply instead of running the tool again; and while a live
+ * instance runs it, a second copy of the request does not start it again. A tool whose instance died while it ran is
+ * run again once its lease has lapsed: whether its effect happened cannot be known (docs/tools.md).
+ *
+ * <p>Threads: {@link #begin} and {@link #finish} are called from the service's threads and answer on Redis I/O
+ * threads; one daemon thread renews leases.
+ */
+final class ToolRuns implements AutoCloseable {
+    /** How long a lease outlives its last renewal: a dead instance's request can run elsewhere this long after. */
+    static final Duration LEASE = Duration.ofSeconds(10);
+
+    static final String BEGIN = """
+            local r = redis.call('GET', KEYS[1])
+            if r then return {'done', r} end
+            if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'run', ''} end
+            local owner = redis.call('GET', KEYS[2])
+            if owner == ARGV[1] then
+              redis.call('PEXPIRE', KEYS[2], ARGV[2])
+              return {'run', ''}
+            end
+            return {'busy', owner or ''}
+            """;
+    static final String RENEW = """
+            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+            return 0
+            """;
+    static final String FINISH = """
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+            return 1
+            """;
+
+    /** What {@link #begin} found. {@code stored}: the reply already stored ({@code DONE}); {@code owner}: who holds it ({@code BUSY}). */
+    record Start(Kind kind, byte[] stored, String owner) {
+        enum Kind { RUN, DONE, BUSY }
+    }
+
+    private final RedisClusterAsyncCommands<String, byte[]> redis;
+    private final String toolsStream;
+    private final byte[] windowMillis;
+    private final byte[] leaseMillis = ascii(Long.toString(LEASE.toMillis()));
+    /** Leases this instance holds, by run key: the value it set. */
+    private final Map<String, byte[]> held = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService renewer;
+
+    ToolRuns(RedisClusterAsyncCommands<String, byte[]> redis, String toolsStream, Duration window) {
+        this.redis = redis;
+        this.toolsStream = toolsStream;
+        this.windowMillis = ascii(Long.toString(window.toMillis()));
+        this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "stargazer-tool-leases");
+            t.setDaemon(true);
+            return t;
+        });
+        long every = LEASE.toMillis() / 3;
+        renewer.scheduleWithFixedDelay(this::renew, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    /** The lease holder's name for entry {@code entryId} taken by {@code consumer}. */
+    static String owner(String consumer, String entryId) {
+        return consumer + "|" + entryId;
+    }
+
+    CompletableFuture<Start> begin(String requestId, String owner) {
+        String runKey = runKey(requestId);
+        return redis.<List<Object>>eval(BEGIN, ScriptOutputType.MULTI, new String[] {resultKey(requestId), runKey}, ascii(owner), leaseMillis)
+                .toCompletableFuture().thenApply(r -> {
+                    String kind = text(r.get(0));
+                    byte[] value = (byte[]) r.get(1);
+                    if (kind.equals("done")) {
+                        return new Start(Start.Kind.DONE, value, null);
+                    }
+                    if (kind.equals("run")) {
+                        held.put(runKey, utf8(owner));
+                        return new Start(Start.Kind.RUN, null, null);
+                    }
+                    return new Start(Start.Kind.BUSY, null, new String(value, StandardCharsets.UTF_8));
+                });
+    }
+
+    /** Stores the encoded reply of a run and gives up its lease; completes when stored. */
+    CompletableFuture<Void> finish(String requestId, String owner, byte[] reply) {
+        String runKey = runKey(requestId);
+        held.remove(runKey);
+        return redis.<Long>eval(FINISH, ScriptOutputType.INTEGER, new String[] {resultKey(requestId), runKey}, reply, windowMillis,
+                utf8(owner)).toCompletableFuture().thenApply(r -> null);
+    }
+
+    /** Gives up a lease without a result (the run could not be finished here); it lapses after {@link #LEASE} anyway. */
+    void abandon(String requestId) {
+        held.remove(runKey(requestId));
+    }
+
+    private void renew() {
+        for (Map.Entry<String, byte[]> e : held.entrySet()) {
+            try {
+                redis.eval(RENEW, ScriptOutputType.INTEGER, new String[] {e.getKey()}, e.getValue(), leaseMillis);
+            } catch (RuntimeException ignored) {
+                // not connected: the next renewal tries again, well within the lease
+            }
+        }
+    }
+
+    private String runKey(String requestId) {
+        return Dedupe.slotKey(toolsStream, "run:" + requestId);
+    }
+
+    private String resultKey(String requestId) {
+        return Dedupe.slotKey(toolsStream, "result:" + requestId);
+    }
+
+    @Override
+    public void close() {
+        renewer.shutdownNow();
+    }
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    private static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static String text(Object o) {
+        return o instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(o);
+    }
+}
