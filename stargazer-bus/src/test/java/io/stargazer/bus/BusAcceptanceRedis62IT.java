@@ -1,17 +1,18 @@
 package io.stargazer.bus;
 
 import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.TestServers;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 
-// The acceptance suite on Redis 6.2 (the embedded-redis artifact's binary), the oldest server supported:
+// The acceptance suite on Redis 6.2 (the codemonstur embedded-redis jar's binary), the oldest server supported:
 // no lag in XINFO GROUPS, no deleted-id list from XAUTOCLAIM.
 class BusAcceptanceRedis62IT extends BusAcceptanceSuite {
     private static RedisServerProcess server;
 
     @BeforeAll
     static void start() {
-        server = RedisServerProcess.builder().embeddedBinaryOnly().start();
+        server = TestServers.redis62().start();
     }
 
     @AfterAll
@@ -26,6 +27,6 @@ class BusAcceptanceRedis62IT extends BusAcceptanceSuite {
 
     @Override
     protected RedisServerProcess.Builder ownServer() {
-        return RedisServerProcess.builder().embeddedBinaryOnly();
+        return TestServers.redis62();
     }
 }

@@ -1,4 +1,4 @@
-// Exercises RedisServerProcess against real redis-server processes (PATH binary and embedded 6.2), no mocks.
+// Exercises RedisServerProcess against real redis-server processes (PATH binary and the embedded 7.0.15), no mocks.
 package io.stargazer.embedded;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -38,13 +38,23 @@ class RedisServerProcessTest {
     }
 
     @Test
-    void embeddedBinaryIsRedis62() throws IOException {
+    void embeddedBinaryIsRedis7OfTheSignalJar() throws IOException {
         try (RedisServerProcess server = RedisServerProcess.builder().embeddedBinaryOnly().start()) {
             assertThat(server.binary().getFileName().toString())
-                    .isEqualTo(RedisServerProcess.embeddedResourceName());
-            assertThat(server.version()).startsWith("6.2");
+                    .isEqualTo(RedisServerProcess.embeddedResourceName()).startsWith("redis-server-7.0.15-");
+            assertThat(server.version()).isEqualTo("7.0.15");
             assertThat(send(server, "PING")).isEqualTo("+PONG");
+            assertThat(RedisServerProcess.describe(server.binary()))
+                    .isEqualTo("redis-server 7.0.15 (" + server.binary() + ", extracted from the " + server.binary().getFileName()
+                            + " resource of org.signal:embedded-redis)");
         }
+    }
+
+    @Test
+    void describeNamesTheServerItsVersionAndWhereItWasFound() {
+        Path binary = RedisServerProcess.resolveBinary();
+        assertThat(RedisServerProcess.describe(binary)).contains(RedisServerProcess.version(binary)).contains(binary.toString())
+                .containsAnyOf("STARGAZER_REDIS_SERVER", "redis-server on PATH", "org.signal:embedded-redis");
     }
 
     @Test

@@ -7,7 +7,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.testing.TestRedis;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;

@@ -3,12 +3,13 @@ package io.stargazer.node;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.lettuce.core.RedisURI;
 import io.stargazer.bus.AclRules;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.RawRedis;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -30,7 +31,7 @@ class NodeUnderAclIT {
                 .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass")
                 .build();
         try (RedisServerProcess server = RedisServerProcess.builder().start()) {
-            try (RawRedis admin = new RawRedis(RedisUrl.parse(server.url()))) {
+            try (RawRedis admin = new RawRedis(RedisURI.create(server.url()))) {
                 for (AclRules.User u : rules.users()) {
                     List<String> args = u.setUserArgs();
                     admin.sync().dispatch(io.lettuce.core.protocol.CommandType.ACL, new io.lettuce.core.output.StatusOutput<>(
@@ -63,7 +64,7 @@ class NodeUnderAclIT {
             } finally {
                 for (int i = nodes.size() - 1; i >= 0; i--) nodes.get(i).close();
             }
-            try (RawRedis admin = new RawRedis(RedisUrl.parse(server.url()))) {
+            try (RawRedis admin = new RawRedis(RedisURI.create(server.url()))) {
                 // Nothing any role did, from start to graceful stop, was refused.
                 assertThat(admin.sync().aclLog()).isEmpty();
             }
