@@ -27,10 +27,11 @@ class NodeUnderAclIT {
     @Test
     void gatewayWorkerAndToolsEachRunAsTheirOwnAclUser() throws Exception {
         Topology t = Topology.defaults();
-        AclRules rules = AclRules.builder(t).platforms(List.of("webchat"))
-                .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass")
-                .build();
         try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            // Rules for this server's version: a 7.2+ server (Valkey among them) is sent CLIENT SETINFO at login.
+            AclRules rules = AclRules.builder(t).platforms(List.of("webchat")).serverVersion(server.version())
+                    .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass")
+                    .build();
             try (RawRedis admin = new RawRedis(RedisURI.create(server.url()))) {
                 for (AclRules.User u : rules.users()) {
                     List<String> args = u.setUserArgs();
