@@ -48,6 +48,8 @@ public final class RedisServerProcess implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(RedisServerProcess.class);
     private static final Pattern VERSION = Pattern.compile("v=(\\S+)");
+    // glibc's wording, and musl's (the static embedded binary): "bind: Address in use".
+    private static final Pattern ADDRESS_IN_USE = Pattern.compile("Address (already )?in use");
     private static final int FREE_PORT_ATTEMPTS = 3;
     // Redis sets SO_REUSEADDR, so this only covers the old process still holding the socket.
     private static final Duration REBIND_WINDOW = Duration.ofSeconds(10);
@@ -328,7 +330,7 @@ public final class RedisServerProcess implements AutoCloseable {
                 String tail = logTail(logOffset);
                 String msg = "redis-server exited with code " + p.exitValue() + " during start-up on port " + port
                         + "; last output:\n" + tail;
-                if (tail.contains("Address already in use")) {
+                if (ADDRESS_IN_USE.matcher(tail).find()) {
                     throw new AddressInUse(msg);
                 }
                 throw new IllegalStateException(msg);
@@ -598,7 +600,8 @@ public final class RedisServerProcess implements AutoCloseable {
         return s.endsWith("\r") ? s.substring(0, s.length() - 1) : s;
     }
 
-    private static final class AddressInUse extends IllegalStateException {
+    /** The port was taken: start-up on a free port tries another, a restart waits for the old process to let go. */
+    static final class AddressInUse extends IllegalStateException {
         AddressInUse(String message) {
             super(message);
         }
