@@ -1,18 +1,19 @@
 package io.stargazer.bus;
 
 import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.TestServers;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Nested;
 
-// The acceptance suite on Redis 6.2 (the embedded-redis artifact's binary), the oldest server supported:
+// The acceptance suite on Redis 6.2 (the codemonstur embedded-redis jar's binary), the oldest server supported:
 // no lag in XINFO GROUPS, no deleted-id list from XAUTOCLAIM.
 class BusAcceptanceRedis62IT extends BusAcceptanceSuite {
     private static RedisServerProcess server;
 
     @BeforeAll
     static void start() {
-        server = RedisServerProcess.builder().embeddedBinaryOnly().start();
+        server = TestServers.redis62().start();
     }
 
     @AfterAll
@@ -27,7 +28,7 @@ class BusAcceptanceRedis62IT extends BusAcceptanceSuite {
 
     @Override
     protected RedisServerProcess.Builder ownServer() {
-        return RedisServerProcess.builder().embeddedBinaryOnly();
+        return TestServers.redis62();
     }
 
     /** Issue 17, faults 2 to 6 on this server: lost groups, half-open and stalled connections, slow handlers, refused writes. */

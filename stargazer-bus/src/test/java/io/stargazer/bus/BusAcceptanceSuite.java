@@ -5,11 +5,11 @@ import static org.awaitility.Awaitility.await;
 
 
 import io.lettuce.core.StreamMessage;
-import io.stargazer.bus.testing.ChildJvm;
 import io.stargazer.bus.testing.ConsumerProcess;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.ChildJvm;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;

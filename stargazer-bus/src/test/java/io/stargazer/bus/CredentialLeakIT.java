@@ -3,12 +3,11 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
-
-import io.stargazer.bus.testing.CapturedStderr;
-import io.stargazer.bus.testing.Certificates;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.CapturedStderr;
+import io.stargazer.testing.Certificates;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.ServerSocket;

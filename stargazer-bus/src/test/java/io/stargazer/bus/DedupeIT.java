@@ -3,7 +3,7 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.stargazer.bus.testing.ChildJvm;
+import io.stargazer.testing.ChildJvm;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.time.Duration;

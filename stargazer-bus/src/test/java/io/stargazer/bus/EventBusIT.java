@@ -11,6 +11,7 @@ import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.TestServers;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -37,6 +38,13 @@ class EventBusIT {
         Set<String> out = new HashSet<>();
         bus.groups(stream).forEach(g -> out.add(g.name()));
         return out;
+    }
+
+    /** Whether the shared server's own XINFO GROUPS reports a lag for the stream's group (Redis 6.2's does not). */
+    private static boolean reportsLag(String stream) {
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            return raw.xinfoGroupFields(stream).contains("lag");
+        }
     }
 
     @Test
@@ -75,7 +83,8 @@ class EventBusIT {
             bus.ensureStreams(List.of("webchat"));
             assertThat(groupNames(bus, t.outboundStream("discord"))).isEmpty();
             GroupInfo g = bus.groups(t.outboundStream("webchat")).get(0);
-            assertThat(g.lag()).isZero(); // created at $: the earlier entry is not for this group
+            // Created at $: the earlier entry is not for this group. Lag where the server reports it (not Redis 6.2).
+            assertThat(g.lag()).isEqualTo(reportsLag(t.outboundStream("webchat")) ? 0L : null);
             assertThat(bus.streamInfo(t.outboundStream("webchat")).orElseThrow().length()).isEqualTo(1);
         }
     }
@@ -230,7 +239,7 @@ class EventBusIT {
             assertThat(g.name()).isEqualTo(t.workerGroup());
             assertThat(g.pending()).isEqualTo(2);
             assertThat(g.consumers()).isEqualTo(1);
-            assertThat(g.lag()).isEqualTo(3L); // Redis 7 reports lag
+            assertThat(g.lag()).isEqualTo(raw.xinfoGroupFields(t.inboundStream()).contains("lag") ? 3L : null);
             assertThat(bus.pendingCount(t.inboundStream(), t.workerGroup())).isEqualTo(2);
             assertThat(bus.consumers(t.inboundStream(), t.workerGroup())).singleElement()
                     .satisfies(c -> assertThat(c.name()).isEqualTo("reader"))
@@ -240,7 +249,7 @@ class EventBusIT {
 
     @Test
     void onRedis62LagIsUnknownRatherThanWrong() {
-        try (RedisServerProcess server = RedisServerProcess.builder().embeddedBinaryOnly().start()) {
+        try (RedisServerProcess server = TestServers.redis62().start()) {
             Topology t = TestRedis.topology();
             try (EventBus bus = EventBus.connect(RedisUrl.parse(server.url()),
                     BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n").build())) {

@@ -2,7 +2,7 @@ package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
+import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 class ReadIT {
     @Test
     void readsAfterAnIdInPagesWithoutTouchingGroups() {
-        try (EventBus bus = TestRedis.bus(NodeRole.WORKER)) {
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER); RawRedis raw = new RawRedis(TestRedis.url())) {
             bus.ensureStreams();
             String stream = bus.topology().inboundStream();
             for (int i = 0; i < 5; i++) {
@@ -24,12 +24,12 @@ class ReadIT {
             assertThat(bus.read(stream, rest.get(1).id(), 10)).isEmpty();
             StreamInfo info = bus.streamInfo(stream).orElseThrow();
             assertThat(info.length()).isEqualTo(5);
-            if (!bus.serverVersion().startsWith("6.")) {
-                assertThat(info.entriesAdded()).isEqualTo(5L);
-            }
+            // What the server itself reports: Redis 6.2 counts no entries-added and no lag.
+            assertThat(info.entriesAdded()).isEqualTo(raw.xinfoStreamFields(stream).contains("entries-added") ? 5L : null);
+            boolean reportsLag = raw.xinfoGroupFields(stream).contains("lag");
             assertThat(bus.groups(stream)).singleElement().satisfies(g -> {
                 assertThat(g.pending()).isZero();
-                assertThat(g.lag()).isEqualTo(5L);
+                assertThat(g.lag()).isEqualTo(reportsLag ? 5L : null);
             });
             assertThat(bus.ensureGroup(stream, "extra")).isTrue();
             assertThat(bus.deleteGroup(stream, "extra")).isTrue();

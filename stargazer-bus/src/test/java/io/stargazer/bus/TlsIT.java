@@ -4,11 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-
-import io.stargazer.bus.testing.CapturedStderr;
-import io.stargazer.bus.testing.Certificates;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.CapturedStderr;
+import io.stargazer.testing.Certificates;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;

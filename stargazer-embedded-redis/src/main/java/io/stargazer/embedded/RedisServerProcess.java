@@ -1,8 +1,9 @@
-// Runs a real redis-server child process (PATH binary, or the one shipped in the embedded-redis jar)
+// Runs a real redis-server child process (PATH binary, or the Redis 7.0.15 shipped in org.signal:embedded-redis)
 // so test suites and a node without an external Redis get genuine Redis semantics, not a fake.
 package io.stargazer.embedded;
 
 import java.io.ByteArrayOutputStream;
+import java.io.EOFException;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -34,6 +35,12 @@ import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+/**
+ * A {@code redis-server} child process on a loopback port. The binary is {@code $STARGAZER_REDIS_SERVER} when set
+ * (any Redis 6.2+ or Valkey 7.2+ server), else {@code redis-server} on PATH, else the static Redis 7.0.15 (with TLS)
+ * that the {@code org.signal:embedded-redis} jar ships for Linux (x86-64, arm64, x86) and macOS (x86-64, arm64),
+ * extracted once into {@code $java.io.tmpdir/stargazer-redis}. {@link #describe(Path)} says which one was taken.
+ */
 public final class RedisServerProcess implements AutoCloseable {
 
     public static final String BINARY_ENV = "STARGAZER_REDIS_SERVER";
@@ -41,6 +48,8 @@ public final class RedisServerProcess implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(RedisServerProcess.class);
     private static final Pattern VERSION = Pattern.compile("v=(\\S+)");
+    // glibc's wording, and musl's (the static embedded binary): "bind: Address in use".
+    private static final Pattern ADDRESS_IN_USE = Pattern.compile("Address (already )?in use");
     private static final int FREE_PORT_ATTEMPTS = 3;
     // Redis sets SO_REUSEADDR, so this only covers the old process still holding the socket.
     private static final Duration REBIND_WINDOW = Duration.ofSeconds(10);
@@ -48,6 +57,9 @@ public final class RedisServerProcess implements AutoCloseable {
     private static final int LOG_TAIL_LINES = 20;
     // Debian's 6379 server (and any other Redis) must never be mistaken for ours.
     private static final int RESERVED_PORT = 6379;
+    /** The Redis of the org.signal:embedded-redis jar: the fallback when the machine has no redis-server. */
+    static final String EMBEDDED_VERSION = "7.0.15";
+    private static final Path EMBEDDED_DIR = Paths.get(System.getProperty("java.io.tmpdir"), "stargazer-redis");
 
     // One hook for all instances: a crashed or forgetful test JVM must not leave redis-server orphans.
     private static final Set<RedisServerProcess> RUNNING = ConcurrentHashMap.newKeySet();
@@ -101,12 +113,12 @@ public final class RedisServerProcess implements AutoCloseable {
         return url == null || url.isBlank() ? Optional.empty() : Optional.of(url.trim());
     }
 
-    /** {@code $STARGAZER_REDIS_SERVER}, else {@code redis-server} on PATH, else the embedded binary. */
+    /** {@code $STARGAZER_REDIS_SERVER}, else {@code redis-server} on PATH, else the embedded Redis 7.0.15. */
     public static Path resolveBinary() {
         return resolveBinary(false);
     }
 
-    /** With {@code embeddedOnly}, skips the env var and PATH so tests can pin the embedded Redis 6.2. */
+    /** With {@code embeddedOnly}, skips the env var and PATH: the embedded Redis 7.0.15 whatever the machine has. */
     public static Path resolveBinary(boolean embeddedOnly) {
         if (!embeddedOnly) {
             String explicit = System.getenv(BINARY_ENV);
@@ -122,10 +134,31 @@ public final class RedisServerProcess implements AutoCloseable {
                 return onPath.get();
             }
         }
-        return extractEmbedded();
+        return extractFromClasspath(embeddedResourceName());
     }
 
-    /** Parses {@code redis-server --version} ("... v=7.0.15 ...") into "7.0.15". */
+    /**
+     * One line naming the server a binary is and where it was found, e.g. {@code redis-server 7.0.15
+     * (/usr/bin/redis-server, redis-server on PATH)}: what a test run or a node says about the server it used.
+     */
+    public static String describe(Path binary) {
+        String explicit = System.getenv(BINARY_ENV);
+        String from;
+        if (explicit != null && !explicit.isBlank() && Paths.get(explicit.trim()).equals(binary)) {
+            from = BINARY_ENV;
+        } else if (binary.startsWith(EMBEDDED_DIR)) {
+            from = "extracted from the " + binary.getFileName() + " resource"
+                    + (binary.getFileName().toString().equals(embeddedResourceName()) ? " of org.signal:embedded-redis" : "");
+        } else if (findOnPath("redis-server").filter(binary::equals).isPresent()) {
+            from = "redis-server on PATH";
+        } else {
+            from = "given explicitly";
+        }
+        String name = binary.getFileName().toString().startsWith("valkey") ? "valkey-server" : "redis-server";
+        return name + " " + version(binary) + " (" + binary + ", " + from + ")";
+    }
+
+    /** Parses {@code redis-server --version} ("... v=7.0.15 ...", Valkey's too) into "7.0.15". */
     public static String version(Path binary) {
         try {
             Process p = new ProcessBuilder(binary.toString(), "--version").redirectErrorStream(true).start();
@@ -297,7 +330,7 @@ public final class RedisServerProcess implements AutoCloseable {
                 String tail = logTail(logOffset);
                 String msg = "redis-server exited with code " + p.exitValue() + " during start-up on port " + port
                         + "; last output:\n" + tail;
-                if (tail.contains("Address already in use")) {
+                if (ADDRESS_IN_USE.matcher(tail).find()) {
                     throw new AddressInUse(msg);
                 }
                 throw new IllegalStateException(msg);
@@ -473,27 +506,28 @@ public final class RedisServerProcess implements AutoCloseable {
         return Optional.empty();
     }
 
+    /** The org.signal:embedded-redis resource for this OS and CPU: its static Redis 7.0.15, built with TLS. */
     static String embeddedResourceName() {
         String os = System.getProperty("os.name").toLowerCase(Locale.ROOT);
         String arch = System.getProperty("os.arch").toLowerCase(Locale.ROOT);
-        boolean x64 = arch.equals("amd64") || arch.equals("x86_64");
-        boolean arm64 = arch.equals("aarch64") || arch.equals("arm64");
-        if (os.contains("linux")) {
-            if (x64) return "redis-server-6.2.6-v5-linux-amd64";
-            if (arm64) return "redis-server-6.2.7-linux-arm64";
-            if (arch.equals("x86") || arch.matches("i[3-6]86")) return "redis-server-6.2.7-linux-386";
-        } else if (os.contains("mac") || os.contains("darwin")) {
-            if (x64) return "redis-server-6.2.6-v5-darwin-amd64";
-            if (arm64) return "redis-server-6.2.6-v5-darwin-arm64";
+        String cpu = arch.equals("amd64") || arch.equals("x86_64") ? "amd64"
+                : arch.equals("aarch64") || arch.equals("arm64") ? "arm64"
+                : arch.equals("x86") || arch.matches("i[3-6]86") ? "386" : null;
+        String system = os.contains("linux") ? "linux" : os.contains("mac") || os.contains("darwin") ? "darwin" : null;
+        if (cpu == null || system == null || (system.equals("darwin") && cpu.equals("386"))) {
+            throw new IllegalStateException("No embedded redis-server for " + os + "/" + arch
+                    + "; install redis-server on PATH or set " + BINARY_ENV);
         }
-        throw new IllegalStateException("No embedded redis-server for " + os + "/" + arch
-                + "; install redis-server on PATH or set " + BINARY_ENV);
+        return "redis-server-" + EMBEDDED_VERSION + "-" + system + "-" + cpu;
     }
 
-    // Cached across JVMs; the temp-file-then-rename keeps concurrent test forks from running a half-written file.
-    private static Path extractEmbedded() {
-        String resource = embeddedResourceName();
-        Path target = Paths.get(System.getProperty("java.io.tmpdir"), "stargazer-redis", resource);
+    /**
+     * Copies an executable resource of the classpath (a redis-server binary shipped in a jar) to
+     * {@code $java.io.tmpdir/stargazer-redis/<resource>} once, and returns that file. Cached across JVMs; the
+     * temp-file-then-rename keeps concurrent test forks from running a half-written file.
+     */
+    public static Path extractFromClasspath(String resource) {
+        Path target = EMBEDDED_DIR.resolve(resource);
         if (Files.isRegularFile(target) && Files.isExecutable(target)) {
             return target;
         }
@@ -522,70 +556,52 @@ public final class RedisServerProcess implements AutoCloseable {
         }
     }
 
-    // ---- minimal RESP client: enough for PING/INFO/AUTH/SHUTDOWN without a Redis client dependency ----
+    // ---- the probe: PING, INFO, AUTH and SHUTDOWN in RESP, so the launcher needs no Redis client ----------
 
-    /** Sends the commands pipelined on one connection and returns one reply per command, as raw text. */
+    /**
+     * Sends the commands pipelined on one connection; one reply each, as text: a status, error or integer line keeps
+     * its +, - or : prefix, a bulk string is its content (nil: null). Arrays are not read: no probe command has one.
+     */
     static List<String> call(String host, int port, List<?>... commands) throws IOException {
         try (Socket socket = new Socket()) {
             socket.connect(new InetSocketAddress(host, port), 1000);
             socket.setSoTimeout(2000);
-            OutputStream out = socket.getOutputStream();
-            ByteArrayOutputStream req = new ByteArrayOutputStream();
+            StringBuilder req = new StringBuilder();
             for (List<?> command : commands) {
-                req.writeBytes(("*" + command.size() + "\r\n").getBytes(StandardCharsets.UTF_8));
+                req.append('*').append(command.size()).append("\r\n");
                 for (Object arg : command) {
-                    byte[] bytes = String.valueOf(arg).getBytes(StandardCharsets.UTF_8);
-                    req.writeBytes(("$" + bytes.length + "\r\n").getBytes(StandardCharsets.UTF_8));
-                    req.writeBytes(bytes);
-                    req.writeBytes("\r\n".getBytes(StandardCharsets.UTF_8));
+                    String a = String.valueOf(arg);
+                    req.append('$').append(a.getBytes(StandardCharsets.UTF_8).length).append("\r\n").append(a).append("\r\n");
                 }
             }
-            out.write(req.toByteArray());
+            OutputStream out = socket.getOutputStream();
+            out.write(req.toString().getBytes(StandardCharsets.UTF_8));
             out.flush();
             InputStream in = socket.getInputStream();
             List<String> replies = new ArrayList<>();
             for (int i = 0; i < commands.length; i++) {
-                replies.add(readReply(in));
+                String line = readLine(in);
+                int len = line.startsWith("$") ? Integer.parseInt(line.substring(1)) : -2;
+                replies.add(len == -2 ? line : len < 0 ? null : new String(in.readNBytes(len + 2), 0, len, StandardCharsets.UTF_8));
             }
             return replies;
         }
     }
 
-    // Simple strings and errors keep their +/- prefix; bulk strings are returned as their content, nil as null.
-    private static String readReply(InputStream in) throws IOException {
-        String line = readLine(in);
-        if (line.startsWith("$")) {
-            int len = Integer.parseInt(line.substring(1));
-            if (len < 0) {
-                return null;
-            }
-            byte[] body = in.readNBytes(len + 2);
-            if (body.length != len + 2) {
-                throw new IOException("Connection closed inside a bulk reply");
-            }
-            return new String(body, 0, len, StandardCharsets.UTF_8);
-        }
-        return line;
-    }
-
     private static String readLine(InputStream in) throws IOException {
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        int prev = -1;
-        while (true) {
-            int c = in.read();
+        ByteArrayOutputStream line = new ByteArrayOutputStream();
+        for (int c = in.read(); c != '\n'; c = in.read()) {
             if (c < 0) {
-                throw new IOException("Connection closed by redis-server");
+                throw new EOFException("Connection closed by redis-server");
             }
-            if (prev == '\r' && c == '\n') {
-                byte[] bytes = buf.toByteArray();
-                return new String(bytes, 0, bytes.length - 1, StandardCharsets.UTF_8);
-            }
-            buf.write(c);
-            prev = c;
+            line.write(c);
         }
+        String s = line.toString(StandardCharsets.UTF_8);
+        return s.endsWith("\r") ? s.substring(0, s.length() - 1) : s;
     }
 
-    private static final class AddressInUse extends IllegalStateException {
+    /** The port was taken: start-up on a free port tries another, a restart waits for the old process to let go. */
+    static final class AddressInUse extends IllegalStateException {
         AddressInUse(String message) {
             super(message);
         }
@@ -657,8 +673,8 @@ public final class RedisServerProcess implements AutoCloseable {
         /**
          * Also listens with TLS on a free port ({@link RedisServerProcess#tlsPort()}), with this certificate, key and CA (PEM files),
          * not asking clients for certificates. The plain port stays open on the bind address: the launcher's own
-         * readiness check and shutdown use it. Needs a redis-server built with TLS (Debian's is; the embedded 6.2
-         * binaries are not).
+         * readiness check and shutdown use it. Needs a redis-server built with TLS (Debian's, Valkey's and the embedded
+         * 7.0.15 are).
          */
         public Builder tls(Path certFile, Path keyFile, Path caCertFile) {
             this.tls = new Path[] {certFile.toAbsolutePath(), keyFile.toAbsolutePath(), caCertFile.toAbsolutePath()};
@@ -670,7 +686,7 @@ public final class RedisServerProcess implements AutoCloseable {
             return this;
         }
 
-        /** Ignores STARGAZER_REDIS_SERVER and PATH: runs the Redis 6.2 shipped in the embedded-redis jar. */
+        /** Ignores STARGAZER_REDIS_SERVER and PATH: runs the Redis 7.0.15 shipped in the org.signal:embedded-redis jar. */
         public Builder embeddedBinaryOnly() {
             this.embeddedOnly = true;
             return this;

@@ -1,4 +1,4 @@
-// Exercises RedisServerProcess against real redis-server processes (PATH binary and embedded 6.2), no mocks.
+// Exercises RedisServerProcess against real redis-server processes (PATH binary and the embedded 7.0.15), no mocks.
 package io.stargazer.embedded;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -39,13 +39,23 @@ class RedisServerProcessTest {
     }
 
     @Test
-    void embeddedBinaryIsRedis62() throws IOException {
+    void embeddedBinaryIsRedis7OfTheSignalJar() throws IOException {
         try (RedisServerProcess server = RedisServerProcess.builder().embeddedBinaryOnly().start()) {
             assertThat(server.binary().getFileName().toString())
-                    .isEqualTo(RedisServerProcess.embeddedResourceName());
-            assertThat(server.version()).startsWith("6.2");
+                    .isEqualTo(RedisServerProcess.embeddedResourceName()).startsWith("redis-server-7.0.15-");
+            assertThat(server.version()).isEqualTo("7.0.15");
             assertThat(send(server, "PING")).isEqualTo("+PONG");
+            assertThat(RedisServerProcess.describe(server.binary()))
+                    .isEqualTo("redis-server 7.0.15 (" + server.binary() + ", extracted from the " + server.binary().getFileName()
+                            + " resource of org.signal:embedded-redis)");
         }
+    }
+
+    @Test
+    void describeNamesTheServerItsVersionAndWhereItWasFound() {
+        Path binary = RedisServerProcess.resolveBinary();
+        assertThat(RedisServerProcess.describe(binary)).contains(RedisServerProcess.version(binary)).contains(binary.toString())
+                .containsAnyOf("STARGAZER_REDIS_SERVER", "redis-server on PATH", "org.signal:embedded-redis");
     }
 
     @Test
@@ -111,15 +121,17 @@ class RedisServerProcessTest {
                 .hasMessageContaining("Bad directive");
     }
 
-    @Test
-    void portTakenByAnotherServerFailsStartInsteadOfTalkingToThatServer() {
+    @ParameterizedTest(name = "embeddedOnly={0}")
+    @ValueSource(booleans = {false, true})
+    void portTakenByAnotherServerFailsStartInsteadOfTalkingToThatServer(boolean embeddedOnly) {
         try (RedisServerProcess other = RedisServerProcess.builder().start()) {
-            assertThatThrownBy(() -> RedisServerProcess.builder()
+            // Known as a taken port (which start-up on a free port retries) in glibc's and in musl's wording.
+            assertThatThrownBy(() -> builder(embeddedOnly)
                     .port(other.port())
                     .startTimeout(java.time.Duration.ofSeconds(5))
                     .start())
-                    .isInstanceOf(IllegalStateException.class)
-                    .hasMessageContaining("Address already in use");
+                    .isInstanceOf(RedisServerProcess.AddressInUse.class)
+                    .hasMessageContaining("port " + other.port());
             assertThat(other.isAlive()).isTrue();
         }
     }

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 
 import io.stargazer.bus.NodeRole;
-import io.stargazer.bus.testing.TestRedis;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;

@@ -8,7 +8,6 @@ import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.node.web.WebChatGateway;
 import java.util.List;
 import org.junit.jupiter.api.Test;

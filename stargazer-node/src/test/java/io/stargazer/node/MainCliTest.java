@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.testing.TestRedis;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

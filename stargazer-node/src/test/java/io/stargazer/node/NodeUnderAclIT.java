@@ -3,13 +3,13 @@ package io.stargazer.node;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-
+import io.lettuce.core.RedisURI;
+import io.stargazer.bus.acl.AclRules;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.acl.AclRules;
-import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.RawRedis;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -27,11 +27,12 @@ class NodeUnderAclIT {
     @Test
     void gatewayWorkerAndToolsEachRunAsTheirOwnAclUser() throws Exception {
         Topology t = Topology.defaults();
-        AclRules rules = AclRules.builder(t).platforms(List.of("webchat"))
-                .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass")
-                .build();
         try (RedisServerProcess server = RedisServerProcess.builder().start()) {
-            try (RawRedis admin = new RawRedis(RedisUrl.parse(server.url()))) {
+            // Rules for this server's version: a 7.2+ server (Valkey among them) is sent CLIENT SETINFO at login.
+            AclRules rules = AclRules.builder(t).platforms(List.of("webchat")).serverVersion(server.version())
+                    .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass")
+                    .build();
+            try (RawRedis admin = new RawRedis(RedisURI.create(server.url()))) {
                 for (AclRules.User u : rules.users()) {
                     List<String> args = u.setUserArgs();
                     admin.sync().dispatch(io.lettuce.core.protocol.CommandType.ACL, new io.lettuce.core.output.StatusOutput<>(
@@ -64,7 +65,7 @@ class NodeUnderAclIT {
             } finally {
                 for (int i = nodes.size() - 1; i >= 0; i--) nodes.get(i).close();
             }
-            try (RawRedis admin = new RawRedis(RedisUrl.parse(server.url()))) {
+            try (RawRedis admin = new RawRedis(RedisURI.create(server.url()))) {
                 // Nothing any role did, from start to graceful stop, was refused.
                 assertThat(admin.sync().aclLog()).isEmpty();
             }

@@ -11,7 +11,6 @@ import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.node.web.WebChatGateway;
 import java.net.URI;
 import java.net.http.HttpClient;

@@ -2,7 +2,6 @@
 package io.stargazer.node;
 
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.testing.TestRedis;
 import java.util.HashMap;
 import java.util.Map;
 

@@ -351,9 +351,10 @@ public final class AclRules {
             r.add("resetkeys");
             r.add("resetchannels");
             r.add("-@all");
-            // HELLO and AUTH at login, INFO server for the version, SELECT for a /db in the URL, CLIENT SETNAME for the
-            // node id, CLIENT ID + UNBLOCK to wake a subscription's own blocked read when it closes.
-            String connect = "+hello +auth +ping +info +select +client|id +client|setname";
+            // HELLO and AUTH at login, INFO server for the version, COMMAND DOCS for the server's features, SELECT for a
+            // /db in the URL, CLIENT SETNAME for the node id, CLIENT ID + UNBLOCK to wake a subscription's own blocked
+            // read when it closes.
+            String connect = "+hello +auth +ping +info +command|docs +select +client|id +client|setname";
             if (major > 7 || (major == 7 && minor >= 2)) connect += " +client|setinfo";
             if (unblock) connect += " +client|unblock";
             for (String c : connect.split(" ")) r.add(c);

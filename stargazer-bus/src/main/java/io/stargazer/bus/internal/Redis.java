@@ -115,9 +115,7 @@ public final class Redis implements AutoCloseable {
         readerClient.setOptions(options(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisConnection<String, byte[]> conn = client.connect(CODEC);
-            String info = conn.sync().info("server");
-            ServerVersion version = ServerVersion.fromInfo(info);
-            return new Redis(url, client, readerClient, conn, version);
+            return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()));
         } catch (RuntimeException e) {
             readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
             client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
@@ -139,8 +137,7 @@ public final class Redis implements AutoCloseable {
         readerClient.setOptions(clusterOptions(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisClusterConnection<String, byte[]> conn = client.connect(CODEC);
-            String info = conn.sync().info("server");
-            return new Redis(url, client, readerClient, conn, ServerVersion.fromInfo(info));
+            return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()));
         } catch (RuntimeException e) {
             readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
             client.shutdown(Duration.ZERO, Duration.ofSeconds(2));

@@ -1,7 +1,33 @@
 package io.stargazer.bus.internal;
 
-/** The server's version, parsed once at connect, for the features that depend on it. */
-public record ServerVersion(int major, int minor, int patch, String text) {
+import io.lettuce.core.RedisException;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
+import io.lettuce.core.output.NestedMultiOutput;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.CommandType;
+import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The server's version (for logs and display) and the optional features it was found to have, asked once at connect.
+ * A feature is detected from what the server answers ({@code COMMAND DOCS}), never from the version number alone:
+ * Valkey 8 reports {@code redis_version:7.2.4}, and Redis and Valkey add features in different versions. Features
+ * the library reads from replies (a group's lag, XAUTOCLAIM's deleted ids) are taken from each reply's shape instead.
+ *
+ * @param ackedTrimming XADD takes {@code ACKED} (trim only entries every group has acknowledged; Redis 8.2)
+ */
+public record ServerVersion(int major, int minor, int patch, String text, boolean ackedTrimming) {
+    private static final Logger log = LoggerFactory.getLogger(ServerVersion.class);
+
+    /** INFO server for the version; COMMAND DOCS XADD for the XADD options this server takes. */
+    static ServerVersion detect(RedisClusterCommands<String, byte[]> redis) {
+        ServerVersion v = fromInfo(redis.info("server"));
+        return new ServerVersion(v.major, v.minor, v.patch, v.text, xaddTokens(redis, v).contains("ACKED"));
+    }
 
     static ServerVersion fromInfo(String info) {
         for (String line : info.split("\r?\n")) {
@@ -9,7 +35,7 @@ public record ServerVersion(int major, int minor, int patch, String text) {
                 return parse(line.substring("redis_version:".length()).trim());
             }
         }
-        return new ServerVersion(0, 0, 0, "unknown");
+        return new ServerVersion(0, 0, 0, "unknown", false);
     }
 
     static ServerVersion parse(String text) {
@@ -22,21 +48,43 @@ public record ServerVersion(int major, int minor, int patch, String text) {
                 n[i] = 0;
             }
         }
-        return new ServerVersion(n[0], n[1], n[2], text);
+        return new ServerVersion(n[0], n[1], n[2], text, false);
     }
 
-    public boolean atLeast(int major, int minor) {
-        return this.major > major || (this.major == major && this.minor >= minor);
-    }
-
-    /** XINFO GROUPS reports entries-read and lag; XAUTOCLAIM reports deleted ids (Redis 7.0). */
-    public boolean hasLagAndDeletedIds() {
-        return atLeast(7, 0);
-    }
-
-    /** XADD/XTRIM take KEEPREF/DELREF/ACKED (Redis 8.2). */
+    /** XADD/XTRIM take KEEPREF/DELREF/ACKED, as the server's own COMMAND DOCS says. */
     public boolean hasAckedTrimming() {
-        return atLeast(8, 2);
+        return ackedTrimming;
+    }
+
+    /** Every option token in the server's COMMAND DOCS XADD; empty where it has no COMMAND DOCS (Redis 6.2). */
+    private static Set<String> xaddTokens(RedisClusterCommands<String, byte[]> redis, ServerVersion v) {
+        try {
+            List<Object> docs = redis.dispatch(CommandType.COMMAND, new NestedMultiOutput<>(Redis.CODEC),
+                    new CommandArgs<>(Redis.CODEC).add("DOCS").add("XADD"));
+            return tokens(docs);
+        } catch (RedisException e) {
+            log.atDebug().addKeyValue("server_version", v.text).addKeyValue("error", e.getMessage())
+                    .log("COMMAND DOCS XADD refused: optional XADD features taken as absent");
+            return Set.of();
+        }
+    }
+
+    /** The values of every {@code token} field at any depth of a COMMAND DOCS reply (RESP2 or RESP3, flattened). */
+    static Set<String> tokens(List<?> reply) {
+        Set<String> out = new HashSet<>();
+        for (int i = 0; i < reply.size(); i++) {
+            Object o = reply.get(i);
+            if (o instanceof List<?> nested) {
+                out.addAll(tokens(nested));
+            } else if ("token".equals(text(o)) && i + 1 < reply.size() && text(reply.get(i + 1)) != null) {
+                out.add(text(reply.get(i + 1)).toUpperCase(java.util.Locale.ROOT));
+            }
+        }
+        return out;
+    }
+
+    private static String text(Object o) {
+        return o instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : o instanceof String s ? s : null;
     }
 
     @Override

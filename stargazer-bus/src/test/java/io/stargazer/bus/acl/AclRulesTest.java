@@ -19,7 +19,7 @@ class AclRulesTest {
                 .containsExactly("sg-gateway-discord", "sg-gateway-matrix", "sg-worker", "sg-tools", "sg-monitor");
         assertThat(r.user("sg-gateway-discord").rules()).noneMatch(x -> x.startsWith("#") || x.startsWith(">") || x.equals("nopass"));
         assertThat(r.user("sg-gateway-discord").setUserCommand()).isEqualTo("ACL SETUSER sg-gateway-discord reset on resetkeys "
-                + "resetchannels -@all +hello +auth +ping +info +select +client|id +client|setname +client|unblock "
+                + "resetchannels -@all +hello +auth +ping +info +command|docs +select +client|id +client|setname +client|unblock "
                 + "'(+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers +xgroup|create "
                 + "+xgroup|delconsumer +exists ~sg:stream:outbound:discord)' "
                 + "'(+xgroup|destroy ~sg:stream:outbound:discord)' '(+set +exists ~sg:gateway:discord:*:alive)' "

@@ -10,7 +10,7 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
-import io.stargazer.bus.testing.ChildJvm;
+import io.stargazer.testing.ChildJvm;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.io.BufferedReader;

@@ -1,10 +1,17 @@
 // Runs a real local Redis Cluster (N primaries, each with replicas) from the same redis-server binary as
 // RedisServerProcess, and forms it with plain cluster commands, so tests need no redis-cli (absent where only the
 // embedded binary exists).
-package io.stargazer.embedded;
+package io.stargazer.testing;
 
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.SocketOptions;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.codec.StringCodec;
+import io.stargazer.embedded.RedisServerProcess;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Path;
@@ -14,6 +21,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,9 +47,14 @@ public final class RedisClusterProcess implements AutoCloseable {
     private final List<RedisServerProcess> primaries;
     private final List<RedisServerProcess> replicas;
     private final List<RedisServerProcess> nodes;
+    private final RedisClient client;
 
     private RedisClusterProcess(String host, Duration formTimeout, List<RedisServerProcess> primaries,
             List<RedisServerProcess> replicas) {
+        this.client = RedisClient.create();
+        // A dead node (killed by a test) must fail a probe at once, not be waited for or reconnected to.
+        client.setOptions(ClientOptions.builder().autoReconnect(false)
+                .socketOptions(SocketOptions.builder().connectTimeout(Duration.ofSeconds(1)).build()).build());
         this.host = host;
         this.formTimeout = formTimeout;
         this.primaries = List.copyOf(primaries);
@@ -81,11 +94,7 @@ public final class RedisClusterProcess implements AutoCloseable {
 
     /** {@code CLUSTER KEYSLOT key}, asked of a live node. */
     public int keySlot(String key) {
-        String reply = command(anyLive(), "CLUSTER", "KEYSLOT", key);
-        if (!reply.startsWith(":")) {
-            throw new IllegalStateException("CLUSTER KEYSLOT " + key + " answered " + reply);
-        }
-        return Integer.parseInt(reply.substring(1));
+        return on(anyLive(), r -> r.clusterKeyslot(key)).intValue();
     }
 
     /** The node that serves {@code key}'s slot as primary now, in a live node's view. */
@@ -110,7 +119,7 @@ public final class RedisClusterProcess implements AutoCloseable {
         await("every live node reports cluster_state:ok with all slots served", timeout, () -> {
             for (RedisServerProcess n : nodes) {
                 if (!n.isAlive()) continue;
-                if (!info(n, "CLUSTER", "INFO").contains("cluster_state:ok")) return false;
+                if (!on(n, RedisCommands::clusterInfo).contains("cluster_state:ok")) return false;
                 int served = 0;
                 for (String line : clusterNodes(n)) {
                     String[] f = line.split(" ");
@@ -130,6 +139,7 @@ public final class RedisClusterProcess implements AutoCloseable {
     /** Stops every node (SHUTDOWN NOSAVE) and removes their data directories. */
     @Override
     public void close() {
+        client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
         for (RedisServerProcess n : nodes) {
             try {
                 n.stop();
@@ -150,22 +160,23 @@ public final class RedisClusterProcess implements AutoCloseable {
         List<String> ids = new ArrayList<>();
         for (int i = 0; i < nodes.size(); i++) {
             RedisServerProcess n = nodes.get(i);
-            ids.add(bulk(n, "CLUSTER", "MYID"));
+            ids.add(on(n, RedisCommands::clusterMyId));
             // Distinct epochs up front, as redis-cli does, instead of leaving the cluster to resolve collisions.
-            expectOk(n, "CLUSTER", "SET-CONFIG-EPOCH", Integer.toString(i + 1));
+            long epoch = i + 1;
+            on(n, r -> r.clusterSetConfigEpoch(epoch));
         }
         int n = primaries.size();
         for (int i = 0; i < n; i++) {
             int first = (int) Math.round(i * (double) SLOTS / n);
             int last = (int) Math.round((i + 1) * (double) SLOTS / n) - 1;
             for (int from = first; from <= last; from += ADDSLOTS_CHUNK) {
-                List<String> cmd = new ArrayList<>(List.of("CLUSTER", "ADDSLOTS"));
-                for (int s = from; s <= Math.min(last, from + ADDSLOTS_CHUNK - 1); s++) cmd.add(Integer.toString(s));
-                expectOk(primaries.get(i), cmd.toArray(String[]::new));
+                int[] slots = java.util.stream.IntStream.rangeClosed(from, Math.min(last, from + ADDSLOTS_CHUNK - 1)).toArray();
+                on(primaries.get(i), r -> r.clusterAddSlots(slots));
             }
         }
         for (int i = 1; i < nodes.size(); i++) {
-            expectOk(nodes.get(0), "CLUSTER", "MEET", host, Integer.toString(nodes.get(i).port()));
+            int port = nodes.get(i).port();
+            on(nodes.get(0), r -> r.clusterMeet(host, port));
         }
         await("every node knows every other node", formTimeout, () -> {
             for (RedisServerProcess node : nodes) {
@@ -175,23 +186,24 @@ public final class RedisClusterProcess implements AutoCloseable {
             return true;
         });
         for (int r = 0; r < replicas.size(); r++) {
-            expectOk(replicas.get(r), "CLUSTER", "REPLICATE", ids.get(r / replicasPerPrimary));
+            String primaryId = ids.get(r / replicasPerPrimary);
+            on(replicas.get(r), c -> c.clusterReplicate(primaryId));
         }
         await("cluster_state:ok on every node, every replica in sync and known as one everywhere", formTimeout, () -> {
             for (RedisServerProcess node : nodes) {
-                if (!info(node, "CLUSTER", "INFO").contains("cluster_state:ok")) return false;
+                if (!on(node, RedisCommands::clusterInfo).contains("cluster_state:ok")) return false;
                 long slaves = clusterNodes(node).stream().filter(l -> l.split(" ")[2].contains("slave")).count();
                 if (slaves != replicas.size()) return false;
             }
             for (RedisServerProcess replica : replicas) {
-                if (!info(replica, "INFO", "replication").contains("master_link_status:up")) return false;
+                if (!on(replica, r -> r.info("replication")).contains("master_link_status:up")) return false;
             }
             return true;
         });
         log.info("Redis Cluster formed: {}", this);
     }
 
-    // ---- plain RESP through RedisServerProcess.call --------------------------------------------------------
+    // ---- commands, one short connection each (nodes die and come back in tests) -------------------------------
 
     private RedisServerProcess anyLive() {
         return nodes.stream().filter(RedisServerProcess::isAlive).findFirst()
@@ -206,40 +218,19 @@ public final class RedisClusterProcess implements AutoCloseable {
                 .orElseThrow(() -> new IllegalStateException("unknown node " + addr));
     }
 
-    private static List<String> clusterNodes(RedisServerProcess n) {
+    private List<String> clusterNodes(RedisServerProcess n) {
         List<String> out = new ArrayList<>();
-        for (String line : info(n, "CLUSTER", "NODES").split("\n")) {
+        for (String line : on(n, RedisCommands::clusterNodes).split("\n")) {
             if (!line.isBlank()) out.add(line.trim());
         }
         return out;
     }
 
-    private static String info(RedisServerProcess n, String... cmd) {
-        String reply = command(n, cmd);
-        return reply == null ? "" : reply;
-    }
-
-    private static String bulk(RedisServerProcess n, String... cmd) {
-        String reply = command(n, cmd);
-        if (reply == null || reply.startsWith("-")) {
-            throw new IllegalStateException(String.join(" ", cmd) + " on port " + n.port() + " answered " + reply);
-        }
-        return reply;
-    }
-
-    private static void expectOk(RedisServerProcess n, String... cmd) {
-        String reply = command(n, cmd);
-        if (!"+OK".equals(reply)) {
-            String shown = cmd.length > 4 ? String.join(" ", List.of(cmd).subList(0, 4)) + " ..." : String.join(" ", cmd);
-            throw new IllegalStateException(shown + " on port " + n.port() + " answered " + reply);
-        }
-    }
-
-    private static String command(RedisServerProcess n, String... cmd) {
-        try {
-            return RedisServerProcess.call(n.host(), n.port(), List.of((Object[]) cmd)).get(0);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot reach cluster node on port " + n.port(), e);
+    /** Runs {@code command} on node {@code n}; a refused command or an unreachable node throws. */
+    private <T> T on(RedisServerProcess n, Function<RedisCommands<String, String>, T> command) {
+        RedisURI uri = RedisURI.builder().withHost(n.host()).withPort(n.port()).withTimeout(Duration.ofSeconds(5)).build();
+        try (StatefulRedisConnection<String, String> c = client.connect(StringCodec.UTF8, uri)) {
+            return command.apply(c.sync());
         }
     }
 
@@ -286,7 +277,6 @@ public final class RedisClusterProcess implements AutoCloseable {
         private Duration nodeTimeout = Duration.ofSeconds(2);
         private String appendFsync = "everysec";
         private boolean requireFullCoverage = true;
-        private boolean embeddedOnly;
         private Path binary;
         private Duration formTimeout = Duration.ofSeconds(30);
 
@@ -327,12 +317,7 @@ public final class RedisClusterProcess implements AutoCloseable {
             return this;
         }
 
-        /** Runs the Redis 6.2 shipped in the embedded-redis jar, as {@link RedisServerProcess.Builder#embeddedBinaryOnly()}. */
-        public Builder embeddedBinaryOnly() {
-            this.embeddedOnly = true;
-            return this;
-        }
-
+        /** The redis-server binary of every node; by default the one {@link RedisServerProcess#resolveBinary()} picks. */
         public Builder binary(Path binary) {
             this.binary = binary;
             return this;
@@ -344,19 +329,24 @@ public final class RedisClusterProcess implements AutoCloseable {
         }
 
         public RedisClusterProcess start() {
-            Path bin = Optional.ofNullable(binary).orElseGet(() -> RedisServerProcess.resolveBinary(embeddedOnly));
+            Path bin = Optional.ofNullable(binary).orElseGet(RedisServerProcess::resolveBinary);
             String host = "127.0.0.1";
             List<RedisServerProcess> ps = new ArrayList<>();
             List<RedisServerProcess> rs = new ArrayList<>();
             try {
                 for (int i = 0; i < primaries; i++) ps.add(startNode(bin, host));
                 for (int i = 0; i < primaries * replicasPerPrimary; i++) rs.add(startNode(bin, host));
-                RedisClusterProcess cluster = new RedisClusterProcess(host, formTimeout, ps, rs);
-                cluster.form(Math.max(1, replicasPerPrimary));
-                return cluster;
             } catch (RuntimeException e) {
                 for (RedisServerProcess n : ps) n.stop();
                 for (RedisServerProcess n : rs) n.stop();
+                throw e;
+            }
+            RedisClusterProcess cluster = new RedisClusterProcess(host, formTimeout, ps, rs);
+            try {
+                cluster.form(Math.max(1, replicasPerPrimary));
+                return cluster;
+            } catch (RuntimeException e) {
+                cluster.close();
                 throw e;
             }
         }

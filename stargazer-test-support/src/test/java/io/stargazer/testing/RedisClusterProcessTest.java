@@ -1,12 +1,12 @@
 // Promise: RedisClusterProcess forms a working 3+3 Redis Cluster without redis-cli, splits slots as redis-cli does,
 // tells which node serves a key, and a killed primary's replica takes over.
-package io.stargazer.embedded;
+package io.stargazer.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
+import io.lettuce.core.RedisURI;
+import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class RedisClusterProcessTest {
@@ -28,12 +28,16 @@ class RedisClusterProcessTest {
             assertThat(cluster.keySlot("foo{6}")).isEqualTo(cluster.keySlot("6"));
 
             RedisServerProcess victim = cluster.primaryFor("a");
-            assertThat(RedisServerProcess.call("127.0.0.1", victim.port(), List.of("SET", "a", "1")).get(0)).isEqualTo("+OK");
+            try (RawRedis raw = new RawRedis(RedisURI.create(victim.url()))) {
+                assertThat(raw.sync().set(RawRedis.utf8("a"), RawRedis.utf8("1"))).isEqualTo("OK");
+            }
             victim.kill();
             cluster.awaitHealthy(Duration.ofSeconds(30));
             RedisServerProcess promoted = cluster.primaryFor("a");
             assertThat(promoted).isNotSameAs(victim).isSameAs(cluster.replicas().get(2));
-            assertThat(RedisServerProcess.call("127.0.0.1", promoted.port(), List.of("EXISTS", "a")).get(0)).isIn(":0", ":1");
+            try (RawRedis raw = new RawRedis(RedisURI.create(promoted.url()))) {
+                assertThat(raw.sync().exists(RawRedis.utf8("a"))).isIn(0L, 1L);
+            }
         }
     }
 }

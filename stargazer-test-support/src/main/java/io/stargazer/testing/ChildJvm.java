@@ -1,4 +1,4 @@
-package io.stargazer.bus.testing;
+package io.stargazer.testing;
 
 import java.io.BufferedReader;
 import java.io.IOException;
