@@ -20,7 +20,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -138,7 +137,6 @@ public final class WebServer implements AutoCloseable {
                         ctx.closeSession(4403, "cross-origin connection refused");
                         return;
                     }
-                    ctx.enableAutomaticPings(20, TimeUnit.SECONDS);
                     gateway.opened(ctx);
                 });
                 ws.onMessage(ctx -> gateway.received(ctx, ctx.message()));
