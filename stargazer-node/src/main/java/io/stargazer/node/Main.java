@@ -294,7 +294,7 @@ public final class Main implements Callable<Integer> {
         public Integer call() {
             try (EventBus bus = main.connect(connection)) {
                 List<Map<String, Object>> rows = StreamsReport.collect(bus, StreamsReport.streams(bus, bus.config().platforms(), extra));
-                main.out.print(json ? Json.write(rows) + "\n" : StreamsReport.table(rows));
+                main.out.print(json ? NodeJson.write(rows) + "\n" : StreamsReport.table(rows));
                 main.out.flush();
             }
             return 0;
@@ -354,7 +354,7 @@ public final class Main implements Callable<Integer> {
             String text = "-".equals(envelope) ? new String(System.in.readAllBytes(), StandardCharsets.UTF_8) : envelope;
             Envelope e;
             try {
-                e = Json.toEnvelope(text);
+                e = NodeJson.toEnvelope(text);
             } catch (IllegalArgumentException ex) {
                 throw new ConfigException("JSON", ex.getMessage());
             }
@@ -410,7 +410,7 @@ public final class Main implements Callable<Integer> {
                             } else {
                                 line.put("malformed", e.malformed());
                             }
-                            main.out.println(Json.write(line));
+                            main.out.println(NodeJson.write(line));
                             if (count != null && ++printed >= count) {
                                 main.out.flush();
                                 return 0;

@@ -8,7 +8,7 @@ import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.WireFormat;
-import io.stargazer.node.Json;
+import io.stargazer.node.NodeJson;
 import io.stargazer.node.NodeMetrics;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -159,7 +159,7 @@ public final class WebChatGateway implements AutoCloseable {
         String channel = tab.channel;
         String content;
         try {
-            Object parsed = Json.parse(frame);
+            Object parsed = NodeJson.parse(frame);
             if (!(parsed instanceof Map<?, ?> m) || !(m.get("content") instanceof String c)) {
                 throw new IllegalArgumentException("expected {\"content\": \"...\"}");
             }
@@ -223,7 +223,7 @@ public final class WebChatGateway implements AutoCloseable {
     }
 
     private static void send(ChatTab tab, Map<String, ?> frame) {
-        tab.offer(Json.write(frame));
+        tab.offer(NodeJson.write(frame));
     }
 
     private static String aliveKey(String group) {

@@ -8,7 +8,7 @@ import io.javalin.http.HttpStatus;
 import io.javalin.websocket.WsContext;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
-import io.stargazer.node.Json;
+import io.stargazer.node.NodeJson;
 import io.stargazer.node.NodeMetrics;
 import io.stargazer.node.StreamsReport;
 import java.io.IOException;
@@ -225,7 +225,7 @@ public final class WebServer implements AutoCloseable {
     }
 
     private static void json(Context ctx, Object body) {
-        ctx.contentType("application/json; charset=utf-8").header("Cache-Control", "no-store").result(Json.write(body));
+        ctx.contentType("application/json; charset=utf-8").header("Cache-Control", "no-store").result(NodeJson.write(body));
     }
 
     private static void page(Context ctx, String name) {
