@@ -31,8 +31,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Routes: {@code /} chat (gateway roles only), {@code /ws/chat} its WebSocket, {@code /dashboard},
- * {@code /api/streams}, {@code /metrics}, {@code /health}. Every handler runs on a Jetty thread and may block briefly
- * on Redis diagnostics (each bounded by the bus's diagnostic timeout).
+ * {@code /api/streams}, {@code /metrics}, {@code /health}, and the pages' scripts and style sheet under
+ * {@code /assets} (Javalin's static files, from {@code /web/assets} in the jar).
+ *
+ * <p><b>Threads.</b> Every HTTP handler runs on a thread of Jetty's pool and may block briefly on Redis diagnostics
+ * (each bounded by the bus's diagnostic timeout); those threads are not Redis's, so waiting there stalls no one else.
+ * WebSocket events (open, frame, close) also arrive on Jetty's threads and go straight to the {@link WebChatGateway},
+ * which only queues what it answers: no Jetty thread writes to a socket or waits for a tab.
  */
 public final class WebServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebServer.class);
