@@ -3,6 +3,11 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.lettuce.core.codec.ByteArrayCodec;
+import io.lettuce.core.output.StatusOutput;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.CommandType;
+import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -19,25 +24,33 @@ class BlockingPublishOnIoThreadIT {
 
     /** {@code blocking} run as a stage of a publish future, so on the thread that completes it (Redis's I/O thread). */
     private static CompletableFuture<String> inStageOf(EventBus bus, String stream, Function<String, String> blocking) {
-        CompletableFuture<Void> start = new CompletableFuture<>();
-        // The stage is attached before the publish starts, so it cannot run on this thread however fast Redis answers.
-        CompletableFuture<String> chained = start.thenCompose(v -> bus.publishAsync(stream, Envelope.of("content", "first")))
-                .thenApply(blocking);
-        start.complete(null);
-        return chained;
+        return bus.publishAsync(stream, Envelope.of("content", "first")).thenApply(blocking);
+    }
+
+    /** CLIENT PAUSE|UNPAUSE ...: writes wait until unpaused, so a stage is attached before its publish can complete. */
+    private static void client(RawRedis admin, String... args) {
+        CommandArgs<byte[], byte[]> a = new CommandArgs<>(ByteArrayCodec.INSTANCE);
+        for (String x : args) a.add(x);
+        admin.sync().dispatch(CommandType.CLIENT, new StatusOutput<>(ByteArrayCodec.INSTANCE), a);
     }
 
     @Test
     void aBlockingPublishFromACompletionStageIsRefusedAtOnceAndPublishesNothing() {
-        try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE)) {
+        try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE); RawRedis admin = new RawRedis(TestRedis.url())) {
             Topology t = bus.topology();
             String inbound = t.inboundStream();
             String outbound = t.outboundStream("webchat");
             Envelope second = Envelope.of("platform", "webchat", "channel_id", "c-1", "content", "second");
-            List<CompletableFuture<String>> refused = List.of(
-                    inStageOf(bus, inbound, id -> bus.publishInbound(second)),
-                    inStageOf(bus, outbound, id -> bus.publishOutbound("webchat", second)),
-                    inStageOf(bus, inbound, id -> bus.publish(inbound, second)));
+            List<CompletableFuture<String>> refused;
+            client(admin, "PAUSE", "30000", "WRITE");
+            try {
+                refused = List.of(
+                        inStageOf(bus, inbound, id -> bus.publishInbound(second)),
+                        inStageOf(bus, outbound, id -> bus.publishOutbound("webchat", second)),
+                        inStageOf(bus, inbound, id -> bus.publish(inbound, second)));
+            } finally {
+                client(admin, "UNPAUSE");
+            }
             for (CompletableFuture<String> f : refused) {
                 assertThatThrownBy(f::join).isInstanceOf(CompletionException.class)
                         .cause().isInstanceOf(IllegalStateException.class)
