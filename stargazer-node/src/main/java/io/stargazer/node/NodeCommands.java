@@ -100,29 +100,45 @@ final class NodeCommands {
         return 0;
     }
 
-    @Command(name = "standalone", mixinStandardHelpOptions = true,
-            description = "Web chat gateway, worker and tools service in one process.")
-    static final class Standalone implements Callable<Integer> {
+    /** What every server command is: its options, and the role and parts it runs. */
+    abstract static class ServerCommand implements Callable<Integer> {
         @ParentCommand Main main;
         @Spec CommandSpec spec;
         @Mixin ServerOptions options;
+        private final NodeRole role;
+        private final Node.Parts parts;
+        private final int defaultHttpPort;
+
+        ServerCommand(NodeRole role, Node.Parts parts, int defaultHttpPort) {
+            this.role = role;
+            this.parts = parts;
+            this.defaultHttpPort = defaultHttpPort;
+        }
 
         @Override
         public Integer call() throws Exception {
-            return runNode(main, spec, options, NodeRole.STANDALONE, new Node.Parts(true, true, true), 8080);
+            return runNode(main, spec, options, role, parts, defaultHttpPort);
+        }
+    }
+
+    @Command(name = "standalone", mixinStandardHelpOptions = true,
+            description = "Web chat gateway, worker and tools service in one process.")
+    static final class Standalone extends ServerCommand {
+        Standalone() {
+            super(NodeRole.STANDALONE, new Node.Parts(true, true, true), 8080);
         }
     }
 
     @Command(name = "gateway", mixinStandardHelpOptions = true, description = "A platform gateway (the web chat).")
-    static final class Gateway implements Callable<Integer> {
-        @ParentCommand Main main;
-        @Spec CommandSpec spec;
-        @Mixin ServerOptions options;
-
+    static final class Gateway extends ServerCommand {
         @FromEnv("SG_GATEWAY_PLATFORM")
         @Option(names = "--platform", paramLabel = "NAME", defaultValue = "webchat",
                 description = "The platform to serve (SG_GATEWAY_PLATFORM; only webchat)")
         String platform;
+
+        Gateway() {
+            super(NodeRole.GATEWAY, new Node.Parts(true, false, false), 8080);
+        }
 
         @Override
         public Integer call() throws Exception {
@@ -130,33 +146,23 @@ final class NodeCommands {
                 throw new ConfigException(EnvironmentDefaults.source(spec, "--platform"),
                         "'" + platform + "' is not a platform this node has a gateway for (webchat)");
             }
-            return runNode(main, spec, options, NodeRole.GATEWAY, new Node.Parts(true, false, false), 8080);
+            return super.call();
         }
     }
 
     @Command(name = "worker", mixinStandardHelpOptions = true,
             description = "Consumes the inbound stream and answers through the handler (no HTTP unless --http-port).")
-    static final class WorkerCommand implements Callable<Integer> {
-        @ParentCommand Main main;
-        @Spec CommandSpec spec;
-        @Mixin ServerOptions options;
-
-        @Override
-        public Integer call() throws Exception {
-            return runNode(main, spec, options, NodeRole.WORKER, new Node.Parts(false, true, false), -1);
+    static final class WorkerCommand extends ServerCommand {
+        WorkerCommand() {
+            super(NodeRole.WORKER, new Node.Parts(false, true, false), -1);
         }
     }
 
     @Command(name = "tools", mixinStandardHelpOptions = true,
             description = "The tools service: runs tool requests from the tools stream (no HTTP unless --http-port).")
-    static final class ToolsCommand implements Callable<Integer> {
-        @ParentCommand Main main;
-        @Spec CommandSpec spec;
-        @Mixin ServerOptions options;
-
-        @Override
-        public Integer call() throws Exception {
-            return runNode(main, spec, options, NodeRole.TOOLS, new Node.Parts(false, false, true), -1);
+    static final class ToolsCommand extends ServerCommand {
+        ToolsCommand() {
+            super(NodeRole.TOOLS, new Node.Parts(false, false, true), -1);
         }
     }
 }

@@ -43,15 +43,22 @@ final class OperatorCommands {
         String nodeId;
     }
 
-    /** Connects for an operator tool: a server must be named, these never start one. */
-    static EventBus connect(Main main, CommandSpec spec, ConnectionOptions o) {
-        if (o.redisUrl == null) {
-            throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
+    /** An operator command that talks to Redis. */
+    abstract static class RedisCommand implements Callable<Integer> {
+        @ParentCommand Main main;
+        @Spec CommandSpec spec;
+        @Mixin ConnectionOptions connection;
+
+        /** Connects for an operator tool: a server must be named, these never start one. */
+        EventBus connect() {
+            if (connection.redisUrl == null) {
+                throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
+            }
+            RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl);
+            BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
+            cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
+            return EventBus.connect(url, cfg.build());
         }
-        RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), o.redisUrl);
-        BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
-        cfg.nodeId(o.nodeId != null ? o.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
-        return EventBus.connect(url, cfg.build());
     }
 
     /** {@code inbound}, {@code outbound:<platform>}, {@code tools}, or a stream name as is. */
@@ -65,10 +72,7 @@ final class OperatorCommands {
 
     @Command(name = "streams", mixinStandardHelpOptions = true,
             description = "Streams, groups and consumers with length, pending, lag and dead letters.")
-    static final class Streams implements Callable<Integer> {
-        @ParentCommand Main main;
-        @Spec CommandSpec spec;
-        @Mixin ConnectionOptions connection;
+    static final class Streams extends RedisCommand {
 
         @Option(names = "--json", description = "Print JSON instead of a table")
         boolean json;
@@ -78,7 +82,7 @@ final class OperatorCommands {
 
         @Override
         public Integer call() {
-            try (EventBus bus = connect(main, spec, connection)) {
+            try (EventBus bus = connect()) {
                 List<Map<String, Object>> rows = StreamsReport.collect(bus, StreamsReport.streams(bus, bus.config().platforms(), extra));
                 main.out.print(json ? NodeJson.write(rows) + "\n" : StreamsReport.table(rows));
                 main.out.flush();
@@ -124,10 +128,7 @@ final class OperatorCommands {
 
     @Command(name = "publish", mixinStandardHelpOptions = true,
             description = "Publishes one envelope given as JSON (bytes as {\"$bytes\": \"<base64>\"}); prints the entry id.")
-    static final class Publish implements Callable<Integer> {
-        @ParentCommand Main main;
-        @Spec CommandSpec spec;
-        @Mixin ConnectionOptions connection;
+    static final class Publish extends RedisCommand {
 
         @Option(names = "--to", paramLabel = "TARGET", defaultValue = "inbound",
                 description = "inbound (default), outbound:<platform>, tools, or a stream name")
@@ -145,7 +146,7 @@ final class OperatorCommands {
             } catch (IllegalArgumentException ex) {
                 throw new ConfigException("JSON", ex.getMessage());
             }
-            try (EventBus bus = connect(main, spec, connection)) {
+            try (EventBus bus = connect()) {
                 String id;
                 if ("inbound".equals(to)) {
                     id = bus.publishInbound(e);
@@ -161,10 +162,7 @@ final class OperatorCommands {
 
     @Command(name = "tail", mixinStandardHelpOptions = true,
             description = "Follows a stream without a consumer group, printing one JSON line per entry (bytes as base64).")
-    static final class Tail implements Callable<Integer> {
-        @ParentCommand Main main;
-        @Spec CommandSpec spec;
-        @Mixin ConnectionOptions connection;
+    static final class Tail extends RedisCommand {
 
         @Parameters(paramLabel = "STREAM", description = "inbound, outbound:<platform>, tools, or a stream name")
         String stream;
@@ -178,7 +176,7 @@ final class OperatorCommands {
         @Override
         public Integer call() throws InterruptedException {
             if (count != null && count <= 0) throw new ConfigException("--count", "'" + count + "' must be greater than zero");
-            try (EventBus bus = connect(main, spec, connection)) {
+            try (EventBus bus = connect()) {
                 Map<String, String> cursors = new LinkedHashMap<>();
                 for (String s : resolveStreams(bus, stream)) {
                     cursors.put(s, fromStart ? "0" : bus.streamInfo(s).map(StreamInfo::lastEntryId).orElse("0"));
