@@ -16,6 +16,11 @@ import java.util.function.UnaryOperator;
  * thread, and so one channel published from one thread, keep their order in the stream. Each returned future
  * completes with the entry's id once Redis has stored it, or exceptionally if it was not; it completes on a
  * Redis I/O thread, so dependent stages must not block (use the {@code *Async} stage methods for heavy work).
+ * The blocking forms ({@link #publish}, {@link #publishInbound}, {@link #publishOutbound}) wait for that thread, so
+ * called on it (from a {@code thenAccept}/{@code whenComplete} stage of a bus future) they would wait for themselves
+ * until the command timed out, stalling the connection meanwhile: they throw {@link IllegalStateException} at once,
+ * before publishing anything. In a stage, use the {@code *Async} form
+ * and chain on its future, or move the work to an executor of your own ({@code thenAcceptAsync(.., executor)}).
  *
  * <pre>{@code
  * try (EventBus bus = EventBus.connect(RedisUrl.parse("redis://localhost:6379"), BusConfig.fromEnvironment())) {
@@ -112,17 +117,22 @@ public interface EventBus extends AutoCloseable {
 
     String publish(String stream, Envelope envelope, PublishOptions options);
 
-    /** Blocking form of {@link #publishInboundAsync}: returns the entry id. */
+    /**
+     * Blocking form of {@link #publishInboundAsync}: returns the entry id. Throws {@link IllegalStateException} when
+     * called on a Redis I/O thread (see the class comment).
+     */
     String publishInbound(Envelope envelope);
 
     /** Publishes to {@code platform}'s outbound stream. */
     CompletableFuture<String> publishOutboundAsync(String platform, Envelope envelope);
 
+    /** Blocking form of {@link #publishOutboundAsync}; refused on a Redis I/O thread like {@link #publishInbound}. */
     String publishOutbound(String platform, Envelope envelope);
 
     /** Publishes to any stream (tools requests and replies, custom streams), with the same framing and cap. */
     CompletableFuture<String> publishAsync(String stream, Envelope envelope);
 
+    /** Blocking form of {@link #publishAsync}; refused on a Redis I/O thread like {@link #publishInbound}. */
     String publish(String stream, Envelope envelope);
 
     /**

@@ -194,30 +194,11 @@ public final class Topology {
 
     /**
      * The Redis Cluster hash slot of a key: CRC16 (XMODEM, as Python's {@code binascii.crc_hqx(b, 0)}) of the key,
-     * or of its hash tag (the text between the first '{' and the next '}', when not empty), mod 16384.
+     * or of its hash tag (the text between the first '{' and the next '}', when not empty), mod 16384; computed by
+     * Lettuce, the client that routes the commands.
      */
     public static int slot(String key) {
-        byte[] b = key.getBytes(StandardCharsets.UTF_8);
-        int from = 0;
-        int to = b.length;
-        int open = key.indexOf('{');
-        if (open >= 0) {
-            int close = key.indexOf('}', open + 1);
-            if (close > open + 1) {
-                // Hash tags count in bytes; '{' and '}' are single UTF-8 bytes, so the char prefix length maps exactly.
-                from = key.substring(0, open + 1).getBytes(StandardCharsets.UTF_8).length;
-                to = key.substring(0, close).getBytes(StandardCharsets.UTF_8).length;
-            }
-        }
-        int crc = 0;
-        for (int i = from; i < to; i++) {
-            crc ^= (b[i] & 0xff) << 8;
-            for (int j = 0; j < 8; j++) {
-                crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1;
-            }
-            crc &= 0xffff;
-        }
-        return crc % CLUSTER_SLOTS;
+        return io.lettuce.core.cluster.SlotHash.getSlot(key);
     }
 
     /** {@code crc32(utf8(channelId)) mod n}; a missing channel id goes to partition 0. */

@@ -23,7 +23,17 @@ import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Built by {@link Main}'s server commands; {@link #close()} is graceful and idempotent (the shutdown hook calls it). */
+/**
+ * Built by {@link Main}'s server commands; {@link #close()} is graceful and idempotent (the shutdown hook calls it).
+ *
+ * <p><b>Threads.</b> The node owns none of its own: {@link #start} runs on the caller's thread, and the command's
+ * thread then waits in {@link #awaitStop} until {@link #close} (on the {@code stargazer-shutdown} hook thread, or a
+ * test's) has stopped every part. The parts own theirs: the bus its Redis I/O threads (Lettuce's event loops, where
+ * publish futures complete; nothing of the node blocks there) and {@code stargazer-maintenance}; each subscription
+ * a reader thread and handler threads, where the worker's handlers and the gateway's deliveries run; the web chat
+ * gateway {@code stargazer-webchat-send} (every WebSocket write) and {@code stargazer-gateway-sweep}; the HTTP server
+ * Jetty's pool (requests and WebSocket events). See each part's class comment.
+ */
 public final class Node implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Node.class);
 

@@ -67,6 +67,10 @@ public final class NodeMetrics {
                 .tag("tool", tool).tag("outcome", outcome).register(registry).record(d);
     }
 
+    public Counter counter(String name, String help) {
+        return Counter.builder(name).description(help).register(registry);
+    }
+
     public void gauge(String name, String help, Supplier<Number> value) {
         Gauge.builder(name, value).description(help).register(registry);
     }

@@ -84,7 +84,7 @@ public final class ToolsCommandHandler implements WorkerHandler {
 
     static Map<String, Object> arguments(String tool, String rest) {
         if (rest.startsWith("{")) {
-            Envelope e = Json.toEnvelope(rest);
+            Envelope e = NodeJson.toEnvelope(rest);
             return new LinkedHashMap<>(e.asMap());
         }
         Map<String, Object> args = new LinkedHashMap<>();
@@ -103,7 +103,7 @@ public final class ToolsCommandHandler implements WorkerHandler {
         if (result == null) return "(no result)";
         if (result instanceof String s) return s;
         if (result instanceof byte[] b) return "(" + b.length + " bytes)";
-        if (result instanceof Map || result instanceof java.util.List) return Json.write(result);
+        if (result instanceof Map || result instanceof java.util.List) return NodeJson.write(result);
         return String.valueOf(result);
     }
 }

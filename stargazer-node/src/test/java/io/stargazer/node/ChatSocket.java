@@ -43,7 +43,18 @@ final class ChatSocket implements WebSocket.Listener, AutoCloseable {
     }
 
     void say(String content) {
-        socket.sendText(Json.write(Map.of("content", content)), true).join();
+        sendFrame(Json.write(Map.of("content", content)));
+    }
+
+    /** Sends one text frame as it is, JSON or not. */
+    void sendFrame(String text) {
+        socket.sendText(text, true).join();
+    }
+
+    /** The messages of the error frames received so far, in order. */
+    List<String> errors() {
+        return frames.stream().filter(f -> "error".equals(f.get("kind"))).map(f -> String.valueOf(f.get("message")))
+                .collect(Collectors.toList());
     }
 
     /** The contents of the answers received so far, in order. */

@@ -49,6 +49,25 @@ class MainCliTest {
     }
 
     @Test
+    void aSettingIsTheFlagElseTheVariableElseTheDefaultAndAnErrorNamesWhereItCameFrom() {
+        // The variable when there is no flag; a blank variable is unset.
+        Result env = run(Map.of("SG_TOOL_TIMEOUT_MS", "0", "SG_HTTP_PORT", " "), "worker");
+        assertThat(env.code()).isEqualTo(2);
+        assertThat(env.err().strip()).isEqualTo("stargazer: SG_TOOL_TIMEOUT_MS: '0' must be greater than zero");
+        // The flag wins, and the variable is not even read.
+        Result flag = run(Map.of("SG_DASHBOARD_PORT", "abc"), "gateway", "--dashboard-port", "70000");
+        assertThat(flag.code()).isEqualTo(2);
+        assertThat(flag.err().strip()).isEqualTo("stargazer: --dashboard-port: '70000' is not a port");
+        Result variable = run(Map.of("SG_REDIS_PORT", "-1"), "standalone");
+        assertThat(variable.err().strip()).isEqualTo("stargazer: SG_REDIS_PORT: '-1' is not a port");
+        Result platform = run(Map.of("SG_GATEWAY_PLATFORM", "discord"), "gateway");
+        assertThat(platform.code()).isEqualTo(2);
+        assertThat(platform.err().strip()).startsWith("stargazer: SG_GATEWAY_PLATFORM: 'discord' is not a platform");
+        Result both = run(Map.of("SG_GATEWAY_PLATFORM", "discord"), "gateway", "--platform", "matrix");
+        assertThat(both.err().strip()).startsWith("stargazer: --platform: 'matrix' is not a platform");
+    }
+
+    @Test
     void unreachableServerIsOneLineErrorNamingIt() {
         Result r = run(Map.of("REDIS_URL", "redis://127.0.0.1:1"), "worker");
         assertThat(r.code()).isEqualTo(1);

@@ -392,10 +392,7 @@ public final class AclRules {
 
     private static String sha256(String password) {
         try {
-            byte[] d = MessageDigest.getInstance("SHA-256").digest(password.getBytes(StandardCharsets.UTF_8));
-            StringBuilder sb = new StringBuilder(64);
-            for (byte b : d) sb.append(String.format("%02x", b & 0xff));
-            return sb.toString();
+            return java.util.HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(password.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("the JVM has no SHA-256", e);
         }

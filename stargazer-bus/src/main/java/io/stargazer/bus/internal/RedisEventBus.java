@@ -250,6 +250,7 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public String publishInbound(Envelope envelope) {
+        refuseOnIoThread("publishInbound");
         return join(publishInboundAsync(envelope));
     }
 
@@ -276,6 +277,7 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public String publishOutbound(String platform, Envelope envelope) {
+        refuseOnIoThread("publishOutbound");
         return join(publishOutboundAsync(platform, envelope));
     }
 
@@ -286,6 +288,7 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public String publish(String stream, Envelope envelope) {
+        refuseOnIoThread("publish");
         return join(publishAsync(stream, envelope));
     }
 
@@ -425,6 +428,20 @@ final class RedisEventBus implements EventBus {
             return f.join();
         } catch (CompletionException e) {
             throw Redis.translate(e.getCause() == null ? e : e.getCause(), "publishing");
+        }
+    }
+
+    /**
+     * A blocking call on a Redis I/O thread would wait for a reply that only that thread can read: it would hang until
+     * the command timeout and stall every other user of the connection meanwhile. Refused before anything is sent.
+     * Lettuce's event loops are Netty threads ({@link io.netty.util.concurrent.FastThreadLocalThread}); the publish
+     * loop is checked too in case Lettuce was given threads of another kind.
+     */
+    private void refuseOnIoThread(String call) {
+        if (Thread.currentThread() instanceof io.netty.util.concurrent.FastThreadLocalThread || redis.publishLoop().inEventLoop()) {
+            throw new IllegalStateException(call + " blocks, and was called on a Redis I/O thread ("
+                    + Thread.currentThread().getName() + "), probably from a completion stage of a bus future: use the "
+                    + "*Async form and chain on its future, or move the work off the I/O thread (thenApplyAsync(.., executor))");
         }
     }
 

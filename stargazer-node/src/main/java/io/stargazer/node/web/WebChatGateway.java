@@ -5,16 +5,23 @@ package io.stargazer.node.web;
 import io.javalin.websocket.WsContext;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.wire.WireFormat;
-import io.stargazer.node.Json;
+import io.stargazer.node.NodeJson;
 import io.stargazer.node.NodeMetrics;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,9 +36,17 @@ import org.slf4j.LoggerFactory;
  * <p>A gateway that crashed cannot delete its group, and under the SAFE trim policy a group nobody reads would keep
  * the stream from being trimmed until publishing answers is held. So each gateway keeps a presence key,
  * {@code {its group}:alive}, refreshed every {@link #ALIVE_REFRESH} with a time to live of {@link #ALIVE_TTL}, and
- * sweeps once a minute: a sibling gateway group whose presence key is missing on two sweeps in a row belonged to a
+ * sweeps once a minute: a sibling gateway group whose presence key was missing on two sweeps in a row belonged to a
  * dead gateway (its tabs died with it), and is deleted. Consumer idle times cannot tell: Redis does not refresh
  * them on reads that return nothing, so a quiet live gateway looks as idle as a dead one.
+ *
+ * <p><b>Threads.</b> Jetty's threads call {@link #opened}, {@link #received} and {@link #closed} for the tabs; the
+ * outbound subscription's handler threads deliver answers; neither ever writes to a socket. Every WebSocket write,
+ * every publish completion and the tabs' pings run on one thread of the gateway's own,
+ * {@code stargazer-webchat-send}, and only start non-blocking writes (see {@link ChatTab}): nothing of the gateway
+ * runs on, let alone blocks, a Redis I/O thread, and a tab that stops reading is dropped without slowing any other.
+ * The thread {@code stargazer-gateway-sweep} refreshes the presence key and sweeps dead gateways' groups (it talks to
+ * Redis and may wait on it).
  */
 public final class WebChatGateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebChatGateway.class);
@@ -44,26 +59,25 @@ public final class WebChatGateway implements AutoCloseable {
     public static final Duration ALIVE_TTL = Duration.ofSeconds(30);
     public static final Duration ALIVE_REFRESH = Duration.ofSeconds(10);
     private static final Duration SWEEP_EVERY = Duration.ofMinutes(1);
+    /** How often a tab is pinged, so that proxies and the server's idle timeout keep a quiet tab's connection. */
+    static final Duration PING_EVERY = Duration.ofSeconds(20);
 
     private final EventBus bus;
     private final NodeMetrics metrics;
     private final String gatewayId;
     private final String stream;
     private final String group;
-    /** Open tabs by channel id; sends to one tab are serialised on its WsContext. */
-    private final Map<String, WsContext> tabs = new ConcurrentHashMap<>();
-    private final Map<String, String> channelBySession = new ConcurrentHashMap<>();
+    /** Open tabs by channel id, and by WebSocket session id. */
+    private final Map<String, ChatTab> tabs = new ConcurrentHashMap<>();
+    private final Map<String, ChatTab> tabBySession = new ConcurrentHashMap<>();
     /** When each message was published, by trace id, until its first answer: the round-trip latency. */
     private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
+    private final Runnable tabDropped;
     private Subscription subscription;
     /** Sibling groups whose presence key was missing on the last sweep. */
-    private final java.util.Set<String> missingLastSweep = ConcurrentHashMap.newKeySet();
-    private final java.util.concurrent.ScheduledExecutorService sweeper =
-            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "stargazer-gateway-sweep");
-                t.setDaemon(true);
-                return t;
-            });
+    private final Set<String> missingLastSweep = ConcurrentHashMap.newKeySet();
+    private final ScheduledExecutorService sweeper = thread("stargazer-gateway-sweep");
+    private final ScheduledExecutorService sendThread = thread("stargazer-webchat-send");
 
     private WebChatGateway(EventBus bus, NodeMetrics metrics) {
         this.bus = bus;
@@ -71,6 +85,16 @@ public final class WebChatGateway implements AutoCloseable {
         this.gatewayId = bus.config().nodeId();
         this.stream = bus.topology().outboundStream(PLATFORM);
         this.group = groupOf(bus, gatewayId);
+        this.tabDropped = metrics.counter("stargazer.webchat.tabs.dropped",
+                "Web chat tabs closed because they did not read what they were sent")::increment;
+    }
+
+    private static ScheduledExecutorService thread(String name) {
+        return Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     /** The consumer group gateway {@code gatewayId} reads the webchat outbound stream with. */
@@ -84,10 +108,11 @@ public final class WebChatGateway implements AutoCloseable {
         g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
-        g.sweeper.scheduleWithFixedDelay(g::refreshAlive, ALIVE_REFRESH.toMillis(), ALIVE_REFRESH.toMillis(),
-                java.util.concurrent.TimeUnit.MILLISECONDS);
+        g.sweeper.scheduleWithFixedDelay(g::refreshAlive, ALIVE_REFRESH.toMillis(), ALIVE_REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         g.sweeper.scheduleWithFixedDelay(g::removeDeadGatewayGroups, SWEEP_EVERY.toMillis(), SWEEP_EVERY.toMillis(),
-                java.util.concurrent.TimeUnit.MILLISECONDS);
+                TimeUnit.MILLISECONDS);
+        g.sendThread.scheduleWithFixedDelay(() -> g.tabs.values().forEach(ChatTab::ping), PING_EVERY.toMillis(),
+                PING_EVERY.toMillis(), TimeUnit.MILLISECONDS);
         log.atInfo().addKeyValue("gateway_id", g.gatewayId).addKeyValue("stream", g.stream).addKeyValue("group", g.group)
                 .log("Web chat gateway started");
         return g;
@@ -105,63 +130,67 @@ public final class WebChatGateway implements AutoCloseable {
         return tabs.size();
     }
 
-    // ---- tabs (called on Jetty threads) --------------------------------------------------------------------
+    // ---- tabs (called on Jetty threads; they only queue frames) --------------------------------------------
 
     void opened(WsContext ws) {
         String channel = "wc-" + UUID.randomUUID().toString().replace("-", "");
-        channelBySession.put(ws.sessionId(), channel);
-        tabs.put(channel, ws);
-        send(ws, Map.of("kind", "hello", "channel_id", channel, "gateway_id", gatewayId));
+        ChatTab tab = new ChatTab(channel, ws.session, sendThread, tabDropped);
+        tabBySession.put(ws.sessionId(), tab);
+        tabs.put(channel, tab);
+        send(tab, Map.of("kind", "hello", "channel_id", channel, "gateway_id", gatewayId));
         log.atDebug().addKeyValue("channel_id", channel).log("Tab opened");
     }
 
     void closed(WsContext ws) {
-        String channel = channelBySession.remove(ws.sessionId());
-        if (channel != null) {
-            tabs.remove(channel, ws);
-            log.atDebug().addKeyValue("channel_id", channel).log("Tab closed");
+        ChatTab tab = tabBySession.remove(ws.sessionId());
+        if (tab != null) {
+            tab.closed();
+            tabs.remove(tab.channel, tab);
+            log.atDebug().addKeyValue("channel_id", tab.channel).log("Tab closed");
         }
     }
 
     /** A frame from a tab: {@code {"content": "..."}}. Answers an error frame to the tab when it is refused. */
     void received(WsContext ws, String frame) {
-        String channel = channelBySession.get(ws.sessionId());
-        if (channel == null) {
-            return;
+        ChatTab tab = tabBySession.get(ws.sessionId());
+        if (tab == null || tab.gone()) {
+            return; // a dropped tab's last frames: it is being closed
         }
+        String channel = tab.channel;
         String content;
         try {
-            Object parsed = Json.parse(frame);
+            Object parsed = NodeJson.parse(frame);
             if (!(parsed instanceof Map<?, ?> m) || !(m.get("content") instanceof String c)) {
                 throw new IllegalArgumentException("expected {\"content\": \"...\"}");
             }
             content = c;
         } catch (IllegalArgumentException e) {
-            send(ws, Map.of("kind", "error", "message", "bad frame: " + e.getMessage()));
+            send(tab, Map.of("kind", "error", "message", "bad frame: " + e.getMessage()));
             return;
         }
         if (content.isBlank()) {
             return;
         }
         if (content.length() > MAX_CONTENT_CHARS) {
-            send(ws, Map.of("kind", "error", "message", "message too long: at most " + MAX_CONTENT_CHARS + " characters"));
+            send(tab, Map.of("kind", "error", "message", "message too long: at most " + MAX_CONTENT_CHARS + " characters"));
             return;
         }
         String traceId = WireFormat.newTraceId();
         Envelope inbound = Envelope.builder().platform(PLATFORM).channelId(channel).content(content).traceId(traceId)
                 .put(GATEWAY_ID, gatewayId).build();
         track(traceId);
-        bus.publishInboundAsync(inbound).whenComplete((id, err) -> {
+        // The publish completes on a Redis I/O thread: the rest runs on the send thread, never there.
+        bus.publishInboundAsync(inbound).whenCompleteAsync((id, err) -> {
             if (err != null) {
                 sentAt.remove(traceId);
                 log.atWarn().addKeyValue("channel_id", channel).addKeyValue("trace_id", traceId)
                         .log("Publishing a web chat message failed: " + err.getMessage());
-                send(ws, Map.of("kind", "error", "message", "could not publish: Redis did not take the message"));
+                send(tab, Map.of("kind", "error", "message", "could not publish: Redis did not take the message"));
             } else {
                 metrics.published(bus.topology().inboundStreamFor(channel));
-                send(ws, Map.of("kind", "sent", "trace_id", traceId));
+                send(tab, Map.of("kind", "sent", "trace_id", traceId));
             }
-        });
+        }, sendThread);
     }
 
     private void track(String traceId) {
@@ -173,12 +202,12 @@ public final class WebChatGateway implements AutoCloseable {
         sentAt.put(traceId, now);
     }
 
-    // ---- answers (called on subscription handler threads; may block) ---------------------------------------
+    // ---- answers (called on subscription handler threads; they only queue frames) --------------------------
 
     private void deliver(Envelope out) {
         String channel = out.channelId();
-        WsContext ws = channel == null ? null : tabs.get(channel);
-        if (ws == null) {
+        ChatTab tab = channel == null ? null : tabs.get(channel);
+        if (tab == null) {
             return; // another gateway's tab, or a tab that has closed
         }
         Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
@@ -190,20 +219,11 @@ public final class WebChatGateway implements AutoCloseable {
         frame.put("type", out.type() == null ? "message" : out.type());
         frame.put("content", out.get(Envelope.CONTENT));
         frame.put("trace_id", out.traceId());
-        send(ws, frame);
+        send(tab, frame);
     }
 
-    private static void send(WsContext ws, Map<String, ?> frame) {
-        String text = Json.write(frame);
-        synchronized (ws) {
-            try {
-                if (ws.session.isOpen()) {
-                    ws.send(text);
-                }
-            } catch (RuntimeException e) {
-                log.atDebug().log("Could not send to a closing tab: " + e.getMessage());
-            }
-        }
+    private static void send(ChatTab tab, Map<String, ?> frame) {
+        tab.offer(NodeJson.write(frame));
     }
 
     private static String aliveKey(String group) {
@@ -226,8 +246,8 @@ public final class WebChatGateway implements AutoCloseable {
         List<String> removed = new java.util.ArrayList<>();
         String prefix = bus.topology().gatewayGroup(PLATFORM) + ":";
         try {
-            java.util.Set<String> missingNow = new java.util.HashSet<>();
-            for (io.stargazer.bus.GroupInfo g : bus.groups(stream)) {
+            Set<String> missingNow = new HashSet<>();
+            for (GroupInfo g : bus.groups(stream)) {
                 if (!g.name().startsWith(prefix) || g.name().equals(group) || bus.isAlive(aliveKey(g.name()))) {
                     continue;
                 }
@@ -255,6 +275,7 @@ public final class WebChatGateway implements AutoCloseable {
         }
         sweeper.shutdownNow();
         subscription.close();
+        sendThread.shutdownNow();
         try {
             bus.deleteGroup(stream, group);
         } catch (RuntimeException e) {

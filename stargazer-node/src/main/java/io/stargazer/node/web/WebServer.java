@@ -5,36 +5,43 @@ package io.stargazer.node.web;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpStatus;
+import io.javalin.http.UnauthorizedResponse;
+import io.javalin.http.staticfiles.Location;
+import io.javalin.security.BasicAuthCredentials;
 import io.javalin.websocket.WsContext;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
-import io.stargazer.node.Json;
+import io.stargazer.node.NodeJson;
 import io.stargazer.node.NodeMetrics;
 import io.stargazer.node.StreamsReport;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Routes: {@code /} chat (gateway roles only), {@code /ws/chat} its WebSocket, {@code /dashboard},
- * {@code /api/streams}, {@code /metrics}, {@code /health}. Every handler runs on a Jetty thread and may block briefly
- * on Redis diagnostics (each bounded by the bus's diagnostic timeout).
+ * {@code /api/streams}, {@code /metrics}, {@code /health}, and the pages' scripts and style sheet under
+ * {@code /assets} (Javalin's static files, from {@code /web/assets} in the jar).
+ *
+ * <p><b>Threads.</b> Every HTTP handler runs on a thread of Jetty's pool and may block briefly on Redis diagnostics
+ * (each bounded by the bus's diagnostic timeout); those threads are not Redis's, so waiting there stalls no one else.
+ * WebSocket events (open, frame, close) also arrive on Jetty's threads and go straight to the {@link WebChatGateway},
+ * which only queues what it answers: no Jetty thread writes to a socket or waits for a tab.
  */
 public final class WebServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebServer.class);
     private static final int MAX_FRAME_BYTES = 16 * 1024;
-    private static final Map<String, String> ASSETS = Map.of(
-            "chat.js", "text/javascript", "dashboard.js", "text/javascript", "style.css", "text/css");
     private static final String CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
             + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -51,7 +58,7 @@ public final class WebServer implements AutoCloseable {
     private WebServer(EventBus bus, NodeMetrics metrics, WebChatGateway gateway, Supplier<List<Subscription>> subscriptions,
             List<String> platforms, boolean dashboard, String dashboardPassword) {
         this.dashboard = dashboard;
-        this.dashboardPassword = dashboardPassword == null ? null : dashboardPassword.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        this.dashboardPassword = dashboardPassword == null ? null : dashboardPassword.getBytes(StandardCharsets.UTF_8);
         this.bus = bus;
         this.metrics = metrics;
         this.gateway = gateway;
@@ -61,6 +68,14 @@ public final class WebServer implements AutoCloseable {
             cfg.showJavalinBanner = false;
             cfg.startupWatcherEnabled = false;
             cfg.http.maxRequestSize = 64 * 1024;
+            // The pages' scripts and style sheet; the pages themselves have routes (which one depends on the role).
+            cfg.staticFiles.add(files -> {
+                files.hostedPath = "/assets";
+                files.directory = "/web/assets";
+                files.location = Location.CLASSPATH;
+                files.mimeTypes.add("text/javascript; charset=utf-8", "js");
+                files.mimeTypes.add("text/css; charset=utf-8", "css");
+            });
             cfg.jetty.modifyWebSocketServletFactory(f -> {
                 f.setMaxTextMessageSize(MAX_FRAME_BYTES);
                 f.setMaxBinaryMessageSize(MAX_FRAME_BYTES);
@@ -117,15 +132,6 @@ public final class WebServer implements AutoCloseable {
             app.get("/api/streams", ctx -> json(ctx, streams()));
             app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
         }
-        app.get("/assets/{file}", ctx -> {
-            String file = ctx.pathParam("file");
-            String type = ASSETS.get(file);
-            if (type == null) {
-                ctx.status(HttpStatus.NOT_FOUND).result("not found");
-                return;
-            }
-            ctx.contentType(type + "; charset=utf-8").result(resource(file));
-        });
         app.get("/health", ctx -> {
             Map<String, Object> h = health();
             ctx.status("up".equals(h.get("status")) ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
@@ -138,7 +144,6 @@ public final class WebServer implements AutoCloseable {
                         ctx.closeSession(4403, "cross-origin connection refused");
                         return;
                     }
-                    ctx.enableAutomaticPings(20, TimeUnit.SECONDS);
                     gateway.opened(ctx);
                 });
                 ws.onMessage(ctx -> gateway.received(ctx, ctx.message()));
@@ -148,23 +153,17 @@ public final class WebServer implements AutoCloseable {
         }
     }
 
-    /** HTTP Basic: any user name, the configured password, compared in constant time. */
+    /** HTTP Basic (Javalin reads the header): any user name, the configured password, compared in constant time. */
     private void requirePassword(Context ctx) {
-        String header = ctx.header("Authorization");
-        byte[] given = null;
-        if (header != null && header.regionMatches(true, 0, "Basic ", 0, 6)) {
-            try {
-                String decoded = new String(java.util.Base64.getDecoder().decode(header.substring(6).trim()),
-                        java.nio.charset.StandardCharsets.UTF_8);
-                int colon = decoded.indexOf(':');
-                given = (colon < 0 ? "" : decoded.substring(colon + 1)).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            } catch (IllegalArgumentException e) {
-                given = null;
-            }
+        BasicAuthCredentials given;
+        try {
+            given = ctx.basicAuthCredentials();
+        } catch (IllegalArgumentException e) {
+            given = null; // not base64
         }
-        if (given == null || !java.security.MessageDigest.isEqual(given, dashboardPassword)) {
+        if (given == null || !MessageDigest.isEqual(given.getPassword().getBytes(StandardCharsets.UTF_8), dashboardPassword)) {
             ctx.header("WWW-Authenticate", "Basic realm=\"stargazer dashboard\", charset=\"UTF-8\"");
-            throw new io.javalin.http.UnauthorizedResponse("the dashboard needs its password (SG_DASHBOARD_PASSWORD)");
+            throw new UnauthorizedResponse("the dashboard needs its password (SG_DASHBOARD_PASSWORD)");
         }
     }
 
@@ -227,7 +226,7 @@ public final class WebServer implements AutoCloseable {
     }
 
     private static void json(Context ctx, Object body) {
-        ctx.contentType("application/json; charset=utf-8").header("Cache-Control", "no-store").result(Json.write(body));
+        ctx.contentType("application/json; charset=utf-8").header("Cache-Control", "no-store").result(NodeJson.write(body));
     }
 
     private static void page(Context ctx, String name) {

@@ -1,0 +1,168 @@
+// The commands that run node parts: standalone, gateway, worker and tools. Each resolves its settings (flag, else
+// SG_* variable, else default: picocli with EnvironmentDefaults), starts a Node and waits until it is stopped.
+package io.stargazer.node;
+
+import io.stargazer.bus.ConfigException;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.Topology;
+import io.stargazer.node.EnvironmentDefaults.FromEnv;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** Holder of the server subcommands of {@link Main}; {@link #runNode} is what they share. */
+final class NodeCommands {
+    private NodeCommands() {
+    }
+
+    /** The settings of the commands that run node parts. */
+    static final class ServerOptions {
+        @Mixin
+        OperatorCommands.ConnectionOptions connection;
+
+        @FromEnv("SG_HTTP_HOST")
+        @Option(names = "--http-host", paramLabel = "HOST", defaultValue = "127.0.0.1",
+                description = "Address the HTTP server binds (SG_HTTP_HOST; default 127.0.0.1)")
+        String httpHost;
+
+        /** Null when neither given nor set: each command has its own default. */
+        @FromEnv("SG_HTTP_PORT")
+        @Option(names = "--http-port", paramLabel = "PORT", description = "HTTP port, 0 for a free one, -1 for none (SG_HTTP_PORT)")
+        Integer httpPort;
+
+        @FromEnv("SG_DASHBOARD_HOST")
+        @Option(names = "--dashboard-host", paramLabel = "HOST", defaultValue = "127.0.0.1",
+                description = "Serve the dashboard, its API and /metrics on their own address (SG_DASHBOARD_HOST; default 127.0.0.1)")
+        String dashboardHost;
+
+        @FromEnv("SG_DASHBOARD_PORT")
+        @Option(names = "--dashboard-port", paramLabel = "PORT", defaultValue = "-1",
+                description = "Port of the dashboard's own listener, 0 for a free one; -1 serves it on the main HTTP server "
+                        + "(SG_DASHBOARD_PORT; default -1). Its password comes only from SG_DASHBOARD_PASSWORD.")
+        int dashboardPort;
+
+        @FromEnv("SG_DATA_DIR")
+        @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "data/redis",
+                description = "Embedded Redis data directory (SG_DATA_DIR; default ./data/redis)")
+        String dataDir;
+
+        @FromEnv("SG_REDIS_PORT")
+        @Option(names = "--redis-port", paramLabel = "PORT", defaultValue = "0",
+                description = "Embedded Redis port, 0 for a free one (SG_REDIS_PORT; default 0)")
+        int redisPort;
+
+        @FromEnv("SG_WORKER_HANDLER")
+        @Option(names = "--handler", paramLabel = "NAME", defaultValue = "echo",
+                description = "Worker handler: echo, tools, or a class name (SG_WORKER_HANDLER; default echo)")
+        String handler;
+
+        @FromEnv("SG_TOOL_TIMEOUT_MS")
+        @Option(names = "--tool-timeout-ms", paramLabel = "MS", defaultValue = "10000",
+                description = "How long the tools handler waits for a tool (SG_TOOL_TIMEOUT_MS; default 10000)")
+        int toolTimeoutMs;
+    }
+
+    private static int port(CommandSpec spec, String option, int value, int min) {
+        if (value < min || value > 65535) {
+            throw new ConfigException(EnvironmentDefaults.source(spec, option), "'" + value + "' is not a port");
+        }
+        return value;
+    }
+
+    /** Checks what picocli cannot, starts the node, and returns when it has stopped (SIGTERM, Ctrl-C). */
+    static int runNode(Main main, CommandSpec spec, ServerOptions o, NodeRole role, Node.Parts parts, int defaultHttpPort)
+            throws InterruptedException {
+        int httpPort = port(spec, "--http-port", o.httpPort != null ? o.httpPort : defaultHttpPort, -1);
+        int redisPort = port(spec, "--redis-port", o.redisPort, 0);
+        if (o.toolTimeoutMs <= 0) {
+            throw new ConfigException(EnvironmentDefaults.source(spec, "--tool-timeout-ms"), "'" + o.toolTimeoutMs
+                    + "' must be greater than zero");
+        }
+        String nodeId = o.connection.nodeId;
+        if (nodeId != null) Topology.checkName("--node-id", nodeId);
+        int dashboardPort = port(spec, "--dashboard-port", o.dashboardPort, -1);
+        // Only from the environment, never a flag: a flag would show in `ps`.
+        Node.Dashboard dashboard = new Node.Dashboard(o.dashboardHost, dashboardPort, main.env("SG_DASHBOARD_PASSWORD"));
+        RedisUrl url = o.connection.redisUrl == null ? null
+                : RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), o.connection.redisUrl);
+        Node.Settings s = new Node.Settings(role, parts, url, nodeId, Path.of(o.dataDir).toAbsolutePath(), redisPort,
+                o.httpHost, httpPort, o.handler, Duration.ofMillis(o.toolTimeoutMs), main.env, dashboard);
+        Node node = Node.start(s);
+        Runtime.getRuntime().addShutdownHook(new Thread(node::close, "stargazer-shutdown"));
+        node.awaitStop();
+        return 0;
+    }
+
+    /** What every server command is: its options, and the role and parts it runs. */
+    abstract static class ServerCommand implements Callable<Integer> {
+        @ParentCommand Main main;
+        @Spec CommandSpec spec;
+        @Mixin ServerOptions options;
+        private final NodeRole role;
+        private final Node.Parts parts;
+        private final int defaultHttpPort;
+
+        ServerCommand(NodeRole role, Node.Parts parts, int defaultHttpPort) {
+            this.role = role;
+            this.parts = parts;
+            this.defaultHttpPort = defaultHttpPort;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            return runNode(main, spec, options, role, parts, defaultHttpPort);
+        }
+    }
+
+    @Command(name = "standalone", mixinStandardHelpOptions = true,
+            description = "Web chat gateway, worker and tools service in one process.")
+    static final class Standalone extends ServerCommand {
+        Standalone() {
+            super(NodeRole.STANDALONE, new Node.Parts(true, true, true), 8080);
+        }
+    }
+
+    @Command(name = "gateway", mixinStandardHelpOptions = true, description = "A platform gateway (the web chat).")
+    static final class Gateway extends ServerCommand {
+        @FromEnv("SG_GATEWAY_PLATFORM")
+        @Option(names = "--platform", paramLabel = "NAME", defaultValue = "webchat",
+                description = "The platform to serve (SG_GATEWAY_PLATFORM; only webchat)")
+        String platform;
+
+        Gateway() {
+            super(NodeRole.GATEWAY, new Node.Parts(true, false, false), 8080);
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            if (!"webchat".equals(platform)) {
+                throw new ConfigException(EnvironmentDefaults.source(spec, "--platform"),
+                        "'" + platform + "' is not a platform this node has a gateway for (webchat)");
+            }
+            return super.call();
+        }
+    }
+
+    @Command(name = "worker", mixinStandardHelpOptions = true,
+            description = "Consumes the inbound stream and answers through the handler (no HTTP unless --http-port).")
+    static final class WorkerCommand extends ServerCommand {
+        WorkerCommand() {
+            super(NodeRole.WORKER, new Node.Parts(false, true, false), -1);
+        }
+    }
+
+    @Command(name = "tools", mixinStandardHelpOptions = true,
+            description = "The tools service: runs tool requests from the tools stream (no HTTP unless --http-port).")
+    static final class ToolsCommand extends ServerCommand {
+        ToolsCommand() {
+            super(NodeRole.TOOLS, new Node.Parts(false, false, true), -1);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+// The operator commands: streams, publish, tail (they talk to a running system's Redis and never start one) and acl
+// (prints least-privilege ACL users for the environment's topology).
+package io.stargazer.node;
+
+import io.stargazer.bus.acl.AclRules;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConfigException;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.StreamEntry;
+import io.stargazer.bus.StreamInfo;
+import io.stargazer.bus.Topology;
+import io.stargazer.node.EnvironmentDefaults.FromEnv;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** Holder of the operator subcommands of {@link Main}. */
+final class OperatorCommands {
+    private OperatorCommands() {
+    }
+
+    /** The settings every command that talks to Redis takes. */
+    static final class ConnectionOptions {
+        @FromEnv(RedisUrl.ENV_REDIS_URL)
+        @Option(names = "--redis-url", paramLabel = "URL", description = "Redis server (REDIS_URL); without it the node starts an embedded one")
+        String redisUrl;
+
+        @Option(names = "--node-id", paramLabel = "ID", description = "This process's consumer name (SG_NODE_ID; default host-pid)")
+        String nodeId;
+    }
+
+    /** An operator command that talks to Redis. */
+    abstract static class RedisCommand implements Callable<Integer> {
+        @ParentCommand Main main;
+        @Spec CommandSpec spec;
+        @Mixin ConnectionOptions connection;
+
+        /** Connects for an operator tool: a server must be named, these never start one. */
+        EventBus connect() {
+            if (connection.redisUrl == null) {
+                throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
+            }
+            RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl);
+            BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
+            cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
+            return EventBus.connect(url, cfg.build());
+        }
+    }
+
+    /** {@code inbound}, {@code outbound:<platform>}, {@code tools}, or a stream name as is. */
+    static List<String> resolveStreams(EventBus bus, String name) {
+        Topology t = bus.topology();
+        if ("inbound".equals(name)) return t.inboundStreams();
+        if ("tools".equals(name)) return List.of(t.toolsStream());
+        if (name.startsWith("outbound:")) return List.of(t.outboundStream(name.substring("outbound:".length())));
+        return List.of(Topology.checkName("stream", name));
+    }
+
+    @Command(name = "streams", mixinStandardHelpOptions = true,
+            description = "Streams, groups and consumers with length, pending, lag and dead letters.")
+    static final class Streams extends RedisCommand {
+
+        @Option(names = "--json", description = "Print JSON instead of a table")
+        boolean json;
+
+        @Option(names = "--stream", paramLabel = "NAME", description = "Also show this stream (repeatable)")
+        List<String> extra = new ArrayList<>();
+
+        @Override
+        public Integer call() {
+            try (EventBus bus = connect()) {
+                List<Map<String, Object>> rows = StreamsReport.collect(bus, StreamsReport.streams(bus, bus.config().platforms(), extra));
+                main.out.print(json ? NodeJson.write(rows) + "\n" : StreamsReport.table(rows));
+                main.out.flush();
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "acl", mixinStandardHelpOptions = true,
+            description = "Prints Redis ACL rules (ACL SETUSER lines, or an ACL file with --file) for each node role under "
+                    + "the current topology: each user may run only the commands, on only the keys, its role uses. "
+                    + "Users get no password: set one with ACL SETUSER <user> ><password> (see docs/security.md).")
+    static final class Acl implements Callable<Integer> {
+        @ParentCommand Main main;
+
+        @Option(names = "--file", description = "Print an ACL file (aclfile) instead of ACL SETUSER commands")
+        boolean file;
+
+        @Option(names = "--platform", paramLabel = "NAME", description = "A gateway platform (repeatable; default SG_PLATFORMS)")
+        List<String> platforms;
+
+        @Option(names = "--worker-id", paramLabel = "ID",
+                description = "A worker id whose tools reply stream the rules name exactly (repeatable; default: any)")
+        List<String> workerIds;
+
+        @Option(names = "--server-version", paramLabel = "VERSION", description = "The Redis version the rules are for (default 7.0)")
+        String serverVersion = "7.0.0";
+
+        @Override
+        public Integer call() {
+            BusConfig cfg = BusConfig.fromEnvironment(main.env);
+            List<String> ps = platforms == null ? cfg.platforms() : platforms;
+            AclRules.Builder b = AclRules.builder(cfg.topology()).platforms(ps)
+                    .serverVersion(serverVersion);
+            if (workerIds != null) b.workerIds(workerIds);
+            for (String p : ps) b.gateway("sg-gateway-" + p, null, p);
+            AclRules rules = b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).build();
+            main.out.print(file ? rules.aclFile() : rules.setUserCommands());
+            main.out.flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "publish", mixinStandardHelpOptions = true,
+            description = "Publishes one envelope given as JSON (bytes as {\"$bytes\": \"<base64>\"}); prints the entry id.")
+    static final class Publish extends RedisCommand {
+
+        @Option(names = "--to", paramLabel = "TARGET", defaultValue = "inbound",
+                description = "inbound (default), outbound:<platform>, tools, or a stream name")
+        String to;
+
+        @Parameters(paramLabel = "JSON", description = "The envelope as a JSON object, or - to read it from stdin")
+        String envelope;
+
+        @Override
+        public Integer call() throws IOException {
+            String text = "-".equals(envelope) ? new String(System.in.readAllBytes(), StandardCharsets.UTF_8) : envelope;
+            Envelope e;
+            try {
+                e = NodeJson.toEnvelope(text);
+            } catch (IllegalArgumentException ex) {
+                throw new ConfigException("JSON", ex.getMessage());
+            }
+            try (EventBus bus = connect()) {
+                String id;
+                if ("inbound".equals(to)) {
+                    id = bus.publishInbound(e);
+                } else {
+                    List<String> streams = resolveStreams(bus, to);
+                    id = bus.publish(streams.get(0), e);
+                }
+                main.out.println(id);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "tail", mixinStandardHelpOptions = true,
+            description = "Follows a stream without a consumer group, printing one JSON line per entry (bytes as base64).")
+    static final class Tail extends RedisCommand {
+
+        @Parameters(paramLabel = "STREAM", description = "inbound, outbound:<platform>, tools, or a stream name")
+        String stream;
+
+        @Option(names = "--from-start", description = "Print the entries already in the stream first")
+        boolean fromStart;
+
+        @Option(names = {"-n", "--count"}, paramLabel = "N", description = "Exit after N entries")
+        Integer count;
+
+        @Override
+        public Integer call() throws InterruptedException {
+            if (count != null && count <= 0) throw new ConfigException("--count", "'" + count + "' must be greater than zero");
+            try (EventBus bus = connect()) {
+                Map<String, String> cursors = new LinkedHashMap<>();
+                for (String s : resolveStreams(bus, stream)) {
+                    cursors.put(s, fromStart ? "0" : bus.streamInfo(s).map(StreamInfo::lastEntryId).orElse("0"));
+                }
+                long printed = 0;
+                while (true) {
+                    boolean any = false;
+                    for (Map.Entry<String, String> c : cursors.entrySet()) {
+                        for (StreamEntry e : bus.read(c.getKey(), c.getValue(), 100)) {
+                            any = true;
+                            c.setValue(e.id());
+                            Map<String, Object> line = new LinkedHashMap<>();
+                            line.put("stream", c.getKey());
+                            line.put("id", e.id());
+                            if (e.envelope() != null) {
+                                line.put("envelope", e.envelope());
+                            } else {
+                                line.put("malformed", e.malformed());
+                            }
+                            main.out.println(NodeJson.write(line));
+                            if (count != null && ++printed >= count) {
+                                main.out.flush();
+                                return 0;
+                            }
+                        }
+                    }
+                    main.out.flush();
+                    if (!any) {
+                        // No blocking read without a group on the shared connection: poll gently instead.
+                        Thread.sleep(200);
+                    }
+                }
+            }
+        }
+    }
+}
