@@ -7,6 +7,7 @@ import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.PublishOptions;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.StreamEntry;
@@ -136,6 +137,11 @@ final class OperatorCommands {
 
         @Parameters(paramLabel = "JSON", description = "The envelope as a JSON object, or - to read it from stdin")
         String envelope;
+
+        @Option(names = "--dedupe-key", paramLabel = "KEY",
+                description = "Publish at most once per KEY within the dedupe window (SG_DEDUPE_WINDOW_MS); prints the first entry's id "
+                        + "when KEY was already used; retried when the outcome is unknown (docs/once.md)")
+        String dedupeKey;
 
         @Override
         public Integer call() throws IOException {

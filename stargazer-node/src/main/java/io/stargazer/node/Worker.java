@@ -2,8 +2,10 @@
 package io.stargazer.node;
 
 import io.micrometer.core.instrument.Timer;
+import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.PublishOptions;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.tools.ToolClient;
 import java.util.ArrayList;
@@ -40,7 +42,7 @@ public final class Worker implements AutoCloseable {
     public static Worker start(EventBus bus, String handlerName, WorkerHandler handler, NodeMetrics metrics) {
         Worker w = new Worker(bus, handlerName, handler, metrics);
         for (String stream : bus.topology().inboundStreams()) {
-            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).fromEnvironment().build(), d -> w.handle(d.envelope()));
+            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).fromEnvironment().build(), w::handle);
             metrics.watch(s);
             w.subscriptions.add(s);
         }
@@ -53,10 +55,10 @@ public final class Worker implements AutoCloseable {
         return List.copyOf(subscriptions);
     }
 
-    private void handle(Envelope inbound) throws Exception {
+    private void handle(Delivery delivery) throws Exception {
         long start = System.nanoTime();
         try {
-            handler.handle(inbound, new Ctx(inbound));
+            handler.handle(delivery.envelope(), new Ctx(delivery));
         } finally {
             latency.record(System.nanoTime() - start, java.util.concurrent.TimeUnit.NANOSECONDS);
         }
@@ -75,27 +77,44 @@ public final class Worker implements AutoCloseable {
         return b.build();
     }
 
+    /**
+     * Answers sent once (docs/once.md): the reply is stored and the entry acknowledged in one step
+     * ({@link Delivery#reply}); other messages carry a dedupe key derived from the entry and their place in the
+     * handling, so an entry handled again (its worker died after answering) adds no second answer.
+     */
     private final class Ctx implements WorkerHandler.Context {
+        private final Delivery delivery;
         private final Envelope inbound;
+        private int sent;
 
-        Ctx(Envelope inbound) {
-            this.inbound = inbound;
+        Ctx(Delivery delivery) {
+            this.delivery = delivery;
+            this.inbound = delivery.envelope();
         }
 
         @Override
         public void reply(String content) {
-            send(Envelope.of(Envelope.TYPE, "message", Envelope.CONTENT, content));
+            Envelope out = answer(inbound, Envelope.of(Envelope.TYPE, "message", Envelope.CONTENT, content));
+            String stream = bus.topology().outboundStream(platformOf(out));
+            delivery.reply(stream, out).join();
+            metrics.published(stream);
         }
 
         @Override
         public void send(Envelope outbound) {
             Envelope out = answer(inbound, outbound);
+            String stream = bus.topology().outboundStream(platformOf(out));
+            sent++;
+            bus.publish(stream, out, PublishOptions.dedupeKey("send:" + delivery.stream() + ":" + delivery.id() + ":" + sent));
+            metrics.published(stream);
+        }
+
+        private String platformOf(Envelope out) {
             String platform = out.platform();
             if (platform == null) {
                 throw new IllegalArgumentException("the inbound envelope has no platform to answer on");
             }
-            bus.publishOutbound(platform, out);
-            metrics.published(bus.topology().outboundStream(platform));
+            return platform;
         }
 
         @Override

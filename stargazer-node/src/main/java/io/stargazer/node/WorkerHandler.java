@@ -27,16 +27,19 @@ public interface WorkerHandler {
     /** What a handler can do while handling one envelope. Used only on the thread that called {@link #handle}. */
     interface Context {
         /**
-         * Publishes a {@code type "message"} answer with {@code content} to the inbound envelope's platform, with its
-         * {@code channel_id}, {@code trace_id} and routing members ({@code gateway_id}) copied, and waits until Redis
-         * has stored it.
+         * The answer: publishes a {@code type "message"} answer with {@code content} to the inbound envelope's
+         * platform, with its {@code channel_id}, {@code trace_id} and routing members ({@code gateway_id}) copied, and
+         * acknowledges the inbound entry in the same step (Delivery.reply), waiting until Redis has stored it. Sent
+         * once, even when the entry is handled again after a crash. Call it once; use {@link #send} for other messages.
          */
         void reply(String content);
 
         /**
          * Publishes {@code outbound} to the inbound envelope's platform; {@code platform}, {@code channel_id},
          * {@code trace_id} and the routing members are copied from the inbound envelope where {@code outbound} has
-         * none. Waits until Redis has stored it.
+         * none. Waits until Redis has stored it. Each message carries a dedupe key made of the entry and its place among
+         * this handling's messages, so an entry handled again sends nothing it already sent (for a handler that sends
+         * the same messages in the same order).
          */
         void send(Envelope outbound);
 

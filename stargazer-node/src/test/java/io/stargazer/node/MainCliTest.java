@@ -135,6 +135,24 @@ class MainCliTest {
     }
 
     @Test
+    void publishWithADedupeKeyStoresOneEntryAndPrintsTheFirstIdAgain() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = new HashMap<>(TestEnv.of(t));
+        Result first = run(env, "publish", "--dedupe-key", "discord:1234567", "{\"channel_id\":\"c-1\",\"content\":\"hi\"}");
+        assertThat(first.code()).as(first.err()).isZero();
+        Result again = run(env, "publish", "--dedupe-key", "discord:1234567", "{\"channel_id\":\"c-1\",\"content\":\"hi\"}");
+        assertThat(again.code()).as(again.err()).isZero();
+        assertThat(again.out().strip()).isEqualTo(first.out().strip()).matches("\\d+-\\d+");
+        Result other = run(env, "publish", "--dedupe-key", "discord:1234568", "{\"channel_id\":\"c-1\",\"content\":\"hi\"}");
+        assertThat(other.out().strip()).isNotEqualTo(first.out().strip());
+        Result tail = run(env, "tail", "inbound", "--from-start", "-n", "2");
+        assertThat(tail.out().strip().lines()).hasSize(2);
+        Result bad = run(env, "publish", "--dedupe-key", "", "{}");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err().strip()).doesNotContain("\n").contains("dedupeKey");
+    }
+
+    @Test
     void aclPrintsOneUserPerRoleForTheTopologyOfTheEnvironment() {
         Result r = run(Map.of("SG_PLATFORMS", "webchat,discord", "SG_INBOUND_STREAM", "app:in"), "acl");
         assertThat(r.code()).isZero();

@@ -23,6 +23,8 @@ final class AckBatcher {
     private final String stream;
     private final String group;
     private final AtomicInteger outstanding = new AtomicInteger();
+    /** Ids queued or on the wire: a read of the consumer's own pending list must not hand them out again meanwhile. */
+    private final java.util.Set<String> unconfirmed = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final BatchingDrain<String> drain;
 
     AckBatcher(RedisClusterAsyncCommands<String, byte[]> redis, String stream, String group) {
@@ -34,6 +36,7 @@ final class AckBatcher {
 
     void ack(String id) {
         outstanding.incrementAndGet();
+        unconfirmed.add(id);
         drain.offer(id);
     }
 
@@ -60,7 +63,13 @@ final class AckBatcher {
                     .log("Acknowledgement failed; the entries stay pending and will be delivered again: " + error.getMessage());
         }
         outstanding.addAndGet(-ids.size());
+        ids.forEach(unconfirmed::remove);
         drain.sent();
+    }
+
+    /** Whether an acknowledgement of {@code id} is queued or on the wire (its entry may still look pending in Redis). */
+    boolean acknowledging(String id) {
+        return unconfirmed.contains(id);
     }
 
     /** Waits until every acknowledgement queued so far has been answered (or failed); false on timeout. */

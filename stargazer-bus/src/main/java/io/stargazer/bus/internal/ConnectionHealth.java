@@ -33,6 +33,11 @@ final class ConnectionHealth {
     private final StatefulConnection<String, byte[]> shared;
     private final long deadPeerNanos;
     private final Map<String, Probe> probes = new ConcurrentHashMap<>();
+    /** Cluster nodes the cluster marks failed, with when this check first saw them so (System.nanoTime). */
+    private final Map<String, Long> down = new ConcurrentHashMap<>();
+    private final Map<String, Long> downReported = new ConcurrentHashMap<>();
+    /** How often a node that stays down is mentioned again. */
+    private static final long DOWN_REPORT_NANOS = 30_000_000_000L;
 
     private static final class Probe {
         volatile long sentAt;
@@ -86,6 +91,7 @@ final class ConnectionHealth {
         if (shared instanceof StatefulRedisClusterConnection<String, byte[]> cluster) {
             Map<String, StatefulConnection<String, byte[]>> out = new java.util.LinkedHashMap<>();
             List<RedisClusterNode> nodes = new ArrayList<>(cluster.getPartitions().getPartitions());
+            noteDownNodes(nodes);
             for (RedisClusterNode n : nodes) {
                 if (n.is(RedisClusterNode.NodeFlag.UPSTREAM) && !n.is(RedisClusterNode.NodeFlag.FAIL)) {
                     try {
@@ -100,6 +106,42 @@ final class ConnectionHealth {
             return out;
         }
         return Map.of("shared", shared);
+    }
+
+    /**
+     * One line when the cluster marks a node failed, one every 30 s while it stays so, one when it is back: instead of
+     * a connection error per reconnect attempt and per topology refresh (Lettuce logs those at WARN under
+     * {@code io.lettuce.core.protocol.ConnectionWatchdog} and
+     * {@code io.lettuce.core.cluster.topology.DefaultClusterTopologyRefresh}; the node sets both to ERROR, docs/cluster.md).
+     */
+    private void noteDownNodes(List<RedisClusterNode> nodes) {
+        long now = System.nanoTime();
+        java.util.Set<String> failedNow = new java.util.HashSet<>();
+        for (RedisClusterNode n : nodes) {
+            if (n.is(RedisClusterNode.NodeFlag.FAIL) || n.is(RedisClusterNode.NodeFlag.EVENTUAL_FAIL)) {
+                failedNow.add(n.getUri().getHost() + ":" + n.getUri().getPort());
+            }
+        }
+        for (String node : failedNow) {
+            Long since = down.putIfAbsent(node, now);
+            if (since == null) {
+                downReported.put(node, now);
+                log.atWarn().addKeyValue("redis", node).log("Redis Cluster node is down (the cluster marks it failed); "
+                        + "its slots are served by the replica promoted in its place; connection errors to it are summarised here");
+            } else if (now - downReported.getOrDefault(node, since) > DOWN_REPORT_NANOS) {
+                downReported.put(node, now);
+                log.atWarn().addKeyValue("redis", node).addKeyValue("down_s", (now - since) / 1_000_000_000L)
+                        .log("Redis Cluster node is still down");
+            }
+        }
+        for (String node : List.copyOf(down.keySet())) {
+            if (!failedNow.contains(node)) {
+                Long since = down.remove(node);
+                downReported.remove(node);
+                log.atInfo().addKeyValue("redis", node).addKeyValue("down_s", since == null ? 0 : (now - since) / 1_000_000_000L)
+                        .log("Redis Cluster node is no longer marked failed");
+            }
+        }
     }
 
     private static void disconnect(StatefulConnection<String, byte[]> c) {

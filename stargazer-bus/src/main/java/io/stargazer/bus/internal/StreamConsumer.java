@@ -198,7 +198,9 @@ final class StreamConsumer implements Subscription {
         } else if (!entries.isEmpty()) {
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
-        handOut(entries, counts, false);
+        // What a read of its own pending list returns may have been acknowledged while the reply was on its way: such
+        // entries are checked before they run, as taken-over ones are.
+        handOut(entries, counts, fromHistory);
         state.compareAndSet(State.STARTING, State.RUNNING);
     }
 
@@ -323,7 +325,7 @@ final class StreamConsumer implements Subscription {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", deleted.size())
                         .log("Pending entries were deleted from the stream before being handled; the server dropped them");
             }
-            claimed.removeIf(e -> inFlight.containsKey(e.id()));
+            claimed.removeIf(e -> inFlight.containsKey(e.id()) || acks.acknowledging(e.id()));
             if (!claimed.isEmpty()) {
                 int got = 0;
                 while (got < claimed.size() && permits.tryAcquire()) got++;
@@ -399,8 +401,11 @@ final class StreamConsumer implements Subscription {
 
     // ---- handing out ---------------------------------------------------------------------------------------
 
-    /** Hands entries to the lanes; each holds one permit until it is finally settled or given up. */
-    private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean takenOver) {
+    /**
+     * Hands entries to the lanes; each holds one permit until it is finally settled or given up. {@code confirmFirst}:
+     * check before running each that it is still pending with this consumer (taken over, or read from the pending list).
+     */
+    private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst) {
         for (RawEntry e : entries) {
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
             if (e.deleted()) {
@@ -410,8 +415,9 @@ final class StreamConsumer implements Subscription {
                 permits.release();
                 continue;
             }
-            if (inFlight.containsKey(e.id())) {
-                permits.release(); // already held here: a history read found it again
+            if (inFlight.containsKey(e.id()) || acks.acknowledging(e.id())) {
+                // Already held here, or settled and its XACK not yet applied: a read of the pending list found it again.
+                permits.release();
                 continue;
             }
             if (count > cfg.maxDeliveries()) {
@@ -428,7 +434,7 @@ final class StreamConsumer implements Subscription {
                 permits.release();
                 continue;
             }
-            Held h = new Held(e, envelope, count, takenOver);
+            Held h = new Held(e, envelope, count, confirmFirst);
             inFlight.put(e.id(), h);
             try {
                 lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
@@ -647,12 +653,12 @@ final class StreamConsumer implements Subscription {
         volatile ScheduledFuture<?> retryTask;
         int infrastructureFailures;
 
-        Held(RawEntry raw, Envelope envelope, long count, boolean takenOver) {
+        Held(RawEntry raw, Envelope envelope, long count, boolean confirmFirst) {
             this.raw = raw;
             this.id = raw.id();
             this.envelope = envelope;
             this.count = count;
-            this.confirmFirst = takenOver; // the consumer it was taken from may have acknowledged it meanwhile
+            this.confirmFirst = confirmFirst; // it may have been acknowledged meanwhile
         }
 
         boolean waitingForRetry() {
