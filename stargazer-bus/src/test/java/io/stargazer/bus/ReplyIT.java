@@ -92,6 +92,45 @@ class ReplyIT {
         }
     }
 
+    @Test
+    @Timeout(300)
+    void twentyThousandMessagesThroughTwoWorkersOneKilledMidStreamComeBackOnceEach() throws Exception {
+        int n = 20_000;
+        try (EventBus gateway = TestRedis.bus(NodeRole.GATEWAY)) {
+            Topology t = gateway.topology();
+            String in = t.inboundStream();
+            String out = t.outboundStream("webchat");
+            String group = t.workerGroup();
+            gateway.ensureGroup(in, group);
+            String url = TestRedis.url().toString();
+            try (ChildJvm doomed = ChildJvm.start(ReplyWorkerChild.class, url, in, group, out, "-1", "reply", "w-doomed", "2000");
+                    ChildJvm survivor = ChildJvm.start(ReplyWorkerChild.class, url, in, group, out, "-1", "reply", "w-survivor", "2000")) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> doomed.printed("READY") && survivor.printed("READY"));
+                // The gateway publishes each message with the platform's id as dedupe key, retrying unknown outcomes.
+                List<CompletableFuture<String>> published = new ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    published.add(gateway.publishInboundAsync(Envelope.of("channel_id", "c" + (i % 50), "n", i),
+                            PublishOptions.builder().dedupeKey("webchat:" + i).maxAttempts(5).build()));
+                    if (i == n / 2) {
+                        Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> countAnswers(gateway, out).size() > n / 10);
+                        doomed.kill(); // SIGKILL mid-stream: its held entries are taken over by the survivor
+                    }
+                    if (i % 500 == 0) published.get(i).join();
+                }
+                CompletableFuture.allOf(published.toArray(CompletableFuture[]::new)).join();
+                Awaitility.await().atMost(240, TimeUnit.SECONDS).pollInterval(Duration.ofSeconds(1))
+                        .until(() -> gateway.pendingCount(in, group) == 0 && countAnswers(gateway, out).size() == n);
+                Map<Long, Integer> counts = countAnswers(gateway, out);
+                long duplicated = counts.values().stream().filter(c -> c > 1).count();
+                System.out.printf("20k through two workers, one killed: %d answered, %d answered more than once, %d inbound entries%n",
+                        counts.size(), duplicated, gateway.streamInfo(in).orElseThrow().length());
+                assertThat(counts).hasSize(n);
+                assertThat(duplicated).isZero();
+                assertThat(gateway.streamInfo(in).orElseThrow().length()).isEqualTo(n);
+            }
+        }
+    }
+
     private static Map<Long, Integer> countAnswers(EventBus bus, String out) {
         Map<Long, Integer> counts = new HashMap<>();
         for (StreamEntry e : all(bus, out)) counts.merge(e.envelope().longValue("answer_to", -1), 1, Integer::sum);
