@@ -3,7 +3,6 @@ package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.embedded.RedisClusterProcess;
 import io.stargazer.embedded.RedisServerProcess;
 import org.junit.jupiter.api.BeforeAll;

@@ -6,7 +6,6 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.bus.tools.TestTools;
 import io.stargazer.bus.tools.ToolClient;

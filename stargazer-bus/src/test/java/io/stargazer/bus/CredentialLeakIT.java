@@ -3,7 +3,6 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
-
 import io.stargazer.bus.testing.CapturedStderr;
 import io.stargazer.bus.testing.Certificates;
 import io.stargazer.bus.testing.RawRedis;

@@ -2,7 +2,6 @@ package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.bus.testing.TestRedis;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-
 import io.stargazer.bus.testing.CapturedStderr;
 import io.stargazer.bus.testing.Certificates;
 import io.stargazer.bus.testing.TestRedis;

@@ -4,7 +4,6 @@ package io.stargazer.embedded;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -5,7 +5,6 @@ package io.stargazer.node;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.TestRedis;

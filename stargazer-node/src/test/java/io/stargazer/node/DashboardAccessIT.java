@@ -2,7 +2,6 @@ package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.testing.TestRedis;
 import java.net.URI;
