@@ -58,6 +58,18 @@ record RawEntry(String id, List<byte[]> flatFields) {
     }
 
     /** Parses {@code [[id, [f, v, ...]], ...]}; a nil element (a deleted entry in a 6.2 claim) is counted, not returned. */
+    /**
+     * The entries of an XREAD or XREADGROUP reply for one stream: {@code [name, entries]} (or {@code [[name, entries]]}
+     * as Lettuce nests it); a BLOCK that timed out ({@code [null]}, or nothing) is an empty list.
+     */
+    static List<RawEntry> parseRead(Object reply) {
+        if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
+            return List.of();
+        }
+        List<?> streamReply = top.get(0) instanceof List<?> inner ? inner : top;
+        return streamReply.size() < 2 ? List.of() : parseList(streamReply.get(1), null);
+    }
+
     static List<RawEntry> parseList(Object reply, boolean[] sawNil) {
         List<RawEntry> out = new ArrayList<>();
         if (!(reply instanceof List<?> list)) {

@@ -233,18 +233,18 @@ final class RedisToolClient implements ToolClient {
 
     private void run() {
         long backoff = 100;
-        long nextTick = 0;
+        long nextTick = System.nanoTime();
         int readSinceTrim = 0;
         while (!closed.get()) {
             try {
                 conn.sync(); // opens the connection when there is none
-                long now = System.currentTimeMillis();
-                if (now >= nextTick || readSinceTrim >= TRIM_EVERY) {
+                long now = System.nanoTime();
+                if (now - nextTick >= 0 || readSinceTrim >= TRIM_EVERY) {
                     maintain();
-                    nextTick = now + tickMillis;
+                    nextTick = now + TimeUnit.MILLISECONDS.toNanos(tickMillis);
                     readSinceTrim = 0;
                 }
-                long block = Math.max(1, Math.min(cfg.blockTimeout().toMillis(), nextTick - now));
+                long block = Math.max(1, Math.min(cfg.blockTimeout().toMillis(), TimeUnit.NANOSECONDS.toMillis(nextTick - now)));
                 List<RawEntry> entries = read(block);
                 for (RawEntry e : entries) {
                     handle(e);
@@ -282,12 +282,7 @@ final class RedisToolClient implements ToolClient {
         } catch (RuntimeException e) {
             throw Redis.translate(e, "XREAD on '" + replyStream + "'");
         }
-        // As in StreamConsumer.read: one stream gives [name, entries] (or [[name, entries]]); a timed-out BLOCK [null].
-        if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
-            return List.of();
-        }
-        List<?> streamReply = top.get(0) instanceof List<?> inner ? inner : top;
-        return streamReply.size() < 2 ? List.of() : RawEntry.parseList(streamReply.get(1), null);
+        return RawEntry.parseRead(reply);
     }
 
     private void maintain() {

@@ -1,6 +1,9 @@
 package io.stargazer.bus.internal;
 
-/** The server's version, parsed once at connect, for the features that depend on it. */
+/**
+ * A Redis server's version, parsed once (from {@code INFO server} at connect, or from text an operator gives), for
+ * the features that depend on it. The one place a version string is taken apart.
+ */
 public record ServerVersion(int major, int minor, int patch, String text) {
 
     static ServerVersion fromInfo(String info) {
@@ -12,14 +15,28 @@ public record ServerVersion(int major, int minor, int patch, String text) {
         return new ServerVersion(0, 0, 0, "unknown");
     }
 
+    /** Lenient: a part without a leading number counts as 0 (what a server reports is used as well as it can be). */
     static ServerVersion parse(String text) {
-        String[] parts = text.split("\\.");
+        ServerVersion v = parseOrNull(text);
+        return v != null ? v : new ServerVersion(0, 0, 0, text);
+    }
+
+    /**
+     * {@code 7.0.15}, {@code 7.2-rc1}, {@code 8}: major, minor and patch as the leading digits of the first three
+     * dot-separated parts (missing ones are 0); null when a part that is there does not start with a digit.
+     */
+    public static ServerVersion parseOrNull(String text) {
+        String[] parts = text.trim().split("\\.");
         int[] n = new int[3];
         for (int i = 0; i < 3 && i < parts.length; i++) {
+            String digits = parts[i].replaceAll("[^0-9].*", "");
+            if (digits.isEmpty()) {
+                return null;
+            }
             try {
-                n[i] = Integer.parseInt(parts[i].replaceAll("[^0-9].*", ""));
+                n[i] = Integer.parseInt(digits);
             } catch (NumberFormatException e) {
-                n[i] = 0;
+                return null; // more digits than an int holds
             }
         }
         return new ServerVersion(n[0], n[1], n[2], text);

@@ -119,7 +119,8 @@ final class StreamGuard {
         }
     }
 
-    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long deadlineMillis) {
+    /** A publish held while the stream is full; {@code deadlineNanos} on {@link System#nanoTime()}. */
+    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long deadlineNanos) {
     }
 
     StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ScheduledExecutorService scheduler,
@@ -157,7 +158,7 @@ final class StreamGuard {
             CompletableFuture<String> f = new CompletableFuture<>();
             synchronized (s.parked) {
                 if (s.full || !s.parked.isEmpty()) {
-                    s.parked.add(new Parked(payload, traceId, f, System.currentTimeMillis() + config.backpressureTimeout().toMillis()));
+                    s.parked.add(new Parked(payload, traceId, f, System.nanoTime() + config.backpressureTimeout().toNanos()));
                     s.anyParked = true;
                     recheckSoon(s);
                     return f;
@@ -211,9 +212,9 @@ final class StreamGuard {
     }
 
     private void applyResult(State s, List<?> r, long sinceAtStart) {
-        long length = (Long) r.get(0);
-        String lagging = r.get(1) instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(r.get(1));
-        boolean hasGroups = (Long) r.get(2) == 1;
+        long length = Replies.num(r.get(0));
+        String lagging = String.valueOf(Replies.text(r.get(1)));
+        boolean hasGroups = Replies.num(r.get(2)) == 1;
         s.sinceCheck.addAndGet(-sinceAtStart);
         s.lastLength = length;
         s.hasGroups = hasGroups;
@@ -253,10 +254,10 @@ final class StreamGuard {
 
     /** Fails held publishes whose wait is over. Only the oldest can expire first: they are in arrival order. */
     private void expireParked(State s) {
-        long now = System.currentTimeMillis();
+        long now = System.nanoTime();
         synchronized (s.parked) {
             Parked p;
-            while ((p = s.parked.peek()) != null && p.deadlineMillis <= now) {
+            while ((p = s.parked.peek()) != null && now - p.deadlineNanos >= 0) {
                 s.parked.poll();
                 p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
                         "waited " + config.backpressureTimeout().toMillis() + " ms for room (SG_BACKPRESSURE_TIMEOUT_MS)"));
