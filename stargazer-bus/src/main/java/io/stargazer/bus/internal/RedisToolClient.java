@@ -210,6 +210,7 @@ final class RedisToolClient implements ToolClient {
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof RuntimeException re) throw re;
+            if (cause instanceof Error err) throw err;
             throw new StargazerException("tool call '" + tool + "' failed: " + cause, cause);
         } catch (InterruptedException e) {
             f.cancel(false);
