@@ -7,7 +7,6 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.bus.tools.TestTools;
 import io.stargazer.bus.tools.ToolClient;
@@ -100,7 +99,7 @@ abstract class ClusterSuite {
             worker.ensureStreams();
             Subscription sub = worker.subscribeInbound(b -> b.concurrency(4), d -> {
                 // Handlers of one channel never run at once, so this list is appended in handling order.
-                seen.computeIfAbsent(d.envelope().channelId(), k -> new ArrayList<>()).add(((Long) d.envelope().get("seq")).intValue());
+                seen.computeIfAbsent(d.envelope().channelId(), k -> new CopyOnWriteArrayList<>()).add(((Long) d.envelope().get("seq")).intValue());
                 received.incrementAndGet();
             });
             assertThat(sub.partitions()).hasSize(PARTITIONS);

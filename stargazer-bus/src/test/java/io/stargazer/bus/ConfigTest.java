@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
-
 import io.stargazer.bus.internal.Settings;
 import io.stargazer.bus.tools.ToolClientConfig;
 import io.stargazer.bus.tools.ToolServiceConfig;

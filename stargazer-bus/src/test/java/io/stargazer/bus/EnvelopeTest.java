@@ -4,7 +4,6 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-
 import io.stargazer.bus.wire.WireFormat;
 import java.math.BigDecimal;
 import java.math.BigInteger;

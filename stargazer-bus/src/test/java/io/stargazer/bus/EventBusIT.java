@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-
 import io.lettuce.core.StreamMessage;
 import io.stargazer.bus.internal.BusInternals;
 import io.stargazer.bus.testing.RawRedis;

@@ -5,13 +5,13 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-
 import io.stargazer.bus.testing.TestRedis;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
@@ -27,7 +27,7 @@ class InboundPartitionsIT {
             bus.ensureStreams();
             Subscription sub = bus.subscribeInbound(b -> b.concurrency(2), d -> {
                 if (threads.putIfAbsent(Thread.currentThread().getName(), true) == null) threadsSeen.incrementAndGet();
-                seen.computeIfAbsent(d.envelope().channelId(), k -> new ArrayList<>()).add(((Long) d.envelope().get("n")).intValue());
+                seen.computeIfAbsent(d.envelope().channelId(), k -> new CopyOnWriteArrayList<>()).add(((Long) d.envelope().get("n")).intValue());
             });
             assertThat(sub.stream()).isEqualTo(t.inboundStream());
             assertThat(sub.group()).isEqualTo(t.workerGroup());

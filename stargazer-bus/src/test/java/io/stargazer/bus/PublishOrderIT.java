@@ -2,7 +2,6 @@ package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.bus.testing.TestRedis;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,8 +37,8 @@ class PublishOrderIT {
             java.util.Arrays.fill(last, -1);
             String after = "0";
             int seen = 0;
-            while (seen < threadCount * perThread) {
-                List<StreamEntry> page = bus.read(stream, after, 1000);
+            // Every publish completed above, so the stream holds them all: an empty page ends the read.
+            for (List<StreamEntry> page = bus.read(stream, after, 1000); !page.isEmpty(); page = bus.read(stream, after, 1000)) {
                 for (StreamEntry e : page) {
                     int t = Integer.parseInt(e.envelope().channelId().substring(1));
                     long n = e.envelope().longValue("n", -1);
@@ -49,6 +48,7 @@ class PublishOrderIT {
                     seen++;
                 }
             }
+            assertThat(seen).isEqualTo(threadCount * perThread);
         }
     }
 }

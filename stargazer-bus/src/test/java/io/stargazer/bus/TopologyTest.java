@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
-
 import io.stargazer.bus.internal.Settings;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;

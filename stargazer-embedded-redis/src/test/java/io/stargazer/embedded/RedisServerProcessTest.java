@@ -4,7 +4,6 @@ package io.stargazer.embedded;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

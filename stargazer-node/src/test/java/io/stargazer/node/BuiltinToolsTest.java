@@ -3,7 +3,6 @@ package io.stargazer.node;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-
 import io.stargazer.bus.tools.ToolRegistry;
 import java.time.Clock;
 import java.time.Instant;

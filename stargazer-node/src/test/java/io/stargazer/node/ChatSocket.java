@@ -3,7 +3,6 @@ package io.stargazer.node;
 
 import static org.awaitility.Awaitility.await;
 
-
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.WebSocket;

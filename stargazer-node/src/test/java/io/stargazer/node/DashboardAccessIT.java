@@ -2,7 +2,6 @@ package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.bus.NodeRole;
 import java.net.URI;
 import java.net.http.HttpClient;

@@ -2,7 +2,6 @@ package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;

@@ -3,7 +3,6 @@ package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.bus.Topology;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;

@@ -3,7 +3,6 @@ package io.stargazer.node;
 
 import static org.awaitility.Awaitility.await;
 
-
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

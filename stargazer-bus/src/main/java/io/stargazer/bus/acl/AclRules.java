@@ -3,11 +3,13 @@ package io.stargazer.bus.acl;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.Topology;
+import io.stargazer.bus.internal.ServerVersion;
 import io.stargazer.bus.internal.Settings;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -189,13 +191,12 @@ public final class AclRules {
 
         /** The Redis version the rules are for, e.g. {@code 7.0.15}; below 7.0 is refused by {@link #build()}. */
         public Builder serverVersion(String version) {
-            String[] parts = Objects.requireNonNull(version, "version").trim().split("\\.");
-            try {
-                major = Integer.parseInt(parts[0]);
-                minor = parts.length > 1 ? Integer.parseInt(parts[1].replaceAll("[^0-9].*", "")) : 0;
-            } catch (NumberFormatException e) {
+            ServerVersion v = ServerVersion.parseOrNull(Objects.requireNonNull(version, "version"));
+            if (v == null) {
                 throw new ConfigException("redis version", "'" + Settings.printable(version) + "' is not a version like 7.0.15");
             }
+            major = v.major();
+            minor = v.minor();
             return this;
         }
 
@@ -392,7 +393,7 @@ public final class AclRules {
 
     private static String sha256(String password) {
         try {
-            return java.util.HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(password.getBytes(StandardCharsets.UTF_8)));
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(password.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("the JVM has no SHA-256", e);
         }

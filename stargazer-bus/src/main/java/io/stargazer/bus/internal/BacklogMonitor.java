@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
  * The original module's eviction-risk warning (a stream over 80 % of its cap, or a group with over 1000 entries
  * pending) without its two extra round trips per publish: a publish only reads a timestamp; at most once per
  * interval per stream a check runs in the background, and a warning is logged once when an episode starts and an
- * info line once when it ends.
+ * info line once when it ends. A stream not published to or checked for a while is forgotten ({@link #forgetIdle}),
+ * unless it is in a high-backlog episode, so a process that publishes once to many streams does not keep them all.
  */
 final class BacklogMonitor {
     private static final Logger log = LoggerFactory.getLogger("io.stargazer.bus.backlog");
@@ -31,6 +32,8 @@ final class BacklogMonitor {
 
     private static final class State {
         final AtomicLong nextCheck = new AtomicLong();
+        /** The clock's time of the last publish or check. */
+        volatile long lastUsed;
         volatile boolean high;
     }
 
@@ -48,6 +51,7 @@ final class BacklogMonitor {
     void published(String stream) {
         State s = states.computeIfAbsent(stream, k -> new State());
         long now = clock.millis();
+        s.lastUsed = now;
         long due = s.nextCheck.get();
         if (now >= due && s.nextCheck.compareAndSet(due, now + intervalMillis)) {
             executor.execute(() -> check(stream, s));
@@ -61,7 +65,26 @@ final class BacklogMonitor {
 
     /** Runs one check now (also used by tests); returns whether the stream is at risk. */
     boolean check(String stream) {
-        return check(stream, states.computeIfAbsent(stream, k -> new State()));
+        State s = states.computeIfAbsent(stream, k -> new State());
+        s.lastUsed = clock.millis();
+        return check(stream, s);
+    }
+
+    /** Forgets the streams not published to or checked for {@code idleMillis}, except those at risk; how many. */
+    int forgetIdle(long idleMillis) {
+        long now = clock.millis();
+        int forgotten = 0;
+        for (String stream : List.copyOf(states.keySet())) {
+            if (states.computeIfPresent(stream, (k, s) -> !s.high && now - s.lastUsed >= idleMillis ? null : s) == null) {
+                forgotten++;
+            }
+        }
+        return forgotten;
+    }
+
+    /** Streams it holds state for. */
+    int size() {
+        return states.size();
     }
 
     private boolean check(String stream, State s) {

@@ -58,11 +58,10 @@ record RawEntry(String id, List<byte[]> flatFields) {
     }
 
     /**
-     * The entries of a one-stream XREAD / XREADGROUP reply. Lettuce's nested output gives {@code [name, entries]}
-     * (the outer one-element array merged into the output list) or {@code [[name, entries]]}; a timed-out BLOCK
-     * gives {@code [null]}.
+     * The entries of an XREAD or XREADGROUP reply for one stream: {@code [name, entries]} (or {@code [[name, entries]]}
+     * as Lettuce nests it); a BLOCK that timed out ({@code [null]}, or nothing) is an empty list.
      */
-    static List<RawEntry> parseReadReply(Object reply) {
+    static List<RawEntry> parseRead(Object reply) {
         if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
             return List.of();
         }

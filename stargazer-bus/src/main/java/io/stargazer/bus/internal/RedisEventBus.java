@@ -86,7 +86,7 @@ final class RedisEventBus implements EventBus {
             t.setDaemon(true);
             return t;
         });
-        maintenance.scheduleWithFixedDelay(() -> forgetIdlePublishers(IDLE_PUBLISHER), 1, 1, TimeUnit.MINUTES);
+        maintenance.scheduleWithFixedDelay(() -> forgetIdleStreams(IDLE_STREAM), 1, 1, TimeUnit.MINUTES);
         this.guard = new StreamGuard(config, async, maintenance, redis.version(),
                 s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                         redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
@@ -118,11 +118,18 @@ final class RedisEventBus implements EventBus {
         return redis.version().text();
     }
 
-    /** How long a stream's publisher may sit unused before it is dropped (a new one is made on the next publish). */
-    static final java.time.Duration IDLE_PUBLISHER = java.time.Duration.ofMinutes(5);
+    /**
+     * How long a stream may go without publishes before what this bus keeps for it (publisher, trim state, backlog
+     * state) is dropped; a new one is made on the next publish.
+     */
+    static final java.time.Duration IDLE_STREAM = java.time.Duration.ofMinutes(5);
 
-    /** Drops the publishers (and trim state) of streams not published to for {@code idle}; returns how many. */
-    int forgetIdlePublishers(java.time.Duration idle) {
+    /**
+     * Drops the publishers (and trim state) of streams not published to for {@code idle}, and their backlog state;
+     * returns how many publishers.
+     */
+    int forgetIdleStreams(java.time.Duration idle) {
+        backlog.forgetIdle(idle.toMillis());
         int dropped = 0;
         for (String stream : List.copyOf(publishers.keySet())) {
             StreamPublisher before = publishers.get(stream);
@@ -468,12 +475,12 @@ final class RedisEventBus implements EventBus {
     @Override
     public Optional<StreamInfo> streamInfo(String stream) {
         try {
-            Map<String, Object> m = pairs(await(async.xinfoStream(stream), "XINFO STREAM"));
+            Map<String, Object> m = Replies.pairs(await(async.xinfoStream(stream), "XINFO STREAM"));
             Object first = m.get("first-entry");
-            String firstId = first instanceof List<?> l && !l.isEmpty() ? text(l.get(0)) : null;
+            String firstId = first instanceof List<?> l && !l.isEmpty() ? Replies.text(l.get(0)) : null;
             Object added = m.get("entries-added");
-            return Optional.of(new StreamInfo(stream, num(m.get("length")), num(m.get("groups")), firstId,
-                    text(m.get("last-generated-id")), added == null ? null : num(added)));
+            return Optional.of(new StreamInfo(stream, Replies.num(m.get("length")), Replies.num(m.get("groups")), firstId,
+                    Replies.text(m.get("last-generated-id")), added == null ? null : Replies.num(added)));
         } catch (RuntimeException e) {
             return Optional.empty();
         }
@@ -513,10 +520,10 @@ final class RedisEventBus implements EventBus {
         try {
             List<GroupInfo> out = new ArrayList<>();
             for (Object g : await(async.xinfoGroups(stream), "XINFO GROUPS")) {
-                Map<String, Object> m = pairs((List<?>) g);
+                Map<String, Object> m = Replies.pairs((List<?>) g);
                 Object lag = m.get("lag");
-                out.add(new GroupInfo(text(m.get("name")), num(m.get("consumers")), num(m.get("pending")),
-                        text(m.get("last-delivered-id")), lag instanceof Long l ? l : null));
+                out.add(new GroupInfo(Replies.text(m.get("name")), Replies.num(m.get("consumers")), Replies.num(m.get("pending")),
+                        Replies.text(m.get("last-delivered-id")), lag instanceof Long l ? l : null));
             }
             return out;
         } catch (RuntimeException e) {
@@ -529,8 +536,8 @@ final class RedisEventBus implements EventBus {
         try {
             List<ConsumerInfo> out = new ArrayList<>();
             for (Object c : await(async.xinfoConsumers(stream, group), "XINFO CONSUMERS")) {
-                Map<String, Object> m = pairs((List<?>) c);
-                out.add(new ConsumerInfo(text(m.get("name")), num(m.get("pending")), num(m.get("idle"))));
+                Map<String, Object> m = Replies.pairs((List<?>) c);
+                out.add(new ConsumerInfo(Replies.text(m.get("name")), Replies.num(m.get("pending")), Replies.num(m.get("idle"))));
             }
             return out;
         } catch (RuntimeException e) {
@@ -540,6 +547,11 @@ final class RedisEventBus implements EventBus {
 
     private long length(String stream) {
         return await(async.xlen(stream), "XLEN");
+    }
+
+    /** Streams the backlog monitor holds state for (tests). */
+    int backlogStreamCount() {
+        return backlog.size();
     }
 
     /** Runs one backlog check at once; true when the stream is at eviction risk. For tests and the dashboard. */
@@ -561,26 +573,6 @@ final class RedisEventBus implements EventBus {
         } catch (Exception e) {
             throw Redis.translate(e, what);
         }
-    }
-
-    /** A flat RESP key/value list as a map with text keys. */
-    static Map<String, Object> pairs(List<?> flat) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (int i = 0; i + 1 < flat.size(); i += 2) {
-            m.put(text(flat.get(i)), flat.get(i + 1));
-        }
-        return m;
-    }
-
-    static String text(Object o) {
-        if (o instanceof byte[] b) return new String(b, StandardCharsets.UTF_8);
-        return o == null ? null : o.toString();
-    }
-
-    static long num(Object o) {
-        if (o instanceof Long l) return l;
-        if (o instanceof byte[] b) return Long.parseLong(new String(b, StandardCharsets.US_ASCII));
-        return 0;
     }
 
     // ---- lifecycle -----------------------------------------------------------------------------------------

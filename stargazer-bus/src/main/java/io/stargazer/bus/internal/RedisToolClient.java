@@ -209,6 +209,7 @@ final class RedisToolClient implements ToolClient {
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof RuntimeException re) throw re;
+            if (cause instanceof Error err) throw err;
             throw new StargazerException("tool call '" + tool + "' failed: " + cause, cause);
         } catch (InterruptedException e) {
             f.cancel(false);
@@ -257,7 +258,7 @@ final class RedisToolClient implements ToolClient {
         } catch (RuntimeException e) {
             throw Redis.translate(e, "XREAD on '" + replyStream + "'");
         }
-        return RawEntry.parseReadReply(reply);
+        return RawEntry.parseRead(reply);
     }
 
     private void maintain(ReaderConnection conn) {

@@ -256,12 +256,7 @@ final class RedisToolService implements ToolService {
             } catch (IllegalArgumentException e) {
                 reply = error(job, ToolException.BAD_ARGUMENTS, describe(e));
                 outcome = ToolException.BAD_ARGUMENTS;
-            } catch (Error e) {
-                // Not the tool's answer: no reply is stored or sent; the request stays pending for another try.
-                if (runs != null) runs.abandon(job.requestId);
-                job.done.completeExceptionally(e);
-                throw e;
-            } catch (Throwable e) {
+            } catch (Exception e) {
                 if (e instanceof InterruptedException) Thread.currentThread().interrupt();
                 reply = error(job, ToolException.TOOL_FAILED, describe(e));
                 outcome = ToolException.TOOL_FAILED;
@@ -274,6 +269,15 @@ final class RedisToolService implements ToolService {
         } catch (RuntimeException e) {
             reply = error(job, ToolException.TOOL_FAILED, describe(e));
             outcome = ToolException.TOOL_FAILED;
+        } catch (Error e) {
+            // Not the tool's answer but the JVM in trouble (OutOfMemoryError, StackOverflowError, ...): nothing is sent
+            // to the caller. The subscription gets the Error with the request, which stays pending (for a retry, or
+            // another instance), and the tool thread rethrows it to its uncaught-exception handler.
+            log.atError().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
+                    .addKeyValue("error_class", e.getClass().getName()).log("Tool run ended with an Error; not answered");
+            if (runs != null) runs.abandon(job.requestId);
+            job.done.completeExceptionally(e);
+            throw e;
         } finally {
             running.decrementAndGet();
             room.release();

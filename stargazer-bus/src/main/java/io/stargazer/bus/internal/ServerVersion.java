@@ -38,17 +38,35 @@ public record ServerVersion(int major, int minor, int patch, String text, boolea
         return new ServerVersion(0, 0, 0, "unknown", false);
     }
 
+    /** Lenient: a part without a leading number counts as 0 (what a server reports is used as well as it can be). */
     static ServerVersion parse(String text) {
-        String[] parts = text.split("\\.");
+        ServerVersion v = parseOrNull(text);
+        return v != null ? v : new ServerVersion(0, 0, 0, text, false);
+    }
+
+    /**
+     * {@code 7.0.15}, {@code 7.2-rc1}, {@code 8}: major, minor and patch as the leading digits of the first three
+     * dot-separated parts (missing ones are 0); null when a part that is there does not start with a digit.
+     */
+    public static ServerVersion parseOrNull(String text) {
+        String[] parts = text.trim().split("\\.");
         int[] n = new int[3];
         for (int i = 0; i < 3 && i < parts.length; i++) {
+            String digits = parts[i].replaceAll("[^0-9].*", "");
+            if (digits.isEmpty()) {
+                return null;
+            }
             try {
-                n[i] = Integer.parseInt(parts[i].replaceAll("[^0-9].*", ""));
+                n[i] = Integer.parseInt(digits);
             } catch (NumberFormatException e) {
-                n[i] = 0;
+                return null; // more digits than an int holds
             }
         }
         return new ServerVersion(n[0], n[1], n[2], text, false);
+    }
+
+    public boolean atLeast(int major, int minor) {
+        return this.major > major || (this.major == major && this.minor >= minor);
     }
 
     /** XADD/XTRIM take KEEPREF/DELREF/ACKED, as the server's own COMMAND DOCS says. */

@@ -290,7 +290,7 @@ final class StreamConsumer implements Subscription {
             args.add("BLOCK").add(blockMillis);
         }
         args.add("STREAMS").addKey(streamKey).add(id);
-        return RawEntry.parseReadReply(call(conn, CommandType.XREADGROUP, args));
+        return RawEntry.parseRead(call(conn, CommandType.XREADGROUP, args));
     }
 
     private Object call(ReaderConnection conn, CommandType type, CommandArgs<byte[], byte[]> args) {

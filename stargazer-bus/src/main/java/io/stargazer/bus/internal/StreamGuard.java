@@ -214,9 +214,9 @@ final class StreamGuard {
     }
 
     private void applyResult(State s, List<?> r, long sinceAtStart) {
-        long length = (Long) r.get(0);
-        String lagging = r.get(1) instanceof byte[] b ? new String(b, StandardCharsets.UTF_8) : String.valueOf(r.get(1));
-        boolean hasGroups = (Long) r.get(2) == 1;
+        long length = Replies.num(r.get(0));
+        String lagging = String.valueOf(Replies.text(r.get(1)));
+        boolean hasGroups = Replies.num(r.get(2)) == 1;
         s.sinceCheck.addAndGet(-sinceAtStart);
         s.lastLength = length;
         s.hasGroups = hasGroups;

@@ -19,10 +19,13 @@ import java.util.Optional;
  *   <li>no such tool, or {@code tool} missing or not text: {@code unknown_tool};</li>
  *   <li>{@code args} not a map, the tool's {@link ArgumentCheck} refused them, or the tool threw
  *       {@link IllegalArgumentException}: {@code bad_arguments};</li>
- *   <li>the tool threw anything else, or returned a value the wire cannot carry or one larger than the envelope size
- *       limit: {@code tool_failed};</li>
+ *   <li>the tool threw any other exception, or returned a value the wire cannot carry or one larger than the envelope
+ *       size limit: {@code tool_failed};</li>
  *   <li>no room in this instance ({@link ToolServiceConfig}): {@code overloaded}.</li>
  * </ul>
+ * An {@link Error} thrown while a tool runs ({@link OutOfMemoryError}, {@link StackOverflowError}, ...) is not an
+ * answer: nothing is sent, the request stays pending (delivered again, or taken over by another instance), and the
+ * Error is rethrown on the tool thread.
  * A missing or nil {@code args} counts as an empty map. A request without a text {@code request_id} or a usable
  * {@code reply_to} cannot be answered: it is refused as malformed, counted, and after the consumer's allowed
  * deliveries moved to the tools stream's dead-letter stream with the reason (a request that does not decode at all

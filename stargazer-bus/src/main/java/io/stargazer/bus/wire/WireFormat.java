@@ -10,6 +10,7 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,7 +39,6 @@ public final class WireFormat {
     /** Deepest nesting of lists and maps a decoder accepts; deeper input is refused, never recursed into. */
     public static final int MAX_DEPTH = 100;
 
-    private static final char[] HEX = "0123456789abcdef".toCharArray();
     private static final ThreadLocal<MessageBufferPacker> PACKERS = ThreadLocal.withInitial(MessagePack::newDefaultBufferPacker);
 
     private WireFormat() {
@@ -121,12 +121,7 @@ public final class WireFormat {
         ThreadLocalRandom r = ThreadLocalRandom.current();
         long hi = r.nextLong();
         long lo = r.nextLong();
-        char[] out = new char[32];
-        for (int i = 0; i < 16; i++) {
-            out[i] = HEX[(int) (hi >>> (60 - 4 * i)) & 0xf];
-            out[16 + i] = HEX[(int) (lo >>> (60 - 4 * i)) & 0xf];
-        }
-        return new String(out);
+        return HexFormat.of().toHexDigits(hi) + HexFormat.of().toHexDigits(lo);
     }
 
     // ---- encoding ------------------------------------------------------------------------------------------

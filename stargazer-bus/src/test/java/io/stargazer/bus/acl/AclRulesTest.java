@@ -3,7 +3,6 @@ package io.stargazer.bus.acl;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-
 import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.Topology;
 import java.util.List;

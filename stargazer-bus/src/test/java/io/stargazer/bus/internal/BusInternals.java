@@ -16,9 +16,14 @@ public final class BusInternals {
         return (RedisEventBus) bus;
     }
 
-    /** Drops the publishers (and trim state) of streams not published to for {@code idle}; how many. */
-    public static int forgetIdlePublishers(EventBus bus, Duration idle) {
-        return impl(bus).forgetIdlePublishers(idle);
+    /** Drops what the bus keeps for streams not published to for {@code idle}; how many publishers. */
+    public static int forgetIdleStreams(EventBus bus, Duration idle) {
+        return impl(bus).forgetIdleStreams(idle);
+    }
+
+    /** Streams the backlog monitor holds state for. */
+    public static int backlogStreamCount(EventBus bus) {
+        return impl(bus).backlogStreamCount();
     }
 
     /** Streams the bus holds a publisher for. */

@@ -3,7 +3,6 @@ package io.stargazer.bus.tools;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-
 import io.stargazer.bus.ConfigException;
 import org.junit.jupiter.api.Test;
 

@@ -3,7 +3,6 @@ package io.stargazer.bus.tools;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.StreamEntry;
 import io.stargazer.bus.Envelope;

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.StargazerException;
@@ -106,6 +105,38 @@ class ToolsIT {
             assertThat(client.stats().inFlight()).isZero();
             await().atMost(WAIT).until(() -> service.stats().succeeded() == 8 && service.stats().errors() == 1);
             await().atMost(WAIT).until(() -> toolsBus.pendingCount(toolsBus.topology().toolsStream(), toolsBus.topology().toolsGroup()) == 0);
+        }
+    }
+
+    @Test
+    void anErrorThrownByAToolIsNotAnsweredAsTheToolsFailure() throws Exception {
+        EventBus[] b = buses();
+        AtomicInteger runs = new AtomicInteger();
+        ToolRegistry registry = ToolRegistry.builder().register("overflow", args -> {
+            runs.incrementAndGet();
+            throw new StackOverflowError("thrown by the test tool");
+        }).build();
+        try (EventBus worker = b[0]; EventBus toolsBus = b[1];
+             ToolService service = ToolService.start(toolsBus, registry);
+             ToolClient client = ToolClient.create(worker)) {
+            CompletableFuture<Object> call = client.call("overflow", Map.of(), Duration.ofSeconds(2));
+            Throwable outcome;
+            try {
+                call.get(20, TimeUnit.SECONDS);
+                outcome = null;
+            } catch (ExecutionException e) {
+                outcome = e.getCause();
+            }
+            // No tool_failed answer: the caller times out.
+            assertThat(outcome).isInstanceOf(ToolTimeoutException.class);
+            assertThat(((ToolTimeoutException) outcome).answered()).isFalse();
+            assertThat(runs.get()).isPositive();
+            // The request stayed pending and was delivered again, until its deadline had passed and it was answered
+            // timeout without running; never tool_failed.
+            await().atMost(WAIT).until(() -> service.stats().expired() == 1);
+            assertThat(service.stats().errors()).isZero();
+            assertThat(service.stats().succeeded()).isZero();
+            assertThat(service.stats().received()).isGreaterThanOrEqualTo(2);
         }
     }
 

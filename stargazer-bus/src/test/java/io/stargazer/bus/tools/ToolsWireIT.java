@@ -5,7 +5,6 @@ import static io.stargazer.bus.testing.RawRedis.s;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-
 import io.lettuce.core.StreamMessage;
 import io.lettuce.core.XReadArgs;
 import io.stargazer.bus.EventBus;

@@ -2,7 +2,6 @@ package io.stargazer.bus.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.bus.Envelope;
 import java.io.IOException;
 import java.net.URISyntaxException;

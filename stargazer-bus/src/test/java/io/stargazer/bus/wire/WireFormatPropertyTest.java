@@ -3,7 +3,6 @@ package io.stargazer.bus.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-
 import io.stargazer.bus.Envelope;
 import java.math.BigInteger;
 import java.util.ArrayList;

@@ -4,7 +4,6 @@ package io.stargazer.bus.wire;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-
 import io.stargazer.bus.Envelope;
 import java.io.ByteArrayOutputStream;
 import java.math.BigInteger;
