@@ -144,6 +144,20 @@ public final class BenchMain {
         }
     }
 
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        java.util.Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    private static double min(double[] v) {
+        return java.util.Arrays.stream(v).min().orElse(0);
+    }
+
+    private static double max(double[] v) {
+        return java.util.Arrays.stream(v).max().orElse(0);
+    }
+
     private void publish() throws Exception {
         progress("publishing");
         ctx.reset();
@@ -176,6 +190,24 @@ public final class BenchMain {
         }
         add(SEC_PUBLISH, PUBASYNC, Result.STARGAZER, best, "msg/s", P16);
         notes.add("Asynchronous publishing: best of " + windows() + " in flight; Stargazer's best was " + bestWindow + ".");
+        // Dedupe keys side by side with plain publishing: alternated (A B A B A B), medians with min and max.
+        double[] plain = new double[3];
+        double[] dedupe = new double[3];
+        for (int round = 0; round < 3; round++) {
+            plain[round] = StargazerRows.publishAsync(ctx, bestWindow);
+            dedupe[round] = StargazerRows.publishAsyncDedupe(ctx, bestWindow);
+            progress(String.format(Locale.ROOT, "    round %d: plain %s, dedupe %s msg/s", round + 1, Report.num(plain[round], "msg/s"),
+                    Report.num(dedupe[round], "msg/s")));
+        }
+        double plainMedian = median(plain);
+        double dedupeMedian = median(dedupe);
+        add(SEC_PUBLISH, "asynchronous publishing, plain (median of 3, alternated with the next row)", Result.STARGAZER, plainMedian, "msg/s", P16);
+        add(SEC_PUBLISH, "asynchronous publishing, a dedupe key on every publish (median of 3)", Result.STARGAZER, dedupeMedian, "msg/s", P16);
+        notes.add(String.format(Locale.ROOT, "Dedupe keys (docs/once.md): plain %s (min %s, max %s), with a key per publish %s (min %s, "
+                + "max %s) msg/s, %d in flight: the keys cost %.0f %% of asynchronous publishing (target: at most 25 %%): %s.",
+                Report.num(plainMedian, "msg/s"), Report.num(min(plain), "msg/s"), Report.num(max(plain), "msg/s"),
+                Report.num(dedupeMedian, "msg/s"), Report.num(min(dedupe), "msg/s"), Report.num(max(dedupe), "msg/s"), bestWindow,
+                100 * (1 - dedupeMedian / plainMedian), dedupeMedian >= 0.75 * plainMedian ? "PASS" : "MISS"));
         for (io.stargazer.bus.TrimPolicy policy : io.stargazer.bus.TrimPolicy.values()) {
             add(SEC_PUBLISH, "asynchronous publishing, group consumed, cap 100 000, trim policy " + policy.name(), Result.STARGAZER,
                     StargazerRows.publishAsyncTrimmed(ctx, policy, bestWindow), "msg/s", P16);

@@ -37,6 +37,16 @@ final class StargazerRows {
         }
     }
 
+    /** Asynchronous publishing with a fresh dedupe key on every publish (the idempotent path: one script per batch). */
+    static double publishAsyncDedupe(Ctx ctx, int window) throws Exception {
+        String stream = ctx.key("pubdedupe");
+        String run = Long.toHexString(System.nanoTime());
+        try (EventBus bus = ctx.bus("pubdedupe")) {
+            return Throughput.async(window, ctx.warm, ctx.measure,
+                    i -> bus.publishAsync(stream, Envelopes.envelope(i), io.stargazer.bus.PublishOptions.dedupeKey("bench:" + run + ":" + i)));
+        }
+    }
+
     /** The cap of the trim-policy rows: small enough that trimming runs many times while they are measured. */
     static final long TRIM_ROW_MAXLEN = 100_000;
 
