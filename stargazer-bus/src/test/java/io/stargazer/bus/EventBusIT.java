@@ -283,7 +283,10 @@ class EventBusIT {
         Topology t = TestRedis.topology();
         BusConfig config = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n").streamMaxlen(1000)
                 .backlogCheckInterval(Duration.ofHours(1)).build();
-        try (EventBus bus = TestRedis.bus(config); RawRedis raw = new RawRedis(TestRedis.url())) {
+        // A server of its own: INFO commandstats counts every client's commands, and buses other tests left running
+        // in this JVM (trim checks, backlog checks, refresh scripts) would be counted too.
+        try (RedisServerProcess own = TestServers.server().start();
+             EventBus bus = EventBus.connect(RedisUrl.parse(own.url()), config); RawRedis raw = new RawRedis(RedisUrl.parse(own.url()))) {
             bus.ensureStreams();
             long xlenBefore = commandCalls(raw, "xlen");
             long xpendingBefore = commandCalls(raw, "xpending");
