@@ -263,6 +263,7 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public String publishInbound(Envelope envelope, PublishOptions options) {
+        refuseOnIoThread("publishInbound");
         return join(publishInboundAsync(envelope, options));
     }
 
@@ -290,6 +291,7 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public String publishOutbound(String platform, Envelope envelope, PublishOptions options) {
+        refuseOnIoThread("publishOutbound");
         return join(publishOutboundAsync(platform, envelope, options));
     }
 
@@ -301,6 +303,7 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public String publish(String stream, Envelope envelope, PublishOptions options) {
+        refuseOnIoThread("publish");
         return join(publishAsync(stream, envelope, options));
     }
 

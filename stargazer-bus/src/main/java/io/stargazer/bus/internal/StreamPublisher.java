@@ -213,11 +213,7 @@ final class StreamPublisher {
 
     private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts) {
         byte[][] argv = new byte[1 + opts.size() + 2 * batch.size()][];
-        int i = 0;
-        argv[i++] = Integer.toString(opts.size()).getBytes(StandardCharsets.US_ASCII);
-        for (String o : opts) {
-            argv[i++] = o.getBytes(StandardCharsets.US_ASCII);
-        }
+        int i = putOptions(argv, 0, opts);
         for (Pending p : batch) {
             argv[i++] = p.payload;
             argv[i++] = p.traceId;
@@ -225,17 +221,22 @@ final class StreamPublisher {
         return redis.eval(BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
     }
 
+    /** Writes the XADD options into a script's arguments from {@code i}: their count, then each; returns the next index. */
+    private static int putOptions(byte[][] argv, int i, List<String> opts) {
+        argv[i++] = Integer.toString(opts.size()).getBytes(StandardCharsets.US_ASCII);
+        for (String o : opts) {
+            argv[i++] = o.getBytes(StandardCharsets.US_ASCII);
+        }
+        return i;
+    }
+
     /** Publishes of which some carry a dedupe key: one script checks and records the keys with the XADDs (see {@link Dedupe}). */
     private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts) {
         List<String> keys = new ArrayList<>(1 + batch.size());
         keys.add(stream);
         byte[][] argv = new byte[2 + opts.size() + 3 * batch.size()][];
-        int i = 0;
-        argv[i++] = dedupeWindowMillis;
-        argv[i++] = Integer.toString(opts.size()).getBytes(StandardCharsets.US_ASCII);
-        for (String o : opts) {
-            argv[i++] = o.getBytes(StandardCharsets.US_ASCII);
-        }
+        argv[0] = dedupeWindowMillis;
+        int i = putOptions(argv, 1, opts);
         for (Pending p : batch) {
             argv[i++] = p.payload;
             argv[i++] = p.traceId;
