@@ -130,6 +130,33 @@ class DedupeIT {
     }
 
     @Test
+    void aPublishWhoseReplyIsLostTimesOutAndItsRetryWithTheSameKeyStoresNothingNew() throws Exception {
+        BusConfig config = TestRedis.config(NodeRole.GATEWAY).publishTimeout(Duration.ofSeconds(1))
+                .deadPeerTimeout(Duration.ofSeconds(1)).build();
+        String stream = config.topology().inboundStream();
+        try (io.stargazer.bus.testing.TcpProxy proxy = io.stargazer.bus.testing.TcpProxy.to(TestRedis.url());
+             EventBus bus = EventBus.connect(proxy.url(), config);
+             EventBus direct = TestRedis.bus(NodeRole.GATEWAY)) {
+            bus.publish(stream, Envelope.of("n", 0), PublishOptions.dedupeKey("before")); // connected, stream made
+            int connections = proxy.acceptedCount();
+            proxy.dropRepliesOnExisting();
+            // Without retries the outcome is unknown, though the entry was stored:
+            CompletableFuture<String> once = bus.publishAsync(stream, Envelope.of("n", 1), PublishOptions.dedupeKey("lost-reply-1"));
+            Throwable error = org.assertj.core.api.Assertions.catchThrowable(() -> once.get(10, TimeUnit.SECONDS));
+            assertThat(error).hasCauseInstanceOf(PublishOutcomeUnknownException.class);
+            // With retries and the same key: the reply of the first try is lost, a later try (after the dead connection
+            // was replaced) finds the key and gets the first entry's id.
+            Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> proxy.acceptedCount() > connections); // replaced
+            proxy.dropRepliesOnExisting();
+            String id = bus.publishAsync(stream, Envelope.of("n", 2), PublishOptions.builder().dedupeKey("lost-reply-2").maxAttempts(10).build())
+                    .get(60, TimeUnit.SECONDS);
+            List<StreamEntry> entries = all(direct, stream);
+            assertThat(entries).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(0L, 1L, 2L);
+            assertThat(entries.get(2).id()).isEqualTo(id);
+        }
+    }
+
+    @Test
     void retriesNeedADedupeKeyAndBadKeysAreRefusedNamingTheOption() {
         assertThatThrownBy(() -> PublishOptions.builder().maxAttempts(3).build()).isInstanceOf(ConfigException.class)
                 .hasMessageContaining("maxAttempts").hasMessageContaining("dedupe key");

@@ -199,10 +199,21 @@ public final class TcpProxy implements AutoCloseable {
         return t;
     }
 
+    /**
+     * The connections open now keep carrying requests to the server but drop everything it answers (a reply lost on
+     * the way back: the command ran, the client never hears of it); new connections work normally.
+     */
+    public void dropRepliesOnExisting() {
+        for (Link l : links) {
+            l.dropReplies = true;
+        }
+    }
+
     /** One proxied connection: the client's socket and ours to the target. */
     private final class Link {
         final Socket client;
         final Socket upstream;
+        volatile boolean dropReplies;
         /** Guarded by {@link #flow}. */
         boolean frozen;
         private final AtomicInteger directionsDone = new AtomicInteger();
@@ -229,6 +240,9 @@ public final class TcpProxy implements AutoCloseable {
                     long d = delayNanos;
                     if (d > 0) {
                         TimeUnit.NANOSECONDS.sleep(d);
+                    }
+                    if (dropReplies && from == upstream) {
+                        continue; // the server's answer is lost on the way back
                     }
                     out.write(buf, 0, n);
                     out.flush();
