@@ -299,11 +299,34 @@ public final class AclRules {
             if (!privateStreams.isEmpty()) {
                 r.add(selector("+xread +xadd +xdel +xtrim +xlen +exists +pexpire +del", "~", new ArrayList<>(privateStreams)));
             }
+            // The keys that live beside a stream in its slot (docs/once.md): dedupe keys of the streams a role publishes
+            // to, and the tools service's run leases and stored replies of its requests.
+            Set<String> support = new LinkedHashSet<>();
+            for (String p : publish) support.add(beside(p, "dedupe:*"));
+            for (String p : privateStreams) support.add(beside(p, "dedupe:*"));
+            if (s.role == Role.TOOLS || s.role == Role.STANDALONE) {
+                support.add(beside(escape(t.toolsStream()), "run:*"));
+                support.add(beside(escape(t.toolsStream()), "result:*"));
+            }
+            if (!support.isEmpty()) {
+                r.add(selector("+get +set +pexpire +del", "~", new ArrayList<>(support)));
+            }
             Set<String> scripted = new LinkedHashSet<>(consume);
             scripted.addAll(publish);
             scripted.addAll(privateStreams);
+            scripted.addAll(support);
             r.add(selector("+eval", "~", new ArrayList<>(scripted)));
             return r;
+        }
+
+        /**
+         * The pattern of keys {@code suffix} beside the streams of {@code streamPattern}, in their cluster slot: a name
+         * with a hash tag keeps it ({@code <stream>:<suffix>}), any other becomes the tag ({@code {<stream>}:<suffix>}).
+         */
+        private static String beside(String streamPattern, String suffix) {
+            int open = streamPattern.indexOf('{');
+            boolean tagged = open >= 0 && streamPattern.indexOf('}', open + 1) > open + 1;
+            return (tagged ? streamPattern : "{" + streamPattern + "}") + ":" + suffix;
         }
 
         // The sets below hold key patterns, each name escaped so that it matches only itself.

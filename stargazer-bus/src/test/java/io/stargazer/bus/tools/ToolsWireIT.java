@@ -83,7 +83,9 @@ class ToolsWireIT {
 
             StreamMessage<byte[], byte[]> reply = readOne(raw, replyTo, "0-0");
             Map<String, byte[]> f = fields(reply);
-            assertThat(f).containsOnlyKeys("payload", "trace_id");
+            // A tool's reply carries the optional dedupe_key field of the wire format: sent once per request (docs/once.md).
+            assertThat(f).containsOnlyKeys("payload", "trace_id", "dedupe_key");
+            assertThat(s(f.get("dedupe_key"))).isEqualTo("tool-reply:0123456789abcdef0123456789abcdef");
             assertThat(s(f.get("trace_id"))).isEqualTo("feedfacefeedfacefeedfacefeedface");
             Map<String, Object[]> m = decode(f.get("payload"));
             assertThat(m).containsOnlyKeys("request_id", "ok", "result", "error", "trace_id");
