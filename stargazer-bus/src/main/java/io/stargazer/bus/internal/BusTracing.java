@@ -21,6 +21,17 @@ public interface BusTracing {
      */
     Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate);
 
+    /** The trace context current on this thread, to carry to another thread ({@link #restore}); null when none. */
+    Object current();
+
+    /** Makes {@code context} (from {@link #current}) current on this thread until the scope is closed, on this thread. */
+    Scope restore(Object context);
+
+    interface Scope extends AutoCloseable {
+        @Override
+        void close();
+    }
+
     interface Send {
         /** The {@code traceparent} to write, or null when no tracer is bridged (then no field is written). */
         String traceparent();

@@ -52,6 +52,18 @@ public final class BusObservations implements BusTracing {
     }
 
     @Override
+    public Object current() {
+        return registry.getCurrentObservation();
+    }
+
+    @Override
+    public Scope restore(Object context) {
+        if (!(context instanceof Observation o)) return () -> { };
+        Observation.Scope scope = o.openScope();
+        return scope::close;
+    }
+
+    @Override
     public Send send(String stream) {
         Map<String, String> carrier = new HashMap<>(4);
         SenderContext<Map<String, String>> ctx = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
