@@ -125,6 +125,42 @@ class BusTracingIT {
     }
 
     @Test
+    void coalescedAndDedupedPublishesCarryTheirTraceFieldsToo() {
+        InMemorySpanExporter spans = InMemorySpanExporter.create();
+        ObservationRegistry registry = tracedRegistry(spans);
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            BusObservations.install(bus, registry);
+            String stream = bus.topology().inboundStream();
+            List<java.util.concurrent.CompletableFuture<String>> ids = new java.util.ArrayList<>();
+            Observation request = Observation.start("burst", registry);
+            try (Observation.Scope scope = request.openScope()) {
+                // Published back to back, most go out in batches (the traced script); every third has a dedupe key.
+                for (int i = 0; i < 300; i++) {
+                    Envelope e = Envelope.of("channel_id", "c", "n", i);
+                    ids.add(i % 3 == 0 ? bus.publishAsync(stream, e, io.stargazer.bus.PublishOptions.dedupeKey("k" + i))
+                            : bus.publishAsync(stream, e));
+                }
+                ids.add(bus.publishAsync(stream, Envelope.of("channel_id", "c", "n", 0), io.stargazer.bus.PublishOptions.dedupeKey("k0")));
+            }
+            request.stop();
+            List<String> stored = ids.stream().map(java.util.concurrent.CompletableFuture::join).toList();
+            assertThat(stored.get(300)).as("a dedupe key used again adds nothing").isEqualTo(stored.get(0));
+            String traceId = spans.getFinishedSpanItems().stream().filter(s -> s.getName().equals("burst")).findFirst().orElseThrow().getTraceId();
+            try (RawRedis raw = new RawRedis(TestRedis.url())) {
+                var entries = raw.xrange(stream);
+                assertThat(entries).hasSize(300);
+                for (var m : entries) {
+                    Map<String, String> f = new java.util.HashMap<>();
+                    m.getBody().forEach((k, v) -> f.put(RawRedis.s(k), RawRedis.s(v)));
+                    assertThat(f.get("traceparent")).as(m.getId()).startsWith("00-" + traceId + "-");
+                    assertThat(f.get("trace_id")).isEqualTo(traceId);
+                    assertThat(f).doesNotContainKey("tracestate");
+                }
+            }
+        }
+    }
+
+    @Test
     void withoutAnObservationRegistryNothingIsWrittenButPayloadAndTraceId() {
         try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
             BusObservations.install(bus, ObservationRegistry.NOOP);
