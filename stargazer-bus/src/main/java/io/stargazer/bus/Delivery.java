@@ -46,6 +46,15 @@ public interface Delivery {
      */
     java.util.concurrent.CompletableFuture<String> reply(String stream, Envelope answer);
 
+    /**
+     * The entry's W3C {@code traceparent} field (wire format: written by a publisher that traces), or null. A bus with
+     * tracing installed (io.stargazer.bus.micrometer.BusObservations) already continues it; this is for handlers that
+     * trace on their own.
+     */
+    default String traceparent() {
+        return null;
+    }
+
     /** Whether {@link #ack()} or {@link #nack()} has taken effect. */
     boolean settled();
 }

@@ -116,6 +116,7 @@ public final class Node implements AutoCloseable {
         if (s.parts().gateway()) platforms.remove(WebChatGateway.PLATFORM);
         bus.ensureStreams(platforms);
         NodeMetrics metrics = new NodeMetrics();
+        metrics.bind(bus);
 
         if (s.parts().tools()) {
             ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(), ToolServiceConfig.fromEnvironment());

@@ -8,14 +8,20 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
+import io.stargazer.bus.micrometer.BusMetrics;
 import java.time.Duration;
 import java.util.function.Supplier;
 import java.util.function.ToDoubleFunction;
 
 /**
- * One registry per node process. Consumer counters are read from {@link Subscription#stats()} at scrape time, so
- * the hot path pays nothing for them; publish counts are incremented at the call sites. Thread-safe.
+ * One registry per node process. The bus's own meters come from the library's binder ({@link BusMetrics}, bound by
+ * {@link #bind}): OpenTelemetry-style names such as {@code messaging_client_sent_messages_total} and
+ * {@code messaging_process_duration_seconds} (docs/observability.md). The names this node exported before the binder
+ * existed stay, read from the same sources, so dashboards and alert rules written against them keep working:
+ * {@code stargazer_published_total} reads the binder's publish counter, the consumer counters read
+ * {@link Subscription#stats()} at scrape time (the hot path pays nothing for them). Thread-safe.
  */
 public final class NodeMetrics {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -29,9 +35,24 @@ public final class NodeMetrics {
         return registry.scrape();
     }
 
+    /** Binds the library's meters of {@code bus} to this registry; call once, before {@link #published}. */
+    public void bind(EventBus bus) {
+        new BusMetrics(bus).bindTo(registry);
+    }
+
+    /**
+     * Keeps {@code stargazer_published_total{stream}} (the name this node exported before the binder) for a stream
+     * the node publishes to: it reads the binder's count of stored publishes to that stream, so nothing is counted twice.
+     */
     public void published(String stream) {
-        Counter.builder("stargazer.published").description("Envelopes this node published").tag("stream", stream)
-                .register(registry).increment();
+        if (registry.find("stargazer.published").tag("stream", stream).functionCounter() != null) {
+            return;
+        }
+        FunctionCounter.builder("stargazer.published", registry, r -> {
+            Counter c = r.find("messaging.client.sent.messages").tag(BusMetrics.TAG_DESTINATION, stream)
+                    .tag(BusMetrics.TAG_ERROR, "none").counter();
+            return c == null ? 0 : c.count();
+        }).description("Envelopes this node published (stored)").tag("stream", stream).register(registry);
     }
 
     /** Exposes a subscription's counters as {@code stargazer_consumed_total} and friends, tagged by stream and group. */

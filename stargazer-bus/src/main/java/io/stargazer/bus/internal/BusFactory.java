@@ -31,6 +31,24 @@ public final class BusFactory {
         return RedisToolService.start(bus, registry, config);
     }
 
+    /**
+     * Adds a metrics observer to {@code bus} (io.stargazer.bus.micrometer only; the package is not exported);
+     * returns the subscriptions running now. Throws IllegalArgumentException for a bus of another implementation.
+     */
+    public static java.util.List<io.stargazer.bus.Subscription> addHooks(EventBus bus, BusHooks hooks) {
+        return impl(bus).addHooks(hooks);
+    }
+
+    /** Installs the trace context observer of {@code bus} (null removes it). */
+    public static void setTracing(EventBus bus, BusTracing tracing) {
+        impl(bus).setTracing(tracing);
+    }
+
+    private static RedisEventBus impl(EventBus bus) {
+        if (bus instanceof RedisEventBus r) return r;
+        throw new IllegalArgumentException("not a bus made by EventBus.connect: " + bus.getClass().getName());
+    }
+
     public static Optional<ToolRequest> currentToolRequest() {
         return RedisToolService.currentRequest();
     }

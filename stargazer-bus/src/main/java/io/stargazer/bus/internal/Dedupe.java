@@ -65,6 +65,46 @@ final class Dedupe {
             return ids
             """;
 
+    /**
+     * {@link #PUBLISH_SCRIPT} for publishes that carry trace context: per entry payload, trace_id, dedupe key,
+     * traceparent, tracestate ('' for none). Used only for batches of traced publishes, so the common path is unchanged.
+     */
+    static final String TRACED_PUBLISH_SCRIPT = """
+            local window = ARGV[1]
+            local n = tonumber(ARGV[2])
+            local ids = {}
+            local k = 2
+            for i = n + 3, #ARGV, 5 do
+              local dk = ARGV[i + 2]
+              local id = false
+              if dk ~= '' then id = redis.call('GET', KEYS[k]) end
+              if not id then
+                local args = {'XADD', KEYS[1]}
+                for j = 1, n do args[#args + 1] = ARGV[2 + j] end
+                args[#args + 1] = '*'
+                args[#args + 1] = 'payload'
+                args[#args + 1] = ARGV[i]
+                args[#args + 1] = 'trace_id'
+                args[#args + 1] = ARGV[i + 1]
+                if dk ~= '' then
+                  args[#args + 1] = 'dedupe_key'
+                  args[#args + 1] = dk
+                end
+                args[#args + 1] = 'traceparent'
+                args[#args + 1] = ARGV[i + 3]
+                if ARGV[i + 4] ~= '' then
+                  args[#args + 1] = 'tracestate'
+                  args[#args + 1] = ARGV[i + 4]
+                end
+                id = redis.call(unpack(args))
+                if dk ~= '' then redis.call('SET', KEYS[k], id, 'PX', window) end
+              end
+              if dk ~= '' then k = k + 1 end
+              ids[#ids + 1] = id
+            end
+            return ids
+            """;
+
     /** The dedupe key of the answer to entry {@code id} of {@code sourceStream} (Delivery.reply). */
     static String replyKey(String sourceStream, String id) {
         return "reply:" + sourceStream + ":" + id;

@@ -18,6 +18,18 @@ record RawEntry(String id, List<byte[]> flatFields) {
     private static final byte[] PAYLOAD = WireFormat.PAYLOAD_FIELD.getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACE_ID = WireFormat.TRACE_ID_FIELD.getBytes(StandardCharsets.US_ASCII);
 
+    static final byte[] TRACEPARENT = "traceparent".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] TRACESTATE = "tracestate".getBytes(StandardCharsets.US_ASCII);
+
+    /** The first field named {@code name} as text (trace context fields are ASCII), or null. */
+    String text(byte[] name) {
+        if (flatFields == null) return null;
+        for (int i = 0; i + 1 < flatFields.size(); i += 2) {
+            if (Arrays.equals(flatFields.get(i), name)) return new String(flatFields.get(i + 1), StandardCharsets.US_ASCII);
+        }
+        return null;
+    }
+
     boolean deleted() {
         return flatFields == null;
     }

@@ -70,6 +70,10 @@ final class RedisEventBus implements EventBus {
     private final BacklogMonitor backlog;
     private final StreamGuard guard;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Metrics observer (io.stargazer.bus.micrometer): {@link BusHooks#NONE} until a binder is bound. */
+    private volatile BusHooks hooks = BusHooks.NONE;
+    /** Trace context observer: null (nothing done, plain scripts) until one is installed. */
+    private volatile BusTracing tracing;
 
     private RedisEventBus(BusConfig config, Redis redis) {
         this.config = config;
@@ -90,7 +94,7 @@ final class RedisEventBus implements EventBus {
         this.guard = new StreamGuard(config, async, maintenance, redis.version(),
                 s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                         redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
-                        redis.publishLoop())));
+                        redis.publishLoop())), () -> hooks);
         ConnectionHealth health = redis.health(config.deadPeerTimeout());
         timers.scheduleWithFixedDelay(health::check, health.intervalMillis(), health.intervalMillis(), TimeUnit.MILLISECONDS);
         // Every publish completes within its deadline, even on a connection that stopped answering.
@@ -363,7 +367,9 @@ final class RedisEventBus implements EventBus {
         String dedupeKey = Dedupe.replyKey(sourceStream, sourceId);
         boolean oneStep = !redis.cluster()
                 || io.lettuce.core.cluster.SlotHash.getSlot(stream) == io.lettuce.core.cluster.SlotHash.getSlot(sourceStream);
-        if (!oneStep || guard.isFull(stream) || closed.get()) {
+        // Traced answers go the two-step way (publish with the derived dedupe key, then ack): the one-step script
+        // writes no trace fields, and the dedupe key keeps the answer single all the same.
+        if (!oneStep || tracing != null || guard.isFull(stream) || closed.get()) {
             return publishOnce(stream, answer, dedupeKey).thenApply(id -> new Answered(id, false));
         }
         byte[] payload;
@@ -418,10 +424,32 @@ final class RedisEventBus implements EventBus {
         if (payload.length > config.maxEnvelopeBytes()) {
             return CompletableFuture.failedFuture(new EnvelopeTooLargeException(stream, payload.length, config.maxEnvelopeBytes()));
         }
-        String traceId = WireFormat.traceIdFor(envelope);
+        BusTracing tr = tracing;
+        BusTracing.Send span = tr == null ? null : tr.send(stream);
+        String parent = span == null ? null : span.traceparent();
+        byte[][] trace = null;
+        String traceId;
+        if (parent == null) {
+            traceId = WireFormat.traceIdFor(envelope);
+        } else {
+            // A generated trace_id is the trace's own id (wire format: traceparent is 00-<trace id>-<span id>-<flags>).
+            String own = envelope.traceId();
+            traceId = own != null && !own.isEmpty() ? own : parent.substring(3, 35);
+            String state = span.tracestate();
+            trace = new byte[][] {parent.getBytes(StandardCharsets.US_ASCII),
+                    state == null ? new byte[0] : state.getBytes(StandardCharsets.US_ASCII)};
+        }
+        BusHooks h = hooks;
+        long start = h == BusHooks.NONE ? 0 : System.nanoTime();
         long deadline = System.nanoTime() + config.publishTimeout().toNanos();
-        CompletableFuture<String> id = guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey);
+        CompletableFuture<String> id = guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace);
         backlog.published(stream);
+        if (h != BusHooks.NONE) {
+            id.whenComplete((entryId, e) -> h.published(stream, System.nanoTime() - start, e));
+        }
+        if (span != null) {
+            id.whenComplete(span::end);
+        }
         if (log.isDebugEnabled()) {
             String content = envelope.content();
             id.thenAccept(entryId -> log.atDebug().addKeyValue("stream", stream).addKeyValue("stream_msg_id", entryId)
@@ -467,9 +495,13 @@ final class RedisEventBus implements EventBus {
         if (closed.get()) {
             throw new StargazerException("the bus is closed; cannot subscribe to '" + consumerConfig.stream() + "'");
         }
-        StreamConsumer consumer = new StreamConsumer(this, consumerConfig, handler, subscriptions::remove);
+        StreamConsumer consumer = new StreamConsumer(this, consumerConfig, handler, s -> {
+            subscriptions.remove(s);
+            hooks.unsubscribed(s);
+        });
         subscriptions.add(consumer);
         consumer.start();
+        hooks.subscribed(consumer);
         return consumer;
     }
 
@@ -576,6 +608,27 @@ final class RedisEventBus implements EventBus {
         } catch (Exception e) {
             throw Redis.translate(e, what);
         }
+    }
+
+    // ---- observers (io.stargazer.bus.micrometer) ---------------------------------------------------------------
+
+    BusHooks hooks() {
+        return hooks;
+    }
+
+    BusTracing tracing() {
+        return tracing;
+    }
+
+    /** Adds a metrics observer beside any already there; returns the subscriptions running now, for it to watch. */
+    synchronized List<Subscription> addHooks(BusHooks h) {
+        BusHooks old = hooks;
+        hooks = old == BusHooks.NONE ? h : Hooks.both(old, h);
+        return List.copyOf(subscriptions);
+    }
+
+    synchronized void setTracing(BusTracing t) {
+        tracing = t;
     }
 
     // ---- lifecycle -----------------------------------------------------------------------------------------

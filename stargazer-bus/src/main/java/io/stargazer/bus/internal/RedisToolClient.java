@@ -178,10 +178,17 @@ final class RedisToolClient implements ToolClient {
                     .put(ToolWire.DEADLINE_MS, bus.config().clock().millis() + timeout.toMillis())
                     .put(ToolWire.TRACE_ID, traceId == null || traceId.isEmpty() ? WireFormat.newTraceId() : traceId)
                     .build();
+            if ((traceId == null || traceId.isEmpty()) && bus.tracing() != null) {
+                request = request.without(ToolWire.TRACE_ID); // the publish takes the active trace's id (wire format)
+            }
         } catch (IllegalArgumentException e) {
             return CompletableFuture.failedFuture(e);
         }
         Call c = new Call(tool, requestId, System.nanoTime());
+        BusHooks hooks = bus.hooks();
+        if (hooks != BusHooks.NONE) {
+            c.future.whenComplete((r, e) -> hooks.toolCalled(tool, outcome(e), System.nanoTime() - c.startNanos));
+        }
         pending.put(requestId, c);
         calls.increment();
         c.timeoutTask = timer.schedule(() -> timedOut(c), timeout.toNanos(), TimeUnit.NANOSECONDS);
@@ -292,6 +299,28 @@ final class RedisToolClient implements ToolClient {
             return;
         }
         c.cancelTimer();
+        BusTracing tracing = bus.tracing();
+        if (tracing != null) {
+            // The reply's arrival, continuing the tools service's answer: the call's future completes inside it.
+            BusTracing.Process span = tracing.process(replyStream, null, e.id(), 1, e.text(RawEntry.TRACEPARENT), e.text(RawEntry.TRACESTATE));
+            try {
+                complete(c, reply);
+            } finally {
+                span.closeScope();
+                span.end(null);
+            }
+            return;
+        }
+        complete(c, reply);
+    }
+
+    private static String outcome(Throwable e) {
+        if (e == null) return "ok";
+        Throwable cause = Failures.unwrap(e);
+        return cause instanceof ToolException te ? te.type() : cause instanceof java.util.concurrent.CancellationException ? "cancelled" : "error";
+    }
+
+    private void complete(Call c, Envelope reply) {
         if (Boolean.TRUE.equals(reply.get(ToolWire.OK))) {
             completed.increment();
             c.future.complete(reply.get(ToolWire.RESULT));

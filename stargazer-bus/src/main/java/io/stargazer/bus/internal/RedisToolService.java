@@ -71,8 +71,9 @@ final class RedisToolService implements ToolService {
     private final ToolRuns runs;
 
     /** One request being answered: what the reply needs, and the future that settles its delivery. */
+    /** {@code trace}: the delivery's trace context (BusTracing), carried to the thread that answers; null when not tracing. */
     private record Job(Delivery delivery, String requestId, String tool, String replyTo, String traceId, long deadlineMs,
-                       Map<String, Object> args, CompletableFuture<Void> done) {
+                       Map<String, Object> args, CompletableFuture<Void> done, Object trace) {
         /** This delivery's name on the request's lease ({@link ToolRuns}). */
         String owner(String consumer) {
             return ToolRuns.owner(consumer, delivery.id());
@@ -152,7 +153,9 @@ final class RedisToolService implements ToolService {
         Object rawArgs = req.get(ToolWire.ARGS);
         @SuppressWarnings("unchecked")
         Map<String, Object> args = rawArgs == null ? Map.of() : rawArgs instanceof Map<?, ?> m ? (Map<String, Object>) m : null;
-        Job job = new Job(d, requestId, tool, replyTo, req.traceId(), deadline, args, new CompletableFuture<>());
+        BusTracing tracing = bus instanceof RedisEventBus r ? r.tracing() : null;
+        Job job = new Job(d, requestId, tool, replyTo, req.traceId(), deadline, args, new CompletableFuture<>(),
+                tracing == null ? null : tracing.current());
         track(job.done);
 
         long now = bus.config().clock().millis();
@@ -330,7 +333,17 @@ final class RedisToolService implements ToolService {
     private void answer(Job job, Envelope reply, LongAdder counter, boolean once) {
         // A tool's reply is sent with a key of its request, so sending a stored reply again adds nothing.
         PublishOptions options = once ? PublishOptions.dedupeKey("tool-reply:" + job.requestId) : PublishOptions.NONE;
-        bus.publishAsync(job.replyTo, reply, options).whenComplete((id, e) -> {
+        CompletableFuture<String> sent;
+        BusTracing tracing = job.trace == null ? null : ((RedisEventBus) bus).tracing();
+        if (tracing == null) {
+            sent = bus.publishAsync(job.replyTo, reply, options);
+        } else {
+            // On a tool thread or a Redis I/O thread: the answer joins the request's trace.
+            try (BusTracing.Scope scope = tracing.restore(job.trace)) {
+                sent = bus.publishAsync(job.replyTo, reply, options);
+            }
+        }
+        sent.whenComplete((id, e) -> {
             if (e == null) {
                 if (counter != null) counter.increment();
                 job.done.complete(null);

@@ -479,19 +479,30 @@ final class StreamConsumer implements Subscription {
         DeliveryImpl d = new DeliveryImpl(h, h.count);
         delivered.increment();
         if (h.count > 1) redelivered.increment();
+        // Observers (metrics, tracing): read once per attempt; when none is installed nothing else is done.
+        BusHooks hooks = bus.hooks();
+        long start = hooks == BusHooks.NONE ? 0 : System.nanoTime();
+        BusTracing tracing = bus.tracing();
+        BusTracing.Process span = tracing == null ? null : tracing.process(cfg.stream(), cfg.group(), h.id, h.count,
+                h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE));
         CompletionStage<?> stage;
         try {
             stage = handler.handle(d);
             if (stage == null) stage = CompletableFuture.completedFuture(null);
         } catch (Error err) {
+            if (span != null) span.end(err);
             abandon(h, err);
             throw err;
         } catch (Throwable t) {
             stage = CompletableFuture.failedFuture(t);
+        } finally {
+            if (span != null) span.closeScope();
         }
         CompletableFuture<Void> attemptDone = new CompletableFuture<>();
         stage.whenComplete((r, error) -> {
             Throwable cause = error == null ? null : Failures.unwrap(error);
+            if (hooks != BusHooks.NONE) hooks.handled(this, System.nanoTime() - start, cause);
+            if (span != null) span.end(cause);
             if (cause instanceof Error err) {
                 abandon(h, err);
             } else if (cause != null) {
@@ -690,6 +701,7 @@ final class StreamConsumer implements Subscription {
         @Override public String group() { return cfg.group(); }
         @Override public long deliveryCount() { return count; }
         @Override public boolean settled() { return settled.get() != 0; }
+        @Override public String traceparent() { return held.raw.text(RawEntry.TRACEPARENT); }
 
         @Override
         public boolean ack() {

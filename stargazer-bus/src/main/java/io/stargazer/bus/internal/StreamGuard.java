@@ -35,6 +35,8 @@ import org.slf4j.LoggerFactory;
  * still keep that stream within its cap.
  */
 final class StreamGuard {
+    /** Told how long each held publish waited (metrics); {@link BusHooks#NONE} unless a binder is installed. */
+    private final java.util.function.Supplier<BusHooks> hooks;
     private static final Logger log = LoggerFactory.getLogger("io.stargazer.bus.trim");
     static final long FULL_RECHECK_MS = 50;
 
@@ -120,12 +122,14 @@ final class StreamGuard {
     }
 
     /** {@code waitUntil}: when its wait for room ends; {@code deadline}: when the publish as a whole must end (System.nanoTime). */
-    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long waitUntil, long deadline, String dedupeKey) {
+    record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long waitUntil, long deadline, String dedupeKey,
+            byte[][] trace, long parkedAt) {
     }
 
     StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ScheduledExecutorService scheduler,
-            ServerVersion version, Function<String, StreamPublisher> publishers) {
+            ServerVersion version, Function<String, StreamPublisher> publishers, java.util.function.Supplier<BusHooks> hooks) {
         this.config = config;
+        this.hooks = hooks;
         this.redis = redis;
         this.scheduler = scheduler;
         this.publishers = publishers;
@@ -147,7 +151,8 @@ final class StreamGuard {
      * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full.
      * The fast path is two volatile reads.
      */
-    CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey) {
+    CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey,
+            byte[][] trace) {
         State s = state(stream);
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
             if (config.backpressure() == Backpressure.REJECT) {
@@ -160,14 +165,14 @@ final class StreamGuard {
                 if (s.full || !s.parked.isEmpty()) {
                     long now = System.nanoTime();
                     long waitUntil = now + Math.min(config.backpressureTimeout().toNanos(), deadlineNanos - now);
-                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey));
+                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey, trace, now));
                     s.anyParked = true;
                     recheckSoon(s);
                     return f;
                 }
             }
         }
-        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey);
+        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace);
         published(s);
         return id;
     }
@@ -244,7 +249,8 @@ final class StreamGuard {
             Parked p;
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
-                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey).whenComplete((id, e) -> {
+                hooks.get().backpressureWaited(s.stream, System.nanoTime() - p.parkedAt, true);
+                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
                 });
@@ -261,6 +267,7 @@ final class StreamGuard {
             Parked p;
             while ((p = s.parked.peek()) != null && p.waitUntil - now <= 0) {
                 s.parked.poll();
+                hooks.get().backpressureWaited(s.stream, now - p.parkedAt, false);
                 p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
                         "waited " + config.backpressureTimeout().toMillis() + " ms for room (SG_BACKPRESSURE_TIMEOUT_MS)"));
             }

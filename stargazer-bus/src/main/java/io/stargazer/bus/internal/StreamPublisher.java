@@ -70,6 +70,35 @@ final class StreamPublisher {
             end
             return ids
             """;
+    /**
+     * {@link #BATCH_SCRIPT} for publishes that carry trace context: per entry payload, trace_id, traceparent,
+     * tracestate ('' for none). A batch is one kind or the other ({@link #take}), so untraced publishes keep the
+     * plain script.
+     */
+    static final String TRACED_BATCH_SCRIPT = """
+            local n = tonumber(ARGV[1])
+            local ids = {}
+            for i = n + 2, #ARGV, 4 do
+              local args = {'XADD', KEYS[1]}
+              for j = 1, n do args[#args + 1] = ARGV[1 + j] end
+              args[#args + 1] = '*'
+              args[#args + 1] = 'payload'
+              args[#args + 1] = ARGV[i]
+              args[#args + 1] = 'trace_id'
+              args[#args + 1] = ARGV[i + 1]
+              args[#args + 1] = 'traceparent'
+              args[#args + 1] = ARGV[i + 2]
+              if ARGV[i + 3] ~= '' then
+                args[#args + 1] = 'tracestate'
+                args[#args + 1] = ARGV[i + 3]
+              end
+              ids[#ids + 1] = redis.call(unpack(args))
+            end
+            return ids
+            """;
+    private static final byte[] TRACEPARENT = "traceparent".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TRACESTATE = "tracestate".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] NONE = new byte[0];
     private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
@@ -86,10 +115,11 @@ final class StreamPublisher {
 
     /**
      * {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's.
-     * {@code deadline}: System.nanoTime by which the future must complete.
+     * {@code deadline}: System.nanoTime by which the future must complete. {@code trace}: null, or the W3C
+     * {@code traceparent} and {@code tracestate} (empty for none) fields to write beside trace_id.
      */
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
-            String dedupeKey) {
+            String dedupeKey, byte[][] trace) {
     }
 
     /** One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first. */
@@ -124,14 +154,15 @@ final class StreamPublisher {
     }
 
     /** {@code dedupeKey}: null for none (see {@link Dedupe}). */
-    CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey) {
+    CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey,
+            byte[][] trace) {
         lastUsed = System.nanoTime();
         if (queued.incrementAndGet() > queueLimit) {
             queued.decrementAndGet();
             return CompletableFuture.failedFuture(new PublishQueueFullException(stream, queueLimit));
         }
         CompletableFuture<String> f = new CompletableFuture<>();
-        drain.offer(new Pending(payload, traceId, trimArgs, f, deadline, dedupeKey));
+        drain.offer(new Pending(payload, traceId, trimArgs, f, deadline, dedupeKey, trace));
         return f;
     }
 
@@ -159,7 +190,10 @@ final class StreamPublisher {
         }
     }
 
-    /** Forms the next batch, on the drain's thread: publishes in queue order with the same trim options, expired ones skipped. */
+    /**
+     * Forms the next batch, on the drain's thread: publishes in queue order with the same trim options and of the same
+     * kind (with or without trace fields), expired ones skipped.
+     */
     private List<Pending> take(Queue<Pending> queue) {
         Pending first;
         while ((first = queue.poll()) != null) {
@@ -174,7 +208,7 @@ final class StreamPublisher {
         long bytes = first.payload.length;
         Pending next;
         while (batch.size() < maxBatch && (next = queue.peek()) != null && bytes + next.payload.length <= MAX_BATCH_BYTES
-                && next.trimArgs == first.trimArgs) {
+                && next.trimArgs == first.trimArgs && (next.trace == null) == (first.trace == null)) {
             queue.poll();
             queued.decrementAndGet();
             if (next.future.isDone()) continue;
@@ -208,17 +242,26 @@ final class StreamPublisher {
             args.add(o);
         }
         args.add("*").add(PAYLOAD).addValue(p.payload).add(TRACE_ID).addValue(p.traceId);
+        if (p.trace != null) {
+            args.add(TRACEPARENT).addValue(p.trace[0]);
+            if (p.trace[1].length > 0) args.add(TRACESTATE).addValue(p.trace[1]);
+        }
         return redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC), args);
     }
 
     private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts) {
-        byte[][] argv = new byte[1 + opts.size() + 2 * batch.size()][];
+        boolean traced = batch.get(0).trace != null;
+        byte[][] argv = new byte[1 + opts.size() + (traced ? 4 : 2) * batch.size()][];
         int i = putOptions(argv, 0, opts);
         for (Pending p : batch) {
             argv[i++] = p.payload;
             argv[i++] = p.traceId;
+            if (traced) {
+                argv[i++] = p.trace[0];
+                argv[i++] = p.trace[1];
+            }
         }
-        return redis.eval(BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
+        return redis.eval(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
     }
 
     /** Writes the XADD options into a script's arguments from {@code i}: their count, then each; returns the next index. */
@@ -234,7 +277,8 @@ final class StreamPublisher {
     private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts) {
         List<String> keys = new ArrayList<>(1 + batch.size());
         keys.add(stream);
-        byte[][] argv = new byte[2 + opts.size() + 3 * batch.size()][];
+        boolean traced = batch.get(0).trace != null;
+        byte[][] argv = new byte[2 + opts.size() + (traced ? 5 : 3) * batch.size()][];
         argv[0] = dedupeWindowMillis;
         int i = putOptions(argv, 1, opts);
         for (Pending p : batch) {
@@ -246,8 +290,12 @@ final class StreamPublisher {
                 argv[i++] = p.dedupeKey.getBytes(StandardCharsets.UTF_8);
                 keys.add(Dedupe.keyName(stream, p.dedupeKey));
             }
+            if (traced) {
+                argv[i++] = p.trace[0];
+                argv[i++] = p.trace[1];
+            }
         }
-        return redis.eval(Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, keys.toArray(String[]::new), argv);
+        return redis.eval(traced ? Dedupe.TRACED_PUBLISH_SCRIPT : Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, keys.toArray(String[]::new), argv);
     }
 
     private void finish(Batch batch, Object result, Throwable error) {

@@ -1,0 +1,147 @@
+package io.stargazer.bus.spring.autoconfigure;
+
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.micrometer.BusMetrics;
+import io.stargazer.bus.micrometer.BusObservations;
+import io.stargazer.bus.spring.StargazerListeners;
+import io.stargazer.bus.tools.ToolClient;
+import io.stargazer.bus.tools.ToolRegistry;
+import io.stargazer.bus.tools.ToolService;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.Environment;
+
+/**
+ * The Stargazer bus in a Spring Boot application: an {@link EventBus} from {@code stargazer.bus.*}, a
+ * {@link ToolClient}, a {@link ToolService} when the application defines a {@link ToolRegistry}, the
+ * {@link StargazerListeners} that run {@code @StargazerListener} methods, and (with Micrometer) the metrics binder and
+ * trace context. Each bean gives way to one the application defines.
+ */
+@AutoConfiguration(afterName = {
+        "org.springframework.boot.micrometer.observation.autoconfigure.ObservationAutoConfiguration",
+        "org.springframework.boot.jackson.autoconfigure.JacksonAutoConfiguration"})
+@EnableConfigurationProperties(StargazerBusProperties.class)
+public class StargazerBusAutoConfiguration {
+
+    /**
+     * Connects at start-up; closed with the context. Creates the role's streams and groups unless
+     * {@code stargazer.bus.ensure-streams=false}. An ObservationRegistry bean, when there is one, gets the bus's trace context.
+     */
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    public EventBus stargazerEventBus(StargazerBusProperties properties, ObjectProvider<ObservationInstaller> observations) {
+        RedisUrl url;
+        try {
+            url = RedisUrl.parse(properties.getUrl());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("Invalid value for property '" + StargazerBusProperties.PREFIX + ".url': " + e.getMessage(), e);
+        }
+        EventBus bus = EventBus.connect(url, properties.toBusConfig());
+        try {
+            observations.ifAvailable(o -> o.install(bus));
+            if (properties.isEnsureStreams()) bus.ensureStreams();
+        } catch (RuntimeException e) {
+            bus.close();
+            throw e;
+        }
+        return bus;
+    }
+
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    public ToolClient stargazerToolClient(EventBus bus) {
+        return ToolClient.create(bus);
+    }
+
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    @ConditionalOnBean(ToolRegistry.class)
+    public ToolService stargazerToolService(EventBus bus, ToolRegistry registry) {
+        return ToolService.start(bus, registry);
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    public static StargazerListeners stargazerListeners(ObjectProvider<EventBus> bus, Environment env,
+            ObjectProvider<StargazerBusProperties> properties, ObjectProvider<PayloadMapper> mapper) {
+        // Static and lazy: a BeanPostProcessor is made before other beans; the bus is fetched when first needed.
+        return new LazyListeners(bus, env, properties, mapper);
+    }
+
+    /** Typed payloads through the application's Jackson 3 {@code JsonMapper}. */
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(name = "tools.jackson.databind.json.JsonMapper")
+    static class JacksonPayloads {
+        @Bean
+        @ConditionalOnMissingBean
+        @ConditionalOnBean(type = "tools.jackson.databind.json.JsonMapper")
+        PayloadMapper stargazerPayloadMapper(tools.jackson.databind.json.JsonMapper mapper) {
+            return (members, type) -> mapper.convertValue(members, mapper.constructType(type));
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(name = "io.micrometer.core.instrument.binder.MeterBinder")
+    static class Metrics {
+        /** Bound to every MeterRegistry by Spring Boot's metrics support (a MeterBinder bean). */
+        @Bean
+        @ConditionalOnMissingBean
+        BusMetrics stargazerBusMetrics(EventBus bus) {
+            return new BusMetrics(bus);
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(name = "io.micrometer.observation.ObservationRegistry")
+    static class Observations {
+        @Bean
+        @ConditionalOnMissingBean
+        ObservationInstaller stargazerObservationInstaller(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry) {
+            return bus -> registry.ifAvailable(r -> BusObservations.install(bus, r));
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(name = "org.springframework.boot.health.contributor.HealthIndicator")
+    static class Health {
+        @Bean
+        @ConditionalOnMissingBean(name = "stargazerHealthIndicator")
+        StargazerHealthIndicator stargazerHealthIndicator(EventBus bus, StargazerListeners listeners) {
+            return new StargazerHealthIndicator(bus, listeners);
+        }
+    }
+
+    /** Installs trace context on the bus when Micrometer's Observation API is present (kept off the bus bean's signature). */
+    @FunctionalInterface
+    public interface ObservationInstaller {
+        void install(EventBus bus);
+    }
+
+    /** Envelope members to a listener parameter's type. */
+    @FunctionalInterface
+    public interface PayloadMapper {
+        Object map(java.util.Map<String, Object> members, java.lang.reflect.Type type);
+    }
+
+    /** {@link StargazerListeners} whose collaborators are looked up at start, not when the post-processor is made. */
+    static final class LazyListeners extends StargazerListeners {
+        LazyListeners(ObjectProvider<EventBus> bus, Environment env, ObjectProvider<StargazerBusProperties> properties,
+                ObjectProvider<PayloadMapper> mapper) {
+            super(bus::getObject, env, b -> properties.getObject().getConsumer().applyTo(b), (members, type) -> {
+                PayloadMapper m = mapper.getIfAvailable();
+                if (m == null) {
+                    throw new IllegalStateException("mapping a payload to " + type.getTypeName()
+                            + " needs Jackson (spring-boot-jackson) and its JsonMapper bean");
+                }
+                return m.map(members, type);
+            });
+        }
+    }
+}

@@ -1,0 +1,239 @@
+package io.stargazer.bus.spring.autoconfigure;
+
+import io.stargazer.bus.Backpressure;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RetryOrder;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.TrimPolicy;
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Consumer;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/**
+ * {@code stargazer.bus.*}: what the {@code SG_*} variables set (BusConfig, Topology, ConsumerConfig; their javadoc
+ * tables give each setting's meaning and range). Unset properties keep the library's defaults; a bad value fails the
+ * start-up with the property's name. Durations take Spring's forms ({@code 500ms}, {@code 10s}).
+ */
+@ConfigurationProperties(prefix = StargazerBusProperties.PREFIX)
+public class StargazerBusProperties {
+    public static final String PREFIX = "stargazer.bus";
+
+    /** Redis to connect to (REDIS_URL): redis://, rediss://, redis-sentinel://, or with ?cluster=true a Redis Cluster. */
+    private String url = "redis://localhost:6379";
+    /** What this process does (SG_NODE_ROLE): which groups ensure-streams creates. */
+    private NodeRole role;
+    /** This process's consumer name (SG_NODE_ID); default host name and process id. */
+    private String nodeId;
+    /** Chat platforms with an outbound stream each (SG_PLATFORMS). */
+    private List<String> platforms;
+    /** Approximate cap of each stream (SG_STREAM_MAXLEN); at least 1000. */
+    private Long streamMaxlen;
+    /** Largest encoded envelope accepted (SG_MAX_ENVELOPE_BYTES). */
+    private Integer maxEnvelopeBytes;
+    /** How often backlogs are checked for the log (SG_BACKLOG_CHECK_MS). */
+    private Duration backlogCheckInterval;
+    /** What happens at a stream's cap (SG_TRIM_POLICY): safe or evict. */
+    private TrimPolicy trimPolicy;
+    /** A publish to a full stream under the safe policy (SG_BACKPRESSURE): block or reject. */
+    private Backpressure backpressure;
+    /** How long a publish waits for room (SG_BACKPRESSURE_TIMEOUT_MS). */
+    private Duration backpressureTimeout;
+    /** Time a publish has to be stored (SG_PUBLISH_TIMEOUT_MS). */
+    private Duration publishTimeout;
+    /** Publishes queued per stream at most (SG_PUBLISH_QUEUE_LIMIT). */
+    private Integer publishQueueLimit;
+    /** A connection that answers nothing for this long is replaced (SG_DEAD_PEER_TIMEOUT_MS). */
+    private Duration deadPeerTimeout;
+    /** How long a publish's dedupe key is remembered (SG_DEDUPE_WINDOW_MS). */
+    private Duration dedupeWindow;
+    /** Whether to create the role's streams and groups at start-up (EventBus.ensureStreams). */
+    private boolean ensureStreams = true;
+
+    private final TopologyProperties topology = new TopologyProperties();
+    private final ConsumerProperties consumer = new ConsumerProperties();
+
+    /** Stream and group names (SG_* names of Topology). */
+    public static class TopologyProperties {
+        /** Prefix for every default name (SG_NAMESPACE), e.g. "staging" gives staging:sg:stream:inbound. */
+        private String namespace;
+        /** SG_INBOUND_STREAM. */
+        private String inboundStream;
+        /** Partitions of the inbound stream (SG_INBOUND_PARTITIONS). */
+        private Integer inboundPartitions;
+        /** SG_OUTBOUND_STREAM_PREFIX. */
+        private String outboundStreamPrefix;
+        /** SG_WORKER_GROUP. */
+        private String workerGroup;
+        /** SG_GATEWAY_GROUP_PREFIX. */
+        private String gatewayGroupPrefix;
+        /** SG_TOOLS_STREAM. */
+        private String toolsStream;
+        /** SG_TOOLS_GROUP. */
+        private String toolsGroup;
+        /** SG_TOOLS_REPLY_STREAM_PREFIX. */
+        private String toolsReplyStreamPrefix;
+        /** SG_DEAD_LETTER_SUFFIX. */
+        private String deadLetterSuffix;
+
+        public String getNamespace() { return namespace; }
+        public void setNamespace(String v) { namespace = v; }
+        public String getInboundStream() { return inboundStream; }
+        public void setInboundStream(String v) { inboundStream = v; }
+        public Integer getInboundPartitions() { return inboundPartitions; }
+        public void setInboundPartitions(Integer v) { inboundPartitions = v; }
+        public String getOutboundStreamPrefix() { return outboundStreamPrefix; }
+        public void setOutboundStreamPrefix(String v) { outboundStreamPrefix = v; }
+        public String getWorkerGroup() { return workerGroup; }
+        public void setWorkerGroup(String v) { workerGroup = v; }
+        public String getGatewayGroupPrefix() { return gatewayGroupPrefix; }
+        public void setGatewayGroupPrefix(String v) { gatewayGroupPrefix = v; }
+        public String getToolsStream() { return toolsStream; }
+        public void setToolsStream(String v) { toolsStream = v; }
+        public String getToolsGroup() { return toolsGroup; }
+        public void setToolsGroup(String v) { toolsGroup = v; }
+        public String getToolsReplyStreamPrefix() { return toolsReplyStreamPrefix; }
+        public void setToolsReplyStreamPrefix(String v) { toolsReplyStreamPrefix = v; }
+        public String getDeadLetterSuffix() { return deadLetterSuffix; }
+        public void setDeadLetterSuffix(String v) { deadLetterSuffix = v; }
+    }
+
+    /** Defaults of every @StargazerListener subscription (SG_* names of ConsumerConfig); an annotation may override some. */
+    public static class ConsumerProperties {
+        /** Entries idle this long with a dead consumer are taken over (SG_CLAIM_IDLE_MS). */
+        private Duration claimIdle;
+        /** Deliveries before an entry is dead-lettered (SG_MAX_DELIVERIES). */
+        private Integer maxDeliveries;
+        /** Entries read per call (SG_BATCH_SIZE). */
+        private Integer batchSize;
+        /** Unsettled deliveries at most (SG_MAX_IN_FLIGHT). */
+        private Integer maxInFlight;
+        /** Handler threads (SG_CONCURRENCY). */
+        private Integer concurrency;
+        /** Longest blocking read (SG_BLOCK_MS). */
+        private Duration blockTimeout;
+        /** First retry backoff (SG_RETRY_BACKOFF_MS). */
+        private Duration retryBackoff;
+        /** Longest retry backoff (SG_MAX_RETRY_BACKOFF_MS). */
+        private Duration maxRetryBackoff;
+        /** Whether a failed entry holds its channel's later entries (SG_RETRY_ORDER): ordered or unordered. */
+        private RetryOrder retryOrder;
+        /** How long stopping waits for in-flight handlers; what is left stays pending. */
+        private Duration closeTimeout;
+
+        public Duration getClaimIdle() { return claimIdle; }
+        public void setClaimIdle(Duration v) { claimIdle = v; }
+        public Integer getMaxDeliveries() { return maxDeliveries; }
+        public void setMaxDeliveries(Integer v) { maxDeliveries = v; }
+        public Integer getBatchSize() { return batchSize; }
+        public void setBatchSize(Integer v) { batchSize = v; }
+        public Integer getMaxInFlight() { return maxInFlight; }
+        public void setMaxInFlight(Integer v) { maxInFlight = v; }
+        public Integer getConcurrency() { return concurrency; }
+        public void setConcurrency(Integer v) { concurrency = v; }
+        public Duration getBlockTimeout() { return blockTimeout; }
+        public void setBlockTimeout(Duration v) { blockTimeout = v; }
+        public Duration getRetryBackoff() { return retryBackoff; }
+        public void setRetryBackoff(Duration v) { retryBackoff = v; }
+        public Duration getMaxRetryBackoff() { return maxRetryBackoff; }
+        public void setMaxRetryBackoff(Duration v) { maxRetryBackoff = v; }
+        public RetryOrder getRetryOrder() { return retryOrder; }
+        public void setRetryOrder(RetryOrder v) { retryOrder = v; }
+        public Duration getCloseTimeout() { return closeTimeout; }
+        public void setCloseTimeout(Duration v) { closeTimeout = v; }
+
+        /** Applies the set properties to {@code b}; a refused value throws naming its property. */
+        public ConsumerConfig.Builder applyTo(ConsumerConfig.Builder b) {
+            String p = PREFIX + ".consumer.";
+            set(p + "claim-idle", claimIdle, b::claimIdle);
+            set(p + "max-deliveries", maxDeliveries, b::maxDeliveries);
+            set(p + "batch-size", batchSize, b::batchSize);
+            set(p + "max-in-flight", maxInFlight, b::maxInFlight);
+            set(p + "concurrency", concurrency, b::concurrency);
+            set(p + "block-timeout", blockTimeout, b::blockTimeout);
+            set(p + "retry-backoff", retryBackoff, b::retryBackoff);
+            set(p + "max-retry-backoff", maxRetryBackoff, b::maxRetryBackoff);
+            set(p + "retry-order", retryOrder, b::retryOrder);
+            set(p + "close-timeout", closeTimeout, b::closeTimeout);
+            return b;
+        }
+    }
+
+    /** The bus configuration these properties describe; a refused value throws naming its property. */
+    public BusConfig toBusConfig() {
+        BusConfig.Builder b = BusConfig.builder();
+        String p = PREFIX + ".";
+        Topology.Builder t = Topology.builder();
+        String tp = p + "topology.";
+        set(tp + "namespace", topology.namespace, t::namespace);
+        set(tp + "inbound-stream", topology.inboundStream, t::inboundStream);
+        set(tp + "inbound-partitions", topology.inboundPartitions, t::inboundPartitions);
+        set(tp + "outbound-stream-prefix", topology.outboundStreamPrefix, t::outboundStreamPrefix);
+        set(tp + "worker-group", topology.workerGroup, t::workerGroup);
+        set(tp + "gateway-group-prefix", topology.gatewayGroupPrefix, t::gatewayGroupPrefix);
+        set(tp + "tools-stream", topology.toolsStream, t::toolsStream);
+        set(tp + "tools-group", topology.toolsGroup, t::toolsGroup);
+        set(tp + "tools-reply-stream-prefix", topology.toolsReplyStreamPrefix, t::toolsReplyStreamPrefix);
+        set(tp + "dead-letter-suffix", topology.deadLetterSuffix, t::deadLetterSuffix);
+        b.topology(t.build());
+        set(p + "role", role, b::role);
+        set(p + "node-id", nodeId, b::nodeId);
+        set(p + "platforms", platforms, b::platforms);
+        set(p + "stream-maxlen", streamMaxlen, b::streamMaxlen);
+        set(p + "max-envelope-bytes", maxEnvelopeBytes, b::maxEnvelopeBytes);
+        set(p + "backlog-check-interval", backlogCheckInterval, b::backlogCheckInterval);
+        set(p + "trim-policy", trimPolicy, b::trimPolicy);
+        set(p + "backpressure", backpressure, b::backpressure);
+        set(p + "backpressure-timeout", backpressureTimeout, b::backpressureTimeout);
+        set(p + "publish-timeout", publishTimeout, b::publishTimeout);
+        set(p + "publish-queue-limit", publishQueueLimit, b::publishQueueLimit);
+        set(p + "dead-peer-timeout", deadPeerTimeout, b::deadPeerTimeout);
+        set(p + "dedupe-window", dedupeWindow, b::dedupeWindow);
+        return b.build();
+    }
+
+    /** One setter call; the library's refusal (naming the SG_* variable) is rethrown naming the property. */
+    static <T> void set(String property, T value, Consumer<T> setter) {
+        if (value == null) return;
+        try {
+            setter.accept(value);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("Invalid value for property '" + property + "': " + e.getMessage(), e);
+        }
+    }
+
+    public String getUrl() { return url; }
+    public void setUrl(String v) { url = v; }
+    public NodeRole getRole() { return role; }
+    public void setRole(NodeRole v) { role = v; }
+    public String getNodeId() { return nodeId; }
+    public void setNodeId(String v) { nodeId = v; }
+    public List<String> getPlatforms() { return platforms; }
+    public void setPlatforms(List<String> v) { platforms = v; }
+    public Long getStreamMaxlen() { return streamMaxlen; }
+    public void setStreamMaxlen(Long v) { streamMaxlen = v; }
+    public Integer getMaxEnvelopeBytes() { return maxEnvelopeBytes; }
+    public void setMaxEnvelopeBytes(Integer v) { maxEnvelopeBytes = v; }
+    public Duration getBacklogCheckInterval() { return backlogCheckInterval; }
+    public void setBacklogCheckInterval(Duration v) { backlogCheckInterval = v; }
+    public TrimPolicy getTrimPolicy() { return trimPolicy; }
+    public void setTrimPolicy(TrimPolicy v) { trimPolicy = v; }
+    public Backpressure getBackpressure() { return backpressure; }
+    public void setBackpressure(Backpressure v) { backpressure = v; }
+    public Duration getBackpressureTimeout() { return backpressureTimeout; }
+    public void setBackpressureTimeout(Duration v) { backpressureTimeout = v; }
+    public Duration getPublishTimeout() { return publishTimeout; }
+    public void setPublishTimeout(Duration v) { publishTimeout = v; }
+    public Integer getPublishQueueLimit() { return publishQueueLimit; }
+    public void setPublishQueueLimit(Integer v) { publishQueueLimit = v; }
+    public Duration getDeadPeerTimeout() { return deadPeerTimeout; }
+    public void setDeadPeerTimeout(Duration v) { deadPeerTimeout = v; }
+    public Duration getDedupeWindow() { return dedupeWindow; }
+    public void setDedupeWindow(Duration v) { dedupeWindow = v; }
+    public boolean isEnsureStreams() { return ensureStreams; }
+    public void setEnsureStreams(boolean v) { ensureStreams = v; }
+    public TopologyProperties getTopology() { return topology; }
+    public ConsumerProperties getConsumer() { return consumer; }
+}

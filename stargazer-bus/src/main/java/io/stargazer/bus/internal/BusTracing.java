@@ -1,0 +1,53 @@
+package io.stargazer.bus.internal;
+
+/**
+ * Trace context across the bus (io.stargazer.bus.micrometer.BusObservations implements it over the Micrometer
+ * Observation API). A publish asks for a send span, writes its W3C {@code traceparent}/{@code tracestate} as entry
+ * fields and ends it with the stored id; a delivery opens a process span continuing the fields it found, current on
+ * the handler's thread while the handler runs, so that what the handler publishes (tools requests, answers) joins
+ * the trace.
+ *
+ * <p>Public only for the binder's package in this module (the package is not exported). When none is installed the
+ * bus holds {@code null} and skips every call: no objects, no fields, the plain publish scripts.
+ */
+public interface BusTracing {
+
+    /** Starts a PRODUCER span for a publish to {@code stream}; never null. Called on the publishing thread. */
+    Send send(String stream);
+
+    /**
+     * Starts a CONSUMER span for one delivery and makes it current on this (handler) thread;
+     * {@code traceparent}/{@code tracestate} are the entry's fields, null when absent.
+     */
+    Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate);
+
+    /** The trace context current on this thread, to carry to another thread ({@link #restore}); null when none. */
+    Object current();
+
+    /** Makes {@code context} (from {@link #current}) current on this thread until the scope is closed, on this thread. */
+    Scope restore(Object context);
+
+    interface Scope extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    interface Send {
+        /** The {@code traceparent} to write, or null when no tracer is bridged (then no field is written). */
+        String traceparent();
+
+        /** The {@code tracestate} to write beside it, or null/empty for none. */
+        String tracestate();
+
+        /** Ends the span: {@code id} the stored entry's id, or {@code error}. Called on a Redis I/O thread. */
+        void end(String id, Throwable error);
+    }
+
+    interface Process {
+        /** Leaves the span's scope: called on the same thread that {@link #process} was called on, after the handler returned. */
+        void closeScope();
+
+        /** Ends the span when the handling completed (any thread). */
+        void end(Throwable error);
+    }
+}

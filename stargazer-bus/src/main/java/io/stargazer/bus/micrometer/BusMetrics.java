@@ -1,0 +1,203 @@
+package io.stargazer.bus.micrometer;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.MeterBinder;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.internal.BusFactory;
+import io.stargazer.bus.internal.BusHooks;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * The bus's meters in a Micrometer registry: {@code new BusMetrics(bus).bindTo(registry)}.
+ *
+ * <p>What a subscription already counts ({@link Subscription#stats()}: delivered, acknowledged, redelivered,
+ * dead-lettered, failed, in flight) is read when the registry is scraped, so those cost the bus nothing; lag and
+ * pending per group are read from {@code XINFO GROUPS} at most once per {@link #GROUP_INFO_MAX_AGE_MS} per stream. Only
+ * durations (publish, handler, backpressure waits, tools calls) are recorded as they happen, through a hook the bus
+ * calls only once a binder is bound.
+ *
+ * <table>
+ *   <caption>Meters (every one tagged {@code messaging.system=redis_streams})</caption>
+ *   <tr><th>name</th><th>type</th><th>tags</th><th>what</th></tr>
+ *   <tr><td>{@code messaging.client.sent.messages}</td><td>counter</td><td>destination, operation, error.type</td><td>publishes, by outcome ({@code error.type=none} when stored)</td></tr>
+ *   <tr><td>{@code messaging.client.operation.duration}</td><td>timer</td><td>destination, operation=send, error.type</td><td>publish latency: call to stored id</td></tr>
+ *   <tr><td>{@code stargazer.publish.backpressure.waits}</td><td>timer</td><td>destination, outcome={@code room}|{@code timeout}</td><td>publishes held while the stream was full</td></tr>
+ *   <tr><td>{@code messaging.client.consumed.messages}</td><td>function counter</td><td>destination, consumer group</td><td>deliveries handed to handlers (redeliveries included)</td></tr>
+ *   <tr><td>{@code stargazer.messaging.acknowledged} / {@code .redelivered} / {@code .dead.lettered} / {@code .failed}</td><td>function counters</td><td>destination, consumer group</td><td>{@link Subscription.Stats}</td></tr>
+ *   <tr><td>{@code stargazer.messaging.in.flight}</td><td>gauge</td><td>destination, consumer group</td><td>deliveries not yet settled</td></tr>
+ *   <tr><td>{@code stargazer.messaging.lag} / {@code .pending}</td><td>gauges</td><td>destination, consumer group</td><td>entries not yet delivered to the group / delivered and unacknowledged</td></tr>
+ *   <tr><td>{@code messaging.process.duration}</td><td>timer</td><td>destination, consumer group, operation=process, error.type</td><td>handler duration, per attempt</td></tr>
+ *   <tr><td>{@code stargazer.tools.client.duration}</td><td>timer</td><td>tool, outcome ({@code ok} or the error type)</td><td>tools calls made through a ToolClient and their latency</td></tr>
+ * </table>
+ *
+ * <p>The tag keys are OpenTelemetry's: {@code messaging.destination.name}, {@code messaging.consumer.group.name},
+ * {@code messaging.operation.name}, {@code error.type}. A subscription's meters are removed when it closes.
+ * Thread-safe; the hook methods run on bus threads and only look up cached meters.
+ */
+public final class BusMetrics implements MeterBinder {
+    public static final String SYSTEM = "redis_streams";
+    public static final String TAG_SYSTEM = "messaging.system";
+    public static final String TAG_DESTINATION = "messaging.destination.name";
+    public static final String TAG_GROUP = "messaging.consumer.group.name";
+    public static final String TAG_OPERATION = "messaging.operation.name";
+    public static final String TAG_ERROR = "error.type";
+    /** How old the {@code XINFO GROUPS} answer behind the lag and pending gauges may be. */
+    public static final long GROUP_INFO_MAX_AGE_MS = 1000;
+
+    private final EventBus bus;
+    private final Tags common;
+
+    public BusMetrics(EventBus bus) {
+        this(bus, Tags.empty());
+    }
+
+    /** {@code extraTags}: added to every meter (for example the node's role). */
+    public BusMetrics(EventBus bus, Iterable<io.micrometer.core.instrument.Tag> extraTags) {
+        this.bus = Objects.requireNonNull(bus, "bus");
+        this.common = Tags.of(TAG_SYSTEM, SYSTEM).and(extraTags);
+    }
+
+    @Override
+    public void bindTo(MeterRegistry registry) {
+        Bound b = new Bound(registry);
+        for (Subscription s : BusFactory.addHooks(bus, b)) {
+            b.subscribed(s);
+        }
+    }
+
+    /** The hooks of one registry: caches its meters so that a hook call is a map lookup and a record. */
+    private final class Bound implements BusHooks {
+        private final MeterRegistry registry;
+        private final Map<String, Timer> sendOk = new ConcurrentHashMap<>();
+        private final Map<String, Counter> sentOk = new ConcurrentHashMap<>();
+        private final Map<Subscription, Timer> processOk = new ConcurrentHashMap<>();
+        private final Map<Subscription, List<Meter>> bySubscription = new ConcurrentHashMap<>();
+        private final Map<String, GroupsSnapshot> groups = new ConcurrentHashMap<>();
+
+        Bound(MeterRegistry registry) {
+            this.registry = registry;
+        }
+
+        @Override
+        public void published(String stream, long nanos, Throwable error) {
+            if (error == null) {
+                sendOk.computeIfAbsent(stream, s -> sendTimer(s, "none")).record(nanos, TimeUnit.NANOSECONDS);
+                sentOk.computeIfAbsent(stream, s -> sentCounter(s, "none")).increment();
+            } else {
+                String type = errorType(error);
+                sendTimer(stream, type).record(nanos, TimeUnit.NANOSECONDS);
+                sentCounter(stream, type).increment();
+            }
+        }
+
+        private Timer sendTimer(String stream, String errorType) {
+            return Timer.builder("messaging.client.operation.duration").description("Publish latency: from the call to the stored entry id")
+                    .tags(common).tag(TAG_DESTINATION, stream).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
+        }
+
+        private Counter sentCounter(String stream, String errorType) {
+            return Counter.builder("messaging.client.sent.messages").description("Envelopes published, by outcome")
+                    .tags(common).tag(TAG_DESTINATION, stream).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
+        }
+
+        @Override
+        public void backpressureWaited(String stream, long nanos, boolean gotRoom) {
+            Timer.builder("stargazer.publish.backpressure.waits").description("Publishes held while their stream was at its cap")
+                    .tags(common).tag(TAG_DESTINATION, stream).tag("outcome", gotRoom ? "room" : "timeout").register(registry)
+                    .record(nanos, TimeUnit.NANOSECONDS);
+        }
+
+        @Override
+        public void handled(Subscription s, long nanos, Throwable error) {
+            Timer t = error == null ? processOk.computeIfAbsent(s, x -> processTimer(x, "none")) : processTimer(s, errorType(error));
+            t.record(nanos, TimeUnit.NANOSECONDS);
+        }
+
+        private Timer processTimer(Subscription s, String errorType) {
+            Timer t = Timer.builder("messaging.process.duration").description("Handler duration per delivery attempt")
+                    .tags(subscriptionTags(s)).tag(TAG_OPERATION, "process").tag(TAG_ERROR, errorType).register(registry);
+            bySubscription.computeIfAbsent(s, x -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(t);
+            return t;
+        }
+
+        @Override
+        public void toolCalled(String tool, String outcome, long nanos) {
+            Timer.builder("stargazer.tools.client.duration").description("Tools calls made through a ToolClient, by tool and outcome")
+                    .tags(common).tag("tool", tool).tag("outcome", outcome).register(registry).record(nanos, TimeUnit.NANOSECONDS);
+        }
+
+        @Override
+        public void subscribed(Subscription s) {
+            List<Meter> meters = new ArrayList<>();
+            meters.add(counter("messaging.client.consumed.messages", "Deliveries handed to handlers, redeliveries included", s,
+                    Subscription.Stats::delivered));
+            meters.add(counter("stargazer.messaging.acknowledged", "Entries acknowledged", s, Subscription.Stats::acknowledged));
+            meters.add(counter("stargazer.messaging.redelivered", "Deliveries with a delivery count above 1", s, Subscription.Stats::redelivered));
+            meters.add(counter("stargazer.messaging.dead.lettered", "Entries moved to the dead-letter stream", s, Subscription.Stats::deadLettered));
+            meters.add(counter("stargazer.messaging.failed", "Handler failures and nacks", s, Subscription.Stats::failed));
+            meters.add(Gauge.builder("stargazer.messaging.in.flight", s, x -> x.stats().inFlight()).description("Deliveries not yet settled")
+                    .tags(subscriptionTags(s)).register(registry));
+            meters.add(Gauge.builder("stargazer.messaging.lag", s, x -> group(x, GroupInfo::lag))
+                    .description("Entries of the stream not yet delivered to the group (XINFO GROUPS lag; NaN when unknown)")
+                    .tags(subscriptionTags(s)).register(registry));
+            meters.add(Gauge.builder("stargazer.messaging.pending", s, x -> group(x, GroupInfo::pending))
+                    .description("Entries delivered to the group and not yet acknowledged").tags(subscriptionTags(s)).register(registry));
+            bySubscription.computeIfAbsent(s, x -> new java.util.concurrent.CopyOnWriteArrayList<>()).addAll(meters);
+        }
+
+        @Override
+        public void unsubscribed(Subscription s) {
+            processOk.remove(s);
+            List<Meter> meters = bySubscription.remove(s);
+            if (meters != null) meters.forEach(registry::remove);
+        }
+
+        private Meter counter(String name, String help, Subscription s, ToDoubleFunction<Subscription.Stats> f) {
+            return FunctionCounter.builder(name, s, x -> f.applyAsDouble(x.stats())).description(help).tags(subscriptionTags(s)).register(registry);
+        }
+
+        private Tags subscriptionTags(Subscription s) {
+            return common.and(TAG_DESTINATION, s.stream()).and(TAG_GROUP, s.group());
+        }
+
+        private double group(Subscription s, java.util.function.Function<GroupInfo, Long> f) {
+            GroupsSnapshot snap = groups.compute(s.stream(), (k, old) -> old != null && old.fresh() ? old : new GroupsSnapshot(bus.groups(k)));
+            for (GroupInfo g : snap.groups) {
+                if (g.name().equals(s.group())) {
+                    Long v = f.apply(g);
+                    return v == null ? Double.NaN : v;
+                }
+            }
+            return Double.NaN;
+        }
+    }
+
+    private record GroupsSnapshot(List<GroupInfo> groups, long at) {
+        GroupsSnapshot(List<GroupInfo> groups) {
+            this(groups, System.nanoTime());
+        }
+
+        boolean fresh() {
+            return System.nanoTime() - at < TimeUnit.MILLISECONDS.toNanos(GROUP_INFO_MAX_AGE_MS);
+        }
+    }
+
+    static String errorType(Throwable e) {
+        Throwable t = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;
+        return t.getClass().getSimpleName();
+    }
+}

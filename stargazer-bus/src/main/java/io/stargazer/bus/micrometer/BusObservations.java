@@ -1,0 +1,118 @@
+package io.stargazer.bus.micrometer;
+
+import io.micrometer.common.KeyValues;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
+import io.micrometer.observation.transport.Kind;
+import io.micrometer.observation.transport.ReceiverContext;
+import io.micrometer.observation.transport.SenderContext;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.internal.BusFactory;
+import io.stargazer.bus.internal.BusTracing;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Trace context across the bus through the Micrometer Observation API: {@code BusObservations.install(bus, registry)}.
+ * Any tracer bridged to the registry (Micrometer Tracing with OpenTelemetry or Brave) records the spans and writes
+ * the W3C context; with {@link ObservationRegistry#NOOP} (the default) nothing is installed and nothing is paid.
+ *
+ * <ul>
+ *   <li>Each publish is a PRODUCER observation {@code send {stream}}, a child of the observation current on the
+ *       publishing thread. The tracer's propagator writes {@code traceparent} (and {@code tracestate}) into it; the
+ *       bus stores them as entry fields beside {@code payload} and {@code trace_id} (wire format). An envelope
+ *       without a {@code trace_id} gets the trace's id; one with its own keeps it.</li>
+ *   <li>Each delivery is a CONSUMER observation {@code process {stream}} continuing the entry's {@code traceparent},
+ *       current on the handler's thread while the handler runs: what the handler publishes (a tools request, an
+ *       answer) joins the trace. A tools reply read by a ToolClient is a {@code process {reply stream}} observation
+ *       of its own, in the trace of the tools service's answer.</li>
+ * </ul>
+ *
+ * <p>Key values follow the OpenTelemetry messaging conventions: {@code messaging.system=redis_streams},
+ * {@code messaging.destination.name}, {@code messaging.operation.type} ({@code send}/{@code process}),
+ * {@code messaging.operation.name}, {@code messaging.consumer.group.name}; high cardinality
+ * {@code messaging.message.id} (the entry id) and, on process, {@code messaging.redis_streams.delivery_count}.
+ */
+public final class BusObservations implements BusTracing {
+    /** The observation names (a meter handler times them under these names). */
+    public static final String SEND = "stargazer.bus.send";
+    public static final String PROCESS = "stargazer.bus.process";
+
+    private final ObservationRegistry registry;
+
+    private BusObservations(ObservationRegistry registry) {
+        this.registry = registry;
+    }
+
+    /** Installs (or, with a no-op registry, removes) trace context on {@code bus}. */
+    public static void install(EventBus bus, ObservationRegistry registry) {
+        Objects.requireNonNull(bus, "bus");
+        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null : new BusObservations(registry));
+    }
+
+    @Override
+    public Object current() {
+        return registry.getCurrentObservation();
+    }
+
+    @Override
+    public Scope restore(Object context) {
+        if (!(context instanceof Observation o)) return () -> { };
+        Observation.Scope scope = o.openScope();
+        return scope::close;
+    }
+
+    @Override
+    public Send send(String stream) {
+        Map<String, String> carrier = new HashMap<>(4);
+        SenderContext<Map<String, String>> ctx = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
+        ctx.setCarrier(carrier);
+        ctx.setRemoteServiceName("redis");
+        Observation o = Observation.createNotStarted(SEND, () -> ctx, registry)
+                .contextualName("send " + stream)
+                .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
+                        "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
+                .start();
+        return new Send() {
+            @Override public String traceparent() { return carrier.get("traceparent"); }
+            @Override public String tracestate() { return carrier.get("tracestate"); }
+
+            @Override
+            public void end(String id, Throwable error) {
+                if (id != null) o.highCardinalityKeyValue("messaging.message.id", id);
+                if (error != null) o.error(error);
+                o.stop();
+            }
+        };
+    }
+
+    @Override
+    public Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate) {
+        Map<String, String> carrier = new HashMap<>(4);
+        if (traceparent != null) carrier.put("traceparent", traceparent);
+        if (tracestate != null) carrier.put("tracestate", tracestate);
+        ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>((c, k) -> c.get(k), Kind.CONSUMER);
+        ctx.setCarrier(carrier);
+        ctx.setRemoteServiceName("redis");
+        KeyValues low = KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
+                "messaging.operation.type", "process", BusMetrics.TAG_OPERATION, "process");
+        if (group != null) low = low.and(BusMetrics.TAG_GROUP, group);
+        Observation o = Observation.createNotStarted(PROCESS, () -> ctx, registry)
+                .contextualName("process " + stream)
+                .lowCardinalityKeyValues(low)
+                .highCardinalityKeyValue("messaging.message.id", entryId)
+                .highCardinalityKeyValue("messaging.redis_streams.delivery_count", Long.toString(deliveryCount))
+                .start();
+        Observation.Scope scope = o.openScope();
+        return new Process() {
+            @Override public void closeScope() { scope.close(); }
+
+            @Override
+            public void end(Throwable error) {
+                if (error != null) o.error(error);
+                o.stop();
+            }
+        };
+    }
+}

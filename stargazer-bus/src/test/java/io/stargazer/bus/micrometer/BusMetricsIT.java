@@ -1,0 +1,92 @@
+package io.stargazer.bus.micrometer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.bus.tools.ToolClient;
+import io.stargazer.bus.tools.ToolException;
+import io.stargazer.bus.tools.ToolRegistry;
+import io.stargazer.bus.tools.ToolService;
+import io.stargazer.bus.tools.TestTools;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+// The binder's meters after a known workload hold exactly its counts: 10 publishes, of which 2 fail once and 1 fails
+// on every delivery (dead-lettered after 2), 3 tools calls of which 1 is refused.
+class BusMetricsIT {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+
+    @Test
+    void metersCountAKnownWorkloadExactly() {
+        Topology t = TestRedis.topology();
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.STANDALONE).topology(t).build());
+             EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
+            new BusMetrics(bus).bindTo(registry);
+            String stream = t.inboundStream();
+            java.util.Set<Long> failedOnce = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            ConsumerConfig cfg = bus.consumer(stream, "g").maxDeliveries(2).retryBackoff(Duration.ofMillis(20))
+                    .maxRetryBackoff(Duration.ofMillis(50)).build();
+            Subscription sub = bus.subscribe(cfg, d -> {
+                long n = d.envelope().longValue("n", -1);
+                if (n == 9) throw new IllegalStateException("always fails");
+                if ((n == 3 || n == 5) && failedOnce.add(n)) throw new IllegalStateException("fails once");
+            });
+            for (int i = 0; i < 10; i++) {
+                bus.publish(stream, Envelope.of("channel_id", "c-" + i, "n", i));
+            }
+            // 10 first deliveries + 2 retries of 3 and 5 + 1 retry of 9 = 13; acknowledged 9; 9 dead-lettered.
+            await().atMost(WAIT).until(() -> sub.stats().acknowledged() == 9 && sub.stats().deadLettered() == 1);
+
+            String dest = BusMetrics.TAG_DESTINATION;
+            String group = BusMetrics.TAG_GROUP;
+            assertThat(registry.get("messaging.client.sent.messages").tag(dest, stream).tag(BusMetrics.TAG_ERROR, "none")
+                    .tag(BusMetrics.TAG_SYSTEM, "redis_streams").counter().count()).isEqualTo(10);
+            assertThat(registry.get("messaging.client.operation.duration").tag(dest, stream).tag("messaging.operation.name", "send")
+                    .timer().count()).isEqualTo(10);
+            assertThat(registry.get("messaging.client.consumed.messages").tag(dest, stream).tag(group, "g").functionCounter().count())
+                    .isEqualTo(13);
+            assertThat(registry.get("stargazer.messaging.acknowledged").tag(group, "g").functionCounter().count()).isEqualTo(9);
+            assertThat(registry.get("stargazer.messaging.redelivered").tag(group, "g").functionCounter().count()).isEqualTo(3);
+            assertThat(registry.get("stargazer.messaging.dead.lettered").tag(group, "g").functionCounter().count()).isEqualTo(1);
+            assertThat(registry.get("stargazer.messaging.failed").tag(group, "g").functionCounter().count()).isEqualTo(4);
+            assertThat(registry.get("stargazer.messaging.in.flight").tag(group, "g").gauge().value()).isZero();
+            await().atMost(WAIT).untilAsserted(() -> {
+                assertThat(registry.get("stargazer.messaging.pending").tag(group, "g").gauge().value()).isZero();
+                assertThat(registry.get("stargazer.messaging.lag").tag(group, "g").gauge().value()).isZero();
+            });
+            Timer ok = registry.get("messaging.process.duration").tag(group, "g").tag(BusMetrics.TAG_ERROR, "none").timer();
+            Timer failed = registry.get("messaging.process.duration").tag(group, "g").tag(BusMetrics.TAG_ERROR, "IllegalStateException").timer();
+            assertThat(ok.count()).isEqualTo(9);
+            assertThat(failed.count()).isEqualTo(4);
+
+            // Tools calls through a ToolClient: 2 answered, 1 refused (division by zero: bad_arguments).
+            ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
+            try (ToolService service = ToolService.start(toolsBus, tools); ToolClient client = ToolClient.create(bus)) {
+                assertThat(client.callBlocking("add", Map.of("a", 1, "b", 2), WAIT)).isEqualTo(3L);
+                assertThat(client.callBlocking("mul", Map.of("a", 2, "b", 2), WAIT)).isEqualTo(4L);
+                org.assertj.core.api.Assertions.assertThatThrownBy(() -> client.callBlocking("div", Map.of("a", 1, "b", 0), WAIT))
+                        .isInstanceOf(ToolException.class);
+            }
+            assertThat(registry.get("stargazer.tools.client.duration").tag("tool", "add").tag("outcome", "ok").timer().count()).isEqualTo(1);
+            assertThat(registry.get("stargazer.tools.client.duration").tag("tool", "mul").tag("outcome", "ok").timer().count()).isEqualTo(1);
+            assertThat(registry.get("stargazer.tools.client.duration").tag("tool", "div").tag("outcome", ToolException.BAD_ARGUMENTS)
+                    .timer().count()).isEqualTo(1);
+
+            // A closed subscription's meters leave the registry.
+            sub.close();
+            assertThat(registry.find("messaging.client.consumed.messages").tag(group, "g").functionCounter()).isNull();
+        }
+    }
+}
