@@ -6,6 +6,9 @@ import static io.stargazer.bus.BusAcceptanceSuite.seq;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.lettuce.core.Limit;
+import io.lettuce.core.Range;
+import io.lettuce.core.models.stream.PendingMessage;
 import io.stargazer.bus.testing.Closer;
 import io.stargazer.bus.testing.PublishLog;
 import io.stargazer.bus.testing.RawRedis;
@@ -26,6 +29,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.UnaryOperator;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
@@ -384,10 +388,12 @@ abstract class FaultPromises {
     // ---- fault 5: a slow handler's entries are not taken over ------------------------------------------------------
 
     /**
-     * A 5 s handler and a claim idle time of 2 s: consumer A, a region away (300 ms round trip), reads all 60 entries
-     * (30 channels, two each), then B joins the group. A is alive throughout, so B must take nothing over: no entry
-     * runs twice, no two handlers of one channel run at once, and nobody runs an entry that was already handled and
-     * acknowledged.
+     * A 5 s handler and a claim idle time of 2 s, two consumers of one group a region away from Redis (300 ms round
+     * trip), 60 entries: ten rounds a second apart, each of 3 new channels with two entries, added in one transaction so
+     * that one consumer reads a whole round (whichever asks first). Both consumers stay alive, so neither may take over
+     * what the other holds: no entry runs twice, no two handlers of one channel run at once, and nobody runs an entry
+     * that was already handled and acknowledged. (Today an entry just read can sit unrefreshed past the claim idle time;
+     * each round is a fresh chance for the other consumer's claim to meet that gap.)
      */
     @Test
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
@@ -395,16 +401,21 @@ abstract class FaultPromises {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
         String group = t.workerGroup();
-        int channels = 30;
-        int total = 60;
+        int rounds = 10;
+        int channelsPerRound = 3;
+        int perChannel = 2;
+        int total = rounds * channelsPerRound * perChannel;
         EventBus gateway = bus(url(), t, "gateway", b -> b);
+        // Both workers are a region away from Redis: a round trip takes 300 ms.
         TcpProxy linkA = TcpProxy.to(url());
-        linkA.delay(Duration.ofMillis(150)); // A is a region away: a round trip takes 300 ms
+        TcpProxy linkB = TcpProxy.to(url());
+        linkA.delay(Duration.ofMillis(150));
+        linkB.delay(Duration.ofMillis(150));
         EventBus busA = bus(linkA.url(), t, "a", b -> b);
+        EventBus busB = bus(linkB.url(), t, "b", b -> b);
         closer.add(linkA);
-        EventBus busB = bus(url(), t, "b", b -> b);
+        closer.add(linkB);
         gateway.ensureGroup(stream, group);
-        for (int i = 0; i < total; i++) gateway.publishInbound(message(i, "ch-" + i % channels));
 
         Map<Integer, List<String>> startsBySeq = new ConcurrentHashMap<>();
         Map<String, AtomicInteger> activeByChannel = new ConcurrentHashMap<>();
@@ -438,25 +449,54 @@ abstract class FaultPromises {
                 finished.add(s);
             }
         }
-        UnaryOperator<ConsumerConfig.Builder> settings = b -> b.claimIdle(Duration.ofSeconds(2)).concurrency(channels)
+        UnaryOperator<ConsumerConfig.Builder> settings = b -> b.claimIdle(Duration.ofSeconds(2)).concurrency(rounds * channelsPerRound)
                 .closeTimeout(Duration.ofSeconds(6));
         closer.add(busA.subscribe(settings.apply(ConsumerConfig.builder(stream, group).consumerName("a")).build(), new Slow("a")));
-        await().atMost(WAIT).until(() -> gateway.consumers(stream, group).stream().anyMatch(c -> c.name().equals("a") && c.pending() == total));
         closer.add(busB.subscribe(settings.apply(ConsumerConfig.builder(stream, group).consumerName("b")).build(), new Slow("b")));
 
-        await().atMost(Duration.ofSeconds(60)).until(() -> finished.size() == total && active.get() == 0
-                && gateway.pendingCount(stream, group) == 0);
-        List<Integer> twice = startsBySeq.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).sorted().toList();
-        System.out.printf("slow handler: %d of %d entries ran more than once %s, %d overlaps in a channel, %d runs after the entry "
-                + "was acknowledged%n", twice.size(), total, twice, overlaps.size(), afterAck.size());
-        SoftAssertions soft = new SoftAssertions();
-        soft.assertThat(twice.size()).as(twice.size() + " of " + total + " entries ran more than once: " + Sample.of(twice.stream()
-                .map(s -> s + " on " + startsBySeq.get(s)).toList())).isZero();
-        soft.assertThat(overlaps.size()).as(overlaps.size() + " times two handlers of one channel ran at once: " + Sample.of(overlaps))
-                .isZero();
-        soft.assertThat(afterAck.size()).as(afterAck.size() + " handler runs began after the entry had been handled and acknowledged: "
-                + Sample.of(afterAck)).isZero();
-        soft.assertAll();
+        AtomicInteger round = new AtomicInteger();
+        RawRedis publisher = closer.add(new RawRedis(url()));
+        ScheduledExecutorService ticker = ticker();
+        ticker.scheduleAtFixedRate(() -> {
+            int r = round.getAndIncrement();
+            if (r >= rounds) return;
+            publisher.sync().multi(); // served to a blocked reader only at EXEC: one consumer reads the whole round
+            for (int i = 0; i < channelsPerRound * perChannel; i++) {
+                int s = r * channelsPerRound * perChannel + i;
+                publisher.xadd(stream, WireFormat.PAYLOAD_FIELD, WireFormat.encode(message(s, "r" + r + "-c" + i % channelsPerRound)),
+                        WireFormat.TRACE_ID_FIELD, "seq-" + s);
+            }
+            publisher.sync().exec();
+        }, 0, 1, TimeUnit.SECONDS);
+        try (RawRedis raw = new RawRedis(url())) {
+            AtomicLong longestIdle = new AtomicLong();
+            await().atMost(Duration.ofSeconds(60)).until(() -> {
+                longestIdle.accumulateAndGet(longestPendingIdleMillis(raw, stream, group), Math::max);
+                return finished.size() == total && active.get() == 0 && gateway.pendingCount(stream, group) == 0;
+            });
+            stop(ticker);
+            Map<String, Long> byConsumer = startsBySeq.values().stream().map(l -> l.get(0))
+                    .collect(Collectors.groupingBy(c -> c, java.util.TreeMap::new, Collectors.counting()));
+            List<Integer> twice = startsBySeq.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).sorted()
+                    .toList();
+            System.out.printf("slow handler: read first by %s; pending entries sat idle up to %d ms (claim idle 2000 ms); %d of %d "
+                    + "entries ran more than once %s, %d overlaps in a channel, %d runs after the entry was acknowledged%n",
+                    byConsumer, longestIdle.get(), twice.size(), total, Sample.of(twice), overlaps.size(), afterAck.size());
+            SoftAssertions soft = new SoftAssertions();
+            soft.assertThat(twice.size()).as(twice.size() + " of " + total + " entries ran more than once: " + Sample.of(twice.stream()
+                    .map(s -> s + " on " + startsBySeq.get(s)).toList())).isZero();
+            soft.assertThat(overlaps.size()).as(overlaps.size() + " times two handlers of one channel ran at once: " + Sample.of(overlaps))
+                    .isZero();
+            soft.assertThat(afterAck.size()).as(afterAck.size() + " handler runs began after the entry had been handled and "
+                    + "acknowledged: " + Sample.of(afterAck)).isZero();
+            soft.assertAll();
+        }
+    }
+
+    /** The longest time since delivery (or last refresh) of the group's pending entries, from XPENDING. */
+    private static long longestPendingIdleMillis(RawRedis raw, String stream, String group) {
+        return raw.sync().xpending(RawRedis.utf8(stream), RawRedis.utf8(group), Range.create("-", "+"), Limit.from(1000)).stream()
+                .mapToLong(PendingMessage::getMsSinceLastDelivery).max().orElse(0);
     }
 
     // ---- fault 6: an outage does not use up the delivery budget ----------------------------------------------------
