@@ -351,7 +351,8 @@ abstract class ClusterSuite {
             long wholeAt = System.nanoTime();
             assertThat(cluster.primaryFor(answers)).isNotSameAs(victim);
             int[] atWhole = IntStream.range(0, channels).map(lastStored::get).toArray();
-            await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.range(0, channels).allMatch(c -> lastStored.get(c) >= atWhole[c] + 10));
+            await().atMost(Duration.ofSeconds(60))
+                    .until(() -> IntStream.range(0, channels).allMatch(c -> lastStored.get(c) >= atWhole[c] + 10));
             stop.set(true);
             assertThat(chainsEnded.await(60, TimeUnit.SECONDS)).as("every publishing chain ended").isTrue();
 
