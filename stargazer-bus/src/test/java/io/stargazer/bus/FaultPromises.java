@@ -48,6 +48,7 @@ import org.junit.jupiter.api.Timeout;
  * Redis, {@link RedisFaults} for a server that refuses writes, and a server of the test's own that it restarts.
  * Every assertion is made on the test thread; handlers only record what they saw.
  */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
 abstract class FaultPromises extends SuitePromises {
     private static final Duration WAIT = Duration.ofSeconds(30);
 
@@ -121,7 +122,6 @@ abstract class FaultPromises extends SuitePromises {
      * acknowledged must be delivered: a group re-created at {@code $} skips them.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aRedisRestartedEmptyDeliversEveryEntryItAcknowledgedBeforeTheWorkerWasBack() throws Exception {
         RedisServerProcess server = closer.add(ownServer().appendOnly(false).start());
         RedisUrl direct = RedisUrl.parse(server.url());
@@ -180,7 +180,6 @@ abstract class FaultPromises extends SuitePromises {
      * delivered once the consumer has re-created its group.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aGroupDestroyedWhileEntriesWaitUnreadIsRecreatedWithoutSkippingThem() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -220,7 +219,6 @@ abstract class FaultPromises extends SuitePromises {
      * the consumer receives them while the old flows are still frozen.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void connectionsThatStayOpenButCarryNothingAreReplacedWithinTheDeadPeerTimeout() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -266,7 +264,6 @@ abstract class FaultPromises extends SuitePromises {
      * were not stored.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aPublishBehindAStallCompletesWithinItsDeadlineAndSaysWhenItsOutcomeIsUnknown() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -314,7 +311,6 @@ abstract class FaultPromises extends SuitePromises {
      * what may be on the wire (two batches of 10) fail at once, with an error saying they were not sent.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void publishesBeyondTheQueueLimitFailAtOnceWhileTheConnectionIsStalled() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -372,7 +368,6 @@ abstract class FaultPromises extends SuitePromises {
      * the claim idle time; each round is a fresh chance for the other consumer's claim to meet that gap.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aSlowHandlersEntriesAreNotTakenOverWhileItsConsumerIsAlive() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -486,7 +481,6 @@ abstract class FaultPromises extends SuitePromises {
      * be answered once Redis accepts writes again, and never dead-lettered.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void anOutageOfRedisDoesNotUseUpAnEntrysDeliveries() throws Exception {
         RedisServerProcess server = closer.add(ownServer().start());
         RedisUrl url = RedisUrl.parse(server.url());
@@ -535,7 +529,6 @@ abstract class FaultPromises extends SuitePromises {
      * after exactly {@code maxDeliveries} failures of the handler's own, and the dead letter names that cause.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aHandlersOwnFailuresAfterAnOutageDeadLetterItWithTheRealCause() throws Exception {
         RedisServerProcess server = closer.add(ownServer().start());
         RedisUrl url = RedisUrl.parse(server.url());

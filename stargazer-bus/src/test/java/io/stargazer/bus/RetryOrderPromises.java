@@ -30,6 +30,7 @@ import org.junit.jupiter.api.Timeout;
  * and entries taken over from a consumer that died are handled in order too. Run by {@link BusAcceptanceSuite} on
  * every supported server. Handlers only record; every assertion is made on the test thread.
  */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
 abstract class RetryOrderPromises extends SuitePromises {
     private static final Duration WAIT = Duration.ofSeconds(30);
 
@@ -43,7 +44,6 @@ abstract class RetryOrderPromises extends SuitePromises {
      * one of its channel waits for its retry.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void byDefaultAChannelWaitsForItsFailedEntrysRetryAndStaysInOrder() {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -99,7 +99,6 @@ abstract class RetryOrderPromises extends SuitePromises {
      * later entries of its channel go ahead of it.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void withUnorderedRetriesTheLaterEntriesOfAChannelGoAheadOfAFailedOne() {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -130,7 +129,6 @@ abstract class RetryOrderPromises extends SuitePromises {
      * idle time, so a takeover that goes by idle time alone meets 4 and 5 a second before 3.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void entriesTakenOverFromAConsumerThatDiedAreHandledInChannelOrder() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
