@@ -476,6 +476,19 @@ abstract class FaultPromises extends SuitePromises {
     // ---- fault 6: an outage does not use up the delivery budget ----------------------------------------------------
 
     /**
+     * Publishes one entry and, once its handler has started (and waits on {@code outage}), makes Redis refuse writes
+     * for 3 s, letting the handler go on at the start of it.
+     */
+    private static void outageWhileHandling(EventBus bus, RedisUrl url, AtomicInteger attempts, CountDownLatch outage) {
+        bus.publishInbound(message(0, "c"));
+        await().atMost(WAIT).until(() -> attempts.get() == 1);
+        try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+            outage.countDown();
+            await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(4)).until(() -> true);
+        }
+    }
+
+    /**
      * A handler answers on another stream and fails when that publish fails. While Redis refuses writes (out of
      * memory) for 3 s its answers fail again and again; that is Redis's failure, not the handler's: the entry must
      * be answered once Redis accepts writes again, and never dead-lettered.
@@ -504,14 +517,9 @@ abstract class FaultPromises extends SuitePromises {
                         throw e;
                     }
                 }));
-        bus.publishInbound(message(0, "c"));
-        await().atMost(WAIT).until(() -> attempts.get() == 1);
+        outageWhileHandling(bus, url, attempts, outage);
         String dead = t.deadLetterStream(stream);
         try (RawRedis raw = new RawRedis(url)) {
-            try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
-                outage.countDown();
-                await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(4)).until(() -> true);
-            }
             await().atMost(WAIT).until(() -> raw.xlen(answers) > 0 || raw.xlen(dead) > 0);
             String deadReason = raw.xlen(dead) == 0 ? "" : RawRedis.s(RawRedis.fields(raw.xrange(dead).get(0)).get("error"));
             System.out.printf("outage budget: %d attempts, %d answers failed while Redis refused writes; answered %d, "
@@ -555,14 +563,9 @@ abstract class FaultPromises extends SuitePromises {
                     ownFailures.incrementAndGet();
                     throw new IllegalStateException("model said no");
                 }));
-        bus.publishInbound(message(0, "c"));
-        await().atMost(WAIT).until(() -> attempts.get() == 1);
+        outageWhileHandling(bus, url, attempts, outage);
         String dead = t.deadLetterStream(stream);
         try (RawRedis raw = new RawRedis(url)) {
-            try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
-                outage.countDown();
-                await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(4)).until(() -> true);
-            }
             await().atMost(WAIT).until(() -> raw.xlen(dead) > 0);
             String reason = RawRedis.s(RawRedis.fields(raw.xrange(dead).get(0)).get("error"));
             System.out.printf("outage then own failure: %d attempts, %d failed on Redis, %d on the handler's own; dead letter: %s%n",
