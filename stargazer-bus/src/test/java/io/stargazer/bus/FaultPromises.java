@@ -6,7 +6,9 @@ import static io.stargazer.bus.BusAcceptanceSuite.seq;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.stargazer.bus.testing.Closer;
+import io.lettuce.core.Limit;
+import io.lettuce.core.Range;
+import io.lettuce.core.models.stream.PendingMessage;
 import io.stargazer.bus.testing.PublishLog;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.RedisFaults;
@@ -19,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -26,11 +29,12 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
 import java.util.function.UnaryOperator;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.assertj.core.api.SoftAssertions;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -44,36 +48,12 @@ import org.junit.jupiter.api.Timeout;
  * Redis, {@link RedisFaults} for a server that refuses writes, and a server of the test's own that it restarts.
  * Every assertion is made on the test thread; handlers only record what they saw.
  */
-abstract class FaultPromises {
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+abstract class FaultPromises extends SuitePromises {
     private static final Duration WAIT = Duration.ofSeconds(30);
 
-    private final BusAcceptanceSuite suite;
-
-    /** Runs against the servers of {@code suite}: a subclass is a {@code @Nested} class of each acceptance suite. */
     FaultPromises(BusAcceptanceSuite suite) {
-        this.suite = suite;
-    }
-
-    /** The server these promises are checked against. */
-    private RedisUrl url() {
-        return suite.url();
-    }
-
-    /** A server of the same version this test may stop, kill, restart and fill up. */
-    private RedisServerProcess.Builder ownServer() {
-        return suite.ownServer();
-    }
-
-    private final Closer closer = new Closer();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        closer.close();
-    }
-
-    private EventBus bus(RedisUrl url, Topology topology, String nodeId, UnaryOperator<BusConfig.Builder> tune) {
-        return closer.add(EventBus.connect(url, tune.apply(BusConfig.builder().topology(topology).role(NodeRole.STANDALONE).nodeId(nodeId))
-                .build()));
+        super(suite);
     }
 
     /** A thread that publishes at a steady rate, stopped when the test ends. */
@@ -85,6 +65,18 @@ abstract class FaultPromises {
         });
         closer.add(s::shutdownNow);
         return s;
+    }
+
+    /** Publishes seq {@code first}, {@code first + 1}, ... one every {@code period}, each recorded in {@code log}. */
+    private ScheduledExecutorService publishSteadily(PublishLog log, int first, Duration period,
+            IntFunction<CompletableFuture<String>> publish) {
+        ScheduledExecutorService ticker = ticker();
+        AtomicInteger next = new AtomicInteger(first);
+        ticker.scheduleAtFixedRate(() -> {
+            int s = next.getAndIncrement();
+            log.publish(s, () -> publish.apply(s));
+        }, 0, period.toMillis(), TimeUnit.MILLISECONDS);
+        return ticker;
     }
 
     private static void stop(ScheduledExecutorService ticker) throws InterruptedException {
@@ -124,33 +116,28 @@ abstract class FaultPromises {
     // ---- fault 2: a lost group -------------------------------------------------------------------------------
 
     /**
-     * Redis restarts empty (no AOF) while a gateway publishes 50 a second. The gateway is back first and stores
-     * entries in a stream that has no group yet; the worker comes back later (its connections run through a proxy that
-     * holds them until the gateway has stored 25). Every entry the restarted server acknowledged must be delivered:
-     * a group re-created at {@code $} skips them.
+     * Redis is down for two seconds and restarts empty (no AOF) while a gateway publishes 50 a second. The gateway is
+     * back first and stores entries in a stream that has no group yet; the worker comes back later (its connections
+     * run through a proxy that holds them until the gateway has stored 25). Every entry the restarted server
+     * acknowledged must be delivered: a group re-created at {@code $} skips them.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aRedisRestartedEmptyDeliversEveryEntryItAcknowledgedBeforeTheWorkerWasBack() throws Exception {
         RedisServerProcess server = closer.add(ownServer().appendOnly(false).start());
         RedisUrl direct = RedisUrl.parse(server.url());
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
-        EventBus gateway = bus(direct, t, "gateway", b -> b);
+        EventBus gateway = bus(direct, t, "gateway");
         gateway.ensureGroup(stream, t.workerGroup());
         TcpProxy workerLink = TcpProxy.to(direct);
-        EventBus worker = bus(workerLink.url(), t, "worker", b -> b);
+        EventBus worker = bus(workerLink.url(), t, "worker");
         closer.add(workerLink); // closed before the buses: they then close at once, with nothing left to wait for
         Set<Integer> received = ConcurrentHashMap.newKeySet();
         Subscription sub = closer.add(worker.subscribe(fast(stream, t.workerGroup(), "worker").build(), d -> received.add(seq(d))));
 
         PublishLog log = new PublishLog();
-        AtomicInteger next = new AtomicInteger();
-        ScheduledExecutorService ticker = ticker();
-        ticker.scheduleAtFixedRate(() -> {
-            int s = next.getAndIncrement();
-            log.publish(s, () -> gateway.publishInboundAsync(message(s, "c-" + s % 5)));
-        }, 0, 20, TimeUnit.MILLISECONDS);
+        ScheduledExecutorService ticker = publishSteadily(log, 0, Duration.ofMillis(20),
+                s -> gateway.publishInboundAsync(message(s, "c-" + s % 5)));
         await().atMost(WAIT).until(() -> log.stored().size() >= 50 && received.containsAll(log.stored()));
 
         String marker = t.inboundStream() + ":marker";
@@ -159,8 +146,8 @@ abstract class FaultPromises {
         }
         server.kill();
         int failedAtKill = log.issued() - log.stored().size();
-        // Down for about a second of publishing (50 publishes refused), and the worker has noticed.
-        await().atMost(WAIT).until(() -> log.issued() - log.pending() - log.stored().size() >= failedAtKill + 50
+        // Down for about two seconds of publishing (100 publishes refused), and the worker has noticed.
+        await().atMost(WAIT).until(() -> log.issued() - log.pending() - log.stored().size() >= failedAtKill + 100
                 && sub.state() == Subscription.State.RECONNECTING);
         workerLink.freezeAll();
         server.restart();
@@ -170,7 +157,7 @@ abstract class FaultPromises {
         }
         await().atMost(WAIT).until(() -> log.storedCalledSince(restartedAt).size() >= 25);
         workerLink.unfreeze();
-        int workerBackAt = next.get();
+        int workerBackAt = log.issued();
         await().atMost(WAIT).until(() -> log.storedCalledSince(restartedAt).stream().filter(s -> s >= workerBackAt).count() >= 25);
         stop(ticker);
         await().atMost(WAIT).until(log::allDone);
@@ -193,11 +180,10 @@ abstract class FaultPromises {
      * delivered once the consumer has re-created its group.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aGroupDestroyedWhileEntriesWaitUnreadIsRecreatedWithoutSkippingThem() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
-        EventBus bus = bus(url(), t, "node", b -> b);
+        EventBus bus = bus(url(), t, "node");
         Set<Integer> received = ConcurrentHashMap.newKeySet();
         AtomicInteger started = new AtomicInteger();
         CountDownLatch slow = new CountDownLatch(1);
@@ -233,7 +219,6 @@ abstract class FaultPromises {
      * the consumer receives them while the old flows are still frozen.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void connectionsThatStayOpenButCarryNothingAreReplacedWithinTheDeadPeerTimeout() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -249,20 +234,16 @@ abstract class FaultPromises {
         link.freezeExisting();
         long frozenAt = System.nanoTime();
         PublishLog log = new PublishLog();
-        AtomicInteger next = new AtomicInteger(10);
-        ScheduledExecutorService ticker = ticker();
-        ticker.scheduleAtFixedRate(() -> {
-            int s = next.getAndIncrement();
-            log.publish(s, () -> bus.publishInboundAsync(message(s, "c-" + s % 3)));
-        }, 0, 100, TimeUnit.MILLISECONDS);
+        ScheduledExecutorService ticker = publishSteadily(log, 10, Duration.ofMillis(100),
+                s -> bus.publishInboundAsync(message(s, "c-" + s % 3)));
 
         await().atMost(Duration.ofSeconds(15)).untilAsserted(() -> {
             Set<Integer> stored = log.storedCalledSince(frozenAt);
             String state = "since the freeze: " + log.issued() + " publishes issued, " + stored.size() + " stored, " + log.pending()
                     + " pending, failed: [" + PublishLog.errorKinds(log.outcomes()) + "]; " + (link.acceptedCount() - connectionsBefore)
                     + " new connections; received " + (received.size() - 10) + "; subscription " + sub.state();
-            assertThat(stored).as("a publish succeeds again, " + state).isNotEmpty();
-            assertThat(received).as("the consumer receives what was published, " + state).containsAnyElementsOf(stored);
+            assertThat(stored.size()).as("publishes that succeeded again, " + state).isPositive();
+            assertThat(stored.stream().anyMatch(received::contains)).as("the consumer received one of them, " + state).isTrue();
         });
         System.out.printf("half-open: first publish stored %d ms after the freeze; old flows still open: %d%n",
                 log.outcomes().stream().filter(PublishLog.Outcome::stored).mapToLong(o -> (o.doneAt() - frozenAt) / 1_000_000).min()
@@ -283,7 +264,6 @@ abstract class FaultPromises {
      * were not stored.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aPublishBehindAStallCompletesWithinItsDeadlineAndSaysWhenItsOutcomeIsUnknown() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -292,17 +272,13 @@ abstract class FaultPromises {
         TcpProxy link = TcpProxy.to(url());
         EventBus bus = bus(link.url(), t, "gateway", b -> b.publishTimeout(deadline));
         closer.add(link);
-        EventBus observer = bus(url(), t, "observer", b -> b);
+        EventBus observer = bus(url(), t, "observer");
         bus.publishInbound(message(-1, "warm-up"));
 
         link.freezeAll();
         PublishLog log = new PublishLog();
-        AtomicInteger next = new AtomicInteger();
-        ScheduledExecutorService ticker = ticker();
-        ticker.scheduleAtFixedRate(() -> {
-            int s = next.getAndIncrement();
-            log.publish(s, () -> bus.publishInboundAsync(message(s, "c-" + s % 7)));
-        }, 0, 20, TimeUnit.MILLISECONDS);
+        ScheduledExecutorService ticker = publishSteadily(log, 0, Duration.ofMillis(20),
+                s -> bus.publishInboundAsync(message(s, "c-" + s % 7)));
         await().atMost(WAIT).until(() -> log.issued() >= 150);
         stop(ticker);
         await().atMost(Duration.ofSeconds(45)).until(log::allDone);
@@ -335,7 +311,6 @@ abstract class FaultPromises {
      * what may be on the wire (two batches of 10) fail at once, with an error saying they were not sent.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void publishesBeyondTheQueueLimitFailAtOnceWhileTheConnectionIsStalled() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -346,7 +321,7 @@ abstract class FaultPromises {
         EventBus bus = bus(link.url(), t, "gateway", b -> b.publishTimeout(Duration.ofSeconds(2)).publishQueueLimit(limit)
                 .publishBatchMax(batch));
         closer.add(link);
-        EventBus observer = bus(url(), t, "observer", b -> b);
+        EventBus observer = bus(url(), t, "observer");
         bus.publishInbound(message(-1, "warm-up"));
 
         link.freezeAll();
@@ -384,27 +359,34 @@ abstract class FaultPromises {
     // ---- fault 5: a slow handler's entries are not taken over ------------------------------------------------------
 
     /**
-     * A 5 s handler and a claim idle time of 2 s: consumer A, a region away (300 ms round trip), reads all 60 entries
-     * (30 channels, two each), then B joins the group. A is alive throughout, so B must take nothing over: no entry
-     * runs twice, no two handlers of one channel run at once, and nobody runs an entry that was already handled and
-     * acknowledged.
+     * A 5 s handler and a claim idle time of 2 s, two consumers of one group a region away from Redis (300 ms round
+     * trip), 60 entries: ten rounds a second apart, each of 3 new channels with two entries, added in one transaction so
+     * that one consumer reads a whole round (whichever asks first). Both consumers stay alive, so neither may take over
+     * what the other holds: no entry runs twice, no two handlers of one channel run at once, nobody runs an entry that
+     * was already handled and acknowledged, and no held entry ever sits unrefreshed for the claim idle time (XPENDING's
+     * idle time, which is what another consumer's claim goes by). Today an entry just read can sit unrefreshed past
+     * the claim idle time; each round is a fresh chance for the other consumer's claim to meet that gap.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aSlowHandlersEntriesAreNotTakenOverWhileItsConsumerIsAlive() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
         String group = t.workerGroup();
-        int channels = 30;
-        int total = 60;
-        EventBus gateway = bus(url(), t, "gateway", b -> b);
+        int rounds = 10;
+        int channelsPerRound = 3;
+        int perChannel = 2;
+        int total = rounds * channelsPerRound * perChannel;
+        EventBus gateway = bus(url(), t, "gateway");
+        // Both workers are a region away from Redis: a round trip takes 300 ms.
         TcpProxy linkA = TcpProxy.to(url());
-        linkA.delay(Duration.ofMillis(150)); // A is a region away: a round trip takes 300 ms
-        EventBus busA = bus(linkA.url(), t, "a", b -> b);
+        TcpProxy linkB = TcpProxy.to(url());
+        linkA.delay(Duration.ofMillis(150));
+        linkB.delay(Duration.ofMillis(150));
+        EventBus busA = bus(linkA.url(), t, "a");
+        EventBus busB = bus(linkB.url(), t, "b");
         closer.add(linkA);
-        EventBus busB = bus(url(), t, "b", b -> b);
+        closer.add(linkB);
         gateway.ensureGroup(stream, group);
-        for (int i = 0; i < total; i++) gateway.publishInbound(message(i, "ch-" + i % channels));
 
         Map<Integer, List<String>> startsBySeq = new ConcurrentHashMap<>();
         Map<String, AtomicInteger> activeByChannel = new ConcurrentHashMap<>();
@@ -438,28 +420,73 @@ abstract class FaultPromises {
                 finished.add(s);
             }
         }
-        UnaryOperator<ConsumerConfig.Builder> settings = b -> b.claimIdle(Duration.ofSeconds(2)).concurrency(channels)
+        Duration claimIdle = Duration.ofSeconds(2);
+        UnaryOperator<ConsumerConfig.Builder> settings = b -> b.claimIdle(claimIdle).concurrency(rounds * channelsPerRound)
                 .closeTimeout(Duration.ofSeconds(6));
         closer.add(busA.subscribe(settings.apply(ConsumerConfig.builder(stream, group).consumerName("a")).build(), new Slow("a")));
-        await().atMost(WAIT).until(() -> gateway.consumers(stream, group).stream().anyMatch(c -> c.name().equals("a") && c.pending() == total));
         closer.add(busB.subscribe(settings.apply(ConsumerConfig.builder(stream, group).consumerName("b")).build(), new Slow("b")));
 
-        await().atMost(Duration.ofSeconds(60)).until(() -> finished.size() == total && active.get() == 0
-                && gateway.pendingCount(stream, group) == 0);
-        List<Integer> twice = startsBySeq.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).sorted().toList();
-        System.out.printf("slow handler: %d of %d entries ran more than once %s, %d overlaps in a channel, %d runs after the entry "
-                + "was acknowledged%n", twice.size(), total, twice, overlaps.size(), afterAck.size());
-        SoftAssertions soft = new SoftAssertions();
-        soft.assertThat(twice.size()).as(twice.size() + " of " + total + " entries ran more than once: " + Sample.of(twice.stream()
-                .map(s -> s + " on " + startsBySeq.get(s)).toList())).isZero();
-        soft.assertThat(overlaps.size()).as(overlaps.size() + " times two handlers of one channel ran at once: " + Sample.of(overlaps))
-                .isZero();
-        soft.assertThat(afterAck.size()).as(afterAck.size() + " handler runs began after the entry had been handled and acknowledged: "
-                + Sample.of(afterAck)).isZero();
-        soft.assertAll();
+        AtomicInteger round = new AtomicInteger();
+        RawRedis publisher = closer.add(new RawRedis(url()));
+        ScheduledExecutorService ticker = ticker();
+        ticker.scheduleAtFixedRate(() -> {
+            int r = round.getAndIncrement();
+            if (r >= rounds) return;
+            publisher.sync().multi(); // served to a blocked reader only at EXEC: one consumer reads the whole round
+            for (int i = 0; i < channelsPerRound * perChannel; i++) {
+                int s = r * channelsPerRound * perChannel + i;
+                publisher.xadd(stream, WireFormat.PAYLOAD_FIELD, WireFormat.encode(message(s, "r" + r + "-c" + i % channelsPerRound)),
+                        WireFormat.TRACE_ID_FIELD, "seq-" + s);
+            }
+            publisher.sync().exec();
+        }, 0, 1, TimeUnit.SECONDS);
+        try (RawRedis raw = new RawRedis(url())) {
+            AtomicLong longestIdle = new AtomicLong();
+            await().atMost(Duration.ofSeconds(60)).until(() -> {
+                longestIdle.accumulateAndGet(longestPendingIdleMillis(raw, stream, group), Math::max);
+                return finished.size() == total && active.get() == 0 && gateway.pendingCount(stream, group) == 0;
+            });
+            stop(ticker);
+            Map<String, Long> byConsumer = startsBySeq.values().stream().map(l -> l.get(0))
+                    .collect(Collectors.groupingBy(c -> c, java.util.TreeMap::new, Collectors.counting()));
+            List<Integer> twice = startsBySeq.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).sorted()
+                    .toList();
+            System.out.printf("slow handler: read first by %s; held entries sat unrefreshed up to %d ms (claim idle 2000 ms); %d of %d "
+                    + "entries ran more than once %s, %d overlaps in a channel, %d runs after the entry was acknowledged%n",
+                    byConsumer, longestIdle.get(), twice.size(), total, Sample.of(twice), overlaps.size(), afterAck.size());
+            SoftAssertions soft = new SoftAssertions();
+            soft.assertThat(longestIdle.get()).as("longest time (ms) an entry held by a live consumer sat unrefreshed; from the claim "
+                    + "idle time on, any other consumer of the group takes it over").isLessThan(claimIdle.toMillis());
+            soft.assertThat(twice.size()).as(twice.size() + " of " + total + " entries ran more than once: " + Sample.of(twice.stream()
+                    .map(s -> s + " on " + startsBySeq.get(s)).toList())).isZero();
+            soft.assertThat(overlaps.size()).as(overlaps.size() + " times two handlers of one channel ran at once: " + Sample.of(overlaps))
+                    .isZero();
+            soft.assertThat(afterAck.size()).as(afterAck.size() + " handler runs began after the entry had been handled and "
+                    + "acknowledged: " + Sample.of(afterAck)).isZero();
+            soft.assertAll();
+        }
+    }
+
+    /** The longest time since delivery (or last refresh) of the group's pending entries, from XPENDING. */
+    private static long longestPendingIdleMillis(RawRedis raw, String stream, String group) {
+        return raw.sync().xpending(RawRedis.utf8(stream), RawRedis.utf8(group), Range.create("-", "+"), Limit.from(1000)).stream()
+                .mapToLong(PendingMessage::getMsSinceLastDelivery).max().orElse(0);
     }
 
     // ---- fault 6: an outage does not use up the delivery budget ----------------------------------------------------
+
+    /**
+     * Publishes one entry and, once its handler has started (and waits on {@code outage}), makes Redis refuse writes
+     * for 3 s, letting the handler go on at the start of it.
+     */
+    private static void outageWhileHandling(EventBus bus, RedisUrl url, AtomicInteger attempts, CountDownLatch outage) {
+        bus.publishInbound(message(0, "c"));
+        await().atMost(WAIT).until(() -> attempts.get() == 1);
+        try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+            outage.countDown();
+            await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(4)).until(() -> true);
+        }
+    }
 
     /**
      * A handler answers on another stream and fails when that publish fails. While Redis refuses writes (out of
@@ -467,14 +494,13 @@ abstract class FaultPromises {
      * be answered once Redis accepts writes again, and never dead-lettered.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void anOutageOfRedisDoesNotUseUpAnEntrysDeliveries() throws Exception {
         RedisServerProcess server = closer.add(ownServer().start());
         RedisUrl url = RedisUrl.parse(server.url());
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
         String answers = t.outboundStream("webchat");
-        EventBus bus = bus(url, t, "worker", b -> b);
+        EventBus bus = bus(url, t, "worker");
         AtomicInteger attempts = new AtomicInteger();
         AtomicInteger publishFailures = new AtomicInteger();
         CountDownLatch outage = new CountDownLatch(1);
@@ -491,22 +517,18 @@ abstract class FaultPromises {
                         throw e;
                     }
                 }));
-        bus.publishInbound(message(0, "c"));
-        await().atMost(WAIT).until(() -> attempts.get() == 1);
+        outageWhileHandling(bus, url, attempts, outage);
         String dead = t.deadLetterStream(stream);
         try (RawRedis raw = new RawRedis(url)) {
-            try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
-                outage.countDown();
-                await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(4)).until(() -> true);
-            }
             await().atMost(WAIT).until(() -> raw.xlen(answers) > 0 || raw.xlen(dead) > 0);
             String deadReason = raw.xlen(dead) == 0 ? "" : RawRedis.s(RawRedis.fields(raw.xrange(dead).get(0)).get("error"));
-            System.out.printf("outage budget: %d attempts, %d answers failed while Redis refused writes; answered %d, dead-lettered %d %s%n",
+            System.out.printf("outage budget: %d attempts, %d answers failed while Redis refused writes; answered %d, "
+                    + "dead-lettered %d %s%n",
                     attempts.get(), publishFailures.get(), raw.xlen(answers), raw.xlen(dead), deadReason);
             assertThat(publishFailures.get()).as("answers that failed while Redis refused writes").isGreaterThanOrEqualTo(1);
             assertThat(raw.xlen(dead)).as("dead-lettered after an outage (" + publishFailures.get() + " failed answers): " + deadReason)
                     .isZero();
-            assertThat(raw.xlen(answers)).as("answers stored").isEqualTo(1);
+            assertThat(raw.xlen(answers)).as("answers stored").isPositive();
         }
     }
 
@@ -515,13 +537,12 @@ abstract class FaultPromises {
      * after exactly {@code maxDeliveries} failures of the handler's own, and the dead letter names that cause.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aHandlersOwnFailuresAfterAnOutageDeadLetterItWithTheRealCause() throws Exception {
         RedisServerProcess server = closer.add(ownServer().start());
         RedisUrl url = RedisUrl.parse(server.url());
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
-        EventBus bus = bus(url, t, "worker", b -> b);
+        EventBus bus = bus(url, t, "worker");
         AtomicInteger attempts = new AtomicInteger();
         AtomicInteger publishFailures = new AtomicInteger();
         AtomicInteger ownFailures = new AtomicInteger();
@@ -542,14 +563,9 @@ abstract class FaultPromises {
                     ownFailures.incrementAndGet();
                     throw new IllegalStateException("model said no");
                 }));
-        bus.publishInbound(message(0, "c"));
-        await().atMost(WAIT).until(() -> attempts.get() == 1);
+        outageWhileHandling(bus, url, attempts, outage);
         String dead = t.deadLetterStream(stream);
         try (RawRedis raw = new RawRedis(url)) {
-            try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
-                outage.countDown();
-                await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(4)).until(() -> true);
-            }
             await().atMost(WAIT).until(() -> raw.xlen(dead) > 0);
             String reason = RawRedis.s(RawRedis.fields(raw.xrange(dead).get(0)).get("error"));
             System.out.printf("outage then own failure: %d attempts, %d failed on Redis, %d on the handler's own; dead letter: %s%n",

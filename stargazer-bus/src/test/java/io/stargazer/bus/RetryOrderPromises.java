@@ -6,7 +6,6 @@ import static io.stargazer.bus.BusAcceptanceSuite.seq;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.stargazer.bus.testing.Closer;
 import io.stargazer.bus.testing.Sample;
 import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
@@ -22,7 +21,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.assertj.core.api.SoftAssertions;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -32,30 +30,12 @@ import org.junit.jupiter.api.Timeout;
  * and entries taken over from a consumer that died are handled in order too. Run by {@link BusAcceptanceSuite} on
  * every supported server. Handlers only record; every assertion is made on the test thread.
  */
-abstract class RetryOrderPromises {
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+abstract class RetryOrderPromises extends SuitePromises {
     private static final Duration WAIT = Duration.ofSeconds(30);
 
-    private final BusAcceptanceSuite suite;
-
-    /** Runs against the servers of {@code suite}: a subclass is a {@code @Nested} class of each acceptance suite. */
     RetryOrderPromises(BusAcceptanceSuite suite) {
-        this.suite = suite;
-    }
-
-    /** The server these promises are checked against. */
-    private RedisUrl url() {
-        return suite.url();
-    }
-
-    private final Closer closer = new Closer();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        closer.close();
-    }
-
-    private EventBus bus(RedisUrl url, Topology topology, String nodeId) {
-        return closer.add(EventBus.connect(url, BusConfig.builder().topology(topology).role(NodeRole.STANDALONE).nodeId(nodeId).build()));
+        super(suite);
     }
 
     /**
@@ -64,7 +44,6 @@ abstract class RetryOrderPromises {
      * one of its channel waits for its retry.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void byDefaultAChannelWaitsForItsFailedEntrysRetryAndStaysInOrder() {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -120,7 +99,6 @@ abstract class RetryOrderPromises {
      * later entries of its channel go ahead of it.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void withUnorderedRetriesTheLaterEntriesOfAChannelGoAheadOfAFailedOne() {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
@@ -151,7 +129,6 @@ abstract class RetryOrderPromises {
      * idle time, so a takeover that goes by idle time alone meets 4 and 5 a second before 3.
      */
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void entriesTakenOverFromAConsumerThatDiedAreHandledInChannelOrder() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Faults of the server itself, for tests that must meet them as an operator would: a Redis that refuses writes
@@ -37,21 +38,14 @@ public final class RedisFaults {
             String policy = raw.sync().configGet("maxmemory-policy").getOrDefault("maxmemory-policy", "noeviction");
             raw.sync().configSet("maxmemory-policy", "noeviction");
             raw.sync().configSet("maxmemory", "1");
-            return new Fault() {
-                private boolean undone;
-
-                @Override
-                public synchronized void close() {
-                    if (undone) return;
-                    undone = true;
-                    try {
-                        raw.sync().configSet("maxmemory", maxmemory);
-                        raw.sync().configSet("maxmemory-policy", policy);
-                    } finally {
-                        raw.close();
-                    }
+            return once(() -> {
+                try {
+                    raw.sync().configSet("maxmemory", maxmemory);
+                    raw.sync().configSet("maxmemory-policy", policy);
+                } finally {
+                    raw.close();
                 }
-            };
+            });
         } catch (RuntimeException e) {
             raw.close();
             throw e;
@@ -65,15 +59,14 @@ public final class RedisFaults {
     public static Fault pause(RedisServerProcess server) {
         long pid = server.pid();
         signal("STOP", pid);
-        return new Fault() {
-            private boolean undone;
+        return once(() -> signal("CONT", pid));
+    }
 
-            @Override
-            public synchronized void close() {
-                if (undone) return;
-                undone = true;
-                signal("CONT", pid);
-            }
+    /** A fault undone by {@code undo}, which runs on the first close only. */
+    private static Fault once(Runnable undo) {
+        AtomicBoolean undone = new AtomicBoolean();
+        return () -> {
+            if (undone.compareAndSet(false, true)) undo.run();
         };
     }
 
