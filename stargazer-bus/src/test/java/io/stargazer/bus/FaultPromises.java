@@ -15,6 +15,7 @@ import io.stargazer.bus.testing.RedisFaults;
 import io.stargazer.bus.testing.Sample;
 import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
 import java.util.List;
