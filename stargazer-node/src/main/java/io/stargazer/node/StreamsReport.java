@@ -48,6 +48,7 @@ public final class StreamsReport {
             for (GroupInfo g : info.isPresent() ? bus.groups(stream) : List.<GroupInfo>of()) {
                 Map<String, Object> gm = new LinkedHashMap<>();
                 gm.put("group", g.name());
+                gm.put("paused", paused(bus, stream, g.name()));
                 gm.put("pending", g.pending());
                 gm.put("lag", g.lag());
                 Long added = info.get().entriesAdded();
@@ -87,7 +88,8 @@ public final class StreamsReport {
             for (Map<String, Object> g : groups) {
                 String lag = g.get("lag") == null ? "?" : String.valueOf(g.get("lag"));
                 List<Map<String, Object>> consumers = (List<Map<String, Object>>) g.get("consumers");
-                String[] head = {firstGroup ? stream : "", firstGroup ? len : "", firstGroup ? dead : "", (String) g.get("group"),
+                String group = (String) g.get("group") + (Boolean.TRUE.equals(g.get("paused")) ? " (PAUSED)" : "");
+                String[] head = {firstGroup ? stream : "", firstGroup ? len : "", firstGroup ? dead : "", group,
                         String.valueOf(g.get("pending")), lag, "", "", ""};
                 firstGroup = false;
                 if (consumers.isEmpty()) {
@@ -105,6 +107,20 @@ public final class StreamsReport {
                 }
             }
         }
+        return format(lines);
+    }
+
+    /** Whether the group is paused; null when Redis cannot say (the report never throws for one group). */
+    static Boolean paused(EventBus bus, String stream, String group) {
+        try {
+            return bus.paused(stream, group);
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** Rows as aligned columns, two spaces apart, the first row the header. */
+    static String format(List<String[]> lines) {
         int[] width = new int[lines.get(0).length];
         for (String[] l : lines) {
             for (int i = 0; i < l.length; i++) width[i] = Math.max(width[i], l[i].length());
