@@ -13,7 +13,7 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-final class DeadLetterView {
+public final class DeadLetterView {
     private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
     private static final Pattern RATE = Pattern.compile("(\\d+)(/s)?");
     static final int PREVIEW = 60;
@@ -22,7 +22,7 @@ final class DeadLetterView {
     }
 
     /** The whole entry: where from, why, how often, when, and its envelope (bytes as {"$bytes": base64}). */
-    static Map<String, Object> full(DeadLetter d, long nowMs) {
+    public static Map<String, Object> full(DeadLetter d, long nowMs) {
         Map<String, Object> m = summary(d, nowMs);
         m.put("source_id", d.sourceId());
         m.put("group", d.group());
@@ -33,7 +33,7 @@ final class DeadLetterView {
     }
 
     /** What a list shows: id, stream, age, deliveries, error, channel and a preview of the content. */
-    static Map<String, Object> summary(DeadLetter d, long nowMs) {
+    public static Map<String, Object> summary(DeadLetter d, long nowMs) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", d.id());
         m.put("dead_letter_stream", d.deadStream());

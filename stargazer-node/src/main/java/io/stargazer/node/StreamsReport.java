@@ -50,7 +50,10 @@ public final class StreamsReport {
                 gm.put("group", g.name());
                 gm.put("paused", paused(bus, stream, g.name()));
                 gm.put("pending", g.pending());
-                gm.put("lag", g.lag());
+                Long lag = g.lag() != null ? g.lag() : lagByReading(bus, stream, g.lastDeliveredId(), info.get().lastEntryId());
+                gm.put("lag", lag);
+                // Redis 6.2 reports no lag: counted by reading, exact up to LAG_READ_LIMIT, then "at least".
+                gm.put("lag_at_least", g.lag() == null && lag != null && lag >= LAG_READ_LIMIT);
                 Long added = info.get().entriesAdded();
                 gm.put("entries_read", added != null && g.lag() != null ? added - g.lag() : null);
                 gm.put("last_delivered_id", g.lastDeliveredId());
@@ -86,7 +89,7 @@ public final class StreamsReport {
             }
             boolean firstGroup = true;
             for (Map<String, Object> g : groups) {
-                String lag = g.get("lag") == null ? "?" : String.valueOf(g.get("lag"));
+                String lag = g.get("lag") == null ? "?" : g.get("lag") + (Boolean.TRUE.equals(g.get("lag_at_least")) ? "+" : "");
                 List<Map<String, Object>> consumers = (List<Map<String, Object>>) g.get("consumers");
                 String group = (String) g.get("group") + (Boolean.TRUE.equals(g.get("paused")) ? " (PAUSED)" : "");
                 String[] head = {firstGroup ? stream : "", firstGroup ? len : "", firstGroup ? dead : "", group,
@@ -108,6 +111,19 @@ public final class StreamsReport {
             }
         }
         return format(lines);
+    }
+
+    static final int LAG_READ_LIMIT = 1000;
+
+    /** Entries after the group's last delivered one, counted by reading (at most {@link #LAG_READ_LIMIT}); null when unknown. */
+    static Long lagByReading(EventBus bus, String stream, String lastDelivered, String lastEntry) {
+        if (lastDelivered == null || lastEntry == null) return null;
+        if (lastDelivered.equals(lastEntry)) return 0L;
+        try {
+            return (long) bus.read(stream, lastDelivered, LAG_READ_LIMIT).size();
+        } catch (RuntimeException e) {
+            return null;
+        }
     }
 
     /** Whether the group is paused; null when Redis cannot say (the report never throws for one group). */
