@@ -82,7 +82,7 @@
         const td = document.createElement("td");
         td.appendChild(pick);
         tr.appendChild(td);
-        cell(tr, e.id, "name");
+        cell(tr, e.id, "name id");
         cell(tr, e.dead_letter_stream, "name");
         cell(tr, age(e.age_ms), "num");
         cell(tr, e.deliveries || "?", "num");
