@@ -208,6 +208,9 @@ public interface EventBus extends AutoCloseable {
     /** Entries delivered to the group and not yet acknowledged; 0 when unknown. Never throws. */
     long pendingCount(String stream, String group);
 
+    /** The id of the oldest entry delivered to the group and not yet acknowledged; empty when none or unknown. Never throws. */
+    Optional<String> oldestPendingId(String stream, String group);
+
     /** Every group of the stream with consumers, pending count and lag; empty when unknown. Never throws. */
     List<GroupInfo> groups(String stream);
 

@@ -540,6 +540,17 @@ final class RedisEventBus implements EventBus {
     }
 
     @Override
+    public Optional<String> oldestPendingId(String stream, String group) {
+        try {
+            io.lettuce.core.models.stream.PendingMessages p = await(async.xpending(stream, group), "XPENDING");
+            return p.getCount() == 0 || p.getMessageIds() == null ? Optional.empty()
+                    : Optional.ofNullable(p.getMessageIds().getLower().getValue());
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    @Override
     public List<GroupInfo> groups(String stream) {
         try {
             List<GroupInfo> out = new ArrayList<>();

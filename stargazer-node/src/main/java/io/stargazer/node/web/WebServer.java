@@ -151,7 +151,10 @@ public final class WebServer implements AutoCloseable {
             app.post("/api/resume", ctx -> json(ctx, api.pause(ctx, false)));
             app.exception(io.stargazer.bus.ConfigException.class, (e, ctx) -> ctx.status(HttpStatus.BAD_REQUEST)
                     .contentType("application/json; charset=utf-8").result(NodeJson.write(Map.of("error", e.getMessage()))));
-            app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
+            app.get("/metrics", ctx -> {
+                metrics.refreshStreams(bus, StreamsReport.streams(bus, platforms, List.of()));
+                ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape());
+            });
         }
         app.get("/health", ctx -> {
             Map<String, Object> h = health();
