@@ -111,14 +111,12 @@ final class DeadCommands {
         }
     }
 
-    @Command(name = "replay", mixinStandardHelpOptions = true,
-            description = "Puts dead letters back on their source stream (original fields and replay_of), then removes them. "
-                    + "Safe to run again after an interruption: nothing is put back twice.")
-    static final class Replay extends DeadCommand {
-        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letters to replay")
+    /** What replay and purge act on: ids, or --all, within --stream and matching --error. */
+    static final class Selection {
+        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letters to act on")
         List<String> ids = new ArrayList<>();
 
-        @Option(names = "--all", description = "Replay every dead letter (of --stream, matching --error)")
+        @Option(names = "--all", description = "Every dead letter (of --stream, matching --error)")
         boolean all;
 
         @Option(names = "--stream", paramLabel = "S", description = "inbound, outbound:<platform>, tools, or a stream name")
@@ -126,6 +124,13 @@ final class DeadCommands {
 
         @Option(names = "--error", paramLabel = "TEXT", description = "Only entries whose error contains TEXT")
         String error;
+    }
+
+    @Command(name = "replay", mixinStandardHelpOptions = true,
+            description = "Puts dead letters back on their source stream (original fields and replay_of), then removes them. "
+                    + "Safe to run again after an interruption: nothing is put back twice.")
+    static final class Replay extends DeadCommand {
+        @picocli.CommandLine.Mixin Selection sel;
 
         @Option(names = "--rate", paramLabel = "N/s", description = "At most N entries per second")
         String rate;
@@ -135,15 +140,15 @@ final class DeadCommands {
 
         @Override
         public Integer call() {
-            if (ids.isEmpty() == !all) throw new ConfigException("ID", "give dead-letter ids or --all (not both)");
+            if (sel.ids.isEmpty() == !sel.all) throw new ConfigException("ID", "give dead-letter ids or --all (not both)");
             ReplayOptions.Builder o = ReplayOptions.builder().dryRun(dryRun);
             if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
             try (EventBus bus = connect()) {
-                ReplayResult r = bus.deadLetters().replay(filter(bus, stream).ids(ids).errorContains(error).build(), o.build());
+                ReplayResult r = bus.deadLetters().replay(filter(bus, sel.stream).ids(sel.ids).errorContains(sel.error).build(), o.build());
                 main.out.println(r.dryRun() ? String.format(Locale.ROOT, "would replay %d (%d without a source stream)", r.matched() - r.skipped(), r.skipped())
                         : String.format(Locale.ROOT, "replayed %d, already replayed %d, skipped %d (no source stream)", r.replayed(),
                                 r.alreadyReplayed(), r.skipped()));
-                if (!all && r.matched() < ids.size()) main.out.println((ids.size() - r.matched()) + " id(s) not found");
+                if (!sel.all && r.matched() < sel.ids.size()) main.out.println((sel.ids.size() - r.matched()) + " id(s) not found");
                 main.out.flush();
             }
             return 0;
@@ -152,27 +157,17 @@ final class DeadCommands {
 
     @Command(name = "purge", mixinStandardHelpOptions = true, description = "Deletes dead letters: by id, --all, or --older-than.")
     static final class Purge extends DeadCommand {
-        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letters to delete")
-        List<String> ids = new ArrayList<>();
-
-        @Option(names = "--all", description = "Delete every dead letter (of --stream, matching --error)")
-        boolean all;
+        @picocli.CommandLine.Mixin Selection sel;
 
         @Option(names = "--older-than", paramLabel = "DURATION", description = "Delete those dead-lettered longer ago than this (90s, 30m, 12h, 7d)")
         String olderThan;
 
-        @Option(names = "--stream", paramLabel = "S", description = "inbound, outbound:<platform>, tools, or a stream name")
-        String stream;
-
-        @Option(names = "--error", paramLabel = "TEXT", description = "Only entries whose error contains TEXT")
-        String error;
-
         @Override
         public Integer call() {
-            int ways = (ids.isEmpty() ? 0 : 1) + (all ? 1 : 0) + (olderThan != null ? 1 : 0);
+            int ways = (sel.ids.isEmpty() ? 0 : 1) + (sel.all ? 1 : 0) + (olderThan != null ? 1 : 0);
             if (ways != 1) throw new ConfigException("ID", "give dead-letter ids, --all or --older-than (one of them)");
             try (EventBus bus = connect()) {
-                DeadLetterFilter.Builder f = filter(bus, stream).ids(ids).errorContains(error);
+                DeadLetterFilter.Builder f = filter(bus, sel.stream).ids(sel.ids).errorContains(sel.error);
                 if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
                 main.out.println("purged " + bus.deadLetters().purge(f.build()));
                 main.out.flush();
@@ -181,45 +176,41 @@ final class DeadCommands {
         }
     }
 
-    @Command(name = "pause", mixinStandardHelpOptions = true,
-            description = "Pauses a consumer group in every process: its consumers take no new entries until resumed (state PAUSED).")
-    static final class Pause extends OperatorCommands.RedisCommand {
+    /** pause and resume: the same arguments, one operation each. */
+    abstract static class GroupCommand extends OperatorCommands.RedisCommand {
         @Parameters(index = "0", paramLabel = "STREAM", description = "inbound (every partition), outbound:<platform>, tools, or a stream name")
         String stream;
 
         @Parameters(index = "1", paramLabel = "GROUP", description = "The consumer group")
         String group;
 
+        /** Pauses or resumes; the line to print for {@code s}. */
+        abstract String apply(EventBus bus, String s);
+
         @Override
         public Integer call() {
             try (EventBus bus = connect()) {
-                for (String s : OperatorCommands.resolveStreams(bus, stream)) {
-                    main.out.println((bus.pause(s, group) ? "paused " : "already paused ") + s + " " + group);
-                }
+                for (String s : OperatorCommands.resolveStreams(bus, stream)) main.out.println(apply(bus, s) + " " + s + " " + group);
                 main.out.flush();
             }
             return 0;
+        }
+    }
+
+    @Command(name = "pause", mixinStandardHelpOptions = true,
+            description = "Pauses a consumer group in every process: its consumers take no new entries until resumed (state PAUSED).")
+    static final class Pause extends GroupCommand {
+        @Override
+        String apply(EventBus bus, String s) {
+            return bus.pause(s, group) ? "paused" : "already paused";
         }
     }
 
     @Command(name = "resume", mixinStandardHelpOptions = true, description = "Resumes a paused consumer group.")
-    static final class Resume extends OperatorCommands.RedisCommand {
-        @Parameters(index = "0", paramLabel = "STREAM", description = "inbound (every partition), outbound:<platform>, tools, or a stream name")
-        String stream;
-
-        @Parameters(index = "1", paramLabel = "GROUP", description = "The consumer group")
-        String group;
-
+    static final class Resume extends GroupCommand {
         @Override
-        public Integer call() {
-            try (EventBus bus = connect()) {
-                for (String s : OperatorCommands.resolveStreams(bus, stream)) {
-                    main.out.println((bus.resume(s, group) ? "resumed " : "was not paused ") + s + " " + group);
-                }
-                main.out.flush();
-            }
-            return 0;
+        String apply(EventBus bus, String s) {
+            return bus.resume(s, group) ? "resumed" : "was not paused";
         }
     }
-
 }

@@ -47,16 +47,8 @@ class BrowserChatE2EIT {
         env.put("SG_PLATFORMS", "discord,matrix,webchat");
         Node.Settings settings = new Node.Settings(NodeRole.STANDALONE, new Node.Parts(true, true, true), TestRedis.url(),
                 "node-e2e", null, 0, "127.0.0.1", 0, "tools", Duration.ofSeconds(10), env, Node.Dashboard.ON_MAIN_SERVER);
-        boolean system = Files.isExecutable(SYSTEM_CHROMIUM);
-        BrowserType.LaunchOptions launch = new BrowserType.LaunchOptions().setHeadless(true).setArgs(CHROMIUM_ARGS);
-        if (system) {
-            launch.setExecutablePath(SYSTEM_CHROMIUM);
-        }
-        // With a system Chromium, Playwright must not try to download its own (this machine may have no way out).
-        Playwright.CreateOptions create = new Playwright.CreateOptions()
-                .setEnv(system ? Map.of("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1") : Map.of());
-        try (Node node = Node.start(settings); Playwright playwright = Playwright.create(create);
-                Browser chromium = playwright.chromium().launch(launch)) {
+        try (Node node = Node.start(settings); Playwright playwright = Playwright.create(playwrightOptions());
+                Browser chromium = launch(playwright)) {
             Page browser = chromium.newPage(new Browser.NewPageOptions().setViewportSize(1100, 760));
             String base = "http://127.0.0.1:" + node.httpPort();
             browser.navigate(base + "/");
@@ -102,17 +94,10 @@ class BrowserChatE2EIT {
         Map<String, String> env = TestEnv.of(topology);
         Node.Settings settings = new Node.Settings(NodeRole.STANDALONE, new Node.Parts(true, true, true), TestRedis.url(),
                 "node-e2e-ops", null, 0, "127.0.0.1", 0, "echo", Duration.ofSeconds(10), env, Node.Dashboard.ON_MAIN_SERVER);
-        boolean system = Files.isExecutable(SYSTEM_CHROMIUM);
-        BrowserType.LaunchOptions launch = new BrowserType.LaunchOptions().setHeadless(true).setArgs(CHROMIUM_ARGS);
-        if (system) {
-            launch.setExecutablePath(SYSTEM_CHROMIUM);
-        }
-        Playwright.CreateOptions create = new Playwright.CreateOptions()
-                .setEnv(system ? Map.of("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1") : Map.of());
         String inbound = topology.inboundStream();
         String dead = topology.deadLetterStream(inbound);
-        try (Node node = Node.start(settings); Playwright playwright = Playwright.create(create);
-                Browser chromium = playwright.chromium().launch(launch);
+        try (Node node = Node.start(settings); Playwright playwright = Playwright.create(playwrightOptions());
+                Browser chromium = launch(playwright);
                 RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()));
                 EventBus bus = TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(topology).role(NodeRole.GATEWAY).nodeId("e2e-publisher").build())) {
             String[] contents = {"Can you summarise the meeting notes?", "What's the weather in Lisbon tomorrow?", "Translate 'good night' to Japanese"};
@@ -178,6 +163,21 @@ class BrowserChatE2EIT {
             await().until(() -> text(browser, "#result").contains("Replayed 1"));
             await().until(() -> raw.xlen(dead) == 0);
         }
+    }
+
+    /** With a system Chromium, Playwright must not try to download its own (this machine may have no way out). */
+    private static Playwright.CreateOptions playwrightOptions() {
+        return new Playwright.CreateOptions()
+                .setEnv(Files.isExecutable(SYSTEM_CHROMIUM) ? Map.of("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1") : Map.of());
+    }
+
+    /** Headless Chromium: the system's where there is one, else Playwright's own. */
+    private static Browser launch(Playwright playwright) {
+        BrowserType.LaunchOptions launch = new BrowserType.LaunchOptions().setHeadless(true).setArgs(CHROMIUM_ARGS);
+        if (Files.isExecutable(SYSTEM_CHROMIUM)) {
+            launch.setExecutablePath(SYSTEM_CHROMIUM);
+        }
+        return playwright.chromium().launch(launch);
     }
 
     /** Playwright's objects belong to the thread that made them: conditions are polled on the test's own thread. */

@@ -17,17 +17,9 @@ final class Dedupe {
         return slotKey(stream, "dedupe:" + dedupeKey);
     }
 
-    /** A key named after {@code stream} that lives in the stream's cluster slot: {@code <stream or {stream}>:<suffix>}. */
+    /** A key named after {@code stream} that lives in the stream's cluster slot ({@link io.stargazer.bus.Topology#slotKey}). */
     static String slotKey(String stream, String suffix) {
-        return (hasHashTag(stream) ? stream : "{" + stream + "}") + ":" + suffix;
-    }
-
-    /** Redis Cluster's rule: the text between the first '{' and the first '}' after it, when not empty, is the tag. */
-    static boolean hasHashTag(String key) {
-        int open = key.indexOf('{');
-        if (open < 0) return false;
-        int close = key.indexOf('}', open + 1);
-        return close > open + 1;
+        return io.stargazer.bus.Topology.slotKey(stream, suffix);
     }
 
     /**
