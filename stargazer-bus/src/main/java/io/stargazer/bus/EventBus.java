@@ -184,11 +184,32 @@ public interface EventBus extends AutoCloseable {
                 stream -> subscribeAsync(customize.apply(consumer(stream, topology().workerGroup())).build(), handler));
     }
 
+    /** Reading, replaying and purging the dead-letter streams ({@link DeadLetters}). */
+    DeadLetters deadLetters();
+
+    /**
+     * Pauses {@code group} on {@code stream} in every process: a flag in Redis (in the stream's cluster slot, kept until
+     * {@link #resume}), which every consumer of the group checks at least twice a second. A paused consumer takes no
+     * new entries (no read, no takeover, no retry of a failed entry, so delivery counts do not climb), finishes and
+     * acknowledges what it holds, and reports {@link Subscription.State#PAUSED}. The pause survives the consumers'
+     * restarts. Returns false when the group was already paused.
+     */
+    boolean pause(String stream, String group);
+
+    /** Ends a {@link #pause}: the group's consumers take entries again within a second. False when it was not paused. */
+    boolean resume(String stream, String group);
+
+    /** Whether {@code group} on {@code stream} is paused ({@link #pause}). */
+    boolean paused(String stream, String group);
+
     /** {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws. */
     Optional<StreamInfo> streamInfo(String stream);
 
     /** Entries delivered to the group and not yet acknowledged; 0 when unknown. Never throws. */
     long pendingCount(String stream, String group);
+
+    /** The id of the oldest entry delivered to the group and not yet acknowledged; empty when none or unknown. Never throws. */
+    Optional<String> oldestPendingId(String stream, String group);
 
     /** Every group of the stream with consumers, pending count and lag; empty when unknown. Never throws. */
     List<GroupInfo> groups(String stream);

@@ -14,6 +14,11 @@ public interface Subscription extends AutoCloseable {
         /** Reading its own pending entries again, then new ones. */
         STARTING,
         RUNNING,
+        /**
+         * The group is paused ({@link EventBus#pause}): takes no new entries, finishes what it holds, and goes back to
+         * RUNNING within a second of the resume.
+         */
+        PAUSED,
         /** Redis is unreachable or the group was lost; retrying with backoff. */
         RECONNECTING,
         /** Closed by the application. */

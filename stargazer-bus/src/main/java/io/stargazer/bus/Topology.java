@@ -148,6 +148,23 @@ public final class Topology {
         return toolsReplyStreamPrefix + ":" + checkName("worker id", workerId);
     }
 
+    /**
+     * A key named after {@code stream} that lives in the stream's Redis Cluster slot, {@code <stream or {stream}>:<suffix>}:
+     * a stream whose name has a hash tag keeps it; any other stream's whole name becomes the tag, which hashes exactly as
+     * the untagged name does. Dedupe keys, replay keys and pause flags are named so (docs/once.md, docs/operating.md).
+     */
+    public static String slotKey(String stream, String suffix) {
+        return (hasHashTag(stream) ? stream : "{" + stream + "}") + ":" + suffix;
+    }
+
+    /** Redis Cluster's rule: the text between the first '{' and the first '}' after it, when not empty, is the tag. */
+    static boolean hasHashTag(String key) {
+        int open = key.indexOf('{');
+        if (open < 0) return false;
+        int close = key.indexOf('}', open + 1);
+        return close > open + 1;
+    }
+
     /** Where entries of {@code stream} that cannot be handled are moved: {@code stream + deadLetterSuffix}. */
     public String deadLetterStream(String stream) {
         return stream + deadLetterSuffix;

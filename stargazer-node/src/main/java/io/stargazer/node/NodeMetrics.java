@@ -1,10 +1,19 @@
 // The node's Prometheus metrics (Micrometer): what was published, consumed, acknowledged, redelivered and
-// dead-lettered, handler and round-trip latency, and tools calls.
+// dead-lettered, handler and round-trip latency, tools calls, subscription states, and the streams' and groups' state
+// in Redis (length, lag, pending, oldest pending age, dead letters, paused), which ops/prometheus/stargazer-rules.yml
+// alerts on (docs/operating.md).
 package io.stargazer.node;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.StreamInfo;
+import java.util.ArrayList;
+import java.util.List;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -25,6 +34,19 @@ import java.util.function.ToDoubleFunction;
  */
 public final class NodeMetrics {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final MultiGauge streamLength = MultiGauge.builder("stargazer.stream.length").description("Entries in the stream (XLEN)").register(registry);
+    private final MultiGauge streamMaxLength = MultiGauge.builder("stargazer.stream.max.length")
+            .description("The stream's cap (SG_STREAM_MAXLEN); SAFE streams refuse publishes at it").register(registry);
+    private final MultiGauge deadLetters = MultiGauge.builder("stargazer.dead.letters").description("Entries in the stream's dead-letter stream")
+            .register(registry);
+    private final MultiGauge groupLag = MultiGauge.builder("stargazer.group.lag")
+            .description("Entries not yet delivered to the group (Redis 7 reports it; on 6.2 counted by reading, at most 1000)").register(registry);
+    private final MultiGauge groupPending = MultiGauge.builder("stargazer.group.pending").description("Entries delivered and not acknowledged")
+            .register(registry);
+    private final MultiGauge oldestPending = MultiGauge.builder("stargazer.group.oldest.pending.age").baseUnit("seconds")
+            .description("Age (by its id) of the oldest entry delivered to the group and not acknowledged; 0 when none").register(registry);
+    private final MultiGauge groupPaused = MultiGauge.builder("stargazer.group.paused").description("1 while the group is paused (stargazer pause)")
+            .register(registry);
 
     public PrometheusMeterRegistry registry() {
         return registry;
@@ -55,6 +77,65 @@ public final class NodeMetrics {
         }).description("Envelopes this node published (stored)").tag("stream", stream).register(registry);
     }
 
+    /**
+     * Reads each stream's and group's state from Redis into the stream gauges; the /metrics handler calls it before a
+     * scrape (on the scraping HTTP thread), so nothing polls Redis when nobody scrapes.
+     */
+    public void refreshStreams(EventBus bus, List<String> streams) {
+        List<MultiGauge.Row<?>> length = new ArrayList<>();
+        List<MultiGauge.Row<?>> max = new ArrayList<>();
+        List<MultiGauge.Row<?>> dead = new ArrayList<>();
+        List<MultiGauge.Row<?>> lag = new ArrayList<>();
+        List<MultiGauge.Row<?>> pending = new ArrayList<>();
+        List<MultiGauge.Row<?>> oldest = new ArrayList<>();
+        List<MultiGauge.Row<?>> paused = new ArrayList<>();
+        long now = System.currentTimeMillis();
+        for (String stream : streams) {
+            StreamInfo info = bus.streamInfo(stream).orElse(null);
+            if (info == null) continue;
+            Tags st = Tags.of("stream", stream);
+            length.add(MultiGauge.Row.of(st, info.length()));
+            max.add(MultiGauge.Row.of(st, bus.config().streamMaxlen()));
+            dead.add(MultiGauge.Row.of(st, bus.streamInfo(bus.topology().deadLetterStream(stream)).map(StreamInfo::length).orElse(0L)));
+            for (GroupInfo g : bus.groups(stream)) {
+                Tags gt = Tags.of("stream", stream, "group", g.name());
+                Long l = g.lag() != null ? g.lag() : StreamsReport.lagByReading(bus, stream, g.lastDeliveredId(), info.lastEntryId());
+                if (l != null) lag.add(MultiGauge.Row.of(gt, l));
+                pending.add(MultiGauge.Row.of(gt, g.pending()));
+                double age = bus.oldestPendingId(stream, g.name()).map(id -> Math.max(0, now - Long.parseLong(id.substring(0, id.indexOf('-')))) / 1000.0)
+                        .orElse(0.0);
+                oldest.add(MultiGauge.Row.of(gt, age));
+                Boolean p = StreamsReport.paused(bus, stream, g.name());
+                if (p != null) paused.add(MultiGauge.Row.of(gt, p ? 1 : 0));
+            }
+        }
+        streamLength.register(length, true);
+        streamMaxLength.register(max, true);
+        deadLetters.register(dead, true);
+        groupLag.register(lag, true);
+        groupPending.register(pending, true);
+        oldestPending.register(oldest, true);
+        groupPaused.register(paused, true);
+    }
+
+    /** A publish this node made that failed: {@code reason} backpressure (a full stream or queue) or error. */
+    public void publishFailed(String stream, Throwable cause) {
+        Throwable c = cause instanceof java.util.concurrent.CompletionException && cause.getCause() != null ? cause.getCause() : cause;
+        boolean backpressure = c instanceof io.stargazer.bus.BackpressureException || c instanceof io.stargazer.bus.PublishQueueFullException;
+        publishFailures(stream, backpressure ? "backpressure" : "error").increment();
+    }
+
+    /** Shows {@code stargazer_publish_failures_total} for {@code stream} at 0 before any failure, so rate() has a start. */
+    public void watchPublishes(String stream) {
+        publishFailures(stream, "backpressure");
+        publishFailures(stream, "error");
+    }
+
+    private Counter publishFailures(String stream, String reason) {
+        return Counter.builder("stargazer.publish.failures").description("Publishes this node made that failed, by reason (backpressure, error)")
+                .tag("stream", stream).tag("reason", reason).register(registry);
+    }
+
     /** Exposes a subscription's counters as {@code stargazer_consumed_total} and friends, tagged by stream and group. */
     public void watch(Subscription s) {
         counter("stargazer.consumed", "Deliveries handed to handlers, redeliveries included", s, st -> st.delivered());
@@ -64,6 +145,11 @@ public final class NodeMetrics {
         counter("stargazer.handler.failures", "Handler failures and nacks", s, st -> st.failed());
         Gauge.builder("stargazer.in.flight", s, x -> x.stats().inFlight()).description("Deliveries not yet settled")
                 .tag("stream", s.stream()).tag("group", s.group()).register(registry);
+        for (Subscription.State state : Subscription.State.values()) {
+            Gauge.builder("stargazer.subscription.state", s, x -> x.state() == state ? 1 : 0)
+                    .description("1 for the subscription's current state (RUNNING, PAUSED, RECONNECTING, ...), 0 for the others")
+                    .tag("stream", s.stream()).tag("group", s.group()).tag("state", state.name()).register(registry);
+        }
     }
 
     private void counter(String name, String help, Subscription s, ToDoubleFunction<Subscription.Stats> f) {

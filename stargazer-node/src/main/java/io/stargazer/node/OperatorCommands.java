@@ -52,14 +52,19 @@ final class OperatorCommands {
 
         /** Connects for an operator tool: a server must be named, these never start one. */
         EventBus connect() {
-            if (connection.redisUrl == null) {
-                throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
-            }
-            RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl);
-            BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
-            cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
-            return EventBus.connect(url, cfg.build());
+            return OperatorCommands.connect(main, spec, connection);
         }
+    }
+
+    /** What every command that talks to Redis connects with, whichever command it sits under. */
+    static EventBus connect(Main main, CommandSpec spec, ConnectionOptions connection) {
+        if (connection.redisUrl == null) {
+            throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
+        }
+        RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl);
+        BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
+        cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
+        return EventBus.connect(url, cfg.build());
     }
 
     /** {@code inbound}, {@code outbound:<platform>}, {@code tools}, or a stream name as is. */

@@ -48,8 +48,12 @@ public final class StreamsReport {
             for (GroupInfo g : info.isPresent() ? bus.groups(stream) : List.<GroupInfo>of()) {
                 Map<String, Object> gm = new LinkedHashMap<>();
                 gm.put("group", g.name());
+                gm.put("paused", paused(bus, stream, g.name()));
                 gm.put("pending", g.pending());
-                gm.put("lag", g.lag());
+                Long lag = g.lag() != null ? g.lag() : lagByReading(bus, stream, g.lastDeliveredId(), info.get().lastEntryId());
+                gm.put("lag", lag);
+                // Redis 6.2 reports no lag: counted by reading, exact up to LAG_READ_LIMIT, then "at least".
+                gm.put("lag_at_least", g.lag() == null && lag != null && lag >= LAG_READ_LIMIT);
                 Long added = info.get().entriesAdded();
                 gm.put("entries_read", added != null && g.lag() != null ? added - g.lag() : null);
                 gm.put("last_delivered_id", g.lastDeliveredId());
@@ -85,9 +89,10 @@ public final class StreamsReport {
             }
             boolean firstGroup = true;
             for (Map<String, Object> g : groups) {
-                String lag = g.get("lag") == null ? "?" : String.valueOf(g.get("lag"));
+                String lag = g.get("lag") == null ? "?" : g.get("lag") + (Boolean.TRUE.equals(g.get("lag_at_least")) ? "+" : "");
                 List<Map<String, Object>> consumers = (List<Map<String, Object>>) g.get("consumers");
-                String[] head = {firstGroup ? stream : "", firstGroup ? len : "", firstGroup ? dead : "", (String) g.get("group"),
+                String group = (String) g.get("group") + (Boolean.TRUE.equals(g.get("paused")) ? " (PAUSED)" : "");
+                String[] head = {firstGroup ? stream : "", firstGroup ? len : "", firstGroup ? dead : "", group,
                         String.valueOf(g.get("pending")), lag, "", "", ""};
                 firstGroup = false;
                 if (consumers.isEmpty()) {
@@ -105,6 +110,33 @@ public final class StreamsReport {
                 }
             }
         }
+        return format(lines);
+    }
+
+    static final int LAG_READ_LIMIT = 1000;
+
+    /** Entries after the group's last delivered one, counted by reading (at most {@link #LAG_READ_LIMIT}); null when unknown. */
+    static Long lagByReading(EventBus bus, String stream, String lastDelivered, String lastEntry) {
+        if (lastDelivered == null || lastEntry == null) return null;
+        if (lastDelivered.equals(lastEntry)) return 0L;
+        try {
+            return (long) bus.read(stream, lastDelivered, LAG_READ_LIMIT).size();
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** Whether the group is paused; null when Redis cannot say (the report never throws for one group). */
+    static Boolean paused(EventBus bus, String stream, String group) {
+        try {
+            return bus.paused(stream, group);
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** Rows as aligned columns, two spaces apart, the first row the header. */
+    static String format(List<String[]> lines) {
         int[] width = new int[lines.get(0).length];
         for (String[] l : lines) {
             for (int i = 0; i < l.length; i++) width[i] = Math.max(width[i], l[i].length());

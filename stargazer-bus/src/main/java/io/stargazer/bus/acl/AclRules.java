@@ -32,7 +32,8 @@ import java.util.Set;
  * <ul>
  *   <li>consume a stream with a group: XREADGROUP, XACK, XAUTOCLAIM, XCLAIM, XPENDING, XINFO GROUPS/CONSUMERS,
  *       XGROUP CREATE/DELCONSUMER, EXISTS (ACLs cannot name the group: a user that consumes a stream can use any
- *       group on it);</li>
+ *       group on it); EXISTS, read only, on its groups' pause flags ({@code <stream>:paused:*} in the stream's slot,
+ *       docs/operating.md), which the operator sets with a user of its own;</li>
  *   <li>publish to a stream: XADD, XTRIM, XLEN, EXISTS with write permission, XINFO GROUPS and XPENDING with read
  *       permission (metadata only), so the SAFE trim guard can run;</li>
  *   <li>the worker's own tools reply stream: XREAD, XADD, XDEL, XTRIM, PEXPIRE (its expiry), DEL (on close);</li>
@@ -285,6 +286,8 @@ public final class AclRules {
                 r.add(selector("+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers "
                         + "+xgroup|create +xgroup|delconsumer +exists", "~", new ArrayList<>(consume)));
             }
+            // Every consumer reads its group's pause flag (EventBus.pause): a key in each consumed stream's slot.
+            r.add(selector("+exists", "%R~", consumed(s).stream().map(c -> escape(Topology.slotKey(c, "paused:")) + "*").toList()));
             if (s.role == Role.GATEWAY || s.role == Role.STANDALONE) {
                 // A web chat gateway reads its platform's outbound stream with a group of its own, deletes that group
                 // when it stops (or a dead sibling's), and keeps a presence key {its group}:alive (stargazer-node).
@@ -349,6 +352,18 @@ public final class AclRules {
             for (String p : platforms) publish.add(escape(t.outboundStream(p)));
             publish.add(escape(t.toolsStream()));
             privateStreams.addAll(replyPatterns());
+        }
+
+        /** The streams a role consumes, by name (the pause flags' streams). */
+        private List<String> consumed(Spec s) {
+            Topology t = topology;
+            List<String> out = new ArrayList<>();
+            if (s.role == Role.WORKER || s.role == Role.STANDALONE) out.addAll(t.inboundStreams());
+            if (s.role == Role.GATEWAY || s.role == Role.STANDALONE) {
+                for (String p : s.role == Role.GATEWAY ? s.platforms : platforms) out.add(t.outboundStream(p));
+            }
+            if (s.role == Role.TOOLS || s.role == Role.STANDALONE) out.add(t.toolsStream());
+            return out;
         }
 
         private void tools(Set<String> consume, Set<String> publish) {

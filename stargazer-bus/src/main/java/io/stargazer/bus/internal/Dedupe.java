@@ -17,17 +17,9 @@ final class Dedupe {
         return slotKey(stream, "dedupe:" + dedupeKey);
     }
 
-    /** A key named after {@code stream} that lives in the stream's cluster slot: {@code <stream or {stream}>:<suffix>}. */
+    /** A key named after {@code stream} that lives in the stream's cluster slot ({@link io.stargazer.bus.Topology#slotKey}). */
     static String slotKey(String stream, String suffix) {
-        return (hasHashTag(stream) ? stream : "{" + stream + "}") + ":" + suffix;
-    }
-
-    /** Redis Cluster's rule: the text between the first '{' and the first '}' after it, when not empty, is the tag. */
-    static boolean hasHashTag(String key) {
-        int open = key.indexOf('{');
-        if (open < 0) return false;
-        int close = key.indexOf('}', open + 1);
-        return close > open + 1;
+        return io.stargazer.bus.Topology.slotKey(stream, suffix);
     }
 
     /**
@@ -134,5 +126,33 @@ final class Dedupe {
             end
             redis.call('XACK', KEYS[3], ARGV[2], ARGV[3])
             return id
+            """;
+
+    /** Where a replay remembers that dead letter {@code deadId} of {@code deadStream} was put back on {@code sourceStream}. */
+    static String replayKeyName(String sourceStream, String deadStream, String deadId) {
+        return slotKey(sourceStream, "replay:" + deadStream + ":" + deadId);
+    }
+
+    /** The pause flag of {@code group} on {@code stream} (EventBus.pause): in the stream's slot, no expiry. */
+    static String pauseKeyName(String stream, String group) {
+        return slotKey(stream, "paused:" + group);
+    }
+
+    /**
+     * Puts one dead letter back. KEYS[1] source stream, KEYS[2] its replay key ({@link #replayKeyName}). ARGV[1] window
+     * ms, ARGV[2] n, ARGV[3 .. 2+n] XADD options, then the fields to add (name, value, ...; replay_of last). Returns
+     * {1, id} when added, {0, id} when an earlier replay already added it.
+     */
+    static final String REPLAY_SCRIPT = """
+            local id = redis.call('GET', KEYS[2])
+            if id then return {0, id} end
+            local n = tonumber(ARGV[2])
+            local args = {'XADD', KEYS[1]}
+            for j = 1, n do args[#args + 1] = ARGV[2 + j] end
+            args[#args + 1] = '*'
+            for i = n + 3, #ARGV do args[#args + 1] = ARGV[i] end
+            id = redis.call(unpack(args))
+            redis.call('SET', KEYS[2], id, 'PX', ARGV[1])
+            return {1, id}
             """;
 }

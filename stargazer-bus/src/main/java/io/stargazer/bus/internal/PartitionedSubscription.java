@@ -42,21 +42,24 @@ public final class PartitionedSubscription implements Subscription {
         return started.size() == 1 ? started.get(0) : new PartitionedSubscription(baseName, started);
     }
 
-    /** FAILED if any part failed, else RECONNECTING, else STARTING if any is; STOPPED once all are; else RUNNING. */
+    /** FAILED if any part failed, else RECONNECTING, else STARTING, else PAUSED if any is; STOPPED once all are; else RUNNING. */
     @Override
     public State state() {
         boolean starting = false;
         boolean reconnecting = false;
+        boolean paused = false;
         boolean allStopped = true;
         for (Subscription s : parts) {
             State st = s.state();
             if (st == State.FAILED) return State.FAILED;
             reconnecting |= st == State.RECONNECTING;
             starting |= st == State.STARTING;
+            paused |= st == State.PAUSED;
             allStopped &= st == State.STOPPED;
         }
         if (reconnecting) return State.RECONNECTING;
         if (starting) return State.STARTING;
+        if (paused) return State.PAUSED;
         return allStopped ? State.STOPPED : State.RUNNING;
     }
 

@@ -74,6 +74,7 @@ final class RedisEventBus implements EventBus {
     private volatile BusHooks hooks = BusHooks.NONE;
     /** Trace context observer: null (nothing done, plain scripts) until one is installed. */
     private volatile BusTracing tracing;
+    private final RedisDeadLetters deadLetters;
 
     private RedisEventBus(BusConfig config, Redis redis) {
         this.config = config;
@@ -102,6 +103,7 @@ final class RedisEventBus implements EventBus {
         timers.scheduleWithFixedDelay(this::expirePublishes, expiry, expiry, TimeUnit.MILLISECONDS);
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
                 this::length, this::groups, maintenance);
+        this.deadLetters = new RedisDeadLetters(this);
     }
 
     static RedisEventBus connect(RedisUrl url, BusConfig config) {
@@ -246,6 +248,35 @@ final class RedisEventBus implements EventBus {
     }
 
     private static final byte[] ALIVE = {'1'};
+
+    // ---- operating: dead letters, pausing ------------------------------------------------------------------
+
+    @Override
+    public io.stargazer.bus.DeadLetters deadLetters() {
+        return deadLetters;
+    }
+
+    @Override
+    public boolean pause(String stream, String group) {
+        String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
+        boolean set = await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.nx()), "SET " + key) != null;
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused consumer group" : "Consumer group was already paused");
+        return set;
+    }
+
+    @Override
+    public boolean resume(String stream, String group) {
+        String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
+        boolean removed = await(async.del(key), "DEL " + key) > 0;
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(removed ? "Resumed consumer group" : "Consumer group was not paused");
+        return removed;
+    }
+
+    @Override
+    public boolean paused(String stream, String group) {
+        String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
+        return await(async.exists(key), "EXISTS " + key) > 0;
+    }
 
     // ---- publishing ----------------------------------------------------------------------------------------
 
@@ -547,6 +578,17 @@ final class RedisEventBus implements EventBus {
             return await(async.xpending(stream, group), "XPENDING").getCount();
         } catch (RuntimeException e) {
             return 0;
+        }
+    }
+
+    @Override
+    public Optional<String> oldestPendingId(String stream, String group) {
+        try {
+            io.lettuce.core.models.stream.PendingMessages p = await(async.xpending(stream, group), "XPENDING");
+            return p.getCount() == 0 || p.getMessageIds() == null ? Optional.empty()
+                    : Optional.ofNullable(p.getMessageIds().getLower().getValue());
+        } catch (RuntimeException e) {
+            return Optional.empty();
         }
     }
 

@@ -57,7 +57,10 @@ import org.slf4j.LoggerFactory;
  * refresh the idle time of every entry this consumer holds (so a slow handler is never mistaken for a dead one: see
  * {@link Ownership}); re-read this consumer's own pending entries (at start and after any error, so nothing
  * delivered but unanswered is forgotten); then read new entries, blocking at most a quarter of the claim time.
- * Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded.
+ * Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded. Every turn, at most
+ * every {@value #PAUSE_CHECK_MS} ms, it reads the group's pause flag ({@code EventBus.pause}, a key in the stream's
+ * slot); while it is set the turn keeps what it holds (the refresh) and takes nothing (no takeover, no read; retries
+ * wait), and reads block no longer than until the next check, so a pause or resume is seen within a second.
  *
  * <p>A failed handling is tried again on this consumer after a backoff. With {@link RetryOrder#ORDERED} the entry
  * keeps its channel's lane meanwhile, so the channel's later entries wait; with UNORDERED they go ahead. A failure of
@@ -72,6 +75,8 @@ final class StreamConsumer implements Subscription {
     private static final int CLAIM_COUNT = 100;
     /** Handler failures are logged at WARN at most once per this many milliseconds per subscription. */
     private static final long FAILURE_LOG_INTERVAL_MS = 1000;
+    /** How often the reader reads the group's pause flag. */
+    static final long PAUSE_CHECK_MS = 500;
 
     private final RedisEventBus bus;
     private final ConsumerConfig cfg;
@@ -80,6 +85,7 @@ final class StreamConsumer implements Subscription {
     private final byte[] streamKey;
     private final byte[] groupName;
     private final byte[] consumerName;
+    private final byte[] pauseKey;
     private final AckBatcher acks;
     private final DeadLetters deadLetters;
     private final Ownership ownership;
@@ -99,6 +105,8 @@ final class StreamConsumer implements Subscription {
     private volatile boolean stopping;
     /** The newest entry id this consumer knows the group has delivered: where a lost group is re-created. */
     private final AtomicReference<String> lastDelivered = new AtomicReference<>();
+    /** The group's pause flag as last read (reader thread writes; the timer thread holds retries while it is set). */
+    private volatile boolean paused;
 
     private final LongAdder delivered = new LongAdder();
     private final LongAdder acknowledged = new LongAdder();
@@ -112,6 +120,7 @@ final class StreamConsumer implements Subscription {
     private long nextClaimAt;
     private long nextHeartbeatAt;
     private long nextCleanupAt;
+    private long nextPauseCheckAt;
     private boolean history = true;
     private String historyCursor = "0";
 
@@ -123,6 +132,7 @@ final class StreamConsumer implements Subscription {
         this.streamKey = utf8(cfg.stream());
         this.groupName = utf8(cfg.group());
         this.consumerName = utf8(cfg.consumerName());
+        this.pauseKey = utf8(Dedupe.pauseKeyName(cfg.stream(), cfg.group()));
         this.acks = new AckBatcher(bus.redis().sharedAsync(), cfg.stream(), cfg.group());
         this.deadLetters = new DeadLetters(cfg.stream(), cfg.group(), cfg.deadLetterStream(), bus.redis().sharedAsync(), bus.guard(),
                 acks, bus.config().clock());
@@ -136,7 +146,7 @@ final class StreamConsumer implements Subscription {
         this.loop = new ReaderLoop(bus.redis(), "stargazer-reader-" + cfg.stream(), false, what, log, new ReaderLoop.Body() {
             @Override public void turn(ReaderConnection conn) throws InterruptedException { StreamConsumer.this.turn(conn); }
             @Override public boolean failed(Throwable e) { return StreamConsumer.this.readerFailed(e); }
-            @Override public void recovered() { state.compareAndSet(State.RECONNECTING, State.RUNNING); }
+            @Override public void recovered() { state.compareAndSet(State.RECONNECTING, paused ? State.PAUSED : State.RUNNING); }
         });
     }
 
@@ -156,7 +166,8 @@ final class StreamConsumer implements Subscription {
     private void turn(ReaderConnection conn) throws InterruptedException {
         conn.sync(); // opens the connection when there is none
         long now = System.nanoTime() / 1_000_000;
-        if (now >= nextClaimAt) {
+        boolean pausedNow = checkPause(conn, now);
+        if (!pausedNow && now >= nextClaimAt) {
             nextClaimAt = now + Math.max(50, cfg.claimIdle().toMillis() / 2);
             if (claimIdle(conn)) {
                 readHistoryAgain();
@@ -169,6 +180,10 @@ final class StreamConsumer implements Subscription {
         if (now >= nextCleanupAt) {
             nextCleanupAt = now + idleSweep.intervalMillis();
             idleSweep.run();
+        }
+        if (pausedNow) {
+            Thread.sleep(Math.max(1, Math.min(100, nextPauseCheckAt - now)));
+            return;
         }
         int n = acquire(cfg.batchSize());
         if (n == 0) {
@@ -202,6 +217,31 @@ final class StreamConsumer implements Subscription {
         // entries are checked before they run, as taken-over ones are.
         handOut(entries, counts, fromHistory);
         state.compareAndSet(State.STARTING, State.RUNNING);
+    }
+
+    /** Reads the pause flag when due and makes the state follow it; true while the group is paused. */
+    private boolean checkPause(ReaderConnection conn, long now) {
+        if (now >= nextPauseCheckAt) {
+            nextPauseCheckAt = now + PAUSE_CHECK_MS;
+            boolean p;
+            try {
+                p = conn.sync().exists(pauseKey) > 0;
+            } catch (RuntimeException e) {
+                throw Redis.translate(e, "reading the pause flag of '" + cfg.stream() + "' group '" + cfg.group() + "'");
+            }
+            if (p != paused) {
+                paused = p;
+                log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
+                        .addKeyValue("in_flight", inFlight.size()).log(p ? "Group paused: taking no new entries" : "Group resumed");
+            }
+            if (p) {
+                state.compareAndSet(State.RUNNING, State.PAUSED);
+                state.compareAndSet(State.STARTING, State.PAUSED);
+            } else {
+                state.compareAndSet(State.PAUSED, State.RUNNING);
+            }
+        }
+        return paused;
     }
 
     private void readHistoryAgain() {
@@ -267,7 +307,7 @@ final class StreamConsumer implements Subscription {
 
     private long blockMillis(long nowMillis) {
         long block = Math.min(cfg.blockTimeout().toMillis(), heartbeatMillis);
-        block = Math.min(block, Math.min(nextClaimAt, nextHeartbeatAt) - nowMillis);
+        block = Math.min(block, Math.min(Math.min(nextClaimAt, nextHeartbeatAt), nextPauseCheckAt) - nowMillis);
         return Math.max(1, block);
     }
 
@@ -598,6 +638,16 @@ final class StreamConsumer implements Subscription {
         h.retryTask = null;
         if (stopping || h.lost) {
             finish(h, false);
+            return;
+        }
+        if (paused) {
+            // A paused group's delivery counts must not climb: the retry waits for the resume.
+            h.retrying = true;
+            try {
+                h.retryTask = bus.timers().schedule(() -> retry(h), PAUSE_CHECK_MS, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException closing) {
+                finish(h, false);
+            }
             return;
         }
         try {

@@ -22,6 +22,11 @@ final class StreamIds {
         return compare(a, b) >= 0 ? a : b;
     }
 
+    /** The Unix time in milliseconds an id was made at (its first part). */
+    static long millis(String id) {
+        return ms(id, id.indexOf('-'));
+    }
+
     private static long ms(String id, int dash) {
         return Long.parseUnsignedLong(dash < 0 ? id : id.substring(0, dash));
     }

@@ -21,6 +21,7 @@ class AclRulesTest {
                 + "resetchannels -@all +hello +auth +ping +info +command|docs +select +client|id +client|setname +client|unblock "
                 + "'(+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers +xgroup|create "
                 + "+xgroup|delconsumer +exists ~sg:stream:outbound:discord)' "
+                + "'(+exists %R~{sg:stream:outbound:discord}:paused:*)' "
                 + "'(+xgroup|destroy ~sg:stream:outbound:discord)' '(+set +exists ~sg:gateway:discord:*:alive)' "
                 + "'(+xadd +xtrim +xlen +exists %W~sg:stream:inbound %W~sg:stream:outbound:discord:dead)' "
                 + "'(+xinfo|groups +xpending %R~sg:stream:inbound %R~sg:stream:outbound:discord:dead)' "
@@ -48,7 +49,9 @@ class AclRulesTest {
         assertThat(parts).hasSize(3);
         assertThat(line).contains("~" + parts.get(0) + " ~" + parts.get(1) + " ~" + parts.get(2) + ")")
                 .contains("%W~" + parts.get(0) + ":dead").contains("%W~sg:stream:outbound:webchat ")
-                .contains("~sg:tools:reply:w1 ~sg:tools:reply:w2").doesNotContain("reply:*").doesNotContain("inbound*");
+                .contains("~sg:tools:reply:w1 ~sg:tools:reply:w2").doesNotContain("reply:*").doesNotContain("inbound*")
+                // The pause flags keep a partition's hash tag: they live in its slot.
+                .contains("%R~" + parts.get(0) + ":paused:*");
         assertThat(AclRules.builder(t).worker("w", "p").build().user("w").aclFileLine()).contains("~sg:tools:reply:*");
     }
 

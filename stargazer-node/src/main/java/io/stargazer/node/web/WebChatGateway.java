@@ -108,6 +108,7 @@ public final class WebChatGateway implements AutoCloseable {
         g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
+        for (String stream : bus.topology().inboundStreams()) metrics.watchPublishes(stream);
         g.sweeper.scheduleWithFixedDelay(g::refreshAlive, ALIVE_REFRESH.toMillis(), ALIVE_REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         g.sweeper.scheduleWithFixedDelay(g::removeDeadGatewayGroups, SWEEP_EVERY.toMillis(), SWEEP_EVERY.toMillis(),
                 TimeUnit.MILLISECONDS);
@@ -183,6 +184,7 @@ public final class WebChatGateway implements AutoCloseable {
         bus.publishInboundAsync(inbound).whenCompleteAsync((id, err) -> {
             if (err != null) {
                 sentAt.remove(traceId);
+                metrics.publishFailed(bus.topology().inboundStreamFor(channel), err);
                 log.atWarn().addKeyValue("channel_id", channel).addKeyValue("trace_id", traceId)
                         .log("Publishing a web chat message failed: " + err.getMessage());
                 send(tab, Map.of("kind", "error", "message", "could not publish: Redis did not take the message"));

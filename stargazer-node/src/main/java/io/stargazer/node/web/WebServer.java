@@ -31,8 +31,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Routes: {@code /} chat (gateway roles only), {@code /ws/chat} its WebSocket, {@code /dashboard},
- * {@code /api/streams}, {@code /metrics}, {@code /health}, and the pages' scripts and style sheet under
- * {@code /assets} (Javalin's static files, from {@code /web/assets} in the jar).
+ * {@code /dashboard/dead} (dead letters), {@code /api/streams}, {@code /api/dead...} and {@code /api/pause|resume}
+ * (docs/operating.md), {@code /metrics}, {@code /health}, and the pages' scripts and style sheet under
+ * {@code /assets} (Javalin's static files, from {@code /web/assets} in the jar), the charting library under
+ * {@code /webjars} (uPlot's WebJar).
+ *
+ * <p><b>Cross-site requests.</b> Every request that changes something (POST under {@code /api}) must carry the header
+ * {@value #ACTION_HEADER} and, when the browser sends an Origin, come from this server's own origin. A page of another
+ * site cannot add a custom header without a CORS preflight, which this server never grants, so the browser's cached
+ * dashboard password cannot be used to replay or purge from elsewhere.
  *
  * <p><b>Threads.</b> Every HTTP handler runs on a thread of Jetty's pool and may block briefly on Redis diagnostics
  * (each bounded by the bus's diagnostic timeout); those threads are not Redis's, so waiting there stalls no one else.
@@ -42,6 +49,8 @@ import org.slf4j.LoggerFactory;
 public final class WebServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebServer.class);
     private static final int MAX_FRAME_BYTES = 16 * 1024;
+    /** The header every changing API request must carry (see the class comment). */
+    public static final String ACTION_HEADER = "X-Stargazer-Action";
     private static final String CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
             + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -76,6 +85,7 @@ public final class WebServer implements AutoCloseable {
                 files.mimeTypes.add("text/javascript; charset=utf-8", "js");
                 files.mimeTypes.add("text/css; charset=utf-8", "css");
             });
+            cfg.staticFiles.enableWebjars();
             cfg.jetty.modifyWebSocketServletFactory(f -> {
                 f.setMaxTextMessageSize(MAX_FRAME_BYTES);
                 f.setMaxBinaryMessageSize(MAX_FRAME_BYTES);
@@ -124,13 +134,27 @@ public final class WebServer implements AutoCloseable {
         });
         if (dashboard) {
             if (dashboardPassword != null) {
-                for (String path : List.of("/dashboard", "/api/*", "/metrics")) {
+                for (String path : List.of("/dashboard", "/dashboard/*", "/api/*", "/metrics")) {
                     app.before(path, this::requirePassword);
                 }
             }
             app.get("/dashboard", ctx -> page(ctx, "dashboard.html"));
             app.get("/api/streams", ctx -> json(ctx, streams()));
-            app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
+            app.get("/dashboard/dead", ctx -> page(ctx, "dead.html"));
+            app.before("/api/*", WebServer::refuseCrossSite);
+            DeadLetterApi api = new DeadLetterApi(bus);
+            app.get("/api/dead", ctx -> json(ctx, api.list(ctx)));
+            app.get("/api/dead/entry", ctx -> json(ctx, api.entry(ctx)));
+            app.post("/api/dead/replay", ctx -> json(ctx, api.replay(ctx)));
+            app.post("/api/dead/purge", ctx -> json(ctx, api.purge(ctx)));
+            app.post("/api/pause", ctx -> json(ctx, api.pause(ctx, true)));
+            app.post("/api/resume", ctx -> json(ctx, api.pause(ctx, false)));
+            app.exception(io.stargazer.bus.ConfigException.class, (e, ctx) -> ctx.status(HttpStatus.BAD_REQUEST)
+                    .contentType("application/json; charset=utf-8").result(NodeJson.write(Map.of("error", e.getMessage()))));
+            app.get("/metrics", ctx -> {
+                metrics.refreshStreams(bus, StreamsReport.streams(bus, platforms, List.of()));
+                ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape());
+            });
         }
         app.get("/health", ctx -> {
             Map<String, Object> h = health();
@@ -167,10 +191,20 @@ public final class WebServer implements AutoCloseable {
         }
     }
 
+    /** A request that changes something must carry {@link #ACTION_HEADER} and come from this origin (class comment). */
+    private static void refuseCrossSite(Context ctx) {
+        if ("GET".equals(ctx.method().name()) || "HEAD".equals(ctx.method().name())) return;
+        if (!"1".equals(ctx.header(ACTION_HEADER)) || !sameOrigin(ctx.header("Origin"), ctx.header("Host"))) {
+            throw new io.javalin.http.ForbiddenResponse("cross-site request refused: send " + ACTION_HEADER + ": 1 from the dashboard's own origin");
+        }
+    }
+
     /** Refuses pages of other sites opening a chat socket here (a browser always sends Origin on WebSockets). */
     private static boolean sameOrigin(WsContext ctx) {
-        String origin = ctx.header("Origin");
-        String host = ctx.header("Host");
+        return sameOrigin(ctx.header("Origin"), ctx.header("Host"));
+    }
+
+    private static boolean sameOrigin(String origin, String host) {
         if (origin == null) {
             return true; // not a browser: nothing to protect against
         }
@@ -215,7 +249,9 @@ public final class WebServer implements AutoCloseable {
             Throwable f = s.failure();
             c.put("failure", f == null ? null : f.getMessage());
             consumers.add(c);
-            allRunning &= s.state() == Subscription.State.RUNNING || s.state() == Subscription.State.STARTING;
+            // A paused group is the operator's choice, not a fault: the node stays up.
+            allRunning &= s.state() == Subscription.State.RUNNING || s.state() == Subscription.State.STARTING
+                    || s.state() == Subscription.State.PAUSED;
         }
         h.put("status", redisUp && allRunning ? "up" : "down");
         h.put("redis", redisUp ? "up" : "down");

@@ -1,0 +1,44 @@
+package io.stargazer.bus;
+
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Reading, replaying and purging dead letters ({@link EventBus#deadLetters()}): what {@code stargazer dead} and the
+ * dashboard's dead-letter page run. Every method is blocking and may be called from any thread but a Redis I/O thread;
+ * Redis failures throw the bus's exceptions ({@link BusConnectionException}, {@link RedisServerException}).
+ *
+ * <p>Replay puts each dead letter's original fields back on its {@code source_stream} byte for byte, plus
+ * {@code replay_of} (the dead-letter id), then removes the dead letter. Putting back is one script on the source
+ * stream that first checks, and then sets, a key remembering the dead letter ({@link ReplayOptions#dedupeWindow()}),
+ * so a replay interrupted anywhere and run again puts nothing back twice and loses nothing (docs/operating.md). A
+ * replayed entry that fails again is a new entry: it is dead-lettered again with its delivery count starting over.
+ */
+public interface DeadLetters {
+
+    /** Every dead-letter stream of the topology: those of the inbound stream(s), each platform's outbound stream, tools. */
+    List<String> streams();
+
+    /** One page of the dead letters the filter selects, oldest first per stream. */
+    DeadLetterPage list(DeadLetterFilter filter);
+
+    /** The dead letter with this id in any of the filter's streams (all of the topology's when none). */
+    Optional<DeadLetter> get(String id, DeadLetterFilter filter);
+
+    /** {@link #get(String, DeadLetterFilter)} in every dead-letter stream of the topology. */
+    default Optional<DeadLetter> get(String id) {
+        return get(id, DeadLetterFilter.ALL);
+    }
+
+    /**
+     * Replays every dead letter the filter selects (its {@code limit} and {@code after} are ignored): see the class
+     * comment. Returns how many were put back; with {@link ReplayOptions#dryRun()} only counts them.
+     */
+    ReplayResult replay(DeadLetterFilter filter, ReplayOptions options);
+
+    /**
+     * Deletes every dead letter the filter selects (its {@code limit} and {@code after} are ignored); returns how many.
+     * A filter with only {@code olderThan} (and streams) trims each stream by id ({@code XTRIM MINID}) in one command.
+     */
+    long purge(DeadLetterFilter filter);
+}

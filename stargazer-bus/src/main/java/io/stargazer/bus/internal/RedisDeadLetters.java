@@ -1,0 +1,373 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.output.IntegerOutput;
+import io.lettuce.core.output.NestedMultiOutput;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.CommandType;
+import io.stargazer.bus.DeadLetter;
+import io.stargazer.bus.DeadLetterFilter;
+import io.stargazer.bus.DeadLetterPage;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.ReplayOptions;
+import io.stargazer.bus.ReplayResult;
+import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.wire.MalformedEntryException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiPredicate;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@link io.stargazer.bus.DeadLetters} on the bus's shared connection: lists dead-letter streams with XRANGE, puts
+ * entries back with {@link Dedupe#REPLAY_SCRIPT} (one script per entry on its source stream's slot) and then XDELs
+ * them from the dead-letter stream, and purges with XDEL or XTRIM.
+ *
+ * <p>Runs on the caller's thread; it blocks for Redis, so it must not be called on a Redis I/O thread. A replay
+ * interrupted anywhere leaves every dead letter either still in its stream (put back or not: a rerun finds its replay
+ * key and only removes it) or put back and removed: never lost, never put back twice within the replay key's window.
+ */
+final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
+    private static final Logger log = LoggerFactory.getLogger(io.stargazer.bus.DeadLetters.class);
+    /** Entries read per XRANGE while scanning. */
+    private static final int SCAN_CHUNK = 500;
+    /** Entries put back per round trip (without a rate limit). */
+    private static final int REPLAY_BATCH = 100;
+    /** The fields a dead-letter writer appends to the original ones (wire format), and a replay's own. */
+    private static final Set<String> ADDED = Set.of("error", "source_stream", "source_id", "group", "deliveries", "dead_at_ms");
+    private static final byte[] ERROR = bytes("error");
+    private static final byte[] REPLAY_OF = bytes("replay_of");
+
+    private final RedisEventBus bus;
+    private final RedisClusterAsyncCommands<String, byte[]> redis;
+
+    RedisDeadLetters(RedisEventBus bus) {
+        this.bus = bus;
+        this.redis = bus.redis().sharedAsync();
+    }
+
+    @Override
+    public List<String> streams() {
+        Topology t = bus.topology();
+        Set<String> out = new LinkedHashSet<>();
+        for (String s : t.inboundStreams()) out.add(t.deadLetterStream(s));
+        for (String p : bus.config().platforms()) out.add(t.deadLetterStream(t.outboundStream(p)));
+        out.add(t.deadLetterStream(t.toolsStream()));
+        return List.copyOf(out);
+    }
+
+    @Override
+    public DeadLetterPage list(DeadLetterFilter filter) {
+        List<DeadLetter> out = new ArrayList<>();
+        String[] next = {null};
+        scan(filter, filter.after(), (stream, e) -> {
+            out.add(parse(stream, e));
+            if (out.size() >= filter.limit()) {
+                next[0] = e.id() + "@" + stream;
+                return false;
+            }
+            return true;
+        });
+        return new DeadLetterPage(out, next[0]);
+    }
+
+    @Override
+    public Optional<DeadLetter> get(String id, DeadLetterFilter filter) {
+        List<DeadLetter> found = list(filter.toBuilder().ids(List.of(id)).after(null).limit(1).build()).entries();
+        return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+    }
+
+    @Override
+    public ReplayResult replay(DeadLetterFilter filter, ReplayOptions options) {
+        Replay r = new Replay(options);
+        scan(filter, null, (stream, e) -> {
+            r.add(stream, e);
+            return true;
+        });
+        r.flush();
+        log.atInfo().addKeyValue("matched", r.matched).addKeyValue("replayed", r.replayed).addKeyValue("already_replayed", r.already)
+                .addKeyValue("skipped", r.skipped).addKeyValue("dry_run", options.dryRun()).log("Replayed dead letters");
+        return new ReplayResult(r.matched, r.replayed, r.already, r.skipped, options.dryRun());
+    }
+
+    @Override
+    public long purge(DeadLetterFilter filter) {
+        List<String> streams = streamsOf(filter);
+        if (filter.ids().isEmpty() && filter.errorContains() == null) {
+            // Nothing to read first: trim each stream by id in one command.
+            long total = 0;
+            for (String s : streams) {
+                CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(s);
+                if (filter.olderThan() == null) {
+                    args.add("MAXLEN").add("=").add(0);
+                } else {
+                    args.add("MINID").add("=").add((bus.config().clock().millis() - filter.olderThan().toMillis()) + "-0");
+                }
+                total += RedisEventBus.await(dispatchLong(CommandType.XTRIM, args), "XTRIM " + s);
+            }
+            log.atInfo().addKeyValue("purged", total).log("Purged dead letters");
+            return total;
+        }
+        long[] total = {0};
+        List<String> batch = new ArrayList<>();
+        String[] batchStream = {null};
+        scan(filter, null, (stream, e) -> {
+            if (!stream.equals(batchStream[0]) || batch.size() >= SCAN_CHUNK) {
+                total[0] += xdel(batchStream[0], batch);
+                batchStream[0] = stream;
+            }
+            batch.add(e.id());
+            return true;
+        });
+        total[0] += xdel(batchStream[0], batch);
+        log.atInfo().addKeyValue("purged", total[0]).log("Purged dead letters");
+        return total[0];
+    }
+
+    // ---- replay ---------------------------------------------------------------------------------------------
+
+    /** One replay run: batches of one dead-letter stream, put back, then removed; paced by the rate limit. */
+    private final class Replay {
+        final ReplayOptions options;
+        final int batchSize;
+        final long startNanos = System.nanoTime();
+        final List<RawEntry> batch = new ArrayList<>();
+        String batchStream;
+        long matched;
+        long replayed;
+        long already;
+        long skipped;
+
+        Replay(ReplayOptions options) {
+            this.options = options;
+            this.batchSize = options.ratePerSecond() > 0 ? Math.max(1, Math.min(REPLAY_BATCH, options.ratePerSecond() / 10)) : REPLAY_BATCH;
+        }
+
+        void add(String stream, RawEntry e) {
+            if (!stream.equals(batchStream) || batch.size() >= batchSize) {
+                flush();
+                batchStream = stream;
+            }
+            batch.add(e);
+        }
+
+        void flush() {
+            if (batch.isEmpty()) return;
+            matched += batch.size();
+            List<RedisFuture<List<Object>>> added = new ArrayList<>();
+            List<String> ids = new ArrayList<>();
+            for (RawEntry e : batch) {
+                Fields f = Fields.of(e);
+                if (f.sourceStream == null) {
+                    skipped++;
+                    continue;
+                }
+                ids.add(e.id());
+                if (!options.dryRun()) added.add(putBack(f.sourceStream, batchStream, e.id(), f.original, options));
+            }
+            batch.clear();
+            if (options.dryRun()) {
+                return;
+            }
+            StargazerException failure = null;
+            List<String> done = new ArrayList<>();
+            for (int i = 0; i < added.size(); i++) {
+                try {
+                    List<Object> reply = RedisEventBus.await(added.get(i), "putting dead letter " + ids.get(i) + " back");
+                    if (Long.valueOf(1).equals(reply.get(0))) replayed++;
+                    else already++;
+                    done.add(ids.get(i));
+                } catch (StargazerException e) {
+                    failure = e;
+                }
+            }
+            xdel(batchStream, done);
+            if (failure != null) throw failure;
+            pace();
+        }
+
+        private void pace() {
+            if (options.ratePerSecond() <= 0) return;
+            long due = startNanos + TimeUnit.SECONDS.toNanos(replayed + already) / options.ratePerSecond();
+            long wait = due - System.nanoTime();
+            if (wait > 0) {
+                try {
+                    TimeUnit.NANOSECONDS.sleep(wait);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new StargazerException("replay interrupted", e);
+                }
+            }
+        }
+    }
+
+    private RedisFuture<List<Object>> putBack(String source, String deadStream, String deadId, List<byte[]> fields, ReplayOptions options) {
+        List<String> opts = bus.guard().trimArgsFor(source);
+        List<byte[]> argv = new ArrayList<>(fields.size() + opts.size() + 4);
+        argv.add(bytes(Long.toString(options.dedupeWindow().toMillis())));
+        argv.add(bytes(Integer.toString(opts.size())));
+        for (String o : opts) argv.add(bytes(o));
+        argv.addAll(fields);
+        argv.add(REPLAY_OF);
+        argv.add(bytes(deadId));
+        return redis.eval(Dedupe.REPLAY_SCRIPT, ScriptOutputType.MULTI,
+                new String[] {source, Dedupe.replayKeyName(source, deadStream, deadId)}, argv.toArray(byte[][]::new));
+    }
+
+    // ---- reading --------------------------------------------------------------------------------------------
+
+    private List<String> streamsOf(DeadLetterFilter filter) {
+        return filter.streams().isEmpty() ? streams() : filter.streams();
+    }
+
+    /**
+     * Visits the entries the filter selects, stream by stream in order, oldest first, starting after {@code cursor}
+     * ({@code id@stream}); stops when the visitor returns false. Reads {@value #SCAN_CHUNK} at a time, each read after
+     * the last id seen, so a visitor may delete what it was given.
+     */
+    private void scan(DeadLetterFilter filter, String cursor, BiPredicate<String, RawEntry> visitor) {
+        List<String> streams = streamsOf(filter);
+        int first = 0;
+        String after = null;
+        if (cursor != null) {
+            int at = cursor.indexOf('@');
+            after = cursor.substring(0, at);
+            first = Math.max(0, streams.indexOf(cursor.substring(at + 1)));
+        }
+        Set<String> ids = new HashSet<>(filter.ids());
+        String needle = filter.errorContains() == null ? null : filter.errorContains().toLowerCase(Locale.ROOT);
+        long maxMs = filter.olderThan() == null ? Long.MAX_VALUE : bus.config().clock().millis() - filter.olderThan().toMillis();
+        for (int i = first; i < streams.size(); i++) {
+            String stream = streams.get(i);
+            String from = i == first && after != null ? "(" + after : "-";
+            while (true) {
+                List<RawEntry> chunk;
+                if (!ids.isEmpty()) {
+                    chunk = new ArrayList<>();
+                    for (String id : filter.ids()) {
+                        if (from.equals("-") || StreamIds.compare(id, from.substring(1)) > 0) chunk.addAll(xrange(stream, id, id, 1));
+                    }
+                    chunk.sort((a, b) -> StreamIds.compare(a.id(), b.id()));
+                } else {
+                    chunk = xrange(stream, from, "+", SCAN_CHUNK);
+                }
+                for (RawEntry e : chunk) {
+                    if (e.deleted() || StreamIds.millis(e.id()) >= maxMs) continue;
+                    if (needle != null) {
+                        String error = Fields.of(e).error;
+                        if (error == null || !error.toLowerCase(Locale.ROOT).contains(needle)) continue;
+                    }
+                    if (!visitor.test(stream, e)) return;
+                }
+                if (!ids.isEmpty() || chunk.size() < SCAN_CHUNK) break;
+                from = "(" + chunk.get(chunk.size() - 1).id();
+            }
+        }
+    }
+
+    private List<RawEntry> xrange(String stream, String from, String to, int count) {
+        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(stream).add(from).add(to).add("COUNT").add(count);
+        Object reply = RedisEventBus.await(redis.dispatch(CommandType.XRANGE, new NestedMultiOutput<>(Redis.CODEC), args), "XRANGE " + stream);
+        return RawEntry.parseList(reply, null);
+    }
+
+    private long xdel(String stream, List<String> ids) {
+        if (ids.isEmpty()) return 0;
+        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(stream);
+        for (String id : ids) args.add(id);
+        long n = RedisEventBus.await(dispatchLong(CommandType.XDEL, args), "XDEL " + stream);
+        ids.clear();
+        return n;
+    }
+
+    private RedisFuture<Long> dispatchLong(CommandType type, CommandArgs<String, byte[]> args) {
+        return redis.dispatch(type, new IntegerOutput<>(Redis.CODEC), args);
+    }
+
+    private static DeadLetter parse(String deadStream, RawEntry e) {
+        Fields f = Fields.of(e);
+        Envelope envelope = null;
+        String malformed = null;
+        try {
+            envelope = new RawEntry(e.id(), f.original).decode();
+        } catch (MalformedEntryException ex) {
+            malformed = ex.getMessage();
+        }
+        long deadAt = f.deadAtMs > 0 ? f.deadAtMs : StreamIds.millis(e.id());
+        return new DeadLetter(deadStream, e.id(), f.sourceStream, f.sourceId, f.group, f.error, f.deliveries, deadAt, f.replayOf,
+                envelope, malformed);
+    }
+
+    /**
+     * A dead letter's fields split into the original entry's (byte for byte, without an earlier {@code replay_of}) and
+     * what the dead-letter writer added after them: everything from the last {@code error} field on.
+     */
+    private record Fields(List<byte[]> original, String error, String sourceStream, String sourceId, String group, long deliveries,
+            long deadAtMs, String replayOf) {
+
+        static Fields of(RawEntry e) {
+            List<byte[]> flat = e.flatFields();
+            int split = flat.size();
+            for (int i = flat.size() - 2; i >= 0; i -= 2) {
+                if (Arrays.equals(flat.get(i), ERROR)) {
+                    split = i;
+                    break;
+                }
+            }
+            List<byte[]> original = new ArrayList<>(split);
+            String replayOf = null;
+            for (int i = 0; i + 1 < split; i += 2) {
+                if (Arrays.equals(flat.get(i), REPLAY_OF)) {
+                    replayOf = text(flat.get(i + 1));
+                } else {
+                    original.add(flat.get(i));
+                    original.add(flat.get(i + 1));
+                }
+            }
+            String error = null, source = null, sourceId = null, group = null;
+            long deliveries = 0, deadAt = 0;
+            for (int i = split; i + 1 < flat.size(); i += 2) {
+                String name = text(flat.get(i));
+                if (!ADDED.contains(name)) continue;
+                String value = text(flat.get(i + 1));
+                switch (name) {
+                    case "error" -> error = value;
+                    case "source_stream" -> source = value;
+                    case "source_id" -> sourceId = value;
+                    case "group" -> group = value;
+                    case "deliveries" -> deliveries = number(value);
+                    default -> deadAt = number(value);
+                }
+            }
+            return new Fields(original, error, source, sourceId, group, deliveries, deadAt, replayOf);
+        }
+
+        private static long number(String s) {
+            try {
+                return Long.parseLong(s);
+            } catch (NumberFormatException e) {
+                return 0;
+            }
+        }
+    }
+
+    private static String text(byte[] b) {
+        return new String(b, StandardCharsets.UTF_8);
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}

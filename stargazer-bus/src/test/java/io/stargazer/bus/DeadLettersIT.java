@@ -1,0 +1,242 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.lettuce.core.StreamMessage;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.bus.wire.WireFormat;
+import io.stargazer.testing.ChildJvm;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Dead letters read, replayed and purged through {@link DeadLetters} (issue 14), on a real Redis. */
+@Timeout(180)
+class DeadLettersIT {
+
+    /** A dead letter as the bus writes it: the original fields, then what the dead-letter writer adds. */
+    private static String seed(RawRedis raw, String dead, String source, int n, String error) {
+        byte[] payload = WireFormat.encode(Envelope.of("platform", "webchat", "channel_id", "c-" + (n % 7), "content", "hello " + n, "n", n));
+        return raw.xadd(dead, "payload", payload, "trace_id", "t" + n, "error", error, "source_stream", source, "source_id", "1-" + n,
+                "group", "workers", "deliveries", "5", "dead_at_ms", Long.toString(System.currentTimeMillis()));
+    }
+
+    private static List<StreamMessage<byte[], byte[]>> entries(RawRedis raw, String stream) {
+        return raw.xrange(stream);
+    }
+
+    @Test
+    void listShowsWhyHowOftenAndTheEnvelopeWithFiltersAndPaging() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            List<String> ids = new ArrayList<>();
+            for (int i = 0; i < 25; i++) ids.add(seed(raw, dead, inbound, i, i % 5 == 0 ? "handler failed: Provider TIMEOUT" : "bad input"));
+            DeadLetters dl = bus.deadLetters();
+            assertThat(dl.streams()).contains(dead, bus.topology().deadLetterStream(bus.topology().toolsStream()));
+
+            DeadLetterPage first = dl.list(DeadLetterFilter.builder().limit(10).build());
+            assertThat(first.entries()).hasSize(10);
+            DeadLetter d0 = first.entries().get(0);
+            assertThat(d0.id()).isEqualTo(ids.get(0));
+            assertThat(d0.deadStream()).isEqualTo(dead);
+            assertThat(d0.sourceStream()).isEqualTo(inbound);
+            assertThat(d0.sourceId()).isEqualTo("1-0");
+            assertThat(d0.group()).isEqualTo("workers");
+            assertThat(d0.deliveries()).isEqualTo(5);
+            assertThat(d0.error()).contains("TIMEOUT");
+            assertThat(d0.envelope().content()).isEqualTo("hello 0");
+            assertThat(d0.envelope().traceId()).isEqualTo("t0");
+            List<String> paged = new ArrayList<>();
+            DeadLetterPage page = first;
+            while (true) {
+                page.entries().forEach(d -> paged.add(d.id()));
+                if (page.next() == null) break;
+                page = dl.list(DeadLetterFilter.builder().limit(10).after(page.next()).build());
+            }
+            assertThat(paged).containsExactlyElementsOf(ids);
+
+            List<DeadLetter> timeouts = dl.list(DeadLetterFilter.builder().errorContains("timeout").build()).entries();
+            assertThat(timeouts).extracting(DeadLetter::id).containsExactly(ids.get(0), ids.get(5), ids.get(10), ids.get(15), ids.get(20));
+            assertThat(dl.get(ids.get(7))).map(d -> d.envelope().content()).contains("hello 7");
+            assertThat(dl.get("1-1")).isEmpty();
+        }
+    }
+
+    @Test
+    void replayPutsTheOriginalFieldsBackByteForBytePlusReplayOfAndRemovesTheDeadLetter() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            byte[] payload = WireFormat.encode(Envelope.of("channel_id", "c", "blob", new byte[] {0, (byte) 0xff}));
+            byte[] oddName = {'x', (byte) 0xff};
+            byte[] oddValue = {0, 1, (byte) 0xfe};
+            // An entry replayed once before (replay_of) that failed again: its old replay_of is replaced, not repeated.
+            String id = raw.xadd(dead, "payload", payload, "trace_id", "abc", oddName, oddValue, "dedupe_key", "k-1", "replay_of", "5-5",
+                    "error", "boom", "source_stream", inbound, "source_id", "9-9", "group", "g", "deliveries", "3", "dead_at_ms", "1");
+            assertThat(bus.deadLetters().get(id).orElseThrow().replayOf()).isEqualTo("5-5");
+
+            ReplayResult dry = bus.deadLetters().replay(DeadLetterFilter.ALL, ReplayOptions.builder().dryRun(true).build());
+            assertThat(dry).isEqualTo(new ReplayResult(1, 0, 0, 0, true));
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+            assertThat(raw.xlen(inbound)).isZero();
+
+            ReplayResult r = bus.deadLetters().replay(DeadLetterFilter.builder().ids(List.of(id)).build(), ReplayOptions.DEFAULTS);
+            assertThat(r).isEqualTo(new ReplayResult(1, 1, 0, 0, false));
+            assertThat(raw.xlen(dead)).isZero();
+            List<StreamMessage<byte[], byte[]>> back = entries(raw, inbound);
+            assertThat(back).hasSize(1);
+            List<byte[]> flat = new ArrayList<>();
+            back.get(0).getBody().forEach((k, v) -> {
+                flat.add(k);
+                flat.add(v);
+            });
+            assertThat(flat).containsExactly(RawRedis.b("payload"), payload, RawRedis.b("trace_id"), RawRedis.b("abc"), oddName, oddValue,
+                    RawRedis.b("dedupe_key"), RawRedis.b("k-1"), RawRedis.b("replay_of"), RawRedis.b(id));
+            // The replay key the docs describe, in the source stream's slot.
+            assertThat(raw.sync().exists(RawRedis.b("{" + inbound + "}:replay:" + dead + ":" + id))).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aReplayedEntryThatFailsAgainIsDeadLetteredAgainWithItsCountStartingOver() {
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER)) {
+            String inbound = bus.topology().inboundStream();
+            AtomicBoolean fail = new AtomicBoolean(true);
+            List<Long> counts = new CopyOnWriteArrayList<>();
+            try (Subscription s = bus.subscribe(bus.consumer(inbound, bus.topology().workerGroup()).maxDeliveries(2)
+                    .retryBackoff(Duration.ofMillis(20)).build(), d -> {
+                        counts.add(d.deliveryCount());
+                        if (fail.get()) throw new IllegalStateException("provider down");
+                    })) {
+                bus.publishInbound(Envelope.of("channel_id", "c", "content", "hi"));
+                DeadLetter first = Awaitility.await().atMost(20, TimeUnit.SECONDS)
+                        .until(() -> bus.deadLetters().list(DeadLetterFilter.ALL).entries(), l -> l.size() == 1).get(0);
+                assertThat(first.deliveries()).isEqualTo(2);
+                assertThat(first.error()).contains("provider down");
+                assertThat(first.group()).isEqualTo(bus.topology().workerGroup());
+
+                bus.deadLetters().replay(DeadLetterFilter.ALL, ReplayOptions.DEFAULTS);
+                DeadLetter second = Awaitility.await().atMost(20, TimeUnit.SECONDS)
+                        .until(() -> bus.deadLetters().list(DeadLetterFilter.ALL).entries(), l -> l.size() == 1).get(0);
+                assertThat(second.id()).isNotEqualTo(first.id());
+                assertThat(second.deliveries()).isEqualTo(2);
+                assertThat(second.replayOf()).isEqualTo(first.id());
+                assertThat(counts).containsExactly(1L, 2L, 1L, 2L);
+
+                fail.set(false);
+                bus.deadLetters().replay(DeadLetterFilter.ALL, ReplayOptions.DEFAULTS);
+                Awaitility.await().atMost(20, TimeUnit.SECONDS).until(() -> counts.size() == 5);
+                assertThat(counts.get(4)).isEqualTo(1L);
+                assertThat(bus.deadLetters().list(DeadLetterFilter.ALL).entries()).isEmpty();
+            }
+        }
+    }
+
+    @Test
+    void aReplayRunAgainAfterItsEntriesWerePutBackButNotRemovedAddsNothing() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            for (int i = 0; i < 50; i++) seed(raw, dead, inbound, i, "e");
+            List<StreamMessage<byte[], byte[]>> before = entries(raw, dead);
+            assertThat(bus.deadLetters().replay(DeadLetterFilter.ALL, ReplayOptions.DEFAULTS).replayed()).isEqualTo(50);
+            // The state a replay killed between its XADDs and its XDEL leaves: entries back, dead letters still there.
+            raw.sync().del(RawRedis.b(dead));
+            for (StreamMessage<byte[], byte[]> m : before) {
+                raw.sync().xadd(RawRedis.b(dead), new io.lettuce.core.XAddArgs().id(m.getId()), m.getBody());
+            }
+            ReplayResult again = bus.deadLetters().replay(DeadLetterFilter.ALL, ReplayOptions.DEFAULTS);
+            assertThat(again).isEqualTo(new ReplayResult(50, 0, 50, 0, false));
+            assertThat(raw.xlen(inbound)).isEqualTo(50);
+            assertThat(raw.xlen(dead)).isZero();
+        }
+    }
+
+    @Test
+    void replayOfTenThousandKilledHalfwayAndRunAgainGivesEachEntryBackExactlyOnce() throws Exception {
+        String namespace = TestRedis.namespace();
+        Topology topology = Topology.builder().namespace(namespace).build();
+        String inbound = topology.inboundStream();
+        String dead = topology.deadLetterStream(inbound);
+        int total = 10_000;
+        try (RawRedis raw = new RawRedis(TestRedis.url());
+                EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).topology(topology).build())) {
+            String script = "for i = 1, tonumber(ARGV[2]) do redis.call('XADD', KEYS[1], '*', 'payload', ARGV[1], 'trace_id', 't' .. i, "
+                    + "'error', 'provider down', 'source_stream', ARGV[3], 'source_id', '1-' .. i, 'group', 'workers', 'deliveries', '5', "
+                    + "'dead_at_ms', '1') end return 1";
+            raw.sync().eval(script, io.lettuce.core.ScriptOutputType.INTEGER, new byte[][] {RawRedis.b(dead)},
+                    WireFormat.encode(Envelope.of("channel_id", "c", "content", "x")), RawRedis.b(Integer.toString(total)), RawRedis.b(inbound));
+            assertThat(raw.xlen(dead)).isEqualTo(total);
+
+            try (ChildJvm child = ChildJvm.start(ReplayChild.class, TestRedis.url().toString(), namespace, "2000")) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> raw.xlen(inbound) >= total / 2);
+                child.kill();
+                assertThat(child.lines()).noneMatch(l -> l.startsWith("DONE"));
+            }
+            long putBack = raw.xlen(inbound);
+            long left = raw.xlen(dead);
+            assertThat(putBack).isLessThan(total);
+            assertThat(left).isGreaterThan(0);
+            assertThat(putBack + left).isGreaterThanOrEqualTo(total); // nothing lost (an entry may be in both: put back, not yet removed)
+
+            ReplayResult rest = bus.deadLetters().replay(DeadLetterFilter.ALL, ReplayOptions.DEFAULTS);
+            assertThat(rest.replayed() + rest.alreadyReplayed()).isEqualTo(left);
+            assertThat(raw.xlen(inbound)).isEqualTo(total);
+            assertThat(raw.xlen(dead)).isZero();
+            Set<String> replayOf = new HashSet<>();
+            Set<String> traceIds = new HashSet<>();
+            for (StreamMessage<byte[], byte[]> m : entries(raw, inbound)) {
+                Map<String, byte[]> f = RawRedis.fields(m);
+                replayOf.add(RawRedis.s(f.get("replay_of")));
+                traceIds.add(RawRedis.s(f.get("trace_id")));
+            }
+            assertThat(replayOf).hasSize(total);
+            assertThat(traceIds).hasSize(total);
+        }
+    }
+
+    @Test
+    void purgeByIdsByErrorTextByAgeAndAll() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            String tools = bus.topology().deadLetterStream(bus.topology().toolsStream());
+            // Two dead letters from long ago (explicit old ids), then fresh ones.
+            long hourAgo = System.currentTimeMillis() - Duration.ofHours(2).toMillis();
+            String old1 = raw.sync().xadd(RawRedis.b(dead), new io.lettuce.core.XAddArgs().id(hourAgo + "-0"),
+                    Map.of(RawRedis.b("error"), RawRedis.b("old"))) ;
+            String old2 = raw.sync().xadd(RawRedis.b(dead), new io.lettuce.core.XAddArgs().id(hourAgo + "-1"),
+                    Map.of(RawRedis.b("error"), RawRedis.b("old"))) ;
+            List<String> fresh = new ArrayList<>();
+            for (int i = 0; i < 6; i++) fresh.add(seed(raw, dead, inbound, i, i < 2 ? "quota exceeded" : "other"));
+            seed(raw, tools, bus.topology().toolsStream(), 99, "tool");
+
+            DeadLetters dl = bus.deadLetters();
+            assertThat(dl.purge(DeadLetterFilter.builder().olderThan(Duration.ofHours(1)).build())).isEqualTo(2);
+            assertThat(dl.get(old1)).isEmpty();
+            assertThat(dl.get(old2)).isEmpty();
+            assertThat(raw.xlen(dead)).isEqualTo(6);
+
+            assertThat(dl.purge(DeadLetterFilter.builder().ids(List.of(fresh.get(5))).build())).isEqualTo(1);
+            assertThat(dl.purge(DeadLetterFilter.builder().errorContains("QUOTA").build())).isEqualTo(2);
+            assertThat(dl.list(DeadLetterFilter.ALL).entries()).extracting(DeadLetter::id)
+                    .containsExactly(fresh.get(2), fresh.get(3), fresh.get(4), dl.list(DeadLetterFilter.builder().stream(tools).build()).entries().get(0).id());
+
+            assertThat(dl.purge(DeadLetterFilter.builder().stream(dead).build())).isEqualTo(3);
+            assertThat(raw.xlen(tools)).isEqualTo(1);
+            assertThat(dl.purge(DeadLetterFilter.ALL)).isEqualTo(1);
+            assertThat(dl.list(DeadLetterFilter.ALL).entries()).isEmpty();
+        }
+    }
+}

@@ -1,0 +1,102 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.testing.ChildJvm;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Pausing a group (EventBus.pause): every consumer in every process stops taking entries, and none is lost (issue 14). */
+@Timeout(120)
+class PauseIT {
+
+    private static List<String> got(ChildJvm... children) {
+        List<String> out = new ArrayList<>();
+        for (ChildJvm c : children) for (String l : c.lines()) if (l.startsWith("GOT ")) out.add(l);
+        return out;
+    }
+
+    private static String lastState(ChildJvm c) {
+        return c.lines().stream().filter(l -> l.startsWith("STATE ")).reduce((x, y) -> y).orElse("");
+    }
+
+    @Test
+    void aPauseReachesEveryWorkerProcessNothingIsDeliveredWhilePausedAndNothingIsLostAfterTheResume() throws Exception {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            bus.ensureGroup(stream, group);
+            String url = TestRedis.url().toString();
+            try (ChildJvm a = ChildJvm.start(PauseWorkerChild.class, url, stream, group, "worker-a");
+                    ChildJvm b = ChildJvm.start(PauseWorkerChild.class, url, stream, group, "worker-b")) {
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> a.printed("STATE RUNNING") && b.printed("STATE RUNNING"));
+                for (int i = 0; i < 20; i++) bus.publishInbound(Envelope.of("channel_id", "c" + i, "n", i));
+                Awaitility.await().atMost(20, TimeUnit.SECONDS).until(() -> got(a, b).size() == 20);
+
+                assertThat(bus.pause(stream, group)).isTrue();
+                assertThat(bus.pause(stream, group)).isFalse();
+                assertThat(bus.paused(stream, group)).isTrue();
+                Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> a.printed("STATE PAUSED") && b.printed("STATE PAUSED"));
+                for (int i = 20; i < 70; i++) bus.publishInbound(Envelope.of("channel_id", "c" + i, "n", i));
+                Awaitility.await().during(3, TimeUnit.SECONDS).atMost(10, TimeUnit.SECONDS).until(() -> got(a, b).size() == 20);
+                assertThat(bus.groups(stream)).filteredOn(g -> g.name().equals(group)).singleElement()
+                        .satisfies(g -> assertThat(g.pending()).isZero());
+
+                assertThat(bus.resume(stream, group)).isTrue();
+                Awaitility.await().atMost(20, TimeUnit.SECONDS).until(() -> got(a, b).size() == 70);
+                List<String> all = got(a, b);
+                List<String> expected = new ArrayList<>();
+                for (int i = 0; i < 70; i++) expected.add("GOT " + i + " 1");
+                assertThat(all).containsExactlyInAnyOrderElementsOf(expected);
+                assertThat(got(a)).isNotEmpty();
+                assertThat(got(b)).isNotEmpty();
+                Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> lastState(a).equals("STATE RUNNING") && lastState(b).equals("STATE RUNNING"));
+            }
+        }
+    }
+
+    @Test
+    void aFailedEntryIsNotRetriedWhilePausedAndAPauseSurvivesARestart() {
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER)) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            List<Long> counts = new CopyOnWriteArrayList<>();
+            AtomicBoolean failedOnce = new AtomicBoolean();
+            ConsumerConfig cfg = bus.consumer(stream, group).retryBackoff(Duration.ofSeconds(1)).build();
+            Subscription s = bus.subscribe(cfg, d -> {
+                counts.add(d.deliveryCount());
+                if (failedOnce.compareAndSet(false, true)) {
+                    bus.pause(stream, group); // the outage downstream starts: pause, then fail
+                    throw new IllegalStateException("downstream down");
+                }
+            });
+            bus.publishInbound(Envelope.of("channel_id", "c", "n", 1));
+            Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> s.state() == Subscription.State.PAUSED);
+            Awaitility.await().during(3, TimeUnit.SECONDS).atMost(10, TimeUnit.SECONDS).until(() -> counts.size() == 1);
+            assertThat(bus.pendingCount(stream, group)).isEqualTo(1);
+            bus.resume(stream, group);
+            Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> counts.size() == 2);
+            assertThat(counts).containsExactly(1L, 2L);
+            Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> s.state() == Subscription.State.RUNNING);
+            s.close();
+
+            bus.pause(stream, group);
+            bus.publishInbound(Envelope.of("channel_id", "c", "n", 2));
+            try (Subscription again = bus.subscribe(cfg, d -> counts.add(d.deliveryCount()))) {
+                Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> again.state() == Subscription.State.PAUSED);
+                Awaitility.await().during(2, TimeUnit.SECONDS).atMost(10, TimeUnit.SECONDS).until(() -> counts.size() == 2);
+                bus.resume(stream, group);
+                Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> counts.size() == 3);
+                assertThat(counts.get(2)).isEqualTo(1L);
+            }
+        }
+    }
+}

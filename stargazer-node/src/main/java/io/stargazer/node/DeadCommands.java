@@ -1,0 +1,216 @@
+// The operator commands for dead letters and pausing: `stargazer dead list|show|replay|purge` and
+// `stargazer pause|resume STREAM GROUP`, all through the library's DeadLetters and EventBus.pause (docs/operating.md).
+package io.stargazer.node;
+
+import io.stargazer.bus.ConfigException;
+import io.stargazer.bus.DeadLetter;
+import io.stargazer.bus.DeadLetterFilter;
+import io.stargazer.bus.DeadLetterPage;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.ReplayOptions;
+import io.stargazer.bus.ReplayResult;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** Holder of {@code stargazer dead ...}, {@code pause} and {@code resume}. */
+final class DeadCommands {
+    private DeadCommands() {
+    }
+
+    @Command(name = "dead", mixinStandardHelpOptions = true, description = "Dead letters: list, show, replay, purge.",
+            subcommands = {ListCmd.class, Show.class, Replay.class, Purge.class})
+    static final class Dead {
+        @picocli.CommandLine.ParentCommand Main main;
+    }
+
+    /** A dead-letter command: STREAM / --stream default to every dead-letter stream of the topology. */
+    abstract static class DeadCommand implements java.util.concurrent.Callable<Integer> {
+        @picocli.CommandLine.ParentCommand Dead dead;
+        @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+        @picocli.CommandLine.Mixin OperatorCommands.ConnectionOptions connection;
+        Main main;
+
+        /** The filter's streams part: what {@code name} names (inbound, outbound:p, tools, a stream), or every one. */
+        DeadLetterFilter.Builder filter(EventBus bus, String name) {
+            DeadLetterFilter.Builder f = DeadLetterFilter.builder();
+            if (name != null) f.streams(DeadLetterView.deadStreams(bus.topology(), OperatorCommands.resolveStreams(bus, name)));
+            return f;
+        }
+
+        EventBus connect() {
+            main = dead.main;
+            return OperatorCommands.connect(main, spec, connection);
+        }
+    }
+
+    @Command(name = "list", mixinStandardHelpOptions = true,
+            description = "Dead letters as a table (id, age, deliveries, error, channel, content) or JSON lines.")
+    static final class ListCmd extends DeadCommand {
+        @Parameters(index = "0", arity = "0..1", paramLabel = "STREAM",
+                description = "inbound, outbound:<platform>, tools, or a stream name (default: every dead-letter stream)")
+        String stream;
+
+        @Option(names = "--json", description = "Print one JSON object per entry instead of a table")
+        boolean json;
+
+        @Option(names = "--error", paramLabel = "TEXT", description = "Only entries whose error contains TEXT (case-insensitive)")
+        String error;
+
+        @Option(names = {"-n", "--limit"}, paramLabel = "N", defaultValue = "100", description = "At most N entries (default 100)")
+        int limit;
+
+        @Option(names = "--after", paramLabel = "CURSOR", description = "Continue after the cursor a previous list printed")
+        String after;
+
+        @Override
+        public Integer call() {
+            try (EventBus bus = connect()) {
+                DeadLetterPage page = bus.deadLetters().list(filter(bus, stream).errorContains(error).limit(limit).after(after).build());
+                long now = System.currentTimeMillis();
+                if (json) {
+                    for (DeadLetter d : page.entries()) main.out.println(NodeJson.write(DeadLetterView.full(d, now)));
+                } else {
+                    List<String[]> rows = new ArrayList<>();
+                    rows.add(new String[] {"ID", "STREAM", "AGE", "DELIVERIES", "ERROR", "CHANNEL", "CONTENT"});
+                    for (DeadLetter d : page.entries()) {
+                        String err = d.error() == null ? "" : d.error().replaceAll("\\s+", " ");
+                        rows.add(new String[] {d.id(), d.deadStream(), DeadLetterView.age(Math.max(0, now - d.deadAtMs())),
+                                d.deliveries() == 0 ? "?" : Long.toString(d.deliveries()), err.length() > 50 ? err.substring(0, 49) + "…" : err,
+                                d.envelope() == null || d.envelope().channelId() == null ? "" : d.envelope().channelId(), DeadLetterView.preview(d)});
+                    }
+                    main.out.print(StreamsReport.format(rows));
+                    if (page.next() != null) main.out.println("more: --after " + page.next());
+                }
+                main.out.flush();
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "show", mixinStandardHelpOptions = true, description = "One dead letter as JSON, its envelope whole (bytes as base64).")
+    static final class Show extends DeadCommand {
+        @Parameters(paramLabel = "ID", description = "The dead letter's id")
+        String id;
+
+        @Option(names = "--stream", paramLabel = "S", description = "Look only in this stream's dead letters")
+        String stream;
+
+        @Override
+        public Integer call() {
+            try (EventBus bus = connect()) {
+                DeadLetter d = bus.deadLetters().get(id, filter(bus, stream).build())
+                        .orElseThrow(() -> new ConfigException("ID", "'" + id + "' is not in any dead-letter stream"));
+                main.out.println(NodeJson.write(DeadLetterView.full(d, System.currentTimeMillis())));
+                main.out.flush();
+            }
+            return 0;
+        }
+    }
+
+    /** What replay and purge act on: ids, or --all, within --stream and matching --error. */
+    static final class Selection {
+        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letters to act on")
+        List<String> ids = new ArrayList<>();
+
+        @Option(names = "--all", description = "Every dead letter (of --stream, matching --error)")
+        boolean all;
+
+        @Option(names = "--stream", paramLabel = "S", description = "inbound, outbound:<platform>, tools, or a stream name")
+        String stream;
+
+        @Option(names = "--error", paramLabel = "TEXT", description = "Only entries whose error contains TEXT")
+        String error;
+    }
+
+    @Command(name = "replay", mixinStandardHelpOptions = true,
+            description = "Puts dead letters back on their source stream (original fields and replay_of), then removes them. "
+                    + "Safe to run again after an interruption: nothing is put back twice.")
+    static final class Replay extends DeadCommand {
+        @picocli.CommandLine.Mixin Selection sel;
+
+        @Option(names = "--rate", paramLabel = "N/s", description = "At most N entries per second")
+        String rate;
+
+        @Option(names = "--dry-run", description = "Only count what would be replayed")
+        boolean dryRun;
+
+        @Override
+        public Integer call() {
+            if (sel.ids.isEmpty() == !sel.all) throw new ConfigException("ID", "give dead-letter ids or --all (not both)");
+            ReplayOptions.Builder o = ReplayOptions.builder().dryRun(dryRun);
+            if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
+            try (EventBus bus = connect()) {
+                ReplayResult r = bus.deadLetters().replay(filter(bus, sel.stream).ids(sel.ids).errorContains(sel.error).build(), o.build());
+                main.out.println(r.dryRun() ? String.format(Locale.ROOT, "would replay %d (%d without a source stream)", r.matched() - r.skipped(), r.skipped())
+                        : String.format(Locale.ROOT, "replayed %d, already replayed %d, skipped %d (no source stream)", r.replayed(),
+                                r.alreadyReplayed(), r.skipped()));
+                if (!sel.all && r.matched() < sel.ids.size()) main.out.println((sel.ids.size() - r.matched()) + " id(s) not found");
+                main.out.flush();
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "purge", mixinStandardHelpOptions = true, description = "Deletes dead letters: by id, --all, or --older-than.")
+    static final class Purge extends DeadCommand {
+        @picocli.CommandLine.Mixin Selection sel;
+
+        @Option(names = "--older-than", paramLabel = "DURATION", description = "Delete those dead-lettered longer ago than this (90s, 30m, 12h, 7d)")
+        String olderThan;
+
+        @Override
+        public Integer call() {
+            int ways = (sel.ids.isEmpty() ? 0 : 1) + (sel.all ? 1 : 0) + (olderThan != null ? 1 : 0);
+            if (ways != 1) throw new ConfigException("ID", "give dead-letter ids, --all or --older-than (one of them)");
+            try (EventBus bus = connect()) {
+                DeadLetterFilter.Builder f = filter(bus, sel.stream).ids(sel.ids).errorContains(sel.error);
+                if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
+                main.out.println("purged " + bus.deadLetters().purge(f.build()));
+                main.out.flush();
+            }
+            return 0;
+        }
+    }
+
+    /** pause and resume: the same arguments, one operation each. */
+    abstract static class GroupCommand extends OperatorCommands.RedisCommand {
+        @Parameters(index = "0", paramLabel = "STREAM", description = "inbound (every partition), outbound:<platform>, tools, or a stream name")
+        String stream;
+
+        @Parameters(index = "1", paramLabel = "GROUP", description = "The consumer group")
+        String group;
+
+        /** Pauses or resumes; the line to print for {@code s}. */
+        abstract String apply(EventBus bus, String s);
+
+        @Override
+        public Integer call() {
+            try (EventBus bus = connect()) {
+                for (String s : OperatorCommands.resolveStreams(bus, stream)) main.out.println(apply(bus, s) + " " + s + " " + group);
+                main.out.flush();
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "pause", mixinStandardHelpOptions = true,
+            description = "Pauses a consumer group in every process: its consumers take no new entries until resumed (state PAUSED).")
+    static final class Pause extends GroupCommand {
+        @Override
+        String apply(EventBus bus, String s) {
+            return bus.pause(s, group) ? "paused" : "already paused";
+        }
+    }
+
+    @Command(name = "resume", mixinStandardHelpOptions = true, description = "Resumes a paused consumer group.")
+    static final class Resume extends GroupCommand {
+        @Override
+        String apply(EventBus bus, String s) {
+            return bus.resume(s, group) ? "resumed" : "was not paused";
+        }
+    }
+}

@@ -1,0 +1,98 @@
+// How a dead letter is shown to operators, by the command line (stargazer dead) and the dashboard's dead-letter page:
+// one JSON-ready map per entry, and a parser for the durations and rates operators type.
+package io.stargazer.node;
+
+import io.stargazer.bus.ConfigException;
+import io.stargazer.bus.DeadLetter;
+import io.stargazer.bus.Topology;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+public final class DeadLetterView {
+    private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
+    private static final Pattern RATE = Pattern.compile("(\\d+)(/s)?");
+    static final int PREVIEW = 60;
+
+    private DeadLetterView() {
+    }
+
+    /** The whole entry: where from, why, how often, when, and its envelope (bytes as {"$bytes": base64}). */
+    public static Map<String, Object> full(DeadLetter d, long nowMs) {
+        Map<String, Object> m = summary(d, nowMs);
+        m.put("source_id", d.sourceId());
+        m.put("group", d.group());
+        m.put("replay_of", d.replayOf());
+        m.put("envelope", d.envelope());
+        m.put("malformed", d.malformed());
+        return m;
+    }
+
+    /** What a list shows: id, stream, age, deliveries, error, channel and a preview of the content. */
+    public static Map<String, Object> summary(DeadLetter d, long nowMs) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", d.id());
+        m.put("dead_letter_stream", d.deadStream());
+        m.put("source_stream", d.sourceStream());
+        m.put("dead_at_ms", d.deadAtMs());
+        m.put("age_ms", Math.max(0, nowMs - d.deadAtMs()));
+        m.put("deliveries", d.deliveries());
+        m.put("error", d.error());
+        m.put("channel_id", d.envelope() == null ? null : d.envelope().channelId());
+        m.put("preview", preview(d));
+        return m;
+    }
+
+    static String preview(DeadLetter d) {
+        if (d.envelope() == null) return "(malformed: " + d.malformed() + ")";
+        String c = d.envelope().content();
+        if (c == null) return "";
+        c = c.replaceAll("\\s+", " ");
+        return c.length() > PREVIEW ? c.substring(0, PREVIEW - 1) + "…" : c;
+    }
+
+    /** The dead-letter streams a name means: a dead-letter stream as is, else the dead-letter streams of what it names. */
+    static List<String> deadStreams(Topology t, List<String> resolved) {
+        return resolved.stream().map(s -> s.endsWith(t.deadLetterSuffix()) ? s : t.deadLetterStream(s)).toList();
+    }
+
+    static String age(long ms) {
+        if (ms < 60_000) return (ms / 1000) + "s";
+        if (ms < 3_600_000) return (ms / 60_000) + "m";
+        if (ms < 172_800_000) return (ms / 3_600_000) + "h";
+        return (ms / 86_400_000) + "d";
+    }
+
+    /** {@code 90s}, {@code 30m}, {@code 12h}, {@code 7d}, {@code 500ms}, or ISO-8601 ({@code PT1H}). */
+    static Duration duration(String setting, String text) {
+        Matcher m = DURATION.matcher(text.trim().toLowerCase(Locale.ROOT));
+        if (m.matches()) {
+            long n = Long.parseLong(m.group(1));
+            return switch (m.group(2)) {
+                case "ms" -> Duration.ofMillis(n);
+                case "s" -> Duration.ofSeconds(n);
+                case "m" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
+                default -> Duration.ofDays(n);
+            };
+        }
+        try {
+            return Duration.parse(text.trim());
+        } catch (RuntimeException e) {
+            throw new ConfigException(setting, "'" + text + "' is not a duration (for example 90s, 30m, 12h, 7d)");
+        }
+    }
+
+    /** {@code 100/s} or {@code 100}: entries per second. */
+    static int rate(String setting, String text) {
+        Matcher m = RATE.matcher(text.trim());
+        if (!m.matches() || m.group(1).length() > 9 || Integer.parseInt(m.group(1)) == 0) {
+            throw new ConfigException(setting, "'" + text + "' is not a rate (entries per second, for example 100/s)");
+        }
+        return Integer.parseInt(m.group(1));
+    }
+}

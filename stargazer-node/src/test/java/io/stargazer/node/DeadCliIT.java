@@ -1,0 +1,118 @@
+// stargazer dead list|show|replay|purge, pause and resume against a real Redis (issue 14).
+package io.stargazer.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.XAddArgs;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.wire.WireFormat;
+import io.stargazer.node.MainCliTest.Result;
+import io.stargazer.testing.RawRedis;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(120)
+class DeadCliIT {
+
+    private static String seed(RawRedis raw, String dead, String source, String id, String channel, String content, String error) {
+        byte[] payload = WireFormat.encode(Envelope.of("platform", "webchat", "channel_id", channel, "content", content,
+                "blob", new byte[] {0, (byte) 0xff, 16}));
+        Map<byte[], byte[]> body = new LinkedHashMap<>();
+        Object[] fv = {"payload", payload, "trace_id", "tr-" + channel, "error", error, "source_stream", source, "source_id", "1-1",
+                "group", "workers", "deliveries", "5", "dead_at_ms", id == null ? Long.toString(System.currentTimeMillis()) : id.substring(0, id.indexOf('-'))};
+        for (int i = 0; i < fv.length; i += 2) body.put(RawRedis.utf8((String) fv[i]), fv[i + 1] instanceof byte[] b ? b : RawRedis.utf8((String) fv[i + 1]));
+        return raw.sync().xadd(RawRedis.utf8(dead), id == null ? new XAddArgs() : new XAddArgs().id(id), body);
+    }
+
+    @Test
+    void listShowReplayAndPurgeDeadLettersFromTheCommandLine() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String dead = t.deadLetterStream(inbound);
+        String outDead = t.deadLetterStream(t.outboundStream("webchat"));
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            String old = seed(raw, dead, inbound, (System.currentTimeMillis() - Duration.ofDays(2).toMillis()) + "-0", "c-old", "ancient", "old failure");
+            String a = seed(raw, dead, inbound, null, "c-1", "hello from the outage", "provider TIMEOUT after 5 tries");
+            String b = seed(raw, dead, inbound, null, "c-2", "second", "malformed: nope");
+            String o = seed(raw, outDead, t.outboundStream("webchat"), null, "c-3", "outbound one", "gateway down");
+
+            Result list = MainCliTest.run(env, "dead", "list");
+            assertThat(list.code()).as(list.err()).isZero();
+            assertThat(list.out()).contains("ID", "AGE", "DELIVERIES", "ERROR", "CHANNEL", "CONTENT")
+                    .contains(old, a, b, o).contains("provider TIMEOUT").contains("c-1").contains("hello from the outage").contains("2d");
+            Result inboundOnly = MainCliTest.run(env, "dead", "list", "inbound", "--json");
+            assertThat(inboundOnly.code()).as(inboundOnly.err()).isZero();
+            List<String> lines = inboundOnly.out().strip().lines().toList();
+            assertThat(lines).hasSize(3);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> first = (Map<String, Object>) Json.parse(lines.get(1));
+            assertThat(first).containsEntry("id", a).containsEntry("deliveries", 5L).containsEntry("channel_id", "c-1")
+                    .containsEntry("source_stream", inbound).containsEntry("dead_letter_stream", dead);
+            Result filtered = MainCliTest.run(env, "dead", "list", "--error", "timeout");
+            assertThat(filtered.out()).contains(a).doesNotContain(b).doesNotContain(o);
+
+            Result show = MainCliTest.run(env, "dead", "show", a);
+            assertThat(show.code()).as(show.err()).isZero();
+            @SuppressWarnings("unchecked")
+            Map<String, Object> shown = (Map<String, Object>) Json.parse(show.out().strip());
+            assertThat(shown).containsEntry("group", "workers").containsEntry("source_id", "1-1");
+            @SuppressWarnings("unchecked")
+            Map<String, Object> envelope = (Map<String, Object>) shown.get("envelope");
+            assertThat(envelope).containsEntry("content", "hello from the outage").containsEntry("blob", Map.of("$bytes", "AP8Q"));
+            Result missing = MainCliTest.run(env, "dead", "show", "1-1");
+            assertThat(missing.code()).isEqualTo(2);
+            assertThat(missing.err()).contains("'1-1' is not in any dead-letter stream");
+
+            Result dry = MainCliTest.run(env, "dead", "replay", "--all", "--stream", "inbound", "--dry-run");
+            assertThat(dry.out()).contains("would replay 3");
+            assertThat(raw.xlen(inbound)).isZero();
+            Result one = MainCliTest.run(env, "dead", "replay", a);
+            assertThat(one.code()).as(one.err()).isZero();
+            assertThat(one.out()).contains("replayed 1, already replayed 0");
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+            assertThat(RawRedis.s(RawRedis.fields(raw.xrange(inbound).get(0)).get("replay_of"))).isEqualTo(a);
+            Result neither = MainCliTest.run(env, "dead", "replay");
+            assertThat(neither.code()).isEqualTo(2);
+
+            Result byAge = MainCliTest.run(env, "dead", "purge", "--older-than", "1d");
+            assertThat(byAge.code()).as(byAge.err()).isZero();
+            assertThat(byAge.out().strip()).isEqualTo("purged 1");
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+            Result rest = MainCliTest.run(env, "dead", "replay", "--all", "--rate", "100/s");
+            assertThat(rest.out()).contains("replayed 2");
+            assertThat(raw.xlen(t.outboundStream("webchat"))).isEqualTo(1);
+
+            seed(raw, dead, inbound, null, "c-9", "x", "y");
+            String id = seed(raw, dead, inbound, null, "c-10", "x", "y");
+            assertThat(MainCliTest.run(env, "dead", "purge", id).out().strip()).isEqualTo("purged 1");
+            assertThat(MainCliTest.run(env, "dead", "purge", "--all").out().strip()).isEqualTo("purged 1");
+            assertThat(MainCliTest.run(env, "dead", "list", "--json").out()).isEmpty();
+            assertThat(MainCliTest.run(env, "dead", "purge", "--older-than", "soon").code()).isEqualTo(2);
+        }
+    }
+
+    @Test
+    void pauseAndResumeAGroupAndStreamsShowsIt() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        MainCliTest.run(env, "publish", "{\"channel_id\":\"c\"}");
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            raw.sync().xgroupCreate(io.lettuce.core.XReadArgs.StreamOffset.from(RawRedis.utf8(t.inboundStream()), "0"), RawRedis.utf8(t.workerGroup()));
+        }
+        Result pause = MainCliTest.run(env, "pause", "inbound", t.workerGroup());
+        assertThat(pause.code()).as(pause.err()).isZero();
+        assertThat(pause.out().strip()).isEqualTo("paused " + t.inboundStream() + " " + t.workerGroup());
+        assertThat(MainCliTest.run(env, "pause", "inbound", t.workerGroup()).out()).startsWith("already paused");
+        assertThat(MainCliTest.run(env, "streams").out()).contains(t.workerGroup() + " (PAUSED)");
+        Result resume = MainCliTest.run(env, "resume", "inbound", t.workerGroup());
+        assertThat(resume.out().strip()).isEqualTo("resumed " + t.inboundStream() + " " + t.workerGroup());
+        assertThat(MainCliTest.run(env, "streams").out()).doesNotContain("PAUSED");
+    }
+}

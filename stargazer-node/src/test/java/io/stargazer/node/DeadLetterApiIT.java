@@ -1,0 +1,95 @@
+// The dashboard's dead-letter and pause API: behind the dashboard's password, and refusing cross-site requests (a
+// changing request needs the X-Stargazer-Action header and, when the browser sends one, this server's Origin).
+package io.stargazer.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.lettuce.core.RedisURI;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.wire.WireFormat;
+import io.stargazer.testing.RawRedis;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(120)
+class DeadLetterApiIT {
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+    private static final String PASSWORD = "s3cret-dash";
+
+    private static HttpResponse<String> send(int port, String method, String path, String body, Map<String, String> headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(10))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        headers.forEach(b::header);
+        return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static String auth(String password) {
+        return "Basic " + Base64.getEncoder().encodeToString(("ops:" + password).getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void listShowReplayPurgeAndPauseNeedThePasswordAndRefuseCrossSiteRequests() throws Exception {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        Node.Settings settings = new Node.Settings(NodeRole.GATEWAY, new Node.Parts(false, false, false), TestRedis.url(),
+                "node-dead-api", null, -1, "127.0.0.1", 0, "echo", Duration.ofSeconds(10), env, new Node.Dashboard("127.0.0.1", 0, PASSWORD));
+        String dead = t.deadLetterStream(t.inboundStream());
+        try (Node node = Node.start(settings); RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            int port = node.dashboardPort();
+            String a = raw.xadd(dead, "payload", WireFormat.encode(Envelope.of("channel_id", "c-1", "content", "one")), "trace_id", "t1",
+                    "error", "provider down", "source_stream", t.inboundStream(), "source_id", "1-1", "group", "g", "deliveries", "5", "dead_at_ms", "1");
+            String b = raw.xadd(dead, "payload", WireFormat.encode(Envelope.of("channel_id", "c-2", "content", "two")), "trace_id", "t2",
+                    "error", "bad input", "source_stream", t.inboundStream(), "source_id", "1-2", "group", "g", "deliveries", "1", "dead_at_ms", "1");
+            Map<String, String> ok = Map.of("Authorization", auth(PASSWORD));
+
+            assertThat(send(port, "GET", "/api/dead", null, Map.of()).statusCode()).isEqualTo(401);
+            assertThat(send(port, "GET", "/dashboard/dead", null, Map.of()).statusCode()).isEqualTo(401);
+            assertThat(send(port, "GET", "/dashboard/dead", null, ok).body()).contains("Dead letters");
+            HttpResponse<String> list = send(port, "GET", "/api/dead?error=PROVIDER", null, ok);
+            assertThat(list.statusCode()).isEqualTo(200);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> page = (Map<String, Object>) Json.parse(list.body());
+            assertThat((List<Object>) page.get("entries")).hasSize(1);
+            assertThat((List<Object>) page.get("streams")).contains(dead);
+            assertThat(send(port, "GET", "/api/dead/entry?id=" + b, null, ok).body()).contains("\"content\":\"two\"");
+            assertThat(send(port, "GET", "/api/dead?stream=not-a-dead-stream", null, ok).statusCode()).isEqualTo(400);
+
+            String replayOne = "{\"ids\":[\"" + a + "\"]}";
+            // Cross-site: no action header (a form post or a simple fetch from another page), or another site's Origin.
+            assertThat(send(port, "POST", "/api/dead/replay", replayOne, Map.of("Authorization", auth(PASSWORD), "Content-Type", "application/json"))
+                    .statusCode()).isEqualTo(403);
+            assertThat(send(port, "POST", "/api/dead/replay", replayOne, Map.of("Authorization", auth(PASSWORD), "X-Stargazer-Action", "1",
+                    "Origin", "https://evil.example")).statusCode()).isEqualTo(403);
+            assertThat(send(port, "POST", "/api/dead/replay", replayOne, Map.of("X-Stargazer-Action", "1")).statusCode()).isEqualTo(401);
+            assertThat(raw.xlen(t.inboundStream())).isZero();
+            assertThat(raw.xlen(dead)).isEqualTo(2);
+
+            Map<String, String> action = Map.of("Authorization", auth(PASSWORD), "X-Stargazer-Action", "1", "Origin", "http://127.0.0.1:" + port);
+            HttpResponse<String> replayed = send(port, "POST", "/api/dead/replay", replayOne, action);
+            assertThat(replayed.statusCode()).as(replayed.body()).isEqualTo(200);
+            assertThat(replayed.body()).contains("\"replayed\":1");
+            assertThat(raw.xlen(t.inboundStream())).isEqualTo(1);
+            assertThat(send(port, "POST", "/api/dead/purge", "{\"all\":true,\"error\":\"bad\"}", action).body()).contains("\"purged\":1");
+            assertThat(raw.xlen(dead)).isZero();
+            assertThat(send(port, "POST", "/api/dead/purge", "{}", action).statusCode()).isEqualTo(400);
+
+            String group = "{\"stream\":\"" + t.inboundStream() + "\",\"group\":\"" + t.workerGroup() + "\"}";
+            assertThat(send(port, "POST", "/api/pause", group, Map.of("Authorization", auth(PASSWORD))).statusCode()).isEqualTo(403);
+            assertThat(send(port, "POST", "/api/pause", group, action).statusCode()).isEqualTo(200);
+            assertThat(raw.sync().exists(RawRedis.utf8("{" + t.inboundStream() + "}:paused:" + t.workerGroup()))).isEqualTo(1);
+            assertThat(send(port, "POST", "/api/resume", group, action).statusCode()).isEqualTo(200);
+            assertThat(raw.sync().exists(RawRedis.utf8("{" + t.inboundStream() + "}:paused:" + t.workerGroup()))).isZero();
+        }
+    }
+}
