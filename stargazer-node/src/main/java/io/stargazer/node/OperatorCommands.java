@@ -157,13 +157,15 @@ final class OperatorCommands {
             } catch (IllegalArgumentException ex) {
                 throw new ConfigException("JSON", ex.getMessage());
             }
+            PublishOptions options = dedupeKey == null ? PublishOptions.NONE
+                    : PublishOptions.builder().dedupeKey(dedupeKey).maxAttempts(5).build();
             try (EventBus bus = connect()) {
                 String id;
                 if ("inbound".equals(to)) {
-                    id = bus.publishInbound(e);
+                    id = bus.publishInbound(e, options);
                 } else {
                     List<String> streams = resolveStreams(bus, to);
-                    id = bus.publish(streams.get(0), e);
+                    id = bus.publish(streams.get(0), e, options);
                 }
                 main.out.println(id);
             }
