@@ -79,6 +79,27 @@ final class Ownership {
         return lost;
     }
 
+    /** {@link #refresh} on an asynchronous connection (the shared one): completes with the ids no longer owned. */
+    java.util.concurrent.CompletableFuture<List<String>> refreshAsync(io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands<String, byte[]> redis,
+            String stream, List<String> ids) {
+        List<java.util.concurrent.CompletableFuture<List<Object>>> parts = new ArrayList<>();
+        for (int from = 0; from < ids.size(); from += CHUNK) {
+            List<String> chunk = ids.subList(from, Math.min(ids.size(), from + CHUNK));
+            byte[][] argv = new byte[2 + chunk.size()][];
+            argv[0] = group;
+            argv[1] = consumer;
+            for (int i = 0; i < chunk.size(); i++) argv[2 + i] = chunk.get(i).getBytes(StandardCharsets.US_ASCII);
+            parts.add(redis.<List<Object>>eval(REFRESH, ScriptOutputType.MULTI, new String[] {stream}, argv).toCompletableFuture());
+        }
+        return java.util.concurrent.CompletableFuture.allOf(parts.toArray(java.util.concurrent.CompletableFuture[]::new)).thenApply(v -> {
+            List<String> lost = new ArrayList<>();
+            for (var f : parts) {
+                for (Object o : f.join()) lost.add(o instanceof byte[] b ? new String(b, StandardCharsets.US_ASCII) : String.valueOf(o));
+            }
+            return lost;
+        });
+    }
+
     /** See {@link #CONFIRM}: the delivery count, -1 when not owned, -2 when deleted. */
     long confirm(RedisClusterCommands<String, byte[]> redis, String stream, String id, boolean countDelivery) {
         Long r = redis.eval(CONFIRM, ScriptOutputType.INTEGER, new String[] {stream}, group, consumer,

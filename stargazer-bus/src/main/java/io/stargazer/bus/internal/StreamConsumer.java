@@ -96,6 +96,9 @@ final class StreamConsumer implements Subscription {
     private final ReaderLoop loop;
     /** How often the reader refreshes what it holds, and the longest a read may block: a quarter of the claim time. */
     private final long heartbeatMillis;
+    private volatile ScheduledFuture<?> heartbeatTask;
+    /** A refresh is on the wire: the next one waits for it rather than pile up behind a slow link. */
+    private final java.util.concurrent.atomic.AtomicBoolean refreshing = new java.util.concurrent.atomic.AtomicBoolean();
 
     /** Entries handed out and not finally settled, by id: what a history read must not hand out twice. */
     private final ConcurrentHashMap<String, Held> inFlight = new ConcurrentHashMap<>();
@@ -118,7 +121,6 @@ final class StreamConsumer implements Subscription {
 
     // Reader-thread state.
     private long nextClaimAt;
-    private long nextHeartbeatAt;
     private long nextCleanupAt;
     private long nextPauseCheckAt;
     private boolean history = true;
@@ -159,6 +161,9 @@ final class StreamConsumer implements Subscription {
             }
         }
         loop.start();
+        // On the timer thread, not in the reader's turn: a turn can take several round trips (a takeover, a read of the
+        // pending list), and behind a slow link those would add up past the claim time.
+        heartbeatTask = bus.timers().scheduleWithFixedDelay(this::heartbeat, heartbeatMillis, heartbeatMillis, TimeUnit.MILLISECONDS);
     }
 
     // ---- the reader's turn (reader thread) -------------------------------------------------------------------
@@ -172,10 +177,6 @@ final class StreamConsumer implements Subscription {
             if (claimIdle(conn)) {
                 readHistoryAgain();
             }
-        }
-        if (now >= nextHeartbeatAt) {
-            nextHeartbeatAt = now + heartbeatMillis;
-            heartbeat(conn);
         }
         if (now >= nextCleanupAt) {
             nextCleanupAt = now + idleSweep.intervalMillis();
@@ -307,7 +308,7 @@ final class StreamConsumer implements Subscription {
 
     private long blockMillis(long nowMillis) {
         long block = Math.min(cfg.blockTimeout().toMillis(), heartbeatMillis);
-        block = Math.min(block, Math.min(Math.min(nextClaimAt, nextHeartbeatAt), nextPauseCheckAt) - nowMillis);
+        block = Math.min(block, Math.min(nextClaimAt, nextPauseCheckAt) - nowMillis);
         return Math.max(1, block);
     }
 
@@ -411,32 +412,33 @@ final class StreamConsumer implements Subscription {
      * of it), whether a handler is running them or they wait for a retry. Entries found to be no longer ours (taken
      * over while this consumer could not reach Redis, or acknowledged) are given up unless a handler is running them.
      */
-    private void heartbeat(ReaderConnection conn) {
-        if (inFlight.isEmpty()) {
+    private void heartbeat() {
+        if (stopping || inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
             return;
         }
         List<String> ids = new ArrayList<>(inFlight.keySet());
-        List<String> lost;
-        try {
-            lost = ownership.refresh(conn.sync(), streamKey, ids);
-        } catch (RuntimeException e) {
-            throw Redis.translate(e, "refreshing pending entries of '" + cfg.stream() + "'");
-        }
-        for (String id : lost) {
-            Held h = inFlight.get(id);
-            if (h != null) {
-                h.lost = true;
-                if (h.waitingForRetry()) {
-                    h.cancelRetry();
-                    finish(h, false);
+        ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids).whenComplete((lost, e) -> {
+            refreshing.set(false);
+            if (e != null) {
+                log.atDebug().addKeyValue("stream", cfg.stream()).log("Refreshing held entries failed: " + e.getMessage());
+                return; // tried again at the next beat; the connection's own health check replaces a dead one
+            }
+            for (String id : lost) {
+                Held h = inFlight.get(id);
+                if (h != null) {
+                    h.lost = true;
+                    if (h.waitingForRetry()) {
+                        h.cancelRetry();
+                        finish(h, false);
+                    }
                 }
             }
-        }
-        if (!lost.isEmpty()) {
-            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
-                    .addKeyValue("count", lost.size())
-                    .log("Entries this consumer held are no longer pending with it (acknowledged, or taken over while it could not reach Redis)");
-        }
+            if (!lost.isEmpty()) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
+                        .addKeyValue("count", lost.size())
+                        .log("Entries this consumer held are no longer pending with it (acknowledged, or taken over while it could not reach Redis)");
+            }
+        });
     }
 
     // ---- handing out ---------------------------------------------------------------------------------------
@@ -821,6 +823,8 @@ final class StreamConsumer implements Subscription {
             return;
         }
         stopping = true;
+        ScheduledFuture<?> beat = heartbeatTask;
+        if (beat != null) beat.cancel(false);
         try {
             loop.stop(Math.max(1000, cfg.blockTimeout().toMillis() + 1000));
             for (Held h : List.copyOf(inFlight.values())) {
