@@ -53,9 +53,9 @@ import org.slf4j.LoggerFactory;
  * {@link Lanes}; the bus's timer thread fires retry timers; Redis I/O threads complete acknowledgements and
  * dead letters (they only queue work, never block).
  *
- * <p>The reader's turn, in order: take over entries other consumers left idle past the claim time (XAUTOCLAIM);
- * refresh the idle time of every entry this consumer holds (so a slow handler is never mistaken for a dead one: see
- * {@link Ownership}); re-read this consumer's own pending entries (at start and after any error, so nothing
+ * <p>The timer thread refreshes the idle time of every entry this consumer holds every quarter of the claim time (so
+ * a slow handler is never mistaken for a dead one: see {@link Ownership}). The reader's turn, in order: take over
+ * entries other consumers left idle past the claim time (XAUTOCLAIM); re-read this consumer's own pending entries (at start and after any error, so nothing
  * delivered but unanswered is forgotten); then read new entries, blocking at most a quarter of the claim time.
  * Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded. Every turn, at most
  * every {@value #PAUSE_CHECK_MS} ms, it reads the group's pause flag ({@code EventBus.pause}, a key in the stream's
@@ -94,7 +94,7 @@ final class StreamConsumer implements Subscription {
     private final Lanes lanes;
     private final Semaphore permits;
     private final ReaderLoop loop;
-    /** How often the reader refreshes what it holds, and the longest a read may block: a quarter of the claim time. */
+    /** How often the timer refreshes what this consumer holds, and the longest a read may block: a quarter of the claim time. */
     private final long heartbeatMillis;
     private volatile ScheduledFuture<?> heartbeatTask;
     /** A refresh is on the wire: the next one waits for it rather than pile up behind a slow link. */
