@@ -22,17 +22,6 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(120)
 class DedupeIT {
 
-    private static List<StreamEntry> all(EventBus bus, String stream) {
-        List<StreamEntry> out = new ArrayList<>();
-        String after = "0";
-        List<StreamEntry> page;
-        while (!(page = bus.read(stream, after, 1000)).isEmpty()) {
-            out.addAll(page);
-            after = page.get(page.size() - 1).id();
-        }
-        return out;
-    }
-
     @Test
     void theSameKeyPublishedTwiceStoresOneEntryAndReturnsTheFirstId() {
         try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
@@ -42,7 +31,7 @@ class DedupeIT {
             String other = bus.publish(stream, Envelope.of("channel_id", "c", "content", "new"), PublishOptions.dedupeKey("discord:1234568"));
             assertThat(second).isEqualTo(first);
             assertThat(other).isNotEqualTo(first);
-            List<StreamEntry> entries = all(bus, stream);
+            List<StreamEntry> entries = TestRedis.readAll(bus, stream);
             assertThat(entries).extracting(StreamEntry::id).containsExactly(first, other);
             assertThat(entries.get(0).envelope().content()).isEqualTo("hi");
         }
@@ -64,7 +53,7 @@ class DedupeIT {
             Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> raw.sync().exists(key) == 0);
             String later = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("m-1"));
             assertThat(later).isNotEqualTo(first);
-            assertThat(all(bus, stream)).hasSize(2);
+            assertThat(TestRedis.readAll(bus, stream)).hasSize(2);
         }
     }
 
@@ -80,7 +69,7 @@ class DedupeIT {
             for (int i = 100; i < 2000; i++) {
                 assertThat(ids.get(i).join()).as("publish %s", i).isEqualTo(ids.get(i % 100).join());
             }
-            List<StreamEntry> entries = all(bus, stream);
+            List<StreamEntry> entries = TestRedis.readAll(bus, stream);
             assertThat(entries).hasSize(100);
             assertThat(entries).extracting(e -> e.envelope().longValue("n", -1)).containsExactlyElementsOf(
                     java.util.stream.LongStream.range(0, 100).boxed().toList());
@@ -99,7 +88,7 @@ class DedupeIT {
             for (int i = 0; i < 50; i++) {
                 assertThat(bus.publish(stream, Envelope.of("n", i), PublishOptions.dedupeKey("r" + i))).isEqualTo(first.get(i));
             }
-            assertThat(all(bus, stream)).hasSize(50);
+            assertThat(TestRedis.readAll(bus, stream)).hasSize(50);
         }
     }
 
@@ -114,7 +103,7 @@ class DedupeIT {
             Map<String, String> idsA = ids(a.lines());
             Map<String, String> idsB = ids(b.lines());
             assertThat(idsA).hasSize(n).isEqualTo(idsB);
-            List<StreamEntry> entries = all(bus, stream);
+            List<StreamEntry> entries = TestRedis.readAll(bus, stream);
             assertThat(entries).hasSize(n);
             assertThat(new HashSet<>(idsA.values())).hasSize(n);
         }
@@ -150,7 +139,7 @@ class DedupeIT {
             proxy.dropRepliesOnExisting();
             String id = bus.publishAsync(stream, Envelope.of("n", 2), PublishOptions.builder().dedupeKey("lost-reply-2").maxAttempts(10).build())
                     .get(60, TimeUnit.SECONDS);
-            List<StreamEntry> entries = all(direct, stream);
+            List<StreamEntry> entries = TestRedis.readAll(direct, stream);
             assertThat(entries).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(0L, 1L, 2L);
             assertThat(entries.get(2).id()).isEqualTo(id);
         }

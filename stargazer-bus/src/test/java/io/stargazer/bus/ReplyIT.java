@@ -22,17 +22,6 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(120)
 class ReplyIT {
 
-    private static List<StreamEntry> all(EventBus bus, String stream) {
-        List<StreamEntry> out = new ArrayList<>();
-        String after = "0";
-        List<StreamEntry> page;
-        while (!(page = bus.read(stream, after, 1000)).isEmpty()) {
-            out.addAll(page);
-            after = page.get(page.size() - 1).id();
-        }
-        return out;
-    }
-
     @Test
     void aReplyStoresTheAnswerWithADerivedDedupeKeyAndAcknowledgesTheEntry() throws Exception {
         try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE); RawRedis raw = new RawRedis(TestRedis.url())) {
@@ -56,7 +45,7 @@ class ReplyIT {
                 assertThat(problems).isEmpty();
                 assertThat(s.stats().acknowledged()).isEqualTo(1);
             }
-            List<StreamEntry> stored = all(bus, out);
+            List<StreamEntry> stored = TestRedis.readAll(bus, out);
             assertThat(stored).extracting(StreamEntry::id).containsExactly(answers.get(0));
             Map<String, byte[]> fields = RawRedis.fields(raw.xrange(out).get(0));
             assertThat(RawRedis.s(fields.get("dedupe_key"))).isEqualTo("reply:" + in + ":" + source);
@@ -133,7 +122,7 @@ class ReplyIT {
 
     private static Map<Long, Integer> countAnswers(EventBus bus, String out) {
         Map<Long, Integer> counts = new HashMap<>();
-        for (StreamEntry e : all(bus, out)) counts.merge(e.envelope().longValue("answer_to", -1), 1, Integer::sum);
+        for (StreamEntry e : TestRedis.readAll(bus, out)) counts.merge(e.envelope().longValue("answer_to", -1), 1, Integer::sum);
         return counts;
     }
 }

@@ -45,4 +45,16 @@ public final class TestRedis {
     public static EventBus bus(BusConfig config) {
         return EventBus.connect(url(), config);
     }
+
+    /** Every entry of {@code stream}, read without a group, oldest first. */
+    public static java.util.List<io.stargazer.bus.StreamEntry> readAll(EventBus bus, String stream) {
+        java.util.List<io.stargazer.bus.StreamEntry> out = new java.util.ArrayList<>();
+        String after = "0";
+        java.util.List<io.stargazer.bus.StreamEntry> page;
+        while (!(page = bus.read(stream, after, 1000)).isEmpty()) {
+            out.addAll(page);
+            after = page.get(page.size() - 1).id();
+        }
+        return out;
+    }
 }

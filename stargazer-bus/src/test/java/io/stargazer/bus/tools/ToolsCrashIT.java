@@ -118,17 +118,6 @@ class ToolsCrashIT {
         return Envelope.of("request_id", requestId, "tool", tool, "args", Map.of(), "reply_to", replyTo);
     }
 
-    private static List<StreamEntry> all(EventBus bus, String stream) {
-        List<StreamEntry> out = new java.util.ArrayList<>();
-        String after = "0";
-        List<StreamEntry> page;
-        while (!(page = bus.read(stream, after, 1000)).isEmpty()) {
-            out.addAll(page);
-            after = page.get(page.size() - 1).id();
-        }
-        return out;
-    }
-
     @Test
     void aToolsInstanceKilledAfterItsToolRanIsTakenOverWithoutRunningTheToolAgain() throws Exception {
         String ns = TestRedis.namespace();
@@ -162,8 +151,8 @@ class ToolsCrashIT {
                         && toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
             }
             assertThat(survivorRuns).as("runs on the survivor").isEmpty();
-            assertThat(all(toolsBus, ns + ":runs")).as("runs of the tool").hasSize(1);
-            List<StreamEntry> replies = all(toolsBus, replyTo);
+            assertThat(TestRedis.readAll(toolsBus, ns + ":runs")).as("runs of the tool").hasSize(1);
+            List<StreamEntry> replies = TestRedis.readAll(toolsBus, replyTo);
             assertThat(replies).hasSize(1);
             assertThat(replies.get(0).envelope().get("result")).isEqualTo("run by tools-doomed");
         }
@@ -195,7 +184,7 @@ class ToolsCrashIT {
             await().atMost(Duration.ofSeconds(10)).until(() -> tools.stats().received() == 3
                     && toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
             assertThat(runs.get()).isEqualTo(1);
-            List<StreamEntry> replies = all(toolsBus, replyTo);
+            List<StreamEntry> replies = TestRedis.readAll(toolsBus, replyTo);
             assertThat(replies).hasSize(1);
             assertThat(replies.get(0).envelope().get("result")).isEqualTo("run 1");
         }
