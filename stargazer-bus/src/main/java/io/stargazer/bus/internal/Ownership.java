@@ -1,7 +1,9 @@
 package io.stargazer.bus.internal;
 
 import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
+import java.util.concurrent.CompletableFuture;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -9,7 +11,7 @@ import java.util.List;
 /**
  * Which pending entries a consumer still owns, asked and acted on atomically on the server (one-key scripts).
  *
- * <p>A live consumer keeps what it holds: {@link #refresh} resets the idle time of its entries, so another
+ * <p>A live consumer keeps what it holds: {@link #refreshAsync} resets the idle time of its entries, so another
  * consumer's XAUTOCLAIM (which takes entries idle past the claim time) never takes them from it however slow its
  * handler. And a consumer never runs what is no longer its own: before it runs an entry it took over or is trying
  * again, {@link #confirm} checks that the entry is still pending with it, so an entry acknowledged meanwhile by the
@@ -61,28 +63,13 @@ final class Ownership {
         this.consumer = consumer.getBytes(StandardCharsets.UTF_8);
     }
 
-    /** Refreshes the idle time of {@code ids} still owned; returns those no longer owned. */
-    <K> List<String> refresh(RedisClusterCommands<K, byte[]> redis, K key, List<String> ids) {
-        List<String> lost = new ArrayList<>();
-        for (int from = 0; from < ids.size(); from += CHUNK) {
-            List<String> chunk = ids.subList(from, Math.min(ids.size(), from + CHUNK));
-            byte[][] argv = new byte[2 + chunk.size()][];
-            argv[0] = group;
-            argv[1] = consumer;
-            for (int i = 0; i < chunk.size(); i++) argv[2 + i] = chunk.get(i).getBytes(StandardCharsets.US_ASCII);
-            @SuppressWarnings("unchecked")
-            K[] keys = (K[]) java.lang.reflect.Array.newInstance(key.getClass(), 1);
-            keys[0] = key;
-            List<Object> r = redis.eval(REFRESH, ScriptOutputType.MULTI, keys, argv);
-            for (Object o : r) lost.add(o instanceof byte[] b ? new String(b, StandardCharsets.US_ASCII) : String.valueOf(o));
-        }
-        return lost;
-    }
-
-    /** {@link #refresh} on an asynchronous connection (the shared one): completes with the ids no longer owned. */
-    java.util.concurrent.CompletableFuture<List<String>> refreshAsync(io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands<String, byte[]> redis,
+    /**
+     * Refreshes the idle time of {@code ids} still owned ({@link #REFRESH}, in chunks) on the shared connection;
+     * completes with the ids no longer owned.
+     */
+    CompletableFuture<List<String>> refreshAsync(RedisClusterAsyncCommands<String, byte[]> redis,
             String stream, List<String> ids) {
-        List<java.util.concurrent.CompletableFuture<List<Object>>> parts = new ArrayList<>();
+        List<CompletableFuture<List<Object>>> parts = new ArrayList<>();
         for (int from = 0; from < ids.size(); from += CHUNK) {
             List<String> chunk = ids.subList(from, Math.min(ids.size(), from + CHUNK));
             byte[][] argv = new byte[2 + chunk.size()][];
@@ -91,7 +78,7 @@ final class Ownership {
             for (int i = 0; i < chunk.size(); i++) argv[2 + i] = chunk.get(i).getBytes(StandardCharsets.US_ASCII);
             parts.add(redis.<List<Object>>eval(REFRESH, ScriptOutputType.MULTI, new String[] {stream}, argv).toCompletableFuture());
         }
-        return java.util.concurrent.CompletableFuture.allOf(parts.toArray(java.util.concurrent.CompletableFuture[]::new)).thenApply(v -> {
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(v -> {
             List<String> lost = new ArrayList<>();
             for (var f : parts) {
                 for (Object o : f.join()) lost.add(o instanceof byte[] b ? new String(b, StandardCharsets.US_ASCII) : String.valueOf(o));
