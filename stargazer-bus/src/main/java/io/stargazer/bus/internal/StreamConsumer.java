@@ -138,7 +138,7 @@ final class StreamConsumer implements Subscription {
         this.acks = new AckBatcher(bus.redis().sharedAsync(), cfg.stream(), cfg.group());
         this.deadLetters = new DeadLetters(cfg.stream(), cfg.group(), cfg.deadLetterStream(), bus.redis().sharedAsync(), bus.guard(),
                 acks, bus.config().clock());
-        this.ownership = new Ownership(cfg.group(), cfg.consumerName());
+        this.ownership = new Ownership(cfg.group(), cfg.consumerName(), bus.redis().code());
         this.idleSweep = new IdleConsumerSweep(bus, cfg.stream(), cfg.group(), cfg.consumerName(), cfg.consumerIdleLimit());
         this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream()));
         this.lanes = new Lanes(pool);
