@@ -95,7 +95,7 @@ final class RedisEventBus implements EventBus {
         this.guard = new StreamGuard(config, async, redis.code(), maintenance, redis.version(),
                 s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                         redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
-                        redis.publishLoop())), () -> hooks);
+                        redis.publishLoop(), redis.code())), () -> hooks);
         ConnectionHealth health = redis.health(config.deadPeerTimeout());
         timers.scheduleWithFixedDelay(health::check, health.intervalMillis(), health.intervalMillis(), TimeUnit.MILLISECONDS);
         // Every publish completes within its deadline, even on a connection that stopped answering.

@@ -104,6 +104,8 @@ final class StreamPublisher {
 
     private final String stream;
     private final RedisClusterAsyncCommands<String, byte[]> redis;
+    /** Scripts (EVAL) or the stargazer library's functions (FCALL) for batches; a lone publish is XADD either way. */
+    private final ServerCode code;
     private final int maxBatch;
     private final int queueLimit;
     private final byte[] dedupeWindowMillis;
@@ -128,8 +130,9 @@ final class StreamPublisher {
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
-            java.time.Duration dedupeWindow, EventExecutor loop) {
+            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code) {
         this.stream = stream;
+        this.code = code;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
         this.redis = redis;
         this.maxBatch = maxBatch;
@@ -261,7 +264,7 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return redis.eval(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
+        return code.run(redis, traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
     }
 
     /** Writes the XADD options into a script's arguments from {@code i}: their count, then each; returns the next index. */
@@ -295,7 +298,7 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return redis.eval(traced ? Dedupe.TRACED_PUBLISH_SCRIPT : Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, keys.toArray(String[]::new), argv);
+        return code.run(redis, traced ? Dedupe.TRACED_PUBLISH_SCRIPT : Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, keys.toArray(String[]::new), argv);
     }
 
     private void finish(Batch batch, Object result, Throwable error) {
