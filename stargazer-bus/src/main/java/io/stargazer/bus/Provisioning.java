@@ -21,7 +21,7 @@ public final class Provisioning {
     /**
      * What one run did, in order; {@code changed} is false when everything was in place already.
      *
-     * @param actions one line per step: {@code loaded library stargazer 1}, {@code created group G on S}, ... or
+     * @param actions one line per step: {@code loaded library stargazer 1} (or {@code replaced library stargazer N with 1}), {@code created group G on S}, ... or
      *                {@code ... already there}
      */
     public record Result(List<String> actions, boolean changed) {
@@ -53,7 +53,7 @@ public final class Provisioning {
             if (before == ServerCode.VERSION) {
                 actions.add("library " + lib + " already loaded");
             } else {
-                actions.add(before == 0 ? "loaded library " + lib : "upgraded library " + ServerCode.LIBRARY + " " + before + " to " + ServerCode.VERSION);
+                actions.add(before == 0 ? "loaded library " + lib : "replaced library " + ServerCode.LIBRARY + " " + before + " with " + ServerCode.VERSION);
                 changed = true;
             }
         } else {

@@ -136,7 +136,7 @@ public final class ServerCode {
             loaded = loadedVersion(redis.sharedSync());
             if (loaded != VERSION) {
                 why = loaded == 0 ? "the " + LIBRARY + " library is not loaded (stargazer provision loads it)"
-                        : "the " + LIBRARY + " library is version " + loaded + ", this bus needs " + VERSION + " (stargazer provision upgrades it)";
+                        : "the " + LIBRARY + " library is version " + loaded + ", this bus needs " + VERSION + " (stargazer provision replaces it)";
             }
         }
         if (why == null) {
