@@ -21,8 +21,9 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-// The node runs with the least-privilege users `stargazer acl` generates: a gateway, a worker and a tools service,
-// each logged in as its own role's user, pass messages and tool calls through, and Redis refuses nothing.
+// The node runs with the least-privilege users `stargazer acl` generates (FCALL of the stargazer library's functions, no
+// EVAL) on a provisioned server: a gateway, a worker and a tools service, each logged in as its own role's user, pass
+// messages and tool calls through, and Redis refuses nothing.
 class NodeUnderAclIT {
     @Test
     void gatewayWorkerAndToolsEachRunAsTheirOwnAclUser() throws Exception {
@@ -42,6 +43,9 @@ class NodeUnderAclIT {
                 }
                 admin.sync().aclLogReset();
             }
+            // The roles may not load functions: the administrator provisions the server first (stargazer provision).
+            io.stargazer.bus.Provisioning.provision(RedisUrl.parse(server.url()),
+                    io.stargazer.bus.BusConfig.builder().topology(t).platforms(List.of("webchat")).build());
             Map<String, String> env = Map.of("SG_PLATFORMS", "webchat");
             List<Node> nodes = new ArrayList<>();
             try {
