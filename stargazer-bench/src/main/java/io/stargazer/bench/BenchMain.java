@@ -212,6 +212,11 @@ public final class BenchMain {
             add(SEC_PUBLISH, "asynchronous publishing, group consumed, cap 100 000, trim policy " + policy.name(), Result.STARGAZER,
                     StargazerRows.publishAsyncTrimmed(ctx, policy, bestWindow), "msg/s", P16);
         }
+        for (FunctionRows.Pair p : FunctionRows.compare(ctx, bestWindow)) {
+            add(SEC_PUBLISH, p.what() + ", functions (FCALL, median of 3, alternated with scripts)", Result.STARGAZER, FunctionRows.median(p.functions()), "msg/s", P16);
+            add(SEC_PUBLISH, p.what() + ", scripts (EVAL, median of 3)", Result.STARGAZER, FunctionRows.median(p.scripts()), "msg/s", P16);
+            notes.add("Server code (docs/functions.md), " + bestWindow + " in flight: " + p.note());
+        }
         notes.add("Trim policy rows: the stream has a group that a no-op subscription keeps up with, and a cap of 100 000, so "
                 + "trimming runs throughout; SAFE trims in the background below what every group has acknowledged, EVICT "
                 + "puts MAXLEN ~ on every XADD (the original's behaviour).");
