@@ -110,10 +110,11 @@ local function publish(keys, argv, layout)
   local entries = (#argv - first + 1) / width
   local k = 2
   if layout.dedupe then
+    local prefix = slot_key(stream, 'dedupe:')
     for i = first, #argv, width do
       local dk = argv[i + 2]
       if dk ~= '' then
-        expect_key(keys[k], slot_key(stream, 'dedupe:' .. dk), 'dedupe')
+        if keys[k] ~= prefix .. dk then expect_key(keys[k], prefix .. dk, 'dedupe') end
         k = k + 1
       end
     end
