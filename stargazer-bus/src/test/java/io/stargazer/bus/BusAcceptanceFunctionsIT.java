@@ -61,4 +61,12 @@ class BusAcceptanceFunctionsIT extends BusAcceptanceSuite {
             super(BusAcceptanceFunctionsIT.this);
         }
     }
+
+    /** Issue 13 with functions: dedupe keys (sg_publish) and answers (sg_reply) stored once. */
+    @Nested
+    class OnceNotTwice extends OncePromises {
+        OnceNotTwice() {
+            super(BusAcceptanceFunctionsIT.this);
+        }
+    }
 }

@@ -106,7 +106,7 @@ class FunctionsIT {
         // Allowed options, at the smallest cap: still nothing unread goes.
         fcall("sg_publish_batch", new String[] {s}, "3", "MAXLEN", "~", "1000", "p", "t", "p2", "t2");
         fcall("sg_trim", new String[] {s}, "1000");
-        fcall("sg_publish", new String[] {s}, "60000", "3", "MAXLEN", "~", "1000", "p", "t", "");
+        fcall("sg_publish", withHashes(s), "60000", "3", "3", "MAXLEN", "~", "1000", "p", "t", "");
         assertThat(admin.xlen(s)).isEqualTo(1503);
         assertThat(admin.xrange(s).get(0).getId()).isEqualTo(ids.get(0));
 
@@ -128,18 +128,26 @@ class FunctionsIT {
         Provisioning.provision(url(), config(t));
         String s = t.outboundStream("webchat");
         String other = t.inboundStream();
-        assertThat(fcallError("sg_publish", new String[] {s, "{" + other + "}:dedupe:k"}, "1000", "0", "p", "t", "k"))
-                .contains("dedupe key");
-        assertThat(fcallError("sg_publish", new String[] {s}, "1000", "0", "p", "t", "k")).contains("dedupe key 'nil'");
-        assertThat(fcallError("sg_publish", new String[] {s, "{" + s + "}:dedupe:k", "x"}, "1000", "0", "p", "t", "k"))
-                .contains("expected 2 keys, got 3");
+        String[] othersHashes = withHashes(other);
+        assertThat(fcallError("sg_publish", new String[] {s, othersHashes[1], othersHashes[2]}, "1000", "3", "0", "p", "t", "k"))
+                .contains("dedupe hash key");
+        assertThat(fcallError("sg_publish", new String[] {s, "{" + s + "}:dedupe:1", "{" + s + "}:dedupe:0"}, "1000", "3", "0", "p", "t", "k"))
+                .contains("dedupe hash key");
+        assertThat(fcallError("sg_publish", new String[] {s}, "1000", "3", "0", "p", "t", "k")).contains("expected 3 keys, got 1");
+        assertThat(fcallError("sg_publish", withHashes(s), "1000", "4", "0", "p", "t", "k", "x")).contains("width '4'");
         assertThat(fcallError("sg_pause", new String[] {s, "{" + other + "}:paused:g"}, "g")).contains("pause key");
-        assertThat(fcallError("sg_reply", new String[] {s, "{" + s + "}:dedupe:reply:x:1-1", other}, "1000", "g", "1-1", "0",
-                "p", "t", "reply:x:1-1")).contains("is not reply:<source>:<id>");
+        String[] replyKeys = {s, "{" + s + "}:dedupe:0", "{" + s + "}:dedupe:1", other};
+        assertThat(fcallError("sg_reply", replyKeys, "1000", "g", "1-1", "0", "p", "t", "reply:x:1-1"))
+                .contains("is not reply:<source>:<id>");
         assertThat(fcallError("sg_replay", new String[] {s, "{" + other + "}:replay:d:1-1"}, "1000", "0", "payload", "x",
                 "replay_of", "1-1")).contains("replay key");
         assertThat(fcallError("sg_tool_begin", new String[] {"{t}:result:r1", "{t}:run:r2"}, "o", "1000")).contains("run key");
         assertThat(admin.sync().exists(b("{" + other + "}:paused:g"))).isZero();
+    }
+
+    /** A stream and its two dedupe hashes (docs/once.md), the keys of sg_publish. */
+    private static String[] withHashes(String stream) {
+        return new String[] {stream, Topology.slotKey(stream, "dedupe:0"), Topology.slotKey(stream, "dedupe:1")};
     }
 
     private static Object fcall(String function, String[] keys, String... args) {

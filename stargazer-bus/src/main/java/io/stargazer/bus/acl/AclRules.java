@@ -115,8 +115,7 @@ public final class AclRules {
 
     /** The functions of the stargazer library (docs/functions.md) each capability calls. */
     static final List<String> CONSUME_FUNCTIONS = List.of("sg_refresh", "sg_confirm", "sg_delete_idle_consumer");
-    static final List<String> PUBLISH_FUNCTIONS = List.of("sg_publish_batch", "sg_publish_batch_traced", "sg_publish",
-            "sg_publish_traced", "sg_trim");
+    static final List<String> PUBLISH_FUNCTIONS = List.of("sg_publish_batch", "sg_publish_batch_traced", "sg_publish", "sg_trim");
     static final List<String> WORKER_FUNCTIONS = List.of("sg_reply", "sg_reply_stream_init", "sg_reply_stream_maintain");
     static final List<String> TOOLS_FUNCTIONS = List.of("sg_tool_begin", "sg_tool_renew", "sg_tool_finish");
     static final List<String> OPERATOR_FUNCTIONS = List.of("sg_replay", "sg_pause", "sg_resume");
@@ -339,7 +338,8 @@ public final class AclRules {
                 support.add(beside(escape(t.toolsStream()), "result:*"));
             }
             if (!support.isEmpty()) {
-                r.add(selector("+get +set +pexpire +del", "~", new ArrayList<>(support)));
+                // Dedupe keys are fields of two hashes per stream whose period comes from the server's clock (Dedupe).
+                r.add(selector("+get +set +pexpire +del +hget +hmget +hset +pexpireat +unlink +time", "~", new ArrayList<>(support)));
             }
             Set<String> scripted = new LinkedHashSet<>(consume);
             scripted.addAll(publish);

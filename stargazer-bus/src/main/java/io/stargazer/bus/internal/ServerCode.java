@@ -36,7 +36,6 @@ public final class ServerCode {
             Map.entry(StreamPublisher.BATCH_SCRIPT, "sg_publish_batch"),
             Map.entry(StreamPublisher.TRACED_BATCH_SCRIPT, "sg_publish_batch_traced"),
             Map.entry(Dedupe.PUBLISH_SCRIPT, "sg_publish"),
-            Map.entry(Dedupe.TRACED_PUBLISH_SCRIPT, "sg_publish_traced"),
             Map.entry(Dedupe.REPLY_SCRIPT, "sg_reply"),
             Map.entry(Dedupe.REPLAY_SCRIPT, "sg_replay"),
             Map.entry(StreamGuard.TRIM_SCRIPT, "sg_trim"),

@@ -90,71 +90,97 @@ local function trim_options(key, argv, from, n, adding)
   return {'MINID', '~', (safe_bound(key, groups))}
 end
 
--- Appends a batch of entries to KEYS[1]. `layout`: where things are in ARGV.
---   window: ARGV[1] is the dedupe window (ms) and the option count follows; else the option count is ARGV[1]
---   width: ARGV per entry; dedupe: the third is the dedupe key ('' for none); traced: traceparent, tracestate follow
--- KEYS[2..] are the dedupe keys of the entries that have one, in order, each <stream's slot key>:dedupe:<key>.
-local function publish(keys, argv, layout)
-  local stream = keys[1]
-  if not stream then refuse('expected the stream as the first key') end
-  local at = 1
-  local window
-  if layout.window then
-    window = whole(argv[1], 'window', 1)
-    at = 2
+-- A stream's dedupe keys (Dedupe.java, docs/once.md): fields of two hashes, <slot key>:dedupe:0 and :1, taking turns by
+-- period of the server's clock (one window long). dedupe_open: the current period's hash, and the previous period's
+-- when it still holds that period (else nil); dedupe_lookup: the keys found and their ids; dedupe_record: key, id, ...
+-- into the current hash. Chunks of 500 keep unpack far below Lua's stack limit.
+local function dedupe_open(h0, h1, window)
+  local t = redis.call('TIME')
+  local b = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / window)
+  local cur, prev = h0, h1
+  if b % 2 == 1 then cur, prev = h1, h0 end
+  local period = string.format('%.0f', b)
+  local mark = redis.call('HGET', cur, '')
+  if mark ~= period then
+    if mark then redis.call('UNLINK', cur) end
+    redis.call('HSET', cur, '', period)
+    redis.call('PEXPIREAT', cur, string.format('%.0f', (b + 2) * window))
   end
-  local n = whole(argv[at], 'option count', 0)
-  local first = at + n + 1
-  local width = layout.width
-  if (#argv - first + 1) % width ~= 0 then refuse('expected ' .. width .. ' arguments per entry') end
-  local entries = (#argv - first + 1) / width
-  local k = 2
-  if layout.dedupe then
-    local prefix = slot_key(stream, 'dedupe:')
-    for i = first, #argv, width do
-      local dk = argv[i + 2]
-      if dk ~= '' then
-        if keys[k] ~= prefix .. dk then expect_key(keys[k], prefix .. dk, 'dedupe') end
-        k = k + 1
-      end
+  if redis.call('HGET', prev, '') ~= string.format('%.0f', b - 1) then prev = nil end
+  return cur, prev
+end
+
+local function dedupe_lookup(cur, prev, keys)
+  local known = {}
+  for _, h in ipairs({cur, prev}) do
+    local miss = {}
+    for _, k in ipairs(keys) do if not known[k] then miss[#miss + 1] = k end end
+    for s = 1, #miss, 500 do
+      local e = math.min(s + 499, #miss)
+      local got = redis.call('HMGET', h, unpack(miss, s, e))
+      for j = 1, e - s + 1 do if got[j] then known[miss[s + j - 1]] = got[j] end end
     end
   end
-  check_keys(keys, k - 1)
-  local trim = trim_options(stream, argv, at + 1, n, entries)
+  return known
+end
+
+local function dedupe_record(cur, pairs)
+  for s = 1, #pairs, 1000 do
+    redis.call('HSET', cur, unpack(pairs, s, math.min(s + 999, #pairs)))
+  end
+end
+
+-- The dedupe hashes of `stream` must be keys[from] and keys[from + 1].
+local function expect_dedupe_hashes(keys, from, stream)
+  expect_key(keys[from], slot_key(stream, 'dedupe:0'), 'dedupe hash')
+  expect_key(keys[from + 1], slot_key(stream, 'dedupe:1'), 'dedupe hash')
+end
+
+-- The entries' XADD arguments after the options: payload, trace_id[, dedupe_key][, traceparent[, tracestate]].
+-- `args` holds XADD, the stream and the options up to `base`; what was past `m` from an earlier entry is cleared.
+local function entry_args(args, base, argv, i, dk, tp)
+  args[base + 1] = '*'
+  args[base + 2] = 'payload'
+  args[base + 3] = argv[i]
+  args[base + 4] = 'trace_id'
+  args[base + 5] = argv[i + 1]
+  local m = base + 5
+  if dk ~= '' then
+    args[m + 1] = 'dedupe_key'
+    args[m + 2] = dk
+    m = m + 2
+  end
+  if tp then
+    args[m + 1] = 'traceparent'
+    args[m + 2] = argv[tp]
+    m = m + 2
+    if argv[tp + 1] ~= '' then
+      args[m + 1] = 'tracestate'
+      args[m + 2] = argv[tp + 1]
+      m = m + 2
+    end
+  end
+  for j = #args, m + 1, -1 do args[j] = nil end
+end
+
+-- Appends a batch without dedupe keys to KEYS[1]: ARGV[1] n, ARGV[2..1+n] XADD options, then `width` per entry.
+local function publish_batch(keys, argv, width)
+  check_keys(keys, 1)
+  local n = whole(argv[1], 'option count', 0)
+  local first = n + 2
+  if #argv < first + width - 1 or (#argv - first + 1) % width ~= 0 then refuse('expected ' .. width .. ' arguments per entry') end
+  local args = {'XADD', keys[1]}
+  for _, o in ipairs(trim_options(keys[1], argv, 2, n, (#argv - first + 1) / width)) do args[#args + 1] = o end
+  local base = #args
   local ids = {}
-  k = 2
   for i = first, #argv, width do
-    local dk = layout.dedupe and argv[i + 2] or ''
-    local id = false
-    if dk ~= '' then id = redis.call('GET', keys[k]) end
-    if not id then
-      local args = {'XADD', stream}
-      for _, o in ipairs(trim) do args[#args + 1] = o end
-      args[#args + 1] = '*'
-      args[#args + 1] = 'payload'
-      args[#args + 1] = argv[i]
-      args[#args + 1] = 'trace_id'
-      args[#args + 1] = argv[i + 1]
-      if dk ~= '' then
-        args[#args + 1] = 'dedupe_key'
-        args[#args + 1] = dk
-      end
-      if layout.traced then
-        local t = layout.dedupe and i + 3 or i + 2
-        args[#args + 1] = 'traceparent'
-        args[#args + 1] = argv[t]
-        if argv[t + 1] ~= '' then
-          args[#args + 1] = 'tracestate'
-          args[#args + 1] = argv[t + 1]
-        end
-      end
-      id = redis.call(unpack(args))
-      -- Only the first entry trims: the bound was computed for the whole batch.
-      trim = {}
-      if dk ~= '' then redis.call('SET', keys[k], id, 'PX', window) end
+    entry_args(args, base, argv, i, '', width == 4 and i + 2 or nil)
+    ids[#ids + 1] = redis.call(unpack(args))
+    -- Only the first entry trims: the bound was computed for the whole batch.
+    if base > 2 then
+      for j = #args, 3, -1 do args[j] = nil end
+      base = 2
     end
-    if dk ~= '' then k = k + 1 end
-    ids[#ids + 1] = id
   end
   return ids
 end
@@ -163,54 +189,79 @@ redis.register_function{function_name = 'sg_version', flags = {'no-writes'},
   callback = function(keys, argv) return VERSION end}
 
 -- KEYS[1] stream. ARGV[1] n, ARGV[2..1+n] XADD options, then per entry: payload, trace_id. Returns the ids.
-redis.register_function('sg_publish_batch', function(keys, argv)
-  return publish(keys, argv, {window = false, width = 2, dedupe = false, traced = false})
-end)
+redis.register_function('sg_publish_batch', function(keys, argv) return publish_batch(keys, argv, 2) end)
 
 -- As sg_publish_batch, per entry: payload, trace_id, traceparent, tracestate ('' for none).
-redis.register_function('sg_publish_batch_traced', function(keys, argv)
-  return publish(keys, argv, {window = false, width = 4, dedupe = false, traced = true})
-end)
+redis.register_function('sg_publish_batch_traced', function(keys, argv) return publish_batch(keys, argv, 4) end)
 
--- KEYS[1] stream, KEYS[2..] dedupe keys of the entries that have one. ARGV[1] window ms, ARGV[2] n, ARGV[3..2+n]
--- XADD options, then per entry: payload, trace_id, dedupe key ('' for none). Returns each entry's id: the first
--- one's for a dedupe key already used (also earlier in the same batch).
+-- KEYS[1] stream, KEYS[2..3] its dedupe hashes. ARGV[1] window ms, ARGV[2] width (3, or 5 with trace context), ARGV[3] n,
+-- ARGV[4..3+n] XADD options, then per entry: payload, trace_id, dedupe key ('' for none)[, traceparent, tracestate].
+-- Returns each entry's id: the first one's for a key already used within the window (also earlier in the batch).
 redis.register_function('sg_publish', function(keys, argv)
-  return publish(keys, argv, {window = true, width = 3, dedupe = true, traced = false})
+  check_keys(keys, 3)
+  local stream = keys[1]
+  expect_dedupe_hashes(keys, 2, stream)
+  local window = whole(argv[1], 'window', 1)
+  local width = whole(argv[2], 'width', 3)
+  if width ~= 3 and width ~= 5 then refuse("width '" .. argv[2] .. "' is not 3 or 5") end
+  local n = whole(argv[3], 'option count', 0)
+  local first = n + 4
+  if #argv < first + width - 1 or (#argv - first + 1) % width ~= 0 then refuse('expected ' .. width .. ' arguments per entry') end
+  local trim = trim_options(stream, argv, 4, n, (#argv - first + 1) / width)
+  local cur, prev = dedupe_open(keys[2], keys[3], window)
+  local ask = {}
+  for i = first, #argv, width do
+    if argv[i + 2] ~= '' then ask[#ask + 1] = argv[i + 2] end
+  end
+  local known = dedupe_lookup(cur, prev, ask)
+  local args = {'XADD', stream}
+  for _, o in ipairs(trim) do args[#args + 1] = o end
+  local base = #args
+  local ids, new = {}, {}
+  for i = first, #argv, width do
+    local dk = argv[i + 2]
+    local id = dk ~= '' and known[dk]
+    if not id then
+      entry_args(args, base, argv, i, dk, width == 5 and i + 3 or nil)
+      id = redis.call(unpack(args))
+      if base > 2 then
+        for j = #args, 3, -1 do args[j] = nil end
+        base = 2
+      end
+      if dk ~= '' then
+        known[dk] = id
+        new[#new + 1] = dk
+        new[#new + 1] = id
+      end
+    end
+    ids[#ids + 1] = id
+  end
+  dedupe_record(cur, new)
+  return ids
 end)
 
--- As sg_publish, per entry: payload, trace_id, dedupe key, traceparent, tracestate ('' for none).
-redis.register_function('sg_publish_traced', function(keys, argv)
-  return publish(keys, argv, {window = true, width = 5, dedupe = true, traced = true})
-end)
-
--- Answer and acknowledge in one step. KEYS[1] answer stream, KEYS[2] its dedupe key, KEYS[3] source stream.
+-- Answer and acknowledge in one step. KEYS[1] answer stream, KEYS[2..3] its dedupe hashes, KEYS[4] source stream.
 -- ARGV[1] window ms, ARGV[2] group, ARGV[3] source id, ARGV[4] n, ARGV[5..4+n] XADD options, then payload,
 -- trace_id, dedupe key (which must be reply:<source stream>:<source id>). Returns the answer's id.
 redis.register_function('sg_reply', function(keys, argv)
-  check_keys(keys, 3)
+  check_keys(keys, 4)
+  expect_dedupe_hashes(keys, 2, keys[1])
   local window = whole(argv[1], 'window', 1)
   local n = whole(argv[4], 'option count', 0)
   local p = 5 + n
   if #argv ~= p + 2 then refuse('expected ' .. (p + 2) .. ' arguments') end
   local dk = argv[p + 2]
-  if dk ~= 'reply:' .. keys[3] .. ':' .. argv[3] then refuse("dedupe key '" .. dk .. "' is not reply:<source>:<id>") end
-  expect_key(keys[2], slot_key(keys[1], 'dedupe:' .. dk), 'dedupe')
-  local id = redis.call('GET', keys[2])
+  if dk ~= 'reply:' .. keys[4] .. ':' .. argv[3] then refuse("dedupe key '" .. dk .. "' is not reply:<source>:<id>") end
+  local cur, prev = dedupe_open(keys[2], keys[3], window)
+  local id = dedupe_lookup(cur, prev, {dk})[dk]
   if not id then
     local args = {'XADD', keys[1]}
     for _, o in ipairs(trim_options(keys[1], argv, 5, n, 1)) do args[#args + 1] = o end
-    args[#args + 1] = '*'
-    args[#args + 1] = 'payload'
-    args[#args + 1] = argv[p]
-    args[#args + 1] = 'trace_id'
-    args[#args + 1] = argv[p + 1]
-    args[#args + 1] = 'dedupe_key'
-    args[#args + 1] = dk
+    entry_args(args, #args, argv, p, dk, nil)
     id = redis.call(unpack(args))
-    redis.call('SET', keys[2], id, 'PX', window)
+    dedupe_record(cur, {dk, id})
   end
-  redis.call('XACK', keys[3], argv[2], argv[3])
+  redis.call('XACK', keys[4], argv[2], argv[3])
   return id
 end)
 

@@ -26,10 +26,10 @@ class AclRulesTest {
                 + "'(+xadd +xtrim +xlen +exists %W~sg:stream:inbound %W~sg:stream:outbound:discord:dead)' "
                 + "'(+xinfo|groups +xpending %R~sg:stream:inbound %R~sg:stream:outbound:discord:dead)' "
                 // The dedupe keys beside the streams it publishes to, in their slots (docs/once.md).
-                + "'(+get +set +pexpire +del ~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)' "
+                + "'(+get +set +pexpire +del +hget +hmget +hset +pexpireat +unlink +time ~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)' "
                 // The library's functions it calls, each by name (docs/functions.md); no EVAL.
                 + "'(+fcall|sg_refresh +fcall|sg_confirm +fcall|sg_delete_idle_consumer +fcall|sg_publish_batch "
-                + "+fcall|sg_publish_batch_traced +fcall|sg_publish +fcall|sg_publish_traced +fcall|sg_trim "
+                + "+fcall|sg_publish_batch_traced +fcall|sg_publish +fcall|sg_trim "
                 + "~sg:stream:outbound:discord ~sg:stream:inbound ~sg:stream:outbound:discord:dead "
                 + "~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)'");
         assertThat(r.user("sg-worker").rules()).noneMatch(x -> x.contains("+eval"));
