@@ -36,46 +36,13 @@ final class Dedupe {
     }
 
     /**
-     * The part every keyed script shares. {@code dedupe_open(h0, h1, window)}: the current period's hash, and the
+     * The part every keyed script shares, taken from the functions library's source (stargazer.lua, section
+     * {@code dedupe}), which runs the same helpers. {@code dedupe_open(h0, h1, window)}: the current period's hash, and the
      * previous period's when it still holds that period (else nil). {@code dedupe_lookup(cur, prev, keys)}: a table of
      * the keys found and their ids, in at most two HMGETs per 500 keys. {@code dedupe_record(cur, pairs)}: stores
      * key, id, ... in the current hash. Chunks of 500 keep {@code unpack} far below Lua's stack limit.
      */
-    private static final String LIB = """
-            local function dedupe_open(h0, h1, window)
-              local t = redis.call('TIME')
-              local b = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / window)
-              local cur, prev = h0, h1
-              if b % 2 == 1 then cur, prev = h1, h0 end
-              local period = string.format('%.0f', b)
-              local mark = redis.call('HGET', cur, '')
-              if mark ~= period then
-                if mark then redis.call('UNLINK', cur) end
-                redis.call('HSET', cur, '', period)
-                redis.call('PEXPIREAT', cur, string.format('%.0f', (b + 2) * window))
-              end
-              if redis.call('HGET', prev, '') ~= string.format('%.0f', b - 1) then prev = nil end
-              return cur, prev
-            end
-            local function dedupe_lookup(cur, prev, keys)
-              local known = {}
-              for _, h in ipairs({cur, prev}) do
-                local miss = {}
-                for _, k in ipairs(keys) do if not known[k] then miss[#miss + 1] = k end end
-                for s = 1, #miss, 500 do
-                  local e = math.min(s + 499, #miss)
-                  local got = redis.call('HMGET', h, unpack(miss, s, e))
-                  for j = 1, e - s + 1 do if got[j] then known[miss[s + j - 1]] = got[j] end end
-                end
-              end
-              return known
-            end
-            local function dedupe_record(cur, pairs)
-              for s = 1, #pairs, 1000 do
-                redis.call('HSET', cur, unpack(pairs, s, math.min(s + 999, #pairs)))
-              end
-            end
-            """;
+    private static final String LIB = LibrarySource.section("dedupe");
 
     /**
      * KEYS[1] stream, KEYS[2..3] its dedupe hashes ({@link #hashNames}). ARGV[1] window in ms, ARGV[2] the width of an

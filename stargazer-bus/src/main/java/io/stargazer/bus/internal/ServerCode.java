@@ -8,9 +8,6 @@ import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ServerCodeMode;
 import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.TrimPolicy;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -65,12 +62,7 @@ public final class ServerCode {
 
     /** The library's source, {@code #!lua name=stargazer} first: what {@code FUNCTION LOAD} is given. */
     public static String librarySource() {
-        try (InputStream in = ServerCode.class.getResourceAsStream("stargazer.lua")) {
-            if (in == null) throw new IllegalStateException("stargazer.lua is missing from the library's jar");
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new IllegalStateException("reading stargazer.lua", e);
-        }
+        return LibrarySource.TEXT;
     }
 
     /** The function that does what {@code script} does. */

@@ -94,6 +94,7 @@ end
 -- period of the server's clock (one window long). dedupe_open: the current period's hash, and the previous period's
 -- when it still holds that period (else nil); dedupe_lookup: the keys found and their ids; dedupe_record: key, id, ...
 -- into the current hash. Chunks of 500 keep unpack far below Lua's stack limit.
+-- BEGIN dedupe (also the scripts' prelude: Dedupe.LIB)
 local function dedupe_open(h0, h1, window)
   local t = redis.call('TIME')
   local b = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / window)
@@ -129,6 +130,7 @@ local function dedupe_record(cur, pairs)
     redis.call('HSET', cur, unpack(pairs, s, math.min(s + 999, #pairs)))
   end
 end
+-- END dedupe
 
 -- The dedupe hashes of `stream` must be keys[from] and keys[from + 1].
 local function expect_dedupe_hashes(keys, from, stream)
