@@ -365,8 +365,9 @@ class AclIT {
         aclLog("RESET");
         String viaFunction = run(as("fn-only", "pw-fn"), "FCALL", "sg_publish_batch", "1", in, "0", "p", "t");
         assertThat(RedisServerException.codeOf(viaFunction)).as(viaFunction).isEqualTo("ERR");
-        assertThat(aclLogEntries()).singleElement().satisfies(e -> assertThat(e)
-                .containsEntry("username", "fn-only").containsEntry("context", "lua").containsEntry("object", "xadd"));
+        // (On a 7.2+ server this user's login also logs its refused CLIENT SETINFO, at the top level.)
+        assertThat(aclLogEntries()).filteredOn(e -> "lua".equals(e.get("context"))).singleElement().satisfies(e -> assertThat(e)
+                .containsEntry("username", "fn-only").containsEntry("object", "xadd"));
         assertThat(admin.xlen(in)).isZero();
     }
 
