@@ -49,6 +49,8 @@ public class StargazerBusProperties {
     private Duration deadPeerTimeout;
     /** How long a publish's dedupe key is remembered (SG_DEDUPE_WINDOW_MS). */
     private Duration dedupeWindow;
+    /** Server-side logic as the stargazer functions library or as scripts (SG_SERVER_CODE): auto, functions, scripts. */
+    private io.stargazer.bus.ServerCodeMode serverCode;
     /** Whether to create the role's streams and groups at start-up (EventBus.ensureStreams). */
     private boolean ensureStreams = true;
 
@@ -191,6 +193,7 @@ public class StargazerBusProperties {
         set(p + "publish-queue-limit", publishQueueLimit, b::publishQueueLimit);
         set(p + "dead-peer-timeout", deadPeerTimeout, b::deadPeerTimeout);
         set(p + "dedupe-window", dedupeWindow, b::dedupeWindow);
+        set(p + "server-code", serverCode, b::serverCode);
         return b.build();
     }
 
@@ -232,6 +235,8 @@ public class StargazerBusProperties {
     public void setDeadPeerTimeout(Duration v) { deadPeerTimeout = v; }
     public Duration getDedupeWindow() { return dedupeWindow; }
     public void setDedupeWindow(Duration v) { dedupeWindow = v; }
+    public io.stargazer.bus.ServerCodeMode getServerCode() { return serverCode; }
+    public void setServerCode(io.stargazer.bus.ServerCodeMode v) { serverCode = v; }
     public boolean isEnsureStreams() { return ensureStreams; }
     public void setEnsureStreams(boolean v) { ensureStreams = v; }
     public TopologyProperties getTopology() { return topology; }

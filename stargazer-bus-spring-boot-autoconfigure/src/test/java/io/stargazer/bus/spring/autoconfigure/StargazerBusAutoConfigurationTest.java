@@ -57,7 +57,7 @@ class StargazerBusAutoConfigurationTest {
     void propertiesReachTheBusConfigAndTopology() {
         runner.withPropertyValues("stargazer.bus.role=worker", "stargazer.bus.node-id=w-7", "stargazer.bus.stream-maxlen=5000",
                 "stargazer.bus.trim-policy=evict", "stargazer.bus.publish-timeout=3s", "stargazer.bus.platforms=discord,webchat",
-                "stargazer.bus.topology.inbound-partitions=3", "stargazer.bus.dedupe-window=90s").run(ctx -> {
+                "stargazer.bus.topology.inbound-partitions=3", "stargazer.bus.dedupe-window=90s", "stargazer.bus.server-code=scripts").run(ctx -> {
             assertThat(ctx).hasNotFailed();
             BusConfig c = ctx.getBean(EventBus.class).config();
             assertThat(c.role()).isEqualTo(NodeRole.WORKER);
@@ -68,6 +68,7 @@ class StargazerBusAutoConfigurationTest {
             assertThat(c.platforms()).containsExactly("discord", "webchat");
             assertThat(c.topology().inboundStreams()).hasSize(3);
             assertThat(c.dedupeWindow()).isEqualTo(Duration.ofSeconds(90));
+            assertThat(c.serverCode()).isEqualTo(io.stargazer.bus.ServerCodeMode.SCRIPTS);
         });
     }
 
