@@ -29,11 +29,7 @@ class NodeUnderAclIT {
     void gatewayWorkerAndToolsEachRunAsTheirOwnAclUser() throws Exception {
         Topology t = Topology.defaults();
         try (RedisServerProcess server = RedisServerProcess.builder().start()) {
-            // Rules for this server's version: a 7.2+ server (Valkey among them) is sent CLIENT SETINFO at login.
-            AclRules rules = AclRules.builder(t).platforms(List.of("webchat")).serverVersion(server.version())
-                    .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass")
-                    .build();
-            loadUsers(server, rules);
+            loadUsers(server, rules(t, server, false));
             // The roles may not load functions: the administrator provisions the server first (stargazer provision).
             io.stargazer.bus.Provisioning.provision(RedisUrl.parse(server.url()),
                     io.stargazer.bus.BusConfig.builder().topology(t).platforms(List.of("webchat")).build());
@@ -76,9 +72,7 @@ class NodeUnderAclIT {
     void separateProcessesRunAsTheirUsersAndTheOperatorReplaysAndPauses() throws Exception {
         Topology t = Topology.defaults();
         try (RedisServerProcess server = RedisServerProcess.builder().start()) {
-            AclRules rules = AclRules.builder(t).platforms(List.of("webchat")).serverVersion(server.version())
-                    .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass")
-                    .operator("sg-operator", "op-pass").build();
+            AclRules rules = rules(t, server, true);
             io.stargazer.bus.Provisioning.provision(RedisUrl.parse(server.url()),
                     io.stargazer.bus.BusConfig.builder().topology(t).platforms(List.of("webchat")).build());
             loadUsers(server, rules);
@@ -128,9 +122,18 @@ class NodeUnderAclIT {
     }
 
     private static NodeProcess start(List<NodeProcess> procs, String name, Map<String, String> env, String... args) {
-        NodeProcess p = NodeProcess.start(name, env, args);
-        procs.add(p);
-        return p;
+        return NodeProcess.start(procs, name, env, args);
+    }
+
+    /**
+     * The gateway, worker and tools users `stargazer acl` generates, with passwords, for this server's version (a 7.2+
+     * server, Valkey among them, is sent CLIENT SETINFO at login); {@code operator}: also sg-operator.
+     */
+    private static AclRules rules(Topology t, RedisServerProcess server, boolean operator) {
+        AclRules.Builder b = AclRules.builder(t).platforms(List.of("webchat")).serverVersion(server.version())
+                .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass");
+        if (operator) b.operator("sg-operator", "op-pass");
+        return b.build();
     }
 
     private static Map<String, String> env(RedisServerProcess server, String user, String password) {
