@@ -312,7 +312,8 @@ public final class AclRules {
                 support.add(beside(escape(t.toolsStream()), "result:*"));
             }
             if (!support.isEmpty()) {
-                r.add(selector("+get +set +pexpire +del", "~", new ArrayList<>(support)));
+                // Dedupe keys are fields of two hashes per stream whose period comes from the server's clock (Dedupe).
+                r.add(selector("+get +set +pexpire +del +hget +hmget +hset +pexpireat +unlink +time", "~", new ArrayList<>(support)));
             }
             Set<String> scripted = new LinkedHashSet<>(consume);
             scripted.addAll(publish);

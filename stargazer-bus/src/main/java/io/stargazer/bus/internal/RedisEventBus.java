@@ -423,10 +423,12 @@ final class RedisEventBus implements EventBus {
         argv.add(payload);
         argv.add(WireFormat.traceIdFor(answer).getBytes(StandardCharsets.UTF_8));
         argv.add(dedupeKey.getBytes(StandardCharsets.UTF_8));
+        String[] hashes = Dedupe.hashNames(stream);
+        String[] keys = {stream, hashes[0], hashes[1], sourceStream};
         CompletableFuture<Answered> out = new CompletableFuture<>();
         try {
             async.<byte[]>eval(Dedupe.REPLY_SCRIPT, io.lettuce.core.ScriptOutputType.VALUE,
-                    new String[] {stream, Dedupe.keyName(stream, dedupeKey), sourceStream}, argv.toArray(byte[][]::new))
+                    keys, argv.toArray(byte[][]::new))
                     .whenComplete((id, e) -> {
                         if (e != null) {
                             out.completeExceptionally(Redis.translate(e, "answering on stream '" + stream + "'"));

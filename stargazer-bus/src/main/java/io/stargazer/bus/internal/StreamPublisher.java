@@ -99,6 +99,8 @@ final class StreamPublisher {
     private static final byte[] TRACEPARENT = "traceparent".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACESTATE = "tracestate".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] NONE = new byte[0];
+    private static final byte[] WIDTH_PLAIN = {'3'};
+    private static final byte[] WIDTH_TRACED = {'5'};
     private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
@@ -107,6 +109,8 @@ final class StreamPublisher {
     private final int maxBatch;
     private final int queueLimit;
     private final byte[] dedupeWindowMillis;
+    /** The keyed script's KEYS: the stream and its two dedupe hashes. */
+    private final String[] dedupeKeys;
     private final BatchingDrain<Pending> drain;
     /** Publishes submitted and not yet taken into a batch (or expired). */
     private final AtomicInteger queued = new AtomicInteger();
@@ -131,6 +135,8 @@ final class StreamPublisher {
             java.time.Duration dedupeWindow, EventExecutor loop) {
         this.stream = stream;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
+        String[] hashes = Dedupe.hashNames(stream);
+        this.dedupeKeys = new String[] {stream, hashes[0], hashes[1]};
         this.redis = redis;
         this.maxBatch = maxBatch;
         this.queueLimit = queueLimit;
@@ -275,27 +281,22 @@ final class StreamPublisher {
 
     /** Publishes of which some carry a dedupe key: one script checks and records the keys with the XADDs (see {@link Dedupe}). */
     private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts) {
-        List<String> keys = new ArrayList<>(1 + batch.size());
-        keys.add(stream);
         boolean traced = batch.get(0).trace != null;
-        byte[][] argv = new byte[2 + opts.size() + (traced ? 5 : 3) * batch.size()][];
+        int width = traced ? 5 : 3;
+        byte[][] argv = new byte[3 + opts.size() + width * batch.size()][];
         argv[0] = dedupeWindowMillis;
-        int i = putOptions(argv, 1, opts);
+        argv[1] = traced ? WIDTH_TRACED : WIDTH_PLAIN;
+        int i = putOptions(argv, 2, opts);
         for (Pending p : batch) {
             argv[i++] = p.payload;
             argv[i++] = p.traceId;
-            if (p.dedupeKey == null) {
-                argv[i++] = new byte[0];
-            } else {
-                argv[i++] = p.dedupeKey.getBytes(StandardCharsets.UTF_8);
-                keys.add(Dedupe.keyName(stream, p.dedupeKey));
-            }
+            argv[i++] = p.dedupeKey == null ? NONE : p.dedupeKey.getBytes(StandardCharsets.UTF_8);
             if (traced) {
                 argv[i++] = p.trace[0];
                 argv[i++] = p.trace[1];
             }
         }
-        return redis.eval(traced ? Dedupe.TRACED_PUBLISH_SCRIPT : Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, keys.toArray(String[]::new), argv);
+        return redis.eval(Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, dedupeKeys, argv);
     }
 
     private void finish(Batch batch, Object result, Throwable error) {

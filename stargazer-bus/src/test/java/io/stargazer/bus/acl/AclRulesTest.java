@@ -26,7 +26,7 @@ class AclRulesTest {
                 + "'(+xadd +xtrim +xlen +exists %W~sg:stream:inbound %W~sg:stream:outbound:discord:dead)' "
                 + "'(+xinfo|groups +xpending %R~sg:stream:inbound %R~sg:stream:outbound:discord:dead)' "
                 // The dedupe keys beside the streams it publishes to, in their slots (docs/once.md).
-                + "'(+get +set +pexpire +del ~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)' "
+                + "'(+get +set +pexpire +del +hget +hmget +hset +pexpireat +unlink +time ~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)' "
                 + "'(+eval ~sg:stream:outbound:discord ~sg:stream:inbound ~sg:stream:outbound:discord:dead "
                 + "~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)'");
     }
