@@ -28,6 +28,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.bridge.SLF4JBridgeHandler;
 
 /**
  * Made by {@link #fromEnvironment} only when {@value #ENDPOINT} is set; {@link #install} puts its
@@ -46,8 +47,8 @@ final class NodeTracing implements AutoCloseable {
     static final String MDC_TRACE_ID = "trace_id";
     static final String MDC_SPAN_ID = "span_id";
 
-    /** OpenTelemetry's context storage takes a wrapper once per JVM, before its first use. */
-    private static final AtomicBoolean MDC_WRAPPER = new AtomicBoolean();
+    /** OpenTelemetry's context storage takes a wrapper once per JVM, before its first use; JUL is bridged once. */
+    private static final AtomicBoolean ONCE = new AtomicBoolean();
 
     private final OpenTelemetrySdk sdk;
     private final ObservationRegistry registry;
@@ -64,8 +65,13 @@ final class NodeTracing implements AutoCloseable {
             return null;
         }
         Slf4JEventListener mdc = new Slf4JEventListener(MDC_TRACE_ID, MDC_SPAN_ID);
-        if (MDC_WRAPPER.compareAndSet(false, true)) {
+        if (ONCE.compareAndSet(false, true)) {
             ContextStorage.addWrapper(new EventPublishingContextWrapper(mdc::onEvent));
+            // The SDK's own warnings (a collector that does not answer) go through java.util.logging.
+            if (!SLF4JBridgeHandler.isInstalled()) {
+                SLF4JBridgeHandler.removeHandlersForRootLogger();
+                SLF4JBridgeHandler.install();
+            }
         }
         OpenTelemetrySdk sdk;
         try {

@@ -82,6 +82,30 @@ class NodeTracingIT {
     }
 
     @Test
+    void aCollectorThatDoesNotAnswerIsLoggedInTheNodesOwnFormat() throws Exception {
+        int closedPort;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closedPort = s.getLocalPort();
+        }
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        env.put("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:" + closedPort);
+        env.put("OTEL_BSP_SCHEDULE_DELAY", "100");
+        try (NodeProcess worker = NodeProcess.start("unreachable-collector", env, "worker");
+             EventBus gateway = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("probe").build())) {
+            worker.awaitRunning();
+            gateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c-1", "content", "hello"));
+            // The SDK says it through java.util.logging; the node routes that to its own log lines.
+            await().atMost(WAIT).untilAsserted(() -> assertThat(worker.lines())
+                    .anyMatch(l -> l.matches("\\d\\d:\\d\\d:\\d\\d\\.\\d{3} (WARN|ERROR) \\w+ - Failed to export spans.*")));
+            assertThat(worker.lines()).noneMatch(l -> l.startsWith("SEVERE:") || l.startsWith("WARNING:")); // java.util.logging's own format
+            await().atMost(WAIT).until(() -> gateway.read(t.outboundStream("webchat"), "0", 10).size() == 1); // answered regardless
+            worker.stop();
+            assertThat(worker.log()).contains("Stopped");
+        }
+    }
+
+    @Test
     void withoutTheEndpointNothingIsInstalledAndNoIdsAreLogged() throws Exception {
         Topology t = TestRedis.topology();
         Map<String, String> env = TestEnv.of(t);
