@@ -55,7 +55,7 @@ import java.util.Objects;
  *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>
  *   <tr><td>{@code dedupeWindow}</td><td>{@code SG_DEDUPE_WINDOW_MS}</td>
  *       <td>{@link #DEFAULT_DEDUPE_WINDOW} (10 min)</td><td>&gt; 0</td>
- *       <td>how long a publish's dedupe key is remembered: a second publish with it adds nothing</td></tr>
+ *       <td>how long a publish's dedupe key is remembered (at least this, at most twice this: docs/once.md): a second publish with it adds nothing; every publisher of a stream must use the same window</td></tr>
  *   <tr><td>{@code serverCode}</td><td>{@code SG_SERVER_CODE}</td><td>{@link #DEFAULT_SERVER_CODE} ({@code auto})</td>
  *       <td>auto, functions, scripts</td><td>run the bus's server-side logic as the {@code stargazer} functions library
  *       (FCALL, Redis 7+, loaded by {@code stargazer provision}) or as scripts (EVAL); auto: functions when the

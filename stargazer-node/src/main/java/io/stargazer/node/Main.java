@@ -46,7 +46,7 @@ public final class Main implements Callable<Integer> {
     public static int run(String[] args, Map<String, String> env, PrintStream out, PrintStream err) {
         if (args.length > 0 && List.of("streams", "publish", "tail").contains(args[0])) {
             // Operator tools print their own output; only problems should show up from the library's logging.
-            System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+            System.setProperty("stargazer.log.level", "warn"); // read by logback.xml
         }
         Main main = new Main(env, out);
         CommandLine cl = new CommandLine(main);

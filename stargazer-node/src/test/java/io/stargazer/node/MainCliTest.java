@@ -77,6 +77,14 @@ class MainCliTest {
     }
 
     @Test
+    void aBadOpenTelemetryVariableIsOneLineNamingIt() {
+        Result r = run(Map.of("REDIS_URL", TestRedis.url().toString(), "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318",
+                "OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"), "worker");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).doesNotContain("\n").startsWith("stargazer: OpenTelemetry (OTEL_* variables): ").contains("carrier-pigeon");
+    }
+
+    @Test
     void operatorToolsNeedAServer() {
         Result r = run(Map.of(), "streams");
         assertThat(r.code()).isEqualTo(2);
