@@ -214,6 +214,9 @@ final class StreamConsumer implements Subscription {
         } else if (!entries.isEmpty()) {
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
+        if (fromHistory) {
+            restoreCounts(conn, entries);
+        }
         // What a read of its own pending list returns may have been acknowledged while the reply was on its way: such
         // entries are checked before they run, as taken-over ones are.
         handOut(entries, counts, fromHistory);
@@ -342,6 +345,24 @@ final class StreamConsumer implements Subscription {
         }
     }
 
+    /**
+     * Puts back the delivery count of entries this consumer already holds that a read of its own pending list or its
+     * takeover pass (a refresh came late) returned again: Redis counted that read as a delivery, and the count is what
+     * handlers are told and what dead-lettering goes by. The read has just reset the entry's idle time, so no other
+     * consumer can have taken it since; XCLAIM ... RETRYCOUNT sets the count, JUSTID leaves it otherwise as it is.
+     */
+    private void restoreCounts(ReaderConnection conn, List<RawEntry> read) {
+        for (RawEntry e : read) {
+            Held h = inFlight.get(e.id());
+            if (h == null) {
+                continue;
+            }
+            CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
+                    .add(0).add(e.id()).add("RETRYCOUNT").add(h.count).add("JUSTID");
+            call(conn, CommandType.XCLAIM, args);
+        }
+    }
+
     /** XAUTOCLAIM entries idle past the claim time; returns true when a deleted entry needs a history read (6.2). */
     private boolean claimIdle(ReaderConnection conn) {
         String cursor = "0-0";
@@ -366,6 +387,7 @@ final class StreamConsumer implements Subscription {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", deleted.size())
                         .log("Pending entries were deleted from the stream before being handled; the server dropped them");
             }
+            restoreCounts(conn, claimed);
             claimed.removeIf(e -> inFlight.containsKey(e.id()) || acks.acknowledging(e.id()));
             if (!claimed.isEmpty()) {
                 int got = 0;
