@@ -50,15 +50,24 @@ final class Ctx implements AutoCloseable {
     private final AtomicInteger keys = new AtomicInteger();
 
     Ctx(String url, boolean ownServer, boolean quick) {
+        this(url, ownServer, quick, null, null);
+    }
+
+    private Ctx(String url, boolean ownServer, boolean quick, Duration warm, Duration measure) {
         this.url = url;
         this.redisUrl = RedisUrl.parse(url);
         this.ownServer = ownServer;
         this.quick = quick;
-        this.warm = quick ? Duration.ofMillis(700) : Duration.ofSeconds(2);
-        this.measure = quick ? Duration.ofMillis(1500) : Duration.ofSeconds(5);
+        this.warm = warm != null ? warm : quick ? Duration.ofMillis(700) : Duration.ofSeconds(2);
+        this.measure = measure != null ? measure : quick ? Duration.ofMillis(1500) : Duration.ofSeconds(5);
         this.client = RedisClient.create(RedisURI.create(url));
         this.client.setDefaultTimeout(Duration.ofMinutes(2));
         this.conn = client.connect(ByteArrayCodec.INSTANCE);
+    }
+
+    /** The same server with other warm-up and measuring periods (for ProfileMain); a connection of its own. */
+    Ctx withMeasure(Duration warm, Duration measure) {
+        return new Ctx(url, ownServer, quick, warm, measure);
     }
 
     RedisCommands<byte[], byte[]> sync() {

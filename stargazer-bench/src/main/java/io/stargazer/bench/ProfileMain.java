@@ -1,0 +1,52 @@
+// One benchmark row run alone for a long while, so a profiler (JFR via JAVA_OPTS) sees only that row.
+package io.stargazer.bench;
+
+import io.stargazer.embedded.RedisServerProcess;
+import java.time.Duration;
+
+/**
+ * {@code java $JAVA_OPTS -cp stargazer-bench/target/stargazer-bench.jar io.stargazer.bench.ProfileMain ROW SECONDS}, ROW one
+ * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code consume} (a backlog of
+ * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated). Starts its own redis-server
+ * (or uses REDIS_URL) and prints the row's figure; e.g. with
+ * {@code JAVA_OPTS=-XX:StartFlightRecording=filename=pub1.jfr,settings=profile}, then
+ * {@code jfr print --events jdk.ExecutionSample pub1.jfr}.
+ */
+public final class ProfileMain {
+    private ProfileMain() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        String row = args[0];
+        Duration d = Duration.ofSeconds(args.length > 1 ? Long.parseLong(args[1]) : 20);
+        RedisServerProcess server = null;
+        String url = RedisServerProcess.redisUrlFromEnv().orElse(null);
+        if (url == null) {
+            server = RedisServerProcess.builder().appendOnly(false).start();
+            url = server.url();
+        }
+        try (Ctx ctx = new Ctx(url, server != null, false)) {
+            Ctx timed = ctx.withMeasure(Duration.ofSeconds(2), d);
+            long end = System.nanoTime() + d.toNanos();
+            switch (row) {
+                case "pub1" -> System.out.println(row + ": " + StargazerRows.publishBlocking(timed, 1) + " msg/s");
+                case "pub1-spring" -> System.out.println(row + ": " + SpringPeer.publishBlocking(timed, 1) + " msg/s");
+                case "pub16" -> System.out.println(row + ": " + StargazerRows.publishBlocking(timed, 16) + " msg/s");
+                case "consume" -> {
+                    do System.out.println(row + ": " + StargazerRows.consumeBacklog(ctx, 1_000_000) + " msg/s");
+                    while (System.nanoTime() < end);
+                }
+                case "inbound1", "inbound6" -> {
+                    do {
+                        Sample[] r = ClusterRows.single(row.equals("inbound1") ? 1 : 6, 100_000);
+                        System.out.println(row + ": publish " + r[0].median() + ", end to end " + r[1].median() + " msg/s");
+                    } while (System.nanoTime() < end);
+                }
+                default -> throw new IllegalArgumentException("unknown row " + row);
+            }
+        } finally {
+            if (server != null) server.stop();
+        }
+    }
+}
