@@ -33,8 +33,15 @@ final class Envelopes {
     private Envelopes() {
     }
 
+    private static final String[] CHANNEL_IDS = new String[CHANNELS];
+
+    static {
+        for (int i = 0; i < CHANNELS; i++) CHANNEL_IDS[i] = String.format("c-%03d", i);
+    }
+
+    /** Made once: the round trip's sender builds an envelope per message and String.format was most of its work. */
     static String channelId(int i) {
-        return String.format("c-%03d", Math.floorMod(i, CHANNELS));
+        return CHANNEL_IDS[Math.floorMod(i, CHANNELS)];
     }
 
     private static Envelope build(String channel, String content) {

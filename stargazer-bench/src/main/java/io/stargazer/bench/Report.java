@@ -40,6 +40,7 @@ final class Report {
 
     static String num(double v, String unit) {
         if (unit.equals("ms")) return String.format(Locale.ROOT, "%.2f", v);
+        if (unit.equals("µs")) return String.format(Locale.ROOT, "%.1f", v);
         if (unit.equals("MiB")) return String.format(Locale.ROOT, "%.1f", v);
         if (v >= 100) return String.format(Locale.ROOT, "%,.0f", v);
         return String.format(Locale.ROOT, "%.1f", v);
@@ -94,7 +95,7 @@ final class Report {
             for (String peer : List.of(Result.SPRING, Result.REDISSON)) {
                 Result p = row.getValue().get(peer);
                 if (own == null || p == null) continue;
-                boolean lowerIsBetter = own.unit().equals("ms");
+                boolean lowerIsBetter = own.unit().equals("ms") || own.unit().equals("µs") || own.unit().equals("MiB");
                 boolean ahead = lowerIsBetter ? own.value() < p.value() : own.value() > p.value();
                 out.add(String.format(Locale.ROOT, "- %s: ahead of %s on \"%s\" — %s vs %s %s (×%.2f)", ahead ? "PASS" : "MISS",
                         TITLES.get(peer), row.getKey(), own.cell(), p.cell(), own.unit(), p.value() == 0 ? 0 : own.value() / p.value()));

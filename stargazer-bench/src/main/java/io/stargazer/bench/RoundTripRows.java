@@ -68,7 +68,8 @@ final class RoundTripRows {
                         RoundTrip.Run r = trips.get(c).run(rate, warm, measure);
                         runs.get(c).add(r);
                         bench.progress(String.format(Locale.ROOT, "    round trip %,.0f msg/s, round %d, %s: delivered %,.0f/s p50 %.2f p99 %.2f "
-                                + "p99.9 %.2f ms lost %d", rate, round + 1, c, r.achieved(), r.p50Ms(), r.p99Ms(), r.p999Ms(), r.lost()));
+                                + "p99.9 %.2f ms lost %d, worker CPU %.1f µs/msg", rate, round + 1, c, r.achieved(), r.p50Ms(), r.p99Ms(),
+                                r.p999Ms(), r.lost(), r.workerCpuMicrosPerMessage()));
                     }
                 }
                 for (String c : new ArrayList<>(active)) {
@@ -96,6 +97,8 @@ final class RoundTripRows {
                 bench.add(BenchMain.SEC_ROUNDTRIP, label + ": p50", c.getKey(), sample(a, RoundTrip.Run::p50Ms), "ms", null);
                 bench.add(BenchMain.SEC_ROUNDTRIP, label + ": p99", c.getKey(), sample(a, RoundTrip.Run::p99Ms), "ms", null);
                 bench.add(BenchMain.SEC_ROUNDTRIP, label + ": p99.9", c.getKey(), sample(a, RoundTrip.Run::p999Ms), "ms", null);
+                bench.add(BenchMain.SEC_ROUNDTRIP, label + ": worker CPU per message", c.getKey(),
+                        sample(a, RoundTrip.Run::workerCpuMicrosPerMessage), "µs", null);
             }
         }
         for (Map.Entry<String, Map<Double, AtRate>> c : got.entrySet()) {

@@ -17,8 +17,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A worker that echoes every inbound envelope to an outbound stream: with the bus, or (second argument
  * {@code spring-data-redis} or {@code redisson}) with a peer ({@link PeerRoundTrip}). Talks to the harness over stdin/stdout, one
- * line each: {@code SUB <inbound> <outbound> <group>} (re)subscribes, {@code UNSUB} stops, {@code RESET} restarts the heap peak,
- * {@code PEAK} answers {@code PEAK <heap used bytes> <heap committed bytes>}, {@code QUIT} (or end of input) exits.
+ * line each: {@code SUB <inbound> <outbound> <group>} (re)subscribes, {@code UNSUB} stops, {@code RESET} restarts the heap peak
+ * and answers {@code OK <process CPU ns>}, {@code PEAK} answers {@code PEAK <heap used bytes> <heap committed bytes> <process
+ * CPU ns>}, {@code QUIT} (or end of input) exits.
  * The heap is sampled every 5 ms on a daemon thread.
  */
 public final class WorkerMain {
@@ -54,6 +55,11 @@ public final class WorkerMain {
         public void close() {
             bus.close();
         }
+    }
+
+    /** CPU time of this whole JVM (every thread, GC included), so contenders are charged for all they do. */
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     public static void main(String[] args) throws Exception {
@@ -101,9 +107,9 @@ public final class WorkerMain {
                         MemoryUsage u = memory.getHeapMemoryUsage();
                         peakUsed.set(u.getUsed());
                         peakCommitted.set(u.getCommitted());
-                        System.out.println("OK");
+                        System.out.println("OK " + cpuNanos());
                     }
-                    case "PEAK" -> System.out.println("PEAK " + peakUsed.get() + " " + peakCommitted.get());
+                    case "PEAK" -> System.out.println("PEAK " + peakUsed.get() + " " + peakCommitted.get() + " " + cpuNanos());
                     case "QUIT" -> {
                         if (sub != null) sub.close();
                         return;
