@@ -74,7 +74,7 @@ final class ClusterRows {
         }
     }
 
-    private static double[] run(RedisUrl url, int partitions, int messages) throws Exception {
+    static double[] run(RedisUrl url, int partitions, int messages) throws Exception {
         Topology t = Topology.builder().namespace("bench-" + System.nanoTime()).inboundPartitions(partitions).build();
         BusConfig workerConfig = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("bench-worker")
                 .streamMaxlen(Math.max(1000, messages * 2L)).build();

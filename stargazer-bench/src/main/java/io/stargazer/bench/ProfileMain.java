@@ -7,13 +7,44 @@ import java.time.Duration;
 /**
  * {@code java $JAVA_OPTS -cp stargazer-bench/target/stargazer-bench.jar io.stargazer.bench.ProfileMain ROW SECONDS}, ROW one
  * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code consume} (a backlog of
- * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated). Starts its own redis-server
+ * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated), {@code inbound-commands} (the
+ * server's commands per message with 1 and with 6 partitions, from INFO commandstats). Starts its own redis-server
  * (or uses REDIS_URL) and prints the row's figure; e.g. with
  * {@code JAVA_OPTS=-XX:StartFlightRecording=filename=pub1.jfr,settings=profile}, then
  * {@code jfr print --events jdk.ExecutionSample pub1.jfr}.
  */
 public final class ProfileMain {
     private ProfileMain() {
+    }
+
+    /** One inbound run on a fresh appendonly server, then the server's calls per message for each command. */
+    private static void commandsPerMessage(int partitions, int messages) throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+            io.stargazer.bus.RedisUrl url = io.stargazer.bus.RedisUrl.parse(server.url());
+            ClusterRows.run(url, partitions, Math.min(messages, 20_000));
+            io.lettuce.core.RedisClient client = io.lettuce.core.RedisClient.create(server.url());
+            try (var conn = client.connect()) {
+                conn.sync().configResetstat();
+                double[] r = ClusterRows.run(url, partitions, messages);
+                StringBuilder sb = new StringBuilder(String.format(java.util.Locale.ROOT,
+                        "%d partitions: publish %.0f, end to end %.0f msg/s; calls per 1000 messages:", partitions, r[0], r[1]));
+                long calls = 0;
+                double usec = 0;
+                for (String line : conn.sync().info("commandstats").split("\r?\n")) {
+                    java.util.regex.Matcher m = java.util.regex.Pattern.compile("cmdstat_([a-z|]+):calls=(\\d+),usec=(\\d+)").matcher(line);
+                    if (!m.find()) continue;
+                    long c = Long.parseLong(m.group(2));
+                    calls += c;
+                    usec += Long.parseLong(m.group(3));
+                    if (c * 1000L / messages > 0) sb.append(' ').append(m.group(1)).append(' ').append(c * 1000L / messages);
+                }
+                sb.append(String.format(java.util.Locale.ROOT, "; all %d; server time in commands %.2f µs per message", calls * 1000L / messages,
+                        usec / messages));
+                System.out.println(sb);
+            } finally {
+                client.shutdown();
+            }
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -42,6 +73,9 @@ public final class ProfileMain {
                         Sample[] r = ClusterRows.single(row.equals("inbound1") ? 1 : 6, 100_000);
                         System.out.println(row + ": publish " + r[0].median() + ", end to end " + r[1].median() + " msg/s");
                     } while (System.nanoTime() < end);
+                }
+                case "inbound-commands" -> {
+                    for (int partitions : new int[] {1, 6, 1, 6}) commandsPerMessage(partitions, 100_000);
                 }
                 default -> throw new IllegalArgumentException("unknown row " + row);
             }
