@@ -65,8 +65,20 @@ public final class ProfileMain {
                 case "pub1-spring" -> System.out.println(row + ": " + SpringPeer.publishBlocking(timed, 1) + " msg/s");
                 case "pub16" -> System.out.println(row + ": " + StargazerRows.publishBlocking(timed, 16) + " msg/s");
                 case "consume" -> {
-                    do System.out.println(row + ": " + StargazerRows.consumeBacklog(ctx, 1_000_000) + " msg/s");
-                    while (System.nanoTime() < end);
+                    // CPU time of this JVM per message as well: steadier than the rate on a machine others load.
+                    var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+                    do {
+                        String stream = ctx.key("backlog");
+                        ctx.createGroup(stream, "bench-group");
+                        ctx.prefill(stream, 1_000_000);
+                        try (io.stargazer.bus.EventBus bus = ctx.bus("consume")) {
+                            long cpu0 = os.getProcessCpuTime();
+                            double rate = StargazerRows.consume(ctx, bus, stream, "bench-group", 1_000_000, 0);
+                            System.out.printf(java.util.Locale.ROOT, "%s: %.0f msg/s, %.2f µs CPU per message%n", row, rate,
+                                    (os.getProcessCpuTime() - cpu0) / 1e3 / 1_000_000);
+                        }
+                        ctx.reset(stream);
+                    } while (System.nanoTime() < end);
                 }
                 case "inbound1", "inbound6" -> {
                     do {
