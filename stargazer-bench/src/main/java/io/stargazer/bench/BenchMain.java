@@ -207,7 +207,8 @@ public final class BenchMain {
 
     private static String describe(RoundTrip.Run r) {
         return String.format(Locale.ROOT, "    round trip %,.0f msg/s offered: delivered %,.0f/s p50 %.2f p99 %.2f p99.9 %.2f ms lost %d, "
-                + "worker CPU %.1f µs/msg", r.offered(), r.achieved(), r.p50Ms(), r.p99Ms(), r.p999Ms(), r.lost(), r.workerCpuMicrosPerMessage());
+                + "CPU per message: worker %.1f, gateway %.1f, redis %.1f µs", r.offered(), r.achieved(), r.p50Ms(), r.p99Ms(), r.p999Ms(), r.lost(),
+                r.workerCpuMicrosPerMessage(), r.gatewayCpuMicrosPerMessage(), r.serverCpuMicrosPerMessage());
     }
 
     private void tools() throws Exception {

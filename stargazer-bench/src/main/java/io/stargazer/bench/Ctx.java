@@ -147,6 +147,20 @@ final class Ctx implements AutoCloseable {
         return conn.sync().xlen(bytes(stream));
     }
 
+    /** The server's CPU time so far (INFO cpu: used_cpu_user + used_cpu_sys), in nanoseconds. */
+    long serverCpuNanos() {
+        String info = new String(conn.sync().dispatch(io.lettuce.core.protocol.CommandType.INFO,
+                new io.lettuce.core.output.ByteArrayOutput<>(ByteArrayCodec.INSTANCE),
+                new io.lettuce.core.protocol.CommandArgs<>(ByteArrayCodec.INSTANCE).add("cpu")), StandardCharsets.UTF_8);
+        double seconds = 0;
+        for (String line : info.split("\r?\n")) {
+            if (line.startsWith("used_cpu_user:") || line.startsWith("used_cpu_sys:")) {
+                seconds += Double.parseDouble(line.substring(line.indexOf(':') + 1).trim());
+            }
+        }
+        return (long) (seconds * 1e9);
+    }
+
     String serverVersion() {
         String info = new String(conn.sync().dispatch(io.lettuce.core.protocol.CommandType.INFO,
                 new io.lettuce.core.output.ByteArrayOutput<>(ByteArrayCodec.INSTANCE),

@@ -79,12 +79,27 @@ final class RoundTrip implements AutoCloseable {
     }
 
     /** What one offered rate gave. {@code heapBytes}/{@code rssBytes}: the worker's peaks during it. */
-    record Run(double offered, double achieved, long count, long lost, double p50Ms, double p99Ms, double p999Ms,
-               long heapBytes, long heapCommittedBytes, long rssBytes, long workerCpuNanos) {
-        /** The worker JVM's CPU time (all its threads) per message it echoed, in microseconds. */
+    record Run(double offered, double achieved, long count, long sent, long lost, double p50Ms, double p99Ms, double p999Ms,
+               long heapBytes, long heapCommittedBytes, long rssBytes, long workerCpuNanos, long gatewayCpuNanos,
+               long serverCpuNanos) {
+        /** The worker JVM's CPU time (all its threads) per message, in microseconds. */
         double workerCpuMicrosPerMessage() {
-            long sent = count + lost;
-            return sent == 0 ? 0 : workerCpuNanos / 1e3 / Math.max(1, count);
+            return perMessage(workerCpuNanos);
+        }
+
+        /** The harness JVM's (the gateway's) CPU time per message, in microseconds. */
+        double gatewayCpuMicrosPerMessage() {
+            return perMessage(gatewayCpuNanos);
+        }
+
+        /** redis-server's CPU time per message (both streams, every command), in microseconds. */
+        double serverCpuMicrosPerMessage() {
+            return perMessage(serverCpuNanos);
+        }
+
+        /** Over every message sent in the run (warm-up included), as the CPU times cover the whole run. */
+        private double perMessage(long nanos) {
+            return nanos / 1e3 / Math.max(1, sent);
         }
 
         boolean holds(double p99LimitMs) {
@@ -92,6 +107,8 @@ final class RoundTrip implements AutoCloseable {
         }
     }
 
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
     private final Ctx ctx;
     private final Gateway gateway;
     private final Process worker;
@@ -196,6 +213,8 @@ final class RoundTrip implements AutoCloseable {
             String[] reset = command("RESET").split(" ");
             if (!"OK".equals(reset[0])) throw new IllegalStateException("RESET");
             long cpuAtStart = Long.parseLong(reset[1]);
+            long gatewayCpuAtStart = OS.getProcessCpuTime();
+            long serverCpuAtStart = ctx.serverCpuNanos();
             resetRssPeak();
             long interval = (long) (1e9 / rate);
             long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20);
@@ -222,6 +241,8 @@ final class RoundTrip implements AutoCloseable {
             if (failure.get() != null) throw new IllegalStateException("gateway publish failed", failure.get());
             String[] peak = command("PEAK").split(" ");
             long workerCpu = Long.parseLong(peak[3]) - cpuAtStart;
+            long gatewayCpu = OS.getProcessCpuTime() - gatewayCpuAtStart;
+            long serverCpu = ctx.serverCpuNanos() - serverCpuAtStart;
             long rss = rssPeak();
             double seconds = measure.toNanos() / 1e9;
             Histogram h;
@@ -229,9 +250,9 @@ final class RoundTrip implements AutoCloseable {
                 h = histogram.copy();
             }
             long lost = sent - received.get();
-            return new Run(rate, h.getTotalCount() / seconds, h.getTotalCount(), Math.max(0, lost),
+            return new Run(rate, h.getTotalCount() / seconds, h.getTotalCount(), sent, Math.max(0, lost),
                     h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6,
-                    Long.parseLong(peak[1]), Long.parseLong(peak[2]), rss, workerCpu);
+                    Long.parseLong(peak[1]), Long.parseLong(peak[2]), rss, workerCpu, gatewayCpu, serverCpu);
         } finally {
             sub.close();
             command("UNSUB");

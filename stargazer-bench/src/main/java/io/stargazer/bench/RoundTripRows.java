@@ -68,8 +68,9 @@ final class RoundTripRows {
                         RoundTrip.Run r = trips.get(c).run(rate, warm, measure);
                         runs.get(c).add(r);
                         bench.progress(String.format(Locale.ROOT, "    round trip %,.0f msg/s, round %d, %s: delivered %,.0f/s p50 %.2f p99 %.2f "
-                                + "p99.9 %.2f ms lost %d, worker CPU %.1f µs/msg", rate, round + 1, c, r.achieved(), r.p50Ms(), r.p99Ms(),
-                                r.p999Ms(), r.lost(), r.workerCpuMicrosPerMessage()));
+                                + "p99.9 %.2f ms lost %d; CPU per message: worker %.1f, gateway %.1f, redis %.1f µs", rate, round + 1, c,
+                                r.achieved(), r.p50Ms(), r.p99Ms(), r.p999Ms(), r.lost(), r.workerCpuMicrosPerMessage(),
+                                r.gatewayCpuMicrosPerMessage(), r.serverCpuMicrosPerMessage()));
                     }
                 }
                 for (String c : new ArrayList<>(active)) {
@@ -97,8 +98,12 @@ final class RoundTripRows {
                 bench.add(BenchMain.SEC_ROUNDTRIP, label + ": p50", c.getKey(), sample(a, RoundTrip.Run::p50Ms), "ms", null);
                 bench.add(BenchMain.SEC_ROUNDTRIP, label + ": p99", c.getKey(), sample(a, RoundTrip.Run::p99Ms), "ms", null);
                 bench.add(BenchMain.SEC_ROUNDTRIP, label + ": p99.9", c.getKey(), sample(a, RoundTrip.Run::p999Ms), "ms", null);
-                bench.add(BenchMain.SEC_ROUNDTRIP, label + ": worker CPU per message", c.getKey(),
+                bench.add(BenchMain.SEC_ROUNDTRIP, label + ": CPU per message, worker JVM", c.getKey(),
                         sample(a, RoundTrip.Run::workerCpuMicrosPerMessage), "µs", null);
+                bench.add(BenchMain.SEC_ROUNDTRIP, label + ": CPU per message, gateway JVM", c.getKey(),
+                        sample(a, RoundTrip.Run::gatewayCpuMicrosPerMessage), "µs", null);
+                bench.add(BenchMain.SEC_ROUNDTRIP, label + ": CPU per message, redis-server", c.getKey(),
+                        sample(a, RoundTrip.Run::serverCpuMicrosPerMessage), "µs", null);
             }
         }
         for (Map.Entry<String, Map<Double, AtRate>> c : got.entrySet()) {
