@@ -128,9 +128,15 @@ final class RoundTripRows {
                 bench.add(BenchMain.SEC_ROUNDTRIP, "memory: peak resident size (VmHWM)" + at, c.getKey(),
                         sample(top, r -> r.rssBytes() / 1048576.0), "MiB", null);
             }
-            StringBuilder tried = new StringBuilder("Round trip, " + Report.title(c.getKey()) + ", median p99 per offered rate: ");
-            c.getValue().forEach((rate, a) -> tried.append(String.format(Locale.ROOT, "%,.0f → %s; ", rate,
-                    Double.isInfinite(a.p99s().median()) ? "not all back or < 95 % delivered" : String.format(Locale.ROOT, "%.2f ms", a.p99s().median()))));
+            StringBuilder tried = new StringBuilder("Round trip, " + Report.title(c.getKey()) + ", per offered rate: median p99, and the "
+                    + "CPU the three processes used (worker + gateway + redis-server, µs per message; cores at that rate): ");
+            c.getValue().forEach((rate, a) -> {
+                double cpu = sample(a, r -> r.workerCpuMicrosPerMessage() + r.gatewayCpuMicrosPerMessage() + r.serverCpuMicrosPerMessage()).median();
+                tried.append(String.format(Locale.ROOT, "%,.0f → %s, %.0f µs (%.0f + %.0f + %.0f), %.2f cores; ", rate,
+                        Double.isInfinite(a.p99s().median()) ? "not all back or < 95 % delivered" : String.format(Locale.ROOT, "%.2f ms", a.p99s().median()),
+                        cpu, sample(a, RoundTrip.Run::workerCpuMicrosPerMessage).median(), sample(a, RoundTrip.Run::gatewayCpuMicrosPerMessage).median(),
+                        sample(a, RoundTrip.Run::serverCpuMicrosPerMessage).median(), cpu * rate / 1e6));
+            });
             bench.note(tried.toString().strip());
         }
     }
