@@ -42,7 +42,7 @@ public final class BenchMain {
     static final String INBOUND_E2E_1 = "inbound publish + consume, one server, 1 inbound stream";
     static final String INBOUND_E2E_6 = "inbound publish + consume, one server, 6 inbound partitions";
     /** Rounds of every alternated comparison. */
-    static final int ROUNDS = 3;
+    static final int ROUNDS = 5;
     static final double P99_LIMIT_MS = 10;
     /** In-flight windows tried for asynchronous publishing; the best is reported. */
     static final int[] ASYNC_WINDOWS = {1_000, 10_000};
@@ -333,7 +333,7 @@ public final class BenchMain {
 
     static final String METHODOLOGY = """
             - Fair comparison: every row that sets contenders side by side (the bus, Spring Data Redis, Redisson and
-              `redis-benchmark`) runs them alternately, A B C D A B C D ..., 3 rounds; each cell is the median of its
+              `redis-benchmark`) runs them alternately, A B C D A B C D ..., 5 rounds; each cell is the median of its
               rounds with the min and max in brackets, and every target is decided on medians of the same run. The
               `redis-benchmark` cell of a row is measured in that row's rounds, with the client count and pipeline the
               row is compared with. The load average is noted before and after each comparison and the whole run.
@@ -358,7 +358,7 @@ public final class BenchMain {
               with HdrHistogram (3 significant digits), for 3 s after a 1 s warm-up at the same rate. A run "holds" when
               p99 is under 10 ms, every message came back and at least 95 % of the offered rate was delivered. The rates
               climb a ladder (1 000, 5 000, 10 000, then every 5 000 to 60 000, then 70 000 ...); at each rate the
-              contenders run alternately, 3 rounds, and a contender holds the rate when the median of its rounds' p99
+              contenders run alternately, 5 rounds, and a contender holds the rate when the median of its rounds' p99
               is under 10 ms (a run that did not hold counting as infinite). A contender leaves the ladder after two
               rates in a row it does not hold; its figure is the highest rate it held, with the highest each round held
               in brackets. Each contender has its own worker JVM (`WorkerMain <url> <contender>`). The peers are

@@ -17,7 +17,7 @@ import java.util.Map;
  * Each contender has its own worker JVM, started once and warmed before the ladder.
  */
 final class RoundTripRows {
-    static final int ROUNDS = 3;
+    static final int ROUNDS = BenchMain.ROUNDS;
     static final double[] LADDER = {1_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000,
             55_000, 60_000, 70_000, 80_000, 90_000, 100_000};
     static final double[] QUICK_LADDER = {1_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000};

@@ -52,7 +52,7 @@ final class Targets {
 
     private static String ratio(double r, double min, boolean times) {
         return times ? String.format(Locale.ROOT, "×%.2f (target ≥ ×%.2f)", r, min)
-                : String.format(Locale.ROOT, "%s (target ≥ %s)", Report.pct(r), Report.pct(min));
+                : String.format(Locale.ROOT, "%.1f %% (target ≥ %s)", r * 100, Report.pct(min));
     }
 
     private static String vsPeers(Map<String, Map<String, Result>> rows, String figure, double min, String text) {
