@@ -91,6 +91,13 @@ final class CompareRows {
             bench.add(BenchMain.SEC_PUBLISH, "asynchronous publishing, group consumed, cap 100 000, trim policy " + policy.name(), Result.STARGAZER,
                     Sample.of(StargazerRows.publishAsyncTrimmed(ctx, policy, ours)), "msg/s", BenchMain.P16);
         }
+        for (FunctionRows.Pair p : FunctionRows.compare(ctx, ours)) {
+            bench.add(BenchMain.SEC_PUBLISH, p.what() + ", functions (FCALL, median of 3, alternated with scripts)", Result.STARGAZER,
+                    Sample.of(p.functions()), "msg/s", BenchMain.P16);
+            bench.add(BenchMain.SEC_PUBLISH, p.what() + ", scripts (EVAL, median of 3)", Result.STARGAZER, Sample.of(p.scripts()), "msg/s",
+                    BenchMain.P16);
+            bench.note("Server code (docs/functions.md), " + ours + " in flight: " + p.note());
+        }
         bench.note("Trim policy rows (one run each): the stream has a group that a no-op subscription keeps up with, and a cap of 100 000, so "
                 + "trimming runs throughout; SAFE trims in the background below what every group has acknowledged, EVICT "
                 + "puts MAXLEN ~ on every XADD (the original's behaviour).");

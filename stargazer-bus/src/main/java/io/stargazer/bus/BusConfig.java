@@ -55,7 +55,11 @@ import java.util.Objects;
  *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>
  *   <tr><td>{@code dedupeWindow}</td><td>{@code SG_DEDUPE_WINDOW_MS}</td>
  *       <td>{@link #DEFAULT_DEDUPE_WINDOW} (10 min)</td><td>&gt; 0</td>
- *       <td>how long a publish's dedupe key is remembered: a second publish with it adds nothing</td></tr>
+ *       <td>how long a publish's dedupe key is remembered (at least this, at most twice this: docs/once.md): a second publish with it adds nothing; every publisher of a stream must use the same window</td></tr>
+ *   <tr><td>{@code serverCode}</td><td>{@code SG_SERVER_CODE}</td><td>{@link #DEFAULT_SERVER_CODE} ({@code auto})</td>
+ *       <td>auto, functions, scripts</td><td>run the bus's server-side logic as the {@code stargazer} functions library
+ *       (FCALL, Redis 7+, loaded by {@code stargazer provision}) or as scripts (EVAL); auto: functions when the
+ *       library is loaded at this version (docs/functions.md); functions is refused with {@code SG_TRIM_POLICY=evict}</td></tr>
  * </table>
  *
  * <p>Durations read from variables are whole milliseconds. The README's Settings table lists the same variables.
@@ -75,6 +79,7 @@ public final class BusConfig {
     public static final String ENV_PUBLISH_QUEUE_LIMIT = "SG_PUBLISH_QUEUE_LIMIT";
     public static final String ENV_DEAD_PEER_TIMEOUT_MS = "SG_DEAD_PEER_TIMEOUT_MS";
     public static final String ENV_DEDUPE_WINDOW_MS = "SG_DEDUPE_WINDOW_MS";
+    public static final String ENV_SERVER_CODE = "SG_SERVER_CODE";
 
     public static final Topology DEFAULT_TOPOLOGY = Topology.defaults();
     public static final NodeRole DEFAULT_ROLE = NodeRole.STANDALONE;
@@ -93,6 +98,7 @@ public final class BusConfig {
     public static final int DEFAULT_PUBLISH_QUEUE_LIMIT = 10_000;
     public static final Duration DEFAULT_DEAD_PEER_TIMEOUT = Duration.ofSeconds(5);
     public static final Duration DEFAULT_DEDUPE_WINDOW = Duration.ofMinutes(10);
+    public static final ServerCodeMode DEFAULT_SERVER_CODE = ServerCodeMode.AUTO;
 
     private final Topology topology;
     private final NodeRole role;
@@ -110,6 +116,7 @@ public final class BusConfig {
     private final int publishQueueLimit;
     private final Duration deadPeerTimeout;
     private final Duration dedupeWindow;
+    private final ServerCodeMode serverCode;
 
     /** Every value was checked by the builder's setter when it was set. */
     private BusConfig(Builder b) {
@@ -129,6 +136,7 @@ public final class BusConfig {
         this.publishQueueLimit = b.publishQueueLimit;
         this.deadPeerTimeout = b.deadPeerTimeout;
         this.dedupeWindow = b.dedupeWindow;
+        this.serverCode = b.serverCode;
     }
 
     public static Builder builder() {
@@ -154,6 +162,7 @@ public final class BusConfig {
         b.publishQueueLimit = publishQueueLimit;
         b.deadPeerTimeout = deadPeerTimeout;
         b.dedupeWindow = dedupeWindow;
+        b.serverCode = serverCode;
         return b;
     }
 
@@ -204,6 +213,7 @@ public final class BusConfig {
     public int publishQueueLimit() { return publishQueueLimit; }
     public Duration deadPeerTimeout() { return deadPeerTimeout; }
     public Duration dedupeWindow() { return dedupeWindow; }
+    public ServerCodeMode serverCode() { return serverCode; }
 
     @Override
     public boolean equals(Object o) {
@@ -213,14 +223,14 @@ public final class BusConfig {
                 && clock.equals(c.clock) && trimPolicy == c.trimPolicy && backpressure == c.backpressure
                 && backpressureTimeout.equals(c.backpressureTimeout) && publishTimeout.equals(c.publishTimeout)
                 && publishQueueLimit == c.publishQueueLimit && deadPeerTimeout.equals(c.deadPeerTimeout)
-                && dedupeWindow.equals(c.dedupeWindow);
+                && dedupeWindow.equals(c.dedupeWindow) && serverCode == c.serverCode;
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(topology, role, nodeId, platforms, streamMaxlen, maxEnvelopeBytes, backlogCheckInterval,
                 publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout, publishTimeout, publishQueueLimit,
-                deadPeerTimeout, dedupeWindow);
+                deadPeerTimeout, dedupeWindow, serverCode);
     }
 
     @Override
@@ -229,7 +239,8 @@ public final class BusConfig {
                 + ", streamMaxlen=" + streamMaxlen + ", maxEnvelopeBytes=" + maxEnvelopeBytes + ", backlogCheckInterval="
                 + backlogCheckInterval + ", publishBatchMax=" + publishBatchMax + ", clock=" + clock + ", trimPolicy=" + trimPolicy
                 + ", backpressure=" + backpressure + ", backpressureTimeout=" + backpressureTimeout + ", publishTimeout="
-                + publishTimeout + ", publishQueueLimit=" + publishQueueLimit + ", deadPeerTimeout=" + deadPeerTimeout + ", dedupeWindow=" + dedupeWindow + "}";
+                + publishTimeout + ", publishQueueLimit=" + publishQueueLimit + ", deadPeerTimeout=" + deadPeerTimeout + ", dedupeWindow=" + dedupeWindow
+                + ", serverCode=" + serverCode + "}";
     }
 
     /** Collects settings, starting from the defaults; each setter refuses a bad value at once, naming it. */
@@ -250,6 +261,7 @@ public final class BusConfig {
         private int publishQueueLimit = DEFAULT_PUBLISH_QUEUE_LIMIT;
         private Duration deadPeerTimeout = DEFAULT_DEAD_PEER_TIMEOUT;
         private Duration dedupeWindow = DEFAULT_DEDUPE_WINDOW;
+        private ServerCodeMode serverCode = DEFAULT_SERVER_CODE;
 
         private Builder() {
         }
@@ -276,6 +288,7 @@ public final class BusConfig {
             if ((v = env.get(ENV_PUBLISH_QUEUE_LIMIT)) != null) publishQueueLimit(Settings.parseInt(ENV_PUBLISH_QUEUE_LIMIT, v));
             if ((v = env.get(ENV_DEAD_PEER_TIMEOUT_MS)) != null) deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, v));
             if ((v = env.get(ENV_DEDUPE_WINDOW_MS)) != null) dedupeWindow(Settings.parseMillis(ENV_DEDUPE_WINDOW_MS, v));
+            if ((v = env.get(ENV_SERVER_CODE)) != null) serverCode(ServerCodeMode.parse(ENV_SERVER_CODE, v));
             return this;
         }
 
@@ -310,9 +323,15 @@ public final class BusConfig {
         public Builder publishQueueLimit(int v) { this.publishQueueLimit = Settings.positive(ENV_PUBLISH_QUEUE_LIMIT, v); return this; }
         public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, v); return this; }
         public Builder dedupeWindow(Duration v) { this.dedupeWindow = Settings.positive(ENV_DEDUPE_WINDOW_MS, v); return this; }
+        public Builder serverCode(ServerCodeMode v) { this.serverCode = Settings.present(ENV_SERVER_CODE, v); return this; }
 
         /** The config; the node id, when not set, is {@link #defaultNodeId()}. */
         public BusConfig build() {
+            if (serverCode == ServerCodeMode.FUNCTIONS && trimPolicy == TrimPolicy.EVICT) {
+                // The functions never trim what a group has not acknowledged, so they cannot keep an EVICT stream at its cap.
+                throw new ConfigException(ENV_SERVER_CODE, "'functions' cannot be used with " + ENV_TRIM_POLICY
+                        + "=evict: the functions trim only what every group acknowledged (use auto or scripts)");
+            }
             return new BusConfig(this);
         }
     }

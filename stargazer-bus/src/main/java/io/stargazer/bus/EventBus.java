@@ -50,6 +50,12 @@ public interface EventBus extends AutoCloseable {
     String serverVersion();
 
     /**
+     * How this bus runs its server-side logic, as chosen at connect from {@link BusConfig#serverCode()}:
+     * {@link ServerCodeMode#FUNCTIONS} (the {@code stargazer} library, FCALL) or {@link ServerCodeMode#SCRIPTS} (EVAL).
+     */
+    ServerCodeMode serverCode();
+
+    /**
      * Round trip to Redis (PING) on the shared connection; how long it took. Needs no key permission, so any role's
      * ACL user may use it for health checks. Throws {@link BusConnectionException} when Redis does not answer.
      */

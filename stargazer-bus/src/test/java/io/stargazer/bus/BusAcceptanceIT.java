@@ -31,4 +31,12 @@ class BusAcceptanceIT extends BusAcceptanceSuite {
             super(BusAcceptanceIT.this);
         }
     }
+
+    /** Issue 13 on this server: dedupe keys and answers through the delivery store once. */
+    @Nested
+    class OnceNotTwice extends OncePromises {
+        OnceNotTwice() {
+            super(BusAcceptanceIT.this);
+        }
+    }
 }

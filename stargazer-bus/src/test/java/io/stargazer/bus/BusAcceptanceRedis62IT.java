@@ -46,4 +46,12 @@ class BusAcceptanceRedis62IT extends BusAcceptanceSuite {
             super(BusAcceptanceRedis62IT.this);
         }
     }
+
+    /** Issue 13 on this server: dedupe keys and answers through the delivery store once. */
+    @Nested
+    class OnceNotTwice extends OncePromises {
+        OnceNotTwice() {
+            super(BusAcceptanceRedis62IT.this);
+        }
+    }
 }

@@ -35,7 +35,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * nothing published and acknowledged is lost, every group sees every message, one channel stays in order,
  * failures are retried and then dead-lettered, and no consumer death, server restart or deleted entry wedges
  * the flow. Each subclass also runs, as nested classes, the same promises against the faults production brings
- * ({@link FaultPromises}) and order through retries ({@link RetryOrderPromises}).
+ * ({@link FaultPromises}), order through retries ({@link RetryOrderPromises}) and once-only publishing and answering
+ * ({@link OncePromises}).
  */
 abstract class BusAcceptanceSuite {
     private static final Duration WAIT = Duration.ofSeconds(30);

@@ -38,23 +38,43 @@ class DedupeIT {
     }
 
     @Test
-    void theKeyTravelsInTheEntryAsTheDedupeKeyFieldAndExpiresAfterTheWindow() throws Exception {
-        try (EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).dedupeWindow(Duration.ofMillis(1500)).build());
+    void theKeyTravelsInTheEntryAsTheDedupeKeyFieldAndAnswersForOneWindowAtLeastAndTwoAtMost() throws Exception {
+        long window = 1500;
+        try (EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).dedupeWindow(Duration.ofMillis(window)).build());
                 RawRedis raw = new RawRedis(TestRedis.url())) {
             String stream = bus.topology().inboundStream();
+            long period = serverMillis(raw) / window;
             String first = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("m-1"));
+            long periodAfter = serverMillis(raw) / window;
             Map<String, byte[]> f = RawRedis.fields(raw.xrange(stream).get(0));
             assertThat(RawRedis.s(f.get("dedupe_key"))).isEqualTo("m-1");
             assertThat(f).containsKeys("payload", "trace_id");
-            // The documented layout: {stream}:dedupe:<key> holds the first id, with a TTL of the window.
-            byte[] key = RawRedis.b("{" + stream + "}:dedupe:m-1");
-            assertThat(RawRedis.s(raw.sync().get(key))).isEqualTo(first);
-            assertThat(raw.sync().pttl(key)).isBetween(1L, 1500L);
-            Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> raw.sync().exists(key) == 0);
+            // The documented layout: hash {stream}:dedupe:<period mod 2> holds the key's first id, and its period in
+            // the field "", and expires at the end of the next period.
+            byte[] h0 = RawRedis.b("{" + stream + "}:dedupe:0");
+            byte[] h1 = RawRedis.b("{" + stream + "}:dedupe:1");
+            byte[] hash = raw.sync().hexists(h0, RawRedis.b("m-1")) ? h0 : h1;
+            assertThat(RawRedis.s(raw.sync().hget(hash, RawRedis.b("m-1")))).isEqualTo(first);
+            long stored = Long.parseLong(RawRedis.s(raw.sync().hget(hash, RawRedis.b(""))));
+            assertThat(stored).isBetween(period, periodAfter);
+            assertThat(hash).isEqualTo(stored % 2 == 0 ? h0 : h1);
+            assertThat(raw.sync().pttl(hash)).isBetween(1L, 2 * window);
+            // The next period still knows the key; the one after does not.
+            Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> serverMillis(raw) / window == stored + 1);
+            assertThat(bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("m-1"))).isEqualTo(first);
+            Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> serverMillis(raw) / window >= stored + 2);
             String later = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("m-1"));
             assertThat(later).isNotEqualTo(first);
             assertThat(TestRedis.readAll(bus, stream)).hasSize(2);
+            // Both hashes expire by themselves once the stream goes quiet.
+            Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> raw.sync().exists(
+                    RawRedis.b("{" + stream + "}:dedupe:0"), RawRedis.b("{" + stream + "}:dedupe:1")) == 0);
         }
+    }
+
+    private static long serverMillis(RawRedis raw) {
+        List<byte[]> t = raw.sync().time();
+        return Long.parseLong(RawRedis.s(t.get(0))) * 1000 + Long.parseLong(RawRedis.s(t.get(1))) / 1000;
     }
 
     @Test

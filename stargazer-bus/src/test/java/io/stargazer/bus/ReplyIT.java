@@ -120,7 +120,8 @@ class ReplyIT {
         }
     }
 
-    private static Map<Long, Integer> countAnswers(EventBus bus, String out) {
+    /** How many answers each entry got (its {@code answer_to}) in stream {@code out}. */
+    static Map<Long, Integer> countAnswers(EventBus bus, String out) {
         Map<Long, Integer> counts = new HashMap<>();
         for (StreamEntry e : TestRedis.readAll(bus, out)) counts.merge(e.envelope().longValue("answer_to", -1), 1, Integer::sum);
         return counts;

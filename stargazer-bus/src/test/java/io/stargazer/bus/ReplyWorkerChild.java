@@ -7,7 +7,8 @@ import java.time.Duration;
  * {@code hangAt} prints {@code ANSWERED <n>} once its answer is stored and then hangs, as a process that is about to
  * be killed. Mode {@code reply} answers with Delivery.reply; mode {@code publish} publishes and returns (the way
  * without it, for comparison). Args: redis url, in stream, group, out stream, hangAt (-1: never), mode, and
- * optionally consumer name and claim time in ms. Prints {@code ANSWERED n} for every entry when hangAt is -2.
+ * optionally consumer name and claim time in ms. Prints {@code ANSWERED n} for every entry, and hangs on none, when
+ * hangAt is -2 (ClusterReplyIT: its user may not XACK, so every entry stays pending after its answer is stored).
  */
 public final class ReplyWorkerChild {
     public static void main(String[] args) throws Exception {
@@ -24,11 +25,11 @@ public final class ReplyWorkerChild {
             } else {
                 bus.publish(args[3], answer);
             }
-            if (n == hangAt) {
+            if (n == hangAt || hangAt == -2) {
                 System.out.println("ANSWERED " + n);
                 System.out.flush();
-                Thread.sleep(Long.MAX_VALUE);
             }
+            if (n == hangAt) Thread.sleep(Long.MAX_VALUE);
         });
         System.out.println("READY");
         System.out.flush();

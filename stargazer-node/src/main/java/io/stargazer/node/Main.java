@@ -21,7 +21,7 @@ import picocli.CommandLine.Command;
         description = "The Stargazer node: an event bus on Redis Streams with a web chat, a worker and a tools service.",
         subcommands = {NodeCommands.Standalone.class, NodeCommands.Gateway.class, NodeCommands.WorkerCommand.class,
                 NodeCommands.ToolsCommand.class, OperatorCommands.Streams.class, OperatorCommands.Publish.class,
-                OperatorCommands.Tail.class, OperatorCommands.Acl.class, DeadCommands.Dead.class, DeadCommands.Pause.class,
+                OperatorCommands.Tail.class, OperatorCommands.Acl.class, OperatorCommands.Provision.class, DeadCommands.Dead.class, DeadCommands.Pause.class,
                 DeadCommands.Resume.class, CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
     static final int USAGE = 2;
@@ -46,7 +46,7 @@ public final class Main implements Callable<Integer> {
     public static int run(String[] args, Map<String, String> env, PrintStream out, PrintStream err) {
         if (args.length > 0 && List.of("streams", "publish", "tail").contains(args[0])) {
             // Operator tools print their own output; only problems should show up from the library's logging.
-            System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+            System.setProperty("stargazer.log.level", "warn"); // read by logback.xml
         }
         Main main = new Main(env, out);
         CommandLine cl = new CommandLine(main);

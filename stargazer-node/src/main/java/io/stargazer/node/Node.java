@@ -109,8 +109,16 @@ public final class Node implements AutoCloseable {
         }
         BusConfig.Builder cfg = BusConfig.fromEnvironment(s.env()).toBuilder().role(s.role());
         if (s.nodeId() != null) cfg.nodeId(s.nodeId());
+        // Closed after the bus (pushed first), so the spans of the last deliveries are sent.
+        NodeTracing tracing = NodeTracing.fromEnvironment(s.env(), s.role());
+        if (tracing != null) toClose.push(tracing);
         bus = EventBus.connect(url, cfg.build());
         toClose.push(bus);
+        if (tracing != null) {
+            tracing.install(bus);
+            log.atInfo().addKeyValue("endpoint", s.env().get(NodeTracing.ENDPOINT))
+                    .log("Exporting traces over OTLP to " + s.env().get(NodeTracing.ENDPOINT));
+        }
         // A webchat gateway reads with a group of its own (see WebChatGateway), not the shared per-platform group.
         List<String> platforms = new ArrayList<>(bus.config().platforms());
         if (s.parts().gateway()) platforms.remove(WebChatGateway.PLATFORM);

@@ -1,5 +1,6 @@
-// The operator commands: streams, publish, tail (they talk to a running system's Redis and never start one) and acl
-// (prints least-privilege ACL users for the environment's topology).
+// The operator commands: streams, publish, tail (they talk to a running system's Redis and never start one), provision
+// (loads the functions library and creates the topology's streams and groups) and acl (prints least-privilege ACL users
+// for the environment's topology).
 package io.stargazer.node;
 
 import io.stargazer.bus.acl.AclRules;
@@ -58,12 +59,18 @@ final class OperatorCommands {
 
     /** What every command that talks to Redis connects with, whichever command it sits under. */
     static EventBus connect(Main main, CommandSpec spec, ConnectionOptions connection) {
+        return connect(main, spec, connection, io.stargazer.bus.ServerCodeMode.AUTO);
+    }
+
+    /** {@link #connect(Main, CommandSpec, ConnectionOptions)}; {@code code} other than AUTO overrides SG_SERVER_CODE. */
+    static EventBus connect(Main main, CommandSpec spec, ConnectionOptions connection, io.stargazer.bus.ServerCodeMode code) {
         if (connection.redisUrl == null) {
             throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
         }
         RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl);
         BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
         cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
+        if (code != io.stargazer.bus.ServerCodeMode.AUTO) cfg.serverCode(code);
         return EventBus.connect(url, cfg.build());
     }
 
@@ -117,17 +124,44 @@ final class OperatorCommands {
         @Option(names = "--server-version", paramLabel = "VERSION", description = "The Redis version the rules are for (default 7.0)")
         String serverVersion = "7.0.0";
 
+        @Option(names = "--compatibility", description = "Also allow EVAL/EVALSHA on each role's keys: for services that run "
+                + "their own Lua, or a server without the stargazer library (docs/security.md says what this gives up)")
+        boolean compatibility;
+
         @Override
         public Integer call() {
             BusConfig cfg = BusConfig.fromEnvironment(main.env);
             List<String> ps = platforms == null ? cfg.platforms() : platforms;
             AclRules.Builder b = AclRules.builder(cfg.topology()).platforms(ps)
-                    .serverVersion(serverVersion);
+                    .serverVersion(serverVersion).compatibility(compatibility);
             if (workerIds != null) b.workerIds(workerIds);
             for (String p : ps) b.gateway("sg-gateway-" + p, null, p);
-            AclRules rules = b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).build();
+            AclRules rules = b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null)
+                    .operator("sg-operator", null).build();
             main.out.print(file ? rules.aclFile() : rules.setUserCommands());
             main.out.flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "provision", mixinStandardHelpOptions = true,
+            description = "Run once with an administrator's URL: loads (or replaces) the stargazer functions library (Redis 7+) "
+                    + "and creates every stream and consumer group of the topology; prints what it did. Running it again "
+                    + "changes nothing and says so (docs/functions.md).")
+    static final class Provision extends RedisCommand {
+        @Option(names = "--url", paramLabel = "URL", description = "The administrator's Redis URL (default --redis-url / REDIS_URL)")
+        String url;
+
+        @Override
+        public Integer call() {
+            if (url != null) connection.redisUrl = url;
+            // Scripts for its own few commands: the library it is about to load may be missing or old.
+            try (EventBus bus = OperatorCommands.connect(main, spec, connection, io.stargazer.bus.ServerCodeMode.SCRIPTS)) {
+                io.stargazer.bus.Provisioning.Result r = io.stargazer.bus.Provisioning.provision(bus);
+                for (String a : r.actions()) main.out.println(a);
+                main.out.println(r.changed() ? "provisioned" : "nothing to do: already provisioned");
+                main.out.flush();
+            }
             return 0;
         }
     }

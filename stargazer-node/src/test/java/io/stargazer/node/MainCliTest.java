@@ -77,6 +77,14 @@ class MainCliTest {
     }
 
     @Test
+    void aBadOpenTelemetryVariableIsOneLineNamingIt() {
+        Result r = run(Map.of("REDIS_URL", TestRedis.url().toString(), "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318",
+                "OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"), "worker");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).doesNotContain("\n").startsWith("stargazer: OpenTelemetry (OTEL_* variables): ").contains("carrier-pigeon");
+    }
+
+    @Test
     void operatorToolsNeedAServer() {
         Result r = run(Map.of(), "streams");
         assertThat(r.code()).isEqualTo(2);
@@ -156,13 +164,35 @@ class MainCliTest {
         Result r = run(Map.of("SG_PLATFORMS", "webchat,discord", "SG_INBOUND_STREAM", "app:in"), "acl");
         assertThat(r.code()).isZero();
         assertThat(r.out().lines().filter(l -> l.startsWith("ACL SETUSER ")).map(l -> l.split(" ")[2]))
-                .containsExactly("sg-gateway-webchat", "sg-gateway-discord", "sg-worker", "sg-tools", "sg-monitor");
-        assertThat(r.out()).contains("%W~app:in ").doesNotContain("~sg:stream:inbound").doesNotContain("nopass");
+                .containsExactly("sg-gateway-webchat", "sg-gateway-discord", "sg-worker", "sg-tools", "sg-monitor", "sg-operator");
+        assertThat(r.out()).contains("%W~app:in ").doesNotContain("~sg:stream:inbound").doesNotContain("nopass")
+                .contains("+fcall|sg_publish ").doesNotContain("+eval");
+        assertThat(run(Map.of("SG_PLATFORMS", "webchat"), "acl", "--compatibility").out()).contains("+eval +evalsha");
         Result file = run(Map.of("SG_PLATFORMS", "webchat"), "acl", "--file");
         assertThat(file.code()).isZero();
-        assertThat(file.out().lines().filter(l -> l.startsWith("user ")).count()).isEqualTo(4);
+        assertThat(file.out().lines().filter(l -> l.startsWith("user ")).count()).isEqualTo(5);
         Result bad = run(Map.of("SG_PLATFORMS", "web chat"), "acl");
         assertThat(bad.code()).isEqualTo(2);
         assertThat(bad.err().strip()).doesNotContain("\n").contains("SG_PLATFORMS");
+    }
+
+    @Test
+    void provisionLoadsTheLibraryAndCreatesTheGroupsThenSaysThereIsNothingToDo() {
+        Topology t = TestRedis.topology();
+        try (io.stargazer.embedded.RedisServerProcess server = io.stargazer.embedded.RedisServerProcess.builder().start()) {
+            Map<String, String> env = new HashMap<>(TestEnv.of(t));
+            env.remove("REDIS_URL");
+            Result first = run(env, "provision", "--url", server.url());
+            assertThat(first.code()).as(first.err()).isZero();
+            assertThat(first.out().lines()).containsExactly(
+                    "loaded library stargazer 1",
+                    "created group " + t.workerGroup() + " on " + t.inboundStream(),
+                    "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
+                    "created group " + t.toolsGroup() + " on " + t.toolsStream(),
+                    "provisioned");
+            Result again = run(env, "provision", "--url", server.url());
+            assertThat(again.out().lines()).last().isEqualTo("nothing to do: already provisioned");
+            assertThat(again.out().lines()).first().isEqualTo("library stargazer 1 already loaded");
+        }
     }
 }

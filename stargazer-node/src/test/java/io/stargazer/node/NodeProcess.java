@@ -62,6 +62,13 @@ final class NodeProcess implements AutoCloseable {
         }
     }
 
+    /** {@link #start(String, Map, String...)}, added to {@code procs} (which the caller closes). */
+    static NodeProcess start(List<NodeProcess> procs, String name, Map<String, String> env, String... args) {
+        NodeProcess p = start(name, env, args);
+        procs.add(p);
+        return p;
+    }
+
     /** Waits for the "Node running" log line; fails with the log when the process dies first. */
     NodeProcess awaitRunning() {
         await().atMost(Duration.ofSeconds(40)).until(() -> {

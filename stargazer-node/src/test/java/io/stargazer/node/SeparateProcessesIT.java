@@ -89,9 +89,7 @@ class SeparateProcessesIT {
     }
 
     private static NodeProcess start(List<NodeProcess> procs, String name, Map<String, String> env, String... args) {
-        NodeProcess p = NodeProcess.start(name, env, args);
-        procs.add(p);
-        return p;
+        return NodeProcess.start(procs, name, env, args);
     }
 
     private static List<String> groupNames(EventBus bus, Topology t) {

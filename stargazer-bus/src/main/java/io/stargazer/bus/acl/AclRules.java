@@ -37,8 +37,13 @@ import java.util.Set;
  *   <li>publish to a stream: XADD, XTRIM, XLEN, EXISTS with write permission, XINFO GROUPS and XPENDING with read
  *       permission (metadata only), so the SAFE trim guard can run;</li>
  *   <li>the worker's own tools reply stream: XREAD, XADD, XDEL, XTRIM, PEXPIRE (its expiry), DEL (on close);</li>
- *   <li>scripts: EVAL on those keys. Redis checks every command a script runs against the caller's rules, so a
- *       script can do no more than the user could do directly;</li>
+ *   <li>server-side logic: FCALL of the named functions of the {@code stargazer} library the role needs (each allowed
+ *       by name, {@code +fcall|<function>}), on those keys, and {@code FCALL_RO sg_version} (docs/functions.md); no
+ *       EVAL, so no code of the user's own runs on the server. Redis checks every command a function runs against the
+ *       caller's rules, so a function can do no more than the user could do directly; each function also refuses keys
+ *       of the wrong shape and XADD options that could trim unacknowledged entries. {@link Builder#compatibility}
+ *       adds EVAL and EVALSHA on the same keys, for services that run their own scripts (and for a server without the
+ *       library, where the bus runs scripts);</li>
  *   <li>connection: HELLO, AUTH, PING, INFO (the server version at connect), SELECT, CLIENT ID/SETNAME and
  *       CLIENT UNBLOCK (to wake the subscription's own blocked read on close).</li>
  * </ul>
@@ -58,7 +63,12 @@ public final class AclRules {
         /** Gateway, worker and tools in one process. */
         STANDALONE,
         /** Read-only diagnostics (dashboard, {@code stargazer streams}): lengths, groups, consumers, pending counts. */
-        MONITOR;
+        MONITOR,
+        /**
+         * What the monitor reads, plus the operator's actions (docs/operating.md): list, replay and purge dead letters
+         * (XRANGE, XDEL, XTRIM on dead-letter streams; replay through {@code sg_replay}), pause and resume groups.
+         */
+        OPERATOR;
 
         public String wireName() {
             return name().toLowerCase(Locale.ROOT);
@@ -103,6 +113,13 @@ public final class AclRules {
         }
     }
 
+    /** The functions of the stargazer library (docs/functions.md) each capability calls. */
+    static final List<String> CONSUME_FUNCTIONS = List.of("sg_refresh", "sg_confirm", "sg_delete_idle_consumer");
+    static final List<String> PUBLISH_FUNCTIONS = List.of("sg_publish_batch", "sg_publish_batch_traced", "sg_publish", "sg_trim");
+    static final List<String> WORKER_FUNCTIONS = List.of("sg_reply", "sg_reply_stream_init", "sg_reply_stream_maintain");
+    static final List<String> TOOLS_FUNCTIONS = List.of("sg_tool_begin", "sg_tool_renew", "sg_tool_finish");
+    static final List<String> OPERATOR_FUNCTIONS = List.of("sg_replay", "sg_pause", "sg_resume");
+
     private final Topology topology;
     private final List<User> users;
 
@@ -117,12 +134,12 @@ public final class AclRules {
 
     /**
      * One user per role with default names and no passwords: {@code sg-gateway-<platform>} for each platform,
-     * {@code sg-worker}, {@code sg-tools} and {@code sg-monitor}.
+     * {@code sg-worker}, {@code sg-tools}, {@code sg-monitor} and {@code sg-operator}.
      */
     public static AclRules defaults(Topology topology, List<String> platforms) {
         Builder b = builder(topology).platforms(platforms);
         for (String p : platforms) b.gateway("sg-gateway-" + p, null, p);
-        return b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).build();
+        return b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).operator("sg-operator", null).build();
     }
 
     public Topology topology() {
@@ -162,6 +179,7 @@ public final class AclRules {
         private final Topology topology;
         private List<String> platforms = BusConfig.DEFAULT_PLATFORMS;
         private List<String> workerIds = List.of();
+        private boolean compatibility;
         private int major = 7;
         private int minor = 0;
         private final List<Spec> specs = new ArrayList<>();
@@ -201,6 +219,17 @@ public final class AclRules {
             return this;
         }
 
+        /**
+         * Also allow EVAL and EVALSHA on each role's keys, beside the library's functions: for services that run their own
+         * Lua (a Python publisher's dedupe script, docs/once.md) and for a server where the library is not loaded (the bus
+         * then runs scripts). What it gives up: a user may run any Lua it likes on its keys, for as long as it likes (an
+         * endless loop blocks the server until SCRIPT KILL). Default off.
+         */
+        public Builder compatibility(boolean v) {
+            this.compatibility = v;
+            return this;
+        }
+
         /** A gateway user for one or more platforms; a null password leaves the user without one. */
         public Builder gateway(String user, String password, String... platforms) {
             if (platforms.length == 0) throw new ConfigException("gateway " + user, "needs at least one platform");
@@ -222,6 +251,10 @@ public final class AclRules {
 
         public Builder monitor(String user, String password) {
             return add(user, password, Role.MONITOR, List.of());
+        }
+
+        public Builder operator(String user, String password) {
+            return add(user, password, Role.OPERATOR, List.of());
         }
 
         private Builder add(String user, String password, Role role, List<String> platforms) {
@@ -265,19 +298,12 @@ public final class AclRules {
                     tools(consume, publish);
                 }
                 case MONITOR -> {
-                    // Read-only, every stream of the topology (including dead letters and every platform).
-                    List<String> keys = new ArrayList<>();
-                    for (String in : t.inboundStreams()) {
-                        keys.add(escape(in));
-                        keys.add(escape(t.deadLetterStream(in)));
-                    }
-                    keys.add(escape(t.outboundStreamPrefix() + ":") + "*");
-                    keys.add(escape(t.toolsStream()));
-                    keys.add(escape(t.deadLetterStream(t.toolsStream())));
-                    keys.add(escape(t.toolsReplyStreamPrefix() + ":") + "*");
                     List<String> r = base(s, false);
-                    r.add(selector("+xlen +exists +xinfo|stream +xinfo|groups +xinfo|consumers +xpending", "%R~", keys));
+                    r.add(monitorSelector());
                     return r;
+                }
+                case OPERATOR -> {
+                    return operator(s);
                 }
             }
             // A stream both consumed and published (standalone: inbound) gets both capabilities.
@@ -312,14 +338,68 @@ public final class AclRules {
                 support.add(beside(escape(t.toolsStream()), "result:*"));
             }
             if (!support.isEmpty()) {
-                r.add(selector("+get +set +pexpire +del", "~", new ArrayList<>(support)));
+                // Dedupe keys are fields of two hashes per stream whose period comes from the server's clock (Dedupe).
+                r.add(selector("+get +set +pexpire +del +hget +hmget +hset +pexpireat +unlink +time", "~", new ArrayList<>(support)));
             }
             Set<String> scripted = new LinkedHashSet<>(consume);
             scripted.addAll(publish);
             scripted.addAll(privateStreams);
             scripted.addAll(support);
-            r.add(selector("+eval", "~", new ArrayList<>(scripted)));
+            List<String> functions = new ArrayList<>();
+            if (!consume.isEmpty()) functions.addAll(CONSUME_FUNCTIONS);
+            if (!publish.isEmpty()) functions.addAll(PUBLISH_FUNCTIONS);
+            if (s.role == Role.WORKER || s.role == Role.STANDALONE) functions.addAll(WORKER_FUNCTIONS);
+            if (s.role == Role.TOOLS || s.role == Role.STANDALONE) functions.addAll(TOOLS_FUNCTIONS);
+            r.add(selector(fcall(functions), "~", new ArrayList<>(scripted)));
+            if (compatibility) r.add(selector("+eval +evalsha", "~", new ArrayList<>(scripted)));
             return r;
+        }
+
+        /** Read-only, every stream of the topology (including dead letters and every platform). */
+        private String monitorSelector() {
+            Topology t = topology;
+            List<String> keys = new ArrayList<>();
+            for (String in : t.inboundStreams()) {
+                keys.add(escape(in));
+                keys.add(escape(t.deadLetterStream(in)));
+            }
+            keys.add(escape(t.outboundStreamPrefix() + ":") + "*");
+            keys.add(escape(t.toolsStream()));
+            keys.add(escape(t.deadLetterStream(t.toolsStream())));
+            keys.add(escape(t.toolsReplyStreamPrefix() + ":") + "*");
+            return selector("+xlen +exists +xinfo|stream +xinfo|groups +xinfo|consumers +xpending", "%R~", keys);
+        }
+
+        /**
+         * The monitor's reads; dead letters read, deleted and purged; replays put back on their source streams through
+         * sg_replay (with its replay keys); pause flags set and removed through sg_pause / sg_resume.
+         */
+        private List<String> operator(Spec s) {
+            Topology t = topology;
+            List<String> sources = new ArrayList<>();
+            t.inboundStreams().forEach(sources::add);
+            for (String p : platforms) sources.add(t.outboundStream(p));
+            sources.add(t.toolsStream());
+            List<String> dead = sources.stream().map(x -> escape(t.deadLetterStream(x))).toList();
+            List<String> src = sources.stream().map(AclRules::escape).toList();
+            List<String> replayKeys = src.stream().map(x -> beside(x, "replay:*")).toList();
+            List<String> pauseKeys = src.stream().map(x -> beside(x, "paused:*")).toList();
+            List<String> r = base(s, false);
+            r.add(monitorSelector());
+            r.add(selector("+xrange +xdel +xtrim +xlen +exists", "~", dead));
+            r.add(selector("+xadd", "%W~", src));
+            r.add(selector("+get +set", "~", replayKeys));
+            r.add(selector("+set +del +exists", "~", pauseKeys));
+            List<String> fkeys = new ArrayList<>(src);
+            fkeys.addAll(replayKeys);
+            fkeys.addAll(pauseKeys);
+            r.add(selector(fcall(OPERATOR_FUNCTIONS), "~", fkeys));
+            if (compatibility) r.add(selector("+eval +evalsha", "~", fkeys));
+            return r;
+        }
+
+        private static String fcall(List<String> functions) {
+            return String.join(" ", new LinkedHashSet<>(functions.stream().map(f -> "+fcall|" + f).toList()));
         }
 
         /**
@@ -393,7 +473,8 @@ public final class AclRules {
             // HELLO and AUTH at login, INFO server for the version, COMMAND DOCS for the server's features, SELECT for a
             // /db in the URL, CLIENT SETNAME for the node id, CLIENT ID + UNBLOCK to wake a subscription's own blocked
             // read when it closes.
-            String connect = "+hello +auth +ping +info +command|docs +select +client|id +client|setname";
+            // FCALL_RO sg_version: which library version the server has (the bus checks it at connect).
+            String connect = "+hello +auth +ping +info +command|docs +select +client|id +client|setname +fcall_ro|sg_version";
             if (major > 7 || (major == 7 && minor >= 2)) connect += " +client|setinfo";
             if (unblock) connect += " +client|unblock";
             for (String c : connect.split(" ")) r.add(c);

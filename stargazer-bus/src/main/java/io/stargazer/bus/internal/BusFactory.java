@@ -44,6 +44,11 @@ public final class BusFactory {
         impl(bus).setTracing(tracing);
     }
 
+    /** Loads the stargazer functions library over {@code bus}'s connection; the version loaded before (0: none). */
+    public static int loadLibrary(EventBus bus) {
+        return ServerCode.load(impl(bus).redis().sharedSync());
+    }
+
     private static RedisEventBus impl(EventBus bus) {
         if (bus instanceof RedisEventBus r) return r;
         throw new IllegalArgumentException("not a bus made by EventBus.connect: " + bus.getClass().getName());

@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
 final class IdleConsumerSweep {
     private static final Logger log = LoggerFactory.getLogger(IdleConsumerSweep.class);
 
-    private static final String DELETE_IF_IDLE = """
+    static final String DELETE_IF_IDLE = """
             local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
             if #p == 0 then return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
             return -1
@@ -45,7 +45,7 @@ final class IdleConsumerSweep {
         for (ConsumerInfo c : bus.consumers(stream, group)) {
             if (c.pending() == 0 && c.idleMillis() > idleLimit.toMillis() && !c.name().equals(self)) {
                 try {
-                    Object r = bus.redis().sharedSync().eval(DELETE_IF_IDLE, ScriptOutputType.INTEGER, new String[] {stream},
+                    Object r = bus.redis().code().run(bus.redis().sharedSync(), DELETE_IF_IDLE, ScriptOutputType.INTEGER, new String[] {stream},
                             group.getBytes(StandardCharsets.UTF_8), c.name().getBytes(StandardCharsets.UTF_8));
                     if (r instanceof Long l && l >= 0) {
                         log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("consumer", c.name())

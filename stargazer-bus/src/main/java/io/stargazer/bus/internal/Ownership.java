@@ -57,8 +57,10 @@ final class Ownership {
 
     private final byte[] group;
     private final byte[] consumer;
+    private final ServerCode code;
 
-    Ownership(String group, String consumer) {
+    Ownership(String group, String consumer, ServerCode code) {
+        this.code = code;
         this.group = group.getBytes(StandardCharsets.UTF_8);
         this.consumer = consumer.getBytes(StandardCharsets.UTF_8);
     }
@@ -76,7 +78,7 @@ final class Ownership {
             argv[0] = group;
             argv[1] = consumer;
             for (int i = 0; i < chunk.size(); i++) argv[2 + i] = chunk.get(i).getBytes(StandardCharsets.US_ASCII);
-            parts.add(redis.<List<Object>>eval(REFRESH, ScriptOutputType.MULTI, new String[] {stream}, argv).toCompletableFuture());
+            parts.add(code.<String, byte[], List<Object>>run(redis, REFRESH, ScriptOutputType.MULTI, new String[] {stream}, argv).toCompletableFuture());
         }
         return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(v -> {
             List<String> lost = new ArrayList<>();
@@ -89,7 +91,7 @@ final class Ownership {
 
     /** See {@link #CONFIRM}: the delivery count, -1 when not owned, -2 when deleted. */
     long confirm(RedisClusterCommands<String, byte[]> redis, String stream, String id, boolean countDelivery) {
-        Long r = redis.eval(CONFIRM, ScriptOutputType.INTEGER, new String[] {stream}, group, consumer,
+        Long r = code.run(redis, CONFIRM, ScriptOutputType.INTEGER, new String[] {stream}, group, consumer,
                 id.getBytes(StandardCharsets.US_ASCII), countDelivery ? new byte[] {'1'} : new byte[] {'0'});
         return r == null ? -1 : r;
     }

@@ -72,6 +72,7 @@ public final class Redis implements AutoCloseable {
     private final RedisClusterAsyncCommands<String, byte[]> sharedAsync;
     private final RedisClusterCommands<String, byte[]> sharedSync;
     private final ServerVersion version;
+    private volatile ServerCode code = ServerCode.SCRIPTS;
     /** The shared connection's Netty event loop, where publish batches are formed and sent (StreamPublisher). */
     private final io.netty.util.concurrent.EventExecutor publishLoop;
     private volatile boolean readerConnected;
@@ -172,6 +173,15 @@ public final class Redis implements AutoCloseable {
 
     public ServerVersion version() {
         return version;
+    }
+
+    /** How the bus's server-side logic runs on this server (decided once at connect; scripts until then). */
+    public ServerCode code() {
+        return code;
+    }
+
+    void useCode(ServerCode code) {
+        this.code = code;
     }
 
     /** The event loop publish batches are formed and sent on. */

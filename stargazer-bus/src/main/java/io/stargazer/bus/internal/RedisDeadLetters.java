@@ -222,7 +222,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         argv.addAll(fields);
         argv.add(REPLAY_OF);
         argv.add(bytes(deadId));
-        return redis.eval(Dedupe.REPLAY_SCRIPT, ScriptOutputType.MULTI,
+        return bus.redis().code().run(redis, Dedupe.REPLAY_SCRIPT, ScriptOutputType.MULTI,
                 new String[] {source, Dedupe.replayKeyName(source, deadStream, deadId)}, argv.toArray(byte[][]::new));
     }
 

@@ -92,10 +92,10 @@ final class RedisEventBus implements EventBus {
             return t;
         });
         maintenance.scheduleWithFixedDelay(() -> forgetIdleStreams(IDLE_STREAM), 1, 1, TimeUnit.MINUTES);
-        this.guard = new StreamGuard(config, async, maintenance, redis.version(),
+        this.guard = new StreamGuard(config, async, redis.code(), maintenance, redis.version(),
                 s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                         redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
-                        redis.publishLoop())), () -> hooks);
+                        redis.publishLoop(), redis.code())), () -> hooks);
         ConnectionHealth health = redis.health(config.deadPeerTimeout());
         timers.scheduleWithFixedDelay(health::check, health.intervalMillis(), health.intervalMillis(), TimeUnit.MILLISECONDS);
         // Every publish completes within its deadline, even on a connection that stopped answering.
@@ -108,6 +108,12 @@ final class RedisEventBus implements EventBus {
 
     static RedisEventBus connect(RedisUrl url, BusConfig config) {
         Redis redis = Redis.connect(url, config.nodeId(), config.deadPeerTimeout());
+        try {
+            redis.useCode(ServerCode.choose(redis, config));
+        } catch (RuntimeException e) {
+            redis.close();
+            throw e;
+        }
         log.atInfo().addKeyValue("redis", url).addKeyValue("server_version", redis.version())
                 .addKeyValue("node_role", config.role().wireName()).addKeyValue("node_id", config.nodeId())
                 .log("Connected to Redis");
@@ -117,6 +123,11 @@ final class RedisEventBus implements EventBus {
     @Override
     public BusConfig config() {
         return config;
+    }
+
+    @Override
+    public io.stargazer.bus.ServerCodeMode serverCode() {
+        return redis.code().functions() ? io.stargazer.bus.ServerCodeMode.FUNCTIONS : io.stargazer.bus.ServerCodeMode.SCRIPTS;
     }
 
     @Override
@@ -259,7 +270,9 @@ final class RedisEventBus implements EventBus {
     @Override
     public boolean pause(String stream, String group) {
         String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
-        boolean set = await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.nx()), "SET " + key) != null;
+        boolean set = redis.code().functions()
+                ? await(async.<Long>fcall("sg_pause", io.lettuce.core.ScriptOutputType.INTEGER, new String[] {stream, key}, group.getBytes(StandardCharsets.UTF_8)), "sg_pause " + key) == 1
+                : await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.nx()), "SET " + key) != null;
         log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused consumer group" : "Consumer group was already paused");
         return set;
     }
@@ -267,7 +280,9 @@ final class RedisEventBus implements EventBus {
     @Override
     public boolean resume(String stream, String group) {
         String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
-        boolean removed = await(async.del(key), "DEL " + key) > 0;
+        boolean removed = (redis.code().functions()
+                ? await(async.<Long>fcall("sg_resume", io.lettuce.core.ScriptOutputType.INTEGER, new String[] {stream, key}, group.getBytes(StandardCharsets.UTF_8)), "sg_resume " + key)
+                : await(async.del(key), "DEL " + key)) > 0;
         log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(removed ? "Resumed consumer group" : "Consumer group was not paused");
         return removed;
     }
@@ -423,10 +438,12 @@ final class RedisEventBus implements EventBus {
         argv.add(payload);
         argv.add(WireFormat.traceIdFor(answer).getBytes(StandardCharsets.UTF_8));
         argv.add(dedupeKey.getBytes(StandardCharsets.UTF_8));
+        String[] hashes = Dedupe.hashNames(stream);
+        String[] keys = {stream, hashes[0], hashes[1], sourceStream};
         CompletableFuture<Answered> out = new CompletableFuture<>();
         try {
-            async.<byte[]>eval(Dedupe.REPLY_SCRIPT, io.lettuce.core.ScriptOutputType.VALUE,
-                    new String[] {stream, Dedupe.keyName(stream, dedupeKey), sourceStream}, argv.toArray(byte[][]::new))
+            redis.code().<String, byte[], byte[]>run(async, Dedupe.REPLY_SCRIPT, io.lettuce.core.ScriptOutputType.VALUE,
+                    keys, argv.toArray(byte[][]::new))
                     .whenComplete((id, e) -> {
                         if (e != null) {
                             out.completeExceptionally(Redis.translate(e, "answering on stream '" + stream + "'"));

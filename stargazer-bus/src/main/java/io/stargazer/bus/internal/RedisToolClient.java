@@ -46,7 +46,7 @@ final class RedisToolClient implements ToolClient {
      * Makes the reply stream exist with an expiry before any request names it, and returns its last id: the reader
      * starts after it, so it cannot miss a reply however fast it comes, and skips what a previous run left.
      */
-    private static final String INIT_SCRIPT = """
+    static final String INIT_SCRIPT = """
             local id = redis.call('XADD', KEYS[1], '*', 'init', '1')
             redis.call('XDEL', KEYS[1], id)
             redis.call('XTRIM', KEYS[1], 'MINID', id)
@@ -55,7 +55,7 @@ final class RedisToolClient implements ToolClient {
             """;
 
     /** Refreshes the expiry, drops replies already read (ids below ARGV[2]) and caps what is unread. */
-    private static final String MAINTAIN_SCRIPT = """
+    static final String MAINTAIN_SCRIPT = """
             redis.call('PEXPIRE', KEYS[1], ARGV[1])
             if ARGV[2] ~= '0-0' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2]) end
             redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[3])
@@ -137,7 +137,7 @@ final class RedisToolClient implements ToolClient {
                     + "' in this process; share it (one per worker) or give the bus another node id");
         }
         try {
-            byte[] id = (byte[]) rb.redis().sharedSync().eval(INIT_SCRIPT, ScriptOutputType.VALUE,
+            byte[] id = (byte[]) rb.redis().code().run(rb.redis().sharedSync(), INIT_SCRIPT, ScriptOutputType.VALUE,
                     new String[] {c.replyStream}, Long.toString(config.replyTtl().toMillis()).getBytes(StandardCharsets.US_ASCII));
             c.lastId = new String(id, StandardCharsets.US_ASCII);
         } catch (RuntimeException e) {
@@ -270,7 +270,7 @@ final class RedisToolClient implements ToolClient {
 
     private void maintain(ReaderConnection conn) {
         try {
-            conn.sync().eval(MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
+            bus.redis().code().run(conn.sync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
                     ascii(Long.toString(cfg.replyTtl().toMillis())), ascii(lastId), ascii(Long.toString(cfg.replyStreamMaxlen())));
         } catch (RuntimeException e) {
             throw Redis.translate(e, "maintaining reply stream '" + replyStream + "'");

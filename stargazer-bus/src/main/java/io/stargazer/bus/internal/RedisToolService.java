@@ -86,7 +86,7 @@ final class RedisToolService implements ToolService {
         this.cfg = cfg;
         this.room = new Semaphore(cfg.maxConcurrent() + cfg.maxQueued());
         this.runs = bus instanceof RedisEventBus rb
-                ? new ToolRuns(rb.redis().sharedAsync(), bus.topology().toolsStream(), bus.config().dedupeWindow()) : null;
+                ? new ToolRuns(rb.redis().sharedAsync(), rb.redis().code(), bus.topology().toolsStream(), bus.config().dedupeWindow()) : null;
         AtomicInteger n = new AtomicInteger();
         this.tools = new ThreadPoolExecutor(cfg.maxConcurrent(), cfg.maxConcurrent(), 0, TimeUnit.MILLISECONDS,
                 new LinkedBlockingQueue<>(), r -> {

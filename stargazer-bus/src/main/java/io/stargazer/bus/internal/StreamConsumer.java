@@ -138,7 +138,7 @@ final class StreamConsumer implements Subscription {
         this.acks = new AckBatcher(bus.redis().sharedAsync(), cfg.stream(), cfg.group());
         this.deadLetters = new DeadLetters(cfg.stream(), cfg.group(), cfg.deadLetterStream(), bus.redis().sharedAsync(), bus.guard(),
                 acks, bus.config().clock());
-        this.ownership = new Ownership(cfg.group(), cfg.consumerName());
+        this.ownership = new Ownership(cfg.group(), cfg.consumerName(), bus.redis().code());
         this.idleSweep = new IdleConsumerSweep(bus, cfg.stream(), cfg.group(), cfg.consumerName(), cfg.consumerIdleLimit());
         this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream()));
         this.lanes = new Lanes(pool);
@@ -528,19 +528,29 @@ final class StreamConsumer implements Subscription {
         BusTracing.Process span = tracing == null ? null : tracing.process(cfg.stream(), cfg.group(), h.id, h.count,
                 h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE));
         CompletionStage<?> stage;
+        CompletableFuture<Void> attemptDone = new CompletableFuture<>();
         try {
-            stage = handler.handle(d);
-            if (stage == null) stage = CompletableFuture.completedFuture(null);
-        } catch (Error err) {
-            if (span != null) span.end(err);
-            abandon(h, err);
-            throw err;
-        } catch (Throwable t) {
-            stage = CompletableFuture.failedFuture(t);
+            try {
+                stage = handler.handle(d);
+                if (stage == null) stage = CompletableFuture.completedFuture(null);
+            } catch (Error err) {
+                if (span != null) span.end(err);
+                abandon(h, err);
+                throw err;
+            } catch (Throwable t) {
+                stage = CompletableFuture.failedFuture(t);
+            }
+            // Registered inside the span's scope: a handler that finished on this thread is settled here, so the bus's
+            // log lines about it (a retry, a dead letter) carry its trace ids in the MDC of a tracing logger.
+            settle(h, d, stage, hooks, start, span, attemptDone);
         } finally {
             if (span != null) span.closeScope();
         }
-        CompletableFuture<Void> attemptDone = new CompletableFuture<>();
+        return laneStage(h, attemptDone);
+    }
+
+    private void settle(Held h, DeliveryImpl d, CompletionStage<?> stage, BusHooks hooks, long start, BusTracing.Process span,
+            CompletableFuture<Void> attemptDone) {
         stage.whenComplete((r, error) -> {
             Throwable cause = error == null ? null : Failures.unwrap(error);
             if (hooks != BusHooks.NONE) hooks.handled(this, System.nanoTime() - start, cause);
@@ -559,7 +569,6 @@ final class StreamConsumer implements Subscription {
                 answer.whenComplete((id, e) -> attemptDone.complete(null)); // the lane waits until the answer is stored
             }
         });
-        return laneStage(h, attemptDone);
     }
 
     /**

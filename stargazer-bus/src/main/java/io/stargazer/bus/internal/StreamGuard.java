@@ -90,6 +90,7 @@ final class StreamGuard {
 
     private final BusConfig config;
     private final RedisClusterAsyncCommands<String, byte[]> redis;
+    private final ServerCode code;
     private final ScheduledExecutorService scheduler;
     private final Function<String, StreamPublisher> publishers;
     private final List<String> evictArgs;
@@ -126,11 +127,12 @@ final class StreamGuard {
             byte[][] trace, long parkedAt) {
     }
 
-    StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ScheduledExecutorService scheduler,
+    StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ServerCode code, ScheduledExecutorService scheduler,
             ServerVersion version, Function<String, StreamPublisher> publishers, java.util.function.Supplier<BusHooks> hooks) {
         this.config = config;
         this.hooks = hooks;
         this.redis = redis;
+        this.code = code;
         this.scheduler = scheduler;
         this.publishers = publishers;
         String cap = Long.toString(config.streamMaxlen());
@@ -200,7 +202,7 @@ final class StreamGuard {
         }
         long sinceAtStart = s.sinceCheck.get();
         try {
-            redis.eval(TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream},
+            code.<String, byte[], List<Object>>run(redis, TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream},
                     Long.toString(config.streamMaxlen()).getBytes(StandardCharsets.US_ASCII))
                     .whenComplete((r, e) -> {
                         s.checking.set(false);

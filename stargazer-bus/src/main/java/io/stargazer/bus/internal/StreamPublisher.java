@@ -99,14 +99,20 @@ final class StreamPublisher {
     private static final byte[] TRACEPARENT = "traceparent".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACESTATE = "tracestate".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] NONE = new byte[0];
+    private static final byte[] WIDTH_PLAIN = {'3'};
+    private static final byte[] WIDTH_TRACED = {'5'};
     private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
     private final String stream;
     private final RedisClusterAsyncCommands<String, byte[]> redis;
+    /** Scripts (EVAL) or the stargazer library's functions (FCALL) for batches; a lone publish is XADD either way. */
+    private final ServerCode code;
     private final int maxBatch;
     private final int queueLimit;
     private final byte[] dedupeWindowMillis;
+    /** The keyed script's KEYS: the stream and its two dedupe hashes. */
+    private final String[] dedupeKeys;
     private final BatchingDrain<Pending> drain;
     /** Publishes submitted and not yet taken into a batch (or expired). */
     private final AtomicInteger queued = new AtomicInteger();
@@ -128,9 +134,12 @@ final class StreamPublisher {
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
-            java.time.Duration dedupeWindow, EventExecutor loop) {
+            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code) {
         this.stream = stream;
+        this.code = code;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
+        String[] hashes = Dedupe.hashNames(stream);
+        this.dedupeKeys = new String[] {stream, hashes[0], hashes[1]};
         this.redis = redis;
         this.maxBatch = maxBatch;
         this.queueLimit = queueLimit;
@@ -261,7 +270,7 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return redis.eval(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
+        return code.run(redis, traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
     }
 
     /** Writes the XADD options into a script's arguments from {@code i}: their count, then each; returns the next index. */
@@ -275,27 +284,22 @@ final class StreamPublisher {
 
     /** Publishes of which some carry a dedupe key: one script checks and records the keys with the XADDs (see {@link Dedupe}). */
     private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts) {
-        List<String> keys = new ArrayList<>(1 + batch.size());
-        keys.add(stream);
         boolean traced = batch.get(0).trace != null;
-        byte[][] argv = new byte[2 + opts.size() + (traced ? 5 : 3) * batch.size()][];
+        int width = traced ? 5 : 3;
+        byte[][] argv = new byte[3 + opts.size() + width * batch.size()][];
         argv[0] = dedupeWindowMillis;
-        int i = putOptions(argv, 1, opts);
+        argv[1] = traced ? WIDTH_TRACED : WIDTH_PLAIN;
+        int i = putOptions(argv, 2, opts);
         for (Pending p : batch) {
             argv[i++] = p.payload;
             argv[i++] = p.traceId;
-            if (p.dedupeKey == null) {
-                argv[i++] = new byte[0];
-            } else {
-                argv[i++] = p.dedupeKey.getBytes(StandardCharsets.UTF_8);
-                keys.add(Dedupe.keyName(stream, p.dedupeKey));
-            }
+            argv[i++] = p.dedupeKey == null ? NONE : p.dedupeKey.getBytes(StandardCharsets.UTF_8);
             if (traced) {
                 argv[i++] = p.trace[0];
                 argv[i++] = p.trace[1];
             }
         }
-        return redis.eval(traced ? Dedupe.TRACED_PUBLISH_SCRIPT : Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, keys.toArray(String[]::new), argv);
+        return code.run(redis, Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, dedupeKeys, argv);
     }
 
     private void finish(Batch batch, Object result, Throwable error) {

@@ -58,6 +58,7 @@ final class ToolRuns implements AutoCloseable {
     }
 
     private final RedisClusterAsyncCommands<String, byte[]> redis;
+    private final ServerCode code;
     private final String toolsStream;
     private final byte[] windowMillis;
     private final byte[] leaseMillis = ascii(Long.toString(LEASE.toMillis()));
@@ -65,8 +66,9 @@ final class ToolRuns implements AutoCloseable {
     private final Map<String, byte[]> held = new ConcurrentHashMap<>();
     private final ScheduledExecutorService renewer;
 
-    ToolRuns(RedisClusterAsyncCommands<String, byte[]> redis, String toolsStream, Duration window) {
+    ToolRuns(RedisClusterAsyncCommands<String, byte[]> redis, ServerCode code, String toolsStream, Duration window) {
         this.redis = redis;
+        this.code = code;
         this.toolsStream = toolsStream;
         this.windowMillis = ascii(Long.toString(window.toMillis()));
         this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -85,7 +87,7 @@ final class ToolRuns implements AutoCloseable {
 
     CompletableFuture<Start> begin(String requestId, String owner) {
         String runKey = runKey(requestId);
-        return redis.<List<Object>>eval(BEGIN, ScriptOutputType.MULTI, new String[] {resultKey(requestId), runKey}, ascii(owner), leaseMillis)
+        return code.<String, byte[], List<Object>>run(redis, BEGIN, ScriptOutputType.MULTI, new String[] {resultKey(requestId), runKey}, ascii(owner), leaseMillis)
                 .toCompletableFuture().thenApply(r -> {
                     String kind = text(r.get(0));
                     byte[] value = (byte[]) r.get(1);
@@ -104,7 +106,7 @@ final class ToolRuns implements AutoCloseable {
     CompletableFuture<Void> finish(String requestId, String owner, byte[] reply) {
         String runKey = runKey(requestId);
         held.remove(runKey);
-        return redis.<Long>eval(FINISH, ScriptOutputType.INTEGER, new String[] {resultKey(requestId), runKey}, reply, windowMillis,
+        return code.<String, byte[], Long>run(redis, FINISH, ScriptOutputType.INTEGER, new String[] {resultKey(requestId), runKey}, reply, windowMillis,
                 utf8(owner)).toCompletableFuture().thenApply(r -> null);
     }
 
@@ -116,7 +118,7 @@ final class ToolRuns implements AutoCloseable {
     private void renew() {
         for (Map.Entry<String, byte[]> e : held.entrySet()) {
             try {
-                redis.eval(RENEW, ScriptOutputType.INTEGER, new String[] {e.getKey()}, e.getValue(), leaseMillis);
+                code.run(redis, RENEW, ScriptOutputType.INTEGER, new String[] {e.getKey()}, e.getValue(), leaseMillis);
             } catch (RuntimeException ignored) {
                 // not connected: the next renewal tries again, well within the lease
             }

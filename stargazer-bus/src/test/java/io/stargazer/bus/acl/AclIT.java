@@ -41,8 +41,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-// Per-role ACL users (AclRules) on a real Redis 7: each role does its whole job as its own user with no command
-// refused (the server's ACL LOG stays empty), and each action outside the role is refused with NOPERM.
+// Per-role ACL users (AclRules) on a real Redis 7 provisioned with the stargazer functions library: each role does its
+// whole job as its own user with no command refused (the server's ACL LOG stays empty), calling the library's functions
+// instead of EVAL, and each action outside the role is refused with NOPERM or by the function (issue 18).
 class AclIT {
     private static final Duration WAIT = Duration.ofSeconds(30);
     private static RedisServerProcess server;
@@ -52,6 +53,7 @@ class AclIT {
     static void start() {
         server = RedisServerProcess.builder().start();
         admin = new RawRedis(RedisUrl.parse(server.url()));
+        io.stargazer.bus.Provisioning.provision(RedisUrl.parse(server.url()), BusConfig.builder().topology(TestRedis.topology()).build());
     }
 
     @AfterAll
@@ -68,6 +70,7 @@ class AclIT {
                 .worker("worker", "pw-worker")
                 .tools("tools", "pw-tools")
                 .monitor("monitor", "pw-monitor")
+                .operator("operator", "pw-operator")
                 .build();
     }
 
@@ -108,13 +111,16 @@ class AclIT {
             worker.ensureStreams();
             ToolClient tools = ToolClient.create(worker);
             open.add(tools);
-            open.add(worker.subscribe(worker.consumer(t.inboundStream(), t.workerGroup()).blockTimeout(Duration.ofMillis(200)).build(), d -> {
+            io.stargazer.bus.Subscription workerSub = worker.subscribe(worker.consumer(t.inboundStream(), t.workerGroup()).blockTimeout(Duration.ofMillis(200)).build(), d -> {
                 Envelope in = d.envelope();
                 Object result = in.get("tool") != null
                         ? tools.callBlocking("add", Map.of("a", 1, "b", 2), Duration.ofSeconds(10)) : null;
-                worker.publishOutbound(in.platform(), Envelope.of("channel_id", in.channelId(), "content", "re:" + in.content(),
-                        "result", result));
-            }));
+                Envelope answer = Envelope.of("channel_id", in.channelId(), "content", "re:" + in.content(), "result", result);
+                // Answer-and-acknowledge in one step (sg_reply) for some, a plain publish for the others.
+                if (in.content().endsWith("0")) d.reply(t.outboundStream(in.platform()), answer).join();
+                else worker.publishOutbound(in.platform(), answer);
+            });
+            open.add(workerSub);
 
             EventBus gwDiscord = EventBus.connect(as("gw-discord", "pw-gd"), config(t, NodeRole.GATEWAY, "g1", List.of("discord")));
             open.add(gwDiscord);
@@ -136,11 +142,17 @@ class AclIT {
             }
             for (CompletableFuture<String> f : sent) f.get();
             gwWebchat.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w", "content", "hello", "tool", true));
+            // Published twice with one dedupe key (sg_publish): stored once.
+            String once = gwWebchat.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w", "content", "once"),
+                    io.stargazer.bus.PublishOptions.dedupeKey("k1"));
+            assertThat(gwWebchat.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w", "content", "once"),
+                    io.stargazer.bus.PublishOptions.dedupeKey("k1"))).isEqualTo(once);
             // A malformed entry from outside: the worker dead-letters it.
             String bad = admin.xadd(t.inboundStream(), "payload", new byte[] {(byte) 0xc1}, "trace_id", "x");
 
-            await().atMost(WAIT).until(() -> discord.size() == 1200 && webchat.size() == 1);
-            assertThat(webchat).containsExactly("re:hello");
+            await().atMost(WAIT).until(() -> discord.size() == 1200 && webchat.size() == 2);
+            assertThat(webchat).containsExactlyInAnyOrder("re:hello", "re:once");
+            for (AutoCloseable c : open) if (c instanceof EventBus b) assertThat(b.serverCode()).isEqualTo(io.stargazer.bus.ServerCodeMode.FUNCTIONS);
             await().atMost(WAIT).until(() -> admin.xlen(t.deadLetterStream(t.inboundStream())) == 1);
             List<StreamMessage<byte[], byte[]>> dead = admin.xrange(t.deadLetterStream(t.inboundStream()));
             assertThat(RawRedis.s(RawRedis.fields(dead.get(0)).get("source_id"))).isEqualTo(bad);
@@ -156,6 +168,24 @@ class AclIT {
                 assertThat(monitor.groups(t.outboundStream("discord"))).extracting(GroupInfo::name)
                         .containsExactly(t.gatewayGroup("discord"));
                 assertThat(monitor.consumers(t.inboundStream(), t.workerGroup())).isNotEmpty();
+            }
+            // The operator replays the dead letter (sg_replay, then XDEL) and pauses and resumes the worker group.
+            try (EventBus operator = EventBus.connect(as("operator", "pw-operator"),
+                    config(t, NodeRole.WORKER, "o1", List.of("discord", "webchat")))) {
+                assertThat(operator.serverCode()).isEqualTo(io.stargazer.bus.ServerCodeMode.FUNCTIONS);
+                assertThat(operator.deadLetters().list(io.stargazer.bus.DeadLetterFilter.builder().build()).entries()).hasSize(1);
+                assertThat(operator.deadLetters().replay(io.stargazer.bus.DeadLetterFilter.builder().build(),
+                        io.stargazer.bus.ReplayOptions.builder().build()).replayed()).isEqualTo(1);
+                // Malformed still: the worker dead-letters the replayed entry again, which names the first one.
+                await().atMost(WAIT).until(() -> admin.xrange(t.deadLetterStream(t.inboundStream())).stream()
+                        .anyMatch(m -> RawRedis.fields(m).containsKey("replay_of")));
+                assertThat(operator.pause(t.inboundStream(), t.workerGroup())).isTrue();
+                assertThat(worker.paused(t.inboundStream(), t.workerGroup())).isTrue();
+                await().atMost(WAIT).until(() -> workerSub.state() == io.stargazer.bus.Subscription.State.PAUSED);
+                gwDiscord.publishInbound(Envelope.of("platform", "discord", "channel_id", "p", "content", "paused"));
+                await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(3)).until(() -> !discord.contains("re:paused"));
+                assertThat(operator.resume(t.inboundStream(), t.workerGroup())).isTrue();
+                await().atMost(WAIT).until(() -> discord.contains("re:paused"));
             }
         } finally {
             for (int i = open.size() - 1; i >= 0; i--) open.get(i).close();
@@ -196,15 +226,13 @@ class AclIT {
         assertDenied(gw, "KEYS", "*");
         assertDenied(gw, "SCAN", "0");
         assertDenied(gw, "SUBSCRIBE", "x");
-        // A script runs with the caller's rules: it cannot read what the user cannot. Servers word the refusal each
-        // their own way (Redis: "... can't run this command ...", Valkey: "ACL failure in script ..."), so it is told
-        // by its code, as the library classifies errors, and by the server's ACL LOG entry.
-        aclLog("RESET");
-        String scripted = run(gw, "EVAL", "return redis.call('XRANGE', KEYS[1], '-', '+')", "1", in);
-        assertThat(RedisServerException.codeOf(scripted)).as(scripted).isEqualTo("ERR");
-        assertThat(aclLogEntries()).singleElement().satisfies(e -> assertThat(e)
-                .containsEntry("username", "gw-discord").containsEntry("context", "lua")
-                .containsEntry("reason", "command").containsEntry("object", "xrange"));
+        // No code of its own on the server: no EVAL, EVALSHA, SCRIPT or FUNCTION LOAD; only its role's functions.
+        assertDenied(gw, "EVAL", "return 1", "0");
+        assertDenied(gw, "FCALL", "sg_replay", "2", in, "{" + in + "}:replay:d:1-1", "1000", "0", "payload", "x", "replay_of", "1-1");
+        assertDenied(gw, "FCALL", "sg_pause", "2", discord, "{" + discord + "}:paused:g", "g");
+        assertDenied(gw, "FCALL", "sg_reply", "3", in, "{" + in + "}:dedupe:reply:x:1-1", discord, "1000", "g", "1-1", "0", "p", "t", "reply:x:1-1");
+        // Only its own keys, through a function too.
+        assertDenied(gw, "FCALL", "sg_publish_batch", "1", webchat, "0", "p", "t");
         // Through the bus: the same refusals arrive as typed exceptions.
         try (EventBus bus = EventBus.connect(gw, config(t, NodeRole.GATEWAY, "g9", List.of("discord")))) {
             assertThatThrownBy(() -> bus.publishOutbound("webchat", Envelope.of("content", "x")))
@@ -254,6 +282,118 @@ class AclIT {
         assertDenied(monitor, "CLIENT", "KILL", "ID", "1");
     }
 
+    /**
+     * Issue 18's attacks, for each role that publishes, as its own user: code of its own (an endless loop), deleting
+     * streams or entries others depend on, and the library's functions called with arguments that would trim unread
+     * entries. Each is refused (NOPERM, or the function's "ERR stargazer:"), and every unread entry is still there.
+     */
+    @Test
+    void strictRulesRefuseTheDestructiveActionsOfEachRole() {
+        Topology t = TestRedis.topology();
+        load(rules(t));
+        String in = t.inboundStream();
+        String discord = t.outboundStream("discord");
+        String tools = t.toolsStream();
+        for (String s : List.of(in, discord, tools)) {
+            admin.sync().xgroupCreate(io.lettuce.core.XReadArgs.StreamOffset.from(RawRedis.b(s), "$"), RawRedis.b("readers"),
+                    io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
+            for (int i = 0; i < 1500; i++) admin.xadd(s, "payload", new byte[] {(byte) 0x80}, "trace_id", "t");
+        }
+        Map<RedisUrl, String> publishesTo = Map.of(as("gw-discord", "pw-gd"), in, as("worker", "pw-worker"), discord,
+                as("tools", "pw-tools"), t.toolsReplyStream("w1"));
+        // Streams it does not publish to (it may consume some: consuming gives no trimming).
+        Map<RedisUrl, List<String>> others = Map.of(as("gw-discord", "pw-gd"), List.of(discord, tools, t.outboundStream("webchat")),
+                as("worker", "pw-worker"), List.of(in, t.toolsReplyStream("w2")), as("tools", "pw-tools"), List.of(in, discord, tools));
+        for (Map.Entry<RedisUrl, String> e : publishesTo.entrySet()) {
+            RedisUrl u = e.getKey();
+            String own = e.getValue();
+            assertDenied(u, "EVAL", "while true do end", "0");
+            assertDenied(u, "EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0");
+            assertDenied(u, "SCRIPT", "LOAD", "return 1");
+            assertDenied(u, "FUNCTION", "LOAD", "REPLACE", "#!lua name=stargazer\nredis.register_function('sg_trim', function() end)");
+            assertDenied(u, "FUNCTION", "DELETE", "stargazer");
+            assertDenied(u, "FUNCTION", "FLUSH");
+            assertDenied(u, "DEL", own);
+            assertDenied(u, "UNLINK", own);
+            assertDenied(u, "XDEL", own, "0-1");
+            for (String other : others.get(u)) {
+                assertDenied(u, "XTRIM", other, "MAXLEN", "0");
+                assertDenied(u, "XADD", other, "MAXLEN", "0", "*", "payload", "x");
+                assertDenied(u, "XDEL", other, "0-1");
+                assertDenied(u, "DEL", other);
+                // It may call sg_trim (for its own streams; ACLs cannot tie a function to keys), and FCALL may name a
+                // stream it reads, but the XTRIM inside runs with its own rules: refused.
+                assertRefused(u, "FCALL", "sg_trim", "1", other, "1000");
+            }
+            // The functions it may call refuse arguments that would trim: an exact or zero cap, MINID, LIMIT.
+            assertRefusedByFunction(u, "FCALL", "sg_publish_batch", "1", own, "3", "MAXLEN", "=", "0", "p", "t");
+            assertRefusedByFunction(u, "FCALL", "sg_publish_batch", "1", own, "3", "MAXLEN", "~", "0", "p", "t");
+            assertRefusedByFunction(u, "FCALL", "sg_publish_batch", "1", own, "3", "MINID", "~", "9999999999999", "p", "t");
+            assertRefusedByFunction(u, "FCALL", "sg_publish", "3", own, Topology.slotKey(own, "dedupe:0"), Topology.slotKey(own, "dedupe:1"),
+                    "1000", "3", "3", "MAXLEN", "=", "1", "p", "t", "");
+            assertRefusedByFunction(u, "FCALL", "sg_trim", "1", own, "0");
+        }
+        // The gateway's allowed calls at the smallest cap trim nothing unread either.
+        RedisUrl gw = as("gw-discord", "pw-gd");
+        assertThat(run(gw, "FCALL", "sg_publish_batch", "1", in, "3", "MAXLEN", "~", "1000", "p", "t")).isEqualTo("OK");
+        assertThat(run(gw, "FCALL", "sg_trim", "1", in, "1000")).isEqualTo("OK");
+        assertThat(admin.xlen(in)).isEqualTo(1501);
+        assertThat(admin.xlen(discord)).isEqualTo(1500);
+        assertThat(admin.xlen(tools)).isEqualTo(1500);
+    }
+
+    /**
+     * What per-role ACLs cannot stop, by Redis's design (docs/security.md): a function runs every command with its
+     * caller's permissions, so a role that publishes through sg_publish must itself hold XADD on that stream, and XADD
+     * takes MAXLEN; the SAFE trim (sg_trim) needs XTRIM the same way. This test pins that limit: if a server ever
+     * refuses it, the documentation must change.
+     */
+    @Test
+    void aPublisherCanStillTrimItsOwnStreamWithRawXaddBecauseFunctionsRunWithTheCallersPermissions() {
+        Topology t = TestRedis.topology();
+        load(rules(t));
+        String in = t.inboundStream();
+        for (int i = 0; i < 5; i++) admin.xadd(in, "payload", new byte[] {(byte) 0x80});
+        RedisUrl gw = as("gw-discord", "pw-gd");
+        assertThat(run(gw, "XADD", in, "MAXLEN", "0", "*", "payload", "x")).isEqualTo("OK");
+        assertThat(admin.xlen(in)).isZero();
+        // A user that may call sg_publish_batch but has no XADD of its own: the function's XADD is refused (an ERR, worded
+        // by each server its own way, logged as a refused command in context lua): a function lends no permission.
+        List<String> setUser = new ArrayList<>(List.of("SETUSER", "fn-only", "reset", "on", ">pw-fn", "-@all",
+                "+fcall|sg_publish_batch", "~" + AclRules.escape(in)));
+        admin.sync().dispatch(kw("ACL"), new NestedMultiOutput<>(ByteArrayCodec.INSTANCE), args(setUser));
+        aclLog("RESET");
+        String viaFunction = run(as("fn-only", "pw-fn"), "FCALL", "sg_publish_batch", "1", in, "0", "p", "t");
+        assertThat(RedisServerException.codeOf(viaFunction)).as(viaFunction).isEqualTo("ERR");
+        // (On a 7.2+ server this user's login also logs its refused CLIENT SETINFO, at the top level.)
+        assertThat(aclLogEntries()).filteredOn(e -> "lua".equals(e.get("context"))).singleElement().satisfies(e -> assertThat(e)
+                .containsEntry("username", "fn-only").containsEntry("object", "xadd"));
+        assertThat(admin.xlen(in)).isZero();
+    }
+
+    /**
+     * With {@link AclRules.Builder#compatibility} a role may also run scripts on its keys (for unmodified services
+     * that run their own Lua); a script still runs with the caller's rules: it cannot read what the user cannot.
+     * Servers word the refusal each their own way (Redis: "... can't run this command ...", Valkey: "ACL failure in
+     * script ..."), so it is told by its code, as the library classifies errors, and by the server's ACL LOG entry.
+     */
+    @Test
+    void compatibilityRulesAllowScriptsWhichStillRunWithTheCallersRules() {
+        Topology t = TestRedis.topology();
+        load(AclRules.builder(t).platforms(List.of("discord")).serverVersion(server.version()).compatibility(true)
+                .gateway("gw-compat", "pw-compat", "discord").build());
+        String in = t.inboundStream();
+        RedisUrl gw = as("gw-compat", "pw-compat");
+        aclLog("RESET");
+        String scripted = run(gw, "EVAL", "return redis.call('XRANGE', KEYS[1], '-', '+')", "1", in);
+        assertThat(RedisServerException.codeOf(scripted)).as(scripted).isEqualTo("ERR");
+        assertThat(aclLogEntries()).singleElement().satisfies(e -> assertThat(e)
+                .containsEntry("username", "gw-compat").containsEntry("context", "lua")
+                .containsEntry("reason", "command").containsEntry("object", "xrange"));
+        assertThat(run(gw, "EVAL", "return redis.call('XADD', KEYS[1], '*', 'payload', 'x')", "1", in)).isEqualTo("OK");
+        assertDenied(gw, "EVAL", "return 1", "1", t.outboundStream("webchat"));
+    }
+
     @Test
     void theAclFileFormLoadsAtStartUpAndHoldsTheSameRules(@TempDir Path dir) throws Exception {
         Topology t = TestRedis.topology();
@@ -272,6 +412,17 @@ class AclIT {
 
     private static void assertDenied(RedisUrl url, String... command) {
         assertThat(run(url, command)).as(url.user() + ": " + String.join(" ", command)).startsWith("NOPERM");
+    }
+
+    /** NOPERM, or the server's ACL refusal of a command inside a function (an ERR, worded by each server its own way). */
+    private static void assertRefused(RedisUrl url, String... command) {
+        String r = run(url, command);
+        assertThat(r).as(url.user() + ": " + String.join(" ", command)).satisfiesAnyOf(
+                x -> assertThat(x).startsWith("NOPERM"), x -> assertThat(RedisServerException.codeOf(x)).isEqualTo("ERR"));
+    }
+
+    private static void assertRefusedByFunction(RedisUrl url, String... command) {
+        assertThat(run(url, command)).as(url.user() + ": " + String.join(" ", command)).startsWith("ERR stargazer:");
     }
 
     /** Runs one command as that user: "OK" when it succeeds, else the server's error reply. */

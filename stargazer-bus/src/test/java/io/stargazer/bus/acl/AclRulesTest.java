@@ -15,10 +15,10 @@ class AclRulesTest {
     void defaultsGiveOneUserPerRoleAndGatewayPerPlatformWithoutPasswords() {
         AclRules r = AclRules.defaults(Topology.defaults(), List.of("discord", "matrix"));
         assertThat(r.users()).extracting(AclRules.User::name)
-                .containsExactly("sg-gateway-discord", "sg-gateway-matrix", "sg-worker", "sg-tools", "sg-monitor");
+                .containsExactly("sg-gateway-discord", "sg-gateway-matrix", "sg-worker", "sg-tools", "sg-monitor", "sg-operator");
         assertThat(r.user("sg-gateway-discord").rules()).noneMatch(x -> x.startsWith("#") || x.startsWith(">") || x.equals("nopass"));
         assertThat(r.user("sg-gateway-discord").setUserCommand()).isEqualTo("ACL SETUSER sg-gateway-discord reset on resetkeys "
-                + "resetchannels -@all +hello +auth +ping +info +command|docs +select +client|id +client|setname +client|unblock "
+                + "resetchannels -@all +hello +auth +ping +info +command|docs +select +client|id +client|setname +fcall_ro|sg_version +client|unblock "
                 + "'(+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers +xgroup|create "
                 + "+xgroup|delconsumer +exists ~sg:stream:outbound:discord)' "
                 + "'(+exists %R~{sg:stream:outbound:discord}:paused:*)' "
@@ -26,9 +26,15 @@ class AclRulesTest {
                 + "'(+xadd +xtrim +xlen +exists %W~sg:stream:inbound %W~sg:stream:outbound:discord:dead)' "
                 + "'(+xinfo|groups +xpending %R~sg:stream:inbound %R~sg:stream:outbound:discord:dead)' "
                 // The dedupe keys beside the streams it publishes to, in their slots (docs/once.md).
-                + "'(+get +set +pexpire +del ~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)' "
-                + "'(+eval ~sg:stream:outbound:discord ~sg:stream:inbound ~sg:stream:outbound:discord:dead "
+                + "'(+get +set +pexpire +del +hget +hmget +hset +pexpireat +unlink +time ~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)' "
+                // The library's functions it calls, each by name (docs/functions.md); no EVAL.
+                + "'(+fcall|sg_refresh +fcall|sg_confirm +fcall|sg_delete_idle_consumer +fcall|sg_publish_batch "
+                + "+fcall|sg_publish_batch_traced +fcall|sg_publish +fcall|sg_trim "
+                + "~sg:stream:outbound:discord ~sg:stream:inbound ~sg:stream:outbound:discord:dead "
                 + "~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)'");
+        assertThat(r.user("sg-worker").rules()).noneMatch(x -> x.contains("+eval"));
+        assertThat(AclRules.builder(Topology.defaults()).compatibility(true).worker("w", null).build().user("w").rules())
+                .anyMatch(x -> x.startsWith("(+eval +evalsha ~"));
     }
 
     @Test

@@ -56,15 +56,15 @@ public class StargazerBusAutoConfiguration {
 
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
-    public ToolClient stargazerToolClient(EventBus bus) {
-        return ToolClient.create(bus);
+    public ToolClient stargazerToolClient(EventBus bus, StargazerBusProperties properties) {
+        return ToolClient.create(bus, properties.getTools().getClient().toConfig());
     }
 
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
     @ConditionalOnBean(ToolRegistry.class)
-    public ToolService stargazerToolService(EventBus bus, ToolRegistry registry) {
-        return ToolService.start(bus, registry);
+    public ToolService stargazerToolService(EventBus bus, ToolRegistry registry, StargazerBusProperties properties) {
+        return ToolService.start(bus, registry, properties.toToolServiceConfig());
     }
 
     @Bean

@@ -7,6 +7,8 @@ import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RetryOrder;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.TrimPolicy;
+import io.stargazer.bus.tools.ToolClientConfig;
+import io.stargazer.bus.tools.ToolServiceConfig;
 import java.time.Duration;
 import java.util.List;
 import java.util.function.Consumer;
@@ -49,11 +51,14 @@ public class StargazerBusProperties {
     private Duration deadPeerTimeout;
     /** How long a publish's dedupe key is remembered (SG_DEDUPE_WINDOW_MS). */
     private Duration dedupeWindow;
+    /** Server-side logic as the stargazer functions library or as scripts (SG_SERVER_CODE): auto, functions, scripts. */
+    private io.stargazer.bus.ServerCodeMode serverCode;
     /** Whether to create the role's streams and groups at start-up (EventBus.ensureStreams). */
     private boolean ensureStreams = true;
 
     private final TopologyProperties topology = new TopologyProperties();
     private final ConsumerProperties consumer = new ConsumerProperties();
+    private final ToolsProperties tools = new ToolsProperties();
 
     /** Stream and group names (SG_* names of Topology). */
     public static class TopologyProperties {
@@ -100,7 +105,10 @@ public class StargazerBusProperties {
         public void setDeadLetterSuffix(String v) { deadLetterSuffix = v; }
     }
 
-    /** Defaults of every @StargazerListener subscription (SG_* names of ConsumerConfig); an annotation may override some. */
+    /**
+     * Defaults of every @StargazerListener subscription (SG_* names of ConsumerConfig); an annotation may override some.
+     * The tools service's subscription takes them too (the service then sets its own in-flight, batch and concurrency).
+     */
     public static class ConsumerProperties {
         /** Entries idle this long with a dead consumer are taken over (SG_CLAIM_IDLE_MS). */
         private Duration claimIdle;
@@ -161,6 +169,99 @@ public class StargazerBusProperties {
         }
     }
 
+    /** The tools client and service (ToolClientConfig, ToolServiceConfig; their javadoc tables give each setting's range). */
+    public static class ToolsProperties {
+        private final ClientProperties client = new ClientProperties();
+        private final ServiceProperties service = new ServiceProperties();
+
+        public ClientProperties getClient() { return client; }
+        public ServiceProperties getService() { return service; }
+    }
+
+    /** How the ToolClient waits for replies (ToolClientConfig). */
+    public static class ClientProperties {
+        /** Timeout of the calls that give none; default 30s. */
+        private Duration defaultTimeout;
+        /** Most entries the reply stream keeps; default 10000. */
+        private Long replyStreamMaxlen;
+        /** Expiry of the reply stream, refreshed while the client lives; at least 1s, default 60s. */
+        private Duration replyTtl;
+        /** BLOCK of each reply read; at most 5s, default 1s. */
+        private Duration blockTimeout;
+        /** COUNT of each reply read; default 256. */
+        private Integer readBatchSize;
+
+        public Duration getDefaultTimeout() { return defaultTimeout; }
+        public void setDefaultTimeout(Duration v) { defaultTimeout = v; }
+        public Long getReplyStreamMaxlen() { return replyStreamMaxlen; }
+        public void setReplyStreamMaxlen(Long v) { replyStreamMaxlen = v; }
+        public Duration getReplyTtl() { return replyTtl; }
+        public void setReplyTtl(Duration v) { replyTtl = v; }
+        public Duration getBlockTimeout() { return blockTimeout; }
+        public void setBlockTimeout(Duration v) { blockTimeout = v; }
+        public Integer getReadBatchSize() { return readBatchSize; }
+        public void setReadBatchSize(Integer v) { readBatchSize = v; }
+
+        /** The client configuration these properties describe; a refused value throws naming its property. */
+        public ToolClientConfig toConfig() {
+            ToolClientConfig.Builder b = ToolClientConfig.builder();
+            String p = PREFIX + ".tools.client.";
+            set(p + "default-timeout", defaultTimeout, b::defaultTimeout);
+            set(p + "reply-stream-maxlen", replyStreamMaxlen, b::replyStreamMaxlen);
+            set(p + "reply-ttl", replyTtl, b::replyTtl);
+            set(p + "block-timeout", blockTimeout, b::blockTimeout);
+            set(p + "read-batch-size", readBatchSize, b::readBatchSize);
+            return b.build();
+        }
+    }
+
+    /** How the ToolService takes requests (ToolServiceConfig); its subscription also takes stargazer.bus.consumer.*. */
+    public static class ServiceProperties {
+        /** Tools running at once in this instance (its tool threads); default 16. */
+        private Integer maxConcurrent;
+        /** Accepted requests waiting for a tool thread; default 64. */
+        private Integer maxQueued;
+        /** Requests read beyond the room, answered overloaded; 0 never answers overloaded; default 16. */
+        private Integer readAhead;
+        /** This instance's consumer name in the tools group; default the bus's node id. */
+        private String consumerName;
+        /** How long a request may sit with a dead instance before another takes it over; default the consumer's. */
+        private Duration claimIdle;
+        /** How long closing waits for running tools; default 10s. */
+        private Duration closeTimeout;
+
+        public Integer getMaxConcurrent() { return maxConcurrent; }
+        public void setMaxConcurrent(Integer v) { maxConcurrent = v; }
+        public Integer getMaxQueued() { return maxQueued; }
+        public void setMaxQueued(Integer v) { maxQueued = v; }
+        public Integer getReadAhead() { return readAhead; }
+        public void setReadAhead(Integer v) { readAhead = v; }
+        public String getConsumerName() { return consumerName; }
+        public void setConsumerName(String v) { consumerName = v; }
+        public Duration getClaimIdle() { return claimIdle; }
+        public void setClaimIdle(Duration v) { claimIdle = v; }
+        public Duration getCloseTimeout() { return closeTimeout; }
+        public void setCloseTimeout(Duration v) { closeTimeout = v; }
+    }
+
+    /**
+     * The tools service configuration these properties describe, its subscription taking the
+     * {@code stargazer.bus.consumer.*} settings (as the node's takes the SG_* consumer variables); a refused value throws
+     * naming its property.
+     */
+    public ToolServiceConfig toToolServiceConfig() {
+        ServiceProperties sp = tools.service;
+        ToolServiceConfig.Builder b = ToolServiceConfig.builder();
+        String p = PREFIX + ".tools.service.";
+        set(p + "max-concurrent", sp.maxConcurrent, b::maxConcurrent);
+        set(p + "max-queued", sp.maxQueued, b::maxQueued);
+        set(p + "read-ahead", sp.readAhead, b::readAhead);
+        set(p + "consumer-name", sp.consumerName, b::consumerName);
+        set(p + "claim-idle", sp.claimIdle, b::claimIdle);
+        set(p + "close-timeout", sp.closeTimeout, b::closeTimeout);
+        return b.consumer(consumer::applyTo).build();
+    }
+
     /** The bus configuration these properties describe; a refused value throws naming its property. */
     public BusConfig toBusConfig() {
         BusConfig.Builder b = BusConfig.builder();
@@ -191,6 +292,7 @@ public class StargazerBusProperties {
         set(p + "publish-queue-limit", publishQueueLimit, b::publishQueueLimit);
         set(p + "dead-peer-timeout", deadPeerTimeout, b::deadPeerTimeout);
         set(p + "dedupe-window", dedupeWindow, b::dedupeWindow);
+        set(p + "server-code", serverCode, b::serverCode);
         return b.build();
     }
 
@@ -232,8 +334,11 @@ public class StargazerBusProperties {
     public void setDeadPeerTimeout(Duration v) { deadPeerTimeout = v; }
     public Duration getDedupeWindow() { return dedupeWindow; }
     public void setDedupeWindow(Duration v) { dedupeWindow = v; }
+    public io.stargazer.bus.ServerCodeMode getServerCode() { return serverCode; }
+    public void setServerCode(io.stargazer.bus.ServerCodeMode v) { serverCode = v; }
     public boolean isEnsureStreams() { return ensureStreams; }
     public void setEnsureStreams(boolean v) { ensureStreams = v; }
     public TopologyProperties getTopology() { return topology; }
     public ConsumerProperties getConsumer() { return consumer; }
+    public ToolsProperties getTools() { return tools; }
 }

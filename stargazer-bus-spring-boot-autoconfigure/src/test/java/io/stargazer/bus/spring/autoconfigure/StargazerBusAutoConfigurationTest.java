@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
@@ -14,11 +15,14 @@ import io.stargazer.bus.micrometer.BusMetrics;
 import io.stargazer.bus.spring.StargazerListener;
 import io.stargazer.bus.spring.StargazerListeners;
 import io.stargazer.bus.tools.ToolClient;
+import io.stargazer.bus.tools.ToolClientConfig;
 import io.stargazer.bus.tools.ToolRegistry;
 import io.stargazer.bus.tools.ToolService;
+import io.stargazer.bus.tools.ToolServiceConfig;
 import io.stargazer.testing.TestServers;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
@@ -27,6 +31,8 @@ import org.springframework.boot.health.contributor.Status;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
 // The auto-configuration against a real Redis (TestServers): defaults, properties, back-off, a bad property named.
 class StargazerBusAutoConfigurationTest {
@@ -57,7 +63,7 @@ class StargazerBusAutoConfigurationTest {
     void propertiesReachTheBusConfigAndTopology() {
         runner.withPropertyValues("stargazer.bus.role=worker", "stargazer.bus.node-id=w-7", "stargazer.bus.stream-maxlen=5000",
                 "stargazer.bus.trim-policy=evict", "stargazer.bus.publish-timeout=3s", "stargazer.bus.platforms=discord,webchat",
-                "stargazer.bus.topology.inbound-partitions=3", "stargazer.bus.dedupe-window=90s").run(ctx -> {
+                "stargazer.bus.topology.inbound-partitions=3", "stargazer.bus.dedupe-window=90s", "stargazer.bus.server-code=scripts").run(ctx -> {
             assertThat(ctx).hasNotFailed();
             BusConfig c = ctx.getBean(EventBus.class).config();
             assertThat(c.role()).isEqualTo(NodeRole.WORKER);
@@ -68,6 +74,7 @@ class StargazerBusAutoConfigurationTest {
             assertThat(c.platforms()).containsExactly("discord", "webchat");
             assertThat(c.topology().inboundStreams()).hasSize(3);
             assertThat(c.dedupeWindow()).isEqualTo(Duration.ofSeconds(90));
+            assertThat(c.serverCode()).isEqualTo(io.stargazer.bus.ServerCodeMode.SCRIPTS);
         });
     }
 
@@ -81,6 +88,76 @@ class StargazerBusAutoConfigurationTest {
             assertThat(ctx).hasFailed();
             assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.consumer.max-deliveries'");
         });
+    }
+
+    @Test
+    void toolsPropertiesReachTheClientAndTheService() {
+        runner.withUserConfiguration(Registry.class).withPropertyValues("stargazer.bus.tools.client.default-timeout=7s",
+                "stargazer.bus.tools.client.reply-stream-maxlen=500", "stargazer.bus.tools.client.reply-ttl=2m",
+                "stargazer.bus.tools.client.block-timeout=250ms", "stargazer.bus.tools.client.read-batch-size=32",
+                "stargazer.bus.tools.service.max-concurrent=3", "stargazer.bus.tools.service.max-queued=0",
+                "stargazer.bus.tools.service.read-ahead=0", "stargazer.bus.tools.service.consumer-name=tools-a",
+                "stargazer.bus.tools.service.claim-idle=45s", "stargazer.bus.tools.service.close-timeout=2s",
+                "stargazer.bus.consumer.max-deliveries=9").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            ToolClientConfig client = ctx.getBean(ToolClient.class).config();
+            assertThat(client.defaultTimeout()).isEqualTo(Duration.ofSeconds(7));
+            assertThat(client.replyStreamMaxlen()).isEqualTo(500);
+            assertThat(client.replyTtl()).isEqualTo(Duration.ofMinutes(2));
+            assertThat(client.blockTimeout()).isEqualTo(Duration.ofMillis(250));
+            assertThat(client.readBatchSize()).isEqualTo(32);
+            ToolServiceConfig service = ctx.getBean(ToolService.class).config();
+            assertThat(service.maxConcurrent()).isEqualTo(3);
+            assertThat(service.maxQueued()).isZero();
+            assertThat(service.readAhead()).isZero();
+            assertThat(service.consumerName()).isEqualTo("tools-a");
+            assertThat(service.claimIdle()).isEqualTo(Duration.ofSeconds(45));
+            assertThat(service.closeTimeout()).isEqualTo(Duration.ofSeconds(2));
+            // The service's subscription takes stargazer.bus.consumer.* as the listeners do.
+            assertThat(service.consumer().apply(ConsumerConfig.builder("s", "g")).build().maxDeliveries()).isEqualTo(9);
+        });
+    }
+
+    @Test
+    void withoutToolsPropertiesTheClientAndServiceKeepTheLibrarysDefaults() {
+        runner.withUserConfiguration(Registry.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            assertThat(ctx.getBean(ToolClient.class).config()).isEqualTo(ToolClientConfig.defaults());
+            ToolServiceConfig service = ctx.getBean(ToolService.class).config();
+            assertThat(service.toBuilder().consumer(ToolServiceConfig.DEFAULT_CONSUMER).build()).isEqualTo(ToolServiceConfig.defaults());
+        });
+    }
+
+    @Test
+    void aBadToolsPropertyIsNamedWithItsValue() {
+        runner.withPropertyValues("stargazer.bus.tools.client.block-timeout=10s").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.tools.client.block-timeout'")
+                    .hasStackTraceContaining("PT10S");
+        });
+        runner.withUserConfiguration(Registry.class).withPropertyValues("stargazer.bus.tools.service.max-concurrent=0").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.tools.service.max-concurrent': maxConcurrent: '0' must be greater than zero");
+        });
+    }
+
+    @Test
+    void theIdeMetadataDescribesTheToolsProperties() throws Exception {
+        JsonNode metadata;
+        try (var in = getClass().getResourceAsStream("/META-INF/spring-configuration-metadata.json")) {
+            assertThat(in).as("metadata written by the configuration processor").isNotNull();
+            metadata = JsonMapper.builder().build().readTree(in);
+        }
+        Map<String, JsonNode> byName = new java.util.HashMap<>();
+        metadata.get("properties").forEach(n -> byName.put(n.get("name").asString(), n));
+        for (String name : List.of("stargazer.bus.tools.client.default-timeout", "stargazer.bus.tools.client.reply-stream-maxlen",
+                "stargazer.bus.tools.client.reply-ttl", "stargazer.bus.tools.client.block-timeout", "stargazer.bus.tools.client.read-batch-size",
+                "stargazer.bus.tools.service.max-concurrent", "stargazer.bus.tools.service.max-queued", "stargazer.bus.tools.service.read-ahead",
+                "stargazer.bus.tools.service.consumer-name", "stargazer.bus.tools.service.claim-idle", "stargazer.bus.tools.service.close-timeout")) {
+            assertThat(byName).as(name).containsKey(name);
+            assertThat(byName.get(name).get("description").asString()).as(name).isNotBlank();
+        }
+        assertThat(byName.get("stargazer.bus.tools.client.reply-ttl").get("type").asString()).isEqualTo("java.time.Duration");
     }
 
     @Test
@@ -131,6 +208,14 @@ class StargazerBusAutoConfigurationTest {
         @StargazerListener(stream = "${stargazer.bus.topology.namespace}:orders", group = "g2", batch = true, batchSize = "3", batchWait = "50ms")
         void many(List<Delivery> ds) {
             batched.addAll(ds);
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Registry {
+        @Bean
+        ToolRegistry registry() {
+            return ToolRegistry.builder().register("echo", args -> args.get("v")).build();
         }
     }
 

@@ -1,0 +1,148 @@
+package io.stargazer.bus.internal;
+
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ServerCodeMode;
+import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.TrimPolicy;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs the bus's server-side Lua one of two ways: {@code EVAL} of each script's text (every server; the path since
+ * the start), or {@code FCALL} of the function of the {@code stargazer} Redis Functions library that has the same
+ * keys, arguments and reply ({@code stargazer.lua} beside this class; Redis 7+; loaded by provisioning). The functions
+ * also check their keys' shapes and refuse XADD options that could trim unacknowledged entries, so a role's ACL user
+ * can be given {@code FCALL} of named functions instead of {@code EVAL} of any code (docs/functions.md).
+ *
+ * <p>Which way is decided once at connect ({@link #choose}) from {@link BusConfig#serverCode()} and what the server has.
+ */
+public final class ServerCode {
+    private static final Logger log = LoggerFactory.getLogger(ServerCode.class);
+    /** The library's name ({@code #!lua name=...}). */
+    public static final String LIBRARY = "stargazer";
+    /** The library version this code calls; {@code sg_version} of a loaded library must return it. */
+    public static final int VERSION = 1;
+
+    /** The script whose text is the key has the same contract as the function named by the value. */
+    private static final Map<String, String> FUNCTION_OF = Map.ofEntries(
+            Map.entry(StreamPublisher.BATCH_SCRIPT, "sg_publish_batch"),
+            Map.entry(StreamPublisher.TRACED_BATCH_SCRIPT, "sg_publish_batch_traced"),
+            Map.entry(Dedupe.PUBLISH_SCRIPT, "sg_publish"),
+            Map.entry(Dedupe.REPLY_SCRIPT, "sg_reply"),
+            Map.entry(Dedupe.REPLAY_SCRIPT, "sg_replay"),
+            Map.entry(StreamGuard.TRIM_SCRIPT, "sg_trim"),
+            Map.entry(Ownership.REFRESH, "sg_refresh"),
+            Map.entry(Ownership.CONFIRM, "sg_confirm"),
+            Map.entry(IdleConsumerSweep.DELETE_IF_IDLE, "sg_delete_idle_consumer"),
+            Map.entry(ToolRuns.BEGIN, "sg_tool_begin"),
+            Map.entry(ToolRuns.RENEW, "sg_tool_renew"),
+            Map.entry(ToolRuns.FINISH, "sg_tool_finish"),
+            Map.entry(RedisToolClient.INIT_SCRIPT, "sg_reply_stream_init"),
+            Map.entry(RedisToolClient.MAINTAIN_SCRIPT, "sg_reply_stream_maintain"));
+
+    /** Scripts, as before the library: what a bus uses until {@link #choose} says otherwise. */
+    public static final ServerCode SCRIPTS = new ServerCode(false);
+    static final ServerCode FUNCTIONS = new ServerCode(true);
+
+    private final boolean functions;
+
+    private ServerCode(boolean functions) {
+        this.functions = functions;
+    }
+
+    /** True when this bus calls the library's functions. */
+    public boolean functions() {
+        return functions;
+    }
+
+    /** The library's source, {@code #!lua name=stargazer} first: what {@code FUNCTION LOAD} is given. */
+    public static String librarySource() {
+        return LibrarySource.TEXT;
+    }
+
+    /** The function that does what {@code script} does. */
+    static String functionOf(String script) {
+        String f = FUNCTION_OF.get(script);
+        if (f == null) throw new IllegalArgumentException("no library function for this script");
+        return f;
+    }
+
+    <K, V, T> RedisFuture<T> run(RedisClusterAsyncCommands<K, V> redis, String script, ScriptOutputType type, K[] keys, V... args) {
+        return functions ? redis.fcall(functionOf(script), type, keys, args) : redis.eval(script, type, keys, args);
+    }
+
+    <K, V, T> T run(RedisClusterCommands<K, V> redis, String script, ScriptOutputType type, K[] keys, V... args) {
+        return functions ? redis.fcall(functionOf(script), type, keys, args) : redis.eval(script, type, keys, args);
+    }
+
+    /**
+     * The library version loaded on the server ({@code FCALL_RO sg_version 0}), or 0 when there is none. Throws what
+     * the server answers otherwise (a refusal, a lost connection), translated.
+     */
+    public static int loadedVersion(RedisClusterCommands<String, byte[]> redis) {
+        try {
+            Object v = redis.fcallReadOnly("sg_version", ScriptOutputType.INTEGER, new String[0]);
+            return v instanceof Long l ? l.intValue() : 0;
+        } catch (RuntimeException e) {
+            String m = String.valueOf(e.getMessage());
+            if (m.contains("Function not found") || m.contains("unknown command")) return 0;
+            throw Redis.translate(e, "asking for the " + LIBRARY + " library's version");
+        }
+    }
+
+    /**
+     * Loads the library (replacing one of another version); returns the version that was loaded before (0: none).
+     * Loading the same version again changes nothing and sends no FUNCTION LOAD.
+     */
+    public static int load(RedisClusterCommands<String, byte[]> redis) {
+        int before = loadedVersion(redis);
+        if (before != VERSION) {
+            try {
+                redis.functionLoad(librarySource(), true);
+            } catch (RuntimeException e) {
+                throw Redis.translate(e, "loading the " + LIBRARY + " library (FUNCTION LOAD REPLACE)");
+            }
+        }
+        return before;
+    }
+
+    /** How this bus runs its server-side logic: {@link BusConfig#serverCode()} against what the server has. */
+    static ServerCode choose(Redis redis, BusConfig config) {
+        ServerCodeMode mode = config.serverCode();
+        if (mode == ServerCodeMode.SCRIPTS) return SCRIPTS;
+        String why = null;
+        int loaded = 0;
+        if (!redis.version().atLeast(7, 0)) {
+            why = "Redis " + redis.version().text() + " has no functions";
+        } else if (redis.cluster()) {
+            why = "a Redis Cluster (provisioning loads the library on one server only)";
+        } else if (config.trimPolicy() == TrimPolicy.EVICT) {
+            why = BusConfig.ENV_TRIM_POLICY + "=evict (the functions never trim unacknowledged entries)";
+        } else {
+            loaded = loadedVersion(redis.sharedSync());
+            if (loaded != VERSION) {
+                why = loaded == 0 ? "the " + LIBRARY + " library is not loaded (stargazer provision loads it)"
+                        : "the " + LIBRARY + " library is version " + loaded + ", this bus needs " + VERSION + " (stargazer provision replaces it)";
+            }
+        }
+        if (why == null) {
+            log.atInfo().addKeyValue("library", LIBRARY).addKeyValue("version", VERSION).log("Server-side logic runs as library functions (FCALL)");
+            return FUNCTIONS;
+        }
+        if (mode == ServerCodeMode.FUNCTIONS) {
+            throw new StargazerException(BusConfig.ENV_SERVER_CODE + "=functions, but " + why);
+        }
+        (loaded > 0 ? log.atWarn() : log.atInfo()).addKeyValue("reason", why).log("Server-side logic runs as scripts (EVAL)");
+        return SCRIPTS;
+    }
+
+    @Override
+    public String toString() {
+        return functions ? "functions" : "scripts";
+    }
+}

@@ -1,0 +1,428 @@
+#!lua name=stargazer
+-- Stargazer bus: the server-side logic of the bus as one Redis Functions library (Redis 7+), loaded by
+-- `stargazer provision` (FUNCTION LOAD REPLACE). docs/functions.md documents every function: keys, arguments, reply.
+--
+-- Redis runs every command a function calls with the CALLER's ACL permissions, so no function can do more than its
+-- caller could do directly; what a function adds is that it keeps its own promise whatever its arguments: it refuses
+-- keys that are not of the shape it expects (a dedupe key that is not its stream's, a pause flag of another stream)
+-- and XADD options that could trim what a group has not acknowledged. Errors start with "ERR stargazer:".
+--
+-- Bump VERSION whenever a function's contract or behaviour changes: the bus uses the library only at its own version
+-- (sg_version), and provisioning replaces an older one.
+local VERSION = 1
+-- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
+local MIN_CAP = 1000
+
+local function refuse(msg)
+  error({err = 'ERR stargazer: ' .. msg})
+end
+
+-- Topology.slotKey: a key beside `stream` in its cluster slot.
+local function slot_key(stream, suffix)
+  local open = string.find(stream, '{', 1, true)
+  if open then
+    local close = string.find(stream, '}', open + 1, true)
+    if close and close > open + 1 then return stream .. ':' .. suffix end
+  end
+  return '{' .. stream .. '}:' .. suffix
+end
+
+local function expect_key(actual, expected, what)
+  if actual ~= expected then refuse(what .. " key '" .. tostring(actual) .. "' is not '" .. expected .. "'") end
+end
+
+local function whole(v, what, min)
+  local n = tonumber(v)
+  if not n or n ~= math.floor(n) or n < min then refuse(what .. " '" .. tostring(v) .. "' is not a whole number >= " .. min) end
+  return n
+end
+
+local function check_keys(keys, n)
+  if #keys ~= n then refuse('expected ' .. n .. ' keys, got ' .. #keys) end
+end
+
+-- Stream ids as (ms, seq) pairs of Lua numbers: exact below 2^53, which millisecond times are.
+local function parse_id(id)
+  local d = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, d - 1)), tonumber(string.sub(id, d + 1))
+end
+
+local function id_less(a, b)
+  local am, as = parse_id(a)
+  local bm, bs = parse_id(b)
+  return am < bm or (am == bm and as < bs)
+end
+
+-- The oldest entry some group of `key` still needs (its oldest pending entry, or the one after its last delivered),
+-- and that group's name; nil when the stream has no group. Only commands that return no entry's content.
+local function safe_bound(key, groups)
+  local safe, lagging = nil, ''
+  for _, g in ipairs(groups) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] end
+      if g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    local ms, seq = parse_id(last)
+    local bound = ms .. '-' .. (seq + 1)
+    local p = redis.call('XPENDING', key, name)
+    if p[1] > 0 and id_less(p[2], bound) then bound = p[2] end
+    if safe == nil or id_less(bound, safe) then safe, lagging = bound, name end
+  end
+  return safe, lagging
+end
+
+-- The XADD options a caller may pass (ARGV[from .. from+n-1]) and what they become. Accepted: none; MAXLEN ~ cap,
+-- which here never trims below the safe bound when the stream has groups; ACKED MAXLEN ~ cap (Redis 8.2: the
+-- server's own safe trim). Anything else (MAXLEN 0, MINID, exact trimming, LIMIT) is refused.
+local function trim_options(key, argv, from, n, adding)
+  if n == 0 then return {} end
+  local acked = n == 4 and argv[from] == 'ACKED'
+  local o = acked and from + 1 or from
+  if not ((n == 3 or acked) and argv[o] == 'MAXLEN' and argv[o + 1] == '~') then
+    refuse('XADD options may be only MAXLEN ~ <cap> or ACKED MAXLEN ~ <cap>')
+  end
+  local cap = whole(argv[o + 2], 'cap', MIN_CAP)
+  if acked then return {'ACKED', 'MAXLEN', '~', cap} end
+  if redis.call('XLEN', key) + adding <= cap then return {} end
+  local groups = redis.call('XINFO', 'GROUPS', key)
+  if #groups == 0 then return {'MAXLEN', '~', cap} end
+  return {'MINID', '~', (safe_bound(key, groups))}
+end
+
+-- A stream's dedupe keys (Dedupe.java, docs/once.md): fields of two hashes, <slot key>:dedupe:0 and :1, taking turns by
+-- period of the server's clock (one window long). dedupe_open: the current period's hash, and the previous period's
+-- when it still holds that period (else nil); dedupe_lookup: the keys found and their ids; dedupe_record: key, id, ...
+-- into the current hash. Chunks of 500 keep unpack far below Lua's stack limit.
+-- BEGIN dedupe (also the scripts' prelude: Dedupe.LIB)
+local function dedupe_open(h0, h1, window)
+  local t = redis.call('TIME')
+  local b = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / window)
+  local cur, prev = h0, h1
+  if b % 2 == 1 then cur, prev = h1, h0 end
+  local period = string.format('%.0f', b)
+  local mark = redis.call('HGET', cur, '')
+  if mark ~= period then
+    if mark then redis.call('UNLINK', cur) end
+    redis.call('HSET', cur, '', period)
+    redis.call('PEXPIREAT', cur, string.format('%.0f', (b + 2) * window))
+  end
+  if redis.call('HGET', prev, '') ~= string.format('%.0f', b - 1) then prev = nil end
+  return cur, prev
+end
+
+local function dedupe_lookup(cur, prev, keys)
+  local known = {}
+  for _, h in ipairs({cur, prev}) do
+    local miss = {}
+    for _, k in ipairs(keys) do if not known[k] then miss[#miss + 1] = k end end
+    for s = 1, #miss, 500 do
+      local e = math.min(s + 499, #miss)
+      local got = redis.call('HMGET', h, unpack(miss, s, e))
+      for j = 1, e - s + 1 do if got[j] then known[miss[s + j - 1]] = got[j] end end
+    end
+  end
+  return known
+end
+
+local function dedupe_record(cur, pairs)
+  for s = 1, #pairs, 1000 do
+    redis.call('HSET', cur, unpack(pairs, s, math.min(s + 999, #pairs)))
+  end
+end
+-- END dedupe
+
+-- The dedupe hashes of `stream` must be keys[from] and keys[from + 1].
+local function expect_dedupe_hashes(keys, from, stream)
+  expect_key(keys[from], slot_key(stream, 'dedupe:0'), 'dedupe hash')
+  expect_key(keys[from + 1], slot_key(stream, 'dedupe:1'), 'dedupe hash')
+end
+
+-- The entries' XADD arguments after the options: payload, trace_id[, dedupe_key][, traceparent[, tracestate]].
+-- `args` holds XADD, the stream and the options up to `base`; what was past `m` from an earlier entry is cleared.
+local function entry_args(args, base, argv, i, dk, tp)
+  args[base + 1] = '*'
+  args[base + 2] = 'payload'
+  args[base + 3] = argv[i]
+  args[base + 4] = 'trace_id'
+  args[base + 5] = argv[i + 1]
+  local m = base + 5
+  if dk ~= '' then
+    args[m + 1] = 'dedupe_key'
+    args[m + 2] = dk
+    m = m + 2
+  end
+  if tp then
+    args[m + 1] = 'traceparent'
+    args[m + 2] = argv[tp]
+    m = m + 2
+    if argv[tp + 1] ~= '' then
+      args[m + 1] = 'tracestate'
+      args[m + 2] = argv[tp + 1]
+      m = m + 2
+    end
+  end
+  for j = #args, m + 1, -1 do args[j] = nil end
+end
+
+-- Appends a batch without dedupe keys to KEYS[1]: ARGV[1] n, ARGV[2..1+n] XADD options, then `width` per entry.
+local function publish_batch(keys, argv, width)
+  check_keys(keys, 1)
+  local n = whole(argv[1], 'option count', 0)
+  local first = n + 2
+  if #argv < first + width - 1 or (#argv - first + 1) % width ~= 0 then refuse('expected ' .. width .. ' arguments per entry') end
+  local args = {'XADD', keys[1]}
+  for _, o in ipairs(trim_options(keys[1], argv, 2, n, (#argv - first + 1) / width)) do args[#args + 1] = o end
+  local base = #args
+  local ids = {}
+  for i = first, #argv, width do
+    entry_args(args, base, argv, i, '', width == 4 and i + 2 or nil)
+    ids[#ids + 1] = redis.call(unpack(args))
+    -- Only the first entry trims: the bound was computed for the whole batch.
+    if base > 2 then
+      for j = #args, 3, -1 do args[j] = nil end
+      base = 2
+    end
+  end
+  return ids
+end
+
+redis.register_function{function_name = 'sg_version', flags = {'no-writes'},
+  callback = function(keys, argv) return VERSION end}
+
+-- KEYS[1] stream. ARGV[1] n, ARGV[2..1+n] XADD options, then per entry: payload, trace_id. Returns the ids.
+redis.register_function('sg_publish_batch', function(keys, argv) return publish_batch(keys, argv, 2) end)
+
+-- As sg_publish_batch, per entry: payload, trace_id, traceparent, tracestate ('' for none).
+redis.register_function('sg_publish_batch_traced', function(keys, argv) return publish_batch(keys, argv, 4) end)
+
+-- KEYS[1] stream, KEYS[2..3] its dedupe hashes. ARGV[1] window ms, ARGV[2] width (3, or 5 with trace context), ARGV[3] n,
+-- ARGV[4..3+n] XADD options, then per entry: payload, trace_id, dedupe key ('' for none)[, traceparent, tracestate].
+-- Returns each entry's id: the first one's for a key already used within the window (also earlier in the batch).
+redis.register_function('sg_publish', function(keys, argv)
+  check_keys(keys, 3)
+  local stream = keys[1]
+  expect_dedupe_hashes(keys, 2, stream)
+  local window = whole(argv[1], 'window', 1)
+  local width = whole(argv[2], 'width', 3)
+  if width ~= 3 and width ~= 5 then refuse("width '" .. argv[2] .. "' is not 3 or 5") end
+  local n = whole(argv[3], 'option count', 0)
+  local first = n + 4
+  if #argv < first + width - 1 or (#argv - first + 1) % width ~= 0 then refuse('expected ' .. width .. ' arguments per entry') end
+  local trim = trim_options(stream, argv, 4, n, (#argv - first + 1) / width)
+  local cur, prev = dedupe_open(keys[2], keys[3], window)
+  local ask = {}
+  for i = first, #argv, width do
+    if argv[i + 2] ~= '' then ask[#ask + 1] = argv[i + 2] end
+  end
+  local known = dedupe_lookup(cur, prev, ask)
+  local args = {'XADD', stream}
+  for _, o in ipairs(trim) do args[#args + 1] = o end
+  local base = #args
+  local ids, new = {}, {}
+  for i = first, #argv, width do
+    local dk = argv[i + 2]
+    local id = dk ~= '' and known[dk]
+    if not id then
+      entry_args(args, base, argv, i, dk, width == 5 and i + 3 or nil)
+      id = redis.call(unpack(args))
+      if base > 2 then
+        for j = #args, 3, -1 do args[j] = nil end
+        base = 2
+      end
+      if dk ~= '' then
+        known[dk] = id
+        new[#new + 1] = dk
+        new[#new + 1] = id
+      end
+    end
+    ids[#ids + 1] = id
+  end
+  dedupe_record(cur, new)
+  return ids
+end)
+
+-- Answer and acknowledge in one step. KEYS[1] answer stream, KEYS[2..3] its dedupe hashes, KEYS[4] source stream.
+-- ARGV[1] window ms, ARGV[2] group, ARGV[3] source id, ARGV[4] n, ARGV[5..4+n] XADD options, then payload,
+-- trace_id, dedupe key (which must be reply:<source stream>:<source id>). Returns the answer's id.
+redis.register_function('sg_reply', function(keys, argv)
+  check_keys(keys, 4)
+  expect_dedupe_hashes(keys, 2, keys[1])
+  local window = whole(argv[1], 'window', 1)
+  local n = whole(argv[4], 'option count', 0)
+  local p = 5 + n
+  if #argv ~= p + 2 then refuse('expected ' .. (p + 2) .. ' arguments') end
+  local dk = argv[p + 2]
+  if dk ~= 'reply:' .. keys[4] .. ':' .. argv[3] then refuse("dedupe key '" .. dk .. "' is not reply:<source>:<id>") end
+  local cur, prev = dedupe_open(keys[2], keys[3], window)
+  local id = dedupe_lookup(cur, prev, {dk})[dk]
+  if not id then
+    local args = {'XADD', keys[1]}
+    for _, o in ipairs(trim_options(keys[1], argv, 5, n, 1)) do args[#args + 1] = o end
+    entry_args(args, #args, argv, p, dk, nil)
+    id = redis.call(unpack(args))
+    dedupe_record(cur, {dk, id})
+  end
+  redis.call('XACK', keys[4], argv[2], argv[3])
+  return id
+end)
+
+-- Puts one dead letter back. KEYS[1] source stream, KEYS[2] <source slot key>:replay:<dead stream>:<dead id>.
+-- ARGV[1] window ms, ARGV[2] n, ARGV[3..2+n] XADD options, then field, value, ... with replay_of, <dead id> last.
+-- Returns {1, id} when added, {0, id} when an earlier replay already added it.
+redis.register_function('sg_replay', function(keys, argv)
+  check_keys(keys, 2)
+  local window = whole(argv[1], 'window', 1)
+  local n = whole(argv[2], 'option count', 0)
+  local first = 3 + n
+  if (#argv - first + 1) % 2 ~= 0 or #argv < first + 1 or argv[#argv - 1] ~= 'replay_of' then
+    refuse('expected field/value pairs ending with replay_of <dead id>')
+  end
+  local prefix = slot_key(keys[1], 'replay:')
+  local suffix = ':' .. argv[#argv]
+  if string.sub(keys[2], 1, #prefix) ~= prefix or string.sub(keys[2], -#suffix) ~= suffix then
+    refuse("replay key '" .. keys[2] .. "' is not " .. prefix .. '<dead stream>' .. suffix)
+  end
+  local id = redis.call('GET', keys[2])
+  if id then return {0, id} end
+  local args = {'XADD', keys[1]}
+  for _, o in ipairs(trim_options(keys[1], argv, 3, n, 1)) do args[#args + 1] = o end
+  args[#args + 1] = '*'
+  for i = first, #argv do args[#args + 1] = argv[i] end
+  id = redis.call(unpack(args))
+  redis.call('SET', keys[2], id, 'PX', window)
+  return {1, id}
+end)
+
+-- The SAFE trim. KEYS[1] stream; ARGV[1] cap (>= 1000). Trims only below the oldest entry some group still needs;
+-- a stream without groups to its cap. Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
+redis.register_function('sg_trim', function(keys, argv)
+  check_keys(keys, 1)
+  local key = keys[1]
+  local cap = whole(argv[1], 'cap', MIN_CAP)
+  if redis.call('EXISTS', key) == 0 then return {0, '', 0, 0} end
+  local len = redis.call('XLEN', key)
+  local groups = redis.call('XINFO', 'GROUPS', key)
+  if #groups == 0 then
+    if len > cap then redis.call('XTRIM', key, 'MAXLEN', '~', cap) end
+    return {redis.call('XLEN', key), '', 0, 0}
+  end
+  if len < cap then return {len, '', 1, 0} end
+  local target, lagging = safe_bound(key, groups)
+  redis.call('XTRIM', key, 'MINID', '~', target)
+  if redis.call('XLEN', key) >= cap then
+    -- Approximate trimming removes whole nodes only; exact trimming still stops at the same safe id.
+    redis.call('XTRIM', key, 'MINID', target)
+  end
+  return {redis.call('XLEN', key), lagging, 1, 1}
+end)
+
+-- Pauses a group: KEYS[1] stream, KEYS[2] <stream's slot key>:paused:<group>; ARGV[1] group. 1 when set, 0 when it was.
+redis.register_function('sg_pause', function(keys, argv)
+  check_keys(keys, 2)
+  expect_key(keys[2], slot_key(keys[1], 'paused:' .. tostring(argv[1])), 'pause')
+  if redis.call('SET', keys[2], '1', 'NX') then return 1 end
+  return 0
+end)
+
+-- Resumes a group: as sg_pause. 1 when the flag was removed, 0 when the group was not paused.
+redis.register_function('sg_resume', function(keys, argv)
+  check_keys(keys, 2)
+  expect_key(keys[2], slot_key(keys[1], 'paused:' .. tostring(argv[1])), 'pause')
+  return redis.call('DEL', keys[2])
+end)
+
+-- Keeps a consumer's entries: KEYS[1] stream; ARGV group, consumer, ids. Resets the idle time of those still pending
+-- with the consumer; returns the ids that are not.
+redis.register_function('sg_refresh', function(keys, argv)
+  check_keys(keys, 1)
+  local lost = {}
+  for i = 3, #argv do
+    local p = redis.call('XPENDING', keys[1], argv[1], argv[i], argv[i], 1)
+    if #p == 1 and p[1][2] == argv[2] then
+      redis.call('XCLAIM', keys[1], argv[1], argv[2], 0, argv[i], 'JUSTID')
+    else
+      lost[#lost + 1] = argv[i]
+    end
+  end
+  return lost
+end)
+
+-- KEYS[1] stream; ARGV group, consumer, id, count (1: a new delivery, count it). The entry's delivery count when it
+-- is pending with the consumer, -1 when not, -2 when it is pending but was deleted from the stream.
+redis.register_function('sg_confirm', function(keys, argv)
+  check_keys(keys, 1)
+  local p = redis.call('XPENDING', keys[1], argv[1], argv[3], argv[3], 1)
+  if #p == 0 or p[1][2] ~= argv[2] then return -1 end
+  if argv[4] == '1' then
+    local e = redis.call('XCLAIM', keys[1], argv[1], argv[2], 0, argv[3], 'IDLE', p[1][3])
+    if #e == 0 or not e[1] then return -2 end
+    return p[1][4] + 1
+  end
+  return p[1][4]
+end)
+
+-- KEYS[1] stream; ARGV group, consumer. Deletes the consumer when it holds nothing; -1 when it does.
+redis.register_function('sg_delete_idle_consumer', function(keys, argv)
+  check_keys(keys, 1)
+  local p = redis.call('XPENDING', keys[1], argv[1], '-', '+', 1, argv[2])
+  if #p == 0 then return redis.call('XGROUP', 'DELCONSUMER', keys[1], argv[1], argv[2]) end
+  return -1
+end)
+
+-- The tools service's run lease and stored reply of one request: <tools slot key>:result:<id>, ...:run:<id>.
+local function tool_keys(keys)
+  check_keys(keys, 2)
+  local at = string.find(keys[1], ':result:', 1, true)
+  if not at then refuse("result key '" .. keys[1] .. "' has no :result:") end
+  expect_key(keys[2], string.sub(keys[1], 1, at - 1) .. ':run:' .. string.sub(keys[1], at + 8), 'run')
+end
+
+-- KEYS result key, run key; ARGV owner, lease ms. {'done', reply} | {'run', ''} | {'busy', owner}.
+redis.register_function('sg_tool_begin', function(keys, argv)
+  tool_keys(keys)
+  local r = redis.call('GET', keys[1])
+  if r then return {'done', r} end
+  if redis.call('SET', keys[2], argv[1], 'NX', 'PX', argv[2]) then return {'run', ''} end
+  local owner = redis.call('GET', keys[2])
+  if owner == argv[1] then
+    redis.call('PEXPIRE', keys[2], argv[2])
+    return {'run', ''}
+  end
+  return {'busy', owner or ''}
+end)
+
+-- KEYS run key; ARGV owner, lease ms. Extends the lease if the owner still holds it.
+redis.register_function('sg_tool_renew', function(keys, argv)
+  check_keys(keys, 1)
+  if not string.find(keys[1], ':run:', 1, true) then refuse("run key '" .. keys[1] .. "' has no :run:") end
+  if redis.call('GET', keys[1]) == argv[1] then return redis.call('PEXPIRE', keys[1], argv[2]) end
+  return 0
+end)
+
+-- KEYS result key, run key; ARGV reply, window ms, owner. Stores the reply and drops the owner's lease.
+redis.register_function('sg_tool_finish', function(keys, argv)
+  tool_keys(keys)
+  redis.call('SET', keys[1], argv[1], 'PX', argv[2])
+  if redis.call('GET', keys[2]) == argv[3] then redis.call('DEL', keys[2]) end
+  return 1
+end)
+
+-- A worker's own tools reply stream. KEYS[1] the stream; ARGV[1] expiry ms. Creates it empty; returns the id read after.
+redis.register_function('sg_reply_stream_init', function(keys, argv)
+  check_keys(keys, 1)
+  local id = redis.call('XADD', keys[1], '*', 'init', '1')
+  redis.call('XDEL', keys[1], id)
+  redis.call('XTRIM', keys[1], 'MINID', id)
+  redis.call('PEXPIRE', keys[1], argv[1])
+  return id
+end)
+
+-- KEYS[1] the reply stream; ARGV expiry ms, the last id read ('0-0': none), cap. Drops what was read, caps the rest.
+redis.register_function('sg_reply_stream_maintain', function(keys, argv)
+  check_keys(keys, 1)
+  redis.call('PEXPIRE', keys[1], argv[1])
+  if argv[2] ~= '0-0' then redis.call('XTRIM', keys[1], 'MINID', argv[2]) end
+  redis.call('XTRIM', keys[1], 'MAXLEN', '~', argv[3])
+  return 1
+end)

@@ -1,0 +1,170 @@
+package io.stargazer.bus;
+
+import static io.stargazer.bus.testing.RawRedis.b;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.lettuce.core.Consumer;
+import io.lettuce.core.RedisCommandExecutionException;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.XReadArgs;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.embedded.RedisServerProcess;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+// The stargazer functions library (issue 18) on a Redis 7 of its own: provisioning loads it once and creates the
+// topology's groups, the bus picks it up (SG_SERVER_CODE=auto), and each function keeps its promise whatever its
+// arguments: nothing a group has not acknowledged is trimmed, keys of the wrong shape are refused.
+class FunctionsIT {
+    private static RedisServerProcess server;
+    private static RawRedis admin;
+
+    @BeforeAll
+    static void start() {
+        server = RedisServerProcess.builder().start();
+        admin = new RawRedis(url());
+    }
+
+    @AfterAll
+    static void stop() {
+        admin.close();
+        server.stop();
+    }
+
+    private static RedisUrl url() {
+        return RedisUrl.parse(server.url());
+    }
+
+    private static BusConfig config(Topology t) {
+        return BusConfig.builder().topology(t).role(NodeRole.STANDALONE).nodeId("f1").platforms(List.of("webchat")).build();
+    }
+
+    @Test
+    void provisioningLoadsTheLibraryAndCreatesTheGroupsOnceAndTheBusThenUsesFunctions() {
+        admin.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
+        Topology t = TestRedis.topology();
+        try (EventBus before = EventBus.connect(url(), config(t))) {
+            assertThat(before.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
+        }
+        assertThatThrownBy(() -> EventBus.connect(url(), config(t).toBuilder().serverCode(ServerCodeMode.FUNCTIONS).build()))
+                .isInstanceOf(StargazerException.class).hasMessageContaining("SG_SERVER_CODE=functions")
+                .hasMessageContaining("not loaded");
+
+        Provisioning.Result first = Provisioning.provision(url(), config(t));
+        assertThat(first.changed()).isTrue();
+        assertThat(first.actions()).containsExactly(
+                "loaded library stargazer 1",
+                "created group " + t.workerGroup() + " on " + t.inboundStream(),
+                "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
+                "created group " + t.toolsGroup() + " on " + t.toolsStream());
+        Provisioning.Result again = Provisioning.provision(url(), config(t));
+        assertThat(again.changed()).isFalse();
+        assertThat(again.actions()).hasSize(4).allSatisfy(a -> assertThat(a).containsAnyOf("already loaded", "already there"));
+
+        try (EventBus bus = EventBus.connect(url(), config(t))) {
+            assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
+        }
+        // A library of another version is not used, and provisioning replaces it.
+        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 1", "local VERSION = 2"), true);
+        try (EventBus old = EventBus.connect(url(), config(t))) {
+            assertThat(old.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
+        }
+        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 2 with 1");
+    }
+
+    @Test
+    void evictWithFunctionsIsRefusedAndAutoKeepsScriptsUnderEvict() {
+        assertThatThrownBy(() -> BusConfig.builder().trimPolicy(TrimPolicy.EVICT).serverCode(ServerCodeMode.FUNCTIONS).build())
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_SERVER_CODE");
+        Topology t = TestRedis.topology();
+        Provisioning.provision(url(), config(t));
+        try (EventBus bus = EventBus.connect(url(), config(t).toBuilder().trimPolicy(TrimPolicy.EVICT).build())) {
+            assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
+        }
+    }
+
+    @Test
+    void noArgumentsMakeAFunctionTrimWhatAGroupHasNotAcknowledged() {
+        Topology t = TestRedis.topology();
+        Provisioning.provision(url(), config(t));
+        String s = t.inboundStream();
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 1500; i++) ids.add(admin.xadd(s, "payload", b("x" + i), "trace_id", "t"));
+        // The worker group has read nothing: 1500 entries are unread, above the smallest cap a caller may ask for.
+        assertThat(fcallError("sg_publish_batch", new String[] {s}, "3", "MAXLEN", "=", "0", "p", "t")).contains("XADD options");
+        assertThat(fcallError("sg_publish_batch", new String[] {s}, "3", "MAXLEN", "~", "0", "p", "t")).contains("cap '0'");
+        assertThat(fcallError("sg_publish_batch", new String[] {s}, "3", "MINID", "~", "9999999999999-0", "p", "t")).contains("XADD options");
+        assertThat(fcallError("sg_publish_batch", new String[] {s}, "5", "MAXLEN", "~", "1000", "LIMIT", "0", "p", "t")).contains("XADD options");
+        assertThat(fcallError("sg_trim", new String[] {s}, "0")).contains("cap '0'");
+        assertThat(fcallError("sg_replay", new String[] {s, "{" + s + "}:replay:d:1-1"}, "1000", "3", "MAXLEN", "=", "0",
+                "payload", "x", "replay_of", "1-1")).contains("XADD options");
+        // Allowed options, at the smallest cap: still nothing unread goes.
+        fcall("sg_publish_batch", new String[] {s}, "3", "MAXLEN", "~", "1000", "p", "t", "p2", "t2");
+        fcall("sg_trim", new String[] {s}, "1000");
+        fcall("sg_publish", withHashes(s), "60000", "3", "3", "MAXLEN", "~", "1000", "p", "t", "");
+        assertThat(admin.xlen(s)).isEqualTo(1503);
+        assertThat(admin.xrange(s).get(0).getId()).isEqualTo(ids.get(0));
+
+        // Once the group has read and acknowledged 1200, a publish at the cap trims below the first unacknowledged only.
+        var read = admin.sync().xreadgroup(Consumer.from(b(t.workerGroup()), b("c")), XReadArgs.Builder.count(1200),
+                XReadArgs.StreamOffset.lastConsumed(b(s)));
+        admin.sync().xack(b(s), b(t.workerGroup()), read.get(0).getBody() == null ? new String[0]
+                : read.stream().map(m -> m.getId()).toArray(String[]::new));
+        fcall("sg_publish_batch", new String[] {s}, "3", "MAXLEN", "~", "1000", "p", "t");
+        List<String> left = admin.xrange(s).stream().map(m -> m.getId()).toList();
+        assertThat(left).hasSizeLessThan(1504).contains(ids.get(1200), ids.get(1499));
+        fcall("sg_trim", new String[] {s}, "1000");
+        assertThat(admin.xrange(s).get(0).getId()).isEqualTo(ids.get(1200));
+    }
+
+    @Test
+    void functionsRefuseKeysOfTheWrongShape() {
+        Topology t = TestRedis.topology();
+        Provisioning.provision(url(), config(t));
+        String s = t.outboundStream("webchat");
+        String other = t.inboundStream();
+        String[] othersHashes = withHashes(other);
+        assertThat(fcallError("sg_publish", new String[] {s, othersHashes[1], othersHashes[2]}, "1000", "3", "0", "p", "t", "k"))
+                .contains("dedupe hash key");
+        assertThat(fcallError("sg_publish", new String[] {s, "{" + s + "}:dedupe:1", "{" + s + "}:dedupe:0"}, "1000", "3", "0", "p", "t", "k"))
+                .contains("dedupe hash key");
+        assertThat(fcallError("sg_publish", new String[] {s}, "1000", "3", "0", "p", "t", "k")).contains("expected 3 keys, got 1");
+        assertThat(fcallError("sg_publish", withHashes(s), "1000", "4", "0", "p", "t", "k", "x")).contains("width '4'");
+        assertThat(fcallError("sg_pause", new String[] {s, "{" + other + "}:paused:g"}, "g")).contains("pause key");
+        String[] replyKeys = {s, "{" + s + "}:dedupe:0", "{" + s + "}:dedupe:1", other};
+        assertThat(fcallError("sg_reply", replyKeys, "1000", "g", "1-1", "0", "p", "t", "reply:x:1-1"))
+                .contains("is not reply:<source>:<id>");
+        assertThat(fcallError("sg_replay", new String[] {s, "{" + other + "}:replay:d:1-1"}, "1000", "0", "payload", "x",
+                "replay_of", "1-1")).contains("replay key");
+        assertThat(fcallError("sg_tool_begin", new String[] {"{t}:result:r1", "{t}:run:r2"}, "o", "1000")).contains("run key");
+        assertThat(admin.sync().exists(b("{" + other + "}:paused:g"))).isZero();
+    }
+
+    /** A stream and its two dedupe hashes (docs/once.md), the keys of sg_publish. */
+    private static String[] withHashes(String stream) {
+        return new String[] {stream, Topology.slotKey(stream, "dedupe:0"), Topology.slotKey(stream, "dedupe:1")};
+    }
+
+    private static Object fcall(String function, String[] keys, String... args) {
+        byte[][] k = new byte[keys.length][];
+        for (int i = 0; i < keys.length; i++) k[i] = b(keys[i]);
+        byte[][] a = new byte[args.length][];
+        for (int i = 0; i < args.length; i++) a[i] = b(args[i]);
+        return admin.sync().fcall(function, ScriptOutputType.MULTI, k, a);
+    }
+
+    private static String fcallError(String function, String[] keys, String... args) {
+        try {
+            fcall(function, keys, args);
+            throw new AssertionError(function + " was not refused");
+        } catch (RedisCommandExecutionException e) {
+            assertThat(e.getMessage()).startsWith("ERR stargazer:");
+            return e.getMessage();
+        }
+    }
+}
