@@ -32,24 +32,49 @@ final class ClusterRows {
     private ClusterRows() {
     }
 
-    /** {publish, end to end} msg/s for the three setups, in that order: single 1 stream, single 6 partitions, cluster. */
-    static double[][] measure(int messages) throws Exception {
-        double[][] out = new double[3][];
-        try (RedisServerProcess single = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
-            RedisUrl url = RedisUrl.parse(single.url());
+    /**
+     * {publish, end to end} msg/s for the three setups, in that order: single 1 stream, single 6 partitions, cluster.
+     * The two single-server setups run alternately ({@code rounds} rounds, 1 stream then 6 partitions) on one server;
+     * the cluster once after them.
+     */
+    static Sample[][] measure(int messages, int rounds, java.util.function.Consumer<String> progress) throws Exception {
+        double[][][] single = new double[2][2][rounds];
+        try (RedisServerProcess server = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
             run(url, 1, Math.min(messages, 20_000)); // warm-up
-            out[0] = run(url, 1, messages);
-            out[1] = run(url, 6, messages);
-        }
-        try (RedisClusterProcess cluster = RedisClusterProcess.builder().start()) {
-            RedisUrl url = RedisUrl.parse(cluster.url());
             run(url, 6, Math.min(messages, 20_000));
-            out[2] = run(url, 6, messages);
+            for (int round = 0; round < rounds; round++) {
+                for (int setup = 0; setup < 2; setup++) {
+                    double[] r = run(url, setup == 0 ? 1 : 6, messages);
+                    single[setup][0][round] = r[0];
+                    single[setup][1][round] = r[1];
+                }
+                progress.accept(String.format(java.util.Locale.ROOT, "    inbound, round %d/%d: 1 stream %.0f / %.0f, 6 partitions %.0f / %.0f msg/s "
+                        + "(publish / end to end)", round + 1, rounds, single[0][0][round], single[0][1][round], single[1][0][round],
+                        single[1][1][round]));
+            }
         }
-        return out;
+        double[] cluster;
+        try (RedisClusterProcess c = RedisClusterProcess.builder().start()) {
+            RedisUrl url = RedisUrl.parse(c.url());
+            run(url, 6, Math.min(messages, 20_000));
+            cluster = run(url, 6, messages);
+        }
+        return new Sample[][] {{Sample.of(single[0][0]), Sample.of(single[0][1])}, {Sample.of(single[1][0]), Sample.of(single[1][1])},
+                {Sample.of(cluster[0]), Sample.of(cluster[1])}};
     }
 
-    private static double[] run(RedisUrl url, int partitions, int messages) throws Exception {
+    /** One server (appendonly, fsync every second) with {@code partitions} inbound partitions: {publish, end to end}, once. */
+    static Sample[] single(int partitions, int messages) throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            run(url, partitions, Math.min(messages, 20_000));
+            double[] r = run(url, partitions, messages);
+            return new Sample[] {Sample.of(r[0]), Sample.of(r[1])};
+        }
+    }
+
+    static double[] run(RedisUrl url, int partitions, int messages) throws Exception {
         Topology t = Topology.builder().namespace("bench-" + System.nanoTime()).inboundPartitions(partitions).build();
         BusConfig workerConfig = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("bench-worker")
                 .streamMaxlen(Math.max(1000, messages * 2L)).build();

@@ -50,15 +50,24 @@ final class Ctx implements AutoCloseable {
     private final AtomicInteger keys = new AtomicInteger();
 
     Ctx(String url, boolean ownServer, boolean quick) {
+        this(url, ownServer, quick, null, null);
+    }
+
+    private Ctx(String url, boolean ownServer, boolean quick, Duration warm, Duration measure) {
         this.url = url;
         this.redisUrl = RedisUrl.parse(url);
         this.ownServer = ownServer;
         this.quick = quick;
-        this.warm = quick ? Duration.ofMillis(700) : Duration.ofSeconds(2);
-        this.measure = quick ? Duration.ofMillis(1500) : Duration.ofSeconds(5);
+        this.warm = warm != null ? warm : quick ? Duration.ofMillis(700) : Duration.ofSeconds(2);
+        this.measure = measure != null ? measure : quick ? Duration.ofMillis(1500) : Duration.ofSeconds(5);
         this.client = RedisClient.create(RedisURI.create(url));
         this.client.setDefaultTimeout(Duration.ofMinutes(2));
         this.conn = client.connect(ByteArrayCodec.INSTANCE);
+    }
+
+    /** The same server with other warm-up and measuring periods (for ProfileMain); a connection of its own. */
+    Ctx withMeasure(Duration warm, Duration measure) {
+        return new Ctx(url, ownServer, quick, warm, measure);
     }
 
     RedisCommands<byte[], byte[]> sync() {
@@ -136,6 +145,20 @@ final class Ctx implements AutoCloseable {
 
     long length(String stream) {
         return conn.sync().xlen(bytes(stream));
+    }
+
+    /** The server's CPU time so far (INFO cpu: used_cpu_user + used_cpu_sys), in nanoseconds. */
+    long serverCpuNanos() {
+        String info = new String(conn.sync().dispatch(io.lettuce.core.protocol.CommandType.INFO,
+                new io.lettuce.core.output.ByteArrayOutput<>(ByteArrayCodec.INSTANCE),
+                new io.lettuce.core.protocol.CommandArgs<>(ByteArrayCodec.INSTANCE).add("cpu")), StandardCharsets.UTF_8);
+        double seconds = 0;
+        for (String line : info.split("\r?\n")) {
+            if (line.startsWith("used_cpu_user:") || line.startsWith("used_cpu_sys:")) {
+                seconds += Double.parseDouble(line.substring(line.indexOf(':') + 1).trim());
+            }
+        }
+        return (long) (seconds * 1e9);
     }
 
     String serverVersion() {

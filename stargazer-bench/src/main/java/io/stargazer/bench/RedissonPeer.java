@@ -31,11 +31,15 @@ final class RedissonPeer implements AutoCloseable {
     private final RedissonClient client;
 
     RedissonPeer(Ctx ctx) {
+        this(ctx.redisUrl);
+    }
+
+    RedissonPeer(io.stargazer.bus.RedisUrl url) {
         Config config = new Config();
-        var single = config.useSingleServer().setAddress("redis://" + ctx.redisUrl.host() + ":" + ctx.redisUrl.port())
-                .setDatabase(ctx.redisUrl.database());
-        if (ctx.redisUrl.password() != null) single.setPassword(new String(ctx.redisUrl.password()));
-        if (ctx.redisUrl.user() != null) single.setUsername(ctx.redisUrl.user());
+        var single = config.useSingleServer().setAddress("redis://" + url.host() + ":" + url.port())
+                .setDatabase(url.database());
+        if (url.password() != null) single.setPassword(new String(url.password()));
+        if (url.user() != null) single.setUsername(url.user());
         client = Redisson.create(config);
     }
 
@@ -44,8 +48,20 @@ final class RedissonPeer implements AutoCloseable {
     }
 
     static StreamAddArgs<byte[], byte[]> args(int i) {
-        byte[] payload = WireFormat.encode(Envelopes.envelope(i));
-        byte[] trace = WireFormat.traceIdFor(Envelopes.envelope(i)).getBytes(StandardCharsets.UTF_8);
+        return args(Envelopes.envelope(i));
+    }
+
+    /** Decodes an entry read with {@code readGroup} into the envelope. */
+    static io.stargazer.bus.Envelope decode(Map<byte[], byte[]> entry) {
+        Map<String, byte[]> fields = new HashMap<>(4);
+        entry.forEach((k, v) -> fields.put(new String(k, StandardCharsets.UTF_8), v));
+        return WireFormat.decodeEntry(fields);
+    }
+
+    /** One envelope as the bus's entry: {@code payload} and {@code trace_id}, {@code MAXLEN ~}. */
+    static StreamAddArgs<byte[], byte[]> args(io.stargazer.bus.Envelope envelope) {
+        byte[] payload = WireFormat.encode(envelope);
+        byte[] trace = WireFormat.traceIdFor(envelope).getBytes(StandardCharsets.UTF_8);
         return StreamAddArgs.entries(PAYLOAD, payload, TRACE, trace).trimNonStrict().maxLen((int) Ctx.MAXLEN).noLimit();
     }
 
@@ -86,11 +102,7 @@ final class RedissonPeer implements AutoCloseable {
                 if (System.nanoTime() > deadline) throw new IllegalStateException("Redisson consumer stalled at " + done);
                 Map<StreamMessageId, Map<byte[], byte[]>> batch = s.readGroup(group, "bench-consumer", read);
                 if (batch.isEmpty()) continue;
-                for (Map<byte[], byte[]> entry : batch.values()) {
-                    Map<String, byte[]> fields = new HashMap<>(4);
-                    entry.forEach((k, v) -> fields.put(new String(k, StandardCharsets.UTF_8), v));
-                    WireFormat.decodeEntry(fields);
-                }
+                for (Map<byte[], byte[]> entry : batch.values()) decode(entry);
                 RFuture<Long> ack = s.ackAsync(group, batch.keySet().toArray(StreamMessageId[]::new));
                 ack.whenComplete((r, e) -> {
                     if (e != null) failure.compareAndSet(null, e);

@@ -12,6 +12,10 @@ import java.util.Map;
 
 /** One table row per figure, one column per implementation; targets checked as ratios within the same run. */
 final class Report {
+    static String title(String impl) {
+        return TITLES.getOrDefault(impl, impl);
+    }
+
     static final List<String> COLUMNS = List.of(Result.STARGAZER, Result.SPRING, Result.REDISSON, Result.PYTHON, Result.SERVER);
     private static final Map<String, String> TITLES = Map.of(Result.STARGAZER, "Stargazer", Result.SPRING, "Spring Data Redis",
             Result.REDISSON, "Redisson", Result.PYTHON, "Python seed", Result.SERVER, "redis-benchmark");
@@ -36,6 +40,7 @@ final class Report {
 
     static String num(double v, String unit) {
         if (unit.equals("ms")) return String.format(Locale.ROOT, "%.2f", v);
+        if (unit.equals("µs")) return String.format(Locale.ROOT, "%.1f", v);
         if (unit.equals("MiB")) return String.format(Locale.ROOT, "%.1f", v);
         if (v >= 100) return String.format(Locale.ROOT, "%,.0f", v);
         return String.format(Locale.ROOT, "%.1f", v);
@@ -55,7 +60,7 @@ final class Report {
             sb.append("| ").append(row.getKey()).append(" |");
             for (String c : COLUMNS) {
                 Result r = cells.get(c);
-                sb.append(' ').append(r == null ? "–" : num(r.value(), r.unit())).append(" |");
+                sb.append(' ').append(r == null ? "–" : r.cell()).append(" |");
             }
             Result own = cells.get(Result.STARGAZER);
             Result withLimit = own != null && own.limitValue() > 0 ? own
@@ -73,7 +78,7 @@ final class Report {
 
     /** PASS/MISS lines for the ratio targets and the peers. */
     List<String> targetLines(List<Target> targets) {
-        List<String> out = new ArrayList<>();
+        List<String> out = new ArrayList<>(Targets.lines(results));
         Map<String, Map<String, Result>> rows = byFigure();
         for (Target t : targets) {
             Result r = rows.getOrDefault(t.figure(), Map.of()).get(Result.STARGAZER);
@@ -90,11 +95,10 @@ final class Report {
             for (String peer : List.of(Result.SPRING, Result.REDISSON)) {
                 Result p = row.getValue().get(peer);
                 if (own == null || p == null) continue;
-                boolean lowerIsBetter = own.unit().equals("ms");
+                boolean lowerIsBetter = own.unit().equals("ms") || own.unit().equals("µs") || own.unit().equals("MiB");
                 boolean ahead = lowerIsBetter ? own.value() < p.value() : own.value() > p.value();
                 out.add(String.format(Locale.ROOT, "- %s: ahead of %s on \"%s\" — %s vs %s %s (×%.2f)", ahead ? "PASS" : "MISS",
-                        TITLES.get(peer), row.getKey(), num(own.value(), own.unit()), num(p.value(), p.unit()), own.unit(),
-                        own.value() / p.value()));
+                        TITLES.get(peer), row.getKey(), own.cell(), p.cell(), own.unit(), p.value() == 0 ? 0 : own.value() / p.value()));
             }
         }
         return out;
@@ -142,6 +146,15 @@ final class Report {
                 sb.append(", \"ratio_to_server_limit\": ").append(String.format(Locale.ROOT, "%.4f", r.ratio()))
                         .append(", \"server_limit\": ").append(str(r.limitName()))
                         .append(", \"server_limit_value\": ").append(String.format(Locale.ROOT, "%.3f", r.limitValue()));
+            }
+            if (r.sample() != null && r.sample().rounds() > 1) {
+                sb.append(", \"median\": ").append(String.format(Locale.ROOT, "%.3f", r.sample().median()))
+                        .append(", \"min\": ").append(String.format(Locale.ROOT, "%.3f", r.sample().min()))
+                        .append(", \"max\": ").append(String.format(Locale.ROOT, "%.3f", r.sample().max()))
+                        .append(", \"rounds\": [");
+                double[] v = r.sample().values();
+                for (int i = 0; i < v.length; i++) sb.append(i == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", v[i]));
+                sb.append(']');
             }
             if (r.note() != null) sb.append(", \"note\": ").append(str(r.note()));
             sb.append('}');

@@ -1,6 +1,7 @@
 // The round trip gateway -> worker -> gateway at fixed offered rates, latency corrected for coordinated omission.
 package io.stargazer.bench;
 
+import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Subscription;
 import java.io.BufferedReader;
@@ -18,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import org.HdrHistogram.Histogram;
 
 /**
@@ -25,31 +27,107 @@ import org.HdrHistogram.Histogram;
  * at {@code start + i / rate}), and a subscription on the outbound stream records, for each echo, the time since
  * the message was <em>due</em> (not since it was actually sent), so a stalled sender or a queue shows up in the
  * latency instead of hiding it. The worker echoing inbound to outbound runs in a separate JVM ({@link WorkerMain}).
+ * The same schedule and measurement serve every contender: only the {@link Gateway} (and the worker's mode) differ.
  */
 final class RoundTrip implements AutoCloseable {
+    /** One contender's gateway: sends to inbound without waiting, receives echoes from outbound. */
+    interface Gateway extends AutoCloseable {
+        /** The contender, as in {@link Result}; also the worker's mode. */
+        String impl();
+
+        /** Starts consuming {@code outbound} with {@code group}; each echo's envelope goes to {@code onEcho}. */
+        AutoCloseable receive(String outbound, String group, Consumer<Envelope> onEcho) throws Exception;
+
+        /** Sends one envelope; must not wait for the reply (a failure goes to {@code onFailure}). */
+        void send(String inbound, Envelope envelope, Consumer<Throwable> onFailure);
+
+        @Override
+        void close();
+    }
+
+    /** The bus's gateway: {@code publishAsync} and a subscription with the consumer's defaults. */
+    static final class StargazerGateway implements Gateway {
+        private final EventBus bus;
+
+        StargazerGateway(Ctx ctx) {
+            bus = ctx.bus("gateway");
+        }
+
+        @Override
+        public String impl() {
+            return Result.STARGAZER;
+        }
+
+        @Override
+        public AutoCloseable receive(String outbound, String group, Consumer<Envelope> onEcho) {
+            Subscription sub = bus.subscribe(bus.consumer(outbound, group).consumerName("bench-gateway").build(),
+                    d -> onEcho.accept(d.envelope()));
+            return () -> sub.close(Duration.ofSeconds(2));
+        }
+
+        @Override
+        public void send(String inbound, Envelope envelope, Consumer<Throwable> onFailure) {
+            bus.publishAsync(inbound, envelope).whenComplete((id, e) -> {
+                if (e != null) onFailure.accept(e);
+            });
+        }
+
+        @Override
+        public void close() {
+            bus.close();
+        }
+    }
+
     /** What one offered rate gave. {@code heapBytes}/{@code rssBytes}: the worker's peaks during it. */
-    record Run(double offered, double achieved, long count, long lost, double p50Ms, double p99Ms, double p999Ms,
-               long heapBytes, long heapCommittedBytes, long rssBytes) {
+    record Run(double offered, double achieved, long count, long sent, long lost, double p50Ms, double p99Ms, double p999Ms,
+               long heapBytes, long heapCommittedBytes, long rssBytes, long workerCpuNanos, long gatewayCpuNanos,
+               long serverCpuNanos) {
+        /** The worker JVM's CPU time (all its threads) per message, in microseconds. */
+        double workerCpuMicrosPerMessage() {
+            return perMessage(workerCpuNanos);
+        }
+
+        /** The harness JVM's (the gateway's) CPU time per message, in microseconds. */
+        double gatewayCpuMicrosPerMessage() {
+            return perMessage(gatewayCpuNanos);
+        }
+
+        /** redis-server's CPU time per message (both streams, every command), in microseconds. */
+        double serverCpuMicrosPerMessage() {
+            return perMessage(serverCpuNanos);
+        }
+
+        /** Over every message sent in the run (warm-up included), as the CPU times cover the whole run. */
+        private double perMessage(long nanos) {
+            return nanos / 1e3 / Math.max(1, sent);
+        }
+
         boolean holds(double p99LimitMs) {
             return lost == 0 && p99Ms < p99LimitMs && achieved >= offered * 0.95;
         }
     }
 
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
     private final Ctx ctx;
-    private final EventBus gateway;
+    private final Gateway gateway;
     private final Process worker;
     private final BufferedReader workerOut;
     private final Writer workerIn;
 
     RoundTrip(Ctx ctx) throws IOException {
+        this(ctx, new StargazerGateway(ctx));
+    }
+
+    RoundTrip(Ctx ctx, Gateway gateway) throws IOException {
         this.ctx = ctx;
-        this.gateway = ctx.bus("gateway");
+        this.gateway = gateway;
         String java = ProcessHandle.current().info().command().orElse("java");
         String jar = jarPath();
         List<String> cmd = new ArrayList<>(List.of(java, "-cp", jar));
         String opts = System.getenv("BENCH_WORKER_OPTS");
         if (opts != null && !opts.isBlank()) cmd.addAll(List.of(opts.trim().split("\\s+")));
-        cmd.addAll(List.of(WorkerMain.class.getName(), ctx.url));
+        cmd.addAll(List.of(WorkerMain.class.getName(), ctx.url, gateway.impl()));
         this.worker = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         this.workerOut = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
         this.workerIn = new OutputStreamWriter(worker.getOutputStream(), StandardCharsets.UTF_8);
@@ -121,9 +199,9 @@ final class RoundTrip implements AutoCloseable {
         AtomicLong recordFrom = new AtomicLong(Long.MAX_VALUE);
         AtomicLong recordTo = new AtomicLong(Long.MAX_VALUE);
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        Subscription sub = gateway.subscribe(gateway.consumer(outbound, gatewayGroup).consumerName("bench-gateway").build(), d -> {
+        AutoCloseable sub = gateway.receive(outbound, gatewayGroup, envelope -> {
             long now = System.nanoTime();
-            long due = Envelopes.stamp(d.envelope());
+            long due = Envelopes.stamp(envelope);
             if (due >= recordFrom.get() && due < recordTo.get()) {
                 synchronized (histogram) {
                     histogram.recordValue(Math.max(0, now - due));
@@ -132,7 +210,11 @@ final class RoundTrip implements AutoCloseable {
             received.incrementAndGet();
         });
         try {
-            if (!"OK".equals(command("RESET"))) throw new IllegalStateException("RESET");
+            String[] reset = command("RESET").split(" ");
+            if (!"OK".equals(reset[0])) throw new IllegalStateException("RESET");
+            long cpuAtStart = Long.parseLong(reset[1]);
+            long gatewayCpuAtStart = OS.getProcessCpuTime();
+            long serverCpuAtStart = ctx.serverCpuNanos();
             resetRssPeak();
             long interval = (long) (1e9 / rate);
             long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20);
@@ -145,14 +227,12 @@ final class RoundTrip implements AutoCloseable {
             for (long i = 0; ; i++) {
                 long due = start + i * interval;
                 if (due >= end) break;
+                // Parks, never spins: at 20 000 msg/s and above a spinning sender kept one of the machine's two cores
+                // busy, taken from the worker and Redis. A send made late by the park's slack is charged to the
+                // latency all the same, which runs from the due time.
                 long wait;
-                while ((wait = due - System.nanoTime()) > 0) {
-                    if (wait > 50_000) LockSupport.parkNanos(wait - 20_000);
-                    else Thread.onSpinWait();
-                }
-                gateway.publishAsync(inbound, Envelopes.stamped((int) i, due)).whenComplete((id, e) -> {
-                    if (e != null) failure.compareAndSet(null, e);
-                });
+                while ((wait = due - System.nanoTime()) > 0) LockSupport.parkNanos(wait);
+                gateway.send(inbound, Envelopes.stamped((int) i, due), e -> failure.compareAndSet(null, e));
                 sent++;
                 if (due >= from) recordedSent++;
             }
@@ -160,6 +240,9 @@ final class RoundTrip implements AutoCloseable {
             while (received.get() < sent && System.nanoTime() < deadline && failure.get() == null) Thread.sleep(2);
             if (failure.get() != null) throw new IllegalStateException("gateway publish failed", failure.get());
             String[] peak = command("PEAK").split(" ");
+            long workerCpu = Long.parseLong(peak[3]) - cpuAtStart;
+            long gatewayCpu = OS.getProcessCpuTime() - gatewayCpuAtStart;
+            long serverCpu = ctx.serverCpuNanos() - serverCpuAtStart;
             long rss = rssPeak();
             double seconds = measure.toNanos() / 1e9;
             Histogram h;
@@ -167,11 +250,11 @@ final class RoundTrip implements AutoCloseable {
                 h = histogram.copy();
             }
             long lost = sent - received.get();
-            return new Run(rate, h.getTotalCount() / seconds, h.getTotalCount(), Math.max(0, lost),
+            return new Run(rate, h.getTotalCount() / seconds, h.getTotalCount(), sent, Math.max(0, lost),
                     h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6,
-                    Long.parseLong(peak[1]), Long.parseLong(peak[2]), rss);
+                    Long.parseLong(peak[1]), Long.parseLong(peak[2]), rss, workerCpu, gatewayCpu, serverCpu);
         } finally {
-            sub.close(Duration.ofSeconds(2));
+            sub.close();
             command("UNSUB");
             ctx.reset(inbound, outbound);
         }

@@ -15,13 +15,51 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A worker that echoes every inbound envelope to an outbound stream. Talks to the harness over stdin/stdout, one
- * line each: {@code SUB <inbound> <outbound> <group>} (re)subscribes, {@code UNSUB} stops, {@code RESET} restarts the heap peak,
- * {@code PEAK} answers {@code PEAK <heap used bytes> <heap committed bytes>}, {@code QUIT} (or end of input) exits.
+ * A worker that echoes every inbound envelope to an outbound stream: with the bus, or (second argument
+ * {@code spring-data-redis} or {@code redisson}) with a peer ({@link PeerRoundTrip}). Talks to the harness over stdin/stdout, one
+ * line each: {@code SUB <inbound> <outbound> <group>} (re)subscribes, {@code UNSUB} stops, {@code RESET} restarts the heap peak
+ * and answers {@code OK <process CPU ns>}, {@code PEAK} answers {@code PEAK <heap used bytes> <heap committed bytes> <process
+ * CPU ns>}, {@code QUIT} (or end of input) exits.
  * The heap is sampled every 5 ms on a daemon thread.
  */
 public final class WorkerMain {
     private WorkerMain() {
+    }
+
+    /** One contender's worker side. */
+    interface Echo extends AutoCloseable {
+        /** Starts echoing {@code inbound} (read with {@code group}) to {@code outbound}; closing the result stops it. */
+        AutoCloseable start(String inbound, String outbound, String group) throws Exception;
+
+        @Override
+        void close();
+    }
+
+    /** The bus's worker: {@code subscribeAsync} with the consumer's defaults, each delivery published back with publishAsync. */
+    private static final class StargazerEcho implements Echo {
+        private final EventBus bus;
+
+        StargazerEcho(RedisUrl url) {
+            BusConfig config = BusConfig.builder().role(NodeRole.WORKER).nodeId("bench-worker").streamMaxlen(Ctx.MAXLEN).build();
+            bus = EventBus.connect(url, config);
+        }
+
+        @Override
+        public AutoCloseable start(String inbound, String outbound, String group) {
+            Subscription sub = bus.subscribeAsync(bus.consumer(inbound, group).consumerName("bench-worker").build(),
+                    d -> bus.publishAsync(outbound, d.envelope()));
+            return sub::close;
+        }
+
+        @Override
+        public void close() {
+            bus.close();
+        }
+    }
+
+    /** CPU time of this whole JVM (every thread, GC included), so contenders are charged for all they do. */
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     public static void main(String[] args) throws Exception {
@@ -44,10 +82,11 @@ public final class WorkerMain {
         sampler.setDaemon(true);
         sampler.start();
 
-        BusConfig config = BusConfig.builder().role(NodeRole.WORKER).nodeId("bench-worker").streamMaxlen(Ctx.MAXLEN).build();
-        try (EventBus bus = EventBus.connect(RedisUrl.parse(args[0]), config);
+        RedisUrl url = RedisUrl.parse(args[0]);
+        String mode = args.length > 1 ? args[1] : Result.STARGAZER;
+        try (Echo echo = mode.equals(Result.STARGAZER) ? new StargazerEcho(url) : PeerRoundTrip.echo(mode, url);
              BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
-            Subscription sub = null;
+            AutoCloseable sub = null;
             System.out.println("READY");
             System.out.flush();
             String line;
@@ -56,9 +95,7 @@ public final class WorkerMain {
                 switch (cmd[0]) {
                     case "SUB" -> {
                         if (sub != null) sub.close();
-                        String outbound = cmd[2];
-                        sub = bus.subscribeAsync(bus.consumer(cmd[1], cmd[3]).consumerName("bench-worker").build(),
-                                d -> bus.publishAsync(outbound, d.envelope()));
+                        sub = echo.start(cmd[1], cmd[2], cmd[3]);
                         System.out.println("OK");
                     }
                     case "UNSUB" -> {
@@ -70,9 +107,9 @@ public final class WorkerMain {
                         MemoryUsage u = memory.getHeapMemoryUsage();
                         peakUsed.set(u.getUsed());
                         peakCommitted.set(u.getCommitted());
-                        System.out.println("OK");
+                        System.out.println("OK " + cpuNanos());
                     }
-                    case "PEAK" -> System.out.println("PEAK " + peakUsed.get() + " " + peakCommitted.get());
+                    case "PEAK" -> System.out.println("PEAK " + peakUsed.get() + " " + peakCommitted.get() + " " + cpuNanos());
                     case "QUIT" -> {
                         if (sub != null) sub.close();
                         return;

@@ -1,0 +1,101 @@
+// One benchmark row run alone for a long while, so a profiler (JFR via JAVA_OPTS) sees only that row.
+package io.stargazer.bench;
+
+import io.stargazer.embedded.RedisServerProcess;
+import java.time.Duration;
+
+/**
+ * {@code java $JAVA_OPTS -cp stargazer-bench/target/stargazer-bench.jar io.stargazer.bench.ProfileMain ROW SECONDS}, ROW one
+ * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code pub16-spring}, {@code async}
+ * (10 000 in flight), {@code consume} (a backlog of
+ * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated), {@code inbound-commands} (the
+ * server's commands per message with 1 and with 6 partitions, from INFO commandstats). Starts its own redis-server
+ * (or uses REDIS_URL) and prints the row's figure; e.g. with
+ * {@code JAVA_OPTS=-XX:StartFlightRecording=filename=pub1.jfr,settings=profile}, then
+ * {@code jfr print --events jdk.ExecutionSample pub1.jfr}.
+ */
+public final class ProfileMain {
+    private ProfileMain() {
+    }
+
+    /** One inbound run on a fresh appendonly server, then the server's calls per message for each command. */
+    private static void commandsPerMessage(int partitions, int messages) throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+            io.stargazer.bus.RedisUrl url = io.stargazer.bus.RedisUrl.parse(server.url());
+            ClusterRows.run(url, partitions, Math.min(messages, 20_000));
+            io.lettuce.core.RedisClient client = io.lettuce.core.RedisClient.create(server.url());
+            try (var conn = client.connect()) {
+                conn.sync().configResetstat();
+                double[] r = ClusterRows.run(url, partitions, messages);
+                StringBuilder sb = new StringBuilder(String.format(java.util.Locale.ROOT,
+                        "%d partitions: publish %.0f, end to end %.0f msg/s; calls per 1000 messages:", partitions, r[0], r[1]));
+                long calls = 0;
+                double usec = 0;
+                for (String line : conn.sync().info("commandstats").split("\r?\n")) {
+                    java.util.regex.Matcher m = java.util.regex.Pattern.compile("cmdstat_([a-z|]+):calls=(\\d+),usec=(\\d+)").matcher(line);
+                    if (!m.find()) continue;
+                    long c = Long.parseLong(m.group(2));
+                    calls += c;
+                    usec += Long.parseLong(m.group(3));
+                    if (c * 1000L / messages > 0) sb.append(' ').append(m.group(1)).append(' ').append(c * 1000L / messages);
+                }
+                sb.append(String.format(java.util.Locale.ROOT, "; all %d; server time in commands %.2f µs per message", calls * 1000L / messages,
+                        usec / messages));
+                System.out.println(sb);
+            } finally {
+                client.shutdown();
+            }
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        String row = args[0];
+        Duration d = Duration.ofSeconds(args.length > 1 ? Long.parseLong(args[1]) : 20);
+        RedisServerProcess server = null;
+        String url = RedisServerProcess.redisUrlFromEnv().orElse(null);
+        if (url == null) {
+            server = RedisServerProcess.builder().appendOnly(false).start();
+            url = server.url();
+        }
+        try (Ctx ctx = new Ctx(url, server != null, false)) {
+            Ctx timed = ctx.withMeasure(Duration.ofSeconds(2), d);
+            long end = System.nanoTime() + d.toNanos();
+            switch (row) {
+                case "pub1" -> System.out.println(row + ": " + StargazerRows.publishBlocking(timed, 1) + " msg/s");
+                case "pub1-spring" -> System.out.println(row + ": " + SpringPeer.publishBlocking(timed, 1) + " msg/s");
+                case "pub16" -> System.out.println(row + ": " + StargazerRows.publishBlocking(timed, 16) + " msg/s");
+                case "pub16-spring" -> System.out.println(row + ": " + SpringPeer.publishBlocking(timed, 16) + " msg/s");
+                case "async" -> System.out.println(row + ": " + StargazerRows.publishAsync(timed, 10_000) + " msg/s");
+                case "consume" -> {
+                    // CPU time of this JVM per message as well: steadier than the rate on a machine others load.
+                    var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+                    do {
+                        String stream = ctx.key("backlog");
+                        ctx.createGroup(stream, "bench-group");
+                        ctx.prefill(stream, 1_000_000);
+                        try (io.stargazer.bus.EventBus bus = ctx.bus("consume")) {
+                            long cpu0 = os.getProcessCpuTime();
+                            double rate = StargazerRows.consume(ctx, bus, stream, "bench-group", 1_000_000, 0);
+                            System.out.printf(java.util.Locale.ROOT, "%s: %.0f msg/s, %.2f µs CPU per message%n", row, rate,
+                                    (os.getProcessCpuTime() - cpu0) / 1e3 / 1_000_000);
+                        }
+                        ctx.reset(stream);
+                    } while (System.nanoTime() < end);
+                }
+                case "inbound1", "inbound6" -> {
+                    do {
+                        Sample[] r = ClusterRows.single(row.equals("inbound1") ? 1 : 6, 100_000);
+                        System.out.println(row + ": publish " + r[0].median() + ", end to end " + r[1].median() + " msg/s");
+                    } while (System.nanoTime() < end);
+                }
+                case "inbound-commands" -> {
+                    for (int partitions : new int[] {1, 6, 1, 6}) commandsPerMessage(partitions, 100_000);
+                }
+                default -> throw new IllegalArgumentException("unknown row " + row);
+            }
+        } finally {
+            if (server != null) server.stop();
+        }
+    }
+}
