@@ -71,12 +71,17 @@ final class NodeProcess implements AutoCloseable {
 
     /** Waits for the "Node running" log line; fails with the log when the process dies first. */
     NodeProcess awaitRunning() {
-        await().atMost(Duration.ofSeconds(40)).until(() -> {
-            if (!process.isAlive()) {
-                throw new AssertionError(name + " exited with " + process.exitValue() + ":\n" + log());
-            }
-            return lines.stream().anyMatch(l -> l.contains("Node running"));
-        });
+        try {
+            await().atMost(Duration.ofSeconds(40)).until(() -> {
+                if (!process.isAlive()) {
+                    throw new AssertionError(name + " exited with " + process.exitValue() + ":\n" + log());
+                }
+                return lines.stream().anyMatch(l -> l.contains("Node running"));
+            });
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            // Say where the child got to: the timeout alone does not tell a slow start from a stuck one.
+            throw new AssertionError(name + " did not log 'Node running' within 40 s; its log so far:\n" + log(), e);
+        }
         return this;
     }
 
