@@ -38,6 +38,10 @@ class SeparateProcessesIT {
             NodeProcess worker = start(procs, "worker", workerEnv, "worker", "--node-id", "worker-1");
             NodeProcess tools = start(procs, "tools", env, "tools", "--node-id", "tools-1");
             for (NodeProcess p : procs) p.awaitRunning();
+            // The log lines carry their key=value pairs (SLF4J addKeyValue), which say which streams and groups a line
+            // is about: Logback prints them only when its pattern asks.
+            assertThat(worker.lines()).anyMatch(l -> l.contains("Worker started") && l.contains("handler=tools")
+                    && l.contains("group=" + topology.workerGroup()));
 
             try (ChatSocket a = new ChatSocket(gwA.httpPort()); ChatSocket b = new ChatSocket(gwB.httpPort())) {
                 a.say("/calc 2*(3+4)");
