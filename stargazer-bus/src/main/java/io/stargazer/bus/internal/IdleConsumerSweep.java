@@ -16,11 +16,7 @@ import org.slf4j.LoggerFactory;
 final class IdleConsumerSweep {
     private static final Logger log = LoggerFactory.getLogger(IdleConsumerSweep.class);
 
-    static final String DELETE_IF_IDLE = """
-            local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-            if #p == 0 then return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
-            return -1
-            """;
+    static final String DELETE_IF_IDLE = LibrarySource.script("delete_idle_consumer");
 
     private final RedisEventBus bus;
     private final String stream;

@@ -19,18 +19,7 @@ import java.util.List;
  */
 final class Ownership {
     /** KEYS[1] stream; ARGV group, consumer, ids...: refreshes the ids still pending with consumer; returns the others. */
-    static final String REFRESH = """
-            local lost = {}
-            for i = 3, #ARGV do
-              local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-              if #p == 1 and p[1][2] == ARGV[2] then
-                redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
-              else
-                lost[#lost + 1] = ARGV[i]
-              end
-            end
-            return lost
-            """;
+    static final String REFRESH = LibrarySource.script("refresh");
 
     /**
      * KEYS[1] stream; ARGV group, consumer, id, count (1: this is a new delivery, count it). Returns the entry's
@@ -42,16 +31,7 @@ final class Ownership {
      * waiting behind it) become idle past the claim time together and are taken over in one XAUTOCLAIM, in stream
      * order, instead of the later ones first.
      */
-    static final String CONFIRM = """
-            local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-            if #p == 0 or p[1][2] ~= ARGV[2] then return -1 end
-            if ARGV[4] == '1' then
-              local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', p[1][3])
-              if #e == 0 or not e[1] then return -2 end
-              return p[1][4] + 1
-            end
-            return p[1][4]
-            """;
+    static final String CONFIRM = LibrarySource.script("confirm");
 
     static final int CHUNK = 200;
 

@@ -46,21 +46,10 @@ final class RedisToolClient implements ToolClient {
      * Makes the reply stream exist with an expiry before any request names it, and returns its last id: the reader
      * starts after it, so it cannot miss a reply however fast it comes, and skips what a previous run left.
      */
-    static final String INIT_SCRIPT = """
-            local id = redis.call('XADD', KEYS[1], '*', 'init', '1')
-            redis.call('XDEL', KEYS[1], id)
-            redis.call('XTRIM', KEYS[1], 'MINID', id)
-            redis.call('PEXPIRE', KEYS[1], ARGV[1])
-            return id
-            """;
+    static final String INIT_SCRIPT = LibrarySource.script("reply_stream_init");
 
     /** Refreshes the expiry, drops replies already read (ids below ARGV[2]) and caps what is unread. */
-    static final String MAINTAIN_SCRIPT = """
-            redis.call('PEXPIRE', KEYS[1], ARGV[1])
-            if ARGV[2] ~= '0-0' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2]) end
-            redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[3])
-            return 1
-            """;
+    static final String MAINTAIN_SCRIPT = LibrarySource.script("reply_stream_maintain");
 
     private final RedisEventBus bus;
     private final ToolClientConfig cfg;

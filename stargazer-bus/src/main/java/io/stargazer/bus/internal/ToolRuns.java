@@ -31,26 +31,9 @@ final class ToolRuns implements AutoCloseable {
     /** How long a lease outlives its last renewal: a dead instance's request can run elsewhere this long after. */
     static final Duration LEASE = Duration.ofSeconds(10);
 
-    static final String BEGIN = """
-            local r = redis.call('GET', KEYS[1])
-            if r then return {'done', r} end
-            if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'run', ''} end
-            local owner = redis.call('GET', KEYS[2])
-            if owner == ARGV[1] then
-              redis.call('PEXPIRE', KEYS[2], ARGV[2])
-              return {'run', ''}
-            end
-            return {'busy', owner or ''}
-            """;
-    static final String RENEW = """
-            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-            return 0
-            """;
-    static final String FINISH = """
-            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-            if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-            return 1
-            """;
+    static final String BEGIN = LibrarySource.script("tool_begin", "tool_keys");
+    static final String RENEW = LibrarySource.script("tool_renew");
+    static final String FINISH = LibrarySource.script("tool_finish", "tool_keys");
 
     /** What {@link #begin} found. {@code stored}: the reply already stored ({@code DONE}); {@code owner}: who holds it ({@code BUSY}). */
     record Start(Kind kind, byte[] stored, String owner) {

@@ -13,6 +13,7 @@ local VERSION = 1
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
+-- BEGIN checks (also the prelude of the scripts made from sections: LibrarySource.script)
 local function refuse(msg)
   error({err = 'ERR stargazer: ' .. msg})
 end
@@ -40,6 +41,7 @@ end
 local function check_keys(keys, n)
   if #keys ~= n then refuse('expected ' .. n .. ' keys, got ' .. #keys) end
 end
+-- END checks
 
 -- Stream ids as (ms, seq) pairs of Lua numbers: exact below 2^53, which millisecond times are.
 local function parse_id(id)
@@ -334,7 +336,8 @@ end)
 
 -- Keeps a consumer's entries: KEYS[1] stream; ARGV group, consumer, ids. Resets the idle time of those still pending
 -- with the consumer; returns the ids that are not.
-redis.register_function('sg_refresh', function(keys, argv)
+-- BEGIN refresh
+local function sg_refresh(keys, argv)
   check_keys(keys, 1)
   local lost = {}
   for i = 3, #argv do
@@ -346,11 +349,14 @@ redis.register_function('sg_refresh', function(keys, argv)
     end
   end
   return lost
-end)
+end
+-- END refresh
+redis.register_function('sg_refresh', sg_refresh)
 
 -- KEYS[1] stream; ARGV group, consumer, id, count (1: a new delivery, count it). The entry's delivery count when it
 -- is pending with the consumer, -1 when not, -2 when it is pending but was deleted from the stream.
-redis.register_function('sg_confirm', function(keys, argv)
+-- BEGIN confirm
+local function sg_confirm(keys, argv)
   check_keys(keys, 1)
   local p = redis.call('XPENDING', keys[1], argv[1], argv[3], argv[3], 1)
   if #p == 0 or p[1][2] ~= argv[2] then return -1 end
@@ -360,16 +366,22 @@ redis.register_function('sg_confirm', function(keys, argv)
     return p[1][4] + 1
   end
   return p[1][4]
-end)
+end
+-- END confirm
+redis.register_function('sg_confirm', sg_confirm)
 
 -- KEYS[1] stream; ARGV group, consumer. Deletes the consumer when it holds nothing; -1 when it does.
-redis.register_function('sg_delete_idle_consumer', function(keys, argv)
+-- BEGIN delete_idle_consumer
+local function sg_delete_idle_consumer(keys, argv)
   check_keys(keys, 1)
   local p = redis.call('XPENDING', keys[1], argv[1], '-', '+', 1, argv[2])
   if #p == 0 then return redis.call('XGROUP', 'DELCONSUMER', keys[1], argv[1], argv[2]) end
   return -1
-end)
+end
+-- END delete_idle_consumer
+redis.register_function('sg_delete_idle_consumer', sg_delete_idle_consumer)
 
+-- BEGIN tool_keys
 -- The tools service's run lease and stored reply of one request: <tools slot key>:result:<id>, ...:run:<id>.
 local function tool_keys(keys)
   check_keys(keys, 2)
@@ -377,9 +389,11 @@ local function tool_keys(keys)
   if not at then refuse("result key '" .. keys[1] .. "' has no :result:") end
   expect_key(keys[2], string.sub(keys[1], 1, at - 1) .. ':run:' .. string.sub(keys[1], at + 8), 'run')
 end
+-- END tool_keys
 
 -- KEYS result key, run key; ARGV owner, lease ms. {'done', reply} | {'run', ''} | {'busy', owner}.
-redis.register_function('sg_tool_begin', function(keys, argv)
+-- BEGIN tool_begin
+local function sg_tool_begin(keys, argv)
   tool_keys(keys)
   local r = redis.call('GET', keys[1])
   if r then return {'done', r} end
@@ -390,39 +404,53 @@ redis.register_function('sg_tool_begin', function(keys, argv)
     return {'run', ''}
   end
   return {'busy', owner or ''}
-end)
+end
+-- END tool_begin
+redis.register_function('sg_tool_begin', sg_tool_begin)
 
 -- KEYS run key; ARGV owner, lease ms. Extends the lease if the owner still holds it.
-redis.register_function('sg_tool_renew', function(keys, argv)
+-- BEGIN tool_renew
+local function sg_tool_renew(keys, argv)
   check_keys(keys, 1)
   if not string.find(keys[1], ':run:', 1, true) then refuse("run key '" .. keys[1] .. "' has no :run:") end
   if redis.call('GET', keys[1]) == argv[1] then return redis.call('PEXPIRE', keys[1], argv[2]) end
   return 0
-end)
+end
+-- END tool_renew
+redis.register_function('sg_tool_renew', sg_tool_renew)
 
 -- KEYS result key, run key; ARGV reply, window ms, owner. Stores the reply and drops the owner's lease.
-redis.register_function('sg_tool_finish', function(keys, argv)
+-- BEGIN tool_finish
+local function sg_tool_finish(keys, argv)
   tool_keys(keys)
   redis.call('SET', keys[1], argv[1], 'PX', argv[2])
   if redis.call('GET', keys[2]) == argv[3] then redis.call('DEL', keys[2]) end
   return 1
-end)
+end
+-- END tool_finish
+redis.register_function('sg_tool_finish', sg_tool_finish)
 
 -- A worker's own tools reply stream. KEYS[1] the stream; ARGV[1] expiry ms. Creates it empty; returns the id read after.
-redis.register_function('sg_reply_stream_init', function(keys, argv)
+-- BEGIN reply_stream_init
+local function sg_reply_stream_init(keys, argv)
   check_keys(keys, 1)
   local id = redis.call('XADD', keys[1], '*', 'init', '1')
   redis.call('XDEL', keys[1], id)
   redis.call('XTRIM', keys[1], 'MINID', id)
   redis.call('PEXPIRE', keys[1], argv[1])
   return id
-end)
+end
+-- END reply_stream_init
+redis.register_function('sg_reply_stream_init', sg_reply_stream_init)
 
 -- KEYS[1] the reply stream; ARGV expiry ms, the last id read ('0-0': none), cap. Drops what was read, caps the rest.
-redis.register_function('sg_reply_stream_maintain', function(keys, argv)
+-- BEGIN reply_stream_maintain
+local function sg_reply_stream_maintain(keys, argv)
   check_keys(keys, 1)
   redis.call('PEXPIRE', keys[1], argv[1])
   if argv[2] ~= '0-0' then redis.call('XTRIM', keys[1], 'MINID', argv[2]) end
   redis.call('XTRIM', keys[1], 'MAXLEN', '~', argv[3])
   return 1
-end)
+end
+-- END reply_stream_maintain
+redis.register_function('sg_reply_stream_maintain', sg_reply_stream_maintain)
