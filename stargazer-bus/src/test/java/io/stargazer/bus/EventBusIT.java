@@ -310,6 +310,35 @@ class EventBusIT {
     }
 
     @Test
+    void theFirstLookAtAStreamHappensOnceEvenWhenItFindsTheStreamEmpty() {
+        // The guard learns a stream's length on its first publish from here. It used to tell "first publish" by a
+        // length of 0, so each time its look found the stream empty (the look ran before the XADD, or the publish added
+        // nothing because its dedupe key was already used) the next publish looked again: one extra XLEN per publish.
+        Topology t = TestRedis.topology();
+        BusConfig config = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n").streamMaxlen(1000)
+                .backlogCheckInterval(Duration.ofHours(1)).build();
+        try (RedisServerProcess own = TestServers.server().start();
+             RawRedis raw = new RawRedis(RedisUrl.parse(own.url()))) {
+            String stream = t.inboundStream();
+            try (EventBus first = EventBus.connect(RedisUrl.parse(own.url()), config)) {
+                first.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k"));
+            }
+            raw.sync().del(RawRedis.utf8(stream)); // the stream is gone; the dedupe record of "k" stays
+            try (EventBus bus = EventBus.connect(RedisUrl.parse(own.url()), config)) {
+                long before = commandCalls(raw, "exists");
+                for (int i = 0; i < 5; i++) {
+                    bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k")); // adds nothing
+                    // A length read on the guard's connection: it answers after any look the publish started.
+                    BusInternals.checkBacklog(bus, stream);
+                }
+                assertThat(raw.xlen(stream)).isZero();
+                // The guard's look is a script whose first command is EXISTS; nothing else here runs EXISTS.
+                assertThat(commandCalls(raw, "exists") - before).isEqualTo(1);
+            }
+        }
+    }
+
+    @Test
     void aClosedBusRefusesToPublish() {
         EventBus bus = TestRedis.bus(NodeRole.GATEWAY);
         bus.close();

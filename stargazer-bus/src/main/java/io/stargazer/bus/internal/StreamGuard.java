@@ -102,6 +102,8 @@ final class StreamGuard {
         final String stream;
         final AtomicLong sinceCheck = new AtomicLong();
         final AtomicBoolean checking = new AtomicBoolean();
+        /** Set by the first publish from here, which looks at the stream; a length of 0 cannot tell (the look may find it empty). */
+        final AtomicBoolean looked = new AtomicBoolean();
         volatile long lastLength;
         volatile boolean hasGroups = true;
         volatile boolean full;
@@ -182,10 +184,10 @@ final class StreamGuard {
     /** Counts a publish; when the stream may have reached its cap, checks it in the background. */
     private void published(State s) {
         long since = s.sinceCheck.incrementAndGet();
-        if (config.trimPolicy() == TrimPolicy.SAFE && s.lastLength + since >= config.streamMaxlen()) {
+        // The first publish to this stream from here looks at it: its length and whether it has groups.
+        boolean first = !s.looked.get() && s.looked.compareAndSet(false, true);
+        if (first || (config.trimPolicy() == TrimPolicy.SAFE && s.lastLength + since >= config.streamMaxlen())) {
             check(s);
-        } else if (s.lastLength == 0 && since == 1) {
-            check(s); // first publish to this stream from here: learn its length and whether it has groups
         }
     }
 
