@@ -58,7 +58,7 @@ class FunctionsIT {
         Provisioning.Result first = Provisioning.provision(url(), config(t));
         assertThat(first.changed()).isTrue();
         assertThat(first.actions()).containsExactly(
-                "loaded library stargazer 1",
+                "loaded library stargazer 2",
                 "created group " + t.workerGroup() + " on " + t.inboundStream(),
                 "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
                 "created group " + t.toolsGroup() + " on " + t.toolsStream());
@@ -70,11 +70,11 @@ class FunctionsIT {
             assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
         }
         // A library of another version is not used, and provisioning replaces it.
-        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 1", "local VERSION = 2"), true);
+        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 2", "local VERSION = 3"), true);
         try (EventBus old = EventBus.connect(url(), config(t))) {
             assertThat(old.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
         }
-        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 2 with 1");
+        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 3 with 2");
     }
 
     @Test
@@ -106,7 +106,7 @@ class FunctionsIT {
         // Allowed options, at the smallest cap: still nothing unread goes.
         fcall("sg_publish_batch", new String[] {s}, "3", "MAXLEN", "~", "1000", "p", "t", "p2", "t2");
         fcall("sg_trim", new String[] {s}, "1000");
-        fcall("sg_publish", withHashes(s), "60000", "3", "3", "MAXLEN", "~", "1000", "p", "t", "");
+        fcall("sg_publish", withHashes(s), "60000", "2", "3", "MAXLEN", "~", "1000", "1", "", "p", "t");
         assertThat(admin.xlen(s)).isEqualTo(1503);
         assertThat(admin.xrange(s).get(0).getId()).isEqualTo(ids.get(0));
 
@@ -129,12 +129,12 @@ class FunctionsIT {
         String s = t.outboundStream("webchat");
         String other = t.inboundStream();
         String[] othersHashes = withHashes(other);
-        assertThat(fcallError("sg_publish", new String[] {s, othersHashes[1], othersHashes[2]}, "1000", "3", "0", "p", "t", "k"))
+        assertThat(fcallError("sg_publish", new String[] {s, othersHashes[1], othersHashes[2]}, "1000", "2", "0", "1", "k", "p", "t"))
                 .contains("dedupe hash key");
-        assertThat(fcallError("sg_publish", new String[] {s, "{" + s + "}:dedupe:1", "{" + s + "}:dedupe:0"}, "1000", "3", "0", "p", "t", "k"))
+        assertThat(fcallError("sg_publish", new String[] {s, "{" + s + "}:dedupe:1", "{" + s + "}:dedupe:0"}, "1000", "2", "0", "1", "k", "p", "t"))
                 .contains("dedupe hash key");
-        assertThat(fcallError("sg_publish", new String[] {s}, "1000", "3", "0", "p", "t", "k")).contains("expected 3 keys, got 1");
-        assertThat(fcallError("sg_publish", withHashes(s), "1000", "4", "0", "p", "t", "k", "x")).contains("width '4'");
+        assertThat(fcallError("sg_publish", new String[] {s}, "1000", "2", "0", "1", "k", "p", "t")).contains("expected 3 keys, got 1");
+        assertThat(fcallError("sg_publish", withHashes(s), "1000", "3", "0", "1", "k", "p", "t", "x")).contains("width '3'");
         assertThat(fcallError("sg_pause", new String[] {s, "{" + other + "}:paused:g"}, "g")).contains("pause key");
         String[] replyKeys = {s, "{" + s + "}:dedupe:0", "{" + s + "}:dedupe:1", other};
         assertThat(fcallError("sg_reply", replyKeys, "1000", "g", "1-1", "0", "p", "t", "reply:x:1-1"))

@@ -38,68 +38,72 @@ final class Dedupe {
     /**
      * The part every keyed script shares, taken from the functions library's source (stargazer.lua, section
      * {@code dedupe}), which runs the same helpers. {@code dedupe_open(h0, h1, window)}: the current period's hash, and the
-     * previous period's when it still holds that period (else nil). {@code dedupe_lookup(cur, prev, keys)}: a table of
-     * the keys found and their ids, in at most two HMGETs per 500 keys. {@code dedupe_record(cur, pairs)}: stores
-     * key, id, ... in the current hash. Chunks of 500 keep {@code unpack} far below Lua's stack limit.
+     * previous period's when it still holds that period (else nil). {@code dedupe_find(cur, prev, args, from, to)}: the
+     * ids of the keys {@code args[from..to]} by position (false where absent), in one HMGET per hash per 500 keys.
+     * {@code dedupe_record(cur, pairs, n)}: stores key, id, ... in the current hash.
      */
     private static final String LIB = LibrarySource.section("dedupe");
 
     /**
      * KEYS[1] stream, KEYS[2..3] its dedupe hashes ({@link #hashNames}). ARGV[1] window in ms, ARGV[2] the width of an
-     * entry (3, or 5 with trace context), ARGV[3] n, ARGV[4 .. 3+n] XADD options, then per entry: payload, trace_id,
-     * dedupe key ('' for none)[, traceparent, tracestate ('' for none)]. Returns each entry's id: the first one's for a
-     * key already used (also earlier in the same batch).
+     * entry (2, or 4 with trace context), ARGV[3] n, ARGV[4 .. 3+n] XADD options, ARGV[4+n] c, the number of entries,
+     * then their c dedupe keys ('' for none), then per entry: payload, trace_id[, traceparent, tracestate ('' for
+     * none)]. Returns each entry's id: the first one's for a key already used (also earlier in the same batch).
+     *
+     * <p>The keys come as one run of arguments so that the lookup passes them on as they lie ({@code unpack}) and finds
+     * them by position: the first version gathered them into string-keyed Lua tables, and that Lua work cost more
+     * server time per entry than the hash lookups (callgrind on redis-server: 29 000 instructions per keyed entry
+     * against 17 000 plain; this layout 26 500).
      */
     static final String PUBLISH_SCRIPT = LIB + """
             local width = tonumber(ARGV[2])
             local n = tonumber(ARGV[3])
-            local first = n + 4
+            local c = tonumber(ARGV[n + 4])
+            local kfrom = n + 5
+            local e = kfrom + c
             local cur, prev = dedupe_open(KEYS[2], KEYS[3], tonumber(ARGV[1]))
-            local ask = {}
-            for i = first, #ARGV, width do
-              if ARGV[i + 2] ~= '' then ask[#ask + 1] = ARGV[i + 2] end
-            end
-            local known = dedupe_lookup(cur, prev, ask)
+            local found = dedupe_find(cur, prev, ARGV, kfrom, e - 1)
             local args = {'XADD', KEYS[1]}
-            for j = 1, n do args[#args + 1] = ARGV[3 + j] end
-            local base = #args
+            for j = 1, n do args[j + 2] = ARGV[3 + j] end
+            local base = n + 2
             args[base + 1] = '*'
             args[base + 2] = 'payload'
             args[base + 4] = 'trace_id'
-            local ids, new = {}, {}
-            for i = first, #ARGV, width do
-              local dk = ARGV[i + 2]
-              local id = dk ~= '' and known[dk]
+            local ids, new, nn, seen = {}, {}, 0, {}
+            for j = 1, c do
+              local dk = ARGV[kfrom + j - 1]
+              local id = dk ~= '' and (found[j] or seen[dk])
               if not id then
-                args[base + 3] = ARGV[i]
-                args[base + 5] = ARGV[i + 1]
+                args[base + 3] = ARGV[e]
+                args[base + 5] = ARGV[e + 1]
                 local m = base + 5
                 if dk ~= '' then
                   args[m + 1] = 'dedupe_key'
                   args[m + 2] = dk
                   m = m + 2
                 end
-                if width == 5 then
+                if width == 4 then
                   args[m + 1] = 'traceparent'
-                  args[m + 2] = ARGV[i + 3]
+                  args[m + 2] = ARGV[e + 2]
                   m = m + 2
-                  if ARGV[i + 4] ~= '' then
+                  if ARGV[e + 3] ~= '' then
                     args[m + 1] = 'tracestate'
-                    args[m + 2] = ARGV[i + 4]
+                    args[m + 2] = ARGV[e + 3]
                     m = m + 2
                   end
                 end
-                for j = #args, m + 1, -1 do args[j] = nil end
-                id = redis.call(unpack(args))
+                id = redis.call(unpack(args, 1, m))
                 if dk ~= '' then
-                  known[dk] = id
-                  new[#new + 1] = dk
-                  new[#new + 1] = id
+                  seen[dk] = id
+                  new[nn + 1] = dk
+                  new[nn + 2] = id
+                  nn = nn + 2
                 end
               end
-              ids[#ids + 1] = id
+              ids[j] = id
+              e = e + width
             end
-            dedupe_record(cur, new)
+            dedupe_record(cur, new, nn)
             return ids
             """;
 
@@ -118,7 +122,7 @@ final class Dedupe {
             local p = 5 + n
             local dk = ARGV[p + 2]
             local cur, prev = dedupe_open(KEYS[2], KEYS[3], tonumber(ARGV[1]))
-            local id = dedupe_lookup(cur, prev, {dk})[dk]
+            local id = dedupe_find(cur, prev, ARGV, p + 2, p + 2)[1]
             if not id then
               local args = {'XADD', KEYS[1]}
               for j = 1, n do args[#args + 1] = ARGV[4 + j] end
@@ -130,7 +134,7 @@ final class Dedupe {
               args[#args + 1] = 'dedupe_key'
               args[#args + 1] = dk
               id = redis.call(unpack(args))
-              dedupe_record(cur, {dk, id})
+              dedupe_record(cur, {dk, id}, 2)
             end
             redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
             return id

@@ -99,8 +99,8 @@ final class StreamPublisher {
     private static final byte[] TRACEPARENT = "traceparent".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACESTATE = "tracestate".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] NONE = new byte[0];
-    private static final byte[] WIDTH_PLAIN = {'3'};
-    private static final byte[] WIDTH_TRACED = {'5'};
+    private static final byte[] WIDTH_PLAIN = {'2'};
+    private static final byte[] WIDTH_TRACED = {'4'};
     private static final byte[] PAYLOAD = "payload".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACE_ID = "trace_id".getBytes(StandardCharsets.US_ASCII);
 
@@ -285,15 +285,19 @@ final class StreamPublisher {
     /** Publishes of which some carry a dedupe key: one script checks and records the keys with the XADDs (see {@link Dedupe}). */
     private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts) {
         boolean traced = batch.get(0).trace != null;
-        int width = traced ? 5 : 3;
-        byte[][] argv = new byte[3 + opts.size() + width * batch.size()][];
+        int width = traced ? 4 : 2;
+        int c = batch.size();
+        byte[][] argv = new byte[4 + opts.size() + c * (1 + width)][];
         argv[0] = dedupeWindowMillis;
         argv[1] = traced ? WIDTH_TRACED : WIDTH_PLAIN;
         int i = putOptions(argv, 2, opts);
+        argv[i++] = Integer.toString(c).getBytes(StandardCharsets.US_ASCII);
+        for (Pending p : batch) {
+            argv[i++] = p.dedupeKey == null ? NONE : p.dedupeKey.getBytes(StandardCharsets.UTF_8);
+        }
         for (Pending p : batch) {
             argv[i++] = p.payload;
             argv[i++] = p.traceId;
-            argv[i++] = p.dedupeKey == null ? NONE : p.dedupeKey.getBytes(StandardCharsets.UTF_8);
             if (traced) {
                 argv[i++] = p.trace[0];
                 argv[i++] = p.trace[1];

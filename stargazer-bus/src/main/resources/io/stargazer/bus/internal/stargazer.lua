@@ -9,7 +9,7 @@
 --
 -- Bump VERSION whenever a function's contract or behaviour changes: the bus uses the library only at its own version
 -- (sg_version), and provisioning replaces an older one.
-local VERSION = 1
+local VERSION = 2
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -94,8 +94,10 @@ end
 
 -- A stream's dedupe keys (Dedupe.java, docs/once.md): fields of two hashes, <slot key>:dedupe:0 and :1, taking turns by
 -- period of the server's clock (one window long). dedupe_open: the current period's hash, and the previous period's
--- when it still holds that period (else nil); dedupe_lookup: the keys found and their ids; dedupe_record: key, id, ...
--- into the current hash. Chunks of 500 keep unpack far below Lua's stack limit.
+-- when it still holds that period (else nil); dedupe_find: the ids of the keys args[from .. to], by position (false
+-- where neither hash has it); dedupe_record: pairs[1 .. n] (key, id, ...) into the current hash. The keys are looked
+-- up where they lie in the arguments and found by position, not copied into tables keyed by string: per entry, that
+-- Lua work cost more server time than the hash lookups themselves. Chunks of 500 keep unpack far below Lua's stack limit.
 -- BEGIN dedupe (also the scripts' prelude: Dedupe.LIB)
 local function dedupe_open(h0, h1, window)
   local t = redis.call('TIME')
@@ -113,23 +115,29 @@ local function dedupe_open(h0, h1, window)
   return cur, prev
 end
 
-local function dedupe_lookup(cur, prev, keys)
-  local known = {}
-  for _, h in ipairs({cur, prev}) do
-    local miss = {}
-    for _, k in ipairs(keys) do if not known[k] then miss[#miss + 1] = k end end
-    for s = 1, #miss, 500 do
-      local e = math.min(s + 499, #miss)
-      local got = redis.call('HMGET', h, unpack(miss, s, e))
-      for j = 1, e - s + 1 do if got[j] then known[miss[s + j - 1]] = got[j] end end
+local function dedupe_find(cur, prev, args, from, to)
+  local found = {}
+  for s = from, to, 500 do
+    local e = math.min(s + 499, to)
+    local o = s - from
+    local got = redis.call('HMGET', cur, unpack(args, s, e))
+    local miss = false
+    for j = 1, e - s + 1 do
+      if got[j] then found[o + j] = got[j] else miss = true end
+    end
+    if miss and prev then
+      got = redis.call('HMGET', prev, unpack(args, s, e))
+      for j = 1, e - s + 1 do
+        if got[j] and not found[o + j] then found[o + j] = got[j] end
+      end
     end
   end
-  return known
+  return found
 end
 
-local function dedupe_record(cur, pairs)
-  for s = 1, #pairs, 1000 do
-    redis.call('HSET', cur, unpack(pairs, s, math.min(s + 999, #pairs)))
+local function dedupe_record(cur, pairs, n)
+  for s = 1, n, 1000 do
+    redis.call('HSET', cur, unpack(pairs, s, math.min(s + 999, n)))
   end
 end
 -- END dedupe
@@ -198,49 +206,50 @@ redis.register_function('sg_publish_batch', function(keys, argv) return publish_
 -- As sg_publish_batch, per entry: payload, trace_id, traceparent, tracestate ('' for none).
 redis.register_function('sg_publish_batch_traced', function(keys, argv) return publish_batch(keys, argv, 4) end)
 
--- KEYS[1] stream, KEYS[2..3] its dedupe hashes. ARGV[1] window ms, ARGV[2] width (3, or 5 with trace context), ARGV[3] n,
--- ARGV[4..3+n] XADD options, then per entry: payload, trace_id, dedupe key ('' for none)[, traceparent, tracestate].
--- Returns each entry's id: the first one's for a key already used within the window (also earlier in the batch).
+-- KEYS[1] stream, KEYS[2..3] its dedupe hashes. ARGV[1] window ms, ARGV[2] width (2, or 4 with trace context),
+-- ARGV[3] n, ARGV[4..3+n] XADD options, ARGV[4+n] c, the number of entries, then their c dedupe keys ('' for none), then
+-- per entry `width` values: payload, trace_id[, traceparent, tracestate ('' for none)]. Returns each entry's id: the
+-- first one's for a key already used within the window (also earlier in the batch).
 redis.register_function('sg_publish', function(keys, argv)
   check_keys(keys, 3)
   local stream = keys[1]
   expect_dedupe_hashes(keys, 2, stream)
   local window = whole(argv[1], 'window', 1)
-  local width = whole(argv[2], 'width', 3)
-  if width ~= 3 and width ~= 5 then refuse("width '" .. argv[2] .. "' is not 3 or 5") end
+  local width = whole(argv[2], 'width', 2)
+  if width ~= 2 and width ~= 4 then refuse("width '" .. argv[2] .. "' is not 2 or 4") end
   local n = whole(argv[3], 'option count', 0)
-  local first = n + 4
-  if #argv < first + width - 1 or (#argv - first + 1) % width ~= 0 then refuse('expected ' .. width .. ' arguments per entry') end
-  local trim = trim_options(stream, argv, 4, n, (#argv - first + 1) / width)
+  local c = whole(argv[4 + n], 'entry count', 1)
+  local kfrom = n + 5
+  local e = kfrom + c
+  if #argv ~= e - 1 + c * width then refuse('expected ' .. c .. ' dedupe keys and ' .. width .. ' arguments per entry') end
+  local trim = trim_options(stream, argv, 4, n, c)
   local cur, prev = dedupe_open(keys[2], keys[3], window)
-  local ask = {}
-  for i = first, #argv, width do
-    if argv[i + 2] ~= '' then ask[#ask + 1] = argv[i + 2] end
-  end
-  local known = dedupe_lookup(cur, prev, ask)
+  local found = dedupe_find(cur, prev, argv, kfrom, e - 1)
   local args = {'XADD', stream}
   for _, o in ipairs(trim) do args[#args + 1] = o end
   local base = #args
-  local ids, new = {}, {}
-  for i = first, #argv, width do
-    local dk = argv[i + 2]
-    local id = dk ~= '' and known[dk]
+  local ids, new, nn, seen = {}, {}, 0, {}
+  for j = 1, c do
+    local dk = argv[kfrom + j - 1]
+    local id = dk ~= '' and (found[j] or seen[dk])
     if not id then
-      entry_args(args, base, argv, i, dk, width == 5 and i + 3 or nil)
+      entry_args(args, base, argv, e, dk, width == 4 and e + 2 or nil)
       id = redis.call(unpack(args))
       if base > 2 then
-        for j = #args, 3, -1 do args[j] = nil end
+        for x = #args, 3, -1 do args[x] = nil end
         base = 2
       end
       if dk ~= '' then
-        known[dk] = id
-        new[#new + 1] = dk
-        new[#new + 1] = id
+        seen[dk] = id
+        new[nn + 1] = dk
+        new[nn + 2] = id
+        nn = nn + 2
       end
     end
-    ids[#ids + 1] = id
+    ids[j] = id
+    e = e + width
   end
-  dedupe_record(cur, new)
+  dedupe_record(cur, new, nn)
   return ids
 end)
 
@@ -257,13 +266,13 @@ redis.register_function('sg_reply', function(keys, argv)
   local dk = argv[p + 2]
   if dk ~= 'reply:' .. keys[4] .. ':' .. argv[3] then refuse("dedupe key '" .. dk .. "' is not reply:<source>:<id>") end
   local cur, prev = dedupe_open(keys[2], keys[3], window)
-  local id = dedupe_lookup(cur, prev, {dk})[dk]
+  local id = dedupe_find(cur, prev, argv, p + 2, p + 2)[1]
   if not id then
     local args = {'XADD', keys[1]}
     for _, o in ipairs(trim_options(keys[1], argv, 5, n, 1)) do args[#args + 1] = o end
     entry_args(args, #args, argv, p, dk, nil)
     id = redis.call(unpack(args))
-    dedupe_record(cur, {dk, id})
+    dedupe_record(cur, {dk, id}, 2)
   end
   redis.call('XACK', keys[4], argv[2], argv[3])
   return id

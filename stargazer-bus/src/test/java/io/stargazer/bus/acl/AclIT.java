@@ -330,7 +330,7 @@ class AclIT {
             assertRefusedByFunction(u, "FCALL", "sg_publish_batch", "1", own, "3", "MAXLEN", "~", "0", "p", "t");
             assertRefusedByFunction(u, "FCALL", "sg_publish_batch", "1", own, "3", "MINID", "~", "9999999999999", "p", "t");
             assertRefusedByFunction(u, "FCALL", "sg_publish", "3", own, Topology.slotKey(own, "dedupe:0"), Topology.slotKey(own, "dedupe:1"),
-                    "1000", "3", "3", "MAXLEN", "=", "1", "p", "t", "");
+                    "1000", "2", "3", "MAXLEN", "=", "1", "1", "", "p", "t");
             assertRefusedByFunction(u, "FCALL", "sg_trim", "1", own, "0");
         }
         // The gateway's allowed calls at the smallest cap trim nothing unread either.
