@@ -21,7 +21,7 @@ import java.util.Objects;
  *   <tr><td>{@code topology}</td><td>{@code SG_INBOUND_STREAM} ... (see {@link Topology})</td>
  *       <td>{@link #DEFAULT_TOPOLOGY}</td><td>not null</td><td>stream and group names</td></tr>
  *   <tr><td>{@code role}</td><td>{@code SG_NODE_ROLE}</td><td>{@link #DEFAULT_ROLE} ({@code standalone})</td>
- *       <td>gateway, worker, standalone, tools</td><td>which groups {@link EventBus#ensureStreams()} creates</td></tr>
+ *       <td>gateway, worker, standalone, tools, relay</td><td>which groups {@link EventBus#ensureStreams()} creates</td></tr>
  *   <tr><td>{@code nodeId}</td><td>{@code SG_NODE_ID}</td><td>{@link #defaultNodeId()}: host name and pid</td>
  *       <td>no white space or control characters</td><td>consumer name in every group, worker id of its reply stream</td></tr>
  *   <tr><td>{@code platforms}</td><td>{@code SG_PLATFORMS}</td><td>{@link #DEFAULT_PLATFORMS}</td>
@@ -60,6 +60,10 @@ import java.util.Objects;
  *       <td>auto, functions, scripts</td><td>run the bus's server-side logic as the {@code stargazer} functions library
  *       (FCALL, Redis 7+, loaded by {@code stargazer provision}) or as scripts (EVAL); auto: functions when the
  *       library is loaded at this version (docs/functions.md); functions is refused with {@code SG_TRIM_POLICY=evict}</td></tr>
+ *   <tr><td>{@code publishVia}</td><td>{@code SG_PUBLISH_VIA}</td><td>{@link #DEFAULT_PUBLISH_VIA} ({@code direct})</td>
+ *       <td>direct, relay</td><td>relay: every write to a stream another role reads goes to this node's outbox
+ *       ({@link Topology#outboxFor}) and the relay adds it to its target, so the role's ACL user needs no write on
+ *       shared streams (docs/functions.md, "Relay mode"); a publish then completes with the outbox entry's id</td></tr>
  * </table>
  *
  * <p>Durations read from variables are whole milliseconds. The README's Settings table lists the same variables.
@@ -80,6 +84,7 @@ public final class BusConfig {
     public static final String ENV_DEAD_PEER_TIMEOUT_MS = "SG_DEAD_PEER_TIMEOUT_MS";
     public static final String ENV_DEDUPE_WINDOW_MS = "SG_DEDUPE_WINDOW_MS";
     public static final String ENV_SERVER_CODE = "SG_SERVER_CODE";
+    public static final String ENV_PUBLISH_VIA = "SG_PUBLISH_VIA";
 
     public static final Topology DEFAULT_TOPOLOGY = Topology.defaults();
     public static final NodeRole DEFAULT_ROLE = NodeRole.STANDALONE;
@@ -99,6 +104,7 @@ public final class BusConfig {
     public static final Duration DEFAULT_DEAD_PEER_TIMEOUT = Duration.ofSeconds(5);
     public static final Duration DEFAULT_DEDUPE_WINDOW = Duration.ofMinutes(10);
     public static final ServerCodeMode DEFAULT_SERVER_CODE = ServerCodeMode.AUTO;
+    public static final PublishVia DEFAULT_PUBLISH_VIA = PublishVia.DIRECT;
 
     private final Topology topology;
     private final NodeRole role;
@@ -117,6 +123,7 @@ public final class BusConfig {
     private final Duration deadPeerTimeout;
     private final Duration dedupeWindow;
     private final ServerCodeMode serverCode;
+    private final PublishVia publishVia;
 
     /** Every value was checked by the builder's setter when it was set. */
     private BusConfig(Builder b) {
@@ -137,6 +144,7 @@ public final class BusConfig {
         this.deadPeerTimeout = b.deadPeerTimeout;
         this.dedupeWindow = b.dedupeWindow;
         this.serverCode = b.serverCode;
+        this.publishVia = b.publishVia;
     }
 
     public static Builder builder() {
@@ -163,6 +171,7 @@ public final class BusConfig {
         b.deadPeerTimeout = deadPeerTimeout;
         b.dedupeWindow = dedupeWindow;
         b.serverCode = serverCode;
+        b.publishVia = publishVia;
         return b;
     }
 
@@ -214,6 +223,7 @@ public final class BusConfig {
     public Duration deadPeerTimeout() { return deadPeerTimeout; }
     public Duration dedupeWindow() { return dedupeWindow; }
     public ServerCodeMode serverCode() { return serverCode; }
+    public PublishVia publishVia() { return publishVia; }
 
     @Override
     public boolean equals(Object o) {
@@ -223,14 +233,14 @@ public final class BusConfig {
                 && clock.equals(c.clock) && trimPolicy == c.trimPolicy && backpressure == c.backpressure
                 && backpressureTimeout.equals(c.backpressureTimeout) && publishTimeout.equals(c.publishTimeout)
                 && publishQueueLimit == c.publishQueueLimit && deadPeerTimeout.equals(c.deadPeerTimeout)
-                && dedupeWindow.equals(c.dedupeWindow) && serverCode == c.serverCode;
+                && dedupeWindow.equals(c.dedupeWindow) && serverCode == c.serverCode && publishVia == c.publishVia;
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(topology, role, nodeId, platforms, streamMaxlen, maxEnvelopeBytes, backlogCheckInterval,
                 publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout, publishTimeout, publishQueueLimit,
-                deadPeerTimeout, dedupeWindow, serverCode);
+                deadPeerTimeout, dedupeWindow, serverCode, publishVia);
     }
 
     @Override
@@ -240,7 +250,7 @@ public final class BusConfig {
                 + backlogCheckInterval + ", publishBatchMax=" + publishBatchMax + ", clock=" + clock + ", trimPolicy=" + trimPolicy
                 + ", backpressure=" + backpressure + ", backpressureTimeout=" + backpressureTimeout + ", publishTimeout="
                 + publishTimeout + ", publishQueueLimit=" + publishQueueLimit + ", deadPeerTimeout=" + deadPeerTimeout + ", dedupeWindow=" + dedupeWindow
-                + ", serverCode=" + serverCode + "}";
+                + ", serverCode=" + serverCode + ", publishVia=" + publishVia.wireName() + "}";
     }
 
     /** Collects settings, starting from the defaults; each setter refuses a bad value at once, naming it. */
@@ -262,6 +272,7 @@ public final class BusConfig {
         private Duration deadPeerTimeout = DEFAULT_DEAD_PEER_TIMEOUT;
         private Duration dedupeWindow = DEFAULT_DEDUPE_WINDOW;
         private ServerCodeMode serverCode = DEFAULT_SERVER_CODE;
+        private PublishVia publishVia = DEFAULT_PUBLISH_VIA;
 
         private Builder() {
         }
@@ -289,6 +300,7 @@ public final class BusConfig {
             if ((v = env.get(ENV_DEAD_PEER_TIMEOUT_MS)) != null) deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, v));
             if ((v = env.get(ENV_DEDUPE_WINDOW_MS)) != null) dedupeWindow(Settings.parseMillis(ENV_DEDUPE_WINDOW_MS, v));
             if ((v = env.get(ENV_SERVER_CODE)) != null) serverCode(ServerCodeMode.parse(ENV_SERVER_CODE, v));
+            if ((v = env.get(ENV_PUBLISH_VIA)) != null) publishVia(PublishVia.parse(ENV_PUBLISH_VIA, v));
             return this;
         }
 
@@ -324,6 +336,7 @@ public final class BusConfig {
         public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, v); return this; }
         public Builder dedupeWindow(Duration v) { this.dedupeWindow = Settings.positive(ENV_DEDUPE_WINDOW_MS, v); return this; }
         public Builder serverCode(ServerCodeMode v) { this.serverCode = Settings.present(ENV_SERVER_CODE, v); return this; }
+        public Builder publishVia(PublishVia v) { this.publishVia = Settings.present(ENV_PUBLISH_VIA, v); return this; }
 
         /** The config; the node id, when not set, is {@link #defaultNodeId()}. */
         public BusConfig build() {

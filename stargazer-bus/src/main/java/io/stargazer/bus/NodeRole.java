@@ -12,7 +12,12 @@ public enum NodeRole {
     /** Gateway and worker in one process (tools run in-process, so no tools group). */
     STANDALONE,
     /** The dedicated tools service: reads the tools stream with the tools group. */
-    TOOLS;
+    TOOLS,
+    /**
+     * The trusted relay of relay mode ({@link PublishVia#RELAY}): reads every outbox with the relay group and adds each
+     * entry to its target ({@code io.stargazer.bus.Relay}); writes directly, never through an outbox.
+     */
+    RELAY;
 
     public String wireName() {
         return name().toLowerCase(Locale.ROOT);
@@ -28,6 +33,6 @@ public enum NodeRole {
             }
         }
         throw new ConfigException(setting, "'" + (value == null ? null : Settings.printable(value))
-                + "' is not a node role (gateway, worker, standalone, tools)");
+                + "' is not a node role (gateway, worker, standalone, tools, relay)");
     }
 }

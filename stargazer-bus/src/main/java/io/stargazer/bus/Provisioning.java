@@ -33,7 +33,8 @@ public final class Provisioning {
     /**
      * Provisions the server of {@code adminUrl} for {@code config}'s topology and platforms: the library (skipped on a
      * server without functions, Redis 6.2, which keeps the scripts), then the worker group on every inbound stream,
-     * each platform's gateway group on its outbound stream, and the tools group on the tools stream.
+     * each platform's gateway group on its outbound stream, and the tools group on the tools stream; in relay mode
+     * ({@link BusConfig#publishVia()}) also the relay group on every outbox.
      */
     public static Result provision(RedisUrl adminUrl, BusConfig config) {
         Objects.requireNonNull(adminUrl, "adminUrl");
@@ -64,6 +65,9 @@ public final class Provisioning {
         for (String s : t.inboundStreams()) groups.put(s, t.workerGroup());
         for (String p : bus.config().platforms()) groups.put(t.outboundStream(p), t.gatewayGroup(p));
         groups.put(t.toolsStream(), t.toolsGroup());
+        if (bus.config().publishVia() == PublishVia.RELAY) {
+            for (String o : t.outboxes(bus.config().platforms())) groups.put(o, t.relayGroup());
+        }
         for (Map.Entry<String, String> g : groups.entrySet()) {
             if (bus.ensureGroup(g.getKey(), g.getValue())) {
                 actions.add("created group " + g.getValue() + " on " + g.getKey());

@@ -39,6 +39,8 @@ public final class Topology {
     public static final String ENV_TOOLS_REPLY_STREAM_PREFIX = "SG_TOOLS_REPLY_STREAM_PREFIX";
     public static final String ENV_DEAD_LETTER_SUFFIX = "SG_DEAD_LETTER_SUFFIX";
     public static final String ENV_INBOUND_PARTITIONS = "SG_INBOUND_PARTITIONS";
+    public static final String ENV_OUTBOX_PREFIX = "SG_OUTBOX_PREFIX";
+    public static final String ENV_RELAY_GROUP = "SG_RELAY_GROUP";
 
     public static final String DEFAULT_INBOUND_STREAM = "sg:stream:inbound";
     public static final String DEFAULT_OUTBOUND_STREAM_PREFIX = "sg:stream:outbound";
@@ -49,6 +51,8 @@ public final class Topology {
     public static final String DEFAULT_TOOLS_REPLY_STREAM_PREFIX = "sg:tools:reply";
     public static final String DEFAULT_DEAD_LETTER_SUFFIX = ":dead";
     public static final int DEFAULT_INBOUND_PARTITIONS = 1;
+    public static final String DEFAULT_OUTBOX_PREFIX = "sg:outbox";
+    public static final String DEFAULT_RELAY_GROUP = "sg:relay";
     public static final int MAX_INBOUND_PARTITIONS = 1024;
 
     private static final Pattern TOKEN = Pattern.compile("[A-Za-z0-9_-]+");
@@ -66,6 +70,8 @@ public final class Topology {
     private final String toolsReplyStreamPrefix;
     private final String deadLetterSuffix;
     private final int inboundPartitions;
+    private final String outboxPrefix;
+    private final String relayGroup;
 
     /** Every name was checked by the builder's setter when it was set, the pair by {@link Builder#build()}. */
     private Topology(Builder b) {
@@ -78,6 +84,8 @@ public final class Topology {
         this.toolsReplyStreamPrefix = b.toolsReplyStreamPrefix;
         this.deadLetterSuffix = b.deadLetterSuffix;
         this.inboundPartitions = b.inboundPartitions;
+        this.outboxPrefix = b.outboxPrefix;
+        this.relayGroup = b.relayGroup;
     }
 
     /** The inbound stream gateways publish to ({@code SG_INBOUND_STREAM}); its partitions' base name when partitioned. */
@@ -98,6 +106,10 @@ public final class Topology {
     public String deadLetterSuffix() { return deadLetterSuffix; }
     /** How many streams the inbound stream is split into ({@code SG_INBOUND_PARTITIONS}). */
     public int inboundPartitions() { return inboundPartitions; }
+    /** Relay mode: the outboxes are {@code PREFIX:gateway:P}, {@code PREFIX:worker}, {@code PREFIX:tools} ({@code SG_OUTBOX_PREFIX}). */
+    public String outboxPrefix() { return outboxPrefix; }
+    /** Relay mode: the relay's group on every outbox ({@code SG_RELAY_GROUP}). */
+    public String relayGroup() { return relayGroup; }
 
     /** The original module's defaults. */
     public static Topology defaults() {
@@ -130,6 +142,8 @@ public final class Topology {
         b.toolsReplyStreamPrefix = toolsReplyStreamPrefix;
         b.deadLetterSuffix = deadLetterSuffix;
         b.inboundPartitions = inboundPartitions;
+        b.outboxPrefix = outboxPrefix;
+        b.relayGroup = relayGroup;
         return b;
     }
 
@@ -146,6 +160,92 @@ public final class Topology {
     /** Worker W's tools reply stream: {@code PREFIX:W}. */
     public String toolsReplyStream(String workerId) {
         return toolsReplyStreamPrefix + ":" + checkName("worker id", workerId);
+    }
+
+    // ---- relay mode (BusConfig.publishVia, docs/functions.md "Relay mode") ---------------------------------------
+    //
+    // One outbox per writer identity, the same identities the ACL users have (io.stargazer.bus.acl.AclRules): a gateway
+    // per platform, the workers, the tools service. Per identity and not per role: gateways of two platforms have two
+    // users, and one must not be able to trim the other's unrelayed messages. Not per node: the relay would have to
+    // discover outboxes (SCAN, which no role may run), and nodes of one user can harm each other anyway.
+
+    /** Platform P's gateways write their shared-stream entries here: {@code PREFIX:gateway:P}. */
+    public String gatewayOutbox(String platform) {
+        return outboxPrefix + ":gateway:" + checkPlatform("platform", platform);
+    }
+
+    /** The workers' outbox: {@code PREFIX:worker}. */
+    public String workerOutbox() {
+        return outboxPrefix + ":worker";
+    }
+
+    /** The tools service's outbox: {@code PREFIX:tools}. */
+    public String toolsOutbox() {
+        return outboxPrefix + ":tools";
+    }
+
+    /** Every outbox the relay reads: each platform's gateway outbox, then the workers' and the tools service's. */
+    public List<String> outboxes(List<String> platforms) {
+        List<String> out = new ArrayList<>();
+        for (String p : platforms) out.add(gatewayOutbox(p));
+        out.add(workerOutbox());
+        out.add(toolsOutbox());
+        return out;
+    }
+
+    /**
+     * Who writes which shared stream, as the outbox a write to {@code target} goes through in relay mode: the inbound
+     * stream(s) through the gateway outbox of {@code platform} (the envelope's), an outbound stream, the tools stream and
+     * the inbound dead letters through the workers' outbox, an outbound stream's dead letters through its platform's
+     * gateway outbox, reply streams and the tools dead letters through the tools outbox. Null for any other stream (not
+     * shared between roles: written directly). The ACL rules grant each role's publishing on the same streams.
+     */
+    public String outboxFor(String target, String platform) {
+        if (inboundStreams().contains(target)) {
+            if (platform == null) {
+                throw new ConfigException("platform", "relay mode: an inbound publish needs its platform (which gateway outbox it goes through)");
+            }
+            return gatewayOutbox(platform);
+        }
+        if (target.equals(toolsStream)) return workerOutbox();
+        for (String in : inboundStreams()) {
+            if (target.equals(deadLetterStream(in))) return workerOutbox();
+        }
+        if (target.equals(deadLetterStream(toolsStream))) return toolsOutbox();
+        if (target.startsWith(outboundStreamPrefix + ":")) {
+            String rest = target.substring(outboundStreamPrefix.length() + 1);
+            if (TOKEN.matcher(rest).matches()) return workerOutbox();
+            if (rest.endsWith(deadLetterSuffix)) {
+                String p = rest.substring(0, rest.length() - deadLetterSuffix.length());
+                if (TOKEN.matcher(p).matches()) return gatewayOutbox(p);
+            }
+        }
+        if (target.startsWith(toolsReplyStreamPrefix + ":") && target.length() > toolsReplyStreamPrefix.length() + 1) {
+            return toolsOutbox();
+        }
+        return null;
+    }
+
+    /**
+     * Whether the relay may add an entry of {@code outbox} to {@code target}: the outbox is one of {@link #outboxes} and
+     * {@link #outboxFor} sends writes to {@code target} through it (outbound streams and their dead letters only of
+     * {@code platforms}). What stops a compromised gateway from using the relay to write the outbound streams.
+     */
+    public boolean mayRelay(String outbox, String target, List<String> platforms) {
+        if (!outboxes(platforms).contains(outbox)) return false;
+        String platform = outbox.startsWith(outboxPrefix + ":gateway:") ? outbox.substring(outboxPrefix.length() + 9) : null;
+        String via;
+        try {
+            via = outboxFor(target, platform);
+        } catch (ConfigException e) {
+            return false; // an inbound target named in an outbox that is not a gateway's
+        }
+        if (!outbox.equals(via)) return false;
+        if (target.startsWith(outboundStreamPrefix + ":")) {
+            String rest = target.substring(outboundStreamPrefix.length() + 1);
+            return platforms.contains(rest) || platforms.stream().anyMatch(p -> rest.equals(p + deadLetterSuffix));
+        }
+        return true;
     }
 
     /**
@@ -232,6 +332,10 @@ public final class Topology {
     public String groupFor(String stream) {
         if (inboundStreams().contains(stream)) return workerGroup;
         if (stream.equals(toolsStream)) return toolsGroup;
+        if (stream.equals(workerOutbox()) || stream.equals(toolsOutbox())) return relayGroup;
+        if (stream.startsWith(outboxPrefix + ":gateway:") && TOKEN.matcher(stream.substring(outboxPrefix.length() + 9)).matches()) {
+            return relayGroup;
+        }
         if (stream.startsWith(outboundStreamPrefix + ":")) {
             String platform = stream.substring(outboundStreamPrefix.length() + 1);
             if (TOKEN.matcher(platform).matches()) return gatewayGroup(platform);
@@ -274,6 +378,8 @@ public final class Topology {
         private String toolsReplyStreamPrefix = DEFAULT_TOOLS_REPLY_STREAM_PREFIX;
         private String deadLetterSuffix = DEFAULT_DEAD_LETTER_SUFFIX;
         private int inboundPartitions = DEFAULT_INBOUND_PARTITIONS;
+        private String outboxPrefix = DEFAULT_OUTBOX_PREFIX;
+        private String relayGroup = DEFAULT_RELAY_GROUP;
 
         private Builder() {
         }
@@ -290,6 +396,8 @@ public final class Topology {
             if ((v = env.get(ENV_TOOLS_REPLY_STREAM_PREFIX)) != null) toolsReplyStreamPrefix(v);
             if ((v = env.get(ENV_DEAD_LETTER_SUFFIX)) != null) deadLetterSuffix(v);
             if ((v = env.get(ENV_INBOUND_PARTITIONS)) != null) inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, v));
+            if ((v = env.get(ENV_OUTBOX_PREFIX)) != null) outboxPrefix(v);
+            if ((v = env.get(ENV_RELAY_GROUP)) != null) relayGroup(v);
             return this;
         }
 
@@ -301,6 +409,8 @@ public final class Topology {
         public Builder toolsGroup(String v) { this.toolsGroup = checkName(ENV_TOOLS_GROUP, v); return this; }
         public Builder toolsReplyStreamPrefix(String v) { this.toolsReplyStreamPrefix = checkName(ENV_TOOLS_REPLY_STREAM_PREFIX, v); return this; }
         public Builder deadLetterSuffix(String v) { this.deadLetterSuffix = checkName(ENV_DEAD_LETTER_SUFFIX, v); return this; }
+        public Builder outboxPrefix(String v) { this.outboxPrefix = checkName(ENV_OUTBOX_PREFIX, v); return this; }
+        public Builder relayGroup(String v) { this.relayGroup = checkName(ENV_RELAY_GROUP, v); return this; }
 
         public Builder inboundPartitions(int n) {
             if (n < 1 || n > MAX_INBOUND_PARTITIONS) {
@@ -320,6 +430,8 @@ public final class Topology {
             toolsStream = namespace + ":" + toolsStream;
             toolsGroup = namespace + ":" + toolsGroup;
             toolsReplyStreamPrefix = namespace + ":" + toolsReplyStreamPrefix;
+            outboxPrefix = namespace + ":" + outboxPrefix;
+            relayGroup = namespace + ":" + relayGroup;
             return this;
         }
 
@@ -340,13 +452,13 @@ public final class Topology {
                 && workerGroup.equals(t.workerGroup) && gatewayGroupPrefix.equals(t.gatewayGroupPrefix)
                 && toolsStream.equals(t.toolsStream) && toolsGroup.equals(t.toolsGroup)
                 && toolsReplyStreamPrefix.equals(t.toolsReplyStreamPrefix) && deadLetterSuffix.equals(t.deadLetterSuffix)
-                && inboundPartitions == t.inboundPartitions;
+                && inboundPartitions == t.inboundPartitions && outboxPrefix.equals(t.outboxPrefix) && relayGroup.equals(t.relayGroup);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(inboundStream, outboundStreamPrefix, workerGroup, gatewayGroupPrefix, toolsStream, toolsGroup,
-                toolsReplyStreamPrefix, deadLetterSuffix, inboundPartitions);
+                toolsReplyStreamPrefix, deadLetterSuffix, inboundPartitions, outboxPrefix, relayGroup);
     }
 
     @Override

@@ -182,6 +182,17 @@ class ConfigTest {
         }
 
         @Test
+        void publishViaIsDirectByDefaultRelayOnRequestAndAnythingElseIsRefusedNamingTheVariable() {
+            assertThat(BusConfig.builder().build().publishVia()).isEqualTo(PublishVia.DIRECT).isEqualTo(BusConfig.DEFAULT_PUBLISH_VIA);
+            assertThat(BusConfig.fromEnvironment(Map.of("SG_PUBLISH_VIA", "relay")).publishVia()).isEqualTo(PublishVia.RELAY);
+            assertThat(BusConfig.builder().publishVia(PublishVia.RELAY).build().toBuilder().build().publishVia()).isEqualTo(PublishVia.RELAY);
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_PUBLISH_VIA", "sideways"))).getMessage())
+                    .contains("SG_PUBLISH_VIA").contains("'sideways'");
+            assertThat(refusal(() -> BusConfig.builder().publishVia(null)).getMessage()).contains("SG_PUBLISH_VIA");
+            assertThat(BusConfig.fromEnvironment(Map.of("SG_NODE_ROLE", "relay")).role()).isEqualTo(NodeRole.RELAY);
+        }
+
+        @Test
         void theBuilderRefusesWhatIsMissing() {
             // A stream cap below the floor is raised, not refused (streamMaxlenIsFlooredAt1000); a missing value is refused.
             assertThat(BusConfig.builder().nodeId("n").streamMaxlen(500).build().streamMaxlen()).isEqualTo(BusConfig.MIN_STREAM_MAXLEN);

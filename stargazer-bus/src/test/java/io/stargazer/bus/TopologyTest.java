@@ -282,6 +282,49 @@ class TopologyTest {
                 .hasMessageContaining("namespace");
     }
 
+    @Test
+    void relayModeSendsEachSharedStreamThroughTheOutboxOfTheRoleThatWritesIt() {
+        Topology t = Topology.builder().namespace("t1").build();
+        assertThat(t.outboxes(List.of("discord", "webchat"))).containsExactly("t1:sg:outbox:gateway:discord",
+                "t1:sg:outbox:gateway:webchat", "t1:sg:outbox:worker", "t1:sg:outbox:tools");
+        assertThat(t.relayGroup()).isEqualTo("t1:sg:relay");
+        String gwDiscord = t.gatewayOutbox("discord");
+        assertThat(t.outboxFor(t.inboundStream(), "discord")).isEqualTo(gwDiscord);
+        assertThat(t.outboxFor(t.deadLetterStream(t.outboundStream("discord")), null)).isEqualTo(gwDiscord);
+        assertThat(t.outboxFor(t.outboundStream("webchat"), null)).isEqualTo(t.workerOutbox());
+        assertThat(t.outboxFor(t.toolsStream(), null)).isEqualTo(t.workerOutbox());
+        assertThat(t.outboxFor(t.deadLetterStream(t.inboundStream()), null)).isEqualTo(t.workerOutbox());
+        assertThat(t.outboxFor(t.toolsReplyStream("w1"), null)).isEqualTo(t.toolsOutbox());
+        assertThat(t.outboxFor(t.deadLetterStream(t.toolsStream()), null)).isEqualTo(t.toolsOutbox());
+        assertThat(t.outboxFor("app:stream", null)).isNull();
+        assertThat(t.outboxFor(t.workerOutbox(), null)).isNull();
+        assertThatThrownBy(() -> t.outboxFor(t.inboundStream(), null)).isInstanceOf(ConfigException.class).hasMessageContaining("platform");
+        assertThat(t.groupFor(gwDiscord)).isEqualTo(t.relayGroup());
+        assertThat(t.groupFor(t.toolsOutbox())).isEqualTo(t.relayGroup());
+
+        List<String> ps = List.of("discord", "webchat");
+        assertThat(t.mayRelay(gwDiscord, t.inboundStream(), ps)).isTrue();
+        assertThat(t.mayRelay(gwDiscord, t.deadLetterStream(t.outboundStream("discord")), ps)).isTrue();
+        assertThat(t.mayRelay(gwDiscord, t.deadLetterStream(t.outboundStream("webchat")), ps)).isFalse();
+        assertThat(t.mayRelay(gwDiscord, t.outboundStream("discord"), ps)).isFalse();
+        assertThat(t.mayRelay(gwDiscord, t.toolsStream(), ps)).isFalse();
+        assertThat(t.mayRelay(t.workerOutbox(), t.outboundStream("webchat"), ps)).isTrue();
+        assertThat(t.mayRelay(t.workerOutbox(), t.outboundStream("matrix"), ps)).isFalse();
+        assertThat(t.mayRelay(t.workerOutbox(), t.inboundStream(), ps)).isFalse();
+        assertThat(t.mayRelay(t.toolsOutbox(), t.toolsReplyStream("w9"), ps)).isTrue();
+        assertThat(t.mayRelay(t.toolsOutbox(), t.toolsStream(), ps)).isFalse();
+        assertThat(t.mayRelay(t.gatewayOutbox("matrix"), t.inboundStream(), ps)).as("not an outbox of these platforms").isFalse();
+        assertThat(t.mayRelay("elsewhere", t.inboundStream(), ps)).isFalse();
+
+        Topology p = Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", "3", "SG_OUTBOX_PREFIX", "ob", "SG_RELAY_GROUP", "rg"));
+        assertThat(p.relayGroup()).isEqualTo("rg");
+        for (String in : p.inboundStreams()) {
+            assertThat(p.outboxFor(in, "webchat")).isEqualTo("ob:gateway:webchat");
+            assertThat(p.outboxFor(p.deadLetterStream(in), null)).isEqualTo("ob:worker");
+        }
+        assertThat(p).isNotEqualTo(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", "3")));
+    }
+
     /** Every name set to a short one of its own. */
     private static Topology named(int partitions) {
         return Topology.builder().inboundStream("in").outboundStreamPrefix("out").workerGroup("wg").gatewayGroupPrefix("gw")

@@ -2,6 +2,7 @@ package io.stargazer.bus.acl;
 
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConfigException;
+import io.stargazer.bus.PublishVia;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.internal.ServerVersion;
 import io.stargazer.bus.internal.Settings;
@@ -48,6 +49,11 @@ import java.util.Set;
  *       CLIENT UNBLOCK (to wake the subscription's own blocked read on close).</li>
  * </ul>
  *
+ * <p>In relay mode ({@link Builder#publishVia}, docs/functions.md "Relay mode") no gateway, worker or tools user may
+ * write a stream another role reads: each publishes only to its own outbox ({@link Topology#outboxFor}), and a
+ * {@link Role#RELAY} user, the one trusted writer, consumes the outboxes and holds the publishing rights on the shared
+ * streams that the roles hold in direct mode (the same role-to-streams map, {@link Topology#mayRelay}).
+ *
  * <p>Passwords are written as {@code #<sha256>}: the generated text never holds a plain-text password. A user
  * built without a password gets none ({@code resetpass}): it cannot log in until an operator sets one.
  */
@@ -68,7 +74,12 @@ public final class AclRules {
          * What the monitor reads, plus the operator's actions (docs/operating.md): list, replay and purge dead letters
          * (XRANGE, XDEL, XTRIM on dead-letter streams; replay through {@code sg_replay}), pause and resume groups.
          */
-        OPERATOR;
+        OPERATOR,
+        /**
+         * Relay mode's trusted writer: consumes every outbox with the relay group and publishes to the streams each
+         * outbox's role writes in direct mode (and to the outboxes' dead letters).
+         */
+        RELAY;
 
         public String wireName() {
             return name().toLowerCase(Locale.ROOT);
@@ -119,6 +130,9 @@ public final class AclRules {
     static final List<String> WORKER_FUNCTIONS = List.of("sg_reply", "sg_reply_stream_init", "sg_reply_stream_maintain");
     static final List<String> TOOLS_FUNCTIONS = List.of("sg_tool_begin", "sg_tool_renew", "sg_tool_finish");
     static final List<String> OPERATOR_FUNCTIONS = List.of("sg_replay", "sg_pause", "sg_resume");
+    /** Relay mode: a role's batches to its outbox; the relay's move of an entry (answer-and-acknowledge). */
+    static final List<String> OUTBOX_FUNCTIONS = List.of("sg_outbox");
+    static final List<String> RELAY_FUNCTIONS = List.of("sg_reply");
 
     private final Topology topology;
     private final List<User> users;
@@ -180,6 +194,7 @@ public final class AclRules {
         private List<String> platforms = BusConfig.DEFAULT_PLATFORMS;
         private List<String> workerIds = List.of();
         private boolean compatibility;
+        private PublishVia publishVia = BusConfig.DEFAULT_PUBLISH_VIA;
         private int major = 7;
         private int minor = 0;
         private final List<Spec> specs = new ArrayList<>();
@@ -230,6 +245,20 @@ public final class AclRules {
             return this;
         }
 
+        /**
+         * How the roles publish ({@code SG_PUBLISH_VIA}); default direct. Relay: each gateway, worker and tools user may
+         * write only its own outbox, and a {@link #relay} user writes the shared streams for them.
+         */
+        public Builder publishVia(PublishVia v) {
+            this.publishVia = Objects.requireNonNull(v, "publishVia");
+            return this;
+        }
+
+        /** Relay mode's relay user (refused by {@link #build()} in direct mode, where nothing would feed it). */
+        public Builder relay(String user, String password) {
+            return add(user, password, Role.RELAY, List.of());
+        }
+
         /** A gateway user for one or more platforms; a null password leaves the user without one. */
         public Builder gateway(String user, String password, String... platforms) {
             if (platforms.length == 0) throw new ConfigException("gateway " + user, "needs at least one platform");
@@ -274,6 +303,9 @@ public final class AclRules {
                 throw new ConfigException("redis version", major + "." + minor + " has no ACL selectors or read/write key "
                         + "permissions; per-role rules need Redis 7.0 or later (on 6.2 run every node as one user)");
             }
+            if (publishVia == PublishVia.DIRECT && specs.stream().anyMatch(s -> s.role == Role.RELAY)) {
+                throw new ConfigException("ACL user", "a relay user needs relay mode (" + BusConfig.ENV_PUBLISH_VIA + "=relay)");
+            }
             List<User> out = new ArrayList<>();
             for (Spec s : specs) {
                 out.add(new User(s.name, s.role, s.platforms, rules(s)));
@@ -305,6 +337,20 @@ public final class AclRules {
                 case OPERATOR -> {
                     return operator(s);
                 }
+                case RELAY -> relayWrites(consume, publish);
+            }
+            boolean relayMode = publishVia == PublishVia.RELAY;
+            Set<String> outboxes = new LinkedHashSet<>();
+            if (relayMode && s.role != Role.RELAY) {
+                // The role writes only its outbox(es); in-process, a standalone node's relay writes for it.
+                for (String o : ownOutboxes(s)) outboxes.add(escape(o));
+                if (s.role == Role.STANDALONE) {
+                    publish.clear();
+                    relayWrites(consume, publish);
+                } else {
+                    publish.clear();
+                }
+                publish.addAll(outboxes);
             }
             // A stream both consumed and published (standalone: inbound) gets both capabilities.
             List<String> r = base(s, true);
@@ -324,6 +370,10 @@ public final class AclRules {
             if (!publish.isEmpty()) {
                 r.add(selector("+xadd +xtrim +xlen +exists", "%W~", new ArrayList<>(publish)));
                 r.add(selector("+xinfo|groups +xpending", "%R~", new ArrayList<>(publish)));
+            }
+            if (!outboxes.isEmpty()) {
+                // Its outbox's relay group, created from the first entry when this role starts before the relay.
+                r.add(selector("+xgroup|create", "~", new ArrayList<>(outboxes)));
             }
             if (!privateStreams.isEmpty()) {
                 r.add(selector("+xread +xadd +xdel +xtrim +xlen +exists +pexpire +del", "~", new ArrayList<>(privateStreams)));
@@ -348,6 +398,8 @@ public final class AclRules {
             List<String> functions = new ArrayList<>();
             if (!consume.isEmpty()) functions.addAll(CONSUME_FUNCTIONS);
             if (!publish.isEmpty()) functions.addAll(PUBLISH_FUNCTIONS);
+            if (!outboxes.isEmpty()) functions.addAll(OUTBOX_FUNCTIONS);
+            if (s.role == Role.RELAY || (relayMode && s.role == Role.STANDALONE)) functions.addAll(RELAY_FUNCTIONS);
             if (s.role == Role.WORKER || s.role == Role.STANDALONE) functions.addAll(WORKER_FUNCTIONS);
             if (s.role == Role.TOOLS || s.role == Role.STANDALONE) functions.addAll(TOOLS_FUNCTIONS);
             r.add(selector(fcall(functions), "~", new ArrayList<>(scripted)));
@@ -434,10 +486,39 @@ public final class AclRules {
             privateStreams.addAll(replyPatterns());
         }
 
+        /**
+         * What the relay consumes (every outbox) and publishes to: each role's shared streams, exactly what gateway,
+         * worker and tools publish to in direct mode, and the outboxes' dead letters.
+         */
+        private void relayWrites(Set<String> consume, Set<String> publish) {
+            Topology t = topology;
+            Set<String> ignored = new LinkedHashSet<>();
+            gateway(platforms, ignored, publish);
+            worker(ignored, publish, new LinkedHashSet<>());
+            tools(ignored, publish);
+            for (String o : t.outboxes(platforms)) {
+                consume.add(escape(o));
+                publish.add(escape(t.deadLetterStream(o)));
+            }
+        }
+
+        /** The outboxes a role writes in relay mode (Relaying.outboxes in the library: the same choice). */
+        private List<String> ownOutboxes(Spec s) {
+            Topology t = topology;
+            return switch (s.role) {
+                case GATEWAY -> s.platforms.stream().map(t::gatewayOutbox).toList();
+                case WORKER -> List.of(t.workerOutbox());
+                case TOOLS -> List.of(t.toolsOutbox());
+                case STANDALONE -> t.outboxes(platforms);
+                default -> List.of();
+            };
+        }
+
         /** The streams a role consumes, by name (the pause flags' streams). */
         private List<String> consumed(Spec s) {
             Topology t = topology;
             List<String> out = new ArrayList<>();
+            if (s.role == Role.RELAY || (s.role == Role.STANDALONE && publishVia == PublishVia.RELAY)) out.addAll(t.outboxes(platforms));
             if (s.role == Role.WORKER || s.role == Role.STANDALONE) out.addAll(t.inboundStreams());
             if (s.role == Role.GATEWAY || s.role == Role.STANDALONE) {
                 for (String p : s.role == Role.GATEWAY ? s.platforms : platforms) out.add(t.outboundStream(p));

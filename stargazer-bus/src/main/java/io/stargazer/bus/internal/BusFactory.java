@@ -31,6 +31,10 @@ public final class BusFactory {
         return RedisToolService.start(bus, registry, config);
     }
 
+    public static io.stargazer.bus.Relay relay(EventBus bus, java.util.function.UnaryOperator<io.stargazer.bus.ConsumerConfig.Builder> customize) {
+        return RedisRelay.start(impl(bus), customize);
+    }
+
     /**
      * Adds a metrics observer to {@code bus} (io.stargazer.bus.micrometer only; the package is not exported);
      * returns the subscriptions running now. Throws IllegalArgumentException for a bus of another implementation.

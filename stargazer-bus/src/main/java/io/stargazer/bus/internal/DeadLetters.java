@@ -25,14 +25,17 @@ final class DeadLetters {
     private final String stream;
     private final String group;
     private final String deadStream;
+    /** Relay mode: the outbox the dead letters go through (null: written to the dead-letter stream directly). */
+    private final String outbox;
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final StreamGuard guard;
     private final AckBatcher acks;
     private final Clock clock;
 
-    DeadLetters(String stream, String group, String deadStream, RedisClusterAsyncCommands<String, byte[]> redis, StreamGuard guard,
-            AckBatcher acks, Clock clock) {
+    DeadLetters(String stream, String group, String deadStream, String outbox, RedisClusterAsyncCommands<String, byte[]> redis,
+            StreamGuard guard, AckBatcher acks, Clock clock) {
         this.stream = stream;
+        this.outbox = outbox;
         this.group = group;
         this.deadStream = deadStream;
         this.redis = redis;
@@ -46,16 +49,19 @@ final class DeadLetters {
      * true once copied and acknowledged, false when it stays pending (the dead-letter stream is full, or the copy failed).
      */
     CompletableFuture<Boolean> send(RawEntry e, long deliveries, String error) {
-        if (guard.isFull(deadStream)) {
+        String written = outbox == null ? deadStream : outbox;
+        if (guard.isFull(written)) {
             // A SAFE dead-letter stream that a lagging group keeps full: leave the entry pending, it is dead-lettered
             // on a later delivery once there is room. Never drop it.
             log.atWarn().addKeyValue("stream", stream).addKeyValue("stream_msg_id", e.id()).addKeyValue("dead_letter_stream", deadStream)
                     .log("Dead-letter stream is full; the entry stays pending");
             return CompletableFuture.completedFuture(false);
         }
-        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(deadStream);
-        for (String o : guard.trimArgsFor(deadStream)) args.add(o);
+        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(written);
+        for (String o : guard.trimArgsFor(written)) args.add(o);
         args.add("*");
+        // An outbox entry: the target and no dedupe key, then the dead letter's fields (docs/functions.md, "Relay mode").
+        if (outbox != null) args.add("target").add(utf8(deadStream)).add("dedupe").add(new byte[0]);
         for (byte[] f : e.flatFields()) args.add(f);
         args.add("error").add(utf8(error)).add("source_stream").add(utf8(stream)).add("source_id").add(utf8(e.id()))
                 .add("group").add(utf8(group));
@@ -71,7 +77,7 @@ final class DeadLetters {
                     return;
                 }
                 acks.ack(e.id());
-                guard.countPublish(deadStream);
+                guard.countPublish(written);
                 log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("stream_msg_id", e.id())
                         .addKeyValue("dead_letter_stream", deadStream).log("Dead-lettered entry: " + error);
                 done.complete(true);

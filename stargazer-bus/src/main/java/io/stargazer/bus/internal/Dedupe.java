@@ -114,28 +114,17 @@ final class Dedupe {
 
     /**
      * Answer and acknowledge in one step. KEYS[1] answer stream, KEYS[2..3] its dedupe hashes, KEYS[4] source stream.
-     * ARGV[1] window ms, ARGV[2] group, ARGV[3] source id, ARGV[4] n, ARGV[5 .. 4+n] XADD options, then payload,
-     * trace_id, dedupe key. Returns the answer's id (the first one's when the key was used).
+     * ARGV[1] window ms, ARGV[2] group, ARGV[3] source id, ARGV[4] n, ARGV[5 .. 4+n] XADD options, then either payload,
+     * trace_id, dedupe key (an answer), or dedupe key, the entry's own dedupe key ('' for none), field, value, ... (the
+     * relay: {@link Relaying}). Returns the answer's id (the earlier one's when either key was used). The answer's
+     * layout and dedupe are the library's own section {@code reply}, which {@code sg_reply} runs too.
      */
-    static final String REPLY_SCRIPT = LIB + """
+    static final String REPLY_SCRIPT = LIB + LibrarySource.section("reply") + """
             local n = tonumber(ARGV[4])
-            local p = 5 + n
-            local dk = ARGV[p + 2]
-            local cur, prev = dedupe_open(KEYS[2], KEYS[3], tonumber(ARGV[1]))
-            local id = dedupe_find(cur, prev, ARGV, p + 2, p + 2)[1]
-            if not id then
-              local args = {'XADD', KEYS[1]}
-              for j = 1, n do args[#args + 1] = ARGV[4 + j] end
-              args[#args + 1] = '*'
-              args[#args + 1] = 'payload'
-              args[#args + 1] = ARGV[p]
-              args[#args + 1] = 'trace_id'
-              args[#args + 1] = ARGV[p + 1]
-              args[#args + 1] = 'dedupe_key'
-              args[#args + 1] = dk
-              id = redis.call(unpack(args))
-              dedupe_record(cur, {dk, id}, 2)
-            end
+            local opts = {}
+            for j = 1, n do opts[j] = ARGV[4 + j] end
+            local rk, own, fields = reply_parts(ARGV, 5 + n)
+            local id = reply_add(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), opts, rk, own, fields)
             redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
             return id
             """;

@@ -41,7 +41,7 @@ final class Failures {
     static boolean isInfrastructure(Throwable t) {
         for (Throwable e = t; e != null; e = e.getCause() == e ? null : e.getCause()) {
             if (e instanceof BusConnectionException || e instanceof RedisConnectionException
-                    || e instanceof RedisCommandTimeoutException) {
+                    || e instanceof RedisCommandTimeoutException || e instanceof Relaying.TargetFull) {
                 return true;
             }
             if (e instanceof RedisServerException rse && TRANSIENT_CODES.contains(rse.code())) {

@@ -75,10 +75,13 @@ final class RedisEventBus implements EventBus {
     /** Trace context observer: null (nothing done, plain scripts) until one is installed. */
     private volatile BusTracing tracing;
     private final RedisDeadLetters deadLetters;
+    /** Relay mode: which writes go through an outbox (docs/functions.md, "Relay mode"). */
+    private final Relaying relaying;
 
     private RedisEventBus(BusConfig config, Redis redis) {
         this.config = config;
         this.redis = redis;
+        this.relaying = new Relaying(config);
         this.async = redis.sharedAsync();
         this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "stargazer-maintenance");
@@ -188,6 +191,10 @@ final class RedisEventBus implements EventBus {
         return guard;
     }
 
+    Relaying relaying() {
+        return relaying;
+    }
+
     // ---- provisioning --------------------------------------------------------------------------------------
 
     @Override
@@ -210,6 +217,14 @@ final class RedisEventBus implements EventBus {
             // Only the dedicated tools service consumes the tools stream; standalone runs tools in-process.
             groups.put(t.toolsStream(), t.toolsGroup());
         }
+        if (role == NodeRole.RELAY) {
+            for (String o : t.outboxes(platforms)) groups.put(o, t.relayGroup());
+        }
+        if (config.publishVia() == io.stargazer.bus.PublishVia.RELAY) {
+            // The relay group on each outbox this node writes (from the outbox's first entry: see ensureGroup), so that
+            // what it writes before the relay first runs is relayed too; the relay itself reads every outbox.
+            for (String o : relaying.outboxes(platforms)) groups.put(o, t.relayGroup());
+        }
         log.atDebug().addKeyValue("node_role", role.wireName()).addKeyValue("node_id", config.nodeId())
                 .addKeyValue("streams_to_provision", groups.size()).log("Provisioning consumer groups");
         groups.forEach(this::ensureGroup);
@@ -218,7 +233,9 @@ final class RedisEventBus implements EventBus {
     @Override
     public boolean ensureGroup(String stream, String group) {
         try {
-            await(async.xgroupCreate(XReadArgs.StreamOffset.from(stream, "$"), group, XGroupCreateArgs.Builder.mkstream()),
+            // An outbox's relay group starts at its first entry: whoever creates it, nothing written before is skipped.
+            String from = group.equals(topology().relayGroup()) && group.equals(topology().groupFor(stream)) ? "0" : "$";
+            await(async.xgroupCreate(XReadArgs.StreamOffset.from(stream, from), group, XGroupCreateArgs.Builder.mkstream()),
                     "creating group '" + group + "' on '" + stream + "'");
             log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log("Created consumer group");
             return true;
@@ -411,11 +428,19 @@ final class RedisEventBus implements EventBus {
      */
     CompletableFuture<Answered> answer(String stream, Envelope answer, String sourceStream, String group, String sourceId) {
         String dedupeKey = Dedupe.replyKey(sourceStream, sourceId);
+        // Relay mode: the answer goes to this node's outbox, carrying its target and dedupe key, acknowledged as one step.
+        String outbox;
+        try {
+            outbox = relaying.outboxFor(stream, answer.platform());
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        String written = outbox == null ? stream : outbox;
         boolean oneStep = !redis.cluster()
-                || io.lettuce.core.cluster.SlotHash.getSlot(stream) == io.lettuce.core.cluster.SlotHash.getSlot(sourceStream);
+                || io.lettuce.core.cluster.SlotHash.getSlot(written) == io.lettuce.core.cluster.SlotHash.getSlot(sourceStream);
         // Traced answers go the two-step way (publish with the derived dedupe key, then ack): the one-step script
         // writes no trace fields, and the dedupe key keeps the answer single all the same.
-        if (!oneStep || tracing != null || guard.isFull(stream) || closed.get()) {
+        if (!oneStep || tracing != null || guard.isFull(written) || closed.get()) {
             return publishOnce(stream, answer, dedupeKey).thenApply(id -> new Answered(id, false));
         }
         byte[] payload;
@@ -428,6 +453,43 @@ final class RedisEventBus implements EventBus {
         if (payload.length > config.maxEnvelopeBytes()) {
             return CompletableFuture.failedFuture(new EnvelopeTooLargeException(stream, payload.length, config.maxEnvelopeBytes()));
         }
+        byte[] traceId = WireFormat.traceIdFor(answer).getBytes(StandardCharsets.UTF_8);
+        byte[] dk = dedupeKey.getBytes(StandardCharsets.UTF_8);
+        List<byte[]> tail;
+        if (outbox == null) {
+            tail = List.of(payload, traceId, dk);
+        } else {
+            // sg_reply's relay form: the reply key dedupes in the outbox; the entry carries the same key for its target.
+            tail = List.of(dk, new byte[0], Relaying.TARGET, stream.getBytes(StandardCharsets.UTF_8), Relaying.DEDUPE, dk,
+                    WireFormat.PAYLOAD_FIELD.getBytes(StandardCharsets.US_ASCII), payload,
+                    WireFormat.TRACE_ID_FIELD.getBytes(StandardCharsets.US_ASCII), traceId,
+                    "dedupe_key".getBytes(StandardCharsets.US_ASCII), dk);
+        }
+        return replyStep(written, sourceStream, group, sourceId, tail, "answering on stream '" + stream + "'");
+    }
+
+    /**
+     * The relay's move of outbox entry {@code e} (of {@code outbox}, read with {@code group}) to its target: added with
+     * the dedupe key derived from the outbox entry, so a redelivered entry adds nothing new, and with the entry's own
+     * dedupe key, so it dedupes in the target as its publish would have; the outbox entry acknowledged in the same step
+     * (sg_reply's relay form). A target at its SAFE cap waits ({@link Relaying.TargetFull}).
+     */
+    CompletableFuture<Answered> relay(String outbox, String group, RawEntry e) {
+        Relaying.Header h = Relaying.header(e);
+        if (guard.isFull(h.target())) {
+            guard.countPublish(h.target()); // keeps the re-checks going until there is room
+            return CompletableFuture.failedFuture(new Relaying.TargetFull(h.target()));
+        }
+        List<byte[]> tail = new ArrayList<>();
+        tail.add(Dedupe.replyKey(outbox, e.id()).getBytes(StandardCharsets.UTF_8));
+        tail.add(h.dedupeKey().getBytes(StandardCharsets.UTF_8));
+        tail.addAll(e.flatFields().subList(Relaying.HEADER, e.flatFields().size()));
+        return replyStep(h.target(), outbox, group, e.id(), tail, "relaying to stream '" + h.target() + "'");
+    }
+
+    /** sg_reply: adds an entry to {@code stream} (its arguments after the XADD options: {@code tail}) and acknowledges the source entry. */
+    private CompletableFuture<Answered> replyStep(String stream, String sourceStream, String group, String sourceId, List<byte[]> tail,
+            String what) {
         List<String> opts = guard.trimArgsFor(stream);
         List<byte[]> argv = new ArrayList<>();
         argv.add(Long.toString(config.dedupeWindow().toMillis()).getBytes(StandardCharsets.US_ASCII));
@@ -435,9 +497,7 @@ final class RedisEventBus implements EventBus {
         argv.add(sourceId.getBytes(StandardCharsets.US_ASCII));
         argv.add(Integer.toString(opts.size()).getBytes(StandardCharsets.US_ASCII));
         for (String o : opts) argv.add(o.getBytes(StandardCharsets.US_ASCII));
-        argv.add(payload);
-        argv.add(WireFormat.traceIdFor(answer).getBytes(StandardCharsets.UTF_8));
-        argv.add(dedupeKey.getBytes(StandardCharsets.UTF_8));
+        argv.addAll(tail);
         String[] hashes = Dedupe.hashNames(stream);
         String[] keys = {stream, hashes[0], hashes[1], sourceStream};
         CompletableFuture<Answered> out = new CompletableFuture<>();
@@ -446,14 +506,14 @@ final class RedisEventBus implements EventBus {
                     keys, argv.toArray(byte[][]::new))
                     .whenComplete((id, e) -> {
                         if (e != null) {
-                            out.completeExceptionally(Redis.translate(e, "answering on stream '" + stream + "'"));
+                            out.completeExceptionally(Redis.translate(e, what));
                         } else {
                             guard.countPublish(stream);
                             out.complete(new Answered(new String(id, StandardCharsets.US_ASCII), true));
                         }
                     });
         } catch (RuntimeException e) {
-            out.completeExceptionally(Redis.translate(e, "answering on stream '" + stream + "'"));
+            out.completeExceptionally(Redis.translate(e, what));
         }
         return out;
     }
@@ -471,6 +531,12 @@ final class RedisEventBus implements EventBus {
         }
         if (payload.length > config.maxEnvelopeBytes()) {
             return CompletableFuture.failedFuture(new EnvelopeTooLargeException(stream, payload.length, config.maxEnvelopeBytes()));
+        }
+        String outbox;
+        try {
+            outbox = relaying.outboxFor(stream, envelope.platform());
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
         }
         BusTracing tr = tracing;
         BusTracing.Send span = tr == null ? null : tr.send(stream);
@@ -490,8 +556,12 @@ final class RedisEventBus implements EventBus {
         BusHooks h = hooks;
         long start = h == BusHooks.NONE ? 0 : System.nanoTime();
         long deadline = System.nanoTime() + config.publishTimeout().toNanos();
-        CompletableFuture<String> id = guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace);
-        backlog.published(stream);
+        // Relay mode: written to the outbox, which the guard keeps within its cap; the relay adds it to the stream.
+        CompletableFuture<String> id = outbox == null
+                ? guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace, null)
+                : guard.publish(outbox, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace,
+                        stream.getBytes(StandardCharsets.UTF_8));
+        backlog.published(outbox == null ? stream : outbox);
         if (h != BusHooks.NONE) {
             id.whenComplete((entryId, e) -> h.published(stream, System.nanoTime() - start, e));
         }
@@ -540,13 +610,18 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public Subscription subscribeAsync(ConsumerConfig consumerConfig, AsyncMessageHandler handler) {
+        return subscribe(consumerConfig, handler, RawEntry::decode);
+    }
+
+    /** A subscription whose entries are read by {@code decoder} (the relay's outboxes) instead of as wire-format envelopes. */
+    Subscription subscribe(ConsumerConfig consumerConfig, AsyncMessageHandler handler, java.util.function.Function<RawEntry, Envelope> decoder) {
         if (closed.get()) {
             throw new StargazerException("the bus is closed; cannot subscribe to '" + consumerConfig.stream() + "'");
         }
         StreamConsumer consumer = new StreamConsumer(this, consumerConfig, handler, s -> {
             subscriptions.remove(s);
             hooks.unsubscribed(s);
-        });
+        }, decoder);
         subscriptions.add(consumer);
         consumer.start();
         hooks.subscribed(consumer);

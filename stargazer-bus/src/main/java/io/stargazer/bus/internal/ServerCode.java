@@ -26,7 +26,7 @@ public final class ServerCode {
     /** The library's name ({@code #!lua name=...}). */
     public static final String LIBRARY = "stargazer";
     /** The library version this code calls; {@code sg_version} of a loaded library must return it. */
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
 
     /** The script whose text is the key has the same contract as the function named by the value. */
     private static final Map<String, String> FUNCTION_OF = Map.ofEntries(
@@ -34,6 +34,7 @@ public final class ServerCode {
             Map.entry(StreamPublisher.TRACED_BATCH_SCRIPT, "sg_publish_batch_traced"),
             Map.entry(Dedupe.PUBLISH_SCRIPT, "sg_publish"),
             Map.entry(Dedupe.REPLY_SCRIPT, "sg_reply"),
+            Map.entry(StreamPublisher.OUTBOX_SCRIPT, "sg_outbox"),
             Map.entry(Dedupe.REPLAY_SCRIPT, "sg_replay"),
             Map.entry(StreamGuard.TRIM_SCRIPT, "sg_trim"),
             Map.entry(Ownership.REFRESH, "sg_refresh"),

@@ -82,6 +82,8 @@ final class StreamConsumer implements Subscription {
     private final ConsumerConfig cfg;
     private final AsyncMessageHandler handler;
     private final Consumer<Subscription> onClosed;
+    /** An entry as the handler sees it: {@link RawEntry#decode} (wire format), or the relay's reading of an outbox entry. */
+    private final java.util.function.Function<RawEntry, Envelope> decoder;
     private final byte[] streamKey;
     private final byte[] groupName;
     private final byte[] consumerName;
@@ -126,8 +128,14 @@ final class StreamConsumer implements Subscription {
     private boolean history = true;
     private String historyCursor = "0";
 
-    StreamConsumer(RedisEventBus bus, ConsumerConfig cfg, AsyncMessageHandler handler, Consumer<Subscription> onClosed) {
+    /**
+     * {@code decoder}: the envelope of an entry (its channel decides the lane), or {@link MalformedEntryException} to
+     * dead-letter it at once with that reason.
+     */
+    StreamConsumer(RedisEventBus bus, ConsumerConfig cfg, AsyncMessageHandler handler, Consumer<Subscription> onClosed,
+            java.util.function.Function<RawEntry, Envelope> decoder) {
         this.bus = bus;
+        this.decoder = decoder;
         this.cfg = cfg;
         this.handler = handler;
         this.onClosed = onClosed;
@@ -136,8 +144,8 @@ final class StreamConsumer implements Subscription {
         this.consumerName = utf8(cfg.consumerName());
         this.pauseKey = utf8(Dedupe.pauseKeyName(cfg.stream(), cfg.group()));
         this.acks = new AckBatcher(bus.redis().sharedAsync(), cfg.stream(), cfg.group());
-        this.deadLetters = new DeadLetters(cfg.stream(), cfg.group(), cfg.deadLetterStream(), bus.redis().sharedAsync(), bus.guard(),
-                acks, bus.config().clock());
+        this.deadLetters = new DeadLetters(cfg.stream(), cfg.group(), cfg.deadLetterStream(),
+                bus.relaying().outboxFor(cfg.deadLetterStream(), null), bus.redis().sharedAsync(), bus.guard(), acks, bus.config().clock());
         this.ownership = new Ownership(cfg.group(), cfg.consumerName(), bus.redis().code());
         this.idleSweep = new IdleConsumerSweep(bus, cfg.stream(), cfg.group(), cfg.consumerName(), cfg.consumerIdleLimit());
         this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream()));
@@ -492,7 +500,7 @@ final class StreamConsumer implements Subscription {
             }
             Envelope envelope;
             try {
-                envelope = e.decode();
+                envelope = decoder.apply(e);
             } catch (MalformedEntryException ex) {
                 deadLetters.send(e, count, "malformed: " + ex.getMessage()).thenAccept(done -> { if (done) deadLettered.increment(); });
                 permits.release();
@@ -766,7 +774,7 @@ final class StreamConsumer implements Subscription {
     }
 
     /** One attempt's view of a held entry, given to the handler. */
-    private final class DeliveryImpl implements Delivery {
+    final class DeliveryImpl implements Delivery {
         final Held held;
         final long count;
         final AtomicInteger settled = new AtomicInteger();
@@ -807,12 +815,31 @@ final class StreamConsumer implements Subscription {
 
         @Override
         public CompletableFuture<String> reply(String stream, Envelope answer) {
+            return answerWith(() -> bus.answer(stream, answer, cfg.stream(), cfg.group(), held.id));
+        }
+
+        /** The entry's fields as Redis returned them (the relay adds an outbox entry's to its target). */
+        RawEntry raw() {
+            return held.raw;
+        }
+
+        /**
+         * Settles this delivery by {@code step}, which stores something for it and, where it says so, acknowledges it
+         * in the same script: {@link #reply}, and the relay's move of an outbox entry. A failure is a nack with its cause.
+         */
+        CompletableFuture<String> answerWith(java.util.function.Supplier<CompletableFuture<RedisEventBus.Answered>> step) {
             if (!settled.compareAndSet(0, 3)) {
                 throw new IllegalStateException("delivery " + held.id + " of '" + cfg.stream() + "' is already settled");
             }
             CompletableFuture<String> id = new CompletableFuture<>();
             replying = id;
-            bus.answer(stream, answer, cfg.stream(), cfg.group(), held.id).whenComplete((a, e) -> {
+            CompletableFuture<RedisEventBus.Answered> stored;
+            try {
+                stored = step.get();
+            } catch (RuntimeException e) {
+                stored = CompletableFuture.failedFuture(e);
+            }
+            stored.whenComplete((a, e) -> {
                 if (e != null) {
                     settledNack(held, Failures.unwrap(e));
                     id.completeExceptionally(Failures.unwrap(e));

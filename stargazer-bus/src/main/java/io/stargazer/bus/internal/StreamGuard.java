@@ -126,7 +126,7 @@ final class StreamGuard {
 
     /** {@code waitUntil}: when its wait for room ends; {@code deadline}: when the publish as a whole must end (System.nanoTime). */
     record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long waitUntil, long deadline, String dedupeKey,
-            byte[][] trace, long parkedAt) {
+            byte[][] trace, byte[] target, long parkedAt) {
     }
 
     StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ServerCode code, ScheduledExecutorService scheduler,
@@ -153,10 +153,11 @@ final class StreamGuard {
 
     /**
      * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full.
-     * The fast path is two volatile reads.
+     * The fast path is two volatile reads. {@code target}: null, or (relay mode) the shared stream an entry for the
+     * outbox {@code stream} is for (StreamPublisher.Pending).
      */
     CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey,
-            byte[][] trace) {
+            byte[][] trace, byte[] target) {
         State s = state(stream);
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
             if (config.backpressure() == Backpressure.REJECT) {
@@ -169,14 +170,14 @@ final class StreamGuard {
                 if (s.full || !s.parked.isEmpty()) {
                     long now = System.nanoTime();
                     long waitUntil = now + Math.min(config.backpressureTimeout().toNanos(), deadlineNanos - now);
-                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey, trace, now));
+                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey, trace, target, now));
                     s.anyParked = true;
                     recheckSoon(s);
                     return f;
                 }
             }
         }
-        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace);
+        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target);
         published(s);
         return id;
     }
@@ -254,7 +255,7 @@ final class StreamGuard {
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
                 hooks.get().backpressureWaited(s.stream, System.nanoTime() - p.parkedAt, true);
-                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace).whenComplete((id, e) -> {
+                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
                 });

@@ -96,6 +96,20 @@ final class StreamPublisher {
             end
             return ids
             """;
+    /**
+     * Relay mode: a batch for a role's outbox ({@link Relaying}), each entry naming its target stream. KEYS[1] the outbox;
+     * ARGV[1] n, ARGV[2 .. 1+n] XADD options, then per entry: target, dedupe key, payload, trace_id, traceparent,
+     * tracestate ('' for none). The entries' layout is the library's sections {@code entry} and {@code outbox}, which {@code sg_outbox} runs.
+     */
+    static final String OUTBOX_SCRIPT = LibrarySource.section("entry") + LibrarySource.section("outbox") + """
+            local n = tonumber(ARGV[1])
+            local opts = {}
+            for j = 1, n do opts[j] = ARGV[1 + j] end
+            return outbox_add(KEYS[1], opts, ARGV, n + 2)
+            """;
+    private static final byte[] TARGET = "target".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] DEDUPE = "dedupe".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] DEDUPE_KEY = "dedupe_key".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACEPARENT = "traceparent".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRACESTATE = "tracestate".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] NONE = new byte[0];
@@ -122,10 +136,12 @@ final class StreamPublisher {
     /**
      * {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's.
      * {@code deadline}: System.nanoTime by which the future must complete. {@code trace}: null, or the W3C
-     * {@code traceparent} and {@code tracestate} (empty for none) fields to write beside trace_id.
+     * {@code traceparent} and {@code tracestate} (empty for none) fields to write beside trace_id. {@code target}: null,
+     * or (relay mode) the shared stream the entry is for, this publisher's stream being the role's outbox: the dedupe key
+     * then travels with the entry and dedupes in the target when the relay adds it there, not here.
      */
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
-            String dedupeKey, byte[][] trace) {
+            String dedupeKey, byte[][] trace, byte[] target) {
     }
 
     /** One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first. */
@@ -164,14 +180,14 @@ final class StreamPublisher {
 
     /** {@code dedupeKey}: null for none (see {@link Dedupe}). */
     CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey,
-            byte[][] trace) {
+            byte[][] trace, byte[] target) {
         lastUsed = System.nanoTime();
         if (queued.incrementAndGet() > queueLimit) {
             queued.decrementAndGet();
             return CompletableFuture.failedFuture(new PublishQueueFullException(stream, queueLimit));
         }
         CompletableFuture<String> f = new CompletableFuture<>();
-        drain.offer(new Pending(payload, traceId, trimArgs, f, deadline, dedupeKey, trace));
+        drain.offer(new Pending(payload, traceId, trimArgs, f, deadline, dedupeKey, trace, target));
         return f;
     }
 
@@ -217,7 +233,8 @@ final class StreamPublisher {
         long bytes = first.payload.length;
         Pending next;
         while (batch.size() < maxBatch && (next = queue.peek()) != null && bytes + next.payload.length <= MAX_BATCH_BYTES
-                && next.trimArgs == first.trimArgs && (next.trace == null) == (first.trace == null)) {
+                && next.trimArgs == first.trimArgs && (next.trace == null) == (first.trace == null)
+                && (next.target == null) == (first.target == null)) {
             queue.poll();
             queued.decrementAndGet();
             if (next.future.isDone()) continue;
@@ -237,7 +254,11 @@ final class StreamPublisher {
         try {
             boolean dedupe = false;
             for (Pending p : items) dedupe |= p.dedupeKey != null;
-            reply = dedupe ? evalDedupe(items, opts) : items.size() == 1 ? xadd(items.get(0), opts) : eval(items, opts);
+            if (items.get(0).target != null) {
+                reply = items.size() == 1 ? xadd(items.get(0), opts) : outbox(items, opts);
+            } else {
+                reply = dedupe ? evalDedupe(items, opts) : items.size() == 1 ? xadd(items.get(0), opts) : eval(items, opts);
+            }
         } catch (RuntimeException e) {
             finish(batch, null, e);
             return;
@@ -250,7 +271,16 @@ final class StreamPublisher {
         for (String o : opts) {
             args.add(o);
         }
-        args.add("*").add(PAYLOAD).addValue(p.payload).add(TRACE_ID).addValue(p.traceId);
+        args.add("*");
+        if (p.target != null) {
+            // The outbox layout of the library's section "outbox" (OUTBOX_SCRIPT): one layout whichever way it is written.
+            byte[] dk = p.dedupeKey == null ? NONE : p.dedupeKey.getBytes(StandardCharsets.UTF_8);
+            args.add(TARGET).addValue(p.target).add(DEDUPE).addValue(dk);
+            args.add(PAYLOAD).addValue(p.payload).add(TRACE_ID).addValue(p.traceId);
+            if (p.dedupeKey != null) args.add(DEDUPE_KEY).addValue(dk);
+        } else {
+            args.add(PAYLOAD).addValue(p.payload).add(TRACE_ID).addValue(p.traceId);
+        }
         if (p.trace != null) {
             args.add(TRACEPARENT).addValue(p.trace[0]);
             if (p.trace[1].length > 0) args.add(TRACESTATE).addValue(p.trace[1]);
@@ -271,6 +301,21 @@ final class StreamPublisher {
             }
         }
         return code.run(redis, traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
+    }
+
+    /** Relay mode: a batch for the outbox, each entry with its target and dedupe key (see {@link #OUTBOX_SCRIPT}). */
+    private RedisFuture<List<Object>> outbox(List<Pending> batch, List<String> opts) {
+        byte[][] argv = new byte[1 + opts.size() + 6 * batch.size()][];
+        int i = putOptions(argv, 0, opts);
+        for (Pending p : batch) {
+            argv[i++] = p.target;
+            argv[i++] = p.dedupeKey == null ? NONE : p.dedupeKey.getBytes(StandardCharsets.UTF_8);
+            argv[i++] = p.payload;
+            argv[i++] = p.traceId;
+            argv[i++] = p.trace == null ? NONE : p.trace[0];
+            argv[i++] = p.trace == null ? NONE : p.trace[1];
+        }
+        return code.run(redis, OUTBOX_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
     }
 
     /** Writes the XADD options into a script's arguments from {@code i}: their count, then each; returns the next index. */

@@ -9,7 +9,7 @@
 --
 -- Bump VERSION whenever a function's contract or behaviour changes: the bus uses the library only at its own version
 -- (sg_version), and provisioning replaces an older one.
-local VERSION = 2
+local VERSION = 3
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -148,10 +148,18 @@ local function expect_dedupe_hashes(keys, from, stream)
   expect_key(keys[from + 1], slot_key(stream, 'dedupe:1'), 'dedupe hash')
 end
 
--- The entries' XADD arguments after the options: payload, trace_id[, dedupe_key][, traceparent[, tracestate]].
+-- The entries' XADD arguments after the options: [head ...,] payload, trace_id[, dedupe_key][, traceparent[, tracestate]].
 -- `args` holds XADD, the stream and the options up to `base`; what was past `m` from an earlier entry is cleared.
-local function entry_args(args, base, argv, i, dk, tp)
+-- `head`: fields before the entry's own (an outbox entry's target and dedupe key), or nil.
+-- BEGIN entry
+local function entry_args(args, base, argv, i, dk, tp, head)
   args[base + 1] = '*'
+  if head then
+    for _, f in ipairs(head) do
+      base = base + 1
+      args[base + 1] = f
+    end
+  end
   args[base + 2] = 'payload'
   args[base + 3] = argv[i]
   args[base + 4] = 'trace_id'
@@ -174,6 +182,7 @@ local function entry_args(args, base, argv, i, dk, tp)
   end
   for j = #args, m + 1, -1 do args[j] = nil end
 end
+-- END entry
 
 -- Appends a batch without dedupe keys to KEYS[1]: ARGV[1] n, ARGV[2..1+n] XADD options, then `width` per entry.
 local function publish_batch(keys, argv, width)
@@ -253,29 +262,81 @@ redis.register_function('sg_publish', function(keys, argv)
   return ids
 end)
 
+-- An answer's fields and dedupe keys from ARGV[p ..], in one of two forms. The answer form: payload, trace_id, reply
+-- key (written as the fields payload, trace_id, dedupe_key). The relay form (docs/functions.md, relay mode): reply key,
+-- the entry's own dedupe key ('' for none), then field, value, ... written as given. The reply key dedupes the answer
+-- to one source entry; the own key dedupes the entry in the answer stream as a publish with that key would.
+-- BEGIN reply
+local function reply_parts(argv, p)
+  if #argv == p + 2 then
+    return argv[p + 2], '', {'payload', argv[p], 'trace_id', argv[p + 1], 'dedupe_key', argv[p + 2]}
+  end
+  local fields = {}
+  for i = p + 2, #argv do fields[#fields + 1] = argv[i] end
+  return argv[p], argv[p + 1], fields
+end
+
+-- Adds the answer to `stream` with XADD options `opts` unless its reply key or own key was used within the window;
+-- returns its id, or the earlier entry's.
+local function reply_add(stream, h0, h1, window, opts, rk, own, fields)
+  local cur, prev = dedupe_open(h0, h1, window)
+  local ask = {rk, own}
+  local found = dedupe_find(cur, prev, ask, 1, own ~= '' and 2 or 1)
+  local id = found[1] or found[2]
+  if id then return id end
+  local args = {'XADD', stream}
+  for _, o in ipairs(opts) do args[#args + 1] = o end
+  args[#args + 1] = '*'
+  for _, f in ipairs(fields) do args[#args + 1] = f end
+  id = redis.call(unpack(args))
+  dedupe_record(cur, {rk, id, own, id}, own ~= '' and 4 or 2)
+  return id
+end
+-- END reply
+
 -- Answer and acknowledge in one step. KEYS[1] answer stream, KEYS[2..3] its dedupe hashes, KEYS[4] source stream.
--- ARGV[1] window ms, ARGV[2] group, ARGV[3] source id, ARGV[4] n, ARGV[5..4+n] XADD options, then payload,
--- trace_id, dedupe key (which must be reply:<source stream>:<source id>). Returns the answer's id.
+-- ARGV[1] window ms, ARGV[2] group, ARGV[3] source id, ARGV[4] n, ARGV[5..4+n] XADD options, then either payload,
+-- trace_id, dedupe key, or (the relay) dedupe key, own dedupe key ('' for none), field, value, ...; the dedupe key must
+-- be reply:<source stream>:<source id>. Returns the answer's id (the earlier one's when either key was used).
 redis.register_function('sg_reply', function(keys, argv)
   check_keys(keys, 4)
   expect_dedupe_hashes(keys, 2, keys[1])
   local window = whole(argv[1], 'window', 1)
   local n = whole(argv[4], 'option count', 0)
   local p = 5 + n
-  if #argv ~= p + 2 then refuse('expected ' .. (p + 2) .. ' arguments') end
-  local dk = argv[p + 2]
-  if dk ~= 'reply:' .. keys[4] .. ':' .. argv[3] then refuse("dedupe key '" .. dk .. "' is not reply:<source>:<id>") end
-  local cur, prev = dedupe_open(keys[2], keys[3], window)
-  local id = dedupe_find(cur, prev, argv, p + 2, p + 2)[1]
-  if not id then
-    local args = {'XADD', keys[1]}
-    for _, o in ipairs(trim_options(keys[1], argv, 5, n, 1)) do args[#args + 1] = o end
-    entry_args(args, #args, argv, p, dk, nil)
-    id = redis.call(unpack(args))
-    dedupe_record(cur, {dk, id}, 2)
+  if #argv ~= p + 2 and (#argv < p + 3 or (#argv - p - 1) % 2 ~= 0) then
+    refuse('expected payload, trace_id, dedupe key, or dedupe key, own dedupe key and field/value pairs')
   end
+  local rk, own, fields = reply_parts(argv, p)
+  if rk ~= 'reply:' .. keys[4] .. ':' .. argv[3] then refuse("dedupe key '" .. rk .. "' is not reply:<source>:<id>") end
+  local id = reply_add(keys[1], keys[2], keys[3], window, trim_options(keys[1], argv, 5, n, 1), rk, own, fields)
   redis.call('XACK', keys[4], argv[2], argv[3])
   return id
+end)
+
+-- A role's outbox in relay mode (docs/functions.md): KEYS[1] the outbox. ARGV[1] n, ARGV[2..1+n] XADD options, then per
+-- entry: target stream, dedupe key, payload, trace_id, traceparent, tracestate ('' for none). Each entry is written as
+-- target <stream> dedupe <key> payload .. trace_id .. [dedupe_key <key>] [traceparent .. [tracestate ..]]: the relay
+-- adds everything after the first two fields to the target. Returns the ids.
+-- BEGIN outbox
+local function outbox_add(key, opts, argv, first)
+  local ids = {}
+  for i = first, #argv, 6 do
+    -- Only the first entry trims: the bound was computed for the whole batch.
+    local args = {'XADD', key}
+    if i == first then for _, o in ipairs(opts) do args[#args + 1] = o end end
+    entry_args(args, #args, argv, i + 2, argv[i + 1], argv[i + 4] ~= '' and i + 4 or nil, {'target', argv[i], 'dedupe', argv[i + 1]})
+    ids[#ids + 1] = redis.call(unpack(args))
+  end
+  return ids
+end
+-- END outbox
+redis.register_function('sg_outbox', function(keys, argv)
+  check_keys(keys, 1)
+  local n = whole(argv[1], 'option count', 0)
+  local first = n + 2
+  if #argv < first + 5 or (#argv - first + 1) % 6 ~= 0 then refuse('expected 6 arguments per entry') end
+  return outbox_add(keys[1], trim_options(keys[1], argv, 2, n, (#argv - first + 1) / 6), argv, first)
 end)
 
 -- Puts one dead letter back. KEYS[1] source stream, KEYS[2] <source slot key>:replay:<dead stream>:<dead id>.

@@ -16,6 +16,7 @@ import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.ProvisioningException;
+import io.stargazer.bus.PublishVia;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
@@ -63,8 +64,14 @@ class AclIT {
     }
 
     private static AclRules rules(Topology t) {
-        return AclRules.builder(t).platforms(List.of("discord", "webchat")).workerIds(List.of("w1"))
-                .serverVersion(server.version())
+        return rules(t, PublishVia.DIRECT);
+    }
+
+    private static AclRules rules(Topology t, PublishVia via) {
+        AclRules.Builder b = AclRules.builder(t).platforms(List.of("discord", "webchat")).workerIds(List.of("w1"))
+                .serverVersion(server.version()).publishVia(via);
+        if (via == PublishVia.RELAY) b.relay("relay", "pw-relay");
+        return b
                 .gateway("gw-discord", "pw-gd", "discord")
                 .gateway("gw-webchat", "pw-gw", "webchat")
                 .worker("worker", "pw-worker")
@@ -89,24 +96,55 @@ class AclIT {
     }
 
     private static BusConfig config(Topology t, NodeRole role, String nodeId, List<String> platforms) {
-        return BusConfig.builder().topology(t).role(role).nodeId(nodeId).platforms(platforms).streamMaxlen(1000).build();
+        return config(t, role, nodeId, platforms, PublishVia.DIRECT);
+    }
+
+    private static BusConfig config(Topology t, NodeRole role, String nodeId, List<String> platforms, PublishVia via) {
+        return BusConfig.builder().topology(t).role(role).nodeId(nodeId).platforms(platforms).streamMaxlen(1000).publishVia(via).build();
     }
 
     @Test
     void everyRoleDoesItsWholeJobAsItsOwnUserWithNoCommandRefused() throws Exception {
+        wholeJob(PublishVia.DIRECT);
+    }
+
+    /**
+     * Relay mode: the same whole job, each role writing only its outbox and the relay, as its own user, adding every
+     * entry to its target: messages, answers (sg_reply into the worker's outbox), a tool call and its reply, dead letters,
+     * a replay by the operator, a paused and resumed group; nothing refused.
+     */
+    @Test
+    void inRelayModeEveryRoleDoesItsWholeJobThroughTheRelayWithNoCommandRefused() throws Exception {
+        wholeJob(PublishVia.RELAY);
+    }
+
+    private void wholeJob(PublishVia via) throws Exception {
         Topology t = TestRedis.topology();
-        load(rules(t));
+        load(rules(t, via));
+        boolean relayMode = via == PublishVia.RELAY;
+        if (relayMode) {
+            // Provisioned as an administrator would: the relay group on every outbox.
+            io.stargazer.bus.Provisioning.provision(RedisUrl.parse(server.url()), BusConfig.builder().topology(t)
+                    .platforms(List.of("discord", "webchat")).publishVia(via).build());
+        }
         aclLog("RESET");
         List<AutoCloseable> open = new ArrayList<>();
         Set<String> discord = ConcurrentHashMap.newKeySet();
         Set<String> webchat = ConcurrentHashMap.newKeySet();
+        List<String> webchatAll = new java.util.concurrent.CopyOnWriteArrayList<>();
         try {
-            EventBus toolsBus = EventBus.connect(as("tools", "pw-tools"), config(t, NodeRole.TOOLS, "t1", List.of()));
+            if (relayMode) {
+                EventBus relayBus = EventBus.connect(as("relay", "pw-relay"), config(t, NodeRole.RELAY, "r1", List.of("discord", "webchat"), via));
+                open.add(relayBus);
+                relayBus.ensureStreams();
+                open.add(io.stargazer.bus.Relay.start(relayBus, c -> c.blockTimeout(Duration.ofMillis(200))));
+            }
+            EventBus toolsBus = EventBus.connect(as("tools", "pw-tools"), config(t, NodeRole.TOOLS, "t1", List.of(), via));
             open.add(toolsBus);
             toolsBus.ensureStreams();
             open.add(ToolService.start(toolsBus, TestTools.register(ToolRegistry.builder()).build()));
 
-            EventBus worker = EventBus.connect(as("worker", "pw-worker"), config(t, NodeRole.WORKER, "w1", List.of("discord", "webchat")));
+            EventBus worker = EventBus.connect(as("worker", "pw-worker"), config(t, NodeRole.WORKER, "w1", List.of("discord", "webchat"), via));
             open.add(worker);
             worker.ensureStreams();
             ToolClient tools = ToolClient.create(worker);
@@ -122,16 +160,19 @@ class AclIT {
             });
             open.add(workerSub);
 
-            EventBus gwDiscord = EventBus.connect(as("gw-discord", "pw-gd"), config(t, NodeRole.GATEWAY, "g1", List.of("discord")));
+            EventBus gwDiscord = EventBus.connect(as("gw-discord", "pw-gd"), config(t, NodeRole.GATEWAY, "g1", List.of("discord"), via));
             open.add(gwDiscord);
             gwDiscord.ensureStreams();
             open.add(gwDiscord.subscribe(gwDiscord.consumer(t.outboundStream("discord"), t.gatewayGroup("discord"))
                     .blockTimeout(Duration.ofMillis(200)).build(), d -> discord.add(d.envelope().content())));
-            EventBus gwWebchat = EventBus.connect(as("gw-webchat", "pw-gw"), config(t, NodeRole.GATEWAY, "g2", List.of("webchat")));
+            EventBus gwWebchat = EventBus.connect(as("gw-webchat", "pw-gw"), config(t, NodeRole.GATEWAY, "g2", List.of("webchat"), via));
             open.add(gwWebchat);
             gwWebchat.ensureStreams();
             open.add(gwWebchat.subscribe(gwWebchat.consumer(t.outboundStream("webchat"), t.gatewayGroup("webchat"))
-                    .blockTimeout(Duration.ofMillis(200)).build(), d -> webchat.add(d.envelope().content())));
+                    .blockTimeout(Duration.ofMillis(200)).build(), d -> {
+                        webchat.add(d.envelope().content());
+                        webchatAll.add(d.envelope().content());
+                    }));
 
             // More than the cap of 1000, published concurrently: batched EVAL publishes and the SAFE trim guard run
             // as the gateway user, on an inbound stream that user may not read.
@@ -142,16 +183,24 @@ class AclIT {
             }
             for (CompletableFuture<String> f : sent) f.get();
             gwWebchat.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w", "content", "hello", "tool", true));
-            // Published twice with one dedupe key (sg_publish): stored once.
+            // Published twice with one dedupe key (sg_publish; in relay mode deduped as the relay adds it): stored once.
             String once = gwWebchat.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w", "content", "once"),
                     io.stargazer.bus.PublishOptions.dedupeKey("k1"));
-            assertThat(gwWebchat.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w", "content", "once"),
-                    io.stargazer.bus.PublishOptions.dedupeKey("k1"))).isEqualTo(once);
+            String again = gwWebchat.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w", "content", "once"),
+                    io.stargazer.bus.PublishOptions.dedupeKey("k1"));
+            if (!relayMode) assertThat(again).isEqualTo(once);
             // A malformed entry from outside: the worker dead-letters it.
             String bad = admin.xadd(t.inboundStream(), "payload", new byte[] {(byte) 0xc1}, "trace_id", "x");
 
             await().atMost(WAIT).until(() -> discord.size() == 1200 && webchat.size() == 2);
             assertThat(webchat).containsExactlyInAnyOrder("re:hello", "re:once");
+            if (relayMode) {
+                // Nothing reached a shared stream but through the relay: every role's outbox was written, and moved.
+                for (String o : t.outboxes(List.of("discord", "webchat"))) {
+                    if (o.endsWith(":matrix")) continue;
+                    assertThat(admin.xlen(o)).as(o).isPositive();
+                }
+            }
             for (AutoCloseable c : open) if (c instanceof EventBus b) assertThat(b.serverCode()).isEqualTo(io.stargazer.bus.ServerCodeMode.FUNCTIONS);
             await().atMost(WAIT).until(() -> admin.xlen(t.deadLetterStream(t.inboundStream())) == 1);
             List<StreamMessage<byte[], byte[]>> dead = admin.xrange(t.deadLetterStream(t.inboundStream()));
@@ -162,6 +211,7 @@ class AclIT {
                 assertThat(admin.xlen(t.inboundStream())).isLessThan(1200);
             });
             await().atMost(WAIT).until(() -> discord.contains("re:last"));
+            assertThat(webchatAll).containsOnlyOnce("re:once");
 
             try (EventBus monitor = EventBus.connect(as("monitor", "pw-monitor"), config(t, NodeRole.WORKER, "m1", List.of()))) {
                 assertThat(monitor.streamInfo(t.inboundStream())).isPresent();
@@ -171,7 +221,7 @@ class AclIT {
             }
             // The operator replays the dead letter (sg_replay, then XDEL) and pauses and resumes the worker group.
             try (EventBus operator = EventBus.connect(as("operator", "pw-operator"),
-                    config(t, NodeRole.WORKER, "o1", List.of("discord", "webchat")))) {
+                    config(t, NodeRole.WORKER, "o1", List.of("discord", "webchat"), PublishVia.DIRECT))) {
                 assertThat(operator.serverCode()).isEqualTo(io.stargazer.bus.ServerCodeMode.FUNCTIONS);
                 assertThat(operator.deadLetters().list(io.stargazer.bus.DeadLetterFilter.builder().build()).entries()).hasSize(1);
                 assertThat(operator.deadLetters().replay(io.stargazer.bus.DeadLetterFilter.builder().build(),
@@ -340,6 +390,62 @@ class AclIT {
         assertThat(admin.xlen(in)).isEqualTo(1501);
         assertThat(admin.xlen(discord)).isEqualTo(1500);
         assertThat(admin.xlen(tools)).isEqualTo(1500);
+    }
+
+    /**
+     * Issue 18's remaining attack, closed by relay mode: under the relay-mode rules no gateway, worker or tools user may
+     * add to, trim, delete entries of, or delete any stream it wrote in direct mode (every stream another role reads),
+     * directly or through a function; each may write only its own outbox. What stays possible is pinned too: a role can
+     * still trim its own outbox (entries the relay has not moved yet; it could as well not have sent them).
+     */
+    @Test
+    void inRelayModeNoRoleMayWriteTrimOrDeleteAStreamAnotherRoleReads() {
+        Topology t = TestRedis.topology();
+        load(rules(t, PublishVia.RELAY));
+        String in = t.inboundStream();
+        String discord = t.outboundStream("discord");
+        String webchat = t.outboundStream("webchat");
+        String tools = t.toolsStream();
+        String reply = t.toolsReplyStream("w1");
+        Map<RedisUrl, List<String>> wroteInDirectMode = Map.of(
+                as("gw-discord", "pw-gd"), List.of(in, t.deadLetterStream(discord)),
+                as("worker", "pw-worker"), List.of(discord, webchat, tools, t.deadLetterStream(in)),
+                as("tools", "pw-tools"), List.of(reply, t.deadLetterStream(tools)));
+        Map<RedisUrl, String> outbox = Map.of(as("gw-discord", "pw-gd"), t.gatewayOutbox("discord"),
+                as("worker", "pw-worker"), t.workerOutbox(), as("tools", "pw-tools"), t.toolsOutbox());
+        List<String> shared = wroteInDirectMode.values().stream().flatMap(List::stream).toList();
+        for (String s : shared) {
+            admin.sync().xgroupCreate(io.lettuce.core.XReadArgs.StreamOffset.from(RawRedis.b(s), "$"), RawRedis.b("readers"),
+                    io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
+            for (int i = 0; i < 5; i++) admin.xadd(s, "payload", new byte[] {(byte) 0x80}, "trace_id", "t");
+        }
+        for (Map.Entry<RedisUrl, List<String>> e : wroteInDirectMode.entrySet()) {
+            RedisUrl u = e.getKey();
+            for (String s : e.getValue()) {
+                String id = admin.xrange(s).get(0).getId();
+                assertDenied(u, "XADD", s, "MAXLEN", "0", "*", "payload", "x");
+                assertDenied(u, "XADD", s, "*", "payload", "x");
+                assertDenied(u, "XTRIM", s, "MAXLEN", "0");
+                assertDenied(u, "XDEL", s, id);
+                assertDenied(u, "DEL", s);
+                assertDenied(u, "UNLINK", s);
+                assertDenied(u, "FCALL", "sg_publish_batch", "1", s, "0", "p", "t");
+                assertDenied(u, "FCALL", "sg_trim", "1", s, "1000");
+                assertDenied(u, "FCALL", "sg_outbox", "1", s, "0", in, "", "p", "t", "", "");
+            }
+            assertThat(run(u, "XADD", outbox.get(u), "*", "target", e.getValue().get(0), "dedupe", "", "payload", "x")).isEqualTo("OK");
+            // Another role's outbox is not its own either.
+            for (String o : outbox.values()) {
+                if (!o.equals(outbox.get(u))) assertDenied(u, "XADD", o, "*", "target", in, "dedupe", "", "payload", "x");
+            }
+            // What remains, by design: its own outbox it may trim (the relay had not moved these; it could as well not have sent them).
+            assertThat(run(u, "XTRIM", outbox.get(u), "MAXLEN", "0")).isEqualTo("OK");
+        }
+        for (String s : shared) assertThat(admin.xlen(s)).as(s).isEqualTo(5);
+        // The relay is the one writer of the shared streams.
+        assertThat(run(as("relay", "pw-relay"), "XADD", in, "*", "payload", "x")).isEqualTo("OK");
+        assertDenied(as("relay", "pw-relay"), "EVAL", "return 1", "0");
+        assertDenied(as("relay", "pw-relay"), "XRANGE", in, "-", "+");
     }
 
     /**

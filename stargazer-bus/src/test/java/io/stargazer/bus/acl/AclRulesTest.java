@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.Topology;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 // The text of the generated rules: names, key patterns per topology, hashed passwords, version refusal.
@@ -35,6 +36,49 @@ class AclRulesTest {
         assertThat(r.user("sg-worker").rules()).noneMatch(x -> x.contains("+eval"));
         assertThat(AclRules.builder(Topology.defaults()).compatibility(true).worker("w", null).build().user("w").rules())
                 .anyMatch(x -> x.startsWith("(+eval +evalsha ~"));
+    }
+
+    /**
+     * Relay mode: no role but the relay may write a shared stream, and the relay may write for each outbox exactly what
+     * that outbox's role may write in direct mode: the map the relay checks (Topology.mayRelay) is the one these rules grant.
+     */
+    @Test
+    void inRelayModeRolesWriteOnlyTheirOutboxAndTheRelayChecksTheDirectModeMap() {
+        Topology t = Topology.builder().namespace("n").build();
+        List<String> ps = List.of("discord", "webchat");
+        AclRules direct = AclRules.builder(t).platforms(ps).workerIds(List.of("w1")).gateway("g", null, "discord")
+                .worker("w", null).tools("t", null).build();
+        AclRules relay = AclRules.builder(t).platforms(ps).workerIds(List.of("w1")).publishVia(io.stargazer.bus.PublishVia.RELAY)
+                .gateway("g", null, "discord").worker("w", null).tools("t", null).relay("r", null).build();
+        List<String> shared = List.of(t.inboundStream(), t.deadLetterStream(t.inboundStream()), t.outboundStream("discord"),
+                t.outboundStream("webchat"), t.deadLetterStream(t.outboundStream("discord")), t.deadLetterStream(t.outboundStream("webchat")),
+                t.toolsStream(), t.deadLetterStream(t.toolsStream()), t.toolsReplyStream("w1"));
+        Map<String, String> outboxOf = Map.of("g", t.gatewayOutbox("discord"), "w", t.workerOutbox(), "t", t.toolsOutbox());
+        for (String user : outboxOf.keySet()) {
+            String writes = xaddSelector(direct.user(user));
+            String relayed = xaddSelector(relay.user(user));
+            assertThat(relayed).isEqualTo("(+xadd +xtrim +xlen +exists %W~" + outboxOf.get(user) + ")");
+            for (String s : shared) {
+                assertThat(t.mayRelay(outboxOf.get(user), s, ps)).as(user + " -> " + s).isEqualTo(writes.contains("%W~" + s + " ")
+                        || writes.endsWith("%W~" + s + ")"));
+                // No write of any kind on it (a function runs with these rules, so FCALL adds none; the worker's own reply stream is its own: it reads and clears it).
+                if (user.equals("w") && s.equals(t.toolsReplyStream("w1"))) continue;
+                for (String rule : relay.user(user).rules()) {
+                    if (rule.matches(".*\\+(xadd|xtrim|xdel|del|unlink) .*")) {
+                        assertThat(rule + " ").as(user).doesNotContain("~" + s + " ").doesNotContain("~" + s + ") ");
+                    }
+                }
+            }
+        }
+        String relayRules = String.join(" ", relay.user("r").rules());
+        for (String s : shared) assertThat(relayRules).contains("%W~" + s);
+        assertThat(relayRules).contains("+fcall|sg_reply").doesNotContain("+eval");
+        assertThatThrownBy(() -> AclRules.builder(t).relay("r", null).build()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("SG_PUBLISH_VIA");
+    }
+
+    private static String xaddSelector(AclRules.User u) {
+        return u.rules().stream().filter(r -> r.startsWith("(+xadd ")).findFirst().orElseThrow();
     }
 
     @Test

@@ -1,0 +1,102 @@
+package io.stargazer.bus.internal;
+
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.PublishVia;
+import io.stargazer.bus.StargazerException;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.wire.MalformedEntryException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Relay mode ({@link PublishVia#RELAY}, docs/functions.md "Relay mode"): which outbox a write to a shared stream goes
+ * through, and how the relay reads an outbox entry.
+ *
+ * <p>Why it exists: Redis runs a function's commands with the caller's ACL permissions, so a role that publishes to a
+ * stream through the library must itself hold XADD on it, and XADD takes {@code MAXLEN 0}. In relay mode a role writes
+ * only its own outbox; the relay, a process of its own user, adds each outbox entry to its target.
+ *
+ * <p>An outbox entry is {@code target <stream> dedupe <key or ''>} followed by the fields to add, byte for byte: by
+ * position, so a dead letter's copied fields (which may be named anything) can never be taken for the header.
+ */
+final class Relaying {
+    static final byte[] TARGET = "target".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] DEDUPE = "dedupe".getBytes(StandardCharsets.US_ASCII);
+    /** Fields before the entry's own: target, its stream, dedupe, its key. */
+    static final int HEADER = 4;
+
+    private final BusConfig config;
+    /** Relay mode, and not the relay itself (which writes the targets directly). */
+    private final boolean on;
+
+    Relaying(BusConfig config) {
+        this.config = config;
+        this.on = config.publishVia() == PublishVia.RELAY && config.role() != NodeRole.RELAY;
+    }
+
+    /** The outbox a write to {@code target} goes through, or null: written directly. */
+    String outboxFor(String target, String platform) {
+        return on ? config.topology().outboxFor(target, platform) : null;
+    }
+
+    /** The outboxes this node writes: a gateway its platforms', a worker and the tools service their own, standalone all. */
+    List<String> outboxes(List<String> platforms) {
+        if (!on) return List.of();
+        Topology t = config.topology();
+        List<String> out = new ArrayList<>();
+        NodeRole r = config.role();
+        if (r == NodeRole.GATEWAY || r == NodeRole.STANDALONE) platforms.forEach(p -> out.add(t.gatewayOutbox(p)));
+        if (r == NodeRole.WORKER || r == NodeRole.STANDALONE) out.add(t.workerOutbox());
+        if (r == NodeRole.TOOLS || r == NodeRole.STANDALONE) out.add(t.toolsOutbox());
+        return out;
+    }
+
+    /** An outbox entry's target and dedupe key. */
+    record Header(String target, String dedupeKey) {
+    }
+
+    /** The header of an outbox entry, or {@link MalformedEntryException}. */
+    static Header header(RawEntry e) {
+        List<byte[]> f = e.flatFields();
+        if (f.size() < HEADER + 2 || !Arrays.equals(f.get(0), TARGET) || !Arrays.equals(f.get(2), DEDUPE)) {
+            throw new MalformedEntryException("outbox entry does not start with target <stream> dedupe <key> and a field");
+        }
+        return new Header(new String(f.get(1), StandardCharsets.UTF_8), new String(f.get(3), StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The relay's reading of an entry of {@code outbox}: refused (as malformed, so dead-lettered at once with the reason)
+     * unless its header is whole and its target one the outbox's role may write ({@link Topology#mayRelay}, the map the
+     * ACL rules grant). The envelope only places it in a lane: the entry's own channel when its payload decodes, else its
+     * target, so one channel keeps its order through the relay.
+     */
+    static Envelope read(Topology t, List<String> platforms, String outbox, RawEntry e) {
+        Header h = header(e);
+        if (!t.mayRelay(outbox, h.target(), platforms)) {
+            throw new MalformedEntryException("refused: outbox '" + outbox + "' names target '" + Settings.printable(h.target())
+                    + "', which its role may not write (a role may write only the streams its ACL rules grant it)");
+        }
+        try {
+            Envelope body = new RawEntry(e.id(), e.flatFields().subList(HEADER, e.flatFields().size())).decode();
+            if (body.channelId() != null) return body;
+        } catch (RuntimeException notAnEnvelope) {
+            // a dead letter's fields: relayed as they are
+        }
+        return Envelope.builder().channelId(h.target()).build();
+    }
+
+    /**
+     * The target is at its SAFE cap: the move waits, as a publish would (docs/reliability.md). Counts as a failure of the
+     * infrastructure ({@link Failures#isInfrastructure}): the entry is tried again without using up its deliveries, so a
+     * lagging group downstream never sends outbox entries to the dead letters.
+     */
+    static final class TargetFull extends StargazerException {
+        TargetFull(String target) {
+            super("relaying to '" + target + "': the stream is at its cap and a group lags (SG_TRIM_POLICY=safe); trying again");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package io.stargazer.bus;
+
+import static io.stargazer.bus.testing.RawRedis.b;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.testing.ChildJvm;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+// Relay mode (issue 18): roles write only their outboxes; the relay moves each outbox entry to its target once, in one
+// step with its acknowledgement, and refuses targets the outbox's role may not write. AclIT shows the same under the
+// strict ACL users; this shows the mechanics on the shared test server.
+@Timeout(180)
+class RelayIT {
+    private static final List<String> PLATFORMS = List.of("webchat");
+
+    private static BusConfig config(Topology t, NodeRole role, String id) {
+        return BusConfig.builder().topology(t).role(role).nodeId(id).platforms(PLATFORMS).publishVia(PublishVia.RELAY).build();
+    }
+
+    @Test
+    void rolesWriteOnlyTheirOutboxesAndTheRelayAddsEachEntryToItsTargetOnce() throws Exception {
+        Topology t = TestRedis.topology();
+        String in = t.inboundStream();
+        String out = t.outboundStream("webchat");
+        try (EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus worker = EventBus.connect(TestRedis.url(), config(t, NodeRole.WORKER, "w1"));
+             EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r1"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            worker.ensureStreams();
+            gateway.ensureStreams();
+            Envelope hi = Envelope.of("platform", "webchat", "channel_id", "c1", "content", "hi");
+            PublishOptions once = PublishOptions.builder().dedupeKey("webchat:m1").build();
+            String first = gateway.publishInbound(hi, once);
+            gateway.publishInbound(hi, once); // sent twice: one outbox entry each, one entry in the target
+            gateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c2", "content", "fail"));
+            // Nothing reached the shared stream: the outbox holds the three publishes, with their target.
+            assertThat(raw.xlen(in)).isZero();
+            assertThat(raw.xlen(t.gatewayOutbox("webchat"))).isEqualTo(3);
+            Map<String, byte[]> entry = RawRedis.fields(raw.xrange(t.gatewayOutbox("webchat")).get(0));
+            assertThat(raw.xrange(t.gatewayOutbox("webchat")).get(0).getId()).isEqualTo(first);
+            assertThat(RawRedis.s(entry.get("target"))).isEqualTo(in);
+            assertThat(RawRedis.s(entry.get("dedupe"))).isEqualTo("webchat:m1");
+
+            try (Relay relay = Relay.start(relayBus);
+                 Subscription s = worker.subscribeInbound(c -> c.maxDeliveries(1), d -> {
+                     if ("fail".equals(d.envelope().content())) throw new IllegalStateException("cannot answer this");
+                     d.reply(out, Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(), "content", "echo")).join();
+                 })) {
+                assertThat(relay.subscriptions()).extracting(Subscription::stream).containsExactly(t.gatewayOutbox("webchat"),
+                        t.workerOutbox(), t.toolsOutbox());
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(out) == 1
+                        && raw.xlen(t.deadLetterStream(in)) == 1 && worker.pendingCount(in, t.workerGroup()) == 0
+                        && worker.pendingCount(t.workerOutbox(), t.relayGroup()) == 0);
+            }
+            // The dedupe key kept the second publish out of the inbound stream, as it does when published directly.
+            assertThat(raw.xrange(in)).hasSize(2);
+            Map<String, byte[]> stored = RawRedis.fields(raw.xrange(in).get(0));
+            assertThat(RawRedis.s(stored.get("dedupe_key"))).isEqualTo("webchat:m1");
+            assertThat(stored).doesNotContainKeys("target", "dedupe");
+            // The answer went through the worker's outbox with its reply key, and the inbound entry was acknowledged.
+            String source = raw.xrange(in).get(0).getId();
+            Map<String, byte[]> answer = RawRedis.fields(raw.xrange(out).get(0));
+            assertThat(RawRedis.s(answer.get("dedupe_key"))).isEqualTo("reply:" + in + ":" + source);
+            Map<String, byte[]> dead = RawRedis.fields(raw.xrange(t.deadLetterStream(in)).get(0));
+            assertThat(RawRedis.s(dead.get("error"))).contains("cannot answer this");
+            assertThat(RawRedis.s(dead.get("source_stream"))).isEqualTo(in);
+            assertThat(raw.xlen(t.workerOutbox())).isEqualTo(2); // the answer and the dead letter
+        }
+    }
+
+    @Test
+    void anOutboxEntryNamingATargetItsRoleMayNotWriteIsRefusedAndDeadLettered() {
+        Topology t = TestRedis.topology();
+        String outbox = t.gatewayOutbox("webchat");
+        String out = t.outboundStream("webchat");
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r1"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            relayBus.ensureGroup(out, t.gatewayGroup("webchat"));
+            // What a compromised gateway could write to its own outbox: an "answer" for the web chat, a tool request.
+            raw.xadd(outbox, "target", out, "dedupe", "", "payload", b("forged"), "trace_id", "t");
+            raw.xadd(outbox, "target", t.toolsStream(), "dedupe", "", "payload", b("forged"), "trace_id", "t");
+            raw.xadd(outbox, "payload", b("no header"), "trace_id", "t");
+            try (Relay relay = Relay.start(relayBus)) {
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(t.deadLetterStream(outbox)) == 3);
+            }
+            assertThat(raw.xlen(out)).isZero();
+            assertThat(raw.xlen(t.toolsStream())).isZero();
+            List<String> errors = raw.xrange(t.deadLetterStream(outbox)).stream()
+                    .map(m -> RawRedis.s(RawRedis.fields(m).get("error"))).toList();
+            assertThat(errors.get(0)).contains("refused").contains("'" + out + "'").contains(outbox);
+            assertThat(errors.get(1)).contains("refused").contains("'" + t.toolsStream() + "'");
+            assertThat(errors.get(2)).contains("does not start with target");
+            assertThat(relayBus.pendingCount(outbox, t.relayGroup())).isZero();
+        }
+    }
+
+    @Test
+    void aRelayKilledMidStreamLosesNothingAndAddsNothingTwice() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String in = t.inboundStream();
+        int n = 3000;
+        try (EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r2"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            gateway.ensureStreams();
+            relayBus.ensureGroup(in, t.workerGroup());
+            CompletableFuture<?>[] sent = new CompletableFuture<?>[n];
+            for (int i = 0; i < n; i++) {
+                sent[i] = gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "c" + (i % 8), "n", i));
+            }
+            CompletableFuture.allOf(sent).join();
+            try (ChildJvm child = ChildJvm.start(RelayChild.class, TestRedis.url().toString(), ns, "webchat", "child", "500")) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> raw.xlen(in) >= 300);
+                child.kill(); // SIGKILL mid-stream: what it read and had not moved stays pending with it
+            }
+            long movedByChild = raw.xlen(in);
+            long heldByChild = relayBus.pendingCount(t.gatewayOutbox("webchat"), t.relayGroup());
+            try (Relay relay = Relay.start(relayBus, c -> c.consumerName("b").claimIdle(Duration.ofMillis(500)))) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> raw.xlen(in) >= n
+                        && relayBus.pendingCount(t.gatewayOutbox("webchat"), t.relayGroup()) == 0);
+            }
+            Map<Long, Integer> counts = new HashMap<>();
+            for (StreamEntry e : TestRedis.readAll(relayBus, in)) {
+                long k = e.envelope().longValue("n", -1);
+                counts.merge(k, 1, Integer::sum);
+            }
+            assertThat(movedByChild).as("the child was killed mid-stream").isLessThan(n);
+            assertThat(counts).as("moved by the child %d, held by it at the kill %d", movedByChild, heldByChild).hasSize(n);
+            assertThat(counts.values()).containsOnly(1);
+        }
+    }
+}
