@@ -20,7 +20,7 @@ import picocli.CommandLine.Command;
 @Command(name = "stargazer", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "The Stargazer node: an event bus on Redis Streams with a web chat, a worker and a tools service.",
         subcommands = {NodeCommands.Standalone.class, NodeCommands.Gateway.class, NodeCommands.WorkerCommand.class,
-                NodeCommands.ToolsCommand.class, OperatorCommands.Streams.class, OperatorCommands.Publish.class,
+                NodeCommands.ToolsCommand.class, NodeCommands.RelayCommand.class, OperatorCommands.Streams.class, OperatorCommands.Publish.class,
                 OperatorCommands.Tail.class, OperatorCommands.Acl.class, OperatorCommands.Provision.class, DeadCommands.Dead.class, DeadCommands.Pause.class,
                 DeadCommands.Resume.class, CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {

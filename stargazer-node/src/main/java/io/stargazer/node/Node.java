@@ -1,10 +1,12 @@
 // One running node process: Redis (given or embedded), the bus, and the parts its command asked for
-// (web chat gateway, worker, tools service, HTTP server), started in order and stopped in reverse.
+// (relay, web chat gateway, worker, tools service, HTTP server), started in order and stopped in reverse.
 package io.stargazer.node;
 
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.PublishVia;
+import io.stargazer.bus.Relay;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.tools.ToolRegistry;
@@ -37,8 +39,14 @@ import org.slf4j.LoggerFactory;
 public final class Node implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Node.class);
 
-    /** What to run in this process. */
-    public record Parts(boolean gateway, boolean worker, boolean tools) {
+    /**
+     * What to run in this process. {@code relay}: the relay of relay mode (docs/functions.md); a standalone node runs it
+     * too when {@code SG_PUBLISH_VIA=relay}, so that what its parts write to their outboxes arrives.
+     */
+    public record Parts(boolean gateway, boolean worker, boolean tools, boolean relay) {
+        public Parts(boolean gateway, boolean worker, boolean tools) {
+            this(gateway, worker, tools, false);
+        }
     }
 
     /**
@@ -125,6 +133,17 @@ public final class Node implements AutoCloseable {
         bus.ensureStreams(platforms);
         NodeMetrics metrics = new NodeMetrics();
         metrics.bind(bus);
+
+        // First started, last stopped: while the other parts stop, what they still write to their outboxes is moved.
+        if (s.parts().relay() || (s.role() == NodeRole.STANDALONE && bus.config().publishVia() == PublishVia.RELAY)) {
+            Relay relay = Relay.start(bus, c -> c.fromEnvironment());
+            toClose.push(relay);
+            subscriptions.addAll(relay.subscriptions());
+            relay.subscriptions().forEach(metrics::watch);
+            if (bus.config().publishVia() != PublishVia.RELAY) {
+                log.atWarn().log("SG_PUBLISH_VIA is not relay: the other nodes write the shared streams directly, and the outboxes stay empty");
+            }
+        }
 
         if (s.parts().tools()) {
             ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(), ToolServiceConfig.fromEnvironment());

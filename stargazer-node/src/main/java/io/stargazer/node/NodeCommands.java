@@ -158,6 +158,15 @@ final class NodeCommands {
         }
     }
 
+    @Command(name = "relay", mixinStandardHelpOptions = true,
+            description = "Relay mode's trusted writer (SG_PUBLISH_VIA=relay): moves every outbox entry to its target stream "
+                    + "(no HTTP unless --http-port).")
+    static final class RelayCommand extends ServerCommand {
+        RelayCommand() {
+            super(NodeRole.RELAY, new Node.Parts(false, false, false, true), -1);
+        }
+    }
+
     @Command(name = "tools", mixinStandardHelpOptions = true,
             description = "The tools service: runs tool requests from the tools stream (no HTTP unless --http-port).")
     static final class ToolsCommand extends ServerCommand {

@@ -128,13 +128,20 @@ final class OperatorCommands {
                 + "their own Lua, or a server without the stargazer library (docs/security.md says what this gives up)")
         boolean compatibility;
 
+        @Option(names = "--relay", description = "Relay mode's rules (default: SG_PUBLISH_VIA): each role writes only its own "
+                + "outbox, and sg-relay alone writes the shared streams (docs/functions.md)")
+        boolean relay;
+
         @Override
         public Integer call() {
             BusConfig cfg = BusConfig.fromEnvironment(main.env);
             List<String> ps = platforms == null ? cfg.platforms() : platforms;
+            boolean relayMode = relay || cfg.publishVia() == io.stargazer.bus.PublishVia.RELAY;
             AclRules.Builder b = AclRules.builder(cfg.topology()).platforms(ps)
-                    .serverVersion(serverVersion).compatibility(compatibility);
+                    .serverVersion(serverVersion).compatibility(compatibility)
+                    .publishVia(relayMode ? io.stargazer.bus.PublishVia.RELAY : io.stargazer.bus.PublishVia.DIRECT);
             if (workerIds != null) b.workerIds(workerIds);
+            if (relayMode) b.relay("sg-relay", null);
             for (String p : ps) b.gateway("sg-gateway-" + p, null, p);
             AclRules rules = b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null)
                     .operator("sg-operator", null).build();

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.lettuce.core.RedisURI;
 import io.stargazer.bus.acl.AclRules;
 import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.PublishVia;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
 import io.stargazer.embedded.RedisServerProcess;
@@ -64,28 +65,73 @@ class NodeUnderAclIT {
     }
 
     /**
+     * A standalone node in relay mode runs the relay in-process: what its parts write to their outboxes arrives, under the
+     * relay-mode standalone user (which holds everything, relay included: it is for trying relay mode out).
+     */
+    @Test
+    void aStandaloneNodeInRelayModeRunsTheRelayInProcess() throws Exception {
+        Topology t = Topology.defaults();
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            loadUsers(server, AclRules.builder(t).platforms(List.of("webchat")).serverVersion(server.version())
+                    .publishVia(PublishVia.RELAY).standalone("sg-standalone", "st-pass").build());
+            io.stargazer.bus.Provisioning.provision(RedisUrl.parse(server.url()),
+                    io.stargazer.bus.BusConfig.builder().topology(t).platforms(List.of("webchat")).publishVia(PublishVia.RELAY).build());
+            Map<String, String> env = Map.of("SG_PLATFORMS", "webchat", "SG_PUBLISH_VIA", "relay");
+            try (Node node = Node.start(settings(NodeRole.STANDALONE, new Node.Parts(true, true, true), server, "sg-standalone",
+                    "st-pass", "st-1", 0, "tools", env)); ChatSocket tab = new ChatSocket(node.httpPort())) {
+                tab.say("/calc 6*7");
+                await().atMost(Duration.ofSeconds(20)).until(() -> tab.answers().size() == 1);
+                assertThat(tab.answers()).containsExactly("42");
+            }
+            try (RawRedis admin = new RawRedis(RedisURI.create(server.url()))) {
+                for (String o : List.of(t.gatewayOutbox("webchat"), t.workerOutbox(), t.toolsOutbox())) {
+                    assertThat(admin.xlen(o)).as(o).isPositive();
+                }
+                assertThat(admin.sync().aclLog()).isEmpty();
+            }
+        }
+    }
+
+    /**
      * The same as separate processes (`stargazer gateway|worker|tools`, each with REDIS_URL of its own user), and the
      * operator's command line as sg-operator: a dead letter is replayed, the worker group paused and resumed. Redis
      * refuses nothing from start to stop (issue 18).
      */
     @Test
     void separateProcessesRunAsTheirUsersAndTheOperatorReplaysAndPauses() throws Exception {
+        separateProcesses(PublishVia.DIRECT);
+    }
+
+    /**
+     * Relay mode (SG_PUBLISH_VIA=relay): the same processes under the relay-mode users, which hold no write on any shared
+     * stream, and `stargazer relay` as sg-relay moving their outboxes' entries: chat, a tool call, the dead letter and
+     * its replay, the paused and resumed group all work, and Redis refuses nothing.
+     */
+    @Test
+    void inRelayModeSeparateProcessesAndTheRelayRunAsTheirUsers() throws Exception {
+        separateProcesses(PublishVia.RELAY);
+    }
+
+    private void separateProcesses(PublishVia via) throws Exception {
         Topology t = Topology.defaults();
         try (RedisServerProcess server = RedisServerProcess.builder().start()) {
-            AclRules rules = rules(t, server, true);
+            AclRules rules = rules(t, server, true, via);
             io.stargazer.bus.Provisioning.provision(RedisUrl.parse(server.url()),
-                    io.stargazer.bus.BusConfig.builder().topology(t).platforms(List.of("webchat")).build());
+                    io.stargazer.bus.BusConfig.builder().topology(t).platforms(List.of("webchat")).publishVia(via).build());
             loadUsers(server, rules);
             List<NodeProcess> procs = new ArrayList<>();
             try (RawRedis admin = new RawRedis(RedisURI.create(server.url()))) {
-                NodeProcess gateway = start(procs, "acl-gw", env(server, "sg-gateway-webchat", "gw-pass"),
+                if (via == PublishVia.RELAY) {
+                    start(procs, "acl-relay", env(server, "sg-relay", "rl-pass", via), "relay", "--node-id", "relay-1");
+                }
+                NodeProcess gateway = start(procs, "acl-gw", env(server, "sg-gateway-webchat", "gw-pass", via),
                         "gateway", "--platform", "webchat", "--http-port", "0", "--node-id", "gw-1");
-                Map<String, String> workerEnv = env(server, "sg-worker", "wk-pass");
+                Map<String, String> workerEnv = env(server, "sg-worker", "wk-pass", via);
                 workerEnv.put("SG_WORKER_HANDLER", "tools");
                 NodeProcess worker = start(procs, "acl-worker", workerEnv, "worker", "--node-id", "worker-1");
-                start(procs, "acl-tools", env(server, "sg-tools", "tl-pass"), "tools", "--node-id", "tools-1");
+                start(procs, "acl-tools", env(server, "sg-tools", "tl-pass", via), "tools", "--node-id", "tools-1");
                 for (NodeProcess p : procs) p.awaitRunning();
-                Map<String, String> operator = env(server, "sg-operator", "op-pass");
+                Map<String, String> operator = env(server, "sg-operator", "op-pass", via);
                 try (ChatSocket tab = new ChatSocket(gateway.httpPort())) {
                     tab.say("/calc 6*7");
                     await().atMost(Duration.ofSeconds(30)).until(() -> tab.answers().size() == 1);
@@ -113,6 +159,14 @@ class NodeUnderAclIT {
                     await().atMost(Duration.ofSeconds(30)).until(() -> tab.answers().size() == 2);
                     assertThat(tab.answers()).containsExactly("42", "while paused");
                 }
+                if (via == PublishVia.RELAY) {
+                    // Every write to a shared stream went through an outbox: the gateway's messages, the worker's
+                    // answers, tool requests and dead letters, the tools service's replies.
+                    for (String o : List.of(t.gatewayOutbox("webchat"), t.workerOutbox(), t.toolsOutbox())) {
+                        assertThat(admin.xlen(o)).as(o).isPositive();
+                    }
+                    assertThat(admin.xlen(t.deadLetterStream(t.gatewayOutbox("webchat")))).isZero();
+                }
                 for (int i = procs.size() - 1; i >= 0; i--) procs.get(i).stop(); // graceful: SIGTERM, then its shutdown
                 assertThat(admin.sync().aclLog()).isEmpty();
             } finally {
@@ -130,16 +184,22 @@ class NodeUnderAclIT {
      * server, Valkey among them, is sent CLIENT SETINFO at login); {@code operator}: also sg-operator.
      */
     private static AclRules rules(Topology t, RedisServerProcess server, boolean operator) {
-        AclRules.Builder b = AclRules.builder(t).platforms(List.of("webchat")).serverVersion(server.version())
+        return rules(t, server, operator, PublishVia.DIRECT);
+    }
+
+    private static AclRules rules(Topology t, RedisServerProcess server, boolean operator, PublishVia via) {
+        AclRules.Builder b = AclRules.builder(t).platforms(List.of("webchat")).serverVersion(server.version()).publishVia(via)
                 .gateway("sg-gateway-webchat", "gw-pass", "webchat").worker("sg-worker", "wk-pass").tools("sg-tools", "tl-pass");
         if (operator) b.operator("sg-operator", "op-pass");
+        if (via == PublishVia.RELAY) b.relay("sg-relay", "rl-pass");
         return b.build();
     }
 
-    private static Map<String, String> env(RedisServerProcess server, String user, String password) {
+    private static Map<String, String> env(RedisServerProcess server, String user, String password, PublishVia via) {
         Map<String, String> env = new java.util.HashMap<>();
         env.put("REDIS_URL", "redis://" + user + ":" + password + "@127.0.0.1:" + server.port());
         env.put("SG_PLATFORMS", "webchat");
+        env.put("SG_PUBLISH_VIA", via.wireName());
         return env;
     }
 

@@ -112,6 +112,10 @@ final class RedisEventBus implements EventBus {
     static RedisEventBus connect(RedisUrl url, BusConfig config) {
         Redis redis = Redis.connect(url, config.nodeId(), config.deadPeerTimeout());
         try {
+            if (config.publishVia() == io.stargazer.bus.PublishVia.RELAY && redis.cluster()) {
+                // The relay moves an entry between its outbox and its target in one script: two slots, which a cluster refuses.
+                throw new ConfigException(BusConfig.ENV_PUBLISH_VIA, "'relay' needs a single Redis server, not a cluster");
+            }
             redis.useCode(ServerCode.choose(redis, config));
         } catch (RuntimeException e) {
             redis.close();
@@ -223,7 +227,7 @@ final class RedisEventBus implements EventBus {
         if (config.publishVia() == io.stargazer.bus.PublishVia.RELAY) {
             // The relay group on each outbox this node writes (from the outbox's first entry: see ensureGroup), so that
             // what it writes before the relay first runs is relayed too; the relay itself reads every outbox.
-            for (String o : relaying.outboxes(platforms)) groups.put(o, t.relayGroup());
+            for (String o : relaying.outboxes()) groups.put(o, t.relayGroup());
         }
         log.atDebug().addKeyValue("node_role", role.wireName()).addKeyValue("node_id", config.nodeId())
                 .addKeyValue("streams_to_provision", groups.size()).log("Provisioning consumer groups");

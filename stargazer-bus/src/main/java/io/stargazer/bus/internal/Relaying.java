@@ -43,9 +43,13 @@ final class Relaying {
         return on ? config.topology().outboxFor(target, platform) : null;
     }
 
-    /** The outboxes this node writes: a gateway its platforms', a worker and the tools service their own, standalone all. */
-    List<String> outboxes(List<String> platforms) {
+    /**
+     * The outboxes this node writes: a gateway those of its platforms ({@link BusConfig#platforms()}, not the groups it
+     * reads: a web chat gateway reads with a group of its own), a worker and the tools service their own, standalone all.
+     */
+    List<String> outboxes() {
         if (!on) return List.of();
+        List<String> platforms = config.platforms();
         Topology t = config.topology();
         List<String> out = new ArrayList<>();
         NodeRole r = config.role();
