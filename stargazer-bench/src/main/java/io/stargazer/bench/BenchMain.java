@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code java -jar stargazer-bench.jar [--quick] [--only=server,publish,consume,roundtrip,tools,growth,cluster,observability]
+ * {@code java -jar stargazer-bench.jar [--quick] [--only=server,publish,consume,roundtrip,tools,growth,cluster,observability,relay]
  * [--out=docs] [--no-write] [--no-peers] [--rates=r1,r2]}. Starts its own redis-server (no persistence, free port) unless {@code REDIS_URL} is
  * set. Prints the table at the end and writes {@code docs/benchmarks.md} and {@code docs/benchmarks.json}.
  */
@@ -28,7 +28,7 @@ public final class BenchMain {
     static final String SEC_GROWTH = "growth";
     static final String SEC_CLUSTER = "cluster";
     static final List<String> SECTIONS = List.of(SEC_SERVER, SEC_PUBLISH, SEC_CONSUME, SEC_ROUNDTRIP, SEC_TOOLS, SEC_GROWTH, SEC_CLUSTER,
-            ObservabilityRows.SECTION);
+            ObservabilityRows.SECTION, RelayRows.SECTION);
 
     static final String C1 = "redis-benchmark XADD -c 1 -P 1";
     static final String C50 = "redis-benchmark XADD -c 50 -P 1";
@@ -120,6 +120,7 @@ public final class BenchMain {
         if (only.contains(SEC_GROWTH)) growth();
         if (only.contains(SEC_CLUSTER)) cluster();
         if (only.contains(ObservabilityRows.SECTION)) ObservabilityRows.run(ctx, this::add, notes::add, this::progress, P16);
+        if (only.contains(RelayRows.SECTION)) RelayRows.run(ctx, this::add, notes::add, this::progress);
     }
 
     void progress(String what) {

@@ -16,7 +16,10 @@ import java.util.Optional;
  */
 public interface DeadLetters {
 
-    /** Every dead-letter stream of the topology: those of the inbound stream(s), each platform's outbound stream, tools. */
+    /**
+     * Every dead-letter stream of the topology: those of the inbound stream(s), each platform's outbound stream, tools;
+     * in relay mode also each outbox's (entries the relay refused or could not move).
+     */
     List<String> streams();
 
     /** One page of the dead letters the filter selects, oldest first per stream. */

@@ -432,6 +432,8 @@ public final class AclRules {
             t.inboundStreams().forEach(sources::add);
             for (String p : platforms) sources.add(t.outboundStream(p));
             sources.add(t.toolsStream());
+            // Relay mode: the outboxes' dead letters (entries the relay refused or could not move), and pausing the relay.
+            if (publishVia == PublishVia.RELAY) sources.addAll(t.outboxes(platforms));
             List<String> dead = sources.stream().map(x -> escape(t.deadLetterStream(x))).toList();
             List<String> src = sources.stream().map(AclRules::escape).toList();
             List<String> replayKeys = src.stream().map(x -> beside(x, "replay:*")).toList();

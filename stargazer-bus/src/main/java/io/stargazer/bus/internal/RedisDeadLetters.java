@@ -65,6 +65,10 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         for (String s : t.inboundStreams()) out.add(t.deadLetterStream(s));
         for (String p : bus.config().platforms()) out.add(t.deadLetterStream(t.outboundStream(p)));
         out.add(t.deadLetterStream(t.toolsStream()));
+        if (bus.config().publishVia() == io.stargazer.bus.PublishVia.RELAY) {
+            // What the relay refused or could not move (docs/functions.md, "Relay mode").
+            for (String o : t.outboxes(bus.config().platforms())) out.add(t.deadLetterStream(o));
+        }
         return List.copyOf(out);
     }
 
