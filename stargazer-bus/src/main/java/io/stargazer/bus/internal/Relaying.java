@@ -84,6 +84,12 @@ final class Relaying {
             throw new MalformedEntryException("refused: outbox '" + outbox + "' names target '" + Settings.printable(h.target())
                     + "', which its role may not write (a role may write only the streams its ACL rules grant it)");
         }
+        if (h.dedupeKey().startsWith(Dedupe.replyKey(t.outboxPrefix(), ""))) {
+            // Only the relay derives keys of this shape (reply:<outbox>:<id>): one recorded early by another outbox's entry
+            // would make the relay drop that outbox's entry of that id as already moved.
+            throw new MalformedEntryException("refused: outbox '" + outbox + "' entry carries dedupe key '"
+                    + Settings.printable(h.dedupeKey()) + "', of the shape only the relay's own keys have");
+        }
         try {
             Envelope body = new RawEntry(e.id(), e.flatFields().subList(HEADER, e.flatFields().size())).decode();
             if (body.channelId() != null) return body;
