@@ -53,6 +53,8 @@ public class StargazerBusProperties {
     private Duration dedupeWindow;
     /** Server-side logic as the stargazer functions library or as scripts (SG_SERVER_CODE): auto, functions, scripts. */
     private io.stargazer.bus.ServerCodeMode serverCode;
+    /** How shared streams are written (SG_PUBLISH_VIA): direct, or relay (through this node's outbox and the relay). */
+    private io.stargazer.bus.PublishVia publishVia;
     /** Whether to create the role's streams and groups at start-up (EventBus.ensureStreams). */
     private boolean ensureStreams = true;
 
@@ -82,6 +84,10 @@ public class StargazerBusProperties {
         private String toolsReplyStreamPrefix;
         /** SG_DEAD_LETTER_SUFFIX. */
         private String deadLetterSuffix;
+        /** SG_OUTBOX_PREFIX (relay mode). */
+        private String outboxPrefix;
+        /** SG_RELAY_GROUP (relay mode). */
+        private String relayGroup;
 
         public String getNamespace() { return namespace; }
         public void setNamespace(String v) { namespace = v; }
@@ -103,6 +109,10 @@ public class StargazerBusProperties {
         public void setToolsReplyStreamPrefix(String v) { toolsReplyStreamPrefix = v; }
         public String getDeadLetterSuffix() { return deadLetterSuffix; }
         public void setDeadLetterSuffix(String v) { deadLetterSuffix = v; }
+        public String getOutboxPrefix() { return outboxPrefix; }
+        public void setOutboxPrefix(String v) { outboxPrefix = v; }
+        public String getRelayGroup() { return relayGroup; }
+        public void setRelayGroup(String v) { relayGroup = v; }
     }
 
     /**
@@ -278,6 +288,8 @@ public class StargazerBusProperties {
         set(tp + "tools-group", topology.toolsGroup, t::toolsGroup);
         set(tp + "tools-reply-stream-prefix", topology.toolsReplyStreamPrefix, t::toolsReplyStreamPrefix);
         set(tp + "dead-letter-suffix", topology.deadLetterSuffix, t::deadLetterSuffix);
+        set(tp + "outbox-prefix", topology.outboxPrefix, t::outboxPrefix);
+        set(tp + "relay-group", topology.relayGroup, t::relayGroup);
         b.topology(t.build());
         set(p + "role", role, b::role);
         set(p + "node-id", nodeId, b::nodeId);
@@ -293,6 +305,7 @@ public class StargazerBusProperties {
         set(p + "dead-peer-timeout", deadPeerTimeout, b::deadPeerTimeout);
         set(p + "dedupe-window", dedupeWindow, b::dedupeWindow);
         set(p + "server-code", serverCode, b::serverCode);
+        set(p + "publish-via", publishVia, b::publishVia);
         return b.build();
     }
 
@@ -336,6 +349,8 @@ public class StargazerBusProperties {
     public void setDedupeWindow(Duration v) { dedupeWindow = v; }
     public io.stargazer.bus.ServerCodeMode getServerCode() { return serverCode; }
     public void setServerCode(io.stargazer.bus.ServerCodeMode v) { serverCode = v; }
+    public io.stargazer.bus.PublishVia getPublishVia() { return publishVia; }
+    public void setPublishVia(io.stargazer.bus.PublishVia v) { publishVia = v; }
     public boolean isEnsureStreams() { return ensureStreams; }
     public void setEnsureStreams(boolean v) { ensureStreams = v; }
     public TopologyProperties getTopology() { return topology; }
