@@ -20,12 +20,17 @@ public final class StreamsReport {
     private StreamsReport() {
     }
 
-    /** The streams of the topology: inbound (each partition), each platform's outbound, tools, then {@code extra}. */
+    /**
+     * The streams of the topology: inbound (each partition), each platform's outbound, tools, in relay mode the outboxes,
+     * then {@code extra}.
+     */
     public static List<String> streams(EventBus bus, List<String> platforms, Iterable<String> extra) {
         Topology t = bus.topology();
         Set<String> out = new LinkedHashSet<>(t.inboundStreams());
         for (String p : platforms) out.add(t.outboundStream(p));
         out.add(t.toolsStream());
+        // Relay mode: an outbox's length and its relay group's lag say how far the relay is behind.
+        if (bus.config().publishVia() == io.stargazer.bus.PublishVia.RELAY) out.addAll(t.outboxes(platforms));
         for (String s : extra) out.add(s);
         return List.copyOf(out);
     }

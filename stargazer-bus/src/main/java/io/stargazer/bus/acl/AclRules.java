@@ -419,6 +419,12 @@ public final class AclRules {
             keys.add(escape(t.toolsStream()));
             keys.add(escape(t.deadLetterStream(t.toolsStream())));
             keys.add(escape(t.toolsReplyStreamPrefix() + ":") + "*");
+            if (publishVia == PublishVia.RELAY) {
+                for (String o : t.outboxes(platforms)) {
+                    keys.add(escape(o));
+                    keys.add(escape(t.deadLetterStream(o)));
+                }
+            }
             return selector("+xlen +exists +xinfo|stream +xinfo|groups +xinfo|consumers +xpending", "%R~", keys);
         }
 
