@@ -75,6 +75,12 @@ class RelayIT {
             String source = hiEntry.getId();
             Map<String, byte[]> answer = RawRedis.fields(raw.xrange(out).get(0));
             assertThat(RawRedis.s(answer.get("dedupe_key"))).isEqualTo("reply:" + in + ":" + source);
+            // Stored in the worker's outbox and acknowledged in one script (sg_reply on the outbox): the reply key is
+            // recorded in the outbox's dedupe hash, which only that step writes (a two-step publish dedupes in the target).
+            String replyKey = "reply:" + in + ":" + source;
+            assertThat(List.of("dedupe:0", "dedupe:1").stream()
+                    .map(h -> raw.sync().hget(b(Topology.slotKey(t.workerOutbox(), h)), b(replyKey))).filter(java.util.Objects::nonNull))
+                    .hasSize(1);
             Map<String, byte[]> dead = RawRedis.fields(raw.xrange(t.deadLetterStream(in)).get(0));
             assertThat(RawRedis.s(dead.get("error"))).contains("cannot answer this");
             assertThat(RawRedis.s(dead.get("source_stream"))).isEqualTo(in);
