@@ -130,9 +130,13 @@ class RelayIT {
              RawRedis raw = new RawRedis(TestRedis.url())) {
             gateway.ensureStreams();
             relayBus.ensureGroup(in, t.workerGroup());
+            // 1000 in flight at most: far below the publish queue's limit.
+            java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(1000);
             CompletableFuture<?>[] sent = new CompletableFuture<?>[n];
             for (int i = 0; i < n; i++) {
-                sent[i] = gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "c" + (i % 8), "n", i));
+                window.acquire();
+                sent[i] = gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "c" + (i % 8), "n", i))
+                        .whenComplete((id, e) -> window.release());
             }
             CompletableFuture.allOf(sent).join();
             try (ChildJvm child = ChildJvm.start(RelayChild.class, TestRedis.url().toString(), ns, "webchat", "child", "500")) {
