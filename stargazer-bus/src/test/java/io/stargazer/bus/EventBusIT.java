@@ -68,9 +68,13 @@ class EventBusIT {
                     assertThat(groups.get(p)).isEqualTo(gateway ? Set.of(ns.gatewayGroup(p)) : Set.of());
                 }
                 assertThat(groups.get("tools")).isEqualTo(role == NodeRole.TOOLS ? Set.of(ns.toolsGroup()) : Set.of());
+                // The relay (no original counterpart) reads every outbox with its group; in direct mode no other role has one.
+                for (String o : ns.outboxes(List.of("discord", "matrix", "webchat"))) {
+                    assertThat(groupNames(bus, o)).isEqualTo(role == NodeRole.RELAY ? Set.of(ns.relayGroup()) : Set.of());
+                }
             }
         }
-        assertThat(seen).hasSize(4);
+        assertThat(seen).hasSize(NodeRole.values().length);
         assertThat(t).isNotNull();
     }
 
