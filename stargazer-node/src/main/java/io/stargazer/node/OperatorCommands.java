@@ -141,10 +141,10 @@ final class OperatorCommands {
                     .serverVersion(serverVersion).compatibility(compatibility)
                     .publishVia(relayMode ? io.stargazer.bus.PublishVia.RELAY : io.stargazer.bus.PublishVia.DIRECT);
             if (workerIds != null) b.workerIds(workerIds);
-            if (relayMode) b.relay("sg-relay", null);
             for (String p : ps) b.gateway("sg-gateway-" + p, null, p);
-            AclRules rules = b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null)
-                    .operator("sg-operator", null).build();
+            b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).operator("sg-operator", null);
+            if (relayMode) b.relay("sg-relay", null);
+            AclRules rules = b.build();
             main.out.print(file ? rules.aclFile() : rules.setUserCommands());
             main.out.flush();
             return 0;

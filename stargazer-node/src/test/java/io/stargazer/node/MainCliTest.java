@@ -171,6 +171,16 @@ class MainCliTest {
         Result file = run(Map.of("SG_PLATFORMS", "webchat"), "acl", "--file");
         assertThat(file.code()).isZero();
         assertThat(file.out().lines().filter(l -> l.startsWith("user ")).count()).isEqualTo(5);
+        // Relay mode (flag, or SG_PUBLISH_VIA): the gateway writes only its outbox; sg-relay writes the inbound stream.
+        for (Result relay : List.of(run(Map.of("SG_PLATFORMS", "webchat", "SG_INBOUND_STREAM", "app:in"), "acl", "--relay"),
+                run(Map.of("SG_PLATFORMS", "webchat", "SG_INBOUND_STREAM", "app:in", "SG_PUBLISH_VIA", "relay"), "acl"))) {
+            assertThat(relay.code()).as(relay.err()).isZero();
+            List<String> lines = relay.out().lines().toList();
+            assertThat(lines).extracting(l -> l.split(" ")[2]).containsExactly("sg-gateway-webchat", "sg-worker", "sg-tools",
+                    "sg-monitor", "sg-operator", "sg-relay");
+            assertThat(lines.get(0)).contains("%W~sg:outbox:gateway:webchat)").doesNotContain("~app:in");
+            assertThat(lines.get(5)).contains("%W~app:in ").contains("+fcall|sg_reply");
+        }
         Result bad = run(Map.of("SG_PLATFORMS", "web chat"), "acl");
         assertThat(bad.code()).isEqualTo(2);
         assertThat(bad.err().strip()).doesNotContain("\n").contains("SG_PLATFORMS");
