@@ -119,6 +119,48 @@ class RelayIT {
         }
     }
 
+    /**
+     * The relay's connections lose every reply mid-stream (the moves run on the server, the relay never hears of them),
+     * are found dead and replaced, and later are cut outright: the moves it could not confirm are tried again, and the
+     * atomic move-and-acknowledge makes those find their entry already acknowledged. Every entry arrives once.
+     */
+    @Test
+    void aRelayWhoseConnectionsLoseTheirRepliesAndAreCutLosesNothingAndAddsNothingTwice() throws Exception {
+        Topology t = TestRedis.topology();
+        String in = t.inboundStream();
+        int n = 5000;
+        BusConfig relayConfig = config(t, NodeRole.RELAY, "r3").toBuilder().deadPeerTimeout(Duration.ofSeconds(1)).build();
+        try (io.stargazer.bus.testing.TcpProxy proxy = io.stargazer.bus.testing.TcpProxy.to(TestRedis.url());
+             EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus relayBus = EventBus.connect(proxy.url(), relayConfig);
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            gateway.ensureStreams();
+            gateway.ensureGroup(in, t.workerGroup());
+            java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(1000);
+            CompletableFuture<?>[] sent = new CompletableFuture<?>[n];
+            for (int i = 0; i < n; i++) {
+                window.acquire();
+                sent[i] = gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "c" + (i % 8), "n", i))
+                        .whenComplete((id, e) -> window.release());
+            }
+            CompletableFuture.allOf(sent).join();
+            try (Relay relay = Relay.start(relayBus, c -> c.claimIdle(Duration.ofSeconds(2)))) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(5)).until(() -> raw.xlen(in) >= 300);
+                int before = proxy.acceptedCount();
+                proxy.dropRepliesOnExisting();
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> proxy.acceptedCount() > before); // replaced
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(5)).until(() -> raw.xlen(in) >= n / 2);
+                proxy.cutAll();
+                Awaitility.await().atMost(90, TimeUnit.SECONDS).until(() -> raw.xlen(in) >= n
+                        && gateway.pendingCount(t.gatewayOutbox("webchat"), t.relayGroup()) == 0);
+            }
+            Map<Long, Integer> counts = new HashMap<>();
+            for (StreamEntry e : TestRedis.readAll(gateway, in)) counts.merge(e.envelope().longValue("n", -1), 1, Integer::sum);
+            assertThat(counts).hasSize(n);
+            assertThat(counts.values()).containsOnly(1);
+        }
+    }
+
     @Test
     void aRelayKilledMidStreamLosesNothingAndAddsNothingTwice() throws Exception {
         String ns = TestRedis.namespace();
