@@ -136,14 +136,7 @@ class RelayIT {
              RawRedis raw = new RawRedis(TestRedis.url())) {
             gateway.ensureStreams();
             gateway.ensureGroup(in, t.workerGroup());
-            java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(1000);
-            CompletableFuture<?>[] sent = new CompletableFuture<?>[n];
-            for (int i = 0; i < n; i++) {
-                window.acquire();
-                sent[i] = gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "c" + (i % 8), "n", i))
-                        .whenComplete((id, e) -> window.release());
-            }
-            CompletableFuture.allOf(sent).join();
+            publishNumbered(gateway, n);
             try (Relay relay = Relay.start(relayBus, c -> c.claimIdle(Duration.ofSeconds(2)))) {
                 Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(5)).until(() -> raw.xlen(in) >= 300);
                 int before = proxy.acceptedCount();
@@ -154,8 +147,7 @@ class RelayIT {
                 Awaitility.await().atMost(90, TimeUnit.SECONDS).until(() -> raw.xlen(in) >= n
                         && gateway.pendingCount(t.gatewayOutbox("webchat"), t.relayGroup()) == 0);
             }
-            Map<Long, Integer> counts = new HashMap<>();
-            for (StreamEntry e : TestRedis.readAll(gateway, in)) counts.merge(e.envelope().longValue("n", -1), 1, Integer::sum);
+            Map<Long, Integer> counts = counts(gateway, in);
             assertThat(counts).hasSize(n);
             assertThat(counts.values()).containsOnly(1);
         }
@@ -172,15 +164,7 @@ class RelayIT {
              RawRedis raw = new RawRedis(TestRedis.url())) {
             gateway.ensureStreams();
             relayBus.ensureGroup(in, t.workerGroup());
-            // 1000 in flight at most: far below the publish queue's limit.
-            java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(1000);
-            CompletableFuture<?>[] sent = new CompletableFuture<?>[n];
-            for (int i = 0; i < n; i++) {
-                window.acquire();
-                sent[i] = gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "c" + (i % 8), "n", i))
-                        .whenComplete((id, e) -> window.release());
-            }
-            CompletableFuture.allOf(sent).join();
+            publishNumbered(gateway, n);
             try (ChildJvm child = ChildJvm.start(RelayChild.class, TestRedis.url().toString(), ns, "webchat", "child", "500")) {
                 Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(5)).until(() -> raw.xlen(in) >= 300);
                 child.kill(); // SIGKILL mid-stream: what it read and had not moved stays pending with it
@@ -191,15 +175,30 @@ class RelayIT {
                 Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> raw.xlen(in) >= n
                         && relayBus.pendingCount(t.gatewayOutbox("webchat"), t.relayGroup()) == 0);
             }
-            Map<Long, Integer> counts = new HashMap<>();
-            for (StreamEntry e : TestRedis.readAll(relayBus, in)) {
-                long k = e.envelope().longValue("n", -1);
-                counts.merge(k, 1, Integer::sum);
-            }
+            Map<Long, Integer> counts = counts(relayBus, in);
             assertThat(movedByChild).as("the child was killed mid-stream").isLessThan(n);
             assertThat(heldByChild).as("entries read by the killed relay and not acknowledged: taken over").isPositive();
             assertThat(counts).as("moved by the child %d, held by it at the kill %d", movedByChild, heldByChild).hasSize(n);
             assertThat(counts.values()).containsOnly(1);
         }
+    }
+
+    /** Publishes inbound envelopes n = 0 .. count-1 over 8 channels, 1000 in flight at most (far below the queue's limit). */
+    private static void publishNumbered(EventBus gateway, int count) throws InterruptedException {
+        java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(1000);
+        CompletableFuture<?>[] sent = new CompletableFuture<?>[count];
+        for (int i = 0; i < count; i++) {
+            window.acquire();
+            sent[i] = gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "c" + (i % 8), "n", i))
+                    .whenComplete((id, e) -> window.release());
+        }
+        CompletableFuture.allOf(sent).join();
+    }
+
+    /** How often each n is in the stream. */
+    private static Map<Long, Integer> counts(EventBus bus, String stream) {
+        Map<Long, Integer> counts = new HashMap<>();
+        for (StreamEntry e : TestRedis.readAll(bus, stream)) counts.merge(e.envelope().longValue("n", -1), 1, Integer::sum);
+        return counts;
     }
 }
