@@ -152,6 +152,15 @@ abstract class ClusterSuite {
         }
     }
 
+    /** Relay mode moves an entry between two slots in one script: refused at connect, naming the setting. */
+    @Test
+    @Order(2)
+    void relayModeIsRefusedOnACluster() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> EventBus.connect(url, config(NodeRole.GATEWAY)
+                .publishVia(PublishVia.RELAY).build())).isInstanceOf(ConfigException.class).hasMessageContaining("SG_PUBLISH_VIA")
+                .hasMessageContaining("single");
+    }
+
     @Test
     @Order(3)
     void outboundToolsAndReplyStreamsWorkOnTheCluster() {
