@@ -120,6 +120,37 @@ class RelayIT {
     }
 
     /**
+     * A target at its SAFE cap (its group lags) holds the relay's moves as it would hold a publish: they are tried again
+     * without using up deliveries (here one allowed), nothing goes to the dead letters, and once the group reads, every
+     * entry arrives once.
+     */
+    @Test
+    void aTargetAtItsCapHoldsTheMovesWithoutDeadLetteringThemUntilItsGroupCatchesUp() throws Exception {
+        Topology t = TestRedis.topology();
+        String in = t.inboundStream();
+        String outbox = t.gatewayOutbox("webchat");
+        int n = 1500;
+        try (EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1").toBuilder().streamMaxlen(1000).build());
+             EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r4").toBuilder().streamMaxlen(1000).build());
+             EventBus worker = EventBus.connect(TestRedis.url(), config(t, NodeRole.WORKER, "w4").toBuilder().streamMaxlen(1000).build());
+             RawRedis raw = new RawRedis(TestRedis.url());
+             Relay relay = Relay.start(relayBus, c -> c.maxDeliveries(1).retryBackoff(Duration.ofMillis(50)))) {
+            gateway.ensureStreams();
+            worker.ensureStreams(); // the worker group, which reads nothing yet
+            publishNumbered(gateway, n);
+            Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(in) >= 1000);
+            Awaitility.await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3))
+                    .until(() -> raw.xlen(in) < n && raw.xlen(t.deadLetterStream(outbox)) == 0);
+            Map<Long, Integer> seen = new java.util.concurrent.ConcurrentHashMap<>();
+            try (Subscription s = worker.subscribeInbound(d -> { seen.merge(d.envelope().longValue("n", -1), 1, Integer::sum); })) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> seen.size() == n);
+            }
+            assertThat(seen.values()).containsOnly(1);
+            assertThat(raw.xlen(t.deadLetterStream(outbox))).isZero();
+        }
+    }
+
+    /**
      * The relay's connections lose every reply mid-stream (the moves run on the server, the relay never hears of them),
      * are found dead and replaced, and later are cut outright: the moves it could not confirm are tried again, and the
      * atomic move-and-acknowledge makes those find their entry already acknowledged. Every entry arrives once.
