@@ -184,12 +184,34 @@ public final class Topology {
         return outboxPrefix + ":tools";
     }
 
-    /** Every outbox the relay reads: each platform's gateway outbox, then the workers' and the tools service's. */
+    /**
+     * The operator's outbox: {@code PREFIX:operator}. Dead letters replayed in relay mode go through it, so the operator's
+     * user needs no write on the streams it puts them back on.
+     */
+    public String operatorOutbox() {
+        return outboxPrefix + ":operator";
+    }
+
+    /** Every outbox the relay reads: each platform's gateway outbox, then the workers', the tools service's and the operator's. */
     public List<String> outboxes(List<String> platforms) {
         List<String> out = new ArrayList<>();
         for (String p : platforms) out.add(gatewayOutbox(p));
         out.add(workerOutbox());
         out.add(toolsOutbox());
+        out.add(operatorOutbox());
+        return out;
+    }
+
+    /**
+     * Where the operator may put dead letters back ({@code stargazer dead replay}): the streams the bus consumes (inbound,
+     * the outbound streams of {@code platforms}, the tools stream) and, in relay mode, the outboxes (an entry the relay
+     * could not move).
+     */
+    public List<String> replaySources(List<String> platforms, boolean relayMode) {
+        List<String> out = new ArrayList<>(inboundStreams());
+        for (String p : platforms) out.add(outboundStream(p));
+        out.add(toolsStream);
+        if (relayMode) out.addAll(outboxes(platforms));
         return out;
     }
 
@@ -229,10 +251,12 @@ public final class Topology {
     /**
      * Whether the relay may add an entry of {@code outbox} to {@code target}: the outbox is one of {@link #outboxes} and
      * {@link #outboxFor} sends writes to {@code target} through it (outbound streams and their dead letters only of
-     * {@code platforms}). What stops a compromised gateway from using the relay to write the outbound streams.
+     * {@code platforms}); the operator's outbox to its {@link #replaySources}. What stops a compromised gateway from using
+     * the relay to write the outbound streams.
      */
     public boolean mayRelay(String outbox, String target, List<String> platforms) {
         if (!outboxes(platforms).contains(outbox)) return false;
+        if (outbox.equals(operatorOutbox())) return replaySources(platforms, true).contains(target);
         String platform = outbox.startsWith(outboxPrefix + ":gateway:") ? outbox.substring(outboxPrefix.length() + 9) : null;
         String via;
         try {
@@ -332,7 +356,7 @@ public final class Topology {
     public String groupFor(String stream) {
         if (inboundStreams().contains(stream)) return workerGroup;
         if (stream.equals(toolsStream)) return toolsGroup;
-        if (stream.equals(workerOutbox()) || stream.equals(toolsOutbox())) return relayGroup;
+        if (stream.equals(workerOutbox()) || stream.equals(toolsOutbox()) || stream.equals(operatorOutbox())) return relayGroup;
         if (stream.startsWith(outboxPrefix + ":gateway:") && TOKEN.matcher(stream.substring(outboxPrefix.length() + 9)).matches()) {
             return relayGroup;
         }

@@ -57,7 +57,7 @@ class RelayIT {
                      d.reply(out, Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(), "content", "echo")).join();
                  })) {
                 assertThat(relay.subscriptions()).extracting(Subscription::stream).containsExactly(t.gatewayOutbox("webchat"),
-                        t.workerOutbox(), t.toolsOutbox());
+                        t.workerOutbox(), t.toolsOutbox(), t.operatorOutbox());
                 Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(out) == 1
                         && raw.xlen(t.deadLetterStream(in)) == 1 && worker.pendingCount(in, t.workerGroup()) == 0
                         && worker.pendingCount(t.workerOutbox(), t.relayGroup()) == 0);

@@ -286,7 +286,7 @@ class TopologyTest {
     void relayModeSendsEachSharedStreamThroughTheOutboxOfTheRoleThatWritesIt() {
         Topology t = Topology.builder().namespace("t1").build();
         assertThat(t.outboxes(List.of("discord", "webchat"))).containsExactly("t1:sg:outbox:gateway:discord",
-                "t1:sg:outbox:gateway:webchat", "t1:sg:outbox:worker", "t1:sg:outbox:tools");
+                "t1:sg:outbox:gateway:webchat", "t1:sg:outbox:worker", "t1:sg:outbox:tools", "t1:sg:outbox:operator");
         assertThat(t.relayGroup()).isEqualTo("t1:sg:relay");
         String gwDiscord = t.gatewayOutbox("discord");
         assertThat(t.outboxFor(t.inboundStream(), "discord")).isEqualTo(gwDiscord);
@@ -313,6 +313,13 @@ class TopologyTest {
         assertThat(t.mayRelay(t.workerOutbox(), t.inboundStream(), ps)).isFalse();
         assertThat(t.mayRelay(t.toolsOutbox(), t.toolsReplyStream("w9"), ps)).isTrue();
         assertThat(t.mayRelay(t.toolsOutbox(), t.toolsStream(), ps)).isFalse();
+        // The operator's outbox carries replayed dead letters: back to the streams the bus consumes and the outboxes only.
+        assertThat(t.groupFor(t.operatorOutbox())).isEqualTo(t.relayGroup());
+        assertThat(t.mayRelay(t.operatorOutbox(), t.inboundStream(), ps)).isTrue();
+        assertThat(t.mayRelay(t.operatorOutbox(), t.toolsStream(), ps)).isTrue();
+        assertThat(t.mayRelay(t.operatorOutbox(), t.workerOutbox(), ps)).isTrue();
+        assertThat(t.mayRelay(t.operatorOutbox(), t.toolsReplyStream("w1"), ps)).isFalse();
+        assertThat(t.mayRelay(t.operatorOutbox(), t.deadLetterStream(t.inboundStream()), ps)).isFalse();
         assertThat(t.mayRelay(t.gatewayOutbox("matrix"), t.inboundStream(), ps)).as("not an outbox of these platforms").isFalse();
         assertThat(t.mayRelay("elsewhere", t.inboundStream(), ps)).isFalse();
 

@@ -434,23 +434,30 @@ public final class AclRules {
          */
         private List<String> operator(Spec s) {
             Topology t = topology;
-            List<String> sources = new ArrayList<>();
-            t.inboundStreams().forEach(sources::add);
-            for (String p : platforms) sources.add(t.outboundStream(p));
-            sources.add(t.toolsStream());
-            // Relay mode: the outboxes' dead letters (entries the relay refused or could not move), and pausing the relay.
-            if (publishVia == PublishVia.RELAY) sources.addAll(t.outboxes(platforms));
+            boolean relayMode = publishVia == PublishVia.RELAY;
+            // Relay mode: the outboxes' dead letters (entries the relay refused or could not move) too, and pausing the relay.
+            List<String> sources = t.replaySources(platforms, relayMode);
             List<String> dead = sources.stream().map(x -> escape(t.deadLetterStream(x))).toList();
             List<String> src = sources.stream().map(AclRules::escape).toList();
-            List<String> replayKeys = src.stream().map(x -> beside(x, "replay:*")).toList();
             List<String> pauseKeys = src.stream().map(x -> beside(x, "paused:*")).toList();
+            // Direct mode: replays are added to their source streams (sg_replay), which takes XADD on them. Relay mode: to
+            // the operator's outbox, which the relay moves on, so the operator writes no stream another role reads.
+            List<String> writes = relayMode ? List.of(escape(t.operatorOutbox())) : src;
+            List<String> replayKeys = writes.stream().map(x -> beside(x, "replay:*")).toList();
             List<String> r = base(s, false);
             r.add(monitorSelector());
             r.add(selector("+xrange +xdel +xtrim +xlen +exists", "~", dead));
-            r.add(selector("+xadd", "%W~", src));
+            if (relayMode) {
+                r.add(selector("+xadd +xtrim +xlen +exists", "%W~", writes));
+                r.add(selector("+xinfo|groups +xpending", "%R~", writes));
+                r.add(selector("+xgroup|create", "~", writes));
+            } else {
+                r.add(selector("+xadd", "%W~", writes));
+            }
             r.add(selector("+get +set", "~", replayKeys));
             r.add(selector("+set +del +exists", "~", pauseKeys));
             List<String> fkeys = new ArrayList<>(src);
+            if (relayMode) fkeys.addAll(writes);
             fkeys.addAll(replayKeys);
             fkeys.addAll(pauseKeys);
             r.add(selector(fcall(OPERATOR_FUNCTIONS), "~", fkeys));
@@ -507,6 +514,7 @@ public final class AclRules {
             for (String o : t.outboxes(platforms)) {
                 consume.add(escape(o));
                 publish.add(escape(t.deadLetterStream(o)));
+                publish.add(escape(o)); // an outbox dead letter the operator puts back goes through the relay too
             }
         }
 

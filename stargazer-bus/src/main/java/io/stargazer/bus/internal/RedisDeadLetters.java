@@ -217,17 +217,31 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         }
     }
 
+    /**
+     * Puts one dead letter back on {@code source} (sg_replay: once per replay key's window). In relay mode the entry goes
+     * to the operator's outbox instead, headed by its target and the dedupe key {@code replay:<dead stream>:<dead id>},
+     * and the relay adds it to {@code source} (docs/functions.md "Relay mode"): the replay key then lives beside the
+     * outbox, and the target's dedupe hashes catch a second replay whose replay key has expired.
+     */
     private RedisFuture<List<Object>> putBack(String source, String deadStream, String deadId, List<byte[]> fields, ReplayOptions options) {
-        List<String> opts = bus.guard().trimArgsFor(source);
-        List<byte[]> argv = new ArrayList<>(fields.size() + opts.size() + 4);
+        boolean relay = bus.relaying().on();
+        String target = relay ? bus.topology().operatorOutbox() : source;
+        List<String> opts = bus.guard().trimArgsFor(target);
+        List<byte[]> argv = new ArrayList<>(fields.size() + opts.size() + 8);
         argv.add(bytes(Long.toString(options.dedupeWindow().toMillis())));
         argv.add(bytes(Integer.toString(opts.size())));
         for (String o : opts) argv.add(bytes(o));
+        if (relay) {
+            argv.add(Relaying.TARGET);
+            argv.add(source.getBytes(StandardCharsets.UTF_8));
+            argv.add(Relaying.DEDUPE);
+            argv.add(("replay:" + deadStream + ":" + deadId).getBytes(StandardCharsets.UTF_8));
+        }
         argv.addAll(fields);
         argv.add(REPLAY_OF);
         argv.add(bytes(deadId));
         return bus.redis().code().run(redis, Dedupe.REPLAY_SCRIPT, ScriptOutputType.MULTI,
-                new String[] {source, Dedupe.replayKeyName(source, deadStream, deadId)}, argv.toArray(byte[][]::new));
+                new String[] {target, Dedupe.replayKeyName(target, deadStream, deadId)}, argv.toArray(byte[][]::new));
     }
 
     // ---- reading --------------------------------------------------------------------------------------------

@@ -38,6 +38,11 @@ final class Relaying {
         this.on = config.publishVia() == PublishVia.RELAY && config.role() != NodeRole.RELAY;
     }
 
+    /** Relay mode, and this process is not the relay: its writes to shared streams go through outboxes. */
+    boolean on() {
+        return on;
+    }
+
     /** The outbox a write to {@code target} goes through, or null: written directly. */
     String outboxFor(String target, String platform) {
         return on ? config.topology().outboxFor(target, platform) : null;

@@ -197,7 +197,7 @@ class AclIT {
             if (relayMode) {
                 // Nothing reached a shared stream but through the relay: every role's outbox was written, and moved.
                 for (String o : t.outboxes(List.of("discord", "webchat"))) {
-                    if (o.endsWith(":matrix")) continue;
+                    if (o.endsWith(":matrix") || o.equals(t.operatorOutbox())) continue; // the operator replays below
                     assertThat(admin.xlen(o)).as(o).isPositive();
                 }
             }
@@ -219,13 +219,15 @@ class AclIT {
                         .containsExactly(t.gatewayGroup("discord"));
                 assertThat(monitor.consumers(t.inboundStream(), t.workerGroup())).isNotEmpty();
             }
-            // The operator replays the dead letter (sg_replay, then XDEL) and pauses and resumes the worker group.
+            // The operator replays the dead letter (sg_replay, then XDEL; in relay mode into its outbox, which the relay
+            // moves) and pauses and resumes the worker group.
             try (EventBus operator = EventBus.connect(as("operator", "pw-operator"),
-                    config(t, NodeRole.WORKER, "o1", List.of("discord", "webchat"), PublishVia.DIRECT))) {
+                    config(t, NodeRole.WORKER, "o1", List.of("discord", "webchat"), via))) {
                 assertThat(operator.serverCode()).isEqualTo(io.stargazer.bus.ServerCodeMode.FUNCTIONS);
                 assertThat(operator.deadLetters().list(io.stargazer.bus.DeadLetterFilter.builder().build()).entries()).hasSize(1);
                 assertThat(operator.deadLetters().replay(io.stargazer.bus.DeadLetterFilter.builder().build(),
                         io.stargazer.bus.ReplayOptions.builder().build()).replayed()).isEqualTo(1);
+                if (relayMode) assertThat(admin.xlen(t.operatorOutbox())).isEqualTo(1); // not the inbound stream: the relay adds it
                 // Malformed still: the worker dead-letters the replayed entry again, which names the first one.
                 await().atMost(WAIT).until(() -> admin.xrange(t.deadLetterStream(t.inboundStream())).stream()
                         .anyMatch(m -> RawRedis.fields(m).containsKey("replay_of")));
@@ -410,10 +412,12 @@ class AclIT {
         Map<RedisUrl, List<String>> wroteInDirectMode = Map.of(
                 as("gw-discord", "pw-gd"), List.of(in, t.deadLetterStream(discord)),
                 as("worker", "pw-worker"), List.of(discord, webchat, tools, t.deadLetterStream(in)),
-                as("tools", "pw-tools"), List.of(reply, t.deadLetterStream(tools)));
+                as("tools", "pw-tools"), List.of(reply, t.deadLetterStream(tools)),
+                as("operator", "pw-operator"), List.of(in, discord, tools));
         Map<RedisUrl, String> outbox = Map.of(as("gw-discord", "pw-gd"), t.gatewayOutbox("discord"),
-                as("worker", "pw-worker"), t.workerOutbox(), as("tools", "pw-tools"), t.toolsOutbox());
-        List<String> shared = wroteInDirectMode.values().stream().flatMap(List::stream).toList();
+                as("worker", "pw-worker"), t.workerOutbox(), as("tools", "pw-tools"), t.toolsOutbox(),
+                as("operator", "pw-operator"), t.operatorOutbox());
+        List<String> shared = wroteInDirectMode.values().stream().flatMap(List::stream).distinct().toList();
         for (String s : shared) {
             admin.sync().xgroupCreate(io.lettuce.core.XReadArgs.StreamOffset.from(RawRedis.b(s), "$"), RawRedis.b("readers"),
                     io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
