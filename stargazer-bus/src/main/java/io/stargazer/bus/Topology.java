@@ -236,11 +236,12 @@ public final class Topology {
         if (target.equals(deadLetterStream(toolsStream))) return toolsOutbox();
         if (target.startsWith(outboundStreamPrefix + ":")) {
             String rest = target.substring(outboundStreamPrefix.length() + 1);
-            if (TOKEN.matcher(rest).matches()) return workerOutbox();
+            // Dead letters first: a suffix without ':' ("-dead") also makes a name that looks like a platform's.
             if (rest.endsWith(deadLetterSuffix)) {
                 String p = rest.substring(0, rest.length() - deadLetterSuffix.length());
                 if (TOKEN.matcher(p).matches()) return gatewayOutbox(p);
             }
+            if (TOKEN.matcher(rest).matches()) return workerOutbox();
         }
         if (target.startsWith(toolsReplyStreamPrefix + ":") && target.length() > toolsReplyStreamPrefix.length() + 1) {
             return toolsOutbox();

@@ -103,8 +103,11 @@ class RelayIT {
             // A key of the relay's own shape, recorded early, would make the relay drop another outbox's entry of that id.
             String poison = "reply:" + t.gatewayOutbox("discord") + ":9999999999999-0";
             raw.xadd(outbox, "target", t.inboundStream(), "dedupe", poison, "payload", b("p"), "trace_id", "t");
+            // A key of the operator's replays' shape, recorded early, would make the relay drop that dead letter's replay.
+            String replayPoison = "replay:" + t.deadLetterStream(t.inboundStream()) + ":9999999999999-0";
+            raw.xadd(outbox, "target", t.inboundStream(), "dedupe", replayPoison, "payload", b("p"), "trace_id", "t");
             try (Relay relay = Relay.start(relayBus)) {
-                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(t.deadLetterStream(outbox)) == 4);
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(t.deadLetterStream(outbox)) == 5);
             }
             assertThat(raw.xlen(t.inboundStream())).isZero();
             assertThat(raw.xlen(out)).isZero();
@@ -115,6 +118,7 @@ class RelayIT {
             assertThat(errors.get(1)).contains("refused").contains("'" + t.toolsStream() + "'");
             assertThat(errors.get(2)).contains("does not start with target");
             assertThat(errors.get(3)).contains("refused").contains(poison);
+            assertThat(errors.get(4)).contains("refused").contains(replayPoison);
             assertThat(relayBus.pendingCount(outbox, t.relayGroup())).isZero();
         }
     }

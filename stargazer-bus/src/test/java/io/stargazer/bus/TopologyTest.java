@@ -313,6 +313,11 @@ class TopologyTest {
         assertThat(t.mayRelay(t.workerOutbox(), t.inboundStream(), ps)).isFalse();
         assertThat(t.mayRelay(t.toolsOutbox(), t.toolsReplyStream("w9"), ps)).isTrue();
         assertThat(t.mayRelay(t.toolsOutbox(), t.toolsStream(), ps)).isFalse();
+        // A dead-letter suffix without ':' makes an outbound dead-letter stream look like a platform's stream: it is
+        // still the gateway's (it was sent through the workers' outbox).
+        Topology dashed = Topology.builder().namespace("t1").deadLetterSuffix("-dead").build();
+        assertThat(dashed.outboxFor(dashed.deadLetterStream(dashed.outboundStream("webchat")), null)).isEqualTo(dashed.gatewayOutbox("webchat"));
+        assertThat(dashed.mayRelay(dashed.workerOutbox(), dashed.deadLetterStream(dashed.outboundStream("webchat")), ps)).isFalse();
         // The operator's outbox carries replayed dead letters: back to the streams the bus consumes and the outboxes only.
         assertThat(t.groupFor(t.operatorOutbox())).isEqualTo(t.relayGroup());
         assertThat(t.mayRelay(t.operatorOutbox(), t.inboundStream(), ps)).isTrue();

@@ -174,7 +174,13 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             List<String> ids = new ArrayList<>();
             for (RawEntry e : batch) {
                 Fields f = Fields.of(e);
-                if (f.sourceStream == null) {
+                // A dead letter goes back only to the stream whose dead letters it is among: its source_stream field is
+                // text anyone who may write dead letters wrote, and must not send it to a stream of another role.
+                if (f.sourceStream == null || !batchStream.equals(bus.topology().deadLetterStream(f.sourceStream))) {
+                    if (f.sourceStream != null) {
+                        log.atWarn().addKeyValue("stream", batchStream).addKeyValue("id", e.id()).addKeyValue("source_stream", f.sourceStream)
+                                .log("Dead letter not replayed: its source_stream is not the stream of this dead-letter stream");
+                    }
                     skipped++;
                     continue;
                 }
@@ -235,7 +241,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             argv.add(Relaying.TARGET);
             argv.add(source.getBytes(StandardCharsets.UTF_8));
             argv.add(Relaying.DEDUPE);
-            argv.add(("replay:" + deadStream + ":" + deadId).getBytes(StandardCharsets.UTF_8));
+            argv.add((Relaying.REPLAY_KEY_PREFIX + deadStream + ":" + deadId).getBytes(StandardCharsets.UTF_8));
         }
         argv.addAll(fields);
         argv.add(REPLAY_OF);

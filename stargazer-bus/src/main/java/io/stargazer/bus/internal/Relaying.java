@@ -26,6 +26,8 @@ import java.util.List;
 final class Relaying {
     static final byte[] TARGET = "target".getBytes(StandardCharsets.US_ASCII);
     static final byte[] DEDUPE = "dedupe".getBytes(StandardCharsets.US_ASCII);
+    /** The dedupe key of a dead letter put back through the operator's outbox: {@code replay:<dead stream>:<dead id>}. */
+    static final String REPLAY_KEY_PREFIX = "replay:";
     /** Fields before the entry's own: target, its stream, dedupe, its key. */
     static final int HEADER = 4;
 
@@ -94,6 +96,12 @@ final class Relaying {
             // would make the relay drop that outbox's entry of that id as already moved.
             throw new MalformedEntryException("refused: outbox '" + outbox + "' entry carries dedupe key '"
                     + Settings.printable(h.dedupeKey()) + "', of the shape only the relay's own keys have");
+        }
+        if (!outbox.equals(t.operatorOutbox()) && h.dedupeKey().startsWith(REPLAY_KEY_PREFIX)) {
+            // Only the operator's replays carry replay:<dead stream>:<dead id>: one recorded early by a writer would make
+            // the relay drop that dead letter's replay as already added, after the operator deleted the dead letter.
+            throw new MalformedEntryException("refused: outbox '" + outbox + "' entry carries dedupe key '"
+                    + Settings.printable(h.dedupeKey()) + "', of the shape only the operator's replays have");
         }
         try {
             Envelope body = new RawEntry(e.id(), e.flatFields().subList(HEADER, e.flatFields().size())).decode();
