@@ -174,9 +174,12 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             List<String> ids = new ArrayList<>();
             for (RawEntry e : batch) {
                 Fields f = Fields.of(e);
-                // A dead letter goes back only to the stream whose dead letters it is among: its source_stream field is
-                // text anyone who may write dead letters wrote, and must not send it to a stream of another role.
-                if (f.sourceStream == null || !batchStream.equals(bus.topology().deadLetterStream(f.sourceStream))) {
+                // A dead letter among a stream's dead letters (<stream><suffix>) goes back only to that stream: its
+                // source_stream field is text whoever may write those dead letters chose, and must not send it to a
+                // stream of another role. (A consumer's own dead-letter stream, ConsumerConfig.deadLetterStream, is
+                // its owner's to replay from.)
+                if (f.sourceStream == null || (batchStream.endsWith(bus.topology().deadLetterSuffix())
+                        && !batchStream.equals(bus.topology().deadLetterStream(f.sourceStream)))) {
                     if (f.sourceStream != null) {
                         log.atWarn().addKeyValue("stream", batchStream).addKeyValue("id", e.id()).addKeyValue("source_stream", f.sourceStream)
                                 .log("Dead letter not replayed: its source_stream is not the stream of this dead-letter stream");
