@@ -60,14 +60,12 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
 
     @Override
     public List<String> streams() {
+        // The dead letters of every stream a replay may go back to; in relay mode the outboxes' too (what the relay
+        // refused or could not move: docs/functions.md, "Relay mode").
         Topology t = bus.topology();
         Set<String> out = new LinkedHashSet<>();
-        for (String s : t.inboundStreams()) out.add(t.deadLetterStream(s));
-        for (String p : bus.config().platforms()) out.add(t.deadLetterStream(t.outboundStream(p)));
-        out.add(t.deadLetterStream(t.toolsStream()));
-        if (bus.config().publishVia() == io.stargazer.bus.PublishVia.RELAY) {
-            // What the relay refused or could not move (docs/functions.md, "Relay mode").
-            for (String o : t.outboxes(bus.config().platforms())) out.add(t.deadLetterStream(o));
+        for (String source : t.replaySources(bus.config().platforms(), bus.config().publishVia() == io.stargazer.bus.PublishVia.RELAY)) {
+            out.add(t.deadLetterStream(source));
         }
         return List.copyOf(out);
     }
