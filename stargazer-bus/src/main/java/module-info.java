@@ -15,6 +15,7 @@ module io.stargazer.bus {
     requires lettuce.core;
     requires io.netty.common;
     requires io.netty.transport;
+    requires io.netty.buffer;
     requires msgpack.core;
     requires org.slf4j;
     // Optional: only io.stargazer.bus.micrometer uses them, and only an application that has them calls it.

@@ -50,6 +50,11 @@ import java.util.Objects;
  *   <tr><td>{@code publishQueueLimit}</td><td>{@code SG_PUBLISH_QUEUE_LIMIT}</td>
  *       <td>{@value #DEFAULT_PUBLISH_QUEUE_LIMIT}</td><td>&gt; 0</td>
  *       <td>most publishes waiting per stream to be sent; past it a publish fails at once</td></tr>
+ *   <tr><td>{@code blockingPublishConnections}</td><td>{@code SG_BLOCKING_PUBLISH_CONNECTIONS}</td>
+ *       <td>{@value #DEFAULT_BLOCKING_PUBLISH_CONNECTIONS}</td><td>&ge; 0</td>
+ *       <td>connections of their own that blocking publishes use, each written and read on the publishing thread
+ *       (a single server over plain TCP; 0: every publish goes through the shared connection). A blocking publish that
+ *       finds none free, carries a dedupe key or retries goes through the shared connection (docs/reliability.md)</td></tr>
  *   <tr><td>{@code deadPeerTimeout}</td><td>{@code SG_DEAD_PEER_TIMEOUT_MS}</td>
  *       <td>{@link #DEFAULT_DEAD_PEER_TIMEOUT} (5 s)</td><td>&gt; 0</td>
  *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>
@@ -81,6 +86,7 @@ public final class BusConfig {
     public static final String ENV_BACKPRESSURE_TIMEOUT_MS = "SG_BACKPRESSURE_TIMEOUT_MS";
     public static final String ENV_PUBLISH_TIMEOUT_MS = "SG_PUBLISH_TIMEOUT_MS";
     public static final String ENV_PUBLISH_QUEUE_LIMIT = "SG_PUBLISH_QUEUE_LIMIT";
+    public static final String ENV_BLOCKING_PUBLISH_CONNECTIONS = "SG_BLOCKING_PUBLISH_CONNECTIONS";
     public static final String ENV_DEAD_PEER_TIMEOUT_MS = "SG_DEAD_PEER_TIMEOUT_MS";
     public static final String ENV_DEDUPE_WINDOW_MS = "SG_DEDUPE_WINDOW_MS";
     public static final String ENV_SERVER_CODE = "SG_SERVER_CODE";
@@ -101,6 +107,8 @@ public final class BusConfig {
     public static final Duration DEFAULT_BACKPRESSURE_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_PUBLISH_TIMEOUT = Duration.ofSeconds(10);
     public static final int DEFAULT_PUBLISH_QUEUE_LIMIT = 10_000;
+    /** Enough for a few publishing threads; more threads coalesce through the shared connection (docs/benchmarks.md). */
+    public static final int DEFAULT_BLOCKING_PUBLISH_CONNECTIONS = 4;
     public static final Duration DEFAULT_DEAD_PEER_TIMEOUT = Duration.ofSeconds(5);
     public static final Duration DEFAULT_DEDUPE_WINDOW = Duration.ofMinutes(10);
     public static final ServerCodeMode DEFAULT_SERVER_CODE = ServerCodeMode.AUTO;
@@ -120,6 +128,7 @@ public final class BusConfig {
     private final Duration backpressureTimeout;
     private final Duration publishTimeout;
     private final int publishQueueLimit;
+    private final int blockingPublishConnections;
     private final Duration deadPeerTimeout;
     private final Duration dedupeWindow;
     private final ServerCodeMode serverCode;
@@ -141,6 +150,7 @@ public final class BusConfig {
         this.backpressureTimeout = b.backpressureTimeout;
         this.publishTimeout = b.publishTimeout;
         this.publishQueueLimit = b.publishQueueLimit;
+        this.blockingPublishConnections = b.blockingPublishConnections;
         this.deadPeerTimeout = b.deadPeerTimeout;
         this.dedupeWindow = b.dedupeWindow;
         this.serverCode = b.serverCode;
@@ -168,6 +178,7 @@ public final class BusConfig {
         b.backpressureTimeout = backpressureTimeout;
         b.publishTimeout = publishTimeout;
         b.publishQueueLimit = publishQueueLimit;
+        b.blockingPublishConnections = blockingPublishConnections;
         b.deadPeerTimeout = deadPeerTimeout;
         b.dedupeWindow = dedupeWindow;
         b.serverCode = serverCode;
@@ -220,6 +231,7 @@ public final class BusConfig {
     public Duration backpressureTimeout() { return backpressureTimeout; }
     public Duration publishTimeout() { return publishTimeout; }
     public int publishQueueLimit() { return publishQueueLimit; }
+    public int blockingPublishConnections() { return blockingPublishConnections; }
     public Duration deadPeerTimeout() { return deadPeerTimeout; }
     public Duration dedupeWindow() { return dedupeWindow; }
     public ServerCodeMode serverCode() { return serverCode; }
@@ -232,7 +244,8 @@ public final class BusConfig {
                 && backlogCheckInterval.equals(c.backlogCheckInterval) && publishBatchMax == c.publishBatchMax
                 && clock.equals(c.clock) && trimPolicy == c.trimPolicy && backpressure == c.backpressure
                 && backpressureTimeout.equals(c.backpressureTimeout) && publishTimeout.equals(c.publishTimeout)
-                && publishQueueLimit == c.publishQueueLimit && deadPeerTimeout.equals(c.deadPeerTimeout)
+                && publishQueueLimit == c.publishQueueLimit && blockingPublishConnections == c.blockingPublishConnections
+                && deadPeerTimeout.equals(c.deadPeerTimeout)
                 && dedupeWindow.equals(c.dedupeWindow) && serverCode == c.serverCode && publishVia == c.publishVia;
     }
 
@@ -240,7 +253,7 @@ public final class BusConfig {
     public int hashCode() {
         return Objects.hash(topology, role, nodeId, platforms, streamMaxlen, maxEnvelopeBytes, backlogCheckInterval,
                 publishBatchMax, clock, trimPolicy, backpressure, backpressureTimeout, publishTimeout, publishQueueLimit,
-                deadPeerTimeout, dedupeWindow, serverCode, publishVia);
+                blockingPublishConnections, deadPeerTimeout, dedupeWindow, serverCode, publishVia);
     }
 
     @Override
@@ -249,7 +262,8 @@ public final class BusConfig {
                 + ", streamMaxlen=" + streamMaxlen + ", maxEnvelopeBytes=" + maxEnvelopeBytes + ", backlogCheckInterval="
                 + backlogCheckInterval + ", publishBatchMax=" + publishBatchMax + ", clock=" + clock + ", trimPolicy=" + trimPolicy
                 + ", backpressure=" + backpressure + ", backpressureTimeout=" + backpressureTimeout + ", publishTimeout="
-                + publishTimeout + ", publishQueueLimit=" + publishQueueLimit + ", deadPeerTimeout=" + deadPeerTimeout + ", dedupeWindow=" + dedupeWindow
+                + publishTimeout + ", publishQueueLimit=" + publishQueueLimit
+                + ", blockingPublishConnections=" + blockingPublishConnections + ", deadPeerTimeout=" + deadPeerTimeout + ", dedupeWindow=" + dedupeWindow
                 + ", serverCode=" + serverCode + ", publishVia=" + publishVia.wireName() + "}";
     }
 
@@ -269,6 +283,7 @@ public final class BusConfig {
         private Duration backpressureTimeout = DEFAULT_BACKPRESSURE_TIMEOUT;
         private Duration publishTimeout = DEFAULT_PUBLISH_TIMEOUT;
         private int publishQueueLimit = DEFAULT_PUBLISH_QUEUE_LIMIT;
+        private int blockingPublishConnections = DEFAULT_BLOCKING_PUBLISH_CONNECTIONS;
         private Duration deadPeerTimeout = DEFAULT_DEAD_PEER_TIMEOUT;
         private Duration dedupeWindow = DEFAULT_DEDUPE_WINDOW;
         private ServerCodeMode serverCode = DEFAULT_SERVER_CODE;
@@ -297,6 +312,9 @@ public final class BusConfig {
             }
             if ((v = env.get(ENV_PUBLISH_TIMEOUT_MS)) != null) publishTimeout(Settings.parseMillis(ENV_PUBLISH_TIMEOUT_MS, v));
             if ((v = env.get(ENV_PUBLISH_QUEUE_LIMIT)) != null) publishQueueLimit(Settings.parseInt(ENV_PUBLISH_QUEUE_LIMIT, v));
+            if ((v = env.get(ENV_BLOCKING_PUBLISH_CONNECTIONS)) != null) {
+                blockingPublishConnections(Settings.parseInt(ENV_BLOCKING_PUBLISH_CONNECTIONS, v));
+            }
             if ((v = env.get(ENV_DEAD_PEER_TIMEOUT_MS)) != null) deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, v));
             if ((v = env.get(ENV_DEDUPE_WINDOW_MS)) != null) dedupeWindow(Settings.parseMillis(ENV_DEDUPE_WINDOW_MS, v));
             if ((v = env.get(ENV_SERVER_CODE)) != null) serverCode(ServerCodeMode.parse(ENV_SERVER_CODE, v));
@@ -333,6 +351,10 @@ public final class BusConfig {
         public Builder backpressureTimeout(Duration v) { this.backpressureTimeout = Settings.positive(ENV_BACKPRESSURE_TIMEOUT_MS, v); return this; }
         public Builder publishTimeout(Duration v) { this.publishTimeout = Settings.positive(ENV_PUBLISH_TIMEOUT_MS, v); return this; }
         public Builder publishQueueLimit(int v) { this.publishQueueLimit = Settings.positive(ENV_PUBLISH_QUEUE_LIMIT, v); return this; }
+        public Builder blockingPublishConnections(int v) {
+            this.blockingPublishConnections = Settings.notNegative(ENV_BLOCKING_PUBLISH_CONNECTIONS, v);
+            return this;
+        }
         public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, v); return this; }
         public Builder dedupeWindow(Duration v) { this.dedupeWindow = Settings.positive(ENV_DEDUPE_WINDOW_MS, v); return this; }
         public Builder serverCode(ServerCodeMode v) { this.serverCode = Settings.present(ENV_SERVER_CODE, v); return this; }

@@ -221,6 +221,19 @@ class ConfigTest {
             assertThat(c.publishTimeout()).isEqualTo(BusConfig.DEFAULT_PUBLISH_TIMEOUT);
             assertThat(c.publishQueueLimit()).isEqualTo(BusConfig.DEFAULT_PUBLISH_QUEUE_LIMIT);
             assertThat(c.deadPeerTimeout()).isEqualTo(BusConfig.DEFAULT_DEAD_PEER_TIMEOUT);
+            assertThat(c.blockingPublishConnections()).isEqualTo(BusConfig.DEFAULT_BLOCKING_PUBLISH_CONNECTIONS);
+        }
+
+        @Test
+        void blockingPublishConnectionsAreReadAndChecked() {
+            assertThat(BusConfig.fromEnvironment(Map.of("SG_BLOCKING_PUBLISH_CONNECTIONS", "0", "SG_NODE_ID", "n"))
+                    .blockingPublishConnections()).isZero();
+            assertThat(BusConfig.fromEnvironment(Map.of("SG_BLOCKING_PUBLISH_CONNECTIONS", "12", "SG_NODE_ID", "n"))
+                    .blockingPublishConnections()).isEqualTo(12);
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_BLOCKING_PUBLISH_CONNECTIONS", "-1"))).getMessage())
+                    .contains("SG_BLOCKING_PUBLISH_CONNECTIONS").contains("'-1'");
+            assertThat(refusal(() -> BusConfig.fromEnvironment(Map.of("SG_BLOCKING_PUBLISH_CONNECTIONS", "many"))).setting())
+                    .isEqualTo("SG_BLOCKING_PUBLISH_CONNECTIONS");
         }
 
         @Test
@@ -258,6 +271,7 @@ class ConfigTest {
             assertThat(c.toBuilder().build()).isEqualTo(c).hasSameHashCodeAs(c);
             assertThat(c.toBuilder().build()).hasToString(c.toString());
             assertThat(c.toBuilder().publishQueueLimit(9).build()).isNotEqualTo(c);
+            assertThat(c.toBuilder().blockingPublishConnections(0).build()).isNotEqualTo(c);
             assertThat(c.toString()).contains("nodeId=n").contains("publishQueueLimit=6");
         }
     }

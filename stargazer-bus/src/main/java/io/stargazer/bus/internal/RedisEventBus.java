@@ -69,6 +69,8 @@ final class RedisEventBus implements EventBus {
     private final ScheduledExecutorService timers;
     private final BacklogMonitor backlog;
     private final StreamGuard guard;
+    /** Blocking publishes' own connections (BusConfig#blockingPublishConnections); null on a cluster, over TLS, or when 0. */
+    private final CallerConnections callers;
     private final AtomicBoolean closed = new AtomicBoolean();
     /** Metrics observer (io.stargazer.bus.micrometer): {@link BusHooks#NONE} until a binder is bound. */
     private volatile BusHooks hooks = BusHooks.NONE;
@@ -81,6 +83,8 @@ final class RedisEventBus implements EventBus {
     private RedisEventBus(BusConfig config, Redis redis) {
         this.config = config;
         this.redis = redis;
+        this.callers = redis.cluster() || redis.url().tls() || config.blockingPublishConnections() == 0 ? null
+                : new CallerConnections(redis.url(), config.nodeId(), config.blockingPublishConnections());
         this.relaying = new Relaying(config);
         this.async = redis.sharedAsync();
         this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -98,7 +102,7 @@ final class RedisEventBus implements EventBus {
         this.guard = new StreamGuard(config, async, redis.code(), maintenance, redis.version(),
                 s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                         redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
-                        redis.publishLoop(), redis.code())), () -> hooks);
+                        redis.publishLoop(), redis.code(), callers)), () -> hooks);
         ConnectionHealth health = redis.health(config.deadPeerTimeout());
         timers.scheduleWithFixedDelay(health::check, health.intervalMillis(), health.intervalMillis(), TimeUnit.MILLISECONDS);
         // Every publish completes within its deadline, even on a connection that stopped answering.
@@ -328,14 +332,13 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public String publishInbound(Envelope envelope) {
-        refuseOnIoThread("publishInbound");
-        return join(publishInboundAsync(envelope));
+        return publishInbound(envelope, PublishOptions.NONE);
     }
 
     @Override
     public String publishInbound(Envelope envelope, PublishOptions options) {
         refuseOnIoThread("publishInbound");
-        return join(publishInboundAsync(envelope, options));
+        return publishBlocking(topology().inboundStreamFor(envelope.channelId()), envelope, options);
     }
 
     @Override
@@ -356,26 +359,30 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public String publishOutbound(String platform, Envelope envelope) {
-        refuseOnIoThread("publishOutbound");
-        return join(publishOutboundAsync(platform, envelope));
+        return publishOutbound(platform, envelope, PublishOptions.NONE);
     }
 
     @Override
     public String publishOutbound(String platform, Envelope envelope, PublishOptions options) {
         refuseOnIoThread("publishOutbound");
-        return join(publishOutboundAsync(platform, envelope, options));
+        String stream;
+        try {
+            stream = topology().outboundStream(platform);
+        } catch (RuntimeException e) {
+            return join(CompletableFuture.failedFuture(e));
+        }
+        return publishBlocking(stream, envelope, options);
     }
 
     @Override
     public String publish(String stream, Envelope envelope) {
-        refuseOnIoThread("publish");
-        return join(publishAsync(stream, envelope));
+        return publish(stream, envelope, PublishOptions.NONE);
     }
 
     @Override
     public String publish(String stream, Envelope envelope, PublishOptions options) {
         refuseOnIoThread("publish");
-        return join(publishAsync(stream, envelope, options));
+        return publishBlocking(stream, envelope, options);
     }
 
     @Override
@@ -523,6 +530,21 @@ final class RedisEventBus implements EventBus {
     }
 
     private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey) {
+        return publishOnce(stream, envelope, dedupeKey, false);
+    }
+
+    /**
+     * A blocking publish: once, on this thread's own connection where it can ({@link StreamPublisher}); a retrying one
+     * goes the asynchronous way, its later tries running on a timer thread.
+     */
+    private String publishBlocking(String stream, Envelope envelope, PublishOptions options) {
+        if (options.maxAttempts() > 1) {
+            return join(publishAsync(stream, envelope, options));
+        }
+        return join(publishOnce(stream, envelope, options.dedupeKey(), true));
+    }
+
+    private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey, boolean blocking) {
         if (closed.get()) {
             return CompletableFuture.failedFuture(new StargazerException("the bus is closed; cannot publish to '" + stream + "'"));
         }
@@ -562,9 +584,9 @@ final class RedisEventBus implements EventBus {
         long deadline = System.nanoTime() + config.publishTimeout().toNanos();
         // Relay mode: written to the outbox, which the guard keeps within its cap; the relay adds it to the stream.
         CompletableFuture<String> id = outbox == null
-                ? guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace, null)
+                ? guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace, null, blocking)
                 : guard.publish(outbox, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace,
-                        stream.getBytes(StandardCharsets.UTF_8));
+                        stream.getBytes(StandardCharsets.UTF_8), false);
         backlog.published(outbox == null ? stream : outbox);
         if (h != BusHooks.NONE) {
             id.whenComplete((entryId, e) -> h.published(stream, System.nanoTime() - start, e));
@@ -785,6 +807,7 @@ final class RedisEventBus implements EventBus {
         }
         maintenance.shutdownNow();
         timers.shutdownNow();
+        if (callers != null) callers.close();
         redis.close();
         log.atInfo().addKeyValue("node_id", config.nodeId()).log("Event bus closed");
     }

@@ -157,7 +157,7 @@ final class StreamGuard {
      * outbox {@code stream} is for (StreamPublisher.Pending).
      */
     CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey,
-            byte[][] trace, byte[] target) {
+            byte[][] trace, byte[] target, boolean blocking) {
         State s = state(stream);
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
             if (config.backpressure() == Backpressure.REJECT) {
@@ -177,7 +177,8 @@ final class StreamGuard {
                 }
             }
         }
-        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target);
+        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target,
+                blocking);
         published(s);
         return id;
     }
@@ -255,7 +256,7 @@ final class StreamGuard {
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
                 hooks.get().backpressureWaited(s.stream, System.nanoTime() - p.parkedAt, true);
-                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target).whenComplete((id, e) -> {
+                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
                 });

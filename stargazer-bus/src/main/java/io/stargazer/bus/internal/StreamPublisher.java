@@ -47,6 +47,10 @@ import io.stargazer.bus.RedisServerException;
  * {@link PublishQueueFullException}. A script that fails part way (only WRONGTYPE or out-of-memory can do that) may
  * have stored the first entries of its batch; their publishers see the error, and a retry makes a duplicate, never a
  * loss.
+ *
+ * <p>A blocking publish on a single server may instead go out on a connection of the caller's own
+ * ({@link CallerConnections}), written and read on the calling thread: when it carries no dedupe key and nothing of this
+ * stream is queued or in flight here, so that it cannot overtake an earlier publish of the same thread.
  */
 final class StreamPublisher {
     /** Two batches in flight keep the connection busy while one is being answered, without shrinking batches. */
@@ -128,6 +132,8 @@ final class StreamPublisher {
     /** The keyed script's KEYS: the stream and its two dedupe hashes. */
     private final String[] dedupeKeys;
     private final BatchingDrain<Pending> drain;
+    /** Connections for blocking publishes on the caller's thread; null where they are not used (a cluster, TLS, turned off). */
+    private final CallerConnections callers;
     /** Publishes submitted and not yet taken into a batch (or expired). */
     private final AtomicInteger queued = new AtomicInteger();
     /** Batches written and not yet answered, oldest first: what {@link #expire} looks at. */
@@ -150,8 +156,9 @@ final class StreamPublisher {
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
-            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code) {
+            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers) {
         this.stream = stream;
+        this.callers = callers;
         this.code = code;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
         String[] hashes = Dedupe.hashNames(stream);
@@ -178,10 +185,23 @@ final class StreamPublisher {
         return drain.idle() && System.nanoTime() - lastUsed >= idleNanos;
     }
 
-    /** {@code dedupeKey}: null for none (see {@link Dedupe}). */
+    /**
+     * {@code dedupeKey}: null for none (see {@link Dedupe}). {@code blocking}: the caller waits for the result on this
+     * thread, which may then do the I/O itself (see the class comment); the future is then complete on return.
+     */
     CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey,
-            byte[][] trace, byte[] target) {
+            byte[][] trace, byte[] target, boolean blocking) {
         lastUsed = System.nanoTime();
+        if (blocking && callers != null && dedupeKey == null && target == null && drain.idle()) {
+            try {
+                String id = callers.xadd(stream, xaddArgs(payload, traceId, trimArgs, null, trace, null), deadline);
+                if (id != null) {
+                    return CompletableFuture.completedFuture(id);
+                }
+            } catch (RuntimeException e) {
+                return CompletableFuture.failedFuture(e);
+            }
+        }
         if (queued.incrementAndGet() > queueLimit) {
             queued.decrementAndGet();
             return CompletableFuture.failedFuture(new PublishQueueFullException(stream, queueLimit));
@@ -267,25 +287,32 @@ final class StreamPublisher {
     }
 
     private RedisFuture<byte[]> xadd(Pending p, List<String> opts) {
+        return redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC),
+                xaddArgs(p.payload, p.traceId, opts, p.dedupeKey, p.trace, p.target));
+    }
+
+    /** One entry's XADD arguments after the command's name, whichever connection carries it. */
+    private CommandArgs<String, byte[]> xaddArgs(byte[] payload, byte[] traceId, List<String> opts, String dedupeKey,
+            byte[][] trace, byte[] target) {
         CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(stream);
         for (String o : opts) {
             args.add(o);
         }
         args.add("*");
-        if (p.target != null) {
+        if (target != null) {
             // The outbox layout of the library's section "outbox" (OUTBOX_SCRIPT): one layout whichever way it is written.
-            byte[] dk = p.dedupeKey == null ? NONE : p.dedupeKey.getBytes(StandardCharsets.UTF_8);
-            args.add(TARGET).addValue(p.target).add(DEDUPE).addValue(dk);
-            args.add(PAYLOAD).addValue(p.payload).add(TRACE_ID).addValue(p.traceId);
-            if (p.dedupeKey != null) args.add(DEDUPE_KEY).addValue(dk);
+            byte[] dk = dedupeKey == null ? NONE : dedupeKey.getBytes(StandardCharsets.UTF_8);
+            args.add(TARGET).addValue(target).add(DEDUPE).addValue(dk);
+            args.add(PAYLOAD).addValue(payload).add(TRACE_ID).addValue(traceId);
+            if (dedupeKey != null) args.add(DEDUPE_KEY).addValue(dk);
         } else {
-            args.add(PAYLOAD).addValue(p.payload).add(TRACE_ID).addValue(p.traceId);
+            args.add(PAYLOAD).addValue(payload).add(TRACE_ID).addValue(traceId);
         }
-        if (p.trace != null) {
-            args.add(TRACEPARENT).addValue(p.trace[0]);
-            if (p.trace[1].length > 0) args.add(TRACESTATE).addValue(p.trace[1]);
+        if (trace != null) {
+            args.add(TRACEPARENT).addValue(trace[0]);
+            if (trace[1].length > 0) args.add(TRACESTATE).addValue(trace[1]);
         }
-        return redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC), args);
+        return args;
     }
 
     private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts) {

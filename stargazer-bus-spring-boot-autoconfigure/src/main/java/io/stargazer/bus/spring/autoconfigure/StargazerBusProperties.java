@@ -47,6 +47,8 @@ public class StargazerBusProperties {
     private Duration publishTimeout;
     /** Publishes queued per stream at most (SG_PUBLISH_QUEUE_LIMIT). */
     private Integer publishQueueLimit;
+    /** Connections of their own for blocking publishes, 0 for none (SG_BLOCKING_PUBLISH_CONNECTIONS). */
+    private Integer blockingPublishConnections;
     /** A connection that answers nothing for this long is replaced (SG_DEAD_PEER_TIMEOUT_MS). */
     private Duration deadPeerTimeout;
     /** How long a publish's dedupe key is remembered (SG_DEDUPE_WINDOW_MS). */
@@ -302,6 +304,7 @@ public class StargazerBusProperties {
         set(p + "backpressure-timeout", backpressureTimeout, b::backpressureTimeout);
         set(p + "publish-timeout", publishTimeout, b::publishTimeout);
         set(p + "publish-queue-limit", publishQueueLimit, b::publishQueueLimit);
+        set(p + "blocking-publish-connections", blockingPublishConnections, b::blockingPublishConnections);
         set(p + "dead-peer-timeout", deadPeerTimeout, b::deadPeerTimeout);
         set(p + "dedupe-window", dedupeWindow, b::dedupeWindow);
         set(p + "server-code", serverCode, b::serverCode);
@@ -343,6 +346,8 @@ public class StargazerBusProperties {
     public void setPublishTimeout(Duration v) { publishTimeout = v; }
     public Integer getPublishQueueLimit() { return publishQueueLimit; }
     public void setPublishQueueLimit(Integer v) { publishQueueLimit = v; }
+    public Integer getBlockingPublishConnections() { return blockingPublishConnections; }
+    public void setBlockingPublishConnections(Integer v) { blockingPublishConnections = v; }
     public Duration getDeadPeerTimeout() { return deadPeerTimeout; }
     public void setDeadPeerTimeout(Duration v) { deadPeerTimeout = v; }
     public Duration getDedupeWindow() { return dedupeWindow; }

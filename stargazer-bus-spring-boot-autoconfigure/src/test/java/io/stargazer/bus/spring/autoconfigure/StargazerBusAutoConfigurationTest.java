@@ -64,7 +64,8 @@ class StargazerBusAutoConfigurationTest {
         runner.withPropertyValues("stargazer.bus.role=worker", "stargazer.bus.node-id=w-7", "stargazer.bus.stream-maxlen=5000",
                 "stargazer.bus.trim-policy=evict", "stargazer.bus.publish-timeout=3s", "stargazer.bus.platforms=discord,webchat",
                 "stargazer.bus.topology.inbound-partitions=3", "stargazer.bus.dedupe-window=90s", "stargazer.bus.server-code=scripts",
-                "stargazer.bus.publish-via=relay", "stargazer.bus.topology.outbox-prefix=ob").run(ctx -> {
+                "stargazer.bus.publish-via=relay", "stargazer.bus.topology.outbox-prefix=ob",
+                "stargazer.bus.blocking-publish-connections=2").run(ctx -> {
             assertThat(ctx).hasNotFailed();
             BusConfig c = ctx.getBean(EventBus.class).config();
             assertThat(c.role()).isEqualTo(NodeRole.WORKER);
@@ -78,6 +79,7 @@ class StargazerBusAutoConfigurationTest {
             assertThat(c.serverCode()).isEqualTo(io.stargazer.bus.ServerCodeMode.SCRIPTS);
             assertThat(c.publishVia()).isEqualTo(io.stargazer.bus.PublishVia.RELAY);
             assertThat(c.topology().outboxPrefix()).endsWith("ob");
+            assertThat(c.blockingPublishConnections()).isEqualTo(2);
         });
     }
 

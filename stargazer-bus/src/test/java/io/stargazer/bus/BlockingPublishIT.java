@@ -1,0 +1,242 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.testing.Closer;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TcpProxy;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.embedded.RedisServerProcess;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+// A blocking publish on a single server is written and read on the calling thread, over a connection of its own
+// (BusConfig.blockingPublishConnections): what that connection may never do is reorder, lose, stall or hide a failure.
+class BlockingPublishIT {
+    private final Closer closer = new Closer();
+    /** Tells this run's node ids apart on the shared server. */
+    private static final String NS = TestRedis.namespace();
+
+    @AfterEach
+    void close() throws Exception {
+        closer.close();
+    }
+
+    private EventBus bus(RedisUrl url, Topology t, String nodeId, UnaryOperator<BusConfig.Builder> tune) {
+        return closer.add(EventBus.connect(url, tune.apply(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId(nodeId)).build()));
+    }
+
+    /** The lines of CLIENT LIST of {@code url}'s server that describe {@code nodeId}'s blocking-publish connections. */
+    private static List<String> clients(RedisUrl url, String nodeId) {
+        try (RawRedis raw = new RawRedis(url)) {
+            String list = new String((byte[]) raw.sync().dispatch(io.lettuce.core.protocol.CommandType.CLIENT,
+                    new io.lettuce.core.output.ByteArrayOutput<>(io.lettuce.core.codec.ByteArrayCodec.INSTANCE),
+                    new io.lettuce.core.protocol.CommandArgs<>(io.lettuce.core.codec.ByteArrayCodec.INSTANCE).add("LIST")));
+            return Arrays.stream(list.split("\n")).filter(l -> l.contains(" name=" + nodeId + ":publish ")).toList();
+        }
+    }
+
+    private static Envelope message(String channel, int n) {
+        return Envelope.of("platform", "test", "channel_id", channel, "n", n);
+    }
+
+    @Test
+    void aBlockingPublishGoesOnAConnectionOfItsOwnUnlessTurnedOff() {
+        Topology t = TestRedis.topology();
+        RedisUrl url = TestRedis.url();
+        EventBus own = bus(url, t, "own-" + NS, b -> b);
+        String id = own.publish(t.inboundStream(), message("c", 1));
+        assertThat(clients(url, "own-" + NS)).hasSize(1);
+        EventBus shared = bus(url, t, "shared-" + NS, b -> b.blockingPublishConnections(0));
+        String second = shared.publish(t.inboundStream(), message("c", 2));
+        assertThat(clients(url, "shared-" + NS)).isEmpty();
+        assertThat(TestRedis.readAll(own, t.inboundStream())).extracting(StreamEntry::id).containsExactly(id, second);
+    }
+
+    /** One thread's asynchronous publishes still in flight are not overtaken by its next blocking publish. */
+    @Test
+    void oneThreadsAsynchronousAndBlockingPublishesReachTheStreamInTheirOrder() {
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(TestRedis.url(), t, "order-" + NS, b -> b);
+        String stream = t.inboundStream();
+        List<CompletableFuture<String>> async = new ArrayList<>();
+        int n = 3000;
+        for (int i = 0; i < n; i++) {
+            if (i % 100 == 99) {
+                // Nothing in flight: this one goes on the connection of its own, the others after asynchronous ones.
+                CompletableFuture.allOf(async.toArray(CompletableFuture[]::new)).join();
+                bus.publish(stream, message("c", i));
+            } else if (i % 10 == 9) {
+                bus.publish(stream, message("c", i));
+            } else {
+                async.add(bus.publishAsync(stream, message("c", i)));
+            }
+        }
+        CompletableFuture.allOf(async.toArray(CompletableFuture[]::new)).join();
+        List<Long> seen = TestRedis.readAll(bus, stream).stream().map(e -> e.envelope().longValue("n", -1)).toList();
+        assertThat(seen).hasSize(n).isSorted();
+        assertThat(clients(TestRedis.url(), "order-" + NS)).as("the blocking publishes that found nothing in flight")
+                .hasSize(1);
+    }
+
+    /** More threads than connections: the others coalesce through the shared connection; each entry once, in order per thread. */
+    @Test
+    void moreThreadsThanConnectionsShareThemAndStoreEveryEntryOnce() throws Exception {
+        Topology t = TestRedis.topology();
+        String node = "many-" + NS;
+        EventBus bus = bus(TestRedis.url(), t, node, b -> b.blockingPublishConnections(2));
+        String stream = t.inboundStream();
+        int threads = 8;
+        int each = 400;
+        List<Thread> all = new ArrayList<>();
+        for (int k = 0; k < threads; k++) {
+            String channel = "c" + k;
+            all.add(new Thread(() -> {
+                for (int i = 0; i < each; i++) bus.publish(stream, message(channel, i));
+            }));
+        }
+        all.forEach(Thread::start);
+        for (Thread th : all) th.join(60_000);
+        assertThat(clients(TestRedis.url(), node)).hasSizeBetween(1, 2);
+        long[] next = new long[threads];
+        List<StreamEntry> entries = TestRedis.readAll(bus, stream);
+        for (StreamEntry e : entries) {
+            int k = Integer.parseInt(e.envelope().channelId().substring(1));
+            assertThat(e.envelope().longValue("n", -1)).as("entry of channel %s", e.envelope().channelId()).isEqualTo(next[k]);
+            next[k]++;
+        }
+        assertThat(entries).hasSize(threads * each);
+    }
+
+    /**
+     * The server closes the idle connection (CLIENT KILL, as its idle timeout or a failover would): the next publish
+     * sees that before writing and goes on a new connection, so it neither fails nor is of unknown outcome.
+     */
+    @Test
+    void aConnectionTheServerClosedWhileIdleIsReplacedBeforeThePublishIsWritten() {
+        Topology t = TestRedis.topology();
+        String node = "killed-" + NS;
+        EventBus bus = bus(TestRedis.url(), t, node, b -> b);
+        String stream = t.inboundStream();
+        bus.publish(stream, message("c", 0));
+        for (int round = 1; round <= 3; round++) {
+            try (RawRedis raw = new RawRedis(TestRedis.url())) {
+                raw.sync().dispatch(io.lettuce.core.protocol.CommandType.CLIENT,
+                        new io.lettuce.core.output.IntegerOutput<>(io.lettuce.core.codec.ByteArrayCodec.INSTANCE),
+                        new io.lettuce.core.protocol.CommandArgs<>(io.lettuce.core.codec.ByteArrayCodec.INSTANCE)
+                                .add("KILL").add("ID").add(publishClientId(node)));
+            }
+            await().atMost(Duration.ofSeconds(5)).until(() -> clients(TestRedis.url(), node).isEmpty());
+            bus.publish(stream, message("c", round));
+        }
+        assertThat(TestRedis.readAll(bus, stream)).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(0L, 1L, 2L, 3L);
+    }
+
+    private static String publishClientId(String node) {
+        return clients(TestRedis.url(), node).stream().findFirst().map(l -> l.replaceAll("^id=(\\d+) .*", "$1")).orElseThrow();
+    }
+
+    /** The same across a restart of the server: the old connection is gone, the publish after it is stored once. */
+    @Test
+    void aServerRestartBetweenTwoPublishesIsInvisibleToTheSecond() {
+        RedisServerProcess server = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(url, t, "restart", b -> b);
+        bus.publish(t.inboundStream(), message("c", 0));
+        server.kill();
+        server.restart();
+        await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> bus.ping() != null);
+        bus.publish(t.inboundStream(), message("c", 1));
+        assertThat(TestRedis.readAll(bus, t.inboundStream())).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(1L);
+    }
+
+    /**
+     * Behind a stalled connection a blocking publish fails within its publish timeout, saying its outcome is unknown
+     * (it was written); once the stall ends it is in the stream, and publishing goes on.
+     */
+    @Test
+    void aStalledConnectionFailsTheBlockingPublishWithinItsTimeoutAsOfUnknownOutcome() {
+        Topology t = TestRedis.topology();
+        TcpProxy link = closer.add(TcpProxy.to(TestRedis.url()));
+        EventBus bus = bus(link.url(), t, "stall", b -> b.publishTimeout(Duration.ofSeconds(1)));
+        EventBus observer = bus(TestRedis.url(), t, "observer", b -> b);
+        String stream = t.inboundStream();
+        bus.publish(stream, message("c", 0));
+        link.freezeAll();
+        long start = System.nanoTime();
+        assertThatThrownBy(() -> bus.publish(stream, message("c", 1))).isInstanceOf(PublishOutcomeUnknownException.class)
+                .hasMessageContaining(stream);
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(3));
+        link.unfreeze();
+        await().atMost(Duration.ofSeconds(10)).until(() -> TestRedis.readAll(observer, stream).size() == 2);
+        await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> bus.publish(stream, message("c", 2)) != null);
+        assertThat(TestRedis.readAll(observer, stream)).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(0L, 1L, 2L);
+    }
+
+    /**
+     * When a connection of its own cannot be opened (the server is at maxclients), a blocking publish goes through the
+     * shared connection instead of failing.
+     */
+    @Test
+    void whenNoConnectionOfItsOwnCanBeOpenedThePublishGoesThroughTheSharedOne() {
+        RedisServerProcess server = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(url, t, "full", b -> b);
+        try (RawRedis raw = new RawRedis(url)) {
+            // The bus's shared and reader connections and this one: no room for another.
+            raw.sync().configSet("maxclients", "1");
+            try {
+                String id = bus.publish(t.inboundStream(), message("c", 0));
+                assertThat(id).isNotBlank();
+                assertThat(bus.publish(t.inboundStream(), message("c", 1))).isNotBlank();
+            } finally {
+                raw.sync().configSet("maxclients", "10000");
+            }
+        }
+        assertThat(clients(url, "full")).isEmpty();
+        assertThat(TestRedis.readAll(bus, t.inboundStream())).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(0L, 1L);
+    }
+
+    /** An error reply is the publisher's error, and the connection stays in use: the next publish goes on it. */
+    @Test
+    void anErrorReplyFailsThatPublishAndKeepsTheConnection() {
+        Topology t = TestRedis.topology();
+        String node = "wrong-" + NS;
+        EventBus bus = bus(TestRedis.url(), t, node, b -> b);
+        String notAStream = t.inboundStream() + ":string";
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            raw.sync().set(RawRedis.utf8(notAStream), RawRedis.utf8("x"));
+        }
+        assertThatThrownBy(() -> bus.publish(notAStream, message("c", 0))).isInstanceOf(RedisServerException.WrongType.class)
+                .hasMessageContaining(notAStream);
+        String before = publishClientId(node);
+        bus.publish(t.inboundStream(), message("c", 1));
+        assertThat(publishClientId(node)).isEqualTo(before);
+    }
+
+    /** An interrupted thread's publish is stored and answered as before, and the thread is still interrupted after it. */
+    @Test
+    void anInterruptedThreadsPublishIsStoredAndTheInterruptKept() {
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(TestRedis.url(), t, "interrupted-" + NS, b -> b);
+        Thread.currentThread().interrupt();
+        String id;
+        try {
+            id = bus.publish(t.inboundStream(), message("c", 0));
+        } finally {
+            assertThat(Thread.interrupted()).as("interrupt status after the publish").isTrue();
+        }
+        assertThat(TestRedis.readAll(bus, t.inboundStream())).extracting(StreamEntry::id).containsExactly(id);
+        assertThat(clients(TestRedis.url(), "interrupted-" + NS)).hasSize(1);
+    }
+}
