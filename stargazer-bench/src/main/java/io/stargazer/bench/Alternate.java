@@ -42,14 +42,24 @@ final class Alternate {
     }
 
     Outcome run(String what, int rounds, Consumer<String> progress) throws Exception {
+        return run(what, 0, rounds, progress);
+    }
+
+    /**
+     * The same after {@code warmUps} alternated rounds that are printed but not counted: for a row whose single
+     * measurement is short next to the time the JIT takes to compile the code it runs (see the consume row).
+     */
+    Outcome run(String what, int warmUps, int rounds, Consumer<String> progress) throws Exception {
         String before = BenchMain.loadAverage();
         Map<String, List<Double>> got = new LinkedHashMap<>();
         for (String c : contenders.keySet()) got.put(c, new ArrayList<>());
-        for (int round = 1; round <= rounds; round++) {
-            StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "    %s, round %d/%d:", what, round, rounds));
+        for (int round = 1 - warmUps; round <= rounds; round++) {
+            StringBuilder line = new StringBuilder(round < 1
+                    ? String.format(Locale.ROOT, "    %s, warm-up %d/%d (not counted):", what, round + warmUps, warmUps)
+                    : String.format(Locale.ROOT, "    %s, round %d/%d:", what, round, rounds));
             for (Map.Entry<String, Measure> c : contenders.entrySet()) {
                 double v = c.getValue().run();
-                got.get(c.getKey()).add(v);
+                if (round >= 1) got.get(c.getKey()).add(v);
                 line.append(' ').append(c.getKey()).append(' ').append(Report.num(v, units.get(c.getKey()))).append(';');
             }
             progress.accept(line.toString());

@@ -136,6 +136,7 @@ class BlockingPublishIT {
             }
             await().atMost(Duration.ofSeconds(5)).until(() -> clients(TestRedis.url(), node).isEmpty());
             bus.publish(stream, message("c", round));
+            assertThat(clients(TestRedis.url(), node)).as("a new connection of its own carried publish %s", round).hasSize(1);
         }
         assertThat(TestRedis.readAll(bus, stream)).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(0L, 1L, 2L, 3L);
     }
@@ -156,6 +157,7 @@ class BlockingPublishIT {
         server.restart();
         await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> bus.ping() != null);
         bus.publish(t.inboundStream(), message("c", 1));
+        assertThat(clients(url, "restart")).as("the publish after the restart went on a new connection of its own").hasSize(1);
         assertThat(TestRedis.readAll(bus, t.inboundStream())).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(1L);
     }
 
@@ -222,6 +224,78 @@ class BlockingPublishIT {
         String before = publishClientId(node);
         bus.publish(t.inboundStream(), message("c", 1));
         assertThat(publishClientId(node)).isEqualTo(before);
+    }
+
+    /**
+     * A handler answers with {@code Delivery.reply} (asynchronous) and then publishes a follow-up with the blocking
+     * form to the same stream: the follow-up must not overtake the answer on a connection of its own.
+     */
+    @Test
+    void aBlockingPublishAfterAReplyToTheSameStreamComesAfterIt() {
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(TestRedis.url(), t, "replies-" + NS, b -> b.role(NodeRole.STANDALONE));
+        String in = t.inboundStream();
+        String out = t.outboundStream("webchat");
+        bus.ensureGroup(in, t.workerGroup());
+        int n = 300;
+        for (int i = 0; i < n; i++) bus.publishAsync(in, message("c" + i, i));
+        java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+        closer.add(bus.subscribe(bus.consumer(in, t.workerGroup()).concurrency(4).build(), d -> {
+            String channel = d.envelope().channelId();
+            d.reply(out, Envelope.of("channel_id", channel, "step", 1));
+            bus.publish(out, Envelope.of("channel_id", channel, "step", 2));
+            done.incrementAndGet();
+        }));
+        await().atMost(Duration.ofSeconds(60)).until(() -> done.get() == n && TestRedis.readAll(bus, out).size() == 2 * n);
+        java.util.Map<String, Long> last = new java.util.HashMap<>();
+        for (StreamEntry e : TestRedis.readAll(bus, out)) {
+            long step = e.envelope().longValue("step", -1);
+            assertThat(step).as("step of channel %s after step %s", e.envelope().channelId(), last.get(e.envelope().channelId()))
+                    .isEqualTo(last.getOrDefault(e.envelope().channelId(), 0L) + 1);
+            last.put(e.envelope().channelId(), step);
+        }
+    }
+
+    /**
+     * A publish that failed at its deadline but may still be written later (its connection stalled) is not overtaken
+     * by the same thread's next blocking publish on a fresh connection of its own: that one waits its turn behind it.
+     */
+    @Test
+    void aBlockingPublishDoesNotOvertakeAnEarlierOneThatTimedOutButMayStillBeWritten() throws Exception {
+        Topology t = TestRedis.topology();
+        TcpProxy link = closer.add(TcpProxy.to(TestRedis.url()));
+        EventBus bus = bus(link.url(), t, "late-" + NS, b -> b.publishTimeout(Duration.ofMillis(700)));
+        EventBus observer = bus(TestRedis.url(), t, "observer", b -> b);
+        String stream = t.inboundStream();
+        bus.ping();
+        link.freezeExisting(); // the shared connection stalls; a new connection of its own would not
+        CompletableFuture<String> first = bus.publishAsync(stream, message("c", 1));
+        assertThatThrownBy(first::join).hasCauseInstanceOf(PublishOutcomeUnknownException.class);
+        CompletableFuture<String> second = CompletableFuture.supplyAsync(() -> bus.publish(stream, message("c", 2)));
+        Thread.sleep(200); // the second publish is waiting (or, wrongly, already stored) while the first is held
+        link.unfreeze();
+        await().atMost(Duration.ofSeconds(10)).until(() -> TestRedis.readAll(observer, stream).size() == 2);
+        assertThat(TestRedis.readAll(observer, stream)).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(1L, 2L);
+        second.handle((id, e) -> id).join();
+    }
+
+    /** The login of a connection of its own: an ACL user with a password, and a database other than 0. */
+    @Test
+    void aConnectionOfItsOwnLogsInAsTheUrlsUserToItsDatabase() {
+        RedisServerProcess server = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        try (RawRedis raw = new RawRedis(RedisUrl.parse(server.url()))) {
+            raw.sync().aclSetuser("publisher", io.lettuce.core.AclSetuserArgs.Builder.on().addPassword("p@ss:w/rd").allKeys().allCommands());
+        }
+        RedisUrl url = RedisUrl.parse("redis://publisher:p%40ss%3Aw%2Frd@127.0.0.1:" + server.port() + "/3");
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(url, t, "login", b -> b);
+        bus.publish(t.inboundStream(), message("c", 0));
+        List<String> own = clients(RedisUrl.parse(server.url()), "login");
+        assertThat(own).hasSize(1);
+        assertThat(own.get(0)).contains(" user=publisher ").contains(" db=3 ");
+        try (RawRedis raw = new RawRedis(RedisUrl.parse(server.url() + "/3"))) {
+            assertThat(raw.xlen(t.inboundStream())).isEqualTo(1);
+        }
     }
 
     /** An interrupted thread's publish is stored and answered as before, and the thread is still interrupted after it. */

@@ -57,8 +57,13 @@ final class CallerConnections implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CallerConnections.class);
     /** After a failed attempt to open a connection, blocking publishes go the shared way for this long. */
     static final Duration RETRY_AFTER = Duration.ofSeconds(1);
-    /** Opening a connection (TCP and the login) takes at most this, or what is left of the publish's time. */
-    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+    /**
+     * Opening a connection (TCP and the login) takes at most this, or half of what is left of the publish's time: a
+     * server that takes new connections slowly must not use up the time the shared connection could still publish in.
+     */
+    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(1);
+    /** A buffer grown past this for one large envelope is shrunk back after it, so idle connections stay small. */
+    private static final int KEEP_BUFFER_BYTES = 64 << 10;
     private static final ByteBufAllocator ALLOC = UnpooledByteBufAllocator.DEFAULT;
 
     private final RedisUrl url;
@@ -68,6 +73,10 @@ final class CallerConnections implements AutoCloseable {
     private final AtomicInteger open = new AtomicInteger();
     private volatile long retryAt = System.nanoTime();
     private volatile boolean closed;
+    /** The server's address, resolved on the first connect and again after a failed one (no lookup per publish). */
+    private volatile InetSocketAddress address;
+    /** Whether a failure to open a connection was logged at WARN already (later ones go to DEBUG). */
+    private final java.util.concurrent.atomic.AtomicBoolean warned = new java.util.concurrent.atomic.AtomicBoolean();
 
     /** The command surely did not reach the server: the caller may send it another way. */
     static final class NotSent extends Exception {
@@ -80,15 +89,18 @@ final class CallerConnections implements AutoCloseable {
         final SocketChannel ch;
         final Selector selector;
         final SelectionKey key;
-        final ByteBuf out = ALLOC.directBuffer(1024);
-        final ByteBuf in = ALLOC.directBuffer(1024);
+        final ByteBuf out;
+        final ByteBuf in;
         final RedisStateMachine decoder = new RedisStateMachine(ALLOC);
         final ByteBuffer probe = ByteBuffer.allocateDirect(1);
 
+        /** Takes over {@code ch} and {@code selector}: closed by {@link #close}. */
         Conn(SocketChannel ch, Selector selector) throws IOException {
             this.ch = ch;
             this.selector = selector;
             this.key = ch.register(selector, 0);
+            this.out = ALLOC.directBuffer(1024);
+            this.in = ALLOC.directBuffer(1024);
         }
 
         void close() {
@@ -128,18 +140,28 @@ final class CallerConnections implements AutoCloseable {
             open.decrementAndGet();
             return null;
         }
+        boolean opened = false;
         try {
-            return connect(Math.max(1, Math.min(deadlineNanos - System.nanoTime(), CONNECT_TIMEOUT.toNanos())));
+            c = connect(Math.max(1, Math.min((deadlineNanos - System.nanoTime()) / 2, CONNECT_TIMEOUT.toNanos())));
+            opened = true;
+            return c;
         } catch (IOException | RuntimeException | NotSent e) {
-            open.decrementAndGet();
+            address = null;
             retryAt = System.nanoTime() + RETRY_AFTER.toNanos();
-            log.atDebug().addKeyValue("redis", url).setCause(e).log("No connection of its own for a blocking publish; it goes through the shared one");
+            boolean first = warned.compareAndSet(false, true);
+            (first ? log.atWarn() : log.atDebug()).addKeyValue("redis", url).addKeyValue("retry_after_ms", RETRY_AFTER.toMillis())
+                    .log("Could not open a connection of its own for blocking publishes (" + e.getMessage() + "); they go "
+                            + "through the shared connection meanwhile" + (first ? " (later failures are logged at DEBUG)" : ""));
             return null;
+        } finally {
+            if (!opened) open.decrementAndGet();
         }
     }
 
     /** Back to the idle set after a complete exchange; a connection left in an unknown state must be {@link #discard}ed instead. */
     void give(Conn c) {
+        if (c.out.capacity() > KEEP_BUFFER_BYTES) c.out.clear().capacity(1024);
+        if (c.in.capacity() > KEEP_BUFFER_BYTES && !c.in.isReadable()) c.in.clear().capacity(1024);
         idle.offerFirst(c);
         if (closed && idle.remove(c)) {
             discard(c);
@@ -158,7 +180,8 @@ final class CallerConnections implements AutoCloseable {
      */
     <T> T call(Conn c, CommandType type, CommandOutput<String, byte[], T> output, CommandArgs<String, byte[]> args,
             long deadlineNanos, String stream, String context) throws NotSent {
-        boolean interrupted = Thread.interrupted(); // a channel closes itself on an interrupted thread's I/O: kept for after
+        // Selector.select returns at once while the interrupt flag is set: cleared for the wait, set again after.
+        boolean interrupted = Thread.interrupted();
         boolean written = false;
         try {
             c.out.clear();
@@ -193,6 +216,13 @@ final class CallerConnections implements AutoCloseable {
             throw new PublishOutcomeUnknownException(stream, context + (e instanceof TimedOut
                     ? ": written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored"
                     : ": the connection was lost after the write: the entry may or may not be stored (" + e.getMessage() + ")"), e);
+        } catch (RuntimeException e) {
+            if (!written || e instanceof RedisServerException) {
+                throw e;
+            }
+            // Written, then something else went wrong (a reply the decoder could not read): the outcome is unknown.
+            throw new PublishOutcomeUnknownException(stream, context + ": written, but the reply could not be read: the entry may or may "
+                    + "not be stored (" + e + ")", e);
         } finally {
             if (interrupted) Thread.currentThread().interrupt();
         }
@@ -226,50 +256,67 @@ final class CallerConnections implements AutoCloseable {
         }
     }
 
+    /** Opens and logs in a connection within {@code timeoutNanos}; on any failure nothing is left open. */
     private Conn connect(long timeoutNanos) throws IOException, NotSent {
         long deadline = System.nanoTime() + timeoutNanos;
+        InetSocketAddress to = address;
+        if (to == null || to.isUnresolved()) {
+            to = new InetSocketAddress(url.host(), url.port()); // the lookup, once per opened connection at most
+            if (to.isUnresolved()) throw new IOException("cannot resolve " + url.host());
+            address = to;
+        }
         SocketChannel ch = SocketChannel.open();
+        Selector selector = null;
         Conn c;
         try {
             ch.configureBlocking(false);
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            Selector selector = Selector.open();
+            // As on Lettuce's connections: a peer that vanished while the connection sat idle is noticed by the kernel.
+            ch.setOption(StandardSocketOptions.SO_KEEPALIVE, true);
+            selector = Selector.open();
             c = new Conn(ch, selector);
         } catch (IOException | RuntimeException e) {
+            if (selector != null) selector.close();
             ch.close();
             throw e;
         }
+        boolean interrupted = false;
+        boolean ready = false;
         try {
-            if (!ch.connect(new InetSocketAddress(url.host(), url.port()))) {
+            if (!ch.connect(to)) {
                 while (!ch.finishConnect()) {
-                    await(c, SelectionKey.OP_CONNECT, deadline);
+                    interrupted |= await(c, SelectionKey.OP_CONNECT, deadline);
                 }
             }
-        } catch (IOException | TimedOut | RuntimeException e) {
-            c.close();
+            char[] password = url.password();
+            if (password != null) {
+                CommandArgs<String, byte[]> auth = new CommandArgs<>(Redis.CODEC);
+                if (url.user() != null) auth.add(url.user());
+                auth.add(new String(password).getBytes(StandardCharsets.UTF_8));
+                login(c, CommandType.AUTH, auth, deadline, false);
+            }
+            if (url.database() != 0) {
+                login(c, CommandType.SELECT, new CommandArgs<>(Redis.CODEC).add(url.database()), deadline, false);
+            }
+            // Only a label for CLIENT LIST: a user whose ACL refuses it still publishes on this connection.
+            login(c, CommandType.CLIENT, new CommandArgs<>(Redis.CODEC).add("SETNAME").add(clientName), deadline, true);
+            ready = true;
+            return c;
+        } catch (TimedOut e) {
             throw new IOException("connecting to " + url + ": " + e.getMessage(), e);
+        } finally {
+            if (!ready) c.close();
+            if (interrupted) Thread.currentThread().interrupt();
         }
-        // The login: any failure here discards the connection (call does) and is reported as NotSent.
-        char[] password = url.password();
-        if (password != null) {
-            CommandArgs<String, byte[]> auth = new CommandArgs<>(Redis.CODEC);
-            if (url.user() != null) auth.add(url.user());
-            auth.add(new String(password).getBytes(StandardCharsets.UTF_8));
-            login(c, CommandType.AUTH, auth, deadline);
-        }
-        if (url.database() != 0) {
-            login(c, CommandType.SELECT, new CommandArgs<>(Redis.CODEC).add(url.database()), deadline);
-        }
-        login(c, CommandType.CLIENT, new CommandArgs<>(Redis.CODEC).add("SETNAME").add(clientName), deadline);
-        return c;
     }
 
-    /** Closes the connection on any failure (it was not counted in yet: {@link #take} undoes its count). */
-    private void login(Conn c, CommandType type, CommandArgs<String, byte[]> args, long deadline) throws NotSent {
+    /** One step of the login; an error reply fails it unless {@code optional}. */
+    private void login(Conn c, CommandType type, CommandArgs<String, byte[]> args, long deadline, boolean optional) throws NotSent {
         try {
             call(c, type, new StatusOutput<>(Redis.CODEC), args, deadline, null, "logging in");
-        } catch (NotSent | RuntimeException e) {
-            c.close();
+        } catch (RedisServerException e) {
+            if (!optional) throw new NotSent("logging in to " + url + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
             throw new NotSent("logging in to " + url + ": " + e.getMessage(), e);
         }
     }

@@ -100,9 +100,7 @@ final class RedisEventBus implements EventBus {
         });
         maintenance.scheduleWithFixedDelay(() -> forgetIdleStreams(IDLE_STREAM), 1, 1, TimeUnit.MINUTES);
         this.guard = new StreamGuard(config, async, redis.code(), maintenance, redis.version(),
-                s -> publishers.computeIfAbsent(s, k -> new StreamPublisher(k, async, config.publishBatchMax(),
-                        redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
-                        redis.publishLoop(), redis.code(), callers)), () -> hooks);
+                this::publisher, () -> hooks);
         ConnectionHealth health = redis.health(config.deadPeerTimeout());
         timers.scheduleWithFixedDelay(health::check, health.intervalMillis(), health.intervalMillis(), TimeUnit.MILLISECONDS);
         // Every publish completes within its deadline, even on a connection that stopped answering.
@@ -152,6 +150,13 @@ final class RedisEventBus implements EventBus {
      */
     static final java.time.Duration IDLE_STREAM = java.time.Duration.ofMinutes(5);
 
+    /** The stream's publisher, made on first use. */
+    private StreamPublisher publisher(String stream) {
+        return publishers.computeIfAbsent(stream, k -> new StreamPublisher(k, async, config.publishBatchMax(),
+                redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
+                redis.publishLoop(), redis.code(), callers));
+    }
+
     /**
      * Drops the publishers (and trim state) of streams not published to for {@code idle}, and their backlog state;
      * returns how many publishers.
@@ -161,7 +166,7 @@ final class RedisEventBus implements EventBus {
         int dropped = 0;
         for (String stream : List.copyOf(publishers.keySet())) {
             StreamPublisher before = publishers.get(stream);
-            if (before != null && publishers.computeIfPresent(stream, (k, p) -> p.idleFor(idle.toNanos()) ? null : p) == null) {
+            if (before != null && publishers.computeIfPresent(stream, (k, p) -> p.retireIfIdle(idle.toNanos()) ? null : p) == null) {
                 guard.forgetIfQuiet(stream);
                 dropped++;
             }
@@ -512,20 +517,23 @@ final class RedisEventBus implements EventBus {
         String[] hashes = Dedupe.hashNames(stream);
         String[] keys = {stream, hashes[0], hashes[1], sourceStream};
         CompletableFuture<Answered> out = new CompletableFuture<>();
-        try {
-            redis.code().<String, byte[], byte[]>run(async, Dedupe.REPLY_SCRIPT, io.lettuce.core.ScriptOutputType.VALUE,
-                    keys, argv.toArray(byte[][]::new))
-                    .whenComplete((id, e) -> {
-                        if (e != null) {
-                            out.completeExceptionally(Redis.translate(e, what));
-                        } else {
-                            guard.countPublish(stream);
-                            out.complete(new Answered(new String(id, StandardCharsets.US_ASCII), true));
-                        }
-                    });
-        } catch (RuntimeException e) {
-            out.completeExceptionally(Redis.translate(e, what));
+        // Written by the stream's publisher in its turn among the publishes: this thread's next publish to the stream
+        // (through the shared connection or one of its own) comes after this answer.
+        byte[][] args = argv.toArray(byte[][]::new);
+        long deadline = System.nanoTime() + config.publishTimeout().toNanos();
+        CompletableFuture<String> written;
+        while ((written = publisher(stream).submitStep(() -> redis.code().<String, byte[], byte[]>run(async, Dedupe.REPLY_SCRIPT,
+                io.lettuce.core.ScriptOutputType.VALUE, keys, args), deadline)) == null) {
+            Thread.onSpinWait(); // retired by the idle sweep, which removed it in the same step: the next one is new
         }
+        written.whenComplete((id, e) -> {
+            if (e != null) {
+                out.completeExceptionally(Redis.translate(e, what));
+            } else {
+                guard.countPublish(stream);
+                out.complete(new Answered(id, true));
+            }
+        });
         return out;
     }
 

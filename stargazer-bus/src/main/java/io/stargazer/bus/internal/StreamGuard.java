@@ -177,9 +177,18 @@ final class StreamGuard {
                 }
             }
         }
-        CompletableFuture<String> id = publishers.apply(stream).submit(payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target,
-                blocking);
+        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking);
         published(s);
+        return id;
+    }
+
+    /** Hands a publish to the stream's publisher; one the idle sweep retired meanwhile is replaced by the map's new one. */
+    private CompletableFuture<String> submit(String stream, byte[] payload, byte[] traceId, List<String> trimArgs, long deadline,
+            String dedupeKey, byte[][] trace, byte[] target, boolean blocking) {
+        CompletableFuture<String> id;
+        while ((id = publishers.apply(stream).submit(payload, traceId, trimArgs, deadline, dedupeKey, trace, target, blocking)) == null) {
+            Thread.onSpinWait(); // the sweep removed it from the map in the same step as it retired it: the next apply makes a new one
+        }
         return id;
     }
 
@@ -256,7 +265,7 @@ final class StreamGuard {
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
                 hooks.get().backpressureWaited(s.stream, System.nanoTime() - p.parkedAt, true);
-                publishers.apply(s.stream).submit(p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false).whenComplete((id, e) -> {
+                submit(s.stream, p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
                 });

@@ -49,8 +49,9 @@ import io.stargazer.bus.RedisServerException;
  * loss.
  *
  * <p>A blocking publish on a single server may instead go out on a connection of the caller's own
- * ({@link CallerConnections}), written and read on the calling thread: when it carries no dedupe key and nothing of this
- * stream is queued or in flight here, so that it cannot overtake an earlier publish of the same thread.
+ * ({@link CallerConnections}), written and read on the calling thread: when it carries no dedupe key and every earlier
+ * write of this process to the stream through the shared connection has been answered or surely not sent
+ * ({@link #unanswered}), so that it cannot overtake an earlier publish or {@code Delivery.reply} of the same thread.
  */
 final class StreamPublisher {
     /** Two batches in flight keep the connection busy while one is being answered, without shrinking batches. */
@@ -136,6 +137,14 @@ final class StreamPublisher {
     private final CallerConnections callers;
     /** Publishes submitted and not yet taken into a batch (or expired). */
     private final AtomicInteger queued = new AtomicInteger();
+    /**
+     * Writes to this stream through the shared connection not yet answered by Lettuce (or skipped unsent): publishes
+     * from {@link #submit} until their batch's reply, failure or cancellation comes back (which may be after their
+     * deadline failed them), and {@code Delivery.reply}'s scripts ({@link #submitStep}). Only at 0 may a blocking publish go
+     * on a connection of its own. -1: retired by the idle sweep ({@link #retireIfIdle}); a caller holding this publisher
+     * then takes the stream's new one.
+     */
+    private final AtomicInteger unanswered = new AtomicInteger();
     /** Batches written and not yet answered, oldest first: what {@link #expire} looks at. */
     private final Queue<Batch> inFlight = new ConcurrentLinkedQueue<>();
 
@@ -147,7 +156,7 @@ final class StreamPublisher {
      * then travels with the entry and dedupes in the target when the relay adds it there, not here.
      */
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
-            String dedupeKey, byte[][] trace, byte[] target) {
+            String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step) {
     }
 
     /** One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first. */
@@ -177,22 +186,38 @@ final class StreamPublisher {
     private volatile long lastUsed = System.nanoTime();
 
     /**
-     * Nothing queued, nothing in flight, no drain running, and no publish for {@code idleNanos}: safe to forget.
-     * A publish racing with the sweep still goes out: the forgotten object keeps working, and since every publisher
-     * drains on the same event loop, a thread's next publish (through a new publisher) is written after it.
+     * Retires this publisher when nothing is unanswered and it had no publish for {@code idleNanos}: the caller (the
+     * idle sweep, inside the map's remapping, so atomically with the removal) may then forget it. A publish that got
+     * this object before and submits after finds it retired and takes the stream's new publisher, so no write is left
+     * behind in a forgotten one that a later blocking publish could overtake.
      */
-    boolean idleFor(long idleNanos) {
-        return drain.idle() && System.nanoTime() - lastUsed >= idleNanos;
+    boolean retireIfIdle(long idleNanos) {
+        return drain.idle() && System.nanoTime() - lastUsed >= idleNanos && unanswered.compareAndSet(0, -1);
+    }
+
+    /** Counts a write handed to the drain; false when retired. */
+    private boolean enter() {
+        for (;;) {
+            int u = unanswered.get();
+            if (u < 0) return false;
+            if (unanswered.compareAndSet(u, u + 1)) return true;
+        }
+    }
+
+    /** Those writes were answered (or failed, or were cancelled, or skipped unsent). */
+    private void leave(int writes) {
+        unanswered.addAndGet(-writes);
     }
 
     /**
      * {@code dedupeKey}: null for none (see {@link Dedupe}). {@code blocking}: the caller waits for the result on this
-     * thread, which may then do the I/O itself (see the class comment); the future is then complete on return.
+     * thread, which may then do the I/O itself (see the class comment); the future is then complete on return. Null when
+     * this publisher was retired meanwhile: submit to the stream's current one.
      */
     CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey,
             byte[][] trace, byte[] target, boolean blocking) {
         lastUsed = System.nanoTime();
-        if (blocking && callers != null && dedupeKey == null && target == null && drain.idle()) {
+        if (blocking && callers != null && dedupeKey == null && target == null && unanswered.get() == 0) {
             try {
                 String id = callers.xadd(stream, xaddArgs(payload, traceId, trimArgs, null, trace, null), deadline);
                 if (id != null) {
@@ -202,13 +227,31 @@ final class StreamPublisher {
                 return CompletableFuture.failedFuture(e);
             }
         }
+        return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null));
+    }
+
+    /**
+     * Writes another command that adds to this stream ({@code Delivery.reply}'s script, which returns the entry's id) in
+     * its turn among the publishes: a batch of its own, formed and written by the drain like them, so that a thread's
+     * answer and its next publish to the stream reach it in that order. Null when this publisher was retired meanwhile.
+     */
+    CompletableFuture<String> submitStep(java.util.function.Supplier<RedisFuture<byte[]>> step, long deadline) {
+        lastUsed = System.nanoTime();
+        return queue(new Pending(NONE, NONE, List.of(), new CompletableFuture<>(), deadline, null, null, null, step));
+    }
+
+    /** Hands {@code p} to the drain within the queue limit, counted as unanswered; null when retired. */
+    private CompletableFuture<String> queue(Pending p) {
         if (queued.incrementAndGet() > queueLimit) {
             queued.decrementAndGet();
             return CompletableFuture.failedFuture(new PublishQueueFullException(stream, queueLimit));
         }
-        CompletableFuture<String> f = new CompletableFuture<>();
-        drain.offer(new Pending(payload, traceId, trimArgs, f, deadline, dedupeKey, trace, target));
-        return f;
+        if (!enter()) {
+            queued.decrementAndGet();
+            return null;
+        }
+        drain.offer(p);
+        return p.future;
     }
 
     /**
@@ -244,6 +287,7 @@ final class StreamPublisher {
         while ((first = queue.poll()) != null) {
             queued.decrementAndGet();
             if (!first.future.isDone()) break;
+            leave(1); // failed at its deadline before it was sent
         }
         if (first == null) {
             return List.of();
@@ -252,16 +296,29 @@ final class StreamPublisher {
         batch.add(first);
         long bytes = first.payload.length;
         Pending next;
-        while (batch.size() < maxBatch && (next = queue.peek()) != null && bytes + next.payload.length <= MAX_BATCH_BYTES
-                && next.trimArgs == first.trimArgs && (next.trace == null) == (first.trace == null)
-                && (next.target == null) == (first.target == null)) {
+        while (batch.size() < maxBatch && (next = queue.peek()) != null && sameBatch(first, next, bytes)) {
             queue.poll();
             queued.decrementAndGet();
-            if (next.future.isDone()) continue;
+            if (next.future.isDone()) {
+                leave(1);
+                continue;
+            }
             batch.add(next);
             bytes += next.payload.length;
         }
         return batch;
+    }
+
+    /**
+     * Whether {@code next} may join {@code first}'s batch of {@code bytes}: steps only with steps (each its own command,
+     * written one after the other); publishes with the same trim options and of the same kind, within the byte bound.
+     */
+    private static boolean sameBatch(Pending first, Pending next, long bytes) {
+        if (first.step != null || next.step != null) {
+            return first.step != null && next.step != null;
+        }
+        return bytes + next.payload.length <= MAX_BATCH_BYTES && next.trimArgs == first.trimArgs
+                && (next.trace == null) == (first.trace == null) && (next.target == null) == (first.target == null);
     }
 
     private void send(List<Pending> items) {
@@ -269,6 +326,10 @@ final class StreamPublisher {
         for (Pending p : items) deadline = p.deadline - deadline < 0 ? p.deadline : deadline;
         Batch batch = new Batch(items, deadline, new AtomicBoolean());
         inFlight.add(batch);
+        if (items.get(0).step != null) {
+            sendSteps(batch);
+            return;
+        }
         List<String> opts = items.get(0).trimArgs;
         RedisFuture<?> reply;
         try {
@@ -280,10 +341,47 @@ final class StreamPublisher {
                 reply = dedupe ? evalDedupe(items, opts) : items.size() == 1 ? xadd(items.get(0), opts) : eval(items, opts);
             }
         } catch (RuntimeException e) {
+            leave(items.size());
             finish(batch, null, e);
             return;
         }
-        reply.whenComplete((result, error) -> finish(batch, result, error));
+        // Counted off before the callers learn the outcome: a caller's next blocking publish must find it answered.
+        reply.whenComplete((result, error) -> {
+            leave(items.size());
+            finish(batch, result, error);
+        });
+    }
+
+    /**
+     * A batch of steps ({@link #submitStep}): each written as its own command, in order; each caller learns its own
+     * outcome; the batch frees its slot when the last is answered (or at its deadline, by {@link #expire}).
+     */
+    private void sendSteps(Batch batch) {
+        AtomicInteger left = new AtomicInteger(batch.items.size());
+        for (Pending p : batch.items) {
+            RedisFuture<byte[]> reply;
+            try {
+                reply = p.step.get();
+            } catch (RuntimeException e) {
+                stepDone(batch, left, p, null, e);
+                continue;
+            }
+            reply.whenComplete((id, e) -> stepDone(batch, left, p, id, e));
+        }
+    }
+
+    private void stepDone(Batch batch, AtomicInteger left, Pending p, byte[] id, Throwable error) {
+        leave(1);
+        boolean last = left.decrementAndGet() == 0;
+        if (last && batch.settled.compareAndSet(false, true)) {
+            inFlight.remove(batch);
+            drain.sent();
+        }
+        if (error != null) {
+            p.future.completeExceptionally(failure(error));
+        } else {
+            p.future.complete(new String(id, StandardCharsets.US_ASCII));
+        }
     }
 
     private RedisFuture<byte[]> xadd(Pending p, List<String> opts) {
