@@ -156,7 +156,9 @@ final class CompareRows {
         // Two uncounted rounds first: one backlog takes 4-8 s, and in the harness's first rounds every contender's
         // consuming code was still being compiled (a run of 5 rounds climbed from 121 000 to 274 000 msg/s for the bus
         // and from 100 000 to 277 000 for Redisson, round by round).
-        bench.note("The consume row runs 2 alternated warm-up rounds (not counted) before its " + BenchMain.ROUNDS + " rounds.");
-        report(bench, BenchMain.SEC_CONSUME, figure, BenchMain.P16, c.run("consume", ctx.quick ? 1 : 2, BenchMain.ROUNDS, bench::progress));
+        int warmUps = ctx.quick ? 1 : 2;
+        bench.note("The consume row runs " + warmUps + " alternated warm-up round" + (warmUps == 1 ? "" : "s") + " (not counted) before its "
+                + BenchMain.ROUNDS + " rounds.");
+        report(bench, BenchMain.SEC_CONSUME, figure, BenchMain.P16, c.run("consume", warmUps, BenchMain.ROUNDS, bench::progress));
     }
 }

@@ -209,6 +209,26 @@ class BlockingPublishIT {
         assertThat(TestRedis.readAll(bus, t.inboundStream())).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(0L, 1L);
     }
 
+    /**
+     * A server that cannot take writes now (a replica: READONLY, as a demoted primary answers after a failover) is not
+     * this publish's fault: the connection of its own is dropped and the publish goes the shared way, whose answer the
+     * caller gets.
+     */
+    @Test
+    void aReadOnlyServerSendsTheBlockingPublishTheSharedWay() {
+        RedisServerProcess primary = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        RedisServerProcess replica = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        RedisUrl url = RedisUrl.parse(replica.url());
+        try (RawRedis raw = new RawRedis(url)) {
+            raw.sync().replicaof("127.0.0.1", primary.port());
+        }
+        Topology t = TestRedis.topology();
+        EventBus bus = bus(url, t, "readonly", b -> b);
+        assertThatThrownBy(() -> bus.publish(t.inboundStream(), message("c", 0))).isInstanceOf(RedisServerException.class)
+                .satisfies(e -> assertThat(((RedisServerException) e).code()).isEqualTo("READONLY"));
+        assertThat(clients(url, "readonly")).as("the connection that met READONLY").isEmpty();
+    }
+
     /** An error reply is the publisher's error, and the connection stays in use: the next publish goes on it. */
     @Test
     void anErrorReplyFailsThatPublishAndKeepsTheConnection() {

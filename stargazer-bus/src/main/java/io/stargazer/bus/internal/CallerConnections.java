@@ -62,6 +62,8 @@ final class CallerConnections implements AutoCloseable {
      * server that takes new connections slowly must not use up the time the shared connection could still publish in.
      */
     static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(1);
+    /** Error replies that mean "not here, not now" rather than "not this publish": the publish goes the shared way. */
+    private static final java.util.Set<String> NOT_THE_PRIMARY = java.util.Set.of("READONLY", "MASTERDOWN", "LOADING");
     /** A buffer grown past this for one large envelope is shrunk back after it, so idle connections stay small. */
     private static final int KEEP_BUFFER_BYTES = 64 << 10;
     private static final ByteBufAllocator ALLOC = UnpooledByteBufAllocator.DEFAULT;
@@ -350,6 +352,14 @@ final class CallerConnections implements AutoCloseable {
         try {
             id = call(c, CommandType.XADD, new ValueOutput<>(Redis.CODEC), args, deadlineNanos, stream, context);
         } catch (RedisServerException e) {
+            if (NOT_THE_PRIMARY.contains(e.code())) {
+                // This connection reached a server that cannot take writes now (a demoted primary after a failover, one
+                // still loading): nothing was done, and the shared connection may already be on the right server.
+                discard(c);
+                address = null;
+                retryAt = System.nanoTime() + RETRY_AFTER.toNanos();
+                return null;
+            }
             give(c);
             throw e;
         } catch (NotSent e) {

@@ -133,6 +133,8 @@ final class StreamPublisher {
     /** The keyed script's KEYS: the stream and its two dedupe hashes. */
     private final String[] dedupeKeys;
     private final BatchingDrain<Pending> drain;
+    /** A cluster: one batch outstanding at a time (see the class comment), steps included. */
+    private final boolean oneBatchAtATime;
     /** Connections for blocking publishes on the caller's thread; null where they are not used (a cluster, TLS, turned off). */
     private final CallerConnections callers;
     /** Publishes submitted and not yet taken into a batch (or expired). */
@@ -160,7 +162,7 @@ final class StreamPublisher {
     }
 
     /** One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first. */
-    private record Batch(List<Pending> items, long deadline, AtomicBoolean settled) {
+    private record Batch(List<Pending> items, long deadline, AtomicBoolean settled, AtomicBoolean slotFreed) {
     }
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
@@ -168,6 +170,7 @@ final class StreamPublisher {
             java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers) {
         this.stream = stream;
         this.callers = callers;
+        this.oneBatchAtATime = maxInFlight == 1;
         this.code = code;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
         String[] hashes = Dedupe.hashNames(stream);
@@ -227,7 +230,7 @@ final class StreamPublisher {
                 return CompletableFuture.failedFuture(e);
             }
         }
-        return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null));
+        return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null), true);
     }
 
     /**
@@ -237,12 +240,14 @@ final class StreamPublisher {
      */
     CompletableFuture<String> submitStep(java.util.function.Supplier<RedisFuture<byte[]>> step, long deadline) {
         lastUsed = System.nanoTime();
-        return queue(new Pending(NONE, NONE, List.of(), new CompletableFuture<>(), deadline, null, null, null, step));
+        // Not held to the queue limit: answers are bounded by the handlers that wait for them, and a full queue of
+        // publishes must not fail (and so dead-letter) the deliveries being answered.
+        return queue(new Pending(NONE, NONE, List.of(), new CompletableFuture<>(), deadline, null, null, null, step), false);
     }
 
-    /** Hands {@code p} to the drain within the queue limit, counted as unanswered; null when retired. */
-    private CompletableFuture<String> queue(Pending p) {
-        if (queued.incrementAndGet() > queueLimit) {
+    /** Hands {@code p} to the drain, within the queue limit if {@code limited}, counted as unanswered; null when retired. */
+    private CompletableFuture<String> queue(Pending p, boolean limited) {
+        if (queued.incrementAndGet() > queueLimit && limited) {
             queued.decrementAndGet();
             return CompletableFuture.failedFuture(new PublishQueueFullException(stream, queueLimit));
         }
@@ -273,7 +278,7 @@ final class StreamPublisher {
                 PublishOutcomeUnknownException e = new PublishOutcomeUnknownException(stream, "publishing to stream '" + stream
                         + "': written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored", null);
                 for (Pending p : b.items) p.future.completeExceptionally(e);
-                drain.sent();
+                freeSlot(b);
             }
         }
     }
@@ -324,7 +329,7 @@ final class StreamPublisher {
     private void send(List<Pending> items) {
         long deadline = items.get(0).deadline;
         for (Pending p : items) deadline = p.deadline - deadline < 0 ? p.deadline : deadline;
-        Batch batch = new Batch(items, deadline, new AtomicBoolean());
+        Batch batch = new Batch(items, deadline, new AtomicBoolean(), new AtomicBoolean());
         inFlight.add(batch);
         if (items.get(0).step != null) {
             sendSteps(batch);
@@ -362,11 +367,23 @@ final class StreamPublisher {
             RedisFuture<byte[]> reply;
             try {
                 reply = p.step.get();
-            } catch (RuntimeException e) {
+            } catch (Throwable e) {
                 stepDone(batch, left, p, null, e);
                 continue;
             }
             reply.whenComplete((id, e) -> stepDone(batch, left, p, id, e));
+        }
+        if (!oneBatchAtATime) {
+            // Written, in order, on the one connection: the next batch may follow at once, as answers were pipelined
+            // before they went through the drain. The batch stays tracked for its deadline.
+            freeSlot(batch);
+        }
+    }
+
+    /** Gives the batch's place on the wire back to the drain, once (expiry, the answer, or early for steps). */
+    private void freeSlot(Batch b) {
+        if (b.slotFreed.compareAndSet(false, true)) {
+            drain.sent();
         }
     }
 
@@ -375,7 +392,7 @@ final class StreamPublisher {
         boolean last = left.decrementAndGet() == 0;
         if (last && batch.settled.compareAndSet(false, true)) {
             inFlight.remove(batch);
-            drain.sent();
+            freeSlot(batch);
         }
         if (error != null) {
             p.future.completeExceptionally(failure(error));
@@ -482,7 +499,7 @@ final class StreamPublisher {
         }
         inFlight.remove(batch);
         // Free the slot and send what queued meanwhile before running callers' completion stages.
-        drain.sent();
+        freeSlot(batch);
         List<Pending> items = batch.items;
         if (error != null) {
             RuntimeException e = failure(error);
