@@ -300,8 +300,11 @@ final class CallerConnections implements AutoCloseable {
             if (url.database() != 0) {
                 login(c, CommandType.SELECT, new CommandArgs<>(Redis.CODEC).add(url.database()), deadline, false);
             }
-            // Only a label for CLIENT LIST: a user whose ACL refuses it still publishes on this connection.
+            // Only a label for CLIENT LIST: a user whose ACL refuses it (NOPERM) still publishes on this connection.
             login(c, CommandType.CLIENT, new CommandArgs<>(Redis.CODEC).add("SETNAME").add(clientName), deadline, true);
+            // A server that refused the connection itself (maxclients) wrote its error and closed it: the first reply
+            // read is that error, whichever command it answers. Only a connection still open is kept.
+            if (!usable(c)) throw new IOException("the server closed the connection during the login");
             ready = true;
             return c;
         } catch (TimedOut e) {
@@ -312,12 +315,12 @@ final class CallerConnections implements AutoCloseable {
         }
     }
 
-    /** One step of the login; an error reply fails it unless {@code optional}. */
+    /** One step of the login; an error reply fails it unless {@code optional} and an ACL refusal (NOPERM). */
     private void login(Conn c, CommandType type, CommandArgs<String, byte[]> args, long deadline, boolean optional) throws NotSent {
         try {
             call(c, type, new StatusOutput<>(Redis.CODEC), args, deadline, null, "logging in");
         } catch (RedisServerException e) {
-            if (!optional) throw new NotSent("logging in to " + url + ": " + e.getMessage(), e);
+            if (!optional || !"NOPERM".equals(e.code())) throw new NotSent("logging in to " + url + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             throw new NotSent("logging in to " + url + ": " + e.getMessage(), e);
         }
