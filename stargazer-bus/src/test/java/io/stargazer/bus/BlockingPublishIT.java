@@ -44,6 +44,11 @@ class BlockingPublishIT {
         }
     }
 
+    /** A server of this test's own, to restart, fill or turn into a replica. */
+    private RedisServerProcess ownServer() {
+        return closer.add(RedisServerProcess.builder().appendOnly(false).start());
+    }
+
     private static Envelope message(String channel, int n) {
         return Envelope.of("platform", "test", "channel_id", channel, "n", n);
     }
@@ -148,7 +153,7 @@ class BlockingPublishIT {
     /** The same across a restart of the server: the old connection is gone, the publish after it is stored once. */
     @Test
     void aServerRestartBetweenTwoPublishesIsInvisibleToTheSecond() {
-        RedisServerProcess server = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        RedisServerProcess server = ownServer();
         RedisUrl url = RedisUrl.parse(server.url());
         Topology t = TestRedis.topology();
         EventBus bus = bus(url, t, "restart", b -> b);
@@ -190,7 +195,7 @@ class BlockingPublishIT {
      */
     @Test
     void whenNoConnectionOfItsOwnCanBeOpenedThePublishGoesThroughTheSharedOne() {
-        RedisServerProcess server = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        RedisServerProcess server = ownServer();
         RedisUrl url = RedisUrl.parse(server.url());
         Topology t = TestRedis.topology();
         EventBus bus = bus(url, t, "full", b -> b);
@@ -216,8 +221,8 @@ class BlockingPublishIT {
      */
     @Test
     void aReadOnlyServerSendsTheBlockingPublishTheSharedWay() {
-        RedisServerProcess primary = closer.add(RedisServerProcess.builder().appendOnly(false).start());
-        RedisServerProcess replica = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        RedisServerProcess primary = ownServer();
+        RedisServerProcess replica = ownServer();
         RedisUrl url = RedisUrl.parse(replica.url());
         try (RawRedis raw = new RawRedis(url)) {
             raw.sync().replicaof("127.0.0.1", primary.port());
@@ -292,7 +297,8 @@ class BlockingPublishIT {
         CompletableFuture<String> first = bus.publishAsync(stream, message("c", 1));
         assertThatThrownBy(first::join).hasCauseInstanceOf(PublishOutcomeUnknownException.class);
         CompletableFuture<String> second = CompletableFuture.supplyAsync(() -> bus.publish(stream, message("c", 2)));
-        Thread.sleep(200); // the second publish is waiting (or, wrongly, already stored) while the first is held
+        // While the first is held, nothing may be stored: the second waits behind it (wrongly, it would be stored at once).
+        await().during(Duration.ofMillis(200)).atMost(Duration.ofSeconds(2)).until(() -> TestRedis.readAll(observer, stream).isEmpty());
         link.unfreeze();
         await().atMost(Duration.ofSeconds(10)).until(() -> TestRedis.readAll(observer, stream).size() == 2);
         assertThat(TestRedis.readAll(observer, stream)).extracting(e -> e.envelope().longValue("n", -1)).containsExactly(1L, 2L);
@@ -302,7 +308,7 @@ class BlockingPublishIT {
     /** The login of a connection of its own: an ACL user with a password, and a database other than 0. */
     @Test
     void aConnectionOfItsOwnLogsInAsTheUrlsUserToItsDatabase() {
-        RedisServerProcess server = closer.add(RedisServerProcess.builder().appendOnly(false).start());
+        RedisServerProcess server = ownServer();
         try (RawRedis raw = new RawRedis(RedisUrl.parse(server.url()))) {
             raw.sync().aclSetuser("publisher", io.lettuce.core.AclSetuserArgs.Builder.on().addPassword("p@ss:w/rd").allKeys().allCommands());
         }

@@ -336,11 +336,6 @@ final class CallerConnections implements AutoCloseable {
         }
     }
 
-    /** Connections open (idle or in use), for tests and diagnostics. */
-    int open() {
-        return open.get();
-    }
-
     /**
      * One XADD on a connection of its own: the entry's id, or null when no connection could be had or the command
      * surely did not reach the server (the caller then publishes the shared way). Throws as {@link #call} does.

@@ -521,11 +521,9 @@ final class RedisEventBus implements EventBus {
         // (through the shared connection or one of its own) comes after this answer.
         byte[][] args = argv.toArray(byte[][]::new);
         long deadline = System.nanoTime() + config.publishTimeout().toNanos();
-        CompletableFuture<String> written;
-        while ((written = publisher(stream).submitStep(() -> redis.code().<String, byte[], byte[]>run(async, Dedupe.REPLY_SCRIPT,
-                io.lettuce.core.ScriptOutputType.VALUE, keys, args), deadline)) == null) {
-            Thread.onSpinWait(); // retired by the idle sweep, which removed it in the same step: the next one is new
-        }
+        CompletableFuture<String> written = StreamPublisher.onCurrent(this::publisher, stream, p -> p.submitStep(
+                () -> redis.code().<String, byte[], byte[]>run(async, Dedupe.REPLY_SCRIPT, io.lettuce.core.ScriptOutputType.VALUE, keys, args),
+                deadline));
         written.whenComplete((id, e) -> {
             if (e != null) {
                 out.completeExceptionally(Redis.translate(e, what));

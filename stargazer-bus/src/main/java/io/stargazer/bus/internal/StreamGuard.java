@@ -185,11 +185,8 @@ final class StreamGuard {
     /** Hands a publish to the stream's publisher; one the idle sweep retired meanwhile is replaced by the map's new one. */
     private CompletableFuture<String> submit(String stream, byte[] payload, byte[] traceId, List<String> trimArgs, long deadline,
             String dedupeKey, byte[][] trace, byte[] target, boolean blocking) {
-        CompletableFuture<String> id;
-        while ((id = publishers.apply(stream).submit(payload, traceId, trimArgs, deadline, dedupeKey, trace, target, blocking)) == null) {
-            Thread.onSpinWait(); // the sweep removed it from the map in the same step as it retired it: the next apply makes a new one
-        }
-        return id;
+        return StreamPublisher.onCurrent(publishers, stream,
+                p -> p.submit(payload, traceId, trimArgs, deadline, dedupeKey, trace, target, blocking));
     }
 
     /** Counts a publish; when the stream may have reached its cap, checks it in the background. */

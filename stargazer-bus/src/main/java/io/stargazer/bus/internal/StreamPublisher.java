@@ -198,6 +198,20 @@ final class StreamPublisher {
         return drain.idle() && System.nanoTime() - lastUsed >= idleNanos && unanswered.compareAndSet(0, -1);
     }
 
+    /**
+     * Runs {@code call} ({@link #submit} or {@link #submitStep}) on {@code stream}'s current publisher: one the idle
+     * sweep retired meanwhile answers null, and since the sweep removed it from the map in the same step, the next
+     * lookup makes a new one.
+     */
+    static CompletableFuture<String> onCurrent(java.util.function.Function<String, StreamPublisher> publishers, String stream,
+            java.util.function.Function<StreamPublisher, CompletableFuture<String>> call) {
+        CompletableFuture<String> f;
+        while ((f = call.apply(publishers.apply(stream))) == null) {
+            Thread.onSpinWait();
+        }
+        return f;
+    }
+
     /** Counts a write handed to the drain; false when retired. */
     private boolean enter() {
         for (;;) {
