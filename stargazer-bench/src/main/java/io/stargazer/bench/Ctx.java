@@ -81,7 +81,16 @@ final class Ctx implements AutoCloseable {
 
     /** A bus for one row, under a fresh namespace, with the shared cap. */
     EventBus bus(String who) {
-        return bus(who, BusConfig.builder());
+        return bus(who, base());
+    }
+
+    /**
+     * The bus's defaults, except that {@code -Dbench.blockingPublishConnections=N} sets
+     * {@link BusConfig#blockingPublishConnections()} (to compare settings with {@link ProfileMain}).
+     */
+    static BusConfig.Builder base() {
+        Integer n = Integer.getInteger("bench.blockingPublishConnections");
+        return n == null ? BusConfig.builder() : BusConfig.builder().blockingPublishConnections(n);
     }
 
     EventBus bus(String who, BusConfig.Builder b) {

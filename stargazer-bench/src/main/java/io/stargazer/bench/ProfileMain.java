@@ -6,13 +6,14 @@ import java.time.Duration;
 
 /**
  * {@code java $JAVA_OPTS -cp stargazer-bench/target/stargazer-bench.jar io.stargazer.bench.ProfileMain ROW SECONDS}, ROW one
- * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code pub16-spring}, {@code async}
+ * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code pub16-spring}, {@code async}, {@code async-dedupe}
  * (10 000 in flight), {@code consume} (a backlog of
  * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated), {@code inbound-commands} (the
  * server's commands per message with 1 and with 6 partitions, from INFO commandstats). Starts its own redis-server
  * (or uses REDIS_URL) and prints the row's figure; e.g. with
  * {@code JAVA_OPTS=-XX:StartFlightRecording=filename=pub1.jfr,settings=profile}, then
- * {@code jfr print --events jdk.ExecutionSample pub1.jfr}.
+ * {@code jfr print --events jdk.ExecutionSample pub1.jfr}. {@code -Dbench.blockingPublishConnections=N} runs the bus's
+ * rows with that many connections of their own for blocking publishes.
  */
 public final class ProfileMain {
     private ProfileMain() {
@@ -67,6 +68,7 @@ public final class ProfileMain {
                 case "pub16" -> System.out.println(row + ": " + StargazerRows.publishBlocking(timed, 16) + " msg/s");
                 case "pub16-spring" -> System.out.println(row + ": " + SpringPeer.publishBlocking(timed, 16) + " msg/s");
                 case "async" -> System.out.println(row + ": " + StargazerRows.publishAsync(timed, 10_000) + " msg/s");
+                case "async-dedupe" -> System.out.println(row + ": " + StargazerRows.publishAsyncDedupe(timed, 10_000) + " msg/s");
                 case "consume" -> {
                     // CPU time of this JVM per message as well: steadier than the rate on a machine others load.
                     var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();

@@ -107,8 +107,11 @@ public final class BusConfig {
     public static final Duration DEFAULT_BACKPRESSURE_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_PUBLISH_TIMEOUT = Duration.ofSeconds(10);
     public static final int DEFAULT_PUBLISH_QUEUE_LIMIT = 10_000;
-    /** Enough for a few publishing threads; more threads coalesce through the shared connection (docs/benchmarks.md). */
-    public static final int DEFAULT_BLOCKING_PUBLISH_CONNECTIONS = 4;
+    /**
+     * One per publishing thread for up to 16 threads. Fewer help little: while any thread's publish waits on the shared
+     * connection, the order guard sends every blocking publish to that stream the shared way (docs/benchmarks.md).
+     */
+    public static final int DEFAULT_BLOCKING_PUBLISH_CONNECTIONS = 16;
     public static final Duration DEFAULT_DEAD_PEER_TIMEOUT = Duration.ofSeconds(5);
     public static final Duration DEFAULT_DEDUPE_WINDOW = Duration.ofMinutes(10);
     public static final ServerCodeMode DEFAULT_SERVER_CODE = ServerCodeMode.AUTO;
