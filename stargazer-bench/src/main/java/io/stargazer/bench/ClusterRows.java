@@ -75,6 +75,14 @@ final class ClusterRows {
     }
 
     static double[] run(RedisUrl url, int partitions, int messages) throws Exception {
+        return run(url, partitions, messages, true);
+    }
+
+    /**
+     * {@code consume} false: the publishers alone, no worker (the end-to-end figure is then NaN), to tell what
+     * partitioning costs publishing from what the worker's share of the cores takes from it.
+     */
+    static double[] run(RedisUrl url, int partitions, int messages, boolean consume) throws Exception {
         Topology t = Topology.builder().namespace("bench-" + System.nanoTime()).inboundPartitions(partitions).build();
         BusConfig workerConfig = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("bench-worker")
                 .streamMaxlen(Math.max(1000, messages * 2L)).build();
@@ -83,10 +91,10 @@ final class ClusterRows {
         try (EventBus worker = EventBus.connect(url, workerConfig);
              EventBus publisher = EventBus.connect(url, workerConfig.toBuilder().role(NodeRole.GATEWAY).nodeId("bench-pub").build())) {
             worker.ensureStreams();
-            Subscription sub = worker.subscribeInbound(b -> b.concurrency(4).batchSize(256), d -> {
+            Subscription sub = consume ? worker.subscribeInbound(b -> b.concurrency(4).batchSize(256), d -> {
                 handled.increment();
                 if (handled.sum() == messages) allHandled.countDown();
-            });
+            }) : null;
             AtomicLong errors = new AtomicLong();
             CountDownLatch published = new CountDownLatch(PUBLISHERS);
             long t0 = System.nanoTime();
@@ -109,6 +117,10 @@ final class ClusterRows {
             }
             published.await();
             long publishNanos = System.nanoTime() - t0;
+            if (sub == null) {
+                if (errors.get() > 0) throw new IllegalStateException("inbound run: " + errors.get() + " publish errors");
+                return new double[] {messages / (publishNanos / 1e9), Double.NaN};
+            }
             boolean complete = allHandled.await(120, TimeUnit.SECONDS);
             long endToEndNanos = System.nanoTime() - t0;
             sub.close();

@@ -8,7 +8,8 @@ import java.time.Duration;
  * {@code java $JAVA_OPTS -cp stargazer-bench/target/stargazer-bench.jar io.stargazer.bench.ProfileMain ROW SECONDS}, ROW one
  * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code pub16-spring}, {@code async}, {@code async-dedupe}
  * (10 000 in flight), {@code consume} (a backlog of
- * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated), {@code inbound-commands} (the
+ * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated), {@code inbound-publish-only} (1
+ * stream and 6 partitions alternated, the publishers without a worker), {@code inbound-commands} (the
  * server's commands per message with 1 and with 6 partitions, from INFO commandstats). Starts its own redis-server
  * (or uses REDIS_URL) and prints the row's figure; e.g. with
  * {@code JAVA_OPTS=-XX:StartFlightRecording=filename=pub1.jfr,settings=profile}, then
@@ -90,6 +91,20 @@ public final class ProfileMain {
                         Sample[] r = ClusterRows.single(row.equals("inbound1") ? 1 : 6, 100_000);
                         System.out.println(row + ": publish " + r[0].median() + ", end to end " + r[1].median() + " msg/s");
                     } while (System.nanoTime() < end);
+                }
+                case "inbound-publish-only" -> {
+                    // 1 stream and 6 partitions alternated on one appendonly server, publishers alone (no worker).
+                    try (RedisServerProcess s = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+                        io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
+                        ClusterRows.run(u, 1, 20_000, false);
+                        ClusterRows.run(u, 6, 20_000, false);
+                        do {
+                            for (int partitions : new int[] {1, 6}) {
+                                System.out.printf(java.util.Locale.ROOT, "%d partitions, publishers alone: %.0f msg/s%n", partitions,
+                                        ClusterRows.run(u, partitions, 200_000, false)[0]);
+                            }
+                        } while (System.nanoTime() < end);
+                    }
                 }
                 case "inbound-commands" -> {
                     for (int partitions : new int[] {1, 6, 1, 6}) commandsPerMessage(partitions, 100_000);
