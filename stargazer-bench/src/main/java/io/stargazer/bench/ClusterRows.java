@@ -39,7 +39,7 @@ final class ClusterRows {
      */
     static Sample[][] measure(int messages, int rounds, java.util.function.Consumer<String> progress) throws Exception {
         double[][][] single = new double[2][2][rounds];
-        try (RedisServerProcess server = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+        try (RedisServerProcess server = appendOnlyServer()) {
             RedisUrl url = RedisUrl.parse(server.url());
             run(url, 1, Math.min(messages, 20_000)); // warm-up
             run(url, 6, Math.min(messages, 20_000));
@@ -66,12 +66,17 @@ final class ClusterRows {
 
     /** One server (appendonly, fsync every second) with {@code partitions} inbound partitions: {publish, end to end}, once. */
     static Sample[] single(int partitions, int messages) throws Exception {
-        try (RedisServerProcess server = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+        try (RedisServerProcess server = appendOnlyServer()) {
             RedisUrl url = RedisUrl.parse(server.url());
             run(url, partitions, Math.min(messages, 20_000));
             double[] r = run(url, partitions, messages);
             return new Sample[] {Sample.of(r[0]), Sample.of(r[1])};
         }
+    }
+
+    /** A server for the inbound rows: appendonly, fsync every second. */
+    static RedisServerProcess appendOnlyServer() {
+        return RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start();
     }
 
     static double[] run(RedisUrl url, int partitions, int messages) throws Exception {

@@ -81,23 +81,20 @@ final class Ctx implements AutoCloseable {
 
     /** A bus for one row, under a fresh namespace, with the shared cap. */
     EventBus bus(String who) {
-        return bus(who, base());
-    }
-
-    /**
-     * The bus's defaults, except that {@code -Dbench.blockingPublishConnections=N} sets
-     * {@link BusConfig#blockingPublishConnections()} (to compare settings with {@link ProfileMain}).
-     */
-    static BusConfig.Builder base() {
-        Integer n = Integer.getInteger("bench.blockingPublishConnections");
-        return n == null ? BusConfig.builder() : BusConfig.builder().blockingPublishConnections(n);
+        return bus(who, BusConfig.builder());
     }
 
     EventBus bus(String who, BusConfig.Builder b) {
         return bus(who, b, MAXLEN);
     }
 
+    /**
+     * {@code -Dbench.blockingPublishConnections=N} sets that setting on every row's bus, whatever the row's builder (to
+     * compare settings with {@link ProfileMain}).
+     */
     EventBus bus(String who, BusConfig.Builder b, long maxlen) {
+        Integer connections = Integer.getInteger("bench.blockingPublishConnections");
+        if (connections != null) b.blockingPublishConnections(connections);
         int n = keys.incrementAndGet();
         return EventBus.connect(redisUrl, b.topology(Topology.builder().namespace("bench" + n).build())
                 .role(NodeRole.STANDALONE).nodeId(who + "-" + n).streamMaxlen(maxlen).build());

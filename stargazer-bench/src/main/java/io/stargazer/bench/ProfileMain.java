@@ -22,7 +22,7 @@ public final class ProfileMain {
 
     /** One inbound run on a fresh appendonly server, then the server's calls per message for each command. */
     private static void commandsPerMessage(int partitions, int messages) throws Exception {
-        try (RedisServerProcess server = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+        try (RedisServerProcess server = ClusterRows.appendOnlyServer()) {
             io.stargazer.bus.RedisUrl url = io.stargazer.bus.RedisUrl.parse(server.url());
             ClusterRows.run(url, partitions, Math.min(messages, 20_000));
             io.lettuce.core.RedisClient client = io.lettuce.core.RedisClient.create(server.url());
@@ -94,7 +94,7 @@ public final class ProfileMain {
                 }
                 case "inbound-publish-only" -> {
                     // 1 stream and 6 partitions alternated on one appendonly server, publishers alone (no worker).
-                    try (RedisServerProcess s = RedisServerProcess.builder().arg("--appendonly", "yes", "--appendfsync", "everysec").start()) {
+                    try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
                         io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
                         ClusterRows.run(u, 1, 20_000, false);
                         ClusterRows.run(u, 6, 20_000, false);
