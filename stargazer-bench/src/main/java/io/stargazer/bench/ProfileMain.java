@@ -9,7 +9,8 @@ import java.time.Duration;
  * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code pub16-spring}, {@code async}, {@code async-dedupe}
  * (10 000 in flight), {@code consume} (a backlog of
  * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated), {@code inbound-publish-only} (1
- * stream and 6 partitions alternated, the publishers without a worker), {@code inbound-commands} (the
+ * stream and 6 partitions alternated, the publishers without a worker), {@code inbound1-alone} / {@code inbound6-alone}
+ * (one of those setups per JVM, for its kernel time and context switches), {@code inbound-commands} (the
  * server's commands per message with 1 and with 6 partitions, from INFO commandstats). Starts its own redis-server
  * (or uses REDIS_URL) and prints the row's figure; e.g. with
  * {@code JAVA_OPTS=-XX:StartFlightRecording=filename=pub1.jfr,settings=profile}, then
@@ -103,6 +104,18 @@ public final class ProfileMain {
                                 System.out.printf(java.util.Locale.ROOT, "%d partitions, publishers alone: %.0f msg/s%n", partitions,
                                         ClusterRows.run(u, partitions, 200_000, false)[0]);
                             }
+                        } while (System.nanoTime() < end);
+                    }
+                }
+                case "inbound1-alone", "inbound6-alone" -> {
+                    // One setup per JVM, so that its kernel time and context switches can be read apart (/usr/bin/time).
+                    int partitions = row.equals("inbound1-alone") ? 1 : 6;
+                    try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
+                        io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
+                        ClusterRows.run(u, partitions, 20_000, false);
+                        do {
+                            System.out.printf(java.util.Locale.ROOT, "%d partitions, publishers alone: %.0f msg/s%n", partitions,
+                                    ClusterRows.run(u, partitions, 300_000, false)[0]);
                         } while (System.nanoTime() < end);
                     }
                 }
