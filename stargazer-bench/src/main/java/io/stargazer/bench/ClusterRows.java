@@ -26,7 +26,8 @@ import java.util.concurrent.atomic.LongAdder;
  */
 final class ClusterRows {
     private static final int PUBLISHERS = 16;
-    private static final int WINDOW = 256;
+    /** Publishes in flight per publishing thread; -Dbench.inboundWindow=N to see how the closed loop shapes the figures. */
+    private static final int WINDOW = Integer.getInteger("bench.inboundWindow", 256);
     private static final int CHANNELS = 1000;
 
     private ClusterRows() {
