@@ -15,7 +15,8 @@ import java.time.Duration;
  * (or uses REDIS_URL) and prints the row's figure; e.g. with
  * {@code JAVA_OPTS=-XX:StartFlightRecording=filename=pub1.jfr,settings=profile}, then
  * {@code jfr print --events jdk.ExecutionSample pub1.jfr}. {@code -Dbench.blockingPublishConnections=N} runs the bus's
- * rows with that many connections of their own for blocking publishes.
+ * rows with that many connections of their own for blocking publishes; {@code -Dbench.inboundWindow=N} gives the inbound
+ * rows' 16 publishing threads N publishes in flight each (256).
  */
 public final class ProfileMain {
     private ProfileMain() {
