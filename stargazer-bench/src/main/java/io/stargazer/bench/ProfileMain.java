@@ -52,6 +52,20 @@ public final class ProfileMain {
         }
     }
 
+    /** {@link ClusterRows#run} without a worker for each of {@code setups} (partition counts) in turn until {@code end}. */
+    private static void publishersAlone(int[] setups, int messages, long end) throws Exception {
+        try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
+            io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
+            for (int partitions : setups) ClusterRows.run(u, partitions, 20_000, false); // warm-up
+            do {
+                for (int partitions : setups) {
+                    System.out.printf(java.util.Locale.ROOT, "%d partitions, publishers alone: %.0f msg/s%n", partitions,
+                            ClusterRows.run(u, partitions, messages, false)[0]);
+                }
+            } while (System.nanoTime() < end);
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         String row = args[0];
@@ -94,32 +108,11 @@ public final class ProfileMain {
                         System.out.println(row + ": publish " + r[0].median() + ", end to end " + r[1].median() + " msg/s");
                     } while (System.nanoTime() < end);
                 }
-                case "inbound-publish-only" -> {
-                    // 1 stream and 6 partitions alternated on one appendonly server, publishers alone (no worker).
-                    try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
-                        io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
-                        ClusterRows.run(u, 1, 20_000, false);
-                        ClusterRows.run(u, 6, 20_000, false);
-                        do {
-                            for (int partitions : new int[] {1, 6}) {
-                                System.out.printf(java.util.Locale.ROOT, "%d partitions, publishers alone: %.0f msg/s%n", partitions,
-                                        ClusterRows.run(u, partitions, 200_000, false)[0]);
-                            }
-                        } while (System.nanoTime() < end);
-                    }
-                }
-                case "inbound1-alone", "inbound6-alone" -> {
-                    // One setup per JVM, so that its kernel time and context switches can be read apart (/usr/bin/time).
-                    int partitions = row.equals("inbound1-alone") ? 1 : 6;
-                    try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
-                        io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
-                        ClusterRows.run(u, partitions, 20_000, false);
-                        do {
-                            System.out.printf(java.util.Locale.ROOT, "%d partitions, publishers alone: %.0f msg/s%n", partitions,
-                                    ClusterRows.run(u, partitions, 300_000, false)[0]);
-                        } while (System.nanoTime() < end);
-                    }
-                }
+                // The publishers alone (no worker) on one appendonly server: 1 stream and 6 partitions alternated, or one
+                // setup per JVM so that its kernel time and context switches can be read apart (/usr/bin/time).
+                case "inbound-publish-only" -> publishersAlone(new int[] {1, 6}, 200_000, end);
+                case "inbound1-alone" -> publishersAlone(new int[] {1}, 300_000, end);
+                case "inbound6-alone" -> publishersAlone(new int[] {6}, 300_000, end);
                 case "inbound-commands" -> {
                     for (int partitions : new int[] {1, 6, 1, 6}) commandsPerMessage(partitions, 100_000);
                 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -56,7 +57,7 @@ class StreamIdsTest {
                 Arbitraries.longs().map(n -> Long.toUnsignedString(n)),
                 Arbitraries.longs().between(0, 999).map(n -> "00" + n));
         return Arbitraries.oneOf(
-                net.jqwik.api.Combinators.combine(number, number).as((ms, seq) -> ms + "-" + seq),
+                Combinators.combine(number, number).as((ms, seq) -> ms + "-" + seq),
                 number);
     }
 }
