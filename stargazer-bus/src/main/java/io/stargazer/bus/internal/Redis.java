@@ -22,6 +22,7 @@ import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.resource.ClientResources;
 import io.stargazer.bus.BusConnectionException;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.RedisUrl;
@@ -102,20 +103,28 @@ public final class Redis implements AutoCloseable {
      * reconnects), and {@link ConnectionHealth} replaces a shared connection whose PING is unanswered for it.
      */
     static Redis connect(RedisUrl url, String clientName, Duration deadPeerTimeout) {
+        return connect(url, clientName, deadPeerTimeout, null);
+    }
+
+    /**
+     * As above, on {@code resources} when given (the caller owns and shuts them down; tests use them to reach
+     * Netty's pipeline), else on resources of the bus's own, shut down with it.
+     */
+    static Redis connect(RedisUrl url, String clientName, Duration deadPeerTimeout, ClientResources resources) {
         if (url.tls() && !url.verifyPeer()) {
             log.atWarn().addKeyValue("redis", url).addKeyValue("setting", RedisUrl.ENV_TLS_VERIFY + "=none")
                     .log("TLS certificate verification is OFF: the connection is encrypted but the server is not authenticated");
         }
         if (url.cluster()) {
-            return connectCluster(url, clientName, deadPeerTimeout);
+            return connectCluster(url, clientName, deadPeerTimeout, resources);
         }
         RedisURI uri = toUri(url, clientName);
-        RedisClient client = RedisClient.create(uri);
+        RedisClient client = resources == null ? RedisClient.create(uri) : RedisClient.create(resources, uri);
         client.setOptions(options(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
         RedisClient readerClient = RedisClient.create(client.getResources(), uri);
         readerClient.setOptions(options(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
         try {
-            StatefulRedisConnection<String, byte[]> conn = client.connect(CODEC);
+            StatefulRedisConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
             return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()));
         } catch (RuntimeException e) {
             readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
@@ -124,7 +133,7 @@ public final class Redis implements AutoCloseable {
         }
     }
 
-    private static Redis connectCluster(RedisUrl url, String clientName, Duration deadPeerTimeout) {
+    private static Redis connectCluster(RedisUrl url, String clientName, Duration deadPeerTimeout, ClientResources resources) {
         List<RedisURI> seeds = new ArrayList<>();
         for (RedisUrl.Endpoint e : url.seeds()) {
             RedisURI seed = toUri(url, clientName);
@@ -132,12 +141,12 @@ public final class Redis implements AutoCloseable {
             seed.setPort(e.port());
             seeds.add(seed);
         }
-        RedisClusterClient client = RedisClusterClient.create(seeds);
+        RedisClusterClient client = resources == null ? RedisClusterClient.create(seeds) : RedisClusterClient.create(resources, seeds);
         client.setOptions(clusterOptions(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
         RedisClusterClient readerClient = RedisClusterClient.create(client.getResources(), seeds);
         readerClient.setOptions(clusterOptions(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
         try {
-            StatefulRedisClusterConnection<String, byte[]> conn = client.connect(CODEC);
+            StatefulRedisClusterConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
             return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()));
         } catch (RuntimeException e) {
             readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
@@ -160,6 +169,43 @@ public final class Redis implements AutoCloseable {
                         .refreshTriggersReconnectAttempts(1)
                         .build())
                 .build();
+    }
+
+    /** How many times a connect that lost Lettuce's handshake race is tried in all (see {@link #lostHandshake}). */
+    static final int HANDSHAKE_ATTEMPTS = 3;
+    private static final String HANDSHAKE_HANDLER_GONE = "RedisHandshakeHandler not registered";
+
+    /**
+     * True when a connect failed because Lettuce (6.5) found its handshake handler gone when the TCP connect's
+     * listener ran: the server had already refused the login (or closed the connection) and the refusal emptied the
+     * channel's pipeline first, so the reason was lost. Connecting again reports it.
+     */
+    static boolean lostHandshake(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof IllegalStateException && HANDSHAKE_HANDLER_GONE.equals(c.getMessage())) {
+                return true;
+            }
+            for (Throwable s : c.getSuppressed()) {
+                if (lostHandshake(s)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Connects, again up to {@link #HANDSHAKE_ATTEMPTS} in all while the failure is a {@link #lostHandshake lost race}. */
+    static <C> C throughHandshakeRace(java.util.function.Supplier<C> connect) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return connect.get();
+            } catch (RuntimeException e) {
+                if (attempt >= HANDSHAKE_ATTEMPTS || !lostHandshake(e)) {
+                    throw e;
+                }
+                log.atDebug().addKeyValue("attempt", attempt).log("the server answered the handshake before Lettuce looked; connecting again to learn its answer");
+            }
+        }
     }
 
     public RedisUrl url() {
@@ -233,9 +279,9 @@ public final class Redis implements AutoCloseable {
                     c.refreshPartitions();
                 }
                 readerConnected = true;
-                return c.connect(BYTES);
+                return throughHandshakeRace(() -> c.connect(BYTES));
             }
-            return ((RedisClient) readerClient).connect(BYTES);
+            return throughHandshakeRace(() -> ((RedisClient) readerClient).connect(BYTES));
         } catch (RuntimeException e) {
             throw translate(e, "connecting to " + url);
         }
