@@ -22,6 +22,7 @@ import org.msgpack.core.MessagePack;
 import org.msgpack.core.MessagePackException;
 import org.msgpack.core.MessageSizeException;
 import org.msgpack.core.MessageUnpacker;
+import org.msgpack.core.buffer.MessageBuffer;
 
 /**
  * Wire format v1 ({@code shared/wire-format.md}): how an {@link Envelope} becomes the fields of a stream entry
@@ -38,6 +39,14 @@ public final class WireFormat {
     public static final String TRACE_ID_FIELD = "trace_id";
     /** Deepest nesting of lists and maps a decoder accepts; deeper input is refused, never recursed into. */
     public static final int MAX_DEPTH = 100;
+
+    /**
+     * The map keys the wire format names (envelopes, tool requests and replies): a key equal to one of them decodes to
+     * this very String, whose hash is already computed, instead of a new one per entry (a consumer's reader thread
+     * spent 7.5 % of its time hashing fresh key Strings, JFR, bench/profile-notes.md).
+     */
+    private static final String[][] KNOWN_KEYS_BY_LENGTH = knownKeys("platform", "channel_id", "content", "type", "trace_id",
+            "request_id", "tool", "args", "reply_to", "deadline_ms", "ok", "result", "error", "message");
 
     private static final ThreadLocal<MessageBufferPacker> PACKERS = ThreadLocal.withInitial(MessagePack::newDefaultBufferPacker);
 
@@ -100,9 +109,16 @@ public final class WireFormat {
      * the entry's {@code trace_id} field stands in for it.
      */
     public static Envelope decodeEntry(Map<String, byte[]> fields) {
-        Envelope envelope = decode(fields.get(PAYLOAD_FIELD));
+        return decodeEntry(fields.get(PAYLOAD_FIELD), fields.get(TRACE_ID_FIELD));
+    }
+
+    /**
+     * As {@link #decodeEntry(Map)}, from the values of the entry's {@code payload} and {@code trace_id} fields
+     * (null when the entry has none).
+     */
+    public static Envelope decodeEntry(byte[] payload, byte[] trace) {
+        Envelope envelope = decode(payload);
         if (!envelope.has(Envelope.TRACE_ID)) {
-            byte[] trace = fields.get(TRACE_ID_FIELD);
             if (trace != null) {
                 envelope = envelope.with(Envelope.TRACE_ID, new String(trace, StandardCharsets.UTF_8));
             }
@@ -184,8 +200,7 @@ public final class WireFormat {
                 return in.unpackDouble();
             }
             case STRING -> {
-                int len = in.unpackRawStringHeader();
-                return utf8(readPayload(in, len, total, "string"));
+                return readString(in, total, false);
             }
             case BINARY -> {
                 int len = in.unpackBinaryHeader();
@@ -210,7 +225,7 @@ public final class WireFormat {
                         throw new MalformedEntryException("map key is a MessagePack " + kf.getValueType().name().toLowerCase()
                                 + ", not a string");
                     }
-                    String key = (String) readValue(in, total, depth + 1);
+                    String key = readString(in, total, true);
                     map.put(key, readValue(in, total, depth + 1));
                 }
                 return Collections.unmodifiableMap(map);
@@ -234,33 +249,86 @@ public final class WireFormat {
     }
 
     private static byte[] readPayload(MessageUnpacker in, int len, int total, String what) throws IOException {
+        checkLength(in, len, total, what);
+        return in.readPayload(len);
+    }
+
+    private static void checkLength(MessageUnpacker in, int len, int total, String what) {
         long remaining = total - in.getTotalReadBytes();
         if (len < 0 || len > remaining) {
             throw new MalformedEntryException(what + " claims " + Integer.toUnsignedString(len) + " bytes but only "
                     + remaining + " remain");
         }
-        return in.readPayload(len);
     }
 
-    private static String utf8(byte[] bytes) {
+    /**
+     * A str value, made into a String straight from the payload's bytes (msgpack-core hands out a view of them; no
+     * copy in between); a map {@code key} equal to a known one is that String.
+     */
+    private static String readString(MessageUnpacker in, int total, boolean key) throws IOException {
+        int len = in.unpackRawStringHeader();
+        checkLength(in, len, total, "string");
+        MessageBuffer view = in.readPayloadAsReference(len);
+        byte[] bytes;
+        int offset;
+        if (view.hasArray()) {
+            bytes = view.array();
+            offset = view.arrayOffset();
+        } else {
+            bytes = view.toByteArray();
+            offset = 0;
+        }
+        if (key && len < KNOWN_KEYS_BY_LENGTH.length) {
+            for (String known : KNOWN_KEYS_BY_LENGTH[len]) {
+                if (equalsAscii(known, bytes, offset)) {
+                    return known;
+                }
+            }
+        }
+        return utf8(bytes, offset, len);
+    }
+
+    private static boolean equalsAscii(String known, byte[] bytes, int offset) {
+        for (int i = 0; i < known.length(); i++) {
+            if (bytes[offset + i] != known.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static String[][] knownKeys(String... keys) {
+        int longest = 0;
+        for (String k : keys) {
+            longest = Math.max(longest, k.length());
+        }
+        String[][] byLength = new String[longest + 1][];
+        for (int len = 0; len <= longest; len++) {
+            final int l = len;
+            byLength[len] = java.util.Arrays.stream(keys).filter(k -> k.length() == l).toArray(String[]::new);
+        }
+        return byLength;
+    }
+
+    private static String utf8(byte[] bytes, int offset, int len) {
         // Almost every string on the wire is ASCII: it is valid UTF-8 as it stands, and the JDK turns it into a
         // compact string with an intrinsic copy. A strict decoder (a new one per string) costs several times more
         // and was the largest single cost of a consumer's reader thread (JFR, docs/benchmarks.md).
         boolean ascii = true;
-        for (byte b : bytes) {
-            if (b < 0) {
+        for (int i = offset, end = offset + len; i < end; i++) {
+            if (bytes[i] < 0) {
                 ascii = false;
                 break;
             }
         }
         if (ascii) {
-            return new String(bytes, StandardCharsets.ISO_8859_1);
+            return new String(bytes, offset, len, StandardCharsets.ISO_8859_1);
         }
         try {
             return StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes)).toString();
+                    .decode(ByteBuffer.wrap(bytes, offset, len)).toString();
         } catch (CharacterCodingException e) {
             throw new MalformedEntryException("a MessagePack string is not valid UTF-8", e);
         }

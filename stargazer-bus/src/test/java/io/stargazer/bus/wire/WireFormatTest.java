@@ -95,6 +95,17 @@ class WireFormatTest {
     }
 
     @Test
+    void theKeysTheWireFormatNamesDecodeToSharedStringsAndOthersToTheirOwn() {
+        Envelope e = WireFormat.decode(vector());
+        List<String> keys = new ArrayList<>(e.keys());
+        assertThat(keys.get(0)).isSameAs(Envelope.PLATFORM);
+        assertThat(keys.get(1)).isSameAs(Envelope.CHANNEL_ID);
+        assertThat(keys.get(2)).isSameAs(Envelope.CONTENT);
+        assertThat(keys.get(6)).isEqualTo("ok").isSameAs("ok");
+        assertThat(keys.get(3)).isEqualTo("n").isNotSameAs("n");
+    }
+
+    @Test
     void testVectorReEncodesToTheSameBytes() {
         assertThat(hexOf(WireFormat.encode(WireFormat.decode(vector())))).isEqualTo(hexOf(vector()));
     }
