@@ -15,7 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
-import org.msgpack.core.MessageBufferPacker;
+import org.msgpack.core.MessagePacker;
 import org.msgpack.core.MessageFormat;
 import org.msgpack.core.MessageInsufficientBufferException;
 import org.msgpack.core.MessagePack;
@@ -48,23 +48,34 @@ public final class WireFormat {
     private static final String[][] KNOWN_KEYS_BY_LENGTH = knownKeys("platform", "channel_id", "content", "type", "trace_id",
             "request_id", "tool", "args", "reply_to", "deadline_ms", "ok", "result", "error", "message");
 
-    private static final ThreadLocal<MessageBufferPacker> PACKERS = ThreadLocal.withInitial(MessagePack::newDefaultBufferPacker);
+    private static final ThreadLocal<Encoder> ENCODERS = ThreadLocal.withInitial(Encoder::new);
+
+    /** One thread's packer and the buffer it packs into, kept from call to call. */
+    private static final class Encoder {
+        final EncodeBuffer out = new EncodeBuffer();
+        final MessagePacker packer = MessagePack.newDefaultPacker(out);
+    }
 
     private WireFormat() {
     }
 
     /** The MessagePack bytes of the envelope's members, in insertion order. */
     public static byte[] encode(Envelope envelope) {
-        MessageBufferPacker packer = PACKERS.get();
-        packer.clear();
+        Encoder encoder = ENCODERS.get();
+        encoder.out.reset();
         try {
-            packValue(packer, envelope.asMap());
-            byte[] out = packer.toByteArray();
-            if (packer.getBufferSize() > 1 << 20) {
-                PACKERS.remove(); // do not keep a huge buffer per thread after one large envelope
+            packValue(encoder.packer, envelope.asMap());
+            encoder.packer.flush();
+            byte[] out = encoder.out.toByteArray();
+            if (encoder.out.oversized()) {
+                ENCODERS.remove(); // do not keep a huge buffer per thread after one large envelope
             }
             return out;
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
+            ENCODERS.remove(); // a packer that failed half-way is not reused
+            if (e instanceof RuntimeException re) {
+                throw re;
+            }
             throw new IllegalStateException("in-memory MessagePack encoding failed", e);
         }
     }
@@ -142,7 +153,7 @@ public final class WireFormat {
 
     // ---- encoding ------------------------------------------------------------------------------------------
 
-    private static void packValue(MessageBufferPacker p, Object v) throws IOException {
+    private static void packValue(MessagePacker p, Object v) throws IOException {
         if (v == null) {
             p.packNil();
         } else if (v instanceof String s) {

@@ -106,6 +106,19 @@ class WireFormatTest {
     }
 
     @Test
+    void oneThreadEncodingSmallAndLargeEnvelopesInTurnGetsEachOnesOwnBytes() {
+        // The encoder keeps its buffer from call to call: nothing of one envelope may leak into the next, whether it
+        // fitted the buffer, overflowed it (8 KiB), or was so large that the thread drops its buffer (1 MiB).
+        Envelope vector = WireFormat.decode(vector());
+        for (int size : new int[] {10, 20_000, 10, 8_150, 8_200, 2_000_000, 0, 70_000, 10}) {
+            Envelope e = Envelope.of("channel_id", "c-" + size, "content", "x".repeat(size), "blob", new byte[size / 2]);
+            byte[] bytes = WireFormat.encode(e);
+            assertThat(WireFormat.decode(bytes)).isEqualTo(e);
+            assertThat(hexOf(WireFormat.encode(vector))).isEqualTo(hexOf(vector()));
+        }
+    }
+
+    @Test
     void testVectorReEncodesToTheSameBytes() {
         assertThat(hexOf(WireFormat.encode(WireFormat.decode(vector())))).isEqualTo(hexOf(vector()));
     }
