@@ -7,8 +7,8 @@ import org.msgpack.core.buffer.MessageBufferOutput;
 /**
  * Where one thread's {@link WireFormat#encode} packs an envelope: one buffer kept from call to call, and the
  * envelope's bytes copied out of it once. msgpack-core's own {@code ArrayBufferOutput} slices its buffer on every flush
- * (two {@code MessageBuffer}s made per envelope, reflectively) and copies the slices out again, which was a tenth of
- * an asynchronous publisher's samples (JFR, bench/profile-notes.md).
+ * (two {@code MessageBuffer}s made per envelope, reflectively) and copies the slices out again: 15 % of the samples
+ * of a JVM publishing asynchronously (JFR, bench/profile-notes.md).
  *
  * <p>Not thread-safe: one per thread. An envelope larger than the buffer goes through {@link #spill}, which grows.
  */
