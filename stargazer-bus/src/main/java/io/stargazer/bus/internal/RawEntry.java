@@ -6,9 +6,7 @@ import io.stargazer.bus.wire.WireFormat;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * A stream entry as Redis returned it: id and fields byte for byte, or no fields when the entry was deleted while
@@ -37,8 +35,8 @@ record RawEntry(String id, List<byte[]> flatFields) {
     /**
      * The envelope, or {@link MalformedEntryException} when the entry does not follow wire format v1. An entry that
      * names {@code payload} or {@code trace_id} twice is malformed: readers disagree on which one counts (a Python
-     * dict keeps the last, {@link #fieldMap()} the first), so a crafted entry could mean one thing to one service
-     * and another to the next.
+     * dict keeps the last, a reader that stops at the first match the first), so a crafted entry could mean one thing
+     * to one service and another to the next.
      */
     Envelope decode() {
         int payloads = 0;
@@ -61,20 +59,6 @@ record RawEntry(String id, List<byte[]> flatFields) {
         }
         // The two fields found by their bytes: no map of every field name, once per entry, on the reader thread.
         return WireFormat.decodeEntry(payload, traceId);
-    }
-
-    /** Fields by UTF-8 name; the first of duplicate names wins. */
-    Map<String, byte[]> fieldMap() {
-        Map<String, byte[]> m = new HashMap<>(4);
-        for (int i = 0; i + 1 < flatFields.size(); i += 2) {
-            m.putIfAbsent(new String(flatFields.get(i), StandardCharsets.UTF_8), flatFields.get(i + 1));
-        }
-        return m;
-    }
-
-    int payloadSize() {
-        byte[] p = fieldMap().get(WireFormat.PAYLOAD_FIELD);
-        return p == null ? 0 : p.length;
     }
 
     /**

@@ -45,8 +45,13 @@ public final class WireFormat {
      * this very String, whose hash is already computed, instead of a new one per entry (a consumer's reader thread
      * spent 7.5 % of its time hashing fresh key Strings, JFR, bench/profile-notes.md).
      */
-    private static final String[][] KNOWN_KEYS_BY_LENGTH = knownKeys("platform", "channel_id", "content", "type", "trace_id",
+    private static final KnownKey[][] KNOWN_KEYS_BY_LENGTH = knownKeys(Envelope.PLATFORM, Envelope.CHANNEL_ID, Envelope.CONTENT,
+            Envelope.TYPE, Envelope.TRACE_ID,
+            // the tools request and reply (internal ToolWire's names)
             "request_id", "tool", "args", "reply_to", "deadline_ms", "ok", "result", "error", "message");
+
+    private record KnownKey(String text, byte[] ascii) {
+    }
 
     private static final ThreadLocal<Encoder> ENCODERS = ThreadLocal.withInitial(Encoder::new);
 
@@ -62,6 +67,7 @@ public final class WireFormat {
     /** The MessagePack bytes of the envelope's members, in insertion order. */
     public static byte[] encode(Envelope envelope) {
         Encoder encoder = ENCODERS.get();
+        encoder.packer.clear(); // whatever a call that failed half-way left unflushed
         encoder.out.reset();
         try {
             packValue(encoder.packer, envelope.asMap());
@@ -71,11 +77,7 @@ public final class WireFormat {
                 ENCODERS.remove(); // do not keep a huge buffer per thread after one large envelope
             }
             return out;
-        } catch (IOException | RuntimeException e) {
-            ENCODERS.remove(); // a packer that failed half-way is not reused
-            if (e instanceof RuntimeException re) {
-                throw re;
-            }
+        } catch (IOException e) {
             throw new IllegalStateException("in-memory MessagePack encoding failed", e);
         }
     }
@@ -290,33 +292,22 @@ public final class WireFormat {
             offset = 0;
         }
         if (key && len < KNOWN_KEYS_BY_LENGTH.length) {
-            for (String known : KNOWN_KEYS_BY_LENGTH[len]) {
-                if (equalsAscii(known, bytes, offset)) {
-                    return known;
+            for (KnownKey known : KNOWN_KEYS_BY_LENGTH[len]) {
+                if (java.util.Arrays.equals(known.ascii, 0, len, bytes, offset, offset + len)) {
+                    return known.text;
                 }
             }
         }
         return utf8(bytes, offset, len);
     }
 
-    private static boolean equalsAscii(String known, byte[] bytes, int offset) {
-        for (int i = 0; i < known.length(); i++) {
-            if (bytes[offset + i] != known.charAt(i)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static String[][] knownKeys(String... keys) {
-        int longest = 0;
-        for (String k : keys) {
-            longest = Math.max(longest, k.length());
-        }
-        String[][] byLength = new String[longest + 1][];
+    private static KnownKey[][] knownKeys(String... keys) {
+        int longest = java.util.Arrays.stream(keys).mapToInt(String::length).max().orElse(0);
+        KnownKey[][] byLength = new KnownKey[longest + 1][];
         for (int len = 0; len <= longest; len++) {
             final int l = len;
-            byLength[len] = java.util.Arrays.stream(keys).filter(k -> k.length() == l).toArray(String[]::new);
+            byLength[len] = java.util.Arrays.stream(keys).filter(k -> k.length() == l)
+                    .map(k -> new KnownKey(k, k.getBytes(StandardCharsets.US_ASCII))).toArray(KnownKey[]::new);
         }
         return byLength;
     }
