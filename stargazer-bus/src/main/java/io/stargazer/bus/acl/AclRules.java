@@ -31,7 +31,7 @@ import java.util.Set;
  *
  * <p>Capabilities, as the library uses them (see docs/security.md for the command list of each):
  * <ul>
- *   <li>consume a stream with a group: XREADGROUP, XACK, XAUTOCLAIM, XCLAIM, XPENDING, XINFO GROUPS/CONSUMERS,
+ *   <li>consume a stream with a group: XREADGROUP, XACK, XAUTOCLAIM, XCLAIM, XPENDING, XINFO STREAM/GROUPS/CONSUMERS,
  *       XGROUP CREATE/DELCONSUMER, EXISTS (ACLs cannot name the group: a user that consumes a stream can use any
  *       group on it); EXISTS, read only, on its groups' pause flags ({@code <stream>:paused:*} in the stream's slot,
  *       docs/operating.md), which the operator sets with a user of its own;</li>
@@ -355,7 +355,9 @@ public final class AclRules {
             // A stream both consumed and published (standalone: inbound) gets both capabilities.
             List<String> r = base(s, true);
             if (!consume.isEmpty()) {
-                r.add(selector("+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers "
+                // XINFO STREAM: a consumer whose group was lost re-creates it after the last entry it read, which
+                // needs the stream's last id (StreamConsumer.groupStart); it reveals nothing XREADGROUP does not.
+                r.add(selector("+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|stream +xinfo|groups +xinfo|consumers "
                         + "+xgroup|create +xgroup|delconsumer +exists", "~", new ArrayList<>(consume)));
             }
             // Every consumer reads its group's pause flag (EventBus.pause): a key in each consumed stream's slot.

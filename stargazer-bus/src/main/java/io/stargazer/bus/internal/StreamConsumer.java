@@ -11,10 +11,8 @@ import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.GroupInfo;
-import io.stargazer.bus.wire.MalformedEntryException;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.RetryOrder;
-import io.stargazer.bus.StreamInfo;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.wire.MalformedEntryException;
 import java.nio.charset.StandardCharsets;
@@ -23,7 +21,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
@@ -205,10 +202,12 @@ final class StreamConsumer implements Subscription {
             entries = fromHistory ? read(conn, historyCursor, n, -1) : read(conn, ">", n, blockMillis(now));
             if (fromHistory && !entries.isEmpty()) {
                 counts = pendingCounts(conn, entries);
+                restoreCounts(conn, entries);
             }
         } catch (RuntimeException e) {
             // Nothing was handed out: give the permits back, or a long outage would use them all up and leave the
-            // reader unable to read after it reconnects. What was read stays pending in Redis.
+            // reader unable to read after it reconnects. What was read stays pending in Redis, and the history read
+            // that follows a failure (readerFailed) finds it again.
             permits.release(n);
             throw e;
         }
@@ -221,9 +220,6 @@ final class StreamConsumer implements Subscription {
             }
         } else if (!entries.isEmpty()) {
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
-        }
-        if (fromHistory) {
-            restoreCounts(conn, entries);
         }
         // What a read of its own pending list returns may have been acknowledged while the reply was on its way: such
         // entries are checked before they run, as taken-over ones are.
@@ -288,14 +284,14 @@ final class StreamConsumer implements Subscription {
     private void recreateGroup() {
         String known = lastDelivered.get();
         String start;
-        Optional<StreamInfo> info = bus.streamInfo(cfg.stream());
-        if (info.isEmpty() || info.get().lastEntryId() == null) {
-            start = "0";
-        } else if (known == null) {
-            start = "$";
-        } else {
-            String last = info.get().lastEntryId();
-            start = last != null && StreamIds.compare(last, known) < 0 ? "0" : known;
+        try {
+            start = groupStart(known);
+        } catch (RuntimeException e) {
+            // Not knowing whether the stream is there is not the same as its being new: re-created at "0", the group
+            // would deliver every entry still in the stream again. The next read fails with NOGROUP and asks again.
+            log.atDebug().addKeyValue("stream", cfg.stream()).log("Could not look at the stream to re-create its consumer group: "
+                    + Redis.translate(e, "re-creating group").getMessage());
+            return;
         }
         try {
             bus.redis().sharedSync().xgroupCreate(XReadArgs.StreamOffset.from(cfg.stream(), start), cfg.group(),
@@ -315,6 +311,36 @@ final class StreamConsumer implements Subscription {
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Could not re-create consumer group: " + t.getMessage());
             }
         }
+    }
+
+    /**
+     * Where to re-create the lost group: "0" for a stream that is missing or new (its last id below {@code known}),
+     * {@code known} otherwise, "$" when this consumer read nothing yet. The stream's last id comes from XINFO STREAM; a
+     * consumer whose user may not run it (ACL rules made by an earlier version: docs/security.md) goes by
+     * {@code known}: ids grow with the clock, so a stream re-created after a restart has its ids above it. Throws when
+     * Redis cannot say whether the stream exists.
+     */
+    private String groupStart(String known) {
+        var sync = bus.redis().sharedSync();
+        if (sync.exists(cfg.stream()) == 0) {
+            return "0";
+        }
+        String last;
+        try {
+            last = Replies.text(Replies.pairs(sync.xinfoStream(cfg.stream())).get("last-generated-id"));
+        } catch (RuntimeException e) {
+            if (!(Redis.translate(e, "XINFO STREAM") instanceof RedisServerException.AccessDenied)) {
+                throw e;
+            }
+            return known == null ? "$" : known;
+        }
+        if (last == null || "0-0".equals(last)) {
+            return "0";
+        }
+        if (known == null) {
+            return "$";
+        }
+        return StreamIds.compare(last, known) < 0 ? "0" : known;
     }
 
     private long blockMillis(long nowMillis) {

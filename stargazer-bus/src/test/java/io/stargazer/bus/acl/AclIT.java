@@ -579,6 +579,63 @@ class AclIT {
         return String.valueOf(o);
     }
 
+    /**
+     * A worker's group is lost (XGROUP DESTROY) after it handled and acknowledged five entries: re-created after the
+     * last entry it read, so only the entry published after that is delivered. Before, the consumer asked XINFO STREAM,
+     * which the worker user could not run, and took the refusal for "the stream is new": the group restarted at "0" and
+     * the five acknowledged entries were handled again.
+     */
+    @Test
+    void aLostGroupIsRecreatedAfterTheLastEntryReadForAWorkerUser() throws Exception {
+        Topology t = TestRedis.topology();
+        load(rules(t));
+        lostGroupRedeliversNothingOld(t, as("worker", "pw-worker"));
+    }
+
+    /**
+     * The same for a worker user made by rules without XINFO STREAM (an earlier version's): the refusal is not taken
+     * for a new stream; the group is re-created after the last entry the consumer read.
+     */
+    @Test
+    void aLostGroupIsRecreatedAfterTheLastEntryReadForAUserThatMayNotRunXinfoStream() throws Exception {
+        Topology t = TestRedis.topology();
+        AclRules.User worker = AclRules.builder(t).platforms(List.of("discord", "webchat")).workerIds(List.of("w1"))
+                .serverVersion(server.version()).worker("worker-older", "pw-older").build().user("worker-older");
+        List<String> args = new ArrayList<>();
+        args.add("SETUSER");
+        for (String a : worker.setUserArgs()) args.add(a.replace("+xinfo|stream ", ""));
+        assertThat(String.join(" ", args)).doesNotContain("xinfo|stream");
+        admin.sync().dispatch(kw("ACL"), new NestedMultiOutput<>(ByteArrayCodec.INSTANCE), args(args));
+        lostGroupRedeliversNothingOld(t, as("worker-older", "pw-older"));
+    }
+
+    private static void lostGroupRedeliversNothingOld(Topology t, RedisUrl workerUrl) throws Exception {
+        String stream = t.inboundStream();
+        String group = t.workerGroup();
+        try (EventBus publisher = EventBus.connect(RedisUrl.parse(server.url()), config(t, NodeRole.STANDALONE, "pub", List.of("webchat")));
+                EventBus worker = EventBus.connect(workerUrl, config(t, NodeRole.WORKER, "w1", List.of("webchat")))) {
+            List<String> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+            try (io.stargazer.bus.Subscription sub = worker.subscribe(io.stargazer.bus.ConsumerConfig.builder(stream, group)
+                    .consumerName("w1").blockTimeout(Duration.ofMillis(200)).closeTimeout(Duration.ofSeconds(1)).build(),
+                    d -> handled.add(d.envelope().content()))) {
+                for (int i = 0; i < 5; i++) {
+                    publisher.publish(stream, Envelope.of("platform", "webchat", "channel_id", "c", "content", "old-" + i));
+                }
+                // Handled, and the acknowledgements applied in Redis: nothing of the group is pending.
+                await().atMost(WAIT).until(() -> handled.size() == 5
+                        && admin.sync().xpending(RawRedis.utf8(stream), RawRedis.utf8(group)).getCount() == 0);
+
+                assertThat(admin.sync().xgroupDestroy(RawRedis.utf8(stream), RawRedis.utf8(group))).isTrue();
+                publisher.publish(stream, Envelope.of("platform", "webchat", "channel_id", "c", "content", "new"));
+
+                // One channel: a group re-created at "0" would hand out old-0 .. old-4 again before "new".
+                await().atMost(WAIT).until(() -> handled.contains("new"));
+                assertThat(handled).as("entries handled; old-0 .. old-4 were acknowledged before the group was lost")
+                        .containsExactly("old-0", "old-1", "old-2", "old-3", "old-4", "new");
+            }
+        }
+    }
+
     private static CommandArgs<byte[], byte[]> args(List<String> a) {
         CommandArgs<byte[], byte[]> out = new CommandArgs<>(ByteArrayCodec.INSTANCE);
         for (String s : a) out.add(s.getBytes(StandardCharsets.UTF_8));

@@ -20,7 +20,7 @@ class AclRulesTest {
         assertThat(r.user("sg-gateway-discord").rules()).noneMatch(x -> x.startsWith("#") || x.startsWith(">") || x.equals("nopass"));
         assertThat(r.user("sg-gateway-discord").setUserCommand()).isEqualTo("ACL SETUSER sg-gateway-discord reset on resetkeys "
                 + "resetchannels -@all +hello +auth +ping +info +command|docs +select +client|id +client|setname +fcall_ro|sg_version +client|unblock "
-                + "'(+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups +xinfo|consumers +xgroup|create "
+                + "'(+xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|stream +xinfo|groups +xinfo|consumers +xgroup|create "
                 + "+xgroup|delconsumer +exists ~sg:stream:outbound:discord)' "
                 + "'(+exists %R~{sg:stream:outbound:discord}:paused:*)' "
                 + "'(+xgroup|destroy ~sg:stream:outbound:discord)' '(+set +exists ~sg:gateway:discord:*:alive)' "

@@ -41,6 +41,10 @@ public final class TcpProxy implements AutoCloseable {
     private final Object flow = new Object();
     private boolean newConnectionsFrozen;
     private volatile long delayNanos;
+    /** The RESP form of the command name whose next {@link #commandsToCut} sendings cut their connection, or null. */
+    private volatile byte[] cutCommand;
+    private final AtomicInteger commandsToCut = new AtomicInteger();
+    private final AtomicInteger commandsCut = new AtomicInteger();
     private volatile boolean closed;
 
     private TcpProxy(RedisUrl target) throws IOException {
@@ -105,6 +109,21 @@ public final class TcpProxy implements AutoCloseable {
     /** Closes every open connection at once with a reset, both sides; the proxy keeps accepting new ones. */
     public void cutAll() {
         for (Link l : links) l.abort();
+    }
+
+    /**
+     * The next {@code times} connections that send {@code command} (its name, as clients send it: {@code XCLAIM})
+     * are reset instead, the command not passed on: a connection lost at the moment that one command goes out. The
+     * name is looked for within each chunk the client sends (a name split across two chunks is missed).
+     */
+    public void cutConnectionsSending(String command, int times) {
+        cutCommand = ("$" + command.length() + "\r\n" + command + "\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        commandsToCut.set(times);
+    }
+
+    /** Connections reset by {@link #cutConnectionsSending} so far. */
+    public int commandsCut() {
+        return commandsCut.get();
     }
 
     /** Connections open now. */
@@ -244,6 +263,13 @@ public final class TcpProxy implements AutoCloseable {
                     if (dropReplies && from == upstream) {
                         continue; // the server's answer is lost on the way back
                     }
+                    byte[] cut = cutCommand;
+                    if (from == client && cut != null && contains(buf, n, cut)
+                            && commandsToCut.getAndUpdate(v -> Math.max(0, v - 1)) > 0) {
+                        commandsCut.incrementAndGet();
+                        abort();
+                        return;
+                    }
                     out.write(buf, 0, n);
                     out.flush();
                 }
@@ -281,6 +307,11 @@ public final class TcpProxy implements AutoCloseable {
                 closeQuietly(upstream);
             }
         }
+    }
+
+    private static boolean contains(byte[] buf, int n, byte[] what) {
+        return io.netty.buffer.ByteBufUtil.indexOf(io.netty.buffer.Unpooled.wrappedBuffer(what),
+                io.netty.buffer.Unpooled.wrappedBuffer(buf, 0, n)) >= 0;
     }
 
     private static void resetQuietly(Socket s) {
