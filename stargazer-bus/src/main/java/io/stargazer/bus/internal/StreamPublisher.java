@@ -42,7 +42,11 @@ import io.stargazer.bus.RedisServerException;
  * <p>Every future completes within its deadline ({@link io.stargazer.bus.BusConfig#publishTimeout()}, counted from the
  * call): with its entry's id, or exceptionally. A publish still waiting in the queue at its deadline fails with a plain
  * {@link BusConnectionException} (nothing was written: retrying cannot duplicate); one that was written and got no
- * answer, or whose connection was lost after the write, fails with {@link PublishOutcomeUnknownException}. The queue
+ * answer, or whose connection was lost after the write, fails with {@link PublishOutcomeUnknownException}. The drain
+ * taking a publish into a batch and the expiry failing it race (the event loop and the maintenance thread); each
+ * publish goes to one of them, by one compare-and-set ({@link Pending#claim}), so a publish the expiry fails as not
+ * written is never written, and one the drain took just as its deadline passed belongs to its batch, whose own
+ * deadline fails it as of unknown outcome. The queue
  * is bounded ({@link io.stargazer.bus.BusConfig#publishQueueLimit()}): past it a publish fails at once with
  * {@link PublishQueueFullException}. A script that fails part way (only WRONGTYPE or out-of-memory can do that) may
  * have stored the first entries of its batch; their publishers see the error, and a retry makes a duplicate, never a
@@ -137,7 +141,7 @@ final class StreamPublisher {
     private final boolean oneBatchAtATime;
     /** Connections for blocking publishes on the caller's thread; null where they are not used (a cluster, TLS, turned off). */
     private final CallerConnections callers;
-    /** Publishes submitted and not yet taken into a batch (or expired). */
+    /** Publishes submitted and not yet polled by the drain (taken into a batch, or skipped as expired or cancelled). */
     private final AtomicInteger queued = new AtomicInteger();
     /**
      * Writes to this stream through the shared connection not yet answered by Lettuce (or skipped unsent): publishes
@@ -149,6 +153,12 @@ final class StreamPublisher {
     private final AtomicInteger unanswered = new AtomicInteger();
     /** Batches written and not yet answered, oldest first: what {@link #expire} looks at. */
     private final Queue<Batch> inFlight = new ConcurrentLinkedQueue<>();
+    /**
+     * Test seam, null in production: run by {@link #expire} between finding a queued publish past its deadline and
+     * claiming it, so a test can make the drain take that publish right there, an interleaving otherwise too narrow
+     * to reproduce.
+     */
+    volatile java.util.function.Consumer<Pending> beforeExpiring;
 
     /**
      * {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's.
@@ -158,7 +168,25 @@ final class StreamPublisher {
      * then travels with the entry and dedupes in the target when the relay adds it there, not here.
      */
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
-            String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step) {
+            String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step,
+            AtomicInteger state) {
+        static final int QUEUED = 0;
+        static final int SENT = 1;
+        static final int EXPIRED = 2;
+
+        Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
+                String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step) {
+            this(payload, traceId, trimArgs, future, deadline, dedupeKey, trace, target, step, new AtomicInteger(QUEUED));
+        }
+
+        /**
+         * Takes this queued publish for the drain ({@code SENT}) or the expiry ({@code EXPIRED}); false when the other
+         * had it first. The future alone cannot decide it: the drain would have to check it and then write, and the
+         * expiry could fail it as unwritten in between.
+         */
+        boolean claim(int owner) {
+            return state.compareAndSet(QUEUED, owner);
+        }
     }
 
     /** One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first. */
@@ -283,8 +311,14 @@ final class StreamPublisher {
             if (p.deadline - now > 0) {
                 break; // later ones were submitted later; a parked publish released with an older deadline waits one round
             }
-            p.future.completeExceptionally(new BusConnectionException("publishing to stream '" + stream
-                    + "': not sent within the publish timeout (SG_PUBLISH_TIMEOUT_MS): nothing was written", null));
+            java.util.function.Consumer<Pending> hook = beforeExpiring;
+            if (hook != null) hook.accept(p);
+            // Lost to the drain: it may be written already, so its batch answers for it (the reply, or past the batch's
+            // deadline, below or next round, unknown outcome). Won: never written; take counts it off when it polls it.
+            if (p.claim(Pending.EXPIRED)) {
+                p.future.completeExceptionally(new BusConnectionException("publishing to stream '" + stream
+                        + "': not sent within the publish timeout (SG_PUBLISH_TIMEOUT_MS): nothing was written", null));
+            }
         }
         for (Batch b : inFlight) {
             if (b.deadline - now <= 0 && b.settled.compareAndSet(false, true)) {
@@ -305,8 +339,8 @@ final class StreamPublisher {
         Pending first;
         while ((first = queue.poll()) != null) {
             queued.decrementAndGet();
-            if (!first.future.isDone()) break;
-            leave(1); // failed at its deadline before it was sent
+            if (claimToSend(first)) break;
+            leave(1); // never to be written
         }
         if (first == null) {
             return List.of();
@@ -318,7 +352,7 @@ final class StreamPublisher {
         while (batch.size() < maxBatch && (next = queue.peek()) != null && sameBatch(first, next, bytes)) {
             queue.poll();
             queued.decrementAndGet();
-            if (next.future.isDone()) {
+            if (!claimToSend(next)) {
                 leave(1);
                 continue;
             }
@@ -326,6 +360,14 @@ final class StreamPublisher {
             bytes += next.payload.length;
         }
         return batch;
+    }
+
+    /**
+     * Whether a polled publish is to be written: not failed at its deadline ({@link #expire} claimed it first), and its
+     * future not already completed by its caller (cancelled), who then expects nothing of it.
+     */
+    private static boolean claimToSend(Pending p) {
+        return p.claim(Pending.SENT) && !p.future.isDone();
     }
 
     /**
