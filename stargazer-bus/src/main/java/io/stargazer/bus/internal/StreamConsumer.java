@@ -551,6 +551,10 @@ final class StreamConsumer implements Subscription {
             finish(h, false);
             return null;
         }
+        int keptBefore;
+        synchronized (h) {
+            keptBefore = h.retriesInLane;
+        }
         if (h.confirmFirst) {
             long count;
             try {
@@ -558,7 +562,7 @@ final class StreamConsumer implements Subscription {
             } catch (RuntimeException e) {
                 // Cannot tell whether it is still ours: try again later, as after any infrastructure failure.
                 scheduleRetry(h, Redis.translate(e, "confirming entry " + h.id), true);
-                return laneStage(h, CompletableFuture.completedFuture(null));
+                return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
             }
             if (count == -1) {
                 log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
@@ -602,8 +606,17 @@ final class StreamConsumer implements Subscription {
         } finally {
             if (span != null) span.closeScope();
         }
-        return laneStage(h, attemptDone);
+        Runnable seam = beforeLaneStage;
+        if (seam != null) seam.run();
+        return laneStage(h, attemptDone, keptBefore);
     }
+
+    /**
+     * Test seam, null in production: run on the handler thread after an attempt was settled and before its lane stage
+     * is decided, so a test can let the entry's retry start right there, an interleaving otherwise too narrow to
+     * reproduce (OrderedRetryLaneIT).
+     */
+    volatile Runnable beforeLaneStage;
 
     private void settle(Held h, DeliveryImpl d, CompletionStage<?> stage, BusHooks hooks, long start, BusTracing.Process span,
             CompletableFuture<Void> attemptDone) {
@@ -630,24 +643,37 @@ final class StreamConsumer implements Subscription {
     /**
      * What the lane waits for after an attempt: ORDERED holds the lane until the entry is finally settled, unless the
      * handler returned without settling (manual acknowledgement: the application acknowledges later, the lane goes on).
+     *
+     * <p>Whether the lane is let go is decided under the entry's lock, as {@link #retry} decides whether the next attempt
+     * runs in the lane: a retry that is scheduled, or that already started inside the lane ({@code retriesInLane} moved
+     * since this attempt began), keeps it. Deciding by the retry flag alone let the lane go when the retry's timer fired
+     * before this stage was reached, and the channel's next entry ran beside the retry.
      */
-    private CompletionStage<?> laneStage(Held h, CompletableFuture<Void> attemptDone) {
+    private CompletionStage<?> laneStage(Held h, CompletableFuture<Void> attemptDone, int keptBefore) {
         if (cfg.retryOrder() != RetryOrder.ORDERED) {
             return attemptDone;
         }
-        CompletableFuture<Void> lane = h.lane;
-        if (lane == null) {
-            CompletableFuture<Void> fresh = new CompletableFuture<>();
-            h.lane = fresh;
-            h.done.whenComplete((r, e) -> fresh.complete(null));
-            lane = fresh;
-        }
-        CompletableFuture<Void> held = lane;
-        attemptDone.whenComplete((r, e) -> {
-            if (!h.waitingForRetry() && !held.isDone()) {
-                h.laneReleased = true; // settled, or left to a manual ack
-                held.complete(null);
+        CompletableFuture<Void> held;
+        boolean fresh;
+        synchronized (h) {
+            // A lane already let go (a retry that was handed back to the lanes) is not this attempt's to hold.
+            fresh = h.lane == null || h.lane.isDone();
+            if (fresh) {
+                h.lane = new CompletableFuture<>();
+                h.laneReleased = false;
             }
+            held = h.lane;
+        }
+        if (fresh) {
+            h.done.whenComplete((r, e) -> held.complete(null));
+        }
+        attemptDone.whenComplete((r, e) -> {
+            boolean release;
+            synchronized (h) {
+                release = !h.retrying && h.retriesInLane == keptBefore && !held.isDone();
+                if (release) h.laneReleased = true; // settled, or left to a manual ack
+            }
+            if (release) held.complete(null);
         });
         return held;
     }
@@ -701,7 +727,6 @@ final class StreamConsumer implements Subscription {
 
     /** On the timer thread: hands the entry back to a handler thread, in its lane or (ORDERED) holding it. */
     private void retry(Held h) {
-        h.retrying = false;
         h.retryTask = null;
         if (stopping || h.lost) {
             finish(h, false);
@@ -709,7 +734,6 @@ final class StreamConsumer implements Subscription {
         }
         if (paused) {
             // A paused group's delivery counts must not climb: the retry waits for the resume.
-            h.retrying = true;
             try {
                 h.retryTask = bus.timers().schedule(() -> retry(h), PAUSE_CHECK_MS, TimeUnit.MILLISECONDS);
             } catch (RejectedExecutionException closing) {
@@ -717,12 +741,23 @@ final class StreamConsumer implements Subscription {
             }
             return;
         }
-        try {
-            if (cfg.retryOrder() == RetryOrder.ORDERED && h.lane != null && !h.laneReleased) {
-                pool.execute(() -> attempt(h)); // the lane is still held by this entry
+        boolean inLane;
+        synchronized (h) {
+            // Decided together with laneStage's release (see there): the lane is either still held, and the attempt
+            // runs in it, or let go, and the attempt goes back to the lanes.
+            h.retrying = false;
+            inLane = cfg.retryOrder() == RetryOrder.ORDERED && h.lane != null && !h.laneReleased;
+            if (inLane) {
+                h.retriesInLane++;
             } else {
                 h.lane = null;
                 h.laneReleased = false;
+            }
+        }
+        try {
+            if (inLane) {
+                pool.execute(() -> attempt(h)); // the lane is still held by this entry
+            } else {
                 lanes.dispatch(h.envelope.channelId(), h.id, () -> attempt(h));
             }
         } catch (RejectedExecutionException closing) {
@@ -777,6 +812,8 @@ final class StreamConsumer implements Subscription {
         /** ORDERED: what the entry's lane waits for, while it holds it; {@link #laneReleased} once it let go. */
         volatile CompletableFuture<Void> lane;
         volatile boolean laneReleased;
+        /** ORDERED: retries that started inside the lane this entry held; guarded by this Held's lock. */
+        int retriesInLane;
         volatile boolean lost;
         volatile ScheduledFuture<?> retryTask;
         int infrastructureFailures;

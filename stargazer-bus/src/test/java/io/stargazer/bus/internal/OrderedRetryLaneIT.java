@@ -1,0 +1,131 @@
+package io.stargazer.bus.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RetryOrder;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.Closer;
+import io.stargazer.bus.testing.TestRedis;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * With ORDERED retries a failed entry keeps its channel's lane through its retries, also when the retry's timer fires
+ * before the failed attempt's lane stage is decided. Before, that decision read only the retry flag, which the retry had
+ * already cleared: the lane was let go while the retry ran, and the channel's next entry ran beside it, out of order.
+ * The seam {@link StreamConsumer#beforeLaneStage} holds the failed attempt's thread until the retry has started, the
+ * order a descheduled thread produces.
+ */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class OrderedRetryLaneIT {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    private final Closer closer = new Closer();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        closer.close();
+    }
+
+    @Test
+    void aRetryStartedBeforeTheFailedAttemptsLaneStageKeepsTheChannelsNextEntryWaiting() throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String stream = t.inboundStream();
+        List<String> events = new CopyOnWriteArrayList<>();
+        AtomicInteger aAttempts = new AtomicInteger();
+        CountDownLatch aThirdStarted = new CountDownLatch(1);
+        CountDownLatch releaseA = new CountDownLatch(1);
+        closer.add(releaseA::countDown);
+        Subscription sub = closer.add(bus.subscribe(ConsumerConfig.builder(stream, t.workerGroup()).consumerName("c")
+                .retryOrder(RetryOrder.ORDERED).retryBackoff(Duration.ofMillis(200)).maxDeliveries(10)
+                .concurrency(4).maxInFlight(4).closeTimeout(Duration.ofSeconds(1)).build(), d -> {
+                    if (d.envelope().content().equals("a")) {
+                        int n = aAttempts.incrementAndGet();
+                        events.add("a" + n);
+                        if (n < 3) throw new IllegalStateException("a fails on attempt " + n);
+                        aThirdStarted.countDown();
+                        releaseA.await();
+                    } else {
+                        events.add(d.envelope().content());
+                    }
+                }));
+        AtomicBoolean held = new AtomicBoolean();
+        ((StreamConsumer) sub).beforeLaneStage = () -> {
+            // a's second attempt failed and scheduled the third; let the third start before the lane is decided.
+            if (aAttempts.get() == 2 && held.compareAndSet(false, true)) {
+                try {
+                    aThirdStarted.await(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "b"));
+
+        await("a's third attempt").atMost(WAIT).until(() -> aThirdStarted.getCount() == 0);
+        await("b waits while a's third attempt runs").during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(5))
+                .until(() -> !events.contains("b"));
+        releaseA.countDown();
+        await("b handled").atMost(WAIT).until(() -> events.contains("b"));
+        assertThat(held).as("the seam held a's second attempt").isTrue();
+        assertThat(events).as("one channel's deliveries, in order").containsExactly("a1", "a2", "a3", "b");
+    }
+
+    /**
+     * The first attempt's retry fires before that attempt's lane stage is decided (no lane held yet): the retry goes
+     * back to the lanes, the lane is let go, and the retry runs before the channel's next entry; nothing waits on a
+     * lane that nobody will let go.
+     */
+    @Test
+    void aRetryFiredBeforeTheFirstAttemptsLaneStageRunsBeforeTheChannelsNextEntry() throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        List<String> events = new CopyOnWriteArrayList<>();
+        AtomicInteger aAttempts = new AtomicInteger();
+        Subscription sub = closer.add(bus.subscribe(ConsumerConfig.builder(t.inboundStream(), t.workerGroup()).consumerName("c")
+                .retryOrder(RetryOrder.ORDERED).retryBackoff(Duration.ofMillis(50)).maxDeliveries(10)
+                .concurrency(4).maxInFlight(4).closeTimeout(Duration.ofSeconds(1)).build(), d -> {
+                    if (d.envelope().content().equals("a")) {
+                        int n = aAttempts.incrementAndGet();
+                        events.add("a" + n);
+                        if (n == 1) throw new IllegalStateException("a fails on attempt 1");
+                    } else {
+                        events.add(d.envelope().content());
+                    }
+                }));
+        AtomicBoolean held = new AtomicBoolean();
+        ((StreamConsumer) sub).beforeLaneStage = () -> {
+            // Nothing outside shows that the retry's timer has fired (the retry waits for the lane): hold the first
+            // attempt's thread for twenty times its backoff instead.
+            if (aAttempts.get() == 1 && held.compareAndSet(false, true)) {
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "b"));
+
+        await("a retried and b handled").atMost(WAIT).until(() -> events.size() == 3);
+        assertThat(held).as("the seam held a's first attempt").isTrue();
+        assertThat(events).as("one channel's deliveries, in order").containsExactly("a1", "a2", "b");
+    }
+}
