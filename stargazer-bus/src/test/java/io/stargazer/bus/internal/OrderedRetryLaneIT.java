@@ -8,7 +8,6 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RetryOrder;
-import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.Closer;
 import io.stargazer.bus.testing.TestRedis;
@@ -43,16 +42,12 @@ class OrderedRetryLaneIT {
     @Test
     void aRetryStartedBeforeTheFailedAttemptsLaneStageKeepsTheChannelsNextEntryWaiting() throws Exception {
         EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
-        Topology t = bus.topology();
-        String stream = t.inboundStream();
         List<String> events = new CopyOnWriteArrayList<>();
         AtomicInteger aAttempts = new AtomicInteger();
         CountDownLatch aThirdStarted = new CountDownLatch(1);
         CountDownLatch releaseA = new CountDownLatch(1);
         closer.add(releaseA::countDown);
-        Subscription sub = closer.add(bus.subscribe(ConsumerConfig.builder(stream, t.workerGroup()).consumerName("c")
-                .retryOrder(RetryOrder.ORDERED).retryBackoff(Duration.ofMillis(200)).maxDeliveries(10)
-                .concurrency(4).maxInFlight(4).closeTimeout(Duration.ofSeconds(1)).build(), d -> {
+        StreamConsumer sub = ordered(bus, Duration.ofMillis(200), d -> {
                     if (d.envelope().content().equals("a")) {
                         int n = aAttempts.incrementAndGet();
                         events.add("a" + n);
@@ -62,9 +57,9 @@ class OrderedRetryLaneIT {
                     } else {
                         events.add(d.envelope().content());
                     }
-                }));
+                });
         AtomicBoolean held = new AtomicBoolean();
-        ((StreamConsumer) sub).beforeLaneStage = () -> {
+        sub.beforeLaneStage = () -> {
             // a's second attempt failed and scheduled the third; let the third start before the lane is decided.
             if (aAttempts.get() == 2 && held.compareAndSet(false, true)) {
                 try {
@@ -95,12 +90,9 @@ class OrderedRetryLaneIT {
     @Test
     void aRetryFiredBeforeTheFirstAttemptsLaneStageRunsBeforeTheChannelsNextEntry() throws Exception {
         EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
-        Topology t = bus.topology();
         List<String> events = new CopyOnWriteArrayList<>();
         AtomicInteger aAttempts = new AtomicInteger();
-        Subscription sub = closer.add(bus.subscribe(ConsumerConfig.builder(t.inboundStream(), t.workerGroup()).consumerName("c")
-                .retryOrder(RetryOrder.ORDERED).retryBackoff(Duration.ofMillis(50)).maxDeliveries(10)
-                .concurrency(4).maxInFlight(4).closeTimeout(Duration.ofSeconds(1)).build(), d -> {
+        StreamConsumer sub = ordered(bus, Duration.ofMillis(50), d -> {
                     if (d.envelope().content().equals("a")) {
                         int n = aAttempts.incrementAndGet();
                         events.add("a" + n);
@@ -108,9 +100,9 @@ class OrderedRetryLaneIT {
                     } else {
                         events.add(d.envelope().content());
                     }
-                }));
+                });
         AtomicBoolean held = new AtomicBoolean();
-        ((StreamConsumer) sub).beforeLaneStage = () -> {
+        sub.beforeLaneStage = () -> {
             // Nothing outside shows that the retry's timer has fired (the retry waits for the lane): hold the first
             // attempt's thread for twenty times its backoff instead.
             if (aAttempts.get() == 1 && held.compareAndSet(false, true)) {
@@ -127,5 +119,13 @@ class OrderedRetryLaneIT {
         await("a retried and b handled").atMost(WAIT).until(() -> events.size() == 3);
         assertThat(held).as("the seam held a's first attempt").isTrue();
         assertThat(events).as("one channel's deliveries, in order").containsExactly("a1", "a2", "b");
+    }
+
+    /** A subscription to the inbound stream with ORDERED retries after {@code backoff}, four deliveries at once. */
+    private StreamConsumer ordered(EventBus bus, Duration backoff, io.stargazer.bus.MessageHandler handler) {
+        Topology t = bus.topology();
+        return (StreamConsumer) closer.add(bus.subscribe(ConsumerConfig.builder(t.inboundStream(), t.workerGroup()).consumerName("c")
+                .retryOrder(RetryOrder.ORDERED).retryBackoff(backoff).maxDeliveries(10)
+                .concurrency(4).maxInFlight(4).closeTimeout(Duration.ofSeconds(1)).build(), handler));
     }
 }
