@@ -547,6 +547,20 @@ final class StreamConsumer implements Subscription {
      * entry's final settlement (so the channel waits through retries), otherwise this attempt alone.
      */
     private CompletionStage<?> attempt(Held h) {
+        try {
+            return attemptOnce(h);
+        } catch (RuntimeException e) {
+            // An attempt settles its handler's failures itself: what throws here is the bus's own code or an observer
+            // (tracing, metrics). Left held, the entry would never run again (its ownership refreshed forever) and an
+            // ORDERED lane could stay taken; let go instead, it stays pending in Redis and comes back through a claim.
+            log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).setCause(e)
+                    .log("Running an entry failed outside its handler; it stays pending and will be taken over after the claim time");
+            finish(h, false);
+            return null;
+        }
+    }
+
+    private CompletionStage<?> attemptOnce(Held h) {
         if (stopping || h.done.isDone()) {
             finish(h, false);
             return null;
