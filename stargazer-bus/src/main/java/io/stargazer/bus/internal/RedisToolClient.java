@@ -180,7 +180,18 @@ final class RedisToolClient implements ToolClient {
         }
         pending.put(requestId, c);
         calls.increment();
-        c.timeoutTask = timer.schedule(() -> timedOut(c), timeout.toNanos(), TimeUnit.NANOSECONDS);
+        // close() sets closed before it fails what is pending: a call registered after its sweep sees closed here, and
+        // whichever of the two removes the call completes it (its timer may already be shut down).
+        if (closed.get()) {
+            failClosed(c);
+            return c.future;
+        }
+        try {
+            c.timeoutTask = timer.schedule(() -> timedOut(c), timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            failClosed(c);
+            return c.future;
+        }
         // A caller that cancels its future gives up the call: forget it, so its reply counts as late.
         c.future.whenComplete((r, e) -> {
             if (c.future.isCancelled() && pending.remove(c.requestId, c)) {
@@ -343,6 +354,16 @@ final class RedisToolClient implements ToolClient {
         return cfg;
     }
 
+    /** Fails {@code c} as cut short by close, unless its answer, timeout or the other side of the race settled it first. */
+    private void failClosed(Call c) {
+        if (pending.remove(c.requestId, c)) {
+            c.cancelTimer();
+            failed.increment();
+            c.future.completeExceptionally(new StargazerException("the tool client closed before tool '" + c.tool
+                    + "' (request " + c.requestId + ") answered"));
+        }
+    }
+
     @Override
     public Stats stats() {
         return new Stats(calls.sum(), completed.sum(), failed.sum(), timedOut.sum(), lateReplies.sum(), pending.size());
@@ -359,12 +380,7 @@ final class RedisToolClient implements ToolClient {
             Thread.currentThread().interrupt();
         }
         for (Call c : List.copyOf(pending.values())) {
-            if (pending.remove(c.requestId, c)) {
-                c.cancelTimer();
-                failed.increment();
-                c.future.completeExceptionally(new StargazerException("the tool client closed before tool '" + c.tool
-                        + "' (request " + c.requestId + ") answered"));
-            }
+            failClosed(c);
         }
         timer.shutdownNow();
         try {

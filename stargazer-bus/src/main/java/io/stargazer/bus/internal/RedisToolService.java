@@ -170,7 +170,7 @@ final class RedisToolService implements ToolService {
         } else if (!room.tryAcquire()) {
             overloaded.increment();
             answer(job, error(job, ToolException.OVERLOADED, "tools instance '" + consumerName + "' is running "
-                    + running.get() + " tools with " + queued.get() + " waiting; try again later"), null, false);
+                    + running.get() + " tools with " + queued.get() + " waiting; try again later"), null, runs != null);
         } else if (runs == null) {
             queue(job);
         } else {
@@ -318,11 +318,11 @@ final class RedisToolService implements ToolService {
 
     private void answerExpired(Job job, long now) {
         answer(job, error(job, ToolException.TIMEOUT, "the deadline passed " + (now - job.deadlineMs)
-                + " ms before the tool could run; it was not run"), expired, false);
+                + " ms before the tool could run; it was not run"), expired, runs != null);
     }
 
     private void answerError(Job job, String type, String message) {
-        answer(job, error(job, type, message), errors, false);
+        answer(job, error(job, type, message), errors, runs != null);
     }
 
     /**
@@ -331,7 +331,10 @@ final class RedisToolService implements ToolService {
      * pending, to be answered on a later delivery.
      */
     private void answer(Job job, Envelope reply, LongAdder counter, boolean once) {
-        // A tool's reply is sent with a key of its request, so sending a stored reply again adds nothing.
+        // A tool's reply is sent with a key of its request, so sending a stored reply again adds nothing. So are the
+        // service's own answers (deadline passed, no such tool, bad arguments, overloaded) where replies are
+        // remembered: a request taken over or sent again after its deadline, whose tool ran and was answered, would
+        // otherwise get a second answer ("it was not run") beside the first.
         PublishOptions options = once ? PublishOptions.dedupeKey("tool-reply:" + job.requestId) : PublishOptions.NONE;
         CompletableFuture<String> sent;
         BusTracing tracing = job.trace == null ? null : ((RedisEventBus) bus).tracing();

@@ -1,0 +1,156 @@
+package io.stargazer.bus.tools;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.StreamEntry;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.Closer;
+import io.stargazer.bus.testing.TcpProxy;
+import io.stargazer.bus.testing.TestRedis;
+import java.time.Duration;
+import java.util.AbstractMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One answer per tools request, and a call that always completes, through faults around the edges of a call: a request
+ * taken over or sent again after its deadline, whose tool ran and was answered, gets no second answer ("it was not
+ * run"); a call racing the client's close() is completed (it was left waiting forever).
+ */
+@org.junit.jupiter.api.Timeout(value = 2, unit = TimeUnit.MINUTES)
+class ToolsAnswerOnceIT {
+
+    private static Envelope request(String requestId, String tool, String replyTo, long deadlineMs) {
+        return Envelope.of("request_id", requestId, "tool", tool, "args", Map.of(), "reply_to", replyTo, "deadline_ms", deadlineMs);
+    }
+
+    /**
+     * A call that passed the closed check when close() started registers itself and schedules its timeout after close
+     * took its copy of the pending calls and before it shut the timer down: nothing ever completes it.
+     */
+    @Test
+    void aCallRacingCloseIsCompleted() throws Exception {
+        Topology t = TestRedis.topology();
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build())) {
+            ToolClient client = ToolClient.create(worker);
+            CountDownLatch inCall = new CountDownLatch(1);
+            CountDownLatch goOn = new CountDownLatch(1);
+            // Args whose iteration (while call() builds the request) waits: pins call() between its closed check and
+            // its registration, as a thread descheduled there would be.
+            Map<String, Object> pausing = new AbstractMap<>() {
+                @Override
+                public Set<Entry<String, Object>> entrySet() {
+                    inCall.countDown();
+                    try {
+                        goOn.await(20, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return Map.<String, Object>of("x", 1L).entrySet();
+                }
+            };
+            // A call in flight when close() starts (no tools service: it waits).
+            CompletableFuture<Object> first = client.call("slow", Map.of(), Duration.ofSeconds(60));
+            CompletableFuture<CompletableFuture<Object>> racing = new CompletableFuture<>();
+            Thread caller = new Thread(() -> racing.complete(client.call("slow", pausing, Duration.ofSeconds(1))), "racing-caller");
+            caller.start();
+            assertThat(inCall.await(10, TimeUnit.SECONDS)).isTrue();
+            // close() fails 'first' between taking its copy of the pending calls and shutting the timer down: let the
+            // racing call finish registering right then.
+            first.whenComplete((r, e) -> {
+                goOn.countDown();
+                racing.join();
+            });
+            client.close();
+            CompletableFuture<Object> second = racing.get(10, TimeUnit.SECONDS);
+            assertThat(first).isCompletedExceptionally();
+            // Its timeout is 1 s: it must be settled (timeout or 'closed') well within 10 s.
+            await("the racing call's future completes").atMost(Duration.ofSeconds(10)).until(second::isDone);
+        }
+    }
+
+    /**
+     * "A request ... sent again later gets the stored reply, and the reply stream holds one answer" (docs/once.md,
+     * docs/tools.md): a copy carries the request's deadline_ms, which has passed by then, and is answered 'timeout'
+     * (the tool "was not run") beside the stored reply.
+     */
+    @Test
+    void aRequestSentAgainAfterItsDeadlineGetsTheStoredReply() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String replyTo = ns + ":replies";
+        AtomicInteger runs = new AtomicInteger();
+        ToolRegistry registry = counting(runs);
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             ToolService tools = ToolService.start(toolsBus, registry, ToolServiceConfig.builder().build())) {
+            long deadline = System.currentTimeMillis() + 1500;
+            worker.publish(t.toolsStream(), request("again", "count", replyTo, deadline));
+            await().atMost(Duration.ofSeconds(10)).until(() -> TestRedis.readAll(toolsBus, replyTo).size() == 1
+                    && toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            await().atMost(Duration.ofSeconds(5)).until(() -> System.currentTimeMillis() > deadline + 100);
+            worker.publish(t.toolsStream(), request("again", "count", replyTo, deadline)); // the same request again
+            await().atMost(Duration.ofSeconds(10)).until(() -> tools.stats().received() == 2
+                    && toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            assertThat(runs.get()).isEqualTo(1);
+            List<StreamEntry> replies = TestRedis.readAll(toolsBus, replyTo);
+            assertOneAnswer(replies);
+        }
+    }
+
+    /**
+     * The instance ran the tool, stored and sent its reply, and its XACK never reached Redis (connection lost as it
+     * went out; the instance then stops). Taken over by another instance once the call's deadline has passed (any
+     * takeover after the claim time, 30 s by default): it must send the stored reply (deduped), not a second answer.
+     */
+    @Test
+    void aRequestTakenOverAfterItsDeadlineIsNotAnsweredAgain() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String replyTo = ns + ":replies";
+        AtomicInteger runs = new AtomicInteger();
+        ToolRegistry registry = counting(runs);
+        try (Closer closer = new Closer()) {
+            TcpProxy proxy = closer.add(TcpProxy.to(TestRedis.url()));
+            EventBus worker = closer.add(TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build()));
+            EventBus survivorBus = closer.add(TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build()));
+            EventBus doomedBus = EventBus.connect(proxy.url(), TestRedis.config(NodeRole.TOOLS).topology(t).build());
+            ToolService doomed = ToolService.start(doomedBus, registry, ToolServiceConfig.builder().consumerName("tools-doomed").build());
+            proxy.cutConnectionsSending("XACK", 1000);
+            long deadline = System.currentTimeMillis() + 2000;
+            worker.publish(t.toolsStream(), request("taken-over", "count", replyTo, deadline));
+            await().atMost(Duration.ofSeconds(10)).until(() -> TestRedis.readAll(worker, replyTo).size() == 1 && proxy.commandsCut() >= 1);
+            doomed.close();
+            doomedBus.close();
+            assertThat(worker.pendingCount(t.toolsStream(), t.toolsGroup())).as("left pending by the lost XACK").isEqualTo(1);
+            await().atMost(Duration.ofSeconds(5)).until(() -> System.currentTimeMillis() > deadline + 100);
+            try (ToolService survivor = ToolService.start(survivorBus, registry,
+                    ToolServiceConfig.builder().consumerName("tools-survivor").claimIdle(Duration.ofMillis(500)).build())) {
+                await().atMost(Duration.ofSeconds(20)).until(() -> survivorBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            }
+            assertThat(runs.get()).isEqualTo(1);
+            List<StreamEntry> replies = TestRedis.readAll(worker, replyTo);
+            assertOneAnswer(replies);
+        }
+    }
+
+    /** A tool "count" that answers which run of it this is. */
+    private static ToolRegistry counting(AtomicInteger runs) {
+        return ToolRegistry.builder().register("count", a -> "run " + runs.incrementAndGet()).build();
+    }
+
+    private static void assertOneAnswer(List<StreamEntry> replies) {
+        assertThat(replies).extracting(e -> "ok=" + e.envelope().get("ok") + " result=" + e.envelope().get("result")
+                + " error=" + e.envelope().get("error")).as("answers on the reply stream").hasSize(1);
+    }
+}
