@@ -55,6 +55,14 @@ final class Lanes {
         }
     }
 
+    /** Tasks waiting behind {@code key}'s running one (diagnostics and tests). */
+    int waiting(String key) {
+        synchronized (lanes) {
+            PriorityQueue<Task> q = lanes.get(key);
+            return q == null ? 0 : q.size();
+        }
+    }
+
     /** Keys with a task running or waiting (diagnostics and tests). */
     int busyKeys() {
         synchronized (lanes) {

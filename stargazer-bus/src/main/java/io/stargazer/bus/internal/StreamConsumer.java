@@ -632,6 +632,11 @@ final class StreamConsumer implements Subscription {
      */
     volatile Runnable beforeLaneStage;
 
+    /** Deliveries of {@code channel} waiting for its lane (tests). */
+    int waitingInLane(String channel) {
+        return lanes.waiting(channel);
+    }
+
     private void settle(Held h, DeliveryImpl d, CompletionStage<?> stage, BusHooks hooks, long start, BusTracing.Process span,
             CompletableFuture<Void> attemptDone) {
         stage.whenComplete((r, error) -> {

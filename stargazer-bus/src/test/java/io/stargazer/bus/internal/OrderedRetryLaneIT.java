@@ -102,15 +102,13 @@ class OrderedRetryLaneIT {
                     }
                 });
         AtomicBoolean held = new AtomicBoolean();
+        AtomicBoolean retryQueued = new AtomicBoolean();
         sub.beforeLaneStage = () -> {
-            // Nothing outside shows that the retry's timer has fired (the retry waits for the lane): hold the first
-            // attempt's thread for twenty times its backoff instead.
+            // Hold a's first attempt until its retry's timer has fired: the retry then waits in the channel's lane
+            // beside b. A timeout here leaves retryQueued false, which the test thread reports.
             if (aAttempts.get() == 1 && held.compareAndSet(false, true)) {
-                try {
-                    Thread.sleep(1000);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+                await("a's retry queued in its lane beside b").atMost(WAIT).until(() -> sub.waitingInLane("c") == 2);
+                retryQueued.set(true);
             }
         };
         bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
@@ -118,6 +116,7 @@ class OrderedRetryLaneIT {
 
         await("a retried and b handled").atMost(WAIT).until(() -> events.size() == 3);
         assertThat(held).as("the seam held a's first attempt").isTrue();
+        assertThat(retryQueued).as("the seam held a's first attempt until its retry was queued").isTrue();
         assertThat(events).as("one channel's deliveries, in order").containsExactly("a1", "a2", "b");
     }
 
