@@ -12,6 +12,9 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Plain Lettuce access for tests that write or inspect stream entries byte for byte, the way a service in
@@ -101,6 +104,22 @@ public class RawRedis implements AutoCloseable {
     @Override
     public void close() {
         conn.close();
-        client.shutdown();
+        shutdown(client);
+    }
+
+    /**
+     * Shuts a Lettuce client down, waiting at most 10 s: Lettuce's own {@code shutdown()} waits without a limit and can
+     * wait forever (redis/lettuce#2278), which would hang the test that closes it instead of letting it go on.
+     */
+    public static void shutdown(io.lettuce.core.AbstractRedisClient client) {
+        try {
+            client.shutdownAsync(0, 2, TimeUnit.SECONDS).get(10, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            System.err.println("A Lettuce client did not shut down within 10 s; going on without it");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException e) {
+            System.err.println("A Lettuce client's shutdown failed: " + e.getCause());
+        }
     }
 }

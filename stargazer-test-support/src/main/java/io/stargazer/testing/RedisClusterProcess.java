@@ -139,7 +139,7 @@ public final class RedisClusterProcess implements AutoCloseable {
     /** Stops every node (SHUTDOWN NOSAVE) and removes their data directories. */
     @Override
     public void close() {
-        client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        RawRedis.shutdown(client);
         for (RedisServerProcess n : nodes) {
             try {
                 n.stop();

@@ -33,6 +33,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -92,6 +94,10 @@ public final class Redis implements AutoCloseable {
 
     /** Blocking reads wait at most this long (ConsumerConfig caps blockTimeout at it); their command timeout adds the dead-peer timeout. */
     static final Duration MAX_BLOCK = Duration.ofSeconds(5);
+    /** How long Netty may take to stop an event loop at shutdown (Lettuce's default). */
+    static final Duration SHUTDOWN_QUIET_TIMEOUT = Duration.ofSeconds(2);
+    /** How long a close waits for Lettuce's shutdown before it returns anyway ({@link #shutdown}). */
+    static final Duration SHUTDOWN_WAIT = Duration.ofSeconds(5);
 
     static Redis connect(RedisUrl url, String clientName) {
         return connect(url, clientName, io.stargazer.bus.BusConfig.DEFAULT_DEAD_PEER_TIMEOUT);
@@ -127,8 +133,8 @@ public final class Redis implements AutoCloseable {
             StatefulRedisConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
             return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()));
         } catch (RuntimeException e) {
-            readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            shutdown(readerClient);
+            shutdown(client);
             throw translate(e, "connecting to " + url);
         }
     }
@@ -149,8 +155,8 @@ public final class Redis implements AutoCloseable {
             StatefulRedisClusterConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
             return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()));
         } catch (RuntimeException e) {
-            readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            shutdown(readerClient);
+            shutdown(client);
             throw translate(e, "connecting to " + url);
         }
     }
@@ -304,8 +310,27 @@ public final class Redis implements AutoCloseable {
             shared.close();
         } finally {
             // The reader client shares the main client's resources: shut it down first, without them.
-            readerClient.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            shutdown(readerClient);
+            shutdown(client);
+        }
+    }
+
+    /**
+     * Shuts a client down, waiting at most {@link #SHUTDOWN_WAIT}. Lettuce's own {@code shutdown()} waits without a
+     * limit for its connections and event loops to finish, and it can wait forever (redis/lettuce#2278, open): a
+     * close of the bus must return whatever Lettuce does. What is left then is Lettuce's threads, which end on their
+     * own or with the process.
+     */
+    static void shutdown(AbstractRedisClient c) {
+        try {
+            c.shutdownAsync(0, SHUTDOWN_QUIET_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).get(SHUTDOWN_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            log.atWarn().log("The Redis client did not finish shutting down within " + SHUTDOWN_WAIT.toMillis()
+                    + " ms; closing without waiting for it");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException e) {
+            log.atDebug().log("The Redis client's shutdown failed: " + e.getCause());
         }
     }
 
