@@ -26,6 +26,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -64,6 +65,13 @@ final class RedisToolClient implements ToolClient {
 
     private final ReaderLoop loop;
     private String lastId;
+    /**
+     * The latest deadline of any call made, and the longest timeout (Unix ms, ms): a tools service may answer until
+     * its lateReplyLimit past a deadline, so the stream is kept until replyTtl past it, also after close() or a
+     * crash; an answer to a stream already gone would make it again without an expiry.
+     */
+    private final AtomicLong lastDeadline = new AtomicLong();
+    private final AtomicLong longestTimeout = new AtomicLong();
     // Reader-thread state.
     private long nextTick;
     private int readSinceTrim;
@@ -157,6 +165,7 @@ final class RedisToolClient implements ToolClient {
             return CompletableFuture.failedFuture(new StargazerException("the tool client is closed; cannot call tool '" + tool + "'"));
         }
         String requestId = WireFormat.newTraceId();
+        long deadline = bus.config().clock().millis() + timeout.toMillis();
         Envelope request;
         try {
             request = Envelope.builder()
@@ -164,7 +173,7 @@ final class RedisToolClient implements ToolClient {
                     .put(ToolWire.TOOL, tool)
                     .put(ToolWire.ARGS, args == null ? Map.of() : args)
                     .put(ToolWire.REPLY_TO, replyStream)
-                    .put(ToolWire.DEADLINE_MS, bus.config().clock().millis() + timeout.toMillis())
+                    .put(ToolWire.DEADLINE_MS, deadline)
                     .put(ToolWire.TRACE_ID, traceId == null || traceId.isEmpty() ? WireFormat.newTraceId() : traceId)
                     .build();
             if ((traceId == null || traceId.isEmpty()) && bus.tracing() != null) {
@@ -198,6 +207,7 @@ final class RedisToolClient implements ToolClient {
                 c.cancelTimer();
             }
         });
+        keepReplyStreamFor(deadline, timeout.toMillis());
         bus.publishAsync(toolsStream, request).whenComplete((id, error) -> {
             if (error != null && pending.remove(requestId, c)) {
                 c.cancelTimer();
@@ -268,10 +278,27 @@ final class RedisToolClient implements ToolClient {
         return RawEntry.parseRead(reply);
     }
 
+    /**
+     * Notes a call's deadline. Each tick sets the stream's expiry to replyTtl plus the longest timeout seen, which
+     * covers every call made until the next tick; a call with a longer timeout than any before extends it at once,
+     * so that a worker that dies right after it still leaves its stream for the answer.
+     */
+    private void keepReplyStreamFor(long deadline, long timeoutMillis) {
+        lastDeadline.accumulateAndGet(deadline, Math::max);
+        if (longestTimeout.getAndAccumulate(timeoutMillis, Math::max) >= timeoutMillis) return;
+        bus.redis().sharedAsync().pexpire(replyStream, expiryMillis()).whenComplete((ok, e) -> {
+            if (e != null) log.atDebug().addKeyValue("reply_stream", replyStream).log("Could not extend the reply stream's expiry; the next tick does: " + e);
+        });
+    }
+
+    private long expiryMillis() {
+        return cfg.replyTtl().toMillis() + longestTimeout.get();
+    }
+
     private void maintain(ReaderConnection conn) {
         try {
             bus.redis().code().run(conn.sync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
-                    ascii(Long.toString(cfg.replyTtl().toMillis())), ascii(lastId), ascii(Long.toString(cfg.replyStreamMaxlen())));
+                    ascii(Long.toString(expiryMillis())), ascii(lastId), ascii(Long.toString(cfg.replyStreamMaxlen())));
         } catch (RuntimeException e) {
             throw Redis.translate(e, "maintaining reply stream '" + replyStream + "'");
         }
@@ -383,11 +410,15 @@ final class RedisToolClient implements ToolClient {
             failClosed(c);
         }
         timer.shutdownNow();
+        // Answers may still come until lateReplyLimit past the last deadline: the stream stays until replyTtl past
+        // it (an answer to a deleted stream would make it again, for good); with no call in reach, it goes now.
+        long keep = lastDeadline.get() + cfg.replyTtl().toMillis() - bus.config().clock().millis();
         try {
-            bus.redis().sharedSync().del(replyStream);
+            if (lastDeadline.get() == 0 || keep <= 0) bus.redis().sharedSync().del(replyStream);
+            else bus.redis().sharedSync().pexpire(replyStream, keep);
         } catch (RuntimeException e) {
             log.atWarn().addKeyValue("reply_stream", replyStream)
-                    .log("Could not delete the reply stream; it expires on its own: " + e.getMessage());
+                    .log("Could not delete or shorten the reply stream; it expires on its own: " + e.getMessage());
         } finally {
             ACTIVE.remove(activeKey);
         }

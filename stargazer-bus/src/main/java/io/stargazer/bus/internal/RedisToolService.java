@@ -65,6 +65,7 @@ final class RedisToolService implements ToolService {
     private final LongAdder expired = new LongAdder();
     private final LongAdder overloaded = new LongAdder();
     private final LongAdder malformed = new LongAdder();
+    private final LongAdder unanswered = new LongAdder();
     private Subscription subscription;
     private String consumerName;
     /** Run-once memory of requests; null on a bus that is not this library's own (then at least once, as before). */
@@ -331,6 +332,17 @@ final class RedisToolService implements ToolService {
      * pending, to be answered on a later delivery.
      */
     private void answer(Job job, Envelope reply, LongAdder counter, boolean once) {
+        long late = job.deadlineMs > 0 ? bus.config().clock().millis() - job.deadlineMs : 0;
+        if (late > cfg.lateReplyLimit().toMillis()) {
+            // Its caller gave up long ago, and may be gone with its reply stream: an XADD would make that stream
+            // again, without the expiry its client gave it, and nothing would ever read or delete it.
+            unanswered.increment();
+            log.atInfo().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId).addKeyValue("reply_to", job.replyTo)
+                    .log("Not answered: its deadline passed " + late + " ms ago, more than lateReplyLimit ("
+                            + cfg.lateReplyLimit().toMillis() + " ms)");
+            job.done.complete(null);
+            return;
+        }
         // A tool's reply is sent with a key of its request, so sending a stored reply again adds nothing. So are the
         // service's own answers (deadline passed, no such tool, bad arguments, overloaded) where replies are
         // remembered: a request taken over or sent again after its deadline, whose tool ran and was answered, would
@@ -421,7 +433,7 @@ final class RedisToolService implements ToolService {
     @Override
     public Stats stats() {
         return new Stats(received.sum(), succeeded.sum(), errors.sum(), expired.sum(), overloaded.sum(), malformed.sum(),
-                running.get(), queued.get());
+                running.get(), queued.get(), unanswered.sum());
     }
 
     @Override

@@ -64,6 +64,13 @@ public final class Settings {
         return value;
     }
 
+    public static Duration notNegative(String setting, Duration value) {
+        if (value == null || value.isNegative()) {
+            throw new ConfigException(setting, "'" + value + "' must be zero or a positive duration");
+        }
+        return value;
+    }
+
     /** The value with control characters shown as escapes, so an error message stays on one line. */
     public static String printable(String value) {
         StringBuilder sb = new StringBuilder(value.length());

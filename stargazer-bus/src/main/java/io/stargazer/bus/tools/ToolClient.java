@@ -18,8 +18,10 @@ import java.util.concurrent.CompletableFuture;
  * {@link Stats#lateReplies()}. Creating a second client for the same reply stream in one process is refused.
  *
  * <p>The reply stream does not leak: replies already read are trimmed away, the stream is capped at
- * {@link ToolClientConfig#replyStreamMaxlen()}, its expiry ({@link ToolClientConfig#replyTtl()}) is refreshed while
- * the client lives so it disappears soon after a worker dies without closing, and {@link #close()} deletes it.
+ * {@link ToolClientConfig#replyStreamMaxlen()}, and its expiry is refreshed while the client lives, to
+ * {@link ToolClientConfig#replyTtl()} past the latest deadline a call may have, so it disappears soon after a worker
+ * dies without closing, yet never before an answer a tools service may still send (an answer to a stream that is gone
+ * would make it again, without an expiry; docs/tools.md).
  *
  * <p><b>Threading:</b> every method may be called from any thread. A returned future completes on the client's
  * reader thread (a reply) or its timer thread (a timeout): dependent stages must not block — use the
@@ -82,7 +84,11 @@ public interface ToolClient extends AutoCloseable {
     /** Counters since creation. */
     Stats stats();
 
-    /** Fails the calls still in flight, stops the reader and deletes the reply stream. Idempotent. */
+    /**
+     * Fails the calls still in flight, stops the reader and deletes the reply stream, or, while an answer may still
+     * come (until {@link ToolClientConfig#replyTtl()} past the last call's deadline), leaves it to expire then.
+     * Idempotent.
+     */
     @Override
     void close();
 

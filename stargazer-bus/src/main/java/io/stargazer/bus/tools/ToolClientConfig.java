@@ -19,8 +19,9 @@ import java.util.Objects;
  *       <td>most entries the reply stream keeps: replies already read are trimmed away at each maintenance tick; if
  *       the reader falls this far behind, the oldest unread replies are dropped (their calls time out)</td></tr>
  *   <tr><td>{@code replyTtl}</td><td>{@link #DEFAULT_REPLY_TTL} (60 s)</td><td>at least {@link #MIN_REPLY_TTL} (1 s)</td>
- *       <td>expiry of the reply stream, refreshed while the client lives (every third of it, at most every second),
- *       so a worker that dies without closing leaves nothing behind for longer</td></tr>
+ *       <td>expiry of the reply stream past the latest deadline a call may have, refreshed while the client lives
+ *       (every third of it, at most every second), so a worker that dies without closing leaves nothing behind for
+ *       longer; keep it above the tools service's {@code lateReplyLimit} (30 s) plus the clocks' difference</td></tr>
  *   <tr><td>{@code blockTimeout}</td><td>{@link #DEFAULT_BLOCK_TIMEOUT} (1 s)</td>
  *       <td>&gt; 0, at most {@link #MAX_BLOCK_TIMEOUT} (5 s)</td>
  *       <td>BLOCK of each read; bounds how late the expiry refresh and trimming can run</td></tr>

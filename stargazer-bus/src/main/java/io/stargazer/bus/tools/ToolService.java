@@ -99,8 +99,10 @@ public interface ToolService extends AutoCloseable {
      * @param malformed refused: no request id or reply stream to answer on
      * @param running   tools running now
      * @param queued    accepted requests waiting for a tool thread now
+     * @param unanswered acknowledged without an answer: their deadline had passed by more than
+     *                  {@link ToolServiceConfig#lateReplyLimit()} when the answer was ready
      */
     record Stats(long received, long succeeded, long errors, long expired, long overloaded, long malformed, long running,
-                 long queued) {
+                 long queued, long unanswered) {
     }
 }

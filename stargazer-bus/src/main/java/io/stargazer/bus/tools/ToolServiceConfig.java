@@ -38,6 +38,12 @@ import java.util.function.UnaryOperator;
  *       <td>how long a request may sit with a dead instance before another takes it over</td></tr>
  *   <tr><td>{@code closeTimeout}</td><td>{@link #DEFAULT_CLOSE_TIMEOUT} (10 s)</td><td>&gt; 0</td>
  *       <td>how long {@link ToolService#close()} waits for running tools</td></tr>
+ *   <tr><td>{@code lateReplyLimit}</td><td>{@link #DEFAULT_LATE_REPLY_LIMIT} (30 s)</td><td>&ge; 0</td>
+ *       <td>how long after a request's {@code deadline_ms} (by this instance's clock) it may still be answered; later,
+ *       the request is acknowledged without an answer ({@link ToolService.Stats#unanswered()}): its caller stopped
+ *       waiting long ago, and its reply stream may be gone, which an answer would make again without an expiry.
+ *       A {@link ToolClient} keeps its reply stream for its {@link ToolClientConfig#replyTtl() replyTtl} past its last
+ *       deadline, so keep this below that, less the clocks' difference (docs/tools.md)</td></tr>
  *   <tr><td>{@code consumer}</td><td>{@link #DEFAULT_CONSUMER}: none</td><td>not null</td>
  *       <td>applied to the tools subscription's {@link ConsumerConfig.Builder} (preset by
  *       {@link EventBus#consumer(String, String)}) before the settings above and the ones the service sets itself
@@ -50,6 +56,7 @@ public final class ToolServiceConfig {
     public static final int DEFAULT_MAX_QUEUED = 64;
     public static final int DEFAULT_READ_AHEAD = 16;
     public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(10);
+    public static final Duration DEFAULT_LATE_REPLY_LIMIT = Duration.ofSeconds(30);
     public static final UnaryOperator<ConsumerConfig.Builder> DEFAULT_CONSUMER = UnaryOperator.identity();
 
     private static final ToolServiceConfig DEFAULTS = builder().build();
@@ -60,6 +67,7 @@ public final class ToolServiceConfig {
     private final String consumerName;
     private final Duration claimIdle;
     private final Duration closeTimeout;
+    private final Duration lateReplyLimit;
     private final UnaryOperator<ConsumerConfig.Builder> consumer;
 
     /** Every value was checked by the builder's setter when it was set. */
@@ -70,6 +78,7 @@ public final class ToolServiceConfig {
         this.consumerName = b.consumerName;
         this.claimIdle = b.claimIdle;
         this.closeTimeout = b.closeTimeout;
+        this.lateReplyLimit = b.lateReplyLimit;
         this.consumer = b.consumer;
     }
 
@@ -101,6 +110,7 @@ public final class ToolServiceConfig {
         b.consumerName = consumerName;
         b.claimIdle = claimIdle;
         b.closeTimeout = closeTimeout;
+        b.lateReplyLimit = lateReplyLimit;
         b.consumer = consumer;
         return b;
     }
@@ -113,6 +123,8 @@ public final class ToolServiceConfig {
     /** How long a request may sit with a dead instance before another takes it over; null: the consumer's default. */
     public Duration claimIdle() { return claimIdle; }
     public Duration closeTimeout() { return closeTimeout; }
+    /** How long past a request's deadline it may still be answered (see the class comment). */
+    public Duration lateReplyLimit() { return lateReplyLimit; }
     /** What is applied to the tools subscription's consumer settings first (see the class comment). */
     public UnaryOperator<ConsumerConfig.Builder> consumer() { return consumer; }
 
@@ -120,18 +132,19 @@ public final class ToolServiceConfig {
     public boolean equals(Object o) {
         return o instanceof ToolServiceConfig c && maxConcurrent == c.maxConcurrent && maxQueued == c.maxQueued
                 && readAhead == c.readAhead && Objects.equals(consumerName, c.consumerName) && Objects.equals(claimIdle, c.claimIdle)
-                && closeTimeout.equals(c.closeTimeout) && consumer.equals(c.consumer);
+                && closeTimeout.equals(c.closeTimeout) && lateReplyLimit.equals(c.lateReplyLimit) && consumer.equals(c.consumer);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(maxConcurrent, maxQueued, readAhead, consumerName, claimIdle, closeTimeout, consumer);
+        return Objects.hash(maxConcurrent, maxQueued, readAhead, consumerName, claimIdle, closeTimeout, lateReplyLimit, consumer);
     }
 
     @Override
     public String toString() {
         return "ToolServiceConfig{maxConcurrent=" + maxConcurrent + ", maxQueued=" + maxQueued + ", readAhead=" + readAhead
                 + ", consumerName=" + consumerName + ", claimIdle=" + claimIdle + ", closeTimeout=" + closeTimeout
+                + ", lateReplyLimit=" + lateReplyLimit
                 + (consumer == DEFAULT_CONSUMER ? "" : ", consumer=" + consumer) + "}";
     }
 
@@ -143,6 +156,7 @@ public final class ToolServiceConfig {
         private String consumerName;
         private Duration claimIdle;
         private Duration closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+        private Duration lateReplyLimit = DEFAULT_LATE_REPLY_LIMIT;
         private UnaryOperator<ConsumerConfig.Builder> consumer = DEFAULT_CONSUMER;
 
         private Builder() {
@@ -154,6 +168,7 @@ public final class ToolServiceConfig {
         public Builder consumerName(String v) { this.consumerName = Topology.checkName("consumerName", v); return this; }
         public Builder claimIdle(Duration v) { this.claimIdle = Settings.positive("claimIdle", v); return this; }
         public Builder closeTimeout(Duration v) { this.closeTimeout = Settings.positive("closeTimeout", v); return this; }
+        public Builder lateReplyLimit(Duration v) { this.lateReplyLimit = Settings.notNegative("lateReplyLimit", v); return this; }
         public Builder consumer(UnaryOperator<ConsumerConfig.Builder> v) { this.consumer = Settings.present("consumer", v); return this; }
 
         public ToolServiceConfig build() {

@@ -241,6 +241,8 @@ public class StargazerBusProperties {
         private Duration claimIdle;
         /** How long closing waits for running tools; default 10s. */
         private Duration closeTimeout;
+        /** How long past a request's deadline it may still be answered; later it is acknowledged unanswered; default 30s. */
+        private Duration lateReplyLimit;
 
         public Integer getMaxConcurrent() { return maxConcurrent; }
         public void setMaxConcurrent(Integer v) { maxConcurrent = v; }
@@ -254,6 +256,8 @@ public class StargazerBusProperties {
         public void setClaimIdle(Duration v) { claimIdle = v; }
         public Duration getCloseTimeout() { return closeTimeout; }
         public void setCloseTimeout(Duration v) { closeTimeout = v; }
+        public Duration getLateReplyLimit() { return lateReplyLimit; }
+        public void setLateReplyLimit(Duration v) { lateReplyLimit = v; }
     }
 
     /**
@@ -271,6 +275,7 @@ public class StargazerBusProperties {
         set(p + "consumer-name", sp.consumerName, b::consumerName);
         set(p + "claim-idle", sp.claimIdle, b::claimIdle);
         set(p + "close-timeout", sp.closeTimeout, b::closeTimeout);
+        set(p + "late-reply-limit", sp.lateReplyLimit, b::lateReplyLimit);
         return b.consumer(consumer::applyTo).build();
     }
 

@@ -103,7 +103,7 @@ class StargazerBusAutoConfigurationTest {
                 "stargazer.bus.tools.service.max-concurrent=3", "stargazer.bus.tools.service.max-queued=0",
                 "stargazer.bus.tools.service.read-ahead=0", "stargazer.bus.tools.service.consumer-name=tools-a",
                 "stargazer.bus.tools.service.claim-idle=45s", "stargazer.bus.tools.service.close-timeout=2s",
-                "stargazer.bus.consumer.max-deliveries=9").run(ctx -> {
+                "stargazer.bus.tools.service.late-reply-limit=12s", "stargazer.bus.consumer.max-deliveries=9").run(ctx -> {
             assertThat(ctx).hasNotFailed();
             ToolClientConfig client = ctx.getBean(ToolClient.class).config();
             assertThat(client.defaultTimeout()).isEqualTo(Duration.ofSeconds(7));
@@ -118,6 +118,7 @@ class StargazerBusAutoConfigurationTest {
             assertThat(service.consumerName()).isEqualTo("tools-a");
             assertThat(service.claimIdle()).isEqualTo(Duration.ofSeconds(45));
             assertThat(service.closeTimeout()).isEqualTo(Duration.ofSeconds(2));
+            assertThat(service.lateReplyLimit()).isEqualTo(Duration.ofSeconds(12));
             // The service's subscription takes stargazer.bus.consumer.* as the listeners do.
             assertThat(service.consumer().apply(ConsumerConfig.builder("s", "g")).build().maxDeliveries()).isEqualTo(9);
         });
@@ -158,7 +159,8 @@ class StargazerBusAutoConfigurationTest {
         for (String name : List.of("stargazer.bus.tools.client.default-timeout", "stargazer.bus.tools.client.reply-stream-maxlen",
                 "stargazer.bus.tools.client.reply-ttl", "stargazer.bus.tools.client.block-timeout", "stargazer.bus.tools.client.read-batch-size",
                 "stargazer.bus.tools.service.max-concurrent", "stargazer.bus.tools.service.max-queued", "stargazer.bus.tools.service.read-ahead",
-                "stargazer.bus.tools.service.consumer-name", "stargazer.bus.tools.service.claim-idle", "stargazer.bus.tools.service.close-timeout")) {
+                "stargazer.bus.tools.service.consumer-name", "stargazer.bus.tools.service.claim-idle", "stargazer.bus.tools.service.close-timeout",
+                "stargazer.bus.tools.service.late-reply-limit")) {
             assertThat(byName).as(name).containsKey(name);
             assertThat(byName.get(name).get("description").asString()).as(name).isNotBlank();
         }
