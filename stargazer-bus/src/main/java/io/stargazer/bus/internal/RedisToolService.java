@@ -57,6 +57,8 @@ final class RedisToolService implements ToolService {
     private final ThreadPoolExecutor tools;
     private final Set<CompletableFuture<Void>> outstanding = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Set by close() just before it interrupts the tools still running (its close timeout has passed). */
+    private volatile boolean interruptingTools;
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicInteger queued = new AtomicInteger();
     private final LongAdder received = new LongAdder();
@@ -262,6 +264,15 @@ final class RedisToolService implements ToolService {
                 outcome = ToolException.BAD_ARGUMENTS;
             } catch (Exception e) {
                 if (e instanceof InterruptedException) Thread.currentThread().interrupt();
+                if (interruptingTools) {
+                    // Stopped by close(), not failed: 'tool_failed' would be a wrong, final answer (stored for any
+                    // takeover too). It stays pending, for another instance to run once the lease has lapsed.
+                    if (runs != null) runs.abandon(job.requestId);
+                    log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
+                            .log("Tool interrupted by close(); not answered, the request stays pending for another instance");
+                    job.done.completeExceptionally(new StargazerException("tool service closed while tool '" + job.tool + "' ran"));
+                    return;
+                }
                 reply = error(job, ToolException.TOOL_FAILED, describe(e));
                 outcome = ToolException.TOOL_FAILED;
                 log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
@@ -458,6 +469,7 @@ final class RedisToolService implements ToolService {
             if (!tools.awaitTermination(cfg.closeTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
                 log.atWarn().addKeyValue("consumer", consumerName).addKeyValue("running", running.get())
                         .log("Tools did not finish in time; their requests stay pending for other instances");
+                interruptingTools = true;
                 tools.shutdownNow();
             }
             for (CompletableFuture<Void> f : List.copyOf(outstanding)) {

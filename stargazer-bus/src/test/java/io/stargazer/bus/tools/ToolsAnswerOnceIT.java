@@ -144,6 +144,48 @@ class ToolsAnswerOnceIT {
         }
     }
 
+    /**
+     * close() waits its closeTimeout for running tools, then interrupts them: an interrupted tool was stopped, not
+     * failed. Its request must stay pending and run again on another instance, not be answered 'tool_failed' (a final
+     * answer, also stored for any takeover).
+     */
+    @Test
+    void aToolInterruptedByCloseIsRunAgainElsewhereNotAnsweredFailed() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String replyTo = ns + ":replies";
+        AtomicInteger runs = new AtomicInteger();
+        CountDownLatch firstRunning = new CountDownLatch(1);
+        ToolRegistry registry = ToolRegistry.builder().register("slow", a -> {
+            if (runs.incrementAndGet() == 1) {
+                firstRunning.countDown();
+                Thread.sleep(60_000); // interrupted by close()
+            }
+            return "run " + runs.get();
+        }).build();
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus firstBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             EventBus secondBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
+            ToolService first = ToolService.start(firstBus, registry,
+                    ToolServiceConfig.builder().consumerName("tools-first").closeTimeout(Duration.ofMillis(300)).build());
+            worker.publish(t.toolsStream(), request("interrupted", "slow", replyTo, System.currentTimeMillis() + 60_000));
+            assertThat(firstRunning.await(10, TimeUnit.SECONDS)).isTrue();
+            first.close();
+            assertThat(TestRedis.readAll(worker, replyTo)).as("answers after the interrupted run").isEmpty();
+            assertThat(worker.pendingCount(t.toolsStream(), t.toolsGroup())).as("left pending").isEqualTo(1);
+            try (ToolService second = ToolService.start(secondBus, registry,
+                    ToolServiceConfig.builder().consumerName("tools-second").claimIdle(Duration.ofMillis(500)).build())) {
+                await().atMost(Duration.ofSeconds(40)).until(() -> TestRedis.readAll(worker, replyTo).size() == 1
+                        && worker.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            }
+            assertThat(runs.get()).isEqualTo(2);
+            assertThat(TestRedis.readAll(worker, replyTo)).singleElement().satisfies(e -> {
+                assertThat(e.envelope().get("ok")).isEqualTo(true);
+                assertThat(e.envelope().get("result")).isEqualTo("run 2");
+            });
+        }
+    }
+
     /** A tool "count" that answers which run of it this is. */
     private static ToolRegistry counting(AtomicInteger runs) {
         return ToolRegistry.builder().register("count", a -> "run " + runs.incrementAndGet()).build();
