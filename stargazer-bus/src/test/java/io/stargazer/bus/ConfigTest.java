@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import io.stargazer.bus.internal.Settings;
+import io.stargazer.bus.tools.ToolClient;
 import io.stargazer.bus.tools.ToolClientConfig;
 import io.stargazer.bus.tools.ToolServiceConfig;
 import java.time.Clock;
@@ -435,6 +436,9 @@ class ConfigTest {
             assertThat(refusal(() -> ToolClientConfig.builder().blockTimeout(Duration.ofSeconds(6))).setting()).isEqualTo("blockTimeout");
             assertThat(refusal(() -> ToolClientConfig.builder().replyStreamMaxlen(0)).getMessage()).contains("'0'");
             assertThat(refusal(() -> ToolClientConfig.builder().defaultTimeout(null)).setting()).isEqualTo("defaultTimeout");
+            assertThat(refusal(() -> ToolClientConfig.builder().defaultTimeout(Duration.ofHours(25))).getMessage())
+                    .contains("defaultTimeout").contains("PT25H").contains("PT24H");
+            assertThat(ToolClientConfig.builder().defaultTimeout(ToolClient.MAX_TIMEOUT).build().defaultTimeout()).isEqualTo(Duration.ofDays(1));
             ToolClientConfig set = ToolClientConfig.builder().defaultTimeout(Duration.ofSeconds(2)).replyStreamMaxlen(5)
                     .replyTtl(Duration.ofSeconds(3)).blockTimeout(Duration.ofMillis(100)).readBatchSize(9).build();
             assertThat(set.toBuilder().build()).isEqualTo(set).hasSameHashCodeAs(set).isNotEqualTo(c);
@@ -447,6 +451,7 @@ class ConfigTest {
             assertThat(c.maxQueued()).isEqualTo(ToolServiceConfig.DEFAULT_MAX_QUEUED);
             assertThat(c.readAhead()).isEqualTo(ToolServiceConfig.DEFAULT_READ_AHEAD);
             assertThat(c.closeTimeout()).isEqualTo(ToolServiceConfig.DEFAULT_CLOSE_TIMEOUT);
+            assertThat(c.lateReplyLimit()).isEqualTo(ToolServiceConfig.DEFAULT_LATE_REPLY_LIMIT).isEqualTo(Duration.ofSeconds(30));
             assertThat(c.consumerName()).isNull();
             assertThat(c.claimIdle()).isNull();
             assertThat(refusal(() -> ToolServiceConfig.builder().maxConcurrent(0)).setting()).isEqualTo("maxConcurrent");
@@ -454,8 +459,12 @@ class ConfigTest {
             assertThat(refusal(() -> ToolServiceConfig.builder().readAhead(-2)).setting()).isEqualTo("readAhead");
             assertThat(refusal(() -> ToolServiceConfig.builder().consumerName("a b")).setting()).isEqualTo("consumerName");
             assertThat(refusal(() -> ToolServiceConfig.builder().consumer(null)).setting()).isEqualTo("consumer");
+            assertThat(refusal(() -> ToolServiceConfig.builder().lateReplyLimit(Duration.ofSeconds(-1))).getMessage())
+                    .contains("lateReplyLimit").contains("PT-1S");
+            assertThat(refusal(() -> ToolServiceConfig.builder().lateReplyLimit(null)).setting()).isEqualTo("lateReplyLimit");
+            assertThat(ToolServiceConfig.builder().lateReplyLimit(Duration.ZERO).build().lateReplyLimit()).isZero();
             ToolServiceConfig set = ToolServiceConfig.builder().maxConcurrent(2).maxQueued(0).readAhead(0).consumerName("t")
-                    .claimIdle(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(2)).build();
+                    .claimIdle(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(2)).lateReplyLimit(Duration.ofSeconds(5)).build();
             assertThat(set.toBuilder().build()).isEqualTo(set).hasSameHashCodeAs(set).isNotEqualTo(c);
         }
 

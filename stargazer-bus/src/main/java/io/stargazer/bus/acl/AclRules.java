@@ -37,7 +37,8 @@ import java.util.Set;
  *       docs/operating.md), which the operator sets with a user of its own;</li>
  *   <li>publish to a stream: XADD, XTRIM, XLEN, EXISTS with write permission, XINFO GROUPS and XPENDING with read
  *       permission (metadata only), so the SAFE trim guard can run;</li>
- *   <li>the worker's own tools reply stream: XREAD, XADD, XDEL, XTRIM, PEXPIRE (its expiry), DEL (on close);</li>
+ *   <li>the worker's own tools reply stream: XREAD, XADD, XDEL, XTRIM, PEXPIRE and PTTL (its expiry, only ever
+ *       lengthened);</li>
  *   <li>server-side logic: FCALL of the named functions of the {@code stargazer} library the role needs (each allowed
  *       by name, {@code +fcall|<function>}), on those keys, and {@code FCALL_RO sg_version} (docs/functions.md); no
  *       EVAL, so no code of the user's own runs on the server. Redis checks every command a function runs against the
@@ -378,7 +379,7 @@ public final class AclRules {
                 r.add(selector("+xgroup|create", "~", new ArrayList<>(outboxes)));
             }
             if (!privateStreams.isEmpty()) {
-                r.add(selector("+xread +xadd +xdel +xtrim +xlen +exists +pexpire +del", "~", new ArrayList<>(privateStreams)));
+                r.add(selector("+xread +xadd +xdel +xtrim +xlen +exists +pexpire +pttl", "~", new ArrayList<>(privateStreams)));
             }
             // The keys that live beside a stream in its slot (docs/once.md): dedupe keys of the streams a role publishes
             // to, and the tools service's run leases and stored replies of its requests.

@@ -47,10 +47,10 @@ final class RedisToolClient implements ToolClient {
      * Makes the reply stream exist with an expiry before any request names it, and returns its last id: the reader
      * starts after it, so it cannot miss a reply however fast it comes, and skips what a previous run left.
      */
-    static final String INIT_SCRIPT = LibrarySource.script("reply_stream_init");
+    static final String INIT_SCRIPT = LibrarySource.script("reply_stream_init", "expire_at_least");
 
     /** Refreshes the expiry, drops replies already read (ids below ARGV[2]) and caps what is unread. */
-    static final String MAINTAIN_SCRIPT = LibrarySource.script("reply_stream_maintain");
+    static final String MAINTAIN_SCRIPT = LibrarySource.script("reply_stream_maintain", "expire_at_least");
 
     private final RedisEventBus bus;
     private final ToolClientConfig cfg;
@@ -68,7 +68,7 @@ final class RedisToolClient implements ToolClient {
     /**
      * The latest deadline of any call made, and the longest timeout (Unix ms, ms): a tools service may answer until
      * its lateReplyLimit past a deadline, so the stream is kept until replyTtl past it, also after close() or a
-     * crash; an answer to a stream already gone would make it again without an expiry.
+     * crash, and never deleted; an answer to a stream already gone would make it again without an expiry.
      */
     private final AtomicLong lastDeadline = new AtomicLong();
     private final AtomicLong longestTimeout = new AtomicLong();
@@ -158,8 +158,9 @@ final class RedisToolClient implements ToolClient {
     @Override
     public CompletableFuture<Object> call(String tool, Map<String, ?> args, Duration timeout, String traceId) {
         Objects.requireNonNull(tool, "tool");
-        if (timeout == null || timeout.isNegative() || timeout.isZero()) {
-            return CompletableFuture.failedFuture(new IllegalArgumentException("timeout must be a positive duration, not " + timeout));
+        if (timeout == null || timeout.isNegative() || timeout.isZero() || timeout.compareTo(ToolClient.MAX_TIMEOUT) > 0) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("timeout must be a positive duration of at most "
+                    + ToolClient.MAX_TIMEOUT + ", not " + timeout));
         }
         if (closed.get()) {
             return CompletableFuture.failedFuture(new StargazerException("the tool client is closed; cannot call tool '" + tool + "'"));
@@ -182,6 +183,8 @@ final class RedisToolClient implements ToolClient {
         } catch (IllegalArgumentException e) {
             return CompletableFuture.failedFuture(e);
         }
+        // Before the call is registered, and so before close() can see it: the stream is kept for its answer.
+        keepReplyStreamFor(deadline, timeout.toMillis());
         Call c = new Call(tool, requestId, System.nanoTime());
         BusHooks hooks = bus.hooks();
         if (hooks != BusHooks.NONE) {
@@ -207,7 +210,6 @@ final class RedisToolClient implements ToolClient {
                 c.cancelTimer();
             }
         });
-        keepReplyStreamFor(deadline, timeout.toMillis());
         bus.publishAsync(toolsStream, request).whenComplete((id, error) -> {
             if (error != null && pending.remove(requestId, c)) {
                 c.cancelTimer();
@@ -286,7 +288,10 @@ final class RedisToolClient implements ToolClient {
     private void keepReplyStreamFor(long deadline, long timeoutMillis) {
         lastDeadline.accumulateAndGet(deadline, Math::max);
         if (longestTimeout.getAndAccumulate(timeoutMillis, Math::max) >= timeoutMillis) return;
-        bus.redis().sharedAsync().pexpire(replyStream, expiryMillis()).whenComplete((ok, e) -> {
+        // The maintenance function, without its trim of what was read: it only ever lengthens the expiry.
+        bus.redis().code().<String, byte[], Long>run(bus.redis().sharedAsync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER,
+                new String[] {replyStream}, ascii(Long.toString(expiryMillis())), ascii("0-0"),
+                ascii(Long.toString(cfg.replyStreamMaxlen()))).whenComplete((ok, e) -> {
             if (e != null) log.atDebug().addKeyValue("reply_stream", replyStream).log("Could not extend the reply stream's expiry; the next tick does: " + e);
         });
     }
@@ -410,15 +415,18 @@ final class RedisToolClient implements ToolClient {
             failClosed(c);
         }
         timer.shutdownNow();
-        // Answers may still come until lateReplyLimit past the last deadline: the stream stays until replyTtl past
-        // it (an answer to a deleted stream would make it again, for good); with no call in reach, it goes now.
+        // Not deleted: answers may still come until lateReplyLimit past the last deadline, this client's or those of an
+        // earlier client of the same stream (a worker restarted with its node id), and an answer to a deleted stream
+        // would make it again, for good. It expires replyTtl past the last deadline, or as it was set, if later.
         long keep = lastDeadline.get() + cfg.replyTtl().toMillis() - bus.config().clock().millis();
         try {
-            if (lastDeadline.get() == 0 || keep <= 0) bus.redis().sharedSync().del(replyStream);
-            else bus.redis().sharedSync().pexpire(replyStream, keep);
+            if (keep > 0) {
+                bus.redis().code().run(bus.redis().sharedSync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER,
+                        new String[] {replyStream}, ascii(Long.toString(keep)), ascii("0-0"), ascii(Long.toString(cfg.replyStreamMaxlen())));
+            }
         } catch (RuntimeException e) {
             log.atWarn().addKeyValue("reply_stream", replyStream)
-                    .log("Could not delete or shorten the reply stream; it expires on its own: " + e.getMessage());
+                    .log("Could not set the reply stream's last expiry; it expires as set at the last tick: " + e.getMessage());
         } finally {
             ACTIVE.remove(activeKey);
         }

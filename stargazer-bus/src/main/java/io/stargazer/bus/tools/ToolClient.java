@@ -36,6 +36,11 @@ import java.util.concurrent.CompletableFuture;
  * }</pre>
  */
 public interface ToolClient extends AutoCloseable {
+    /**
+     * The longest timeout a call takes (one day): the reply stream is kept that long past a call's deadline, and a
+     * deadline must fit in a Unix time in milliseconds.
+     */
+    Duration MAX_TIMEOUT = Duration.ofDays(1);
 
     /** A client with the default settings, reading {@code topology.toolsReplyStream(bus.config().nodeId())}. */
     static ToolClient create(EventBus bus) {
@@ -56,7 +61,8 @@ public interface ToolClient extends AutoCloseable {
      * Calls {@code tool} with {@code args}. The future completes with the result as decoded from the wire (String,
      * Long, BigInteger, Double, Boolean, byte[], List, Map or null), or exceptionally with {@link ToolException}
      * (the tools service's error, its {@code type} and {@code message}), {@link ToolTimeoutException} (no answer
-     * within {@code timeout}), or another {@link StargazerException} when the request could not be published.
+     * within {@code timeout}), or another {@link StargazerException} when the request could not be published; a
+     * {@code timeout} that is not positive or is over {@link #MAX_TIMEOUT} fails it with {@link IllegalArgumentException}.
      * The request's {@code deadline_ms} is now plus {@code timeout}: the tools service skips it once that has passed.
      */
     CompletableFuture<Object> call(String tool, Map<String, ?> args, Duration timeout);
@@ -85,9 +91,9 @@ public interface ToolClient extends AutoCloseable {
     Stats stats();
 
     /**
-     * Fails the calls still in flight, stops the reader and deletes the reply stream, or, while an answer may still
-     * come (until {@link ToolClientConfig#replyTtl()} past the last call's deadline), leaves it to expire then.
-     * Idempotent.
+     * Fails the calls still in flight and stops the reader. The reply stream is left to expire, not deleted: an answer
+     * may still come until {@link ToolClientConfig#replyTtl()} past the last call's deadline, and an answer to a
+     * deleted stream would make it again without an expiry. Idempotent.
      */
     @Override
     void close();

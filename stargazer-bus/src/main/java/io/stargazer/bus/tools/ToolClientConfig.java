@@ -13,7 +13,7 @@ import java.util.Objects;
  * <table>
  *   <caption>Settings</caption>
  *   <tr><th>builder method</th><th>default</th><th>accepted</th><th>meaning</th></tr>
- *   <tr><td>{@code defaultTimeout}</td><td>{@link #DEFAULT_CALL_TIMEOUT} (30 s)</td><td>&gt; 0</td>
+ *   <tr><td>{@code defaultTimeout}</td><td>{@link #DEFAULT_CALL_TIMEOUT} (30 s)</td><td>&gt; 0, at most {@link ToolClient#MAX_TIMEOUT} (1 day)</td>
  *       <td>timeout of the calls that give none</td></tr>
  *   <tr><td>{@code replyStreamMaxlen}</td><td>{@value #DEFAULT_REPLY_STREAM_MAXLEN}</td><td>&gt; 0</td>
  *       <td>most entries the reply stream keeps: replies already read are trimmed away at each maintenance tick; if
@@ -109,7 +109,13 @@ public final class ToolClientConfig {
         private Builder() {
         }
 
-        public Builder defaultTimeout(Duration v) { this.defaultTimeout = Settings.positive("defaultTimeout", v); return this; }
+        public Builder defaultTimeout(Duration v) {
+            if (Settings.positive("defaultTimeout", v).compareTo(ToolClient.MAX_TIMEOUT) > 0) {
+                throw new ConfigException("defaultTimeout", "'" + v + "' is longer than " + ToolClient.MAX_TIMEOUT);
+            }
+            this.defaultTimeout = v;
+            return this;
+        }
 
         public Builder replyStreamMaxlen(long v) {
             if (v <= 0) throw new ConfigException("replyStreamMaxlen", "'" + v + "' must be greater than zero");

@@ -9,7 +9,7 @@
 --
 -- Bump VERSION whenever a function's contract or behaviour changes: the bus uses the library only at its own version
 -- (sg_version), and provisioning replaces an older one.
-local VERSION = 3
+local VERSION = 4
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -500,24 +500,34 @@ end
 -- END tool_finish
 redis.register_function('sg_tool_finish', sg_tool_finish)
 
--- A worker's own tools reply stream. KEYS[1] the stream; ARGV[1] expiry ms. Creates it empty; returns the id read after.
+-- BEGIN expire_at_least
+-- A reply stream's expiry is only ever lengthened: each client of it (a worker restarted with its node id, a second
+-- client after a first closed) keeps it for its own calls' answers, and none may cut another's short (docs/tools.md).
+local function expire_at_least(key, ms)
+  if redis.call('PTTL', key) < tonumber(ms) then redis.call('PEXPIRE', key, ms) end
+end
+-- END expire_at_least
+
+-- A worker's own tools reply stream. KEYS[1] the stream; ARGV[1] expiry ms (at least). Creates it empty; returns the
+-- id read after.
 -- BEGIN reply_stream_init
 local function sg_reply_stream_init(keys, argv)
   check_keys(keys, 1)
   local id = redis.call('XADD', keys[1], '*', 'init', '1')
   redis.call('XDEL', keys[1], id)
   redis.call('XTRIM', keys[1], 'MINID', id)
-  redis.call('PEXPIRE', keys[1], argv[1])
+  expire_at_least(keys[1], argv[1])
   return id
 end
 -- END reply_stream_init
 redis.register_function('sg_reply_stream_init', sg_reply_stream_init)
 
--- KEYS[1] the reply stream; ARGV expiry ms, the last id read ('0-0': none), cap. Drops what was read, caps the rest.
+-- KEYS[1] the reply stream; ARGV expiry ms (at least), the last id read ('0-0': none), cap. Drops what was read, caps
+-- the rest.
 -- BEGIN reply_stream_maintain
 local function sg_reply_stream_maintain(keys, argv)
   check_keys(keys, 1)
-  redis.call('PEXPIRE', keys[1], argv[1])
+  expire_at_least(keys[1], argv[1])
   if argv[2] ~= '0-0' then redis.call('XTRIM', keys[1], 'MINID', argv[2]) end
   redis.call('XTRIM', keys[1], 'MAXLEN', '~', argv[3])
   return 1
