@@ -8,7 +8,6 @@ import io.stargazer.bus.EventBus;
 import io.stargazer.bus.BusConnectionException;
 import io.stargazer.bus.PublishOptions;
 import io.stargazer.bus.wire.WireFormat;
-import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.tools.ToolException;
@@ -149,7 +148,7 @@ final class RedisToolService implements ToolService {
         }
         if (closed.get()) {
             // Leave it pending: another instance takes it over after the claim time.
-            return CompletableFuture.failedFuture(new StargazerException("tool service is closing"));
+            return CompletableFuture.failedFuture(new LeavePending("tool service is closing"));
         }
         String tool = req.get(ToolWire.TOOL) instanceof String s ? s : null;
         long deadline = req.get(ToolWire.DEADLINE_MS) instanceof Long l ? l : 0;
@@ -214,7 +213,7 @@ final class RedisToolService implements ToolService {
             queued.decrementAndGet();
             room.release();
             if (runs != null) runs.abandon(job.requestId);
-            job.done.completeExceptionally(new StargazerException("tool service is closing"));
+            job.done.completeExceptionally(new LeavePending("tool service is closing"));
         }
     }
 
@@ -270,7 +269,7 @@ final class RedisToolService implements ToolService {
                     if (runs != null) runs.abandon(job.requestId);
                     log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
                             .log("Tool interrupted by close(); not answered, the request stays pending for another instance");
-                    job.done.completeExceptionally(new StargazerException("tool service closed while tool '" + job.tool + "' ran"));
+                    job.done.completeExceptionally(new LeavePending("tool service closed while tool '" + job.tool + "' ran"));
                     return;
                 }
                 reply = error(job, ToolException.TOOL_FAILED, describe(e));
@@ -462,7 +461,7 @@ final class RedisToolService implements ToolService {
             room.release();
             if (r instanceof JobTask t) {
                 if (runs != null) runs.abandon(t.job.requestId);
-                t.job.done.completeExceptionally(new StargazerException("tool service closed before the tool ran"));
+                t.job.done.completeExceptionally(new LeavePending("tool service closed before the tool ran"));
             }
         }
         try {
@@ -487,7 +486,7 @@ final class RedisToolService implements ToolService {
         subscription.close();
         if (runs != null) runs.close();
         for (CompletableFuture<Void> f : List.copyOf(outstanding)) {
-            f.completeExceptionally(new StargazerException("tool service closed before the request was answered"));
+            f.completeExceptionally(new LeavePending("tool service closed before the request was answered"));
         }
         log.atInfo().addKeyValue("consumer", consumerName).addKeyValue("received", received.sum())
                 .addKeyValue("succeeded", succeeded.sum()).log("Tool service closed");

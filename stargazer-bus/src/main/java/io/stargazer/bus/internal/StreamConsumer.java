@@ -645,6 +645,10 @@ final class StreamConsumer implements Subscription {
             if (span != null) span.end(cause);
             if (cause instanceof Error err) {
                 abandon(h, err);
+            } else if (cause instanceof LeavePending given) {
+                log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                        .log("Left pending, not counted: " + given.getMessage());
+                finish(h, false);
             } else if (cause != null) {
                 d.nack(cause);
             } else if (!cfg.manualAck()) {

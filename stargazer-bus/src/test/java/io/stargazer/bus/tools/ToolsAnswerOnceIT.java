@@ -147,7 +147,8 @@ class ToolsAnswerOnceIT {
     /**
      * close() waits its closeTimeout for running tools, then interrupts them: an interrupted tool was stopped, not
      * failed. Its request must stay pending and run again on another instance, not be answered 'tool_failed' (a final
-     * answer, also stored for any takeover).
+     * answer, also stored for any takeover), and not be dead-lettered either, though this was its last allowed delivery
+     * (maxDeliveries 1): giving it back is not a failed delivery.
      */
     @Test
     void aToolInterruptedByCloseIsRunAgainElsewhereNotAnsweredFailed() throws Exception {
@@ -167,12 +168,14 @@ class ToolsAnswerOnceIT {
              EventBus firstBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
              EventBus secondBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
             ToolService first = ToolService.start(firstBus, registry,
-                    ToolServiceConfig.builder().consumerName("tools-first").closeTimeout(Duration.ofMillis(300)).build());
+                    ToolServiceConfig.builder().consumerName("tools-first").closeTimeout(Duration.ofMillis(300))
+                            .consumer(c -> c.maxDeliveries(1)).build());
             worker.publish(t.toolsStream(), request("interrupted", "slow", replyTo, System.currentTimeMillis() + 60_000));
             assertThat(firstRunning.await(10, TimeUnit.SECONDS)).isTrue();
             first.close();
             assertThat(TestRedis.readAll(worker, replyTo)).as("answers after the interrupted run").isEmpty();
             assertThat(worker.pendingCount(t.toolsStream(), t.toolsGroup())).as("left pending").isEqualTo(1);
+            assertThat(TestRedis.readAll(worker, t.deadLetterStream(t.toolsStream()))).as("dead letters").isEmpty();
             try (ToolService second = ToolService.start(secondBus, registry,
                     ToolServiceConfig.builder().consumerName("tools-second").claimIdle(Duration.ofMillis(500)).build())) {
                 await().atMost(Duration.ofSeconds(40)).until(() -> TestRedis.readAll(worker, replyTo).size() == 1

@@ -350,7 +350,7 @@ class ToolsIT {
             await().atMost(WAIT).until(() -> raw.sync().xlen(key) <= 1);
             client.close();
             // Answers may come until lateReplyLimit past the last call's deadline: the stream stays until replyTtl past
-            // it, then expires (ToolsReplyStreamLifetimeIT; a client without calls deletes it at once).
+            // it, then expires; close() never deletes it (ToolsReplyStreamLifetimeIT).
             assertThat(raw.sync().pttl(key)).isBetween(1L, CALL.toMillis() + 1000);
             client.close(); // idempotent
             assertThatThrownBy(() -> client.callBlocking("n", Map.of(), CALL)).isInstanceOf(StargazerException.class)
