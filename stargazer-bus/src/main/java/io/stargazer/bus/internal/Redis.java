@@ -330,7 +330,7 @@ public final class Redis implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException e) {
-            log.atDebug().log("The Redis client's shutdown failed: " + e.getCause());
+            log.atWarn().log("The Redis client's shutdown failed: " + e.getCause());
         }
     }
 

@@ -347,7 +347,8 @@ final class RedisToolService implements ToolService {
             // Its caller gave up long ago, and may be gone with its reply stream: an XADD would make that stream
             // again, without the expiry its client gave it, and nothing would ever read or delete it.
             unanswered.increment();
-            log.atInfo().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId).addKeyValue("reply_to", job.replyTo)
+            // DEBUG: a backlog taken over after an outage can hold many; they are counted (stats().unanswered()).
+            log.atDebug().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId).addKeyValue("reply_to", job.replyTo)
                     .log("Not answered: its deadline passed " + late + " ms ago, more than lateReplyLimit ("
                             + cfg.lateReplyLimit().toMillis() + " ms)");
             job.done.complete(null);

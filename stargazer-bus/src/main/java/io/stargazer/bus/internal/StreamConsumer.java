@@ -646,9 +646,7 @@ final class StreamConsumer implements Subscription {
             if (cause instanceof Error err) {
                 abandon(h, err);
             } else if (cause instanceof LeavePending given) {
-                log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
-                        .log("Left pending, not counted: " + given.getMessage());
-                finish(h, false);
+                giveBack(h, given);
             } else if (cause != null) {
                 d.nack(cause);
             } else if (!cfg.manualAck()) {
@@ -789,6 +787,30 @@ final class StreamConsumer implements Subscription {
     }
 
     /** The handler threw an Error: no nack (it says nothing about the entry); it stays pending and comes back via a claim. */
+    /**
+     * Leaves the entry pending in Redis, for a takeover after the claim time, with this delivery uncounted: Redis
+     * counted it when it was read, and the consumer that takes it over goes by that count (dead-lettering it past
+     * maxDeliveries without running it). XCLAIM ... RETRYCOUNT puts the count back, as restoreCounts does; if that
+     * fails the delivery stays counted, which is what any failure would have done.
+     */
+    private void giveBack(Held h, LeavePending given) {
+        log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                .log("Given back, left pending and not counted: " + given.getMessage());
+        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(cfg.stream()).add(cfg.group()).add(cfg.consumerName())
+                .add(0).add(h.id).add("RETRYCOUNT").add(Math.max(0, h.count - 1)).add("JUSTID");
+        try {
+            bus.redis().sharedAsync().dispatch(CommandType.XCLAIM, new NestedMultiOutput<>(Redis.CODEC), args).whenComplete((r, e) -> {
+                if (e != null) {
+                    log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                            .log("Could not put back the delivery count of an entry given back; it stays counted: " + e);
+                }
+                finish(h, false);
+            });
+        } catch (RuntimeException e) {
+            finish(h, false);
+        }
+    }
+
     private void abandon(Held h, Error err) {
         log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
                 .log("Handler threw " + err + "; the entry stays pending and will be taken over after the claim time");

@@ -12,7 +12,8 @@ import java.util.Optional;
  * Every instance reads with the one tools consumer group ({@link Topology#toolsGroup()}), so instances share the
  * load; each is a consumer of its own name in it.
  *
- * <p>Every request that can be answered is answered, never dropped and never crashing the service:
+ * <p>Every request that can be answered, and whose caller may still be waiting, is answered, never dropped and never
+ * crashing the service:
  * <ul>
  *   <li>{@code deadline_ms} already passed when the request is read or when a tool thread picks it up: {@code timeout},
  *       without running the tool;</li>
@@ -25,13 +26,17 @@ import java.util.Optional;
  * </ul>
  * An {@link Error} thrown while a tool runs ({@link OutOfMemoryError}, {@link StackOverflowError}, ...) is not an
  * answer: nothing is sent, the request stays pending (delivered again, or taken over by another instance), and the
- * Error is rethrown on the tool thread.
+ * Error is rethrown on the tool thread. Nor is a tool interrupted by {@link #close()}: the request is given back,
+ * pending and uncounted, for another instance. A request whose {@code deadline_ms} is more than
+ * {@link ToolServiceConfig#lateReplyLimit()} behind when its answer is ready is acknowledged without an answer
+ * ({@link Stats#unanswered()}): its caller stopped waiting, and its reply stream may be gone (docs/tools.md).
  * A missing or nil {@code args} counts as an empty map. A request without a text {@code request_id} or a usable
  * {@code reply_to} cannot be answered: it is refused as malformed, counted, and after the consumer's allowed
  * deliveries moved to the tools stream's dead-letter stream with the reason (a request that does not decode at all
  * goes there at once).
  *
- * <p><b>At least once.</b> A request is acknowledged only once its reply is stored. If an instance dies while
+ * <p><b>At least once.</b> A request is acknowledged only once its reply is stored (or, past the late-reply limit,
+ * once it is known not to be answered). If an instance dies while
  * running a tool (or before storing the reply), the request stays pending in the group and another instance takes
  * it over after the claim time ({@link ToolServiceConfig#claimIdle()}) and runs it again: <em>a tool may run twice
  * for one call</em> (the worker sees one answer; a second is dropped as late). While a tool runs, its instance keeps
@@ -84,8 +89,9 @@ public interface ToolService extends AutoCloseable {
     Stats stats();
 
     /**
-     * Stops reading, waits up to the close timeout for running tools and their replies, and leaves the rest pending
-     * in the group for other instances. Idempotent.
+     * Stops reading, waits up to the close timeout for running tools and their replies, then interrupts the tools
+     * still running, and leaves their requests and the rest pending in the group (uncounted) for other instances.
+     * Idempotent.
      */
     @Override
     void close();

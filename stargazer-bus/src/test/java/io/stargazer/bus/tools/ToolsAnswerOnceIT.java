@@ -176,12 +176,15 @@ class ToolsAnswerOnceIT {
             assertThat(TestRedis.readAll(worker, replyTo)).as("answers after the interrupted run").isEmpty();
             assertThat(worker.pendingCount(t.toolsStream(), t.toolsGroup())).as("left pending").isEqualTo(1);
             assertThat(TestRedis.readAll(worker, t.deadLetterStream(t.toolsStream()))).as("dead letters").isEmpty();
-            try (ToolService second = ToolService.start(secondBus, registry,
-                    ToolServiceConfig.builder().consumerName("tools-second").claimIdle(Duration.ofMillis(500)).build())) {
+            // The taker goes by the count Redis keeps: with maxDeliveries 1 it would dead-letter the request without
+            // running it if the given-back delivery had stayed counted.
+            try (ToolService second = ToolService.start(secondBus, registry, ToolServiceConfig.builder().consumerName("tools-second")
+                    .claimIdle(Duration.ofMillis(500)).consumer(c -> c.maxDeliveries(1)).build())) {
                 await().atMost(Duration.ofSeconds(40)).until(() -> TestRedis.readAll(worker, replyTo).size() == 1
                         && worker.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
             }
             assertThat(runs.get()).isEqualTo(2);
+            assertThat(TestRedis.readAll(worker, t.deadLetterStream(t.toolsStream()))).as("dead letters").isEmpty();
             assertThat(TestRedis.readAll(worker, replyTo)).singleElement().satisfies(e -> {
                 assertThat(e.envelope().get("ok")).isEqualTo(true);
                 assertThat(e.envelope().get("result")).isEqualTo("run 2");

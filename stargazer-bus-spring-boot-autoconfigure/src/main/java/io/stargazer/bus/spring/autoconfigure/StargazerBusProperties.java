@@ -192,11 +192,11 @@ public class StargazerBusProperties {
 
     /** How the ToolClient waits for replies (ToolClientConfig). */
     public static class ClientProperties {
-        /** Timeout of the calls that give none; default 30s. */
+        /** Timeout of the calls that give none; at most 1d, default 30s. */
         private Duration defaultTimeout;
         /** Most entries the reply stream keeps; default 10000. */
         private Long replyStreamMaxlen;
-        /** Expiry of the reply stream, refreshed while the client lives; at least 1s, default 60s. */
+        /** Expiry of the reply stream past the latest call deadline, refreshed while the client lives; at least 1s, default 60s. */
         private Duration replyTtl;
         /** BLOCK of each reply read; at most 5s, default 1s. */
         private Duration blockTimeout;
