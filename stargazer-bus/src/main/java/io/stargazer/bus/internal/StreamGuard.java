@@ -129,6 +129,9 @@ final class StreamGuard {
             byte[][] trace, byte[] target, long parkedAt) {
     }
 
+    /** Test seam: how a trim check's completion is run (by default at once, on the thread that completes it). */
+    volatile java.util.function.Consumer<Runnable> completeVia = Runnable::run;
+
     StreamGuard(BusConfig config, RedisClusterAsyncCommands<String, byte[]> redis, ServerCode code, ScheduledExecutorService scheduler,
             ServerVersion version, Function<String, StreamPublisher> publishers, java.util.function.Supplier<BusHooks> hooks) {
         this.config = config;
@@ -214,7 +217,7 @@ final class StreamGuard {
         try {
             code.<String, byte[], List<Object>>run(redis, TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream},
                     Long.toString(config.streamMaxlen()).getBytes(StandardCharsets.US_ASCII))
-                    .whenComplete((r, e) -> {
+                    .whenComplete((r, e) -> completeVia.accept(() -> {
                         s.checking.set(false);
                         if (e != null) {
                             log.atDebug().addKeyValue("stream", s.stream).setCause(e).log("Trim check failed");
@@ -223,7 +226,7 @@ final class StreamGuard {
                             return;
                         }
                         applyResult(s, (List<?>) r, sinceAtStart);
-                    });
+                    }));
         } catch (RuntimeException e) {
             s.checking.set(false);
             recheckSoon(s);
@@ -252,6 +255,11 @@ final class StreamGuard {
             expireParked(s);
         } else {
             releaseParked(s);
+            // Publishes made while this check ran started none of their own (one check at a time): if they may have
+            // taken the stream to its cap again, check again now, or it stays over the cap until the next publish.
+            if (config.trimPolicy() == TrimPolicy.SAFE && length + s.sinceCheck.get() >= config.streamMaxlen()) {
+                check(s);
+            }
         }
     }
 
