@@ -290,10 +290,14 @@ final class RedisToolClient implements ToolClient {
         if (longestTimeout.getAndAccumulate(timeoutMillis, Math::max) >= timeoutMillis) return;
         // The maintenance function, without its trim of what was read: it only ever lengthens the expiry.
         bus.redis().code().<String, byte[], Long>run(bus.redis().sharedAsync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER,
-                new String[] {replyStream}, ascii(Long.toString(expiryMillis())), ascii("0-0"),
-                ascii(Long.toString(cfg.replyStreamMaxlen()))).whenComplete((ok, e) -> {
+                new String[] {replyStream}, maintainArgs(expiryMillis(), "0-0")).whenComplete((ok, e) -> {
             if (e != null) log.atDebug().addKeyValue("reply_stream", replyStream).log("Could not extend the reply stream's expiry; the next tick does: " + e);
         });
+    }
+
+    /** MAINTAIN_SCRIPT's arguments: the expiry to have at least, the last id read ("0-0": trim nothing read), the cap. */
+    private byte[][] maintainArgs(long expiryMillis, String lastRead) {
+        return new byte[][] {ascii(Long.toString(expiryMillis)), ascii(lastRead), ascii(Long.toString(cfg.replyStreamMaxlen()))};
     }
 
     private long expiryMillis() {
@@ -303,7 +307,7 @@ final class RedisToolClient implements ToolClient {
     private void maintain(ReaderConnection conn) {
         try {
             bus.redis().code().run(conn.sync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER, new byte[][] {replyKey},
-                    ascii(Long.toString(expiryMillis())), ascii(lastId), ascii(Long.toString(cfg.replyStreamMaxlen())));
+                    maintainArgs(expiryMillis(), lastId));
         } catch (RuntimeException e) {
             throw Redis.translate(e, "maintaining reply stream '" + replyStream + "'");
         }
@@ -422,7 +426,7 @@ final class RedisToolClient implements ToolClient {
         try {
             if (keep > 0) {
                 bus.redis().code().run(bus.redis().sharedSync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER,
-                        new String[] {replyStream}, ascii(Long.toString(keep)), ascii("0-0"), ascii(Long.toString(cfg.replyStreamMaxlen())));
+                        new String[] {replyStream}, maintainArgs(keep, "0-0"));
             }
         } catch (RuntimeException e) {
             log.atWarn().addKeyValue("reply_stream", replyStream)

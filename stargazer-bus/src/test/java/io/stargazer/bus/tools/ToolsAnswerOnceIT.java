@@ -157,10 +157,11 @@ class ToolsAnswerOnceIT {
         String replyTo = ns + ":replies";
         AtomicInteger runs = new AtomicInteger();
         CountDownLatch firstRunning = new CountDownLatch(1);
+        CountDownLatch never = new CountDownLatch(1);
         ToolRegistry registry = ToolRegistry.builder().register("slow", a -> {
             if (runs.incrementAndGet() == 1) {
                 firstRunning.countDown();
-                Thread.sleep(60_000); // interrupted by close()
+                never.await(); // until close() interrupts it
             }
             return "run " + runs.get();
         }).build();
