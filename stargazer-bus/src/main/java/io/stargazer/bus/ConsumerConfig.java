@@ -38,7 +38,8 @@ import java.util.Objects;
  *   <tr><td>{@code manualAck}</td><td></td><td>{@value #DEFAULT_MANUAL_ACK}</td><td></td>
  *       <td>true: a handler that returns does not acknowledge; the application calls {@link Delivery#ack()}</td></tr>
  *   <tr><td>{@code closeTimeout}</td><td></td><td>{@link #DEFAULT_CLOSE_TIMEOUT} (10 s)</td><td>&gt; 0</td>
- *       <td>how long {@link Subscription#close()} waits for in-flight handlers</td></tr>
+ *       <td>how long {@link Subscription#close()} waits for in-flight handlers; those still running are
+ *       interrupted, and their entries given back (left pending, the delivery not counted)</td></tr>
  *   <tr><td>{@code consumerIdleLimit}</td><td></td><td>{@link #DEFAULT_CONSUMER_IDLE_LIMIT} (1 h)</td><td>&gt; 0</td>
  *       <td>consumers of the group idle longer than this with nothing pending are removed</td></tr>
  *   <tr><td>{@code deadLetterStream}</td><td></td><td>the stream + {@link Topology#DEFAULT_DEAD_LETTER_SUFFIX}

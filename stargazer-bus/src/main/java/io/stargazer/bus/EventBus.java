@@ -223,7 +223,11 @@ public interface EventBus extends AutoCloseable {
     /** The consumers of one group; empty when unknown. Never throws. */
     List<ConsumerInfo> consumers(String stream, String group);
 
-    /** Stops every subscription (gracefully), then closes the connections. */
+    /**
+     * Stops every subscription (gracefully: each waits its {@code closeTimeout} for running handlers), then closes the
+     * connections. Publishing, answers included, stays open until the subscriptions have stopped, so the handlers
+     * being waited for can finish their work; new subscriptions are refused from the start.
+     */
     @Override
     void close();
 }

@@ -72,6 +72,11 @@ final class RedisEventBus implements EventBus {
     /** Blocking publishes' own connections (BusConfig#blockingPublishConnections); null on a cluster, over TLS, or when 0. */
     private final CallerConnections callers;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /**
+     * Set by {@link #close()} after its subscriptions closed, not before: their handlers still running may answer and
+     * publish while close() waits for them (refused, an answer would be a failure, and on a last delivery a dead letter).
+     */
+    private final AtomicBoolean publishingClosed = new AtomicBoolean();
     /** Metrics observer (io.stargazer.bus.micrometer): {@link BusHooks#NONE} until a binder is bound. */
     private volatile BusHooks hooks = BusHooks.NONE;
     /** Trace context observer: null (nothing done, plain scripts) until one is installed. */
@@ -413,7 +418,7 @@ final class RedisEventBus implements EventBus {
                 return;
             }
             Throwable e = Failures.unwrap(error);
-            if (n >= options.maxAttempts() || closed.get() || !mayPass(e)) {
+            if (n >= options.maxAttempts() || publishingClosed.get() || !mayPass(e)) {
                 result.completeExceptionally(e);
                 return;
             }
@@ -456,7 +461,7 @@ final class RedisEventBus implements EventBus {
                 || io.lettuce.core.cluster.SlotHash.getSlot(written) == io.lettuce.core.cluster.SlotHash.getSlot(sourceStream);
         // Traced answers go the two-step way (publish with the derived dedupe key, then ack): the one-step script
         // writes no trace fields, and the dedupe key keeps the answer single all the same.
-        if (!oneStep || tracing != null || guard.isFull(written) || closed.get()) {
+        if (!oneStep || tracing != null || guard.isFull(written) || publishingClosed.get()) {
             return publishOnce(stream, answer, dedupeKey).thenApply(id -> new Answered(id, false));
         }
         byte[] payload;
@@ -551,7 +556,7 @@ final class RedisEventBus implements EventBus {
     }
 
     private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey, boolean blocking) {
-        if (closed.get()) {
+        if (publishingClosed.get()) {
             return CompletableFuture.failedFuture(new StargazerException("the bus is closed; cannot publish to '" + stream + "'"));
         }
         byte[] payload;
@@ -811,6 +816,7 @@ final class RedisEventBus implements EventBus {
                 Redis.logClosed("subscription " + s.stream(), e);
             }
         }
+        publishingClosed.set(true);
         maintenance.shutdownNow();
         timers.shutdownNow();
         if (callers != null) callers.close();

@@ -105,6 +105,8 @@ final class StreamConsumer implements Subscription {
     private final AtomicReference<State> state = new AtomicReference<>(State.STARTING);
     private volatile Throwable failure;
     private volatile boolean stopping;
+    /** Set by close() just before it interrupts handlers still running after the close timeout: their failures are given back. */
+    private volatile boolean interrupting;
     /** The newest entry id this consumer knows the group has delivered: where a lost group is re-created. */
     private final AtomicReference<String> lastDelivered = new AtomicReference<>();
     /** The group's pause flag as last read (reader thread writes; the timer thread holds retries while it is set). */
@@ -565,6 +567,14 @@ final class StreamConsumer implements Subscription {
             finish(h, false);
             return null;
         }
+        if (h.lost) {
+            // The heartbeat found it no longer pending with this consumer while it waited for its lane: another
+            // consumer owns it now (or it was acknowledged), so running it here would handle it twice.
+            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                    .log("Entry is no longer pending with this consumer (acknowledged, or taken over); not running it");
+            finish(h, false);
+            return null;
+        }
         int keptBefore;
         synchronized (h) {
             keptBefore = h.retriesInLane;
@@ -591,6 +601,17 @@ final class StreamConsumer implements Subscription {
             }
             h.count = count;
             h.confirmFirst = false;
+            if (count > cfg.maxDeliveries()) {
+                // The count read when it was taken over can be missing (a long pending list cuts the reply short) and
+                // defaults to 1; the confirmed one is exact, and an entry past its limit is not run again.
+                h.retrying = true; // hold the lane until the dead letter is stored
+                deadLetters.send(h.raw, count, "delivered " + count + " times, more than the " + cfg.maxDeliveries()
+                        + " allowed (a consumer may have died handling it)").whenComplete((done, e) -> {
+                            if (Boolean.TRUE.equals(done)) deadLettered.increment();
+                            finish(h, false);
+                        });
+                return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
+            }
         }
         DeliveryImpl d = new DeliveryImpl(h, h.count);
         delivered.increment();
@@ -632,6 +653,12 @@ final class StreamConsumer implements Subscription {
      */
     volatile Runnable beforeLaneStage;
 
+    /** Whether the heartbeat found entry {@code id}, still held here, no longer pending with this consumer (tests). */
+    boolean heldButLost(String id) {
+        Held h = inFlight.get(id);
+        return h != null && h.lost;
+    }
+
     /** Deliveries of {@code channel} waiting for its lane (tests). */
     int waitingInLane(String channel) {
         return lanes.waiting(channel);
@@ -641,16 +668,28 @@ final class StreamConsumer implements Subscription {
             CompletableFuture<Void> attemptDone) {
         stage.whenComplete((r, error) -> {
             Throwable cause = error == null ? null : Failures.unwrap(error);
-            if (hooks != BusHooks.NONE) hooks.handled(this, System.nanoTime() - start, cause);
-            if (span != null) span.end(cause);
-            if (cause instanceof Error err) {
-                abandon(h, err);
-            } else if (cause instanceof LeavePending given) {
-                giveBack(h, given);
-            } else if (cause != null) {
-                d.nack(cause);
-            } else if (!cfg.manualAck()) {
-                d.ack();
+            // The handler's outcome is known: an observer that throws here must not keep it from being settled (the
+            // exception would vanish into this stage, and the entry, its permit and an ORDERED lane stay held forever).
+            if (hooks != BusHooks.NONE) observe(h, "metrics", () -> hooks.handled(this, System.nanoTime() - start, cause));
+            if (span != null) observe(h, "tracing", () -> span.end(cause));
+            try {
+                if (cause instanceof Error err) {
+                    abandon(h, err);
+                } else if (cause instanceof LeavePending given) {
+                    giveBack(h, given);
+                } else if (cause != null && interrupting) {
+                    // close() interrupted it: the failure says nothing about the entry, and on its last allowed
+                    // delivery a plain nack would dead-letter a healthy message.
+                    giveBack(h, new LeavePending("interrupted by close() after the close timeout: " + Failures.describe(cause)));
+                } else if (cause != null) {
+                    d.nack(cause);
+                } else if (!cfg.manualAck()) {
+                    d.ack();
+                }
+            } catch (RuntimeException e) {
+                log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).setCause(e)
+                        .log("Settling an entry failed; it stays pending and will be taken over after the claim time");
+                finish(h, false);
             }
             CompletableFuture<String> answer = d.replying;
             if (answer == null) {
@@ -659,6 +698,16 @@ final class StreamConsumer implements Subscription {
                 answer.whenComplete((id, e) -> attemptDone.complete(null)); // the lane waits until the answer is stored
             }
         });
+    }
+
+    /** Runs an observer's end-of-handling call; one that throws is logged, and the entry is settled all the same. */
+    private void observe(Held h, String what, Runnable call) {
+        try {
+            call.run();
+        } catch (RuntimeException e) {
+            log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).setCause(e)
+                    .log("A " + what + " observer threw when a handling ended; the entry is settled as its handler's outcome says");
+        }
     }
 
     /**
@@ -1004,10 +1053,12 @@ final class StreamConsumer implements Subscription {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                         .addKeyValue("in_flight", inFlight.size())
                         .log("Handlers did not finish in time; their entries stay pending for other consumers");
+                interrupting = true;
                 pool.shutdownNow();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            interrupting = true;
             pool.shutdownNow();
         }
         acks.flush(5, TimeUnit.SECONDS);
