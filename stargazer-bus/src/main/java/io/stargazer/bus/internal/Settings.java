@@ -84,4 +84,8 @@ public final class Settings {
         }
         return sb.toString();
     }
+    /** {@link #printable(String)} of the first {@code max} characters, with "..." when the value is longer. */
+    public static String printable(String value, int max) {
+        return value.length() <= max ? printable(value) : printable(value.substring(0, max)) + "...";
+    }
 }
