@@ -197,4 +197,24 @@ class DedupeIT {
         assertThatThrownBy(() -> PublishOptions.dedupeKey("a\nb")).isInstanceOf(ConfigException.class).hasMessageContaining("dedupeKey");
         assertThatThrownBy(() -> PublishOptions.builder().maxAttempts(0)).isInstanceOf(ConfigException.class).hasMessageContaining("'0'");
     }
+
+    /**
+     * A lone UTF-16 surrogate has no UTF-8 form: encoded, it became '?', so "msg-" followed by a lone U+D800, by a lone
+     * U+DC00, and "msg-?" were one key, and the second and third publishes were lost (each answered with the first's id).
+     * Refused, as Envelope refuses such text; a whole surrogate pair is a character like any other.
+     */
+    @Test
+    void aKeyWithALoneSurrogateIsRefusedRatherThanTakenForAnotherKey() {
+        for (String bad : List.of("msg-\uD800", "msg-\uDC00", "msg-\uDE00\uD83D")) {
+            assertThatThrownBy(() -> PublishOptions.dedupeKey(bad)).isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("dedupeKey").hasMessageContaining("lone UTF-16 surrogate at index 4");
+        }
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            String stream = bus.topology().inboundStream();
+            String pair = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("msg-\uD83D\uDE00"));
+            String question = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("msg-?"));
+            assertThat(question).isNotEqualTo(pair);
+            assertThat(TestRedis.readAll(bus, stream)).extracting(StreamEntry::id).containsExactly(pair, question);
+        }
+    }
 }

@@ -71,12 +71,17 @@ public final class Settings {
         return value;
     }
 
-    /** The value with control characters shown as escapes, so an error message stays on one line. */
+    /**
+     * The value with control characters and lone UTF-16 surrogates shown as escapes, so an error message stays on one
+     * line and says what the value holds (a lone surrogate would print as '?').
+     */
     public static String printable(String value) {
         StringBuilder sb = new StringBuilder(value.length());
         for (int i = 0; i < value.length(); i++) {
             char c = value.charAt(i);
-            if (Character.isISOControl(c)) {
+            if (Character.isHighSurrogate(c) && i + 1 < value.length() && Character.isLowSurrogate(value.charAt(i + 1))) {
+                sb.append(c).append(value.charAt(++i));
+            } else if (Character.isISOControl(c) || Character.isSurrogate(c)) {
                 sb.append(String.format("\\u%04x", (int) c));
             } else {
                 sb.append(c);
@@ -84,6 +89,7 @@ public final class Settings {
         }
         return sb.toString();
     }
+
     /** {@link #printable(String)} of the first {@code max} characters, with "..." when the value is longer. */
     public static String printable(String value, int max) {
         return value.length() <= max ? printable(value) : printable(value.substring(0, max)) + "...";
