@@ -567,6 +567,7 @@ final class RedisEventBus implements EventBus {
         String outbox;
         try {
             outbox = relaying.outboxFor(stream, envelope.platform());
+            if (dedupeKey != null && outbox != null) relaying.checkKey(outbox, stream, dedupeKey);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
