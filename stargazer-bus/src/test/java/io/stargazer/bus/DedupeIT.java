@@ -217,4 +217,41 @@ class DedupeIT {
             assertThat(TestRedis.readAll(bus, stream)).extracting(StreamEntry::id).containsExactly(pair, question);
         }
     }
+
+    /**
+     * The window is counted in whole milliseconds, and the scripts compute its periods in Lua numbers: below 1 ms it was
+     * 0 (a division by zero in every keyed publish), and a huge one overflowed the hashes' expiry; both were accepted,
+     * then every keyed publish failed with a Lua error. Now 1 ms to {@link BusConfig#MAX_DEDUPE_WINDOW}, refused outside
+     * naming the value, and both ends dedupe.
+     */
+    @Test
+    void theWindowIsOneMillisecondToItsMaximumAndBothEndsDedupe() {
+        for (Duration bad : List.of(Duration.ofNanos(500_000), Duration.ofMillis(Long.MAX_VALUE),
+                BusConfig.MAX_DEDUPE_WINDOW.plusMillis(1), Duration.ofSeconds(Long.MAX_VALUE), Duration.ZERO)) {
+            assertThatThrownBy(() -> BusConfig.builder().dedupeWindow(bad)).as("%s", bad).isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("SG_DEDUPE_WINDOW_MS").hasMessageContaining("between 1 ms and 604800000 ms");
+        }
+        assertThatThrownBy(() -> BusConfig.fromEnvironment(Map.of("SG_DEDUPE_WINDOW_MS", Long.toString(Long.MAX_VALUE))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_DEDUPE_WINDOW_MS: '9223372036854775807 ms'");
+        assertThat(BusConfig.fromEnvironment(Map.of("SG_DEDUPE_WINDOW_MS", "604800000")).dedupeWindow())
+                .isEqualTo(BusConfig.MAX_DEDUPE_WINDOW);
+        for (Duration window : List.of(Duration.ofMillis(1), BusConfig.MAX_DEDUPE_WINDOW)) {
+            try (EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).dedupeWindow(window).build());
+                 RawRedis raw = new RawRedis(TestRedis.url())) {
+                String stream = bus.topology().inboundStream();
+                String first = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k1"));
+                String again = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k1"));
+                if (window.equals(BusConfig.MAX_DEDUPE_WINDOW)) {
+                    assertThat(again).isEqualTo(first);
+                    assertThat(raw.xlen(stream)).isEqualTo(1);
+                    long pttl = Math.max(raw.sync().pttl(RawRedis.b("{" + stream + "}:dedupe:0")),
+                            raw.sync().pttl(RawRedis.b("{" + stream + "}:dedupe:1")));
+                    assertThat(pttl).isBetween(window.toMillis(), 2 * window.toMillis());
+                } else {
+                    // 1 ms: the second publish may come one or two periods later, so only that both are stored.
+                    assertThat(raw.xlen(stream)).isBetween(1L, 2L);
+                }
+            }
+        }
+    }
 }
