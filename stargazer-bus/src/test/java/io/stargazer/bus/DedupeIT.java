@@ -254,4 +254,22 @@ class DedupeIT {
             }
         }
     }
+
+    /**
+     * A documented limit (docs/once.md, "Where the guarantee ends"), pinned: a stream without a hash tag keeps its dedupe
+     * hashes under its whole name as the tag, {@code {X}:dedupe:N}, which are also the hashes of a stream named
+     * {@code {X}} (tag X). So the two share their keys: a key used on one adds nothing on the other. The layout is a
+     * contract with publishers in other languages, so it stays; the doc says not to name streams so.
+     */
+    @Test
+    void streamsNamedXAndBracedXShareTheirDedupeHashesAsDocumented() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String x = TestRedis.namespace() + ":orders";
+            String braced = "{" + x + "}";
+            assertThat(Topology.slotKey(braced, "dedupe:0")).isEqualTo(Topology.slotKey(x, "dedupe:0")).isEqualTo(braced + ":dedupe:0");
+            String first = bus.publish(x, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("order-1"));
+            assertThat(bus.publish(braced, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("order-1"))).isEqualTo(first);
+            assertThat(raw.xlen(braced)).isZero();
+        }
+    }
 }
