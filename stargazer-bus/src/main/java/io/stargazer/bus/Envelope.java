@@ -288,18 +288,27 @@ public final class Envelope {
      * Python would refuse to encode it.
      */
     private static String checkText(String s, String path) {
+        int lone = loneSurrogateAt(s);
+        if (lone >= 0) {
+            throw new IllegalArgumentException("text at " + path + " has a lone UTF-16 surrogate at index " + lone
+                    + " and cannot be encoded as UTF-8");
+        }
+        return s;
+    }
+
+    /** The index of the first UTF-16 surrogate in {@code s} that is not half of a pair, or -1. */
+    static int loneSurrogateAt(String s) {
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
             if (Character.isSurrogate(c)) {
                 if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
                     i++;
                 } else {
-                    throw new IllegalArgumentException("text at " + path + " has a lone UTF-16 surrogate at index " + i
-                            + " and cannot be encoded as UTF-8");
+                    return i;
                 }
             }
         }
-        return s;
+        return -1;
     }
 
     static boolean deepEquals(Object a, Object b) {

@@ -1,5 +1,6 @@
 package io.stargazer.bus;
 
+import io.stargazer.bus.internal.Settings;
 import java.util.Objects;
 
 /**
@@ -9,7 +10,7 @@ import java.util.Objects;
  * <table>
  *   <caption>Options</caption>
  *   <tr><th>builder method</th><th>default</th><th>accepted</th><th>meaning</th></tr>
- *   <tr><td>{@code dedupeKey}</td><td>none</td><td>1 to {@value #MAX_DEDUPE_KEY_LENGTH} characters, no control characters</td>
+ *   <tr><td>{@code dedupeKey}</td><td>none</td><td>1 to {@value #MAX_DEDUPE_KEY_LENGTH} characters, no control characters, no lone UTF-16 surrogates</td>
  *       <td>unique per logical message (the platform's own message id, for example {@code discord:1234567}): within
  *       {@link BusConfig#dedupeWindow()} a second publish with the same key to the same stream adds nothing and returns
  *       the first entry's id, also across processes and restarts (docs/once.md)</td></tr>
@@ -97,6 +98,13 @@ public final class PublishOptions {
                 if (Character.isISOControl(v.charAt(i))) {
                     throw new ConfigException("dedupeKey", "must not contain control characters (at index " + i + ")");
                 }
+            }
+            int lone = Envelope.loneSurrogateAt(v);
+            if (lone >= 0) {
+                // UTF-8 has no form for it: encoded, it would become '?', the same key as others that differ only there,
+                // and a publish with one of them would be taken for the other's and lost.
+                throw new ConfigException("dedupeKey", "'" + Settings.printable(v, 64) + "' has a lone UTF-16 surrogate at index "
+                        + lone + " and cannot be encoded as UTF-8");
             }
             this.dedupeKey = v;
             return this;

@@ -161,6 +161,39 @@ abstract class ClusterSuite {
                 .hasMessageContaining("single");
     }
 
+    /**
+     * A stream without a hash tag keeps its dedupe hashes under {@code {<stream>}:dedupe:N}, in the stream's slot unless
+     * the name holds a '}' (Redis then takes the tag only up to it): {@code a}b}, {@code room{}1}. A keyed publish to such
+     * a stream cannot be one script on a cluster; it was sent and refused by Redis with CROSSSLOT (and, coalesced with
+     * plain publishes, failed them too). It fails before it is sent, naming the stream and why; exactly the names whose
+     * hashes lie in another slot are refused, so every name that took keyed publishes still does.
+     */
+    @Test
+    @Order(2)
+    void aKeyedPublishToAStreamWhoseDedupeHashesLieInAnotherSlotFailsAtOnceNamingIt() {
+        String ns = TestRedis.namespace();
+        try (EventBus bus = EventBus.connect(url, config(NodeRole.GATEWAY).build())) {
+            for (String stream : List.of(ns + ":app}events", ns + ":room{}1", "}" + ns, ns + ":{tag}x}y", ns + ":a{b", ns + ":plain")) {
+                boolean ownSlot = io.lettuce.core.cluster.SlotHash.getSlot(Topology.slotKey(stream, "dedupe:0"))
+                        == io.lettuce.core.cluster.SlotHash.getSlot(stream);
+                assertThat(bus.publish(stream, Envelope.of("channel_id", "c"))).as(stream).isNotNull();
+                if (ownSlot) {
+                    String id = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k1"));
+                    assertThat(bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k1"))).as(stream).isEqualTo(id);
+                } else {
+                    org.assertj.core.api.Assertions.assertThatThrownBy(() -> bus.publish(stream, Envelope.of("channel_id", "c"),
+                            PublishOptions.dedupeKey("k1"))).as(stream).isInstanceOf(ConfigException.class)
+                            .hasMessageContaining("'" + stream + "'").hasMessageContaining("another slot")
+                            .hasMessageNotContaining("CROSSSLOT");
+                    // Plain publishes to it go on.
+                    assertThat(bus.publish(stream, Envelope.of("channel_id", "c"))).as(stream).isNotNull();
+                }
+            }
+            assertThat(io.lettuce.core.cluster.SlotHash.getSlot(Topology.slotKey(ns + ":app}events", "dedupe:0")))
+                    .isNotEqualTo(io.lettuce.core.cluster.SlotHash.getSlot(ns + ":app}events"));
+        }
+    }
+
     @Test
     @Order(3)
     void outboundToolsAndReplyStreamsWorkOnTheCluster() {

@@ -197,4 +197,79 @@ class DedupeIT {
         assertThatThrownBy(() -> PublishOptions.dedupeKey("a\nb")).isInstanceOf(ConfigException.class).hasMessageContaining("dedupeKey");
         assertThatThrownBy(() -> PublishOptions.builder().maxAttempts(0)).isInstanceOf(ConfigException.class).hasMessageContaining("'0'");
     }
+
+    /**
+     * A lone UTF-16 surrogate has no UTF-8 form: encoded, it became '?', so "msg-" followed by a lone U+D800, by a lone
+     * U+DC00, and "msg-?" were one key, and the second and third publishes were lost (each answered with the first's id).
+     * Refused, as Envelope refuses such text; a whole surrogate pair is a character like any other.
+     */
+    @Test
+    void aKeyWithALoneSurrogateIsRefusedRatherThanTakenForAnotherKey() {
+        for (String bad : List.of("msg-\uD800", "msg-\uDC00", "msg-\uDE00\uD83D")) {
+            assertThatThrownBy(() -> PublishOptions.dedupeKey(bad)).isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("dedupeKey").hasMessageContaining("lone UTF-16 surrogate at index 4");
+        }
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            String stream = bus.topology().inboundStream();
+            String pair = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("msg-\uD83D\uDE00"));
+            String question = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("msg-?"));
+            assertThat(question).isNotEqualTo(pair);
+            assertThat(TestRedis.readAll(bus, stream)).extracting(StreamEntry::id).containsExactly(pair, question);
+        }
+    }
+
+    /**
+     * The window is counted in whole milliseconds, and the scripts compute its periods in Lua numbers: below 1 ms it was
+     * 0 (a division by zero in every keyed publish), and a huge one overflowed the hashes' expiry; both were accepted,
+     * then every keyed publish failed with a Lua error. Now 1 ms to {@link BusConfig#MAX_DEDUPE_WINDOW}, refused outside
+     * naming the value, and both ends dedupe.
+     */
+    @Test
+    void theWindowIsOneMillisecondToItsMaximumAndBothEndsDedupe() {
+        for (Duration bad : List.of(Duration.ofNanos(500_000), Duration.ofMillis(Long.MAX_VALUE),
+                BusConfig.MAX_DEDUPE_WINDOW.plusMillis(1), Duration.ofSeconds(Long.MAX_VALUE), Duration.ZERO)) {
+            assertThatThrownBy(() -> BusConfig.builder().dedupeWindow(bad)).as("%s", bad).isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("SG_DEDUPE_WINDOW_MS").hasMessageContaining("between 1 ms and 604800000 ms");
+        }
+        assertThatThrownBy(() -> BusConfig.fromEnvironment(Map.of("SG_DEDUPE_WINDOW_MS", Long.toString(Long.MAX_VALUE))))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_DEDUPE_WINDOW_MS: '9223372036854775807 ms'");
+        assertThat(BusConfig.fromEnvironment(Map.of("SG_DEDUPE_WINDOW_MS", "604800000")).dedupeWindow())
+                .isEqualTo(BusConfig.MAX_DEDUPE_WINDOW);
+        for (Duration window : List.of(Duration.ofMillis(1), BusConfig.MAX_DEDUPE_WINDOW)) {
+            try (EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).dedupeWindow(window).build());
+                 RawRedis raw = new RawRedis(TestRedis.url())) {
+                String stream = bus.topology().inboundStream();
+                String first = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k1"));
+                String again = bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k1"));
+                if (window.equals(BusConfig.MAX_DEDUPE_WINDOW)) {
+                    assertThat(again).isEqualTo(first);
+                    assertThat(raw.xlen(stream)).isEqualTo(1);
+                    long pttl = Math.max(raw.sync().pttl(RawRedis.b("{" + stream + "}:dedupe:0")),
+                            raw.sync().pttl(RawRedis.b("{" + stream + "}:dedupe:1")));
+                    assertThat(pttl).isBetween(window.toMillis(), 2 * window.toMillis());
+                } else {
+                    // 1 ms: the second publish may come one or two periods later, so only that both are stored.
+                    assertThat(raw.xlen(stream)).isBetween(1L, 2L);
+                }
+            }
+        }
+    }
+
+    /**
+     * A documented limit (docs/once.md, "Where the guarantee ends"), pinned: a stream without a hash tag keeps its dedupe
+     * hashes under its whole name as the tag, {@code {X}:dedupe:N}, which are also the hashes of a stream named
+     * {@code {X}} (tag X). So the two share their keys: a key used on one adds nothing on the other. The layout is a
+     * contract with publishers in other languages, so it stays; the doc says not to name streams so.
+     */
+    @Test
+    void streamsNamedXAndBracedXShareTheirDedupeHashesAsDocumented() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String x = TestRedis.namespace() + ":orders";
+            String braced = "{" + x + "}";
+            assertThat(Topology.slotKey(braced, "dedupe:0")).isEqualTo(Topology.slotKey(x, "dedupe:0")).isEqualTo(braced + ":dedupe:0");
+            String first = bus.publish(x, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("order-1"));
+            assertThat(bus.publish(braced, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("order-1"))).isEqualTo(first);
+            assertThat(raw.xlen(braced)).isZero();
+        }
+    }
 }

@@ -145,6 +145,43 @@ class FunctionsIT {
         assertThat(admin.sync().exists(b("{" + other + "}:paused:g"))).isZero();
     }
 
+    /**
+     * docs/functions.md shows a service in another language publishing with dedupe keys through {@code sg_publish}
+     * (redis-py). That call is made here as the page prints it, argument for argument (its variables standing for
+     * their own names), so the page cannot drift from the library: it showed version 1's layout (each key after its
+     * entry, width 3), which the library it ships refuses ({@code width '3' is not 2 or 4}).
+     */
+    @Test
+    void theDocumentedRedisPyCallOfSgPublishRunsAsPrinted() throws Exception {
+        Provisioning.provision(url(), config(TestRedis.topology()));
+        String page = java.nio.file.Files.readString(java.nio.file.Path.of("..", "docs", "functions.md"));
+        java.util.regex.Matcher call = java.util.regex.Pattern.compile("r\\.fcall\\(([^)]*)\\)").matcher(page);
+        assertThat(call.find()).as("an r.fcall(...) example in docs/functions.md").isTrue();
+        List<String> tokens = new ArrayList<>();
+        java.util.regex.Matcher token = java.util.regex.Pattern.compile("\"([^\"]*)\"|([A-Za-z_][A-Za-z0-9_]*|-?[0-9]+)")
+                .matcher(call.group(1));
+        while (token.find()) tokens.add(token.group(1) != null ? token.group(1) : token.group(2));
+        assertThat(tokens.get(0)).isEqualTo("sg_publish");
+        int keyCount = Integer.parseInt(tokens.get(1));
+        String[] keys = tokens.subList(2, 2 + keyCount).toArray(String[]::new);
+        String[] args = tokens.subList(2 + keyCount, tokens.size()).toArray(String[]::new);
+        String stream = keys[0];
+
+        List<String> ids = ((List<?>) fcall("sg_publish", keys, args)).stream().map(id -> RawRedis.s((byte[]) id)).toList();
+        assertThat(ids).hasSize(2);
+        List<java.util.Map<String, byte[]>> entries = admin.xrange(stream).stream().map(RawRedis::fields).toList();
+        assertThat(entries).hasSize(2);
+        for (int i = 0; i < 2; i++) {
+            String n = Integer.toString(i + 1);
+            assertThat(RawRedis.s(entries.get(i).get("payload"))).isEqualTo("payload" + n);
+            assertThat(RawRedis.s(entries.get(i).get("trace_id"))).isEqualTo("trace_id" + n);
+            assertThat(RawRedis.s(entries.get(i).get("dedupe_key"))).isEqualTo("discord:" + n);
+        }
+        // The keys are recorded where every other publisher looks: the same call again adds nothing.
+        assertThat(((List<?>) fcall("sg_publish", keys, args)).stream().map(id -> RawRedis.s((byte[]) id)).toList()).isEqualTo(ids);
+        assertThat(admin.xlen(stream)).isEqualTo(2);
+    }
+
     /** A stream and its two dedupe hashes (docs/once.md), the keys of sg_publish. */
     private static String[] withHashes(String stream) {
         return new String[] {stream, Topology.slotKey(stream, "dedupe:0"), Topology.slotKey(stream, "dedupe:1")};

@@ -124,6 +124,39 @@ class RelayIT {
     }
 
     /**
+     * The relay refuses (dead-letters) an outbox entry whose dedupe key has the shape of the operator's replays
+     * ({@code replay:...}) or of its own keys ({@code reply:<outbox prefix>:...}), so a publish with such a key was stored
+     * in the outbox, answered with an id, and then never reached its stream. It is refused at the publish, naming the key,
+     * and nothing is written. The same key on a stream written directly (an application's own) is taken, as in direct mode.
+     */
+    @Test
+    void aPublishWithADedupeKeyReservedForTheRelayOrTheOperatorIsRefusedAtThePublish() {
+        Topology t = TestRedis.topology();
+        String outbox = t.gatewayOutbox("webchat");
+        Envelope hi = Envelope.of("platform", "webchat", "channel_id", "c1", "content", "hi");
+        try (EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus worker = EventBus.connect(TestRedis.url(), config(t, NodeRole.WORKER, "w1"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            for (String key : List.of("replay:webchat-msg-17", "reply:" + t.gatewayOutbox("discord") + ":1-0")) {
+                org.assertj.core.api.Assertions.assertThatThrownBy(() -> gateway.publishInbound(hi, PublishOptions.dedupeKey(key)))
+                        .isInstanceOf(ConfigException.class).hasMessageContaining("'" + key + "'").hasMessageContaining("reserved");
+                assertThat(gateway.publishInboundAsync(hi, PublishOptions.dedupeKey(key))).isCompletedExceptionally();
+                org.assertj.core.api.Assertions.assertThatThrownBy(() -> worker.publishOutbound("webchat", hi, PublishOptions.dedupeKey(key)))
+                        .isInstanceOf(ConfigException.class).hasMessageContaining("'" + key + "'");
+            }
+            assertThat(raw.xlen(outbox)).isZero();
+            assertThat(raw.xlen(t.workerOutbox())).isZero();
+            // Keys that only look alike, and any key on a stream the relay does not carry, are taken.
+            gateway.publishInbound(hi, PublishOptions.dedupeKey("replays:webchat-msg-17"));
+            gateway.publishInbound(hi, PublishOptions.dedupeKey("reply:webchat-msg-17"));
+            assertThat(raw.xlen(outbox)).isEqualTo(2);
+            String own = t.inboundStream() + ":app-own";
+            gateway.publish(own, hi, PublishOptions.dedupeKey("replay:webchat-msg-17"));
+            assertThat(raw.xlen(own)).isEqualTo(1);
+        }
+    }
+
+    /**
      * A target at its SAFE cap (its group lags) holds the relay's moves as it would hold a publish: they are tried again
      * without using up deliveries (here one allowed), nothing goes to the dead letters, and once the group reads, every
      * entry arrives once.

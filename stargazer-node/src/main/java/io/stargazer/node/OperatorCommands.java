@@ -186,7 +186,8 @@ final class OperatorCommands {
 
         @Option(names = "--dedupe-key", paramLabel = "KEY",
                 description = "Publish at most once per KEY within the dedupe window (SG_DEDUPE_WINDOW_MS); prints the first entry's id "
-                        + "when KEY was already used; retried when the outcome is unknown (docs/once.md)")
+                        + "when KEY was already used (with SG_PUBLISH_VIA=relay: the new outbox entry's id, the relay adding "
+                        + "nothing to the stream); retried when the outcome is unknown (docs/once.md)")
         String dedupeKey;
 
         @Override

@@ -159,6 +159,27 @@ class MainCliTest {
         assertThat(bad.err().strip()).doesNotContain("\n").contains("dedupeKey");
     }
 
+    /**
+     * In relay mode a publish completes once the role's outbox holds it, before its dedupe key is looked up (the relay
+     * does that when it moves the entry), so a key used again prints the new outbox entry's id, not the first entry's.
+     * The help said "prints the first entry's id" without that exception (docs/once.md likewise).
+     */
+    @Test
+    void publishWithADedupeKeyInRelayModePrintsTheOutboxEntrysIdAsItsHelpSays() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = new HashMap<>(TestEnv.of(t));
+        env.put("SG_PUBLISH_VIA", "relay");
+        env.put(Topology.ENV_OUTBOX_PREFIX, t.outboxPrefix());
+        String json = "{\"platform\":\"webchat\",\"channel_id\":\"c-1\",\"content\":\"hi\"}";
+        Result first = run(env, "publish", "--dedupe-key", "discord:1234567", json);
+        assertThat(first.code()).as(first.err()).isZero();
+        Result again = run(env, "publish", "--dedupe-key", "discord:1234567", json);
+        assertThat(again.code()).as(again.err()).isZero();
+        assertThat(again.out().strip()).isNotEqualTo(first.out().strip()).matches("\\d+-\\d+");
+        String help = run(Map.of(), "publish", "--help").out().replaceAll("\\s+", " ");
+        assertThat(help).contains("first entry's id").contains("SG_PUBLISH_VIA=relay").contains("outbox entry's id");
+    }
+
     @Test
     void aclPrintsOneUserPerRoleForTheTopologyOfTheEnvironment() {
         Result r = run(Map.of("SG_PLATFORMS", "webchat,discord", "SG_INBOUND_STREAM", "app:in"), "acl");

@@ -30,6 +30,26 @@ final class Dedupe {
         return new String[] {slotKey(stream, "dedupe:0"), slotKey(stream, "dedupe:1")};
     }
 
+    /**
+     * On a Redis Cluster, refuses a keyed write to {@code stream} whose dedupe hashes lie in another slot, which Redis
+     * would refuse (CROSSSLOT) with the whole batch. Only a name holding a '}' and no hash tag has them there: the tag
+     * of {@code {<stream>}:dedupe:N} then ends at the name's first '}'. The layout stays as it is, since publishers in
+     * other languages compute it (docs/once.md).
+     */
+    static void checkHashesInSlot(String stream) {
+        if (stream.indexOf('}') < 0) return;
+        // Both hashes share the tag (their names differ after it), so the first answers for both.
+        String hash = hashNames(stream)[0];
+        int slot = io.lettuce.core.cluster.SlotHash.getSlot(stream);
+        int hashSlot = io.lettuce.core.cluster.SlotHash.getSlot(hash);
+        if (slot != hashSlot) {
+            throw new io.stargazer.bus.ConfigException("stream", "'" + Settings.printable(stream) + "' cannot take writes with a"
+                    + " dedupe key on a Redis Cluster: its dedupe hashes ('" + Settings.printable(hash) + "', ...) lie in another slot ("
+                    + hashSlot + ", the stream's " + slot + "), because the name has a '}' but no hash tag; give it a hash tag"
+                    + " ({...}) or a name without '}' (docs/once.md)");
+        }
+    }
+
     /** A key named after {@code stream} that lives in the stream's cluster slot ({@link io.stargazer.bus.Topology#slotKey}). */
     static String slotKey(String stream, String suffix) {
         return io.stargazer.bus.Topology.slotKey(stream, suffix);

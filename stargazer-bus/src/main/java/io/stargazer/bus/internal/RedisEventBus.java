@@ -452,6 +452,7 @@ final class RedisEventBus implements EventBus {
         // Relay mode: the answer goes to this node's outbox, carrying its target and dedupe key, acknowledged as one step.
         String outbox;
         try {
+            if (redis.cluster()) Dedupe.checkHashesInSlot(stream);
             outbox = relaying.outboxFor(stream, answer.platform());
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
@@ -572,6 +573,8 @@ final class RedisEventBus implements EventBus {
         String outbox;
         try {
             outbox = relaying.outboxFor(stream, envelope.platform());
+            if (dedupeKey != null && outbox != null) relaying.checkKey(outbox, stream, dedupeKey);
+            if (dedupeKey != null && redis.cluster()) Dedupe.checkHashesInSlot(stream);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }

@@ -1,5 +1,6 @@
 package io.stargazer.bus.internal;
 
+import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
@@ -7,6 +8,7 @@ import io.stargazer.bus.EnvelopeTooLargeException;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.BusConnectionException;
 import io.stargazer.bus.PublishOptions;
+import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
@@ -48,6 +50,8 @@ final class RedisToolService implements ToolService {
     private static final ThreadLocal<ToolRequest> CURRENT = new ThreadLocal<>();
     /** The handler only sorts requests and hands them over; two threads keep one slow publish from stalling it. */
     private static final int HANDLER_THREADS = 2;
+    /** A reply's dedupe key is this and its request_id (docs/once.md). */
+    static final String REPLY_KEY_PREFIX = "tool-reply:";
 
     private final EventBus bus;
     private final ToolRegistry registry;
@@ -73,9 +77,12 @@ final class RedisToolService implements ToolService {
     private final ToolRuns runs;
 
     /** One request being answered: what the reply needs, and the future that settles its delivery. */
-    /** {@code trace}: the delivery's trace context (BusTracing), carried to the thread that answers; null when not tracing. */
+    /**
+     * {@code trace}: the delivery's trace context (BusTracing), carried to the thread that answers; null when not tracing.
+     * {@code once}: the options of a reply sent once (its dedupe key), made when the request was read.
+     */
     private record Job(Delivery delivery, String requestId, String tool, String replyTo, String traceId, long deadlineMs,
-                       Map<String, Object> args, CompletableFuture<Void> done, Object trace) {
+                       Map<String, Object> args, CompletableFuture<Void> done, Object trace, PublishOptions once) {
         /** This delivery's name on the request's lease ({@link ToolRuns}). */
         String owner(String consumer) {
             return ToolRuns.owner(consumer, delivery.id());
@@ -146,6 +153,18 @@ final class RedisToolService implements ToolService {
             return CompletableFuture.failedFuture(new MalformedEntryException(
                     "tools request without a text 'request_id' or a usable 'reply_to' stream name: cannot be answered"));
         }
+        // Made here, not where the reply is sent: a request_id that cannot key its reply is known before the tool runs.
+        PublishOptions once;
+        try {
+            once = PublishOptions.dedupeKey(REPLY_KEY_PREFIX + requestId);
+        } catch (ConfigException e) {
+            malformed.increment();
+            String why = "tools request_id '" + Settings.printable(requestId, 64) + "' cannot be answered once: "
+                    + replyKeyProblem(requestId, e);
+            log.atWarn().addKeyValue("stream", d.stream()).addKeyValue("stream_msg_id", d.id())
+                    .addKeyValue("delivery", d.deliveryCount()).log(why);
+            return CompletableFuture.failedFuture(new MalformedEntryException(why));
+        }
         if (closed.get()) {
             // Leave it pending: another instance takes it over after the claim time.
             return CompletableFuture.failedFuture(new LeavePending("tool service is closing"));
@@ -157,7 +176,7 @@ final class RedisToolService implements ToolService {
         Map<String, Object> args = rawArgs == null ? Map.of() : rawArgs instanceof Map<?, ?> m ? (Map<String, Object>) m : null;
         BusTracing tracing = bus instanceof RedisEventBus r ? r.tracing() : null;
         Job job = new Job(d, requestId, tool, replyTo, req.traceId(), deadline, args, new CompletableFuture<>(),
-                tracing == null ? null : tracing.current());
+                tracing == null ? null : tracing.current(), once);
         track(job.done);
 
         long now = bus.config().clock().millis();
@@ -177,7 +196,7 @@ final class RedisToolService implements ToolService {
             queue(job);
         } else {
             String owner = job.owner(consumerName);
-            runs.begin(requestId, owner).whenComplete((start, e) -> {
+            runs.begin(requestId, owner).whenComplete((start, e) -> settling(job, () -> {
                 if (e != null) {
                     room.release();
                     job.done.completeExceptionally(Redis.translate(e, "taking the lease of request " + requestId));
@@ -187,7 +206,7 @@ final class RedisToolService implements ToolService {
                     room.release();
                     log.atInfo().addKeyValue("tool", tool).addKeyValue("request_id", requestId)
                             .log("Request already answered; sending the stored reply instead of running the tool again");
-                    answer(job, WireFormat.decode(start.stored()), null, true);
+                    answer(job, storedReply(requestId, start.stored()), null, true);
                 } else {
                     room.release();
                     if (start.owner().endsWith("|" + d.id())) {
@@ -200,9 +219,49 @@ final class RedisToolService implements ToolService {
                         job.done.complete(null);
                     }
                 }
-            });
+            }));
         }
         return job.done;
+    }
+
+    /** Why {@code tool-reply:<requestId>} is refused as a dedupe key, in the request_id's terms. */
+    private static String replyKeyProblem(String requestId, ConfigException refused) {
+        int longest = PublishOptions.MAX_DEDUPE_KEY_LENGTH - REPLY_KEY_PREFIX.length();
+        if (requestId.length() > longest) {
+            return "it is " + requestId.length() + " characters long, at most " + longest + " (its reply's dedupe key is '"
+                    + REPLY_KEY_PREFIX + "<request_id>', at most " + PublishOptions.MAX_DEDUPE_KEY_LENGTH + ")";
+        }
+        for (int i = 0; i < requestId.length(); i++) {
+            if (Character.isISOControl(requestId.charAt(i))) {
+                return "it has a control character at index " + i + ", which a dedupe key ('" + REPLY_KEY_PREFIX
+                        + "<request_id>') may not have";
+            }
+        }
+        return "its reply's dedupe key '" + REPLY_KEY_PREFIX + "<request_id>' is refused (" + refused.getMessage() + ")";
+    }
+
+    private static Envelope storedReply(String requestId, byte[] stored) {
+        try {
+            return WireFormat.decode(stored);
+        } catch (RuntimeException e) {
+            throw new StargazerException("the reply stored for request '" + Settings.printable(requestId, 64)
+                    + "' cannot be read: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Runs a step of answering {@code job}; whatever it throws fails the job (a failed delivery: tried again, then
+     * dead-lettered). The steps run in completion stages, where an exception would otherwise be dropped with the stage
+     * and leave the request pending, unanswered, for good.
+     */
+    private void settling(Job job, Runnable step) {
+        try {
+            step.run();
+        } catch (RuntimeException e) {
+            log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
+                    .addKeyValue("error_class", e.getClass().getName()).log("Could not answer the request: " + e.getMessage());
+            job.done.completeExceptionally(e);
+        }
     }
 
     private void queue(Job job) {
@@ -316,13 +375,13 @@ final class RedisToolService implements ToolService {
             answer(job, reply, counter, false);
             return;
         }
-        runs.finish(job.requestId, job.owner(consumerName), encoded).whenComplete((ok, e) -> {
+        runs.finish(job.requestId, job.owner(consumerName), encoded).whenComplete((ok, e) -> settling(job, () -> {
             if (e != null) {
                 log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
                         .log("Could not store the tool's reply for later deliveries of the request: " + e.getMessage());
             }
             answer(job, stored, counter, true);
-        });
+        }));
     }
 
     // ---- answering -----------------------------------------------------------------------------------------
@@ -338,10 +397,14 @@ final class RedisToolService implements ToolService {
 
     /**
      * Stores the reply, then completes the job's future (which acknowledges the request). A result too large for
-     * the envelope limit is answered {@code tool_failed} instead; any other failure to store leaves the request
-     * pending, to be answered on a later delivery.
+     * the envelope limit is answered {@code tool_failed} instead; any other failure to store, or to send, leaves the
+     * request pending, to be answered on a later delivery.
      */
     private void answer(Job job, Envelope reply, LongAdder counter, boolean once) {
+        settling(job, () -> send(job, reply, counter, once));
+    }
+
+    private void send(Job job, Envelope reply, LongAdder counter, boolean once) {
         long late = job.deadlineMs > 0 ? bus.config().clock().millis() - job.deadlineMs : 0;
         if (late > cfg.lateReplyLimit().toMillis()) {
             // Its caller gave up long ago, and may be gone with its reply stream: an XADD would make that stream
@@ -358,7 +421,7 @@ final class RedisToolService implements ToolService {
         // service's own answers (deadline passed, no such tool, bad arguments, overloaded) where replies are
         // remembered: a request taken over or sent again after its deadline, whose tool ran and was answered, would
         // otherwise get a second answer ("it was not run") beside the first.
-        PublishOptions options = once ? PublishOptions.dedupeKey("tool-reply:" + job.requestId) : PublishOptions.NONE;
+        PublishOptions options = once ? job.once : PublishOptions.NONE;
         CompletableFuture<String> sent;
         BusTracing tracing = job.trace == null ? null : ((RedisEventBus) bus).tracing();
         if (tracing == null) {
@@ -369,7 +432,7 @@ final class RedisToolService implements ToolService {
                 sent = bus.publishAsync(job.replyTo, reply, options);
             }
         }
-        sent.whenComplete((id, e) -> {
+        sent.whenComplete((id, e) -> settling(job, () -> {
             if (e == null) {
                 if (counter != null) counter.increment();
                 job.done.complete(null);
@@ -384,7 +447,7 @@ final class RedisToolService implements ToolService {
             log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
                     .addKeyValue("reply_to", job.replyTo).log("Could not store the reply; the request stays pending: " + cause.getMessage());
             job.done.completeExceptionally(cause);
-        });
+        }));
     }
 
     private Envelope ok(Job job, Object result) {

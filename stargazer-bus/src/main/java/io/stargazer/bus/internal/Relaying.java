@@ -1,6 +1,7 @@
 package io.stargazer.bus.internal;
 
 import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.PublishVia;
@@ -91,17 +92,10 @@ final class Relaying {
             throw new MalformedEntryException("refused: outbox '" + outbox + "' names target '" + Settings.printable(h.target())
                     + "', which its role may not write (a role may write only the streams its ACL rules grant it)");
         }
-        if (h.dedupeKey().startsWith(Dedupe.replyKey(t.outboxPrefix(), ""))) {
-            // Only the relay derives keys of this shape (reply:<outbox>:<id>): one recorded early by another outbox's entry
-            // would make the relay drop that outbox's entry of that id as already moved.
+        String reserved = reservedFor(t, outbox, h.dedupeKey());
+        if (reserved != null) {
             throw new MalformedEntryException("refused: outbox '" + outbox + "' entry carries dedupe key '"
-                    + Settings.printable(h.dedupeKey()) + "', of the shape only the relay's own keys have");
-        }
-        if (!outbox.equals(t.operatorOutbox()) && h.dedupeKey().startsWith(REPLAY_KEY_PREFIX)) {
-            // Only the operator's replays carry replay:<dead stream>:<dead id>: one recorded early by a writer would make
-            // the relay drop that dead letter's replay as already added, after the operator deleted the dead letter.
-            throw new MalformedEntryException("refused: outbox '" + outbox + "' entry carries dedupe key '"
-                    + Settings.printable(h.dedupeKey()) + "', of the shape only the operator's replays have");
+                    + Settings.printable(h.dedupeKey()) + "', of the shape only " + reserved + " have");
         }
         try {
             Envelope body = new RawEntry(e.id(), e.flatFields().subList(HEADER, e.flatFields().size())).decode();
@@ -110,6 +104,38 @@ final class Relaying {
             // a dead letter's fields: relayed as they are
         }
         return Envelope.builder().channelId(h.target()).build();
+    }
+
+    /**
+     * Whose keys {@code dedupeKey} has the shape of, when an entry of {@code outbox} may not carry it (the relay refuses
+     * the entry), else null.
+     */
+    static String reservedFor(Topology t, String outbox, String dedupeKey) {
+        if (dedupeKey.startsWith(Dedupe.replyKey(t.outboxPrefix(), ""))) {
+            // Only the relay derives keys of this shape (reply:<outbox>:<id>): one recorded early by another outbox's entry
+            // would make the relay drop that outbox's entry of that id as already moved.
+            return "the relay's own keys ('" + Dedupe.replyKey(t.outboxPrefix(), "") + "...')";
+        }
+        if (!outbox.equals(t.operatorOutbox()) && dedupeKey.startsWith(REPLAY_KEY_PREFIX)) {
+            // Only the operator's replays carry replay:<dead stream>:<dead id>: one recorded early by a writer would make
+            // the relay drop that dead letter's replay as already added, after the operator deleted the dead letter.
+            return "the operator's replays ('" + REPLAY_KEY_PREFIX + "...')";
+        }
+        return null;
+    }
+
+    /**
+     * Refuses a publish to {@code target} through {@code outbox} with a dedupe key the relay would refuse: written, it
+     * would be answered with its outbox id and then dead-lettered by the relay instead of reaching {@code target}. The
+     * operator's replays write their outbox entries themselves (RedisDeadLetters), not through here.
+     */
+    void checkKey(String outbox, String target, String dedupeKey) {
+        String reserved = dedupeKey == null ? null : reservedFor(config.topology(), outbox, dedupeKey);
+        if (reserved != null) {
+            throw new ConfigException("dedupeKey", "'" + Settings.printable(dedupeKey, 64) + "' is reserved in relay mode ("
+                    + BusConfig.ENV_PUBLISH_VIA + "=relay): only " + reserved + " carry keys of its shape, and the relay would"
+                    + " refuse this entry rather than add it to '" + target + "' (docs/once.md)");
+        }
     }
 
     /**

@@ -71,17 +71,50 @@ public final class Settings {
         return value;
     }
 
-    /** The value with control characters shown as escapes, so an error message stays on one line. */
+    /**
+     * Refuses a duration outside {@code min} to {@code max}. The bounds are the caller's reasons (what the server's
+     * arithmetic takes exactly, ...); the message shows each value in milliseconds where it is whole milliseconds.
+     */
+    public static Duration between(String setting, Duration value, Duration min, Duration max) {
+        if (value == null || value.compareTo(min) < 0 || value.compareTo(max) > 0) {
+            throw new ConfigException(setting, "'" + millis(value) + "' must be between " + millis(min) + " and " + millis(max));
+        }
+        return value;
+    }
+
+    /** {@code "1500 ms"}, or the ISO-8601 form for a value that is not whole milliseconds or too long for them. */
+    private static String millis(Duration d) {
+        if (d == null) return "null";
+        try {
+            long ms = d.toMillis();
+            if (Duration.ofMillis(ms).equals(d)) return ms + " ms";
+        } catch (ArithmeticException tooLong) {
+            // shown as a Duration below
+        }
+        return d.toString();
+    }
+
+    /**
+     * The value with control characters and lone UTF-16 surrogates shown as escapes, so an error message stays on one
+     * line and says what the value holds (a lone surrogate would print as '?').
+     */
     public static String printable(String value) {
         StringBuilder sb = new StringBuilder(value.length());
         for (int i = 0; i < value.length(); i++) {
             char c = value.charAt(i);
-            if (Character.isISOControl(c)) {
+            if (Character.isHighSurrogate(c) && i + 1 < value.length() && Character.isLowSurrogate(value.charAt(i + 1))) {
+                sb.append(c).append(value.charAt(++i));
+            } else if (Character.isISOControl(c) || Character.isSurrogate(c)) {
                 sb.append(String.format("\\u%04x", (int) c));
             } else {
                 sb.append(c);
             }
         }
         return sb.toString();
+    }
+
+    /** {@link #printable(String)} of the first {@code max} characters, with "..." when the value is longer. */
+    public static String printable(String value, int max) {
+        return value.length() <= max ? printable(value) : printable(value.substring(0, max)) + "...";
     }
 }

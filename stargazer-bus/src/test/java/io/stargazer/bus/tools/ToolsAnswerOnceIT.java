@@ -6,9 +6,11 @@ import static org.awaitility.Awaitility.await;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.PublishOptions;
 import io.stargazer.bus.StreamEntry;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.Closer;
+import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
 import java.time.Duration;
@@ -25,7 +27,8 @@ import org.junit.jupiter.api.Test;
 /**
  * One answer per tools request, and a call that always completes, through faults around the edges of a call: a request
  * taken over or sent again after its deadline, whose tool ran and was answered, gets no second answer ("it was not
- * run"); a call racing the client's close() is completed (it was left waiting forever).
+ * run"); a call racing the client's close() is completed (it was left waiting forever); a request that cannot be
+ * answered once, or whose answer cannot be sent, is settled (it was left pending forever).
  */
 @org.junit.jupiter.api.Timeout(value = 2, unit = TimeUnit.MINUTES)
 class ToolsAnswerOnceIT {
@@ -190,6 +193,80 @@ class ToolsAnswerOnceIT {
                 assertThat(e.envelope().get("ok")).isEqualTo(true);
                 assertThat(e.envelope().get("result")).isEqualTo("run 2");
             });
+        }
+    }
+
+    /**
+     * A tool's reply is sent with dedupe key {@code tool-reply:<request_id>}, so a request_id that cannot be part of a
+     * dedupe key (longer than {@value PublishOptions#MAX_DEDUPE_KEY_LENGTH} characters with that prefix, or with a control
+     * character) cannot be answered once: the request is malformed, counted so, never run, and dead-lettered after its
+     * deliveries. Before, the tool ran, its reply was stored, and the reply's key was refused inside a completion stage:
+     * nothing settled the request, which stayed pending with no answer, forever.
+     */
+    @Test
+    void aRequestIdThatCannotKeyItsReplyIsMalformedAndItsToolNeverRuns() {
+        int longest = PublishOptions.MAX_DEDUPE_KEY_LENGTH - "tool-reply:".length();
+        try (TwoDeliveries rig = new TwoDeliveries()) {
+            rig.send("r".repeat(longest + 1));
+            rig.send("req\t1");
+            rig.send("r".repeat(longest)); // the longest that keys its reply
+            List<String> errors = rig.deadLetterErrors(2);
+            assertThat(rig.runs.get()).as("runs: only the request whose id keys its reply").isEqualTo(1);
+            assertThat(TestRedis.readAll(rig.worker, rig.replyTo)).singleElement()
+                    .satisfies(e -> assertThat(e.envelope().get("request_id")).isEqualTo("r".repeat(longest)));
+            assertThat(rig.tools.stats().malformed()).as("two deliveries of each bad request").isEqualTo(4);
+            assertThat(errors.get(0)).contains("request_id 'req\\u00091'").contains("control character at index 3");
+            assertThat(errors.get(1)).contains("request_id 'rrrr").contains((longest + 1) + " characters").contains("at most " + longest);
+        }
+    }
+
+    /**
+     * Whatever fails while a request is answered settles its delivery, here a stored reply that does not decode (found
+     * by a copy of the request): the delivery fails, is tried again, and is dead-lettered after its deliveries. Before,
+     * the exception was thrown inside a completion stage and lost, and the request stayed pending forever.
+     */
+    @Test
+    void aFailureWhileAnsweringSettlesTheRequestInsteadOfLeavingItPendingForever() {
+        try (TwoDeliveries rig = new TwoDeliveries()) {
+            rig.raw.sync().set(RawRedis.b(Topology.slotKey(rig.t.toolsStream(), "result:garbled")), new byte[] {(byte) 0xc1});
+            rig.send("garbled");
+            assertThat(rig.deadLetterErrors(1)).singleElement().satisfies(error -> assertThat(error)
+                    .contains("reply stored for request 'garbled'").contains("not valid MessagePack"));
+            assertThat(rig.runs.get()).isZero();
+            assertThat(TestRedis.readAll(rig.worker, rig.replyTo)).isEmpty();
+        }
+    }
+
+    /** A worker and a tools service running "count" that tries each request twice, on a topology of their own. */
+    private static final class TwoDeliveries implements AutoCloseable {
+        final String ns = TestRedis.namespace();
+        final Topology t = Topology.builder().namespace(ns).build();
+        final String replyTo = ns + ":replies";
+        final AtomicInteger runs = new AtomicInteger();
+        final EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+        final EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+        final RawRedis raw = new RawRedis(TestRedis.url());
+        final ToolService tools = ToolService.start(toolsBus, counting(runs), ToolServiceConfig.builder()
+                .consumer(c -> c.maxDeliveries(2).retryBackoff(Duration.ofMillis(50))).build());
+
+        void send(String requestId) {
+            worker.publish(t.toolsStream(), request(requestId, "count", replyTo, System.currentTimeMillis() + 60_000));
+        }
+
+        /** Once {@code n} requests are dead-lettered and none is left pending: their errors, sorted. */
+        List<String> deadLetterErrors(int n) {
+            String dead = t.deadLetterStream(t.toolsStream());
+            await().atMost(Duration.ofSeconds(20)).until(() -> raw.xlen(dead) == n
+                    && worker.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            return raw.xrange(dead).stream().map(m -> RawRedis.s(RawRedis.fields(m).get("error"))).sorted().toList();
+        }
+
+        @Override
+        public void close() {
+            tools.close();
+            raw.close();
+            toolsBus.close();
+            worker.close();
         }
     }
 
