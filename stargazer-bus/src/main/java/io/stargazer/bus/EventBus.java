@@ -226,7 +226,9 @@ public interface EventBus extends AutoCloseable {
     /**
      * Stops every subscription (gracefully: each waits its {@code closeTimeout} for running handlers), then closes the
      * connections. Publishing, answers included, stays open until the subscriptions have stopped, so the handlers
-     * being waited for can finish their work; new subscriptions are refused from the start.
+     * being waited for can finish their work; then every publish accepted is answered (within the publish timeout)
+     * before the connections close, and a retrying publish waiting for its next try fails with its last try's outcome.
+     * New subscriptions are refused from the start.
      */
     @Override
     void close();

@@ -43,6 +43,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,6 +78,10 @@ final class RedisEventBus implements EventBus {
      * publish while close() waits for them (refused, an answer would be a failure, and on a last delivery a dead letter).
      */
     private final AtomicBoolean publishingClosed = new AtomicBoolean();
+    /** Publishes and answers between their call and their hand-over to a publisher (see publishOnce). */
+    private final AtomicInteger entering = new AtomicInteger();
+    /** Retrying publishes waiting for their next try, with the failure of their last one. */
+    private final ConcurrentHashMap<CompletableFuture<String>, Throwable> waitingRetries = new ConcurrentHashMap<>();
     /** Metrics observer (io.stargazer.bus.micrometer): {@link BusHooks#NONE} until a binder is bound. */
     private volatile BusHooks hooks = BusHooks.NONE;
     /** Trace context observer: null (nothing done, plain scripts) until one is installed. */
@@ -425,9 +430,15 @@ final class RedisEventBus implements EventBus {
             long backoff = Failures.backoffMillis(java.time.Duration.ofMillis(100), java.time.Duration.ofSeconds(2), n);
             log.atDebug().addKeyValue("stream", stream).addKeyValue("attempt", n).addKeyValue("backoff_ms", backoff)
                     .log("Publish failed; trying again with the same dedupe key: " + e.getMessage());
+            // Known until the next try starts, so that a close() that drops the timer's tasks can still fail it with
+            // this try's outcome instead of leaving its caller waiting forever.
+            waitingRetries.put(result, e);
             try {
-                timers.schedule(() -> attempt(stream, envelope, options, n + 1, result), backoff, TimeUnit.MILLISECONDS);
+                timers.schedule(() -> {
+                    if (waitingRetries.remove(result) != null) attempt(stream, envelope, options, n + 1, result);
+                }, backoff, TimeUnit.MILLISECONDS);
             } catch (java.util.concurrent.RejectedExecutionException closing) {
+                waitingRetries.remove(result);
                 result.completeExceptionally(e);
             }
         });
@@ -448,6 +459,15 @@ final class RedisEventBus implements EventBus {
      * script (Delivery.reply). A stream at its SAFE cap goes the two-step way, through the publisher's backpressure.
      */
     CompletableFuture<Answered> answer(String stream, Envelope answer, String sourceStream, String group, String sourceId) {
+        entering.incrementAndGet(); // as in publishOnce
+        try {
+            return answerEntered(stream, answer, sourceStream, group, sourceId);
+        } finally {
+            entering.decrementAndGet();
+        }
+    }
+
+    private CompletableFuture<Answered> answerEntered(String stream, Envelope answer, String sourceStream, String group, String sourceId) {
         String dedupeKey = Dedupe.replyKey(sourceStream, sourceId);
         // Relay mode: the answer goes to this node's outbox, carrying its target and dedupe key, acknowledged as one step.
         String outbox;
@@ -557,6 +577,17 @@ final class RedisEventBus implements EventBus {
     }
 
     private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey, boolean blocking) {
+        // Counted before the check, so that close() (which sets the flag, then waits for the count) either sees this
+        // publish and waits for it to be handed on, or this publish sees the flag: none is written after close().
+        entering.incrementAndGet();
+        try {
+            return publishOnceEntered(stream, envelope, dedupeKey, blocking);
+        } finally {
+            entering.decrementAndGet();
+        }
+    }
+
+    private CompletableFuture<String> publishOnceEntered(String stream, Envelope envelope, String dedupeKey, boolean blocking) {
         if (publishingClosed.get()) {
             return CompletableFuture.failedFuture(new StargazerException("the bus is closed; cannot publish to '" + stream + "'"));
         }
@@ -655,14 +686,18 @@ final class RedisEventBus implements EventBus {
 
     /** A subscription whose entries are read by {@code decoder} (the relay's outboxes) instead of as wire-format envelopes. */
     Subscription subscribe(ConsumerConfig consumerConfig, AsyncMessageHandler handler, java.util.function.Function<RawEntry, Envelope> decoder) {
-        if (closed.get()) {
-            throw new StargazerException("the bus is closed; cannot subscribe to '" + consumerConfig.stream() + "'");
+        StreamConsumer consumer;
+        synchronized (subscriptions) {
+            // Checked and added under the lock close() takes its list under: none is added after close() looked.
+            if (closed.get()) {
+                throw new StargazerException("the bus is closed; cannot subscribe to '" + consumerConfig.stream() + "'");
+            }
+            consumer = new StreamConsumer(this, consumerConfig, handler, s -> {
+                subscriptions.remove(s);
+                hooks.unsubscribed(s);
+            }, decoder);
+            subscriptions.add(consumer);
         }
-        StreamConsumer consumer = new StreamConsumer(this, consumerConfig, handler, s -> {
-            subscriptions.remove(s);
-            hooks.unsubscribed(s);
-        }, decoder);
-        subscriptions.add(consumer);
         consumer.start();
         hooks.subscribed(consumer);
         return consumer;
@@ -807,12 +842,31 @@ final class RedisEventBus implements EventBus {
 
     // ---- lifecycle -----------------------------------------------------------------------------------------
 
+    /** Waits until no publisher has a publish queued or unanswered, or until {@code deadline}. */
+    private void awaitPublishes(long deadline) {
+        while (System.nanoTime() - deadline < 0) {
+            boolean idle = entering.get() == 0;
+            for (StreamPublisher p : publishers.values()) idle &= p.idle();
+            if (idle) return;
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) {
-            return;
+        List<Subscription> open;
+        synchronized (subscriptions) {
+            if (!closed.compareAndSet(false, true)) {
+                return;
+            }
+            open = List.copyOf(subscriptions);
         }
-        for (Subscription s : List.copyOf(subscriptions)) {
+        for (Subscription s : open) {
             try {
                 s.close();
             } catch (RuntimeException e) {
@@ -820,6 +874,12 @@ final class RedisEventBus implements EventBus {
             }
         }
         publishingClosed.set(true);
+        // Like a Kafka producer's close: what was accepted is answered before the connections go, within the
+        // publish timeout every publish has anyway.
+        awaitPublishes(System.nanoTime() + config.publishTimeout().toNanos());
+        waitingRetries.forEach((f, lastFailure) -> {
+            if (waitingRetries.remove(f) != null) f.completeExceptionally(lastFailure);
+        });
         maintenance.shutdownNow();
         timers.shutdownNow();
         if (callers != null) callers.close();

@@ -107,6 +107,14 @@ final class StreamConsumer implements Subscription {
     private volatile boolean stopping;
     /** Set by close() just before it interrupts handlers still running after the close timeout: their failures are given back. */
     private volatile boolean interrupting;
+    /** Set by close() once its handlers are done: the heartbeat stops refreshing. */
+    private volatile boolean beatStopped;
+    /** How long close() waits, after interrupting its handlers, for them to give their entries back. */
+    static final Duration INTERRUPT_GRACE = Duration.ofSeconds(2);
+    /** Handler invocations not yet settled, asynchronous ones included: what close() waits for. */
+    private final AtomicInteger running = new AtomicInteger();
+    /** Give-backs whose XCLAIM is on the wire: close() waits for them, so the bus does not close their connection first. */
+    private final java.util.Set<CompletableFuture<Void>> givingBack = ConcurrentHashMap.newKeySet();
     /** The newest entry id this consumer knows the group has delivered: where a lost group is re-created. */
     private final AtomicReference<String> lastDelivered = new AtomicReference<>();
     /** The group's pause flag as last read (reader thread writes; the timer thread holds retries while it is set). */
@@ -471,7 +479,9 @@ final class StreamConsumer implements Subscription {
      * over while this consumer could not reach Redis, or acknowledged) are given up unless a handler is running them.
      */
     private void heartbeat() {
-        if (stopping || inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
+        // Not stopped by close() until its handlers are done: while it waits for them they are still this consumer's,
+        // and another consumer must not take them over meanwhile.
+        if (beatStopped || inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
             return;
         }
         List<String> ids = new ArrayList<>(inFlight.keySet());
@@ -567,11 +577,12 @@ final class StreamConsumer implements Subscription {
             finish(h, false);
             return null;
         }
-        if (h.lost) {
-            // The heartbeat found it no longer pending with this consumer while it waited for its lane: another
-            // consumer owns it now (or it was acknowledged), so running it here would handle it twice.
+        if (h.lost && ownedByAnother(h.id)) {
+            // The heartbeat found it no longer pending here while it waited for its lane, and another consumer holds
+            // it now: running it here would handle it twice. One pending nowhere still runs: its group may have been
+            // lost and re-created after it, and then this is its only chance (docs/reliability.md).
             log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
-                    .log("Entry is no longer pending with this consumer (acknowledged, or taken over); not running it");
+                    .log("Entry was taken over by another consumer while it waited for its channel; not running it here");
             finish(h, false);
             return null;
         }
@@ -624,11 +635,14 @@ final class StreamConsumer implements Subscription {
                 h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE));
         CompletionStage<?> stage;
         CompletableFuture<Void> attemptDone = new CompletableFuture<>();
+        running.incrementAndGet();
+        attemptDone.whenComplete((r, e) -> running.decrementAndGet());
         try {
             try {
                 stage = handler.handle(d);
                 if (stage == null) stage = CompletableFuture.completedFuture(null);
             } catch (Error err) {
+                attemptDone.complete(null);
                 if (span != null) span.end(err);
                 abandon(h, err);
                 throw err;
@@ -652,6 +666,17 @@ final class StreamConsumer implements Subscription {
      * reproduce (OrderedRetryLaneIT).
      */
     volatile Runnable beforeLaneStage;
+
+    /** Whether another consumer holds {@code id} in the group's pending list; false when it cannot tell. */
+    private boolean ownedByAnother(String id) {
+        try {
+            var rows = bus.redis().sharedSync().xpending(cfg.stream(), cfg.group(), io.lettuce.core.Range.create(id, id),
+                    io.lettuce.core.Limit.from(1));
+            return !rows.isEmpty() && !cfg.consumerName().equals(rows.get(0).getConsumer());
+        } catch (RuntimeException e) {
+            return false; // at least once: run it
+        }
+    }
 
     /** Whether the heartbeat found entry {@code id}, still held here, no longer pending with this consumer (tests). */
     boolean heldButLost(String id) {
@@ -704,7 +729,7 @@ final class StreamConsumer implements Subscription {
     private void observe(Held h, String what, Runnable call) {
         try {
             call.run();
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
             log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).setCause(e)
                     .log("A " + what + " observer threw when a handling ended; the entry is settled as its handler's outcome says");
         }
@@ -843,8 +868,18 @@ final class StreamConsumer implements Subscription {
      * fails the delivery stays counted, which is what any failure would have done.
      */
     private void giveBack(Held h, LeavePending given) {
+        if (h.lost) {
+            // Another consumer holds it now: the XCLAIM below would take it back from that one.
+            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                    .log("Not giving back an entry no longer pending with this consumer: " + given.getMessage());
+            finish(h, false);
+            return;
+        }
         log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
                 .log("Given back, left pending and not counted: " + given.getMessage());
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        givingBack.add(done);
+        done.whenComplete((r, e) -> givingBack.remove(done));
         CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(cfg.stream()).add(cfg.group()).add(cfg.consumerName())
                 .add(0).add(h.id).add("RETRYCOUNT").add(Math.max(0, h.count - 1)).add("JUSTID");
         try {
@@ -854,9 +889,11 @@ final class StreamConsumer implements Subscription {
                             .log("Could not put back the delivery count of an entry given back; it stays counted: " + e);
                 }
                 finish(h, false);
+                done.complete(null);
             });
         } catch (RuntimeException e) {
             finish(h, false);
+            done.complete(null);
         }
     }
 
@@ -1038,8 +1075,6 @@ final class StreamConsumer implements Subscription {
             return;
         }
         stopping = true;
-        ScheduledFuture<?> beat = heartbeatTask;
-        if (beat != null) beat.cancel(false);
         try {
             loop.stop(Math.max(1000, cfg.blockTimeout().toMillis() + 1000));
             for (Held h : List.copyOf(inFlight.values())) {
@@ -1049,23 +1084,56 @@ final class StreamConsumer implements Subscription {
                 }
             }
             pool.shutdown();
-            if (!pool.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            if (!awaitHandlers(System.nanoTime() + timeout.toNanos())) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                         .addKeyValue("in_flight", inFlight.size())
-                        .log("Handlers did not finish in time; their entries stay pending for other consumers");
+                        .log("Handlers did not finish in time; interrupting them, their entries stay pending for other consumers");
                 interrupting = true;
                 pool.shutdownNow();
+                awaitHandlers(System.nanoTime() + INTERRUPT_GRACE.toNanos());
             }
+            awaitGiveBacks(System.nanoTime() + INTERRUPT_GRACE.toNanos());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             interrupting = true;
             pool.shutdownNow();
         }
+        beatStopped = true;
+        ScheduledFuture<?> beat = heartbeatTask;
+        if (beat != null) beat.cancel(false);
         acks.flush(5, TimeUnit.SECONDS);
         state.set(failure instanceof RedisServerException.AccessDenied ? State.FAILED : State.STOPPED);
         onClosed.accept(this);
         log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
                 .addKeyValue("delivered", delivered.sum()).addKeyValue("acknowledged", acknowledged.sum()).log("Subscription closed");
+    }
+
+    /**
+     * Waits until every handler invocation has returned and every asynchronous one has settled (its stage, and an
+     * answer it made, complete), or until {@code deadline}; true when they all did.
+     */
+    private boolean awaitHandlers(long deadline) throws InterruptedException {
+        while (!pool.isTerminated() || running.get() > 0) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) return false;
+            long wait = Math.min(TimeUnit.NANOSECONDS.toMillis(left) + 1, 10);
+            if (pool.isTerminated()) {
+                Thread.sleep(wait); // only asynchronous stages are left, which no pool call waits for
+            } else {
+                pool.awaitTermination(wait, TimeUnit.MILLISECONDS);
+            }
+        }
+        return true;
+    }
+
+    private void awaitGiveBacks(long deadline) {
+        for (CompletableFuture<Void> f : List.copyOf(givingBack)) {
+            try {
+                f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (Exception e) {
+                return; // given up waiting: the count stays as Redis has it (logged by the give-back)
+            }
+        }
     }
 
     // ---- small things --------------------------------------------------------------------------------------

@@ -213,6 +213,11 @@ final class StreamPublisher {
         return stream;
     }
 
+    /** Nothing queued and nothing written unanswered. */
+    boolean idle() {
+        return drain.idle() && inFlight.isEmpty();
+    }
+
     /** When this publisher was last handed a publish (System.nanoTime); read by the idle sweep, exactness not needed. */
     private volatile long lastUsed = System.nanoTime();
 

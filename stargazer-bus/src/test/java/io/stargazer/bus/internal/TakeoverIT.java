@@ -92,15 +92,7 @@ class TakeoverIT {
         CountDownLatch firstStarted = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         List<String> ran = new CopyOnWriteArrayList<>();
-        StreamConsumer a = (StreamConsumer) closer.add(bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("A")
-                .claimIdle(Duration.ofSeconds(2)).build(), d -> {
-                    String c = d.envelope().content();
-                    ran.add(c + "#" + d.deliveryCount());
-                    if (c.equals("e1")) {
-                        firstStarted.countDown();
-                        release.await(30, TimeUnit.SECONDS);
-                    }
-                }));
+        StreamConsumer a = holdingE1(ran, firstStarted, release);
         String e1 = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e1"));
         String e2 = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e2"));
         assertThat(firstStarted.await(20, TimeUnit.SECONDS)).isTrue();
@@ -112,5 +104,61 @@ class TakeoverIT {
         // B never handles it (it is this test), so A takes it over in turn after the claim time: a second delivery.
         await("e2 taken over by A from B").atMost(Duration.ofSeconds(30)).until(() -> ran.contains("e2#2"));
         assertThat(ran).as("e2 not run on A as its stale first delivery").doesNotContain("e2#1");
+    }
+
+    /**
+     * An entry waiting for its channel when its group is lost (destroyed, or Redis lost its data) and re-created
+     * after it is pending nowhere: it still runs here, its only chance. (The check above, that an entry another
+     * consumer took over is not run, must not drop it.)
+     */
+    @Test
+    void anEntryWaitingForItsChannelWhenItsGroupIsLostStillRuns() throws Exception {
+        CountDownLatch firstStarted = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        List<String> ran = new CopyOnWriteArrayList<>();
+        StreamConsumer a = holdingE1(ran, firstStarted, release);
+        bus.publish(stream, Envelope.of("channel_id", "c", "content", "e1"));
+        String e2 = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e2"));
+        assertThat(firstStarted.await(20, TimeUnit.SECONDS)).isTrue();
+        await("e2 waits behind e1").atMost(Duration.ofSeconds(10)).until(() -> a.waitingInLane("c") == 1);
+        raw.sync().xgroupDestroy(b(stream), b(group));
+        await("A's heartbeat finds e2 no longer pending with it").atMost(Duration.ofSeconds(10)).until(() -> a.heldButLost(e2));
+        release.countDown();
+        await("e2 runs").atMost(Duration.ofSeconds(20)).until(() -> ran.contains("e2#1"));
+    }
+
+    /** An interrupted handler's entry that another consumer took over meanwhile is not claimed back by the give-back. */
+    @Test
+    void anInterruptedHandlersEntryThatAnotherConsumerTookOverIsNotClaimedBack() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        StreamConsumer a = (StreamConsumer) bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("A")
+                .claimIdle(Duration.ofSeconds(2)).closeTimeout(Duration.ofMillis(300)).build(), d -> {
+                    started.countDown();
+                    new CountDownLatch(1).await();
+                });
+        String id = bus.publish(stream, Envelope.of("channel_id", "c", "content", "x"));
+        assertThat(started.await(20, TimeUnit.SECONDS)).isTrue();
+        // B's takeover (counted, as XAUTOCLAIM counts): its delivery 2.
+        raw.sync().xclaim(b(stream), Consumer.from(b(group), b("B")), XClaimArgs.Builder.minIdleTime(0).retryCount(2).justid(), id);
+        await("A's heartbeat learns it").atMost(Duration.ofSeconds(10)).until(() -> a.heldButLost(id));
+        a.close();
+        // Still B's, its count as B's takeover made it, and it stays so (a give-back would land after close() returned).
+        await("still B's, delivery 2").during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(5)).until(() -> {
+            var rows = raw.sync().xpending(b(stream), b(group), io.lettuce.core.Range.create(id, id), io.lettuce.core.Limit.from(1));
+            return rows.size() == 1 && rows.get(0).getConsumer().equals("B") && rows.get(0).getRedeliveryCount() == 2;
+        });
+    }
+
+    /** Consumer A, whose handler records "content#deliveryCount" and holds entry e1 until {@code release}. */
+    private StreamConsumer holdingE1(List<String> ran, CountDownLatch firstStarted, CountDownLatch release) {
+        return (StreamConsumer) closer.add(bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("A")
+                .claimIdle(Duration.ofSeconds(2)).build(), d -> {
+                    String c = d.envelope().content();
+                    ran.add(c + "#" + d.deliveryCount());
+                    if (c.equals("e1")) {
+                        firstStarted.countDown();
+                        release.await(30, TimeUnit.SECONDS);
+                    }
+                }));
     }
 }
