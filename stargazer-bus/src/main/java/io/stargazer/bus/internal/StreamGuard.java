@@ -26,7 +26,10 @@ import org.slf4j.LoggerFactory;
  * 8.2+: {@code ACKED MAXLEN ~ cap}, the server's own safe trim); instead, once a stream may have reached its cap
  * (the last known length plus what this process has published since), one Lua script on the stream's own key
  * computes the oldest entry any group still needs (its oldest pending entry, or the one after its last delivered)
- * and trims below it with {@code XTRIM MINID ~}. If the stream is still at its cap, it is full: publishes wait
+ * and trims below it with {@code XTRIM MINID ~}; a stream with no group it trims to its cap ({@code MAXLEN ~}). Under
+ * SAFE no XADD carries {@code MAXLEN}, a stream without groups' included: whether a stream has groups is decided in
+ * the script that trims, never from what this process saw earlier, since a group may have been created since. If the
+ * stream is still at its cap, it is full: publishes wait
  * ({@link Backpressure#BLOCK}, parked in order) or fail ({@link Backpressure#REJECT}) until a re-check, every
  * {@value #FULL_RECHECK_MS} ms while full, finds room. A publish is still one round trip in the common case.
  *
@@ -39,6 +42,17 @@ final class StreamGuard {
     private final java.util.function.Supplier<BusHooks> hooks;
     private static final Logger log = LoggerFactory.getLogger("io.stargazer.bus.trim");
     static final long FULL_RECHECK_MS = 50;
+    /** The most a stream with no group may grow past its cap between two checks of one process ({@link #noGroupSlack}). */
+    static final long NO_GROUP_SLACK_MAX = 10_000;
+
+    /**
+     * How many publishes of this process a stream with no group takes between checks: a tenth of the cap, at most
+     * {@value #NO_GROUP_SLACK_MAX}. Such a stream is trimmed to its cap, so it sits there after each check; without
+     * this slack every publish would find it at its cap and check it again, and each check as it completes too.
+     */
+    static long noGroupSlack(long cap) {
+        return Math.min(cap / 10, NO_GROUP_SLACK_MAX);
+    }
 
     /**
      * KEYS[1] stream; ARGV[1] cap. Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
@@ -95,6 +109,7 @@ final class StreamGuard {
     private final Function<String, StreamPublisher> publishers;
     private final List<String> evictArgs;
     private final List<String> safeArgs;
+    private final long noGroupSlack;
     private final ConcurrentHashMap<String, State> states = new ConcurrentHashMap<>();
 
     /** Per stream: what this process knows of its length and whether it is full. */
@@ -105,6 +120,7 @@ final class StreamGuard {
         /** Set by the first publish from here, which looks at the stream; a length of 0 cannot tell (the look may find it empty). */
         final AtomicBoolean looked = new AtomicBoolean();
         volatile long lastLength;
+        /** What the last check found; it only spaces the checks out: a group may have been created since. */
         volatile boolean hasGroups = true;
         volatile boolean full;
         volatile String laggingGroup = "";
@@ -117,10 +133,7 @@ final class StreamGuard {
         }
 
         List<String> trimArgs() {
-            if (config.trimPolicy() == TrimPolicy.EVICT || !hasGroups) {
-                return evictArgs;
-            }
-            return safeArgs;
+            return config.trimPolicy() == TrimPolicy.EVICT ? evictArgs : safeArgs;
         }
     }
 
@@ -143,6 +156,7 @@ final class StreamGuard {
         String cap = Long.toString(config.streamMaxlen());
         this.evictArgs = List.of("MAXLEN", "~", cap);
         this.safeArgs = version.hasAckedTrimming() ? List.of("ACKED", "MAXLEN", "~", cap) : List.of();
+        this.noGroupSlack = noGroupSlack(config.streamMaxlen());
     }
 
     /** Forgets what it knows of {@code stream} unless the stream is full or has publishes waiting. */
@@ -197,9 +211,15 @@ final class StreamGuard {
         long since = s.sinceCheck.incrementAndGet();
         // The first publish to this stream from here looks at it: its length and whether it has groups.
         boolean first = !s.looked.get() && s.looked.compareAndSet(false, true);
-        if (first || (config.trimPolicy() == TrimPolicy.SAFE && s.lastLength + since >= config.streamMaxlen())) {
+        if (first || checkDue(s, s.lastLength, since)) {
             check(s);
         }
+    }
+
+    /** Under SAFE: whether the stream, {@code length} at the last check and {@code since} publishes from here after it, may be at its cap. */
+    private boolean checkDue(State s, long length, long since) {
+        return config.trimPolicy() == TrimPolicy.SAFE && length + since >= config.streamMaxlen()
+                && (s.hasGroups || since >= noGroupSlack);
     }
 
     private void recheckSoon(State s) {
@@ -257,7 +277,7 @@ final class StreamGuard {
             releaseParked(s);
             // Publishes made while this check ran started none of their own (one check at a time): if they may have
             // taken the stream to its cap again, check again now, or it stays over the cap until the next publish.
-            if (config.trimPolicy() == TrimPolicy.SAFE && length + s.sinceCheck.get() >= config.streamMaxlen()) {
+            if (checkDue(s, length, s.sinceCheck.get())) {
                 check(s);
             }
         }
