@@ -5,6 +5,7 @@ import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.stargazer.bus.Backpressure;
 import io.stargazer.bus.BackpressureException;
 import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.PublishQueueFullException;
 import io.stargazer.bus.TrimPolicy;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -124,7 +125,7 @@ final class StreamGuard {
         volatile boolean hasGroups = true;
         volatile boolean full;
         volatile String laggingGroup = "";
-        /** Publishes held while full, in arrival order; guarded by itself. */
+        /** Publishes held while full, in arrival order; guarded by itself. With the publisher's queue, within SG_PUBLISH_QUEUE_LIMIT. */
         final ArrayDeque<Parked> parked = new ArrayDeque<>();
         volatile boolean anyParked;
 
@@ -185,6 +186,12 @@ final class StreamGuard {
             CompletableFuture<String> f = new CompletableFuture<>();
             synchronized (s.parked) {
                 if (s.full || !s.parked.isEmpty()) {
+                    // Held publishes take memory as queued ones do: one limit bounds both, so however long the stream
+                    // stays full, this stream's publishes waiting here and in its publisher stay within it.
+                    int limit = config.publishQueueLimit();
+                    if (s.parked.size() + publishers.apply(stream).queued() >= limit) {
+                        return CompletableFuture.failedFuture(new PublishQueueFullException(stream, limit));
+                    }
                     long now = System.nanoTime();
                     long waitUntil = now + Math.min(config.backpressureTimeout().toNanos(), deadlineNanos - now);
                     s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey, trace, target, now));
@@ -194,16 +201,19 @@ final class StreamGuard {
                 }
             }
         }
-        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking);
+        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking, true);
         published(s);
         return id;
     }
 
-    /** Hands a publish to the stream's publisher; one the idle sweep retired meanwhile is replaced by the map's new one. */
+    /**
+     * Hands a publish to the stream's publisher, held to its queue limit if {@code limited}; one the idle sweep retired
+     * meanwhile is replaced by the map's new one.
+     */
     private CompletableFuture<String> submit(String stream, byte[] payload, byte[] traceId, List<String> trimArgs, long deadline,
-            String dedupeKey, byte[][] trace, byte[] target, boolean blocking) {
+            String dedupeKey, byte[][] trace, byte[] target, boolean blocking, boolean limited) {
         return StreamPublisher.onCurrent(publishers, stream,
-                p -> p.submit(payload, traceId, trimArgs, deadline, dedupeKey, trace, target, blocking));
+                p -> p.submit(payload, traceId, trimArgs, deadline, dedupeKey, trace, target, blocking, limited));
     }
 
     /** Counts a publish; when the stream may have reached its cap, checks it in the background. */
@@ -283,14 +293,17 @@ final class StreamGuard {
         }
     }
 
-    /** Sends held publishes in their order, once there is room. */
+    /**
+     * Sends held publishes in their order, once there is room: all of them, past the queue limit if need be, since
+     * each was admitted within it when it was held; new publishes wait for this lock, so none overtakes them.
+     */
     private void releaseParked(State s) {
         synchronized (s.parked) {
             Parked p;
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
                 hooks.get().backpressureWaited(s.stream, System.nanoTime() - p.parkedAt, true);
-                submit(s.stream, p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false).whenComplete((id, e) -> {
+                submit(s.stream, p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false, false).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
                 });
