@@ -8,7 +8,9 @@ public enum TrimPolicy {
      * Never remove an entry some group of the stream has not yet had delivered and acknowledged: at the cap, trim
      * only entries below the oldest such one (XTRIM MINID, approximate; Redis 8.2+: XADD's own ACKED option). When
      * nothing can be trimmed because a group lags, publishing applies the configured {@link Backpressure}.
-     * A stream with no group has nothing to protect and is capped like {@link #EVICT}, without backpressure.
+     * A stream with no group has nothing to protect and is trimmed to its cap, without backpressure, by the same
+     * check, which sees that it has no group in the step that trims: no publish carries MAXLEN, so a group created
+     * after a process last looked loses nothing to that process's publishes.
      */
     SAFE,
     /** The original module's behaviour: approximate MAXLEN on every XADD, which may evict unread entries (logged). */

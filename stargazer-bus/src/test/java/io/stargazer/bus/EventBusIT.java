@@ -164,9 +164,9 @@ class EventBusIT {
             List<CompletableFuture<String>> all = new ArrayList<>();
             for (int i = 0; i < 5000; i++) all.add(bus.publishInboundAsync(Envelope.of("n", i)));
             all.forEach(CompletableFuture::join);
-            // SAFE caps a stream when a publish finds it at its cap (StreamGuard). Publishes sent before the guard's
-            // first look came back carry no trim (whether the stream has groups was not known yet): when the whole burst
-            // went out first (a loaded machine: CI saw 5000), the next publish is the one that trims.
+            // SAFE trims in the guard's background check, never in a publish (StreamGuard), and checks a stream with no
+            // group after a tenth of its cap of publishes: when the whole burst went out before a check completed (a
+            // loaded machine: CI saw 5000), the publishes that follow start the one that trims.
             await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
                 bus.publishInbound(Envelope.of("n", -1));
                 assertThat(raw.xlen(config.topology().inboundStream())).isBetween(1000L, 1200L);

@@ -5,6 +5,7 @@ import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.stargazer.bus.Backpressure;
 import io.stargazer.bus.BackpressureException;
 import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.PublishQueueFullException;
 import io.stargazer.bus.TrimPolicy;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -26,7 +27,10 @@ import org.slf4j.LoggerFactory;
  * 8.2+: {@code ACKED MAXLEN ~ cap}, the server's own safe trim); instead, once a stream may have reached its cap
  * (the last known length plus what this process has published since), one Lua script on the stream's own key
  * computes the oldest entry any group still needs (its oldest pending entry, or the one after its last delivered)
- * and trims below it with {@code XTRIM MINID ~}. If the stream is still at its cap, it is full: publishes wait
+ * and trims below it with {@code XTRIM MINID ~}; a stream with no group it trims to its cap ({@code MAXLEN ~}). Under
+ * SAFE no XADD carries {@code MAXLEN}, a stream without groups' included: whether a stream has groups is decided in
+ * the script that trims, never from what this process saw earlier, since a group may have been created since. If the
+ * stream is still at its cap, it is full: publishes wait
  * ({@link Backpressure#BLOCK}, parked in order) or fail ({@link Backpressure#REJECT}) until a re-check, every
  * {@value #FULL_RECHECK_MS} ms while full, finds room. A publish is still one round trip in the common case.
  *
@@ -39,6 +43,17 @@ final class StreamGuard {
     private final java.util.function.Supplier<BusHooks> hooks;
     private static final Logger log = LoggerFactory.getLogger("io.stargazer.bus.trim");
     static final long FULL_RECHECK_MS = 50;
+    /** The most a stream with no group may grow past its cap between two checks of one process ({@link #noGroupSlack}). */
+    static final long NO_GROUP_SLACK_MAX = 10_000;
+
+    /**
+     * How many publishes of this process a stream with no group takes between checks: a tenth of the cap, at most
+     * {@value #NO_GROUP_SLACK_MAX}. Such a stream is trimmed to its cap, so it sits there after each check; without
+     * this slack every publish would find it at its cap and check it again, and each check as it completes too.
+     */
+    static long noGroupSlack(long cap) {
+        return Math.min(cap / 10, NO_GROUP_SLACK_MAX);
+    }
 
     /**
      * KEYS[1] stream; ARGV[1] cap. Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
@@ -95,6 +110,7 @@ final class StreamGuard {
     private final Function<String, StreamPublisher> publishers;
     private final List<String> evictArgs;
     private final List<String> safeArgs;
+    private final long noGroupSlack;
     private final ConcurrentHashMap<String, State> states = new ConcurrentHashMap<>();
 
     /** Per stream: what this process knows of its length and whether it is full. */
@@ -105,10 +121,11 @@ final class StreamGuard {
         /** Set by the first publish from here, which looks at the stream; a length of 0 cannot tell (the look may find it empty). */
         final AtomicBoolean looked = new AtomicBoolean();
         volatile long lastLength;
+        /** What the last check found; it only spaces the checks out: a group may have been created since. */
         volatile boolean hasGroups = true;
         volatile boolean full;
         volatile String laggingGroup = "";
-        /** Publishes held while full, in arrival order; guarded by itself. */
+        /** Publishes held while full, in arrival order; guarded by itself. With the publisher's queue, within SG_PUBLISH_QUEUE_LIMIT. */
         final ArrayDeque<Parked> parked = new ArrayDeque<>();
         volatile boolean anyParked;
 
@@ -117,10 +134,7 @@ final class StreamGuard {
         }
 
         List<String> trimArgs() {
-            if (config.trimPolicy() == TrimPolicy.EVICT || !hasGroups) {
-                return evictArgs;
-            }
-            return safeArgs;
+            return config.trimPolicy() == TrimPolicy.EVICT ? evictArgs : safeArgs;
         }
     }
 
@@ -143,6 +157,7 @@ final class StreamGuard {
         String cap = Long.toString(config.streamMaxlen());
         this.evictArgs = List.of("MAXLEN", "~", cap);
         this.safeArgs = version.hasAckedTrimming() ? List.of("ACKED", "MAXLEN", "~", cap) : List.of();
+        this.noGroupSlack = noGroupSlack(config.streamMaxlen());
     }
 
     /** Forgets what it knows of {@code stream} unless the stream is full or has publishes waiting. */
@@ -171,6 +186,12 @@ final class StreamGuard {
             CompletableFuture<String> f = new CompletableFuture<>();
             synchronized (s.parked) {
                 if (s.full || !s.parked.isEmpty()) {
+                    // Held publishes take memory as queued ones do: one limit bounds both, so however long the stream
+                    // stays full, this stream's publishes waiting here and in its publisher stay within it.
+                    int limit = config.publishQueueLimit();
+                    if (s.parked.size() + publishers.apply(stream).queued() >= limit) {
+                        return CompletableFuture.failedFuture(new PublishQueueFullException(stream, limit));
+                    }
                     long now = System.nanoTime();
                     long waitUntil = now + Math.min(config.backpressureTimeout().toNanos(), deadlineNanos - now);
                     s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey, trace, target, now));
@@ -180,16 +201,19 @@ final class StreamGuard {
                 }
             }
         }
-        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking);
+        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking, true);
         published(s);
         return id;
     }
 
-    /** Hands a publish to the stream's publisher; one the idle sweep retired meanwhile is replaced by the map's new one. */
+    /**
+     * Hands a publish to the stream's publisher, held to its queue limit if {@code limited}; one the idle sweep retired
+     * meanwhile is replaced by the map's new one.
+     */
     private CompletableFuture<String> submit(String stream, byte[] payload, byte[] traceId, List<String> trimArgs, long deadline,
-            String dedupeKey, byte[][] trace, byte[] target, boolean blocking) {
+            String dedupeKey, byte[][] trace, byte[] target, boolean blocking, boolean limited) {
         return StreamPublisher.onCurrent(publishers, stream,
-                p -> p.submit(payload, traceId, trimArgs, deadline, dedupeKey, trace, target, blocking));
+                p -> p.submit(payload, traceId, trimArgs, deadline, dedupeKey, trace, target, blocking, limited));
     }
 
     /** Counts a publish; when the stream may have reached its cap, checks it in the background. */
@@ -197,9 +221,15 @@ final class StreamGuard {
         long since = s.sinceCheck.incrementAndGet();
         // The first publish to this stream from here looks at it: its length and whether it has groups.
         boolean first = !s.looked.get() && s.looked.compareAndSet(false, true);
-        if (first || (config.trimPolicy() == TrimPolicy.SAFE && s.lastLength + since >= config.streamMaxlen())) {
+        if (first || checkDue(s, s.lastLength, since)) {
             check(s);
         }
+    }
+
+    /** Under SAFE: whether the stream, {@code length} at the last check and {@code since} publishes from here after it, may be at its cap. */
+    private boolean checkDue(State s, long length, long since) {
+        return config.trimPolicy() == TrimPolicy.SAFE && length + since >= config.streamMaxlen()
+                && (s.hasGroups || since >= noGroupSlack);
     }
 
     private void recheckSoon(State s) {
@@ -257,20 +287,23 @@ final class StreamGuard {
             releaseParked(s);
             // Publishes made while this check ran started none of their own (one check at a time): if they may have
             // taken the stream to its cap again, check again now, or it stays over the cap until the next publish.
-            if (config.trimPolicy() == TrimPolicy.SAFE && length + s.sinceCheck.get() >= config.streamMaxlen()) {
+            if (checkDue(s, length, s.sinceCheck.get())) {
                 check(s);
             }
         }
     }
 
-    /** Sends held publishes in their order, once there is room. */
+    /**
+     * Sends held publishes in their order, once there is room: all of them, past the queue limit if need be, since
+     * each was admitted within it when it was held; new publishes wait for this lock, so none overtakes them.
+     */
     private void releaseParked(State s) {
         synchronized (s.parked) {
             Parked p;
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
                 hooks.get().backpressureWaited(s.stream, System.nanoTime() - p.parkedAt, true);
-                submit(s.stream, p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false).whenComplete((id, e) -> {
+                submit(s.stream, p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false, false).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
                 });

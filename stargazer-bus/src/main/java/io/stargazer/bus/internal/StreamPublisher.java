@@ -262,10 +262,12 @@ final class StreamPublisher {
     /**
      * {@code dedupeKey}: null for none (see {@link Dedupe}). {@code blocking}: the caller waits for the result on this
      * thread, which may then do the I/O itself (see the class comment); the future is then complete on return. Null when
-     * this publisher was retired meanwhile: submit to the stream's current one.
+     * this publisher was retired meanwhile: submit to the stream's current one. {@code limited}: held to the queue limit;
+     * false for a publish the guard held while its stream was full and now releases: it was admitted within the limit
+     * when it was held ({@link StreamGuard}), and refusing it as room comes would fail a publish that only waited.
      */
     CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey,
-            byte[][] trace, byte[] target, boolean blocking) {
+            byte[][] trace, byte[] target, boolean blocking, boolean limited) {
         lastUsed = System.nanoTime();
         if (blocking && callers != null && dedupeKey == null && target == null && unanswered.get() == 0) {
             try {
@@ -277,7 +279,12 @@ final class StreamPublisher {
                 return CompletableFuture.failedFuture(e);
             }
         }
-        return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null), true);
+        return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null), limited);
+    }
+
+    /** Publishes and answers submitted and not yet taken into a batch: what counts against the queue limit. */
+    int queued() {
+        return queued.get();
     }
 
     /**

@@ -110,7 +110,7 @@ class PublishExpiryRaceIT {
 
         gate.complete(bytes("0-0"));
         CompletableFuture<String> next = publisher.submit(bytes("next"), bytes("t2"), List.of(),
-                System.nanoTime() + TimeUnit.MINUTES.toNanos(1), null, null, null, false);
+                System.nanoTime() + TimeUnit.MINUTES.toNanos(1), null, null, null, false, true);
         String id = next.join();
         assertThat(raw.xrange(STREAM)).hasSize(1).allSatisfy(m -> assertThat(m.getId()).isEqualTo(id));
         await("every count back to zero").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
@@ -127,7 +127,7 @@ class PublishExpiryRaceIT {
             return gate;
         }, deadline + TimeUnit.HOURS.toNanos(1));
         await("the gate holds the slot").atMost(WAIT).untilTrue(gateWritten);
-        CompletableFuture<String> late = publisher.submit(bytes("late"), bytes("t1"), List.of(), deadline, null, null, null, false);
+        CompletableFuture<String> late = publisher.submit(bytes("late"), bytes("t1"), List.of(), deadline, null, null, null, false, true);
         assertThat(late).isNotDone();
         assertThat(raw.xlen(STREAM)).isZero();
         return late;

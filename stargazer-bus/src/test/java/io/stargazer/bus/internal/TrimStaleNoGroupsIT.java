@@ -1,0 +1,147 @@
+// Promise (SAFE trimming): no publish trims an entry a group has not read, whatever this process last saw of the
+// stream's groups. Before, a process that had looked at the stream while it had no group (a gateway started before any
+// worker) sent every later publish with MAXLEN ~ cap, lone XADDs and batch scripts alike, until its own publishes since
+// that look reached the cap: a group created meanwhile lost the entries those publishes evicted. And a stream with no
+// group at its cap was checked again and again, back to back, with no publish at all.
+package io.stargazer.bus.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.lettuce.core.XReadArgs;
+import io.stargazer.bus.Backpressure;
+import io.stargazer.bus.BackpressureException;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.ServerCodeMode;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.TrimPolicy;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.bus.wire.WireFormat;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class TrimStaleNoGroupsIT {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+    private static final int CAP = 1000;
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = closeables.size() - 1; i >= 0; i--) closeables.get(i).close();
+    }
+
+    /** A SAFE gateway; on scripts, so a batch is the bus's own script and not the library's, which checks the groups itself. */
+    private EventBus bus(Topology t, String node) {
+        EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId(node).streamMaxlen(CAP)
+                .trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.REJECT).serverCode(ServerCodeMode.SCRIPTS).build());
+        closeables.add(bus);
+        return bus;
+    }
+
+    /** A publishes once to the new stream and waits until its look at the stream found no group. */
+    private static void firstLookFindsNoGroup(EventBus a, String stream) {
+        a.publishInbound(Envelope.of("seq", -1));
+        StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
+        await().atMost(WAIT).until(() -> !st.hasGroups && !st.checking.get());
+    }
+
+    /** B, which looks at the stream after the group exists, publishes until it is refused: the stream is at its cap. */
+    private static int fillUntilRefused(EventBus b) {
+        int stored = 0;
+        try {
+            for (int i = 0; i < 3 * CAP; i++) {
+                b.publishInbound(Envelope.of("seq", i));
+                stored++;
+            }
+        } catch (BackpressureException full) {
+            return stored;
+        }
+        throw new AssertionError("B was never refused");
+    }
+
+    private void aGroupCreatedAfterTheLookLosesNothing(boolean batched) {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus a = bus(t, "a");
+        EventBus b = bus(t, "b");
+        firstLookFindsNoGroup(a, stream);
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            // Created at the stream's start: every entry is one the group has not read.
+            raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "0"), RawRedis.b("worker"));
+            int stored = 1 + fillUntilRefused(b);
+            assertThat(raw.xlen(stream)).as("B filled the stream to its cap").isEqualTo(stored).isGreaterThanOrEqualTo(CAP);
+            int fromA = 300;
+            if (batched) {
+                List<CompletableFuture<String>> ids = new ArrayList<>();
+                for (int i = 0; i < fromA; i++) ids.add(a.publishInboundAsync(Envelope.of("seq", 10_000 + i)));
+                for (CompletableFuture<String> id : ids) {
+                    try {
+                        id.join();
+                        stored++;
+                    } catch (CompletionException e) {
+                        assertThat(e.getCause()).isInstanceOf(BackpressureException.class);
+                    }
+                }
+            } else {
+                for (int i = 0; i < fromA; i++) {
+                    try {
+                        a.publishInbound(Envelope.of("seq", 10_000 + i));
+                        stored++;
+                    } catch (BackpressureException e) {
+                        break;
+                    }
+                }
+            }
+            assertThat(raw.xlen(stream)).as("every acknowledged publish is still in the stream: the group has read none").isEqualTo(stored);
+            var oldest = raw.sync().xrange(RawRedis.b(stream), io.lettuce.core.Range.create("-", "+"),
+                    io.lettuce.core.Limit.create(0, 1));
+            assertThat(WireFormat.decode(RawRedis.fields(oldest.get(0)).get("payload")).longValue("seq", 0))
+                    .as("A's first entry, the oldest, is still there").isEqualTo(-1);
+        }
+    }
+
+    @Test
+    void loneXaddsOfAProcessThatSawNoGroupEvictNothingAGroupCreatedSinceHasNotRead() {
+        aGroupCreatedAfterTheLookLosesNothing(false);
+    }
+
+    @Test
+    void batchesOfAProcessThatSawNoGroupEvictNothingAGroupCreatedSinceHasNotRead() {
+        aGroupCreatedAfterTheLookLosesNothing(true);
+    }
+
+    @Test
+    void aStreamWithNoGroupAtItsCapIsKeptNearItAndNotCheckedAgainWithoutPublishes() {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream() + ":nogroup";
+        EventBus a = bus(t, "a");
+        StreamGuard guard = ((RedisEventBus) a).guard();
+        AtomicInteger checks = new AtomicInteger();
+        guard.completeVia = done -> {
+            checks.incrementAndGet();
+            done.run();
+        };
+        for (int i = 0; i < 3 * CAP; i++) a.publish(stream, Envelope.of("seq", i));
+        AtomicInteger seen = new AtomicInteger(-1);
+        // No publish follows: the checks settle. Polled every 100 ms, a second of polls that each find no new check.
+        await("no trim check runs once publishing stopped").during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(15))
+                .until(() -> seen.getAndSet(checks.get()) == checks.get());
+        assertThat(checks.get()).as("checks for 3 caps' worth of publishes").isBetween(1, 3 * CAP / 10);
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            assertThat(raw.xlen(stream)).as("kept near its cap").isBetween((long) CAP, (long) CAP + CAP / 10 + 100); // the check's slack, and a node's worth of approximate trimming
+        }
+    }
+}
