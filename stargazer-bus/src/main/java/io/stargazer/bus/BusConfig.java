@@ -59,7 +59,7 @@ import java.util.Objects;
  *       <td>{@link #DEFAULT_DEAD_PEER_TIMEOUT} (5 s)</td><td>&gt; 0</td>
  *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>
  *   <tr><td>{@code dedupeWindow}</td><td>{@code SG_DEDUPE_WINDOW_MS}</td>
- *       <td>{@link #DEFAULT_DEDUPE_WINDOW} (10 min)</td><td>{@link #MIN_DEDUPE_WINDOW} (1 ms) to {@link #MAX_DEDUPE_WINDOW} (7 days)</td>
+ *       <td>{@link #DEFAULT_DEDUPE_WINDOW} (10 min)</td><td>{@link #MIN_DEDUPE_WINDOW} (1 ms) to {@link #MAX_DEDUPE_WINDOW} (365 days)</td>
  *       <td>how long a publish's dedupe key is remembered (at least this, at most twice this: docs/once.md): a second publish with it adds nothing; every publisher of a stream must use the same window</td></tr>
  *   <tr><td>{@code serverCode}</td><td>{@code SG_SERVER_CODE}</td><td>{@link #DEFAULT_SERVER_CODE} ({@code auto})</td>
  *       <td>auto, functions, scripts</td><td>run the bus's server-side logic as the {@code stargazer} functions library
@@ -120,7 +120,7 @@ public final class BusConfig {
      * The longest {@code dedupeWindow}. The scripts compute periods and expiry times from it in Lua numbers (doubles),
      * exact below 2^53 ms; a week keeps far below that, and a key remembered for up to two weeks is more than any retry needs.
      */
-    public static final Duration MAX_DEDUPE_WINDOW = Duration.ofDays(7);
+    public static final Duration MAX_DEDUPE_WINDOW = Duration.ofDays(365);
     public static final ServerCodeMode DEFAULT_SERVER_CODE = ServerCodeMode.AUTO;
     public static final PublishVia DEFAULT_PUBLISH_VIA = PublishVia.DIRECT;
 

@@ -229,11 +229,11 @@ class DedupeIT {
         for (Duration bad : List.of(Duration.ofNanos(500_000), Duration.ofMillis(Long.MAX_VALUE),
                 BusConfig.MAX_DEDUPE_WINDOW.plusMillis(1), Duration.ofSeconds(Long.MAX_VALUE), Duration.ZERO)) {
             assertThatThrownBy(() -> BusConfig.builder().dedupeWindow(bad)).as("%s", bad).isInstanceOf(ConfigException.class)
-                    .hasMessageContaining("SG_DEDUPE_WINDOW_MS").hasMessageContaining("between 1 ms and 604800000 ms");
+                    .hasMessageContaining("SG_DEDUPE_WINDOW_MS").hasMessageContaining("between 1 ms and 31536000000 ms");
         }
         assertThatThrownBy(() -> BusConfig.fromEnvironment(Map.of("SG_DEDUPE_WINDOW_MS", Long.toString(Long.MAX_VALUE))))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("SG_DEDUPE_WINDOW_MS: '9223372036854775807 ms'");
-        assertThat(BusConfig.fromEnvironment(Map.of("SG_DEDUPE_WINDOW_MS", "604800000")).dedupeWindow())
+        assertThat(BusConfig.fromEnvironment(Map.of("SG_DEDUPE_WINDOW_MS", "31536000000")).dedupeWindow())
                 .isEqualTo(BusConfig.MAX_DEDUPE_WINDOW);
         for (Duration window : List.of(Duration.ofMillis(1), BusConfig.MAX_DEDUPE_WINDOW)) {
             try (EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).dedupeWindow(window).build());

@@ -18,6 +18,7 @@ import io.stargazer.bus.MessageHandler;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.ProvisioningException;
 import io.stargazer.bus.PublishOptions;
+import io.stargazer.bus.PublishOutcomeUnknownException;
 import io.stargazer.bus.PublishQueueFullException;
 import io.stargazer.bus.BackpressureException;
 import io.stargazer.bus.RedisServerException;
@@ -411,20 +412,24 @@ final class RedisEventBus implements EventBus {
             return publishOnce(stream, envelope, options.dedupeKey());
         }
         CompletableFuture<String> result = new CompletableFuture<>();
-        attempt(stream, envelope, options, 1, result);
+        attempt(stream, envelope, options, 1, result, null);
         return result;
     }
 
     /** One try of a retrying publish; a failure that may pass is tried again after a backoff, up to the options' bound. */
-    private void attempt(String stream, Envelope envelope, PublishOptions options, int n, CompletableFuture<String> result) {
+    private void attempt(String stream, Envelope envelope, PublishOptions options, int n, CompletableFuture<String> result,
+            PublishOutcomeUnknownException unknown) {
         publishOnce(stream, envelope, options.dedupeKey()).whenComplete((id, error) -> {
             if (error == null) {
                 result.complete(id);
                 return;
             }
             Throwable e = Failures.unwrap(error);
+            // A try whose outcome is unknown may have stored the entry: a later try that surely wrote nothing (refused,
+            // full, the bus closing) does not make the publish's outcome "not written".
+            PublishOutcomeUnknownException stillUnknown = e instanceof PublishOutcomeUnknownException u ? u : unknown;
             if (n >= options.maxAttempts() || publishingClosed.get() || !mayPass(e)) {
-                result.completeExceptionally(e);
+                result.completeExceptionally(stillUnknown != null ? stillUnknown : e);
                 return;
             }
             long backoff = Failures.backoffMillis(java.time.Duration.ofMillis(100), java.time.Duration.ofSeconds(2), n);
@@ -432,14 +437,15 @@ final class RedisEventBus implements EventBus {
                     .log("Publish failed; trying again with the same dedupe key: " + e.getMessage());
             // Known until the next try starts, so that a close() that drops the timer's tasks can still fail it with
             // this try's outcome instead of leaving its caller waiting forever.
-            waitingRetries.put(result, e);
+            Throwable outcome = stillUnknown != null ? stillUnknown : e;
+            waitingRetries.put(result, outcome);
             try {
                 timers.schedule(() -> {
-                    if (waitingRetries.remove(result) != null) attempt(stream, envelope, options, n + 1, result);
+                    if (waitingRetries.remove(result) != null) attempt(stream, envelope, options, n + 1, result, stillUnknown);
                 }, backoff, TimeUnit.MILLISECONDS);
             } catch (java.util.concurrent.RejectedExecutionException closing) {
                 waitingRetries.remove(result);
-                result.completeExceptionally(e);
+                result.completeExceptionally(outcome);
             }
         });
     }
@@ -842,11 +848,16 @@ final class RedisEventBus implements EventBus {
 
     // ---- lifecycle -----------------------------------------------------------------------------------------
 
-    /** Waits until no publisher has a publish queued or unanswered, or until {@code deadline}. */
-    private void awaitPublishes(long deadline) {
+    /**
+     * Waits until no publish is between its call and its hand-over ({@code enteringOnly}), or also until no publisher
+     * has one queued or unanswered; at most until {@code deadline}.
+     */
+    private void awaitPublishes(long deadline, boolean enteringOnly) {
         while (System.nanoTime() - deadline < 0) {
             boolean idle = entering.get() == 0;
-            for (StreamPublisher p : publishers.values()) idle &= p.idle();
+            if (!enteringOnly) {
+                for (StreamPublisher p : publishers.values()) idle &= p.idle();
+            }
             if (idle) return;
             try {
                 Thread.sleep(5);
@@ -876,7 +887,11 @@ final class RedisEventBus implements EventBus {
         publishingClosed.set(true);
         // Like a Kafka producer's close: what was accepted is answered before the connections go, within the
         // publish timeout every publish has anyway.
-        awaitPublishes(System.nanoTime() + config.publishTimeout().toNanos());
+        long deadline = System.nanoTime() + config.publishTimeout().toNanos();
+        awaitPublishes(deadline, true);
+        // Held for room in a full stream: nothing frees it now, and none of them was written.
+        guard.failParked();
+        awaitPublishes(deadline, false);
         waitingRetries.forEach((f, lastFailure) -> {
             if (waitingRetries.remove(f) != null) f.completeExceptionally(lastFailure);
         });

@@ -213,6 +213,11 @@ final class StreamPublisher {
         return stream;
     }
 
+    /** Writes through the shared connection not yet answered (see {@link #unanswered}). */
+    int unanswered() {
+        return Math.max(0, unanswered.get());
+    }
+
     /** Nothing queued and nothing written unanswered. */
     boolean idle() {
         return drain.idle() && inFlight.isEmpty();

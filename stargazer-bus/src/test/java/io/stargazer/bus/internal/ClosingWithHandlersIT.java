@@ -67,8 +67,7 @@ class ClosingWithHandlersIT {
         // close() waits for the handler (up to its close timeout of 30 s); the handler answers once close() has begun.
         Thread closeThread = new Thread(bus::close, "test-bus-close");
         closeThread.start();
-        await("close() is waiting for the handler").atMost(Duration.ofSeconds(10))
-                .until(() -> closeThread.getState() == Thread.State.TIMED_WAITING || closeThread.getState() == Thread.State.WAITING);
+        awaitWaitingForHandlers(closeThread, in);
         closing.countDown();
         closeThread.join(TimeUnit.SECONDS.toMillis(60));
         assertThat(closeThread.isAlive()).as("close() returned").isFalse();
@@ -133,8 +132,7 @@ class ClosingWithHandlersIT {
         assertThat(started.await(20, TimeUnit.SECONDS)).isTrue();
         Thread closeThread = new Thread(bus::close, "test-bus-close");
         closeThread.start();
-        await("close() is waiting").atMost(Duration.ofSeconds(10))
-                .until(() -> closeThread.getState() == Thread.State.TIMED_WAITING || closeThread.getState() == Thread.State.WAITING);
+        awaitWaitingForHandlers(closeThread, in);
         work.completeAsync(() -> null);
         closeThread.join(TimeUnit.SECONDS.toMillis(60));
         assertThat(closeThread.isAlive()).as("close() returned").isFalse();
@@ -270,5 +268,53 @@ class ClosingWithHandlersIT {
             assertThat(e instanceof io.stargazer.bus.BackpressureException || String.valueOf(e.getMessage()).contains("the bus is closed"))
                     .as("its last try's failure (refused: full), or its next try refused as closed: %s", e).isTrue();
         }
+    }
+
+    /**
+     * Until close() waits for the handlers: its reader has stopped (close() stops it first, waiting for it) and the
+     * closing thread waits again. Before the fix, close() did not wait for an asynchronous handler at all.
+     */
+    private static void awaitWaitingForHandlers(Thread closeThread, String stream) {
+        await("close() waits for the handlers").atMost(Duration.ofSeconds(10)).until(() ->
+                Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.getName().equals("stargazer-reader-" + stream))
+                        && (closeThread.getState() == Thread.State.TIMED_WAITING || closeThread.getState() == Thread.State.WAITING));
+    }
+
+    /** Publishes held for room in a full stream when the bus closes: each fails, none was written, nobody waits forever. */
+    @Test
+    void publishesHeldForRoomWhenTheBusClosesFailAndABlockedPublisherReturns() throws Exception {
+        Topology t = TestRedis.topology();
+        EventBus bus = closer.add(TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n")
+                .streamMaxlen(1000).trimPolicy(io.stargazer.bus.TrimPolicy.SAFE).backpressure(io.stargazer.bus.Backpressure.BLOCK)
+                .backpressureTimeout(Duration.ofMinutes(10)).publishTimeout(Duration.ofMinutes(10)).build()));
+        String stream = t.inboundStream();
+        bus.ensureGroup(stream, "laggard");
+        // One at a time until one is held (the trim check finds the stream full only after it got there).
+        CompletableFuture<String> held = null;
+        for (int i = 0; i < 20_000 && held == null; i++) {
+            CompletableFuture<String> f = bus.publishInboundAsync(Envelope.of("seq", i));
+            try {
+                f.get(3, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException stillHeld) {
+                held = f;
+            }
+        }
+        assertThat(held).as("a publish is held: the stream is full").isNotNull();
+        List<Throwable> blockedOutcome = new CopyOnWriteArrayList<>();
+        Thread blocked = new Thread(() -> {
+            try {
+                bus.publishInbound(Envelope.of("seq", -1));
+            } catch (RuntimeException e) {
+                blockedOutcome.add(e);
+            }
+        }, "test-blocked-publisher");
+        blocked.start();
+        await("the blocking publish is held").atMost(Duration.ofSeconds(10)).until(() -> blocked.getState() == Thread.State.WAITING);
+        bus.close();
+        blocked.join(TimeUnit.SECONDS.toMillis(30));
+        assertThat(blocked.isAlive()).as("a publish() held for room returns when the bus closes").isFalse();
+        assertThat(blockedOutcome).singleElement().isInstanceOf(io.stargazer.bus.BackpressureException.class);
+        await("the held publish completes").atMost(Duration.ofSeconds(10)).until(held::isDone);
+        assertThat(held.handle((r, e) -> Failures.unwrap(e)).join()).isInstanceOf(io.stargazer.bus.BackpressureException.class);
     }
 }

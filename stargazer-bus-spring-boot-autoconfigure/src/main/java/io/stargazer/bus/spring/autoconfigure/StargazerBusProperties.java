@@ -51,7 +51,7 @@ public class StargazerBusProperties {
     private Integer blockingPublishConnections;
     /** A connection that answers nothing for this long is replaced (SG_DEAD_PEER_TIMEOUT_MS). */
     private Duration deadPeerTimeout;
-    /** How long a publish's dedupe key is remembered (SG_DEDUPE_WINDOW_MS): 1 ms to 7 days. */
+    /** How long a publish's dedupe key is remembered (SG_DEDUPE_WINDOW_MS): 1 ms to 365 days. */
     private Duration dedupeWindow;
     /** Server-side logic as the stargazer functions library or as scripts (SG_SERVER_CODE): auto, functions, scripts. */
     private io.stargazer.bus.ServerCodeMode serverCode;
