@@ -194,6 +194,19 @@ local function publish_batch(keys, argv, width)
   for _, o in ipairs(trim_options(keys[1], argv, 2, n, (#argv - first + 1) / width)) do args[#args + 1] = o end
   local base = #args
   local ids = {}
+  if width == 2 then
+    -- Untraced: the first entry as below (it carries the trim options), then only payload and trace_id change, as
+    -- in the scripts' batch; building each entry through entry_args cost a sixth of plain publishing's throughput.
+    entry_args(args, base, argv, first, '', nil)
+    ids[1] = redis.call(unpack(args))
+    local rest = {'XADD', keys[1], '*', 'payload', false, 'trace_id', false}
+    for i = first + 2, #argv, 2 do
+      rest[5] = argv[i]
+      rest[7] = argv[i + 1]
+      ids[#ids + 1] = redis.call(unpack(rest))
+    end
+    return ids
+  end
   for i = first, #argv, width do
     entry_args(args, base, argv, i, '', width == 4 and i + 2 or nil)
     ids[#ids + 1] = redis.call(unpack(args))
