@@ -531,8 +531,7 @@ final class StreamConsumer implements Subscription {
                 continue;
             }
             if (count > cfg.maxDeliveries()) {
-                deadLetters.send(e, count, "delivered " + count + " times, more than the " + cfg.maxDeliveries()
-                        + " allowed (a consumer may have died handling it)").thenAccept(done -> { if (done) deadLettered.increment(); });
+                deadLetters.send(e, count, overDelivered(count)).thenAccept(done -> { if (done) deadLettered.increment(); });
                 permits.release();
                 continue;
             }
@@ -615,12 +614,7 @@ final class StreamConsumer implements Subscription {
             if (count > cfg.maxDeliveries()) {
                 // The count read when it was taken over can be missing (a long pending list cuts the reply short) and
                 // defaults to 1; the confirmed one is exact, and an entry past its limit is not run again.
-                h.retrying = true; // hold the lane until the dead letter is stored
-                deadLetters.send(h.raw, count, "delivered " + count + " times, more than the " + cfg.maxDeliveries()
-                        + " allowed (a consumer may have died handling it)").whenComplete((done, e) -> {
-                            if (Boolean.TRUE.equals(done)) deadLettered.increment();
-                            finish(h, false);
-                        });
+                deadLetterHeld(h, overDelivered(count));
                 return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
             }
         }
@@ -785,19 +779,28 @@ final class StreamConsumer implements Subscription {
         failed.increment();
         boolean infrastructure = Failures.isInfrastructure(reason);
         if (!infrastructure && h.count >= cfg.maxDeliveries()) {
-            String why = "handler failed on delivery " + h.count + " of " + cfg.maxDeliveries() + ": " + Failures.describe(reason);
-            h.retrying = true; // hold the lane until the dead letter is stored
-            deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
-                if (Boolean.TRUE.equals(done)) {
-                    deadLettered.increment();
-                }
-                // Not stored: the entry stays pending with this consumer and comes back through a claim later.
-                finish(h, false);
-            });
+            deadLetterHeld(h, "handler failed on delivery " + h.count + " of " + cfg.maxDeliveries() + ": " + Failures.describe(reason));
             return;
         }
         logFailure(h, reason, infrastructure);
         scheduleRetry(h, reason, infrastructure);
+    }
+
+    /** Dead-letters a held entry, its channel's lane held until the dead letter is stored. */
+    private void deadLetterHeld(Held h, String why) {
+        h.retrying = true;
+        deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
+            if (Boolean.TRUE.equals(done)) {
+                deadLettered.increment();
+            }
+            // Not stored: the entry stays pending with this consumer and comes back through a claim later.
+            finish(h, false);
+        });
+    }
+
+    /** Why an entry delivered {@code count} times is dead-lettered without running. */
+    private String overDelivered(long count) {
+        return "delivered " + count + " times, more than the " + cfg.maxDeliveries() + " allowed (a consumer may have died handling it)";
     }
 
     /** Tries {@code h} again after its backoff; an infrastructure failure is not counted as a delivery. */

@@ -89,21 +89,14 @@ class TakeoverIT {
 
     @Test
     void anEntryTakenOverWhileItWaitsForItsChannelIsNotRunByTheConsumerThatLostIt() throws Exception {
-        CountDownLatch firstStarted = new CountDownLatch(1);
-        CountDownLatch release = new CountDownLatch(1);
-        List<String> ran = new CopyOnWriteArrayList<>();
-        StreamConsumer a = holdingE1(ran, firstStarted, release);
-        String e1 = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e1"));
-        String e2 = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e2"));
-        assertThat(firstStarted.await(20, TimeUnit.SECONDS)).isTrue();
-        await("e2 waits behind e1 in its channel").atMost(Duration.ofSeconds(10)).until(() -> a.waitingInLane("c") == 1);
+        E2WaitsBehindE1 w = e2WaitsBehindE1();
         // What consumer B's takeover does after A could not reach Redis past the claim time. JUSTID: the count stays 1.
-        raw.sync().xclaim(b(stream), Consumer.from(b(group), b("B")), XClaimArgs.Builder.minIdleTime(0).justid(), e1, e2);
-        await("A's heartbeat learns that e2 is B's now").atMost(Duration.ofSeconds(10)).until(() -> a.heldButLost(e2));
-        release.countDown();
+        raw.sync().xclaim(b(stream), Consumer.from(b(group), b("B")), XClaimArgs.Builder.minIdleTime(0).justid(), w.e1(), w.e2());
+        await("A's heartbeat learns that e2 is B's now").atMost(Duration.ofSeconds(10)).until(() -> w.a().heldButLost(w.e2()));
+        w.release().countDown();
         // B never handles it (it is this test), so A takes it over in turn after the claim time: a second delivery.
-        await("e2 taken over by A from B").atMost(Duration.ofSeconds(30)).until(() -> ran.contains("e2#2"));
-        assertThat(ran).as("e2 not run on A as its stale first delivery").doesNotContain("e2#1");
+        await("e2 taken over by A from B").atMost(Duration.ofSeconds(30)).until(() -> w.ran().contains("e2#2"));
+        assertThat(w.ran()).as("e2 not run on A as its stale first delivery").doesNotContain("e2#1");
     }
 
     /**
@@ -113,18 +106,11 @@ class TakeoverIT {
      */
     @Test
     void anEntryWaitingForItsChannelWhenItsGroupIsLostStillRuns() throws Exception {
-        CountDownLatch firstStarted = new CountDownLatch(1);
-        CountDownLatch release = new CountDownLatch(1);
-        List<String> ran = new CopyOnWriteArrayList<>();
-        StreamConsumer a = holdingE1(ran, firstStarted, release);
-        bus.publish(stream, Envelope.of("channel_id", "c", "content", "e1"));
-        String e2 = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e2"));
-        assertThat(firstStarted.await(20, TimeUnit.SECONDS)).isTrue();
-        await("e2 waits behind e1").atMost(Duration.ofSeconds(10)).until(() -> a.waitingInLane("c") == 1);
+        E2WaitsBehindE1 w = e2WaitsBehindE1();
         raw.sync().xgroupDestroy(b(stream), b(group));
-        await("A's heartbeat finds e2 no longer pending with it").atMost(Duration.ofSeconds(10)).until(() -> a.heldButLost(e2));
-        release.countDown();
-        await("e2 runs").atMost(Duration.ofSeconds(20)).until(() -> ran.contains("e2#1"));
+        await("A's heartbeat finds e2 no longer pending with it").atMost(Duration.ofSeconds(10)).until(() -> w.a().heldButLost(w.e2()));
+        w.release().countDown();
+        await("e2 runs").atMost(Duration.ofSeconds(20)).until(() -> w.ran().contains("e2#1"));
     }
 
     /** An interrupted handler's entry that another consumer took over meanwhile is not claimed back by the give-back. */
@@ -149,9 +135,15 @@ class TakeoverIT {
         });
     }
 
-    /** Consumer A, whose handler records "content#deliveryCount" and holds entry e1 until {@code release}. */
-    private StreamConsumer holdingE1(List<String> ran, CountDownLatch firstStarted, CountDownLatch release) {
-        return (StreamConsumer) closer.add(bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("A")
+    /** Consumer A, whose handler records "content#deliveryCount", holding e1 until {@code release} and e2 waiting behind it. */
+    private record E2WaitsBehindE1(StreamConsumer a, List<String> ran, CountDownLatch release, String e1, String e2) {
+    }
+
+    private E2WaitsBehindE1 e2WaitsBehindE1() throws InterruptedException {
+        CountDownLatch firstStarted = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        List<String> ran = new CopyOnWriteArrayList<>();
+        StreamConsumer a = (StreamConsumer) closer.add(bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("A")
                 .claimIdle(Duration.ofSeconds(2)).build(), d -> {
                     String c = d.envelope().content();
                     ran.add(c + "#" + d.deliveryCount());
@@ -160,5 +152,10 @@ class TakeoverIT {
                         release.await(30, TimeUnit.SECONDS);
                     }
                 }));
+        String e1 = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e1"));
+        String e2 = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e2"));
+        assertThat(firstStarted.await(20, TimeUnit.SECONDS)).isTrue();
+        await("e2 waits behind e1 in its channel").atMost(Duration.ofSeconds(10)).until(() -> a.waitingInLane("c") == 1);
+        return new E2WaitsBehindE1(a, ran, release, e1, e2);
     }
 }
