@@ -194,6 +194,36 @@ abstract class ClusterSuite {
         }
     }
 
+    /**
+     * Dead letters on a cluster: stored once through the dead-letter script, whose keys (the dead-letter stream and its
+     * dedupe hashes) share a slot: a partition's (hash tag kept), an untagged name's ({@code {<name>}:dedupe:N}); and a
+     * dead-letter stream whose hashes lie in another slot (a '}' without a tag) still gets its dead letters, by a plain
+     * XADD, instead of a CROSSSLOT refusal that would leave the entry pending for ever.
+     */
+    @Test
+    @Order(2)
+    void deadLettersAreStoredOnEveryKindOfStreamName() {
+        String ns = TestRedis.namespace();
+        BusConfig c = config(NodeRole.WORKER).build();
+        List<String> streams = List.of(c.topology().inboundStreams().get(0), ns + ":plain", ns + ":app}events");
+        try (EventBus bus = EventBus.connect(url, c)) {
+            for (String stream : streams) {
+                bus.ensureGroup(stream, "g");
+                try (Subscription s = bus.subscribe(ConsumerConfig.builder(stream, "g").consumerName("c").maxDeliveries(1)
+                        .blockTimeout(Duration.ofMillis(100)).build(), d -> {
+                            throw new IllegalStateException("always fails");
+                        })) {
+                    String id = bus.publish(stream, Envelope.of("channel_id", "c"));
+                    await().atMost(WAIT).until(() -> bus.pendingCount(stream, "g") == 0 && s.stats().deadLettered() == 1);
+                    List<StreamEntry> dead = TestRedis.readAll(bus, stream + ":dead");
+                    assertThat(dead).as(stream).hasSize(1);
+                    assertThat(bus.deadLetters().get(dead.get(0).id(), DeadLetterFilter.builder().stream(stream + ":dead").build()))
+                            .as(stream).map(DeadLetter::sourceId).contains(id);
+                }
+            }
+        }
+    }
+
     @Test
     @Order(3)
     void outboundToolsAndReplyStreamsWorkOnTheCluster() {

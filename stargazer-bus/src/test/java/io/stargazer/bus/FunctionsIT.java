@@ -58,7 +58,7 @@ class FunctionsIT {
         Provisioning.Result first = Provisioning.provision(url(), config(t));
         assertThat(first.changed()).isTrue();
         assertThat(first.actions()).containsExactly(
-                "loaded library stargazer 4",
+                "loaded library stargazer 5",
                 "created group " + t.workerGroup() + " on " + t.inboundStream(),
                 "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
                 "created group " + t.toolsGroup() + " on " + t.toolsStream());
@@ -70,11 +70,11 @@ class FunctionsIT {
             assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
         }
         // A library of another version is not used, and provisioning replaces it.
-        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 4", "local VERSION = 5"), true);
+        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 5", "local VERSION = 6"), true);
         try (EventBus old = EventBus.connect(url(), config(t))) {
             assertThat(old.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
         }
-        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 5 with 4");
+        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 6 with 5");
     }
 
     @Test

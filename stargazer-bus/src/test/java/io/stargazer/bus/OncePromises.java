@@ -3,6 +3,7 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -88,5 +89,37 @@ abstract class OncePromises extends SuitePromises {
         assertThat(answers).containsOnlyKeys(1L, 2L);
         assertThat(answers.get(2L)).isEqualTo(answers.get(1L));
         assertThat(TestRedis.readAll(bus, out)).hasSize(1);
+    }
+
+    /**
+     * A dead letter whose acknowledgement never reached Redis (the connection cut as the XACK went out; the consumer
+     * then stops) leaves its entry pending; the consumer that takes it over finds it past its deliveries and
+     * dead-letters it again: the second copy must not be stored (an operator replaying both runs the message twice).
+     */
+    @Test
+    void aDeadLetterWhoseAcknowledgementWasLostIsStoredOnce() {
+        Topology t = TestRedis.topology();
+        String in = t.inboundStream();
+        String dead = t.deadLetterStream(in);
+        TcpProxy proxy = closer.add(TcpProxy.to(url()));
+        EventBus doomedBus = EventBus.connect(proxy.url(), BusConfig.builder().topology(t).role(NodeRole.STANDALONE).nodeId("doomed").build());
+        EventBus bus = bus(url(), t, "node");
+        bus.ensureGroup(in, t.workerGroup());
+        MessageHandler fails = d -> {
+            throw new IllegalStateException("always fails");
+        };
+        Subscription doomed = doomedBus.subscribe(BusAcceptanceSuite.fast(in, t.workerGroup(), "doomed").maxDeliveries(1).build(), fails);
+        proxy.cutConnectionsSending("XACK", 1000);
+        String id = bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "poison"));
+        await().atMost(30, TimeUnit.SECONDS).until(() -> TestRedis.readAll(bus, dead).size() == 1 && proxy.commandsCut() >= 1);
+        doomed.close();
+        doomedBus.close();
+        assertThat(bus.pendingCount(in, t.workerGroup())).as("left pending by the lost XACK").isEqualTo(1);
+        closer.add(bus.subscribe(BusAcceptanceSuite.fast(in, t.workerGroup(), "survivor").maxDeliveries(1)
+                .claimIdle(Duration.ofMillis(300)).build(), fails));
+        await().atMost(30, TimeUnit.SECONDS).until(() -> bus.pendingCount(in, t.workerGroup()) == 0);
+        List<StreamEntry> letters = TestRedis.readAll(bus, dead);
+        assertThat(letters).hasSize(1);
+        assertThat(bus.deadLetters().list(DeadLetterFilter.builder().build()).entries()).extracting(DeadLetter::sourceId).containsExactly(id);
     }
 }

@@ -4,6 +4,7 @@ import static io.stargazer.bus.testing.RawRedis.b;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.testing.ChildJvm;
 import java.time.Duration;
@@ -268,5 +269,41 @@ class RelayIT {
         Map<Long, Integer> counts = new HashMap<>();
         for (StreamEntry e : TestRedis.readAll(bus, stream)) counts.merge(e.envelope().longValue("n", -1), 1, Integer::sum);
         return counts;
+    }
+
+    /**
+     * Relay mode: a worker's dead letter goes through its outbox, and its XACK of the inbound entry never reaches Redis;
+     * the worker that takes the entry over dead-letters it again (a second outbox entry). The relay must add one dead
+     * letter to the dead-letter stream, not two.
+     */
+    @Test
+    void aDeadLetterWhoseAcknowledgementWasLostReachesTheDeadLetterStreamOnce() throws Exception {
+        Topology t = TestRedis.topology();
+        String in = t.inboundStream();
+        String dead = t.deadLetterStream(in);
+        MessageHandler fails = d -> {
+            throw new IllegalStateException("always fails");
+        };
+        try (TcpProxy proxy = TcpProxy.to(TestRedis.url());
+             EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g6"));
+             EventBus survivorBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.WORKER, "w6b"));
+             EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r6"));
+             RawRedis raw = new RawRedis(TestRedis.url());
+             Relay relay = Relay.start(relayBus)) {
+            EventBus doomedBus = EventBus.connect(proxy.url(), config(t, NodeRole.WORKER, "w6a"));
+            doomedBus.ensureStreams();
+            Subscription doomed = doomedBus.subscribeInbound(c -> c.maxDeliveries(1), fails);
+            proxy.cutConnectionsSending("XACK", 1000);
+            gateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "poison"));
+            Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(dead) == 1 && proxy.commandsCut() >= 1);
+            doomed.close();
+            doomedBus.close();
+            assertThat(survivorBus.pendingCount(in, t.workerGroup())).as("left pending by the lost XACK").isEqualTo(1);
+            try (Subscription s = survivorBus.subscribeInbound(c -> c.maxDeliveries(1).claimIdle(Duration.ofMillis(300)), fails)) {
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> survivorBus.pendingCount(in, t.workerGroup()) == 0
+                        && raw.xlen(t.workerOutbox()) == 2 && survivorBus.pendingCount(t.workerOutbox(), t.relayGroup()) == 0);
+            }
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+        }
     }
 }

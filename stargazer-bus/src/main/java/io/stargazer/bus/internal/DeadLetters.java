@@ -6,7 +6,11 @@ import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
+import io.lettuce.core.ScriptOutputType;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,11 +20,25 @@ import org.slf4j.LoggerFactory;
  * (wire format, "Malformed entries and dead letters"); then acknowledges the entry in its group so it blocks
  * nothing. If the copy fails, the entry stays pending and is dead-lettered again on a later delivery: never dropped.
  *
+ * <p>Stored once: if the acknowledgement after the copy is lost (the connection dropped as it went out, the process
+ * died), the entry stays pending and whoever takes it over dead-letters it again. The copy is therefore written with
+ * the key {@code dead:<source stream>:<source id>:<group>} ({@link Dedupe#DEAD_LETTER_SCRIPT}, kept for the dedupe
+ * window in the dead-letter stream's dedupe hashes), and a second copy of it adds nothing and is only acknowledged. In
+ * relay mode the key travels in the outbox entry's header and the relay dedupes it in the dead-letter stream. Not
+ * deduped: a dead-letter stream whose name has a '}' but no hash tag, on a Redis Cluster (its hashes lie in another
+ * slot), an entry of more than {@value #MAX_SCRIPT_FIELDS} field names and values, and a takeover later than the window.
+ *
  * <p>Thread-safe; the copy is sent on the shared connection and its completion (the acknowledgement) runs on the
  * Redis I/O thread, where it only queues the XACK.
  */
 final class DeadLetters {
     private static final Logger log = LoggerFactory.getLogger(DeadLetters.class);
+
+    /**
+     * Field names and values a dead letter may have to go through the script: Lua unpacks a call's arguments onto a
+     * stack of about 8000 slots. Only a hostile entry has more (thousands of fields); it is written by a plain XADD.
+     */
+    static final int MAX_SCRIPT_FIELDS = 7000;
 
     private final String stream;
     private final String group;
@@ -31,9 +49,17 @@ final class DeadLetters {
     private final StreamGuard guard;
     private final AckBatcher acks;
     private final Clock clock;
+    private final ServerCode code;
+    private final byte[] windowMillis;
+    /** The dead-letter stream's dedupe hashes ({@link Dedupe#hashNames}); null where they are not in its slot (see above). */
+    private final String[] dedupeKeys;
 
     DeadLetters(String stream, String group, String deadStream, String outbox, RedisClusterAsyncCommands<String, byte[]> redis,
-            StreamGuard guard, AckBatcher acks, Clock clock) {
+            StreamGuard guard, AckBatcher acks, Clock clock, ServerCode code, java.time.Duration window, boolean cluster) {
+        this.code = code;
+        this.windowMillis = utf8(Long.toString(window.toMillis()));
+        String[] hashes = Dedupe.hashNames(deadStream);
+        this.dedupeKeys = cluster && !Dedupe.hashesInSlot(deadStream) ? null : new String[] {deadStream, hashes[0], hashes[1]};
         this.stream = stream;
         this.outbox = outbox;
         this.group = group;
@@ -57,19 +83,16 @@ final class DeadLetters {
                     .log("Dead-letter stream is full; the entry stays pending");
             return CompletableFuture.completedFuture(false);
         }
-        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(written);
-        for (String o : guard.trimArgsFor(written)) args.add(o);
-        args.add("*");
-        // An outbox entry: the target and no dedupe key, then the dead letter's fields (docs/functions.md, "Relay mode").
-        if (outbox != null) args.add("target").add(utf8(deadStream)).add("dedupe").add(new byte[0]);
-        for (byte[] f : e.flatFields()) args.add(f);
-        args.add("error").add(utf8(error)).add("source_stream").add(utf8(stream)).add("source_id").add(utf8(e.id()))
-                .add("group").add(utf8(group));
-        if (deliveries > 0) args.add("deliveries").add(utf8(Long.toString(deliveries)));
-        args.add("dead_at_ms").add(utf8(Long.toString(clock.millis())));
+        String key = Dedupe.deadLetterKey(stream, e.id(), group);
+        List<byte[]> fields = new ArrayList<>(e.flatFields());
+        fields.addAll(List.of(utf8("error"), utf8(error), utf8("source_stream"), utf8(stream), utf8("source_id"), utf8(e.id()),
+                utf8("group"), utf8(group)));
+        if (deliveries > 0) fields.addAll(List.of(utf8("deliveries"), utf8(Long.toString(deliveries))));
+        fields.addAll(List.of(utf8("dead_at_ms"), utf8(Long.toString(clock.millis()))));
+        List<String> opts = guard.trimArgsFor(written);
         CompletableFuture<Boolean> done = new CompletableFuture<>();
         try {
-            redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC), args).whenComplete((id, err) -> {
+            write(written, opts, key, fields).whenComplete((id, err) -> {
                 if (err != null) {
                     log.atWarn().addKeyValue("stream", stream).addKeyValue("stream_msg_id", e.id())
                             .log("Dead-lettering failed; the entry stays pending: " + err.getMessage());
@@ -77,6 +100,13 @@ final class DeadLetters {
                     return;
                 }
                 acks.ack(e.id());
+                if (id instanceof List<?> r && !r.isEmpty() && Long.valueOf(0).equals(r.get(0))) {
+                    log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("stream_msg_id", e.id())
+                            .addKeyValue("dead_letter_stream", deadStream)
+                            .log("Entry's dead letter was stored already (its acknowledgement was lost): acknowledged, not stored again");
+                    done.complete(true);
+                    return;
+                }
                 guard.countPublish(written);
                 log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("stream_msg_id", e.id())
                         .addKeyValue("dead_letter_stream", deadStream).log("Dead-lettered entry: " + error);
@@ -88,6 +118,30 @@ final class DeadLetters {
             done.complete(false);
         }
         return done;
+    }
+
+    /**
+     * The copy, written once per key: through the dead-letter script, or in relay mode as an outbox entry whose header
+     * carries the key, or (hashes in another slot) as a plain XADD.
+     */
+    private CompletionStage<?> write(String written, List<String> opts, String key, List<byte[]> fields) {
+        if (outbox == null && dedupeKeys != null && fields.size() <= MAX_SCRIPT_FIELDS) {
+            byte[][] argv = new byte[3 + opts.size() + fields.size()][];
+            int i = 0;
+            argv[i++] = windowMillis;
+            argv[i++] = utf8(Integer.toString(opts.size()));
+            for (String o : opts) argv[i++] = utf8(o);
+            argv[i++] = utf8(key);
+            for (byte[] f : fields) argv[i++] = f;
+            return code.run(redis, Dedupe.DEAD_LETTER_SCRIPT, ScriptOutputType.MULTI, dedupeKeys, argv);
+        }
+        CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(written);
+        for (String o : opts) args.add(o);
+        args.add("*");
+        // An outbox entry: the target and the dead letter's key, then its fields (docs/functions.md, "Relay mode").
+        if (outbox != null) args.add("target").add(utf8(deadStream)).add("dedupe").add(utf8(key));
+        for (byte[] f : fields) args.add(f);
+        return redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC), args);
     }
 
     private static byte[] utf8(String s) {

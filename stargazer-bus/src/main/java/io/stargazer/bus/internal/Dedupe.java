@@ -37,17 +37,22 @@ final class Dedupe {
      * other languages compute it (docs/once.md).
      */
     static void checkHashesInSlot(String stream) {
-        if (stream.indexOf('}') < 0) return;
-        // Both hashes share the tag (their names differ after it), so the first answers for both.
-        String hash = hashNames(stream)[0];
-        int slot = io.lettuce.core.cluster.SlotHash.getSlot(stream);
-        int hashSlot = io.lettuce.core.cluster.SlotHash.getSlot(hash);
-        if (slot != hashSlot) {
+        if (!hashesInSlot(stream)) {
+            String hash = hashNames(stream)[0];
+            int slot = io.lettuce.core.cluster.SlotHash.getSlot(stream);
+            int hashSlot = io.lettuce.core.cluster.SlotHash.getSlot(hash);
             throw new io.stargazer.bus.ConfigException("stream", "'" + Settings.printable(stream) + "' cannot take writes with a"
                     + " dedupe key on a Redis Cluster: its dedupe hashes ('" + Settings.printable(hash) + "', ...) lie in another slot ("
                     + hashSlot + ", the stream's " + slot + "), because the name has a '}' but no hash tag; give it a hash tag"
                     + " ({...}) or a name without '}' (docs/once.md)");
         }
+    }
+
+    /** Whether {@code stream}'s dedupe hashes are in its cluster slot: always, unless the name has a '}' but no hash tag. */
+    static boolean hashesInSlot(String stream) {
+        if (stream.indexOf('}') < 0) return true;
+        // Both hashes share the tag (their names differ after it), so the first answers for both.
+        return io.lettuce.core.cluster.SlotHash.getSlot(stream) == io.lettuce.core.cluster.SlotHash.getSlot(hashNames(stream)[0]);
     }
 
     /** A key named after {@code stream} that lives in the stream's cluster slot ({@link io.stargazer.bus.Topology#slotKey}). */
@@ -147,6 +152,31 @@ final class Dedupe {
             local id = reply_add(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), opts, rk, own, fields)
             redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
             return id
+            """;
+
+    /**
+     * The key that makes a dead letter of entry {@code id} of {@code sourceStream}, by {@code group}, stored once in its
+     * dead-letter stream ({@link #DEAD_LETTER_SCRIPT}): the same entry dead-lettered again by the same group within the
+     * window (its acknowledgement was lost, and whoever took it over dead-lettered it again) adds nothing.
+     */
+    static String deadLetterKey(String sourceStream, String id, String group) {
+        return "dead:" + sourceStream + ":" + id + ":" + group;
+    }
+
+    /**
+     * Stores a dead letter once ({@link #deadLetterKey}). KEYS[1] dead-letter stream, KEYS[2..3] its dedupe hashes.
+     * ARGV[1] window ms, ARGV[2] n, ARGV[3 .. 2+n] XADD options, then the key, then field, value, ... Returns {1, id}
+     * when added, {0, id} when that key's dead letter is there already. An answer's way of being stored once (the
+     * library's section {@code reply}), which {@code sg_dead_letter} runs too.
+     */
+    static final String DEAD_LETTER_SCRIPT = LIB + LibrarySource.section("reply") + """
+            local n = tonumber(ARGV[2])
+            local opts = {}
+            for j = 1, n do opts[j] = ARGV[2 + j] end
+            local fields = {}
+            for i = 4 + n, #ARGV do fields[#fields + 1] = ARGV[i] end
+            local id, added = reply_add(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), opts, ARGV[3 + n], '', fields)
+            return {added and 1 or 0, id}
             """;
 
     /** Where a replay remembers that dead letter {@code deadId} of {@code deadStream} was put back on {@code sourceStream}. */

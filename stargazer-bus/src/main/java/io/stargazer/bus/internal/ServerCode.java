@@ -26,7 +26,7 @@ public final class ServerCode {
     /** The library's name ({@code #!lua name=...}). */
     public static final String LIBRARY = "stargazer";
     /** The library version this code calls; {@code sg_version} of a loaded library must return it. */
-    public static final int VERSION = 4;
+    public static final int VERSION = 5;
 
     /** The script whose text is the key has the same contract as the function named by the value. */
     private static final Map<String, String> FUNCTION_OF = Map.ofEntries(
@@ -36,6 +36,7 @@ public final class ServerCode {
             Map.entry(Dedupe.REPLY_SCRIPT, "sg_reply"),
             Map.entry(StreamPublisher.OUTBOX_SCRIPT, "sg_outbox"),
             Map.entry(Dedupe.REPLAY_SCRIPT, "sg_replay"),
+            Map.entry(Dedupe.DEAD_LETTER_SCRIPT, "sg_dead_letter"),
             Map.entry(StreamGuard.TRIM_SCRIPT, "sg_trim"),
             Map.entry(Ownership.REFRESH, "sg_refresh"),
             Map.entry(Ownership.CONFIRM, "sg_confirm"),

@@ -152,7 +152,8 @@ final class StreamConsumer implements Subscription {
         this.pauseKey = utf8(Dedupe.pauseKeyName(cfg.stream(), cfg.group()));
         this.acks = new AckBatcher(bus.redis().sharedAsync(), cfg.stream(), cfg.group());
         this.deadLetters = new DeadLetters(cfg.stream(), cfg.group(), cfg.deadLetterStream(),
-                bus.relaying().outboxFor(cfg.deadLetterStream(), null), bus.redis().sharedAsync(), bus.guard(), acks, bus.config().clock());
+                bus.relaying().outboxFor(cfg.deadLetterStream(), null), bus.redis().sharedAsync(), bus.guard(), acks, bus.config().clock(),
+                bus.redis().code(), bus.config().dedupeWindow(), bus.redis().cluster());
         this.ownership = new Ownership(cfg.group(), cfg.consumerName(), bus.redis().code());
         this.idleSweep = new IdleConsumerSweep(bus, cfg.stream(), cfg.group(), cfg.consumerName(), cfg.consumerIdleLimit());
         this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream()));

@@ -9,7 +9,7 @@
 --
 -- Bump VERSION whenever a function's contract or behaviour changes: the bus uses the library only at its own version
 -- (sg_version), and provisioning replaces an older one.
-local VERSION = 4
+local VERSION = 5
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -290,20 +290,20 @@ local function reply_parts(argv, p)
 end
 
 -- Adds the answer to `stream` with XADD options `opts` unless its reply key or own key was used within the window;
--- returns its id, or the earlier entry's.
+-- returns its id and true, or the earlier entry's and false. Dead letters are stored once the same way (sg_dead_letter).
 local function reply_add(stream, h0, h1, window, opts, rk, own, fields)
   local cur, prev = dedupe_open(h0, h1, window)
   local ask = {rk, own}
   local found = dedupe_find(cur, prev, ask, 1, own ~= '' and 2 or 1)
   local id = found[1] or found[2]
-  if id then return id end
+  if id then return id, false end
   local args = {'XADD', stream}
   for _, o in ipairs(opts) do args[#args + 1] = o end
   args[#args + 1] = '*'
   for _, f in ipairs(fields) do args[#args + 1] = f end
   id = redis.call(unpack(args))
   dedupe_record(cur, {rk, id, own, id}, own ~= '' and 4 or 2)
-  return id
+  return id, true
 end
 -- END reply
 
@@ -377,6 +377,27 @@ redis.register_function('sg_replay', function(keys, argv)
   id = redis.call(unpack(args))
   redis.call('SET', keys[2], id, 'PX', window)
   return {1, id}
+end)
+
+
+-- A dead letter, stored once per entry and group: an entry whose acknowledgement after its dead letter was lost stays
+-- pending and is dead-lettered again by whoever takes it over; its key, kept in the dead-letter stream's dedupe hashes
+-- for the window, makes that second copy add nothing (DeadLetters.java). KEYS[1] dead-letter stream, KEYS[2..3] its
+-- dedupe hashes. ARGV[1] window ms, ARGV[2] n, ARGV[3..2+n] XADD options, then the dead letter's key
+-- (dead:<source stream>:<source id>:<group>), then field, value, ... Returns {1, id} when added, {0, id} when that key's
+-- dead letter was stored within the window.
+redis.register_function('sg_dead_letter', function(keys, argv)
+  check_keys(keys, 3)
+  expect_dedupe_hashes(keys, 2, keys[1])
+  local window = whole(argv[1], 'window', 1)
+  local n = whole(argv[2], 'option count', 0)
+  local key = argv[3 + n]
+  if not key or string.sub(key, 1, 5) ~= 'dead:' then refuse("dead letter key '" .. tostring(key) .. "' is not dead:...") end
+  if #argv < 5 + n or (#argv - 3 - n) % 2 ~= 0 then refuse('expected the dead letter key, then field/value pairs') end
+  local fields = {}
+  for i = 4 + n, #argv do fields[#fields + 1] = argv[i] end
+  local id, added = reply_add(keys[1], keys[2], keys[3], window, trim_options(keys[1], argv, 3, n, 1), key, '', fields)
+  return {added and 1 or 0, id}
 end)
 
 -- The SAFE trim. KEYS[1] stream; ARGV[1] cap (>= 1000). Trims only below the oldest entry some group still needs;

@@ -29,7 +29,7 @@ class AclRulesTest {
                 // The dedupe keys beside the streams it publishes to, in their slots (docs/once.md).
                 + "'(+get +set +pexpire +del +hget +hmget +hset +pexpireat +unlink +time ~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)' "
                 // The library's functions it calls, each by name (docs/functions.md); no EVAL.
-                + "'(+fcall|sg_refresh +fcall|sg_confirm +fcall|sg_delete_idle_consumer +fcall|sg_publish_batch "
+                + "'(+fcall|sg_refresh +fcall|sg_confirm +fcall|sg_delete_idle_consumer +fcall|sg_dead_letter +fcall|sg_publish_batch "
                 + "+fcall|sg_publish_batch_traced +fcall|sg_publish +fcall|sg_trim "
                 + "~sg:stream:outbound:discord ~sg:stream:inbound ~sg:stream:outbound:discord:dead "
                 + "~{sg:stream:inbound}:dedupe:* ~{sg:stream:outbound:discord:dead}:dedupe:*)'");
