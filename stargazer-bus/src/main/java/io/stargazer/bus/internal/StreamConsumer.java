@@ -492,20 +492,21 @@ final class StreamConsumer implements Subscription {
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Refreshing held entries failed: " + e.getMessage());
                 return; // tried again at the next beat; the connection's own health check replaces a dead one
             }
+            int newlyLost = 0;
             for (String id : lost) {
                 Held h = inFlight.get(id);
-                if (h != null) {
+                // Only marked: whether it runs again is decided when its retry or its lane comes (attemptOnce), by
+                // whether another consumer holds it. Pending nowhere (its group lost and re-created after it), the
+                // retry here is its only chance; dropping it here lost the message.
+                if (h != null && !h.lost) {
                     h.lost = true;
-                    if (h.waitingForRetry()) {
-                        h.cancelRetry();
-                        finish(h, false);
-                    }
+                    newlyLost++;
                 }
             }
-            if (!lost.isEmpty()) {
+            if (newlyLost > 0) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
-                        .addKeyValue("count", lost.size())
-                        .log("Entries this consumer held are no longer pending with it (acknowledged, or taken over while it could not reach Redis)");
+                        .addKeyValue("count", newlyLost)
+                        .log("Entries this consumer held are no longer pending with it (acknowledged, or taken over while it could not reach Redis, or its group was lost)");
             }
         });
     }
@@ -600,10 +601,19 @@ final class StreamConsumer implements Subscription {
                 return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
             }
             if (count == -1) {
-                log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
-                        .log("Entry is no longer pending with this consumer (acknowledged, or taken over); not running it");
-                finish(h, false);
-                return null;
+                // One this consumer has not run yet (taken over, or read again from its pending list) was acknowledged
+                // or taken by another meanwhile: not run. One it ran and now retries, pending nowhere, ...
+                if (!h.ran || ownedByAnother(h.id)) {
+                    log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                            .log("Entry is no longer pending with this consumer (acknowledged, or taken over); not running it");
+                    finish(h, false);
+                    return null;
+                }
+                // ... had its group lost and re-created after it, so this retry is its only chance (or a consumer that
+                // took it over acknowledged it: then it runs twice, the cheaper mistake; docs/reliability.md).
+                count = h.count + (h.countNextAttempt ? 1 : 0);
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                        .log("Entry is pending with no consumer of its group (the group was lost, or another consumer acknowledged it); trying it again here");
             }
             if (count == -2) {
                 acks.ack(h.id);
@@ -620,6 +630,7 @@ final class StreamConsumer implements Subscription {
             }
         }
         DeliveryImpl d = new DeliveryImpl(h, h.count);
+        h.ran = true;
         delivered.increment();
         if (h.count > 1) redelivered.increment();
         // Observers (metrics, tracing): read once per attempt; when none is installed nothing else is done.
@@ -827,7 +838,7 @@ final class StreamConsumer implements Subscription {
     /** On the timer thread: hands the entry back to a handler thread, in its lane or (ORDERED) holding it. */
     private void retry(Held h) {
         h.retryTask = null;
-        if (stopping || h.lost) {
+        if (stopping) {
             finish(h, false);
             return;
         }
@@ -950,6 +961,8 @@ final class StreamConsumer implements Subscription {
         /** ORDERED: retries that started inside the lane this entry held; guarded by this Held's lock. */
         int retriesInLane;
         volatile boolean lost;
+        /** A handler ran it here: it was this consumer's, so found pending nowhere it is tried again (attemptOnce). */
+        volatile boolean ran;
         volatile ScheduledFuture<?> retryTask;
         int infrastructureFailures;
 

@@ -113,6 +113,29 @@ class TakeoverIT {
         await("e2 runs").atMost(Duration.ofSeconds(20)).until(() -> w.ran().contains("e2#1"));
     }
 
+    /**
+     * The same for an entry waiting for its retry when its group is lost and re-created after it: pending nowhere, it
+     * is retried here as it would have been (the heartbeat cancelled the retry and dropped it: a failure of a model
+     * provider at the wrong moment lost the message, with only a warning).
+     */
+    @Test
+    void anEntryWaitingForItsRetryWhenItsGroupIsLostIsStillRetried() throws Exception {
+        List<String> ran = new CopyOnWriteArrayList<>();
+        StreamConsumer a = (StreamConsumer) closer.add(bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("A")
+                .claimIdle(Duration.ofSeconds(2)).retryBackoff(Duration.ofSeconds(4)).maxRetryBackoff(Duration.ofSeconds(4)).build(), d -> {
+                    ran.add(d.envelope().content() + "#" + d.deliveryCount());
+                    if (d.deliveryCount() == 1) throw new IllegalStateException("the model provider timed out");
+                }));
+        String e = bus.publish(stream, Envelope.of("channel_id", "c", "content", "e"));
+        await("the first attempt failed").atMost(Duration.ofSeconds(10)).until(() -> ran.contains("e#1"));
+        raw.sync().xgroupDestroy(b(stream), b(group));
+        // The heartbeat has acted: marked it (or, as before, dropped it) before its retry is due.
+        await("A's heartbeat finds e no longer pending with it").atMost(Duration.ofSeconds(10))
+                .until(() -> a.heldButLost(e) || a.stats().inFlight() == 0);
+        await("e is retried").atMost(Duration.ofSeconds(20)).until(() -> ran.contains("e#2"));
+        await("and settled").atMost(Duration.ofSeconds(10)).until(() -> !a.heldButLost(e) && a.stats().inFlight() == 0);
+    }
+
     /** An interrupted handler's entry that another consumer took over meanwhile is not claimed back by the give-back. */
     @Test
     void anInterruptedHandlersEntryThatAnotherConsumerTookOverIsNotClaimedBack() throws Exception {
