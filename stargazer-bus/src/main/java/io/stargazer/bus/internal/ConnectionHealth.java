@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * or load-balancer flow, a frozen server) and replaces it. TCP keepalive ({@link Redis}) covers a peer that vanished;
  * it does not cover one whose kernel still acknowledges while nothing answers, so this sends a PING every half
  * {@code deadPeerTimeout} and, when one has had no answer for {@code deadPeerTimeout}, disconnects the connection's
- * channel: Lettuce's watchdog then opens a new one (commands written on the old one are retried or time out).
+ * channel: Lettuce's watchdog then opens a new one (commands written on the old one are written again there, except
+ * publishes, which fail with an unknown outcome: {@link WriteOnce}).
  *
  * <p>On a cluster every primary's connection is checked on its own. Runs on the bus's maintenance thread; the PING
  * replies complete on Redis I/O threads, where they only clear a field.

@@ -80,8 +80,11 @@ public final class Redis implements AutoCloseable {
     private final io.netty.util.concurrent.EventExecutor publishLoop;
     private volatile boolean readerConnected;
 
+    private final Resources resources;
+
     private Redis(RedisUrl url, AbstractRedisClient client, AbstractRedisClient readerClient, StatefulConnection<String, byte[]> shared,
-            ServerVersion version) {
+            ServerVersion version, Resources resources) {
+        this.resources = resources;
         this.url = url;
         this.client = client;
         this.readerClient = readerClient;
@@ -117,29 +120,73 @@ public final class Redis implements AutoCloseable {
      * Netty's pipeline), else on resources of the bus's own, shut down with it.
      */
     static Redis connect(RedisUrl url, String clientName, Duration deadPeerTimeout, ClientResources resources) {
+        return connect(url, clientName, deadPeerTimeout, resources, false);
+    }
+
+    /** As above; {@code owned}: the given resources are shut down with the connection, as its own would be (tests). */
+    static Redis connect(RedisUrl url, String clientName, Duration deadPeerTimeout, ClientResources resources, boolean owned) {
         if (url.tls() && !url.verifyPeer()) {
             log.atWarn().addKeyValue("redis", url).addKeyValue("setting", RedisUrl.ENV_TLS_VERIFY + "=none")
                     .log("TLS certificate verification is OFF: the connection is encrypted but the server is not authenticated");
         }
         if (url.cluster()) {
-            return connectCluster(url, clientName, deadPeerTimeout, resources);
+            return connectCluster(url, clientName, deadPeerTimeout, resources, owned);
         }
         RedisURI uri = toUri(url, clientName);
-        RedisClient client = resources == null ? RedisClient.create(uri) : RedisClient.create(resources, uri);
+        Resources r = new Resources(resources, owned);
+        RedisClient client = RedisClient.create(r.withWriteOnce, uri);
         client.setOptions(options(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
-        RedisClient readerClient = RedisClient.create(client.getResources(), uri);
+        RedisClient readerClient = RedisClient.create(r.withWriteOnce, uri);
         readerClient.setOptions(options(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
-            return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()));
+            return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()), r);
         } catch (RuntimeException e) {
             shutdown(readerClient);
             shutdown(client);
+            r.shutdown();
             throw translate(e, "connecting to " + url);
         }
     }
 
-    private static Redis connectCluster(RedisUrl url, String clientName, Duration deadPeerTimeout, ClientResources resources) {
+    /**
+     * The clients' resources: the caller's, or of this connection's own (shut down with it), each channel's pipeline
+     * given {@link WriteOnce}'s handler. The clients share them, so a client's shutdown leaves their threads alone and
+     * the last wait of a close is theirs, bounded like the clients' ({@link #shutdown(AbstractRedisClient)}).
+     */
+    private static final class Resources {
+        final WriteOnce writeOnce = new WriteOnce();
+        /** Null when the caller owns them. */
+        final ClientResources own;
+        final ClientResources withWriteOnce;
+
+        Resources(ClientResources given, boolean owned) {
+            own = given == null ? io.lettuce.core.resource.DefaultClientResources.create() : owned ? given : null;
+            ClientResources base = given == null ? own : given;
+            // Shares the base's threads, which only the base's shutdown stops.
+            withWriteOnce = base.mutate().nettyCustomizer(writeOnce.customizer(base.nettyCustomizer())).build();
+        }
+
+        void shutdown() {
+            await(withWriteOnce.shutdown(0, SHUTDOWN_QUIET_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS));
+            if (own != null) await(own.shutdown(0, SHUTDOWN_QUIET_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS));
+        }
+
+        private static void await(java.util.concurrent.Future<?> f) {
+            try {
+                f.get(SHUTDOWN_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                log.atWarn().log("The Redis client's resources did not finish shutting down within " + SHUTDOWN_WAIT.toMillis() + " ms");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException e) {
+                log.atWarn().log("The Redis client's resources failed to shut down: " + e.getCause());
+            }
+        }
+    }
+
+    private static Redis connectCluster(RedisUrl url, String clientName, Duration deadPeerTimeout, ClientResources resources,
+            boolean owned) {
         List<RedisURI> seeds = new ArrayList<>();
         for (RedisUrl.Endpoint e : url.seeds()) {
             RedisURI seed = toUri(url, clientName);
@@ -147,16 +194,18 @@ public final class Redis implements AutoCloseable {
             seed.setPort(e.port());
             seeds.add(seed);
         }
-        RedisClusterClient client = resources == null ? RedisClusterClient.create(seeds) : RedisClusterClient.create(resources, seeds);
+        Resources r = new Resources(resources, owned);
+        RedisClusterClient client = RedisClusterClient.create(r.withWriteOnce, seeds);
         client.setOptions(clusterOptions(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
-        RedisClusterClient readerClient = RedisClusterClient.create(client.getResources(), seeds);
+        RedisClusterClient readerClient = RedisClusterClient.create(r.withWriteOnce, seeds);
         readerClient.setOptions(clusterOptions(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisClusterConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
-            return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()));
+            return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()), r);
         } catch (RuntimeException e) {
             shutdown(readerClient);
             shutdown(client);
+            r.shutdown();
             throw translate(e, "connecting to " + url);
         }
     }
@@ -309,10 +358,16 @@ public final class Redis implements AutoCloseable {
         try {
             shared.close();
         } finally {
-            // The reader client shares the main client's resources: shut it down first, without them.
+            // The clients share their resources: both are shut down first, without them.
             shutdown(readerClient);
             shutdown(client);
+            resources.shutdown();
         }
+    }
+
+    /** Publishes that must not be written twice ({@link WriteOnce}). */
+    WriteOnce writeOnce() {
+        return resources.writeOnce;
     }
 
     /**
@@ -392,6 +447,11 @@ public final class Redis implements AutoCloseable {
         }
         if (e instanceof RedisCommandTimeoutException) {
             return new BusConnectionException(context + ": Redis did not answer in time (" + e.getMessage() + ")", e);
+        }
+        if (e instanceof java.io.IOException) {
+            // Lettuce fails the command at the head of a connection that was reset (or closed) with the socket's own
+            // exception: a failure of the way to Redis like any other (a publish's outcome is then unknown).
+            return new BusConnectionException(context + ": the connection to Redis failed (" + e + ")", e);
         }
         if (e instanceof RedisException re) {
             // Lettuce wraps authentication failures during the handshake: find the server's reply underneath.

@@ -137,6 +137,8 @@ final class StreamPublisher {
     /** The keyed script's KEYS: the stream and its two dedupe hashes. */
     private final String[] dedupeKeys;
     private final BatchingDrain<Pending> drain;
+    /** Plain publishes are marked there: never written again on a new connection ({@link WriteOnce}). */
+    private final WriteOnce writeOnce;
     /** A cluster: one batch outstanding at a time (see the class comment), steps included. */
     private final boolean oneBatchAtATime;
     /** Connections for blocking publishes on the caller's thread; null where they are not used (a cluster, TLS, turned off). */
@@ -195,7 +197,8 @@ final class StreamPublisher {
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
-            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers) {
+            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce) {
+        this.writeOnce = writeOnce;
         this.stream = stream;
         this.callers = callers;
         this.oneBatchAtATime = maxInFlight == 1;
@@ -418,6 +421,11 @@ final class StreamPublisher {
             } else {
                 reply = dedupe ? evalDedupe(items, opts) : items.size() == 1 ? xadd(items.get(0), opts) : eval(items, opts);
             }
+            // Written again after a lost connection, a batch whose every entry has a dedupe key adds nothing new; an
+            // entry without one would be stored twice.
+            boolean allKeyed = true;
+            for (Pending p : items) allKeyed &= p.dedupeKey != null;
+            if (!allKeyed) writeOnce.mark(reply);
         } catch (RuntimeException e) {
             leave(items.size());
             finish(batch, null, e);

@@ -1,22 +1,21 @@
 // Promise: closing the bus returns, whatever Lettuce does. Lettuce's shutdown waits without a limit for its
-// connections and event loops (redis/lettuce#2278, open: "shutdown() never ends sometimes"); here the event loops are
-// made never to report their release, which is where such a wait ends up, and the close must still return.
+// connections and event loops (redis/lettuce#2278, open: "shutdown() never ends sometimes"). The bus's clients share
+// resources of its own, so the last wait of a close is those resources' shutdown: here it never reports done (first
+// the clients' release of their event loops never did, when each client owned its resources), and the close must
+// still return.
 package io.stargazer.bus.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.lettuce.core.resource.ClientResources;
-import io.lettuce.core.resource.DefaultEventLoopGroupProvider;
-import io.lettuce.core.resource.EventLoopGroupProvider;
-import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.DefaultPromise;
-import io.netty.util.concurrent.EventExecutorGroup;
-import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.embedded.RedisServerProcess;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -26,56 +25,44 @@ import org.junit.jupiter.api.Test;
 
 class ClientShutdownIT {
     private RedisServerProcess server;
-    private DefaultEventLoopGroupProvider loops;
-    private ClientResources resources;
+    private ClientResources real;
 
     @BeforeEach
     void start() {
         server = RedisServerProcess.builder().start();
-        loops = new DefaultEventLoopGroupProvider(2);
-        resources = ClientResources.builder().eventLoopGroupProvider(new NeverReleased(loops)).build();
+        real = ClientResources.create();
     }
 
     @AfterEach
     void stop() {
-        resources.shutdown(0, 2, TimeUnit.SECONDS);
-        loops.shutdown(0, 2, TimeUnit.SECONDS);
+        real.shutdown(0, 2, TimeUnit.SECONDS);
         server.close();
+    }
+
+    /** {@code real}, except that its shutdown starts and never reports done. */
+    private ClientResources neverShutDown() {
+        return (ClientResources) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {ClientResources.class}, (p, m, args) -> {
+            if (m.getName().equals("shutdown")) {
+                return new DefaultPromise<Boolean>(GlobalEventExecutor.INSTANCE);
+            }
+            try {
+                return m.invoke(real, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            }
+        });
     }
 
     @Test
     void closeReturnsWhenLettucesShutdownNeverFinishes() {
-        Redis redis = Redis.connect(RedisUrl.parse(server.url()), "stuck", BusConfig.DEFAULT_DEAD_PEER_TIMEOUT, resources);
+        Redis redis = Redis.connect(RedisUrl.parse(server.url()), "stuck", BusConfig.DEFAULT_DEAD_PEER_TIMEOUT, neverShutDown(), true);
         assertThat(redis.sharedSync().ping()).isEqualTo("PONG");
         long start = System.nanoTime();
         CompletableFuture<Void> closed = CompletableFuture.runAsync(redis::close);
-        // Two clients (shared and reader connections), each waited for at most Redis.SHUTDOWN_WAIT.
-        await().atMost(Redis.SHUTDOWN_WAIT.multipliedBy(2).plus(Duration.ofSeconds(20))).until(closed::isDone);
+        // Two clients and the resources, each waited for at most Redis.SHUTDOWN_WAIT.
+        await().atMost(Redis.SHUTDOWN_WAIT.multipliedBy(3).plus(Duration.ofSeconds(20))).until(closed::isDone);
         assertThat(closed).isCompleted();
-        // It did wait for the stuck shutdown (the provider above was used), then gave up on it.
+        // It did wait for the stuck shutdown (the resources above were used), then gave up on it.
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThanOrEqualTo(Redis.SHUTDOWN_WAIT);
-    }
-
-    /** Lettuce's event loops, whose release (what a client's shutdown waits for last) never reports done. */
-    private record NeverReleased(EventLoopGroupProvider delegate) implements EventLoopGroupProvider {
-        @Override
-        public <T extends EventLoopGroup> T allocate(Class<T> type) {
-            return delegate.allocate(type);
-        }
-
-        @Override
-        public int threadPoolSize() {
-            return delegate.threadPoolSize();
-        }
-
-        @Override
-        public Future<Boolean> release(EventExecutorGroup group, long quietPeriod, long timeout, TimeUnit unit) {
-            return new DefaultPromise<>(GlobalEventExecutor.INSTANCE);
-        }
-
-        @Override
-        public Future<Boolean> shutdown(long quietPeriod, long timeout, TimeUnit unit) {
-            return delegate.shutdown(quietPeriod, timeout, unit);
-        }
     }
 }
