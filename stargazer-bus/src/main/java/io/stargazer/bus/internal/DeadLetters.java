@@ -22,11 +22,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Stored once: if the acknowledgement after the copy is lost (the connection dropped as it went out, the process
  * died), the entry stays pending and whoever takes it over dead-letters it again. The copy is therefore written with
- * the key {@code dead:<source stream>:<source id>:<group>} ({@link Dedupe#DEAD_LETTER_SCRIPT}, kept for the dedupe
+ * the key {@code dead:<length of the source stream's name>:<source stream>:<source id>:<group>} ({@link Dedupe#DEAD_LETTER_SCRIPT}, kept for the dedupe
  * window in the dead-letter stream's dedupe hashes), and a second copy of it adds nothing and is only acknowledged. In
  * relay mode the key travels in the outbox entry's header and the relay dedupes it in the dead-letter stream. Not
  * deduped: a dead-letter stream whose name has a '}' but no hash tag, on a Redis Cluster (its hashes lie in another
- * slot), an entry of more than {@value #MAX_SCRIPT_FIELDS} field names and values, and a takeover later than the window.
+ * slot), an entry whose fields and the dead letter's own come to more than {@value #MAX_SCRIPT_FIELDS} names and values
+ * (about 3490 fields), a server setup that refuses the script (then stored at least once, by a plain XADD: see
+ * {@link #refusedOnce}), and a takeover later than the window.
  *
  * <p>Thread-safe; the copy is sent on the shared connection and its completion (the acknowledgement) runs on the
  * Redis I/O thread, where it only queues the XACK.
@@ -72,7 +74,8 @@ final class DeadLetters {
 
     /**
      * Dead-letters {@code e} after {@code deliveries} deliveries (0 when unknown) because of {@code error}. Completes
-     * true once copied and acknowledged, false when it stays pending (the dead-letter stream is full, or the copy failed).
+     * true once copied and acknowledged; false when this call stored nothing: the entry stays pending (the dead-letter
+     * stream is full, or the copy failed), or its dead letter was stored already and it is only acknowledged.
      */
     CompletableFuture<Boolean> send(RawEntry e, long deliveries, String error) {
         String written = outbox == null ? deadStream : outbox;
@@ -92,7 +95,8 @@ final class DeadLetters {
         List<String> opts = guard.trimArgsFor(written);
         CompletableFuture<Boolean> done = new CompletableFuture<>();
         try {
-            write(written, opts, key, fields).whenComplete((id, err) -> {
+            write(written, opts, key, fields).exceptionallyCompose(err -> refusedOnce(err) ? plainWrite(written, opts, fields, err)
+                    : CompletableFuture.failedStage(err)).whenComplete((id, err) -> {
                 if (err != null) {
                     log.atWarn().addKeyValue("stream", stream).addKeyValue("stream_msg_id", e.id())
                             .log("Dead-lettering failed; the entry stays pending: " + err.getMessage());
@@ -104,7 +108,7 @@ final class DeadLetters {
                     log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("stream_msg_id", e.id())
                             .addKeyValue("dead_letter_stream", deadStream)
                             .log("Entry's dead letter was stored already (its acknowledgement was lost): acknowledged, not stored again");
-                    done.complete(true);
+                    done.complete(false);
                     return;
                 }
                 guard.countPublish(written);
@@ -121,10 +125,32 @@ final class DeadLetters {
     }
 
     /**
+     * Whether the dead-letter script or function was refused for what this process's server setup lacks, not for the
+     * entry: an ACL user made before library version 5 (no {@code +fcall|sg_dead_letter}: NOPERM), or a library rolled
+     * back under a running bus ("Function not found"). Every poison entry would then stay pending for ever; it is
+     * stored at least once instead, by the XADD the user may run.
+     */
+    private static boolean refusedOnce(Throwable err) {
+        String m = String.valueOf(Failures.unwrap(err).getMessage());
+        return m.startsWith("NOPERM") || m.contains("Function not found");
+    }
+
+    private final java.util.concurrent.atomic.AtomicBoolean warnedRefused = new java.util.concurrent.atomic.AtomicBoolean();
+
+    private CompletionStage<Object> plainWrite(String written, List<String> opts, List<byte[]> fields, Throwable refused) {
+        if (warnedRefused.compareAndSet(false, true)) {
+            log.atWarn().addKeyValue("dead_letter_stream", deadStream)
+                    .log("Storing a dead letter once was refused (" + Failures.unwrap(refused).getMessage() + "): dead letters are stored by a plain"
+                            + " XADD, at least once; make the ACL users again (stargazer acl) and provision the library (stargazer provision)");
+        }
+        return xadd(written, opts, null, fields);
+    }
+
+    /**
      * The copy, written once per key: through the dead-letter script, or in relay mode as an outbox entry whose header
      * carries the key, or (hashes in another slot) as a plain XADD.
      */
-    private CompletionStage<?> write(String written, List<String> opts, String key, List<byte[]> fields) {
+    private CompletionStage<Object> write(String written, List<String> opts, String key, List<byte[]> fields) {
         if (outbox == null && dedupeKeys != null && fields.size() <= MAX_SCRIPT_FIELDS) {
             byte[][] argv = new byte[3 + opts.size() + fields.size()][];
             int i = 0;
@@ -133,15 +159,20 @@ final class DeadLetters {
             for (String o : opts) argv[i++] = utf8(o);
             argv[i++] = utf8(key);
             for (byte[] f : fields) argv[i++] = f;
-            return code.run(redis, Dedupe.DEAD_LETTER_SCRIPT, ScriptOutputType.MULTI, dedupeKeys, argv);
+            return code.<String, byte[], Object>run(redis, Dedupe.DEAD_LETTER_SCRIPT, ScriptOutputType.MULTI, dedupeKeys, argv);
         }
+        return xadd(written, opts, key, fields);
+    }
+
+    /** A plain XADD of the dead letter; in relay mode an outbox entry with the target and {@code key} ('' for none) first. */
+    private CompletionStage<Object> xadd(String written, List<String> opts, String key, List<byte[]> fields) {
         CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(written);
         for (String o : opts) args.add(o);
         args.add("*");
         // An outbox entry: the target and the dead letter's key, then its fields (docs/functions.md, "Relay mode").
-        if (outbox != null) args.add("target").add(utf8(deadStream)).add("dedupe").add(utf8(key));
+        if (outbox != null) args.add("target").add(utf8(deadStream)).add("dedupe").add(utf8(key == null ? "" : key));
         for (byte[] f : fields) args.add(f);
-        return redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC), args);
+        return redis.dispatch(CommandType.XADD, new ValueOutput<String, byte[]>(Redis.CODEC), args).thenApply(id -> (Object) id);
     }
 
     private static byte[] utf8(String s) {

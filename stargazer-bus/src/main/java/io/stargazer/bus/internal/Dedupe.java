@@ -160,7 +160,9 @@ final class Dedupe {
      * window (its acknowledgement was lost, and whoever took it over dead-lettered it again) adds nothing.
      */
     static String deadLetterKey(String sourceStream, String id, String group) {
-        return "dead:" + sourceStream + ":" + id + ":" + group;
+        // The stream's length first: stream and group names may hold ':', so without it the entry 1-1 of X by group
+        // g:2-2:h and the entry 2-2 of X:1-1:g by group h would share a key in a dead-letter stream both write to.
+        return "dead:" + sourceStream.length() + ":" + sourceStream + ":" + id + ":" + group;
     }
 
     /**

@@ -384,7 +384,7 @@ end)
 -- pending and is dead-lettered again by whoever takes it over; its key, kept in the dead-letter stream's dedupe hashes
 -- for the window, makes that second copy add nothing (DeadLetters.java). KEYS[1] dead-letter stream, KEYS[2..3] its
 -- dedupe hashes. ARGV[1] window ms, ARGV[2] n, ARGV[3..2+n] XADD options, then the dead letter's key
--- (dead:<source stream>:<source id>:<group>), then field, value, ... Returns {1, id} when added, {0, id} when that key's
+-- (dead:<length of the source stream's name>:<source stream>:<source id>:<group>), then field, value, ... Returns {1, id} when added, {0, id} when that key's
 -- dead letter was stored within the window.
 redis.register_function('sg_dead_letter', function(keys, argv)
   check_keys(keys, 3)
