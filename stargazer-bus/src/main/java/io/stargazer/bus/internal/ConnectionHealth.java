@@ -145,7 +145,8 @@ final class ConnectionHealth {
         }
     }
 
-    private static void disconnect(StatefulConnection<String, byte[]> c) {
+    /** Closes the channel of {@code c} for Lettuce to open a new one (which looks the server's address up again). */
+    static void disconnect(StatefulConnection<String, byte[]> c) {
         if (c instanceof RedisChannelHandler<?, ?> h) {
             RedisChannelWriter w = h.getChannelWriter();
             while (w instanceof io.lettuce.core.protocol.CommandExpiryWriter || !(w instanceof DefaultEndpoint)) {

@@ -365,6 +365,28 @@ public final class Redis implements AutoCloseable {
         }
     }
 
+    /** When the shared connection was last replaced for answering from a server that is not the primary (System.nanoTime). */
+    private final java.util.concurrent.atomic.AtomicLong replacedAsNotPrimary = new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - NOT_PRIMARY_SPACING_NANOS);
+    /** At most one replacement per this, so a primary that is only briefly in a replica's role does not make a storm of connects. */
+    static final long NOT_PRIMARY_SPACING_NANOS = 1_000_000_000L;
+
+    /**
+     * The shared connection's server answered READONLY or MASTERDOWN: on a single server reached by a name that moves
+     * at a failover (a managed Redis's endpoint, a virtual IP), the connection still leads to the demoted primary while
+     * a new one would reach the promoted replica. The blocking path's own connections are dropped the same way
+     * (CallerConnections); this replaces the shared one, at most once a second. A cluster follows its topology instead.
+     */
+    void notThePrimary(String code) {
+        if (cluster()) return;
+        long now = System.nanoTime();
+        long last = replacedAsNotPrimary.get();
+        if (now - last >= NOT_PRIMARY_SPACING_NANOS && replacedAsNotPrimary.compareAndSet(last, now)) {
+            log.atWarn().addKeyValue("redis", url).addKeyValue("reply", code)
+                    .log("Redis answered as a replica on the shared connection; replacing it, so that the server's address is looked up again");
+            ConnectionHealth.disconnect(shared);
+        }
+    }
+
     /** Publishes that must not be written twice ({@link WriteOnce}). */
     WriteOnce writeOnce() {
         return resources.writeOnce;

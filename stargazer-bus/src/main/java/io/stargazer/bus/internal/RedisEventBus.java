@@ -165,7 +165,7 @@ final class RedisEventBus implements EventBus {
     private StreamPublisher publisher(String stream) {
         return publishers.computeIfAbsent(stream, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                 redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
-                redis.publishLoop(), redis.code(), callers, redis.writeOnce()));
+                redis.publishLoop(), redis.code(), callers, redis.writeOnce(), redis::notThePrimary));
     }
 
     /**

@@ -139,6 +139,8 @@ final class StreamPublisher {
     private final BatchingDrain<Pending> drain;
     /** Plain publishes are marked there: never written again on a new connection ({@link WriteOnce}). */
     private final WriteOnce writeOnce;
+    /** Told of a READONLY or MASTERDOWN reply ({@link Redis#notThePrimary}). */
+    private final java.util.function.Consumer<String> notThePrimary;
     /** A cluster: one batch outstanding at a time (see the class comment), steps included. */
     private final boolean oneBatchAtATime;
     /** Connections for blocking publishes on the caller's thread; null where they are not used (a cluster, TLS, turned off). */
@@ -197,8 +199,10 @@ final class StreamPublisher {
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
-            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce) {
+            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce,
+            java.util.function.Consumer<String> notThePrimary) {
         this.writeOnce = writeOnce;
+        this.notThePrimary = notThePrimary;
         this.stream = stream;
         this.callers = callers;
         this.oneBatchAtATime = maxInFlight == 1;
@@ -617,7 +621,8 @@ final class StreamPublisher {
             return new PublishOutcomeUnknownException(stream, context + ": written, but Redis did not answer in time: the entry may or may not be stored", e);
         }
         RuntimeException t = Redis.translate(e, context);
-        if (t instanceof RedisServerException) {
+        if (t instanceof RedisServerException rse) {
+            if ("READONLY".equals(rse.code()) || "MASTERDOWN".equals(rse.code())) notThePrimary.accept(rse.code());
             return t;
         }
         String m = String.valueOf(e.getMessage());
