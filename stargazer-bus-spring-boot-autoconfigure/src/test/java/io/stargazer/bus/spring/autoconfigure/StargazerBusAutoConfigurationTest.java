@@ -25,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.Status;
@@ -35,6 +36,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 // The auto-configuration against a real Redis (TestServers): defaults, properties, back-off, a bad property named.
+@Timeout(120)
 class StargazerBusAutoConfigurationTest {
     private static final Duration WAIT = Duration.ofSeconds(20);
 
@@ -92,6 +94,20 @@ class StargazerBusAutoConfigurationTest {
         runner.withPropertyValues("stargazer.bus.consumer.max-deliveries=-1").withUserConfiguration(Listeners.class).run(ctx -> {
             assertThat(ctx).hasFailed();
             assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.consumer.max-deliveries'");
+        });
+    }
+
+    @Test
+    void aCombinationTheLibraryRefusesNamesTheProperty() {
+        // Refused by build(), which checks settings together and names an SG_* variable a Spring application never set.
+        runner.withPropertyValues("stargazer.bus.server-code=functions", "stargazer.bus.trim-policy=evict").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.server-code'")
+                    .hasStackTraceContaining("evict");
+        });
+        runner.withPropertyValues("stargazer.bus.topology.inbound-stream=in{x}", "stargazer.bus.topology.inbound-partitions=3").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.topology.inbound-stream'");
         });
     }
 
@@ -165,6 +181,34 @@ class StargazerBusAutoConfigurationTest {
             assertThat(byName.get(name).get("description").asString()).as(name).isNotBlank();
         }
         assertThat(byName.get("stargazer.bus.tools.client.reply-ttl").get("type").asString()).isEqualTo("java.time.Duration");
+    }
+
+    @Test
+    void theIdeMetadataNamesOnlyVariablesAndUrlsTheLibraryTakes() throws Exception {
+        JsonNode metadata;
+        try (var in = getClass().getResourceAsStream("/META-INF/spring-configuration-metadata.json")) {
+            metadata = JsonMapper.builder().build().readTree(in);
+        }
+        java.util.Set<String> variables = new java.util.HashSet<>();
+        for (Class<?> c : List.of(BusConfig.class, io.stargazer.bus.Topology.class, ConsumerConfig.class, RedisUrl.class)) {
+            for (java.lang.reflect.Field f : c.getFields()) {
+                if (f.getName().startsWith("ENV_")) variables.add((String) f.get(null));
+            }
+        }
+        java.util.regex.Pattern named = java.util.regex.Pattern.compile("SG_[A-Z_]+[A-Z]");
+        metadata.get("properties").forEach(n -> {
+            String description = n.path("description").asString("");
+            named.matcher(description).results().map(java.util.regex.MatchResult::group)
+                    .forEach(v -> assertThat(variables).as(n.get("name").asString() + " names " + v).contains(v));
+        });
+        metadata.get("properties").forEach(n -> {
+            if (n.get("name").asString().equals("stargazer.bus.url")) {
+                assertThat(n.get("description").asString()).doesNotContain("sentinel");
+                // Refused by RedisUrl: a description must not promise it.
+                runner.withPropertyValues("stargazer.bus.url=redis-sentinel://127.0.0.1:26379/0#mymaster")
+                        .run(ctx -> assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.url'"));
+            }
+        });
     }
 
     @Test
