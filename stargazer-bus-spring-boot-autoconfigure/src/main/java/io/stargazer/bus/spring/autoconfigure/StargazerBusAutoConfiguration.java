@@ -14,6 +14,7 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.health.autoconfigure.contributor.ConditionalOnEnabledHealthIndicator;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.Environment;
@@ -113,6 +114,7 @@ public class StargazerBusAutoConfiguration {
     static class Health {
         @Bean
         @ConditionalOnMissingBean(name = "stargazerHealthIndicator")
+        @ConditionalOnEnabledHealthIndicator("stargazer")
         StargazerHealthIndicator stargazerHealthIndicator(EventBus bus, StargazerListeners listeners) {
             return new StargazerHealthIndicator(bus, listeners);
         }

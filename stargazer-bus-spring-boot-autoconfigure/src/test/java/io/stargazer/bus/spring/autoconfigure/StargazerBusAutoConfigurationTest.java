@@ -112,6 +112,20 @@ class StargazerBusAutoConfigurationTest {
     }
 
     @Test
+    void theHealthIndicatorIsSwitchedOffAsSpringBootsOwnAre() {
+        runner.withPropertyValues("management.health.stargazer.enabled=false").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            assertThat(ctx).doesNotHaveBean(StargazerHealthIndicator.class);
+        });
+        runner.withPropertyValues("management.health.defaults.enabled=false").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            assertThat(ctx).doesNotHaveBean(StargazerHealthIndicator.class);
+        });
+        runner.withPropertyValues("management.health.defaults.enabled=false", "management.health.stargazer.enabled=true")
+                .run(ctx -> assertThat(ctx).hasSingleBean(StargazerHealthIndicator.class));
+    }
+
+    @Test
     void toolsPropertiesReachTheClientAndTheService() {
         runner.withUserConfiguration(Registry.class).withPropertyValues("stargazer.bus.tools.client.default-timeout=7s",
                 "stargazer.bus.tools.client.reply-stream-maxlen=500", "stargazer.bus.tools.client.reply-ttl=2m",
