@@ -18,6 +18,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 import org.springframework.aop.support.AopUtils;
 import org.springframework.beans.factory.config.BeanPostProcessor;
@@ -43,7 +44,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     private final java.util.function.Supplier<EventBus> bus;
     private final Environment env;
     private final UnaryOperator<ConsumerConfig.Builder> defaults;
-    private final BiFunction<Map<String, Object>, Type, Object> payloadMapper;
+    private final Supplier<BiFunction<Map<String, Object>, Type, Object>> payloadMapper;
     private final List<Endpoint> endpoints = new CopyOnWriteArrayList<>();
     private final List<Subscription> running = new CopyOnWriteArrayList<>();
     private final List<Batcher> batchers = new CopyOnWriteArrayList<>();
@@ -51,19 +52,35 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     private volatile boolean started;
 
     /**
-     * {@code bus}: looked up at start (a post-processor is made before the beans it needs); {@code defaults}: the consumer properties; {@code payloadMapper}: envelope members to a parameter type (null
-     * when the application has no Jackson: then only Envelope and Delivery parameters are accepted).
+     * {@code bus}: looked up at start (a post-processor is made before the beans it needs); {@code defaults}: the
+     * consumer properties; {@code payloadMapper}: envelope members to a parameter type (null when the application has
+     * no Jackson: then a listener taking anything but an Envelope or a Delivery fails the start).
      */
-    public StargazerListeners(java.util.function.Supplier<EventBus> bus, Environment env, UnaryOperator<ConsumerConfig.Builder> defaults,
+    public StargazerListeners(Supplier<EventBus> bus, Environment env, UnaryOperator<ConsumerConfig.Builder> defaults,
             BiFunction<Map<String, Object>, Type, Object> payloadMapper) {
+        this(env, bus, defaults, () -> payloadMapper);
+    }
+
+    /** As the other constructor, with the payload mapper looked up at start (null: none). */
+    protected StargazerListeners(Environment env, Supplier<EventBus> bus, UnaryOperator<ConsumerConfig.Builder> defaults,
+            Supplier<BiFunction<Map<String, Object>, Type, Object>> payloadMapper) {
         this.bus = bus;
         this.env = env;
         this.defaults = defaults;
         this.payloadMapper = payloadMapper;
     }
 
-    /** One annotated method of one bean. */
-    record Endpoint(Object bean, Method method, StargazerListener spec, String name) {
+    /**
+     * One annotated method of one bean, its attributes resolved and checked when the bean was made. {@code concurrency}
+     * and {@code maxDeliveries} are null when the annotation leaves them to the consumer properties; {@code param} is
+     * the List's element type for a batch listener.
+     */
+    record Endpoint(Object bean, Method method, String name, boolean inbound, String stream, String group,
+            Integer concurrency, Integer maxDeliveries, boolean batch, int batchSize, Duration batchWait, Type param,
+            boolean autoStartup) {
+        boolean needsMapper() {
+            return param != Delivery.class && param != Envelope.class;
+        }
     }
 
     @Override
@@ -73,20 +90,83 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
                 (MethodIntrospector.MetadataLookup<StargazerListener>) m -> AnnotatedElementUtils.findMergedAnnotation(m, StargazerListener.class));
         for (Map.Entry<Method, StargazerListener> e : found.entrySet()) {
             Method m = e.getKey();
-            String name = beanName + "." + m.getName();
-            if (m.getParameterCount() != 1) {
-                throw new IllegalStateException("@StargazerListener method " + name + " must take exactly one parameter (Envelope, Delivery, a payload type, or a List of one)");
-            }
-            StargazerListener spec = e.getValue();
-            if (!spec.inbound() && (spec.stream().isBlank() || spec.group().isBlank())) {
-                throw new IllegalStateException("@StargazerListener method " + name + " needs stream and group (or inbound = true)");
-            }
             m.setAccessible(true);
             Method invocable = AopUtils.selectInvocableMethod(m, bean.getClass());
-            endpoints.add(new Endpoint(bean, invocable, spec, name));
-            if (started && spec.autoStartup()) start(endpoints.get(endpoints.size() - 1));
+            Endpoint endpoint = endpoint(bean, invocable, beanName + "." + m.getName(), e.getValue());
+            endpoints.add(endpoint);
+            if (started && endpoint.autoStartup) {
+                checkMapper(endpoint);
+                start(endpoint);
+            }
         }
         return bean;
+    }
+
+    /** The annotation's attributes, resolved and checked now, so that a bad one fails the start-up naming the method. */
+    private Endpoint endpoint(Object bean, Method m, String name, StargazerListener spec) {
+        String what = "@StargazerListener method " + name;
+        if (m.getParameterCount() != 1) {
+            throw new IllegalStateException(what + " must take exactly one parameter (Envelope, Delivery, a payload type, or a List of one)");
+        }
+        String stream = resolve(name, "stream", spec.stream());
+        String group = resolve(name, "group", spec.group());
+        if (!spec.inbound() && (stream.isEmpty() || group.isEmpty())) {
+            throw new IllegalStateException(what + " needs stream and group (or inbound = true)");
+        }
+        Type param = m.getGenericParameterTypes()[0];
+        if (spec.batch()) {
+            if (!(param instanceof ParameterizedType pt) || pt.getRawType() != List.class) {
+                throw new IllegalStateException("batch " + what + " must take a List");
+            }
+            param = pt.getActualTypeArguments()[0];
+        }
+        Integer concurrency = number(name, "concurrency", spec.concurrency(), ConsumerConfig.Builder::concurrency);
+        Integer maxDeliveries = number(name, "maxDeliveries", spec.maxDeliveries(), ConsumerConfig.Builder::maxDeliveries);
+        int batchSize = 0;
+        Duration batchWait = null;
+        if (spec.batch()) {
+            batchSize = number(name, "batchSize", spec.batchSize(), ConsumerConfig.Builder::batchSize);
+            String wait = resolve(name, "batchWait", spec.batchWait());
+            try {
+                batchWait = DurationStyle.detectAndParse(wait);
+            } catch (RuntimeException e) {
+                throw new IllegalStateException(what + ": batchWait = '" + spec.batchWait() + "' is '" + wait
+                        + "', not a duration (such as 200ms or 1s)", e);
+            }
+            if (batchWait.isNegative() || batchWait.isZero()) {
+                throw new IllegalStateException(what + ": batchWait = '" + spec.batchWait() + "' is '" + wait + "', which must be positive");
+            }
+        }
+        return new Endpoint(bean, m, name, spec.inbound(), stream, group, concurrency, maxDeliveries,
+                spec.batch(), batchSize, batchWait, param, spec.autoStartup());
+    }
+
+    /** A whole-number attribute, null when empty; checked by the consumer setting it goes to. */
+    private Integer number(String name, String attribute, String text, BiFunction<ConsumerConfig.Builder, Integer, ?> setting) {
+        String value = resolve(name, attribute, text);
+        if (value.isEmpty()) return null;
+        int n;
+        try {
+            n = Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalStateException("@StargazerListener method " + name + ": " + attribute + " = '" + text + "' is '"
+                    + value + "', not a whole number", e);
+        }
+        try {
+            setting.apply(ConsumerConfig.builder("check", "check"), n);
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("@StargazerListener method " + name + ": " + attribute + " = '" + text + "' is '"
+                    + value + "': " + e.getMessage(), e);
+        }
+        return n;
+    }
+
+    private String resolve(String name, String attribute, String text) {
+        try {
+            return env.resolveRequiredPlaceholders(text).trim();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException("@StargazerListener method " + name + ": " + attribute + " = '" + text + "': " + e.getMessage(), e);
+        }
     }
 
     /** The subscriptions running now (for the health indicator). */
@@ -97,49 +177,49 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     @Override
     public synchronized void start() {
         if (started) return;
+        // Every listener that cannot work fails the start before any of them reads an entry.
+        for (Endpoint e : endpoints) checkMapper(e);
         started = true;
         for (Endpoint e : endpoints) {
-            if (e.spec.autoStartup()) start(e);
+            if (e.autoStartup) start(e);
         }
     }
 
+    /** A payload-type listener without a mapper would fail on every entry and dead-letter them all: refuse it now. */
+    private void checkMapper(Endpoint e) {
+        if (e.needsMapper() && payloadMapper.get() == null) {
+            throw new IllegalStateException("@StargazerListener method " + e.name + " takes " + e.param.getTypeName()
+                    + ": mapping payloads needs Jackson (spring-boot-jackson) and its JsonMapper bean; or take an Envelope or a Delivery");
+        }
+    }
+
+
     private void start(Endpoint e) {
-        StargazerListener spec = e.spec;
         UnaryOperator<ConsumerConfig.Builder> customize = b -> {
             defaults.apply(b);
-            String c = resolve(spec.concurrency());
-            if (!c.isEmpty()) b.concurrency(Integer.parseInt(c));
-            String md = resolve(spec.maxDeliveries());
-            if (!md.isEmpty()) b.maxDeliveries(Integer.parseInt(md));
-            if (spec.batch()) {
-                int size = Integer.parseInt(resolve(spec.batchSize()));
-                b.manualAck(true).maxInFlight(Math.max(size * 2, b.build().maxInFlight()));
+            if (e.concurrency != null) b.concurrency(e.concurrency);
+            if (e.maxDeliveries != null) b.maxDeliveries(e.maxDeliveries);
+            if (e.batch) {
+                b.manualAck(true).maxInFlight(Math.max(e.batchSize * 2, b.build().maxInFlight()));
             }
             return b;
         };
-        io.stargazer.bus.MessageHandler handler = spec.batch() ? batchHandler(e) : singleHandler(e);
+        BiFunction<Map<String, Object>, Type, Object> mapper = e.needsMapper() ? payloadMapper.get() : null;
+        io.stargazer.bus.MessageHandler handler = e.batch ? batchHandler(e, mapper) : singleHandler(e, mapper);
         EventBus b = bus.get();
-        Subscription s = spec.inbound() ? b.subscribeInbound(customize, handler)
-                : b.subscribe(customize.apply(b.consumer(resolve(spec.stream()), resolve(spec.group()))).build(), handler);
+        Subscription s = e.inbound ? b.subscribeInbound(customize, handler)
+                : b.subscribe(customize.apply(b.consumer(e.stream, e.group)).build(), handler);
         running.add(s);
     }
 
-    private io.stargazer.bus.MessageHandler singleHandler(Endpoint e) {
-        Type param = e.method.getGenericParameterTypes()[0];
-        return d -> invoke(e, argument(param, d, e));
+    private io.stargazer.bus.MessageHandler singleHandler(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper) {
+        return d -> invoke(e, argument(e, mapper, d));
     }
 
-    private io.stargazer.bus.MessageHandler batchHandler(Endpoint e) {
-        Type param = e.method.getGenericParameterTypes()[0];
-        if (!(param instanceof ParameterizedType pt) || pt.getRawType() != List.class) {
-            throw new IllegalStateException("batch @StargazerListener method " + e.name + " must take a List");
-        }
-        Type element = pt.getActualTypeArguments()[0];
-        int size = Integer.parseInt(resolve(e.spec.batchSize()));
-        Duration wait = DurationStyle.detectAndParse(resolve(e.spec.batchWait()));
-        Batcher b = new Batcher(size, deliveries -> {
+    private io.stargazer.bus.MessageHandler batchHandler(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper) {
+        Batcher b = new Batcher(e.batchSize, deliveries -> {
             List<Object> args = new ArrayList<>(deliveries.size());
-            for (Delivery d : deliveries) args.add(argument(element, d, e));
+            for (Delivery d : deliveries) args.add(argument(e, mapper, d));
             try {
                 invoke(e, args);
                 deliveries.forEach(Delivery::ack);
@@ -149,7 +229,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         });
         batchers.add(b);
         ScheduledExecutorService timer = timer();
-        long ms = Math.max(1, wait.toMillis());
+        long ms = Math.max(1, e.batchWait.toMillis());
         timer.scheduleWithFixedDelay(b::flushIfWaited, ms, ms, TimeUnit.MILLISECONDS);
         return b::add;
     }
@@ -165,14 +245,10 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         return batchTimer;
     }
 
-    private Object argument(Type param, Delivery d, Endpoint e) {
-        if (param == Delivery.class) return d;
-        if (param == Envelope.class) return d.envelope();
-        if (payloadMapper == null) {
-            throw new IllegalStateException("@StargazerListener method " + e.name + " takes " + param.getTypeName()
-                    + ": mapping payloads needs Jackson (spring-boot-jackson) on the class path");
-        }
-        return payloadMapper.apply(d.envelope().asMap(), param);
+    private static Object argument(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper, Delivery d) {
+        if (e.param == Delivery.class) return d;
+        if (e.param == Envelope.class) return d.envelope();
+        return mapper.apply(d.envelope().asMap(), e.param);
     }
 
     private static void invoke(Endpoint e, Object arg) throws Exception {
@@ -183,10 +259,6 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             if (t instanceof Exception ex) throw ex;
             throw (Error) t;
         }
-    }
-
-    private String resolve(String text) {
-        return env.resolveRequiredPlaceholders(text).trim();
     }
 
     @Override

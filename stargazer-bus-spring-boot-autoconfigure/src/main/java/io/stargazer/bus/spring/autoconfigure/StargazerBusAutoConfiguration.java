@@ -136,13 +136,9 @@ public class StargazerBusAutoConfiguration {
     static final class LazyListeners extends StargazerListeners {
         LazyListeners(ObjectProvider<EventBus> bus, Environment env, ObjectProvider<StargazerBusProperties> properties,
                 ObjectProvider<PayloadMapper> mapper) {
-            super(bus::getObject, env, b -> properties.getObject().getConsumer().applyTo(b), (members, type) -> {
+            super(env, bus::getObject, b -> properties.getObject().getConsumer().applyTo(b), () -> {
                 PayloadMapper m = mapper.getIfAvailable();
-                if (m == null) {
-                    throw new IllegalStateException("mapping a payload to " + type.getTypeName()
-                            + " needs Jackson (spring-boot-jackson) and its JsonMapper bean");
-                }
-                return m.map(members, type);
+                return m == null ? null : m::map;
             });
         }
     }

@@ -125,6 +125,58 @@ class StargazerBusAutoConfigurationTest {
                 .run(ctx -> assertThat(ctx).hasSingleBean(StargazerHealthIndicator.class));
     }
 
+    @Configuration(proxyBeanMethods = false)
+    static class BadConcurrency {
+        @StargazerListener(stream = "s", group = "g", concurrency = "${worker.concurrency}")
+        void onMessage(Envelope e) {
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class BadBatchWait {
+        @StargazerListener(stream = "s", group = "g", batch = true, batchWait = "soon")
+        void onBatch(List<Envelope> e) {
+        }
+    }
+
+    @Test
+    void aBadListenerAttributeNamesTheMethodAndTheAttribute() {
+        runner.withUserConfiguration(BadConcurrency.class).withPropertyValues("worker.concurrency=four").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining(".onMessage: concurrency = '${worker.concurrency}' is 'four', not a whole number");
+        });
+        runner.withUserConfiguration(BadConcurrency.class).withPropertyValues("worker.concurrency=0").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining(".onMessage: concurrency = '${worker.concurrency}' is '0'");
+        });
+        runner.withUserConfiguration(BadBatchWait.class).run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining(".onBatch: batchWait = 'soon' is 'soon', not a duration");
+        });
+    }
+
+    public record Order(String channel_id, int n) {
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Typed {
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:typed", group = "g")
+        void onOrder(Order o) {
+        }
+    }
+
+    @Test
+    void aPayloadTypeListenerWithoutAJsonMapperFailsTheStartUpNamingTheMethod() {
+        // This runner has no JacksonAutoConfiguration, so no JsonMapper: every entry would fail to map and be dead-lettered.
+        runner.withUserConfiguration(Typed.class).run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining(".onOrder takes " + Order.class.getTypeName())
+                    .hasStackTraceContaining("JsonMapper");
+        });
+        runner.withConfiguration(AutoConfigurations.of(org.springframework.boot.jackson.autoconfigure.JacksonAutoConfiguration.class))
+                .withUserConfiguration(Typed.class).run(ctx -> assertThat(ctx).hasNotFailed());
+    }
+
     @Test
     void toolsPropertiesReachTheClientAndTheService() {
         runner.withUserConfiguration(Registry.class).withPropertyValues("stargazer.bus.tools.client.default-timeout=7s",
