@@ -4,6 +4,7 @@ import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.MessageHandler;
 import io.stargazer.bus.Subscription;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -15,11 +16,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
 import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.aop.support.AopUtils;
 import org.springframework.beans.factory.config.BeanPostProcessor;
 import org.springframework.boot.convert.DurationStyle;
@@ -31,24 +36,27 @@ import org.springframework.core.env.Environment;
 /**
  * Finds {@link StargazerListener} methods on beans and runs one subscription for each while the context runs
  * (SmartLifecycle): started after every bean is ready, stopped before the bus closes. Stopping is graceful: each
- * subscription stops reading, waits for its in-flight handlers up to its close timeout, and leaves what did not
- * finish pending for another consumer (Subscription.close).
+ * listener stops reading, waits for its in-flight handlers (a batch listener: its running batch call) up to its close
+ * timeout, and leaves what did not finish pending for another consumer (Subscription.close).
  *
- * <p>Threads: each subscription's own reader and handler threads run the methods; batch listeners have one timer
- * thread more that hands over a partial batch when its wait is over.
+ * <p>Threads: each subscription's own reader and handler threads run the methods; a full batch runs on the handler
+ * thread that filled it, and each batch listener has one thread more that hands over a partial batch when its wait is
+ * over and runs it.
  */
 public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     /** Stops before the web server and other late phases, after the beans the handlers use are ready. */
     public static final int PHASE = Integer.MAX_VALUE - 2048;
 
-    private final java.util.function.Supplier<EventBus> bus;
+    private static final Logger log = LoggerFactory.getLogger(StargazerListeners.class);
+    /** How long stopping waits for a batch call it interrupted after the close timeout. */
+    private static final Duration INTERRUPT_GRACE = Duration.ofSeconds(2);
+
+    private final Supplier<EventBus> bus;
     private final Environment env;
     private final UnaryOperator<ConsumerConfig.Builder> defaults;
     private final Supplier<BiFunction<Map<String, Object>, Type, Object>> payloadMapper;
     private final List<Endpoint> endpoints = new CopyOnWriteArrayList<>();
-    private final List<Subscription> running = new CopyOnWriteArrayList<>();
-    private final List<Batcher> batchers = new CopyOnWriteArrayList<>();
-    private volatile ScheduledExecutorService batchTimer;
+    private final List<Running> running = new CopyOnWriteArrayList<>();
     private volatile boolean started;
 
     /**
@@ -81,6 +89,10 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         boolean needsMapper() {
             return param != Delivery.class && param != Envelope.class;
         }
+    }
+
+    /** A started listener: its subscription and, for a batch listener, what gathers its batches. */
+    private record Running(Endpoint endpoint, Subscription subscription, Batcher batcher, Duration closeTimeout) {
     }
 
     @Override
@@ -171,7 +183,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
 
     /** The subscriptions running now (for the health indicator). */
     public List<Subscription> subscriptions() {
-        return List.copyOf(running);
+        return running.stream().map(Running::subscription).toList();
     }
 
     @Override
@@ -193,7 +205,6 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         }
     }
 
-
     private void start(Endpoint e) {
         UnaryOperator<ConsumerConfig.Builder> customize = b -> {
             defaults.apply(b);
@@ -204,45 +215,20 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             }
             return b;
         };
+        Duration closeTimeout = customize.apply(ConsumerConfig.builder("close-timeout", "close-timeout")).build().closeTimeout();
         BiFunction<Map<String, Object>, Type, Object> mapper = e.needsMapper() ? payloadMapper.get() : null;
-        io.stargazer.bus.MessageHandler handler = e.batch ? batchHandler(e, mapper) : singleHandler(e, mapper);
+        Batcher batcher = e.batch ? new Batcher(e, mapper) : null;
+        MessageHandler handler = batcher != null ? batcher::add : d -> invoke(e, argument(e, mapper, d));
         EventBus b = bus.get();
-        Subscription s = e.inbound ? b.subscribeInbound(customize, handler)
-                : b.subscribe(customize.apply(b.consumer(e.stream, e.group)).build(), handler);
-        running.add(s);
-    }
-
-    private io.stargazer.bus.MessageHandler singleHandler(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper) {
-        return d -> invoke(e, argument(e, mapper, d));
-    }
-
-    private io.stargazer.bus.MessageHandler batchHandler(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper) {
-        Batcher b = new Batcher(e.batchSize, deliveries -> {
-            List<Object> args = new ArrayList<>(deliveries.size());
-            for (Delivery d : deliveries) args.add(argument(e, mapper, d));
-            try {
-                invoke(e, args);
-                deliveries.forEach(Delivery::ack);
-            } catch (Exception ex) {
-                deliveries.forEach(d -> d.nack(ex));
-            }
-        });
-        batchers.add(b);
-        ScheduledExecutorService timer = timer();
-        long ms = Math.max(1, e.batchWait.toMillis());
-        timer.scheduleWithFixedDelay(b::flushIfWaited, ms, ms, TimeUnit.MILLISECONDS);
-        return b::add;
-    }
-
-    private synchronized ScheduledExecutorService timer() {
-        if (batchTimer == null) {
-            batchTimer = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "stargazer-batch-timer");
-                t.setDaemon(true);
-                return t;
-            });
+        Subscription s;
+        try {
+            s = e.inbound ? b.subscribeInbound(customize, handler) : b.subscribe(customize.apply(b.consumer(e.stream, e.group)).build(), handler);
+        } catch (RuntimeException ex) {
+            if (batcher != null) batcher.discard();
+            throw ex;
         }
-        return batchTimer;
+        if (batcher != null) batcher.startTimer();
+        running.add(new Running(e, s, batcher, closeTimeout));
     }
 
     private static Object argument(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper, Delivery d) {
@@ -264,16 +250,20 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     @Override
     public synchronized void stop() {
         started = false;
-        for (Batcher b : batchers) b.flushAll();
-        for (Subscription s : running) {
-            s.close();
-        }
+        for (Running r : running) close(r);
         running.clear();
-        batchers.clear();
-        if (batchTimer != null) {
-            batchTimer.shutdownNow();
-            batchTimer = null;
+    }
+
+    private static void close(Running r) {
+        long deadline = System.nanoTime() + r.closeTimeout.toNanos();
+        Batcher b = r.batcher;
+        if (b != null) b.beginStop();
+        try {
+            r.subscription.close();
+        } catch (RuntimeException e) {
+            log.atWarn().setCause(e).log("Closing the subscription of @StargazerListener " + r.endpoint.name + " failed");
         }
+        if (b != null) b.awaitStop(deadline);
     }
 
     @Override
@@ -286,42 +276,137 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         return PHASE;
     }
 
-    /** Gathers deliveries of a batch listener; hands them over when full, or at the next tick of its wait (batchWait). */
+    /**
+     * Gathers the deliveries of one batch listener (manual acknowledgement): hands them over when full, on the handler
+     * thread that filled the batch, or at the next tick of its wait (batchWait) on its own thread. Nothing it runs may
+     * throw out of it: a throw out of a tick cancels the periodic task (no partial batch is handed over again), and one
+     * out of {@link #add} nacks only the delivery added last while the rest of the batch stays held unsettled.
+     */
     private static final class Batcher {
-        private final int size;
-        private final java.util.function.Consumer<List<Delivery>> sink;
+        private final Endpoint e;
+        private final BiFunction<Map<String, Object>, Type, Object> mapper;
+        private final ScheduledExecutorService thread;
+        private ScheduledFuture<?> tick;
         private List<Delivery> buffer = new ArrayList<>();
+        /**
+         * Set when the listener stops: a batch call that fails from then on (interrupted after the close timeout, or
+         * failing as things close under it) leaves its entries pending instead of nacking them, which would
+         * dead-letter one on its last allowed delivery.
+         */
+        private volatile boolean stopping;
 
-        Batcher(int size, java.util.function.Consumer<List<Delivery>> sink) {
-            this.size = size;
-            this.sink = sink;
+        Batcher(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper) {
+            this.e = e;
+            this.mapper = mapper;
+            this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "stargazer-batch-" + e.name);
+                t.setDaemon(true);
+                return t;
+            });
+        }
+
+        void startTimer() {
+            long ms = Math.max(1, e.batchWait.toMillis());
+            tick = thread.scheduleWithFixedDelay(this::flush, ms, ms, TimeUnit.MILLISECONDS);
         }
 
         void add(Delivery d) {
             List<Delivery> full = null;
             synchronized (this) {
                 buffer.add(d);
-                if (buffer.size() >= size) full = take();
+                if (buffer.size() >= e.batchSize) full = take();
             }
-            if (full != null) sink.accept(full);
+            if (full != null) run(full);
         }
 
-        void flushIfWaited() {
+        private void flush() {
             List<Delivery> due = null;
             synchronized (this) {
                 if (!buffer.isEmpty()) due = take();
             }
-            if (due != null) sink.accept(due);
-        }
-
-        void flushAll() {
-            flushIfWaited();
+            if (due != null) run(due);
         }
 
         private List<Delivery> take() {
             List<Delivery> out = buffer;
             buffer = new ArrayList<>();
             return out;
+        }
+
+        private void run(List<Delivery> batch) {
+            try {
+                runBatch(batch);
+            } catch (Throwable t) {
+                // Only the bus's own settling can get here; the entries stay held and are logged rather than lost.
+                log.atError().setCause(t).log("@StargazerListener " + e.name + ": settling a batch of " + batch.size() + " failed");
+            }
+        }
+
+        private void runBatch(List<Delivery> batch) {
+            List<Object> args = new ArrayList<>(batch.size());
+            List<Delivery> mapped = new ArrayList<>(batch.size());
+            for (Delivery d : batch) {
+                try {
+                    args.add(argument(e, mapper, d));
+                    mapped.add(d);
+                } catch (Throwable t) {
+                    // Its own failure, retried and dead-lettered as a single listener's would be; the rest still runs.
+                    d.nack(t);
+                }
+            }
+            if (mapped.isEmpty()) return;
+            try {
+                invoke(e, args);
+            } catch (Throwable t) {
+                if (stopping) {
+                    log.atWarn().log("@StargazerListener " + e.name + ": a batch of " + mapped.size() + " failed while the listener stopped ("
+                            + t + "); its entries stay pending for another consumer");
+                    return;
+                }
+                for (Delivery d : mapped) d.nack(t);
+                return;
+            }
+            for (Delivery d : mapped) d.ack();
+        }
+
+        /** No more ticks; what is gathered so far is handed over on the batch thread while the subscription closes. */
+        void beginStop() {
+            stopping = true;
+            ScheduledFuture<?> t = tick;
+            if (t != null) t.cancel(false);
+            flushLater();
+        }
+
+        /**
+         * After the subscription closed (no more adds): hands over what came in meanwhile, then waits for the batch
+         * thread until {@code deadline} and interrupts it after.
+         */
+        void awaitStop(long deadline) {
+            flushLater();
+            thread.shutdown();
+            try {
+                if (!thread.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    log.atWarn().log("@StargazerListener " + e.name + ": a batch call did not finish within the close timeout;"
+                            + " interrupting it, its entries stay pending for another consumer");
+                    thread.shutdownNow();
+                    thread.awaitTermination(INTERRUPT_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+                }
+            } catch (InterruptedException ie) {
+                thread.shutdownNow();
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        private void flushLater() {
+            try {
+                thread.execute(this::flush);
+            } catch (RejectedExecutionException closed) {
+                // stopped already
+            }
+        }
+
+        void discard() {
+            thread.shutdownNow();
         }
     }
 }
