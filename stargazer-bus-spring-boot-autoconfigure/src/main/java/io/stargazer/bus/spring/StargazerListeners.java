@@ -12,9 +12,10 @@ import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.Type;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -38,6 +39,7 @@ import org.springframework.core.env.Environment;
  * (SmartLifecycle): started after every bean is ready, stopped before the bus closes. Stopping is graceful: each
  * listener stops reading, waits for its in-flight handlers (a batch listener: its running batch call) up to its close
  * timeout, and leaves what did not finish pending for another consumer (Subscription.close).
+ * A listener can also be started and stopped on its own by its {@link StargazerListener#id() id}.
  *
  * <p>Threads: each subscription's own reader and handler threads run the methods; a full batch runs on the handler
  * thread that filled it, and each batch listener has one thread more that hands over a partial batch when its wait is
@@ -55,8 +57,8 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     private final Environment env;
     private final UnaryOperator<ConsumerConfig.Builder> defaults;
     private final Supplier<BiFunction<Map<String, Object>, Type, Object>> payloadMapper;
-    private final List<Endpoint> endpoints = new CopyOnWriteArrayList<>();
-    private final List<Running> running = new CopyOnWriteArrayList<>();
+    private final Map<String, Endpoint> endpoints = new LinkedHashMap<>();
+    private final Map<String, Running> running = new ConcurrentHashMap<>();
     private volatile boolean started;
 
     /**
@@ -83,7 +85,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
      * and {@code maxDeliveries} are null when the annotation leaves them to the consumer properties; {@code param} is
      * the List's element type for a batch listener.
      */
-    record Endpoint(Object bean, Method method, String name, boolean inbound, String stream, String group,
+    record Endpoint(Object bean, Method method, String name, String id, boolean inbound, String stream, String group,
             Integer concurrency, Integer maxDeliveries, boolean batch, int batchSize, Duration batchWait, Type param,
             boolean autoStartup) {
         boolean needsMapper() {
@@ -105,10 +107,16 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             m.setAccessible(true);
             Method invocable = AopUtils.selectInvocableMethod(m, bean.getClass());
             Endpoint endpoint = endpoint(bean, invocable, beanName + "." + m.getName(), e.getValue());
-            endpoints.add(endpoint);
-            if (started && endpoint.autoStartup) {
-                checkMapper(endpoint);
-                start(endpoint);
+            synchronized (this) {
+                if (endpoints.containsKey(endpoint.id)) {
+                    throw new IllegalStateException("@StargazerListener method " + endpoint.name + ": id '" + endpoint.id
+                            + "' is already taken by " + endpoints.get(endpoint.id).name);
+                }
+                endpoints.put(endpoint.id, endpoint);
+                if (started && endpoint.autoStartup) {
+                    checkMapper(endpoint);
+                    start(endpoint);
+                }
             }
         }
         return bean;
@@ -149,7 +157,8 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
                 throw new IllegalStateException(what + ": batchWait = '" + spec.batchWait() + "' is '" + wait + "', which must be positive");
             }
         }
-        return new Endpoint(bean, m, name, spec.inbound(), stream, group, concurrency, maxDeliveries,
+        String id = resolve(name, "id", spec.id());
+        return new Endpoint(bean, m, name, id.isEmpty() ? name : id, spec.inbound(), stream, group, concurrency, maxDeliveries,
                 spec.batch(), batchSize, batchWait, param, spec.autoStartup());
     }
 
@@ -183,17 +192,64 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
 
     /** The subscriptions running now (for the health indicator). */
     public List<Subscription> subscriptions() {
-        return running.stream().map(Running::subscription).toList();
+        return running.values().stream().map(Running::subscription).toList();
+    }
+
+    /** The ids of every listener, running or not ({@link StargazerListener#id()}). */
+    public synchronized List<String> listenerIds() {
+        return List.copyOf(endpoints.keySet());
+    }
+
+    /** Whether the listener with this id runs now. */
+    public boolean isRunning(String id) {
+        endpoint(id);
+        return running.containsKey(id);
+    }
+
+    /**
+     * Starts the listener with this id ({@link StargazerListener#id()}), whether or not it has
+     * {@link StargazerListener#autoStartup()}; nothing when it runs already.
+     *
+     * @throws IllegalArgumentException when no listener has this id
+     */
+    public synchronized void start(String id) {
+        Endpoint e = endpoint(id);
+        if (running.containsKey(id)) return;
+        checkMapper(e);
+        start(e);
+    }
+
+    /**
+     * Stops the listener with this id as the context's stop does: it stops reading, waits for its in-flight handlers up
+     * to its close timeout, and leaves what did not finish pending. Nothing when it does not run.
+     *
+     * @throws IllegalArgumentException when no listener has this id
+     */
+    public void stop(String id) {
+        endpoint(id);
+        Running r;
+        synchronized (this) {
+            r = running.remove(id);
+        }
+        if (r != null) close(r);
+    }
+
+    private synchronized Endpoint endpoint(String id) {
+        Endpoint e = endpoints.get(id);
+        if (e == null) {
+            throw new IllegalArgumentException("No @StargazerListener with id '" + id + "'; the ids are " + endpoints.keySet());
+        }
+        return e;
     }
 
     @Override
     public synchronized void start() {
         if (started) return;
         // Every listener that cannot work fails the start before any of them reads an entry.
-        for (Endpoint e : endpoints) checkMapper(e);
+        for (Endpoint e : endpoints.values()) checkMapper(e);
         started = true;
-        for (Endpoint e : endpoints) {
-            if (e.autoStartup) start(e);
+        for (Endpoint e : endpoints.values()) {
+            if (e.autoStartup && !running.containsKey(e.id)) start(e);
         }
     }
 
@@ -228,7 +284,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             throw ex;
         }
         if (batcher != null) batcher.startTimer();
-        running.add(new Running(e, s, batcher, closeTimeout));
+        running.put(e.id, new Running(e, s, batcher, closeTimeout));
     }
 
     private static Object argument(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper, Delivery d) {
@@ -248,10 +304,14 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     }
 
     @Override
-    public synchronized void stop() {
-        started = false;
-        for (Running r : running) close(r);
-        running.clear();
+    public void stop() {
+        List<Running> closing;
+        synchronized (this) {
+            started = false;
+            closing = List.copyOf(running.values());
+            running.clear();
+        }
+        for (Running r : closing) close(r);
     }
 
     private static void close(Running r) {
@@ -299,7 +359,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             this.e = e;
             this.mapper = mapper;
             this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "stargazer-batch-" + e.name);
+                Thread t = new Thread(r, "stargazer-batch-" + e.id);
                 t.setDaemon(true);
                 return t;
             });
