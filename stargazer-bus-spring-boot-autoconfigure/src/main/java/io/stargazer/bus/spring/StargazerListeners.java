@@ -36,9 +36,9 @@ import org.springframework.core.env.Environment;
 
 /**
  * Finds {@link StargazerListener} methods on beans and runs one subscription for each while the context runs
- * (SmartLifecycle): started after every bean is ready, stopped before the bus closes. Stopping is graceful: each
- * listener stops reading, waits for its in-flight handlers (a batch listener: its running batch call) up to its close
- * timeout, and leaves what did not finish pending for another consumer (Subscription.close).
+ * (SmartLifecycle): started after every bean is ready, stopped before the bus closes. Stopping is graceful: every
+ * listener stops reading at once, then each waits for its in-flight handlers (a batch listener: its running batch
+ * call) up to its close timeout, and leaves what did not finish pending for another consumer (Subscription.close).
  * A listener can also be started and stopped on its own by its {@link StargazerListener#id() id}.
  *
  * <p>Threads: each subscription's own reader and handler threads run the methods; a full batch runs on the handler
@@ -311,7 +311,27 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             closing = List.copyOf(running.values());
             running.clear();
         }
-        for (Running r : closing) close(r);
+        // In parallel: one listener waiting for its handlers must not keep the others reading meanwhile, nor add its
+        // close timeout to theirs.
+        List<Thread> threads = new ArrayList<>();
+        for (Running r : closing) {
+            Thread t = new Thread(() -> close(r), "stargazer-listener-stop-" + r.endpoint.id);
+            t.setDaemon(true);
+            t.start();
+            threads.add(t);
+        }
+        boolean interrupted = false;
+        for (Thread t : threads) {
+            while (true) {
+                try {
+                    t.join();
+                    break;
+                } catch (InterruptedException ie) {
+                    interrupted = true; // the closes are bounded by their close timeouts: finish waiting for them
+                }
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 
     private static void close(Running r) {

@@ -6,18 +6,22 @@ import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.Subscription;
 import io.stargazer.bus.spring.StargazerListener;
 import io.stargazer.bus.spring.StargazerListeners;
 import io.stargazer.testing.TestServers;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.context.annotation.Configuration;
 
-// Starting and stopping @StargazerListener methods by id.
+// Starting and stopping @StargazerListener methods: by id, and all of them when the context closes.
 @Timeout(120)
 class ListenerLifecycleIT {
     private static final Duration WAIT = Duration.ofSeconds(20);
@@ -84,6 +88,53 @@ class ListenerLifecycleIT {
         runner.withUserConfiguration(SameId.class).run(ctx -> {
             assertThat(ctx).hasFailed();
             assertThat(ctx.getStartupFailure()).hasStackTraceContaining("id 'twice' is already taken");
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Stuck {
+        final CountDownLatch started = new CountDownLatch(1);
+        final AtomicBoolean interrupted = new AtomicBoolean();
+
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:stuck", group = "g")
+        void on(Envelope e) throws InterruptedException {
+            started.countDown();
+            try {
+                new CountDownLatch(1).await(); // only the close timeout's interrupt ends it
+            } catch (InterruptedException ie) {
+                interrupted.set(true);
+                throw ie;
+            }
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Quick {
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:quick", group = "g")
+        void on(Envelope e) {
+        }
+    }
+
+    /**
+     * A listener waiting for a stuck handler must not keep the others reading: every listener stops reading when the
+     * context closes, before any of them waits (closed one after another, the quick one read on for the stuck one's
+     * whole close timeout).
+     */
+    @Test
+    void closingStopsEveryListenerAtOnceNotOneAfterAnother() {
+        runner.withUserConfiguration(Stuck.class, Quick.class).withPropertyValues("stargazer.bus.consumer.close-timeout=5s").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            Stuck stuck = ctx.getBean(Stuck.class);
+            ctx.getBean(EventBus.class).publish(ns + ":stuck", Envelope.of("channel_id", "c"));
+            assertThat(stuck.started.await(15, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            Subscription quick = ctx.getBean(StargazerListeners.class).subscriptions().stream()
+                    .filter(s -> s.stream().equals(ns + ":quick")).findFirst().orElseThrow();
+
+            CompletableFuture<Void> closing = CompletableFuture.runAsync(ctx::close);
+            await().atMost(WAIT).until(() -> quick.state() == Subscription.State.STOPPED);
+            assertThat(stuck.interrupted).as("the quick listener stopped while the stuck one still waited for its handler").isFalse();
+            closing.get();
+            assertThat(stuck.interrupted).isTrue();
         });
     }
 }
