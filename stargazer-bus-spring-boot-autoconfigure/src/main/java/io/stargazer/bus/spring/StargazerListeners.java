@@ -93,6 +93,27 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         }
     }
 
+    /**
+     * Runs each call of a batch listener's method, for example inside a Micrometer Observation: the bus measures and
+     * traces its handler, which for a batch listener only hands an entry over, so the batch call is measured here.
+     */
+    @FunctionalInterface
+    public interface BatchObserver {
+        /** Runs {@code call} (the method, given {@code size} entries) and throws what it throws. */
+        void observe(String listenerId, int size, BatchCall call) throws Throwable;
+    }
+
+    /** One call of a batch listener's method. */
+    @FunctionalInterface
+    public interface BatchCall {
+        void run() throws Throwable;
+    }
+
+    /** What wraps each batch call; none by default. Looked up when a listener starts. */
+    protected BatchObserver batchObserver() {
+        return null;
+    }
+
     /** A started listener: its subscription and, for a batch listener, what gathers its batches. */
     private record Running(Endpoint endpoint, Subscription subscription, Batcher batcher, Duration closeTimeout) {
     }
@@ -273,7 +294,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         };
         Duration closeTimeout = customize.apply(ConsumerConfig.builder("close-timeout", "close-timeout")).build().closeTimeout();
         BiFunction<Map<String, Object>, Type, Object> mapper = e.needsMapper() ? payloadMapper.get() : null;
-        Batcher batcher = e.batch ? new Batcher(e, mapper) : null;
+        Batcher batcher = e.batch ? new Batcher(e, mapper, batchObserver()) : null;
         MessageHandler handler = batcher != null ? batcher::add : d -> invoke(e, argument(e, mapper, d));
         EventBus b = bus.get();
         Subscription s;
@@ -365,6 +386,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     private static final class Batcher {
         private final Endpoint e;
         private final BiFunction<Map<String, Object>, Type, Object> mapper;
+        private final BatchObserver observer;
         private final ScheduledExecutorService thread;
         private ScheduledFuture<?> tick;
         private List<Delivery> buffer = new ArrayList<>();
@@ -375,9 +397,10 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
          */
         private volatile boolean stopping;
 
-        Batcher(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper) {
+        Batcher(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper, BatchObserver observer) {
             this.e = e;
             this.mapper = mapper;
+            this.observer = observer;
             this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "stargazer-batch-" + e.id);
                 t.setDaemon(true);
@@ -436,7 +459,11 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             }
             if (mapped.isEmpty()) return;
             try {
-                invoke(e, args);
+                if (observer == null) {
+                    invoke(e, args);
+                } else {
+                    observer.observe(e.id, mapped.size(), () -> invoke(e, args));
+                }
             } catch (Throwable t) {
                 if (stopping) {
                     log.atWarn().log("@StargazerListener " + e.name + ": a batch of " + mapped.size() + " failed while the listener stopped ("

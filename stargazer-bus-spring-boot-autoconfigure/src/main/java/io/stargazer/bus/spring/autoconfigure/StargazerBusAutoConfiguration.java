@@ -30,6 +30,8 @@ import org.springframework.core.env.Environment;
         "org.springframework.boot.jackson.autoconfigure.JacksonAutoConfiguration"})
 @EnableConfigurationProperties(StargazerBusProperties.class)
 public class StargazerBusAutoConfiguration {
+    /** The observation of each batch listener call (with an ObservationRegistry bean). */
+    public static final String BATCH_OBSERVATION = "stargazer.listener.batch";
 
     /**
      * Connects at start-up; closed with the context. Creates the role's streams and groups unless
@@ -71,9 +73,10 @@ public class StargazerBusAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean
     public static StargazerListeners stargazerListeners(ObjectProvider<EventBus> bus, Environment env,
-            ObjectProvider<StargazerBusProperties> properties, ObjectProvider<PayloadMapper> mapper) {
+            ObjectProvider<StargazerBusProperties> properties, ObjectProvider<PayloadMapper> mapper,
+            ObjectProvider<StargazerListeners.BatchObserver> batchObserver) {
         // Static and lazy: a BeanPostProcessor is made before other beans; the bus is fetched when first needed.
-        return new LazyListeners(bus, env, properties, mapper);
+        return new LazyListeners(bus, env, properties, mapper, batchObserver);
     }
 
     /** Typed payloads through the application's Jackson 3 {@code JsonMapper}. */
@@ -107,6 +110,33 @@ public class StargazerBusAutoConfiguration {
         ObservationInstaller stargazerObservationInstaller(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry) {
             return bus -> registry.ifAvailable(r -> BusObservations.install(bus, r));
         }
+
+        /**
+         * Each call of a batch listener's method as the observation {@value StargazerBusAutoConfiguration#BATCH_OBSERVATION} (a timer through Spring
+         * Boot's metrics, a span through its tracing), tagged with the listener's id and, by Micrometer, its error.
+         */
+        @Bean
+        @ConditionalOnMissingBean
+        StargazerListeners.BatchObserver stargazerBatchObserver(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry) {
+            return (id, size, call) -> {
+                io.micrometer.observation.ObservationRegistry r = registry.getIfAvailable();
+                if (r == null) {
+                    call.run();
+                    return;
+                }
+                io.micrometer.observation.Observation o = io.micrometer.observation.Observation.createNotStarted(BATCH_OBSERVATION, r)
+                        .contextualName("batch " + id).lowCardinalityKeyValue("listener", id)
+                        .highCardinalityKeyValue("batch.size", Integer.toString(size)).start();
+                try (io.micrometer.observation.Observation.Scope scope = o.openScope()) {
+                    call.run();
+                } catch (Throwable t) {
+                    o.error(t);
+                    throw t;
+                } finally {
+                    o.stop();
+                }
+            };
+        }
     }
 
     @Configuration(proxyBeanMethods = false)
@@ -134,12 +164,20 @@ public class StargazerBusAutoConfiguration {
 
     /** {@link StargazerListeners} whose collaborators are looked up at start, not when the post-processor is made. */
     static final class LazyListeners extends StargazerListeners {
+        private final ObjectProvider<BatchObserver> batchObserver;
+
         LazyListeners(ObjectProvider<EventBus> bus, Environment env, ObjectProvider<StargazerBusProperties> properties,
-                ObjectProvider<PayloadMapper> mapper) {
+                ObjectProvider<PayloadMapper> mapper, ObjectProvider<BatchObserver> batchObserver) {
             super(env, bus::getObject, b -> properties.getObject().getConsumer().applyTo(b), () -> {
                 PayloadMapper m = mapper.getIfAvailable();
                 return m == null ? null : m::map;
             });
+            this.batchObserver = batchObserver;
+        }
+
+        @Override
+        protected BatchObserver batchObserver() {
+            return batchObserver.getIfAvailable();
         }
     }
 }

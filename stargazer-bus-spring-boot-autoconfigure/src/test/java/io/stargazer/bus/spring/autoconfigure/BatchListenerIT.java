@@ -144,6 +144,65 @@ class BatchListenerIT {
     }
 
     @Configuration(proxyBeanMethods = false)
+    static class Observations {
+        final io.micrometer.core.instrument.MeterRegistry meters = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        final ConcurrentLinkedQueue<io.micrometer.observation.Observation.Context> stopped = new ConcurrentLinkedQueue<>();
+
+        @org.springframework.context.annotation.Bean
+        io.micrometer.observation.ObservationRegistry observationRegistry() {
+            io.micrometer.observation.ObservationRegistry r = io.micrometer.observation.ObservationRegistry.create();
+            r.observationConfig().observationHandler(new io.micrometer.core.instrument.observation.DefaultMeterObservationHandler(meters))
+                    .observationHandler(new io.micrometer.observation.ObservationHandler<>() {
+                        @Override public boolean supportsContext(io.micrometer.observation.Observation.Context c) { return true; }
+                        @Override public void onStop(io.micrometer.observation.Observation.Context c) { stopped.add(c); }
+                    });
+            return r;
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Observed {
+        final AtomicInteger calls = new AtomicInteger();
+        private final EventBus bus;
+
+        Observed(EventBus bus) {
+            this.bus = bus;
+        }
+
+        @StargazerListener(id = "archive", stream = "${stargazer.bus.topology.namespace}:observed", group = "g", batch = true,
+                batchSize = "10", batchWait = "50ms")
+        void many(List<Envelope> batch) {
+            if (calls.incrementAndGet() == 1) throw new IllegalStateException("the first batch fails");
+            bus.publish(batch.get(0).string("out"), Envelope.of("channel_id", "a"));
+        }
+    }
+
+    /** The bus times its handler, which for a batch listener only hands the entry over: the batch call is timed apart. */
+    @Test
+    void eachBatchCallIsObservedWithItsListenerAndOutcome() {
+        runner.withUserConfiguration(Observations.class, Observed.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            EventBus bus = ctx.getBean(EventBus.class);
+            Observations l = ctx.getBean(Observations.class);
+            bus.publish(ns + ":observed", Envelope.of("channel_id", "a", "out", ns + ":observed-out"));
+            await().atMost(WAIT).untilAsserted(() -> assertThat(bus.pendingCount(ns + ":observed", "g")).isZero());
+            var timers = l.meters.find("stargazer.listener.batch").tag("listener", "archive").timers();
+            assertThat(timers).anySatisfy(t -> {
+                assertThat(t.getId().getTag("error")).isEqualTo("IllegalStateException");
+                assertThat(t.count()).isEqualTo(1);
+            });
+            assertThat(timers).anySatisfy(t -> {
+                assertThat(t.getId().getTag("error")).isEqualTo("none");
+                assertThat(t.count()).isEqualTo(1);
+            });
+            // What the method publishes joins the batch call's observation.
+            await().atMost(WAIT).untilAsserted(() -> assertThat(l.stopped)
+                    .filteredOn(c -> ("send " + ns + ":observed-out").equals(c.getContextualName())).singleElement()
+                    .satisfies(send -> assertThat(send.getParentObservation().getContextView().getName()).isEqualTo("stargazer.listener.batch")));
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
     static class SlowBatch {
         final CountDownLatch started = new CountDownLatch(1);
         final AtomicBoolean finished = new AtomicBoolean();
