@@ -21,7 +21,8 @@ import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.context.annotation.Configuration;
 
-// Starting and stopping @StargazerListener methods: by id, and all of them when the context closes.
+// Starting and stopping @StargazerListener methods: by id, and all of them when the context closes (graceful: in-flight
+// handlers finish, or are left pending after the close timeout).
 @Timeout(120)
 class ListenerLifecycleIT {
     private static final Duration WAIT = Duration.ofSeconds(20);
@@ -136,5 +137,57 @@ class ListenerLifecycleIT {
             closing.get();
             assertThat(stuck.interrupted).isTrue();
         });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Slow {
+        final java.util.concurrent.atomic.AtomicInteger started = new java.util.concurrent.atomic.AtomicInteger();
+        final ConcurrentLinkedQueue<Long> finished = new ConcurrentLinkedQueue<>();
+
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:jobs", group = "g", concurrency = "4")
+        void onJob(Envelope e) throws InterruptedException {
+            started.incrementAndGet();
+            Thread.sleep(1500); // the handler's work, well within the close timeout (10 s)
+            finished.add(e.longValue("n", -1));
+        }
+    }
+
+    @Test
+    void closingLetsInFlightHandlersFinishAndAcknowledges() {
+        Slow[] slow = new Slow[1];
+        try (EventBus probe = probe()) {
+            runner.withUserConfiguration(Slow.class).withPropertyValues("stargazer.bus.consumer.max-deliveries=1").run(ctx -> {
+                assertThat(ctx).hasNotFailed();
+                slow[0] = ctx.getBean(Slow.class);
+                for (int i = 0; i < 4; i++) probe.publish(ns + ":jobs", Envelope.of("channel_id", "c" + i, "n", i));
+                await().atMost(WAIT).until(() -> slow[0].started.get() == 4);
+            }); // closed while the four handlers run
+            assertThat(slow[0].finished).containsExactlyInAnyOrder(0L, 1L, 2L, 3L);
+            assertThat(probe.pendingCount(ns + ":jobs", "g")).as("acknowledged before the bus closed").isZero();
+            assertThat(probe.read(ns + ":jobs:dead", "0", 10)).isEmpty();
+        }
+    }
+
+    @Test
+    void aHandlerStillRunningAtTheCloseTimeoutIsLeftPendingNotDeadLettered() {
+        Stuck[] stuck = new Stuck[1];
+        try (EventBus probe = probe()) {
+            runner.withUserConfiguration(Stuck.class).withPropertyValues("stargazer.bus.consumer.max-deliveries=1",
+                    "stargazer.bus.consumer.close-timeout=500ms").run(ctx -> {
+                assertThat(ctx).hasNotFailed();
+                stuck[0] = ctx.getBean(Stuck.class);
+                probe.publish(ns + ":stuck", Envelope.of("channel_id", "c"));
+                assertThat(stuck[0].started.await(15, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            });
+            assertThat(stuck[0].interrupted).isTrue();
+            // Given back by the bus with the delivery uncounted, on its last allowed delivery.
+            assertThat(probe.pendingCount(ns + ":stuck", "g")).isEqualTo(1);
+            assertThat(probe.read(ns + ":stuck:dead", "0", 10)).isEmpty();
+        }
+    }
+
+    private EventBus probe() {
+        return EventBus.connect(io.stargazer.bus.RedisUrl.parse(TestServers.url()),
+                io.stargazer.bus.BusConfig.builder().topology(io.stargazer.bus.Topology.builder().namespace(ns).build()).build());
     }
 }

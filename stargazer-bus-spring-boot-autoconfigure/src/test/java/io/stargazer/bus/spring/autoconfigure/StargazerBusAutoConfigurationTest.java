@@ -125,6 +125,64 @@ class StargazerBusAutoConfigurationTest {
                 .run(ctx -> assertThat(ctx).hasSingleBean(StargazerHealthIndicator.class));
     }
 
+    @Test
+    void healthIsDownOnceRedisIsGone() {
+        try (io.stargazer.embedded.RedisServerProcess own = TestServers.server().start()) {
+            new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(StargazerBusAutoConfiguration.class))
+                    .withPropertyValues("stargazer.bus.url=" + own.url(), "stargazer.bus.topology.namespace=" + TestServers.namespace())
+                    .run(ctx -> {
+                assertThat(ctx).hasNotFailed();
+                StargazerHealthIndicator h = ctx.getBean(StargazerHealthIndicator.class);
+                assertThat(h.health(true).getStatus()).isEqualTo(Status.UP);
+                own.kill();
+                assertThat(h.health(true).getStatus()).isEqualTo(Status.DOWN);
+            });
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Observations {
+        final ConcurrentLinkedQueue<io.micrometer.observation.Observation.Context> stopped = new ConcurrentLinkedQueue<>();
+
+        @Bean
+        io.micrometer.observation.ObservationRegistry observationRegistry() {
+            io.micrometer.observation.ObservationRegistry r = io.micrometer.observation.ObservationRegistry.create();
+            r.observationConfig().observationHandler(new io.micrometer.observation.ObservationHandler<>() {
+                @Override public boolean supportsContext(io.micrometer.observation.Observation.Context c) { return true; }
+                @Override public void onStop(io.micrometer.observation.Observation.Context c) { stopped.add(c); }
+            });
+            return r;
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Forwarding {
+        private final EventBus bus;
+
+        Forwarding(EventBus bus) {
+            this.bus = bus;
+        }
+
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:traced", group = "g")
+        void on(Envelope e) {
+            bus.publish(e.string("out"), Envelope.of("channel_id", "c"));
+        }
+    }
+
+    @Test
+    void withAnObservationRegistryBeanWhatAListenerPublishesJoinsItsProcessObservation() {
+        runner.withUserConfiguration(Observations.class, Forwarding.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            String ns = ctx.getEnvironment().getProperty("stargazer.bus.topology.namespace");
+            ctx.getBean(EventBus.class).publish(ns + ":traced", Envelope.of("channel_id", "c", "out", ns + ":traced-out"));
+            Observations o = ctx.getBean(Observations.class);
+            await().atMost(WAIT).untilAsserted(() -> assertThat(o.stopped)
+                    .filteredOn(c -> ("send " + ns + ":traced-out").equals(c.getContextualName())).singleElement()
+                    .satisfies(send -> assertThat(send.getParentObservation().getContextView().getContextualName())
+                            .isEqualTo("process " + ns + ":traced")));
+        });
+    }
+
     @Configuration(proxyBeanMethods = false)
     static class BadConcurrency {
         @StargazerListener(stream = "s", group = "g", concurrency = "${worker.concurrency}")
