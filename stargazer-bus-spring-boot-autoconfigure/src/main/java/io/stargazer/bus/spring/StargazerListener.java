@@ -52,6 +52,16 @@ public @interface StargazerListener {
     /** Longest a partial batch waits for more entries, e.g. {@code 200ms}. */
     String batchWait() default "200ms";
 
-    /** Start with the context (default) or only when started through {@link StargazerListeners}. */
+    /**
+     * Start with the context (default), or only through {@link StargazerListeners#start(String)} with this listener's
+     * {@link #id()}.
+     */
     boolean autoStartup() default true;
+
+    /**
+     * The listener's id for {@link StargazerListeners#start(String)}, {@link StargazerListeners#stop(String)} and
+     * {@link StargazerListeners#isRunning(String)}; resolves {@code ${...}}. Empty: {@code beanName.methodName}. Two
+     * listeners with one id fail the start-up.
+     */
+    String id() default "";
 }

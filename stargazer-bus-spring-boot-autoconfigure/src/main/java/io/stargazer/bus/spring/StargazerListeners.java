@@ -4,6 +4,7 @@ import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.MessageHandler;
 import io.stargazer.bus.Subscription;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -11,14 +12,20 @@ import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.Type;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.aop.support.AopUtils;
 import org.springframework.beans.factory.config.BeanPostProcessor;
 import org.springframework.boot.convert.DurationStyle;
@@ -29,41 +36,86 @@ import org.springframework.core.env.Environment;
 
 /**
  * Finds {@link StargazerListener} methods on beans and runs one subscription for each while the context runs
- * (SmartLifecycle): started after every bean is ready, stopped before the bus closes. Stopping is graceful: each
- * subscription stops reading, waits for its in-flight handlers up to its close timeout, and leaves what did not
- * finish pending for another consumer (Subscription.close).
+ * (SmartLifecycle): started after every bean is ready, stopped before the bus closes. Stopping is graceful: every
+ * listener stops reading at once, then each waits for its in-flight handlers (a batch listener: its running batch
+ * call) up to its close timeout, and leaves what did not finish pending for another consumer (Subscription.close).
+ * A listener can also be started and stopped on its own by its {@link StargazerListener#id() id}.
  *
- * <p>Threads: each subscription's own reader and handler threads run the methods; batch listeners have one timer
- * thread more that hands over a partial batch when its wait is over.
+ * <p>Threads: each subscription's own reader and handler threads run the methods; a full batch runs on the handler
+ * thread that filled it, and each batch listener has one thread more that hands over a partial batch when its wait is
+ * over and runs it.
  */
 public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     /** Stops before the web server and other late phases, after the beans the handlers use are ready. */
     public static final int PHASE = Integer.MAX_VALUE - 2048;
 
-    private final java.util.function.Supplier<EventBus> bus;
+    private static final Logger log = LoggerFactory.getLogger(StargazerListeners.class);
+    /** How long stopping waits for a batch call it interrupted after the close timeout. */
+    private static final Duration INTERRUPT_GRACE = Duration.ofSeconds(2);
+
+    private final Supplier<EventBus> bus;
     private final Environment env;
     private final UnaryOperator<ConsumerConfig.Builder> defaults;
-    private final BiFunction<Map<String, Object>, Type, Object> payloadMapper;
-    private final List<Endpoint> endpoints = new CopyOnWriteArrayList<>();
-    private final List<Subscription> running = new CopyOnWriteArrayList<>();
-    private final List<Batcher> batchers = new CopyOnWriteArrayList<>();
-    private volatile ScheduledExecutorService batchTimer;
+    private final Supplier<BiFunction<Map<String, Object>, Type, Object>> payloadMapper;
+    private final Map<String, Endpoint> endpoints = new LinkedHashMap<>();
+    private final Map<String, Running> running = new ConcurrentHashMap<>();
     private volatile boolean started;
 
     /**
-     * {@code bus}: looked up at start (a post-processor is made before the beans it needs); {@code defaults}: the consumer properties; {@code payloadMapper}: envelope members to a parameter type (null
-     * when the application has no Jackson: then only Envelope and Delivery parameters are accepted).
+     * {@code bus}: looked up at start (a post-processor is made before the beans it needs); {@code defaults}: the
+     * consumer properties; {@code payloadMapper}: envelope members to a parameter type (null when the application has
+     * no Jackson: then a listener taking anything but an Envelope or a Delivery fails the start).
      */
-    public StargazerListeners(java.util.function.Supplier<EventBus> bus, Environment env, UnaryOperator<ConsumerConfig.Builder> defaults,
+    public StargazerListeners(Supplier<EventBus> bus, Environment env, UnaryOperator<ConsumerConfig.Builder> defaults,
             BiFunction<Map<String, Object>, Type, Object> payloadMapper) {
+        this(env, bus, defaults, () -> payloadMapper);
+    }
+
+    /** As the other constructor, with the payload mapper looked up at start (null: none). */
+    protected StargazerListeners(Environment env, Supplier<EventBus> bus, UnaryOperator<ConsumerConfig.Builder> defaults,
+            Supplier<BiFunction<Map<String, Object>, Type, Object>> payloadMapper) {
         this.bus = bus;
         this.env = env;
         this.defaults = defaults;
         this.payloadMapper = payloadMapper;
     }
 
-    /** One annotated method of one bean. */
-    record Endpoint(Object bean, Method method, StargazerListener spec, String name) {
+    /**
+     * One annotated method of one bean, its attributes resolved and checked when the bean was made. {@code concurrency}
+     * and {@code maxDeliveries} are null when the annotation leaves them to the consumer properties; {@code param} is
+     * the List's element type for a batch listener.
+     */
+    record Endpoint(Object bean, Method method, String name, String id, boolean inbound, String stream, String group,
+            Integer concurrency, Integer maxDeliveries, boolean batch, int batchSize, Duration batchWait, Type param,
+            boolean autoStartup) {
+        boolean needsMapper() {
+            return param != Delivery.class && param != Envelope.class;
+        }
+    }
+
+    /**
+     * Runs each call of a batch listener's method, for example inside a Micrometer Observation: the bus measures and
+     * traces its handler, which for a batch listener only hands an entry over, so the batch call is measured here.
+     */
+    @FunctionalInterface
+    public interface BatchObserver {
+        /** Runs {@code call} (the method, given {@code size} entries) and throws what it throws. */
+        void observe(String listenerId, int size, BatchCall call) throws Throwable;
+    }
+
+    /** One call of a batch listener's method. */
+    @FunctionalInterface
+    public interface BatchCall {
+        void run() throws Throwable;
+    }
+
+    /** What wraps each batch call; none by default. Looked up when a listener starts. */
+    protected BatchObserver batchObserver() {
+        return null;
+    }
+
+    /** A started listener: its subscription and, for a batch listener, what gathers its batches. */
+    private record Running(Endpoint endpoint, Subscription subscription, Batcher batcher, Duration closeTimeout) {
     }
 
     @Override
@@ -73,106 +125,193 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
                 (MethodIntrospector.MetadataLookup<StargazerListener>) m -> AnnotatedElementUtils.findMergedAnnotation(m, StargazerListener.class));
         for (Map.Entry<Method, StargazerListener> e : found.entrySet()) {
             Method m = e.getKey();
-            String name = beanName + "." + m.getName();
-            if (m.getParameterCount() != 1) {
-                throw new IllegalStateException("@StargazerListener method " + name + " must take exactly one parameter (Envelope, Delivery, a payload type, or a List of one)");
-            }
-            StargazerListener spec = e.getValue();
-            if (!spec.inbound() && (spec.stream().isBlank() || spec.group().isBlank())) {
-                throw new IllegalStateException("@StargazerListener method " + name + " needs stream and group (or inbound = true)");
-            }
             m.setAccessible(true);
             Method invocable = AopUtils.selectInvocableMethod(m, bean.getClass());
-            endpoints.add(new Endpoint(bean, invocable, spec, name));
-            if (started && spec.autoStartup()) start(endpoints.get(endpoints.size() - 1));
+            Endpoint endpoint = endpoint(bean, invocable, beanName + "." + m.getName(), e.getValue());
+            synchronized (this) {
+                if (endpoints.containsKey(endpoint.id)) {
+                    throw new IllegalStateException("@StargazerListener method " + endpoint.name + ": id '" + endpoint.id
+                            + "' is already taken by " + endpoints.get(endpoint.id).name);
+                }
+                endpoints.put(endpoint.id, endpoint);
+                if (started && endpoint.autoStartup) {
+                    checkMapper(endpoint);
+                    start(endpoint);
+                }
+            }
         }
         return bean;
     }
 
+    /** The annotation's attributes, resolved and checked now, so that a bad one fails the start-up naming the method. */
+    private Endpoint endpoint(Object bean, Method m, String name, StargazerListener spec) {
+        String what = "@StargazerListener method " + name;
+        if (m.getParameterCount() != 1) {
+            throw new IllegalStateException(what + " must take exactly one parameter (Envelope, Delivery, a payload type, or a List of one)");
+        }
+        String stream = resolve(name, "stream", spec.stream());
+        String group = resolve(name, "group", spec.group());
+        if (!spec.inbound() && (stream.isEmpty() || group.isEmpty())) {
+            throw new IllegalStateException(what + " needs stream and group (or inbound = true)");
+        }
+        Type param = m.getGenericParameterTypes()[0];
+        if (spec.batch()) {
+            if (!(param instanceof ParameterizedType pt) || pt.getRawType() != List.class) {
+                throw new IllegalStateException("batch " + what + " must take a List");
+            }
+            param = pt.getActualTypeArguments()[0];
+        }
+        Integer concurrency = number(name, "concurrency", spec.concurrency(), ConsumerConfig.Builder::concurrency);
+        Integer maxDeliveries = number(name, "maxDeliveries", spec.maxDeliveries(), ConsumerConfig.Builder::maxDeliveries);
+        int batchSize = 0;
+        Duration batchWait = null;
+        if (spec.batch()) {
+            batchSize = number(name, "batchSize", spec.batchSize(), ConsumerConfig.Builder::batchSize);
+            String wait = resolve(name, "batchWait", spec.batchWait());
+            try {
+                batchWait = DurationStyle.detectAndParse(wait);
+            } catch (RuntimeException e) {
+                throw new IllegalStateException(what + ": batchWait = '" + spec.batchWait() + "' is '" + wait
+                        + "', not a duration (such as 200ms or 1s)", e);
+            }
+            if (batchWait.isNegative() || batchWait.isZero()) {
+                throw new IllegalStateException(what + ": batchWait = '" + spec.batchWait() + "' is '" + wait + "', which must be positive");
+            }
+        }
+        String id = resolve(name, "id", spec.id());
+        return new Endpoint(bean, m, name, id.isEmpty() ? name : id, spec.inbound(), stream, group, concurrency, maxDeliveries,
+                spec.batch(), batchSize, batchWait, param, spec.autoStartup());
+    }
+
+    /** A whole-number attribute, null when empty; checked by the consumer setting it goes to. */
+    private Integer number(String name, String attribute, String text, BiFunction<ConsumerConfig.Builder, Integer, ?> setting) {
+        String value = resolve(name, attribute, text);
+        if (value.isEmpty()) return null;
+        int n;
+        try {
+            n = Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalStateException("@StargazerListener method " + name + ": " + attribute + " = '" + text + "' is '"
+                    + value + "', not a whole number", e);
+        }
+        try {
+            setting.apply(ConsumerConfig.builder("check", "check"), n);
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("@StargazerListener method " + name + ": " + attribute + " = '" + text + "' is '"
+                    + value + "': " + e.getMessage(), e);
+        }
+        return n;
+    }
+
+    private String resolve(String name, String attribute, String text) {
+        try {
+            return env.resolveRequiredPlaceholders(text).trim();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException("@StargazerListener method " + name + ": " + attribute + " = '" + text + "': " + e.getMessage(), e);
+        }
+    }
+
     /** The subscriptions running now (for the health indicator). */
     public List<Subscription> subscriptions() {
-        return List.copyOf(running);
+        return running.values().stream().map(Running::subscription).toList();
+    }
+
+    /** The ids of every listener, running or not ({@link StargazerListener#id()}). */
+    public synchronized List<String> listenerIds() {
+        return List.copyOf(endpoints.keySet());
+    }
+
+    /** Whether the listener with this id runs now. */
+    public boolean isRunning(String id) {
+        endpoint(id);
+        return running.containsKey(id);
+    }
+
+    /**
+     * Starts the listener with this id ({@link StargazerListener#id()}), whether or not it has
+     * {@link StargazerListener#autoStartup()}; nothing when it runs already.
+     *
+     * @throws IllegalArgumentException when no listener has this id
+     */
+    public synchronized void start(String id) {
+        Endpoint e = endpoint(id);
+        if (running.containsKey(id)) return;
+        checkMapper(e);
+        start(e);
+    }
+
+    /**
+     * Stops the listener with this id as the context's stop does: it stops reading, waits for its in-flight handlers up
+     * to its close timeout, and leaves what did not finish pending. Nothing when it does not run.
+     *
+     * @throws IllegalArgumentException when no listener has this id
+     */
+    public void stop(String id) {
+        endpoint(id);
+        Running r;
+        synchronized (this) {
+            r = running.remove(id);
+        }
+        if (r != null) close(r);
+    }
+
+    private synchronized Endpoint endpoint(String id) {
+        Endpoint e = endpoints.get(id);
+        if (e == null) {
+            throw new IllegalArgumentException("No @StargazerListener with id '" + id + "'; the ids are " + endpoints.keySet());
+        }
+        return e;
     }
 
     @Override
     public synchronized void start() {
         if (started) return;
+        // Every listener that cannot work fails the start before any of them reads an entry.
+        for (Endpoint e : endpoints.values()) checkMapper(e);
         started = true;
-        for (Endpoint e : endpoints) {
-            if (e.spec.autoStartup()) start(e);
+        for (Endpoint e : endpoints.values()) {
+            if (e.autoStartup && !running.containsKey(e.id)) start(e);
+        }
+    }
+
+    /** A payload-type listener without a mapper would fail on every entry and dead-letter them all: refuse it now. */
+    private void checkMapper(Endpoint e) {
+        if (e.needsMapper() && payloadMapper.get() == null) {
+            throw new IllegalStateException("@StargazerListener method " + e.name + " takes " + e.param.getTypeName()
+                    + ": mapping payloads needs Jackson (spring-boot-jackson) and its JsonMapper bean; or take an Envelope or a Delivery");
         }
     }
 
     private void start(Endpoint e) {
-        StargazerListener spec = e.spec;
         UnaryOperator<ConsumerConfig.Builder> customize = b -> {
             defaults.apply(b);
-            String c = resolve(spec.concurrency());
-            if (!c.isEmpty()) b.concurrency(Integer.parseInt(c));
-            String md = resolve(spec.maxDeliveries());
-            if (!md.isEmpty()) b.maxDeliveries(Integer.parseInt(md));
-            if (spec.batch()) {
-                int size = Integer.parseInt(resolve(spec.batchSize()));
-                b.manualAck(true).maxInFlight(Math.max(size * 2, b.build().maxInFlight()));
+            if (e.concurrency != null) b.concurrency(e.concurrency);
+            if (e.maxDeliveries != null) b.maxDeliveries(e.maxDeliveries);
+            if (e.batch) {
+                b.manualAck(true).maxInFlight(Math.max(e.batchSize * 2, b.build().maxInFlight()));
             }
             return b;
         };
-        io.stargazer.bus.MessageHandler handler = spec.batch() ? batchHandler(e) : singleHandler(e);
+        Duration closeTimeout = customize.apply(ConsumerConfig.builder("close-timeout", "close-timeout")).build().closeTimeout();
+        BiFunction<Map<String, Object>, Type, Object> mapper = e.needsMapper() ? payloadMapper.get() : null;
+        Batcher batcher = e.batch ? new Batcher(e, mapper, batchObserver()) : null;
+        MessageHandler handler = batcher != null ? batcher::add : d -> invoke(e, argument(e, mapper, d));
         EventBus b = bus.get();
-        Subscription s = spec.inbound() ? b.subscribeInbound(customize, handler)
-                : b.subscribe(customize.apply(b.consumer(resolve(spec.stream()), resolve(spec.group()))).build(), handler);
-        running.add(s);
-    }
-
-    private io.stargazer.bus.MessageHandler singleHandler(Endpoint e) {
-        Type param = e.method.getGenericParameterTypes()[0];
-        return d -> invoke(e, argument(param, d, e));
-    }
-
-    private io.stargazer.bus.MessageHandler batchHandler(Endpoint e) {
-        Type param = e.method.getGenericParameterTypes()[0];
-        if (!(param instanceof ParameterizedType pt) || pt.getRawType() != List.class) {
-            throw new IllegalStateException("batch @StargazerListener method " + e.name + " must take a List");
+        Subscription s;
+        try {
+            s = e.inbound ? b.subscribeInbound(customize, handler) : b.subscribe(customize.apply(b.consumer(e.stream, e.group)).build(), handler);
+        } catch (RuntimeException ex) {
+            if (batcher != null) batcher.discard();
+            throw ex;
         }
-        Type element = pt.getActualTypeArguments()[0];
-        int size = Integer.parseInt(resolve(e.spec.batchSize()));
-        Duration wait = DurationStyle.detectAndParse(resolve(e.spec.batchWait()));
-        Batcher b = new Batcher(size, deliveries -> {
-            List<Object> args = new ArrayList<>(deliveries.size());
-            for (Delivery d : deliveries) args.add(argument(element, d, e));
-            try {
-                invoke(e, args);
-                deliveries.forEach(Delivery::ack);
-            } catch (Exception ex) {
-                deliveries.forEach(d -> d.nack(ex));
-            }
-        });
-        batchers.add(b);
-        ScheduledExecutorService timer = timer();
-        long ms = Math.max(1, wait.toMillis());
-        timer.scheduleWithFixedDelay(b::flushIfWaited, ms, ms, TimeUnit.MILLISECONDS);
-        return b::add;
+        if (batcher != null) batcher.startTimer();
+        running.put(e.id, new Running(e, s, batcher, closeTimeout));
     }
 
-    private synchronized ScheduledExecutorService timer() {
-        if (batchTimer == null) {
-            batchTimer = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "stargazer-batch-timer");
-                t.setDaemon(true);
-                return t;
-            });
-        }
-        return batchTimer;
-    }
-
-    private Object argument(Type param, Delivery d, Endpoint e) {
-        if (param == Delivery.class) return d;
-        if (param == Envelope.class) return d.envelope();
-        if (payloadMapper == null) {
-            throw new IllegalStateException("@StargazerListener method " + e.name + " takes " + param.getTypeName()
-                    + ": mapping payloads needs Jackson (spring-boot-jackson) on the class path");
-        }
-        return payloadMapper.apply(d.envelope().asMap(), param);
+    private static Object argument(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper, Delivery d) {
+        if (e.param == Delivery.class) return d;
+        if (e.param == Envelope.class) return d.envelope();
+        return mapper.apply(d.envelope().asMap(), e.param);
     }
 
     private static void invoke(Endpoint e, Object arg) throws Exception {
@@ -185,23 +324,47 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         }
     }
 
-    private String resolve(String text) {
-        return env.resolveRequiredPlaceholders(text).trim();
+    @Override
+    public void stop() {
+        List<Running> closing;
+        synchronized (this) {
+            started = false;
+            closing = List.copyOf(running.values());
+            running.clear();
+        }
+        // In parallel: one listener waiting for its handlers must not keep the others reading meanwhile, nor add its
+        // close timeout to theirs.
+        List<Thread> threads = new ArrayList<>();
+        for (Running r : closing) {
+            Thread t = new Thread(() -> close(r), "stargazer-listener-stop-" + r.endpoint.id);
+            t.setDaemon(true);
+            t.start();
+            threads.add(t);
+        }
+        boolean interrupted = false;
+        for (Thread t : threads) {
+            while (true) {
+                try {
+                    t.join();
+                    break;
+                } catch (InterruptedException ie) {
+                    interrupted = true; // the closes are bounded by their close timeouts: finish waiting for them
+                }
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 
-    @Override
-    public synchronized void stop() {
-        started = false;
-        for (Batcher b : batchers) b.flushAll();
-        for (Subscription s : running) {
-            s.close();
+    private static void close(Running r) {
+        long deadline = System.nanoTime() + r.closeTimeout.toNanos();
+        Batcher b = r.batcher;
+        if (b != null) b.beginStop();
+        try {
+            r.subscription.close();
+        } catch (RuntimeException e) {
+            log.atWarn().setCause(e).log("Closing the subscription of @StargazerListener " + r.endpoint.name + " failed");
         }
-        running.clear();
-        batchers.clear();
-        if (batchTimer != null) {
-            batchTimer.shutdownNow();
-            batchTimer = null;
-        }
+        if (b != null) b.awaitStop(deadline);
     }
 
     @Override
@@ -214,42 +377,143 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         return PHASE;
     }
 
-    /** Gathers deliveries of a batch listener; hands them over when full, or at the next tick of its wait (batchWait). */
+    /**
+     * Gathers the deliveries of one batch listener (manual acknowledgement): hands them over when full, on the handler
+     * thread that filled the batch, or at the next tick of its wait (batchWait) on its own thread. Nothing it runs may
+     * throw out of it: a throw out of a tick cancels the periodic task (no partial batch is handed over again), and one
+     * out of {@link #add} nacks only the delivery added last while the rest of the batch stays held unsettled.
+     */
     private static final class Batcher {
-        private final int size;
-        private final java.util.function.Consumer<List<Delivery>> sink;
+        private final Endpoint e;
+        private final BiFunction<Map<String, Object>, Type, Object> mapper;
+        private final BatchObserver observer;
+        private final ScheduledExecutorService thread;
+        private ScheduledFuture<?> tick;
         private List<Delivery> buffer = new ArrayList<>();
+        /**
+         * Set when the listener stops: a batch call that fails from then on (interrupted after the close timeout, or
+         * failing as things close under it) leaves its entries pending instead of nacking them, which would
+         * dead-letter one on its last allowed delivery.
+         */
+        private volatile boolean stopping;
 
-        Batcher(int size, java.util.function.Consumer<List<Delivery>> sink) {
-            this.size = size;
-            this.sink = sink;
+        Batcher(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper, BatchObserver observer) {
+            this.e = e;
+            this.mapper = mapper;
+            this.observer = observer;
+            this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "stargazer-batch-" + e.id);
+                t.setDaemon(true);
+                return t;
+            });
+        }
+
+        void startTimer() {
+            long ms = Math.max(1, e.batchWait.toMillis());
+            tick = thread.scheduleWithFixedDelay(this::flush, ms, ms, TimeUnit.MILLISECONDS);
         }
 
         void add(Delivery d) {
             List<Delivery> full = null;
             synchronized (this) {
                 buffer.add(d);
-                if (buffer.size() >= size) full = take();
+                if (buffer.size() >= e.batchSize) full = take();
             }
-            if (full != null) sink.accept(full);
+            if (full != null) run(full);
         }
 
-        void flushIfWaited() {
+        private void flush() {
             List<Delivery> due = null;
             synchronized (this) {
                 if (!buffer.isEmpty()) due = take();
             }
-            if (due != null) sink.accept(due);
-        }
-
-        void flushAll() {
-            flushIfWaited();
+            if (due != null) run(due);
         }
 
         private List<Delivery> take() {
             List<Delivery> out = buffer;
             buffer = new ArrayList<>();
             return out;
+        }
+
+        private void run(List<Delivery> batch) {
+            try {
+                runBatch(batch);
+            } catch (Throwable t) {
+                // Only the bus's own settling can get here; the entries stay held and are logged rather than lost.
+                log.atError().setCause(t).log("@StargazerListener " + e.name + ": settling a batch of " + batch.size() + " failed");
+            }
+        }
+
+        private void runBatch(List<Delivery> batch) {
+            List<Object> args = new ArrayList<>(batch.size());
+            List<Delivery> mapped = new ArrayList<>(batch.size());
+            for (Delivery d : batch) {
+                try {
+                    args.add(argument(e, mapper, d));
+                    mapped.add(d);
+                } catch (Throwable t) {
+                    // Its own failure, retried and dead-lettered as a single listener's would be; the rest still runs.
+                    d.nack(t);
+                }
+            }
+            if (mapped.isEmpty()) return;
+            try {
+                if (observer == null) {
+                    invoke(e, args);
+                } else {
+                    observer.observe(e.id, mapped.size(), () -> invoke(e, args));
+                }
+            } catch (Throwable t) {
+                if (stopping) {
+                    log.atWarn().log("@StargazerListener " + e.name + ": a batch of " + mapped.size() + " failed while the listener stopped ("
+                            + t + "); its entries stay pending for another consumer");
+                    return;
+                }
+                for (Delivery d : mapped) d.nack(t);
+                return;
+            }
+            for (Delivery d : mapped) d.ack();
+        }
+
+        /** No more ticks; what is gathered so far is handed over on the batch thread while the subscription closes. */
+        void beginStop() {
+            stopping = true;
+            ScheduledFuture<?> t = tick;
+            if (t != null) t.cancel(false);
+            flushLater();
+        }
+
+        /**
+         * After the subscription closed (no more adds): hands over what came in meanwhile, then waits for the batch
+         * thread until {@code deadline} and interrupts it after.
+         */
+        void awaitStop(long deadline) {
+            flushLater();
+            thread.shutdown();
+            try {
+                if (!thread.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    log.atWarn().log("@StargazerListener " + e.name + ": a batch call did not finish within the close timeout;"
+                            + " interrupting it, its entries stay pending for another consumer");
+                    thread.shutdownNow();
+                    thread.awaitTermination(INTERRUPT_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+                }
+            } catch (InterruptedException ie) {
+                thread.shutdownNow();
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        private void flushLater() {
+            try {
+                thread.execute(this::flush);
+            } catch (RejectedExecutionException closed) {
+                // stopped already
+            }
+        }
+
+        void discard() {
+            thread.shutdownNow();
         }
     }
 }

@@ -14,6 +14,7 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.health.autoconfigure.contributor.ConditionalOnEnabledHealthIndicator;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.Environment;
@@ -29,6 +30,8 @@ import org.springframework.core.env.Environment;
         "org.springframework.boot.jackson.autoconfigure.JacksonAutoConfiguration"})
 @EnableConfigurationProperties(StargazerBusProperties.class)
 public class StargazerBusAutoConfiguration {
+    /** The observation of each batch listener call (with an ObservationRegistry bean). */
+    public static final String BATCH_OBSERVATION = "stargazer.listener.batch";
 
     /**
      * Connects at start-up; closed with the context. Creates the role's streams and groups unless
@@ -70,9 +73,10 @@ public class StargazerBusAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean
     public static StargazerListeners stargazerListeners(ObjectProvider<EventBus> bus, Environment env,
-            ObjectProvider<StargazerBusProperties> properties, ObjectProvider<PayloadMapper> mapper) {
+            ObjectProvider<StargazerBusProperties> properties, ObjectProvider<PayloadMapper> mapper,
+            ObjectProvider<StargazerListeners.BatchObserver> batchObserver) {
         // Static and lazy: a BeanPostProcessor is made before other beans; the bus is fetched when first needed.
-        return new LazyListeners(bus, env, properties, mapper);
+        return new LazyListeners(bus, env, properties, mapper, batchObserver);
     }
 
     /** Typed payloads through the application's Jackson 3 {@code JsonMapper}. */
@@ -106,6 +110,33 @@ public class StargazerBusAutoConfiguration {
         ObservationInstaller stargazerObservationInstaller(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry) {
             return bus -> registry.ifAvailable(r -> BusObservations.install(bus, r));
         }
+
+        /**
+         * Each call of a batch listener's method as the observation {@value StargazerBusAutoConfiguration#BATCH_OBSERVATION} (a timer through Spring
+         * Boot's metrics, a span through its tracing), tagged with the listener's id and, by Micrometer, its error.
+         */
+        @Bean
+        @ConditionalOnMissingBean
+        StargazerListeners.BatchObserver stargazerBatchObserver(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry) {
+            return (id, size, call) -> {
+                io.micrometer.observation.ObservationRegistry r = registry.getIfAvailable();
+                if (r == null) {
+                    call.run();
+                    return;
+                }
+                io.micrometer.observation.Observation o = io.micrometer.observation.Observation.createNotStarted(BATCH_OBSERVATION, r)
+                        .contextualName("batch " + id).lowCardinalityKeyValue("listener", id)
+                        .highCardinalityKeyValue("batch.size", Integer.toString(size)).start();
+                try (io.micrometer.observation.Observation.Scope scope = o.openScope()) {
+                    call.run();
+                } catch (Throwable t) {
+                    o.error(t);
+                    throw t;
+                } finally {
+                    o.stop();
+                }
+            };
+        }
     }
 
     @Configuration(proxyBeanMethods = false)
@@ -113,6 +144,7 @@ public class StargazerBusAutoConfiguration {
     static class Health {
         @Bean
         @ConditionalOnMissingBean(name = "stargazerHealthIndicator")
+        @ConditionalOnEnabledHealthIndicator("stargazer")
         StargazerHealthIndicator stargazerHealthIndicator(EventBus bus, StargazerListeners listeners) {
             return new StargazerHealthIndicator(bus, listeners);
         }
@@ -132,16 +164,20 @@ public class StargazerBusAutoConfiguration {
 
     /** {@link StargazerListeners} whose collaborators are looked up at start, not when the post-processor is made. */
     static final class LazyListeners extends StargazerListeners {
+        private final ObjectProvider<BatchObserver> batchObserver;
+
         LazyListeners(ObjectProvider<EventBus> bus, Environment env, ObjectProvider<StargazerBusProperties> properties,
-                ObjectProvider<PayloadMapper> mapper) {
-            super(bus::getObject, env, b -> properties.getObject().getConsumer().applyTo(b), (members, type) -> {
+                ObjectProvider<PayloadMapper> mapper, ObjectProvider<BatchObserver> batchObserver) {
+            super(env, bus::getObject, b -> properties.getObject().getConsumer().applyTo(b), () -> {
                 PayloadMapper m = mapper.getIfAvailable();
-                if (m == null) {
-                    throw new IllegalStateException("mapping a payload to " + type.getTypeName()
-                            + " needs Jackson (spring-boot-jackson) and its JsonMapper bean");
-                }
-                return m.map(members, type);
+                return m == null ? null : m::map;
             });
+            this.batchObserver = batchObserver;
+        }
+
+        @Override
+        protected BatchObserver batchObserver() {
+            return batchObserver.getIfAvailable();
         }
     }
 }

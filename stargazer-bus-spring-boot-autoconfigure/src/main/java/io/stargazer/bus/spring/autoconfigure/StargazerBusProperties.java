@@ -2,6 +2,7 @@ package io.stargazer.bus.spring.autoconfigure;
 
 import io.stargazer.bus.Backpressure;
 import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RetryOrder;
@@ -11,6 +12,8 @@ import io.stargazer.bus.tools.ToolClientConfig;
 import io.stargazer.bus.tools.ToolServiceConfig;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
 import java.util.function.Consumer;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -23,7 +26,10 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 public class StargazerBusProperties {
     public static final String PREFIX = "stargazer.bus";
 
-    /** Redis to connect to (REDIS_URL): redis://, rediss://, redis-sentinel://, or with ?cluster=true a Redis Cluster. */
+    /**
+     * Redis to connect to, as REDIS_URL: redis://[user[:password]@]host[:port][/db], rediss:// for TLS; several
+     * host:port separated by commas, or ?cluster=true, for a Redis Cluster.
+     */
     private String url = "redis://localhost:6379";
     /** What this process does (SG_NODE_ROLE): which groups ensure-streams creates. */
     private NodeRole role;
@@ -35,7 +41,7 @@ public class StargazerBusProperties {
     private Long streamMaxlen;
     /** Largest encoded envelope accepted (SG_MAX_ENVELOPE_BYTES). */
     private Integer maxEnvelopeBytes;
-    /** How often backlogs are checked for the log (SG_BACKLOG_CHECK_MS). */
+    /** How often, at most, one stream's backlog is checked while it is published to (SG_BACKLOG_CHECK_MS). */
     private Duration backlogCheckInterval;
     /** What happens at a stream's cap (SG_TRIM_POLICY): safe or evict. */
     private TrimPolicy trimPolicy;
@@ -66,7 +72,10 @@ public class StargazerBusProperties {
 
     /** Stream and group names (SG_* names of Topology). */
     public static class TopologyProperties {
-        /** Prefix for every default name (SG_NAMESPACE), e.g. "staging" gives staging:sg:stream:inbound. */
+        /**
+         * Prefix for every default stream and group name (Topology.Builder.namespace; no SG_* variable), e.g. "staging"
+         * gives staging:sg:stream:inbound. Names set here explicitly are taken as given.
+         */
         private String namespace;
         /** SG_INBOUND_STREAM. */
         private String inboundStream;
@@ -126,13 +135,13 @@ public class StargazerBusProperties {
         private Duration claimIdle;
         /** Deliveries before an entry is dead-lettered (SG_MAX_DELIVERIES). */
         private Integer maxDeliveries;
-        /** Entries read per call (SG_BATCH_SIZE). */
+        /** Entries read per call (SG_CONSUMER_BATCH_SIZE). */
         private Integer batchSize;
-        /** Unsettled deliveries at most (SG_MAX_IN_FLIGHT). */
+        /** Unsettled deliveries at most (SG_CONSUMER_MAX_IN_FLIGHT). */
         private Integer maxInFlight;
-        /** Handler threads (SG_CONCURRENCY). */
+        /** Handler threads (SG_CONSUMER_CONCURRENCY). */
         private Integer concurrency;
-        /** Longest blocking read (SG_BLOCK_MS). */
+        /** Longest blocking read (ConsumerConfig.blockTimeout; no SG_* variable). */
         private Duration blockTimeout;
         /** First retry backoff (SG_RETRY_BACKOFF_MS). */
         private Duration retryBackoff;
@@ -140,7 +149,7 @@ public class StargazerBusProperties {
         private Duration maxRetryBackoff;
         /** Whether a failed entry holds its channel's later entries (SG_RETRY_ORDER): ordered or unordered. */
         private RetryOrder retryOrder;
-        /** How long stopping waits for in-flight handlers; what is left stays pending. */
+        /** How long stopping waits for in-flight handlers; what is left stays pending (ConsumerConfig.closeTimeout; no SG_* variable). */
         private Duration closeTimeout;
 
         public Duration getClaimIdle() { return claimIdle; }
@@ -297,7 +306,7 @@ public class StargazerBusProperties {
         set(tp + "dead-letter-suffix", topology.deadLetterSuffix, t::deadLetterSuffix);
         set(tp + "outbox-prefix", topology.outboxPrefix, t::outboxPrefix);
         set(tp + "relay-group", topology.relayGroup, t::relayGroup);
-        b.topology(t.build());
+        b.topology(build(t::build));
         set(p + "role", role, b::role);
         set(p + "node-id", nodeId, b::nodeId);
         set(p + "platforms", platforms, b::platforms);
@@ -314,7 +323,42 @@ public class StargazerBusProperties {
         set(p + "dedupe-window", dedupeWindow, b::dedupeWindow);
         set(p + "server-code", serverCode, b::serverCode);
         set(p + "publish-via", publishVia, b::publishVia);
-        return b.build();
+        return build(b::build);
+    }
+
+    /** The property each {@code SG_*} setting of BusConfig and Topology comes from here. */
+    private static final Map<String, String> PROPERTY_OF_SETTING = Map.ofEntries(
+            Map.entry(BusConfig.ENV_NODE_ROLE, "role"), Map.entry(BusConfig.ENV_NODE_ID, "node-id"),
+            Map.entry(BusConfig.ENV_PLATFORMS, "platforms"), Map.entry(BusConfig.ENV_STREAM_MAXLEN, "stream-maxlen"),
+            Map.entry(BusConfig.ENV_MAX_ENVELOPE_BYTES, "max-envelope-bytes"),
+            Map.entry(BusConfig.ENV_BACKLOG_CHECK_MS, "backlog-check-interval"), Map.entry(BusConfig.ENV_TRIM_POLICY, "trim-policy"),
+            Map.entry(BusConfig.ENV_BACKPRESSURE, "backpressure"), Map.entry(BusConfig.ENV_BACKPRESSURE_TIMEOUT_MS, "backpressure-timeout"),
+            Map.entry(BusConfig.ENV_PUBLISH_TIMEOUT_MS, "publish-timeout"), Map.entry(BusConfig.ENV_PUBLISH_QUEUE_LIMIT, "publish-queue-limit"),
+            Map.entry(BusConfig.ENV_BLOCKING_PUBLISH_CONNECTIONS, "blocking-publish-connections"),
+            Map.entry(BusConfig.ENV_DEAD_PEER_TIMEOUT_MS, "dead-peer-timeout"), Map.entry(BusConfig.ENV_DEDUPE_WINDOW_MS, "dedupe-window"),
+            Map.entry(BusConfig.ENV_SERVER_CODE, "server-code"), Map.entry(BusConfig.ENV_PUBLISH_VIA, "publish-via"),
+            Map.entry(Topology.ENV_INBOUND_STREAM, "topology.inbound-stream"),
+            Map.entry(Topology.ENV_INBOUND_PARTITIONS, "topology.inbound-partitions"),
+            Map.entry(Topology.ENV_OUTBOUND_STREAM_PREFIX, "topology.outbound-stream-prefix"),
+            Map.entry(Topology.ENV_WORKER_GROUP, "topology.worker-group"),
+            Map.entry(Topology.ENV_GATEWAY_GROUP_PREFIX, "topology.gateway-group-prefix"),
+            Map.entry(Topology.ENV_TOOLS_STREAM, "topology.tools-stream"), Map.entry(Topology.ENV_TOOLS_GROUP, "topology.tools-group"),
+            Map.entry(Topology.ENV_TOOLS_REPLY_STREAM_PREFIX, "topology.tools-reply-stream-prefix"),
+            Map.entry(Topology.ENV_DEAD_LETTER_SUFFIX, "topology.dead-letter-suffix"),
+            Map.entry(Topology.ENV_OUTBOX_PREFIX, "topology.outbox-prefix"), Map.entry(Topology.ENV_RELAY_GROUP, "topology.relay-group"));
+
+    /**
+     * A build() that checks settings together: its refusal names an {@code SG_*} variable, which a Spring application
+     * never set, so it is rethrown naming the property.
+     */
+    private static <T> T build(Supplier<T> build) {
+        try {
+            return build.get();
+        } catch (ConfigException e) {
+            String property = PROPERTY_OF_SETTING.get(e.setting());
+            if (property == null) throw new IllegalArgumentException("Invalid " + PREFIX + ".* properties: " + e.getMessage(), e);
+            throw new IllegalArgumentException("Invalid value for property '" + PREFIX + "." + property + "': " + e.getMessage(), e);
+        }
     }
 
     /** One setter call; the library's refusal (naming the SG_* variable) is rethrown naming the property. */

@@ -25,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.Status;
@@ -35,6 +36,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 // The auto-configuration against a real Redis (TestServers): defaults, properties, back-off, a bad property named.
+@Timeout(120)
 class StargazerBusAutoConfigurationTest {
     private static final Duration WAIT = Duration.ofSeconds(20);
 
@@ -93,6 +95,144 @@ class StargazerBusAutoConfigurationTest {
             assertThat(ctx).hasFailed();
             assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.consumer.max-deliveries'");
         });
+    }
+
+    @Test
+    void aCombinationTheLibraryRefusesNamesTheProperty() {
+        // Refused by build(), which checks settings together and names an SG_* variable a Spring application never set.
+        runner.withPropertyValues("stargazer.bus.server-code=functions", "stargazer.bus.trim-policy=evict").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.server-code'")
+                    .hasStackTraceContaining("evict");
+        });
+        runner.withPropertyValues("stargazer.bus.topology.inbound-stream=in{x}", "stargazer.bus.topology.inbound-partitions=3").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.topology.inbound-stream'");
+        });
+    }
+
+    @Test
+    void theHealthIndicatorIsSwitchedOffAsSpringBootsOwnAre() {
+        runner.withPropertyValues("management.health.stargazer.enabled=false").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            assertThat(ctx).doesNotHaveBean(StargazerHealthIndicator.class);
+        });
+        runner.withPropertyValues("management.health.defaults.enabled=false").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            assertThat(ctx).doesNotHaveBean(StargazerHealthIndicator.class);
+        });
+        runner.withPropertyValues("management.health.defaults.enabled=false", "management.health.stargazer.enabled=true")
+                .run(ctx -> assertThat(ctx).hasSingleBean(StargazerHealthIndicator.class));
+    }
+
+    @Test
+    void healthIsDownOnceRedisIsGone() {
+        try (io.stargazer.embedded.RedisServerProcess own = TestServers.server().start()) {
+            new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(StargazerBusAutoConfiguration.class))
+                    .withPropertyValues("stargazer.bus.url=" + own.url(), "stargazer.bus.topology.namespace=" + TestServers.namespace())
+                    .run(ctx -> {
+                assertThat(ctx).hasNotFailed();
+                StargazerHealthIndicator h = ctx.getBean(StargazerHealthIndicator.class);
+                assertThat(h.health(true).getStatus()).isEqualTo(Status.UP);
+                own.kill();
+                assertThat(h.health(true).getStatus()).isEqualTo(Status.DOWN);
+            });
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Observations {
+        final ConcurrentLinkedQueue<io.micrometer.observation.Observation.Context> stopped = new ConcurrentLinkedQueue<>();
+
+        @Bean
+        io.micrometer.observation.ObservationRegistry observationRegistry() {
+            io.micrometer.observation.ObservationRegistry r = io.micrometer.observation.ObservationRegistry.create();
+            r.observationConfig().observationHandler(new io.micrometer.observation.ObservationHandler<>() {
+                @Override public boolean supportsContext(io.micrometer.observation.Observation.Context c) { return true; }
+                @Override public void onStop(io.micrometer.observation.Observation.Context c) { stopped.add(c); }
+            });
+            return r;
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Forwarding {
+        private final EventBus bus;
+
+        Forwarding(EventBus bus) {
+            this.bus = bus;
+        }
+
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:traced", group = "g")
+        void on(Envelope e) {
+            bus.publish(e.string("out"), Envelope.of("channel_id", "c"));
+        }
+    }
+
+    @Test
+    void withAnObservationRegistryBeanWhatAListenerPublishesJoinsItsProcessObservation() {
+        runner.withUserConfiguration(Observations.class, Forwarding.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            String ns = ctx.getEnvironment().getProperty("stargazer.bus.topology.namespace");
+            ctx.getBean(EventBus.class).publish(ns + ":traced", Envelope.of("channel_id", "c", "out", ns + ":traced-out"));
+            Observations o = ctx.getBean(Observations.class);
+            await().atMost(WAIT).untilAsserted(() -> assertThat(o.stopped)
+                    .filteredOn(c -> ("send " + ns + ":traced-out").equals(c.getContextualName())).singleElement()
+                    .satisfies(send -> assertThat(send.getParentObservation().getContextView().getContextualName())
+                            .isEqualTo("process " + ns + ":traced")));
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class BadConcurrency {
+        @StargazerListener(stream = "s", group = "g", concurrency = "${worker.concurrency}")
+        void onMessage(Envelope e) {
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class BadBatchWait {
+        @StargazerListener(stream = "s", group = "g", batch = true, batchWait = "soon")
+        void onBatch(List<Envelope> e) {
+        }
+    }
+
+    @Test
+    void aBadListenerAttributeNamesTheMethodAndTheAttribute() {
+        runner.withUserConfiguration(BadConcurrency.class).withPropertyValues("worker.concurrency=four").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining(".onMessage: concurrency = '${worker.concurrency}' is 'four', not a whole number");
+        });
+        runner.withUserConfiguration(BadConcurrency.class).withPropertyValues("worker.concurrency=0").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining(".onMessage: concurrency = '${worker.concurrency}' is '0'");
+        });
+        runner.withUserConfiguration(BadBatchWait.class).run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining(".onBatch: batchWait = 'soon' is 'soon', not a duration");
+        });
+    }
+
+    public record Order(String channel_id, int n) {
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Typed {
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:typed", group = "g")
+        void onOrder(Order o) {
+        }
+    }
+
+    @Test
+    void aPayloadTypeListenerWithoutAJsonMapperFailsTheStartUpNamingTheMethod() {
+        // This runner has no JacksonAutoConfiguration, so no JsonMapper: every entry would fail to map and be dead-lettered.
+        runner.withUserConfiguration(Typed.class).run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining(".onOrder takes " + Order.class.getTypeName())
+                    .hasStackTraceContaining("JsonMapper");
+        });
+        runner.withConfiguration(AutoConfigurations.of(org.springframework.boot.jackson.autoconfigure.JacksonAutoConfiguration.class))
+                .withUserConfiguration(Typed.class).run(ctx -> assertThat(ctx).hasNotFailed());
     }
 
     @Test
@@ -165,6 +305,34 @@ class StargazerBusAutoConfigurationTest {
             assertThat(byName.get(name).get("description").asString()).as(name).isNotBlank();
         }
         assertThat(byName.get("stargazer.bus.tools.client.reply-ttl").get("type").asString()).isEqualTo("java.time.Duration");
+    }
+
+    @Test
+    void theIdeMetadataNamesOnlyVariablesAndUrlsTheLibraryTakes() throws Exception {
+        JsonNode metadata;
+        try (var in = getClass().getResourceAsStream("/META-INF/spring-configuration-metadata.json")) {
+            metadata = JsonMapper.builder().build().readTree(in);
+        }
+        java.util.Set<String> variables = new java.util.HashSet<>();
+        for (Class<?> c : List.of(BusConfig.class, io.stargazer.bus.Topology.class, ConsumerConfig.class, RedisUrl.class)) {
+            for (java.lang.reflect.Field f : c.getFields()) {
+                if (f.getName().startsWith("ENV_")) variables.add((String) f.get(null));
+            }
+        }
+        java.util.regex.Pattern named = java.util.regex.Pattern.compile("SG_[A-Z_]+[A-Z]");
+        metadata.get("properties").forEach(n -> {
+            String description = n.path("description").asString("");
+            named.matcher(description).results().map(java.util.regex.MatchResult::group)
+                    .forEach(v -> assertThat(variables).as(n.get("name").asString() + " names " + v).contains(v));
+        });
+        metadata.get("properties").forEach(n -> {
+            if (n.get("name").asString().equals("stargazer.bus.url")) {
+                assertThat(n.get("description").asString()).doesNotContain("sentinel");
+                // Refused by RedisUrl: a description must not promise it.
+                runner.withPropertyValues("stargazer.bus.url=redis-sentinel://127.0.0.1:26379/0#mymaster")
+                        .run(ctx -> assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.url'"));
+            }
+        });
     }
 
     @Test

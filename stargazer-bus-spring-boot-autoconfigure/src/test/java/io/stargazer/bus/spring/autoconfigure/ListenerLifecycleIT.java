@@ -1,0 +1,193 @@
+package io.stargazer.bus.spring.autoconfigure;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.spring.StargazerListener;
+import io.stargazer.bus.spring.StargazerListeners;
+import io.stargazer.testing.TestServers;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.context.annotation.Configuration;
+
+// Starting and stopping @StargazerListener methods: by id, and all of them when the context closes (graceful: in-flight
+// handlers finish, or are left pending after the close timeout).
+@Timeout(120)
+class ListenerLifecycleIT {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+
+    private final String ns = TestServers.namespace();
+    private final ApplicationContextRunner runner = new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(StargazerBusAutoConfiguration.class))
+            .withPropertyValues("stargazer.bus.url=" + TestServers.url(), "stargazer.bus.topology.namespace=" + ns,
+                    "stargazer.bus.consumer.block-timeout=200ms");
+
+    @Configuration(proxyBeanMethods = false)
+    static class Manual {
+        final ConcurrentLinkedQueue<Long> got = new ConcurrentLinkedQueue<>();
+
+        @StargazerListener(id = "manual", stream = "${stargazer.bus.topology.namespace}:manual", group = "g", autoStartup = false)
+        void onMessage(Envelope e) {
+            got.add(e.longValue("n", -1));
+        }
+
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:auto", group = "g")
+        void unnamed(Envelope e) {
+        }
+    }
+
+    @Test
+    void aListenerWithoutAutoStartupIsStartedAndStoppedByItsId() {
+        runner.withUserConfiguration(Manual.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            StargazerListeners listeners = ctx.getBean(StargazerListeners.class);
+            String unnamed = listeners.listenerIds().stream().filter(id -> id.endsWith(".unnamed")).findFirst().orElseThrow();
+            assertThat(listeners.listenerIds()).containsExactlyInAnyOrder("manual", unnamed);
+            assertThat(listeners.isRunning("manual")).isFalse();
+            assertThat(listeners.isRunning(unnamed)).isTrue();
+            assertThat(listeners.subscriptions()).hasSize(1);
+
+            listeners.start("manual");
+            assertThat(listeners.isRunning("manual")).isTrue();
+            assertThat(listeners.subscriptions()).hasSize(2);
+            EventBus bus = ctx.getBean(EventBus.class);
+            bus.publish(ns + ":manual", Envelope.of("channel_id", "c", "n", 1));
+            await().atMost(WAIT).untilAsserted(() -> assertThat(ctx.getBean(Manual.class).got).containsExactly(1L));
+
+            listeners.stop("manual");
+            assertThat(listeners.isRunning("manual")).isFalse();
+            assertThat(listeners.isRunning(unnamed)).as("the others keep running").isTrue();
+            assertThat(listeners.subscriptions()).hasSize(1);
+            assertThatThrownBy(() -> listeners.start("nope")).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("manual");
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class SameId {
+        @StargazerListener(id = "twice", stream = "a", group = "g")
+        void one(Envelope e) {
+        }
+
+        @StargazerListener(id = "twice", stream = "b", group = "g")
+        void two(Envelope e) {
+        }
+    }
+
+    @Test
+    void twoListenersWithOneIdFailTheStartUp() {
+        runner.withUserConfiguration(SameId.class).run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("id 'twice' is already taken");
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Stuck {
+        final CountDownLatch started = new CountDownLatch(1);
+        final AtomicBoolean interrupted = new AtomicBoolean();
+
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:stuck", group = "g")
+        void on(Envelope e) throws InterruptedException {
+            started.countDown();
+            try {
+                new CountDownLatch(1).await(); // only the close timeout's interrupt ends it
+            } catch (InterruptedException ie) {
+                interrupted.set(true);
+                throw ie;
+            }
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Quick {
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:quick", group = "g")
+        void on(Envelope e) {
+        }
+    }
+
+    /**
+     * A listener waiting for a stuck handler must not keep the others reading: every listener stops reading when the
+     * context closes, before any of them waits (closed one after another, the quick one read on for the stuck one's
+     * whole close timeout).
+     */
+    @Test
+    void closingStopsEveryListenerAtOnceNotOneAfterAnother() {
+        runner.withUserConfiguration(Stuck.class, Quick.class).withPropertyValues("stargazer.bus.consumer.close-timeout=5s").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            Stuck stuck = ctx.getBean(Stuck.class);
+            ctx.getBean(EventBus.class).publish(ns + ":stuck", Envelope.of("channel_id", "c"));
+            assertThat(stuck.started.await(15, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            Subscription quick = ctx.getBean(StargazerListeners.class).subscriptions().stream()
+                    .filter(s -> s.stream().equals(ns + ":quick")).findFirst().orElseThrow();
+
+            CompletableFuture<Void> closing = CompletableFuture.runAsync(ctx::close);
+            await().atMost(WAIT).until(() -> quick.state() == Subscription.State.STOPPED);
+            assertThat(stuck.interrupted).as("the quick listener stopped while the stuck one still waited for its handler").isFalse();
+            closing.get();
+            assertThat(stuck.interrupted).isTrue();
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Slow {
+        final java.util.concurrent.atomic.AtomicInteger started = new java.util.concurrent.atomic.AtomicInteger();
+        final ConcurrentLinkedQueue<Long> finished = new ConcurrentLinkedQueue<>();
+
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:jobs", group = "g", concurrency = "4")
+        void onJob(Envelope e) throws InterruptedException {
+            started.incrementAndGet();
+            Thread.sleep(1500); // the handler's work, well within the close timeout (10 s)
+            finished.add(e.longValue("n", -1));
+        }
+    }
+
+    @Test
+    void closingLetsInFlightHandlersFinishAndAcknowledges() {
+        Slow[] slow = new Slow[1];
+        try (EventBus probe = probe()) {
+            runner.withUserConfiguration(Slow.class).withPropertyValues("stargazer.bus.consumer.max-deliveries=1").run(ctx -> {
+                assertThat(ctx).hasNotFailed();
+                slow[0] = ctx.getBean(Slow.class);
+                for (int i = 0; i < 4; i++) probe.publish(ns + ":jobs", Envelope.of("channel_id", "c" + i, "n", i));
+                await().atMost(WAIT).until(() -> slow[0].started.get() == 4);
+            }); // closed while the four handlers run
+            assertThat(slow[0].finished).containsExactlyInAnyOrder(0L, 1L, 2L, 3L);
+            assertThat(probe.pendingCount(ns + ":jobs", "g")).as("acknowledged before the bus closed").isZero();
+            assertThat(probe.read(ns + ":jobs:dead", "0", 10)).isEmpty();
+        }
+    }
+
+    @Test
+    void aHandlerStillRunningAtTheCloseTimeoutIsLeftPendingNotDeadLettered() {
+        Stuck[] stuck = new Stuck[1];
+        try (EventBus probe = probe()) {
+            runner.withUserConfiguration(Stuck.class).withPropertyValues("stargazer.bus.consumer.max-deliveries=1",
+                    "stargazer.bus.consumer.close-timeout=500ms").run(ctx -> {
+                assertThat(ctx).hasNotFailed();
+                stuck[0] = ctx.getBean(Stuck.class);
+                probe.publish(ns + ":stuck", Envelope.of("channel_id", "c"));
+                assertThat(stuck[0].started.await(15, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            });
+            assertThat(stuck[0].interrupted).isTrue();
+            // Given back by the bus with the delivery uncounted, on its last allowed delivery.
+            assertThat(probe.pendingCount(ns + ":stuck", "g")).isEqualTo(1);
+            assertThat(probe.read(ns + ":stuck:dead", "0", 10)).isEmpty();
+        }
+    }
+
+    private EventBus probe() {
+        return EventBus.connect(io.stargazer.bus.RedisUrl.parse(TestServers.url()),
+                io.stargazer.bus.BusConfig.builder().topology(io.stargazer.bus.Topology.builder().namespace(ns).build()).build());
+    }
+}
