@@ -84,7 +84,9 @@ public final class BusMetrics implements MeterBinder {
         private final MeterRegistry registry;
         private final Map<String, Timer> sendOk = new ConcurrentHashMap<>();
         private final Map<String, Counter> sentOk = new ConcurrentHashMap<>();
-        private final Map<Subscription, Timer> processOk = new ConcurrentHashMap<>();
+        /** Per subscription, its process timer of each outcome ("none" or the error type), registered once. */
+        private final Map<Subscription, Map<String, Timer>> processTimers = new ConcurrentHashMap<>();
+        /** What to remove from the registry when the subscription closes: each meter once. */
         private final Map<Subscription, List<Meter>> bySubscription = new ConcurrentHashMap<>();
         private final Map<String, GroupsSnapshot> groups = new ConcurrentHashMap<>();
 
@@ -123,13 +125,17 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void handled(Subscription s, long nanos, Throwable error) {
-            Timer t = error == null ? processOk.computeIfAbsent(s, x -> processTimer(x, "none")) : processTimer(s, errorType(error));
+            String outcome = error == null ? "none" : errorType(error);
+            Map<String, Timer> timers = processTimers.computeIfAbsent(s, x -> new ConcurrentHashMap<>());
+            Timer t = timers.get(outcome);
+            // Registered and listed for removal once per outcome: a handler that keeps failing must not grow the list.
+            if (t == null) t = timers.computeIfAbsent(outcome, o -> processTimer(s, o));
             t.record(nanos, TimeUnit.NANOSECONDS);
         }
 
-        private Timer processTimer(Subscription s, String errorType) {
+        private Timer processTimer(Subscription s, String outcome) {
             Timer t = Timer.builder("messaging.process.duration").description("Handler duration per delivery attempt")
-                    .tags(subscriptionTags(s)).tag(TAG_OPERATION, "process").tag(TAG_ERROR, errorType).register(registry);
+                    .tags(subscriptionTags(s)).tag(TAG_OPERATION, "process").tag(TAG_ERROR, outcome).register(registry);
             bySubscription.computeIfAbsent(s, x -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(t);
             return t;
         }
@@ -161,7 +167,7 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void unsubscribed(Subscription s) {
-            processOk.remove(s);
+            processTimers.remove(s);
             List<Meter> meters = bySubscription.remove(s);
             if (meters != null) meters.forEach(registry::remove);
         }

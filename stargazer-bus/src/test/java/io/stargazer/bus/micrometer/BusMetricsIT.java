@@ -3,6 +3,7 @@ package io.stargazer.bus.micrometer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -18,9 +19,13 @@ import io.stargazer.bus.tools.ToolException;
 import io.stargazer.bus.tools.ToolRegistry;
 import io.stargazer.bus.tools.ToolService;
 import io.stargazer.bus.tools.TestTools;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 // The binder's meters after a known workload hold exactly its counts: 10 publishes, of which 2 fail once and 1 fails
 // on every delivery (dead-lettered after 2), 3 tools calls of which 1 is refused.
@@ -28,6 +33,7 @@ class BusMetricsIT {
     private static final Duration WAIT = Duration.ofSeconds(20);
 
     @Test
+    @Timeout(120)
     void metersCountAKnownWorkloadExactly() {
         Topology t = TestRedis.topology();
         MeterRegistry registry = new SimpleMeterRegistry();
@@ -88,5 +94,42 @@ class BusMetricsIT {
             sub.close();
             assertThat(registry.find("messaging.client.consumed.messages").tag(group, "g").functionCounter()).isNull();
         }
+    }
+
+    /**
+     * A subscription has a fixed set of meters: 8, and one process timer per outcome. Each failed handling used to
+     * append the same error timer again to the subscription's copy-on-write list (copied whole each time).
+     */
+    @Test
+    @Timeout(120)
+    void failuresDoNotGrowWhatTheBinderKeepsPerSubscription() throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            new BusMetrics(bus).bindTo(registry);
+            String stream = bus.topology().inboundStream();
+            ConsumerConfig cfg = bus.consumer(stream, "g").maxDeliveries(1).build();
+            try (Subscription sub = bus.subscribe(cfg, d -> {
+                throw new IllegalStateException("always fails");
+            })) {
+                int n = 300;
+                for (int i = 0; i < n; i++) bus.publishAsync(stream, Envelope.of("channel_id", "c" + i, "n", i));
+                await().atMost(WAIT).until(() -> sub.stats().deadLettered() == n);
+                List<Meter> kept = keptFor(bus, sub);
+                assertThat(kept).as("meters kept for one subscription after %d failures", n).doesNotHaveDuplicates().hasSize(9);
+                assertThat(registry.get("messaging.process.duration").tag(BusMetrics.TAG_ERROR, "IllegalStateException").timer().count())
+                        .isEqualTo(n);
+            }
+        }
+    }
+
+    /** What the binder bound to {@code bus} keeps to remove when {@code s} closes (one binder bound: the hooks are its). */
+    @SuppressWarnings("unchecked")
+    private static List<Meter> keptFor(EventBus bus, Subscription s) throws Exception {
+        Method hooks = bus.getClass().getDeclaredMethod("hooks");
+        hooks.setAccessible(true);
+        Object bound = hooks.invoke(bus);
+        Field f = bound.getClass().getDeclaredField("bySubscription");
+        f.setAccessible(true);
+        return List.copyOf(((Map<Subscription, List<Meter>>) f.get(bound)).get(s));
     }
 }
