@@ -13,10 +13,12 @@ import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.internal.BusFactory;
 import io.stargazer.bus.internal.BusHooks;
+import io.stargazer.bus.tools.ToolException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
@@ -41,11 +43,16 @@ import java.util.function.ToDoubleFunction;
  *   <tr><td>{@code stargazer.messaging.in.flight}</td><td>gauge</td><td>destination, consumer group</td><td>deliveries not yet settled</td></tr>
  *   <tr><td>{@code stargazer.messaging.lag} / {@code .pending}</td><td>gauges</td><td>destination, consumer group</td><td>entries not yet delivered to the group / delivered and unacknowledged</td></tr>
  *   <tr><td>{@code messaging.process.duration}</td><td>timer</td><td>destination, consumer group, operation=process, error.type</td><td>handler duration, per attempt</td></tr>
- *   <tr><td>{@code stargazer.tools.client.duration}</td><td>timer</td><td>tool, outcome ({@code ok} or the error type)</td><td>tools calls made through a ToolClient and their latency</td></tr>
+ *   <tr><td>{@code stargazer.tools.client.duration}</td><td>timer</td><td>tool ({@value #UNKNOWN_TOOL} until the tools service has shown it has the tool), outcome ({@code ok} or the error type)</td><td>tools calls made through a ToolClient and their latency</td></tr>
  * </table>
  *
  * <p>The tag keys are OpenTelemetry's: {@code messaging.destination.name}, {@code messaging.consumer.group.name},
  * {@code messaging.operation.name}, {@code error.type}. A subscription's meters are removed when it closes.
+ *
+ * <p>Every tag has a bounded set of values. Publishes to the tools reply streams (one per worker process, named
+ * {@code {prefix}:{worker node id}}) are tagged {@code messaging.destination.name={prefix}:{worker_id}}, the template;
+ * a tools call's {@code tool} is its name once the tools service has answered a call of it as a tool it has
+ * ({@code ok}, {@code bad_arguments}, {@code tool_failed}), else {@value #UNKNOWN_TOOL}.
  * Thread-safe; the hook methods run on bus threads and only look up cached meters.
  */
 public final class BusMetrics implements MeterBinder {
@@ -55,11 +62,23 @@ public final class BusMetrics implements MeterBinder {
     public static final String TAG_GROUP = "messaging.consumer.group.name";
     public static final String TAG_OPERATION = "messaging.operation.name";
     public static final String TAG_ERROR = "error.type";
+    /** The {@code tool} tag of a tools call whose name the tools service has not shown it knows. */
+    public static final String UNKNOWN_TOOL = "unknown";
+    /**
+     * Outcomes of a tools call that show the tools service has the tool: it ran it, or refused its arguments. Not
+     * {@code unknown_tool}, and not {@code timeout}, {@code overloaded} or a local failure, which may come before the
+     * service looked at the name.
+     */
+    private static final Set<String> RECOGNISED = Set.of("ok", ToolException.BAD_ARGUMENTS, ToolException.TOOL_FAILED);
     /** How old the {@code XINFO GROUPS} answer behind the lag and pending gauges may be. */
     public static final long GROUP_INFO_MAX_AGE_MS = 1000;
 
     private final EventBus bus;
     private final Tags common;
+    /** Reply streams are named {prefix}:{worker node id}: this prefix with its ':'. */
+    private final String replyPrefix;
+    /** The destination tag of every reply stream (see {@link #destination}). */
+    private final String replyDestination;
 
     public BusMetrics(EventBus bus) {
         this(bus, Tags.empty());
@@ -69,6 +88,17 @@ public final class BusMetrics implements MeterBinder {
     public BusMetrics(EventBus bus, Iterable<io.micrometer.core.instrument.Tag> extraTags) {
         this.bus = Objects.requireNonNull(bus, "bus");
         this.common = Tags.of(TAG_SYSTEM, SYSTEM).and(extraTags);
+        this.replyPrefix = bus.topology().toolsReplyStreamPrefix() + ":";
+        this.replyDestination = replyPrefix + "{worker_id}";
+    }
+
+    /**
+     * The destination tag of a publish to {@code stream}: its name, except for the tools reply streams, one per worker
+     * process (its node id, by default host and pid), which a tools service answers on: tagged each by name, every
+     * worker restart would add series that stay for the tools service's lifetime.
+     */
+    private String destination(String stream) {
+        return stream.startsWith(replyPrefix) ? replyDestination : stream;
     }
 
     @Override
@@ -89,6 +119,8 @@ public final class BusMetrics implements MeterBinder {
         /** What to remove from the registry when the subscription closes: each meter once. */
         private final Map<Subscription, List<Meter>> bySubscription = new ConcurrentHashMap<>();
         private final Map<String, GroupsSnapshot> groups = new ConcurrentHashMap<>();
+        /** Tool names the tools service answered as tools it has (RECOGNISED): bounded by its registry. */
+        private final Set<String> knownTools = ConcurrentHashMap.newKeySet();
 
         Bound(MeterRegistry registry) {
             this.registry = registry;
@@ -96,30 +128,31 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void published(String stream, long nanos, Throwable error) {
+            String destination = destination(stream);
             if (error == null) {
-                sendOk.computeIfAbsent(stream, s -> sendTimer(s, "none")).record(nanos, TimeUnit.NANOSECONDS);
-                sentOk.computeIfAbsent(stream, s -> sentCounter(s, "none")).increment();
+                sendOk.computeIfAbsent(destination, d -> sendTimer(d, "none")).record(nanos, TimeUnit.NANOSECONDS);
+                sentOk.computeIfAbsent(destination, d -> sentCounter(d, "none")).increment();
             } else {
                 String type = errorType(error);
-                sendTimer(stream, type).record(nanos, TimeUnit.NANOSECONDS);
-                sentCounter(stream, type).increment();
+                sendTimer(destination, type).record(nanos, TimeUnit.NANOSECONDS);
+                sentCounter(destination, type).increment();
             }
         }
 
-        private Timer sendTimer(String stream, String errorType) {
+        private Timer sendTimer(String destination, String errorType) {
             return Timer.builder("messaging.client.operation.duration").description("Publish latency: from the call to the stored entry id")
-                    .tags(common).tag(TAG_DESTINATION, stream).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
+                    .tags(common).tag(TAG_DESTINATION, destination).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
         }
 
-        private Counter sentCounter(String stream, String errorType) {
+        private Counter sentCounter(String destination, String errorType) {
             return Counter.builder("messaging.client.sent.messages").description("Envelopes published, by outcome")
-                    .tags(common).tag(TAG_DESTINATION, stream).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
+                    .tags(common).tag(TAG_DESTINATION, destination).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
         }
 
         @Override
         public void backpressureWaited(String stream, long nanos, boolean gotRoom) {
             Timer.builder("stargazer.publish.backpressure.waits").description("Publishes held while their stream was at its cap")
-                    .tags(common).tag(TAG_DESTINATION, stream).tag("outcome", gotRoom ? "room" : "timeout").register(registry)
+                    .tags(common).tag(TAG_DESTINATION, destination(stream)).tag("outcome", gotRoom ? "room" : "timeout").register(registry)
                     .record(nanos, TimeUnit.NANOSECONDS);
         }
 
@@ -142,8 +175,11 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void toolCalled(String tool, String outcome, long nanos) {
+            // Names come from callers (a model's output, a user): only those the tools service showed it has get a series.
+            if (RECOGNISED.contains(outcome)) knownTools.add(tool);
+            String tag = knownTools.contains(tool) ? tool : UNKNOWN_TOOL;
             Timer.builder("stargazer.tools.client.duration").description("Tools calls made through a ToolClient, by tool and outcome")
-                    .tags(common).tag("tool", tool).tag("outcome", outcome).register(registry).record(nanos, TimeUnit.NANOSECONDS);
+                    .tags(common).tag("tool", tag).tag("outcome", outcome).register(registry).record(nanos, TimeUnit.NANOSECONDS);
         }
 
         @Override

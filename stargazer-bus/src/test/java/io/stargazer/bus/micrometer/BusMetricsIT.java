@@ -132,4 +132,69 @@ class BusMetricsIT {
         f.setAccessible(true);
         return List.copyOf(((Map<Subscription, List<Meter>>) f.get(bound)).get(s));
     }
+
+    /**
+     * The tools service answers on one reply stream per worker process ({prefix}:{worker node id}, by default host and
+     * pid): its publish meters are tagged with the reply streams' template, not each name, so worker restarts add no
+     * series.
+     */
+    @Test
+    @Timeout(120)
+    void theToolsServicesPublishMetersDoNotGrowWithEveryWorkerProcess() {
+        Topology t = TestRedis.topology();
+        MeterRegistry registry = new SimpleMeterRegistry();
+        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
+        try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
+            new BusMetrics(toolsBus).bindTo(registry);
+            toolsBus.ensureStreams();
+            int workers = 4;
+            try (ToolService service = ToolService.start(toolsBus, tools)) {
+                for (int i = 0; i < workers; i++) {
+                    try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).nodeId("worker-pid-" + i).build());
+                         ToolClient client = ToolClient.create(worker)) {
+                        assertThat(client.callBlocking("add", Map.of("a", 1, "b", i), WAIT)).isEqualTo(1L + i);
+                    }
+                }
+            }
+            String replies = t.toolsReplyStreamPrefix() + ":{worker_id}";
+            List<String> destinations = registry.find("messaging.client.sent.messages").counters().stream()
+                    .map(c -> c.getId().getTag(BusMetrics.TAG_DESTINATION)).toList();
+            assertThat(destinations).containsExactly(replies);
+            assertThat(registry.get("messaging.client.sent.messages").tag(BusMetrics.TAG_DESTINATION, replies).counter().count())
+                    .isEqualTo(workers);
+            assertThat(registry.find("messaging.client.operation.duration").timers()).singleElement()
+                    .satisfies(timer -> assertThat(timer.count()).isEqualTo(workers));
+        }
+    }
+
+    /**
+     * A worker whose tool names come from a model's output or a user asks for names no tool has: the tools client's
+     * timer tags those calls {@code tool=unknown}, so each such name adds no series; a name the tools service
+     * recognised keeps its own.
+     */
+    @Test
+    @Timeout(120)
+    void toolNamesThatNoToolHasDoNotEachAddASeries() {
+        Topology t = TestRedis.topology();
+        MeterRegistry registry = new SimpleMeterRegistry();
+        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
+        try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build())) {
+            toolsBus.ensureStreams();
+            new BusMetrics(worker).bindTo(registry);
+            int unknown = 20;
+            try (ToolService service = ToolService.start(toolsBus, tools); ToolClient client = ToolClient.create(worker)) {
+                for (int i = 0; i < unknown; i++) {
+                    String name = "hallucinated_tool_" + i;
+                    org.assertj.core.api.Assertions.assertThatThrownBy(() -> client.callBlocking(name, Map.of(), WAIT))
+                            .isInstanceOfSatisfying(ToolException.class, e -> assertThat(e.type()).isEqualTo(ToolException.UNKNOWN_TOOL));
+                }
+                assertThat(client.callBlocking("add", Map.of("a", 1, "b", 2), WAIT)).isEqualTo(3L);
+            }
+            List<String> series = registry.find("stargazer.tools.client.duration").timers().stream()
+                    .map(x -> x.getId().getTag("tool") + "/" + x.getId().getTag("outcome")).toList();
+            assertThat(series).containsExactlyInAnyOrder("unknown/" + ToolException.UNKNOWN_TOOL, "add/ok");
+            assertThat(registry.get("stargazer.tools.client.duration").tag("tool", "unknown").timer().count()).isEqualTo(unknown);
+        }
+    }
 }
