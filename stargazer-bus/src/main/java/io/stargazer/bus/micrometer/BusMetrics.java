@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
 
@@ -27,10 +28,17 @@ import java.util.function.ToDoubleFunction;
  * The bus's meters in a Micrometer registry: {@code new BusMetrics(bus).bindTo(registry)}.
  *
  * <p>What a subscription already counts ({@link Subscription#stats()}: delivered, acknowledged, redelivered,
- * dead-lettered, failed, in flight) is read when the registry is scraped, so those cost the bus nothing; lag and
- * pending per group are read from {@code XINFO GROUPS} at most once per {@link #GROUP_INFO_MAX_AGE_MS} per stream. Only
+ * dead-lettered, failed, in flight) is read when the registry is scraped, so those cost the bus nothing. Only
  * durations (publish, handler, backpressure waits, tools calls) are recorded as they happen, through a hook the bus
  * calls only once a binder is bound.
+ *
+ * <p>Lag and pending per group come from {@code XINFO GROUPS}, which waits for Redis; a scrape never does. Reading one
+ * of these gauges returns the last answer for its stream (NaN before the first, and after a read that failed, as
+ * when Redis does not answer) and starts the stream's refresh if it is not running: the thread
+ * {@code stargazer-metrics-groups}, one per registry bound, owned by the binder, reads the stream's groups every
+ * {@link #GROUP_INFO_MAX_AGE_MS} while its gauges are read, and stops after {@link #GROUP_INFO_IDLE_MS} without a read
+ * or when the stream's last subscription closes. The thread starts with the first refresh and ends a minute after the
+ * last one stopped, so the binder needs no closing.
  *
  * <table>
  *   <caption>Meters (every one tagged {@code messaging.system=redis_streams})</caption>
@@ -70,8 +78,10 @@ public final class BusMetrics implements MeterBinder {
      * service looked at the name.
      */
     private static final Set<String> RECOGNISED = Set.of("ok", ToolException.BAD_ARGUMENTS, ToolException.TOOL_FAILED);
-    /** How old the {@code XINFO GROUPS} answer behind the lag and pending gauges may be. */
+    /** How often the {@code XINFO GROUPS} answer behind the lag and pending gauges is read again while they are read. */
     public static final long GROUP_INFO_MAX_AGE_MS = 1000;
+    /** After how long without a read of its lag or pending gauge a stream's {@code XINFO GROUPS} stops being read. */
+    public static final long GROUP_INFO_IDLE_MS = 5 * 60_000;
 
     private final EventBus bus;
     private final Tags common;
@@ -118,12 +128,25 @@ public final class BusMetrics implements MeterBinder {
         private final Map<Subscription, Map<String, Timer>> processTimers = new ConcurrentHashMap<>();
         /** What to remove from the registry when the subscription closes: each meter once. */
         private final Map<Subscription, List<Meter>> bySubscription = new ConcurrentHashMap<>();
-        private final Map<String, GroupsSnapshot> groups = new ConcurrentHashMap<>();
+        /** The last XINFO GROUPS answer per stream whose lag or pending gauge is read; an empty list when the read failed. */
+        private final Map<String, List<GroupInfo>> groups = new ConcurrentHashMap<>();
+        /** When a lag or pending gauge of the stream was last read (nanoTime): present while the stream's refresh runs. */
+        private final Map<String, Long> readAt = new ConcurrentHashMap<>();
+        /** Runs the refreshes (see the class comment): they wait for Redis, which a scrape must never do. */
+        private final ScheduledThreadPoolExecutor refresher;
         /** Tool names the tools service answered as tools it has (RECOGNISED): bounded by its registry. */
         private final Set<String> knownTools = ConcurrentHashMap.newKeySet();
 
         Bound(MeterRegistry registry) {
             this.registry = registry;
+            this.refresher = new ScheduledThreadPoolExecutor(1, r -> {
+                Thread t = new Thread(r, "stargazer-metrics-groups");
+                t.setDaemon(true);
+                return t;
+            });
+            // Nothing to shut down: the thread ends a minute after the last refresh stopped (no gauge read, none left).
+            refresher.setKeepAliveTime(1, TimeUnit.MINUTES);
+            refresher.allowCoreThreadTimeOut(true);
         }
 
         @Override
@@ -216,9 +239,13 @@ public final class BusMetrics implements MeterBinder {
             return common.and(TAG_DESTINATION, s.stream()).and(TAG_GROUP, s.group());
         }
 
+        /** On the scraping thread: the last answer's value, NaN before the first one or after a failed read. */
         private double group(Subscription s, java.util.function.Function<GroupInfo, Long> f) {
-            GroupsSnapshot snap = groups.compute(s.stream(), (k, old) -> old != null && old.fresh() ? old : new GroupsSnapshot(bus.groups(k)));
-            for (GroupInfo g : snap.groups) {
+            String stream = s.stream();
+            if (readAt.put(stream, System.nanoTime()) == null) refresher.execute(() -> refresh(stream));
+            List<GroupInfo> last = groups.get(stream);
+            if (last == null) return Double.NaN;
+            for (GroupInfo g : last) {
                 if (g.name().equals(s.group())) {
                     Long v = f.apply(g);
                     return v == null ? Double.NaN : v;
@@ -226,15 +253,27 @@ public final class BusMetrics implements MeterBinder {
             }
             return Double.NaN;
         }
-    }
 
-    private record GroupsSnapshot(List<GroupInfo> groups, long at) {
-        GroupsSnapshot(List<GroupInfo> groups) {
-            this(groups, System.nanoTime());
-        }
-
-        boolean fresh() {
-            return System.nanoTime() - at < TimeUnit.MILLISECONDS.toNanos(GROUP_INFO_MAX_AGE_MS);
+        /**
+         * On the refresher thread: reads the stream's groups (bus.groups gives an empty list when Redis does not answer
+         * within its timeout, so the gauges turn NaN rather than keep a value Redis can no longer confirm), and again
+         * every GROUP_INFO_MAX_AGE_MS while the gauges are read; stops when they have not been read for
+         * GROUP_INFO_IDLE_MS or no subscription of the stream is left.
+         */
+        private void refresh(String stream) {
+            Long last = readAt.get(stream);
+            if (last == null) return;
+            boolean watched = bySubscription.keySet().stream().anyMatch(x -> x.stream().equals(stream));
+            // A read between get and remove changed the value: the refresh goes on for it.
+            if ((!watched || System.nanoTime() - last > TimeUnit.MILLISECONDS.toNanos(GROUP_INFO_IDLE_MS)) && readAt.remove(stream, last)) {
+                groups.remove(stream);
+                return;
+            }
+            try {
+                groups.put(stream, bus.groups(stream));
+            } finally {
+                refresher.schedule(() -> refresh(stream), GROUP_INFO_MAX_AGE_MS, TimeUnit.MILLISECONDS);
+            }
         }
     }
 

@@ -3,6 +3,7 @@ package io.stargazer.bus.micrometer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -12,18 +13,26 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Subscription;
+import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.RedisFaults;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.bus.tools.ToolClient;
 import io.stargazer.bus.tools.ToolException;
 import io.stargazer.bus.tools.ToolRegistry;
 import io.stargazer.bus.tools.ToolService;
 import io.stargazer.bus.tools.TestTools;
+import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.TestServers;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -196,5 +205,46 @@ class BusMetricsIT {
             assertThat(series).containsExactlyInAnyOrder("unknown/" + ToolException.UNKNOWN_TOOL, "add/ok");
             assertThat(registry.get("stargazer.tools.client.duration").tag("tool", "unknown").timer().count()).isEqualTo(unknown);
         }
+    }
+
+    /**
+     * The lag and pending gauges never wait for Redis on the scraping thread: with Redis paused (SIGSTOP, its socket
+     * open and silent) a scrape returns the last values at once, then NaN once the refresh behind it has failed, and
+     * the values again when Redis answers. Before, each stale gauge read waited for XINFO GROUPS to fail (5 s each).
+     */
+    @Test
+    @Timeout(180)
+    void aScrapeWithRedisPausedServesTheLastValuesWithoutWaiting() throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        ExecutorService scraper = Executors.newSingleThreadExecutor();
+        try (RedisServerProcess own = TestServers.server().start();
+             EventBus bus = EventBus.connect(RedisUrl.parse(own.url()), TestRedis.config(NodeRole.GATEWAY).build())) {
+            new BusMetrics(bus).bindTo(registry);
+            List<Subscription> subs = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) subs.add(bus.subscribe(bus.consumer("s" + i, "g").build(), d -> { }));
+                List<Gauge> gauges = new ArrayList<>(registry.find("stargazer.messaging.lag").gauges());
+                gauges.addAll(registry.find("stargazer.messaging.pending").gauges());
+                assertThat(gauges).hasSize(6);
+                await().atMost(WAIT).until(() -> values(gauges).stream().allMatch(v -> v == 0.0));
+                try (RedisFaults.Fault paused = RedisFaults.pause(own)) {
+                    // Longer than GROUP_INFO_MAX_AGE_MS, so that the reads in it find their values stale and refresh them.
+                    // A scrape that waits for Redis fails here: waiting for XINFO GROUPS alone takes 5 s.
+                    await().during(Duration.ofMillis(2 * BusMetrics.GROUP_INFO_MAX_AGE_MS)).atMost(WAIT)
+                            .until(() -> scraper.submit(() -> values(gauges)).get(2, TimeUnit.SECONDS).stream().allMatch(v -> v == 0.0));
+                    await().atMost(WAIT).until(() -> scraper.submit(() -> values(gauges)).get(2, TimeUnit.SECONDS).stream()
+                            .allMatch(v -> Double.isNaN(v)));
+                }
+                await().atMost(WAIT).until(() -> values(gauges).stream().allMatch(v -> v == 0.0));
+            } finally {
+                subs.forEach(Subscription::close);
+            }
+        } finally {
+            scraper.shutdownNow();
+        }
+    }
+
+    private static List<Double> values(List<Gauge> gauges) {
+        return gauges.stream().map(Gauge::value).toList();
     }
 }
