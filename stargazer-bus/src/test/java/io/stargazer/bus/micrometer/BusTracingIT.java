@@ -262,15 +262,17 @@ class BusTracingIT {
                 String other;
                 String same;
                 String custom;
+                String upper;
                 try (Observation.Scope scope = request.openScope()) {
                     other = bus.publish(stream, Envelope.of("channel_id", "c", "trace_id", TRACE));
                     String r = fields(stream, bus.publish(stream, Envelope.of("channel_id", "c"))).get("trace_id");
                     same = bus.publish(stream, Envelope.of("channel_id", "c", "trace_id", r));
                     custom = bus.publish(stream, Envelope.of("channel_id", "c", "trace_id", "req-42"));
+                    upper = bus.publish(stream, Envelope.of("channel_id", "c", "trace_id", TRACE.toUpperCase(java.util.Locale.ROOT)));
                 } finally {
                     request.stop();
                 }
-                await().atMost(WAIT).until(() -> handled.size() == 4);
+                await().atMost(WAIT).until(() -> handled.size() == 5);
                 String traceR = one(spans.getFinishedSpanItems(), "request", SpanKind.INTERNAL).getTraceId();
                 Map<String, String> f = fields(stream, other);
                 assertThat(f.get("trace_id")).isEqualTo(TRACE);
@@ -278,8 +280,9 @@ class BusTracingIT {
                 assertThat(fields(stream, same).get("traceparent")).startsWith("00-" + traceR + "-");
                 assertThat(fields(stream, custom).get("trace_id")).isEqualTo("req-42");
                 assertThat(fields(stream, custom).get("traceparent")).startsWith("00-" + traceR + "-");
+                assertThat(fields(stream, upper).get("traceparent")).startsWith("00-" + traceR + "-");
 
-                await().atMost(WAIT).until(() -> spans.getFinishedSpanItems().size() >= 9);
+                await().atMost(WAIT).until(() -> spans.getFinishedSpanItems().size() >= 11);
                 List<SpanData> all = spans.getFinishedSpanItems();
                 SpanData sendOther = all.stream().filter(sd -> sd.getKind() == SpanKind.PRODUCER
                         && other.equals(sd.getAttributes().get(AttributeKey.stringKey("messaging.message.id")))).findFirst().orElseThrow();
@@ -288,7 +291,7 @@ class BusTracingIT {
                 SpanData processOther = all.stream().filter(sd -> sd.getKind() == SpanKind.CONSUMER
                         && other.equals(sd.getAttributes().get(AttributeKey.stringKey("messaging.message.id")))).findFirst().orElseThrow();
                 assertThat(processOther.getTraceId()).isEqualTo(TRACE);
-                assertThat(all).filteredOn(sd -> sd.getTraceId().equals(traceR)).hasSize(1 + 4 + 3);
+                assertThat(all).filteredOn(sd -> sd.getTraceId().equals(traceR)).hasSize(1 + 5 + 4);
             }
         }
     }
