@@ -61,7 +61,8 @@ import java.util.function.ToDoubleFunction;
  * {@code {prefix}:{worker node id}}) are tagged {@code messaging.destination.name={prefix}:{worker_id}}, the template;
  * a tools call's {@code tool} is its name once the tools service has answered a call of it as a tool it has
  * ({@code ok}, {@code bad_arguments}, {@code tool_failed}), else {@value #UNKNOWN_TOOL}.
- * Thread-safe; the hook methods run on bus threads and only look up cached meters.
+ *
+ * <p>Thread-safe; the hook methods run on bus threads and only look up cached meters.
  */
 public final class BusMetrics implements MeterBinder {
     public static final String SYSTEM = "redis_streams";
