@@ -12,14 +12,19 @@ package io.stargazer.bus.internal;
  */
 public interface BusTracing {
 
-    /** Starts a PRODUCER span for a publish to {@code stream}; never null. Called on the publishing thread. */
-    Send send(String stream);
+    /**
+     * Starts a PRODUCER span for a publish to {@code stream} of an envelope whose own {@code trace_id} is
+     * {@code traceId} (null when it has none); never null. Called on the publishing thread.
+     */
+    Send send(String stream, String traceId);
 
     /**
      * Starts a CONSUMER span for one delivery and makes it current on this (handler) thread;
-     * {@code traceparent}/{@code tracestate} are the entry's fields, null when absent.
+     * {@code traceparent}/{@code tracestate} are the entry's fields, null when absent, and {@code traceId} the
+     * envelope's {@code trace_id} as the handler sees it (null when none).
      */
-    Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate);
+    Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate,
+            String traceId);
 
     /** The trace context current on this thread, to carry to another thread ({@link #restore}); null when none. */
     Object current();
@@ -33,7 +38,10 @@ public interface BusTracing {
     }
 
     interface Send {
-        /** The {@code traceparent} to write, or null when no tracer is bridged (then no field is written). */
+        /**
+         * The {@code traceparent} to write, or null for none: when no tracer is bridged, or when the envelope's
+         * {@code trace_id} names another trace than the span's (wire format: the two must agree).
+         */
         String traceparent();
 
         /** The {@code tracestate} to write beside it, or null/empty for none. */

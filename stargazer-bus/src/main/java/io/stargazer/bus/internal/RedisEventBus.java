@@ -616,7 +616,7 @@ final class RedisEventBus implements EventBus {
             return CompletableFuture.failedFuture(e);
         }
         BusTracing tr = tracing;
-        BusTracing.Send span = tr == null ? null : tr.send(stream);
+        BusTracing.Send span = tr == null ? null : tr.send(stream, envelope.traceId());
         String parent = span == null ? null : span.traceparent();
         byte[][] trace = null;
         String traceId;

@@ -338,7 +338,8 @@ final class RedisToolClient implements ToolClient {
         BusTracing tracing = bus.tracing();
         if (tracing != null) {
             // The reply's arrival, continuing the tools service's answer: the call's future completes inside it.
-            BusTracing.Process span = tracing.process(replyStream, null, e.id(), 1, e.text(RawEntry.TRACEPARENT), e.text(RawEntry.TRACESTATE));
+            BusTracing.Process span = tracing.process(replyStream, null, e.id(), 1, e.text(RawEntry.TRACEPARENT), e.text(RawEntry.TRACESTATE),
+                    reply.traceId());
             try {
                 complete(c, reply);
             } finally {

@@ -638,7 +638,7 @@ final class StreamConsumer implements Subscription {
         long start = hooks == BusHooks.NONE ? 0 : System.nanoTime();
         BusTracing tracing = bus.tracing();
         BusTracing.Process span = tracing == null ? null : tracing.process(cfg.stream(), cfg.group(), h.id, h.count,
-                h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE));
+                h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE), h.envelope.traceId());
         CompletionStage<?> stage;
         CompletableFuture<Void> attemptDone = new CompletableFuture<>();
         running.incrementAndGet();

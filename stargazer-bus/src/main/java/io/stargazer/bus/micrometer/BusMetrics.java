@@ -13,11 +13,14 @@ import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.internal.BusFactory;
 import io.stargazer.bus.internal.BusHooks;
+import io.stargazer.bus.tools.ToolException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
 
@@ -25,10 +28,17 @@ import java.util.function.ToDoubleFunction;
  * The bus's meters in a Micrometer registry: {@code new BusMetrics(bus).bindTo(registry)}.
  *
  * <p>What a subscription already counts ({@link Subscription#stats()}: delivered, acknowledged, redelivered,
- * dead-lettered, failed, in flight) is read when the registry is scraped, so those cost the bus nothing; lag and
- * pending per group are read from {@code XINFO GROUPS} at most once per {@link #GROUP_INFO_MAX_AGE_MS} per stream. Only
+ * dead-lettered, failed, in flight) is read when the registry is scraped, so those cost the bus nothing. Only
  * durations (publish, handler, backpressure waits, tools calls) are recorded as they happen, through a hook the bus
  * calls only once a binder is bound.
+ *
+ * <p>Lag and pending per group come from {@code XINFO GROUPS}, which waits for Redis; a scrape never does. Reading one
+ * of these gauges returns the last answer for its stream (NaN before the first, and after a read that failed, as
+ * when Redis does not answer) and starts the stream's refresh if it is not running: the thread
+ * {@code stargazer-metrics-groups}, one per registry bound, owned by the binder, reads the stream's groups every
+ * {@link #GROUP_INFO_MAX_AGE_MS} while its gauges are read, and stops after {@link #GROUP_INFO_IDLE_MS} without a read
+ * or when the stream's last subscription closes. The thread starts with the first refresh and ends a minute after the
+ * last one stopped, so the binder needs no closing.
  *
  * <table>
  *   <caption>Meters (every one tagged {@code messaging.system=redis_streams})</caption>
@@ -41,12 +51,18 @@ import java.util.function.ToDoubleFunction;
  *   <tr><td>{@code stargazer.messaging.in.flight}</td><td>gauge</td><td>destination, consumer group</td><td>deliveries not yet settled</td></tr>
  *   <tr><td>{@code stargazer.messaging.lag} / {@code .pending}</td><td>gauges</td><td>destination, consumer group</td><td>entries not yet delivered to the group / delivered and unacknowledged</td></tr>
  *   <tr><td>{@code messaging.process.duration}</td><td>timer</td><td>destination, consumer group, operation=process, error.type</td><td>handler duration, per attempt</td></tr>
- *   <tr><td>{@code stargazer.tools.client.duration}</td><td>timer</td><td>tool, outcome ({@code ok} or the error type)</td><td>tools calls made through a ToolClient and their latency</td></tr>
+ *   <tr><td>{@code stargazer.tools.client.duration}</td><td>timer</td><td>tool ({@value #UNKNOWN_TOOL} until the tools service has shown it has the tool), outcome ({@code ok} or the error type)</td><td>tools calls made through a ToolClient and their latency</td></tr>
  * </table>
  *
  * <p>The tag keys are OpenTelemetry's: {@code messaging.destination.name}, {@code messaging.consumer.group.name},
  * {@code messaging.operation.name}, {@code error.type}. A subscription's meters are removed when it closes.
- * Thread-safe; the hook methods run on bus threads and only look up cached meters.
+ *
+ * <p>Every tag has a bounded set of values. Publishes to the tools reply streams (one per worker process, named
+ * {@code {prefix}:{worker node id}}) are tagged {@code messaging.destination.name={prefix}:{worker_id}}, the template;
+ * a tools call's {@code tool} is its name once the tools service has answered a call of it as a tool it has
+ * ({@code ok}, {@code bad_arguments}, {@code tool_failed}), else {@value #UNKNOWN_TOOL}.
+ *
+ * <p>Thread-safe; the hook methods run on bus threads and only look up cached meters.
  */
 public final class BusMetrics implements MeterBinder {
     public static final String SYSTEM = "redis_streams";
@@ -55,11 +71,25 @@ public final class BusMetrics implements MeterBinder {
     public static final String TAG_GROUP = "messaging.consumer.group.name";
     public static final String TAG_OPERATION = "messaging.operation.name";
     public static final String TAG_ERROR = "error.type";
-    /** How old the {@code XINFO GROUPS} answer behind the lag and pending gauges may be. */
+    /** The {@code tool} tag of a tools call whose name the tools service has not shown it knows. */
+    public static final String UNKNOWN_TOOL = "unknown";
+    /**
+     * Outcomes of a tools call that show the tools service has the tool: it ran it, or refused its arguments. Not
+     * {@code unknown_tool}, and not {@code timeout}, {@code overloaded} or a local failure, which may come before the
+     * service looked at the name.
+     */
+    private static final Set<String> RECOGNISED = Set.of("ok", ToolException.BAD_ARGUMENTS, ToolException.TOOL_FAILED);
+    /** How often the {@code XINFO GROUPS} answer behind the lag and pending gauges is read again while they are read. */
     public static final long GROUP_INFO_MAX_AGE_MS = 1000;
+    /** After how long without a read of its lag or pending gauge a stream's {@code XINFO GROUPS} stops being read. */
+    public static final long GROUP_INFO_IDLE_MS = 5 * 60_000;
 
     private final EventBus bus;
     private final Tags common;
+    /** Reply streams are named {prefix}:{worker node id}: this prefix with its ':'. */
+    private final String replyPrefix;
+    /** The destination tag of every reply stream (see {@link #destination}). */
+    private final String replyDestination;
 
     public BusMetrics(EventBus bus) {
         this(bus, Tags.empty());
@@ -69,6 +99,17 @@ public final class BusMetrics implements MeterBinder {
     public BusMetrics(EventBus bus, Iterable<io.micrometer.core.instrument.Tag> extraTags) {
         this.bus = Objects.requireNonNull(bus, "bus");
         this.common = Tags.of(TAG_SYSTEM, SYSTEM).and(extraTags);
+        this.replyPrefix = bus.topology().toolsReplyStreamPrefix() + ":";
+        this.replyDestination = replyPrefix + "{worker_id}";
+    }
+
+    /**
+     * The destination tag of a publish to {@code stream}: its name, except for the tools reply streams, one per worker
+     * process (its node id, by default host and pid), which a tools service answers on: tagged each by name, every
+     * worker restart would add series that stay for the tools service's lifetime.
+     */
+    private String destination(String stream) {
+        return stream.startsWith(replyPrefix) ? replyDestination : stream;
     }
 
     @Override
@@ -84,60 +125,85 @@ public final class BusMetrics implements MeterBinder {
         private final MeterRegistry registry;
         private final Map<String, Timer> sendOk = new ConcurrentHashMap<>();
         private final Map<String, Counter> sentOk = new ConcurrentHashMap<>();
-        private final Map<Subscription, Timer> processOk = new ConcurrentHashMap<>();
+        /** Per subscription, its process timer of each outcome ("none" or the error type), registered once. */
+        private final Map<Subscription, Map<String, Timer>> processTimers = new ConcurrentHashMap<>();
+        /** What to remove from the registry when the subscription closes: each meter once. */
         private final Map<Subscription, List<Meter>> bySubscription = new ConcurrentHashMap<>();
-        private final Map<String, GroupsSnapshot> groups = new ConcurrentHashMap<>();
+        /** The last XINFO GROUPS answer per stream whose lag or pending gauge is read; an empty list when the read failed. */
+        private final Map<String, List<GroupInfo>> groups = new ConcurrentHashMap<>();
+        /** When a lag or pending gauge of the stream was last read (nanoTime): present while the stream's refresh runs. */
+        private final Map<String, Long> readAt = new ConcurrentHashMap<>();
+        /** Runs the refreshes (see the class comment): they wait for Redis, which a scrape must never do. */
+        private final ScheduledThreadPoolExecutor refresher;
+        /** Tool names the tools service answered as tools it has (RECOGNISED): bounded by its registry. */
+        private final Set<String> knownTools = ConcurrentHashMap.newKeySet();
 
         Bound(MeterRegistry registry) {
             this.registry = registry;
+            this.refresher = new ScheduledThreadPoolExecutor(1, r -> {
+                Thread t = new Thread(r, "stargazer-metrics-groups");
+                t.setDaemon(true);
+                return t;
+            });
+            // Nothing to shut down: the thread ends a minute after the last refresh stopped (no gauge read, none left).
+            refresher.setKeepAliveTime(1, TimeUnit.MINUTES);
+            refresher.allowCoreThreadTimeOut(true);
         }
 
         @Override
         public void published(String stream, long nanos, Throwable error) {
+            String destination = destination(stream);
             if (error == null) {
-                sendOk.computeIfAbsent(stream, s -> sendTimer(s, "none")).record(nanos, TimeUnit.NANOSECONDS);
-                sentOk.computeIfAbsent(stream, s -> sentCounter(s, "none")).increment();
+                sendOk.computeIfAbsent(destination, d -> sendTimer(d, "none")).record(nanos, TimeUnit.NANOSECONDS);
+                sentOk.computeIfAbsent(destination, d -> sentCounter(d, "none")).increment();
             } else {
                 String type = errorType(error);
-                sendTimer(stream, type).record(nanos, TimeUnit.NANOSECONDS);
-                sentCounter(stream, type).increment();
+                sendTimer(destination, type).record(nanos, TimeUnit.NANOSECONDS);
+                sentCounter(destination, type).increment();
             }
         }
 
-        private Timer sendTimer(String stream, String errorType) {
+        private Timer sendTimer(String destination, String errorType) {
             return Timer.builder("messaging.client.operation.duration").description("Publish latency: from the call to the stored entry id")
-                    .tags(common).tag(TAG_DESTINATION, stream).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
+                    .tags(common).tag(TAG_DESTINATION, destination).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
         }
 
-        private Counter sentCounter(String stream, String errorType) {
+        private Counter sentCounter(String destination, String errorType) {
             return Counter.builder("messaging.client.sent.messages").description("Envelopes published, by outcome")
-                    .tags(common).tag(TAG_DESTINATION, stream).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
+                    .tags(common).tag(TAG_DESTINATION, destination).tag(TAG_OPERATION, "send").tag(TAG_ERROR, errorType).register(registry);
         }
 
         @Override
         public void backpressureWaited(String stream, long nanos, boolean gotRoom) {
             Timer.builder("stargazer.publish.backpressure.waits").description("Publishes held while their stream was at its cap")
-                    .tags(common).tag(TAG_DESTINATION, stream).tag("outcome", gotRoom ? "room" : "timeout").register(registry)
+                    .tags(common).tag(TAG_DESTINATION, destination(stream)).tag("outcome", gotRoom ? "room" : "timeout").register(registry)
                     .record(nanos, TimeUnit.NANOSECONDS);
         }
 
         @Override
         public void handled(Subscription s, long nanos, Throwable error) {
-            Timer t = error == null ? processOk.computeIfAbsent(s, x -> processTimer(x, "none")) : processTimer(s, errorType(error));
+            String outcome = error == null ? "none" : errorType(error);
+            Map<String, Timer> timers = processTimers.computeIfAbsent(s, x -> new ConcurrentHashMap<>());
+            Timer t = timers.get(outcome);
+            // Registered and listed for removal once per outcome: a handler that keeps failing must not grow the list.
+            if (t == null) t = timers.computeIfAbsent(outcome, o -> processTimer(s, o));
             t.record(nanos, TimeUnit.NANOSECONDS);
         }
 
-        private Timer processTimer(Subscription s, String errorType) {
+        private Timer processTimer(Subscription s, String outcome) {
             Timer t = Timer.builder("messaging.process.duration").description("Handler duration per delivery attempt")
-                    .tags(subscriptionTags(s)).tag(TAG_OPERATION, "process").tag(TAG_ERROR, errorType).register(registry);
+                    .tags(subscriptionTags(s)).tag(TAG_OPERATION, "process").tag(TAG_ERROR, outcome).register(registry);
             bySubscription.computeIfAbsent(s, x -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(t);
             return t;
         }
 
         @Override
         public void toolCalled(String tool, String outcome, long nanos) {
+            // Names come from callers (a model's output, a user): only those the tools service showed it has get a series.
+            if (RECOGNISED.contains(outcome)) knownTools.add(tool);
+            String tag = knownTools.contains(tool) ? tool : UNKNOWN_TOOL;
             Timer.builder("stargazer.tools.client.duration").description("Tools calls made through a ToolClient, by tool and outcome")
-                    .tags(common).tag("tool", tool).tag("outcome", outcome).register(registry).record(nanos, TimeUnit.NANOSECONDS);
+                    .tags(common).tag("tool", tag).tag("outcome", outcome).register(registry).record(nanos, TimeUnit.NANOSECONDS);
         }
 
         @Override
@@ -161,7 +227,7 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void unsubscribed(Subscription s) {
-            processOk.remove(s);
+            processTimers.remove(s);
             List<Meter> meters = bySubscription.remove(s);
             if (meters != null) meters.forEach(registry::remove);
         }
@@ -174,9 +240,13 @@ public final class BusMetrics implements MeterBinder {
             return common.and(TAG_DESTINATION, s.stream()).and(TAG_GROUP, s.group());
         }
 
+        /** On the scraping thread: the last answer's value, NaN before the first one or after a failed read. */
         private double group(Subscription s, java.util.function.Function<GroupInfo, Long> f) {
-            GroupsSnapshot snap = groups.compute(s.stream(), (k, old) -> old != null && old.fresh() ? old : new GroupsSnapshot(bus.groups(k)));
-            for (GroupInfo g : snap.groups) {
+            String stream = s.stream();
+            if (readAt.put(stream, System.nanoTime()) == null) refresher.execute(() -> refresh(stream));
+            List<GroupInfo> last = groups.get(stream);
+            if (last == null) return Double.NaN;
+            for (GroupInfo g : last) {
                 if (g.name().equals(s.group())) {
                     Long v = f.apply(g);
                     return v == null ? Double.NaN : v;
@@ -184,15 +254,27 @@ public final class BusMetrics implements MeterBinder {
             }
             return Double.NaN;
         }
-    }
 
-    private record GroupsSnapshot(List<GroupInfo> groups, long at) {
-        GroupsSnapshot(List<GroupInfo> groups) {
-            this(groups, System.nanoTime());
-        }
-
-        boolean fresh() {
-            return System.nanoTime() - at < TimeUnit.MILLISECONDS.toNanos(GROUP_INFO_MAX_AGE_MS);
+        /**
+         * On the refresher thread: reads the stream's groups (bus.groups gives an empty list when Redis does not answer
+         * within its timeout, so the gauges turn NaN rather than keep a value Redis can no longer confirm), and again
+         * every GROUP_INFO_MAX_AGE_MS while the gauges are read; stops when they have not been read for
+         * GROUP_INFO_IDLE_MS or no subscription of the stream is left.
+         */
+        private void refresh(String stream) {
+            Long last = readAt.get(stream);
+            if (last == null) return;
+            boolean watched = bySubscription.keySet().stream().anyMatch(x -> x.stream().equals(stream));
+            // A read between get and remove changed the value: the refresh goes on for it.
+            if ((!watched || System.nanoTime() - last > TimeUnit.MILLISECONDS.toNanos(GROUP_INFO_IDLE_MS)) && readAt.remove(stream, last)) {
+                groups.remove(stream);
+                return;
+            }
+            try {
+                groups.put(stream, bus.groups(stream));
+            } finally {
+                refresher.schedule(() -> refresh(stream), GROUP_INFO_MAX_AGE_MS, TimeUnit.MILLISECONDS);
+            }
         }
     }
 

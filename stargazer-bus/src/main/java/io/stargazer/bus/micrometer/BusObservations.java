@@ -10,8 +10,10 @@ import io.stargazer.bus.EventBus;
 import io.stargazer.bus.internal.BusFactory;
 import io.stargazer.bus.internal.BusTracing;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Trace context across the bus through the Micrometer Observation API: {@code BusObservations.install(bus, registry)}.
@@ -22,11 +24,15 @@ import java.util.Objects;
  *   <li>Each publish is a PRODUCER observation {@code send {stream}}, a child of the observation current on the
  *       publishing thread. The tracer's propagator writes {@code traceparent} (and {@code tracestate}) into it; the
  *       bus stores them as entry fields beside {@code payload} and {@code trace_id} (wire format). An envelope
- *       without a {@code trace_id} gets the trace's id; one with its own keeps it.</li>
+ *       without a {@code trace_id} gets the trace's id; one with its own keeps it. When that own {@code trace_id} is
+ *       a W3C trace id (32 lowercase hex, not all zeros) of another trace than the span's, no {@code traceparent}
+ *       is written (the wire format wants the two to agree) and the span gets {@link #CONVERSATION_ID}.</li>
  *   <li>Each delivery is a CONSUMER observation {@code process {stream}} continuing the entry's {@code traceparent},
  *       current on the handler's thread while the handler runs: what the handler publishes (a tools request, an
- *       answer) joins the trace. A tools reply read by a ToolClient is a {@code process {reply stream}} observation
- *       of its own, in the trace of the tools service's answer.</li>
+ *       answer) joins the trace. An entry without {@code traceparent} whose envelope's {@code trace_id} is a W3C trace
+ *       id continues that trace: its remote parent is made up (a random span id, sampled), so the handler's answers,
+ *       which copy the trace_id, are in the trace they name. A tools reply read by a ToolClient is a
+ *       {@code process {reply stream}} observation of its own, in the trace of the tools service's answer.</li>
  * </ul>
  *
  * <p>Key values follow the OpenTelemetry messaging conventions: {@code messaging.system=redis_streams},
@@ -38,6 +44,8 @@ public final class BusObservations implements BusTracing {
     /** The observation names (a meter handler times them under these names). */
     public static final String SEND = "stargazer.bus.send";
     public static final String PROCESS = "stargazer.bus.process";
+    /** On a send span whose envelope's {@code trace_id} names another trace: that trace id (OpenTelemetry's key). */
+    public static final String CONVERSATION_ID = "messaging.message.conversation_id";
 
     private final ObservationRegistry registry;
 
@@ -64,7 +72,7 @@ public final class BusObservations implements BusTracing {
     }
 
     @Override
-    public Send send(String stream) {
+    public Send send(String stream, String traceId) {
         Map<String, String> carrier = new HashMap<>(4);
         SenderContext<Map<String, String>> ctx = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
         ctx.setCarrier(carrier);
@@ -74,9 +82,16 @@ public final class BusObservations implements BusTracing {
                 .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
                         "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
                 .start();
+        String traceparent = carrier.get("traceparent");
+        // wire-format.md: a 32-hex trace_id beside a traceparent equals its trace id, and the entry's trace_id must be
+        // the envelope's own. This span cannot move to that trace (the Observation API parents a new span on the
+        // current one only), so the entry goes as from a publisher that does not trace, and its readers continue the
+        // envelope's trace from trace_id; the span keeps the id to relate the two.
+        boolean otherTrace = traceparent != null && isTraceId(traceId) && !traceparent.regionMatches(3, traceId, 0, 32);
+        if (otherTrace) o.highCardinalityKeyValue(CONVERSATION_ID, traceId);
         return new Send() {
-            @Override public String traceparent() { return carrier.get("traceparent"); }
-            @Override public String tracestate() { return carrier.get("tracestate"); }
+            @Override public String traceparent() { return otherTrace ? null : traceparent; }
+            @Override public String tracestate() { return otherTrace ? null : carrier.get("tracestate"); }
 
             @Override
             public void end(String id, Throwable error) {
@@ -88,10 +103,19 @@ public final class BusObservations implements BusTracing {
     }
 
     @Override
-    public Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate) {
+    public Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate,
+            String traceId) {
         Map<String, String> carrier = new HashMap<>(4);
-        if (traceparent != null) carrier.put("traceparent", traceparent);
-        if (tracestate != null) carrier.put("tracestate", tracestate);
+        if (traceparent != null) {
+            carrier.put("traceparent", traceparent);
+            if (tracestate != null) carrier.put("tracestate", tracestate);
+        } else if (isTraceId(traceId)) {
+            // From a publisher that does not trace (or whose span was in another trace, see send): the handler's
+            // answers copy this trace_id, and with a trace active the wire format wants it to be the trace's id.
+            // Sampled: such deliveries were roots before, recorded by default; a parent marked not sampled would make
+            // parent-based samplers drop them and all that follows (docs/observability.md).
+            carrier.put("traceparent", "00-" + traceId + "-" + newSpanId() + "-01");
+        }
         ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>((c, k) -> c.get(k), Kind.CONSUMER);
         ctx.setCarrier(carrier);
         ctx.setRemoteServiceName("redis");
@@ -114,5 +138,26 @@ public final class BusObservations implements BusTracing {
                 o.stop();
             }
         };
+    }
+
+    /** A W3C trace id: 32 lowercase hex characters, not all zeros. */
+    static boolean isTraceId(String s) {
+        if (s == null || s.length() != 32) return false;
+        boolean nonZero = false;
+        for (int i = 0; i < 32; i++) {
+            char c = s.charAt(i);
+            if ((c < '0' || c > '9') && (c < 'a' || c > 'f')) return false;
+            nonZero |= c != '0';
+        }
+        return nonZero;
+    }
+
+    /** A made-up parent span id: 16 lowercase hex characters, not all zeros (W3C). */
+    private static String newSpanId() {
+        long id;
+        do {
+            id = ThreadLocalRandom.current().nextLong();
+        } while (id == 0);
+        return HexFormat.of().toHexDigits(id);
     }
 }

@@ -82,7 +82,7 @@ class AttemptFailureIT {
     private static BusTracing tracer(Runnable onStart, Runnable onEnd) {
         return new BusTracing() {
             @Override
-            public Send send(String stream) {
+            public Send send(String stream, String traceId) {
                 return new Send() {
                     @Override public String traceparent() { return null; }
                     @Override public String tracestate() { return null; }
@@ -92,7 +92,7 @@ class AttemptFailureIT {
 
             @Override
             public Process process(String stream, String group, String entryId, long deliveryCount, String traceparent,
-                    String tracestate) {
+                    String tracestate, String traceId) {
                 onStart.run();
                 return new Process() {
                     @Override public void closeScope() { }

@@ -3,6 +3,8 @@ package io.stargazer.bus.micrometer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -11,16 +13,28 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Subscription;
+import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.RedisFaults;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.bus.tools.ToolClient;
 import io.stargazer.bus.tools.ToolException;
 import io.stargazer.bus.tools.ToolRegistry;
 import io.stargazer.bus.tools.ToolService;
 import io.stargazer.bus.tools.TestTools;
+import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.TestServers;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 // The binder's meters after a known workload hold exactly its counts: 10 publishes, of which 2 fail once and 1 fails
 // on every delivery (dead-lettered after 2), 3 tools calls of which 1 is refused.
@@ -28,6 +42,7 @@ class BusMetricsIT {
     private static final Duration WAIT = Duration.ofSeconds(20);
 
     @Test
+    @Timeout(120)
     void metersCountAKnownWorkloadExactly() {
         Topology t = TestRedis.topology();
         MeterRegistry registry = new SimpleMeterRegistry();
@@ -88,5 +103,148 @@ class BusMetricsIT {
             sub.close();
             assertThat(registry.find("messaging.client.consumed.messages").tag(group, "g").functionCounter()).isNull();
         }
+    }
+
+    /**
+     * A subscription has a fixed set of meters: 8, and one process timer per outcome. Each failed handling used to
+     * append the same error timer again to the subscription's copy-on-write list (copied whole each time).
+     */
+    @Test
+    @Timeout(120)
+    void failuresDoNotGrowWhatTheBinderKeepsPerSubscription() throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            new BusMetrics(bus).bindTo(registry);
+            String stream = bus.topology().inboundStream();
+            ConsumerConfig cfg = bus.consumer(stream, "g").maxDeliveries(1).build();
+            try (Subscription sub = bus.subscribe(cfg, d -> {
+                throw new IllegalStateException("always fails");
+            })) {
+                int n = 300;
+                for (int i = 0; i < n; i++) bus.publishAsync(stream, Envelope.of("channel_id", "c" + i, "n", i));
+                await().atMost(WAIT).until(() -> sub.stats().deadLettered() == n);
+                List<Meter> kept = keptFor(bus, sub);
+                assertThat(kept).as("meters kept for one subscription after %d failures", n).doesNotHaveDuplicates().hasSize(9);
+                assertThat(registry.get("messaging.process.duration").tag(BusMetrics.TAG_ERROR, "IllegalStateException").timer().count())
+                        .isEqualTo(n);
+            }
+        }
+    }
+
+    /** What the binder bound to {@code bus} keeps to remove when {@code s} closes (one binder bound: the hooks are its). */
+    @SuppressWarnings("unchecked")
+    private static List<Meter> keptFor(EventBus bus, Subscription s) throws Exception {
+        Method hooks = bus.getClass().getDeclaredMethod("hooks");
+        hooks.setAccessible(true);
+        Object bound = hooks.invoke(bus);
+        Field f = bound.getClass().getDeclaredField("bySubscription");
+        f.setAccessible(true);
+        return List.copyOf(((Map<Subscription, List<Meter>>) f.get(bound)).get(s));
+    }
+
+    /**
+     * The tools service answers on one reply stream per worker process ({prefix}:{worker node id}, by default host and
+     * pid): its publish meters are tagged with the reply streams' template, not each name, so worker restarts add no
+     * series.
+     */
+    @Test
+    @Timeout(120)
+    void theToolsServicesPublishMetersDoNotGrowWithEveryWorkerProcess() {
+        Topology t = TestRedis.topology();
+        MeterRegistry registry = new SimpleMeterRegistry();
+        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
+        try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
+            new BusMetrics(toolsBus).bindTo(registry);
+            toolsBus.ensureStreams();
+            int workers = 4;
+            try (ToolService service = ToolService.start(toolsBus, tools)) {
+                for (int i = 0; i < workers; i++) {
+                    try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).nodeId("worker-pid-" + i).build());
+                         ToolClient client = ToolClient.create(worker)) {
+                        assertThat(client.callBlocking("add", Map.of("a", 1, "b", i), WAIT)).isEqualTo(1L + i);
+                    }
+                }
+            }
+            String replies = t.toolsReplyStreamPrefix() + ":{worker_id}";
+            List<String> destinations = registry.find("messaging.client.sent.messages").counters().stream()
+                    .map(c -> c.getId().getTag(BusMetrics.TAG_DESTINATION)).toList();
+            assertThat(destinations).containsExactly(replies);
+            assertThat(registry.get("messaging.client.sent.messages").tag(BusMetrics.TAG_DESTINATION, replies).counter().count())
+                    .isEqualTo(workers);
+            assertThat(registry.find("messaging.client.operation.duration").timers()).singleElement()
+                    .satisfies(timer -> assertThat(timer.count()).isEqualTo(workers));
+        }
+    }
+
+    /**
+     * A worker whose tool names come from a model's output or a user asks for names no tool has: the tools client's
+     * timer tags those calls {@code tool=unknown}, so each such name adds no series; a name the tools service
+     * recognised keeps its own.
+     */
+    @Test
+    @Timeout(120)
+    void toolNamesThatNoToolHasDoNotEachAddASeries() {
+        Topology t = TestRedis.topology();
+        MeterRegistry registry = new SimpleMeterRegistry();
+        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
+        try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build())) {
+            toolsBus.ensureStreams();
+            new BusMetrics(worker).bindTo(registry);
+            int unknown = 20;
+            try (ToolService service = ToolService.start(toolsBus, tools); ToolClient client = ToolClient.create(worker)) {
+                for (int i = 0; i < unknown; i++) {
+                    String name = "hallucinated_tool_" + i;
+                    org.assertj.core.api.Assertions.assertThatThrownBy(() -> client.callBlocking(name, Map.of(), WAIT))
+                            .isInstanceOfSatisfying(ToolException.class, e -> assertThat(e.type()).isEqualTo(ToolException.UNKNOWN_TOOL));
+                }
+                assertThat(client.callBlocking("add", Map.of("a", 1, "b", 2), WAIT)).isEqualTo(3L);
+            }
+            List<String> series = registry.find("stargazer.tools.client.duration").timers().stream()
+                    .map(x -> x.getId().getTag("tool") + "/" + x.getId().getTag("outcome")).toList();
+            assertThat(series).containsExactlyInAnyOrder("unknown/" + ToolException.UNKNOWN_TOOL, "add/ok");
+            assertThat(registry.get("stargazer.tools.client.duration").tag("tool", "unknown").timer().count()).isEqualTo(unknown);
+        }
+    }
+
+    /**
+     * The lag and pending gauges never wait for Redis on the scraping thread: with Redis paused (SIGSTOP, its socket
+     * open and silent) a scrape returns the last values at once, then NaN once the refresh behind it has failed, and
+     * the values again when Redis answers. Before, each stale gauge read waited for XINFO GROUPS to fail (5 s each).
+     */
+    @Test
+    @Timeout(180)
+    void aScrapeWithRedisPausedServesTheLastValuesWithoutWaiting() throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        ExecutorService scraper = Executors.newSingleThreadExecutor();
+        try (RedisServerProcess own = TestServers.server().start();
+             EventBus bus = EventBus.connect(RedisUrl.parse(own.url()), TestRedis.config(NodeRole.GATEWAY).build())) {
+            new BusMetrics(bus).bindTo(registry);
+            List<Subscription> subs = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) subs.add(bus.subscribe(bus.consumer("s" + i, "g").build(), d -> { }));
+                List<Gauge> gauges = new ArrayList<>(registry.find("stargazer.messaging.lag").gauges());
+                gauges.addAll(registry.find("stargazer.messaging.pending").gauges());
+                assertThat(gauges).hasSize(6);
+                await().atMost(WAIT).until(() -> values(gauges).stream().allMatch(v -> v == 0.0));
+                try (RedisFaults.Fault paused = RedisFaults.pause(own)) {
+                    // Longer than GROUP_INFO_MAX_AGE_MS, so that the reads in it find their values stale and refresh them.
+                    // A scrape that waits for Redis fails here: waiting for XINFO GROUPS alone takes 5 s.
+                    await().during(Duration.ofMillis(2 * BusMetrics.GROUP_INFO_MAX_AGE_MS)).atMost(WAIT)
+                            .until(() -> scraper.submit(() -> values(gauges)).get(2, TimeUnit.SECONDS).stream().allMatch(v -> v == 0.0));
+                    await().atMost(WAIT).until(() -> scraper.submit(() -> values(gauges)).get(2, TimeUnit.SECONDS).stream()
+                            .allMatch(v -> Double.isNaN(v)));
+                }
+                await().atMost(WAIT).until(() -> values(gauges).stream().allMatch(v -> v == 0.0));
+            } finally {
+                subs.forEach(Subscription::close);
+            }
+        } finally {
+            scraper.shutdownNow();
+        }
+    }
+
+    private static List<Double> values(List<Gauge> gauges) {
+        return gauges.stream().map(Gauge::value).toList();
     }
 }

@@ -40,16 +40,20 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 // One message followed gateway -> worker -> tools -> worker -> gateway as one trace, through a real OpenTelemetry SDK
 // bridged to the Observation API (W3C propagation), with the spans in memory.
 class BusTracingIT {
     private static final Duration WAIT = Duration.ofSeconds(20);
+    /** A trace id as a publisher that does not trace writes it (W3C Trace Context's example). */
+    private static final String TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
     private static final AttributeKey<String> DESTINATION = AttributeKey.stringKey("messaging.destination.name");
     private static final AttributeKey<String> GROUP = AttributeKey.stringKey("messaging.consumer.group.name");
     private static final AttributeKey<String> SYSTEM = AttributeKey.stringKey("messaging.system");
 
     @Test
+    @Timeout(120)
     void oneMessageIsOneTraceAcrossGatewayWorkerToolsAndBack() {
         InMemorySpanExporter spans = InMemorySpanExporter.create();
         ObservationRegistry registry = tracedRegistry(spans);
@@ -125,6 +129,7 @@ class BusTracingIT {
     }
 
     @Test
+    @Timeout(120)
     void coalescedAndDedupedPublishesCarryTheirTraceFieldsToo() {
         InMemorySpanExporter spans = InMemorySpanExporter.create();
         ObservationRegistry registry = tracedRegistry(spans);
@@ -161,12 +166,133 @@ class BusTracingIT {
     }
 
     @Test
+    @Timeout(120)
     void withoutAnObservationRegistryNothingIsWrittenButPayloadAndTraceId() {
         try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
             BusObservations.install(bus, ObservationRegistry.NOOP);
             String stream = bus.topology().inboundStream();
             String id = bus.publish(stream, Envelope.of("channel_id", "c"));
             assertThat(fields(stream, id).keySet()).containsExactlyInAnyOrder("payload", "trace_id");
+        }
+    }
+
+    /**
+     * An entry from a publisher that does not trace (a Python gateway: trace_id, no traceparent). wire-format.md: "When
+     * the envelope's trace_id is 32 lowercase hex characters and a trace is active, it equals the trace id": the
+     * delivery continues that trace (from a parent made up for it, sampled), so the answer the handler publishes with
+     * the copied trace_id carries a traceparent of the same trace. Before, the delivery started a trace of its own.
+     */
+    @Test
+    @Timeout(60)
+    void anEntryWithAHexTraceIdAndNoTraceparentIsContinuedInThatTrace() {
+        InMemorySpanExporter spans = InMemorySpanExporter.create();
+        ObservationRegistry registry = tracedRegistry(spans);
+        try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE)) {
+            BusObservations.install(bus, registry);
+            String in = bus.topology().inboundStream();
+            String out = bus.topology().outboundStream("webchat");
+            ConcurrentLinkedQueue<String> answered = new ConcurrentLinkedQueue<>();
+            try (Subscription s = bus.subscribe(bus.consumer(in, "g").build(), d -> {
+                answered.add(bus.publish(out, Envelope.of("channel_id", "c", "content", "answer", "trace_id", d.envelope().traceId())));
+            })) {
+                try (RawRedis raw = new RawRedis(TestRedis.url())) {
+                    raw.xadd(in, "payload", io.stargazer.bus.wire.WireFormat.encode(Envelope.of("channel_id", "c", "content", "hi")),
+                            "trace_id", TRACE);
+                }
+                await().atMost(WAIT).until(() -> answered.size() == 1);
+            }
+            await().atMost(WAIT).until(() -> spans.getFinishedSpanItems().size() >= 2);
+            SpanData process = one(spans.getFinishedSpanItems(), "process " + in, SpanKind.CONSUMER);
+            SpanData send = one(spans.getFinishedSpanItems(), "send " + out, SpanKind.PRODUCER);
+            assertThat(process.getTraceId()).isEqualTo(TRACE);
+            assertThat(process.getParentSpanContext().isRemote()).isTrue();
+            assertThat(process.getParentSpanContext().isSampled()).isTrue();
+            assertThat(process.getParentSpanId()).matches("[0-9a-f]{16}").isNotEqualTo("0000000000000000");
+            assertThat(send.getParentSpanId()).isEqualTo(process.getSpanId());
+            Map<String, String> f = fields(out, answered.peek());
+            assertThat(f.get("trace_id")).isEqualTo(TRACE);
+            assertThat(f.get("traceparent")).isEqualTo("00-" + TRACE + "-" + send.getSpanId() + "-01");
+        }
+    }
+
+    /** A trace_id that is no W3C trace id (not 32 lowercase hex, or all zeros) is not continued: the delivery is a root. */
+    @Test
+    @Timeout(60)
+    void aTraceIdThatIsNoW3cTraceIdStartsATraceOfItsOwn() {
+        InMemorySpanExporter spans = InMemorySpanExporter.create();
+        ObservationRegistry registry = tracedRegistry(spans);
+        List<String> ids = List.of("req-42", TRACE.toUpperCase(java.util.Locale.ROOT), "0".repeat(32), TRACE.substring(1));
+        try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE)) {
+            BusObservations.install(bus, registry);
+            String in = bus.topology().inboundStream();
+            ConcurrentLinkedQueue<String> handled = new ConcurrentLinkedQueue<>();
+            try (Subscription s = bus.subscribe(bus.consumer(in, "g").build(), d -> handled.add(d.envelope().traceId()));
+                 RawRedis raw = new RawRedis(TestRedis.url())) {
+                for (String id : ids) {
+                    raw.xadd(in, "payload", io.stargazer.bus.wire.WireFormat.encode(Envelope.of("channel_id", "c")), "trace_id", id);
+                }
+                await().atMost(WAIT).until(() -> handled.size() == ids.size());
+            }
+            await().atMost(WAIT).until(() -> spans.getFinishedSpanItems().size() >= ids.size());
+            assertThat(spans.getFinishedSpanItems()).hasSize(ids.size()).allSatisfy(sd -> {
+                assertThat(sd.getParentSpanContext().isValid()).as("a root").isFalse();
+                assertThat(sd.getTraceId()).isNotIn(ids).isNotEqualTo(TRACE);
+            });
+        }
+    }
+
+    /**
+     * A publish inside trace R of an envelope whose own trace_id is another 32-hex id T: the entry's trace_id must be T
+     * (the envelope's own), and a traceparent beside it would have to name T too; the span that publishes is in R, so
+     * the entry carries no traceparent (as from a publisher that does not trace) and the reader continues T. The send
+     * span stays in R and names T ({@code messaging.message.conversation_id}). An envelope whose trace_id is R, or is
+     * no W3C trace id, is traced as before.
+     */
+    @Test
+    @Timeout(60)
+    void aPublishWhoseEnvelopeNamesAnotherTraceWritesNoTraceparentAndIsContinuedInTheEnvelopesTrace() {
+        InMemorySpanExporter spans = InMemorySpanExporter.create();
+        ObservationRegistry registry = tracedRegistry(spans);
+        try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE)) {
+            BusObservations.install(bus, registry);
+            String stream = bus.topology().inboundStream();
+            ConcurrentLinkedQueue<String> handled = new ConcurrentLinkedQueue<>();
+            try (Subscription s = bus.subscribe(bus.consumer(stream, "g").build(), d -> handled.add(d.id()))) {
+                Observation request = Observation.start("request", registry);
+                String other;
+                String same;
+                String custom;
+                String upper;
+                try (Observation.Scope scope = request.openScope()) {
+                    other = bus.publish(stream, Envelope.of("channel_id", "c", "trace_id", TRACE));
+                    String r = fields(stream, bus.publish(stream, Envelope.of("channel_id", "c"))).get("trace_id");
+                    same = bus.publish(stream, Envelope.of("channel_id", "c", "trace_id", r));
+                    custom = bus.publish(stream, Envelope.of("channel_id", "c", "trace_id", "req-42"));
+                    upper = bus.publish(stream, Envelope.of("channel_id", "c", "trace_id", TRACE.toUpperCase(java.util.Locale.ROOT)));
+                } finally {
+                    request.stop();
+                }
+                await().atMost(WAIT).until(() -> handled.size() == 5);
+                String traceR = one(spans.getFinishedSpanItems(), "request", SpanKind.INTERNAL).getTraceId();
+                Map<String, String> f = fields(stream, other);
+                assertThat(f.get("trace_id")).isEqualTo(TRACE);
+                assertThat(f).doesNotContainKeys("traceparent", "tracestate");
+                assertThat(fields(stream, same).get("traceparent")).startsWith("00-" + traceR + "-");
+                assertThat(fields(stream, custom).get("trace_id")).isEqualTo("req-42");
+                assertThat(fields(stream, custom).get("traceparent")).startsWith("00-" + traceR + "-");
+                assertThat(fields(stream, upper).get("traceparent")).startsWith("00-" + traceR + "-");
+
+                await().atMost(WAIT).until(() -> spans.getFinishedSpanItems().size() >= 11);
+                List<SpanData> all = spans.getFinishedSpanItems();
+                SpanData sendOther = all.stream().filter(sd -> sd.getKind() == SpanKind.PRODUCER
+                        && other.equals(sd.getAttributes().get(AttributeKey.stringKey("messaging.message.id")))).findFirst().orElseThrow();
+                assertThat(sendOther.getTraceId()).isEqualTo(traceR);
+                assertThat(sendOther.getAttributes().get(AttributeKey.stringKey("messaging.message.conversation_id"))).isEqualTo(TRACE);
+                SpanData processOther = all.stream().filter(sd -> sd.getKind() == SpanKind.CONSUMER
+                        && other.equals(sd.getAttributes().get(AttributeKey.stringKey("messaging.message.id")))).findFirst().orElseThrow();
+                assertThat(processOther.getTraceId()).isEqualTo(TRACE);
+                assertThat(all).filteredOn(sd -> sd.getTraceId().equals(traceR)).hasSize(1 + 5 + 4);
+            }
         }
     }
 
