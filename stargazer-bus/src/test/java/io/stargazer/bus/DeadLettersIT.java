@@ -13,9 +13,15 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -221,6 +227,76 @@ class DeadLettersIT {
             }
             assertThat(replayOf).hasSize(total);
             assertThat(traceIds).hasSize(total);
+        }
+    }
+
+    /**
+     * Replaying everything while the consumer still fails: each entry put back is dead-lettered again at once, after
+     * the replay's read position (and more than one read of the dead-letter stream away from its start). One replay
+     * puts back the dead letters there when it started, each once, and ends; the new ones wait for the next replay.
+     */
+    @Test
+    void aReplayWhileTheConsumerStillFailsPutsEachDeadLetterBackOnceAndEnds() throws Exception {
+        int n = 600;
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            for (int i = 0; i < n; i++) seed(raw, dead, inbound, i, "provider down");
+            Map<String, AtomicInteger> handled = new ConcurrentHashMap<>();
+            ExecutorService ex = Executors.newSingleThreadExecutor();
+            try (Subscription s = bus.subscribe(bus.consumer(inbound, bus.topology().workerGroup()).maxDeliveries(1).build(), d -> {
+                handled.computeIfAbsent(d.envelope().content(), k -> new AtomicInteger()).incrementAndGet();
+                throw new IllegalStateException("provider still down");
+            })) {
+                // Paced (3 s for all), so that the consumer's new dead letters are written while the replay still reads.
+                Future<ReplayResult> replay = ex.submit(() -> bus.deadLetters().replay(DeadLetterFilter.ALL,
+                        ReplayOptions.builder().ratePerSecond(200).build()));
+                ReplayResult r;
+                try {
+                    r = replay.get(60, TimeUnit.SECONDS);
+                } catch (TimeoutException e) {
+                    throw new AssertionError("replay of " + n + " dead letters at 200/s still running after 60 s; messages put back "
+                            + "so far: " + handled.size() + ", the most often one " + most(handled) + " times", e);
+                }
+                assertThat(r).isEqualTo(new ReplayResult(n, n, 0, 0, false));
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> raw.xlen(dead) == n);
+                assertThat(handled).hasSize(n);
+                assertThat(most(handled)).as("deliveries of the most often delivered message").isEqualTo(1);
+                assertThat(raw.xrange(dead)).allMatch(m -> RawRedis.fields(m).containsKey("replay_of"));
+            } finally {
+                ex.shutdownNow();
+            }
+        }
+    }
+
+    private static int most(Map<String, AtomicInteger> counts) {
+        return counts.values().stream().mapToInt(AtomicInteger::get).max().orElse(0);
+    }
+
+    /** A purge by error text removes the matches there when it started; dead letters written meanwhile stay. */
+    @Test
+    void aPurgeLeavesTheDeadLettersWrittenWhileItRuns() throws Exception {
+        int total = 20_000; // many reads of 500, so that the purge is still reading when the late ones arrive
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            String script = "for i = 1, tonumber(ARGV[2]) do redis.call('XADD', KEYS[1], '*', 'payload', ARGV[1], "
+                    + "'error', 'provider down', 'source_stream', ARGV[3]) end return 1";
+            raw.sync().eval(script, io.lettuce.core.ScriptOutputType.INTEGER, new byte[][] {RawRedis.b(dead)},
+                    WireFormat.encode(Envelope.of("channel_id", "c", "content", "x")), RawRedis.b(Integer.toString(total)), RawRedis.b(inbound));
+            ExecutorService ex = Executors.newSingleThreadExecutor();
+            try {
+                Future<Long> purge = ex.submit(() -> bus.deadLetters().purge(DeadLetterFilter.builder().errorContains("provider").build()));
+                // Its first XDEL: the purge has begun.
+                Awaitility.await().pollInterval(Duration.ofMillis(1)).atMost(60, TimeUnit.SECONDS).until(() -> raw.xlen(dead) < total);
+                List<String> late = new ArrayList<>();
+                for (int i = 0; i < 5; i++) late.add(seed(raw, dead, inbound, i, "provider down again"));
+                boolean stillRunning = !purge.isDone();
+                assertThat(purge.get(60, TimeUnit.SECONDS)).as("purged (late ones written while it ran: %s)", stillRunning).isEqualTo(total);
+                assertThat(raw.xrange(dead)).extracting(StreamMessage::getId).containsExactlyElementsOf(late);
+            } finally {
+                ex.shutdownNow();
+            }
         }
     }
 
