@@ -230,6 +230,23 @@ class DeadLettersIT {
         }
     }
 
+    /** An age from before 1970 (or past what milliseconds can count) matches nothing: nothing is purged, nothing fails. */
+    @Test
+    void aPurgeOlderThanAnAgeBeforeTheEpochPurgesNothing() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            seed(raw, dead, inbound, 1, "provider down");
+            for (Duration age : List.of(Duration.ofDays(100_000), Duration.ofSeconds(Long.MAX_VALUE))) {
+                assertThat(bus.deadLetters().purge(DeadLetterFilter.builder().olderThan(age).build())).as("by age %s", age).isZero();
+                assertThat(bus.deadLetters().purge(DeadLetterFilter.builder().olderThan(age).errorContains("provider").build()))
+                        .as("by age %s and error text", age).isZero();
+                assertThat(bus.deadLetters().list(DeadLetterFilter.builder().olderThan(age).build()).entries()).isEmpty();
+            }
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+        }
+    }
+
     /**
      * Replaying everything while the consumer still fails: each entry put back is dead-lettered again at once, after
      * the replay's read position (and more than one read of the dead-letter stream away from its start). One replay

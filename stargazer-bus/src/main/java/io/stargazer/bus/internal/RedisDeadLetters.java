@@ -17,6 +17,7 @@ import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.wire.MalformedEntryException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -115,7 +116,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                 if (filter.olderThan() == null) {
                     args.add("MAXLEN").add("=").add(0);
                 } else {
-                    args.add("MINID").add("=").add((bus.config().clock().millis() - filter.olderThan().toMillis()) + "-0");
+                    args.add("MINID").add("=").add(cutoffMs(filter) + "-0");
                 }
                 total += RedisEventBus.await(dispatchLong(CommandType.XTRIM, args), "XTRIM " + s);
             }
@@ -278,7 +279,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             first = Math.max(0, streams.indexOf(cursor.substring(at + 1)));
         }
         String needle = filter.errorContains() == null ? null : filter.errorContains().toLowerCase(Locale.ROOT);
-        long maxMs = filter.olderThan() == null ? Long.MAX_VALUE : bus.config().clock().millis() - filter.olderThan().toMillis();
+        long maxMs = filter.olderThan() == null ? Long.MAX_VALUE : cutoffMs(filter);
         for (int i = first; i < streams.size(); i++) {
             String stream = streams.get(i);
             String from = i == first && after != null ? "(" + after : "-";
@@ -307,6 +308,15 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                 from = "(" + chunk.get(chunk.size() - 1).id();
             }
         }
+    }
+
+    /**
+     * The time before which an entry is older than {@code filter.olderThan()}: 0, matching nothing, for an age from before
+     * 1970 (which would make a negative MINID, an invalid stream id) or one too large to count in milliseconds.
+     */
+    private long cutoffMs(DeadLetterFilter filter) {
+        long now = bus.config().clock().millis();
+        return filter.olderThan().compareTo(Duration.ofMillis(now)) >= 0 ? 0 : now - filter.olderThan().toMillis();
     }
 
     /**
