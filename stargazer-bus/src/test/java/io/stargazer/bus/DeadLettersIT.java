@@ -79,6 +79,31 @@ class DeadLettersIT {
         }
     }
 
+    /** docs/operating.md: a list says there are more ("more: --after <cursor>") only when there are. */
+    @Test
+    void aPageThatEndsAtTheLastMatchHasNoNextCursor() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            String tools = bus.topology().deadLetterStream(bus.topology().toolsStream());
+            for (int i = 0; i < 10; i++) seed(raw, dead, inbound, i, "provider down");
+            DeadLetters dl = bus.deadLetters();
+            DeadLetterPage page = dl.list(DeadLetterFilter.builder().limit(10).build());
+            assertThat(page.entries()).hasSize(10);
+            assertThat(page.next()).isNull();
+
+            // One more in a later stream, and one after the ten that the error text does not match.
+            String toolsId = seed(raw, tools, bus.topology().toolsStream(), 10, "tool failed");
+            seed(raw, dead, inbound, 11, "bad input");
+            assertThat(dl.list(DeadLetterFilter.builder().limit(10).errorContains("provider").build()).next()).isNull();
+            DeadLetterPage first = dl.list(DeadLetterFilter.builder().limit(11).build());
+            assertThat(first.next()).isNotNull();
+            DeadLetterPage second = dl.list(DeadLetterFilter.builder().limit(11).after(first.next()).build());
+            assertThat(second.entries()).extracting(DeadLetter::id).containsExactly(toolsId);
+            assertThat(second.next()).isNull();
+        }
+    }
+
     @Test
     void aDeadLetterWhoseSourceIsNotItsOwnStreamsSourceIsNotReplayed() {
         // source_stream is text whoever wrote the dead letter chose: one among the web chat's dead letters that names the

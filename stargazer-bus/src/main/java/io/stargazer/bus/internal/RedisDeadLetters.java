@@ -75,12 +75,15 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     public DeadLetterPage list(DeadLetterFilter filter) {
         List<DeadLetter> out = new ArrayList<>();
         String[] next = {null};
+        // A full page has a next cursor only if a match follows it: one that ends at the last match must not send the
+        // reader to an empty page.
         scan(filter, filter.after(), false, (stream, e) -> {
-            out.add(parse(stream, e));
-            if (out.size() >= filter.limit()) {
-                next[0] = e.id() + "@" + stream;
+            if (out.size() == filter.limit()) {
+                DeadLetter last = out.get(out.size() - 1);
+                next[0] = last.id() + "@" + last.deadStream();
                 return false;
             }
+            out.add(parse(stream, e));
             return true;
         });
         return new DeadLetterPage(out, next[0]);
