@@ -157,6 +157,21 @@ class DeadLettersIT {
         }
     }
 
+    /** An id given twice (`stargazer dead replay ID ID`) is one dead letter: listed once, put back once, counted once. */
+    @Test
+    void theSameIdGivenTwiceIsOneDeadLetter() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            String id = seed(raw, dead, inbound, 1, "provider down");
+            DeadLetterFilter twice = DeadLetterFilter.builder().stream(dead).ids(List.of(id, id)).build();
+            assertThat(bus.deadLetters().list(twice).entries()).extracting(DeadLetter::id).containsExactly(id);
+            assertThat(bus.deadLetters().replay(twice, ReplayOptions.builder().dryRun(true).build())).isEqualTo(new ReplayResult(1, 0, 0, 0, true));
+            assertThat(bus.deadLetters().replay(twice, ReplayOptions.DEFAULTS)).isEqualTo(new ReplayResult(1, 1, 0, 0, false));
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+        }
+    }
+
     @Test
     void aReplayedEntryThatFailsAgainIsDeadLetteredAgainWithItsCountStartingOver() {
         try (EventBus bus = TestRedis.bus(NodeRole.WORKER)) {

@@ -99,6 +99,20 @@ class DeadCliIT {
     }
 
     @Test
+    void anIdGivenTwiceIsReplayedAndCountedOnce() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            String a = seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "once", "provider down");
+            Result r = MainCliTest.run(env, "dead", "replay", a, a, "1-1", "1-1");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out().lines()).containsExactly("replayed 1, already replayed 0, skipped 0 (no source stream)", "1 id(s) not found");
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+        }
+    }
+
+    @Test
     void pauseAndResumeAGroupAndStreamsShowsIt() {
         Topology t = TestRedis.topology();
         Map<String, String> env = TestEnv.of(t);

@@ -20,7 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -269,7 +268,8 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
      */
     private void scan(DeadLetterFilter filter, String cursor, boolean toStartEnds, BiPredicate<String, RawEntry> visitor) {
         List<String> streams = streamsOf(filter);
-        Set<String> ids = new HashSet<>(filter.ids());
+        // An id given twice is one dead letter: read twice, it would be put back once but counted twice.
+        Set<String> ids = new LinkedHashSet<>(filter.ids());
         // A replay's own entries can be dead-lettered again while it runs, after its read position, in its stream or
         // another one (a replayed inbound entry's answer dead-lettered on an outbound stream): taken at the start, every
         // stream's end keeps one replay from putting them back again, and again, for as long as the consumer fails.
@@ -292,7 +292,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                 List<RawEntry> chunk;
                 if (!ids.isEmpty()) {
                     chunk = new ArrayList<>();
-                    for (String id : filter.ids()) {
+                    for (String id : ids) {
                         if (from.equals("-") || StreamIds.compare(id, from.substring(1)) > 0) chunk.addAll(xrange(stream, id, id, 1));
                     }
                     chunk.sort((a, b) -> StreamIds.compare(a.id(), b.id()));
