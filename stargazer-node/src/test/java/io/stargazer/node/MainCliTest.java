@@ -110,6 +110,7 @@ class MainCliTest {
             {"--older-than", "PT99999999999999999999H", "dead", "purge", "--older-than", "PT99999999999999999999H"},
             {"--older-than", "soon", "dead", "purge", "--older-than", "soon"},
             {"olderThan", "PT-1H", "dead", "purge", "--older-than", "PT-1H"},
+            {"--stream", "a b", "streams", "--stream", "a b"},
             {"stream", "a b", "dead", "list", "a b"},
             {"limit", "0", "dead", "list", "-n", "0"},
             {"after", "garbage", "dead", "list", "--after", "garbage"},
