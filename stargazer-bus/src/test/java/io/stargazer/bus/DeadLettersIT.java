@@ -13,9 +13,15 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -73,6 +79,31 @@ class DeadLettersIT {
         }
     }
 
+    /** docs/operating.md: a list says there are more ("more: --after <cursor>") only when there are. */
+    @Test
+    void aPageThatEndsAtTheLastMatchHasNoNextCursor() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            String tools = bus.topology().deadLetterStream(bus.topology().toolsStream());
+            for (int i = 0; i < 10; i++) seed(raw, dead, inbound, i, "provider down");
+            DeadLetters dl = bus.deadLetters();
+            DeadLetterPage page = dl.list(DeadLetterFilter.builder().limit(10).build());
+            assertThat(page.entries()).hasSize(10);
+            assertThat(page.next()).isNull();
+
+            // One more in a later stream, and one after the ten that the error text does not match.
+            String toolsId = seed(raw, tools, bus.topology().toolsStream(), 10, "tool failed");
+            seed(raw, dead, inbound, 11, "bad input");
+            assertThat(dl.list(DeadLetterFilter.builder().limit(10).errorContains("provider").build()).next()).isNull();
+            DeadLetterPage first = dl.list(DeadLetterFilter.builder().limit(11).build());
+            assertThat(first.next()).isNotNull();
+            DeadLetterPage second = dl.list(DeadLetterFilter.builder().limit(11).after(first.next()).build());
+            assertThat(second.entries()).extracting(DeadLetter::id).containsExactly(toolsId);
+            assertThat(second.next()).isNull();
+        }
+    }
+
     @Test
     void aDeadLetterWhoseSourceIsNotItsOwnStreamsSourceIsNotReplayed() {
         // source_stream is text whoever wrote the dead letter chose: one among the web chat's dead letters that names the
@@ -123,6 +154,21 @@ class DeadLettersIT {
                     RawRedis.b("dedupe_key"), RawRedis.b("k-1"), RawRedis.b("replay_of"), RawRedis.b(id));
             // The replay key the docs describe, in the source stream's slot.
             assertThat(raw.sync().exists(RawRedis.b("{" + inbound + "}:replay:" + dead + ":" + id))).isEqualTo(1);
+        }
+    }
+
+    /** An id given twice (`stargazer dead replay ID ID`) is one dead letter: listed once, put back once, counted once. */
+    @Test
+    void theSameIdGivenTwiceIsOneDeadLetter() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            String id = seed(raw, dead, inbound, 1, "provider down");
+            DeadLetterFilter twice = DeadLetterFilter.builder().stream(dead).ids(List.of(id, id)).build();
+            assertThat(bus.deadLetters().list(twice).entries()).extracting(DeadLetter::id).containsExactly(id);
+            assertThat(bus.deadLetters().replay(twice, ReplayOptions.builder().dryRun(true).build())).isEqualTo(new ReplayResult(1, 0, 0, 0, true));
+            assertThat(bus.deadLetters().replay(twice, ReplayOptions.DEFAULTS)).isEqualTo(new ReplayResult(1, 1, 0, 0, false));
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
         }
     }
 
@@ -221,6 +267,93 @@ class DeadLettersIT {
             }
             assertThat(replayOf).hasSize(total);
             assertThat(traceIds).hasSize(total);
+        }
+    }
+
+    /** An age from before 1970 (or past what milliseconds can count) matches nothing: nothing is purged, nothing fails. */
+    @Test
+    void aPurgeOlderThanAnAgeBeforeTheEpochPurgesNothing() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            seed(raw, dead, inbound, 1, "provider down");
+            for (Duration age : List.of(Duration.ofDays(100_000), Duration.ofSeconds(Long.MAX_VALUE))) {
+                assertThat(bus.deadLetters().purge(DeadLetterFilter.builder().olderThan(age).build())).as("by age %s", age).isZero();
+                assertThat(bus.deadLetters().purge(DeadLetterFilter.builder().olderThan(age).errorContains("provider").build()))
+                        .as("by age %s and error text", age).isZero();
+                assertThat(bus.deadLetters().list(DeadLetterFilter.builder().olderThan(age).build()).entries()).isEmpty();
+            }
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+        }
+    }
+
+    /**
+     * Replaying everything while the consumer still fails: each entry put back is dead-lettered again at once, after
+     * the replay's read position (and more than one read of the dead-letter stream away from its start). One replay
+     * puts back the dead letters there when it started, each once, and ends; the new ones wait for the next replay.
+     */
+    @Test
+    void aReplayWhileTheConsumerStillFailsPutsEachDeadLetterBackOnceAndEnds() throws Exception {
+        int n = 600;
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            for (int i = 0; i < n; i++) seed(raw, dead, inbound, i, "provider down");
+            Map<String, AtomicInteger> handled = new ConcurrentHashMap<>();
+            ExecutorService ex = Executors.newSingleThreadExecutor();
+            try (Subscription s = bus.subscribe(bus.consumer(inbound, bus.topology().workerGroup()).maxDeliveries(1).build(), d -> {
+                handled.computeIfAbsent(d.envelope().content(), k -> new AtomicInteger()).incrementAndGet();
+                throw new IllegalStateException("provider still down");
+            })) {
+                // Paced (3 s for all), so that the consumer's new dead letters are written while the replay still reads.
+                Future<ReplayResult> replay = ex.submit(() -> bus.deadLetters().replay(DeadLetterFilter.ALL,
+                        ReplayOptions.builder().ratePerSecond(200).build()));
+                ReplayResult r;
+                try {
+                    r = replay.get(60, TimeUnit.SECONDS);
+                } catch (TimeoutException e) {
+                    throw new AssertionError("replay of " + n + " dead letters at 200/s still running after 60 s; messages put back "
+                            + "so far: " + handled.size() + ", the most often one " + most(handled) + " times", e);
+                }
+                assertThat(r).isEqualTo(new ReplayResult(n, n, 0, 0, false));
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> raw.xlen(dead) == n);
+                assertThat(handled).hasSize(n);
+                assertThat(most(handled)).as("deliveries of the most often delivered message").isEqualTo(1);
+                assertThat(raw.xrange(dead)).allMatch(m -> RawRedis.fields(m).containsKey("replay_of"));
+            } finally {
+                ex.shutdownNow();
+            }
+        }
+    }
+
+    private static int most(Map<String, AtomicInteger> counts) {
+        return counts.values().stream().mapToInt(AtomicInteger::get).max().orElse(0);
+    }
+
+    /** A purge by error text removes the matches there when it started; dead letters written meanwhile stay. */
+    @Test
+    void aPurgeLeavesTheDeadLettersWrittenWhileItRuns() throws Exception {
+        int total = 20_000; // many reads of 500, so that the purge is still reading when the late ones arrive
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            String script = "for i = 1, tonumber(ARGV[2]) do redis.call('XADD', KEYS[1], '*', 'payload', ARGV[1], "
+                    + "'error', 'provider down', 'source_stream', ARGV[3]) end return 1";
+            raw.sync().eval(script, io.lettuce.core.ScriptOutputType.INTEGER, new byte[][] {RawRedis.b(dead)},
+                    WireFormat.encode(Envelope.of("channel_id", "c", "content", "x")), RawRedis.b(Integer.toString(total)), RawRedis.b(inbound));
+            ExecutorService ex = Executors.newSingleThreadExecutor();
+            try {
+                Future<Long> purge = ex.submit(() -> bus.deadLetters().purge(DeadLetterFilter.builder().errorContains("provider").build()));
+                // Its first XDEL: the purge has begun.
+                Awaitility.await().pollInterval(Duration.ofMillis(1)).atMost(60, TimeUnit.SECONDS).until(() -> raw.xlen(dead) < total);
+                List<String> late = new ArrayList<>();
+                for (int i = 0; i < 5; i++) late.add(seed(raw, dead, inbound, i, "provider down again"));
+                boolean stillRunning = !purge.isDone();
+                assertThat(purge.get(60, TimeUnit.SECONDS)).as("purged (late ones written while it ran: %s)", stillRunning).isEqualTo(total);
+                assertThat(raw.xrange(dead)).extracting(StreamMessage::getId).containsExactlyElementsOf(late);
+            } finally {
+                ex.shutdownNow();
+            }
         }
     }
 

@@ -95,6 +95,8 @@ final class OperatorCommands {
 
         @Override
         public Integer call() {
+            // As `dead list STREAM` does: a name Redis would take but no topology can hold is a typo, not an empty stream.
+            for (String s : extra) Topology.checkName("--stream", s);
             try (EventBus bus = connect()) {
                 List<Map<String, Object>> rows = StreamsReport.collect(bus, StreamsReport.streams(bus, bus.config().platforms(), extra));
                 main.out.print(json ? NodeJson.write(rows) + "\n" : StreamsReport.table(rows));

@@ -98,6 +98,56 @@ class DeadCliIT {
         }
     }
 
+    /** An age from before 1970 is a valid request that matches nothing: purged 0, as with --error. */
+    @Test
+    void purgeOlderThanAnAgeBeforeTheEpochPurgesNothing() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "keep me", "boom");
+            for (String[] args : List.of(new String[] {"dead", "purge", "--older-than", "100000d"},
+                    new String[] {"dead", "purge", "--older-than", "100000d", "--error", "boom"})) {
+                Result r = MainCliTest.run(env, args);
+                assertThat(r.code()).as(r.err()).isZero();
+                assertThat(r.out().strip()).isEqualTo("purged 0");
+            }
+            assertThat(raw.xlen(t.deadLetterStream(inbound))).isEqualTo(1);
+        }
+    }
+
+    /** docs/operating.md: list prints `more: --after <cursor>` when there are more, and only then. */
+    @Test
+    void listSaysMoreOnlyWhenThereAreMore() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            for (int i = 0; i < 3; i++) seed(raw, t.deadLetterStream(inbound), inbound, null, "c-" + i, "m" + i, "boom");
+            Result three = MainCliTest.run(env, "dead", "list", "-n", "3");
+            assertThat(three.code()).as(three.err()).isZero();
+            assertThat(three.out()).contains("m2").doesNotContain("more:");
+            Result two = MainCliTest.run(env, "dead", "list", "-n", "2");
+            String more = two.out().lines().filter(l -> l.startsWith("more: --after ")).findFirst().orElseThrow();
+            Result rest = MainCliTest.run(env, "dead", "list", "--after", more.substring("more: --after ".length()));
+            assertThat(rest.out()).contains("m2").doesNotContain("m1").doesNotContain("more:");
+        }
+    }
+
+    @Test
+    void anIdGivenTwiceIsReplayedAndCountedOnce() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            String a = seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "once", "provider down");
+            Result r = MainCliTest.run(env, "dead", "replay", a, a, "1-1", "1-1");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out().lines()).containsExactly("replayed 1, already replayed 0, skipped 0 (no source stream)", "1 id(s) not found");
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+        }
+    }
+
     @Test
     void pauseAndResumeAGroupAndStreamsShowsIt() {
         Topology t = TestRedis.topology();

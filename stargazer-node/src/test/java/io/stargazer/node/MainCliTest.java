@@ -100,6 +100,36 @@ class MainCliTest {
         assertThat(r.err().strip()).doesNotContain("\n").contains("SG_WORKER_HANDLER").contains("com.example.Missing");
     }
 
+    /** docs/node.md: a bad value ends the command with exit code 2 and one line that names the setting and quotes the value. */
+    @Test
+    void badValuesOfTheOperatorCommandsAreUsageErrorsQuotingTheValue() {
+        Map<String, String> env = TestEnv.of(TestRedis.topology());
+        String[][] cases = { // the setting and the value the error line must name, then the command
+            {"--older-than", "99999999999999999999d", "dead", "purge", "--older-than", "99999999999999999999d"},
+            {"--older-than", "9999999999999999d", "dead", "purge", "--older-than", "9999999999999999d"},
+            {"--older-than", "PT99999999999999999999H", "dead", "purge", "--older-than", "PT99999999999999999999H"},
+            {"--older-than", "soon", "dead", "purge", "--older-than", "soon"},
+            {"olderThan", "PT-1H", "dead", "purge", "--older-than", "PT-1H"},
+            {"--stream", "a b", "streams", "--stream", "a b"},
+            {"stream", "a b", "dead", "list", "a b"},
+            {"limit", "0", "dead", "list", "-n", "0"},
+            {"after", "garbage", "dead", "list", "--after", "garbage"},
+            {"ids", "notanid", "dead", "replay", "notanid"},
+            {"--rate", "0", "dead", "replay", "--all", "--rate", "0"},
+            {"--rate", "abc", "dead", "replay", "--all", "--rate", "abc"},
+        };
+        List<String> problems = new java.util.ArrayList<>();
+        for (String[] c : cases) {
+            String[] args = java.util.Arrays.copyOfRange(c, 2, c.length);
+            Result r = run(env, args);
+            String err = r.err().strip();
+            if (r.code() != 2 || err.contains("\n") || !err.startsWith("stargazer: " + c[0] + ": ") || !err.contains("'" + c[1] + "'")) {
+                problems.add(String.join(" ", args) + " -> exit " + r.code() + ": " + err);
+            }
+        }
+        assertThat(problems).isEmpty();
+    }
+
     @Test
     void publishTailAndStreamsRoundTripAnEnvelopeWithBytes() {
         Topology t = TestRedis.topology();

@@ -17,9 +17,9 @@ import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.wire.MalformedEntryException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -74,12 +74,15 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     public DeadLetterPage list(DeadLetterFilter filter) {
         List<DeadLetter> out = new ArrayList<>();
         String[] next = {null};
-        scan(filter, filter.after(), (stream, e) -> {
-            out.add(parse(stream, e));
-            if (out.size() >= filter.limit()) {
-                next[0] = e.id() + "@" + stream;
+        // A full page has a next cursor only if a match follows it: one that ends at the last match must not send the
+        // reader to an empty page.
+        scan(filter, filter.after(), false, (stream, e) -> {
+            if (out.size() == filter.limit()) {
+                DeadLetter last = out.get(out.size() - 1);
+                next[0] = last.id() + "@" + last.deadStream();
                 return false;
             }
+            out.add(parse(stream, e));
             return true;
         });
         return new DeadLetterPage(out, next[0]);
@@ -94,7 +97,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     @Override
     public ReplayResult replay(DeadLetterFilter filter, ReplayOptions options) {
         Replay r = new Replay(options);
-        scan(filter, null, (stream, e) -> {
+        scan(filter, null, true, (stream, e) -> {
             r.add(stream, e);
             return true;
         });
@@ -115,7 +118,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                 if (filter.olderThan() == null) {
                     args.add("MAXLEN").add("=").add(0);
                 } else {
-                    args.add("MINID").add("=").add((bus.config().clock().millis() - filter.olderThan().toMillis()) + "-0");
+                    args.add("MINID").add("=").add(cutoffMs(filter) + "-0");
                 }
                 total += RedisEventBus.await(dispatchLong(CommandType.XTRIM, args), "XTRIM " + s);
             }
@@ -125,7 +128,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         long[] total = {0};
         List<String> batch = new ArrayList<>();
         String[] batchStream = {null};
-        scan(filter, null, (stream, e) -> {
+        scan(filter, null, true, (stream, e) -> {
             if (!stream.equals(batchStream[0]) || batch.size() >= SCAN_CHUNK) {
                 total[0] += xdel(batchStream[0], batch);
                 batchStream[0] = stream;
@@ -260,10 +263,17 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     /**
      * Visits the entries the filter selects, stream by stream in order, oldest first, starting after {@code cursor}
      * ({@code id@stream}); stops when the visitor returns false. Reads {@value #SCAN_CHUNK} at a time, each read after
-     * the last id seen, so a visitor may delete what it was given.
+     * the last id seen, so a visitor may delete what it was given. {@code toStartEnds}: only the entries each stream held
+     * when the scan began.
      */
-    private void scan(DeadLetterFilter filter, String cursor, BiPredicate<String, RawEntry> visitor) {
+    private void scan(DeadLetterFilter filter, String cursor, boolean toStartEnds, BiPredicate<String, RawEntry> visitor) {
         List<String> streams = streamsOf(filter);
+        // An id given twice is one dead letter: read twice, it would be put back once but counted twice.
+        Set<String> ids = new LinkedHashSet<>(filter.ids());
+        // A replay's own entries can be dead-lettered again while it runs, after its read position, in its stream or
+        // another one (a replayed inbound entry's answer dead-lettered on an outbound stream): taken at the start, every
+        // stream's end keeps one replay from putting them back again, and again, for as long as the consumer fails.
+        List<String> ends = toStartEnds && ids.isEmpty() ? streams.stream().map(this::lastId).toList() : null;
         int first = 0;
         String after = null;
         if (cursor != null) {
@@ -271,22 +281,23 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             after = cursor.substring(0, at);
             first = Math.max(0, streams.indexOf(cursor.substring(at + 1)));
         }
-        Set<String> ids = new HashSet<>(filter.ids());
         String needle = filter.errorContains() == null ? null : filter.errorContains().toLowerCase(Locale.ROOT);
-        long maxMs = filter.olderThan() == null ? Long.MAX_VALUE : bus.config().clock().millis() - filter.olderThan().toMillis();
+        long maxMs = filter.olderThan() == null ? Long.MAX_VALUE : cutoffMs(filter);
         for (int i = first; i < streams.size(); i++) {
             String stream = streams.get(i);
             String from = i == first && after != null ? "(" + after : "-";
+            String to = ends == null ? "+" : ends.get(i);
+            if (to == null) continue;
             while (true) {
                 List<RawEntry> chunk;
                 if (!ids.isEmpty()) {
                     chunk = new ArrayList<>();
-                    for (String id : filter.ids()) {
+                    for (String id : ids) {
                         if (from.equals("-") || StreamIds.compare(id, from.substring(1)) > 0) chunk.addAll(xrange(stream, id, id, 1));
                     }
                     chunk.sort((a, b) -> StreamIds.compare(a.id(), b.id()));
                 } else {
-                    chunk = xrange(stream, from, "+", SCAN_CHUNK);
+                    chunk = xrange(stream, from, to, SCAN_CHUNK);
                 }
                 for (RawEntry e : chunk) {
                     if (e.deleted() || StreamIds.millis(e.id()) >= maxMs) continue;
@@ -300,6 +311,26 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                 from = "(" + chunk.get(chunk.size() - 1).id();
             }
         }
+    }
+
+    /**
+     * The time before which an entry is older than {@code filter.olderThan()}: 0, matching nothing, for an age from before
+     * 1970 (which would make a negative MINID, an invalid stream id) or one too large to count in milliseconds.
+     */
+    private long cutoffMs(DeadLetterFilter filter) {
+        long now = bus.config().clock().millis();
+        return filter.olderThan().compareTo(Duration.ofMillis(now)) >= 0 ? 0 : now - filter.olderThan().toMillis();
+    }
+
+    /**
+     * The id of the last entry ever added to {@code stream} (XINFO STREAM, which the operator's ACL user has as the
+     * monitor's read), or null when it holds nothing.
+     */
+    private String lastId(String stream) {
+        if (RedisEventBus.await(dispatchLong(CommandType.XLEN, new CommandArgs<>(Redis.CODEC).addKey(stream)), "XLEN " + stream) == 0) {
+            return null;
+        }
+        return Replies.text(Replies.pairs(RedisEventBus.await(redis.xinfoStream(stream), "XINFO STREAM " + stream)).get("last-generated-id"));
     }
 
     private List<RawEntry> xrange(String stream, String from, String to, int count) {
