@@ -190,6 +190,7 @@ final class RedisEventBus implements EventBus {
         for (StreamPublisher p : publishers.values()) {
             p.expire(now);
         }
+        guard.expireParked(now);
     }
 
     /** Streams this bus holds a publisher for (diagnostics and tests). */
