@@ -172,10 +172,11 @@ final class StreamGuard {
     /**
      * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full.
      * The fast path is two volatile reads. {@code target}: null, or (relay mode) the shared stream an entry for the
-     * outbox {@code stream} is for (StreamPublisher.Pending).
+     * outbox {@code stream} is for (StreamPublisher.Pending). {@code limited}: held to SG_PUBLISH_QUEUE_LIMIT; false
+     * for a publish that was admitted within it while it waited elsewhere (behind a retry: {@link RetryLanes}).
      */
     CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey,
-            byte[][] trace, byte[] target, boolean blocking) {
+            byte[][] trace, byte[] target, boolean blocking, boolean limited) {
         State s = state(stream);
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
             if (config.backpressure() == Backpressure.REJECT) {
@@ -189,7 +190,7 @@ final class StreamGuard {
                     // Held publishes take memory as queued ones do: one limit bounds both, so however long the stream
                     // stays full, this stream's publishes waiting here and in its publisher stay within it.
                     int limit = config.publishQueueLimit();
-                    if (s.parked.size() + publishers.apply(stream).queued() >= limit) {
+                    if (limited && s.parked.size() + publishers.apply(stream).queued() >= limit) {
                         return CompletableFuture.failedFuture(new PublishQueueFullException(stream, limit));
                     }
                     long now = System.nanoTime();
@@ -202,9 +203,21 @@ final class StreamGuard {
                 }
             }
         }
-        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking, true);
+        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking, limited);
         published(s);
         return id;
+    }
+
+    /** The stream's publishes waiting in this process: held here while it is full, and queued in its publisher. */
+    int waiting(String stream) {
+        State s = states.get(stream);
+        int held = 0;
+        if (s != null) {
+            synchronized (s.parked) {
+                held = s.parked.size();
+            }
+        }
+        return held + publishers.apply(stream).queued();
     }
 
     /**
