@@ -81,8 +81,8 @@ final class RedisEventBus implements EventBus {
     private final AtomicBoolean publishingClosed = new AtomicBoolean();
     /** Publishes and answers between their call and their hand-over to a publisher (see publishOnce). */
     private final AtomicInteger entering = new AtomicInteger();
-    /** Retrying publishes waiting for their next try, with the failure of their last one. */
-    private final ConcurrentHashMap<CompletableFuture<String>, Throwable> waitingRetries = new ConcurrentHashMap<>();
+    /** Retrying publishes waiting for their next try, and the later publishes of their streams waiting behind them. */
+    private final RetryLanes lanes;
     /** Metrics observer (io.stargazer.bus.micrometer): {@link BusHooks#NONE} until a binder is bound. */
     private volatile BusHooks hooks = BusHooks.NONE;
     /** Trace context observer: null (nothing done, plain scripts) until one is installed. */
@@ -98,6 +98,7 @@ final class RedisEventBus implements EventBus {
                 : new CallerConnections(redis.url(), config.nodeId(), config.blockingPublishConnections());
         this.relaying = new Relaying(config);
         this.async = redis.sharedAsync();
+        this.lanes = new RetryLanes(config.publishQueueLimit());
         this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "stargazer-maintenance");
             t.setDaemon(true);
@@ -190,6 +191,8 @@ final class RedisEventBus implements EventBus {
         for (StreamPublisher p : publishers.values()) {
             p.expire(now);
         }
+        guard.expireParked(now);
+        lanes.expire(now);
     }
 
     /** Streams this bus holds a publisher for (diagnostics and tests). */
@@ -213,6 +216,10 @@ final class RedisEventBus implements EventBus {
 
     StreamGuard guard() {
         return guard;
+    }
+
+    RetryLanes lanes() {
+        return lanes;
     }
 
     Relaying relaying() {
@@ -412,15 +419,25 @@ final class RedisEventBus implements EventBus {
             return publishOnce(stream, envelope, options.dedupeKey());
         }
         CompletableFuture<String> result = new CompletableFuture<>();
-        attempt(stream, envelope, options, 1, result, null);
+        attempt(lanes.retry(stream, result), envelope, options, 1, null);
         return result;
     }
 
-    /** One try of a retrying publish; a failure that may pass is tried again after a backoff, up to the options' bound. */
-    private void attempt(String stream, Envelope envelope, PublishOptions options, int n, CompletableFuture<String> result,
-            PublishOutcomeUnknownException unknown) {
-        publishOnce(stream, envelope, options.dedupeKey()).whenComplete((id, error) -> {
+    /**
+     * One try of a retrying publish; a failure that may pass is tried again after a backoff, up to the options' bound.
+     * Its first try takes its place among the stream's publishes; a later one is let go by the stream's lane, in turn.
+     */
+    private void attempt(RetryLanes.Retry r, Envelope envelope, PublishOptions options, int n, PublishOutcomeUnknownException unknown) {
+        CompletableFuture<String> tried;
+        try {
+            tried = publishOnce(r.stream, envelope, options.dedupeKey(), false, n == 1 ? r.place : IN_TURN);
+        } catch (RuntimeException e) {
+            tried = CompletableFuture.failedFuture(e);
+        }
+        CompletableFuture<String> result = r.result;
+        tried.whenComplete((id, error) -> {
             if (error == null) {
+                lanes.settled(r);
                 result.complete(id);
                 return;
             }
@@ -428,23 +445,32 @@ final class RedisEventBus implements EventBus {
             // A try whose outcome is unknown may have stored the entry: a later try that surely wrote nothing (refused,
             // full, the bus closing) does not make the publish's outcome "not written".
             PublishOutcomeUnknownException stillUnknown = e instanceof PublishOutcomeUnknownException u ? u : unknown;
+            Throwable outcome = stillUnknown != null ? stillUnknown : e;
             if (n >= options.maxAttempts() || publishingClosed.get() || !mayPass(e)) {
-                result.completeExceptionally(stillUnknown != null ? stillUnknown : e);
+                lanes.settled(r);
+                result.completeExceptionally(outcome);
                 return;
             }
             long backoff = Failures.backoffMillis(java.time.Duration.ofMillis(100), java.time.Duration.ofSeconds(2), n);
-            log.atDebug().addKeyValue("stream", stream).addKeyValue("attempt", n).addKeyValue("backoff_ms", backoff)
+            log.atDebug().addKeyValue("stream", r.stream).addKeyValue("attempt", n).addKeyValue("backoff_ms", backoff)
                     .log("Publish failed; trying again with the same dedupe key: " + e.getMessage());
-            // Known until the next try starts, so that a close() that drops the timer's tasks can still fail it with
-            // this try's outcome instead of leaving its caller waiting forever.
-            Throwable outcome = stillUnknown != null ? stillUnknown : e;
-            waitingRetries.put(result, outcome);
+            boolean held = lanes.hold(r, outcome, () -> {
+                // A close() that came meanwhile ends it with this try's outcome, not with its own refusal.
+                if (publishingClosed.get()) {
+                    lanes.settled(r);
+                    result.completeExceptionally(outcome);
+                } else {
+                    attempt(r, envelope, options, n + 1, stillUnknown);
+                }
+            });
+            if (!held) {
+                result.completeExceptionally(outcome); // the bus closed
+                return;
+            }
             try {
-                timers.schedule(() -> {
-                    if (waitingRetries.remove(result) != null) attempt(stream, envelope, options, n + 1, result, stillUnknown);
-                }, backoff, TimeUnit.MILLISECONDS);
+                timers.schedule(() -> lanes.due(r), backoff, TimeUnit.MILLISECONDS);
             } catch (java.util.concurrent.RejectedExecutionException closing) {
-                waitingRetries.remove(result);
+                lanes.settled(r);
                 result.completeExceptionally(outcome);
             }
         });
@@ -568,8 +594,11 @@ final class RedisEventBus implements EventBus {
     }
 
     private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey) {
-        return publishOnce(stream, envelope, dedupeKey, false);
+        return publishOnce(stream, envelope, dedupeKey, false, RetryLanes.NOW);
     }
+
+    /** {@link #publishOnce}'s place for a retrying publish's later try: the stream's lane lets it go in its turn. */
+    private static final long IN_TURN = -1;
 
     /**
      * A blocking publish: once, on this thread's own connection where it can ({@link StreamPublisher}); a retrying one
@@ -579,21 +608,25 @@ final class RedisEventBus implements EventBus {
         if (options.maxAttempts() > 1) {
             return join(publishAsync(stream, envelope, options));
         }
-        return join(publishOnce(stream, envelope, options.dedupeKey(), true));
+        return join(publishOnce(stream, envelope, options.dedupeKey(), true, RetryLanes.NOW));
     }
 
-    private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey, boolean blocking) {
+    /**
+     * {@code place}: {@link RetryLanes#NOW} for a publish made now, a retrying publish's own place for its first try, or
+     * {@link #IN_TURN}; behind a retry of the stream, the first two wait in its lane.
+     */
+    private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey, boolean blocking, long place) {
         // Counted before the check, so that close() (which sets the flag, then waits for the count) either sees this
         // publish and waits for it to be handed on, or this publish sees the flag: none is written after close().
         entering.incrementAndGet();
         try {
-            return publishOnceEntered(stream, envelope, dedupeKey, blocking);
+            return publishOnceEntered(stream, envelope, dedupeKey, blocking, place);
         } finally {
             entering.decrementAndGet();
         }
     }
 
-    private CompletableFuture<String> publishOnceEntered(String stream, Envelope envelope, String dedupeKey, boolean blocking) {
+    private CompletableFuture<String> publishOnceEntered(String stream, Envelope envelope, String dedupeKey, boolean blocking, long place) {
         if (publishingClosed.get()) {
             return CompletableFuture.failedFuture(new StargazerException("the bus is closed; cannot publish to '" + stream + "'"));
         }
@@ -633,12 +666,16 @@ final class RedisEventBus implements EventBus {
         BusHooks h = hooks;
         long start = h == BusHooks.NONE ? 0 : System.nanoTime();
         long deadline = System.nanoTime() + config.publishTimeout().toNanos();
-        // Relay mode: written to the outbox, which the guard keeps within its cap; the relay adds it to the stream.
-        CompletableFuture<String> id = outbox == null
-                ? guard.publish(stream, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace, null, blocking)
-                : guard.publish(outbox, payload, traceId.getBytes(StandardCharsets.UTF_8), deadline, dedupeKey, trace,
-                        stream.getBytes(StandardCharsets.UTF_8), false);
-        backlog.published(outbox == null ? stream : outbox);
+        byte[] traceIdBytes = traceId.getBytes(StandardCharsets.UTF_8);
+        byte[][] traceFields = trace;
+        String written = outbox == null ? stream : outbox;
+        CompletableFuture<String> id = place == IN_TURN ? null : lanes.offer(stream, place, deadline, () -> guard.waiting(written),
+                // Sent from whichever thread settles the retry: never on a connection of the caller's.
+                () -> released(stream, () -> toGuard(stream, outbox, payload, traceIdBytes, deadline, dedupeKey, traceFields, false, false)));
+        if (id == null) {
+            id = toGuard(stream, outbox, payload, traceIdBytes, deadline, dedupeKey, trace, blocking, true);
+        }
+        backlog.published(written);
         if (h != BusHooks.NONE) {
             id.whenComplete((entryId, e) -> h.published(stream, System.nanoTime() - start, e));
         }
@@ -653,6 +690,30 @@ final class RedisEventBus implements EventBus {
                     .log("Published event"));
         }
         return id;
+    }
+
+    /** In relay mode to the role's outbox, which the guard keeps within its cap; the relay adds it to the stream. */
+    private CompletableFuture<String> toGuard(String stream, String outbox, byte[] payload, byte[] traceId, long deadline,
+            String dedupeKey, byte[][] trace, boolean blocking, boolean limited) {
+        return outbox == null
+                ? guard.publish(stream, payload, traceId, deadline, dedupeKey, trace, null, blocking, limited)
+                : guard.publish(outbox, payload, traceId, deadline, dedupeKey, trace, stream.getBytes(StandardCharsets.UTF_8), false, limited);
+    }
+
+    /**
+     * A publish its stream's lane lets go: counted and checked as in publishOnce, so that none is written after close();
+     * not held to the queue limit again, having been admitted within it.
+     */
+    private CompletableFuture<String> released(String stream, java.util.function.Supplier<CompletableFuture<String>> send) {
+        entering.incrementAndGet();
+        try {
+            if (publishingClosed.get()) {
+                return CompletableFuture.failedFuture(RetryLanes.closedBehindARetry(stream));
+            }
+            return send.get();
+        } finally {
+            entering.decrementAndGet();
+        }
     }
 
     /** Waits for a publish and rethrows its failure as the bus exception it is. */
@@ -892,9 +953,7 @@ final class RedisEventBus implements EventBus {
         // Held for room in a full stream: nothing frees it now, and none of them was written.
         guard.failParked();
         awaitPublishes(deadline, false);
-        waitingRetries.forEach((f, lastFailure) -> {
-            if (waitingRetries.remove(f) != null) f.completeExceptionally(lastFailure);
-        });
+        lanes.close();
         maintenance.shutdownNow();
         timers.shutdownNow();
         if (callers != null) callers.close();

@@ -172,10 +172,11 @@ final class StreamGuard {
     /**
      * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full.
      * The fast path is two volatile reads. {@code target}: null, or (relay mode) the shared stream an entry for the
-     * outbox {@code stream} is for (StreamPublisher.Pending).
+     * outbox {@code stream} is for (StreamPublisher.Pending). {@code limited}: held to SG_PUBLISH_QUEUE_LIMIT; false
+     * for a publish that was admitted within it while it waited elsewhere (behind a retry: {@link RetryLanes}).
      */
     CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey,
-            byte[][] trace, byte[] target, boolean blocking) {
+            byte[][] trace, byte[] target, boolean blocking, boolean limited) {
         State s = state(stream);
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
             if (config.backpressure() == Backpressure.REJECT) {
@@ -189,11 +190,12 @@ final class StreamGuard {
                     // Held publishes take memory as queued ones do: one limit bounds both, so however long the stream
                     // stays full, this stream's publishes waiting here and in its publisher stay within it.
                     int limit = config.publishQueueLimit();
-                    if (s.parked.size() + publishers.apply(stream).queued() >= limit) {
+                    if (limited && s.parked.size() + publishers.apply(stream).queued() >= limit) {
                         return CompletableFuture.failedFuture(new PublishQueueFullException(stream, limit));
                     }
                     long now = System.nanoTime();
-                    long waitUntil = now + Math.min(config.backpressureTimeout().toNanos(), deadlineNanos - now);
+                    long bound = now + config.backpressureTimeout().toNanos();
+                    long waitUntil = deadlineNanos - bound < 0 ? deadlineNanos : bound;
                     s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey, trace, target, now));
                     s.anyParked = true;
                     recheckSoon(s);
@@ -201,9 +203,21 @@ final class StreamGuard {
                 }
             }
         }
-        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking, true);
+        CompletableFuture<String> id = submit(stream, payload, traceId, s.trimArgs(), deadlineNanos, dedupeKey, trace, target, blocking, limited);
         published(s);
         return id;
+    }
+
+    /** The stream's publishes waiting in this process: held here while it is full, and queued in its publisher. */
+    int waiting(String stream) {
+        State s = states.get(stream);
+        int held = 0;
+        if (s != null) {
+            synchronized (s.parked) {
+                held = s.parked.size();
+            }
+        }
+        return held + publishers.apply(stream).queued();
     }
 
     /**
@@ -334,17 +348,38 @@ final class StreamGuard {
         }
     }
 
-    /** Fails held publishes whose wait is over. Only the oldest can expire first: they are in arrival order. */
+    /**
+     * Fails the held publishes whose wait is over, in every stream: run by the bus's timer, since a trim check may not
+     * complete for as long as Redis does not answer (Lettuce's command timeout), and a held publish must end by its
+     * own deadline all the same.
+     */
+    void expireParked(long now) {
+        for (State s : states.values()) {
+            if (s.anyParked) expireParked(s, now);
+        }
+    }
+
     private void expireParked(State s) {
-        long now = System.nanoTime();
+        expireParked(s, System.nanoTime());
+    }
+
+    /**
+     * Each is looked at, not only the oldest: a publish that first waited elsewhere (behind a retry) arrives with an
+     * older deadline, so the waits do not end in arrival order.
+     */
+    private void expireParked(State s, long now) {
         synchronized (s.parked) {
-            Parked p;
-            while ((p = s.parked.peek()) != null && p.waitUntil - now <= 0) {
-                s.parked.poll();
+            s.parked.removeIf(p -> {
+                if (p.waitUntil - now > 0) return false;
                 hooks.get().backpressureWaited(s.stream, now - p.parkedAt, false);
+                // The wait ended by whichever bound came first; the publish's own deadline may be the nearer one.
+                boolean byDeadline = p.waitUntil == p.deadline;
                 p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
-                        "waited " + config.backpressureTimeout().toMillis() + " ms for room (SG_BACKPRESSURE_TIMEOUT_MS)"));
-            }
+                        "waited " + (now - p.parkedAt) / 1_000_000 + " ms for room, until "
+                        + (byDeadline ? "the publish timeout (SG_PUBLISH_TIMEOUT_MS)" : "the backpressure timeout (SG_BACKPRESSURE_TIMEOUT_MS)")
+                        + ": nothing was written"));
+                return true;
+            });
             s.anyParked = !s.parked.isEmpty();
         }
     }

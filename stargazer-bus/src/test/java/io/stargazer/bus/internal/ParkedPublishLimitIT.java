@@ -2,27 +2,33 @@
 // SG_PUBLISH_QUEUE_LIMIT, so one past it fails at once as an unheld one does; and every held publish is stored, in
 // order, when room comes. Before, held publishes had no bound at all, and when room came they were all handed to the
 // publisher at once, whose queue limit failed those past it: publishes that had waited for room failed as it came.
+// And each held publish ends by its own deadline, also while Redis does not answer.
 package io.stargazer.bus.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.Backpressure;
+import io.stargazer.bus.BackpressureException;
 import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.PublishQueueFullException;
+import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.TrimPolicy;
+import io.stargazer.bus.testing.RedisFaults;
 import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -97,6 +103,55 @@ class ParkedPublishLimitIT {
             assertThat(compareIds(ids.get(i - 1), ids.get(i))).as("held publish %d stored after the one before it", admittedSeqs.get(i))
                     .isNegative();
         }
+    }
+
+    /**
+     * A held publish is failed at its own deadline by the bus's timer, whatever Redis does. Before, held publishes were
+     * failed only when a trim check completed: with Redis paused the check in flight waited for Lettuce's 10 s command
+     * timeout, so a publish held under a 2 s publish timeout was answered after about 10 s, and its message named the
+     * 60 s backpressure timeout it had not waited.
+     */
+    @Test
+    void aHeldPublishFailsAtItsPublishTimeoutWhenRedisStopsAnswering() throws Exception {
+        Duration publishTimeout = Duration.ofSeconds(2);
+        // Its own server: pausing the shared one would stall every other test.
+        RedisServerProcess server = RedisServerProcess.builder().start();
+        closeables.add(server);
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus bus = EventBus.connect(RedisUrl.parse(server.url()), BusConfig.builder().topology(t).role(NodeRole.WORKER)
+                .nodeId("held").streamMaxlen(CAP).trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.BLOCK)
+                .backpressureTimeout(WAIT).publishTimeout(publishTimeout).build());
+        closeables.add(bus);
+        bus.ensureGroup(stream, "slow"); // never reads: nothing may be trimmed
+        List<CompletableFuture<String>> fill = new ArrayList<>();
+        for (int i = 0; i < CAP; i++) fill.add(bus.publishInboundAsync(Envelope.of("seq", i)));
+        CompletableFuture.allOf(fill.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+        StreamGuard guard = ((RedisEventBus) bus).guard();
+        AtomicInteger seq = new AtomicInteger(CAP);
+        // Each publish counts toward the next check; the check that finds the stream at its cap marks it full.
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() -> {
+            if (guard.isFull(stream)) return true;
+            bus.publishInboundAsync(Envelope.of("seq", seq.incrementAndGet()));
+            return false;
+        });
+
+        Throwable failure;
+        long waitedMillis;
+        try (RedisFaults.Fault paused = RedisFaults.pause(server)) {
+            long start = System.nanoTime();
+            CompletableFuture<String> held = bus.publishInboundAsync(Envelope.of("seq", -1));
+            // Bounded well past Lettuce's 10 s command timeout, so that the old behaviour shows as a late answer.
+            failure = held.handle((id, e) -> e).get(30, TimeUnit.SECONDS);
+            waitedMillis = (System.nanoTime() - start) / 1_000_000;
+        }
+        assertThat(failure).as("the held publish's outcome").isNotNull();
+        Throwable cause = Failures.unwrap(failure);
+        // Its deadline plus the expiry's tick and a generous margin; well below the 10 s the check in flight takes.
+        assertThat(waitedMillis).as("ms from the call to the answer (%s)", cause.getMessage())
+                .isLessThan(publishTimeout.toMillis() + 4000);
+        assertThat(cause).isInstanceOf(BackpressureException.class);
+        assertThat(cause.getMessage()).contains("SG_PUBLISH_TIMEOUT_MS").doesNotContain("60000 ms");
     }
 
     private static int compareIds(String a, String b) {
