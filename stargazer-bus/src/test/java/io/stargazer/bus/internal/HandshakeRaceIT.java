@@ -74,7 +74,10 @@ class HandshakeRaceIT {
 
     @Test
     void aRefusedLoginThatWinsTheRaceIsStillReportedAsRefused() {
-        losses.set(2);
+        // One lost race made here, so that the connects left have a margin for the race the machine can lose by
+        // itself (the refusal is quick; under load the listener runs late on its own): with two made here the third
+        // and last connect lost it once on a loaded machine, and the test failed.
+        losses.set(1);
         Throwable t = catchThrowable(() -> Redis.connect(wrongPassword(), "race", BusConfig.DEFAULT_DEAD_PEER_TIMEOUT, resources).close());
         assertThat(t).isInstanceOf(RedisServerException.AccessDenied.class);
         assertThat(((RedisServerException) t).code()).isEqualTo("WRONGPASS");
