@@ -9,8 +9,12 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 final class RawHttp {
+    private static final Pattern DROPPED = Pattern.compile("(?m)^stargazer_webchat_tabs_dropped_total\\S* (\\S+)");
+
     private RawHttp() {
     }
 
@@ -60,5 +64,11 @@ final class RawHttp {
 
     static int status(String response) {
         return Integer.parseInt(response.substring(9, 12));
+    }
+
+    /** The node's count of web chat tabs dropped for not reading (its /metrics on {@code port}). */
+    static long dropped(int port) throws Exception {
+        Matcher m = DROPPED.matcher(request(port, "GET", "/metrics", Map.of(), null));
+        return m.find() ? (long) Double.parseDouble(m.group(1)) : 0;
     }
 }

@@ -41,12 +41,13 @@ import org.slf4j.LoggerFactory;
  * them on reads that return nothing, so a quiet live gateway looks as idle as a dead one.
  *
  * <p><b>Threads.</b> Jetty's threads call {@link #opened}, {@link #received} and {@link #closed} for the tabs; the
- * outbound subscription's handler threads deliver answers; neither ever writes to a socket. Every WebSocket write,
- * every publish completion and the tabs' pings run on one thread of the gateway's own,
- * {@code stargazer-webchat-send}, and only start non-blocking writes (see {@link ChatTab}): nothing of the gateway
- * runs on, let alone blocks, a Redis I/O thread, and a tab that stops reading is dropped without slowing any other.
- * The thread {@code stargazer-gateway-sweep} refreshes the presence key and sweeps dead gateways' groups (it talks to
- * Redis and may wait on it).
+ * outbound subscription's handler threads deliver answers; neither ever writes to a socket. The gateway owns two
+ * threads. {@code stargazer-webchat-send} starts every WebSocket write (a tab's queued frames as one batch), runs
+ * every publish completion, pings the tabs, checks every {@link #STALL_CHECK_EVERY} for tabs that stopped reading,
+ * and cuts dropped tabs off; it only starts non-blocking writes (see {@link ChatTab}), and Jetty's write callbacks
+ * only count and hand the next batch back to it. So nothing of the gateway runs on, let alone blocks, a Redis I/O
+ * thread, and a tab that stops reading is dropped without slowing any other. {@code stargazer-gateway-sweep}
+ * refreshes the presence key and sweeps dead gateways' groups (it talks to Redis and may wait on it).
  */
 public final class WebChatGateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebChatGateway.class);
@@ -61,6 +62,8 @@ public final class WebChatGateway implements AutoCloseable {
     private static final Duration SWEEP_EVERY = Duration.ofMinutes(1);
     /** How often a tab is pinged, so that proxies and the server's idle timeout keep a quiet tab's connection. */
     static final Duration PING_EVERY = Duration.ofSeconds(20);
+    /** How often the send thread looks for tabs whose writes have stopped moving ({@link ChatTab#STALL_TIMEOUT}). */
+    static final Duration STALL_CHECK_EVERY = Duration.ofSeconds(1);
 
     private final EventBus bus;
     private final NodeMetrics metrics;
@@ -114,6 +117,10 @@ public final class WebChatGateway implements AutoCloseable {
                 TimeUnit.MILLISECONDS);
         g.sendThread.scheduleWithFixedDelay(() -> g.tabs.values().forEach(ChatTab::ping), PING_EVERY.toMillis(),
                 PING_EVERY.toMillis(), TimeUnit.MILLISECONDS);
+        g.sendThread.scheduleWithFixedDelay(() -> {
+            long now = System.nanoTime();
+            g.tabs.values().forEach(t -> t.dropIfStalled(now));
+        }, STALL_CHECK_EVERY.toMillis(), STALL_CHECK_EVERY.toMillis(), TimeUnit.MILLISECONDS);
         log.atInfo().addKeyValue("gateway_id", g.gatewayId).addKeyValue("stream", g.stream).addKeyValue("group", g.group)
                 .log("Web chat gateway started");
         return g;
