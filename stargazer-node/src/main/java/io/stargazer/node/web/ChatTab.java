@@ -1,4 +1,5 @@
-// One browser tab of the web chat: its channel, its WebSocket and the frames waiting to be written to it. A tab that stops reading holds only its own bounded buffer and is then
+// One browser tab of the web chat: its channel, its WebSocket, the frames waiting to be written to it and the last
+// answer it was sent. A tab that stops reading holds only its own bounded buffer and is then
 // closed; it never holds a thread.
 package io.stargazer.node.web;
 
@@ -64,6 +65,8 @@ final class ChatTab {
     private boolean drainScheduled;
     /** Closed by its browser, failed, or dropped: nothing more is queued or written. */
     private boolean gone;
+    /** The outbound entry id of the last answer sent to the tab, or null. */
+    private String lastAnswerId;
     private final WriteCallback written = new WriteCallback() {
         @Override
         public void writeSuccess() {
@@ -93,7 +96,25 @@ final class ChatTab {
 
     /** Queues a frame for the tab; never blocks, from any thread. False when the tab is gone or has just been dropped. */
     boolean offer(String frame) {
-        int bytes = utf8Length(frame);
+        return offer(frame, utf8Length(frame));
+    }
+
+    /**
+     * Queues the answer stored at outbound entry {@code entryId}, unless the tab was already sent that entry or a later
+     * one: an entry read again after a lost acknowledgement. The gateway reads its stream in order and one channel's
+     * answers one at a time, so anything at or below the last id sent was sent. False when skipped or the tab is gone.
+     */
+    boolean offerAnswer(String entryId, String frame) {
+        synchronized (this) {
+            if (lastAnswerId != null && StreamIdOrder.compare(entryId, lastAnswerId) <= 0) {
+                return false;
+            }
+            lastAnswerId = entryId;
+        }
+        return offer(frame);
+    }
+
+    private boolean offer(String frame, int bytes) {
         boolean start = false;
         boolean overflow = false;
         synchronized (this) {

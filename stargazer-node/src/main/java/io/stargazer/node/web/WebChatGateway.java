@@ -40,6 +40,10 @@ import org.slf4j.LoggerFactory;
  * dead gateway (its tabs died with it), and is deleted. Consumer idle times cannot tell: Redis does not refresh
  * them on reads that return nothing, so a quiet live gateway looks as idle as a dead one.
  *
+ * <p>An answer reaches its tab once: the subscription may hand an entry over again (its acknowledgement was lost
+ * with a connection, and the reader reads its pending entries again), but the gateway reads its stream in order and
+ * one channel's answers one at a time, so each tab skips any entry at or below the last one it was sent.
+ *
  * <p><b>Threads.</b> Jetty's threads call {@link #opened}, {@link #received} and {@link #closed} for the tabs; the
  * outbound subscription's handler threads deliver answers; neither ever writes to a socket. The gateway owns two
  * threads. {@code stargazer-webchat-send} starts every WebSocket write (a tab's queued frames as one batch), runs
@@ -108,7 +112,7 @@ public final class WebChatGateway implements AutoCloseable {
     public static WebChatGateway start(EventBus bus, NodeMetrics metrics) {
         WebChatGateway g = new WebChatGateway(bus, metrics);
         g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
-        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.envelope()));
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.id(), d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
         for (String stream : bus.topology().inboundStreams()) metrics.watchPublishes(stream);
@@ -213,22 +217,24 @@ public final class WebChatGateway implements AutoCloseable {
 
     // ---- answers (called on subscription handler threads; they only queue frames) --------------------------
 
-    private void deliver(Envelope out) {
+    private void deliver(String entryId, Envelope out) {
         String channel = out.channelId();
         ChatTab tab = channel == null ? null : tabs.get(channel);
         if (tab == null) {
             return; // another gateway's tab, or a tab that has closed
-        }
-        Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
-        if (start != null) {
-            metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
         }
         Map<String, Object> frame = new LinkedHashMap<>();
         frame.put("kind", "message");
         frame.put("type", out.type() == null ? "message" : out.type());
         frame.put("content", out.get(Envelope.CONTENT));
         frame.put("trace_id", out.traceId());
-        send(tab, frame);
+        if (!tab.offerAnswer(entryId, NodeJson.write(frame))) {
+            return; // sent already (an entry read again), or the tab is gone
+        }
+        Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
+        if (start != null) {
+            metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
+        }
     }
 
     private static void send(ChatTab tab, Map<String, ?> frame) {
