@@ -6,6 +6,8 @@ import io.javalin.websocket.WsContext;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.PublishOptions;
+import io.stargazer.bus.PublishOutcomeUnknownException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.node.NodeJson;
@@ -18,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -44,6 +47,11 @@ import org.slf4j.LoggerFactory;
  * with a connection, and the reader reads its pending entries again), but the gateway reads its stream in order and
  * one channel's answers one at a time, so each tab skips any entry at or below the last one it was sent.
  *
+ * <p>Each message a tab sends is published with a dedupe key of its own ({@code webchat:<trace id>}) and up to
+ * {@link #PUBLISH_ATTEMPTS} attempts, so a publish whose reply was lost is tried again without storing it twice; the
+ * tab hears "sent" once it is stored, and when the outcome stays unknown it is told so, never that the message was
+ * not taken.
+ *
  * <p><b>Threads.</b> Jetty's threads call {@link #opened}, {@link #received} and {@link #closed} for the tabs; the
  * outbound subscription's handler threads deliver answers; neither ever writes to a socket. The gateway owns two
  * threads. {@code stargazer-webchat-send} starts every WebSocket write (a tab's queued frames as one batch), runs
@@ -68,6 +76,8 @@ public final class WebChatGateway implements AutoCloseable {
     static final Duration PING_EVERY = Duration.ofSeconds(20);
     /** How often the send thread looks for tabs whose writes have stopped moving ({@link ChatTab#STALL_TIMEOUT}). */
     static final Duration STALL_CHECK_EVERY = Duration.ofSeconds(1);
+    /** Attempts per message: the first, and retries after an unknown outcome or a passing failure (same dedupe key). */
+    static final int PUBLISH_ATTEMPTS = 3;
 
     private final EventBus bus;
     private final NodeMetrics metrics;
@@ -191,14 +201,19 @@ public final class WebChatGateway implements AutoCloseable {
         Envelope inbound = Envelope.builder().platform(PLATFORM).channelId(channel).content(content).traceId(traceId)
                 .put(GATEWAY_ID, gatewayId).build();
         track(traceId);
+        PublishOptions once = PublishOptions.builder().dedupeKey(PLATFORM + ":" + traceId).maxAttempts(PUBLISH_ATTEMPTS).build();
         // The publish completes on a Redis I/O thread: the rest runs on the send thread, never there.
-        bus.publishInboundAsync(inbound).whenCompleteAsync((id, err) -> {
-            if (err != null) {
+        bus.publishInboundAsync(inbound, once).whenCompleteAsync((id, failure) -> {
+            if (failure != null) {
+                Throwable err = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
                 sentAt.remove(traceId);
                 metrics.publishFailed(bus.topology().inboundStreamFor(channel), err);
                 log.atWarn().addKeyValue("channel_id", channel).addKeyValue("trace_id", traceId)
                         .log("Publishing a web chat message failed: " + err.getMessage());
-                send(tab, Map.of("kind", "error", "message", "could not publish: Redis did not take the message"));
+                // Unknown: an attempt reached Redis and its reply was lost, so the message may be stored (and answered).
+                send(tab, Map.of("kind", "error", "message", err instanceof PublishOutcomeUnknownException
+                        ? "could not confirm the message: Redis may have taken it (an answer may still come); wait before sending it again"
+                        : "could not publish: Redis did not take the message"));
             } else {
                 metrics.published(bus.topology().inboundStreamFor(channel));
                 send(tab, Map.of("kind", "sent", "trace_id", traceId));
