@@ -163,7 +163,7 @@ public final class Node implements AutoCloseable {
         }
         WebChatGateway gateway = null;
         if (s.parts().gateway()) {
-            gateway = WebChatGateway.start(bus, metrics);
+            gateway = WebChatGateway.start(bus, metrics, webSettings);
             subscriptions.addAll(gateway.subscriptions());
             toClose.push(gateway);
         }

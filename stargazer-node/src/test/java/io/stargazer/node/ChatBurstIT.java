@@ -13,6 +13,7 @@ import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -95,11 +96,18 @@ class ChatBurstIT {
         }
     }
 
-    /** A client sends 2000 messages back to back (a paste, a bot) and reads all it is sent: a "sent" frame each. */
+    /**
+     * A client sends 2000 messages back to back (a paste, a bot) and reads all it is sent. Each is answered with a
+     * "sent" frame, or an "error" frame once the tab is over its rate (ChatRateLimitIT); the rate limit is lifted here
+     * so that every one is published.
+     */
     @Test
     void aTabThatReadsEverythingIsNotDroppedWhenItSendsABurst() throws Exception {
         Topology t = TestRedis.topology();
-        Node node = gateway(t, "node-burst-in", TestEnv.of(t));
+        Map<String, String> env = new HashMap<>(TestEnv.of(t));
+        env.put("SG_WEBCHAT_RATE", "100000");
+        env.put("SG_WEBCHAT_BURST", "100000");
+        Node node = gateway(t, "node-burst-in", env);
         try (ChatSocket tab = new ChatSocket(node.httpPort())) {
             int port = node.httpPort();
             int n = 2000;

@@ -1,5 +1,5 @@
-// One browser tab of the web chat: its channel, its WebSocket, the frames waiting to be written to it and the last
-// answer it was sent. A tab that stops reading holds only its own bounded buffer and is then
+// One browser tab of the web chat: its channel, its WebSocket, the frames waiting to be written to it, the last
+// answer it was sent and its message rate. A tab that stops reading holds only its own bounded buffer and is then
 // closed; it never holds a thread.
 package io.stargazer.node.web;
 
@@ -53,6 +53,7 @@ final class ChatTab {
     private final RemoteEndpoint remote;
     private final ScheduledExecutorService sendThread;
     private final Runnable onDrop;
+    private final RateLimit rate;
     private final ArrayDeque<String> queue = new ArrayDeque<>();
     private long queuedBytes;
     /** Bytes of the batch Jetty is writing: counted until its last frame is written. */
@@ -86,12 +87,18 @@ final class ChatTab {
         }
     };
 
-    ChatTab(String channel, Session session, ScheduledExecutorService sendThread, Runnable onDrop) {
+    ChatTab(String channel, Session session, ScheduledExecutorService sendThread, Runnable onDrop, RateLimit rate) {
         this.channel = channel;
         this.session = session;
         this.remote = session.getRemote();
         this.sendThread = sendThread;
         this.onDrop = onDrop;
+        this.rate = rate;
+    }
+
+    /** Whether the tab may publish one more message now (its token bucket); any thread. */
+    boolean tryPublish() {
+        return rate.tryTake(System.nanoTime());
     }
 
     /** Queues a frame for the tab; never blocks, from any thread. False when the tab is gone or has just been dropped. */

@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * <p>Each message a tab sends is published with a dedupe key of its own ({@code webchat:<trace id>}) and up to
  * {@link #PUBLISH_ATTEMPTS} attempts, so a publish whose reply was lost is tried again without storing it twice; the
  * tab hears "sent" once it is stored, and when the outcome stays unknown it is told so, never that the message was
- * not taken.
+ * not taken. Each tab publishes through a token bucket ({@link WebSettings}): a message over its rate is answered
+ * with an error frame and publishes nothing.
  *
  * <p><b>Threads.</b> Jetty's threads call {@link #opened}, {@link #received} and {@link #closed} for the tabs; the
  * outbound subscription's handler threads deliver answers; neither ever writes to a socket. The gateway owns two
@@ -90,14 +91,16 @@ public final class WebChatGateway implements AutoCloseable {
     /** When each message was published, by trace id, until its first answer: the round-trip latency. */
     private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
     private final Runnable tabDropped;
+    private final WebSettings settings;
     private Subscription subscription;
     /** Sibling groups whose presence key was missing on the last sweep. */
     private final Set<String> missingLastSweep = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService sweeper = thread("stargazer-gateway-sweep");
     private final ScheduledExecutorService sendThread = thread("stargazer-webchat-send");
 
-    private WebChatGateway(EventBus bus, NodeMetrics metrics) {
+    private WebChatGateway(EventBus bus, NodeMetrics metrics, WebSettings settings) {
         this.bus = bus;
+        this.settings = settings;
         this.metrics = metrics;
         this.gatewayId = bus.config().nodeId();
         this.stream = bus.topology().outboundStream(PLATFORM);
@@ -120,7 +123,11 @@ public final class WebChatGateway implements AutoCloseable {
     }
 
     public static WebChatGateway start(EventBus bus, NodeMetrics metrics) {
-        WebChatGateway g = new WebChatGateway(bus, metrics);
+        return start(bus, metrics, WebSettings.DEFAULTS);
+    }
+
+    public static WebChatGateway start(EventBus bus, NodeMetrics metrics, WebSettings settings) {
+        WebChatGateway g = new WebChatGateway(bus, metrics, settings);
         g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
         g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.id(), d.envelope()));
         metrics.watch(g.subscription);
@@ -156,7 +163,8 @@ public final class WebChatGateway implements AutoCloseable {
 
     void opened(WsContext ws) {
         String channel = "wc-" + UUID.randomUUID().toString().replace("-", "");
-        ChatTab tab = new ChatTab(channel, ws.session, sendThread, tabDropped);
+        ChatTab tab = new ChatTab(channel, ws.session, sendThread, tabDropped,
+                new RateLimit(settings.messagesPerSecond(), settings.burst(), System.nanoTime()));
         tabBySession.put(ws.sessionId(), tab);
         tabs.put(channel, tab);
         send(tab, Map.of("kind", "hello", "channel_id", channel, "gateway_id", gatewayId));
@@ -177,6 +185,11 @@ public final class WebChatGateway implements AutoCloseable {
         ChatTab tab = tabBySession.get(ws.sessionId());
         if (tab == null || tab.gone()) {
             return; // a dropped tab's last frames: it is being closed
+        }
+        if (!tab.tryPublish()) {
+            send(tab, Map.of("kind", "error", "message", "too many messages: at most " + rateText() + " a second, bursts of "
+                    + settings.burst() + "; this one was not sent"));
+            return;
         }
         String channel = tab.channel;
         String content;
@@ -250,6 +263,11 @@ public final class WebChatGateway implements AutoCloseable {
         if (start != null) {
             metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
         }
+    }
+
+    private String rateText() {
+        double r = settings.messagesPerSecond();
+        return r == Math.rint(r) ? Long.toString((long) r) : Double.toString(r);
     }
 
     private static void send(ChatTab tab, Map<String, ?> frame) {

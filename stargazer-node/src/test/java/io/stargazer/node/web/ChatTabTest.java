@@ -69,7 +69,7 @@ class ChatTabTest {
                     case "disconnect" -> null;
                     default -> throw new UnsupportedOperationException(m.getName());
                 });
-        return new ChatTab("wc-test", session, sendThread, dropped::incrementAndGet);
+        return new ChatTab("wc-test", session, sendThread, dropped::incrementAndGet, new RateLimit(20, 40, System.nanoTime()));
     }
 
     private static String frame(int i) {

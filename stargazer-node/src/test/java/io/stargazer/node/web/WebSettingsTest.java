@@ -14,14 +14,19 @@ class WebSettingsTest {
     @Test
     void defaultsAndAcceptedValues() {
         assertThat(WebSettings.fromEnvironment(Map.of())).isEqualTo(WebSettings.DEFAULTS);
-        WebSettings s = WebSettings.fromEnvironment(Map.of("SG_HTTP_ALLOWED_HOSTS", " Chat.Example.com., ,ops.example.com,[::1],*"));
+        WebSettings s = WebSettings.fromEnvironment(Map.of("SG_HTTP_ALLOWED_HOSTS", " Chat.Example.com., ,ops.example.com,[::1],*",
+                "SG_WEBCHAT_RATE", "0.5", "SG_WEBCHAT_BURST", " 3 "));
         assertThat(s.allowedHosts()).containsExactly("chat.example.com", "ops.example.com", "[::1]", "*");
+        assertThat(s.messagesPerSecond()).isEqualTo(0.5);
+        assertThat(s.burst()).isEqualTo(3);
     }
 
     @Test
     void aBadValueNamesItsVariable() {
         for (Map<String, String> env : List.of(Map.of("SG_HTTP_ALLOWED_HOSTS", "chat.example.com:8080"),
-                Map.of("SG_HTTP_ALLOWED_HOSTS", "http://chat.example.com"))) {
+                Map.of("SG_HTTP_ALLOWED_HOSTS", "http://chat.example.com"), Map.of("SG_WEBCHAT_RATE", "0"),
+                Map.of("SG_WEBCHAT_RATE", "NaN"), Map.of("SG_WEBCHAT_RATE", "fast"), Map.of("SG_WEBCHAT_BURST", "0"),
+                Map.of("SG_WEBCHAT_BURST", "1.5"))) {
             String variable = env.keySet().iterator().next();
             assertThatThrownBy(() -> WebSettings.fromEnvironment(env)).as(env.toString()).isInstanceOf(ConfigException.class)
                     .hasMessageStartingWith(variable + ": '" + env.get(variable) + "'");
