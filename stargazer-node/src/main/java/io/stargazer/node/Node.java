@@ -15,6 +15,7 @@ import io.stargazer.bus.tools.ToolServiceConfig;
 import io.stargazer.embedded.RedisServerProcess;
 import io.stargazer.node.web.WebChatGateway;
 import io.stargazer.node.web.WebServer;
+import io.stargazer.node.web.WebSettings;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -101,6 +102,7 @@ public final class Node implements AutoCloseable {
     }
 
     private void startParts(Settings s) {
+        WebSettings webSettings = WebSettings.fromEnvironment(s.env()); // a bad value ends the start before anything runs
         RedisUrl url = s.redisUrl();
         if (url == null) {
             embedded = RedisServerProcess.builder().port(s.redisPort()).appendOnly(true).dataDir(s.dataDir())
@@ -161,14 +163,14 @@ public final class Node implements AutoCloseable {
         }
         WebChatGateway gateway = null;
         if (s.parts().gateway()) {
-            gateway = WebChatGateway.start(bus, metrics);
+            gateway = WebChatGateway.start(bus, metrics, webSettings);
             subscriptions.addAll(gateway.subscriptions());
             toClose.push(gateway);
         }
         Dashboard d = s.dashboard();
         if (s.httpPort() >= 0) {
             web = WebServer.start(s.httpHost(), s.httpPort(), bus, metrics, gateway, () -> List.copyOf(subscriptions),
-                    bus.config().platforms(), !d.separate(), d.separate() ? null : d.password());
+                    bus.config().platforms(), !d.separate(), d.separate() ? null : d.password(), webSettings);
             toClose.push(web);
             String base = base(s.httpHost(), web.port());
             if (gateway != null) {
@@ -181,7 +183,7 @@ public final class Node implements AutoCloseable {
         }
         if (d.separate()) {
             dashboardWeb = WebServer.start(d.host(), d.port(), bus, metrics, null, () -> List.copyOf(subscriptions),
-                    bus.config().platforms(), true, d.password());
+                    bus.config().platforms(), true, d.password(), webSettings);
             toClose.push(dashboardWeb);
             String base = base(d.host(), dashboardWeb.port());
             log.atInfo().addKeyValue("url", base + "/dashboard").addKeyValue("protected", d.password() != null)

@@ -27,7 +27,9 @@ class SeparateProcessesIT {
     @Test
     void gatewaysWorkerAndToolsInSeparateProcessesAnswerEveryTab() throws Exception {
         Topology topology = TestRedis.topology();
-        Map<String, String> env = TestEnv.of(topology);
+        Map<String, String> env = new HashMap<>(TestEnv.of(topology));
+        // Each tab below sends 101 messages at once: more than a tab's default burst (ChatRateLimitIT).
+        env.put("SG_WEBCHAT_BURST", "1000");
         List<NodeProcess> procs = new ArrayList<>();
         try (EventBus probe = EventBus.connect(TestRedis.url(), BusConfig.builder().topology(topology).role(NodeRole.GATEWAY)
                 .nodeId("probe").build())) {

@@ -6,6 +6,8 @@ import io.javalin.websocket.WsContext;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.PublishOptions;
+import io.stargazer.bus.PublishOutcomeUnknownException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.node.NodeJson;
@@ -18,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -40,13 +43,24 @@ import org.slf4j.LoggerFactory;
  * dead gateway (its tabs died with it), and is deleted. Consumer idle times cannot tell: Redis does not refresh
  * them on reads that return nothing, so a quiet live gateway looks as idle as a dead one.
  *
+ * <p>An answer reaches its tab once: the subscription may hand an entry over again (its acknowledgement was lost
+ * with a connection, and the reader reads its pending entries again), but the gateway reads its stream in order and
+ * one channel's answers one at a time, so each tab skips any entry at or below the last one it was sent.
+ *
+ * <p>Each message a tab sends is published with a dedupe key of its own ({@code webchat:<trace id>}) and up to
+ * {@link #PUBLISH_ATTEMPTS} attempts, so a publish whose reply was lost is tried again without storing it twice; the
+ * tab hears "sent" once it is stored, and when the outcome stays unknown it is told so, never that the message was
+ * not taken. Each tab publishes through a token bucket ({@link WebSettings}): a message over its rate is answered
+ * with an error frame and publishes nothing.
+ *
  * <p><b>Threads.</b> Jetty's threads call {@link #opened}, {@link #received} and {@link #closed} for the tabs; the
- * outbound subscription's handler threads deliver answers; neither ever writes to a socket. Every WebSocket write,
- * every publish completion and the tabs' pings run on one thread of the gateway's own,
- * {@code stargazer-webchat-send}, and only start non-blocking writes (see {@link ChatTab}): nothing of the gateway
- * runs on, let alone blocks, a Redis I/O thread, and a tab that stops reading is dropped without slowing any other.
- * The thread {@code stargazer-gateway-sweep} refreshes the presence key and sweeps dead gateways' groups (it talks to
- * Redis and may wait on it).
+ * outbound subscription's handler threads deliver answers; neither ever writes to a socket. The gateway owns two
+ * threads. {@code stargazer-webchat-send} starts every WebSocket write (a tab's queued frames as one batch), runs
+ * every publish completion, pings the tabs, checks every {@link #STALL_CHECK_EVERY} for tabs that stopped reading,
+ * and cuts dropped tabs off; it only starts non-blocking writes (see {@link ChatTab}), and Jetty's write callbacks
+ * only count and hand the next batch back to it. So nothing of the gateway runs on, let alone blocks, a Redis I/O
+ * thread, and a tab that stops reading is dropped without slowing any other. {@code stargazer-gateway-sweep}
+ * refreshes the presence key and sweeps dead gateways' groups (it talks to Redis and may wait on it).
  */
 public final class WebChatGateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebChatGateway.class);
@@ -61,6 +75,10 @@ public final class WebChatGateway implements AutoCloseable {
     private static final Duration SWEEP_EVERY = Duration.ofMinutes(1);
     /** How often a tab is pinged, so that proxies and the server's idle timeout keep a quiet tab's connection. */
     static final Duration PING_EVERY = Duration.ofSeconds(20);
+    /** How often the send thread looks for tabs whose writes have stopped moving ({@link ChatTab#STALL_TIMEOUT}). */
+    static final Duration STALL_CHECK_EVERY = Duration.ofSeconds(1);
+    /** Attempts per message: the first, and retries after an unknown outcome or a passing failure (same dedupe key). */
+    static final int PUBLISH_ATTEMPTS = 3;
 
     private final EventBus bus;
     private final NodeMetrics metrics;
@@ -73,14 +91,16 @@ public final class WebChatGateway implements AutoCloseable {
     /** When each message was published, by trace id, until its first answer: the round-trip latency. */
     private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
     private final Runnable tabDropped;
+    private final WebSettings settings;
     private Subscription subscription;
     /** Sibling groups whose presence key was missing on the last sweep. */
     private final Set<String> missingLastSweep = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService sweeper = thread("stargazer-gateway-sweep");
     private final ScheduledExecutorService sendThread = thread("stargazer-webchat-send");
 
-    private WebChatGateway(EventBus bus, NodeMetrics metrics) {
+    private WebChatGateway(EventBus bus, NodeMetrics metrics, WebSettings settings) {
         this.bus = bus;
+        this.settings = settings;
         this.metrics = metrics;
         this.gatewayId = bus.config().nodeId();
         this.stream = bus.topology().outboundStream(PLATFORM);
@@ -103,9 +123,13 @@ public final class WebChatGateway implements AutoCloseable {
     }
 
     public static WebChatGateway start(EventBus bus, NodeMetrics metrics) {
-        WebChatGateway g = new WebChatGateway(bus, metrics);
+        return start(bus, metrics, WebSettings.DEFAULTS);
+    }
+
+    public static WebChatGateway start(EventBus bus, NodeMetrics metrics, WebSettings settings) {
+        WebChatGateway g = new WebChatGateway(bus, metrics, settings);
         g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
-        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.envelope()));
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.id(), d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
         for (String stream : bus.topology().inboundStreams()) metrics.watchPublishes(stream);
@@ -114,6 +138,10 @@ public final class WebChatGateway implements AutoCloseable {
                 TimeUnit.MILLISECONDS);
         g.sendThread.scheduleWithFixedDelay(() -> g.tabs.values().forEach(ChatTab::ping), PING_EVERY.toMillis(),
                 PING_EVERY.toMillis(), TimeUnit.MILLISECONDS);
+        g.sendThread.scheduleWithFixedDelay(() -> {
+            long now = System.nanoTime();
+            g.tabs.values().forEach(t -> t.dropIfStalled(now));
+        }, STALL_CHECK_EVERY.toMillis(), STALL_CHECK_EVERY.toMillis(), TimeUnit.MILLISECONDS);
         log.atInfo().addKeyValue("gateway_id", g.gatewayId).addKeyValue("stream", g.stream).addKeyValue("group", g.group)
                 .log("Web chat gateway started");
         return g;
@@ -135,7 +163,8 @@ public final class WebChatGateway implements AutoCloseable {
 
     void opened(WsContext ws) {
         String channel = "wc-" + UUID.randomUUID().toString().replace("-", "");
-        ChatTab tab = new ChatTab(channel, ws.session, sendThread, tabDropped);
+        ChatTab tab = new ChatTab(channel, ws.session, sendThread, tabDropped,
+                new RateLimit(settings.messagesPerSecond(), settings.burst(), System.nanoTime()));
         tabBySession.put(ws.sessionId(), tab);
         tabs.put(channel, tab);
         send(tab, Map.of("kind", "hello", "channel_id", channel, "gateway_id", gatewayId));
@@ -156,6 +185,11 @@ public final class WebChatGateway implements AutoCloseable {
         ChatTab tab = tabBySession.get(ws.sessionId());
         if (tab == null || tab.gone()) {
             return; // a dropped tab's last frames: it is being closed
+        }
+        if (!tab.tryPublish()) {
+            send(tab, Map.of("kind", "error", "message", "too many messages: at most " + rateText() + " a second, bursts of "
+                    + settings.burst() + "; this one was not sent"));
+            return;
         }
         String channel = tab.channel;
         String content;
@@ -180,14 +214,19 @@ public final class WebChatGateway implements AutoCloseable {
         Envelope inbound = Envelope.builder().platform(PLATFORM).channelId(channel).content(content).traceId(traceId)
                 .put(GATEWAY_ID, gatewayId).build();
         track(traceId);
+        PublishOptions once = PublishOptions.builder().dedupeKey(PLATFORM + ":" + traceId).maxAttempts(PUBLISH_ATTEMPTS).build();
         // The publish completes on a Redis I/O thread: the rest runs on the send thread, never there.
-        bus.publishInboundAsync(inbound).whenCompleteAsync((id, err) -> {
-            if (err != null) {
+        bus.publishInboundAsync(inbound, once).whenCompleteAsync((id, failure) -> {
+            if (failure != null) {
+                Throwable err = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
                 sentAt.remove(traceId);
                 metrics.publishFailed(bus.topology().inboundStreamFor(channel), err);
                 log.atWarn().addKeyValue("channel_id", channel).addKeyValue("trace_id", traceId)
                         .log("Publishing a web chat message failed: " + err.getMessage());
-                send(tab, Map.of("kind", "error", "message", "could not publish: Redis did not take the message"));
+                // Unknown: an attempt reached Redis and its reply was lost, so the message may be stored (and answered).
+                send(tab, Map.of("kind", "error", "message", err instanceof PublishOutcomeUnknownException
+                        ? "could not confirm the message: Redis may have taken it (an answer may still come); wait before sending it again"
+                        : "could not publish: Redis did not take the message"));
             } else {
                 metrics.published(bus.topology().inboundStreamFor(channel));
                 send(tab, Map.of("kind", "sent", "trace_id", traceId));
@@ -206,22 +245,29 @@ public final class WebChatGateway implements AutoCloseable {
 
     // ---- answers (called on subscription handler threads; they only queue frames) --------------------------
 
-    private void deliver(Envelope out) {
+    private void deliver(String entryId, Envelope out) {
         String channel = out.channelId();
         ChatTab tab = channel == null ? null : tabs.get(channel);
         if (tab == null) {
             return; // another gateway's tab, or a tab that has closed
-        }
-        Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
-        if (start != null) {
-            metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
         }
         Map<String, Object> frame = new LinkedHashMap<>();
         frame.put("kind", "message");
         frame.put("type", out.type() == null ? "message" : out.type());
         frame.put("content", out.get(Envelope.CONTENT));
         frame.put("trace_id", out.traceId());
-        send(tab, frame);
+        if (!tab.offerAnswer(entryId, NodeJson.write(frame))) {
+            return; // sent already (an entry read again), or the tab is gone
+        }
+        Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
+        if (start != null) {
+            metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
+        }
+    }
+
+    private String rateText() {
+        double r = settings.messagesPerSecond();
+        return r == Math.rint(r) ? Long.toString((long) r) : Double.toString(r);
     }
 
     private static void send(ChatTab tab, Map<String, ?> frame) {

@@ -4,6 +4,7 @@ package io.stargazer.node.web;
 
 import io.javalin.Javalin;
 import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
 import io.javalin.http.HttpStatus;
 import io.javalin.http.UnauthorizedResponse;
 import io.javalin.http.staticfiles.Location;
@@ -41,6 +42,13 @@ import org.slf4j.LoggerFactory;
  * site cannot add a custom header without a CORS preflight, which this server never grants, so the browser's cached
  * dashboard password cannot be used to replay or purge from elsewhere.
  *
+ * <p><b>DNS rebinding.</b> A page of another site whose name its owner makes resolve to this server's address is
+ * same-origin with itself: the checks above pass, and it could read the API or open the chat. Its requests carry its
+ * own name in Host, so every request but {@code /health} (a load balancer's probe, which reports only states), the
+ * chat WebSocket's handshake included, must name this server: its bind address, {@code localhost}, an IP address
+ * (a page's origin is then that address itself, which no other site can be), or a name in
+ * {@link WebSettings#allowedHosts()} ({@code SG_HTTP_ALLOWED_HOSTS}); else it is answered 421 Misdirected Request.
+ *
  * <p><b>Threads.</b> Every HTTP handler runs on a thread of Jetty's pool and may block briefly on Redis diagnostics
  * (each bounded by the bus's diagnostic timeout); those threads are not Redis's, so waiting there stalls no one else.
  * WebSocket events (open, frame, close) also arrive on Jetty's threads and go straight to the {@link WebChatGateway},
@@ -54,6 +62,9 @@ public final class WebServer implements AutoCloseable {
     private static final String CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
             + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+    private static final java.util.regex.Pattern IP_ADDRESS = java.util.regex.Pattern.compile(
+            "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}|\\[[0-9a-f:.]+\\]");
+
     private final EventBus bus;
     private final NodeMetrics metrics;
     private final WebChatGateway gateway;
@@ -62,10 +73,15 @@ public final class WebServer implements AutoCloseable {
     private final boolean dashboard;
     /** HTTP Basic password of the dashboard, its API and the metrics; null when they are open. */
     private final byte[] dashboardPassword;
+    /** Host names this server answers to besides IP addresses (see the class comment); contains "*" to answer every one. */
+    private final java.util.Set<String> knownHosts;
     private final Javalin app;
 
-    private WebServer(EventBus bus, NodeMetrics metrics, WebChatGateway gateway, Supplier<List<Subscription>> subscriptions,
-            List<String> platforms, boolean dashboard, String dashboardPassword) {
+    private WebServer(String host, EventBus bus, NodeMetrics metrics, WebChatGateway gateway, Supplier<List<Subscription>> subscriptions,
+            List<String> platforms, boolean dashboard, String dashboardPassword, WebSettings settings) {
+        this.knownHosts = new java.util.HashSet<>(settings.allowedHosts());
+        knownHosts.add("localhost");
+        knownHosts.add(WebSettings.normalize(host));
         this.dashboard = dashboard;
         this.dashboardPassword = dashboardPassword == null ? null : dashboardPassword.getBytes(StandardCharsets.UTF_8);
         this.bus = bus;
@@ -98,10 +114,12 @@ public final class WebServer implements AutoCloseable {
     /**
      * Starts serving on {@code host:port} (0 = a free port): the chat when {@code gateway} is given, the dashboard, its
      * API and the metrics when {@code dashboard} is true (behind HTTP Basic auth when {@code dashboardPassword} is set).
+     * It answers the host names of {@code settings} besides its own (see the class comment).
      */
     public static WebServer start(String host, int port, EventBus bus, NodeMetrics metrics, WebChatGateway gateway,
-            Supplier<List<Subscription>> subscriptions, List<String> platforms, boolean dashboard, String dashboardPassword) {
-        WebServer s = new WebServer(bus, metrics, gateway, subscriptions, platforms, dashboard, dashboardPassword);
+            Supplier<List<Subscription>> subscriptions, List<String> platforms, boolean dashboard, String dashboardPassword,
+            WebSettings settings) {
+        WebServer s = new WebServer(host, bus, metrics, gateway, subscriptions, platforms, dashboard, dashboardPassword, settings);
         try {
             s.app.start(host, port);
         } catch (RuntimeException e) {
@@ -118,6 +136,10 @@ public final class WebServer implements AutoCloseable {
     }
 
     private void routes() {
+        app.before(ctx -> {
+            if (!"/health".equals(ctx.path())) refuseUnknownHost(ctx);
+        });
+        app.wsBeforeUpgrade(this::refuseUnknownHost);
         app.before(ctx -> {
             ctx.header("X-Content-Type-Options", "nosniff");
             ctx.header("Referrer-Policy", "no-referrer");
@@ -189,6 +211,35 @@ public final class WebServer implements AutoCloseable {
             ctx.header("WWW-Authenticate", "Basic realm=\"stargazer dashboard\", charset=\"UTF-8\"");
             throw new UnauthorizedResponse("the dashboard needs its password (SG_DASHBOARD_PASSWORD)");
         }
+    }
+
+    /** Refuses a request whose Host does not name this server: DNS rebinding (class comment). */
+    private void refuseUnknownHost(Context ctx) {
+        String host = ctx.header("Host");
+        if (host == null || knownHosts.contains("*")) {
+            return; // no Host: an HTTP/1.0 client, not a browser
+        }
+        String name = hostName(host);
+        if (name == null || !(knownHosts.contains(name) || isIpAddress(name))) {
+            throw new HttpResponseException(HttpStatus.MISDIRECTED_REQUEST.getCode(), "this server does not answer to the name '"
+                    + host + "'; add it to " + WebSettings.ENV_ALLOWED_HOSTS);
+        }
+    }
+
+    /** The name of a Host header without its port, as {@link WebSettings#normalize} compares it; null when malformed. */
+    static String hostName(String host) {
+        String h = host.strip();
+        if (h.startsWith("[")) {
+            int end = h.indexOf(']');
+            return end < 0 ? null : h.substring(0, end + 1).toLowerCase(java.util.Locale.ROOT);
+        }
+        int colon = h.indexOf(':');
+        return WebSettings.normalize(colon < 0 ? h : h.substring(0, colon));
+    }
+
+    /** An IPv4 address in dotted decimal, or an IPv6 address in brackets (as hostName gives them); no lookup. */
+    static boolean isIpAddress(String name) {
+        return IP_ADDRESS.matcher(name).matches();
     }
 
     /** A request that changes something must carry {@link #ACTION_HEADER} and come from this origin (class comment). */
