@@ -281,9 +281,23 @@ final class StreamConsumer implements Subscription {
         failure = e;
         state.updateAndGet(s -> s == State.STOPPED || s == State.FAILED ? s : State.RECONNECTING);
         if (e instanceof RedisServerException.NoGroup) {
+            groupLosses.incrementAndGet();
             recreateGroup();
         }
         return true;
+    }
+
+    /**
+     * How often this consumer found its group missing (its reader or its heartbeat got NOGROUP). An entry held since an
+     * earlier count was in the lost group's pending list: found pending nowhere, it is tried again here, its only
+     * chance; one held since the current count and found pending nowhere was acknowledged (by a consumer that took it
+     * over, or by this one through an answer whose reply was lost) and is not run again.
+     */
+    private final java.util.concurrent.atomic.AtomicInteger groupLosses = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** Whether {@code h}'s group was lost since it was read (see {@link #groupLosses}). */
+    private boolean groupLostSince(Held h) {
+        return groupLosses.get() != h.groupLossesAtRead;
     }
 
     /**
@@ -489,18 +503,24 @@ final class StreamConsumer implements Subscription {
         ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids).whenComplete((lost, e) -> {
             refreshing.set(false);
             if (e != null) {
+                if (Redis.translate(e, "refreshing") instanceof RedisServerException.NoGroup) groupLosses.incrementAndGet();
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Refreshing held entries failed: " + e.getMessage());
                 return; // tried again at the next beat; the connection's own health check replaces a dead one
             }
             int newlyLost = 0;
             for (String id : lost) {
                 Held h = inFlight.get(id);
-                // Only marked: whether it runs again is decided when its retry or its lane comes (attemptOnce), by
-                // whether another consumer holds it. Pending nowhere (its group lost and re-created after it), the
-                // retry here is its only chance; dropping it here lost the message.
+                // Marked; one waiting for a retry is let go at once unless its group was lost meanwhile: pending
+                // nowhere then, the retry is its only chance (dropping it lost the message). attemptOnce decides the rest.
                 if (h != null && !h.lost) {
                     h.lost = true;
                     newlyLost++;
+                    if (h.waitingForRetry() && !groupLostSince(h)) {
+                        // Taken over or acknowledged elsewhere: its permit and its channel's lane go now, not when the
+                        // retry would have been due (up to maxRetryBackoff later).
+                        h.cancelRetry();
+                        finish(h, false);
+                    }
                 }
             }
             if (newlyLost > 0) {
@@ -545,7 +565,7 @@ final class StreamConsumer implements Subscription {
                 permits.release();
                 continue;
             }
-            Held h = new Held(e, envelope, count, confirmFirst);
+            Held h = new Held(e, envelope, count, confirmFirst, groupLosses.get());
             inFlight.put(e.id(), h);
             try {
                 lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
@@ -601,9 +621,11 @@ final class StreamConsumer implements Subscription {
                 return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
             }
             if (count == -1) {
-                // One this consumer has not run yet (taken over, or read again from its pending list) was acknowledged
-                // or taken by another meanwhile: not run. One it ran and now retries, pending nowhere, ...
-                if (!h.ran || ownedByAnother(h.id)) {
+                // Not run: one this consumer has not run yet (taken over, or read again from its pending list), and one
+                // held since the group was last lost here (acknowledged meanwhile: by a consumer that took it over, or by
+                // this one through an answer whose reply was lost), or held by another. One it ran and now retries,
+                // pending nowhere since its group was lost, ...
+                if (!h.ran || !groupLostSince(h) || ownedByAnother(h.id)) {
                     log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
                             .log("Entry is no longer pending with this consumer (acknowledged, or taken over); not running it");
                     finish(h, false);
@@ -966,7 +988,11 @@ final class StreamConsumer implements Subscription {
         volatile ScheduledFuture<?> retryTask;
         int infrastructureFailures;
 
-        Held(RawEntry raw, Envelope envelope, long count, boolean confirmFirst) {
+        /** {@link #groupLosses} when it was read. */
+        final int groupLossesAtRead;
+
+        Held(RawEntry raw, Envelope envelope, long count, boolean confirmFirst, int groupLossesAtRead) {
+            this.groupLossesAtRead = groupLossesAtRead;
             this.raw = raw;
             this.id = raw.id();
             this.envelope = envelope;
