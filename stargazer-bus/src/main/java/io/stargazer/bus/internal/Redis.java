@@ -163,8 +163,10 @@ public final class Redis implements AutoCloseable {
         Resources(ClientResources given, boolean owned) {
             own = given == null ? io.lettuce.core.resource.DefaultClientResources.create() : owned ? given : null;
             ClientResources base = given == null ? own : given;
-            // Shares the base's threads, which only the base's shutdown stops.
-            withWriteOnce = base.mutate().nettyCustomizer(writeOnce.customizer(base.nettyCustomizer())).build();
+            // Shares the base's threads, which only the base's shutdown stops: named here, since mutate() alone gives
+            // the copy I/O threads of its own and the base's executor and timer as its own to shut down.
+            withWriteOnce = base.mutate().eventLoopGroupProvider(base.eventLoopGroupProvider()).eventExecutorGroup(base.eventExecutorGroup())
+                    .timer(base.timer()).nettyCustomizer(writeOnce.customizer(base.nettyCustomizer())).build();
         }
 
         void shutdown() {

@@ -8,6 +8,7 @@ import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ServerCodeMode;
 import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.TrimPolicy;
+import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -76,6 +77,22 @@ public final class ServerCode {
 
     <K, V, T> RedisFuture<T> run(RedisClusterAsyncCommands<K, V> redis, String script, ScriptOutputType type, K[] keys, V... args) {
         return functions ? redis.fcall(functionOf(script), type, keys, args) : redis.eval(script, type, keys, args);
+    }
+
+    /**
+     * The command {@link #run} would dispatch (EVAL of the script's text, or FCALL of its function) with a MULTI reply,
+     * built but not sent: for a caller that must mark it before it can be written ({@link WriteOnce}).
+     */
+    io.lettuce.core.protocol.RedisCommand<String, byte[], List<Object>> multiCommand(String script, String[] keys, byte[]... args) {
+        io.lettuce.core.protocol.CommandArgs<String, byte[]> a = new io.lettuce.core.protocol.CommandArgs<>(Redis.CODEC);
+        if (functions) {
+            a.add(functionOf(script));
+        } else {
+            a.add(script.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+        a.add(keys.length).addKeys(keys).addValues(args);
+        return new io.lettuce.core.protocol.Command<>(functions ? io.lettuce.core.protocol.CommandType.FCALL
+                : io.lettuce.core.protocol.CommandType.EVAL, new io.lettuce.core.output.NestedMultiOutput<>(Redis.CODEC), a);
     }
 
     <K, V, T> T run(RedisClusterCommands<K, V> redis, String script, ScriptOutputType type, K[] keys, V... args) {

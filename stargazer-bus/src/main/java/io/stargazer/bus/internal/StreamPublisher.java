@@ -4,6 +4,7 @@ import io.lettuce.core.RedisFuture;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.output.ValueOutput;
+import io.lettuce.core.protocol.Command;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
 import io.netty.util.concurrent.EventExecutor;
@@ -419,17 +420,19 @@ final class StreamPublisher {
         RedisFuture<?> reply;
         try {
             boolean dedupe = false;
-            for (Pending p : items) dedupe |= p.dedupeKey != null;
-            if (items.get(0).target != null) {
-                reply = items.size() == 1 ? xadd(items.get(0), opts) : outbox(items, opts);
-            } else {
-                reply = dedupe ? evalDedupe(items, opts) : items.size() == 1 ? xadd(items.get(0), opts) : eval(items, opts);
+            boolean allKeyed = true;
+            for (Pending p : items) {
+                dedupe |= p.dedupeKey != null;
+                allKeyed &= p.dedupeKey != null;
             }
             // Written again after a lost connection, a batch whose every entry has a dedupe key adds nothing new; an
-            // entry without one would be stored twice.
-            boolean allKeyed = true;
-            for (Pending p : items) allKeyed &= p.dedupeKey != null;
-            if (!allKeyed) writeOnce.mark(reply);
+            // entry without one would be stored twice: such a batch is written once or fails (WriteOnce).
+            boolean once = !allKeyed;
+            if (items.get(0).target != null) {
+                reply = items.size() == 1 ? xadd(items.get(0), opts, once) : outbox(items, opts, once);
+            } else {
+                reply = dedupe ? evalDedupe(items, opts, once) : items.size() == 1 ? xadd(items.get(0), opts, once) : eval(items, opts, once);
+            }
         } catch (RuntimeException e) {
             leave(items.size());
             finish(batch, null, e);
@@ -486,9 +489,10 @@ final class StreamPublisher {
         }
     }
 
-    private RedisFuture<byte[]> xadd(Pending p, List<String> opts) {
-        return redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC),
-                xaddArgs(p.payload, p.traceId, opts, p.dedupeKey, p.trace, p.target));
+    private RedisFuture<byte[]> xadd(Pending p, List<String> opts, boolean once) {
+        CommandArgs<String, byte[]> args = xaddArgs(p.payload, p.traceId, opts, p.dedupeKey, p.trace, p.target);
+        return once ? writeOnce.dispatch(redis, new Command<>(CommandType.XADD, new ValueOutput<>(Redis.CODEC), args))
+                : redis.dispatch(CommandType.XADD, new ValueOutput<>(Redis.CODEC), args);
     }
 
     /** One entry's XADD arguments after the command's name, whichever connection carries it. */
@@ -515,7 +519,7 @@ final class StreamPublisher {
         return args;
     }
 
-    private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts) {
+    private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts, boolean once) {
         boolean traced = batch.get(0).trace != null;
         byte[][] argv = new byte[1 + opts.size() + (traced ? 4 : 2) * batch.size()][];
         int i = putOptions(argv, 0, opts);
@@ -527,11 +531,11 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return code.run(redis, traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
+        return run(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, new String[] {stream}, argv, once);
     }
 
     /** Relay mode: a batch for the outbox, each entry with its target and dedupe key (see {@link #OUTBOX_SCRIPT}). */
-    private RedisFuture<List<Object>> outbox(List<Pending> batch, List<String> opts) {
+    private RedisFuture<List<Object>> outbox(List<Pending> batch, List<String> opts, boolean once) {
         byte[][] argv = new byte[1 + opts.size() + 6 * batch.size()][];
         int i = putOptions(argv, 0, opts);
         for (Pending p : batch) {
@@ -542,7 +546,13 @@ final class StreamPublisher {
             argv[i++] = p.trace == null ? NONE : p.trace[0];
             argv[i++] = p.trace == null ? NONE : p.trace[1];
         }
-        return code.run(redis, OUTBOX_SCRIPT, ScriptOutputType.MULTI, new String[] {stream}, argv);
+        return run(OUTBOX_SCRIPT, new String[] {stream}, argv, once);
+    }
+
+    /** A batch script (or its function), written once if {@code once} ({@link WriteOnce}). */
+    private RedisFuture<List<Object>> run(String script, String[] keys, byte[][] argv, boolean once) {
+        return once ? writeOnce.dispatch(redis, code.multiCommand(script, keys, argv))
+                : code.run(redis, script, ScriptOutputType.MULTI, keys, argv);
     }
 
     /** Writes the XADD options into a script's arguments from {@code i}: their count, then each; returns the next index. */
@@ -555,7 +565,7 @@ final class StreamPublisher {
     }
 
     /** Publishes of which some carry a dedupe key: one script checks and records the keys with the XADDs (see {@link Dedupe}). */
-    private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts) {
+    private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts, boolean once) {
         boolean traced = batch.get(0).trace != null;
         int width = traced ? 4 : 2;
         int c = batch.size();
@@ -575,7 +585,7 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return code.run(redis, Dedupe.PUBLISH_SCRIPT, ScriptOutputType.MULTI, dedupeKeys, argv);
+        return run(Dedupe.PUBLISH_SCRIPT, dedupeKeys, argv, once);
     }
 
     private void finish(Batch batch, Object result, Throwable error) {

@@ -1,7 +1,9 @@
 package io.stargazer.bus.internal;
 
+import io.lettuce.core.AbstractRedisAsyncCommands;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisFuture;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.protocol.CommandHandler;
 import io.lettuce.core.protocol.CommandWrapper;
 import io.lettuce.core.protocol.RedisCommand;
@@ -26,10 +28,10 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>How: a handler placed before Lettuce's {@link CommandHandler} in every channel's pipeline ({@link #customizer})
  * sees the channel go inactive first, on the channel's event loop, and fails the marked commands on the handler's
- * stack (written, unanswered) before Lettuce drains it for the rewrite. A publish is marked right after it is
- * dispatched, on the same event loop as its connection's channel (StreamPublisher sends there), so it cannot go
- * inactive in between; on a cluster a publish goes to another primary's channel on another loop, where a connection
- * lost in that instant still writes it again.
+ * stack (written, unanswered) before Lettuce drains it for the rewrite. A publish is built, marked, and only then
+ * dispatched ({@link #dispatch}), so it is marked before any event loop can write it (a first version marked it after
+ * the dispatch, assuming the publishing thread was its channel's event loop; after a reconnect the new channel may be
+ * on another loop, and a review made a publish be stored twice in that gap).
  *
  * <p>Not marked, as a second write changes nothing: keyed publishes (deduped), answers and relay moves (deduped,
  * and their acknowledgement repeats), acknowledgements, dead letters (stored once), trim checks and reads.
@@ -44,11 +46,19 @@ final class WriteOnce {
 
     private final Set<RedisCommand<?, ?, ?>> marked = Collections.newSetFromMap(new ConcurrentHashMap<>());
 
-    /** Marks a dispatched command (the future Lettuce returned is the command); forgotten when it completes. */
-    void mark(RedisFuture<?> reply) {
-        if (reply instanceof RedisCommand<?, ?, ?> c && !reply.isDone()) {
-            marked.add(c);
-            reply.whenComplete((r, e) -> marked.remove(c));
+    /**
+     * Dispatches {@code command} through {@code redis}, marked before it can be written (so on whichever event loop its
+     * channel is, and however soon that channel dies); it is forgotten when it completes.
+     */
+    <T> RedisFuture<T> dispatch(RedisClusterAsyncCommands<String, byte[]> redis, RedisCommand<String, byte[], T> command) {
+        marked.add(command);
+        try {
+            RedisFuture<T> reply = ((AbstractRedisAsyncCommands<String, byte[]>) redis).dispatch(command);
+            reply.whenComplete((r, e) -> marked.remove(command));
+            return reply;
+        } catch (RuntimeException e) {
+            marked.remove(command);
+            throw e;
         }
     }
 
