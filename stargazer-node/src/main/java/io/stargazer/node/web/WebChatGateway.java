@@ -129,7 +129,10 @@ public final class WebChatGateway implements AutoCloseable {
     public static WebChatGateway start(EventBus bus, NodeMetrics metrics, WebSettings settings) {
         WebChatGateway g = new WebChatGateway(bus, metrics, settings);
         g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
-        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().build(), d -> g.deliver(d.id(), d.envelope()));
+        // ORDERED whatever SG_RETRY_ORDER says: a tab skips answers at or below the last id it was sent, which holds
+        // only while a channel's answers reach it in stream order (an older one retried after a newer would be lost).
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().retryOrder(io.stargazer.bus.RetryOrder.ORDERED).build(),
+                d -> g.deliver(d.id(), d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
         for (String stream : bus.topology().inboundStreams()) metrics.watchPublishes(stream);
