@@ -1,6 +1,7 @@
 package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.testing.RedisFaults;
 import io.stargazer.bus.testing.TcpProxy;
@@ -173,6 +174,28 @@ class PublishOrderIT {
                 assertThat(failure(first)).as("the retrying publish's last try").isInstanceOf(RedisServerException.class);
                 // Sent, and refused by Redis as its own try: not held until its 60 s deadline.
                 assertThat(failure(second)).as("the publish behind it").isInstanceOf(RedisServerException.class)
+                        .hasMessageContaining("OOM");
+            }
+        }
+    }
+
+    /**
+     * A retrying publish its caller cancelled tries no more, and the publishes behind it go on at once (they waited for
+     * its whole budget of tries, up to minutes: found by the review of the lanes).
+     */
+    @Test
+    void aRetryItsCallerCancelledLetsThePublishesBehindItGo() throws Exception {
+        try (EventBus bus = bus(Duration.ofSeconds(60), 100)) {
+            String stream = bus.topology().inboundStream();
+            bus.publish(stream, Envelope.of("seq", 0));
+            try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+                CompletableFuture<String> first = retryingAfterAFailedTry(bus, stream, 100);
+                CompletableFuture<String> second = bus.publishAsync(stream, Envelope.of("seq", 2));
+                first.cancel(false);
+                // Sent at the cancelled retry's next turn, and refused by Redis as its own try; before, it waited behind
+                // the retry's hundred tries and failed at its 60 s deadline as not sent.
+                await().atMost(Duration.ofSeconds(20)).until(second::isDone);
+                assertThat(failure(second)).as("the publish behind the cancelled retry").isInstanceOf(RedisServerException.class)
                         .hasMessageContaining("OOM");
             }
         }

@@ -186,13 +186,25 @@ final class RedisEventBus implements EventBus {
         return dropped;
     }
 
+    /**
+     * The timer's deadline pass. Each step guarded: a scheduled task that throws is never run again, and then nothing
+     * on the bus would end at its deadline any more (a review made it throw through a callback that published again).
+     */
     private void expirePublishes() {
         long now = System.nanoTime();
         for (StreamPublisher p : publishers.values()) {
-            p.expire(now);
+            guarded("publish deadlines of " + p.stream(), () -> p.expire(now));
         }
-        guard.expireParked(now);
-        lanes.expire(now);
+        guarded("held publishes' deadlines", () -> guard.expireParked(now));
+        guarded("deadlines of publishes behind retries", () -> lanes.expire(now));
+    }
+
+    private static void guarded(String what, Runnable step) {
+        try {
+            step.run();
+        } catch (RuntimeException e) {
+            log.atError().setCause(e).log("Enforcing " + what + " failed; tried again at the next tick");
+        }
     }
 
     /** Streams this bus holds a publisher for (diagnostics and tests). */
@@ -446,7 +458,9 @@ final class RedisEventBus implements EventBus {
             // full, the bus closing) does not make the publish's outcome "not written".
             PublishOutcomeUnknownException stillUnknown = e instanceof PublishOutcomeUnknownException u ? u : unknown;
             Throwable outcome = stillUnknown != null ? stillUnknown : e;
-            if (n >= options.maxAttempts() || publishingClosed.get() || !mayPass(e)) {
+            // A caller that cancelled (or completed) its publish expects nothing more of it: no more tries, and the
+            // publishes waiting behind it go on (they waited for the whole retry budget).
+            if (n >= options.maxAttempts() || publishingClosed.get() || !mayPass(e) || result.isDone()) {
                 lanes.settled(r);
                 result.completeExceptionally(outcome);
                 return;
@@ -455,8 +469,9 @@ final class RedisEventBus implements EventBus {
             log.atDebug().addKeyValue("stream", r.stream).addKeyValue("attempt", n).addKeyValue("backoff_ms", backoff)
                     .log("Publish failed; trying again with the same dedupe key: " + e.getMessage());
             boolean held = lanes.hold(r, outcome, () -> {
-                // A close() that came meanwhile ends it with this try's outcome, not with its own refusal.
-                if (publishingClosed.get()) {
+                // A close() that came meanwhile ends it with this try's outcome, not with its own refusal; a caller
+                // that cancelled it meanwhile ends it too.
+                if (publishingClosed.get() || result.isDone()) {
                     lanes.settled(r);
                     result.completeExceptionally(outcome);
                 } else {

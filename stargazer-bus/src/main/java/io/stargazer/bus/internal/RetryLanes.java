@@ -67,6 +67,12 @@ final class RetryLanes {
     private record Waiting(CompletableFuture<String> future, long deadline, boolean expires, Supplier<CompletableFuture<String>> send) {
         void release() {
             if (future.isDone()) return; // failed at its deadline, or cancelled by its caller
+            if (expires && deadline - System.nanoTime() <= 0) {
+                // Its deadline passed before the timer's next tick: failed as the tick would have, never written.
+                future.completeExceptionally(new BusConnectionException("publishing: not sent within the publish timeout "
+                        + "(SG_PUBLISH_TIMEOUT_MS), waiting behind an earlier publish to the stream that was being retried: nothing was written", null));
+                return;
+            }
             CompletableFuture<String> sent;
             try {
                 sent = send.get();

@@ -368,19 +368,26 @@ final class StreamGuard {
      * older deadline, so the waits do not end in arrival order.
      */
     private void expireParked(State s, long now) {
+        java.util.List<Parked> over = new java.util.ArrayList<>();
         synchronized (s.parked) {
-            s.parked.removeIf(p -> {
-                if (p.waitUntil - now > 0) return false;
-                hooks.get().backpressureWaited(s.stream, now - p.parkedAt, false);
-                // The wait ended by whichever bound came first; the publish's own deadline may be the nearer one.
-                boolean byDeadline = p.waitUntil == p.deadline;
-                p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
-                        "waited " + (now - p.parkedAt) / 1_000_000 + " ms for room, until "
-                        + (byDeadline ? "the publish timeout (SG_PUBLISH_TIMEOUT_MS)" : "the backpressure timeout (SG_BACKPRESSURE_TIMEOUT_MS)")
-                        + ": nothing was written"));
-                return true;
-            });
+            // Taken out under the lock, failed after it: a future's callbacks may publish to this stream again (a caller,
+            // or RetryLanes letting the publishes behind a retry go), which holds a publish in this same deque.
+            for (java.util.Iterator<Parked> it = s.parked.iterator(); it.hasNext(); ) {
+                Parked p = it.next();
+                if (p.waitUntil - now <= 0) {
+                    it.remove();
+                    over.add(p);
+                }
+            }
             s.anyParked = !s.parked.isEmpty();
+        }
+        for (Parked p : over) {
+            hooks.get().backpressureWaited(s.stream, now - p.parkedAt, false);
+            boolean byDeadline = p.waitUntil == p.deadline;
+            p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
+                    "waited " + (now - p.parkedAt) / 1_000_000 + " ms for room, until "
+                    + (byDeadline ? "the publish timeout (SG_PUBLISH_TIMEOUT_MS)" : "the backpressure timeout (SG_BACKPRESSURE_TIMEOUT_MS)")
+                    + ": nothing was written"));
         }
     }
 
