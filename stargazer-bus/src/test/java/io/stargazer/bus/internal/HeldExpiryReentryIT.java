@@ -10,23 +10,15 @@ package io.stargazer.bus.internal;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.stargazer.bus.Backpressure;
-import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
-import io.stargazer.bus.NodeRole;
-import io.stargazer.bus.RedisUrl;
-import io.stargazer.bus.Topology;
-import io.stargazer.bus.TrimPolicy;
 import io.stargazer.bus.testing.RedisFaults;
-import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -34,7 +26,6 @@ import org.junit.jupiter.api.Timeout;
 
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class HeldExpiryReentryIT {
-    private static final int CAP = 1000;
     private final List<AutoCloseable> closeables = new ArrayList<>();
 
     @AfterEach
@@ -45,32 +36,10 @@ class HeldExpiryReentryIT {
     @Test
     void aHeldPublishFailedAtItsDeadlineMayPublishAgainFromItsCallback() throws Exception {
         Duration publishTimeout = Duration.ofSeconds(2);
-        RedisServerProcess server = RedisServerProcess.builder().start();
-        closeables.add(server);
-        Topology t = TestRedis.topology();
-        String stream = t.inboundStream();
-        EventBus bus = EventBus.connect(RedisUrl.parse(server.url()), BusConfig.builder().topology(t).role(NodeRole.WORKER)
-                .nodeId("held").streamMaxlen(CAP).trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.BLOCK)
-                .backpressureTimeout(Duration.ofSeconds(60)).publishTimeout(publishTimeout).build());
-        closeables.add(bus);
-        bus.ensureGroup(stream, "slow"); // never reads: nothing may be trimmed
-        List<CompletableFuture<String>> fill = new ArrayList<>();
-        for (int i = 0; i < CAP; i++) fill.add(bus.publishInboundAsync(Envelope.of("seq", i)));
-        CompletableFuture.allOf(fill.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
-        StreamGuard guard = ((RedisEventBus) bus).guard();
-        AtomicInteger seq = new AtomicInteger(CAP);
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50)).until(() -> {
-            if (guard.isFull(stream)) return true;
-            bus.publishInboundAsync(Envelope.of("seq", seq.incrementAndGet()));
-            return false;
-        });
-        StreamGuard.State st = guard.state(stream);
-        // Let what the fill-up loop parked end first, so that only A and B (and C) are held below.
-        await().atMost(Duration.ofSeconds(30)).until(() -> {
-            synchronized (st.parked) {
-                return st.parked.isEmpty();
-            }
-        });
+        FullStream full = FullStream.start(closeables, publishTimeout, Duration.ofSeconds(60));
+        RedisServerProcess server = full.server();
+        EventBus bus = full.bus();
+        StreamGuard.State st = full.state();
 
         AtomicReference<CompletableFuture<String>> again = new AtomicReference<>();
         CompletableFuture<String> a;
@@ -121,32 +90,11 @@ class HeldExpiryReentryIT {
     @Test
     void aRetrysLastHeldTryFailedInTheSamePassAsAnotherKillsTheTimer() throws Exception {
         Duration publishTimeout = Duration.ofSeconds(4);
-        RedisServerProcess server = RedisServerProcess.builder().start();
-        closeables.add(server);
-        Topology t = TestRedis.topology();
-        String stream = t.inboundStream();
-        EventBus bus = EventBus.connect(RedisUrl.parse(server.url()), BusConfig.builder().topology(t).role(NodeRole.WORKER)
-                .nodeId("held").streamMaxlen(CAP).trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.BLOCK)
-                .backpressureTimeout(Duration.ofSeconds(60)).publishTimeout(publishTimeout).build());
-        closeables.add(bus);
-        RedisEventBus impl = (RedisEventBus) bus;
-        bus.ensureGroup(stream, "slow");
-        List<CompletableFuture<String>> fill = new ArrayList<>();
-        for (int i = 0; i < CAP; i++) fill.add(bus.publishInboundAsync(Envelope.of("seq", i)));
-        CompletableFuture.allOf(fill.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
-        StreamGuard guard = impl.guard();
-        AtomicInteger seq = new AtomicInteger(CAP);
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50)).until(() -> {
-            if (guard.isFull(stream)) return true;
-            bus.publishInboundAsync(Envelope.of("seq", seq.incrementAndGet()));
-            return false;
-        });
-        StreamGuard.State st = guard.state(stream);
-        await().atMost(Duration.ofSeconds(30)).until(() -> {
-            synchronized (st.parked) {
-                return st.parked.isEmpty();
-            }
-        });
+        FullStream full = FullStream.start(closeables, publishTimeout, Duration.ofSeconds(60));
+        RedisServerProcess server = full.server();
+        EventBus bus = full.bus();
+        RedisEventBus impl = full.impl();
+        StreamGuard.State st = full.state();
         CompletableFuture<String> retrying = bus.publishInboundAsync(Envelope.of("seq", -1),
                 io.stargazer.bus.PublishOptions.builder().dedupeKey("r-1").maxAttempts(2).build());
         await().atMost(Duration.ofSeconds(10)).until(() -> parked(st) == 1); // the retry's first try, held

@@ -16,7 +16,6 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.PublishQueueFullException;
-import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.TrimPolicy;
 import io.stargazer.bus.testing.RedisFaults;
@@ -28,7 +27,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -115,26 +113,10 @@ class ParkedPublishLimitIT {
     void aHeldPublishFailsAtItsPublishTimeoutWhenRedisStopsAnswering() throws Exception {
         Duration publishTimeout = Duration.ofSeconds(2);
         // Its own server: pausing the shared one would stall every other test.
-        RedisServerProcess server = RedisServerProcess.builder().start();
-        closeables.add(server);
-        Topology t = TestRedis.topology();
-        String stream = t.inboundStream();
-        EventBus bus = EventBus.connect(RedisUrl.parse(server.url()), BusConfig.builder().topology(t).role(NodeRole.WORKER)
-                .nodeId("held").streamMaxlen(CAP).trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.BLOCK)
-                .backpressureTimeout(WAIT).publishTimeout(publishTimeout).build());
-        closeables.add(bus);
-        bus.ensureGroup(stream, "slow"); // never reads: nothing may be trimmed
-        List<CompletableFuture<String>> fill = new ArrayList<>();
-        for (int i = 0; i < CAP; i++) fill.add(bus.publishInboundAsync(Envelope.of("seq", i)));
-        CompletableFuture.allOf(fill.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
-        StreamGuard guard = ((RedisEventBus) bus).guard();
-        AtomicInteger seq = new AtomicInteger(CAP);
-        // Each publish counts toward the next check; the check that finds the stream at its cap marks it full.
-        await().atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() -> {
-            if (guard.isFull(stream)) return true;
-            bus.publishInboundAsync(Envelope.of("seq", seq.incrementAndGet()));
-            return false;
-        });
+        FullStream full = FullStream.start(closeables, publishTimeout, WAIT);
+        RedisServerProcess server = full.server();
+        EventBus bus = full.bus();
+        String stream = full.stream();
 
         Throwable failure;
         long waitedMillis;
