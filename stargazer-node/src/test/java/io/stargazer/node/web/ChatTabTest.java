@@ -57,7 +57,7 @@ class ChatTabTest {
                         yield null;
                     }
                     case "sendPing" -> null;
-                    default -> throw new UnsupportedOperationException(m.getName());
+                    default -> throw unexpected(m);
                 });
         Session session = (Session) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {Session.class},
                 (p, m, args) -> switch (m.getName()) {
@@ -67,9 +67,15 @@ class ChatTabTest {
                         yield null;
                     }
                     case "disconnect" -> null;
-                    default -> throw new UnsupportedOperationException(m.getName());
+                    default -> throw unexpected(m);
                 });
         return new ChatTab("wc-test", session, sendThread, dropped::incrementAndGet, new RateLimit(20, 40, System.nanoTime()));
+    }
+
+    /** A call the fakes above do not stand in for: ChatTab is not expected to make it. */
+    private static IllegalStateException unexpected(java.lang.reflect.Method m) {
+        return new IllegalStateException("ChatTab called " + m.getDeclaringClass().getSimpleName() + "." + m.getName()
+                + ", which this test's fake Jetty session does not expect");
     }
 
     private static String frame(int i) {

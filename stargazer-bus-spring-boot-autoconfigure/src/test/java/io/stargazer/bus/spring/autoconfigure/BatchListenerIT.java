@@ -207,12 +207,20 @@ class BatchListenerIT {
         final CountDownLatch started = new CountDownLatch(1);
         final AtomicBoolean finished = new AtomicBoolean();
         final AtomicBoolean interrupted = new AtomicBoolean();
+        /** Counted down as the context starts closing, before any listener stops. */
+        final CountDownLatch closing = new CountDownLatch(1);
+
+        @org.springframework.context.event.EventListener(org.springframework.context.event.ContextClosedEvent.class)
+        void closing() {
+            closing.countDown();
+        }
 
         @StargazerListener(stream = "${stargazer.bus.topology.namespace}:slow", group = "g", batch = true, batchSize = "10", batchWait = "50ms")
         void many(List<Delivery> batch) throws InterruptedException {
             started.countDown();
             try {
-                Thread.sleep(1_500); // the batch's work: well within the close timeout (10 s)
+                // The batch's work lasts until the context is closing, so the close meets it running.
+                if (!closing.await(30, TimeUnit.SECONDS)) throw new IllegalStateException("the context never closed");
             } catch (InterruptedException e) {
                 interrupted.set(true);
                 throw e;

@@ -143,11 +143,19 @@ class ListenerLifecycleIT {
     static class Slow {
         final java.util.concurrent.atomic.AtomicInteger started = new java.util.concurrent.atomic.AtomicInteger();
         final ConcurrentLinkedQueue<Long> finished = new ConcurrentLinkedQueue<>();
+        /** Counted down as the context starts closing, before any listener stops. */
+        final java.util.concurrent.CountDownLatch closing = new java.util.concurrent.CountDownLatch(1);
+
+        @org.springframework.context.event.EventListener(org.springframework.context.event.ContextClosedEvent.class)
+        void closing() {
+            closing.countDown();
+        }
 
         @StargazerListener(stream = "${stargazer.bus.topology.namespace}:jobs", group = "g", concurrency = "4")
         void onJob(Envelope e) throws InterruptedException {
             started.incrementAndGet();
-            Thread.sleep(1500); // the handler's work, well within the close timeout (10 s)
+            // The handler's work lasts until the context is closing, so the close meets it running.
+            if (!closing.await(30, java.util.concurrent.TimeUnit.SECONDS)) throw new IllegalStateException("the context never closed");
             finished.add(e.longValue("n", -1));
         }
     }
