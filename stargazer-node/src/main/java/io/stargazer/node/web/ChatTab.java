@@ -113,7 +113,7 @@ final class ChatTab {
      */
     boolean offerAnswer(String entryId, String frame) {
         synchronized (this) {
-            if (lastAnswerId != null && StreamIdOrder.compare(entryId, lastAnswerId) <= 0) {
+            if (lastAnswerId != null && io.stargazer.bus.StreamEntry.compareIds(entryId, lastAnswerId) <= 0) {
                 return false;
             }
             lastAnswerId = entryId;
