@@ -3,8 +3,9 @@ package io.stargazer.bus;
 /**
  * One stream entry handed to a handler: the decoded envelope and where it came from.
  *
- * <p>{@link #ack()} and {@link #nack()} settle it. Each may be called from any thread, is idempotent, and returns
- * {@code true} only for the call that took effect (the first settle of this delivery). With automatic
+ * <p>{@link #ack()}, {@link #nack()}, {@link #release()} and {@link #reply} settle it. Each may be called from any
+ * thread; {@code ack}, {@code nack} and {@code release} are idempotent and return {@code true} only for the call that
+ * took effect (the first settle of this delivery). With automatic
  * acknowledgement the subscription settles the delivery when the handler returns (ack) or throws (nack), unless the
  * handler settled it first.
  */
@@ -34,6 +35,16 @@ public interface Delivery {
     boolean nack(Throwable reason);
 
     /**
+     * Gives the entry back to its group, neither handled nor failed: it stays pending, this delivery is not counted
+     * (the count Redis added when it was read is put back with {@code XCLAIM ... RETRYCOUNT}; if that fails it stays
+     * counted, as after a nack), and it is never dead-lettered for it. It is not retried here: the group delivers it
+     * again after the claim time, to whichever of its consumers claims it first (this one included). For work a
+     * shutdown cut short, which says nothing about the entry: a nack would count the delivery, and dead-letter an
+     * entry on its last allowed one. The Spring starter's batch listeners release what a stop interrupts.
+     */
+    boolean release();
+
+    /**
      * Answers this delivery on {@code stream} and acknowledges it as one step, so an answer is sent once even when the
      * delivery comes again (its consumer died after answering, or it was taken over). On one server, and on a cluster
      * when {@code stream} and this delivery's stream share a slot, one script stores the answer and acknowledges;
@@ -55,6 +66,6 @@ public interface Delivery {
         return null;
     }
 
-    /** Whether {@link #ack()} or {@link #nack()} has taken effect. */
+    /** Whether {@link #ack()}, {@link #nack()}, {@link #release()} or {@link #reply} has taken effect. */
     boolean settled();
 }

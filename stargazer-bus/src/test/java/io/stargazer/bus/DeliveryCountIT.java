@@ -46,4 +46,34 @@ class DeliveryCountIT {
             assertThat(counts).containsExactly(1L, 1L);
         }
     }
+
+    @Test
+    void aReleasedDeliveryIsNotCountedAndIsRunByTheConsumerThatTakesItOver() throws Exception {
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER)) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            bus.ensureGroup(stream, group);
+            bus.publish(stream, Envelope.of("channel_id", "c", "content", "hi"));
+            // One delivery allowed: were the released one counted, the takeover would be past it and dead-letter the
+            // entry without running it.
+            ConsumerConfig.Builder cfg = ConsumerConfig.builder(stream, group).maxDeliveries(1).blockTimeout(Duration.ofMillis(100));
+            List<Boolean> released = new CopyOnWriteArrayList<>();
+            try (Subscription first = bus.subscribe(cfg.consumerName("first").claimIdle(Duration.ofSeconds(30)).build(), d -> {
+                released.add(d.release());
+                released.add(d.release());
+                released.add(d.ack());
+                released.add(d.settled());
+            })) {
+                await().atMost(10, TimeUnit.SECONDS).until(() -> released.size() == 4);
+            }
+            assertThat(released).as("release, again, ack, settled").containsExactly(true, false, false, true);
+            assertThat(bus.pendingCount(stream, group)).as("left pending").isEqualTo(1);
+            List<Long> ran = new CopyOnWriteArrayList<>();
+            try (Subscription taker = bus.subscribe(cfg.consumerName("taker").claimIdle(Duration.ofMillis(200)).build(), d -> ran.add(d.deliveryCount()))) {
+                await().atMost(10, TimeUnit.SECONDS).until(() -> bus.pendingCount(stream, group) == 0);
+            }
+            assertThat(ran).containsExactly(1L);
+            assertThat(bus.read(stream + ":dead", "0", 10)).isEmpty();
+        }
+    }
 }

@@ -392,8 +392,8 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         private List<Delivery> buffer = new ArrayList<>();
         /**
          * Set when the listener stops: a batch call that fails from then on (interrupted after the close timeout, or
-         * failing as things close under it) leaves its entries pending instead of nacking them, which would
-         * dead-letter one on its last allowed delivery.
+         * failing as things close under it) releases its entries (Delivery.release: pending, uncounted) instead of
+         * nacking them, which would dead-letter one on its last allowed delivery.
          */
         private volatile boolean stopping;
 
@@ -467,7 +467,8 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             } catch (Throwable t) {
                 if (stopping) {
                     log.atWarn().log("@StargazerListener " + e.name + ": a batch of " + mapped.size() + " failed while the listener stopped ("
-                            + t + "); its entries stay pending for another consumer");
+                            + t + "); its entries are given back, uncounted, for another consumer");
+                    for (Delivery d : mapped) d.release();
                     return;
                 }
                 for (Delivery d : mapped) d.nack(t);
@@ -494,7 +495,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             try {
                 if (!thread.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
                     log.atWarn().log("@StargazerListener " + e.name + ": a batch call did not finish within the close timeout;"
-                            + " interrupting it, its entries stay pending for another consumer");
+                            + " interrupting it, its entries are given back, uncounted, for another consumer");
                     thread.shutdownNow();
                     thread.awaitTermination(INTERRUPT_GRACE.toMillis(), TimeUnit.MILLISECONDS);
                 }
@@ -502,6 +503,16 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
                 thread.shutdownNow();
                 Thread.currentThread().interrupt();
             }
+            releaseUnhanded();
+        }
+
+        /** Deliveries gathered but never handed over (their flush did not run before the stop): given back, uncounted. */
+        private void releaseUnhanded() {
+            List<Delivery> left;
+            synchronized (this) {
+                left = take();
+            }
+            for (Delivery d : left) d.release();
         }
 
         private void flushLater() {

@@ -729,11 +729,11 @@ final class StreamConsumer implements Subscription {
                 if (cause instanceof Error err) {
                     abandon(h, err);
                 } else if (cause instanceof LeavePending given) {
-                    giveBack(h, given);
+                    d.giveBack(given);
                 } else if (cause != null && interrupting) {
                     // close() interrupted it: the failure says nothing about the entry, and on its last allowed
                     // delivery a plain nack would dead-letter a healthy message.
-                    giveBack(h, new LeavePending("interrupted by close() after the close timeout: " + Failures.describe(cause)));
+                    d.giveBack(new LeavePending("interrupted by close() after the close timeout: " + Failures.describe(cause)));
                 } else if (cause != null) {
                     d.nack(cause);
                 } else if (!cfg.manualAck()) {
@@ -1047,6 +1047,18 @@ final class StreamConsumer implements Subscription {
         public boolean nack(Throwable reason) {
             if (!settled.compareAndSet(0, 2)) return false;
             settledNack(held, reason);
+            return true;
+        }
+
+        @Override
+        public boolean release() {
+            return giveBack(new LeavePending("released by its handler"));
+        }
+
+        /** Settles this delivery by leaving its entry pending, uncounted; false when it was settled already. */
+        boolean giveBack(LeavePending why) {
+            if (!settled.compareAndSet(0, 4)) return false;
+            StreamConsumer.this.giveBack(held, why);
             return true;
         }
 

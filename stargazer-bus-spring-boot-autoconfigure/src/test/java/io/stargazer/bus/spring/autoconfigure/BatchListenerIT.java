@@ -267,7 +267,7 @@ class BatchListenerIT {
     }
 
     @Test
-    void aBatchStillRunningAtTheCloseTimeoutIsInterruptedAndLeftPendingNotDeadLettered() {
+    void aBatchStillRunningAtTheCloseTimeoutIsInterruptedAndReleasedUncountedForTheNextConsumer() {
         String stream = ns + ":stuck";
         StuckBatch[] l = new StuckBatch[1];
         long[] closing = new long[1];
@@ -285,6 +285,16 @@ class BatchListenerIT {
             // On its last allowed delivery, a nack would have dead-lettered it.
             assertThat(probe.pendingCount(stream, "g")).isEqualTo(1);
             assertThat(deadLetters(probe, stream)).isEmpty();
+
+            // Released, its delivery uncounted: the consumer that takes it over runs it. Kept at the count Redis added
+            // when the batch read it, it would be past max-deliveries=1 on the takeover and dead-lettered unrun.
+            ConcurrentLinkedQueue<Long> ran = new ConcurrentLinkedQueue<>();
+            try (var s = probe.subscribe(probe.consumer(stream, "g").consumerName("taker").maxDeliveries(1)
+                    .claimIdle(Duration.ofMillis(200)).build(), d -> ran.add(d.deliveryCount()))) {
+                await().atMost(WAIT).untilAsserted(() -> assertThat(probe.pendingCount(stream, "g")).isZero());
+            }
+            assertThat(deadLetters(probe, stream)).as("dead-lettered without running").isEmpty();
+            assertThat(ran).containsExactly(1L);
         }
     }
 }
