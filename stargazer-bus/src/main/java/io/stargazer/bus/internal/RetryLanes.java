@@ -145,11 +145,19 @@ final class RetryLanes {
     boolean hold(Retry r, Throwable outcome, Runnable next) {
         for (;;) {
             if (closed) return false;
+            Runnable seam = beforeLane;
+            if (seam != null) seam.run();
             Lane lane = r.lane != null ? r.lane : lanes.computeIfAbsent(r.stream, Lane::new);
             synchronized (lane) {
                 if (lane.removed) {
                     if (r.lane != null) return false; // closed meanwhile
                     continue;
+                }
+                if (closed) {
+                    // close() set the flag after the check above and may have gone over the lanes before this one
+                    // was made: held now, the retry would never be answered. close() sweeps a lane it still sees.
+                    if (lane.items.isEmpty() && lanes.remove(lane.stream, lane)) lane.removed = true;
+                    return false;
                 }
                 r.lane = lane;
                 r.lastOutcome = outcome;
@@ -277,6 +285,12 @@ final class RetryLanes {
         return new StargazerException("the bus is closed; the publish to '" + stream
                 + "' waited behind an earlier publish being retried: nothing was written");
     }
+
+    /**
+     * Test seam, null in production: run by {@link #hold} between its check of {@link #close()} and finding the lane, so
+     * a test can close the lanes right there, an interleaving otherwise too narrow to reproduce (RetryLanesTest).
+     */
+    volatile Runnable beforeLane;
 
     /** Streams with a lane (tests). */
     int size() {

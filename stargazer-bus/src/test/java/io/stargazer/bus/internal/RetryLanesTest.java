@@ -42,4 +42,23 @@ class RetryLanesTest {
         assertThat(inTime).isCompletedWithValue("1-2");
         assertThat(sent).as("publishes handed to the publisher").hasValue(1);
     }
+
+    /**
+     * A retry held while the bus closes is either swept by close() or refused: held after close() went over the lanes,
+     * nothing would ever try or fail it, and its caller would wait for ever (found by the review of the lanes).
+     */
+    @Test
+    void aRetryHeldAsTheLanesCloseIsRefusedNotLeftWaiting() {
+        RetryLanes lanes = new RetryLanes(100);
+        RetryLanes.Retry retry = lanes.retry("s", new CompletableFuture<>());
+        lanes.beforeLane = lanes::close; // close() runs after hold() saw the lanes open, before it makes the lane
+
+        boolean held = lanes.hold(retry, new RuntimeException("its first try failed"), () -> { });
+
+        assertThat(held).as("held after the close: never answered").isFalse();
+        assertThat(lanes.size()).as("lanes left").isZero();
+        CompletableFuture<String> after = lanes.offer("s", RetryLanes.NOW, System.nanoTime() + TimeUnit.SECONDS.toNanos(60), () -> 0,
+                () -> CompletableFuture.completedFuture("1-1"));
+        assertThat(after).as("a publish made now waits behind nothing").isNull();
+    }
 }
