@@ -1,6 +1,14 @@
 package io.stargazer.bus.internal;
 
+import io.lettuce.core.RedisCommandInterruptedException;
+import io.lettuce.core.RedisException;
 import io.lettuce.core.UnblockType;
+import io.lettuce.core.output.NestedMultiOutput;
+import io.lettuce.core.protocol.AsyncCommand;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.ProtocolKeyword;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
 import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 
@@ -29,6 +37,27 @@ final class ReaderConnection {
             clientId = redis.cluster() ? -1 : Redis.sync(conn).clientId();
         }
         return Redis.sync(conn);
+    }
+
+    /**
+     * A blocking read ({@code type} XREAD or XREADGROUP with {@code BLOCK blockMillis} in {@code args}), which fails
+     * with a command timeout when no answer comes within its block plus the dead-peer timeout (Redis.readerTimeouts).
+     */
+    Object read(ProtocolKeyword type, CommandArgs<byte[], byte[]> args, long blockMillis) {
+        sync(); // opens the connection when there is none
+        AsyncCommand<byte[], byte[], List<Object>> cmd = new AsyncCommand<>(
+                new Redis.BlockingRead<>(type, new NestedMultiOutput<>(Redis.BYTES), args, blockMillis));
+        conn.dispatch(cmd);
+        try {
+            return cmd.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw new RedisException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            cmd.cancel(true);
+            throw new RedisCommandInterruptedException(e);
+        }
     }
 
     /** Closes the connection, if any; the next {@link #sync()} opens a new one. */

@@ -137,7 +137,7 @@ public final class Redis implements AutoCloseable {
         RedisClient client = RedisClient.create(r.withWriteOnce, uri);
         client.setOptions(options(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
         RedisClient readerClient = RedisClient.create(r.withWriteOnce, uri);
-        readerClient.setOptions(options(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
+        readerClient.setOptions(options(url, readerTimeouts(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
             return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()), r);
@@ -200,7 +200,7 @@ public final class Redis implements AutoCloseable {
         RedisClusterClient client = RedisClusterClient.create(r.withWriteOnce, seeds);
         client.setOptions(clusterOptions(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
         RedisClusterClient readerClient = RedisClusterClient.create(r.withWriteOnce, seeds);
-        readerClient.setOptions(clusterOptions(url, MAX_BLOCK.plus(deadPeerTimeout), false, deadPeerTimeout));
+        readerClient.setOptions(clusterOptions(url, readerTimeouts(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisClusterConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
             return new Redis(url, client, readerClient, conn, ServerVersion.detect(conn.sync()), r);
@@ -218,7 +218,11 @@ public final class Redis implements AutoCloseable {
      * failover commands go to the promoted replica within seconds, without the application doing anything.
      */
     private static ClusterClientOptions clusterOptions(RedisUrl url, Duration timeout, boolean autoReconnect, Duration deadPeerTimeout) {
-        return ClusterClientOptions.builder(options(url, timeout, autoReconnect, deadPeerTimeout))
+        return clusterOptions(url, TimeoutOptions.builder().timeoutCommands(true).fixedTimeout(timeout).build(), autoReconnect, deadPeerTimeout);
+    }
+
+    private static ClusterClientOptions clusterOptions(RedisUrl url, TimeoutOptions timeouts, boolean autoReconnect, Duration deadPeerTimeout) {
+        return ClusterClientOptions.builder(options(url, timeouts, autoReconnect, deadPeerTimeout))
                 .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
                         .enablePeriodicRefresh(TOPOLOGY_REFRESH)
                         .enableAllAdaptiveRefreshTriggers()
@@ -432,6 +436,44 @@ public final class Redis implements AutoCloseable {
     }
 
     private static ClientOptions options(RedisUrl url, Duration timeout, boolean autoReconnect, Duration deadPeerTimeout) {
+        return options(url, TimeoutOptions.builder().timeoutCommands(true).fixedTimeout(timeout).build(), autoReconnect, deadPeerTimeout);
+    }
+
+    /**
+     * The readers' command timeouts: a {@link BlockingRead} gets its own BLOCK plus {@code deadPeerTimeout}, so a reader
+     * whose connection went silent (a frozen or half-open flow) gives up and reconnects that long after its read, as
+     * docs/reliability.md says; any other command the longest BLOCK plus it. One fixed timeout for all made a reader
+     * blocking 1 s wait as long as one blocking 5 s before it noticed.
+     */
+    static TimeoutOptions readerTimeouts(Duration deadPeerTimeout) {
+        long deadPeerMillis = deadPeerTimeout.toMillis();
+        long otherMillis = MAX_BLOCK.toMillis() + deadPeerMillis;
+        return TimeoutOptions.builder().timeoutCommands(true).timeoutSource(new TimeoutOptions.TimeoutSource() {
+            @Override
+            public long getTimeout(io.lettuce.core.protocol.RedisCommand<?, ?, ?> command) {
+                BlockingRead<?> read = io.lettuce.core.protocol.CommandWrapper.unwrap(command, BlockingRead.class);
+                return read == null ? otherMillis : read.blockMillis + deadPeerMillis;
+            }
+
+            @Override
+            public TimeUnit getTimeUnit() {
+                return TimeUnit.MILLISECONDS;
+            }
+        }).build();
+    }
+
+    /** A blocking read (XREAD, XREADGROUP with BLOCK) of a reader's own connection, timed out by its own BLOCK. */
+    static final class BlockingRead<T> extends io.lettuce.core.protocol.Command<byte[], byte[], T> {
+        final long blockMillis;
+
+        BlockingRead(io.lettuce.core.protocol.ProtocolKeyword type, io.lettuce.core.output.CommandOutput<byte[], byte[], T> output,
+                io.lettuce.core.protocol.CommandArgs<byte[], byte[]> args, long blockMillis) {
+            super(type, output, args);
+            this.blockMillis = Math.max(0, blockMillis);
+        }
+    }
+
+    private static ClientOptions options(RedisUrl url, TimeoutOptions timeouts, boolean autoReconnect, Duration deadPeerTimeout) {
         // Keepalive probes after deadPeerTimeout of silence, three of them a third of it apart: a vanished peer is
         // noticed within about twice the timeout instead of the kernel's default two hours.
         Duration probeInterval = deadPeerTimeout.dividedBy(3).compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1)
@@ -447,7 +489,7 @@ public final class Redis implements AutoCloseable {
                 // Fail fast while disconnected instead of queueing without bound: callers see an error and retry.
                 .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
                 .socketOptions(SocketOptions.builder().connectTimeout(Duration.ofSeconds(5)).keepAlive(keepAlive).build())
-                .timeoutOptions(TimeoutOptions.builder().timeoutCommands(true).fixedTimeout(timeout).build());
+                .timeoutOptions(timeouts);
         if (url.tls() && url.caFile() != null) {
             b.sslOptions(SslOptions.builder().jdkSslProvider().trustManager(url.caFile().toFile()).build());
         }

@@ -1,7 +1,6 @@
 package io.stargazer.bus.internal;
 
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.output.NestedMultiOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
 import io.stargazer.bus.Envelope;
@@ -273,7 +272,7 @@ final class RedisToolClient implements ToolClient {
                 .add("BLOCK").add(blockMillis).add("STREAMS").addKey(replyKey).add(lastId);
         Object reply;
         try {
-            reply = conn.sync().dispatch(CommandType.XREAD, new NestedMultiOutput<>(Redis.BYTES), args);
+            reply = conn.read(CommandType.XREAD, args, blockMillis);
         } catch (RuntimeException e) {
             throw Redis.translate(e, "XREAD on '" + replyStream + "'");
         }

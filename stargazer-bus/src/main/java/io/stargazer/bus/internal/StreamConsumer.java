@@ -389,11 +389,16 @@ final class StreamConsumer implements Subscription {
     private List<RawEntry> read(ReaderConnection conn, String id, int count, long blockMillis) {
         CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("GROUP").add(groupName).add(consumerName)
                 .add("COUNT").add(count);
-        if (blockMillis >= 0) {
-            args.add("BLOCK").add(blockMillis);
+        if (blockMillis < 0) {
+            args.add("STREAMS").addKey(streamKey).add(id);
+            return RawEntry.parseRead(call(conn, CommandType.XREADGROUP, args));
         }
-        args.add("STREAMS").addKey(streamKey).add(id);
-        return RawEntry.parseRead(call(conn, CommandType.XREADGROUP, args));
+        args.add("BLOCK").add(blockMillis).add("STREAMS").addKey(streamKey).add(id);
+        try {
+            return RawEntry.parseRead(conn.read(CommandType.XREADGROUP, args, blockMillis));
+        } catch (RuntimeException e) {
+            throw Redis.translate(e, "XREADGROUP on '" + cfg.stream() + "' group '" + cfg.group() + "'");
+        }
     }
 
     private Object call(ReaderConnection conn, CommandType type, CommandArgs<byte[], byte[]> args) {
