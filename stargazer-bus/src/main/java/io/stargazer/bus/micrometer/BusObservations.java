@@ -40,104 +40,111 @@ import java.util.concurrent.ThreadLocalRandom;
  * {@code messaging.operation.name}, {@code messaging.consumer.group.name}; high cardinality
  * {@code messaging.message.id} (the entry id) and, on process, {@code messaging.redis_streams.delivery_count}.
  */
-public final class BusObservations implements BusTracing {
+public final class BusObservations {
     /** The observation names (a meter handler times them under these names). */
     public static final String SEND = "stargazer.bus.send";
     public static final String PROCESS = "stargazer.bus.process";
     /** On a send span whose envelope's {@code trace_id} names another trace: that trace id (OpenTelemetry's key). */
     public static final String CONVERSATION_ID = "messaging.message.conversation_id";
 
-    private final ObservationRegistry registry;
-
-    private BusObservations(ObservationRegistry registry) {
-        this.registry = registry;
+    private BusObservations() {
     }
 
     /** Installs (or, with a no-op registry, removes) trace context on {@code bus}. */
     public static void install(EventBus bus, ObservationRegistry registry) {
         Objects.requireNonNull(bus, "bus");
-        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null : new BusObservations(registry));
+        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null : new Tracing(registry));
     }
 
-    @Override
-    public Object current() {
-        return registry.getCurrentObservation();
-    }
+    /** The bus's tracing hooks on the Observation API; private, so that no public signature names the internal type. */
+    private static final class Tracing implements BusTracing {
+        private final ObservationRegistry registry;
 
-    @Override
-    public Scope restore(Object context) {
-        if (!(context instanceof Observation o)) return () -> { };
-        Observation.Scope scope = o.openScope();
-        return scope::close;
-    }
-
-    @Override
-    public Send send(String stream, String traceId) {
-        Map<String, String> carrier = new HashMap<>(4);
-        SenderContext<Map<String, String>> ctx = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
-        ctx.setCarrier(carrier);
-        ctx.setRemoteServiceName("redis");
-        Observation o = Observation.createNotStarted(SEND, () -> ctx, registry)
-                .contextualName("send " + stream)
-                .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
-                        "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
-                .start();
-        String traceparent = carrier.get("traceparent");
-        // wire-format.md: a 32-hex trace_id beside a traceparent equals its trace id, and the entry's trace_id must be
-        // the envelope's own. This span cannot move to that trace (the Observation API parents a new span on the
-        // current one only), so the entry goes as from a publisher that does not trace, and its readers continue the
-        // envelope's trace from trace_id; the span keeps the id to relate the two.
-        boolean otherTrace = traceparent != null && isTraceId(traceId) && !traceparent.regionMatches(3, traceId, 0, 32);
-        if (otherTrace) o.highCardinalityKeyValue(CONVERSATION_ID, traceId);
-        return new Send() {
-            @Override public String traceparent() { return otherTrace ? null : traceparent; }
-            @Override public String tracestate() { return otherTrace ? null : carrier.get("tracestate"); }
-
-            @Override
-            public void end(String id, Throwable error) {
-                if (id != null) o.highCardinalityKeyValue("messaging.message.id", id);
-                if (error != null) o.error(error);
-                o.stop();
-            }
-        };
-    }
-
-    @Override
-    public Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate,
-            String traceId) {
-        Map<String, String> carrier = new HashMap<>(4);
-        if (traceparent != null) {
-            carrier.put("traceparent", traceparent);
-            if (tracestate != null) carrier.put("tracestate", tracestate);
-        } else if (isTraceId(traceId)) {
-            // From a publisher that does not trace (or whose span was in another trace, see send): the handler's
-            // answers copy this trace_id, and with a trace active the wire format wants it to be the trace's id.
-            // Sampled: such deliveries were roots before, recorded by default; a parent marked not sampled would make
-            // parent-based samplers drop them and all that follows (docs/observability.md).
-            carrier.put("traceparent", "00-" + traceId + "-" + newSpanId() + "-01");
+        Tracing(ObservationRegistry registry) {
+            this.registry = registry;
         }
-        ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>((c, k) -> c.get(k), Kind.CONSUMER);
-        ctx.setCarrier(carrier);
-        ctx.setRemoteServiceName("redis");
-        KeyValues low = KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
-                "messaging.operation.type", "process", BusMetrics.TAG_OPERATION, "process");
-        if (group != null) low = low.and(BusMetrics.TAG_GROUP, group);
-        Observation o = Observation.createNotStarted(PROCESS, () -> ctx, registry)
-                .contextualName("process " + stream)
-                .lowCardinalityKeyValues(low)
-                .highCardinalityKeyValue("messaging.message.id", entryId)
-                .highCardinalityKeyValue("messaging.redis_streams.delivery_count", Long.toString(deliveryCount))
-                .start();
-        Observation.Scope scope = o.openScope();
-        return new Process() {
-            @Override public void closeScope() { scope.close(); }
 
-            @Override
-            public void end(Throwable error) {
-                if (error != null) o.error(error);
-                o.stop();
+        @Override
+        public Object current() {
+            return registry.getCurrentObservation();
+        }
+
+        @Override
+        public Scope restore(Object context) {
+            if (!(context instanceof Observation o)) return () -> { };
+            Observation.Scope scope = o.openScope();
+            return scope::close;
+        }
+
+        @Override
+        public Send send(String stream, String traceId) {
+            Map<String, String> carrier = new HashMap<>(4);
+            SenderContext<Map<String, String>> ctx = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
+            ctx.setCarrier(carrier);
+            ctx.setRemoteServiceName("redis");
+            Observation o = Observation.createNotStarted(SEND, () -> ctx, registry)
+                    .contextualName("send " + stream)
+                    .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
+                            "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
+                    .start();
+            String traceparent = carrier.get("traceparent");
+            // wire-format.md: a 32-hex trace_id beside a traceparent equals its trace id, and the entry's trace_id must be
+            // the envelope's own. This span cannot move to that trace (the Observation API parents a new span on the
+            // current one only), so the entry goes as from a publisher that does not trace, and its readers continue the
+            // envelope's trace from trace_id; the span keeps the id to relate the two.
+            boolean otherTrace = traceparent != null && isTraceId(traceId) && !traceparent.regionMatches(3, traceId, 0, 32);
+            if (otherTrace) o.highCardinalityKeyValue(CONVERSATION_ID, traceId);
+            return new Send() {
+                @Override public String traceparent() { return otherTrace ? null : traceparent; }
+                @Override public String tracestate() { return otherTrace ? null : carrier.get("tracestate"); }
+
+                @Override
+                public void end(String id, Throwable error) {
+                    if (id != null) o.highCardinalityKeyValue("messaging.message.id", id);
+                    if (error != null) o.error(error);
+                    o.stop();
+                }
+            };
+        }
+
+        @Override
+        public Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate,
+                String traceId) {
+            Map<String, String> carrier = new HashMap<>(4);
+            if (traceparent != null) {
+                carrier.put("traceparent", traceparent);
+                if (tracestate != null) carrier.put("tracestate", tracestate);
+            } else if (isTraceId(traceId)) {
+                // From a publisher that does not trace (or whose span was in another trace, see send): the handler's
+                // answers copy this trace_id, and with a trace active the wire format wants it to be the trace's id.
+                // Sampled: such deliveries were roots before, recorded by default; a parent marked not sampled would make
+                // parent-based samplers drop them and all that follows (docs/observability.md).
+                carrier.put("traceparent", "00-" + traceId + "-" + newSpanId() + "-01");
             }
-        };
+            ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>((c, k) -> c.get(k), Kind.CONSUMER);
+            ctx.setCarrier(carrier);
+            ctx.setRemoteServiceName("redis");
+            KeyValues low = KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
+                    "messaging.operation.type", "process", BusMetrics.TAG_OPERATION, "process");
+            if (group != null) low = low.and(BusMetrics.TAG_GROUP, group);
+            Observation o = Observation.createNotStarted(PROCESS, () -> ctx, registry)
+                    .contextualName("process " + stream)
+                    .lowCardinalityKeyValues(low)
+                    .highCardinalityKeyValue("messaging.message.id", entryId)
+                    .highCardinalityKeyValue("messaging.redis_streams.delivery_count", Long.toString(deliveryCount))
+                    .start();
+            Observation.Scope scope = o.openScope();
+            return new Process() {
+                @Override public void closeScope() { scope.close(); }
+
+                @Override
+                public void end(Throwable error) {
+                    if (error != null) o.error(error);
+                    o.stop();
+                }
+            };
+        }
+
     }
 
     /** A W3C trace id: 32 lowercase hex characters, not all zeros. */
