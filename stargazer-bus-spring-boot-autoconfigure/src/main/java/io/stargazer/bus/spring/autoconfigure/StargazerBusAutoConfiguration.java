@@ -5,6 +5,7 @@ import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.micrometer.BusMetrics;
 import io.stargazer.bus.micrometer.BusObservations;
 import io.stargazer.bus.spring.StargazerListeners;
+import io.stargazer.bus.spring.StargazerToolService;
 import io.stargazer.bus.tools.ToolClient;
 import io.stargazer.bus.tools.ToolRegistry;
 import io.stargazer.bus.tools.ToolService;
@@ -21,7 +22,8 @@ import org.springframework.core.env.Environment;
 
 /**
  * The Stargazer bus in a Spring Boot application: an {@link EventBus} from {@code stargazer.bus.*}, a
- * {@link ToolClient}, a {@link ToolService} when the application defines a {@link ToolRegistry}, the
+ * {@link ToolClient}, a {@link ToolService} when the application defines a {@link ToolRegistry} (run while the context
+ * runs, as the listeners are), the
  * {@link StargazerListeners} that run {@code @StargazerListener} methods, and (with Micrometer) the metrics binder and
  * trace context. Each bean gives way to one the application defines.
  */
@@ -63,11 +65,19 @@ public class StargazerBusAutoConfiguration {
         return ToolClient.create(bus, properties.getTools().getClient().toConfig());
     }
 
+    /**
+     * Made, not started: it starts reading once every bean is ready and stops in the listeners' phase, before the bus
+     * closes ({@link StargazerToolService}); {@code stargazer.bus.tools.service.auto-startup=false} leaves it to start().
+     * The properties are checked now, so a bad one fails the start-up naming it. Declared before
+     * {@link #stargazerListeners}: Spring stops the beans of one phase in the order they are declared, one after the
+     * other, and this one's stop returns at once (its close continues on a thread of its own) while the listeners' stop
+     * waits for their handlers; the other way round, the service would begin closing only once the listeners had.
+     */
     @Bean(destroyMethod = "close")
-    @ConditionalOnMissingBean
+    @ConditionalOnMissingBean(ToolService.class)
     @ConditionalOnBean(ToolRegistry.class)
-    public ToolService stargazerToolService(EventBus bus, ToolRegistry registry, StargazerBusProperties properties) {
-        return ToolService.start(bus, registry, properties.toToolServiceConfig());
+    public StargazerToolService stargazerToolService(EventBus bus, ToolRegistry registry, StargazerBusProperties properties) {
+        return new StargazerToolService(bus, registry, properties.toToolServiceConfig(), properties.getTools().getService().isAutoStartup());
     }
 
     @Bean

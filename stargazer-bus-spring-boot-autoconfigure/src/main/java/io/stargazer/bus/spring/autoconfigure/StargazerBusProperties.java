@@ -252,6 +252,11 @@ public class StargazerBusProperties {
         private Duration closeTimeout;
         /** How long past a request's deadline it may still be answered; later it is acknowledged unanswered; default 30s. */
         private Duration lateReplyLimit;
+        /**
+         * Whether the tools service starts reading once the application context has started; false leaves it stopped
+         * until its start() (it is a SmartLifecycle); default true.
+         */
+        private boolean autoStartup = true;
 
         public Integer getMaxConcurrent() { return maxConcurrent; }
         public void setMaxConcurrent(Integer v) { maxConcurrent = v; }
@@ -267,6 +272,8 @@ public class StargazerBusProperties {
         public void setCloseTimeout(Duration v) { closeTimeout = v; }
         public Duration getLateReplyLimit() { return lateReplyLimit; }
         public void setLateReplyLimit(Duration v) { lateReplyLimit = v; }
+        public boolean isAutoStartup() { return autoStartup; }
+        public void setAutoStartup(boolean v) { autoStartup = v; }
     }
 
     /**

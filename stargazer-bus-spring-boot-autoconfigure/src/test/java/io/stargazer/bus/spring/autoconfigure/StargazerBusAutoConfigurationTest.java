@@ -300,11 +300,12 @@ class StargazerBusAutoConfigurationTest {
                 "stargazer.bus.tools.client.reply-ttl", "stargazer.bus.tools.client.block-timeout", "stargazer.bus.tools.client.read-batch-size",
                 "stargazer.bus.tools.service.max-concurrent", "stargazer.bus.tools.service.max-queued", "stargazer.bus.tools.service.read-ahead",
                 "stargazer.bus.tools.service.consumer-name", "stargazer.bus.tools.service.claim-idle", "stargazer.bus.tools.service.close-timeout",
-                "stargazer.bus.tools.service.late-reply-limit")) {
+                "stargazer.bus.tools.service.late-reply-limit", "stargazer.bus.tools.service.auto-startup")) {
             assertThat(byName).as(name).containsKey(name);
             assertThat(byName.get(name).get("description").asString()).as(name).isNotBlank();
         }
         assertThat(byName.get("stargazer.bus.tools.client.reply-ttl").get("type").asString()).isEqualTo("java.time.Duration");
+        assertThat(byName.get("stargazer.bus.tools.service.auto-startup").get("defaultValue").asBoolean()).isTrue();
     }
 
     @Test
