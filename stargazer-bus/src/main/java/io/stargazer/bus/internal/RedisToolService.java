@@ -125,7 +125,9 @@ final class RedisToolService implements ToolService {
         try {
             s.subscription = bus.subscribeAsync(cc, s::handle);
         } catch (RuntimeException e) {
+            // Both were started by the constructor; a start retried after a failure would otherwise add threads for good.
             s.tools.shutdownNow();
+            if (s.runs != null) s.runs.close();
             throw e;
         }
         log.atInfo().addKeyValue("stream", t.toolsStream()).addKeyValue("group", t.toolsGroup())

@@ -371,4 +371,27 @@ class ToolsIT {
             assertThat(client.stats().failed()).isEqualTo(1);
         }
     }
+
+    /**
+     * A ToolService.start that fails (here on a closed bus, as a node retrying its start would meet it) leaves no thread
+     * behind. Before, the run-lease renewer ("stargazer-tool-leases") made before the subscription was refused was
+     * never stopped: one more thread for good per failed start.
+     */
+    @Test
+    void aServiceThatFailsToStartLeavesNoThreadBehind() {
+        EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(TestRedis.topology()).build());
+        toolsBus.close();
+        long before = leaseThreads();
+        for (int i = 0; i < 5; i++) {
+            assertThatThrownBy(() -> ToolService.start(toolsBus, TestTools.register(ToolRegistry.builder()).build()))
+                    .hasMessageContaining("closed");
+        }
+        // A stopped thread may take a moment to end; one left running never does.
+        await().atMost(Duration.ofSeconds(5)).until(() -> leaseThreads() == before);
+    }
+
+    private static long leaseThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(th -> th.isAlive() && th.getName().equals("stargazer-tool-leases")).count();
+    }
 }
