@@ -172,7 +172,9 @@ final class RedisToolService implements ToolService {
             return CompletableFuture.failedFuture(new LeavePending("tool service is closing"));
         }
         String tool = req.get(ToolWire.TOOL) instanceof String s ? s : null;
-        long deadline = req.get(ToolWire.DEADLINE_MS) instanceof Long l ? l : 0;
+        Object rawDeadline = req.get(ToolWire.DEADLINE_MS);
+        Long givenDeadline = deadlineMillis(rawDeadline);
+        long deadline = givenDeadline == null ? 0 : givenDeadline;
         Object rawArgs = req.get(ToolWire.ARGS);
         @SuppressWarnings("unchecked")
         Map<String, Object> args = rawArgs == null ? Map.of() : rawArgs instanceof Map<?, ?> m ? (Map<String, Object>) m : null;
@@ -182,7 +184,13 @@ final class RedisToolService implements ToolService {
         track(job.done);
 
         long now = bus.config().clock().millis();
-        if (deadline > 0 && now >= deadline) {
+        if (givenDeadline == null) {
+            String why = "'deadline_ms' must be a whole number of Unix milliseconds, not " + typeName(rawDeadline) + " ("
+                    + Settings.printable(String.valueOf(rawDeadline), 64) + ")";
+            // WARN: a worker in another language sends it wrong on every call; each is answered, not run.
+            log.atWarn().addKeyValue("tool", tool).addKeyValue("request_id", requestId).addKeyValue("reply_to", replyTo).log(why);
+            answerError(job, ToolException.BAD_ARGUMENTS, why);
+        } else if (deadline > 0 && now >= deadline) {
             answerExpired(job, now);
         } else if (tool == null) {
             answerError(job, ToolException.UNKNOWN_TOOL, "the request names no tool ('tool' is missing or not text)");
@@ -224,6 +232,26 @@ final class RedisToolService implements ToolService {
             }));
         }
         return job.done;
+    }
+
+    /**
+     * A request's {@code deadline_ms} in Unix ms: 0 when absent (no deadline); null when it is not a whole number. The
+     * wire format says int; a whole float is taken too (a JavaScript number, a rounded Python float), since its meaning
+     * is plain. Before, anything but an int was silently "no deadline", so a float deadline long past still ran the tool.
+     */
+    static Long deadlineMillis(Object v) {
+        if (v == null) return 0L;
+        if (v instanceof Long l) return l;
+        if (v instanceof Integer || v instanceof Short || v instanceof Byte) return ((Number) v).longValue();
+        if (v instanceof java.math.BigInteger big) {
+            // Only a uint64 above Long.MAX_VALUE decodes as a BigInteger: later than any clock.
+            return big.bitLength() < 64 ? big.longValue() : big.signum() > 0 ? Long.MAX_VALUE : null;
+        }
+        if (v instanceof Double || v instanceof Float) {
+            double d = ((Number) v).doubleValue();
+            if (Double.isFinite(d) && d == Math.rint(d) && Math.abs(d) < 0x1p63) return (long) d;
+        }
+        return null;
     }
 
     /** Why {@code tool-reply:<requestId>} is refused as a dedupe key, in the request_id's terms. */

@@ -229,4 +229,50 @@ class ToolsWireIT {
             assertThat(client.stats().timedOut()).isEqualTo(1);
         }
     }
+
+    /**
+     * Wire format: deadline_ms is an int. A deadline another language writes as a whole float (a JavaScript number,
+     * Python's {@code time.time() * 1000} rounded) is honoured; any other deadline_ms (a fraction, text) is answered
+     * bad_arguments without running the tool. Before, every deadline_ms that was not an int was taken as "no deadline":
+     * a request whose float deadline had passed 5 s before ran and was answered ok.
+     */
+    @Test
+    void aDeadlineThatIsNotAnIntegerIsHonouredWhenWholeAndRefusedOtherwise() {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String replyTo = ns + ":replies";
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        io.stargazer.bus.tools.ToolRegistry registry = ToolRegistry.builder().register("count", a -> "run " + runs.incrementAndGet()).build();
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             ToolService tools = ToolService.start(toolsBus, registry)) {
+            long now = System.currentTimeMillis();
+            send(worker, t, replyTo, "passed", now - 5_000.0);              // whole, five seconds ago
+            send(worker, t, replyTo, "fraction", now + 60_000.5);          // not whole
+            send(worker, t, replyTo, "text", Long.toString(now + 60_000)); // not a number
+            send(worker, t, replyTo, "future", now + 60_000.0);            // whole, a minute ahead
+            await().atMost(WAIT).until(() -> TestRedis.readAll(toolsBus, replyTo).size() == 4);
+            Map<String, io.stargazer.bus.Envelope> byId = new HashMap<>();
+            for (var e : TestRedis.readAll(toolsBus, replyTo)) byId.put(e.envelope().string("request_id"), e.envelope());
+            assertThat(errorType(byId.get("passed"))).isEqualTo("timeout");
+            assertThat(errorType(byId.get("fraction"))).isEqualTo("bad_arguments");
+            assertThat(errorMessage(byId.get("fraction"))).asString().contains("deadline_ms");
+            assertThat(errorType(byId.get("text"))).isEqualTo("bad_arguments");
+            assertThat(byId.get("future").get("ok")).isEqualTo(true);
+            assertThat(runs.get()).as("runs: only the request whose deadline is a minute ahead").isEqualTo(1);
+        }
+    }
+
+    private static void send(EventBus worker, Topology t, String replyTo, String requestId, Object deadline) {
+        worker.publish(t.toolsStream(), io.stargazer.bus.Envelope.of("request_id", requestId, "tool", "count", "args", Map.of(),
+                "reply_to", replyTo, "deadline_ms", deadline));
+    }
+
+    private static Object errorType(io.stargazer.bus.Envelope reply) {
+        return reply.get("error") instanceof Map<?, ?> m ? m.get("type") : null;
+    }
+
+    private static Object errorMessage(io.stargazer.bus.Envelope reply) {
+        return reply.get("error") instanceof Map<?, ?> m ? m.get("message") : null;
+    }
 }
