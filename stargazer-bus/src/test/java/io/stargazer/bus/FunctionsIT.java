@@ -58,7 +58,7 @@ class FunctionsIT {
         Provisioning.Result first = Provisioning.provision(url(), config(t));
         assertThat(first.changed()).isTrue();
         assertThat(first.actions()).containsExactly(
-                "loaded library stargazer 5",
+                "loaded library stargazer 6",
                 "created group " + t.workerGroup() + " on " + t.inboundStream(),
                 "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
                 "created group " + t.toolsGroup() + " on " + t.toolsStream());
@@ -70,11 +70,11 @@ class FunctionsIT {
             assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
         }
         // A library of another version is not used, and provisioning replaces it.
-        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 5", "local VERSION = 6"), true);
+        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 6", "local VERSION = 7"), true);
         try (EventBus old = EventBus.connect(url(), config(t))) {
             assertThat(old.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
         }
-        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 6 with 5");
+        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 7 with 6");
     }
 
     @Test
@@ -143,6 +143,33 @@ class FunctionsIT {
                 "replay_of", "1-1")).contains("replay key");
         assertThat(fcallError("sg_tool_begin", new String[] {"{t}:result:r1", "{t}:run:r2"}, "o", "1000")).contains("run key");
         assertThat(admin.sync().exists(b("{" + other + "}:paused:g"))).isZero();
+    }
+
+    /**
+     * sg_tool_renew (docs/functions.md, docs/tools.md): renews its owner's lease; takes back a lease that lapsed while
+     * no reply is stored (an outage longer than the lease while the tool still ran: before version 6 it was lost for
+     * good, and every later copy of the request ran the tool again); leaves another owner's lease and a finished
+     * request alone.
+     */
+    @Test
+    void toolRenewTakesBackALapsedLeaseButNeverAnotherOwnersOrAFinishedOne() {
+        Provisioning.provision(url(), config(TestRedis.topology()));
+        String[] keys = {"{sg:t}:result:r1", "{sg:t}:run:r1"};
+        assertThat(toolRenew(keys, "me")).as("lapsed, nothing stored: taken back").isEqualTo(2);
+        assertThat(RawRedis.s(admin.sync().get(b(keys[1])))).isEqualTo("me");
+        assertThat(admin.sync().pttl(b(keys[1]))).isBetween(1L, 30_000L);
+        assertThat(toolRenew(keys, "me")).as("held: renewed").isEqualTo(1);
+        assertThat(toolRenew(keys, "other")).as("another owner's").isEqualTo(0);
+        assertThat(RawRedis.s(admin.sync().get(b(keys[1])))).isEqualTo("me");
+        admin.sync().del(b(keys[1]));
+        admin.sync().set(b(keys[0]), b("reply"));
+        assertThat(toolRenew(keys, "me")).as("lapsed, a reply stored").isEqualTo(-1);
+        assertThat(admin.sync().exists(b(keys[1]))).isZero();
+        assertThat(fcallError("sg_tool_renew", new String[] {"{sg:t}:run:r1"}, "me", "30000")).contains("expected 2 keys");
+    }
+
+    private static long toolRenew(String[] keys, String owner) {
+        return admin.sync().<Long>fcall("sg_tool_renew", ScriptOutputType.INTEGER, new byte[][] {b(keys[0]), b(keys[1])}, b(owner), b("30000"));
     }
 
     /**

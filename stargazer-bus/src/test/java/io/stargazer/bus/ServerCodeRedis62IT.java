@@ -49,4 +49,45 @@ class ServerCodeRedis62IT {
         assertThatThrownBy(() -> EventBus.connect(url, config.toBuilder().serverCode(ServerCodeMode.FUNCTIONS).build()))
                 .isInstanceOf(StargazerException.class).hasMessageContaining("has no functions");
     }
+
+    /**
+     * The tools' run-once scripts on Redis 6.2 (scripts, as on a cluster): a lease that lapses while its tool runs is
+     * taken back by the renewal, so a copy of the request does not run the tool again, and the reply is stored once.
+     */
+    @Test
+    void aToolsLapsedLeaseIsTakenBackWithScripts() throws Exception {
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String replyTo = t.toolsReplyStream("w62");
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        io.stargazer.bus.tools.ToolRegistry registry = io.stargazer.bus.tools.ToolRegistry.builder().register("hold", a -> {
+            int n = runs.incrementAndGet();
+            release.await(60, java.util.concurrent.TimeUnit.SECONDS);
+            return "run " + n;
+        }).build();
+        BusConfig config = BusConfig.builder().topology(t).role(NodeRole.STANDALONE).nodeId("t62").build();
+        try (EventBus bus = EventBus.connect(url, config);
+             io.stargazer.bus.tools.ToolService tools = io.stargazer.bus.tools.ToolService.start(bus, registry);
+             io.stargazer.bus.testing.RawRedis raw = new io.stargazer.bus.testing.RawRedis(url)) {
+            assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
+            Envelope request = Envelope.of("request_id", "r62", "tool", "hold", "args", java.util.Map.of(), "reply_to", replyTo);
+            bus.publish(t.toolsStream(), request);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> runs.get() == 1);
+            byte[] lease = io.stargazer.bus.testing.RawRedis.b(Topology.slotKey(t.toolsStream(), "run:r62"));
+            raw.sync().del(lease);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> raw.sync().pttl(lease) > 0);
+            bus.publish(t.toolsStream(), request);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> tools.stats().received() == 2
+                    && (runs.get() == 2 || bus.pendingCount(t.toolsStream(), t.toolsGroup()) == 1));
+            release.countDown();
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10))
+                    .until(() -> bus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            assertThat(runs.get()).isEqualTo(1);
+            assertThat(raw.xrange(replyTo)).hasSize(1);
+            assertThat(raw.sync().exists(io.stargazer.bus.testing.RawRedis.b(Topology.slotKey(t.toolsStream(), "result:r62")))).isOne();
+        } finally {
+            release.countDown();
+        }
+    }
 }

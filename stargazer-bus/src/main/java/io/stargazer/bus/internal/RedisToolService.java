@@ -89,13 +89,13 @@ final class RedisToolService implements ToolService {
         }
     }
 
-    private RedisToolService(EventBus bus, ToolRegistry registry, ToolServiceConfig cfg) {
+    private RedisToolService(EventBus bus, ToolRegistry registry, ToolServiceConfig cfg, ConsumerConfig consumer) {
         this.bus = bus;
         this.registry = registry;
         this.cfg = cfg;
         this.room = new Semaphore(cfg.maxConcurrent() + cfg.maxQueued());
-        this.runs = bus instanceof RedisEventBus rb
-                ? new ToolRuns(rb.redis().sharedAsync(), rb.redis().code(), bus.topology().toolsStream(), bus.config().dedupeWindow()) : null;
+        this.runs = bus instanceof RedisEventBus rb ? new ToolRuns(rb.redis().sharedAsync(), rb.redis().code(), bus.topology().toolsStream(),
+                bus.config().dedupeWindow(), consumer.claimIdle()) : null;
         AtomicInteger n = new AtomicInteger();
         this.tools = new ThreadPoolExecutor(cfg.maxConcurrent(), cfg.maxConcurrent(), 0, TimeUnit.MILLISECONDS,
                 new LinkedBlockingQueue<>(), r -> {
@@ -109,7 +109,6 @@ final class RedisToolService implements ToolService {
         Objects.requireNonNull(registry, "registry");
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(bus, "bus");
-        RedisToolService s = new RedisToolService(bus, registry, config);
         Topology t = bus.topology();
         int capacity = config.maxConcurrent() + config.maxQueued();
         ConsumerConfig.Builder cb = config.consumer().apply(bus.consumer(t.toolsStream(), t.toolsGroup()));
@@ -121,6 +120,7 @@ final class RedisToolService implements ToolService {
                 .concurrency(HANDLER_THREADS)
                 .closeTimeout(config.closeTimeout());
         ConsumerConfig cc = cb.build();
+        RedisToolService s = new RedisToolService(bus, registry, config, cc);
         s.consumerName = cc.consumerName();
         try {
             s.subscription = bus.subscribeAsync(cc, s::handle);

@@ -11,13 +11,15 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Tools run once per request: the tools service's memory of each request_id, kept in Redis beside the tools stream
  * (in its cluster slot, so each step is one script).
  *
  * <p>Before a tool runs, {@link #begin} takes a lease on the request ({@code <tools stream>:run:<request_id>}, held
- * while the tool runs and renewed every third of {@link #LEASE}) unless a result is stored already
+ * while the tool runs and renewed every {@link #RENEW_EVERY}) unless a result is stored already
  * ({@code <tools stream>:result:<request_id>}, the encoded reply, kept for the dedupe window). When the tool returns,
  * {@link #finish} stores its reply and drops the lease in one script, before the reply is sent. So a request taken
  * over after a crash, or sent twice, gets the stored reply instead of running the tool again; and while a live
@@ -28,11 +30,17 @@ import java.util.concurrent.TimeUnit;
  * threads; one daemon thread renews leases.
  */
 final class ToolRuns implements AutoCloseable {
-    /** How long a lease outlives its last renewal: a dead instance's request can run elsewhere this long after. */
-    static final Duration LEASE = Duration.ofSeconds(10);
+    private static final Logger log = LoggerFactory.getLogger(io.stargazer.bus.tools.ToolService.class);
+    /**
+     * The shortest a lease outlives its last renewal. A lease is at least the claim time too ({@link #lease}): an
+     * outage that lapses it also lets another instance take the request over, so it adds no way of running twice.
+     */
+    static final Duration MIN_LEASE = Duration.ofSeconds(10);
+    /** How often leases are renewed (and taken back when they lapsed during an outage). */
+    static final Duration RENEW_EVERY = Duration.ofSeconds(3);
 
     static final String BEGIN = LibrarySource.script("tool_begin", "tool_keys");
-    static final String RENEW = LibrarySource.script("tool_renew");
+    static final String RENEW = LibrarySource.script("tool_renew", "tool_keys");
     static final String FINISH = LibrarySource.script("tool_finish", "tool_keys");
 
     /** What {@link #begin} found. {@code stored}: the reply already stored ({@code DONE}); {@code owner}: who holds it ({@code BUSY}). */
@@ -44,23 +52,48 @@ final class ToolRuns implements AutoCloseable {
     private final ServerCode code;
     private final String toolsStream;
     private final byte[] windowMillis;
-    private final byte[] leaseMillis = ascii(Long.toString(LEASE.toMillis()));
-    /** Leases this instance holds, by run key: the value it set. */
-    private final Map<String, byte[]> held = new ConcurrentHashMap<>();
+    private final Duration lease;
+    private final byte[] leaseMillis;
+    /** Leases this instance holds, by run key. */
+    private final Map<String, Lease> held = new ConcurrentHashMap<>();
     private final ScheduledExecutorService renewer;
 
-    ToolRuns(RedisClusterAsyncCommands<String, byte[]> redis, ServerCode code, String toolsStream, Duration window) {
+    /** A lease held here: its request and the value it set. {@code lost}: another run holds or finished it. */
+    private static final class Lease {
+        final String requestId;
+        final byte[] owner;
+        volatile boolean lost;
+
+        Lease(String requestId, byte[] owner) {
+            this.requestId = requestId;
+            this.owner = owner;
+        }
+    }
+
+    /** {@code claimIdle}: the tools service's claim time; the lease lasts at least that long. */
+    ToolRuns(RedisClusterAsyncCommands<String, byte[]> redis, ServerCode code, String toolsStream, Duration window, Duration claimIdle) {
         this.redis = redis;
         this.code = code;
         this.toolsStream = toolsStream;
         this.windowMillis = ascii(Long.toString(window.toMillis()));
+        this.lease = lease(claimIdle);
+        this.leaseMillis = ascii(Long.toString(lease.toMillis()));
         this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "stargazer-tool-leases");
             t.setDaemon(true);
             return t;
         });
-        long every = LEASE.toMillis() / 3;
+        long every = Math.min(RENEW_EVERY.toMillis(), lease.toMillis() / 3);
         renewer.scheduleWithFixedDelay(this::renew, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    /** How long a lease lasts past its last renewal, for a service whose claim time is {@code claimIdle}. */
+    static Duration lease(Duration claimIdle) {
+        return claimIdle.compareTo(MIN_LEASE) > 0 ? claimIdle : MIN_LEASE;
+    }
+
+    Duration lease() {
+        return lease;
     }
 
     /** The lease holder's name for entry {@code entryId} taken by {@code consumer}. */
@@ -78,7 +111,7 @@ final class ToolRuns implements AutoCloseable {
                         return new Start(Start.Kind.DONE, value, null);
                     }
                     if (kind.equals("run")) {
-                        held.put(runKey, utf8(owner));
+                        held.put(runKey, new Lease(requestId, utf8(owner)));
                         return new Start(Start.Kind.RUN, null, null);
                     }
                     return new Start(Start.Kind.BUSY, null, new String(value, StandardCharsets.UTF_8));
@@ -93,18 +126,39 @@ final class ToolRuns implements AutoCloseable {
                 utf8(owner)).toCompletableFuture().thenApply(r -> null);
     }
 
-    /** Gives up a lease without a result (the run could not be finished here); it lapses after {@link #LEASE} anyway. */
+    /** Gives up a lease without a result (the run could not be finished here); it lapses after {@link #lease} anyway. */
     void abandon(String requestId) {
         held.remove(runKey(requestId));
     }
 
     private void renew() {
-        for (Map.Entry<String, byte[]> e : held.entrySet()) {
+        for (Map.Entry<String, Lease> e : held.entrySet()) {
+            Lease l = e.getValue();
+            if (l.lost) continue;
             try {
-                code.run(redis, RENEW, ScriptOutputType.INTEGER, new String[] {e.getKey()}, e.getValue(), leaseMillis);
+                code.<String, byte[], Long>run(redis, RENEW, ScriptOutputType.INTEGER, new String[] {resultKey(l.requestId), e.getKey()},
+                        l.owner, leaseMillis).whenComplete((r, x) -> {
+                    // A run finished (or given up) meanwhile is not news: its own finish may be what the renewal found.
+                    if (r != null && held.get(e.getKey()) == l) renewed(l, r);
+                });
             } catch (RuntimeException ignored) {
-                // not connected: the next renewal tries again, well within the lease
+                // not connected: the next renewal tries again, and takes the lease back if it lapsed meanwhile
             }
+        }
+    }
+
+    /** What a renewal found. Only a lapse is news: each is logged once, as the promise to copies of the request is at stake. */
+    private void renewed(Lease l, long outcome) {
+        if (outcome == 2) {
+            log.atWarn().addKeyValue("request_id", l.requestId).addKeyValue("lease_ms", lease.toMillis())
+                    .log("The run lease of a running tool had lapsed (Redis paused or unreachable for longer than the lease); "
+                            + "taken back. A copy of the request that came in that gap may have started the tool again");
+        } else if (outcome == 0 || outcome == -1) {
+            l.lost = true;
+            log.atWarn().addKeyValue("request_id", l.requestId).addKeyValue("this_run", new String(l.owner, StandardCharsets.UTF_8))
+                    .log(outcome == 0
+                            ? "The run lease of a running tool lapsed and another run of the request holds it now: the tool runs twice"
+                            : "The run lease of a running tool lapsed and another run of the request has finished: the tool ran twice");
         }
     }
 

@@ -9,7 +9,7 @@
 --
 -- Bump VERSION whenever a function's contract or behaviour changes: the bus uses the library only at its own version
 -- (sg_version), and provisioning replaces an older one.
-local VERSION = 5
+local VERSION = 6
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -512,13 +512,21 @@ end
 -- END tool_begin
 redis.register_function('sg_tool_begin', sg_tool_begin)
 
--- KEYS run key; ARGV owner, lease ms. Extends the lease if the owner still holds it.
+-- KEYS result key, run key; ARGV owner, lease ms. 1: renewed. 2: the lease had lapsed while its owner still runs the
+-- tool (Redis paused or unreachable for longer than the lease) and no reply is stored: taken back, so that a copy of
+-- the request does not start the tool again. 0: another owner holds it. -1: it had lapsed and a reply is stored.
 -- BEGIN tool_renew
 local function sg_tool_renew(keys, argv)
-  check_keys(keys, 1)
-  if not string.find(keys[1], ':run:', 1, true) then refuse("run key '" .. keys[1] .. "' has no :run:") end
-  if redis.call('GET', keys[1]) == argv[1] then return redis.call('PEXPIRE', keys[1], argv[2]) end
-  return 0
+  tool_keys(keys)
+  local owner = redis.call('GET', keys[2])
+  if owner == argv[1] then
+    redis.call('PEXPIRE', keys[2], argv[2])
+    return 1
+  end
+  if owner then return 0 end
+  if redis.call('GET', keys[1]) then return -1 end
+  redis.call('SET', keys[2], argv[1], 'PX', argv[2])
+  return 2
 end
 -- END tool_renew
 redis.register_function('sg_tool_renew', sg_tool_renew)

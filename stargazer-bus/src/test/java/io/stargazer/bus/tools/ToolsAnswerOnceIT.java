@@ -237,6 +237,48 @@ class ToolsAnswerOnceIT {
         }
     }
 
+    /**
+     * docs/tools.md: the lease of a running tool stops a copy of its request from running it again. The lease lapses
+     * while its tool still runs (here: deleted, as a Redis paused or unreachable for longer than the lease leaves it):
+     * the instance's renewal takes it back, so a copy sent afterwards finds it held. Before, the renewal only extended
+     * a lease that still existed, and every later copy ran the tool again.
+     */
+    @Test
+    void aLeaseThatLapsedWhileItsToolRunsIsTakenBackAndACopyDoesNotRunTheToolAgain() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String replyTo = ns + ":replies";
+        AtomicInteger runs = new AtomicInteger();
+        CountDownLatch release = new CountDownLatch(1);
+        ToolRegistry registry = ToolRegistry.builder().register("hold", a -> {
+            int n = runs.incrementAndGet();
+            release.await(60, TimeUnit.SECONDS);
+            return "run " + n;
+        }).build();
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             ToolService tools = ToolService.start(toolsBus, registry, ToolServiceConfig.builder().maxConcurrent(4).build());
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            worker.publish(t.toolsStream(), request("lapsed", "hold", replyTo, System.currentTimeMillis() + 60_000));
+            await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() == 1);
+            byte[] lease = RawRedis.b(Topology.slotKey(t.toolsStream(), "run:lapsed"));
+            assertThat(raw.sync().pttl(lease)).isPositive();
+            raw.sync().del(lease);
+            await("the lease taken back").atMost(Duration.ofSeconds(10)).until(() -> raw.sync().pttl(lease) > 0);
+
+            worker.publish(t.toolsStream(), request("lapsed", "hold", replyTo, System.currentTimeMillis() + 60_000));
+            await().atMost(Duration.ofSeconds(10)).until(() -> tools.stats().received() == 2
+                    && (runs.get() == 2 || toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 1));
+            assertThat(runs.get()).as("runs while the first still runs").isEqualTo(1);
+            release.countDown();
+            await().atMost(Duration.ofSeconds(10)).until(() -> toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            assertThat(runs.get()).isEqualTo(1);
+            assertOneAnswer(TestRedis.readAll(worker, replyTo));
+        } finally {
+            release.countDown();
+        }
+    }
+
     /** A worker and a tools service running "count" that tries each request twice, on a topology of their own. */
     private static final class TwoDeliveries implements AutoCloseable {
         final String ns = TestRedis.namespace();

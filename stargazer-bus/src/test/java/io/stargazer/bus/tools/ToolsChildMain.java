@@ -44,7 +44,9 @@ public final class ToolsChildMain {
                 never.await();
                 return "never";
             }).build();
-            ToolService.start(bus, registry, ToolServiceConfig.builder().maxConcurrent(2).build());
+            // The claim time of the instance that takes its requests over (ToolsCrashIT): a lease lasts the running
+            // instance's claim time, at least 10 s, so one fleet shares one claim time.
+            ToolService.start(bus, registry, ToolServiceConfig.builder().maxConcurrent(2).claimIdle(Duration.ofMillis(500)).build());
             System.out.println("READY");
         } else {
             ToolClient client = ToolClient.create(bus, ToolClientConfig.builder().replyTtl(Duration.ofSeconds(1)).build());

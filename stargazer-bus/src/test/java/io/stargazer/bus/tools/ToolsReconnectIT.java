@@ -4,18 +4,26 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.RedisFaults;
 import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
-// A Redis server that is killed and comes back empty: the client's reader and the service's subscription recover on
-// their own, and calls work again (the reply stream and the tools group are made anew).
+// A Redis server that is killed and comes back empty, or paused (SIGSTOP): the client's reader and the service's
+// subscription recover on their own, calls work again (the reply stream and the tools group are made anew), and a tool still running through a pause keeps its request's lease.
+@org.junit.jupiter.api.Timeout(value = 3, unit = TimeUnit.MINUTES)
 class ToolsReconnectIT {
     @Test
     void callsWorkAgainAfterTheServerRestartsEmpty() {
@@ -40,5 +48,61 @@ class ToolsReconnectIT {
                 }
             }
         }
+    }
+
+    /**
+     * docs/tools.md: while a tool runs, a second copy of its request does not start it again. Redis is paused (SIGSTOP)
+     * for longer than the lease's 10 s while the tool runs on a live instance. Before, the lease lapsed during the
+     * pause and the renewal, which only extended a key that still named its owner, never took it back: a copy sent
+     * any time later, while the first run still went on, ran the tool a second time.
+     */
+    @Test
+    void aCopySentAfterRedisWasPausedLongerThanTenSecondsDoesNotStartTheRunningToolAgain() throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("lease").build();
+            String replyTo = "lease:replies";
+            AtomicInteger runs = new AtomicInteger();
+            CountDownLatch release = new CountDownLatch(1);
+            ToolRegistry registry = ToolRegistry.builder().register("count", a -> {
+                int n = runs.incrementAndGet();
+                release.await(120, TimeUnit.SECONDS);
+                return "run " + n;
+            }).build();
+            try (EventBus worker = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("w-1").build());
+                 EventBus toolsBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.TOOLS).nodeId("tools-1").build());
+                 ToolService tools = ToolService.start(toolsBus, registry, ToolServiceConfig.builder().maxConcurrent(4).build());
+                 RawRedis raw = new RawRedis(url)) {
+                worker.publish(t.toolsStream(), request("twice", "count", replyTo));
+                await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() == 1);
+                byte[] lease = RawRedis.b("{" + t.toolsStream() + "}:run:twice");
+                assertThat(raw.sync().pttl(lease)).as("lease held while the tool runs").isPositive();
+
+                long pausedAt = System.nanoTime();
+                try (RedisFaults.Fault paused = RedisFaults.pause(server)) {
+                    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(200))
+                            .until(() -> System.nanoTime() - pausedAt > TimeUnit.SECONDS.toNanos(11));
+                }
+                await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() -> raw.sync().ping().equals("PONG")
+                        && tools.subscription().state() == Subscription.State.RUNNING);
+                // The lease is held again once the instance has renewed it after the pause.
+                await().atMost(Duration.ofSeconds(10)).until(() -> raw.sync().pttl(lease) > 0);
+                assertThat(runs.get()).isEqualTo(1);
+
+                worker.publish(t.toolsStream(), request("twice", "count", replyTo)); // sent twice, while the first runs
+                await().atMost(Duration.ofSeconds(20)).until(() -> tools.stats().received() == 2
+                        && (runs.get() == 2 || toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 1));
+                assertThat(runs.get()).as("runs of the tool for one request_id (a copy sent while the first still runs)").isEqualTo(1);
+                release.countDown();
+                await().atMost(Duration.ofSeconds(20)).until(() -> toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+                assertThat(runs.get()).isEqualTo(1);
+            } finally {
+                release.countDown();
+            }
+        }
+    }
+
+    private static Envelope request(String requestId, String tool, String replyTo) {
+        return Envelope.of("request_id", requestId, "tool", tool, "args", Map.of(), "reply_to", replyTo);
     }
 }
