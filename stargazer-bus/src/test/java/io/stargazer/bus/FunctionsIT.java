@@ -168,6 +168,29 @@ class FunctionsIT {
         assertThat(fcallError("sg_tool_renew", new String[] {"{sg:t}:run:r1"}, "me", "30000")).contains("expected 2 keys");
     }
 
+    /**
+     * sg_tool_finish stores a run's reply only when none is stored, and answers the one stored before: a second run
+     * of a request (after a lapsed lease) must not replace the answer a copy of it may have been given. It drops the
+     * lease only for its owner.
+     */
+    @Test
+    void toolFinishKeepsTheFirstStoredReply() {
+        Provisioning.provision(url(), config(TestRedis.topology()));
+        String[] keys = {"{sg:t}:result:f1", "{sg:t}:run:f1"};
+        admin.sync().set(b(keys[1]), b("me"));
+        assertThat(toolFinish(keys, "first", "other")).containsExactly("stored", "");
+        assertThat(RawRedis.s(admin.sync().get(b(keys[1])))).as("another owner's lease stays").isEqualTo("me");
+        assertThat(toolFinish(keys, "second", "me")).containsExactly("done", "first");
+        assertThat(RawRedis.s(admin.sync().get(b(keys[0])))).isEqualTo("first");
+        assertThat(admin.sync().exists(b(keys[1]))).as("its owner's lease dropped").isZero();
+        assertThat(admin.sync().pttl(b(keys[0]))).isBetween(1L, 600_000L);
+    }
+
+    private static List<String> toolFinish(String[] keys, String reply, String owner) {
+        List<?> r = (List<?>) fcall("sg_tool_finish", keys, reply, "600000", owner);
+        return r.stream().map(v -> RawRedis.s((byte[]) v)).toList();
+    }
+
     private static long toolRenew(String[] keys, String owner) {
         return admin.sync().<Long>fcall("sg_tool_renew", ScriptOutputType.INTEGER, new byte[][] {b(keys[0]), b(keys[1])}, b(owner), b("30000"));
     }

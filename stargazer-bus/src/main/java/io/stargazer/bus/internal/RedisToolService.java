@@ -183,6 +183,17 @@ final class RedisToolService implements ToolService {
                 tracing == null ? null : tracing.current(), once);
         track(job.done);
 
+        byte[] kept = runs == null ? null : runs.unstored(requestId);
+        if (kept != null) {
+            // This instance ran the tool and Redis did not take its reply: store and send that, never run it again.
+            settling(job, () -> {
+                Envelope reply = storedReply(requestId, kept);
+                log.atInfo().addKeyValue("tool", tool).addKeyValue("request_id", requestId)
+                        .log("Request tried again after its tool returned here; storing and sending the reply kept since then");
+                finishThenAnswer(job, reply, kept, Boolean.TRUE.equals(reply.get(ToolWire.OK)) ? succeeded : errors);
+            });
+            return job.done;
+        }
         long now = bus.config().clock().millis();
         if (givenDeadline == null) {
             String why = "'deadline_ms' must be a whole number of Unix milliseconds, not " + typeName(rawDeadline) + " ("
@@ -405,12 +416,35 @@ final class RedisToolService implements ToolService {
             answer(job, reply, counter, false);
             return;
         }
-        runs.finish(job.requestId, job.owner(consumerName), encoded).whenComplete((ok, e) -> settling(job, () -> {
-            if (e != null) {
-                log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
-                        .log("Could not store the tool's reply for later deliveries of the request: " + e.getMessage());
+        finishThenAnswer(job, stored, encoded, counter);
+    }
+
+    /**
+     * Stores a run's reply, then sends what is stored: the reply, or the one an earlier run of the request stored
+     * (which a copy of the request may have been given). A reply Redis could not take is not sent: the request stays
+     * pending and its retry here stores and sends it (ToolRuns keeps it). Before, it was sent unstored and the retry,
+     * finding its own lease and no reply, ran the tool again.
+     */
+    private void finishThenAnswer(Job job, Envelope reply, byte[] encoded, LongAdder counter) {
+        runs.finish(job.requestId, job.owner(consumerName), encoded).whenComplete((f, e) -> settling(job, () -> {
+            if (e == null) {
+                answer(job, f.earlier() ? storedReply(job.requestId, f.reply()) : reply, counter, true);
+                return;
             }
-            answer(job, stored, counter, true);
+            StargazerException why = Redis.translate(e, "storing the reply of request " + job.requestId);
+            if (Failures.isInfrastructure(why)) {
+                log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
+                        .log("Could not store the tool's reply; it is kept here and stored and sent when Redis answers (the request "
+                                + "stays pending): " + why.getMessage());
+                job.done.completeExceptionally(why);
+                return;
+            }
+            // Redis refused the script itself, and would refuse it on every retry: an answer sent unstored (a copy of the
+            // request may run the tool again) is better than none.
+            runs.abandon(job.requestId);
+            log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
+                    .log("Redis refused to store the tool's reply; sending it unstored: " + why.getMessage());
+            answer(job, reply, counter, true);
         }));
     }
 

@@ -58,11 +58,19 @@ final class ToolRuns implements AutoCloseable {
     private final Map<String, Lease> held = new ConcurrentHashMap<>();
     private final ScheduledExecutorService renewer;
 
-    /** A lease held here: its request and the value it set. {@code lost}: another run holds or finished it. */
+    /** What {@link #finish} stored. {@code earlier}: another run had stored a reply before, which {@code reply} is then. */
+    record Finish(boolean earlier, byte[] reply) {
+    }
+
+    /**
+     * A lease held here: its request and the value it set. {@code lost}: another run holds or finished it.
+     * {@code reply}: the encoded reply of a run that returned here and is not stored yet.
+     */
     private static final class Lease {
         final String requestId;
         final byte[] owner;
         volatile boolean lost;
+        volatile byte[] reply;
 
         Lease(String requestId, byte[] owner) {
             this.requestId = requestId;
@@ -118,12 +126,39 @@ final class ToolRuns implements AutoCloseable {
                 });
     }
 
-    /** Stores the encoded reply of a run and gives up its lease; completes when stored. */
-    CompletableFuture<Void> finish(String requestId, String owner, byte[] reply) {
+    /**
+     * Stores the encoded reply of a run, unless a reply is stored already, and gives up its lease; completes when
+     * stored. Until then the reply is kept here and the lease stays held: a retry of the request on this instance stores
+     * and sends it ({@link #unstored}) instead of running the tool again, and each renewal tries to store it. Before,
+     * the lease was let go first and a reply Redis did not take was forgotten: the retry, finding its own lease and no
+     * reply, ran the tool a second time.
+     */
+    CompletableFuture<Finish> finish(String requestId, String owner, byte[] reply) {
         String runKey = runKey(requestId);
-        held.remove(runKey);
-        return code.<String, byte[], Long>run(redis, FINISH, ScriptOutputType.INTEGER, new String[] {resultKey(requestId), runKey}, reply, windowMillis,
-                utf8(owner)).toCompletableFuture().thenApply(r -> null);
+        Lease l = held.computeIfAbsent(runKey, k -> new Lease(requestId, utf8(owner)));
+        l.reply = reply;
+        return store(runKey, l);
+    }
+
+    /** The reply of a run of {@code requestId} that returned here and is not stored yet, or null. */
+    byte[] unstored(String requestId) {
+        Lease l = held.get(runKey(requestId));
+        return l == null ? null : l.reply;
+    }
+
+    private CompletableFuture<Finish> store(String runKey, Lease l) {
+        byte[] reply = l.reply;
+        CompletableFuture<List<Object>> stored;
+        try {
+            stored = code.<String, byte[], List<Object>>run(redis, FINISH, ScriptOutputType.MULTI, new String[] {resultKey(l.requestId), runKey},
+                    reply, windowMillis, l.owner).toCompletableFuture();
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return stored.thenApply(r -> {
+            held.remove(runKey, l);
+            return text(r.get(0)).equals("done") ? new Finish(true, (byte[]) r.get(1)) : new Finish(false, reply);
+        });
     }
 
     /** Gives up a lease without a result (the run could not be finished here); it lapses after {@link #lease} anyway. */
@@ -134,6 +169,13 @@ final class ToolRuns implements AutoCloseable {
     private void renew() {
         for (Map.Entry<String, Lease> e : held.entrySet()) {
             Lease l = e.getValue();
+            if (l.reply != null) {
+                // Storing it also settles the lease; a retry of the request finds it stored then.
+                store(e.getKey(), l).whenComplete((f, x) -> {
+                    if (x == null) log.atInfo().addKeyValue("request_id", l.requestId).log("Stored a tool's reply that Redis could not take when the tool returned");
+                });
+                continue;
+            }
             if (l.lost) continue;
             try {
                 code.<String, byte[], Long>run(redis, RENEW, ScriptOutputType.INTEGER, new String[] {resultKey(l.requestId), e.getKey()},
@@ -173,6 +215,11 @@ final class ToolRuns implements AutoCloseable {
     @Override
     public void close() {
         renewer.shutdownNow();
+        long unstored = held.values().stream().filter(l -> l.reply != null).count();
+        if (unstored > 0) {
+            log.atWarn().addKeyValue("requests", unstored).log("Closed with tool replies Redis has not taken yet: their requests stay "
+                    + "pending, and whoever takes them over runs their tools again");
+        }
     }
 
     private static byte[] ascii(String s) {

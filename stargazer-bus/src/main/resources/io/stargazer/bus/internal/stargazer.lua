@@ -531,13 +531,17 @@ end
 -- END tool_renew
 redis.register_function('sg_tool_renew', sg_tool_renew)
 
--- KEYS result key, run key; ARGV reply, window ms, owner. Stores the reply and drops the owner's lease.
+-- KEYS result key, run key; ARGV reply, window ms, owner. Stores the reply unless one is stored already (a second run
+-- of the request, after a lapsed lease, must not replace the answer a copy may have been given), and drops the owner's
+-- lease. {'stored', ''} | {'done', the reply stored before}.
 -- BEGIN tool_finish
 local function sg_tool_finish(keys, argv)
   tool_keys(keys)
-  redis.call('SET', keys[1], argv[1], 'PX', argv[2])
+  local earlier = redis.call('GET', keys[1])
+  if not earlier then redis.call('SET', keys[1], argv[1], 'PX', argv[2]) end
   if redis.call('GET', keys[2]) == argv[3] then redis.call('DEL', keys[2]) end
-  return 1
+  if earlier then return {'done', earlier} end
+  return {'stored', ''}
 end
 -- END tool_finish
 redis.register_function('sg_tool_finish', sg_tool_finish)

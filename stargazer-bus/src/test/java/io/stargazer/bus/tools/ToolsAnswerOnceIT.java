@@ -279,6 +279,89 @@ class ToolsAnswerOnceIT {
         }
     }
 
+    /**
+     * A run whose reply is stored after another run of the same request stored its own (both ran: a lease that lapsed
+     * during an outage, an instance thought dead) keeps and sends the first stored reply: that is the one any other
+     * copy of the request got. Before, the later run overwrote it, so the caller and a later copy could get different
+     * answers to one request.
+     */
+    @Test
+    void aRunFinishingAfterAnotherRunStoredItsReplySendsAndKeepsTheFirstReply() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String replyTo = ns + ":replies";
+        CountDownLatch running = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        ToolRegistry registry = ToolRegistry.builder().register("hold", a -> {
+            running.countDown();
+            release.await(60, TimeUnit.SECONDS);
+            return "run here";
+        }).build();
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             ToolService tools = ToolService.start(toolsBus, registry);
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            worker.publish(t.toolsStream(), request("second", "hold", replyTo, System.currentTimeMillis() + 60_000));
+            assertThat(running.await(10, TimeUnit.SECONDS)).isTrue();
+            byte[] result = RawRedis.b(Topology.slotKey(t.toolsStream(), "result:second"));
+            Map<String, Object> elsewhere = new java.util.LinkedHashMap<>();
+            elsewhere.put("request_id", "second");
+            elsewhere.put("ok", true);
+            elsewhere.put("result", "run elsewhere");
+            elsewhere.put("error", null);
+            byte[] first = io.stargazer.bus.wire.WireFormat.encode(Envelope.of(elsewhere));
+            raw.sync().set(result, first); // stored by another run of the request, which finished first
+            release.countDown();
+            await().atMost(Duration.ofSeconds(10)).until(() -> toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            assertThat(TestRedis.readAll(worker, replyTo)).singleElement()
+                    .satisfies(e -> assertThat(e.envelope().get("result")).isEqualTo("run elsewhere"));
+            assertThat(raw.sync().get(result)).as("the stored reply").isEqualTo(first);
+        } finally {
+            release.countDown();
+        }
+    }
+
+    /**
+     * docs/tools.md: when the tool returns, its reply is stored before it is sent, and the tool does not run again. The
+     * tools instance loses Redis (connections reset, new ones stall) just as its tool returns, and gets it back; nobody
+     * died. Before, the reply's store was refused and only logged, the answer's publish failed too, the request was
+     * tried again on the same instance, whose lease it still was: the tool ran a second time, and the first run's
+     * result was lost.
+     */
+    @Test
+    void aToolThatReturnsWhileItsInstanceIsCutOffFromRedisDoesNotRunAgain() throws Exception {
+        Topology t = TestRedis.topology();
+        AtomicInteger runs = new AtomicInteger();
+        CountDownLatch release = new CountDownLatch(1);
+        ToolRegistry registry = ToolRegistry.builder().register("count", a -> {
+            int n = runs.incrementAndGet();
+            if (n == 1) release.await(60, TimeUnit.SECONDS);
+            return "run " + n;
+        }).build();
+        try (TcpProxy proxy = TcpProxy.to(TestRedis.url());
+             EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus toolsBus = EventBus.connect(proxy.url(), TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             ToolService tools = ToolService.start(toolsBus, registry, ToolServiceConfig.builder().maxConcurrent(4).build());
+             ToolClient client = ToolClient.create(worker)) {
+            CompletableFuture<Object> call = client.call("count", Map.of(), Duration.ofSeconds(60));
+            await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() == 1);
+
+            proxy.freezeAll();
+            proxy.cutAll();
+            await().atMost(Duration.ofSeconds(10)).until(() -> tools.subscription().state() != io.stargazer.bus.Subscription.State.RUNNING);
+            release.countDown(); // the tool returns while its instance cannot reach Redis
+            await().atMost(Duration.ofSeconds(30)).until(() -> tools.subscription().stats().failed() >= 1);
+            proxy.unfreeze();
+
+            Object result = call.get(45, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(30)).until(() -> toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            assertThat(runs.get()).as("runs of the tool for one request on a live instance").isEqualTo(1);
+            assertThat(result).isEqualTo("run 1");
+        } finally {
+            release.countDown();
+        }
+    }
+
     /** A worker and a tools service running "count" that tries each request twice, on a topology of their own. */
     private static final class TwoDeliveries implements AutoCloseable {
         final String ns = TestRedis.namespace();
