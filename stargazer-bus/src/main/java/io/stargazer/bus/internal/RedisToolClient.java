@@ -5,6 +5,7 @@ import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.PublishOutcomeUnknownException;
 import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.tools.ToolClient;
 import io.stargazer.bus.tools.ToolClientConfig;
@@ -87,6 +88,8 @@ final class RedisToolClient implements ToolClient {
         final long startNanos;
         final CompletableFuture<Object> future = new CompletableFuture<>();
         volatile ScheduledFuture<?> timeoutTask;
+        /** Why the request may not have been stored: its publish got no answer (null: it was stored, or not yet known). */
+        volatile Throwable publishUnknown;
 
         Call(String tool, String requestId, long startNanos) {
             this.tool = tool;
@@ -210,7 +213,17 @@ final class RedisToolClient implements ToolClient {
             }
         });
         bus.publishAsync(toolsStream, request).whenComplete((id, error) -> {
-            if (error != null && pending.remove(requestId, c)) {
+            if (error == null) return;
+            if (Failures.unwrap(error) instanceof PublishOutcomeUnknownException unknown) {
+                // Written, with no answer (a paused or cut-off Redis): it may be stored and answered in time, so the call
+                // waits for its reply until its own timeout. Failing it now would drop that answer as late, and a caller
+                // trying again under a new request_id would run the tool twice.
+                c.publishUnknown = unknown;
+                log.atDebug().addKeyValue("tool", tool).addKeyValue("request_id", requestId)
+                        .log("A tool request's publish got no answer; the call waits for its reply until its timeout");
+                return;
+            }
+            if (pending.remove(requestId, c)) {
                 c.cancelTimer();
                 failed.increment();
                 c.future.completeExceptionally(Redis.translate(error, "publishing a request for tool '" + tool + "'"));
@@ -242,7 +255,9 @@ final class RedisToolClient implements ToolClient {
         }
         timedOut.increment();
         Duration waited = c.waited();
-        String reason = "no reply within " + millis(waited);
+        Throwable unknown = c.publishUnknown;
+        String reason = "no reply within " + millis(waited) + (unknown == null ? ""
+                : " (the request's publish got no answer, so it may never have been stored: " + unknown.getMessage() + ")");
         c.future.completeExceptionally(new ToolTimeoutException(c.tool, c.requestId, waited, false, reason,
                 "tool '" + c.tool + "' (request " + c.requestId + "): " + reason));
     }

@@ -61,7 +61,10 @@ public interface ToolClient extends AutoCloseable {
      * Calls {@code tool} with {@code args}. The future completes with the result as decoded from the wire (String,
      * Long, BigInteger, Double, Boolean, byte[], List, Map or null), or exceptionally with {@link ToolException}
      * (the tools service's error, its {@code type} and {@code message}), {@link ToolTimeoutException} (no answer
-     * within {@code timeout}), or another {@link StargazerException} when the request could not be published; a
+     * within {@code timeout}), or another {@link StargazerException} when the request was not published (nothing was
+     * written: publishing it again is safe). A publish that got no answer (written, outcome unknown: a paused or cut-off
+     * Redis) does not fail the call: the request may be stored and answered, so the call waits for its reply until
+     * {@code timeout}, then fails with {@link ToolTimeoutException} saying the publish had no answer; a
      * {@code timeout} that is not positive or is over {@link #MAX_TIMEOUT} fails it with {@link IllegalArgumentException}.
      * The request's {@code deadline_ms} is now plus {@code timeout}: the tools service skips it once that has passed.
      */
@@ -77,7 +80,7 @@ public interface ToolClient extends AutoCloseable {
 
     /**
      * Calls and waits: returns the result, or throws {@link ToolException} / {@link ToolTimeoutException} (or
-     * another {@link StargazerException} when the request could not be published). An interrupt abandons the call
+     * another {@link StargazerException} when the request was not published, as for {@link #call}). An interrupt abandons the call
      * and throws {@link StargazerException} with the thread's interrupt flag set.
      */
     Object callBlocking(String tool, Map<String, ?> args, Duration timeout);

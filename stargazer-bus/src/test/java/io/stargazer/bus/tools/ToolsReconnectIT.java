@@ -22,7 +22,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 // A Redis server that is killed and comes back empty, or paused (SIGSTOP): the client's reader and the service's
-// subscription recover on their own, calls work again (the reply stream and the tools group are made anew), and a tool still running through a pause keeps its request's lease.
+// subscription recover on their own, calls work again (the reply stream and the tools group are made anew), a call
+// made during a pause gets its answer, and a tool still running through a pause keeps its request's lease.
 @org.junit.jupiter.api.Timeout(value = 3, unit = TimeUnit.MINUTES)
 class ToolsReconnectIT {
     @Test
@@ -98,6 +99,39 @@ class ToolsReconnectIT {
                 assertThat(runs.get()).isEqualTo(1);
             } finally {
                 release.countDown();
+            }
+        }
+    }
+
+    /**
+     * Redis pauses (SIGSTOP) for 3 s just as a call with a 30 s timeout is made on a worker whose publish timeout is
+     * 1 s. The request is stored when Redis resumes and its tool answers well within the call's time. Before, the
+     * client failed the call at the publish timeout (its outcome unknown: "may or may not be stored") and forgot it,
+     * so the answer was dropped as late, and a caller that tried again ran the tool a second time.
+     */
+    @Test
+    void aCallMadeDuringAShortPauseGetsItsAnswerNotAPublishError() throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("pausedcall").build();
+            try (EventBus toolsBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.TOOLS).nodeId("tools-1").build());
+                 EventBus workerBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("worker-1")
+                         .publishTimeout(Duration.ofSeconds(1)).build());
+                 ToolService service = ToolService.start(toolsBus, TestTools.register(ToolRegistry.builder()).build());
+                 ToolClient client = ToolClient.create(workerBus)) {
+                assertThat(client.callBlocking("add", Map.of("a", 1, "b", 1), Duration.ofSeconds(5))).isEqualTo(2L);
+
+                CompletableFuture<Object> call;
+                long pausedAt = System.nanoTime();
+                try (RedisFaults.Fault paused = RedisFaults.pause(server)) {
+                    call = client.call("add", Map.of("a", 3, "b", 4), Duration.ofSeconds(30));
+                    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+                            .until(() -> System.nanoTime() - pausedAt > TimeUnit.SECONDS.toNanos(3));
+                }
+                await().atMost(Duration.ofSeconds(30)).until(() -> service.stats().succeeded() >= 2);
+                assertThat(call.get(10, TimeUnit.SECONDS)).isEqualTo(7L);
+                assertThat(client.stats().lateReplies()).isZero();
+                assertThat(service.stats().succeeded()).as("runs of the tool").isEqualTo(2);
             }
         }
     }
