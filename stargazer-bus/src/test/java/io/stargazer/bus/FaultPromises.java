@@ -212,6 +212,42 @@ abstract class FaultPromises extends SuitePromises {
         });
     }
 
+    /**
+     * The group is lost while every in-flight place is held by an entry waiting for a retry (a downstream outage makes
+     * every handling fail): the reader takes no read, so only the retries' ownership checks and the refresh meet
+     * NOGROUP. The group must still be re-created, the retries run once the downstream is back, and entries published
+     * after the loss be delivered. Before, those checks failed with NOGROUP for ever, uncounted, and nothing was
+     * delivered again.
+     */
+    @Test
+    void aGroupLostWhileEveryInFlightPlaceWaitsForARetryIsRecreatedAndNewEntriesAreDelivered() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        String group = t.workerGroup();
+        EventBus bus = bus(url(), t, "node");
+        bus.ensureGroup(stream, group);
+        java.util.concurrent.atomic.AtomicBoolean downstreamDown = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Map<Integer, AtomicInteger> attempts = new ConcurrentHashMap<>();
+        Set<Integer> handled = ConcurrentHashMap.newKeySet();
+        closer.add(bus.subscribe(fast(stream, group, "w").maxInFlight(2).concurrency(2).maxDeliveries(100)
+                .retryBackoff(Duration.ofMillis(300)).maxRetryBackoff(Duration.ofMillis(300)).claimIdle(Duration.ofSeconds(2)).build(), d -> {
+                    attempts.computeIfAbsent(seq(d), k -> new AtomicInteger()).incrementAndGet();
+                    if (downstreamDown.get()) throw new IllegalStateException("model provider unavailable");
+                    handled.add(seq(d));
+                }));
+        bus.publishInbound(message(0, "c-0"));
+        bus.publishInbound(message(1, "c-1"));
+        await().atMost(WAIT).until(() -> attempts.getOrDefault(0, new AtomicInteger()).get() >= 2
+                && attempts.getOrDefault(1, new AtomicInteger()).get() >= 2);
+        try (RawRedis raw = new RawRedis(url())) {
+            assertThat(raw.sync().xgroupDestroy(RawRedis.utf8(stream), RawRedis.utf8(group))).isTrue();
+        }
+        downstreamDown.set(false);
+        bus.publishInbound(message(2, "c-2"));
+        await().atMost(WAIT).until(() -> handled.containsAll(Set.of(0, 1, 2)));
+        assertThat(bus.groups(stream)).anyMatch(g -> g.name().equals(group));
+    }
+
     // ---- fault 3: a half-open shared connection ----------------------------------------------------------------
 
     /**

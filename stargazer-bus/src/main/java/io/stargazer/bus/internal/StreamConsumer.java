@@ -13,6 +13,7 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.RetryOrder;
+import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.wire.MalformedEntryException;
 import java.nio.charset.StandardCharsets;
@@ -198,6 +199,9 @@ final class StreamConsumer implements Subscription {
             nextCleanupAt = now + idleSweep.intervalMillis();
             idleSweep.run();
         }
+        if (groupMissing.getAndSet(false) && !recreateGroup()) {
+            groupMissing.set(true); // Redis could not say where to re-create it: asked again at the next turn
+        }
         if (pausedNow) {
             Thread.sleep(Math.max(1, Math.min(100, nextPauseCheckAt - now)));
             return;
@@ -295,6 +299,37 @@ final class StreamConsumer implements Subscription {
      */
     private final java.util.concurrent.atomic.AtomicInteger groupLosses = new java.util.concurrent.atomic.AtomicInteger();
 
+    /**
+     * Set when something other than the reader's read met NOGROUP (a retry's ownership check, the heartbeat's refresh):
+     * the reader re-creates the group at its next turn. The read alone is not enough: while every in-flight place is
+     * held by entries waiting for a retry the reader takes no read, so it would never meet NOGROUP, and those retries'
+     * checks would fail with it for ever.
+     */
+    private final java.util.concurrent.atomic.AtomicBoolean groupMissing = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** Counts a loss of the group met outside the reader's read and has the reader re-create it. */
+    private void groupLost() {
+        groupLosses.incrementAndGet();
+        groupMissing.set(true);
+    }
+
+    /**
+     * Whether {@code e} says the group (or its stream) is missing: NOGROUP, also when a script met it on Redis 6.2, which
+     * reports a script's failed call as {@code ERR Error running script ...: @user_script:N: NOGROUP ...} (Redis 7 keeps
+     * the call's own code).
+     */
+    static boolean isNoGroup(Throwable e) {
+        StargazerException t = Redis.translate(e, "");
+        if (t instanceof RedisServerException.NoGroup) {
+            return true;
+        }
+        return t instanceof RedisServerException rse && "ERR".equals(rse.code()) && rse.getMessage() != null
+                && SCRIPT_NOGROUP.matcher(rse.getMessage()).find();
+    }
+
+    private static final java.util.regex.Pattern SCRIPT_NOGROUP =
+            java.util.regex.Pattern.compile("ERR Error running script .*@user_script:\\d+: NOGROUP ");
+
     /** Whether {@code h}'s group was lost since it was read (see {@link #groupLosses}). */
     private boolean groupLostSince(Held h) {
         return groupLosses.get() != h.groupLossesAtRead;
@@ -306,7 +341,7 @@ final class StreamConsumer implements Subscription {
      * new (its last id below that point, or missing) is read from its start. What the group had delivered to other
      * consumers and not yet seen acknowledged is gone with it: logged as such.
      */
-    private void recreateGroup() {
+    private boolean recreateGroup() {
         String known = lastDelivered.get();
         String start;
         try {
@@ -316,7 +351,7 @@ final class StreamConsumer implements Subscription {
             // would deliver every entry still in the stream again. The next read fails with NOGROUP and asks again.
             log.atDebug().addKeyValue("stream", cfg.stream()).log("Could not look at the stream to re-create its consumer group: "
                     + Redis.translate(e, "re-creating group").getMessage());
-            return;
+            return false;
         }
         try {
             bus.redis().sharedSync().xgroupCreate(XReadArgs.StreamOffset.from(cfg.stream(), start), cfg.group(),
@@ -334,8 +369,10 @@ final class StreamConsumer implements Subscription {
             RuntimeException t = Redis.translate(e, "re-creating group");
             if (!(t instanceof RedisServerException rse && "BUSYGROUP".equals(rse.code()))) {
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Could not re-create consumer group: " + t.getMessage());
+                return false;
             }
         }
+        return true;
     }
 
     /**
@@ -508,7 +545,7 @@ final class StreamConsumer implements Subscription {
         ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids).whenComplete((lost, e) -> {
             refreshing.set(false);
             if (e != null) {
-                if (Redis.translate(e, "refreshing") instanceof RedisServerException.NoGroup) groupLosses.incrementAndGet();
+                if (isNoGroup(e)) groupLost();
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Refreshing held entries failed: " + e.getMessage());
                 return; // tried again at the next beat; the connection's own health check replaces a dead one
             }
@@ -621,7 +658,10 @@ final class StreamConsumer implements Subscription {
             try {
                 count = ownership.confirm(bus.redis().sharedSync(), cfg.stream(), h.id, h.countNextAttempt);
             } catch (RuntimeException e) {
-                // Cannot tell whether it is still ours: try again later, as after any infrastructure failure.
+                // Cannot tell whether it is still ours: try again later, as after any infrastructure failure. A lost
+                // group counts as seen lost (so the retry still runs once the group is re-created past it, pending
+                // nowhere) and has the reader re-create it.
+                if (isNoGroup(e)) groupLost();
                 scheduleRetry(h, Redis.translate(e, "confirming entry " + h.id), true);
                 return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
             }
@@ -961,7 +1001,7 @@ final class StreamConsumer implements Subscription {
             long skipped = failuresNotLogged.getAndSet(0);
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
                     .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("delivery", h.count)
-                    .log((infrastructure ? "Handler failed because Redis could not serve it (not counted as a delivery)"
+                    .log((infrastructure ? "Handler failed because Redis could not serve it, or a stream it writes to is full (not counted as a delivery)"
                             : "Handler failed on delivery " + h.count + " of " + cfg.maxDeliveries()) + "; will try again: "
                             + Failures.describe(reason) + (skipped > 0 ? " (" + skipped + " more failures since the last warning)" : ""));
         } else {
