@@ -248,6 +248,47 @@ abstract class FaultPromises extends SuitePromises {
         assertThat(bus.groups(stream)).anyMatch(g -> g.name().equals(group));
     }
 
+    /**
+     * A handler finishes while Redis is paused (SIGSTOP) and the dead-peer check has dropped the shared connection: its
+     * acknowledgement fails. It must be sent again once Redis answers, and the consumer's read of its own pending list
+     * after the reconnect must not run the entry a second time. Before, the failed acknowledgement was forgotten and
+     * that read handed the entry to the handler again.
+     */
+    @Test
+    void aHandlerThatFinishesWhileRedisIsPausedIsNotRunAgainAfterIt() throws Exception {
+        RedisServerProcess server = closer.add(ownServer().start());
+        RedisUrl direct = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus worker = bus(direct, t, "wk", b -> b.role(NodeRole.WORKER).deadPeerTimeout(Duration.ofSeconds(2)));
+        worker.ensureGroup(stream, t.workerGroup());
+        Map<Integer, AtomicInteger> runs = new ConcurrentHashMap<>();
+        Set<Integer> returned = ConcurrentHashMap.newKeySet();
+        CountDownLatch release = new CountDownLatch(1);
+        closer.add(release::countDown);
+        Subscription sub = closer.add(worker.subscribe(fast(stream, t.workerGroup(), "wk").claimIdle(Duration.ofSeconds(30))
+                .blockTimeout(Duration.ofMillis(500)).build(), d -> {
+                    runs.computeIfAbsent(seq(d), k -> new AtomicInteger()).incrementAndGet();
+                    release.await(60, TimeUnit.SECONDS); // a handler that takes a while (a model call)
+                    returned.add(seq(d));
+                }));
+        worker.publishInbound(message(0, "c"));
+        await().atMost(WAIT).until(() -> runs.containsKey(0));
+        try (RedisFaults.Fault paused = RedisFaults.pause(server)) {
+            await().atMost(WAIT).until(() -> sub.state() == Subscription.State.RECONNECTING);
+            // The fault: paused long enough for the dead-peer check (2 s) to have dropped the shared connection too.
+            await().pollDelay(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(5)).until(() -> true);
+            release.countDown();
+            await().atMost(WAIT).until(() -> returned.contains(0));
+            await().pollDelay(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(3)).until(() -> true); // its XACK fails meanwhile
+        }
+        await().atMost(WAIT).until(() -> sub.state() == Subscription.State.RUNNING);
+        // Read after the consumer's own pending list, on the same channel: once it has run, a second run of 0 would have too.
+        worker.publishInbound(message(1, "c"));
+        await().atMost(WAIT).until(() -> returned.contains(1) && worker.pendingCount(stream, t.workerGroup()) == 0);
+        assertThat(runs.get(0).get()).as("runs of an entry whose handler returned once, during a pause").isEqualTo(1);
+    }
+
     // ---- fault 3: a half-open shared connection ----------------------------------------------------------------
 
     /**

@@ -213,6 +213,11 @@ final class StreamConsumer implements Subscription {
         List<RawEntry> entries;
         Map<String, Long> counts = null;
         boolean fromHistory = history;
+        if (fromHistory) {
+            // Entries whose acknowledgement failed while Redis was away are in that list: their handlers ran, so they
+            // are acknowledged now, and skipped by the read (acknowledging) rather than run a second time.
+            acks.resendFailed();
+        }
         try {
             entries = fromHistory ? read(conn, historyCursor, n, -1) : read(conn, ">", n, blockMillis(now));
             if (fromHistory && !entries.isEmpty()) {
@@ -538,7 +543,11 @@ final class StreamConsumer implements Subscription {
     private void heartbeat() {
         // Not stopped by close() until its handlers are done: while it waits for them they are still this consumer's,
         // and another consumer must not take them over meanwhile.
-        if (beatStopped || inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
+        if (beatStopped) {
+            return;
+        }
+        acks.resendFailed(); // an outage that no reader reconnect followed (only the shared connection was lost)
+        if (inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
             return;
         }
         List<String> ids = new ArrayList<>(inFlight.keySet());
@@ -1201,6 +1210,7 @@ final class StreamConsumer implements Subscription {
         beatStopped = true;
         ScheduledFuture<?> beat = heartbeatTask;
         if (beat != null) beat.cancel(false);
+        acks.resendFailed();
         acks.flush(5, TimeUnit.SECONDS);
         state.set(failure instanceof RedisServerException.AccessDenied ? State.FAILED : State.STOPPED);
         onClosed.accept(this);
