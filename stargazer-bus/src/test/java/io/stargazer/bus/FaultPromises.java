@@ -213,6 +213,43 @@ abstract class FaultPromises extends SuitePromises {
     }
 
     /**
+     * A consumer that read little (it holds one slow entry) re-creates a lost group where the group was, not behind what
+     * the other consumers read and acknowledged since: it reads the group's position every half claim time. Before,
+     * it went by the last entry it read itself, and everything the others had handled came back to the new group.
+     */
+    @Test
+    void aGroupLostIsRecreatedPastWhatOtherConsumersHadReadNotBehindIt() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus bus = bus(url(), t, "node");
+        bus.ensureGroup(stream, t.workerGroup());
+        Set<Integer> byA = ConcurrentHashMap.newKeySet();
+        CountDownLatch slow = new CountDownLatch(1);
+        closer.add(slow::countDown);
+        closer.add(bus.subscribe(fast(stream, t.workerGroup(), "a").maxInFlight(1).batchSize(1).build(), d -> {
+                    byA.add(seq(d));
+                    if (seq(d) == 0) slow.await(); // holds a's one place: it reads nothing more meanwhile
+                }));
+        bus.publishInbound(message(0, "c-0"));
+        await().atMost(WAIT).until(() -> byA.contains(0));
+        int others = 100;
+        Set<Integer> byB = ConcurrentHashMap.newKeySet();
+        try (Subscription b = bus.subscribe(fast(stream, t.workerGroup(), "b").build(), d -> byB.add(seq(d)))) {
+            for (int i = 1; i <= others; i++) bus.publishInbound(message(i, "c-" + i % 4));
+            await().atMost(WAIT).until(() -> byB.size() == others && bus.pendingCount(stream, t.workerGroup()) == 1);
+        }
+        // Long enough for a's reader to read the group's position a few times (every half claim time: 250 ms here).
+        await().pollDelay(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(2)).until(() -> true);
+        try (RawRedis raw = new RawRedis(url())) {
+            assertThat(raw.sync().xgroupDestroy(RawRedis.utf8(stream), RawRedis.utf8(t.workerGroup()))).isTrue();
+        }
+        slow.countDown();
+        bus.publishInbound(message(others + 1, "c-0"));
+        await().atMost(WAIT).until(() -> byA.contains(others + 1));
+        assertThat(byA).as("entries b had handled before the loss, delivered again to a").containsExactlyInAnyOrder(0, others + 1);
+    }
+
+    /**
      * The group is lost while every in-flight place is held by an entry waiting for a retry (a downstream outage makes
      * every handling fail): the reader takes no read, so only the retries' ownership checks and the refresh meet
      * NOGROUP. The group must still be re-created, the retries run once the downstream is back, and entries published

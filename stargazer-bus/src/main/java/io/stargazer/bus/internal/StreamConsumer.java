@@ -173,8 +173,11 @@ final class StreamConsumer implements Subscription {
         // Fail fast on a group that cannot be made (wrong type, no permission) before any thread starts.
         bus.ensureGroup(cfg.stream(), cfg.group());
         for (GroupInfo g : bus.groups(cfg.stream())) {
-            if (g.name().equals(cfg.group()) && g.lastDeliveredId() != null && !"0-0".equals(g.lastDeliveredId())) {
-                lastDelivered.set(g.lastDeliveredId());
+            // A group at 0-0 has delivered nothing, which is a position too: lost, it is re-created at the stream's
+            // start, not at its end, so entries written while it was missing (a relay group on an outbox after an
+            // empty restart, the gateway's held publishes) are not skipped.
+            if (g.name().equals(cfg.group()) && g.lastDeliveredId() != null) {
+                lastDelivered.accumulateAndGet(g.lastDeliveredId(), StreamIds::max);
             }
         }
         loop.start();
@@ -191,6 +194,7 @@ final class StreamConsumer implements Subscription {
         boolean pausedNow = checkPause(conn, now);
         if (!pausedNow && now >= nextClaimAt) {
             nextClaimAt = now + Math.max(50, cfg.claimIdle().toMillis() / 2);
+            learnGroupPosition(conn);
             if (claimIdle(conn)) {
                 readHistoryAgain();
             }
@@ -245,6 +249,32 @@ final class StreamConsumer implements Subscription {
         // entries are checked before they run, as taken-over ones are.
         handOut(entries, counts, fromHistory);
         state.compareAndSet(State.STARTING, State.RUNNING);
+    }
+
+    /**
+     * Takes the group's own last-delivered id as known, when it is past what this consumer read: other consumers of the
+     * group read too, and a group lost and re-created behind their position would deliver again what they had read and
+     * acknowledged. What the group delivers between two of these reads (half the claim time) is still unknown here.
+     */
+    private void learnGroupPosition(ReaderConnection conn) {
+        Object reply;
+        try {
+            reply = call(conn, CommandType.XINFO, new CommandArgs<>(Redis.BYTES).add("GROUPS").addKey(streamKey));
+        } catch (RuntimeException e) {
+            return; // the position this consumer read to stays the known one; a real outage fails the read that follows
+        }
+        if (!(reply instanceof List<?> groups)) {
+            return;
+        }
+        for (Object g : groups) {
+            if (g instanceof List<?> flat) {
+                Map<String, Object> m = Replies.pairs(flat);
+                String last = Replies.text(m.get("last-delivered-id"));
+                if (cfg.group().equals(Replies.text(m.get("name"))) && last != null) {
+                    lastDelivered.accumulateAndGet(last, StreamIds::max);
+                }
+            }
+        }
     }
 
     /** Reads the pause flag when due and makes the state follow it; true while the group is paused. */
@@ -367,7 +397,8 @@ final class StreamConsumer implements Subscription {
                         + "it cannot know what the group had delivered; entries added while the group was missing are skipped");
             } else {
                 warn.log("Consumer group was lost and re-created after the last entry this consumer read ("
-                        + ("0".equals(start) ? "the stream is new: from its start" : start)
+                        + ("0".equals(start) ? "the stream is new: from its start"
+                                : "0-0".equals(start) ? "the group had delivered nothing: from the stream's start" : start)
                         + "); entries other consumers of the group held unacknowledged are no longer pending and are not redelivered");
             }
         } catch (RuntimeException e) {
