@@ -212,6 +212,120 @@ abstract class FaultPromises extends SuitePromises {
         });
     }
 
+    /**
+     * A consumer that read little (it holds one slow entry) re-creates a lost group where the group was, not behind what
+     * the other consumers read and acknowledged since: it reads the group's position every half claim time. Before,
+     * it went by the last entry it read itself, and everything the others had handled came back to the new group.
+     */
+    @Test
+    void aGroupLostIsRecreatedPastWhatOtherConsumersHadReadNotBehindIt() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus bus = bus(url(), t, "node");
+        bus.ensureGroup(stream, t.workerGroup());
+        Set<Integer> byA = ConcurrentHashMap.newKeySet();
+        CountDownLatch slow = new CountDownLatch(1);
+        closer.add(slow::countDown);
+        closer.add(bus.subscribe(fast(stream, t.workerGroup(), "a").maxInFlight(1).batchSize(1).build(), d -> {
+                    byA.add(seq(d));
+                    if (seq(d) == 0) slow.await(); // holds a's one place: it reads nothing more meanwhile
+                }));
+        bus.publishInbound(message(0, "c-0"));
+        await().atMost(WAIT).until(() -> byA.contains(0));
+        int others = 100;
+        Set<Integer> byB = ConcurrentHashMap.newKeySet();
+        try (Subscription b = bus.subscribe(fast(stream, t.workerGroup(), "b").build(), d -> byB.add(seq(d)))) {
+            for (int i = 1; i <= others; i++) bus.publishInbound(message(i, "c-" + i % 4));
+            await().atMost(WAIT).until(() -> byB.size() == others && bus.pendingCount(stream, t.workerGroup()) == 1);
+        }
+        // Long enough for a's reader to read the group's position a few times (every half claim time: 250 ms here).
+        await().pollDelay(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(2)).until(() -> true);
+        try (RawRedis raw = new RawRedis(url())) {
+            assertThat(raw.sync().xgroupDestroy(RawRedis.utf8(stream), RawRedis.utf8(t.workerGroup()))).isTrue();
+        }
+        slow.countDown();
+        bus.publishInbound(message(others + 1, "c-0"));
+        await().atMost(WAIT).until(() -> byA.contains(others + 1));
+        assertThat(byA).as("entries b had handled before the loss, delivered again to a").containsExactlyInAnyOrder(0, others + 1);
+    }
+
+    /**
+     * The group is lost while every in-flight place is held by an entry waiting for a retry (a downstream outage makes
+     * every handling fail): the reader takes no read, so only the retries' ownership checks and the refresh meet
+     * NOGROUP. The group must still be re-created, the retries run once the downstream is back, and entries published
+     * after the loss be delivered. Before, those checks failed with NOGROUP for ever, uncounted, and nothing was
+     * delivered again.
+     */
+    @Test
+    void aGroupLostWhileEveryInFlightPlaceWaitsForARetryIsRecreatedAndNewEntriesAreDelivered() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        String group = t.workerGroup();
+        EventBus bus = bus(url(), t, "node");
+        bus.ensureGroup(stream, group);
+        java.util.concurrent.atomic.AtomicBoolean downstreamDown = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Map<Integer, AtomicInteger> attempts = new ConcurrentHashMap<>();
+        Set<Integer> handled = ConcurrentHashMap.newKeySet();
+        closer.add(bus.subscribe(fast(stream, group, "w").maxInFlight(2).concurrency(2).maxDeliveries(100)
+                .retryBackoff(Duration.ofMillis(300)).maxRetryBackoff(Duration.ofMillis(300)).claimIdle(Duration.ofSeconds(2)).build(), d -> {
+                    attempts.computeIfAbsent(seq(d), k -> new AtomicInteger()).incrementAndGet();
+                    if (downstreamDown.get()) throw new IllegalStateException("model provider unavailable");
+                    handled.add(seq(d));
+                }));
+        bus.publishInbound(message(0, "c-0"));
+        bus.publishInbound(message(1, "c-1"));
+        await().atMost(WAIT).until(() -> attempts.getOrDefault(0, new AtomicInteger()).get() >= 2
+                && attempts.getOrDefault(1, new AtomicInteger()).get() >= 2);
+        try (RawRedis raw = new RawRedis(url())) {
+            assertThat(raw.sync().xgroupDestroy(RawRedis.utf8(stream), RawRedis.utf8(group))).isTrue();
+        }
+        downstreamDown.set(false);
+        bus.publishInbound(message(2, "c-2"));
+        await().atMost(WAIT).until(() -> handled.containsAll(Set.of(0, 1, 2)));
+        assertThat(bus.groups(stream)).anyMatch(g -> g.name().equals(group));
+    }
+
+    /**
+     * A handler finishes while Redis is paused (SIGSTOP) and the dead-peer check has dropped the shared connection: its
+     * acknowledgement fails. It must be sent again once Redis answers, and the consumer's read of its own pending list
+     * after the reconnect must not run the entry a second time. Before, the failed acknowledgement was forgotten and
+     * that read handed the entry to the handler again.
+     */
+    @Test
+    void aHandlerThatFinishesWhileRedisIsPausedIsNotRunAgainAfterIt() throws Exception {
+        RedisServerProcess server = closer.add(ownServer().start());
+        RedisUrl direct = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus worker = bus(direct, t, "wk", b -> b.role(NodeRole.WORKER).deadPeerTimeout(Duration.ofSeconds(2)));
+        worker.ensureGroup(stream, t.workerGroup());
+        Map<Integer, AtomicInteger> runs = new ConcurrentHashMap<>();
+        Set<Integer> returned = ConcurrentHashMap.newKeySet();
+        CountDownLatch release = new CountDownLatch(1);
+        closer.add(release::countDown);
+        Subscription sub = closer.add(worker.subscribe(fast(stream, t.workerGroup(), "wk").claimIdle(Duration.ofSeconds(30))
+                .blockTimeout(Duration.ofMillis(500)).build(), d -> {
+                    runs.computeIfAbsent(seq(d), k -> new AtomicInteger()).incrementAndGet();
+                    release.await(60, TimeUnit.SECONDS); // a handler that takes a while (a model call)
+                    returned.add(seq(d));
+                }));
+        worker.publishInbound(message(0, "c"));
+        await().atMost(WAIT).until(() -> runs.containsKey(0));
+        try (RedisFaults.Fault paused = RedisFaults.pause(server)) {
+            await().atMost(WAIT).until(() -> sub.state() == Subscription.State.RECONNECTING);
+            // The fault: paused long enough for the dead-peer check (2 s) to have dropped the shared connection too.
+            await().pollDelay(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(5)).until(() -> true);
+            release.countDown();
+            await().atMost(WAIT).until(() -> returned.contains(0));
+            await().pollDelay(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(3)).until(() -> true); // its XACK fails meanwhile
+        }
+        await().atMost(WAIT).until(() -> sub.state() == Subscription.State.RUNNING);
+        // Read after the consumer's own pending list, on the same channel: once it has run, a second run of 0 would have too.
+        worker.publishInbound(message(1, "c"));
+        await().atMost(WAIT).until(() -> returned.contains(1) && worker.pendingCount(stream, t.workerGroup()) == 0);
+        assertThat(runs.get(0).get()).as("runs of an entry whose handler returned once, during a pause").isEqualTo(1);
+    }
+
     // ---- fault 3: a half-open shared connection ----------------------------------------------------------------
 
     /**

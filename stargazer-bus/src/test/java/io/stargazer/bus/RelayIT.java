@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.embedded.RedisServerProcess;
 import io.stargazer.testing.ChildJvm;
 import java.time.Duration;
 import java.util.HashMap;
@@ -13,7 +14,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -304,6 +307,114 @@ class RelayIT {
                         && raw.xlen(t.workerOutbox()) == 2 && survivorBus.pendingCount(t.workerOutbox(), t.relayGroup()) == 0);
             }
             assertThat(raw.xlen(dead)).isEqualTo(1);
+        }
+    }
+
+    /**
+     * docs/functions.md: the relay group is created from an outbox's first entry, nothing a role writes before the relay
+     * first runs is skipped. Redis restarts empty while a relay runs that has not yet moved anything from the gateway's
+     * outbox (its group at 0-0); the gateway is back first and stores its publishes in the outbox. The relay's reader
+     * then meets NOGROUP and must re-create its group at the outbox's start. Before, a consumer that had read nothing
+     * re-created it at '$', past the gateway's entries: never moved, though each publish was answered with an id.
+     */
+    @Test
+    void afterAnEmptyRestartTheRelayMovesWhatTheGatewayWroteBeforeItsReaderCameBack() throws Exception {
+        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
+        try {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("relay-restart-1").build();
+            String in = t.inboundStream();
+            String outbox = t.gatewayOutbox("webchat");
+            try (TcpProxy proxy = TcpProxy.to(url);
+                 EventBus gateway = EventBus.connect(url, config(t, NodeRole.GATEWAY, "g1"));
+                 EventBus relayBus = EventBus.connect(proxy.url(), config(t, NodeRole.RELAY, "r1").toBuilder()
+                         .deadPeerTimeout(Duration.ofSeconds(1)).build());
+                 Relay relay = Relay.start(relayBus)) {
+                gateway.ensureStreams();
+                Awaitility.await().atMost(10, TimeUnit.SECONDS)
+                        .until(() -> relay.subscriptions().stream().allMatch(s -> s.state() == Subscription.State.RUNNING));
+                // The relay's connections stall (as behind its reconnect backoff) while Redis restarts empty.
+                proxy.freezeAll();
+                server.kill();
+                server.restart();
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                        .until(() -> gateway.ping() != null);
+                int n = 5;
+                for (int i = 0; i < n; i++) {
+                    gateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c" + i, "n", i));
+                }
+                try (RawRedis raw = new RawRedis(url)) {
+                    assertThat(raw.xlen(outbox)).as("stored in the outbox, each answered with its id").isEqualTo(n);
+                    proxy.unfreeze();
+                    proxy.cutAll();
+                    try {
+                        Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(in) == n);
+                    } catch (ConditionTimeoutException e) {
+                        Map<String, String> group = relayBus.groups(outbox).stream().collect(Collectors.toMap(GroupInfo::name,
+                                g -> "last-delivered " + g.lastDeliveredId() + ", pending " + g.pending()));
+                        throw new AssertionError(n + " publishes stored in " + outbox + " after the restart; moved to " + in + ": "
+                                + raw.xlen(in) + "; relay group re-created as " + group, e);
+                    }
+                }
+            }
+        } finally {
+            server.stop();
+        }
+    }
+
+
+    /**
+     * The same without a proxy: Redis is killed and comes back empty 4 s later; the gateway's publishes made during the
+     * outage are stored in the outbox as soon as Redis is back, while the relay's reader is still in its reconnect
+     * backoff. All of them must be moved.
+     */
+    @Test
+    void afterAnEmptyRestartTheRelayMovesThePublishesHeldDuringTheOutage() throws Exception {
+        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
+        try {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("relay-restart-2").build();
+            String in = t.inboundStream();
+            String outbox = t.gatewayOutbox("webchat");
+            try (EventBus gateway = EventBus.connect(url, config(t, NodeRole.GATEWAY, "g1"));
+                 EventBus relayBus = EventBus.connect(url, config(t, NodeRole.RELAY, "r1"));
+                 Relay relay = Relay.start(relayBus)) {
+                gateway.ensureStreams();
+                Awaitility.await().atMost(10, TimeUnit.SECONDS)
+                        .until(() -> relay.subscriptions().stream().allMatch(s -> s.state() == Subscription.State.RUNNING));
+                server.kill();
+                int n = 5;
+                List<java.util.concurrent.CompletableFuture<String>> sent = new java.util.ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    sent.add(gateway.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "c" + i, "n", i)));
+                }
+                // A 4-second outage (not a wait for a condition).
+                Awaitility.await().pollDelay(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(5)).until(() -> true);
+                server.restart();
+                for (int i = 0; i < n; i++) {
+                    try {
+                        sent.get(i).get(20, TimeUnit.SECONDS);
+                    } catch (java.util.concurrent.ExecutionException failed) {
+                        int k = i; // failed during the outage: published again, now that Redis is back
+                        Awaitility.await().atMost(20, TimeUnit.SECONDS).ignoreExceptions().until(() ->
+                                gateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c" + k, "n", k)) != null);
+                    }
+                }
+                try (RawRedis raw = new RawRedis(url)) {
+                    assertThat(raw.xlen(outbox)).as("stored in the outbox, each answered with its id").isEqualTo(n);
+                    try {
+                        Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(in) == n);
+                    } catch (ConditionTimeoutException e) {
+                        Map<String, String> group = relayBus.groups(outbox).stream().collect(Collectors.toMap(GroupInfo::name,
+                                g -> "last-delivered " + g.lastDeliveredId() + ", pending " + g.pending()));
+                        throw new AssertionError(n + " publishes stored in " + outbox + " (ids " + raw.xrange(outbox).stream()
+                                .map(m -> m.getId()).toList() + "); moved to " + in + ": " + raw.xlen(in)
+                                + "; relay group re-created as " + group, e);
+                    }
+                }
+            }
+        } finally {
+            server.stop();
         }
     }
 }

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
@@ -165,5 +166,89 @@ class TrimPolicyIT {
         await().during(Duration.ofMillis(300)).atMost(WAIT).until(() -> slow.size() < 5000);
         assertThat(slow.size()).isLessThanOrEqualTo(1200); // the rest was evicted unread: the original's loss
         assertThat(slow).doesNotContain(0);
+    }
+
+    /**
+     * A lagging group on another stream is backpressure, not the message's fault: a worker whose answer is refused because
+     * the outbound stream is at its cap (a gateway group that lags) gets the inbound message again, uncounted, and
+     * answers it once the gateway catches up. Before, the BackpressureException counted as the handler's own failure and
+     * every inbound message was dead-lettered after SG_MAX_DELIVERIES.
+     */
+    @Test
+    void anAnswerRefusedByAFullOutboundStreamIsRetriedUncountedNotDeadLettered() {
+        Topology t = TestRedis.topology();
+        String inbound = t.inboundStream();
+        String outbound = t.outboundStream("webchat");
+        String dead = t.deadLetterStream(inbound);
+        EventBus worker = fullOutbound(t, outbound);
+        int maxDeliveries = 3;
+        AtomicInteger attempts = new AtomicInteger();
+        List<String> failures = new CopyOnWriteArrayList<>();
+        closeables.add(worker.subscribe(ConsumerConfig.builder(inbound, t.workerGroup()).consumerName("w").maxDeliveries(maxDeliveries)
+                .retryBackoff(Duration.ofMillis(50)).maxRetryBackoff(Duration.ofMillis(200)).blockTimeout(Duration.ofMillis(200))
+                .closeTimeout(Duration.ofSeconds(2)).build(), d -> {
+                    attempts.incrementAndGet();
+                    try {
+                        worker.publishOutbound("webchat", Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(),
+                                "content", "answer to " + d.envelope().content()));
+                    } catch (StargazerException e) {
+                        failures.add(e.getClass().getSimpleName());
+                        throw e;
+                    }
+                }));
+        worker.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "hello"));
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            await().atMost(WAIT).until(() -> attempts.get() > maxDeliveries + 2 || raw.xlen(dead) > 0);
+            assertThat(raw.xlen(dead)).as("dead letters: " + deadErrors(raw, dead)).isZero();
+            assertThat(failures).contains("BackpressureException");
+            worker.deleteGroup(outbound, "gateway-that-lags"); // the gateway caught up: room comes
+            await().atMost(WAIT).until(() -> worker.pendingCount(inbound, t.workerGroup()) == 0);
+            assertThat(raw.xlen(dead)).isZero();
+            assertThat(TestRedis.readAll(worker, outbound)).anyMatch(e -> "answer to hello".equals(e.envelope().content()));
+        }
+    }
+
+    /** The same with the answer sent by Delivery.reply (answer and acknowledgement in one step). */
+    @Test
+    void aReplyRefusedByAFullOutboundStreamIsRetriedUncountedNotDeadLettered() {
+        Topology t = TestRedis.topology();
+        String inbound = t.inboundStream();
+        String outbound = t.outboundStream("webchat");
+        String dead = t.deadLetterStream(inbound);
+        EventBus worker = fullOutbound(t, outbound);
+        int maxDeliveries = 3;
+        AtomicInteger attempts = new AtomicInteger();
+        closeables.add(worker.subscribeAsync(ConsumerConfig.builder(inbound, t.workerGroup()).consumerName("w").maxDeliveries(maxDeliveries)
+                .retryBackoff(Duration.ofMillis(50)).maxRetryBackoff(Duration.ofMillis(200)).blockTimeout(Duration.ofMillis(200))
+                .closeTimeout(Duration.ofSeconds(2)).build(), d -> {
+                    attempts.incrementAndGet();
+                    return d.reply(outbound, Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(),
+                            "content", "answer to " + d.envelope().content()));
+                }));
+        worker.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "hello"));
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            await().atMost(WAIT).until(() -> attempts.get() > maxDeliveries + 2 || raw.xlen(dead) > 0);
+            assertThat(raw.xlen(dead)).as("dead letters: " + deadErrors(raw, dead)).isZero();
+            worker.deleteGroup(outbound, "gateway-that-lags");
+            await().atMost(WAIT).until(() -> worker.pendingCount(inbound, t.workerGroup()) == 0);
+            assertThat(raw.xlen(dead)).isZero();
+            assertThat(TestRedis.readAll(worker, outbound)).anyMatch(e -> "answer to hello".equals(e.envelope().content()));
+        }
+    }
+
+    /** A worker (SAFE, BLOCK with a short wait) whose outbound stream is at its cap behind a group that reads nothing. */
+    private EventBus fullOutbound(Topology t, String outbound) {
+        EventBus worker = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.STANDALONE).nodeId("worker")
+                .streamMaxlen(1000).backpressureTimeout(Duration.ofMillis(300)).build());
+        closeables.add(worker);
+        worker.ensureGroup(outbound, "gateway-that-lags");
+        for (int i = 0; i < 1000; i++) {
+            worker.publishOutbound("webchat", Envelope.of("platform", "webchat", "channel_id", "c", "content", "earlier answer " + i));
+        }
+        return worker;
+    }
+
+    private static String deadErrors(RawRedis raw, String dead) {
+        return raw.xrange(dead).stream().map(m -> RawRedis.s(RawRedis.fields(m).get("error"))).collect(Collectors.joining(" | "));
     }
 }

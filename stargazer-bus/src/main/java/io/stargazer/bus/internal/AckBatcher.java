@@ -12,12 +12,19 @@ import org.slf4j.LoggerFactory;
 /**
  * Acknowledges entries of one stream and group in batches ({@link BatchingDrain}): one {@code XACK} carries every id
  * that queued while the previous one was on the wire. Runs on the shared connection, so acknowledging never waits
- * behind a blocking read. A failed XACK leaves its entries pending: they are delivered again (at least once, never
- * lost). Thread-safe; replies complete on a Redis I/O thread, where only the next XACK is sent.
+ * behind a blocking read. An XACK that fails because Redis could not take it (a lost connection, a paused server) is
+ * kept and sent again ({@link #resendFailed}): its handler ran, and forgetting it made the consumer's next read of its
+ * own pending list run it a second time. One refused for another reason leaves its entries pending: delivered again,
+ * at least once, never lost. Thread-safe; replies complete on a Redis I/O thread, where only the next XACK is sent.
  */
 final class AckBatcher {
     private static final Logger log = LoggerFactory.getLogger(AckBatcher.class);
     private static final int MAX_IDS = 1000;
+    /**
+     * Failed acknowledgements kept to be sent again. They are entries this consumer's handlers finished, so about
+     * maxInFlight of them per outage; the bound only guards a misuse. Past it they are dropped: delivered again.
+     */
+    static final int MAX_FAILED = 100_000;
 
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final String stream;
@@ -26,6 +33,8 @@ final class AckBatcher {
     /** Ids queued or on the wire: a read of the consumer's own pending list must not hand them out again meanwhile. */
     private final java.util.Set<String> unconfirmed = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final BatchingDrain<String> drain;
+    /** Ids whose XACK failed for want of Redis: still {@link #acknowledging}, sent again by {@link #resendFailed}. */
+    private final java.util.Set<String> failed = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     AckBatcher(RedisClusterAsyncCommands<String, byte[]> redis, String stream, String group) {
         this.redis = redis;
@@ -58,16 +67,53 @@ final class AckBatcher {
     }
 
     private void done(List<String> ids, Throwable error) {
-        if (error != null) {
+        if (error == null) {
+            ids.forEach(unconfirmed::remove);
+        } else if (Failures.isInfrastructure(Redis.translate(error, "XACK"))) {
+            int dropped = 0;
+            for (String id : ids) {
+                if (failed.size() < MAX_FAILED) {
+                    failed.add(id);
+                } else {
+                    unconfirmed.remove(id);
+                    dropped++;
+                }
+            }
+            log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("count", ids.size())
+                    .log("Acknowledgement failed; sent again once Redis answers" + (dropped > 0 ? " (" + dropped
+                            + " past the limit of " + MAX_FAILED + " kept were dropped: they will be delivered again)" : "") + ": "
+                            + error.getMessage());
+        } else {
+            ids.forEach(unconfirmed::remove);
             log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("count", ids.size())
                     .log("Acknowledgement failed; the entries stay pending and will be delivered again: " + error.getMessage());
         }
         outstanding.addAndGet(-ids.size());
-        ids.forEach(unconfirmed::remove);
         drain.sent();
     }
 
-    /** Whether an acknowledgement of {@code id} is queued or on the wire (its entry may still look pending in Redis). */
+    /**
+     * Sends again the acknowledgements that failed for want of Redis: before the consumer reads its own pending list
+     * after a reconnect (which must not hand them out again) and on every refresh beat. One that fails again is kept.
+     */
+    void resendFailed() {
+        for (var it = failed.iterator(); it.hasNext();) {
+            String id = it.next();
+            it.remove();
+            outstanding.incrementAndGet();
+            drain.offer(id);
+        }
+    }
+
+    /** Acknowledgements that failed and wait to be sent again (tests). */
+    int failedCount() {
+        return failed.size();
+    }
+
+    /**
+     * Whether an acknowledgement of {@code id} is queued, on the wire, or failed and waiting to be sent again (its entry
+     * may still look pending in Redis).
+     */
     boolean acknowledging(String id) {
         return unconfirmed.contains(id);
     }

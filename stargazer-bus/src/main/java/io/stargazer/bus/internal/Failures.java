@@ -3,7 +3,9 @@ package io.stargazer.bus.internal;
 import io.lettuce.core.RedisCommandExecutionException;
 import io.lettuce.core.RedisCommandTimeoutException;
 import io.lettuce.core.RedisConnectionException;
+import io.stargazer.bus.BackpressureException;
 import io.stargazer.bus.BusConnectionException;
+import io.stargazer.bus.PublishQueueFullException;
 import io.stargazer.bus.RedisServerException;
 import java.time.Duration;
 import java.util.Set;
@@ -37,11 +39,12 @@ final class Failures {
         return e;
     }
 
-    /** True when {@code t} or one of its causes is a failure of Redis or of the way to it (see the class comment). */
+    /** True when {@code t} or one of its causes is a failure of Redis or of the way to it, or backpressure (see the class comment). */
     static boolean isInfrastructure(Throwable t) {
         for (Throwable e = t; e != null; e = e.getCause() == e ? null : e.getCause()) {
             if (e instanceof BusConnectionException || e instanceof RedisConnectionException
-                    || e instanceof RedisCommandTimeoutException || e instanceof Relaying.TargetFull) {
+                    || e instanceof RedisCommandTimeoutException || e instanceof Relaying.TargetFull
+                    || e instanceof BackpressureException || e instanceof PublishQueueFullException) {
                 return true;
             }
             if (e instanceof RedisServerException rse && TRANSIENT_CODES.contains(rse.code())) {

@@ -13,6 +13,7 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.RetryOrder;
+import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.wire.MalformedEntryException;
 import java.nio.charset.StandardCharsets;
@@ -172,8 +173,11 @@ final class StreamConsumer implements Subscription {
         // Fail fast on a group that cannot be made (wrong type, no permission) before any thread starts.
         bus.ensureGroup(cfg.stream(), cfg.group());
         for (GroupInfo g : bus.groups(cfg.stream())) {
-            if (g.name().equals(cfg.group()) && g.lastDeliveredId() != null && !"0-0".equals(g.lastDeliveredId())) {
-                lastDelivered.set(g.lastDeliveredId());
+            // A group at 0-0 has delivered nothing, which is a position too: lost, it is re-created at the stream's
+            // start, not at its end, so entries written while it was missing (a relay group on an outbox after an
+            // empty restart, the gateway's held publishes) are not skipped.
+            if (g.name().equals(cfg.group()) && g.lastDeliveredId() != null) {
+                lastDelivered.accumulateAndGet(g.lastDeliveredId(), StreamIds::max);
             }
         }
         loop.start();
@@ -190,6 +194,7 @@ final class StreamConsumer implements Subscription {
         boolean pausedNow = checkPause(conn, now);
         if (!pausedNow && now >= nextClaimAt) {
             nextClaimAt = now + Math.max(50, cfg.claimIdle().toMillis() / 2);
+            learnGroupPosition(conn);
             if (claimIdle(conn)) {
                 readHistoryAgain();
             }
@@ -197,6 +202,9 @@ final class StreamConsumer implements Subscription {
         if (now >= nextCleanupAt) {
             nextCleanupAt = now + idleSweep.intervalMillis();
             idleSweep.run();
+        }
+        if (groupMissing.getAndSet(false) && !recreateGroup()) {
+            groupMissing.set(true); // Redis could not say where to re-create it: asked again at the next turn
         }
         if (pausedNow) {
             Thread.sleep(Math.max(1, Math.min(100, nextPauseCheckAt - now)));
@@ -209,6 +217,11 @@ final class StreamConsumer implements Subscription {
         List<RawEntry> entries;
         Map<String, Long> counts = null;
         boolean fromHistory = history;
+        if (fromHistory) {
+            // Entries whose acknowledgement failed while Redis was away are in that list: their handlers ran, so they
+            // are acknowledged now, and skipped by the read (acknowledging) rather than run a second time.
+            acks.resendFailed();
+        }
         try {
             entries = fromHistory ? read(conn, historyCursor, n, -1) : read(conn, ">", n, blockMillis(now));
             if (fromHistory && !entries.isEmpty()) {
@@ -236,6 +249,32 @@ final class StreamConsumer implements Subscription {
         // entries are checked before they run, as taken-over ones are.
         handOut(entries, counts, fromHistory);
         state.compareAndSet(State.STARTING, State.RUNNING);
+    }
+
+    /**
+     * Takes the group's own last-delivered id as known, when it is past what this consumer read: other consumers of the
+     * group read too, and a group lost and re-created behind their position would deliver again what they had read and
+     * acknowledged. What the group delivers between two of these reads (half the claim time) is still unknown here.
+     */
+    private void learnGroupPosition(ReaderConnection conn) {
+        Object reply;
+        try {
+            reply = call(conn, CommandType.XINFO, new CommandArgs<>(Redis.BYTES).add("GROUPS").addKey(streamKey));
+        } catch (RuntimeException e) {
+            return; // the position this consumer read to stays the known one; a real outage fails the read that follows
+        }
+        if (!(reply instanceof List<?> groups)) {
+            return;
+        }
+        for (Object g : groups) {
+            if (g instanceof List<?> flat) {
+                Map<String, Object> m = Replies.pairs(flat);
+                String last = Replies.text(m.get("last-delivered-id"));
+                if (cfg.group().equals(Replies.text(m.get("name"))) && last != null) {
+                    lastDelivered.accumulateAndGet(last, StreamIds::max);
+                }
+            }
+        }
     }
 
     /** Reads the pause flag when due and makes the state follow it; true while the group is paused. */
@@ -295,6 +334,37 @@ final class StreamConsumer implements Subscription {
      */
     private final java.util.concurrent.atomic.AtomicInteger groupLosses = new java.util.concurrent.atomic.AtomicInteger();
 
+    /**
+     * Set when something other than the reader's read met NOGROUP (a retry's ownership check, the heartbeat's refresh):
+     * the reader re-creates the group at its next turn. The read alone is not enough: while every in-flight place is
+     * held by entries waiting for a retry the reader takes no read, so it would never meet NOGROUP, and those retries'
+     * checks would fail with it for ever.
+     */
+    private final java.util.concurrent.atomic.AtomicBoolean groupMissing = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** Counts a loss of the group met outside the reader's read and has the reader re-create it. */
+    private void groupLost() {
+        groupLosses.incrementAndGet();
+        groupMissing.set(true);
+    }
+
+    /**
+     * Whether {@code e} says the group (or its stream) is missing: NOGROUP, also when a script met it on Redis 6.2, which
+     * reports a script's failed call as {@code ERR Error running script ...: @user_script:N: NOGROUP ...} (Redis 7 keeps
+     * the call's own code).
+     */
+    static boolean isNoGroup(Throwable e) {
+        StargazerException t = Redis.translate(e, "");
+        if (t instanceof RedisServerException.NoGroup) {
+            return true;
+        }
+        return t instanceof RedisServerException rse && "ERR".equals(rse.code()) && rse.getMessage() != null
+                && SCRIPT_NOGROUP.matcher(rse.getMessage()).find();
+    }
+
+    private static final java.util.regex.Pattern SCRIPT_NOGROUP =
+            java.util.regex.Pattern.compile("ERR Error running script .*@user_script:\\d+: NOGROUP ");
+
     /** Whether {@code h}'s group was lost since it was read (see {@link #groupLosses}). */
     private boolean groupLostSince(Held h) {
         return groupLosses.get() != h.groupLossesAtRead;
@@ -306,7 +376,7 @@ final class StreamConsumer implements Subscription {
      * new (its last id below that point, or missing) is read from its start. What the group had delivered to other
      * consumers and not yet seen acknowledged is gone with it: logged as such.
      */
-    private void recreateGroup() {
+    private boolean recreateGroup() {
         String known = lastDelivered.get();
         String start;
         try {
@@ -316,7 +386,7 @@ final class StreamConsumer implements Subscription {
             // would deliver every entry still in the stream again. The next read fails with NOGROUP and asks again.
             log.atDebug().addKeyValue("stream", cfg.stream()).log("Could not look at the stream to re-create its consumer group: "
                     + Redis.translate(e, "re-creating group").getMessage());
-            return;
+            return false;
         }
         try {
             bus.redis().sharedSync().xgroupCreate(XReadArgs.StreamOffset.from(cfg.stream(), start), cfg.group(),
@@ -327,15 +397,18 @@ final class StreamConsumer implements Subscription {
                         + "it cannot know what the group had delivered; entries added while the group was missing are skipped");
             } else {
                 warn.log("Consumer group was lost and re-created after the last entry this consumer read ("
-                        + ("0".equals(start) ? "the stream is new: from its start" : start)
+                        + ("0".equals(start) ? "the stream is new: from its start"
+                                : "0-0".equals(start) ? "the group had delivered nothing: from the stream's start" : start)
                         + "); entries other consumers of the group held unacknowledged are no longer pending and are not redelivered");
             }
         } catch (RuntimeException e) {
             RuntimeException t = Redis.translate(e, "re-creating group");
             if (!(t instanceof RedisServerException rse && "BUSYGROUP".equals(rse.code()))) {
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Could not re-create consumer group: " + t.getMessage());
+                return false;
             }
         }
+        return true;
     }
 
     /**
@@ -501,14 +574,18 @@ final class StreamConsumer implements Subscription {
     private void heartbeat() {
         // Not stopped by close() until its handlers are done: while it waits for them they are still this consumer's,
         // and another consumer must not take them over meanwhile.
-        if (beatStopped || inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
+        if (beatStopped) {
+            return;
+        }
+        acks.resendFailed(); // an outage that no reader reconnect followed (only the shared connection was lost)
+        if (inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
             return;
         }
         List<String> ids = new ArrayList<>(inFlight.keySet());
         ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids).whenComplete((lost, e) -> {
             refreshing.set(false);
             if (e != null) {
-                if (Redis.translate(e, "refreshing") instanceof RedisServerException.NoGroup) groupLosses.incrementAndGet();
+                if (isNoGroup(e)) groupLost();
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Refreshing held entries failed: " + e.getMessage());
                 return; // tried again at the next beat; the connection's own health check replaces a dead one
             }
@@ -621,7 +698,10 @@ final class StreamConsumer implements Subscription {
             try {
                 count = ownership.confirm(bus.redis().sharedSync(), cfg.stream(), h.id, h.countNextAttempt);
             } catch (RuntimeException e) {
-                // Cannot tell whether it is still ours: try again later, as after any infrastructure failure.
+                // Cannot tell whether it is still ours: try again later, as after any infrastructure failure. A lost
+                // group counts as seen lost (so the retry still runs once the group is re-created past it, pending
+                // nowhere) and has the reader re-create it.
+                if (isNoGroup(e)) groupLost();
                 scheduleRetry(h, Redis.translate(e, "confirming entry " + h.id), true);
                 return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
             }
@@ -961,7 +1041,7 @@ final class StreamConsumer implements Subscription {
             long skipped = failuresNotLogged.getAndSet(0);
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
                     .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("delivery", h.count)
-                    .log((infrastructure ? "Handler failed because Redis could not serve it (not counted as a delivery)"
+                    .log((infrastructure ? "Handler failed because Redis could not serve it, or a stream it writes to is full (not counted as a delivery)"
                             : "Handler failed on delivery " + h.count + " of " + cfg.maxDeliveries()) + "; will try again: "
                             + Failures.describe(reason) + (skipped > 0 ? " (" + skipped + " more failures since the last warning)" : ""));
         } else {
@@ -1161,6 +1241,7 @@ final class StreamConsumer implements Subscription {
         beatStopped = true;
         ScheduledFuture<?> beat = heartbeatTask;
         if (beat != null) beat.cancel(false);
+        acks.resendFailed();
         acks.flush(5, TimeUnit.SECONDS);
         state.set(failure instanceof RedisServerException.AccessDenied ? State.FAILED : State.STOPPED);
         onClosed.accept(this);

@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.lettuce.core.RedisCommandExecutionException;
 import io.lettuce.core.RedisCommandTimeoutException;
+import io.stargazer.bus.BackpressureException;
 import io.stargazer.bus.BusConnectionException;
+import io.stargazer.bus.PublishQueueFullException;
 import io.stargazer.bus.RedisServerException;
 import java.time.Duration;
 import java.util.concurrent.CompletionException;
@@ -21,6 +23,13 @@ class FailuresTest {
         assertThat(Failures.isInfrastructure(new RuntimeException(new RedisCommandExecutionException("LOADING Redis is loading")))).isTrue();
         assertThat(Failures.isInfrastructure(new RedisCommandTimeoutException("timeout"))).isTrue();
         assertThat(Failures.isInfrastructure(new RedisCommandTimeoutException("timeout"))).isTrue();
+    }
+
+    @Test
+    void backpressureFromAnotherStreamIsNotTheEntrysFailure() {
+        assertThat(Failures.isInfrastructure(new IllegalStateException("answer failed",
+                new BackpressureException("out", 1000, 1000, "gateway", "held 300 ms")))).isTrue();
+        assertThat(Failures.isInfrastructure(new CompletionException(new PublishQueueFullException("out", 10)))).isTrue();
     }
 
     @Test
