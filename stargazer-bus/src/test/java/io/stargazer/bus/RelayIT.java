@@ -306,4 +306,59 @@ class RelayIT {
             assertThat(raw.xlen(dead)).isEqualTo(1);
         }
     }
+
+    private static String deadErrors(RawRedis raw, String deadStream) {
+        return String.join(" | ", raw.xrange(deadStream).stream().map(m -> RawRedis.s(RawRedis.fields(m).get("error"))).toList());
+    }
+
+    /**
+     * docs/cluster.md, "Changing N safely": the gateways switch to the new SG_INBOUND_PARTITIONS while the relay still runs
+     * on the old one. The relay took only its own count's partitions for inbound streams and dead-lettered every entry
+     * naming a new partition as forged ("which its role may not write"), each answered with an id at its publish. Any
+     * partition of the inbound base is a gateway's to write (found by the review of relay mode).
+     */
+    @Test
+    void duringAPartitionCountChangeARelayOnTheOldCountMovesTheEntriesOfGatewaysOnTheNewCount() {
+        String ns = TestRedis.namespace();
+        Topology oldN = Topology.builder().namespace(ns).build();
+        Topology newN = Topology.builder().namespace(ns).inboundPartitions(2).build();
+        String outbox = oldN.gatewayOutbox("webchat");
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.RELAY, "relay"));
+             EventBus newWorker = EventBus.connect(TestRedis.url(), config(newN, NodeRole.WORKER, "w-new"));
+             EventBus newGateway = EventBus.connect(TestRedis.url(), config(newN, NodeRole.GATEWAY, "g-new"));
+             RawRedis raw = new RawRedis(TestRedis.url());
+             Relay relay = Relay.start(relayBus)) {
+            newWorker.ensureStreams(); // step 1: the new partitions' groups first
+            newGateway.ensureStreams();
+            String target = newN.inboundStreamFor("c1");
+            newGateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "hi"));
+            Awaitility.await().atMost(15, TimeUnit.SECONDS)
+                    .until(() -> raw.xlen(target) == 1 || raw.xlen(oldN.deadLetterStream(outbox)) > 0);
+            assertThat(deadErrors(raw, oldN.deadLetterStream(outbox))).as("outbox dead letters").isEmpty();
+            assertThat(raw.xlen(target)).isEqualTo(1);
+        }
+    }
+
+    /** The other order: the relay already on the new count, gateways still on the old one (the single stream). */
+    @Test
+    void duringAPartitionCountChangeARelayOnTheNewCountMovesTheEntriesOfGatewaysStillOnTheOldCount() {
+        String ns = TestRedis.namespace();
+        Topology oldN = Topology.builder().namespace(ns).build();
+        Topology newN = Topology.builder().namespace(ns).inboundPartitions(2).build();
+        String outbox = oldN.gatewayOutbox("webchat");
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(newN, NodeRole.RELAY, "relay"));
+             EventBus oldWorker = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.WORKER, "w-old"));
+             EventBus oldGateway = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.GATEWAY, "g-old"));
+             RawRedis raw = new RawRedis(TestRedis.url());
+             Relay relay = Relay.start(relayBus)) {
+            oldWorker.ensureStreams();
+            oldGateway.ensureStreams();
+            String target = oldN.inboundStream();
+            oldGateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "hi"));
+            Awaitility.await().atMost(15, TimeUnit.SECONDS)
+                    .until(() -> raw.xlen(target) == 1 || raw.xlen(oldN.deadLetterStream(outbox)) > 0);
+            assertThat(deadErrors(raw, oldN.deadLetterStream(outbox))).as("outbox dead letters").isEmpty();
+            assertThat(raw.xlen(target)).isEqualTo(1);
+        }
+    }
 }

@@ -335,6 +335,28 @@ class TopologyTest {
             assertThat(p.outboxFor(p.deadLetterStream(in), null)).isEqualTo("ob:worker");
         }
         assertThat(p).isNotEqualTo(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", "3")));
+
+        // While SG_INBOUND_PARTITIONS changes, the relay on either count moves the other count's inbound writes: exactly the
+        // partition names of the inbound base, and nothing that only looks like one.
+        List<String> wc = List.of("webchat");
+        for (int n : new int[] {1, 2, 3, 6}) {
+            for (String in : Topology.partitionNames(p.inboundStream(), n)) {
+                assertThat(p.mayRelay(p.gatewayOutbox("webchat"), in, wc)).as(in).isTrue();
+                assertThat(p.mayRelay(p.workerOutbox(), p.deadLetterStream(in), wc)).as(in).isTrue();
+                assertThat(p.mayRelay(p.operatorOutbox(), in, wc)).as(in).isTrue();
+                assertThat(p.mayRelay(p.workerOutbox(), in, wc)).as(in).isFalse();
+                assertThat(p.mayRelay(p.toolsOutbox(), p.deadLetterStream(in), wc)).as(in).isFalse();
+                assertThat(p.mayRelay(p.gatewayOutbox("webchat"), p.deadLetterStream(in), wc)).as(in).isFalse();
+            }
+        }
+        String real = Topology.partitionNames(p.inboundStream(), 2).get(1);
+        String base = p.inboundStream();
+        for (String forged : List.of(real.replace("~", "~9"), base + ":{part-2-of-2~0}", base + ":{part-0-of-1~0}",
+                base + ":{part-0-of-2000~0}", base + ":{part--of-2~0}", base + ":{part-0-of-~0}", base + ":{part-0-of-2}",
+                "other:{" + real.substring(real.indexOf('{') + 1), real + ":x", base + ":0")) {
+            assertThat(p.isInboundOfAnyCount(forged)).as(forged).isFalse();
+            assertThat(p.mayRelay(p.gatewayOutbox("webchat"), forged, wc)).as(forged).isFalse();
+        }
     }
 
     /** Every name set to a short one of its own. */
