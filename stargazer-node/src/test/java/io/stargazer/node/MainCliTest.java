@@ -232,6 +232,13 @@ class MainCliTest {
             assertThat(lines.get(0)).contains("%W~sg:outbox:gateway:webchat)").doesNotContain("~app:in");
             assertThat(lines.get(5)).contains("%W~app:in ").contains("+fcall|sg_reply");
         }
+        // While SG_INBOUND_PARTITIONS changes: the old count's inbound streams beside the new count's.
+        Result both = run(Map.of("SG_PLATFORMS", "webchat", "SG_INBOUND_STREAM", "app:in", "SG_INBOUND_PARTITIONS", "2"),
+                "acl", "--relay", "--also-partitions", "1");
+        assertThat(both.code()).as(both.err()).isZero();
+        String relayLine = both.out().lines().filter(l -> l.startsWith("ACL SETUSER sg-relay ")).findFirst().orElseThrow();
+        assertThat(relayLine).contains("%W~app:in ");
+        for (String part : io.stargazer.bus.Topology.partitionNames("app:in", 2)) assertThat(relayLine).contains("%W~" + part + " ");
         Result bad = run(Map.of("SG_PLATFORMS", "web chat"), "acl");
         assertThat(bad.code()).isEqualTo(2);
         assertThat(bad.err().strip()).doesNotContain("\n").contains("SG_PLATFORMS");
