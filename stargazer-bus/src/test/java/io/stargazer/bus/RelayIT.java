@@ -361,4 +361,33 @@ class RelayIT {
             assertThat(raw.xlen(target)).isEqualTo(1);
         }
     }
+
+    /**
+     * A publish for a platform outside SG_PLATFORMS went to that platform's gateway outbox, which the relay never reads (it
+     * reads the outboxes of SG_PLATFORMS): answered with an id, never delivered (in direct mode it is). A worker's answer to
+     * such a platform went through the workers' outbox and was dead-lettered by the relay as refused. Both are refused at
+     * the publish, naming the platform and SG_PLATFORMS, and nothing is written (found by the review of relay mode).
+     */
+    @Test
+    void aPublishForAPlatformOutsideSgPlatformsIsRefusedAtThePublishAndNothingIsWritten() {
+        Topology t = TestRedis.topology();
+        try (EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus worker = EventBus.connect(TestRedis.url(), config(t, NodeRole.WORKER, "w1"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            gateway.ensureStreams();
+            worker.ensureStreams();
+            Throwable in = org.assertj.core.api.Assertions.catchThrowable(() ->
+                    gateway.publishInbound(Envelope.of("platform", "discord", "channel_id", "d1", "content", "hi")));
+            assertThat(in).isInstanceOf(ConfigException.class).hasMessageStartingWith("SG_PLATFORMS: ")
+                    .hasMessageContaining("'discord'").hasMessageContaining("[webchat]").hasMessageContaining("nothing was written");
+            Throwable out = org.assertj.core.api.Assertions.catchThrowable(() ->
+                    worker.publishOutbound("discord", Envelope.of("platform", "discord", "channel_id", "d1", "content", "re")));
+            assertThat(out).isInstanceOf(ConfigException.class).hasMessageContaining("'discord'").hasMessageContaining("SG_PLATFORMS");
+            assertThat(raw.xlen(t.gatewayOutbox("discord"))).isZero();
+            assertThat(raw.xlen(t.workerOutbox())).isZero();
+            // The platforms of SG_PLATFORMS go on as before.
+            assertThat(gateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w1", "content", "hi"))).isNotNull();
+            assertThat(raw.xlen(t.gatewayOutbox("webchat"))).isEqualTo(1);
+        }
+    }
 }

@@ -46,9 +46,26 @@ final class Relaying {
         return on;
     }
 
-    /** The outbox a write to {@code target} goes through, or null: written directly. */
+    /**
+     * The outbox a write to {@code target} goes through, or null: written directly. Refuses ({@link ConfigException}
+     * naming {@code SG_PLATFORMS}) a write the relay would not move: for a platform outside {@link BusConfig#platforms()},
+     * the relay reads no gateway outbox of it (the entry would sit there, answered with an id and never delivered) and
+     * moves no outbound stream of it (the entry would be dead-lettered as refused). Nothing is written.
+     */
     String outboxFor(String target, String platform) {
-        return on ? config.topology().outboxFor(target, platform) : null;
+        if (!on) return null;
+        Topology t = config.topology();
+        String outbox = t.outboxFor(target, platform);
+        if (outbox != null && !t.mayRelay(outbox, target, config.platforms())) {
+            String gateway = t.outboxPrefix() + ":gateway:";
+            String named = outbox.startsWith(gateway) ? outbox.substring(gateway.length())
+                    : target.startsWith(t.outboundStreamPrefix() + ":") ? target.substring(t.outboundStreamPrefix().length() + 1) : target;
+            throw new ConfigException(BusConfig.ENV_PLATFORMS, "relay mode (" + BusConfig.ENV_PUBLISH_VIA + "=relay): '"
+                    + Settings.printable(named) + "' is not a platform of " + BusConfig.ENV_PLATFORMS + " " + config.platforms()
+                    + ", and the relay moves only theirs, so this write to '" + Settings.printable(target) + "' would never"
+                    + " reach it; nothing was written (give every process, the relay's too, the same " + BusConfig.ENV_PLATFORMS + ")");
+        }
+        return outbox;
     }
 
     /**
