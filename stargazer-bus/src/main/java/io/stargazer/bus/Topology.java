@@ -498,12 +498,26 @@ public final class Topology {
             return this;
         }
 
-        /** The topology; refuses a hash tag in the inbound name when it is partitioned. */
+        /**
+         * The topology; refuses a hash tag in the inbound name when it is partitioned, and an outbox prefix that begins the
+         * name of a shared stream (inbound, outbound prefix, tools, tools reply prefix: equal, or it and ':' start it).
+         */
         public Topology build() {
             if (inboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
                 // A hash tag in the base name would put every partition in one slot: partitioning would gain nothing.
                 throw new ConfigException(ENV_INBOUND_STREAM, "'" + inboundStream + "' contains '{' or '}', which would pin all "
                         + inboundPartitions + " partitions (" + ENV_INBOUND_PARTITIONS + ") to one cluster slot");
+            }
+            // An outbox is <prefix>:worker, <prefix>:gateway:P, ...: under a prefix that a shared stream's name starts with,
+            // an outbox and a stream could be one key, and an answer's dedupe key reply:<stream>:<id> one of the relay's own.
+            String[][] names = {{ENV_INBOUND_STREAM, inboundStream}, {ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix},
+                    {ENV_TOOLS_STREAM, toolsStream}, {ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix}};
+            for (String[] n : names) {
+                if (n[1].equals(outboxPrefix) || n[1].startsWith(outboxPrefix + ":")) {
+                    throw new ConfigException(ENV_OUTBOX_PREFIX, "'" + outboxPrefix + "' begins " + n[0] + " '" + n[1]
+                            + "': the outboxes (" + outboxPrefix + ":worker, " + outboxPrefix + ":gateway:<platform>, ...) must "
+                            + "not share names with the streams; choose a prefix no stream name starts with");
+                }
             }
             return new Topology(this);
         }

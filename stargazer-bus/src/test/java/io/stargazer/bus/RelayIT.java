@@ -390,4 +390,35 @@ class RelayIT {
             assertThat(raw.xlen(t.gatewayOutbox("webchat"))).isEqualTo(1);
         }
     }
+
+    /**
+     * The relay took every dedupe key under reply:<outbox prefix>: for one of its own and dead-lettered the entry. An answer
+     * (Delivery.reply) to an entry of an application's own stream named under the prefix carries reply:<that stream>:<id>,
+     * which no relay key can equal: it was refused all the same, the source entry acknowledged, the answer never delivered.
+     * Only reply:<outbox>:... for an outbox's name is the relay's now (found by the review of relay mode, which met it with
+     * SG_OUTBOX_PREFIX a prefix of the inbound name, refused at configuration since).
+     */
+    @Test
+    void anAnswerToAnEntryOfAStreamNamedUnderTheOutboxPrefixReachesItsTarget() {
+        Topology t = TestRedis.topology();
+        String jobs = t.outboxPrefix() + ":jobs"; // an application's own stream, written directly
+        String out = t.outboundStream("webchat");
+        try (EventBus worker = EventBus.connect(TestRedis.url(), config(t, NodeRole.WORKER, "w1"));
+             EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r1"));
+             RawRedis raw = new RawRedis(TestRedis.url());
+             Relay relay = Relay.start(relayBus)) {
+            worker.ensureStreams();
+            gateway.ensureStreams();
+            try (Subscription s = worker.subscribe(worker.consumer(jobs, "app").build(), d -> d.reply(out,
+                    Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(), "content", "done")).join())) {
+                worker.publish(jobs, Envelope.of("channel_id", "c1", "content", "job"));
+                Awaitility.await().atMost(15, TimeUnit.SECONDS).until(() -> raw.xlen(out) == 1
+                        || raw.xlen(t.deadLetterStream(t.workerOutbox())) > 0);
+            }
+            assertThat(deadErrors(raw, t.deadLetterStream(t.workerOutbox()))).as("workers' outbox dead letters").isEmpty();
+            assertThat(raw.xlen(out)).isEqualTo(1);
+        }
+        // The relay's own keys, of every outbox, stay refused (see anOutboxEntryNamingATargetItsRoleMayNotWriteIsRefusedAndDeadLettered).
+    }
 }

@@ -359,6 +359,32 @@ class TopologyTest {
         }
     }
 
+    /**
+     * SG_OUTBOX_PREFIX was free text: with a prefix the inbound name starts with (SG_OUTBOX_PREFIX=ns, inbound
+     * ns:sg:stream:inbound) every answer's dedupe key reply:ns:sg:stream:inbound:<id> had the shape of the relay's own keys,
+     * and the relay dead-lettered every answer, with no error at configuration; with inbound ns:worker the workers' outbox
+     * would be the inbound stream. A prefix that a shared stream's name starts with is refused, naming both (found by the
+     * review of relay mode).
+     */
+    @Test
+    void anOutboxPrefixThatAStreamNameStartsWithIsRefusedNamingBoth() {
+        String ns = "app";
+        assertThatThrownBy(() -> Topology.builder().namespace(ns).outboxPrefix(ns).build()).isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("SG_OUTBOX_PREFIX: 'app' begins SG_INBOUND_STREAM 'app:sg:stream:inbound'");
+        assertThatThrownBy(() -> Topology.builder().outboxPrefix("sg:stream").build()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("SG_INBOUND_STREAM");
+        assertThatThrownBy(() -> Topology.builder().outboxPrefix("sg:stream:inbound").build()).isInstanceOf(ConfigException.class);
+        assertThatThrownBy(() -> Topology.builder().inboundStream("in").outboxPrefix("sg").build()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX 'sg:stream:outbound'");
+        assertThatThrownBy(() -> Topology.builder().inboundStream("in").outboundStreamPrefix("out").toolsStream("tools")
+                .outboxPrefix("sg:tools").build()).hasMessageContaining("SG_TOOLS_REPLY_STREAM_PREFIX 'sg:tools:reply'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_OUTBOX_PREFIX", "x", "SG_TOOLS_STREAM", "x:tools")))
+                .hasMessageContaining("SG_TOOLS_STREAM 'x:tools'");
+        // A prefix that merely shares characters with a name, or the defaults, are fine.
+        assertThat(Topology.builder().outboxPrefix("sg:stream:in").build().workerOutbox()).isEqualTo("sg:stream:in:worker");
+        assertThat(Topology.builder().namespace(ns).build().outboxPrefix()).isEqualTo("app:sg:outbox");
+    }
+
     /** Every name set to a short one of its own. */
     private static Topology named(int partitions) {
         return Topology.builder().inboundStream("in").outboundStreamPrefix("out").workerGroup("wg").gatewayGroupPrefix("gw")

@@ -128,10 +128,10 @@ final class Relaying {
      * the entry), else null.
      */
     static String reservedFor(Topology t, String outbox, String dedupeKey) {
-        if (dedupeKey.startsWith(Dedupe.replyKey(t.outboxPrefix(), ""))) {
+        if (isRelayKey(t, dedupeKey)) {
             // Only the relay derives keys of this shape (reply:<outbox>:<id>): one recorded early by another outbox's entry
             // would make the relay drop that outbox's entry of that id as already moved.
-            return "the relay's own keys ('" + Dedupe.replyKey(t.outboxPrefix(), "") + "...')";
+            return "the relay's own keys ('" + Dedupe.replyKey(t.outboxPrefix(), "") + "<outbox>:...')";
         }
         if (!outbox.equals(t.operatorOutbox()) && dedupeKey.startsWith(REPLAY_KEY_PREFIX)) {
             // Only the operator's replays carry replay:<dead stream>:<dead id>: one recorded early by a writer would make
@@ -139,6 +139,28 @@ final class Relaying {
             return "the operator's replays ('" + REPLAY_KEY_PREFIX + "...')";
         }
         return null;
+    }
+
+    /**
+     * Whether {@code key} is {@code reply:<outbox>:...} for an outbox name: the workers', the tools service's, the
+     * operator's, or a gateway's of any platform. Not every key under {@code reply:<outbox prefix>:}: an answer to an entry
+     * of any other stream whose name starts with the prefix (an application's own) carries {@code reply:<that stream>:<id>},
+     * which no relay key can equal.
+     */
+    static boolean isRelayKey(Topology t, String key) {
+        for (String o : List.of(t.workerOutbox(), t.toolsOutbox(), t.operatorOutbox())) {
+            if (key.startsWith(Dedupe.replyKey(o, ""))) return true;
+        }
+        String gateway = Dedupe.replyKey(t.outboxPrefix() + ":gateway", "");
+        if (!key.startsWith(gateway)) return false;
+        int end = key.indexOf(':', gateway.length());
+        if (end <= gateway.length()) return false;
+        try {
+            Topology.checkPlatform("platform", key.substring(gateway.length(), end));
+            return true;
+        } catch (ConfigException notAPlatform) {
+            return false;
+        }
     }
 
     /**
