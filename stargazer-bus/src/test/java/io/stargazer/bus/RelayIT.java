@@ -421,4 +421,35 @@ class RelayIT {
         }
         // The relay's own keys, of every outbox, stay refused (see anOutboxEntryNamingATargetItsRoleMayNotWriteIsRefusedAndDeadLettered).
     }
+
+    /**
+     * The node started the relay with the SG_* consumer settings, SG_RETRY_ORDER included: with unordered, a channel's later
+     * outbox entries were moved while its earlier one waited for its retry, so the relay could put one channel's entries in
+     * another order than their writer's (docs/functions.md promises order through one relay). The relay's subscriptions keep
+     * ordered retries whatever they are given. Here the channel's first entry fails (its target is not a stream) and is
+     * retried after 2 s, then dead-lettered; its second is moved only after that.
+     */
+    @Test
+    void theRelayKeepsAChannelInOrderThroughRetriesEvenWhenGivenUnorderedRetries() {
+        Topology t = TestRedis.topology();
+        String outbox = t.gatewayOutbox("webchat");
+        String in = t.inboundStream();
+        String notAStream = t.deadLetterStream(t.outboundStream("webchat"));
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r7"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            raw.sync().set(b(notAStream), b("a string, so every move to it fails"));
+            raw.xadd(outbox, "target", notAStream, "dedupe", "", "payload",
+                    io.stargazer.bus.wire.WireFormat.encode(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "first")), "trace_id", "t1");
+            raw.xadd(outbox, "target", in, "dedupe", "", "payload",
+                    io.stargazer.bus.wire.WireFormat.encode(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "second")), "trace_id", "t2");
+            try (Relay relay = Relay.start(relayBus, c -> c.retryOrder(RetryOrder.UNORDERED).maxDeliveries(2)
+                    .retryBackoff(Duration.ofSeconds(2)).maxRetryBackoff(Duration.ofSeconds(2)))) {
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(t.deadLetterStream(outbox)) == 1 && raw.xlen(in) == 1);
+            }
+            String deadId = raw.xrange(t.deadLetterStream(outbox)).get(0).getId();
+            String movedId = raw.xrange(in).get(0).getId();
+            assertThat(StreamEntry.compareIds(movedId, deadId)).as("second moved (" + movedId + ") after the first was settled ("
+                    + deadId + ")").isPositive();
+        }
+    }
 }
