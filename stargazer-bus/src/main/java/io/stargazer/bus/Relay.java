@@ -32,7 +32,8 @@ public interface Relay extends AutoCloseable {
 
     /**
      * Creates the relay group on every outbox if needed (from the outbox's first entry) and starts reading them;
-     * {@code customize} adjusts each outbox's consumer settings (the node adds the {@code SG_*} consumer settings).
+     * {@code customize} adjusts each outbox's consumer settings (the node adds the {@code SG_*} consumer settings), except
+     * the retry order: always {@link RetryOrder#ORDERED}, so that a channel's entries are moved in their order.
      */
     static Relay start(EventBus bus, UnaryOperator<ConsumerConfig.Builder> customize) {
         return io.stargazer.bus.internal.BusFactory.relay(bus, customize);

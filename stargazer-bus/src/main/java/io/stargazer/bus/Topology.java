@@ -253,12 +253,22 @@ public final class Topology {
      * Whether the relay may add an entry of {@code outbox} to {@code target}: the outbox is one of {@link #outboxes} and
      * {@link #outboxFor} sends writes to {@code target} through it (outbound streams and their dead letters only of
      * {@code platforms}); the operator's outbox to its {@link #replaySources}. What stops a compromised gateway from using
-     * the relay to write the outbound streams.
+     * the relay to write the outbound streams. The inbound streams are taken under any partition count
+     * ({@link #isInboundOfAnyCount}: a gateway outbox to them, the workers' outbox to their dead letters, the operator's
+     * outbox to them), not only this topology's, so that the relay moves the entries of processes on the old and on the new
+     * count while {@code SG_INBOUND_PARTITIONS} changes.
      */
     public boolean mayRelay(String outbox, String target, List<String> platforms) {
         if (!outboxes(platforms).contains(outbox)) return false;
-        if (outbox.equals(operatorOutbox())) return replaySources(platforms, true).contains(target);
+        if (outbox.equals(operatorOutbox())) return replaySources(platforms, true).contains(target) || isInboundOfAnyCount(target);
         String platform = outbox.startsWith(outboxPrefix + ":gateway:") ? outbox.substring(outboxPrefix.length() + 9) : null;
+        // While SG_INBOUND_PARTITIONS changes, gateways and workers on the old and the new count run side by side with one
+        // relay (docs/cluster.md, "Changing N safely"): the inbound streams of either count are still the role's to write.
+        if (platform != null && isInboundOfAnyCount(target)) return true;
+        if (outbox.equals(workerOutbox()) && target.endsWith(deadLetterSuffix)
+                && isInboundOfAnyCount(target.substring(0, target.length() - deadLetterSuffix.length()))) {
+            return true;
+        }
         String via;
         try {
             via = outboxFor(target, platform);
@@ -271,6 +281,32 @@ public final class Topology {
             return platforms.contains(rest) || platforms.stream().anyMatch(p -> rest.equals(p + deadLetterSuffix));
         }
         return true;
+    }
+
+    /**
+     * Whether {@code stream} is an inbound stream under some partition count: the one stream ({@code N = 1}), or exactly
+     * the name {@link #partitionNames} gives partition i of some N from 2 to {@value #MAX_INBOUND_PARTITIONS}.
+     */
+    public boolean isInboundOfAnyCount(String stream) {
+        if (stream.equals(inboundStream)) return true;
+        String head = inboundStream + ":{part-";
+        if (!stream.startsWith(head) || !stream.endsWith("}") || inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0) {
+            return false;
+        }
+        String tag = stream.substring(head.length(), stream.length() - 1); // i-of-N~k
+        int of = tag.indexOf("-of-");
+        int tilde = tag.indexOf('~');
+        if (of <= 0 || tilde < of + 4) return false;
+        int i;
+        int n;
+        try {
+            i = Integer.parseInt(tag.substring(0, of));
+            n = Integer.parseInt(tag.substring(of + 4, tilde));
+        } catch (NumberFormatException e) {
+            return false;
+        }
+        if (n < 2 || n > MAX_INBOUND_PARTITIONS || i < 0 || i >= n) return false;
+        return partitionName(inboundStream, i, n).equals(stream);
     }
 
     /**
@@ -318,20 +354,22 @@ public final class Topology {
             return List.of(inbound);
         }
         List<String> out = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            int lo = i * CLUSTER_SLOTS / n;
-            int hi = (i + 1) * CLUSTER_SLOTS / n;
-            int margin = (hi - lo) / 4;
-            for (int k = 0; ; k++) {
-                String tag = "part-" + i + "-of-" + n + "~" + k;
-                int slot = slot(tag);
-                if (slot >= lo + margin && slot < hi - margin) {
-                    out.add(inbound + ":{" + tag + "}");
-                    break;
-                }
+        for (int i = 0; i < n; i++) out.add(partitionName(inbound, i, n));
+        return List.copyOf(out);
+    }
+
+    /** Partition {@code i} of {@code n} (n &gt; 1) of {@code inbound}: see the class comment. */
+    private static String partitionName(String inbound, int i, int n) {
+        int lo = i * CLUSTER_SLOTS / n;
+        int hi = (i + 1) * CLUSTER_SLOTS / n;
+        int margin = (hi - lo) / 4;
+        for (int k = 0; ; k++) {
+            String tag = "part-" + i + "-of-" + n + "~" + k;
+            int slot = slot(tag);
+            if (slot >= lo + margin && slot < hi - margin) {
+                return inbound + ":{" + tag + "}";
             }
         }
-        return List.copyOf(out);
     }
 
     /**
@@ -460,12 +498,26 @@ public final class Topology {
             return this;
         }
 
-        /** The topology; refuses a hash tag in the inbound name when it is partitioned. */
+        /**
+         * The topology; refuses a hash tag in the inbound name when it is partitioned, and an outbox prefix that begins the
+         * name of a shared stream (inbound, outbound prefix, tools, tools reply prefix: equal, or it and ':' start it).
+         */
         public Topology build() {
             if (inboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
                 // A hash tag in the base name would put every partition in one slot: partitioning would gain nothing.
                 throw new ConfigException(ENV_INBOUND_STREAM, "'" + inboundStream + "' contains '{' or '}', which would pin all "
                         + inboundPartitions + " partitions (" + ENV_INBOUND_PARTITIONS + ") to one cluster slot");
+            }
+            // An outbox is <prefix>:worker, <prefix>:gateway:P, ...: under a prefix that a shared stream's name starts with,
+            // an outbox and a stream could be one key, and an answer's dedupe key reply:<stream>:<id> one of the relay's own.
+            String[][] names = {{ENV_INBOUND_STREAM, inboundStream}, {ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix},
+                    {ENV_TOOLS_STREAM, toolsStream}, {ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix}};
+            for (String[] n : names) {
+                if (n[1].equals(outboxPrefix) || n[1].startsWith(outboxPrefix + ":")) {
+                    throw new ConfigException(ENV_OUTBOX_PREFIX, "'" + outboxPrefix + "' begins " + n[0] + " '" + n[1]
+                            + "': the outboxes (" + outboxPrefix + ":worker, " + outboxPrefix + ":gateway:<platform>, ...) must "
+                            + "not share names with the streams; choose a prefix no stream name starts with");
+                }
             }
             return new Topology(this);
         }

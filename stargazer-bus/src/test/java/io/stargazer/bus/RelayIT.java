@@ -417,4 +417,150 @@ class RelayIT {
             server.stop();
         }
     }
+
+    private static String deadErrors(RawRedis raw, String deadStream) {
+        return String.join(" | ", raw.xrange(deadStream).stream().map(m -> RawRedis.s(RawRedis.fields(m).get("error"))).toList());
+    }
+
+    /**
+     * docs/cluster.md, "Changing N safely": the gateways switch to the new SG_INBOUND_PARTITIONS while the relay still runs
+     * on the old one. The relay took only its own count's partitions for inbound streams and dead-lettered every entry
+     * naming a new partition as forged ("which its role may not write"), each answered with an id at its publish. Any
+     * partition of the inbound base is a gateway's to write (found by the review of relay mode).
+     */
+    @Test
+    void duringAPartitionCountChangeARelayOnTheOldCountMovesTheEntriesOfGatewaysOnTheNewCount() {
+        String ns = TestRedis.namespace();
+        Topology oldN = Topology.builder().namespace(ns).build();
+        Topology newN = Topology.builder().namespace(ns).inboundPartitions(2).build();
+        String outbox = oldN.gatewayOutbox("webchat");
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.RELAY, "relay"));
+             EventBus newWorker = EventBus.connect(TestRedis.url(), config(newN, NodeRole.WORKER, "w-new"));
+             EventBus newGateway = EventBus.connect(TestRedis.url(), config(newN, NodeRole.GATEWAY, "g-new"));
+             RawRedis raw = new RawRedis(TestRedis.url());
+             Relay relay = Relay.start(relayBus)) {
+            newWorker.ensureStreams(); // step 1: the new partitions' groups first
+            newGateway.ensureStreams();
+            String target = newN.inboundStreamFor("c1");
+            newGateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "hi"));
+            Awaitility.await().atMost(15, TimeUnit.SECONDS)
+                    .until(() -> raw.xlen(target) == 1 || raw.xlen(oldN.deadLetterStream(outbox)) > 0);
+            assertThat(deadErrors(raw, oldN.deadLetterStream(outbox))).as("outbox dead letters").isEmpty();
+            assertThat(raw.xlen(target)).isEqualTo(1);
+        }
+    }
+
+    /** The other order: the relay already on the new count, gateways still on the old one (the single stream). */
+    @Test
+    void duringAPartitionCountChangeARelayOnTheNewCountMovesTheEntriesOfGatewaysStillOnTheOldCount() {
+        String ns = TestRedis.namespace();
+        Topology oldN = Topology.builder().namespace(ns).build();
+        Topology newN = Topology.builder().namespace(ns).inboundPartitions(2).build();
+        String outbox = oldN.gatewayOutbox("webchat");
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(newN, NodeRole.RELAY, "relay"));
+             EventBus oldWorker = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.WORKER, "w-old"));
+             EventBus oldGateway = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.GATEWAY, "g-old"));
+             RawRedis raw = new RawRedis(TestRedis.url());
+             Relay relay = Relay.start(relayBus)) {
+            oldWorker.ensureStreams();
+            oldGateway.ensureStreams();
+            String target = oldN.inboundStream();
+            oldGateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "hi"));
+            Awaitility.await().atMost(15, TimeUnit.SECONDS)
+                    .until(() -> raw.xlen(target) == 1 || raw.xlen(oldN.deadLetterStream(outbox)) > 0);
+            assertThat(deadErrors(raw, oldN.deadLetterStream(outbox))).as("outbox dead letters").isEmpty();
+            assertThat(raw.xlen(target)).isEqualTo(1);
+        }
+    }
+
+    /**
+     * A publish for a platform outside SG_PLATFORMS went to that platform's gateway outbox, which the relay never reads (it
+     * reads the outboxes of SG_PLATFORMS): answered with an id, never delivered (in direct mode it is). A worker's answer to
+     * such a platform went through the workers' outbox and was dead-lettered by the relay as refused. Both are refused at
+     * the publish, naming the platform and SG_PLATFORMS, and nothing is written (found by the review of relay mode).
+     */
+    @Test
+    void aPublishForAPlatformOutsideSgPlatformsIsRefusedAtThePublishAndNothingIsWritten() {
+        Topology t = TestRedis.topology();
+        try (EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus worker = EventBus.connect(TestRedis.url(), config(t, NodeRole.WORKER, "w1"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            gateway.ensureStreams();
+            worker.ensureStreams();
+            Throwable in = org.assertj.core.api.Assertions.catchThrowable(() ->
+                    gateway.publishInbound(Envelope.of("platform", "discord", "channel_id", "d1", "content", "hi")));
+            assertThat(in).isInstanceOf(ConfigException.class).hasMessageStartingWith("SG_PLATFORMS: ")
+                    .hasMessageContaining("'discord'").hasMessageContaining("[webchat]").hasMessageContaining("nothing was written");
+            Throwable out = org.assertj.core.api.Assertions.catchThrowable(() ->
+                    worker.publishOutbound("discord", Envelope.of("platform", "discord", "channel_id", "d1", "content", "re")));
+            assertThat(out).isInstanceOf(ConfigException.class).hasMessageContaining("'discord'").hasMessageContaining("SG_PLATFORMS");
+            assertThat(raw.xlen(t.gatewayOutbox("discord"))).isZero();
+            assertThat(raw.xlen(t.workerOutbox())).isZero();
+            // The platforms of SG_PLATFORMS go on as before.
+            assertThat(gateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "w1", "content", "hi"))).isNotNull();
+            assertThat(raw.xlen(t.gatewayOutbox("webchat"))).isEqualTo(1);
+        }
+    }
+
+    /**
+     * The relay took every dedupe key under reply:<outbox prefix>: for one of its own and dead-lettered the entry. An answer
+     * (Delivery.reply) to an entry of an application's own stream named under the prefix carries reply:<that stream>:<id>,
+     * which no relay key can equal: it was refused all the same, the source entry acknowledged, the answer never delivered.
+     * Only reply:<outbox>:... for an outbox's name is the relay's now (found by the review of relay mode, which met it with
+     * SG_OUTBOX_PREFIX a prefix of the inbound name, refused at configuration since).
+     */
+    @Test
+    void anAnswerToAnEntryOfAStreamNamedUnderTheOutboxPrefixReachesItsTarget() {
+        Topology t = TestRedis.topology();
+        String jobs = t.outboxPrefix() + ":jobs"; // an application's own stream, written directly
+        String out = t.outboundStream("webchat");
+        try (EventBus worker = EventBus.connect(TestRedis.url(), config(t, NodeRole.WORKER, "w1"));
+             EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r1"));
+             RawRedis raw = new RawRedis(TestRedis.url());
+             Relay relay = Relay.start(relayBus)) {
+            worker.ensureStreams();
+            gateway.ensureStreams();
+            try (Subscription s = worker.subscribe(worker.consumer(jobs, "app").build(), d -> d.reply(out,
+                    Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(), "content", "done")).join())) {
+                worker.publish(jobs, Envelope.of("channel_id", "c1", "content", "job"));
+                Awaitility.await().atMost(15, TimeUnit.SECONDS).until(() -> raw.xlen(out) == 1
+                        || raw.xlen(t.deadLetterStream(t.workerOutbox())) > 0);
+            }
+            assertThat(deadErrors(raw, t.deadLetterStream(t.workerOutbox()))).as("workers' outbox dead letters").isEmpty();
+            assertThat(raw.xlen(out)).isEqualTo(1);
+        }
+        // The relay's own keys, of every outbox, stay refused (see anOutboxEntryNamingATargetItsRoleMayNotWriteIsRefusedAndDeadLettered).
+    }
+
+    /**
+     * The node started the relay with the SG_* consumer settings, SG_RETRY_ORDER included: with unordered, a channel's later
+     * outbox entries were moved while its earlier one waited for its retry, so the relay could put one channel's entries in
+     * another order than their writer's (docs/functions.md promises order through one relay). The relay's subscriptions keep
+     * ordered retries whatever they are given. Here the channel's first entry fails (its target is not a stream) and is
+     * retried after 2 s, then dead-lettered; its second is moved only after that.
+     */
+    @Test
+    void theRelayKeepsAChannelInOrderThroughRetriesEvenWhenGivenUnorderedRetries() {
+        Topology t = TestRedis.topology();
+        String outbox = t.gatewayOutbox("webchat");
+        String in = t.inboundStream();
+        String notAStream = t.deadLetterStream(t.outboundStream("webchat"));
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r7"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            raw.sync().set(b(notAStream), b("a string, so every move to it fails"));
+            raw.xadd(outbox, "target", notAStream, "dedupe", "", "payload",
+                    io.stargazer.bus.wire.WireFormat.encode(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "first")), "trace_id", "t1");
+            raw.xadd(outbox, "target", in, "dedupe", "", "payload",
+                    io.stargazer.bus.wire.WireFormat.encode(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "second")), "trace_id", "t2");
+            try (Relay relay = Relay.start(relayBus, c -> c.retryOrder(RetryOrder.UNORDERED).maxDeliveries(2)
+                    .retryBackoff(Duration.ofSeconds(2)).maxRetryBackoff(Duration.ofSeconds(2)))) {
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> raw.xlen(t.deadLetterStream(outbox)) == 1 && raw.xlen(in) == 1);
+            }
+            String deadId = raw.xrange(t.deadLetterStream(outbox)).get(0).getId();
+            String movedId = raw.xrange(in).get(0).getId();
+            assertThat(StreamEntry.compareIds(movedId, deadId)).as("second moved (" + movedId + ") after the first was settled ("
+                    + deadId + ")").isPositive();
+        }
+    }
 }

@@ -335,6 +335,54 @@ class TopologyTest {
             assertThat(p.outboxFor(p.deadLetterStream(in), null)).isEqualTo("ob:worker");
         }
         assertThat(p).isNotEqualTo(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", "3")));
+
+        // While SG_INBOUND_PARTITIONS changes, the relay on either count moves the other count's inbound writes: exactly the
+        // partition names of the inbound base, and nothing that only looks like one.
+        List<String> wc = List.of("webchat");
+        for (int n : new int[] {1, 2, 3, 6}) {
+            for (String in : Topology.partitionNames(p.inboundStream(), n)) {
+                assertThat(p.mayRelay(p.gatewayOutbox("webchat"), in, wc)).as(in).isTrue();
+                assertThat(p.mayRelay(p.workerOutbox(), p.deadLetterStream(in), wc)).as(in).isTrue();
+                assertThat(p.mayRelay(p.operatorOutbox(), in, wc)).as(in).isTrue();
+                assertThat(p.mayRelay(p.workerOutbox(), in, wc)).as(in).isFalse();
+                assertThat(p.mayRelay(p.toolsOutbox(), p.deadLetterStream(in), wc)).as(in).isFalse();
+                assertThat(p.mayRelay(p.gatewayOutbox("webchat"), p.deadLetterStream(in), wc)).as(in).isFalse();
+            }
+        }
+        String real = Topology.partitionNames(p.inboundStream(), 2).get(1);
+        String base = p.inboundStream();
+        for (String forged : List.of(real.replace("~", "~9"), base + ":{part-2-of-2~0}", base + ":{part-0-of-1~0}",
+                base + ":{part-0-of-2000~0}", base + ":{part--of-2~0}", base + ":{part-0-of-~0}", base + ":{part-0-of-2}",
+                "other:{" + real.substring(real.indexOf('{') + 1), real + ":x", base + ":0")) {
+            assertThat(p.isInboundOfAnyCount(forged)).as(forged).isFalse();
+            assertThat(p.mayRelay(p.gatewayOutbox("webchat"), forged, wc)).as(forged).isFalse();
+        }
+    }
+
+    /**
+     * SG_OUTBOX_PREFIX was free text: with a prefix the inbound name starts with (SG_OUTBOX_PREFIX=ns, inbound
+     * ns:sg:stream:inbound) every answer's dedupe key reply:ns:sg:stream:inbound:<id> had the shape of the relay's own keys,
+     * and the relay dead-lettered every answer, with no error at configuration; with inbound ns:worker the workers' outbox
+     * would be the inbound stream. A prefix that a shared stream's name starts with is refused, naming both (found by the
+     * review of relay mode).
+     */
+    @Test
+    void anOutboxPrefixThatAStreamNameStartsWithIsRefusedNamingBoth() {
+        String ns = "app";
+        assertThatThrownBy(() -> Topology.builder().namespace(ns).outboxPrefix(ns).build()).isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("SG_OUTBOX_PREFIX: 'app' begins SG_INBOUND_STREAM 'app:sg:stream:inbound'");
+        assertThatThrownBy(() -> Topology.builder().outboxPrefix("sg:stream").build()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("SG_INBOUND_STREAM");
+        assertThatThrownBy(() -> Topology.builder().outboxPrefix("sg:stream:inbound").build()).isInstanceOf(ConfigException.class);
+        assertThatThrownBy(() -> Topology.builder().inboundStream("in").outboxPrefix("sg").build()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX 'sg:stream:outbound'");
+        assertThatThrownBy(() -> Topology.builder().inboundStream("in").outboundStreamPrefix("out").toolsStream("tools")
+                .outboxPrefix("sg:tools").build()).hasMessageContaining("SG_TOOLS_REPLY_STREAM_PREFIX 'sg:tools:reply'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_OUTBOX_PREFIX", "x", "SG_TOOLS_STREAM", "x:tools")))
+                .hasMessageContaining("SG_TOOLS_STREAM 'x:tools'");
+        // A prefix that merely shares characters with a name, or the defaults, are fine.
+        assertThat(Topology.builder().outboxPrefix("sg:stream:in").build().workerOutbox()).isEqualTo("sg:stream:in:worker");
+        assertThat(Topology.builder().namespace(ns).build().outboxPrefix()).isEqualTo("app:sg:outbox");
     }
 
     /** Every name set to a short one of its own. */

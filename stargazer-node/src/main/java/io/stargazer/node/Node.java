@@ -103,6 +103,16 @@ public final class Node implements AutoCloseable {
 
     private void startParts(Settings s) {
         WebSettings webSettings = WebSettings.fromEnvironment(s.env()); // a bad value ends the start before anything runs
+        BusConfig fromEnvironment = BusConfig.fromEnvironment(s.env());
+        if (s.parts().gateway() && fromEnvironment.publishVia() == PublishVia.RELAY
+                && !fromEnvironment.platforms().contains(WebChatGateway.PLATFORM)) {
+            // The relay moves only the gateway outboxes of SG_PLATFORMS: every message typed in the web chat would be
+            // answered and then never reach a worker.
+            throw new io.stargazer.bus.ConfigException(BusConfig.ENV_PLATFORMS, "'" + String.join(",", fromEnvironment.platforms())
+                    + "' leaves out " + WebChatGateway.PLATFORM + ", which this node's web chat gateway publishes for; with "
+                    + BusConfig.ENV_PUBLISH_VIA + "=relay the relay moves only the outboxes of " + BusConfig.ENV_PLATFORMS
+                    + " (add " + WebChatGateway.PLATFORM + " to it, on every process)");
+        }
         RedisUrl url = s.redisUrl();
         if (url == null) {
             embedded = RedisServerProcess.builder().port(s.redisPort()).appendOnly(true).dataDir(s.dataDir())
@@ -117,7 +127,7 @@ public final class Node implements AutoCloseable {
                 log.atInfo().log("Other processes join this node with REDIS_URL=" + embedded.url());
             }
         }
-        BusConfig.Builder cfg = BusConfig.fromEnvironment(s.env()).toBuilder().role(s.role());
+        BusConfig.Builder cfg = fromEnvironment.toBuilder().role(s.role());
         if (s.nodeId() != null) cfg.nodeId(s.nodeId());
         // Closed after the bus (pushed first), so the spans of the last deliveries are sent.
         NodeTracing tracing = NodeTracing.fromEnvironment(s.env(), s.role());

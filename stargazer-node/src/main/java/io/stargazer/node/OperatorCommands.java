@@ -134,6 +134,11 @@ final class OperatorCommands {
                 + "outbox, and sg-relay alone writes the shared streams (docs/functions.md)")
         boolean relay;
 
+        @Option(names = "--also-partitions", paramLabel = "N", description = "While SG_INBOUND_PARTITIONS changes: also name the "
+                + "inbound streams under N partitions (repeatable), so processes on the old and the new count both run "
+                + "(docs/cluster.md, \"Changing N safely\")")
+        List<Integer> alsoPartitions;
+
         @Override
         public Integer call() {
             BusConfig cfg = BusConfig.fromEnvironment(main.env);
@@ -143,6 +148,7 @@ final class OperatorCommands {
                     .serverVersion(serverVersion).compatibility(compatibility)
                     .publishVia(relayMode ? io.stargazer.bus.PublishVia.RELAY : io.stargazer.bus.PublishVia.DIRECT);
             if (workerIds != null) b.workerIds(workerIds);
+            if (alsoPartitions != null) alsoPartitions.forEach(b::alsoInboundPartitions);
             for (String p : ps) b.gateway("sg-gateway-" + p, null, p);
             b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).operator("sg-operator", null);
             if (relayMode) b.relay("sg-relay", null);

@@ -190,6 +190,30 @@ class MainCliTest {
     }
 
     /**
+     * In relay mode the relay moves only the outboxes of SG_PLATFORMS: `stargazer publish` for another platform printed an
+     * outbox id and the entry was never delivered, and a web chat gateway whose SG_PLATFORMS left out webchat did the same
+     * with every message typed. Both are refused, naming SG_PLATFORMS and the platform; nothing is written (found by the
+     * review of relay mode).
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(120) // on the old code the gateway started and ran until stopped
+    void inRelayModeAPublishOrAWebChatGatewayForAPlatformOutsideSgPlatformsIsRefusedNamingIt() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = new HashMap<>(TestEnv.of(t));
+        env.put("SG_PUBLISH_VIA", "relay");
+        env.put(Topology.ENV_OUTBOX_PREFIX, t.outboxPrefix());
+        Result pub = run(env, "publish", "{\"platform\":\"discord\",\"channel_id\":\"c-1\",\"content\":\"hi\"}");
+        assertThat(pub.code()).isEqualTo(2);
+        assertThat(pub.err().strip()).doesNotContain("\n").startsWith("stargazer: SG_PLATFORMS: ").contains("'discord'")
+                .contains("nothing was written");
+        Map<String, String> gatewayEnv = new HashMap<>(env);
+        gatewayEnv.put("SG_PLATFORMS", "discord");
+        Result gateway = run(gatewayEnv, "gateway", "--http-port", "0");
+        assertThat(gateway.code()).isEqualTo(2);
+        assertThat(gateway.err().strip()).doesNotContain("\n").startsWith("stargazer: SG_PLATFORMS: 'discord' leaves out webchat");
+    }
+
+    /**
      * In relay mode a publish completes once the role's outbox holds it, before its dedupe key is looked up (the relay
      * does that when it moves the entry), so a key used again prints the new outbox entry's id, not the first entry's.
      * The help said "prints the first entry's id" without that exception (docs/once.md likewise).
@@ -232,6 +256,13 @@ class MainCliTest {
             assertThat(lines.get(0)).contains("%W~sg:outbox:gateway:webchat)").doesNotContain("~app:in");
             assertThat(lines.get(5)).contains("%W~app:in ").contains("+fcall|sg_reply");
         }
+        // While SG_INBOUND_PARTITIONS changes: the old count's inbound streams beside the new count's.
+        Result both = run(Map.of("SG_PLATFORMS", "webchat", "SG_INBOUND_STREAM", "app:in", "SG_INBOUND_PARTITIONS", "2"),
+                "acl", "--relay", "--also-partitions", "1");
+        assertThat(both.code()).as(both.err()).isZero();
+        String relayLine = both.out().lines().filter(l -> l.startsWith("ACL SETUSER sg-relay ")).findFirst().orElseThrow();
+        assertThat(relayLine).contains("%W~app:in ");
+        for (String part : io.stargazer.bus.Topology.partitionNames("app:in", 2)) assertThat(relayLine).contains("%W~" + part + " ");
         Result bad = run(Map.of("SG_PLATFORMS", "web chat"), "acl");
         assertThat(bad.code()).isEqualTo(2);
         assertThat(bad.err().strip()).doesNotContain("\n").contains("SG_PLATFORMS");

@@ -194,6 +194,7 @@ public final class AclRules {
         private final Topology topology;
         private List<String> platforms = BusConfig.DEFAULT_PLATFORMS;
         private List<String> workerIds = List.of();
+        private final Set<Integer> alsoPartitions = new java.util.TreeSet<>();
         private boolean compatibility;
         private PublishVia publishVia = BusConfig.DEFAULT_PUBLISH_VIA;
         private int major = 7;
@@ -221,6 +222,26 @@ public final class AclRules {
         public Builder workerIds(List<String> ids) {
             for (String id : ids) Topology.checkName(BusConfig.ENV_NODE_ID, id);
             this.workerIds = List.copyOf(ids);
+            return this;
+        }
+
+        /**
+         * While {@code SG_INBOUND_PARTITIONS} changes (docs/cluster.md, "Changing N safely"): the inbound streams under
+         * {@code count} partitions too, beside the topology's own, wherever the rules name the inbound streams (their
+         * publishers, their consumers, the relay, the monitor and the operator). The rules name every inbound stream exactly,
+         * so users made for one count refuse (NOPERM) the processes still, or already, on the other; make the users again
+         * without it once the old streams are drained.
+         */
+        public Builder alsoInboundPartitions(int count) {
+            if (count < 1 || count > Topology.MAX_INBOUND_PARTITIONS) {
+                throw new ConfigException(Topology.ENV_INBOUND_PARTITIONS, "'" + count + "' must be between 1 and "
+                        + Topology.MAX_INBOUND_PARTITIONS);
+            }
+            if (count > 1 && (topology.inboundStream().indexOf('{') >= 0 || topology.inboundStream().indexOf('}') >= 0)) {
+                throw new ConfigException(Topology.ENV_INBOUND_STREAM, "'" + topology.inboundStream() + "' contains '{' or '}',"
+                        + " so it cannot be split into " + count + " partitions");
+            }
+            alsoPartitions.add(count);
             return this;
         }
 
@@ -414,7 +435,7 @@ public final class AclRules {
         private String monitorSelector() {
             Topology t = topology;
             List<String> keys = new ArrayList<>();
-            for (String in : t.inboundStreams()) {
+            for (String in : inboundStreams()) {
                 keys.add(escape(in));
                 keys.add(escape(t.deadLetterStream(in)));
             }
@@ -439,7 +460,9 @@ public final class AclRules {
             Topology t = topology;
             boolean relayMode = publishVia == PublishVia.RELAY;
             // Relay mode: the outboxes' dead letters (entries the relay refused or could not move) too, and pausing the relay.
-            List<String> sources = t.replaySources(platforms, relayMode);
+            Set<String> sourceSet = new LinkedHashSet<>(t.replaySources(platforms, relayMode));
+            sourceSet.addAll(inboundStreams());
+            List<String> sources = List.copyOf(sourceSet);
             List<String> dead = sources.stream().map(x -> escape(t.deadLetterStream(x))).toList();
             List<String> src = sources.stream().map(AclRules::escape).toList();
             List<String> pauseKeys = src.stream().map(x -> beside(x, "paused:*")).toList();
@@ -486,7 +509,7 @@ public final class AclRules {
 
         private void gateway(List<String> ps, Set<String> consume, Set<String> publish) {
             Topology t = topology;
-            for (String in : t.inboundStreams()) publish.add(escape(in));
+            for (String in : inboundStreams()) publish.add(escape(in));
             for (String p : ps) {
                 consume.add(escape(t.outboundStream(p)));
                 publish.add(escape(t.deadLetterStream(t.outboundStream(p))));
@@ -495,7 +518,7 @@ public final class AclRules {
 
         private void worker(Set<String> consume, Set<String> publish, Set<String> privateStreams) {
             Topology t = topology;
-            for (String in : t.inboundStreams()) {
+            for (String in : inboundStreams()) {
                 consume.add(escape(in));
                 publish.add(escape(t.deadLetterStream(in)));
             }
@@ -521,6 +544,13 @@ public final class AclRules {
             }
         }
 
+        /** The topology's inbound streams, then those of each {@link #alsoInboundPartitions} count. */
+        private List<String> inboundStreams() {
+            Set<String> out = new LinkedHashSet<>(topology.inboundStreams());
+            for (int n : alsoPartitions) out.addAll(Topology.partitionNames(topology.inboundStream(), n));
+            return List.copyOf(out);
+        }
+
         /** The outboxes a role writes in relay mode (Relaying.outboxes in the library: the same choice). */
         private List<String> ownOutboxes(Spec s) {
             Topology t = topology;
@@ -538,7 +568,7 @@ public final class AclRules {
             Topology t = topology;
             List<String> out = new ArrayList<>();
             if (s.role == Role.RELAY || (s.role == Role.STANDALONE && publishVia == PublishVia.RELAY)) out.addAll(t.outboxes(platforms));
-            if (s.role == Role.WORKER || s.role == Role.STANDALONE) out.addAll(t.inboundStreams());
+            if (s.role == Role.WORKER || s.role == Role.STANDALONE) out.addAll(inboundStreams());
             if (s.role == Role.GATEWAY || s.role == Role.STANDALONE) {
                 for (String p : s.role == Role.GATEWAY ? s.platforms : platforms) out.add(t.outboundStream(p));
             }

@@ -2,6 +2,7 @@ package io.stargazer.bus.internal;
 
 import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Relay;
+import io.stargazer.bus.RetryOrder;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
 import java.util.ArrayList;
@@ -29,7 +30,9 @@ final class RedisRelay implements Relay {
         List<Subscription> subs = new ArrayList<>();
         try {
             for (String outbox : t.outboxes(platforms)) {
-                ConsumerConfig cc = customize.apply(bus.consumer(outbox, t.relayGroup())).build();
+                // Ordered retries whatever customize says (the node passes SG_RETRY_ORDER on): with unordered ones a
+                // channel's later entries would be moved while its earlier one waits for its retry, out of their order.
+                ConsumerConfig cc = customize.apply(bus.consumer(outbox, t.relayGroup())).retryOrder(RetryOrder.ORDERED).build();
                 subs.add(bus.subscribe(cc,
                         d -> ((StreamConsumer.DeliveryImpl) d).answerWith(() -> bus.relay(outbox, cc.group(), ((StreamConsumer.DeliveryImpl) d).raw())),
                         e -> Relaying.read(t, platforms, outbox, e)));

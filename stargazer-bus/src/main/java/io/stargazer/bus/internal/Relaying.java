@@ -46,9 +46,26 @@ final class Relaying {
         return on;
     }
 
-    /** The outbox a write to {@code target} goes through, or null: written directly. */
+    /**
+     * The outbox a write to {@code target} goes through, or null: written directly. Refuses ({@link ConfigException}
+     * naming {@code SG_PLATFORMS}) a write the relay would not move: for a platform outside {@link BusConfig#platforms()},
+     * the relay reads no gateway outbox of it (the entry would sit there, answered with an id and never delivered) and
+     * moves no outbound stream of it (the entry would be dead-lettered as refused). Nothing is written.
+     */
     String outboxFor(String target, String platform) {
-        return on ? config.topology().outboxFor(target, platform) : null;
+        if (!on) return null;
+        Topology t = config.topology();
+        String outbox = t.outboxFor(target, platform);
+        if (outbox != null && !t.mayRelay(outbox, target, config.platforms())) {
+            String gateway = t.outboxPrefix() + ":gateway:";
+            String named = outbox.startsWith(gateway) ? outbox.substring(gateway.length())
+                    : target.startsWith(t.outboundStreamPrefix() + ":") ? target.substring(t.outboundStreamPrefix().length() + 1) : target;
+            throw new ConfigException(BusConfig.ENV_PLATFORMS, "relay mode (" + BusConfig.ENV_PUBLISH_VIA + "=relay): '"
+                    + Settings.printable(named) + "' is not a platform of " + BusConfig.ENV_PLATFORMS + " " + config.platforms()
+                    + ", and the relay moves only theirs, so this write to '" + Settings.printable(target) + "' would never"
+                    + " reach it; nothing was written (give every process, the relay's too, the same " + BusConfig.ENV_PLATFORMS + ")");
+        }
+        return outbox;
     }
 
     /**
@@ -111,10 +128,10 @@ final class Relaying {
      * the entry), else null.
      */
     static String reservedFor(Topology t, String outbox, String dedupeKey) {
-        if (dedupeKey.startsWith(Dedupe.replyKey(t.outboxPrefix(), ""))) {
+        if (isRelayKey(t, dedupeKey)) {
             // Only the relay derives keys of this shape (reply:<outbox>:<id>): one recorded early by another outbox's entry
             // would make the relay drop that outbox's entry of that id as already moved.
-            return "the relay's own keys ('" + Dedupe.replyKey(t.outboxPrefix(), "") + "...')";
+            return "the relay's own keys ('" + Dedupe.replyKey(t.outboxPrefix(), "") + "<outbox>:...')";
         }
         if (!outbox.equals(t.operatorOutbox()) && dedupeKey.startsWith(REPLAY_KEY_PREFIX)) {
             // Only the operator's replays carry replay:<dead stream>:<dead id>: one recorded early by a writer would make
@@ -122,6 +139,28 @@ final class Relaying {
             return "the operator's replays ('" + REPLAY_KEY_PREFIX + "...')";
         }
         return null;
+    }
+
+    /**
+     * Whether {@code key} is {@code reply:<outbox>:...} for an outbox name: the workers', the tools service's, the
+     * operator's, or a gateway's of any platform. Not every key under {@code reply:<outbox prefix>:}: an answer to an entry
+     * of any other stream whose name starts with the prefix (an application's own) carries {@code reply:<that stream>:<id>},
+     * which no relay key can equal.
+     */
+    static boolean isRelayKey(Topology t, String key) {
+        for (String o : List.of(t.workerOutbox(), t.toolsOutbox(), t.operatorOutbox())) {
+            if (key.startsWith(Dedupe.replyKey(o, ""))) return true;
+        }
+        String gateway = Dedupe.replyKey(t.outboxPrefix() + ":gateway", "");
+        if (!key.startsWith(gateway)) return false;
+        int end = key.indexOf(':', gateway.length());
+        if (end <= gateway.length()) return false;
+        try {
+            Topology.checkPlatform("platform", key.substring(gateway.length(), end));
+            return true;
+        } catch (ConfigException notAPlatform) {
+            return false;
+        }
     }
 
     /**

@@ -246,6 +246,53 @@ class AclIT {
         assertThat(aclLog()).isEmpty();
     }
 
+    /**
+     * docs/cluster.md, "Changing N safely", in relay mode under the strict users: the rules name the inbound streams of one
+     * SG_INBOUND_PARTITIONS exactly, so the relay, the workers and the monitor made for one count were refused (NOPERM) on
+     * the other's streams while both ran. Users made with {@code alsoInboundPartitions} (the old count beside the new)
+     * let a relay still on the old count move a new-count gateway's message and a new-count worker's dead letter, and an
+     * old-count gateway's message, with no command refused (found by the review of relay mode).
+     */
+    @Test
+    void inRelayModeAPartitionCountChangeRunsUnderUsersMadeForBothCounts() throws Exception {
+        Topology oldN = TestRedis.topology();
+        Topology newN = oldN.toBuilder().inboundPartitions(2).build();
+        List<String> ps = List.of("discord", "webchat");
+        load(AclRules.builder(newN).platforms(ps).workerIds(List.of("w1")).serverVersion(server.version())
+                .publishVia(PublishVia.RELAY).alsoInboundPartitions(1).relay("relay", "pw-relay")
+                .gateway("gw-webchat", "pw-gw", "webchat").worker("worker", "pw-worker").monitor("monitor", "pw-monitor").build());
+        RedisUrl adminUrl = RedisUrl.parse(server.url());
+        io.stargazer.bus.Provisioning.provision(adminUrl, config(oldN, NodeRole.RELAY, "p", ps, PublishVia.RELAY));
+        io.stargazer.bus.Provisioning.provision(adminUrl, config(newN, NodeRole.RELAY, "p", ps, PublishVia.RELAY));
+        aclLog("RESET");
+        Set<String> handledOld = ConcurrentHashMap.newKeySet();
+        try (EventBus relayBus = EventBus.connect(as("relay", "pw-relay"), config(oldN, NodeRole.RELAY, "r1", ps, PublishVia.RELAY));
+             io.stargazer.bus.Relay relay = io.stargazer.bus.Relay.start(relayBus, c -> c.blockTimeout(Duration.ofMillis(200)));
+             EventBus oldWorker = EventBus.connect(as("worker", "pw-worker"), config(oldN, NodeRole.WORKER, "w1", ps, PublishVia.RELAY));
+             EventBus newWorker = EventBus.connect(as("worker", "pw-worker"), config(newN, NodeRole.WORKER, "w1", ps, PublishVia.RELAY));
+             EventBus oldGateway = EventBus.connect(as("gw-webchat", "pw-gw"), config(oldN, NodeRole.GATEWAY, "g1", List.of("webchat"), PublishVia.RELAY));
+             EventBus newGateway = EventBus.connect(as("gw-webchat", "pw-gw"), config(newN, NodeRole.GATEWAY, "g2", List.of("webchat"), PublishVia.RELAY));
+             EventBus monitor = EventBus.connect(as("monitor", "pw-monitor"), config(newN, NodeRole.RELAY, "m", ps, PublishVia.RELAY))) {
+            io.stargazer.bus.Subscription drain = oldWorker.subscribeInbound(c -> c.blockTimeout(Duration.ofMillis(200)),
+                    d -> handledOld.add(d.envelope().content()));
+            io.stargazer.bus.Subscription failing = newWorker.subscribeInbound(c -> c.blockTimeout(Duration.ofMillis(200)).maxDeliveries(1), d -> {
+                throw new IllegalStateException("fails once, dead-lettered through the workers' outbox");
+            });
+            oldGateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "old"));
+            newGateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c1", "content", "new"));
+            String newPartition = newN.inboundStreamFor("c1");
+            await().atMost(WAIT).until(() -> handledOld.contains("old") && admin.xlen(newN.deadLetterStream(newPartition)) == 1);
+            assertThat(admin.xlen(newPartition)).isEqualTo(1);
+            for (String in : List.of(oldN.inboundStream(), newPartition)) {
+                assertThat(monitor.groups(in)).extracting(GroupInfo::name).contains(oldN.workerGroup());
+            }
+            drain.close();
+            failing.close();
+        }
+        for (String o : oldN.outboxes(ps)) assertThat(admin.xlen(oldN.deadLetterStream(o))).as(o).isZero();
+        assertThat(aclLog()).isEmpty();
+    }
+
     @Test
     void eachRoleIsRefusedWhatIsNotItsJob() {
         Topology t = TestRedis.topology();

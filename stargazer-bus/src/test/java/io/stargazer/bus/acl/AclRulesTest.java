@@ -105,6 +105,36 @@ class AclRulesTest {
         assertThat(AclRules.builder(t).worker("w", "p").build().user("w").aclFileLine()).contains("~sg:tools:reply:*");
     }
 
+    /** While SG_INBOUND_PARTITIONS changes, one set of users names the inbound streams of both counts, each exactly. */
+    @Test
+    void usersForAPartitionCountChangeNameTheInboundStreamsOfBothCounts() {
+        Topology t = Topology.builder().inboundPartitions(2).build();
+        AclRules r = AclRules.builder(t).platforms(List.of("webchat")).publishVia(io.stargazer.bus.PublishVia.RELAY)
+                .alsoInboundPartitions(1).alsoInboundPartitions(3).gateway("g", null, "webchat").worker("w", null)
+                .relay("r", null).monitor("m", null).operator("o", null).build();
+        List<String> all = new java.util.ArrayList<>(t.inboundStreams());
+        all.addAll(Topology.partitionNames(t.inboundStream(), 1));
+        all.addAll(Topology.partitionNames(t.inboundStream(), 3));
+        for (String in : all) {
+            assertThat(names(r.user("r"))).contains("%W~" + in, "%W~" + in + ":dead");
+            assertThat(names(r.user("w"))).contains("~" + in, "%R~" + Topology.slotKey(in, "paused:") + "*");
+            assertThat(names(r.user("m"))).contains("%R~" + in);
+            assertThat(names(r.user("o"))).contains("~" + in + ":dead");
+            assertThat(names(r.user("g"))).noneMatch(k -> k.endsWith("~" + in));
+        }
+        assertThat(names(AclRules.builder(t).worker("w", null).build().user("w")))
+                .doesNotContain("~" + t.inboundStream()).noneMatch(k -> k.contains("of-3"));
+        assertThatThrownBy(() -> AclRules.builder(t).alsoInboundPartitions(0)).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("SG_INBOUND_PARTITIONS");
+        assertThatThrownBy(() -> AclRules.builder(Topology.builder().inboundStream("a{b}").build()).alsoInboundPartitions(2))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_STREAM");
+    }
+
+    /** Every word of a user's rules, selectors' parentheses taken off: commands and key patterns. */
+    private static List<String> names(AclRules.User u) {
+        return u.rules().stream().flatMap(x -> java.util.Arrays.stream(x.replace("(", "").replace(")", "").split(" "))).toList();
+    }
+
     @Test
     void globCharactersInNamesAreEscapedSoAPatternMatchesOnlyItsStream() {
         Topology t = Topology.builder().inboundStream("in*[x]?").build();
