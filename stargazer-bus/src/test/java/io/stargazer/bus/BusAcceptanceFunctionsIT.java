@@ -31,12 +31,19 @@ class BusAcceptanceFunctionsIT extends BusAcceptanceSuite {
     }
 
     /**
-     * The few promises that need a server of their own (restarted, killed) start it without the library, so they run
-     * with scripts here (SG_SERVER_CODE=auto), as in BusAcceptanceIT.
+     * The promises that restart or kill a server of their own start it without the library, so they run with scripts
+     * here (SG_SERVER_CODE=auto), as in BusAcceptanceIT; those that only fill it up (out of memory) take it provisioned
+     * ({@link #deployOwn}).
      */
     @Override
     protected RedisServerProcess.Builder ownServer() {
         return RedisServerProcess.builder();
+    }
+
+    @Override
+    protected ServerCodeMode deployOwn(RedisUrl url) {
+        Provisioning.provision(url, BusConfig.builder().topology(TestRedis.topology()).build());
+        return ServerCodeMode.FUNCTIONS;
     }
 
     @Test

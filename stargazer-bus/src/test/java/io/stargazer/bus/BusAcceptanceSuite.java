@@ -47,6 +47,15 @@ abstract class BusAcceptanceSuite {
     /** A server of the same version this test may stop, kill and restart. */
     protected abstract RedisServerProcess.Builder ownServer();
 
+    /**
+     * Sets up a started {@link #ownServer()} as this suite's shared server is (the functions suite provisions the
+     * library), for promises that need a server of their own but must hold as deployed, such as those under OOM, which
+     * Redis applies to a function as a whole and to a script command by command. Returns the code a bus runs there.
+     */
+    protected ServerCodeMode deployOwn(RedisUrl url) {
+        return ServerCodeMode.SCRIPTS;
+    }
+
     private final List<AutoCloseable> closeables = new ArrayList<>();
 
     /** Fails the test when a handler below fails an assertion (which would otherwise only nack its delivery). */

@@ -610,8 +610,8 @@ abstract class FaultPromises extends SuitePromises {
      */
     @Test
     void anOutageOfRedisDoesNotUseUpAnEntrysDeliveries() throws Exception {
-        RedisServerProcess server = closer.add(ownServer().start());
-        RedisUrl url = RedisUrl.parse(server.url());
+        SuitePromises.Deployed server = ownServerAsDeployed();
+        RedisUrl url = server.url();
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
         String answers = t.outboundStream("webchat");
@@ -632,6 +632,7 @@ abstract class FaultPromises extends SuitePromises {
                         throw e;
                     }
                 }));
+        assertThat(bus.serverCode()).isEqualTo(server.code());
         outageWhileHandling(bus, url, attempts, outage);
         String dead = t.deadLetterStream(stream);
         try (RawRedis raw = new RawRedis(url)) {
@@ -653,8 +654,8 @@ abstract class FaultPromises extends SuitePromises {
      */
     @Test
     void aHandlersOwnFailuresAfterAnOutageDeadLetterItWithTheRealCause() throws Exception {
-        RedisServerProcess server = closer.add(ownServer().start());
-        RedisUrl url = RedisUrl.parse(server.url());
+        SuitePromises.Deployed server = ownServerAsDeployed();
+        RedisUrl url = server.url();
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
         EventBus bus = bus(url, t, "worker");
@@ -678,6 +679,7 @@ abstract class FaultPromises extends SuitePromises {
                     ownFailures.incrementAndGet();
                     throw new IllegalStateException("model said no");
                 }));
+        assertThat(bus.serverCode()).isEqualTo(server.code());
         outageWhileHandling(bus, url, attempts, outage);
         String dead = t.deadLetterStream(stream);
         try (RawRedis raw = new RawRedis(url)) {
@@ -690,5 +692,118 @@ abstract class FaultPromises extends SuitePromises {
             assertThat(ownFailures.get()).as("failures of the handler's own before it was dead-lettered").isEqualTo(maxDeliveries);
             assertThat(raw.xlen(dead)).isEqualTo(1);
         }
+    }
+
+    /**
+     * docs/reliability.md, "A slow handler": a live consumer keeps every entry it holds; another takes one over only
+     * once it went unrefreshed for the whole claim time. Here the holder is alive and connected while Redis refuses
+     * writes (out of memory) for 5 s, two and a half claim times. Consumer a is at its in-flight limit, so only its
+     * timer's refresh keeps the entry a's. With the library, the refresh (sg_refresh) was refused as a whole under OOM,
+     * as was every function registered without flags, and b ran the entry a was still running.
+     */
+    @Test
+    void aSlowHandlersEntryIsNotTakenOverWhileRedisRefusesWrites() throws Exception {
+        SuitePromises.Deployed server = ownServerAsDeployed();
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        String group = t.workerGroup();
+        EventBus a = bus(server.url(), t, "a");
+        EventBus b = bus(server.url(), t, "b");
+        assertThat(a.serverCode()).isEqualTo(server.code());
+        Map<String, AtomicInteger> runs = new ConcurrentHashMap<>();
+        CountDownLatch release = new CountDownLatch(1);
+        closer.add(release::countDown);
+        Duration claim = Duration.ofSeconds(2);
+        closer.add(a.subscribe(fast(stream, group, "a").claimIdle(claim).maxInFlight(1).retryBackoff(Duration.ofMillis(50))
+                .maxRetryBackoff(Duration.ofMillis(200)).closeTimeout(Duration.ofSeconds(1)).build(), d -> {
+                    runs.computeIfAbsent("a", k -> new AtomicInteger()).incrementAndGet();
+                    release.await(60, TimeUnit.SECONDS); // the slow handler
+                }));
+        a.publishInbound(message(0, "c"));
+        await().atMost(WAIT).until(() -> runs.containsKey("a"));
+        closer.add(b.subscribe(fast(stream, group, "b").claimIdle(claim).retryBackoff(Duration.ofMillis(50))
+                .maxRetryBackoff(Duration.ofMillis(200)).closeTimeout(Duration.ofSeconds(1)).build(), d -> {
+                    runs.computeIfAbsent("b", k -> new AtomicInteger()).incrementAndGet();
+                }));
+        try (RedisFaults.Fault oom = RedisFaults.refuseWrites(server.url())) {
+            await().pollDelay(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(6)).until(() -> true);
+        }
+        // Writes are accepted again and a's handler still runs: b must not run the entry now or later.
+        boolean ranOnB;
+        try {
+            await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(7)).until(() -> !runs.containsKey("b"));
+            ranOnB = false;
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            ranOnB = true;
+        }
+        release.countDown();
+        assertThat(ranOnB).as(server.code() + ": consumer b ran the entry live consumer a was still running, after Redis refused "
+                + "writes for 5 s (claim idle 2 s); runs: " + runs).isFalse();
+    }
+
+    /**
+     * A SAFE stream at its cap (1000 entries of 4 KB) fills Redis to its maxmemory while its only group has read
+     * everything and acknowledged nothing. The group then catches up (XACK is allowed under OOM): the bus's trim check
+     * (every 50 ms while the stream is full) must trim what it acknowledged, which frees the memory, and publishing
+     * resumes. With the library, sg_trim was refused as a whole under OOM: the stream was never trimmed and every
+     * publish failed until someone stepped in.
+     */
+    @Test
+    void aStreamAtItsCapIsTrimmedOnceItsGroupCaughtUpWhileRedisIsOutOfMemory() {
+        SuitePromises.Deployed server = ownServerAsDeployed();
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        String group = t.workerGroup();
+        EventBus bus = bus(server.url(), t, "gateway", c -> c.streamMaxlen(1000).publishTimeout(Duration.ofSeconds(2))
+                .backpressureTimeout(Duration.ofSeconds(1)));
+        assertThat(bus.serverCode()).isEqualTo(server.code());
+        bus.ensureGroup(stream, group);
+        String big = "x".repeat(4096);
+        for (int i = 0; i < 1000; i++) {
+            bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", big, "seq", i));
+        }
+        try (RawRedis raw = new RawRedis(server.url())) {
+            var sync = raw.sync();
+            var read = sync.xreadgroup(io.lettuce.core.Consumer.from(RawRedis.utf8(group), RawRedis.utf8("late")),
+                    io.lettuce.core.XReadArgs.Builder.count(2000), io.lettuce.core.XReadArgs.StreamOffset.lastConsumed(RawRedis.utf8(stream)));
+            assertThat(read).hasSize(1000);
+            long maxmemory = usedMemory(sync) - 200_000;
+            sync.configSet("maxmemory-policy", "noeviction");
+            sync.configSet("maxmemory", Long.toString(maxmemory));
+            closer.add(() -> {
+                try (RawRedis undo = new RawRedis(server.url())) {
+                    undo.sync().configSet("maxmemory", "0");
+                }
+            });
+            java.util.concurrent.atomic.AtomicReference<Throwable> last = new java.util.concurrent.atomic.AtomicReference<>();
+            assertThat(tryPublish(bus, last)).as("a publish while Redis is out of memory").isFalse();
+            assertThat(sync.xack(RawRedis.utf8(stream), RawRedis.utf8(group), read.stream().map(m -> m.getId()).toArray(String[]::new)))
+                    .isEqualTo(1000);
+            try {
+                await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(500)).until(() -> tryPublish(bus, last));
+            } catch (org.awaitility.core.ConditionTimeoutException e) {
+                throw new AssertionError(server.code() + ": 20 s after its only group acknowledged every entry, the stream was still "
+                        + "not trimmed (XLEN " + raw.xlen(stream) + ", used_memory " + usedMemory(sync) + " > maxmemory " + maxmemory
+                        + ") and publishing still failed: " + last.get(), e);
+            }
+            assertThat(raw.xlen(stream)).isLessThan(1000);
+        }
+    }
+
+    private static boolean tryPublish(EventBus bus, java.util.concurrent.atomic.AtomicReference<Throwable> last) {
+        try {
+            bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "probe"));
+            return true;
+        } catch (StargazerException e) {
+            last.set(e);
+            return false;
+        }
+    }
+
+    private static long usedMemory(io.lettuce.core.api.sync.RedisCommands<byte[], byte[]> sync) {
+        for (String line : sync.info("memory").split("\\r?\\n")) {
+            if (line.startsWith("used_memory:")) return Long.parseLong(line.substring("used_memory:".length()).trim());
+        }
+        throw new IllegalStateException("no used_memory in INFO memory");
     }
 }

@@ -58,7 +58,7 @@ class FunctionsIT {
         Provisioning.Result first = Provisioning.provision(url(), config(t));
         assertThat(first.changed()).isTrue();
         assertThat(first.actions()).containsExactly(
-                "loaded library stargazer 6",
+                "loaded library stargazer 7",
                 "created group " + t.workerGroup() + " on " + t.inboundStream(),
                 "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
                 "created group " + t.toolsGroup() + " on " + t.toolsStream());
@@ -70,11 +70,11 @@ class FunctionsIT {
             assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
         }
         // A library of another version is not used, and provisioning replaces it.
-        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 6", "local VERSION = 7"), true);
+        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 7", "local VERSION = 8"), true);
         try (EventBus old = EventBus.connect(url(), config(t))) {
             assertThat(old.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
         }
-        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 7 with 6");
+        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 8 with 7");
     }
 
     @Test
@@ -235,6 +235,32 @@ class FunctionsIT {
     /** A stream and its two dedupe hashes (docs/once.md), the keys of sg_publish. */
     private static String[] withHashes(String stream) {
         return new String[] {stream, Topology.slotKey(stream, "dedupe:0"), Topology.slotKey(stream, "dedupe:1")};
+    }
+
+    /**
+     * Redis refuses an FCALL as a whole while out of memory unless the function carries 'allow-oom' (scripts mode's EVAL
+     * refuses only the commands inside that may use memory). The functions that keep a consumer's entries, trim, delete
+     * idle consumers and resume run; those that add data are refused. Before library version 7 every one of them was
+     * refused: a live consumer's entries were taken over and a full stream never trimmed while Redis was full.
+     */
+    @Test
+    void underOomTheFunctionsThatAddNothingRunAndThoseThatAddAreRefused() {
+        Topology t = TestRedis.topology();
+        Provisioning.provision(url(), config(t));
+        String s = t.inboundStream();
+        String g = t.workerGroup();
+        admin.xadd(s, "f", "v");
+        String id = admin.sync().xreadgroup(Consumer.from(b(g), b("c")), XReadArgs.StreamOffset.lastConsumed(b(s))).get(0).getId();
+        String pause = "{" + s + "}:paused:" + g;
+        try (io.stargazer.bus.testing.RedisFaults.Fault oom = io.stargazer.bus.testing.RedisFaults.refuseWrites(url())) {
+            assertThat((List<?>) fcall("sg_refresh", new String[] {s}, g, "c", id)).isEmpty();
+            assertThat(fcall("sg_confirm", new String[] {s}, g, "c", id, "1")).isEqualTo(List.of(2L));
+            assertThat(fcall("sg_delete_idle_consumer", new String[] {s}, g, "gone")).isEqualTo(List.of(0L));
+            assertThat((List<?>) fcall("sg_trim", new String[] {s}, "1000")).hasSize(4);
+            assertThat(fcall("sg_resume", new String[] {s, pause}, g)).isEqualTo(List.of(0L));
+            assertThatThrownBy(() -> fcall("sg_pause", new String[] {s, pause}, g)).hasMessageContaining("OOM");
+            assertThatThrownBy(() -> fcall("sg_publish_batch", new String[] {s}, "0", "p", "t")).hasMessageContaining("OOM");
+        }
     }
 
     private static Object fcall(String function, String[] keys, String... args) {

@@ -33,6 +33,15 @@ abstract class SuitePromises {
         return suite.ownServer();
     }
 
+    /** A server of its own, as the suite deploys it ({@link BusAcceptanceSuite#deployOwn}), and the code a bus runs there. */
+    record Deployed(RedisUrl url, ServerCodeMode code) {
+    }
+
+    Deployed ownServerAsDeployed() {
+        RedisUrl url = RedisUrl.parse(closer.add(ownServer().start()).url());
+        return new Deployed(url, suite.deployOwn(url));
+    }
+
     /** A standalone node's bus, closed when the test ends. */
     EventBus bus(RedisUrl url, Topology topology, String nodeId, UnaryOperator<BusConfig.Builder> tune) {
         return closer.add(EventBus.connect(url, tune.apply(BusConfig.builder().topology(topology).role(NodeRole.STANDALONE).nodeId(nodeId))

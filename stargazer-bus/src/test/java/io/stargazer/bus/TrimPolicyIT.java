@@ -18,6 +18,8 @@ import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 // No silent loss on a full stream: SAFE trimming spares what a group has not acknowledged and holds or refuses
 // publishes instead; EVICT keeps the original's loss and its warning.
@@ -149,6 +151,45 @@ class TrimPolicyIT {
                 assertThat(raw.xlen(stream)).isLessThanOrEqualTo(1000 + 200);
             });
         }
+    }
+
+    /**
+     * After an outage every message of that hour sits in the dead-letter stream, acknowledged on its source stream:
+     * the dead letter is its only copy (docs/operating.md, "Dead letters"). A dead-letter stream has no group, so the
+     * SAFE check took it for "nothing to protect" and trimmed it to the cap, and under EVICT each dead letter's XADD
+     * carried MAXLEN ~: 1500 dead-lettered with a cap of 1000 left about 1000, silently. Dead letters are kept until
+     * the operator purges them.
+     */
+    @ParameterizedTest
+    @EnumSource(TrimPolicy.class)
+    void everyDeadLetterOfAnOutageIsKeptForReplayWhateverTheStreamsCap(TrimPolicy policy) {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        String dead = t.deadLetterStream(stream);
+        EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.STANDALONE).nodeId("worker").streamMaxlen(1000)
+                .trimPolicy(policy).build());
+        closeables.add(bus);
+        AtomicInteger attempts = new AtomicInteger();
+        closeables.add(bus.subscribe(ConsumerConfig.builder(stream, t.workerGroup()).consumerName("w").maxDeliveries(1)
+                .blockTimeout(Duration.ofMillis(200)).closeTimeout(Duration.ofSeconds(2)).build(), d -> {
+                    attempts.incrementAndGet();
+                    throw new IllegalStateException("model provider unavailable");
+                }));
+        int total = 1500;
+        for (int i = 0; i < total; i++) {
+            bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c-" + i % 10, "content", "m" + i, "seq", i));
+        }
+        // Each entry is acknowledged on its stream only once its dead letter is stored.
+        await().atMost(Duration.ofSeconds(60)).until(() -> attempts.get() >= total
+                && bus.groups(stream).stream().allMatch(g -> g.pending() == 0));
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            // A trim check runs in the background after a write: give one the time to run and remove what it would.
+            await().during(Duration.ofSeconds(1)).atMost(WAIT).untilAsserted(() -> assertThat(raw.xlen(dead))
+                    .as("dead letters kept of %d dead-lettered messages, cap 1000, %s", total, policy).isEqualTo(total));
+        }
+        Set<Integer> kept = TestRedis.readAll(bus, dead).stream().map(e -> (int) e.envelope().longValue("seq", -1))
+                .collect(Collectors.toSet());
+        assertThat(kept).isEqualTo(range(total));
     }
 
     @Test

@@ -277,14 +277,14 @@ class MainCliTest {
             Result first = run(env, "provision", "--url", server.url());
             assertThat(first.code()).as(first.err()).isZero();
             assertThat(first.out().lines()).containsExactly(
-                    "loaded library stargazer 6",
+                    "loaded library stargazer 7",
                     "created group " + t.workerGroup() + " on " + t.inboundStream(),
                     "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
                     "created group " + t.toolsGroup() + " on " + t.toolsStream(),
                     "provisioned");
             Result again = run(env, "provision", "--url", server.url());
             assertThat(again.out().lines()).last().isEqualTo("nothing to do: already provisioned");
-            assertThat(again.out().lines()).first().isEqualTo("library stargazer 6 already loaded");
+            assertThat(again.out().lines()).first().isEqualTo("library stargazer 7 already loaded");
         }
     }
 }

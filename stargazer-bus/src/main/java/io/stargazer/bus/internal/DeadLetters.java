@@ -68,6 +68,8 @@ final class DeadLetters {
         this.deadStream = deadStream;
         this.redis = redis;
         this.guard = guard;
+        // Written directly, it is never trimmed; through an outbox, the outbox is kept within its cap as any other.
+        if (outbox == null) guard.deadLetterStream(deadStream);
         this.acks = acks;
         this.clock = clock;
     }
@@ -80,10 +82,11 @@ final class DeadLetters {
     CompletableFuture<Boolean> send(RawEntry e, long deliveries, String error) {
         String written = outbox == null ? deadStream : outbox;
         if (guard.isFull(written)) {
-            // A SAFE dead-letter stream that a lagging group keeps full: leave the entry pending, it is dead-lettered
-            // on a later delivery once there is room. Never drop it.
+            // Relay mode: the outbox the dead letter goes through is at its SAFE cap (the relay lags). Leave the entry
+            // pending, it is dead-lettered on a later delivery once there is room. Never drop it. (A dead-letter stream
+            // written directly is never full: StreamGuard.keptWhole.)
             log.atWarn().addKeyValue("stream", stream).addKeyValue("stream_msg_id", e.id()).addKeyValue("dead_letter_stream", deadStream)
-                    .log("Dead-letter stream is full; the entry stays pending");
+                    .addKeyValue("outbox", written).log("Outbox for the dead letter is full; the entry stays pending");
             return CompletableFuture.completedFuture(false);
         }
         String key = Dedupe.deadLetterKey(stream, e.id(), group);

@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * the script that trims, never from what this process saw earlier, since a group may have been created since. If the
  * stream is still at its cap, it is full: publishes wait
  * ({@link Backpressure#BLOCK}, parked in order) or fail ({@link Backpressure#REJECT}) until a re-check, every
- * {@value #FULL_RECHECK_MS} ms while full, finds room. A publish is still one round trip in the common case.
+ * {@value #FULL_RECHECK_MS} ms while full, finds room. A publish is still one round trip in the common case. Dead-letter streams
+ * are exempt under both policies ({@link #keptWhole}).
  *
  * <p>The script uses only commands that see no entry's content (EXISTS, XLEN, XINFO GROUPS, XPENDING) plus XTRIM,
  * so a publisher whose ACL user may append to a stream but not read it (docs/security.md) can
@@ -391,16 +392,37 @@ final class StreamGuard {
         }
     }
 
-    /** XADD options for a write this guard does not route (dead letters): the same cap rules. */
+    /**
+     * Dead-letter streams named by their consumers' {@code deadLetterStream} where it is not the topology's suffix (those
+     * ending in {@link io.stargazer.bus.Topology#deadLetterSuffix()} need no entry here).
+     */
+    private final java.util.Set<String> deadLetterStreams = ConcurrentHashMap.newKeySet();
+
+    /** {@code stream} holds dead letters: the bus never trims it ({@link #keptWhole}). */
+    void deadLetterStream(String stream) {
+        deadLetterStreams.add(stream);
+    }
+
+    /**
+     * Whether the bus leaves {@code stream} uncapped: a dead-letter stream. A dead letter has already been acknowledged on
+     * its source stream, so it is its only copy, and it has no group to protect it: under either policy the cap would
+     * delete the oldest of an outage's dead letters before anyone replayed them (docs/operating.md, "Dead letters").
+     * They are kept until the operator purges them.
+     */
+    boolean keptWhole(String stream) {
+        return stream.endsWith(config.topology().deadLetterSuffix()) || deadLetterStreams.contains(stream);
+    }
+
+    /** XADD options for a write this guard does not route (dead letters, answers, the relay's moves): the same cap rules. */
     List<String> trimArgsFor(String stream) {
-        return state(stream).trimArgs();
+        return keptWhole(stream) ? List.of() : state(stream).trimArgs();
     }
 
     boolean isFull(String stream) {
-        return state(stream).full;
+        return !keptWhole(stream) && state(stream).full;
     }
 
     void countPublish(String stream) {
-        published(state(stream));
+        if (!keptWhole(stream)) published(state(stream));
     }
 }

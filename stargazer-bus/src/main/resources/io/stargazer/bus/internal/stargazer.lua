@@ -9,7 +9,15 @@
 --
 -- Bump VERSION whenever a function's contract or behaviour changes: the bus uses the library only at its own version
 -- (sg_version), and provisioning replaces an older one.
-local VERSION = 6
+--
+-- Out of memory (maxmemory reached, noeviction): Redis refuses an FCALL as a whole, before it runs, unless the function
+-- is registered with 'allow-oom' (or 'no-writes'); EVAL without a shebang, as in scripts mode, refuses only the commands
+-- inside that may use memory. The bus's housekeeping must go on while Redis is full, or a live consumer loses its
+-- entries to a takeover (sg_refresh refused) and a stream at its SAFE cap is never trimmed to make room (sg_trim
+-- refused). So the functions below that only read, keep idle times, delete or trim (sg_trim, sg_refresh, sg_confirm,
+-- sg_delete_idle_consumer, sg_resume) carry 'allow-oom'; 'allow-oom' also lets every command inside run, so none of
+-- them may call a command that adds data. Everything that adds (XADD, SET, HSET) stays unflagged and is refused.
+local VERSION = 7
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -402,7 +410,7 @@ end)
 
 -- The SAFE trim. KEYS[1] stream; ARGV[1] cap (>= 1000). Trims only below the oldest entry some group still needs;
 -- a stream without groups to its cap. Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
-redis.register_function('sg_trim', function(keys, argv)
+local function sg_trim(keys, argv)
   check_keys(keys, 1)
   local key = keys[1]
   local cap = whole(argv[1], 'cap', MIN_CAP)
@@ -421,7 +429,8 @@ redis.register_function('sg_trim', function(keys, argv)
     redis.call('XTRIM', key, 'MINID', target)
   end
   return {redis.call('XLEN', key), lagging, 1, 1}
-end)
+end
+redis.register_function{function_name = 'sg_trim', callback = sg_trim, flags = {'allow-oom'}}
 
 -- Pauses a group: KEYS[1] stream, KEYS[2] <stream's slot key>:paused:<group>; ARGV[1] group. 1 when set, 0 when it was.
 redis.register_function('sg_pause', function(keys, argv)
@@ -432,11 +441,12 @@ redis.register_function('sg_pause', function(keys, argv)
 end)
 
 -- Resumes a group: as sg_pause. 1 when the flag was removed, 0 when the group was not paused.
-redis.register_function('sg_resume', function(keys, argv)
+local function sg_resume(keys, argv)
   check_keys(keys, 2)
   expect_key(keys[2], slot_key(keys[1], 'paused:' .. tostring(argv[1])), 'pause')
   return redis.call('DEL', keys[2])
-end)
+end
+redis.register_function{function_name = 'sg_resume', callback = sg_resume, flags = {'allow-oom'}}
 
 -- Keeps a consumer's entries: KEYS[1] stream; ARGV group, consumer, ids. Resets the idle time of those still pending
 -- with the consumer; returns the ids that are not.
@@ -455,7 +465,8 @@ local function sg_refresh(keys, argv)
   return lost
 end
 -- END refresh
-redis.register_function('sg_refresh', sg_refresh)
+-- XCLAIM of an entry already pending with this consumer: moves nothing, adds nothing.
+redis.register_function{function_name = 'sg_refresh', callback = sg_refresh, flags = {'allow-oom'}}
 
 -- KEYS[1] stream; ARGV group, consumer, id, count (1: a new delivery, count it). The entry's delivery count when it
 -- is pending with the consumer, -1 when not, -2 when it is pending but was deleted from the stream.
@@ -472,7 +483,7 @@ local function sg_confirm(keys, argv)
   return p[1][4]
 end
 -- END confirm
-redis.register_function('sg_confirm', sg_confirm)
+redis.register_function{function_name = 'sg_confirm', callback = sg_confirm, flags = {'allow-oom'}}
 
 -- KEYS[1] stream; ARGV group, consumer. Deletes the consumer when it holds nothing; -1 when it does.
 -- BEGIN delete_idle_consumer
@@ -483,7 +494,7 @@ local function sg_delete_idle_consumer(keys, argv)
   return -1
 end
 -- END delete_idle_consumer
-redis.register_function('sg_delete_idle_consumer', sg_delete_idle_consumer)
+redis.register_function{function_name = 'sg_delete_idle_consumer', callback = sg_delete_idle_consumer, flags = {'allow-oom'}}
 
 -- BEGIN tool_keys
 -- The tools service's run lease and stored reply of one request: <tools slot key>:result:<id>, ...:run:<id>.

@@ -28,7 +28,11 @@ public final class RedisFaults {
     /**
      * Makes the server refuse every write that may use memory (XADD, XGROUP CREATE, ...: "OOM command not allowed"):
      * {@code maxmemory} below what it uses now, with {@code maxmemory-policy noeviction} so nothing is evicted.
-     * XACK, XCLAIM, XREADGROUP and reads still work, as on a full production server. Closing restores both settings.
+     * XACK, XCLAIM, XREADGROUP and reads still work when sent as commands or from a script without a shebang (EVAL,
+     * scripts mode); a function (FCALL) is refused as a whole unless it carries {@code allow-oom} or {@code no-writes},
+     * whatever it calls, so a test of OOM with the library needs a provisioned server (SuitePromises.ownServerAsDeployed).
+     * Unlike a full production server, it stays refused until closed: {@code maxmemory} is 1 byte, so no trim or
+     * deletion brings the server back under it (fill the server for real to test that). Closing restores both settings.
      */
     public static Fault refuseWrites(RedisUrl url) {
         RawRedis raw = new RawRedis(url);
