@@ -69,10 +69,17 @@ final class NodeProcess implements AutoCloseable {
         return p;
     }
 
+    /**
+     * How long a child node may take to start. A CI run at load 17 (the machine's two cores shared with four other
+     * Maven runs) failed three starts at 40 s: each child's first log line came 39 s after it was launched (the JVM
+     * itself starting), and the rest followed within a second or two.
+     */
+    private static final Duration START = Duration.ofSeconds(90);
+
     /** Waits for the "Node running" log line; fails with the log when the process dies first. */
     NodeProcess awaitRunning() {
         try {
-            await().atMost(Duration.ofSeconds(40)).until(() -> {
+            await().atMost(START).until(() -> {
                 if (!process.isAlive()) {
                     throw new AssertionError(name + " exited with " + process.exitValue() + ":\n" + log());
                 }
@@ -80,7 +87,7 @@ final class NodeProcess implements AutoCloseable {
             });
         } catch (org.awaitility.core.ConditionTimeoutException e) {
             // Say where the child got to: the timeout alone does not tell a slow start from a stuck one.
-            throw new AssertionError(name + " did not log 'Node running' within 40 s; its log so far:\n" + log(), e);
+            throw new AssertionError(name + " did not log 'Node running' within " + START.toSeconds() + " s; its log so far:\n" + log(), e);
         }
         return this;
     }
