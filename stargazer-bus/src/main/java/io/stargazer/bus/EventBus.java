@@ -67,7 +67,8 @@ public interface EventBus extends AutoCloseable {
     /**
      * Creates the consumer groups this node's role reads with, as the original module does: worker and standalone
      * the worker group on the inbound stream(s); gateway and standalone the gateway group on each platform's outbound
-     * stream; tools the tools group on the tools stream. Groups start at {@code $}; streams are made if missing.
+     * stream, but webchat's (its gateways read with groups of their own, {@link Topology#hasSharedGatewayGroup}: the one
+     * place this differs from the original); tools the tools group on the tools stream. Groups start at {@code $}; streams are made if missing.
      * Only "group already exists" (BUSYGROUP) counts as success: any other failure throws
      * {@link ProvisioningException} naming the stream and group.
      */

@@ -157,6 +157,23 @@ public final class Topology {
         return gatewayGroupPrefix + ":" + checkPlatform("platform", platform);
     }
 
+    /**
+     * The web chat's platform. Its gateways read its outbound stream each with a group of their own,
+     * {@code gatewayGroup("webchat") + ":" + gatewayId} (every gateway must see every answer to find the tab that holds
+     * its channel: docs/node.md), never with the shared {@link #gatewayGroup}.
+     */
+    public static final String WEBCHAT_PLATFORM = "webchat";
+
+    /**
+     * Whether platform P's gateways share the group {@link #gatewayGroup}, which provisioning and
+     * {@code EventBus.ensureStreams} then create: every platform but {@link #WEBCHAT_PLATFORM}. A shared webchat group
+     * would have no reader, and under {@code SG_TRIM_POLICY=safe} a group nobody reads keeps the stream from being
+     * trimmed: at its cap every answer would be refused.
+     */
+    public static boolean hasSharedGatewayGroup(String platform) {
+        return !WEBCHAT_PLATFORM.equals(platform);
+    }
+
     /** Worker W's tools reply stream: {@code PREFIX:W}. */
     public String toolsReplyStream(String workerId) {
         return toolsReplyStreamPrefix + ":" + checkName("worker id", workerId);

@@ -129,10 +129,7 @@ public final class Node implements AutoCloseable {
             log.atInfo().addKeyValue("endpoint", s.env().get(NodeTracing.ENDPOINT))
                     .log("Exporting traces over OTLP to " + s.env().get(NodeTracing.ENDPOINT));
         }
-        // A webchat gateway reads with a group of its own (see WebChatGateway), not the shared per-platform group.
-        List<String> platforms = new ArrayList<>(bus.config().platforms());
-        if (s.parts().gateway()) platforms.remove(WebChatGateway.PLATFORM);
-        bus.ensureStreams(platforms);
+        bus.ensureStreams();
         NodeMetrics metrics = new NodeMetrics();
         metrics.bind(bus);
 

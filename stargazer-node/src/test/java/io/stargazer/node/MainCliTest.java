@@ -248,7 +248,6 @@ class MainCliTest {
             assertThat(first.out().lines()).containsExactly(
                     "loaded library stargazer 5",
                     "created group " + t.workerGroup() + " on " + t.inboundStream(),
-                    "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
                     "created group " + t.toolsGroup() + " on " + t.toolsStream(),
                     "provisioned");
             Result again = run(env, "provision", "--url", server.url());

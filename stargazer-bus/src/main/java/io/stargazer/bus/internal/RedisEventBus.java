@@ -254,7 +254,9 @@ final class RedisEventBus implements EventBus {
             for (String s : t.inboundStreams()) groups.put(s, t.workerGroup());
         }
         if (role == NodeRole.GATEWAY || role == NodeRole.STANDALONE) {
-            for (String p : platforms) groups.put(t.outboundStream(p), t.gatewayGroup(p));
+            for (String p : platforms) {
+                if (Topology.hasSharedGatewayGroup(p)) groups.put(t.outboundStream(p), t.gatewayGroup(p));
+            }
         }
         if (role == NodeRole.TOOLS) {
             // Only the dedicated tools service consumes the tools stream; standalone runs tools in-process.

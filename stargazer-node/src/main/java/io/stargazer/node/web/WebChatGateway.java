@@ -295,10 +295,19 @@ public final class WebChatGateway implements AutoCloseable {
      */
     public List<String> removeDeadGatewayGroups() {
         List<String> removed = new java.util.ArrayList<>();
-        String prefix = bus.topology().gatewayGroup(PLATFORM) + ":";
+        String shared = bus.topology().gatewayGroup(PLATFORM);
+        String prefix = shared + ":";
         try {
             Set<String> missingNow = new HashSet<>();
             for (GroupInfo g : bus.groups(stream)) {
+                // The shared group: older provisioning (and ensureStreams) made it, and no gateway here reads with it,
+                // so under SAFE it held the stream's trimming for ever. One with a consumer belongs to someone else.
+                if (g.name().equals(shared) && g.consumers() == 0 && bus.deleteGroup(stream, g.name())) {
+                    removed.add(g.name());
+                    log.atWarn().addKeyValue("stream", stream).addKeyValue("group", g.name())
+                            .log("Deleted the shared web chat group nobody reads (web chat gateways read with groups of their own)");
+                    continue;
+                }
                 if (!g.name().startsWith(prefix) || g.name().equals(group) || bus.isAlive(aliveKey(g.name()))) {
                     continue;
                 }
