@@ -135,7 +135,8 @@ public final class Node implements AutoCloseable {
 
         // First started, last stopped: while the other parts stop, what they still write to their outboxes is moved.
         if (s.parts().relay() || (s.role() == NodeRole.STANDALONE && bus.config().publishVia() == PublishVia.RELAY)) {
-            Relay relay = Relay.start(bus, c -> c.fromEnvironment());
+            // After fromEnvironment(), which names the consumer after SG_NODE_ID: the node id (--node-id wins) does.
+            Relay relay = Relay.start(bus, c -> c.fromEnvironment().consumerName(bus.config().nodeId()));
             toClose.push(relay);
             subscriptions.addAll(relay.subscriptions());
             relay.subscriptions().forEach(metrics::watch);
@@ -145,7 +146,8 @@ public final class Node implements AutoCloseable {
         }
 
         if (s.parts().tools()) {
-            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(), ToolServiceConfig.fromEnvironment());
+            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(),
+                    ToolServiceConfig.fromEnvironment().toBuilder().consumerName(bus.config().nodeId()).build());
             toClose.push(tools);
             subscriptions.add(tools.subscription());
             metrics.watch(tools.subscription());

@@ -2,11 +2,17 @@
 package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConsumerInfo;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -253,6 +259,25 @@ class MainCliTest {
             Result again = run(env, "provision", "--url", server.url());
             assertThat(again.out().lines()).last().isEqualTo("nothing to do: already provisioned");
             assertThat(again.out().lines()).first().isEqualTo("library stargazer 5 already loaded");
+        }
+    }
+
+    /**
+     * node.md: a setting is "its flag, else its environment variable". With both, --node-id names the worker's consumer
+     * (each subscription used to take SG_NODE_ID again from ConsumerConfig.Builder.fromEnvironment()).
+     */
+    @Test
+    void theNodeIdFlagWinsOverSgNodeIdForTheConsumerName() throws Exception {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = new HashMap<>(TestEnv.of(t));
+        env.put("SG_NODE_ID", "from-variable");
+        try (NodeProcess worker = NodeProcess.start("node-id-flag", env, "worker", "--node-id", "from-flag");
+             EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.WORKER).build())) {
+            worker.awaitRunning();
+            await().atMost(Duration.ofSeconds(20)).until(() -> !bus.consumers(t.inboundStream(), t.workerGroup()).isEmpty());
+            List<String> names = bus.consumers(t.inboundStream(), t.workerGroup()).stream().map(ConsumerInfo::name).toList();
+            assertThat(names).as("consumers of the worker group").containsExactly("from-flag");
+            worker.stop();
         }
     }
 }

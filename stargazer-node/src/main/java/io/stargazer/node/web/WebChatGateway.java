@@ -131,7 +131,9 @@ public final class WebChatGateway implements AutoCloseable {
         g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
         // ORDERED whatever SG_RETRY_ORDER says: a tab skips answers at or below the last id it was sent, which holds
         // only while a channel's answers reach it in stream order (an older one retried after a newer would be lost).
-        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().retryOrder(io.stargazer.bus.RetryOrder.ORDERED).build(),
+        // The consumer is named after the gateway id (--node-id wins over SG_NODE_ID, which fromEnvironment() reads).
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().consumerName(g.gatewayId)
+                        .retryOrder(io.stargazer.bus.RetryOrder.ORDERED).build(),
                 d -> g.deliver(d.id(), d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
