@@ -19,7 +19,8 @@ import java.util.Objects;
  * {@code rediss://} for TLS. The password is kept out of {@link #toString()} and every message built from it.
  *
  * <p>Redis Cluster: {@code redis://[user[:password]@]host[:port][,host[:port]...][?cluster=true]}. More than one
- * host, {@code ?cluster=true}, or {@code SG_REDIS_CLUSTER=true} (through {@link #fromEnvironment}) selects the cluster
+ * host, {@code ?cluster=true}, or {@code SG_REDIS_CLUSTER=true} (through {@link #fromEnvironment} or
+ * {@link #withEnvironment}) selects the cluster
  * client; the hosts are seeds only, the client discovers the rest of the cluster from any one of them. A cluster
  * has only database 0.
  *
@@ -195,18 +196,27 @@ public final class RedisUrl {
     }
 
     /**
-     * {@code REDIS_URL} (default {@code redis://localhost:6379}) with the TLS settings of {@code env},
-     * {@value #ENV_CA_FILE} and {@value #ENV_TLS_VERIFY} (both refused on a {@code redis://} URL, where they would do
-     * nothing; a CA file that cannot be read is refused at once, naming the setting), in cluster mode when
-     * {@value #ENV_REDIS_CLUSTER} is {@code true} or the URL says so ({@code SG_REDIS_CLUSTER=false} with a cluster
-     * URL is refused as contradictory).
+     * {@code REDIS_URL} (default {@code redis://localhost:6379}) with the settings of {@code env} applied as
+     * {@link #withEnvironment(Map)} does.
      */
     public static RedisUrl fromEnvironment(Map<String, String> env) {
         String raw = env.get(ENV_REDIS_URL);
-        RedisUrl url = parse(ENV_REDIS_URL, raw == null || raw.isBlank() ? "redis://localhost:6379" : raw);
+        return parse(ENV_REDIS_URL, raw == null || raw.isBlank() ? "redis://localhost:6379" : raw).withEnvironment(env);
+    }
+
+    /**
+     * This URL with the TLS and cluster settings of {@code env} (a blank one counts as unset): {@value #ENV_CA_FILE} and
+     * {@value #ENV_TLS_VERIFY} (both refused on a {@code redis://} URL, where they would do nothing; a CA file that
+     * cannot be read is refused at once, naming the setting), and cluster mode when {@value #ENV_REDIS_CLUSTER} is
+     * {@code true} or the URL says so ({@code SG_REDIS_CLUSTER=false} with a cluster URL is refused as contradictory).
+     * For a URL that came from elsewhere than {@code REDIS_URL} (a flag, a property): the one place these three are read
+     * and checked, so every caller accepts and refuses the same values.
+     */
+    public RedisUrl withEnvironment(Map<String, String> env) {
+        RedisUrl url = this;
         String ca = env.get(ENV_CA_FILE);
         if (ca != null && !ca.isBlank()) {
-            if (!url.tls) throw new ConfigException(ENV_CA_FILE, "is set but " + ENV_REDIS_URL + " is not rediss://");
+            if (!url.tls) throw new ConfigException(ENV_CA_FILE, "is set but the Redis URL '" + url + "' is not rediss://");
             Path p = Path.of(ca.trim());
             if (!Files.isRegularFile(p) || !Files.isReadable(p)) {
                 throw new ConfigException(ENV_CA_FILE, "'" + Settings.printable(ca) + "' is not a readable file");
@@ -218,7 +228,7 @@ public final class RedisUrl {
             switch (verify.trim().toLowerCase(Locale.ROOT)) {
                 case "full" -> { }
                 case "none" -> {
-                    if (!url.tls) throw new ConfigException(ENV_TLS_VERIFY, "is 'none' but " + ENV_REDIS_URL + " is not rediss://");
+                    if (!url.tls) throw new ConfigException(ENV_TLS_VERIFY, "is 'none' but the Redis URL '" + url + "' is not rediss://");
                     url = url.withInsecureTls();
                 }
                 default -> throw new ConfigException(ENV_TLS_VERIFY, "'" + Settings.printable(verify) + "' must be full or none");
@@ -230,7 +240,7 @@ public final class RedisUrl {
         }
         boolean cluster = parseFlag(ENV_REDIS_CLUSTER, "", flag);
         if (!cluster && url.cluster) {
-            throw new ConfigException(ENV_REDIS_CLUSTER, "'false' contradicts " + ENV_REDIS_URL + " '" + url + "', which selects a cluster");
+            throw new ConfigException(ENV_REDIS_CLUSTER, "'false' contradicts the Redis URL '" + url + "', which selects a cluster");
         }
         return url.withCluster(cluster);
     }

@@ -115,6 +115,16 @@ class RedisUrlTest {
     }
 
     @Test
+    void withEnvironmentAppliesTheTlsAndClusterVariablesToAUrlFromElsewhere() {
+        RedisUrl plain = RedisUrl.parse("--redis-url", "redis://h:7000");
+        assertThat(plain.withEnvironment(java.util.Map.of("SG_REDIS_CLUSTER", "true")).cluster()).isTrue();
+        assertThat(plain.withEnvironment(java.util.Map.of("SG_REDIS_CLUSTER", " ", "SG_REDIS_CA_FILE", ""))).isEqualTo(plain);
+        ConfigException e = catchThrowableOfType(() -> plain.withEnvironment(java.util.Map.of("SG_REDIS_TLS_VERIFY", "none")), ConfigException.class);
+        assertThat(e.setting()).isEqualTo("SG_REDIS_TLS_VERIFY");
+        assertThat(RedisUrl.parse("rediss://h:7000").withEnvironment(java.util.Map.of("SG_REDIS_TLS_VERIFY", "none")).verifyPeer()).isFalse();
+    }
+
+    @Test
     void nullIsRefused() {
         refusal(null);
     }

@@ -91,7 +91,7 @@ final class NodeCommands {
         // Only from the environment, never a flag: a flag would show in `ps`.
         Node.Dashboard dashboard = new Node.Dashboard(o.dashboardHost, dashboardPort, main.env("SG_DASHBOARD_PASSWORD"));
         RedisUrl url = o.connection.redisUrl == null ? null
-                : RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), o.connection.redisUrl);
+                : RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), o.connection.redisUrl).withEnvironment(main.env);
         Node.Settings s = new Node.Settings(role, parts, url, nodeId, Path.of(o.dataDir).toAbsolutePath(), redisPort,
                 o.httpHost, httpPort, o.handler, Duration.ofMillis(o.toolTimeoutMs), main.env, dashboard);
         Node node = Node.start(s);
@@ -99,6 +99,7 @@ final class NodeCommands {
         node.awaitStop();
         return 0;
     }
+
 
     /** What every server command is: its options, and the role and parts it runs. */
     abstract static class ServerCommand implements Callable<Integer> {

@@ -67,7 +67,7 @@ final class OperatorCommands {
         if (connection.redisUrl == null) {
             throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
         }
-        RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl);
+        RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl).withEnvironment(main.env);
         BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
         cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
         if (code != io.stargazer.bus.ServerCodeMode.AUTO) cfg.serverCode(code);

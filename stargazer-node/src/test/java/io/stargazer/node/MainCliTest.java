@@ -9,14 +9,18 @@ import io.stargazer.bus.ConsumerInfo;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
+import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.Certificates;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class MainCliTest {
     record Result(int code, String out, String err) {
@@ -260,6 +264,36 @@ class MainCliTest {
             assertThat(again.out().lines()).last().isEqualTo("nothing to do: already provisioned");
             assertThat(again.out().lines()).first().isEqualTo("library stargazer 5 already loaded");
         }
+    }
+
+    /** README "Settings": SG_REDIS_CA_FILE is the CA to trust for rediss://; the node reads it beside REDIS_URL. */
+    @Test
+    void theNodeTrustsTheCaOfSgRedisCaFile(@TempDir Path dir) {
+        Certificates certs = new Certificates(dir);
+        certs.ca("ca");
+        certs.server("server", "ca", "IP:127.0.0.1", "DNS:localhost");
+        try (RedisServerProcess server = RedisServerProcess.builder().tls(certs.crt("server"), certs.key("server"), certs.crt("ca")).start()) {
+            Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+            env.put("REDIS_URL", server.tlsUrl());
+            env.put("SG_REDIS_CA_FILE", certs.crt("ca").toString());
+            Result r = run(env, "streams");
+            assertThat(r.code()).as("stargazer streams with SG_REDIS_CA_FILE: " + r.err()).isZero();
+        }
+    }
+
+    /** The node refuses what RedisUrl.fromEnvironment refuses: a CA file on a redis:// URL, a TLS_VERIFY not full or none. */
+    @Test
+    void aCaFileOnAPlainUrlIsRefusedAsTheLibraryDoes() {
+        Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+        env.put("SG_REDIS_CA_FILE", "/no/such/ca.pem");
+        Result r = run(env, "streams");
+        assertThat(r.code()).as("exit code; out=" + r.out()).isEqualTo(2);
+        assertThat(r.err().strip()).startsWith("stargazer: SG_REDIS_CA_FILE: is set but").doesNotContain("\n");
+        env.remove("SG_REDIS_CA_FILE");
+        env.put("SG_REDIS_TLS_VERIFY", "sometimes");
+        r = run(env, "streams");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).isEqualTo("stargazer: SG_REDIS_TLS_VERIFY: 'sometimes' must be full or none");
     }
 
     /**
