@@ -200,8 +200,8 @@ public final class RedisUrl {
      * {@link #withEnvironment(Map)} does.
      */
     public static RedisUrl fromEnvironment(Map<String, String> env) {
-        String raw = env.get(ENV_REDIS_URL);
-        return parse(ENV_REDIS_URL, raw == null || raw.isBlank() ? "redis://localhost:6379" : raw).withEnvironment(env);
+        String raw = Settings.env(env, ENV_REDIS_URL);
+        return parse(ENV_REDIS_URL, raw == null ? "redis://localhost:6379" : raw).withEnvironment(env);
     }
 
     /**
@@ -214,8 +214,8 @@ public final class RedisUrl {
      */
     public RedisUrl withEnvironment(Map<String, String> env) {
         RedisUrl url = this;
-        String ca = env.get(ENV_CA_FILE);
-        if (ca != null && !ca.isBlank()) {
+        String ca = Settings.env(env, ENV_CA_FILE);
+        if (ca != null) {
             if (!url.tls) throw new ConfigException(ENV_CA_FILE, "is set but the Redis URL '" + url + "' is not rediss://");
             Path p = Path.of(ca.trim());
             if (!Files.isRegularFile(p) || !Files.isReadable(p)) {
@@ -223,8 +223,8 @@ public final class RedisUrl {
             }
             url = url.withCaFile(p);
         }
-        String verify = env.get(ENV_TLS_VERIFY);
-        if (verify != null && !verify.isBlank()) {
+        String verify = Settings.env(env, ENV_TLS_VERIFY);
+        if (verify != null) {
             switch (verify.trim().toLowerCase(Locale.ROOT)) {
                 case "full" -> { }
                 case "none" -> {
@@ -234,8 +234,8 @@ public final class RedisUrl {
                 default -> throw new ConfigException(ENV_TLS_VERIFY, "'" + Settings.printable(verify) + "' must be full or none");
             }
         }
-        String flag = env.get(ENV_REDIS_CLUSTER);
-        if (flag == null || flag.isBlank()) {
+        String flag = Settings.env(env, ENV_REDIS_CLUSTER);
+        if (flag == null) {
             return url;
         }
         boolean cluster = parseFlag(ENV_REDIS_CLUSTER, "", flag);

@@ -426,20 +426,20 @@ public final class Topology {
         private Builder() {
         }
 
-        /** Takes the {@code SG_*} names present in {@code env}; the others keep their current value. */
+        /** Takes the {@code SG_*} names present in {@code env}; the others (and blank ones) keep their current value. */
         public Builder fromEnvironment(Map<String, String> env) {
             String v;
-            if ((v = env.get(ENV_INBOUND_STREAM)) != null) inboundStream(v);
-            if ((v = env.get(ENV_OUTBOUND_STREAM_PREFIX)) != null) outboundStreamPrefix(v);
-            if ((v = env.get(ENV_WORKER_GROUP)) != null) workerGroup(v);
-            if ((v = env.get(ENV_GATEWAY_GROUP_PREFIX)) != null) gatewayGroupPrefix(v);
-            if ((v = env.get(ENV_TOOLS_STREAM)) != null) toolsStream(v);
-            if ((v = env.get(ENV_TOOLS_GROUP)) != null) toolsGroup(v);
-            if ((v = env.get(ENV_TOOLS_REPLY_STREAM_PREFIX)) != null) toolsReplyStreamPrefix(v);
-            if ((v = env.get(ENV_DEAD_LETTER_SUFFIX)) != null) deadLetterSuffix(v);
-            if ((v = env.get(ENV_INBOUND_PARTITIONS)) != null) inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, v));
-            if ((v = env.get(ENV_OUTBOX_PREFIX)) != null) outboxPrefix(v);
-            if ((v = env.get(ENV_RELAY_GROUP)) != null) relayGroup(v);
+            if ((v = Settings.env(env, ENV_INBOUND_STREAM)) != null) inboundStream(v);
+            if ((v = Settings.env(env, ENV_OUTBOUND_STREAM_PREFIX)) != null) outboundStreamPrefix(v);
+            if ((v = Settings.env(env, ENV_WORKER_GROUP)) != null) workerGroup(v);
+            if ((v = Settings.env(env, ENV_GATEWAY_GROUP_PREFIX)) != null) gatewayGroupPrefix(v);
+            if ((v = Settings.env(env, ENV_TOOLS_STREAM)) != null) toolsStream(v);
+            if ((v = Settings.env(env, ENV_TOOLS_GROUP)) != null) toolsGroup(v);
+            if ((v = Settings.env(env, ENV_TOOLS_REPLY_STREAM_PREFIX)) != null) toolsReplyStreamPrefix(v);
+            if ((v = Settings.env(env, ENV_DEAD_LETTER_SUFFIX)) != null) deadLetterSuffix(v);
+            if ((v = Settings.env(env, ENV_INBOUND_PARTITIONS)) != null) inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, v));
+            if ((v = Settings.env(env, ENV_OUTBOX_PREFIX)) != null) outboxPrefix(v);
+            if ((v = Settings.env(env, ENV_RELAY_GROUP)) != null) relayGroup(v);
             return this;
         }
 

@@ -314,4 +314,27 @@ class MainCliTest {
             worker.stop();
         }
     }
+
+    /**
+     * node.md: "a blank one counts as unset", for the bus variables too: a blank SG_NODE_ID (compose's
+     * SG_NODE_ID=${NODE_ID} with NODE_ID unset) ended every command, even publish, with "must not be empty".
+     */
+    @Test
+    void aBlankSgNodeIdCountsAsUnset() {
+        Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+        env.put("SG_NODE_ID", "");
+        env.put("SG_STREAM_MAXLEN", " ");
+        Result r = run(env, "publish", "{\"channel_id\":\"c-1\",\"content\":\"hi\"}");
+        assertThat(r.code()).as(r.err()).isZero();
+    }
+
+    /** README: a bad value's message names the variable and the value: a zero duration in milliseconds, not 'PT0S'. */
+    @Test
+    void aZeroDurationIsQuotedInMilliseconds() {
+        Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+        env.put("SG_PUBLISH_TIMEOUT_MS", "0");
+        Result r = run(env, "streams");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).isEqualTo("stargazer: SG_PUBLISH_TIMEOUT_MS: '0 ms' must be a positive duration");
+    }
 }
