@@ -110,6 +110,14 @@ public final class RedisUrl {
             throw new ConfigException(setting, "'" + redact(url) + "' must start with redis:// or rediss://");
         }
         if (uri.getHost() == null || uri.getHost().isEmpty()) {
+            // java.net.URI gives no host when the port is not a number: name the port, which is what is wrong.
+            String auth = uri.getRawAuthority();
+            String hostPort = auth == null ? "" : auth.substring(auth.lastIndexOf('@') + 1);
+            int colon = hostPort.lastIndexOf(':');
+            if (colon > 0 && hostPort.indexOf(']') < colon && !hostPort.substring(colon + 1).matches("[0-9]*")) {
+                throw new ConfigException(setting, "'" + redact(url) + "' names port '" + Settings.printable(hostPort.substring(colon + 1))
+                        + "', not a number");
+            }
             throw new ConfigException(setting, "'" + redact(url) + "' has no host");
         }
         // java.net.URI keeps the brackets of an IPv6 literal ("[::1]"); Lettuce and toString() want the bare address.
@@ -149,8 +157,14 @@ public final class RedisUrl {
         String query = uri.getRawQuery();
         if (query != null) {
             for (String param : query.split("&")) {
-                if (param.startsWith("cluster=")) {
-                    cluster = parseFlag(setting, "'" + redact(url) + "' has cluster=", param.substring("cluster=".length()));
+                int eq = param.indexOf('=');
+                String name = eq < 0 ? param : param.substring(0, eq);
+                if (name.equals("cluster")) {
+                    cluster = parseFlag(setting, "'" + redact(url) + "' has cluster=", eq < 0 ? "" : param.substring(eq + 1));
+                } else if (!name.isEmpty()) {
+                    // A parameter taken and ignored would look like it worked (?custer=true connects to one node).
+                    throw new ConfigException(setting, "'" + redact(url) + "' has the unknown parameter '" + Settings.printable(name)
+                            + "' (the only one is cluster)");
                 }
             }
         }

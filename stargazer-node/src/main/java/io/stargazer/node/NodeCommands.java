@@ -96,10 +96,30 @@ final class NodeCommands {
                 o.httpHost, httpPort, o.handler, Duration.ofMillis(o.toolTimeoutMs), main.env, dashboard);
         Node node = Node.start(s);
         Runtime.getRuntime().addShutdownHook(new Thread(node::close, "stargazer-shutdown"));
+        stopOnSignal("TERM", node);
+        stopOnSignal("INT", node);
         node.awaitStop();
         return 0;
     }
 
+    /**
+     * SIGTERM and SIGINT stop the node here rather than through the JVM's shutdown, which would end the process with
+     * 143 (130) after a clean stop: systemd and container runtimes would count that graceful stop as a failure. The
+     * command then returns 0. Where the signal cannot be taken (-Xrs, or the JVM keeps it), the shutdown hook still
+     * stops the node, with the JVM's exit code.
+     */
+    @SuppressWarnings("restriction")
+    private static void stopOnSignal(String name, Node node) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> {
+                Thread t = new Thread(node::close, "stargazer-sig" + name.toLowerCase(java.util.Locale.ROOT));
+                t.setDaemon(true);
+                t.start();
+            });
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            // Left to the shutdown hook.
+        }
+    }
 
     /** What every server command is: its options, and the role and parts it runs. */
     abstract static class ServerCommand implements Callable<Integer> {

@@ -185,4 +185,22 @@ class DeadCliIT {
             assertThat(bus.paused(t.inboundStream(), typo)).isFalse();
         }
     }
+
+    /** Like streams, publish and tail: dead, pause, resume and provision print no library INFO lines on stderr. */
+    @Test
+    void operatorCommandsPrintOnlyTheirResultsNotTheLibrarysInfoLines() throws Exception {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        try (io.stargazer.bus.EventBus bus = TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(t)
+                .role(io.stargazer.bus.NodeRole.WORKER).build())) {
+            bus.ensureStreams();
+        }
+        for (List<String> args : List.of(List.of("dead", "list"), List.of("pause", "inbound", t.workerGroup()),
+                List.of("resume", "inbound", t.workerGroup()))) {
+            try (NodeProcess p = NodeProcess.start("quiet-" + args.get(0), env, args.toArray(String[]::new))) {
+                assertThat(p.awaitExit()).as(p.log()).isZero();
+                assertThat(p.lines()).as(String.join(" ", args)).noneMatch(l -> l.contains(" INFO "));
+            }
+        }
+    }
 }

@@ -337,4 +337,23 @@ class MainCliTest {
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err().strip()).isEqualTo("stargazer: SG_PUBLISH_TIMEOUT_MS: '0 ms' must be a positive duration");
     }
+
+    /** node.md "Shutting down": a graceful stop on SIGTERM ends with exit code 0, not the JVM's 143. */
+    @Test
+    void aGracefulStopOnSigtermExitsWithZero() throws Exception {
+        try (NodeProcess worker = NodeProcess.start("sigterm-exit", TestEnv.of(TestRedis.topology()), "worker")) {
+            worker.awaitRunning();
+            assertThat(worker.stop()).as(worker.log()).isZero();
+            assertThat(worker.lines()).anyMatch(l -> l.contains("Stopped"));
+        }
+    }
+
+    /** The operator commands never start a server: their --redis-url help does not say they would. */
+    @Test
+    void theRedisUrlHelpOfTheOperatorCommandsPromisesNoEmbeddedServer() {
+        for (String command : List.of("streams", "publish", "tail", "pause", "provision")) {
+            Result r = run(Map.of(), command, "--help");
+            assertThat(r.out()).as(command).contains("--redis-url").doesNotContain("without it the node starts an embedded one");
+        }
+    }
 }
