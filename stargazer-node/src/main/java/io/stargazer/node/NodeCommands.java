@@ -96,9 +96,15 @@ final class NodeCommands {
                 o.httpHost, httpPort, o.handler, Duration.ofMillis(o.toolTimeoutMs), main.env, dashboard);
         Node node = Node.start(s);
         Runtime.getRuntime().addShutdownHook(new Thread(node::close, "stargazer-shutdown"));
-        stopOnSignal("TERM", node);
-        stopOnSignal("INT", node);
-        node.awaitStop();
+        Runnable restoreTerm = stopOnSignal("TERM", node);
+        Runnable restoreInt = stopOnSignal("INT", node);
+        try {
+            node.awaitStop();
+        } finally {
+            // A node run in-process (a test's) leaves the JVM's signals as it found them.
+            restoreTerm.run();
+            restoreInt.run();
+        }
         return 0;
     }
 
@@ -106,18 +112,20 @@ final class NodeCommands {
      * SIGTERM and SIGINT stop the node here rather than through the JVM's shutdown, which would end the process with
      * 143 (130) after a clean stop: systemd and container runtimes would count that graceful stop as a failure. The
      * command then returns 0. Where the signal cannot be taken (-Xrs, or the JVM keeps it), the shutdown hook still
-     * stops the node, with the JVM's exit code.
+     * stops the node, with the JVM's exit code. Returns what puts the signal's previous handler back.
      */
     @SuppressWarnings("restriction")
-    private static void stopOnSignal(String name, Node node) {
+    private static Runnable stopOnSignal(String name, Node node) {
         try {
-            sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> {
+            sun.misc.Signal signal = new sun.misc.Signal(name);
+            sun.misc.SignalHandler previous = sun.misc.Signal.handle(signal, sig -> {
                 Thread t = new Thread(node::close, "stargazer-sig" + name.toLowerCase(java.util.Locale.ROOT));
                 t.setDaemon(true);
                 t.start();
             });
+            return () -> sun.misc.Signal.handle(signal, previous);
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
-            // Left to the shutdown hook.
+            return () -> { }; // left to the shutdown hook
         }
     }
 
