@@ -358,4 +358,28 @@ class MainCliTest {
                     .doesNotContain("without it the node starts an embedded one");
         }
     }
+
+    /**
+     * tail without --from-start, for a user that may not run XINFO STREAM: it used to start at 0 and print the whole
+     * stream; it ends with one line saying why instead.
+     */
+    @Test
+    void tailWithoutXinfoStreamSaysSoInsteadOfPrintingTheWholeStream() {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+            env.put("REDIS_URL", server.url());
+            for (int i = 0; i < 3; i++) assertThat(run(env, "publish", "{\"channel_id\":\"c\",\"n\":" + i + "}").code()).isZero();
+            try (io.stargazer.testing.RawRedis admin = new io.stargazer.testing.RawRedis(io.lettuce.core.RedisURI.create(server.url()))) {
+                io.lettuce.core.codec.ByteArrayCodec codec = io.lettuce.core.codec.ByteArrayCodec.INSTANCE;
+                admin.sync().dispatch(io.lettuce.core.protocol.CommandType.ACL, new io.lettuce.core.output.StatusOutput<>(codec),
+                        new io.lettuce.core.protocol.CommandArgs<>(codec).add("SETUSER").add("tailer").add("on").add(">pw").add("~*")
+                                .add("&*").add("+@all").add("-xinfo"));
+            }
+            env.put("REDIS_URL", "redis://tailer:pw@127.0.0.1:" + server.port());
+            Result r = run(env, "tail", "inbound", "-n", "1");
+            assertThat(r.out()).as("printed").isEmpty();
+            assertThat(r.code()).as(r.err()).isEqualTo(1);
+            assertThat(r.err().strip()).contains("XINFO STREAM").contains("--from-start").doesNotContain("\n");
+        }
+    }
 }
