@@ -303,32 +303,32 @@ public final class BusConfig {
         }
 
         /**
-         * Takes the {@code SG_*} settings present in {@code env}, the topology's names included; settings absent from
+         * Takes the {@code SG_*} settings present in {@code env}, the topology's names included; settings absent (or blank) in
          * {@code env} keep their current value.
          */
         public Builder fromEnvironment(Map<String, String> env) {
             topology(topology.toBuilder().fromEnvironment(env).build());
             String v;
-            if ((v = env.get(ENV_NODE_ROLE)) != null) role(NodeRole.parse(ENV_NODE_ROLE, v));
-            if ((v = env.get(ENV_NODE_ID)) != null) nodeId(v);
-            if ((v = env.get(ENV_PLATFORMS)) != null) platforms(parsePlatforms(v));
-            if ((v = env.get(ENV_STREAM_MAXLEN)) != null) streamMaxlen(Settings.parseLong(ENV_STREAM_MAXLEN, v));
-            if ((v = env.get(ENV_MAX_ENVELOPE_BYTES)) != null) maxEnvelopeBytes(Settings.parseInt(ENV_MAX_ENVELOPE_BYTES, v));
-            if ((v = env.get(ENV_BACKLOG_CHECK_MS)) != null) backlogCheckInterval(Settings.parseMillis(ENV_BACKLOG_CHECK_MS, v));
-            if ((v = env.get(ENV_TRIM_POLICY)) != null) trimPolicy(TrimPolicy.parse(ENV_TRIM_POLICY, v));
-            if ((v = env.get(ENV_BACKPRESSURE)) != null) backpressure(Backpressure.parse(ENV_BACKPRESSURE, v));
-            if ((v = env.get(ENV_BACKPRESSURE_TIMEOUT_MS)) != null) {
+            if ((v = Settings.env(env, ENV_NODE_ROLE)) != null) role(NodeRole.parse(ENV_NODE_ROLE, v));
+            if ((v = Settings.env(env, ENV_NODE_ID)) != null) nodeId(v);
+            if ((v = Settings.env(env, ENV_PLATFORMS)) != null) platforms(parsePlatforms(v));
+            if ((v = Settings.env(env, ENV_STREAM_MAXLEN)) != null) streamMaxlen(Settings.parseLong(ENV_STREAM_MAXLEN, v));
+            if ((v = Settings.env(env, ENV_MAX_ENVELOPE_BYTES)) != null) maxEnvelopeBytes(Settings.parseInt(ENV_MAX_ENVELOPE_BYTES, v));
+            if ((v = Settings.env(env, ENV_BACKLOG_CHECK_MS)) != null) backlogCheckInterval(Settings.parseMillis(ENV_BACKLOG_CHECK_MS, v));
+            if ((v = Settings.env(env, ENV_TRIM_POLICY)) != null) trimPolicy(TrimPolicy.parse(ENV_TRIM_POLICY, v));
+            if ((v = Settings.env(env, ENV_BACKPRESSURE)) != null) backpressure(Backpressure.parse(ENV_BACKPRESSURE, v));
+            if ((v = Settings.env(env, ENV_BACKPRESSURE_TIMEOUT_MS)) != null) {
                 backpressureTimeout(Settings.parseMillis(ENV_BACKPRESSURE_TIMEOUT_MS, v));
             }
-            if ((v = env.get(ENV_PUBLISH_TIMEOUT_MS)) != null) publishTimeout(Settings.parseMillis(ENV_PUBLISH_TIMEOUT_MS, v));
-            if ((v = env.get(ENV_PUBLISH_QUEUE_LIMIT)) != null) publishQueueLimit(Settings.parseInt(ENV_PUBLISH_QUEUE_LIMIT, v));
-            if ((v = env.get(ENV_BLOCKING_PUBLISH_CONNECTIONS)) != null) {
+            if ((v = Settings.env(env, ENV_PUBLISH_TIMEOUT_MS)) != null) publishTimeout(Settings.parseMillis(ENV_PUBLISH_TIMEOUT_MS, v));
+            if ((v = Settings.env(env, ENV_PUBLISH_QUEUE_LIMIT)) != null) publishQueueLimit(Settings.parseInt(ENV_PUBLISH_QUEUE_LIMIT, v));
+            if ((v = Settings.env(env, ENV_BLOCKING_PUBLISH_CONNECTIONS)) != null) {
                 blockingPublishConnections(Settings.parseInt(ENV_BLOCKING_PUBLISH_CONNECTIONS, v));
             }
-            if ((v = env.get(ENV_DEAD_PEER_TIMEOUT_MS)) != null) deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, v));
-            if ((v = env.get(ENV_DEDUPE_WINDOW_MS)) != null) dedupeWindow(Settings.parseMillis(ENV_DEDUPE_WINDOW_MS, v));
-            if ((v = env.get(ENV_SERVER_CODE)) != null) serverCode(ServerCodeMode.parse(ENV_SERVER_CODE, v));
-            if ((v = env.get(ENV_PUBLISH_VIA)) != null) publishVia(PublishVia.parse(ENV_PUBLISH_VIA, v));
+            if ((v = Settings.env(env, ENV_DEAD_PEER_TIMEOUT_MS)) != null) deadPeerTimeout(Settings.parseMillis(ENV_DEAD_PEER_TIMEOUT_MS, v));
+            if ((v = Settings.env(env, ENV_DEDUPE_WINDOW_MS)) != null) dedupeWindow(Settings.parseMillis(ENV_DEDUPE_WINDOW_MS, v));
+            if ((v = Settings.env(env, ENV_SERVER_CODE)) != null) serverCode(ServerCodeMode.parse(ENV_SERVER_CODE, v));
+            if ((v = Settings.env(env, ENV_PUBLISH_VIA)) != null) publishVia(PublishVia.parse(ENV_PUBLISH_VIA, v));
             return this;
         }
 

@@ -208,18 +208,18 @@ public final class ConsumerConfig {
             this.group = Topology.checkName("group", group);
         }
 
-        /** Takes the {@code SG_*} consumer settings present in {@code env}; the others keep their current value. */
+        /** Takes the {@code SG_*} consumer settings present in {@code env}; the others (and blank ones) keep their current value. */
         public Builder fromEnvironment(Map<String, String> env) {
             String v;
-            if ((v = env.get(BusConfig.ENV_NODE_ID)) != null) consumerName(v);
-            if ((v = env.get(ENV_CLAIM_IDLE_MS)) != null) claimIdle(Settings.parseMillis(ENV_CLAIM_IDLE_MS, v));
-            if ((v = env.get(ENV_MAX_DELIVERIES)) != null) maxDeliveries(Settings.parseInt(ENV_MAX_DELIVERIES, v));
-            if ((v = env.get(ENV_BATCH_SIZE)) != null) batchSize(Settings.parseInt(ENV_BATCH_SIZE, v));
-            if ((v = env.get(ENV_MAX_IN_FLIGHT)) != null) maxInFlight(Settings.parseInt(ENV_MAX_IN_FLIGHT, v));
-            if ((v = env.get(ENV_CONCURRENCY)) != null) concurrency(Settings.parseInt(ENV_CONCURRENCY, v));
-            if ((v = env.get(ENV_RETRY_BACKOFF_MS)) != null) retryBackoff(Settings.parseMillis(ENV_RETRY_BACKOFF_MS, v));
-            if ((v = env.get(ENV_MAX_RETRY_BACKOFF_MS)) != null) maxRetryBackoff(Settings.parseMillis(ENV_MAX_RETRY_BACKOFF_MS, v));
-            if ((v = env.get(ENV_RETRY_ORDER)) != null) retryOrder(RetryOrder.parse(ENV_RETRY_ORDER, v));
+            if ((v = Settings.env(env, BusConfig.ENV_NODE_ID)) != null) consumerName(v);
+            if ((v = Settings.env(env, ENV_CLAIM_IDLE_MS)) != null) claimIdle(Settings.parseMillis(ENV_CLAIM_IDLE_MS, v));
+            if ((v = Settings.env(env, ENV_MAX_DELIVERIES)) != null) maxDeliveries(Settings.parseInt(ENV_MAX_DELIVERIES, v));
+            if ((v = Settings.env(env, ENV_BATCH_SIZE)) != null) batchSize(Settings.parseInt(ENV_BATCH_SIZE, v));
+            if ((v = Settings.env(env, ENV_MAX_IN_FLIGHT)) != null) maxInFlight(Settings.parseInt(ENV_MAX_IN_FLIGHT, v));
+            if ((v = Settings.env(env, ENV_CONCURRENCY)) != null) concurrency(Settings.parseInt(ENV_CONCURRENCY, v));
+            if ((v = Settings.env(env, ENV_RETRY_BACKOFF_MS)) != null) retryBackoff(Settings.parseMillis(ENV_RETRY_BACKOFF_MS, v));
+            if ((v = Settings.env(env, ENV_MAX_RETRY_BACKOFF_MS)) != null) maxRetryBackoff(Settings.parseMillis(ENV_MAX_RETRY_BACKOFF_MS, v));
+            if ((v = Settings.env(env, ENV_RETRY_ORDER)) != null) retryOrder(RetryOrder.parse(ENV_RETRY_ORDER, v));
             return this;
         }
 

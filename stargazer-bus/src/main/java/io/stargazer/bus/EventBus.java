@@ -67,7 +67,8 @@ public interface EventBus extends AutoCloseable {
     /**
      * Creates the consumer groups this node's role reads with, as the original module does: worker and standalone
      * the worker group on the inbound stream(s); gateway and standalone the gateway group on each platform's outbound
-     * stream; tools the tools group on the tools stream. Groups start at {@code $}; streams are made if missing.
+     * stream, but webchat's (its gateways read with groups of their own, {@link Topology#hasSharedGatewayGroup}: the one
+     * place this differs from the original); tools the tools group on the tools stream. Groups start at {@code $}; streams are made if missing.
      * Only "group already exists" (BUSYGROUP) counts as success: any other failure throws
      * {@link ProvisioningException} naming the stream and group.
      */
@@ -198,7 +199,9 @@ public interface EventBus extends AutoCloseable {
      * {@link #resume}), which every consumer of the group checks at least twice a second. A paused consumer takes no
      * new entries (no read, no takeover, no retry of a failed entry, so delivery counts do not climb), finishes and
      * acknowledges what it holds, and reports {@link Subscription.State#PAUSED}. The pause survives the consumers'
-     * restarts. Returns false when the group was already paused.
+     * restarts. Returns false when the group was already paused. A group that is not on the stream (a typo, or a
+     * stream that does not exist) is refused with a {@link ConfigException} naming both, and nothing is set: a group
+     * cannot be paused before it is created.
      */
     boolean pause(String stream, String group);
 

@@ -33,7 +33,8 @@ public final class Provisioning {
     /**
      * Provisions the server of {@code adminUrl} for {@code config}'s topology and platforms: the library (skipped on a
      * server without functions, Redis 6.2, which keeps the scripts), then the worker group on every inbound stream,
-     * each platform's gateway group on its outbound stream, and the tools group on the tools stream; in relay mode
+     * each platform's gateway group on its outbound stream (but webchat's, whose gateways read with groups of their own:
+     * {@link Topology#hasSharedGatewayGroup}), and the tools group on the tools stream; in relay mode
      * ({@link BusConfig#publishVia()}) also the relay group on every outbox.
      */
     public static Result provision(RedisUrl adminUrl, BusConfig config) {
@@ -63,7 +64,9 @@ public final class Provisioning {
         Topology t = bus.topology();
         Map<String, String> groups = new LinkedHashMap<>();
         for (String s : t.inboundStreams()) groups.put(s, t.workerGroup());
-        for (String p : bus.config().platforms()) groups.put(t.outboundStream(p), t.gatewayGroup(p));
+        for (String p : bus.config().platforms()) {
+            if (Topology.hasSharedGatewayGroup(p)) groups.put(t.outboundStream(p), t.gatewayGroup(p));
+        }
         groups.put(t.toolsStream(), t.toolsGroup());
         if (bus.config().publishVia() == PublishVia.RELAY) {
             for (String o : t.outboxes(bus.config().platforms())) groups.put(o, t.relayGroup());

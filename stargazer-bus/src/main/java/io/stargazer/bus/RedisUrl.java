@@ -19,7 +19,8 @@ import java.util.Objects;
  * {@code rediss://} for TLS. The password is kept out of {@link #toString()} and every message built from it.
  *
  * <p>Redis Cluster: {@code redis://[user[:password]@]host[:port][,host[:port]...][?cluster=true]}. More than one
- * host, {@code ?cluster=true}, or {@code SG_REDIS_CLUSTER=true} (through {@link #fromEnvironment}) selects the cluster
+ * host, {@code ?cluster=true}, or {@code SG_REDIS_CLUSTER=true} (through {@link #fromEnvironment} or
+ * {@link #withEnvironment}) selects the cluster
  * client; the hosts are seeds only, the client discovers the rest of the cluster from any one of them. A cluster
  * has only database 0.
  *
@@ -109,6 +110,14 @@ public final class RedisUrl {
             throw new ConfigException(setting, "'" + redact(url) + "' must start with redis:// or rediss://");
         }
         if (uri.getHost() == null || uri.getHost().isEmpty()) {
+            // java.net.URI gives no host when the port is not a number: name the port, which is what is wrong.
+            String auth = uri.getRawAuthority();
+            String hostPort = auth == null ? "" : auth.substring(auth.lastIndexOf('@') + 1);
+            int colon = hostPort.lastIndexOf(':');
+            if (colon > 0 && hostPort.indexOf(']') < colon && !hostPort.substring(colon + 1).matches("[0-9]*")) {
+                throw new ConfigException(setting, "'" + redact(url) + "' names port '" + Settings.printable(hostPort.substring(colon + 1))
+                        + "', not a number");
+            }
             throw new ConfigException(setting, "'" + redact(url) + "' has no host");
         }
         // java.net.URI keeps the brackets of an IPv6 literal ("[::1]"); Lettuce and toString() want the bare address.
@@ -148,8 +157,14 @@ public final class RedisUrl {
         String query = uri.getRawQuery();
         if (query != null) {
             for (String param : query.split("&")) {
-                if (param.startsWith("cluster=")) {
-                    cluster = parseFlag(setting, "'" + redact(url) + "' has cluster=", param.substring("cluster=".length()));
+                int eq = param.indexOf('=');
+                String name = eq < 0 ? param : param.substring(0, eq);
+                if (name.equals("cluster")) {
+                    cluster = parseFlag(setting, "'" + redact(url) + "' has cluster=", eq < 0 ? "" : param.substring(eq + 1));
+                } else if (!name.isEmpty()) {
+                    // A parameter taken and ignored would look like it worked (?custer=true connects to one node).
+                    throw new ConfigException(setting, "'" + redact(url) + "' has the unknown parameter '" + Settings.printable(name)
+                            + "' (the only one is cluster)");
                 }
             }
         }
@@ -195,42 +210,51 @@ public final class RedisUrl {
     }
 
     /**
-     * {@code REDIS_URL} (default {@code redis://localhost:6379}) with the TLS settings of {@code env},
-     * {@value #ENV_CA_FILE} and {@value #ENV_TLS_VERIFY} (both refused on a {@code redis://} URL, where they would do
-     * nothing; a CA file that cannot be read is refused at once, naming the setting), in cluster mode when
-     * {@value #ENV_REDIS_CLUSTER} is {@code true} or the URL says so ({@code SG_REDIS_CLUSTER=false} with a cluster
-     * URL is refused as contradictory).
+     * {@code REDIS_URL} (default {@code redis://localhost:6379}) with the settings of {@code env} applied as
+     * {@link #withEnvironment(Map)} does.
      */
     public static RedisUrl fromEnvironment(Map<String, String> env) {
-        String raw = env.get(ENV_REDIS_URL);
-        RedisUrl url = parse(ENV_REDIS_URL, raw == null || raw.isBlank() ? "redis://localhost:6379" : raw);
-        String ca = env.get(ENV_CA_FILE);
-        if (ca != null && !ca.isBlank()) {
-            if (!url.tls) throw new ConfigException(ENV_CA_FILE, "is set but " + ENV_REDIS_URL + " is not rediss://");
+        String raw = Settings.env(env, ENV_REDIS_URL);
+        return parse(ENV_REDIS_URL, raw == null ? "redis://localhost:6379" : raw).withEnvironment(env);
+    }
+
+    /**
+     * This URL with the TLS and cluster settings of {@code env} (a blank one counts as unset): {@value #ENV_CA_FILE} and
+     * {@value #ENV_TLS_VERIFY} (both refused on a {@code redis://} URL, where they would do nothing; a CA file that
+     * cannot be read is refused at once, naming the setting), and cluster mode when {@value #ENV_REDIS_CLUSTER} is
+     * {@code true} or the URL says so ({@code SG_REDIS_CLUSTER=false} with a cluster URL is refused as contradictory).
+     * For a URL that came from elsewhere than {@code REDIS_URL} (a flag, a property): the one place these three are read
+     * and checked, so every caller accepts and refuses the same values.
+     */
+    public RedisUrl withEnvironment(Map<String, String> env) {
+        RedisUrl url = this;
+        String ca = Settings.env(env, ENV_CA_FILE);
+        if (ca != null) {
+            if (!url.tls) throw new ConfigException(ENV_CA_FILE, "is set but the Redis URL '" + url + "' is not rediss://");
             Path p = Path.of(ca.trim());
             if (!Files.isRegularFile(p) || !Files.isReadable(p)) {
                 throw new ConfigException(ENV_CA_FILE, "'" + Settings.printable(ca) + "' is not a readable file");
             }
             url = url.withCaFile(p);
         }
-        String verify = env.get(ENV_TLS_VERIFY);
-        if (verify != null && !verify.isBlank()) {
+        String verify = Settings.env(env, ENV_TLS_VERIFY);
+        if (verify != null) {
             switch (verify.trim().toLowerCase(Locale.ROOT)) {
                 case "full" -> { }
                 case "none" -> {
-                    if (!url.tls) throw new ConfigException(ENV_TLS_VERIFY, "is 'none' but " + ENV_REDIS_URL + " is not rediss://");
+                    if (!url.tls) throw new ConfigException(ENV_TLS_VERIFY, "is 'none' but the Redis URL '" + url + "' is not rediss://");
                     url = url.withInsecureTls();
                 }
                 default -> throw new ConfigException(ENV_TLS_VERIFY, "'" + Settings.printable(verify) + "' must be full or none");
             }
         }
-        String flag = env.get(ENV_REDIS_CLUSTER);
-        if (flag == null || flag.isBlank()) {
+        String flag = Settings.env(env, ENV_REDIS_CLUSTER);
+        if (flag == null) {
             return url;
         }
         boolean cluster = parseFlag(ENV_REDIS_CLUSTER, "", flag);
         if (!cluster && url.cluster) {
-            throw new ConfigException(ENV_REDIS_CLUSTER, "'false' contradicts " + ENV_REDIS_URL + " '" + url + "', which selects a cluster");
+            throw new ConfigException(ENV_REDIS_CLUSTER, "'false' contradicts the Redis URL '" + url + "', which selects a cluster");
         }
         return url.withCluster(cluster);
     }

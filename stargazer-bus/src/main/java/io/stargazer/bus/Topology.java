@@ -157,6 +157,23 @@ public final class Topology {
         return gatewayGroupPrefix + ":" + checkPlatform("platform", platform);
     }
 
+    /**
+     * The web chat's platform. Its gateways read its outbound stream each with a group of their own,
+     * {@code gatewayGroup("webchat") + ":" + gatewayId} (every gateway must see every answer to find the tab that holds
+     * its channel: docs/node.md), never with the shared {@link #gatewayGroup}.
+     */
+    public static final String WEBCHAT_PLATFORM = "webchat";
+
+    /**
+     * Whether platform P's gateways share the group {@link #gatewayGroup}, which provisioning and
+     * {@code EventBus.ensureStreams} then create: every platform but {@link #WEBCHAT_PLATFORM}. A shared webchat group
+     * would have no reader, and under {@code SG_TRIM_POLICY=safe} a group nobody reads keeps the stream from being
+     * trimmed: at its cap every answer would be refused.
+     */
+    public static boolean hasSharedGatewayGroup(String platform) {
+        return !WEBCHAT_PLATFORM.equals(platform);
+    }
+
     /** Worker W's tools reply stream: {@code PREFIX:W}. */
     public String toolsReplyStream(String workerId) {
         return toolsReplyStreamPrefix + ":" + checkName("worker id", workerId);
@@ -447,20 +464,20 @@ public final class Topology {
         private Builder() {
         }
 
-        /** Takes the {@code SG_*} names present in {@code env}; the others keep their current value. */
+        /** Takes the {@code SG_*} names present in {@code env}; the others (and blank ones) keep their current value. */
         public Builder fromEnvironment(Map<String, String> env) {
             String v;
-            if ((v = env.get(ENV_INBOUND_STREAM)) != null) inboundStream(v);
-            if ((v = env.get(ENV_OUTBOUND_STREAM_PREFIX)) != null) outboundStreamPrefix(v);
-            if ((v = env.get(ENV_WORKER_GROUP)) != null) workerGroup(v);
-            if ((v = env.get(ENV_GATEWAY_GROUP_PREFIX)) != null) gatewayGroupPrefix(v);
-            if ((v = env.get(ENV_TOOLS_STREAM)) != null) toolsStream(v);
-            if ((v = env.get(ENV_TOOLS_GROUP)) != null) toolsGroup(v);
-            if ((v = env.get(ENV_TOOLS_REPLY_STREAM_PREFIX)) != null) toolsReplyStreamPrefix(v);
-            if ((v = env.get(ENV_DEAD_LETTER_SUFFIX)) != null) deadLetterSuffix(v);
-            if ((v = env.get(ENV_INBOUND_PARTITIONS)) != null) inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, v));
-            if ((v = env.get(ENV_OUTBOX_PREFIX)) != null) outboxPrefix(v);
-            if ((v = env.get(ENV_RELAY_GROUP)) != null) relayGroup(v);
+            if ((v = Settings.env(env, ENV_INBOUND_STREAM)) != null) inboundStream(v);
+            if ((v = Settings.env(env, ENV_OUTBOUND_STREAM_PREFIX)) != null) outboundStreamPrefix(v);
+            if ((v = Settings.env(env, ENV_WORKER_GROUP)) != null) workerGroup(v);
+            if ((v = Settings.env(env, ENV_GATEWAY_GROUP_PREFIX)) != null) gatewayGroupPrefix(v);
+            if ((v = Settings.env(env, ENV_TOOLS_STREAM)) != null) toolsStream(v);
+            if ((v = Settings.env(env, ENV_TOOLS_GROUP)) != null) toolsGroup(v);
+            if ((v = Settings.env(env, ENV_TOOLS_REPLY_STREAM_PREFIX)) != null) toolsReplyStreamPrefix(v);
+            if ((v = Settings.env(env, ENV_DEAD_LETTER_SUFFIX)) != null) deadLetterSuffix(v);
+            if ((v = Settings.env(env, ENV_INBOUND_PARTITIONS)) != null) inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, v));
+            if ((v = Settings.env(env, ENV_OUTBOX_PREFIX)) != null) outboxPrefix(v);
+            if ((v = Settings.env(env, ENV_RELAY_GROUP)) != null) relayGroup(v);
             return this;
         }
 

@@ -60,11 +60,10 @@ class FunctionsIT {
         assertThat(first.actions()).containsExactly(
                 "loaded library stargazer 7",
                 "created group " + t.workerGroup() + " on " + t.inboundStream(),
-                "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
                 "created group " + t.toolsGroup() + " on " + t.toolsStream());
         Provisioning.Result again = Provisioning.provision(url(), config(t));
         assertThat(again.changed()).isFalse();
-        assertThat(again.actions()).hasSize(4).allSatisfy(a -> assertThat(a).containsAnyOf("already loaded", "already there"));
+        assertThat(again.actions()).hasSize(3).allSatisfy(a -> assertThat(a).containsAnyOf("already loaded", "already there"));
 
         try (EventBus bus = EventBus.connect(url(), config(t))) {
             assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);

@@ -99,4 +99,23 @@ class PauseIT {
             }
         }
     }
+
+    /** A group that is not on the stream (a typo, a missing stream) is refused naming both, and no flag is left behind. */
+    @Test
+    void pausingAGroupThatDoesNotExistIsRefusedNamingStreamAndGroup() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> bus.pause(stream, group))
+                    .isInstanceOf(ConfigException.class).hasMessageContaining(stream).hasMessageContaining("does not exist");
+            bus.ensureGroup(stream, group);
+            String typo = group.substring(0, group.length() - 1);
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> bus.pause(stream, typo))
+                    .isInstanceOf(ConfigException.class).hasMessageContaining("'" + typo + "' is not a consumer group of '" + stream + "'")
+                    .hasMessageContaining(group);
+            assertThat(bus.paused(stream, typo)).isFalse();
+            assertThat(bus.pause(stream, group)).isTrue();
+            assertThat(bus.resume(stream, group)).isTrue();
+        }
+    }
 }

@@ -115,6 +115,30 @@ class RedisUrlTest {
     }
 
     @Test
+    void aPortThatIsNotANumberIsNamedAsThePort() {
+        assertThat(refusal("redis://127.0.0.1:abc").getMessage())
+                .isEqualTo("REDIS_URL: 'redis://127.0.0.1:abc' names port 'abc', not a number");
+        assertThat(refusal("redis://u:hunter2@host:port").getMessage()).contains("names port 'port'").doesNotContain("hunter2");
+    }
+
+    @Test
+    void anUnknownQueryParameterIsRefusedNamingIt() {
+        assertThat(refusal("redis://host:7000?custer=true").getMessage()).contains("unknown parameter 'custer'").contains("cluster");
+        refusal("redis://host:7000?cluster=true&password=x");
+        assertThat(RedisUrl.parse("redis://host:7000?cluster=true").cluster()).isTrue();
+    }
+
+    @Test
+    void withEnvironmentAppliesTheTlsAndClusterVariablesToAUrlFromElsewhere() {
+        RedisUrl plain = RedisUrl.parse("--redis-url", "redis://h:7000");
+        assertThat(plain.withEnvironment(java.util.Map.of("SG_REDIS_CLUSTER", "true")).cluster()).isTrue();
+        assertThat(plain.withEnvironment(java.util.Map.of("SG_REDIS_CLUSTER", " ", "SG_REDIS_CA_FILE", ""))).isEqualTo(plain);
+        ConfigException e = catchThrowableOfType(() -> plain.withEnvironment(java.util.Map.of("SG_REDIS_TLS_VERIFY", "none")), ConfigException.class);
+        assertThat(e.setting()).isEqualTo("SG_REDIS_TLS_VERIFY");
+        assertThat(RedisUrl.parse("rediss://h:7000").withEnvironment(java.util.Map.of("SG_REDIS_TLS_VERIFY", "none")).verifyPeer()).isFalse();
+    }
+
+    @Test
     void nullIsRefused() {
         refusal(null);
     }

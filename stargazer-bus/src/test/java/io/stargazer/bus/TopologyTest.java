@@ -75,8 +75,17 @@ class TopologyTest {
         assertThat(t.deadLetterStream("sg:stream:inbound")).isEqualTo("sg:stream:inbound:dead");
     }
 
+    /** A blank variable counts as unset (node.md; compose's VAR=${UNSET}): the default holds. */
     @ParameterizedTest
-    @ValueSource(strings = {"", "a b", "a\tb", "a\nb", "trailing ", "nb\u00a0sp", "bell\u0007"})
+    @ValueSource(strings = {"", " ", "\t"})
+    void aBlankNameVariableCountsAsUnset(String blank) {
+        for (String variable : NAME_VARIABLES) {
+            assertThat(Topology.fromEnvironment(Map.of(variable, blank))).as(variable).usingRecursiveComparison().isEqualTo(Topology.defaults());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"a b", "a\tb", "a\nb", "trailing ", "nb\u00a0sp", "bell\u0007"})
     void badNamesAreRefusedNamingVariableAndValue(String bad) {
         for (String variable : NAME_VARIABLES) {
             ConfigException e = catchThrowableOfType(() -> Topology.fromEnvironment(Map.of(variable, bad)),

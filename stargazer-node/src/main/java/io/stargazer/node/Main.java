@@ -44,7 +44,7 @@ public final class Main implements Callable<Integer> {
 
     /** Runs one command line; server commands return only when the node stops. */
     public static int run(String[] args, Map<String, String> env, PrintStream out, PrintStream err) {
-        if (args.length > 0 && List.of("streams", "publish", "tail").contains(args[0])) {
+        if (args.length > 0 && List.of("streams", "publish", "tail", "dead", "pause", "resume", "provision").contains(args[0])) {
             // Operator tools print their own output; only problems should show up from the library's logging.
             System.setProperty("stargazer.log.level", "warn"); // read by logback.xml
         }

@@ -139,16 +139,14 @@ public final class Node implements AutoCloseable {
             log.atInfo().addKeyValue("endpoint", s.env().get(NodeTracing.ENDPOINT))
                     .log("Exporting traces over OTLP to " + s.env().get(NodeTracing.ENDPOINT));
         }
-        // A webchat gateway reads with a group of its own (see WebChatGateway), not the shared per-platform group.
-        List<String> platforms = new ArrayList<>(bus.config().platforms());
-        if (s.parts().gateway()) platforms.remove(WebChatGateway.PLATFORM);
-        bus.ensureStreams(platforms);
+        bus.ensureStreams();
         NodeMetrics metrics = new NodeMetrics();
         metrics.bind(bus);
 
         // First started, last stopped: while the other parts stop, what they still write to their outboxes is moved.
         if (s.parts().relay() || (s.role() == NodeRole.STANDALONE && bus.config().publishVia() == PublishVia.RELAY)) {
-            Relay relay = Relay.start(bus, c -> c.fromEnvironment());
+            // After fromEnvironment(), which names the consumer after SG_NODE_ID: the node id (--node-id wins) does.
+            Relay relay = Relay.start(bus, c -> c.fromEnvironment().consumerName(bus.config().nodeId()));
             toClose.push(relay);
             subscriptions.addAll(relay.subscriptions());
             relay.subscriptions().forEach(metrics::watch);
@@ -158,7 +156,8 @@ public final class Node implements AutoCloseable {
         }
 
         if (s.parts().tools()) {
-            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(), ToolServiceConfig.fromEnvironment());
+            ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(),
+                    ToolServiceConfig.fromEnvironment().toBuilder().consumerName(bus.config().nodeId()).build());
             toClose.push(tools);
             subscriptions.add(tools.subscription());
             metrics.watch(tools.subscription());

@@ -91,13 +91,42 @@ final class NodeCommands {
         // Only from the environment, never a flag: a flag would show in `ps`.
         Node.Dashboard dashboard = new Node.Dashboard(o.dashboardHost, dashboardPort, main.env("SG_DASHBOARD_PASSWORD"));
         RedisUrl url = o.connection.redisUrl == null ? null
-                : RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), o.connection.redisUrl);
+                : RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), o.connection.redisUrl).withEnvironment(main.env);
         Node.Settings s = new Node.Settings(role, parts, url, nodeId, Path.of(o.dataDir).toAbsolutePath(), redisPort,
                 o.httpHost, httpPort, o.handler, Duration.ofMillis(o.toolTimeoutMs), main.env, dashboard);
         Node node = Node.start(s);
         Runtime.getRuntime().addShutdownHook(new Thread(node::close, "stargazer-shutdown"));
-        node.awaitStop();
+        Runnable restoreTerm = stopOnSignal("TERM", node);
+        Runnable restoreInt = stopOnSignal("INT", node);
+        try {
+            node.awaitStop();
+        } finally {
+            // A node run in-process (a test's) leaves the JVM's signals as it found them.
+            restoreTerm.run();
+            restoreInt.run();
+        }
         return 0;
+    }
+
+    /**
+     * SIGTERM and SIGINT stop the node here rather than through the JVM's shutdown, which would end the process with
+     * 143 (130) after a clean stop: systemd and container runtimes would count that graceful stop as a failure. The
+     * command then returns 0. Where the signal cannot be taken (-Xrs, or the JVM keeps it), the shutdown hook still
+     * stops the node, with the JVM's exit code. Returns what puts the signal's previous handler back.
+     */
+    @SuppressWarnings("restriction")
+    private static Runnable stopOnSignal(String name, Node node) {
+        try {
+            sun.misc.Signal signal = new sun.misc.Signal(name);
+            sun.misc.SignalHandler previous = sun.misc.Signal.handle(signal, sig -> {
+                Thread t = new Thread(node::close, "stargazer-sig" + name.toLowerCase(java.util.Locale.ROOT));
+                t.setDaemon(true);
+                t.start();
+            });
+            return () -> sun.misc.Signal.handle(signal, previous);
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            return () -> { }; // left to the shutdown hook
+        }
     }
 
     /** What every server command is: its options, and the role and parts it runs. */

@@ -38,7 +38,8 @@ final class OperatorCommands {
     /** The settings every command that talks to Redis takes. */
     static final class ConnectionOptions {
         @FromEnv(RedisUrl.ENV_REDIS_URL)
-        @Option(names = "--redis-url", paramLabel = "URL", description = "Redis server (REDIS_URL); without it the node starts an embedded one")
+        @Option(names = "--redis-url", paramLabel = "URL", description = "Redis server (REDIS_URL); standalone, gateway, worker, tools and relay start an embedded one without it, "
+                + "the other commands need it")
         String redisUrl;
 
         @Option(names = "--node-id", paramLabel = "ID", description = "This process's consumer name (SG_NODE_ID; default host-pid)")
@@ -67,7 +68,7 @@ final class OperatorCommands {
         if (connection.redisUrl == null) {
             throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
         }
-        RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl);
+        RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl).withEnvironment(main.env);
         BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
         cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
         if (code != io.stargazer.bus.ServerCodeMode.AUTO) cfg.serverCode(code);
@@ -223,6 +224,20 @@ final class OperatorCommands {
         }
     }
 
+    /**
+     * Where to start following {@code stream} without --from-start: its last entry, read from XINFO STREAM. A stream
+     * with no entry (or none yet) starts at 0: all it will get is new. When XINFO STREAM fails on a stream that has
+     * entries (an ACL user without it), the command ends saying so instead of printing the whole stream, which is what
+     * starting at 0 did there (and XREAD cannot poll from "$", which never moves).
+     */
+    private static String lastId(EventBus bus, String stream) {
+        java.util.Optional<StreamInfo> info = bus.streamInfo(stream);
+        if (info.isPresent()) return info.get().lastEntryId();
+        if (bus.read(stream, "0", 1).isEmpty()) return "0";
+        throw new io.stargazer.bus.StargazerException("tail: could not read where " + stream
+                + " ends (XINFO STREAM failed); give --from-start to print it from its first entry");
+    }
+
     @Command(name = "tail", mixinStandardHelpOptions = true,
             description = "Follows a stream without a consumer group, printing one JSON line per entry (bytes as base64).")
     static final class Tail extends RedisCommand {
@@ -242,7 +257,7 @@ final class OperatorCommands {
             try (EventBus bus = connect()) {
                 Map<String, String> cursors = new LinkedHashMap<>();
                 for (String s : resolveStreams(bus, stream)) {
-                    cursors.put(s, fromStart ? "0" : bus.streamInfo(s).map(StreamInfo::lastEntryId).orElse("0"));
+                    cursors.put(s, fromStart ? "0" : lastId(bus, s));
                 }
                 long printed = 0;
                 while (true) {

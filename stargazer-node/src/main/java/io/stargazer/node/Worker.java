@@ -42,7 +42,10 @@ public final class Worker implements AutoCloseable {
     public static Worker start(EventBus bus, String handlerName, WorkerHandler handler, NodeMetrics metrics) {
         Worker w = new Worker(bus, handlerName, handler, metrics);
         for (String stream : bus.topology().inboundStreams()) {
-            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).fromEnvironment().build(), w::handle);
+            // The node id again after the variables: fromEnvironment() would name the consumer after SG_NODE_ID even when
+            // --node-id says otherwise (the flag wins).
+            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).fromEnvironment()
+                    .consumerName(bus.config().nodeId()).build(), w::handle);
             metrics.watch(s);
             w.subscriptions.add(s);
         }

@@ -165,4 +165,42 @@ class DeadCliIT {
         assertThat(resume.out().strip()).isEqualTo("resumed " + t.inboundStream() + " " + t.workerGroup());
         assertThat(MainCliTest.run(env, "streams").out()).doesNotContain("PAUSED");
     }
+
+    /**
+     * operating.md: `stargazer pause inbound sg:workers`. A mistyped group (`sg:worker`) is a usage error naming it, not
+     * "paused" with exit code 0 and a flag that stays for ever.
+     */
+    @Test
+    void pausingAGroupThatDoesNotExistIsAnErrorNamingIt() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        try (io.stargazer.bus.EventBus bus = TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(t)
+                .role(io.stargazer.bus.NodeRole.WORKER).build())) {
+            bus.ensureStreams();
+            String typo = t.workerGroup().substring(0, t.workerGroup().length() - 1); // sg:workers -> sg:worker
+            Result r = MainCliTest.run(env, "pause", "inbound", typo);
+            assertThat(r.code()).as("exit code; out=" + r.out().strip()).isEqualTo(2);
+            assertThat(r.err().strip()).startsWith("stargazer: group: '" + typo + "' is not a consumer group of '" + t.inboundStream() + "'")
+                    .doesNotContain("\n");
+            assertThat(bus.paused(t.inboundStream(), typo)).isFalse();
+        }
+    }
+
+    /** Like streams, publish and tail: dead, pause, resume and provision print no library INFO lines on stderr. */
+    @Test
+    void operatorCommandsPrintOnlyTheirResultsNotTheLibrarysInfoLines() throws Exception {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        try (io.stargazer.bus.EventBus bus = TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(t)
+                .role(io.stargazer.bus.NodeRole.WORKER).build())) {
+            bus.ensureStreams();
+        }
+        for (List<String> args : List.of(List.of("dead", "list"), List.of("pause", "inbound", t.workerGroup()),
+                List.of("resume", "inbound", t.workerGroup()))) {
+            try (NodeProcess p = NodeProcess.start("quiet-" + args.get(0), env, args.toArray(String[]::new))) {
+                assertThat(p.awaitExit()).as(p.log()).isZero();
+                assertThat(p.lines()).as(String.join(" ", args)).noneMatch(l -> l.contains(" INFO "));
+            }
+        }
+    }
 }

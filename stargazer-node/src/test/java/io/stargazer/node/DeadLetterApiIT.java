@@ -86,6 +86,9 @@ class DeadLetterApiIT {
 
             String group = "{\"stream\":\"" + t.inboundStream() + "\",\"group\":\"" + t.workerGroup() + "\"}";
             assertThat(send(port, "POST", "/api/pause", group, Map.of("Authorization", auth(PASSWORD))).statusCode()).isEqualTo(403);
+            // Only a group that exists can be paused (this gateway node made none on the inbound stream).
+            assertThat(send(port, "POST", "/api/pause", group, action).statusCode()).isEqualTo(400);
+            node.bus().ensureGroup(t.inboundStream(), t.workerGroup());
             assertThat(send(port, "POST", "/api/pause", group, action).statusCode()).isEqualTo(200);
             assertThat(raw.sync().exists(RawRedis.utf8("{" + t.inboundStream() + "}:paused:" + t.workerGroup()))).isEqualTo(1);
             assertThat(send(port, "POST", "/api/resume", group, action).statusCode()).isEqualTo(200);

@@ -2,15 +2,25 @@
 package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConsumerInfo;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.Topology;
+import io.stargazer.embedded.RedisServerProcess;
+import io.stargazer.testing.Certificates;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class MainCliTest {
     record Result(int code, String out, String err) {
@@ -279,12 +289,128 @@ class MainCliTest {
             assertThat(first.out().lines()).containsExactly(
                     "loaded library stargazer 7",
                     "created group " + t.workerGroup() + " on " + t.inboundStream(),
-                    "created group " + t.gatewayGroup("webchat") + " on " + t.outboundStream("webchat"),
                     "created group " + t.toolsGroup() + " on " + t.toolsStream(),
                     "provisioned");
             Result again = run(env, "provision", "--url", server.url());
             assertThat(again.out().lines()).last().isEqualTo("nothing to do: already provisioned");
             assertThat(again.out().lines()).first().isEqualTo("library stargazer 7 already loaded");
+        }
+    }
+
+    /** README "Settings": SG_REDIS_CA_FILE is the CA to trust for rediss://; the node reads it beside REDIS_URL. */
+    @Test
+    void theNodeTrustsTheCaOfSgRedisCaFile(@TempDir Path dir) {
+        Certificates certs = new Certificates(dir);
+        certs.ca("ca");
+        certs.server("server", "ca", "IP:127.0.0.1", "DNS:localhost");
+        try (RedisServerProcess server = RedisServerProcess.builder().tls(certs.crt("server"), certs.key("server"), certs.crt("ca")).start()) {
+            Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+            env.put("REDIS_URL", server.tlsUrl());
+            env.put("SG_REDIS_CA_FILE", certs.crt("ca").toString());
+            Result r = run(env, "streams");
+            assertThat(r.code()).as("stargazer streams with SG_REDIS_CA_FILE: " + r.err()).isZero();
+        }
+    }
+
+    /** The node refuses what RedisUrl.fromEnvironment refuses: a CA file on a redis:// URL, a TLS_VERIFY not full or none. */
+    @Test
+    void aCaFileOnAPlainUrlIsRefusedAsTheLibraryDoes() {
+        Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+        env.put("SG_REDIS_CA_FILE", "/no/such/ca.pem");
+        Result r = run(env, "streams");
+        assertThat(r.code()).as("exit code; out=" + r.out()).isEqualTo(2);
+        assertThat(r.err().strip()).startsWith("stargazer: SG_REDIS_CA_FILE: is set but").doesNotContain("\n");
+        env.remove("SG_REDIS_CA_FILE");
+        env.put("SG_REDIS_TLS_VERIFY", "sometimes");
+        r = run(env, "streams");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).isEqualTo("stargazer: SG_REDIS_TLS_VERIFY: 'sometimes' must be full or none");
+    }
+
+    /**
+     * node.md: a setting is "its flag, else its environment variable". With both, --node-id names the worker's consumer
+     * (each subscription used to take SG_NODE_ID again from ConsumerConfig.Builder.fromEnvironment()).
+     */
+    @Test
+    void theNodeIdFlagWinsOverSgNodeIdForTheConsumerName() throws Exception {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = new HashMap<>(TestEnv.of(t));
+        env.put("SG_NODE_ID", "from-variable");
+        try (NodeProcess worker = NodeProcess.start("node-id-flag", env, "worker", "--node-id", "from-flag");
+             EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.WORKER).build())) {
+            worker.awaitRunning();
+            await().atMost(Duration.ofSeconds(20)).until(() -> !bus.consumers(t.inboundStream(), t.workerGroup()).isEmpty());
+            List<String> names = bus.consumers(t.inboundStream(), t.workerGroup()).stream().map(ConsumerInfo::name).toList();
+            assertThat(names).as("consumers of the worker group").containsExactly("from-flag");
+            worker.stop();
+        }
+    }
+
+    /**
+     * node.md: "a blank one counts as unset", for the bus variables too: a blank SG_NODE_ID (compose's
+     * SG_NODE_ID=${NODE_ID} with NODE_ID unset) ended every command, even publish, with "must not be empty".
+     */
+    @Test
+    void aBlankSgNodeIdCountsAsUnset() {
+        Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+        env.put("SG_NODE_ID", "");
+        env.put("SG_STREAM_MAXLEN", " ");
+        Result r = run(env, "publish", "{\"channel_id\":\"c-1\",\"content\":\"hi\"}");
+        assertThat(r.code()).as(r.err()).isZero();
+    }
+
+    /** README: a bad value's message names the variable and the value: a zero duration in milliseconds, not 'PT0S'. */
+    @Test
+    void aZeroDurationIsQuotedInMilliseconds() {
+        Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+        env.put("SG_PUBLISH_TIMEOUT_MS", "0");
+        Result r = run(env, "streams");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).isEqualTo("stargazer: SG_PUBLISH_TIMEOUT_MS: '0 ms' must be a positive duration");
+    }
+
+    /** node.md "Shutting down": a graceful stop on SIGTERM ends with exit code 0, not the JVM's 143. */
+    @Test
+    void aGracefulStopOnSigtermExitsWithZero() throws Exception {
+        try (NodeProcess worker = NodeProcess.start("sigterm-exit", TestEnv.of(TestRedis.topology()), "worker")) {
+            worker.awaitRunning();
+            assertThat(worker.stop()).as(worker.log()).isZero();
+            assertThat(worker.lines()).anyMatch(l -> l.contains("Stopped"));
+        }
+    }
+
+    /** The operator commands never start a server: their --redis-url help does not say they would. */
+    @Test
+    void theRedisUrlHelpOfTheOperatorCommandsPromisesNoEmbeddedServer() {
+        for (String command : List.of("streams", "publish", "tail", "pause", "provision")) {
+            Result r = run(Map.of(), command, "--help");
+            // The help wraps its lines: compare with the white space made single.
+            assertThat(r.out().replaceAll("\\s+", " ")).as(command).contains("--redis-url")
+                    .doesNotContain("without it the node starts an embedded one");
+        }
+    }
+
+    /**
+     * tail without --from-start, for a user that may not run XINFO STREAM: it used to start at 0 and print the whole
+     * stream; it ends with one line saying why instead.
+     */
+    @Test
+    void tailWithoutXinfoStreamSaysSoInsteadOfPrintingTheWholeStream() {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+            env.put("REDIS_URL", server.url());
+            for (int i = 0; i < 3; i++) assertThat(run(env, "publish", "{\"channel_id\":\"c\",\"n\":" + i + "}").code()).isZero();
+            try (io.stargazer.testing.RawRedis admin = new io.stargazer.testing.RawRedis(io.lettuce.core.RedisURI.create(server.url()))) {
+                io.lettuce.core.codec.ByteArrayCodec codec = io.lettuce.core.codec.ByteArrayCodec.INSTANCE;
+                admin.sync().dispatch(io.lettuce.core.protocol.CommandType.ACL, new io.lettuce.core.output.StatusOutput<>(codec),
+                        new io.lettuce.core.protocol.CommandArgs<>(codec).add("SETUSER").add("tailer").add("on").add(">pw").add("~*")
+                                .add("&*").add("+@all").add("-xinfo"));
+            }
+            env.put("REDIS_URL", "redis://tailer:pw@127.0.0.1:" + server.port());
+            Result r = run(env, "tail", "inbound", "-n", "1");
+            assertThat(r.out()).as("printed").isEmpty();
+            assertThat(r.code()).as(r.err()).isEqualTo(1);
+            assertThat(r.err().strip()).contains("XINFO STREAM").contains("--from-start").doesNotContain("\n");
         }
     }
 }

@@ -123,6 +123,15 @@ final class NodeProcess implements AutoCloseable {
         return process.exitValue();
     }
 
+    /** Waits for a command that ends by itself, and for its whole log; its exit code. */
+    int awaitExit() throws InterruptedException {
+        if (!process.waitFor(60, TimeUnit.SECONDS)) {
+            throw new AssertionError(name + " did not end within 60 s:\n" + log());
+        }
+        await().atMost(Duration.ofSeconds(5)).until(() -> drained);
+        return process.exitValue();
+    }
+
     /** Kills the process if it is still running, and keeps its log in target/node-logs for a look after the test. */
     @Override
     public void close() {

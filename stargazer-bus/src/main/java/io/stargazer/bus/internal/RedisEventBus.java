@@ -254,7 +254,9 @@ final class RedisEventBus implements EventBus {
             for (String s : t.inboundStreams()) groups.put(s, t.workerGroup());
         }
         if (role == NodeRole.GATEWAY || role == NodeRole.STANDALONE) {
-            for (String p : platforms) groups.put(t.outboundStream(p), t.gatewayGroup(p));
+            for (String p : platforms) {
+                if (Topology.hasSharedGatewayGroup(p)) groups.put(t.outboundStream(p), t.gatewayGroup(p));
+            }
         }
         if (role == NodeRole.TOOLS) {
             // Only the dedicated tools service consumes the tools stream; standalone runs tools in-process.
@@ -330,11 +332,33 @@ final class RedisEventBus implements EventBus {
     @Override
     public boolean pause(String stream, String group) {
         String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
+        requireGroup(stream, group);
         boolean set = redis.code().functions()
                 ? await(async.<Long>fcall("sg_pause", io.lettuce.core.ScriptOutputType.INTEGER, new String[] {stream, key}, group.getBytes(StandardCharsets.UTF_8)), "sg_pause " + key) == 1
                 : await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.nx()), "SET " + key) != null;
         log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused consumer group" : "Consumer group was already paused");
         return set;
+    }
+
+    /**
+     * Refuses an unknown group before a pause: the flag of a mistyped group would report success and stop nobody, and
+     * stay for ever (it has no expiry). Checked apart from the flag's SET, so a group deleted in between still gets
+     * its flag; that race is the caller's to lose, not a typo's.
+     */
+    private void requireGroup(String stream, String group) {
+        List<Object> groups;
+        try {
+            groups = await(async.xinfoGroups(stream), "XINFO GROUPS " + stream);
+        } catch (RedisServerException e) {
+            if (e.getMessage() == null || !e.getMessage().toLowerCase(java.util.Locale.ROOT).contains("no such key")) throw e;
+            throw new ConfigException("group", "'" + group + "' is not a consumer group of '" + stream + "': the stream does not exist");
+        }
+        List<String> names = new ArrayList<>();
+        for (Object g : groups) names.add(Replies.text(Replies.pairs((List<?>) g).get("name")));
+        if (!names.contains(group)) {
+            throw new ConfigException("group", "'" + group + "' is not a consumer group of '" + stream + "' ("
+                    + (names.isEmpty() ? "it has none" : "its groups: " + String.join(", ", names)) + ")");
+        }
     }
 
     @Override

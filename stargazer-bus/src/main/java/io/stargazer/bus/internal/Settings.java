@@ -11,6 +11,15 @@ public final class Settings {
     private Settings() {
     }
 
+    /**
+     * The variable {@code name} of {@code env}, or null when it is unset or blank: a blank one counts as unset (compose's
+     * {@code SG_NODE_ID=${NODE_ID}} with NODE_ID unset gives an empty value, which means "not given", not "empty").
+     */
+    public static String env(java.util.Map<String, String> env, String name) {
+        String v = env.get(name);
+        return v == null || v.isBlank() ? null : v;
+    }
+
     public static int parseInt(String setting, String value) {
         try {
             return Integer.parseInt(value.trim());
@@ -57,16 +66,17 @@ public final class Settings {
         return value;
     }
 
+    /** Refuses zero and below, quoting the value in milliseconds as the variables take it ({@code '0 ms'}, not PT0S). */
     public static Duration positive(String setting, Duration value) {
         if (value == null || value.isNegative() || value.isZero()) {
-            throw new ConfigException(setting, "'" + value + "' must be a positive duration");
+            throw new ConfigException(setting, "'" + millis(value) + "' must be a positive duration");
         }
         return value;
     }
 
     public static Duration notNegative(String setting, Duration value) {
         if (value == null || value.isNegative()) {
-            throw new ConfigException(setting, "'" + value + "' must be zero or a positive duration");
+            throw new ConfigException(setting, "'" + millis(value) + "' must be zero or a positive duration");
         }
         return value;
     }

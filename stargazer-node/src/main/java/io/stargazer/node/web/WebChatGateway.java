@@ -131,7 +131,9 @@ public final class WebChatGateway implements AutoCloseable {
         g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
         // ORDERED whatever SG_RETRY_ORDER says: a tab skips answers at or below the last id it was sent, which holds
         // only while a channel's answers reach it in stream order (an older one retried after a newer would be lost).
-        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().retryOrder(io.stargazer.bus.RetryOrder.ORDERED).build(),
+        // The consumer is named after the gateway id (--node-id wins over SG_NODE_ID, which fromEnvironment() reads).
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().consumerName(g.gatewayId)
+                        .retryOrder(io.stargazer.bus.RetryOrder.ORDERED).build(),
                 d -> g.deliver(d.id(), d.envelope()));
         metrics.watch(g.subscription);
         metrics.gauge("stargazer.webchat.tabs", "Open web chat tabs on this gateway", g.tabs::size);
@@ -295,10 +297,19 @@ public final class WebChatGateway implements AutoCloseable {
      */
     public List<String> removeDeadGatewayGroups() {
         List<String> removed = new java.util.ArrayList<>();
-        String prefix = bus.topology().gatewayGroup(PLATFORM) + ":";
+        String shared = bus.topology().gatewayGroup(PLATFORM);
+        String prefix = shared + ":";
         try {
             Set<String> missingNow = new HashSet<>();
             for (GroupInfo g : bus.groups(stream)) {
+                // The shared group: older provisioning (and ensureStreams) made it, and no gateway here reads with it,
+                // so under SAFE it held the stream's trimming for ever. One with a consumer belongs to someone else.
+                if (g.name().equals(shared) && g.consumers() == 0 && bus.deleteGroup(stream, g.name())) {
+                    removed.add(g.name());
+                    log.atWarn().addKeyValue("stream", stream).addKeyValue("group", g.name())
+                            .log("Deleted the shared web chat group nobody reads (web chat gateways read with groups of their own)");
+                    continue;
+                }
                 if (!g.name().startsWith(prefix) || g.name().equals(group) || bus.isAlive(aliveKey(g.name()))) {
                     continue;
                 }

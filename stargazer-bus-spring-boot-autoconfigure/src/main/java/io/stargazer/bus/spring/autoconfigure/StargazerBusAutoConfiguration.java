@@ -42,12 +42,7 @@ public class StargazerBusAutoConfiguration {
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
     public EventBus stargazerEventBus(StargazerBusProperties properties, ObjectProvider<ObservationInstaller> observations) {
-        RedisUrl url;
-        try {
-            url = RedisUrl.parse(properties.getUrl());
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("Invalid value for property '" + StargazerBusProperties.PREFIX + ".url': " + e.getMessage(), e);
-        }
+        RedisUrl url = properties.toRedisUrl();
         EventBus bus = EventBus.connect(url, properties.toBusConfig());
         try {
             observations.ifAvailable(o -> o.install(bus));

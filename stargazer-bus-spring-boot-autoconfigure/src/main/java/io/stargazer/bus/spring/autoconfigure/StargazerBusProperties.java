@@ -31,6 +31,12 @@ public class StargazerBusProperties {
      * host:port separated by commas, or ?cluster=true, for a Redis Cluster.
      */
     private String url = "redis://localhost:6379";
+    /** PEM file of the CA certificate(s) to trust for rediss:// instead of the JVM's trust store (SG_REDIS_CA_FILE). */
+    private String caFile;
+    /** Certificate verification for rediss:// (SG_REDIS_TLS_VERIFY): full (the default) or none (logged as a warning). */
+    private String tlsVerify;
+    /** Redis Cluster through Lettuce's cluster client, also for a one-host url (SG_REDIS_CLUSTER). */
+    private Boolean cluster;
     /** What this process does (SG_NODE_ROLE): which groups ensure-streams creates. */
     private NodeRole role;
     /** This process's consumer name (SG_NODE_ID); default host name and process id. */
@@ -333,6 +339,25 @@ public class StargazerBusProperties {
         return build(b::build);
     }
 
+    /**
+     * The server {@code url} names, with {@code ca-file}, {@code tls-verify} and {@code cluster} applied by the library's
+     * own check of SG_REDIS_CA_FILE, SG_REDIS_TLS_VERIFY and SG_REDIS_CLUSTER (RedisUrl.withEnvironment), so the
+     * properties accept and refuse what the variables do; a refused value throws naming its property.
+     */
+    public io.stargazer.bus.RedisUrl toRedisUrl() {
+        io.stargazer.bus.RedisUrl parsed;
+        try {
+            parsed = io.stargazer.bus.RedisUrl.parse(url);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("Invalid value for property '" + PREFIX + ".url': " + e.getMessage(), e);
+        }
+        Map<String, String> settings = new java.util.HashMap<>();
+        if (caFile != null) settings.put(io.stargazer.bus.RedisUrl.ENV_CA_FILE, caFile);
+        if (tlsVerify != null) settings.put(io.stargazer.bus.RedisUrl.ENV_TLS_VERIFY, tlsVerify);
+        if (cluster != null) settings.put(io.stargazer.bus.RedisUrl.ENV_REDIS_CLUSTER, cluster.toString());
+        return build(() -> parsed.withEnvironment(settings));
+    }
+
     /** The property each {@code SG_*} setting of BusConfig and Topology comes from here. */
     private static final Map<String, String> PROPERTY_OF_SETTING = Map.ofEntries(
             Map.entry(BusConfig.ENV_NODE_ROLE, "role"), Map.entry(BusConfig.ENV_NODE_ID, "node-id"),
@@ -344,6 +369,8 @@ public class StargazerBusProperties {
             Map.entry(BusConfig.ENV_BLOCKING_PUBLISH_CONNECTIONS, "blocking-publish-connections"),
             Map.entry(BusConfig.ENV_DEAD_PEER_TIMEOUT_MS, "dead-peer-timeout"), Map.entry(BusConfig.ENV_DEDUPE_WINDOW_MS, "dedupe-window"),
             Map.entry(BusConfig.ENV_SERVER_CODE, "server-code"), Map.entry(BusConfig.ENV_PUBLISH_VIA, "publish-via"),
+            Map.entry(io.stargazer.bus.RedisUrl.ENV_CA_FILE, "ca-file"), Map.entry(io.stargazer.bus.RedisUrl.ENV_TLS_VERIFY, "tls-verify"),
+            Map.entry(io.stargazer.bus.RedisUrl.ENV_REDIS_CLUSTER, "cluster"),
             Map.entry(Topology.ENV_INBOUND_STREAM, "topology.inbound-stream"),
             Map.entry(Topology.ENV_INBOUND_PARTITIONS, "topology.inbound-partitions"),
             Map.entry(Topology.ENV_OUTBOUND_STREAM_PREFIX, "topology.outbound-stream-prefix"),
@@ -380,6 +407,12 @@ public class StargazerBusProperties {
 
     public String getUrl() { return url; }
     public void setUrl(String v) { url = v; }
+    public String getCaFile() { return caFile; }
+    public void setCaFile(String v) { caFile = v; }
+    public String getTlsVerify() { return tlsVerify; }
+    public void setTlsVerify(String v) { tlsVerify = v; }
+    public Boolean getCluster() { return cluster; }
+    public void setCluster(Boolean v) { cluster = v; }
     public NodeRole getRole() { return role; }
     public void setRole(NodeRole v) { role = v; }
     public String getNodeId() { return nodeId; }

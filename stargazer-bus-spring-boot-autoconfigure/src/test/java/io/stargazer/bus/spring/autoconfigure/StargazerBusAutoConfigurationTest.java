@@ -98,6 +98,25 @@ class StargazerBusAutoConfigurationTest {
     }
 
     @Test
+    void theTlsAndClusterPropertiesAreCheckedAsTheLibraryChecksTheirVariables() {
+        runner.withPropertyValues("stargazer.bus.ca-file=/no/such/ca.pem").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.ca-file'")
+                    .hasStackTraceContaining("is not rediss://");
+        });
+        runner.withPropertyValues("stargazer.bus.tls-verify=sometimes").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.tls-verify'")
+                    .hasStackTraceContaining("'sometimes' must be full or none");
+        });
+        runner.withPropertyValues("stargazer.bus.url=redis://127.0.0.1:1,127.0.0.1:2", "stargazer.bus.cluster=false").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.cluster'");
+        });
+        runner.withPropertyValues("stargazer.bus.tls-verify=full", "stargazer.bus.cluster=false").run(ctx -> assertThat(ctx).hasNotFailed());
+    }
+
+    @Test
     void aCombinationTheLibraryRefusesNamesTheProperty() {
         // Refused by build(), which checks settings together and names an SG_* variable a Spring application never set.
         runner.withPropertyValues("stargazer.bus.server-code=functions", "stargazer.bus.trim-policy=evict").run(ctx -> {
