@@ -442,12 +442,14 @@ public final class Redis implements AutoCloseable {
     /**
      * The readers' command timeouts: a {@link BlockingRead} gets its own BLOCK plus {@code deadPeerTimeout}, so a reader
      * whose connection went silent (a frozen or half-open flow) gives up and reconnects that long after its read, as
-     * docs/reliability.md says; any other command the longest BLOCK plus it. One fixed timeout for all made a reader
-     * blocking 1 s wait as long as one blocking 5 s before it noticed.
+     * docs/reliability.md says; any other command of a reader (a takeover pass, a pending-list read, the tools client's
+     * maintenance of its reply stream) answers at once from a live server, so it gets {@code deadPeerTimeout}, as the
+     * shared connection's PING does. One fixed timeout for all (the longest BLOCK plus it) made a reader blocking 1 s
+     * wait as long as one blocking 5 s before it noticed, and a reader caught in a maintenance command just as long.
      */
     static TimeoutOptions readerTimeouts(Duration deadPeerTimeout) {
         long deadPeerMillis = deadPeerTimeout.toMillis();
-        long otherMillis = MAX_BLOCK.toMillis() + deadPeerMillis;
+        long otherMillis = deadPeerMillis;
         return TimeoutOptions.builder().timeoutCommands(true).timeoutSource(new TimeoutOptions.TimeoutSource() {
             @Override
             public long getTimeout(io.lettuce.core.protocol.RedisCommand<?, ?, ?> command) {
