@@ -38,9 +38,12 @@ public interface Delivery {
      * Gives the entry back to its group, neither handled nor failed: it stays pending, this delivery is not counted
      * (the count Redis added when it was read is put back with {@code XCLAIM ... RETRYCOUNT}; if that fails it stays
      * counted, as after a nack), and it is never dead-lettered for it. It is not retried here: the group delivers it
-     * again after the claim time, to whichever of its consumers claims it first (this one included). For work a
-     * shutdown cut short, which says nothing about the entry: a nack would count the delivery, and dead-letter an
-     * entry on its last allowed one. The Spring starter's batch listeners release what a stop interrupts.
+     * again after the claim time, to whichever of its consumers claims it first (this one included), or sooner to this
+     * consumer when it reads its own pending entries again (after a reconnect or a restart). An entry another consumer
+     * has taken over meanwhile is left with that one. With ordered retries, a released entry gives up its channel's
+     * turn, as a dead-lettered one does: the channel's later entries go on without it. For work a shutdown cut short,
+     * which says nothing about the entry: a nack would count the delivery, and dead-letter an entry on its last allowed
+     * one. The Spring starter's batch listeners release what a stop interrupts.
      */
     boolean release();
 

@@ -76,4 +76,55 @@ class DeliveryCountIT {
             assertThat(bus.read(stream + ":dead", "0", 10)).isEmpty();
         }
     }
+
+    /**
+     * A release after another consumer took the entry over (here by an XCLAIM, as that consumer's takeover pass does
+     * once this one missed its refreshes for the claim time) leaves it with that consumer: before, the give-back's
+     * XCLAIM took it back, and this consumer's takeover pass ran it again beside the one still running it (found by the
+     * review of Delivery.release).
+     */
+    @Test
+    void aReleaseAfterATakeoverLeavesTheEntryWithTheConsumerThatTookItOver() throws Exception {
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            bus.ensureGroup(stream, group);
+            String id = bus.publish(stream, Envelope.of("channel_id", "c", "content", "hi"));
+            java.util.concurrent.atomic.AtomicReference<Delivery> held = new java.util.concurrent.atomic.AtomicReference<>();
+            List<String> runs = new CopyOnWriteArrayList<>();
+            java.util.concurrent.CountDownLatch takerMayFinish = new java.util.concurrent.CountDownLatch(1);
+            ConsumerConfig.Builder cfg = ConsumerConfig.builder(stream, group).blockTimeout(Duration.ofMillis(100))
+                    .claimIdle(Duration.ofSeconds(2));
+            try (Subscription first = bus.subscribe(cfg.consumerName("first").manualAck(true).build(), d -> {
+                runs.add(held.compareAndSet(null, d) ? "first" : "first-again");
+            })) {
+                await().atMost(10, TimeUnit.SECONDS).until(() -> held.get() != null);
+                raw.sync().xclaim(io.stargazer.bus.testing.RawRedis.b(stream),
+                        io.lettuce.core.Consumer.from(io.stargazer.bus.testing.RawRedis.b(group), io.stargazer.bus.testing.RawRedis.b("taker")),
+                        io.lettuce.core.XClaimArgs.Builder.minIdleTime(0), id);
+                try (Subscription taker = bus.subscribe(cfg.consumerName("taker").build(), d -> {
+                    runs.add("taker");
+                    takerMayFinish.await(30, TimeUnit.SECONDS);
+                })) {
+                    await().atMost(10, TimeUnit.SECONDS).until(() -> runs.contains("taker"));
+                    try {
+                        assertThat(held.get().release()).isTrue();
+                        // Past the first consumer's claim time, the entry stays the taker's and nobody runs it beside it.
+                        await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+                            assertThat(owner(raw, stream, group)).isEqualTo("taker");
+                            assertThat(runs).containsExactly("first", "taker");
+                        });
+                    } finally {
+                        takerMayFinish.countDown();
+                    }
+                }
+            }
+        }
+    }
+
+    private static String owner(RawRedis raw, String stream, String group) {
+        var pending = raw.sync().xpending(RawRedis.b(stream), RawRedis.b(group), io.lettuce.core.Range.create("-", "+"),
+                io.lettuce.core.Limit.from(10));
+        return pending.isEmpty() ? "none" : pending.get(0).getConsumer();
+    }
 }

@@ -988,20 +988,52 @@ final class StreamConsumer implements Subscription {
      * counted it when it was read, and the consumer that takes it over goes by that count (dead-lettering it past
      * maxDeliveries without running it). XCLAIM ... RETRYCOUNT puts the count back, as restoreCounts does; if that
      * fails the delivery stays counted, which is what any failure would have done.
+     *
+     * <p>Only while the entry is still pending with this consumer: another consumer may have taken it over before this
+     * one's refresh noticed, and an XCLAIM would take it back from that one, to be run again beside it after the claim
+     * time (found by the review of Delivery.release). The ownership refresh checks and resets the entry's idle time in
+     * one script, so no takeover (which needs the claim time of idleness) can come between it and the XCLAIM after it.
      */
     private void giveBack(Held h, LeavePending given) {
         if (h.lost) {
             // Another consumer holds it now: the XCLAIM below would take it back from that one.
-            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
-                    .log("Not giving back an entry no longer pending with this consumer: " + given.getMessage());
-            finish(h, false);
+            notGivenBack(h, given);
             return;
         }
-        log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
-                .log("Given back, left pending and not counted: " + given.getMessage());
         CompletableFuture<Void> done = new CompletableFuture<>();
         givingBack.add(done);
         done.whenComplete((r, e) -> givingBack.remove(done));
+        try {
+            ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), List.of(h.id)).whenComplete((lost, e) -> {
+                if (e == null && lost.isEmpty()) {
+                    putBackCount(h, given, done);
+                    return;
+                }
+                if (e == null) {
+                    h.lost = true;
+                    notGivenBack(h, given);
+                } else {
+                    log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                            .log("Could not give back an entry (its ownership could not be checked); it stays counted: " + e);
+                    finish(h, false);
+                }
+                done.complete(null);
+            });
+        } catch (RuntimeException e) {
+            finish(h, false);
+            done.complete(null);
+        }
+    }
+
+    private void notGivenBack(Held h, LeavePending given) {
+        log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                .log("Not giving back an entry no longer pending with this consumer: " + given.getMessage());
+        finish(h, false);
+    }
+
+    private void putBackCount(Held h, LeavePending given, CompletableFuture<Void> done) {
+        log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                .log("Given back, left pending and not counted: " + given.getMessage());
         CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(cfg.stream()).add(cfg.group()).add(cfg.consumerName())
                 .add(0).add(h.id).add("RETRYCOUNT").add(Math.max(0, h.count - 1)).add("JUSTID");
         try {
