@@ -516,8 +516,9 @@ public final class Topology {
         }
 
         /**
-         * The topology; refuses a hash tag in the inbound name when it is partitioned, and an outbox prefix that begins the
-         * name of a shared stream (inbound, outbound prefix, tools, tools reply prefix: equal, or it and ':' start it).
+         * The topology; refuses a hash tag in the inbound name when it is partitioned, an outbox prefix that begins the
+         * name of a shared stream (inbound, outbound prefix, tools, tools reply prefix: equal, or it and ':' start it), and
+         * one that the outbound or the tools reply prefix and ':' begin (every outbox would be a stream of that prefix).
          */
         public Topology build() {
             if (inboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
@@ -534,6 +535,17 @@ public final class Topology {
                     throw new ConfigException(ENV_OUTBOX_PREFIX, "'" + outboxPrefix + "' begins " + n[0] + " '" + n[1]
                             + "': the outboxes (" + outboxPrefix + ":worker, " + outboxPrefix + ":gateway:<platform>, ...) must "
                             + "not share names with the streams; choose a prefix no stream name starts with");
+                }
+            }
+            // The reverse overlap: a prefix under a stream prefix makes every outbox one of that prefix's streams, e.g. the
+            // webchat gateway's outbox a tools reply stream, which the tools outbox may have the relay write: the relay would
+            // then move what the tools identity wrote to the inbound stream as that gateway's.
+            String[][] prefixes = {{ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix}, {ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix}};
+            for (String[] n : prefixes) {
+                if (outboxPrefix.equals(n[1]) || outboxPrefix.startsWith(n[1] + ":")) {
+                    throw new ConfigException(ENV_OUTBOX_PREFIX, "'" + outboxPrefix + "' lies under " + n[0] + " '" + n[1]
+                            + "': every outbox (" + outboxPrefix + ":worker, " + outboxPrefix + ":gateway:<platform>, ...) would "
+                            + "also be a name of " + n[1] + ":<name>; choose a prefix that does not start with '" + n[1] + ":'");
                 }
             }
             return new Topology(this);

@@ -394,6 +394,26 @@ class TopologyTest {
         assertThat(Topology.builder().namespace(ns).build().outboxPrefix()).isEqualTo("app:sg:outbox");
     }
 
+    /**
+     * The reverse of the case above (found by the second review of relay mode): under SG_OUTBOX_PREFIX=sg:tools:reply:ob
+     * every outbox is also a tools reply stream's name, so the tools outbox may have the relay write into the webchat
+     * gateway's outbox, whose entries the relay then moves to the inbound stream as that gateway's. A prefix under the
+     * tools reply prefix or the outbound prefix is refused, naming both.
+     */
+    @Test
+    void anOutboxPrefixUnderTheToolsReplyOrOutboundPrefixIsRefusedNamingBoth() {
+        assertThatThrownBy(() -> Topology.builder().outboxPrefix(Topology.DEFAULT_TOOLS_REPLY_STREAM_PREFIX + ":ob").build())
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("SG_OUTBOX_PREFIX: 'sg:tools:reply:ob' lies under SG_TOOLS_REPLY_STREAM_PREFIX 'sg:tools:reply'");
+        assertThatThrownBy(() -> Topology.builder().outboxPrefix("sg:stream:outbound:ob").build()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX 'sg:stream:outbound'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_TOOLS_REPLY_STREAM_PREFIX", "r", "SG_OUTBOX_PREFIX", "r:x:y")))
+                .hasMessageContaining("SG_TOOLS_REPLY_STREAM_PREFIX 'r'");
+        // Only ':' makes a name of the prefix's streams: a prefix that merely starts with the same characters is fine.
+        Topology t = Topology.builder().outboxPrefix("sg:tools:replyob").build();
+        assertThat(t.mayRelay(t.toolsOutbox(), t.gatewayOutbox("webchat"), List.of("webchat"))).isFalse();
+    }
+
     /** Every name set to a short one of its own. */
     private static Topology named(int partitions) {
         return Topology.builder().inboundStream("in").outboundStreamPrefix("out").workerGroup("wg").gatewayGroupPrefix("gw")
