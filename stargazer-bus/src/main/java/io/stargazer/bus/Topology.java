@@ -39,6 +39,7 @@ public final class Topology {
     public static final String ENV_TOOLS_REPLY_STREAM_PREFIX = "SG_TOOLS_REPLY_STREAM_PREFIX";
     public static final String ENV_DEAD_LETTER_SUFFIX = "SG_DEAD_LETTER_SUFFIX";
     public static final String ENV_INBOUND_PARTITIONS = "SG_INBOUND_PARTITIONS";
+    public static final String ENV_INBOUND_PARTITIONS_ALSO = "SG_INBOUND_PARTITIONS_ALSO";
     public static final String ENV_OUTBOX_PREFIX = "SG_OUTBOX_PREFIX";
     public static final String ENV_RELAY_GROUP = "SG_RELAY_GROUP";
 
@@ -70,6 +71,7 @@ public final class Topology {
     private final String toolsReplyStreamPrefix;
     private final String deadLetterSuffix;
     private final int inboundPartitions;
+    private final int alsoInboundPartitions;
     private final String outboxPrefix;
     private final String relayGroup;
 
@@ -84,6 +86,7 @@ public final class Topology {
         this.toolsReplyStreamPrefix = b.toolsReplyStreamPrefix;
         this.deadLetterSuffix = b.deadLetterSuffix;
         this.inboundPartitions = b.inboundPartitions;
+        this.alsoInboundPartitions = b.alsoInboundPartitions;
         this.outboxPrefix = b.outboxPrefix;
         this.relayGroup = b.relayGroup;
     }
@@ -106,6 +109,11 @@ public final class Topology {
     public String deadLetterSuffix() { return deadLetterSuffix; }
     /** How many streams the inbound stream is split into ({@code SG_INBOUND_PARTITIONS}). */
     public int inboundPartitions() { return inboundPartitions; }
+    /**
+     * Relay mode, while {@code SG_INBOUND_PARTITIONS} changes: the other count, whose inbound streams the relay also moves
+     * entries to ({@code SG_INBOUND_PARTITIONS_ALSO}); 0 for none (the default).
+     */
+    public int alsoInboundPartitions() { return alsoInboundPartitions; }
     /** Relay mode: the outboxes are {@code PREFIX:gateway:P}, {@code PREFIX:worker}, {@code PREFIX:tools} ({@code SG_OUTBOX_PREFIX}). */
     public String outboxPrefix() { return outboxPrefix; }
     /** Relay mode: the relay's group on every outbox ({@code SG_RELAY_GROUP}). */
@@ -142,6 +150,7 @@ public final class Topology {
         b.toolsReplyStreamPrefix = toolsReplyStreamPrefix;
         b.deadLetterSuffix = deadLetterSuffix;
         b.inboundPartitions = inboundPartitions;
+        b.alsoInboundPartitions = alsoInboundPartitions;
         b.outboxPrefix = outboxPrefix;
         b.relayGroup = relayGroup;
         return b;
@@ -270,20 +279,21 @@ public final class Topology {
      * Whether the relay may add an entry of {@code outbox} to {@code target}: the outbox is one of {@link #outboxes} and
      * {@link #outboxFor} sends writes to {@code target} through it (outbound streams and their dead letters only of
      * {@code platforms}); the operator's outbox to its {@link #replaySources}. What stops a compromised gateway from using
-     * the relay to write the outbound streams. The inbound streams are taken under any partition count
-     * ({@link #isInboundOfAnyCount}: a gateway outbox to them, the workers' outbox to their dead letters, the operator's
-     * outbox to them), not only this topology's, so that the relay moves the entries of processes on the old and on the new
-     * count while {@code SG_INBOUND_PARTITIONS} changes.
+     * the relay to write the outbound streams. The inbound streams are taken under this topology's count and its
+     * {@link #alsoInboundPartitions} ({@link #isInboundOfEitherCount}: a gateway outbox to them, the workers' outbox to
+     * their dead letters, the operator's outbox to them), so that the relay given the other count moves the entries of
+     * processes on the old and on the new count while {@code SG_INBOUND_PARTITIONS} changes; no other count's.
      */
     public boolean mayRelay(String outbox, String target, List<String> platforms) {
         if (!outboxes(platforms).contains(outbox)) return false;
-        if (outbox.equals(operatorOutbox())) return replaySources(platforms, true).contains(target) || isInboundOfAnyCount(target);
+        if (outbox.equals(operatorOutbox())) return replaySources(platforms, true).contains(target) || isInboundOfEitherCount(target);
         String platform = outbox.startsWith(outboxPrefix + ":gateway:") ? outbox.substring(outboxPrefix.length() + 9) : null;
         // While SG_INBOUND_PARTITIONS changes, gateways and workers on the old and the new count run side by side with one
         // relay (docs/cluster.md, "Changing N safely"): the inbound streams of either count are still the role's to write.
-        if (platform != null && isInboundOfAnyCount(target)) return true;
+        // Only those two: under any count a gateway could make the relay create hundreds of thousands of streams no one reads.
+        if (platform != null && isInboundOfEitherCount(target)) return true;
         if (outbox.equals(workerOutbox()) && target.endsWith(deadLetterSuffix)
-                && isInboundOfAnyCount(target.substring(0, target.length() - deadLetterSuffix.length()))) {
+                && isInboundOfEitherCount(target.substring(0, target.length() - deadLetterSuffix.length()))) {
             return true;
         }
         String via;
@@ -301,29 +311,14 @@ public final class Topology {
     }
 
     /**
-     * Whether {@code stream} is an inbound stream under some partition count: the one stream ({@code N = 1}), or exactly
-     * the name {@link #partitionNames} gives partition i of some N from 2 to {@value #MAX_INBOUND_PARTITIONS}.
+     * Whether {@code stream} is an inbound stream under this topology's {@link #inboundPartitions} or, when set, its
+     * {@link #alsoInboundPartitions}: one of exactly the names {@link #partitionNames} gives for either count.
      */
-    public boolean isInboundOfAnyCount(String stream) {
-        if (stream.equals(inboundStream)) return true;
-        String head = inboundStream + ":{part-";
-        if (!stream.startsWith(head) || !stream.endsWith("}") || inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0) {
-            return false;
-        }
-        String tag = stream.substring(head.length(), stream.length() - 1); // i-of-N~k
-        int of = tag.indexOf("-of-");
-        int tilde = tag.indexOf('~');
-        if (of <= 0 || tilde < of + 4) return false;
-        int i;
-        int n;
-        try {
-            i = Integer.parseInt(tag.substring(0, of));
-            n = Integer.parseInt(tag.substring(of + 4, tilde));
-        } catch (NumberFormatException e) {
-            return false;
-        }
-        if (n < 2 || n > MAX_INBOUND_PARTITIONS || i < 0 || i >= n) return false;
-        return partitionName(inboundStream, i, n).equals(stream);
+    public boolean isInboundOfEitherCount(String stream) {
+        if (inboundStreams().contains(stream)) return true;
+        if (alsoInboundPartitions == 0 || alsoInboundPartitions == inboundPartitions) return false;
+        return PARTITION_NAMES.computeIfAbsent(alsoInboundPartitions + "|" + inboundStream,
+                k -> partitionNames(inboundStream, alsoInboundPartitions)).contains(stream);
     }
 
     /**
@@ -458,6 +453,7 @@ public final class Topology {
         private String toolsReplyStreamPrefix = DEFAULT_TOOLS_REPLY_STREAM_PREFIX;
         private String deadLetterSuffix = DEFAULT_DEAD_LETTER_SUFFIX;
         private int inboundPartitions = DEFAULT_INBOUND_PARTITIONS;
+        private int alsoInboundPartitions;
         private String outboxPrefix = DEFAULT_OUTBOX_PREFIX;
         private String relayGroup = DEFAULT_RELAY_GROUP;
 
@@ -476,6 +472,9 @@ public final class Topology {
             if ((v = Settings.env(env, ENV_TOOLS_REPLY_STREAM_PREFIX)) != null) toolsReplyStreamPrefix(v);
             if ((v = Settings.env(env, ENV_DEAD_LETTER_SUFFIX)) != null) deadLetterSuffix(v);
             if ((v = Settings.env(env, ENV_INBOUND_PARTITIONS)) != null) inboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS, v));
+            if ((v = Settings.env(env, ENV_INBOUND_PARTITIONS_ALSO)) != null) {
+                alsoInboundPartitions(Settings.parseInt(ENV_INBOUND_PARTITIONS_ALSO, v));
+            }
             if ((v = Settings.env(env, ENV_OUTBOX_PREFIX)) != null) outboxPrefix(v);
             if ((v = Settings.env(env, ENV_RELAY_GROUP)) != null) relayGroup(v);
             return this;
@@ -500,6 +499,20 @@ public final class Topology {
             return this;
         }
 
+        /**
+         * Relay mode, while {@code SG_INBOUND_PARTITIONS} changes (docs/cluster.md, "Changing N safely"): the other count,
+         * from 1 to {@value #MAX_INBOUND_PARTITIONS}, whose inbound streams the relay also moves gateway entries, worker dead
+         * letters and operator replays to; the number given to {@code stargazer acl --also-partitions}. Unset (the default),
+         * the relay writes only this topology's inbound streams.
+         */
+        public Builder alsoInboundPartitions(int n) {
+            if (n < 1 || n > MAX_INBOUND_PARTITIONS) {
+                throw new ConfigException(ENV_INBOUND_PARTITIONS_ALSO, "'" + n + "' must be between 1 and " + MAX_INBOUND_PARTITIONS);
+            }
+            this.alsoInboundPartitions = n;
+            return this;
+        }
+
         /** Prefixes every name with {@code namespace + ":"}: how tests keep their streams apart on one server. */
         public Builder namespace(String namespace) {
             checkName("namespace", namespace);
@@ -516,14 +529,19 @@ public final class Topology {
         }
 
         /**
-         * The topology; refuses a hash tag in the inbound name when it is partitioned, and an outbox prefix that begins the
-         * name of a shared stream (inbound, outbound prefix, tools, tools reply prefix: equal, or it and ':' start it).
+         * The topology; refuses a hash tag in the inbound name when it is partitioned, an outbox prefix that begins the
+         * name of a shared stream (inbound, outbound prefix, tools, tools reply prefix: equal, or it and ':' start it), and
+         * one that the outbound or the tools reply prefix and ':' begin (every outbox would be a stream of that prefix).
          */
         public Topology build() {
             if (inboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
                 // A hash tag in the base name would put every partition in one slot: partitioning would gain nothing.
                 throw new ConfigException(ENV_INBOUND_STREAM, "'" + inboundStream + "' contains '{' or '}', which would pin all "
                         + inboundPartitions + " partitions (" + ENV_INBOUND_PARTITIONS + ") to one cluster slot");
+            }
+            if (alsoInboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
+                throw new ConfigException(ENV_INBOUND_STREAM, "'" + inboundStream + "' contains '{' or '}', which would pin all "
+                        + alsoInboundPartitions + " partitions (" + ENV_INBOUND_PARTITIONS_ALSO + ") to one cluster slot");
             }
             // An outbox is <prefix>:worker, <prefix>:gateway:P, ...: under a prefix that a shared stream's name starts with,
             // an outbox and a stream could be one key, and an answer's dedupe key reply:<stream>:<id> one of the relay's own.
@@ -536,6 +554,17 @@ public final class Topology {
                             + "not share names with the streams; choose a prefix no stream name starts with");
                 }
             }
+            // The reverse overlap: a prefix under a stream prefix makes every outbox one of that prefix's streams, e.g. the
+            // webchat gateway's outbox a tools reply stream, which the tools outbox may have the relay write: the relay would
+            // then move what the tools identity wrote to the inbound stream as that gateway's.
+            String[][] prefixes = {{ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix}, {ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix}};
+            for (String[] n : prefixes) {
+                if (outboxPrefix.equals(n[1]) || outboxPrefix.startsWith(n[1] + ":")) {
+                    throw new ConfigException(ENV_OUTBOX_PREFIX, "'" + outboxPrefix + "' lies under " + n[0] + " '" + n[1]
+                            + "': every outbox (" + outboxPrefix + ":worker, " + outboxPrefix + ":gateway:<platform>, ...) would "
+                            + "also be a name of " + n[1] + ":<name>; choose a prefix that does not start with '" + n[1] + ":'");
+                }
+            }
             return new Topology(this);
         }
     }
@@ -546,18 +575,19 @@ public final class Topology {
                 && workerGroup.equals(t.workerGroup) && gatewayGroupPrefix.equals(t.gatewayGroupPrefix)
                 && toolsStream.equals(t.toolsStream) && toolsGroup.equals(t.toolsGroup)
                 && toolsReplyStreamPrefix.equals(t.toolsReplyStreamPrefix) && deadLetterSuffix.equals(t.deadLetterSuffix)
-                && inboundPartitions == t.inboundPartitions && outboxPrefix.equals(t.outboxPrefix) && relayGroup.equals(t.relayGroup);
+                && inboundPartitions == t.inboundPartitions && alsoInboundPartitions == t.alsoInboundPartitions && outboxPrefix.equals(t.outboxPrefix) && relayGroup.equals(t.relayGroup);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(inboundStream, outboundStreamPrefix, workerGroup, gatewayGroupPrefix, toolsStream, toolsGroup,
-                toolsReplyStreamPrefix, deadLetterSuffix, inboundPartitions, outboxPrefix, relayGroup);
+                toolsReplyStreamPrefix, deadLetterSuffix, inboundPartitions, alsoInboundPartitions, outboxPrefix, relayGroup);
     }
 
     @Override
     public String toString() {
         return "Topology{inbound=" + inboundStream + (inboundPartitions > 1 ? "[" + inboundPartitions + " partitions]" : "")
+                + (alsoInboundPartitions > 0 ? "[also " + alsoInboundPartitions + "]" : "")
                 + ", outbound=" + outboundStreamPrefix + ":*, workers=" + workerGroup + ", gateways=" + gatewayGroupPrefix
                 + ":*, tools=" + toolsStream + "/" + toolsGroup + ", replies=" + toolsReplyStreamPrefix + ":*}";
     }

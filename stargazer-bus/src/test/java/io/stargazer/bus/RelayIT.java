@@ -426,7 +426,8 @@ class RelayIT {
      * docs/cluster.md, "Changing N safely": the gateways switch to the new SG_INBOUND_PARTITIONS while the relay still runs
      * on the old one. The relay took only its own count's partitions for inbound streams and dead-lettered every entry
      * naming a new partition as forged ("which its role may not write"), each answered with an id at its publish. Any
-     * partition of the inbound base is a gateway's to write (found by the review of relay mode).
+     * partition of the inbound base under the relay's own count or the one it is given for the change
+     * (SG_INBOUND_PARTITIONS_ALSO) is a gateway's to write (found by the review of relay mode).
      */
     @Test
     void duringAPartitionCountChangeARelayOnTheOldCountMovesTheEntriesOfGatewaysOnTheNewCount() {
@@ -434,7 +435,8 @@ class RelayIT {
         Topology oldN = Topology.builder().namespace(ns).build();
         Topology newN = Topology.builder().namespace(ns).inboundPartitions(2).build();
         String outbox = oldN.gatewayOutbox("webchat");
-        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.RELAY, "relay"));
+        Topology relayN = oldN.toBuilder().alsoInboundPartitions(2).build();
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(relayN, NodeRole.RELAY, "relay"));
              EventBus newWorker = EventBus.connect(TestRedis.url(), config(newN, NodeRole.WORKER, "w-new"));
              EventBus newGateway = EventBus.connect(TestRedis.url(), config(newN, NodeRole.GATEWAY, "g-new"));
              RawRedis raw = new RawRedis(TestRedis.url());
@@ -457,7 +459,8 @@ class RelayIT {
         Topology oldN = Topology.builder().namespace(ns).build();
         Topology newN = Topology.builder().namespace(ns).inboundPartitions(2).build();
         String outbox = oldN.gatewayOutbox("webchat");
-        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(newN, NodeRole.RELAY, "relay"));
+        Topology relayN = newN.toBuilder().alsoInboundPartitions(1).build();
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(relayN, NodeRole.RELAY, "relay"));
              EventBus oldWorker = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.WORKER, "w-old"));
              EventBus oldGateway = EventBus.connect(TestRedis.url(), config(oldN, NodeRole.GATEWAY, "g-old"));
              RawRedis raw = new RawRedis(TestRedis.url());
@@ -470,6 +473,35 @@ class RelayIT {
                     .until(() -> raw.xlen(target) == 1 || raw.xlen(oldN.deadLetterStream(outbox)) > 0);
             assertThat(deadErrors(raw, oldN.deadLetterStream(outbox))).as("outbox dead letters").isEmpty();
             assertThat(raw.xlen(target)).isEqualTo(1);
+        }
+    }
+
+    /**
+     * A compromised gateway writes its own outbox only; the relay is what keeps it to the streams its role writes. The relay
+     * took an inbound partition of any count from 2 to 1024 as a gateway's to write (523 776 names), so forged outbox
+     * entries made it create streams no process reads, each with no group and up to the cap. With no count change under
+     * way (no SG_INBOUND_PARTITIONS_ALSO) only the topology's own inbound streams are; the others are dead-lettered as
+     * refused (found by the second review of relay mode).
+     */
+    @Test
+    void aGatewayOutboxCannotMakeTheRelayWriteInboundPartitionsOfACountNoProcessUses() {
+        Topology t = TestRedis.topology();
+        String outbox = t.gatewayOutbox("webchat");
+        List<String> forged = new java.util.ArrayList<>();
+        for (int n : new int[] {7, 333, 1024}) forged.add(Topology.partitionNames(t.inboundStream(), n).get(n - 1));
+        try (EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r1"));
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            for (String target : forged) {
+                raw.xadd(outbox, "target", target, "dedupe", "", "payload", b("forged"), "trace_id", "t");
+            }
+            try (Relay relay = Relay.start(relayBus)) {
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> relayBus.pendingCount(outbox, t.relayGroup()) == 0
+                        && raw.xlen(t.deadLetterStream(outbox)) + forged.stream().mapToLong(raw::xlen).sum() == forged.size());
+            }
+            assertThat(forged.stream().map(raw::xlen).toList()).as("entries written to partitions no process reads: " + forged)
+                    .containsOnly(0L);
+            assertThat(deadErrors(raw, t.deadLetterStream(outbox))).contains("which its role may not write");
+            assertThat(raw.xlen(t.deadLetterStream(outbox))).isEqualTo(forged.size());
         }
     }
 

@@ -345,27 +345,55 @@ class TopologyTest {
         }
         assertThat(p).isNotEqualTo(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", "3")));
 
-        // While SG_INBOUND_PARTITIONS changes, the relay on either count moves the other count's inbound writes: exactly the
-        // partition names of the inbound base, and nothing that only looks like one.
+        // While SG_INBOUND_PARTITIONS changes, the relay given the other count (SG_INBOUND_PARTITIONS_ALSO) moves both
+        // counts' inbound writes: exactly the partition names of the inbound base under either, and nothing that only looks
+        // like one. Without it, only its own count's; never a count no process uses (found by the second relay review).
         List<String> wc = List.of("webchat");
-        for (int n : new int[] {1, 2, 3, 6}) {
+        Topology both = p.toBuilder().alsoInboundPartitions(2).build();
+        assertThat(both).isEqualTo(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", "3", "SG_INBOUND_PARTITIONS_ALSO", "2",
+                "SG_OUTBOX_PREFIX", "ob", "SG_RELAY_GROUP", "rg"))).isNotEqualTo(p);
+        assertThat(both.inboundStreams()).isEqualTo(p.inboundStreams());
+        for (int n : new int[] {1, 2, 3, 6, 1024}) {
             for (String in : Topology.partitionNames(p.inboundStream(), n)) {
-                assertThat(p.mayRelay(p.gatewayOutbox("webchat"), in, wc)).as(in).isTrue();
-                assertThat(p.mayRelay(p.workerOutbox(), p.deadLetterStream(in), wc)).as(in).isTrue();
-                assertThat(p.mayRelay(p.operatorOutbox(), in, wc)).as(in).isTrue();
-                assertThat(p.mayRelay(p.workerOutbox(), in, wc)).as(in).isFalse();
-                assertThat(p.mayRelay(p.toolsOutbox(), p.deadLetterStream(in), wc)).as(in).isFalse();
-                assertThat(p.mayRelay(p.gatewayOutbox("webchat"), p.deadLetterStream(in), wc)).as(in).isFalse();
+                boolean either = n == 3 || n == 2;
+                assertThat(both.mayRelay(both.gatewayOutbox("webchat"), in, wc)).as(in).isEqualTo(either);
+                assertThat(both.mayRelay(both.workerOutbox(), both.deadLetterStream(in), wc)).as(in).isEqualTo(either);
+                assertThat(both.mayRelay(both.operatorOutbox(), in, wc)).as(in).isEqualTo(either);
+                assertThat(p.mayRelay(p.gatewayOutbox("webchat"), in, wc)).as(in).isEqualTo(n == 3);
+                assertThat(p.mayRelay(p.workerOutbox(), p.deadLetterStream(in), wc)).as(in).isEqualTo(n == 3);
+                assertThat(p.mayRelay(p.operatorOutbox(), in, wc)).as(in).isEqualTo(n == 3);
+                assertThat(both.mayRelay(both.workerOutbox(), in, wc)).as(in).isFalse();
+                assertThat(both.mayRelay(both.toolsOutbox(), both.deadLetterStream(in), wc)).as(in).isFalse();
+                assertThat(both.mayRelay(both.gatewayOutbox("webchat"), both.deadLetterStream(in), wc)).as(in).isFalse();
             }
         }
+        Topology fromOne = Topology.builder().alsoInboundPartitions(3).build();
+        assertThat(fromOne.mayRelay(fromOne.gatewayOutbox("webchat"), fromOne.inboundStream(), wc)).isTrue();
+        assertThat(fromOne.isInboundOfEitherCount(Topology.partitionNames(fromOne.inboundStream(), 3).get(2))).isTrue();
+        assertThat(fromOne.isInboundOfEitherCount(Topology.partitionNames(fromOne.inboundStream(), 2).get(1))).isFalse();
         String real = Topology.partitionNames(p.inboundStream(), 2).get(1);
         String base = p.inboundStream();
         for (String forged : List.of(real.replace("~", "~9"), base + ":{part-2-of-2~0}", base + ":{part-0-of-1~0}",
                 base + ":{part-0-of-2000~0}", base + ":{part--of-2~0}", base + ":{part-0-of-~0}", base + ":{part-0-of-2}",
                 "other:{" + real.substring(real.indexOf('{') + 1), real + ":x", base + ":0")) {
-            assertThat(p.isInboundOfAnyCount(forged)).as(forged).isFalse();
-            assertThat(p.mayRelay(p.gatewayOutbox("webchat"), forged, wc)).as(forged).isFalse();
+            assertThat(both.isInboundOfEitherCount(forged)).as(forged).isFalse();
+            assertThat(both.mayRelay(both.gatewayOutbox("webchat"), forged, wc)).as(forged).isFalse();
         }
+    }
+
+    /** SG_INBOUND_PARTITIONS_ALSO is validated as SG_INBOUND_PARTITIONS is; unset, there is no other count. */
+    @Test
+    void theTransitionCountIsValidatedAndUnsetByDefault() {
+        assertThat(Topology.defaults().alsoInboundPartitions()).isZero();
+        assertThat(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS_ALSO", " 4 ")).alsoInboundPartitions()).isEqualTo(4);
+        assertThat(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS_ALSO", "")).alsoInboundPartitions()).isZero();
+        for (String bad : List.of("0", "1025", "-1", "two")) {
+            assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS_ALSO", bad)))
+                    .as(bad).isInstanceOf(ConfigException.class).hasMessageStartingWith("SG_INBOUND_PARTITIONS_ALSO: ");
+        }
+        assertThatThrownBy(() -> Topology.builder().inboundStream("in{x}").alsoInboundPartitions(2).build())
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_PARTITIONS_ALSO");
+        assertThat(Topology.builder().inboundStream("in{x}").alsoInboundPartitions(1).build().alsoInboundPartitions()).isEqualTo(1);
     }
 
     /**
@@ -392,6 +420,26 @@ class TopologyTest {
         // A prefix that merely shares characters with a name, or the defaults, are fine.
         assertThat(Topology.builder().outboxPrefix("sg:stream:in").build().workerOutbox()).isEqualTo("sg:stream:in:worker");
         assertThat(Topology.builder().namespace(ns).build().outboxPrefix()).isEqualTo("app:sg:outbox");
+    }
+
+    /**
+     * The reverse of the case above (found by the second review of relay mode): under SG_OUTBOX_PREFIX=sg:tools:reply:ob
+     * every outbox is also a tools reply stream's name, so the tools outbox may have the relay write into the webchat
+     * gateway's outbox, whose entries the relay then moves to the inbound stream as that gateway's. A prefix under the
+     * tools reply prefix or the outbound prefix is refused, naming both.
+     */
+    @Test
+    void anOutboxPrefixUnderTheToolsReplyOrOutboundPrefixIsRefusedNamingBoth() {
+        assertThatThrownBy(() -> Topology.builder().outboxPrefix(Topology.DEFAULT_TOOLS_REPLY_STREAM_PREFIX + ":ob").build())
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("SG_OUTBOX_PREFIX: 'sg:tools:reply:ob' lies under SG_TOOLS_REPLY_STREAM_PREFIX 'sg:tools:reply'");
+        assertThatThrownBy(() -> Topology.builder().outboxPrefix("sg:stream:outbound:ob").build()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX 'sg:stream:outbound'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_TOOLS_REPLY_STREAM_PREFIX", "r", "SG_OUTBOX_PREFIX", "r:x:y")))
+                .hasMessageContaining("SG_TOOLS_REPLY_STREAM_PREFIX 'r'");
+        // Only ':' makes a name of the prefix's streams: a prefix that merely starts with the same characters is fine.
+        Topology t = Topology.builder().outboxPrefix("sg:tools:replyob").build();
+        assertThat(t.mayRelay(t.toolsOutbox(), t.gatewayOutbox("webchat"), List.of("webchat"))).isFalse();
     }
 
     /** Every name set to a short one of its own. */

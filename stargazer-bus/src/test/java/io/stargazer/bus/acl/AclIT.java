@@ -266,7 +266,9 @@ class AclIT {
         io.stargazer.bus.Provisioning.provision(adminUrl, config(newN, NodeRole.RELAY, "p", ps, PublishVia.RELAY));
         aclLog("RESET");
         Set<String> handledOld = ConcurrentHashMap.newKeySet();
-        try (EventBus relayBus = EventBus.connect(as("relay", "pw-relay"), config(oldN, NodeRole.RELAY, "r1", ps, PublishVia.RELAY));
+        // The relay is given the other count (SG_INBOUND_PARTITIONS_ALSO), the number its ACL user was made with.
+        Topology relayN = oldN.toBuilder().alsoInboundPartitions(2).build();
+        try (EventBus relayBus = EventBus.connect(as("relay", "pw-relay"), config(relayN, NodeRole.RELAY, "r1", ps, PublishVia.RELAY));
              io.stargazer.bus.Relay relay = io.stargazer.bus.Relay.start(relayBus, c -> c.blockTimeout(Duration.ofMillis(200)));
              EventBus oldWorker = EventBus.connect(as("worker", "pw-worker"), config(oldN, NodeRole.WORKER, "w1", ps, PublishVia.RELAY));
              EventBus newWorker = EventBus.connect(as("worker", "pw-worker"), config(newN, NodeRole.WORKER, "w1", ps, PublishVia.RELAY));
