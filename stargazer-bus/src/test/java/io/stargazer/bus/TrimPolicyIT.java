@@ -225,9 +225,7 @@ class TrimPolicyIT {
         int maxDeliveries = 3;
         AtomicInteger attempts = new AtomicInteger();
         List<String> failures = new CopyOnWriteArrayList<>();
-        closeables.add(worker.subscribe(ConsumerConfig.builder(inbound, t.workerGroup()).consumerName("w").maxDeliveries(maxDeliveries)
-                .retryBackoff(Duration.ofMillis(50)).maxRetryBackoff(Duration.ofMillis(200)).blockTimeout(Duration.ofMillis(200))
-                .closeTimeout(Duration.ofSeconds(2)).build(), d -> {
+        closeables.add(worker.subscribe(quickWorker(t, maxDeliveries), d -> {
                     attempts.incrementAndGet();
                     try {
                         worker.publishOutbound("webchat", Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(),
@@ -249,6 +247,13 @@ class TrimPolicyIT {
         }
     }
 
+    /** The inbound worker of the two tests above and below: quick retries, a bounded close. */
+    private static ConsumerConfig quickWorker(Topology t, int maxDeliveries) {
+        return ConsumerConfig.builder(t.inboundStream(), t.workerGroup()).consumerName("w").maxDeliveries(maxDeliveries)
+                .retryBackoff(Duration.ofMillis(50)).maxRetryBackoff(Duration.ofMillis(200)).blockTimeout(Duration.ofMillis(200))
+                .closeTimeout(Duration.ofSeconds(2)).build();
+    }
+
     /** The same with the answer sent by Delivery.reply (answer and acknowledgement in one step). */
     @Test
     void aReplyRefusedByAFullOutboundStreamIsRetriedUncountedNotDeadLettered() {
@@ -259,9 +264,7 @@ class TrimPolicyIT {
         EventBus worker = fullOutbound(t, outbound);
         int maxDeliveries = 3;
         AtomicInteger attempts = new AtomicInteger();
-        closeables.add(worker.subscribeAsync(ConsumerConfig.builder(inbound, t.workerGroup()).consumerName("w").maxDeliveries(maxDeliveries)
-                .retryBackoff(Duration.ofMillis(50)).maxRetryBackoff(Duration.ofMillis(200)).blockTimeout(Duration.ofMillis(200))
-                .closeTimeout(Duration.ofSeconds(2)).build(), d -> {
+        closeables.add(worker.subscribeAsync(quickWorker(t, maxDeliveries), d -> {
                     attempts.incrementAndGet();
                     return d.reply(outbound, Envelope.of("platform", "webchat", "channel_id", d.envelope().channelId(),
                             "content", "answer to " + d.envelope().content()));

@@ -124,8 +124,8 @@ final class NodeCommands {
                 t.start();
             });
             return () -> sun.misc.Signal.handle(signal, previous);
-        } catch (IllegalArgumentException | UnsupportedOperationException e) {
-            return () -> { }; // left to the shutdown hook
+        } catch (IllegalArgumentException e) {
+            return () -> { }; // the JVM keeps the signal (-Xrs): left to the shutdown hook
         }
     }
 

@@ -868,14 +868,7 @@ final class RedisEventBus implements EventBus {
     @Override
     public List<GroupInfo> groups(String stream) {
         try {
-            List<GroupInfo> out = new ArrayList<>();
-            for (Object g : await(async.xinfoGroups(stream), "XINFO GROUPS")) {
-                Map<String, Object> m = Replies.pairs((List<?>) g);
-                Object lag = m.get("lag");
-                out.add(new GroupInfo(Replies.text(m.get("name")), Replies.num(m.get("consumers")), Replies.num(m.get("pending")),
-                        Replies.text(m.get("last-delivered-id")), lag instanceof Long l ? l : null));
-            }
-            return out;
+            return Replies.groups(await(async.xinfoGroups(stream), "XINFO GROUPS"));
         } catch (RuntimeException e) {
             return List.of();
         }

@@ -15,6 +15,18 @@ final class Replies {
     }
 
     /** A flat RESP key/value list as a map with text keys, in reply order. */
+    /** The groups of an {@code XINFO GROUPS} reply (RESP2: each group a flat list of field, value). */
+    static List<io.stargazer.bus.GroupInfo> groups(List<?> reply) {
+        List<io.stargazer.bus.GroupInfo> out = new java.util.ArrayList<>();
+        for (Object g : reply) {
+            Map<String, Object> m = pairs((List<?>) g);
+            Object lag = m.get("lag");
+            out.add(new io.stargazer.bus.GroupInfo(text(m.get("name")), num(m.get("consumers")), num(m.get("pending")),
+                    text(m.get("last-delivered-id")), lag instanceof Long l ? l : null));
+        }
+        return out;
+    }
+
     static Map<String, Object> pairs(List<?> flat) {
         Map<String, Object> m = new LinkedHashMap<>();
         for (int i = 0; i + 1 < flat.size(); i += 2) {

@@ -172,14 +172,10 @@ final class StreamConsumer implements Subscription {
     void start() {
         // Fail fast on a group that cannot be made (wrong type, no permission) before any thread starts.
         bus.ensureGroup(cfg.stream(), cfg.group());
-        for (GroupInfo g : bus.groups(cfg.stream())) {
-            // A group at 0-0 has delivered nothing, which is a position too: lost, it is re-created at the stream's
-            // start, not at its end, so entries written while it was missing (a relay group on an outbox after an
-            // empty restart, the gateway's held publishes) are not skipped.
-            if (g.name().equals(cfg.group()) && g.lastDeliveredId() != null) {
-                lastDelivered.accumulateAndGet(g.lastDeliveredId(), StreamIds::max);
-            }
-        }
+        // A group at 0-0 has delivered nothing, which is a position too: lost, it is re-created at the stream's start,
+        // not at its end, so entries written while it was missing (a relay group on an outbox after an empty restart,
+        // the gateway's held publishes) are not skipped.
+        knowGroupPosition(bus.groups(cfg.stream()));
         loop.start();
         // On the timer thread, not in the reader's turn: a turn can take several round trips (a takeover, a read of the
         // pending list), and behind a slow link those would add up past the claim time.
@@ -257,22 +253,20 @@ final class StreamConsumer implements Subscription {
      * acknowledged. What the group delivers between two of these reads (half the claim time) is still unknown here.
      */
     private void learnGroupPosition(ReaderConnection conn) {
-        Object reply;
+        List<GroupInfo> groups;
         try {
-            reply = call(conn, CommandType.XINFO, new CommandArgs<>(Redis.BYTES).add("GROUPS").addKey(streamKey));
+            groups = Replies.groups((List<?>) call(conn, CommandType.XINFO, new CommandArgs<>(Redis.BYTES).add("GROUPS").addKey(streamKey)));
         } catch (RuntimeException e) {
             return; // the position this consumer read to stays the known one; a real outage fails the read that follows
         }
-        if (!(reply instanceof List<?> groups)) {
-            return;
-        }
-        for (Object g : groups) {
-            if (g instanceof List<?> flat) {
-                Map<String, Object> m = Replies.pairs(flat);
-                String last = Replies.text(m.get("last-delivered-id"));
-                if (cfg.group().equals(Replies.text(m.get("name"))) && last != null) {
-                    lastDelivered.accumulateAndGet(last, StreamIds::max);
-                }
+        knowGroupPosition(groups);
+    }
+
+    /** Keeps this consumer's group's last-delivered id among {@code groups} as known, when it is past the known one. */
+    private void knowGroupPosition(List<GroupInfo> groups) {
+        for (GroupInfo g : groups) {
+            if (g.name().equals(cfg.group()) && g.lastDeliveredId() != null) {
+                lastDelivered.accumulateAndGet(g.lastDeliveredId(), StreamIds::max);
             }
         }
     }
