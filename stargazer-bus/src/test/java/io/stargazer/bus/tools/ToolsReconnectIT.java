@@ -1,6 +1,7 @@
 package io.stargazer.bus.tools;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.BusConfig;
@@ -8,6 +9,7 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.RawRedis;
@@ -132,6 +134,45 @@ class ToolsReconnectIT {
                 assertThat(call.get(10, TimeUnit.SECONDS)).isEqualTo(7L);
                 assertThat(client.stats().lateReplies()).isZero();
                 assertThat(service.stats().succeeded()).as("runs of the tool").isEqualTo(2);
+            }
+        }
+    }
+
+    /**
+     * docs/tools.md: close() waits for Redis at most the bus's dead-peer timeout, and fails the calls in flight at once.
+     * Redis is paused (SIGSTOP) with a call waiting; the worker's dead-peer timeout is 1 s. Before, close() took about
+     * 23 s (its CLIENT UNBLOCK, the reader's join and the reply stream's last expiry each waited out the 10 s command
+     * timeout or its own bound in turn), and the waiting call was failed only after the first 13 s of it.
+     */
+    @Test
+    void closeWhileRedisIsPausedEndsWithinTheDeadPeerTimeoutAndFailsTheWaitingCallAtOnce() throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("pausedclose").build();
+            Duration deadPeer = Duration.ofSeconds(1);
+            CountDownLatch release = new CountDownLatch(1);
+            ToolRegistry registry = TestTools.register(ToolRegistry.builder()).register("hold", a -> release.await(60, TimeUnit.SECONDS)).build();
+            try (EventBus toolsBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.TOOLS).nodeId("tools-1").build());
+                 EventBus workerBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("worker-1")
+                         .deadPeerTimeout(deadPeer).build());
+                 ToolService service = ToolService.start(toolsBus, registry)) {
+                ToolClient client = ToolClient.create(workerBus);
+                assertThat(client.callBlocking("add", Map.of("a", 1, "b", 1), Duration.ofSeconds(5))).isEqualTo(2L);
+                CompletableFuture<Object> waiting = client.call("hold", Map.of(), Duration.ofMinutes(2));
+                await().atMost(Duration.ofSeconds(10)).until(() -> service.stats().running() == 1);
+                try (RedisFaults.Fault paused = RedisFaults.pause(server)) {
+                    CompletableFuture<Void> closing = CompletableFuture.runAsync(client::close);
+                    // Deadlines well above the 1 s bound (a loaded machine), well below what close() took before.
+                    await("the waiting call ends").atMost(Duration.ofSeconds(5)).until(waiting::isDone);
+                    await("close() returns while Redis is still paused").atMost(Duration.ofSeconds(6)).until(closing::isDone);
+                    closing.get();
+                }
+                assertThat(waiting).isCompletedExceptionally();
+                assertThatThrownBy(waiting::get).cause().isInstanceOf(StargazerException.class)
+                        .hasMessageContaining("the tool client closed before tool 'hold'");
+                release.countDown();
+            } finally {
+                release.countDown();
             }
         }
     }
