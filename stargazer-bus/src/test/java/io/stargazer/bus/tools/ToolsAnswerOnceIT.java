@@ -334,11 +334,7 @@ class ToolsAnswerOnceIT {
         Topology t = TestRedis.topology();
         AtomicInteger runs = new AtomicInteger();
         CountDownLatch release = new CountDownLatch(1);
-        ToolRegistry registry = ToolRegistry.builder().register("count", a -> {
-            int n = runs.incrementAndGet();
-            if (n == 1) release.await(60, TimeUnit.SECONDS);
-            return "run " + n;
-        }).build();
+        ToolRegistry registry = TestTools.firstRunWaits(runs, release);
         try (TcpProxy proxy = TcpProxy.to(TestRedis.url());
              EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
              EventBus toolsBus = EventBus.connect(proxy.url(), TestRedis.config(NodeRole.TOOLS).topology(t).build());

@@ -9,11 +9,13 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.ServerCodeMode;
 import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.RedisFaults;
+import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
 import java.util.Map;
@@ -171,6 +173,55 @@ class ToolsReconnectIT {
                 assertThatThrownBy(waiting::get).cause().isInstanceOf(StargazerException.class)
                         .hasMessageContaining("the tool client closed before tool 'hold'");
                 release.countDown();
+            } finally {
+                release.countDown();
+            }
+        }
+    }
+
+    /**
+     * docs/tools.md: a reply Redis did not take when its tool returned is kept with the request's lease, so the tool does
+     * not run again. Redis refuses writes (out of memory) as the tool returns, for longer than the lease (10 s); as
+     * writes come back, the instance holding the reply is cut off from Redis for 4 s, and another instance (claim time
+     * 500 ms) takes the request over. Before, the instance only tried to store the reply at each renewal turn and never
+     * renewed the lease, which a store refused for lack of memory does not need: the lease lapsed during the outage, and
+     * the other instance ran the tool a second time.
+     */
+    @Test
+    void aReplyKeptThroughAnOutOfMemoryOutageKeepsItsLeaseSoTheToolRunsOnce() throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("keptlease").build();
+            AtomicInteger runs = new AtomicInteger();
+            CountDownLatch release = new CountDownLatch(1);
+            ToolRegistry registry = TestTools.firstRunWaits(runs, release);
+            ToolServiceConfig shortClaim = ToolServiceConfig.builder().claimIdle(Duration.ofMillis(500)).build();
+            // Scripts, as on a server without the library: out of memory, a script's PEXPIRE still runs, its SET does not.
+            BusConfig.Builder tools = BusConfig.builder().topology(t).role(NodeRole.TOOLS).serverCode(ServerCodeMode.SCRIPTS);
+            try (TcpProxy proxy = TcpProxy.to(url);
+                 EventBus worker = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("w-1").build());
+                 EventBus busA = EventBus.connect(proxy.url(), tools.nodeId("tools-a").build());
+                 EventBus busB = EventBus.connect(url, tools.nodeId("tools-b").build());
+                 ToolService a = ToolService.start(busA, registry, shortClaim);
+                 ToolClient client = ToolClient.create(worker)) {
+                CompletableFuture<Object> call = client.call("count", Map.of(), Duration.ofSeconds(90));
+                await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() == 1);
+                try (ToolService b = ToolService.start(busB, registry, shortClaim)) {
+                    try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+                        long refusedAt = System.nanoTime();
+                        release.countDown(); // the tool returns while Redis refuses writes: its reply is kept
+                        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200))
+                                .until(() -> System.nanoTime() - refusedAt > TimeUnit.SECONDS.toNanos(12));
+                        proxy.freezeAll();
+                    }
+                    long cutAt = System.nanoTime();
+                    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100))
+                            .until(() -> runs.get() == 2 || System.nanoTime() - cutAt > TimeUnit.SECONDS.toNanos(4));
+                    proxy.unfreeze();
+                    assertThat(call.get(60, TimeUnit.SECONDS)).isEqualTo("run 1");
+                    await().atMost(Duration.ofSeconds(30)).until(() -> worker.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+                    assertThat(runs.get()).as("runs of the tool for one request").isEqualTo(1);
+                }
             } finally {
                 release.countDown();
             }
