@@ -74,12 +74,18 @@ final class ReaderConnection {
         }
     }
 
-    /** Ends a read blocked on this connection at once (CLIENT UNBLOCK from the shared connection). Any thread. */
+    /**
+     * Ends a read blocked on this connection at once (CLIENT UNBLOCK from the shared connection). Any thread; does not
+     * wait for Redis: a closing reader waits on its own bound, and a paused Redis held the caller here for the whole
+     * command timeout (10 s) before.
+     */
     void unblock() {
         long id = clientId;
         if (id >= 0) {
             try {
-                redis.sharedSync().clientUnblock(id, UnblockType.TIMEOUT);
+                redis.sharedAsync().clientUnblock(id, UnblockType.TIMEOUT).whenComplete((r, e) -> {
+                    if (e != null) Redis.logClosed(what + " unblock", e);
+                });
             } catch (RuntimeException e) {
                 Redis.logClosed(what + " unblock", e);
             }

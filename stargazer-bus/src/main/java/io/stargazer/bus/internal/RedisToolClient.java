@@ -302,11 +302,16 @@ final class RedisToolClient implements ToolClient {
     private void keepReplyStreamFor(long deadline, long timeoutMillis) {
         lastDeadline.accumulateAndGet(deadline, Math::max);
         if (longestTimeout.getAndAccumulate(timeoutMillis, Math::max) >= timeoutMillis) return;
-        // The maintenance function, without its trim of what was read: it only ever lengthens the expiry.
-        bus.redis().code().<String, byte[], Long>run(bus.redis().sharedAsync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER,
-                new String[] {replyStream}, maintainArgs(expiryMillis(), "0-0")).whenComplete((ok, e) -> {
+        // It only ever lengthens the expiry.
+        extendExpiry(expiryMillis()).whenComplete((ok, e) -> {
             if (e != null) log.atDebug().addKeyValue("reply_stream", replyStream).log("Could not extend the reply stream's expiry; the next tick does: " + e);
         });
+    }
+
+    /** The maintenance function without its trim of what was read: makes the expiry at least {@code millis}. */
+    private CompletableFuture<Long> extendExpiry(long millis) {
+        return bus.redis().code().<String, byte[], Long>run(bus.redis().sharedAsync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER,
+                new String[] {replyStream}, maintainArgs(millis, "0-0")).toCompletableFuture();
     }
 
     /** MAINTAIN_SCRIPT's arguments: the expiry to have at least, the last id read ("0-0": trim nothing read), the cap. */
@@ -420,18 +425,26 @@ final class RedisToolClient implements ToolClient {
         return new Stats(calls.sum(), completed.sum(), failed.sum(), timedOut.sum(), lateReplies.sum(), pending.size());
     }
 
+    /**
+     * Fails the calls in flight at once, then waits for Redis at most the bus's dead-peer timeout in all (the reader to
+     * stop, the reply stream's last expiry to be set), so a paused or unreachable Redis cannot hold it longer. Before,
+     * each of those waited the command timeout in turn and the calls waited with them: about 23 s, 13 s for the calls,
+     * while Redis was paused (ToolsReconnectIT).
+     */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        try {
-            loop.stop(cfg.blockTimeout().toMillis() + 2000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        long waitUntil = System.nanoTime() + bus.config().deadPeerTimeout().toNanos();
         for (Call c : List.copyOf(pending.values())) {
             failClosed(c);
+        }
+        try {
+            // A reader still blocked when this ends (Redis silent) stops when its read returns: stopping is set.
+            loop.stop(Math.max(1, Math.min(cfg.blockTimeout().toMillis() + 2000, remainingMillis(waitUntil))));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         timer.shutdownNow();
         // Not deleted: answers may still come until lateReplyLimit past the last deadline, this client's or those of an
@@ -440,17 +453,23 @@ final class RedisToolClient implements ToolClient {
         long keep = lastDeadline.get() + cfg.replyTtl().toMillis() - bus.config().clock().millis();
         try {
             if (keep > 0) {
-                bus.redis().code().run(bus.redis().sharedSync(), MAINTAIN_SCRIPT, ScriptOutputType.INTEGER,
-                        new String[] {replyStream}, maintainArgs(keep, "0-0"));
+                extendExpiry(keep).get(remainingMillis(waitUntil), TimeUnit.MILLISECONDS);
             }
-        } catch (RuntimeException e) {
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | java.util.concurrent.TimeoutException | RuntimeException e) {
             log.atWarn().addKeyValue("reply_stream", replyStream)
-                    .log("Could not set the reply stream's last expiry; it expires as set at the last tick: " + e.getMessage());
+                    .log("Could not set the reply stream's last expiry within the dead-peer timeout; it expires as set at the "
+                            + "last tick: " + (e instanceof ExecutionException ? e.getCause() : e));
         } finally {
             ACTIVE.remove(activeKey);
         }
         log.atInfo().addKeyValue("reply_stream", replyStream).addKeyValue("calls", calls.sum())
                 .addKeyValue("late_replies", lateReplies.sum()).log("Tool client closed");
+    }
+
+    private static long remainingMillis(long untilNanos) {
+        return Math.max(0, TimeUnit.NANOSECONDS.toMillis(untilNanos - System.nanoTime()));
     }
 
     private static byte[] ascii(String s) {

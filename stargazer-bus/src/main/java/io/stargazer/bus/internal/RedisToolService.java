@@ -407,16 +407,22 @@ final class RedisToolService implements ToolService {
             return;
         }
         // Remember the reply before sending it: a request taken over from here on gets it instead of a second run.
-        Envelope stored = reply;
         byte[] encoded;
         try {
             encoded = WireFormat.encode(reply);
+            if (encoded.length > bus.config().maxEnvelopeBytes() && Boolean.TRUE.equals(reply.get(ToolWire.OK))) {
+                // Checked before it is stored, not when it is sent: stored, the result would be the request's outcome for
+                // the dedupe window (a copy or a takeover sent it again, only to be refused), kept at its full size.
+                reply = tooLarge(job, encoded.length, bus.config().maxEnvelopeBytes());
+                counter = errors;
+                encoded = WireFormat.encode(reply);
+            }
         } catch (RuntimeException e) {
             runs.abandon(job.requestId);
             answer(job, reply, counter, false);
             return;
         }
-        finishThenAnswer(job, stored, encoded, counter);
+        finishThenAnswer(job, reply, encoded, counter);
     }
 
     /**
@@ -504,8 +510,7 @@ final class RedisToolService implements ToolService {
             }
             Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
             if (cause instanceof EnvelopeTooLargeException tooLarge && Boolean.TRUE.equals(reply.get(ToolWire.OK))) {
-                answer(job, error(job, ToolException.TOOL_FAILED, "the result encodes to " + tooLarge.size()
-                        + " bytes, over the envelope limit of " + tooLarge.limit() + " bytes"), errors, once);
+                answer(job, tooLarge(job, tooLarge.size(), tooLarge.limit()), errors, once);
                 return;
             }
             log.atWarn().addKeyValue("tool", job.tool).addKeyValue("request_id", job.requestId)
@@ -535,6 +540,12 @@ final class RedisToolService implements ToolService {
         m.put(ToolWire.ERROR, Map.of(ToolWire.ERROR_TYPE, type, ToolWire.ERROR_MESSAGE, message));
         if (job.traceId != null) m.put(ToolWire.TRACE_ID, job.traceId);
         return Envelope.of(m);
+    }
+
+    /** The answer to a result that encodes to {@code size} bytes, over the envelope limit. */
+    private static Envelope tooLarge(Job job, long size, long limit) {
+        return error(job, ToolException.TOOL_FAILED, "the result encodes to " + size + " bytes, over the envelope limit of "
+                + limit + " bytes");
     }
 
     private static String describe(Throwable e) {

@@ -128,8 +128,8 @@ final class ToolRuns implements AutoCloseable {
 
     /**
      * Stores the encoded reply of a run, unless a reply is stored already, and gives up its lease; completes when
-     * stored. Until then the reply is kept here and the lease stays held: a retry of the request on this instance stores
-     * and sends it ({@link #unstored}) instead of running the tool again, and each renewal tries to store it. Before,
+     * stored. Until then the reply is kept here and the lease stays held (and renewed): a retry of the request on this
+     * instance stores and sends it ({@link #unstored}) instead of running the tool again, and each renewal tries to store it. Before,
      * the lease was let go first and a reply Redis did not take was forgotten: the retry, finding its own lease and no
      * reply, ran the tool a second time.
      */
@@ -169,23 +169,28 @@ final class ToolRuns implements AutoCloseable {
     private void renew() {
         for (Map.Entry<String, Lease> e : held.entrySet()) {
             Lease l = e.getValue();
+            // Renewed also while it holds a reply Redis did not take: a store can fail where a renewal does not (Redis
+            // out of memory refuses the reply's SET, not the lease's PEXPIRE). Before, the store was tried instead of
+            // the renewal, the lease lapsed, and an instance that took the request over ran its tool a second time.
+            if (!l.lost) renewLease(e.getKey(), l);
             if (l.reply != null) {
                 // Storing it also settles the lease; a retry of the request finds it stored then.
                 store(e.getKey(), l).whenComplete((f, x) -> {
                     if (x == null) log.atInfo().addKeyValue("request_id", l.requestId).log("Stored a tool's reply that Redis could not take when the tool returned");
                 });
-                continue;
             }
-            if (l.lost) continue;
-            try {
-                code.<String, byte[], Long>run(redis, RENEW, ScriptOutputType.INTEGER, new String[] {resultKey(l.requestId), e.getKey()},
-                        l.owner, leaseMillis).whenComplete((r, x) -> {
-                    // A run finished (or given up) meanwhile is not news: its own finish may be what the renewal found.
-                    if (r != null && held.get(e.getKey()) == l) renewed(l, r);
-                });
-            } catch (RuntimeException ignored) {
-                // not connected: the next renewal tries again, and takes the lease back if it lapsed meanwhile
-            }
+        }
+    }
+
+    private void renewLease(String runKey, Lease l) {
+        try {
+            code.<String, byte[], Long>run(redis, RENEW, ScriptOutputType.INTEGER, new String[] {resultKey(l.requestId), runKey},
+                    l.owner, leaseMillis).whenComplete((r, x) -> {
+                // A run finished (or given up) meanwhile is not news: its own finish may be what the renewal found.
+                if (r != null && held.get(runKey) == l) renewed(l, r);
+            });
+        } catch (RuntimeException ignored) {
+            // not connected: the next renewal tries again, and takes the lease back if it lapsed meanwhile
         }
     }
 

@@ -94,9 +94,12 @@ public interface ToolClient extends AutoCloseable {
     Stats stats();
 
     /**
-     * Fails the calls still in flight and stops the reader. The reply stream is left to expire, not deleted: an answer
-     * may still come until {@link ToolClientConfig#replyTtl()} past the last call's deadline, and an answer to a
-     * deleted stream would make it again without an expiry. Idempotent.
+     * Fails the calls still in flight at once ({@code StargazerException} "the tool client closed before tool ...
+     * answered") and stops the reader. The reply stream is left to expire, not deleted: an answer may still come until
+     * {@link ToolClientConfig#replyTtl()} past the last call's deadline, and an answer to a deleted stream would make it
+     * again without an expiry. Waits for Redis (the reader to stop, the stream's last expiry to be set) at most the
+     * bus's {@link io.stargazer.bus.BusConfig#deadPeerTimeout()} in all, also while Redis is paused or unreachable.
+     * Idempotent.
      */
     @Override
     void close();

@@ -2,6 +2,9 @@ package io.stargazer.bus.tools;
 
 import java.time.Clock;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Tools for the tests of the tools path, each with a result type or an error the tests check: {@code add} and
@@ -26,6 +29,15 @@ public final class TestTools {
                     return (double) whole(args, "a") / divisor;
                 })
                 .register("now", args -> clock.instant().toString());
+    }
+
+    /** A tool "count" that answers which run of it this is ("run 1", ...); the first run waits for {@code release}. */
+    public static ToolRegistry firstRunWaits(AtomicInteger runs, CountDownLatch release) {
+        return ToolRegistry.builder().register("count", a -> {
+            int n = runs.incrementAndGet();
+            if (n == 1) release.await(60, TimeUnit.SECONDS);
+            return "run " + n;
+        }).build();
     }
 
     private static long whole(Map<String, Object> args, String name) {

@@ -13,6 +13,7 @@ import io.stargazer.bus.testing.Closer;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.bus.wire.WireFormat;
 import java.time.Duration;
 import java.util.AbstractMap;
 import java.util.List;
@@ -333,11 +334,7 @@ class ToolsAnswerOnceIT {
         Topology t = TestRedis.topology();
         AtomicInteger runs = new AtomicInteger();
         CountDownLatch release = new CountDownLatch(1);
-        ToolRegistry registry = ToolRegistry.builder().register("count", a -> {
-            int n = runs.incrementAndGet();
-            if (n == 1) release.await(60, TimeUnit.SECONDS);
-            return "run " + n;
-        }).build();
+        ToolRegistry registry = TestTools.firstRunWaits(runs, release);
         try (TcpProxy proxy = TcpProxy.to(TestRedis.url());
              EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
              EventBus toolsBus = EventBus.connect(proxy.url(), TestRedis.config(NodeRole.TOOLS).topology(t).build());
@@ -359,6 +356,50 @@ class ToolsAnswerOnceIT {
             assertThat(result).isEqualTo("run 1");
         } finally {
             release.countDown();
+        }
+    }
+
+    /**
+     * A result over the envelope limit (SG_MAX_ENVELOPE_BYTES, 1 MiB) is answered tool_failed, once, and that error is
+     * the request's stored outcome, which a copy of the request gets. Before, the oversized result itself was stored
+     * (kept at its full size for the dedupe window) and refused only when sent, on the first answer and again on
+     * every copy or takeover.
+     */
+    @Test
+    void aResultOverTheEnvelopeLimitIsStoredAndAnsweredAsOneError() throws Exception {
+        Topology t = TestRedis.topology();
+        AtomicInteger runs = new AtomicInteger();
+        ToolRegistry registry = ToolRegistry.builder().register("huge", a -> {
+            runs.incrementAndGet();
+            return new byte[2 << 20];
+        }).register("small", a -> "small").build();
+        try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+             EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build());
+             ToolService tools = ToolService.start(toolsBus, registry);
+             ToolClient client = ToolClient.create(worker);
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            CompletableFuture<Object> call = client.call("huge", Map.of(), Duration.ofSeconds(30));
+            ToolException refused = (ToolException) org.assertj.core.api.Assertions.catchThrowable(() -> call.get(20, TimeUnit.SECONDS)).getCause();
+            assertThat(refused.type()).isEqualTo(ToolException.TOOL_FAILED);
+            assertThat(refused.errorMessage()).contains("over the envelope limit of " + toolsBus.config().maxEnvelopeBytes() + " bytes");
+
+            byte[] stored = raw.sync().get(RawRedis.b("{" + t.toolsStream() + "}:result:" + refused.requestId()));
+            assertThat(stored).as("the request's stored outcome").isNotNull();
+            assertThat(stored.length).as("size of the stored outcome").isLessThan(toolsBus.config().maxEnvelopeBytes());
+            Envelope outcome = WireFormat.decode(stored);
+            assertThat(outcome.get("ok")).isEqualTo(false);
+            assertThat(outcome.get("error")).isEqualTo(Map.of("type", ToolException.TOOL_FAILED, "message", refused.errorMessage()));
+
+            // A copy of the request (sent twice) gets the stored error, deduped: no second run, no second answer.
+            worker.publish(t.toolsStream(), request(refused.requestId(), "huge", client.replyStream(), System.currentTimeMillis() + 30_000));
+            await().atMost(Duration.ofSeconds(10)).until(() -> tools.stats().received() == 2
+                    && toolsBus.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            assertThat(runs.get()).as("runs of the tool").isEqualTo(1);
+            assertThat(tools.stats().succeeded()).isZero();
+            assertThat(tools.stats().errors()).isEqualTo(1);
+            // Answered after anything the copy got on the same reply stream: read, a second answer would be late.
+            assertThat(client.callBlocking("small", Map.of(), Duration.ofSeconds(10))).isEqualTo("small");
+            assertThat(client.stats().lateReplies()).as("answers beyond the first").isZero();
         }
     }
 

@@ -1,6 +1,7 @@
 package io.stargazer.bus.tools;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.BusConfig;
@@ -8,10 +9,13 @@ import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.ServerCodeMode;
+import io.stargazer.bus.StargazerException;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.RedisFaults;
+import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
 import java.util.Map;
@@ -132,6 +136,94 @@ class ToolsReconnectIT {
                 assertThat(call.get(10, TimeUnit.SECONDS)).isEqualTo(7L);
                 assertThat(client.stats().lateReplies()).isZero();
                 assertThat(service.stats().succeeded()).as("runs of the tool").isEqualTo(2);
+            }
+        }
+    }
+
+    /**
+     * docs/tools.md: close() waits for Redis at most the bus's dead-peer timeout, and fails the calls in flight at once.
+     * Redis is paused (SIGSTOP) with a call waiting; the worker's dead-peer timeout is 1 s. Before, close() took about
+     * 23 s (its CLIENT UNBLOCK, the reader's join and the reply stream's last expiry each waited out the 10 s command
+     * timeout or its own bound in turn), and the waiting call was failed only after the first 13 s of it.
+     */
+    @Test
+    void closeWhileRedisIsPausedEndsWithinTheDeadPeerTimeoutAndFailsTheWaitingCallAtOnce() throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("pausedclose").build();
+            Duration deadPeer = Duration.ofSeconds(1);
+            CountDownLatch release = new CountDownLatch(1);
+            ToolRegistry registry = TestTools.register(ToolRegistry.builder()).register("hold", a -> release.await(60, TimeUnit.SECONDS)).build();
+            try (EventBus toolsBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.TOOLS).nodeId("tools-1").build());
+                 EventBus workerBus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("worker-1")
+                         .deadPeerTimeout(deadPeer).build());
+                 ToolService service = ToolService.start(toolsBus, registry)) {
+                ToolClient client = ToolClient.create(workerBus);
+                assertThat(client.callBlocking("add", Map.of("a", 1, "b", 1), Duration.ofSeconds(5))).isEqualTo(2L);
+                CompletableFuture<Object> waiting = client.call("hold", Map.of(), Duration.ofMinutes(2));
+                await().atMost(Duration.ofSeconds(10)).until(() -> service.stats().running() == 1);
+                try (RedisFaults.Fault paused = RedisFaults.pause(server)) {
+                    CompletableFuture<Void> closing = CompletableFuture.runAsync(client::close);
+                    // Deadlines well above the 1 s bound (a loaded machine), well below what close() took before.
+                    await("the waiting call ends").atMost(Duration.ofSeconds(5)).until(waiting::isDone);
+                    await("close() returns while Redis is still paused").atMost(Duration.ofSeconds(6)).until(closing::isDone);
+                    closing.get();
+                }
+                assertThat(waiting).isCompletedExceptionally();
+                assertThatThrownBy(waiting::get).cause().isInstanceOf(StargazerException.class)
+                        .hasMessageContaining("the tool client closed before tool 'hold'");
+                release.countDown();
+            } finally {
+                release.countDown();
+            }
+        }
+    }
+
+    /**
+     * docs/tools.md: a reply Redis did not take when its tool returned is kept with the request's lease, so the tool does
+     * not run again. Redis refuses writes (out of memory) as the tool returns, for longer than the lease (10 s); as
+     * writes come back, the instance holding the reply is cut off from Redis for 4 s, and another instance (claim time
+     * 500 ms) takes the request over. Before, the instance only tried to store the reply at each renewal turn and never
+     * renewed the lease, which a store refused for lack of memory does not need: the lease lapsed during the outage, and
+     * the other instance ran the tool a second time.
+     */
+    @Test
+    void aReplyKeptThroughAnOutOfMemoryOutageKeepsItsLeaseSoTheToolRunsOnce() throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("keptlease").build();
+            AtomicInteger runs = new AtomicInteger();
+            CountDownLatch release = new CountDownLatch(1);
+            ToolRegistry registry = TestTools.firstRunWaits(runs, release);
+            ToolServiceConfig shortClaim = ToolServiceConfig.builder().claimIdle(Duration.ofMillis(500)).build();
+            // Scripts, as on a server without the library: out of memory, a script's PEXPIRE still runs, its SET does not.
+            BusConfig.Builder tools = BusConfig.builder().topology(t).role(NodeRole.TOOLS).serverCode(ServerCodeMode.SCRIPTS);
+            try (TcpProxy proxy = TcpProxy.to(url);
+                 EventBus worker = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("w-1").build());
+                 EventBus busA = EventBus.connect(proxy.url(), tools.nodeId("tools-a").build());
+                 EventBus busB = EventBus.connect(url, tools.nodeId("tools-b").build());
+                 ToolService a = ToolService.start(busA, registry, shortClaim);
+                 ToolClient client = ToolClient.create(worker)) {
+                CompletableFuture<Object> call = client.call("count", Map.of(), Duration.ofSeconds(90));
+                await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() == 1);
+                try (ToolService b = ToolService.start(busB, registry, shortClaim)) {
+                    try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+                        long refusedAt = System.nanoTime();
+                        release.countDown(); // the tool returns while Redis refuses writes: its reply is kept
+                        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200))
+                                .until(() -> System.nanoTime() - refusedAt > TimeUnit.SECONDS.toNanos(12));
+                        proxy.freezeAll();
+                    }
+                    long cutAt = System.nanoTime();
+                    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100))
+                            .until(() -> runs.get() == 2 || System.nanoTime() - cutAt > TimeUnit.SECONDS.toNanos(4));
+                    proxy.unfreeze();
+                    assertThat(call.get(60, TimeUnit.SECONDS)).isEqualTo("run 1");
+                    await().atMost(Duration.ofSeconds(30)).until(() -> worker.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+                    assertThat(runs.get()).as("runs of the tool for one request").isEqualTo(1);
+                }
+            } finally {
+                release.countDown();
             }
         }
     }
