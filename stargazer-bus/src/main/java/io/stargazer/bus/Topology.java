@@ -315,10 +315,18 @@ public final class Topology {
      * {@link #alsoInboundPartitions}: one of exactly the names {@link #partitionNames} gives for either count.
      */
     public boolean isInboundOfEitherCount(String stream) {
-        if (inboundStreams().contains(stream)) return true;
-        if (alsoInboundPartitions == 0 || alsoInboundPartitions == inboundPartitions) return false;
+        return inboundStreams().contains(stream) || alsoInboundStreams().contains(stream);
+    }
+
+    /**
+     * The inbound streams under {@link #alsoInboundPartitions} (as {@link #partitionNames} names them), while
+     * {@code SG_INBOUND_PARTITIONS} changes; empty when it is unset or equal to this topology's own count. Their dead
+     * letters are listed, replayed and counted beside this count's (DeadLetters.streams(), the node's metrics).
+     */
+    public List<String> alsoInboundStreams() {
+        if (alsoInboundPartitions == 0 || alsoInboundPartitions == inboundPartitions) return List.of();
         return PARTITION_NAMES.computeIfAbsent(alsoInboundPartitions + "|" + inboundStream,
-                k -> partitionNames(inboundStream, alsoInboundPartitions)).contains(stream);
+                k -> partitionNames(inboundStream, alsoInboundPartitions));
     }
 
     /**

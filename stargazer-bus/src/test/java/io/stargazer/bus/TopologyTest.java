@@ -353,6 +353,10 @@ class TopologyTest {
         assertThat(both).isEqualTo(Topology.fromEnvironment(Map.of("SG_INBOUND_PARTITIONS", "3", "SG_INBOUND_PARTITIONS_ALSO", "2",
                 "SG_OUTBOX_PREFIX", "ob", "SG_RELAY_GROUP", "rg"))).isNotEqualTo(p);
         assertThat(both.inboundStreams()).isEqualTo(p.inboundStreams());
+        // The other count's names, whose dead letters DeadLetters.streams() and the node's gauges add; none without it.
+        assertThat(both.alsoInboundStreams()).isEqualTo(Topology.partitionNames(p.inboundStream(), 2));
+        assertThat(p.alsoInboundStreams()).isEmpty();
+        assertThat(p.toBuilder().alsoInboundPartitions(3).build().alsoInboundStreams()).as("its own count").isEmpty();
         for (int n : new int[] {1, 2, 3, 6, 1024}) {
             for (String in : Topology.partitionNames(p.inboundStream(), n)) {
                 boolean either = n == 3 || n == 2;

@@ -145,8 +145,9 @@ public final class Node implements AutoCloseable {
 
         // First started, last stopped: while the other parts stop, what they still write to their outboxes is moved.
         if (s.parts().relay() || (s.role() == NodeRole.STANDALONE && bus.config().publishVia() == PublishVia.RELAY)) {
-            // After fromEnvironment(), which names the consumer after SG_NODE_ID: the node id (--node-id wins) does.
-            Relay relay = Relay.start(bus, c -> c.fromEnvironment().consumerName(bus.config().nodeId()));
+            // The node's variables (s.env(), never the process's: an embedder or a test gives its own), then the node id:
+            // fromEnvironment names the consumer after SG_NODE_ID, and --node-id wins over it.
+            Relay relay = Relay.start(bus, c -> c.fromEnvironment(s.env()).consumerName(bus.config().nodeId()));
             toClose.push(relay);
             subscriptions.addAll(relay.subscriptions());
             relay.subscriptions().forEach(metrics::watch);
@@ -157,7 +158,7 @@ public final class Node implements AutoCloseable {
 
         if (s.parts().tools()) {
             ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(),
-                    ToolServiceConfig.fromEnvironment().toBuilder().consumerName(bus.config().nodeId()).build());
+                    ToolServiceConfig.fromEnvironment(s.env()).toBuilder().consumerName(bus.config().nodeId()).build());
             toClose.push(tools);
             subscriptions.add(tools.subscription());
             metrics.watch(tools.subscription());
@@ -166,13 +167,13 @@ public final class Node implements AutoCloseable {
         }
         if (s.parts().worker()) {
             WorkerHandler handler = Handlers.create(s.handler(), bus, metrics, s.toolTimeout());
-            Worker worker = Worker.start(bus, s.handler(), handler, metrics);
+            Worker worker = Worker.start(bus, s.env(), s.handler(), handler, metrics);
             subscriptions.addAll(worker.subscriptions());
             toClose.push(worker);
         }
         WebChatGateway gateway = null;
         if (s.parts().gateway()) {
-            gateway = WebChatGateway.start(bus, metrics, webSettings);
+            gateway = WebChatGateway.start(bus, metrics, webSettings, s.env());
             subscriptions.addAll(gateway.subscriptions());
             toClose.push(gateway);
         }

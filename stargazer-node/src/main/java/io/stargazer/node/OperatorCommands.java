@@ -75,10 +75,13 @@ final class OperatorCommands {
         return EventBus.connect(url, cfg.build());
     }
 
-    /** {@code inbound}, {@code outbound:<platform>}, {@code tools}, or a stream name as is. */
+    /**
+     * {@code inbound}, {@code outbound:<platform>}, {@code tools}, or a stream name as is. {@code inbound} is every
+     * partition, with SG_INBOUND_PARTITIONS_ALSO those of the other count too (a partition-count change: docs/cluster.md).
+     */
     static List<String> resolveStreams(EventBus bus, String name) {
         Topology t = bus.topology();
-        if ("inbound".equals(name)) return t.inboundStreams();
+        if ("inbound".equals(name)) return StreamsReport.inboundStreams(t);
         if ("tools".equals(name)) return List.of(t.toolsStream());
         if (name.startsWith("outbound:")) return List.of(t.outboundStream(name.substring("outbound:".length())));
         return List.of(Topology.checkName("stream", name));

@@ -21,18 +21,26 @@ public final class StreamsReport {
     }
 
     /**
-     * The streams of the topology: inbound (each partition), each platform's outbound, tools, in relay mode the outboxes,
-     * then {@code extra}.
+     * The streams of the topology: inbound (each partition, then while SG_INBOUND_PARTITIONS changes those of the other
+     * count, SG_INBOUND_PARTITIONS_ALSO), each platform's outbound, tools, in relay mode the outboxes, then {@code extra}.
+     * The dashboard, {@code stargazer streams} and the stream gauges (dead letters among them) show these.
      */
     public static List<String> streams(EventBus bus, List<String> platforms, Iterable<String> extra) {
         Topology t = bus.topology();
-        Set<String> out = new LinkedHashSet<>(t.inboundStreams());
+        Set<String> out = new LinkedHashSet<>(inboundStreams(t));
         for (String p : platforms) out.add(t.outboundStream(p));
         out.add(t.toolsStream());
         // Relay mode: an outbox's length and its relay group's lag say how far the relay is behind.
         if (bus.config().publishVia() == io.stargazer.bus.PublishVia.RELAY) out.addAll(t.outboxes(platforms));
         for (String s : extra) out.add(s);
         return List.copyOf(out);
+    }
+
+    /** The inbound streams of this count, then those of the other count of a partition-count change (none without it). */
+    static List<String> inboundStreams(Topology t) {
+        List<String> out = new ArrayList<>(t.inboundStreams());
+        out.addAll(t.alsoInboundStreams());
+        return out;
     }
 
     /** One map per stream, ready for JSON: length, entries added, dead letters, groups with consumers. */

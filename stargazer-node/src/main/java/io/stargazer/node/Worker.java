@@ -10,6 +10,7 @@ import io.stargazer.bus.Subscription;
 import io.stargazer.bus.tools.ToolClient;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,12 +40,13 @@ public final class Worker implements AutoCloseable {
         this.latency = metrics.handlerLatency(handlerName);
     }
 
-    public static Worker start(EventBus bus, String handlerName, WorkerHandler handler, NodeMetrics metrics) {
+    /** @param env the node's variables, of which the consumer settings ({@code SG_MAX_DELIVERIES}, ...) are read */
+    public static Worker start(EventBus bus, Map<String, String> env, String handlerName, WorkerHandler handler, NodeMetrics metrics) {
         Worker w = new Worker(bus, handlerName, handler, metrics);
         for (String stream : bus.topology().inboundStreams()) {
             // The node id again after the variables: fromEnvironment() would name the consumer after SG_NODE_ID even when
             // --node-id says otherwise (the flag wins).
-            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).fromEnvironment()
+            Subscription s = bus.subscribe(bus.consumer(stream, bus.topology().workerGroup()).fromEnvironment(env)
                     .consumerName(bus.config().nodeId()).build(), w::handle);
             metrics.watch(s);
             w.subscriptions.add(s);

@@ -67,6 +67,9 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         for (String source : t.replaySources(bus.config().platforms(), bus.config().publishVia() == io.stargazer.bus.PublishVia.RELAY)) {
             out.add(t.deadLetterStream(source));
         }
+        // While SG_INBOUND_PARTITIONS changes, workers on the other count dead-letter into that count's streams: an
+        // operator given the count (SG_INBOUND_PARTITIONS_ALSO) sees and replays them too (docs/cluster.md).
+        for (String in : t.alsoInboundStreams()) out.add(t.deadLetterStream(in));
         return List.copyOf(out);
     }
 

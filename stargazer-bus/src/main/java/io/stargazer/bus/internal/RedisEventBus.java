@@ -451,11 +451,19 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public CompletableFuture<String> publishAsync(String stream, Envelope envelope, PublishOptions options) {
+        return publishAsync(stream, envelope, options, stream);
+    }
+
+    /**
+     * {@link #publishAsync(String, Envelope, PublishOptions)} whose publish meters name the stream {@code destination}:
+     * how a publish to a stream named by input (a tools request's reply_to) keeps the meters' tags bounded.
+     */
+    public CompletableFuture<String> publishAsync(String stream, Envelope envelope, PublishOptions options, String destination) {
         if (options.maxAttempts() <= 1) {
-            return publishOnce(stream, envelope, options.dedupeKey());
+            return publishOnce(stream, envelope, options.dedupeKey(), false, RetryLanes.NOW, destination);
         }
         CompletableFuture<String> result = new CompletableFuture<>();
-        attempt(lanes.retry(stream, result), envelope, options, 1, null);
+        attempt(lanes.retry(stream, result), envelope, options, 1, null, destination);
         return result;
     }
 
@@ -463,10 +471,11 @@ final class RedisEventBus implements EventBus {
      * One try of a retrying publish; a failure that may pass is tried again after a backoff, up to the options' bound.
      * Its first try takes its place among the stream's publishes; a later one is let go by the stream's lane, in turn.
      */
-    private void attempt(RetryLanes.Retry r, Envelope envelope, PublishOptions options, int n, PublishOutcomeUnknownException unknown) {
+    private void attempt(RetryLanes.Retry r, Envelope envelope, PublishOptions options, int n, PublishOutcomeUnknownException unknown,
+            String destination) {
         CompletableFuture<String> tried;
         try {
-            tried = publishOnce(r.stream, envelope, options.dedupeKey(), false, n == 1 ? r.place : IN_TURN);
+            tried = publishOnce(r.stream, envelope, options.dedupeKey(), false, n == 1 ? r.place : IN_TURN, destination);
         } catch (RuntimeException e) {
             tried = CompletableFuture.failedFuture(e);
         }
@@ -499,7 +508,7 @@ final class RedisEventBus implements EventBus {
                     lanes.settled(r);
                     result.completeExceptionally(outcome);
                 } else {
-                    attempt(r, envelope, options, n + 1, stillUnknown);
+                    attempt(r, envelope, options, n + 1, stillUnknown, destination);
                 }
             });
             if (!held) {
@@ -633,7 +642,7 @@ final class RedisEventBus implements EventBus {
     }
 
     private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey) {
-        return publishOnce(stream, envelope, dedupeKey, false, RetryLanes.NOW);
+        return publishOnce(stream, envelope, dedupeKey, false, RetryLanes.NOW, stream);
     }
 
     /** {@link #publishOnce}'s place for a retrying publish's later try: the stream's lane lets it go in its turn. */
@@ -647,25 +656,28 @@ final class RedisEventBus implements EventBus {
         if (options.maxAttempts() > 1) {
             return join(publishAsync(stream, envelope, options));
         }
-        return join(publishOnce(stream, envelope, options.dedupeKey(), true, RetryLanes.NOW));
+        return join(publishOnce(stream, envelope, options.dedupeKey(), true, RetryLanes.NOW, stream));
     }
 
     /**
      * {@code place}: {@link RetryLanes#NOW} for a publish made now, a retrying publish's own place for its first try, or
-     * {@link #IN_TURN}; behind a retry of the stream, the first two wait in its lane.
+     * {@link #IN_TURN}; behind a retry of the stream, the first two wait in its lane. {@code destination}: the stream's
+     * name in the publish meters.
      */
-    private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey, boolean blocking, long place) {
+    private CompletableFuture<String> publishOnce(String stream, Envelope envelope, String dedupeKey, boolean blocking, long place,
+            String destination) {
         // Counted before the check, so that close() (which sets the flag, then waits for the count) either sees this
         // publish and waits for it to be handed on, or this publish sees the flag: none is written after close().
         entering.incrementAndGet();
         try {
-            return publishOnceEntered(stream, envelope, dedupeKey, blocking, place);
+            return publishOnceEntered(stream, envelope, dedupeKey, blocking, place, destination);
         } finally {
             entering.decrementAndGet();
         }
     }
 
-    private CompletableFuture<String> publishOnceEntered(String stream, Envelope envelope, String dedupeKey, boolean blocking, long place) {
+    private CompletableFuture<String> publishOnceEntered(String stream, Envelope envelope, String dedupeKey, boolean blocking, long place,
+            String destination) {
         if (publishingClosed.get()) {
             return CompletableFuture.failedFuture(new StargazerException("the bus is closed; cannot publish to '" + stream + "'"));
         }
@@ -716,7 +728,7 @@ final class RedisEventBus implements EventBus {
         }
         backlog.published(written);
         if (h != BusHooks.NONE) {
-            id.whenComplete((entryId, e) -> h.published(stream, System.nanoTime() - start, e));
+            id.whenComplete((entryId, e) -> h.published(destination, System.nanoTime() - start, e));
         }
         if (span != null) {
             id.whenComplete(span::end);

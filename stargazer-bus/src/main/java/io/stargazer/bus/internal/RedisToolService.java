@@ -52,6 +52,11 @@ final class RedisToolService implements ToolService {
     private static final int HANDLER_THREADS = 2;
     /** A reply's dedupe key is this and its request_id (docs/once.md). */
     static final String REPLY_KEY_PREFIX = "tool-reply:";
+    /**
+     * The publish meters' name of every reply stream outside this topology's reply prefix: reply_to is the request's
+     * to choose, and a series per name would let requests add series without bound.
+     */
+    public static final String OTHER_REPLY_DESTINATION = "{reply_to}";
 
     private final EventBus bus;
     private final ToolRegistry registry;
@@ -495,11 +500,11 @@ final class RedisToolService implements ToolService {
         CompletableFuture<String> sent;
         BusTracing tracing = job.trace == null ? null : ((RedisEventBus) bus).tracing();
         if (tracing == null) {
-            sent = bus.publishAsync(job.replyTo, reply, options);
+            sent = publishReply(job.replyTo, reply, options);
         } else {
             // On a tool thread or a Redis I/O thread: the answer joins the request's trace.
             try (BusTracing.Scope scope = tracing.restore(job.trace)) {
-                sent = bus.publishAsync(job.replyTo, reply, options);
+                sent = publishReply(job.replyTo, reply, options);
             }
         }
         sent.whenComplete((id, e) -> settling(job, () -> {
@@ -555,6 +560,14 @@ final class RedisToolService implements ToolService {
 
     private static String typeName(Object v) {
         return v == null ? "nil" : v instanceof byte[] ? "bytes" : v instanceof List<?> ? "a list" : v.getClass().getSimpleName();
+    }
+
+    /** The reply, metered under its stream's name inside the reply prefix, else {@link #OTHER_REPLY_DESTINATION}. */
+    private CompletableFuture<String> publishReply(String replyTo, Envelope reply, PublishOptions options) {
+        if (bus instanceof RedisEventBus rb && !replyTo.startsWith(bus.topology().toolsReplyStreamPrefix() + ":")) {
+            return rb.publishAsync(replyTo, reply, options, OTHER_REPLY_DESTINATION);
+        }
+        return bus.publishAsync(replyTo, reply, options);
     }
 
     private static boolean usableStream(String name) {

@@ -58,7 +58,8 @@ import java.util.function.ToDoubleFunction;
  * {@code messaging.operation.name}, {@code error.type}. A subscription's meters are removed when it closes.
  *
  * <p>Every tag has a bounded set of values. Publishes to the tools reply streams (one per worker process, named
- * {@code {prefix}:{worker node id}}) are tagged {@code messaging.destination.name={prefix}:{worker_id}}, the template;
+ * {@code {prefix}:{worker node id}}) are tagged {@code messaging.destination.name={prefix}:{worker_id}}, the template,
+ * and a tools service's answers on a request's {@code reply_to} outside that prefix all {@code {reply_to}};
  * a tools call's {@code tool} is its name once the tools service has answered a call of it as a tool it has
  * ({@code ok}, {@code bad_arguments}, {@code tool_failed}), else {@value #UNKNOWN_TOOL}.
  *

@@ -143,6 +143,28 @@ class BusMetricsIT {
     }
 
     /**
+     * The meters of a tools service on {@code t} that answered one call from each of {@code workers} worker processes,
+     * each a bus of its own on {@code workerTopology} named {@code namePrefix + i}.
+     */
+    private static MeterRegistry toolsServiceAnswering(Topology t, Topology workerTopology, String namePrefix, int workers) {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
+        try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
+            new BusMetrics(toolsBus).bindTo(registry);
+            toolsBus.ensureStreams();
+            try (ToolService service = ToolService.start(toolsBus, tools)) {
+                for (int i = 0; i < workers; i++) {
+                    try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(workerTopology).nodeId(namePrefix + i).build());
+                         ToolClient client = ToolClient.create(worker)) {
+                        assertThat(client.callBlocking("add", Map.of("a", 1, "b", i), WAIT)).isEqualTo(1L + i);
+                    }
+                }
+            }
+        }
+        return registry;
+    }
+
+    /**
      * The tools service answers on one reply stream per worker process ({prefix}:{worker node id}, by default host and
      * pid): its publish meters are tagged with the reply streams' template, not each name, so worker restarts add no
      * series.
@@ -151,29 +173,34 @@ class BusMetricsIT {
     @Timeout(120)
     void theToolsServicesPublishMetersDoNotGrowWithEveryWorkerProcess() {
         Topology t = TestRedis.topology();
-        MeterRegistry registry = new SimpleMeterRegistry();
-        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
-        try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
-            new BusMetrics(toolsBus).bindTo(registry);
-            toolsBus.ensureStreams();
-            int workers = 4;
-            try (ToolService service = ToolService.start(toolsBus, tools)) {
-                for (int i = 0; i < workers; i++) {
-                    try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).nodeId("worker-pid-" + i).build());
-                         ToolClient client = ToolClient.create(worker)) {
-                        assertThat(client.callBlocking("add", Map.of("a", 1, "b", i), WAIT)).isEqualTo(1L + i);
-                    }
-                }
-            }
-            String replies = t.toolsReplyStreamPrefix() + ":{worker_id}";
-            List<String> destinations = registry.find("messaging.client.sent.messages").counters().stream()
-                    .map(c -> c.getId().getTag(BusMetrics.TAG_DESTINATION)).toList();
-            assertThat(destinations).containsExactly(replies);
-            assertThat(registry.get("messaging.client.sent.messages").tag(BusMetrics.TAG_DESTINATION, replies).counter().count())
-                    .isEqualTo(workers);
-            assertThat(registry.find("messaging.client.operation.duration").timers()).singleElement()
-                    .satisfies(timer -> assertThat(timer.count()).isEqualTo(workers));
-        }
+        int workers = 4;
+        assertOnlyDestination(toolsServiceAnswering(t, t, "worker-pid-", workers), t.toolsReplyStreamPrefix() + ":{worker_id}", workers);
+    }
+
+    /** The publish meters have one destination, {@code destination}, with {@code publishes} publishes. */
+    private static void assertOnlyDestination(MeterRegistry registry, String destination, int publishes) {
+        List<String> destinations = registry.find("messaging.client.sent.messages").counters().stream()
+                .map(c -> c.getId().getTag(BusMetrics.TAG_DESTINATION)).toList();
+        assertThat(destinations).containsExactly(destination);
+        assertThat(registry.get("messaging.client.sent.messages").tag(BusMetrics.TAG_DESTINATION, destination).counter().count())
+                .isEqualTo(publishes);
+        assertThat(registry.find("messaging.client.operation.duration").timers()).singleElement().satisfies(timer -> {
+            assertThat(timer.getId().getTag(BusMetrics.TAG_DESTINATION)).isEqualTo(destination);
+            assertThat(timer.count()).isEqualTo(publishes);
+        });
+    }
+
+    /**
+     * reply_to is the request's to choose: workers whose reply streams lie outside the tools service's reply prefix (each
+     * a name of its own) are all metered as one destination, {reply_to}. Before, each name added a series.
+     */
+    @Test
+    @Timeout(120)
+    void replyStreamsOutsideTheReplyPrefixAreMeteredAsOneDestination() {
+        Topology t = TestRedis.topology();
+        Topology elsewhere = t.toBuilder().toolsReplyStreamPrefix(t.toolsReplyStreamPrefix() + "-elsewhere").build();
+        int workers = 3;
+        assertOnlyDestination(toolsServiceAnswering(t, elsewhere, "other-", workers), "{reply_to}", workers);
     }
 
     /**

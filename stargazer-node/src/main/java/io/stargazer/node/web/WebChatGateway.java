@@ -122,17 +122,19 @@ public final class WebChatGateway implements AutoCloseable {
         return bus.topology().gatewayGroup(PLATFORM) + ":" + gatewayId;
     }
 
+    /** With the default settings: no consumer setting of any environment. */
     public static WebChatGateway start(EventBus bus, NodeMetrics metrics) {
-        return start(bus, metrics, WebSettings.DEFAULTS);
+        return start(bus, metrics, WebSettings.DEFAULTS, Map.of());
     }
 
-    public static WebChatGateway start(EventBus bus, NodeMetrics metrics, WebSettings settings) {
+    /** @param env the node's variables, of which the consumer settings ({@code SG_MAX_DELIVERIES}, ...) are read */
+    public static WebChatGateway start(EventBus bus, NodeMetrics metrics, WebSettings settings, Map<String, String> env) {
         WebChatGateway g = new WebChatGateway(bus, metrics, settings);
         g.refreshAlive(); // before the group exists, so no sweep ever sees this gateway's group without it
         // ORDERED whatever SG_RETRY_ORDER says: a tab skips answers at or below the last id it was sent, which holds
         // only while a channel's answers reach it in stream order (an older one retried after a newer would be lost).
         // The consumer is named after the gateway id (--node-id wins over SG_NODE_ID, which fromEnvironment() reads).
-        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment().consumerName(g.gatewayId)
+        g.subscription = bus.subscribe(bus.consumer(g.stream, g.group).fromEnvironment(env).consumerName(g.gatewayId)
                         .retryOrder(io.stargazer.bus.RetryOrder.ORDERED).build(),
                 d -> g.deliver(d.id(), d.envelope()));
         metrics.watch(g.subscription);

@@ -87,6 +87,11 @@ public class StargazerBusProperties {
         private String inboundStream;
         /** Partitions of the inbound stream (SG_INBOUND_PARTITIONS). */
         private Integer inboundPartitions;
+        /**
+         * Relay mode, while inbound-partitions changes: the other count, 1 to 1024, whose inbound streams a relay on this
+         * bus also writes (SG_INBOUND_PARTITIONS_ALSO); unset (the default) for none. See docs/cluster.md, "Changing N safely".
+         */
+        private Integer inboundPartitionsAlso;
         /** SG_OUTBOUND_STREAM_PREFIX. */
         private String outboundStreamPrefix;
         /** SG_WORKER_GROUP. */
@@ -112,6 +117,8 @@ public class StargazerBusProperties {
         public void setInboundStream(String v) { inboundStream = v; }
         public Integer getInboundPartitions() { return inboundPartitions; }
         public void setInboundPartitions(Integer v) { inboundPartitions = v; }
+        public Integer getInboundPartitionsAlso() { return inboundPartitionsAlso; }
+        public void setInboundPartitionsAlso(Integer v) { inboundPartitionsAlso = v; }
         public String getOutboundStreamPrefix() { return outboundStreamPrefix; }
         public void setOutboundStreamPrefix(String v) { outboundStreamPrefix = v; }
         public String getWorkerGroup() { return workerGroup; }
@@ -310,6 +317,7 @@ public class StargazerBusProperties {
         set(tp + "namespace", topology.namespace, t::namespace);
         set(tp + "inbound-stream", topology.inboundStream, t::inboundStream);
         set(tp + "inbound-partitions", topology.inboundPartitions, t::inboundPartitions);
+        set(tp + "inbound-partitions-also", topology.inboundPartitionsAlso, t::alsoInboundPartitions);
         set(tp + "outbound-stream-prefix", topology.outboundStreamPrefix, t::outboundStreamPrefix);
         set(tp + "worker-group", topology.workerGroup, t::workerGroup);
         set(tp + "gateway-group-prefix", topology.gatewayGroupPrefix, t::gatewayGroupPrefix);
@@ -373,6 +381,7 @@ public class StargazerBusProperties {
             Map.entry(io.stargazer.bus.RedisUrl.ENV_REDIS_CLUSTER, "cluster"),
             Map.entry(Topology.ENV_INBOUND_STREAM, "topology.inbound-stream"),
             Map.entry(Topology.ENV_INBOUND_PARTITIONS, "topology.inbound-partitions"),
+            Map.entry(Topology.ENV_INBOUND_PARTITIONS_ALSO, "topology.inbound-partitions-also"),
             Map.entry(Topology.ENV_OUTBOUND_STREAM_PREFIX, "topology.outbound-stream-prefix"),
             Map.entry(Topology.ENV_WORKER_GROUP, "topology.worker-group"),
             Map.entry(Topology.ENV_GATEWAY_GROUP_PREFIX, "topology.gateway-group-prefix"),

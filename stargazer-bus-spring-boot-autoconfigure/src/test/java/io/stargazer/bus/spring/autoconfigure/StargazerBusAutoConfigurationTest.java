@@ -97,6 +97,48 @@ class StargazerBusAutoConfigurationTest {
         });
     }
 
+    /** SG_INBOUND_PARTITIONS_ALSO as a property: it reaches the topology, and a value out of range is named with it. */
+    @Test
+    void theOtherPartitionCountOfAChangeIsAProperty() throws Exception {
+        runner.withPropertyValues("stargazer.bus.topology.inbound-partitions=3", "stargazer.bus.topology.inbound-partitions-also=2").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            io.stargazer.bus.Topology t = ctx.getBean(EventBus.class).config().topology();
+            assertThat(t.inboundStreams()).hasSize(3);
+            assertThat(t.alsoInboundPartitions()).isEqualTo(2);
+        });
+        runner.run(ctx -> assertThat(ctx.getBean(EventBus.class).config().topology().alsoInboundPartitions()).isZero());
+        for (String bad : List.of("0", "1025", "-3")) {
+            runner.withPropertyValues("stargazer.bus.topology.inbound-partitions-also=" + bad).run(ctx -> {
+                assertThat(ctx).hasFailed();
+                assertThat(ctx.getStartupFailure()).as(bad)
+                        .hasStackTraceContaining("Invalid value for property 'stargazer.bus.topology.inbound-partitions-also': "
+                                + "SG_INBOUND_PARTITIONS_ALSO: '" + bad + "' must be between 1 and 1024");
+            });
+        }
+        runner.withPropertyValues("stargazer.bus.topology.inbound-partitions-also=two").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("stargazer.bus.topology.inbound-partitions-also")
+                    .hasStackTraceContaining("two");
+        });
+        // Checked with the inbound name by build(): a hash tag would pin the other count's partitions to one slot.
+        runner.withPropertyValues("stargazer.bus.topology.inbound-stream=in{x}", "stargazer.bus.topology.inbound-partitions-also=3").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.topology.inbound-stream'")
+                    .hasStackTraceContaining("SG_INBOUND_PARTITIONS_ALSO");
+        });
+        JsonNode metadata;
+        try (var in = getClass().getResourceAsStream("/META-INF/spring-configuration-metadata.json")) {
+            metadata = JsonMapper.builder().build().readTree(in);
+        }
+        JsonNode also = null;
+        for (JsonNode n : metadata.get("properties")) {
+            if (n.get("name").asString().equals("stargazer.bus.topology.inbound-partitions-also")) also = n;
+        }
+        assertThat(also).as("metadata of stargazer.bus.topology.inbound-partitions-also").isNotNull();
+        assertThat(also.get("type").asString()).isEqualTo("java.lang.Integer");
+        assertThat(also.get("description").asString()).contains("SG_INBOUND_PARTITIONS_ALSO");
+    }
+
     @Test
     void theTlsAndClusterPropertiesAreCheckedAsTheLibraryChecksTheirVariables() {
         runner.withPropertyValues("stargazer.bus.ca-file=/no/such/ca.pem").run(ctx -> {
