@@ -197,6 +197,12 @@ final class RedisEventBus implements EventBus {
         }
         guarded("held publishes' deadlines", () -> guard.expireParked(now));
         guarded("deadlines of publishes behind retries", () -> lanes.expire(now));
+        if (callers != null) {
+            guarded("unanswered publishes on connections of their own", () -> callers.settle(now, s -> {
+                StreamPublisher p = publishers.get(s);
+                if (p != null) p.resume();
+            }));
+        }
     }
 
     private static void guarded(String what, Runnable step) {
