@@ -82,7 +82,7 @@ final class CallerConnections implements AutoCloseable {
 
     /**
      * Publishes written on a connection of its own and not answered by their deadline, with their connections kept open
-     * until the answer comes, the server ends the connection, or {@link Redis#COMMAND_TIMEOUT} from the write passes
+     * until the answer comes, the server ends the connection, or {@link Redis#COMMAND_TIMEOUT} after the deadline passes
      * ({@link #settle}). Meanwhile nothing else is written to their streams ({@link #unanswered(String)}): Redis reads
      * its sockets in the order the kernel lists them, not the order the bytes came in, so a paused server that
      * resumed could store a later publish of the stream, written on the shared connection, before this one.
@@ -399,13 +399,13 @@ final class CallerConnections implements AutoCloseable {
         String context = "publishing to stream '" + stream + "'";
         byte[] id;
         ValueOutput<String, byte[]> output = new ValueOutput<>(Redis.CODEC);
-        long start = System.nanoTime();
         try {
             id = call(c, CommandType.XADD, output, args, deadlineNanos, stream, context);
         } catch (PublishOutcomeUnknownException e) {
             if (e.getCause() instanceof TimedOut && !closed) {
                 // Held, before the caller learns the outcome: its next publish to the stream must find it (see unanswered).
-                unanswered.add(new Unanswered(stream, c, output, start + Redis.COMMAND_TIMEOUT.toNanos()));
+                // Counted from now, not from the write: with the default publish timeout (10 s) that bound would be over.
+                unanswered.add(new Unanswered(stream, c, output, System.nanoTime() + Redis.COMMAND_TIMEOUT.toNanos()));
             } else {
                 discard(c);
             }
