@@ -140,7 +140,7 @@ class TrimStaleNoGroupsIT {
         RedisUrl url = RedisUrl.parse(server.url());
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
-        EventBus a = gateway(url, t, Duration.ofSeconds(30));
+        EventBus a = gateway(url, t, Duration.ofSeconds(30), ServerCodeMode.SCRIPTS);
         StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
         try (RawRedis raw = new RawRedis(url)) {
             raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "$"), RawRedis.b("worker"),
@@ -171,11 +171,26 @@ class TrimStaleNoGroupsIT {
      */
     @Test
     void aStreamWhoseGroupsAreGoneForGoodIsTrimmedAfterTheBackpressureTimeout() {
+        goneForGood(TestRedis.url(), ServerCodeMode.SCRIPTS);
+    }
+
+    /** The same through the library's sg_trim (a provisioned server of its own), which a check held for lost groups calls too. */
+    @Test
+    void aStreamWhoseGroupsAreGoneForGoodIsTrimmedAfterTheBackpressureTimeoutWithTheLibrary() {
+        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
+        closeables.add(server::stop);
+        RedisUrl url = RedisUrl.parse(server.url());
+        io.stargazer.bus.Provisioning.provision(url, BusConfig.builder().topology(TestRedis.topology()).build());
+        goneForGood(url, ServerCodeMode.FUNCTIONS);
+    }
+
+    private void goneForGood(RedisUrl url, ServerCodeMode code) {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
-        EventBus a = gateway(TestRedis.url(), t, Duration.ofSeconds(2));
+        EventBus a = gateway(url, t, Duration.ofSeconds(2), code);
+        assertThat(a.serverCode()).isEqualTo(code);
         StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
-        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+        try (RawRedis raw = new RawRedis(url)) {
             raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "$"), RawRedis.b("worker"),
                     io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
             a.publishInbound(Envelope.of("seq", -1));
@@ -190,9 +205,9 @@ class TrimStaleNoGroupsIT {
     }
 
     /** A SAFE gateway on {@code url} that refuses publishes to a full stream; {@code grace}: SG_BACKPRESSURE_TIMEOUT_MS. */
-    private EventBus gateway(RedisUrl url, Topology t, Duration grace) {
+    private EventBus gateway(RedisUrl url, Topology t, Duration grace, ServerCodeMode code) {
         EventBus bus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("gw").streamMaxlen(CAP)
-                .trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.REJECT).backpressureTimeout(grace).build());
+                .trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.REJECT).backpressureTimeout(grace).serverCode(code).build());
         closeables.add(bus);
         return bus;
     }
