@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.stargazer.bus.testing.Closer;
 import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.RedisFaults;
 import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.embedded.RedisServerProcess;
@@ -64,6 +65,71 @@ class BlockingPublishIT {
         String second = shared.publish(t.inboundStream(), message("c", 2));
         assertThat(clients(url, "shared-" + NS)).isEmpty();
         assertThat(TestRedis.readAll(own, t.inboundStream())).extracting(StreamEntry::id).containsExactly(id, second);
+    }
+
+    /**
+     * One thread publishes 1 on its connection of its own and then 2 on the shared one, both to one channel, while Redis
+     * is paused: both outcomes unknown. When Redis resumes, it reads whichever socket the kernel lists first, and the
+     * shared connection, which carried something else before 1 was written (here a publish to another stream; in
+     * production its dead-peer PING or an acknowledgement), is listed first: before, 2 was stored before 1 (0, 2, 1, 3).
+     * Now a stream whose publish on a connection of its own went unanswered waits for that connection's answer (or its
+     * end) before anything else of the stream is written: 2 waits, and fails at its deadline as not sent.
+     */
+    @Test
+    void aBlockingPublishWithAnUnknownOutcomeIsNotOvertakenByTheNextPublishOfItsChannel() throws Exception {
+        RedisServerProcess server = ownServer();
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String node = "unknown-" + NS;
+        EventBus bus = bus(url, t, node, b -> b.publishTimeout(Duration.ofSeconds(1)));
+        String stream = t.inboundStream();
+        bus.publish(stream, message("c", 0));
+        // Opened by that publish, now idle; and this CLIENT LIST, on another connection, was answered after Redis last
+        // looked at its socket, so the server's list of sockets to read is empty when it is paused.
+        assertThat(clients(url, node)).hasSize(1);
+        int shared = clientPort(url, node);
+        Throwable first;
+        CompletableFuture<String> second;
+        try (RedisFaults.Fault paused = RedisFaults.pause(server)) {
+            CompletableFuture<String> elsewhere = bus.publishAsync(stream + ":elsewhere", message("x", 0));
+            await().atMost(Duration.ofSeconds(5)).until(() -> unread(url.port(), shared) > 0);
+            first = org.assertj.core.api.Assertions.catchThrowable(() -> bus.publish(stream, message("c", 1)));
+            second = bus.publishAsync(stream, message("c", 2));
+            await().atMost(Duration.ofSeconds(10)).until(() -> second.isDone() && elsewhere.isDone());
+        }
+        assertThat(first).as("the blocking publish, on its connection of its own").isInstanceOf(PublishOutcomeUnknownException.class);
+        // Before, written on the shared connection and unanswered; now held until 1 is answered, failed at its deadline unsent.
+        assertThat(second.handle((id, e) -> e).join()).as("the next publish, through the shared connection")
+                .isInstanceOfAny(PublishOutcomeUnknownException.class, BusConnectionException.class);
+        // Answered after Redis has read what was waiting on every socket.
+        bus.publish(stream, message("c", 3));
+        List<Long> seen = TestRedis.readAll(bus, stream).stream().map(e -> e.envelope().longValue("n", -1)).toList();
+        assertThat(seen).as("the channel's entries, in stream order").startsWith(0L).endsWith(3L).isSorted();
+    }
+
+    /** The client port of {@code nodeId}'s shared connection to {@code url}'s server (CLIENT LIST). */
+    private static int clientPort(RedisUrl url, String nodeId) {
+        try (RawRedis raw = new RawRedis(url)) {
+            String list = new String((byte[]) raw.sync().dispatch(io.lettuce.core.protocol.CommandType.CLIENT,
+                    new io.lettuce.core.output.ByteArrayOutput<>(io.lettuce.core.codec.ByteArrayCodec.INSTANCE),
+                    new io.lettuce.core.protocol.CommandArgs<>(io.lettuce.core.codec.ByteArrayCodec.INSTANCE).add("LIST")));
+            String line = Arrays.stream(list.split("\n")).filter(l -> l.contains(" name=" + nodeId + " ")).findFirst().orElseThrow();
+            String addr = line.replaceAll(".* addr=([^ ]+) .*", "$1").trim();
+            return Integer.parseInt(addr.substring(addr.lastIndexOf(':') + 1));
+        }
+    }
+
+    /** Bytes the server on {@code serverPort} has received from {@code clientPort} and not yet read (Linux, IPv4 loopback). */
+    private static long unread(int serverPort, int clientPort) throws java.io.IOException {
+        String local = String.format(":%04X", serverPort);
+        String remote = String.format(":%04X", clientPort);
+        for (String l : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/tcp"))) {
+            String[] f = l.trim().split("\\s+");
+            if (f.length > 4 && f[1].endsWith(local) && f[2].endsWith(remote)) {
+                return Long.parseLong(f[4].substring(f[4].indexOf(':') + 1), 16);
+            }
+        }
+        return 0;
     }
 
     /** One thread's asynchronous publishes still in flight are not overtaken by its next blocking publish. */

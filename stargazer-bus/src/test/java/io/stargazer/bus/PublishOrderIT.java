@@ -3,6 +3,10 @@ package io.stargazer.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.stargazer.bus.micrometer.BusMetrics;
 import io.stargazer.bus.testing.RedisFaults;
 import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
@@ -135,6 +139,52 @@ class PublishOrderIT {
             assertThat(waitedMillis).as("ms from its call to its answer").isLessThan(publishTimeout.toMillis() + 4000);
             first.get(WAIT_S, TimeUnit.SECONDS);
             assertThat(seqs(bus, stream)).containsExactly(0L, 1L);
+        }
+    }
+
+    /**
+     * A retrying publish made while an earlier one of its stream is being retried waits behind it with no try begun; its
+     * first try has the whole publish timeout from when it is sent (SG_PUBLISH_TIMEOUT_MS is per try). Before, that try
+     * kept the deadline of the call, long passed when the lane let it go: the bus's deadline timer failed it at its next
+     * tick as "written, but Redis did not answer within the publish timeout" although it had just been sent, a try of
+     * its budget lost (and a timeout in the metrics) to a publish that had not timed out.
+     */
+    @Test
+    void aRetryingPublishWaitingBehindARetryHasItsWholeTimeoutForItsFirstTry() throws Exception {
+        Duration publishTimeout = Duration.ofSeconds(1);
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (EventBus bus = bus(publishTimeout, 100)) {
+            new BusMetrics(bus).bindTo(registry);
+            String stream = bus.topology().inboundStream();
+            bus.publish(stream, Envelope.of("seq", 0));
+            CompletableFuture<String> first;
+            CompletableFuture<String> second;
+            try {
+                try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+                    first = retryingAfterAFailedTry(bus, stream, 100);
+                    long made = System.nanoTime();
+                    second = bus.publishAsync(stream, Envelope.of("seq", 2),
+                            PublishOptions.builder().dedupeKey("m-2").maxAttempts(2).build());
+                    // Behind the first's retries for longer than a publish timeout.
+                    await().atMost(Duration.ofSeconds(WAIT_S))
+                            .until(() -> System.nanoTime() - made > publishTimeout.toNanos() + 500_000_000L);
+                    assertThat(second).as("the second retrying publish, waiting behind the first").isNotDone();
+                    // From now on a round trip (300 ms and more) outlasts a tick of the bus's deadline timer (100 ms).
+                    proxy.delay(Duration.ofMillis(150));
+                }
+                first.get(WAIT_S, TimeUnit.SECONDS);
+                second.get(WAIT_S, TimeUnit.SECONDS);
+            } finally {
+                proxy.delay(Duration.ZERO);
+            }
+            assertThat(seqs(bus, stream)).containsExactly(0L, 1L, 2L);
+            double timedOut = 0;
+            for (String type : List.of(PublishOutcomeUnknownException.class.getSimpleName(), BusConnectionException.class.getSimpleName())) {
+                for (Counter c : registry.find("messaging.client.sent.messages").tag(BusMetrics.TAG_ERROR, type).counters()) {
+                    timedOut += c.count();
+                }
+            }
+            assertThat(timedOut).as("tries that failed as not answered or not sent within the publish timeout").isZero();
         }
     }
 

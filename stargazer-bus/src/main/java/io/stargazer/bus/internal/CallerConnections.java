@@ -80,6 +80,18 @@ final class CallerConnections implements AutoCloseable {
     /** Whether a failure to open a connection was logged at WARN already (later ones go to DEBUG). */
     private final java.util.concurrent.atomic.AtomicBoolean warned = new java.util.concurrent.atomic.AtomicBoolean();
 
+    /**
+     * Publishes written on a connection of its own and not answered by their deadline, with their connections kept open
+     * until the answer comes, the server ends the connection, or {@link Redis#COMMAND_TIMEOUT} after the deadline passes
+     * ({@link #settle}). Meanwhile nothing else is written to their streams ({@link #unanswered(String)}): Redis reads
+     * its sockets in the order the kernel lists them, not the order the bytes came in, so a paused server that
+     * resumed could store a later publish of the stream, written on the shared connection, before this one.
+     */
+    private final java.util.Queue<Unanswered> unanswered = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    private record Unanswered(String stream, Conn conn, CommandOutput<String, byte[], ?> output, long giveUpAt) {
+    }
+
     /** The command surely did not reach the server: the caller may send it another way. */
     static final class NotSent extends Exception {
         NotSent(String message, Throwable cause) {
@@ -334,6 +346,45 @@ final class CallerConnections implements AutoCloseable {
         while ((c = idle.pollFirst()) != null) {
             discard(c);
         }
+        Unanswered u;
+        while ((u = unanswered.poll()) != null) {
+            discard(u.conn);
+        }
+    }
+
+    /** Whether a publish to {@code stream} on one of these connections is still unanswered (see {@link #unanswered}). */
+    boolean unanswered(String stream) {
+        if (unanswered.isEmpty()) return false;
+        for (Unanswered u : unanswered) {
+            if (u.stream.equals(stream)) return true;
+        }
+        return false;
+    }
+
+    /**
+     * Looks, without waiting, at each unanswered publish's connection (the bus's timer, every tick): one whose answer
+     * came, whose server ended it, or whose time is up is closed, and {@code settled} told its stream.
+     */
+    void settle(long now, java.util.function.Consumer<String> settled) {
+        for (Unanswered u : unanswered) {
+            if (answeredOrGone(u) || now - u.giveUpAt >= 0) {
+                if (unanswered.remove(u)) {
+                    discard(u.conn);
+                    settled.accept(u.stream);
+                }
+            }
+        }
+    }
+
+    private static boolean answeredOrGone(Unanswered u) {
+        Conn c = u.conn;
+        try {
+            c.in.ensureWritable(4096);
+            if (c.in.writeBytes(c.ch, c.in.writableBytes()) < 0) return true;
+            return c.decoder.decode(c.in, u.output);
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
     }
 
     /**
@@ -347,8 +398,18 @@ final class CallerConnections implements AutoCloseable {
         }
         String context = "publishing to stream '" + stream + "'";
         byte[] id;
+        ValueOutput<String, byte[]> output = new ValueOutput<>(Redis.CODEC);
         try {
-            id = call(c, CommandType.XADD, new ValueOutput<>(Redis.CODEC), args, deadlineNanos, stream, context);
+            id = call(c, CommandType.XADD, output, args, deadlineNanos, stream, context);
+        } catch (PublishOutcomeUnknownException e) {
+            if (e.getCause() instanceof TimedOut && !closed) {
+                // Held, before the caller learns the outcome: its next publish to the stream must find it (see unanswered).
+                // Counted from now, not from the write: with the default publish timeout (10 s) that bound would be over.
+                unanswered.add(new Unanswered(stream, c, output, System.nanoTime() + Redis.COMMAND_TIMEOUT.toNanos()));
+            } else {
+                discard(c);
+            }
+            throw e;
         } catch (RedisServerException e) {
             if (NOT_THE_PRIMARY.contains(e.code())) {
                 // This connection reached a server that cannot take writes now (a demoted primary after a failover, one

@@ -197,6 +197,12 @@ final class RedisEventBus implements EventBus {
         }
         guarded("held publishes' deadlines", () -> guard.expireParked(now));
         guarded("deadlines of publishes behind retries", () -> lanes.expire(now));
+        if (callers != null) {
+            guarded("unanswered publishes on connections of their own", () -> callers.settle(now, s -> {
+                StreamPublisher p = publishers.get(s);
+                if (p != null) p.resume();
+            }));
+        }
     }
 
     private static void guarded(String what, Runnable step) {
@@ -721,8 +727,13 @@ final class RedisEventBus implements EventBus {
         byte[][] traceFields = trace;
         String written = outbox == null ? stream : outbox;
         CompletableFuture<String> id = place == IN_TURN ? null : lanes.offer(stream, place, deadline, () -> guard.waiting(written),
-                // Sent from whichever thread settles the retry: never on a connection of the caller's.
-                () -> released(stream, () -> toGuard(stream, outbox, payload, traceIdBytes, deadline, dedupeKey, traceFields, false, false)));
+                // Sent from whichever thread settles the retry: never on a connection of the caller's. A retrying
+                // publish's first try begins here, so its timeout counts from now (SG_PUBLISH_TIMEOUT_MS is per try);
+                // with its call's deadline, long passed after a wait behind another retry, the bus's timer failed it as
+                // unanswered just after sending it. A publish made now keeps its call's deadline, waiting included.
+                () -> released(stream, () -> toGuard(stream, outbox, payload, traceIdBytes,
+                        place == RetryLanes.NOW ? deadline : System.nanoTime() + config.publishTimeout().toNanos(),
+                        dedupeKey, traceFields, false, false)));
         if (id == null) {
             id = toGuard(stream, outbox, payload, traceIdBytes, deadline, dedupeKey, trace, blocking, true);
         }

@@ -27,7 +27,9 @@ import org.slf4j.LoggerFactory;
  * 8.2+: {@code ACKED MAXLEN ~ cap}, the server's own safe trim); instead, once a stream may have reached its cap
  * (the last known length plus what this process has published since), one Lua script on the stream's own key
  * computes the oldest entry any group still needs (its oldest pending entry, or the one after its last delivered)
- * and trims below it with {@code XTRIM MINID ~}; a stream with no group it trims to its cap ({@code MAXLEN ~}). Under
+ * and trims below it with {@code XTRIM MINID ~}; a stream with no group it trims to its cap ({@code MAXLEN ~}), unless
+ * this process saw a group on it, which was lost and may be re-created behind what was stored since: such a stream is
+ * held full for a while instead ({@link #holdsForLostGroups}). Under
  * SAFE no XADD carries {@code MAXLEN}, a stream without groups' included: whether a stream has groups is decided in
  * the script that trims, never from what this process saw earlier, since a group may have been created since. If the
  * stream is still at its cap, it is full: publishes wait
@@ -124,6 +126,13 @@ final class StreamGuard {
         volatile long lastLength;
         /** What the last check found; it only spaces the checks out: a group may have been created since. */
         volatile boolean hasGroups = true;
+        /**
+         * A check found a group on the stream: one that later finds none sees the groups lost (Redis restarted empty,
+         * XGROUP DESTROY), not a stream nobody reads, and holds it at its cap for a while ({@link #holdsForLostGroups}).
+         */
+        volatile boolean sawGroups;
+        /** When a check first found the stream at its cap without the groups it had (System.nanoTime); 0 when not so. */
+        volatile long groupsGoneSince;
         volatile boolean full;
         volatile String laggingGroup = "";
         /** Publishes held while full, in arrival order; guarded by itself. With the publisher's queue, within SG_PUBLISH_QUEUE_LIMIT. */
@@ -271,18 +280,40 @@ final class StreamGuard {
         }
     }
 
+    /**
+     * The trim script's cap while a stream is held for its lost groups: no stream is that long, so the script trims
+     * nothing, and still says how long the stream is and whether it has a group (the library's {@code sg_trim} the same,
+     * so its contract, and the library's version, stay as they are).
+     */
+    static final String NO_TRIM_CAP = Long.toString((1L << 53) - 1);
+
+    /**
+     * Under SAFE, whether a check of {@code s} must not trim it for want of a group: this process saw a group on it,
+     * the last check found none, and it has not yet been at its cap without one for SG_BACKPRESSURE_TIMEOUT_MS. A
+     * consumer that was running re-creates its lost group at the last entry it knew delivered, before everything
+     * stored since (docs/reliability.md, "A consumer group that disappears"): trimming those as a stream nobody reads
+     * lost them silently. A group gone for good does not hold the stream for ever: past that time it is trimmed as a
+     * stream without groups.
+     */
+    private boolean holdsForLostGroups(State s, long now) {
+        long since = s.groupsGoneSince;
+        return config.trimPolicy() == TrimPolicy.SAFE && s.sawGroups && !s.hasGroups
+                && (since == 0 || now - since < config.backpressureTimeout().toNanos());
+    }
+
     /** Runs the trim script once (never two at a time per stream) and acts on what it finds. */
     void check(State s) {
         if (!s.checking.compareAndSet(false, true)) {
             return;
         }
+        String cap = holdsForLostGroups(s, System.nanoTime()) ? NO_TRIM_CAP : Long.toString(config.streamMaxlen());
         long sinceAtStart = s.sinceCheck.get();
         // Publishes handed over before this check and not yet answered may land after its XLEN: counted as if they
         // came after it, or a burst that is still on the wire when a check runs leaves the stream over its cap.
         long unansweredAtStart = publishers.apply(s.stream).unanswered();
         try {
             code.<String, byte[], List<Object>>run(redis, TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream},
-                    Long.toString(config.streamMaxlen()).getBytes(StandardCharsets.US_ASCII))
+                    cap.getBytes(StandardCharsets.US_ASCII))
                     .whenComplete((r, e) -> completeVia.accept(() -> {
                         s.checking.set(false);
                         if (e != null) {
@@ -307,11 +338,32 @@ final class StreamGuard {
         s.lastLength = length;
         s.hasGroups = hasGroups;
         s.laggingGroup = lagging;
-        boolean full = config.trimPolicy() == TrimPolicy.SAFE && hasGroups && length >= config.streamMaxlen();
+        boolean safe = config.trimPolicy() == TrimPolicy.SAFE;
+        boolean atCap = length >= config.streamMaxlen();
+        long now = System.nanoTime();
+        if (hasGroups) {
+            s.sawGroups = true;
+            s.groupsGoneSince = 0;
+            if (atCap && lagging.isEmpty()) {
+                check(s); // made with NO_TRIM_CAP, it found a group back and did not look at it: again, with the cap
+                return;
+            }
+        } else if (safe && s.sawGroups && atCap && s.groupsGoneSince == 0) {
+            s.groupsGoneSince = now == 0 ? 1 : now;
+        }
+        boolean heldForLostGroups = !hasGroups && atCap && holdsForLostGroups(s, now);
+        boolean full = safe && atCap && (hasGroups || heldForLostGroups);
         if (full && !s.full) {
             log.atWarn().addKeyValue("stream", s.stream).addKeyValue("length", length).addKeyValue("maxlen", config.streamMaxlen())
                     .addKeyValue("group", lagging).addKeyValue("backpressure", config.backpressure().name().toLowerCase())
-                    .log("Stream is at its cap and a group lags: holding publishes instead of trimming unread entries");
+                    .log(hasGroups ? "Stream is at its cap and a group lags: holding publishes instead of trimming unread entries"
+                            : "Stream is at its cap and has lost the consumer groups it had (Redis restarted empty, or they were "
+                            + "deleted): holding publishes instead of trimming entries a re-created group would read, for up to "
+                            + "SG_BACKPRESSURE_TIMEOUT_MS (" + config.backpressureTimeout().toMillis() + " ms)");
+        } else if (!full && s.full && !hasGroups && s.groupsGoneSince != 0) {
+            log.atWarn().addKeyValue("stream", s.stream).addKeyValue("length", length).addKeyValue("maxlen", config.streamMaxlen())
+                    .log("No consumer group came back to the stream within SG_BACKPRESSURE_TIMEOUT_MS: trimmed to its cap as a "
+                            + "stream without groups");
         } else if (!full && s.full) {
             log.atInfo().addKeyValue("stream", s.stream).addKeyValue("length", length).log("Stream has room again");
         }

@@ -57,6 +57,9 @@ import io.stargazer.bus.RedisServerException;
  * ({@link CallerConnections}), written and read on the calling thread: when it carries no dedupe key and every earlier
  * write of this process to the stream through the shared connection has been answered or surely not sent
  * ({@link #unanswered}), so that it cannot overtake an earlier publish or {@code Delivery.reply} of the same thread.
+ * The other way round, a publish on such a connection left unanswered at its deadline holds the stream's drain until it
+ * is settled ({@link CallerConnections#unanswered(String)}): a paused server that resumes may read the shared
+ * connection's socket first, and would store what this process wrote there later before it.
  */
 final class StreamPublisher {
     /** Two batches in flight keep the connection busy while one is being answered, without shrinking batches. */
@@ -282,7 +285,7 @@ final class StreamPublisher {
     CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey,
             byte[][] trace, byte[] target, boolean blocking, boolean limited) {
         lastUsed = System.nanoTime();
-        if (blocking && callers != null && dedupeKey == null && target == null && unanswered.get() == 0) {
+        if (blocking && callers != null && dedupeKey == null && target == null && unanswered.get() == 0 && !callers.unanswered(stream)) {
             try {
                 String id = callers.xadd(stream, xaddArgs(payload, traceId, trimArgs, null, trace, null), deadline);
                 if (id != null) {
@@ -293,6 +296,14 @@ final class StreamPublisher {
             }
         }
         return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null), limited);
+    }
+
+    /**
+     * A publish to this stream on a connection of its own that went unanswered is settled ({@link CallerConnections#settle}):
+     * what queued meanwhile is sent.
+     */
+    void resume() {
+        drain.drain();
     }
 
     /** Publishes and answers submitted and not yet taken into a batch: what counts against the queue limit. */
@@ -361,6 +372,9 @@ final class StreamPublisher {
      * kind (with or without trace fields), expired ones skipped.
      */
     private List<Pending> take(Queue<Pending> queue) {
+        if (callers != null && callers.unanswered(stream)) {
+            return List.of(); // until that publish is answered or its connection ends: resume()
+        }
         Pending first;
         while ((first = queue.poll()) != null) {
             queued.decrementAndGet();

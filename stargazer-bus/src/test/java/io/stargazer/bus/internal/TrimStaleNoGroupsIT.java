@@ -15,12 +15,14 @@ import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.ServerCodeMode;
 import io.stargazer.bus.Topology;
 import io.stargazer.bus.TrimPolicy;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.bus.wire.WireFormat;
+import io.stargazer.embedded.RedisServerProcess;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -121,6 +123,105 @@ class TrimStaleNoGroupsIT {
     @Test
     void batchesOfAProcessThatSawNoGroupEvictNothingAGroupCreatedSinceHasNotRead() {
         aGroupCreatedAfterTheLookLosesNothing(true);
+    }
+
+    /**
+     * After Redis restarted empty, a gateway that had seen the stream's group keeps publishing before any consumer has
+     * re-created it: the stream has no group. Before, the gateway's check trimmed it to its cap like a stream nobody
+     * reads, so past the cap and a tenth the oldest entries were gone, entries the worker's group, re-created at the
+     * last id it had delivered (below every new id), would have read. Now the stream is held at its cap (here the
+     * publish is refused, REJECT) until a group is back, and nothing is trimmed; the held publishes go on once the group
+     * has read and acknowledged.
+     */
+    @Test
+    void aStreamWhoseGroupsWereLostIsHeldAtItsCapNotTrimmedUntilAGroupIsBack() {
+        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
+        closeables.add(server::stop);
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus a = gateway(url, t, Duration.ofSeconds(30), ServerCodeMode.SCRIPTS);
+        StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
+        try (RawRedis raw = new RawRedis(url)) {
+            raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "$"), RawRedis.b("worker"),
+                    io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
+            a.publishInbound(Envelope.of("seq", -1));
+            await().atMost(WAIT).until(() -> st.hasGroups && !st.checking.get());
+        }
+        server.restart();
+        int stored = publishUntilRefused(a, CAP + CAP / 10 + 300);
+        try (RawRedis raw = new RawRedis(url)) {
+            assertThat(stored).as("publishes answered with an id before one was refused").isGreaterThanOrEqualTo(CAP);
+            assertThat(raw.xlen(stream)).as("every acknowledged publish is still in the stream: nothing was trimmed").isEqualTo(stored);
+            // The worker re-creates its group where it had read up to, before every entry stored since the restart.
+            raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "0"), RawRedis.b("worker"));
+            var read = raw.sync().xreadgroup(io.lettuce.core.Consumer.from(RawRedis.b("worker"), RawRedis.b("w1")),
+                    XReadArgs.Builder.count(10 * CAP), XReadArgs.StreamOffset.lastConsumed(RawRedis.b(stream)));
+            assertThat(read).as("what the re-created group reads").hasSize(stored);
+            assertThat(WireFormat.decode(RawRedis.fields(read.get(0)).get("payload")).longValue("seq", -1)).isZero();
+            raw.sync().xack(RawRedis.b(stream), RawRedis.b("worker"), read.stream().map(m -> m.getId()).toArray(String[]::new));
+            await("publishing goes on once the group has acknowledged").atMost(WAIT).ignoreExceptions()
+                    .until(() -> a.publishInbound(Envelope.of("seq", 100_000)) != null);
+        }
+    }
+
+    /**
+     * A group that does not come back (deleted on purpose, or its consumers are gone for good) does not hold the stream
+     * for ever: once it has been at its cap with no group for SG_BACKPRESSURE_TIMEOUT_MS, it is trimmed as a stream without groups.
+     */
+    @Test
+    void aStreamWhoseGroupsAreGoneForGoodIsTrimmedAfterTheBackpressureTimeout() {
+        goneForGood(TestRedis.url(), ServerCodeMode.SCRIPTS);
+    }
+
+    /** The same through the library's sg_trim (a provisioned server of its own), which a check held for lost groups calls too. */
+    @Test
+    void aStreamWhoseGroupsAreGoneForGoodIsTrimmedAfterTheBackpressureTimeoutWithTheLibrary() {
+        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
+        closeables.add(server::stop);
+        RedisUrl url = RedisUrl.parse(server.url());
+        io.stargazer.bus.Provisioning.provision(url, BusConfig.builder().topology(TestRedis.topology()).build());
+        goneForGood(url, ServerCodeMode.FUNCTIONS);
+    }
+
+    private void goneForGood(RedisUrl url, ServerCodeMode code) {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus a = gateway(url, t, Duration.ofSeconds(2), code);
+        assertThat(a.serverCode()).isEqualTo(code);
+        StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
+        try (RawRedis raw = new RawRedis(url)) {
+            raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "$"), RawRedis.b("worker"),
+                    io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
+            a.publishInbound(Envelope.of("seq", -1));
+            await().atMost(WAIT).until(() -> st.hasGroups && !st.checking.get());
+            raw.sync().xgroupDestroy(RawRedis.b(stream), RawRedis.b("worker"));
+            int stored = publishUntilRefused(a, 3 * CAP);
+            assertThat(stored).as("refused at the cap while the group may come back").isLessThan(3 * CAP);
+            await("publishing goes on once the backpressure timeout has passed with no group").atMost(WAIT).ignoreExceptions()
+                    .until(() -> a.publishInbound(Envelope.of("seq", 100_000)) != null);
+            await("trimmed to its cap").atMost(WAIT).until(() -> raw.xlen(stream) <= CAP + CAP / 10 + 100);
+        }
+    }
+
+    /** A SAFE gateway on {@code url} that refuses publishes to a full stream; {@code grace}: SG_BACKPRESSURE_TIMEOUT_MS. */
+    private EventBus gateway(RedisUrl url, Topology t, Duration grace, ServerCodeMode code) {
+        EventBus bus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("gw").streamMaxlen(CAP)
+                .trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.REJECT).backpressureTimeout(grace).serverCode(code).build());
+        closeables.add(bus);
+        return bus;
+    }
+
+    /** Publishes up to {@code n} entries (seq 0, 1, ...), stopping at the first refusal; returns how many were stored. */
+    private static int publishUntilRefused(EventBus bus, int n) {
+        for (int i = 0; i < n; i++) {
+            try {
+                bus.publishInbound(Envelope.of("seq", i));
+            } catch (BackpressureException full) {
+                return i;
+            }
+        }
+        return n;
     }
 
     @Test
