@@ -777,12 +777,25 @@ final class StreamConsumer implements Subscription {
     /** Whether another consumer holds {@code id} in the group's pending list; false when it cannot tell. */
     private boolean ownedByAnother(String id) {
         try {
-            var rows = bus.redis().sharedSync().xpending(cfg.stream(), cfg.group(), io.lettuce.core.Range.create(id, id),
-                    io.lettuce.core.Limit.from(1));
-            return !rows.isEmpty() && !cfg.consumerName().equals(rows.get(0).getConsumer());
+            return heldByAnother(bus.redis().sharedSync().xpending(cfg.stream(), cfg.group(), io.lettuce.core.Range.create(id, id),
+                    io.lettuce.core.Limit.from(1)));
         } catch (RuntimeException e) {
             return false; // at least once: run it
         }
+    }
+
+    /** {@link #ownedByAnother} for a Redis reply's callback, which must not block; false when it cannot be told. */
+    private CompletableFuture<Boolean> ownedByAnotherAsync(String id) {
+        try {
+            return bus.redis().sharedAsync().xpending(cfg.stream(), cfg.group(), io.lettuce.core.Range.create(id, id),
+                    io.lettuce.core.Limit.from(1)).toCompletableFuture().handle((rows, e) -> e == null && heldByAnother(rows));
+        } catch (RuntimeException e) {
+            return CompletableFuture.completedFuture(false);
+        }
+    }
+
+    private boolean heldByAnother(List<io.lettuce.core.models.stream.PendingMessage> rows) {
+        return !rows.isEmpty() && !cfg.consumerName().equals(rows.get(0).getConsumer());
     }
 
     /** Whether the heartbeat found entry {@code id}, still held here, no longer pending with this consumer (tests). */
@@ -900,9 +913,9 @@ final class StreamConsumer implements Subscription {
     }
 
     /** Dead-letters a held entry, its channel's lane held until the dead letter is stored. */
-    private void deadLetterHeld(Held h, String why) {
+    private CompletableFuture<Boolean> deadLetterHeld(Held h, String why) {
         h.retrying = true;
-        deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
+        return deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
             if (Boolean.TRUE.equals(done)) {
                 deadLettered.increment();
             }
@@ -989,11 +1002,6 @@ final class StreamConsumer implements Subscription {
      * one script, so no takeover (which needs the claim time of idleness) can come between it and the XCLAIM after it.
      */
     private void giveBack(Held h, LeavePending given) {
-        if (h.lost) {
-            // Another consumer holds it now: the XCLAIM below would take it back from that one.
-            notGivenBack(h, given);
-            return;
-        }
         CompletableFuture<Void> done = new CompletableFuture<>();
         givingBack.add(done);
         done.whenComplete((r, e) -> givingBack.remove(done));
@@ -1003,20 +1011,47 @@ final class StreamConsumer implements Subscription {
                     putBackCount(h, given, done);
                     return;
                 }
-                if (e == null) {
-                    h.lost = true;
-                    notGivenBack(h, given);
-                } else {
+                if (e != null && !isNoGroup(e)) {
                     log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
                             .log("Could not give back an entry (its ownership could not be checked); it stays counted: " + e);
                     finish(h, false);
+                    done.complete(null);
+                    return;
                 }
-                done.complete(null);
+                if (e != null) groupLost(); // missing now: pending nowhere once re-created
+                h.lost = true;
+                if (!groupLostSince(h)) {
+                    // Taken over, or acknowledged elsewhere: its new owner has it, or it is done.
+                    notGivenBack(h, given);
+                    done.complete(null);
+                    return;
+                }
+                ownedByAnotherAsync(h.id).whenComplete((another, x) -> {
+                    if (Boolean.TRUE.equals(another)) {
+                        notGivenBack(h, given);
+                        done.complete(null);
+                    } else {
+                        keepPendingNowhere(h, given, done);
+                    }
+                });
             });
         } catch (RuntimeException e) {
             finish(h, false);
             done.complete(null);
         }
+    }
+
+    /**
+     * An entry given back after its group was lost (and re-created past it, or still missing) is pending nowhere: no
+     * consumer of the group would be given it again, and it was read and not handled. Kept as a dead letter instead,
+     * for an operator to replay (as a Kafka consumer's uncommitted record is delivered again, never skipped in silence).
+     */
+    private void keepPendingNowhere(Held h, LeavePending given, CompletableFuture<Void> done) {
+        log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                .log("An entry given back is pending nowhere (its consumer group was lost since it was read); dead-lettered so it is not lost: "
+                        + given.getMessage());
+        deadLetterHeld(h, "given back (" + given.getMessage() + ") after its consumer group was lost: pending nowhere, "
+                + "no consumer of the group would be given it again").whenComplete((r, x) -> done.complete(null));
     }
 
     private void notGivenBack(Held h, LeavePending given) {
