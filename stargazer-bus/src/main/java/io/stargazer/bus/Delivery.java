@@ -40,7 +40,9 @@ public interface Delivery {
      * counted, as after a nack), and it is never dead-lettered for it. It is not retried here: the group delivers it
      * again after the claim time, to whichever of its consumers claims it first (this one included), or sooner to this
      * consumer when it reads its own pending entries again (after a reconnect or a restart). An entry another consumer
-     * has taken over meanwhile is left with that one. With ordered retries, a released entry gives up its channel's
+     * has taken over meanwhile is left with that one. An entry whose group was lost since it was read (Redis restarted
+     * empty, or the group was deleted, and re-created past it) is pending nowhere: no consumer would be given it again,
+     * so it is dead-lettered instead, with an error naming the release and the lost group, to be replayed. With ordered retries, a released entry gives up its channel's
      * turn, as a dead-lettered one does: the channel's later entries go on without it. For work a shutdown cut short,
      * which says nothing about the entry: a nack would count the delivery, and dead-letter an entry on its last allowed
      * one. The Spring starter's batch listeners release what a stop interrupts.

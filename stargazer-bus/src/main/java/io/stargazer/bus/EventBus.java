@@ -223,7 +223,12 @@ public interface EventBus extends AutoCloseable {
     /** Every group of the stream with consumers, pending count and lag; empty when unknown. Never throws. */
     List<GroupInfo> groups(String stream);
 
-    /** The consumers of one group; empty when unknown. Never throws. */
+    /**
+     * The consumers of one group (empty when it has none, or when Redis cannot answer). A group that is not on the
+     * stream (lost in an empty restart, deleted, a typo, or a stream that does not exist) is refused with a
+     * {@link ConfigException} naming both and the stream's groups, as {@link #pause} does: an empty list would read as
+     * a group that exists and that nobody consumes. Throws nothing else.
+     */
     List<ConsumerInfo> consumers(String stream, String group);
 
     /**

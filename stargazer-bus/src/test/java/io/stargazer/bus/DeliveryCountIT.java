@@ -122,6 +122,38 @@ class DeliveryCountIT {
         }
     }
 
+    /**
+     * A release after the group was lost and re-created past the entry (here destroyed, and re-created by the consumer
+     * when its read met NOGROUP, as after an empty restart) finds it pending nowhere: no consumer of the group would be
+     * given it again, and it was read and not handled. It is dead-lettered, to be replayed; before, it was let go with
+     * an INFO line ("no longer pending with this consumer") and lost.
+     */
+    @Test
+    void aReleaseOfAnEntryWhoseGroupWasLostSinceDeadLettersItRatherThanLosingIt() throws Exception {
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            bus.ensureGroup(stream, group);
+            String id = bus.publish(stream, Envelope.of("channel_id", "c", "content", "hi"));
+            java.util.concurrent.atomic.AtomicReference<Delivery> held = new java.util.concurrent.atomic.AtomicReference<>();
+            try (Subscription s = bus.subscribe(bus.consumer(stream, group).consumerName("first").manualAck(true)
+                    .blockTimeout(Duration.ofMillis(100)).build(), d -> { held.compareAndSet(null, d); })) {
+                await().atMost(10, TimeUnit.SECONDS).until(() -> held.get() != null);
+                raw.sync().xgroupDestroy(RawRedis.b(stream), RawRedis.b(group));
+                await().atMost(10, TimeUnit.SECONDS).until(() -> bus.groups(stream).stream().anyMatch(g -> g.name().equals(group)));
+                assertThat(bus.pendingCount(stream, group)).as("pending nowhere").isZero();
+
+                assertThat(held.get().release()).isTrue();
+
+                DeadLetter dead = await().atMost(10, TimeUnit.SECONDS)
+                        .until(() -> bus.deadLetters().list(DeadLetterFilter.ALL).entries(), l -> !l.isEmpty()).get(0);
+                assertThat(dead.sourceId()).isEqualTo(id);
+                assertThat(dead.error()).contains("released by its handler").contains("group was lost");
+                assertThat(s.state()).isEqualTo(Subscription.State.RUNNING);
+            }
+        }
+    }
+
     private static String owner(RawRedis raw, String stream, String group) {
         var pending = raw.sync().xpending(RawRedis.b(stream), RawRedis.b(group), io.lettuce.core.Range.create("-", "+"),
                 io.lettuce.core.Limit.from(10));

@@ -235,7 +235,6 @@ class EventBusIT {
             assertThat(bus.streamInfo("no-such-stream")).isEmpty();
             assertThat(bus.pendingCount("no-such-stream", "g")).isZero();
             assertThat(bus.groups("no-such-stream")).isEmpty();
-            assertThat(bus.consumers("no-such-stream", "g")).isEmpty();
             raw.sync().set(RawRedis.utf8("a-string-key-" + t.inboundStream()), RawRedis.utf8("x"));
             assertThat(bus.groups("a-string-key-" + t.inboundStream())).isEmpty();
 
@@ -255,6 +254,20 @@ class EventBusIT {
             assertThat(bus.consumers(t.inboundStream(), t.workerGroup())).singleElement()
                     .satisfies(c -> assertThat(c.name()).isEqualTo("reader"))
                     .satisfies(c -> assertThat(c.pending()).isEqualTo(2));
+        }
+    }
+
+    @Test
+    void consumersOfAGroupThatIsNotThereAreRefusedNamingTheGroupAndItsStream() {
+        Topology t = TestRedis.topology();
+        try (EventBus bus = bus(BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("n"))) {
+            assertThatThrownBy(() -> bus.consumers("no-such-stream-" + t.inboundStream(), "g"))
+                    .isInstanceOf(ConfigException.class).hasMessageContaining("'g'").hasMessageContaining("does not exist");
+            bus.ensureStreams();
+            assertThatThrownBy(() -> bus.consumers(t.inboundStream(), "lost-" + t.workerGroup()))
+                    .isInstanceOf(ConfigException.class).hasMessageContaining("'lost-" + t.workerGroup() + "'")
+                    .hasMessageContaining(t.inboundStream()).hasMessageContaining(t.workerGroup());
+            assertThat(bus.consumers(t.inboundStream(), t.workerGroup())).isEmpty(); // there, with no consumer
         }
     }
 

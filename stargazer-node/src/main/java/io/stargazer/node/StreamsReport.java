@@ -1,6 +1,7 @@
 // The state of the node's streams, groups and consumers: what `stargazer streams` prints and /api/streams serves.
 package io.stargazer.node;
 
+import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.ConsumerInfo;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
@@ -70,8 +71,14 @@ public final class StreamsReport {
                 Long added = info.get().entriesAdded();
                 gm.put("entries_read", added != null && g.lag() != null ? added - g.lag() : null);
                 gm.put("last_delivered_id", g.lastDeliveredId());
+                List<ConsumerInfo> members;
+                try {
+                    members = bus.consumers(stream, g.name());
+                } catch (ConfigException deleted) {
+                    continue; // deleted since XINFO GROUPS listed it: not a group of the stream any more
+                }
                 List<Map<String, Object>> consumers = new ArrayList<>();
-                for (ConsumerInfo c : bus.consumers(stream, g.name())) {
+                for (ConsumerInfo c : members) {
                     Map<String, Object> cm = new LinkedHashMap<>();
                     cm.put("consumer", c.name());
                     cm.put("pending", c.pending());

@@ -38,7 +38,13 @@ final class IdleConsumerSweep {
     }
 
     void run() {
-        for (ConsumerInfo c : bus.consumers(stream, group)) {
+        java.util.List<ConsumerInfo> consumers;
+        try {
+            consumers = bus.consumers(stream, group);
+        } catch (io.stargazer.bus.ConfigException groupLost) {
+            return; // the group is missing: its consumer re-creates it, with no idle consumer to remove
+        }
+        for (ConsumerInfo c : consumers) {
             if (c.pending() == 0 && c.idleMillis() > idleLimit.toMillis() && !c.name().equals(self)) {
                 try {
                     Object r = bus.redis().code().run(bus.redis().sharedSync(), DELETE_IF_IDLE, ScriptOutputType.INTEGER, new String[] {stream},

@@ -356,7 +356,7 @@ final class RedisEventBus implements EventBus {
         try {
             groups = await(async.xinfoGroups(stream), "XINFO GROUPS " + stream);
         } catch (RedisServerException e) {
-            if (e.getMessage() == null || !e.getMessage().toLowerCase(java.util.Locale.ROOT).contains("no such key")) throw e;
+            if (!noSuchKey(e)) throw e;
             throw new ConfigException("group", "'" + group + "' is not a consumer group of '" + stream + "': the stream does not exist");
         }
         List<String> names = new ArrayList<>();
@@ -899,16 +899,34 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public List<ConsumerInfo> consumers(String stream, String group) {
+        List<Object> reply;
         try {
-            List<ConsumerInfo> out = new ArrayList<>();
-            for (Object c : await(async.xinfoConsumers(stream, group), "XINFO CONSUMERS")) {
-                Map<String, Object> m = Replies.pairs((List<?>) c);
-                out.add(new ConsumerInfo(Replies.text(m.get("name")), Replies.num(m.get("pending")), Replies.num(m.get("idle"))));
+            reply = await(async.xinfoConsumers(stream, group), "XINFO CONSUMERS");
+        } catch (RedisServerException e) {
+            if (!(e instanceof RedisServerException.NoGroup) && !noSuchKey(e)) return List.of();
+            // A missing group is an answer, not an unknown: an empty list would read as "a group nobody consumes".
+            // requireGroup names the group's stream and the groups it has, as pause does.
+            try {
+                requireGroup(stream, group);
+            } catch (ConfigException missing) {
+                throw missing;
+            } catch (RuntimeException unknown) {
+                return List.of(); // Redis could not list the groups: unknown, as any other failure here
             }
-            return out;
+            return List.of(); // created between the two calls: it has no consumer yet
         } catch (RuntimeException e) {
             return List.of();
         }
+        List<ConsumerInfo> out = new ArrayList<>();
+        for (Object c : reply) {
+            Map<String, Object> m = Replies.pairs((List<?>) c);
+            out.add(new ConsumerInfo(Replies.text(m.get("name")), Replies.num(m.get("pending")), Replies.num(m.get("idle"))));
+        }
+        return out;
+    }
+
+    private static boolean noSuchKey(RedisServerException e) {
+        return e.getMessage() != null && e.getMessage().toLowerCase(java.util.Locale.ROOT).contains("no such key");
     }
 
     private long length(String stream) {

@@ -314,19 +314,28 @@ final class StreamConsumer implements Subscription {
         failure = e;
         state.updateAndGet(s -> s == State.STOPPED || s == State.FAILED ? s : State.RECONNECTING);
         if (e instanceof RedisServerException.NoGroup) {
-            groupLosses.incrementAndGet();
+            lostThrough.accumulateAndGet(reads.get(), Math::max); // the reader hands out nothing between
             recreateGroup();
         }
         return true;
     }
 
     /**
-     * How often this consumer found its group missing (its reader or its heartbeat got NOGROUP). An entry held since an
-     * earlier count was in the lost group's pending list: found pending nowhere, it is tried again here, its only
-     * chance; one held since the current count and found pending nowhere was acknowledged (by a consumer that took it
-     * over, or by this one through an answer whose reply was lost) and is not run again.
+     * Entries handed out so far, numbered in order ({@link Held#readAt}): a NOGROUP reply says the group was missing when
+     * its command ran, so the entries read before that command was sent were in the lost group. One read after it was
+     * sent may be of a group re-created meanwhile (by another consumer, before this one's reader met NOGROUP), and the
+     * reply can come after that read (found by the review of the group-loss fixes: a late refresh reply counted as a
+     * loss for entries of the new group, so one of them taken over and acknowledged elsewhere ran here again).
      */
-    private final java.util.concurrent.atomic.AtomicInteger groupLosses = new java.util.concurrent.atomic.AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicLong reads = new java.util.concurrent.atomic.AtomicLong();
+
+    /**
+     * The entries read up to this number ({@link #reads}) were in a group this consumer found missing since. Found pending
+     * nowhere, such an entry is tried again here, its only chance; one read later and found pending nowhere was
+     * acknowledged (by a consumer that took it over, or by this one through an answer whose reply was lost) and is not
+     * run again.
+     */
+    private final java.util.concurrent.atomic.AtomicLong lostThrough = new java.util.concurrent.atomic.AtomicLong();
 
     /**
      * Set when something other than the reader's read met NOGROUP (a retry's ownership check, the heartbeat's refresh):
@@ -336,9 +345,12 @@ final class StreamConsumer implements Subscription {
      */
     private final java.util.concurrent.atomic.AtomicBoolean groupMissing = new java.util.concurrent.atomic.AtomicBoolean();
 
-    /** Counts a loss of the group met outside the reader's read and has the reader re-create it. */
-    private void groupLost() {
-        groupLosses.incrementAndGet();
+    /**
+     * Counts a loss of the group met outside the reader's read by a command sent when {@link #reads} was
+     * {@code readsAtSend}, and has the reader re-create it (a BUSYGROUP when it was re-created already).
+     */
+    private void groupLost(long readsAtSend) {
+        lostThrough.accumulateAndGet(readsAtSend, Math::max);
         groupMissing.set(true);
     }
 
@@ -359,9 +371,9 @@ final class StreamConsumer implements Subscription {
     private static final java.util.regex.Pattern SCRIPT_NOGROUP =
             java.util.regex.Pattern.compile("ERR Error running script .*@user_script:\\d+: NOGROUP ");
 
-    /** Whether {@code h}'s group was lost since it was read (see {@link #groupLosses}). */
+    /** Whether {@code h}'s group was lost since it was read (see {@link #lostThrough}). */
     private boolean groupLostSince(Held h) {
-        return groupLosses.get() != h.groupLossesAtRead;
+        return h.readAt <= lostThrough.get();
     }
 
     /**
@@ -576,10 +588,14 @@ final class StreamConsumer implements Subscription {
             return;
         }
         List<String> ids = new ArrayList<>(inFlight.keySet());
-        ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids).whenComplete((lost, e) -> {
+        long readsAtSend = reads.get();
+        CompletableFuture<List<String>> reply = ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids);
+        var seam = refreshReplies;
+        if (seam != null) reply = seam.apply(reply);
+        reply.whenComplete((lost, e) -> {
             refreshing.set(false);
             if (e != null) {
-                if (isNoGroup(e)) groupLost();
+                if (isNoGroup(e)) groupLost(readsAtSend);
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Refreshing held entries failed: " + e.getMessage());
                 return; // tried again at the next beat; the connection's own health check replaces a dead one
             }
@@ -641,7 +657,7 @@ final class StreamConsumer implements Subscription {
                 permits.release();
                 continue;
             }
-            Held h = new Held(e, envelope, count, confirmFirst, groupLosses.get());
+            Held h = new Held(e, envelope, count, confirmFirst, reads.incrementAndGet());
             inFlight.put(e.id(), h);
             try {
                 lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
@@ -689,13 +705,14 @@ final class StreamConsumer implements Subscription {
         }
         if (h.confirmFirst) {
             long count;
+            long readsAtSend = reads.get();
             try {
                 count = ownership.confirm(bus.redis().sharedSync(), cfg.stream(), h.id, h.countNextAttempt);
             } catch (RuntimeException e) {
                 // Cannot tell whether it is still ours: try again later, as after any infrastructure failure. A lost
                 // group counts as seen lost (so the retry still runs once the group is re-created past it, pending
                 // nowhere) and has the reader re-create it.
-                if (isNoGroup(e)) groupLost();
+                if (isNoGroup(e)) groupLost(readsAtSend);
                 scheduleRetry(h, Redis.translate(e, "confirming entry " + h.id), true);
                 return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
             }
@@ -774,15 +791,35 @@ final class StreamConsumer implements Subscription {
      */
     volatile Runnable beforeLaneStage;
 
+    /**
+     * Test seam, null in production: given each reply of the heartbeat's refresh, returns the one the heartbeat acts on,
+     * so a test can hold a NOGROUP reply until the group was re-created and read from (a slow connection's order,
+     * otherwise too narrow to reproduce: GroupLossIT).
+     */
+    volatile java.util.function.UnaryOperator<CompletableFuture<List<String>>> refreshReplies;
+
     /** Whether another consumer holds {@code id} in the group's pending list; false when it cannot tell. */
     private boolean ownedByAnother(String id) {
         try {
-            var rows = bus.redis().sharedSync().xpending(cfg.stream(), cfg.group(), io.lettuce.core.Range.create(id, id),
-                    io.lettuce.core.Limit.from(1));
-            return !rows.isEmpty() && !cfg.consumerName().equals(rows.get(0).getConsumer());
+            return heldByAnother(bus.redis().sharedSync().xpending(cfg.stream(), cfg.group(), io.lettuce.core.Range.create(id, id),
+                    io.lettuce.core.Limit.from(1)));
         } catch (RuntimeException e) {
             return false; // at least once: run it
         }
+    }
+
+    /** {@link #ownedByAnother} for a Redis reply's callback, which must not block; false when it cannot be told. */
+    private CompletableFuture<Boolean> ownedByAnotherAsync(String id) {
+        try {
+            return bus.redis().sharedAsync().xpending(cfg.stream(), cfg.group(), io.lettuce.core.Range.create(id, id),
+                    io.lettuce.core.Limit.from(1)).toCompletableFuture().handle((rows, e) -> e == null && heldByAnother(rows));
+        } catch (RuntimeException e) {
+            return CompletableFuture.completedFuture(false);
+        }
+    }
+
+    private boolean heldByAnother(List<io.lettuce.core.models.stream.PendingMessage> rows) {
+        return !rows.isEmpty() && !cfg.consumerName().equals(rows.get(0).getConsumer());
     }
 
     /** Whether the heartbeat found entry {@code id}, still held here, no longer pending with this consumer (tests). */
@@ -900,9 +937,9 @@ final class StreamConsumer implements Subscription {
     }
 
     /** Dead-letters a held entry, its channel's lane held until the dead letter is stored. */
-    private void deadLetterHeld(Held h, String why) {
+    private CompletableFuture<Boolean> deadLetterHeld(Held h, String why) {
         h.retrying = true;
-        deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
+        return deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
             if (Boolean.TRUE.equals(done)) {
                 deadLettered.increment();
             }
@@ -989,34 +1026,57 @@ final class StreamConsumer implements Subscription {
      * one script, so no takeover (which needs the claim time of idleness) can come between it and the XCLAIM after it.
      */
     private void giveBack(Held h, LeavePending given) {
-        if (h.lost) {
-            // Another consumer holds it now: the XCLAIM below would take it back from that one.
-            notGivenBack(h, given);
-            return;
-        }
         CompletableFuture<Void> done = new CompletableFuture<>();
         givingBack.add(done);
         done.whenComplete((r, e) -> givingBack.remove(done));
+        long readsAtSend = reads.get();
         try {
             ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), List.of(h.id)).whenComplete((lost, e) -> {
                 if (e == null && lost.isEmpty()) {
                     putBackCount(h, given, done);
                     return;
                 }
-                if (e == null) {
-                    h.lost = true;
-                    notGivenBack(h, given);
-                } else {
+                if (e != null && !isNoGroup(e)) {
                     log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
                             .log("Could not give back an entry (its ownership could not be checked); it stays counted: " + e);
                     finish(h, false);
+                    done.complete(null);
+                    return;
                 }
-                done.complete(null);
+                if (e != null) groupLost(readsAtSend); // missing now: pending nowhere once re-created
+                h.lost = true;
+                if (!groupLostSince(h)) {
+                    // Taken over, or acknowledged elsewhere: its new owner has it, or it is done.
+                    notGivenBack(h, given);
+                    done.complete(null);
+                    return;
+                }
+                ownedByAnotherAsync(h.id).whenComplete((another, x) -> {
+                    if (Boolean.TRUE.equals(another)) {
+                        notGivenBack(h, given);
+                        done.complete(null);
+                    } else {
+                        keepPendingNowhere(h, given, done);
+                    }
+                });
             });
         } catch (RuntimeException e) {
             finish(h, false);
             done.complete(null);
         }
+    }
+
+    /**
+     * An entry given back after its group was lost (and re-created past it, or still missing) is pending nowhere: no
+     * consumer of the group would be given it again, and it was read and not handled. Kept as a dead letter instead,
+     * for an operator to replay (as a Kafka consumer's uncommitted record is delivered again, never skipped in silence).
+     */
+    private void keepPendingNowhere(Held h, LeavePending given, CompletableFuture<Void> done) {
+        log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                .log("An entry given back is pending nowhere (its consumer group was lost since it was read); dead-lettered so it is not lost: "
+                        + given.getMessage());
+        deadLetterHeld(h, "given back (" + given.getMessage() + ") after its consumer group was lost: pending nowhere, "
+                + "no consumer of the group would be given it again").whenComplete((r, x) -> done.complete(null));
     }
 
     private void notGivenBack(Held h, LeavePending given) {
@@ -1099,11 +1159,11 @@ final class StreamConsumer implements Subscription {
         volatile ScheduledFuture<?> retryTask;
         int infrastructureFailures;
 
-        /** {@link #groupLosses} when it was read. */
-        final int groupLossesAtRead;
+        /** Its number among the entries handed out ({@link #reads}). */
+        final long readAt;
 
-        Held(RawEntry raw, Envelope envelope, long count, boolean confirmFirst, int groupLossesAtRead) {
-            this.groupLossesAtRead = groupLossesAtRead;
+        Held(RawEntry raw, Envelope envelope, long count, boolean confirmFirst, long readAt) {
+            this.readAt = readAt;
             this.raw = raw;
             this.id = raw.id();
             this.envelope = envelope;
