@@ -953,11 +953,19 @@ final class StreamConsumer implements Subscription {
             return;
         }
         boolean inLane;
+        CompletableFuture<Void> yielded = null;
         synchronized (h) {
             // Decided together with laneStage's release (see there): the lane is either still held, and the attempt
             // runs in it, or let go, and the attempt goes back to the lanes.
             h.retrying = false;
             inLane = cfg.retryOrder() == RetryOrder.ORDERED && h.lane != null && !h.laneReleased;
+            if (inLane && lanes.olderWaiting(h.envelope.channelId(), h.id)) {
+                // An older entry of the channel waits for this lane: one that let it go unsettled (manual ack, as a
+                // batch listener does) and was nacked since. Run ahead of it, this retry would reorder the channel;
+                // back in the lanes, which start the oldest first, it runs after it.
+                yielded = h.lane;
+                inLane = false;
+            }
             if (inLane) {
                 h.retriesInLane++;
             } else {
@@ -973,6 +981,8 @@ final class StreamConsumer implements Subscription {
             }
         } catch (RejectedExecutionException closing) {
             finish(h, false);
+        } finally {
+            if (yielded != null) yielded.complete(null); // queued first, so the lane goes on to the oldest waiting
         }
     }
 
