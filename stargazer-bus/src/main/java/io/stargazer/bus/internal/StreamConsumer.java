@@ -891,6 +891,12 @@ final class StreamConsumer implements Subscription {
     private void settledNack(Held h, Throwable reason) {
         failed.increment();
         boolean infrastructure = Failures.isInfrastructure(reason);
+        Throwable notRetryable = Failures.notRetryable(reason);
+        if (notRetryable != null) {
+            // Trying again cannot cure it: retried, it would hold its channel up for every allowed delivery.
+            deadLetterHeld(h, "not retryable, on delivery " + h.count + ": " + Failures.describe(notRetryable));
+            return;
+        }
         if (!infrastructure && h.count >= cfg.maxDeliveries()) {
             deadLetterHeld(h, "handler failed on delivery " + h.count + " of " + cfg.maxDeliveries() + ": " + Failures.describe(reason));
             return;
