@@ -774,6 +774,9 @@ final class StreamConsumer implements Subscription {
      */
     volatile Runnable beforeLaneStage;
 
+    /** Whether a settle after an automatic ack was warned about (DeliveryImpl.tooLate). */
+    private final java.util.concurrent.atomic.AtomicBoolean lateSettleWarned = new java.util.concurrent.atomic.AtomicBoolean();
+
     /** Whether another consumer holds {@code id} in the group's pending list; false when it cannot tell. */
     private boolean ownedByAnother(String id) {
         try {
@@ -816,7 +819,7 @@ final class StreamConsumer implements Subscription {
                 } else if (cause != null) {
                     d.nack(cause);
                 } else if (!cfg.manualAck()) {
-                    d.ack();
+                    d.autoAcked = d.ack();
                 }
             } catch (RuntimeException e) {
                 log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).setCause(e)
@@ -1142,6 +1145,8 @@ final class StreamConsumer implements Subscription {
         final Held held;
         final long count;
         final AtomicInteger settled = new AtomicInteger();
+        /** Acknowledged by the subscription when its handler returned (automatic acknowledgement). */
+        volatile boolean autoAcked;
         /** The answer being stored by {@link #reply}, if any: the lane waits for it. */
         volatile CompletableFuture<String> replying;
 
@@ -1160,7 +1165,7 @@ final class StreamConsumer implements Subscription {
 
         @Override
         public boolean ack() {
-            if (!settled.compareAndSet(0, 1)) return false;
+            if (!settled.compareAndSet(0, 1)) return tooLate("ack");
             settledAck(held, false);
             return true;
         }
@@ -1172,7 +1177,7 @@ final class StreamConsumer implements Subscription {
 
         @Override
         public boolean nack(Throwable reason) {
-            if (!settled.compareAndSet(0, 2)) return false;
+            if (!settled.compareAndSet(0, 2)) return tooLate("nack");
             settledNack(held, reason);
             return true;
         }
@@ -1182,9 +1187,24 @@ final class StreamConsumer implements Subscription {
             return giveBack(new LeavePending("released by its handler"));
         }
 
+        /**
+         * A settle that came after the subscription's automatic ack: the handler returned before settling (handed the
+         * delivery to another thread) and its outcome is lost. Said once per subscription, as such code does it for
+         * every entry: without manualAck the call does nothing.
+         */
+        private boolean tooLate(String call) {
+            if (autoAcked && lateSettleWarned.compareAndSet(false, true)) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", held.id)
+                        .log("Delivery." + call + "() called after the subscription acknowledged the entry when its handler returned;"
+                                + " it has no effect. A handler that settles later, on another thread, needs manual acknowledgement"
+                                + " (ConsumerConfig.manualAck, @StargazerListener(manualAck = true)). Said once per subscription");
+            }
+            return false;
+        }
+
         /** Settles this delivery by leaving its entry pending, uncounted; false when it was settled already. */
         boolean giveBack(LeavePending why) {
-            if (!settled.compareAndSet(0, 4)) return false;
+            if (!settled.compareAndSet(0, 4)) return tooLate("release");
             StreamConsumer.this.giveBack(held, why);
             return true;
         }
