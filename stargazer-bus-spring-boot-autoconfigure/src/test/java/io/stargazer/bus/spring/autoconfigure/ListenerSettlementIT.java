@@ -20,9 +20,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.jackson.autoconfigure.JacksonAutoConfiguration;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -213,6 +216,35 @@ class ListenerSettlementIT {
             await().atMost(WAIT).until(() -> !l.nackTookEffect.isEmpty());
             assertThat(l.nackTookEffect).as("the application's nack took effect (false: acknowledged when the method returned)").containsExactly(true);
             await().atMost(WAIT).untilAsserted(() -> assertThat(deadReasons(stream)).singleElement().asString().contains("the work failed"));
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class LateSettle {
+        final ConcurrentLinkedQueue<Boolean> nackTookEffect = new ConcurrentLinkedQueue<>();
+        final Executor pool = CompletableFuture.delayedExecutor(300, TimeUnit.MILLISECONDS);
+
+        // The same hand-off without manualAck: the entry is acknowledged when the method returns.
+        @StargazerListener(stream = "${stargazer.bus.topology.namespace}:late", group = "g")
+        void one(Delivery d) {
+            pool.execute(() -> nackTookEffect.add(d.nack(new IllegalStateException("the work failed"))));
+        }
+    }
+
+    @Test
+    @ExtendWith(OutputCaptureExtension.class)
+    void aSettleAfterTheAutomaticAckIsWarnedAboutOnce(CapturedOutput output) {
+        runner.withUserConfiguration(LateSettle.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            EventBus bus = ctx.getBean(EventBus.class);
+            LateSettle l = ctx.getBean(LateSettle.class);
+            String stream = ns + ":late";
+            bus.publish(stream, Envelope.of("channel_id", "a", "n", 1));
+            bus.publish(stream, Envelope.of("channel_id", "b", "n", 2));
+            await().atMost(WAIT).until(() -> l.nackTookEffect.size() == 2);
+            assertThat(l.nackTookEffect).as("acknowledged when the method returned: the late nacks do nothing").containsExactly(false, false);
+            String warning = "Delivery.nack() called after the subscription acknowledged the entry when its handler returned";
+            assertThat(output.getAll().split(java.util.regex.Pattern.quote(warning), -1)).as("the warning, once per listener").hasSize(2);
         });
     }
 
