@@ -32,7 +32,7 @@ import java.util.Objects;
  *   <tr><td>{@code blockTimeout}</td><td></td><td>{@link #DEFAULT_BLOCK_TIMEOUT} (2 s)</td>
  *       <td>&gt; 0, at most {@link #MAX_BLOCK_TIMEOUT} (5 s)</td><td>BLOCK of each read</td></tr>
  *   <tr><td>{@code retryBackoff}</td><td>{@code SG_RETRY_BACKOFF_MS}</td><td>{@link #DEFAULT_RETRY_BACKOFF} (1 s)</td>
- *       <td>&gt; 0</td><td>delay before the second delivery of a failed entry; doubles per delivery</td></tr>
+ *       <td>&gt; 0, at most maxRetryBackoff</td><td>delay before the second delivery of a failed entry; doubles per delivery</td></tr>
  *   <tr><td>{@code maxRetryBackoff}</td><td>{@code SG_MAX_RETRY_BACKOFF_MS}</td>
  *       <td>{@link #DEFAULT_MAX_RETRY_BACKOFF} (60 s)</td><td>&gt; 0</td><td>the longest redelivery delay</td></tr>
  *   <tr><td>{@code manualAck}</td><td></td><td>{@value #DEFAULT_MANUAL_ACK}</td><td></td>
@@ -252,8 +252,15 @@ public final class ConsumerConfig {
         public Builder deadLetterStream(String v) { this.deadLetterStream = Topology.checkName("deadLetterStream", v); return this; }
         public Builder retryOrder(RetryOrder v) { this.retryOrder = Settings.present(ENV_RETRY_ORDER, v); return this; }
 
-        /** The config; refuses a dead-letter stream equal to the stream it serves. */
+        /**
+         * The config; refuses a dead-letter stream equal to the stream it serves, and a retryBackoff longer than
+         * maxRetryBackoff (the first retry would already wait longer than the cap promises).
+         */
         public ConsumerConfig build() {
+            if (retryBackoff.compareTo(maxRetryBackoff) > 0) {
+                throw new ConfigException(ENV_RETRY_BACKOFF_MS, "retryBackoff " + retryBackoff.toMillis() + " ms is longer than maxRetryBackoff ("
+                        + ENV_MAX_RETRY_BACKOFF_MS + ") " + maxRetryBackoff.toMillis() + " ms; it must be at most that");
+            }
             String dead = deadLetterStream == null ? stream + Topology.DEFAULT_DEAD_LETTER_SUFFIX : deadLetterStream;
             if (dead.equals(stream)) {
                 throw new ConfigException("deadLetterStream", "'" + dead + "' must differ from the stream it serves");

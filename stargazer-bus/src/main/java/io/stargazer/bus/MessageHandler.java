@@ -9,7 +9,8 @@ package io.stargazer.bus;
  *
  * <p>Returning normally acknowledges the delivery (unless {@link ConsumerConfig#manualAck()} is set or the handler
  * settled it itself). Throwing nacks it: it is delivered again after a backoff, and dead-lettered with the
- * exception's message after {@link ConsumerConfig#maxDeliveries()} deliveries.
+ * exception's message after {@link ConsumerConfig#maxDeliveries()} deliveries; a {@link NotRetryableException} is
+ * dead-lettered at once.
  */
 @FunctionalInterface
 public interface MessageHandler {

@@ -368,6 +368,17 @@ class ConfigTest {
         }
 
         @Test
+        void aRetryBackoffLongerThanTheMaxRetryBackoffIsRefusedNamingBoth() {
+            ConfigException e = refusal(() -> ConsumerConfig.builder("s", "g").consumerName("c").retryBackoff(Duration.ofMinutes(10))
+                    .maxRetryBackoff(Duration.ofSeconds(1)).build());
+            assertThat(e.setting()).isEqualTo("SG_RETRY_BACKOFF_MS");
+            assertThat(e.getMessage()).contains("600000 ms").contains("SG_MAX_RETRY_BACKOFF_MS").contains("1000 ms");
+            ConsumerConfig equal = ConsumerConfig.builder("s", "g").consumerName("c").retryBackoff(Duration.ofSeconds(2))
+                    .maxRetryBackoff(Duration.ofSeconds(2)).build();
+            assertThat(equal.retryBackoff()).isEqualTo(equal.maxRetryBackoff());
+        }
+
+        @Test
         void deadLetterStreamEqualToTheStreamIsRefused() {
             ConfigException e = refusal(() -> ConsumerConfig.builder("s", "g").consumerName("c").deadLetterStream("s").build());
             assertThat(e.setting()).isEqualTo("deadLetterStream");

@@ -81,6 +81,30 @@ class DeadLettersIT {
 
     /** docs/operating.md: a list says there are more ("more: --after <cursor>") only when there are. */
     @Test
+    void aNotRetryableFailureIsDeadLetteredOnItsFirstDeliveryAndItsChannelGoesOn() {
+        try (EventBus bus = TestRedis.bus(NodeRole.STANDALONE); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            List<String> runs = new CopyOnWriteArrayList<>();
+            ConsumerConfig cfg = bus.consumer(inbound, bus.topology().workerGroup()).maxDeliveries(5)
+                    .retryBackoff(Duration.ofMillis(50)).build();
+            try (Subscription s = bus.subscribe(cfg, d -> {
+                runs.add(d.envelope().content() + "#" + d.deliveryCount());
+                if (d.envelope().content().equals("poison")) {
+                    throw new NotRetryableException("cannot read it", new IllegalArgumentException("n is not a number"));
+                }
+            })) {
+                bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "poison"));
+                bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "next"));
+                Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> raw.xlen(cfg.deadLetterStream()) == 1 && runs.contains("next#1"));
+                assertThat(runs).as("tried once, not maxDeliveries times").containsExactly("poison#1", "next#1");
+                Map<String, byte[]> dead = RawRedis.fields(entries(raw, cfg.deadLetterStream()).get(0));
+                assertThat(RawRedis.s(dead.get("error"))).contains("not retryable").contains("cannot read it");
+                assertThat(RawRedis.s(dead.get("deliveries"))).isEqualTo("1");
+            }
+        }
+    }
+
+    @Test
     void aPageThatEndsAtTheLastMatchHasNoNextCursor() {
         try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
             String inbound = bus.topology().inboundStream();

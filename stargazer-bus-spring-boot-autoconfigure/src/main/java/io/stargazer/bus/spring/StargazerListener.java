@@ -12,8 +12,14 @@ import java.lang.annotation.Target;
  * <p>The method takes one parameter: an {@link io.stargazer.bus.Envelope}, a {@link io.stargazer.bus.Delivery}, or
  * any other type, which is the envelope's members mapped with the application's Jackson {@code JsonMapper}. With
  * {@link #batch()} it takes a {@code List} of one of these. Returning normally acknowledges (unless the method took a
- * Delivery and settled it itself); throwing hands the entry back to the bus, which retries it with backoff and
- * dead-letters it after its last allowed delivery. A handler error never stops the listener.
+ * Delivery and settled it itself, or has {@link #manualAck()}); throwing, an {@code Error} included, hands the entry
+ * back to the bus, which retries it with backoff and dead-letters it after its last allowed delivery. A payload that
+ * cannot be mapped to the parameter type is dead-lettered at once, the mapping failure as the reason. A handler error
+ * never stops the listener.
+ *
+ * <p>The method returns {@code void}, or (not a batch listener) a {@code CompletionStage}/{@code CompletableFuture}:
+ * then its entry is settled when that completes, acknowledged when it completes normally and handed back when it
+ * fails, and the channel's next entry waits for it. Any other return type fails the start-up, naming the method.
  *
  * <p>Every text attribute resolves {@code ${...}} placeholders. Unset numbers take {@code stargazer.bus.consumer.*}.
  */
@@ -36,6 +42,14 @@ public @interface StargazerListener {
 
     /** Handler threads (text, so that it may be a placeholder); empty for {@code stargazer.bus.consumer.concurrency}. */
     String concurrency() default "";
+
+    /**
+     * The method takes a {@link io.stargazer.bus.Delivery} and settles it itself, possibly later on another thread:
+     * returning does not acknowledge it ({@code ConsumerConfig.manualAck}). A delivery never settled stays pending with
+     * this consumer (and holds one of its max-in-flight places) until it is settled or the consumer stops. Not with a
+     * batch listener or a returned CompletionStage.
+     */
+    boolean manualAck() default false;
 
     /** Deliveries before dead-lettering; empty for the default. */
     String maxDeliveries() default "";

@@ -1,10 +1,12 @@
 package io.stargazer.bus.spring;
 
+import io.stargazer.bus.AsyncMessageHandler;
 import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.MessageHandler;
+import io.stargazer.bus.NotRetryableException;
 import io.stargazer.bus.Subscription;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -15,6 +17,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -87,7 +92,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
      */
     record Endpoint(Object bean, Method method, String name, String id, boolean inbound, String stream, String group,
             Integer concurrency, Integer maxDeliveries, boolean batch, int batchSize, Duration batchWait, Type param,
-            boolean autoStartup) {
+            boolean autoStartup, boolean async, boolean manualAck) {
         boolean needsMapper() {
             return param != Delivery.class && param != Envelope.class;
         }
@@ -178,9 +183,22 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
                 throw new IllegalStateException(what + ": batchWait = '" + spec.batchWait() + "' is '" + wait + "', which must be positive");
             }
         }
+        // What the method returns decides when its entry is settled; anything else would be dropped unseen.
+        Class<?> returns = m.getReturnType();
+        boolean async = CompletionStage.class.isAssignableFrom(returns);
+        if (returns != void.class && returns != Void.class && !(async && !spec.batch())) {
+            throw new IllegalStateException(what + " returns " + m.getGenericReturnType().getTypeName() + "; a listener returns void"
+                    + (spec.batch() ? "" : ", or a CompletionStage (CompletableFuture) that settles its entry when it completes"));
+        }
+        if (spec.manualAck() && (spec.batch() || param != Delivery.class)) {
+            throw new IllegalStateException(what + ": manualAck = true needs a Delivery parameter to settle" + (spec.batch() ? ", not a batch" : ""));
+        }
+        if (spec.manualAck() && async) {
+            throw new IllegalStateException(what + ": manualAck = true and a returned CompletionStage both settle the entry; choose one");
+        }
         String id = resolve(name, "id", spec.id());
         return new Endpoint(bean, m, name, id.isEmpty() ? name : id, spec.inbound(), stream, group, concurrency, maxDeliveries,
-                spec.batch(), batchSize, batchWait, param, spec.autoStartup());
+                spec.batch(), batchSize, batchWait, param, spec.autoStartup(), async, spec.manualAck());
     }
 
     /** A whole-number attribute, null when empty; checked by the consumer setting it goes to. */
@@ -287,6 +305,7 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             defaults.apply(b);
             if (e.concurrency != null) b.concurrency(e.concurrency);
             if (e.maxDeliveries != null) b.maxDeliveries(e.maxDeliveries);
+            if (e.manualAck) b.manualAck(true);
             if (e.batch) {
                 b.manualAck(true).maxInFlight(Math.max(e.batchSize * 2, b.build().maxInFlight()));
             }
@@ -295,11 +314,18 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         Duration closeTimeout = customize.apply(ConsumerConfig.builder("close-timeout", "close-timeout")).build().closeTimeout();
         BiFunction<Map<String, Object>, Type, Object> mapper = e.needsMapper() ? payloadMapper.get() : null;
         Batcher batcher = e.batch ? new Batcher(e, mapper, batchObserver()) : null;
-        MessageHandler handler = batcher != null ? batcher::add : d -> invoke(e, argument(e, mapper, d));
         EventBus b = bus.get();
         Subscription s;
         try {
-            s = e.inbound ? b.subscribeInbound(customize, handler) : b.subscribe(customize.apply(b.consumer(e.stream, e.group)).build(), handler);
+            if (e.async) {
+                AsyncMessageHandler handler = d -> invokeAsync(e, mapper, d);
+                s = e.inbound ? b.subscribeInboundAsync(customize, handler)
+                        : b.subscribeAsync(customize.apply(b.consumer(e.stream, e.group)).build(), handler);
+            } else {
+                MessageHandler handler = batcher != null ? batcher::add : d -> invoke(e, argument(e, mapper, d));
+                s = e.inbound ? b.subscribeInbound(customize, handler)
+                        : b.subscribe(customize.apply(b.consumer(e.stream, e.group)).build(), handler);
+            }
         } catch (RuntimeException ex) {
             if (batcher != null) batcher.discard();
             throw ex;
@@ -308,20 +334,66 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         running.put(e.id, new Running(e, s, batcher, closeTimeout));
     }
 
+    /**
+     * The method's argument for {@code d}. A payload that cannot be mapped to the parameter type is not retried (the
+     * same members fail the same way every time, holding up their channel): it is dead-lettered at once, the mapping
+     * failure as the reason.
+     */
     private static Object argument(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper, Delivery d) {
         if (e.param == Delivery.class) return d;
         if (e.param == Envelope.class) return d.envelope();
-        return mapper.apply(d.envelope().asMap(), e.param);
+        try {
+            return mapper.apply(d.envelope().asMap(), e.param);
+        } catch (RuntimeException ex) {
+            throw new NotRetryableException("@StargazerListener " + e.name + ": the payload cannot be mapped to "
+                    + e.param.getTypeName() + ": " + ex.getMessage(), ex);
+        }
     }
 
-    private static void invoke(Endpoint e, Object arg) throws Exception {
+    /** Calls the method; what it throws, an Error included, is the entry's failure (nacked, as a batch's is). */
+    private static Object invoke(Endpoint e, Object arg) throws Exception {
         try {
-            e.method.invoke(e.bean, arg);
+            return e.method.invoke(e.bean, arg);
         } catch (InvocationTargetException ite) {
-            Throwable t = ite.getTargetException();
-            if (t instanceof Exception ex) throw ex;
-            throw (Error) t;
+            throw failure(e, ite.getTargetException());
         }
+    }
+
+    /**
+     * An Error thrown by a listener (an assert, a StackOverflowError of one message) becomes an exception the bus nacks:
+     * left an Error, the bus would leave the entry pending for the claim time while its channel's later entries went on.
+     */
+    private static Exception failure(Endpoint e, Throwable t) {
+        return t instanceof Exception ex ? ex : new ListenerError(e, t);
+    }
+
+    /** A listener's Error, carried as its entry's failure. */
+    static final class ListenerError extends Exception {
+        ListenerError(Endpoint e, Throwable error) {
+            super("@StargazerListener " + e.name + " threw " + error, error);
+        }
+    }
+
+    /**
+     * A method returning a CompletionStage: its entry is settled when the stage completes (ack when it completes normally,
+     * nack with its failure otherwise), not when the method returns, as Spring Kafka and Spring AMQP do.
+     */
+    private static CompletionStage<?> invokeAsync(Endpoint e, BiFunction<Map<String, Object>, Type, Object> mapper, Delivery d) {
+        CompletionStage<?> stage;
+        try {
+            stage = (CompletionStage<?>) invoke(e, argument(e, mapper, d));
+        } catch (Exception ex) {
+            return CompletableFuture.failedFuture(ex);
+        }
+        if (stage == null) {
+            return CompletableFuture.failedFuture(new IllegalStateException("@StargazerListener " + e.name
+                    + " returned null instead of a CompletionStage"));
+        }
+        return stage.handle((r, t) -> {
+            if (t == null) return null;
+            Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
+            throw new CompletionException(failure(e, cause));
+        });
     }
 
     @Override

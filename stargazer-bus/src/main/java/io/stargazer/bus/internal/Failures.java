@@ -57,6 +57,14 @@ final class Failures {
         return false;
     }
 
+    /** The {@link io.stargazer.bus.NotRetryableException} in {@code t}'s cause chain, or null. */
+    static Throwable notRetryable(Throwable t) {
+        for (Throwable e = t; e != null; e = e.getCause() == e ? null : e.getCause()) {
+            if (e instanceof io.stargazer.bus.NotRetryableException) return e;
+        }
+        return null;
+    }
+
     /** Delay before try {@code attempt + 1}: {@code base}, doubling per attempt, at most {@code max}. */
     static long backoffMillis(Duration base, Duration max, long attempt) {
         long shift = Math.max(0, Math.min(30, attempt - 1));

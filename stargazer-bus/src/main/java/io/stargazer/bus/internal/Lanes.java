@@ -63,6 +63,19 @@ final class Lanes {
         }
     }
 
+    /**
+     * Whether a task for an entry older than {@code entryId} waits in {@code key}'s lane: a retry that kept the lane
+     * yields to it rather than run ahead of it.
+     */
+    boolean olderWaiting(String key, String entryId) {
+        if (key == null) return false;
+        synchronized (lanes) {
+            PriorityQueue<Task> q = lanes.get(key);
+            Task head = q == null ? null : q.peek();
+            return head != null && StreamIds.compare(head.entryId, entryId) < 0;
+        }
+    }
+
     /** Keys with a task running or waiting (diagnostics and tests). */
     int busyKeys() {
         synchronized (lanes) {

@@ -798,6 +798,9 @@ final class StreamConsumer implements Subscription {
      */
     volatile java.util.function.UnaryOperator<CompletableFuture<List<String>>> refreshReplies;
 
+    /** Whether a settle after an automatic ack was warned about (DeliveryImpl.tooLate). */
+    private final java.util.concurrent.atomic.AtomicBoolean lateSettleWarned = new java.util.concurrent.atomic.AtomicBoolean();
+
     /** Whether another consumer holds {@code id} in the group's pending list; false when it cannot tell. */
     private boolean ownedByAnother(String id) {
         try {
@@ -853,7 +856,7 @@ final class StreamConsumer implements Subscription {
                 } else if (cause != null) {
                     d.nack(cause);
                 } else if (!cfg.manualAck()) {
-                    d.ack();
+                    d.autoAcked = d.ack();
                 }
             } catch (RuntimeException e) {
                 log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).setCause(e)
@@ -928,6 +931,12 @@ final class StreamConsumer implements Subscription {
     private void settledNack(Held h, Throwable reason) {
         failed.increment();
         boolean infrastructure = Failures.isInfrastructure(reason);
+        Throwable notRetryable = Failures.notRetryable(reason);
+        if (notRetryable != null) {
+            // Trying again cannot cure it: retried, it would hold its channel up for every allowed delivery.
+            deadLetterHeld(h, "not retryable, on delivery " + h.count + ": " + Failures.describe(notRetryable));
+            return;
+        }
         if (!infrastructure && h.count >= cfg.maxDeliveries()) {
             deadLetterHeld(h, "handler failed on delivery " + h.count + " of " + cfg.maxDeliveries() + ": " + Failures.describe(reason));
             return;
@@ -990,11 +999,19 @@ final class StreamConsumer implements Subscription {
             return;
         }
         boolean inLane;
+        CompletableFuture<Void> yielded = null;
         synchronized (h) {
             // Decided together with laneStage's release (see there): the lane is either still held, and the attempt
             // runs in it, or let go, and the attempt goes back to the lanes.
             h.retrying = false;
             inLane = cfg.retryOrder() == RetryOrder.ORDERED && h.lane != null && !h.laneReleased;
+            if (inLane && lanes.olderWaiting(h.envelope.channelId(), h.id)) {
+                // An older entry of the channel waits for this lane: one that let it go unsettled (manual ack, as a
+                // batch listener does) and was nacked since. Run ahead of it, this retry would reorder the channel;
+                // back in the lanes, which start the oldest first, it runs after it.
+                yielded = h.lane;
+                inLane = false;
+            }
             if (inLane) {
                 h.retriesInLane++;
             } else {
@@ -1010,6 +1027,8 @@ final class StreamConsumer implements Subscription {
             }
         } catch (RejectedExecutionException closing) {
             finish(h, false);
+        } finally {
+            if (yielded != null) yielded.complete(null); // queued first, so the lane goes on to the oldest waiting
         }
     }
 
@@ -1186,6 +1205,8 @@ final class StreamConsumer implements Subscription {
         final Held held;
         final long count;
         final AtomicInteger settled = new AtomicInteger();
+        /** Acknowledged by the subscription when its handler returned (automatic acknowledgement). */
+        volatile boolean autoAcked;
         /** The answer being stored by {@link #reply}, if any: the lane waits for it. */
         volatile CompletableFuture<String> replying;
 
@@ -1204,7 +1225,7 @@ final class StreamConsumer implements Subscription {
 
         @Override
         public boolean ack() {
-            if (!settled.compareAndSet(0, 1)) return false;
+            if (!settled.compareAndSet(0, 1)) return tooLate("ack");
             settledAck(held, false);
             return true;
         }
@@ -1216,7 +1237,7 @@ final class StreamConsumer implements Subscription {
 
         @Override
         public boolean nack(Throwable reason) {
-            if (!settled.compareAndSet(0, 2)) return false;
+            if (!settled.compareAndSet(0, 2)) return tooLate("nack");
             settledNack(held, reason);
             return true;
         }
@@ -1226,9 +1247,24 @@ final class StreamConsumer implements Subscription {
             return giveBack(new LeavePending("released by its handler"));
         }
 
+        /**
+         * A settle that came after the subscription's automatic ack: the handler returned before settling (handed the
+         * delivery to another thread) and its outcome is lost. Said once per subscription, as such code does it for
+         * every entry: without manualAck the call does nothing.
+         */
+        private boolean tooLate(String call) {
+            if (autoAcked && lateSettleWarned.compareAndSet(false, true)) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", held.id)
+                        .log("Delivery." + call + "() called after the subscription acknowledged the entry when its handler returned;"
+                                + " it has no effect. A handler that settles later, on another thread, needs manual acknowledgement"
+                                + " (ConsumerConfig.manualAck, @StargazerListener(manualAck = true)). Said once per subscription");
+            }
+            return false;
+        }
+
         /** Settles this delivery by leaving its entry pending, uncounted; false when it was settled already. */
         boolean giveBack(LeavePending why) {
-            if (!settled.compareAndSet(0, 4)) return false;
+            if (!settled.compareAndSet(0, 4)) return tooLate("release");
             StreamConsumer.this.giveBack(held, why);
             return true;
         }

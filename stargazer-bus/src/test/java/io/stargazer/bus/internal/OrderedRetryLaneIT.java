@@ -121,6 +121,37 @@ class OrderedRetryLaneIT {
     }
 
     /** A subscription to the inbound stream with ORDERED retries after {@code backoff}, four deliveries at once. */
+    @Test
+    void withManualAckAChannelsEntriesNackedTogetherAreRetriedInStreamOrder() throws Exception {
+        // What a batch listener does: each entry is kept unsettled when its handler returns (its lane goes on, so the
+        // next one can join the batch), and the handler of the last one settles them all. Entry a let its lane go, b's
+        // handler nacked both and kept the lane for b's retry: a's retry queued behind it and ran after b's.
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        List<String> runs = new CopyOnWriteArrayList<>();
+        List<io.stargazer.bus.Delivery> batch = new CopyOnWriteArrayList<>();
+        Topology t = bus.topology();
+        closer.add(bus.subscribe(ConsumerConfig.builder(t.inboundStream(), t.workerGroup()).consumerName("c").manualAck(true)
+                .retryOrder(RetryOrder.ORDERED).retryBackoff(Duration.ofMillis(200)).maxDeliveries(10)
+                .concurrency(4).maxInFlight(8).closeTimeout(Duration.ofSeconds(1)).build(), d -> {
+                    runs.add(d.envelope().content() + "#" + d.deliveryCount());
+                    if (d.deliveryCount() > 1) {
+                        d.ack();
+                        return;
+                    }
+                    batch.add(d);
+                    if (batch.size() == 2) {
+                        for (io.stargazer.bus.Delivery held : batch) held.nack(new IllegalStateException("the batch failed"));
+                    }
+                }));
+
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "b"));
+
+        await("both retried").atMost(WAIT).until(() -> runs.size() == 4);
+        assertThat(runs).as("channel c's retries in stream order").containsExactly("a#1", "b#1", "a#2", "b#2");
+        await("both acknowledged").atMost(WAIT).until(() -> bus.pendingCount(t.inboundStream(), t.workerGroup()) == 0);
+    }
+
     private StreamConsumer ordered(EventBus bus, Duration backoff, io.stargazer.bus.MessageHandler handler) {
         Topology t = bus.topology();
         return (StreamConsumer) closer.add(bus.subscribe(ConsumerConfig.builder(t.inboundStream(), t.workerGroup()).consumerName("c")

@@ -199,6 +199,7 @@ public class StargazerBusProperties {
             set(p + "max-retry-backoff", maxRetryBackoff, b::maxRetryBackoff);
             set(p + "retry-order", retryOrder, b::retryOrder);
             set(p + "close-timeout", closeTimeout, b::closeTimeout);
+            build(b::build); // the settings checked together (retry-backoff at most max-retry-backoff), named as properties
             return b;
         }
     }
@@ -377,6 +378,7 @@ public class StargazerBusProperties {
             Map.entry(BusConfig.ENV_BLOCKING_PUBLISH_CONNECTIONS, "blocking-publish-connections"),
             Map.entry(BusConfig.ENV_DEAD_PEER_TIMEOUT_MS, "dead-peer-timeout"), Map.entry(BusConfig.ENV_DEDUPE_WINDOW_MS, "dedupe-window"),
             Map.entry(BusConfig.ENV_SERVER_CODE, "server-code"), Map.entry(BusConfig.ENV_PUBLISH_VIA, "publish-via"),
+            Map.entry(ConsumerConfig.ENV_RETRY_BACKOFF_MS, "consumer.retry-backoff"),
             Map.entry(io.stargazer.bus.RedisUrl.ENV_CA_FILE, "ca-file"), Map.entry(io.stargazer.bus.RedisUrl.ENV_TLS_VERIFY, "tls-verify"),
             Map.entry(io.stargazer.bus.RedisUrl.ENV_REDIS_CLUSTER, "cluster"),
             Map.entry(Topology.ENV_INBOUND_STREAM, "topology.inbound-stream"),

@@ -166,6 +166,12 @@ class StargazerBusAutoConfigurationTest {
             assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.server-code'")
                     .hasStackTraceContaining("evict");
         });
+        runner.withPropertyValues("stargazer.bus.consumer.retry-backoff=10m", "stargazer.bus.consumer.max-retry-backoff=1s")
+                .withUserConfiguration(Listeners.class).run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.consumer.retry-backoff'")
+                    .hasStackTraceContaining("retryBackoff 600000 ms is longer than maxRetryBackoff (SG_MAX_RETRY_BACKOFF_MS) 1000 ms");
+        });
         runner.withPropertyValues("stargazer.bus.topology.inbound-stream=in{x}", "stargazer.bus.topology.inbound-partitions=3").run(ctx -> {
             assertThat(ctx).hasFailed();
             assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.topology.inbound-stream'");
