@@ -34,6 +34,8 @@ import org.springframework.core.env.Environment;
 public class StargazerBusAutoConfiguration {
     /** The observation of each batch listener call (with an ObservationRegistry bean). */
     public static final String BATCH_OBSERVATION = "stargazer.listener.batch";
+    private static final String REMOTE_BAGGAGE = "management.tracing.baggage.remote-fields";
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(StargazerBusAutoConfiguration.class);
 
     /**
      * Connects at start-up; closed with the context. Creates the role's streams and groups unless
@@ -112,8 +114,26 @@ public class StargazerBusAutoConfiguration {
     static class Observations {
         @Bean
         @ConditionalOnMissingBean
-        ObservationInstaller stargazerObservationInstaller(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry) {
-            return bus -> registry.ifAvailable(r -> BusObservations.install(bus, r));
+        ObservationInstaller stargazerObservationInstaller(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry,
+                Environment env) {
+            return bus -> registry.ifAvailable(r -> {
+                BusObservations.install(bus, r);
+                warnOfRemoteBaggage(env);
+            });
+        }
+
+        /**
+         * The wire format (shared with the other languages) has {@code traceparent} and {@code tracestate} and no
+         * baggage field, so the remote baggage Spring Boot propagates over HTTP is not there for a handler to read.
+         */
+        private static void warnOfRemoteBaggage(Environment env) {
+            java.util.List<String> fields = org.springframework.boot.context.properties.bind.Binder.get(env)
+                    .bind(REMOTE_BAGGAGE, org.springframework.boot.context.properties.bind.Bindable.listOf(String.class))
+                    .orElse(java.util.List.of());
+            if (!fields.isEmpty() && env.getProperty("management.tracing.baggage.enabled", Boolean.class, true)) {
+                LOG.warn("{}={} do not cross the Stargazer bus: its entries carry the trace context (traceparent, tracestate) and no"
+                        + " baggage, so a handler does not see the publisher's baggage (docs/observability.md)", REMOTE_BAGGAGE, fields);
+            }
         }
 
         /**
