@@ -170,8 +170,8 @@ public class StargazerBusAutoConfiguration {
         @Bean
         @ConditionalOnMissingBean(name = "stargazerHealthIndicator")
         @ConditionalOnEnabledHealthIndicator("stargazer")
-        StargazerHealthIndicator stargazerHealthIndicator(EventBus bus, StargazerListeners listeners) {
-            return new StargazerHealthIndicator(bus, listeners);
+        StargazerHealthIndicator stargazerHealthIndicator(EventBus bus, StargazerListeners listeners, ObjectProvider<ToolService> toolServices) {
+            return new StargazerHealthIndicator(bus, listeners, () -> toolServices.orderedStream().toList());
         }
     }
 
