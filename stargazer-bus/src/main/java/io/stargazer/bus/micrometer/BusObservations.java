@@ -38,9 +38,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * </ul>
  *
  * <p>Key values follow the OpenTelemetry messaging conventions: {@code messaging.system=redis_streams},
- * {@code messaging.destination.name}, {@code messaging.operation.type} ({@code send}/{@code process}),
- * {@code messaging.operation.name}, {@code messaging.consumer.group.name}; high cardinality
- * {@code messaging.message.id} (the entry id) and, on process, {@code messaging.redis_streams.delivery_count}.
+ * {@code messaging.destination.name} (bounded: a tools reply stream, one per worker process, is
+ * {@code {prefix}:{worker_id}}, as in {@link BusMetrics}), {@code messaging.operation.type} ({@code send}/{@code process}),
+ * {@code messaging.operation.name}, {@code messaging.consumer.group.name}; high cardinality {@link #STREAM} (the
+ * stream's name), {@code messaging.message.id} (the entry id) and, on process, {@code messaging.redis_streams.delivery_count}.
  */
 public final class BusObservations {
     /** The observation names (a meter handler times them under these names). */
@@ -48,6 +49,11 @@ public final class BusObservations {
     public static final String PROCESS = "stargazer.bus.process";
     /** On a send span whose envelope's {@code trace_id} names another trace: that trace id (OpenTelemetry's key). */
     public static final String CONVERSATION_ID = "messaging.message.conversation_id";
+    /**
+     * High cardinality: the stream's own name. The low-cardinality {@code messaging.destination.name} is bounded as
+     * {@link BusMetrics}' tag is: a tools reply stream (one per worker process) is {@code {prefix}:{worker_id}}.
+     */
+    public static final String STREAM = "stargazer.stream";
 
     private BusObservations() {
     }
@@ -55,15 +61,18 @@ public final class BusObservations {
     /** Installs (or, with a no-op registry, removes) trace context on {@code bus}. */
     public static void install(EventBus bus, ObservationRegistry registry) {
         Objects.requireNonNull(bus, "bus");
-        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null : new Tracing(registry));
+        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null : new Tracing(registry, new Destinations(bus.topology())));
     }
 
     /** The bus's tracing hooks on the Observation API; private, so that no public signature names the internal type. */
     private static final class Tracing implements BusTracing {
         private final ObservationRegistry registry;
 
-        Tracing(ObservationRegistry registry) {
+        private final Destinations destinations;
+
+        Tracing(ObservationRegistry registry, Destinations destinations) {
             this.registry = registry;
+            this.destinations = destinations;
         }
 
         @Override
@@ -86,8 +95,9 @@ public final class BusObservations {
             ctx.setRemoteServiceName("redis");
             Observation o = Observation.createNotStarted(SEND, () -> ctx, registry)
                     .contextualName("send " + stream)
-                    .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
-                            "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
+                    .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION,
+                            destinations.of(stream), "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
+                    .highCardinalityKeyValue(STREAM, stream)
                     .start();
             // The wire fields are W3C whatever the application's propagator writes (B3 under
             // management.tracing.propagation.type=b3): made from the span's own ids when Micrometer Tracing made it.
@@ -131,12 +141,13 @@ public final class BusObservations {
             ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>(W3C_AND_B3, Kind.CONSUMER);
             ctx.setCarrier(carrier);
             ctx.setRemoteServiceName("redis");
-            KeyValues low = KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
+            KeyValues low = KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, destinations.of(stream),
                     "messaging.operation.type", "process", BusMetrics.TAG_OPERATION, "process");
             if (group != null) low = low.and(BusMetrics.TAG_GROUP, group);
             Observation o = Observation.createNotStarted(PROCESS, () -> ctx, registry)
                     .contextualName("process " + stream)
                     .lowCardinalityKeyValues(low)
+                    .highCardinalityKeyValue(STREAM, stream)
                     .highCardinalityKeyValue("messaging.message.id", entryId)
                     .highCardinalityKeyValue("messaging.redis_streams.delivery_count", Long.toString(deliveryCount))
                     .start();

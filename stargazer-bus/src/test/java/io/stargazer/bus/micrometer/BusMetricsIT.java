@@ -152,19 +152,11 @@ class BusMetricsIT {
     void theToolsServicesPublishMetersDoNotGrowWithEveryWorkerProcess() {
         Topology t = TestRedis.topology();
         MeterRegistry registry = new SimpleMeterRegistry();
-        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
         try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
             new BusMetrics(toolsBus).bindTo(registry);
             toolsBus.ensureStreams();
             int workers = 4;
-            try (ToolService service = ToolService.start(toolsBus, tools)) {
-                for (int i = 0; i < workers; i++) {
-                    try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).nodeId("worker-pid-" + i).build());
-                         ToolClient client = ToolClient.create(worker)) {
-                        assertThat(client.callBlocking("add", Map.of("a", 1, "b", i), WAIT)).isEqualTo(1L + i);
-                    }
-                }
-            }
+            callFromWorkerProcesses(toolsBus, workers);
             String replies = t.toolsReplyStreamPrefix() + ":{worker_id}";
             List<String> destinations = registry.find("messaging.client.sent.messages").counters().stream()
                     .map(c -> c.getId().getTag(BusMetrics.TAG_DESTINATION)).toList();
@@ -173,6 +165,60 @@ class BusMetricsIT {
                     .isEqualTo(workers);
             assertThat(registry.find("messaging.client.operation.duration").timers()).singleElement()
                     .satisfies(timer -> assertThat(timer.count()).isEqualTo(workers));
+        }
+    }
+
+    /** A tools service on {@code toolsBus} answers one call from each of {@code workers} worker processes (node ids). */
+    private static void callFromWorkerProcesses(EventBus toolsBus, int workers) {
+        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
+        try (ToolService service = ToolService.start(toolsBus, tools)) {
+            for (int i = 0; i < workers; i++) {
+                try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(toolsBus.topology()).nodeId("worker-pid-" + i).build());
+                     ToolClient client = ToolClient.create(worker)) {
+                    assertThat(client.callBlocking("add", Map.of("a", 1, "b", i), WAIT)).isEqualTo(1L + i);
+                }
+            }
+        }
+    }
+
+    /**
+     * The same for the observations' timers (Spring Boot times every observation): the low-cardinality
+     * {@code messaging.destination.name} of a reply's send is the reply streams' template; each stream's own name is
+     * the high-cardinality {@link BusObservations#STREAM}.
+     */
+    @Test
+    @Timeout(120)
+    void theToolsServicesObservationTimersDoNotGrowWithEveryWorkerProcess() {
+        Topology t = TestRedis.topology();
+        MeterRegistry registry = new SimpleMeterRegistry();
+        io.micrometer.observation.ObservationRegistry observations = io.micrometer.observation.ObservationRegistry.create();
+        observations.observationConfig().observationHandler(new io.micrometer.core.instrument.observation.DefaultMeterObservationHandler(registry));
+        java.util.concurrent.ConcurrentLinkedQueue<String> streams = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        observations.observationConfig().observationHandler(new io.micrometer.observation.ObservationHandler<>() {
+            @Override
+            public void onStop(io.micrometer.observation.Observation.Context context) {
+                io.micrometer.common.KeyValue stream = context.getHighCardinalityKeyValue(BusObservations.STREAM);
+                if (context.getName().equals(BusObservations.SEND) && stream != null) streams.add(stream.getValue());
+            }
+
+            @Override
+            public boolean supportsContext(io.micrometer.observation.Observation.Context context) {
+                return true;
+            }
+        });
+        try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
+            BusObservations.install(toolsBus, observations);
+            toolsBus.ensureStreams();
+            int workers = 3;
+            callFromWorkerProcesses(toolsBus, workers);
+            String replies = t.toolsReplyStreamPrefix() + ":{worker_id}";
+            assertThat(registry.find(BusObservations.SEND).timers()).as("the tools service's send timers")
+                    .singleElement().satisfies(timer -> {
+                        assertThat(timer.getId().getTag(BusMetrics.TAG_DESTINATION)).isEqualTo(replies);
+                        assertThat(timer.count()).isEqualTo(workers);
+                    });
+            assertThat(streams).as("each reply's stream, high cardinality").hasSize(workers).doesNotHaveDuplicates()
+                    .allMatch(s -> s.startsWith(t.toolsReplyStreamPrefix() + ":worker-pid-"));
         }
     }
 
