@@ -32,7 +32,8 @@ import java.util.concurrent.ThreadLocalRandom;
  *       (offered to the tracer's propagator as W3C and as B3 single and multi headers),
  *       current on the handler's thread while the handler runs: what the handler publishes (a tools request, an
  *       answer) joins the trace. An entry without {@code traceparent} whose envelope's {@code trace_id} is a W3C trace
- *       id continues that trace: its remote parent is made up (a random span id, sampled), so the handler's answers,
+ *       id continues that trace: its remote parent is made up (a random span id, not marked sampled: W3C flags
+ *       {@code 00}, B3 with no sampling state, so the consumer's sampler decides), so the handler's answers,
  *       which copy the trace_id, are in the trace they name. A tools reply read by a ToolClient is a
  *       {@code process {reply stream}} observation of its own, in the trace of the tools service's answer.</li>
  * </ul>
@@ -134,9 +135,10 @@ public final class BusObservations {
             } else if (isTraceId(traceId)) {
                 // From a publisher that does not trace (or whose span was in another trace, see send): the handler's
                 // answers copy this trace_id, and with a trace active the wire format wants it to be the trace's id.
-                // Sampled: such deliveries were roots before, recorded by default; a parent marked not sampled would make
-                // parent-based samplers drop them and all that follows (docs/observability.md).
-                carrier.put("traceparent", "00-" + traceId + "-" + newSpanId() + "-01");
+                // Nobody decided to sample it: flags 00 in W3C, no sampling state in B3 (deferred), so the consumer's
+                // sampler decides (docs/observability.md, "Sampling of entries without traceparent").
+                carrier.put("traceparent", "00-" + traceId + "-" + newSpanId() + "-00");
+                carrier.put(UNDECIDED, "");
             }
             ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>(W3C_AND_B3, Kind.CONSUMER);
             ctx.setCarrier(carrier);
@@ -174,6 +176,9 @@ public final class BusObservations {
      * B3 single ({@code b3}) and multi ({@code X-B3-*}) made from the {@code traceparent}, so that a tracer that
      * propagates B3 continues the trace too. The wire format carries only the W3C fields.
      */
+    /** In the carrier of a delivery whose parent the bus made up from its {@code trace_id}: nobody decided to sample it. */
+    private static final String UNDECIDED = "stargazer.sampling-undecided";
+
     private static final io.micrometer.observation.transport.Propagator.Getter<Map<String, String>> W3C_AND_B3 = (carrier, key) -> {
         String tp = carrier.get("traceparent");
         if (key.equalsIgnoreCase("traceparent")) return tp;
@@ -181,9 +186,9 @@ public final class BusObservations {
         if (tp == null || tp.length() != 55) return null;
         String traceId = tp.substring(3, 35);
         String spanId = tp.substring(36, 52);
-        String sampled = (Character.digit(tp.charAt(54), 16) & 1) == 1 ? "1" : "0";
+        String sampled = carrier.containsKey(UNDECIDED) ? null : (Character.digit(tp.charAt(54), 16) & 1) == 1 ? "1" : "0";
         return switch (key.toLowerCase(java.util.Locale.ROOT)) {
-            case "b3" -> traceId + "-" + spanId + "-" + sampled;
+            case "b3" -> traceId + "-" + spanId + (sampled == null ? "" : "-" + sampled);
             case "x-b3-traceid" -> traceId;
             case "x-b3-spanid" -> spanId;
             case "x-b3-sampled" -> sampled;

@@ -111,4 +111,27 @@ class TracePropagationIT {
         assertThat(process.getParentSpanId()).as("the process span is the send span's child").isEqualTo(send.getSpanId());
         assertThat(process.getTraceId()).isEqualTo(send.getTraceId());
     }
+
+    /**
+     * A publisher that does not trace (the Python services) writes a 32-hex trace_id and no traceparent. Its deliveries
+     * are the consumer's sampler's to decide: with Spring Boot's parent-based ratio sampler at probability 0 no span is
+     * recorded. Before, the bus made up a parent marked sampled, so every such delivery was recorded.
+     */
+    @ParameterizedTest
+    @EnumSource(Propagation.class)
+    void deliveriesFromAnUntracedPublisherAreSampledAsTheConsumersSamplerDecides(Propagation propagation) {
+        Traced t = traced(propagation.propagator, List.of(), Sampler.parentBased(Sampler.traceIdRatioBased(0.0)));
+        ConcurrentLinkedQueue<String> handled = new ConcurrentLinkedQueue<>();
+        io.stargazer.bus.Topology topology = TestRedis.topology();
+        try (EventBus gateway = TestRedis.bus(TestRedis.config(NodeRole.GATEWAY).topology(topology).build());
+             EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(topology).build())) {
+            BusObservations.install(worker, t.registry());
+            worker.ensureStreams();
+            try (Subscription s = worker.subscribeInbound(d -> handled.add(d.id()))) {
+                for (int i = 0; i < 20; i++) gateway.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c-" + i, "content", "hi"));
+                await().atMost(WAIT).until(() -> handled.size() == 20);
+            }
+        }
+        assertThat(t.spans().getFinishedSpanItems()).as("spans recorded with sampling probability 0").isEmpty();
+    }
 }
