@@ -39,21 +39,36 @@ public class StargazerBusAutoConfiguration {
 
     /**
      * Connects at start-up; closed with the context. Creates the role's streams and groups unless
-     * {@code stargazer.bus.ensure-streams=false}. An ObservationRegistry bean, when there is one, gets the bus's trace context.
+     * {@code stargazer.bus.ensure-streams=false}. Its trace context, as every EventBus bean's, is installed by
+     * {@link #stargazerObservedBuses}.
      */
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
-    public EventBus stargazerEventBus(StargazerBusProperties properties, ObjectProvider<ObservationInstaller> observations) {
+    public EventBus stargazerEventBus(StargazerBusProperties properties) {
         RedisUrl url = properties.toRedisUrl();
         EventBus bus = EventBus.connect(url, properties.toBusConfig());
         try {
-            observations.ifAvailable(o -> o.install(bus));
             if (properties.isEnsureStreams()) bus.ensureStreams();
         } catch (RuntimeException e) {
             bus.close();
             throw e;
         }
         return bus;
+    }
+
+    /**
+     * Every {@link EventBus} bean, the starter's or the application's own, gets the trace context (the
+     * {@link ObservationInstaller}, with an ObservationRegistry bean), as {@link BusMetrics} binds to either.
+     */
+    @Bean
+    public static org.springframework.beans.factory.config.BeanPostProcessor stargazerObservedBuses(ObjectProvider<ObservationInstaller> observations) {
+        return new org.springframework.beans.factory.config.BeanPostProcessor() {
+            @Override
+            public Object postProcessAfterInitialization(Object bean, String beanName) {
+                if (bean instanceof EventBus bus) observations.ifAvailable(o -> o.install(bus));
+                return bean;
+            }
+        };
     }
 
     @Bean(destroyMethod = "close")
