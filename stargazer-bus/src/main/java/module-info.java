@@ -21,6 +21,7 @@ module io.stargazer.bus {
     // Optional: only io.stargazer.bus.micrometer uses them, and only an application that has them calls it.
     requires static micrometer.core;
     requires static micrometer.observation;
+    requires static micrometer.tracing;
     requires static micrometer.commons;
 
     exports io.stargazer.bus;

@@ -80,6 +80,12 @@ final class NodeTracing implements AutoCloseable {
                             "otel.service.name", "stargazer-" + role.wireName(),
                             "otel.metrics.exporter", "none", "otel.logs.exporter", "none"))
                     .addPropertiesCustomizer(config -> otelProperties(env))
+                    // Entries from publishers that do not trace (the Python services) are continued under a parent not
+                    // marked sampled; the node's default records them as it records everything else. An explicit
+                    // OTEL_TRACES_SAMPLER is applied as given (docs/node.md).
+                    .addSamplerCustomizer((sampler, config) -> config.getString("otel.traces.sampler") != null ? sampler
+                            : io.opentelemetry.sdk.trace.samplers.Sampler.parentBasedBuilder(io.opentelemetry.sdk.trace.samplers.Sampler.alwaysOn())
+                                    .setRemoteParentNotSampled(io.opentelemetry.sdk.trace.samplers.Sampler.alwaysOn()).build())
                     .disableShutdownHook() // the node's own shutdown closes it, after the bus's last spans ended
                     .build().getOpenTelemetrySdk();
         } catch (ConfigurationException e) {

@@ -14,9 +14,11 @@ public interface BusTracing {
 
     /**
      * Starts a PRODUCER span for a publish to {@code stream} of an envelope whose own {@code trace_id} is
-     * {@code traceId} (null when it has none); never null. Called on the publishing thread.
+     * {@code traceId} (null when it has none); never null. Called on the publishing thread. {@code destination}: the
+     * stream as the publish meters name it: {@code stream} itself, or a bounded stand-in for a stream named by input
+     * (a tools request's reply_to outside the reply prefix: {@code {reply_to}}).
      */
-    Send send(String stream, String traceId);
+    Send send(String stream, String destination, String traceId);
 
     /**
      * Starts a CONSUMER span for one delivery and makes it current on this (handler) thread;

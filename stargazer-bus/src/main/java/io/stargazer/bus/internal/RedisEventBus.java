@@ -706,7 +706,7 @@ final class RedisEventBus implements EventBus {
             return CompletableFuture.failedFuture(e);
         }
         BusTracing tr = tracing;
-        BusTracing.Send span = tr == null ? null : tr.send(stream, envelope.traceId());
+        BusTracing.Send span = tr == null ? null : tr.send(stream, destination, envelope.traceId());
         String parent = span == null ? null : span.traceparent();
         byte[][] trace = null;
         String traceId;

@@ -87,10 +87,7 @@ public final class BusMetrics implements MeterBinder {
 
     private final EventBus bus;
     private final Tags common;
-    /** Reply streams are named {prefix}:{worker node id}: this prefix with its ':'. */
-    private final String replyPrefix;
-    /** The destination tag of every reply stream (see {@link #destination}). */
-    private final String replyDestination;
+    private final Destinations destinations;
 
     public BusMetrics(EventBus bus) {
         this(bus, Tags.empty());
@@ -100,17 +97,12 @@ public final class BusMetrics implements MeterBinder {
     public BusMetrics(EventBus bus, Iterable<io.micrometer.core.instrument.Tag> extraTags) {
         this.bus = Objects.requireNonNull(bus, "bus");
         this.common = Tags.of(TAG_SYSTEM, SYSTEM).and(extraTags);
-        this.replyPrefix = bus.topology().toolsReplyStreamPrefix() + ":";
-        this.replyDestination = replyPrefix + "{worker_id}";
+        this.destinations = new Destinations(bus.topology());
     }
 
-    /**
-     * The destination tag of a publish to {@code stream}: its name, except for the tools reply streams, one per worker
-     * process (its node id, by default host and pid), which a tools service answers on: tagged each by name, every
-     * worker restart would add series that stay for the tools service's lifetime.
-     */
+    /** The destination tag of a publish to {@code stream} ({@link Destinations}). */
     private String destination(String stream) {
-        return stream.startsWith(replyPrefix) ? replyDestination : stream;
+        return destinations.of(stream);
     }
 
     @Override

@@ -22,23 +22,27 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <ul>
  *   <li>Each publish is a PRODUCER observation {@code send {stream}}, a child of the observation current on the
- *       publishing thread. The tracer's propagator writes {@code traceparent} (and {@code tracestate}) into it; the
- *       bus stores them as entry fields beside {@code payload} and {@code trace_id} (wire format). An envelope
+ *       publishing thread. The bus stores the span's W3C {@code traceparent} (made from its Micrometer Tracing
+ *       {@code TraceContext}, whatever propagation the tracer uses; {@code tracestate} when the propagator wrote one
+ *       for it) as entry fields beside {@code payload} and {@code trace_id} (wire format). An envelope
  *       without a {@code trace_id} gets the trace's id; one with its own keeps it. When that own {@code trace_id} is
  *       a W3C trace id (32 lowercase hex, not all zeros) of another trace than the span's, no {@code traceparent}
  *       is written (the wire format wants the two to agree) and the span gets {@link #CONVERSATION_ID}.</li>
- *   <li>Each delivery is a CONSUMER observation {@code process {stream}} continuing the entry's {@code traceparent},
+ *   <li>Each delivery is a CONSUMER observation {@code process {stream}} continuing the entry's {@code traceparent}
+ *       (offered to the tracer's propagator as W3C and as B3 single and multi headers),
  *       current on the handler's thread while the handler runs: what the handler publishes (a tools request, an
  *       answer) joins the trace. An entry without {@code traceparent} whose envelope's {@code trace_id} is a W3C trace
- *       id continues that trace: its remote parent is made up (a random span id, sampled), so the handler's answers,
+ *       id continues that trace: its remote parent is made up (a random span id, not marked sampled: W3C flags
+ *       {@code 00}, B3 with no sampling state, so the consumer's sampler decides), so the handler's answers,
  *       which copy the trace_id, are in the trace they name. A tools reply read by a ToolClient is a
  *       {@code process {reply stream}} observation of its own, in the trace of the tools service's answer.</li>
  * </ul>
  *
  * <p>Key values follow the OpenTelemetry messaging conventions: {@code messaging.system=redis_streams},
- * {@code messaging.destination.name}, {@code messaging.operation.type} ({@code send}/{@code process}),
- * {@code messaging.operation.name}, {@code messaging.consumer.group.name}; high cardinality
- * {@code messaging.message.id} (the entry id) and, on process, {@code messaging.redis_streams.delivery_count}.
+ * {@code messaging.destination.name} (bounded: a tools reply stream, one per worker process, is
+ * {@code {prefix}:{worker_id}}, as in {@link BusMetrics}), {@code messaging.operation.type} ({@code send}/{@code process}),
+ * {@code messaging.operation.name}, {@code messaging.consumer.group.name}; high cardinality {@link #STREAM} (the
+ * stream's name), {@code messaging.message.id} (the entry id) and, on process, {@code messaging.redis_streams.delivery_count}.
  */
 public final class BusObservations {
     /** The observation names (a meter handler times them under these names). */
@@ -46,6 +50,11 @@ public final class BusObservations {
     public static final String PROCESS = "stargazer.bus.process";
     /** On a send span whose envelope's {@code trace_id} names another trace: that trace id (OpenTelemetry's key). */
     public static final String CONVERSATION_ID = "messaging.message.conversation_id";
+    /**
+     * High cardinality: the stream's own name. The low-cardinality {@code messaging.destination.name} is bounded as
+     * {@link BusMetrics}' tag is: a tools reply stream (one per worker process) is {@code {prefix}:{worker_id}}.
+     */
+    public static final String STREAM = "stargazer.stream";
 
     private BusObservations() {
     }
@@ -53,15 +62,18 @@ public final class BusObservations {
     /** Installs (or, with a no-op registry, removes) trace context on {@code bus}. */
     public static void install(EventBus bus, ObservationRegistry registry) {
         Objects.requireNonNull(bus, "bus");
-        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null : new Tracing(registry));
+        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null : new Tracing(registry, new Destinations(bus.topology())));
     }
 
     /** The bus's tracing hooks on the Observation API; private, so that no public signature names the internal type. */
     private static final class Tracing implements BusTracing {
         private final ObservationRegistry registry;
 
-        Tracing(ObservationRegistry registry) {
+        private final Destinations destinations;
+
+        Tracing(ObservationRegistry registry, Destinations destinations) {
             this.registry = registry;
+            this.destinations = destinations;
         }
 
         @Override
@@ -77,17 +89,26 @@ public final class BusObservations {
         }
 
         @Override
-        public Send send(String stream, String traceId) {
+        public Send send(String stream, String destination, String traceId) {
+            // A stream named by input (destination differs) is named by its stand-in, also in the span's name: each
+            // name would otherwise be a timer series of its own under Spring Boot's observation metrics.
+            String bounded = destination.equals(stream) ? destinations.of(stream) : destination;
             Map<String, String> carrier = new HashMap<>(4);
             SenderContext<Map<String, String>> ctx = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
             ctx.setCarrier(carrier);
             ctx.setRemoteServiceName("redis");
             Observation o = Observation.createNotStarted(SEND, () -> ctx, registry)
-                    .contextualName("send " + stream)
-                    .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
-                            "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
+                    .contextualName("send " + (destination.equals(stream) ? stream : destination))
+                    .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION,
+                            bounded, "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
+                    .highCardinalityKeyValue(STREAM, stream)
                     .start();
-            String traceparent = carrier.get("traceparent");
+            // The wire fields are W3C whatever the application's propagator writes (B3 under
+            // management.tracing.propagation.type=b3): made from the span's own ids when Micrometer Tracing made it.
+            String own = SPAN_IDS ? SpanIds.traceparent(ctx) : null;
+            String written = carrier.get("traceparent");
+            String traceparent = own != null ? own : written;
+            String tracestate = traceparent != null && traceparent.equals(written) ? carrier.get("tracestate") : null;
             // wire-format.md: a 32-hex trace_id beside a traceparent equals its trace id, and the entry's trace_id must be
             // the envelope's own. This span cannot move to that trace (the Observation API parents a new span on the
             // current one only), so the entry goes as from a publisher that does not trace, and its readers continue the
@@ -96,7 +117,7 @@ public final class BusObservations {
             if (otherTrace) o.highCardinalityKeyValue(CONVERSATION_ID, traceId);
             return new Send() {
                 @Override public String traceparent() { return otherTrace ? null : traceparent; }
-                @Override public String tracestate() { return otherTrace ? null : carrier.get("tracestate"); }
+                @Override public String tracestate() { return otherTrace ? null : tracestate; }
 
                 @Override
                 public void end(String id, Throwable error) {
@@ -117,19 +138,21 @@ public final class BusObservations {
             } else if (isTraceId(traceId)) {
                 // From a publisher that does not trace (or whose span was in another trace, see send): the handler's
                 // answers copy this trace_id, and with a trace active the wire format wants it to be the trace's id.
-                // Sampled: such deliveries were roots before, recorded by default; a parent marked not sampled would make
-                // parent-based samplers drop them and all that follows (docs/observability.md).
-                carrier.put("traceparent", "00-" + traceId + "-" + newSpanId() + "-01");
+                // Nobody decided to sample it: flags 00 in W3C, no sampling state in B3 (deferred), so the consumer's
+                // sampler decides (docs/observability.md, "Sampling of entries without traceparent").
+                carrier.put("traceparent", "00-" + traceId + "-" + newSpanId() + "-00");
+                carrier.put(UNDECIDED, "");
             }
-            ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>((c, k) -> c.get(k), Kind.CONSUMER);
+            ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>(W3C_AND_B3, Kind.CONSUMER);
             ctx.setCarrier(carrier);
             ctx.setRemoteServiceName("redis");
-            KeyValues low = KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, stream,
+            KeyValues low = KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, destinations.of(stream),
                     "messaging.operation.type", "process", BusMetrics.TAG_OPERATION, "process");
             if (group != null) low = low.and(BusMetrics.TAG_GROUP, group);
             Observation o = Observation.createNotStarted(PROCESS, () -> ctx, registry)
                     .contextualName("process " + stream)
                     .lowCardinalityKeyValues(low)
+                    .highCardinalityKeyValue(STREAM, stream)
                     .highCardinalityKeyValue("messaging.message.id", entryId)
                     .highCardinalityKeyValue("messaging.redis_streams.delivery_count", Long.toString(deliveryCount))
                     .start();
@@ -147,16 +170,75 @@ public final class BusObservations {
 
     }
 
-    /** A W3C trace id: 32 lowercase hex characters, not all zeros. */
-    static boolean isTraceId(String s) {
-        if (s == null || s.length() != 32) return false;
-        boolean nonZero = false;
-        for (int i = 0; i < 32; i++) {
+    /** Whether Micrometer Tracing is on the class path (it is optional): its spans' ids give the {@code traceparent}. */
+    private static final boolean SPAN_IDS = present("io.micrometer.tracing.handler.TracingObservationHandler$TracingContext");
+
+    /**
+     * Reads the entry's W3C context for the application's propagator in the forms Spring Boot's
+     * {@code management.tracing.propagation.type} offers: {@code traceparent}/{@code tracestate} (W3C) as they are, and
+     * B3 single ({@code b3}) and multi ({@code X-B3-*}) made from the {@code traceparent}, so that a tracer that
+     * propagates B3 continues the trace too. The wire format carries only the W3C fields.
+     */
+    /** In the carrier of a delivery whose parent the bus made up from its {@code trace_id}: nobody decided to sample it. */
+    private static final String UNDECIDED = "stargazer.sampling-undecided";
+
+    private static final io.micrometer.observation.transport.Propagator.Getter<Map<String, String>> W3C_AND_B3 = (carrier, key) -> {
+        String tp = carrier.get("traceparent");
+        if (key.equalsIgnoreCase("traceparent")) return tp;
+        if (key.equalsIgnoreCase("tracestate")) return carrier.get("tracestate");
+        if (tp == null || tp.length() != 55) return null;
+        String traceId = tp.substring(3, 35);
+        String spanId = tp.substring(36, 52);
+        String sampled = carrier.containsKey(UNDECIDED) ? null : (Character.digit(tp.charAt(54), 16) & 1) == 1 ? "1" : "0";
+        return switch (key.toLowerCase(java.util.Locale.ROOT)) {
+            case "b3" -> traceId + "-" + spanId + (sampled == null ? "" : "-" + sampled);
+            case "x-b3-traceid" -> traceId;
+            case "x-b3-spanid" -> spanId;
+            case "x-b3-sampled" -> sampled;
+            default -> null;
+        };
+    };
+
+    private static boolean present(String className) {
+        try {
+            Class.forName(className, false, BusObservations.class.getClassLoader());
+            return true;
+        } catch (ClassNotFoundException | LinkageError e) {
+            return false;
+        }
+    }
+
+    /** Names Micrometer Tracing's types: loaded only when {@link #SPAN_IDS} says they are there. */
+    private static final class SpanIds {
+        /** The W3C {@code traceparent} of the span a tracing handler started for {@code ctx}, or null (no such span). */
+        static String traceparent(Observation.Context ctx) {
+            io.micrometer.tracing.handler.TracingObservationHandler.TracingContext tracing =
+                    ctx.get(io.micrometer.tracing.handler.TracingObservationHandler.TracingContext.class);
+            io.micrometer.tracing.Span span = tracing == null ? null : tracing.getSpan();
+            io.micrometer.tracing.TraceContext c = span == null ? null : span.context();
+            if (c == null) return null;
+            String traceId = c.traceId();
+            // A 64-bit trace id (Brave's without traceId128Bit) is the low half of a W3C one, left-padded with zeros.
+            if (traceId != null && traceId.length() == 16) traceId = "0000000000000000" + traceId;
+            String spanId = c.spanId();
+            if (!isTraceId(traceId) || spanId == null || spanId.length() != 16 || !isHex(spanId) || spanId.equals("0000000000000000")) {
+                return null;
+            }
+            return "00-" + traceId + "-" + spanId + "-" + (Boolean.TRUE.equals(c.sampled()) ? "01" : "00");
+        }
+    }
+
+    private static boolean isHex(String s) {
+        for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
             if ((c < '0' || c > '9') && (c < 'a' || c > 'f')) return false;
-            nonZero |= c != '0';
         }
-        return nonZero;
+        return true;
+    }
+
+    /** A W3C trace id: 32 lowercase hex characters, not all zeros. */
+    static boolean isTraceId(String s) {
+        return s != null && s.length() == 32 && isHex(s) && !s.equals("00000000000000000000000000000000");
     }
 
     /** A made-up parent span id: 16 lowercase hex characters, not all zeros (W3C). */

@@ -82,7 +82,7 @@ class AttemptFailureIT {
     private static BusTracing tracer(Runnable onStart, Runnable onEnd) {
         return new BusTracing() {
             @Override
-            public Send send(String stream, String traceId) {
+            public Send send(String stream, String destination, String traceId) {
                 return new Send() {
                     @Override public String traceparent() { return null; }
                     @Override public String tracestate() { return null; }

@@ -148,18 +148,10 @@ class BusMetricsIT {
      */
     private static MeterRegistry toolsServiceAnswering(Topology t, Topology workerTopology, String namePrefix, int workers) {
         MeterRegistry registry = new SimpleMeterRegistry();
-        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
         try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
             new BusMetrics(toolsBus).bindTo(registry);
             toolsBus.ensureStreams();
-            try (ToolService service = ToolService.start(toolsBus, tools)) {
-                for (int i = 0; i < workers; i++) {
-                    try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(workerTopology).nodeId(namePrefix + i).build());
-                         ToolClient client = ToolClient.create(worker)) {
-                        assertThat(client.callBlocking("add", Map.of("a", 1, "b", i), WAIT)).isEqualTo(1L + i);
-                    }
-                }
-            }
+            callFromWorkerProcesses(toolsBus, workerTopology, namePrefix, workers);
         }
         return registry;
     }
@@ -201,6 +193,79 @@ class BusMetricsIT {
         Topology elsewhere = t.toBuilder().toolsReplyStreamPrefix(t.toolsReplyStreamPrefix() + "-elsewhere").build();
         int workers = 3;
         assertOnlyDestination(toolsServiceAnswering(t, elsewhere, "other-", workers), "{reply_to}", workers);
+    }
+
+    /**
+     * A tools service on {@code toolsBus} answers one call from each of {@code workers} worker processes on
+     * {@code workerTopology}, named {@code namePrefix} and a number.
+     */
+    private static void callFromWorkerProcesses(EventBus toolsBus, Topology workerTopology, String namePrefix, int workers) {
+        ToolRegistry tools = TestTools.register(ToolRegistry.builder()).build();
+        try (ToolService service = ToolService.start(toolsBus, tools)) {
+            for (int i = 0; i < workers; i++) {
+                try (EventBus worker = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(workerTopology).nodeId(namePrefix + i).build());
+                     ToolClient client = ToolClient.create(worker)) {
+                    assertThat(client.callBlocking("add", Map.of("a", 1, "b", i), WAIT)).isEqualTo(1L + i);
+                }
+            }
+        }
+    }
+
+    /**
+     * The same for the observations' timers (Spring Boot times every observation): the low-cardinality
+     * {@code messaging.destination.name} of a reply's send is the reply streams' template; each stream's own name is
+     * the high-cardinality {@link BusObservations#STREAM}.
+     */
+    @Test
+    @Timeout(120)
+    void theToolsServicesObservationTimersDoNotGrowWithEveryWorkerProcess() {
+        Topology t = TestRedis.topology();
+        assertOneSendTimer(t, t, "worker-pid-", t.toolsReplyStreamPrefix() + ":{worker_id}");
+    }
+
+    /** The same for reply streams outside the reply prefix, named by the requests: one send timer, {reply_to}. */
+    @Test
+    @Timeout(120)
+    void theToolsServicesObservationTimersForReplyStreamsOutsideThePrefixAreOne() {
+        Topology t = TestRedis.topology();
+        Topology elsewhere = t.toBuilder().toolsReplyStreamPrefix(t.toolsReplyStreamPrefix() + "-elsewhere").build();
+        assertOneSendTimer(t, elsewhere, "other-", "{reply_to}");
+    }
+
+    /**
+     * A tools service on {@code t}, observed, answers three workers on {@code workerTopology}: its send timers are one,
+     * tagged {@code destination}, and each reply's own stream is the high-cardinality {@link BusObservations#STREAM}.
+     */
+    private static void assertOneSendTimer(Topology t, Topology workerTopology, String namePrefix, String destination) {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        io.micrometer.observation.ObservationRegistry observations = io.micrometer.observation.ObservationRegistry.create();
+        observations.observationConfig().observationHandler(new io.micrometer.core.instrument.observation.DefaultMeterObservationHandler(registry));
+        java.util.concurrent.ConcurrentLinkedQueue<String> streams = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        observations.observationConfig().observationHandler(new io.micrometer.observation.ObservationHandler<>() {
+            @Override
+            public void onStop(io.micrometer.observation.Observation.Context context) {
+                io.micrometer.common.KeyValue stream = context.getHighCardinalityKeyValue(BusObservations.STREAM);
+                if (context.getName().equals(BusObservations.SEND) && stream != null) streams.add(stream.getValue());
+            }
+
+            @Override
+            public boolean supportsContext(io.micrometer.observation.Observation.Context context) {
+                return true;
+            }
+        });
+        try (EventBus toolsBus = TestRedis.bus(TestRedis.config(NodeRole.TOOLS).topology(t).build())) {
+            BusObservations.install(toolsBus, observations);
+            toolsBus.ensureStreams();
+            int workers = 3;
+            callFromWorkerProcesses(toolsBus, workerTopology, namePrefix, workers);
+            assertThat(registry.find(BusObservations.SEND).timers()).as("the tools service's send timers")
+                    .singleElement().satisfies(timer -> {
+                        assertThat(timer.getId().getTag(BusMetrics.TAG_DESTINATION)).isEqualTo(destination);
+                        assertThat(timer.count()).isEqualTo(workers);
+                    });
+            assertThat(streams).as("each reply's stream, high cardinality").hasSize(workers).doesNotHaveDuplicates()
+                    .allMatch(s -> s.startsWith(workerTopology.toolsReplyStreamPrefix() + ":" + namePrefix));
+        }
     }
 
     /**

@@ -34,24 +34,41 @@ import org.springframework.core.env.Environment;
 public class StargazerBusAutoConfiguration {
     /** The observation of each batch listener call (with an ObservationRegistry bean). */
     public static final String BATCH_OBSERVATION = "stargazer.listener.batch";
+    private static final String REMOTE_BAGGAGE = "management.tracing.baggage.remote-fields";
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(StargazerBusAutoConfiguration.class);
 
     /**
      * Connects at start-up; closed with the context. Creates the role's streams and groups unless
-     * {@code stargazer.bus.ensure-streams=false}. An ObservationRegistry bean, when there is one, gets the bus's trace context.
+     * {@code stargazer.bus.ensure-streams=false}. Its trace context, as every EventBus bean's, is installed by
+     * {@link #stargazerObservedBuses}.
      */
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
-    public EventBus stargazerEventBus(StargazerBusProperties properties, ObjectProvider<ObservationInstaller> observations) {
+    public EventBus stargazerEventBus(StargazerBusProperties properties) {
         RedisUrl url = properties.toRedisUrl();
         EventBus bus = EventBus.connect(url, properties.toBusConfig());
         try {
-            observations.ifAvailable(o -> o.install(bus));
             if (properties.isEnsureStreams()) bus.ensureStreams();
         } catch (RuntimeException e) {
             bus.close();
             throw e;
         }
         return bus;
+    }
+
+    /**
+     * Every {@link EventBus} bean, the starter's or the application's own, gets the trace context (the
+     * {@link ObservationInstaller}, with an ObservationRegistry bean), as {@link BusMetrics} binds to either.
+     */
+    @Bean
+    public static org.springframework.beans.factory.config.BeanPostProcessor stargazerObservedBuses(ObjectProvider<ObservationInstaller> observations) {
+        return new org.springframework.beans.factory.config.BeanPostProcessor() {
+            @Override
+            public Object postProcessAfterInitialization(Object bean, String beanName) {
+                if (bean instanceof EventBus bus) observations.ifAvailable(o -> o.install(bus));
+                return bean;
+            }
+        };
     }
 
     @Bean(destroyMethod = "close")
@@ -112,8 +129,26 @@ public class StargazerBusAutoConfiguration {
     static class Observations {
         @Bean
         @ConditionalOnMissingBean
-        ObservationInstaller stargazerObservationInstaller(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry) {
-            return bus -> registry.ifAvailable(r -> BusObservations.install(bus, r));
+        ObservationInstaller stargazerObservationInstaller(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry,
+                Environment env) {
+            return bus -> registry.ifAvailable(r -> {
+                BusObservations.install(bus, r);
+                warnOfRemoteBaggage(env);
+            });
+        }
+
+        /**
+         * The wire format (shared with the other languages) has {@code traceparent} and {@code tracestate} and no
+         * baggage field, so the remote baggage Spring Boot propagates over HTTP is not there for a handler to read.
+         */
+        private static void warnOfRemoteBaggage(Environment env) {
+            java.util.List<String> fields = org.springframework.boot.context.properties.bind.Binder.get(env)
+                    .bind(REMOTE_BAGGAGE, org.springframework.boot.context.properties.bind.Bindable.listOf(String.class))
+                    .orElse(java.util.List.of());
+            if (!fields.isEmpty() && env.getProperty("management.tracing.baggage.enabled", Boolean.class, true)) {
+                LOG.warn("{}={} do not cross the Stargazer bus: its entries carry the trace context (traceparent, tracestate) and no"
+                        + " baggage, so a handler does not see the publisher's baggage (docs/observability.md)", REMOTE_BAGGAGE, fields);
+            }
         }
 
         /**
@@ -150,8 +185,8 @@ public class StargazerBusAutoConfiguration {
         @Bean
         @ConditionalOnMissingBean(name = "stargazerHealthIndicator")
         @ConditionalOnEnabledHealthIndicator("stargazer")
-        StargazerHealthIndicator stargazerHealthIndicator(EventBus bus, StargazerListeners listeners) {
-            return new StargazerHealthIndicator(bus, listeners);
+        StargazerHealthIndicator stargazerHealthIndicator(EventBus bus, StargazerListeners listeners, ObjectProvider<ToolService> toolServices) {
+            return new StargazerHealthIndicator(bus, listeners, () -> toolServices.orderedStream().toList());
         }
     }
 
