@@ -306,7 +306,8 @@ final class StreamGuard {
         if (!s.checking.compareAndSet(false, true)) {
             return;
         }
-        String cap = holdsForLostGroups(s, System.nanoTime()) ? NO_TRIM_CAP : Long.toString(config.streamMaxlen());
+        boolean held = holdsForLostGroups(s, System.nanoTime());
+        String cap = held ? NO_TRIM_CAP : Long.toString(config.streamMaxlen());
         long sinceAtStart = s.sinceCheck.get();
         // Publishes handed over before this check and not yet answered may land after its XLEN: counted as if they
         // came after it, or a burst that is still on the wire when a check runs leaves the stream over its cap.
@@ -322,7 +323,7 @@ final class StreamGuard {
                             expireParked(s);
                             return;
                         }
-                        applyResult(s, (List<?>) r, sinceAtStart, unansweredAtStart);
+                        applyResult(s, (List<?>) r, held, sinceAtStart, unansweredAtStart);
                     }));
         } catch (RuntimeException e) {
             s.checking.set(false);
@@ -330,7 +331,8 @@ final class StreamGuard {
         }
     }
 
-    private void applyResult(State s, List<?> r, long sinceAtStart, long unansweredAtStart) {
+    /** {@code held}: the check ran with {@link #NO_TRIM_CAP}, so the script did not look for a lagging group. */
+    private void applyResult(State s, List<?> r, boolean held, long sinceAtStart, long unansweredAtStart) {
         long length = Replies.num(r.get(0));
         String lagging = String.valueOf(Replies.text(r.get(1)));
         boolean hasGroups = Replies.num(r.get(2)) == 1;
@@ -344,8 +346,11 @@ final class StreamGuard {
         if (hasGroups) {
             s.sawGroups = true;
             s.groupsGoneSince = 0;
-            if (atCap && lagging.isEmpty()) {
-                check(s); // made with NO_TRIM_CAP, it found a group back and did not look at it: again, with the cap
+            if (atCap && held) {
+                // It found a group back and did not look for the lagging one: again, with the cap (once: the group is
+                // known now). Not told by an empty lagging name, which Redis allows a group to have: a stream behind a
+                // group named "" was checked back to back and never held.
+                check(s);
                 return;
             }
         } else if (safe && s.sawGroups && atCap && s.groupsGoneSince == 0) {
