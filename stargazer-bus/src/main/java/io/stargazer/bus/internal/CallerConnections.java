@@ -405,7 +405,10 @@ final class CallerConnections implements AutoCloseable {
             if (e.getCause() instanceof TimedOut && !closed) {
                 // Held, before the caller learns the outcome: its next publish to the stream must find it (see unanswered).
                 // Counted from now, not from the write: with the default publish timeout (10 s) that bound would be over.
-                unanswered.add(new Unanswered(stream, c, output, System.nanoTime() + Redis.COMMAND_TIMEOUT.toNanos()));
+                Unanswered u = new Unanswered(stream, c, output, System.nanoTime() + Redis.COMMAND_TIMEOUT.toNanos());
+                unanswered.add(u);
+                // A close() between the check and the add emptied the queue before this one was in it.
+                if (closed && unanswered.remove(u)) discard(c);
             } else {
                 discard(c);
             }
