@@ -321,13 +321,20 @@ final class StreamConsumer implements Subscription {
     }
 
     /**
-     * Entries handed out so far, numbered in order ({@link Held#readAt}): a NOGROUP reply says the group was missing when
-     * its command ran, so the entries read before that command was sent were in the lost group. One read after it was
-     * sent may be of a group re-created meanwhile (by another consumer, before this one's reader met NOGROUP), and the
-     * reply can come after that read (found by the review of the group-loss fixes: a late refresh reply counted as a
-     * loss for entries of the new group, so one of them taken over and acknowledged elsewhere ran here again).
+     * The reader's reads (XREADGROUP, XAUTOCLAIM) so far, numbered in order as they are sent; each entry carries its read's
+     * number ({@link Held#readAt}). A NOGROUP reply says the group was missing when its command ran, so the entries of
+     * reads sent before that command was sent were in the lost group. One read after it was sent may be of a group
+     * re-created meanwhile (by another consumer, before this one's reader met NOGROUP), and the reply can come after that
+     * read (found by the review of the group-loss fixes: a late refresh reply counted as a loss for entries of the new
+     * group, so one of them taken over and acknowledged elsewhere ran here again). Numbered when sent, not when handed
+     * out: a read that ran before the group was lost and was handed out after another command had met NOGROUP was
+     * counted as of the new group (the second review), and its entries, pending nowhere once the group was re-created,
+     * were let go as acknowledged.
      */
     private final java.util.concurrent.atomic.AtomicLong reads = new java.util.concurrent.atomic.AtomicLong();
+
+    /** The number of the reader's last read ({@link #reads}), which its entries are handed out with. Reader thread only. */
+    private long readNumber;
 
     /**
      * The entries read up to this number ({@link #reads}) were in a group this consumer found missing since. Found pending
@@ -466,6 +473,7 @@ final class StreamConsumer implements Subscription {
     }
 
     private List<RawEntry> read(ReaderConnection conn, String id, int count, long blockMillis) {
+        readNumber = reads.incrementAndGet();
         CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("GROUP").add(groupName).add(consumerName)
                 .add("COUNT").add(count);
         if (blockMillis < 0) {
@@ -518,6 +526,7 @@ final class StreamConsumer implements Subscription {
             }
             CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
                     .add(cfg.claimIdle().toMillis()).add(cursor).add("COUNT").add(n);
+            readNumber = reads.incrementAndGet();
             Object reply = call(conn, CommandType.XAUTOCLAIM, args);
             if (!(reply instanceof List<?> parts) || parts.size() < 2) {
                 return sawNil;
@@ -657,7 +666,7 @@ final class StreamConsumer implements Subscription {
                 permits.release();
                 continue;
             }
-            Held h = new Held(e, envelope, count, confirmFirst, reads.incrementAndGet());
+            Held h = new Held(e, envelope, count, confirmFirst, readNumber);
             inFlight.put(e.id(), h);
             try {
                 lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
