@@ -42,7 +42,9 @@ public interface Delivery {
      * consumer when it reads its own pending entries again (after a reconnect or a restart). An entry another consumer
      * has taken over meanwhile is left with that one. An entry whose group was lost since it was read (Redis restarted
      * empty, or the group was deleted, and re-created past it) is pending nowhere: no consumer would be given it again,
-     * so it is dead-lettered instead, with an error naming the release and the lost group, to be replayed. With ordered retries, a released entry gives up its channel's
+     * so it is dead-lettered instead, with an error naming the release and the lost group, to be replayed. If the group
+     * was re-created before it, the group delivers it again and it is not dead-lettered (see docs/reliability.md, Closing
+     * the bus, for the one case that cannot be told apart). With ordered retries, a released entry gives up its channel's
      * turn, as a dead-lettered one does: the channel's later entries go on without it. For work a shutdown cut short,
      * which says nothing about the entry: a nack would count the delivery, and dead-letter an entry on its last allowed
      * one. The Spring starter's batch listeners release what a stop interrupts.

@@ -211,6 +211,14 @@ public interface EventBus extends AutoCloseable {
     /** Whether {@code group} on {@code stream} is paused ({@link #pause}). */
     boolean paused(String stream, String group);
 
+    /**
+     * The inbound streams, of any partition count (the unpartitioned stream, or partitions under any
+     * {@code SG_INBOUND_PARTITIONS}), on which {@code group} is paused: found by a SCAN of their pause flags (on every
+     * master of a cluster), so pauses left on another count's partitions after a partition-count change can be
+     * resumed once that count is no longer configured. A blocking call for operator tools, not for a consumer's path.
+     */
+    List<String> pausedInboundStreams(String group);
+
     /** {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws. */
     Optional<StreamInfo> streamInfo(String stream);
 

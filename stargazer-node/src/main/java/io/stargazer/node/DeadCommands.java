@@ -189,10 +189,19 @@ final class DeadCommands {
         /** Pauses or resumes; the line to print for {@code s}. */
         abstract String apply(EventBus bus, String s);
 
+        /** After the streams named: {@code inbound}'s further streams to act on ({@code done} are those acted on). */
+        List<String> more(EventBus bus, List<String> done) {
+            return List.of();
+        }
+
         @Override
         public Integer call() {
             try (EventBus bus = connect()) {
-                for (String s : OperatorCommands.resolveStreams(bus, stream)) main.out.println(apply(bus, s) + " " + s + " " + group);
+                List<String> streams = OperatorCommands.resolveStreams(bus, stream);
+                for (String s : streams) main.out.println(apply(bus, s) + " " + s + " " + group);
+                if ("inbound".equals(stream)) {
+                    for (String s : more(bus, streams)) main.out.println(apply(bus, s) + " " + s + " " + group);
+                }
                 main.out.flush();
             }
             return 0;
@@ -204,15 +213,42 @@ final class DeadCommands {
     static final class Pause extends GroupCommand {
         @Override
         String apply(EventBus bus, String s) {
+            if (ofTheOtherCountWithoutTheGroup(bus, s)) return "no group, skipped";
             return bus.pause(s, group) ? "paused" : "already paused";
+        }
+
+        /**
+         * A partition only of the other count (SG_INBOUND_PARTITIONS_ALSO) without the group: its workers have not created
+         * it yet (or no longer run), so nothing there to pause, and the rest are still paused. A stream of this process's
+         * own count without it is refused, as a typo would be.
+         */
+        private boolean ofTheOtherCountWithoutTheGroup(EventBus bus, String s) {
+            io.stargazer.bus.Topology t = bus.topology();
+            return "inbound".equals(stream) && !t.inboundStreams().contains(s) && t.alsoInboundStreams().contains(s)
+                    && bus.groups(s).stream().noneMatch(g -> g.name().equals(group));
         }
     }
 
-    @Command(name = "resume", mixinStandardHelpOptions = true, description = "Resumes a paused consumer group.")
+    @Command(name = "resume", mixinStandardHelpOptions = true, description = "Resumes a paused consumer group; "
+            + "for inbound, also on the inbound streams of any other partition count it is paused on.")
     static final class Resume extends GroupCommand {
         @Override
         String apply(EventBus bus, String s) {
             return bus.resume(s, group) ? "resumed" : "was not paused";
+        }
+
+        /** Paused partitions of a count no longer configured (paused with SG_INBOUND_PARTITIONS_ALSO, since removed). */
+        @Override
+        List<String> more(EventBus bus, List<String> done) {
+            try {
+                return bus.pausedInboundStreams(group).stream().filter(s -> !done.contains(s)).toList();
+            } catch (io.stargazer.bus.StargazerException e) {
+                // An operator user without SCAN (stargazer acl's rules grant none): this count's streams are resumed.
+                spec.commandLine().getErr().println("stargazer: warning: could not look for '" + group + "' paused on inbound partitions of another partition count ("
+                        + e.getMessage() + "); resume them with SG_INBOUND_PARTITIONS_ALSO=<that count>");
+                spec.commandLine().getErr().flush();
+                return List.of();
+            }
         }
     }
 }

@@ -471,6 +471,8 @@ public final class AclRules {
             List<String> writes = relayMode ? List.of(escape(t.operatorOutbox())) : src;
             List<String> replayKeys = writes.stream().map(x -> beside(x, "replay:*")).toList();
             List<String> r = base(s, false);
+            // SCAN (key names only): `stargazer resume inbound` finds pause flags left on another partition count's streams.
+            r.add("+scan");
             r.add(monitorSelector());
             r.add(selector("+xrange +xdel +xtrim +xlen +exists", "~", dead));
             if (relayMode) {
@@ -620,13 +622,7 @@ public final class AclRules {
 
     /** A key name as a Redis glob pattern that matches only itself. */
     static String escape(String key) {
-        StringBuilder sb = new StringBuilder(key.length());
-        for (int i = 0; i < key.length(); i++) {
-            char c = key.charAt(i);
-            if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') sb.append('\\');
-            sb.append(c);
-        }
-        return sb.toString();
+        return io.stargazer.bus.internal.RedisGlob.literal(key);
     }
 
     private static void checkUserName(String user) {

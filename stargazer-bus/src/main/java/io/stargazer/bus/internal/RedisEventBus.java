@@ -383,6 +383,34 @@ final class RedisEventBus implements EventBus {
         return await(async.exists(key), "EXISTS " + key) > 0;
     }
 
+    @Override
+    public List<String> pausedInboundStreams(String group) {
+        String inbound = topology().inboundStream();
+        String suffix = ":" + "paused:" + Topology.checkName("group", group);
+        List<String> out = new ArrayList<>();
+        if (paused(inbound, group)) out.add(inbound);
+        // A partition of any count is INBOUND:{part-I-of-N~K} (Topology.partitionNames), its flag beside it in its slot.
+        io.lettuce.core.ScanArgs match = io.lettuce.core.ScanArgs.Builder.limit(1000)
+                .match(RedisGlob.literal(inbound) + ":{part-*}" + RedisGlob.literal(suffix));
+        java.util.regex.Pattern name = java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(inbound)
+                + ":\\{part-(\\d+)-of-(\\d+)~\\d+}");
+        try {
+            var keys = io.lettuce.core.ScanIterator.scan(redis.sharedSync(), match);
+            while (keys.hasNext()) {
+                String key = keys.next();
+                String stream = key.substring(0, key.length() - suffix.length());
+                java.util.regex.Matcher m = name.matcher(stream);
+                if (!m.matches()) continue;
+                int n = Integer.parseInt(m.group(2));
+                if (n >= 2 && n <= Topology.MAX_INBOUND_PARTITIONS && Topology.partitionNames(inbound, n).contains(stream)) out.add(stream);
+            }
+        } catch (RuntimeException e) {
+            throw Redis.translate(e, "SCAN for the pause flags of '" + inbound + "' partitions");
+        }
+        out.sort(null);
+        return out;
+    }
+
     // ---- publishing ----------------------------------------------------------------------------------------
 
     @Override

@@ -820,13 +820,31 @@ final class StreamConsumer implements Subscription {
         }
     }
 
-    /** {@link #ownedByAnother} for a Redis reply's callback, which must not block; false when it cannot be told. */
+    /**
+     * {@link #ownedByAnother} for a Redis reply's callback, which must not block; fails when it cannot be told (the
+     * give-back then leaves the entry rather than guess).
+     */
     private CompletableFuture<Boolean> ownedByAnotherAsync(String id) {
         try {
             return bus.redis().sharedAsync().xpending(cfg.stream(), cfg.group(), io.lettuce.core.Range.create(id, id),
-                    io.lettuce.core.Limit.from(1)).toCompletableFuture().handle((rows, e) -> e == null && heldByAnother(rows));
+                    io.lettuce.core.Limit.from(1)).toCompletableFuture().thenApply(this::heldByAnother);
         } catch (RuntimeException e) {
-            return CompletableFuture.completedFuture(false);
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
+     * Whether the group's read position (XINFO GROUPS, asynchronously) is before entry {@code id}: re-created before it
+     * (by a consumer whose last read is older, or an operator at 0), the group delivers it again. A group still missing
+     * counts as past it: this consumer re-creates it after the last entry it read. Fails when it cannot be told.
+     */
+    private CompletableFuture<Boolean> groupBeforeAsync(String id) {
+        try {
+            return bus.redis().sharedAsync().xinfoGroups(cfg.stream()).toCompletableFuture()
+                    .thenApply(reply -> Replies.groups(reply).stream().filter(g -> cfg.group().equals(g.name())).findFirst()
+                            .map(g -> g.lastDeliveredId() != null && StreamIds.compare(g.lastDeliveredId(), id) < 0).orElse(false));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
         }
     }
 
@@ -1079,14 +1097,9 @@ final class StreamConsumer implements Subscription {
                     done.complete(null);
                     return;
                 }
-                ownedByAnotherAsync(h.id).whenComplete((another, x) -> {
-                    if (Boolean.TRUE.equals(another)) {
-                        notGivenBack(h, given);
-                        done.complete(null);
-                    } else {
-                        keepPendingNowhere(h, given, done);
-                    }
-                });
+                ownedByAnotherAsync(h.id).thenCompose(another -> another ? CompletableFuture.completedFuture(Fate.HELD_BY_ANOTHER)
+                        : groupBeforeAsync(h.id).thenApply(before -> before ? Fate.DELIVERED_AGAIN : Fate.PENDING_NOWHERE))
+                        .whenComplete((fate, x) -> afterGroupLoss(h, given, fate, x, done));
             });
         } catch (RuntimeException e) {
             finish(h, false);
@@ -1094,9 +1107,37 @@ final class StreamConsumer implements Subscription {
         }
     }
 
+    /** Where an entry given back after its group was lost is, as far as the give-back can tell. */
+    private enum Fate { HELD_BY_ANOTHER, DELIVERED_AGAIN, PENDING_NOWHERE }
+
+    private void afterGroupLoss(Held h, LeavePending given, Fate fate, Throwable checkFailed, CompletableFuture<Void> done) {
+        if (fate == Fate.PENDING_NOWHERE) {
+            keepPendingNowhere(h, given, done);
+            return;
+        }
+        if (checkFailed != null) {
+            // A dead letter on a guess would be a second copy of an entry the group may deliver again.
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                    .log("An entry given back after its consumer group was lost is let go, not dead-lettered: whether the group "
+                            + "delivers it again could not be checked (" + Failures.describe(checkFailed) + "); if it does not, entry "
+                            + h.id + " is not run again: " + given.getMessage());
+            finish(h, false);
+        } else if (fate == Fate.DELIVERED_AGAIN) {
+            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                    .log("An entry given back after its consumer group was lost is let go: the group was re-created before it "
+                            + "and delivers it again: " + given.getMessage());
+            finish(h, false);
+        } else {
+            notGivenBack(h, given);
+        }
+        done.complete(null);
+    }
+
     /**
      * An entry given back after its group was lost (and re-created past it, or still missing) is pending nowhere: no
-     * consumer of the group would be given it again, and it was read and not handled. Kept as a dead letter instead,
+     * consumer of the group would be given it again, and it was read and not handled. (Or it was handled and
+     * acknowledged in a group re-created before it, now past it: Redis keeps nothing to tell the two apart, and a copy
+     * beats a loss; docs/reliability.md.) Kept as a dead letter instead,
      * for an operator to replay (as a Kafka consumer's uncommitted record is delivered again, never skipped in silence).
      */
     private void keepPendingNowhere(Held h, LeavePending given, CompletableFuture<Void> done) {
@@ -1104,7 +1145,8 @@ final class StreamConsumer implements Subscription {
                 .log("An entry given back is pending nowhere (its consumer group was lost since it was read); dead-lettered so it is not lost: "
                         + given.getMessage());
         deadLetterHeld(h, "given back (" + given.getMessage() + ") after its consumer group was lost: pending nowhere, "
-                + "no consumer of the group would be given it again").whenComplete((r, x) -> done.complete(null));
+                + "the group past it, no consumer of the group would be given it again (unless another consumer of a group "
+                + "re-created before it already handled it: check before replaying)").whenComplete((r, x) -> done.complete(null));
     }
 
     private void notGivenBack(Held h, LeavePending given) {
