@@ -51,7 +51,11 @@ import org.springframework.core.env.Environment;
  * over and runs it.
  */
 public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
-    /** Stops before the web server and other late phases, after the beans the handlers use are ready. */
+    /**
+     * Spring Boot's web server start and stop phase: started after the beans the handlers use are ready, stopped after
+     * the web server's graceful shutdown (a higher phase, stopped first) and beside the web server's stop, in no set order
+     * with it.
+     */
     public static final int PHASE = Integer.MAX_VALUE - 2048;
 
     private static final Logger log = LoggerFactory.getLogger(StargazerListeners.class);
@@ -394,6 +398,26 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
             Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
             throw new CompletionException(failure(e, cause));
         });
+    }
+
+    /**
+     * Stops as {@link #stop()} does, on a thread of its own, and runs {@code callback} when every listener has closed:
+     * what the context calls, so that {@code spring.lifecycle.timeout-per-shutdown-phase} bounds its wait for the
+     * listeners as for its other beans (after it the context goes on, and closing the bus ends what is still running;
+     * docs/spring-boot.md). Through the blocking {@code stop()} alone, the close waited each listener's whole close
+     * timeout whatever the phase's bound.
+     */
+    @Override
+    public void stop(Runnable callback) {
+        Thread t = new Thread(() -> {
+            try {
+                stop();
+            } finally {
+                callback.run();
+            }
+        }, "stargazer-listeners-stop");
+        t.setDaemon(true);
+        t.start();
     }
 
     @Override

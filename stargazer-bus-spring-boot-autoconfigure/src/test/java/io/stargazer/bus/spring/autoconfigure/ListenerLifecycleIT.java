@@ -139,6 +139,28 @@ class ListenerLifecycleIT {
         });
     }
 
+    /**
+     * Spring's bound on a shutdown phase ({@code spring.lifecycle.timeout-per-shutdown-phase}) holds for the listeners as
+     * for Spring's own beans: the context's close goes on after it while a stuck handler still has its close timeout.
+     * Before, the listeners stopped only through the blocking {@code stop()}, which the phase's bound cannot cut short:
+     * the close waited the whole close timeout.
+     */
+    @Test
+    void theShutdownPhaseTimeoutBoundsTheWaitForHandlers() {
+        runner.withConfiguration(AutoConfigurations.of(org.springframework.boot.autoconfigure.context.LifecycleAutoConfiguration.class))
+                .withUserConfiguration(Stuck.class)
+                .withPropertyValues("stargazer.bus.consumer.close-timeout=60s", "spring.lifecycle.timeout-per-shutdown-phase=1s")
+                .run(ctx -> {
+                    assertThat(ctx).hasNotFailed();
+                    Stuck stuck = ctx.getBean(Stuck.class);
+                    ctx.getBean(EventBus.class).publish(ns + ":stuck", Envelope.of("channel_id", "c"));
+                    assertThat(stuck.started.await(15, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+                    CompletableFuture<Void> closing = CompletableFuture.runAsync(ctx::close);
+                    await("the context closed within its phase timeout, the handler still stuck").atMost(WAIT).until(closing::isDone);
+                    closing.get();
+                });
+    }
+
     @Configuration(proxyBeanMethods = false)
     static class Slow {
         final java.util.concurrent.atomic.AtomicInteger started = new java.util.concurrent.atomic.AtomicInteger();
