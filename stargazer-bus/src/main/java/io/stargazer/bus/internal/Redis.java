@@ -136,7 +136,7 @@ public final class Redis implements AutoCloseable {
         Resources r = new Resources(resources, owned);
         RedisClient client = RedisClient.create(r.withWriteOnce, uri);
         client.setOptions(options(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
-        RedisClient readerClient = RedisClient.create(r.withWriteOnce, uri);
+        RedisClient readerClient = RedisClient.create(r.withWriteOnce, readerUri(uri, deadPeerTimeout));
         readerClient.setOptions(options(url, readerTimeouts(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
@@ -199,7 +199,8 @@ public final class Redis implements AutoCloseable {
         Resources r = new Resources(resources, owned);
         RedisClusterClient client = RedisClusterClient.create(r.withWriteOnce, seeds);
         client.setOptions(clusterOptions(url, COMMAND_TIMEOUT, true, deadPeerTimeout));
-        RedisClusterClient readerClient = RedisClusterClient.create(r.withWriteOnce, seeds);
+        RedisClusterClient readerClient = RedisClusterClient.create(r.withWriteOnce,
+                seeds.stream().map(seed -> readerUri(seed, deadPeerTimeout)).toList());
         readerClient.setOptions(clusterOptions(url, readerTimeouts(deadPeerTimeout), false, deadPeerTimeout));
         try {
             StatefulRedisClusterConnection<String, byte[]> conn = throughHandshakeRace(() -> client.connect(CODEC));
@@ -415,6 +416,18 @@ public final class Redis implements AutoCloseable {
         } catch (ExecutionException e) {
             log.atWarn().log("The Redis client's shutdown failed: " + e.getCause());
         }
+    }
+
+    /**
+     * The readers' address: the same, its handshake (HELLO, AUTH, CLIENT SETNAME: Lettuce bounds it by the address's
+     * timeout, not by TimeoutOptions) bounded by {@code deadPeerTimeout} like the readers' other non-blocking commands.
+     * With the command timeout (10 s), a reader whose new connection went silent mid-handshake (a flow frozen as it
+     * opened) stayed deaf 10 s: a tools client's call timed out with its reply unread (ReaderTimeoutIT, in CI).
+     */
+    private static RedisURI readerUri(RedisURI uri, Duration deadPeerTimeout) {
+        RedisURI copy = RedisURI.builder(uri).build();
+        copy.setTimeout(deadPeerTimeout);
+        return copy;
     }
 
     private static RedisURI toUri(RedisUrl url, String clientName) {
