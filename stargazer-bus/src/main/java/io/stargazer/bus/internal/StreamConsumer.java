@@ -264,11 +264,16 @@ final class StreamConsumer implements Subscription {
 
     /** Keeps this consumer's group's last-delivered id among {@code groups} as known, when it is past the known one. */
     private void knowGroupPosition(List<GroupInfo> groups) {
+        String at = lastDeliveredOf(groups);
+        if (at != null) lastDelivered.accumulateAndGet(at, StreamIds::max);
+    }
+
+    /** This consumer's group's last-delivered id among {@code groups} (XINFO GROUPS); null when missing or unknown. */
+    private String lastDeliveredOf(List<GroupInfo> groups) {
         for (GroupInfo g : groups) {
-            if (g.name().equals(cfg.group()) && g.lastDeliveredId() != null) {
-                lastDelivered.accumulateAndGet(g.lastDeliveredId(), StreamIds::max);
-            }
+            if (g.name().equals(cfg.group())) return g.lastDeliveredId();
         }
+        return null;
     }
 
     /** Reads the pause flag when due and makes the state follow it; true while the group is paused. */
@@ -841,8 +846,10 @@ final class StreamConsumer implements Subscription {
     private CompletableFuture<Boolean> groupBeforeAsync(String id) {
         try {
             return bus.redis().sharedAsync().xinfoGroups(cfg.stream()).toCompletableFuture()
-                    .thenApply(reply -> Replies.groups(reply).stream().filter(g -> cfg.group().equals(g.name())).findFirst()
-                            .map(g -> g.lastDeliveredId() != null && StreamIds.compare(g.lastDeliveredId(), id) < 0).orElse(false));
+                    .thenApply(reply -> {
+                        String at = lastDeliveredOf(Replies.groups(reply));
+                        return at != null && StreamIds.compare(at, id) < 0;
+                    });
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -1229,7 +1236,7 @@ final class StreamConsumer implements Subscription {
         volatile ScheduledFuture<?> retryTask;
         int infrastructureFailures;
 
-        /** Its number among the entries handed out ({@link #reads}). */
+        /** The number of the read that fetched it ({@link #reads}). */
         final long readAt;
 
         Held(RawEntry raw, Envelope envelope, long count, boolean confirmFirst, long readAt) {

@@ -92,13 +92,14 @@ public final class BusObservations {
         public Send send(String stream, String destination, String traceId) {
             // A stream named by input (destination differs) is named by its stand-in, also in the span's name: each
             // name would otherwise be a timer series of its own under Spring Boot's observation metrics.
-            String bounded = destination.equals(stream) ? destinations.of(stream) : destination;
+            boolean byInput = !destination.equals(stream);
+            String bounded = byInput ? destination : destinations.of(stream);
             Map<String, String> carrier = new HashMap<>(4);
             SenderContext<Map<String, String>> ctx = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
             ctx.setCarrier(carrier);
             ctx.setRemoteServiceName("redis");
             Observation o = Observation.createNotStarted(SEND, () -> ctx, registry)
-                    .contextualName("send " + (destination.equals(stream) ? stream : destination))
+                    .contextualName("send " + (byInput ? destination : stream))
                     .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION,
                             bounded, "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
                     .highCardinalityKeyValue(STREAM, stream)
