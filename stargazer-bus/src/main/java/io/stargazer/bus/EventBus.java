@@ -244,7 +244,9 @@ public interface EventBus extends AutoCloseable {
      * connections. Publishing, answers included, stays open until the subscriptions have stopped, so the handlers
      * being waited for can finish their work; then every publish accepted is answered (within the publish timeout)
      * before the connections close, and a retrying publish waiting for its next try fails with its last try's outcome.
-     * New subscriptions are refused from the start.
+     * Deliveries settled after their subscription closed (a manual ack, nack or {@link Delivery#release()}) reach Redis
+     * before the connections close, within the same publish timeout; deliveries nobody settles are not waited for (they
+     * stay pending, counted). New subscriptions are refused from the start.
      */
     @Override
     void close();

@@ -118,6 +118,11 @@ final class AckBatcher {
         return unconfirmed.contains(id);
     }
 
+    /** Whether no acknowledgement is queued, on the wire, or waiting to be sent again. */
+    boolean idle() {
+        return outstanding.get() == 0 && failed.isEmpty();
+    }
+
     /** Waits until every acknowledgement queued so far has been answered (or failed); false on timeout. */
     boolean flush(long timeout, TimeUnit unit) {
         long deadline = System.nanoTime() + unit.toNanos(timeout);

@@ -66,6 +66,11 @@ final class RedisEventBus implements EventBus {
     private final RedisClusterAsyncCommands<String, byte[]> async;
     private final ConcurrentHashMap<String, StreamPublisher> publishers = new ConcurrentHashMap<>();
     private final Set<Subscription> subscriptions = ConcurrentHashMap.newKeySet();
+    /**
+     * Closed subscriptions that still hold deliveries their handlers may settle later (manual acknowledgement), or
+     * whose settlements are on the wire: close() lets those finish before it closes the connections under them.
+     */
+    private final Set<StreamConsumer> closedButHolding = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService maintenance;
     /** Timers that must fire on time whatever Redis does: never runs a blocking call (see the class comment). */
     private final ScheduledExecutorService timers;
@@ -851,6 +856,9 @@ final class RedisEventBus implements EventBus {
             }
             consumer = new StreamConsumer(this, consumerConfig, handler, s -> {
                 subscriptions.remove(s);
+                StreamConsumer c = (StreamConsumer) s;
+                closedButHolding.removeIf(StreamConsumer::settledAll);
+                if (!c.settledAll()) closedButHolding.add(c);
                 hooks.unsubscribed(s);
             }, decoder);
             subscriptions.add(consumer);
@@ -1050,6 +1058,11 @@ final class RedisEventBus implements EventBus {
         // Like a Kafka producer's close: what was accepted is answered before the connections go, within the
         // publish timeout every publish has anyway.
         long deadline = System.nanoTime() + config.publishTimeout().toNanos();
+        // A delivery settled after its subscription closed (a manual ack, or the Spring starter's batch listener
+        // releasing what its stop interrupted) sends its XACK, XCLAIM or dead letter on the shared connection: closing
+        // it under them left a released entry counted, dead-lettered unrun by the consumer that took it over.
+        for (StreamConsumer c : List.copyOf(closedButHolding)) c.awaitSettlements(deadline);
+        closedButHolding.clear();
         awaitPublishes(deadline, true);
         // Held for room in a full stream: nothing frees it now, and none of them was written.
         guard.failParked();

@@ -114,8 +114,11 @@ final class StreamConsumer implements Subscription {
     static final Duration INTERRUPT_GRACE = Duration.ofSeconds(2);
     /** Handler invocations not yet settled, asynchronous ones included: what close() waits for. */
     private final AtomicInteger running = new AtomicInteger();
-    /** Give-backs whose XCLAIM is on the wire: close() waits for them, so the bus does not close their connection first. */
-    private final java.util.Set<CompletableFuture<Void>> givingBack = ConcurrentHashMap.newKeySet();
+    /**
+     * Give-backs and dead letters on the wire: close() waits for them, and the bus's close for those settled after this
+     * subscription closed, so their connection is not closed under them.
+     */
+    private final java.util.Set<CompletableFuture<?>> settling = ConcurrentHashMap.newKeySet();
     /** The newest entry id this consumer knows the group has delivered: where a lost group is re-created. */
     private final AtomicReference<String> lastDelivered = new AtomicReference<>();
     /** The group's pause flag as last read (reader thread writes; the timer thread holds retries while it is set). */
@@ -982,13 +985,16 @@ final class StreamConsumer implements Subscription {
     /** Dead-letters a held entry, its channel's lane held until the dead letter is stored. */
     private CompletableFuture<Boolean> deadLetterHeld(Held h, String why) {
         h.retrying = true;
-        return deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
+        CompletableFuture<Boolean> stored = deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
             if (Boolean.TRUE.equals(done)) {
                 deadLettered.increment();
             }
             // Not stored: the entry stays pending with this consumer and comes back through a claim later.
             finish(h, false);
         });
+        settling.add(stored);
+        stored.whenComplete((r, e) -> settling.remove(stored));
+        return stored;
     }
 
     /** Why an entry delivered {@code count} times is dead-lettered without running. */
@@ -1080,8 +1086,8 @@ final class StreamConsumer implements Subscription {
      */
     private void giveBack(Held h, LeavePending given) {
         CompletableFuture<Void> done = new CompletableFuture<>();
-        givingBack.add(done);
-        done.whenComplete((r, e) -> givingBack.remove(done));
+        settling.add(done);
+        done.whenComplete((r, e) -> settling.remove(done));
         long readsAtSend = reads.get();
         try {
             ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), List.of(h.id)).whenComplete((lost, e) -> {
@@ -1412,7 +1418,7 @@ final class StreamConsumer implements Subscription {
                 pool.shutdownNow();
                 awaitHandlers(System.nanoTime() + INTERRUPT_GRACE.toNanos());
             }
-            awaitGiveBacks(System.nanoTime() + INTERRUPT_GRACE.toNanos());
+            awaitSettling(System.nanoTime() + INTERRUPT_GRACE.toNanos());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             interrupting = true;
@@ -1447,8 +1453,26 @@ final class StreamConsumer implements Subscription {
         return true;
     }
 
-    private void awaitGiveBacks(long deadline) {
-        for (CompletableFuture<Void> f : List.copyOf(givingBack)) {
+    /**
+     * True when nothing this closed subscription holds can still be settled: no delivery held, no give-back, dead
+     * letter or acknowledgement on the wire. The bus's close need not wait for it.
+     */
+    boolean settledAll() {
+        return inFlight.isEmpty() && settling.isEmpty() && acks.idle();
+    }
+
+    /**
+     * Called by the bus's close after this subscription closed: waits until {@code deadline} for what its deliveries'
+     * late settlements sent (give-backs, dead letters, acknowledgements). Deliveries nobody settled are not waited for.
+     */
+    void awaitSettlements(long deadline) {
+        awaitSettling(deadline);
+        acks.resendFailed();
+        acks.flush(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+    }
+
+    private void awaitSettling(long deadline) {
+        for (CompletableFuture<?> f : List.copyOf(settling)) {
             try {
                 f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
             } catch (Exception e) {
