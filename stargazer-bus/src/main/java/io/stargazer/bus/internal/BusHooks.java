@@ -21,7 +21,10 @@ public interface BusHooks {
     default void published(String stream, long nanos, Throwable error) {
     }
 
-    /** A publish to {@code stream} waited for room (SAFE trim policy, BLOCK backpressure) for {@code nanos}. */
+    /**
+     * A publish waited for room (SAFE trim policy, BLOCK backpressure) for {@code nanos}; {@code stream} is its
+     * destination as the publish meters name it (a tools reply on a caller's own reply_to: {@code {reply_to}}).
+     */
     default void backpressureWaited(String stream, long nanos, boolean gotRoom) {
     }
 

@@ -766,9 +766,9 @@ final class RedisEventBus implements EventBus {
                 // unanswered just after sending it. A publish made now keeps its call's deadline, waiting included.
                 () -> released(stream, () -> toGuard(stream, outbox, payload, traceIdBytes,
                         place == RetryLanes.NOW ? deadline : System.nanoTime() + config.publishTimeout().toNanos(),
-                        dedupeKey, traceFields, false, false)));
+                        dedupeKey, traceFields, false, false, destination)));
         if (id == null) {
-            id = toGuard(stream, outbox, payload, traceIdBytes, deadline, dedupeKey, trace, blocking, true);
+            id = toGuard(stream, outbox, payload, traceIdBytes, deadline, dedupeKey, trace, blocking, true, destination);
         }
         backlog.published(written);
         if (h != BusHooks.NONE) {
@@ -789,10 +789,10 @@ final class RedisEventBus implements EventBus {
 
     /** In relay mode to the role's outbox, which the guard keeps within its cap; the relay adds it to the stream. */
     private CompletableFuture<String> toGuard(String stream, String outbox, byte[] payload, byte[] traceId, long deadline,
-            String dedupeKey, byte[][] trace, boolean blocking, boolean limited) {
+            String dedupeKey, byte[][] trace, boolean blocking, boolean limited, String destination) {
         return outbox == null
-                ? guard.publish(stream, payload, traceId, deadline, dedupeKey, trace, null, blocking, limited)
-                : guard.publish(outbox, payload, traceId, deadline, dedupeKey, trace, stream.getBytes(StandardCharsets.UTF_8), false, limited);
+                ? guard.publish(stream, payload, traceId, deadline, dedupeKey, trace, null, blocking, limited, destination)
+                : guard.publish(outbox, payload, traceId, deadline, dedupeKey, trace, stream.getBytes(StandardCharsets.UTF_8), false, limited, outbox);
     }
 
     /**

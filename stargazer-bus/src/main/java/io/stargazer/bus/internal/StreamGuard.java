@@ -148,9 +148,13 @@ final class StreamGuard {
         }
     }
 
-    /** {@code waitUntil}: when its wait for room ends; {@code deadline}: when the publish as a whole must end (System.nanoTime). */
+    /**
+     * {@code waitUntil}: when its wait for room ends; {@code deadline}: when the publish as a whole must end
+     * (System.nanoTime); {@code destination}: the stream as its meters name it (a tools reply on a caller's own
+     * reply_to is metered as {@code {reply_to}}, not one series per name a caller chose).
+     */
     record Parked(byte[] payload, byte[] traceId, CompletableFuture<String> future, long waitUntil, long deadline, String dedupeKey,
-            byte[][] trace, byte[] target, long parkedAt) {
+            byte[][] trace, byte[] target, long parkedAt, String destination) {
     }
 
     /** Test seam: how a trim check's completion is run (by default at once, on the thread that completes it). */
@@ -186,7 +190,7 @@ final class StreamGuard {
      * for a publish that was admitted within it while it waited elsewhere (behind a retry: {@link RetryLanes}).
      */
     CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey,
-            byte[][] trace, byte[] target, boolean blocking, boolean limited) {
+            byte[][] trace, byte[] target, boolean blocking, boolean limited, String destination) {
         State s = state(stream);
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
             if (config.backpressure() == Backpressure.REJECT) {
@@ -206,7 +210,7 @@ final class StreamGuard {
                     long now = System.nanoTime();
                     long bound = now + config.backpressureTimeout().toNanos();
                     long waitUntil = deadlineNanos - bound < 0 ? deadlineNanos : bound;
-                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey, trace, target, now));
+                    s.parked.add(new Parked(payload, traceId, f, waitUntil, deadlineNanos, dedupeKey, trace, target, now, destination));
                     s.anyParked = true;
                     recheckSoon(s);
                     return f;
@@ -395,7 +399,7 @@ final class StreamGuard {
             Parked p;
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
-                hooks.get().backpressureWaited(s.stream, System.nanoTime() - p.parkedAt, true);
+                hooks.get().backpressureWaited(p.destination, System.nanoTime() - p.parkedAt, true);
                 submit(s.stream, p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false, false).whenComplete((id, e) -> {
                     if (e != null) target.completeExceptionally(e);
                     else target.complete(id);
@@ -440,7 +444,7 @@ final class StreamGuard {
             s.anyParked = !s.parked.isEmpty();
         }
         for (Parked p : over) {
-            hooks.get().backpressureWaited(s.stream, now - p.parkedAt, false);
+            hooks.get().backpressureWaited(p.destination, now - p.parkedAt, false);
             boolean byDeadline = p.waitUntil == p.deadline;
             p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
                     "waited " + (now - p.parkedAt) / 1_000_000 + " ms for room, until "
