@@ -153,10 +153,17 @@ public interface EventBus extends AutoCloseable {
                 .deadLetterStream(topology().deadLetterStream(stream));
     }
 
-    /** Starts consuming {@code config.stream()} with {@code config.group()}; the handler runs on the subscription's threads. */
+    /**
+     * Starts consuming {@code config.stream()} with {@code config.group()}; the handler runs on the subscription's threads.
+     *
+     * @throws ConfigException when this bus already has a subscription open with the same stream, group and consumer
+     *     name: one consumer's pending entries are its own, and a second subscription under its name would read the
+     *     first one's from the pending list (after a reconnect, and both at a restart) and run them again. Two
+     *     subscriptions of one group in one process need consumer names of their own.
+     */
     Subscription subscribe(ConsumerConfig config, MessageHandler handler);
 
-    /** As {@link #subscribe(ConsumerConfig, MessageHandler)}, for handlers that finish asynchronously. */
+    /** As {@link #subscribe(ConsumerConfig, MessageHandler)} (refused the same way), for handlers that finish asynchronously. */
     Subscription subscribeAsync(ConsumerConfig config, AsyncMessageHandler handler);
 
     /**

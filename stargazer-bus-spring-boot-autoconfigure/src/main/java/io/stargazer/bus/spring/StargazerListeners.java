@@ -296,6 +296,20 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
         }
     }
 
+    /**
+     * Whether another listener consumes {@code e}'s stream with {@code e}'s group: then each is a consumer of its own,
+     * named after the consumer name and its id ({@code node-1:orders.onOrder}), which stays the same across restarts
+     * so a restarted listener finds its own pending entries.
+     */
+    private synchronized boolean sharesItsGroup(Endpoint e) {
+        for (Endpoint other : endpoints.values()) {
+            if (other != e && other.inbound == e.inbound && (e.inbound || other.stream.equals(e.stream) && other.group.equals(e.group))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** A payload-type listener without a mapper would fail on every entry and dead-letter them all: refuse it now. */
     private void checkMapper(Endpoint e) {
         if (e.needsMapper() && payloadMapper.get() == null) {
@@ -305,8 +319,11 @@ public class StargazerListeners implements BeanPostProcessor, SmartLifecycle {
     }
 
     private void start(Endpoint e) {
+        boolean shared = sharesItsGroup(e);
         UnaryOperator<ConsumerConfig.Builder> customize = b -> {
             defaults.apply(b);
+            // A consumer's pending entries are its own: two listeners under one name would run each other's again.
+            if (shared) b.consumerName(b.build().consumerName() + ":" + e.id);
             if (e.concurrency != null) b.concurrency(e.concurrency);
             if (e.maxDeliveries != null) b.maxDeliveries(e.maxDeliveries);
             if (e.manualAck) b.manualAck(true);

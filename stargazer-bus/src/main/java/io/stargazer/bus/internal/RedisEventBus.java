@@ -854,6 +854,17 @@ final class RedisEventBus implements EventBus {
             if (closed.get()) {
                 throw new StargazerException("the bus is closed; cannot subscribe to '" + consumerConfig.stream() + "'");
             }
+            for (Subscription open : subscriptions) {
+                // One consumer's pending entries are its own: a second subscription under its name would read the first
+                // one's entries from the pending list (after a reconnect, and both at a restart) and run them again.
+                if (open.stream().equals(consumerConfig.stream()) && open.group().equals(consumerConfig.group())
+                        && open.consumerName().equals(consumerConfig.consumerName())) {
+                    throw new ConfigException("consumerName", "stream '" + consumerConfig.stream() + "' group '" + consumerConfig.group()
+                            + "' already has a subscription of consumer '" + consumerConfig.consumerName() + "' open on this bus; two"
+                            + " subscriptions of one consumer share its pending entries and run each other's again after a reconnect"
+                            + " or a restart: give each its own consumerName (ConsumerConfig.Builder.consumerName), or close the first");
+                }
+            }
             consumer = new StreamConsumer(this, consumerConfig, handler, s -> {
                 subscriptions.remove(s);
                 StreamConsumer c = (StreamConsumer) s;

@@ -17,7 +17,7 @@ import org.springframework.boot.health.contributor.Health;
  * the tools service's: the starter's and any {@link ToolService} bean of the application) is STARTING or RUNNING; DOWN
  * when Redis does not answer or a subscription FAILED; OUT_OF_SERVICE while one is RECONNECTING. A
  * {@link io.stargazer.bus.spring.StargazerToolService} that is not running (not started yet, stopped) has no subscription to count. Details:
- * the round trip, the server version, and each subscription's state.
+ * the round trip, the server version, and each subscription's state, keyed {@code stream/group/consumer}.
  */
 public class StargazerHealthIndicator extends AbstractHealthIndicator {
     private final EventBus bus;
@@ -52,7 +52,8 @@ public class StargazerHealthIndicator extends AbstractHealthIndicator {
         }
         for (Subscription s : all) {
             for (Subscription p : s.partitions()) {
-                subs.put(p.stream() + "/" + p.group(), p.state().name());
+                // Keyed by consumer too: two listeners of one group (each a consumer of its own) are two subscriptions.
+                subs.put(p.stream() + "/" + p.group() + "/" + p.consumerName(), p.state().name());
                 failed |= p.state() == Subscription.State.FAILED;
                 reconnecting |= p.state() == Subscription.State.RECONNECTING;
             }
