@@ -1,11 +1,7 @@
 package io.stargazer.bus.micrometer;
 
-import io.micrometer.common.KeyValues;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
-import io.micrometer.observation.transport.Kind;
-import io.micrometer.observation.transport.ReceiverContext;
-import io.micrometer.observation.transport.SenderContext;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.internal.BusFactory;
 import io.stargazer.bus.internal.BusTracing;
@@ -42,7 +38,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * {@code messaging.destination.name} (bounded: a tools reply stream, one per worker process, is
  * {@code {prefix}:{worker_id}}, as in {@link BusMetrics}), {@code messaging.operation.type} ({@code send}/{@code process}),
  * {@code messaging.operation.name}, {@code messaging.consumer.group.name}; high cardinality {@link #STREAM} (the
- * stream's name), {@code messaging.message.id} (the entry id) and, on process, {@code messaging.redis_streams.delivery_count}.
+ * stream's name), {@code messaging.message.id} (the entry id) and, on process, {@code messaging.redis_streams.delivery_count}:
+ * {@link DefaultBusSendObservationConvention} and {@link DefaultBusProcessObservationConvention}, which an application
+ * replaces or extends with a convention of its own ({@link BusSendObservationConvention},
+ * {@link BusProcessObservationConvention}), as Spring Kafka's {@code KafkaTemplateObservationConvention}.
  */
 public final class BusObservations {
     /** The observation names (a meter handler times them under these names). */
@@ -59,21 +58,40 @@ public final class BusObservations {
     private BusObservations() {
     }
 
-    /** Installs (or, with a no-op registry, removes) trace context on {@code bus}. */
+    /**
+     * Installs (or, with a no-op registry, removes) trace context on {@code bus}, its observations named by the
+     * conventions registered on {@code registry} for their contexts, else by the default ones.
+     */
     public static void install(EventBus bus, ObservationRegistry registry) {
+        install(bus, registry, null, null);
+    }
+
+    /**
+     * As {@link #install(EventBus, ObservationRegistry)}, with conventions of the application's own for the publishes'
+     * and the deliveries' observations (either may be null: the registry's, else the default,
+     * {@link DefaultBusSendObservationConvention} and {@link DefaultBusProcessObservationConvention}). A convention names
+     * the observation and gives its key values; the trace context on the wire is the bus's either way.
+     */
+    public static void install(EventBus bus, ObservationRegistry registry, BusSendObservationConvention sendConvention,
+            BusProcessObservationConvention processConvention) {
         Objects.requireNonNull(bus, "bus");
-        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null : new Tracing(registry, new Destinations(bus.topology())));
+        BusFactory.setTracing(bus, registry == null || registry.isNoop() ? null
+                : new Tracing(registry, new Destinations(bus.topology()), sendConvention, processConvention));
     }
 
     /** The bus's tracing hooks on the Observation API; private, so that no public signature names the internal type. */
     private static final class Tracing implements BusTracing {
         private final ObservationRegistry registry;
-
         private final Destinations destinations;
+        private final BusSendObservationConvention sendConvention;
+        private final BusProcessObservationConvention processConvention;
 
-        Tracing(ObservationRegistry registry, Destinations destinations) {
+        Tracing(ObservationRegistry registry, Destinations destinations, BusSendObservationConvention sendConvention,
+                BusProcessObservationConvention processConvention) {
             this.registry = registry;
             this.destinations = destinations;
+            this.sendConvention = sendConvention;
+            this.processConvention = processConvention;
         }
 
         @Override
@@ -95,14 +113,8 @@ public final class BusObservations {
             boolean byInput = !destination.equals(stream);
             String bounded = byInput ? destination : destinations.of(stream);
             Map<String, String> carrier = new HashMap<>(4);
-            SenderContext<Map<String, String>> ctx = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
-            ctx.setCarrier(carrier);
-            ctx.setRemoteServiceName("redis");
-            Observation o = Observation.createNotStarted(SEND, () -> ctx, registry)
-                    .contextualName("send " + (byInput ? destination : stream))
-                    .lowCardinalityKeyValues(KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION,
-                            bounded, "messaging.operation.type", "send", BusMetrics.TAG_OPERATION, "send"))
-                    .highCardinalityKeyValue(STREAM, stream)
+            BusSendContext ctx = new BusSendContext(stream, bounded, byInput, carrier);
+            Observation o = Observation.createNotStarted(sendConvention, DefaultBusSendObservationConvention.INSTANCE, () -> ctx, registry)
                     .start();
             // The wire fields are W3C whatever the application's propagator writes (B3 under
             // management.tracing.propagation.type=b3): made from the span's own ids when Micrometer Tracing made it.
@@ -122,7 +134,7 @@ public final class BusObservations {
 
                 @Override
                 public void end(String id, Throwable error) {
-                    if (id != null) o.highCardinalityKeyValue("messaging.message.id", id);
+                    if (id != null) ctx.setEntryId(id); // the convention's key values are asked for again at the stop
                     if (error != null) o.error(error);
                     o.stop();
                 }
@@ -144,19 +156,9 @@ public final class BusObservations {
                 carrier.put("traceparent", "00-" + traceId + "-" + newSpanId() + "-00");
                 carrier.put(UNDECIDED, "");
             }
-            ReceiverContext<Map<String, String>> ctx = new ReceiverContext<>(W3C_AND_B3, Kind.CONSUMER);
-            ctx.setCarrier(carrier);
-            ctx.setRemoteServiceName("redis");
-            KeyValues low = KeyValues.of(BusMetrics.TAG_SYSTEM, BusMetrics.SYSTEM, BusMetrics.TAG_DESTINATION, destinations.of(stream),
-                    "messaging.operation.type", "process", BusMetrics.TAG_OPERATION, "process");
-            if (group != null) low = low.and(BusMetrics.TAG_GROUP, group);
-            Observation o = Observation.createNotStarted(PROCESS, () -> ctx, registry)
-                    .contextualName("process " + stream)
-                    .lowCardinalityKeyValues(low)
-                    .highCardinalityKeyValue(STREAM, stream)
-                    .highCardinalityKeyValue("messaging.message.id", entryId)
-                    .highCardinalityKeyValue("messaging.redis_streams.delivery_count", Long.toString(deliveryCount))
-                    .start();
+            BusProcessContext ctx = new BusProcessContext(stream, destinations.of(stream), group, entryId, deliveryCount, carrier, W3C_AND_B3);
+            Observation o = Observation.createNotStarted(processConvention, DefaultBusProcessObservationConvention.INSTANCE, () -> ctx,
+                    registry).start();
             Observation.Scope scope = o.openScope();
             return new Process() {
                 @Override public void closeScope() { scope.close(); }

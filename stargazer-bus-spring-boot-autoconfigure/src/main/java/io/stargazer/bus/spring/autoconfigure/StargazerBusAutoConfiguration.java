@@ -130,9 +130,12 @@ public class StargazerBusAutoConfiguration {
         @Bean
         @ConditionalOnMissingBean
         ObservationInstaller stargazerObservationInstaller(ObjectProvider<io.micrometer.observation.ObservationRegistry> registry,
-                Environment env) {
+                Environment env, ObjectProvider<io.stargazer.bus.micrometer.BusSendObservationConvention> sendConvention,
+                ObjectProvider<io.stargazer.bus.micrometer.BusProcessObservationConvention> processConvention) {
+            // The application's conventions (one bean of each, as Spring Kafka's observation conventions), else the
+            // registry's, else the bus's defaults.
             return bus -> registry.ifAvailable(r -> {
-                BusObservations.install(bus, r);
+                BusObservations.install(bus, r, sendConvention.getIfUnique(), processConvention.getIfUnique());
                 warnOfRemoteBaggage(env);
             });
         }

@@ -64,6 +64,29 @@ class ObservedBusIT {
         }
     }
 
+    /** An application's convention bean names and tags the bus's observations (Spring Kafka's way). */
+    @Configuration(proxyBeanMethods = false)
+    static class Convention {
+        @Bean
+        io.stargazer.bus.micrometer.BusSendObservationConvention tenantSend() {
+            return new io.stargazer.bus.micrometer.DefaultBusSendObservationConvention() {
+                @Override
+                public String getName() {
+                    return "tenant.send";
+                }
+            };
+        }
+    }
+
+    @Test
+    void anObservationConventionBeanNamesTheBusesObservations() {
+        runner.withUserConfiguration(Observed.class, Convention.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            ctx.getBean(EventBus.class).publish(ns + ":observed", Envelope.of("channel_id", "a", "n", 1));
+            assertThat(ctx.getBean(Observed.class).recording.started).contains("tenant.send").doesNotContain(BusObservations.SEND);
+        });
+    }
+
     @Test
     void theStartersBusIsObserved() {
         publishesAreObserved(Observed.class);
