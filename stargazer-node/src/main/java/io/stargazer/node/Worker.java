@@ -5,6 +5,7 @@ import io.micrometer.core.instrument.Timer;
 import io.stargazer.bus.Delivery;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NotRetryableException;
 import io.stargazer.bus.PublishOptions;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.tools.ToolClient;
@@ -61,11 +62,35 @@ public final class Worker implements AutoCloseable {
     }
 
     private void handle(Delivery delivery) throws Exception {
+        checkPlatform(delivery.envelope().platform());
         long start = System.nanoTime();
         try {
             handler.handle(delivery.envelope(), new Ctx(delivery));
         } finally {
             latency.record(System.nanoTime() - start, java.util.concurrent.TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /**
+     * The worker answers on {@code outbound:<platform>} of the inbound message: only the configured platforms
+     * ({@code SG_PLATFORMS}), whose outbound streams are provisioned, read by gateways and allowed by the worker's ACL.
+     * Any other name a gateway sent would make a stream nobody reads and a metrics series of its own; the message is
+     * dead-lettered at once instead (nothing is lost: replay it once the platform is configured), before the handler
+     * runs, so no model is called for an answer that cannot be delivered.
+     */
+    private void checkPlatform(String platform) {
+        if (platform == null || platform.isEmpty()) {
+            throw new NotRetryableException("the inbound message has no platform to answer on", null);
+        }
+        if (!bus.config().platforms().contains(platform)) {
+            try {
+                io.stargazer.bus.Topology.checkPlatform("platform", platform);
+            } catch (io.stargazer.bus.ConfigException e) {
+                throw new NotRetryableException("the inbound message's platform is no platform name (" + e.getMessage() + ")", e);
+            }
+            throw new NotRetryableException("the inbound message's platform '" + platform + "' is not one of SG_PLATFORMS "
+                    + bus.config().platforms() + ": no answer is sent to outbound:" + platform + "; add the platform to SG_PLATFORMS"
+                    + " of the workers and its gateway, then replay this dead letter", null);
         }
     }
 
