@@ -58,7 +58,7 @@ class FunctionsIT {
         Provisioning.Result first = Provisioning.provision(url(), config(t));
         assertThat(first.changed()).isTrue();
         assertThat(first.actions()).containsExactly(
-                "loaded library stargazer 7",
+                "loaded library stargazer 8",
                 "created group " + t.workerGroup() + " on " + t.inboundStream(),
                 "created group " + t.toolsGroup() + " on " + t.toolsStream());
         Provisioning.Result again = Provisioning.provision(url(), config(t));
@@ -69,11 +69,11 @@ class FunctionsIT {
             assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
         }
         // A library of another version is not used, and provisioning replaces it.
-        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 7", "local VERSION = 8"), true);
+        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 8", "local VERSION = 9"), true);
         try (EventBus old = EventBus.connect(url(), config(t))) {
             assertThat(old.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
         }
-        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 8 with 7");
+        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 9 with 8");
     }
 
     @Test
@@ -240,7 +240,8 @@ class FunctionsIT {
      * Redis refuses an FCALL as a whole while out of memory unless the function carries 'allow-oom' (scripts mode's EVAL
      * refuses only the commands inside that may use memory). The functions that keep a consumer's entries, trim, delete
      * idle consumers and resume run; those that add data are refused. Before library version 7 every one of them was
-     * refused: a live consumer's entries were taken over and a full stream never trimmed while Redis was full.
+     * refused: a live consumer's entries were taken over and a full stream never trimmed while Redis was full. Version 8
+     * adds sg_tool_keep, a run lease's renewal by its owner, which runs too.
      */
     @Test
     void underOomTheFunctionsThatAddNothingRunAndThoseThatAddAreRefused() {
@@ -251,7 +252,17 @@ class FunctionsIT {
         admin.xadd(s, "f", "v");
         String id = admin.sync().xreadgroup(Consumer.from(b(g), b("c")), XReadArgs.StreamOffset.lastConsumed(b(s))).get(0).getId();
         String pause = "{" + s + "}:paused:" + g;
+        String[] tool = {"{sg:t}:result:oom", "{sg:t}:run:oom"};
+        admin.sync().set(b(tool[1]), b("me"));
         try (io.stargazer.bus.testing.RedisFaults.Fault oom = io.stargazer.bus.testing.RedisFaults.refuseWrites(url())) {
+            // A run lease: sg_tool_renew (which may SET a lapsed one back) is refused; its owner's sg_tool_keep renews it.
+            assertThatThrownBy(() -> fcall("sg_tool_renew", tool, "me", "30000")).hasMessageContaining("OOM");
+            assertThat(fcall("sg_tool_keep", tool, "me", "30000")).isEqualTo(List.of(1L));
+            assertThat(admin.sync().pttl(b(tool[1]))).isBetween(1L, 30_000L);
+            assertThat(fcall("sg_tool_keep", tool, "other", "30000")).isEqualTo(List.of(0L));
+            assertThat(fcall("sg_tool_keep", new String[] {"{sg:t}:result:x", "{sg:t}:run:x"}, "me", "30000")).as("lapsed: not taken back")
+                    .isEqualTo(List.of(-2L));
+            assertThat(admin.sync().exists(b("{sg:t}:run:x"))).isZero();
             assertThat((List<?>) fcall("sg_refresh", new String[] {s}, g, "c", id)).isEmpty();
             assertThat(fcall("sg_confirm", new String[] {s}, g, "c", id, "1")).isEqualTo(List.of(2L));
             assertThat(fcall("sg_delete_idle_consumer", new String[] {s}, g, "gone")).isEqualTo(List.of(0L));

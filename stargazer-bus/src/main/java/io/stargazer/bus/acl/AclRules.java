@@ -129,7 +129,7 @@ public final class AclRules {
     static final List<String> CONSUME_FUNCTIONS = List.of("sg_refresh", "sg_confirm", "sg_delete_idle_consumer", "sg_dead_letter");
     static final List<String> PUBLISH_FUNCTIONS = List.of("sg_publish_batch", "sg_publish_batch_traced", "sg_publish", "sg_trim");
     static final List<String> WORKER_FUNCTIONS = List.of("sg_reply", "sg_reply_stream_init", "sg_reply_stream_maintain");
-    static final List<String> TOOLS_FUNCTIONS = List.of("sg_tool_begin", "sg_tool_renew", "sg_tool_finish");
+    static final List<String> TOOLS_FUNCTIONS = List.of("sg_tool_begin", "sg_tool_renew", "sg_tool_keep", "sg_tool_finish");
     static final List<String> OPERATOR_FUNCTIONS = List.of("sg_replay", "sg_pause", "sg_resume");
     /** Relay mode: a role's batches to its outbox; the relay's move of an entry (answer-and-acknowledge). */
     static final List<String> OUTBOX_FUNCTIONS = List.of("sg_outbox");

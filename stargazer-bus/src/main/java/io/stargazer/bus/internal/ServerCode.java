@@ -27,7 +27,7 @@ public final class ServerCode {
     /** The library's name ({@code #!lua name=...}). */
     public static final String LIBRARY = "stargazer";
     /** The library version this code calls; {@code sg_version} of a loaded library must return it. */
-    public static final int VERSION = 7;
+    public static final int VERSION = 8;
 
     /** The script whose text is the key has the same contract as the function named by the value. */
     private static final Map<String, String> FUNCTION_OF = Map.ofEntries(
@@ -44,6 +44,7 @@ public final class ServerCode {
             Map.entry(IdleConsumerSweep.DELETE_IF_IDLE, "sg_delete_idle_consumer"),
             Map.entry(ToolRuns.BEGIN, "sg_tool_begin"),
             Map.entry(ToolRuns.RENEW, "sg_tool_renew"),
+            Map.entry(ToolRuns.KEEP, "sg_tool_keep"),
             Map.entry(ToolRuns.FINISH, "sg_tool_finish"),
             Map.entry(RedisToolClient.INIT_SCRIPT, "sg_reply_stream_init"),
             Map.entry(RedisToolClient.MAINTAIN_SCRIPT, "sg_reply_stream_maintain"));

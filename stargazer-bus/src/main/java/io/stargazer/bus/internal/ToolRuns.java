@@ -41,6 +41,8 @@ final class ToolRuns implements AutoCloseable {
 
     static final String BEGIN = LibrarySource.script("tool_begin", "tool_keys");
     static final String RENEW = LibrarySource.script("tool_renew", "tool_keys");
+    /** The owner's renewal alone, which Redis out of memory still runs under the library ({@code allow-oom}). */
+    static final String KEEP = LibrarySource.script("tool_keep", "tool_keys");
     static final String FINISH = LibrarySource.script("tool_finish", "tool_keys");
 
     /** What {@link #begin} found. {@code stored}: the reply already stored ({@code DONE}); {@code owner}: who holds it ({@code BUSY}). */
@@ -184,14 +186,32 @@ final class ToolRuns implements AutoCloseable {
 
     private void renewLease(String runKey, Lease l) {
         try {
-            code.<String, byte[], Long>run(redis, RENEW, ScriptOutputType.INTEGER, new String[] {resultKey(l.requestId), runKey},
-                    l.owner, leaseMillis).whenComplete((r, x) -> {
+            String[] keys = {resultKey(l.requestId), runKey};
+            code.<String, byte[], Long>run(redis, RENEW, ScriptOutputType.INTEGER, keys, l.owner, leaseMillis).whenComplete((r, x) -> {
                 // A run finished (or given up) meanwhile is not news: its own finish may be what the renewal found.
                 if (r != null && held.get(runKey) == l) renewed(l, r);
+                // Out of memory Redis refuses a function that may add data as a whole (a script only at its SET): the
+                // owner's PEXPIRE alone still runs, so the lease does not lapse while the tool runs or its reply waits.
+                if (x != null && isOutOfMemory(x)) keep(runKey, keys, l);
             });
         } catch (RuntimeException ignored) {
             // not connected: the next renewal tries again, and takes the lease back if it lapsed meanwhile
         }
+    }
+
+    private void keep(String runKey, String[] keys, Lease l) {
+        try {
+            code.<String, byte[], Long>run(redis, KEEP, ScriptOutputType.INTEGER, keys, l.owner, leaseMillis).whenComplete((r, x) -> {
+                // -2 (lapsed, nobody holds it) is taken back by the next renewal Redis lets add the key.
+                if (r != null && r == 0 && held.get(runKey) == l) renewed(l, 0);
+            });
+        } catch (RuntimeException ignored) {
+            // not connected: the next renewal tries again
+        }
+    }
+
+    private static boolean isOutOfMemory(Throwable x) {
+        return String.valueOf(Failures.unwrap(x).getMessage()).startsWith("OOM");
     }
 
     /** What a renewal found. Only a lapse is news: each is logged once, as the promise to copies of the request is at stake. */

@@ -17,7 +17,7 @@
 -- refused). So the functions below that only read, keep idle times, delete or trim (sg_trim, sg_refresh, sg_confirm,
 -- sg_delete_idle_consumer, sg_resume) carry 'allow-oom'; 'allow-oom' also lets every command inside run, so none of
 -- them may call a command that adds data. Everything that adds (XADD, SET, HSET) stays unflagged and is refused.
-local VERSION = 7
+local VERSION = 8
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -541,6 +541,23 @@ local function sg_tool_renew(keys, argv)
 end
 -- END tool_renew
 redis.register_function('sg_tool_renew', sg_tool_renew)
+
+-- KEYS result key, run key; ARGV owner, lease ms. The owner's renewal alone, which adds nothing, so it carries
+-- 'allow-oom': called when Redis out of memory refused sg_tool_renew (whose taking back of a lapsed lease adds a key).
+-- 1: renewed. 0: another owner holds it. -2: it had lapsed; not taken back here (the next sg_tool_renew does).
+-- BEGIN tool_keep
+local function sg_tool_keep(keys, argv)
+  tool_keys(keys)
+  local owner = redis.call('GET', keys[2])
+  if owner == argv[1] then
+    redis.call('PEXPIRE', keys[2], argv[2])
+    return 1
+  end
+  if owner then return 0 end
+  return -2
+end
+-- END tool_keep
+redis.register_function{function_name = 'sg_tool_keep', callback = sg_tool_keep, flags = {'allow-oom'}}
 
 -- KEYS result key, run key; ARGV reply, window ms, owner. Stores the reply unless one is stored already (a second run
 -- of the request, after a lapsed lease, must not replace the answer a copy may have been given), and drops the owner's

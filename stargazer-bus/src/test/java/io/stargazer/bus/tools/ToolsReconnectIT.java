@@ -24,6 +24,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 // A Redis server that is killed and comes back empty, or paused (SIGSTOP): the client's reader and the service's
 // subscription recover on their own, calls work again (the reply stream and the tools group are made anew), a call
@@ -185,10 +187,13 @@ class ToolsReconnectIT {
      * writes come back, the instance holding the reply is cut off from Redis for 4 s, and another instance (claim time
      * 500 ms) takes the request over. Before, the instance only tried to store the reply at each renewal turn and never
      * renewed the lease, which a store refused for lack of memory does not need: the lease lapsed during the outage, and
-     * the other instance ran the tool a second time.
+     * the other instance ran the tool a second time. Under the library's functions (library version 7 and before) Redis
+     * out of memory refused {@code sg_tool_renew} as a whole, so there the lease lapsed all the same and the tool ran
+     * twice; from version 8 the renewal falls back to {@code sg_tool_keep}, which carries {@code allow-oom}.
      */
-    @Test
-    void aReplyKeptThroughAnOutOfMemoryOutageKeepsItsLeaseSoTheToolRunsOnce() throws Exception {
+    @ParameterizedTest
+    @EnumSource(value = ServerCodeMode.class, names = {"SCRIPTS", "FUNCTIONS"})
+    void aReplyKeptThroughAnOutOfMemoryOutageKeepsItsLeaseSoTheToolRunsOnce(ServerCodeMode mode) throws Exception {
         try (RedisServerProcess server = RedisServerProcess.builder().start()) {
             RedisUrl url = RedisUrl.parse(server.url());
             Topology t = Topology.builder().namespace("keptlease").build();
@@ -197,7 +202,9 @@ class ToolsReconnectIT {
             ToolRegistry registry = TestTools.firstRunWaits(runs, release);
             ToolServiceConfig shortClaim = ToolServiceConfig.builder().claimIdle(Duration.ofMillis(500)).build();
             // Scripts, as on a server without the library: out of memory, a script's PEXPIRE still runs, its SET does not.
-            BusConfig.Builder tools = BusConfig.builder().topology(t).role(NodeRole.TOOLS).serverCode(ServerCodeMode.SCRIPTS);
+            // Functions: Redis refuses a function without allow-oom as a whole.
+            BusConfig.Builder tools = BusConfig.builder().topology(t).role(NodeRole.TOOLS).serverCode(mode);
+            if (mode == ServerCodeMode.FUNCTIONS) io.stargazer.bus.Provisioning.provision(url, tools.nodeId("provisioner").build());
             try (TcpProxy proxy = TcpProxy.to(url);
                  EventBus worker = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("w-1").build());
                  EventBus busA = EventBus.connect(proxy.url(), tools.nodeId("tools-a").build());
