@@ -91,7 +91,10 @@ class BrowserChatE2EIT {
     @Test
     void theDeadLetterPageListsShowsAndReplaysAndTheDashboardChartsTheStreamsAndPausesAGroup() throws Exception {
         Topology topology = TestRedis.topology();
-        Map<String, String> env = TestEnv.of(topology);
+        Map<String, String> env = new java.util.HashMap<>(TestEnv.of(topology));
+        // The dead letters are Discord messages: a deployment with a Discord gateway too, whose replayed message the
+        // worker answers (it answers only the configured platforms and dead-letters the rest again).
+        env.put("SG_PLATFORMS", "webchat,discord");
         Node.Settings settings = new Node.Settings(NodeRole.STANDALONE, new Node.Parts(true, true, true), TestRedis.url(),
                 "node-e2e-ops", null, 0, "127.0.0.1", 0, "echo", Duration.ofSeconds(10), env, Node.Dashboard.ON_MAIN_SERVER);
         String inbound = topology.inboundStream();
