@@ -58,7 +58,7 @@ class FunctionsIT {
         Provisioning.Result first = Provisioning.provision(url(), config(t));
         assertThat(first.changed()).isTrue();
         assertThat(first.actions()).containsExactly(
-                "loaded library stargazer 8",
+                "loaded library stargazer 9",
                 "created group " + t.workerGroup() + " on " + t.inboundStream(),
                 "created group " + t.toolsGroup() + " on " + t.toolsStream());
         Provisioning.Result again = Provisioning.provision(url(), config(t));
@@ -69,11 +69,11 @@ class FunctionsIT {
             assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
         }
         // A library of another version is not used, and provisioning replaces it.
-        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 8", "local VERSION = 9"), true);
+        admin.sync().functionLoad(io.stargazer.bus.internal.ServerCode.librarySource().replace("local VERSION = 9", "local VERSION = 10"), true);
         try (EventBus old = EventBus.connect(url(), config(t))) {
             assertThat(old.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
         }
-        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 9 with 8");
+        assertThat(Provisioning.provision(url(), config(t)).actions()).first().isEqualTo("replaced library stargazer 10 with 9");
     }
 
     @Test
@@ -241,7 +241,7 @@ class FunctionsIT {
      * refuses only the commands inside that may use memory). The functions that keep a consumer's entries, trim, delete
      * idle consumers and resume run; those that add data are refused. Before library version 7 every one of them was
      * refused: a live consumer's entries were taken over and a full stream never trimmed while Redis was full. Version 8
-     * adds sg_tool_keep, a run lease's renewal by its owner, which runs too.
+     * adds sg_tool_keep, a run lease's renewal by its owner, which runs too; version 9 lets sg_reply_stream_maintain run.
      */
     @Test
     void underOomTheFunctionsThatAddNothingRunAndThoseThatAddAreRefused() {
@@ -268,6 +268,11 @@ class FunctionsIT {
             assertThat(fcall("sg_delete_idle_consumer", new String[] {s}, g, "gone")).isEqualTo(List.of(0L));
             assertThat((List<?>) fcall("sg_trim", new String[] {s}, "1000")).hasSize(4);
             assertThat(fcall("sg_resume", new String[] {s, pause}, g)).isEqualTo(List.of(0L));
+            // A tools client's reply stream upkeep (before each of its reads): lengthens the expiry, trims what was read.
+            assertThat(fcall("sg_reply_stream_maintain", new String[] {s}, "60000", id, "1000")).isEqualTo(List.of(1L));
+            assertThat(admin.sync().pttl(b(s))).isBetween(1L, 60_000L);
+            assertThat(admin.sync().xlen(b(s))).as("the entry read is kept (MINID), nothing older").isEqualTo(1L);
+            assertThatThrownBy(() -> fcall("sg_reply_stream_init", new String[] {s + ":r"}, "60000")).hasMessageContaining("OOM");
             assertThatThrownBy(() -> fcall("sg_pause", new String[] {s, pause}, g)).hasMessageContaining("OOM");
             assertThatThrownBy(() -> fcall("sg_publish_batch", new String[] {s}, "0", "p", "t")).hasMessageContaining("OOM");
         }

@@ -15,9 +15,9 @@
 -- inside that may use memory. The bus's housekeeping must go on while Redis is full, or a live consumer loses its
 -- entries to a takeover (sg_refresh refused) and a stream at its SAFE cap is never trimmed to make room (sg_trim
 -- refused). So the functions below that only read, keep idle times, delete or trim (sg_trim, sg_refresh, sg_confirm,
--- sg_delete_idle_consumer, sg_resume) carry 'allow-oom'; 'allow-oom' also lets every command inside run, so none of
+-- sg_delete_idle_consumer, sg_resume, sg_tool_keep, sg_reply_stream_maintain) carry 'allow-oom'; 'allow-oom' also lets every command inside run, so none of
 -- them may call a command that adds data. Everything that adds (XADD, SET, HSET) stays unflagged and is refused.
-local VERSION = 8
+local VERSION = 9
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -597,7 +597,8 @@ end
 redis.register_function('sg_reply_stream_init', sg_reply_stream_init)
 
 -- KEYS[1] the reply stream; ARGV expiry ms (at least), the last id read ('0-0': none), cap. Drops what was read, caps
--- the rest.
+-- the rest. 'allow-oom' (version 9): a tools client runs it before each read, so refused while Redis is full it kept the
+-- client from reading replies already stored; it only lengthens an expiry and trims.
 -- BEGIN reply_stream_maintain
 local function sg_reply_stream_maintain(keys, argv)
   check_keys(keys, 1)
@@ -607,4 +608,4 @@ local function sg_reply_stream_maintain(keys, argv)
   return 1
 end
 -- END reply_stream_maintain
-redis.register_function('sg_reply_stream_maintain', sg_reply_stream_maintain)
+redis.register_function{function_name = 'sg_reply_stream_maintain', callback = sg_reply_stream_maintain, flags = {'allow-oom'}}

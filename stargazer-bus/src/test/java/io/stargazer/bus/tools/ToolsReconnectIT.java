@@ -235,6 +235,56 @@ class ToolsReconnectIT {
         }
     }
 
+    /**
+     * A reply that reaches a tools client's stream while Redis is out of memory is read. The client's reader keeps its
+     * reply stream up (expiry, trim of what was read) every tick before it reads; under the library that upkeep,
+     * {@code sg_reply_stream_maintain}, carried no {@code allow-oom} flag and was refused as a whole, so every turn failed
+     * before its read and the call waited, its answer in the stream, until memory came back (library version 8 and
+     * before). The reply is written here the way a tools service in another process writes it, in a moment when the
+     * test lifts the limit; the client's reader has meanwhile turned at least twice under it.
+     */
+    @ParameterizedTest
+    @EnumSource(value = ServerCodeMode.class, names = {"SCRIPTS", "FUNCTIONS"})
+    void aReplyThatArrivesWhileRedisIsOutOfMemoryIsRead(ServerCodeMode mode) throws Exception {
+        try (RedisServerProcess server = RedisServerProcess.builder().start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("oomreply").build();
+            BusConfig.Builder worker = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("w-1").serverCode(mode);
+            if (mode == ServerCodeMode.FUNCTIONS) {
+                io.stargazer.bus.Provisioning.provision(url, BusConfig.builder().topology(t).role(NodeRole.TOOLS).nodeId("provisioner").build());
+            }
+            try (EventBus bus = EventBus.connect(url, worker.build());
+                 ToolClient client = ToolClient.create(bus);
+                 RawRedis raw = new RawRedis(url)) {
+                CompletableFuture<Object> call = client.call("count", Map.of(), Duration.ofSeconds(60));
+                await().atMost(Duration.ofSeconds(10)).until(() -> raw.xlen(t.toolsStream()) == 1);
+                Envelope request = io.stargazer.bus.wire.WireFormat.decodeEntry(RawRedis.fields(raw.xrange(t.toolsStream()).get(0)));
+                byte[] reply = io.stargazer.bus.wire.WireFormat.encode(
+                        Envelope.of("request_id", request.string("request_id"), "ok", true, "result", "answered"));
+                try (RedisFaults.Fault oom = RedisFaults.refuseWrites(url)) {
+                    long before = scriptCalls(raw);
+                    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50)).until(() -> scriptCalls(raw) >= before + 2);
+                    raw.sync().configSet("maxmemory", "0");
+                    raw.xadd(request.string("reply_to"), "payload", reply);
+                    raw.sync().configSet("maxmemory", "1");
+                    assertThat(call.get(30, TimeUnit.SECONDS)).isEqualTo("answered");
+                }
+            }
+        }
+    }
+
+    /** Script and function calls the server ran or refused: the client's reader turns, each tick runs its upkeep. */
+    private static long scriptCalls(RawRedis raw) {
+        long n = 0;
+        for (String line : raw.sync().info("commandstats").split("\\r?\\n")) {
+            if (!line.startsWith("cmdstat_fcall:") && !line.startsWith("cmdstat_evalsha:") && !line.startsWith("cmdstat_eval:")) continue;
+            for (String kv : line.substring(line.indexOf(':') + 1).split(",")) {
+                if (kv.startsWith("calls=") || kv.startsWith("rejected_calls=")) n += Long.parseLong(kv.substring(kv.indexOf('=') + 1));
+            }
+        }
+        return n;
+    }
+
     private static Envelope request(String requestId, String tool, String replyTo) {
         return Envelope.of("request_id", requestId, "tool", tool, "args", Map.of(), "reply_to", replyTo);
     }
