@@ -287,13 +287,13 @@ class MainCliTest {
             Result first = run(env, "provision", "--url", server.url());
             assertThat(first.code()).as(first.err()).isZero();
             assertThat(first.out().lines()).containsExactly(
-                    "loaded library stargazer 9",
+                    "loaded library stargazer 10",
                     "created group " + t.workerGroup() + " on " + t.inboundStream(),
                     "created group " + t.toolsGroup() + " on " + t.toolsStream(),
                     "provisioned");
             Result again = run(env, "provision", "--url", server.url());
             assertThat(again.out().lines()).last().isEqualTo("nothing to do: already provisioned");
-            assertThat(again.out().lines()).first().isEqualTo("library stargazer 9 already loaded");
+            assertThat(again.out().lines()).first().isEqualTo("library stargazer 10 already loaded");
         }
     }
 

@@ -27,7 +27,7 @@ public final class ServerCode {
     /** The library's name ({@code #!lua name=...}). */
     public static final String LIBRARY = "stargazer";
     /** The library version this code calls; {@code sg_version} of a loaded library must return it. */
-    public static final int VERSION = 9;
+    public static final int VERSION = 10;
 
     /** The script whose text is the key has the same contract as the function named by the value. */
     private static final Map<String, String> FUNCTION_OF = Map.ofEntries(

@@ -59,17 +59,19 @@ final class StreamGuard {
     }
 
     /**
-     * KEYS[1] stream; ARGV[1] cap. Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
+     * KEYS[1] stream; ARGV[1] cap; ARGV[2] '1' to hold: finding no group, trim nothing ({@link #holdsForLostGroups}).
+     * Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
      * Stream ids are compared as (ms, seq) pairs of Lua numbers: exact below 2^53, which millisecond times are.
      */
     static final String TRIM_SCRIPT = """
             local key = KEYS[1]
             local cap = tonumber(ARGV[1])
+            local hold = ARGV[2] == '1'
             if redis.call('EXISTS', key) == 0 then return {0, '', 0, 0} end
             local len = redis.call('XLEN', key)
             local groups = redis.call('XINFO', 'GROUPS', key)
             if #groups == 0 then
-              if len > cap then redis.call('XTRIM', key, 'MAXLEN', '~', cap) end
+              if len > cap and not hold then redis.call('XTRIM', key, 'MAXLEN', '~', cap) end
               return {redis.call('XLEN', key), '', 0, 0}
             end
             if len < cap then return {len, '', 1, 0} end
@@ -114,6 +116,10 @@ final class StreamGuard {
     private final List<String> evictArgs;
     private final List<String> safeArgs;
     private final long noGroupSlack;
+    /** The trim script's ARGV[1]: the cap. */
+    private final byte[] capArg;
+    private static final byte[] HOLD = {'1'};
+    private static final byte[] NO_HOLD = {'0'};
     private final ConcurrentHashMap<String, State> states = new ConcurrentHashMap<>();
 
     /** Per stream: what this process knows of its length and whether it is full. */
@@ -170,6 +176,7 @@ final class StreamGuard {
         this.publishers = publishers;
         String cap = Long.toString(config.streamMaxlen());
         this.evictArgs = List.of("MAXLEN", "~", cap);
+        this.capArg = cap.getBytes(StandardCharsets.US_ASCII);
         this.safeArgs = version.hasAckedTrimming() ? List.of("ACKED", "MAXLEN", "~", cap) : List.of();
         this.noGroupSlack = noGroupSlack(config.streamMaxlen());
     }
@@ -285,23 +292,18 @@ final class StreamGuard {
     }
 
     /**
-     * The trim script's cap while a stream is held for its lost groups: no stream is that long, so the script trims
-     * nothing, and still says how long the stream is and whether it has a group (the library's {@code sg_trim} the same,
-     * so its contract, and the library's version, stay as they are).
-     */
-    static final String NO_TRIM_CAP = Long.toString((1L << 53) - 1);
-
-    /**
      * Under SAFE, whether a check of {@code s} must not trim it for want of a group: this process saw a group on it,
-     * the last check found none, and it has not yet been at its cap without one for SG_BACKPRESSURE_TIMEOUT_MS. A
-     * consumer that was running re-creates its lost group at the last entry it knew delivered, before everything
-     * stored since (docs/reliability.md, "A consumer group that disappears"): trimming those as a stream nobody reads
-     * lost them silently. A group gone for good does not hold the stream for ever: past that time it is trimmed as a
+     * and it has not yet been at its cap without one for SG_BACKPRESSURE_TIMEOUT_MS. A consumer that was running
+     * re-creates its lost group at the last entry it knew delivered, before everything stored since
+     * (docs/reliability.md, "A consumer group that disappears"): trimming those as a stream nobody reads lost them
+     * silently. The script itself tells (ARGV[2]), since only it sees whether the groups are still there: a check
+     * that went by what the last one found trimmed a stream whose groups were lost since (Redis restarted empty) at
+     * its first look. A group gone for good does not hold the stream for ever: past that time it is trimmed as a
      * stream without groups.
      */
     private boolean holdsForLostGroups(State s, long now) {
         long since = s.groupsGoneSince;
-        return config.trimPolicy() == TrimPolicy.SAFE && s.sawGroups && !s.hasGroups
+        return config.trimPolicy() == TrimPolicy.SAFE && s.sawGroups
                 && (since == 0 || now - since < config.backpressureTimeout().toNanos());
     }
 
@@ -310,15 +312,13 @@ final class StreamGuard {
         if (!s.checking.compareAndSet(false, true)) {
             return;
         }
-        boolean held = holdsForLostGroups(s, System.nanoTime());
-        String cap = held ? NO_TRIM_CAP : Long.toString(config.streamMaxlen());
+        byte[] hold = holdsForLostGroups(s, System.nanoTime()) ? HOLD : NO_HOLD;
         long sinceAtStart = s.sinceCheck.get();
         // Publishes handed over before this check and not yet answered may land after its XLEN: counted as if they
         // came after it, or a burst that is still on the wire when a check runs leaves the stream over its cap.
         long unansweredAtStart = publishers.apply(s.stream).unanswered();
         try {
-            code.<String, byte[], List<Object>>run(redis, TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream},
-                    cap.getBytes(StandardCharsets.US_ASCII))
+            code.<String, byte[], List<Object>>run(redis, TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream}, capArg, hold)
                     .whenComplete((r, e) -> completeVia.accept(() -> {
                         s.checking.set(false);
                         if (e != null) {
@@ -327,7 +327,7 @@ final class StreamGuard {
                             expireParked(s);
                             return;
                         }
-                        applyResult(s, (List<?>) r, held, sinceAtStart, unansweredAtStart);
+                        applyResult(s, (List<?>) r, sinceAtStart, unansweredAtStart);
                     }));
         } catch (RuntimeException e) {
             s.checking.set(false);
@@ -335,8 +335,7 @@ final class StreamGuard {
         }
     }
 
-    /** {@code held}: the check ran with {@link #NO_TRIM_CAP}, so the script did not look for a lagging group. */
-    private void applyResult(State s, List<?> r, boolean held, long sinceAtStart, long unansweredAtStart) {
+    private void applyResult(State s, List<?> r, long sinceAtStart, long unansweredAtStart) {
         long length = Replies.num(r.get(0));
         String lagging = String.valueOf(Replies.text(r.get(1)));
         boolean hasGroups = Replies.num(r.get(2)) == 1;
@@ -350,13 +349,6 @@ final class StreamGuard {
         if (hasGroups) {
             s.sawGroups = true;
             s.groupsGoneSince = 0;
-            if (atCap && held) {
-                // It found a group back and did not look for the lagging one: again, with the cap (once: the group is
-                // known now). Not told by an empty lagging name, which Redis allows a group to have: a stream behind a
-                // group named "" was checked back to back and never held.
-                check(s);
-                return;
-            }
         } else if (safe && s.sawGroups && atCap && s.groupsGoneSince == 0) {
             s.groupsGoneSince = now == 0 ? 1 : now;
         }

@@ -17,7 +17,7 @@
 -- refused). So the functions below that only read, keep idle times, delete or trim (sg_trim, sg_refresh, sg_confirm,
 -- sg_delete_idle_consumer, sg_resume, sg_tool_keep, sg_reply_stream_maintain) carry 'allow-oom'; 'allow-oom' also lets every command inside run, so none of
 -- them may call a command that adds data. Everything that adds (XADD, SET, HSET) stays unflagged and is refused.
-local VERSION = 9
+local VERSION = 10
 -- The smallest cap a caller may ask for: BusConfig.MIN_STREAM_MAXLEN.
 local MIN_CAP = 1000
 
@@ -408,17 +408,20 @@ redis.register_function('sg_dead_letter', function(keys, argv)
   return {added and 1 or 0, id}
 end)
 
--- The SAFE trim. KEYS[1] stream; ARGV[1] cap (>= 1000). Trims only below the oldest entry some group still needs;
--- a stream without groups to its cap. Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
+-- The SAFE trim. KEYS[1] stream; ARGV[1] cap (>= 1000); ARGV[2] (version 10, optional) '1': the caller saw groups on
+-- the stream, so finding none it trims nothing (they were lost: a re-created group reads from before what is there).
+-- Trims only below the oldest entry some group still needs; a stream without groups (unless held) to its cap.
+-- Returns {length after, lagging group or '', has groups 0/1, trimmed 0/1}.
 local function sg_trim(keys, argv)
   check_keys(keys, 1)
   local key = keys[1]
   local cap = whole(argv[1], 'cap', MIN_CAP)
+  local hold = argv[2] == '1'
   if redis.call('EXISTS', key) == 0 then return {0, '', 0, 0} end
   local len = redis.call('XLEN', key)
   local groups = redis.call('XINFO', 'GROUPS', key)
   if #groups == 0 then
-    if len > cap then redis.call('XTRIM', key, 'MAXLEN', '~', cap) end
+    if len > cap and not hold then redis.call('XTRIM', key, 'MAXLEN', '~', cap) end
     return {redis.call('XLEN', key), '', 0, 0}
   end
   if len < cap then return {len, '', 1, 0} end

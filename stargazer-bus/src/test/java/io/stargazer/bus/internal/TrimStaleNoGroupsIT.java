@@ -141,12 +141,8 @@ class TrimStaleNoGroupsIT {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
         EventBus a = gateway(url, t, Duration.ofSeconds(30), ServerCodeMode.SCRIPTS);
-        StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
         try (RawRedis raw = new RawRedis(url)) {
-            raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "$"), RawRedis.b("worker"),
-                    io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
-            a.publishInbound(Envelope.of("seq", -1));
-            await().atMost(WAIT).until(() -> st.hasGroups && !st.checking.get());
+            sawTheGroup(a, raw, stream);
         }
         server.restart();
         int stored = publishUntilRefused(a, CAP + CAP / 10 + 300);
@@ -166,6 +162,66 @@ class TrimStaleNoGroupsIT {
     }
 
     /**
+     * The first check after the groups were lost finds the stream already past its cap (another gateway's publishes, or
+     * this one's while the check was late). Before, that check went by what the last one had found, a group, asked the
+     * script to trim to the cap, and the script, finding no group, trimmed it as a stream nobody reads: acknowledged
+     * entries the re-created group would read were gone (the CI run of cfe14bb, with the check late: 1 016 of 1 256
+     * left). Now the script is told this process saw groups there and trims nothing when it finds none.
+     */
+    @Test
+    void theFirstCheckAfterRedisRestartedEmptyTrimsNothingEvenPastTheCap() {
+        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
+        closeables.add(server::stop);
+        firstCheckAfterTheGroupsWereLost(RedisUrl.parse(server.url()), ServerCodeMode.SCRIPTS, server::restart);
+    }
+
+    /** The same through the library's sg_trim, the groups deleted by hand (XGROUP DESTROY). */
+    @Test
+    void theFirstCheckAfterTheGroupsWereDeletedTrimsNothingEvenPastTheCapWithTheLibrary() {
+        RedisUrl url = provisionedServer();
+        firstCheckAfterTheGroupsWereLost(url, ServerCodeMode.FUNCTIONS, null);
+    }
+
+    /** A server of this test's own with the library loaded. */
+    private RedisUrl provisionedServer() {
+        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
+        closeables.add(server::stop);
+        RedisUrl url = RedisUrl.parse(server.url());
+        io.stargazer.bus.Provisioning.provision(url, BusConfig.builder().topology(TestRedis.topology()).build());
+        return url;
+    }
+
+    /** {@code loseGroups}: how the stream loses its group; null: XGROUP DESTROY. */
+    private void firstCheckAfterTheGroupsWereLost(RedisUrl url, ServerCodeMode code, Runnable loseGroups) {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus a = gateway(url, t, Duration.ofSeconds(30), code);
+        assertThat(a.serverCode()).isEqualTo(code);
+        try (RawRedis raw = new RawRedis(url)) {
+            sawTheGroup(a, raw, stream);
+            if (loseGroups != null) {
+                loseGroups.run();
+            } else {
+                raw.sync().xgroupDestroy(RawRedis.b(stream), RawRedis.b("worker"));
+            }
+        }
+        long before;
+        try (RawRedis raw = new RawRedis(url)) {
+            // Another gateway's publishes, past the cap by more than a stream node (100 entries), which approximate
+            // trimming removes whole.
+            for (int i = 0; i < CAP + CAP / 5; i++) {
+                raw.sync().xadd(RawRedis.b(stream), java.util.Map.of(RawRedis.b("payload"), WireFormat.encode(Envelope.of("other", i))));
+            }
+            before = raw.xlen(stream);
+        }
+        int stored = publishUntilRefused(a, 3 * CAP);
+        try (RawRedis raw = new RawRedis(url)) {
+            assertThat(stored).as("refused once the check found the stream at its cap without its groups").isLessThan(3 * CAP);
+            assertThat(raw.xlen(stream)).as("every entry stored since the groups were lost is still there").isEqualTo(before + stored);
+        }
+    }
+
+    /**
      * A group that does not come back (deleted on purpose, or its consumers are gone for good) does not hold the stream
      * for ever: once it has been at its cap with no group for SG_BACKPRESSURE_TIMEOUT_MS, it is trimmed as a stream without groups.
      */
@@ -177,10 +233,7 @@ class TrimStaleNoGroupsIT {
     /** The same through the library's sg_trim (a provisioned server of its own), which a check held for lost groups calls too. */
     @Test
     void aStreamWhoseGroupsAreGoneForGoodIsTrimmedAfterTheBackpressureTimeoutWithTheLibrary() {
-        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
-        closeables.add(server::stop);
-        RedisUrl url = RedisUrl.parse(server.url());
-        io.stargazer.bus.Provisioning.provision(url, BusConfig.builder().topology(TestRedis.topology()).build());
+        RedisUrl url = provisionedServer();
         goneForGood(url, ServerCodeMode.FUNCTIONS);
     }
 
@@ -189,12 +242,8 @@ class TrimStaleNoGroupsIT {
         String stream = t.inboundStream();
         EventBus a = gateway(url, t, Duration.ofSeconds(2), code);
         assertThat(a.serverCode()).isEqualTo(code);
-        StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
         try (RawRedis raw = new RawRedis(url)) {
-            raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "$"), RawRedis.b("worker"),
-                    io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
-            a.publishInbound(Envelope.of("seq", -1));
-            await().atMost(WAIT).until(() -> st.hasGroups && !st.checking.get());
+            sawTheGroup(a, raw, stream);
             raw.sync().xgroupDestroy(RawRedis.b(stream), RawRedis.b("worker"));
             int stored = publishUntilRefused(a, 3 * CAP);
             assertThat(stored).as("refused at the cap while the group may come back").isLessThan(3 * CAP);
@@ -210,6 +259,15 @@ class TrimStaleNoGroupsIT {
                 .trimPolicy(TrimPolicy.SAFE).backpressure(Backpressure.REJECT).backpressureTimeout(grace).serverCode(code).build());
         closeables.add(bus);
         return bus;
+    }
+
+    /** Creates the group "worker" on the new inbound {@code stream}; {@code a} publishes once, and its check finds the group. */
+    private static void sawTheGroup(EventBus a, RawRedis raw, String stream) {
+        raw.sync().xgroupCreate(XReadArgs.StreamOffset.from(RawRedis.b(stream), "$"), RawRedis.b("worker"),
+                io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
+        a.publishInbound(Envelope.of("seq", -1));
+        StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
+        await().atMost(WAIT).until(() -> st.hasGroups && !st.checking.get());
     }
 
     /** Publishes up to {@code n} entries (seq 0, 1, ...), stopping at the first refusal; returns how many were stored. */
