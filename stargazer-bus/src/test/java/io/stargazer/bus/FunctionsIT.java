@@ -121,6 +121,21 @@ class FunctionsIT {
         assertThat(admin.xrange(s).get(0).getId()).isEqualTo(ids.get(1200));
     }
 
+    /** Version 10: told the caller saw groups on it (a second argument '1'), sg_trim trims a stream without any not at all. */
+    @Test
+    void sgTrimHoldsAStreamWithoutGroupsWhenTheCallerSawSome() {
+        Topology t = TestRedis.topology();
+        Provisioning.provision(url(), config(t));
+        String s = t.inboundStream() + ":lost";
+        for (int i = 0; i < 1500; i++) admin.xadd(s, "payload", b("x" + i), "trace_id", "t");
+        List<?> held = (List<?>) fcall("sg_trim", new String[] {s}, "1000", "1");
+        assertThat(held.get(0)).as("length after").isEqualTo(1500L);
+        assertThat(held.get(2)).as("has groups").isEqualTo(0L);
+        assertThat(admin.xlen(s)).isEqualTo(1500);
+        fcall("sg_trim", new String[] {s}, "1000", "0");
+        assertThat(admin.xlen(s)).as("not held: trimmed to the cap, whole nodes of 100").isBetween(1000L, 1099L);
+    }
+
     @Test
     void functionsRefuseKeysOfTheWrongShape() {
         Topology t = TestRedis.topology();

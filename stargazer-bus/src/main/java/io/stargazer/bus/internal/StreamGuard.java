@@ -312,13 +312,13 @@ final class StreamGuard {
         if (!s.checking.compareAndSet(false, true)) {
             return;
         }
-        byte[] hold = holdsForLostGroups(s, System.nanoTime()) ? HOLD : NO_HOLD;
+        boolean hold = holdsForLostGroups(s, System.nanoTime());
         long sinceAtStart = s.sinceCheck.get();
         // Publishes handed over before this check and not yet answered may land after its XLEN: counted as if they
         // came after it, or a burst that is still on the wire when a check runs leaves the stream over its cap.
         long unansweredAtStart = publishers.apply(s.stream).unanswered();
         try {
-            code.<String, byte[], List<Object>>run(redis, TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream}, capArg, hold)
+            code.<String, byte[], List<Object>>run(redis, TRIM_SCRIPT, ScriptOutputType.MULTI, new String[] {s.stream}, capArg, hold ? HOLD : NO_HOLD)
                     .whenComplete((r, e) -> completeVia.accept(() -> {
                         s.checking.set(false);
                         if (e != null) {
@@ -327,7 +327,7 @@ final class StreamGuard {
                             expireParked(s);
                             return;
                         }
-                        applyResult(s, (List<?>) r, sinceAtStart, unansweredAtStart);
+                        applyResult(s, (List<?>) r, hold, sinceAtStart, unansweredAtStart);
                     }));
         } catch (RuntimeException e) {
             s.checking.set(false);
@@ -335,7 +335,12 @@ final class StreamGuard {
         }
     }
 
-    private void applyResult(State s, List<?> r, long sinceAtStart, long unansweredAtStart) {
+    /**
+     * {@code held}: the check asked the script to hold; a stream it found at its cap without groups was then not
+     * trimmed, and stays full even if SG_BACKPRESSURE_TIMEOUT_MS ran out meanwhile (the next check trims it): released
+     * onto a stream nobody trimmed, held publishes took it past its cap, and the log said it was trimmed.
+     */
+    private void applyResult(State s, List<?> r, boolean held, long sinceAtStart, long unansweredAtStart) {
         long length = Replies.num(r.get(0));
         String lagging = String.valueOf(Replies.text(r.get(1)));
         boolean hasGroups = Replies.num(r.get(2)) == 1;
@@ -352,7 +357,7 @@ final class StreamGuard {
         } else if (safe && s.sawGroups && atCap && s.groupsGoneSince == 0) {
             s.groupsGoneSince = now == 0 ? 1 : now;
         }
-        boolean heldForLostGroups = !hasGroups && atCap && holdsForLostGroups(s, now);
+        boolean heldForLostGroups = !hasGroups && atCap && held;
         boolean full = safe && atCap && (hasGroups || heldForLostGroups);
         if (full && !s.full) {
             log.atWarn().addKeyValue("stream", s.stream).addKeyValue("length", length).addKeyValue("maxlen", config.streamMaxlen())

@@ -267,7 +267,7 @@ class TrimStaleNoGroupsIT {
                 io.lettuce.core.XGroupCreateArgs.Builder.mkstream());
         a.publishInbound(Envelope.of("seq", -1));
         StreamGuard.State st = ((RedisEventBus) a).guard().state(stream);
-        await().atMost(WAIT).until(() -> st.hasGroups && !st.checking.get());
+        await().atMost(WAIT).until(() -> st.sawGroups && !st.checking.get());
     }
 
     /** Publishes up to {@code n} entries (seq 0, 1, ...), stopping at the first refusal; returns how many were stored. */
