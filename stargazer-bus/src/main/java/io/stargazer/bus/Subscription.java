@@ -50,8 +50,8 @@ public interface Subscription extends AutoCloseable {
      * Stops reading, waits up to the configured close timeout for in-flight handlers (asynchronous ones until their
      * stage completes; meanwhile their entries stay this consumer's), flushes acknowledgements, and leaves entries that
      * did not finish pending in the group for other consumers to take over. Handlers still running after the timeout
-     * are interrupted; their entries are given back with the delivery not counted, so an interrupt never dead-letters
-     * an entry.
+     * are interrupted; their entries, and those read and never started, are given back with the delivery not counted,
+     * so neither an interrupt nor a close dead-letters an entry.
      */
     @Override
     void close();

@@ -44,10 +44,20 @@ final class ReaderConnection {
      * with a command timeout when no answer comes within its block plus the dead-peer timeout (Redis.readerTimeouts).
      */
     Object read(ProtocolKeyword type, CommandArgs<byte[], byte[]> args, long blockMillis) {
+        return await(send(type, args, blockMillis));
+    }
+
+    /** Sends a read as {@link #read} does, without waiting for its reply: {@link #await} takes it. */
+    AsyncCommand<byte[], byte[], List<Object>> send(ProtocolKeyword type, CommandArgs<byte[], byte[]> args, long blockMillis) {
         sync(); // opens the connection when there is none
         AsyncCommand<byte[], byte[], List<Object>> cmd = new AsyncCommand<>(
                 new Redis.BlockingRead<>(type, new NestedMultiOutput<>(Redis.BYTES), args, blockMillis));
         conn.dispatch(cmd);
+        return cmd;
+    }
+
+    /** The reply of a read {@link #send} sent, as {@link #read} returns it. */
+    Object await(AsyncCommand<byte[], byte[], List<Object>> cmd) {
         try {
             return cmd.get();
         } catch (ExecutionException e) {

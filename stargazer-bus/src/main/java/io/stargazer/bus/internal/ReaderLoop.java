@@ -32,6 +32,10 @@ final class ReaderLoop {
         /** The first turn that succeeded after a failed one. */
         default void recovered() {
         }
+
+        /** The loop ends (stopped, or for good): the last use of the connection, before it is dropped. */
+        default void ending(ReaderConnection conn) {
+        }
     }
 
     private final ReaderConnection conn;
@@ -102,6 +106,11 @@ final class ReaderLoop {
                 sleep(backoff);
                 backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
             }
+        }
+        try {
+            body.ending(conn);
+        } catch (RuntimeException e) {
+            log.atDebug().log(what + " could not finish its last read: " + e.getMessage());
         }
         conn.drop();
     }

@@ -4,6 +4,7 @@ import io.lettuce.core.XGroupCreateArgs;
 import io.lettuce.core.XReadArgs;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.output.NestedMultiOutput;
+import io.lettuce.core.protocol.AsyncCommand;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
 import io.stargazer.bus.AsyncMessageHandler;
@@ -169,6 +170,7 @@ final class StreamConsumer implements Subscription {
             @Override public void turn(ReaderConnection conn) throws InterruptedException { StreamConsumer.this.turn(conn); }
             @Override public boolean failed(Throwable e) { return StreamConsumer.this.readerFailed(e); }
             @Override public void recovered() { state.compareAndSet(State.RECONNECTING, paused ? State.PAUSED : State.RUNNING); }
+            @Override public void ending(ReaderConnection conn) { if (ahead != null) takeAhead(conn); }
         });
     }
 
@@ -189,6 +191,11 @@ final class StreamConsumer implements Subscription {
 
     private void turn(ReaderConnection conn) throws InterruptedException {
         conn.sync(); // opens the connection when there is none
+        // A read sent ahead at the end of the last turn is this turn's read; its reply comes before anything below.
+        boolean tookAhead = ahead != null;
+        if (tookAhead) {
+            takeAhead(conn);
+        }
         long now = System.nanoTime() / 1_000_000;
         boolean pausedNow = checkPause(conn, now);
         if (!pausedNow && now >= nextClaimAt) {
@@ -207,6 +214,9 @@ final class StreamConsumer implements Subscription {
         }
         if (pausedNow) {
             Thread.sleep(Math.max(1, Math.min(100, nextPauseCheckAt - now)));
+            return;
+        }
+        if (tookAhead) {
             return;
         }
         int n = acquire(cfg.batchSize());
@@ -244,10 +254,89 @@ final class StreamConsumer implements Subscription {
         } else if (!entries.isEmpty()) {
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
+        long readAt = readNumber;
+        if (!fromHistory && entries.size() == n) {
+            readAhead(conn);
+        }
         // What a read of its own pending list returns may have been acknowledged while the reply was on its way: such
         // entries are checked before they run, as taken-over ones are.
-        handOut(entries, counts, fromHistory);
+        handOut(entries, counts, fromHistory, readAt);
         state.compareAndSet(State.STARTING, State.RUNNING);
+    }
+
+    // ---- read-ahead (reader thread) ---------------------------------------------------------------------------
+
+    /**
+     * The next read of new entries, on the wire while the last full batch is handed out; null when none is. A full
+     * batch says there is a backlog: the server reads the next batch and Lettuce parses its reply while this thread
+     * decodes and dispatches the last one, so a batch costs the longer of the two, not their sum (one consumer of a
+     * backlog, ProfileMain consume: bench/profile-notes.md). Sent without BLOCK, so the commands of the next turn on
+     * this connection (pause check, takeover) wait behind it for no longer than a read. It holds in-flight permits like
+     * any read, taken only if free: the in-flight bound stays as it is. Its entries are handed out after the batch before
+     * them, on this thread, so a channel's order stays as it is.
+     */
+    private AsyncCommand<byte[], byte[], List<Object>> ahead;
+    /** The permits {@link #ahead} holds. */
+    private int aheadPermits;
+    /** {@link #ahead}'s number among the reads ({@link #reads}): what its entries are handed out with. */
+    private long aheadNumber;
+
+    /** Sends the next read of new entries ahead, when in-flight places are free and nothing else is due first. */
+    private void readAhead(ReaderConnection conn) {
+        if (stopping || paused || history) {
+            return; // a history read (after a takeover or a failure) goes first: it is the next turn's read
+        }
+        int m = 0;
+        while (m < cfg.batchSize() && permits.tryAcquire()) m++;
+        if (m == 0) {
+            return;
+        }
+        CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("GROUP").add(groupName).add(consumerName)
+                .add("COUNT").add(m).add("STREAMS").addKey(streamKey).add(">");
+        long number = reads.incrementAndGet();
+        try {
+            ahead = conn.send(CommandType.XREADGROUP, args, 0);
+        } catch (RuntimeException e) {
+            permits.release(m);
+            return; // the next turn reads as usual, and meets the failure if it lasts
+        }
+        aheadPermits = m;
+        aheadNumber = number;
+    }
+
+    /**
+     * Takes the reply of the read sent ahead and hands its entries out, sending the next one first when this batch is
+     * full too. A failure gives the permits back and is the turn's failure: what the read took stays pending, and the
+     * history read after a failure finds it.
+     */
+    private void takeAhead(ReaderConnection conn) {
+        AsyncCommand<byte[], byte[], List<Object>> cmd = ahead;
+        int n = aheadPermits;
+        long readAt = aheadNumber;
+        ahead = null;
+        List<RawEntry> entries;
+        try {
+            entries = RawEntry.parseRead(conn.await(cmd));
+        } catch (RuntimeException e) {
+            permits.release(n);
+            throw Redis.translate(e, "XREADGROUP on '" + cfg.stream() + "' group '" + cfg.group() + "'");
+        }
+        permits.release(n - entries.size());
+        if (!entries.isEmpty()) {
+            lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
+        }
+        if (entries.size() == n) {
+            readAhead(conn);
+        }
+        handOut(entries, null, false, readAt);
+    }
+
+    /** A failed turn: a read sent ahead went with the dropped connection; its permits come back (its entries: history). */
+    private void dropAhead() {
+        if (ahead != null) {
+            ahead = null;
+            permits.release(aheadPermits);
+        }
     }
 
     /**
@@ -311,6 +400,7 @@ final class StreamConsumer implements Subscription {
 
     /** What the reader does after a failed turn: true to retry after the backoff, false to stop for good. */
     private boolean readerFailed(Throwable e) {
+        dropAhead();
         readHistoryAgain();
         if (e instanceof RedisServerException.AccessDenied) {
             failure = e;
@@ -563,7 +653,7 @@ final class StreamConsumer implements Subscription {
                 log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                         .addKeyValue("consumer", cfg.consumerName()).addKeyValue("count", take.size())
                         .log("Took over entries idle past the claim time");
-                handOut(take, counts, true);
+                handOut(take, counts, true, readNumber);
             }
         } while (!"0-0".equals(cursor) && ++rounds < 10 && !loop.stopping());
         return sawNil;
@@ -646,7 +736,8 @@ final class StreamConsumer implements Subscription {
      * Hands entries to the lanes; each holds one permit until it is finally settled or given up. {@code confirmFirst}:
      * check before running each that it is still pending with this consumer (taken over, or read from the pending list).
      */
-    private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst) {
+    /** {@code readAt}: the number of the read that returned {@code entries} ({@link #reads}). */
+    private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst, long readAt) {
         for (RawEntry e : entries) {
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
             if (e.deleted()) {
@@ -674,7 +765,7 @@ final class StreamConsumer implements Subscription {
                 permits.release();
                 continue;
             }
-            Held h = new Held(e, envelope, count, confirmFirst, readNumber);
+            Held h = new Held(e, envelope, count, confirmFirst, readAt);
             inFlight.put(e.id(), h);
             try {
                 lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
@@ -703,6 +794,10 @@ final class StreamConsumer implements Subscription {
     }
 
     private CompletionStage<?> attemptOnce(Held h) {
+        if (stopping && neverRun(h)) {
+            giveBackUnrun(h);
+            return null;
+        }
         if (stopping || h.done.isDone()) {
             finish(h, false);
             return null;
@@ -1120,6 +1215,25 @@ final class StreamConsumer implements Subscription {
         }
     }
 
+    /** Read here, its delivery counted by that read, and not run: nothing about it says it failed. */
+    private static boolean neverRun(Held h) {
+        return !h.ran && !h.countNextAttempt && !h.done.isDone();
+    }
+
+    /**
+     * Gives back an entry read and never run because the subscription closed first (it waited for its channel, or came
+     * in the last read). Left counted, the consumer taking it over counted a second delivery, and with one delivery
+     * allowed dead-lettered it unrun (ClosingWithHandlersIT.aConsumerClosedInTheMiddleOfABacklog...).
+     */
+    private void giveBackUnrun(Held h) {
+        givenBackUnrun.increment();
+        giveBack(h, new LeavePending(NOT_RUN));
+    }
+
+    private static final String NOT_RUN = "not run: the subscription closed first";
+    /** Entries given back by {@link #giveBackUnrun}: one line at close for all of them, not one each. */
+    private final LongAdder givenBackUnrun = new LongAdder();
+
     /** Where an entry given back after its group was lost is, as far as the give-back can tell. */
     private enum Fate { HELD_BY_ANOTHER, DELIVERED_AGAIN, PENDING_NOWHERE }
 
@@ -1169,7 +1283,8 @@ final class StreamConsumer implements Subscription {
     }
 
     private void putBackCount(Held h, LeavePending given, CompletableFuture<Void> done) {
-        log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+        log.atLevel(NOT_RUN.equals(given.getMessage()) ? org.slf4j.event.Level.DEBUG : org.slf4j.event.Level.INFO)
+                .addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
                 .log("Given back, left pending and not counted: " + given.getMessage());
         CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(cfg.stream()).add(cfg.group()).add(cfg.consumerName())
                 .add(0).add(h.id).add("RETRYCOUNT").add(Math.max(0, h.count - 1)).add("JUSTID");
@@ -1418,6 +1533,12 @@ final class StreamConsumer implements Subscription {
                 pool.shutdownNow();
                 awaitHandlers(System.nanoTime() + INTERRUPT_GRACE.toNanos());
             }
+            // What never started: left in its channel's lane when the pool shut down, or dropped from the pool's
+            // queue by shutdownNow. A task that starts late gives its entry back itself (attemptOnce); two give-backs
+            // of one entry put the same count back.
+            for (Held h : List.copyOf(inFlight.values())) {
+                if (neverRun(h)) giveBackUnrun(h);
+            }
             awaitSettling(System.nanoTime() + INTERRUPT_GRACE.toNanos());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -1432,7 +1553,8 @@ final class StreamConsumer implements Subscription {
         state.set(failure instanceof RedisServerException.AccessDenied ? State.FAILED : State.STOPPED);
         onClosed.accept(this);
         log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
-                .addKeyValue("delivered", delivered.sum()).addKeyValue("acknowledged", acknowledged.sum()).log("Subscription closed");
+                .addKeyValue("delivered", delivered.sum()).addKeyValue("acknowledged", acknowledged.sum())
+                .addKeyValue("given_back_unrun", givenBackUnrun.sum()).log("Subscription closed");
     }
 
     /**

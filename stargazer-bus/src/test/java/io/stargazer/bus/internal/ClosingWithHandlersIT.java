@@ -15,7 +15,11 @@ import io.stargazer.bus.testing.Closer;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -316,5 +320,47 @@ class ClosingWithHandlersIT {
         assertThat(blockedOutcome).singleElement().isInstanceOf(io.stargazer.bus.BackpressureException.class);
         await("the held publish completes").atMost(Duration.ofSeconds(10)).until(held::isDone);
         assertThat(held.handle((r, e) -> Failures.unwrap(e)).join()).isInstanceOf(io.stargazer.bus.BackpressureException.class);
+    }
+
+    /**
+     * Consumer a is closed in the middle of a backlog, with entries read (handed out and waiting for their channel, or
+     * read ahead) that it did not run; consumer b takes them over. Every entry runs, none twice, and none is dead-lettered:
+     * also with one delivery allowed: before, a left them counted, and b dead-lettered them unrun.
+     */
+    @ParameterizedTest(name = "maxDeliveries {0}")
+    @ValueSource(ints = {5, 1})
+    void aConsumerClosedInTheMiddleOfABacklogLeavesWhatItDidNotRunToTheNextUncounted(int maxDeliveries) {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String in = t.inboundStream();
+        int total = 3000;
+        bus.ensureGroup(in, t.workerGroup());
+        for (int i = 0; i < total; i++) bus.publish(in, Envelope.of("channel_id", "c-" + i % 7, "seq", i));
+        Map<Long, String> ranBy = new ConcurrentHashMap<>();
+        Set<Long> twice = ConcurrentHashMap.newKeySet();
+        ConsumerConfig.Builder config = ConsumerConfig.builder(in, t.workerGroup()).batchSize(50).maxInFlight(200).concurrency(2)
+                .maxDeliveries(maxDeliveries).claimIdle(Duration.ofSeconds(1));
+        Subscription a = bus.subscribe(config.consumerName("a").build(), d -> {
+            if (ranBy.put(d.envelope().longValue("seq", -1), "a") != null) twice.add(d.envelope().longValue("seq", -1));
+            Thread.sleep(1);
+        });
+        await().atMost(Duration.ofSeconds(30)).until(() -> ranBy.size() >= 300);
+        a.close(Duration.ofSeconds(10));
+        int byA = ranBy.size();
+        assertThat(byA).as("a was closed in the middle of the backlog").isLessThan(total);
+        closer.add(bus.subscribe(config.consumerName("b").build(), d -> {
+            if (ranBy.put(d.envelope().longValue("seq", -1), "b") != null) twice.add(d.envelope().longValue("seq", -1));
+        }));
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> ranBy.size() >= total
+                    && raw.sync().xpending(b(in), b(t.workerGroup())).getCount() == 0
+                    || raw.sync().exists(b(t.deadLetterStream(in))) == 1);
+            assertThat(raw.sync().exists(b(t.deadLetterStream(in)))).as("nothing dead-lettered").isZero();
+        }
+        assertThat(twice).as("run twice").isEmpty();
+        assertThat(ranBy).as("every entry ran").hasSize(total);
+        Map<String, Integer> by = new HashMap<>();
+        ranBy.values().forEach(who -> by.merge(who, 1, Integer::sum));
+        assertThat(by.get("b")).as("b ran what a left").isPositive();
     }
 }

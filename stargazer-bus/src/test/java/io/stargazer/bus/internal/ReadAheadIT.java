@@ -1,0 +1,78 @@
+// Promises kept while a consumer reads a backlog ahead (the next XREADGROUP on the wire while the last full batch is
+// handed out): each entry handled once, every channel in order, the in-flight bound held. A consumer closed in the
+// middle of a backlog: ClosingWithHandlersIT.
+package io.stargazer.bus.internal;
+
+import static io.stargazer.testing.RawRedis.b;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.ConsumerConfig;
+import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EventBus;
+import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.Subscription;
+import io.stargazer.bus.Topology;
+import io.stargazer.bus.testing.Closer;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class ReadAheadIT {
+    private static final int CHANNELS = 7;
+    private final Closer closer = new Closer();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        closer.close();
+    }
+
+    private static void backlog(EventBus bus, String stream, int n) {
+        for (int i = 0; i < n; i++) bus.publish(stream, Envelope.of("channel_id", "c-" + i % CHANNELS, "seq", i));
+    }
+
+    @Test
+    void aBacklogIsHandledOnceEachInChannelOrderWithinTheInFlightBound() {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String in = t.inboundStream();
+        int total = 4000;
+        int maxInFlight = 120;
+        bus.ensureGroup(in, t.workerGroup());
+        backlog(bus, in, total);
+        Map<String, List<Long>> seen = new ConcurrentHashMap<>();
+        AtomicInteger handled = new AtomicInteger();
+        AtomicInteger mostInFlight = new AtomicInteger();
+        AtomicReference<Subscription> sub = new AtomicReference<>();
+        sub.set(closer.add(bus.subscribe(ConsumerConfig.builder(in, t.workerGroup()).consumerName("c").batchSize(50)
+                .maxInFlight(maxInFlight).concurrency(4).build(), d -> {
+                    Envelope e = d.envelope();
+                    seen.computeIfAbsent(e.channelId(), k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(e.longValue("seq", -1));
+                    Subscription s = sub.get();
+                    if (s != null) mostInFlight.accumulateAndGet((int) s.stats().inFlight(), Math::max);
+                    handled.incrementAndGet();
+                })));
+        await().atMost(Duration.ofSeconds(60)).until(() -> handled.get() >= total);
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            await().atMost(Duration.ofSeconds(30)).until(() -> raw.sync().xpending(b(in), b(t.workerGroup())).getCount() == 0);
+        }
+        assertThat(handled.get()).as("each entry handled once").isEqualTo(total);
+        for (int c = 0; c < CHANNELS; c++) {
+            List<Long> expected = new ArrayList<>();
+            for (long i = c; i < total; i += CHANNELS) expected.add(i);
+            assertThat(seen.get("c-" + c)).as("channel c-%d, in order, each once", c).containsExactlyElementsOf(expected);
+        }
+        assertThat(mostInFlight.get()).as("in flight at most maxInFlight").isLessThanOrEqualTo(maxInFlight);
+    }
+}
