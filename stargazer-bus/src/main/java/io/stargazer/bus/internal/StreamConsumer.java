@@ -170,7 +170,7 @@ final class StreamConsumer implements Subscription {
             @Override public void turn(ReaderConnection conn) throws InterruptedException { StreamConsumer.this.turn(conn); }
             @Override public boolean failed(Throwable e) { return StreamConsumer.this.readerFailed(e); }
             @Override public void recovered() { state.compareAndSet(State.RECONNECTING, paused ? State.PAUSED : State.RUNNING); }
-            @Override public void ending(ReaderConnection conn) { if (ahead != null) takeAhead(conn); }
+            @Override public void ending(ReaderConnection conn) { if (ahead != null) takeAhead(conn, false); }
         });
     }
 
@@ -191,12 +191,15 @@ final class StreamConsumer implements Subscription {
 
     private void turn(ReaderConnection conn) throws InterruptedException {
         conn.sync(); // opens the connection when there is none
-        // A read sent ahead at the end of the last turn is this turn's read; its reply comes before anything below.
+        long now = System.nanoTime() / 1_000_000;
+        // A read sent ahead at the end of the last turn is this turn's read; its reply comes before anything below. It
+        // sends the next one only when nothing else is due in this turn: no command of this turn may follow a read
+        // sent ahead, whose entries are not held yet (a failure would drop them, a lost group would be re-created
+        // behind them, and a long turn would leave them unrefreshed past the claim time).
         boolean tookAhead = ahead != null;
         if (tookAhead) {
-            takeAhead(conn);
+            takeAhead(conn, now < nextPauseCheckAt && now < nextClaimAt && now < nextCleanupAt);
         }
-        long now = System.nanoTime() / 1_000_000;
         boolean pausedNow = checkPause(conn, now);
         if (!pausedNow && now >= nextClaimAt) {
             nextClaimAt = now + Math.max(50, cfg.claimIdle().toMillis() / 2);
@@ -209,7 +212,7 @@ final class StreamConsumer implements Subscription {
             nextCleanupAt = now + idleSweep.intervalMillis();
             idleSweep.run();
         }
-        if (groupMissing.getAndSet(false) && !recreateGroup()) {
+        if (ahead == null && groupMissing.getAndSet(false) && !recreateGroup()) {
             groupMissing.set(true); // Redis could not say where to re-create it: asked again at the next turn
         }
         if (pausedNow) {
@@ -283,8 +286,8 @@ final class StreamConsumer implements Subscription {
 
     /** Sends the next read of new entries ahead, when in-flight places are free and nothing else is due first. */
     private void readAhead(ReaderConnection conn) {
-        if (stopping || paused || history) {
-            return; // a history read (after a takeover or a failure) goes first: it is the next turn's read
+        if (stopping || paused || history || groupMissing.get()) {
+            return; // a history read (after a takeover or a failure) or the group's re-creation goes first
         }
         int m = 0;
         while (m < cfg.batchSize() && permits.tryAcquire()) m++;
@@ -309,7 +312,7 @@ final class StreamConsumer implements Subscription {
      * full too. A failure gives the permits back and is the turn's failure: what the read took stays pending, and the
      * history read after a failure finds it.
      */
-    private void takeAhead(ReaderConnection conn) {
+    private void takeAhead(ReaderConnection conn, boolean mayChain) {
         AsyncCommand<byte[], byte[], List<Object>> cmd = ahead;
         int n = aheadPermits;
         long readAt = aheadNumber;
@@ -325,7 +328,7 @@ final class StreamConsumer implements Subscription {
         if (!entries.isEmpty()) {
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
-        if (entries.size() == n) {
+        if (mayChain && entries.size() == n) {
             readAhead(conn);
         }
         handOut(entries, null, false, readAt);
@@ -770,7 +773,9 @@ final class StreamConsumer implements Subscription {
             try {
                 lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
             } catch (RejectedExecutionException closing) {
-                finish(h, false);
+                // Read as the pool shut down (a read ahead taken at the reader's end): never run.
+                if (neverRun(h)) giveBackUnrun(h);
+                else finish(h, false);
             }
         }
     }
@@ -1215,9 +1220,13 @@ final class StreamConsumer implements Subscription {
         }
     }
 
-    /** Read here, its delivery counted by that read, and not run: nothing about it says it failed. */
+    /**
+     * Read here by a read of new entries, its delivery counted by that read, and not run: nothing about it says it
+     * failed. Not one taken over or re-read from the pending list (confirmFirst), whose count may be a default (a long
+     * pending list cuts XPENDING's reply short) that put back would wipe its real count.
+     */
     private static boolean neverRun(Held h) {
-        return !h.ran && !h.countNextAttempt && !h.done.isDone();
+        return !h.ran && !h.confirmFirst && !h.countNextAttempt && !h.retrying && !h.done.isDone();
     }
 
     /**
