@@ -294,11 +294,9 @@ final class StreamConsumer implements Subscription {
         if (m == 0) {
             return;
         }
-        CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("GROUP").add(groupName).add(consumerName)
-                .add("COUNT").add(m).add("STREAMS").addKey(streamKey).add(">");
         long number = reads.incrementAndGet();
         try {
-            ahead = conn.send(CommandType.XREADGROUP, args, 0);
+            ahead = conn.send(CommandType.XREADGROUP, readArgs(">", m, -1), 0);
         } catch (RuntimeException e) {
             permits.release(m);
             return; // the next turn reads as usual, and meets the failure if it lasts
@@ -322,7 +320,7 @@ final class StreamConsumer implements Subscription {
             entries = RawEntry.parseRead(conn.await(cmd));
         } catch (RuntimeException e) {
             permits.release(n);
-            throw Redis.translate(e, "XREADGROUP on '" + cfg.stream() + "' group '" + cfg.group() + "'");
+            throw readFailed(e);
         }
         permits.release(n - entries.size());
         if (!entries.isEmpty()) {
@@ -575,18 +573,29 @@ final class StreamConsumer implements Subscription {
 
     private List<RawEntry> read(ReaderConnection conn, String id, int count, long blockMillis) {
         readNumber = reads.incrementAndGet();
-        CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("GROUP").add(groupName).add(consumerName)
-                .add("COUNT").add(count);
+        CommandArgs<byte[], byte[]> args = readArgs(id, count, blockMillis);
         if (blockMillis < 0) {
-            args.add("STREAMS").addKey(streamKey).add(id);
             return RawEntry.parseRead(call(conn, CommandType.XREADGROUP, args));
         }
-        args.add("BLOCK").add(blockMillis).add("STREAMS").addKey(streamKey).add(id);
         try {
             return RawEntry.parseRead(conn.read(CommandType.XREADGROUP, args, blockMillis));
         } catch (RuntimeException e) {
-            throw Redis.translate(e, "XREADGROUP on '" + cfg.stream() + "' group '" + cfg.group() + "'");
+            throw readFailed(e);
         }
+    }
+
+    /** XREADGROUP's arguments: up to {@code count} of this consumer's entries after {@code id}; BLOCK when {@code blockMillis >= 0}. */
+    private CommandArgs<byte[], byte[]> readArgs(String id, int count, long blockMillis) {
+        CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).add("GROUP").add(groupName).add(consumerName)
+                .add("COUNT").add(count);
+        if (blockMillis >= 0) {
+            args.add("BLOCK").add(blockMillis);
+        }
+        return args.add("STREAMS").addKey(streamKey).add(id);
+    }
+
+    private RuntimeException readFailed(RuntimeException e) {
+        return Redis.translate(e, "XREADGROUP on '" + cfg.stream() + "' group '" + cfg.group() + "'");
     }
 
     private Object call(ReaderConnection conn, CommandType type, CommandArgs<byte[], byte[]> args) {
@@ -738,8 +747,8 @@ final class StreamConsumer implements Subscription {
     /**
      * Hands entries to the lanes; each holds one permit until it is finally settled or given up. {@code confirmFirst}:
      * check before running each that it is still pending with this consumer (taken over, or read from the pending list).
+     * {@code readAt}: the number of the read that returned {@code entries} ({@link #reads}).
      */
-    /** {@code readAt}: the number of the read that returned {@code entries} ({@link #reads}). */
     private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst, long readAt) {
         for (RawEntry e : entries) {
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);

@@ -15,7 +15,6 @@ import io.stargazer.bus.testing.Closer;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -342,6 +341,7 @@ class ClosingWithHandlersIT {
                 .maxDeliveries(maxDeliveries).claimIdle(Duration.ofSeconds(1));
         Subscription a = bus.subscribe(config.consumerName("a").build(), d -> {
             if (ranBy.put(d.envelope().longValue("seq", -1), "a") != null) twice.add(d.envelope().longValue("seq", -1));
+            // The handler's work, not a wait: slow enough that a is closed with entries read and not yet run.
             Thread.sleep(1);
         });
         await().atMost(Duration.ofSeconds(30)).until(() -> ranBy.size() >= 300);
@@ -359,8 +359,6 @@ class ClosingWithHandlersIT {
         }
         assertThat(twice).as("run twice").isEmpty();
         assertThat(ranBy).as("every entry ran").hasSize(total);
-        Map<String, Integer> by = new HashMap<>();
-        ranBy.values().forEach(who -> by.merge(who, 1, Integer::sum));
-        assertThat(by.get("b")).as("b ran what a left").isPositive();
+        assertThat(ranBy).as("b ran what a left").containsValue("b");
     }
 }
