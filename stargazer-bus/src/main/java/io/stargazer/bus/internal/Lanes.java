@@ -1,5 +1,6 @@
 package io.stargazer.bus.internal;
 
+import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.PriorityQueue;
@@ -21,9 +22,58 @@ final class Lanes {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Lanes.class);
     private final Executor pool;
     /** Keys with a task running; the queue holds the tasks waiting behind it, oldest entry first. */
-    private final Map<String, PriorityQueue<Task>> lanes = new HashMap<>();
+    private final Map<String, Waiting<Task>> lanes = new HashMap<>();
 
-    private record Task(String entryId, Supplier<CompletionStage<?>> body) {
+    private record Task(String entryId, Supplier<CompletionStage<?>> body) implements Waiting.HasId {
+    }
+
+    /**
+     * The tasks waiting in one lane, oldest entry first. Entries nearly always arrive in id order (a read returns them
+     * so), so those wait in a plain queue, each checked only against the newest before it; the few that arrive older
+     * than that (taken over, read again, retried) wait apart in a heap. Taking the oldest compares the two heads. A
+     * single heap of everything cost a handful of id comparisons per task taken: 15 % of a worker's CPU in the round
+     * trip's profile (bench/profile-notes.md).
+     */
+    static final class Waiting<T extends Waiting.HasId> {
+        interface HasId {
+            String entryId();
+        }
+
+        /** Ascending ids: each one added here is newer than the one before it. */
+        private final ArrayDeque<T> inOrder = new ArrayDeque<>(4);
+        /** Those older than {@link #inOrder}'s newest when they came; null until one does. */
+        private PriorityQueue<T> late;
+
+        void add(T t) {
+            T newest = inOrder.peekLast();
+            if (newest == null || StreamIds.compare(newest.entryId(), t.entryId()) < 0) {
+                inOrder.addLast(t);
+            } else {
+                if (late == null) late = new PriorityQueue<>(2, (a, b) -> StreamIds.compare(a.entryId(), b.entryId()));
+                late.add(t);
+            }
+        }
+
+        /** The oldest waiting, or null. */
+        T peek() {
+            return lateFirst() ? late.peek() : inOrder.peekFirst();
+        }
+
+        /** Takes the oldest waiting, or null. */
+        T poll() {
+            return lateFirst() ? late.poll() : inOrder.pollFirst();
+        }
+
+        int size() {
+            return inOrder.size() + (late == null ? 0 : late.size());
+        }
+
+        private boolean lateFirst() {
+            T l = late == null ? null : late.peek();
+            if (l == null) return false;
+            T o = inOrder.peekFirst();
+            return o == null || StreamIds.compare(l.entryId(), o.entryId()) < 0;
+        }
     }
 
     Lanes(Executor pool) {
@@ -38,12 +88,12 @@ final class Lanes {
             return;
         }
         synchronized (lanes) {
-            PriorityQueue<Task> waiting = lanes.get(key);
+            Waiting<Task> waiting = lanes.get(key);
             if (waiting != null) {
                 waiting.add(task);
                 return;
             }
-            lanes.put(key, new PriorityQueue<>(2, (a, b) -> StreamIds.compare(a.entryId, b.entryId)));
+            lanes.put(key, new Waiting<>());
         }
         try {
             pool.execute(() -> start(key, task));
@@ -58,7 +108,7 @@ final class Lanes {
     /** Tasks waiting behind {@code key}'s running one (diagnostics and tests). */
     int waiting(String key) {
         synchronized (lanes) {
-            PriorityQueue<Task> q = lanes.get(key);
+            Waiting<Task> q = lanes.get(key);
             return q == null ? 0 : q.size();
         }
     }
@@ -70,7 +120,7 @@ final class Lanes {
     boolean olderWaiting(String key, String entryId) {
         if (key == null) return false;
         synchronized (lanes) {
-            PriorityQueue<Task> q = lanes.get(key);
+            Waiting<Task> q = lanes.get(key);
             Task head = q == null ? null : q.peek();
             return head != null && StreamIds.compare(head.entryId, entryId) < 0;
         }
@@ -105,7 +155,7 @@ final class Lanes {
     private void next(String key) {
         Task task;
         synchronized (lanes) {
-            PriorityQueue<Task> waiting = lanes.get(key);
+            Waiting<Task> waiting = lanes.get(key);
             task = waiting == null ? null : waiting.poll();
             if (task == null) {
                 lanes.remove(key);
