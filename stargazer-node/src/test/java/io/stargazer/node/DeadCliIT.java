@@ -56,7 +56,8 @@ class DeadCliIT {
             assertThat(first).containsEntry("id", a).containsEntry("deliveries", 5L).containsEntry("channel_id", "c-1")
                     .containsEntry("source_stream", inbound).containsEntry("dead_letter_stream", dead);
             Result filtered = MainCliTest.run(env, "dead", "list", "--error", "timeout");
-            assertThat(filtered.out()).contains(a).doesNotContain(b).doesNotContain(o);
+            // o is named by its error, not its id: stored in another stream in the same millisecond as a, it has a's id.
+            assertThat(filtered.out()).contains(a).doesNotContain(b).doesNotContain("gateway down");
 
             Result show = MainCliTest.run(env, "dead", "show", a);
             assertThat(show.code()).as(show.err()).isZero();
