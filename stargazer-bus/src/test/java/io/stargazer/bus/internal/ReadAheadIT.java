@@ -40,6 +40,18 @@ class ReadAheadIT {
         closer.close();
     }
 
+    /** Every channel saw its entries 0..total once each, in order; {@code what} names the channel (its %d) and the case. */
+    private static void assertEachChannelInOrder(Map<String, List<Long>> seen, int total, String what, Object... args) {
+        for (int c = 0; c < CHANNELS; c++) {
+            List<Long> expected = new ArrayList<>();
+            for (long i = c; i < total; i += CHANNELS) expected.add(i);
+            Object[] all = new Object[args.length + 1];
+            all[0] = c;
+            System.arraycopy(args, 0, all, 1, args.length);
+            assertThat(seen.get("c-" + c)).as(what, all).containsExactlyElementsOf(expected);
+        }
+    }
+
     private static void backlog(EventBus bus, String stream, int n) {
         for (int i = 0; i < n; i++) bus.publish(stream, Envelope.of("channel_id", "c-" + i % CHANNELS, "seq", i));
     }
@@ -70,11 +82,7 @@ class ReadAheadIT {
             await().atMost(Duration.ofSeconds(30)).until(() -> raw.sync().xpending(b(in), b(t.workerGroup())).getCount() == 0);
         }
         assertThat(handled.get()).as("each entry handled once").isEqualTo(total);
-        for (int c = 0; c < CHANNELS; c++) {
-            List<Long> expected = new ArrayList<>();
-            for (long i = c; i < total; i += CHANNELS) expected.add(i);
-            assertThat(seen.get("c-" + c)).as("channel c-%d, in order, each once", c).containsExactlyElementsOf(expected);
-        }
+        assertEachChannelInOrder(seen, total, "channel c-%d, in order, each once");
         assertThat(mostInFlight.get()).as("in flight at most maxInFlight").isLessThanOrEqualTo(maxInFlight);
     }
 
@@ -117,12 +125,7 @@ class ReadAheadIT {
                     && handled.get() >= total);
         }
         assertThat(cuts).isGreaterThan(5);
-        for (int c = 0; c < CHANNELS; c++) {
-            List<Long> expected = new ArrayList<>();
-            for (long i = c; i < total; i += CHANNELS) expected.add(i);
-            assertThat(seen.get("c-" + c)).as("channel c-%d: every entry once, in order, through %d cuts", c, cuts)
-                    .containsExactlyElementsOf(expected);
-        }
+        assertEachChannelInOrder(seen, total, "channel c-%d: every entry once, in order, through %d cuts", cuts);
         assertThat(handled.get()).as("handled once each").isEqualTo(total);
     }
 
@@ -188,12 +191,7 @@ class ReadAheadIT {
                     && raw.sync().xpending(b(in), b(group)).getCount() == 0);
         }
         assertThat(handled.get()).as("handled once each").isEqualTo(total);
-        for (int c = 0; c < CHANNELS; c++) {
-            List<Long> expected = new ArrayList<>();
-            for (long i = c; i < total; i += CHANNELS) expected.add(i);
-            assertThat(seen.get("c-" + c)).as("channel c-%d: every entry once, in order, through a pause", c)
-                    .containsExactlyElementsOf(expected);
-        }
+        assertEachChannelInOrder(seen, total, "channel c-%d: every entry once, in order, through a pause");
     }
 
     /**
@@ -227,11 +225,6 @@ class ReadAheadIT {
                     && !raw.sync().xinfoGroups(b(in)).isEmpty() && raw.sync().xpending(b(in), b(group)).getCount() == 0);
         }
         assertThat(handled.get()).as("handled once each").isEqualTo(total);
-        for (int c = 0; c < CHANNELS; c++) {
-            List<Long> expected = new ArrayList<>();
-            for (long i = c; i < total; i += CHANNELS) expected.add(i);
-            assertThat(seen.get("c-" + c)).as("channel c-%d: every entry once, in order, through the group's loss", c)
-                    .containsExactlyElementsOf(expected);
-        }
+        assertEachChannelInOrder(seen, total, "channel c-%d: every entry once, in order, through the group's loss");
     }
 }
