@@ -49,7 +49,7 @@ final class Lanes {
             if (newest == null || StreamIds.compare(newest.entryId(), t.entryId()) < 0) {
                 inOrder.addLast(t);
             } else {
-                if (late == null) late = new PriorityQueue<>(2, (a, b) -> StreamIds.compare(a.entryId(), b.entryId()));
+                if (late == null) late = new PriorityQueue<>(2, java.util.Comparator.<T, String>comparing(HasId::entryId, StreamIds.ORDER));
                 late.add(t);
             }
         }

@@ -52,6 +52,11 @@ class ReadAheadIT {
         }
     }
 
+    /** Notes that the entry {@code e} (its channel, its seq) was handled. */
+    private static void seen(Map<String, List<Long>> seen, Envelope e) {
+        seen.computeIfAbsent(e.channelId(), k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(e.longValue("seq", -1));
+    }
+
     private static void backlog(EventBus bus, String stream, int n) {
         for (int i = 0; i < n; i++) bus.publish(stream, Envelope.of("channel_id", "c-" + i % CHANNELS, "seq", i));
     }
@@ -71,8 +76,7 @@ class ReadAheadIT {
         AtomicReference<Subscription> sub = new AtomicReference<>();
         sub.set(closer.add(bus.subscribe(ConsumerConfig.builder(in, t.workerGroup()).consumerName("c").batchSize(50)
                 .maxInFlight(maxInFlight).concurrency(4).build(), d -> {
-                    Envelope e = d.envelope();
-                    seen.computeIfAbsent(e.channelId(), k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(e.longValue("seq", -1));
+                    seen(seen, d.envelope());
                     Subscription s = sub.get();
                     if (s != null) mostInFlight.accumulateAndGet((int) s.stats().inFlight(), Math::max);
                     handled.incrementAndGet();
@@ -107,8 +111,7 @@ class ReadAheadIT {
         AtomicInteger handled = new AtomicInteger();
         closer.add(bus.subscribe(ConsumerConfig.builder(in, t.workerGroup()).consumerName("c").batchSize(50)
                 .maxInFlight(200).concurrency(4).build(), d -> {
-                    Envelope e = d.envelope();
-                    seen.computeIfAbsent(e.channelId(), k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(e.longValue("seq", -1));
+                    seen(seen, d.envelope());
                     handled.incrementAndGet();
                     // Slow enough that the backlog takes seconds and each cut meets reads on the wire.
                     java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
@@ -129,19 +132,10 @@ class ReadAheadIT {
         assertThat(handled.get()).as("handled once each").isEqualTo(total);
     }
 
-    /** The group's last-delivered id (XINFO GROUPS): what the group has handed out to its consumers so far. */
-    private static String lastDelivered(RawRedis raw, String stream, String group) {
-        for (Object g : raw.sync().xinfoGroups(b(stream))) {
-            List<?> fields = (List<?>) g;
-            Map<String, Object> m = new java.util.HashMap<>();
-            for (int i = 0; i + 1 < fields.size(); i += 2) m.put(text(fields.get(i)), fields.get(i + 1));
-            if (group.equals(text(m.get("name")))) return text(m.get("last-delivered-id"));
-        }
-        throw new AssertionError("no group " + group + " on " + stream);
-    }
-
-    private static String text(Object o) {
-        return o instanceof byte[] bytes ? new String(bytes, java.nio.charset.StandardCharsets.UTF_8) : String.valueOf(o);
+    /** The group's last-delivered id: what the group has handed out to its consumers so far. */
+    private static String lastDelivered(EventBus bus, String stream, String group) {
+        return bus.groups(stream).stream().filter(g -> g.name().equals(group)).findFirst()
+                .orElseThrow(() -> new AssertionError("no group " + group + " on " + stream)).lastDeliveredId();
     }
 
     /**
@@ -171,8 +165,7 @@ class ReadAheadIT {
         AtomicInteger handled = new AtomicInteger();
         Subscription sub = closer.add(bus.subscribe(ConsumerConfig.builder(in, group).consumerName("c").batchSize(50)
                 .maxInFlight(200).concurrency(4).build(), d -> {
-                    Envelope e = d.envelope();
-                    seen.computeIfAbsent(e.channelId(), k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(e.longValue("seq", -1));
+                    seen(seen, d.envelope());
                     handled.incrementAndGet();
                 }));
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(1)).until(() -> handled.get() >= 2000);
@@ -180,12 +173,12 @@ class ReadAheadIT {
         try (RawRedis raw = new RawRedis(TestRedis.url())) {
             await().atMost(Duration.ofSeconds(30)).until(() -> sub.state() == Subscription.State.PAUSED && sub.stats().inFlight() == 0
                     && raw.sync().xpending(b(in), b(group)).getCount() == 0);
-            String at = lastDelivered(raw, in, group);
+            String at = lastDelivered(bus, in, group);
             int handledAt = handled.get();
             assertThat(handledAt).as("paused before the end of the backlog").isLessThan(total);
             // Nothing more is read while paused: over a second and a half (three pause checks), the group stays put.
             await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5))
-                    .until(() -> at.equals(lastDelivered(raw, in, group)) && handled.get() == handledAt);
+                    .until(() -> at.equals(lastDelivered(bus, in, group)) && handled.get() == handledAt);
             assertThat(bus.resume(in, group)).isTrue();
             await().atMost(Duration.ofSeconds(90)).until(() -> handled.get() >= total
                     && raw.sync().xpending(b(in), b(group)).getCount() == 0);
@@ -212,8 +205,7 @@ class ReadAheadIT {
         AtomicInteger handled = new AtomicInteger();
         closer.add(bus.subscribe(ConsumerConfig.builder(in, group).consumerName("c").batchSize(50)
                 .maxInFlight(200).concurrency(4).build(), d -> {
-                    Envelope e = d.envelope();
-                    seen.computeIfAbsent(e.channelId(), k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(e.longValue("seq", -1));
+                    seen(seen, d.envelope());
                     handled.incrementAndGet();
                     java.util.concurrent.locks.LockSupport.parkNanos(200_000); // the handler's work
                 }));
