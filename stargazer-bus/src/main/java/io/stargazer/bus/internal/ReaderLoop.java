@@ -1,5 +1,6 @@
 package io.stargazer.bus.internal;
 
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 
 /**
@@ -45,6 +46,8 @@ final class ReaderLoop {
     private final Thread thread;
     private volatile boolean stopping;
     private volatile boolean troubled;
+    /** What a backoff waits on, so {@link #stop} ends it at once. */
+    private final Object wake = new Object();
 
     ReaderLoop(Redis redis, String threadName, boolean daemon, String what, Logger log, Body body) {
         this.conn = new ReaderConnection(redis, what);
@@ -71,10 +74,27 @@ final class ReaderLoop {
     /** Ends the loop: wakes a blocked read and waits up to {@code joinMillis} for the thread to finish. Any thread. */
     void stop(long joinMillis) throws InterruptedException {
         stopping = true;
+        synchronized (wake) {
+            wake.notifyAll(); // ends a backoff at once
+        }
         conn.unblock();
         if (Thread.currentThread() != thread) {
             thread.join(joinMillis);
         }
+    }
+
+    /** True once the loop's thread has ended (its last read given up, {@link Body#ending} done). Any thread. */
+    boolean ended() {
+        return !thread.isAlive();
+    }
+
+    /**
+     * Waits until the loop's thread has ended or {@code deadlineNanos} ({@link System#nanoTime()}) passes: after
+     * {@link #stop}'s own wait ran out (a read on a silent connection ends only at its timeout), for what its ending does.
+     */
+    void awaitEnd(long deadlineNanos) throws InterruptedException {
+        long left = deadlineNanos - System.nanoTime();
+        if (left > 0 && Thread.currentThread() != thread) thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
     }
 
     private void run() {
@@ -103,7 +123,7 @@ final class ReaderLoop {
                 } else {
                     log.atDebug().log(what + " still failing: " + e.getMessage());
                 }
-                sleep(backoff);
+                backOff(backoff);
                 backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
             }
         }
@@ -115,11 +135,22 @@ final class ReaderLoop {
         conn.drop();
     }
 
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+    /**
+     * Waits {@code ms} between failed turns, or until stopped: a reader backing off from an outage (up to
+     * {@value #MAX_BACKOFF_MS} ms) ends when its subscription closes, not at the end of its wait.
+     */
+    private void backOff(long ms) {
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ms);
+        synchronized (wake) {
+            long left;
+            while (!stopping && (left = end - System.nanoTime()) > 0) {
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(wake, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
         }
     }
 }

@@ -139,6 +139,21 @@ final class StreamConsumer implements Subscription {
     private long nextPauseCheckAt;
     private boolean history = true;
     private String historyCursor = "0";
+    /**
+     * The newest id a read of new entries returned to this consumer (or the group's position when it started): every
+     * entry of this consumer's pending list above it came from a read whose reply never arrived.
+     */
+    private String receivedUpTo = "0-0";
+    /** A read of new entries ({@code >}, blocking or ahead) is on the wire, its reply not yet taken. */
+    private boolean newReadOnWire;
+    /** A takeover (XAUTOCLAIM) is on the wire, its reply not yet taken. */
+    private boolean claimOnWire;
+    /**
+     * Since the last complete read of the pending list: a read of new entries was lost with its connection (true), and
+     * whether a takeover was too. Decides whether {@link #uncountLostRead} may put counts back.
+     */
+    private boolean lostNewRead;
+    private boolean lostClaim;
 
     /**
      * {@code decoder}: the envelope of an entry (its channel decides the lane), or {@link MalformedEntryException} to
@@ -170,7 +185,13 @@ final class StreamConsumer implements Subscription {
             @Override public void turn(ReaderConnection conn) throws InterruptedException { StreamConsumer.this.turn(conn); }
             @Override public boolean failed(Throwable e) { return StreamConsumer.this.readerFailed(e); }
             @Override public void recovered() { state.compareAndSet(State.RECONNECTING, paused ? State.PAUSED : State.RUNNING); }
-            @Override public void ending(ReaderConnection conn) { if (ahead != null) takeAhead(conn, false); }
+            @Override public void ending(ReaderConnection conn) {
+                try {
+                    if (ahead != null) takeAhead(conn, false);
+                } finally {
+                    if (newReadOnWire && !claimOnWire) giveBackLostRead(conn);
+                }
+            }
         });
     }
 
@@ -181,6 +202,8 @@ final class StreamConsumer implements Subscription {
         // not at its end, so entries written while it was missing (a relay group on an outbox after an empty restart,
         // the gateway's held publishes) are not skipped.
         knowGroupPosition(bus.groups(cfg.stream()));
+        String at = lastDelivered.get();
+        if (at != null) receivedUpTo = at; // what the group delivered before this consumer started is not its lost read
         loop.start();
         // On the timer thread, not in the reader's turn: a turn can take several round trips (a takeover, a read of the
         // pending list), and behind a slow link those would add up past the claim time.
@@ -235,10 +258,13 @@ final class StreamConsumer implements Subscription {
             acks.resendFailed();
         }
         try {
+            newReadOnWire = !fromHistory;
             entries = fromHistory ? read(conn, historyCursor, n, -1) : read(conn, ">", n, blockMillis(now));
+            newReadOnWire = false;
             if (fromHistory && !entries.isEmpty()) {
                 counts = pendingCounts(conn, entries);
                 restoreCounts(conn, entries);
+                if (lostNewRead && !lostClaim) uncountLostRead(conn, entries, counts);
             }
         } catch (RuntimeException e) {
             // Nothing was handed out: give the permits back, or a long outage would use them all up and leave the
@@ -251,10 +277,13 @@ final class StreamConsumer implements Subscription {
         if (fromHistory) {
             if (entries.isEmpty()) {
                 history = false;
+                lostNewRead = false;
+                lostClaim = false;
             } else {
                 historyCursor = entries.get(entries.size() - 1).id();
             }
         } else if (!entries.isEmpty()) {
+            receivedUpTo = StreamIds.max(receivedUpTo, entries.get(entries.size() - 1).id());
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
         long readAt = readNumber;
@@ -297,6 +326,7 @@ final class StreamConsumer implements Subscription {
         long number = reads.incrementAndGet();
         try {
             ahead = conn.send(CommandType.XREADGROUP, readArgs(">", m, -1), 0);
+            newReadOnWire = true;
         } catch (RuntimeException e) {
             permits.release(m);
             return; // the next turn reads as usual, and meets the failure if it lasts
@@ -322,8 +352,10 @@ final class StreamConsumer implements Subscription {
             permits.release(n);
             throw readFailed(e);
         }
+        newReadOnWire = false;
         permits.release(n - entries.size());
         if (!entries.isEmpty()) {
+            receivedUpTo = StreamIds.max(receivedUpTo, entries.get(entries.size() - 1).id());
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
         if (mayChain && entries.size() == n) {
@@ -403,6 +435,10 @@ final class StreamConsumer implements Subscription {
     private boolean readerFailed(Throwable e) {
         dropAhead();
         readHistoryAgain();
+        lostNewRead |= newReadOnWire;
+        lostClaim |= claimOnWire;
+        newReadOnWire = false;
+        claimOnWire = false;
         if (e instanceof RedisServerException.AccessDenied) {
             failure = e;
             state.set(State.FAILED);
@@ -624,6 +660,63 @@ final class StreamConsumer implements Subscription {
         }
     }
 
+    /**
+     * Puts back to one the delivery count of entries a read of this consumer's pending list returned that a read of new
+     * entries, lost with its connection, had delivered: the server counted that read, though its reply never arrived
+     * (a half-open connection, a reply cut off), and the read of the pending list again. Left so, an entry no handler
+     * ever saw came back as delivered twice, and with one delivery allowed it was dead-lettered unrun
+     * (LostReadReplyIT). They are the entries above {@link #receivedUpTo} that this consumer does not hold: a read of
+     * new entries delivers each entry once, so the lost read was their only delivery before this one. Not after a lost
+     * takeover, whose entries (counted by their earlier deliveries) can lie above it too.
+     */
+    private void uncountLostRead(ReaderConnection conn, List<RawEntry> read, Map<String, Long> counts) {
+        for (RawEntry e : read) {
+            Long count = counts.get(e.id());
+            if (count == null || count <= 1 || StreamIds.compare(e.id(), receivedUpTo) <= 0
+                    || inFlight.containsKey(e.id()) || acks.acknowledging(e.id())) {
+                continue;
+            }
+            CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
+                    .add(0).add(e.id()).add("RETRYCOUNT").add(1).add("JUSTID");
+            call(conn, CommandType.XCLAIM, args);
+            counts.put(e.id(), 1L);
+        }
+    }
+
+    /**
+     * The reader ends with a read of new entries whose reply never came (the subscription closed while its connection
+     * was silent: the read timed out, or close's wait for it ran out first): what that read delivered is pending here,
+     * counted once, and no handler saw it. Each such entry (above {@link #receivedUpTo}, counted once, not held) is
+     * given back with its count put back, as close gives back what it read and never ran; else the consumer taking it
+     * over counted a second delivery, and with one delivery allowed dead-lettered it unrun (LostReadReplyIT). On a new
+     * connection: the old one is silent. Redis out of reach: they stay counted, said in one WARN.
+     */
+    private void giveBackLostRead(ReaderConnection conn) {
+        conn.drop();
+        int given = 0;
+        try {
+            CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
+                    .add("(" + receivedUpTo).add("+").add(Math.max(cfg.batchSize() * 2L, 16)).add(consumerName);
+            if (!(call(conn, CommandType.XPENDING, args) instanceof List<?> rows)) return;
+            for (Object row : rows) {
+                if (!(row instanceof List<?> r) || r.size() < 4 || !Long.valueOf(1L).equals(r.get(3))) continue;
+                String id = new String((byte[]) r.get(0), StandardCharsets.US_ASCII);
+                if (inFlight.containsKey(id) || acks.acknowledging(id)) continue;
+                call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
+                        .add(0).add(id).add("RETRYCOUNT").add(0).add("JUSTID"));
+                given++;
+            }
+            if (given > 0) {
+                log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", given)
+                        .log("Gave back the entries of a read whose reply never came before the subscription closed; left pending, not counted");
+            }
+        } catch (RuntimeException e) {
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("after_id", receivedUpTo)
+                    .log("A read's reply never came before the subscription closed; what it delivered stays pending here, counted once "
+                            + "(given back " + given + "): " + e.getMessage());
+        }
+    }
+
     /** XAUTOCLAIM entries idle past the claim time; returns true when a deleted entry needs a history read (6.2). */
     private boolean claimIdle(ReaderConnection conn) {
         String cursor = "0-0";
@@ -637,7 +730,9 @@ final class StreamConsumer implements Subscription {
             CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
                     .add(cfg.claimIdle().toMillis()).add(cursor).add("COUNT").add(n);
             readNumber = reads.incrementAndGet();
+            claimOnWire = true;
             Object reply = call(conn, CommandType.XAUTOCLAIM, args);
+            claimOnWire = false;
             if (!(reply instanceof List<?> parts) || parts.size() < 2) {
                 return sawNil;
             }
@@ -1595,10 +1690,11 @@ final class StreamConsumer implements Subscription {
 
     /**
      * True when nothing this closed subscription holds can still be settled: no delivery held, no give-back, dead
-     * letter or acknowledgement on the wire. The bus's close need not wait for it.
+     * letter or acknowledgement on the wire, and its reader ended (one still waiting on a silent read gives back what
+     * that read delivered when it ends). The bus's close need not wait for it.
      */
     boolean settledAll() {
-        return inFlight.isEmpty() && settling.isEmpty() && acks.idle();
+        return inFlight.isEmpty() && settling.isEmpty() && acks.idle() && loop.ended();
     }
 
     /**
@@ -1606,6 +1702,11 @@ final class StreamConsumer implements Subscription {
      * late settlements sent (give-backs, dead letters, acknowledgements). Deliveries nobody settled are not waited for.
      */
     void awaitSettlements(long deadline) {
+        try {
+            loop.awaitEnd(deadline); // a reader still on a silent read: what its ending gives back goes on the wire first
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         awaitSettling(deadline);
         acks.resendFailed();
         acks.flush(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);

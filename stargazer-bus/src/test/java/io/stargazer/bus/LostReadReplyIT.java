@@ -1,0 +1,156 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.lettuce.core.Limit;
+import io.lettuce.core.Range;
+import io.lettuce.core.models.stream.PendingMessage;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TcpProxy;
+import io.stargazer.bus.testing.TestRedis;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A read of new entries whose reply never reaches the consumer (a half-open connection, a reply cut off on the way):
+ * the server delivered and counted the entries, no handler saw them. They must come to a handler counted once, not
+ * twice: with one delivery allowed, an entry counted twice is dead-lettered without ever running. Before, both cases
+ * below dead-lettered the entry unrun: the consumer's read of its pending list after reconnecting counted a second
+ * delivery, and a subscription closed meanwhile left it counted for the consumer that took it over.
+ *
+ * <p>The proxy drops Redis's replies on the consumer's connections once its read is blocked at the server, so the
+ * entry published then is delivered to it and its reply lost (the read then times out after its BLOCK plus the
+ * dead-peer timeout, as on a silent connection; new connections work).
+ */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class LostReadReplyIT {
+    private static final String BEHIND = "lost-read-worker";
+    private final Topology t = TestRedis.topology();
+    private final String stream = t.inboundStream();
+    /** What handlers ran, as {@code content#deliveryCount}. */
+    private final List<String> ran = new CopyOnWriteArrayList<>();
+    private TcpProxy link;
+    private RawRedis raw;
+    /** Publishes and checks, straight to Redis. */
+    private EventBus direct;
+
+    @BeforeEach
+    void open() {
+        link = TcpProxy.to(TestRedis.url());
+        raw = new RawRedis(TestRedis.url());
+        direct = TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build());
+    }
+
+    @AfterEach
+    void closeAll() throws Exception {
+        direct.close();
+        raw.close();
+        link.close();
+    }
+
+    @Test
+    void anEntryWhoseReadWasLostIsRunCountedOnceByTheSameConsumerAfterItReconnects() throws Exception {
+        try (EventBus behind = behind(Duration.ofSeconds(1));
+             Subscription sub = behind.subscribe(consumer().consumerName("c").build(), this::record)) {
+            String lostId = publishWithItsReadReplyLost();
+            await().atMost(Duration.ofSeconds(30)).until(() -> direct.pendingCount(stream, t.workerGroup()) == 0 && ran.size() == 2
+                    || !deadLetters().isEmpty());
+            assertThat(deadLetters()).as("dead letters of " + lostId).isEmpty();
+            assertThat(ran).containsExactly("before#1", "during#1");
+        }
+    }
+
+    @Test
+    void aSubscriptionClosedWithItsReadsReplyLostGivesWhatItDeliveredBackUncounted() throws Exception {
+        ConsumerConfig.Builder cfg = consumer().claimIdle(Duration.ofMillis(500));
+        try (EventBus behind = behind(Duration.ofSeconds(1))) {
+            String lostId;
+            try (Subscription sub = behind.subscribe(cfg.consumerName("c").build(), this::record)) {
+                lostId = publishWithItsReadReplyLost();
+            }
+            // Given back when the reader gives up on its read (here about when close returns), on a new connection.
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertGivenBack(lostId));
+            try (Subscription taker = direct.subscribe(cfg.consumerName("d").build(), this::record)) {
+                await().atMost(Duration.ofSeconds(30)).until(() -> direct.pendingCount(stream, t.workerGroup()) == 0);
+            }
+            assertThat(deadLetters()).isEmpty();
+            assertThat(ran).containsExactly("before#1", "during#1");
+        }
+    }
+
+    /**
+     * The usual shutdown: the subscription, then its bus, closed while the read is still on the wire (its timeout, BLOCK
+     * 1 s plus the dead-peer timeout 3 s, is longer than close's wait for the reader, 2 s). The bus's close waits for the
+     * reader to give up and give back what its read delivered, before it closes the connections that needs.
+     */
+    @Test
+    void theBusClosedRightAfterTheSubscriptionStillGivesBackWhatTheLostReadDelivered() throws Exception {
+        EventBus behind = behind(Duration.ofSeconds(3));
+        String lostId;
+        try {
+            Subscription sub = behind.subscribe(consumer().consumerName("c").blockTimeout(Duration.ofSeconds(1)).build(), this::record);
+            lostId = publishWithItsReadReplyLost();
+            sub.close();
+        } finally {
+            behind.close();
+        }
+        assertGivenBack(lostId);
+        assertThat(ran).containsExactly("before#1");
+    }
+
+    /** A bus whose connections go through the proxy (named {@link #BEHIND} at the server), with its group made. */
+    private EventBus behind(Duration deadPeer) {
+        EventBus bus = EventBus.connect(link.url(), TestRedis.config(NodeRole.WORKER).topology(t).nodeId(BEHIND)
+                .deadPeerTimeout(deadPeer).build());
+        bus.ensureGroup(stream, t.workerGroup());
+        return bus;
+    }
+
+    /** One delivery allowed: an entry counted twice is dead-lettered unrun. */
+    private ConsumerConfig.Builder consumer() {
+        return ConsumerConfig.builder(stream, t.workerGroup()).maxDeliveries(1).blockTimeout(Duration.ofSeconds(2));
+    }
+
+    private void record(Delivery d) {
+        ran.add(d.envelope().content() + "#" + d.deliveryCount());
+    }
+
+    /**
+     * Publishes "before" and waits for it to run, then, with the consumer's next read blocked at the server, drops every
+     * reply on the consumer's connections and publishes "during": the blocked read delivers it, its reply is lost.
+     */
+    private String publishWithItsReadReplyLost() {
+        direct.publish(stream, Envelope.of("channel_id", "c", "content", "before"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> ran.contains("before#1"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> raw.sync().clientList().lines()
+                .anyMatch(c -> c.contains(" name=" + BEHIND + " ") && c.contains(" flags=b ") && c.contains(" cmd=xreadgroup ")));
+        link.dropRepliesOnExisting();
+        String id = direct.publish(stream, Envelope.of("channel_id", "c", "content", "during"));
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(pending())
+                .as("delivered to the blocked read").extracting(PendingMessage::getId).containsExactly(id));
+        return id;
+    }
+
+    /** The lost read's entry is pending, its delivery count put back to zero. */
+    private void assertGivenBack(String id) {
+        assertThat(pending()).singleElement().satisfies(p -> {
+            assertThat(p.getId()).isEqualTo(id);
+            assertThat(p.getRedeliveryCount()).as("the lost read's delivery, given back").isZero();
+        });
+    }
+
+    private List<StreamEntry> deadLetters() {
+        return direct.read(stream + ":dead", "0", 10);
+    }
+
+    private List<PendingMessage> pending() {
+        return raw.sync().xpending(RawRedis.b(stream), RawRedis.b(t.workerGroup()), Range.create("-", "+"), Limit.from(10));
+    }
+}
