@@ -50,8 +50,10 @@ public interface EventBus extends AutoCloseable {
     String serverVersion();
 
     /**
-     * How this bus runs its server-side logic, as chosen at connect from {@link BusConfig#serverCode()}:
+     * How this bus runs its server-side logic now, as chosen at connect from {@link BusConfig#serverCode()}:
      * {@link ServerCodeMode#FUNCTIONS} (the {@code stargazer} library, FCALL) or {@link ServerCodeMode#SCRIPTS} (EVAL).
+     * Under {@code auto}, a bus that chose functions runs scripts while the library is gone from the server (an empty
+     * restart) or at another version, and functions again once it is back (docs/functions.md).
      */
     ServerCodeMode serverCode();
 

@@ -116,6 +116,11 @@ final class RedisEventBus implements EventBus {
             return t;
         });
         maintenance.scheduleWithFixedDelay(() -> forgetIdleStreams(IDLE_STREAM), 1, 1, TimeUnit.MINUTES);
+        if (redis.code().follows()) {
+            // The library can go (an empty restart, FUNCTION FLUSH) or change under a running bus: follow it.
+            long every = ServerCode.CHECK_INTERVAL.toMillis();
+            maintenance.scheduleWithFixedDelay(() -> redis.code().check(redis.sharedSync()), every, every, TimeUnit.MILLISECONDS);
+        }
         this.guard = new StreamGuard(config, async, redis.code(), maintenance, redis.version(),
                 this::publisher, () -> hooks);
         ConnectionHealth health = redis.health(config.deadPeerTimeout());
@@ -344,9 +349,15 @@ final class RedisEventBus implements EventBus {
     public boolean pause(String stream, String group) {
         String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
         requireGroup(stream, group);
-        boolean set = redis.code().functions()
-                ? await(async.<Long>fcall("sg_pause", io.lettuce.core.ScriptOutputType.INTEGER, new String[] {stream, key}, group.getBytes(StandardCharsets.UTF_8)), "sg_pause " + key) == 1
-                : await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.nx()), "SET " + key) != null;
+        boolean set;
+        try {
+            set = redis.code().functions()
+                    ? await(async.<Long>fcall("sg_pause", io.lettuce.core.ScriptOutputType.INTEGER, new String[] {stream, key}, group.getBytes(StandardCharsets.UTF_8)), "sg_pause " + key) == 1
+                    : await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.nx()), "SET " + key) != null;
+        } catch (RuntimeException e) {
+            redis.code().noticed(e);
+            throw e;
+        }
         log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused consumer group" : "Consumer group was already paused");
         return set;
     }
@@ -375,9 +386,15 @@ final class RedisEventBus implements EventBus {
     @Override
     public boolean resume(String stream, String group) {
         String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
-        boolean removed = (redis.code().functions()
-                ? await(async.<Long>fcall("sg_resume", io.lettuce.core.ScriptOutputType.INTEGER, new String[] {stream, key}, group.getBytes(StandardCharsets.UTF_8)), "sg_resume " + key)
-                : await(async.del(key), "DEL " + key)) > 0;
+        boolean removed;
+        try {
+            removed = (redis.code().functions()
+                    ? await(async.<Long>fcall("sg_resume", io.lettuce.core.ScriptOutputType.INTEGER, new String[] {stream, key}, group.getBytes(StandardCharsets.UTF_8)), "sg_resume " + key)
+                    : await(async.del(key), "DEL " + key)) > 0;
+        } catch (RuntimeException e) {
+            redis.code().noticed(e);
+            throw e;
+        }
         log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(removed ? "Resumed consumer group" : "Consumer group was not paused");
         return removed;
     }

@@ -20,7 +20,14 @@ import org.slf4j.LoggerFactory;
  * also check their keys' shapes and refuse XADD options that could trim unacknowledged entries, so a role's ACL user
  * can be given {@code FCALL} of named functions instead of {@code EVAL} of any code (docs/functions.md).
  *
- * <p>Which way is decided once at connect ({@link #choose}) from {@link BusConfig#serverCode()} and what the server has.
+ * <p>Which way is decided at connect ({@link #choose}) from {@link BusConfig#serverCode()} and what the server has. A bus
+ * that chose functions under {@code SG_SERVER_CODE=auto} follows the library while it runs: when the library is gone
+ * from the server (an empty restart, {@code FUNCTION FLUSH}) or another version replaced it, it runs scripts, and
+ * functions again once the library is back at its version ({@link #noticed}, {@link #check}). Before, every batch of
+ * publishes, dedupe-keyed publish and answer was refused ("Function not found") until someone provisioned again.
+ *
+ * <p>Threads: {@link #run} and {@link #noticed} on any thread (a reply callback on a Redis I/O thread only flips a
+ * flag); {@link #check} on the bus's maintenance thread, every {@link #CHECK_INTERVAL}.
  */
 public final class ServerCode {
     private static final Logger log = LoggerFactory.getLogger(ServerCode.class);
@@ -50,13 +57,64 @@ public final class ServerCode {
             Map.entry(RedisToolClient.MAINTAIN_SCRIPT, "sg_reply_stream_maintain"));
 
     /** Scripts, as before the library: what a bus uses until {@link #choose} says otherwise. */
-    public static final ServerCode SCRIPTS = new ServerCode(false);
-    static final ServerCode FUNCTIONS = new ServerCode(true);
+    public static final ServerCode SCRIPTS = new ServerCode(false, false);
+    /** How often a bus that follows the library asks the server for its version. */
+    public static final java.time.Duration CHECK_INTERVAL = java.time.Duration.ofSeconds(5);
 
-    private final boolean functions;
+    private volatile boolean functions;
+    /** Chosen under {@code auto} with the library there: runs scripts while it is gone, functions when it is back. */
+    private final boolean follows;
 
-    private ServerCode(boolean functions) {
+    private ServerCode(boolean functions, boolean follows) {
         this.functions = functions;
+        this.follows = follows;
+    }
+
+    /** True when this bus follows the library at run time ({@link #check} is worth scheduling). */
+    boolean follows() {
+        return follows;
+    }
+
+    /**
+     * A failure of a call this bus made: when it says the library's functions are gone, a bus that follows the library
+     * runs scripts from its next call on. The calls on the wire with it fail as it did: refused before they ran, so
+     * nothing of theirs was stored, and a retry is safe.
+     */
+    void noticed(Throwable error) {
+        if (!follows || !functions) return;
+        String m = String.valueOf(Failures.unwrap(error).getMessage());
+        if (m.contains("Function not found")) {
+            fallBack("the " + LIBRARY + " library is no longer on the server (an empty restart, FUNCTION FLUSH or DELETE)");
+        }
+    }
+
+    /** Asks the server which library version it has, and follows it: scripts unless it is this bus's version. */
+    void check(RedisClusterCommands<String, byte[]> redis) {
+        if (!follows) return;
+        int loaded;
+        try {
+            loaded = loadedVersion(redis);
+        } catch (RuntimeException e) {
+            return; // Redis out of reach or refusing: the calls meet that themselves, asked again at the next check
+        }
+        if (loaded == VERSION) {
+            if (!functions) {
+                functions = true;
+                log.atInfo().addKeyValue("library", LIBRARY).addKeyValue("version", VERSION)
+                        .log("The library is on the server again: server-side logic runs as library functions (FCALL)");
+            }
+        } else if (functions) {
+            fallBack(loaded == 0 ? "the " + LIBRARY + " library is no longer on the server (an empty restart, FUNCTION FLUSH or DELETE)"
+                    : "the " + LIBRARY + " library was replaced by version " + loaded + ", this bus needs " + VERSION);
+        }
+    }
+
+    private synchronized void fallBack(String why) {
+        if (!functions) return;
+        functions = false;
+        log.atWarn().addKeyValue("reason", why).log("Server-side logic runs as scripts (EVAL) until the library is back at version "
+                + VERSION + " (stargazer provision; checked every " + CHECK_INTERVAL.toSeconds() + " s). A user that may not run "
+                + "EVAL (the strict users) is refused until then");
     }
 
     /** True when this bus calls the library's functions. */
@@ -77,7 +135,10 @@ public final class ServerCode {
     }
 
     <K, V, T> RedisFuture<T> run(RedisClusterAsyncCommands<K, V> redis, String script, ScriptOutputType type, K[] keys, V... args) {
-        return functions ? redis.fcall(functionOf(script), type, keys, args) : redis.eval(script, type, keys, args);
+        if (!functions) return redis.eval(script, type, keys, args);
+        RedisFuture<T> reply = redis.fcall(functionOf(script), type, keys, args);
+        if (follows) reply.whenComplete((r, e) -> { if (e != null) noticed(e); });
+        return reply;
     }
 
     /**
@@ -97,7 +158,13 @@ public final class ServerCode {
     }
 
     <K, V, T> T run(RedisClusterCommands<K, V> redis, String script, ScriptOutputType type, K[] keys, V... args) {
-        return functions ? redis.fcall(functionOf(script), type, keys, args) : redis.eval(script, type, keys, args);
+        if (!functions) return redis.eval(script, type, keys, args);
+        try {
+            return redis.fcall(functionOf(script), type, keys, args);
+        } catch (RuntimeException e) {
+            noticed(e);
+            throw e;
+        }
     }
 
     /**
@@ -152,7 +219,7 @@ public final class ServerCode {
         }
         if (why == null) {
             log.atInfo().addKeyValue("library", LIBRARY).addKeyValue("version", VERSION).log("Server-side logic runs as library functions (FCALL)");
-            return FUNCTIONS;
+            return new ServerCode(true, mode == ServerCodeMode.AUTO);
         }
         if (mode == ServerCodeMode.FUNCTIONS) {
             throw new StargazerException(BusConfig.ENV_SERVER_CODE + "=functions, but " + why);

@@ -639,6 +639,7 @@ final class StreamPublisher {
      * knows is down ("not connected"), which sent nothing.
      */
     private RuntimeException failure(Throwable error) {
+        code.noticed(error); // a batch refused for want of the library: the next ones go as scripts
         Throwable e = Failures.unwrap(error);
         String context = "publishing to stream '" + stream + "'";
         if (e instanceof RedisCommandTimeoutException || e instanceof java.util.concurrent.CancellationException) {

@@ -1,0 +1,127 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.internal.ServerCode;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.embedded.RedisServerProcess;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A bus that runs the stargazer library's functions ({@code SG_SERVER_CODE=auto}, provisioned server) follows the
+ * library while it runs: a Redis that restarts empty (no AOF) has lost it, and the bus runs scripts until it is
+ * provisioned again, then functions. Before, every batch of publishes, dedupe-keyed publish and answer was refused with
+ * "ERR Function not found" until someone provisioned, and a worker could not answer anything meanwhile.
+ */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class LibraryFollowIT {
+    private final Topology t = TestRedis.topology();
+    private final BusConfig config = BusConfig.builder().topology(t).role(NodeRole.STANDALONE).nodeId("follow").build();
+    /** Inbound contents the worker answered, with {@code Delivery.reply}. */
+    private final Set<String> answered = ConcurrentHashMap.newKeySet();
+    private RedisServerProcess server;
+    private RedisUrl url;
+
+    @BeforeEach
+    void start() {
+        server = RedisServerProcess.builder().appendOnly(false).start();
+        url = RedisUrl.parse(server.url());
+        Provisioning.provision(url, config);
+    }
+
+    @AfterEach
+    void stop() {
+        server.stop();
+    }
+
+    @Test
+    void aServerThatRestartsEmptyHasNoLibraryAndTheBusRunsScriptsUntilItIsProvisionedAgain() throws Exception {
+        try (EventBus bus = EventBus.connect(url, config); RawRedis raw = new RawRedis(url)) {
+            assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
+            Subscription worker = bus.subscribe(bus.consumer(t.inboundStream(), t.workerGroup()).consumerName("w").build(), d -> {
+                d.reply(t.outboundStream("webchat"), Envelope.of("channel_id", d.envelope().channelId(), "content", "re:" + d.envelope().content()))
+                        .get(10, TimeUnit.SECONDS);
+                answered.add(d.envelope().content());
+            });
+            publishAll(bus, "before", 50);
+            await().atMost(Duration.ofSeconds(20)).until(() -> answered.size() == 50);
+
+            server.kill();
+            server.restart(); // empty: no streams, no groups, no library
+            assertThat(raw.sync().functionList()).as("the library after an empty restart").isEmpty();
+
+            // The first batches after it may be refused (nothing of theirs stored); the bus then runs scripts.
+            await().atMost(Duration.ofSeconds(30)).until(() -> {
+                publishAll(bus, "probe", 20);
+                return bus.serverCode() == ServerCodeMode.SCRIPTS;
+            });
+            List<String> during = publishAll(bus, "during", 200);
+            assertThat(during).as("publishes refused while the library is gone").isEmpty();
+            String id = bus.publish(t.inboundStream(), Envelope.of("channel_id", "c", "content", "keyed"), PublishOptions.builder().dedupeKey("k-1").build());
+            assertThat(bus.publish(t.inboundStream(), Envelope.of("channel_id", "c", "content", "keyed"), PublishOptions.builder().dedupeKey("k-1").build()))
+                    .as("a dedupe key, with scripts").isEqualTo(id);
+            await().atMost(Duration.ofSeconds(30)).until(() -> answered.containsAll(contents("during", 200)) && answered.contains("keyed"));
+
+            Provisioning.provision(url, config);
+            await().atMost(ServerCode.CHECK_INTERVAL.multipliedBy(3)).until(() -> bus.serverCode() == ServerCodeMode.FUNCTIONS);
+            assertThat(publishAll(bus, "after", 200)).isEmpty();
+            await().atMost(Duration.ofSeconds(30)).until(() -> answered.containsAll(contents("after", 200)));
+
+            // Each answer stored once: one per inbound entry the worker answered since the restart, none twice.
+            long inbound = raw.sync().xlen(RawRedis.b(t.inboundStream()));
+            await().atMost(Duration.ofSeconds(30)).until(() -> bus.pendingCount(t.inboundStream(), t.workerGroup()) == 0);
+            assertThat(raw.sync().xlen(RawRedis.b(t.outboundStream("webchat")))).isEqualTo(inbound);
+            worker.close();
+        }
+    }
+
+    @Test
+    void aLibraryOfAnotherVersionLoadedUnderARunningBusIsNotCalledUntilItsVersionIsBack() throws Exception {
+        try (EventBus bus = EventBus.connect(url, config); RawRedis raw = new RawRedis(url)) {
+            assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
+            raw.sync().functionLoad(ServerCode.librarySource().replace("local VERSION = " + ServerCode.VERSION,
+                    "local VERSION = " + (ServerCode.VERSION + 1)), true);
+            await().atMost(ServerCode.CHECK_INTERVAL.multipliedBy(3)).until(() -> bus.serverCode() == ServerCodeMode.SCRIPTS);
+            assertThat(publishAll(bus, "other", 100)).isEmpty();
+            Provisioning.provision(url, config); // replaces it with this bus's version
+            await().atMost(ServerCode.CHECK_INTERVAL.multipliedBy(3)).until(() -> bus.serverCode() == ServerCodeMode.FUNCTIONS);
+            assertThat(publishAll(bus, "back", 100)).isEmpty();
+        }
+    }
+
+    /** Publishes {@code n} envelopes at once (so they go in batches) to the inbound stream; returns the failures. */
+    private List<String> publishAll(EventBus bus, String prefix, int n) throws InterruptedException {
+        List<CompletableFuture<String>> sent = new ArrayList<>();
+        for (String content : contents(prefix, n)) {
+            sent.add(bus.publishAsync(t.inboundStream(), Envelope.of("channel_id", "c-" + content.hashCode() % 4, "content", content)).toCompletableFuture());
+        }
+        List<String> failed = new ArrayList<>();
+        for (CompletableFuture<String> f : sent) {
+            try {
+                f.get(30, TimeUnit.SECONDS);
+            } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+                failed.add(String.valueOf(e.getCause()));
+            }
+        }
+        return failed;
+    }
+
+    private static List<String> contents(String prefix, int n) {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(prefix + "-" + i);
+        return out;
+    }
+}
