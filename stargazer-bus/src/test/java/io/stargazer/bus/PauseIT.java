@@ -118,4 +118,42 @@ class PauseIT {
             assertThat(bus.resume(stream, group)).isTrue();
         }
     }
+
+    /**
+     * A Redis without AOF that restarts empty loses the pause flag with everything else. The group was paused for an
+     * outage downstream, and nobody resumed it: its consumer sets the flag again and stays paused (before, it went on
+     * consuming the new entries, into the outage it was paused for). A resume then works as ever.
+     */
+    @Test
+    void aPausedGroupStaysPausedWhenTheServerRestartsEmpty() throws Exception {
+        try (io.stargazer.embedded.RedisServerProcess server = io.stargazer.embedded.RedisServerProcess.builder().appendOnly(false).start()) {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = TestRedis.topology();
+            try (EventBus bus = EventBus.connect(url, BusConfig.builder().topology(t).role(NodeRole.WORKER).build())) {
+                String stream = t.inboundStream();
+                String group = t.workerGroup();
+                bus.ensureGroup(stream, group);
+                List<String> got = new CopyOnWriteArrayList<>();
+                try (Subscription sub = bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("w").build(),
+                        d -> got.add(d.envelope().content()))) {
+                    bus.publish(stream, Envelope.of("channel_id", "c", "content", "before"));
+                    Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> got.contains("before"));
+                    assertThat(bus.pause(stream, group)).isTrue();
+                    Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> sub.state() == Subscription.State.PAUSED);
+
+                    server.kill();
+                    server.restart(); // empty: no stream, no group, no pause flag
+                    Awaitility.await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
+                        bus.publish(stream, Envelope.of("channel_id", "c", "content", "after"));
+                        return bus.paused(stream, group);
+                    });
+                    Awaitility.await().during(2, TimeUnit.SECONDS).atMost(10, TimeUnit.SECONDS)
+                            .until(() -> got.equals(List.of("before")) && sub.state() == Subscription.State.PAUSED);
+
+                    assertThat(bus.resume(stream, group)).isTrue();
+                    Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> got.contains("after"));
+                }
+            }
+        }
+    }
 }

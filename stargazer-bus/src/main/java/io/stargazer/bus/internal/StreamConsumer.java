@@ -411,6 +411,9 @@ final class StreamConsumer implements Subscription {
             } catch (RuntimeException e) {
                 throw Redis.translate(e, "reading the pause flag of '" + cfg.stream() + "' group '" + cfg.group() + "'");
             }
+            if (paused && !p && pauseLostWithGroup(conn)) {
+                p = true;
+            }
             if (p != paused) {
                 paused = p;
                 log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
@@ -424,6 +427,41 @@ final class StreamConsumer implements Subscription {
             }
         }
         return paused;
+    }
+
+    /**
+     * The group's pause flag is gone while this consumer saw it paused: resumed, or lost with the server's data (a Redis
+     * that restarted empty, a failover to a replica the flag had not reached), which would start the group consuming
+     * into the outage it was paused for, with nobody having resumed it. Told apart by the group: an operator resumes a
+     * group that is there; one lost with the server's data is gone too. Then the flag is set again and the group stays
+     * paused (re-created at once, as any lost group): true. False, resumed, when the group is there, or the flag cannot
+     * be set (a user that may only read it, as the strict worker users: said in a WARN). What it gets wrong: a group
+     * destroyed while paused and then resumed before being made again stays paused, until resumed once more (the
+     * group is made again meanwhile).
+     */
+    private boolean pauseLostWithGroup(ReaderConnection conn) {
+        boolean groupThere;
+        try {
+            List<GroupInfo> groups = Replies.groups((List<?>) call(conn, CommandType.XINFO, new CommandArgs<>(Redis.BYTES).add("GROUPS").addKey(streamKey)));
+            groupThere = groups.stream().anyMatch(g -> g.name().equals(cfg.group()));
+        } catch (RedisServerException e) {
+            if (!String.valueOf(e.getMessage()).toLowerCase(java.util.Locale.ROOT).contains("no such key")) throw e;
+            groupThere = false;
+        }
+        if (groupThere) return false;
+        try {
+            conn.sync().set(pauseKey, new byte[] {'1'}, io.lettuce.core.SetArgs.Builder.nx());
+        } catch (RuntimeException e) {
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
+                    .log("The group's pause flag was lost with the group (the server lost its data?) and could not be set again ("
+                            + e.getMessage() + "); the group is no longer paused: pause it again if it should be");
+            return false;
+        }
+        log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
+                .log("The group's pause flag was lost with the group (the server restarted empty, or lost its data); set again, "
+                        + "the group stays paused: resume it (stargazer resume) when what it was paused for is back");
+        groupLost(reads.get()); // seen missing now: what was read before is of the lost group, and it is made again
+        return true;
     }
 
     private void readHistoryAgain() {
