@@ -86,6 +86,43 @@ class LostReadReplyIT {
     }
 
     /**
+     * Only the lost read's entries get their count put back, not one this consumer took over from another and left
+     * pending: over its deliveries, its dead letter refused (the dead-letter stream's key holds a string here), it stays
+     * pending with this consumer, and after the read of the pending list it must still not run (found by the review of
+     * the first version, which put back every entry above the newest one the consumer's reads returned, and ran it as
+     * if delivered once).
+     */
+    @Test
+    void anEntryTakenOverAndLeftPendingHereKeepsItsCountWhenALaterReadIsLost() throws Exception {
+        try (EventBus behind = behind(Duration.ofSeconds(1));
+             Subscription sub = behind.subscribe(consumer().claimIdle(Duration.ofSeconds(6)).consumerName("c").build(), this::record)) {
+            direct.publish(stream, Envelope.of("channel_id", "c", "content", "before"));
+            await().atMost(Duration.ofSeconds(20)).until(() -> ran.contains("before#1"));
+            // Read by another consumer, z, which then dies: c is paused meanwhile, so it is z's.
+            direct.pause(stream, t.workerGroup());
+            await().atMost(Duration.ofSeconds(10)).until(() -> sub.state() == Subscription.State.PAUSED);
+            String taken = direct.publish(stream, Envelope.of("channel_id", "t", "content", "taken"));
+            raw.sync().xreadgroup(io.lettuce.core.Consumer.from(RawRedis.b(t.workerGroup()), RawRedis.b("z")),
+                    io.lettuce.core.XReadArgs.StreamOffset.lastConsumed(RawRedis.b(stream)));
+            raw.sync().set(RawRedis.b(stream + ":dead"), RawRedis.b("not a stream: dead letters are refused"));
+            direct.resume(stream, t.workerGroup());
+            // Taken over from z after the claim time: delivered twice, over the one allowed, its dead letter refused.
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(pending()).singleElement().satisfies(p -> {
+                assertThat(p.getConsumer()).isEqualTo("c");
+                assertThat(p.getRedeliveryCount()).isEqualTo(2);
+            }));
+
+            await().atMost(Duration.ofSeconds(20)).until(() -> raw.sync().clientList().lines()
+                    .anyMatch(c -> c.contains(" name=" + BEHIND + " ") && c.contains(" flags=b ") && c.contains(" cmd=xreadgroup ")));
+            link.dropRepliesOnExisting();
+            direct.publish(stream, Envelope.of("channel_id", "c", "content", "during"));
+            await().atMost(Duration.ofSeconds(30)).until(() -> ran.contains("during#1"));
+            await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(5))
+                    .untilAsserted(() -> assertThat(ran).as("runs; " + taken + " is over its deliveries").containsExactly("before#1", "during#1"));
+        }
+    }
+
+    /**
      * The usual shutdown: the subscription, then its bus, closed while the read is still on the wire (its timeout, BLOCK
      * 1 s plus the dead-peer timeout 3 s, is longer than close's wait for the reader, 2 s). The bus's close waits for the
      * reader to give up and give back what its read delivered, before it closes the connections that needs.

@@ -144,6 +144,15 @@ final class StreamConsumer implements Subscription {
      * entry of this consumer's pending list above it came from a read whose reply never arrived.
      */
     private String receivedUpTo = "0-0";
+    /**
+     * Entries above {@link #receivedUpTo} this consumer handed out all the same: taken over from other consumers, or
+     * read again from its pending list. They ran here (or are held), so their counts are real: never put back as a
+     * lost read's. Dropped as {@link #receivedUpTo} passes them.
+     */
+    private final java.util.TreeSet<String> handedOutAbove = new java.util.TreeSet<>(StreamIds.ORDER);
+    /** More than {@link #MAX_HANDED_OUT_ABOVE} were: counts are left as Redis has them until reads pass the newest. */
+    private String handedOutAboveOverflowTo;
+    private static final int MAX_HANDED_OUT_ABOVE = 100_000;
     /** A read of new entries ({@code >}, blocking or ahead) is on the wire, its reply not yet taken. */
     private boolean newReadOnWire;
     /** A takeover (XAUTOCLAIM) is on the wire, its reply not yet taken. */
@@ -189,7 +198,8 @@ final class StreamConsumer implements Subscription {
                 try {
                     if (ahead != null) takeAhead(conn, false);
                 } finally {
-                    if (newReadOnWire && !claimOnWire) giveBackLostRead(conn);
+                    // On the wire still, or lost and not yet read again from the pending list (closed while backing off).
+                    if ((newReadOnWire || lostNewRead) && !claimOnWire && !lostClaim) giveBackLostRead(conn);
                 }
             }
         });
@@ -283,7 +293,7 @@ final class StreamConsumer implements Subscription {
                 historyCursor = entries.get(entries.size() - 1).id();
             }
         } else if (!entries.isEmpty()) {
-            receivedUpTo = StreamIds.max(receivedUpTo, entries.get(entries.size() - 1).id());
+            receivedThrough(entries.get(entries.size() - 1).id());
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
         long readAt = readNumber;
@@ -355,7 +365,7 @@ final class StreamConsumer implements Subscription {
         newReadOnWire = false;
         permits.release(n - entries.size());
         if (!entries.isEmpty()) {
-            receivedUpTo = StreamIds.max(receivedUpTo, entries.get(entries.size() - 1).id());
+            receivedThrough(entries.get(entries.size() - 1).id());
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
         if (mayChain && entries.size() == n) {
@@ -704,14 +714,15 @@ final class StreamConsumer implements Subscription {
      * (a half-open connection, a reply cut off), and the read of the pending list again. Left so, an entry no handler
      * ever saw came back as delivered twice, and with one delivery allowed it was dead-lettered unrun
      * (LostReadReplyIT). They are the entries above {@link #receivedUpTo} that this consumer does not hold: a read of
-     * new entries delivers each entry once, so the lost read was their only delivery before this one. Not after a lost
-     * takeover, whose entries (counted by their earlier deliveries) can lie above it too.
+     * new entries delivers each entry once, so the lost read was their only delivery before this one. Not those it handed
+     * out ({@link #handedOutAbove}: taken over, read again), whose counts are real; not after a lost takeover, whose
+     * entries (counted by their earlier deliveries) can lie above it too.
      */
     private void uncountLostRead(ReaderConnection conn, List<RawEntry> read, Map<String, Long> counts) {
+        if (handedOutAboveOverflowTo != null) return;
         for (RawEntry e : read) {
             Long count = counts.get(e.id());
-            if (count == null || count <= 1 || StreamIds.compare(e.id(), receivedUpTo) <= 0
-                    || inFlight.containsKey(e.id()) || acks.acknowledging(e.id())) {
+            if (count == null || count <= 1 || !neverHandedOut(e.id()) || inFlight.containsKey(e.id()) || acks.acknowledging(e.id())) {
                 continue;
             }
             CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
@@ -719,6 +730,28 @@ final class StreamConsumer implements Subscription {
             call(conn, CommandType.XCLAIM, args);
             counts.put(e.id(), 1L);
         }
+    }
+
+    /** The newest entry a read of new entries returned is {@code id}: nothing up to it can be a lost read's. */
+    private void receivedThrough(String id) {
+        receivedUpTo = StreamIds.max(receivedUpTo, id);
+        handedOutAbove.headSet(receivedUpTo, true).clear();
+        if (handedOutAboveOverflowTo != null && StreamIds.compare(handedOutAboveOverflowTo, receivedUpTo) <= 0) {
+            handedOutAboveOverflowTo = null;
+        }
+    }
+
+    private void handedOutAbove(String id) {
+        if (handedOutAbove.size() < MAX_HANDED_OUT_ABOVE) {
+            handedOutAbove.add(id);
+        } else {
+            handedOutAboveOverflowTo = handedOutAboveOverflowTo == null ? id : StreamIds.max(handedOutAboveOverflowTo, id);
+        }
+    }
+
+    /** Above every entry a read of new entries returned here, and never handed out here: only a lost read delivered it. */
+    private boolean neverHandedOut(String id) {
+        return StreamIds.compare(id, receivedUpTo) > 0 && !handedOutAbove.contains(id);
     }
 
     /**
@@ -731,6 +764,7 @@ final class StreamConsumer implements Subscription {
      */
     private void giveBackLostRead(ReaderConnection conn) {
         conn.drop();
+        if (handedOutAboveOverflowTo != null) return;
         int given = 0;
         try {
             CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
@@ -739,10 +773,13 @@ final class StreamConsumer implements Subscription {
             for (Object row : rows) {
                 if (!(row instanceof List<?> r) || r.size() < 4 || !Long.valueOf(1L).equals(r.get(3))) continue;
                 String id = new String((byte[]) r.get(0), StandardCharsets.US_ASCII);
-                if (inFlight.containsKey(id) || acks.acknowledging(id)) continue;
-                call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
-                        .add(0).add(id).add("RETRYCOUNT").add(0).add("JUSTID"));
-                given++;
+                if (!neverHandedOut(id) || inFlight.containsKey(id) || acks.acknowledging(id)) continue;
+                // Only while still idle since the lost read: taken over meanwhile (its idle time reset by the claim), it
+                // is another consumer's, and a claim with no such bound would take it back from it.
+                long idle = (Long) r.get(2);
+                Object claimed = call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
+                        .add(consumerName).add(idle).add(id).add("RETRYCOUNT").add(0).add("JUSTID"));
+                if (claimed instanceof List<?> l && !l.isEmpty()) given++;
             }
             if (given > 0) {
                 log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", given)
@@ -884,6 +921,7 @@ final class StreamConsumer implements Subscription {
      */
     private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst, long readAt) {
         for (RawEntry e : entries) {
+            if (StreamIds.compare(e.id(), receivedUpTo) > 0) handedOutAbove(e.id());
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
             if (e.deleted()) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
