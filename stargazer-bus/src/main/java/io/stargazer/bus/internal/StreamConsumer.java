@@ -862,6 +862,27 @@ final class StreamConsumer implements Subscription {
     }
 
     /**
+     * A WARN for each handler running longer than the claim time, and again every claim time it goes on: the entry is
+     * kept (refreshed) however long its handler runs, so one that never returns (a call without a timeout) holds its
+     * entry, an in-flight place and, its channel's later entries waiting behind it, the channel, and nothing else says
+     * so. The bus does not stop it: only the handler knows whether its work may be cut short (docs/reliability.md).
+     */
+    private void warnSlowHandlers() {
+        long now = System.nanoTime();
+        long limit = cfg.claimIdle().toNanos();
+        for (Held h : inFlight.values()) {
+            long since = h.runningSince;
+            long warned = h.slowWarnedAt;
+            if (since == 0 || now - since < limit || (warned != 0 && now - warned < limit)) continue;
+            h.slowWarnedAt = now;
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                    .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - since) / 1_000_000)
+                    .log("A handler has been running longer than the claim time; its entry is kept, and its channel's later "
+                            + "entries wait behind it");
+        }
+    }
+
+    /**
      * Keeps every entry this consumer holds its own: resets their idle time well before the claim time (every quarter
      * of it), whether a handler is running them or they wait for a retry. Entries found to be no longer ours (taken
      * over while this consumer could not reach Redis, or acknowledged) are given up unless a handler is running them.
@@ -873,6 +894,7 @@ final class StreamConsumer implements Subscription {
             return;
         }
         acks.resendFailed(); // an outage that no reader reconnect followed (only the shared connection was lost)
+        warnSlowHandlers();
         if (inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
             return;
         }
@@ -1057,7 +1079,11 @@ final class StreamConsumer implements Subscription {
         CompletionStage<?> stage;
         CompletableFuture<Void> attemptDone = new CompletableFuture<>();
         running.incrementAndGet();
-        attemptDone.whenComplete((r, e) -> running.decrementAndGet());
+        h.runningSince = System.nanoTime() | 1; // never 0 while running
+        attemptDone.whenComplete((r, e) -> {
+            h.runningSince = 0;
+            running.decrementAndGet();
+        });
         try {
             try {
                 stage = handler.handle(d);
@@ -1545,6 +1571,9 @@ final class StreamConsumer implements Subscription {
         volatile boolean ran;
         volatile ScheduledFuture<?> retryTask;
         int infrastructureFailures;
+        /** {@link System#nanoTime()} when its running handler started, 0 while none runs; the last WARN about it. */
+        volatile long runningSince;
+        volatile long slowWarnedAt;
 
         /** The number of the read that fetched it ({@link #reads}). */
         final long readAt;

@@ -1,0 +1,45 @@
+package io.stargazer.bus;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.testing.TestRedis;
+import io.stargazer.testing.CapturedStderr;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A handler that does not return (a call made without a timeout) keeps its entry, an in-flight place and its channel
+ * for as long as it runs: the bus keeps refreshing the entry and cannot know whether the work may be cut short. It must
+ * not do so silently: a WARN names the entry and its channel once the handler has run longer than the claim time, and
+ * again every claim time. Before, nothing said so.
+ */
+@Timeout(value = 1, unit = TimeUnit.MINUTES)
+class SlowHandlerWarningIT {
+    @Test
+    void aHandlerRunningLongerThanTheClaimTimeIsReportedAndKeepsItsEntry() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER); CapturedStderr err = new CapturedStderr()) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            bus.ensureGroup(stream, group);
+            try (Subscription sub = bus.subscribe(ConsumerConfig.builder(stream, group).consumerName("slow").claimIdle(Duration.ofSeconds(1))
+                    .build(), d -> {
+                started.countDown();
+                release.await(30, TimeUnit.SECONDS);
+            })) {
+                String id = bus.publish(stream, Envelope.of("channel_id", "stuck-channel", "content", "x"));
+                assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+                await().atMost(Duration.ofSeconds(10)).until(() -> err.text().lines().anyMatch(l -> l.contains("running longer than the claim time")
+                        && l.contains("stream_msg_id=" + id) && l.contains("channel_id=stuck-channel")));
+                assertThat(bus.pendingCount(stream, group)).as("kept by its consumer meanwhile").isEqualTo(1);
+                release.countDown();
+                await().atMost(Duration.ofSeconds(10)).until(() -> bus.pendingCount(stream, group) == 0);
+            }
+        }
+    }
+}
