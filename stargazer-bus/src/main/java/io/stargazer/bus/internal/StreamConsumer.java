@@ -458,19 +458,37 @@ final class StreamConsumer implements Subscription {
             if (!String.valueOf(e.getMessage()).toLowerCase(java.util.Locale.ROOT).contains("no such key")) throw e;
             groupThere = false;
         }
-        if (groupThere) return false;
+        if (groupThere || !setPauseAgain()) return false;
+        groupLost(reads.get()); // seen missing now: what was read before is of the lost group, and it is made again
+        return true;
+    }
+
+    /**
+     * Sets the group's pause flag again, lost with the group while this consumer saw it paused, before the group is made
+     * again: a consumer that checks the flag after the group is back must find it (one that looked between the two may
+     * read until its next check, half a second). True when the flag is there now; false when this consumer's user may
+     * not set it (the strict users read it only; said in a WARN: the group is no longer paused). Any other failure
+     * (a server refusing writes, read-only after a failover, out of reach) is thrown: tried again at the next turn,
+     * the consumer staying paused meanwhile.
+     */
+    private boolean setPauseAgain() {
+        String key = Dedupe.pauseKeyName(cfg.stream(), cfg.group());
+        String set;
         try {
-            conn.sync().set(pauseKey, new byte[] {'1'}, io.lettuce.core.SetArgs.Builder.nx());
+            set = bus.redis().sharedSync().set(key, new byte[] {'1'}, io.lettuce.core.SetArgs.Builder.nx());
         } catch (RuntimeException e) {
+            RuntimeException t = Redis.translate(e, "setting the pause flag of '" + cfg.stream() + "' group '" + cfg.group() + "' again");
+            if (!(t instanceof RedisServerException.AccessDenied)) throw t;
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
-                    .log("The group's pause flag was lost with the group (the server lost its data?) and could not be set again ("
-                            + e.getMessage() + "); the group is no longer paused: pause it again if it should be");
+                    .log("The group's pause flag was lost with the group (the server lost its data?) and this consumer may not set it "
+                            + "again (" + t.getMessage() + "); the group is no longer paused: pause it again if it should be");
             return false;
         }
-        log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
-                .log("The group's pause flag was lost with the group (the server restarted empty, or lost its data); set again, "
-                        + "the group stays paused: resume it (stargazer resume) when what it was paused for is back");
-        groupLost(reads.get()); // seen missing now: what was read before is of the lost group, and it is made again
+        if (set != null) {
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
+                    .log("The group's pause flag was lost with the group (the server restarted empty, or lost its data); set again, "
+                            + "the group stays paused: resume it (stargazer resume) when what it was paused for is back");
+        }
         return true;
     }
 
@@ -483,8 +501,10 @@ final class StreamConsumer implements Subscription {
     private boolean readerFailed(Throwable e) {
         dropAhead();
         readHistoryAgain();
-        lostNewRead |= newReadOnWire;
-        lostClaim |= claimOnWire;
+        // A server's error reply says the read ran and delivered nothing (NOGROUP, a refusal); no reply at all leaves it unknown.
+        boolean unknown = !(e instanceof RedisServerException);
+        lostNewRead |= newReadOnWire && unknown;
+        lostClaim |= claimOnWire && unknown;
         newReadOnWire = false;
         claimOnWire = false;
         if (e instanceof RedisServerException.AccessDenied) {
@@ -573,6 +593,14 @@ final class StreamConsumer implements Subscription {
      * consumers and not yet seen acknowledged is gone with it: logged as such.
      */
     private boolean recreateGroup() {
+        if (paused) {
+            try {
+                setPauseAgain(); // lost with the group? Set before the group is back, or the next check sees a resume
+            } catch (RuntimeException e) {
+                log.atDebug().addKeyValue("stream", cfg.stream()).log("Could not set the pause flag again: " + e.getMessage());
+                return false; // made again at a later turn, the flag first
+            }
+        }
         String known = lastDelivered.get();
         String start;
         try {
@@ -767,19 +795,27 @@ final class StreamConsumer implements Subscription {
         if (handedOutAboveOverflowTo != null) return;
         int given = 0;
         try {
-            CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
-                    .add("(" + receivedUpTo).add("+").add(Math.max(cfg.batchSize() * 2L, 16)).add(consumerName);
-            if (!(call(conn, CommandType.XPENDING, args) instanceof List<?> rows)) return;
-            for (Object row : rows) {
-                if (!(row instanceof List<?> r) || r.size() < 4 || !Long.valueOf(1L).equals(r.get(3))) continue;
-                String id = new String((byte[]) r.get(0), StandardCharsets.US_ASCII);
-                if (!neverHandedOut(id) || inFlight.containsKey(id) || acks.acknowledging(id)) continue;
-                // Only while still idle since the lost read: taken over meanwhile (its idle time reset by the claim), it
-                // is another consumer's, and a claim with no such bound would take it back from it.
-                long idle = (Long) r.get(2);
-                Object claimed = call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
-                        .add(consumerName).add(idle).add(id).add("RETRYCOUNT").add(0).add("JUSTID"));
-                if (claimed instanceof List<?> l && !l.isEmpty()) given++;
+            // Paged: rows this consumer holds or handed out can come first. A lost read delivered at most a batch, so
+            // a few pages past the newest id read reach all of it.
+            String after = receivedUpTo;
+            int pageSize = Math.max(cfg.batchSize() * 2, 16);
+            for (int page = 0; page < 8; page++) {
+                CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
+                        .add("(" + after).add("+").add(pageSize).add(consumerName);
+                if (!(call(conn, CommandType.XPENDING, args) instanceof List<?> rows) || rows.isEmpty()) break;
+                for (Object row : rows) {
+                    if (!(row instanceof List<?> r) || r.size() < 4) continue;
+                    String id = new String((byte[]) r.get(0), StandardCharsets.US_ASCII);
+                    after = id;
+                    if (!Long.valueOf(1L).equals(r.get(3)) || !neverHandedOut(id) || inFlight.containsKey(id) || acks.acknowledging(id)) continue;
+                    // Only while still idle since the lost read: taken over meanwhile (its idle time reset by the claim),
+                    // it is another consumer's, and a claim with no such bound would take it back from it.
+                    long idle = (Long) r.get(2);
+                    Object claimed = call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
+                            .add(consumerName).add(idle).add(id).add("RETRYCOUNT").add(0).add("JUSTID"));
+                    if (claimed instanceof List<?> l && !l.isEmpty()) given++;
+                }
+                if (rows.size() < pageSize) break;
             }
             if (given > 0) {
                 log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", given)
@@ -787,8 +823,8 @@ final class StreamConsumer implements Subscription {
             }
         } catch (RuntimeException e) {
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("after_id", receivedUpTo)
-                    .log("A read's reply never came before the subscription closed; what it delivered stays pending here, counted once "
-                            + "(given back " + given + "): " + e.getMessage());
+                    .log("A read's reply never came before the subscription closed; what it may have delivered stays pending here, "
+                            + "counted once (given back " + given + "): " + e.getMessage());
         }
     }
 
