@@ -979,7 +979,8 @@ final class StreamConsumer implements Subscription {
      */
     private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst, long readAt) {
         for (RawEntry e : entries) {
-            if (StreamIds.compare(e.id(), receivedUpTo) > 0) handedOutAbove(e.id());
+            // A read of new entries has just moved receivedUpTo past all of its own: only the others can lie above it.
+            if (confirmFirst && StreamIds.compare(e.id(), receivedUpTo) > 0) handedOutAbove(e.id());
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
             if (e.deleted()) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
