@@ -140,8 +140,9 @@ final class StreamConsumer implements Subscription {
     private boolean history = true;
     private String historyCursor = "0";
     /**
-     * The newest id a read of new entries returned to this consumer (or the group's position when it started): every
-     * entry of this consumer's pending list above it came from a read whose reply never arrived.
+     * The newest id a read of new entries returned to this consumer (or the group's position when it started): an entry
+     * of this consumer's pending list above it that it never handed out ({@link #handedOutAbove}) came from a read
+     * whose reply never arrived.
      */
     private String receivedUpTo = "0-0";
     /**
