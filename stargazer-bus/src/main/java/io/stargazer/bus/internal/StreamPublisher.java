@@ -490,6 +490,7 @@ final class StreamPublisher {
     }
 
     private void stepDone(Batch batch, AtomicInteger left, Pending p, byte[] id, Throwable error) {
+        if (error != null) code.noticed(error);
         leave(1);
         boolean last = left.decrementAndGet() == 0;
         if (last && batch.settled.compareAndSet(false, true)) {
@@ -607,6 +608,8 @@ final class StreamPublisher {
             return; // expired meanwhile: its publishers were told, its slot freed
         }
         inFlight.remove(batch);
+        // Refused for want of the library: what is sent next goes as scripts (ServerCode), not as one more refused call.
+        if (error != null) code.noticed(error);
         // Free the slot and send what queued meanwhile before running callers' completion stages.
         freeSlot(batch);
         List<Pending> items = batch.items;
@@ -639,7 +642,6 @@ final class StreamPublisher {
      * knows is down ("not connected"), which sent nothing.
      */
     private RuntimeException failure(Throwable error) {
-        code.noticed(error); // a batch refused for want of the library: the next ones go as scripts
         Throwable e = Failures.unwrap(error);
         String context = "publishing to stream '" + stream + "'";
         if (e instanceof RedisCommandTimeoutException || e instanceof java.util.concurrent.CancellationException) {
