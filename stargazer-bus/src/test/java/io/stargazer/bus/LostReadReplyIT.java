@@ -112,9 +112,7 @@ class LostReadReplyIT {
                 assertThat(p.getRedeliveryCount()).isEqualTo(2);
             }));
 
-            await().atMost(Duration.ofSeconds(20)).until(() -> raw.sync().clientList().lines()
-                    .anyMatch(c -> c.contains(" name=" + BEHIND + " ") && c.contains(" flags=b ") && c.contains(" cmd=xreadgroup ")));
-            link.dropRepliesOnExisting();
+            dropRepliesOnceTheReadBlocks();
             direct.publish(stream, Envelope.of("channel_id", "c", "content", "during"));
             await().atMost(Duration.ofSeconds(30)).until(() -> ran.contains("during#1"));
             await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(5))
@@ -166,13 +164,18 @@ class LostReadReplyIT {
     private String publishWithItsReadReplyLost() {
         direct.publish(stream, Envelope.of("channel_id", "c", "content", "before"));
         await().atMost(Duration.ofSeconds(20)).until(() -> ran.contains("before#1"));
-        await().atMost(Duration.ofSeconds(20)).until(() -> raw.sync().clientList().lines()
-                .anyMatch(c -> c.contains(" name=" + BEHIND + " ") && c.contains(" flags=b ") && c.contains(" cmd=xreadgroup ")));
-        link.dropRepliesOnExisting();
+        dropRepliesOnceTheReadBlocks();
         String id = direct.publish(stream, Envelope.of("channel_id", "c", "content", "during"));
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(pending())
                 .as("delivered to the blocked read").extracting(PendingMessage::getId).containsExactly(id));
         return id;
+    }
+
+    /** Once the consumer's read is blocked at the server, every reply on its connections is dropped from then on. */
+    private void dropRepliesOnceTheReadBlocks() {
+        await().atMost(Duration.ofSeconds(20)).until(() -> raw.sync().clientList().lines()
+                .anyMatch(c -> c.contains(" name=" + BEHIND + " ") && c.contains(" flags=b ") && c.contains(" cmd=xreadgroup ")));
+        link.dropRepliesOnExisting();
     }
 
     /** The lost read's entry is pending, its delivery count put back to zero. */

@@ -141,14 +141,7 @@ class PauseIT {
                     assertThat(bus.pause(stream, group)).isTrue();
                     Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> sub.state() == Subscription.State.PAUSED);
 
-                    server.kill();
-                    server.restart(); // empty: no stream, no group, no pause flag
-                    Awaitility.await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
-                        bus.publish(stream, Envelope.of("channel_id", "c", "content", "after"));
-                        return bus.paused(stream, group);
-                    });
-                    Awaitility.await().during(2, TimeUnit.SECONDS).atMost(10, TimeUnit.SECONDS)
-                            .until(() -> got.equals(List.of("before")) && sub.state() == Subscription.State.PAUSED);
+                    restartEmptyAndSeeItStayPaused(server, bus, stream, group, sub, got, "c", List.of("before"));
 
                     assertThat(bus.resume(stream, group)).isTrue();
                     Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> got.contains("after"));
@@ -185,14 +178,7 @@ class PauseIT {
                     assertThat(bus.pause(stream, group)).isTrue();
                     Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> sub.state() == Subscription.State.PAUSED);
 
-                    server.kill();
-                    server.restart();
-                    Awaitility.await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
-                        bus.publish(stream, Envelope.of("channel_id", "d", "content", "after"));
-                        return bus.paused(stream, group);
-                    });
-                    Awaitility.await().during(2, TimeUnit.SECONDS).atMost(10, TimeUnit.SECONDS)
-                            .until(() -> got.equals(List.of("held")) && sub.state() == Subscription.State.PAUSED);
+                    restartEmptyAndSeeItStayPaused(server, bus, stream, group, sub, got, "d", List.of("held"));
                     release.countDown();
                     assertThat(bus.resume(stream, group)).isTrue();
                     Awaitility.await().atMost(10, TimeUnit.SECONDS).until(() -> got.contains("after"));
@@ -201,5 +187,22 @@ class PauseIT {
                 }
             }
         }
+    }
+
+    /**
+     * Kills {@code server} and restarts it empty (no stream, no group, no pause flag), publishes "after" on
+     * {@code channel} until the group is paused again, then sees nothing more handled than {@code handledBefore} for two
+     * seconds, the subscription PAUSED.
+     */
+    private static void restartEmptyAndSeeItStayPaused(io.stargazer.embedded.RedisServerProcess server, EventBus bus, String stream,
+            String group, Subscription sub, List<String> got, String channel, List<String> handledBefore) {
+        server.kill();
+        server.restart();
+        Awaitility.await().atMost(30, TimeUnit.SECONDS).ignoreExceptions().until(() -> {
+            bus.publish(stream, Envelope.of("channel_id", channel, "content", "after"));
+            return bus.paused(stream, group);
+        });
+        Awaitility.await().during(2, TimeUnit.SECONDS).atMost(10, TimeUnit.SECONDS)
+                .until(() -> got.equals(handledBefore) && sub.state() == Subscription.State.PAUSED);
     }
 }

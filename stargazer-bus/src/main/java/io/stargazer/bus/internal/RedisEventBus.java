@@ -347,19 +347,29 @@ final class RedisEventBus implements EventBus {
 
     @Override
     public boolean pause(String stream, String group) {
-        String key = Dedupe.pauseKeyName(Topology.checkName("stream", stream), Topology.checkName("group", group));
+        Topology.checkName("stream", stream);
+        Topology.checkName("group", group);
         requireGroup(stream, group);
-        boolean set;
+        boolean set = setPauseFlag(stream, group);
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused consumer group" : "Consumer group was already paused");
+        return set;
+    }
+
+    /**
+     * Sets the pause flag of {@code group} on {@code stream} unless it is set ({@code sg_pause}, or {@code SET NX}
+     * under scripts); true when this call set it. Throws the server's refusal, translated. Also what a paused consumer
+     * calls to set a flag lost with its group again (StreamConsumer).
+     */
+    boolean setPauseFlag(String stream, String group) {
+        String key = Dedupe.pauseKeyName(stream, group);
         try {
-            set = redis.code().functions()
+            return redis.code().functions()
                     ? await(async.<Long>fcall("sg_pause", io.lettuce.core.ScriptOutputType.INTEGER, new String[] {stream, key}, group.getBytes(StandardCharsets.UTF_8)), "sg_pause " + key) == 1
                     : await(async.set(key, ALIVE, io.lettuce.core.SetArgs.Builder.nx()), "SET " + key) != null;
         } catch (RuntimeException e) {
             redis.code().noticed(e);
             throw e;
         }
-        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused consumer group" : "Consumer group was already paused");
-        return set;
     }
 
     /**
@@ -989,7 +999,8 @@ final class RedisEventBus implements EventBus {
         return out;
     }
 
-    private static boolean noSuchKey(RedisServerException e) {
+    /** Whether {@code e} says the key (a stream) does not exist, as XINFO answers for a missing stream. */
+    static boolean noSuchKey(RedisServerException e) {
         return e.getMessage() != null && e.getMessage().toLowerCase(java.util.Locale.ROOT).contains("no such key");
     }
 

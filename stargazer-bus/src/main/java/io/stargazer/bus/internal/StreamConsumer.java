@@ -391,11 +391,16 @@ final class StreamConsumer implements Subscription {
     private void learnGroupPosition(ReaderConnection conn) {
         List<GroupInfo> groups;
         try {
-            groups = Replies.groups((List<?>) call(conn, CommandType.XINFO, new CommandArgs<>(Redis.BYTES).add("GROUPS").addKey(streamKey)));
+            groups = groups(conn);
         } catch (RuntimeException e) {
             return; // the position this consumer read to stays the known one; a real outage fails the read that follows
         }
         knowGroupPosition(groups);
+    }
+
+    /** The stream's groups (XINFO GROUPS) on the reader's connection. */
+    private List<GroupInfo> groups(ReaderConnection conn) {
+        return Replies.groups((List<?>) call(conn, CommandType.XINFO, new CommandArgs<>(Redis.BYTES).add("GROUPS").addKey(streamKey)));
     }
 
     /** Keeps this consumer's group's last-delivered id among {@code groups} as known, when it is past the known one. */
@@ -453,10 +458,9 @@ final class StreamConsumer implements Subscription {
     private boolean pauseLostWithGroup(ReaderConnection conn) {
         boolean groupThere;
         try {
-            List<GroupInfo> groups = Replies.groups((List<?>) call(conn, CommandType.XINFO, new CommandArgs<>(Redis.BYTES).add("GROUPS").addKey(streamKey)));
-            groupThere = groups.stream().anyMatch(g -> g.name().equals(cfg.group()));
+            groupThere = groups(conn).stream().anyMatch(g -> g.name().equals(cfg.group()));
         } catch (RedisServerException e) {
-            if (!String.valueOf(e.getMessage()).toLowerCase(java.util.Locale.ROOT).contains("no such key")) throw e;
+            if (!RedisEventBus.noSuchKey(e)) throw e;
             groupThere = false;
         }
         if (groupThere || !setPauseAgain()) return false;
@@ -473,19 +477,18 @@ final class StreamConsumer implements Subscription {
      * the consumer staying paused meanwhile.
      */
     private boolean setPauseAgain() {
-        String key = Dedupe.pauseKeyName(cfg.stream(), cfg.group());
-        String set;
+        boolean set;
         try {
-            set = bus.redis().sharedSync().set(key, new byte[] {'1'}, io.lettuce.core.SetArgs.Builder.nx());
+            set = bus.setPauseFlag(cfg.stream(), cfg.group());
         } catch (RuntimeException e) {
-            RuntimeException t = Redis.translate(e, "setting the pause flag of '" + cfg.stream() + "' group '" + cfg.group() + "' again");
+            StargazerException t = Redis.translate(e, "setting the pause flag of '" + cfg.stream() + "' group '" + cfg.group() + "' again");
             if (!(t instanceof RedisServerException.AccessDenied)) throw t;
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                     .log("The group's pause flag was lost with the group (the server lost its data?) and this consumer may not set it "
                             + "again (" + t.getMessage() + "); the group is no longer paused: pause it again if it should be");
             return false;
         }
-        if (set != null) {
+        if (set) {
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                     .log("The group's pause flag was lost with the group (the server restarted empty, or lost its data); set again, "
                             + "the group stays paused: resume it (stargazer resume) when what it was paused for is back");
@@ -731,10 +734,18 @@ final class StreamConsumer implements Subscription {
             if (h == null) {
                 continue;
             }
-            CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
-                    .add(0).add(e.id()).add("RETRYCOUNT").add(h.count).add("JUSTID");
-            call(conn, CommandType.XCLAIM, args);
+            setCount(conn, e.id(), 0, h.count);
         }
+    }
+
+    /**
+     * Sets the delivery count of {@code id}, pending here, to {@code count} (XCLAIM to this consumer, RETRYCOUNT,
+     * JUSTID), if it has been idle at least {@code minIdleMillis}; true when it was.
+     */
+    private boolean setCount(ReaderConnection conn, String id, long minIdleMillis, long count) {
+        Object claimed = call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
+                .add(consumerName).add(minIdleMillis).add(id).add("RETRYCOUNT").add(count).add("JUSTID"));
+        return claimed instanceof List<?> l && !l.isEmpty();
     }
 
     /**
@@ -754,9 +765,7 @@ final class StreamConsumer implements Subscription {
             if (count == null || count <= 1 || !neverHandedOut(e.id()) || inFlight.containsKey(e.id()) || acks.acknowledging(e.id())) {
                 continue;
             }
-            CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
-                    .add(0).add(e.id()).add("RETRYCOUNT").add(1).add("JUSTID");
-            call(conn, CommandType.XCLAIM, args);
+            setCount(conn, e.id(), 0, 1);
             counts.put(e.id(), 1L);
         }
     }
@@ -811,10 +820,7 @@ final class StreamConsumer implements Subscription {
                     if (!Long.valueOf(1L).equals(r.get(3)) || !neverHandedOut(id) || inFlight.containsKey(id) || acks.acknowledging(id)) continue;
                     // Only while still idle since the lost read: taken over meanwhile (its idle time reset by the claim),
                     // it is another consumer's, and a claim with no such bound would take it back from it.
-                    long idle = (Long) r.get(2);
-                    Object claimed = call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
-                            .add(consumerName).add(idle).add(id).add("RETRYCOUNT").add(0).add("JUSTID"));
-                    if (claimed instanceof List<?> l && !l.isEmpty()) given++;
+                    if (setCount(conn, id, (Long) r.get(2), 0)) given++;
                 }
                 if (rows.size() < pageSize) break;
             }
@@ -1110,14 +1116,15 @@ final class StreamConsumer implements Subscription {
         if (h.count > 1) redelivered.increment();
         // Observers (metrics, tracing): read once per attempt; when none is installed nothing else is done.
         BusHooks hooks = bus.hooks();
-        long start = hooks == BusHooks.NONE ? 0 : System.nanoTime();
+        long now = System.nanoTime();
+        long start = hooks == BusHooks.NONE ? 0 : now;
         BusTracing tracing = bus.tracing();
         BusTracing.Process span = tracing == null ? null : tracing.process(cfg.stream(), cfg.group(), h.id, h.count,
                 h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE), h.envelope.traceId());
         CompletionStage<?> stage;
         CompletableFuture<Void> attemptDone = new CompletableFuture<>();
         running.incrementAndGet();
-        h.runningSince = System.nanoTime() | 1; // never 0 while running
+        h.runningSince = now | 1; // never 0 while running
         attemptDone.whenComplete((r, e) -> {
             h.runningSince = 0;
             running.decrementAndGet();

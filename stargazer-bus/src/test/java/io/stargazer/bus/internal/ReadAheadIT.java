@@ -57,8 +57,15 @@ class ReadAheadIT {
         seen.computeIfAbsent(e.channelId(), k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(e.longValue("seq", -1));
     }
 
+    /** Publishes entries 0 to n - 1 in order (channel {@code c-<i % CHANNELS>}, seq i), 10 000 at a time, the publish queue's limit. */
     private static void backlog(EventBus bus, String stream, int n) {
-        for (int i = 0; i < n; i++) bus.publish(stream, Envelope.of("channel_id", "c-" + i % CHANNELS, "seq", i));
+        for (int from = 0; from < n; from += 10_000) {
+            List<java.util.concurrent.CompletableFuture<String>> sent = new ArrayList<>();
+            for (int i = from; i < Math.min(n, from + 10_000); i++) {
+                sent.add(bus.publishAsync(stream, Envelope.of("channel_id", "c-" + i % CHANNELS, "seq", i)));
+            }
+            sent.forEach(java.util.concurrent.CompletableFuture::join);
+        }
     }
 
     @Test
@@ -154,13 +161,7 @@ class ReadAheadIT {
         String group = t.workerGroup();
         int total = 100_000; // a backlog that lasts past the pause check (every 500 ms) at full speed
         bus.ensureGroup(in, group);
-        for (int from = 0; from < total; from += 10_000) {
-            List<java.util.concurrent.CompletableFuture<String>> sent = new ArrayList<>();
-            for (int i = from; i < from + 10_000; i++) {
-                sent.add(bus.publishAsync(in, Envelope.of("channel_id", "c-" + i % CHANNELS, "seq", i)));
-            }
-            sent.forEach(java.util.concurrent.CompletableFuture::join);
-        }
+        backlog(bus, in, total);
         Map<String, List<Long>> seen = new ConcurrentHashMap<>();
         AtomicInteger handled = new AtomicInteger();
         Subscription sub = closer.add(bus.subscribe(ConsumerConfig.builder(in, group).consumerName("c").batchSize(50)
