@@ -45,7 +45,7 @@ import org.slf4j.LoggerFactory;
  * One subscription: reads one stream with one group and hands each entry to the handler, in per-channel order.
  * Its file is over 400 lines because the reader's turn and the settling of deliveries share the in-flight state;
  * every other part has a class of its own ({@link ReaderLoop}, {@link Lanes}, {@link Ownership},
- * {@link DeadLetters}, {@link IdleConsumerSweep}, {@link AckBatcher}, {@link Failures}).
+ * {@link DeadLetters}, {@link IdleConsumerSweep}, {@link AckBatcher}, {@link Failures}, {@link LostReads}).
  *
  * <p>Threads: the reader ({@link ReaderLoop}, its own connection) reads, takes over idle entries and keeps this
  * consumer's entries its own; {@code concurrency} handler threads run the handler, one channel at a time through
@@ -139,31 +139,8 @@ final class StreamConsumer implements Subscription {
     private long nextPauseCheckAt;
     private boolean history = true;
     private String historyCursor = "0";
-    /**
-     * The newest id a read of new entries returned to this consumer (or the group's position when it started): an entry
-     * of this consumer's pending list above it that it never handed out ({@link #handedOutAbove}) came from a read
-     * whose reply never arrived.
-     */
-    private String receivedUpTo = "0-0";
-    /**
-     * Entries above {@link #receivedUpTo} this consumer handed out all the same: taken over from other consumers, or
-     * read again from its pending list. They ran here (or are held), so their counts are real: never put back as a
-     * lost read's. Dropped as {@link #receivedUpTo} passes them.
-     */
-    private final java.util.TreeSet<String> handedOutAbove = new java.util.TreeSet<>(StreamIds.ORDER);
-    /** More than {@link #MAX_HANDED_OUT_ABOVE} were: counts are left as Redis has them until reads pass the newest. */
-    private String handedOutAboveOverflowTo;
-    private static final int MAX_HANDED_OUT_ABOVE = 100_000;
-    /** A read of new entries ({@code >}, blocking or ahead) is on the wire, its reply not yet taken. */
-    private boolean newReadOnWire;
-    /** A takeover (XAUTOCLAIM) is on the wire, its reply not yet taken. */
-    private boolean claimOnWire;
-    /**
-     * Since the last complete read of the pending list: a read of new entries was lost with its connection (true), and
-     * whether a takeover was too. Decides whether {@link #uncountLostRead} may put counts back.
-     */
-    private boolean lostNewRead;
-    private boolean lostClaim;
+    /** Reads whose reply never came, and the delivery counts of what they delivered put right. */
+    private final LostReads lost;
 
     /**
      * {@code decoder}: the envelope of an entry (its channel decides the lane), or {@link MalformedEntryException} to
@@ -190,6 +167,15 @@ final class StreamConsumer implements Subscription {
         this.lanes = new Lanes(pool);
         this.permits = new Semaphore(cfg.maxInFlight());
         this.heartbeatMillis = Math.max(10, cfg.claimIdle().toMillis() / 4);
+        this.lost = new LostReads(new LostReads.Consumer() {
+            @Override public boolean holds(String id) { return inFlight.containsKey(id) || acks.acknowledging(id); }
+            @Override public boolean setCount(ReaderConnection conn, String id, long minIdleMillis, long count) {
+                return StreamConsumer.this.setCount(conn, id, minIdleMillis, count);
+            }
+            @Override public List<?> pendingAfter(ReaderConnection conn, String afterId, int count) {
+                return StreamConsumer.this.pendingAfter(conn, afterId, count);
+            }
+        }, cfg.stream(), cfg.group(), cfg.batchSize(), log);
         String what = "Subscription to '" + cfg.stream() + "' (group '" + cfg.group() + "', consumer '" + cfg.consumerName() + "')";
         this.loop = new ReaderLoop(bus.redis(), "stargazer-reader-" + cfg.stream(), false, what, log, new ReaderLoop.Body() {
             @Override public void turn(ReaderConnection conn) throws InterruptedException { StreamConsumer.this.turn(conn); }
@@ -200,7 +186,10 @@ final class StreamConsumer implements Subscription {
                     if (ahead != null) takeAhead(conn, false);
                 } finally {
                     // On the wire still, or lost and not yet read again from the pending list (closed while backing off).
-                    if ((newReadOnWire || lostNewRead) && !claimOnWire && !lostClaim) giveBackLostRead(conn);
+                    if (lost.mayHaveLostAtEnd()) {
+                        conn.drop(); // silent: the give-back goes on a new connection
+                        lost.giveBackAtEnd(conn);
+                    }
                 }
             }
         });
@@ -214,7 +203,7 @@ final class StreamConsumer implements Subscription {
         // the gateway's held publishes) are not skipped.
         knowGroupPosition(bus.groups(cfg.stream()));
         String at = lastDelivered.get();
-        if (at != null) receivedUpTo = at; // what the group delivered before this consumer started is not its lost read
+        lost.startAt(at); // what the group delivered before this consumer started is not its lost read
         loop.start();
         // On the timer thread, not in the reader's turn: a turn can take several round trips (a takeover, a read of the
         // pending list), and behind a slow link those would add up past the claim time.
@@ -269,13 +258,17 @@ final class StreamConsumer implements Subscription {
             acks.resendFailed();
         }
         try {
-            newReadOnWire = !fromHistory;
-            entries = fromHistory ? read(conn, historyCursor, n, -1) : read(conn, ">", n, blockMillis(now));
-            newReadOnWire = false;
-            if (fromHistory && !entries.isEmpty()) {
-                counts = pendingCounts(conn, entries);
-                restoreCounts(conn, entries);
-                if (lostNewRead && !lostClaim) uncountLostRead(conn, entries, counts);
+            if (fromHistory) {
+                entries = read(conn, historyCursor, n, -1);
+                if (!entries.isEmpty()) {
+                    counts = pendingCounts(conn, entries);
+                    restoreCounts(conn, entries);
+                    lost.uncount(conn, entries, counts);
+                }
+            } else {
+                lost.newReadSent();
+                entries = read(conn, ">", n, blockMillis(now));
+                lost.newReadAnswered(entries.isEmpty() ? null : entries.get(entries.size() - 1).id());
             }
         } catch (RuntimeException e) {
             // Nothing was handed out: give the permits back, or a long outage would use them all up and leave the
@@ -288,13 +281,11 @@ final class StreamConsumer implements Subscription {
         if (fromHistory) {
             if (entries.isEmpty()) {
                 history = false;
-                lostNewRead = false;
-                lostClaim = false;
+                lost.pendingListRead();
             } else {
                 historyCursor = entries.get(entries.size() - 1).id();
             }
         } else if (!entries.isEmpty()) {
-            receivedThrough(entries.get(entries.size() - 1).id());
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
         long readAt = readNumber;
@@ -337,7 +328,7 @@ final class StreamConsumer implements Subscription {
         long number = reads.incrementAndGet();
         try {
             ahead = conn.send(CommandType.XREADGROUP, readArgs(">", m, -1), 0);
-            newReadOnWire = true;
+            lost.newReadSent();
         } catch (RuntimeException e) {
             permits.release(m);
             return; // the next turn reads as usual, and meets the failure if it lasts
@@ -363,10 +354,9 @@ final class StreamConsumer implements Subscription {
             permits.release(n);
             throw readFailed(e);
         }
-        newReadOnWire = false;
+        lost.newReadAnswered(entries.isEmpty() ? null : entries.get(entries.size() - 1).id());
         permits.release(n - entries.size());
         if (!entries.isEmpty()) {
-            receivedThrough(entries.get(entries.size() - 1).id());
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
         if (mayChain && entries.size() == n) {
@@ -507,10 +497,7 @@ final class StreamConsumer implements Subscription {
         readHistoryAgain();
         // A server's error reply says the read ran and delivered nothing (NOGROUP, a refusal); no reply at all leaves it unknown.
         boolean unknown = !(e instanceof RedisServerException);
-        lostNewRead |= newReadOnWire && unknown;
-        lostClaim |= claimOnWire && unknown;
-        newReadOnWire = false;
-        claimOnWire = false;
+        lost.connectionFailed(unknown);
         if (e instanceof RedisServerException.AccessDenied) {
             failure = e;
             state.set(State.FAILED);
@@ -748,91 +735,11 @@ final class StreamConsumer implements Subscription {
         return claimed instanceof List<?> l && !l.isEmpty();
     }
 
-    /**
-     * Puts back to one the delivery count of entries a read of this consumer's pending list returned that a read of new
-     * entries, lost with its connection, had delivered: the server counted that read, though its reply never arrived
-     * (a half-open connection, a reply cut off), and the read of the pending list again. Left so, an entry no handler
-     * ever saw came back as delivered twice, and with one delivery allowed it was dead-lettered unrun
-     * (LostReadReplyIT). They are the entries above {@link #receivedUpTo} that this consumer does not hold: a read of
-     * new entries delivers each entry once, so the lost read was their only delivery before this one. Not those it handed
-     * out ({@link #handedOutAbove}: taken over, read again), whose counts are real; not after a lost takeover, whose
-     * entries (counted by their earlier deliveries) can lie above it too.
-     */
-    private void uncountLostRead(ReaderConnection conn, List<RawEntry> read, Map<String, Long> counts) {
-        if (handedOutAboveOverflowTo != null) return;
-        for (RawEntry e : read) {
-            Long count = counts.get(e.id());
-            if (count == null || count <= 1 || !neverHandedOut(e.id()) || inFlight.containsKey(e.id()) || acks.acknowledging(e.id())) {
-                continue;
-            }
-            setCount(conn, e.id(), 0, 1);
-            counts.put(e.id(), 1L);
-        }
-    }
-
-    /** The newest entry a read of new entries returned is {@code id}: nothing up to it can be a lost read's. */
-    private void receivedThrough(String id) {
-        receivedUpTo = StreamIds.max(receivedUpTo, id);
-        handedOutAbove.headSet(receivedUpTo, true).clear();
-        if (handedOutAboveOverflowTo != null && StreamIds.compare(handedOutAboveOverflowTo, receivedUpTo) <= 0) {
-            handedOutAboveOverflowTo = null;
-        }
-    }
-
-    private void handedOutAbove(String id) {
-        if (handedOutAbove.size() < MAX_HANDED_OUT_ABOVE) {
-            handedOutAbove.add(id);
-        } else {
-            handedOutAboveOverflowTo = handedOutAboveOverflowTo == null ? id : StreamIds.max(handedOutAboveOverflowTo, id);
-        }
-    }
-
-    /** Above every entry a read of new entries returned here, and never handed out here: only a lost read delivered it. */
-    private boolean neverHandedOut(String id) {
-        return StreamIds.compare(id, receivedUpTo) > 0 && !handedOutAbove.contains(id);
-    }
-
-    /**
-     * The reader ends with a read of new entries whose reply never came (the subscription closed while its connection
-     * was silent: the read timed out, or close's wait for it ran out first): what that read delivered is pending here,
-     * counted once, and no handler saw it. Each such entry (above {@link #receivedUpTo}, counted once, not held) is
-     * given back with its count put back, as close gives back what it read and never ran; else the consumer taking it
-     * over counted a second delivery, and with one delivery allowed dead-lettered it unrun (LostReadReplyIT). On a new
-     * connection: the old one is silent. Redis out of reach: they stay counted, said in one WARN.
-     */
-    private void giveBackLostRead(ReaderConnection conn) {
-        conn.drop();
-        if (handedOutAboveOverflowTo != null) return;
-        int given = 0;
-        try {
-            // Paged: rows this consumer holds or handed out can come first. A lost read delivered at most a batch, so
-            // a few pages past the newest id read reach all of it.
-            String after = receivedUpTo;
-            int pageSize = Math.max(cfg.batchSize() * 2, 16);
-            for (int page = 0; page < 8; page++) {
-                CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
-                        .add("(" + after).add("+").add(pageSize).add(consumerName);
-                if (!(call(conn, CommandType.XPENDING, args) instanceof List<?> rows) || rows.isEmpty()) break;
-                for (Object row : rows) {
-                    if (!(row instanceof List<?> r) || r.size() < 4) continue;
-                    String id = new String((byte[]) r.get(0), StandardCharsets.US_ASCII);
-                    after = id;
-                    if (!Long.valueOf(1L).equals(r.get(3)) || !neverHandedOut(id) || inFlight.containsKey(id) || acks.acknowledging(id)) continue;
-                    // Only while still idle since the lost read: taken over meanwhile (its idle time reset by the claim),
-                    // it is another consumer's, and a claim with no such bound would take it back from it.
-                    if (setCount(conn, id, (Long) r.get(2), 0)) given++;
-                }
-                if (rows.size() < pageSize) break;
-            }
-            if (given > 0) {
-                log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", given)
-                        .log("Gave back the entries of a read whose reply never came before the subscription closed; left pending, not counted");
-            }
-        } catch (RuntimeException e) {
-            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("after_id", receivedUpTo)
-                    .log("A read's reply never came before the subscription closed; what it may have delivered stays pending here, "
-                            + "counted once (given back " + given + "): " + e.getMessage());
-        }
+    /** XPENDING of this consumer: up to {@code count} rows (id, consumer, idle, count) after {@code afterId}. */
+    private List<?> pendingAfter(ReaderConnection conn, String afterId, int count) {
+        CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
+                .add("(" + afterId).add("+").add(count).add(consumerName);
+        return call(conn, CommandType.XPENDING, args) instanceof List<?> rows ? rows : List.of();
     }
 
     /** XAUTOCLAIM entries idle past the claim time; returns true when a deleted entry needs a history read (6.2). */
@@ -848,9 +755,9 @@ final class StreamConsumer implements Subscription {
             CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
                     .add(cfg.claimIdle().toMillis()).add(cursor).add("COUNT").add(n);
             readNumber = reads.incrementAndGet();
-            claimOnWire = true;
+            lost.claimSent();
             Object reply = call(conn, CommandType.XAUTOCLAIM, args);
-            claimOnWire = false;
+            lost.claimAnswered();
             if (!(reply instanceof List<?> parts) || parts.size() < 2) {
                 return sawNil;
             }
@@ -986,8 +893,7 @@ final class StreamConsumer implements Subscription {
      */
     private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst, long readAt) {
         for (RawEntry e : entries) {
-            // A read of new entries has just moved receivedUpTo past all of its own: only the others can lie above it.
-            if (confirmFirst && StreamIds.compare(e.id(), receivedUpTo) > 0) handedOutAbove(e.id());
+            if (confirmFirst) lost.handedOut(e.id()); // a read of new entries has just passed all of its own
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
             if (e.deleted()) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
