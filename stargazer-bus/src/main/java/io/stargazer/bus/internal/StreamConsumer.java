@@ -1017,6 +1017,7 @@ final class StreamConsumer implements Subscription {
             }
         }
         DeliveryImpl d = new DeliveryImpl(h, h.count);
+        h.attempt = d;
         h.ran = true;
         delivered.increment();
         if (h.count > 1) redelivered.increment();
@@ -1525,6 +1526,8 @@ final class StreamConsumer implements Subscription {
         /** {@link System#nanoTime()} when its running handler started, 0 while none runs; the last WARN about it. */
         volatile long runningSince;
         volatile long slowWarnedAt;
+        /** The delivery of its latest attempt: what close() gives back when that attempt outlasts it. */
+        volatile DeliveryImpl attempt;
 
         /** The number of the read that fetched it ({@link #reads}). */
         final long readAt;
@@ -1700,7 +1703,7 @@ final class StreamConsumer implements Subscription {
                         .log("Handlers did not finish in time; interrupting them, their entries stay pending for other consumers");
                 interrupting = true;
                 pool.shutdownNow();
-                awaitHandlers(System.nanoTime() + INTERRUPT_GRACE.toNanos());
+                if (!awaitHandlers(System.nanoTime() + INTERRUPT_GRACE.toNanos())) giveBackStillRunning();
             }
             // What never started: left in its channel's lane when the pool shut down, or dropped from the pool's
             // queue by shutdownNow. A task that starts late gives its entry back itself (attemptOnce); two give-backs
@@ -1724,6 +1727,21 @@ final class StreamConsumer implements Subscription {
         log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
                 .addKeyValue("delivered", delivered.sum()).addKeyValue("acknowledged", acknowledged.sum())
                 .addKeyValue("given_back_unrun", givenBackUnrun.sum()).log("Subscription closed");
+    }
+
+    /**
+     * Gives back the entries of handlers still running after close()'s timeout and its interrupt, as interrupted ones
+     * are given back: an asynchronous handler whose stage has not completed (the interrupt reaches no thread of it), or
+     * one deaf to interrupts. Left so, the entry stayed counted and the consumer taking it over dead-lettered it unrun
+     * on its last allowed delivery. What the handler ends with later is too late to settle it (Delivery.settled).
+     */
+    private void giveBackStillRunning() {
+        for (Held h : List.copyOf(inFlight.values())) {
+            DeliveryImpl d = h.attempt;
+            if (h.runningSince != 0 && d != null) {
+                d.giveBack(new LeavePending("still running when close() stopped waiting for it (its close timeout, then the interrupt)"));
+            }
+        }
     }
 
     /**

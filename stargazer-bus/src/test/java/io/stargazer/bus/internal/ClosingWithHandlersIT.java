@@ -115,6 +115,58 @@ class ClosingWithHandlersIT {
         assertThat(counts).containsExactly(1L);
     }
 
+    /**
+     * A handler that outlasts close()'s timeout and its interrupt: an asynchronous one whose stage never completes (the
+     * interrupt reaches no thread of it), or one deaf to interrupts. Its entry is given back like an interrupted one,
+     * count put back, and runs on its taker on what is still its only allowed delivery; what the handler ends with
+     * later is too late to settle it. Before, the entry was left counted, and the taker dead-lettered it unrun (found
+     * by trying the Spring starter with an asynchronous listener).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"asynchronous, its stage never completes", "deaf to interrupts"})
+    void aHandlerThatOutlastsCloseAndItsInterruptIsGivenBack(String kind) throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String in = t.inboundStream();
+        CountDownLatch started = new CountDownLatch(1);
+        CompletableFuture<Void> endOfTest = new CompletableFuture<>();
+        ConsumerConfig cfg = ConsumerConfig.builder(in, t.workerGroup()).consumerName("c").maxDeliveries(1)
+                .closeTimeout(Duration.ofMillis(300)).build();
+        Subscription sub = kind.startsWith("asynchronous")
+                ? bus.subscribeAsync(cfg, d -> {
+                    started.countDown();
+                    return new CompletableFuture<Void>();
+                })
+                : bus.subscribe(cfg, d -> {
+                    started.countDown();
+                    while (!endOfTest.isDone()) {
+                        try {
+                            endOfTest.get(50, TimeUnit.MILLISECONDS);
+                        } catch (InterruptedException | java.util.concurrent.TimeoutException ignored) {
+                            // deaf: goes on working
+                        }
+                    }
+                });
+        try {
+            String id = bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
+            assertThat(started.await(20, TimeUnit.SECONDS)).isTrue();
+            sub.close();
+            try (RawRedis raw = new RawRedis(TestRedis.url())) {
+                var rows = raw.sync().xpending(b(in), b(t.workerGroup()), Range.create(id, id), io.lettuce.core.Limit.from(1));
+                assertThat(rows).as("still pending when close() returns").hasSize(1);
+                assertThat(rows.get(0).getRedeliveryCount()).as("its delivery count, given back").isZero();
+            }
+            List<Long> counts = new CopyOnWriteArrayList<>();
+            closer.add(bus.subscribe(ConsumerConfig.builder(in, t.workerGroup()).consumerName("d").maxDeliveries(1)
+                    .claimIdle(Duration.ofSeconds(1)).build(), d -> counts.add(d.deliveryCount())));
+            await("taken over and handled").atMost(Duration.ofSeconds(30)).until(() -> !counts.isEmpty());
+            assertThat(counts).containsExactly(1L);
+            assertThat(TestRedis.readAll(bus, t.deadLetterStream(in))).as("not dead-lettered").isEmpty();
+        } finally {
+            endOfTest.complete(null);
+        }
+    }
+
     /** An asynchronous handler holds no handler thread while it works: close() waits for its stage all the same. */
     @Test
     void anAsynchronousHandlerThatAnswersWhileTheBusClosesStoresItsAnswer() throws Exception {
