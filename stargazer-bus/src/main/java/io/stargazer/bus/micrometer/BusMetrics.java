@@ -14,7 +14,6 @@ import io.stargazer.bus.Subscription;
 import io.stargazer.bus.internal.BusFactory;
 import io.stargazer.bus.internal.BusHooks;
 import io.stargazer.bus.tools.ToolException;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -22,7 +21,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.function.ToDoubleFunction;
 
 /**
  * The bus's meters in a Micrometer registry: {@code new BusMetrics(bus).bindTo(registry)}.
@@ -55,7 +53,13 @@ import java.util.function.ToDoubleFunction;
  * </table>
  *
  * <p>The tag keys are OpenTelemetry's: {@code messaging.destination.name}, {@code messaging.consumer.group.name},
- * {@code messaging.operation.name}, {@code error.type}. A subscription's meters are removed when it closes.
+ * {@code messaging.operation.name}, {@code error.type}.
+ *
+ * <p>A stream and group's meters are one series however many subscriptions this bus has on them (two listeners of
+ * one group in one process, say): the counters sum them all, the ones closed since the series began included, so
+ * they only grow; {@code in.flight} sums the open ones. The series is removed when its last subscription closes (so a
+ * process subscribing to ever new streams does not grow its registry), and one subscribed to again starts from zero,
+ * as a restarted process would (a monitoring system reads it as a counter reset).
  *
  * <p>Every tag has a bounded set of values. Publishes to the tools reply streams (one per worker process, named
  * {@code {prefix}:{worker node id}}) are tagged {@code messaging.destination.name={prefix}:{worker_id}}, the template,
@@ -118,10 +122,8 @@ public final class BusMetrics implements MeterBinder {
         private final MeterRegistry registry;
         private final Map<String, Timer> sendOk = new ConcurrentHashMap<>();
         private final Map<String, Counter> sentOk = new ConcurrentHashMap<>();
-        /** Per subscription, its process timer of each outcome ("none" or the error type), registered once. */
-        private final Map<Subscription, Map<String, Timer>> processTimers = new ConcurrentHashMap<>();
-        /** What to remove from the registry when the subscription closes: each meter once. */
-        private final Map<Subscription, List<Meter>> bySubscription = new ConcurrentHashMap<>();
+        /** The series of each stream and group this bus has a subscription on, by {@code List.of(stream, group)}. */
+        private final Map<List<String>, Series> series = new ConcurrentHashMap<>();
         /** The last XINFO GROUPS answer per stream whose lag or pending gauge is read; an empty list when the read failed. */
         private final Map<String, List<GroupInfo>> groups = new ConcurrentHashMap<>();
         /** When a lag or pending gauge of the stream was last read (nanoTime): present while the stream's refresh runs. */
@@ -175,19 +177,8 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void handled(Subscription s, long nanos, Throwable error) {
-            String outcome = error == null ? "none" : errorType(error);
-            Map<String, Timer> timers = processTimers.computeIfAbsent(s, x -> new ConcurrentHashMap<>());
-            Timer t = timers.get(outcome);
-            // Registered and listed for removal once per outcome: a handler that keeps failing must not grow the list.
-            if (t == null) t = timers.computeIfAbsent(outcome, o -> processTimer(s, o));
-            t.record(nanos, TimeUnit.NANOSECONDS);
-        }
-
-        private Timer processTimer(Subscription s, String outcome) {
-            Timer t = Timer.builder("messaging.process.duration").description("Handler duration per delivery attempt")
-                    .tags(subscriptionTags(s)).tag(TAG_OPERATION, "process").tag(TAG_ERROR, outcome).register(registry);
-            bySubscription.computeIfAbsent(s, x -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(t);
-            return t;
+            Series x = series.get(List.of(s.stream(), s.group()));
+            if (x != null) x.processTimer(error == null ? "none" : errorType(error)).record(nanos, TimeUnit.NANOSECONDS);
         }
 
         @Override
@@ -201,46 +192,97 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void subscribed(Subscription s) {
-            List<Meter> meters = new ArrayList<>();
-            meters.add(counter("messaging.client.consumed.messages", "Deliveries handed to handlers, redeliveries included", s,
-                    Subscription.Stats::delivered));
-            meters.add(counter("stargazer.messaging.acknowledged", "Entries acknowledged", s, Subscription.Stats::acknowledged));
-            meters.add(counter("stargazer.messaging.redelivered", "Deliveries with a delivery count above 1", s, Subscription.Stats::redelivered));
-            meters.add(counter("stargazer.messaging.dead.lettered", "Entries moved to the dead-letter stream", s, Subscription.Stats::deadLettered));
-            meters.add(counter("stargazer.messaging.failed", "Handler failures and nacks", s, Subscription.Stats::failed));
-            meters.add(Gauge.builder("stargazer.messaging.in.flight", s, x -> x.stats().inFlight()).description("Deliveries not yet settled")
-                    .tags(subscriptionTags(s)).register(registry));
-            meters.add(Gauge.builder("stargazer.messaging.lag", s, x -> group(x, GroupInfo::lag))
-                    .description("Entries of the stream not yet delivered to the group (XINFO GROUPS lag; NaN when unknown)")
-                    .tags(subscriptionTags(s)).register(registry));
-            meters.add(Gauge.builder("stargazer.messaging.pending", s, x -> group(x, GroupInfo::pending))
-                    .description("Entries delivered to the group and not yet acknowledged").tags(subscriptionTags(s)).register(registry));
-            bySubscription.computeIfAbsent(s, x -> new java.util.concurrent.CopyOnWriteArrayList<>()).addAll(meters);
+            series.compute(List.of(s.stream(), s.group()), (k, x) -> (x == null ? new Series(k.get(0), k.get(1)) : x).open(s));
         }
 
         @Override
         public void unsubscribed(Subscription s) {
-            processTimers.remove(s);
-            List<Meter> meters = bySubscription.remove(s);
-            if (meters != null) meters.forEach(registry::remove);
+            series.computeIfPresent(List.of(s.stream(), s.group()), (k, x) -> x.close(s) ? x : null);
         }
 
-        private Meter counter(String name, String help, Subscription s, ToDoubleFunction<Subscription.Stats> f) {
-            return FunctionCounter.builder(name, s, x -> f.applyAsDouble(x.stats())).description(help).tags(subscriptionTags(s)).register(registry);
-        }
+        /**
+         * One stream and group's meters and the subscriptions they sum. Opened and closed inside the series map's
+         * compute, so a subscription opening as the last one closes finds the series either whole or gone; the counts
+         * are read under this object's lock, so a scrape never sees a closing subscription counted twice or not at all.
+         */
+        private final class Series {
+            private final String stream;
+            private final String group;
+            private final Tags tags;
+            /** Guarded by this. */
+            private final java.util.Set<Subscription> open = new java.util.HashSet<>();
+            /** What the subscriptions closed since the series began counted, per counter (COUNTERS' order); guarded by this. */
+            private final long[] closed = new long[COUNTERS.size()];
+            /** Its process timer of each outcome ("none" or the error type), registered once. */
+            private final Map<String, Timer> processTimers = new ConcurrentHashMap<>();
+            /** What to remove from the registry when the last subscription closes: each meter once. */
+            private final List<Meter> meters = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-        private Tags subscriptionTags(Subscription s) {
-            return common.and(TAG_DESTINATION, s.stream()).and(TAG_GROUP, s.group());
+            Series(String stream, String group) {
+                this.stream = stream;
+                this.group = group;
+                this.tags = common.and(TAG_DESTINATION, stream).and(TAG_GROUP, group);
+                for (int i = 0; i < COUNTERS.size(); i++) {
+                    Stat c = COUNTERS.get(i);
+                    int at = i;
+                    meters.add(FunctionCounter.builder(c.name, this, x -> x.count(at)).description(c.help).tags(tags).register(registry));
+                }
+                meters.add(Gauge.builder("stargazer.messaging.in.flight", this, Series::inFlight).description("Deliveries not yet settled")
+                        .tags(tags).register(registry));
+                meters.add(Gauge.builder("stargazer.messaging.lag", this, x -> groupInfo(stream, group, GroupInfo::lag))
+                        .description("Entries of the stream not yet delivered to the group (XINFO GROUPS lag; NaN when unknown)")
+                        .tags(tags).register(registry));
+                meters.add(Gauge.builder("stargazer.messaging.pending", this, x -> groupInfo(stream, group, GroupInfo::pending))
+                        .description("Entries delivered to the group and not yet acknowledged").tags(tags).register(registry));
+            }
+
+            synchronized Series open(Subscription s) {
+                open.add(s);
+                return this;
+            }
+
+            /** Keeps what {@code s} counted; false when it was the last one open: the series' meters have left the registry. */
+            synchronized boolean close(Subscription s) {
+                if (open.remove(s)) {
+                    Subscription.Stats st = s.stats();
+                    for (int i = 0; i < COUNTERS.size(); i++) closed[i] += COUNTERS.get(i).of.applyAsLong(st);
+                }
+                if (!open.isEmpty()) return true;
+                meters.forEach(registry::remove);
+                return false;
+            }
+
+            synchronized double count(int i) {
+                long sum = closed[i];
+                for (Subscription s : open) sum += COUNTERS.get(i).of.applyAsLong(s.stats());
+                return sum;
+            }
+
+            synchronized double inFlight() {
+                long sum = 0;
+                for (Subscription s : open) sum += s.stats().inFlight();
+                return sum;
+            }
+
+            Timer processTimer(String outcome) {
+                Timer t = processTimers.get(outcome);
+                // Registered and listed for removal once per outcome: a handler that keeps failing must not grow the list.
+                return t != null ? t : processTimers.computeIfAbsent(outcome, o -> {
+                    Timer n = Timer.builder("messaging.process.duration").description("Handler duration per delivery attempt")
+                            .tags(tags).tag(TAG_OPERATION, "process").tag(TAG_ERROR, o).register(registry);
+                    meters.add(n);
+                    return n;
+                });
+            }
         }
 
         /** On the scraping thread: the last answer's value, NaN before the first one or after a failed read. */
-        private double group(Subscription s, java.util.function.Function<GroupInfo, Long> f) {
-            String stream = s.stream();
+        private double groupInfo(String stream, String group, java.util.function.Function<GroupInfo, Long> f) {
             if (readAt.put(stream, System.nanoTime()) == null) refresher.execute(() -> refresh(stream));
             List<GroupInfo> last = groups.get(stream);
             if (last == null) return Double.NaN;
             for (GroupInfo g : last) {
-                if (g.name().equals(s.group())) {
+                if (g.name().equals(group)) {
                     Long v = f.apply(g);
                     return v == null ? Double.NaN : v;
                 }
@@ -257,7 +299,7 @@ public final class BusMetrics implements MeterBinder {
         private void refresh(String stream) {
             Long last = readAt.get(stream);
             if (last == null) return;
-            boolean watched = bySubscription.keySet().stream().anyMatch(x -> x.stream().equals(stream));
+            boolean watched = series.keySet().stream().anyMatch(k -> k.get(0).equals(stream));
             // A read between get and remove changed the value: the refresh goes on for it.
             if ((!watched || System.nanoTime() - last > TimeUnit.MILLISECONDS.toNanos(GROUP_INFO_IDLE_MS)) && readAt.remove(stream, last)) {
                 groups.remove(stream);
@@ -270,6 +312,17 @@ public final class BusMetrics implements MeterBinder {
             }
         }
     }
+
+    /** A function counter each stream and group's series has, read from its subscriptions' {@link Subscription.Stats}. */
+    private record Stat(String name, String help, java.util.function.ToLongFunction<Subscription.Stats> of) {
+    }
+
+    private static final List<Stat> COUNTERS = List.of(
+            new Stat("messaging.client.consumed.messages", "Deliveries handed to handlers, redeliveries included", Subscription.Stats::delivered),
+            new Stat("stargazer.messaging.acknowledged", "Entries acknowledged", Subscription.Stats::acknowledged),
+            new Stat("stargazer.messaging.redelivered", "Deliveries with a delivery count above 1", Subscription.Stats::redelivered),
+            new Stat("stargazer.messaging.dead.lettered", "Entries moved to the dead-letter stream", Subscription.Stats::deadLettered),
+            new Stat("stargazer.messaging.failed", "Handler failures and nacks", Subscription.Stats::failed));
 
     static String errorType(Throwable e) {
         Throwable t = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;

@@ -106,6 +106,58 @@ class BusMetricsIT {
     }
 
     /**
+     * Two subscriptions of one group on one stream (two listeners of a group in one process) are one series that counts
+     * both, and closing one keeps what it counted; the series leaves the registry with the last one. Before, the second
+     * subscription's counts were never read (Micrometer kept the first meter of that name and tags), and closing either
+     * removed the series (found by trying the Spring starter with two listeners on one group).
+     */
+    @Test
+    @Timeout(120)
+    void twoSubscriptionsOfOneGroupAreCountedTogetherAndClosingOneKeepsItsCounts() {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY)) {
+            new BusMetrics(bus).bindTo(registry);
+            String stream = bus.topology().inboundStream();
+            String group = BusMetrics.TAG_GROUP;
+            // Each holds one entry at a time, and the first entry is held until the other consumer has handled the
+            // rest: so each of the two handles some.
+            java.util.concurrent.CountDownLatch first = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            io.stargazer.bus.MessageHandler handler = d -> {
+                if (d.envelope().longValue("n", -1) == 0) {
+                    first.countDown();
+                    release.await(60, TimeUnit.SECONDS);
+                }
+            };
+            Subscription a = bus.subscribe(bus.consumer(stream, "g").consumerName("a").maxInFlight(1).build(), handler);
+            Subscription b = bus.subscribe(bus.consumer(stream, "g").consumerName("b").maxInFlight(1).build(), handler);
+            int n = 200;
+            bus.publish(stream, Envelope.of("channel_id", "c0", "n", 0));
+            await().atMost(WAIT).until(() -> first.getCount() == 0);
+            for (int i = 1; i < n; i++) bus.publishAsync(stream, Envelope.of("channel_id", "c" + i, "n", i));
+            await().atMost(WAIT).until(() -> a.stats().acknowledged() + b.stats().acknowledged() == n - 1);
+            release.countDown();
+            await().atMost(WAIT).until(() -> a.stats().acknowledged() + b.stats().acknowledged() == n);
+            assertThat(a.stats().acknowledged()).as("both consumers took some").isPositive();
+            assertThat(b.stats().acknowledged()).as("both consumers took some").isPositive();
+            assertThat(registry.get("stargazer.messaging.acknowledged").tag(group, "g").functionCounter().count()).isEqualTo(n);
+            assertThat(registry.get("messaging.client.consumed.messages").tag(group, "g").functionCounter().count()).isEqualTo(n);
+
+            a.close();
+            for (int i = 0; i < 10; i++) bus.publish(stream, Envelope.of("channel_id", "d" + i, "n", i));
+            await().atMost(WAIT).until(() -> a.stats().acknowledged() + b.stats().acknowledged() == n + 10);
+            assertThat(registry.get("stargazer.messaging.acknowledged").tag(group, "g").functionCounter().count())
+                    .as("what the closed one counted is kept").isEqualTo(n + 10);
+            assertThat(registry.get("messaging.process.duration").tag(group, "g").tag(BusMetrics.TAG_ERROR, "none").timer().count())
+                    .isEqualTo(n + 10);
+
+            b.close();
+            assertThat(registry.find("stargazer.messaging.acknowledged").tag(group, "g").functionCounter()).isNull();
+            assertThat(registry.find("messaging.process.duration").tag(group, "g").timer()).isNull();
+        }
+    }
+
+    /**
      * A subscription has a fixed set of meters: 8, and one process timer per outcome. Each failed handling used to
      * append the same error timer again to the subscription's copy-on-write list (copied whole each time).
      */
@@ -131,15 +183,21 @@ class BusMetricsIT {
         }
     }
 
-    /** What the binder bound to {@code bus} keeps to remove when {@code s} closes (one binder bound: the hooks are its). */
+    /**
+     * What the binder bound to {@code bus} keeps to remove when the last subscription on {@code s}'s stream and group
+     * closes (one binder bound: the hooks are its).
+     */
     @SuppressWarnings("unchecked")
     private static List<Meter> keptFor(EventBus bus, Subscription s) throws Exception {
         Method hooks = bus.getClass().getDeclaredMethod("hooks");
         hooks.setAccessible(true);
         Object bound = hooks.invoke(bus);
-        Field f = bound.getClass().getDeclaredField("bySubscription");
+        Field f = bound.getClass().getDeclaredField("series");
         f.setAccessible(true);
-        return List.copyOf(((Map<Subscription, List<Meter>>) f.get(bound)).get(s));
+        Object series = ((Map<List<String>, ?>) f.get(bound)).get(List.of(s.stream(), s.group()));
+        Field meters = series.getClass().getDeclaredField("meters");
+        meters.setAccessible(true);
+        return List.copyOf((List<Meter>) meters.get(series));
     }
 
     /**
