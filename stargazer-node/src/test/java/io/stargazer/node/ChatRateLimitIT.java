@@ -40,6 +40,11 @@ class ChatRateLimitIT {
         env.put("SG_WEBCHAT_RATE", "1");
         env.put("SG_WEBCHAT_BURST", "40");
         Node node = gateway(env);
+        ch.qos.logback.classic.Logger gatewayLog = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(
+                io.stargazer.node.web.WebChatGateway.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> warnings = new ch.qos.logback.core.read.ListAppender<>();
+        warnings.start();
+        gatewayLog.addAppender(warnings);
         try (ChatSocket tab = new ChatSocket(node.httpPort()); RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
             int n = 200;
             for (int i = 0; i < n; i++) tab.say("spam " + i);
@@ -48,12 +53,16 @@ class ChatRateLimitIT {
             assertThat(sent).as("messages published of %d sent back to back", n).isBetween(40L, 100L);
             assertThat(raw.xlen(t.inboundStream())).isEqualTo(sent);
             assertThat(tab.errors()).hasSize(n - (int) sent).allMatch(e -> e.startsWith("too many messages"));
+            // The operator is told too, in a line for many (at most one every 10 s), not one per message.
+            assertThat(warnings.list).filteredOn(e -> e.getFormattedMessage().startsWith("Refused "))
+                    .isNotEmpty().hasSizeLessThan(10).allMatch(e -> e.getFormattedMessage().contains("over their tab's rate"));
             // The tab stays open and is served again once its bucket has refilled.
             await().atMost(Duration.ofSeconds(30)).until(() -> {
                 tab.say("later");
                 return count(tab, "sent") > sent;
             });
         } finally {
+            gatewayLog.detachAppender(warnings);
             node.close();
         }
     }

@@ -79,6 +79,8 @@ public final class WebChatGateway implements AutoCloseable {
     static final Duration STALL_CHECK_EVERY = Duration.ofSeconds(1);
     /** Attempts per message: the first, and retries after an unknown outcome or a passing failure (same dedupe key). */
     static final int PUBLISH_ATTEMPTS = 3;
+    /** At most one WARN this often about messages refused over their tab's rate. */
+    static final Duration REFUSED_WARN_EVERY = Duration.ofSeconds(10);
 
     private final EventBus bus;
     private final NodeMetrics metrics;
@@ -97,6 +99,9 @@ public final class WebChatGateway implements AutoCloseable {
     private final Set<String> missingLastSweep = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService sweeper = thread("stargazer-gateway-sweep");
     private final ScheduledExecutorService sendThread = thread("stargazer-webchat-send");
+    /** Messages refused over their tab's rate since the last WARN about them, and when the next may come (nanoTime). */
+    private final java.util.concurrent.atomic.LongAdder refusedSinceWarn = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.AtomicLong nextRefusedWarnAt = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
 
     private WebChatGateway(EventBus bus, NodeMetrics metrics, WebSettings settings) {
         this.bus = bus;
@@ -196,6 +201,7 @@ public final class WebChatGateway implements AutoCloseable {
         if (!tab.tryPublish()) {
             send(tab, Map.of("kind", "error", "message", "too many messages: at most " + rateText() + " a second, bursts of "
                     + settings.burst() + "; this one was not sent"));
+            refusedOverRate(tab);
             return;
         }
         String channel = tab.channel;
@@ -269,6 +275,24 @@ public final class WebChatGateway implements AutoCloseable {
         Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
         if (start != null) {
             metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
+        }
+    }
+
+    /**
+     * Says in the log, at most every {@link #REFUSED_WARN_EVERY}, how many messages were refused over their tab's rate:
+     * each tab is told, but an operator otherwise sees nothing, and a compliant tab is refused too when its frames
+     * arrive all at once (the gateway stalled, or the network held them).
+     */
+    private void refusedOverRate(ChatTab tab) {
+        refusedSinceWarn.increment();
+        long now = System.nanoTime();
+        long due = nextRefusedWarnAt.get();
+        if (now - due >= 0 && nextRefusedWarnAt.compareAndSet(due, now + REFUSED_WARN_EVERY.toNanos())) {
+            long n = refusedSinceWarn.sumThenReset();
+            log.atWarn().addKeyValue("channel_id", tab.channel).addKeyValue("refused", n)
+                    .log("Refused " + n + " chat message(s) over their tab's rate (at most " + rateText() + " a second, bursts of "
+                            + settings.burst() + ": SG_WEBCHAT_RATE, SG_WEBCHAT_BURST) since the last such warning; each tab was told. "
+                            + "Frames held back by a stalled gateway or network arrive at once and count as a burst");
         }
     }
 
