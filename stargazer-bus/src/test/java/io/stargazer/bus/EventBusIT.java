@@ -133,7 +133,37 @@ class EventBusIT {
         assertThatThrownBy(() -> EventBus.connect(url, BusConfig.builder().nodeId("n").build()))
                 .isInstanceOf(BusConnectionException.class)
                 .hasMessageContaining("127.0.0.1:" + port)
+                .hasMessageContaining("connection refused").hasMessageNotContaining("<unresolved>")
                 .satisfies(e -> assertThat(stackText(e)).doesNotContain("hunter2"));
+    }
+
+    /**
+     * A port where something other than Redis answers (an HTTP server): said so, not as the decoder's "Invalid first
+     * byte: 72 (H) ... decoding using null" that Lettuce gives (found by trying the command line with a wrong port).
+     */
+    @Test
+    void aPortWhereSomethingElseAnswersIsSaidToNotSpeakRedis() throws Exception {
+        try (ServerSocket http = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            Thread answering = new Thread(() -> {
+                while (!http.isClosed()) {
+                    try (java.net.Socket c = http.accept()) {
+                        c.getOutputStream().write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                                .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                        c.getOutputStream().flush();
+                        c.getInputStream().read(new byte[1024]); // until the client gives up and closes
+                    } catch (java.io.IOException closed) {
+                        // the client went, or the test ends
+                    }
+                }
+            }, "test-http-port");
+            answering.setDaemon(true);
+            answering.start();
+            RedisUrl url = RedisUrl.parse("redis://127.0.0.1:" + http.getLocalPort());
+            assertThatThrownBy(() -> EventBus.connect(url, BusConfig.builder().nodeId("n").build()))
+                    .isInstanceOf(BusConnectionException.class)
+                    .hasMessageContaining("connecting to " + url)
+                    .hasMessageContaining("does not speak Redis's protocol").hasMessageNotContaining("decoding using null");
+        }
     }
 
     @Test

@@ -541,9 +541,30 @@ public final class Redis implements AutoCloseable {
                     return RedisServerException.of(rce.getMessage(), context, re);
                 }
             }
+            if (re instanceof io.lettuce.core.RedisConnectionException) {
+                return new BusConnectionException(context + ": " + whyNotConnected(re), re);
+            }
             return new BusConnectionException(context + ": " + describe(re), re);
         }
         return new StargazerException(context + ": " + e, e);
+    }
+
+    /**
+     * Why a connection could not be made, in an operator's words: Lettuce says "Unable to connect to
+     * host/&lt;unresolved&gt;:port" around the cause, and for a port where something other than Redis answers, a decoder's
+     * "Invalid first byte: 72 (H) ... decoding using null".
+     */
+    static String whyNotConnected(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+        String m = String.valueOf(root.getMessage());
+        if (root instanceof java.net.ConnectException) return "connection refused (is Redis running there?)";
+        if (root instanceof java.net.UnknownHostException) return "unknown host " + m;
+        if (root instanceof io.lettuce.core.RedisException && m.startsWith("Invalid first byte")) {
+            return "what answered there does not speak Redis's protocol (an HTTP port, or TLS expected: rediss://)";
+        }
+        if (root == e) return m;
+        return m.isEmpty() || "null".equals(m) ? root.getClass().getSimpleName() : m;
     }
 
     private static String describe(Throwable e) {
