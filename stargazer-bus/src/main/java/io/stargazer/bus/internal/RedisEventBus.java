@@ -901,8 +901,14 @@ final class RedisEventBus implements EventBus {
             }, decoder);
             subscriptions.add(consumer);
         }
-        consumer.start();
+        // Before it starts: its first handlings (a backlog) are timed in a series that exists by then.
         hooks.subscribed(consumer);
+        try {
+            consumer.start();
+        } catch (RuntimeException e) {
+            hooks.unsubscribed(consumer);
+            throw e;
+        }
         return consumer;
     }
 

@@ -1033,6 +1033,7 @@ final class StreamConsumer implements Subscription {
         running.incrementAndGet();
         h.runningSince = now | 1; // never 0 while running
         attemptDone.whenComplete((r, e) -> {
+            d.ended = true;
             h.runningSince = 0;
             running.decrementAndGet();
         });
@@ -1560,6 +1561,8 @@ final class StreamConsumer implements Subscription {
         volatile boolean autoAcked;
         /** The answer being stored by {@link #reply}, if any: the lane waits for it. */
         volatile CompletableFuture<String> replying;
+        /** This attempt's handler returned and its stage (and an answer it made) completed. */
+        volatile boolean ended;
 
         DeliveryImpl(Held held, long count) {
             this.held = held;
@@ -1738,7 +1741,7 @@ final class StreamConsumer implements Subscription {
     private void giveBackStillRunning() {
         for (Held h : List.copyOf(inFlight.values())) {
             DeliveryImpl d = h.attempt;
-            if (h.runningSince != 0 && d != null) {
+            if (d != null && !d.ended) {
                 d.giveBack(new LeavePending("still running when close() stopped waiting for it (its close timeout, then the interrupt)"));
             }
         }

@@ -178,7 +178,8 @@ public final class BusMetrics implements MeterBinder {
         @Override
         public void handled(Subscription s, long nanos, Throwable error) {
             Series x = series.get(List.of(s.stream(), s.group()));
-            if (x != null) x.processTimer(error == null ? "none" : errorType(error)).record(nanos, TimeUnit.NANOSECONDS);
+            Timer t = x == null ? null : x.processTimer(error == null ? "none" : errorType(error));
+            if (t != null) t.record(nanos, TimeUnit.NANOSECONDS);
         }
 
         @Override
@@ -217,6 +218,8 @@ public final class BusMetrics implements MeterBinder {
             private final Map<String, Timer> processTimers = new ConcurrentHashMap<>();
             /** What to remove from the registry when the last subscription closes: each meter once. */
             private final List<Meter> meters = new java.util.concurrent.CopyOnWriteArrayList<>();
+            /** Its last subscription closed and its meters left the registry; guarded by this. */
+            private boolean gone;
 
             Series(String stream, String group) {
                 this.stream = stream;
@@ -248,6 +251,7 @@ public final class BusMetrics implements MeterBinder {
                     for (int i = 0; i < COUNTERS.size(); i++) closed[i] += COUNTERS.get(i).of.applyAsLong(st);
                 }
                 if (!open.isEmpty()) return true;
+                gone = true;
                 meters.forEach(registry::remove);
                 return false;
             }
@@ -264,10 +268,16 @@ public final class BusMetrics implements MeterBinder {
                 return sum;
             }
 
+            /** Null once gone: a handling that ends as the last subscription closes must not register a timer left behind. */
             Timer processTimer(String outcome) {
                 Timer t = processTimers.get(outcome);
+                return t != null ? t : newProcessTimer(outcome);
+            }
+
+            private synchronized Timer newProcessTimer(String outcome) {
+                if (gone) return null;
                 // Registered and listed for removal once per outcome: a handler that keeps failing must not grow the list.
-                return t != null ? t : processTimers.computeIfAbsent(outcome, o -> {
+                return processTimers.computeIfAbsent(outcome, o -> {
                     Timer n = Timer.builder("messaging.process.duration").description("Handler duration per delivery attempt")
                             .tags(tags).tag(TAG_OPERATION, "process").tag(TAG_ERROR, o).register(registry);
                     meters.add(n);
