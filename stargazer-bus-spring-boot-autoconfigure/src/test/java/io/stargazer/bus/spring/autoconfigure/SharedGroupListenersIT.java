@@ -32,7 +32,8 @@ class SharedGroupListenersIT {
     private final String ns = TestServers.namespace();
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(JacksonAutoConfiguration.class, StargazerBusAutoConfiguration.class))
-            .withPropertyValues("stargazer.bus.topology.namespace=" + ns, "stargazer.bus.consumer.block-timeout=200ms",
+            .withPropertyValues("stargazer.bus.url=" + TestServers.url(), "stargazer.bus.topology.namespace=" + ns,
+                    "stargazer.bus.consumer.block-timeout=200ms",
                     "stargazer.bus.node-id=app-1");
 
     @Configuration(proxyBeanMethods = false)
