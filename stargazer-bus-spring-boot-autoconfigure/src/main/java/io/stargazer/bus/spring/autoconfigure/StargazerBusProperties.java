@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 import java.util.function.Consumer;
+import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /**
@@ -23,7 +24,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * start-up with the property's name. Durations take Spring's forms ({@code 500ms}, {@code 10s}).
  */
 @ConfigurationProperties(prefix = StargazerBusProperties.PREFIX)
-public class StargazerBusProperties {
+public class StargazerBusProperties implements InitializingBean {
     public static final String PREFIX = "stargazer.bus";
 
     /**
@@ -414,6 +415,16 @@ public class StargazerBusProperties {
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("Invalid value for property '" + property + "': " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Once bound: the consumer properties are otherwise built only when a listener or the tools service starts, so a
+     * bad one would let an application with no listener, or only {@code autoStartup = false} ones, start without
+     * complaint and fail later, at {@code start(id)}.
+     */
+    @Override
+    public void afterPropertiesSet() {
+        consumer.applyTo(ConsumerConfig.builder("stargazer-check", "stargazer-check"));
     }
 
     public String getUrl() { return url; }

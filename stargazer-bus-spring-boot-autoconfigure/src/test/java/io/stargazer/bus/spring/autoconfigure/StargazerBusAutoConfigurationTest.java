@@ -97,6 +97,38 @@ class StargazerBusAutoConfigurationTest {
         });
     }
 
+    @Configuration(proxyBeanMethods = false)
+    static class StartedLater {
+        @StargazerListener(id = "later", stream = "${stargazer.bus.topology.namespace}:later", group = "g", autoStartup = false)
+        void on(Envelope e) {
+        }
+    }
+
+    /**
+     * The consumer properties are checked at start-up, whatever the listeners: before, a bad one failed only a
+     * listener's start, so an application with none, or with only autoStartup = false ones, started without complaint
+     * and the error came at start(id).
+     */
+    @Test
+    void aBadConsumerPropertyFailsTheStartUpWithoutAListenerStarting() {
+        Map<List<String>, String> refused = Map.of(
+                List.of("stargazer.bus.consumer.max-deliveries=-1"),
+                "Invalid value for property 'stargazer.bus.consumer.max-deliveries': SG_MAX_DELIVERIES: '-1' must be greater than zero",
+                List.of("stargazer.bus.consumer.close-timeout=-3s"),
+                "Invalid value for property 'stargazer.bus.consumer.close-timeout': closeTimeout: '-3000 ms' must be a positive duration",
+                List.of("stargazer.bus.consumer.retry-backoff=5s", "stargazer.bus.consumer.max-retry-backoff=1s"),
+                "Invalid value for property 'stargazer.bus.consumer.retry-backoff': SG_RETRY_BACKOFF_MS: retryBackoff 5000 ms is longer"
+                        + " than maxRetryBackoff (SG_MAX_RETRY_BACKOFF_MS) 1000 ms");
+        refused.forEach((properties, message) -> {
+            for (ApplicationContextRunner r : List.of(runner, runner.withUserConfiguration(StartedLater.class))) {
+                r.withPropertyValues(properties.toArray(String[]::new)).run(ctx -> {
+                    assertThat(ctx).as("%s", properties).hasFailed();
+                    assertThat(ctx.getStartupFailure()).as("%s", properties).hasStackTraceContaining(message);
+                });
+            }
+        });
+    }
+
     /** SG_INBOUND_PARTITIONS_ALSO as a property: it reaches the topology, and a value out of range is named with it. */
     @Test
     void theOtherPartitionCountOfAChangeIsAProperty() throws Exception {
