@@ -145,6 +145,12 @@ public class StargazerBusProperties implements InitializingBean {
      * The tools service's subscription takes them too (the service then sets its own in-flight, batch and concurrency).
      */
     public static class ConsumerProperties {
+        /**
+         * Base of every @StargazerListener's consumer name in its group (two listeners of one stream and group are
+         * consumer-name:listener-id); no white space or control characters; default the node id. The tools service has
+         * its own (tools.service.consumer-name).
+         */
+        private String consumerName;
         /** Entries idle this long with a dead consumer are taken over (SG_CLAIM_IDLE_MS). */
         private Duration claimIdle;
         /** Deliveries before an entry is dead-lettered (SG_MAX_DELIVERIES). */
@@ -166,6 +172,8 @@ public class StargazerBusProperties implements InitializingBean {
         /** How long stopping waits for in-flight handlers; what is left stays pending (ConsumerConfig.closeTimeout; no SG_* variable). */
         private Duration closeTimeout;
 
+        public String getConsumerName() { return consumerName; }
+        public void setConsumerName(String v) { consumerName = v; }
         public Duration getClaimIdle() { return claimIdle; }
         public void setClaimIdle(Duration v) { claimIdle = v; }
         public Integer getMaxDeliveries() { return maxDeliveries; }
@@ -202,6 +210,15 @@ public class StargazerBusProperties implements InitializingBean {
             set(p + "close-timeout", closeTimeout, b::closeTimeout);
             build(b::build); // the settings checked together (retry-backoff at most max-retry-backoff), named as properties
             return b;
+        }
+
+        /**
+         * A listener's settings: {@link #applyTo} and consumer-name, which is not the tools service's (the service's
+         * default name is the node id, whatever the listeners are called).
+         */
+        public ConsumerConfig.Builder applyToListener(ConsumerConfig.Builder b) {
+            set(PREFIX + ".consumer.consumer-name", consumerName, b::consumerName);
+            return applyTo(b);
         }
     }
 
@@ -424,7 +441,7 @@ public class StargazerBusProperties implements InitializingBean {
      */
     @Override
     public void afterPropertiesSet() {
-        consumer.applyTo(ConsumerConfig.builder("stargazer-check", "stargazer-check"));
+        consumer.applyToListener(ConsumerConfig.builder("stargazer-check", "stargazer-check"));
     }
 
     public String getUrl() { return url; }

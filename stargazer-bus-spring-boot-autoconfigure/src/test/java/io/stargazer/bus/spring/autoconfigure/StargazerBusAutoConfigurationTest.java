@@ -118,7 +118,9 @@ class StargazerBusAutoConfigurationTest {
                 "Invalid value for property 'stargazer.bus.consumer.close-timeout': closeTimeout: '-3000 ms' must be a positive duration",
                 List.of("stargazer.bus.consumer.retry-backoff=5s", "stargazer.bus.consumer.max-retry-backoff=1s"),
                 "Invalid value for property 'stargazer.bus.consumer.retry-backoff': SG_RETRY_BACKOFF_MS: retryBackoff 5000 ms is longer"
-                        + " than maxRetryBackoff (SG_MAX_RETRY_BACKOFF_MS) 1000 ms");
+                        + " than maxRetryBackoff (SG_MAX_RETRY_BACKOFF_MS) 1000 ms",
+                List.of("stargazer.bus.consumer.consumer-name="),
+                "Invalid value for property 'stargazer.bus.consumer.consumer-name': SG_NODE_ID: must not be empty");
         refused.forEach((properties, message) -> {
             for (ApplicationContextRunner r : List.of(runner, runner.withUserConfiguration(StartedLater.class))) {
                 r.withPropertyValues(properties.toArray(String[]::new)).run(ctx -> {
@@ -386,8 +388,8 @@ class StargazerBusAutoConfigurationTest {
         });
     }
 
-    @Test
-    void theIdeMetadataDescribesTheToolsProperties() throws Exception {
+    /** The configuration processor's metadata, each property by its name. */
+    private Map<String, JsonNode> metadataByName() throws java.io.IOException {
         JsonNode metadata;
         try (var in = getClass().getResourceAsStream("/META-INF/spring-configuration-metadata.json")) {
             assertThat(in).as("metadata written by the configuration processor").isNotNull();
@@ -395,6 +397,20 @@ class StargazerBusAutoConfigurationTest {
         }
         Map<String, JsonNode> byName = new java.util.HashMap<>();
         metadata.get("properties").forEach(n -> byName.put(n.get("name").asString(), n));
+        return byName;
+    }
+
+    @Test
+    void theIdeMetadataDescribesTheConsumerName() throws Exception {
+        JsonNode name = metadataByName().get("stargazer.bus.consumer.consumer-name");
+        assertThat(name).as("metadata of stargazer.bus.consumer.consumer-name").isNotNull();
+        assertThat(name.get("type").asString()).isEqualTo("java.lang.String");
+        assertThat(name.get("description").asString()).contains("node id");
+    }
+
+    @Test
+    void theIdeMetadataDescribesTheToolsProperties() throws Exception {
+        Map<String, JsonNode> byName = metadataByName();
         for (String name : List.of("stargazer.bus.tools.client.default-timeout", "stargazer.bus.tools.client.reply-stream-maxlen",
                 "stargazer.bus.tools.client.reply-ttl", "stargazer.bus.tools.client.block-timeout", "stargazer.bus.tools.client.read-batch-size",
                 "stargazer.bus.tools.service.max-concurrent", "stargazer.bus.tools.service.max-queued", "stargazer.bus.tools.service.read-ahead",
