@@ -131,6 +131,24 @@ class StargazerBusAutoConfigurationTest {
         });
     }
 
+    /**
+     * The INFO lines of a group created (here by a listener's start) and deleted name it and its stream in their text:
+     * before, only in key-values, which Spring Boot's default log pattern leaves out.
+     */
+    @Test
+    @org.junit.jupiter.api.extension.ExtendWith(org.springframework.boot.test.system.OutputCaptureExtension.class)
+    void theLinesOfAGroupCreatedAndDeletedNameTheGroupAndTheStream(org.springframework.boot.test.system.CapturedOutput output) {
+        runner.withUserConfiguration(Forwarding.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            String ns = ctx.getEnvironment().getProperty("stargazer.bus.topology.namespace");
+            assertThat(output.getAll()).contains("Created consumer group 'g' on stream '" + ns + ":traced'");
+            EventBus bus = ctx.getBean(EventBus.class);
+            bus.ensureGroup(ns + ":gone", "h");
+            bus.deleteGroup(ns + ":gone", "h");
+            assertThat(output.getAll()).contains("Deleted consumer group 'h' on stream '" + ns + ":gone'");
+        });
+    }
+
     /** SG_INBOUND_PARTITIONS_ALSO as a property: it reaches the topology, and a value out of range is named with it. */
     @Test
     void theOtherPartitionCountOfAChangeIsAProperty() throws Exception {
