@@ -142,7 +142,8 @@ public class StargazerBusProperties implements InitializingBean {
 
     /**
      * Defaults of every @StargazerListener subscription (SG_* names of ConsumerConfig); an annotation may override some.
-     * The tools service's subscription takes them too (the service then sets its own in-flight, batch and concurrency).
+     * The tools service's subscription takes them too, but consumer-name (the service then sets its own in-flight, batch
+     * and concurrency).
      */
     public static class ConsumerProperties {
         /**
