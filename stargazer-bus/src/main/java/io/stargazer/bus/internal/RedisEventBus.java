@@ -298,7 +298,9 @@ final class RedisEventBus implements EventBus {
             String from = group.equals(topology().relayGroup()) && group.equals(topology().groupFor(stream)) ? "0" : "$";
             await(async.xgroupCreate(XReadArgs.StreamOffset.from(stream, from), group, XGroupCreateArgs.Builder.mkstream()),
                     "creating group '" + group + "' on '" + stream + "'");
-            log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log("Created consumer group");
+            // Named in the text too: Spring Boot's default log pattern, as many others, leaves out key-values.
+            log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group)
+                    .log("Created consumer group '" + group + "' on stream '" + stream + "'");
             return true;
         } catch (RedisServerException e) {
             if ("BUSYGROUP".equals(e.code())) {
@@ -314,7 +316,8 @@ final class RedisEventBus implements EventBus {
     @Override
     public boolean deleteGroup(String stream, String group) {
         Boolean destroyed = await(async.xgroupDestroy(stream, group), "deleting group '" + group + "' on '" + stream + "'");
-        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log("Deleted consumer group");
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group)
+                .log("Deleted consumer group '" + group + "' on stream '" + stream + "'");
         return Boolean.TRUE.equals(destroyed);
     }
 

@@ -211,7 +211,7 @@ public class StargazerBusAutoConfiguration {
 
         LazyListeners(ObjectProvider<EventBus> bus, Environment env, ObjectProvider<StargazerBusProperties> properties,
                 ObjectProvider<PayloadMapper> mapper, ObjectProvider<BatchObserver> batchObserver) {
-            super(env, bus::getObject, b -> properties.getObject().getConsumer().applyTo(b), () -> {
+            super(env, bus::getObject, b -> properties.getObject().getConsumer().applyToListener(b), () -> {
                 PayloadMapper m = mapper.getIfAvailable();
                 return m == null ? null : m::map;
             });

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 import java.util.function.Consumer;
+import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /**
@@ -23,7 +24,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * start-up with the property's name. Durations take Spring's forms ({@code 500ms}, {@code 10s}).
  */
 @ConfigurationProperties(prefix = StargazerBusProperties.PREFIX)
-public class StargazerBusProperties {
+public class StargazerBusProperties implements InitializingBean {
     public static final String PREFIX = "stargazer.bus";
 
     /**
@@ -141,9 +142,16 @@ public class StargazerBusProperties {
 
     /**
      * Defaults of every @StargazerListener subscription (SG_* names of ConsumerConfig); an annotation may override some.
-     * The tools service's subscription takes them too (the service then sets its own in-flight, batch and concurrency).
+     * The tools service's subscription takes them too, but consumer-name (the service then sets its own in-flight, batch
+     * and concurrency).
      */
     public static class ConsumerProperties {
+        /**
+         * Base of every @StargazerListener's consumer name in its group (two listeners of one stream and group are
+         * consumer-name:listener-id); no white space or control characters; default the node id. The tools service has
+         * its own (tools.service.consumer-name).
+         */
+        private String consumerName;
         /** Entries idle this long with a dead consumer are taken over (SG_CLAIM_IDLE_MS). */
         private Duration claimIdle;
         /** Deliveries before an entry is dead-lettered (SG_MAX_DELIVERIES). */
@@ -165,6 +173,8 @@ public class StargazerBusProperties {
         /** How long stopping waits for in-flight handlers; what is left stays pending (ConsumerConfig.closeTimeout; no SG_* variable). */
         private Duration closeTimeout;
 
+        public String getConsumerName() { return consumerName; }
+        public void setConsumerName(String v) { consumerName = v; }
         public Duration getClaimIdle() { return claimIdle; }
         public void setClaimIdle(Duration v) { claimIdle = v; }
         public Integer getMaxDeliveries() { return maxDeliveries; }
@@ -201,6 +211,15 @@ public class StargazerBusProperties {
             set(p + "close-timeout", closeTimeout, b::closeTimeout);
             build(b::build); // the settings checked together (retry-backoff at most max-retry-backoff), named as properties
             return b;
+        }
+
+        /**
+         * A listener's settings: {@link #applyTo} and consumer-name, which is not the tools service's (the service's
+         * default name is the node id, whatever the listeners are called).
+         */
+        public ConsumerConfig.Builder applyToListener(ConsumerConfig.Builder b) {
+            set(PREFIX + ".consumer.consumer-name", consumerName, b::consumerName);
+            return applyTo(b);
         }
     }
 
@@ -414,6 +433,16 @@ public class StargazerBusProperties {
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("Invalid value for property '" + property + "': " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Once bound: the consumer properties are otherwise built only when a listener or the tools service starts, so a
+     * bad one would let an application with no listener, or only {@code autoStartup = false} ones, start without
+     * complaint and fail later, at {@code start(id)}.
+     */
+    @Override
+    public void afterPropertiesSet() {
+        consumer.applyToListener(ConsumerConfig.builder("stargazer-check", "stargazer-check"));
     }
 
     public String getUrl() { return url; }

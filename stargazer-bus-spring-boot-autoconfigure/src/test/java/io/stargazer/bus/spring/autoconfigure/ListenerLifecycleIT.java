@@ -73,6 +73,53 @@ class ListenerLifecycleIT {
         });
     }
 
+    /** Two listeners started later; the group of one is made when the application starts, as docs/spring-boot.md advises. */
+    @Configuration(proxyBeanMethods = false)
+    static class StartedLater {
+        final ConcurrentLinkedQueue<Long> ensured = new ConcurrentLinkedQueue<>();
+        final ConcurrentLinkedQueue<Long> notEnsured = new ConcurrentLinkedQueue<>();
+
+        StartedLater(EventBus bus, @org.springframework.beans.factory.annotation.Value("${stargazer.bus.topology.namespace}") String ns) {
+            bus.ensureGroup(ns + ":ensured", "g");
+        }
+
+        @StargazerListener(id = "ensured", stream = "${stargazer.bus.topology.namespace}:ensured", group = "g", autoStartup = false)
+        void onEnsured(Envelope e) {
+            ensured.add(e.longValue("n", -1));
+        }
+
+        @StargazerListener(id = "notEnsured", stream = "${stargazer.bus.topology.namespace}:not-ensured", group = "g", autoStartup = false)
+        void onNotEnsured(Envelope e) {
+            notEnsured.add(e.longValue("n", -1));
+        }
+    }
+
+    /**
+     * What docs/spring-boot.md says of autoStartup = false: a listener whose group does not exist yet creates it at the
+     * stream's end when it starts, so what was published before is not delivered to it; a group made when the
+     * application starts (EventBus.ensureGroup) gets it.
+     */
+    @Test
+    void aListenerStartedLaterGetsWhatCameBeforeItsStartOnlyIfItsGroupWasThere() {
+        runner.withUserConfiguration(StartedLater.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            EventBus bus = ctx.getBean(EventBus.class);
+            StargazerListeners listeners = ctx.getBean(StargazerListeners.class);
+            for (String stream : java.util.List.of(ns + ":ensured", ns + ":not-ensured")) {
+                bus.publish(stream, Envelope.of("channel_id", "c", "n", 1));
+            }
+            listeners.start("ensured");
+            listeners.start("notEnsured");
+            for (String stream : java.util.List.of(ns + ":ensured", ns + ":not-ensured")) {
+                bus.publish(stream, Envelope.of("channel_id", "c", "n", 2));
+            }
+            StartedLater l = ctx.getBean(StartedLater.class);
+            await().atMost(WAIT).untilAsserted(() -> assertThat(l.ensured).containsExactly(1L, 2L));
+            await().atMost(WAIT).until(() -> l.notEnsured.contains(2L));
+            assertThat(l.notEnsured).as("published before its group was made at the stream's end").containsExactly(2L);
+        });
+    }
+
     @Configuration(proxyBeanMethods = false)
     static class SameId {
         @StargazerListener(id = "twice", stream = "a", group = "g")

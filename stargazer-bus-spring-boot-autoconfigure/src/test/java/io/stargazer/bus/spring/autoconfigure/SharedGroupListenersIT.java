@@ -32,7 +32,8 @@ class SharedGroupListenersIT {
     private final String ns = TestServers.namespace();
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(JacksonAutoConfiguration.class, StargazerBusAutoConfiguration.class))
-            .withPropertyValues("stargazer.bus.topology.namespace=" + ns, "stargazer.bus.consumer.block-timeout=200ms",
+            .withPropertyValues("stargazer.bus.url=" + TestServers.url(), "stargazer.bus.topology.namespace=" + ns,
+                    "stargazer.bus.consumer.block-timeout=200ms",
                     "stargazer.bus.node-id=app-1");
 
     @Configuration(proxyBeanMethods = false)
@@ -74,6 +75,23 @@ class SharedGroupListenersIT {
             assertThat(h.getStatus()).isEqualTo(Status.UP);
             assertThat(((Map<?, ?>) h.getDetails().get("subscriptions")).keySet()).map(Object::toString).containsExactlyInAnyOrder(stream + "/billing/app-1:first",
                     stream + "/billing/app-1:second", ns + ":audit/billing/app-1");
+        });
+    }
+
+    /**
+     * stargazer.bus.consumer.consumer-name, in place of the node id, is the base of every listener's consumer name.
+     * Before, the property did not exist and was ignored: the consumers were named after the node id.
+     */
+    @Test
+    void theConsumerNamePropertyIsTheBaseOfTheListenersConsumerNames() {
+        runner.withUserConfiguration(TwoOfOneGroup.class).withPropertyValues("stargazer.bus.consumer.consumer-name=billing-7").run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            EventBus bus = ctx.getBean(EventBus.class);
+            await().atMost(WAIT).untilAsserted(() -> {
+                assertThat(bus.consumers(ns + ":orders", "billing")).extracting(ConsumerInfo::name)
+                        .containsExactlyInAnyOrder("billing-7:first", "billing-7:second");
+                assertThat(bus.consumers(ns + ":audit", "billing")).extracting(ConsumerInfo::name).containsExactly("billing-7");
+            });
         });
     }
 }

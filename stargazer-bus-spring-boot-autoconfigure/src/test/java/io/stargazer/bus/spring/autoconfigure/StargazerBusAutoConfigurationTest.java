@@ -97,6 +97,58 @@ class StargazerBusAutoConfigurationTest {
         });
     }
 
+    @Configuration(proxyBeanMethods = false)
+    static class StartedLater {
+        @StargazerListener(id = "later", stream = "${stargazer.bus.topology.namespace}:later", group = "g", autoStartup = false)
+        void on(Envelope e) {
+        }
+    }
+
+    /**
+     * The consumer properties are checked at start-up, whatever the listeners: before, a bad one failed only a
+     * listener's start, so an application with none, or with only autoStartup = false ones, started without complaint
+     * and the error came at start(id).
+     */
+    @Test
+    void aBadConsumerPropertyFailsTheStartUpWithoutAListenerStarting() {
+        Map<List<String>, String> refused = Map.of(
+                List.of("stargazer.bus.consumer.max-deliveries=-1"),
+                "Invalid value for property 'stargazer.bus.consumer.max-deliveries': SG_MAX_DELIVERIES: '-1' must be greater than zero",
+                List.of("stargazer.bus.consumer.close-timeout=-3s"),
+                "Invalid value for property 'stargazer.bus.consumer.close-timeout': closeTimeout: '-3000 ms' must be a positive duration",
+                List.of("stargazer.bus.consumer.retry-backoff=5s", "stargazer.bus.consumer.max-retry-backoff=1s"),
+                "Invalid value for property 'stargazer.bus.consumer.retry-backoff': SG_RETRY_BACKOFF_MS: retryBackoff 5000 ms is longer"
+                        + " than maxRetryBackoff (SG_MAX_RETRY_BACKOFF_MS) 1000 ms",
+                List.of("stargazer.bus.consumer.consumer-name="),
+                "Invalid value for property 'stargazer.bus.consumer.consumer-name': SG_NODE_ID: must not be empty");
+        refused.forEach((properties, message) -> {
+            for (ApplicationContextRunner r : List.of(runner, runner.withUserConfiguration(StartedLater.class))) {
+                r.withPropertyValues(properties.toArray(String[]::new)).run(ctx -> {
+                    assertThat(ctx).as("%s", properties).hasFailed();
+                    assertThat(ctx.getStartupFailure()).as("%s", properties).hasStackTraceContaining(message);
+                });
+            }
+        });
+    }
+
+    /**
+     * The INFO lines of a group created (here by a listener's start) and deleted name it and its stream in their text:
+     * before, only in key-values, which Spring Boot's default log pattern leaves out.
+     */
+    @Test
+    @org.junit.jupiter.api.extension.ExtendWith(org.springframework.boot.test.system.OutputCaptureExtension.class)
+    void theLinesOfAGroupCreatedAndDeletedNameTheGroupAndTheStream(org.springframework.boot.test.system.CapturedOutput output) {
+        runner.withUserConfiguration(Forwarding.class).run(ctx -> {
+            assertThat(ctx).hasNotFailed();
+            String ns = ctx.getEnvironment().getProperty("stargazer.bus.topology.namespace");
+            assertThat(output.getAll()).contains("Created consumer group 'g' on stream '" + ns + ":traced'");
+            EventBus bus = ctx.getBean(EventBus.class);
+            bus.ensureGroup(ns + ":gone", "h");
+            bus.deleteGroup(ns + ":gone", "h");
+            assertThat(output.getAll()).contains("Deleted consumer group 'h' on stream '" + ns + ":gone'");
+        });
+    }
+
     /** SG_INBOUND_PARTITIONS_ALSO as a property: it reaches the topology, and a value out of range is named with it. */
     @Test
     void theOtherPartitionCountOfAChangeIsAProperty() throws Exception {
@@ -354,8 +406,8 @@ class StargazerBusAutoConfigurationTest {
         });
     }
 
-    @Test
-    void theIdeMetadataDescribesTheToolsProperties() throws Exception {
+    /** The configuration processor's metadata, each property by its name. */
+    private Map<String, JsonNode> metadataByName() throws java.io.IOException {
         JsonNode metadata;
         try (var in = getClass().getResourceAsStream("/META-INF/spring-configuration-metadata.json")) {
             assertThat(in).as("metadata written by the configuration processor").isNotNull();
@@ -363,6 +415,20 @@ class StargazerBusAutoConfigurationTest {
         }
         Map<String, JsonNode> byName = new java.util.HashMap<>();
         metadata.get("properties").forEach(n -> byName.put(n.get("name").asString(), n));
+        return byName;
+    }
+
+    @Test
+    void theIdeMetadataDescribesTheConsumerName() throws Exception {
+        JsonNode name = metadataByName().get("stargazer.bus.consumer.consumer-name");
+        assertThat(name).as("metadata of stargazer.bus.consumer.consumer-name").isNotNull();
+        assertThat(name.get("type").asString()).isEqualTo("java.lang.String");
+        assertThat(name.get("description").asString()).contains("node id");
+    }
+
+    @Test
+    void theIdeMetadataDescribesTheToolsProperties() throws Exception {
+        Map<String, JsonNode> byName = metadataByName();
         for (String name : List.of("stargazer.bus.tools.client.default-timeout", "stargazer.bus.tools.client.reply-stream-maxlen",
                 "stargazer.bus.tools.client.reply-ttl", "stargazer.bus.tools.client.block-timeout", "stargazer.bus.tools.client.read-batch-size",
                 "stargazer.bus.tools.service.max-concurrent", "stargazer.bus.tools.service.max-queued", "stargazer.bus.tools.service.read-ahead",
