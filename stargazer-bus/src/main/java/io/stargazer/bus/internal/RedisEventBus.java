@@ -354,7 +354,8 @@ final class RedisEventBus implements EventBus {
         Topology.checkName("group", group);
         requireGroup(stream, group);
         boolean set = setPauseFlag(stream, group);
-        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused consumer group" : "Consumer group was already paused");
+        String which = "consumer group '" + group + "' on stream '" + stream + "'";
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused " + which : "The " + which + " was already paused");
         return set;
     }
 
@@ -408,7 +409,8 @@ final class RedisEventBus implements EventBus {
             redis.code().noticed(e);
             throw e;
         }
-        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(removed ? "Resumed consumer group" : "Consumer group was not paused");
+        String which = "consumer group '" + group + "' on stream '" + stream + "'";
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(removed ? "Resumed " + which : "The " + which + " was not paused");
         return removed;
     }
 
