@@ -1153,6 +1153,7 @@ final class StreamConsumer implements Subscription {
                     d.nack(cause);
                 } else if (!cfg.manualAck()) {
                     d.autoAcked = d.ack();
+                    if (!d.autoAcked && d.givenBackAtClose) acknowledgeLateSuccess(h);
                 }
             } catch (RuntimeException e) {
                 log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).setCause(e)
@@ -1563,6 +1564,8 @@ final class StreamConsumer implements Subscription {
         volatile CompletableFuture<String> replying;
         /** This attempt's handler returned and its stage (and an answer it made) completed. */
         volatile boolean ended;
+        /** Given back by close() while its handler still ran ({@link #giveBackStillRunning}). */
+        volatile boolean givenBackAtClose;
 
         DeliveryImpl(Held held, long count) {
             this.held = held;
@@ -1742,9 +1745,21 @@ final class StreamConsumer implements Subscription {
         for (Held h : List.copyOf(inFlight.values())) {
             DeliveryImpl d = h.attempt;
             if (d != null && !d.ended) {
+                d.givenBackAtClose = true;
                 d.giveBack(new LeavePending("still running when close() stopped waiting for it (its close timeout, then the interrupt)"));
             }
         }
+    }
+
+    /**
+     * A handler close() gave back while it ran has succeeded after all: its entry is acknowledged now, so it does not run
+     * again (unless a consumer took it over meanwhile, after the claim time: then it runs there too, as any entry whose
+     * consumer was thought gone). Not counted as acknowledged by this subscription, whose delivery ended as given back.
+     */
+    private void acknowledgeLateSuccess(Held h) {
+        log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                .log("A handler close() gave back while it ran has succeeded; its entry is acknowledged");
+        acks.ack(h.id);
     }
 
     /**

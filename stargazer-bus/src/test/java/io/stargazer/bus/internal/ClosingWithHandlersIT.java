@@ -167,6 +167,35 @@ class ClosingWithHandlersIT {
         }
     }
 
+    /**
+     * An asynchronous handler that close() gave back while it ran and that succeeds afterwards, the bus still open: its
+     * entry is acknowledged then, so it is not run again (the review of the give-back: its late success was refused as
+     * too late, and the entry ran a second time on the consumer taking it over).
+     */
+    @Test
+    void aHandlerGivenBackAtCloseThatSucceedsLaterIsAcknowledged() throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String in = t.inboundStream();
+        CountDownLatch started = new CountDownLatch(1);
+        CompletableFuture<Void> work = new CompletableFuture<>();
+        Subscription sub = bus.subscribeAsync(ConsumerConfig.builder(in, t.workerGroup()).consumerName("c").maxDeliveries(1)
+                .closeTimeout(Duration.ofMillis(300)).build(), d -> {
+                    started.countDown();
+                    return work;
+                });
+        String id = bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
+        assertThat(started.await(20, TimeUnit.SECONDS)).isTrue();
+        sub.close();
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            assertThat(raw.sync().xpending(b(in), b(t.workerGroup()), Range.create(id, id), io.lettuce.core.Limit.from(1)))
+                    .as("given back when close() returns").hasSize(1);
+            work.complete(null);
+            await("acknowledged once it succeeded").atMost(Duration.ofSeconds(10))
+                    .until(() -> raw.sync().xpending(b(in), b(t.workerGroup())).getCount() == 0);
+        }
+    }
+
     /** An asynchronous handler holds no handler thread while it works: close() waits for its stage all the same. */
     @Test
     void anAsynchronousHandlerThatAnswersWhileTheBusClosesStoresItsAnswer() throws Exception {
