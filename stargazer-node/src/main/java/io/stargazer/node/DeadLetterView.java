@@ -55,6 +55,25 @@ public final class DeadLetterView {
         return c.length() > PREVIEW ? c.substring(0, PREVIEW - 1) + "…" : c;
     }
 
+    /**
+     * {@code text} with every character a terminal would act on or not show (C0 and C1 controls such as ESC, BEL and
+     * NUL, DEL, format characters such as the bidirectional overrides, line separators, lone surrogates) written as a
+     * visible {@code \\uXXXX}: a message's sender must not be able to move the cursor, retitle or clear the operator's
+     * terminal, or make one text look like another, through a table the operator prints (docs/security.md).
+     */
+    static String printable(String text) {
+        if (text == null) return "";
+        StringBuilder b = new StringBuilder(text.length());
+        text.codePoints().forEach(c -> {
+            switch (Character.getType(c)) {
+                case Character.CONTROL, Character.FORMAT, Character.LINE_SEPARATOR, Character.PARAGRAPH_SEPARATOR, Character.SURROGATE ->
+                        b.append(String.format(Locale.ROOT, c > 0xffff ? "\\u{%x}" : "\\u%04x", c));
+                default -> b.appendCodePoint(c);
+            }
+        });
+        return b.toString();
+    }
+
     /** The dead-letter streams a name means: a dead-letter stream as is, else the dead-letter streams of what it names. */
     static List<String> deadStreams(Topology t, List<String> resolved) {
         return resolved.stream().map(s -> s.endsWith(t.deadLetterSuffix()) ? s : t.deadLetterStream(s)).toList();

@@ -135,6 +135,23 @@ class DeadCliIT {
         }
     }
 
+    /** docs/security.md: what list prints from a message cannot drive the operator's terminal. */
+    @Test
+    void listPrintsControlCharactersOfAMessageAsVisibleEscapes() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c\u001b[2J", "hi\u001b]0;owned\u0007\u0000\u009b\u202e!",
+                    "boom\u001b[31m red");
+            Result r = MainCliTest.run(env, "dead", "list");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out().chars().filter(c -> c != '\n' && (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x202e)))
+                    .as(r.out()).isEmpty();
+            assertThat(r.out()).contains("c\\u001b[2J", "hi\\u001b]0;owned\\u0007\\u0000\\u009b\\u202e!", "boom\\u001b[31m red");
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
