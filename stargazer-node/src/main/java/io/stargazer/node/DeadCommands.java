@@ -45,6 +45,25 @@ final class DeadCommands {
             main = dead.main;
             return OperatorCommands.connect(main, spec, connection);
         }
+
+        /**
+         * The ids {@code f} (a filter without ids: get adds the id to those of its filter) does not select: looked up
+         * before acting, since a replay or purge removes those it finds.
+         */
+        static List<String> notFound(EventBus bus, DeadLetterFilter f, List<String> ids) {
+            return ids.stream().distinct().filter(id -> bus.deadLetters().get(id, f).isEmpty()).toList();
+        }
+
+        /**
+         * After the ids found were acted on: a mistyped id ends the command with exit code 2, as show does, so a script
+         * is told.
+         */
+        static void requireFound(List<String> ids, List<String> missing) {
+            if (!missing.isEmpty()) {
+                throw new ConfigException("ID", missing.size() + " of " + ids.stream().distinct().count() + " id(s) not found: "
+                        + String.join(", ", missing));
+            }
+        }
     }
 
     @Command(name = "list", mixinStandardHelpOptions = true,
@@ -145,14 +164,14 @@ final class DeadCommands {
             ReplayOptions.Builder o = ReplayOptions.builder().dryRun(dryRun);
             if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
             try (EventBus bus = connect()) {
-                ReplayResult r = bus.deadLetters().replay(filter(bus, sel.stream).ids(sel.ids).errorContains(sel.error).build(), o.build());
+                DeadLetterFilter f = filter(bus, sel.stream).errorContains(sel.error).build();
+                List<String> missing = notFound(bus, f, sel.ids);
+                ReplayResult r = bus.deadLetters().replay(f.toBuilder().ids(sel.ids).build(), o.build());
                 main.out.println(r.dryRun() ? String.format(Locale.ROOT, "would replay %d (%d without a source stream)", r.matched() - r.skipped(), r.skipped())
                         : String.format(Locale.ROOT, "replayed %d, already replayed %d, skipped %d (no source stream)", r.replayed(),
                                 r.alreadyReplayed(), r.skipped()));
-                // The library takes an id given twice as one dead letter.
-                long asked = sel.ids.stream().distinct().count();
-                if (!sel.all && r.matched() < asked) main.out.println((asked - r.matched()) + " id(s) not found");
                 main.out.flush();
+                requireFound(sel.ids, missing);
             }
             return 0;
         }
@@ -170,10 +189,12 @@ final class DeadCommands {
             int ways = (sel.ids.isEmpty() ? 0 : 1) + (sel.all ? 1 : 0) + (olderThan != null ? 1 : 0);
             if (ways != 1) throw new ConfigException("ID", "give dead-letter ids, --all or --older-than (one of them)");
             try (EventBus bus = connect()) {
-                DeadLetterFilter.Builder f = filter(bus, sel.stream).ids(sel.ids).errorContains(sel.error);
+                DeadLetterFilter.Builder f = filter(bus, sel.stream).errorContains(sel.error);
                 if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
-                main.out.println("purged " + bus.deadLetters().purge(f.build()));
+                List<String> missing = notFound(bus, f.build(), sel.ids);
+                main.out.println("purged " + bus.deadLetters().purge(f.ids(sel.ids).build()));
                 main.out.flush();
+                requireFound(sel.ids, missing);
             }
             return 0;
         }

@@ -152,6 +152,32 @@ class DeadCliIT {
         }
     }
 
+    /**
+     * A script that replays or purges a mistyped id is told so: the ids found are acted on, and the exit code is 2, as
+     * for show.
+     */
+    @Test
+    void replayAndPurgeOfAnIdNotFoundDoTheOthersAndExitWithTwo() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String dead = t.deadLetterStream(inbound);
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            String a = seed(raw, dead, inbound, null, "c-1", "one", "boom");
+            String b = seed(raw, dead, inbound, null, "c-2", "two", "boom");
+            Result replay = MainCliTest.run(env, "dead", "replay", a, "1-1");
+            assertThat(replay.code()).as(replay.out() + replay.err()).isEqualTo(2);
+            assertThat(replay.out()).contains("replayed 1");
+            assertThat(replay.err().strip()).isEqualTo("stargazer: ID: 1 of 2 id(s) not found: 1-1");
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+            Result purge = MainCliTest.run(env, "dead", "purge", "2-2", b);
+            assertThat(purge.code()).as(purge.out() + purge.err()).isEqualTo(2);
+            assertThat(purge.out().strip()).isEqualTo("purged 1");
+            assertThat(purge.err().strip()).isEqualTo("stargazer: ID: 1 of 2 id(s) not found: 2-2");
+            assertThat(raw.xlen(dead)).isZero();
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
@@ -160,8 +186,9 @@ class DeadCliIT {
         try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
             String a = seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "once", "provider down");
             Result r = MainCliTest.run(env, "dead", "replay", a, a, "1-1", "1-1");
-            assertThat(r.code()).as(r.err()).isZero();
-            assertThat(r.out().lines()).containsExactly("replayed 1, already replayed 0, skipped 0 (no source stream)", "1 id(s) not found");
+            assertThat(r.code()).as(r.err()).isEqualTo(2);
+            assertThat(r.out().lines()).containsExactly("replayed 1, already replayed 0, skipped 0 (no source stream)");
+            assertThat(r.err().strip()).isEqualTo("stargazer: ID: 1 of 2 id(s) not found: 1-1");
             assertThat(raw.xlen(inbound)).isEqualTo(1);
         }
     }
