@@ -41,6 +41,25 @@ final class DeadCommands {
             return f;
         }
 
+        /** The command itself; its ConfigExceptions name the library's filter parts, which call() renames. */
+        abstract int run();
+
+        /** What the library calls {@code ids} and {@code after} (DeadLetterFilter's parts) the operator typed as ID and --after. */
+        @Override
+        public final Integer call() {
+            try {
+                return run();
+            } catch (ConfigException e) {
+                String flag = switch (e.setting()) {
+                    case "ids" -> "ID";
+                    case "after" -> "--after";
+                    default -> null;
+                };
+                if (flag == null) throw e;
+                throw new ConfigException(flag, e.getMessage().substring(e.setting().length() + 2));
+            }
+        }
+
         EventBus connect() {
             main = dead.main;
             return OperatorCommands.connect(main, spec, connection);
@@ -86,7 +105,7 @@ final class DeadCommands {
         String after;
 
         @Override
-        public Integer call() {
+        int run() {
             try (EventBus bus = connect()) {
                 DeadLetterPage page = bus.deadLetters().list(filter(bus, stream).errorContains(error).limit(limit).after(after).build());
                 long now = System.currentTimeMillis();
@@ -120,7 +139,7 @@ final class DeadCommands {
         String stream;
 
         @Override
-        public Integer call() {
+        int run() {
             try (EventBus bus = connect()) {
                 DeadLetter d = bus.deadLetters().get(id, filter(bus, stream).build())
                         .orElseThrow(() -> new ConfigException("ID", "'" + id + "' is not in any dead-letter stream"));
@@ -159,7 +178,7 @@ final class DeadCommands {
         boolean dryRun;
 
         @Override
-        public Integer call() {
+        int run() {
             if (sel.ids.isEmpty() == !sel.all) throw new ConfigException("ID", "give dead-letter ids or --all (not both)");
             ReplayOptions.Builder o = ReplayOptions.builder().dryRun(dryRun);
             if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
@@ -185,7 +204,7 @@ final class DeadCommands {
         String olderThan;
 
         @Override
-        public Integer call() {
+        int run() {
             int ways = (sel.ids.isEmpty() ? 0 : 1) + (sel.all ? 1 : 0) + (olderThan != null ? 1 : 0);
             if (ways != 1) throw new ConfigException("ID", "give dead-letter ids, --all or --older-than (one of them)");
             try (EventBus bus = connect()) {

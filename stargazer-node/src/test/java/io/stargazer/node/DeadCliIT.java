@@ -178,6 +178,24 @@ class DeadCliIT {
         }
     }
 
+    /** An id past what a stream id holds (two unsigned 64-bit numbers) is a usage error, not Redis's ERR. */
+    @Test
+    void anIdOutOfRangeIsAUsageErrorNamingIt() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        for (String id : List.of("99999999999999999999-0", "1-18446744073709551616")) {
+            for (List<String> args : List.of(List.of("dead", "show", id), List.of("dead", "replay", id), List.of("dead", "purge", id),
+                    List.of("dead", "list", "--after", id + "@" + t.deadLetterStream(t.inboundStream())))) {
+                Result r = MainCliTest.run(env, args.toArray(String[]::new));
+                assertThat(r.code()).as(args + ": " + r.err()).isEqualTo(2);
+                assertThat(r.err().strip()).as(args.toString()).startsWith("stargazer: ").contains("'" + id).doesNotContain("ERR").doesNotContain("\n");
+            }
+        }
+        // The largest id Redis takes is valid: not found, not refused.
+        Result max = MainCliTest.run(env, "dead", "show", "18446744073709551615-18446744073709551615");
+        assertThat(max.err()).contains("is not in any dead-letter stream");
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
