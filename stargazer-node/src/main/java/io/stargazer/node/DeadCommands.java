@@ -230,6 +230,17 @@ final class DeadCommands {
         /** Pauses or resumes; the line to print for {@code s}. */
         abstract String apply(EventBus bus, String s);
 
+        /**
+         * A partition only of the other count (SG_INBOUND_PARTITIONS_ALSO) without the group: its workers have not created
+         * it yet (or no longer run), so nothing there to pause or resume, and the rest are still acted on. A stream of
+         * this process's own count without it is refused, as a typo would be.
+         */
+        boolean ofTheOtherCountWithoutTheGroup(EventBus bus, String s) {
+            io.stargazer.bus.Topology t = bus.topology();
+            return "inbound".equals(stream) && !t.inboundStreams().contains(s) && t.alsoInboundStreams().contains(s)
+                    && bus.groups(s).stream().noneMatch(g -> g.name().equals(group));
+        }
+
         /** After the streams named: {@code inbound}'s further streams to act on ({@code done} are those acted on). */
         List<String> more(EventBus bus, List<String> done) {
             return List.of();
@@ -257,17 +268,6 @@ final class DeadCommands {
             if (ofTheOtherCountWithoutTheGroup(bus, s)) return "no group, skipped";
             return bus.pause(s, group) ? "paused" : "already paused";
         }
-
-        /**
-         * A partition only of the other count (SG_INBOUND_PARTITIONS_ALSO) without the group: its workers have not created
-         * it yet (or no longer run), so nothing there to pause, and the rest are still paused. A stream of this process's
-         * own count without it is refused, as a typo would be.
-         */
-        private boolean ofTheOtherCountWithoutTheGroup(EventBus bus, String s) {
-            io.stargazer.bus.Topology t = bus.topology();
-            return "inbound".equals(stream) && !t.inboundStreams().contains(s) && t.alsoInboundStreams().contains(s)
-                    && bus.groups(s).stream().noneMatch(g -> g.name().equals(group));
-        }
     }
 
     @Command(name = "resume", mixinStandardHelpOptions = true, description = "Resumes a paused consumer group; "
@@ -275,7 +275,11 @@ final class DeadCommands {
     static final class Resume extends GroupCommand {
         @Override
         String apply(EventBus bus, String s) {
-            return bus.resume(s, group) ? "resumed" : "was not paused";
+            if (bus.resume(s, group)) return "resumed";
+            // A flag removed is a resume even of a group gone meanwhile; with none, a group that is not there is a typo,
+            // which "was not paused" and exit code 0 would hide: consumers() refuses it as pause does.
+            if (!ofTheOtherCountWithoutTheGroup(bus, s)) bus.consumers(s, group);
+            return "was not paused";
         }
 
         /** Paused partitions of a count no longer configured (paused with SG_INBOUND_PARTITIONS_ALSO, since removed). */

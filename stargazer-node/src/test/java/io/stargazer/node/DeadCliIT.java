@@ -196,6 +196,28 @@ class DeadCliIT {
         assertThat(max.err()).contains("is not in any dead-letter stream");
     }
 
+    /** As pause does: a mistyped group or stream is refused (exit code 2), not "was not paused". */
+    @Test
+    void resumingAGroupOrStreamThatDoesNotExistIsAnErrorNamingIt() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        try (io.stargazer.bus.EventBus bus = TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(t)
+                .role(io.stargazer.bus.NodeRole.WORKER).build())) {
+            bus.ensureStreams();
+            String typo = t.workerGroup().substring(0, t.workerGroup().length() - 1);
+            Result r = MainCliTest.run(env, "resume", "inbound", typo);
+            assertThat(r.code()).as("exit code; out=" + r.out().strip()).isEqualTo(2);
+            assertThat(r.err().strip()).startsWith("stargazer: group: '" + typo + "' is not a consumer group of '" + t.inboundStream() + "'")
+                    .doesNotContain("\n");
+            Result noStream = MainCliTest.run(env, "resume", t.inboundStream() + "x", t.workerGroup());
+            assertThat(noStream.code()).as("exit code; out=" + noStream.out().strip()).isEqualTo(2);
+            assertThat(noStream.err()).contains("the stream does not exist");
+            Result notPaused = MainCliTest.run(env, "resume", "inbound", t.workerGroup());
+            assertThat(notPaused.code()).as(notPaused.err()).isZero();
+            assertThat(notPaused.out().strip()).isEqualTo("was not paused " + t.inboundStream() + " " + t.workerGroup());
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
