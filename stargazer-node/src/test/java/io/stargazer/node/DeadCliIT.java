@@ -16,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 @Timeout(120)
 class DeadCliIT {
@@ -196,28 +198,6 @@ class DeadCliIT {
         assertThat(max.err()).contains("is not in any dead-letter stream");
     }
 
-    /** As pause does: a mistyped group or stream is refused (exit code 2), not "was not paused". */
-    @Test
-    void resumingAGroupOrStreamThatDoesNotExistIsAnErrorNamingIt() {
-        Topology t = TestRedis.topology();
-        Map<String, String> env = TestEnv.of(t);
-        try (io.stargazer.bus.EventBus bus = TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(t)
-                .role(io.stargazer.bus.NodeRole.WORKER).build())) {
-            bus.ensureStreams();
-            String typo = t.workerGroup().substring(0, t.workerGroup().length() - 1);
-            Result r = MainCliTest.run(env, "resume", "inbound", typo);
-            assertThat(r.code()).as("exit code; out=" + r.out().strip()).isEqualTo(2);
-            assertThat(r.err().strip()).startsWith("stargazer: group: '" + typo + "' is not a consumer group of '" + t.inboundStream() + "'")
-                    .doesNotContain("\n");
-            Result noStream = MainCliTest.run(env, "resume", t.inboundStream() + "x", t.workerGroup());
-            assertThat(noStream.code()).as("exit code; out=" + noStream.out().strip()).isEqualTo(2);
-            assertThat(noStream.err()).contains("the stream does not exist");
-            Result notPaused = MainCliTest.run(env, "resume", "inbound", t.workerGroup());
-            assertThat(notPaused.code()).as(notPaused.err()).isZero();
-            assertThat(notPaused.out().strip()).isEqualTo("was not paused " + t.inboundStream() + " " + t.workerGroup());
-        }
-    }
-
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
@@ -249,25 +229,32 @@ class DeadCliIT {
         Result resume = MainCliTest.run(env, "resume", "inbound", t.workerGroup());
         assertThat(resume.out().strip()).isEqualTo("resumed " + t.inboundStream() + " " + t.workerGroup());
         assertThat(MainCliTest.run(env, "streams").out()).doesNotContain("PAUSED");
+        Result again = MainCliTest.run(env, "resume", "inbound", t.workerGroup());
+        assertThat(again.code()).as(again.err()).isZero();
+        assertThat(again.out().strip()).isEqualTo("was not paused " + t.inboundStream() + " " + t.workerGroup());
     }
 
     /**
-     * operating.md: `stargazer pause inbound sg:workers`. A mistyped group (`sg:worker`) is a usage error naming it, not
-     * "paused" with exit code 0 and a flag that stays for ever.
+     * operating.md: `stargazer pause inbound sg:workers`. A mistyped group (`sg:worker`) or stream is a usage error naming
+     * it, not "paused" with exit code 0 and a flag that stays for ever, nor "was not paused" with exit code 0.
      */
-    @Test
-    void pausingAGroupThatDoesNotExistIsAnErrorNamingIt() {
+    @ParameterizedTest
+    @ValueSource(strings = {"pause", "resume"})
+    void pausingOrResumingAGroupOrStreamThatDoesNotExistIsAnErrorNamingIt(String command) {
         Topology t = TestRedis.topology();
         Map<String, String> env = TestEnv.of(t);
         try (io.stargazer.bus.EventBus bus = TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(t)
                 .role(io.stargazer.bus.NodeRole.WORKER).build())) {
             bus.ensureStreams();
             String typo = t.workerGroup().substring(0, t.workerGroup().length() - 1); // sg:workers -> sg:worker
-            Result r = MainCliTest.run(env, "pause", "inbound", typo);
+            Result r = MainCliTest.run(env, command, "inbound", typo);
             assertThat(r.code()).as("exit code; out=" + r.out().strip()).isEqualTo(2);
             assertThat(r.err().strip()).startsWith("stargazer: group: '" + typo + "' is not a consumer group of '" + t.inboundStream() + "'")
                     .doesNotContain("\n");
             assertThat(bus.paused(t.inboundStream(), typo)).isFalse();
+            Result noStream = MainCliTest.run(env, command, t.inboundStream() + "x", t.workerGroup());
+            assertThat(noStream.code()).as("exit code; out=" + noStream.out().strip()).isEqualTo(2);
+            assertThat(noStream.err()).contains("the stream does not exist");
         }
     }
 
