@@ -22,7 +22,10 @@ public interface DeadLetters {
      */
     List<String> streams();
 
-    /** One page of the dead letters the filter selects, oldest first per stream. */
+    /**
+     * One page of the dead letters the filter selects, oldest first across its streams (by entry id; entries of two
+     * streams with the same id in the order of the filter's streams, else of {@link #streams()}).
+     */
     DeadLetterPage list(DeadLetterFilter filter);
 
     /** The dead letter with this id in any of the filter's streams (all of the topology's when none). */

@@ -198,6 +198,35 @@ class DeadCliIT {
         assertThat(max.err()).contains("is not in any dead-letter stream");
     }
 
+    /**
+     * operating.md: list is oldest first across the dead-letter streams, not stream by stream, and its pages (a cursor
+     * landing on an id that two streams share among them) hold every entry once.
+     */
+    @Test
+    void listIsOldestFirstAcrossTheStreamsAndItsPagesHoldEveryEntryOnce() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String outbound = t.outboundStream("webchat");
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            for (String id : List.of("1000-0", "3000-0", "5000-0")) seed(raw, t.deadLetterStream(inbound), inbound, id, "c", "in " + id, "e");
+            for (String id : List.of("2000-0", "3000-0", "4000-0")) seed(raw, t.deadLetterStream(outbound), outbound, id, "c", "out " + id, "e");
+            seed(raw, t.deadLetterStream(t.toolsStream()), t.toolsStream(), "1500-0", "c", "tools 1500-0", "e");
+            List<String> seen = new java.util.ArrayList<>();
+            String after = null;
+            for (int page = 0; page < 10; page++) {
+                Result r = after == null ? MainCliTest.run(env, "dead", "list", "-n", "2") : MainCliTest.run(env, "dead", "list", "-n", "2", "--after", after);
+                assertThat(r.code()).as(r.err()).isZero();
+                List<String> lines = r.out().lines().toList();
+                lines.stream().skip(1).filter(l -> !l.startsWith("more: ")).forEach(seen::add);
+                after = lines.stream().filter(l -> l.startsWith("more: --after ")).map(l -> l.substring("more: --after ".length())).findFirst().orElse(null);
+                if (after == null) break;
+            }
+            assertThat(seen.stream().map(l -> l.substring(l.lastIndexOf("  ") + 2)).toList())
+                    .containsExactly("in 1000-0", "tools 1500-0", "out 2000-0", "in 3000-0", "out 3000-0", "out 4000-0", "in 5000-0");
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
