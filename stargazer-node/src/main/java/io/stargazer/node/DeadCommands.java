@@ -44,7 +44,7 @@ final class DeadCommands {
         /** The command itself; its ConfigExceptions name the library's filter parts, which call() renames. */
         abstract int run();
 
-        /** What the library calls {@code ids} and {@code after} (DeadLetterFilter's parts) the operator typed as ID and --after. */
+        /** What the library names by DeadLetterFilter's parts ({@code ids}, {@code after}...) the operator typed as ID, --after... */
         @Override
         public final Integer call() {
             try {
@@ -53,6 +53,8 @@ final class DeadCommands {
                 String flag = switch (e.setting()) {
                     case "ids" -> "ID";
                     case "after" -> "--after";
+                    case "limit" -> "--limit";
+                    case "olderThan" -> "--older-than";
                     default -> null;
                 };
                 if (flag == null) throw e;
