@@ -60,19 +60,24 @@ final class OperatorCommands {
 
     /** What every command that talks to Redis connects with, whichever command it sits under. */
     static EventBus connect(Main main, CommandSpec spec, ConnectionOptions connection) {
-        return connect(main, spec, connection, io.stargazer.bus.ServerCodeMode.AUTO);
+        return connect(main, spec, connection, null, null, io.stargazer.bus.ServerCodeMode.AUTO);
     }
 
-    /** {@link #connect(Main, CommandSpec, ConnectionOptions)}; {@code code} other than AUTO overrides SG_SERVER_CODE. */
-    static EventBus connect(Main main, CommandSpec spec, ConnectionOptions connection, io.stargazer.bus.ServerCodeMode code) {
-        if (connection.redisUrl == null) {
+    /**
+     * {@link #connect(Main, CommandSpec, ConnectionOptions)} to {@code url} instead when not null, a bad one named as
+     * {@code urlOption}; {@code code} other than AUTO overrides SG_SERVER_CODE.
+     */
+    static EventBus connect(Main main, CommandSpec spec, ConnectionOptions connection, String url, String urlOption,
+            io.stargazer.bus.ServerCodeMode code) {
+        String text = url != null ? url : connection.redisUrl;
+        if (text == null) {
             throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
         }
-        RedisUrl url = RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), connection.redisUrl).withEnvironment(main.env);
+        RedisUrl parsed = RedisUrl.parse(url != null ? urlOption : EnvironmentDefaults.source(spec, "--redis-url"), text).withEnvironment(main.env);
         BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
         cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
         if (code != io.stargazer.bus.ServerCodeMode.AUTO) cfg.serverCode(code);
-        return EventBus.connect(url, cfg.build());
+        return EventBus.connect(parsed, cfg.build());
     }
 
     /**
@@ -173,9 +178,8 @@ final class OperatorCommands {
 
         @Override
         public Integer call() {
-            if (url != null) connection.redisUrl = url;
             // Scripts for its own few commands: the library it is about to load may be missing or old.
-            try (EventBus bus = OperatorCommands.connect(main, spec, connection, io.stargazer.bus.ServerCodeMode.SCRIPTS)) {
+            try (EventBus bus = OperatorCommands.connect(main, spec, connection, url, "--url", io.stargazer.bus.ServerCodeMode.SCRIPTS)) {
                 io.stargazer.bus.Provisioning.Result r = io.stargazer.bus.Provisioning.provision(bus);
                 for (String a : r.actions()) main.out.println(a);
                 main.out.println(r.changed() ? "provisioned" : "nothing to do: already provisioned");

@@ -110,6 +110,14 @@ class MainCliTest {
         assertThat(r.err().strip()).doesNotContain("\n").contains("SG_WORKER_HANDLER").contains("com.example.Missing");
     }
 
+    /** provision --url names --url, as streams --redis-url names --redis-url, not the REDIS_URL it stands in for. */
+    @Test
+    void provisionWithABadUrlNamesTheFlag() {
+        Result r = run(Map.of("REDIS_URL", "redis://127.0.0.1:1"), "provision", "--url", "garbage");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).startsWith("stargazer: --url: 'garbage'").doesNotContain("\n");
+    }
+
     /** docs/node.md: a bad value ends the command with exit code 2 and one line that names the setting and quotes the value. */
     @Test
     void badValuesOfTheOperatorCommandsAreUsageErrorsQuotingTheValue() {
