@@ -118,6 +118,19 @@ class MainCliTest {
         assertThat(r.err().strip()).startsWith("stargazer: --url: 'garbage'").doesNotContain("\n");
     }
 
+    /** The help a usage error points to is the subcommand's own, by its whole name. */
+    @Test
+    void aBadFlagOfASubcommandPointsToThatSubcommandsHelp() {
+        for (String[] args : List.of(new String[] {"dead", "replay", "--bogus"}, new String[] {"dead", "list", "--bogus"},
+                new String[] {"streams", "--bogus"})) {
+            Result r = run(Map.of(), args);
+            assertThat(r.code()).isEqualTo(2);
+            String command = String.join(" ", java.util.Arrays.copyOf(args, args.length - 1));
+            assertThat(r.err().strip()).endsWith("(see 'stargazer " + command + " --help')");
+            assertThat(run(Map.of(), (command + " --help").split(" ")).code()).isZero();
+        }
+    }
+
     /** docs/node.md: a bad value ends the command with exit code 2 and one line that names the setting and quotes the value. */
     @Test
     void badValuesOfTheOperatorCommandsAreUsageErrorsQuotingTheValue() {
