@@ -131,6 +131,16 @@ class MainCliTest {
         }
     }
 
+    /** JSON has no infinity: a number past a double is refused, as an integer past 64 bits is, not stored as +Infinity. */
+    @Test
+    void publishRefusesANumberTooLargeForADouble() {
+        for (String json : List.of("{\"n\":1e400}", "{\"n\":-1e400}", "{\"a\":[1.5e309]}")) {
+            Result r = run(Map.of(), "publish", json);
+            assertThat(r.code()).as(json + ": " + r.err()).isEqualTo(2);
+            assertThat(r.err().strip()).as(json).startsWith("stargazer: JSON: ").contains("too large").doesNotContain("\n");
+        }
+    }
+
     /** docs/node.md: a bad value ends the command with exit code 2 and one line that names the setting and quotes the value. */
     @Test
     void badValuesOfTheOperatorCommandsAreUsageErrorsQuotingTheValue() {
