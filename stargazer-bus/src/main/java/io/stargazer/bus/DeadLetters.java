@@ -24,7 +24,8 @@ public interface DeadLetters {
 
     /**
      * One page of the dead letters the filter selects, oldest first across its streams (by entry id; entries of two
-     * streams with the same id in the order of the filter's streams, else of {@link #streams()}).
+     * streams with the same id in the order of the filter's streams, else of {@link #streams()}). A stream whose name
+     * holds a key of another type is skipped and named in {@link DeadLetterPage#notStreams()}.
      */
     DeadLetterPage list(DeadLetterFilter filter);
 

@@ -67,6 +67,12 @@ final class DeadCommands {
             return OperatorCommands.connect(main, spec, connection);
         }
 
+        /** Says on stderr that a dead-letter stream's name holds a key of another type, and what that means. */
+        static void warnNotAStream(picocli.CommandLine.Model.CommandSpec spec, String stream, String consequence) {
+            spec.commandLine().getErr().println("stargazer: warning: '" + stream + "' is not a stream (a key of another type): " + consequence);
+            spec.commandLine().getErr().flush();
+        }
+
         /**
          * The ids {@code f} (a filter without ids: get adds the id to those of its filter) does not select: looked up
          * before acting, since a replay or purge removes those it finds.
@@ -110,6 +116,7 @@ final class DeadCommands {
         int run() {
             try (EventBus bus = connect()) {
                 DeadLetterPage page = bus.deadLetters().list(filter(bus, stream).errorContains(error).limit(limit).after(after).build());
+                for (String s : page.notStreams()) warnNotAStream(spec, s, "its dead letters, if any, are not listed");
                 long now = System.currentTimeMillis();
                 if (json) {
                     for (DeadLetter d : page.entries()) main.out.println(NodeJson.write(DeadLetterView.full(d, now)));

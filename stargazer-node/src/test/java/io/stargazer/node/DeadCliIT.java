@@ -227,6 +227,33 @@ class DeadCliIT {
         }
     }
 
+    /**
+     * A key of another type at a dead-letter stream's name (a stray SET) does not hide the other streams' dead letters:
+     * list shows them and names the key on stderr, and streams flags it.
+     */
+    @Test
+    void aKeyThatIsNotAStreamAtADeadLetterStreamsNameIsNamedAndTheOtherStreamsListed() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String outDead = t.deadLetterStream(t.outboundStream("webchat"));
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            String a = seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "still listed", "boom");
+            raw.sync().set(RawRedis.utf8(outDead), RawRedis.utf8("oops"));
+            for (String[] args : List.of(new String[] {"dead", "list"}, new String[] {"dead", "list", "--json"})) {
+                Result r = MainCliTest.run(env, args);
+                assertThat(r.code()).as(r.err()).isZero();
+                assertThat(r.out()).contains(a);
+                assertThat(r.err().strip()).isEqualTo("stargazer: warning: '" + outDead + "' is not a stream (a key of another type): "
+                        + "its dead letters, if any, are not listed");
+            }
+            Result streams = MainCliTest.run(env, "streams");
+            assertThat(streams.code()).as(streams.err()).isZero();
+            assertThat(streams.out()).contains("not a stream");
+            assertThat(streams.err()).contains("'" + outDead + "' is not a stream");
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();

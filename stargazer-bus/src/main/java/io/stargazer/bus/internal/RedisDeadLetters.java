@@ -88,10 +88,16 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         }
         Selection selection = new Selection(filter);
         java.util.PriorityQueue<Head> heads = new java.util.PriorityQueue<>();
+        List<String> notStreams = new ArrayList<>();
         for (int i = 0; i < streams.size(); i++) {
             String from = after == null ? "-" : i <= cursorStream ? "(" + after : after;
             Head h = new Head(i, new Entries(streams.get(i), from, "+", selection));
-            if (h.advance()) heads.add(h);
+            try {
+                if (h.advance()) heads.add(h);
+            } catch (io.stargazer.bus.RedisServerException.WrongType e) {
+                // One stray key must not hide the dead letters of every other stream.
+                notStreams.add(streams.get(i));
+            }
         }
         List<DeadLetter> out = new ArrayList<>();
         String next = null;
@@ -107,7 +113,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             out.add(parse(h.entries.stream, h.entry));
             if (h.advance()) heads.add(h);
         }
-        return new DeadLetterPage(out, next);
+        return new DeadLetterPage(out, next, notStreams);
     }
 
     /** One stream's next entry in a merge: ordered by id, then by the stream's place in the list. */
