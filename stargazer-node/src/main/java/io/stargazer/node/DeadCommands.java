@@ -124,9 +124,8 @@ final class DeadCommands {
                     List<String[]> rows = new ArrayList<>();
                     rows.add(new String[] {"ID", "STREAM", "AGE", "DELIVERIES", "ERROR", "CHANNEL", "CONTENT"});
                     for (DeadLetter d : page.entries()) {
-                        String err = DeadLetterView.printable(d.error() == null ? "" : d.error().replaceAll("\\s+", " "));
                         rows.add(new String[] {d.id(), DeadLetterView.printable(d.deadStream()), DeadLetterView.age(Math.max(0, now - d.deadAtMs())),
-                                d.deliveries() == 0 ? "?" : Long.toString(d.deliveries()), err.length() > 50 ? err.substring(0, 49) + "…" : err,
+                                d.deliveries() == 0 ? "?" : Long.toString(d.deliveries()), DeadLetterView.errorSummary(d.error()),
                                 DeadLetterView.printable(d.envelope() == null ? null : d.envelope().channelId()),
                                 DeadLetterView.printable(DeadLetterView.preview(d))});
                     }

@@ -254,6 +254,27 @@ class DeadCliIT {
         }
     }
 
+    /** The ERROR column shows why, not a Java class name cut off before the reason. */
+    @Test
+    void listShowsTheReasonOfAnErrorNotItsClassName() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "x",
+                    "not retryable, on delivery 1: NotRetryableException: prompt refused by the content policy");
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c-2", "x",
+                    "handler failed on delivery 5 of 5: java.net.SocketTimeoutException: provider timed out after 30 s");
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c-3", "x", "handler failed on delivery 5 of 5: java.lang.NullPointerException");
+            Result r = MainCliTest.run(env, "dead", "list");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).contains("not retryable: prompt refused by the content policy", "  provider timed out after 30 s  ",
+                    "  NullPointerException  ").doesNotContain("NotRetryableException").doesNotContain("java.");
+            Result json = MainCliTest.run(env, "dead", "list", "--json");
+            assertThat(json.out()).contains("java.net.SocketTimeoutException: provider timed out after 30 s");
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
