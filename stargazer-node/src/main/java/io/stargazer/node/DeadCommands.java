@@ -12,6 +12,7 @@ import io.stargazer.bus.ReplayResult;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -119,7 +120,17 @@ final class DeadCommands {
                 for (String s : page.notStreams()) warnNotAStream(spec, s, "its dead letters, if any, are not listed");
                 long now = System.currentTimeMillis();
                 if (json) {
-                    for (DeadLetter d : page.entries()) main.out.println(NodeJson.write(DeadLetterView.full(d, now)));
+                    for (DeadLetter d : page.entries()) {
+                        // The cursor list --after takes (the library's id@stream), on each line: a script pages from its last.
+                        Map<String, Object> line = DeadLetterView.full(d, now);
+                        line.put("cursor", d.id() + "@" + d.deadStream());
+                        main.out.println(NodeJson.write(line));
+                    }
+                    // stdout stays one JSON object a line; whoever reads along is told there are more as the table tells.
+                    if (page.next() != null) {
+                        spec.commandLine().getErr().println("more: --after " + page.next());
+                        spec.commandLine().getErr().flush();
+                    }
                 } else {
                     List<String[]> rows = new ArrayList<>();
                     rows.add(new String[] {"ID", "STREAM", "AGE", "DELIVERIES", "ERROR", "CHANNEL", "CONTENT"});

@@ -275,6 +275,28 @@ class DeadCliIT {
         }
     }
 
+    /** list --json pages as the table does: each line carries its cursor, and stderr says when there are more. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void listJsonCarriesTheCursorToPageOn() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            for (int i = 0; i < 3; i++) seed(raw, t.deadLetterStream(inbound), inbound, null, "c-" + i, "m" + i, "boom");
+            Result two = MainCliTest.run(env, "dead", "list", "--json", "-n", "2");
+            assertThat(two.code()).as(two.err()).isZero();
+            List<Map<String, Object>> lines = two.out().lines().map(l -> (Map<String, Object>) Json.parse(l)).toList();
+            assertThat(lines).hasSize(2);
+            String cursor = (String) lines.get(1).get("cursor");
+            assertThat(cursor).isEqualTo(lines.get(1).get("id") + "@" + t.deadLetterStream(inbound));
+            assertThat(two.err().strip()).isEqualTo("more: --after " + cursor);
+            Result rest = MainCliTest.run(env, "dead", "list", "--json", "--after", cursor);
+            assertThat(rest.out().lines().toList()).hasSize(1).allMatch(l -> l.contains("\"m2\""));
+            assertThat(rest.err()).isEmpty();
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
