@@ -29,6 +29,12 @@ public interface DeadLetters {
      */
     DeadLetterPage list(DeadLetterFilter filter);
 
+    /**
+     * Those of {@code deadStreams} whose name holds a key of another type (a stray {@code SET}), which {@link #list}
+     * skips: one {@code XLEN} each, a read the monitor's ACL user has too.
+     */
+    List<String> notStreams(List<String> deadStreams);
+
     /** The dead letter with this id in any of the filter's streams (all of the topology's when none). */
     Optional<DeadLetter> get(String id, DeadLetterFilter filter);
 

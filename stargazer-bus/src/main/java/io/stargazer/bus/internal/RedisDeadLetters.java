@@ -140,6 +140,19 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     }
 
     @Override
+    public List<String> notStreams(List<String> deadStreams) {
+        List<String> out = new ArrayList<>();
+        for (String s : deadStreams) {
+            try {
+                RedisEventBus.await(dispatchLong(CommandType.XLEN, new CommandArgs<>(Redis.CODEC).addKey(s)), "XLEN " + s);
+            } catch (io.stargazer.bus.RedisServerException.WrongType e) {
+                out.add(s);
+            }
+        }
+        return out;
+    }
+
+    @Override
     public Optional<DeadLetter> get(String id, DeadLetterFilter filter) {
         List<DeadLetter> found = list(filter.toBuilder().ids(List.of(id)).after(null).limit(1).build()).entries();
         return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
