@@ -91,7 +91,8 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         List<String> notStreams = new ArrayList<>();
         for (int i = 0; i < streams.size(); i++) {
             String from = after == null ? "-" : i <= cursorStream ? "(" + after : after;
-            Head h = new Head(i, new Entries(streams.get(i), from, "+", selection));
+            // A page and the one entry that says whether more follow: what one stream can give to the page at most.
+            Head h = new Head(i, new Entries(streams.get(i), from, "+", selection, Math.min(SCAN_CHUNK, filter.limit() + 1)));
             try {
                 if (h.advance()) heads.add(h);
             } catch (io.stargazer.bus.RedisServerException.WrongType e) {
@@ -347,7 +348,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             String stream = streams.get(i);
             String to = ends == null ? "+" : ends.get(i);
             if (to == null) continue;
-            Entries entries = new Entries(stream, i == first && after != null ? "(" + after : "-", to, selection);
+            Entries entries = new Entries(stream, i == first && after != null ? "(" + after : "-", to, selection, SCAN_CHUNK);
             while (entries.hasNext()) {
                 if (!visitor.test(stream, entries.next())) return;
             }
@@ -377,7 +378,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
 
     /**
      * The entries of one stream a selection takes, oldest first from {@code from} to {@code to} (XRANGE bounds). Reads
-     * {@value #SCAN_CHUNK} at a time, each read after the last id seen and only once the entries before were taken, so
+     * {@code chunkSize} at a time, each read after the last id seen and only once the entries before were taken, so
      * whoever takes them may delete them.
      */
     private final class Entries implements java.util.Iterator<RawEntry> {
@@ -385,14 +386,16 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         private String from;
         private final String to;
         private final Selection selection;
+        private final int chunkSize;
         private final java.util.ArrayDeque<RawEntry> ready = new java.util.ArrayDeque<>();
         private boolean done;
 
-        Entries(String stream, String from, String to, Selection selection) {
+        Entries(String stream, String from, String to, Selection selection, int chunkSize) {
             this.stream = stream;
             this.from = from;
             this.to = to;
             this.selection = selection;
+            this.chunkSize = chunkSize;
         }
 
         @Override
@@ -401,16 +404,16 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                 List<RawEntry> chunk;
                 if (!selection.ids.isEmpty()) {
                     chunk = new ArrayList<>();
+                    boolean exclusive = from.startsWith("(");
+                    String bound = exclusive ? from.substring(1) : from;
                     for (String id : selection.ids) {
-                        if (from.equals("-") || StreamIds.compare(id, from.substring(from.startsWith("(") ? 1 : 0)) >= (from.startsWith("(") ? 1 : 0)) {
-                            chunk.addAll(xrange(stream, id, id, 1));
-                        }
+                        if (from.equals("-") || StreamIds.compare(id, bound) >= (exclusive ? 1 : 0)) chunk.addAll(xrange(stream, id, id, 1));
                     }
                     chunk.sort((a, b) -> StreamIds.compare(a.id(), b.id()));
                     done = true;
                 } else {
-                    chunk = xrange(stream, from, to, SCAN_CHUNK);
-                    done = chunk.size() < SCAN_CHUNK;
+                    chunk = xrange(stream, from, to, chunkSize);
+                    done = chunk.size() < chunkSize;
                     if (!done) from = "(" + chunk.get(chunk.size() - 1).id();
                 }
                 for (RawEntry e : chunk) {
