@@ -101,7 +101,8 @@ final class DeadCommands {
                 description = "inbound, outbound:<platform>, tools, or a stream name (default: every dead-letter stream)")
         String stream;
 
-        @Option(names = "--json", description = "Print one JSON object per entry instead of a table")
+        @Option(names = "--json", description = "Print one JSON object per entry instead of a table, each with the cursor "
+                + "--after takes; 'more: --after CURSOR' goes to stderr")
         boolean json;
 
         @Option(names = "--error", paramLabel = "TEXT", description = "Only entries whose error contains TEXT (case-insensitive)")
