@@ -109,8 +109,9 @@ public final class DeadLetterFilter {
         /** Selects these entry ids ({@code <ms>-<seq>}) only. */
         public Builder ids(Collection<String> entryIds) {
             for (String id : entryIds) {
-                if (id == null || !ID.matcher(id).matches()) {
-                    throw new ConfigException("ids", "'" + id + "' is not a stream entry id (<ms>-<seq>, for example 1700000000000-0)");
+                if (!isEntryId(id)) {
+                    throw new ConfigException("ids", "'" + id + "' is not a stream entry id (<ms>-<seq>, each a whole number from 0 to "
+                            + Long.toUnsignedString(-1) + ", for example 1700000000000-0)");
                 }
                 ids.add(id);
             }
@@ -142,12 +143,28 @@ public final class DeadLetterFilter {
         public Builder after(String cursor) {
             if (cursor != null) {
                 int at = cursor.indexOf('@');
-                if (at < 0 || !ID.matcher(cursor.substring(0, at)).matches()) {
-                    throw new ConfigException("after", "'" + cursor + "' is not a cursor returned by DeadLetters.list");
+                if (at < 0 || !isEntryId(cursor.substring(0, at))) {
+                    throw new ConfigException("after", "'" + cursor + "' is not a dead-letter list's cursor (<id>@<dead-letter stream>, as a list returns it)");
                 }
             }
             this.after = cursor;
             return this;
+        }
+
+        /**
+         * Redis's own test: two unsigned 64-bit numbers. A larger one would reach Redis and come back as its "ERR Invalid
+         * stream ID", a server error, where it is the caller's mistake.
+         */
+        private static boolean isEntryId(String id) {
+            if (id == null || !ID.matcher(id).matches()) return false;
+            int dash = id.indexOf('-');
+            try {
+                Long.parseUnsignedLong(id.substring(0, dash));
+                Long.parseUnsignedLong(id.substring(dash + 1));
+                return true;
+            } catch (NumberFormatException tooLarge) {
+                return false;
+            }
         }
 
         public DeadLetterFilter build() {

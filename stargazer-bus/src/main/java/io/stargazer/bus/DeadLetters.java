@@ -22,8 +22,18 @@ public interface DeadLetters {
      */
     List<String> streams();
 
-    /** One page of the dead letters the filter selects, oldest first per stream. */
+    /**
+     * One page of the dead letters the filter selects, oldest first across its streams (by entry id; entries of two
+     * streams with the same id in the order of the filter's streams, else of {@link #streams()}). A stream whose name
+     * holds a key of another type is skipped and named in {@link DeadLetterPage#notStreams()}.
+     */
     DeadLetterPage list(DeadLetterFilter filter);
+
+    /**
+     * Those of {@code deadStreams} whose name holds a key of another type (a stray {@code SET}), which {@link #list}
+     * skips: one {@code XLEN} each, a read the monitor's ACL user has too.
+     */
+    List<String> notStreams(List<String> deadStreams);
 
     /** The dead letter with this id in any of the filter's streams (all of the topology's when none). */
     Optional<DeadLetter> get(String id, DeadLetterFilter filter);

@@ -12,6 +12,7 @@ import io.stargazer.bus.ReplayResult;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -41,9 +42,55 @@ final class DeadCommands {
             return f;
         }
 
+        /** The command itself; its ConfigExceptions name the library's filter parts, which call() renames. */
+        abstract int run();
+
+        /** What the library names by DeadLetterFilter's parts ({@code ids}, {@code after}...) the operator typed as ID, --after... */
+        @Override
+        public final Integer call() {
+            try {
+                return run();
+            } catch (ConfigException e) {
+                String flag = switch (e.setting()) {
+                    case "ids" -> "ID";
+                    case "after" -> "--after";
+                    case "limit" -> "--limit";
+                    case "olderThan" -> "--older-than";
+                    default -> null;
+                };
+                if (flag == null) throw e;
+                throw new ConfigException(flag, e.getMessage().substring(e.setting().length() + 2));
+            }
+        }
+
         EventBus connect() {
             main = dead.main;
             return OperatorCommands.connect(main, spec, connection);
+        }
+
+        /** Says on stderr that a dead-letter stream's name holds a key of another type, and what that means. */
+        static void warnNotAStream(picocli.CommandLine.Model.CommandSpec spec, String stream, String consequence) {
+            spec.commandLine().getErr().println("stargazer: warning: '" + stream + "' is not a stream (a key of another type): " + consequence);
+            spec.commandLine().getErr().flush();
+        }
+
+        /**
+         * The ids {@code f} (a filter without ids: get adds the id to those of its filter) does not select: looked up
+         * before acting, since a replay or purge removes those it finds.
+         */
+        static List<String> notFound(EventBus bus, DeadLetterFilter f, List<String> ids) {
+            return ids.stream().distinct().filter(id -> bus.deadLetters().get(id, f).isEmpty()).toList();
+        }
+
+        /**
+         * After the ids found were acted on: a mistyped id ends the command with exit code 2, as show does, so a script
+         * is told.
+         */
+        static void requireFound(List<String> ids, List<String> missing) {
+            if (!missing.isEmpty()) {
+                throw new ConfigException("ID", missing.size() + " of " + ids.stream().distinct().count() + " id(s) not found: "
+                        + String.join(", ", missing));
+            }
         }
     }
 
@@ -54,7 +101,8 @@ final class DeadCommands {
                 description = "inbound, outbound:<platform>, tools, or a stream name (default: every dead-letter stream)")
         String stream;
 
-        @Option(names = "--json", description = "Print one JSON object per entry instead of a table")
+        @Option(names = "--json", description = "Print one JSON object per entry instead of a table, each with the cursor "
+                + "--after takes; 'more: --after CURSOR' goes to stderr")
         boolean json;
 
         @Option(names = "--error", paramLabel = "TEXT", description = "Only entries whose error contains TEXT (case-insensitive)")
@@ -67,20 +115,31 @@ final class DeadCommands {
         String after;
 
         @Override
-        public Integer call() {
+        int run() {
             try (EventBus bus = connect()) {
                 DeadLetterPage page = bus.deadLetters().list(filter(bus, stream).errorContains(error).limit(limit).after(after).build());
+                for (String s : page.notStreams()) warnNotAStream(spec, s, "its dead letters, if any, are not listed");
                 long now = System.currentTimeMillis();
                 if (json) {
-                    for (DeadLetter d : page.entries()) main.out.println(NodeJson.write(DeadLetterView.full(d, now)));
+                    for (DeadLetter d : page.entries()) {
+                        // The cursor list --after takes (the library's id@stream), on each line: a script pages from its last.
+                        Map<String, Object> line = DeadLetterView.full(d, now);
+                        line.put("cursor", d.id() + "@" + d.deadStream());
+                        main.out.println(NodeJson.write(line));
+                    }
+                    // stdout stays one JSON object a line; whoever reads along is told there are more as the table tells.
+                    if (page.next() != null) {
+                        spec.commandLine().getErr().println("more: --after " + page.next());
+                        spec.commandLine().getErr().flush();
+                    }
                 } else {
                     List<String[]> rows = new ArrayList<>();
                     rows.add(new String[] {"ID", "STREAM", "AGE", "DELIVERIES", "ERROR", "CHANNEL", "CONTENT"});
                     for (DeadLetter d : page.entries()) {
-                        String err = d.error() == null ? "" : d.error().replaceAll("\\s+", " ");
-                        rows.add(new String[] {d.id(), d.deadStream(), DeadLetterView.age(Math.max(0, now - d.deadAtMs())),
-                                d.deliveries() == 0 ? "?" : Long.toString(d.deliveries()), err.length() > 50 ? err.substring(0, 49) + "…" : err,
-                                d.envelope() == null || d.envelope().channelId() == null ? "" : d.envelope().channelId(), DeadLetterView.preview(d)});
+                        rows.add(new String[] {d.id(), DeadLetterView.printable(d.deadStream()), DeadLetterView.age(Math.max(0, now - d.deadAtMs())),
+                                d.deliveries() == 0 ? "?" : Long.toString(d.deliveries()), DeadLetterView.errorSummary(d.error()),
+                                DeadLetterView.printable(d.envelope() == null ? null : d.envelope().channelId()),
+                                DeadLetterView.printable(DeadLetterView.preview(d))});
                     }
                     main.out.print(StreamsReport.format(rows));
                     if (page.next() != null) main.out.println("more: --after " + page.next());
@@ -100,7 +159,7 @@ final class DeadCommands {
         String stream;
 
         @Override
-        public Integer call() {
+        int run() {
             try (EventBus bus = connect()) {
                 DeadLetter d = bus.deadLetters().get(id, filter(bus, stream).build())
                         .orElseThrow(() -> new ConfigException("ID", "'" + id + "' is not in any dead-letter stream"));
@@ -139,19 +198,19 @@ final class DeadCommands {
         boolean dryRun;
 
         @Override
-        public Integer call() {
+        int run() {
             if (sel.ids.isEmpty() == !sel.all) throw new ConfigException("ID", "give dead-letter ids or --all (not both)");
             ReplayOptions.Builder o = ReplayOptions.builder().dryRun(dryRun);
             if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
             try (EventBus bus = connect()) {
-                ReplayResult r = bus.deadLetters().replay(filter(bus, sel.stream).ids(sel.ids).errorContains(sel.error).build(), o.build());
+                DeadLetterFilter f = filter(bus, sel.stream).errorContains(sel.error).build();
+                List<String> missing = notFound(bus, f, sel.ids);
+                ReplayResult r = bus.deadLetters().replay(f.toBuilder().ids(sel.ids).build(), o.build());
                 main.out.println(r.dryRun() ? String.format(Locale.ROOT, "would replay %d (%d without a source stream)", r.matched() - r.skipped(), r.skipped())
                         : String.format(Locale.ROOT, "replayed %d, already replayed %d, skipped %d (no source stream)", r.replayed(),
                                 r.alreadyReplayed(), r.skipped()));
-                // The library takes an id given twice as one dead letter.
-                long asked = sel.ids.stream().distinct().count();
-                if (!sel.all && r.matched() < asked) main.out.println((asked - r.matched()) + " id(s) not found");
                 main.out.flush();
+                requireFound(sel.ids, missing);
             }
             return 0;
         }
@@ -165,14 +224,16 @@ final class DeadCommands {
         String olderThan;
 
         @Override
-        public Integer call() {
+        int run() {
             int ways = (sel.ids.isEmpty() ? 0 : 1) + (sel.all ? 1 : 0) + (olderThan != null ? 1 : 0);
             if (ways != 1) throw new ConfigException("ID", "give dead-letter ids, --all or --older-than (one of them)");
             try (EventBus bus = connect()) {
-                DeadLetterFilter.Builder f = filter(bus, sel.stream).ids(sel.ids).errorContains(sel.error);
+                DeadLetterFilter.Builder f = filter(bus, sel.stream).errorContains(sel.error);
                 if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
-                main.out.println("purged " + bus.deadLetters().purge(f.build()));
+                List<String> missing = notFound(bus, f.build(), sel.ids);
+                main.out.println("purged " + bus.deadLetters().purge(f.ids(sel.ids).build()));
                 main.out.flush();
+                requireFound(sel.ids, missing);
             }
             return 0;
         }
@@ -188,6 +249,17 @@ final class DeadCommands {
 
         /** Pauses or resumes; the line to print for {@code s}. */
         abstract String apply(EventBus bus, String s);
+
+        /**
+         * A partition only of the other count (SG_INBOUND_PARTITIONS_ALSO) without the group: its workers have not created
+         * it yet (or no longer run), so nothing there to pause or resume, and the rest are still acted on. A stream of
+         * this process's own count without it is refused, as a typo would be.
+         */
+        boolean ofTheOtherCountWithoutTheGroup(EventBus bus, String s) {
+            io.stargazer.bus.Topology t = bus.topology();
+            return "inbound".equals(stream) && !t.inboundStreams().contains(s) && t.alsoInboundStreams().contains(s)
+                    && bus.groups(s).stream().noneMatch(g -> g.name().equals(group));
+        }
 
         /** After the streams named: {@code inbound}'s further streams to act on ({@code done} are those acted on). */
         List<String> more(EventBus bus, List<String> done) {
@@ -216,17 +288,6 @@ final class DeadCommands {
             if (ofTheOtherCountWithoutTheGroup(bus, s)) return "no group, skipped";
             return bus.pause(s, group) ? "paused" : "already paused";
         }
-
-        /**
-         * A partition only of the other count (SG_INBOUND_PARTITIONS_ALSO) without the group: its workers have not created
-         * it yet (or no longer run), so nothing there to pause, and the rest are still paused. A stream of this process's
-         * own count without it is refused, as a typo would be.
-         */
-        private boolean ofTheOtherCountWithoutTheGroup(EventBus bus, String s) {
-            io.stargazer.bus.Topology t = bus.topology();
-            return "inbound".equals(stream) && !t.inboundStreams().contains(s) && t.alsoInboundStreams().contains(s)
-                    && bus.groups(s).stream().noneMatch(g -> g.name().equals(group));
-        }
     }
 
     @Command(name = "resume", mixinStandardHelpOptions = true, description = "Resumes a paused consumer group; "
@@ -234,7 +295,11 @@ final class DeadCommands {
     static final class Resume extends GroupCommand {
         @Override
         String apply(EventBus bus, String s) {
-            return bus.resume(s, group) ? "resumed" : "was not paused";
+            if (bus.resume(s, group)) return "resumed";
+            // A flag removed is a resume even of a group gone meanwhile; with none, a group that is not there is a typo,
+            // which "was not paused" and exit code 0 would hide: consumers() refuses it as pause does.
+            if (!ofTheOtherCountWithoutTheGroup(bus, s)) bus.consumers(s, group);
+            return "was not paused";
         }
 
         /** Paused partitions of a count no longer configured (paused with SG_INBOUND_PARTITIONS_ALSO, since removed). */

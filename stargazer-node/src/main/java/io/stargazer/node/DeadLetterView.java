@@ -17,6 +17,13 @@ public final class DeadLetterView {
     private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
     private static final Pattern RATE = Pattern.compile("(\\d+)(/s)?");
     static final int PREVIEW = 60;
+    /** Width of the table's ERROR column. */
+    static final int ERROR_WIDTH = 60;
+    /** The bus's own prefix of a handler's failure (StreamConsumer); the DELIVERIES column says the count. */
+    private static final Pattern HANDLER_FAILED = Pattern.compile("^handler failed on delivery \\d+ of \\d+: ");
+    private static final Pattern NOT_RETRYABLE = Pattern.compile("^not retryable, on delivery \\d+: ");
+    /** A Java exception's class name before its message, qualified or not ("java.net.SocketTimeoutException: "). */
+    private static final Pattern EXCEPTION_CLASS = Pattern.compile("\\b(?:[a-z_$][\\w$]*\\.)*([A-Z][\\w$]*(?:Exception|Error|Throwable))(: |$)");
 
     private DeadLetterView() {
     }
@@ -53,6 +60,41 @@ public final class DeadLetterView {
         if (c == null) return "";
         c = c.replaceAll("\\s+", " ");
         return c.length() > PREVIEW ? c.substring(0, PREVIEW - 1) + "…" : c;
+    }
+
+    /**
+     * {@code text} with every character a terminal would act on or not show (C0 and C1 controls such as ESC, BEL and
+     * NUL, DEL, format characters such as the bidirectional overrides, line separators, lone surrogates) written as a
+     * visible {@code \\uXXXX}: a message's sender must not be able to move the cursor, retitle or clear the operator's
+     * terminal, or make one text look like another, through a table the operator prints (docs/security.md).
+     */
+    static String printable(String text) {
+        if (text == null) return "";
+        StringBuilder b = new StringBuilder(text.length());
+        text.codePoints().forEach(c -> {
+            switch (Character.getType(c)) {
+                case Character.CONTROL, Character.FORMAT, Character.LINE_SEPARATOR, Character.PARAGRAPH_SEPARATOR, Character.SURROGATE ->
+                        b.append(String.format(Locale.ROOT, c > 0xffff ? "\\u{%x}" : "\\u%04x", c));
+                default -> b.appendCodePoint(c);
+            }
+        });
+        return b.toString();
+    }
+
+    /**
+     * An error as the table shows it: the reason, which would otherwise be cut off behind the bus's "handler failed on
+     * delivery 5 of 5: " and a Java class name the operator has no use for; a class name without a message stays, as
+     * the only clue, without its package. Printable, at most {@value #ERROR_WIDTH} characters. {@code show} and
+     * {@code --json} keep the whole text.
+     */
+    static String errorSummary(String error) {
+        if (error == null) return "";
+        String e = error.replaceAll("\\s+", " ").strip();
+        e = HANDLER_FAILED.matcher(e).replaceFirst("");
+        e = NOT_RETRYABLE.matcher(e).replaceFirst("not retryable: ");
+        e = EXCEPTION_CLASS.matcher(e).replaceAll(m -> m.group(2).isEmpty() ? Matcher.quoteReplacement(m.group(1)) : "");
+        e = printable(e);
+        return e.length() > ERROR_WIDTH ? e.substring(0, ERROR_WIDTH - 1) + "…" : e;
     }
 
     /** The dead-letter streams a name means: a dead-letter stream as is, else the dead-letter streams of what it names. */

@@ -55,8 +55,8 @@ public final class Main implements Callable<Integer> {
         cl.setDefaultValueProvider(main.defaults);
         cl.setParameterExceptionHandler((e, a) -> {
             String variable = main.defaults.fromVariable(e);
-            err.println("stargazer: " + (variable != null ? oneLine(variable) : oneLine(e.getMessage()) + " (see 'stargazer "
-                    + (e.getCommandLine() == cl ? "" : e.getCommandLine().getCommandName() + " ") + "--help')"));
+            err.println("stargazer: " + (variable != null ? oneLine(variable) : oneLine(e.getMessage()) + " (see '"
+                    + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')"));
             return USAGE;
         });
         cl.setExecutionExceptionHandler((e, c, p) -> {

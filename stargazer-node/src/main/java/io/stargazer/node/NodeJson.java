@@ -31,8 +31,8 @@ import java.util.Map;
  * JSON text to Java values and back: objects are {@code Map<String, Object>} (in order), arrays {@code List}, numbers
  * {@code Long}, {@code BigInteger} or {@code Double}, plus {@code String}, {@code Boolean} and {@code null}. Only JSON
  * is accepted (RFC 8259: no trailing text, leading zeros, comments or single quotes), with no member named twice in
- * an object and at most {@value #MAX_DEPTH} levels of nesting; anything else is an {@link IllegalArgumentException}
- * saying at which character the text is wrong.
+ * an object, at most {@value #MAX_DEPTH} levels of nesting and no number too large for a double; anything else is an
+ * {@link IllegalArgumentException} saying what (and, for text that is not JSON, at which character) is wrong.
  *
  * <p>Envelopes map to JSON objects one to one, except raw bytes, which JSON cannot carry: they are written as
  * {@code {"$bytes": "<base64>"}}, and such a one-member object is read back as bytes. Written text escapes {@code <},
@@ -146,6 +146,11 @@ public final class NodeJson {
     private static Object normalize(Object v, boolean bytes) {
         if (v instanceof Integer i) {
             return i.longValue();
+        }
+        if (v instanceof Double d && d.isInfinite()) {
+            // Jackson reads 1e400 as Infinity, which would be stored as such (and written back as null): refused, as an
+            // integer beyond 64 bits is by Envelope.
+            throw new IllegalArgumentException("a number is too large for a 64-bit float (at most about 1.8e308; JSON has no infinity)");
         }
         if (v instanceof Map<?, ?> m) {
             if (bytes && m.size() == 1 && m.get(BYTES_KEY) instanceof String b64) {

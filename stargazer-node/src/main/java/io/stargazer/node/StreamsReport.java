@@ -102,7 +102,7 @@ public final class StreamsReport {
         for (Map<String, Object> r : rows) {
             String stream = (String) r.get("stream");
             String len = Boolean.TRUE.equals(r.get("exists")) ? String.valueOf(r.get("length")) : "-";
-            String dead = String.valueOf(r.get("dead_letters"));
+            String dead = Boolean.TRUE.equals(r.get("dead_letter_stream_not_a_stream")) ? "not a stream" : String.valueOf(r.get("dead_letters"));
             List<Map<String, Object>> groups = (List<Map<String, Object>>) r.get("groups");
             if (groups.isEmpty()) {
                 lines.add(new String[] {stream, len, dead, "-", "", "", "", "", ""});

@@ -16,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 @Timeout(120)
 class DeadCliIT {
@@ -135,6 +137,166 @@ class DeadCliIT {
         }
     }
 
+    /** docs/security.md: what list prints from a message cannot drive the operator's terminal. */
+    @Test
+    void listPrintsControlCharactersOfAMessageAsVisibleEscapes() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c\u001b[2J", "hi\u001b]0;owned\u0007\u0000\u009b\u202e!",
+                    "boom\u001b[31m red");
+            Result r = MainCliTest.run(env, "dead", "list");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out().chars().filter(c -> c != '\n' && (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x202e)))
+                    .as(r.out()).isEmpty();
+            assertThat(r.out()).contains("c\\u001b[2J", "hi\\u001b]0;owned\\u0007\\u0000\\u009b\\u202e!", "boom\\u001b[31m red");
+        }
+    }
+
+    /**
+     * A script that replays or purges a mistyped id is told so: the ids found are acted on, and the exit code is 2, as
+     * for show.
+     */
+    @Test
+    void replayAndPurgeOfAnIdNotFoundDoTheOthersAndExitWithTwo() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String dead = t.deadLetterStream(inbound);
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            String a = seed(raw, dead, inbound, null, "c-1", "one", "boom");
+            String b = seed(raw, dead, inbound, null, "c-2", "two", "boom");
+            Result replay = MainCliTest.run(env, "dead", "replay", a, "1-1");
+            assertThat(replay.code()).as(replay.out() + replay.err()).isEqualTo(2);
+            assertThat(replay.out()).contains("replayed 1");
+            assertThat(replay.err().strip()).isEqualTo("stargazer: ID: 1 of 2 id(s) not found: 1-1");
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+            Result purge = MainCliTest.run(env, "dead", "purge", "2-2", b);
+            assertThat(purge.code()).as(purge.out() + purge.err()).isEqualTo(2);
+            assertThat(purge.out().strip()).isEqualTo("purged 1");
+            assertThat(purge.err().strip()).isEqualTo("stargazer: ID: 1 of 2 id(s) not found: 2-2");
+            assertThat(raw.xlen(dead)).isZero();
+        }
+    }
+
+    /** An id past what a stream id holds (two unsigned 64-bit numbers) is a usage error, not Redis's ERR. */
+    @Test
+    void anIdOutOfRangeIsAUsageErrorNamingIt() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        for (String id : List.of("99999999999999999999-0", "1-18446744073709551616")) {
+            for (List<String> args : List.of(List.of("dead", "show", id), List.of("dead", "replay", id), List.of("dead", "purge", id),
+                    List.of("dead", "list", "--after", id + "@" + t.deadLetterStream(t.inboundStream())))) {
+                Result r = MainCliTest.run(env, args.toArray(String[]::new));
+                assertThat(r.code()).as(args + ": " + r.err()).isEqualTo(2);
+                assertThat(r.err().strip()).as(args.toString()).startsWith("stargazer: ").contains("'" + id).doesNotContain("ERR").doesNotContain("\n");
+            }
+        }
+        // The largest id Redis takes is valid: not found, not refused.
+        Result max = MainCliTest.run(env, "dead", "show", "18446744073709551615-18446744073709551615");
+        assertThat(max.err()).contains("is not in any dead-letter stream");
+    }
+
+    /**
+     * operating.md: list is oldest first across the dead-letter streams, not stream by stream, and its pages (a cursor
+     * landing on an id that two streams share among them) hold every entry once.
+     */
+    @Test
+    void listIsOldestFirstAcrossTheStreamsAndItsPagesHoldEveryEntryOnce() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String outbound = t.outboundStream("webchat");
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            for (String id : List.of("1000-0", "3000-0", "5000-0")) seed(raw, t.deadLetterStream(inbound), inbound, id, "c", "in " + id, "e");
+            for (String id : List.of("2000-0", "3000-0", "4000-0")) seed(raw, t.deadLetterStream(outbound), outbound, id, "c", "out " + id, "e");
+            seed(raw, t.deadLetterStream(t.toolsStream()), t.toolsStream(), "1500-0", "c", "tools 1500-0", "e");
+            List<String> seen = new java.util.ArrayList<>();
+            String after = null;
+            for (int page = 0; page < 10; page++) {
+                Result r = after == null ? MainCliTest.run(env, "dead", "list", "-n", "2") : MainCliTest.run(env, "dead", "list", "-n", "2", "--after", after);
+                assertThat(r.code()).as(r.err()).isZero();
+                List<String> lines = r.out().lines().toList();
+                lines.stream().skip(1).filter(l -> !l.startsWith("more: ")).forEach(seen::add);
+                after = lines.stream().filter(l -> l.startsWith("more: --after ")).map(l -> l.substring("more: --after ".length())).findFirst().orElse(null);
+                if (after == null) break;
+            }
+            assertThat(seen.stream().map(l -> l.substring(l.lastIndexOf("  ") + 2)).toList())
+                    .containsExactly("in 1000-0", "tools 1500-0", "out 2000-0", "in 3000-0", "out 3000-0", "out 4000-0", "in 5000-0");
+        }
+    }
+
+    /**
+     * A key of another type at a dead-letter stream's name (a stray SET) does not hide the other streams' dead letters:
+     * list shows them and names the key on stderr, and streams flags it.
+     */
+    @Test
+    void aKeyThatIsNotAStreamAtADeadLetterStreamsNameIsNamedAndTheOtherStreamsListed() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String outDead = t.deadLetterStream(t.outboundStream("webchat"));
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            String a = seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "still listed", "boom");
+            raw.sync().set(RawRedis.utf8(outDead), RawRedis.utf8("oops"));
+            for (String[] args : List.of(new String[] {"dead", "list"}, new String[] {"dead", "list", "--json"})) {
+                Result r = MainCliTest.run(env, args);
+                assertThat(r.code()).as(r.err()).isZero();
+                assertThat(r.out()).contains(a);
+                assertThat(r.err().strip()).isEqualTo("stargazer: warning: '" + outDead + "' is not a stream (a key of another type): "
+                        + "its dead letters, if any, are not listed");
+            }
+            Result streams = MainCliTest.run(env, "streams");
+            assertThat(streams.code()).as(streams.err()).isZero();
+            assertThat(streams.out()).contains("not a stream");
+            assertThat(streams.err()).contains("'" + outDead + "' is not a stream");
+        }
+    }
+
+    /** The ERROR column shows why, not a Java class name cut off before the reason. */
+    @Test
+    void listShowsTheReasonOfAnErrorNotItsClassName() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "x",
+                    "not retryable, on delivery 1: NotRetryableException: prompt refused by the content policy");
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c-2", "x",
+                    "handler failed on delivery 5 of 5: java.net.SocketTimeoutException: provider timed out after 30 s");
+            seed(raw, t.deadLetterStream(inbound), inbound, null, "c-3", "x", "handler failed on delivery 5 of 5: java.lang.NullPointerException");
+            Result r = MainCliTest.run(env, "dead", "list");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).contains("not retryable: prompt refused by the content policy", "  provider timed out after 30 s  ",
+                    "  NullPointerException  ").doesNotContain("NotRetryableException").doesNotContain("java.");
+            Result json = MainCliTest.run(env, "dead", "list", "--json");
+            assertThat(json.out()).contains("java.net.SocketTimeoutException: provider timed out after 30 s");
+        }
+    }
+
+    /** list --json pages as the table does: each line carries its cursor, and stderr says when there are more. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void listJsonCarriesTheCursorToPageOn() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            for (int i = 0; i < 3; i++) seed(raw, t.deadLetterStream(inbound), inbound, null, "c-" + i, "m" + i, "boom");
+            Result two = MainCliTest.run(env, "dead", "list", "--json", "-n", "2");
+            assertThat(two.code()).as(two.err()).isZero();
+            List<Map<String, Object>> lines = two.out().lines().map(l -> (Map<String, Object>) Json.parse(l)).toList();
+            assertThat(lines).hasSize(2);
+            String cursor = (String) lines.get(1).get("cursor");
+            assertThat(cursor).isEqualTo(lines.get(1).get("id") + "@" + t.deadLetterStream(inbound));
+            assertThat(two.err().strip()).isEqualTo("more: --after " + cursor);
+            Result rest = MainCliTest.run(env, "dead", "list", "--json", "--after", cursor);
+            assertThat(rest.out().lines().toList()).hasSize(1).allMatch(l -> l.contains("\"m2\""));
+            assertThat(rest.err()).isEmpty();
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();
@@ -143,8 +305,9 @@ class DeadCliIT {
         try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
             String a = seed(raw, t.deadLetterStream(inbound), inbound, null, "c-1", "once", "provider down");
             Result r = MainCliTest.run(env, "dead", "replay", a, a, "1-1", "1-1");
-            assertThat(r.code()).as(r.err()).isZero();
-            assertThat(r.out().lines()).containsExactly("replayed 1, already replayed 0, skipped 0 (no source stream)", "1 id(s) not found");
+            assertThat(r.code()).as(r.err()).isEqualTo(2);
+            assertThat(r.out().lines()).containsExactly("replayed 1, already replayed 0, skipped 0 (no source stream)");
+            assertThat(r.err().strip()).isEqualTo("stargazer: ID: 1 of 2 id(s) not found: 1-1");
             assertThat(raw.xlen(inbound)).isEqualTo(1);
         }
     }
@@ -165,25 +328,32 @@ class DeadCliIT {
         Result resume = MainCliTest.run(env, "resume", "inbound", t.workerGroup());
         assertThat(resume.out().strip()).isEqualTo("resumed " + t.inboundStream() + " " + t.workerGroup());
         assertThat(MainCliTest.run(env, "streams").out()).doesNotContain("PAUSED");
+        Result again = MainCliTest.run(env, "resume", "inbound", t.workerGroup());
+        assertThat(again.code()).as(again.err()).isZero();
+        assertThat(again.out().strip()).isEqualTo("was not paused " + t.inboundStream() + " " + t.workerGroup());
     }
 
     /**
-     * operating.md: `stargazer pause inbound sg:workers`. A mistyped group (`sg:worker`) is a usage error naming it, not
-     * "paused" with exit code 0 and a flag that stays for ever.
+     * operating.md: `stargazer pause inbound sg:workers`. A mistyped group (`sg:worker`) or stream is a usage error naming
+     * it, not "paused" with exit code 0 and a flag that stays for ever, nor "was not paused" with exit code 0.
      */
-    @Test
-    void pausingAGroupThatDoesNotExistIsAnErrorNamingIt() {
+    @ParameterizedTest
+    @ValueSource(strings = {"pause", "resume"})
+    void pausingOrResumingAGroupOrStreamThatDoesNotExistIsAnErrorNamingIt(String command) {
         Topology t = TestRedis.topology();
         Map<String, String> env = TestEnv.of(t);
         try (io.stargazer.bus.EventBus bus = TestRedis.bus(io.stargazer.bus.BusConfig.builder().topology(t)
                 .role(io.stargazer.bus.NodeRole.WORKER).build())) {
             bus.ensureStreams();
             String typo = t.workerGroup().substring(0, t.workerGroup().length() - 1); // sg:workers -> sg:worker
-            Result r = MainCliTest.run(env, "pause", "inbound", typo);
+            Result r = MainCliTest.run(env, command, "inbound", typo);
             assertThat(r.code()).as("exit code; out=" + r.out().strip()).isEqualTo(2);
             assertThat(r.err().strip()).startsWith("stargazer: group: '" + typo + "' is not a consumer group of '" + t.inboundStream() + "'")
                     .doesNotContain("\n");
             assertThat(bus.paused(t.inboundStream(), typo)).isFalse();
+            Result noStream = MainCliTest.run(env, command, t.inboundStream() + "x", t.workerGroup());
+            assertThat(noStream.code()).as("exit code; out=" + noStream.out().strip()).isEqualTo(2);
+            assertThat(noStream.err()).contains("the stream does not exist");
         }
     }
 

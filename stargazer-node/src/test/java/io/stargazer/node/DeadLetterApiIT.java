@@ -64,6 +64,11 @@ class DeadLetterApiIT {
             assertThat((List<Object>) page.get("streams")).contains(dead);
             assertThat(send(port, "GET", "/api/dead/entry?id=" + b, null, ok).body()).contains("\"content\":\"two\"");
             assertThat(send(port, "GET", "/api/dead?stream=not-a-dead-stream", null, ok).statusCode()).isEqualTo(400);
+            // An id past two unsigned 64-bit numbers is the caller's mistake (400), not a server error (Redis's ERR, 500).
+            for (String tooLarge : List.of("/api/dead/entry?id=99999999999999999999-0", "/api/dead?after=1-18446744073709551616@" + dead)) {
+                HttpResponse<String> r = send(port, "GET", tooLarge, null, ok);
+                assertThat(r.statusCode()).as(tooLarge + ": " + r.body()).isEqualTo(400);
+            }
 
             String replayOne = "{\"ids\":[\"" + a + "\"]}";
             // Cross-site: no action header (a form post or a simple fetch from another page), or another site's Origin.

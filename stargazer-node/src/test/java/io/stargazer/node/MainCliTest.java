@@ -110,6 +110,37 @@ class MainCliTest {
         assertThat(r.err().strip()).doesNotContain("\n").contains("SG_WORKER_HANDLER").contains("com.example.Missing");
     }
 
+    /** provision --url names --url, as streams --redis-url names --redis-url, not the REDIS_URL it stands in for. */
+    @Test
+    void provisionWithABadUrlNamesTheFlag() {
+        Result r = run(Map.of("REDIS_URL", "redis://127.0.0.1:1"), "provision", "--url", "garbage");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).startsWith("stargazer: --url: 'garbage'").doesNotContain("\n");
+    }
+
+    /** The help a usage error points to is the subcommand's own, by its whole name. */
+    @Test
+    void aBadFlagOfASubcommandPointsToThatSubcommandsHelp() {
+        for (String[] args : List.of(new String[] {"dead", "replay", "--bogus"}, new String[] {"dead", "list", "--bogus"},
+                new String[] {"streams", "--bogus"})) {
+            Result r = run(Map.of(), args);
+            assertThat(r.code()).isEqualTo(2);
+            String command = String.join(" ", java.util.Arrays.copyOf(args, args.length - 1));
+            assertThat(r.err().strip()).endsWith("(see 'stargazer " + command + " --help')");
+            assertThat(run(Map.of(), (command + " --help").split(" ")).code()).isZero();
+        }
+    }
+
+    /** JSON has no infinity: a number past a double is refused, as an integer past 64 bits is, not stored as +Infinity. */
+    @Test
+    void publishRefusesANumberTooLargeForADouble() {
+        for (String json : List.of("{\"n\":1e400}", "{\"n\":-1e400}", "{\"a\":[1.5e309]}")) {
+            Result r = run(Map.of(), "publish", json);
+            assertThat(r.code()).as(json + ": " + r.err()).isEqualTo(2);
+            assertThat(r.err().strip()).as(json).startsWith("stargazer: JSON: ").contains("too large").doesNotContain("\n");
+        }
+    }
+
     /** docs/node.md: a bad value ends the command with exit code 2 and one line that names the setting and quotes the value. */
     @Test
     void badValuesOfTheOperatorCommandsAreUsageErrorsQuotingTheValue() {
@@ -119,12 +150,12 @@ class MainCliTest {
             {"--older-than", "9999999999999999d", "dead", "purge", "--older-than", "9999999999999999d"},
             {"--older-than", "PT99999999999999999999H", "dead", "purge", "--older-than", "PT99999999999999999999H"},
             {"--older-than", "soon", "dead", "purge", "--older-than", "soon"},
-            {"olderThan", "PT-1H", "dead", "purge", "--older-than", "PT-1H"},
+            {"--older-than", "PT-1H", "dead", "purge", "--older-than", "PT-1H"},
             {"--stream", "a b", "streams", "--stream", "a b"},
             {"stream", "a b", "dead", "list", "a b"},
-            {"limit", "0", "dead", "list", "-n", "0"},
-            {"after", "garbage", "dead", "list", "--after", "garbage"},
-            {"ids", "notanid", "dead", "replay", "notanid"},
+            {"--limit", "0", "dead", "list", "-n", "0"},
+            {"--after", "garbage", "dead", "list", "--after", "garbage"},
+            {"ID", "notanid", "dead", "replay", "notanid"},
             {"--rate", "0", "dead", "replay", "--all", "--rate", "0"},
             {"--rate", "abc", "dead", "replay", "--all", "--rate", "abc"},
         };

@@ -159,6 +159,17 @@ class NodeUnderAclIT {
                     assertThat(resume.err()).as("no warning: the operator may SCAN for other counts' pause flags").isEmpty();
                     await().atMost(Duration.ofSeconds(30)).until(() -> tab.answers().size() == 2);
                     assertThat(tab.answers()).containsExactly("42", "while paused");
+                    // What the operator commands read to tell a typo or a stray key apart is within their users' rules:
+                    // the ACL LOG below stays empty.
+                    MainCliTest.Result again = MainCliTest.run(operator, "resume", "inbound", t.workerGroup());
+                    assertThat(again.code()).as(again.err()).isZero();
+                    assertThat(again.out()).startsWith("was not paused");
+                    MainCliTest.Result streams = MainCliTest.run(operator, "streams");
+                    assertThat(streams.code()).as(streams.err()).isZero();
+                    assertThat(streams.err()).isEmpty();
+                    MainCliTest.Result list = MainCliTest.run(operator, "dead", "list");
+                    assertThat(list.code()).as(list.err()).isZero();
+                    assertThat(list.err()).isEmpty();
                 }
                 if (via == PublishVia.RELAY) {
                     // Every write to a shared stream went through an outbox: the gateway's messages, the worker's

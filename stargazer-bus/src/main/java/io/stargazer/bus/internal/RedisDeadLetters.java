@@ -75,20 +75,82 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
 
     @Override
     public DeadLetterPage list(DeadLetterFilter filter) {
+        // Oldest first across the streams: each stream read oldest first, merged by id (then by the streams' order, for
+        // ids two streams share). After a cursor id@S, a stream up to S in that order resumes after the id, a stream past
+        // S at the id itself, so a page neither repeats nor skips an entry sharing the cursor's id.
+        List<String> streams = streamsOf(filter);
+        String after = null;
+        int cursorStream = -1;
+        if (filter.after() != null) {
+            int at = filter.after().indexOf('@');
+            after = filter.after().substring(0, at);
+            cursorStream = streams.indexOf(filter.after().substring(at + 1));
+        }
+        Selection selection = new Selection(filter);
+        java.util.PriorityQueue<Head> heads = new java.util.PriorityQueue<>();
+        List<String> notStreams = new ArrayList<>();
+        for (int i = 0; i < streams.size(); i++) {
+            String from = after == null ? "-" : i <= cursorStream ? "(" + after : after;
+            // A page and the one entry that says whether more follow: what one stream can give to the page at most.
+            Head h = new Head(i, new Entries(streams.get(i), from, "+", selection, Math.min(SCAN_CHUNK, filter.limit() + 1)));
+            try {
+                if (h.advance()) heads.add(h);
+            } catch (io.stargazer.bus.RedisServerException.WrongType e) {
+                // One stray key must not hide the dead letters of every other stream.
+                notStreams.add(streams.get(i));
+            }
+        }
         List<DeadLetter> out = new ArrayList<>();
-        String[] next = {null};
-        // A full page has a next cursor only if a match follows it: one that ends at the last match must not send the
-        // reader to an empty page.
-        scan(filter, filter.after(), false, (stream, e) -> {
+        String next = null;
+        while (!heads.isEmpty()) {
+            Head h = heads.poll();
+            // A full page has a next cursor only if a match follows it: one that ends at the last match must not send
+            // the reader to an empty page.
             if (out.size() == filter.limit()) {
                 DeadLetter last = out.get(out.size() - 1);
-                next[0] = last.id() + "@" + last.deadStream();
-                return false;
+                next = last.id() + "@" + last.deadStream();
+                break;
             }
-            out.add(parse(stream, e));
-            return true;
-        });
-        return new DeadLetterPage(out, next[0]);
+            out.add(parse(h.entries.stream, h.entry));
+            if (h.advance()) heads.add(h);
+        }
+        return new DeadLetterPage(out, next, notStreams);
+    }
+
+    /** One stream's next entry in a merge: ordered by id, then by the stream's place in the list. */
+    private static final class Head implements Comparable<Head> {
+        final int order;
+        final Entries entries;
+        RawEntry entry;
+
+        Head(int order, Entries entries) {
+            this.order = order;
+            this.entries = entries;
+        }
+
+        boolean advance() {
+            entry = entries.hasNext() ? entries.next() : null;
+            return entry != null;
+        }
+
+        @Override
+        public int compareTo(Head o) {
+            int c = StreamIds.compare(entry.id(), o.entry.id());
+            return c != 0 ? c : Integer.compare(order, o.order);
+        }
+    }
+
+    @Override
+    public List<String> notStreams(List<String> deadStreams) {
+        List<String> out = new ArrayList<>();
+        for (String s : deadStreams) {
+            try {
+                RedisEventBus.await(dispatchLong(CommandType.XLEN, new CommandArgs<>(Redis.CODEC).addKey(s)), "XLEN " + s);
+            } catch (io.stargazer.bus.RedisServerException.WrongType e) {
+                out.add(s);
+            }
+        }
+        return out;
     }
 
     @Override
@@ -265,18 +327,16 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
 
     /**
      * Visits the entries the filter selects, stream by stream in order, oldest first, starting after {@code cursor}
-     * ({@code id@stream}); stops when the visitor returns false. Reads {@value #SCAN_CHUNK} at a time, each read after
-     * the last id seen, so a visitor may delete what it was given. {@code toStartEnds}: only the entries each stream held
+     * ({@code id@stream}); stops when the visitor returns false. {@code toStartEnds}: only the entries each stream held
      * when the scan began.
      */
     private void scan(DeadLetterFilter filter, String cursor, boolean toStartEnds, BiPredicate<String, RawEntry> visitor) {
         List<String> streams = streamsOf(filter);
-        // An id given twice is one dead letter: read twice, it would be put back once but counted twice.
-        Set<String> ids = new LinkedHashSet<>(filter.ids());
+        Selection selection = new Selection(filter);
         // A replay's own entries can be dead-lettered again while it runs, after its read position, in its stream or
         // another one (a replayed inbound entry's answer dead-lettered on an outbound stream): taken at the start, every
         // stream's end keeps one replay from putting them back again, and again, for as long as the consumer fails.
-        List<String> ends = toStartEnds && ids.isEmpty() ? streams.stream().map(this::lastId).toList() : null;
+        List<String> ends = toStartEnds && selection.ids.isEmpty() ? streams.stream().map(this::lastId).toList() : null;
         int first = 0;
         String after = null;
         if (cursor != null) {
@@ -284,35 +344,89 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             after = cursor.substring(0, at);
             first = Math.max(0, streams.indexOf(cursor.substring(at + 1)));
         }
-        String needle = filter.errorContains() == null ? null : filter.errorContains().toLowerCase(Locale.ROOT);
-        long maxMs = filter.olderThan() == null ? Long.MAX_VALUE : cutoffMs(filter);
         for (int i = first; i < streams.size(); i++) {
             String stream = streams.get(i);
-            String from = i == first && after != null ? "(" + after : "-";
             String to = ends == null ? "+" : ends.get(i);
             if (to == null) continue;
-            while (true) {
+            Entries entries = new Entries(stream, i == first && after != null ? "(" + after : "-", to, selection, SCAN_CHUNK);
+            while (entries.hasNext()) {
+                if (!visitor.test(stream, entries.next())) return;
+            }
+        }
+    }
+
+    /** What a filter selects within a stream: ids, error text and age. */
+    private final class Selection {
+        /** An id given twice is one dead letter: read twice, it would be put back once but counted twice. */
+        final Set<String> ids;
+        final String needle;
+        final long maxMs;
+
+        Selection(DeadLetterFilter filter) {
+            ids = new LinkedHashSet<>(filter.ids());
+            needle = filter.errorContains() == null ? null : filter.errorContains().toLowerCase(Locale.ROOT);
+            maxMs = filter.olderThan() == null ? Long.MAX_VALUE : cutoffMs(filter);
+        }
+
+        boolean test(RawEntry e) {
+            if (e.deleted() || StreamIds.millis(e.id()) >= maxMs) return false;
+            if (needle == null) return true;
+            String error = Fields.of(e).error;
+            return error != null && error.toLowerCase(Locale.ROOT).contains(needle);
+        }
+    }
+
+    /**
+     * The entries of one stream a selection takes, oldest first from {@code from} to {@code to} (XRANGE bounds). Reads
+     * {@code chunkSize} at a time, each read after the last id seen and only once the entries before were taken, so
+     * whoever takes them may delete them.
+     */
+    private final class Entries implements java.util.Iterator<RawEntry> {
+        final String stream;
+        private String from;
+        private final String to;
+        private final Selection selection;
+        private final int chunkSize;
+        private final java.util.ArrayDeque<RawEntry> ready = new java.util.ArrayDeque<>();
+        private boolean done;
+
+        Entries(String stream, String from, String to, Selection selection, int chunkSize) {
+            this.stream = stream;
+            this.from = from;
+            this.to = to;
+            this.selection = selection;
+            this.chunkSize = chunkSize;
+        }
+
+        @Override
+        public boolean hasNext() {
+            while (ready.isEmpty() && !done) {
                 List<RawEntry> chunk;
-                if (!ids.isEmpty()) {
+                if (!selection.ids.isEmpty()) {
                     chunk = new ArrayList<>();
-                    for (String id : ids) {
-                        if (from.equals("-") || StreamIds.compare(id, from.substring(1)) > 0) chunk.addAll(xrange(stream, id, id, 1));
+                    boolean exclusive = from.startsWith("(");
+                    String bound = exclusive ? from.substring(1) : from;
+                    for (String id : selection.ids) {
+                        if (from.equals("-") || StreamIds.compare(id, bound) >= (exclusive ? 1 : 0)) chunk.addAll(xrange(stream, id, id, 1));
                     }
                     chunk.sort((a, b) -> StreamIds.compare(a.id(), b.id()));
+                    done = true;
                 } else {
-                    chunk = xrange(stream, from, to, SCAN_CHUNK);
+                    chunk = xrange(stream, from, to, chunkSize);
+                    done = chunk.size() < chunkSize;
+                    if (!done) from = "(" + chunk.get(chunk.size() - 1).id();
                 }
                 for (RawEntry e : chunk) {
-                    if (e.deleted() || StreamIds.millis(e.id()) >= maxMs) continue;
-                    if (needle != null) {
-                        String error = Fields.of(e).error;
-                        if (error == null || !error.toLowerCase(Locale.ROOT).contains(needle)) continue;
-                    }
-                    if (!visitor.test(stream, e)) return;
+                    if (selection.test(e)) ready.add(e);
                 }
-                if (!ids.isEmpty() || chunk.size() < SCAN_CHUNK) break;
-                from = "(" + chunk.get(chunk.size() - 1).id();
             }
+            return !ready.isEmpty();
+        }
+
+        @Override
+        public RawEntry next() {
+            if (!hasNext()) throw new java.util.NoSuchElementException();
+            return ready.poll();
         }
     }
 
