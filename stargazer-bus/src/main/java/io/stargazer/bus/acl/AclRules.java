@@ -354,6 +354,7 @@ public final class AclRules {
                 case MONITOR -> {
                     List<String> r = base(s, false);
                     r.add(monitorSelector());
+                    r.add(monitorPauseSelector());
                     return r;
                 }
                 case OPERATOR -> {
@@ -433,6 +434,19 @@ public final class AclRules {
 
         /** Read-only, every stream of the topology (including dead letters and every platform). */
         private String monitorSelector() {
+            return selector("+xlen +exists +xinfo|stream +xinfo|groups +xinfo|consumers +xpending", "%R~", monitorStreams());
+        }
+
+        /**
+         * EXISTS on the pause flags beside the monitor's streams: {@code stargazer streams} shows whether each group is
+         * paused (before, the monitor was refused there, and every run added to the ACL log).
+         */
+        private String monitorPauseSelector() {
+            return selector("+exists", "%R~", monitorStreams().stream().map(k -> beside(k, "paused:*")).toList());
+        }
+
+        /** The key patterns of every stream of the topology, escaped (including dead letters and every platform). */
+        private List<String> monitorStreams() {
             Topology t = topology;
             List<String> keys = new ArrayList<>();
             for (String in : inboundStreams()) {
@@ -449,7 +463,7 @@ public final class AclRules {
                     keys.add(escape(t.deadLetterStream(o)));
                 }
             }
-            return selector("+xlen +exists +xinfo|stream +xinfo|groups +xinfo|consumers +xpending", "%R~", keys);
+            return keys;
         }
 
         /**
@@ -474,6 +488,7 @@ public final class AclRules {
             // SCAN (key names only): `stargazer resume inbound` finds pause flags left on another partition count's streams.
             r.add("+scan");
             r.add(monitorSelector());
+            r.add(monitorPauseSelector());
             r.add(selector("+xrange +xdel +xtrim +xlen +exists", "~", dead));
             if (relayMode) {
                 r.add(selector("+xadd +xtrim +xlen +exists", "%W~", writes));

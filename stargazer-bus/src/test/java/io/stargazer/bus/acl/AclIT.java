@@ -218,6 +218,9 @@ class AclIT {
                 assertThat(monitor.groups(t.outboundStream("discord"))).extracting(GroupInfo::name)
                         .containsExactly(t.gatewayGroup("discord"));
                 assertThat(monitor.consumers(t.inboundStream(), t.workerGroup())).isNotEmpty();
+                // Whether a group is paused, as `stargazer streams` shows (refused before: NOPERM on the flag's key).
+                assertThat(monitor.paused(t.inboundStream(), t.workerGroup())).isFalse();
+                assertThat(monitor.paused(t.outboundStream("discord"), t.gatewayGroup("discord"))).isFalse();
             }
             // The operator replays the dead letter (sg_replay, then XDEL; in relay mode into its outbox, which the relay
             // moves) and pauses and resumes the worker group.
