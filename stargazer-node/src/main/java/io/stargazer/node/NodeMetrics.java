@@ -14,6 +14,7 @@ import io.stargazer.bus.GroupInfo;
 import io.stargazer.bus.StreamInfo;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -45,8 +46,14 @@ public final class NodeMetrics {
             .register(registry);
     private final MultiGauge oldestPending = MultiGauge.builder("stargazer.group.oldest.pending.age").baseUnit("seconds")
             .description("Age (by its id) of the oldest entry delivered to the group and not acknowledged; 0 when none").register(registry);
-    private final MultiGauge oldestWaiting = MultiGauge.builder("stargazer.group.oldest.waiting.age").baseUnit("seconds")
-            .description("Age (by its id) of the oldest entry not yet delivered to the group; 0 when none waits").register(registry);
+    private final MultiGauge groupStalled = MultiGauge.builder("stargazer.group.stalled").baseUnit("seconds")
+            .description("How long entries have waited for the group while it was given none (lag above 0, its last-delivered id"
+                    + " unchanged), as seen by this node's scrapes; 0 while it reads or nothing waits").register(registry);
+    /** Per stream and group (stream NUL group): its last-delivered id, and since when this node has seen it unchanged with a lag. */
+    private final Map<String, Stall> stalls = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private record Stall(String lastDelivered, long sinceMillis) {
+    }
     private final MultiGauge groupPaused = MultiGauge.builder("stargazer.group.paused").description("1 while the group is paused (stargazer pause)")
             .register(registry);
 
@@ -90,7 +97,8 @@ public final class NodeMetrics {
         List<MultiGauge.Row<?>> lag = new ArrayList<>();
         List<MultiGauge.Row<?>> pending = new ArrayList<>();
         List<MultiGauge.Row<?>> oldest = new ArrayList<>();
-        List<MultiGauge.Row<?>> waiting = new ArrayList<>();
+        List<MultiGauge.Row<?>> stalled = new ArrayList<>();
+        java.util.Set<String> seen = new java.util.HashSet<>();
         List<MultiGauge.Row<?>> paused = new ArrayList<>();
         long now = System.currentTimeMillis();
         for (String stream : streams) {
@@ -108,7 +116,7 @@ public final class NodeMetrics {
                 double age = bus.oldestPendingId(stream, g.name()).map(id -> Math.max(0, now - Long.parseLong(id.substring(0, id.indexOf('-')))) / 1000.0)
                         .orElse(0.0);
                 oldest.add(MultiGauge.Row.of(gt, age));
-                waiting.add(MultiGauge.Row.of(gt, oldestWaitingAge(bus, stream, g, l, now)));
+                stalled.add(MultiGauge.Row.of(gt, stalledSeconds(stream, g, l, now, seen)));
                 Boolean p = StreamsReport.paused(bus, stream, g.name());
                 if (p != null) paused.add(MultiGauge.Row.of(gt, p ? 1 : 0));
             }
@@ -119,25 +127,29 @@ public final class NodeMetrics {
         groupLag.register(lag, true);
         groupPending.register(pending, true);
         oldestPending.register(oldest, true);
-        oldestWaiting.register(waiting, true);
+        groupStalled.register(stalled, true);
+        stalls.keySet().retainAll(seen); // groups gone, or streams no longer read: nothing kept for them
         groupPaused.register(paused, true);
     }
 
     /**
-     * Seconds since the oldest entry the group has not been given yet was added (the first after its last-delivered id);
-     * 0 when none waits. Grows while nobody reads the group (every worker stopped), whatever the lag: the lag alert needs
-     * a lag above 100, which a quiet chat never reaches, and its messages would wait unseen.
+     * Seconds for which the group has had entries waiting (lag above 0) and been given none (its last-delivered id
+     * unchanged), from this node's first scrape that saw it so; 0 while it reads or nothing waits. Grows while nobody
+     * reads the group (every worker stopped) or all its consumers are busy, whatever the lag: the lag alert needs a lag
+     * above 100, which a quiet chat never reaches, and its messages would wait unseen. A group catching up on a backlog
+     * moves its last-delivered id at every read, so it stays near 0. Reads only XINFO GROUPS, which every role and the
+     * monitor user may run; unknown lag (6.2 without a read of the stream) counts as nothing waiting.
      */
-    private static double oldestWaitingAge(EventBus bus, String stream, GroupInfo g, Long lag, long now) {
-        if (lag != null && lag == 0 || g.lastDeliveredId() == null) return 0;
-        try {
-            List<io.stargazer.bus.StreamEntry> next = bus.read(stream, g.lastDeliveredId(), 1);
-            if (next.isEmpty()) return 0;
-            String id = next.get(0).id();
-            return Math.max(0, now - Long.parseLong(id.substring(0, id.indexOf('-')))) / 1000.0;
-        } catch (RuntimeException e) {
-            return 0; // Redis did not answer: the scrape goes on, as the other gauges' reads do
+    private double stalledSeconds(String stream, GroupInfo g, Long lag, long now, java.util.Set<String> seen) {
+        String key = stream + '\0' + g.name();
+        seen.add(key);
+        if (lag == null || lag == 0 || g.lastDeliveredId() == null) {
+            stalls.remove(key);
+            return 0;
         }
+        Stall s = stalls.compute(key, (k, old) -> old != null && old.lastDelivered().equals(g.lastDeliveredId()) ? old
+                : new Stall(g.lastDeliveredId(), now));
+        return Math.max(0, now - s.sinceMillis()) / 1000.0;
     }
 
     /** A publish this node made that failed: {@code reason} backpressure (a full stream or queue) or error. */
