@@ -43,6 +43,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     private static final Logger log = LoggerFactory.getLogger(io.stargazer.bus.DeadLetters.class);
     /** Entries read per XRANGE while scanning. */
     private static final int SCAN_CHUNK = 500;
+    private static final String MAX_ID = "18446744073709551615-18446744073709551615";
     /** Entries put back per round trip (without a rate limit). */
     private static final int REPLAY_BATCH = 100;
     /** The fields a dead-letter writer appends to the original ones (wire format), and a replay's own. */
@@ -85,14 +86,24 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             int at = filter.after().indexOf('@');
             after = filter.after().substring(0, at);
             cursorStream = streams.indexOf(filter.after().substring(at + 1));
+            if (cursorStream < 0) {
+                // Without its stream's place the cursor cannot say where equal ids resume: refused, not guessed.
+                throw new io.stargazer.bus.ConfigException("after", "'" + filter.after() + "' names a stream that is not one of the"
+                        + " dead-letter streams listed (" + String.join(", ", streams) + ")");
+            }
         }
         Selection selection = new Selection(filter);
+        // A page and the one entry that says whether more follow is what one stream can give to the page at most; with
+        // an error text or an age to match, reads stay full-sized, or a few matches among many would take a read each.
+        boolean everyEntryMatches = filter.errorContains() == null && filter.olderThan() == null;
+        int chunk = everyEntryMatches ? Math.min(SCAN_CHUNK, filter.limit() + 1) : SCAN_CHUNK;
         java.util.PriorityQueue<Head> heads = new java.util.PriorityQueue<>();
         List<String> notStreams = new ArrayList<>();
         for (int i = 0; i < streams.size(); i++) {
+            // After the largest id there is nothing (and Redis refuses it as an exclusive start).
+            if (after != null && i <= cursorStream && StreamIds.compare(after, MAX_ID) >= 0) continue;
             String from = after == null ? "-" : i <= cursorStream ? "(" + after : after;
-            // A page and the one entry that says whether more follow: what one stream can give to the page at most.
-            Head h = new Head(i, new Entries(streams.get(i), from, "+", selection, Math.min(SCAN_CHUNK, filter.limit() + 1)));
+            Head h = new Head(i, new Entries(streams.get(i), from, "+", selection, chunk));
             try {
                 if (h.advance()) heads.add(h);
             } catch (io.stargazer.bus.RedisServerException.WrongType e) {
@@ -144,11 +155,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     public List<String> notStreams(List<String> deadStreams) {
         List<String> out = new ArrayList<>();
         for (String s : deadStreams) {
-            try {
-                RedisEventBus.await(dispatchLong(CommandType.XLEN, new CommandArgs<>(Redis.CODEC).addKey(s)), "XLEN " + s);
-            } catch (io.stargazer.bus.RedisServerException.WrongType e) {
-                out.add(s);
-            }
+            if (holdsAnotherType(s)) out.add(s);
         }
         return out;
     }
@@ -185,7 +192,11 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                 } else {
                     args.add("MINID").add("=").add(cutoffMs(filter) + "-0");
                 }
-                total += RedisEventBus.await(dispatchLong(CommandType.XTRIM, args), "XTRIM " + s);
+                try {
+                    total += RedisEventBus.await(dispatchLong(CommandType.XTRIM, args), "XTRIM " + s);
+                } catch (io.stargazer.bus.RedisServerException.WrongType e) {
+                    warnNotAStream(s); // a stray key of another type: the other streams are still purged
+                }
             }
             log.atInfo().addKeyValue("purged", total).log("Purged dead letters");
             return total;
@@ -336,7 +347,11 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         // A replay's own entries can be dead-lettered again while it runs, after its read position, in its stream or
         // another one (a replayed inbound entry's answer dead-lettered on an outbound stream): taken at the start, every
         // stream's end keeps one replay from putting them back again, and again, for as long as the consumer fails.
-        List<String> ends = toStartEnds && selection.ids.isEmpty() ? streams.stream().map(this::lastId).toList() : null;
+        List<String> ends = null;
+        if (toStartEnds && selection.ids.isEmpty()) {
+            ends = new ArrayList<>();
+            for (String s : streams) ends.add(notAStream(s) ? null : lastId(s));
+        }
         int first = 0;
         String after = null;
         if (cursor != null) {
@@ -349,8 +364,12 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             String to = ends == null ? "+" : ends.get(i);
             if (to == null) continue;
             Entries entries = new Entries(stream, i == first && after != null ? "(" + after : "-", to, selection, SCAN_CHUNK);
-            while (entries.hasNext()) {
-                if (!visitor.test(stream, entries.next())) return;
+            try {
+                while (entries.hasNext()) {
+                    if (!visitor.test(stream, entries.next())) return;
+                }
+            } catch (io.stargazer.bus.RedisServerException.WrongType e) {
+                warnNotAStream(stream); // a stray key of another type: the other streams are still replayed or purged
             }
         }
     }
@@ -437,6 +456,28 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     private long cutoffMs(DeadLetterFilter filter) {
         long now = bus.config().clock().millis();
         return filter.olderThan().compareTo(Duration.ofMillis(now)) >= 0 ? 0 : now - filter.olderThan().toMillis();
+    }
+
+    /** Whether {@code key} holds something other than a stream (a stray SET at a dead-letter stream's name); said in a WARN. */
+    private boolean notAStream(String key) {
+        boolean other = holdsAnotherType(key);
+        if (other) warnNotAStream(key);
+        return other;
+    }
+
+    /** XLEN, which the monitor user may run too: refused as WRONGTYPE for a key of another type. */
+    private boolean holdsAnotherType(String key) {
+        try {
+            RedisEventBus.await(dispatchLong(CommandType.XLEN, new CommandArgs<>(Redis.CODEC).addKey(key)), "XLEN " + key);
+            return false;
+        } catch (io.stargazer.bus.RedisServerException.WrongType e) {
+            return true;
+        }
+    }
+
+    private static void warnNotAStream(String key) {
+        log.atWarn().addKeyValue("key", key).log("'" + key + "' is not a stream (a key of another type at a dead-letter stream's name);"
+                + " skipped, the other dead-letter streams are not");
     }
 
     /**
