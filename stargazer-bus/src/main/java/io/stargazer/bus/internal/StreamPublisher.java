@@ -430,15 +430,6 @@ final class StreamPublisher {
             sendSteps(batch);
             return;
         }
-        write(batch, code);
-    }
-
-    /**
-     * Writes a batch of publishes: one XADD, or the batch script as {@code via} runs it (the bus's {@link #code}: a batch
-     * refused because the library's function is gone is written again as a script, {@link #resentAsScript}).
-     */
-    private void write(Batch batch, ServerCode via) {
-        List<Pending> items = batch.items();
         List<String> opts = items.get(0).trimArgs;
         RedisFuture<?> reply;
         try {
@@ -452,9 +443,9 @@ final class StreamPublisher {
             // entry without one would be stored twice: such a batch is written once or fails (WriteOnce).
             boolean once = !allKeyed;
             if (items.get(0).target != null) {
-                reply = items.size() == 1 ? xadd(items.get(0), opts, once) : outbox(items, opts, once, via);
+                reply = items.size() == 1 ? xadd(items.get(0), opts, once) : outbox(items, opts, once);
             } else {
-                reply = dedupe ? evalDedupe(items, opts, once, via) : items.size() == 1 ? xadd(items.get(0), opts, once) : eval(items, opts, once, via);
+                reply = dedupe ? evalDedupe(items, opts, once) : items.size() == 1 ? xadd(items.get(0), opts, once) : eval(items, opts, once);
             }
         } catch (RuntimeException e) {
             leave(items.size());
@@ -463,29 +454,9 @@ final class StreamPublisher {
         }
         // Counted off before the callers learn the outcome: a caller's next blocking publish must find it answered.
         reply.whenComplete((result, error) -> {
-            if (error != null && via == code && resentAsScript(batch, error)) return; // counted off when the resend is answered
             leave(items.size());
             finish(batch, result, error);
         });
-    }
-
-    /**
-     * A batch the server refused because the library's function is gone (an empty restart, FUNCTION FLUSH) ran nothing:
-     * under {@code SG_SERVER_CODE=auto} it is written again at once as the script, in its own place: it keeps its slot,
-     * and it is written before the bus switches to scripts ({@link ServerCode#noticed}), so a batch sent as a script
-     * after the switch comes after it, and one sent as a function before the switch is refused after it and written
-     * again after it. Before, its publishes failed: after an empty restart, every publish a gateway had held through the
-     * outage (helper-81: about 130, each tab told "could not publish").
-     */
-    private boolean resentAsScript(Batch batch, Throwable error) {
-        if (!code.follows() || !String.valueOf(Failures.unwrap(error).getMessage()).contains("Function not found")) return false;
-        if (!batch.settled().compareAndSet(false, true)) return false; // expired meanwhile: its publishers were told
-        inFlight.remove(batch);
-        Batch again = new Batch(batch.items(), batch.deadline(), new AtomicBoolean(), batch.slotFreed());
-        inFlight.add(again);
-        write(again, ServerCode.SCRIPTS);
-        code.noticed(error);
-        return true;
     }
 
     /**
@@ -563,7 +534,7 @@ final class StreamPublisher {
         return args;
     }
 
-    private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts, boolean once, ServerCode via) {
+    private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts, boolean once) {
         boolean traced = batch.get(0).trace != null;
         byte[][] argv = new byte[1 + opts.size() + (traced ? 4 : 2) * batch.size()][];
         int i = putOptions(argv, 0, opts);
@@ -575,11 +546,11 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return run(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, new String[] {stream}, argv, once, via);
+        return run(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, new String[] {stream}, argv, once);
     }
 
     /** Relay mode: a batch for the outbox, each entry with its target and dedupe key (see {@link #OUTBOX_SCRIPT}). */
-    private RedisFuture<List<Object>> outbox(List<Pending> batch, List<String> opts, boolean once, ServerCode via) {
+    private RedisFuture<List<Object>> outbox(List<Pending> batch, List<String> opts, boolean once) {
         byte[][] argv = new byte[1 + opts.size() + 6 * batch.size()][];
         int i = putOptions(argv, 0, opts);
         for (Pending p : batch) {
@@ -590,13 +561,13 @@ final class StreamPublisher {
             argv[i++] = p.trace == null ? NONE : p.trace[0];
             argv[i++] = p.trace == null ? NONE : p.trace[1];
         }
-        return run(OUTBOX_SCRIPT, new String[] {stream}, argv, once, via);
+        return run(OUTBOX_SCRIPT, new String[] {stream}, argv, once);
     }
 
-    /** A batch script (or its function, as {@code via} runs them), written once if {@code once} ({@link WriteOnce}). */
-    private RedisFuture<List<Object>> run(String script, String[] keys, byte[][] argv, boolean once, ServerCode via) {
-        return once ? writeOnce.dispatch(redis, via.multiCommand(script, keys, argv))
-                : via.run(redis, script, ScriptOutputType.MULTI, keys, argv);
+    /** A batch script (or its function), written once if {@code once} ({@link WriteOnce}). */
+    private RedisFuture<List<Object>> run(String script, String[] keys, byte[][] argv, boolean once) {
+        return once ? writeOnce.dispatch(redis, code.multiCommand(script, keys, argv))
+                : code.run(redis, script, ScriptOutputType.MULTI, keys, argv);
     }
 
     /** Writes the XADD options into a script's arguments from {@code i}: their count, then each; returns the next index. */
@@ -609,7 +580,7 @@ final class StreamPublisher {
     }
 
     /** Publishes of which some carry a dedupe key: one script checks and records the keys with the XADDs (see {@link Dedupe}). */
-    private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts, boolean once, ServerCode via) {
+    private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts, boolean once) {
         boolean traced = batch.get(0).trace != null;
         int width = traced ? 4 : 2;
         int c = batch.size();
@@ -629,7 +600,7 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return run(Dedupe.PUBLISH_SCRIPT, dedupeKeys, argv, once, via);
+        return run(Dedupe.PUBLISH_SCRIPT, dedupeKeys, argv, once);
     }
 
     private void finish(Batch batch, Object result, Throwable error) {
