@@ -222,11 +222,18 @@ public final class NodeJson {
         }
     }
 
+    /**
+     * Escapes, beside JSON's own (the C0 controls): {@code <} (a page's script), U+2028 and U+2029 (JavaScript line
+     * ends), and, for the operator's terminal ({@code dead show}, {@code --json}, {@code tail}), DEL, the C1 controls
+     * (U+009B is a terminal's CSI) and the format characters (the bidirectional overrides, which make one text show as
+     * another). Parsed back, each is the same character.
+     */
     private static final class PageSafeEscapes extends CharacterEscapes {
         private final int[] ascii = standardAsciiEscapesForJSON();
 
         PageSafeEscapes() {
             ascii['<'] = ESCAPE_STANDARD;
+            ascii[0x7f] = ESCAPE_STANDARD;
         }
 
         @Override
@@ -236,10 +243,9 @@ public final class NodeJson {
 
         @Override
         public SerializableString getEscapeSequence(int ch) {
-            return ch == 0x2028 ? LS : ch == 0x2029 ? PS : null;
+            int type = Character.getType(ch);
+            boolean escaped = ch == 0x2028 || ch == 0x2029 || type == Character.CONTROL || type == Character.FORMAT;
+            return escaped ? new SerializedString(String.format("\\u%04X", ch)) : null;
         }
-
-        private static final SerializableString LS = new SerializedString("\\u2028");
-        private static final SerializableString PS = new SerializedString("\\u2029");
     }
 }

@@ -83,4 +83,21 @@ class NodeJsonTest {
         assertThat(back).containsEntry("html", "</script><b>\u2028\u2029")
                 .containsEntry("nan", null).containsEntry("inf", null).containsEntry("d", 0.5);
     }
+
+    /**
+     * What `dead show`, `dead list --json` and `tail` print goes to an operator's terminal: DEL, the C1 controls (U+009B
+     * is a CSI: "\u009b2J" clears the screen in a terminal that takes it) and the format characters (a right-to-left
+     * override shows "exe.txt" for "txt.exe") are escaped, as JSON escapes the C0 ones; non-Latin text is not. Before, all
+     * of these were printed raw (found by the review of the command line's fixes).
+     */
+    @Test
+    void writtenTextEscapesTheControlsAndFormatCharactersATerminalWouldActOn() {
+        String hostile = "a\u007fb\u009b2J\u0085c\u202etxt.exe\u2066d\u200be\ufeff";
+        String text = NodeJson.write(Map.of("content", hostile, "plain", "héllo 你好 ✓"));
+        assertThat(text).contains("\\u007F", "\\u009B", "\\u0085", "\\u202E", "\\u2066", "\\u200B", "\\uFEFF")
+                .contains("héllo 你好 ✓");
+        assertThat(text.codePoints().filter(c -> c == 0x7f || Character.getType(c) == Character.CONTROL
+                || Character.getType(c) == Character.FORMAT)).as("raw controls or format characters").isEmpty();
+        assertThat(NodeJson.parse(text)).isEqualTo(Map.of("content", hostile, "plain", "héllo 你好 ✓"));
+    }
 }
