@@ -96,7 +96,8 @@
       else body.replaceChildren.apply(body, rows);
       next = data.next;
       $("more").hidden = !next;
-      status.textContent = body.children.length + " shown" + (next ? " (more)" : "");
+      status.textContent = body.children.length + " shown" + (next ? " (more)" : "")
+          + ((data.not_streams || []).length ? "; not a stream, skipped: " + data.not_streams.join(", ") : "");
       status.className = "status ok";
       updateButtons();
     }).catch(function (e) { status.textContent = "error: " + e.message; status.className = "status down"; });

@@ -62,6 +62,15 @@ class DeadLetterApiIT {
             Map<String, Object> page = (Map<String, Object>) Json.parse(list.body());
             assertThat((List<Object>) page.get("entries")).hasSize(1);
             assertThat((List<Object>) page.get("streams")).contains(dead);
+            assertThat((List<Object>) page.get("not_streams")).isEmpty();
+            // A stray key at another dead-letter stream's name: skipped, and said (the reply said nothing of it before).
+            String stray = t.deadLetterStream(t.toolsStream());
+            raw.sync().set(RawRedis.b(stray), RawRedis.b("not a stream"));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> withStray = (Map<String, Object>) Json.parse(send(port, "GET", "/api/dead", null, ok).body());
+            assertThat((List<Object>) withStray.get("entries")).hasSize(2);
+            assertThat((List<Object>) withStray.get("not_streams")).containsExactly(stray);
+            raw.sync().del(RawRedis.b(stray));
             assertThat(send(port, "GET", "/api/dead/entry?id=" + b, null, ok).body()).contains("\"content\":\"two\"");
             assertThat(send(port, "GET", "/api/dead?stream=not-a-dead-stream", null, ok).statusCode()).isEqualTo(400);
             // An id past two unsigned 64-bit numbers is the caller's mistake (400), not a server error (Redis's ERR, 500).
