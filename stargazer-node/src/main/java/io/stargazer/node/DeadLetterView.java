@@ -59,7 +59,13 @@ public final class DeadLetterView {
         String c = d.envelope().content();
         if (c == null) return "";
         c = c.replaceAll("\\s+", " ");
-        return c.length() > PREVIEW ? c.substring(0, PREVIEW - 1) + "…" : c;
+        return cut(c, PREVIEW);
+    }
+
+    /** {@code text} in at most {@code width} code points, the last an ellipsis when cut: never half a surrogate pair. */
+    static String cut(String text, int width) {
+        if (text.codePointCount(0, text.length()) <= width) return text;
+        return text.substring(0, text.offsetByCodePoints(0, width - 1)) + "…";
     }
 
     /**
@@ -94,7 +100,7 @@ public final class DeadLetterView {
         e = NOT_RETRYABLE.matcher(e).replaceFirst("not retryable: ");
         e = EXCEPTION_CLASS.matcher(e).replaceAll(m -> m.group(2).isEmpty() ? Matcher.quoteReplacement(m.group(1)) : "");
         e = printable(e);
-        return e.length() > ERROR_WIDTH ? e.substring(0, ERROR_WIDTH - 1) + "…" : e;
+        return cut(e, ERROR_WIDTH);
     }
 
     /** The dead-letter streams a name means: a dead-letter stream as is, else the dead-letter streams of what it names. */
