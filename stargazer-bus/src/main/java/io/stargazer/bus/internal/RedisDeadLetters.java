@@ -26,7 +26,7 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BiPredicate;
+import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -169,10 +169,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     @Override
     public ReplayResult replay(DeadLetterFilter filter, ReplayOptions options) {
         Replay r = new Replay(options);
-        scan(filter, null, true, (stream, e) -> {
-            r.add(stream, e);
-            return true;
-        });
+        scan(filter, r::add);
         r.flush();
         log.atInfo().addKeyValue("matched", r.matched).addKeyValue("replayed", r.replayed).addKeyValue("already_replayed", r.already)
                 .addKeyValue("skipped", r.skipped).addKeyValue("dry_run", options.dryRun()).log("Replayed dead letters");
@@ -204,13 +201,12 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         long[] total = {0};
         List<String> batch = new ArrayList<>();
         String[] batchStream = {null};
-        scan(filter, null, true, (stream, e) -> {
+        scan(filter, (stream, e) -> {
             if (!stream.equals(batchStream[0]) || batch.size() >= SCAN_CHUNK) {
                 total[0] += xdel(batchStream[0], batch);
                 batchStream[0] = stream;
             }
             batch.add(e.id());
-            return true;
         });
         total[0] += xdel(batchStream[0], batch);
         log.atInfo().addKeyValue("purged", total[0]).log("Purged dead letters");
@@ -337,37 +333,23 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
     }
 
     /**
-     * Visits the entries the filter selects, stream by stream in order, oldest first, starting after {@code cursor}
-     * ({@code id@stream}); stops when the visitor returns false. {@code toStartEnds}: only the entries each stream held
-     * when the scan began.
+     * Visits the entries the filter selects (replay, purge), stream by stream in order, oldest first, only those each
+     * stream held when the scan began.
      */
-    private void scan(DeadLetterFilter filter, String cursor, boolean toStartEnds, BiPredicate<String, RawEntry> visitor) {
+    private void scan(DeadLetterFilter filter, BiConsumer<String, RawEntry> visitor) {
         List<String> streams = streamsOf(filter);
         Selection selection = new Selection(filter);
         // A replay's own entries can be dead-lettered again while it runs, after its read position, in its stream or
         // another one (a replayed inbound entry's answer dead-lettered on an outbound stream): taken at the start, every
         // stream's end keeps one replay from putting them back again, and again, for as long as the consumer fails.
-        List<String> ends = null;
-        if (toStartEnds && selection.ids.isEmpty()) {
-            ends = new ArrayList<>();
-            for (String s : streams) ends.add(notAStream(s) ? null : lastId(s));
-        }
-        int first = 0;
-        String after = null;
-        if (cursor != null) {
-            int at = cursor.indexOf('@');
-            after = cursor.substring(0, at);
-            first = Math.max(0, streams.indexOf(cursor.substring(at + 1)));
-        }
-        for (int i = first; i < streams.size(); i++) {
+        List<String> ends = selection.ids.isEmpty() ? streams.stream().map(this::lastId).toList() : null;
+        for (int i = 0; i < streams.size(); i++) {
             String stream = streams.get(i);
             String to = ends == null ? "+" : ends.get(i);
             if (to == null) continue;
-            Entries entries = new Entries(stream, i == first && after != null ? "(" + after : "-", to, selection, SCAN_CHUNK);
+            Entries entries = new Entries(stream, "-", to, selection, SCAN_CHUNK);
             try {
-                while (entries.hasNext()) {
-                    if (!visitor.test(stream, entries.next())) return;
-                }
+                while (entries.hasNext()) visitor.accept(stream, entries.next());
             } catch (io.stargazer.bus.RedisServerException.WrongType e) {
                 warnNotAStream(stream); // a stray key of another type: the other streams are still replayed or purged
             }
@@ -458,13 +440,6 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         return filter.olderThan().compareTo(Duration.ofMillis(now)) >= 0 ? 0 : now - filter.olderThan().toMillis();
     }
 
-    /** Whether {@code key} holds something other than a stream (a stray SET at a dead-letter stream's name); said in a WARN. */
-    private boolean notAStream(String key) {
-        boolean other = holdsAnotherType(key);
-        if (other) warnNotAStream(key);
-        return other;
-    }
-
     /** XLEN, which the monitor user may run too: refused as WRONGTYPE for a key of another type. */
     private boolean holdsAnotherType(String key) {
         try {
@@ -482,10 +457,17 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
 
     /**
      * The id of the last entry ever added to {@code stream} (XINFO STREAM, which the operator's ACL user has as the
-     * monitor's read), or null when it holds nothing.
+     * monitor's read), or null when it holds nothing, or is a key of another type (said in a WARN: skipped).
      */
     private String lastId(String stream) {
-        if (RedisEventBus.await(dispatchLong(CommandType.XLEN, new CommandArgs<>(Redis.CODEC).addKey(stream)), "XLEN " + stream) == 0) {
+        long length;
+        try {
+            length = RedisEventBus.await(dispatchLong(CommandType.XLEN, new CommandArgs<>(Redis.CODEC).addKey(stream)), "XLEN " + stream);
+        } catch (io.stargazer.bus.RedisServerException.WrongType e) {
+            warnNotAStream(stream);
+            return null;
+        }
+        if (length == 0) {
             return null;
         }
         return Replies.text(Replies.pairs(RedisEventBus.await(redis.xinfoStream(stream), "XINFO STREAM " + stream)).get("last-generated-id"));

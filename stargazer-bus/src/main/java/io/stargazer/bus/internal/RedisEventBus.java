@@ -298,9 +298,7 @@ final class RedisEventBus implements EventBus {
             String from = group.equals(topology().relayGroup()) && group.equals(topology().groupFor(stream)) ? "0" : "$";
             await(async.xgroupCreate(XReadArgs.StreamOffset.from(stream, from), group, XGroupCreateArgs.Builder.mkstream()),
                     "creating group '" + group + "' on '" + stream + "'");
-            // Named in the text too: Spring Boot's default log pattern, as many others, leaves out key-values.
-            log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group)
-                    .log("Created consumer group '" + group + "' on stream '" + stream + "'");
+            log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log("Created " + groupText(stream, group));
             return true;
         } catch (RedisServerException e) {
             if ("BUSYGROUP".equals(e.code())) {
@@ -316,8 +314,7 @@ final class RedisEventBus implements EventBus {
     @Override
     public boolean deleteGroup(String stream, String group) {
         Boolean destroyed = await(async.xgroupDestroy(stream, group), "deleting group '" + group + "' on '" + stream + "'");
-        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group)
-                .log("Deleted consumer group '" + group + "' on stream '" + stream + "'");
+        log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log("Deleted " + groupText(stream, group));
         return Boolean.TRUE.equals(destroyed);
     }
 
@@ -354,7 +351,7 @@ final class RedisEventBus implements EventBus {
         Topology.checkName("group", group);
         requireGroup(stream, group);
         boolean set = setPauseFlag(stream, group);
-        String which = "consumer group '" + group + "' on stream '" + stream + "'";
+        String which = groupText(stream, group);
         log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(set ? "Paused " + which : "The " + which + " was already paused");
         return set;
     }
@@ -409,7 +406,7 @@ final class RedisEventBus implements EventBus {
             redis.code().noticed(e);
             throw e;
         }
-        String which = "consumer group '" + group + "' on stream '" + stream + "'";
+        String which = groupText(stream, group);
         log.atInfo().addKeyValue("stream", stream).addKeyValue("group", group).log(removed ? "Resumed " + which : "The " + which + " was not paused");
         return removed;
     }
@@ -1008,6 +1005,14 @@ final class RedisEventBus implements EventBus {
             out.add(new ConsumerInfo(Replies.text(m.get("name")), Replies.num(m.get("pending")), Replies.num(m.get("idle"))));
         }
         return out;
+    }
+
+    /**
+     * A group as the INFO lines name it in their text ("consumer group 'g' on stream 's'"), not only in key-values: Spring
+     * Boot's default log pattern, as many others, leaves those out.
+     */
+    private static String groupText(String stream, String group) {
+        return "consumer group '" + group + "' on stream '" + stream + "'";
     }
 
     /** Whether {@code e} says the key (a stream) does not exist, as XINFO answers for a missing stream. */
