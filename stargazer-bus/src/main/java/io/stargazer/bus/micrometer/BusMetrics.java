@@ -124,6 +124,8 @@ public final class BusMetrics implements MeterBinder {
         private final Map<String, Counter> sentOk = new ConcurrentHashMap<>();
         /** The series of each stream and group this bus has a subscription on, by {@code List.of(stream, group)}. */
         private final Map<List<String>, Series> series = new ConcurrentHashMap<>();
+        /** Each open subscription's series: what a handling's hook looks up, by the subscription itself (no key built). */
+        private final Map<Subscription, Series> seriesOf = new ConcurrentHashMap<>();
         /** The last XINFO GROUPS answer per stream whose lag or pending gauge is read; an empty list when the read failed. */
         private final Map<String, List<GroupInfo>> groups = new ConcurrentHashMap<>();
         /** When a lag or pending gauge of the stream was last read (nanoTime): present while the stream's refresh runs. */
@@ -177,7 +179,7 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void handled(Subscription s, long nanos, Throwable error) {
-            Series x = series.get(List.of(s.stream(), s.group()));
+            Series x = seriesOf.get(s);
             Timer t = x == null ? null : x.processTimer(error == null ? "none" : errorType(error));
             if (t != null) t.record(nanos, TimeUnit.NANOSECONDS);
         }
@@ -193,11 +195,13 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void subscribed(Subscription s) {
-            series.compute(List.of(s.stream(), s.group()), (k, x) -> (x == null ? new Series(k.get(0), k.get(1)) : x).open(s));
+            Series x = series.compute(List.of(s.stream(), s.group()), (k, v) -> (v == null ? new Series(k.get(0), k.get(1)) : v).open(s));
+            seriesOf.put(s, x);
         }
 
         @Override
         public void unsubscribed(Subscription s) {
+            seriesOf.remove(s);
             series.computeIfPresent(List.of(s.stream(), s.group()), (k, x) -> x.close(s) ? x : null);
         }
 
