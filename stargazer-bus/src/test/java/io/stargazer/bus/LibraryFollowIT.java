@@ -102,6 +102,66 @@ class LibraryFollowIT {
         }
     }
 
+    /**
+     * Publishes written as functions when the library goes are written again as scripts, in their order, instead of
+     * failing (before, each batch on the wire then was refused: "ERR Function not found"). Keyed publishes, so every
+     * batch is a function call while the library is there: none can be stored between a refused batch and its second
+     * writing, so none may fail.
+     */
+    @Test
+    void publishesOnTheWireWhenTheLibraryGoesAreWrittenAgainInOrderNotRefused() throws Exception {
+        int threads = 4;
+        int each = 3_000;
+        List<String> streams = List.of(t.inboundStream(), t.outboundStream("webchat"));
+        try (EventBus bus = EventBus.connect(url, config); RawRedis raw = new RawRedis(url)) {
+            assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
+            java.util.concurrent.atomic.AtomicInteger published = new java.util.concurrent.atomic.AtomicInteger();
+            List<CompletableFuture<List<CompletableFuture<String>>>> runs = new ArrayList<>();
+            for (int w = 0; w < threads; w++) {
+                int writer = w;
+                runs.add(CompletableFuture.supplyAsync(() -> {
+                    java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(64);
+                    List<CompletableFuture<String>> sent = new ArrayList<>();
+                    for (int i = 0; i < each; i++) {
+                        window.acquireUninterruptibly();
+                        CompletableFuture<String> f = bus.publishAsync(streams.get(writer % 2),
+                                Envelope.of("channel_id", "w" + writer, "content", Integer.toString(i)),
+                                PublishOptions.builder().dedupeKey("w" + writer + "-" + i).build());
+                        f.whenComplete((id, e) -> window.release());
+                        sent.add(f);
+                        published.incrementAndGet();
+                    }
+                    return sent;
+                }, java.util.concurrent.Executors.newSingleThreadExecutor()));
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> published.get() >= threads * each / 4);
+            raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
+
+            List<String> failed = new ArrayList<>();
+            for (CompletableFuture<List<CompletableFuture<String>>> run : runs) {
+                for (CompletableFuture<String> f : run.get(60, TimeUnit.SECONDS)) {
+                    try {
+                        f.get(30, TimeUnit.SECONDS);
+                    } catch (ExecutionException e) {
+                        failed.add(String.valueOf(e.getCause()));
+                    }
+                }
+            }
+            assertThat(failed).as("publishes failed as the library went").isEmpty();
+            assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
+            for (int w = 0; w < threads; w++) {
+                List<Integer> seen = new ArrayList<>();
+                for (var m : raw.xrange(streams.get(w % 2))) {
+                    Envelope e = io.stargazer.bus.wire.WireFormat.decode(RawRedis.fields(m).get("payload"));
+                    if (e.channelId().equals("w" + w)) seen.add(Integer.parseInt(e.content()));
+                }
+                List<Integer> expected = new ArrayList<>();
+                for (int i = 0; i < each; i++) expected.add(i);
+                assertThat(seen).as("writer %d's entries: each once, in the order published", w).isEqualTo(expected);
+            }
+        }
+    }
+
     /** Publishes {@code n} envelopes at once (so they go in batches) to the inbound stream; returns the failures. */
     private List<String> publishAll(EventBus bus, String prefix, int n) throws InterruptedException {
         List<CompletableFuture<String>> sent = new ArrayList<>();

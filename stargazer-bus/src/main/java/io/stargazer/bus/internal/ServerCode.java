@@ -82,10 +82,14 @@ public final class ServerCode {
      */
     void noticed(Throwable error) {
         if (!follows || !functions) return;
-        String m = String.valueOf(Failures.unwrap(error).getMessage());
-        if (m.contains("Function not found")) {
+        if (refusedForLibrary(error)) {
             fallBack("the " + LIBRARY + " library is no longer on the server (an empty restart, FUNCTION FLUSH or DELETE)");
         }
+    }
+
+    /** Whether {@code error} is the server's refusal of an FCALL whose function it does not have: nothing of the call ran. */
+    static boolean refusedForLibrary(Throwable error) {
+        return String.valueOf(Failures.unwrap(error).getMessage()).contains("Function not found");
     }
 
     /** Asks the server which library version it has, and follows it: scripts unless it is this bus's version. */
@@ -135,7 +139,16 @@ public final class ServerCode {
     }
 
     <K, V, T> RedisFuture<T> run(RedisClusterAsyncCommands<K, V> redis, String script, ScriptOutputType type, K[] keys, V... args) {
-        if (!functions) return redis.eval(script, type, keys, args);
+        return run(redis, script, functions, type, keys, args);
+    }
+
+    /**
+     * As above, but as functions or as scripts as the caller says (a caller that decided it earlier, from
+     * {@link #functions()}, and must write what it decided: {@link StreamPublisher}).
+     */
+    <K, V, T> RedisFuture<T> run(RedisClusterAsyncCommands<K, V> redis, String script, boolean asFunctions, ScriptOutputType type, K[] keys,
+            V... args) {
+        if (!asFunctions) return redis.eval(script, type, keys, args);
         RedisFuture<T> reply = redis.fcall(functionOf(script), type, keys, args);
         if (follows) reply.whenComplete((r, e) -> { if (e != null) noticed(e); });
         return reply;
@@ -146,6 +159,12 @@ public final class ServerCode {
      * built but not sent: for a caller that must mark it before it can be written ({@link WriteOnce}).
      */
     io.lettuce.core.protocol.RedisCommand<String, byte[], List<Object>> multiCommand(String script, String[] keys, byte[]... args) {
+        return multiCommand(script, functions, keys, args);
+    }
+
+    /** As above, as functions or as scripts as the caller says. */
+    io.lettuce.core.protocol.RedisCommand<String, byte[], List<Object>> multiCommand(String script, boolean functions, String[] keys,
+            byte[]... args) {
         io.lettuce.core.protocol.CommandArgs<String, byte[]> a = new io.lettuce.core.protocol.CommandArgs<>(Redis.CODEC);
         if (functions) {
             a.add(functionOf(script));

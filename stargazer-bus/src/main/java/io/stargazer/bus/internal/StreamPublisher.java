@@ -60,6 +60,16 @@ import io.stargazer.bus.RedisServerException;
  * The other way round, a publish on such a connection left unanswered at its deadline holds the stream's drain until it
  * is settled ({@link CallerConnections#unanswered(String)}): a paused server that resumes may read the shared
  * connection's socket first, and would store what this process wrote there later before it.
+ *
+ * <p>A batch the server refused because the library's function is gone ("Function not found": an empty restart,
+ * {@code FUNCTION FLUSH}) ran nothing, so a bus that follows the library ({@link ServerCode}) writes it again, as a
+ * script, instead of failing its publishes; but only where that cannot put it after something written later: the
+ * stream's drain is held ({@link Hold}) until every batch written after the refused one is answered, and only if
+ * each of those was refused the same way are they all written again, in their order, before anything else; if any of
+ * them may have stored an entry (a lone publish's plain {@code XADD} needs no library), the refused ones fail as
+ * before. So that a batch is not written as a script while one written before it as a function may still be refused,
+ * the drain waits, when the bus has just turned to scripts, for the stream's function calls to be answered
+ * ({@link #functionBatches}).
  */
 final class StreamPublisher {
     /** Two batches in flight keep the connection busy while one is being answered, without shrinking batches. */
@@ -161,6 +171,20 @@ final class StreamPublisher {
     private final AtomicInteger unanswered = new AtomicInteger();
     /** Batches written and not yet answered, oldest first: what {@link #expire} looks at. */
     private final Queue<Batch> inFlight = new ConcurrentLinkedQueue<>();
+    /** The drain's thread: where every batch is written, the ones a {@link Hold} writes again too. */
+    private final EventExecutor loop;
+    /** Guards {@link #hold} and, with it, adding to {@link #inFlight} and settling a batch. */
+    private final Object holdLock = new Object();
+    /** Non-null while a batch refused for want of the library waits for the batches written after it. */
+    private Hold hold;
+    /**
+     * Batches of this stream written as library functions and not yet answered: while the bus runs scripts and this
+     * is above 0, nothing more is written ({@link #take}), as a script written now would be stored before such a batch
+     * could be written again if the server refuses it.
+     */
+    private final AtomicInteger functionBatches = new AtomicInteger();
+    /** Whether the batch {@link #take} just formed goes as functions: decided there, with the wait above, used by send. */
+    private boolean nextAsFunctions;
     /**
      * Test seam, null in production: run by {@link #expire} between finding a queued publish past its deadline and
      * claiming it, so a test can make the drain take that publish right there, an interleaving otherwise too narrow
@@ -197,8 +221,41 @@ final class StreamPublisher {
         }
     }
 
-    /** One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first. */
-    private record Batch(List<Pending> items, long deadline, AtomicBoolean settled, AtomicBoolean slotFreed) {
+    /**
+     * One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first.
+     * {@code asFunctions}: written as an FCALL. {@code stored}: for steps, one of them may have added an entry.
+     */
+    private record Batch(List<Pending> items, long deadline, boolean asFunctions, AtomicBoolean settled, AtomicBoolean slotFreed,
+            AtomicBoolean stored) {
+        static Batch of(List<Pending> items, boolean functions) {
+            long deadline = items.get(0).deadline;
+            for (Pending p : items) deadline = p.deadline - deadline < 0 ? p.deadline : deadline;
+            return new Batch(items, deadline, functions && scripted(items), new AtomicBoolean(), new AtomicBoolean(), new AtomicBoolean());
+        }
+
+        /** Written as a script or function (as opposed to a plain XADD or steps): see {@link #write}. */
+        private static boolean scripted(List<Pending> items) {
+            Pending first = items.get(0);
+            return first.step == null && (items.size() > 1 || (first.target == null && first.dedupeKey != null));
+        }
+    }
+
+    /**
+     * A batch refused for want of the library (the first of {@code refused}), the batches written after it still
+     * unanswered ({@code waitingFor}), and what the drain formed meanwhile ({@code parked}, written when the hold ends).
+     * {@code spoiled}: one written after it may have stored an entry, so the refused ones fail.
+     */
+    private static final class Hold {
+        final Throwable error;
+        final List<Batch> refused = new ArrayList<>();
+        final java.util.Set<Batch> waitingFor = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        final List<List<Pending>> parked = new ArrayList<>();
+        boolean spoiled;
+        boolean ending;
+
+        Hold(Throwable error) {
+            this.error = error;
+        }
     }
 
     /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
@@ -217,6 +274,7 @@ final class StreamPublisher {
         this.redis = redis;
         this.maxBatch = maxBatch;
         this.queueLimit = queueLimit;
+        this.loop = loop;
         this.drain = new BatchingDrain<>(maxInFlight, loop, loop::inEventLoop, this::take, this::send);
     }
 
@@ -357,8 +415,7 @@ final class StreamPublisher {
             }
         }
         for (Batch b : inFlight) {
-            if (b.deadline - now <= 0 && b.settled.compareAndSet(false, true)) {
-                inFlight.remove(b);
+            if (b.deadline - now <= 0 && settle(b, true)) {
                 PublishOutcomeUnknownException e = new PublishOutcomeUnknownException(stream, "publishing to stream '" + stream
                         + "': written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored", null);
                 for (Pending p : b.items) p.future.completeExceptionally(e);
@@ -375,6 +432,11 @@ final class StreamPublisher {
         if (callers != null && callers.unanswered(stream)) {
             return List.of(); // until that publish is answered or its connection ends: resume()
         }
+        boolean functions = code.functions();
+        if (!functions && functionBatches.get() > 0) {
+            return List.of(); // until those are answered (see functionBatches): their answer drains again
+        }
+        nextAsFunctions = functions;
         Pending first;
         while ((first = queue.poll()) != null) {
             queued.decrementAndGet();
@@ -422,14 +484,25 @@ final class StreamPublisher {
     }
 
     private void send(List<Pending> items) {
-        long deadline = items.get(0).deadline;
-        for (Pending p : items) deadline = p.deadline - deadline < 0 ? p.deadline : deadline;
-        Batch batch = new Batch(items, deadline, new AtomicBoolean(), new AtomicBoolean());
-        inFlight.add(batch);
+        Batch batch = Batch.of(items, nextAsFunctions);
+        synchronized (holdLock) {
+            if (hold != null) {
+                hold.parked.add(items); // written when the hold ends, after what it writes again
+                return;
+            }
+            inFlight.add(batch);
+        }
+        write(batch);
+    }
+
+    /** Writes a batch already in {@link #inFlight}, on the drain's thread. */
+    private void write(Batch batch) {
+        List<Pending> items = batch.items;
         if (items.get(0).step != null) {
             sendSteps(batch);
             return;
         }
+        if (batch.asFunctions) functionBatches.incrementAndGet();
         List<String> opts = items.get(0).trimArgs;
         RedisFuture<?> reply;
         try {
@@ -442,21 +515,146 @@ final class StreamPublisher {
             // Written again after a lost connection, a batch whose every entry has a dedupe key adds nothing new; an
             // entry without one would be stored twice: such a batch is written once or fails (WriteOnce).
             boolean once = !allKeyed;
+            boolean fn = batch.asFunctions;
             if (items.get(0).target != null) {
-                reply = items.size() == 1 ? xadd(items.get(0), opts, once) : outbox(items, opts, once);
+                reply = items.size() == 1 ? xadd(items.get(0), opts, once) : outbox(items, opts, once, fn);
             } else {
-                reply = dedupe ? evalDedupe(items, opts, once) : items.size() == 1 ? xadd(items.get(0), opts, once) : eval(items, opts, once);
+                reply = dedupe ? evalDedupe(items, opts, once, fn) : items.size() == 1 ? xadd(items.get(0), opts, once)
+                        : eval(items, opts, once, fn);
             }
         } catch (RuntimeException e) {
-            leave(items.size());
-            finish(batch, null, e);
+            answered(batch, null, e);
             return;
         }
+        reply.whenComplete((result, error) -> answered(batch, result, error));
+    }
+
+    /** A batch of publishes was answered (or failed, or was cancelled). */
+    private void answered(Batch batch, Object result, Throwable error) {
+        if (batch.asFunctions) functionBatches.decrementAndGet();
+        if (held(batch, error)) {
+            return; // still counted: written again, or failed, when the hold ends
+        }
         // Counted off before the callers learn the outcome: a caller's next blocking publish must find it answered.
-        reply.whenComplete((result, error) -> {
-            leave(items.size());
-            finish(batch, result, error);
-        });
+        leave(batch.items.size());
+        finish(batch, result, error);
+    }
+
+    /**
+     * Whether the hold takes this answered batch: the first one refused for want of the library (which starts a hold),
+     * or one written after it and refused the same way. Any other answer of a batch the hold waits for spoils it.
+     */
+    private boolean held(Batch batch, Throwable error) {
+        boolean refused = error != null && code.follows() && ServerCode.refusedForLibrary(error);
+        synchronized (holdLock) {
+            Hold h = hold;
+            if (h == null) {
+                if (!refused || !batch.settled.compareAndSet(false, true)) return false;
+                inFlight.remove(batch);
+                h = hold = new Hold(error);
+                h.refused.add(batch);
+                h.waitingFor.addAll(inFlight); // answers come in writing order: every batch still unanswered came after it
+            } else if (!h.waitingFor.remove(batch)) {
+                return false;
+            } else if (refused && batch.settled.compareAndSet(false, true)) {
+                inFlight.remove(batch);
+                h.refused.add(batch);
+            } else {
+                h.spoiled = true;
+                endIfAnswered(h);
+                return false;
+            }
+            endIfAnswered(h);
+        }
+        code.noticed(error); // after the hold is set: from here on the drain writes scripts
+        return true;
+    }
+
+    /**
+     * Settles a batch that leaves {@link #inFlight} other than through {@link #held}: false when it was settled
+     * already. {@code mayHaveStored}: its outcome spoils a hold that waits for it.
+     */
+    private boolean settle(Batch b, boolean mayHaveStored) {
+        synchronized (holdLock) {
+            if (!b.settled.compareAndSet(false, true)) return false;
+            inFlight.remove(b);
+            Hold h = hold;
+            if (h != null && h.waitingFor.remove(b)) {
+                h.spoiled |= mayHaveStored;
+                endIfAnswered(h);
+            }
+            return true;
+        }
+    }
+
+    /** Under {@link #holdLock}: once every batch the hold waits for is answered, ends it on the drain's thread. */
+    private void endIfAnswered(Hold h) {
+        if (!h.waitingFor.isEmpty() || h.ending) return;
+        h.ending = true;
+        try {
+            loop.execute(() -> end(h));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // The bus is closing: nothing is written any more, so nothing can be reordered; fail what the hold kept.
+            h.spoiled = true;
+            java.util.concurrent.ForkJoinPool.commonPool().execute(() -> end(h));
+        }
+    }
+
+    /**
+     * Ends a hold, on the drain's thread: writes the refused batches again (unless spoiled), in order, then what the
+     * drain formed meanwhile, before the drain writes anything else; fails the refused ones if spoiled.
+     */
+    private void end(Hold h) {
+        List<Batch> emptied = new ArrayList<>();
+        boolean first = true;
+        for (;;) {
+            List<Batch> writes = new ArrayList<>();
+            synchronized (holdLock) {
+                boolean functions = code.functions();
+                if (first && !h.spoiled) {
+                    for (Batch b : h.refused) {
+                        List<Pending> live = stillWanted(b.items, h.error);
+                        if (live.isEmpty()) emptied.add(b);
+                        else writes.add(Batch.of(live, functions)); // takes over b's place on the wire
+                    }
+                }
+                first = false;
+                for (List<Pending> items : h.parked) writes.add(Batch.of(items, functions));
+                h.parked.clear();
+                if (writes.isEmpty()) {
+                    hold = null;
+                    break;
+                }
+                inFlight.addAll(writes);
+            }
+            for (Batch b : writes) write(b); // a send these cause parks, and is written by the next round
+        }
+        if (h.spoiled) {
+            RuntimeException e = failure(h.error);
+            for (Batch b : h.refused) {
+                leave(b.items.size());
+                for (Pending p : b.items) p.future.completeExceptionally(e);
+                emptied.add(b);
+            }
+        }
+        for (Batch b : emptied) freeSlot(b);
+    }
+
+    /** The refused publishes still to be written: not cancelled by their callers, not past their deadline (failed here). */
+    private List<Pending> stillWanted(List<Pending> items, Throwable refusal) {
+        List<Pending> live = new ArrayList<>(items.size());
+        long now = System.nanoTime();
+        for (Pending p : items) {
+            if (p.future.isDone()) {
+                leave(1);
+            } else if (p.deadline - now <= 0) {
+                leave(1);
+                p.future.completeExceptionally(failure(refusal));
+            } else {
+                live.add(p);
+            }
+        }
+        return live;
     }
 
     /**
@@ -491,10 +689,10 @@ final class StreamPublisher {
 
     private void stepDone(Batch batch, AtomicInteger left, Pending p, byte[] id, Throwable error) {
         if (error != null) code.noticed(error);
+        if (error == null || !ServerCode.refusedForLibrary(error)) batch.stored.set(true);
         leave(1);
         boolean last = left.decrementAndGet() == 0;
-        if (last && batch.settled.compareAndSet(false, true)) {
-            inFlight.remove(batch);
+        if (last && settle(batch, batch.stored.get())) {
             freeSlot(batch);
         }
         if (error != null) {
@@ -534,7 +732,7 @@ final class StreamPublisher {
         return args;
     }
 
-    private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts, boolean once) {
+    private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts, boolean once, boolean functions) {
         boolean traced = batch.get(0).trace != null;
         byte[][] argv = new byte[1 + opts.size() + (traced ? 4 : 2) * batch.size()][];
         int i = putOptions(argv, 0, opts);
@@ -546,11 +744,11 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return run(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, new String[] {stream}, argv, once);
+        return run(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, new String[] {stream}, argv, once, functions);
     }
 
     /** Relay mode: a batch for the outbox, each entry with its target and dedupe key (see {@link #OUTBOX_SCRIPT}). */
-    private RedisFuture<List<Object>> outbox(List<Pending> batch, List<String> opts, boolean once) {
+    private RedisFuture<List<Object>> outbox(List<Pending> batch, List<String> opts, boolean once, boolean functions) {
         byte[][] argv = new byte[1 + opts.size() + 6 * batch.size()][];
         int i = putOptions(argv, 0, opts);
         for (Pending p : batch) {
@@ -561,13 +759,13 @@ final class StreamPublisher {
             argv[i++] = p.trace == null ? NONE : p.trace[0];
             argv[i++] = p.trace == null ? NONE : p.trace[1];
         }
-        return run(OUTBOX_SCRIPT, new String[] {stream}, argv, once);
+        return run(OUTBOX_SCRIPT, new String[] {stream}, argv, once, functions);
     }
 
-    /** A batch script (or its function), written once if {@code once} ({@link WriteOnce}). */
-    private RedisFuture<List<Object>> run(String script, String[] keys, byte[][] argv, boolean once) {
-        return once ? writeOnce.dispatch(redis, code.multiCommand(script, keys, argv))
-                : code.run(redis, script, ScriptOutputType.MULTI, keys, argv);
+    /** A batch script (or its function, if {@code functions}), written once if {@code once} ({@link WriteOnce}). */
+    private RedisFuture<List<Object>> run(String script, String[] keys, byte[][] argv, boolean once, boolean functions) {
+        return once ? writeOnce.dispatch(redis, code.multiCommand(script, functions, keys, argv))
+                : code.run(redis, script, functions, ScriptOutputType.MULTI, keys, argv);
     }
 
     /** Writes the XADD options into a script's arguments from {@code i}: their count, then each; returns the next index. */
@@ -580,7 +778,7 @@ final class StreamPublisher {
     }
 
     /** Publishes of which some carry a dedupe key: one script checks and records the keys with the XADDs (see {@link Dedupe}). */
-    private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts, boolean once) {
+    private RedisFuture<List<Object>> evalDedupe(List<Pending> batch, List<String> opts, boolean once, boolean functions) {
         boolean traced = batch.get(0).trace != null;
         int width = traced ? 4 : 2;
         int c = batch.size();
@@ -600,14 +798,13 @@ final class StreamPublisher {
                 argv[i++] = p.trace[1];
             }
         }
-        return run(Dedupe.PUBLISH_SCRIPT, dedupeKeys, argv, once);
+        return run(Dedupe.PUBLISH_SCRIPT, dedupeKeys, argv, once, functions);
     }
 
     private void finish(Batch batch, Object result, Throwable error) {
-        if (!batch.settled.compareAndSet(false, true)) {
+        if (!settle(batch, true)) {
             return; // expired meanwhile: its publishers were told, its slot freed
         }
-        inFlight.remove(batch);
         // Refused for want of the library: what is sent next goes as scripts (ServerCode), not as one more refused call.
         if (error != null) code.noticed(error);
         // Free the slot and send what queued meanwhile before running callers' completion stages.

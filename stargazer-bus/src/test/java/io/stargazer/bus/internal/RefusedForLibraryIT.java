@@ -1,0 +1,148 @@
+package io.stargazer.bus.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+import static org.awaitility.Awaitility.await;
+
+import io.lettuce.core.RedisCommandExecutionException;
+import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.RedisServerException;
+import io.stargazer.bus.RedisUrl;
+import io.stargazer.bus.testing.Closer;
+import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.embedded.RedisServerProcess;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Publishes refused because the library's function is gone ("ERR Function not found": an empty restart, {@code FUNCTION
+ * FLUSH}) ran nothing on the server, so a bus that follows the library writes them again as scripts; but never after
+ * something written later to the same stream. Before, every batch written as a function when the library went was
+ * failed: after an empty restart a gateway told about 130 tabs per restart "could not publish" (helper-81, stop 39).
+ *
+ * <p>Each case writes its batches inside one task on the connection's event loop, so all of them are on the wire before
+ * the first answer can be read: the interleavings that matter (a later batch written before the refusal comes back) are
+ * then certain, not a race.
+ */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class RefusedForLibraryIT {
+    private static final String STREAM = "refused-for-library";
+    private static final Duration WAIT = Duration.ofSeconds(20);
+
+    private final Closer closer = new Closer();
+    private RawRedis raw;
+    private Redis redis;
+    private StreamPublisher publisher;
+
+    @BeforeEach
+    void start() {
+        RedisServerProcess server = closer.add(RedisServerProcess.builder().start());
+        RedisUrl url = RedisUrl.parse(server.url());
+        raw = closer.add(new RawRedis(url));
+        redis = closer.add(Redis.connect(url, "refused-for-library"));
+        ServerCode.load(redis.sharedSync());
+        redis.useCode(ServerCode.choose(redis, BusConfig.builder().build()));
+        assertThat(redis.code().functions()).isTrue();
+        assertThat(redis.code().follows()).isTrue();
+        publisher = new StreamPublisher(STREAM, redis.sharedAsync(), 64, StreamPublisher.MAX_IN_FLIGHT, 1000, Duration.ofMinutes(1),
+                redis.publishLoop(), redis.code(), null, redis.writeOnce(), code -> { });
+        raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC); // the library goes under the running publisher
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        closer.close();
+    }
+
+    @Test
+    void batchesRefusedForWantOfTheLibraryAreWrittenAgainAsScriptsInTheirOrder() throws Exception {
+        // a and b each a batch of its own, keyed (so a function call even alone); c and d wait for a free slot.
+        List<CompletableFuture<String>> sent = onTheLoop(() -> List.of(keyed("a"), keyed("b"), plain("c"), plain("d")));
+
+        for (CompletableFuture<String> f : sent) {
+            assertThat(f).as("a publish refused for want of the library is written again").succeedsWithin(WAIT);
+        }
+        assertThat(payloads()).containsExactly("a", "b", "c", "d");
+        assertThat(redis.code().functions()).as("the bus runs scripts until the library is back").isFalse();
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    @Test
+    void aRefusedBatchFailsWhenOneWrittenAfterItMayHaveStoredItsEntry() throws Exception {
+        // b alone and unkeyed is a plain XADD, which needs no library: stored, so a written again after it would be
+        // stored after it, out of the order they were published in.
+        List<CompletableFuture<String>> sent = onTheLoop(() -> List.of(keyed("a"), plain("b")));
+
+        assertThat(sent.get(1)).succeedsWithin(WAIT);
+        Throwable refused = catchThrowable(() -> sent.get(0).get(WAIT.toSeconds(), TimeUnit.SECONDS));
+        assertThat(refused.getCause()).isInstanceOf(RedisServerException.class).hasMessageContaining("Function not found");
+        assertThat(payloads()).containsExactly("b");
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    @Test
+    void nothingIsWrittenAsAScriptWhileABatchWrittenAsAFunctionBeforeItMayStillBeRefused() throws Exception {
+        // Another stream's refusal (or the periodic check) turns the bus to scripts while a, written as a function, is
+        // on its way: b, a plain XADD, written now would be stored before a could be written again.
+        List<CompletableFuture<String>> sent = onTheLoop(() -> {
+            CompletableFuture<String> a = keyed("a");
+            redis.code().noticed(new RedisCommandExecutionException("ERR Function not found"));
+            return List.of(a, plain("b"), plain("c"));
+        });
+
+        for (CompletableFuture<String> f : sent) {
+            assertThat(f).succeedsWithin(WAIT);
+        }
+        assertThat(payloads()).containsExactly("a", "b", "c");
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    @Test
+    void aRefusedPublishPastItsDeadlineFailsAsRefusedAndIsNotWrittenAgain() throws Exception {
+        // Written with its deadline already past (nothing here runs the expiry, so it goes out and is refused): its
+        // caller may have given up on it, so it is failed as what it is, refused with nothing stored.
+        List<CompletableFuture<String>> sent = onTheLoop(() -> List.of(
+                publisher.submit(bytes("late"), bytes("t"), List.of(), System.nanoTime() - 1, "k-late", null, null, false, true),
+                keyed("b")));
+
+        assertThat(sent.get(1)).succeedsWithin(WAIT);
+        Throwable refused = catchThrowable(() -> sent.get(0).get(WAIT.toSeconds(), TimeUnit.SECONDS));
+        assertThat(refused).as("the late publish is not written again").isNotNull();
+        assertThat(refused.getCause()).isInstanceOf(RedisServerException.class).hasMessageContaining("Function not found");
+        assertThat(payloads()).containsExactly("b");
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    private CompletableFuture<String> keyed(String payload) {
+        return publisher.submit(bytes(payload), bytes("t"), List.of(), deadline(), "k-" + payload, null, null, false, true);
+    }
+
+    private CompletableFuture<String> plain(String payload) {
+        return publisher.submit(bytes(payload), bytes("t"), List.of(), deadline(), null, null, null, false, true);
+    }
+
+    private static long deadline() {
+        return System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+    }
+
+    /** Runs {@code writes} on the connection's event loop: what it writes is all on the wire before any answer is read. */
+    private List<CompletableFuture<String>> onTheLoop(java.util.concurrent.Callable<List<CompletableFuture<String>>> writes) throws Exception {
+        assertThat(raw.sync().functionList()).as("the library is gone").isEmpty();
+        return redis.publishLoop().submit(writes).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    private List<String> payloads() {
+        return raw.xrange(STREAM).stream().map(m -> new String(RawRedis.fields(m).get("payload"), StandardCharsets.UTF_8)).toList();
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+}
