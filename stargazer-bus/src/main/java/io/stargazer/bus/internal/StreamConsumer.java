@@ -1582,9 +1582,24 @@ final class StreamConsumer implements Subscription {
 
         @Override
         public boolean ack() {
-            if (!settled.compareAndSet(0, 1)) return tooLate("ack");
+            if (!settled.compareAndSet(0, 1)) {
+                if (lateAfterGiveBack()) {
+                    acknowledgeLateSuccess(held);
+                    return true;
+                }
+                return tooLate("ack");
+            }
             settledAck(held, false);
             return true;
+        }
+
+        /**
+         * Whether this is the first settle of a handler close() gave back while it ran ({@link #giveBackStillRunning}):
+         * its success still counts, as an automatic acknowledgement's does ({@code settle}), so that the entry does not
+         * run again. Its nack or release changes nothing: the entry is pending and uncounted already.
+         */
+        private boolean lateAfterGiveBack() {
+            return givenBackAtClose && settled.compareAndSet(4, 5);
         }
 
         @Override
@@ -1642,6 +1657,7 @@ final class StreamConsumer implements Subscription {
          */
         CompletableFuture<String> answerWith(java.util.function.Supplier<CompletableFuture<RedisEventBus.Answered>> step) {
             if (!settled.compareAndSet(0, 3)) {
+                if (lateAfterGiveBack()) return answerLate(step);
                 throw new IllegalStateException("delivery " + held.id + " of '" + cfg.stream() + "' is already settled");
             }
             CompletableFuture<String> id = new CompletableFuture<>();
@@ -1662,6 +1678,23 @@ final class StreamConsumer implements Subscription {
                 }
             });
             return id;
+        }
+
+        /**
+         * The answer of a handler close() gave back while it ran: stored and the entry acknowledged in one step as any
+         * answer (a consumer that took the entry over meanwhile and answered it too adds nothing: the answer's dedupe key
+         * is the entry's). The entry was given back already, so nothing else of this subscription's is settled.
+         */
+        private CompletableFuture<String> answerLate(java.util.function.Supplier<CompletableFuture<RedisEventBus.Answered>> step) {
+            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", held.id)
+                    .log("A handler close() gave back while it ran has answered; the answer is stored and its entry acknowledged");
+            CompletableFuture<RedisEventBus.Answered> stored;
+            try {
+                stored = step.get();
+            } catch (RuntimeException e) {
+                stored = CompletableFuture.failedFuture(e);
+            }
+            return stored.thenApply(RedisEventBus.Answered::id);
         }
 
         @Override

@@ -196,6 +196,43 @@ class ClosingWithHandlersIT {
         }
     }
 
+    /**
+     * With manual acknowledgement the same: a handler close() gave back that acknowledges or answers afterwards settles
+     * its entry (before, its ack() returned false and its reply() threw "already settled": the entry ran again on the
+     * consumer that took it over, and the answer was lost or made twice).
+     */
+    @ParameterizedTest(name = "settled by {0}")
+    @ValueSource(strings = {"ack", "reply"})
+    void aManualAckHandlerGivenBackAtCloseThatSettlesLaterCounts(String how) throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String in = t.inboundStream();
+        String out = t.outboundStream("webchat");
+        CompletableFuture<io.stargazer.bus.Delivery> running = new CompletableFuture<>();
+        Subscription sub = bus.subscribeAsync(ConsumerConfig.builder(in, t.workerGroup()).consumerName("c").maxDeliveries(1)
+                .manualAck(true).closeTimeout(Duration.ofMillis(300)).build(), d -> {
+                    running.complete(d);
+                    return new CompletableFuture<Void>(); // settles the delivery itself, later
+                });
+        String id = bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
+        io.stargazer.bus.Delivery d = running.get(20, TimeUnit.SECONDS);
+        sub.close();
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            assertThat(raw.sync().xpending(b(in), b(t.workerGroup()), Range.create(id, id), io.lettuce.core.Limit.from(1)))
+                    .as("given back when close() returns").hasSize(1);
+            if (how.equals("ack")) {
+                assertThat(d.ack()).as("the late ack takes effect").isTrue();
+            } else {
+                assertThat(d.reply(out, Envelope.of("platform", "webchat", "channel_id", "c", "content", "answer")))
+                        .succeedsWithin(Duration.ofSeconds(10));
+                assertThat(raw.xlen(out)).as("the answer is stored").isEqualTo(1);
+            }
+            await("acknowledged once it was settled").atMost(Duration.ofSeconds(10))
+                    .until(() -> raw.sync().xpending(b(in), b(t.workerGroup())).getCount() == 0);
+            assertThat(d.ack()).as("settled once").isFalse();
+        }
+    }
+
     /** An asynchronous handler holds no handler thread while it works: close() waits for its stage all the same. */
     @Test
     void anAsynchronousHandlerThatAnswersWhileTheBusClosesStoresItsAnswer() throws Exception {
