@@ -185,6 +185,15 @@ final class StreamPublisher {
     private final AtomicInteger functionBatches = new AtomicInteger();
     /** Whether the batch {@link #take} just formed goes as functions: decided there, with the wait above, used by send. */
     private boolean nextAsFunctions;
+    /** Under {@link #holdLock}: the number the next batch put in {@link #inFlight} gets (its place in writing order). */
+    private long nextSeq;
+    /**
+     * Under {@link #holdLock}: the highest number of a batch settled in a way that may have stored its entries (an
+     * answer, an error other than the library's refusal, its deadline). A batch refused with a lower number is not
+     * written again: it would land after that one. Batches can leave {@link #inFlight} before they are answered (their
+     * deadline; a lost connection failing later ones first), so the hold's look at {@link #inFlight} alone cannot see them.
+     */
+    private long mayHaveStoredUpTo = -1;
     /**
      * Test seam, null in production: run by {@link #expire} between finding a queued publish past its deadline and
      * claiming it, so a test can make the drain take that publish right there, an interleaving otherwise too narrow
@@ -224,13 +233,27 @@ final class StreamPublisher {
     /**
      * One command on the wire; {@code settled} once its reply came or its deadline passed, whichever first.
      * {@code asFunctions}: written as an FCALL. {@code stored}: for steps, one of them may have added an entry.
+     * {@code seq}: its place in writing order, set under {@link #holdLock} as it is put in {@link #inFlight}.
      */
-    private record Batch(List<Pending> items, long deadline, boolean asFunctions, AtomicBoolean settled, AtomicBoolean slotFreed,
-            AtomicBoolean stored) {
+    private static final class Batch {
+        final List<Pending> items;
+        final long deadline;
+        final boolean asFunctions;
+        final AtomicBoolean settled = new AtomicBoolean();
+        final AtomicBoolean slotFreed = new AtomicBoolean();
+        final AtomicBoolean stored = new AtomicBoolean();
+        long seq;
+
+        private Batch(List<Pending> items, long deadline, boolean asFunctions) {
+            this.items = items;
+            this.deadline = deadline;
+            this.asFunctions = asFunctions;
+        }
+
         static Batch of(List<Pending> items, boolean functions) {
             long deadline = items.get(0).deadline;
             for (Pending p : items) deadline = p.deadline - deadline < 0 ? p.deadline : deadline;
-            return new Batch(items, deadline, functions && scripted(items), new AtomicBoolean(), new AtomicBoolean(), new AtomicBoolean());
+            return new Batch(items, deadline, functions && scripted(items));
         }
 
         /** Written as a script or function (as opposed to a plain XADD or steps): see {@link #write}. */
@@ -490,9 +513,15 @@ final class StreamPublisher {
                 hold.parked.add(items); // written when the hold ends, after what it writes again
                 return;
             }
-            inFlight.add(batch);
+            track(batch);
         }
         write(batch);
+    }
+
+    /** Under {@link #holdLock}: numbers a batch about to be written and puts it in {@link #inFlight}. */
+    private void track(Batch batch) {
+        batch.seq = nextSeq++;
+        inFlight.add(batch);
     }
 
     /** Writes a batch already in {@link #inFlight}, on the drain's thread. */
@@ -531,7 +560,6 @@ final class StreamPublisher {
 
     /** A batch of publishes was answered (or failed, or was cancelled). */
     private void answered(Batch batch, Object result, Throwable error) {
-        if (batch.asFunctions) functionBatches.decrementAndGet();
         if (held(batch, error)) {
             return; // still counted: written again, or failed, when the hold ends
         }
@@ -546,27 +574,43 @@ final class StreamPublisher {
      */
     private boolean held(Batch batch, Throwable error) {
         boolean refused = error != null && code.follows() && ServerCode.refusedForLibrary(error);
+        boolean taken;
+        boolean lastFunction = false;
         synchronized (holdLock) {
-            Hold h = hold;
-            if (h == null) {
-                if (!refused || !batch.settled.compareAndSet(false, true)) return false;
-                inFlight.remove(batch);
-                h = hold = new Hold(error);
-                h.refused.add(batch);
-                h.waitingFor.addAll(inFlight); // answers come in writing order: every batch still unanswered came after it
-            } else if (!h.waitingFor.remove(batch)) {
-                return false;
-            } else if (refused && batch.settled.compareAndSet(false, true)) {
-                inFlight.remove(batch);
-                h.refused.add(batch);
-            } else {
-                h.spoiled = true;
-                endIfAnswered(h);
-                return false;
-            }
-            endIfAnswered(h);
+            taken = hold(batch, refused, error);
+            // Only now, with the hold set: take() may write scripts again once no function call of this stream is out.
+            if (batch.asFunctions) lastFunction = functionBatches.decrementAndGet() == 0;
         }
-        code.noticed(error); // after the hold is set: from here on the drain writes scripts
+        if (lastFunction && !code.functions()) {
+            drain.drain(); // the wait in take() is over: what queued behind it goes (nothing else may drain it)
+        }
+        if (taken) code.noticed(error); // after the hold is set: from here on the drain writes scripts
+        return taken;
+    }
+
+    /** Under {@link #holdLock}: {@link #held}'s decision. */
+    private boolean hold(Batch batch, boolean refused, Throwable error) {
+        Hold h = hold;
+        if (h == null) {
+            // A batch written after this one may have stored its entries already: written again, it would land after them.
+            if (!refused || mayHaveStoredUpTo > batch.seq || !batch.settled.compareAndSet(false, true)) return false;
+            inFlight.remove(batch);
+            h = hold = new Hold(error);
+            h.refused.add(batch);
+            for (Batch b : inFlight) {
+                if (b.seq > batch.seq) h.waitingFor.add(b);
+            }
+        } else if (!h.waitingFor.remove(batch)) {
+            return false;
+        } else if (refused && batch.settled.compareAndSet(false, true)) {
+            inFlight.remove(batch);
+            h.refused.add(batch);
+        } else {
+            h.spoiled = true;
+            endIfAnswered(h);
+            return false;
+        }
+        endIfAnswered(h);
         return true;
     }
 
@@ -578,6 +622,7 @@ final class StreamPublisher {
         synchronized (holdLock) {
             if (!b.settled.compareAndSet(false, true)) return false;
             inFlight.remove(b);
+            if (mayHaveStored && b.seq > mayHaveStoredUpTo) mayHaveStoredUpTo = b.seq;
             Hold h = hold;
             if (h != null && h.waitingFor.remove(b)) {
                 h.spoiled |= mayHaveStored;
@@ -592,56 +637,82 @@ final class StreamPublisher {
         if (!h.waitingFor.isEmpty() || h.ending) return;
         h.ending = true;
         try {
-            loop.execute(() -> end(h));
+            loop.execute(() -> end(h, false));
         } catch (java.util.concurrent.RejectedExecutionException e) {
-            // The bus is closing: nothing is written any more, so nothing can be reordered; fail what the hold kept.
-            h.spoiled = true;
-            java.util.concurrent.ForkJoinPool.commonPool().execute(() -> end(h));
+            // The bus is closing: nothing is written any more; fail what the hold kept, off this thread and its lock.
+            java.util.concurrent.ForkJoinPool.commonPool().execute(() -> end(h, true));
         }
     }
 
     /**
      * Ends a hold, on the drain's thread: writes the refused batches again (unless spoiled), in order, then what the
-     * drain formed meanwhile, before the drain writes anything else; fails the refused ones if spoiled.
+     * drain formed meanwhile, before the drain writes anything else; fails the refused ones if spoiled. {@code closing}:
+     * the drain's thread is gone (the bus closes), so nothing is written and every publish the hold kept fails. The
+     * publishes kept are seen by no expiry meanwhile: a hold lasts until the batches it waits for are answered or past
+     * their own deadlines, so theirs may pass by that much before they are written or failed.
      */
-    private void end(Hold h) {
-        List<Batch> emptied = new ArrayList<>();
+    private void end(Hold h, boolean closing) {
+        List<Batch> freed = new ArrayList<>();
+        List<Pending> late = new ArrayList<>();
         boolean first = true;
         for (;;) {
             List<Batch> writes = new ArrayList<>();
             synchronized (holdLock) {
                 boolean functions = code.functions();
-                if (first && !h.spoiled) {
+                if (first && mayHaveStoredUpTo > h.refused.get(0).seq) h.spoiled = true; // see held(): cannot happen, kept as a guard
+                if (first && !h.spoiled && !closing) {
                     for (Batch b : h.refused) {
-                        List<Pending> live = stillWanted(b.items, h.error);
-                        if (live.isEmpty()) emptied.add(b);
+                        List<Pending> live = stillWanted(b.items, late);
+                        if (live.isEmpty()) freed.add(b);
                         else writes.add(Batch.of(live, functions)); // takes over b's place on the wire
                     }
                 }
                 first = false;
                 for (List<Pending> items : h.parked) writes.add(Batch.of(items, functions));
                 h.parked.clear();
-                if (writes.isEmpty()) {
+                if (writes.isEmpty() || closing) {
                     hold = null;
+                    if (closing) closingFail(writes, freed);
                     break;
                 }
-                inFlight.addAll(writes);
+                for (Batch b : writes) track(b);
             }
             for (Batch b : writes) write(b); // a send these cause parks, and is written by the next round
         }
-        if (h.spoiled) {
-            RuntimeException e = failure(h.error);
+        RuntimeException refusal = failure(h.error);
+        for (Pending p : late) p.future.completeExceptionally(refusal);
+        if (h.spoiled || closing) {
             for (Batch b : h.refused) {
                 leave(b.items.size());
-                for (Pending p : b.items) p.future.completeExceptionally(e);
-                emptied.add(b);
+                for (Pending p : b.items) p.future.completeExceptionally(refusal);
+                freed.add(b);
             }
         }
-        for (Batch b : emptied) freeSlot(b);
+        for (Batch b : freed) {
+            try {
+                freeSlot(b);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                // closing: the drain cannot run any more, and nothing is left for it to write
+            }
+        }
     }
 
-    /** The refused publishes still to be written: not cancelled by their callers, not past their deadline (failed here). */
-    private List<Pending> stillWanted(List<Pending> items, Throwable refusal) {
+    /** The parked batches of a hold ended as the bus closes: not written, failed as such; their slots given back. */
+    private void closingFail(List<Batch> parked, List<Batch> freed) {
+        for (Batch b : parked) {
+            leave(b.items.size());
+            BusConnectionException e = new BusConnectionException("publishing to stream '" + stream
+                    + "': the bus closed before it could be written: nothing was written", null);
+            for (Pending p : b.items) p.future.completeExceptionally(e);
+            freed.add(b);
+        }
+    }
+
+    /**
+     * The refused publishes still to be written: not cancelled by their callers, nor past their deadline (added to
+     * {@code late}, failed by the caller outside the lock: refused, nothing stored).
+     */
+    private List<Pending> stillWanted(List<Pending> items, List<Pending> late) {
         List<Pending> live = new ArrayList<>(items.size());
         long now = System.nanoTime();
         for (Pending p : items) {
@@ -649,7 +720,7 @@ final class StreamPublisher {
                 leave(1);
             } else if (p.deadline - now <= 0) {
                 leave(1);
-                p.future.completeExceptionally(failure(refusal));
+                late.add(p);
             } else {
                 live.add(p);
             }

@@ -120,6 +120,42 @@ class RefusedForLibraryIT {
         await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
     }
 
+    @Test
+    void aRefusedBatchIsNotWrittenAgainAfterOneWrittenLaterThatLeftTheWaitEarly() throws Exception {
+        // b, written after a, leaves the batches on the wire before it is answered (its deadline passed: the expiry
+        // settles it as of unknown outcome), and is stored. a, refused, must not be written after it.
+        List<CompletableFuture<String>> sent = onTheLoop(() -> {
+            CompletableFuture<String> a = keyed("a");
+            CompletableFuture<String> b = publisher.submit(bytes("b"), bytes("t"), List.of(), System.nanoTime() - 1, null, null, null, false, true);
+            publisher.expire(System.nanoTime());
+            return List.of(a, b);
+        });
+
+        Throwable refused = catchThrowable(() -> sent.get(0).get(WAIT.toSeconds(), TimeUnit.SECONDS));
+        assertThat(refused).as("a is not written again after b").isNotNull();
+        assertThat(refused.getCause()).isInstanceOf(RedisServerException.class).hasMessageContaining("Function not found");
+        assertThat(payloads()).containsExactly("b");
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    @Test
+    void publishesWaitingForAFunctionCallToBeAnsweredAreWrittenWhenItIsEvenAfterItsDeadlineFreedItsPlace() throws Exception {
+        // a, a function call, passes its deadline (the expiry fails it and frees its place on the wire) while the bus has
+        // turned to scripts: b waits for a's answer, and must be written when it comes, not wait for another publish.
+        List<CompletableFuture<String>> sent = onTheLoop(() -> {
+            CompletableFuture<String> a = publisher.submit(bytes("a"), bytes("t"), List.of(), System.nanoTime() - 1, "k-a", null, null, false, true);
+            redis.code().noticed(new RedisCommandExecutionException("ERR Function not found"));
+            CompletableFuture<String> b = plain("b");
+            publisher.expire(System.nanoTime());
+            return List.of(a, b);
+        });
+
+        assertThat(sent.get(1)).as("b is written once a is answered").succeedsWithin(WAIT);
+        assertThat(sent.get(0)).isCompletedExceptionally();
+        assertThat(payloads()).containsExactly("b");
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
     private CompletableFuture<String> keyed(String payload) {
         return publisher.submit(bytes(payload), bytes("t"), List.of(), deadline(), "k-" + payload, null, null, false, true);
     }
