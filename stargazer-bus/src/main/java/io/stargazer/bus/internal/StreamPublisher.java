@@ -183,6 +183,8 @@ final class StreamPublisher {
      * could be written again if the server refuses it.
      */
     private final AtomicInteger functionBatches = new AtomicInteger();
+    /** Set when {@link #take} waited for {@link #functionBatches}: the answer that brings it to 0 drains then. */
+    private volatile boolean waitedForFunctions;
     /** Whether the batch {@link #take} just formed goes as functions: decided there, with the wait above, used by send. */
     private boolean nextAsFunctions;
     /** Under {@link #holdLock}: the number the next batch put in {@link #inFlight} gets (its place in writing order). */
@@ -433,8 +435,7 @@ final class StreamPublisher {
             // Lost to the drain: it may be written already, so its batch answers for it (the reply, or past the batch's
             // deadline, below or next round, unknown outcome). Won: never written; take counts it off when it polls it.
             if (p.claim(Pending.EXPIRED)) {
-                p.future.completeExceptionally(new BusConnectionException("publishing to stream '" + stream
-                        + "': not sent within the publish timeout (SG_PUBLISH_TIMEOUT_MS): nothing was written", null));
+                p.future.completeExceptionally(notSent());
             }
         }
         for (Batch b : inFlight) {
@@ -457,7 +458,8 @@ final class StreamPublisher {
         }
         boolean functions = code.functions();
         if (!functions && functionBatches.get() > 0) {
-            return List.of(); // until those are answered (see functionBatches): their answer drains again
+            waitedForFunctions = true;
+            if (functionBatches.get() > 0) return List.of(); // until those are answered (see functionBatches): the last one drains
         }
         nextAsFunctions = functions;
         Pending first;
@@ -581,8 +583,15 @@ final class StreamPublisher {
             // Only now, with the hold set: take() may write scripts again once no function call of this stream is out.
             if (batch.asFunctions) lastFunction = functionBatches.decrementAndGet() == 0;
         }
-        if (lastFunction && !code.functions()) {
-            drain.drain(); // the wait in take() is over: what queued behind it goes (nothing else may drain it)
+        if (lastFunction && waitedForFunctions) {
+            // The wait in take() is over: what queued behind it goes. Nothing else may drain it: this batch's place
+            // may have been given back at its deadline, and the library may be back meanwhile.
+            waitedForFunctions = false;
+            try {
+                drain.drain();
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                // the bus is closing: what is queued fails at its deadline, as every queued publish then
+            }
         }
         if (taken) code.noticed(error); // after the hold is set: from here on the drain writes scripts
         return taken;
@@ -654,6 +663,8 @@ final class StreamPublisher {
     private void end(Hold h, boolean closing) {
         List<Batch> freed = new ArrayList<>();
         List<Pending> late = new ArrayList<>();
+        List<Pending> unsent = new ArrayList<>();
+        List<Batch> notWritten = new ArrayList<>();
         boolean first = true;
         for (;;) {
             List<Batch> writes = new ArrayList<>();
@@ -668,11 +679,15 @@ final class StreamPublisher {
                     }
                 }
                 first = false;
-                for (List<Pending> items : h.parked) writes.add(Batch.of(items, functions));
+                for (List<Pending> items : h.parked) {
+                    List<Pending> live = closing ? List.of() : stillWanted(items, unsent);
+                    if (closing) notWritten.add(Batch.of(items, functions));
+                    else if (live.isEmpty()) freed.add(Batch.of(items, functions)); // its place on the wire, never used
+                    else writes.add(Batch.of(live, functions));
+                }
                 h.parked.clear();
-                if (writes.isEmpty() || closing) {
+                if (writes.isEmpty()) {
                     hold = null;
-                    if (closing) closingFail(writes, freed);
                     break;
                 }
                 for (Batch b : writes) track(b);
@@ -681,6 +696,14 @@ final class StreamPublisher {
         }
         RuntimeException refusal = failure(h.error);
         for (Pending p : late) p.future.completeExceptionally(refusal);
+        for (Pending p : unsent) p.future.completeExceptionally(notSent());
+        for (Batch b : notWritten) {
+            leave(b.items.size());
+            BusConnectionException e = new BusConnectionException("publishing to stream '" + stream
+                    + "': the bus closed before it could be written: nothing was written", null);
+            for (Pending p : b.items) p.future.completeExceptionally(e);
+            freed.add(b);
+        }
         if (h.spoiled || closing) {
             for (Batch b : h.refused) {
                 leave(b.items.size());
@@ -697,20 +720,15 @@ final class StreamPublisher {
         }
     }
 
-    /** The parked batches of a hold ended as the bus closes: not written, failed as such; their slots given back. */
-    private void closingFail(List<Batch> parked, List<Batch> freed) {
-        for (Batch b : parked) {
-            leave(b.items.size());
-            BusConnectionException e = new BusConnectionException("publishing to stream '" + stream
-                    + "': the bus closed before it could be written: nothing was written", null);
-            for (Pending p : b.items) p.future.completeExceptionally(e);
-            freed.add(b);
-        }
+    /** A publish past its deadline before it was written. */
+    private BusConnectionException notSent() {
+        return new BusConnectionException("publishing to stream '" + stream
+                + "': not sent within the publish timeout (SG_PUBLISH_TIMEOUT_MS): nothing was written", null);
     }
 
     /**
-     * The refused publishes still to be written: not cancelled by their callers, nor past their deadline (added to
-     * {@code late}, failed by the caller outside the lock: refused, nothing stored).
+     * The publishes of a refused or parked batch still to be written: not cancelled by their callers, nor past their
+     * deadline (added to {@code late}, failed by the caller outside the lock: nothing of them was stored).
      */
     private List<Pending> stillWanted(List<Pending> items, List<Pending> late) {
         List<Pending> live = new ArrayList<>(items.size());

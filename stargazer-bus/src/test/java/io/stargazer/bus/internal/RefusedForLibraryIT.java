@@ -156,6 +156,52 @@ class RefusedForLibraryIT {
         await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
     }
 
+    @Test
+    void publishesWaitingForAnExpiredFunctionCallAreWrittenWhenTheLibraryCameBackBeforeItsAnswer() throws Exception {
+        // As above, but the periodic check finds the library back before a's answer comes (helper-88's case).
+        List<CompletableFuture<String>> sent = onTheLoop(() -> {
+            CompletableFuture<String> a = publisher.submit(bytes("a"), bytes("t"), List.of(), System.nanoTime() - 1, "k-a", null, null, false, true);
+            redis.code().noticed(new RedisCommandExecutionException("ERR Function not found"));
+            CompletableFuture<String> b = plain("b");
+            publisher.expire(System.nanoTime());
+            redis.code().check(libraryAt(ServerCode.VERSION)); // the check's answer, given here: no blocking call on the loop
+            assertThat(redis.code().functions()).isTrue();
+            return List.of(a, b);
+        });
+
+        assertThat(sent.get(1)).as("b is written once a is answered").succeedsWithin(WAIT);
+        assertThat(sent.get(0)).isCompletedExceptionally();
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    @Test
+    void anAnswerRefusedAfterARefusedBatchFailsAndTheBatchesAroundItAreWrittenAgain() throws Exception {
+        // A step (Delivery.reply's script, here its function called with the library gone) between two refused batches:
+        // refused too, it stored nothing, so the hold ends and both batches are written again; the step itself fails
+        // (a delivery whose answer fails is handled again).
+        List<CompletableFuture<String>> sent = onTheLoop(() -> List.of(keyed("a"),
+                publisher.submitStep(() -> redis.sharedAsync().fcall("sg_reply", io.lettuce.core.ScriptOutputType.VALUE, new String[] {STREAM}),
+                        deadline()),
+                keyed("c")));
+
+        assertThat(sent.get(0)).succeedsWithin(WAIT);
+        assertThat(sent.get(2)).succeedsWithin(WAIT);
+        assertThat(sent.get(1)).failsWithin(WAIT);
+        assertThat(payloads()).containsExactly("a", "c");
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    /** Commands whose only answer is {@code FCALL_RO sg_version}'s: {@code version}. */
+    @SuppressWarnings("unchecked")
+    private static io.lettuce.core.cluster.api.sync.RedisClusterCommands<String, byte[]> libraryAt(int version) {
+        return (io.lettuce.core.cluster.api.sync.RedisClusterCommands<String, byte[]>) java.lang.reflect.Proxy.newProxyInstance(
+                RefusedForLibraryIT.class.getClassLoader(), new Class<?>[] {io.lettuce.core.cluster.api.sync.RedisClusterCommands.class},
+                (proxy, m, args) -> {
+                    if (m.getName().equals("fcallReadOnly")) return (long) version;
+                    throw new UnsupportedOperationException(m.getName());
+                });
+    }
+
     private CompletableFuture<String> keyed(String payload) {
         return publisher.submit(bytes(payload), bytes("t"), List.of(), deadline(), "k-" + payload, null, null, false, true);
     }
