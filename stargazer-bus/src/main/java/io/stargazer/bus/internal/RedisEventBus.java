@@ -79,6 +79,11 @@ final class RedisEventBus implements EventBus {
     /** Blocking publishes' own connections (BusConfig#blockingPublishConnections); null on a cluster, over TLS, or when 0. */
     private final CallerConnections callers;
     private final AtomicBoolean closed = new AtomicBoolean();
+
+    /** True once close() began: nothing more is acknowledged or published. */
+    boolean isClosed() {
+        return closed.get();
+    }
     /**
      * Set by {@link #close()} after its subscriptions closed, not before: their handlers still running may answer and
      * publish while close() waits for them (refused, an answer would be a failure, and on a last delivery a dead letter).

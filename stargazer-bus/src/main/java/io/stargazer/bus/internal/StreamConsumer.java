@@ -920,7 +920,7 @@ final class StreamConsumer implements Subscription {
                 permits.release();
                 continue;
             }
-            Held h = new Held(e, envelope, count, confirmFirst, readAt);
+            Held h = new Held(e, envelope, count, counts == null || counts.containsKey(e.id()), confirmFirst, readAt);
             inFlight.put(e.id(), h);
             try {
                 lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
@@ -1030,6 +1030,7 @@ final class StreamConsumer implements Subscription {
                 h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE), h.envelope.traceId());
         CompletionStage<?> stage;
         CompletableFuture<Void> attemptDone = new CompletableFuture<>();
+        h.attemptEnd = attemptDone;
         running.incrementAndGet();
         h.runningSince = now | 1; // never 0 while running
         attemptDone.whenComplete((r, e) -> {
@@ -1204,7 +1205,14 @@ final class StreamConsumer implements Subscription {
             held = h.lane;
         }
         if (fresh) {
-            h.done.whenComplete((r, e) -> held.complete(null));
+            // Settled (acknowledged, answered, dead-lettered, given back): the channel goes on once the attempt that
+            // settled it has ended, not while its handler still runs. Before, a retry running in this lane that settled
+            // its entry and then went on working let the channel's next entry run beside it.
+            h.done.whenComplete((r, e) -> {
+                CompletableFuture<Void> end = h.attemptEnd;
+                if (end == null) held.complete(null);
+                else end.whenComplete((x, y) -> held.complete(null));
+            });
         }
         attemptDone.whenComplete((r, e) -> {
             boolean release;
@@ -1381,12 +1389,14 @@ final class StreamConsumer implements Subscription {
     }
 
     /**
-     * Read here by a read of new entries, its delivery counted by that read, and not run: nothing about it says it
-     * failed. Not one taken over or re-read from the pending list (confirmFirst), whose count may be a default (a long
-     * pending list cuts XPENDING's reply short) that put back would wipe its real count.
+     * Read here, its delivery counted by that read (a read of new entries, of the pending list, or a takeover), and not
+     * run: nothing about it says it failed. Not one whose count is a default ({@link Held#countKnown}: XPENDING did not
+     * list it), which put back would wipe its real count. Before, no entry re-read from the pending list or taken over
+     * was given back: one closed twice before it ran (waiting behind a handler that outlasted close()) stayed counted,
+     * and with one delivery allowed was dead-lettered unrun.
      */
     private static boolean neverRun(Held h) {
-        return !h.ran && !h.confirmFirst && !h.countNextAttempt && !h.retrying && !h.done.isDone();
+        return !h.ran && h.countKnown && !h.countNextAttempt && !h.retrying && !h.done.isDone();
     }
 
     /**
@@ -1523,6 +1533,11 @@ final class StreamConsumer implements Subscription {
         volatile boolean lost;
         /** A handler ran it here: it was this consumer's, so found pending nowhere it is tried again (attemptOnce). */
         volatile boolean ran;
+        /**
+         * {@link #count} is the entry's delivery count as Redis had it when read here (a read of new entries: 1; a read
+         * of the pending list or a takeover: when XPENDING listed it), so it may be put back by one when given back.
+         */
+        final boolean countKnown;
         volatile ScheduledFuture<?> retryTask;
         int infrastructureFailures;
         /** {@link System#nanoTime()} when its running handler started, 0 while none runs; the last WARN about it. */
@@ -1530,12 +1545,15 @@ final class StreamConsumer implements Subscription {
         volatile long slowWarnedAt;
         /** The delivery of its latest attempt: what close() gives back when that attempt outlasts it. */
         volatile DeliveryImpl attempt;
+        /** Completes when its latest attempt has ended (handler returned, stage and answer complete); null before one. */
+        volatile CompletableFuture<Void> attemptEnd;
 
         /** The number of the read that fetched it ({@link #reads}). */
         final long readAt;
 
-        Held(RawEntry raw, Envelope envelope, long count, boolean confirmFirst, long readAt) {
+        Held(RawEntry raw, Envelope envelope, long count, boolean countKnown, boolean confirmFirst, long readAt) {
             this.readAt = readAt;
+            this.countKnown = countKnown;
             this.raw = raw;
             this.id = raw.id();
             this.envelope = envelope;
@@ -1583,10 +1601,7 @@ final class StreamConsumer implements Subscription {
         @Override
         public boolean ack() {
             if (!settled.compareAndSet(0, 1)) {
-                if (lateAfterGiveBack()) {
-                    acknowledgeLateSuccess(held);
-                    return true;
-                }
+                if (lateAfterGiveBack()) return acknowledgeLateSuccess(held);
                 return tooLate("ack");
             }
             settledAck(held, false);
@@ -1789,10 +1804,17 @@ final class StreamConsumer implements Subscription {
      * again (unless a consumer took it over meanwhile, after the claim time: then it runs there too, as any entry whose
      * consumer was thought gone). Not counted as acknowledged by this subscription, whose delivery ended as given back.
      */
-    private void acknowledgeLateSuccess(Held h) {
+    private boolean acknowledgeLateSuccess(Held h) {
+        if (bus.isClosed()) {
+            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                    .log("A handler close() gave back while it ran has succeeded after the bus closed; its entry stays pending "
+                            + "and runs again on the consumer that takes it over");
+            return false;
+        }
         log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
                 .log("A handler close() gave back while it ran has succeeded; its entry is acknowledged");
         acks.ack(h.id);
+        return true;
     }
 
     /**

@@ -233,6 +233,44 @@ class ClosingWithHandlersIT {
         }
     }
 
+    /**
+     * Entries waiting behind a handler that outlasts close() are given back uncounted also when they were read from the
+     * consumer's pending list (a subscription reopened under the same name) rather than as new entries. Before, only new
+     * ones were: closed twice before they ran, they stayed counted, and with one delivery allowed the third subscription
+     * dead-lettered them unrun (helper-87).
+     */
+    @Test
+    void entriesReReadFromThePendingListAndNotRunAreGivenBackAtCloseToo() throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String in = t.inboundStream();
+        bus.ensureGroup(in, t.workerGroup());
+        for (int i = 0; i < 6; i++) bus.publish(in, Envelope.of("platform", "webchat", "channel_id", "c", "seq", i));
+        Set<Long> ran = ConcurrentHashMap.newKeySet();
+        for (int round = 1; round <= 3; round++) {
+            boolean last = round == 3;
+            Subscription sub = bus.subscribeAsync(ConsumerConfig.builder(in, t.workerGroup()).consumerName("a").maxDeliveries(1)
+                    .closeTimeout(Duration.ofMillis(300)).build(), d -> {
+                        long seq = d.envelope().longValue("seq", -1);
+                        if (seq == 0 && !last) return new CompletableFuture<Void>(); // outlasts close(): the others wait behind it
+                        ran.add(seq);
+                        return CompletableFuture.completedFuture(null);
+                    });
+            if (last) {
+                closer.add(sub);
+                break;
+            }
+            await("all six held, five waiting behind the first").atMost(Duration.ofSeconds(20)).until(() -> sub.stats().inFlight() == 6);
+            sub.close();
+        }
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            await("every entry ran, or one was dead-lettered").atMost(Duration.ofSeconds(20))
+                    .until(() -> ran.size() == 6 || raw.sync().exists(b(t.deadLetterStream(in))) == 1);
+            assertThat(raw.sync().exists(b(t.deadLetterStream(in)))).as("nothing dead-lettered").isZero();
+            assertThat(ran).containsExactlyInAnyOrder(0L, 1L, 2L, 3L, 4L, 5L);
+        }
+    }
+
     /** An asynchronous handler holds no handler thread while it works: close() waits for its stage all the same. */
     @Test
     void anAsynchronousHandlerThatAnswersWhileTheBusClosesStoresItsAnswer() throws Exception {

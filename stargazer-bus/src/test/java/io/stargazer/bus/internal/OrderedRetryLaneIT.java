@@ -120,6 +120,41 @@ class OrderedRetryLaneIT {
         assertThat(events).as("one channel's deliveries, in order").containsExactly("a1", "a2", "b");
     }
 
+    /**
+     * A retry that settles its entry (here ack(); reply() the same) and then goes on working keeps the channel until
+     * its handler returns, as a first delivery does. Before, the entry's settlement let the lane go at once, and the
+     * channel's next entry ran beside the retry's handler (helper-87: about 500 overlaps in 4 000 entries).
+     */
+    @Test
+    void aRetryThatSettlesBeforeItsHandlerReturnsKeepsTheChannelUntilItDoes() throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        List<String> events = new CopyOnWriteArrayList<>();
+        AtomicInteger aAttempts = new AtomicInteger();
+        CountDownLatch aSettled = new CountDownLatch(1);
+        CountDownLatch finishA = new CountDownLatch(1);
+        closer.add(finishA::countDown);
+        ordered(bus, Duration.ofMillis(50), d -> {
+            String content = d.envelope().content();
+            if (content.equals("a") && aAttempts.incrementAndGet() == 1) throw new IllegalStateException("a fails once");
+            events.add("start " + content);
+            d.ack();
+            if (content.equals("a")) {
+                aSettled.countDown();
+                finishA.await(); // work after settling
+            }
+            events.add("end " + content);
+        });
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "b"));
+
+        await("a's retry settled it").atMost(WAIT).until(() -> aSettled.getCount() == 0);
+        await("b waits while a's retry handler runs").during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(5))
+                .until(() -> !events.contains("start b"));
+        finishA.countDown();
+        await("b handled").atMost(WAIT).until(() -> events.contains("end b"));
+        assertThat(events).as("one channel's handlers, one at a time").containsExactly("start a", "end a", "start b", "end b");
+    }
+
     /** A subscription to the inbound stream with ORDERED retries after {@code backoff}, four deliveries at once. */
     @Test
     void withManualAckAChannelsEntriesNackedTogetherAreRetriedInStreamOrder() throws Exception {
