@@ -1,5 +1,7 @@
 package io.stargazer.bus.internal;
 
+import io.stargazer.bus.StargazerException;
+
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.output.ValueOutput;
 import io.lettuce.core.protocol.CommandArgs;
@@ -76,8 +78,9 @@ final class DeadLetters {
 
     /**
      * Dead-letters {@code e} after {@code deliveries} deliveries (0 when unknown) because of {@code error}. Completes
-     * true once copied and acknowledged; false when this call stored nothing: the entry stays pending (the dead-letter
-     * stream is full, or the copy failed), or its dead letter was stored already and it is only acknowledged.
+     * true once copied and acknowledged; false when its dead letter was stored already and it is only acknowledged;
+     * exceptionally when nothing was done and the entry stays pending (the outbox the dead letter goes through is full,
+     * or the copy failed): the caller may try again.
      */
     CompletableFuture<Boolean> send(RawEntry e, long deliveries, String error) {
         String written = outbox == null ? deadStream : outbox;
@@ -87,7 +90,7 @@ final class DeadLetters {
             // written directly is never full: StreamGuard.keptWhole.)
             log.atWarn().addKeyValue("stream", stream).addKeyValue("stream_msg_id", e.id()).addKeyValue("dead_letter_stream", deadStream)
                     .addKeyValue("outbox", written).log("Outbox for the dead letter is full; the entry stays pending");
-            return CompletableFuture.completedFuture(false);
+            return CompletableFuture.failedFuture(new StargazerException("the outbox '" + written + "' the dead letter goes through is full"));
         }
         String key = Dedupe.deadLetterKey(stream, e.id(), group);
         List<byte[]> fields = new ArrayList<>(e.flatFields());
@@ -103,7 +106,7 @@ final class DeadLetters {
                 if (err != null) {
                     log.atWarn().addKeyValue("stream", stream).addKeyValue("stream_msg_id", e.id())
                             .log("Dead-lettering failed; the entry stays pending: " + err.getMessage());
-                    done.complete(false);
+                    done.completeExceptionally(err);
                     return;
                 }
                 acks.ack(e.id());
@@ -122,7 +125,7 @@ final class DeadLetters {
         } catch (RuntimeException ex) {
             log.atWarn().addKeyValue("stream", stream).addKeyValue("stream_msg_id", e.id())
                     .log("Dead-lettering failed; the entry stays pending: " + ex.getMessage());
-            done.complete(false);
+            done.completeExceptionally(ex);
         }
         return done;
     }

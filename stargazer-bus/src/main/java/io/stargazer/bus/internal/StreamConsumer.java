@@ -1254,15 +1254,41 @@ final class StreamConsumer implements Subscription {
     private CompletableFuture<Boolean> deadLetterHeld(Held h, String why) {
         h.retrying = true;
         CompletableFuture<Boolean> stored = deadLetters.send(h.raw, h.count, why).whenComplete((done, e) -> {
-            if (Boolean.TRUE.equals(done)) {
-                deadLettered.increment();
+            if (e == null) {
+                if (done) deadLettered.increment();
+                finish(h, false);
+            } else {
+                deadLetterAgain(h, why);
             }
-            // Not stored: the entry stays pending with this consumer and comes back through a claim later.
-            finish(h, false);
         });
         settling.add(stored);
         stored.whenComplete((r, e) -> settling.remove(stored));
         return stored;
+    }
+
+    /**
+     * Dead-lettering {@code h} failed (Redis out of reach, the outbox full): it is tried again after the infrastructure
+     * backoff, the entry held meanwhile (and with ORDERED retries its channel). Before, it was let go at once: its
+     * channel went on, and the entry came back through a claim and ran again after the channel's later entries. At
+     * close it stays pending, to be dead-lettered by whoever takes it over.
+     */
+    private void deadLetterAgain(Held h, String why) {
+        if (stopping) {
+            finish(h, false);
+            return;
+        }
+        h.infrastructureFailures++;
+        long backoff = Failures.backoffMillis(cfg.retryBackoff(), Failures.MAX_INFRASTRUCTURE_BACKOFF.compareTo(cfg.maxRetryBackoff()) < 0
+                ? Failures.MAX_INFRASTRUCTURE_BACKOFF : cfg.maxRetryBackoff(), h.infrastructureFailures);
+        try {
+            h.retryTask = bus.timers().schedule(() -> {
+                h.retryTask = null;
+                if (stopping) finish(h, false);
+                else deadLetterHeld(h, why);
+            }, backoff, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException closing) {
+            finish(h, false);
+        }
     }
 
     /** Why an entry delivered {@code count} times is dead-lettered without running. */

@@ -155,6 +155,36 @@ class OrderedRetryLaneIT {
         assertThat(events).as("one channel's handlers, one at a time").containsExactly("start a", "end a", "start b", "end b");
     }
 
+    /**
+     * An entry whose dead letter cannot be stored (here the dead-letter stream's name holds a string: WRONGTYPE; in the
+     * tests from outside, Redis killed) keeps its channel and is dead-lettered once it can be. Before, it was let go:
+     * the channel's next entry ran, and the entry came back through a claim and ran again after it (helper-87).
+     */
+    @Test
+    void anEntryWhoseDeadLetterCannotBeStoredYetKeepsItsChannelUntilItIs() throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String dead = t.deadLetterStream(t.inboundStream());
+        List<String> events = new CopyOnWriteArrayList<>();
+        try (io.stargazer.bus.testing.RawRedis raw = new io.stargazer.bus.testing.RawRedis(TestRedis.url())) {
+            raw.sync().set(io.stargazer.bus.testing.RawRedis.b(dead), io.stargazer.bus.testing.RawRedis.b("not a stream"));
+            ordered(bus, Duration.ofMillis(50), d -> {
+                events.add(d.envelope().content());
+                if (d.envelope().content().equals("a")) throw new io.stargazer.bus.NotRetryableException("a cannot be handled", null);
+            });
+            bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "a"));
+            bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "b"));
+
+            await("a ran").atMost(WAIT).until(() -> events.contains("a"));
+            await("b waits while a's dead letter cannot be stored").during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(5))
+                    .until(() -> !events.contains("b"));
+            raw.sync().del(io.stargazer.bus.testing.RawRedis.b(dead));
+            await("b handled").atMost(WAIT).until(() -> events.contains("b"));
+            await("a dead-lettered").atMost(WAIT).until(() -> raw.xlen(dead) == 1);
+            assertThat(events).as("one channel's deliveries, in order, a once").containsExactly("a", "b");
+        }
+    }
+
     /** A subscription to the inbound stream with ORDERED retries after {@code backoff}, four deliveries at once. */
     @Test
     void withManualAckAChannelsEntriesNackedTogetherAreRetriedInStreamOrder() throws Exception {
