@@ -14,7 +14,9 @@ import org.slf4j.LoggerFactory;
  * that queued while the previous one was on the wire. Runs on the shared connection, so acknowledging never waits
  * behind a blocking read. An XACK that fails because Redis could not take it (a lost connection, a paused server) is
  * kept and sent again ({@link #resendFailed}): its handler ran, and forgetting it made the consumer's next read of its
- * own pending list run it a second time. One refused for another reason leaves its entries pending: delivered again,
+ * own pending list run it a second time. So is one a cluster redirected past Lettuce's redirects (MOVED, ASK, TRYAGAIN
+ * during a slot migration: {@link Failures#TRANSIENT_CODES}): it ran nowhere, and goes to the slot's owner once the
+ * nodes agree on it (the cluster client follows the redirect, and re-reads the topology). One refused for another reason leaves its entries pending: delivered again,
  * at least once, never lost. Thread-safe; replies complete on a Redis I/O thread, where only the next XACK is sent.
  */
 final class AckBatcher {

@@ -25,8 +25,13 @@ import org.slf4j.LoggerFactory;
  * channel: Lettuce's watchdog then opens a new one (commands written on the old one are written again there, except
  * publishes, which fail with an unknown outcome: {@link WriteOnce}).
  *
- * <p>On a cluster every primary's connection is checked on its own. Runs on the bus's maintenance thread; the PING
- * replies complete on Redis I/O threads, where they only clear a field.
+ * <p>On a cluster every primary's connection is checked on its own: the very connection the cluster client routes the
+ * primary's slots to (Lettuce keeps it by host and port; a connection asked for by node id is another one, and checking
+ * that one, as before, replaced a connection that carried nothing, while publishes waiting on the routed one were
+ * answered by a paused primary after its replica had taken over, and then discarded as it rejoined as a replica: told
+ * "stored", lost). A connection whose PING is outstanding is still checked when its node is no longer a primary or is
+ * marked failed (a failover meanwhile): what waits on it is failed as of unknown outcome at the dead-peer timeout.
+ * Runs on the bus's maintenance thread; the PING replies complete on Redis I/O threads, where they only clear a field.
  */
 final class ConnectionHealth {
     private static final Logger log = LoggerFactory.getLogger(ConnectionHealth.class);
@@ -41,6 +46,8 @@ final class ConnectionHealth {
     private static final long DOWN_REPORT_NANOS = 30_000_000_000L;
 
     private static final class Probe {
+        /** The connection probed, so one whose node left the primaries is still checked while its PING is out. */
+        volatile StatefulConnection<String, byte[]> connection;
         volatile long sentAt;
         volatile CompletableFuture<?> ping;
         volatile boolean replaced;
@@ -57,13 +64,31 @@ final class ConnectionHealth {
     }
 
     void check() {
-        for (Map.Entry<String, StatefulConnection<String, byte[]>> e : connections().entrySet()) {
+        Map<String, StatefulConnection<String, byte[]>> current = connections();
+        for (Map.Entry<String, StatefulConnection<String, byte[]>> e : current.entrySet()) {
             check(e.getKey(), e.getValue());
+        }
+        // Nodes no longer checked as primaries: kept until a PING still out on them is answered or has replaced them.
+        for (var it = probes.entrySet().iterator(); it.hasNext();) {
+            Map.Entry<String, Probe> e = it.next();
+            if (current.containsKey(e.getKey())) continue;
+            Probe p = e.getValue();
+            CompletableFuture<?> ping = p.ping;
+            if (ping != null && !ping.isDone() && !p.replaced && p.connection != null) {
+                check(e.getKey(), p.connection);
+            } else {
+                it.remove();
+            }
         }
     }
 
     private void check(String name, StatefulConnection<String, byte[]> c) {
         Probe p = probes.computeIfAbsent(name, k -> new Probe());
+        if (p.connection != c) {
+            p.connection = c; // a new connection (a topology change): its own probe
+            p.ping = null;
+            p.replaced = false;
+        }
         long now = System.nanoTime();
         CompletableFuture<?> ping = p.ping;
         if (ping != null && !ping.isDone()) {
@@ -96,14 +121,15 @@ final class ConnectionHealth {
             for (RedisClusterNode n : nodes) {
                 if (n.is(RedisClusterNode.NodeFlag.UPSTREAM) && !n.is(RedisClusterNode.NodeFlag.FAIL)) {
                     try {
-                        StatefulRedisConnection<String, byte[]> c = cluster.getConnection(n.getNodeId(), ConnectionIntent.WRITE);
+                        // By host and port, as the cluster client routes a slot's commands (not by node id: another connection).
+                        StatefulRedisConnection<String, byte[]> c = cluster.getConnection(n.getUri().getHost(), n.getUri().getPort(),
+                                ConnectionIntent.WRITE);
                         out.put(n.getUri().getHost() + ":" + n.getUri().getPort(), c);
                     } catch (RuntimeException e) {
                         // unreachable node: the cluster client's own reconnect and topology refresh handle it
                     }
                 }
             }
-            probes.keySet().retainAll(out.keySet());
             return out;
         }
         return Map.of("shared", shared);

@@ -21,9 +21,16 @@ import java.util.concurrent.ExecutionException;
  * dead-letter it; anything else is the handler's own failure and counts.
  */
 final class Failures {
-    /** Server error codes that mean "the server cannot serve now", not "this entry is bad". */
+    /**
+     * Server error codes that mean "the server cannot serve now", not "this entry is bad". MOVED and ASK reach the bus
+     * only when Lettuce's redirects ran out (its {@code maxRedirects}, 5 by default, which the bus keeps): during a
+     * slot migration whose nodes do not yet agree on the slot's owner, each sending the command to the other. The
+     * command ran nowhere, and the same one succeeds once they agree.
+     */
     static final Set<String> TRANSIENT_CODES = Set.of("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN",
-            "TRYAGAIN", "NOREPLICAS");
+            "TRYAGAIN", "NOREPLICAS", "MOVED", "ASK");
+    /** Cluster replies that say a command ran nowhere and goes to (another) node later: see {@link #TRANSIENT_CODES}. */
+    static final Set<String> REDIRECT_CODES = Set.of("MOVED", "ASK", "TRYAGAIN");
     /** Cap of the backoff between tries after an infrastructure failure: the server may be back any moment. */
     static final Duration MAX_INFRASTRUCTURE_BACKOFF = Duration.ofSeconds(2);
 
@@ -55,6 +62,14 @@ final class Failures {
             }
         }
         return false;
+    }
+
+    /** True when {@code error} is a cluster's redirect the client could not follow ({@link #REDIRECT_CODES}): nothing ran. */
+    static boolean isRedirect(Throwable error) {
+        Throwable e = unwrap(error);
+        String code = e instanceof RedisServerException rse ? rse.code()
+                : e instanceof RedisCommandExecutionException ? RedisServerException.codeOf(e.getMessage()) : "";
+        return REDIRECT_CODES.contains(code);
     }
 
     /** The {@link io.stargazer.bus.NotRetryableException} in {@code t}'s cause chain, or null. */

@@ -70,12 +70,20 @@ import io.stargazer.bus.RedisServerException;
  * before. So that a batch is not written as a script while one written before it as a function may still be refused,
  * the drain waits, when the bus has just turned to scripts, for the stream's function calls to be answered
  * ({@link #functionBatches}).
+ *
+ * <p>A batch a cluster redirected past Lettuce's redirects (MOVED, ASK, TRYAGAIN: during a slot migration whose nodes
+ * do not yet agree on the slot's owner; {@link Failures#isRedirect}) ran nowhere either, and is held and written again
+ * the same way, {@link #REDIRECT_RETRY} later (each time), until the nodes agree or the publishes' deadlines pass (then
+ * they fail with that reply: nothing was written). On a cluster one batch is in flight per stream, so nothing written
+ * after it can be overtaken; the batches formed meanwhile are written after it.
  */
 final class StreamPublisher {
     /** Two batches in flight keep the connection busy while one is being answered, without shrinking batches. */
     static final int MAX_IN_FLIGHT = 2;
     /** Bytes one batch may carry, so one command never grows unbounded. */
     static final int MAX_BATCH_BYTES = 4 << 20;
+    /** How long a batch refused by a cluster's redirect waits before it is written again ({@link Failures#isRedirect}). */
+    static final java.time.Duration REDIRECT_RETRY = java.time.Duration.ofMillis(50);
 
     static final String BATCH_SCRIPT = """
             local n = tonumber(ARGV[1])
@@ -266,12 +274,14 @@ final class StreamPublisher {
     }
 
     /**
-     * A batch refused for want of the library (the first of {@code refused}), the batches written after it still
+     * A batch refused for want of the library or by a cluster's redirect (the first of {@code refused}), the batches written after it still
      * unanswered ({@code waitingFor}), and what the drain formed meanwhile ({@code parked}, written when the hold ends).
      * {@code spoiled}: one written after it may have stored an entry, so the refused ones fail.
      */
     private static final class Hold {
         final Throwable error;
+        /** A batch it holds was refused by a cluster's redirect: written again after {@link #REDIRECT_RETRY}, not at once. */
+        boolean redirected;
         final List<Batch> refused = new ArrayList<>();
         final java.util.Set<Batch> waitingFor = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         final List<List<Pending>> parked = new ArrayList<>();
@@ -575,11 +585,12 @@ final class StreamPublisher {
      * or one written after it and refused the same way. Any other answer of a batch the hold waits for spoils it.
      */
     private boolean held(Batch batch, Throwable error) {
-        boolean refused = error != null && code.follows() && ServerCode.refusedForLibrary(error);
+        boolean redirect = error != null && Failures.isRedirect(error);
+        boolean refused = error != null && (redirect || code.follows() && ServerCode.refusedForLibrary(error));
         boolean taken;
         boolean lastFunction = false;
         synchronized (holdLock) {
-            taken = hold(batch, refused, error);
+            taken = hold(batch, refused, redirect, error);
             // Only now, with the hold set: take() may write scripts again once no function call of this stream is out.
             if (batch.asFunctions) lastFunction = functionBatches.decrementAndGet() == 0;
         }
@@ -593,12 +604,12 @@ final class StreamPublisher {
                 // the bus is closing: what is queued fails at its deadline, as every queued publish then
             }
         }
-        if (taken) code.noticed(error); // after the hold is set: from here on the drain writes scripts
+        if (taken && !redirect) code.noticed(error); // after the hold is set: from here on the drain writes scripts
         return taken;
     }
 
     /** Under {@link #holdLock}: {@link #held}'s decision. */
-    private boolean hold(Batch batch, boolean refused, Throwable error) {
+    private boolean hold(Batch batch, boolean refused, boolean redirect, Throwable error) {
         Hold h = hold;
         if (h == null) {
             // A batch written after this one may have stored its entries already: written again, it would land after them.
@@ -606,6 +617,7 @@ final class StreamPublisher {
             inFlight.remove(batch);
             h = hold = new Hold(error);
             h.refused.add(batch);
+            h.redirected = redirect;
             for (Batch b : inFlight) {
                 if (b.seq > batch.seq) h.waitingFor.add(b);
             }
@@ -614,6 +626,7 @@ final class StreamPublisher {
         } else if (refused && batch.settled.compareAndSet(false, true)) {
             inFlight.remove(batch);
             h.refused.add(batch);
+            h.redirected |= redirect;
         } else {
             h.spoiled = true;
             endIfAnswered(h);
@@ -646,6 +659,15 @@ final class StreamPublisher {
         if (!h.waitingFor.isEmpty() || h.ending) return;
         h.ending = true;
         try {
+            if (h.redirected) {
+                // The nodes do not agree on the slot's owner yet: give them a moment instead of bouncing between them.
+                // A loop that shuts down meanwhile cancels the task: then fail what the hold kept, as below.
+                loop.schedule(() -> end(h, false), REDIRECT_RETRY.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+                        .addListener(f -> {
+                            if (f.isCancelled()) java.util.concurrent.ForkJoinPool.commonPool().execute(() -> end(h, true));
+                        });
+                return;
+            }
             loop.execute(() -> end(h, false));
         } catch (java.util.concurrent.RejectedExecutionException e) {
             // The bus is closing: nothing is written any more; fail what the hold kept, off this thread and its lock.
