@@ -17,7 +17,9 @@ import java.util.Objects;
  *   <tr><td>{@code maxAttempts}</td><td>{@value #DEFAULT_MAX_ATTEMPTS}</td><td>1 to 100; above 1 needs a dedupe key</td>
  *       <td>how often the publish is tried: a failure that may be passing (no answer, lost connection, a server that
  *       cannot serve now, a full queue or stream) is tried again after 100 ms, doubling up to 2 s, within
- *       {@link BusConfig#publishTimeout()} per attempt. The dedupe key makes a retry after an unknown outcome safe. While
+ *       {@link BusConfig#publishTimeout()} per attempt. A try the client refused because it had no connection at the moment
+ *       (Redis restarting; nothing was written) is tried again every 100 ms without using up an attempt, for up to
+ *       {@link BusConfig#publishTimeout()} from the call. The dedupe key makes a retry after an unknown outcome safe. While
        it waits to be tried again, this process's later publishes to the stream wait behind it, so that order within the
        stream is kept (docs/once.md).</td></tr>
  * </table>

@@ -103,6 +103,33 @@ class LibraryFollowIT {
     }
 
     /**
+     * An answer refused because the library went ("ERR Function not found") is Redis's failure, not the entry's: tried
+     * again uncounted (as a script), never dead-lettered for it. Before, it counted as a delivery, and with one delivery
+     * allowed the question was dead-lettered unanswered (helper-86).
+     */
+    @Test
+    void anAnswerRefusedAsTheLibraryGoesIsTriedAgainUncounted() throws Exception {
+        try (EventBus bus = EventBus.connect(url, config); RawRedis raw = new RawRedis(url)) {
+            assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
+            java.util.concurrent.atomic.AtomicBoolean flushed = new java.util.concurrent.atomic.AtomicBoolean();
+            bus.subscribe(bus.consumer(t.inboundStream(), t.workerGroup()).consumerName("w").maxDeliveries(1).build(), d -> {
+                // The library goes right before the answer: its FCALL is the first call refused (the consumer's own
+                // function calls, which would turn the bus to scripts first, come seconds apart).
+                if (flushed.compareAndSet(false, true)) raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
+                d.reply(t.outboundStream("webchat"), Envelope.of("channel_id", d.envelope().channelId(), "content", "re:" + d.envelope().content()))
+                        .get(10, TimeUnit.SECONDS);
+                answered.add(d.envelope().content());
+            });
+            bus.publish(t.inboundStream(), Envelope.of("channel_id", "c", "content", "question"));
+
+            await().atMost(Duration.ofSeconds(20)).until(() -> answered.contains("question")
+                    || raw.sync().exists(RawRedis.b(t.deadLetterStream(t.inboundStream()))) == 1);
+            assertThat(raw.sync().exists(RawRedis.b(t.deadLetterStream(t.inboundStream())))).as("dead-lettered").isZero();
+            assertThat(raw.sync().xlen(RawRedis.b(t.outboundStream("webchat")))).as("answered once").isEqualTo(1);
+        }
+    }
+
+    /**
      * Publishes written as functions when the library goes are written again as scripts, in their order, instead of
      * failing (before, each batch on the wire then was refused: "ERR Function not found"). Keyed publishes, so every
      * batch is a function call while the library is there: none can be stored between a refused batch and its second

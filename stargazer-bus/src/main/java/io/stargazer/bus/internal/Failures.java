@@ -60,6 +60,13 @@ final class Failures {
             if (e instanceof RedisCommandExecutionException rce && TRANSIENT_CODES.contains(RedisServerException.codeOf(rce.getMessage()))) {
                 return true;
             }
+            // The library's function gone from the server (an empty restart, FUNCTION FLUSH): nothing ran, the bus runs
+            // scripts from its next call (ServerCode), and the entry is not at fault. Before, an answer refused so counted
+            // as a delivery, and with one delivery allowed a healthy entry was dead-lettered (helper-86).
+            if ((e instanceof RedisServerException || e instanceof RedisCommandExecutionException)
+                    && String.valueOf(e.getMessage()).contains("Function not found")) {
+                return true;
+            }
         }
         return false;
     }

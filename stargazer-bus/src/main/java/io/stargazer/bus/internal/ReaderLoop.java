@@ -30,6 +30,14 @@ final class ReaderLoop {
             return true;
         }
 
+        /**
+         * After {@link #failed} returned true: whether it repaired what failed (re-created a lost group), so the next
+         * turn goes at once instead of after the backoff, which is for a Redis that cannot serve yet.
+         */
+        default boolean repaired() {
+            return false;
+        }
+
         /** The first turn that succeeded after a failed one. */
         default void recovered() {
         }
@@ -122,6 +130,10 @@ final class ReaderLoop {
                     log.atWarn().log(what + " lost Redis; reconnecting: " + e.getMessage());
                 } else {
                     log.atDebug().log(what + " still failing: " + e.getMessage());
+                }
+                if (body.repaired()) {
+                    backoff = 100;
+                    continue;
                 }
                 backOff(backoff);
                 backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);

@@ -97,6 +97,13 @@ public final class Redis implements AutoCloseable {
 
     /** Blocking reads wait at most this long (ConsumerConfig caps blockTimeout at it); their command timeout adds the dead-peer timeout. */
     static final Duration MAX_BLOCK = Duration.ofSeconds(5);
+    /**
+     * The longest wait between Lettuce's attempts to reconnect a lost connection (doubling from 1 ms up to it). Lettuce's
+     * own default doubles up to 30 s, so a node found Redis back up to as long again as the outage had lasted (14 s after a
+     * 20 s outage, each publish meanwhile refused "not connected": tests from outside, helper-86); an attempt a second
+     * costs a refused TCP connect while Redis is down.
+     */
+    static final Duration MAX_RECONNECT_DELAY = Duration.ofSeconds(1);
     /** How long Netty may take to stop an event loop at shutdown (Lettuce's default). */
     static final Duration SHUTDOWN_QUIET_TIMEOUT = Duration.ofSeconds(2);
     /** How long a close waits for Lettuce's shutdown before it returns anyway ({@link #shutdown}). */
@@ -166,7 +173,9 @@ public final class Redis implements AutoCloseable {
             // Shares the base's threads, which only the base's shutdown stops: named here, since mutate() alone gives
             // the copy I/O threads of its own and the base's executor and timer as its own to shut down.
             withWriteOnce = base.mutate().eventLoopGroupProvider(base.eventLoopGroupProvider()).eventExecutorGroup(base.eventExecutorGroup())
-                    .timer(base.timer()).nettyCustomizer(writeOnce.customizer(base.nettyCustomizer())).build();
+                    .timer(base.timer()).nettyCustomizer(writeOnce.customizer(base.nettyCustomizer()))
+                    .reconnectDelay(io.lettuce.core.resource.Delay.exponential(Duration.ofMillis(1), MAX_RECONNECT_DELAY, 2, TimeUnit.MILLISECONDS))
+                    .build();
         }
 
         void shutdown() {

@@ -180,6 +180,7 @@ final class StreamConsumer implements Subscription {
         this.loop = new ReaderLoop(bus.redis(), "stargazer-reader-" + cfg.stream(), false, what, log, new ReaderLoop.Body() {
             @Override public void turn(ReaderConnection conn) throws InterruptedException { StreamConsumer.this.turn(conn); }
             @Override public boolean failed(Throwable e) { return StreamConsumer.this.readerFailed(e); }
+            @Override public boolean repaired() { return groupRecreated; }
             @Override public void recovered() { state.compareAndSet(State.RECONNECTING, paused ? State.PAUSED : State.RUNNING); }
             @Override public void ending(ReaderConnection conn) {
                 try {
@@ -507,12 +508,20 @@ final class StreamConsumer implements Subscription {
         }
         failure = e;
         state.updateAndGet(s -> s == State.STOPPED || s == State.FAILED ? s : State.RECONNECTING);
+        groupRecreated = false;
         if (e instanceof RedisServerException.NoGroup) {
             lostThrough.accumulateAndGet(reads.get(), Math::max); // the reader hands out nothing between
-            recreateGroup();
+            groupRecreated = recreateGroup();
         }
         return true;
     }
+
+    /**
+     * The reader's last failure was a lost group, and it re-created it: its next turn goes at once. Before, it waited
+     * out the backoff (up to {@link ReaderLoop#MAX_BACKOFF_MS}) first, 5 s more of stall after an empty restart.
+     * Reader thread only.
+     */
+    private boolean groupRecreated;
 
     /**
      * The reader's reads (XREADGROUP, XAUTOCLAIM) so far, numbered in order as they are sent; each entry carries its read's

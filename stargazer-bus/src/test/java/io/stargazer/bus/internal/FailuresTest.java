@@ -22,7 +22,10 @@ class FailuresTest {
         assertThat(Failures.isInfrastructure(new CompletionException(RedisServerException.of("READONLY You can't write", "", null)))).isTrue();
         assertThat(Failures.isInfrastructure(new RuntimeException(new RedisCommandExecutionException("LOADING Redis is loading")))).isTrue();
         assertThat(Failures.isInfrastructure(new RedisCommandTimeoutException("timeout"))).isTrue();
-        assertThat(Failures.isInfrastructure(new RedisCommandTimeoutException("timeout"))).isTrue();
+        // The library gone with an empty restart: the server's state, not the entry's fault.
+        assertThat(Failures.isInfrastructure(new CompletionException(RedisServerException.of("ERR Function not found", "FCALL", null)))).isTrue();
+        assertThat(Failures.isInfrastructure(new RedisCommandExecutionException("ERR Function not found"))).isTrue();
+        assertThat(Failures.isInfrastructure(new IllegalStateException("Function not found, said the handler"))).isFalse();
     }
 
     @Test
