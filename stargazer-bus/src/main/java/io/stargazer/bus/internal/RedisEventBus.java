@@ -134,7 +134,7 @@ final class RedisEventBus implements EventBus {
         long expiry = Math.max(10, Math.min(100, config.publishTimeout().toMillis() / 10));
         timers.scheduleWithFixedDelay(this::expirePublishes, expiry, expiry, TimeUnit.MILLISECONDS);
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
-                this::length, this::groups, maintenance);
+                this::length, this::groups, maintenance, config.trimPolicy());
         this.deadLetters = new RedisDeadLetters(this);
     }
 
