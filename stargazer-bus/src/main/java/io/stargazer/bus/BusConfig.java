@@ -31,7 +31,7 @@ import java.util.Objects;
  *   <tr><td>{@code maxEnvelopeBytes}</td><td>{@code SG_MAX_ENVELOPE_BYTES}</td><td>{@value #DEFAULT_MAX_ENVELOPE_BYTES}</td>
  *       <td>&gt; 0</td><td>largest encoded envelope accepted for publishing</td></tr>
  *   <tr><td>{@code backlogCheckInterval}</td><td>{@code SG_BACKLOG_CHECK_MS}</td>
- *       <td>{@link #DEFAULT_BACKLOG_CHECK_INTERVAL} (5 s)</td><td>&gt; 0</td>
+ *       <td>{@link #DEFAULT_BACKLOG_CHECK_INTERVAL} (5 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>how often, at most, one stream's backlog is checked while it is published to</td></tr>
  *   <tr><td>{@code publishBatchMax}</td><td></td><td>{@value #DEFAULT_PUBLISH_BATCH_MAX}</td><td>&gt; 0</td>
  *       <td>most entries one coalesced server-side publish carries</td></tr>
@@ -42,10 +42,10 @@ import java.util.Objects;
  *   <tr><td>{@code backpressure}</td><td>{@code SG_BACKPRESSURE}</td><td>{@link #DEFAULT_BACKPRESSURE} ({@code block})</td>
  *       <td>block, reject</td><td>what publishing to a full SAFE stream does</td></tr>
  *   <tr><td>{@code backpressureTimeout}</td><td>{@code SG_BACKPRESSURE_TIMEOUT_MS}</td>
- *       <td>{@link #DEFAULT_BACKPRESSURE_TIMEOUT} (10 s)</td><td>&gt; 0</td>
+ *       <td>{@link #DEFAULT_BACKPRESSURE_TIMEOUT} (10 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>how long a BLOCKed publish waits for room before it fails</td></tr>
  *   <tr><td>{@code publishTimeout}</td><td>{@code SG_PUBLISH_TIMEOUT_MS}</td><td>{@link #DEFAULT_PUBLISH_TIMEOUT} (10 s)</td>
- *       <td>&gt; 0</td><td>how long a publish may take, counted from the call (waiting for room and in the queue
+ *       <td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td><td>how long a publish may take, counted from the call (waiting for room and in the queue
  *       included)</td></tr>
  *   <tr><td>{@code publishQueueLimit}</td><td>{@code SG_PUBLISH_QUEUE_LIMIT}</td>
  *       <td>{@value #DEFAULT_PUBLISH_QUEUE_LIMIT}</td><td>&gt; 0</td>
@@ -56,7 +56,7 @@ import java.util.Objects;
  *       (a single server over plain TCP; 0: every publish goes through the shared connection). A blocking publish that
  *       finds none free, carries a dedupe key or retries goes through the shared connection (docs/reliability.md)</td></tr>
  *   <tr><td>{@code deadPeerTimeout}</td><td>{@code SG_DEAD_PEER_TIMEOUT_MS}</td>
- *       <td>{@link #DEFAULT_DEAD_PEER_TIMEOUT} (5 s)</td><td>&gt; 0</td>
+ *       <td>{@link #DEFAULT_DEAD_PEER_TIMEOUT} (5 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>
  *   <tr><td>{@code dedupeWindow}</td><td>{@code SG_DEDUPE_WINDOW_MS}</td>
  *       <td>{@link #DEFAULT_DEDUPE_WINDOW} (10 min)</td><td>{@link #MIN_DEDUPE_WINDOW} (1 ms) to {@link #MAX_DEDUPE_WINDOW} (365 days)</td>
@@ -71,7 +71,10 @@ import java.util.Objects;
  *       shared streams (docs/functions.md, "Relay mode"); a publish then completes with the outbox entry's id</td></tr>
  * </table>
  *
- * <p>Durations read from variables are whole milliseconds. The README's Settings table lists the same variables.
+ * <p>Durations read from variables are whole milliseconds. A duration longer than {@link #MAX_DURATION} (100 years), such
+ * as {@code Duration.ofSeconds(Long.MAX_VALUE)} for "forever", is accepted and taken as {@link #MAX_DURATION}; the
+ * getters return it ({@code dedupeWindow} excepted, whose bounds are stated). The README's Settings table lists the
+ * same variables.
  */
 public final class BusConfig {
 
@@ -121,6 +124,12 @@ public final class BusConfig {
      * exact below 2^53 ms; a week keeps far below that, and a key remembered for up to two weeks is more than any retry needs.
      */
     public static final Duration MAX_DEDUPE_WINDOW = Duration.ofDays(365);
+    /**
+     * The longest value of a duration setting ({@code dedupeWindow} has bounds of its own): 100 years. A longer one,
+     * such as {@code Duration.ofSeconds(Long.MAX_VALUE)} for "forever", is accepted and taken as this, so that no
+     * deadline computed from it (in nanoseconds from now) overflows.
+     */
+    public static final Duration MAX_DURATION = Duration.ofDays(36_500);
     public static final ServerCodeMode DEFAULT_SERVER_CODE = ServerCodeMode.AUTO;
     public static final PublishVia DEFAULT_PUBLISH_VIA = PublishVia.DIRECT;
 
@@ -353,19 +362,19 @@ public final class BusConfig {
         }
 
         public Builder maxEnvelopeBytes(int v) { this.maxEnvelopeBytes = Settings.positive(ENV_MAX_ENVELOPE_BYTES, v); return this; }
-        public Builder backlogCheckInterval(Duration v) { this.backlogCheckInterval = Settings.positive(ENV_BACKLOG_CHECK_MS, v); return this; }
+        public Builder backlogCheckInterval(Duration v) { this.backlogCheckInterval = Settings.positiveSaturated(ENV_BACKLOG_CHECK_MS, v, MAX_DURATION); return this; }
         public Builder publishBatchMax(int v) { this.publishBatchMax = Settings.positive("publishBatchMax", v); return this; }
         public Builder clock(Clock v) { this.clock = Settings.present("clock", v); return this; }
         public Builder trimPolicy(TrimPolicy v) { this.trimPolicy = Settings.present(ENV_TRIM_POLICY, v); return this; }
         public Builder backpressure(Backpressure v) { this.backpressure = Settings.present(ENV_BACKPRESSURE, v); return this; }
-        public Builder backpressureTimeout(Duration v) { this.backpressureTimeout = Settings.positive(ENV_BACKPRESSURE_TIMEOUT_MS, v); return this; }
-        public Builder publishTimeout(Duration v) { this.publishTimeout = Settings.positive(ENV_PUBLISH_TIMEOUT_MS, v); return this; }
+        public Builder backpressureTimeout(Duration v) { this.backpressureTimeout = Settings.positiveSaturated(ENV_BACKPRESSURE_TIMEOUT_MS, v, MAX_DURATION); return this; }
+        public Builder publishTimeout(Duration v) { this.publishTimeout = Settings.positiveSaturated(ENV_PUBLISH_TIMEOUT_MS, v, MAX_DURATION); return this; }
         public Builder publishQueueLimit(int v) { this.publishQueueLimit = Settings.positive(ENV_PUBLISH_QUEUE_LIMIT, v); return this; }
         public Builder blockingPublishConnections(int v) {
             this.blockingPublishConnections = Settings.notNegative(ENV_BLOCKING_PUBLISH_CONNECTIONS, v);
             return this;
         }
-        public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positive(ENV_DEAD_PEER_TIMEOUT_MS, v); return this; }
+        public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positiveSaturated(ENV_DEAD_PEER_TIMEOUT_MS, v, MAX_DURATION); return this; }
         public Builder dedupeWindow(Duration v) {
             this.dedupeWindow = Settings.between(ENV_DEDUPE_WINDOW_MS, v, MIN_DEDUPE_WINDOW, MAX_DEDUPE_WINDOW);
             return this;

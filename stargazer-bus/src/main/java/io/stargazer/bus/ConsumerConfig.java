@@ -19,7 +19,7 @@ import java.util.Objects;
  *       <td>the stream to read and the group to read it with (created at {@code $} if missing)</td></tr>
  *   <tr><td>{@code consumerName}</td><td>{@code SG_NODE_ID}</td><td>{@link BusConfig#defaultNodeId()}</td>
  *       <td>no white space or control characters</td><td>this consumer's name in the group</td></tr>
- *   <tr><td>{@code claimIdle}</td><td>{@code SG_CLAIM_IDLE_MS}</td><td>{@link #DEFAULT_CLAIM_IDLE} (30 s)</td><td>&gt; 0</td>
+ *   <tr><td>{@code claimIdle}</td><td>{@code SG_CLAIM_IDLE_MS}</td><td>{@link #DEFAULT_CLAIM_IDLE} (30 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>how long an entry must sit unacknowledged with another consumer before this one takes it over</td></tr>
  *   <tr><td>{@code maxDeliveries}</td><td>{@code SG_MAX_DELIVERIES}</td><td>{@value #DEFAULT_MAX_DELIVERIES}</td>
  *       <td>&gt; 0</td><td>deliveries an entry gets before it is dead-lettered</td></tr>
@@ -32,15 +32,15 @@ import java.util.Objects;
  *   <tr><td>{@code blockTimeout}</td><td></td><td>{@link #DEFAULT_BLOCK_TIMEOUT} (2 s)</td>
  *       <td>&gt; 0, at most {@link #MAX_BLOCK_TIMEOUT} (5 s)</td><td>BLOCK of each read</td></tr>
  *   <tr><td>{@code retryBackoff}</td><td>{@code SG_RETRY_BACKOFF_MS}</td><td>{@link #DEFAULT_RETRY_BACKOFF} (1 s)</td>
- *       <td>&gt; 0, at most maxRetryBackoff</td><td>delay before the second delivery of a failed entry; doubles per delivery</td></tr>
+ *       <td>&gt; 0, at most maxRetryBackoff; above {@link #MAX_DURATION} lowered to it</td><td>delay before the second delivery of a failed entry; doubles per delivery</td></tr>
  *   <tr><td>{@code maxRetryBackoff}</td><td>{@code SG_MAX_RETRY_BACKOFF_MS}</td>
- *       <td>{@link #DEFAULT_MAX_RETRY_BACKOFF} (60 s)</td><td>&gt; 0</td><td>the longest redelivery delay</td></tr>
+ *       <td>{@link #DEFAULT_MAX_RETRY_BACKOFF} (60 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td><td>the longest redelivery delay</td></tr>
  *   <tr><td>{@code manualAck}</td><td></td><td>{@value #DEFAULT_MANUAL_ACK}</td><td></td>
  *       <td>true: a handler that returns does not acknowledge; the application calls {@link Delivery#ack()}</td></tr>
- *   <tr><td>{@code closeTimeout}</td><td></td><td>{@link #DEFAULT_CLOSE_TIMEOUT} (10 s)</td><td>&gt; 0</td>
+ *   <tr><td>{@code closeTimeout}</td><td></td><td>{@link #DEFAULT_CLOSE_TIMEOUT} (10 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>how long {@link Subscription#close()} waits for in-flight handlers; those still running are
  *       interrupted, and their entries given back (left pending, the delivery not counted)</td></tr>
- *   <tr><td>{@code consumerIdleLimit}</td><td></td><td>{@link #DEFAULT_CONSUMER_IDLE_LIMIT} (1 h)</td><td>&gt; 0</td>
+ *   <tr><td>{@code consumerIdleLimit}</td><td></td><td>{@link #DEFAULT_CONSUMER_IDLE_LIMIT} (1 h)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>consumers of the group idle longer than this with nothing pending are removed</td></tr>
  *   <tr><td>{@code deadLetterStream}</td><td></td><td>the stream + {@link Topology#DEFAULT_DEAD_LETTER_SUFFIX}
  *       (the node's: its topology's suffix)</td><td>a name other than the stream's</td>
@@ -49,7 +49,10 @@ import java.util.Objects;
  *       <td>ordered, unordered</td><td>whether a failed entry's channel waits for its retry</td></tr>
  * </table>
  *
- * <p>Durations read from variables are whole milliseconds. The README's Settings table lists the same variables.
+ * <p>Durations read from variables are whole milliseconds. A duration longer than {@link #MAX_DURATION} (100 years), such
+ * as {@code Duration.ofSeconds(Long.MAX_VALUE)} for "forever" (a claimIdle that never takes over, a closeTimeout that
+ * waits for every handler), is accepted and taken as {@link #MAX_DURATION}; the getters return it. The README's
+ * Settings table lists the same variables.
  */
 public final class ConsumerConfig {
 
@@ -76,6 +79,11 @@ public final class ConsumerConfig {
     public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_CONSUMER_IDLE_LIMIT = Duration.ofHours(1);
     public static final RetryOrder DEFAULT_RETRY_ORDER = RetryOrder.ORDERED;
+    /**
+     * The longest value of a duration setting but {@code blockTimeout}: 100 years ({@link BusConfig#MAX_DURATION}). A
+     * longer one, such as {@code Duration.ofSeconds(Long.MAX_VALUE)} for "forever", is accepted and taken as this.
+     */
+    public static final Duration MAX_DURATION = BusConfig.MAX_DURATION;
 
     private final String stream;
     private final String group;
@@ -229,7 +237,7 @@ public final class ConsumerConfig {
         }
 
         public Builder consumerName(String v) { this.consumerName = Topology.checkName(BusConfig.ENV_NODE_ID, v); return this; }
-        public Builder claimIdle(Duration v) { this.claimIdle = Settings.positive(ENV_CLAIM_IDLE_MS, v); return this; }
+        public Builder claimIdle(Duration v) { this.claimIdle = Settings.positiveSaturated(ENV_CLAIM_IDLE_MS, v, MAX_DURATION); return this; }
         public Builder maxDeliveries(int v) { this.maxDeliveries = Settings.positive(ENV_MAX_DELIVERIES, v); return this; }
         public Builder batchSize(int v) { this.batchSize = Settings.positive(ENV_BATCH_SIZE, v); return this; }
         public Builder maxInFlight(int v) { this.maxInFlight = Settings.positive(ENV_MAX_IN_FLIGHT, v); return this; }
@@ -244,11 +252,11 @@ public final class ConsumerConfig {
             return this;
         }
 
-        public Builder retryBackoff(Duration v) { this.retryBackoff = Settings.positive(ENV_RETRY_BACKOFF_MS, v); return this; }
-        public Builder maxRetryBackoff(Duration v) { this.maxRetryBackoff = Settings.positive(ENV_MAX_RETRY_BACKOFF_MS, v); return this; }
+        public Builder retryBackoff(Duration v) { this.retryBackoff = Settings.positiveSaturated(ENV_RETRY_BACKOFF_MS, v, MAX_DURATION); return this; }
+        public Builder maxRetryBackoff(Duration v) { this.maxRetryBackoff = Settings.positiveSaturated(ENV_MAX_RETRY_BACKOFF_MS, v, MAX_DURATION); return this; }
         public Builder manualAck(boolean v) { this.manualAck = v; return this; }
-        public Builder closeTimeout(Duration v) { this.closeTimeout = Settings.positive("closeTimeout", v); return this; }
-        public Builder consumerIdleLimit(Duration v) { this.consumerIdleLimit = Settings.positive("consumerIdleLimit", v); return this; }
+        public Builder closeTimeout(Duration v) { this.closeTimeout = Settings.positiveSaturated("closeTimeout", v, MAX_DURATION); return this; }
+        public Builder consumerIdleLimit(Duration v) { this.consumerIdleLimit = Settings.positiveSaturated("consumerIdleLimit", v, MAX_DURATION); return this; }
         public Builder deadLetterStream(String v) { this.deadLetterStream = Topology.checkName("deadLetterStream", v); return this; }
         public Builder retryOrder(RetryOrder v) { this.retryOrder = Settings.present(ENV_RETRY_ORDER, v); return this; }
 

@@ -228,8 +228,19 @@ public interface EventBus extends AutoCloseable {
      */
     List<String> pausedInboundStreams(String group);
 
-    /** {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws. */
+    /**
+     * {@code XINFO STREAM}; empty when the stream does not exist or the call fails. Never throws: to tell a missing
+     * stream from one that could not be read, use {@link #describeStream(String)}.
+     */
     Optional<StreamInfo> streamInfo(String stream);
+
+    /**
+     * {@code XINFO STREAM} for diagnostics that must tell a missing stream from an unreadable one: empty only when the
+     * stream does not exist; throws when the call fails ({@link BusConnectionException}: Redis out of reach or not
+     * answering in time; {@link RedisServerException}: refused, such as {@code NOPERM}, or {@code WRONGTYPE} for a key
+     * of another type).
+     */
+    Optional<StreamInfo> describeStream(String stream);
 
     /** Entries delivered to the group and not yet acknowledged; 0 when unknown. Never throws. */
     long pendingCount(String stream, String group);

@@ -93,7 +93,10 @@ final class OperatorCommands {
     }
 
     @Command(name = "streams", mixinStandardHelpOptions = true,
-            description = "Streams, groups and consumers with length, pending, lag and dead letters.")
+            description = {"Streams, groups and consumers with length, pending, lag and dead letters.",
+                    "A stream that does not exist shows as '-'; one that could not be read (Redis out of reach, a paused "
+                            + "cluster primary, refused) as 'could not be read: <reason>', named on stderr too, and the exit "
+                            + "code is then 1 (the report is printed all the same)."})
     static final class Streams extends RedisCommand {
 
         @Option(names = "--json", description = "Print JSON instead of a table")
@@ -111,6 +114,11 @@ final class OperatorCommands {
                 for (Map<String, Object> row : rows) flagNotAStream(bus, row);
                 main.out.print(json ? NodeJson.write(rows) + "\n" : StreamsReport.table(rows));
                 main.out.flush();
+                List<Map<String, Object>> unreadable = StreamsReport.unreadable(rows);
+                for (Map<String, Object> row : unreadable) {
+                    spec.commandLine().getErr().println("stargazer: " + row.get("stream") + ": could not be read: " + row.get("error"));
+                }
+                if (!unreadable.isEmpty()) return Main.FAILED;
             }
             return 0;
         }

@@ -5,6 +5,7 @@ import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.ConsumerInfo;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.StreamInfo;
 import io.stargazer.bus.Topology;
 import java.util.ArrayList;
@@ -16,7 +17,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
-/** Collects diagnostics through the bus's never-throwing calls: a missing stream shows as absent, not as an error. */
+/**
+ * Collects diagnostics: a missing stream shows as absent ("-"), one that could not be read (Redis out of reach,
+ * refusing) as "could not be read: reason" ({@code error} in JSON), never as missing.
+ */
 public final class StreamsReport {
     private StreamsReport() {
     }
@@ -50,14 +54,28 @@ public final class StreamsReport {
         long now = System.currentTimeMillis();
         for (String stream : streams) {
             Map<String, Object> row = new LinkedHashMap<>();
-            Optional<StreamInfo> info = bus.streamInfo(stream);
             String dead = bus.topology().deadLetterStream(stream);
             row.put("stream", stream);
+            Optional<StreamInfo> info;
+            try {
+                info = bus.describeStream(stream);
+            } catch (RuntimeException e) {
+                // Not "missing": Redis out of reach (a paused server or cluster primary), refusing (NOPERM), ...
+                info = Optional.empty();
+                row.put("error", reason(e));
+            }
             row.put("exists", info.isPresent());
             row.put("length", info.map(StreamInfo::length).orElse(0L));
             row.put("entries_added", info.map(StreamInfo::entriesAdded).orElse(null));
             row.put("dead_letter_stream", dead);
-            row.put("dead_letters", bus.streamInfo(dead).map(StreamInfo::length).orElse(0L));
+            try {
+                row.put("dead_letters", bus.describeStream(dead).map(StreamInfo::length).orElse(0L));
+            } catch (RedisServerException.WrongType notAStream) {
+                row.put("dead_letters", 0L); // flagged by `stargazer streams` as "not a stream", skipped by `dead list`
+            } catch (RuntimeException e) {
+                row.put("dead_letters", null);
+                row.putIfAbsent("error", reason(e));
+            }
             List<Map<String, Object>> groups = new ArrayList<>();
             for (GroupInfo g : info.isPresent() ? bus.groups(stream) : List.<GroupInfo>of()) {
                 Map<String, Object> gm = new LinkedHashMap<>();
@@ -101,11 +119,15 @@ public final class StreamsReport {
         lines.add(new String[] {"STREAM", "LENGTH", "DEAD", "GROUP", "PENDING", "LAG", "CONSUMER", "C.PENDING", "IDLE"});
         for (Map<String, Object> r : rows) {
             String stream = (String) r.get("stream");
-            String len = Boolean.TRUE.equals(r.get("exists")) ? String.valueOf(r.get("length")) : "-";
-            String dead = Boolean.TRUE.equals(r.get("dead_letter_stream_not_a_stream")) ? "not a stream" : String.valueOf(r.get("dead_letters"));
+            String error = (String) r.get("error");
+            String len = Boolean.TRUE.equals(r.get("exists")) ? String.valueOf(r.get("length")) : error != null ? "?" : "-";
+            String dead = Boolean.TRUE.equals(r.get("dead_letter_stream_not_a_stream")) ? "not a stream"
+                    : r.get("dead_letters") == null ? "?" : String.valueOf(r.get("dead_letters"));
             List<Map<String, Object>> groups = (List<Map<String, Object>>) r.get("groups");
             if (groups.isEmpty()) {
-                lines.add(new String[] {stream, len, dead, "-", "", "", "", "", ""});
+                // "-": the stream does not exist or has no group; an unreadable one says so instead of passing for missing.
+                lines.add(new String[] {stream, len, dead, error != null && !Boolean.TRUE.equals(r.get("exists"))
+                        ? "could not be read: " + error : "-", "", "", "", "", ""});
             }
             boolean firstGroup = true;
             for (Map<String, Object> g : groups) {
@@ -134,6 +156,17 @@ public final class StreamsReport {
     }
 
     static final int LAG_READ_LIMIT = 1000;
+
+    /** The rows whose stream (or its dead-letter stream) could not be read: each has an {@code error}. */
+    public static List<Map<String, Object>> unreadable(List<Map<String, Object>> rows) {
+        return rows.stream().filter(r -> r.get("error") != null).toList();
+    }
+
+    /** A failure as one line: its message, else its type. */
+    static String reason(Throwable e) {
+        String m = e.getMessage();
+        return (m == null || m.isBlank() ? e.getClass().getSimpleName() : m).replaceAll("\\s+", " ").strip();
+    }
 
     /** Entries after the group's last delivered one, counted by reading (at most {@link #LAG_READ_LIMIT}); null when unknown. */
     static Long lagByReading(EventBus bus, String stream, String lastDelivered, String lastEntry) {

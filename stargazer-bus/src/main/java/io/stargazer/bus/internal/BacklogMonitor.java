@@ -22,6 +22,8 @@ final class BacklogMonitor {
     static final long PENDING_THRESHOLD = 1000;
 
     private final Clock clock;
+    /** What a full stream does: EVICT trims unread entries past the cap; SAFE trims none and holds publishers back. */
+    private final io.stargazer.bus.TrimPolicy policy;
     private final long intervalMillis;
     private final long maxlen;
     private final ToLongFunction<String> length;
@@ -39,6 +41,12 @@ final class BacklogMonitor {
 
     BacklogMonitor(Clock clock, long intervalMillis, long maxlen, ToLongFunction<String> length,
             Function<String, List<GroupInfo>> groups, java.util.concurrent.Executor executor) {
+        this(clock, intervalMillis, maxlen, length, groups, executor, io.stargazer.bus.TrimPolicy.EVICT);
+    }
+
+    BacklogMonitor(Clock clock, long intervalMillis, long maxlen, ToLongFunction<String> length,
+            Function<String, List<GroupInfo>> groups, java.util.concurrent.Executor executor, io.stargazer.bus.TrimPolicy policy) {
+        this.policy = policy;
         this.clock = clock;
         this.intervalMillis = intervalMillis;
         this.maxlen = maxlen;
@@ -101,7 +109,10 @@ final class BacklogMonitor {
                 warnings.incrementAndGet();
                 log.atWarn().addKeyValue("stream", stream).addKeyValue("group", worst == null ? null : worst.name())
                         .addKeyValue("length", len).addKeyValue("pending", pending).addKeyValue("maxlen", maxlen)
-                        .log("Stream backlog high: eviction risk");
+                        .log(policy == io.stargazer.bus.TrimPolicy.EVICT
+                                ? "Stream backlog high: eviction risk (SG_TRIM_POLICY=evict trims entries past maxlen, read or not)"
+                                : "Stream backlog high: nothing unread is trimmed (SG_TRIM_POLICY=safe); publishing to it waits "
+                                        + "or is refused (SG_BACKPRESSURE) once it is full");
             } else if (!high && s.high) {
                 log.atInfo().addKeyValue("stream", stream).addKeyValue("length", len).addKeyValue("pending", pending)
                         .addKeyValue("maxlen", maxlen).log("Stream backlog back to normal");

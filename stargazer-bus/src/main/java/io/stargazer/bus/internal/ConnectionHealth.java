@@ -50,7 +50,10 @@ final class ConnectionHealth {
         volatile StatefulConnection<String, byte[]> connection;
         volatile long sentAt;
         volatile CompletableFuture<?> ping;
+        /** The connection the outstanding PING was sent on has been replaced for it. */
         volatile boolean replaced;
+        /** Replaced, and no PING answered since: "answers again" is logged when one is (not when one merely ends). */
+        volatile boolean unanswered;
     }
 
     ConnectionHealth(StatefulConnection<String, byte[]> shared, Duration deadPeerTimeout) {
@@ -88,22 +91,27 @@ final class ConnectionHealth {
             p.connection = c; // a new connection (a topology change): its own probe
             p.ping = null;
             p.replaced = false;
+            p.unanswered = false;
         }
         long now = System.nanoTime();
         CompletableFuture<?> ping = p.ping;
         if (ping != null && !ping.isDone()) {
             if (now - p.sentAt > deadPeerNanos && !p.replaced) {
                 p.replaced = true;
+                p.unanswered = true;
                 log.atWarn().addKeyValue("redis", name).addKeyValue("waited_ms", (now - p.sentAt) / 1_000_000)
                         .log("Redis connection answered nothing within the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS); replacing it");
                 disconnect(c);
             }
             return;
         }
-        if (p.replaced) {
-            p.replaced = false;
+        // A PING that ended with an error (refused while reconnecting, timed out on a new connection that a stopped
+        // server's kernel accepted) is no answer: the line waits for one that Redis answered.
+        if (p.unanswered && ping != null && !ping.isCompletedExceptionally()) {
+            p.unanswered = false;
             log.atInfo().addKeyValue("redis", name).log("Redis connection answers again");
         }
+        p.replaced = false;
         p.sentAt = now;
         try {
             p.ping = Redis.async(c).ping().toCompletableFuture();

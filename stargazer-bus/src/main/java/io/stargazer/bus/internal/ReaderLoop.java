@@ -127,7 +127,9 @@ final class ReaderLoop {
                 }
                 if (!troubled) {
                     troubled = true;
-                    log.atWarn().log(what + " lost Redis; reconnecting: " + e.getMessage());
+                    // A deleted group (XGROUP DESTROY, a stream deleted) is not a lost connection: say which was lost.
+                    log.atWarn().log(what + (groupLost(e) ? " lost its consumer group (NOGROUP); re-creating it: "
+                            : " lost Redis; reconnecting: ") + e.getMessage());
                 } else {
                     log.atDebug().log(what + " still failing: " + e.getMessage());
                 }
@@ -164,5 +166,16 @@ final class ReaderLoop {
                 }
             }
         }
+    }
+
+    /** Whether {@code e}, or a cause of it, is Redis's NOGROUP reply. */
+    static boolean groupLost(Throwable e) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof io.stargazer.bus.RedisServerException.NoGroup) return true;
+            if (c instanceof io.lettuce.core.RedisCommandExecutionException && c.getMessage() != null
+                    && c.getMessage().startsWith("NOGROUP")) return true;
+            if (c.getCause() == c) break;
+        }
+        return false;
     }
 }

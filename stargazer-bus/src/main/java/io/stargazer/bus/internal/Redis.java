@@ -500,11 +500,11 @@ public final class Redis implements AutoCloseable {
     private static ClientOptions options(RedisUrl url, TimeoutOptions timeouts, boolean autoReconnect, Duration deadPeerTimeout) {
         // Keepalive probes after deadPeerTimeout of silence, three of them a third of it apart: a vanished peer is
         // noticed within about twice the timeout instead of the kernel's default two hours.
-        Duration probeInterval = deadPeerTimeout.dividedBy(3).compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1)
-                : deadPeerTimeout.dividedBy(3);
+        // Both between 1 s and the kernel's largest (Linux: 32767 s; Lettuce takes whole seconds as an int), so a very
+        // long deadPeerTimeout (up to BusConfig.MAX_DURATION) still connects.
+        Duration probeInterval = keepAliveSeconds(deadPeerTimeout.dividedBy(3));
         SocketOptions.KeepAliveOptions keepAlive = SocketOptions.KeepAliveOptions.builder().enable()
-                .idle(deadPeerTimeout.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : deadPeerTimeout)
-                .interval(probeInterval).count(3).build();
+                .idle(keepAliveSeconds(deadPeerTimeout)).interval(probeInterval).count(3).build();
         ClientOptions.Builder b = ClientOptions.builder()
                 .autoReconnect(autoReconnect)
                 // Commands written on a connection that then died are not held for a server that may not come back
@@ -518,6 +518,12 @@ public final class Redis implements AutoCloseable {
             b.sslOptions(SslOptions.builder().jdkSslProvider().trustManager(url.caFile().toFile()).build());
         }
         return b.build();
+    }
+
+    static final Duration MAX_KEEPALIVE = Duration.ofSeconds(32_767);
+
+    private static Duration keepAliveSeconds(Duration d) {
+        return d.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : d.compareTo(MAX_KEEPALIVE) > 0 ? MAX_KEEPALIVE : d;
     }
 
     /** Unwraps future wrappers and maps Lettuce's exceptions to the bus's: server replies by their first word. */

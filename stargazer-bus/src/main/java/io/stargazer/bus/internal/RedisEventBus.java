@@ -134,7 +134,7 @@ final class RedisEventBus implements EventBus {
         long expiry = Math.max(10, Math.min(100, config.publishTimeout().toMillis() / 10));
         timers.scheduleWithFixedDelay(this::expirePublishes, expiry, expiry, TimeUnit.MILLISECONDS);
         this.backlog = new BacklogMonitor(config.clock(), config.backlogCheckInterval().toMillis(), config.streamMaxlen(),
-                this::length, this::groups, maintenance);
+                this::length, this::groups, maintenance, config.trimPolicy());
         this.deadLetters = new RedisDeadLetters(this);
     }
 
@@ -940,15 +940,27 @@ final class RedisEventBus implements EventBus {
     @Override
     public Optional<StreamInfo> streamInfo(String stream) {
         try {
-            Map<String, Object> m = Replies.pairs(await(async.xinfoStream(stream), "XINFO STREAM"));
-            Object first = m.get("first-entry");
-            String firstId = first instanceof List<?> l && !l.isEmpty() ? Replies.text(l.get(0)) : null;
-            Object added = m.get("entries-added");
-            return Optional.of(new StreamInfo(stream, Replies.num(m.get("length")), Replies.num(m.get("groups")), firstId,
-                    Replies.text(m.get("last-generated-id")), added == null ? null : Replies.num(added)));
+            return describeStream(stream);
         } catch (RuntimeException e) {
             return Optional.empty();
         }
+    }
+
+    @Override
+    public Optional<StreamInfo> describeStream(String stream) {
+        Map<String, Object> m;
+        try {
+            m = Replies.pairs(await(async.xinfoStream(stream), "XINFO STREAM " + stream));
+        } catch (RedisServerException e) {
+            // Redis, Valkey (6.2 on): "ERR no such key" for a stream that does not exist.
+            if ("ERR".equals(e.code()) && e.getMessage() != null && e.getMessage().endsWith("ERR no such key")) return Optional.empty();
+            throw e;
+        }
+        Object first = m.get("first-entry");
+        String firstId = first instanceof List<?> l && !l.isEmpty() ? Replies.text(l.get(0)) : null;
+        Object added = m.get("entries-added");
+        return Optional.of(new StreamInfo(stream, Replies.num(m.get("length")), Replies.num(m.get("groups")), firstId,
+                Replies.text(m.get("last-generated-id")), added == null ? null : Replies.num(added)));
     }
 
     @Override

@@ -74,6 +74,16 @@ public final class Settings {
         return value;
     }
 
+    /**
+     * {@link #positive(String, Duration)}, a value longer than {@code max} taken as {@code max}: the "forever" of
+     * {@code Duration.ofSeconds(Long.MAX_VALUE)} or {@code ChronoUnit.FOREVER.getDuration()} means "very long", and the
+     * bus counts every duration setting in nanoseconds from now, which overflows past about 292 years.
+     */
+    public static Duration positiveSaturated(String setting, Duration value, Duration max) {
+        positive(setting, value);
+        return value.compareTo(max) > 0 ? max : value;
+    }
+
     public static Duration notNegative(String setting, Duration value) {
         if (value == null || value.isNegative()) {
             throw new ConfigException(setting, "'" + millis(value) + "' must be zero or a positive duration");

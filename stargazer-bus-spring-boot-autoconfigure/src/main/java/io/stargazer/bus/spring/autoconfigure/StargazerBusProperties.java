@@ -21,7 +21,8 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 /**
  * {@code stargazer.bus.*}: what the {@code SG_*} variables set (BusConfig, Topology, ConsumerConfig; their javadoc
  * tables give each setting's meaning and range). Unset properties keep the library's defaults; a bad value fails the
- * start-up with the property's name. Durations take Spring's forms ({@code 500ms}, {@code 10s}).
+ * start-up with the property's name. Durations take Spring's forms ({@code 500ms}, {@code 10s}); one longer than 100
+ * years ({@code BusConfig.MAX_DURATION}) is taken as 100 years, as by the builders.
  */
 @ConfigurationProperties(prefix = StargazerBusProperties.PREFIX)
 public class StargazerBusProperties implements InitializingBean {
