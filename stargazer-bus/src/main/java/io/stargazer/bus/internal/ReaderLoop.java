@@ -54,6 +54,8 @@ final class ReaderLoop {
     private final Thread thread;
     private volatile boolean stopping;
     private volatile boolean troubled;
+    /** The last failed turn was repaired and retried at once ({@link Body#repaired}); loop thread only. */
+    private boolean repairedLast;
     /** What a backoff waits on, so {@link #stop} ends it at once. */
     private final Object wake = new Object();
 
@@ -116,6 +118,7 @@ final class ReaderLoop {
                     log.atInfo().log(what + " recovered");
                 }
                 backoff = 100;
+                repairedLast = false;
             } catch (Throwable e) {
                 if (stopping) {
                     break;
@@ -133,10 +136,13 @@ final class ReaderLoop {
                 } else {
                     log.atDebug().log(what + " still failing: " + e.getMessage());
                 }
-                if (body.repaired()) {
+                // Once in a row: a repair that did not help (the next turn fails the same way) backs off as any failure.
+                if (!repairedLast && body.repaired()) {
+                    repairedLast = true;
                     backoff = 100;
                     continue;
                 }
+                repairedLast = false;
                 backOff(backoff);
                 backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
             }

@@ -80,10 +80,15 @@ final class RedisEventBus implements EventBus {
     private final CallerConnections callers;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    /** True once close() began: nothing more is acknowledged or published. */
+    /**
+     * True once close() has let the late settlements go and is closing the connections: nothing more is acknowledged.
+     * Not at close()'s start: while its subscriptions close and their late settlements are awaited, acknowledging works.
+     */
     boolean isClosed() {
-        return closed.get();
+        return connectionsClosing;
     }
+
+    private volatile boolean connectionsClosing;
     /**
      * Set by {@link #close()} after its subscriptions closed, not before: their handlers still running may answer and
      * publish while close() waits for them (refused, an answer would be a failure, and on a last delivery a dead letter).
@@ -1156,6 +1161,7 @@ final class RedisEventBus implements EventBus {
         guard.failParked();
         awaitPublishes(deadline, false);
         lanes.close();
+        connectionsClosing = true;
         maintenance.shutdownNow();
         timers.shutdownNow();
         if (callers != null) callers.close();

@@ -1162,8 +1162,7 @@ final class StreamConsumer implements Subscription {
                 } else if (cause != null) {
                     d.nack(cause);
                 } else if (!cfg.manualAck()) {
-                    d.autoAcked = d.ack();
-                    if (!d.autoAcked && d.givenBackAtClose) acknowledgeLateSuccess(h);
+                    d.autoAcked = d.ack(); // one given back at close is acknowledged late there (lateAfterGiveBack)
                 }
             } catch (RuntimeException e) {
                 log.atError().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).setCause(e)
@@ -1292,8 +1291,21 @@ final class StreamConsumer implements Subscription {
         try {
             h.retryTask = bus.timers().schedule(() -> {
                 h.retryTask = null;
-                if (stopping) finish(h, false);
-                else deadLetterHeld(h, why);
+                if (stopping || h.done.isDone() || inFlight.get(h.id) != h || h.lost) {
+                    finish(h, false); // let go meanwhile (closing, or found no longer this consumer's)
+                    return;
+                }
+                // Still this consumer's? One taken over meanwhile (this one cut off past the claim time) is its new
+                // owner's to dead-letter or run: dead-lettering it here would acknowledge what another holds.
+                ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), List.of(h.id)).whenComplete((lost, e) -> {
+                    if (e == null && lost.isEmpty()) {
+                        deadLetterHeld(h, why);
+                    } else if (e != null && !isNoGroup(e)) {
+                        deadLetterAgain(h, why); // cannot tell yet: later
+                    } else {
+                        finish(h, false);
+                    }
+                });
             }, backoff, TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException closing) {
             finish(h, false);
