@@ -143,6 +143,9 @@ class LibraryFollowIT {
         try (EventBus bus = EventBus.connect(url, config); RawRedis raw = new RawRedis(url)) {
             assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
             java.util.concurrent.atomic.AtomicInteger published = new java.util.concurrent.atomic.AtomicInteger();
+            // The writers stop at three quarters until the library is gone, so that it goes while they publish, not
+            // after they finished (12 000 keyed publishes can all be stored before a FUNCTION FLUSH gets there).
+            java.util.concurrent.CountDownLatch flushed = new java.util.concurrent.CountDownLatch(1);
             List<CompletableFuture<List<CompletableFuture<String>>>> runs = new ArrayList<>();
             for (int w = 0; w < threads; w++) {
                 int writer = w;
@@ -150,6 +153,13 @@ class LibraryFollowIT {
                     java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(64);
                     List<CompletableFuture<String>> sent = new ArrayList<>();
                     for (int i = 0; i < each; i++) {
+                        if (i == each * 3 / 4) {
+                            try {
+                                if (!flushed.await(60, TimeUnit.SECONDS)) throw new IllegalStateException("the library was not flushed");
+                            } catch (InterruptedException e) {
+                                throw new IllegalStateException(e);
+                            }
+                        }
                         window.acquireUninterruptibly();
                         CompletableFuture<String> f = bus.publishAsync(streams.get(writer % 2),
                                 Envelope.of("channel_id", "w" + writer, "content", Integer.toString(i)),
@@ -163,6 +173,7 @@ class LibraryFollowIT {
             }
             await().atMost(Duration.ofSeconds(30)).until(() -> published.get() >= threads * each / 4);
             raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
+            flushed.countDown();
 
             List<String> failed = new ArrayList<>();
             for (CompletableFuture<List<CompletableFuture<String>>> run : runs) {
