@@ -53,7 +53,7 @@ class ReaderRecoveryIT {
 
             server.kill();
             // Long enough for Lettuce's doubling delay to pass 8 s and the reader's backoff to reach its 5 s cap.
-            Thread.sleep(9_000); // the outage itself, not a wait for a result
+            await("Redis stays down").during(Duration.ofSeconds(9)).atMost(Duration.ofSeconds(10)).until(() -> !server.isAlive());
             server.restart(); // empty: no streams, no groups
 
             // Publishing: within a few seconds of Redis answering (before: the next attempt about 7 s after it).
@@ -85,7 +85,8 @@ class ReaderRecoveryIT {
                             .handle((id, e) -> e == null ? null : e.getMessage()).get(5, TimeUnit.SECONDS)).contains("not connected"));
             java.util.concurrent.CompletableFuture<String> during = bus.publishAsync(in, Envelope.of("channel_id", "c", "content", "during"),
                     PublishOptions.builder().dedupeKey("during-1").maxAttempts(3).build());
-            Thread.sleep(1_500); // Redis stays down this long: the retrying publish must outlast it
+            // Redis stays down this long: the retrying publish must outlast it.
+            await("Redis stays down").during(Duration.ofMillis(1_500)).atMost(Duration.ofSeconds(3)).until(() -> !server.isAlive());
             server.restart();
             assertThat(during).as("stored once Redis is back").succeedsWithin(Duration.ofSeconds(8));
             assertThat(raw.xrange(in)).hasSize(1); // the empty restart left only it
