@@ -130,6 +130,28 @@ class LibraryFollowIT {
     }
 
     /**
+     * A handler whose own call of a Redis function its application never loaded fails with "ERR Function not found" has
+     * failed itself: the failure counts, and with one delivery allowed the entry is dead-lettered. Before, any failure
+     * saying "Function not found" was taken for the bus's library gone (Redis's failure, retried uncounted), so such an
+     * entry was retried for ever and held its channel.
+     */
+    @Test
+    void aHandlersOwnCallOfAMissingFunctionIsItsFailureAndCounts() throws Exception {
+        try (EventBus bus = EventBus.connect(url, config); RawRedis raw = new RawRedis(url)) {
+            java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+            bus.subscribe(bus.consumer(t.inboundStream(), t.workerGroup()).consumerName("w").maxDeliveries(1).build(), d -> {
+                runs.incrementAndGet();
+                raw.sync().fcall("app_function_never_loaded", io.lettuce.core.ScriptOutputType.STATUS, new byte[0][]);
+            });
+            bus.publish(t.inboundStream(), Envelope.of("channel_id", "c", "content", "question"));
+
+            await().atMost(Duration.ofSeconds(20)).until(() -> raw.sync().exists(RawRedis.b(t.deadLetterStream(t.inboundStream()))) == 1);
+            assertThat(runs.get()).as("runs before it was dead-lettered").isEqualTo(1);
+            assertThat(bus.serverCode()).as("the bus's own library is still there").isEqualTo(ServerCodeMode.FUNCTIONS);
+        }
+    }
+
+    /**
      * Publishes written as functions when the library goes are written again as scripts, in their order, instead of
      * failing (before, each batch on the wire then was refused: "ERR Function not found"). Keyed publishes, so every
      * batch is a function call while the library is there: none can be stored between a refused batch and its second

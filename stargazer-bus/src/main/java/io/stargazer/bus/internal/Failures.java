@@ -62,9 +62,11 @@ final class Failures {
             }
             // The library's function gone from the server (an empty restart, FUNCTION FLUSH): nothing ran, the bus runs
             // scripts from its next call (ServerCode), and the entry is not at fault. Before, an answer refused so counted
-            // as a delivery, and with one delivery allowed a healthy entry was dead-lettered (helper-86).
-            if ((e instanceof RedisServerException || e instanceof RedisCommandExecutionException)
-                    && String.valueOf(e.getMessage()).contains("Function not found")) {
+            // as a delivery, and with one delivery allowed a healthy entry was dead-lettered (helper-86). Only the bus's
+            // own calls count here (their failures reach a handler as RedisServerException, Redis.translate): a
+            // handler's own FCALL of a function its application never loaded fails with Lettuce's exception and is
+            // the handler's failure, counted, or it would be retried for ever and hold its channel.
+            if (e instanceof RedisServerException && String.valueOf(e.getMessage()).contains("Function not found")) {
                 return true;
             }
         }
