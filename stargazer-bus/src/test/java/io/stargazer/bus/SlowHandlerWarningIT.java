@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.testing.CapturedStderr;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -39,6 +40,40 @@ class SlowHandlerWarningIT {
                 assertThat(bus.pendingCount(stream, group)).as("kept by its consumer meanwhile").isEqualTo(1);
                 release.countDown();
                 await().atMost(Duration.ofSeconds(10)).until(() -> bus.pendingCount(stream, group) == 0);
+            }
+        }
+    }
+
+    /**
+     * A handler that settles its entry (here an acknowledgement) and then does not finish keeps its ORDERED channel: the
+     * channel's next entry waits for the attempt to end. That wait must be reported as a running handler's is. Before,
+     * the entry had left the consumer's in-flight entries at its acknowledgement, and nothing said why the channel stood.
+     */
+    @Test
+    void aHandlerThatSettledItsEntryAndRunsOnIsReportedWhileItHoldsItsChannel() throws Exception {
+        CompletableFuture<Void> never = new CompletableFuture<>();
+        CountDownLatch second = new CountDownLatch(1);
+        try (EventBus bus = TestRedis.bus(NodeRole.WORKER); CapturedStderr err = new CapturedStderr()) {
+            String stream = bus.topology().inboundStream();
+            String group = bus.topology().workerGroup();
+            bus.ensureGroup(stream, group);
+            try (Subscription sub = bus.subscribeAsync(ConsumerConfig.builder(stream, group).consumerName("lingering").manualAck(true)
+                    .claimIdle(Duration.ofSeconds(1)).build(), d -> {
+                if (d.envelope().content().equals("second")) {
+                    second.countDown();
+                    d.ack();
+                    return CompletableFuture.completedFuture(null);
+                }
+                d.ack();
+                return never;
+            })) {
+                String id = bus.publish(stream, Envelope.of("channel_id", "held-channel", "content", "first"));
+                bus.publish(stream, Envelope.of("channel_id", "held-channel", "content", "second"));
+                await().atMost(Duration.ofSeconds(10)).until(() -> err.text().lines().anyMatch(l -> l.contains("after settling its entry")
+                        && l.contains("stream_msg_id=" + id) && l.contains("channel_id=held-channel")));
+                assertThat(second.getCount()).as("the channel's next entry waits for the attempt").isEqualTo(1);
+                never.complete(null);
+                assertThat(second.await(10, TimeUnit.SECONDS)).as("and runs once it ended").isTrue();
             }
         }
     }

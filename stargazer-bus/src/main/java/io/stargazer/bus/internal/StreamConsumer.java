@@ -103,6 +103,12 @@ final class StreamConsumer implements Subscription {
 
     /** Entries handed out and not finally settled, by id: what a history read must not hand out twice. */
     private final ConcurrentHashMap<String, Held> inFlight = new ConcurrentHashMap<>();
+    /**
+     * Entries that left {@link #inFlight} (acknowledged or answered by their handler) while that handler still runs: an
+     * ORDERED channel waits for the attempt to end all the same, so a handler that acks and then never returns holds its
+     * channel, and the slow-handler WARN must see it here.
+     */
+    private final ConcurrentHashMap<String, Held> settledRunning = new ConcurrentHashMap<>();
 
     private final AtomicReference<State> state = new AtomicReference<>(State.STARTING);
     private volatile Throwable failure;
@@ -830,15 +836,30 @@ final class StreamConsumer implements Subscription {
         long now = System.nanoTime();
         long limit = cfg.claimIdle().toNanos();
         for (Held h : inFlight.values()) {
-            long since = h.runningSince;
-            long warned = h.slowWarnedAt;
-            if (since == 0 || now - since < limit || (warned != 0 && now - warned < limit)) continue;
-            h.slowWarnedAt = now;
-            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
-                    .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - since) / 1_000_000)
-                    .log("A handler has been running longer than the claim time; its entry is kept, and its channel's later "
-                            + "entries wait behind it");
+            if (slowToWarn(h, now, limit)) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                        .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - h.runningSince) / 1_000_000)
+                        .log("A handler has been running longer than the claim time; its entry is kept, and its channel's later "
+                                + "entries wait behind it");
+            }
         }
+        for (Held h : settledRunning.values()) {
+            if (slowToWarn(h, now, limit)) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                        .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - h.runningSince) / 1_000_000)
+                        .log("A handler has been running longer than the claim time after settling its entry"
+                                + (cfg.retryOrder() == RetryOrder.ORDERED ? "; its channel's later entries wait until it returns" : ""));
+            }
+        }
+    }
+
+    /** Running for longer than {@code limit} and not warned about within the last {@code limit}; marks it warned. */
+    private static boolean slowToWarn(Held h, long now, long limit) {
+        long since = h.runningSince;
+        long warned = h.slowWarnedAt;
+        if (since == 0 || now - since < limit || (warned != 0 && now - warned < limit)) return false;
+        h.slowWarnedAt = now;
+        return true;
     }
 
     /**
@@ -1045,6 +1066,7 @@ final class StreamConsumer implements Subscription {
         attemptDone.whenComplete((r, e) -> {
             d.ended = true;
             h.runningSince = 0;
+            settledRunning.remove(h.id, h);
             running.decrementAndGet();
         });
         try {
@@ -1540,6 +1562,10 @@ final class StreamConsumer implements Subscription {
         h.retrying = false;
         if (inFlight.remove(h.id, h)) {
             permits.release();
+            if (h.runningSince != 0) {
+                settledRunning.put(h.id, h);
+                if (h.runningSince == 0) settledRunning.remove(h.id, h); // its attempt ended meanwhile
+            }
         }
         h.done.complete(acked);
     }
