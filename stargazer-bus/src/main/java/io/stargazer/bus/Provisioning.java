@@ -15,7 +15,23 @@ import java.util.Objects;
  * Under the strict per-role ACL users (docs/security.md) the roles cannot load functions, so this must run first.
  */
 public final class Provisioning {
+    /** The name of the functions library ({@code #!lua name=stargazer}). */
+    public static final String LIBRARY = ServerCode.LIBRARY;
+    /** The library version this release calls and {@link #provision} loads. */
+    public static final int LIBRARY_VERSION = ServerCode.VERSION;
+
     private Provisioning() {
+    }
+
+    /**
+     * The version of the library loaded on {@code bus}'s server now, 0 when there is none (never provisioned, or gone
+     * with an empty restart, {@code FUNCTION FLUSH} or {@code FUNCTION DELETE}; also on a server without functions):
+     * the answer of {@code FCALL_RO sg_version}, the call with which a bus chooses functions or scripts at connect and,
+     * under {@code SG_SERVER_CODE=auto}, follows the library every 5 s. Every role's ACL user may make it. Throws a
+     * {@link StargazerException} when Redis does not answer or refuses.
+     */
+    public static int libraryVersion(EventBus bus) {
+        return BusFactory.libraryVersion(bus);
     }
 
     /**

@@ -112,7 +112,11 @@ final class OperatorCommands {
             try (EventBus bus = connect()) {
                 List<Map<String, Object>> rows = StreamsReport.collect(bus, StreamsReport.streams(bus, bus.config().platforms(), extra));
                 for (Map<String, Object> row : rows) flagNotAStream(bus, row);
-                main.out.print(json ? NodeJson.write(rows) + "\n" : StreamsReport.table(rows));
+                // In every row, not around them: the JSON stays the array of rows that scripts already read.
+                Map<String, Object> library = StreamsReport.library(bus);
+                for (Map<String, Object> row : rows) row.put("library", library);
+                main.out.print(json ? NodeJson.write(rows) + "\n"
+                        : StreamsReport.table(rows) + StreamsReport.libraryLine(library, bus.serverVersion()) + "\n");
                 main.out.flush();
                 List<Map<String, Object>> unreadable = StreamsReport.unreadable(rows);
                 for (Map<String, Object> row : unreadable) {

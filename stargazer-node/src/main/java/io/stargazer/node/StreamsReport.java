@@ -5,6 +5,7 @@ import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.ConsumerInfo;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.Provisioning;
 import io.stargazer.bus.RedisServerException;
 import io.stargazer.bus.StreamInfo;
 import io.stargazer.bus.Topology;
@@ -110,6 +111,58 @@ public final class StreamsReport {
             rows.add(row);
         }
         return rows;
+    }
+
+    /**
+     * The state of the bus's functions library on the server, for {@code stargazer streams}: {@code state} is
+     * {@code loaded} (at the version this release calls), {@code missing} (an empty restart, FUNCTION FLUSH, never
+     * provisioned), {@code other_version}, {@code no_functions} (Redis 6.2) or {@code unknown} (with {@code error});
+     * {@code version} is the one loaded (null: none). Without the library at its version a process under
+     * SG_SERVER_CODE=auto runs scripts and WARNs (docs/functions.md), which nothing else showed the operator.
+     */
+    public static Map<String, Object> library(EventBus bus) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", Provisioning.LIBRARY);
+        m.put("expected_version", Provisioning.LIBRARY_VERSION);
+        if (!hasFunctions(bus.serverVersion())) {
+            m.put("state", "no_functions");
+            m.put("version", null);
+            return m;
+        }
+        try {
+            int v = Provisioning.libraryVersion(bus);
+            m.put("state", v == Provisioning.LIBRARY_VERSION ? "loaded" : v == 0 ? "missing" : "other_version");
+            m.put("version", v == 0 ? null : v);
+        } catch (RuntimeException e) {
+            m.put("state", "unknown");
+            m.put("version", null);
+            m.put("error", reason(e));
+        }
+        return m;
+    }
+
+    /** {@link #library} as the one line {@code stargazer streams} prints below its table. */
+    public static String libraryLine(Map<String, Object> library, String serverVersion) {
+        String head = "library " + library.get("name") + ": ";
+        Object want = library.get("expected_version");
+        String scripts = "processes run scripts (EVAL) and WARN, strict ACL users are refused; stargazer provision loads version "
+                + want + " (docs/functions.md)";
+        return head + switch (String.valueOf(library.get("state"))) {
+            case "loaded" -> "version " + library.get("version") + " loaded (the version this release calls)";
+            case "missing" -> "MISSING: " + scripts;
+            case "other_version" -> "version " + library.get("version") + " loaded, OTHER than " + want + ": " + scripts;
+            case "no_functions" -> "none: Redis " + serverVersion + " has no functions (processes run scripts)";
+            default -> "could not be read: " + library.get("error");
+        };
+    }
+
+    /** Redis 7 and later have functions; a version the report cannot parse is asked. */
+    private static boolean hasFunctions(String serverVersion) {
+        try {
+            return Integer.parseInt(serverVersion.substring(0, serverVersion.indexOf('.'))) >= 7;
+        } catch (RuntimeException e) {
+            return true;
+        }
     }
 
     /** The rows as a text table: one line per group (and per consumer below it). */

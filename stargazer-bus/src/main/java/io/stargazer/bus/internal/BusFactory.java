@@ -53,6 +53,10 @@ public final class BusFactory {
         return ServerCode.load(impl(bus).redis().sharedSync());
     }
 
+    public static int libraryVersion(EventBus bus) {
+        return ServerCode.loadedVersion(impl(bus).redis().sharedSync());
+    }
+
     private static RedisEventBus impl(EventBus bus) {
         if (bus instanceof RedisEventBus r) return r;
         throw new IllegalArgumentException("not a bus made by EventBus.connect: " + bus.getClass().getName());

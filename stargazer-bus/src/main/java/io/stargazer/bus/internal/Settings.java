@@ -91,6 +91,12 @@ public final class Settings {
         return value;
     }
 
+    /** {@link #notNegative(String, Duration)}, a value longer than {@code max} taken as {@code max}: see {@link #positiveSaturated}. */
+    public static Duration notNegativeSaturated(String setting, Duration value, Duration max) {
+        notNegative(setting, value);
+        return value.compareTo(max) > 0 ? max : value;
+    }
+
     /**
      * Refuses a duration outside {@code min} to {@code max}. The bounds are the caller's reasons (what the server's
      * arithmetic takes exactly, ...); the message shows each value in milliseconds where it is whole milliseconds.

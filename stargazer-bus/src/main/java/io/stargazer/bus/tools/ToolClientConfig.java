@@ -1,5 +1,6 @@
 package io.stargazer.bus.tools;
 
+import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.internal.Settings;
 import java.time.Duration;
@@ -18,7 +19,7 @@ import java.util.Objects;
  *   <tr><td>{@code replyStreamMaxlen}</td><td>{@value #DEFAULT_REPLY_STREAM_MAXLEN}</td><td>&gt; 0</td>
  *       <td>most entries the reply stream keeps: replies already read are trimmed away at each maintenance tick; if
  *       the reader falls this far behind, the oldest unread replies are dropped (their calls time out)</td></tr>
- *   <tr><td>{@code replyTtl}</td><td>{@link #DEFAULT_REPLY_TTL} (60 s)</td><td>at least {@link #MIN_REPLY_TTL} (1 s)</td>
+ *   <tr><td>{@code replyTtl}</td><td>{@link #DEFAULT_REPLY_TTL} (60 s)</td><td>at least {@link #MIN_REPLY_TTL} (1 s); above {@link #MAX_DURATION} lowered to it</td>
  *       <td>expiry of the reply stream past the latest deadline a call may have, refreshed while the client lives
  *       (every third of it, at most every second), so a worker that dies without closing leaves nothing behind for
  *       longer; keep it above the tools service's {@code lateReplyLimit} (30 s) plus the clocks' difference</td></tr>
@@ -28,12 +29,21 @@ import java.util.Objects;
  *   <tr><td>{@code readBatchSize}</td><td>{@value #DEFAULT_READ_BATCH_SIZE}</td><td>&gt; 0</td>
  *       <td>COUNT of each read</td></tr>
  * </table>
+ *
+ * <p>A replyTtl longer than {@link #MAX_DURATION} (100 years), such as {@code Duration.ofSeconds(Long.MAX_VALUE)} for
+ * "forever", is accepted and taken as {@link #MAX_DURATION}, as the bus's durations are; the getter returns it. The
+ * timeouts keep their bounds: one above its maximum is refused, since a call or read that long is a mistake.
  */
 public final class ToolClientConfig {
     public static final Duration DEFAULT_CALL_TIMEOUT = Duration.ofSeconds(30);
     public static final long DEFAULT_REPLY_STREAM_MAXLEN = 10_000;
     public static final Duration DEFAULT_REPLY_TTL = Duration.ofSeconds(60);
     public static final Duration MIN_REPLY_TTL = Duration.ofSeconds(1);
+    /**
+     * The longest replyTtl: 100 years ({@link BusConfig#MAX_DURATION}). A longer one is accepted and taken as this: the
+     * client counts it in milliseconds, which "forever" overflows.
+     */
+    public static final Duration MAX_DURATION = BusConfig.MAX_DURATION;
     public static final Duration DEFAULT_BLOCK_TIMEOUT = Duration.ofSeconds(1);
     /** Lettuce's command timeout is 10 s: a blocking read must return well before it. */
     public static final Duration MAX_BLOCK_TIMEOUT = Duration.ofSeconds(5);
@@ -126,7 +136,7 @@ public final class ToolClientConfig {
         public Builder replyTtl(Duration v) {
             Settings.positive("replyTtl", v);
             if (v.compareTo(MIN_REPLY_TTL) < 0) throw new ConfigException("replyTtl", "'" + v + "' must be at least 1 s");
-            this.replyTtl = v;
+            this.replyTtl = Settings.positiveSaturated("replyTtl", v, MAX_DURATION);
             return this;
         }
 

@@ -1,5 +1,6 @@
 package io.stargazer.bus.tools;
 
+import io.stargazer.bus.BusConfig;
 import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.EventBus;
@@ -34,11 +35,11 @@ import java.util.function.UnaryOperator;
  *       <td>requests read beyond the room, to be answered {@code overloaded}</td></tr>
  *   <tr><td>{@code consumerName}</td><td>none: the bus's node id</td><td>no white space or control characters</td>
  *       <td>this instance's consumer name in the tools group</td></tr>
- *   <tr><td>{@code claimIdle}</td><td>none: the consumer's ({@link ConsumerConfig#DEFAULT_CLAIM_IDLE})</td><td>&gt; 0</td>
+ *   <tr><td>{@code claimIdle}</td><td>none: the consumer's ({@link ConsumerConfig#DEFAULT_CLAIM_IDLE})</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>how long a request may sit with a dead instance before another takes it over</td></tr>
- *   <tr><td>{@code closeTimeout}</td><td>{@link #DEFAULT_CLOSE_TIMEOUT} (10 s)</td><td>&gt; 0</td>
+ *   <tr><td>{@code closeTimeout}</td><td>{@link #DEFAULT_CLOSE_TIMEOUT} (10 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>how long {@link ToolService#close()} waits for running tools</td></tr>
- *   <tr><td>{@code lateReplyLimit}</td><td>{@link #DEFAULT_LATE_REPLY_LIMIT} (30 s)</td><td>&ge; 0</td>
+ *   <tr><td>{@code lateReplyLimit}</td><td>{@link #DEFAULT_LATE_REPLY_LIMIT} (30 s)</td><td>&ge; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>how long after a request's {@code deadline_ms} (by this instance's clock) it may still be answered; later,
  *       the request is acknowledged without an answer ({@link ToolService.Stats#unanswered()}): its caller stopped
  *       waiting long ago, and its reply stream may be gone, which an answer would make again without an expiry.
@@ -50,6 +51,10 @@ import java.util.function.UnaryOperator;
  *       (maxInFlight, batchSize, concurrency, closeTimeout); {@link #fromEnvironment(Map)} makes it read the
  *       {@code SG_*} consumer variables ({@code SG_CLAIM_IDLE_MS}, {@code SG_MAX_DELIVERIES}, ...)</td></tr>
  * </table>
+ *
+ * <p>A duration longer than {@link #MAX_DURATION} (100 years), such as {@code Duration.ofSeconds(Long.MAX_VALUE)} for
+ * "forever" (a closeTimeout that waits for every running tool, a lateReplyLimit that answers however late), is accepted
+ * and taken as {@link #MAX_DURATION}, as {@link ConsumerConfig}'s are; the getters return it.
  */
 public final class ToolServiceConfig {
     public static final int DEFAULT_MAX_CONCURRENT = 16;
@@ -58,6 +63,11 @@ public final class ToolServiceConfig {
     public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_LATE_REPLY_LIMIT = Duration.ofSeconds(30);
     public static final UnaryOperator<ConsumerConfig.Builder> DEFAULT_CONSUMER = UnaryOperator.identity();
+    /**
+     * The longest value of a duration setting: 100 years ({@link BusConfig#MAX_DURATION}). A longer one is accepted and
+     * taken as this: the service counts them in milliseconds and nanoseconds, which "forever" overflows.
+     */
+    public static final Duration MAX_DURATION = BusConfig.MAX_DURATION;
 
     private static final ToolServiceConfig DEFAULTS = builder().build();
 
@@ -166,9 +176,9 @@ public final class ToolServiceConfig {
         public Builder maxQueued(int v) { this.maxQueued = Settings.notNegative("maxQueued", v); return this; }
         public Builder readAhead(int v) { this.readAhead = Settings.notNegative("readAhead", v); return this; }
         public Builder consumerName(String v) { this.consumerName = Topology.checkName("consumerName", v); return this; }
-        public Builder claimIdle(Duration v) { this.claimIdle = Settings.positive("claimIdle", v); return this; }
-        public Builder closeTimeout(Duration v) { this.closeTimeout = Settings.positive("closeTimeout", v); return this; }
-        public Builder lateReplyLimit(Duration v) { this.lateReplyLimit = Settings.notNegative("lateReplyLimit", v); return this; }
+        public Builder claimIdle(Duration v) { this.claimIdle = Settings.positiveSaturated("claimIdle", v, MAX_DURATION); return this; }
+        public Builder closeTimeout(Duration v) { this.closeTimeout = Settings.positiveSaturated("closeTimeout", v, MAX_DURATION); return this; }
+        public Builder lateReplyLimit(Duration v) { this.lateReplyLimit = Settings.notNegativeSaturated("lateReplyLimit", v, MAX_DURATION); return this; }
         public Builder consumer(UnaryOperator<ConsumerConfig.Builder> v) { this.consumer = Settings.present("consumer", v); return this; }
 
         public ToolServiceConfig build() {

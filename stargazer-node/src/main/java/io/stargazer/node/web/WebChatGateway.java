@@ -81,6 +81,8 @@ public final class WebChatGateway implements AutoCloseable {
     static final int PUBLISH_ATTEMPTS = 3;
     /** At most one WARN this often about messages refused over their tab's rate. */
     static final Duration REFUSED_WARN_EVERY = Duration.ofSeconds(10);
+    /** At most one WARN this often about failed publishes, as for the bus's handler failures. */
+    static final Duration PUBLISH_FAILED_WARN_EVERY = Duration.ofSeconds(1);
 
     private final EventBus bus;
     private final NodeMetrics metrics;
@@ -99,9 +101,9 @@ public final class WebChatGateway implements AutoCloseable {
     private final Set<String> missingLastSweep = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService sweeper = thread("stargazer-gateway-sweep");
     private final ScheduledExecutorService sendThread = thread("stargazer-webchat-send");
-    /** Messages refused over their tab's rate since the last WARN about them, and when the next may come (nanoTime). */
-    private final java.util.concurrent.atomic.LongAdder refusedSinceWarn = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.AtomicLong nextRefusedWarnAt = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
+    private final LogLimit refusedWarnings = new LogLimit(REFUSED_WARN_EVERY);
+    /** While Redis is down every message fails: one line per failure flooded the log (310 lines in 40 s). */
+    private final LogLimit publishFailedWarnings = new LogLimit(PUBLISH_FAILED_WARN_EVERY);
 
     private WebChatGateway(EventBus bus, NodeMetrics metrics, WebSettings settings) {
         this.bus = bus;
@@ -234,8 +236,14 @@ public final class WebChatGateway implements AutoCloseable {
                 Throwable err = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
                 sentAt.remove(traceId);
                 metrics.publishFailed(bus.topology().inboundStreamFor(channel), err);
-                log.atWarn().addKeyValue("channel_id", channel).addKeyValue("trace_id", traceId)
-                        .log("Publishing a web chat message failed: " + err.getMessage());
+                long held = publishFailedWarnings.take();
+                if (held >= 0) {
+                    log.atWarn().addKeyValue("channel_id", channel).addKeyValue("trace_id", traceId)
+                            .log("Publishing a web chat message failed: " + err.getMessage() + LogLimit.more(held, "failures"));
+                } else {
+                    log.atDebug().addKeyValue("channel_id", channel).addKeyValue("trace_id", traceId)
+                            .log("Publishing a web chat message failed: " + err.getMessage());
+                }
                 // Unknown: an attempt reached Redis and its reply was lost, so the message may be stored (and answered).
                 send(tab, Map.of("kind", "error", "message", err instanceof PublishOutcomeUnknownException
                         ? "could not confirm the message: Redis may have taken it (an answer may still come); wait before sending it again"
@@ -284,11 +292,9 @@ public final class WebChatGateway implements AutoCloseable {
      * arrive all at once (the gateway stalled, or the network held them).
      */
     private void refusedOverRate(ChatTab tab) {
-        refusedSinceWarn.increment();
-        long now = System.nanoTime();
-        long due = nextRefusedWarnAt.get();
-        if (now - due >= 0 && nextRefusedWarnAt.compareAndSet(due, now + REFUSED_WARN_EVERY.toNanos())) {
-            long n = refusedSinceWarn.sumThenReset();
+        long held = refusedWarnings.take();
+        if (held >= 0) {
+            long n = held + 1;
             log.atWarn().addKeyValue("channel_id", tab.channel).addKeyValue("refused", n)
                     .log("Refused " + n + " chat message(s) over their tab's rate (at most " + rateText() + " a second, bursts of "
                             + settings.burst() + ": SG_WEBCHAT_RATE, SG_WEBCHAT_BURST) since the last such warning; each tab was told. "
