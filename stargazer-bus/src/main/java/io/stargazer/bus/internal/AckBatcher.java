@@ -37,6 +37,10 @@ final class AckBatcher {
     private final BatchingDrain<String> drain;
     /** Ids whose XACK failed for want of Redis: still {@link #acknowledging}, sent again by {@link #resendFailed}. */
     private final java.util.Set<String> failed = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** A kept acknowledgement's WARN at most once a second: an outage fails one batch per refresh beat and reconnect. */
+    private static final long KEPT_WARN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private final java.util.concurrent.atomic.AtomicLong nextKeptWarnAt = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
+    private final java.util.concurrent.atomic.AtomicLong keptNotLogged = new java.util.concurrent.atomic.AtomicLong();
 
     AckBatcher(RedisClusterAsyncCommands<String, byte[]> redis, String stream, String group) {
         this.redis = redis;
@@ -81,10 +85,18 @@ final class AckBatcher {
                     dropped++;
                 }
             }
-            log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("count", ids.size())
-                    .log("Acknowledgement failed; sent again once Redis answers" + (dropped > 0 ? " (" + dropped
-                            + " past the limit of " + MAX_FAILED + " kept were dropped: they will be delivered again)" : "") + ": "
-                            + error.getMessage());
+            long now = System.nanoTime();
+            long due = nextKeptWarnAt.get();
+            if (dropped > 0 || (now - due >= 0 && nextKeptWarnAt.compareAndSet(due, now + KEPT_WARN_INTERVAL_NANOS))) {
+                long notLogged = keptNotLogged.getAndSet(0);
+                log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("count", ids.size())
+                        .log("Acknowledgement failed; sent again once Redis answers" + (dropped > 0 ? " (" + dropped
+                                + " past the limit of " + MAX_FAILED + " kept were dropped: they will be delivered again)" : "") + ": "
+                                + error.getMessage() + (notLogged > 0 ? " (" + notLogged + " more failed acknowledgements since the last warning)" : ""));
+            } else {
+                keptNotLogged.incrementAndGet();
+                log.atDebug().addKeyValue("stream", stream).addKeyValue("count", ids.size()).log("Acknowledgement failed again: " + error.getMessage());
+            }
         } else {
             ids.forEach(unconfirmed::remove);
             log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("count", ids.size())
@@ -99,9 +111,16 @@ final class AckBatcher {
      * after a reconnect (which must not hand them out again) and on every refresh beat. One that fails again is kept.
      */
     void resendFailed() {
+        // Each id once per call: the ones taken out first, then sent. While the client refuses commands at once (no
+        // connection), an XACK fails within drain.offer and done() puts its ids back; iterating the live set then met
+        // them again, and the bus's timer thread (which also runs the dead-peer check and publish deadlines) spun here
+        // for the whole outage, logging tens of thousands of WARNs a second (tests from outside, helper-93).
+        List<String> ids = new ArrayList<>(failed.size());
         for (var it = failed.iterator(); it.hasNext();) {
-            String id = it.next();
+            ids.add(it.next());
             it.remove();
+        }
+        for (String id : ids) {
             outstanding.incrementAndGet();
             drain.offer(id);
         }
