@@ -61,7 +61,9 @@ public interface Subscription extends AutoCloseable {
 
     /**
      * @param delivered    deliveries handed to the handler (including redeliveries)
-     * @param acknowledged entries acknowledged
+     * @param acknowledged entries acknowledged by this subscription: their {@code XACK} queued, so it counts one whose
+     *                     {@code XACK} failed for want of Redis and is kept to be sent again (a process that ends before
+     *                     Redis answers leaves such an entry pending: see docs/reliability.md)
      * @param redelivered  deliveries with a delivery count above 1
      * @param deadLettered entries moved to the dead-letter stream
      * @param failed       handler failures and nacks
