@@ -109,7 +109,13 @@ final class BacklogMonitor {
                 warnings.incrementAndGet();
                 log.atWarn().addKeyValue("stream", stream).addKeyValue("group", worst == null ? null : worst.name())
                         .addKeyValue("length", len).addKeyValue("pending", pending).addKeyValue("maxlen", maxlen)
-                        .log(policy == io.stargazer.bus.TrimPolicy.EVICT
+                        .log(worst == null
+                                // No group: under either policy the stream is trimmed to its cap (StreamGuard), nothing
+                                // is held for a reader, and publishing is not held up; only readers without a group
+                                // (XREAD) that fall behind can miss entries.
+                                ? "Stream near its cap and it has no consumer group: entries past the cap are trimmed, "
+                                        + "read or not (readers without a group that fall behind miss them)"
+                                : policy == io.stargazer.bus.TrimPolicy.EVICT
                                 ? "Stream backlog high: eviction risk (SG_TRIM_POLICY=evict trims entries past maxlen, read or not)"
                                 : "Stream backlog high: nothing unread is trimmed (SG_TRIM_POLICY=safe); publishing to it waits "
                                         + "or is refused (SG_BACKPRESSURE) once it is full");

@@ -104,9 +104,10 @@ final class StreamConsumer implements Subscription {
     /** Entries handed out and not finally settled, by id: what a history read must not hand out twice. */
     private final ConcurrentHashMap<String, Held> inFlight = new ConcurrentHashMap<>();
     /**
-     * Entries that left {@link #inFlight} (acknowledged or answered by their handler) while that handler still runs: an
-     * ORDERED channel waits for the attempt to end all the same, so a handler that acks and then never returns holds its
-     * channel, and the slow-handler WARN must see it here.
+     * Entries of a channel that left {@link #inFlight} (acknowledged or answered by their handler) while that handler
+     * still runs: the channel's next entry waits for the attempt to end all the same (either retry order), so a handler
+     * that acks and then never returns holds its channel, and the slow-handler WARN must see it here. At most one per
+     * channel whose lane waits; entries without a channel are not kept (nothing waits for them).
      */
     private final ConcurrentHashMap<String, Held> settledRunning = new ConcurrentHashMap<>();
 
@@ -836,30 +837,36 @@ final class StreamConsumer implements Subscription {
         long now = System.nanoTime();
         long limit = cfg.claimIdle().toNanos();
         for (Held h : inFlight.values()) {
-            if (slowToWarn(h, now, limit)) {
+            long since = slowSince(h, now, limit);
+            if (since != 0) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
-                        .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - h.runningSince) / 1_000_000)
+                        .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - since) / 1_000_000)
                         .log("A handler has been running longer than the claim time; its entry is kept, and its channel's later "
                                 + "entries wait behind it");
             }
         }
         for (Held h : settledRunning.values()) {
-            if (slowToWarn(h, now, limit)) {
+            long since = slowSince(h, now, limit);
+            if (since != 0) {
+                // Either retry order: a channel's next entry starts once the attempt before it has ended (Lanes).
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
-                        .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - h.runningSince) / 1_000_000)
-                        .log("A handler has been running longer than the claim time after settling its entry"
-                                + (cfg.retryOrder() == RetryOrder.ORDERED ? "; its channel's later entries wait until it returns" : ""));
+                        .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - since) / 1_000_000)
+                        .log("A handler has been running longer than the claim time after settling its entry; its channel's "
+                                + "later entries wait until it returns");
             }
         }
     }
 
-    /** Running for longer than {@code limit} and not warned about within the last {@code limit}; marks it warned. */
-    private static boolean slowToWarn(Held h, long now, long limit) {
+    /**
+     * When its running handler started, if it has run longer than {@code limit} and was not warned about within the last
+     * {@code limit} (then marked warned); else 0. The start is read once, so the line reports the attempt it checked.
+     */
+    private static long slowSince(Held h, long now, long limit) {
         long since = h.runningSince;
         long warned = h.slowWarnedAt;
-        if (since == 0 || now - since < limit || (warned != 0 && now - warned < limit)) return false;
+        if (since == 0 || now - since < limit || (warned != 0 && now - warned < limit)) return 0;
         h.slowWarnedAt = now;
-        return true;
+        return since;
     }
 
     /**
@@ -1167,6 +1174,7 @@ final class StreamConsumer implements Subscription {
     private void settle(Held h, DeliveryImpl d, CompletionStage<?> stage, BusHooks hooks, long start, BusTracing.Process span,
             CompletableFuture<Void> attemptDone) {
         stage.whenComplete((r, error) -> {
+            d.returned = true;
             Throwable cause = error == null ? null : Failures.unwrap(error);
             // The handler's outcome is known: an observer that throws here must not keep it from being settled (the
             // exception would vanish into this stage, and the entry, its permit and an ORDERED lane stay held forever).
@@ -1562,7 +1570,10 @@ final class StreamConsumer implements Subscription {
         h.retrying = false;
         if (inFlight.remove(h.id, h)) {
             permits.release();
-            if (h.runningSince != 0) {
+            // Only a handler settling its entry before it returned can run on past it; an entry without a channel has
+            // no lane waiting for it (it ran at once), so nothing is held and nothing needs saying.
+            DeliveryImpl a = h.attempt;
+            if (h.runningSince != 0 && a != null && !a.returned && h.envelope.channelId() != null) {
                 settledRunning.put(h.id, h);
                 if (h.runningSince == 0) settledRunning.remove(h.id, h); // its attempt ended meanwhile
             }
@@ -1655,6 +1666,8 @@ final class StreamConsumer implements Subscription {
         volatile CompletableFuture<String> replying;
         /** This attempt's handler returned and its stage (and an answer it made) completed. */
         volatile boolean ended;
+        /** This attempt's handler returned and its stage completed (an answer it made may still be on the wire). */
+        volatile boolean returned;
         /** Given back by close() while its handler still ran ({@link #giveBackStillRunning}). */
         volatile boolean givenBackAtClose;
 

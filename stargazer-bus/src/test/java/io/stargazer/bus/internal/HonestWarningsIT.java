@@ -44,6 +44,7 @@ class HonestWarningsIT {
             try (CapturedStderr err = new CapturedStderr();
                     EventBus bus = TestRedis.bus(TestRedis.config(NodeRole.STANDALONE).trimPolicy(policy).streamMaxlen(1000).build())) {
                 String stream = bus.topology().inboundStream();
+                bus.ensureGroup(stream, bus.topology().workerGroup());
                 for (int i = 0; i < 900; i++) bus.publish(stream, Envelope.of("channel_id", "c", "content", "x" + i));
                 assertThat(BusInternals.checkBacklog(bus, stream)).isTrue();
                 String warning = err.text().lines().filter(l -> l.contains("Stream backlog high")).findFirst().orElseThrow();
@@ -52,6 +53,15 @@ class HonestWarningsIT {
                 } else {
                     assertThat(warning).contains("eviction risk");
                 }
+
+                // A stream without a group is trimmed to its cap under either policy: nothing unread is held, and
+                // publishing to it is not held up (before, under SAFE the warning said it would be).
+                String loose = bus.topology().outboundStream("nogroup");
+                for (int i = 0; i < 900; i++) bus.publish(loose, Envelope.of("channel_id", "c", "content", "x" + i));
+                assertThat(BusInternals.checkBacklog(bus, loose)).isTrue();
+                String looseWarning = err.text().lines().filter(l -> l.contains("stream=" + loose)).findFirst().orElseThrow();
+                assertThat(looseWarning).contains("no consumer group").doesNotContain("nothing unread is trimmed")
+                        .doesNotContain("waits or is refused");
             }
         }
     }
