@@ -143,10 +143,12 @@ public final class StreamsReport {
 
     /** {@link #library} as the one line {@code stargazer streams} prints below its table. */
     public static String libraryLine(Map<String, Object> library, String serverVersion) {
+        // On a cluster the check asks one node: the line says what that node has (docs/operating.md).
         String head = "library " + library.get("name") + ": ";
         Object want = library.get("expected_version");
-        String scripts = "processes run scripts (EVAL) and WARN, strict ACL users are refused; stargazer provision loads version "
-                + want + " (docs/functions.md)";
+        // What the processes do depends on their settings, which this report cannot see: say both cases.
+        String scripts = "processes with SG_SERVER_CODE=auto run scripts (EVAL) instead, those with =functions and strict ACL "
+                + "users are refused; stargazer provision loads version " + want + " (docs/functions.md)";
         return head + switch (String.valueOf(library.get("state"))) {
             case "loaded" -> "version " + library.get("version") + " loaded (the version this release calls)";
             case "missing" -> "MISSING: " + scripts;

@@ -90,7 +90,9 @@ class ChatPublishFailureLogIT {
                 }
                 assertThat(lines.stream().mapToLong(ChatPublishFailureLogIT::counted).sum())
                         .as("failures the lines account for").isEqualTo(said.get());
-                assertThat(lines.get(lines.size() - 1).getFormattedMessage()).containsPattern(MORE);
+                // Forty failures in a few seconds cannot each have a line of their own: some line counts held-back ones.
+                // (Not necessarily the last: the flood's last failure may have had a line, leaving none held back.)
+                assertThat(lines).as("lines counting failures held back").anyMatch(l -> MORE.matcher(l.getFormattedMessage()).find());
             } finally {
                 server.restart(); // a node closes at once when it can delete its group
                 node.close();

@@ -53,7 +53,7 @@ class StreamsLibraryIT {
             raw.sync().functionFlush(FlushMode.SYNC);
             MainCliTest.Result missing = MainCliTest.run(env, "streams");
             assertThat(missing.code()).as(missing.err()).isZero();
-            assertThat(libraryLine(missing)).startsWith("library stargazer: MISSING: processes run scripts (EVAL) and WARN")
+            assertThat(libraryLine(missing)).startsWith("library stargazer: MISSING: processes with SG_SERVER_CODE=auto run scripts (EVAL) instead")
                     .contains("stargazer provision loads version " + version);
             assertThat(libraryOfEachRow(env)).allSatisfy(l -> assertThat(l).containsEntry("state", "missing").containsEntry("version", null));
 
@@ -62,7 +62,7 @@ class StreamsLibraryIT {
                     + "redis.register_function{function_name='sg_version', callback=function() return " + older + " end, flags={'no-writes'}}");
             MainCliTest.Result other = MainCliTest.run(env, "streams");
             assertThat(libraryLine(other)).startsWith("library stargazer: version " + older + " loaded, OTHER than " + version
-                    + ": processes run scripts");
+                    + ": processes with SG_SERVER_CODE=auto run scripts");
             assertThat(libraryOfEachRow(env)).allSatisfy(l -> assertThat(l).containsEntry("state", "other_version").containsEntry("version", older));
 
             assertThat(MainCliTest.run(env, "provision").code()).isZero();
