@@ -59,7 +59,7 @@ import java.util.Objects;
  *       <td>{@link #DEFAULT_DEAD_PEER_TIMEOUT} (5 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>
  *   <tr><td>{@code dedupeWindow}</td><td>{@code SG_DEDUPE_WINDOW_MS}</td>
- *       <td>{@link #DEFAULT_DEDUPE_WINDOW} (10 min)</td><td>{@link #MIN_DEDUPE_WINDOW} (1 ms) to {@link #MAX_DEDUPE_WINDOW} (365 days)</td>
+ *       <td>{@link #DEFAULT_DEDUPE_WINDOW} (10 min)</td><td>{@link #MIN_DEDUPE_WINDOW} (1 ms) to {@link #MAX_DEDUPE_WINDOW} (365 days), whole milliseconds</td>
  *       <td>how long a publish's dedupe key is remembered (at least this, at most twice this: docs/once.md): a second publish with it adds nothing; every publisher of a stream must use the same window</td></tr>
  *   <tr><td>{@code serverCode}</td><td>{@code SG_SERVER_CODE}</td><td>{@link #DEFAULT_SERVER_CODE} ({@code auto})</td>
  *       <td>auto, functions, scripts</td><td>run the bus's server-side logic as the {@code stargazer} functions library
@@ -376,7 +376,13 @@ public final class BusConfig {
         }
         public Builder deadPeerTimeout(Duration v) { this.deadPeerTimeout = Settings.positiveSaturated(ENV_DEAD_PEER_TIMEOUT_MS, v, MAX_DURATION); return this; }
         public Builder dedupeWindow(Duration v) {
-            this.dedupeWindow = Settings.between(ENV_DEDUPE_WINDOW_MS, v, MIN_DEDUPE_WINDOW, MAX_DEDUPE_WINDOW);
+            Settings.between(ENV_DEDUPE_WINDOW_MS, v, MIN_DEDUPE_WINDOW, MAX_DEDUPE_WINDOW);
+            // The scripts (and other languages' publishers, docs/once.md) count it in whole milliseconds: a fraction would
+            // be dropped there while this config reported it, and publishers of one stream must agree on the window.
+            if (v.toNanos() % 1_000_000 != 0) {
+                throw new ConfigException(ENV_DEDUPE_WINDOW_MS, "'" + v + "' must be a whole number of milliseconds");
+            }
+            this.dedupeWindow = v;
             return this;
         }
         public Builder serverCode(ServerCodeMode v) { this.serverCode = Settings.present(ENV_SERVER_CODE, v); return this; }

@@ -49,6 +49,18 @@ class ConfigTest {
             assertThat(c.clock()).isNotNull();
         }
 
+        /**
+         * The dedupe window is counted in whole milliseconds by the scripts: a fraction is refused, naming the setting
+         * (before, 1.5 ms was accepted and reported while the scripts were sent 1 ms; helper-92).
+         */
+        @Test
+        void aDedupeWindowWithAFractionOfAMillisecondIsRefused() {
+            assertThatThrownBy(() -> BusConfig.builder().dedupeWindow(Duration.ofMillis(1).plusNanos(500_000)))
+                    .isInstanceOf(io.stargazer.bus.ConfigException.class).hasMessageContaining(BusConfig.ENV_DEDUPE_WINDOW_MS)
+                    .hasMessageContaining("whole number of milliseconds");
+            assertThat(BusConfig.builder().dedupeWindow(Duration.ofMillis(1500)).build().dedupeWindow()).isEqualTo(Duration.ofMillis(1500));
+        }
+
         @Test
         void emptyEnvironmentGivesTheDefaults() {
             BusConfig c = BusConfig.fromEnvironment(Map.of());
