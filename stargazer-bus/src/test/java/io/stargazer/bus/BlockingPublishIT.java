@@ -464,4 +464,39 @@ class BlockingPublishIT {
             assertThat(TestRedis.readAll(bus, stream)).extracting(e -> e.envelope().longValue("n", -1)).containsSubsequence(0L, 3L);
         }
     }
+
+    /**
+     * The connections of their own have TCP keepalive timed from the dead-peer timeout, as Lettuce's connections have:
+     * the kernel's keepalive timer on the idle socket (Linux: /proc/net/tcp, timer 2, in hundredths of a second) runs
+     * out within the dead-peer timeout, 2 s here. Before, only SO_KEEPALIVE was set: the kernel's default, 7 200 s.
+     */
+    @Test
+    void aConnectionOfItsOwnHasTcpKeepaliveTimedFromTheDeadPeerTimeout() {
+        Topology t = TestRedis.topology();
+        RedisUrl url = TestRedis.url();
+        String node = "keepalive-" + NS;
+        EventBus bus = bus(url, t, node, b -> b.deadPeerTimeout(Duration.ofSeconds(2)));
+        bus.publish(t.inboundStream(), message("c", 1));
+        List<String> own = clients(url, node);
+        assertThat(own).hasSize(1);
+        String addr = own.get(0).replaceAll(".* addr=([^ ]+) .*", "$1").trim();
+        int port = Integer.parseInt(addr.substring(addr.lastIndexOf(':') + 1));
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(keepaliveTimerHundredths(port))
+                .as("the keepalive timer of the connection from port %d", port).isBetween(0L, 200L));
+    }
+
+    /** The kernel's keepalive timer of the TCP socket bound to {@code localPort} (Linux), or -1 when none runs. */
+    private static long keepaliveTimerHundredths(int localPort) throws java.io.IOException {
+        String local = String.format(":%04X", localPort);
+        List<String> lines = new ArrayList<>(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/tcp")));
+        lines.addAll(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/tcp6")));
+        for (String l : lines) {
+            String[] f = l.trim().split("\\s+");
+            if (f.length > 5 && f[1].endsWith(local)) {
+                String[] timer = f[5].split(":");
+                return "02".equals(timer[0]) ? Long.parseLong(timer[1], 16) : -1;
+            }
+        }
+        return -1;
+    }
 }

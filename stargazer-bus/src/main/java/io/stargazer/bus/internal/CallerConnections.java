@@ -53,7 +53,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A connection that stays open but carries nothing (a NAT or load-balancer flow dropped, a frozen server) is taken
  * for dead as the shared connection's is ({@link ConnectionHealth}): a call that waits {@code deadPeerTimeout} with no
- * byte moving fails then, not at its deadline.
+ * byte moving fails then, not at its deadline, and the sockets have TCP keepalive timed from it as Lettuce's have.
  *
  * <p>Used on a single server over plain TCP; a cluster and TLS keep every publish on Lettuce's connections.
  */
@@ -329,8 +329,11 @@ final class CallerConnections implements AutoCloseable {
         try {
             ch.configureBlocking(false);
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            // As on Lettuce's connections: a peer that vanished while the connection sat idle is noticed by the kernel.
+            // As on Lettuce's connections (Redis.options): a peer that vanished while the connection sat idle is noticed
+            // by the kernel, with probes after the dead-peer timeout of silence, three a third of it apart (before: only
+            // SO_KEEPALIVE, so the kernel's default, two hours on Linux).
             ch.setOption(StandardSocketOptions.SO_KEEPALIVE, true);
+            keepAliveTimes(ch);
             selector = Selector.open();
             c = new Conn(ch, selector);
         } catch (IOException | RuntimeException e) {
@@ -368,6 +371,28 @@ final class CallerConnections implements AutoCloseable {
         } finally {
             if (!ready) c.close();
             if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * TCP_KEEPIDLE, TCP_KEEPINTERVAL and TCP_KEEPCOUNT ({@code jdk.net.ExtendedSocketOptions}) as Lettuce's connections
+     * have them, where the platform has them. Found by name among the channel's options, so that the module need not
+     * read {@code jdk.net} (a trimmed runtime may lack it: then only SO_KEEPALIVE, as before).
+     */
+    private void keepAliveTimes(SocketChannel ch) throws IOException {
+        Duration deadPeer = Duration.ofNanos(deadPeerNanos);
+        for (java.net.SocketOption<?> o : ch.supportedOptions()) {
+            Integer v = switch (o.name()) {
+                case "TCP_KEEPIDLE" -> (int) Redis.keepAliveSeconds(deadPeer).toSeconds();
+                case "TCP_KEEPINTERVAL" -> (int) Redis.keepAliveSeconds(deadPeer.dividedBy(3)).toSeconds();
+                case "TCP_KEEPCOUNT" -> 3;
+                default -> null;
+            };
+            if (v != null && o.type() == Integer.class) {
+                @SuppressWarnings("unchecked")
+                java.net.SocketOption<Integer> option = (java.net.SocketOption<Integer>) o;
+                ch.setOption(option, v);
+            }
         }
     }
 
