@@ -490,7 +490,7 @@ final class CallerConnections implements AutoCloseable {
                 }
                 log.atWarn().addKeyValue("redis", url).addKeyValue("stream", stream)
                         .log("A blocking publish's own connection carried nothing within the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS); "
-                                + "it and the idle ones are closed, and publishes to the stream wait at most one more dead-peer timeout for its answer");
+                                + "the idle ones are closed, and publishes to the stream wait at most one more dead-peer timeout for its answer, then go on the shared connection");
             }
             throw e;
         } catch (RedisServerException e) {
