@@ -405,4 +405,98 @@ class BlockingPublishIT {
         assertThat(TestRedis.readAll(bus, t.inboundStream())).extracting(StreamEntry::id).containsExactly(id);
         assertThat(clients(TestRedis.url(), "interrupted-" + NS)).hasSize(1);
     }
+
+    /**
+     * A flow lost (a NAT or load-balancer entry dropped: the open connections stay open and carry nothing, new ones
+     * work) while a blocking publish waits on its connection of its own. Dead-peer timeout 2 s, publish timeout 6 s.
+     * Before, that publish waited its whole 6 s, and its stream was then held 10 s more (Lettuce's command timeout) for
+     * an answer that could not come: the asynchronous publish behind it failed at its deadline unsent, although the
+     * shared connection had been replaced and answered after about 3 s, and the next blocking publish was stored about
+     * 16 s after the flow was lost. Now the connection is taken for dead once it has carried nothing for the dead-peer
+     * timeout, as the shared connection is, and the hold ends one dead-peer timeout later at the latest: publishing
+     * resumes within about twice the dead-peer timeout. The same with the connections of their own turned off.
+     */
+    @Test
+    void aLostFlowFailsTheBlockingPublishWithinTheDeadPeerTimeoutAndPublishingResumesSoonAfter() {
+        publishingResumesAfterALostFlow(BusConfig.DEFAULT_BLOCKING_PUBLISH_CONNECTIONS);
+    }
+
+    @Test
+    void aLostFlowFailsTheBlockingPublishWithinTheDeadPeerTimeoutAndPublishingResumesSoonAfterWithoutConnectionsOfTheirOwn() {
+        publishingResumesAfterALostFlow(0);
+    }
+
+    private void publishingResumesAfterALostFlow(int ownConnections) {
+        RedisServerProcess server = ownServer();
+        TcpProxy link = closer.add(TcpProxy.to(RedisUrl.parse(server.url())));
+        Topology t = TestRedis.topology();
+        String node = "flow-" + ownConnections + "-" + NS;
+        EventBus bus = bus(link.url(), t, node, b -> b.deadPeerTimeout(Duration.ofSeconds(2)).publishTimeout(Duration.ofSeconds(6))
+                .blockingPublishConnections(ownConnections));
+        String stream = t.inboundStream();
+        bus.publish(stream, message("c", 0));
+        assertThat(clients(RedisUrl.parse(server.url()), node)).hasSize(ownConnections == 0 ? 0 : 1);
+
+        link.freezeExisting();
+        long lost = System.nanoTime();
+        Throwable first = org.assertj.core.api.Assertions.catchThrowable(() -> bus.publish(stream, message("c", 1)));
+        Duration failedAfter = Duration.ofNanos(System.nanoTime() - lost);
+        assertThat(first).as("the blocking publish on the lost flow").isInstanceOf(PublishOutcomeUnknownException.class);
+        assertThat(failedAfter).as("when it failed (dead-peer timeout 2 s, publish timeout 6 s)").isLessThan(Duration.ofMillis(4500));
+
+        CompletableFuture<String> behind = bus.publishAsync(stream, message("c", 2));
+        java.util.concurrent.atomic.AtomicLong storedAt = new java.util.concurrent.atomic.AtomicLong();
+        await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50)).ignoreExceptions().until(() -> {
+            bus.publish(stream, message("c", 3));
+            storedAt.set(System.nanoTime());
+            return true;
+        });
+        assertThat(Duration.ofNanos(storedAt.get() - lost)).as("from the lost flow to the first blocking publish stored again")
+                .isLessThan(Duration.ofSeconds(8));
+        if (ownConnections > 0) {
+            // Held behind the unanswered publish (about 2 s), then written on the replaced shared connection.
+            assertThat(behind.handle((id, e) -> e == null ? id : e.toString()).join())
+                    .as("the asynchronous publish made right after the failure, behind it on the same stream").matches("\\d+-\\d+");
+            assertThat(TestRedis.readAll(bus, stream)).extracting(e -> e.envelope().longValue("n", -1)).containsSubsequence(0L, 2L, 3L);
+        } else {
+            // Nothing holds it: sent at once, while the shared connection may be reconnecting (refused then, unsent).
+            assertThat(behind.handle((id, e) -> e == null || e instanceof BusConnectionException).join()).isTrue();
+            assertThat(TestRedis.readAll(bus, stream)).extracting(e -> e.envelope().longValue("n", -1)).containsSubsequence(0L, 3L);
+        }
+    }
+
+    /**
+     * The connections of their own have TCP keepalive timed from the dead-peer timeout, as Lettuce's connections have:
+     * the kernel's keepalive timer on the idle socket (Linux: /proc/net/tcp, timer 2, in hundredths of a second) runs
+     * out within the dead-peer timeout, 2 s here. Before, only SO_KEEPALIVE was set: the kernel's default, 7 200 s.
+     */
+    @Test
+    void aConnectionOfItsOwnHasTcpKeepaliveTimedFromTheDeadPeerTimeout() {
+        Topology t = TestRedis.topology();
+        RedisUrl url = TestRedis.url();
+        String node = "keepalive-" + NS;
+        EventBus bus = bus(url, t, node, b -> b.deadPeerTimeout(Duration.ofSeconds(2)));
+        bus.publish(t.inboundStream(), message("c", 1));
+        List<String> own = clients(url, node);
+        assertThat(own).hasSize(1);
+        String addr = own.get(0).replaceAll(".* addr=([^ ]+) .*", "$1").trim();
+        int port = Integer.parseInt(addr.substring(addr.lastIndexOf(':') + 1));
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(keepaliveTimerHundredths(port))
+                .as("the keepalive timer of the connection from port %d", port).isBetween(0L, 200L));
+    }
+
+    /** The kernel's keepalive timer of the TCP socket bound to {@code localPort} (Linux), or -1 when none runs. */
+    private static long keepaliveTimerHundredths(int localPort) throws java.io.IOException {
+        String local = String.format(":%04X", localPort);
+        List<String> lines = new ArrayList<>(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/tcp")));
+        lines.addAll(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/tcp6")));
+        for (String l : lines) {
+            String[] f = l.trim().split("\\s+");
+            if (f.length > 5 && f[1].endsWith(local)) {
+                String[] timer = f[5].split(":");
+                return "02".equals(timer[0]) ? Long.parseLong(timer[1], 16) : -1;
+            }
+        }
+        return -1;
+    }
 }

@@ -48,8 +48,12 @@ import org.slf4j.LoggerFactory;
  * closing, or the last attempt to open one failed less than {@link #RETRY_AFTER} ago): nothing was sent, so the caller
  * publishes the shared way, which waits out an outage within the publish timeout. {@link #call} throws
  * {@link NotSent} when the command surely did not reach the server, {@link PublishOutcomeUnknownException} when it
- * may have (no answer by the deadline, or the connection lost after the write), and {@link RedisServerException} for
- * an error reply.
+ * may have (no answer by the deadline, the connection silent for the dead-peer timeout after the write, or lost after
+ * it), and {@link RedisServerException} for an error reply.
+ *
+ * <p>A connection that stays open but carries nothing (a NAT or load-balancer flow dropped, a frozen server) is taken
+ * for dead as the shared connection's is ({@link ConnectionHealth}): a call that waits {@code deadPeerTimeout} with no
+ * byte moving fails then, not at its deadline, and the sockets have TCP keepalive timed from it as Lettuce's have.
  *
  * <p>Used on a single server over plain TCP; a cluster and TLS keep every publish on Lettuce's connections.
  */
@@ -71,6 +75,8 @@ final class CallerConnections implements AutoCloseable {
     private final RedisUrl url;
     private final String clientName;
     private final int max;
+    /** SG_DEAD_PEER_TIMEOUT_MS: a call with no byte moving this long takes its connection for dead. */
+    private final long deadPeerNanos;
     private final ConcurrentLinkedDeque<Conn> idle = new ConcurrentLinkedDeque<>();
     private final AtomicInteger open = new AtomicInteger();
     private volatile long retryAt = System.nanoTime();
@@ -81,11 +87,12 @@ final class CallerConnections implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicBoolean warned = new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
-     * Publishes written on a connection of its own and not answered by their deadline, with their connections kept open
-     * until the answer comes, the server ends the connection, or {@link Redis#COMMAND_TIMEOUT} after the deadline passes
-     * ({@link #settle}). Meanwhile nothing else is written to their streams ({@link #unanswered(String)}): Redis reads
-     * its sockets in the order the kernel lists them, not the order the bytes came in, so a paused server that
-     * resumed could store a later publish of the stream, written on the shared connection, before this one.
+     * Publishes written on a connection of its own and not answered (by their deadline, or before the connection had
+     * carried nothing for the dead-peer timeout), with their connections kept open, unused, until the answer comes, the
+     * server ends the connection, or {@link #giveUpAt} ({@link #settle}). Meanwhile nothing else is written to their
+     * streams ({@link #unanswered(String)}): Redis reads its sockets in the order the kernel lists them, not the order
+     * the bytes came in, so a paused server that resumed could store a later publish of the stream, written on the
+     * shared connection, before this one.
      */
     private final java.util.Queue<Unanswered> unanswered = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
@@ -107,6 +114,8 @@ final class CallerConnections implements AutoCloseable {
         final ByteBuf in;
         final RedisStateMachine decoder = new RedisStateMachine(ALLOC);
         final ByteBuffer probe = ByteBuffer.allocateDirect(1);
+        /** When a byte last moved on it, written or read, during a call (System.nanoTime). */
+        long lastMoved;
 
         /** Takes over {@code ch} and {@code selector}: closed by {@link #close}. */
         Conn(SocketChannel ch, Selector selector) throws IOException {
@@ -134,10 +143,22 @@ final class CallerConnections implements AutoCloseable {
         }
     }
 
-    CallerConnections(RedisUrl url, String clientName, int max) {
+    CallerConnections(RedisUrl url, String clientName, int max, Duration deadPeerTimeout) {
         this.url = url;
         this.clientName = clientName.replaceAll("[^A-Za-z0-9_.:-]", "_") + ":publish";
         this.max = max;
+        this.deadPeerNanos = Math.max(1, deadPeerTimeout.toNanos());
+    }
+
+    /**
+     * Until when an unanswered publish holds its stream, its connection silent since {@code lastMoved}: one dead-peer
+     * timeout after the connection is taken for dead (two after its last byte), and never longer than
+     * {@link Redis#COMMAND_TIMEOUT} from {@code now} (the bound before the dead-peer check came here).
+     */
+    long giveUpAt(long now, long lastMoved) {
+        long byDeadPeer = lastMoved + Math.min(2 * deadPeerNanos, Long.MAX_VALUE / 4);
+        long byCommandTimeout = now + Redis.COMMAND_TIMEOUT.toNanos();
+        return byDeadPeer - byCommandTimeout < 0 ? byDeadPeer : byCommandTimeout;
     }
 
     /** A connection for this caller alone until {@link #give}; null when none can be had at once (see the class comment). */
@@ -197,6 +218,7 @@ final class CallerConnections implements AutoCloseable {
         // Selector.select returns at once while the interrupt flag is set: cleared for the wait, set again after.
         boolean interrupted = Thread.interrupted();
         boolean written = false;
+        c.lastMoved = System.nanoTime();
         try {
             c.out.clear();
             new Command<>(type, output, args).encode(c.out);
@@ -204,8 +226,9 @@ final class CallerConnections implements AutoCloseable {
             while (bytes.hasRemaining()) {
                 if (c.ch.write(bytes) > 0) {
                     written = true;
+                    c.lastMoved = System.nanoTime();
                 } else {
-                    interrupted |= await(c, SelectionKey.OP_WRITE, deadlineNanos);
+                    interrupted |= await(c, SelectionKey.OP_WRITE, deadlineNanos, deadPeerNanos);
                 }
             }
             while (!c.decoder.decode(c.in, output)) {
@@ -215,7 +238,9 @@ final class CallerConnections implements AutoCloseable {
                     throw new IOException("the server closed the connection");
                 }
                 if (n == 0) {
-                    interrupted |= await(c, SelectionKey.OP_READ, deadlineNanos);
+                    interrupted |= await(c, SelectionKey.OP_READ, deadlineNanos, deadPeerNanos);
+                } else {
+                    c.lastMoved = System.nanoTime();
                 }
             }
             c.in.discardReadBytes();
@@ -223,12 +248,15 @@ final class CallerConnections implements AutoCloseable {
                 throw RedisServerException.of(output.getError(), context, null);
             }
             return output.get();
-        } catch (IOException | TimedOut e) {
+        } catch (IOException | TimedOut | Silent e) {
             if (!written) {
                 throw new NotSent(context + ": nothing was written (" + e.getMessage() + ")", e);
             }
             throw new PublishOutcomeUnknownException(stream, context + (e instanceof TimedOut
                     ? ": written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored"
+                    : e instanceof Silent
+                    ? ": written, but the connection carried nothing for the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS, "
+                            + deadPeerNanos / 1_000_000 + " ms) and is taken for dead: the entry may or may not be stored"
                     : ": the connection was lost after the write: the entry may or may not be stored (" + e.getMessage() + ")"), e);
         } catch (RuntimeException e) {
             if (!written || e instanceof RedisServerException) {
@@ -248,14 +276,30 @@ final class CallerConnections implements AutoCloseable {
         }
     }
 
-    /** Waits until the socket is ready for {@code ops}; true when the thread was interrupted meanwhile (the flag is cleared). */
-    private static boolean await(Conn c, int ops, long deadlineNanos) throws IOException, TimedOut {
-        long left = deadlineNanos - System.nanoTime();
+    /** Nothing moved on the connection for the dead-peer timeout, before the deadline: taken for dead. */
+    private static final class Silent extends Exception {
+        Silent() {
+            super("nothing carried for the dead-peer timeout", null, false, false);
+        }
+    }
+
+    /**
+     * Waits until the socket is ready for {@code ops}; true when the thread was interrupted meanwhile (the flag is
+     * cleared). {@link TimedOut} at the deadline; {@link Silent} when {@code silentNanos} passed since a byte last
+     * moved ({@link Conn#lastMoved}) before the deadline did.
+     */
+    private static boolean await(Conn c, int ops, long deadlineNanos, long silentNanos) throws IOException, TimedOut, Silent {
+        long now = System.nanoTime();
+        long left = deadlineNanos - now;
         if (left <= 0) {
             throw new TimedOut();
         }
+        long quiet = c.lastMoved + silentNanos - now;
+        if (quiet <= 0) {
+            throw new Silent();
+        }
         c.key.interestOps(ops);
-        c.selector.select(Math.max(1, left / 1_000_000));
+        c.selector.select(Math.max(1, Math.min(left, quiet) / 1_000_000));
         c.selector.selectedKeys().clear();
         return Thread.interrupted();
     }
@@ -285,8 +329,11 @@ final class CallerConnections implements AutoCloseable {
         try {
             ch.configureBlocking(false);
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            // As on Lettuce's connections: a peer that vanished while the connection sat idle is noticed by the kernel.
+            // As on Lettuce's connections (Redis.options): a peer that vanished while the connection sat idle is noticed
+            // by the kernel, with probes after the dead-peer timeout of silence, three a third of it apart (before: only
+            // SO_KEEPALIVE, so the kernel's default, two hours on Linux).
             ch.setOption(StandardSocketOptions.SO_KEEPALIVE, true);
+            keepAliveTimes(ch);
             selector = Selector.open();
             c = new Conn(ch, selector);
         } catch (IOException | RuntimeException e) {
@@ -299,7 +346,7 @@ final class CallerConnections implements AutoCloseable {
         try {
             if (!ch.connect(to)) {
                 while (!ch.finishConnect()) {
-                    interrupted |= await(c, SelectionKey.OP_CONNECT, deadline);
+                    interrupted |= await(c, SelectionKey.OP_CONNECT, deadline, Long.MAX_VALUE / 4);
                 }
             }
             char[] password = url.password();
@@ -319,11 +366,33 @@ final class CallerConnections implements AutoCloseable {
             if (!usable(c)) throw new IOException("the server closed the connection during the login");
             ready = true;
             return c;
-        } catch (TimedOut e) {
+        } catch (TimedOut | Silent e) {
             throw new IOException("connecting to " + url + ": " + e.getMessage(), e);
         } finally {
             if (!ready) c.close();
             if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * TCP_KEEPIDLE, TCP_KEEPINTERVAL and TCP_KEEPCOUNT ({@code jdk.net.ExtendedSocketOptions}) as Lettuce's connections
+     * have them, where the platform has them. Found by name among the channel's options, so that the module need not
+     * read {@code jdk.net} (a trimmed runtime may lack it: then only SO_KEEPALIVE, as before).
+     */
+    private void keepAliveTimes(SocketChannel ch) throws IOException {
+        Duration deadPeer = Duration.ofNanos(deadPeerNanos);
+        for (java.net.SocketOption<?> o : ch.supportedOptions()) {
+            Integer v = switch (o.name()) {
+                case "TCP_KEEPIDLE" -> (int) Redis.keepAliveSeconds(deadPeer).toSeconds();
+                case "TCP_KEEPINTERVAL" -> (int) Redis.keepAliveSeconds(deadPeer.dividedBy(3)).toSeconds();
+                case "TCP_KEEPCOUNT" -> 3;
+                default -> null;
+            };
+            if (v != null && o.type() == Integer.class) {
+                @SuppressWarnings("unchecked")
+                java.net.SocketOption<Integer> option = (java.net.SocketOption<Integer>) o;
+                ch.setOption(option, v);
+            }
         }
     }
 
@@ -402,15 +471,26 @@ final class CallerConnections implements AutoCloseable {
         try {
             id = call(c, CommandType.XADD, output, args, deadlineNanos, stream, context);
         } catch (PublishOutcomeUnknownException e) {
-            if (e.getCause() instanceof TimedOut && !closed) {
+            if ((e.getCause() instanceof TimedOut || e.getCause() instanceof Silent) && !closed) {
                 // Held, before the caller learns the outcome: its next publish to the stream must find it (see unanswered).
-                // Counted from now, not from the write: with the default publish timeout (10 s) that bound would be over.
-                Unanswered u = new Unanswered(stream, c, output, System.nanoTime() + Redis.COMMAND_TIMEOUT.toNanos());
+                // Not used again: the connection is closed when the hold ends (giveUpAt), or earlier by its answer.
+                Unanswered u = new Unanswered(stream, c, output, giveUpAt(System.nanoTime(), c.lastMoved));
                 unanswered.add(u);
                 // A close() between the check and the add emptied the queue before this one was in it.
                 if (closed && unanswered.remove(u)) discard(c);
             } else {
                 discard(c);
+            }
+            if (e.getCause() instanceof Silent) {
+                // The idle ones most likely went the same way (one NAT or load balancer, one frozen server): opened
+                // again when needed, rather than each costing a publish its outcome and its stream a hold.
+                Conn idleOne;
+                while ((idleOne = idle.pollFirst()) != null) {
+                    discard(idleOne);
+                }
+                log.atWarn().addKeyValue("redis", url).addKeyValue("stream", stream)
+                        .log("A blocking publish's own connection carried nothing within the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS); "
+                                + "the idle ones are closed, and publishes to the stream wait at most one more dead-peer timeout for its answer, then go on the shared connection");
             }
             throw e;
         } catch (RedisServerException e) {

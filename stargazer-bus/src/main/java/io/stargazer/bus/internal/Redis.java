@@ -522,7 +522,7 @@ public final class Redis implements AutoCloseable {
 
     static final Duration MAX_KEEPALIVE = Duration.ofSeconds(32_767);
 
-    private static Duration keepAliveSeconds(Duration d) {
+    static Duration keepAliveSeconds(Duration d) {
         return d.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : d.compareTo(MAX_KEEPALIVE) > 0 ? MAX_KEEPALIVE : d;
     }
 

@@ -110,7 +110,8 @@ final class RedisEventBus implements EventBus {
         this.config = config;
         this.redis = redis;
         this.callers = redis.cluster() || redis.url().tls() || config.blockingPublishConnections() == 0 ? null
-                : new CallerConnections(redis.url(), config.nodeId(), config.blockingPublishConnections());
+                : new CallerConnections(redis.url(), config.nodeId(), config.blockingPublishConnections(),
+                        config.deadPeerTimeout());
         this.relaying = new Relaying(config);
         this.async = redis.sharedAsync();
         this.lanes = new RetryLanes(config.publishQueueLimit());
