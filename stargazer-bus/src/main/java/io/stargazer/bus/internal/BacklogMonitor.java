@@ -110,11 +110,12 @@ final class BacklogMonitor {
                 log.atWarn().addKeyValue("stream", stream).addKeyValue("group", worst == null ? null : worst.name())
                         .addKeyValue("length", len).addKeyValue("pending", pending).addKeyValue("maxlen", maxlen)
                         .log(worst == null
-                                // No group: under either policy the stream is trimmed to its cap (StreamGuard), nothing
-                                // is held for a reader, and publishing is not held up; only readers without a group
-                                // (XREAD) that fall behind can miss entries.
-                                ? "Stream near its cap and it has no consumer group: entries past the cap are trimmed, "
-                                        + "read or not (readers without a group that fall behind miss them)"
+                                // No group: a stream that never had one is trimmed to its cap under either policy
+                                // (StreamGuard), and readers without a group (XREAD) that fall behind miss entries; one
+                                // whose groups this process saw and lost is held full instead (StreamGuard's own WARN).
+                                ? "Stream near its cap and it has no consumer group: one that never had a group is trimmed "
+                                        + "to its cap, read or not; one whose groups were lost is held full instead, and "
+                                        + "publishing to it waits or is refused (SG_BACKPRESSURE)"
                                 : policy == io.stargazer.bus.TrimPolicy.EVICT
                                 ? "Stream backlog high: eviction risk (SG_TRIM_POLICY=evict trims entries past maxlen, read or not)"
                                 : "Stream backlog high: nothing unread is trimmed (SG_TRIM_POLICY=safe); publishing to it waits "

@@ -195,7 +195,9 @@ final class RedisToolService implements ToolService {
                 Envelope reply = storedReply(requestId, kept);
                 log.atInfo().addKeyValue("tool", tool).addKeyValue("request_id", requestId)
                         .log("Request tried again after its tool returned here; storing and sending the reply kept since then");
-                finishThenAnswer(job, reply, kept, Boolean.TRUE.equals(reply.get(ToolWire.OK)) ? succeeded : errors);
+                // An "overloaded" kept from a store that failed was counted when it was made (refuseUnlessKnown).
+                finishThenAnswer(job, reply, kept, Boolean.TRUE.equals(reply.get(ToolWire.OK)) ? succeeded
+                        : ToolException.OVERLOADED.equals(errorType(reply)) ? null : errors);
             });
             return job.done;
         }
@@ -245,6 +247,11 @@ final class RedisToolService implements ToolService {
         return job.done;
     }
 
+    /** The {@code error.type} of a reply, or null. */
+    private static Object errorType(Envelope reply) {
+        return reply.get(ToolWire.ERROR) instanceof Map<?, ?> m ? m.get(ToolWire.ERROR_TYPE) : null;
+    }
+
     private Envelope overloadedReply(Job job) {
         return error(job, ToolException.OVERLOADED, "tools instance '" + consumerName + "' is running " + running.get()
                 + " tools with " + queued.get() + " waiting; try again later");
@@ -281,9 +288,17 @@ final class RedisToolService implements ToolService {
             } else if (start.kind() == ToolRuns.Start.Kind.BUSY) {
                 leasedElsewhere(job, start.owner());
             } else {
+                Envelope reply;
+                byte[] encoded;
+                try {
+                    reply = overloadedReply(job);
+                    encoded = WireFormat.encode(reply);
+                } catch (RuntimeException bad) {
+                    runs.abandon(job.requestId); // the lease taken above, not renewed for ever
+                    throw bad;
+                }
                 overloaded.increment();
-                Envelope reply = overloadedReply(job);
-                finishThenAnswer(job, reply, WireFormat.encode(reply), null);
+                finishThenAnswer(job, reply, encoded, null);
             }
         }));
     }

@@ -175,6 +175,36 @@ class TrimStaleNoGroupsIT {
         firstCheckAfterTheGroupsWereLost(RedisUrl.parse(server.url()), ServerCodeMode.SCRIPTS, server::restart);
     }
 
+    /**
+     * The backlog WARN of a stream with no group must not say only that it is trimmed to its cap: a stream whose groups
+     * this process saw and lost is held at its cap under SAFE instead (publishes refused here), nothing trimmed. Found
+     * by review of 980ddc5, whose line said "entries past the cap are trimmed, read or not".
+     */
+    @Test
+    void theBacklogWarningOfAStreamWhoseGroupsWereLostSaysItIsHeldFull() throws Exception {
+        RedisServerProcess server = RedisServerProcess.builder().appendOnly(false).start();
+        closeables.add(server::stop);
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        EventBus a = gateway(url, t, Duration.ofSeconds(30), ServerCodeMode.SCRIPTS);
+        try (RawRedis raw = new RawRedis(url)) {
+            sawTheGroup(a, raw, stream);
+        }
+        server.restart();
+        try (io.stargazer.testing.CapturedStderr err = new io.stargazer.testing.CapturedStderr()) {
+            int stored = publishUntilRefused(a, CAP + CAP / 10 + 300);
+            try (RawRedis raw = new RawRedis(url)) {
+                assertThat(raw.xlen(stream)).as("held, not trimmed").isEqualTo(stored);
+            }
+            assertThat(BusInternals.checkBacklog(a, stream)).isTrue();
+            String warning = err.text().lines().filter(l -> l.contains("stream=" + stream) && l.contains("bus.backlog")
+                    && l.contains("cap")).findFirst().orElseThrow();
+            assertThat(warning).as("the stream is held at its cap, publishes refused; nothing was trimmed")
+                    .contains("one whose groups were lost is held full instead");
+        }
+    }
+
     /** The same through the library's sg_trim, the groups deleted by hand (XGROUP DESTROY). */
     @Test
     void theFirstCheckAfterTheGroupsWereDeletedTrimsNothingEvenPastTheCapWithTheLibrary() {
