@@ -837,24 +837,22 @@ final class StreamConsumer implements Subscription {
         long now = System.nanoTime();
         long limit = cfg.claimIdle().toNanos();
         for (Held h : inFlight.values()) {
-            long since = slowSince(h, now, limit);
-            if (since != 0) {
-                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
-                        .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - since) / 1_000_000)
-                        .log("A handler has been running longer than the claim time; its entry is kept, and its channel's later "
-                                + "entries wait behind it");
-            }
+            warnIfSlow(h, now, limit, "A handler has been running longer than the claim time; its entry is kept, and its "
+                    + "channel's later entries wait behind it");
         }
+        // Either retry order: a channel's next entry starts once the attempt before it has ended (Lanes).
         for (Held h : settledRunning.values()) {
-            long since = slowSince(h, now, limit);
-            if (since != 0) {
-                // Either retry order: a channel's next entry starts once the attempt before it has ended (Lanes).
-                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
-                        .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - since) / 1_000_000)
-                        .log("A handler has been running longer than the claim time after settling its entry; its channel's "
-                                + "later entries wait until it returns");
-            }
+            warnIfSlow(h, now, limit, "A handler has been running longer than the claim time after settling its entry; its "
+                    + "channel's later entries wait until it returns");
         }
+    }
+
+    private void warnIfSlow(Held h, long now, long limit, String message) {
+        long since = slowSince(h, now, limit);
+        if (since == 0) return;
+        log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
+                .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("running_ms", (now - since) / 1_000_000)
+                .log(message);
     }
 
     /**

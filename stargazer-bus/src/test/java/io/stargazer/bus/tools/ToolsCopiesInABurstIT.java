@@ -37,10 +37,12 @@ class ToolsCopiesInABurstIT {
         Topology t = Topology.builder().namespace(ns).build();
         String replyTo = ns + ":replies";
         Map<String, AtomicInteger> runs = new ConcurrentHashMap<>();
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         ToolRegistry registry = ToolRegistry.builder().register("work", a -> {
             String rid = ToolService.currentRequest().orElseThrow().requestId();
             runs.computeIfAbsent(rid, k -> new AtomicInteger()).incrementAndGet();
-            Thread.sleep(300);
+            // Running until every copy has been read: each copy meets its original running or waiting.
+            if (!release.await(30, TimeUnit.SECONDS)) throw new IllegalStateException("never released");
             return "ran " + rid;
         }).build();
         int n = 60;
@@ -58,6 +60,8 @@ class ToolsCopiesInABurstIT {
             sent.forEach(CompletableFuture::join);
             // One instance, default room: 16 running + 64 waiting (+ read-ahead 16), for 60 distinct requests.
             ToolService i1 = ToolService.start(bus1, registry, ToolServiceConfig.builder().readAhead(ToolServiceConfig.DEFAULT_READ_AHEAD).build());
+            await().atMost(Duration.ofSeconds(30)).until(() -> i1.stats().received() >= 2L * n);
+            release.countDown();
             await().atMost(Duration.ofSeconds(60)).until(() -> TestRedis.readAll(worker, replyTo).size() >= n
                     && worker.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
             Map<String, List<String>> answers = new TreeMap<>();
