@@ -38,9 +38,7 @@ final class AckBatcher {
     /** Ids whose XACK failed for want of Redis: still {@link #acknowledging}, sent again by {@link #resendFailed}. */
     private final java.util.Set<String> failed = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** A kept acknowledgement's WARN at most once a second: an outage fails one batch per refresh beat and reconnect. */
-    private static final long KEPT_WARN_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
-    private final java.util.concurrent.atomic.AtomicLong nextKeptWarnAt = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
-    private final java.util.concurrent.atomic.AtomicLong keptNotLogged = new java.util.concurrent.atomic.AtomicLong();
+    private final LogLimit keptWarnings = new LogLimit(java.time.Duration.ofSeconds(1));
 
     AckBatcher(RedisClusterAsyncCommands<String, byte[]> redis, String stream, String group) {
         this.redis = redis;
@@ -85,16 +83,13 @@ final class AckBatcher {
                     dropped++;
                 }
             }
-            long now = System.nanoTime();
-            long due = nextKeptWarnAt.get();
-            if (dropped > 0 || (now - due >= 0 && nextKeptWarnAt.compareAndSet(due, now + KEPT_WARN_INTERVAL_NANOS))) {
-                long notLogged = keptNotLogged.getAndSet(0);
+            long notLogged = keptWarnings.take(dropped > 0);
+            if (notLogged >= 0) {
                 log.atWarn().addKeyValue("stream", stream).addKeyValue("group", group).addKeyValue("count", ids.size())
                         .log("Acknowledgement failed; sent again once Redis answers" + (dropped > 0 ? " (" + dropped
                                 + " past the limit of " + MAX_FAILED + " kept were dropped: they will be delivered again)" : "") + ": "
-                                + error.getMessage() + (notLogged > 0 ? " (" + notLogged + " more failed XACK batches since the last warning)" : ""));
+                                + error.getMessage() + LogLimit.more(notLogged, "failed XACK batches"));
             } else {
-                keptNotLogged.incrementAndGet();
                 log.atDebug().addKeyValue("stream", stream).addKeyValue("count", ids.size()).log("Acknowledgement failed again: " + error.getMessage());
             }
         } else {

@@ -72,8 +72,6 @@ import org.slf4j.LoggerFactory;
 final class StreamConsumer implements Subscription {
     private static final Logger log = LoggerFactory.getLogger(Subscription.class);
     private static final int CLAIM_COUNT = 100;
-    /** Handler failures are logged at WARN at most once per this many milliseconds per subscription. */
-    private static final long FAILURE_LOG_INTERVAL_MS = 1000;
     /** How often the reader reads the group's pause flag. */
     static final long PAUSE_CHECK_MS = 500;
 
@@ -137,8 +135,8 @@ final class StreamConsumer implements Subscription {
     private final LongAdder redelivered = new LongAdder();
     private final LongAdder deadLettered = new LongAdder();
     private final LongAdder failed = new LongAdder();
-    private final AtomicLong nextFailureLogAt = new AtomicLong();
-    private final AtomicLong failuresNotLogged = new AtomicLong();
+    /** Handler failures are logged at WARN at most once a second per subscription. */
+    private final LogLimit failureWarnings = new LogLimit(Duration.ofSeconds(1));
 
     // Reader-thread state.
     private long nextClaimAt;
@@ -1580,17 +1578,14 @@ final class StreamConsumer implements Subscription {
     }
 
     private void logFailure(Held h, Throwable reason, boolean infrastructure) {
-        long now = System.nanoTime() / 1_000_000;
-        long due = nextFailureLogAt.get();
-        if (now >= due && nextFailureLogAt.compareAndSet(due, now + FAILURE_LOG_INTERVAL_MS)) {
-            long skipped = failuresNotLogged.getAndSet(0);
+        long skipped = failureWarnings.take();
+        if (skipped >= 0) {
             log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
                     .addKeyValue("channel_id", h.envelope.channelId()).addKeyValue("delivery", h.count)
                     .log((infrastructure ? "Handler failed because Redis could not serve it, or a stream it writes to is full (not counted as a delivery)"
                             : "Handler failed on delivery " + h.count + " of " + cfg.maxDeliveries()) + "; will try again: "
-                            + Failures.describe(reason) + (skipped > 0 ? " (" + skipped + " more failures since the last warning)" : ""));
+                            + Failures.describe(reason) + LogLimit.more(skipped, "failures"));
         } else {
-            failuresNotLogged.incrementAndGet();
             log.atDebug().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id).log("Handler failed: " + Failures.describe(reason));
         }
     }
