@@ -351,7 +351,12 @@ abstract class BusAcceptanceSuite {
         for (int i = 0; i < 60; i++) bus.publishInbound(message(i, "c-" + (i % 6)));
         Set<Integer> byChild = ConcurrentHashMap.newKeySet();
         try (ChildJvm child = ChildJvm.start(ConsumerProcess.class, url().toString(), t.inboundStream(), t.workerGroup(), "doomed", "100")) {
-            await().atMost(WAIT).until(() -> child.lines().stream().filter(l -> l.startsWith("GOT ")).count() >= 5);
+            // A JVM's start is what a loaded machine slows most (CI once timed out here, at load 10 and more, with no
+            // output to tell why): it gets a deadline of its own, and the child's output says why when either falls short.
+            await().atMost(Duration.ofMinutes(2)).untilAsserted(() -> assertThat(child.printed("READY"))
+                    .as(() -> "the child subscribed; alive " + child.isAlive() + ", its output: " + child.lines()).isTrue());
+            await().atMost(WAIT).untilAsserted(() -> assertThat(child.lines().stream().filter(l -> l.startsWith("GOT ")).count())
+                    .as(() -> "entries the child handled; alive " + child.isAlive() + ", its output: " + child.lines()).isGreaterThanOrEqualTo(5));
             child.kill();
             child.lines().stream().filter(l -> l.startsWith("GOT ")).forEach(l -> byChild.add(Integer.parseInt(l.substring(4))));
         }
