@@ -99,6 +99,21 @@ final class StreamConsumer implements Subscription {
     /** A refresh is on the wire: the next one waits for it rather than pile up behind a slow link. */
     private final java.util.concurrent.atomic.AtomicBoolean refreshing = new java.util.concurrent.atomic.AtomicBoolean();
 
+    /**
+     * Entries read and not held: those of a channel whose lane had {@code maxWaitingPerChannel} entries waiting, and the
+     * channel's later ones. Pending here in Redis, refreshed by the heartbeat, read back by the reader when the lane has
+     * room ({@link #readBack}). So a slow or hung channel holds at most that many waiting entries, not the whole window.
+     */
+    private final Deferrals deferrals = new Deferrals();
+    /** {@code maxWaitingPerChannel}: entries of one channel waiting in its lane at most. */
+    private final int maxWaiting;
+    /** Once a channel's entries start being deferred: a WARN, at most one a minute per subscription. */
+    private final LogLimit deferWarnings = new LogLimit(Duration.ofMinutes(1));
+    /** The reader stopped reading new entries at {@link Deferrals#MAX_DEFERRED}; reader thread only. */
+    private boolean deferCapReached;
+    /** How long a read of new entries blocks at most while entries are deferred: their lane's room is looked at between reads. */
+    static final long READ_BACK_POLL_MS = 50;
+
     /** Entries handed out and not finally settled, by id: what a history read must not hand out twice. */
     private final ConcurrentHashMap<String, Held> inFlight = new ConcurrentHashMap<>();
     /**
@@ -171,9 +186,10 @@ final class StreamConsumer implements Subscription {
         this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream()));
         this.lanes = new Lanes(pool);
         this.permits = new Semaphore(cfg.maxInFlight());
+        this.maxWaiting = cfg.maxWaitingPerChannel();
         this.heartbeatMillis = Math.max(10, cfg.claimIdle().toMillis() / 4);
         this.lost = new LostReads(new LostReads.Consumer() {
-            @Override public boolean holds(String id) { return inFlight.containsKey(id) || acks.acknowledging(id); }
+            @Override public boolean holds(String id) { return inFlight.containsKey(id) || acks.acknowledging(id) || deferrals.contains(id); }
             @Override public boolean setCount(ReaderConnection conn, String id, long minIdleMillis, long count) {
                 return StreamConsumer.this.setCount(conn, id, minIdleMillis, count);
             }
@@ -227,7 +243,7 @@ final class StreamConsumer implements Subscription {
         // behind them, and a long turn would leave them unrefreshed past the claim time).
         boolean tookAhead = ahead != null;
         if (tookAhead) {
-            takeAhead(conn, now < nextPauseCheckAt && now < nextClaimAt && now < nextCleanupAt);
+            takeAhead(conn, now < nextPauseCheckAt && now < nextClaimAt && now < nextCleanupAt && !readBackDue());
         }
         boolean pausedNow = checkPause(conn, now);
         if (!pausedNow && now >= nextClaimAt) {
@@ -249,6 +265,13 @@ final class StreamConsumer implements Subscription {
             return;
         }
         if (tookAhead) {
+            return;
+        }
+        if (!history && !deferrals.isEmpty()) {
+            readBack(conn);
+        }
+        if (!history && atDeferCap()) {
+            Thread.sleep(Math.max(1, Math.min(100, heartbeatMillis))); // read-backs bring it under; nothing new is read
             return;
         }
         int n = acquire(cfg.batchSize());
@@ -323,8 +346,8 @@ final class StreamConsumer implements Subscription {
 
     /** Sends the next read of new entries ahead, when in-flight places are free and nothing else is due first. */
     private void readAhead(ReaderConnection conn) {
-        if (stopping || paused || history || groupMissing.get()) {
-            return; // a history read (after a takeover or a failure) or the group's re-creation goes first
+        if (stopping || paused || history || groupMissing.get() || readBackDue() || deferrals.size() >= Deferrals.MAX_DEFERRED) {
+            return; // a history read (after a takeover or a failure), the group's re-creation or a read-back goes first
         }
         int m = 0;
         while (m < cfg.batchSize() && permits.tryAcquire()) m++;
@@ -588,8 +611,15 @@ final class StreamConsumer implements Subscription {
 
     /** Whether {@code h}'s group was lost since it was read (see {@link #lostThrough}). */
     private boolean groupLostSince(Held h) {
-        return h.readAt <= lostThrough.get();
+        return groupLostSince(h.readAt);
     }
+
+    private boolean groupLostSince(long readAt) {
+        return readAt <= lostThrough.get();
+    }
+
+    /** Deferred entries found pending nowhere after their group was lost, so never run here (tests, diagnostics). */
+    private final LongAdder deferredPendingNowhere = new LongAdder();
 
     /**
      * Re-creates a lost group where this consumer knows the group had reached, so entries stored after that are
@@ -673,6 +703,7 @@ final class StreamConsumer implements Subscription {
     private long blockMillis(long nowMillis) {
         long block = Math.min(cfg.blockTimeout().toMillis(), heartbeatMillis);
         block = Math.min(block, Math.min(nextClaimAt, nextPauseCheckAt) - nowMillis);
+        if (!deferrals.isEmpty()) block = Math.min(block, READ_BACK_POLL_MS);
         return Math.max(1, block);
     }
 
@@ -724,7 +755,7 @@ final class StreamConsumer implements Subscription {
     }
 
     /**
-     * Puts back the delivery count of entries this consumer already holds that a read of its own pending list or its
+     * Puts back the delivery count of entries this consumer already holds (or deferred) that a read of its own pending list or its
      * takeover pass (a refresh came late) returned again: Redis counted that read as a delivery, and the count is what
      * handlers are told and what dead-lettering goes by. The read has just reset the entry's idle time, so no other
      * consumer can have taken it since; XCLAIM ... RETRYCOUNT sets the count, JUSTID leaves it otherwise as it is.
@@ -732,10 +763,12 @@ final class StreamConsumer implements Subscription {
     private void restoreCounts(ReaderConnection conn, List<RawEntry> read) {
         for (RawEntry e : read) {
             Held h = inFlight.get(e.id());
-            if (h == null) {
+            if (h != null) {
+                setCount(conn, e.id(), 0, h.count);
                 continue;
             }
-            setCount(conn, e.id(), 0, h.count);
+            Deferrals.Entry d = deferrals.get(e.id());
+            if (d != null && d.countKnown()) setCount(conn, e.id(), 0, d.count());
         }
     }
 
@@ -784,7 +817,7 @@ final class StreamConsumer implements Subscription {
                         .log("Pending entries were deleted from the stream before being handled; the server dropped them");
             }
             restoreCounts(conn, claimed);
-            claimed.removeIf(e -> inFlight.containsKey(e.id()) || acks.acknowledging(e.id()));
+            claimed.removeIf(e -> inFlight.containsKey(e.id()) || acks.acknowledging(e.id()) || deferrals.contains(e.id()));
             if (!claimed.isEmpty()) {
                 int got = 0;
                 while (got < claimed.size() && permits.tryAcquire()) got++;
@@ -878,10 +911,11 @@ final class StreamConsumer implements Subscription {
         }
         acks.resendFailed(); // an outage that no reader reconnect followed (only the shared connection was lost)
         warnSlowHandlers();
-        if (inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
+        if ((inFlight.isEmpty() && deferrals.isEmpty()) || !refreshing.compareAndSet(false, true)) {
             return;
         }
         List<String> ids = new ArrayList<>(inFlight.keySet());
+        if (!deferrals.isEmpty()) ids.addAll(deferrals.ids()); // deferred entries are this consumer's as much as held ones
         long readsAtSend = reads.get();
         CompletableFuture<List<String>> reply = ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids);
         var seam = refreshReplies;
@@ -894,7 +928,16 @@ final class StreamConsumer implements Subscription {
                 return; // tried again at the next beat; the connection's own health check replaces a dead one
             }
             int newlyLost = 0;
+            int deferredLost = 0;
             for (String id : lost) {
+                Deferrals.Entry d = deferrals.get(id);
+                if (d != null && deferrals.remove(id)) {
+                    // Not read back yet, so nothing of it runs here: its new owner has it, or it is done (or, its group
+                    // lost since it was read, pending nowhere: said below).
+                    deferredLost++;
+                    if (groupLostSince(d.readAt())) deferredPendingNowhere.increment();
+                    continue;
+                }
                 Held h = inFlight.get(id);
                 // Marked; one waiting for a retry is let go at once unless its group was lost meanwhile: pending
                 // nowhere then, the retry is its only chance (dropping it lost the message). attemptOnce decides the rest.
@@ -914,6 +957,13 @@ final class StreamConsumer implements Subscription {
                         .addKeyValue("count", newlyLost)
                         .log("Entries this consumer held are no longer pending with it (acknowledged, or taken over while it could not reach Redis, or its group was lost)");
             }
+            if (deferredLost > 0) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
+                        .addKeyValue("count", deferredLost)
+                        .log("Entries this consumer deferred (their channel's lane was full) are no longer pending with it: taken over while it "
+                                + "could not reach Redis, or its group was lost (then they are pending nowhere and not run: "
+                                + "docs/reliability.md); not running them here");
+            }
         });
     }
 
@@ -928,41 +978,189 @@ final class StreamConsumer implements Subscription {
         for (RawEntry e : entries) {
             if (confirmFirst) lost.handedOut(e.id()); // a read of new entries has just passed all of its own
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
-            if (e.deleted()) {
-                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
-                        .log("Pending entry was deleted from the stream before being handled; dropping it");
-                acks.ack(e.id());
-                permits.release();
-                continue;
+            handOutOne(e, count, counts == null || counts.containsKey(e.id()), confirmFirst, readAt, false);
+        }
+    }
+
+    /**
+     * Hands one entry to its lane, holding one permit (taken by the caller; given back here when the entry is not held).
+     * {@code readBack}: it was deferred, and its lane has room now: it goes to the lane whatever its channel still has
+     * deferred (all of that is newer). Otherwise an entry of a channel with entries deferred, or whose lane has
+     * {@code maxWaitingPerChannel} waiting, is deferred: left pending here in Redis, its permit given back.
+     */
+    private void handOutOne(RawEntry e, long count, boolean countKnown, boolean confirmFirst, long readAt, boolean readBack) {
+        if (e.deleted()) {
+            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
+                    .log("Pending entry was deleted from the stream before being handled; dropping it");
+            acks.ack(e.id());
+            permits.release();
+            return;
+        }
+        if (inFlight.containsKey(e.id()) || acks.acknowledging(e.id()) || (!readBack && deferrals.contains(e.id()))) {
+            // Already held here (or deferred), or settled and its XACK not yet applied: a read of the pending list found it again.
+            permits.release();
+            return;
+        }
+        if (count > cfg.maxDeliveries()) {
+            deadLetters.send(e, count, overDelivered(count)).thenAccept(done -> { if (done) deadLettered.increment(); });
+            permits.release();
+            return;
+        }
+        Envelope envelope;
+        try {
+            envelope = decoder.apply(e);
+        } catch (MalformedEntryException ex) {
+            deadLetters.send(e, count, "malformed: " + ex.getMessage()).thenAccept(done -> { if (done) deadLettered.increment(); });
+            permits.release();
+            return;
+        }
+        String channel = envelope.channelId();
+        if (channel != null && !readBack && deferrals.has(channel)) {
+            defer(channel, e.id(), count, countKnown, confirmFirst, readAt);
+            return;
+        }
+        Held h = new Held(e, envelope, count, countKnown, confirmFirst, readAt);
+        inFlight.put(e.id(), h);
+        try {
+            if (readBack || !lanes.dispatchIfRoom(channel, e.id(), maxWaiting, () -> attempt(h))) {
+                if (!readBack) {
+                    inFlight.remove(e.id(), h);
+                    defer(channel, e.id(), count, countKnown, confirmFirst, readAt);
+                    return;
+                }
+                lanes.dispatch(channel, e.id(), () -> attempt(h));
             }
-            if (inFlight.containsKey(e.id()) || acks.acknowledging(e.id())) {
-                // Already held here, or settled and its XACK not yet applied: a read of the pending list found it again.
-                permits.release();
-                continue;
-            }
-            if (count > cfg.maxDeliveries()) {
-                deadLetters.send(e, count, overDelivered(count)).thenAccept(done -> { if (done) deadLettered.increment(); });
-                permits.release();
-                continue;
-            }
-            Envelope envelope;
-            try {
-                envelope = decoder.apply(e);
-            } catch (MalformedEntryException ex) {
-                deadLetters.send(e, count, "malformed: " + ex.getMessage()).thenAccept(done -> { if (done) deadLettered.increment(); });
-                permits.release();
-                continue;
-            }
-            Held h = new Held(e, envelope, count, counts == null || counts.containsKey(e.id()), confirmFirst, readAt);
-            inFlight.put(e.id(), h);
-            try {
-                lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
-            } catch (RejectedExecutionException closing) {
-                // Read as the pool shut down (a read ahead taken at the reader's end): never run.
-                if (neverRun(h)) giveBackUnrun(h);
-                else finish(h, false);
+        } catch (RejectedExecutionException closing) {
+            // Read as the pool shut down (a read ahead taken at the reader's end): never run.
+            if (neverRun(h)) giveBackUnrun(h);
+            else finish(h, false);
+        }
+    }
+
+    // ---- deferring a channel's entries (reader thread) ----------------------------------------------------------
+
+    /**
+     * Defers an entry of {@code channel} (its lane full, or the channel deferred already): its permit goes back at once,
+     * and it stays pending here in Redis, kept this consumer's by the heartbeat, until {@link #readBack} reads it again.
+     */
+    private void defer(String channel, String id, long count, boolean countKnown, boolean confirmFirst, long readAt) {
+        boolean first = !deferrals.has(channel);
+        deferrals.add(channel, id, count, countKnown, confirmFirst, readAt);
+        permits.release();
+        if (first) {
+            long skipped = deferWarnings.take();
+            if (skipped >= 0) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("channel_id", channel)
+                        .addKeyValue("waiting", lanes.waiting(channel)).addKeyValue("stream_msg_id", id)
+                        .log("A channel has " + maxWaiting + " entries waiting behind its running one (a slow or hung handler?); its "
+                                + "later entries are deferred: left pending with this consumer and read back in order when its lane has "
+                                + "room, so other channels go on (" + ConsumerConfig.ENV_MAX_WAITING_PER_CHANNEL + ")"
+                                + LogLimit.more(skipped, "channels deferred"));
             }
         }
+    }
+
+    /** Whether a deferred channel's lane has room for a read-back: half of maxWaitingPerChannel or less waiting. */
+    private boolean readBackDue() {
+        if (deferrals.isEmpty()) return false;
+        for (String channel : deferrals.channels()) {
+            if (lanes.waiting(channel) <= maxWaiting / 2) return true;
+        }
+        return false;
+    }
+
+    /**
+     * At {@link Deferrals#MAX_DEFERRED} the reader reads no new entries (as before deferring, with the window full) until
+     * read-backs bring it under; said once in a WARN, and its end at INFO.
+     */
+    private boolean atDeferCap() {
+        boolean at = deferrals.size() >= Deferrals.MAX_DEFERRED;
+        if (at != deferCapReached) {
+            deferCapReached = at;
+            var line = (at ? log.atWarn() : log.atInfo()).addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
+                    .addKeyValue("consumer", cfg.consumerName()).addKeyValue("deferred", deferrals.size());
+            line.log(at ? "This consumer has " + Deferrals.MAX_DEFERRED + " entries of slow channels deferred, the most it keeps: it reads "
+                    + "no new entries, for any channel, until those channels' handlers take some"
+                    : "Deferred entries are under the limit again: reading new entries");
+        }
+        return at;
+    }
+
+    /**
+     * Reads back the oldest deferred entries of each channel whose lane has room (half of maxWaitingPerChannel or less
+     * waiting), up to that bound, from this consumer's own pending list: for each id an {@code XREADGROUP} from the id
+     * just before it, {@code COUNT 1}, all sent at once. That read counts a delivery, so the count the entry had when
+     * deferred is put back (XCLAIM ... RETRYCOUNT, as {@link #restoreCounts}; the read has just reset its idle time, so no
+     * other consumer can have taken it between). An id the read does not return is no longer pending here (acknowledged,
+     * or taken over while this consumer could not reach Redis): forgotten. A failure leaves them all deferred, for the
+     * history read after it.
+     */
+    private void readBack(ReaderConnection conn) {
+        for (String channel : deferrals.channels()) {
+            int waiting = lanes.waiting(channel);
+            if (waiting > maxWaiting / 2) continue;
+            List<Deferrals.Entry> next = deferrals.oldest(channel, Math.min(maxWaiting - waiting, cfg.batchSize()));
+            int got = 0;
+            while (got < next.size() && permits.tryAcquire()) got++;
+            if (got == 0) return; // the window is full: later
+            readBack(conn, next.subList(0, got));
+        }
+    }
+
+    private void readBack(ReaderConnection conn, List<Deferrals.Entry> next) {
+        int n = next.size();
+        List<RawEntry> read = new ArrayList<>(n);
+        List<AsyncCommand<byte[], byte[], List<Object>>> restores = new ArrayList<>();
+        long readAt;
+        try {
+            readAt = readNumber = reads.incrementAndGet();
+            List<AsyncCommand<byte[], byte[], List<Object>>> cmds = new ArrayList<>(n);
+            for (Deferrals.Entry d : next) cmds.add(conn.send(CommandType.XREADGROUP, readArgs(StreamIds.before(d.id()), 1, -1), 0));
+            for (int i = 0; i < n; i++) {
+                List<RawEntry> r = RawEntry.parseRead(conn.await(cmds.get(i)));
+                RawEntry e = r.isEmpty() ? null : r.get(0);
+                read.add(e);
+                if (e == null) continue;
+                // The count that read added goes back: the deferred one's, or one held (or deferred) that came instead.
+                Deferrals.Entry d = e.id().equals(next.get(i).id()) ? next.get(i) : deferrals.get(e.id());
+                Held h = d == null ? inFlight.get(e.id()) : null;
+                long count = h != null ? h.count : d != null && d.countKnown() ? d.count() : -1;
+                if (count >= 0) restores.add(conn.send(CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey)
+                        .add(groupName).add(consumerName).add(0).add(e.id()).add("RETRYCOUNT").add(count).add("JUSTID"), 0));
+            }
+            for (var c : restores) conn.await(c);
+        } catch (RuntimeException e) {
+            permits.release(n);
+            throw readFailed(e);
+        }
+        int gone = 0;
+        for (int i = 0; i < n; i++) {
+            Deferrals.Entry d = next.get(i);
+            RawEntry e = read.get(i);
+            deferrals.remove(d.id());
+            if (e == null || !e.id().equals(d.id())) {
+                gone++;
+                permits.release();
+                continue;
+            }
+            lost.handedOut(d.id()); // read from the pending list: its count is real
+            // Numbered by this read, which found it pending here: a group lost before it would not have returned it.
+            handOutOne(e, d.count(), d.countKnown(), d.confirmFirst(), readAt, true);
+        }
+        if (gone > 0) {
+            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", gone)
+                    .log("Deferred entries were no longer pending with this consumer when read back (acknowledged, or taken over); not running them");
+        }
+    }
+
+    /** Entries deferred, in all (tests). */
+    int deferred() {
+        return deferrals.size();
+    }
+
+    /** Entries of {@code channel} deferred (tests). */
+    int deferredOf(String channel) {
+        return deferrals.of(channel);
     }
 
     /**
@@ -1844,6 +2042,9 @@ final class StreamConsumer implements Subscription {
             for (Held h : List.copyOf(inFlight.values())) {
                 if (neverRun(h)) giveBackUnrun(h);
             }
+            // After the held ones, not when the reader stopped: refreshed last, the channel's later entries become idle
+            // past the claim time last, and a consumer taking them over takes the older ones first.
+            giveBackDeferred();
             awaitSettling(System.nanoTime() + INTERRUPT_GRACE.toNanos());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -1860,6 +2061,56 @@ final class StreamConsumer implements Subscription {
         log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
                 .addKeyValue("delivered", delivered.sum()).addKeyValue("acknowledged", acknowledged.sum())
                 .addKeyValue("given_back_unrun", givenBackUnrun.sum()).log("Subscription closed");
+    }
+
+    /**
+     * At close, after the reader ended and the held entries were given back: the deferred entries stay pending here, for the consumer that takes them over
+     * after the claim time, with the delivery that the read which deferred them counted put back, as
+     * {@link #giveBackUnrun} does for held entries that never ran (else the taker counts a second delivery of an entry
+     * no handler saw, and with one delivery allowed dead-letters it unrun). Only those still pending here (the refresh
+     * checks, and resets their idle time, so no takeover comes between it and the XCLAIM) and whose count is known.
+     */
+    private void giveBackDeferred() {
+        List<Deferrals.Entry> all = deferrals.all();
+        if (all.isEmpty()) return;
+        for (Deferrals.Entry d : all) deferrals.remove(d.id());
+        List<Deferrals.Entry> known = all.stream().filter(Deferrals.Entry::countKnown).toList();
+        if (known.isEmpty()) return;
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        settling.add(done);
+        done.whenComplete((r, e) -> settling.remove(done));
+        try {
+            ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), known.stream().map(Deferrals.Entry::id).toList())
+                    .thenCompose(lostIds -> {
+                        java.util.Set<String> gone = new java.util.HashSet<>(lostIds);
+                        Map<Long, List<String>> byCount = new HashMap<>();
+                        for (Deferrals.Entry d : known) {
+                            if (!gone.contains(d.id())) byCount.computeIfAbsent(Math.max(0, d.count() - 1), c -> new ArrayList<>()).add(d.id());
+                        }
+                        List<CompletableFuture<?>> parts = new ArrayList<>();
+                        byCount.forEach((count, ids) -> {
+                            for (int from = 0; from < ids.size(); from += Ownership.CHUNK) {
+                                CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(cfg.stream()).add(cfg.group())
+                                        .add(cfg.consumerName()).add(0);
+                                for (String id : ids.subList(from, Math.min(ids.size(), from + Ownership.CHUNK))) args.add(id);
+                                args.add("RETRYCOUNT").add(count).add("JUSTID");
+                                parts.add(bus.redis().sharedAsync().dispatch(CommandType.XCLAIM, new NestedMultiOutput<>(Redis.CODEC), args)
+                                        .toCompletableFuture());
+                            }
+                        });
+                        givenBackUnrun.add(byCount.values().stream().mapToInt(List::size).sum());
+                        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new));
+                    })
+                    .whenComplete((r, e) -> {
+                        if (e != null) {
+                            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", known.size())
+                                    .log("Could not put back the delivery count of deferred entries at close; they stay pending here, counted: " + e);
+                        }
+                        done.complete(null);
+                    });
+        } catch (RuntimeException e) {
+            done.complete(null);
+        }
     }
 
     /**
