@@ -42,6 +42,12 @@ final class Deferrals {
         return byChannel.containsKey(channel);
     }
 
+    /** Whether {@code channel} has an entry older than {@code id} deferred: then {@code id} must not run before it. */
+    synchronized boolean hasOlderThan(String channel, String id) {
+        TreeMap<String, Entry> ids = byChannel.get(channel);
+        return ids != null && StreamIds.compare(ids.firstKey(), id) < 0;
+    }
+
     boolean isEmpty() {
         return size == 0;
     }

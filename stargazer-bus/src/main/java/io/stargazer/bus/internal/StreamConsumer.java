@@ -56,7 +56,11 @@ import org.slf4j.LoggerFactory;
  * a slow handler is never mistaken for a dead one: see {@link Ownership}). The reader's turn, in order: take over
  * entries other consumers left idle past the claim time (XAUTOCLAIM); re-read this consumer's own pending entries (at start and after any error, so nothing
  * delivered but unanswered is forgotten); then read new entries, blocking at most a quarter of the claim time.
- * Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded. Every turn, at most
+ * Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded. A channel's lane holds at
+ * most {@code maxWaitingPerChannel} entries waiting behind its running one: the channel's entries read past that are
+ * deferred ({@link Deferrals}: pending here in Redis, refreshed as held ones, only their ids kept) and read back in order
+ * from this consumer's pending list when the lane has room, so a slow or hung channel cannot take the whole window and
+ * stop the others (docs/reliability.md). Every turn, at most
  * every {@value #PAUSE_CHECK_MS} ms, it reads the group's pause flag ({@code EventBus.pause}, a key in the stream's
  * slot); while it is set the turn keeps what it holds (the refresh) and takes nothing (no takeover, no read; retries
  * wait), and reads block no longer than until the next check, so a pause or resume is seen within a second.
@@ -761,14 +765,18 @@ final class StreamConsumer implements Subscription {
      * consumer can have taken it since; XCLAIM ... RETRYCOUNT sets the count, JUSTID leaves it otherwise as it is.
      */
     private void restoreCounts(ReaderConnection conn, List<RawEntry> read) {
+        // Sent together, then awaited: a pending list with many deferred entries returns them all again after a reconnect.
+        List<AsyncCommand<byte[], byte[], List<Object>>> sent = new ArrayList<>();
         for (RawEntry e : read) {
             Held h = inFlight.get(e.id());
-            if (h != null) {
-                setCount(conn, e.id(), 0, h.count);
-                continue;
-            }
-            Deferrals.Entry d = deferrals.get(e.id());
-            if (d != null && d.countKnown()) setCount(conn, e.id(), 0, d.count());
+            Deferrals.Entry d = h == null ? deferrals.get(e.id()) : null;
+            long count = h != null ? h.count : d != null && d.countKnown() ? d.count() : -1;
+            if (count >= 0) sent.add(sendSetCount(conn, e.id(), count));
+        }
+        try {
+            for (var c : sent) conn.await(c);
+        } catch (RuntimeException e) {
+            throw Redis.translate(e, "XCLAIM on '" + cfg.stream() + "' group '" + cfg.group() + "'");
         }
     }
 
@@ -780,6 +788,12 @@ final class StreamConsumer implements Subscription {
         Object claimed = call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName)
                 .add(consumerName).add(minIdleMillis).add(id).add("RETRYCOUNT").add(count).add("JUSTID"));
         return claimed instanceof List<?> l && !l.isEmpty();
+    }
+
+    /** {@link #setCount} with no minimum idle time, sent without waiting for its reply: {@code conn.await} takes it. */
+    private AsyncCommand<byte[], byte[], List<Object>> sendSetCount(ReaderConnection conn, String id, long count) {
+        return conn.send(CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
+                .add(0).add(id).add("RETRYCOUNT").add(count).add("JUSTID"), 0);
     }
 
     /** XPENDING of this consumer: up to {@code count} rows (id, consumer, idle, count) after {@code afterId}. */
@@ -985,8 +999,10 @@ final class StreamConsumer implements Subscription {
     /**
      * Hands one entry to its lane, holding one permit (taken by the caller; given back here when the entry is not held).
      * {@code readBack}: it was deferred, and its lane has room now: it goes to the lane whatever its channel still has
-     * deferred (all of that is newer). Otherwise an entry of a channel with entries deferred, or whose lane has
-     * {@code maxWaitingPerChannel} waiting, is deferred: left pending here in Redis, its permit given back.
+     * deferred (all of that is newer). Otherwise an entry of a channel with an older entry deferred, or whose lane has
+     * {@code maxWaitingPerChannel} waiting, is deferred: left pending here in Redis, its permit given back. One older
+     * than all its channel's deferred entries (taken over, or read again from the pending list, late) goes to its lane
+     * even when that is full: deferred, it would run after the newer ones waiting there.
      */
     private void handOutOne(RawEntry e, long count, boolean countKnown, boolean confirmFirst, long readAt, boolean readBack) {
         if (e.deleted()) {
@@ -1015,15 +1031,16 @@ final class StreamConsumer implements Subscription {
             return;
         }
         String channel = envelope.channelId();
-        if (channel != null && !readBack && deferrals.has(channel)) {
+        if (channel != null && !readBack && deferrals.hasOlderThan(channel, e.id())) {
             defer(channel, e.id(), count, countKnown, confirmFirst, readAt);
             return;
         }
+        boolean force = readBack || (channel != null && deferrals.has(channel));
         Held h = new Held(e, envelope, count, countKnown, confirmFirst, readAt);
         inFlight.put(e.id(), h);
         try {
-            if (readBack || !lanes.dispatchIfRoom(channel, e.id(), maxWaiting, () -> attempt(h))) {
-                if (!readBack) {
+            if (force || !lanes.dispatchIfRoom(channel, e.id(), maxWaiting, () -> attempt(h))) {
+                if (!force) {
                     inFlight.remove(e.id(), h);
                     defer(channel, e.id(), count, countKnown, confirmFirst, readAt);
                     return;
@@ -1125,8 +1142,7 @@ final class StreamConsumer implements Subscription {
                 Deferrals.Entry d = e.id().equals(next.get(i).id()) ? next.get(i) : deferrals.get(e.id());
                 Held h = d == null ? inFlight.get(e.id()) : null;
                 long count = h != null ? h.count : d != null && d.countKnown() ? d.count() : -1;
-                if (count >= 0) restores.add(conn.send(CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey)
-                        .add(groupName).add(consumerName).add(0).add(e.id()).add("RETRYCOUNT").add(count).add("JUSTID"), 0));
+                if (count >= 0) restores.add(sendSetCount(conn, e.id(), count));
             }
             for (var c : restores) conn.await(c);
         } catch (RuntimeException e) {
