@@ -8,6 +8,7 @@ import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.Envelope;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
+import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.RetryOrder;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.testing.Closer;
@@ -52,10 +53,15 @@ class SlowChannelDeferralIT {
 
     @BeforeEach
     void worker() {
-        bus = closer.add(TestRedis.bus(NodeRole.WORKER));
+        bus = closer.add(EventBus.connect(url(), TestRedis.config(NodeRole.WORKER).build()));
         stream = bus.topology().inboundStream();
         group = bus.topology().workerGroup();
         bus.ensureGroup(stream, group);
+    }
+
+    /** The server the tests run on; SlowChannelDeferralRedis62IT runs them on the oldest supported one. */
+    protected RedisUrl url() {
+        return TestRedis.url();
     }
 
     @AfterEach
@@ -207,7 +213,7 @@ class SlowChannelDeferralIT {
         for (int i = 0; i < 100; i++) bus.publish(stream, Envelope.of("channel_id", "slow", "content", "slow-" + i));
         await("a defers the slow channel's later entries").atMost(WAIT).until(() -> a.deferredOf("slow") > 0);
         int deferred = a.deferredOf("slow");
-        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+        try (RawRedis raw = new RawRedis(url())) {
             raw.sync().clientKill(KillArgs.Builder.typeNormal().skipme(true));
         }
         await("a reconnected").atMost(WAIT).until(() -> a.state() == Subscription.State.RUNNING);
