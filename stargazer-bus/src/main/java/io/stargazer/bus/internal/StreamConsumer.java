@@ -622,9 +622,6 @@ final class StreamConsumer implements Subscription {
         return readAt <= lostThrough.get();
     }
 
-    /** Deferred entries found pending nowhere after their group was lost, so never run here (tests, diagnostics). */
-    private final LongAdder deferredPendingNowhere = new LongAdder();
-
     /**
      * Re-creates a lost group where this consumer knows the group had reached, so entries stored after that are
      * delivered however long the group was gone (Redis restarted empty, or the group was destroyed). A stream that is
@@ -943,13 +940,14 @@ final class StreamConsumer implements Subscription {
             }
             int newlyLost = 0;
             int deferredLost = 0;
+            int pendingNowhere = 0;
             for (String id : lost) {
                 Deferrals.Entry d = deferrals.get(id);
                 if (d != null && deferrals.remove(id)) {
                     // Not read back yet, so nothing of it runs here: its new owner has it, or it is done (or, its group
                     // lost since it was read, pending nowhere: said below).
                     deferredLost++;
-                    if (groupLostSince(d.readAt())) deferredPendingNowhere.increment();
+                    if (groupLostSince(d.readAt())) pendingNowhere++;
                     continue;
                 }
                 Held h = inFlight.get(id);
@@ -973,7 +971,7 @@ final class StreamConsumer implements Subscription {
             }
             if (deferredLost > 0) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
-                        .addKeyValue("count", deferredLost)
+                        .addKeyValue("count", deferredLost).addKeyValue("pending_nowhere", pendingNowhere)
                         .log("Entries this consumer deferred (their channel's lane was full) are no longer pending with it: taken over while it "
                                 + "could not reach Redis, or its group was lost (then they are pending nowhere and not run: "
                                 + "docs/reliability.md); not running them here");
