@@ -25,9 +25,10 @@ final class Deferrals {
     /**
      * One deferred entry, with what it is handed out with when read back: its delivery count when deferred (whether
      * Redis's pending list gave it), whether it must be confirmed still this consumer's before it runs (taken over, or
-     * read from the pending list), and the number of the read that delivered it.
+     * read from the pending list), the number of the read that delivered it, and whether it was found pending nowhere
+     * after its group was lost (then it is claimed back with XCLAIM ... FORCE to run here, its only chance).
      */
-    record Entry(String id, String channel, long count, boolean countKnown, boolean confirmFirst, long readAt) {
+    record Entry(String id, String channel, long count, boolean countKnown, boolean confirmFirst, long readAt, boolean pendingNowhere) {
     }
 
     /** By channel, oldest id first. */
@@ -66,10 +67,20 @@ final class Deferrals {
 
     synchronized void add(String channel, String id, long count, boolean countKnown, boolean confirmFirst, long readAt) {
         if (byId.containsKey(id)) return;
-        Entry e = new Entry(id, channel, count, countKnown, confirmFirst, readAt);
+        Entry e = new Entry(id, channel, count, countKnown, confirmFirst, readAt, false);
         byId.put(id, e);
         byChannel.computeIfAbsent(channel, c -> new TreeMap<>(StreamIds.ORDER)).put(id, e);
         size = byId.size();
+    }
+
+    /** Marks {@code id} found pending nowhere after its group was lost; true when it was deferred and not marked yet. */
+    synchronized boolean markPendingNowhere(String id) {
+        Entry e = byId.get(id);
+        if (e == null || e.pendingNowhere()) return false;
+        Entry marked = new Entry(e.id(), e.channel(), e.count(), e.countKnown(), e.confirmFirst(), e.readAt(), true);
+        byId.put(id, marked);
+        byChannel.get(e.channel()).put(id, marked);
+        return true;
     }
 
     /** Forgets {@code id} (read back and handed out, or no longer this consumer's); true when it was deferred. */

@@ -943,11 +943,15 @@ final class StreamConsumer implements Subscription {
             int pendingNowhere = 0;
             for (String id : lost) {
                 Deferrals.Entry d = deferrals.get(id);
+                if (d != null && groupLostSince(d.readAt())) {
+                    // Its group lost since it was read: pending nowhere once re-created past it. Kept, as a held entry
+                    // is: the read-back claims it back (XCLAIM ... FORCE) and runs it, its only chance.
+                    if (deferrals.markPendingNowhere(id)) pendingNowhere++;
+                    continue;
+                }
                 if (d != null && deferrals.remove(id)) {
-                    // Not read back yet, so nothing of it runs here: its new owner has it, or it is done (or, its group
-                    // lost since it was read, pending nowhere: said below).
+                    // Not read back yet, so nothing of it runs here: its new owner has it, or it is done.
                     deferredLost++;
-                    if (groupLostSince(d.readAt())) pendingNowhere++;
                     continue;
                 }
                 Held h = inFlight.get(id);
@@ -971,10 +975,15 @@ final class StreamConsumer implements Subscription {
             }
             if (deferredLost > 0) {
                 log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
-                        .addKeyValue("count", deferredLost).addKeyValue("pending_nowhere", pendingNowhere)
-                        .log("Entries this consumer deferred (their channel's lane was full) are no longer pending with it: taken over while it "
-                                + "could not reach Redis, or its group was lost (then they are pending nowhere and not run: "
-                                + "docs/reliability.md); not running them here");
+                        .addKeyValue("count", deferredLost)
+                        .log("Entries this consumer deferred (their channel's lane was full) are no longer pending with it (taken over while it "
+                                + "could not reach Redis, or acknowledged); not running them here");
+            }
+            if (pendingNowhere > 0) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
+                        .addKeyValue("count", pendingNowhere)
+                        .log("Entries this consumer deferred were in its group when it was lost; pending nowhere now, they are claimed back "
+                                + "and run here in their turn, their only chance");
             }
         });
     }
@@ -1143,6 +1152,13 @@ final class StreamConsumer implements Subscription {
                 if (count >= 0) restores.add(sendSetCount(conn, e.id(), count));
             }
             for (var c : restores) conn.await(c);
+            for (int i = 0; i < n; i++) {
+                Deferrals.Entry d = next.get(i);
+                RawEntry e = read.get(i);
+                if ((e == null || !e.id().equals(d.id())) && (d.pendingNowhere() || groupLostSince(d.readAt()))) {
+                    read.set(i, claimBackPendingNowhere(conn, d));
+                }
+            }
         } catch (RuntimeException e) {
             permits.release(n);
             throw readFailed(e);
@@ -1165,6 +1181,24 @@ final class StreamConsumer implements Subscription {
             log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", gone)
                     .log("Deferred entries were no longer pending with this consumer when read back (acknowledged, or taken over); not running them");
         }
+    }
+
+    /**
+     * A deferred entry of a group lost since it was read, not in this consumer's pending list: pending nowhere once the
+     * group was re-created past it, as a held entry would be, which then runs here as its only chance (attemptOnce).
+     * XCLAIM ... FORCE puts it back in this consumer's pending list, with its count, and returns it. The minimum idle time
+     * is the claim time: FORCE ignores it for an id pending nowhere, and it keeps this from taking one another consumer
+     * holds (delivered again by a group re-created before it) unless that one is idle past the claim time, as any
+     * takeover. Null when it is not claimed (deleted from the stream, or another consumer's): it does not run here.
+     */
+    private RawEntry claimBackPendingNowhere(ReaderConnection conn, Deferrals.Entry d) {
+        Object reply = call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
+                .add(cfg.claimIdle().toMillis()).add(d.id()).add("RETRYCOUNT").add(Math.max(1, d.count())).add("FORCE"));
+        List<RawEntry> got = RawEntry.parseList(reply, new boolean[1]);
+        if (got.isEmpty()) return null;
+        log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", d.id())
+                .log("A deferred entry pending nowhere since its consumer group was lost is claimed back and run here, its only chance");
+        return got.get(0);
     }
 
     /** Entries deferred, in all (tests). */

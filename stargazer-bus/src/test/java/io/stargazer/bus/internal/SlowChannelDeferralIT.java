@@ -1,5 +1,6 @@
 package io.stargazer.bus.internal;
 
+import static io.stargazer.testing.RawRedis.b;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -222,6 +223,27 @@ class SlowChannelDeferralIT {
         assertThat(a.deferredOf("slow")).as("still deferred, none handed out ahead").isEqualTo(deferred);
         release.countDown();
         await("all handled").atMost(WAIT).until(() -> ran.get("slow").size() >= 100 && a.stats().inFlight() == 0);
+        assertThat(ran.get("slow")).as("each once, in order, first deliveries").isEqualTo(expected("slow-", 100));
+        assertThat(bus.pendingCount(stream, group)).isZero();
+    }
+
+    /**
+     * The group lost (destroyed: as when Redis loses its data) and re-created while entries are deferred: they are
+     * pending nowhere, as the held ones are, and like those they run here all the same when their channel goes on (the
+     * read-back claims them back with XCLAIM ... FORCE), once each, in order.
+     */
+    @Test
+    void deferredEntriesOfALostGroupStillRunOnceInOrder() throws Exception {
+        StreamConsumer a = (StreamConsumer) closer.add(bus.subscribe(config("a").claimIdle(Duration.ofSeconds(2)).build(), this::handle));
+        for (int i = 0; i < 100; i++) bus.publish(stream, Envelope.of("channel_id", "slow", "content", "slow-" + i));
+        await("a defers the slow channel's later entries").atMost(WAIT).until(() -> a.deferredOf("slow") > 0);
+        try (RawRedis raw = new RawRedis(url())) {
+            raw.sync().xgroupDestroy(b(stream), b(group));
+        }
+        bus.publish(stream, Envelope.of("channel_id", "other", "content", "after"));
+        await("a re-created the group and reads again").atMost(WAIT).until(() -> ran.containsKey("other"));
+        release.countDown();
+        await("all handled").atMost(WAIT).until(() -> ran.get("slow").size() >= 100 && a.stats().inFlight() == 0 && a.deferred() == 0);
         assertThat(ran.get("slow")).as("each once, in order, first deliveries").isEqualTo(expected("slow-", 100));
         assertThat(bus.pendingCount(stream, group)).isZero();
     }
