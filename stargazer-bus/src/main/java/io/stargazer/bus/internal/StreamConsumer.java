@@ -1019,7 +1019,9 @@ final class StreamConsumer implements Subscription {
             permits.release();
             return;
         }
-        if (inFlight.containsKey(e.id()) || acks.acknowledging(e.id()) || (!readBack && deferrals.contains(e.id()))) {
+        // Nothing deferred (nearly always): one volatile read, not three looks under the deferrals' lock per entry.
+        boolean anyDeferred = !readBack && !deferrals.isEmpty();
+        if (inFlight.containsKey(e.id()) || acks.acknowledging(e.id()) || (anyDeferred && deferrals.contains(e.id()))) {
             // Already held here (or deferred), or settled and its XACK not yet applied: a read of the pending list found it again.
             permits.release();
             return;
@@ -1038,11 +1040,11 @@ final class StreamConsumer implements Subscription {
             return;
         }
         String channel = envelope.channelId();
-        if (channel != null && !readBack && deferrals.hasOlderThan(channel, e.id())) {
+        if (anyDeferred && channel != null && deferrals.hasOlderThan(channel, e.id())) {
             defer(channel, e.id(), count, countKnown, confirmFirst, readAt);
             return;
         }
-        boolean force = readBack || (channel != null && deferrals.has(channel));
+        boolean force = readBack || (anyDeferred && channel != null && deferrals.has(channel));
         Held h = new Held(e, envelope, count, countKnown, confirmFirst, readAt);
         inFlight.put(e.id(), h);
         try {
