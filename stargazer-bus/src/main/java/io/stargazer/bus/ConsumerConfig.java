@@ -31,7 +31,8 @@ import java.util.Objects;
  *       <td>a quarter of maxInFlight (at least 1)</td><td>&gt; 0</td><td>most entries of one channel held waiting behind
  *       its running (or retried) entry; the channel's entries read past it are deferred: left pending with this consumer
  *       in Redis (kept its own), not held in memory, and read back in order when its lane has room, so a slow or hung
- *       channel cannot take the whole in-flight window (docs/reliability.md)</td></tr>
+ *       channel cannot take the whole in-flight window (docs/reliability.md); at maxInFlight or above, nothing is
+ *       deferred (as before it existed)</td></tr>
  *   <tr><td>{@code concurrency}</td><td>{@code SG_CONSUMER_CONCURRENCY}</td><td>{@value #DEFAULT_CONCURRENCY}</td>
  *       <td>&gt; 0</td><td>handler threads: how many channels are handled at once</td></tr>
  *   <tr><td>{@code blockTimeout}</td><td></td><td>{@link #DEFAULT_BLOCK_TIMEOUT} (2 s)</td>
