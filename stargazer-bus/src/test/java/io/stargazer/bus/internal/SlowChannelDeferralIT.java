@@ -247,4 +247,16 @@ class SlowChannelDeferralIT {
         assertThat(ran.get("slow")).as("each once, in order, first deliveries").isEqualTo(expected("slow-", 100));
         assertThat(bus.pendingCount(stream, group)).isZero();
     }
+
+    /** maxWaitingPerChannel at maxInFlight turns deferring off: the channel's entries fill the window, as before. */
+    @Test
+    void atMaxInFlightNothingIsDeferred() {
+        StreamConsumer a = (StreamConsumer) closer.add(bus.subscribe(config("a").maxWaitingPerChannel(64).build(), this::handle));
+        for (int i = 0; i < 100; i++) bus.publish(stream, Envelope.of("channel_id", "slow", "content", "slow-" + i));
+        await("the window full of the slow channel").atMost(WAIT).until(() -> a.waitingInLane("slow") == 63);
+        await("nothing deferred").during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(() -> a.deferred() == 0);
+        release.countDown();
+        await("all handled").atMost(WAIT).until(() -> ran.get("slow").size() >= 100 && a.stats().inFlight() == 0);
+        assertThat(ran.get("slow")).isEqualTo(expected("slow-", 100));
+    }
 }
