@@ -15,7 +15,8 @@ import org.slf4j.Logger;
  * long outage is one line, not one per retry.
  */
 final class ReaderLoop {
-    static final long MAX_BACKOFF_MS = 5000;
+    /** The longest wait between failed turns: how late after Redis is back a reader reads again (as the shared connection, {@code Redis.MAX_RECONNECT_DELAY}). */
+    static final long MAX_BACKOFF_MS = 1000;
 
     /** What the loop runs; every method is called on the loop's thread. */
     interface Body {
