@@ -127,7 +127,8 @@ class SlowChannelDeferralIT {
         await("the slow channel's entries all handled").atMost(WAIT).until(() -> ran.get("slow").size() >= SLOW && sub.stats().inFlight() == 0);
         assertThat(ran.get("slow")).as("each once, in order, first deliveries").isEqualTo(expected("slow-", SLOW));
         assertThat(sub.deferred()).isZero();
-        assertThat(bus.pendingCount(stream, group)).isZero();
+        // Acknowledgements go out in batches after the handlers return: none may stay pending, in the end.
+        await("nothing left pending").atMost(WAIT).until(() -> bus.pendingCount(stream, group) == 0);
     }
 
     /**
@@ -161,7 +162,8 @@ class SlowChannelDeferralIT {
                 assertThat(seen.indexOf(f + "#2")).as(f + "'s retry before the next entry").isLessThan(seen.indexOf("slow-" + (i + 1) + "#1"));
             }
         }
-        assertThat(bus.pendingCount(stream, group)).isZero();
+        // Acknowledgements go out in batches after the handlers return: none may stay pending, in the end.
+        await("nothing left pending").atMost(WAIT).until(() -> bus.pendingCount(stream, group) == 0);
     }
 
     /**
@@ -224,7 +226,8 @@ class SlowChannelDeferralIT {
         release.countDown();
         await("all handled").atMost(WAIT).until(() -> ran.get("slow").size() >= 100 && a.stats().inFlight() == 0);
         assertThat(ran.get("slow")).as("each once, in order, first deliveries").isEqualTo(expected("slow-", 100));
-        assertThat(bus.pendingCount(stream, group)).isZero();
+        // Acknowledgements go out in batches after the handlers return: none may stay pending, in the end.
+        await("nothing left pending").atMost(WAIT).until(() -> bus.pendingCount(stream, group) == 0);
     }
 
     /**
@@ -245,7 +248,8 @@ class SlowChannelDeferralIT {
         release.countDown();
         await("all handled").atMost(WAIT).until(() -> ran.get("slow").size() >= 100 && a.stats().inFlight() == 0 && a.deferred() == 0);
         assertThat(ran.get("slow")).as("each once, in order, first deliveries").isEqualTo(expected("slow-", 100));
-        assertThat(bus.pendingCount(stream, group)).isZero();
+        // Acknowledgements go out in batches after the handlers return: none may stay pending, in the end.
+        await("nothing left pending").atMost(WAIT).until(() -> bus.pendingCount(stream, group) == 0);
     }
 
     /** maxWaitingPerChannel at maxInFlight turns deferring off: the channel's entries fill the window, as before. */
