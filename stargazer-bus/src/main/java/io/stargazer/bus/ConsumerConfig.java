@@ -27,12 +27,6 @@ import java.util.Objects;
  *       <td>COUNT of each read</td></tr>
  *   <tr><td>{@code maxInFlight}</td><td>{@code SG_CONSUMER_MAX_IN_FLIGHT}</td><td>{@value #DEFAULT_MAX_IN_FLIGHT}</td>
  *       <td>&gt; 0</td><td>most deliveries handed out and not yet settled; reading pauses while it is reached</td></tr>
- *   <tr><td>{@code maxWaitingPerChannel}</td><td>{@code SG_CONSUMER_MAX_WAITING_PER_CHANNEL}</td>
- *       <td>a quarter of maxInFlight (at least 1)</td><td>&gt; 0</td><td>most entries of one channel held waiting behind
- *       its running (or retried) entry; the channel's entries read past it are deferred: left pending with this consumer
- *       in Redis (kept its own), not held in memory, and read back in order when its lane has room, so a slow or hung
- *       channel cannot take the whole in-flight window (docs/reliability.md); at maxInFlight or above, nothing is
- *       deferred (as before it existed)</td></tr>
  *   <tr><td>{@code concurrency}</td><td>{@code SG_CONSUMER_CONCURRENCY}</td><td>{@value #DEFAULT_CONCURRENCY}</td>
  *       <td>&gt; 0</td><td>handler threads: how many channels are handled at once</td></tr>
  *   <tr><td>{@code blockTimeout}</td><td></td><td>{@link #DEFAULT_BLOCK_TIMEOUT} (2 s)</td>
@@ -67,7 +61,6 @@ public final class ConsumerConfig {
     public static final String ENV_BATCH_SIZE = "SG_CONSUMER_BATCH_SIZE";
     public static final String ENV_MAX_IN_FLIGHT = "SG_CONSUMER_MAX_IN_FLIGHT";
     public static final String ENV_CONCURRENCY = "SG_CONSUMER_CONCURRENCY";
-    public static final String ENV_MAX_WAITING_PER_CHANNEL = "SG_CONSUMER_MAX_WAITING_PER_CHANNEL";
     public static final String ENV_RETRY_BACKOFF_MS = "SG_RETRY_BACKOFF_MS";
     public static final String ENV_MAX_RETRY_BACKOFF_MS = "SG_MAX_RETRY_BACKOFF_MS";
     public static final String ENV_RETRY_ORDER = "SG_RETRY_ORDER";
@@ -77,8 +70,6 @@ public final class ConsumerConfig {
     public static final int DEFAULT_BATCH_SIZE = 128;
     public static final int DEFAULT_MAX_IN_FLIGHT = 1024;
     public static final int DEFAULT_CONCURRENCY = 16;
-    /** maxWaitingPerChannel when none is set: maxInFlight divided by this (at least 1). */
-    public static final int DEFAULT_WAITING_PER_CHANNEL_DIVISOR = 4;
     public static final Duration DEFAULT_BLOCK_TIMEOUT = Duration.ofSeconds(2);
     /** Reads wait at most this long, well inside the 10 s command timeout, so a dead connection is noticed. */
     public static final Duration MAX_BLOCK_TIMEOUT = Duration.ofSeconds(5);
@@ -101,8 +92,6 @@ public final class ConsumerConfig {
     private final int maxDeliveries;
     private final int batchSize;
     private final int maxInFlight;
-    /** As set: 0 when none was (then a quarter of maxInFlight), so toBuilder().maxInFlight(n) moves the default too. */
-    private final int maxWaitingPerChannel;
     private final int concurrency;
     private final Duration blockTimeout;
     private final Duration retryBackoff;
@@ -122,7 +111,6 @@ public final class ConsumerConfig {
         this.maxDeliveries = b.maxDeliveries;
         this.batchSize = b.batchSize;
         this.maxInFlight = b.maxInFlight;
-        this.maxWaitingPerChannel = b.maxWaitingPerChannel;
         this.concurrency = b.concurrency;
         this.blockTimeout = b.blockTimeout;
         this.retryBackoff = b.retryBackoff;
@@ -147,7 +135,6 @@ public final class ConsumerConfig {
         b.maxDeliveries = maxDeliveries;
         b.batchSize = batchSize;
         b.maxInFlight = maxInFlight;
-        b.maxWaitingPerChannel = maxWaitingPerChannel;
         b.concurrency = concurrency;
         b.blockTimeout = blockTimeout;
         b.retryBackoff = retryBackoff;
@@ -167,10 +154,6 @@ public final class ConsumerConfig {
     public int maxDeliveries() { return maxDeliveries; }
     public int batchSize() { return batchSize; }
     public int maxInFlight() { return maxInFlight; }
-    /** See the table above: the set value, or a quarter of {@link #maxInFlight()} (at least 1). */
-    public int maxWaitingPerChannel() {
-        return maxWaitingPerChannel != 0 ? maxWaitingPerChannel : Math.max(1, maxInFlight / DEFAULT_WAITING_PER_CHANNEL_DIVISOR);
-    }
     public int concurrency() { return concurrency; }
     public Duration blockTimeout() { return blockTimeout; }
     public Duration retryBackoff() { return retryBackoff; }
@@ -185,8 +168,7 @@ public final class ConsumerConfig {
     public boolean equals(Object o) {
         return o instanceof ConsumerConfig c && stream.equals(c.stream) && group.equals(c.group)
                 && consumerName.equals(c.consumerName) && claimIdle.equals(c.claimIdle) && maxDeliveries == c.maxDeliveries
-                && batchSize == c.batchSize && maxInFlight == c.maxInFlight
-                && maxWaitingPerChannel == c.maxWaitingPerChannel && concurrency == c.concurrency
+                && batchSize == c.batchSize && maxInFlight == c.maxInFlight && concurrency == c.concurrency
                 && blockTimeout.equals(c.blockTimeout) && retryBackoff.equals(c.retryBackoff)
                 && maxRetryBackoff.equals(c.maxRetryBackoff) && manualAck == c.manualAck && closeTimeout.equals(c.closeTimeout)
                 && consumerIdleLimit.equals(c.consumerIdleLimit) && deadLetterStream.equals(c.deadLetterStream)
@@ -195,7 +177,7 @@ public final class ConsumerConfig {
 
     @Override
     public int hashCode() {
-        return Objects.hash(stream, group, consumerName, claimIdle, maxDeliveries, batchSize, maxInFlight, maxWaitingPerChannel, concurrency,
+        return Objects.hash(stream, group, consumerName, claimIdle, maxDeliveries, batchSize, maxInFlight, concurrency,
                 blockTimeout, retryBackoff, maxRetryBackoff, manualAck, closeTimeout, consumerIdleLimit, deadLetterStream,
                 retryOrder);
     }
@@ -203,7 +185,7 @@ public final class ConsumerConfig {
     @Override
     public String toString() {
         return "ConsumerConfig{stream=" + stream + ", group=" + group + ", consumerName=" + consumerName + ", claimIdle="
-                + claimIdle + ", maxDeliveries=" + maxDeliveries + ", batchSize=" + batchSize + ", maxInFlight=" + maxInFlight + ", maxWaitingPerChannel=" + maxWaitingPerChannel()
+                + claimIdle + ", maxDeliveries=" + maxDeliveries + ", batchSize=" + batchSize + ", maxInFlight=" + maxInFlight
                 + ", concurrency=" + concurrency + ", blockTimeout=" + blockTimeout + ", retryBackoff=" + retryBackoff
                 + ", maxRetryBackoff=" + maxRetryBackoff + ", manualAck=" + manualAck + ", closeTimeout=" + closeTimeout
                 + ", consumerIdleLimit=" + consumerIdleLimit + ", deadLetterStream=" + deadLetterStream + ", retryOrder="
@@ -219,8 +201,6 @@ public final class ConsumerConfig {
         private int maxDeliveries = DEFAULT_MAX_DELIVERIES;
         private int batchSize = DEFAULT_BATCH_SIZE;
         private int maxInFlight = DEFAULT_MAX_IN_FLIGHT;
-        /** 0: none set, a quarter of maxInFlight (taken at build, so a later maxInFlight moves it). */
-        private int maxWaitingPerChannel;
         private int concurrency = DEFAULT_CONCURRENCY;
         private Duration blockTimeout = DEFAULT_BLOCK_TIMEOUT;
         private Duration retryBackoff = DEFAULT_RETRY_BACKOFF;
@@ -244,7 +224,6 @@ public final class ConsumerConfig {
             if ((v = Settings.env(env, ENV_MAX_DELIVERIES)) != null) maxDeliveries(Settings.parseInt(ENV_MAX_DELIVERIES, v));
             if ((v = Settings.env(env, ENV_BATCH_SIZE)) != null) batchSize(Settings.parseInt(ENV_BATCH_SIZE, v));
             if ((v = Settings.env(env, ENV_MAX_IN_FLIGHT)) != null) maxInFlight(Settings.parseInt(ENV_MAX_IN_FLIGHT, v));
-            if ((v = Settings.env(env, ENV_MAX_WAITING_PER_CHANNEL)) != null) maxWaitingPerChannel(Settings.parseInt(ENV_MAX_WAITING_PER_CHANNEL, v));
             if ((v = Settings.env(env, ENV_CONCURRENCY)) != null) concurrency(Settings.parseInt(ENV_CONCURRENCY, v));
             if ((v = Settings.env(env, ENV_RETRY_BACKOFF_MS)) != null) retryBackoff(Settings.parseMillis(ENV_RETRY_BACKOFF_MS, v));
             if ((v = Settings.env(env, ENV_MAX_RETRY_BACKOFF_MS)) != null) maxRetryBackoff(Settings.parseMillis(ENV_MAX_RETRY_BACKOFF_MS, v));
@@ -262,7 +241,6 @@ public final class ConsumerConfig {
         public Builder maxDeliveries(int v) { this.maxDeliveries = Settings.positive(ENV_MAX_DELIVERIES, v); return this; }
         public Builder batchSize(int v) { this.batchSize = Settings.positive(ENV_BATCH_SIZE, v); return this; }
         public Builder maxInFlight(int v) { this.maxInFlight = Settings.positive(ENV_MAX_IN_FLIGHT, v); return this; }
-        public Builder maxWaitingPerChannel(int v) { this.maxWaitingPerChannel = Settings.positive(ENV_MAX_WAITING_PER_CHANNEL, v); return this; }
         public Builder concurrency(int v) { this.concurrency = Settings.positive(ENV_CONCURRENCY, v); return this; }
 
         public Builder blockTimeout(Duration v) {

@@ -316,7 +316,6 @@ class ConfigTest {
             assertThat(c.maxDeliveries()).isEqualTo(5);
             assertThat(c.batchSize()).isEqualTo(128);
             assertThat(c.maxInFlight()).isEqualTo(1024);
-            assertThat(c.maxWaitingPerChannel()).isEqualTo(256);
             assertThat(c.concurrency()).isEqualTo(16);
             assertThat(c.blockTimeout()).isEqualTo(Duration.ofSeconds(2));
             assertThat(c.retryBackoff()).isEqualTo(Duration.ofSeconds(1));
@@ -342,7 +341,6 @@ class ConfigTest {
             env.put("SG_MAX_DELIVERIES", "3");
             env.put("SG_CONSUMER_BATCH_SIZE", "10");
             env.put("SG_CONSUMER_MAX_IN_FLIGHT", "20");
-            env.put("SG_CONSUMER_MAX_WAITING_PER_CHANNEL", "7");
             env.put("SG_CONSUMER_CONCURRENCY", "4");
             env.put("SG_RETRY_BACKOFF_MS", "250");
             env.put("SG_MAX_RETRY_BACKOFF_MS", "9000");
@@ -354,7 +352,6 @@ class ConfigTest {
             assertThat(c.maxDeliveries()).isEqualTo(3);
             assertThat(c.batchSize()).isEqualTo(10);
             assertThat(c.maxInFlight()).isEqualTo(20);
-            assertThat(c.maxWaitingPerChannel()).isEqualTo(7);
             assertThat(c.concurrency()).isEqualTo(4);
             assertThat(c.retryBackoff()).isEqualTo(Duration.ofMillis(250));
             assertThat(c.maxRetryBackoff()).isEqualTo(Duration.ofMillis(9000));
@@ -365,7 +362,6 @@ class ConfigTest {
                 "SG_CLAIM_IDLE_MS, soon", "SG_CLAIM_IDLE_MS, -1", "SG_CLAIM_IDLE_MS, 0", "SG_CLAIM_IDLE_MS, '-5\n'",
                 "SG_MAX_DELIVERIES, abc", "SG_MAX_DELIVERIES, 0", "SG_MAX_DELIVERIES, -2", "SG_MAX_DELIVERIES, 3.5",
                 "SG_CONSUMER_BATCH_SIZE, 0", "SG_CONSUMER_MAX_IN_FLIGHT, many", "SG_CONSUMER_CONCURRENCY, -1",
-                "SG_CONSUMER_MAX_WAITING_PER_CHANNEL, 0", "SG_CONSUMER_MAX_WAITING_PER_CHANNEL, -3", "SG_CONSUMER_MAX_WAITING_PER_CHANNEL, some",
                 "SG_RETRY_BACKOFF_MS, x", "SG_MAX_RETRY_BACKOFF_MS, -10", "SG_NODE_ID, 'w 7'",
         })
         void badValuesAreRefusedNamingTheVariable(String variable, String value) {
@@ -414,22 +410,9 @@ class ConfigTest {
         }
 
         @Test
-        void maxWaitingPerChannelDefaultsToAQuarterOfMaxInFlightUnlessSet() {
-            ConsumerConfig c = ConsumerConfig.builder("s", "g").consumerName("c").maxInFlight(100).build();
-            assertThat(c.maxWaitingPerChannel()).isEqualTo(25);
-            assertThat(c.toBuilder().maxInFlight(40).build().maxWaitingPerChannel()).as("the default follows maxInFlight").isEqualTo(10);
-            assertThat(ConsumerConfig.builder("s", "g").consumerName("c").maxInFlight(3).build().maxWaitingPerChannel()).isEqualTo(1);
-            ConsumerConfig set = c.toBuilder().maxWaitingPerChannel(5).build();
-            assertThat(set.maxWaitingPerChannel()).isEqualTo(5);
-            assertThat(set.toBuilder().maxInFlight(400).build().maxWaitingPerChannel()).as("a set value stays").isEqualTo(5);
-            assertThat(set).isNotEqualTo(c);
-            assertThat(set.toString()).contains("maxWaitingPerChannel=5");
-        }
-
-        @Test
         void toBuilderKeepsEverything() {
             ConsumerConfig c = ConsumerConfig.builder("s", "g").consumerName("c").claimIdle(Duration.ofMillis(5)).maxDeliveries(2)
-                    .batchSize(3).maxInFlight(4).maxWaitingPerChannel(2).concurrency(5).blockTimeout(Duration.ofMillis(6)).retryBackoff(Duration.ofMillis(7))
+                    .batchSize(3).maxInFlight(4).concurrency(5).blockTimeout(Duration.ofMillis(6)).retryBackoff(Duration.ofMillis(7))
                     .maxRetryBackoff(Duration.ofMillis(8)).manualAck(true).closeTimeout(Duration.ofMillis(9))
                     .consumerIdleLimit(Duration.ofMillis(10)).deadLetterStream("dl").retryOrder(RetryOrder.UNORDERED).build();
             assertThat(c.toBuilder().build()).isEqualTo(c).hasSameHashCodeAs(c);

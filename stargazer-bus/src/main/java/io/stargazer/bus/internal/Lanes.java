@@ -105,26 +105,6 @@ final class Lanes {
         }
     }
 
-    /**
-     * {@link #dispatch}, unless {@code key}'s lane already has {@code maxWaiting} tasks waiting behind its running one:
-     * then nothing is queued and it returns false (the caller defers the entry). Decided under the lanes' lock, with the
-     * queueing.
-     */
-    boolean dispatchIfRoom(String key, String entryId, int maxWaiting, Supplier<CompletionStage<?>> body) {
-        if (key != null) {
-            synchronized (lanes) {
-                Waiting<Task> waiting = lanes.get(key);
-                if (waiting != null) {
-                    if (waiting.size() >= maxWaiting) return false;
-                    waiting.add(new Task(entryId, body));
-                    return true;
-                }
-            }
-        }
-        dispatch(key, entryId, body);
-        return true;
-    }
-
     /** Tasks waiting behind {@code key}'s running one (diagnostics and tests). */
     int waiting(String key) {
         synchronized (lanes) {

@@ -56,11 +56,7 @@ import org.slf4j.LoggerFactory;
  * a slow handler is never mistaken for a dead one: see {@link Ownership}). The reader's turn, in order: take over
  * entries other consumers left idle past the claim time (XAUTOCLAIM); re-read this consumer's own pending entries (at start and after any error, so nothing
  * delivered but unanswered is forgotten); then read new entries, blocking at most a quarter of the claim time.
- * Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded. A channel's lane holds at
- * most {@code maxWaitingPerChannel} entries waiting behind its running one: the channel's entries read past that are
- * deferred ({@link Deferrals}: pending here in Redis, refreshed as held ones, only their ids kept) and read back in order
- * from this consumer's pending list when the lane has room, so a slow or hung channel cannot take the whole window and
- * stop the others (docs/reliability.md). Every turn, at most
+ * Reading waits while {@code maxInFlight} deliveries are unsettled, so the heap stays bounded. Every turn, at most
  * every {@value #PAUSE_CHECK_MS} ms, it reads the group's pause flag ({@code EventBus.pause}, a key in the stream's
  * slot); while it is set the turn keeps what it holds (the refresh) and takes nothing (no takeover, no read; retries
  * wait), and reads block no longer than until the next check, so a pause or resume is seen within a second.
@@ -102,21 +98,6 @@ final class StreamConsumer implements Subscription {
     private volatile ScheduledFuture<?> heartbeatTask;
     /** A refresh is on the wire: the next one waits for it rather than pile up behind a slow link. */
     private final java.util.concurrent.atomic.AtomicBoolean refreshing = new java.util.concurrent.atomic.AtomicBoolean();
-
-    /**
-     * Entries read and not held: those of a channel whose lane had {@code maxWaitingPerChannel} entries waiting, and the
-     * channel's later ones. Pending here in Redis, refreshed by the heartbeat, read back by the reader when the lane has
-     * room ({@link #readBack}). So a slow or hung channel holds at most that many waiting entries, not the whole window.
-     */
-    private final Deferrals deferrals = new Deferrals();
-    /** {@code maxWaitingPerChannel}: entries of one channel waiting in its lane at most. */
-    private final int maxWaiting;
-    /** Once a channel's entries start being deferred: a WARN, at most one a minute per subscription. */
-    private final LogLimit deferWarnings = new LogLimit(Duration.ofMinutes(1));
-    /** The reader stopped reading new entries at {@link Deferrals#MAX_DEFERRED}; reader thread only. */
-    private boolean deferCapReached;
-    /** How long a read of new entries blocks at most while entries are deferred: their lane's room is looked at between reads. */
-    static final long READ_BACK_POLL_MS = 50;
 
     /** Entries handed out and not finally settled, by id: what a history read must not hand out twice. */
     private final ConcurrentHashMap<String, Held> inFlight = new ConcurrentHashMap<>();
@@ -190,10 +171,9 @@ final class StreamConsumer implements Subscription {
         this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream()));
         this.lanes = new Lanes(pool);
         this.permits = new Semaphore(cfg.maxInFlight());
-        this.maxWaiting = cfg.maxWaitingPerChannel();
         this.heartbeatMillis = Math.max(10, cfg.claimIdle().toMillis() / 4);
         this.lost = new LostReads(new LostReads.Consumer() {
-            @Override public boolean holds(String id) { return inFlight.containsKey(id) || acks.acknowledging(id) || deferrals.contains(id); }
+            @Override public boolean holds(String id) { return inFlight.containsKey(id) || acks.acknowledging(id); }
             @Override public boolean setCount(ReaderConnection conn, String id, long minIdleMillis, long count) {
                 return StreamConsumer.this.setCount(conn, id, minIdleMillis, count);
             }
@@ -247,7 +227,7 @@ final class StreamConsumer implements Subscription {
         // behind them, and a long turn would leave them unrefreshed past the claim time).
         boolean tookAhead = ahead != null;
         if (tookAhead) {
-            takeAhead(conn, now < nextPauseCheckAt && now < nextClaimAt && now < nextCleanupAt && !readBackDue());
+            takeAhead(conn, now < nextPauseCheckAt && now < nextClaimAt && now < nextCleanupAt);
         }
         boolean pausedNow = checkPause(conn, now);
         if (!pausedNow && now >= nextClaimAt) {
@@ -269,13 +249,6 @@ final class StreamConsumer implements Subscription {
             return;
         }
         if (tookAhead) {
-            return;
-        }
-        if (!history && !deferrals.isEmpty()) {
-            readBack(conn);
-        }
-        if (!history && atDeferCap()) {
-            Thread.sleep(Math.max(1, Math.min(100, heartbeatMillis))); // read-backs bring it under; nothing new is read
             return;
         }
         int n = acquire(cfg.batchSize());
@@ -350,8 +323,8 @@ final class StreamConsumer implements Subscription {
 
     /** Sends the next read of new entries ahead, when in-flight places are free and nothing else is due first. */
     private void readAhead(ReaderConnection conn) {
-        if (stopping || paused || history || groupMissing.get() || readBackDue() || deferrals.size() >= Deferrals.MAX_DEFERRED) {
-            return; // a history read (after a takeover or a failure), the group's re-creation or a read-back goes first
+        if (stopping || paused || history || groupMissing.get()) {
+            return; // a history read (after a takeover or a failure) or the group's re-creation goes first
         }
         int m = 0;
         while (m < cfg.batchSize() && permits.tryAcquire()) m++;
@@ -615,11 +588,7 @@ final class StreamConsumer implements Subscription {
 
     /** Whether {@code h}'s group was lost since it was read (see {@link #lostThrough}). */
     private boolean groupLostSince(Held h) {
-        return groupLostSince(h.readAt);
-    }
-
-    private boolean groupLostSince(long readAt) {
-        return readAt <= lostThrough.get();
+        return h.readAt <= lostThrough.get();
     }
 
     /**
@@ -704,7 +673,6 @@ final class StreamConsumer implements Subscription {
     private long blockMillis(long nowMillis) {
         long block = Math.min(cfg.blockTimeout().toMillis(), heartbeatMillis);
         block = Math.min(block, Math.min(nextClaimAt, nextPauseCheckAt) - nowMillis);
-        if (!deferrals.isEmpty()) block = Math.min(block, READ_BACK_POLL_MS);
         return Math.max(1, block);
     }
 
@@ -756,33 +724,18 @@ final class StreamConsumer implements Subscription {
     }
 
     /**
-     * Puts back the delivery count of entries this consumer already holds (or deferred) that a read of its own pending list or its
+     * Puts back the delivery count of entries this consumer already holds that a read of its own pending list or its
      * takeover pass (a refresh came late) returned again: Redis counted that read as a delivery, and the count is what
      * handlers are told and what dead-lettering goes by. The read has just reset the entry's idle time, so no other
      * consumer can have taken it since; XCLAIM ... RETRYCOUNT sets the count, JUSTID leaves it otherwise as it is.
      */
     private void restoreCounts(ReaderConnection conn, List<RawEntry> read) {
-        // One XCLAIM per distinct count (nearly always one: 1), sent together and then awaited: a read-back returns up to
-        // maxWaitingPerChannel entries at once, and a history read after a reconnect returns every deferred one again.
-        Map<Long, List<String>> byCount = new HashMap<>();
         for (RawEntry e : read) {
             Held h = inFlight.get(e.id());
-            Deferrals.Entry d = h == null ? deferrals.get(e.id()) : null;
-            long count = h != null ? h.count : d != null && d.countKnown() ? d.count() : -1;
-            if (count >= 0) byCount.computeIfAbsent(count, c -> new ArrayList<>()).add(e.id());
-        }
-        List<AsyncCommand<byte[], byte[], List<Object>>> sent = new ArrayList<>();
-        byCount.forEach((count, ids) -> {
-            for (int from = 0; from < ids.size(); from += Ownership.CHUNK) {
-                CommandArgs<byte[], byte[]> args = new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName).add(0);
-                for (String id : ids.subList(from, Math.min(ids.size(), from + Ownership.CHUNK))) args.add(id);
-                sent.add(conn.send(CommandType.XCLAIM, args.add("RETRYCOUNT").add(count).add("JUSTID"), 0));
+            if (h == null) {
+                continue;
             }
-        });
-        try {
-            for (var c : sent) conn.await(c);
-        } catch (RuntimeException e) {
-            throw Redis.translate(e, "XCLAIM on '" + cfg.stream() + "' group '" + cfg.group() + "'");
+            setCount(conn, e.id(), 0, h.count);
         }
     }
 
@@ -795,7 +748,6 @@ final class StreamConsumer implements Subscription {
                 .add(consumerName).add(minIdleMillis).add(id).add("RETRYCOUNT").add(count).add("JUSTID"));
         return claimed instanceof List<?> l && !l.isEmpty();
     }
-
 
     /** XPENDING of this consumer: up to {@code count} rows (id, consumer, idle, count) after {@code afterId}. */
     private List<?> pendingAfter(ReaderConnection conn, String afterId, int count) {
@@ -832,7 +784,7 @@ final class StreamConsumer implements Subscription {
                         .log("Pending entries were deleted from the stream before being handled; the server dropped them");
             }
             restoreCounts(conn, claimed);
-            claimed.removeIf(e -> inFlight.containsKey(e.id()) || acks.acknowledging(e.id()) || deferrals.contains(e.id()));
+            claimed.removeIf(e -> inFlight.containsKey(e.id()) || acks.acknowledging(e.id()));
             if (!claimed.isEmpty()) {
                 int got = 0;
                 while (got < claimed.size() && permits.tryAcquire()) got++;
@@ -926,11 +878,10 @@ final class StreamConsumer implements Subscription {
         }
         acks.resendFailed(); // an outage that no reader reconnect followed (only the shared connection was lost)
         warnSlowHandlers();
-        if ((inFlight.isEmpty() && deferrals.isEmpty()) || !refreshing.compareAndSet(false, true)) {
+        if (inFlight.isEmpty() || !refreshing.compareAndSet(false, true)) {
             return;
         }
         List<String> ids = new ArrayList<>(inFlight.keySet());
-        if (!deferrals.isEmpty()) ids.addAll(deferrals.ids()); // deferred entries are this consumer's as much as held ones
         long readsAtSend = reads.get();
         CompletableFuture<List<String>> reply = ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids);
         var seam = refreshReplies;
@@ -943,21 +894,7 @@ final class StreamConsumer implements Subscription {
                 return; // tried again at the next beat; the connection's own health check replaces a dead one
             }
             int newlyLost = 0;
-            int deferredLost = 0;
-            int pendingNowhere = 0;
             for (String id : lost) {
-                Deferrals.Entry d = deferrals.get(id);
-                if (d != null && groupLostSince(d.readAt())) {
-                    // Its group lost since it was read: pending nowhere once re-created past it. Kept, as a held entry
-                    // is: the read-back claims it back (XCLAIM ... FORCE) and runs it, its only chance.
-                    if (deferrals.markPendingNowhere(id)) pendingNowhere++;
-                    continue;
-                }
-                if (d != null && deferrals.remove(id)) {
-                    // Not read back yet, so nothing of it runs here: its new owner has it, or it is done.
-                    deferredLost++;
-                    continue;
-                }
                 Held h = inFlight.get(id);
                 // Marked; one waiting for a retry is let go at once unless its group was lost meanwhile: pending
                 // nowhere then, the retry is its only chance (dropping it lost the message). attemptOnce decides the rest.
@@ -977,18 +914,6 @@ final class StreamConsumer implements Subscription {
                         .addKeyValue("count", newlyLost)
                         .log("Entries this consumer held are no longer pending with it (acknowledged, or taken over while it could not reach Redis, or its group was lost)");
             }
-            if (deferredLost > 0) {
-                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
-                        .addKeyValue("count", deferredLost)
-                        .log("Entries this consumer deferred (their channel's lane was full) are no longer pending with it (taken over while it "
-                                + "could not reach Redis, or acknowledged); not running them here");
-            }
-            if (pendingNowhere > 0) {
-                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
-                        .addKeyValue("count", pendingNowhere)
-                        .log("Entries this consumer deferred were in its group when it was lost; pending nowhere now, they are claimed back "
-                                + "and run here in their turn, their only chance");
-            }
         });
     }
 
@@ -1003,238 +928,41 @@ final class StreamConsumer implements Subscription {
         for (RawEntry e : entries) {
             if (confirmFirst) lost.handedOut(e.id()); // a read of new entries has just passed all of its own
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
-            handOutOne(e, count, counts == null || counts.containsKey(e.id()), confirmFirst, readAt, false);
-        }
-    }
-
-    /**
-     * Hands one entry to its lane, holding one permit (taken by the caller; given back here when the entry is not held).
-     * {@code readBack}: it was deferred, and its lane has room now: it goes to the lane whatever its channel still has
-     * deferred (all of that is newer). Otherwise an entry of a channel with an older entry deferred, or whose lane has
-     * {@code maxWaitingPerChannel} waiting, is deferred: left pending here in Redis, its permit given back. One older
-     * than all its channel's deferred entries (taken over, or read again from the pending list, late) goes to its lane
-     * even when that is full: deferred, it would run after the newer ones waiting there.
-     */
-    private void handOutOne(RawEntry e, long count, boolean countKnown, boolean confirmFirst, long readAt, boolean readBack) {
-        if (e.deleted()) {
-            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
-                    .log("Pending entry was deleted from the stream before being handled; dropping it");
-            acks.ack(e.id());
-            permits.release();
-            return;
-        }
-        // Nothing deferred (nearly always): one volatile read, not three looks under the deferrals' lock per entry.
-        boolean anyDeferred = !readBack && !deferrals.isEmpty();
-        if (inFlight.containsKey(e.id()) || acks.acknowledging(e.id()) || (anyDeferred && deferrals.contains(e.id()))) {
-            // Already held here (or deferred), or settled and its XACK not yet applied: a read of the pending list found it again.
-            permits.release();
-            return;
-        }
-        if (count > cfg.maxDeliveries()) {
-            deadLetters.send(e, count, overDelivered(count)).thenAccept(done -> { if (done) deadLettered.increment(); });
-            permits.release();
-            return;
-        }
-        Envelope envelope;
-        try {
-            envelope = decoder.apply(e);
-        } catch (MalformedEntryException ex) {
-            deadLetters.send(e, count, "malformed: " + ex.getMessage()).thenAccept(done -> { if (done) deadLettered.increment(); });
-            permits.release();
-            return;
-        }
-        String channel = envelope.channelId();
-        if (anyDeferred && channel != null && deferrals.hasOlderThan(channel, e.id())) {
-            defer(channel, e.id(), count, countKnown, confirmFirst, readAt);
-            return;
-        }
-        boolean force = readBack || (anyDeferred && channel != null && deferrals.has(channel));
-        Held h = new Held(e, envelope, count, countKnown, confirmFirst, readAt);
-        inFlight.put(e.id(), h);
-        try {
-            if (force || !lanes.dispatchIfRoom(channel, e.id(), maxWaiting, () -> attempt(h))) {
-                if (!force) {
-                    inFlight.remove(e.id(), h);
-                    defer(channel, e.id(), count, countKnown, confirmFirst, readAt);
-                    return;
-                }
-                lanes.dispatch(channel, e.id(), () -> attempt(h));
-            }
-        } catch (RejectedExecutionException closing) {
-            // Read as the pool shut down (a read ahead taken at the reader's end): never run.
-            if (neverRun(h)) giveBackUnrun(h);
-            else finish(h, false);
-        }
-    }
-
-    // ---- deferring a channel's entries (reader thread) ----------------------------------------------------------
-
-    /**
-     * Defers an entry of {@code channel} (its lane full, or the channel deferred already): its permit goes back at once,
-     * and it stays pending here in Redis, kept this consumer's by the heartbeat, until {@link #readBack} reads it again.
-     */
-    private void defer(String channel, String id, long count, boolean countKnown, boolean confirmFirst, long readAt) {
-        boolean first = !deferrals.has(channel);
-        deferrals.add(channel, id, count, countKnown, confirmFirst, readAt);
-        permits.release();
-        if (first) {
-            long skipped = deferWarnings.take();
-            if (skipped >= 0) {
-                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("channel_id", channel)
-                        .addKeyValue("waiting", lanes.waiting(channel)).addKeyValue("stream_msg_id", id)
-                        .log("A channel has " + maxWaiting + " entries waiting behind its running one (a slow or hung handler?); its "
-                                + "later entries are deferred: left pending with this consumer and read back in order when its lane has "
-                                + "room, so other channels go on (" + ConsumerConfig.ENV_MAX_WAITING_PER_CHANNEL + ")"
-                                + LogLimit.more(skipped, "channels deferred"));
-            }
-        }
-    }
-
-    /** Whether a deferred channel's lane has room for a read-back: half of maxWaitingPerChannel or less waiting. */
-    private boolean readBackDue() {
-        if (deferrals.isEmpty()) return false;
-        for (String channel : deferrals.channels()) {
-            if (lanes.waiting(channel) <= maxWaiting / 2) return true;
-        }
-        return false;
-    }
-
-    /**
-     * At {@link Deferrals#MAX_DEFERRED} the reader reads no new entries (as before deferring, with the window full) until
-     * read-backs bring it under; said once in a WARN, and its end at INFO.
-     */
-    private boolean atDeferCap() {
-        boolean at = deferrals.size() >= Deferrals.MAX_DEFERRED;
-        if (at != deferCapReached) {
-            deferCapReached = at;
-            var line = (at ? log.atWarn() : log.atInfo()).addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
-                    .addKeyValue("consumer", cfg.consumerName()).addKeyValue("deferred", deferrals.size());
-            line.log(at ? "This consumer has " + Deferrals.MAX_DEFERRED + " entries of slow channels deferred, the most it keeps: it reads "
-                    + "no new entries, for any channel, until those channels' handlers take some"
-                    : "Deferred entries are under the limit again: reading new entries");
-        }
-        return at;
-    }
-
-    /**
-     * Reads back the oldest deferred entries of each channel whose lane has room (half of maxWaitingPerChannel or less
-     * waiting), up to that bound, from this consumer's own pending list: {@code XREADGROUP} from the id just before the
-     * oldest, which returns the pending entries after it in id order, a page at a time. Redis counts that read as a
-     * delivery of each entry it returns, so each count is put back as it was ({@link #restoreCounts}; the read has just
-     * reset their idle time, so no other consumer can have taken one between). An id the pages passed without returning
-     * it is no longer pending here (acknowledged, or taken over while this consumer could not reach Redis): forgotten, or,
-     * its group lost since it was read, claimed back ({@link #claimBackPendingNowhere}). A failure leaves them all
-     * deferred, for the history read after it.
-     *
-     * <p>One read per page rather than one per id: a single busy channel with a fast handler runs from read-backs, and at
-     * one command (and one count put back) per entry it ran at a seventh of its speed before deferring.
-     */
-    private void readBack(ReaderConnection conn) {
-        for (String channel : deferrals.channels()) {
-            int waiting = lanes.waiting(channel);
-            if (waiting > maxWaiting / 2) continue;
-            List<Deferrals.Entry> next = deferrals.oldest(channel, maxWaiting - waiting);
-            int got = 0;
-            while (got < next.size() && permits.tryAcquire()) got++;
-            if (got == 0) return; // the window is full: later
-            readBack(conn, next.subList(0, got));
-        }
-    }
-
-    /** Pages of the pending list one read-back reads at most: past them, what it did not reach stays deferred. */
-    private static final int READ_BACK_PAGES = 4;
-
-    private void readBack(ReaderConnection conn, List<Deferrals.Entry> next) {
-        int n = next.size();
-        java.util.Set<String> wanted = new java.util.HashSet<>(n * 2);
-        for (Deferrals.Entry d : next) wanted.add(d.id());
-        Map<String, RawEntry> found = new HashMap<>(n * 2);
-        // Every id up to this one the pages passed (null: none); "+" when the pending list ended before the last wanted.
-        String reached = null;
-        long readAt;
-        try {
-            readAt = readNumber = reads.incrementAndGet();
-            String from = StreamIds.before(next.get(0).id());
-            String last = next.get(n - 1).id();
-            int count = Math.max(n, cfg.batchSize());
-            List<RawEntry> returned = new ArrayList<>();
-            for (int page = 0; page < READ_BACK_PAGES; page++) {
-                List<RawEntry> r = read(conn, from, count, -1);
-                returned.addAll(r);
-                for (RawEntry e : r) if (wanted.contains(e.id())) found.put(e.id(), e);
-                if (r.size() < count) {
-                    reached = "+"; // the pending list ends here
-                    break;
-                }
-                from = r.get(r.size() - 1).id();
-                reached = from;
-                if (StreamIds.compare(from, last) >= 0) break;
-            }
-            restoreCounts(conn, returned);
-            for (Deferrals.Entry d : next) {
-                if (found.containsKey(d.id()) || !passed(reached, d.id())) continue;
-                if (d.pendingNowhere() || groupLostSince(d.readAt())) {
-                    RawEntry e = claimBackPendingNowhere(conn, d);
-                    if (e != null) found.put(d.id(), e);
-                }
-            }
-        } catch (RuntimeException e) {
-            permits.release(n);
-            throw readFailed(e);
-        }
-        int gone = 0;
-        for (Deferrals.Entry d : next) {
-            RawEntry e = found.get(d.id());
-            if (e == null) {
+            if (e.deleted()) {
+                log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", e.id())
+                        .log("Pending entry was deleted from the stream before being handled; dropping it");
+                acks.ack(e.id());
                 permits.release();
-                if (passed(reached, d.id())) {
-                    deferrals.remove(d.id());
-                    gone++;
-                }
-                continue; // not reached: stays deferred, read back next time
+                continue;
             }
-            deferrals.remove(d.id());
-            lost.handedOut(d.id()); // read from the pending list: its count is real
-            // Numbered by this read, which found it pending here: a group lost before it would not have returned it.
-            handOutOne(e, d.count(), d.countKnown(), d.confirmFirst(), readAt, true);
+            if (inFlight.containsKey(e.id()) || acks.acknowledging(e.id())) {
+                // Already held here, or settled and its XACK not yet applied: a read of the pending list found it again.
+                permits.release();
+                continue;
+            }
+            if (count > cfg.maxDeliveries()) {
+                deadLetters.send(e, count, overDelivered(count)).thenAccept(done -> { if (done) deadLettered.increment(); });
+                permits.release();
+                continue;
+            }
+            Envelope envelope;
+            try {
+                envelope = decoder.apply(e);
+            } catch (MalformedEntryException ex) {
+                deadLetters.send(e, count, "malformed: " + ex.getMessage()).thenAccept(done -> { if (done) deadLettered.increment(); });
+                permits.release();
+                continue;
+            }
+            Held h = new Held(e, envelope, count, counts == null || counts.containsKey(e.id()), confirmFirst, readAt);
+            inFlight.put(e.id(), h);
+            try {
+                lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
+            } catch (RejectedExecutionException closing) {
+                // Read as the pool shut down (a read ahead taken at the reader's end): never run.
+                if (neverRun(h)) giveBackUnrun(h);
+                else finish(h, false);
+            }
         }
-        if (gone > 0) {
-            log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", gone)
-                    .log("Deferred entries were no longer pending with this consumer when read back (acknowledged, or taken over); not running them");
-        }
-    }
-
-    /** Whether a read-back's pages, which passed every pending id up to {@code reached} ("+": all), passed {@code id}. */
-    private static boolean passed(String reached, String id) {
-        return reached != null && ("+".equals(reached) || StreamIds.compare(id, reached) <= 0);
-    }
-
-    /**
-     * A deferred entry of a group lost since it was read, not in this consumer's pending list: pending nowhere once the
-     * group was re-created past it, as a held entry would be, which then runs here as its only chance (attemptOnce).
-     * XCLAIM ... FORCE puts it back in this consumer's pending list, with its count, and returns it. The minimum idle time
-     * is the claim time: FORCE ignores it for an id pending nowhere, and it keeps this from taking one another consumer
-     * holds (delivered again by a group re-created before it) unless that one is idle past the claim time, as any
-     * takeover. Null when it is not claimed (deleted from the stream, or another consumer's): it does not run here.
-     */
-    private RawEntry claimBackPendingNowhere(ReaderConnection conn, Deferrals.Entry d) {
-        Object reply = call(conn, CommandType.XCLAIM, new CommandArgs<>(Redis.BYTES).addKey(streamKey).add(groupName).add(consumerName)
-                .add(cfg.claimIdle().toMillis()).add(d.id()).add("RETRYCOUNT").add(Math.max(1, d.count())).add("FORCE"));
-        List<RawEntry> got = RawEntry.parseList(reply, new boolean[1]);
-        if (got.isEmpty()) return null;
-        log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", d.id())
-                .log("A deferred entry pending nowhere since its consumer group was lost is claimed back and run here, its only chance");
-        return got.get(0);
-    }
-
-    /** Entries deferred, in all (tests). */
-    int deferred() {
-        return deferrals.size();
-    }
-
-    /** Entries of {@code channel} deferred (tests). */
-    int deferredOf(String channel) {
-        return deferrals.of(channel);
     }
 
     /**
@@ -2116,9 +1844,6 @@ final class StreamConsumer implements Subscription {
             for (Held h : List.copyOf(inFlight.values())) {
                 if (neverRun(h)) giveBackUnrun(h);
             }
-            // After the held ones, not when the reader stopped: refreshed last, the channel's later entries become idle
-            // past the claim time last, and a consumer taking them over takes the older ones first.
-            giveBackDeferred();
             awaitSettling(System.nanoTime() + INTERRUPT_GRACE.toNanos());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -2135,56 +1860,6 @@ final class StreamConsumer implements Subscription {
         log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("consumer", cfg.consumerName())
                 .addKeyValue("delivered", delivered.sum()).addKeyValue("acknowledged", acknowledged.sum())
                 .addKeyValue("given_back_unrun", givenBackUnrun.sum()).log("Subscription closed");
-    }
-
-    /**
-     * At close, after the reader ended and the held entries were given back: the deferred entries stay pending here, for the consumer that takes them over
-     * after the claim time, with the delivery that the read which deferred them counted put back, as
-     * {@link #giveBackUnrun} does for held entries that never ran (else the taker counts a second delivery of an entry
-     * no handler saw, and with one delivery allowed dead-letters it unrun). Only those still pending here (the refresh
-     * checks, and resets their idle time, so no takeover comes between it and the XCLAIM) and whose count is known.
-     */
-    private void giveBackDeferred() {
-        List<Deferrals.Entry> all = deferrals.all();
-        if (all.isEmpty()) return;
-        for (Deferrals.Entry d : all) deferrals.remove(d.id());
-        List<Deferrals.Entry> known = all.stream().filter(Deferrals.Entry::countKnown).toList();
-        if (known.isEmpty()) return;
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        settling.add(done);
-        done.whenComplete((r, e) -> settling.remove(done));
-        try {
-            ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), known.stream().map(Deferrals.Entry::id).toList())
-                    .thenCompose(lostIds -> {
-                        java.util.Set<String> gone = new java.util.HashSet<>(lostIds);
-                        Map<Long, List<String>> byCount = new HashMap<>();
-                        for (Deferrals.Entry d : known) {
-                            if (!gone.contains(d.id())) byCount.computeIfAbsent(Math.max(0, d.count() - 1), c -> new ArrayList<>()).add(d.id());
-                        }
-                        List<CompletableFuture<?>> parts = new ArrayList<>();
-                        byCount.forEach((count, ids) -> {
-                            for (int from = 0; from < ids.size(); from += Ownership.CHUNK) {
-                                CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(cfg.stream()).add(cfg.group())
-                                        .add(cfg.consumerName()).add(0);
-                                for (String id : ids.subList(from, Math.min(ids.size(), from + Ownership.CHUNK))) args.add(id);
-                                args.add("RETRYCOUNT").add(count).add("JUSTID");
-                                parts.add(bus.redis().sharedAsync().dispatch(CommandType.XCLAIM, new NestedMultiOutput<>(Redis.CODEC), args)
-                                        .toCompletableFuture());
-                            }
-                        });
-                        givenBackUnrun.add(byCount.values().stream().mapToInt(List::size).sum());
-                        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new));
-                    })
-                    .whenComplete((r, e) -> {
-                        if (e != null) {
-                            log.atWarn().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("count", known.size())
-                                    .log("Could not put back the delivery count of deferred entries at close; they stay pending here, counted: " + e);
-                        }
-                        done.complete(null);
-                    });
-        } catch (RuntimeException e) {
-            done.complete(null);
-        }
     }
 
     /**

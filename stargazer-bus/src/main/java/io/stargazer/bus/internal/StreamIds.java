@@ -20,18 +20,6 @@ final class StreamIds {
         return compare(a, b) >= 0 ? a : b;
     }
 
-    /**
-     * The id just before {@code id}: what a read that returns ids greater than the one given (XREADGROUP) is given to
-     * return {@code id} first. {@code id} is above 0-0.
-     */
-    static String before(String id) {
-        int d = dash(id);
-        long ms = Long.parseUnsignedLong(id, 0, d, 10);
-        long seq = d < id.length() ? Long.parseUnsignedLong(id, d + 1, id.length(), 10) : 0;
-        if (seq != 0) return Long.toUnsignedString(ms) + "-" + Long.toUnsignedString(seq - 1);
-        return Long.toUnsignedString(ms - 1) + "-" + Long.toUnsignedString(-1L);
-    }
-
     /** The Unix time in milliseconds an id was made at (its first part). */
     static long millis(String id) {
         return Long.parseUnsignedLong(id, 0, dash(id), 10);

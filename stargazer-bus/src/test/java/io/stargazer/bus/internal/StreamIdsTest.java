@@ -25,14 +25,6 @@ class StreamIdsTest {
     }
 
     @Test
-    void theIdBeforeOneIsTheGreatestBelowIt() {
-        assertThat(StreamIds.before("1700000000123-7")).isEqualTo("1700000000123-6");
-        assertThat(StreamIds.before("1700000000123-0")).isEqualTo("1700000000122-18446744073709551615");
-        assertThat(StreamIds.before("5")).isEqualTo("4-18446744073709551615");
-        assertThat(StreamIds.compare(StreamIds.before("0-1"), "0-0")).isZero();
-    }
-
-    @Test
     void refusesWhatIsNotAnId() {
         assertThatThrownBy(() -> StreamIds.compare("5-x", "5-0")).isInstanceOf(NumberFormatException.class).hasMessageContaining("5-x");
         assertThatThrownBy(() -> StreamIds.compare("$", "5-0")).isInstanceOf(NumberFormatException.class);

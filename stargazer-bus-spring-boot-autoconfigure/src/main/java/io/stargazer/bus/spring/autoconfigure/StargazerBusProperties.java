@@ -161,8 +161,6 @@ public class StargazerBusProperties implements InitializingBean {
         private Integer batchSize;
         /** Unsettled deliveries at most (SG_CONSUMER_MAX_IN_FLIGHT). */
         private Integer maxInFlight;
-        /** Entries of one channel held waiting at most; past it they are deferred (SG_CONSUMER_MAX_WAITING_PER_CHANNEL). */
-        private Integer maxWaitingPerChannel;
         /** Handler threads (SG_CONSUMER_CONCURRENCY). */
         private Integer concurrency;
         /** Longest blocking read (ConsumerConfig.blockTimeout; no SG_* variable). */
@@ -186,8 +184,6 @@ public class StargazerBusProperties implements InitializingBean {
         public void setBatchSize(Integer v) { batchSize = v; }
         public Integer getMaxInFlight() { return maxInFlight; }
         public void setMaxInFlight(Integer v) { maxInFlight = v; }
-        public Integer getMaxWaitingPerChannel() { return maxWaitingPerChannel; }
-        public void setMaxWaitingPerChannel(Integer v) { maxWaitingPerChannel = v; }
         public Integer getConcurrency() { return concurrency; }
         public void setConcurrency(Integer v) { concurrency = v; }
         public Duration getBlockTimeout() { return blockTimeout; }
@@ -208,7 +204,6 @@ public class StargazerBusProperties implements InitializingBean {
             set(p + "max-deliveries", maxDeliveries, b::maxDeliveries);
             set(p + "batch-size", batchSize, b::batchSize);
             set(p + "max-in-flight", maxInFlight, b::maxInFlight);
-            set(p + "max-waiting-per-channel", maxWaitingPerChannel, b::maxWaitingPerChannel);
             set(p + "concurrency", concurrency, b::concurrency);
             set(p + "block-timeout", blockTimeout, b::blockTimeout);
             set(p + "retry-backoff", retryBackoff, b::retryBackoff);

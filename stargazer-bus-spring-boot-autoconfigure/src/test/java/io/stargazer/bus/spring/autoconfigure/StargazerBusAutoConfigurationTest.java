@@ -119,8 +119,6 @@ class StargazerBusAutoConfigurationTest {
                 List.of("stargazer.bus.consumer.retry-backoff=5s", "stargazer.bus.consumer.max-retry-backoff=1s"),
                 "Invalid value for property 'stargazer.bus.consumer.retry-backoff': SG_RETRY_BACKOFF_MS: retryBackoff 5000 ms is longer"
                         + " than maxRetryBackoff (SG_MAX_RETRY_BACKOFF_MS) 1000 ms",
-                List.of("stargazer.bus.consumer.max-waiting-per-channel=0"),
-                "Invalid value for property 'stargazer.bus.consumer.max-waiting-per-channel': SG_CONSUMER_MAX_WAITING_PER_CHANNEL: '0' must be greater than zero",
                 List.of("stargazer.bus.consumer.consumer-name="),
                 "Invalid value for property 'stargazer.bus.consumer.consumer-name': SG_NODE_ID: must not be empty");
         refused.forEach((properties, message) -> {
