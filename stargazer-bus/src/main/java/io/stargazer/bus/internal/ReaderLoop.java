@@ -15,7 +15,10 @@ import org.slf4j.Logger;
  * long outage is one line, not one per retry.
  */
 final class ReaderLoop {
-    /** The longest wait between failed turns: how late after Redis is back a reader reads again (as the shared connection, {@code Redis.MAX_RECONNECT_DELAY}). */
+    /**
+     * The longest wait between failed turns: how late after Redis is back a reader reads again, as late as the shared
+     * connection reconnects ({@code Redis.MAX_RECONNECT_DELAY}).
+     */
     static final long MAX_BACKOFF_MS = 1000;
 
     /** What the loop runs; every method is called on the loop's thread. */

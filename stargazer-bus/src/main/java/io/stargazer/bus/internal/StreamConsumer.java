@@ -523,7 +523,7 @@ final class StreamConsumer implements Subscription {
 
     /**
      * The reader's last failure was a lost group, and it re-created it: its next turn goes at once. Before, it waited
-     * out the backoff (then up to 5 s, now {@link ReaderLoop#MAX_BACKOFF_MS}) first: more stall after an empty restart.
+     * out the backoff (up to {@link ReaderLoop#MAX_BACKOFF_MS}) first: a stall after an empty restart.
      * Reader thread only.
      */
     private boolean groupRecreated;

@@ -1,7 +1,8 @@
 // At most one log line per interval about something that can happen many times a second, as the bus's handler-failure
 // WARN does ("(N more failures since the last warning)"): a flood of lines hides the rest
 // of the log and costs more than what it reports. The bus keeps its own in its implementation, which the node cannot
-// reach (the module exports only the API): this is the same class as io.stargazer.bus.internal.LogLimit.
+// reach (the module exports only the API): io.stargazer.bus.internal.LogLimit, of which this is a copy without the
+// forced line the bus's acknowledgement WARN needs. Change both together.
 package io.stargazer.node.web;
 
 import java.time.Duration;
