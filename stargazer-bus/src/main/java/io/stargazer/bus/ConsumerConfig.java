@@ -28,7 +28,9 @@ import java.util.Objects;
  *   <tr><td>{@code maxInFlight}</td><td>{@code SG_CONSUMER_MAX_IN_FLIGHT}</td><td>{@value #DEFAULT_MAX_IN_FLIGHT}</td>
  *       <td>&gt; 0</td><td>most deliveries handed out and not yet settled; reading pauses while it is reached</td></tr>
  *   <tr><td>{@code concurrency}</td><td>{@code SG_CONSUMER_CONCURRENCY}</td><td>{@value #DEFAULT_CONCURRENCY}</td>
- *       <td>&gt; 0</td><td>handler threads: how many channels are handled at once</td></tr>
+ *       <td>&gt; 0</td><td>handler threads: how many channels are handled at once. Started as needed; fast
+ *       handlers run one after another on one thread, and a delivery that waits longer than a millisecond behind busy
+ *       threads brings in another</td></tr>
  *   <tr><td>{@code blockTimeout}</td><td></td><td>{@link #DEFAULT_BLOCK_TIMEOUT} (2 s)</td>
  *       <td>&gt; 0, at most {@link #MAX_BLOCK_TIMEOUT} (5 s)</td><td>BLOCK of each read</td></tr>
  *   <tr><td>{@code retryBackoff}</td><td>{@code SG_RETRY_BACKOFF_MS}</td><td>{@link #DEFAULT_RETRY_BACKOFF} (1 s)</td>

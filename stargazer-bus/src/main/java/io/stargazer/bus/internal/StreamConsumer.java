@@ -27,11 +27,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -168,7 +166,7 @@ final class StreamConsumer implements Subscription {
                 bus.redis().code(), bus.config().dedupeWindow(), bus.redis().cluster());
         this.ownership = new Ownership(cfg.group(), cfg.consumerName(), bus.redis().code());
         this.idleSweep = new IdleConsumerSweep(bus, cfg.stream(), cfg.group(), cfg.consumerName(), cfg.consumerIdleLimit());
-        this.pool = Executors.newFixedThreadPool(cfg.concurrency(), threads("stargazer-handler-" + cfg.stream()));
+        this.pool = new HandlerPool(cfg.concurrency(), "stargazer-handler-" + cfg.stream());
         this.lanes = new Lanes(pool);
         this.permits = new Semaphore(cfg.maxInFlight());
         this.heartbeatMillis = Math.max(10, cfg.claimIdle().toMillis() / 4);
@@ -1952,14 +1950,5 @@ final class StreamConsumer implements Subscription {
 
     private static byte[] utf8(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static ThreadFactory threads(String prefix) {
-        AtomicInteger n = new AtomicInteger();
-        return r -> {
-            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
     }
 }

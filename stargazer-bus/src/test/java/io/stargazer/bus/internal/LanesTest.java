@@ -7,7 +7,6 @@ import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
@@ -17,7 +16,7 @@ import org.junit.jupiter.api.Timeout;
 /** Per-channel order without Redis: one at a time per key, stream-id order among waiting tasks, keys in parallel. */
 @Timeout(30)
 class LanesTest {
-    private final ExecutorService pool = Executors.newFixedThreadPool(4);
+    private final ExecutorService pool = new HandlerPool(4, "lanes-test");
 
     @AfterEach
     void stop() {
