@@ -9,6 +9,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -16,22 +17,24 @@ import java.util.concurrent.locks.LockSupport;
  * task. {@code Executors.newFixedThreadPool} wakes a parked thread for every task while tasks remain, so a read of
  * 30 entries woke up to 16 threads for a few microseconds each; on the 2-core machines of the benchmarks a thread
  * switch costs about 8 µs, and the handler threads' switches were the largest single share of a worker's CPU in the
- * round trip (bench/profile-notes.md). Here a task submitted while a thread is awake (running a task or about to look
- * for the next) waits for that thread; another thread is woken only when the oldest waiting task has waited longer
- * than {@code helpAfter} (a slow or hung handler): so fast handlers run one after another on one thread, and slow ones
- * still get every thread of the pool.
+ * round trip (bench/profile-notes.md). Here a task submitted while a thread is awake and free (between tasks, or in a
+ * task for less than {@code helpAfter}) waits for that thread; otherwise a parked thread is woken at once. A task queued
+ * behind a thread whose handler turns slow only afterwards is the watch thread's: it wakes another thread when the
+ * oldest waiting task has waited longer than {@code helpAfter}. So fast handlers run one after another on one thread,
+ * and slow or hung ones still get every thread of the pool.
  *
- * <p>Threads: up to {@code size} handler threads {@code <prefix>-N}, started when a task finds no thread to wake, never
- * stopped before shutdown; they run the tasks. One watch thread {@code <prefix>-watch}, started with the pool, sleeps
- * while no task waits; while one does, it looks every {@code helpAfter} and wakes a handler thread when the oldest
- * waiting task has waited longer than that (every awake thread is busy with a slow task: nobody else would take it).
- * {@link #execute} never blocks and may be called from any thread, a Redis I/O thread included (a completion stage
- * moving its lane on).
+ * <p>Threads: up to {@code size} handler threads {@code <prefix>-N}, started when a task finds no thread to wake (and
+ * in place of one that died), never stopped before shutdown; they run the tasks. One watch thread {@code
+ * <prefix>-watch}, started with the first handler thread: it looks every {@code helpAfter} while tasks have waited in
+ * the last {@link #WATCH_IDLE_OUT_NANOS}, and sleeps until a submit arms it after that. {@link #execute} does not wait
+ * for other tasks (it may take the pool's lock to start a thread) and may be called from any thread, a Redis I/O thread
+ * included (a completion stage moving its lane on).
  *
  * <p>Shutdown is {@code ThreadPoolExecutor}'s: {@link #shutdown} runs what was submitted and rejects new tasks;
  * {@link #shutdownNow} interrupts the handler threads and returns the tasks that never started.
  */
 final class HandlerPool extends AbstractExecutorService {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(HandlerPool.class);
     /** How long a task may wait for a busy thread before an idle one is woken for it. */
     static final long DEFAULT_HELP_AFTER_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
@@ -45,46 +48,64 @@ final class HandlerPool extends AbstractExecutorService {
     private record Queued(Runnable task, long since) {
     }
 
+    private static final long NOT_IN_A_TASK = Long.MIN_VALUE;
+
     private static final class Worker {
         final AtomicBoolean parked = new AtomicBoolean();
+        final int slot;
+        /** Set before the thread starts. */
         Thread thread;
+        /** When its current task started ({@code System.nanoTime}), or {@link #NOT_IN_A_TASK}. */
+        volatile long busySince = NOT_IN_A_TASK;
+        /** Its thread has ended (its slot is free); guarded by the pool. */
+        boolean ended;
+
+        Worker(int slot) {
+            this.slot = slot;
+        }
     }
 
     private final String prefix;
     private final long helpAfterNanos;
     private final ConcurrentLinkedQueue<Queued> queue = new ConcurrentLinkedQueue<>();
-    /** Started handler threads, in start order; a slot is written once, under {@code this}. */
-    private final Worker[] workers;
-    /** Handler threads not parked: running a task or about to look for one. A task submitted while one is awake waits for it. */
+    /** The handler threads, slot by slot; a slot is filled (or refilled, after a thread died) under {@code this}. */
+    private final AtomicReferenceArray<Worker> workers;
+    /**
+     * Handler threads not parked: running a task or about to look for one. A task submitted while one of them is free
+     * or has been in its task for less than {@code helpAfter} waits for it.
+     */
     private final AtomicInteger awake = new AtomicInteger();
     private final AtomicBoolean watching = new AtomicBoolean();
     private final Thread watch;
     private final CountDownLatch terminated = new CountDownLatch(1);
     private volatile int state = RUNNING;
-    /** Guarded by {@code this}. */
-    private int started;
+    /** Slots filled so far; written under {@code this}, read without it to bound the scans. */
+    private volatile int started;
     /** Handler threads not yet ended; guarded by {@code this}. */
     private int live;
+    private final AtomicInteger threadNumber = new AtomicInteger();
 
     HandlerPool(int size, String prefix) {
-        this(size, prefix, DEFAULT_HELP_AFTER_NANOS);
+        this(size, prefix, DEFAULT_HELP_AFTER_NANOS, true);
     }
 
-    HandlerPool(int size, String prefix, long helpAfterNanos) {
+    /** {@code watch} false leaves the watch thread out (tests of the submit path alone). */
+    HandlerPool(int size, String prefix, long helpAfterNanos, boolean watch) {
         if (size < 1) throw new IllegalArgumentException("size must be at least 1, was " + size);
         if (helpAfterNanos < 1) throw new IllegalArgumentException("helpAfterNanos must be positive, was " + helpAfterNanos);
         this.prefix = prefix;
         this.helpAfterNanos = helpAfterNanos;
-        this.workers = new Worker[size];
-        this.watch = new Thread(this::watch, prefix + "-watch");
-        watch.setDaemon(true);
+        this.workers = new AtomicReferenceArray<>(size);
+        this.watch = watch ? new Thread(this::watch, prefix + "-watch") : null;
+        if (watch) this.watch.setDaemon(true);
     }
 
     @Override
     public void execute(Runnable task) {
         java.util.Objects.requireNonNull(task, "task");
         if (state != RUNNING) throw new RejectedExecutionException(prefix + " is shut down");
-        Queued q = new Queued(task, System.nanoTime());
+        long now = System.nanoTime();
+        Queued q = new Queued(task, now);
         queue.offer(q);
         if (state != RUNNING && queue.remove(q)) {
             // Shut down between the check and the offer: the handler threads may have ended already.
@@ -92,14 +113,33 @@ final class HandlerPool extends AbstractExecutorService {
         }
         // The offer comes before this read and a parking thread lowers `awake` before it looks at the queue again
         // (both sequentially consistent), so either this sees nobody awake or that thread sees the task.
-        if ((awake.get() == 0 && wakeOne()) || watching.get()) return;
+        if (awake.get() == 0 || !anyAwakeThreadFree(now)) {
+            if (wakeOne()) return;
+        }
+        if (watch == null || watching.get()) return;
         if (watching.compareAndSet(false, true)) LockSupport.unpark(watch);
     }
 
-    /** Wakes a parked handler thread, or starts one while fewer than the pool's size run; false when every thread is awake. */
+    /**
+     * Whether an awake thread will take the next task soon: one between tasks, or one whose task has run for less than
+     * {@code helpAfter}. Without this, a long handler made every task behind it wait for the watch thread.
+     */
+    private boolean anyAwakeThreadFree(long now) {
+        for (int i = 0, n = started; i < n; i++) {
+            Worker w = workers.get(i);
+            if (w == null) continue;
+            if (w.parked.get()) continue;
+            long since = w.busySince;
+            if (since == NOT_IN_A_TASK || now - since <= helpAfterNanos) return true;
+        }
+        return false;
+    }
+
+    /** Wakes a parked handler thread, or starts one while fewer than the pool's size run; false when none could be. */
     private boolean wakeOne() {
-        for (Worker w : workers) {
-            if (w == null) break;
+        for (int i = 0, n = started; i < n; i++) {
+            Worker w = workers.get(i);
+            if (w == null) continue;
             if (w.parked.get() && w.parked.compareAndSet(true, false)) {
                 awake.incrementAndGet();
                 LockSupport.unpark(w.thread);
@@ -107,21 +147,40 @@ final class HandlerPool extends AbstractExecutorService {
             }
         }
         synchronized (this) {
-            return startWorker();
+            return startInFreeSlot();
         }
     }
 
-    /** Called holding {@code this}. */
-    private boolean startWorker() {
-        if (started == workers.length || state == STOP) return false;
-        if (started == 0) watch.start();
-        Worker w = new Worker();
-        w.thread = new Thread(() -> work(w), prefix + "-" + (started + 1));
+    /** Starts a handler thread in a slot never used or whose thread has ended. Called holding {@code this}. */
+    private boolean startInFreeSlot() {
+        for (int i = 0; i < workers.length(); i++) {
+            Worker w = workers.get(i);
+            if (w == null || w.ended) return startWorker(i);
+        }
+        return false;
+    }
+
+    /**
+     * Starts a handler thread in {@code slot}, a new one or that of a thread that died; false when the pool has
+     * stopped or the thread could not be started (then the task waits for a thread, and the watch thread tries again).
+     * Called holding {@code this}.
+     */
+    private boolean startWorker(int slot) {
+        if (state == STOP) return false;
+        Worker w = new Worker(slot);
+        w.thread = new Thread(() -> work(w), prefix + "-" + threadNumber.incrementAndGet());
         w.thread.setDaemon(true);
+        try {
+            if (watch != null && watch.getState() == Thread.State.NEW) watch.start();
+            w.thread.start();
+        } catch (Throwable e) { // OutOfMemoryError "unable to create native thread", above all
+            log.atWarn().setCause(e).log("Could not start a handler thread; its task waits for another");
+            return false;
+        }
         awake.incrementAndGet();
-        workers[started++] = w;
+        workers.set(slot, w);
+        if (slot == started) started++;
         live++;
-        w.thread.start();
         return true;
     }
 
@@ -137,7 +196,9 @@ final class HandlerPool extends AbstractExecutorService {
                     if ((state == STOP || (Thread.interrupted() && state == STOP)) && !Thread.currentThread().isInterrupted()) {
                         Thread.currentThread().interrupt();
                     }
+                    me.busySince = System.nanoTime();
                     run(q.task);
+                    me.busySince = NOT_IN_A_TASK;
                     continue;
                 }
                 if (state == STOP || (state == SHUTDOWN && queue.isEmpty())) return;
@@ -145,21 +206,36 @@ final class HandlerPool extends AbstractExecutorService {
                 awake.decrementAndGet();
                 if (!queue.isEmpty() || state != RUNNING) {
                     // A task came (or the pool shut down) between the poll and the park: take it back unless a
-                    // submitter has already woken this thread (then it counted it awake itself).
-                    if (me.parked.compareAndSet(true, false)) awake.incrementAndGet();
+                    // submitter has already woken this thread (then it counted it awake itself). Counted awake
+                    // before the take-back, so that a submit in between never sees nobody awake and starts a thread.
+                    awake.incrementAndGet();
+                    if (!me.parked.compareAndSet(true, false)) awake.decrementAndGet();
                     continue;
                 }
                 while (me.parked.get()) {
+                    // An interrupt a task left set would make park return at once: this thread would spin while idle.
+                    Thread.interrupted();
                     LockSupport.park(this);
                     if (state != RUNNING && me.parked.compareAndSet(true, false)) awake.incrementAndGet();
                 }
             }
         } finally {
-            synchronized (this) {
-                live--;
-            }
-            tryTerminate();
+            exited(me);
         }
+    }
+
+    /**
+     * A handler thread ended: at shutdown, or (an Error the loop itself met) while the pool runs, when another takes its
+     * slot, as ThreadPoolExecutor replaces a worker that died.
+     */
+    private void exited(Worker me) {
+        if (!me.parked.get()) awake.decrementAndGet();
+        synchronized (this) {
+            live--;
+            me.ended = true;
+            if (state == RUNNING || (state == SHUTDOWN && !queue.isEmpty())) startWorker(me.slot);
+        }
+        tryTerminate();
     }
 
     private static void run(Runnable task) {
@@ -167,8 +243,12 @@ final class HandlerPool extends AbstractExecutorService {
             task.run();
         } catch (Throwable t) {
             // ThreadPoolExecutor would end the thread and start another; the thread itself is fine, so it goes on.
-            Thread th = Thread.currentThread();
-            th.getUncaughtExceptionHandler().uncaughtException(th, t);
+            try {
+                Thread th = Thread.currentThread();
+                th.getUncaughtExceptionHandler().uncaughtException(th, t);
+            } catch (Throwable ignored) {
+                // As the JVM does with an uncaught-exception handler that throws.
+            }
         }
     }
 
@@ -216,7 +296,8 @@ final class HandlerPool extends AbstractExecutorService {
         }
         List<Runnable> unrun = new ArrayList<>();
         for (Queued q; (q = queue.poll()) != null; ) unrun.add(q.task);
-        for (Worker w : workers) {
+        for (int i = 0; i < workers.length(); i++) {
+            Worker w = workers.get(i);
             if (w != null) w.thread.interrupt();
         }
         wakeAll();
@@ -225,21 +306,21 @@ final class HandlerPool extends AbstractExecutorService {
     }
 
     private void wakeAll() {
-        for (Worker w : workers) {
-            if (w == null) break;
-            LockSupport.unpark(w.thread);
+        for (int i = 0; i < workers.length(); i++) {
+            Worker w = workers.get(i);
+            if (w != null) LockSupport.unpark(w.thread);
         }
-        LockSupport.unpark(watch);
+        if (watch != null) LockSupport.unpark(watch);
     }
 
     private void tryTerminate() {
         synchronized (this) {
             if (state == RUNNING || live > 0) return;
             // A task offered just before shutdown whose submitter has not yet started a thread for it: start it here.
-            if (state == SHUTDOWN && !queue.isEmpty() && startWorker()) return;
+            if (state == SHUTDOWN && !queue.isEmpty() && startInFreeSlot()) return;
         }
         terminated.countDown();
-        LockSupport.unpark(watch);
+        if (watch != null) LockSupport.unpark(watch);
     }
 
     @Override

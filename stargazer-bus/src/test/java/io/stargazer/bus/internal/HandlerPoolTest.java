@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(60)
 class HandlerPoolTest {
-    /** Long enough that the watch thread never steps in during a test: what these tests see is the submit path alone. */
+    /** With the watch thread left out: a thread in a task counts as free this long, so what these tests see is the submit path alone. */
     private static final long NEVER = TimeUnit.HOURS.toNanos(1);
 
     private HandlerPool pool;
@@ -37,7 +37,7 @@ class HandlerPoolTest {
 
     @Test
     void fastTasksFromOneSubmitterRunOnOneThreadInsteadOfWakingOnePerTask() {
-        pool = new HandlerPool(16, "test", NEVER);
+        pool = new HandlerPool(16, "test", NEVER, false);
         Set<Thread> threads = ConcurrentHashMap.newKeySet();
         AtomicInteger done = new AtomicInteger();
         for (int i = 0; i < 2_000; i++) {
@@ -110,7 +110,7 @@ class HandlerPoolTest {
      */
     @Test
     void noTaskIsLostWhileItsThreadGoesToSleep() {
-        pool = new HandlerPool(4, "test", NEVER);
+        pool = new HandlerPool(4, "test", NEVER, false);
         for (int i = 0; i < 20_000; i++) {
             CountDownLatch ran = new CountDownLatch(1);
             pool.execute(ran::countDown);
@@ -121,7 +121,7 @@ class HandlerPoolTest {
 
     @Test
     void manySubmittersEveryTaskRunsExactlyOnce() throws Exception {
-        pool = new HandlerPool(4, "test", NEVER);
+        pool = new HandlerPool(4, "test", NEVER, false);
         int submitters = 4;
         int each = 25_000;
         AtomicIntegerArray runs = new AtomicIntegerArray(submitters * each);
@@ -146,8 +146,8 @@ class HandlerPoolTest {
     }
 
     @Test
-    void aTaskThatThrowsLeavesThePoolWorking() {
-        pool = new HandlerPool(1, "test", NEVER);
+    void aTaskThatThrowsLeavesItsThreadWorking() {
+        pool = new HandlerPool(2, "test", NEVER, false);
         AtomicBoolean after = new AtomicBoolean();
         Thread.UncaughtExceptionHandler quiet = (t, e) -> { };
         pool.execute(() -> {
@@ -156,7 +156,70 @@ class HandlerPoolTest {
         });
         pool.execute(() -> after.set(true));
         await().atMost(10, TimeUnit.SECONDS).untilTrue(after);
-        assertThat(pool.threadsStarted()).isEqualTo(1);
+        assertThat(pool.threadsStarted()).isEqualTo(1); // the same thread went on; none was started in its place
+    }
+
+    /** An uncaught-exception handler that throws ended the thread, left it counted awake, and shutdown dropped the next task. */
+    @Test
+    void aTaskWhoseUncaughtExceptionHandlerThrowsDoesNotWedgeThePool() throws Exception {
+        pool = new HandlerPool(1, "test");
+        AtomicBoolean after = new AtomicBoolean();
+        pool.execute(() -> {
+            Thread.currentThread().setUncaughtExceptionHandler((t, e) -> { throw new IllegalStateException("handler broke"); });
+            throw new AssertionError("boom");
+        });
+        pool.execute(() -> after.set(true));
+        await().atMost(10, TimeUnit.SECONDS).untilTrue(after);
+        pool.shutdown();
+        assertThat(pool.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+    }
+
+    /** A task that returns with its interrupt flag set (as a caught InterruptedException often leaves it) made park return at once. */
+    @Test
+    void anIdleThreadSleepsEvenWhenItsLastTaskLeftAnInterruptSet() {
+        pool = new HandlerPool(2, "test");
+        java.util.concurrent.atomic.AtomicReference<Thread> worker = new java.util.concurrent.atomic.AtomicReference<>();
+        pool.execute(() -> {
+            worker.set(Thread.currentThread());
+            Thread.currentThread().interrupt();
+        });
+        await().atMost(10, TimeUnit.SECONDS).until(() -> worker.get() != null && worker.get().getState() == Thread.State.WAITING);
+        int running = 0;
+        for (int i = 0; i < 200; i++) {
+            if (worker.get().getState() == Thread.State.RUNNABLE) running++;
+            LockSupport.parkNanos(1_000_000);
+        }
+        assertThat(running).as("samples of 200 with the idle thread running").isLessThanOrEqualTo(2);
+    }
+
+    /** The watch thread is left out: a task submitted behind a thread long in its task must wake another by itself. */
+    @Test
+    void aTaskSubmittedBehindALongHandlerWakesAFreeThreadAtOnce() {
+        long helpAfter = TimeUnit.MILLISECONDS.toNanos(20);
+        pool = new HandlerPool(4, "test", helpAfter, false);
+        CountDownLatch hang = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicLong longStarted = new java.util.concurrent.atomic.AtomicLong();
+        pool.execute(() -> {
+            longStarted.set(System.nanoTime());
+            awaitQuietly(hang);
+        });
+        await().atMost(10, TimeUnit.SECONDS).pollInterval(java.time.Duration.ofMillis(5))
+                .until(() -> longStarted.get() != 0 && System.nanoTime() - longStarted.get() > 2 * helpAfter);
+        AtomicBoolean ran = new AtomicBoolean();
+        pool.execute(() -> ran.set(true));
+        await().atMost(10, TimeUnit.SECONDS).untilTrue(ran);
+        hang.countDown();
+    }
+
+    @Test
+    void shutdownEndsIdleThreads() throws Exception {
+        pool = new HandlerPool(4, "test");
+        java.util.concurrent.atomic.AtomicReference<Thread> worker = new java.util.concurrent.atomic.AtomicReference<>();
+        pool.execute(() -> worker.set(Thread.currentThread()));
+        await().atMost(10, TimeUnit.SECONDS).until(() -> worker.get() != null && worker.get().getState() == Thread.State.WAITING);
+        pool.shutdown(); // no interrupt, unlike shutdownNow: the parked thread must be woken to see it
+        assertThat(pool.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+        await().atMost(10, TimeUnit.SECONDS).until(() -> !worker.get().isAlive());
     }
 
     @Test
@@ -210,7 +273,7 @@ class HandlerPoolTest {
     @Test
     void badSizesAreRefusedByName() {
         assertThatThrownBy(() -> new HandlerPool(0, "test")).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("size");
-        assertThatThrownBy(() -> new HandlerPool(1, "test", 0)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> new HandlerPool(1, "test", 0, true)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("helpAfterNanos");
     }
 
