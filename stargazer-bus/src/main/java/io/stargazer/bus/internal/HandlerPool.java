@@ -338,6 +338,11 @@ final class HandlerPool extends AbstractExecutorService {
         return terminated.await(timeout, unit);
     }
 
+    /** Moves the tasks not yet started to {@code into}, as {@code ThreadPoolExecutor.getQueue().drainTo} does. */
+    void drainQueued(java.util.Collection<? super Runnable> into) {
+        for (Queued q; (q = queue.poll()) != null; ) into.add(q.task);
+    }
+
     /** Handler threads started so far (tests). */
     synchronized int threadsStarted() {
         return started;

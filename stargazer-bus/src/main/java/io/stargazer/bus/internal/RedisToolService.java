@@ -28,10 +28,8 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -62,7 +60,7 @@ final class RedisToolService implements ToolService {
     private final ToolRegistry registry;
     private final ToolServiceConfig cfg;
     private final Semaphore room;
-    private final ThreadPoolExecutor tools;
+    private final HandlerPool tools;
     private final Set<CompletableFuture<Void>> outstanding = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     /** Set by close() just before it interrupts the tools still running (its close timeout has passed). */
@@ -101,13 +99,7 @@ final class RedisToolService implements ToolService {
         this.room = new Semaphore(cfg.maxConcurrent() + cfg.maxQueued());
         this.runs = bus instanceof RedisEventBus rb ? new ToolRuns(rb.redis().sharedAsync(), rb.redis().code(), bus.topology().toolsStream(),
                 bus.config().dedupeWindow(), consumer.claimIdle()) : null;
-        AtomicInteger n = new AtomicInteger();
-        this.tools = new ThreadPoolExecutor(cfg.maxConcurrent(), cfg.maxConcurrent(), 0, TimeUnit.MILLISECONDS,
-                new LinkedBlockingQueue<>(), r -> {
-                    Thread t = new Thread(r, "stargazer-tool-" + n.incrementAndGet());
-                    t.setDaemon(true);
-                    return t;
-                });
+        this.tools = new HandlerPool(cfg.maxConcurrent(), "stargazer-tool");
     }
 
     static ToolService start(EventBus bus, ToolRegistry registry, ToolServiceConfig config) {
@@ -659,7 +651,7 @@ final class RedisToolService implements ToolService {
         long deadline = System.nanoTime() + cfg.closeTimeout().toNanos();
         // Requests still waiting for a tool thread are left pending for other instances rather than run now.
         List<Runnable> waiting = new ArrayList<>();
-        tools.getQueue().drainTo(waiting);
+        tools.drainQueued(waiting);
         tools.shutdown();
         for (Runnable r : waiting) {
             queued.decrementAndGet();

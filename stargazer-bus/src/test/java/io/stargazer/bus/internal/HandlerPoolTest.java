@@ -262,6 +262,28 @@ class HandlerPoolTest {
         assertThat(ran.get()).isZero();
     }
 
+    /** What the tool service does at close: the requests still waiting for a tool thread are taken back, not run. */
+    @Test
+    void drainQueuedTakesTheWaitingTasksBack() throws Exception {
+        pool = new HandlerPool(1, "test", NEVER, false);
+        CountDownLatch hang = new CountDownLatch(1);
+        CountDownLatch started = new CountDownLatch(1);
+        AtomicInteger ran = new AtomicInteger();
+        pool.execute(() -> {
+            started.countDown();
+            awaitQuietly(hang);
+        });
+        awaitQuietly(started);
+        for (int i = 0; i < 3; i++) pool.execute(ran::incrementAndGet);
+        List<Runnable> taken = new java.util.ArrayList<>();
+        pool.drainQueued(taken);
+        pool.shutdown();
+        hang.countDown();
+        assertThat(pool.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(taken).hasSize(3);
+        assertThat(ran.get()).isZero();
+    }
+
     @Test
     void anUnusedPoolTerminatesAtShutdown() throws Exception {
         pool = new HandlerPool(4, "test");
