@@ -295,7 +295,7 @@ final class HandlerPool extends AbstractExecutorService {
             state = STOP;
         }
         List<Runnable> unrun = new ArrayList<>();
-        for (Queued q; (q = queue.poll()) != null; ) unrun.add(q.task);
+        drainQueued(unrun);
         for (int i = 0; i < workers.length(); i++) {
             Worker w = workers.get(i);
             if (w != null) w.thread.interrupt();
@@ -344,7 +344,7 @@ final class HandlerPool extends AbstractExecutorService {
     }
 
     /** Handler threads started so far (tests). */
-    synchronized int threadsStarted() {
+    int threadsStarted() {
         return started;
     }
 }

@@ -247,7 +247,7 @@ class HandlerPoolTest {
         pool.execute(() -> {
             started.countDown();
             try {
-                Thread.sleep(60_000);
+                new CountDownLatch(1).await(60, TimeUnit.SECONDS); // blocks until interrupted
             } catch (InterruptedException e) {
                 interrupted.set(true);
             }
