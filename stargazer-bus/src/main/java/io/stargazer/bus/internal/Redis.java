@@ -118,6 +118,11 @@ public final class Redis implements AutoCloseable {
      * on every connection, a blocking read that gets no answer within its BLOCK time plus it fails (and its reader
      * reconnects), and {@link ConnectionHealth} replaces a shared connection whose PING is unanswered for it.
      */
+    /** The resources this connection's clients use (tests). */
+    ClientResources clientResources() {
+        return resources.withWriteOnce;
+    }
+
     static Redis connect(RedisUrl url, String clientName, Duration deadPeerTimeout) {
         return connect(url, clientName, deadPeerTimeout, null);
     }
@@ -168,7 +173,12 @@ public final class Redis implements AutoCloseable {
         final ClientResources withWriteOnce;
 
         Resources(ClientResources given, boolean owned) {
-            own = given == null ? io.lettuce.core.resource.DefaultClientResources.create() : owned ? given : null;
+            // Lettuce times every command into per-command histograms whenever LatencyUtils is on the class path (as
+            // with micrometer-core, so in most Spring Boot applications); the bus reads none of them, and the timing
+            // cost 1-2 % of a worker's CPU in the round trip (bench/profile-notes.md). Resources a caller passes keep
+            // the caller's choice.
+            own = given == null ? io.lettuce.core.resource.DefaultClientResources.builder()
+                    .commandLatencyRecorder(io.lettuce.core.metrics.CommandLatencyRecorder.disabled()).build() : owned ? given : null;
             ClientResources base = given == null ? own : given;
             // Shares the base's threads, which only the base's shutdown stops: named here, since mutate() alone gives
             // the copy I/O threads of its own and the base's executor and timer as its own to shut down.

@@ -54,6 +54,30 @@ class ClientResourcesIT {
         }
     }
 
+    /**
+     * The bus's own resources do not time every command: Lettuce does so by default whenever LatencyUtils is on the
+     * class path (it is here, through micrometer-core), into histograms the bus never reads. A caller's resources keep
+     * what the caller chose.
+     */
+    @Test
+    void ownResourcesRecordNoCommandLatencyAndTheCallersKeepTheirChoice() throws Exception {
+        RedisServerProcess server = closer.add(RedisServerProcess.builder().start());
+        RedisUrl url = RedisUrl.parse(server.url());
+        assertThat(io.lettuce.core.metrics.DefaultCommandLatencyCollector.isAvailable())
+                .as("LatencyUtils on the test class path, so Lettuce's default would record").isTrue();
+        try (Redis own = Redis.connect(url, "own", BusConfig.DEFAULT_DEAD_PEER_TIMEOUT)) {
+            assertThat(own.clientResources().commandLatencyRecorder().isEnabled()).as("own resources time commands").isFalse();
+            assertThat(own.sharedSync().ping()).isEqualTo("PONG");
+        }
+        io.lettuce.core.resource.ClientResources mine = io.lettuce.core.resource.ClientResources.create();
+        try (Redis callers = Redis.connect(url, "callers", BusConfig.DEFAULT_DEAD_PEER_TIMEOUT, mine)) {
+            assertThat(callers.clientResources().commandLatencyRecorder().isEnabled())
+                    .as("the caller's resources keep Lettuce's default").isTrue();
+        } finally {
+            mine.shutdown(0, 2, TimeUnit.SECONDS);
+        }
+    }
+
     /** Connect/close cycles of a whole bus leave no thread behind. */
     @Test
     void connectCloseCyclesLeaveNoThreads() throws Exception {
