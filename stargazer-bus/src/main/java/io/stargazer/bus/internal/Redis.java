@@ -118,11 +118,6 @@ public final class Redis implements AutoCloseable {
      * on every connection, a blocking read that gets no answer within its BLOCK time plus it fails (and its reader
      * reconnects), and {@link ConnectionHealth} replaces a shared connection whose PING is unanswered for it.
      */
-    /** The resources this connection's clients use (tests). */
-    ClientResources clientResources() {
-        return resources.withWriteOnce;
-    }
-
     static Redis connect(RedisUrl url, String clientName, Duration deadPeerTimeout) {
         return connect(url, clientName, deadPeerTimeout, null);
     }
@@ -175,8 +170,8 @@ public final class Redis implements AutoCloseable {
         Resources(ClientResources given, boolean owned) {
             // Lettuce times every command into per-command histograms whenever LatencyUtils is on the class path (as
             // with micrometer-core, so in most Spring Boot applications); the bus reads none of them, and the timing
-            // cost 1-2 % of a worker's CPU in the round trip (bench/profile-notes.md). Resources a caller passes keep
-            // the caller's choice.
+            // was 1-2 % of each JVM's samples in a profile of the round trip (bench/profile-notes.md). Resources a
+            // caller passes keep the caller's choice.
             own = given == null ? io.lettuce.core.resource.DefaultClientResources.builder()
                     .commandLatencyRecorder(io.lettuce.core.metrics.CommandLatencyRecorder.disabled()).build() : owned ? given : null;
             ClientResources base = given == null ? own : given;
@@ -411,6 +406,11 @@ public final class Redis implements AutoCloseable {
                     .log("Redis answered as a replica on the shared connection; replacing it, so that the server's address is looked up again");
             ConnectionHealth.disconnect(shared);
         }
+    }
+
+    /** The resources this connection's clients use (tests). */
+    ClientResources clientResources() {
+        return resources.withWriteOnce;
     }
 
     /** Publishes that must not be written twice ({@link WriteOnce}). */
