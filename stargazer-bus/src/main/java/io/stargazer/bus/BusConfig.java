@@ -53,8 +53,9 @@ import java.util.Objects;
  *   <tr><td>{@code blockingPublishConnections}</td><td>{@code SG_BLOCKING_PUBLISH_CONNECTIONS}</td>
  *       <td>{@value #DEFAULT_BLOCKING_PUBLISH_CONNECTIONS}</td><td>&ge; 0</td>
  *       <td>connections of their own that blocking publishes use, each written and read on the publishing thread
- *       (a single server over plain TCP; 0: every publish goes through the shared connection). A blocking publish that
- *       finds none free, carries a dedupe key or retries goes through the shared connection (docs/reliability.md)</td></tr>
+ *       (a single server over plain TCP; 0: every publish goes through the shared connection); the blocking publishes
+ *       to one stream made at the same moment go out together on one of them. A blocking publish that finds none
+ *       free, carries a dedupe key or retries goes through the shared connection (docs/reliability.md)</td></tr>
  *   <tr><td>{@code deadPeerTimeout}</td><td>{@code SG_DEAD_PEER_TIMEOUT_MS}</td>
  *       <td>{@link #DEFAULT_DEAD_PEER_TIMEOUT} (5 s)</td><td>&gt; 0; above {@link #MAX_DURATION} lowered to it</td>
  *       <td>a connection that answers nothing for this long is taken as dead and replaced</td></tr>

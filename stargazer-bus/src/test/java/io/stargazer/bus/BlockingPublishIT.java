@@ -188,6 +188,91 @@ class BlockingPublishIT {
     }
 
     /**
+     * Publishing threads parked behind one in flight, with their own connections in the harness: the one publish that
+     * is slow (its connection frozen) and {@code n} that come meanwhile. Returns the threads, each parked or done, and
+     * fills {@code outcomes} with each one's id or failure.
+     */
+    private List<Thread> publishersBehindAFrozenOne(EventBus bus, TcpProxy link, String stream, int n, Object[] outcomes) {
+        return publishersBehindAFrozenOne(bus, link, stream, n, outcomes, "");
+    }
+
+    /** As above, the {@code n} that come meanwhile carrying {@code text}. */
+    private List<Thread> publishersBehindAFrozenOne(EventBus bus, TcpProxy link, String stream, int n, Object[] outcomes, String text) {
+        bus.publish(stream, message("c", 0)); // the connection of its own is open before the freeze
+        link.freezeExisting();
+        List<Thread> all = new ArrayList<>();
+        for (int k = 0; k <= n; k++) {
+            int me = k;
+            Thread th = new Thread(() -> {
+                try {
+                    outcomes[me] = bus.publish(stream, Envelope.of("platform", "test", "channel_id", "t" + me, "text", me == 0 ? "" : text));
+                } catch (RuntimeException e) {
+                    outcomes[me] = e;
+                }
+            }, "publisher-" + k);
+            all.add(th);
+            th.start();
+            if (k == 0) {
+                // The first writes on the frozen connection and waits for its answer there; the others come while it waits.
+                await().atMost(Duration.ofSeconds(5)).until(() -> Arrays.stream(th.getStackTrace())
+                        .anyMatch(f -> f.getClassName().endsWith(".CallerConnections") && f.getMethodName().equals("await")));
+            }
+        }
+        await().atMost(Duration.ofSeconds(5)).until(() -> all.stream().skip(1)
+                .allMatch(th -> th.getState() == Thread.State.TIMED_WAITING || th.getState() == Thread.State.TERMINATED));
+        return all;
+    }
+
+    /**
+     * Blocking publishes to one stream made while another is on the wire wait for it and then go out together, as one
+     * command on one connection of its own, instead of one connection and one command each (before: seven connections
+     * of their own, each writing an XADD). The server reads one batch instead of seven commands.
+     */
+    @Test
+    void blockingPublishesMadeWhileOneIsOnTheWireGoOutTogetherAsOneCommand() throws Exception {
+        Topology t = TestRedis.topology();
+        TcpProxy link = closer.add(TcpProxy.to(TestRedis.url()));
+        String node = "together-" + NS;
+        EventBus bus = bus(link.url(), t, node, b -> b);
+        String stream = t.inboundStream();
+        Object[] outcomes = new Object[8];
+        List<Thread> all = publishersBehindAFrozenOne(bus, link, stream, 7, outcomes);
+        link.unfreeze();
+        for (Thread th : all) th.join(10_000);
+        assertThat(outcomes).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
+        List<String> publishConnections = clients(TestRedis.url(), node);
+        assertThat(publishConnections).as("connections of their own").hasSize(1);
+        assertThat(publishConnections.get(0)).as("its last command").contains(" cmd=eval ");
+        List<StreamEntry> entries = TestRedis.readAll(bus, stream);
+        assertThat(entries).hasSize(9);
+        assertThat(entries).extracting(StreamEntry::id).containsAll(java.util.Arrays.stream(outcomes).map(String.class::cast).toList());
+    }
+
+    /**
+     * The connection is lost as the batch of waiting publishes goes out: every publish in it fails as of unknown
+     * outcome (none waits on, none succeeds unwritten), and publishing goes on afterwards.
+     */
+    @Test
+    void aBatchOfBlockingPublishesLostOnTheWireFailsEachOfThemAsOfUnknownOutcome() throws Exception {
+        Topology t = TestRedis.topology();
+        TcpProxy link = closer.add(TcpProxy.to(TestRedis.url()));
+        EventBus bus = bus(link.url(), t, "lost-batch-" + NS, b -> b);
+        String stream = t.inboundStream();
+        Object[] outcomes = new Object[4];
+        List<Thread> all = publishersBehindAFrozenOne(bus, link, stream, 3, outcomes, "lost with its batch");
+        link.cutConnectionsCarrying("lost with its batch", 1);
+        link.unfreeze();
+        for (Thread th : all) th.join(10_000);
+        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
+        assertThat(link.commandsCut()).isEqualTo(1);
+        assertThat(outcomes[0]).isInstanceOf(String.class);
+        assertThat(Arrays.copyOfRange(outcomes, 1, 4)).allSatisfy(o -> assertThat(o).isInstanceOf(PublishOutcomeUnknownException.class));
+        String after = bus.publish(stream, message("c", 2));
+        assertThat(TestRedis.readAll(bus, stream)).extracting(StreamEntry::id).containsExactly(
+                TestRedis.readAll(bus, stream).get(0).id(), (String) outcomes[0], after);
+    }
+
+    /**
      * The server closes the idle connection (CLIENT KILL, as its idle timeout or a failover would): the next publish
      * sees that before writing and goes on a new connection, so it neither fails nor is of unknown outcome.
      */

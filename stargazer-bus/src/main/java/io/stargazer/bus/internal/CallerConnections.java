@@ -461,15 +461,25 @@ final class CallerConnections implements AutoCloseable {
      * surely did not reach the server (the caller then publishes the shared way). Throws as {@link #call} does.
      */
     String xadd(String stream, CommandArgs<String, byte[]> args, long deadlineNanos) {
+        byte[] id = publish(stream, CommandType.XADD, new ValueOutput<>(Redis.CODEC), args, deadlineNanos);
+        return id == null ? null : new String(id, StandardCharsets.US_ASCII);
+    }
+
+    /**
+     * One command that adds to {@code stream} (an XADD, or a batch script of several) on a connection of its own: the
+     * reply's value, or null when no connection could be had or the command surely did not reach the server (the
+     * caller then publishes the shared way). Throws as {@link #call} does.
+     */
+    <T> T publish(String stream, CommandType type, CommandOutput<String, byte[], T> output, CommandArgs<String, byte[]> args,
+            long deadlineNanos) {
         Conn c = take(deadlineNanos);
         if (c == null) {
             return null;
         }
         String context = "publishing to stream '" + stream + "'";
-        byte[] id;
-        ValueOutput<String, byte[]> output = new ValueOutput<>(Redis.CODEC);
+        T id;
         try {
-            id = call(c, CommandType.XADD, output, args, deadlineNanos, stream, context);
+            id = call(c, type, output, args, deadlineNanos, stream, context);
         } catch (PublishOutcomeUnknownException e) {
             if ((e.getCause() instanceof TimedOut || e.getCause() instanceof Silent) && !closed) {
                 // Held, before the caller learns the outcome: its next publish to the stream must find it (see unanswered).
@@ -513,6 +523,6 @@ final class CallerConnections implements AutoCloseable {
             throw e;
         }
         give(c);
-        return new String(id, StandardCharsets.US_ASCII);
+        return id;
     }
 }

@@ -54,7 +54,8 @@ import io.stargazer.bus.RedisServerException;
  * loss.
  *
  * <p>A blocking publish on a single server may instead go out on a connection of the caller's own
- * ({@link CallerConnections}), written and read on the calling thread: when it carries no dedupe key and every earlier
+ * ({@link CallerConnections}), written and read on the calling thread, together with the other blocking publishes to
+ * the stream waiting at that moment ({@link CallerBatches}): when it carries no dedupe key and every earlier
  * write of this process to the stream through the shared connection has been answered or surely not sent
  * ({@link #unanswered}), so that it cannot overtake an earlier publish or {@code Delivery.reply} of the same thread.
  * The other way round, a publish on such a connection left unanswered at its deadline holds the stream's drain until it
@@ -167,6 +168,8 @@ final class StreamPublisher {
     private final boolean oneBatchAtATime;
     /** Connections for blocking publishes on the caller's thread; null where they are not used (a cluster, TLS, turned off). */
     private final CallerConnections callers;
+    /** The blocking publishes to this stream on those connections, combined; null with {@link #callers}. */
+    private final CallerBatches ownWay;
     /** Publishes submitted and not yet polled by the drain (taken into a batch, or skipped as expired or cancelled). */
     private final AtomicInteger queued = new AtomicInteger();
     /**
@@ -301,6 +304,7 @@ final class StreamPublisher {
         this.notThePrimary = notThePrimary;
         this.stream = stream;
         this.callers = callers;
+        this.ownWay = callers == null ? null : new CallerBatches(stream, maxBatch, MAX_BATCH_BYTES, this::sendOwn);
         this.oneBatchAtATime = maxInFlight == 1;
         this.code = code;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
@@ -379,16 +383,58 @@ final class StreamPublisher {
             byte[][] trace, byte[] target, boolean blocking, boolean limited) {
         lastUsed = System.nanoTime();
         if (blocking && callers != null && dedupeKey == null && target == null && unanswered.get() == 0 && !callers.unanswered(stream)) {
-            try {
-                String id = callers.xadd(stream, xaddArgs(payload, traceId, trimArgs, null, trace, null), deadline);
-                if (id != null) {
-                    return CompletableFuture.completedFuture(id);
-                }
-            } catch (RuntimeException e) {
-                return CompletableFuture.failedFuture(e);
-            }
+            Object outcome = ownWay.publish(new CallerBatches.Blocked(payload, traceId, trimArgs, trace, deadline));
+            if (outcome instanceof String id) return CompletableFuture.completedFuture(id);
+            if (outcome instanceof RuntimeException e) return CompletableFuture.failedFuture(e);
+            // NOT_SENT: the shared way
         }
         return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null), limited);
+    }
+
+    /**
+     * On the writer's thread ({@link CallerBatches}): writes {@code batch} on a connection of its own, a lone publish as
+     * XADD, more as the batch script (or its function), unless something of the stream is unanswered elsewhere (the
+     * shared connection, or an earlier connection of its own): then nothing is written and they go the shared way.
+     */
+    private void sendOwn(List<CallerBatches.Blocked> batch, long deadline, Object[] outcomes) {
+        if (unanswered.get() != 0 || callers.unanswered(stream)) {
+            java.util.Arrays.fill(outcomes, CallerBatches.NOT_SENT);
+            return;
+        }
+        CallerBatches.Blocked first = batch.get(0);
+        if (batch.size() == 1) {
+            String id = callers.xadd(stream, xaddArgs(first.payload, first.traceId, first.trimArgs, null, first.trace, null), deadline);
+            outcomes[0] = id == null ? CallerBatches.NOT_SENT : id;
+            return;
+        }
+        boolean traced = first.trace != null;
+        byte[][] argv = new byte[1 + first.trimArgs.size() + (traced ? 4 : 2) * batch.size()][];
+        int i = putOptions(argv, 0, first.trimArgs);
+        for (CallerBatches.Blocked b : batch) {
+            argv[i++] = b.payload;
+            argv[i++] = b.traceId;
+            if (traced) {
+                argv[i++] = b.trace[0];
+                argv[i++] = b.trace[1];
+            }
+        }
+        boolean functions = code.functions();
+        var command = code.multiCommand(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, functions, new String[] {stream}, argv);
+        List<Object> ids;
+        try {
+            ids = callers.publish(stream, (CommandType) command.getType(), command.getOutput(), command.getArgs(), deadline);
+        } catch (RedisServerException e) {
+            if (!functions || !ServerCode.refusedForLibrary(e)) throw e;
+            code.noticed(e); // refused before it ran: nothing stored, and the shared way follows the server's library
+            ids = null;
+        }
+        if (ids == null) {
+            java.util.Arrays.fill(outcomes, CallerBatches.NOT_SENT);
+            return;
+        }
+        for (int k = 0; k < outcomes.length; k++) {
+            outcomes[k] = ids.get(k) instanceof byte[] id ? new String(id, StandardCharsets.US_ASCII) : String.valueOf(ids.get(k));
+        }
     }
 
     /**

@@ -117,7 +117,15 @@ public final class TcpProxy implements AutoCloseable {
      * name is looked for within each chunk the client sends (a name split across two chunks is missed).
      */
     public void cutConnectionsSending(String command, int times) {
-        cutCommand = ("$" + command.length() + "\r\n" + command + "\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        cutConnectionsCarrying("$" + command.length() + "\r\n" + command + "\r\n", times);
+    }
+
+    /**
+     * As {@link #cutConnectionsSending}, for any bytes the client sends: {@code text} as UTF-8 (text in an envelope's
+     * payload is there as it is, so one publish's command can be told from every other).
+     */
+    public void cutConnectionsCarrying(String text, int times) {
+        cutCommand = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         commandsToCut.set(times);
     }
 
