@@ -6,7 +6,9 @@ import java.time.Duration;
 
 /**
  * {@code java $JAVA_OPTS -cp stargazer-bench/target/stargazer-bench.jar io.stargazer.bench.ProfileMain ROW SECONDS}, ROW one
- * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code pub16-spring}, {@code async}, {@code async-dedupe}
+ * of {@code pub1} (the bus, 1 blocking publisher), {@code pub1-spring}, {@code pub16}, {@code pub16-spring},
+ * {@code pub16-alternated} (the bus and Spring Data Redis in turn in this one JVM, as {@code bench/run} does; SECONDS is
+ * the number of rounds), {@code async}, {@code async-dedupe}
  * (10 000 in flight), {@code consume} (a backlog of
  * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated), {@code inbound-publish-only} (1
  * stream and 6 partitions alternated, the publishers without a worker), {@code inbound1-alone} / {@code inbound6-alone}
@@ -84,6 +86,13 @@ public final class ProfileMain {
                 case "pub1-spring" -> System.out.println(row + ": " + SpringPeer.publishBlocking(timed, 1) + " msg/s");
                 case "pub16" -> System.out.println(row + ": " + StargazerRows.publishBlocking(timed, 16) + " msg/s");
                 case "pub16-spring" -> System.out.println(row + ": " + SpringPeer.publishBlocking(timed, 16) + " msg/s");
+                case "pub16-alternated" -> {
+                    // As bench/run measures the row: the bus and Spring Data Redis in turn in one JVM; SECONDS is the rounds.
+                    Alternate.Outcome o = new Alternate().add(Result.STARGAZER, "msg/s", () -> StargazerRows.publishBlocking(ctx, 16))
+                            .add(Result.SPRING, "msg/s", () -> SpringPeer.publishBlocking(ctx, 16))
+                            .run(row, (int) d.toSeconds(), System.out::println);
+                    o.samples().forEach((who, sample) -> System.out.println(row + ": " + who + " " + sample.describe("msg/s")));
+                }
                 case "async" -> System.out.println(row + ": " + StargazerRows.publishAsync(timed, 10_000) + " msg/s");
                 case "async-dedupe" -> System.out.println(row + ": " + StargazerRows.publishAsyncDedupe(timed, 10_000) + " msg/s");
                 case "consume" -> {
