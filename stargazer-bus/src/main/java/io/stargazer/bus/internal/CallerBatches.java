@@ -34,6 +34,10 @@ import java.util.concurrent.locks.LockSupport;
 final class CallerBatches {
     /** Nothing of it reached the server: the publish goes the shared way. */
     static final Object NOT_SENT = new Object();
+    /** Its deadline passed before it was written: it fails as not sent. */
+    static final Object EXPIRED = new Object();
+    /** The longest one park of a waiting caller, a bound on what a missed wake-up could cost. */
+    static final long MAX_PARK_NANOS = 5_000_000;
 
     /** A blocking publish waiting to be written. */
     static final class Blocked {
@@ -81,7 +85,10 @@ final class CallerBatches {
         this.send = send;
     }
 
-    /** Writes {@code me} (with whatever else waits) and returns its outcome; an interrupt is kept, not acted on. */
+    /**
+     * Writes {@code me} (with whatever else waits) and returns its outcome: an id, an exception, {@link #NOT_SENT}, or
+     * {@link #EXPIRED}. An interrupt is kept, not acted on.
+     */
     Object publish(Blocked me) {
         waiting.add(me);
         boolean interrupted = false;
@@ -91,61 +98,93 @@ final class CallerBatches {
                 if (outcome != null) return outcome;
                 if (writing.compareAndSet(false, true)) {
                     try {
-                        while (me.outcome == null) writeNext();
+                        while (me.outcome == null) {
+                            if (!writeNext()) {
+                                // Neither waiting nor answered: cannot happen while every batch taken gets its outcomes;
+                                // if it ever did, waiting on would be for ever.
+                                me.outcome = new PublishOutcomeUnknownException(stream, "publishing to stream '" + stream
+                                        + "': lost track of the publish: the entry may or may not be stored", null);
+                            }
+                        }
                     } finally {
+                        // An Error out of writeNext: this caller gets it, so its publish must not be written after all.
+                        if (me.outcome == null) waiting.remove(me);
                         writing.set(false);
                     }
-                    // A caller that arrived while the role was taken parks until woken: the first of them takes it.
-                    Blocked next = waiting.peekFirst();
-                    if (next != null) LockSupport.unpark(next.caller);
                     continue;
                 }
                 long left = me.deadline - System.nanoTime();
-                if (left <= 0 && waiting.remove(me)) return NOT_SENT;
-                // Past its deadline but taken into a batch: that batch's deadline is no later, so it ends soon.
-                LockSupport.parkNanos(this, Math.max(left, 100_000));
+                if (left <= 0 && waiting.remove(me)) return EXPIRED;
+                // Past its deadline but taken into a batch: that batch's deadline is no later, so it ends soon. The park
+                // is capped so that a wake-up missed for any reason costs a few milliseconds, not the publish timeout.
+                LockSupport.parkNanos(this, Math.min(Math.max(left, 100_000), MAX_PARK_NANOS));
                 interrupted |= Thread.interrupted(); // cleared, or every park would return at once
             }
         } finally {
+            // Whichever way this caller leaves (answered, expired, as the writer), the first still waiting must not be left
+            // parked with the role free: it takes it.
+            if (!writing.get()) {
+                Blocked next = waiting.peekFirst();
+                if (next != null) LockSupport.unpark(next.caller);
+            }
             if (interrupted) Thread.currentThread().interrupt();
         }
     }
 
-    /** As the writer: the waiting publishes that fit one command, written, their outcomes set and their callers woken. */
-    private void writeNext() {
-        Blocked first = waiting.pollFirst();
-        if (first == null) return;
+    /**
+     * As the writer: the waiting publishes that fit one command, written, their outcomes set and their callers woken;
+     * those already past their deadline are not written ({@link #EXPIRED}). False when nothing was waiting.
+     */
+    private boolean writeNext() {
         List<Blocked> batch = new ArrayList<>();
-        batch.add(first);
-        long bytes = first.payload.length;
-        long deadline = first.deadline;
-        while (batch.size() < maxBatch) {
-            Blocked next = waiting.pollFirst();
-            if (next == null) break;
-            if (next.trimArgs != first.trimArgs || (next.trace == null) != (first.trace == null) || bytes + next.payload.length > maxBatchBytes) {
-                waiting.addFirst(next); // only the writer takes from the queue: its head is still next's place
-                break;
-            }
-            batch.add(next);
-            bytes += next.payload.length;
-            if (next.deadline - deadline < 0) deadline = next.deadline;
-        }
-        Object[] outcomes = new Object[batch.size()];
+        List<Blocked> expired = new ArrayList<>();
+        Object[] outcomes = null;
         Error failed = null;
         try {
-            send.send(batch, deadline, outcomes);
-        } catch (RuntimeException e) {
-            java.util.Arrays.fill(outcomes, e);
+            long now = System.nanoTime();
+            long bytes = 0;
+            Blocked first = null;
+            while (batch.size() < maxBatch) {
+                Blocked next = waiting.pollFirst();
+                if (next == null) break;
+                if (next.deadline - now <= 0) {
+                    expired.add(next);
+                    continue;
+                }
+                if (first != null && (next.trimArgs != first.trimArgs || (next.trace == null) != (first.trace == null)
+                        || bytes + next.payload.length > maxBatchBytes)) {
+                    waiting.addFirst(next); // only the writer takes from the queue: its head is still next's place
+                    break;
+                }
+                if (first == null) first = next;
+                batch.add(next);
+                bytes += next.payload.length;
+            }
+            if (batch.isEmpty()) return !expired.isEmpty();
+            long deadline = first.deadline;
+            for (Blocked b : batch) if (b.deadline - deadline < 0) deadline = b.deadline;
+            outcomes = new Object[batch.size()];
+            try {
+                send.send(batch, deadline, outcomes);
+            } catch (RuntimeException e) {
+                java.util.Arrays.fill(outcomes, e);
+            }
+            return true;
         } catch (Error e) {
             failed = e;
             throw e;
         } finally {
             // Every publish taken gets an outcome, whatever happened: its caller parks until it has one.
             Thread me = Thread.currentThread();
-            for (int i = 0; i < outcomes.length; i++) {
+            for (Blocked b : expired) {
+                b.outcome = EXPIRED;
+                if (b.caller != me) LockSupport.unpark(b.caller);
+            }
+            for (int i = 0; i < batch.size(); i++) {
                 Blocked b = batch.get(i);
-                b.outcome = outcomes[i] != null ? outcomes[i] : new PublishOutcomeUnknownException(stream, "publishing to stream '"
-                        + stream + "': the thread writing it failed (" + failed + "): the entry may or may not be stored", failed);
+                Object o = outcomes == null ? null : outcomes[i];
+                b.outcome = o != null ? o : new PublishOutcomeUnknownException(stream, "publishing to stream '" + stream
+                        + "': the thread writing it failed (" + failed + "): the entry may or may not be stored", failed);
                 if (b.caller != me) LockSupport.unpark(b.caller);
             }
         }

@@ -34,8 +34,9 @@ import org.slf4j.LoggerFactory;
  * to Lettuce's event loop, which writes it, reads the reply and wakes the caller): on a virtual machine each hand-off
  * costs more than the publish (measured: 10 000 blocking publishes a second and about 80 µs of client CPU each through
  * the shared connection; 23 000 and 25 µs with the caller writing and reading a socket itself). So a blocking publish
- * that finds one of these connections free uses it, the way {@code redis-benchmark} or a Jedis client does; when none
- * is free (more publishing threads than {@link io.stargazer.bus.BusConfig#blockingPublishConnections()}), it goes
+ * that finds one of these connections free uses it, the way {@code redis-benchmark} or a Jedis client does (the
+ * blocking publishes to one stream waiting at once share one command: {@link CallerBatches}); when none is free (more
+ * streams published to at once than {@link io.stargazer.bus.BusConfig#blockingPublishConnections()}), it goes
  * through the shared connection, where concurrent publishes coalesce into batches.
  *
  * <p>Threads: none of its own. A connection is used by one caller at a time: taken from the idle set, used, put back.

@@ -386,6 +386,8 @@ final class StreamPublisher {
             Object outcome = ownWay.publish(new CallerBatches.Blocked(payload, traceId, trimArgs, trace, deadline));
             if (outcome instanceof String id) return CompletableFuture.completedFuture(id);
             if (outcome instanceof RuntimeException e) return CompletableFuture.failedFuture(e);
+            // Its deadline passed while it waited for its turn: nothing was written, and the shared way would write it late.
+            if (outcome == CallerBatches.EXPIRED) return CompletableFuture.failedFuture(notSent());
             // NOT_SENT: the shared way
         }
         return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null), limited);
@@ -424,8 +426,8 @@ final class StreamPublisher {
         try {
             ids = callers.publish(stream, (CommandType) command.getType(), command.getOutput(), command.getArgs(), deadline);
         } catch (RedisServerException e) {
-            if (!functions || !ServerCode.refusedForLibrary(e)) throw e;
-            code.noticed(e); // refused before it ran: nothing stored, and the shared way follows the server's library
+            if (!refusedBeforeItRan(e, functions)) throw e;
+            code.noticed(e); // for want of the library: the shared way follows the server's library
             ids = null;
         }
         if (ids == null) {
@@ -433,8 +435,21 @@ final class StreamPublisher {
             return;
         }
         for (int k = 0; k < outcomes.length; k++) {
-            outcomes[k] = ids.get(k) instanceof byte[] id ? new String(id, StandardCharsets.US_ASCII) : String.valueOf(ids.get(k));
+            Object id = k < ids.size() ? ids.get(k) : null;
+            outcomes[k] = id instanceof byte[] b ? new String(b, StandardCharsets.US_ASCII)
+                    : new IllegalStateException("publish batch to '" + stream + "' returned no id for entry " + k + " of " + outcomes.length);
         }
+    }
+
+    /**
+     * Whether the server refused a batch written on a connection of its own before any of it ran, so that the shared
+     * way may write it: its function missing, no permission for the script or function (a lone XADD may still be
+     * allowed), or a replica's refusal to write, which Redis before 7 reports from inside the script as an ERR.
+     */
+    private static boolean refusedBeforeItRan(RedisServerException e, boolean functions) {
+        String m = String.valueOf(e.getMessage());
+        return (functions && ServerCode.refusedForLibrary(e)) || "NOPERM".equals(e.code()) || m.contains("READONLY")
+                || m.contains("MASTERDOWN");
     }
 
     /**
