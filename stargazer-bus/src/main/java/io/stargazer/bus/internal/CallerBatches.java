@@ -27,9 +27,10 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Threads: none of its own. The writer is whichever caller found the role free; it writes and reads on its own
  * thread (its connection's selector), for as long as its own publish is not answered, then leaves the role and wakes
- * the first still waiting, which takes it. The others park until their outcome is set or the role is theirs. A publish
- * still waiting at its deadline leaves the queue and goes the shared way, which fails it as not sent; one taken into a
- * batch waits for that batch, whose deadline is its earliest publish's.
+ * the first still waiting, which takes it; every caller that leaves does the same if the role is free, and parks are
+ * capped ({@link #MAX_PARK_NANOS}), so no publish waits on a wake-up nobody sends. The others park until their outcome
+ * is set or the role is theirs. A publish still waiting at its deadline leaves the queue unwritten ({@link #EXPIRED}:
+ * it fails as not sent); one taken into a batch waits for that batch, whose deadline is its earliest publish's.
  */
 final class CallerBatches {
     /** Nothing of it reached the server: the publish goes the shared way. */
