@@ -254,6 +254,40 @@ class BlockingPublishIT {
     }
 
     /**
+     * Functions mode: the waiting publishes go out as the library's batch function; the library is flushed just before,
+     * so the server refuses the call before any of it ran ("Function not found"): they go the shared way, which follows
+     * the server to scripts, and each is stored once, its id naming its own entry.
+     */
+    @Test
+    void aBatchRefusedForWantOfTheLibraryGoesTheSharedWayAndEachIsStoredOnce() throws Exception {
+        RedisServerProcess server = ownServer();
+        RedisUrl url = RedisUrl.parse(server.url());
+        Topology t = TestRedis.topology();
+        Provisioning.provision(url, BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("provision").build());
+        TcpProxy link = closer.add(TcpProxy.to(url));
+        EventBus bus = bus(link.url(), t, "library", b -> b);
+        assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
+        String stream = t.inboundStream();
+        Object[] outcomes = new Object[4];
+        List<Thread> all = publishersBehindAFrozenOne(bus, link, stream, 3, outcomes);
+        try (RawRedis raw = new RawRedis(url)) {
+            raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
+        }
+        link.unfreeze();
+        for (Thread th : all) th.join(10_000);
+        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
+        assertThat(outcomes).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
+        List<StreamEntry> entries = TestRedis.readAll(bus, stream);
+        assertThat(entries).hasSize(5);
+        java.util.Map<String, String> channelById = new java.util.HashMap<>();
+        for (StreamEntry e : entries) channelById.put(e.id(), e.envelope().channelId());
+        for (int k = 0; k < outcomes.length; k++) {
+            assertThat(channelById.get((String) outcomes[k])).as("the entry of the id publisher %s was given", k).isEqualTo("t" + k);
+        }
+        assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
+    }
+
+    /**
      * Publishes waiting behind one whose answer does not come (publish timeout 1 s): that one fails as of unknown
      * outcome, and the stream is held for its answer, so the ones behind it are not written: each fails as not sent
      * within its own deadline, and none is stored later (before: each took a connection of its own and was stored).
