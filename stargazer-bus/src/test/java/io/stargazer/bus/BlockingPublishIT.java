@@ -223,6 +223,15 @@ class BlockingPublishIT {
         return all;
     }
 
+    /** Publisher k (its outcome {@code outcomes[k]}, an id) published to channel "t" + k. */
+    private static void assertEachIdNamesItsPublishersEntry(List<StreamEntry> entries, Object[] outcomes) {
+        java.util.Map<String, String> channelById = new java.util.HashMap<>();
+        for (StreamEntry e : entries) channelById.put(e.id(), e.envelope().channelId());
+        for (int k = 0; k < outcomes.length; k++) {
+            assertThat(channelById.get((String) outcomes[k])).as("the entry of the id publisher %s was given", k).isEqualTo("t" + k);
+        }
+    }
+
     /**
      * Blocking publishes to one stream made while another is on the wire wait for it and then go out together, as one
      * command on one connection of its own, instead of one connection and one command each (before: seven connections
@@ -246,11 +255,7 @@ class BlockingPublishIT {
         assertThat(publishConnections.get(0)).as("its last command: the batch script, or its function").containsPattern(" cmd=(eval|fcall) ");
         List<StreamEntry> entries = TestRedis.readAll(bus, stream);
         assertThat(entries).hasSize(9);
-        java.util.Map<String, String> channelById = new java.util.HashMap<>();
-        for (StreamEntry e : entries) channelById.put(e.id(), e.envelope().channelId());
-        for (int k = 0; k < outcomes.length; k++) {
-            assertThat(channelById.get((String) outcomes[k])).as("the entry of the id publisher %s was given", k).isEqualTo("t" + k);
-        }
+        assertEachIdNamesItsPublishersEntry(entries, outcomes);
     }
 
     /**
@@ -279,11 +284,7 @@ class BlockingPublishIT {
         assertThat(outcomes).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
         List<StreamEntry> entries = TestRedis.readAll(bus, stream);
         assertThat(entries).hasSize(5);
-        java.util.Map<String, String> channelById = new java.util.HashMap<>();
-        for (StreamEntry e : entries) channelById.put(e.id(), e.envelope().channelId());
-        for (int k = 0; k < outcomes.length; k++) {
-            assertThat(channelById.get((String) outcomes[k])).as("the entry of the id publisher %s was given", k).isEqualTo("t" + k);
-        }
+        assertEachIdNamesItsPublishersEntry(entries, outcomes);
         assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
     }
 
