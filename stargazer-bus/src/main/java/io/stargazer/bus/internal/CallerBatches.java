@@ -41,7 +41,7 @@ final class CallerBatches {
     static final long MAX_PARK_NANOS = 5_000_000;
 
     /** A blocking publish waiting to be written. */
-    static final class Blocked {
+    static final class Blocked implements StreamPublisher.Entry {
         final byte[] payload;
         final byte[] traceId;
         final List<String> trimArgs;
@@ -57,6 +57,21 @@ final class CallerBatches {
             this.trimArgs = trimArgs;
             this.trace = trace;
             this.deadline = deadline;
+        }
+
+        @Override
+        public byte[] payload() {
+            return payload;
+        }
+
+        @Override
+        public byte[] traceId() {
+            return traceId;
+        }
+
+        @Override
+        public byte[][] trace() {
+            return trace;
         }
     }
 

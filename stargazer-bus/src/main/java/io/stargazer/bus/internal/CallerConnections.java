@@ -69,6 +69,15 @@ final class CallerConnections implements AutoCloseable {
     static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(1);
     /** Error replies that mean "not here, not now" rather than "not this publish": the publish goes the shared way. */
     private static final java.util.Set<String> NOT_THE_PRIMARY = java.util.Set.of("READONLY", "MASTERDOWN", "LOADING");
+    /**
+     * Whether {@code e} is one of {@link #NOT_THE_PRIMARY}, also as Redis before 7 reports a replica's refusal from
+     * inside a script (a batch): an ERR whose text names it.
+     */
+    private static boolean notThePrimary(RedisServerException e) {
+        String m = String.valueOf(e.getMessage());
+        return NOT_THE_PRIMARY.contains(e.code()) || m.contains("READONLY") || m.contains("MASTERDOWN");
+    }
+
     /** A buffer grown past this for one large envelope is shrunk back after it, so idle connections stay small. */
     private static final int KEEP_BUFFER_BYTES = 64 << 10;
     private static final ByteBufAllocator ALLOC = UnpooledByteBufAllocator.DEFAULT;
@@ -478,9 +487,9 @@ final class CallerConnections implements AutoCloseable {
             return null;
         }
         String context = "publishing to stream '" + stream + "'";
-        T id;
+        T reply;
         try {
-            id = call(c, type, output, args, deadlineNanos, stream, context);
+            reply = call(c, type, output, args, deadlineNanos, stream, context);
         } catch (PublishOutcomeUnknownException e) {
             if ((e.getCause() instanceof TimedOut || e.getCause() instanceof Silent) && !closed) {
                 // Held, before the caller learns the outcome: its next publish to the stream must find it (see unanswered).
@@ -505,7 +514,7 @@ final class CallerConnections implements AutoCloseable {
             }
             throw e;
         } catch (RedisServerException e) {
-            if (NOT_THE_PRIMARY.contains(e.code())) {
+            if (notThePrimary(e)) {
                 // This connection reached a server that cannot take writes now (a demoted primary after a failover, one
                 // still loading): nothing was done, and the shared connection may already be on the right server.
                 discard(c);
@@ -524,6 +533,6 @@ final class CallerConnections implements AutoCloseable {
             throw e;
         }
         give(c);
-        return id;
+        return reply;
     }
 }

@@ -214,6 +214,16 @@ final class StreamPublisher {
      */
     volatile java.util.function.Consumer<Pending> beforeExpiring;
 
+    /** What the batch script writes of each publish, whichever connection carries the batch. */
+    interface Entry {
+        byte[] payload();
+
+        byte[] traceId();
+
+        /** Null, or traceparent and tracestate (empty for none). */
+        byte[][] trace();
+    }
+
     /**
      * {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's.
      * {@code deadline}: System.nanoTime by which the future must complete. {@code trace}: null, or the W3C
@@ -223,7 +233,7 @@ final class StreamPublisher {
      */
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
             String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step,
-            AtomicInteger state) {
+            AtomicInteger state) implements Entry {
         static final int QUEUED = 0;
         static final int SENT = 1;
         static final int EXPIRED = 2;
@@ -382,7 +392,7 @@ final class StreamPublisher {
     CompletableFuture<String> submit(byte[] payload, byte[] traceId, List<String> trimArgs, long deadline, String dedupeKey,
             byte[][] trace, byte[] target, boolean blocking, boolean limited) {
         lastUsed = System.nanoTime();
-        if (blocking && callers != null && dedupeKey == null && target == null && unanswered.get() == 0 && !callers.unanswered(stream)) {
+        if (blocking && callers != null && dedupeKey == null && target == null && mayGoOwnWay()) {
             Object outcome = ownWay.publish(new CallerBatches.Blocked(payload, traceId, trimArgs, trace, deadline));
             if (outcome instanceof String id) return CompletableFuture.completedFuture(id);
             if (outcome instanceof RuntimeException e) return CompletableFuture.failedFuture(e);
@@ -394,12 +404,20 @@ final class StreamPublisher {
     }
 
     /**
+     * Nothing of this stream is unanswered on the shared connection or on an earlier connection of its own, so a
+     * blocking publish written on one now cannot overtake anything of its thread.
+     */
+    private boolean mayGoOwnWay() {
+        return unanswered.get() == 0 && !callers.unanswered(stream);
+    }
+
+    /**
      * On the writer's thread ({@link CallerBatches}): writes {@code batch} on a connection of its own, a lone publish as
      * XADD, more as the batch script (or its function), unless something of the stream is unanswered elsewhere (the
      * shared connection, or an earlier connection of its own): then nothing is written and they go the shared way.
      */
     private void sendOwn(List<CallerBatches.Blocked> batch, long deadline, Object[] outcomes) {
-        if (unanswered.get() != 0 || callers.unanswered(stream)) {
+        if (!mayGoOwnWay()) {
             java.util.Arrays.fill(outcomes, CallerBatches.NOT_SENT);
             return;
         }
@@ -409,19 +427,8 @@ final class StreamPublisher {
             outcomes[0] = id == null ? CallerBatches.NOT_SENT : id;
             return;
         }
-        boolean traced = first.trace != null;
-        byte[][] argv = new byte[1 + first.trimArgs.size() + (traced ? 4 : 2) * batch.size()][];
-        int i = putOptions(argv, 0, first.trimArgs);
-        for (CallerBatches.Blocked b : batch) {
-            argv[i++] = b.payload;
-            argv[i++] = b.traceId;
-            if (traced) {
-                argv[i++] = b.trace[0];
-                argv[i++] = b.trace[1];
-            }
-        }
         boolean functions = code.functions();
-        var command = code.multiCommand(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, functions, new String[] {stream}, argv);
+        var command = code.multiCommand(batchScript(batch), functions, new String[] {stream}, batchArgs(batch, first.trimArgs));
         List<Object> ids;
         try {
             ids = callers.publish(stream, (CommandType) command.getType(), command.getOutput(), command.getArgs(), deadline);
@@ -443,13 +450,11 @@ final class StreamPublisher {
 
     /**
      * Whether the server refused a batch written on a connection of its own before any of it ran, so that the shared
-     * way may write it: its function missing, no permission for the script or function (a lone XADD may still be
-     * allowed), or a replica's refusal to write, which Redis before 7 reports from inside the script as an ERR.
+     * way may write it: its function missing, or no permission for the script or function (a lone XADD may still be
+     * allowed). A replica's refusal is {@link CallerConnections#publish}'s to see, for any command.
      */
     private static boolean refusedBeforeItRan(RedisServerException e, boolean functions) {
-        String m = String.valueOf(e.getMessage());
-        return (functions && ServerCode.refusedForLibrary(e)) || "NOPERM".equals(e.code()) || m.contains("READONLY")
-                || m.contains("MASTERDOWN");
+        return (functions && ServerCode.refusedForLibrary(e)) || "NOPERM".equals(e.code());
     }
 
     /**
@@ -905,18 +910,28 @@ final class StreamPublisher {
     }
 
     private RedisFuture<List<Object>> eval(List<Pending> batch, List<String> opts, boolean once, boolean functions) {
-        boolean traced = batch.get(0).trace != null;
+        return run(batchScript(batch), new String[] {stream}, batchArgs(batch, opts), once, functions);
+    }
+
+    /** {@link #BATCH_SCRIPT}, or {@link #TRACED_BATCH_SCRIPT} for a batch of traced publishes (a batch is one kind). */
+    private static String batchScript(List<? extends Entry> batch) {
+        return batch.get(0).trace() != null ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT;
+    }
+
+    /** The batch script's arguments: the XADD options {@code opts}, then each publish's fields. */
+    private static byte[][] batchArgs(List<? extends Entry> batch, List<String> opts) {
+        boolean traced = batch.get(0).trace() != null;
         byte[][] argv = new byte[1 + opts.size() + (traced ? 4 : 2) * batch.size()][];
         int i = putOptions(argv, 0, opts);
-        for (Pending p : batch) {
-            argv[i++] = p.payload;
-            argv[i++] = p.traceId;
+        for (Entry e : batch) {
+            argv[i++] = e.payload();
+            argv[i++] = e.traceId();
             if (traced) {
-                argv[i++] = p.trace[0];
-                argv[i++] = p.trace[1];
+                argv[i++] = e.trace()[0];
+                argv[i++] = e.trace()[1];
             }
         }
-        return run(traced ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT, new String[] {stream}, argv, once, functions);
+        return argv;
     }
 
     /** Relay mode: a batch for the outbox, each entry with its target and dedupe key (see {@link #OUTBOX_SCRIPT}). */

@@ -41,7 +41,7 @@ public final class TcpProxy implements AutoCloseable {
     private final Object flow = new Object();
     private boolean newConnectionsFrozen;
     private volatile long delayNanos;
-    /** The RESP form of the command name whose next {@link #commandsToCut} sendings cut their connection, or null. */
+    /** The bytes (a command name's RESP form, or any text) whose next {@link #commandsToCut} sendings cut their connection, or null. */
     private volatile byte[] cutCommand;
     private final AtomicInteger commandsToCut = new AtomicInteger();
     private final AtomicInteger commandsCut = new AtomicInteger();
