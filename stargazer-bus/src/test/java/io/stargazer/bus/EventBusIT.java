@@ -343,13 +343,13 @@ class EventBusIT {
         try (RedisServerProcess own = TestServers.server().start();
              EventBus bus = EventBus.connect(RedisUrl.parse(own.url()), config); RawRedis raw = new RawRedis(RedisUrl.parse(own.url()))) {
             bus.ensureStreams();
-            long xlenBefore = commandCalls(raw, "xlen");
-            long xpendingBefore = commandCalls(raw, "xpending");
+            long xlenBefore = raw.commandCalls("xlen");
+            long xpendingBefore = raw.commandCalls("xpending");
             for (int i = 0; i < 900; i++) bus.publishInbound(Envelope.of("i", i));
             // The original ran XPENDING and XLEN before each of these 900 publishes. Here: one backlog check (the
             // interval is an hour) and the trim guard's first look at the stream (one XLEN inside its script).
-            assertThat(commandCalls(raw, "xlen") - xlenBefore).isLessThanOrEqualTo(2);
-            assertThat(commandCalls(raw, "xpending") - xpendingBefore).isLessThanOrEqualTo(2);
+            assertThat(raw.commandCalls("xlen") - xlenBefore).isLessThanOrEqualTo(2);
+            assertThat(raw.commandCalls("xpending") - xpendingBefore).isLessThanOrEqualTo(2);
             long before = BusInternals.backlogWarnings(bus);
             assertThat(BusInternals.checkBacklog(bus, t.inboundStream())).isTrue(); // 900 > 80 % of 1000
             assertThat(BusInternals.checkBacklog(bus, t.inboundStream())).isTrue();
@@ -380,7 +380,7 @@ class EventBusIT {
             }
             raw.sync().del(RawRedis.utf8(stream)); // the stream is gone; the dedupe record of "k" stays
             try (EventBus bus = EventBus.connect(RedisUrl.parse(own.url()), config)) {
-                long before = commandCalls(raw, "exists");
+                long before = raw.commandCalls("exists");
                 for (int i = 0; i < 5; i++) {
                     bus.publish(stream, Envelope.of("channel_id", "c"), PublishOptions.dedupeKey("k")); // adds nothing
                     // A length read on the guard's connection: it answers after any look the publish started.
@@ -388,7 +388,7 @@ class EventBusIT {
                 }
                 assertThat(raw.xlen(stream)).isZero();
                 // The guard's look is a script whose first command is EXISTS; nothing else here runs EXISTS.
-                assertThat(commandCalls(raw, "exists") - before).isEqualTo(1);
+                assertThat(raw.commandCalls("exists") - before).isEqualTo(1);
             }
         }
     }
@@ -399,18 +399,6 @@ class EventBusIT {
         bus.close();
         assertThatThrownBy(() -> bus.publishInbound(Envelope.of("x", 1))).isInstanceOf(StargazerException.class)
                 .hasMessageContaining("closed");
-    }
-
-    /** Calls of one command so far, from INFO commandstats (Redis 7 names subcommands {@code xinfo|groups}). */
-    private static long commandCalls(RawRedis raw, String command) {
-        String stats = raw.sync().info("commandstats");
-        for (String line : stats.split("\r?\n")) {
-            if (line.startsWith("cmdstat_" + command + ":")) {
-                String calls = line.substring(line.indexOf("calls=") + 6);
-                return Long.parseLong(calls.substring(0, calls.indexOf(',')));
-            }
-        }
-        return 0;
     }
 
     private static String stackText(Throwable e) {

@@ -80,6 +80,17 @@ public class RawRedis implements AutoCloseable {
         return conn.sync().xlen(utf8(stream));
     }
 
+    /** Calls of one command so far, from INFO commandstats (Redis 7 names subcommands {@code xinfo|groups}); 0 for none. */
+    public long commandCalls(String command) {
+        for (String line : conn.sync().info("commandstats").split("\r?\n")) {
+            if (line.startsWith("cmdstat_" + command + ":")) {
+                String calls = line.substring(line.indexOf("calls=") + 6);
+                return Long.parseLong(calls.substring(0, calls.indexOf(',')));
+            }
+        }
+        return 0;
+    }
+
     public long xdel(String stream, String... ids) {
         return conn.sync().xdel(utf8(stream), ids);
     }

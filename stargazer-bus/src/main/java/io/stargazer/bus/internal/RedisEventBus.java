@@ -105,6 +105,13 @@ final class RedisEventBus implements EventBus {
     private final RedisDeadLetters deadLetters;
     /** Relay mode: which writes go through an outbox (docs/functions.md, "Relay mode"). */
     private final Relaying relaying;
+    /**
+     * On a single server, the publisher the inbound partitions' plain publishes share, so that six partitions are
+     * written and answered as one stream is (StreamPublisher's class comment); null on a cluster or with one inbound stream.
+     */
+    private final StreamPublisher inboundSpan;
+    /** The streams that publish through {@link #inboundSpan}: the inbound partitions. */
+    private final Set<String> spanned;
 
     private RedisEventBus(BusConfig config, Redis redis) {
         this.config = config;
@@ -115,6 +122,11 @@ final class RedisEventBus implements EventBus {
         this.relaying = new Relaying(config);
         this.async = redis.sharedAsync();
         this.lanes = new RetryLanes(config.publishQueueLimit());
+        List<String> partitions = config.topology().inboundStreams();
+        this.spanned = redis.cluster() || partitions.size() < 2 ? Set.of() : Set.copyOf(partitions);
+        this.inboundSpan = spanned.isEmpty() ? null : StreamPublisher.spanning("partitions of '" + config.topology().inboundStream() + "'",
+                async, config.publishBatchMax(), config.publishQueueLimit(), redis.publishLoop(), redis.code(), callers,
+                redis.writeOnce(), redis::notThePrimary);
         this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "stargazer-maintenance");
             t.setDaemon(true);
@@ -187,7 +199,8 @@ final class RedisEventBus implements EventBus {
     private StreamPublisher publisher(String stream) {
         return publishers.computeIfAbsent(stream, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                 redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
-                redis.publishLoop(), redis.code(), callers, redis.writeOnce(), redis::notThePrimary));
+                redis.publishLoop(), redis.code(), callers, redis.writeOnce(), redis::notThePrimary,
+                spanned.contains(k) ? inboundSpan : null));
     }
 
     /**
@@ -216,12 +229,14 @@ final class RedisEventBus implements EventBus {
         for (StreamPublisher p : publishers.values()) {
             guarded("publish deadlines of " + p.stream(), () -> p.expire(now));
         }
+        if (inboundSpan != null) guarded("publish deadlines of the " + inboundSpan.stream(), () -> inboundSpan.expire(now));
         guarded("held publishes' deadlines", () -> guard.expireParked(now));
         guarded("deadlines of publishes behind retries", () -> lanes.expire(now));
         if (callers != null) {
             guarded("unanswered publishes on connections of their own", () -> callers.settle(now, s -> {
                 StreamPublisher p = publishers.get(s);
                 if (p != null) p.resume();
+                if (inboundSpan != null && spanned.contains(s)) inboundSpan.resume();
             }));
         }
     }
@@ -1121,6 +1136,7 @@ final class RedisEventBus implements EventBus {
             boolean idle = entering.get() == 0;
             if (!enteringOnly) {
                 for (StreamPublisher p : publishers.values()) idle &= p.idle();
+                if (inboundSpan != null) idle &= inboundSpan.idle();
             }
             if (idle) return;
             try {

@@ -72,6 +72,16 @@ import io.stargazer.bus.RedisServerException;
  * the drain waits, when the bus has just turned to scripts, for the stream's function calls to be answered
  * ({@link #functionBatches}).
  *
+ * <p>On a single server the partitions of the inbound stream share a span: one more publisher of this class
+ * ({@link #spanning}), whose batches name several streams ({@link #SPAN_SCRIPT}), so that the plain publishes to six
+ * partitions queued at one moment go out as one command, answered at once, as they would to one stream. A partition's
+ * publisher hands it a publish that carries no dedupe key, trace fields or relay target, while the bus runs scripts,
+ * only when nothing of its own is unanswered ({@link #unanswered}, and no publish of the stream on a connection of its
+ * own); the other way round, it writes nothing of its own while a publish of its stream is in the span ({@link #spanned})
+ * and starts again when the last is answered. So a thread's publishes to a channel keep their order whichever way each
+ * goes, as they do on one stream. Each publish in the span counts as its stream's: in the stream's queue limit, in what
+ * the trim guard counts unanswered, and in what keeps its publisher from being retired.
+ *
  * <p>A batch a cluster redirected past Lettuce's redirects (MOVED, ASK, TRYAGAIN: during a slot migration whose nodes
  * do not yet agree on the slot's owner; {@link Failures#isRedirect}) ran nowhere either, and is held and written again
  * the same way, {@link #REDIRECT_RETRY} later (each time), until the nodes agree or the publishes' deadlines pass (then
@@ -129,6 +139,27 @@ final class StreamPublisher {
             return ids
             """;
     /**
+     * A span's batch ({@link #spanning}): plain publishes to several streams. KEYS the streams; ARGV[1] n, ARGV[2 .. 1+n]
+     * XADD options, then per entry: the index of its stream in KEYS, payload, trace_id.
+     */
+    static final String SPAN_SCRIPT = """
+            local n = tonumber(ARGV[1])
+            local args = {'XADD', false}
+            for i = 1, n do args[#args + 1] = ARGV[1 + i] end
+            local base = #args
+            args[base + 1] = '*'
+            args[base + 2] = 'payload'
+            args[base + 4] = 'trace_id'
+            local ids = {}
+            for i = n + 2, #ARGV, 3 do
+              args[2] = KEYS[tonumber(ARGV[i])]
+              args[base + 3] = ARGV[i + 1]
+              args[base + 5] = ARGV[i + 2]
+              ids[#ids + 1] = redis.call(unpack(args))
+            end
+            return ids
+            """;
+    /**
      * Relay mode: a batch for a role's outbox ({@link Relaying}), each entry naming its target stream. KEYS[1] the outbox;
      * ARGV[1] n, ARGV[2 .. 1+n] XADD options, then per entry: target, dedupe key, payload, trace_id, traceparent,
      * tracestate ('' for none). The entries' layout is the library's sections {@code entry} and {@code outbox}, which {@code sg_outbox} runs.
@@ -168,8 +199,17 @@ final class StreamPublisher {
     private final boolean oneBatchAtATime;
     /** Connections for blocking publishes on the caller's thread; null where they are not used (a cluster, TLS, turned off). */
     private final CallerConnections callers;
-    /** The blocking publishes to this stream on those connections, combined; null with {@link #callers}. */
+    /** The blocking publishes to this stream on those connections, combined; null with {@link #callers}, and in a span. */
     private final CallerBatches ownWay;
+    /** The span this stream's plain publishes may go through (see the class comment); null where there is none. */
+    private final StreamPublisher span;
+    /** This is a span: its batches name their publishes' streams ({@link Pending#owner}), whose counts they are. */
+    private final boolean spanning;
+    /**
+     * This stream's publishes handed to {@link #span} and not yet answered (or skipped unsent). While above 0 nothing of
+     * the stream's own is written ({@link #take}); counted in {@link #unanswered()} for the trim guard and the idle sweep.
+     */
+    private final AtomicInteger spanned = new AtomicInteger();
     /** Publishes submitted and not yet polled by the drain (taken into a batch, or skipped as expired or cancelled). */
     private final AtomicInteger queued = new AtomicInteger();
     /**
@@ -233,14 +273,15 @@ final class StreamPublisher {
      */
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
             String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step,
-            AtomicInteger state) implements Entry {
+            StreamPublisher owner, AtomicInteger state) implements Entry {
         static final int QUEUED = 0;
         static final int SENT = 1;
         static final int EXPIRED = 2;
 
         Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
-                String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step) {
-            this(payload, traceId, trimArgs, future, deadline, dedupeKey, trace, target, step, new AtomicInteger(QUEUED));
+                String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step,
+                StreamPublisher owner) {
+            this(payload, traceId, trimArgs, future, deadline, dedupeKey, trace, target, step, owner, new AtomicInteger(QUEUED));
         }
 
         /**
@@ -310,11 +351,40 @@ final class StreamPublisher {
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
             java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce,
             java.util.function.Consumer<String> notThePrimary) {
+        this(stream, redis, maxBatch, maxInFlight, queueLimit, dedupeWindow, loop, code, callers, writeOnce, notThePrimary, null, false);
+    }
+
+    /**
+     * A stream's publisher whose plain publishes may go through {@code span} (made by {@link #spanning}, on the same
+     * connection and loop), or null for none.
+     */
+    StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
+            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce,
+            java.util.function.Consumer<String> notThePrimary, StreamPublisher span) {
+        this(stream, redis, maxBatch, maxInFlight, queueLimit, dedupeWindow, loop, code, callers, writeOnce, notThePrimary, span, false);
+    }
+
+    /**
+     * A span (see the class comment): {@code name} names it in logs, never a stream; its publishes come from the
+     * streams' publishers made with it. Single server only: its batches name several keys.
+     */
+    static StreamPublisher spanning(String name, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int queueLimit,
+            EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce,
+            java.util.function.Consumer<String> notThePrimary) {
+        return new StreamPublisher(name, redis, maxBatch, MAX_IN_FLIGHT, queueLimit, java.time.Duration.ZERO, loop, code, callers,
+                writeOnce, notThePrimary, null, true);
+    }
+
+    private StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
+            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce,
+            java.util.function.Consumer<String> notThePrimary, StreamPublisher span, boolean spanning) {
         this.writeOnce = writeOnce;
         this.notThePrimary = notThePrimary;
         this.stream = stream;
         this.callers = callers;
-        this.ownWay = callers == null ? null : new CallerBatches(stream, maxBatch, MAX_BATCH_BYTES, this::sendOwn);
+        this.span = span;
+        this.spanning = spanning;
+        this.ownWay = callers == null || spanning ? null : new CallerBatches(stream, maxBatch, MAX_BATCH_BYTES, this::sendOwn);
         this.oneBatchAtATime = maxInFlight == 1;
         this.code = code;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
@@ -331,14 +401,14 @@ final class StreamPublisher {
         return stream;
     }
 
-    /** Writes through the shared connection not yet answered (see {@link #unanswered}). */
+    /** Writes through the shared connection not yet answered (see {@link #unanswered}), this stream's in the span included. */
     int unanswered() {
-        return Math.max(0, unanswered.get());
+        return Math.max(0, unanswered.get()) + spanned.get();
     }
 
-    /** Nothing queued and nothing written unanswered. */
+    /** Nothing queued and nothing written unanswered, in the span included. */
     boolean idle() {
-        return drain.idle() && inFlight.isEmpty();
+        return drain.idle() && inFlight.isEmpty() && spanned.get() == 0;
     }
 
     /** When this publisher was last handed a publish (System.nanoTime); read by the idle sweep, exactness not needed. */
@@ -351,7 +421,13 @@ final class StreamPublisher {
      * behind in a forgotten one that a later blocking publish could overtake.
      */
     boolean retireIfIdle(long idleNanos) {
-        return drain.idle() && System.nanoTime() - lastUsed >= idleNanos && unanswered.compareAndSet(0, -1);
+        if (!drain.idle() || System.nanoTime() - lastUsed < idleNanos || spanned.get() != 0 || !unanswered.compareAndSet(0, -1)) {
+            return false;
+        }
+        if (spanned.get() == 0) return true;
+        // A publish went to the span just now (viaSpan counts it before it looks for the retirement): not idle after all.
+        unanswered.set(0);
+        return false;
     }
 
     /**
@@ -400,7 +476,11 @@ final class StreamPublisher {
             if (outcome == CallerBatches.EXPIRED) return CompletableFuture.failedFuture(notSent());
             // NOT_SENT: the shared way
         }
-        return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null), limited);
+        if (span != null && dedupeKey == null && target == null && trace == null && unanswered.get() == 0 && !code.functions()
+                && (callers == null || !callers.unanswered(stream))) {
+            return viaSpan(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, null, null, null, null, this), limited);
+        }
+        return queue(new Pending(payload, traceId, trimArgs, new CompletableFuture<>(), deadline, dedupeKey, trace, target, null, null), limited);
     }
 
     /**
@@ -408,7 +488,7 @@ final class StreamPublisher {
      * blocking publish written on one now cannot overtake anything of its thread.
      */
     private boolean mayGoOwnWay() {
-        return unanswered.get() == 0 && !callers.unanswered(stream);
+        return unanswered.get() == 0 && spanned.get() == 0 && !callers.unanswered(stream);
     }
 
     /**
@@ -479,21 +559,78 @@ final class StreamPublisher {
         lastUsed = System.nanoTime();
         // Not held to the queue limit: answers are bounded by the handlers that wait for them, and a full queue of
         // publishes must not fail (and so dead-letter) the deliveries being answered.
-        return queue(new Pending(NONE, NONE, List.of(), new CompletableFuture<>(), deadline, null, null, null, step), false);
+        return queue(new Pending(NONE, NONE, List.of(), new CompletableFuture<>(), deadline, null, null, null, step, null), false);
     }
 
-    /** Hands {@code p} to the drain, within the queue limit if {@code limited}, counted as unanswered; null when retired. */
+    /**
+     * Hands {@code p} to the drain, within its stream's queue limit if {@code limited}, counted as unanswered; null when
+     * retired. In a span {@code p} counts against its own stream's limit ({@link Pending#owner}).
+     */
     private CompletableFuture<String> queue(Pending p, boolean limited) {
-        if (queued.incrementAndGet() > queueLimit && limited) {
-            queued.decrementAndGet();
-            return CompletableFuture.failedFuture(new PublishQueueFullException(stream, queueLimit));
+        StreamPublisher counts = counts(p);
+        if (counts.queued.incrementAndGet() > queueLimit && limited) {
+            counts.queued.decrementAndGet();
+            if (p.owner != null) p.owner.spanLeft(1);
+            return CompletableFuture.failedFuture(new PublishQueueFullException(counts.stream, queueLimit));
         }
         if (!enter()) {
-            queued.decrementAndGet();
+            counts.queued.decrementAndGet();
+            if (p.owner != null) p.owner.spanLeft(1);
             return null;
         }
         drain.offer(p);
         return p.future;
+    }
+
+    /**
+     * Hands a plain publish of this stream to {@link #span}, counted in {@link #spanned} before it looks whether the idle
+     * sweep retired this publisher meanwhile ({@link #retireIfIdle} looks the other way round); null when it did.
+     */
+    private CompletableFuture<String> viaSpan(Pending p, boolean limited) {
+        spanned.incrementAndGet();
+        if (unanswered.get() < 0) {
+            spanLeft(1);
+            return null;
+        }
+        return span.queue(p, limited);
+    }
+
+    /** The publisher whose stream {@code p} is for, whose counts it is in: its own in a span, else this one. */
+    private StreamPublisher counts(Pending p) {
+        return p.owner == null ? this : p.owner;
+    }
+
+    /**
+     * {@code n} of this stream's publishes in the span were answered, failed or skipped unsent: when none is left, what
+     * queued here meanwhile is written.
+     */
+    private void spanLeft(int n) {
+        if (spanned.addAndGet(-n) == 0 && !drain.queue().isEmpty()) {
+            try {
+                drain.drain();
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                // the bus is closing: what is queued fails at its deadline, as every queued publish then
+            }
+        }
+    }
+
+    /** Publishes answered, failed or skipped unsent: counted off here, and in a span off their streams' {@link #spanned}. */
+    private void leave(List<Pending> items) {
+        leave(items.size());
+        if (spanning) {
+            for (Pending p : items) p.owner.spanLeft(1);
+        }
+    }
+
+    /** A publish polled and never to be written. */
+    private void skip(Pending p) {
+        leave(1);
+        if (p.owner != null) p.owner.spanLeft(1);
+    }
+
+    /** A span's publish whose stream has a publish on a connection of its own left unanswered: it waits (resume()). */
+    private boolean heldByCaller(Pending p) {
+        return callers != null && p.owner != null && callers.unanswered(p.owner.stream);
     }
 
     /**
@@ -511,14 +648,21 @@ final class StreamPublisher {
             // Lost to the drain: it may be written already, so its batch answers for it (the reply, or past the batch's
             // deadline, below or next round, unknown outcome). Won: never written; take counts it off when it polls it.
             if (p.claim(Pending.EXPIRED)) {
-                p.future.completeExceptionally(notSent());
+                p.future.completeExceptionally(counts(p).notSent());
             }
         }
         for (Batch b : inFlight) {
             if (b.deadline - now <= 0 && settle(b, true)) {
-                PublishOutcomeUnknownException e = new PublishOutcomeUnknownException(stream, "publishing to stream '" + stream
-                        + "': written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored", null);
-                for (Pending p : b.items) p.future.completeExceptionally(e);
+                StreamPublisher last = null;
+                PublishOutcomeUnknownException e = null;
+                for (Pending p : b.items) {
+                    if (counts(p) != last) {
+                        last = counts(p);
+                        e = new PublishOutcomeUnknownException(last.stream, "publishing to stream '" + last.stream
+                                + "': written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored", null);
+                    }
+                    p.future.completeExceptionally(e);
+                }
                 freeSlot(b);
             }
         }
@@ -532,17 +676,22 @@ final class StreamPublisher {
         if (callers != null && callers.unanswered(stream)) {
             return List.of(); // until that publish is answered or its connection ends: resume()
         }
-        boolean functions = code.functions();
+        if (spanned.get() > 0) {
+            return List.of(); // until this stream's publishes in the span are answered: spanLeft
+        }
+        boolean functions = code.functions() && !spanning;
         if (!functions && functionBatches.get() > 0) {
             waitedForFunctions = true;
             if (functionBatches.get() > 0) return List.of(); // until those are answered (see functionBatches): the last one drains
         }
         nextAsFunctions = functions;
         Pending first;
-        while ((first = queue.poll()) != null) {
-            queued.decrementAndGet();
+        while ((first = queue.peek()) != null) {
+            if (heldByCaller(first)) return List.of();
+            queue.poll();
+            counts(first).queued.decrementAndGet();
             if (claimToSend(first)) break;
-            leave(1); // never to be written
+            skip(first); // never to be written
         }
         if (first == null) {
             return List.of();
@@ -551,11 +700,11 @@ final class StreamPublisher {
         batch.add(first);
         long bytes = first.payload.length;
         Pending next;
-        while (batch.size() < maxBatch && (next = queue.peek()) != null && sameBatch(first, next, bytes)) {
+        while (batch.size() < maxBatch && (next = queue.peek()) != null && sameBatch(first, next, bytes) && !heldByCaller(next)) {
             queue.poll();
-            queued.decrementAndGet();
+            counts(next).queued.decrementAndGet();
             if (!claimToSend(next)) {
-                leave(1);
+                skip(next);
                 continue;
             }
             batch.add(next);
@@ -623,7 +772,10 @@ final class StreamPublisher {
             // entry without one would be stored twice: such a batch is written once or fails (WriteOnce).
             boolean once = !allKeyed;
             boolean fn = batch.asFunctions;
-            if (items.get(0).target != null) {
+            if (spanning) {
+                Pending first = items.get(0);
+                reply = items.size() == 1 ? first.owner.xadd(first, opts, true) : spanEval(items, opts);
+            } else if (items.get(0).target != null) {
                 reply = items.size() == 1 ? xadd(items.get(0), opts, once) : outbox(items, opts, once, fn);
             } else {
                 reply = dedupe ? evalDedupe(items, opts, once, fn) : items.size() == 1 ? xadd(items.get(0), opts, once)
@@ -642,7 +794,7 @@ final class StreamPublisher {
             return; // still counted: written again, or failed, when the hold ends
         }
         // Counted off before the callers learn the outcome: a caller's next blocking publish must find it answered.
-        leave(batch.items.size());
+        leave(batch.items);
         finish(batch, result, error);
     }
 
@@ -651,6 +803,7 @@ final class StreamPublisher {
      * or one written after it and refused the same way. Any other answer of a batch the hold waits for spoils it.
      */
     private boolean held(Batch batch, Throwable error) {
+        if (spanning) return false; // plain scripts on one server: neither a redirect nor the library's refusal can come
         boolean redirect = error != null && Failures.isRedirect(error);
         boolean refused = error != null && (redirect || code.follows() && ServerCode.refusedForLibrary(error));
         boolean taken;
@@ -913,6 +1066,32 @@ final class StreamPublisher {
         return run(batchScript(batch), new String[] {stream}, batchArgs(batch, opts), once, functions);
     }
 
+    /** A span's batch ({@link #SPAN_SCRIPT}): each entry with the index of its stream among the batch's keys, written once. */
+    private RedisFuture<List<Object>> spanEval(List<Pending> batch, List<String> opts) {
+        List<StreamPublisher> owners = new ArrayList<>(8);
+        byte[][] argv = new byte[1 + opts.size() + 3 * batch.size()][];
+        int i = putOptions(argv, 0, opts);
+        StreamPublisher last = null;
+        byte[] index = null;
+        for (Pending p : batch) {
+            if (p.owner != last) {
+                last = p.owner;
+                int k = owners.indexOf(last);
+                if (k < 0) {
+                    owners.add(last);
+                    k = owners.size() - 1;
+                }
+                index = Integer.toString(k + 1).getBytes(StandardCharsets.US_ASCII);
+            }
+            argv[i++] = index;
+            argv[i++] = p.payload;
+            argv[i++] = p.traceId;
+        }
+        String[] keys = new String[owners.size()];
+        for (int k = 0; k < keys.length; k++) keys[k] = owners.get(k).stream;
+        return run(SPAN_SCRIPT, keys, argv, true, false);
+    }
+
     /** {@link #BATCH_SCRIPT}, or {@link #TRACED_BATCH_SCRIPT} for a batch of traced publishes (a batch is one kind). */
     private static String batchScript(List<? extends Entry> batch) {
         return batch.get(0).trace() != null ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT;
@@ -998,8 +1177,13 @@ final class StreamPublisher {
         freeSlot(batch);
         List<Pending> items = batch.items;
         if (error != null) {
-            RuntimeException e = failure(error);
+            StreamPublisher last = null;
+            RuntimeException e = null;
             for (Pending p : items) {
+                if (counts(p) != last) {
+                    last = counts(p);
+                    e = last.failure(error); // named for the publish's own stream, in a span too
+                }
                 p.future.completeExceptionally(e);
             }
             return;

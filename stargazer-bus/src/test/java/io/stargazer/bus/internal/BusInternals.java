@@ -40,4 +40,9 @@ public final class BusInternals {
     public static long backlogWarnings(EventBus bus) {
         return impl(bus).backlogWarnings();
     }
+
+    /** The stream's publishes waiting in this process (held while it is full, or queued, in a span too), not yet written. */
+    public static int waiting(EventBus bus, String stream) {
+        return impl(bus).guard().waiting(stream);
+    }
 }
