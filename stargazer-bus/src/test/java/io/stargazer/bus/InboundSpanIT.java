@@ -194,5 +194,57 @@ class InboundSpanIT {
         List<Throwable> errors1 = second.stream().map(f -> f.handle((id, e) -> e).join()).toList();
         assertThat(errors1).as("the other partition's publishes: not refused for the first one's queue").allSatisfy(e ->
                 assertThat(e).isInstanceOf(BusConnectionException.class).hasMessageContaining("'" + stream1 + "'"));
+        // Every count the span held for the partitions was given back: their own publishers write again, and the idle
+        // sweep can forget them.
+        proxy.unfreeze();
+        assertThat(bus.publishInboundAsync(message(channels.get(0), 100), PublishOptions.dedupeKey("after")))
+                .succeedsWithin(Duration.ofSeconds(10));
+        assertThat(bus.publishInboundAsync(message(channels.get(1), 100))).succeedsWithin(Duration.ofSeconds(10));
+        await().atMost(Duration.ofSeconds(15)).until(() -> {
+            BusInternals.forgetIdleStreams(bus, Duration.ZERO);
+            return BusInternals.publisherCount(bus) == 0;
+        });
+    }
+
+    /**
+     * A partition the server refuses (its key holds a string) fails its own publishes, named for its stream, and not the
+     * other partitions' in the same batch: before the span gave each entry its own outcome, the batch's script stopped
+     * at the refused entry and every publish in it failed, some of them stored.
+     */
+    @Test
+    void aPartitionTheServerRefusesFailsOnlyItsOwnPublishes() {
+        RedisUrl url = RedisUrl.parse(ownServer().url());
+        TcpProxy proxy = closer.add(TcpProxy.to(url));
+        Topology t = partitioned();
+        EventBus bus = bus(proxy.url(), t, b -> b);
+        List<String> channels = oneChannelPerPartition(t);
+        String broken = t.inboundStreams().get(2);
+        try (RawRedis raw = new RawRedis(url)) {
+            raw.sync().set(RawRedis.utf8(broken), RawRedis.utf8("not a stream"));
+        }
+        proxy.freezeAll();
+        List<List<CompletableFuture<String>>> futures = new ArrayList<>();
+        for (int p = 0; p < PARTITIONS; p++) futures.add(new ArrayList<>());
+        for (int n = 0; n < 20; n++) {
+            for (int p = 0; p < PARTITIONS; p++) futures.get(p).add(bus.publishInboundAsync(message(channels.get(p), n)));
+        }
+        proxy.unfreeze();
+        for (int p = 0; p < PARTITIONS; p++) {
+            for (CompletableFuture<String> f : futures.get(p)) {
+                if (p == 2) {
+                    assertThat(f).failsWithin(Duration.ofSeconds(10)).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+                            .havingCause().isInstanceOfSatisfying(RedisServerException.class, e -> {
+                                assertThat(e.code()).isEqualTo("WRONGTYPE");
+                                assertThat(e).hasMessageContaining("'" + broken + "'");
+                            });
+                } else {
+                    assertThat(f).as("partition %d", p).succeedsWithin(Duration.ofSeconds(10));
+                }
+            }
+        }
+        for (int p = 0; p < PARTITIONS; p++) {
+            if (p == 2) continue;
+            assertThat(TestRedis.readAll(bus, t.inboundStreams().get(p))).as("partition %d", p).hasSize(20);
+        }
     }
 }

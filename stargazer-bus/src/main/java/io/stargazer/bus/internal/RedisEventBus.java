@@ -125,7 +125,7 @@ final class RedisEventBus implements EventBus {
         List<String> partitions = config.topology().inboundStreams();
         this.spanned = redis.cluster() || partitions.size() < 2 ? Set.of() : Set.copyOf(partitions);
         this.inboundSpan = spanned.isEmpty() ? null : StreamPublisher.spanning("partitions of '" + config.topology().inboundStream() + "'",
-                async, config.publishBatchMax(), config.publishQueueLimit(), redis.publishLoop(), redis.code(), callers,
+                async, config.publishBatchMax(), config.publishQueueLimit(), redis.publishLoop(), redis.code(),
                 redis.writeOnce(), redis::notThePrimary);
         this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "stargazer-maintenance");
@@ -236,7 +236,6 @@ final class RedisEventBus implements EventBus {
             guarded("unanswered publishes on connections of their own", () -> callers.settle(now, s -> {
                 StreamPublisher p = publishers.get(s);
                 if (p != null) p.resume();
-                if (inboundSpan != null && spanned.contains(s)) inboundSpan.resume();
             }));
         }
     }

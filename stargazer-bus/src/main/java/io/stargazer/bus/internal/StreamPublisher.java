@@ -51,7 +51,8 @@ import io.stargazer.bus.RedisServerException;
  * is bounded ({@link io.stargazer.bus.BusConfig#publishQueueLimit()}): past it a publish fails at once with
  * {@link PublishQueueFullException}. A script that fails part way (only WRONGTYPE or out-of-memory can do that) may
  * have stored the first entries of its batch; their publishers see the error, and a retry makes a duplicate, never a
- * loss.
+ * loss. A span's batch (below) gives each publish its own outcome instead, so that one partition's refusal is not
+ * the others'.
  *
  * <p>A blocking publish on a single server may instead go out on a connection of the caller's own
  * ({@link CallerConnections}), written and read on the calling thread, together with the other blocking publishes to
@@ -140,7 +141,9 @@ final class StreamPublisher {
             """;
     /**
      * A span's batch ({@link #spanning}): plain publishes to several streams. KEYS the streams; ARGV[1] n, ARGV[2 .. 1+n]
-     * XADD options, then per entry: the index of its stream in KEYS, payload, trace_id.
+     * XADD options, then per entry: the index of its stream in KEYS, payload, trace_id. Returns each entry's id, or
+     * {@link #SPAN_ERROR} and the error for one the server refused (a key of the wrong type, out of memory): one
+     * partition's refusal is its publishes' alone, as it was with a batch per stream, and not the other partitions'.
      */
     static final String SPAN_SCRIPT = """
             local n = tonumber(ARGV[1])
@@ -155,10 +158,14 @@ final class StreamPublisher {
               args[2] = KEYS[tonumber(ARGV[i])]
               args[base + 3] = ARGV[i + 1]
               args[base + 5] = ARGV[i + 2]
-              ids[#ids + 1] = redis.call(unpack(args))
+              local r = redis.pcall(unpack(args))
+              if type(r) == 'table' and r.err then r = '!' .. r.err end
+              ids[#ids + 1] = r
             end
             return ids
             """;
+    /** What begins an entry's error in a span's reply ({@link #SPAN_SCRIPT}); an id begins with a digit. */
+    private static final byte SPAN_ERROR = '!';
     /**
      * Relay mode: a batch for a role's outbox ({@link Relaying}), each entry naming its target stream. KEYS[1] the outbox;
      * ARGV[1] n, ARGV[2 .. 1+n] XADD options, then per entry: target, dedupe key, payload, trace_id, traceparent,
@@ -369,9 +376,8 @@ final class StreamPublisher {
      * streams' publishers made with it. Single server only: its batches name several keys.
      */
     static StreamPublisher spanning(String name, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int queueLimit,
-            EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce,
-            java.util.function.Consumer<String> notThePrimary) {
-        return new StreamPublisher(name, redis, maxBatch, MAX_IN_FLIGHT, queueLimit, java.time.Duration.ZERO, loop, code, callers,
+            EventExecutor loop, ServerCode code, WriteOnce writeOnce, java.util.function.Consumer<String> notThePrimary) {
+        return new StreamPublisher(name, redis, maxBatch, MAX_IN_FLIGHT, queueLimit, java.time.Duration.ZERO, loop, code, null,
                 writeOnce, notThePrimary, null, true);
     }
 
@@ -628,10 +634,6 @@ final class StreamPublisher {
         if (p.owner != null) p.owner.spanLeft(1);
     }
 
-    /** A span's publish whose stream has a publish on a connection of its own left unanswered: it waits (resume()). */
-    private boolean heldByCaller(Pending p) {
-        return callers != null && p.owner != null && callers.unanswered(p.owner.stream);
-    }
 
     /**
      * Fails what has passed its deadline (called periodically from the maintenance thread): queued publishes as not
@@ -686,9 +688,7 @@ final class StreamPublisher {
         }
         nextAsFunctions = functions;
         Pending first;
-        while ((first = queue.peek()) != null) {
-            if (heldByCaller(first)) return List.of();
-            queue.poll();
+        while ((first = queue.poll()) != null) {
             counts(first).queued.decrementAndGet();
             if (claimToSend(first)) break;
             skip(first); // never to be written
@@ -700,7 +700,7 @@ final class StreamPublisher {
         batch.add(first);
         long bytes = first.payload.length;
         Pending next;
-        while (batch.size() < maxBatch && (next = queue.peek()) != null && sameBatch(first, next, bytes) && !heldByCaller(next)) {
+        while (batch.size() < maxBatch && (next = queue.peek()) != null && sameBatch(first, next, bytes)) {
             queue.poll();
             counts(next).queued.decrementAndGet();
             if (!claimToSend(next)) {
@@ -1195,11 +1195,15 @@ final class StreamPublisher {
         List<?> ids = (List<?>) result;
         for (int i = 0; i < items.size(); i++) {
             Object id = i < ids.size() ? ids.get(i) : null;
-            if (id instanceof byte[] b) {
-                items.get(i).future.complete(new String(b, StandardCharsets.US_ASCII));
+            Pending p = items.get(i);
+            if (spanning && id instanceof byte[] b && b.length > 0 && b[0] == SPAN_ERROR) {
+                String refusal = new String(b, 1, b.length - 1, StandardCharsets.UTF_8);
+                p.future.completeExceptionally(counts(p).failure(new io.lettuce.core.RedisCommandExecutionException(refusal)));
+            } else if (id instanceof byte[] b) {
+                p.future.complete(new String(b, StandardCharsets.US_ASCII));
             } else {
-                items.get(i).future.completeExceptionally(new IllegalStateException(
-                        "publish batch to '" + stream + "' returned no id for entry " + i + " of " + items.size()));
+                p.future.completeExceptionally(new IllegalStateException(
+                        "publish batch to '" + counts(p).stream + "' returned no id for entry " + i + " of " + items.size()));
             }
         }
     }
