@@ -111,7 +111,7 @@ final class RedisEventBus implements EventBus {
      */
     private final StreamPublisher inboundSpan;
     /** The streams that publish through {@link #inboundSpan}: the inbound partitions. */
-    private final Set<String> spanned;
+    private final Set<String> spanStreams;
 
     private RedisEventBus(BusConfig config, Redis redis) {
         this.config = config;
@@ -123,8 +123,8 @@ final class RedisEventBus implements EventBus {
         this.async = redis.sharedAsync();
         this.lanes = new RetryLanes(config.publishQueueLimit());
         List<String> partitions = config.topology().inboundStreams();
-        this.spanned = redis.cluster() || partitions.size() < 2 ? Set.of() : Set.copyOf(partitions);
-        this.inboundSpan = spanned.isEmpty() ? null : StreamPublisher.spanning("partitions of '" + config.topology().inboundStream() + "'",
+        this.spanStreams = redis.cluster() || partitions.size() < 2 ? Set.of() : Set.copyOf(partitions);
+        this.inboundSpan = spanStreams.isEmpty() ? null : StreamPublisher.spanning("partitions of '" + config.topology().inboundStream() + "'",
                 async, config.publishBatchMax(), config.publishQueueLimit(), redis.publishLoop(), redis.code(),
                 redis.writeOnce(), redis::notThePrimary);
         this.maintenance = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -200,7 +200,7 @@ final class RedisEventBus implements EventBus {
         return publishers.computeIfAbsent(stream, k -> new StreamPublisher(k, async, config.publishBatchMax(),
                 redis.cluster() ? 1 : StreamPublisher.MAX_IN_FLIGHT, config.publishQueueLimit(), config.dedupeWindow(),
                 redis.publishLoop(), redis.code(), callers, redis.writeOnce(), redis::notThePrimary,
-                spanned.contains(k) ? inboundSpan : null));
+                spanStreams.contains(k) ? inboundSpan : null));
     }
 
     /**

@@ -97,7 +97,12 @@ final class StreamPublisher {
     /** How long a batch refused by a cluster's redirect waits before it is written again ({@link Failures#isRedirect}). */
     static final java.time.Duration REDIRECT_RETRY = java.time.Duration.ofMillis(50);
 
-    static final String BATCH_SCRIPT = """
+    /**
+     * The start of {@link #BATCH_SCRIPT} and {@link #SPAN_SCRIPT}: one XADD's arguments for KEYS[1], its options
+     * (ARGV[1] n, ARGV[2 .. 1+n]) and the id; each entry then sets its payload at {@code base + 3} and its trace_id at
+     * {@code base + 5}.
+     */
+    private static final String PLAIN_XADD_ARGS = """
             local n = tonumber(ARGV[1])
             local args = {'XADD', KEYS[1]}
             for i = 1, n do args[#args + 1] = ARGV[1 + i] end
@@ -106,6 +111,8 @@ final class StreamPublisher {
             args[base + 2] = 'payload'
             args[base + 4] = 'trace_id'
             local ids = {}
+            """;
+    static final String BATCH_SCRIPT = PLAIN_XADD_ARGS + """
             for i = n + 2, #ARGV, 2 do
               args[base + 3] = ARGV[i]
               args[base + 5] = ARGV[i + 1]
@@ -145,15 +152,7 @@ final class StreamPublisher {
      * {@link #SPAN_ERROR} and the error for one the server refused (a key of the wrong type, out of memory): one
      * partition's refusal is its publishes' alone, as it was with a batch per stream, and not the other partitions'.
      */
-    static final String SPAN_SCRIPT = """
-            local n = tonumber(ARGV[1])
-            local args = {'XADD', false}
-            for i = 1, n do args[#args + 1] = ARGV[1 + i] end
-            local base = #args
-            args[base + 1] = '*'
-            args[base + 2] = 'payload'
-            args[base + 4] = 'trace_id'
-            local ids = {}
+    static final String SPAN_SCRIPT = PLAIN_XADD_ARGS + """
             for i = n + 2, #ARGV, 3 do
               args[2] = KEYS[tonumber(ARGV[i])]
               args[base + 3] = ARGV[i + 1]
@@ -354,16 +353,10 @@ final class StreamPublisher {
         }
     }
 
-    /** {@code maxInFlight} batches outstanding at most: 1 on a cluster (see the class comment). */
-    StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
-            java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce,
-            java.util.function.Consumer<String> notThePrimary) {
-        this(stream, redis, maxBatch, maxInFlight, queueLimit, dedupeWindow, loop, code, callers, writeOnce, notThePrimary, null, false);
-    }
-
     /**
-     * A stream's publisher whose plain publishes may go through {@code span} (made by {@link #spanning}, on the same
-     * connection and loop), or null for none.
+     * A stream's publisher: {@code maxInFlight} batches outstanding at most (1 on a cluster, see the class comment); its
+     * plain publishes may go through {@code span} (made by {@link #spanning}, on the same connection and loop), or null
+     * for none.
      */
     StreamPublisher(String stream, RedisClusterAsyncCommands<String, byte[]> redis, int maxBatch, int maxInFlight, int queueLimit,
             java.time.Duration dedupeWindow, EventExecutor loop, ServerCode code, CallerConnections callers, WriteOnce writeOnce,
@@ -634,6 +627,21 @@ final class StreamPublisher {
         if (p.owner != null) p.owner.spanLeft(1);
     }
 
+    /**
+     * Fails each of {@code items} with {@code error} of its own stream's publisher (in a span, its owner's, so that the
+     * exception names its stream), made once per run of one stream.
+     */
+    private void failEach(List<Pending> items, java.util.function.Function<StreamPublisher, RuntimeException> error) {
+        StreamPublisher last = null;
+        RuntimeException e = null;
+        for (Pending p : items) {
+            if (counts(p) != last) {
+                last = counts(p);
+                e = error.apply(last);
+            }
+            p.future.completeExceptionally(e);
+        }
+    }
 
     /**
      * Fails what has passed its deadline (called periodically from the maintenance thread): queued publishes as not
@@ -655,16 +663,8 @@ final class StreamPublisher {
         }
         for (Batch b : inFlight) {
             if (b.deadline - now <= 0 && settle(b, true)) {
-                StreamPublisher last = null;
-                PublishOutcomeUnknownException e = null;
-                for (Pending p : b.items) {
-                    if (counts(p) != last) {
-                        last = counts(p);
-                        e = new PublishOutcomeUnknownException(last.stream, "publishing to stream '" + last.stream
-                                + "': written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored", null);
-                    }
-                    p.future.completeExceptionally(e);
-                }
+                failEach(b.items, c -> new PublishOutcomeUnknownException(c.stream, "publishing to stream '" + c.stream
+                        + "': written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored", null));
                 freeSlot(b);
             }
         }
@@ -1069,6 +1069,7 @@ final class StreamPublisher {
     /** A span's batch ({@link #SPAN_SCRIPT}): each entry with the index of its stream among the batch's keys, written once. */
     private RedisFuture<List<Object>> spanEval(List<Pending> batch, List<String> opts) {
         List<StreamPublisher> owners = new ArrayList<>(8);
+        List<byte[]> indexes = new ArrayList<>(8);
         byte[][] argv = new byte[1 + opts.size() + 3 * batch.size()][];
         int i = putOptions(argv, 0, opts);
         StreamPublisher last = null;
@@ -1079,9 +1080,10 @@ final class StreamPublisher {
                 int k = owners.indexOf(last);
                 if (k < 0) {
                     owners.add(last);
+                    indexes.add(Integer.toString(owners.size()).getBytes(StandardCharsets.US_ASCII));
                     k = owners.size() - 1;
                 }
-                index = Integer.toString(k + 1).getBytes(StandardCharsets.US_ASCII);
+                index = indexes.get(k);
             }
             argv[i++] = index;
             argv[i++] = p.payload;
@@ -1177,15 +1179,7 @@ final class StreamPublisher {
         freeSlot(batch);
         List<Pending> items = batch.items;
         if (error != null) {
-            StreamPublisher last = null;
-            RuntimeException e = null;
-            for (Pending p : items) {
-                if (counts(p) != last) {
-                    last = counts(p);
-                    e = last.failure(error); // named for the publish's own stream, in a span too
-                }
-                p.future.completeExceptionally(e);
-            }
+            failEach(items, c -> c.failure(error));
             return;
         }
         if (result instanceof byte[] id) {

@@ -61,7 +61,7 @@ class PublishExpiryRaceIT {
         raw = closer.add(new RawRedis(direct));
         Redis redis = closer.add(Redis.connect(proxy.url(), "expiry-race"));
         publisher = new StreamPublisher(STREAM, redis.sharedAsync(), 64, 1, 100, Duration.ofMinutes(1), redis.publishLoop(),
-                redis.code(), null, redis.writeOnce(), code -> { });
+                redis.code(), null, redis.writeOnce(), code -> { }, null);
     }
 
     @AfterEach

@@ -52,7 +52,7 @@ class RefusedForLibraryIT {
         assertThat(redis.code().functions()).isTrue();
         assertThat(redis.code().follows()).isTrue();
         publisher = new StreamPublisher(STREAM, redis.sharedAsync(), 64, StreamPublisher.MAX_IN_FLIGHT, 1000, Duration.ofMinutes(1),
-                redis.publishLoop(), redis.code(), null, redis.writeOnce(), code -> { });
+                redis.publishLoop(), redis.code(), null, redis.writeOnce(), code -> { }, null);
         raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC); // the library goes under the running publisher
     }
 
