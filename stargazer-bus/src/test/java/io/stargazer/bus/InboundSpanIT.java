@@ -42,19 +42,8 @@ class InboundSpanIT {
                 .nodeId("span-" + TestRedis.namespace()).backlogCheckInterval(Duration.ofHours(1))).build()));
     }
 
-    /** One channel id for each partition, in the order of {@link Topology#inboundStreams()}. */
     private static List<String> oneChannelPerPartition(Topology t) {
-        String[] found = new String[PARTITIONS];
-        int left = PARTITIONS;
-        for (int i = 0; left > 0; i++) {
-            String c = "c" + i;
-            int p = Topology.partitionOf(c, PARTITIONS);
-            if (found[p] == null) {
-                found[p] = c;
-                left--;
-            }
-        }
-        return List.of(found);
+        return TestRedis.oneChannelPerPartition(PARTITIONS);
     }
 
     private static Envelope message(String channel, int n) {

@@ -8,7 +8,8 @@ import java.util.function.Function;
 
 /**
  * One {@link Subscription} over the per-partition subscriptions of a partitioned inbound stream: what
- * {@code EventBus.subscribeInbound} returns. It adds no thread of its own; each part keeps its reader and handlers.
+ * {@code EventBus.subscribeInbound} returns. It adds no thread of its own; each part keeps its handlers, and its reader
+ * (on a single server the parts share one, {@link PartitionReader}).
  */
 public final class PartitionedSubscription implements Subscription {
     private final String stream;

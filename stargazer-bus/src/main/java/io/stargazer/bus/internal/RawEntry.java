@@ -73,6 +73,29 @@ record RawEntry(String id, List<byte[]> flatFields) {
         return streamReply.size() < 2 ? List.of() : parseList(streamReply.get(1), null);
     }
 
+    /**
+     * Parses the reply of a read of several streams, by stream name: {@code [[stream, entries], ...]} (RESP2), or the
+     * map's flattened {@code [stream, entries, ...]} (RESP3). A stream with nothing new is not in it.
+     */
+    static java.util.Map<String, List<RawEntry>> parseReadByStream(Object reply) {
+        java.util.Map<String, List<RawEntry>> out = new java.util.HashMap<>();
+        if (!(reply instanceof List<?> top) || top.isEmpty() || top.get(0) == null) {
+            return out;
+        }
+        if (top.get(0) instanceof List<?>) {
+            for (Object o : top) {
+                if (o instanceof List<?> pair && pair.size() >= 2) put(out, pair.get(0), pair.get(1));
+            }
+        } else {
+            for (int i = 0; i + 1 < top.size(); i += 2) put(out, top.get(i), top.get(i + 1));
+        }
+        return out;
+    }
+
+    private static void put(java.util.Map<String, List<RawEntry>> out, Object stream, Object entries) {
+        if (stream instanceof byte[] name) out.put(new String(name, StandardCharsets.UTF_8), parseList(entries, null));
+    }
+
     /** Parses {@code [[id, [f, v, ...]], ...]}; a nil element (a deleted entry in a 6.2 claim) is counted, not returned. */
     static List<RawEntry> parseList(Object reply, boolean[] sawNil) {
         List<RawEntry> out = new ArrayList<>();

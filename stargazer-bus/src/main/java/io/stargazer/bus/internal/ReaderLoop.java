@@ -58,6 +58,8 @@ final class ReaderLoop {
     private final Thread thread;
     private volatile boolean stopping;
     private volatile boolean troubled;
+    /** {@link #wake} was called since the last turn began: a backoff ends at once. */
+    private volatile boolean woken;
     /** The last failed turn was repaired and retried at once ({@link Body#repaired}); loop thread only. */
     private boolean repairedLast;
     /** What a backoff waits on, so {@link #stop} ends it at once. */
@@ -97,6 +99,15 @@ final class ReaderLoop {
         }
     }
 
+    /** Ends a blocked read, or a backoff, at once without stopping the loop (its next turn comes now). Any thread. */
+    void wake() {
+        woken = true;
+        synchronized (wake) {
+            wake.notifyAll();
+        }
+        conn.unblock();
+    }
+
     /** True once the loop's thread has ended (its last read given up, {@link Body#ending} done). Any thread. */
     boolean ended() {
         return !thread.isAlive();
@@ -114,6 +125,7 @@ final class ReaderLoop {
     private void run() {
         long backoff = 100;
         while (!stopping) {
+            woken = false;
             try {
                 body.turn(conn);
                 if (troubled) {
@@ -167,7 +179,7 @@ final class ReaderLoop {
         long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ms);
         synchronized (wake) {
             long left;
-            while (!stopping && (left = end - System.nanoTime()) > 0) {
+            while (!stopping && !woken && (left = end - System.nanoTime()) > 0) {
                 try {
                     TimeUnit.NANOSECONDS.timedWait(wake, left);
                 } catch (InterruptedException e) {

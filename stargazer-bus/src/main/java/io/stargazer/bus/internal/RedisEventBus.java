@@ -916,8 +916,40 @@ final class RedisEventBus implements EventBus {
         return subscribe(consumerConfig, handler, RawEntry::decode);
     }
 
+    @Override
+    public Subscription subscribeInbound(java.util.function.UnaryOperator<ConsumerConfig.Builder> customize, MessageHandler handler) {
+        return subscribeInboundAsync(customize, Handlers.async(handler));
+    }
+
+    /**
+     * As the interface's, with one reader for the partitions on a single server ({@link PartitionReader}) when every
+     * partition's consumer has the same name (the preset; {@code customize} could give each its own).
+     */
+    @Override
+    public Subscription subscribeInboundAsync(java.util.function.UnaryOperator<ConsumerConfig.Builder> customize, AsyncMessageHandler handler) {
+        List<String> streams = topology().inboundStreams();
+        Map<String, ConsumerConfig> configs = new java.util.LinkedHashMap<>();
+        for (String s : streams) configs.put(s, customize.apply(consumer(s, topology().workerGroup())).build()); // once per partition
+        boolean oneReader = !spanStreams.isEmpty() && spanStreams.containsAll(streams)
+                && configs.values().stream().map(ConsumerConfig::consumerName).distinct().count() == 1;
+        if (!oneReader) {
+            return PartitionedSubscription.start(topology().inboundStream(), streams, s -> subscribeAsync(configs.get(s), handler));
+        }
+        PartitionReader reader = new PartitionReader(redis, topology().inboundStream(), StreamConsumer.log);
+        Subscription sub = PartitionedSubscription.start(topology().inboundStream(), streams,
+                s -> subscribe(configs.get(s), handler, RawEntry::decode, reader));
+        reader.start();
+        return sub;
+    }
+
     /** A subscription whose entries are read by {@code decoder} (the relay's outboxes) instead of as wire-format envelopes. */
     Subscription subscribe(ConsumerConfig consumerConfig, AsyncMessageHandler handler, java.util.function.Function<RawEntry, Envelope> decoder) {
+        return subscribe(consumerConfig, handler, decoder, null);
+    }
+
+    /** {@code reader}: the shared reader of the partitions this one is among, or null for a reader of its own. */
+    private Subscription subscribe(ConsumerConfig consumerConfig, AsyncMessageHandler handler,
+            java.util.function.Function<RawEntry, Envelope> decoder, PartitionReader reader) {
         StreamConsumer consumer;
         synchronized (subscriptions) {
             // Checked and added under the lock close() takes its list under: none is added after close() looked.
@@ -941,7 +973,8 @@ final class RedisEventBus implements EventBus {
                 closedButHolding.removeIf(StreamConsumer::settledAll);
                 if (!c.settledAll()) closedButHolding.add(c);
                 hooks.unsubscribed(s);
-            }, decoder);
+            }, decoder, reader);
+            if (reader != null) reader.add(consumer);
             subscriptions.add(consumer);
         }
         // Before it starts: its first handlings (a backlog) are timed in a series that exists by then.

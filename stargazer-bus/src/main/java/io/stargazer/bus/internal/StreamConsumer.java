@@ -45,8 +45,9 @@ import org.slf4j.LoggerFactory;
  * every other part has a class of its own ({@link ReaderLoop}, {@link Lanes}, {@link Ownership},
  * {@link DeadLetters}, {@link IdleConsumerSweep}, {@link AckBatcher}, {@link Failures}, {@link LostReads}).
  *
- * <p>Threads: the reader ({@link ReaderLoop}, its own connection) reads, takes over idle entries and keeps this
- * consumer's entries its own; {@code concurrency} handler threads run the handler, one channel at a time through
+ * <p>Threads: the reader ({@link ReaderLoop}, its own connection; or, for the inbound partitions of one server, the
+ * {@link PartitionReader} they share, which runs the same parts of the turn on its thread) reads, takes over idle
+ * entries and keeps this consumer's entries its own; {@code concurrency} handler threads run the handler, one channel at a time through
  * {@link Lanes}; the bus's timer thread fires retry timers; Redis I/O threads complete acknowledgements and
  * dead letters (they only queue work, never block).
  *
@@ -68,7 +69,7 @@ import org.slf4j.LoggerFactory;
  * a lost connection is retried with backoff (state RECONNECTING), and only a refused permission marks it FAILED.
  */
 final class StreamConsumer implements Subscription {
-    private static final Logger log = LoggerFactory.getLogger(Subscription.class);
+    static final Logger log = LoggerFactory.getLogger(Subscription.class);
     private static final int CLAIM_COUNT = 100;
     /** How often the reader reads the group's pause flag. */
     static final long PAUSE_CHECK_MS = 500;
@@ -90,7 +91,12 @@ final class StreamConsumer implements Subscription {
     private final ExecutorService pool;
     private final Lanes lanes;
     private final Semaphore permits;
+    /** This consumer's own reader; null when it reads through {@link #shared}. */
     private final ReaderLoop loop;
+    /** The reader shared with the other inbound partitions of its server, or null ({@link #loop}). */
+    private final PartitionReader shared;
+    /** What the reader runs for this consumer: all of it with a reader of its own; with a shared one, all but {@code turn}. */
+    final ReaderLoop.Body readerBody;
     /** How often the timer refreshes what this consumer holds, and the longest a read may block: a quarter of the claim time. */
     private final long heartbeatMillis;
     private volatile ScheduledFuture<?> heartbeatTask;
@@ -151,6 +157,15 @@ final class StreamConsumer implements Subscription {
      */
     StreamConsumer(RedisEventBus bus, ConsumerConfig cfg, AsyncMessageHandler handler, Consumer<Subscription> onClosed,
             java.util.function.Function<RawEntry, Envelope> decoder) {
+        this(bus, cfg, handler, onClosed, decoder, null);
+    }
+
+    /**
+     * {@code shared}: the reader this consumer's reads go through, with the other partitions of its server
+     * ({@link PartitionReader}); null for a reader of its own.
+     */
+    StreamConsumer(RedisEventBus bus, ConsumerConfig cfg, AsyncMessageHandler handler, Consumer<Subscription> onClosed,
+            java.util.function.Function<RawEntry, Envelope> decoder, PartitionReader shared) {
         this.bus = bus;
         this.decoder = decoder;
         this.cfg = cfg;
@@ -180,7 +195,7 @@ final class StreamConsumer implements Subscription {
             }
         }, cfg.stream(), cfg.group(), cfg.batchSize(), log);
         String what = "Subscription to '" + cfg.stream() + "' (group '" + cfg.group() + "', consumer '" + cfg.consumerName() + "')";
-        this.loop = new ReaderLoop(bus.redis(), "stargazer-reader-" + cfg.stream(), false, what, log, new ReaderLoop.Body() {
+        this.readerBody = new ReaderLoop.Body() {
             @Override public void turn(ReaderConnection conn) throws InterruptedException { StreamConsumer.this.turn(conn); }
             @Override public boolean failed(Throwable e) { return StreamConsumer.this.readerFailed(e); }
             @Override public boolean repaired() { return groupRecreated; }
@@ -196,7 +211,9 @@ final class StreamConsumer implements Subscription {
                     }
                 }
             }
-        });
+        };
+        this.shared = shared;
+        this.loop = shared != null ? null : new ReaderLoop(bus.redis(), "stargazer-reader-" + cfg.stream(), false, what, log, readerBody);
     }
 
     void start() {
@@ -208,7 +225,7 @@ final class StreamConsumer implements Subscription {
         knowGroupPosition(bus.groups(cfg.stream()));
         String at = lastDelivered.get();
         lost.startAt(at); // what the group delivered before this consumer started is not its lost read
-        loop.start();
+        if (loop != null) loop.start(); // a shared reader starts once all its partitions have
         // On the timer thread, not in the reader's turn: a turn can take several round trips (a takeover, a read of the
         // pending list), and behind a slow link those would add up past the claim time.
         heartbeatTask = bus.timers().scheduleWithFixedDelay(this::heartbeat, heartbeatMillis, heartbeatMillis, TimeUnit.MILLISECONDS);
@@ -227,6 +244,40 @@ final class StreamConsumer implements Subscription {
         if (tookAhead) {
             takeAhead(conn, now < nextPauseCheckAt && now < nextClaimAt && now < nextCleanupAt);
         }
+        if (upkeep(conn, now)) {
+            Thread.sleep(pauseWait(now));
+            return;
+        }
+        if (tookAhead) {
+            return;
+        }
+        int n = acquire(cfg.batchSize());
+        if (n == 0) {
+            return;
+        }
+        if (history) {
+            readHistory(conn, n);
+            return;
+        }
+        List<RawEntry> entries;
+        try {
+            newReadSent();
+            entries = read(conn, ">", n, blockMillis(now));
+        } catch (RuntimeException e) {
+            // Nothing was handed out: give the permits back, or a long outage would use them all up and leave the
+            // reader unable to read after it reconnects. What was read stays pending in Redis, and the history read
+            // that follows a failure (readerFailed) finds it again.
+            permits.release(n);
+            throw e;
+        }
+        newReadAnswered(conn, entries, n, true);
+    }
+
+    /**
+     * The part of a turn before its read: the pause check, the takeover, the idle-consumer sweep and a lost group's
+     * re-creation, each when due. True while the group is paused (the turn takes nothing).
+     */
+    boolean upkeep(ReaderConnection conn, long now) {
         boolean pausedNow = checkPause(conn, now);
         if (!pausedNow && now >= nextClaimAt) {
             nextClaimAt = now + Math.max(50, cfg.claimIdle().toMillis() / 2);
@@ -242,64 +293,118 @@ final class StreamConsumer implements Subscription {
         if (ahead == null && groupMissing.getAndSet(false) && !recreateGroup()) {
             groupMissing.set(true); // Redis could not say where to re-create it: asked again at the next turn
         }
-        if (pausedNow) {
-            Thread.sleep(Math.max(1, Math.min(100, nextPauseCheckAt - now)));
-            return;
-        }
-        if (tookAhead) {
-            return;
-        }
-        int n = acquire(cfg.batchSize());
-        if (n == 0) {
-            return;
-        }
+        return pausedNow;
+    }
+
+    /** How long a paused reader waits before its next turn: until the next pause check, at most 100 ms. */
+    long pauseWait(long now) {
+        return Math.max(1, Math.min(100, nextPauseCheckAt - now));
+    }
+
+    /** Whether the next read is of this consumer's own pending list (at start, after a failure or a takeover). */
+    boolean readingHistory() {
+        return history;
+    }
+
+    /** One page of this consumer's own pending list, {@code n} permits taken for it, handed out. */
+    void readHistory(ReaderConnection conn, int n) {
+        // Entries whose acknowledgement failed while Redis was away are in that list: their handlers ran, so they
+        // are acknowledged now, and skipped by the read (acknowledging) rather than run a second time.
+        acks.resendFailed();
         List<RawEntry> entries;
         Map<String, Long> counts = null;
-        boolean fromHistory = history;
-        if (fromHistory) {
-            // Entries whose acknowledgement failed while Redis was away are in that list: their handlers ran, so they
-            // are acknowledged now, and skipped by the read (acknowledging) rather than run a second time.
-            acks.resendFailed();
-        }
         try {
-            if (fromHistory) {
-                entries = read(conn, historyCursor, n, -1);
-                if (!entries.isEmpty()) {
-                    counts = pendingCounts(conn, entries);
-                    restoreCounts(conn, entries);
-                    lost.uncount(conn, entries, counts);
-                }
-            } else {
-                lost.newReadSent();
-                entries = read(conn, ">", n, blockMillis(now));
-                lost.newReadAnswered(entries.isEmpty() ? null : entries.get(entries.size() - 1).id());
+            readNumber = reads.incrementAndGet();
+            entries = read(conn, historyCursor, n, -1);
+            if (!entries.isEmpty()) {
+                counts = pendingCounts(conn, entries);
+                restoreCounts(conn, entries);
+                lost.uncount(conn, entries, counts);
             }
         } catch (RuntimeException e) {
-            // Nothing was handed out: give the permits back, or a long outage would use them all up and leave the
-            // reader unable to read after it reconnects. What was read stays pending in Redis, and the history read
-            // that follows a failure (readerFailed) finds it again.
-            permits.release(n);
+            permits.release(n); // as a read of new entries does
             throw e;
         }
         permits.release(n - entries.size());
-        if (fromHistory) {
-            if (entries.isEmpty()) {
-                history = false;
-                lost.pendingListRead();
-            } else {
-                historyCursor = entries.get(entries.size() - 1).id();
-            }
-        } else if (!entries.isEmpty()) {
-            lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
-        }
-        long readAt = readNumber;
-        if (!fromHistory && entries.size() == n) {
-            readAhead(conn);
+        if (entries.isEmpty()) {
+            history = false;
+            lost.pendingListRead();
+        } else {
+            historyCursor = entries.get(entries.size() - 1).id();
         }
         // What a read of its own pending list returns may have been acknowledged while the reply was on its way: such
         // entries are checked before they run, as taken-over ones are.
-        handOut(entries, counts, fromHistory, readAt);
+        handOut(entries, counts, true, readNumber);
         state.compareAndSet(State.STARTING, State.RUNNING);
+    }
+
+    /** A read of new entries is about to go on the wire: numbered, and known to be on it (LostReads). */
+    void newReadSent() {
+        readNumber = reads.incrementAndGet();
+        lost.newReadSent();
+    }
+
+    /**
+     * The reply of the read of new entries ({@code n} permits taken for it): the permits it did not use come back, and
+     * its entries are handed out. {@code mayReadAhead}: a full batch sends the next read ahead (a reader of its own).
+     */
+    void newReadAnswered(ReaderConnection conn, List<RawEntry> entries, int n, boolean mayReadAhead) {
+        lost.newReadAnswered(entries.isEmpty() ? null : entries.get(entries.size() - 1).id());
+        permits.release(n - entries.size());
+        if (!entries.isEmpty()) {
+            lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
+        }
+        long readAt = readNumber;
+        if (mayReadAhead && entries.size() == n) {
+            readAhead(conn);
+        }
+        handOut(entries, null, false, readAt);
+        state.compareAndSet(State.STARTING, State.RUNNING);
+    }
+
+    /** A shared read of new entries this consumer was in was refused (another partition's NOGROUP): it ran and delivered nothing here. */
+    void newReadRefused(int n) {
+        lost.newReadAnswered(null);
+        permits.release(n);
+    }
+
+    /**
+     * After a blocked read met a NOGROUP (or UNBLOCKED) naming no stream: whether this consumer's group on its stream was
+     * lost under it: the group or the stream is gone, or this consumer is not among the group's consumers (made again
+     * since, by another worker: a consumer is added by its first read). Throws when Redis cannot say.
+     */
+    boolean groupLostUnderIt() {
+        List<Object> consumers;
+        try {
+            consumers = bus.redis().sharedSync().xinfoConsumers(cfg.stream(), cfg.group());
+        } catch (RuntimeException e) {
+            StargazerException t = Redis.translate(e, "XINFO CONSUMERS");
+            if (t instanceof RedisServerException.NoGroup || t instanceof RedisServerException rse && RedisEventBus.noSuchKey(rse)) return true;
+            throw t;
+        }
+        for (Object c : consumers) {
+            if (c instanceof List<?> row && cfg.consumerName().equals(Replies.text(Replies.pairs(row).get("name")))) return false;
+        }
+        return true;
+    }
+
+    /** Up to {@code want} in-flight permits, as many as are free now (none: 0); for a shared reader, which must not wait on one partition. */
+    int takePermits(int want) {
+        int got = 0;
+        while (got < want && permits.tryAcquire()) got++;
+        return got;
+    }
+
+    void givePermits(int n) {
+        permits.release(n);
+    }
+
+    ConsumerConfig config() {
+        return cfg;
+    }
+
+    byte[] streamKey() {
+        return streamKey;
     }
 
     // ---- read-ahead (reader thread) ---------------------------------------------------------------------------
@@ -668,7 +773,8 @@ final class StreamConsumer implements Subscription {
         return StreamIds.compare(last, known) < 0 ? "0" : known;
     }
 
-    private long blockMillis(long nowMillis) {
+    /** The longest this consumer's read of new entries may block now: until its next pause check or takeover is due. */
+    long blockMillis(long nowMillis) {
         long block = Math.min(cfg.blockTimeout().toMillis(), heartbeatMillis);
         block = Math.min(block, Math.min(nextClaimAt, nextPauseCheckAt) - nowMillis);
         return Math.max(1, block);
@@ -686,8 +792,8 @@ final class StreamConsumer implements Subscription {
         return got;
     }
 
+    /** XREADGROUP of up to {@code count} entries after {@code id}; the caller numbers the read ({@link #readNumber}) first. */
     private List<RawEntry> read(ReaderConnection conn, String id, int count, long blockMillis) {
-        readNumber = reads.incrementAndGet();
         CommandArgs<byte[], byte[]> args = readArgs(id, count, blockMillis);
         if (blockMillis < 0) {
             return RawEntry.parseRead(call(conn, CommandType.XREADGROUP, args));
@@ -799,7 +905,7 @@ final class StreamConsumer implements Subscription {
                         .log("Took over entries idle past the claim time");
                 handOut(take, counts, true, readNumber);
             }
-        } while (!"0-0".equals(cursor) && ++rounds < 10 && !loop.stopping());
+        } while (!"0-0".equals(cursor) && ++rounds < 10 && !stopping && (loop == null || !loop.stopping()));
         return sawNil;
     }
 
@@ -1820,7 +1926,9 @@ final class StreamConsumer implements Subscription {
         }
         stopping = true;
         try {
-            loop.stop(Math.max(1000, cfg.blockTimeout().toMillis() + 1000));
+            long join = Math.max(1000, cfg.blockTimeout().toMillis() + 1000);
+            if (loop != null) loop.stop(join);
+            else shared.leave(this, join);
             for (Held h : List.copyOf(inFlight.values())) {
                 if (h.waitingForRetry()) {
                     h.cancelRetry();
@@ -1918,7 +2026,7 @@ final class StreamConsumer implements Subscription {
      * that read delivered when it ends). The bus's close need not wait for it.
      */
     boolean settledAll() {
-        return inFlight.isEmpty() && settling.isEmpty() && acks.idle() && loop.ended();
+        return inFlight.isEmpty() && settling.isEmpty() && acks.idle() && (loop != null ? loop.ended() : shared.left(this));
     }
 
     /**
@@ -1927,7 +2035,9 @@ final class StreamConsumer implements Subscription {
      */
     void awaitSettlements(long deadline) {
         try {
-            loop.awaitEnd(deadline); // a reader still on a silent read: what its ending gives back goes on the wire first
+            // A reader still on a silent read: what its ending gives back goes on the wire first.
+            if (loop != null) loop.awaitEnd(deadline);
+            else shared.awaitLeft(this, deadline);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

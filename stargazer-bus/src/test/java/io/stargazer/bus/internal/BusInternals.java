@@ -45,4 +45,11 @@ public final class BusInternals {
     public static int waiting(EventBus bus, String stream) {
         return impl(bus).guard().waiting(stream);
     }
+
+    /** {@link RawEntry#parseReadByStream}: the ids of each stream's entries, by stream. */
+    public static java.util.Map<String, java.util.List<String>> idsByStream(Object reply) {
+        java.util.Map<String, java.util.List<String>> out = new java.util.TreeMap<>();
+        RawEntry.parseReadByStream(reply).forEach((k, v) -> out.put(k, v.stream().map(RawEntry::id).toList()));
+        return out;
+    }
 }

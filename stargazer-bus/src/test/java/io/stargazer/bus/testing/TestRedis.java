@@ -57,4 +57,19 @@ public final class TestRedis {
         }
         return out;
     }
+
+    /** One channel id for each of {@code partitions} inbound partitions, in the order of {@code Topology.inboundStreams()}. */
+    public static java.util.List<String> oneChannelPerPartition(int partitions) {
+        String[] found = new String[partitions];
+        int left = partitions;
+        for (int i = 0; left > 0; i++) {
+            String c = "c" + i;
+            int p = io.stargazer.bus.Topology.partitionOf(c, partitions);
+            if (found[p] == null) {
+                found[p] = c;
+                left--;
+            }
+        }
+        return java.util.List.of(found);
+    }
 }
