@@ -27,17 +27,21 @@ import org.slf4j.Logger;
  *
  * <p>Threads: one, {@code stargazer-reader-<inbound stream>} ({@link ReaderLoop}), on which every partition's reader
  * work runs, as it ran on the partition's own reader thread; {@link #leave} and the accessors may be called from any
- * thread. A partition with no free in-flight place (its {@code maxInFlight} reached) is left out of a read, and the
- * read then blocks at most {@value #SHORT_BLOCK_MS} ms, so it is read again soon after its handlers free a place.
+ * thread. A partition with fewer free in-flight places than a quarter of a batch is left out of a read, and the read
+ * then blocks at most {@value #SHORT_BLOCK_MS} ms, so it is read again soon after its handlers free places; with none
+ * ready the reader polls, 1 ms doubling to {@value #MAX_POLL_MS} ms.
  *
- * <p>Failures: a lost connection is every partition's (each re-reads its pending list, as a reader of its own does);
- * a NOGROUP names its stream, and is that partition's alone (it re-creates its group; for the others the read ran and
- * delivered nothing; one that names none, a blocked read's on Redis 7.0, is retried, and the retry names it); any other
- * refusal (a permission, a replica) is every partition's.
+ * <p>Failures: a lost connection, a permission refused, a server that cannot serve (READONLY, LOADING, ...) are every
+ * partition's (each re-reads its pending list, as a reader of its own does). A refusal of one partition's own key or
+ * group (WRONGTYPE, NOGROUP) is its alone: it fails, is tried again after its own backoff, and the others read on; for
+ * them a shared read it failed ran and delivered nothing. A NOGROUP naming no stream (a blocked read's on Redis 7.0)
+ * has each partition in the read ask whether its group was lost under it ({@link StreamConsumer#groupLostUnderIt}).
  */
 final class PartitionReader {
     /** The longest a read blocks while a partition waits for a free in-flight place, or has its pending list to read. */
     static final long SHORT_BLOCK_MS = 5;
+    /** The longest wait between two looks while no partition has room for a read. */
+    static final long MAX_POLL_MS = 10;
 
     private final String what;
     private final Logger log;
@@ -47,8 +51,12 @@ final class PartitionReader {
     /** Partitions whose subscription is closing, each with what completes once this reader no longer reads for it. */
     private final Map<StreamConsumer, CompletableFuture<Void>> leaving = new ConcurrentHashMap<>();
     private volatile boolean started;
+    /** The reader's thread was started (by {@link #start}); guarded by {@code this}. */
+    private boolean threadStarted;
 
     // Reader-thread state.
+    /** How long the next look waits while no partition has room for a read ({@link #MAX_POLL_MS}). */
+    private long poll = 1;
     /** The loop's connection (one for its life), for what a partition let go after a failure gives back. */
     private ReaderConnection conn;
     /** The partition whose own work (upkeep, a read of its pending list) is running, or null. */
@@ -94,13 +102,15 @@ final class PartitionReader {
     }
 
     /** Starts reading, once every partition has started (its group made, its position known). */
-    void start() {
-        synchronized (this) {
-            started = true;
-            parts.removeIf(c -> leaving.containsKey(c)); // closed before the reader started: never read
-            if (parts.isEmpty()) return;
+    synchronized void start() {
+        started = true;
+        for (Map.Entry<StreamConsumer, CompletableFuture<Void>> l : leaving.entrySet()) {
+            parts.remove(l.getKey()); // closed before the reader started: never read
+            l.getValue().complete(null);
         }
-        loop.start();
+        if (parts.isEmpty()) return;
+        loop.start(); // under the lock: a leave sees the thread started, or the partition out of the reader's list
+        threadStarted = true;
     }
 
     // ---- the turn (reader thread) ---------------------------------------------------------------------------
@@ -127,6 +137,7 @@ final class PartitionReader {
             int n = 0;
             try {
                 if (c.upkeep(conn, now)) {
+                    recovered(c); // its own part of the turn went through: PAUSED, not RECONNECTING
                     pausedWait = Math.min(pausedWait, c.pauseWait(now));
                     continue;
                 }
@@ -146,8 +157,12 @@ final class PartitionReader {
                 }
             } catch (RedisServerException refused) {
                 // This partition's own refusal (its stream's key, its group): its own failure, the others read on.
-                if (refused instanceof RedisServerException.AccessDenied) throw refused;
+                if (refused instanceof RedisServerException.AccessDenied || Failures.TRANSIENT_CODES.contains(refused.code())) {
+                    throw refused; // the server's, not this partition's: every partition's failure
+                }
                 partitionFailed(c, refused);
+                long[] next = troubled.get(c);
+                if (next != null) block = Math.min(block, Math.max(1, next[0] - now));
                 continue;
             }
             ready.add(c);
@@ -161,7 +176,12 @@ final class PartitionReader {
             // or, all paused, for the next pause check.
             if (readHistory) return;
             long idle = Math.min(pausedWait, block); // a paused partition's next check, a failed one's next try
-            Thread.sleep(waitingForPlaces || idle == Long.MAX_VALUE ? 1 : Math.max(1, Math.min(100, idle)));
+            if (waitingForPlaces || idle == Long.MAX_VALUE) {
+                Thread.sleep(poll);
+                poll = Math.min(poll * 2, MAX_POLL_MS);
+            } else {
+                Thread.sleep(Math.max(1, Math.min(100, idle)));
+            }
             return;
         }
         if (waitingForPlaces || readHistory) block = Math.min(block, SHORT_BLOCK_MS);
@@ -174,6 +194,7 @@ final class PartitionReader {
                 inRead.put(c, count);
             }
         }
+        poll = 1;
         Map<String, List<RawEntry>> read = read(conn, ready, count, Math.max(1, block));
         // Each partition's share is handed out, and its permits settled, whatever another's hand-out throws.
         RuntimeException first = null;
@@ -207,7 +228,7 @@ final class PartitionReader {
         long now = System.nanoTime() / 1_000_000;
         if (t == null) {
             log.atWarn().log(what + ": '" + c.config().stream() + "' failed; reading the others, trying it again: " + e.getMessage());
-            troubled.put(c, new long[] {now + 100, 100});
+            troubled.put(c, new long[] {now + 100, 200});
         } else {
             // As a reader of its own backs off (ReaderLoop): 100 ms doubling to a second; a repaired group at once.
             long wait = c.readerBody.repaired() ? 0 : t[1];
@@ -330,8 +351,8 @@ final class PartitionReader {
         CompletableFuture<Void> done = leaving.computeIfAbsent(c, k -> new CompletableFuture<>());
         boolean last;
         synchronized (this) {
-            if (!started) {
-                parts.remove(c); // start() will not read it
+            if (!threadStarted) {
+                parts.remove(c); // start() will not read it (or started no thread: every partition had left)
                 done.complete(null);
                 return;
             }
@@ -382,9 +403,9 @@ final class PartitionReader {
     /** At the start of a turn: the partitions that asked to leave get their end, and are read no more. */
     private void letGo(ReaderConnection conn) {
         for (Map.Entry<StreamConsumer, CompletableFuture<Void>> l : leaving.entrySet()) {
-            if (l.getValue().isDone() || !parts.contains(l.getKey())) continue;
-            parts.remove(l.getKey());
-            endOne(l.getKey(), conn);
+            if (l.getValue().isDone()) continue;
+            troubled.remove(l.getKey());
+            if (parts.remove(l.getKey())) endOne(l.getKey(), conn);
             l.getValue().complete(null);
         }
     }

@@ -370,8 +370,8 @@ final class StreamConsumer implements Subscription {
 
     /**
      * After a blocked read met a NOGROUP (or UNBLOCKED) naming no stream: whether this consumer's group on its stream was
-     * lost under it: the group or the stream is gone, or this consumer is not among the group's consumers (made again
-     * since, by another worker: a consumer is added by its first read). Throws when Redis cannot say.
+     * lost under it: the group or the stream is gone, or this consumer holds entries and is not among the group's
+     * consumers (made again since, by another worker: a consumer is added by its first read). Throws when Redis cannot say.
      */
     boolean groupLostUnderIt() {
         List<Object> consumers;
@@ -385,7 +385,10 @@ final class StreamConsumer implements Subscription {
         for (Object c : consumers) {
             if (c instanceof List<?> row && cfg.consumerName().equals(Replies.text(Replies.pairs(row).get("name")))) return false;
         }
-        return true;
+        // Not among them, and the group is there. Holding nothing, there is nothing a loss could strand: its name may
+        // only have been swept (another worker's IdleConsumerSweep) on a partition quiet past the idle limit, a blocked
+        // read not counting as activity.
+        return !inFlight.isEmpty() || !acks.idle();
     }
 
     /** Up to {@code want} in-flight permits, as many as are free now (none: 0); for a shared reader, which must not wait on one partition. */
