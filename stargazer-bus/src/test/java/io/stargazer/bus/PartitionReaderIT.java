@@ -40,8 +40,12 @@ class PartitionReaderIT {
     }
 
     private EventBus bus(RedisUrl url, Topology t, NodeRole role, String node) {
-        return closer.add(EventBus.connect(url, BusConfig.builder().topology(t).role(role).nodeId(node)
-                .backlogCheckInterval(Duration.ofHours(1)).build()));
+        return bus(url, t, role, node, UnaryOperator.identity());
+    }
+
+    private EventBus bus(RedisUrl url, Topology t, NodeRole role, String node, UnaryOperator<BusConfig.Builder> tune) {
+        return closer.add(EventBus.connect(url, tune.apply(BusConfig.builder().topology(t).role(role).nodeId(node)
+                .backlogCheckInterval(Duration.ofHours(1))).build()));
     }
 
     private static List<String> oneChannelPerPartition() {
@@ -60,6 +64,17 @@ class PartitionReaderIT {
         gateway = bus(redis, t, NodeRole.GATEWAY, "g");
         worker = bus(redis, t, NodeRole.WORKER, "w");
         worker.ensureStreams();
+    }
+
+    /** As {@link #start}, the worker (named {@code node}) reaching the server through the proxy it returns. */
+    private TcpProxy startBehindProxy(String node, UnaryOperator<BusConfig.Builder> tune) {
+        redis = server();
+        t = partitioned();
+        TcpProxy proxy = closer.add(TcpProxy.to(redis));
+        gateway = bus(redis, t, NodeRole.GATEWAY, "g");
+        worker = bus(proxy.url(), t, NodeRole.WORKER, node, tune);
+        worker.ensureStreams();
+        return proxy;
     }
 
     /** What a handler saw, by channel: the numbers in the order handled. */
@@ -196,12 +211,7 @@ class PartitionReaderIT {
 
     @Test
     void cutReadsLoseAndRepeatNothing() {
-        RedisUrl redis = server();
-        Topology t = partitioned();
-        TcpProxy proxy = closer.add(TcpProxy.to(redis));
-        EventBus gateway = bus(redis, t, NodeRole.GATEWAY, "g");
-        EventBus worker = bus(proxy.url(), t, NodeRole.WORKER, "w");
-        worker.ensureStreams();
+        TcpProxy proxy = startBehindProxy("w", UnaryOperator.identity());
         Seen seen = new Seen();
         Subscription sub = subscribe(worker, b -> b.maxDeliveries(1), seen::add);
         List<String> channels = channels(30);
@@ -225,13 +235,7 @@ class PartitionReaderIT {
      */
     @Test
     void whatASharedReadWhoseReplyWasLostDeliveredRunsCountedOnce() {
-        RedisUrl redis = server();
-        Topology t = partitioned();
-        TcpProxy proxy = closer.add(TcpProxy.to(redis));
-        EventBus gateway = bus(redis, t, NodeRole.GATEWAY, "g");
-        EventBus worker = closer.add(EventBus.connect(proxy.url(), BusConfig.builder().topology(t).role(NodeRole.WORKER)
-                .nodeId("behind").deadPeerTimeout(Duration.ofSeconds(1)).backlogCheckInterval(Duration.ofHours(1)).build()));
-        worker.ensureStreams();
+        TcpProxy proxy = startBehindProxy("behind", b -> b.deadPeerTimeout(Duration.ofSeconds(1)));
         List<String> ran = new CopyOnWriteArrayList<>();
         subscribe(worker, b -> b.maxDeliveries(1).blockTimeout(Duration.ofSeconds(2)),
                 d -> ran.add(d.envelope().channelId() + "/" + d.envelope().get("n") + "#" + d.deliveryCount()));
@@ -262,13 +266,7 @@ class PartitionReaderIT {
      */
     @Test
     void anEntryHeldForARetryRunsAfterItsGroupWasLostAndMadeAnewUnderTheRead() {
-        RedisUrl redis = server();
-        Topology t = partitioned();
-        TcpProxy proxy = closer.add(TcpProxy.to(redis));
-        EventBus gateway = bus(redis, t, NodeRole.GATEWAY, "g");
-        EventBus worker = closer.add(EventBus.connect(proxy.url(), BusConfig.builder().topology(t).role(NodeRole.WORKER)
-                .nodeId("w").backlogCheckInterval(Duration.ofHours(1)).build()));
-        worker.ensureStreams();
+        TcpProxy proxy = startBehindProxy("w", UnaryOperator.identity());
         String channel = oneChannelPerPartition().get(2);
         String stream = t.inboundStreams().get(2);
         List<String> ran = new CopyOnWriteArrayList<>();
@@ -293,12 +291,7 @@ class PartitionReaderIT {
     /** Closing the subscription while Redis is out of reach ends each partition at once, not after a timeout each. */
     @Test
     void closingWhileRedisIsAwayDoesNotWaitForEachPartition() {
-        RedisUrl redis = server();
-        Topology t = partitioned();
-        TcpProxy proxy = closer.add(TcpProxy.to(redis));
-        EventBus worker = closer.add(EventBus.connect(proxy.url(), BusConfig.builder().topology(t).role(NodeRole.WORKER)
-                .nodeId("w").backlogCheckInterval(Duration.ofHours(1)).build()));
-        worker.ensureStreams();
+        TcpProxy proxy = startBehindProxy("w", UnaryOperator.identity());
         Subscription sub = subscribe(worker, UnaryOperator.identity(), d -> { });
         proxy.close(); // refuses new connections and cuts the open ones
         await().atMost(Duration.ofSeconds(10)).until(() -> sub.state() == Subscription.State.RECONNECTING);

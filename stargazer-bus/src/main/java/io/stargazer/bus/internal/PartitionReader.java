@@ -230,9 +230,8 @@ final class PartitionReader {
             log.atWarn().log(what + ": '" + c.config().stream() + "' failed; reading the others, trying it again: " + e.getMessage());
             troubled.put(c, new long[] {now + 100, 200});
         } else {
-            // As a reader of its own backs off (ReaderLoop): 100 ms doubling to a second; a repaired group at once.
-            long wait = c.readerBody.repaired() ? 0 : t[1];
-            t[0] = now + wait;
+            // As a reader of its own backs off (ReaderLoop): 100 ms doubling to a second; a repaired group at once (below).
+            t[0] = now + t[1];
             t[1] = Math.min(t[1] * 2, ReaderLoop.MAX_BACKOFF_MS);
         }
         if (c.readerBody.repaired()) troubled.get(c)[0] = now;
@@ -270,12 +269,18 @@ final class PartitionReader {
      * first. False, the reader ending, only when every partition gave up (a refused permission).
      */
     private boolean failed(Throwable e) {
+        boolean retry = failedTurn(e);
+        letGoNow(); // the partitions that asked to leave go now, not after the backoff
+        return retry;
+    }
+
+    private boolean failedTurn(Throwable e) {
         failedLast.clear();
         unnamedGroupLoss = false;
         StreamConsumer owner = current;
         current = null;
-        if (owner == null && isNoGroup(e)) owner = namedIn(e);
-        if (owner == null && !inRead.isEmpty() && (isNoGroup(e) || streamDeleted(e))) {
+        if (owner == null && StreamConsumer.isNoGroup(e)) owner = namedIn(e);
+        if (owner == null && !inRead.isEmpty() && (StreamConsumer.isNoGroup(e) || streamDeleted(e))) {
             // A blocked read whose group was destroyed (Redis 7.0: "the consumer group this client was blocked on no
             // longer exists") or whose stream was deleted ("UNBLOCKED the stream key no longer exists") names no
             // stream. The read delivered nothing; each partition in it asks whether its own group was lost (another
@@ -299,7 +304,6 @@ final class PartitionReader {
                 }
             }
             unnamedGroupLoss = true;
-            letGoNow();
             return true;
         }
         for (Map.Entry<StreamConsumer, Integer> r : inRead.entrySet()) {
@@ -307,28 +311,21 @@ final class PartitionReader {
             else r.getKey().givePermits(r.getValue());
         }
         inRead.clear();
-        if (owner != null && isNoGroup(e)) {
+        if (owner != null && StreamConsumer.isNoGroup(e)) {
             failedLast.add(owner);
-            boolean retry = owner.readerBody.failed(e);
-            letGoNow();
-            return retry;
+            return owner.readerBody.failed(e);
         }
         boolean retry = false;
         for (StreamConsumer c : parts) {
             failedLast.add(c);
             retry |= c.readerBody.failed(e);
         }
-        letGoNow();
         return retry;
     }
 
     /** {@code UNBLOCKED the stream key no longer exists}: a blocked read's stream was deleted (or changed type). */
     private static boolean streamDeleted(Throwable e) {
         return e instanceof RedisServerException rse && "UNBLOCKED".equals(rse.code());
-    }
-
-    private static boolean isNoGroup(Throwable e) {
-        return e instanceof RedisServerException.NoGroup;
     }
 
     /** The partition a NOGROUP reply names ({@code No such key '<stream>' or consumer group ...}), or null. */

@@ -930,7 +930,8 @@ final class RedisEventBus implements EventBus {
         List<String> streams = topology().inboundStreams();
         Map<String, ConsumerConfig> configs = new java.util.LinkedHashMap<>();
         for (String s : streams) configs.put(s, customize.apply(consumer(s, topology().workerGroup())).build()); // once per partition
-        boolean oneReader = !spanStreams.isEmpty() && spanStreams.containsAll(streams)
+        // spanStreams: the inbound partitions, when there are several on a single server.
+        boolean oneReader = !spanStreams.isEmpty()
                 && configs.values().stream().map(ConsumerConfig::consumerName).distinct().count() == 1;
         if (!oneReader) {
             return PartitionedSubscription.start(topology().inboundStream(), streams, s -> subscribeAsync(configs.get(s), handler));

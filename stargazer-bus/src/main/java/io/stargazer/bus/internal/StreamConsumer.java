@@ -432,8 +432,7 @@ final class StreamConsumer implements Subscription {
         if (stopping || paused || history || groupMissing.get()) {
             return; // a history read (after a takeover or a failure) or the group's re-creation goes first
         }
-        int m = 0;
-        while (m < cfg.batchSize() && permits.tryAcquire()) m++;
+        int m = takePermits(cfg.batchSize());
         if (m == 0) {
             return;
         }
@@ -788,11 +787,7 @@ final class StreamConsumer implements Subscription {
         if (!permits.tryAcquire(1, Math.min(100, heartbeatMillis), TimeUnit.MILLISECONDS)) {
             return 0;
         }
-        int got = 1;
-        while (got < want && permits.tryAcquire()) {
-            got++;
-        }
-        return got;
+        return 1 + takePermits(want - 1);
     }
 
     /** XREADGROUP of up to {@code count} entries after {@code id}; the caller numbers the read ({@link #readNumber}) first. */
@@ -893,8 +888,7 @@ final class StreamConsumer implements Subscription {
             restoreCounts(conn, claimed);
             claimed.removeIf(e -> inFlight.containsKey(e.id()) || acks.acknowledging(e.id()));
             if (!claimed.isEmpty()) {
-                int got = 0;
-                while (got < claimed.size() && permits.tryAcquire()) got++;
+                int got = takePermits(claimed.size());
                 List<RawEntry> take = claimed.subList(0, got);
                 Map<String, Long> counts;
                 try {
