@@ -110,7 +110,8 @@ class DeadLettersIT {
             String inbound = bus.topology().inboundStream();
             String dead = bus.topology().deadLetterStream(inbound);
             String tools = bus.topology().deadLetterStream(bus.topology().toolsStream());
-            for (int i = 0; i < 10; i++) seed(raw, dead, inbound, i, "provider down");
+            String tenth = null;
+            for (int i = 0; i < 10; i++) tenth = seed(raw, dead, inbound, i, "provider down");
             DeadLetters dl = bus.deadLetters();
             DeadLetterPage page = dl.list(DeadLetterFilter.builder().limit(10).build());
             assertThat(page.entries()).hasSize(10);
@@ -118,6 +119,10 @@ class DeadLettersIT {
 
             // One more in a later stream, and one after the ten that the error text does not match: oldest first across
             // the streams, the tools stream's comes before the last one of the inbound stream.
+            // After the ten's last millisecond: sharing it, the tools entry's id could equal one of the ten's (each stream
+            // numbers its own), and ids equal across streams go by the streams' order, putting it among the ten.
+            long tenthMs = Long.parseLong(tenth.substring(0, tenth.indexOf('-')));
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() -> System.currentTimeMillis() > tenthMs);
             String toolsId = seed(raw, tools, bus.topology().toolsStream(), 10, "tool failed");
             // A later millisecond: ids equal across streams go by the streams' order, not by when they were added.
             long toolsMs = Long.parseLong(toolsId.substring(0, toolsId.indexOf('-')));
