@@ -54,6 +54,10 @@ public final class ProfileMain {
         }
     }
 
+    /** This JVM's CPU time, to read the cost per message apart from what other processes take from the cores. */
+    private static final com.sun.management.OperatingSystemMXBean CPU =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+
     /** {@link ClusterRows#run} without a worker for each of {@code setups} (partition counts) in turn until {@code end}. */
     private static void publishersAlone(int[] setups, int messages, long end) throws Exception {
         try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
@@ -61,8 +65,10 @@ public final class ProfileMain {
             for (int partitions : setups) ClusterRows.run(u, partitions, 20_000, false); // warm-up
             do {
                 for (int partitions : setups) {
-                    System.out.printf(java.util.Locale.ROOT, "%d partitions, publishers alone: %.0f msg/s%n", partitions,
-                            ClusterRows.run(u, partitions, messages, false)[0]);
+                    long cpu0 = CPU.getProcessCpuTime();
+                    double rate = ClusterRows.run(u, partitions, messages, false)[0];
+                    System.out.printf(java.util.Locale.ROOT, "%d partitions, publishers alone: %.0f msg/s, %.2f µs CPU per message%n",
+                            partitions, rate, (CPU.getProcessCpuTime() - cpu0) / 1e3 / messages);
                 }
             } while (System.nanoTime() < end);
         }
@@ -113,8 +119,11 @@ public final class ProfileMain {
                 }
                 case "inbound1", "inbound6" -> {
                     do {
+                        long cpu0 = CPU.getProcessCpuTime();
                         Sample[] r = ClusterRows.single(row.equals("inbound1") ? 1 : 6, 100_000);
-                        System.out.println(row + ": publish " + r[0].median() + ", end to end " + r[1].median() + " msg/s");
+                        // This JVM's CPU per message (its warm-up run of 20 000 included): steadier than the rate on a busy machine.
+                        System.out.printf(java.util.Locale.ROOT, "%s: publish %.0f, end to end %.0f msg/s, %.2f µs CPU per message%n", row,
+                                r[0].median(), r[1].median(), (CPU.getProcessCpuTime() - cpu0) / 1e3 / 120_000);
                     } while (System.nanoTime() < end);
                 }
                 // The publishers alone (no worker) on one appendonly server: 1 stream and 6 partitions alternated, or one

@@ -77,12 +77,18 @@ class InboundSpanIT {
             CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)).join();
             // What was taken before the rest queued (at most two batches: both places on the wire), then one batch.
             assertThat(raw.commandCalls("eval") - before).as("scripts that carried the 600 publishes").isLessThanOrEqualTo(3);
+            java.util.Map<String, Long> stored = new java.util.HashMap<>(); // partition and entry id -> n
             for (int p = 0; p < PARTITIONS; p++) {
                 String channel = channels.get(p);
                 List<StreamEntry> entries = TestRedis.readAll(bus, t.inboundStreams().get(p));
                 assertThat(entries).allMatch(e -> channel.equals(e.envelope().channelId()));
                 assertThat(entries.stream().map(e -> e.envelope().longValue("n", -2)).toList()).as(channel)
                         .hasSize(101).isSorted().doesNotHaveDuplicates();
+                for (StreamEntry e : entries) stored.put(p + " " + e.id(), e.envelope().longValue("n", -2));
+            }
+            // The batch went out grouped by stream: each publish is still answered with its own entry's id.
+            for (int i = 0; i < futures.size(); i++) {
+                assertThat(stored.get(i % PARTITIONS + " " + futures.get(i).join())).as("publish %d's id", i).isEqualTo((long) (i / PARTITIONS));
             }
         }
     }
