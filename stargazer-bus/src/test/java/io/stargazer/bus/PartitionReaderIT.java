@@ -191,6 +191,65 @@ class PartitionReaderIT {
         assertThat(seen.byChannel.get(held)).containsExactly(0, 1, 2, 3, 4, 5);
     }
 
+    /**
+     * The partitions' handlers share one pool of their threads together (PoolShare): a partition whose handlers hang
+     * holds its own {@code concurrency} of them, no more, and the other partitions run on the rest; closing that
+     * partition interrupts its own handlers only. Fails with one shared pool without the per-partition limit (the hung
+     * partition's later channels take every thread) and with a close that interrupts the pool's threads.
+     */
+    @Test
+    void aPartitionWhoseHandlersHangHoldsOnlyItsOwnShareOfTheHandlerThreads() throws Exception {
+        start();
+        List<String> hungChannels = new ArrayList<>();
+        for (int i = 0; hungChannels.size() < 8; i++) {
+            if (Topology.partitionOf("hang" + i, PARTITIONS) == 0) hungChannels.add("hang" + i);
+        }
+        String slowOther = oneChannelPerPartition().get(1);
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch otherIn = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger hungStarted = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicBoolean otherInterrupted = new java.util.concurrent.atomic.AtomicBoolean();
+        Seen seen = new Seen();
+        Subscription sub = subscribe(worker, b -> b.concurrency(2), d -> {
+            String c = d.envelope().channelId();
+            if (c.startsWith("hang")) {
+                hungStarted.incrementAndGet();
+                release.await(); // interrupted by its partition's close
+                return;
+            }
+            if (c.equals(slowOther) && ((Long) d.envelope().get("n")) == 0) {
+                otherIn.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    otherInterrupted.set(true);
+                    throw e;
+                }
+            }
+            seen.add(d);
+        });
+        publish(gateway, hungChannels, 0, 1);
+        await().atMost(Duration.ofSeconds(10)).until(() -> hungStarted.get() == 2);
+        publish(gateway, List.of(slowOther), 0, 1);
+        assertThat(otherIn.await(10, TimeUnit.SECONDS)).isTrue();
+        List<String> channels = channels(60).stream().filter(c -> Topology.partitionOf(c, PARTITIONS) != 0).toList();
+        publish(gateway, channels, 0, 10);
+        await().atMost(Duration.ofSeconds(20)).until(() -> channels.stream().allMatch(c -> seen.byChannel.getOrDefault(c, List.of()).size() == 10));
+        assertThat(hungStarted.get()).as("handlers of the hung partition started: its concurrency").isEqualTo(2);
+
+        Subscription hung = sub.partitions().get(0);
+        long closing = System.nanoTime();
+        hung.close(Duration.ofMillis(300));
+        assertThat(hung.state()).isEqualTo(Subscription.State.STOPPED);
+        assertThat(otherInterrupted.get()).as("another partition's handler on the same pool").isFalse();
+        assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - closing)).isLessThan(10);
+        release.countDown();
+        await().atMost(Duration.ofSeconds(10)).until(() -> seen.byChannel.getOrDefault(slowOther, List.of()).size() == 1);
+        publish(gateway, channels, 10, 12);
+        await().atMost(Duration.ofSeconds(20)).until(() -> channels.stream().allMatch(c -> seen.byChannel.getOrDefault(c, List.of()).size() == 12));
+        sub.close();
+    }
+
     @Test
     void closingOnePartitionLeavesTheOthersRead() {
         start();

@@ -2,6 +2,7 @@ package io.stargazer.bus.internal;
 
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
+import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.RedisServerException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -23,11 +24,15 @@ import org.slf4j.Logger;
  * partition's share of a read and of a reader's wake-up (bench/profile-notes.md, "6 partitions"). Everything else a
  * reader does stays each partition's own ({@link StreamConsumer}): the pause check, takeover, idle sweep, a lost group's
  * re-creation, the reads of its pending list, lost reads, in-flight permits, handlers and acknowledgements, run one
- * partition after the other on this reader's thread and connection.
+ * partition after the other on this reader's thread and connection. The partitions' handlers run on one pool of as
+ * many threads as their pools of their own had together, each partition with its share ({@link PoolShare}: its own
+ * {@code concurrency} at most, its own close), so a thread awake and free takes any partition's next task instead of
+ * each share of a read waking a thread in each partition's pool.
  *
- * <p>Threads: one, {@code stargazer-reader-<inbound stream>} ({@link ReaderLoop}), on which every partition's reader
- * work runs, as it ran on the partition's own reader thread; {@link #leave} and the accessors may be called from any
- * thread. A partition with fewer free in-flight places than a quarter of a batch is left out of a read, and the read
+ * <p>Threads: the reader, {@code stargazer-reader-<inbound stream>} ({@link ReaderLoop}), on which every partition's
+ * reader work runs, as it ran on the partition's own reader thread; the handler pool's, {@code
+ * stargazer-handler-<inbound stream>-N} and {@code -watch} ({@link HandlerPool}), on which every partition's handlers
+ * run. {@link #leave} and the accessors may be called from any thread. A partition with fewer free in-flight places than a quarter of a batch is left out of a read, and the read
  * then blocks at most {@value #SHORT_BLOCK_MS} ms, so it is read again soon after its handlers free places; with none
  * ready the reader polls, 1 ms doubling to {@value #MAX_POLL_MS} ms.
  *
@@ -50,6 +55,11 @@ final class PartitionReader {
     private final List<StreamConsumer> parts = new CopyOnWriteArrayList<>();
     /** Partitions whose subscription is closing, each with what completes once this reader no longer reads for it. */
     private final Map<StreamConsumer, CompletableFuture<Void>> leaving = new ConcurrentHashMap<>();
+    /**
+     * The partitions' handler threads, one pool for them all, each partition with its share ({@link PoolShare}); shut
+     * down when the last share has terminated.
+     */
+    private final PoolShare.Shared handlers;
     private volatile boolean started;
     /** The reader's thread was started (by {@link #start}); guarded by {@code this}. */
     private boolean threadStarted;
@@ -73,9 +83,11 @@ final class PartitionReader {
     /** The last failure was a NOGROUP that named no stream: the next read goes at once and names it. */
     private boolean unnamedGroupLoss;
 
-    PartitionReader(Redis redis, String inboundStream, Logger log) {
+    /** {@code handlerThreads}: the shared handler pool's size, the sum of the partitions' {@code concurrency}. */
+    PartitionReader(Redis redis, String inboundStream, Logger log, int handlerThreads) {
         this.what = "Subscription to the partitions of '" + inboundStream + "'";
         this.log = log;
+        this.handlers = new PoolShare.Shared(new HandlerPool(handlerThreads, "stargazer-handler-" + inboundStream));
         this.loop = new ReaderLoop(redis, "stargazer-reader-" + inboundStream, false, what, log, new ReaderLoop.Body() {
             @Override public void turn(ReaderConnection conn) throws InterruptedException { PartitionReader.this.turn(conn); }
             @Override public boolean failed(Throwable e) { return PartitionReader.this.failed(e); }
@@ -93,6 +105,11 @@ final class PartitionReader {
             }
             @Override public void ending(ReaderConnection conn) { end(conn); }
         });
+    }
+
+    /** A partition's share of the handler threads: at most {@code concurrency} of its tasks at once ({@link PoolShare}). */
+    PoolShare handlersFor(ConsumerConfig cfg) {
+        return handlers.share(cfg.concurrency(), "stargazer-handler-" + cfg.stream());
     }
 
     /** Adds a partition; before {@link #start} only. */

@@ -936,7 +936,9 @@ final class RedisEventBus implements EventBus {
         if (!oneReader) {
             return PartitionedSubscription.start(topology().inboundStream(), streams, s -> subscribeAsync(configs.get(s), handler));
         }
-        PartitionReader reader = new PartitionReader(redis, topology().inboundStream(), StreamConsumer.log);
+        // One handler pool for the partitions too, of as many threads as their pools had together (PoolShare).
+        PartitionReader reader = new PartitionReader(redis, topology().inboundStream(), StreamConsumer.log,
+                configs.values().stream().mapToInt(ConsumerConfig::concurrency).sum());
         Subscription sub = PartitionedSubscription.start(topology().inboundStream(), streams,
                 s -> subscribe(configs.get(s), handler, RawEntry::decode, reader));
         reader.start();

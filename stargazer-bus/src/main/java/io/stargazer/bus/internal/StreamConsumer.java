@@ -181,7 +181,7 @@ final class StreamConsumer implements Subscription {
                 bus.redis().code(), bus.config().dedupeWindow(), bus.redis().cluster());
         this.ownership = new Ownership(cfg.group(), cfg.consumerName(), bus.redis().code());
         this.idleSweep = new IdleConsumerSweep(bus, cfg.stream(), cfg.group(), cfg.consumerName(), cfg.consumerIdleLimit());
-        this.pool = new HandlerPool(cfg.concurrency(), "stargazer-handler-" + cfg.stream());
+        this.pool = shared != null ? shared.handlersFor(cfg) : new HandlerPool(cfg.concurrency(), "stargazer-handler-" + cfg.stream());
         this.lanes = new Lanes(pool);
         this.permits = new Semaphore(cfg.maxInFlight());
         this.heartbeatMillis = Math.max(10, cfg.claimIdle().toMillis() / 4);
