@@ -114,7 +114,13 @@ final class HandlerPool extends AbstractExecutorService {
         // The offer comes before this read and a parking thread lowers `awake` before it looks at the queue again
         // (both sequentially consistent), so either this sees nobody awake or that thread sees the task.
         if (awake.get() == 0 || !anyAwakeThreadFree(now)) {
-            if (wakeOne()) return;
+            if (wakeParked()) return;
+            // A thread on its way to sleep may have taken itself back for this task meanwhile (work): it runs it, so no
+            // thread is started for it.
+            if (awake.get() > 0 && anyAwakeThreadFree(now)) return;
+            synchronized (this) {
+                if (startInFreeSlot()) return;
+            }
         }
         if (watch == null || watching.get()) return;
         if (watching.compareAndSet(false, true)) LockSupport.unpark(watch);
@@ -137,6 +143,14 @@ final class HandlerPool extends AbstractExecutorService {
 
     /** Wakes a parked handler thread, or starts one while fewer than the pool's size run; false when none could be. */
     private boolean wakeOne() {
+        if (wakeParked()) return true;
+        synchronized (this) {
+            return startInFreeSlot();
+        }
+    }
+
+    /** Wakes a parked handler thread; false when none is parked. */
+    private boolean wakeParked() {
         for (int i = 0, n = started; i < n; i++) {
             Worker w = workers.get(i);
             if (w == null) continue;
@@ -146,9 +160,7 @@ final class HandlerPool extends AbstractExecutorService {
                 return true;
             }
         }
-        synchronized (this) {
-            return startInFreeSlot();
-        }
+        return false;
     }
 
     /** Starts a handler thread in a slot never used or whose thread has ended. Called holding {@code this}. */

@@ -43,6 +43,8 @@ final class PoolShare extends AbstractExecutorService {
     private final CountDownLatch terminated = new CountDownLatch(1);
     /** Tasks handed to the pool and not yet ended (run or skipped); guarded by {@code this}. */
     private int inPool;
+    /** Set once, by the call that terminates the share; guarded by {@code this}. */
+    private boolean terminating;
     private volatile int state = RUNNING;
 
     /** A pool given out in shares, shut down when the last share given out has terminated. */
@@ -55,6 +57,7 @@ final class PoolShare extends AbstractExecutorService {
         }
 
         PoolShare share(int limit, String name) {
+            if (pool.isShutdown()) throw new IllegalStateException(name + ": the pool of its partitions is shut down");
             live.incrementAndGet();
             return new PoolShare(pool, limit, name, () -> {
                 if (live.decrementAndGet() == 0) pool.shutdown();
@@ -85,13 +88,19 @@ final class PoolShare extends AbstractExecutorService {
         hand(task);
     }
 
-    /** Gives a task counted in {@link #inPool} to the pool; a pool that refuses it (shut down) ends it unrun. */
+    /** Gives a task counted in {@link #inPool} to the pool. */
     private void hand(Runnable task) {
         try {
             pool.execute(() -> run(task));
         } catch (RejectedExecutionException e) {
-            Runnable next = ended();
-            if (next != null) hand(next);
+            // Only a pool shut down refuses, and it is shut down after its last share terminated: not reached while
+            // this share runs. Its place is freed; what waits stays for shutdownNow to return.
+            boolean done;
+            synchronized (this) {
+                inPool--;
+                done = terminatesNow();
+            }
+            if (done) terminated();
             throw e;
         }
     }
@@ -100,7 +109,7 @@ final class PoolShare extends AbstractExecutorService {
         Thread me = Thread.currentThread();
         boolean skip;
         synchronized (this) {
-            skip = state == STOP;
+            skip = state == STOP; // shutdownNow came after the task was handed: it never runs
             if (!skip) running.add(me);
         }
         try {
@@ -108,7 +117,7 @@ final class PoolShare extends AbstractExecutorService {
         } finally {
             if (!skip) {
                 // Out of `running` under the lock shutdownNow interrupts under: no interrupt of this share's comes after.
-                // One that came before is cleared by the pool before the thread's next task (HandlerPool.work).
+                // One that came before is cleared by the pool before the thread's next task or its sleep (HandlerPool.work).
                 synchronized (this) {
                     running.remove(me);
                 }
@@ -127,15 +136,24 @@ final class PoolShare extends AbstractExecutorService {
             inPool--;
             done = terminatesNow();
         }
-        if (done) terminatedHook.run();
+        if (done) terminated();
         return null;
     }
 
     /** Under {@code this}: true once, when the share is shut down with nothing of it left to run. */
     private boolean terminatesNow() {
-        if (state == RUNNING || inPool > 0 || !waiting.isEmpty() || terminated.getCount() == 0) return false;
-        terminated.countDown();
+        if (state == RUNNING || inPool > 0 || !waiting.isEmpty() || terminating) return false;
+        terminating = true;
         return true;
+    }
+
+    /** The hook first, so that whoever awaits the last share's termination finds the pool shut down. */
+    private void terminated() {
+        try {
+            terminatedHook.run();
+        } finally {
+            terminated.countDown();
+        }
     }
 
     @Override
@@ -145,7 +163,7 @@ final class PoolShare extends AbstractExecutorService {
             if (state == RUNNING) state = SHUTDOWN;
             done = terminatesNow();
         }
-        if (done) terminatedHook.run();
+        if (done) terminated();
     }
 
     @Override
@@ -159,7 +177,7 @@ final class PoolShare extends AbstractExecutorService {
             for (Thread t : running) t.interrupt();
             done = terminatesNow();
         }
-        if (done) terminatedHook.run();
+        if (done) terminated();
         return unrun;
     }
 

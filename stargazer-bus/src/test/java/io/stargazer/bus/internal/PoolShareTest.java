@@ -114,11 +114,12 @@ class PoolShareTest {
 
     @Test
     void shutdownNowInterruptsOnlyItsOwnTasksAndDropsTheUnstarted() throws Exception {
-        pool = new HandlerPool(4, "test");
+        pool = new HandlerPool(3, "test");
         PoolShare stopping = share(2);
-        PoolShare other = share(2);
+        PoolShare other = share(3);
         CountDownLatch otherIn = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch otherDone = new CountDownLatch(1);
         AtomicBoolean otherInterrupted = new AtomicBoolean();
         other.execute(() -> {
             otherIn.countDown();
@@ -126,6 +127,8 @@ class PoolShareTest {
                 release.await();
             } catch (InterruptedException e) {
                 otherInterrupted.set(true);
+            } finally {
+                otherDone.countDown();
             }
         });
         assertThat(otherIn.await(10, TimeUnit.SECONDS)).isTrue();
@@ -139,6 +142,7 @@ class PoolShareTest {
                     Thread.sleep(60_000);
                 } catch (InterruptedException e) {
                     ownInterrupted.incrementAndGet();
+                    Thread.currentThread().interrupt(); // left set, as a handler may leave it
                 }
             });
         }
@@ -149,18 +153,26 @@ class PoolShareTest {
         assertThat(stopping.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
         assertThat(ownInterrupted.get()).isEqualTo(2);
         assertThat(laterRan.get()).isZero();
-        assertThat(otherInterrupted.get()).as("the other share's task").isFalse();
         release.countDown();
-        // A thread the stopped share interrupted carries no interrupt into the next share's task.
+        assertThat(otherDone.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(otherInterrupted.get()).as("the other share's task").isFalse();
+        // Three tasks that meet at a barrier run on all three threads of the pool, the two the stopped share
+        // interrupted among them: none of them starts interrupted.
+        java.util.concurrent.CyclicBarrier meet = new java.util.concurrent.CyclicBarrier(3);
         AtomicInteger interruptedAtStart = new AtomicInteger();
-        CountDownLatch after = new CountDownLatch(20);
-        for (int i = 0; i < 20; i++) {
+        CountDownLatch met = new CountDownLatch(3);
+        for (int i = 0; i < 3; i++) {
             other.execute(() -> {
                 if (Thread.currentThread().isInterrupted()) interruptedAtStart.incrementAndGet();
-                after.countDown();
+                try {
+                    meet.await(10, TimeUnit.SECONDS);
+                    met.countDown();
+                } catch (Exception e) {
+                    interruptedAtStart.incrementAndGet();
+                }
             });
         }
-        assertThat(after.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(met.await(10, TimeUnit.SECONDS)).isTrue();
         assertThat(interruptedAtStart.get()).isZero();
     }
 
@@ -199,7 +211,9 @@ class PoolShareTest {
         assertThat(pool.isShutdown()).isFalse();
         b.shutdown();
         assertThat(b.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(pool.isShutdown()).as("shut down by the time the last share's termination is seen").isTrue();
         assertThat(pool.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+        assertThatThrownBy(() -> shares.share(1, "c")).isInstanceOf(IllegalStateException.class);
     }
 
     private static void awaitQuietly(CountDownLatch latch) {
