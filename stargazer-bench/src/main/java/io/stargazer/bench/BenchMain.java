@@ -227,7 +227,9 @@ public final class BenchMain {
 
     /** Inbound throughput on one server and on a 3+3 cluster with 6 partitions (issue 8), in the same run. */
     private void cluster() throws Exception {
-        int n = ctx.quick ? 30_000 : 100_000;
+        // 300 000 a round: at 100 000 a round took about a second, and the rounds measured the JIT's progress more than
+        // the setups (one setup's figure moved 65 000-135 000 within one run); see ClusterRows.measure's warm-up.
+        int n = ctx.quick ? 30_000 : 300_000;
         progress("inbound on one server and on a local cluster, " + n + " messages each");
         String loadBefore = loadAverage();
         Sample[][] r = ClusterRows.measure(n, ROUNDS, this::progress);
@@ -236,8 +238,9 @@ public final class BenchMain {
             add(SEC_CLUSTER, "inbound publish (16 threads, async), " + setups[i], Result.STARGAZER, r[i][0], "msg/s", null);
             add(SEC_CLUSTER, "inbound publish + consume, " + setups[i], Result.STARGAZER, r[i][1], "msg/s", null);
         }
-        notes.add("Inbound on one server: 1 stream and 6 partitions alternated, " + ROUNDS + " rounds (medians, min–max); the cluster "
-                + "once after them; load " + loadBefore + " → " + loadAverage() + ".");
+        notes.add("Inbound on one server: 1 stream and 6 partitions alternated, " + ROUNDS + " rounds of " + n + " messages (medians, "
+                + "min–max), after 3 uncounted alternated runs of each; the cluster once after them; load " + loadBefore + " → "
+                + loadAverage() + ".");
         notes.add("Cluster rows: 16 publisher threads (256 in flight each) over 1000 channels, one worker consuming every "
                 + "partition; every server appendonly with fsync every second. All six cluster nodes share this machine's "
                 + "cores with the benchmark, so the cluster figure shows the cost of the cluster path here, not what separate "

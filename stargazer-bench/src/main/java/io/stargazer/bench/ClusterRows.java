@@ -29,6 +29,8 @@ final class ClusterRows {
     /** Publishes in flight per publishing thread; -Dbench.inboundWindow=N to see how the closed loop shapes the figures. */
     private static final int WINDOW = Integer.getInteger("bench.inboundWindow", 256);
     private static final int CHANNELS = 1000;
+    /** Uncounted runs of each single-server setup before the rounds (ProfileMain's rows show the JIT settles after 3 or 4). */
+    private static final int WARM_UP_RUNS = 3;
 
     private ClusterRows() {
     }
@@ -42,8 +44,12 @@ final class ClusterRows {
         double[][][] single = new double[2][2][rounds];
         try (RedisServerProcess server = appendOnlyServer()) {
             RedisUrl url = RedisUrl.parse(server.url());
-            run(url, 1, Math.min(messages, 20_000)); // warm-up
-            run(url, 6, Math.min(messages, 20_000));
+            // Warm-up, not counted: each setup's code compiled before the rounds (20 000 each left the first rounds
+            // measuring compilation: the setup compiled later lost), alternated as the rounds are.
+            for (int warm = 0; warm < WARM_UP_RUNS; warm++) {
+                run(url, 1, Math.min(messages, 100_000));
+                run(url, 6, Math.min(messages, 100_000));
+            }
             for (int round = 0; round < rounds; round++) {
                 for (int setup = 0; setup < 2; setup++) {
                     double[] r = run(url, setup == 0 ? 1 : 6, messages);
