@@ -183,10 +183,11 @@ public interface EventBus extends AutoCloseable {
      * Consumes every inbound stream with the worker group: the one stream, or each of the
      * {@code SG_INBOUND_PARTITIONS} partitions (see {@link Topology#inboundStreams()}). Each partition gets a
      * subscription of its own, configured by {@link #consumer(String, String)} and then {@code customize} (called
-     * once per partition, so {@code concurrency} and {@code maxInFlight} apply per partition) and its own handler
-     * pool; on a single server one reader thread reads every partition (one {@code XREADGROUP} for all), on a cluster
-     * each partition has a reader thread of its own. The handler is called on the pools, concurrently across partitions and channels,
-     * and may block. One channel maps to one partition, so per-channel order holds as with one stream. The result
+     * once per partition, so {@code concurrency} and {@code maxInFlight} apply per partition). On a cluster each
+     * partition has a reader thread and a handler pool of its own; on a single server one reader thread reads every
+     * partition (one {@code XREADGROUP} for all) and one handler pool, of as many threads as the partitions'
+     * {@code concurrency} adds up to, runs every partition's handlers, each partition at most its {@code concurrency}
+     * at once. The handler is called on the pool threads, concurrently across partitions and channels, and may block. One channel maps to one partition, so per-channel order holds as with one stream. The result
      * is one {@link Subscription}: its state is the worst of its parts, its stats their sum, its {@code stream()}
      * the base inbound name; {@link Subscription#partitions()} gives the parts; closing it closes every part at once.
      */
