@@ -75,10 +75,15 @@ final class ClusterRows {
     static Sample[] single(int partitions, int messages) throws Exception {
         try (RedisServerProcess server = appendOnlyServer()) {
             RedisUrl url = RedisUrl.parse(server.url());
-            run(url, partitions, Math.min(messages, 20_000));
+            run(url, partitions, warmUp(messages));
             double[] r = run(url, partitions, messages);
             return new Sample[] {Sample.of(r[0]), Sample.of(r[1])};
         }
+    }
+
+    /** The messages of {@link #single}'s uncounted warm-up run before its run of {@code messages}. */
+    static int warmUp(int messages) {
+        return Math.min(messages, 20_000);
     }
 
     /** A server for the inbound rows: appendonly, fsync every second. */

@@ -119,11 +119,12 @@ public final class ProfileMain {
                 }
                 case "inbound1", "inbound6" -> {
                     do {
+                        int messages = 100_000;
                         long cpu0 = CPU.getProcessCpuTime();
-                        Sample[] r = ClusterRows.single(row.equals("inbound1") ? 1 : 6, 100_000);
-                        // This JVM's CPU per message (its warm-up run of 20 000 included): steadier than the rate on a busy machine.
+                        Sample[] r = ClusterRows.single(row.equals("inbound1") ? 1 : 6, messages);
+                        // This JVM's CPU per message, single's warm-up run included: steadier than the rate on a busy machine.
                         System.out.printf(java.util.Locale.ROOT, "%s: publish %.0f, end to end %.0f msg/s, %.2f µs CPU per message%n", row,
-                                r[0].median(), r[1].median(), (CPU.getProcessCpuTime() - cpu0) / 1e3 / 120_000);
+                                r[0].median(), r[1].median(), (CPU.getProcessCpuTime() - cpu0) / 1e3 / (messages + ClusterRows.warmUp(messages)));
                     } while (System.nanoTime() < end);
                 }
                 // The publishers alone (no worker) on one appendonly server: 1 stream and 6 partitions alternated, or one

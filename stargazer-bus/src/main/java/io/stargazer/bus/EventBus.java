@@ -187,7 +187,8 @@ public interface EventBus extends AutoCloseable {
      * partition has a reader thread and a handler pool of its own; on a single server one reader thread reads every
      * partition (one {@code XREADGROUP} for all) and one handler pool, of as many threads as the partitions'
      * {@code concurrency} adds up to, runs every partition's handlers, each partition at most its {@code concurrency}
-     * at once. The handler is called on the pool threads, concurrently across partitions and channels, and may block. One channel maps to one partition, so per-channel order holds as with one stream. The result
+     * at once. The handler is called on the pool threads, concurrently across partitions and channels, and may block.
+     * One channel maps to one partition, so per-channel order holds as with one stream. The result
      * is one {@link Subscription}: its state is the worst of its parts, its stats their sum, its {@code stream()}
      * the base inbound name; {@link Subscription#partitions()} gives the parts; closing it closes every part at once.
      */

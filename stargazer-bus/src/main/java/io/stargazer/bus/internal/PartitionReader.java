@@ -32,7 +32,8 @@ import org.slf4j.Logger;
  * <p>Threads: the reader, {@code stargazer-reader-<inbound stream>} ({@link ReaderLoop}), on which every partition's
  * reader work runs, as it ran on the partition's own reader thread; the handler pool's, {@code
  * stargazer-handler-<inbound stream>-N} and {@code -watch} ({@link HandlerPool}), on which every partition's handlers
- * run. {@link #leave} and the accessors may be called from any thread. A partition with fewer free in-flight places than a quarter of a batch is left out of a read, and the read
+ * run. {@link #leave} and the accessors may be called from any thread. A partition with fewer free in-flight places
+ * than a quarter of a batch is left out of a read, and the read
  * then blocks at most {@value #SHORT_BLOCK_MS} ms, so it is read again soon after its handlers free places; with none
  * ready the reader polls, 1 ms doubling to {@value #MAX_POLL_MS} ms.
  *

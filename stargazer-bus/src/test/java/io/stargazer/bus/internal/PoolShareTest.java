@@ -135,11 +135,12 @@ class PoolShareTest {
         CountDownLatch ownIn = new CountDownLatch(2);
         AtomicInteger ownInterrupted = new AtomicInteger();
         AtomicInteger laterRan = new AtomicInteger();
+        CountDownLatch neverReleased = new CountDownLatch(1); // they wait for the interrupt alone
         for (int i = 0; i < 2; i++) {
             stopping.execute(() -> {
                 ownIn.countDown();
                 try {
-                    Thread.sleep(60_000);
+                    neverReleased.await();
                 } catch (InterruptedException e) {
                     ownInterrupted.incrementAndGet();
                     Thread.currentThread().interrupt(); // left set, as a handler may leave it
