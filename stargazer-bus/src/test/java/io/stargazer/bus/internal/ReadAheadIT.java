@@ -22,6 +22,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -146,33 +147,46 @@ class ReadAheadIT {
     }
 
     /**
-     * A pause in the middle of a backlog, with reads ahead on the wire: once the consumer says PAUSED and has settled
-     * what it held, the group hands out nothing more (its last-delivered id stays put), and after the resume every entry
-     * is handled once, in its channel's order. The handler is quick, so in-flight places are free whenever a batch comes
-     * back and the reads ahead would go on chaining through the pause if nothing stopped them (checked: with the pause
-     * left out of both of read-ahead's guards, the group's last-delivered id moves while paused and this test fails). A
-     * regression test for read-ahead and pausing, not a test of a bug found.
+     * A pause in the middle of a backlog, with reads ahead on the wire: once the consumer says PAUSED it settles what it
+     * held within 10 s, then the group hands out nothing more (its last-delivered id stays put), and after the resume
+     * every entry is handled once, in its channel's order. The handler is quick, so in-flight places are free whenever a
+     * batch comes back and the reads ahead would go on chaining through the pause if nothing stopped them (checked: with
+     * the pause left out of both of read-ahead's guards, the chain goes on a read per paused turn until the next claim
+     * check, 15 s after the subscription started, and the settle does not come within its 10 s). A regression test for
+     * read-ahead and pausing.
+     *
+     * <p>The pause is set by the 2 000th handling itself, and the backlog is 500 000 entries: the consumer sees the flag
+     * only at its next pause check (every 500 ms), handling on at full speed meanwhile (33 068 handled when it had
+     * settled, in a run here). With the pause set by the test thread once it saw 2 000 handled, and a backlog of
+     * 100 000, the consumer (keeping both cores busy, the test thread waiting for one) had handled them all before its
+     * check saw the flag (CI of b5c96ae: "expecting 100000 to be less than 100000").
      */
     @Test
     void aPauseInTheMiddleOfABacklogStopsTheReadsAheadAndTheResumeLosesNothing() {
-        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        EventBus bus = closer.add(TestRedis.bus(TestRedis.config(NodeRole.STANDALONE).streamMaxlen(1_000_000).build()));
         Topology t = bus.topology();
         String in = t.inboundStream();
         String group = t.workerGroup();
-        int total = 100_000; // a backlog that lasts past the pause check (every 500 ms) at full speed
+        int total = 500_000; // past what the consumer handles between the flag and its next pause check (class comment)
         bus.ensureGroup(in, group);
         backlog(bus, in, total);
         Map<String, List<Long>> seen = new ConcurrentHashMap<>();
         AtomicInteger handled = new AtomicInteger();
+        CompletableFuture<Boolean> pausedByHandler = new CompletableFuture<>();
         Subscription sub = closer.add(bus.subscribe(ConsumerConfig.builder(in, group).consumerName("c").batchSize(50)
                 .maxInFlight(200).concurrency(4).build(), d -> {
                     seen(seen, d.envelope());
-                    handled.incrementAndGet();
+                    if (handled.incrementAndGet() == 2000) {
+                        try {
+                            pausedByHandler.complete(bus.pause(in, group));
+                        } catch (RuntimeException e) {
+                            pausedByHandler.completeExceptionally(e);
+                        }
+                    }
                 }));
-        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(1)).until(() -> handled.get() >= 2000);
-        assertThat(bus.pause(in, group)).isTrue();
+        assertThat(pausedByHandler).succeedsWithin(Duration.ofSeconds(60)).isEqualTo(true);
         try (RawRedis raw = new RawRedis(TestRedis.url())) {
-            await().atMost(Duration.ofSeconds(30)).until(() -> sub.state() == Subscription.State.PAUSED && sub.stats().inFlight() == 0
+            await().atMost(Duration.ofSeconds(10)).until(() -> sub.state() == Subscription.State.PAUSED && sub.stats().inFlight() == 0
                     && raw.sync().xpending(b(in), b(group)).getCount() == 0);
             String at = lastDelivered(bus, in, group);
             int handledAt = handled.get();
