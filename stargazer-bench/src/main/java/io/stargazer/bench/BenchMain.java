@@ -239,7 +239,7 @@ public final class BenchMain {
             add(SEC_CLUSTER, "inbound publish + consume, " + setups[i], Result.STARGAZER, r[i][1], "msg/s", null);
         }
         notes.add("Inbound on one server: 1 stream and 6 partitions alternated, " + ROUNDS + " rounds of " + n + " messages (medians, "
-                + "min–max), after 3 uncounted alternated runs of each; the cluster once after them; load " + loadBefore + " → "
+                + "min–max), after 3 uncounted alternated runs of each, every run on the server emptied and its AOF rewritten first; the cluster once after them; load " + loadBefore + " → "
                 + loadAverage() + ".");
         notes.add("Cluster rows: 16 publisher threads (256 in flight each) over 1000 channels, one worker consuming every "
                 + "partition; every server appendonly with fsync every second. All six cluster nodes share this machine's "

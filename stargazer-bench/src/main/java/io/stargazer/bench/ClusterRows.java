@@ -37,21 +37,27 @@ final class ClusterRows {
 
     /**
      * {publish, end to end} msg/s for the three setups, in that order: single 1 stream, single 6 partitions, cluster.
-     * The two single-server setups run alternately ({@code rounds} rounds, 1 stream then 6 partitions) on one server;
-     * the cluster once after them.
+     * The two single-server setups run alternately ({@code rounds} rounds, 1 stream then 6 partitions) on one server,
+     * each run on it emptied and its AOF rewritten ({@link #freshStart}); the cluster once after them.
      */
     static Sample[][] measure(int messages, int rounds, java.util.function.Consumer<String> progress) throws Exception {
         double[][][] single = new double[2][2][rounds];
+        io.lettuce.core.RedisClient admin = null;
         try (RedisServerProcess server = appendOnlyServer()) {
             RedisUrl url = RedisUrl.parse(server.url());
+            admin = io.lettuce.core.RedisClient.create(server.url());
+            var adminConn = admin.connect().sync();
             // Warm-up, not counted: each setup's code compiled before the rounds (20 000 each left the first rounds
             // measuring compilation: the setup compiled later lost), alternated as the rounds are.
             for (int warm = 0; warm < WARM_UP_RUNS; warm++) {
+                freshStart(adminConn);
                 run(url, 1, Math.min(messages, 100_000));
+                freshStart(adminConn);
                 run(url, 6, Math.min(messages, 100_000));
             }
             for (int round = 0; round < rounds; round++) {
                 for (int setup = 0; setup < 2; setup++) {
+                    freshStart(adminConn);
                     double[] r = run(url, setup == 0 ? 1 : 6, messages);
                     single[setup][0][round] = r[0];
                     single[setup][1][round] = r[1];
@@ -60,6 +66,8 @@ final class ClusterRows {
                         + "(publish / end to end)", round + 1, rounds, single[0][0][round], single[0][1][round], single[1][0][round],
                         single[1][1][round]));
             }
+        } finally {
+            if (admin != null) admin.shutdown();
         }
         double[] cluster;
         try (RedisClusterProcess c = RedisClusterProcess.builder().start()) {
@@ -69,6 +77,29 @@ final class ClusterRows {
         }
         return new Sample[][] {{Sample.of(single[0][0]), Sample.of(single[0][1])}, {Sample.of(single[1][0]), Sample.of(single[1][1])},
                 {Sample.of(cluster[0]), Sample.of(cluster[1])}};
+    }
+
+    /**
+     * Empties the server and rewrites its append-only file, waiting for the rewrite to end, so that every run starts from
+     * the same server: without it each run's 300 000 entries stayed, and the AOF, doubling past its last rewrite every
+     * second run, was rewritten (a fork writing the whole, growing dataset) during the 6 partitions' run of each round,
+     * never the single stream's (INFO persistence after each run; bench/profile-notes.md). A run still has the rewrites
+     * its own writes bring, as a server in use has.
+     */
+    static void freshStart(io.lettuce.core.api.sync.RedisCommands<String, String> admin) throws InterruptedException {
+        admin.flushall();
+        try {
+            admin.bgrewriteaof();
+        } catch (io.lettuce.core.RedisCommandExecutionException alreadyRunning) {
+            // one in progress: waited for below (it rewrites the dataset as it was when it began)
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) { // BGREWRITEAOF has forked (in progress) or scheduled it by the time it answers
+            String info = admin.info("persistence");
+            if (info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")) return;
+            if (System.nanoTime() > deadline) throw new IllegalStateException("the AOF rewrite did not end within 60 s: " + info);
+            Thread.sleep(10);
+        }
     }
 
     /** One server (appendonly, fsync every second) with {@code partitions} inbound partitions: {publish, end to end}, once. */
@@ -96,6 +127,55 @@ final class ClusterRows {
     }
 
     /**
+     * Publishes message {@code from}, {@code from + step}, ... below {@code messages} asynchronously, at most
+     * {@code window} unanswered, and returns once all are answered; failures counted in {@code errors}.
+     */
+    private static void publish(EventBus publisher, int from, int step, int messages, int window, AtomicLong errors) {
+        Semaphore unanswered = new Semaphore(window);
+        for (int i = from; i < messages; i += step) {
+            unanswered.acquireUninterruptibly();
+            publisher.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "ch-" + (i % CHANNELS),
+                    "content", "message number " + i + " with some text to make it a typical chat line", "seq", i))
+                    .whenComplete((id, e) -> {
+                        if (e != null) errors.incrementAndGet();
+                        unanswered.release();
+                    });
+        }
+        unanswered.acquireUninterruptibly(window);
+    }
+
+    /**
+     * {@code messages} published with no worker, then one worker (as {@link #run}'s) consumes them: {msg/s, this JVM's
+     * CPU µs per message} while it consumes (ProfileMain's {@code inbound-worker-alone}).
+     */
+    static double[] consumeBacklog(RedisUrl url, int partitions, int messages) throws Exception {
+        Topology t = Topology.builder().namespace("bench-" + System.nanoTime()).inboundPartitions(partitions).build();
+        BusConfig workerConfig = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("bench-worker")
+                .streamMaxlen(Math.max(1000, messages * 2L)).build();
+        try (EventBus worker = EventBus.connect(url, workerConfig);
+             EventBus publisher = EventBus.connect(url, workerConfig.toBuilder().role(NodeRole.GATEWAY).nodeId("bench-pub").build())) {
+            worker.ensureStreams();
+            AtomicLong errors = new AtomicLong();
+            publish(publisher, 0, 1, messages, PUBLISHERS * WINDOW, errors);
+            if (errors.get() > 0) throw new IllegalStateException(errors.get() + " publish errors");
+            var cpu = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+            LongAdder handled = new LongAdder();
+            CountDownLatch allHandled = new CountDownLatch(1);
+            long cpu0 = cpu.getProcessCpuTime();
+            long t0 = System.nanoTime();
+            Subscription sub = worker.subscribeInbound(b -> b.concurrency(4).batchSize(256), d -> {
+                handled.increment();
+                if (handled.sum() == messages) allHandled.countDown();
+            });
+            if (!allHandled.await(120, TimeUnit.SECONDS)) throw new IllegalStateException(handled.sum() + " of " + messages + " handled");
+            long nanos = System.nanoTime() - t0;
+            long cpuNanos = cpu.getProcessCpuTime() - cpu0;
+            sub.close();
+            return new double[] {messages / (nanos / 1e9), cpuNanos / 1e3 / messages};
+        }
+    }
+
+    /**
      * {@code consume} false: the publishers alone, no worker (the end-to-end figure is then NaN), to tell what
      * partitioning costs publishing from what the worker's share of the cores takes from it.
      */
@@ -118,17 +198,7 @@ final class ClusterRows {
             for (int p = 0; p < PUBLISHERS; p++) {
                 int me = p;
                 new Thread(() -> {
-                    Semaphore window = new Semaphore(WINDOW);
-                    for (int i = me; i < messages; i += PUBLISHERS) {
-                        window.acquireUninterruptibly();
-                        publisher.publishInboundAsync(Envelope.of("platform", "webchat", "channel_id", "ch-" + (i % CHANNELS),
-                                "content", "message number " + i + " with some text to make it a typical chat line", "seq", i))
-                                .whenComplete((id, e) -> {
-                                    if (e != null) errors.incrementAndGet();
-                                    window.release();
-                                });
-                    }
-                    window.acquireUninterruptibly(WINDOW);
+                    publish(publisher, me, PUBLISHERS, messages, WINDOW, errors);
                     published.countDown();
                 }, "bench-publisher-" + p).start();
             }

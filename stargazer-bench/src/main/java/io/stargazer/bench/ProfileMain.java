@@ -12,7 +12,10 @@ import java.time.Duration;
  * (10 000 in flight), {@code consume} (a backlog of
  * 1 000 000, repeated), {@code inbound1} / {@code inbound6} (the inbound rows, repeated), {@code inbound-publish-only} (1
  * stream and 6 partitions alternated, the publishers without a worker), {@code inbound1-alone} / {@code inbound6-alone}
- * (one of those setups per JVM, for its kernel time and context switches), {@code inbound-commands} (the
+ * (one of those setups per JVM, for its kernel time and context switches), {@code inbound-worker-alone} (1 stream and 6
+ * partitions alternated: a backlog published with no worker, then the worker alone consumes it), {@code inbound-cpu}
+ * (the row's runs alternated on one server emptied before each, with this JVM's and the server's CPU per message),
+ * {@code inbound-commands} (the
  * server's commands per message with 1 and with 6 partitions, from INFO commandstats). Starts its own redis-server
  * (or uses REDIS_URL) and prints the row's figure; e.g. with
  * {@code JAVA_OPTS=-XX:StartFlightRecording=filename=pub1.jfr,settings=profile}, then
@@ -74,6 +77,71 @@ public final class ProfileMain {
         }
     }
 
+    /**
+     * The worker alone: {@code messages} published with no worker, then consumed by one worker subscribing to every
+     * inbound partition (as {@link ClusterRows#run}'s), for each of {@code setups} in turn until {@code end}: the rate
+     * and this JVM's CPU per message while it consumes, to read what partitioning costs the consuming side apart.
+     */
+    private static void workerAlone(int[] setups, int messages, long end) throws Exception {
+        try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
+            io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
+            boolean warm = true;
+            do {
+                for (int partitions : setups) {
+                    double[] r = ClusterRows.consumeBacklog(u, partitions, warm ? 50_000 : messages);
+                    if (!warm) {
+                        System.out.printf(java.util.Locale.ROOT, "%d partitions, worker alone: %.0f msg/s, %.2f µs CPU per message%n",
+                                partitions, r[0], r[1]);
+                    }
+                }
+                warm = false;
+            } while (System.nanoTime() < end);
+        }
+    }
+
+    /**
+     * The inbound row's runs, 1 stream and 6 partitions alternated on one server emptied before each run (as the row):
+     * the rate, and the CPU per message of this JVM and of the redis-server process (its /proc/PID/stat) apart.
+     */
+    private static void inboundCpu(int messages, long end) throws Exception {
+        try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
+            io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
+            io.lettuce.core.RedisClient admin = io.lettuce.core.RedisClient.create(s.url());
+            try {
+                var conn = admin.connect().sync();
+                int run = 0;
+                do {
+                    for (int partitions : SETUPS) {
+                        ClusterRows.freshStart(conn);
+                        long cpu0 = CPU.getProcessCpuTime();
+                        long server0 = processCpuNanos(s.pid());
+                        double[] r = ClusterRows.run(u, partitions, run < 6 ? 100_000 : messages);
+                        long jvm = CPU.getProcessCpuTime() - cpu0;
+                        long server = processCpuNanos(s.pid()) - server0;
+                        if (run >= 6) {
+                            System.out.printf(java.util.Locale.ROOT, "%d partitions: publish %.0f, end to end %.0f msg/s; CPU per message: JVM %.2f µs, "
+                                    + "redis-server %.2f µs%n", partitions, r[0], r[1], jvm / 1e3 / messages, server / 1e3 / messages);
+                        }
+                        run++;
+                    }
+                } while (System.nanoTime() < end || run < 8);
+            } finally {
+                admin.shutdown();
+            }
+        }
+    }
+
+    /** The setups of {@code inbound-cpu}: -Dbench.setups=6 for one alone (a profile of it), default 1 and 6. */
+    private static final int[] SETUPS = java.util.Arrays.stream(System.getProperty("bench.setups", "1,6").split(","))
+            .mapToInt(Integer::parseInt).toArray();
+
+    /** User and system CPU of process {@code pid} so far ({@code /proc/PID/stat}, clock ticks of 10 ms on Linux). */
+    private static long processCpuNanos(long pid) throws java.io.IOException {
+        String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L; // utime, stime (fields 14, 15)
+    }
+
     public static void main(String[] args) throws Exception {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         String row = args[0];
@@ -132,6 +200,8 @@ public final class ProfileMain {
                 case "inbound-publish-only" -> publishersAlone(new int[] {1, 6}, 200_000, end);
                 case "inbound1-alone" -> publishersAlone(new int[] {1}, 300_000, end);
                 case "inbound6-alone" -> publishersAlone(new int[] {6}, 300_000, end);
+                case "inbound-worker-alone" -> workerAlone(new int[] {1, 6}, 300_000, end);
+                case "inbound-cpu" -> inboundCpu(300_000, end);
                 case "inbound-commands" -> {
                     for (int partitions : new int[] {1, 6, 1, 6}) commandsPerMessage(partitions, 100_000);
                 }
