@@ -74,6 +74,12 @@ public final class Topology {
     private final int alsoInboundPartitions;
     private final String outboxPrefix;
     private final String relayGroup;
+    /**
+     * {@link #inboundStreams()}, named once: an inbound publish looks its partition up here, and looking it up in
+     * {@link #PARTITION_NAMES} by a key built for each publish took a tenth of a microsecond of each (a profile of the
+     * 6-partition row: bench/profile-notes.md).
+     */
+    private final List<String> inboundStreamNames;
 
     /** Every name was checked by the builder's setter when it was set, the pair by {@link Builder#build()}. */
     private Topology(Builder b) {
@@ -89,6 +95,8 @@ public final class Topology {
         this.alsoInboundPartitions = b.alsoInboundPartitions;
         this.outboxPrefix = b.outboxPrefix;
         this.relayGroup = b.relayGroup;
+        this.inboundStreamNames = inboundPartitions == 1 ? List.of(inboundStream)
+                : PARTITION_NAMES.computeIfAbsent(inboundPartitions + "|" + inboundStream, k -> partitionNames(inboundStream, inboundPartitions));
     }
 
     /** The inbound stream gateways publish to ({@code SG_INBOUND_STREAM}); its partitions' base name when partitioned. */
@@ -353,11 +361,7 @@ public final class Topology {
 
     /** Every inbound stream: the one stream, or the N partitions in order (see the class comment for their names). */
     public List<String> inboundStreams() {
-        if (inboundPartitions == 1) {
-            return List.of(inboundStream);
-        }
-        return PARTITION_NAMES.computeIfAbsent(inboundPartitions + "|" + inboundStream,
-                k -> partitionNames(inboundStream, inboundPartitions));
+        return inboundStreamNames;
     }
 
     /** The inbound stream an envelope of this channel goes to (the one stream when not partitioned). */
