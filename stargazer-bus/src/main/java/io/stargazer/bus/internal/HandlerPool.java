@@ -209,7 +209,7 @@ final class HandlerPool extends AbstractExecutorService {
                         Thread.currentThread().interrupt();
                     }
                     me.busySince = System.nanoTime();
-                    run(q.task);
+                    runReporting(q.task);
                     me.busySince = NOT_IN_A_TASK;
                     continue;
                 }
@@ -250,7 +250,8 @@ final class HandlerPool extends AbstractExecutorService {
         tryTerminate();
     }
 
-    private static void run(Runnable task) {
+    /** Runs {@code task}; what it throws goes to the thread's uncaught-exception handler, and the thread goes on. */
+    static void runReporting(Runnable task) {
         try {
             task.run();
         } catch (Throwable t) {

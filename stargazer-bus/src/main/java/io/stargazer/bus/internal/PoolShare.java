@@ -22,7 +22,8 @@ import java.util.concurrent.TimeUnit;
  * pool's threads, as it held its own pool's; the pool has the sum of the partitions' limits. {@link #shutdown} lets the
  * share's submitted tasks run and refuses new ones; {@link #shutdownNow} drops those not started (a task the pool
  * starts after it returns does not run) and interrupts the threads running the share's tasks, no other; termination
- * is the share's tasks all ended. When the last share of the pool has terminated, the pool shuts down.
+ * is the share's tasks all ended. When the last share of the pool has terminated, the pool shuts down. A thread that
+ * ends one of the share's tasks runs its waiting ones after it, in order ({@link #run}).
  *
  * <p>Threads: none of its own. {@link #execute} may be called from any thread (the reader, a handler thread, a Redis
  * I/O thread completing a stage); it holds this share's lock for a few field updates only, and never waits.
@@ -105,39 +106,42 @@ final class PoolShare extends AbstractExecutorService {
         }
     }
 
+    /**
+     * Runs {@code task}, then the share's waiting tasks one after another on this thread while there are any: each would
+     * otherwise be handed back to the pool (a queue and a look for a free thread per task, the handler threads' largest
+     * extra over one stream's in a profile of the 6-partition row: bench/profile-notes.md). The share's place in the
+     * pool passes from one to the next, so it still holds at most {@code limit} threads; the pool has a thread for every
+     * place, so no other share waits for this one's chain.
+     */
     private void run(Runnable task) {
         Thread me = Thread.currentThread();
-        boolean skip;
-        synchronized (this) {
-            skip = state == STOP; // shutdownNow came after the task was handed: it never runs
-            if (!skip) running.add(me);
-        }
-        try {
-            if (!skip) task.run(); // what it throws goes to the pool, which reports it
-        } finally {
+        Runnable current = task;
+        boolean first = true;
+        while (current != null) {
+            boolean skip;
+            synchronized (this) {
+                skip = state == STOP; // shutdownNow came after the task was handed: it never runs
+                if (!skip) running.add(me);
+            }
             if (!skip) {
-                // Out of `running` under the lock shutdownNow interrupts under: no interrupt of this share's comes after.
-                // One that came before is cleared by the pool before the thread's next task or its sleep (HandlerPool.work).
-                synchronized (this) {
-                    running.remove(me);
+                // As the pool does before each task: an interrupt the last task left set is not this one's (one of this
+                // share's shutdownNow would have stopped it above).
+                if (!first) Thread.interrupted();
+                HandlerPool.runReporting(current);
+            }
+            first = false;
+            boolean done = false;
+            // Out of `running` under the lock shutdownNow interrupts under: no interrupt of this share's comes after.
+            synchronized (this) {
+                if (!skip) running.remove(me);
+                current = state == STOP ? null : waiting.poll();
+                if (current == null) {
+                    inPool--;
+                    done = terminatesNow();
                 }
             }
-            Runnable next = ended();
-            if (next != null) hand(next);
+            if (done) terminated();
         }
-    }
-
-    /** A task handed to the pool has ended: returns the next waiting one, which takes its place, or null. */
-    private Runnable ended() {
-        boolean done;
-        synchronized (this) {
-            Runnable next = state == STOP ? null : waiting.poll();
-            if (next != null) return next;
-            inPool--;
-            done = terminatesNow();
-        }
-        if (done) terminated();
-        return null;
     }
 
     /** Under {@code this}: true once, when the share is shut down with nothing of it left to run. */

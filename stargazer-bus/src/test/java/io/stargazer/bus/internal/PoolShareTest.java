@@ -217,6 +217,55 @@ class PoolShareTest {
         assertThatThrownBy(() -> shares.share(1, "c")).isInstanceOf(IllegalStateException.class);
     }
 
+    /**
+     * A share runs its waiting tasks on the thread that finished one (a chain), and an interrupt a task leaves set does
+     * not carry into the next task of the chain, as the pool clears it before each of its own tasks.
+     */
+    @Test
+    void anInterruptATaskLeavesSetDoesNotCarryIntoTheNextTaskOfItsShare() {
+        pool = new HandlerPool(1, "test", TimeUnit.HOURS.toNanos(1), false);
+        PoolShare s = share(1);
+        CountDownLatch go = new CountDownLatch(1);
+        List<Boolean> interruptedAtStart = java.util.Collections.synchronizedList(new ArrayList<>());
+        s.execute(() -> {
+            awaitQuietly(go);
+            Thread.currentThread().interrupt(); // left set, as a handler may leave it
+        });
+        for (int i = 0; i < 3; i++) {
+            s.execute(() -> {
+                interruptedAtStart.add(Thread.currentThread().isInterrupted());
+                Thread.currentThread().interrupt();
+            });
+        }
+        go.countDown();
+        await().atMost(10, TimeUnit.SECONDS).until(() -> interruptedAtStart.size() == 3);
+        assertThat(interruptedAtStart).containsExactly(false, false, false);
+    }
+
+    /**
+     * A share's chain of waiting tasks on one thread keeps no other share waiting past the pool's look for a slow thread
+     * ({@code helpAfter}): the pool has a thread for each place of every share, and a thread in a chain is busy.
+     */
+    @Test
+    void aLongChainOfOneShareKeepsNoOtherShareWaiting() {
+        pool = new HandlerPool(2, "test", TimeUnit.MILLISECONDS.toNanos(1), true);
+        PoolShare busy = share(1);
+        PoolShare other = share(1);
+        AtomicInteger busyDone = new AtomicInteger();
+        for (int i = 0; i < 200; i++) {
+            busy.execute(() -> {
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+                busyDone.incrementAndGet();
+            });
+        }
+        await().atMost(10, TimeUnit.SECONDS).until(() -> busyDone.get() >= 2);
+        AtomicBoolean otherRan = new AtomicBoolean();
+        other.execute(() -> otherRan.set(true));
+        // The busy share's chain takes 2 s; the other share's task runs on the pool's other thread long before.
+        await().atMost(10, TimeUnit.SECONDS).until(otherRan::get);
+        assertThat(busyDone.get()).as("the other share's task ran while the chain went on").isLessThan(200);
+    }
+
     private static void awaitQuietly(CountDownLatch latch) {
         try {
             latch.await();
