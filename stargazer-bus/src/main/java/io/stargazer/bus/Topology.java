@@ -437,6 +437,7 @@ public final class Topology {
         }
         for (int i = 0; i < value.length(); i++) {
             char c = value.charAt(i);
+            if (c > ' ' && c < 0x7f) continue; // printable ASCII, nearly every name: checked on every publish
             if (Character.isWhitespace(c) || Character.isISOControl(c) || Character.isSpaceChar(c)) {
                 throw new ConfigException(setting, "'" + Settings.printable(value)
                         + "' contains white space or a control character at position " + i);

@@ -617,7 +617,25 @@ final class StreamPublisher {
     private void leave(List<Pending> items) {
         leave(items.size());
         if (spanning) {
-            for (Pending p : items) p.owner.spanLeft(1);
+            // One update of each stream's count per batch, not one per publish: the publishing threads count into the
+            // same counters (viaSpan), and a decrement per publish was a tenth of a microsecond of each on the I/O thread
+            // (a JFR of the 6-partition row: bench/profile-notes.md). A stream's count reaches 0 as it did.
+            StreamPublisher[] owners = new StreamPublisher[8];
+            int[] counts = new int[8];
+            int k = 0;
+            for (Pending p : items) {
+                int i = 0;
+                while (i < k && owners[i] != p.owner) i++;
+                if (i == k) {
+                    if (k == owners.length) {
+                        owners = java.util.Arrays.copyOf(owners, 2 * k);
+                        counts = java.util.Arrays.copyOf(counts, 2 * k);
+                    }
+                    owners[k++] = p.owner;
+                }
+                counts[i]++;
+            }
+            for (int i = 0; i < k; i++) owners[i].spanLeft(counts[i]);
         }
     }
 
