@@ -118,18 +118,17 @@ final class PoolShare extends AbstractExecutorService {
         Runnable current = task;
         boolean first = true;
         while (current != null) {
+            // As the pool does before each task: an interrupt the last task left set is not this one's. Cleared before
+            // the thread counts as running this share's task, so that one of this share's shutdownNow, which may come
+            // right after, stays set for the task.
+            if (!first) Thread.interrupted();
+            first = false;
             boolean skip;
             synchronized (this) {
                 skip = state == STOP; // shutdownNow came after the task was handed: it never runs
                 if (!skip) running.add(me);
             }
-            if (!skip) {
-                // As the pool does before each task: an interrupt the last task left set is not this one's (one of this
-                // share's shutdownNow would have stopped it above).
-                if (!first) Thread.interrupted();
-                HandlerPool.runReporting(current);
-            }
-            first = false;
+            if (!skip) HandlerPool.runReporting(current);
             boolean done = false;
             // Out of `running` under the lock shutdownNow interrupts under: no interrupt of this share's comes after.
             synchronized (this) {
