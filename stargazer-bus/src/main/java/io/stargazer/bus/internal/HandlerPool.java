@@ -336,6 +336,14 @@ final class HandlerPool extends AbstractExecutorService {
         if (watch != null) LockSupport.unpark(watch);
     }
 
+    /**
+     * Whether a task waits in the pool's queue: one that a thread's own chain of work ({@link PoolShare}) must not
+     * pass, since {@link #execute} queued it for a thread it took to be free.
+     */
+    boolean hasQueued() {
+        return !queue.isEmpty();
+    }
+
     @Override
     public boolean isShutdown() {
         return state != RUNNING;

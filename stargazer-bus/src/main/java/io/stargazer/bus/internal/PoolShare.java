@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
  * share's submitted tasks run and refuses new ones; {@link #shutdownNow} drops those not started (a task the pool
  * starts after it returns does not run) and interrupts the threads running the share's tasks, no other; termination
  * is the share's tasks all ended. When the last share of the pool has terminated, the pool shuts down. A thread that
- * ends one of the share's tasks runs its waiting ones after it, in order ({@link #run}).
+ * ends one of the share's tasks runs its waiting ones after it, in order, while no task waits in the pool ({@link #run}).
  *
  * <p>Threads: none of its own. {@link #execute} may be called from any thread (the reader, a handler thread, a Redis
  * I/O thread completing a stage); it holds this share's lock for a few field updates only, and never waits.
@@ -107,11 +107,13 @@ final class PoolShare extends AbstractExecutorService {
     }
 
     /**
-     * Runs {@code task}, then the share's waiting tasks one after another on this thread while there are any: each would
-     * otherwise be handed back to the pool (a queue and a look for a free thread per task, the handler threads' largest
-     * extra over one stream's in a profile of the 6-partition row: bench/profile-notes.md). The share's place in the
-     * pool passes from one to the next, so it still holds at most {@code limit} threads; the pool has a thread for every
-     * place, so no other share waits for this one's chain.
+     * Runs {@code task}, then the share's waiting tasks one after another on this thread while there are any and nothing
+     * waits in the pool: each would otherwise be handed back to the pool (a queue and a look for a free thread per task,
+     * the handler threads' largest extra over one stream's in a profile of the 6-partition row: bench/profile-notes.md).
+     * The share's place in the pool passes from one to the next, so it still holds at most {@code limit} threads. A task
+     * waiting in the pool was queued for a thread the pool took to be free, perhaps this one (a thread is taken to be
+     * free for the first {@code helpAfter} of a task): the next one of the share is then handed back to the pool, behind
+     * it, as before, rather than run ahead of it.
      */
     private void run(Runnable task) {
         Thread me = Thread.currentThread();
@@ -140,6 +142,10 @@ final class PoolShare extends AbstractExecutorService {
                 }
             }
             if (done) terminated();
+            if (current != null && pool.hasQueued()) {
+                hand(current); // its place with it
+                return;
+            }
         }
     }
 
