@@ -85,9 +85,13 @@ public final class ProfileMain {
     private static void workerAlone(int[] setups, int messages, long end) throws Exception {
         try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
             io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
+            io.lettuce.core.RedisClient admin = io.lettuce.core.RedisClient.create(s.url());
+            var conn = admin.connect().sync();
             boolean warm = true;
+            try {
             do {
                 for (int partitions : setups) {
+                    ClusterRows.freshStart(conn);
                     double[] r = ClusterRows.consumeBacklog(u, partitions, warm ? 50_000 : messages);
                     if (!warm) {
                         System.out.printf(java.util.Locale.ROOT, "%d partitions, worker alone: %.0f msg/s, %.2f µs CPU per message%n",
@@ -96,6 +100,9 @@ public final class ProfileMain {
                 }
                 warm = false;
             } while (System.nanoTime() < end);
+            } finally {
+                admin.shutdown();
+            }
         }
     }
 
@@ -135,7 +142,10 @@ public final class ProfileMain {
     private static final int[] SETUPS = java.util.Arrays.stream(System.getProperty("bench.setups", "1,6").split(","))
             .mapToInt(Integer::parseInt).toArray();
 
-    /** User and system CPU of process {@code pid} so far ({@code /proc/PID/stat}, clock ticks of 10 ms on Linux). */
+    /**
+     * User and system CPU of process {@code pid} so far ({@code /proc/PID/stat}, taking Linux's usual 100 clock ticks a
+     * second): the redis-server process's own, not that of an AOF rewrite child it forks.
+     */
     private static long processCpuNanos(long pid) throws java.io.IOException {
         String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/stat"));
         String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");

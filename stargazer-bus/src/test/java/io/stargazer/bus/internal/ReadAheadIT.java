@@ -152,8 +152,8 @@ class ReadAheadIT {
      * every entry is handled once, in its channel's order. The handler is quick, so in-flight places are free whenever a
      * batch comes back and the reads ahead would go on chaining through the pause if nothing stopped them (checked: with
      * the pause left out of both of read-ahead's guards, the chain goes on a read per paused turn until the next claim
-     * check, 15 s after the subscription started, and the settle does not come within its 10 s). A regression test for
-     * read-ahead and pausing.
+     * check, 5 minutes after the subscription started here, and the settle does not come within its 10 s). A regression
+     * test for read-ahead and pausing.
      *
      * <p>The pause is set by the 2 000th handling itself, and the backlog is 500 000 entries: the consumer sees the flag
      * only at its next pause check (every 500 ms), handling on at full speed meanwhile (33 068 handled when it had
@@ -173,8 +173,10 @@ class ReadAheadIT {
         Map<String, List<Long>> seen = new ConcurrentHashMap<>();
         AtomicInteger handled = new AtomicInteger();
         CompletableFuture<Boolean> pausedByHandler = new CompletableFuture<>();
+        // A claim time of 10 minutes: the claim check (every half of it) also breaks a chain of reads ahead, and must not
+        // end one that the pause failed to end before the settle's 10 s are over (class comment).
         Subscription sub = closer.add(bus.subscribe(ConsumerConfig.builder(in, group).consumerName("c").batchSize(50)
-                .maxInFlight(200).concurrency(4).build(), d -> {
+                .maxInFlight(200).concurrency(4).claimIdle(Duration.ofMinutes(10)).build(), d -> {
                     seen(seen, d.envelope());
                     if (handled.incrementAndGet() == 2000) {
                         try {
