@@ -38,27 +38,23 @@ final class ClusterRows {
     /**
      * {publish, end to end} msg/s for the three setups, in that order: single 1 stream, single 6 partitions, cluster.
      * The two single-server setups run alternately ({@code rounds} rounds, 1 stream then 6 partitions) on one server,
-     * each run on it emptied and its AOF rewritten ({@link #freshStart}); the cluster once after them.
+     * each run on it emptied and its AOF rewritten ({@link FreshServer#freshStart}); the cluster once after them.
      */
     static Sample[][] measure(int messages, int rounds, java.util.function.Consumer<String> progress) throws Exception {
         double[][][] single = new double[2][2][rounds];
-        io.lettuce.core.RedisClient admin = null;
-        try (RedisServerProcess server = appendOnlyServer()) {
-            RedisUrl url = RedisUrl.parse(server.url());
-            admin = io.lettuce.core.RedisClient.create(server.url());
-            var adminConn = admin.connect().sync();
+        try (FreshServer server = new FreshServer()) {
             // Warm-up, not counted: each setup's code compiled before the rounds (20 000 each left the first rounds
             // measuring compilation: the setup compiled later lost), alternated as the rounds are.
             for (int warm = 0; warm < WARM_UP_RUNS; warm++) {
-                freshStart(adminConn);
-                run(url, 1, Math.min(messages, 100_000));
-                freshStart(adminConn);
-                run(url, 6, Math.min(messages, 100_000));
+                server.freshStart();
+                run(server.url, 1, Math.min(messages, 100_000));
+                server.freshStart();
+                run(server.url, 6, Math.min(messages, 100_000));
             }
             for (int round = 0; round < rounds; round++) {
                 for (int setup = 0; setup < 2; setup++) {
-                    freshStart(adminConn);
-                    double[] r = run(url, setup == 0 ? 1 : 6, messages);
+                    server.freshStart();
+                    double[] r = run(server.url, setup == 0 ? 1 : 6, messages);
                     single[setup][0][round] = r[0];
                     single[setup][1][round] = r[1];
                 }
@@ -66,8 +62,6 @@ final class ClusterRows {
                         + "(publish / end to end)", round + 1, rounds, single[0][0][round], single[0][1][round], single[1][0][round],
                         single[1][1][round]));
             }
-        } finally {
-            if (admin != null) admin.shutdown();
         }
         double[] cluster;
         try (RedisClusterProcess c = RedisClusterProcess.builder().start()) {
@@ -80,27 +74,59 @@ final class ClusterRows {
     }
 
     /**
-     * Empties the server and rewrites its append-only file, waiting for the rewrite to end, so that every run starts from
-     * the same server: without it each run's 300 000 entries stayed, and the AOF, doubling past its last rewrite every
-     * second run, was rewritten (a fork writing the whole, growing dataset) during the 6 partitions' run of each round,
-     * never the single stream's (INFO persistence after each run; bench/profile-notes.md). A run still has the rewrites
-     * its own writes bring, as a server in use has.
+     * An appendonly server for the inbound rows ({@link #appendOnlyServer}) that each run starts fresh on
+     * ({@link #freshStart}), through a connection of its own.
      */
-    static void freshStart(io.lettuce.core.api.sync.RedisCommands<String, String> admin) throws InterruptedException {
-        admin.flushall();
-        // A rewrite the last run's writes started forked before the flush: waited for, then one of the empty server.
-        rewriteEnded(admin);
-        admin.bgrewriteaof();
-        rewriteEnded(admin); // BGREWRITEAOF has forked (in progress) or scheduled it by the time it answers
-    }
+    static final class FreshServer implements AutoCloseable {
+        final RedisServerProcess server;
+        final RedisUrl url;
+        private final io.lettuce.core.RedisClient admin;
+        private final io.lettuce.core.api.sync.RedisCommands<String, String> conn;
 
-    private static void rewriteEnded(io.lettuce.core.api.sync.RedisCommands<String, String> admin) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (true) {
-            String info = admin.info("persistence");
-            if (info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")) return;
-            if (System.nanoTime() > deadline) throw new IllegalStateException("the AOF rewrite did not end within 60 s: " + info);
-            Thread.sleep(10);
+        FreshServer() {
+            server = appendOnlyServer();
+            try {
+                url = RedisUrl.parse(server.url());
+                admin = io.lettuce.core.RedisClient.create(server.url());
+                conn = admin.connect().sync();
+            } catch (RuntimeException e) {
+                server.stop();
+                throw e;
+            }
+        }
+
+        /**
+         * Empties the server and rewrites its append-only file, waiting for the rewrite to end, so that every run starts
+         * from the same server: without it each run's 300 000 entries stayed, and the AOF, doubling past its last rewrite
+         * every second run, was rewritten (a fork writing the whole, growing dataset) during the 6 partitions' run of each
+         * round, never the single stream's (INFO persistence after each run; bench/profile-notes.md). A run still has the
+         * rewrites its own writes bring, as a server in use has.
+         */
+        void freshStart() throws InterruptedException {
+            conn.flushall();
+            // A rewrite the last run's writes started forked before the flush: waited for, then one of the empty server.
+            rewriteEnded();
+            conn.bgrewriteaof();
+            rewriteEnded(); // BGREWRITEAOF has forked (in progress) or scheduled it by the time it answers
+        }
+
+        private void rewriteEnded() throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (true) {
+                String info = conn.info("persistence");
+                if (info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")) return;
+                if (System.nanoTime() > deadline) throw new IllegalStateException("the AOF rewrite did not end within 60 s: " + info);
+                Thread.sleep(10);
+            }
+        }
+
+        @Override
+        public void close() {
+            try {
+                admin.shutdown();
+            } finally {
+                server.stop();
+            }
         }
     }
 
@@ -128,6 +154,20 @@ final class ClusterRows {
         return run(url, partitions, messages, true);
     }
 
+    /** The worker's config for a run of {@code messages} over {@code partitions}, in a namespace of its own; the publisher's is its gateway twin. */
+    private static BusConfig workerConfig(int partitions, int messages) {
+        Topology t = Topology.builder().namespace("bench-" + System.nanoTime()).inboundPartitions(partitions).build();
+        return BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("bench-worker").streamMaxlen(Math.max(1000, messages * 2L)).build();
+    }
+
+    /** The rows' worker: every inbound partition, a no-op handler counted in {@code handled}, {@code allHandled} at {@code messages}. */
+    private static Subscription subscribeCounting(EventBus worker, int messages, LongAdder handled, CountDownLatch allHandled) {
+        return worker.subscribeInbound(b -> b.concurrency(4).batchSize(256), d -> {
+            handled.increment();
+            if (handled.sum() == messages) allHandled.countDown();
+        });
+    }
+
     /**
      * Publishes message {@code from}, {@code from + step}, ... below {@code messages} asynchronously, at most
      * {@code window} unanswered, and returns once all are answered; failures counted in {@code errors}.
@@ -151,9 +191,7 @@ final class ClusterRows {
      * CPU µs per message} while it consumes (ProfileMain's {@code inbound-worker-alone}).
      */
     static double[] consumeBacklog(RedisUrl url, int partitions, int messages) throws Exception {
-        Topology t = Topology.builder().namespace("bench-" + System.nanoTime()).inboundPartitions(partitions).build();
-        BusConfig workerConfig = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("bench-worker")
-                .streamMaxlen(Math.max(1000, messages * 2L)).build();
+        BusConfig workerConfig = workerConfig(partitions, messages);
         try (EventBus worker = EventBus.connect(url, workerConfig);
              EventBus publisher = EventBus.connect(url, workerConfig.toBuilder().role(NodeRole.GATEWAY).nodeId("bench-pub").build())) {
             worker.ensureStreams();
@@ -165,10 +203,7 @@ final class ClusterRows {
             CountDownLatch allHandled = new CountDownLatch(1);
             long cpu0 = cpu.getProcessCpuTime();
             long t0 = System.nanoTime();
-            Subscription sub = worker.subscribeInbound(b -> b.concurrency(4).batchSize(256), d -> {
-                handled.increment();
-                if (handled.sum() == messages) allHandled.countDown();
-            });
+            Subscription sub = subscribeCounting(worker, messages, handled, allHandled);
             if (!allHandled.await(120, TimeUnit.SECONDS)) throw new IllegalStateException(handled.sum() + " of " + messages + " handled");
             long nanos = System.nanoTime() - t0;
             long cpuNanos = cpu.getProcessCpuTime() - cpu0;
@@ -182,18 +217,13 @@ final class ClusterRows {
      * partitioning costs publishing from what the worker's share of the cores takes from it.
      */
     static double[] run(RedisUrl url, int partitions, int messages, boolean consume) throws Exception {
-        Topology t = Topology.builder().namespace("bench-" + System.nanoTime()).inboundPartitions(partitions).build();
-        BusConfig workerConfig = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("bench-worker")
-                .streamMaxlen(Math.max(1000, messages * 2L)).build();
+        BusConfig workerConfig = workerConfig(partitions, messages);
         LongAdder handled = new LongAdder();
         CountDownLatch allHandled = new CountDownLatch(1);
         try (EventBus worker = EventBus.connect(url, workerConfig);
              EventBus publisher = EventBus.connect(url, workerConfig.toBuilder().role(NodeRole.GATEWAY).nodeId("bench-pub").build())) {
             worker.ensureStreams();
-            Subscription sub = consume ? worker.subscribeInbound(b -> b.concurrency(4).batchSize(256), d -> {
-                handled.increment();
-                if (handled.sum() == messages) allHandled.countDown();
-            }) : null;
+            Subscription sub = consume ? subscribeCounting(worker, messages, handled, allHandled) : null;
             AtomicLong errors = new AtomicLong();
             CountDownLatch published = new CountDownLatch(PUBLISHERS);
             long t0 = System.nanoTime();

@@ -83,16 +83,12 @@ public final class ProfileMain {
      * and this JVM's CPU per message while it consumes, to read what partitioning costs the consuming side apart.
      */
     private static void workerAlone(int[] setups, int messages, long end) throws Exception {
-        try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
-            io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
-            io.lettuce.core.RedisClient admin = io.lettuce.core.RedisClient.create(s.url());
-            var conn = admin.connect().sync();
+        try (ClusterRows.FreshServer s = new ClusterRows.FreshServer()) {
             boolean warm = true;
-            try {
             do {
                 for (int partitions : setups) {
-                    ClusterRows.freshStart(conn);
-                    double[] r = ClusterRows.consumeBacklog(u, partitions, warm ? 50_000 : messages);
+                    s.freshStart();
+                    double[] r = ClusterRows.consumeBacklog(s.url, partitions, warm ? 50_000 : messages);
                     if (!warm) {
                         System.out.printf(java.util.Locale.ROOT, "%d partitions, worker alone: %.0f msg/s, %.2f µs CPU per message%n",
                                 partitions, r[0], r[1]);
@@ -100,9 +96,6 @@ public final class ProfileMain {
                 }
                 warm = false;
             } while (System.nanoTime() < end);
-            } finally {
-                admin.shutdown();
-            }
         }
     }
 
@@ -111,32 +104,29 @@ public final class ProfileMain {
      * the rate, and the CPU per message of this JVM and of the redis-server process (its /proc/PID/stat) apart.
      */
     private static void inboundCpu(int messages, long end) throws Exception {
-        try (RedisServerProcess s = ClusterRows.appendOnlyServer()) {
-            io.stargazer.bus.RedisUrl u = io.stargazer.bus.RedisUrl.parse(s.url());
-            io.lettuce.core.RedisClient admin = io.lettuce.core.RedisClient.create(s.url());
-            try {
-                var conn = admin.connect().sync();
-                int run = 0;
-                do {
-                    for (int partitions : SETUPS) {
-                        ClusterRows.freshStart(conn);
-                        long cpu0 = CPU.getProcessCpuTime();
-                        long server0 = processCpuNanos(s.pid());
-                        double[] r = ClusterRows.run(u, partitions, run < 6 ? 100_000 : messages);
-                        long jvm = CPU.getProcessCpuTime() - cpu0;
-                        long server = processCpuNanos(s.pid()) - server0;
-                        if (run >= 6) {
-                            System.out.printf(java.util.Locale.ROOT, "%d partitions: publish %.0f, end to end %.0f msg/s; CPU per message: JVM %.2f µs, "
-                                    + "redis-server %.2f µs%n", partitions, r[0], r[1], jvm / 1e3 / messages, server / 1e3 / messages);
-                        }
-                        run++;
+        try (ClusterRows.FreshServer s = new ClusterRows.FreshServer()) {
+            int run = 0;
+            do {
+                for (int partitions : SETUPS) {
+                    s.freshStart();
+                    long cpu0 = CPU.getProcessCpuTime();
+                    long server0 = processCpuNanos(s.server.pid());
+                    boolean warm = run < INBOUND_CPU_WARM_UP_RUNS;
+                    double[] r = ClusterRows.run(s.url, partitions, warm ? 100_000 : messages);
+                    long jvm = CPU.getProcessCpuTime() - cpu0;
+                    long server = processCpuNanos(s.server.pid()) - server0;
+                    if (!warm) {
+                        System.out.printf(java.util.Locale.ROOT, "%d partitions: publish %.0f, end to end %.0f msg/s; CPU per message: JVM %.2f µs, "
+                                + "redis-server %.2f µs%n", partitions, r[0], r[1], jvm / 1e3 / messages, server / 1e3 / messages);
                     }
-                } while (System.nanoTime() < end || run < 8);
-            } finally {
-                admin.shutdown();
-            }
+                    run++;
+                }
+            } while (System.nanoTime() < end || run < INBOUND_CPU_WARM_UP_RUNS + SETUPS.length);
         }
     }
+
+    /** {@code inbound-cpu}'s uncounted runs before it prints: the JIT settles after 3 or 4 of each setup. */
+    private static final int INBOUND_CPU_WARM_UP_RUNS = 6;
 
     /** The setups of {@code inbound-cpu}: -Dbench.setups=6 for one alone (a profile of it), default 1 and 6. */
     private static final int[] SETUPS = java.util.Arrays.stream(System.getProperty("bench.setups", "1,6").split(","))
