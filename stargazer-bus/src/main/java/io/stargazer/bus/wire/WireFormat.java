@@ -84,6 +84,15 @@ public final class WireFormat {
 
     /** Decodes a {@code payload} field: one MessagePack map with string keys and nothing after it. */
     public static Envelope decode(byte[] payload) {
+        return decode(payload, null);
+    }
+
+    /**
+     * {@link #decode(byte[])}, with {@code traceId} (the entry's {@code trace_id} field, or null) added as the
+     * envelope's {@code trace_id} when its map has none: into the map as it is decoded, where a copy of the decoded
+     * envelope with it ({@link Envelope#with}) cost a second map per entry on the consumer's reader thread.
+     */
+    private static Envelope decode(byte[] payload, byte[] traceId) {
         if (payload == null) {
             throw new MalformedEntryException("entry has no 'payload' field");
         }
@@ -96,13 +105,15 @@ public final class WireFormat {
                 throw new MalformedEntryException("'payload' is a MessagePack " + f.getValueType().name().toLowerCase()
                         + ", not a map");
             }
-            @SuppressWarnings("unchecked")
-            Map<String, Object> members = (Map<String, Object>) readValue(in, payload.length, 0);
+            LinkedHashMap<String, Object> members = readMap(in, payload.length, 0, traceId == null ? 0 : 1);
             if (in.hasNext()) {
                 throw new MalformedEntryException("'payload' has " + (payload.length - in.getTotalReadBytes())
                         + " bytes after the MessagePack map");
             }
-            return EnvelopeAccess.trusted(members);
+            if (traceId != null && !members.containsKey(Envelope.TRACE_ID)) {
+                members.put(Envelope.TRACE_ID, new String(traceId, StandardCharsets.UTF_8));
+            }
+            return EnvelopeAccess.trusted(Collections.unmodifiableMap(members));
         } catch (MalformedEntryException e) {
             throw e;
         } catch (MessageSizeException e) {
@@ -130,13 +141,7 @@ public final class WireFormat {
      * (null when the entry has none).
      */
     public static Envelope decodeEntry(byte[] payload, byte[] trace) {
-        Envelope envelope = decode(payload);
-        if (!envelope.has(Envelope.TRACE_ID)) {
-            if (trace != null) {
-                envelope = envelope.with(Envelope.TRACE_ID, new String(trace, StandardCharsets.UTF_8));
-            }
-        }
-        return envelope;
+        return decode(payload, trace);
     }
 
     /** The value of an entry's {@code trace_id} field: the envelope's own when it is a non-empty string, else new. */
@@ -229,23 +234,28 @@ public final class WireFormat {
                 return Collections.unmodifiableList(list);
             }
             case MAP -> {
-                int n = in.unpackMapHeader();
-                checkDepthAndCount(in, n, total, depth, "map");
-                LinkedHashMap<String, Object> map = new LinkedHashMap<>(n * 4 / 3 + 1);
-                for (int i = 0; i < n; i++) {
-                    MessageFormat kf = in.getNextFormat();
-                    if (kf.getValueType() != org.msgpack.value.ValueType.STRING) {
-                        throw new MalformedEntryException("map key is a MessagePack " + kf.getValueType().name().toLowerCase()
-                                + ", not a string");
-                    }
-                    String key = readString(in, total, true);
-                    map.put(key, readValue(in, total, depth + 1));
-                }
-                return Collections.unmodifiableMap(map);
+                return Collections.unmodifiableMap(readMap(in, total, depth, 0));
             }
             case EXTENSION -> throw new MalformedEntryException("MessagePack extension types are not part of wire format v1");
             default -> throw new MalformedEntryException("unknown MessagePack format " + f);
         }
+    }
+
+    /** A map's members, in a map with room for {@code extra} more (the caller's to add before it is wrapped). */
+    private static LinkedHashMap<String, Object> readMap(MessageUnpacker in, int total, int depth, int extra) throws IOException {
+        int n = in.unpackMapHeader();
+        checkDepthAndCount(in, n, total, depth, "map");
+        LinkedHashMap<String, Object> map = new LinkedHashMap<>((n + extra) * 4 / 3 + 1);
+        for (int i = 0; i < n; i++) {
+            MessageFormat kf = in.getNextFormat();
+            if (kf.getValueType() != org.msgpack.value.ValueType.STRING) {
+                throw new MalformedEntryException("map key is a MessagePack " + kf.getValueType().name().toLowerCase()
+                        + ", not a string");
+            }
+            String key = readString(in, total, true);
+            map.put(key, readValue(in, total, depth + 1));
+        }
+        return map;
     }
 
     private static void checkDepthAndCount(MessageUnpacker in, int n, int total, int depth, String what) {
