@@ -37,7 +37,7 @@ public final class ProfileMain {
                 conn.sync().configResetstat();
                 double[] r = ClusterRows.run(url, partitions, messages);
                 StringBuilder sb = new StringBuilder(String.format(java.util.Locale.ROOT,
-                        "%d partitions: publish %.0f, end to end %.0f msg/s; calls per 1000 messages:", partitions, r[0], r[1]));
+                        "%d partitions: publish %.0f, end to end %.0f msg/s; calls per 1000 messages (and their server time per message):", partitions, r[0], r[1]));
                 long calls = 0;
                 double usec = 0;
                 for (String line : conn.sync().info("commandstats").split("\r?\n")) {
@@ -46,7 +46,10 @@ public final class ProfileMain {
                     long c = Long.parseLong(m.group(2));
                     calls += c;
                     usec += Long.parseLong(m.group(3));
-                    if (c * 1000L / messages > 0) sb.append(' ').append(m.group(1)).append(' ').append(c * 1000L / messages);
+                    if (c * 1000L / messages > 0) {
+                        sb.append(String.format(java.util.Locale.ROOT, " %s %d (%.2f µs)", m.group(1), c * 1000L / messages,
+                                Long.parseLong(m.group(3)) / (double) messages));
+                    }
                 }
                 sb.append(String.format(java.util.Locale.ROOT, "; all %d; server time in commands %.2f µs per message", calls * 1000L / messages,
                         usec / messages));

@@ -147,19 +147,25 @@ final class StreamPublisher {
             return ids
             """;
     /**
-     * A span's batch ({@link #spanning}): plain publishes to several streams. KEYS the streams; ARGV[1] n, ARGV[2 .. 1+n]
-     * XADD options, then per entry: the index of its stream in KEYS, payload, trace_id. Returns each entry's id, or
+     * A span's batch ({@link #spanning}): plain publishes to several streams. KEYS the streams, one per run of entries
+     * to the same stream ({@link #take} puts each stream's entries together); ARGV[1] n, ARGV[2 .. 1+n] XADD options,
+     * then per run: its count, and per entry payload, trace_id. Returns each entry's id, or
      * {@link #SPAN_ERROR} and the error for one the server refused (a key of the wrong type, out of memory): one
      * partition's refusal is its publishes' alone, as it was with a batch per stream, and not the other partitions'.
      */
     static final String SPAN_SCRIPT = PLAIN_XADD_ARGS + """
-            for i = n + 2, #ARGV, 3 do
-              args[2] = KEYS[tonumber(ARGV[i])]
-              args[base + 3] = ARGV[i + 1]
-              args[base + 5] = ARGV[i + 2]
-              local r = redis.pcall(unpack(args))
-              if type(r) == 'table' and r.err then r = '!' .. r.err end
-              ids[#ids + 1] = r
+            local i = n + 2
+            for k = 1, #KEYS do
+              args[2] = KEYS[k]
+              local last = i + 2 * tonumber(ARGV[i])
+              for j = i + 1, last, 2 do
+                args[base + 3] = ARGV[j]
+                args[base + 5] = ARGV[j + 1]
+                local r = redis.pcall(unpack(args))
+                if type(r) == 'table' and r.err then r = '!' .. r.err end
+                ids[#ids + 1] = r
+              end
+              i = last + 1
             end
             return ids
             """;
@@ -617,25 +623,20 @@ final class StreamPublisher {
     private void leave(List<Pending> items) {
         leave(items.size());
         if (spanning) {
-            // One update of each stream's count per batch, not one per publish: the publishing threads count into the
-            // same counters (viaSpan), and a decrement per publish was a tenth of a microsecond of each on the I/O thread
-            // (a JFR of the 6-partition row: bench/profile-notes.md). A stream's count reaches 0 as it did.
-            StreamPublisher[] owners = new StreamPublisher[8];
-            int[] counts = new int[8];
-            int k = 0;
+            // One update of each stream's count per run of its publishes (per batch: take groups them), not one per
+            // publish: the publishing threads count into the same counters (viaSpan), and a decrement per publish was a
+            // tenth of a microsecond of each on the I/O thread (a JFR of the 6-partition row: bench/profile-notes.md).
+            StreamPublisher owner = null;
+            int run = 0;
             for (Pending p : items) {
-                int i = 0;
-                while (i < k && owners[i] != p.owner) i++;
-                if (i == k) {
-                    if (k == owners.length) {
-                        owners = java.util.Arrays.copyOf(owners, 2 * k);
-                        counts = java.util.Arrays.copyOf(counts, 2 * k);
-                    }
-                    owners[k++] = p.owner;
+                if (p.owner != owner) {
+                    if (run > 0) owner.spanLeft(run);
+                    owner = p.owner;
+                    run = 0;
                 }
-                counts[i]++;
+                run++;
             }
-            for (int i = 0; i < k; i++) owners[i].spanLeft(counts[i]);
+            if (run > 0) owner.spanLeft(run);
         }
     }
 
@@ -728,7 +729,45 @@ final class StreamPublisher {
             batch.add(next);
             bytes += next.payload.length;
         }
+        if (spanning) groupByStream(batch);
         return batch;
+    }
+
+    /**
+     * Puts each stream's publishes of a span's batch together, each stream's in their order, so that its script names
+     * a stream once per batch ({@link #SPAN_SCRIPT}) where it named one per entry: a third of the arguments Lettuce
+     * encodes and the script reads. Only the order between streams changes, which no reader can see: the script runs
+     * at once, and what is blocked reading any of the streams is served after it.
+     */
+    private static void groupByStream(List<Pending> batch) {
+        int n = batch.size();
+        List<StreamPublisher> owners = new ArrayList<>(8);
+        int[] counts = new int[8];
+        int[] slot = new int[n];
+        int runs = 0;
+        StreamPublisher last = null;
+        int k = -1;
+        for (int i = 0; i < n; i++) {
+            StreamPublisher owner = batch.get(i).owner;
+            if (owner != last) {
+                runs++;
+                last = owner;
+                k = owners.indexOf(owner);
+                if (k < 0) {
+                    k = owners.size();
+                    owners.add(owner);
+                    if (k == counts.length) counts = java.util.Arrays.copyOf(counts, 2 * k);
+                }
+            }
+            slot[i] = k;
+            counts[k]++;
+        }
+        if (runs == owners.size()) return; // each stream's publishes are together already
+        int[] next = new int[owners.size()];
+        for (int j = 1; j < next.length; j++) next[j] = next[j - 1] + counts[j - 1];
+        Pending[] grouped = new Pending[n];
+        for (int i = 0; i < n; i++) grouped[next[slot[i]]++] = batch.get(i);
+        for (int i = 0; i < n; i++) batch.set(i, grouped[i]);
     }
 
     /**
@@ -1084,31 +1123,32 @@ final class StreamPublisher {
         return run(batchScript(batch), new String[] {stream}, batchArgs(batch, opts), once, functions);
     }
 
-    /** A span's batch ({@link #SPAN_SCRIPT}): each entry with the index of its stream among the batch's keys, written once. */
+    /** A span's batch ({@link #SPAN_SCRIPT}): each run of entries to one stream as its count and their fields, written once. */
     private RedisFuture<List<Object>> spanEval(List<Pending> batch, List<String> opts) {
-        List<StreamPublisher> owners = new ArrayList<>(8);
-        List<byte[]> indexes = new ArrayList<>(8);
-        byte[][] argv = new byte[1 + opts.size() + 3 * batch.size()][];
+        int runs = 1;
+        for (int i = 1; i < batch.size(); i++) {
+            if (batch.get(i).owner != batch.get(i - 1).owner) runs++;
+        }
+        String[] keys = new String[runs];
+        byte[][] argv = new byte[1 + opts.size() + runs + 2 * batch.size()][];
         int i = putOptions(argv, 0, opts);
+        int run = -1;
+        int countAt = -1;
+        int count = 0;
         StreamPublisher last = null;
-        byte[] index = null;
         for (Pending p : batch) {
             if (p.owner != last) {
+                if (countAt >= 0) argv[countAt] = Integer.toString(count).getBytes(StandardCharsets.US_ASCII);
                 last = p.owner;
-                int k = owners.indexOf(last);
-                if (k < 0) {
-                    owners.add(last);
-                    indexes.add(Integer.toString(owners.size()).getBytes(StandardCharsets.US_ASCII));
-                    k = owners.size() - 1;
-                }
-                index = indexes.get(k);
+                keys[++run] = last.stream;
+                countAt = i++;
+                count = 0;
             }
-            argv[i++] = index;
             argv[i++] = p.payload;
             argv[i++] = p.traceId;
+            count++;
         }
-        String[] keys = new String[owners.size()];
-        for (int k = 0; k < keys.length; k++) keys[k] = owners.get(k).stream;
+        argv[countAt] = Integer.toString(count).getBytes(StandardCharsets.US_ASCII);
         return run(SPAN_SCRIPT, keys, argv, true, false);
     }
 
