@@ -16,6 +16,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 // On a single server the inbound partitions' plain publishes share one publisher whose batches span the partitions
 // (StreamPublisher's class comment): what that may never do is reorder a channel, lose a publish, or blur which stream
@@ -34,7 +36,11 @@ class InboundSpanIT {
     }
 
     private static Topology partitioned() {
-        return Topology.builder().namespace(TestRedis.namespace()).inboundPartitions(PARTITIONS).build();
+        return partitioned(PARTITIONS);
+    }
+
+    private static Topology partitioned(int partitions) {
+        return Topology.builder().namespace(TestRedis.namespace()).inboundPartitions(partitions).build();
     }
 
     private EventBus bus(RedisUrl url, Topology t, java.util.function.UnaryOperator<BusConfig.Builder> tune) {
@@ -51,26 +57,28 @@ class InboundSpanIT {
     }
 
     /**
-     * Plain publishes to six partitions queued at one moment are written as one command, as they would be to one stream:
-     * before, each partition's publisher wrote its own batch (at least six scripts for what queued behind the frozen
-     * connection). Each entry is stored once, in its channel's partition, in the order it was published.
+     * Plain publishes to six (or twelve) partitions queued at one moment are written as one command, as they would be to
+     * one stream: before, each partition's publisher wrote its own batch (at least six scripts for what queued behind the
+     * frozen connection). Each entry is stored once, in its channel's partition, in the order it was published. Twelve:
+     * a batch that names more streams than the grouping's first guess (eight) holds.
      */
-    @Test
-    void plainPublishesToEveryPartitionQueuedAtOnceGoOutAsOneBatch() {
+    @ParameterizedTest
+    @ValueSource(ints = {PARTITIONS, 12})
+    void plainPublishesToEveryPartitionQueuedAtOnceGoOutAsOneBatch(int partitions) {
         RedisUrl url = RedisUrl.parse(ownServer().url());
         TcpProxy proxy = closer.add(TcpProxy.to(url));
-        Topology t = partitioned();
+        Topology t = partitioned(partitions);
         EventBus bus = bus(proxy.url(), t, b -> b.publishBatchMax(1000));
         assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
-        List<String> channels = oneChannelPerPartition(t);
+        List<String> channels = TestRedis.oneChannelPerPartition(partitions);
         try (RawRedis raw = new RawRedis(url)) {
-            // The trim guard's first look at each stream is a script too: let those six run before counting.
+            // The trim guard's first look at each stream is a script too: let those run before counting.
             for (String c : channels) bus.publishInboundAsync(message(c, -1)).join();
-            await().atMost(Duration.ofSeconds(10)).until(() -> raw.commandCalls("eval") >= PARTITIONS);
+            await().atMost(Duration.ofSeconds(10)).until(() -> raw.commandCalls("eval") >= partitions);
             long before = raw.commandCalls("eval");
             proxy.freezeAll();
             List<CompletableFuture<String>> futures = new ArrayList<>();
-            for (int n = 0; n < 100; n++) {
+            for (int n = 0; n < 600 / partitions; n++) {
                 for (String c : channels) futures.add(bus.publishInboundAsync(message(c, n)));
             }
             proxy.unfreeze();
@@ -78,17 +86,17 @@ class InboundSpanIT {
             // What was taken before the rest queued (at most two batches: both places on the wire), then one batch.
             assertThat(raw.commandCalls("eval") - before).as("scripts that carried the 600 publishes").isLessThanOrEqualTo(3);
             java.util.Map<String, Long> stored = new java.util.HashMap<>(); // partition and entry id -> n
-            for (int p = 0; p < PARTITIONS; p++) {
+            for (int p = 0; p < partitions; p++) {
                 String channel = channels.get(p);
                 List<StreamEntry> entries = TestRedis.readAll(bus, t.inboundStreams().get(p));
                 assertThat(entries).allMatch(e -> channel.equals(e.envelope().channelId()));
                 assertThat(entries.stream().map(e -> e.envelope().longValue("n", -2)).toList()).as(channel)
-                        .hasSize(101).isSorted().doesNotHaveDuplicates();
+                        .hasSize(600 / partitions + 1).isSorted().doesNotHaveDuplicates();
                 for (StreamEntry e : entries) stored.put(p + " " + e.id(), e.envelope().longValue("n", -2));
             }
             // The batch went out grouped by stream: each publish is still answered with its own entry's id.
             for (int i = 0; i < futures.size(); i++) {
-                assertThat(stored.get(i % PARTITIONS + " " + futures.get(i).join())).as("publish %d's id", i).isEqualTo((long) (i / PARTITIONS));
+                assertThat(stored.get(i % partitions + " " + futures.get(i).join())).as("publish %d's id", i).isEqualTo((long) (i / partitions));
             }
         }
     }
