@@ -44,11 +44,11 @@ public final class ProfileMain {
                     java.util.regex.Matcher m = java.util.regex.Pattern.compile("cmdstat_([a-z|]+):calls=(\\d+),usec=(\\d+)").matcher(line);
                     if (!m.find()) continue;
                     long c = Long.parseLong(m.group(2));
+                    long u = Long.parseLong(m.group(3));
                     calls += c;
-                    usec += Long.parseLong(m.group(3));
+                    usec += u;
                     if (c * 1000L / messages > 0) {
-                        sb.append(String.format(java.util.Locale.ROOT, " %s %d (%.2f µs)", m.group(1), c * 1000L / messages,
-                                Long.parseLong(m.group(3)) / (double) messages));
+                        sb.append(String.format(java.util.Locale.ROOT, " %s %d (%.2f µs)", m.group(1), c * 1000L / messages, u / (double) messages));
                     }
                 }
                 sb.append(String.format(java.util.Locale.ROOT, "; all %d; server time in commands %.2f µs per message", calls * 1000L / messages,
