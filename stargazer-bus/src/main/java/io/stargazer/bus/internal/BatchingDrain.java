@@ -45,6 +45,13 @@ final class BatchingDrain<T> {
 
     void offer(T item) {
         queue.offer(item);
+        if (inFlight.get() >= maxInFlight) {
+            // Every slot is taken: the next sent() drains, as it looks at the queue after freeing its slot (the two
+            // threads each write, then read what the other writes, so one of them sees the other). Scheduling a drain
+            // here would only wake the loop to find no slot free: a task and, on an idle loop, an eventfd write per
+            // offer, on the publishing thread.
+            return;
+        }
         drain();
     }
 

@@ -2,9 +2,17 @@ package io.stargazer.bus.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import org.junit.jupiter.api.Test;
 
 /** The batching loop without Redis: what queues while batches are out goes as one, in order, within the in-flight cap. */
@@ -40,9 +48,87 @@ class BatchingDrainTest {
         assertThat(sent).containsExactly(List.of(1, 2));
     }
 
-    private static List<Integer> takeAll(Queue<Integer> q) {
-        List<Integer> out = new ArrayList<>();
-        Integer i;
+    @Test
+    void anOfferWhileEverySlotIsTakenWakesNoLoopTheNextAnswerSendsIt() {
+        List<Runnable> loopTasks = new ArrayList<>();
+        List<List<Integer>> sent = new ArrayList<>();
+        BatchingDrain<Integer> d = new BatchingDrain<>(1, loopTasks::add, () -> false, BatchingDrainTest::takeAll, sent::add);
+        d.offer(1);
+        loopTasks.remove(0).run();
+        assertThat(sent).containsExactly(List.of(1));
+        d.offer(2);
+        d.offer(3);
+        assertThat(loopTasks).as("tasks handed to the loop while its one slot is taken").isEmpty();
+        d.sent();
+        assertThat(loopTasks).hasSize(1);
+        loopTasks.remove(0).run();
+        assertThat(sent).containsExactly(List.of(1), List.of(2, 3));
+    }
+
+    /**
+     * Offers from several threads while answers come on another, each thread waiting for its item to be sent before it
+     * offers the next (as a blocking publish does, so that a lost wake-up stalls it instead of being covered by the
+     * next offer): every item is sent once, each thread's in its order, and none waits. An offer that finds every slot
+     * taken leaves its item to the next answer.
+     */
+    @Test
+    void offersRacingAnswersAreAllSentOnceInOrder() throws Exception {
+        int threads = 3;
+        int each = 100_000;
+        ExecutorService loop = Executors.newSingleThreadExecutor();
+        ExecutorService replies = Executors.newSingleThreadExecutor();
+        ExecutorService producers = Executors.newFixedThreadPool(threads);
+        try {
+            Thread loopThread = loop.submit(Thread::currentThread).get();
+            Queue<Long> received = new ConcurrentLinkedQueue<>();
+            AtomicLongArray sentUpTo = new AtomicLongArray(threads);
+            AtomicLong offLoop = new AtomicLong(); // counted, not asserted there: the loop would swallow the failure
+            AtomicLong stalled = new AtomicLong();
+            BatchingDrain<Long>[] d = new BatchingDrain[1];
+            d[0] = new BatchingDrain<>(1, loop, () -> Thread.currentThread() == loopThread, BatchingDrainTest::takeAll, batch -> {
+                if (Thread.currentThread() != loopThread) offLoop.incrementAndGet();
+                received.addAll(batch);
+                for (long v : batch) sentUpTo.set((int) (v >>> 32), (v & 0xffffffffL) + 1);
+                replies.execute(d[0]::sent);
+            });
+            List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int id = t;
+                done.add(producers.submit(() -> {
+                    for (long i = 0; i < each; i++) {
+                        d[0].offer((long) id << 32 | i);
+                        long giveUp = System.nanoTime() + 5_000_000_000L;
+                        while (sentUpTo.get(id) <= i) {
+                            if (System.nanoTime() - giveUp > 0) {
+                                stalled.incrementAndGet();
+                                return;
+                            }
+                            Thread.onSpinWait();
+                        }
+                    }
+                }));
+            }
+            for (var f : done) f.get(120, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(stalled.get()).as("threads whose item was never sent").isZero();
+            await().atMost(Duration.ofSeconds(10)).until(d[0]::idle);
+            long[] next = new long[threads];
+            for (long v : received) {
+                int t = (int) (v >>> 32);
+                assertThat(v & 0xffffffffL).as("thread %d's next item", t).isEqualTo(next[t]);
+                next[t]++;
+            }
+            assertThat(next).containsOnly(each);
+            assertThat(offLoop.get()).as("batches sent off the loop").isZero();
+        } finally {
+            producers.shutdownNow();
+            replies.shutdownNow();
+            loop.shutdownNow();
+        }
+    }
+
+    private static <T> List<T> takeAll(Queue<T> q) {
+        List<T> out = new ArrayList<>();
+        T i;
         while ((i = q.poll()) != null) out.add(i);
         return out;
     }
