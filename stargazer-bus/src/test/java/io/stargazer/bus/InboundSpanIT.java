@@ -59,7 +59,8 @@ class InboundSpanIT {
     /**
      * Plain publishes to six (or twelve) partitions queued at one moment are written as one command, as they would be to
      * one stream: before, each partition's publisher wrote its own batch (at least six scripts for what queued behind the
-     * frozen connection). Each entry is stored once, in its channel's partition, in the order it was published. Twelve:
+     * frozen connection). Each entry is stored once, in its channel's partition, in the order it was published, and each
+     * publish is answered in the order it was made. Twelve:
      * a batch that names more streams than the grouping's first guess (eight) holds.
      */
     @ParameterizedTest
@@ -78,11 +79,22 @@ class InboundSpanIT {
             long before = raw.commandCalls("eval");
             proxy.freezeAll();
             List<CompletableFuture<String>> futures = new ArrayList<>();
+            java.util.Queue<Integer> answered = new java.util.concurrent.ConcurrentLinkedQueue<>();
             for (int n = 0; n < 600 / partitions; n++) {
-                for (String c : channels) futures.add(bus.publishInboundAsync(message(c, n)));
+                for (String c : channels) {
+                    int i = futures.size();
+                    futures.add(bus.publishInboundAsync(message(c, n)));
+                    futures.get(i).whenComplete((id, e) -> answered.add(i));
+                }
             }
             proxy.unfreeze();
             CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)).join();
+            await().atMost(Duration.ofSeconds(10)).until(() -> answered.size() == futures.size());
+            // Answered in the order they were published, as publishes to one stream are, though the batch was written
+            // grouped by stream: a publisher waiting on its window is woken once for its run of answers, not once for
+            // each stream's part of it.
+            assertThat(List.copyOf(answered)).as("the order the publishes were answered in")
+                    .isEqualTo(java.util.stream.IntStream.range(0, futures.size()).boxed().toList());
             // What was taken before the rest queued (at most two batches: both places on the wire), then one batch.
             assertThat(raw.commandCalls("eval") - before).as("scripts that carried the 600 publishes").isLessThanOrEqualTo(3);
             java.util.Map<String, Long> stored = new java.util.HashMap<>(); // partition and entry id -> n

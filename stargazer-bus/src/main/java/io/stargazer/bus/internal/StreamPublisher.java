@@ -729,8 +729,23 @@ final class StreamPublisher {
             batch.add(next);
             bytes += next.payload.length;
         }
-        if (spanning) groupByStream(batch);
+        if (spanning) return groupByStream(batch);
         return batch;
+    }
+
+    /**
+     * A span's batch grouped by stream ({@link #groupByStream}), with the order its publishes were made in: the i-th made
+     * is at {@code submitted[i]}. {@link #finish} answers them in that order, as one stream's are: a thread waiting for
+     * room in its window of unanswered publishes is then woken once for its run of answers, not once for each stream's
+     * part of it (the 6-partition row's publishing threads parked twice as often per message as one stream's).
+     */
+    private static final class Grouped extends ArrayList<Pending> {
+        final int[] submitted;
+
+        Grouped(List<Pending> items, int[] submitted) {
+            super(items);
+            this.submitted = submitted;
+        }
     }
 
     /**
@@ -739,7 +754,7 @@ final class StreamPublisher {
      * encodes and the script reads. Only the order between streams changes, which no reader can see: the script runs
      * at once, and what is blocked reading any of the streams is served after it.
      */
-    private static void groupByStream(List<Pending> batch) {
+    private static List<Pending> groupByStream(List<Pending> batch) {
         int n = batch.size();
         List<StreamPublisher> owners = new ArrayList<>(8);
         int[] counts = new int[8];
@@ -762,12 +777,17 @@ final class StreamPublisher {
             slot[i] = k;
             counts[k]++;
         }
-        if (runs == owners.size()) return; // each stream's publishes are together already
+        if (runs == owners.size()) return batch; // each stream's publishes are together already
         int[] next = new int[owners.size()];
         for (int j = 1; j < next.length; j++) next[j] = next[j - 1] + counts[j - 1];
         Pending[] grouped = new Pending[n];
-        for (int i = 0; i < n; i++) grouped[next[slot[i]]++] = batch.get(i);
-        for (int i = 0; i < n; i++) batch.set(i, grouped[i]);
+        int[] submitted = new int[n];
+        for (int i = 0; i < n; i++) {
+            int at = next[slot[i]]++;
+            grouped[at] = batch.get(i);
+            submitted[i] = at;
+        }
+        return new Grouped(java.util.Arrays.asList(grouped), submitted);
     }
 
     /**
@@ -1245,7 +1265,9 @@ final class StreamPublisher {
             return;
         }
         List<?> ids = (List<?>) result;
-        for (int i = 0; i < items.size(); i++) {
+        int[] submitted = items instanceof Grouped g ? g.submitted : null;
+        for (int j = 0; j < items.size(); j++) {
+            int i = submitted == null ? j : submitted[j];
             Object id = i < ids.size() ? ids.get(i) : null;
             Pending p = items.get(i);
             if (spanning && id instanceof byte[] b && b.length > 0 && b[0] == SPAN_ERROR) {
