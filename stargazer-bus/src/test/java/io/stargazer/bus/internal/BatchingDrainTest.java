@@ -14,6 +14,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** The batching loop without Redis: what queues while batches are out goes as one, in order, within the in-flight cap. */
 class BatchingDrainTest {
@@ -69,10 +71,12 @@ class BatchingDrainTest {
      * Offers from several threads while answers come on another, each thread waiting for its item to be sent before it
      * offers the next (as a blocking publish does, so that a lost wake-up stalls it instead of being covered by the
      * next offer): every item is sent once, each thread's in its order, and none waits. An offer that finds every slot
-     * taken leaves its item to the next answer.
+     * taken leaves its item to the next answer. With a loop and one slot (a cluster's publisher), a loop and two (a
+     * publisher on one server, the span), and no loop (the acknowledgements, drained on whichever thread answers).
      */
-    @Test
-    void offersRacingAnswersAreAllSentOnceInOrder() throws Exception {
+    @ParameterizedTest(name = "{0} in flight, loop {1}")
+    @CsvSource({"1, true", "2, true", "1, false"})
+    void offersRacingAnswersAreAllSentOnceInOrder(int maxInFlight, boolean withLoop) throws Exception {
         int threads = 3;
         int each = 100_000;
         ExecutorService loop = Executors.newSingleThreadExecutor();
@@ -85,8 +89,9 @@ class BatchingDrainTest {
             AtomicLong offLoop = new AtomicLong(); // counted, not asserted there: the loop would swallow the failure
             AtomicLong stalled = new AtomicLong();
             BatchingDrain<Long>[] d = new BatchingDrain[1];
-            d[0] = new BatchingDrain<>(1, loop, () -> Thread.currentThread() == loopThread, BatchingDrainTest::takeAll, batch -> {
-                if (Thread.currentThread() != loopThread) offLoop.incrementAndGet();
+            d[0] = new BatchingDrain<>(maxInFlight, withLoop ? loop : null, () -> Thread.currentThread() == loopThread,
+                    BatchingDrainTest::takeAll, batch -> {
+                if (withLoop && Thread.currentThread() != loopThread) offLoop.incrementAndGet();
                 received.addAll(batch);
                 for (long v : batch) sentUpTo.set((int) (v >>> 32), (v & 0xffffffffL) + 1);
                 replies.execute(d[0]::sent);
