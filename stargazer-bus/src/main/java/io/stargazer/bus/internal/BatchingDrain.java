@@ -84,7 +84,14 @@ final class BatchingDrain<T> {
         if (loop == null || inLoop.getAsBoolean()) {
             drainLoop();
         } else {
-            loop.execute(this::drainLoop);
+            try {
+                loop.execute(this::drainLoop);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                // The loop has shut down (the bus is closing): nothing can be sent any more, and what is queued is failed
+                // by the owner's close or deadline. Thrown on, it would reach a caller of sent() before it had told the
+                // publishers of the batch just answered, and leave every later drain refused as "already running".
+                wip.set(0);
+            }
         }
     }
 

@@ -1029,13 +1029,7 @@ final class StreamPublisher {
                 freed.add(b);
             }
         }
-        for (Batch b : freed) {
-            try {
-                freeSlot(b);
-            } catch (java.util.concurrent.RejectedExecutionException e) {
-                // closing: the drain cannot run any more, and nothing is left for it to write
-            }
-        }
+        for (Batch b : freed) freeSlot(b); // closing, the drain's loop may refuse it: BatchingDrain lets that go
     }
 
     /** A publish past its deadline before it was written. */

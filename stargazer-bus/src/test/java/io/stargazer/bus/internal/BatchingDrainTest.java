@@ -68,6 +68,36 @@ class BatchingDrainTest {
     }
 
     /**
+     * The loop shut down (a closing bus) while a batch was out: its answer frees the slot without throwing, so the caller
+     * goes on to tell that batch's publishers; what queued stays for the owner's close or deadline to fail.
+     */
+    @Test
+    void aLoopThatHasShutDownRefusesTheDrainAndTheAnswerStillReturns() {
+        List<Runnable> loopTasks = new ArrayList<>();
+        boolean[] shut = {false};
+        java.util.concurrent.Executor loop = task -> {
+            if (shut[0]) throw new java.util.concurrent.RejectedExecutionException("event executor terminated");
+            loopTasks.add(task);
+        };
+        List<List<Integer>> sent = new ArrayList<>();
+        BatchingDrain<Integer> d = new BatchingDrain<>(1, loop, () -> false, BatchingDrainTest::takeAll, sent::add);
+        d.offer(1);
+        loopTasks.remove(0).run();
+        d.offer(2); // the one slot is taken: left to the answer
+        shut[0] = true;
+        d.sent();
+        d.offer(3);
+        assertThat(sent).containsExactly(List.of(1));
+        assertThat(d.queue()).containsExactly(2, 3);
+        assertThat(d.inFlight()).isZero();
+        shut[0] = false; // a drain refused did not leave the next one believing a drain runs
+        d.offer(4);
+        assertThat(loopTasks).hasSize(1);
+        loopTasks.remove(0).run();
+        assertThat(sent).containsExactly(List.of(1), List.of(2, 3, 4));
+    }
+
+    /**
      * Offers from several threads while answers come on another, each thread waiting for its item to be sent before it
      * offers the next (as a blocking publish does, so that a lost wake-up stalls it instead of being covered by the
      * next offer): every item is sent once, each thread's in its order, and none waits. An offer that finds every slot
