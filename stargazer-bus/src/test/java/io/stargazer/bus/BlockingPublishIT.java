@@ -188,37 +188,92 @@ class BlockingPublishIT {
     }
 
     /**
-     * Publishing threads parked behind one in flight, with their own connections in the harness: the one publish that
-     * is slow (its connection frozen) and {@code n} that come meanwhile. Returns the threads, each parked or done, and
-     * fills {@code outcomes} with each one's id or failure.
+     * Sixteen threads publishing to one stream at once keep two batches on the wire, each on its writer's connection (one
+     * connection before, one batch at a time); every publish is answered with its own entry's id, once, and each
+     * thread's entries are in its order. A writer whose own publish the other writer took into its batch waits for that
+     * answer (it once failed as "lost track of the publish").
      */
-    private List<Thread> publishersBehindAFrozenOne(EventBus bus, TcpProxy link, String stream, int n, Object[] outcomes) {
-        return publishersBehindAFrozenOne(bus, link, stream, n, outcomes, "");
+    @Test
+    void sixteenThreadsKeepTwoBatchesOnTheWireAndEachPublishIsAnsweredWithItsOwnEntry() throws Exception {
+        Topology t = TestRedis.topology();
+        String node = "two-writers-" + NS;
+        EventBus bus = bus(TestRedis.url(), t, node, b -> b);
+        String stream = t.inboundStream();
+        int threads = 16;
+        int each = 300;
+        java.util.Queue<Throwable> failures = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        java.util.Map<String, String> publishedAs = new java.util.concurrent.ConcurrentHashMap<>();
+        List<Thread> all = new ArrayList<>();
+        for (int k = 0; k < threads; k++) {
+            String channel = "c" + k;
+            all.add(new Thread(() -> {
+                try {
+                    for (int i = 0; i < each; i++) {
+                        if (publishedAs.put(bus.publish(stream, message(channel, i)), channel + "/" + i) != null) {
+                            failures.add(new AssertionError("an id given twice, last to " + channel + "/" + i));
+                        }
+                    }
+                } catch (Throwable e) {
+                    failures.add(e);
+                }
+            }));
+        }
+        all.forEach(Thread::start);
+        for (Thread th : all) th.join(60_000);
+        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
+        assertThat(failures).isEmpty();
+        assertThat(clients(TestRedis.url(), node)).as("connections of their own").hasSize(WRITERS);
+        long[] next = new long[threads];
+        List<StreamEntry> entries = TestRedis.readAll(bus, stream);
+        for (StreamEntry e : entries) {
+            String channel = e.envelope().channelId();
+            int k = Integer.parseInt(channel.substring(1));
+            assertThat(e.envelope().longValue("n", -1)).as("entry of channel %s", channel).isEqualTo(next[k]);
+            assertThat(publishedAs.get(e.id())).as("the publish answered with id %s", e.id()).isEqualTo(channel + "/" + next[k]);
+            next[k]++;
+        }
+        assertThat(entries).hasSize(threads * each);
+    }
+
+    /** Blocking publishes to one stream on the wire at once, each on its writer's connection (CallerBatches.WRITERS). */
+    private static final int WRITERS = 2;
+
+    /**
+     * Publishing threads parked behind the batches on the wire, with their own connections in the harness: one slow
+     * publish per writer (its connection frozen: publishers 0 and 1) and {@code n} that come meanwhile (2 ..). Returns
+     * the threads, each parked or done, and fills {@code outcomes} with each one's id or failure. Before them, one
+     * publish of channel "c" per writer opened its connection.
+     */
+    private List<Thread> publishersBehindFrozenOnes(EventBus bus, TcpProxy link, String stream, int n, Object[] outcomes) {
+        return publishersBehindFrozenOnes(bus, link, stream, n, outcomes, "");
     }
 
     /** As above, the {@code n} that come meanwhile carrying {@code text}. */
-    private List<Thread> publishersBehindAFrozenOne(EventBus bus, TcpProxy link, String stream, int n, Object[] outcomes, String text) {
-        bus.publish(stream, message("c", 0)); // the connection of its own is open before the freeze
-        link.freezeExisting();
+    private List<Thread> publishersBehindFrozenOnes(EventBus bus, TcpProxy link, String stream, int n, Object[] outcomes, String text) {
         List<Thread> all = new ArrayList<>();
-        for (int k = 0; k <= n; k++) {
+        for (int k = 0; k < WRITERS + n; k++) {
             int me = k;
+            if (k < WRITERS) {
+                // Its connection opened first, while the writers before it wait (so it is a new one), then frozen.
+                bus.publish(stream, message("c", k));
+                link.freezeExisting();
+            }
             Thread th = new Thread(() -> {
                 try {
-                    outcomes[me] = bus.publish(stream, Envelope.of("platform", "test", "channel_id", "t" + me, "text", me == 0 ? "" : text));
+                    outcomes[me] = bus.publish(stream, Envelope.of("platform", "test", "channel_id", "t" + me, "text", me < WRITERS ? "" : text));
                 } catch (RuntimeException e) {
                     outcomes[me] = e;
                 }
             }, "publisher-" + k);
             all.add(th);
             th.start();
-            if (k == 0) {
-                // The first writes on the frozen connection and waits for its answer there; the others come while it waits.
+            if (k < WRITERS) {
+                // It writes on its frozen connection and waits for its answer there; the others come while the writers wait.
                 await().atMost(Duration.ofSeconds(5)).until(() -> Arrays.stream(th.getStackTrace())
                         .anyMatch(f -> f.getClassName().endsWith(".CallerConnections") && f.getMethodName().equals("await")));
             }
         }
-        await().atMost(Duration.ofSeconds(5)).until(() -> all.stream().skip(1)
+        await().atMost(Duration.ofSeconds(5)).until(() -> all.stream().skip(WRITERS)
                 .allMatch(th -> th.getState() == Thread.State.TIMED_WAITING || th.getState() == Thread.State.TERMINATED));
         return all;
     }
@@ -233,28 +288,34 @@ class BlockingPublishIT {
     }
 
     /**
-     * Blocking publishes to one stream made while another is on the wire wait for it and then go out together, as one
-     * command on one connection of its own, instead of one connection and one command each (before: seven connections
-     * of their own, each writing an XADD). The server reads one batch instead of seven commands.
+     * Blocking publishes to one stream made while the writers' batches are on the wire wait for them and then go out
+     * together, as one command on one connection of its own, instead of one connection and one command each (before
+     * batching: seven connections of their own, each writing an XADD). The server reads one batch instead of seven
+     * commands. The second writer's connection stays frozen until the batch is answered, so that it is the first
+     * writer's turn that takes the whole queue.
      */
     @Test
-    void blockingPublishesMadeWhileOneIsOnTheWireGoOutTogetherAsOneCommand() throws Exception {
+    void blockingPublishesMadeWhileTheWritersWaitGoOutTogetherAsOneCommand() throws Exception {
         Topology t = TestRedis.topology();
         TcpProxy link = closer.add(TcpProxy.to(TestRedis.url()));
         String node = "together-" + NS;
         EventBus bus = bus(link.url(), t, node, b -> b);
         String stream = t.inboundStream();
-        Object[] outcomes = new Object[8];
-        List<Thread> all = publishersBehindAFrozenOne(bus, link, stream, 7, outcomes);
-        link.unfreeze();
-        for (Thread th : all) th.join(10_000);
-        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
-        assertThat(outcomes).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
+        Object[] outcomes = new Object[WRITERS + 7];
+        List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 7, outcomes);
+        link.unfreezeAllButNewest();
+        for (Thread th : all) if (th != all.get(1)) th.join(10_000);
+        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(th == all.get(1)));
         List<String> publishConnections = clients(TestRedis.url(), node);
-        assertThat(publishConnections).as("connections of their own").hasSize(1);
-        assertThat(publishConnections.get(0)).as("its last command: the batch script, or its function").containsPattern(" cmd=(eval|fcall) ");
+        link.unfreeze();
+        all.get(1).join(10_000);
+        assertThat(all.get(1).isAlive()).isFalse();
+        assertThat(outcomes).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
+        assertThat(publishConnections).as("connections of their own").hasSize(WRITERS);
+        assertThat(publishConnections).as("their last commands: one batch script (or function), one lone XADD")
+                .filteredOn(c -> c.matches(".* cmd=(eval|fcall) .*")).hasSize(1);
         List<StreamEntry> entries = TestRedis.readAll(bus, stream);
-        assertThat(entries).hasSize(9);
+        assertThat(entries).hasSize(WRITERS + WRITERS + 7);
         assertEachIdNamesItsPublishersEntry(entries, outcomes);
     }
 
@@ -273,17 +334,20 @@ class BlockingPublishIT {
         EventBus bus = bus(link.url(), t, "library", b -> b);
         assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
         String stream = t.inboundStream();
-        Object[] outcomes = new Object[4];
-        List<Thread> all = publishersBehindAFrozenOne(bus, link, stream, 3, outcomes);
+        Object[] outcomes = new Object[WRITERS + 3];
+        List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 3, outcomes);
         try (RawRedis raw = new RawRedis(url)) {
             raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
         }
+        // The second writer's answer held back until the waiting three have gone out, as one batch, on the first's turn.
+        link.unfreezeAllButNewest();
+        for (Thread th : all) if (th != all.get(1)) th.join(10_000);
         link.unfreeze();
         for (Thread th : all) th.join(10_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
         assertThat(outcomes).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
         List<StreamEntry> entries = TestRedis.readAll(bus, stream);
-        assertThat(entries).hasSize(5);
+        assertThat(entries).hasSize(WRITERS + WRITERS + 3);
         assertEachIdNamesItsPublishersEntry(entries, outcomes);
         assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.SCRIPTS);
     }
@@ -300,16 +364,21 @@ class BlockingPublishIT {
         EventBus bus = bus(link.url(), t, "behind-timeout-" + NS, b -> b.publishTimeout(Duration.ofSeconds(1)));
         EventBus observer = bus(TestRedis.url(), t, "observer-" + NS, b -> b);
         String stream = t.inboundStream();
-        Object[] outcomes = new Object[4];
-        List<Thread> all = publishersBehindAFrozenOne(bus, link, stream, 3, outcomes);
+        Object[] outcomes = new Object[WRITERS + 3];
+        List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 3, outcomes);
         for (Thread th : all) th.join(10_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
-        assertThat(outcomes[0]).isInstanceOf(PublishOutcomeUnknownException.class);
-        assertThat(Arrays.copyOfRange(outcomes, 1, 4)).allSatisfy(o -> assertThat(o).isExactlyInstanceOf(BusConnectionException.class));
+        assertThat(Arrays.copyOfRange(outcomes, 0, WRITERS)).allSatisfy(o -> assertThat(o).isInstanceOf(PublishOutcomeUnknownException.class));
+        assertThat(Arrays.copyOfRange(outcomes, WRITERS, WRITERS + 3))
+                .allSatisfy(o -> assertThat(o).isExactlyInstanceOf(BusConnectionException.class));
         link.unfreeze();
-        await().atMost(Duration.ofSeconds(10)).until(() -> TestRedis.readAll(observer, stream).size() == 2);
+        await().atMost(Duration.ofSeconds(10)).until(() -> TestRedis.readAll(observer, stream).size() == WRITERS + WRITERS);
         await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> bus.publish(stream, message("c", 2)) != null);
-        assertThat(TestRedis.readAll(observer, stream)).extracting(e -> e.envelope().channelId()).containsExactly("c", "t0", "c");
+        List<String> channels = TestRedis.readAll(observer, stream).stream().map(e -> e.envelope().channelId()).toList();
+        assertThat(channels.subList(0, WRITERS)).containsOnly("c");
+        assertThat(channels.subList(WRITERS, WRITERS + WRITERS)).as("the frozen writers', stored when the link carried them")
+                .containsExactlyInAnyOrder("t0", "t1");
+        assertThat(channels).hasSize(WRITERS + WRITERS + 1).last().isEqualTo("c");
     }
 
     /**
@@ -322,18 +391,23 @@ class BlockingPublishIT {
         TcpProxy link = closer.add(TcpProxy.to(TestRedis.url()));
         EventBus bus = bus(link.url(), t, "lost-batch-" + NS, b -> b);
         String stream = t.inboundStream();
-        Object[] outcomes = new Object[4];
-        List<Thread> all = publishersBehindAFrozenOne(bus, link, stream, 3, outcomes, "lost with its batch");
+        Object[] outcomes = new Object[WRITERS + 3];
+        List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 3, outcomes, "lost with its batch");
         link.cutConnectionsCarrying("lost with its batch", 1);
+        // The second writer's answer held back until the waiting three have gone out, as one batch, on the first's turn.
+        link.unfreezeAllButNewest();
+        for (Thread th : all) if (th != all.get(1)) th.join(10_000);
         link.unfreeze();
         for (Thread th : all) th.join(10_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
         assertThat(link.commandsCut()).isEqualTo(1);
-        assertThat(outcomes[0]).isInstanceOf(String.class);
-        assertThat(Arrays.copyOfRange(outcomes, 1, 4)).allSatisfy(o -> assertThat(o).isInstanceOf(PublishOutcomeUnknownException.class));
+        assertThat(Arrays.copyOfRange(outcomes, 0, WRITERS)).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
+        assertThat(Arrays.copyOfRange(outcomes, WRITERS, WRITERS + 3))
+                .allSatisfy(o -> assertThat(o).isInstanceOf(PublishOutcomeUnknownException.class));
         String after = bus.publish(stream, message("c", 2));
-        assertThat(TestRedis.readAll(bus, stream)).extracting(StreamEntry::id).containsExactly(
-                TestRedis.readAll(bus, stream).get(0).id(), (String) outcomes[0], after);
+        List<StreamEntry> entries = TestRedis.readAll(bus, stream);
+        assertThat(entries).extracting(StreamEntry::id).containsExactly(
+                entries.get(0).id(), entries.get(1).id(), (String) outcomes[0], (String) outcomes[1], after);
     }
 
     /**

@@ -389,7 +389,7 @@ final class StreamPublisher {
         this.callers = callers;
         this.span = span;
         this.spanning = spanning;
-        this.ownWay = callers == null || spanning ? null : new CallerBatches(stream, maxBatch, MAX_BATCH_BYTES, this::sendOwn);
+        this.ownWay = callers == null || spanning ? null : new CallerBatches(stream, maxBatch, MAX_BATCH_BYTES, CallerBatches.WRITERS, this::sendOwn);
         this.oneBatchAtATime = maxInFlight == 1;
         this.code = code;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);

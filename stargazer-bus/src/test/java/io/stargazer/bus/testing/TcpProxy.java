@@ -35,6 +35,8 @@ public final class TcpProxy implements AutoCloseable {
     private final ServerSocket server;
     private final Thread acceptor;
     private final Set<Link> links = ConcurrentHashMap.newKeySet();
+    /** Links made so far: each link's number, in the order they were made. */
+    private final AtomicInteger made = new AtomicInteger();
     private final List<Thread> threads = new CopyOnWriteArrayList<>();
     private final AtomicInteger accepted = new AtomicInteger();
     /** Guards the frozen flags; pumps wait on it while frozen. */
@@ -102,6 +104,18 @@ public final class TcpProxy implements AutoCloseable {
         synchronized (flow) {
             newConnectionsFrozen = false;
             for (Link l : links) l.frozen = false;
+            flow.notifyAll();
+        }
+    }
+
+    /**
+     * Every frozen connection but the one made last carries bytes again; that one stays frozen until {@link #unfreeze}.
+     * To let one of two commands waiting on the wire be answered before the other.
+     */
+    public void unfreezeAllButNewest() {
+        synchronized (flow) {
+            Link newest = links.stream().max(java.util.Comparator.comparingInt(l -> l.number)).orElse(null);
+            for (Link l : links) if (l != newest) l.frozen = false;
             flow.notifyAll();
         }
     }
@@ -198,7 +212,7 @@ public final class TcpProxy implements AutoCloseable {
                 resetQuietly(client);
                 continue;
             }
-            Link link = new Link(client, upstream);
+            Link link = new Link(client, upstream, made.incrementAndGet());
             synchronized (flow) {
                 link.frozen = newConnectionsFrozen;
             }
@@ -243,11 +257,13 @@ public final class TcpProxy implements AutoCloseable {
         volatile boolean dropReplies;
         /** Guarded by {@link #flow}. */
         boolean frozen;
+        final int number;
         private final AtomicInteger directionsDone = new AtomicInteger();
 
-        Link(Socket client, Socket upstream) {
+        Link(Socket client, Socket upstream, int number) {
             this.client = client;
             this.upstream = upstream;
+            this.number = number;
         }
 
         void pump(Socket from, Socket to) {
