@@ -237,6 +237,8 @@ class BlockingPublishIT {
 
     /** Blocking publishes to one stream on the wire at once, each on its writer's connection (CallerBatches.WRITERS). */
     private static final int WRITERS = 2;
+    /** The proxy's number of the last writer's connection ({@link #publishersBehindFrozenOnes}), to unfreeze it last. */
+    private int lastWriterConnection;
 
     /**
      * Publishing threads parked behind the batches on the wire, with their own connections in the harness: one slow
@@ -256,6 +258,7 @@ class BlockingPublishIT {
             if (k < WRITERS) {
                 // Its connection opened first, while the writers before it wait (so it is a new one), then frozen.
                 bus.publish(stream, message("c", k));
+                lastWriterConnection = link.newestConnection();
                 link.freezeExisting();
             }
             Thread th = new Thread(() -> {
@@ -303,7 +306,7 @@ class BlockingPublishIT {
         String stream = t.inboundStream();
         Object[] outcomes = new Object[WRITERS + 7];
         List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 7, outcomes);
-        link.unfreezeAllButNewest();
+        link.unfreezeAllBut(lastWriterConnection);
         for (Thread th : all) if (th != all.get(1)) th.join(10_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(th == all.get(1)));
         List<String> publishConnections = clients(TestRedis.url(), node);
@@ -340,8 +343,9 @@ class BlockingPublishIT {
             raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
         }
         // The second writer's answer held back until the waiting three have gone out, as one batch, on the first's turn.
-        link.unfreezeAllButNewest();
+        link.unfreezeAllBut(lastWriterConnection);
         for (Thread th : all) if (th != all.get(1)) th.join(10_000);
+        assertThat(all.get(1).isAlive()).as("the second writer, answered only after the others").isTrue();
         link.unfreeze();
         for (Thread th : all) th.join(10_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
@@ -395,8 +399,9 @@ class BlockingPublishIT {
         List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 3, outcomes, "lost with its batch");
         link.cutConnectionsCarrying("lost with its batch", 1);
         // The second writer's answer held back until the waiting three have gone out, as one batch, on the first's turn.
-        link.unfreezeAllButNewest();
+        link.unfreezeAllBut(lastWriterConnection);
         for (Thread th : all) if (th != all.get(1)) th.join(10_000);
+        assertThat(all.get(1).isAlive()).as("the second writer, answered only after the others").isTrue();
         link.unfreeze();
         for (Thread th : all) th.join(10_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());

@@ -87,9 +87,10 @@ final class BatchingDrain<T> {
             try {
                 loop.execute(this::drainLoop);
             } catch (java.util.concurrent.RejectedExecutionException e) {
-                // The loop has shut down (the bus is closing): nothing can be sent any more, and what is queued is failed
-                // by the owner's close or deadline. Thrown on, it would reach a caller of sent() before it had told the
-                // publishers of the batch just answered, and leave every later drain refused as "already running".
+                // The loop has shut down: the bus is closing, and has waited, within the publish timeout, for what it
+                // accepted to be answered (RedisEventBus.close); what is still queued cannot be sent any more. Thrown on,
+                // it would reach a caller of sent() before it had told the publishers of the batch just answered, and
+                // leave every later drain refused as "already running".
                 wip.set(0);
             }
         }

@@ -128,11 +128,12 @@ final class CallerBatches {
         boolean interrupted = false;
         try {
             boolean mayWrite = true;
+            // Made before a role is taken: an Error between taking it and the try below would keep the role for ever.
+            List<Thread> answered = new ArrayList<>();
             while (true) {
                 Object outcome = me.outcome;
                 if (outcome != null) return outcome;
                 if (mayWrite && becomeWriter()) {
-                    List<Thread> answered = new ArrayList<>();
                     boolean left = false;
                     try {
                         while (me.outcome == null) {
@@ -151,8 +152,10 @@ final class CallerBatches {
                         }
                         left = true;
                     } finally {
-                        // An Error out of writeNext: this caller gets it, so its publish must not be written after all.
-                        if (!left && me.outcome == null) waiting.remove(me);
+                        // An Error out of writeNext: this caller gets it, so its publish must not be written after all;
+                        // if the other writer has it (in its batch, or about to put it back), its outcome is waited for,
+                        // so that it is not written after the caller was told of the Error.
+                        if (!left && me.outcome == null && !waiting.remove(me)) awaitOutcome(me);
                         writers.decrementAndGet();
                         // The next writer first, then the callers of the last batch: waking each costs this thread a
                         // system call, and the connection carries nothing until the next writer has written.
@@ -180,6 +183,16 @@ final class CallerBatches {
             }
             if (interrupted) Thread.currentThread().interrupt();
         }
+    }
+
+    /** Until the writer that has {@code me} sets its outcome (its batch has a deadline); an interrupt is kept. */
+    private static void awaitOutcome(Blocked me) {
+        boolean interrupted = false;
+        while (me.outcome == null) {
+            LockSupport.parkNanos(me, MAX_PARK_NANOS);
+            interrupted |= Thread.interrupted();
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 
     private boolean becomeWriter() {
@@ -217,7 +230,9 @@ final class CallerBatches {
                 }
                 if (first != null && (next.trimArgs != first.trimArgs || (next.trace == null) != (first.trace == null)
                         || bytes + next.payload.length > maxBatchBytes)) {
-                    waiting.addFirst(next); // only the writer takes from the queue: its head is still next's place
+                    // Back at the head; another writer may have taken later ones meanwhile, which changes only the order
+                    // between threads (each has one publish here at most), never a thread's own.
+                    waiting.addFirst(next);
                     break;
                 }
                 if (first == null) first = next;

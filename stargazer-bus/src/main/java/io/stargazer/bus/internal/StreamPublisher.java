@@ -389,7 +389,8 @@ final class StreamPublisher {
         this.callers = callers;
         this.span = span;
         this.spanning = spanning;
-        this.ownWay = callers == null || spanning ? null : new CallerBatches(stream, maxBatch, MAX_BATCH_BYTES, CallerBatches.WRITERS, this::sendOwn);
+        this.ownWay = callers == null || spanning ? null : new CallerBatches(stream, maxBatch, MAX_BATCH_BYTES,
+                Math.min(CallerBatches.WRITERS, callers.max()), this::sendOwn);
         this.oneBatchAtATime = maxInFlight == 1;
         this.code = code;
         this.dedupeWindowMillis = Long.toString(dedupeWindow.toMillis()).getBytes(StandardCharsets.US_ASCII);
@@ -611,11 +612,7 @@ final class StreamPublisher {
      */
     private void spanLeft(int n) {
         if (spanned.addAndGet(-n) == 0 && !drain.queue().isEmpty()) {
-            try {
-                drain.drain();
-            } catch (java.util.concurrent.RejectedExecutionException closing) {
-                // the bus is closing: what is queued fails at its deadline, as every queued publish then
-            }
+            drain.drain(); // closing, the drain's loop may refuse it: BatchingDrain lets that go
         }
     }
 
@@ -894,11 +891,7 @@ final class StreamPublisher {
             // The wait in take() is over: what queued behind it goes. Nothing else may drain it: this batch's place
             // may have been given back at its deadline, and the library may be back meanwhile.
             waitedForFunctions = false;
-            try {
-                drain.drain();
-            } catch (java.util.concurrent.RejectedExecutionException closing) {
-                // the bus is closing: what is queued fails at its deadline, as every queued publish then
-            }
+            drain.drain(); // closing, the drain's loop may refuse it: BatchingDrain lets that go
         }
         if (taken && !redirect) code.noticed(error); // after the hold is set: from here on the drain writes scripts
         return taken;

@@ -108,14 +108,18 @@ public final class TcpProxy implements AutoCloseable {
         }
     }
 
+    /** The number of the connection made last (they are numbered from 1 as they are made); 0 before the first. */
+    public int newestConnection() {
+        return made.get();
+    }
+
     /**
-     * Every frozen connection but the one made last carries bytes again; that one stays frozen until {@link #unfreeze}.
-     * To let one of two commands waiting on the wire be answered before the other.
+     * Every frozen connection but number {@code held} ({@link #newestConnection}) carries bytes again; that one stays
+     * frozen until {@link #unfreeze}. To let one of two commands waiting on the wire be answered before the other.
      */
-    public void unfreezeAllButNewest() {
+    public void unfreezeAllBut(int held) {
         synchronized (flow) {
-            Link newest = links.stream().max(java.util.Comparator.comparingInt(l -> l.number)).orElse(null);
-            for (Link l : links) if (l != newest) l.frozen = false;
+            for (Link l : links) if (l.number != held) l.frozen = false;
             flow.notifyAll();
         }
     }
