@@ -258,7 +258,7 @@ class BlockingPublishIT {
             if (k < WRITERS) {
                 // Its connection opened first, while the writers before it wait (so it is a new one), then frozen.
                 bus.publish(stream, message("c", k));
-                lastWriterConnection = link.newestConnection();
+                lastWriterConnection = link.acceptedCount();
                 link.freezeExisting();
             }
             Thread th = new Thread(() -> {

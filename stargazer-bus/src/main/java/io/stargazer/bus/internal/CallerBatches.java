@@ -124,12 +124,12 @@ final class CallerBatches {
      * {@link #EXPIRED}. An interrupt is kept, not acted on.
      */
     Object publish(Blocked me) {
+        // Made before a role is taken: an Error between taking it and the try below would keep the role for ever.
+        List<Thread> answered = new ArrayList<>();
         waiting.add(me);
         boolean interrupted = false;
         try {
             boolean mayWrite = true;
-            // Made before a role is taken: an Error between taking it and the try below would keep the role for ever.
-            List<Thread> answered = new ArrayList<>();
             while (true) {
                 Object outcome = me.outcome;
                 if (outcome != null) return outcome;
@@ -157,11 +157,6 @@ final class CallerBatches {
                         // so that it is not written after the caller was told of the Error.
                         if (!left && me.outcome == null && !waiting.remove(me)) awaitOutcome(me);
                         writers.decrementAndGet();
-                        // The next writer first, then the callers of the last batch: waking each costs this thread a
-                        // system call, and the connection carries nothing until the next writer has written.
-                        Blocked next = waiting.peekFirst();
-                        if (next != null) LockSupport.unpark(next.caller);
-                        wake(answered);
                     }
                     mayWrite = me.outcome != null; // else in another writer's batch: park until it is answered
                     continue;
@@ -175,12 +170,14 @@ final class CallerBatches {
                 interrupted |= Thread.interrupted(); // cleared, or every park would return at once
             }
         } finally {
-            // Whichever way this caller leaves (answered, expired, as the writer), the first still waiting must not be left
-            // parked with the role free: it takes it.
+            // Whichever way this caller leaves (answered, expired, as a writer), the first still waiting must not be left
+            // parked with a role free: it takes it. That first, then the callers of this writer's last batch: waking each
+            // costs this thread a system call, and the connection carries nothing until the next writer has written.
             if (writers.get() < maxWriters) {
                 Blocked next = waiting.peekFirst();
                 if (next != null) LockSupport.unpark(next.caller);
             }
+            wake(answered);
             if (interrupted) Thread.currentThread().interrupt();
         }
     }

@@ -35,8 +35,6 @@ public final class TcpProxy implements AutoCloseable {
     private final ServerSocket server;
     private final Thread acceptor;
     private final Set<Link> links = ConcurrentHashMap.newKeySet();
-    /** Links made so far: each link's number, in the order they were made. */
-    private final AtomicInteger made = new AtomicInteger();
     private final List<Thread> threads = new CopyOnWriteArrayList<>();
     private final AtomicInteger accepted = new AtomicInteger();
     /** Guards the frozen flags; pumps wait on it while frozen. */
@@ -108,13 +106,9 @@ public final class TcpProxy implements AutoCloseable {
         }
     }
 
-    /** The number of the connection made last (they are numbered from 1 as they are made); 0 before the first. */
-    public int newestConnection() {
-        return made.get();
-    }
-
     /**
-     * Every frozen connection but number {@code held} ({@link #newestConnection}) carries bytes again; that one stays
+     * Every frozen connection but number {@code held} (connections are numbered from 1 as they are accepted: a
+     * connection's number is {@link #acceptedCount} just after it was made) carries bytes again; that one stays
      * frozen until {@link #unfreeze}. To let one of two commands waiting on the wire be answered before the other.
      */
     public void unfreezeAllBut(int held) {
@@ -204,7 +198,7 @@ public final class TcpProxy implements AutoCloseable {
             } catch (IOException e) {
                 return; // closed
             }
-            accepted.incrementAndGet();
+            int n = accepted.incrementAndGet();
             Socket upstream = new Socket();
             try {
                 client.setTcpNoDelay(true);
@@ -216,7 +210,7 @@ public final class TcpProxy implements AutoCloseable {
                 resetQuietly(client);
                 continue;
             }
-            Link link = new Link(client, upstream, made.incrementAndGet());
+            Link link = new Link(client, upstream, n);
             synchronized (flow) {
                 link.frozen = newConnectionsFrozen;
             }
@@ -225,7 +219,6 @@ public final class TcpProxy implements AutoCloseable {
                 link.abort();
                 return;
             }
-            int n = accepted.get();
             thread("c" + n + "-up", () -> link.pump(client, upstream)).start();
             thread("c" + n + "-down", () -> link.pump(upstream, client)).start();
         }
