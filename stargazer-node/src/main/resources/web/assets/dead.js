@@ -76,7 +76,8 @@
         tr.dataset.id = e.id;
         const pick = document.createElement("input");
         pick.type = "checkbox";
-        pick.value = e.id;
+        // id@stream: two streams can hold an entry of one id (stored in the same millisecond), and a row is one of them.
+        pick.value = e.id + "@" + e.dead_letter_stream;
         pick.addEventListener("change", updateButtons);
         pick.addEventListener("click", function (ev) { ev.stopPropagation(); });
         const td = document.createElement("td");
@@ -138,7 +139,7 @@
   $("purge-selected").addEventListener("click", function () { act("Purge", {ids: selected(), stream: $("stream").value || null}, selected().length + " selected"); });
   $("replay-all").addEventListener("click", function () { act("Replay", matching(), "every matching dead letter"); });
   $("purge-all").addEventListener("click", function () { act("Purge", matching(), "every matching dead letter"); });
-  $("replay-one").addEventListener("click", function () { act("Replay", {ids: [shownEntry.id], stream: shownEntry.dead_letter_stream}, shownEntry.id); });
-  $("purge-one").addEventListener("click", function () { act("Purge", {ids: [shownEntry.id], stream: shownEntry.dead_letter_stream}, shownEntry.id); });
+  $("replay-one").addEventListener("click", function () { act("Replay", {ids: [shownEntry.id + "@" + shownEntry.dead_letter_stream]}, shownEntry.id); });
+  $("purge-one").addEventListener("click", function () { act("Purge", {ids: [shownEntry.id + "@" + shownEntry.dead_letter_stream]}, shownEntry.id); });
   load(false);
 })();

@@ -17,4 +17,13 @@ package io.stargazer.bus;
  */
 public record DeadLetter(String deadStream, String id, String sourceStream, String sourceId, String group, String error,
         long deliveries, long deadAtMs, String replayOf, Envelope envelope, String malformed) {
+
+    /**
+     * {@code <id>@<deadStream>}: this dead letter alone, for {@link DeadLetterFilter.Builder#ids}, where its id alone
+     * would also select an entry of another dead-letter stream stored in the same millisecond. A list's cursors have this
+     * form too.
+     */
+    public String ref() {
+        return id + "@" + deadStream;
+    }
 }

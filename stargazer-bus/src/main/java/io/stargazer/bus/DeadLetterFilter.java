@@ -15,7 +15,10 @@ import java.util.regex.Pattern;
  *   <tr><th>builder method</th><th>default</th><th>meaning</th></tr>
  *   <tr><td>{@code streams}</td><td>every dead-letter stream of the topology ({@link DeadLetters#streams()})</td>
  *       <td>the dead-letter streams to look in</td></tr>
- *   <tr><td>{@code ids}</td><td>any</td><td>only these dead-letter entry ids</td></tr>
+ *   <tr><td>{@code ids}</td><td>any</td><td>only these dead letters: {@code <ms>-<seq>} in every stream looked in (two
+ *       streams may hold an entry of the same id, stored in the same millisecond: that id selects both), or
+ *       {@code <ms>-<seq>@<dead-letter stream>} in that stream only ({@link DeadLetter#ref()}, the form of a list's
+ *       cursors)</td></tr>
  *   <tr><td>{@code errorContains}</td><td>any</td><td>only entries whose {@code error} contains this text (case-insensitive)</td></tr>
  *   <tr><td>{@code olderThan}</td><td>any</td><td>only entries dead-lettered longer ago than this (by the entry id's time)</td></tr>
  *   <tr><td>{@code limit}</td><td>{@value #DEFAULT_LIMIT}</td><td>page size of {@link DeadLetters#list}, 1 to
@@ -106,12 +109,17 @@ public final class DeadLetterFilter {
             return this;
         }
 
-        /** Selects these entry ids ({@code <ms>-<seq>}) only. */
+        /**
+         * Selects these dead letters only: each an entry id ({@code <ms>-<seq>}), in whichever of the filter's streams
+         * holds it, or an entry id and its dead-letter stream ({@code <ms>-<seq>@<stream>}, {@link DeadLetter#ref()}).
+         */
         public Builder ids(Collection<String> entryIds) {
             for (String id : entryIds) {
-                if (!isEntryId(id)) {
+                int at = id == null ? -1 : id.indexOf('@');
+                if (!isEntryId(at < 0 ? id : id.substring(0, at)) || at == id.length() - 1) {
                     throw new ConfigException("ids", "'" + id + "' is not a stream entry id (<ms>-<seq>, each a whole number from 0 to "
-                            + Long.toUnsignedString(-1) + ", for example 1700000000000-0)");
+                            + Long.toUnsignedString(-1) + ", for example 1700000000000-0), nor one with its dead-letter stream"
+                            + " (<ms>-<seq>@<stream>)");
                 }
                 ids.add(id);
             }

@@ -35,7 +35,11 @@ public interface DeadLetters {
      */
     List<String> notStreams(List<String> deadStreams);
 
-    /** The dead letter with this id in any of the filter's streams (all of the topology's when none). */
+    /**
+     * The dead letter with this id in any of the filter's streams (all of the topology's when none): {@code <ms>-<seq>},
+     * the first of the streams' order when two hold it (see {@link #list}), or {@code <ms>-<seq>@<stream>}
+     * ({@link DeadLetter#ref()}) for that stream's.
+     */
     Optional<DeadLetter> get(String id, DeadLetterFilter filter);
 
     /** {@link #get(String, DeadLetterFilter)} in every dead-letter stream of the topology. */

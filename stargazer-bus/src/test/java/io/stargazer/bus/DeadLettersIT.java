@@ -1,6 +1,7 @@
 package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.lettuce.core.StreamMessage;
 import io.stargazer.bus.testing.RawRedis;
@@ -235,6 +236,50 @@ class DeadLettersIT {
     }
 
     /** An id given twice (`stargazer dead replay ID ID`) is one dead letter: listed once, put back once, counted once. */
+    /**
+     * Two dead-letter streams can each hold an entry of one id (stored in the same millisecond): the id alone selects
+     * both, the id with its stream ({@link DeadLetter#ref()}) that one only, and the other stream's is left as it was.
+     */
+    @Test
+    void anIdTwoStreamsShareSelectsBothAloneAndOneWithItsStream() {
+        try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {
+            String inbound = bus.topology().inboundStream();
+            String tools = bus.topology().toolsStream();
+            String dead = bus.topology().deadLetterStream(inbound);
+            String toolsDead = bus.topology().deadLetterStream(tools);
+            String id = System.currentTimeMillis() + "-0";
+            for (String[] at : List.of(new String[] {dead, inbound, "inbound one"}, new String[] {toolsDead, tools, "tools one"})) {
+                raw.xaddWithId(at[0], id, "payload", WireFormat.encode(Envelope.of("channel_id", "c-1", "content", at[2])), "error", "boom",
+                        "source_stream", at[1], "source_id", "1-1", "group", "workers", "deliveries", "5");
+            }
+            DeadLetters dl = bus.deadLetters();
+            List<DeadLetter> both = dl.list(DeadLetterFilter.builder().ids(List.of(id)).build()).entries();
+            assertThat(both).extracting(DeadLetter::deadStream).containsExactlyInAnyOrder(dead, toolsDead);
+            DeadLetter toolsOne = both.stream().filter(d -> d.deadStream().equals(toolsDead)).findFirst().orElseThrow();
+            assertThat(toolsOne.ref()).isEqualTo(id + "@" + toolsDead);
+            assertThat(dl.list(DeadLetterFilter.builder().ids(List.of(toolsOne.ref())).build()).entries()).containsExactly(toolsOne);
+            assertThat(dl.get(id + "@" + dead)).hasValueSatisfying(d -> assertThat(d.envelope().get("content")).isEqualTo("inbound one"));
+            // Within a stream the ref does not name, it selects nothing.
+            assertThat(dl.get(id + "@" + dead, DeadLetterFilter.builder().stream(toolsDead).build())).isEmpty();
+
+            ReplayResult replayed = dl.replay(DeadLetterFilter.builder().ids(List.of(id + "@" + dead)).build(), ReplayOptions.DEFAULTS);
+            assertThat(replayed).isEqualTo(new ReplayResult(1, 1, 0, 0, false));
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+            assertThat(raw.xlen(tools)).isZero();
+            assertThat(raw.xlen(dead)).isZero();
+            assertThat(raw.xlen(toolsDead)).as("the tools dead letter of the same id, left").isEqualTo(1);
+            assertThat(dl.purge(DeadLetterFilter.builder().ids(List.of(id + "@" + dead)).build())).isZero();
+            assertThat(raw.xlen(toolsDead)).isEqualTo(1);
+            assertThat(dl.purge(DeadLetterFilter.builder().ids(List.of(toolsOne.ref(), id)).build())).as("one dead letter, named twice").isEqualTo(1);
+            assertThat(raw.xlen(toolsDead)).isZero();
+
+            for (String bad : List.of(id + "@", "@" + dead, "x@" + dead)) {
+                assertThatThrownBy(() -> DeadLetterFilter.builder().ids(List.of(bad))).isInstanceOf(ConfigException.class)
+                        .hasMessageContaining("'" + bad + "'");
+            }
+        }
+    }
+
     @Test
     void theSameIdGivenTwiceIsOneDeadLetter() {
         try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {

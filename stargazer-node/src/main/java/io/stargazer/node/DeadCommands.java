@@ -75,11 +75,11 @@ final class DeadCommands {
         }
 
         /**
-         * The ids {@code f} (a filter without ids: get adds the id to those of its filter) does not select: looked up
-         * before acting, since a replay or purge removes those it finds.
+         * The ids {@code f} (a filter without ids) does not select: looked up before acting, since a replay or purge
+         * removes those it finds; an id alone that two streams hold is refused then (DeadLetterView.lookUp).
          */
         static List<String> notFound(EventBus bus, DeadLetterFilter f, List<String> ids) {
-            return ids.stream().distinct().filter(id -> bus.deadLetters().get(id, f).isEmpty()).toList();
+            return DeadLetterView.lookUp(bus, f, ids).entrySet().stream().filter(e -> e.getValue() == null).map(Map.Entry::getKey).toList();
         }
 
         /**
@@ -124,7 +124,7 @@ final class DeadCommands {
                     for (DeadLetter d : page.entries()) {
                         // The cursor list --after takes (the library's id@stream), on each line: a script pages from its last.
                         Map<String, Object> line = DeadLetterView.full(d, now);
-                        line.put("cursor", d.id() + "@" + d.deadStream());
+                        line.put("cursor", d.ref());
                         main.out.println(NodeJson.write(line));
                     }
                     // stdout stays one JSON object a line; whoever reads along is told there are more as the table tells.
@@ -152,7 +152,7 @@ final class DeadCommands {
 
     @Command(name = "show", mixinStandardHelpOptions = true, description = "One dead letter as JSON, its envelope whole (bytes as base64).")
     static final class Show extends DeadCommand {
-        @Parameters(paramLabel = "ID", description = "The dead letter's id")
+        @Parameters(paramLabel = "ID", description = "The dead letter's id, or ID@STREAM where two dead-letter streams hold that id")
         String id;
 
         @Option(names = "--stream", paramLabel = "S", description = "Look only in this stream's dead letters")
@@ -161,8 +161,8 @@ final class DeadCommands {
         @Override
         int run() {
             try (EventBus bus = connect()) {
-                DeadLetter d = bus.deadLetters().get(id, filter(bus, stream).build())
-                        .orElseThrow(() -> new ConfigException("ID", "'" + id + "' is not in any dead-letter stream"));
+                DeadLetter d = DeadLetterView.lookUp(bus, filter(bus, stream).build(), List.of(id)).get(id);
+                if (d == null) throw new ConfigException("ID", "'" + id + "' is not in any dead-letter stream");
                 main.out.println(NodeJson.write(DeadLetterView.full(d, System.currentTimeMillis())));
                 main.out.flush();
             }
@@ -172,7 +172,7 @@ final class DeadCommands {
 
     /** What replay and purge act on: ids, or --all, within --stream and matching --error. */
     static final class Selection {
-        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letters to act on")
+        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letters to act on: ids, or ID@STREAM where two dead-letter streams hold an id")
         List<String> ids = new ArrayList<>();
 
         @Option(names = "--all", description = "Every dead letter (of --stream, matching --error)")

@@ -4,9 +4,14 @@ package io.stargazer.node;
 
 import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.DeadLetter;
+import io.stargazer.bus.DeadLetterFilter;
+import io.stargazer.bus.EventBus;
 import io.stargazer.bus.Topology;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -26,6 +31,26 @@ public final class DeadLetterView {
     private static final Pattern EXCEPTION_CLASS = Pattern.compile("\\b(?:[a-z_$][\\w$]*\\.)*([A-Z][\\w$]*(?:Exception|Error|Throwable))(: |$)");
 
     private DeadLetterView() {
+    }
+
+    /**
+     * Looks up, before a show, replay or purge acts, the dead letter each of {@code ids} names within {@code f}'s streams
+     * ({@code f} without ids). An operator names one dead letter by an id copied from one row; two streams can hold an
+     * entry of that id (stored in the same millisecond), and acting on both would replay or delete one nobody chose. So
+     * an id alone that more than one stream holds is refused, naming each as {@code ID@STREAM} ({@link DeadLetter#ref()}),
+     * before anything is done. Returns, by id, the one dead letter found, or null for an id found in none.
+     */
+    public static Map<String, DeadLetter> lookUp(EventBus bus, DeadLetterFilter f, Collection<String> ids) {
+        Map<String, DeadLetter> found = new LinkedHashMap<>();
+        List<String> ambiguous = new ArrayList<>();
+        for (String id : new LinkedHashSet<>(ids)) {
+            List<DeadLetter> named = bus.deadLetters().list(f.toBuilder().ids(List.of(id)).after(null).limit(DeadLetterFilter.MAX_LIMIT).build()).entries();
+            if (named.size() > 1) ambiguous.add("'" + id + "' is in " + named.size() + " dead-letter streams, name one: "
+                    + String.join(", ", named.stream().map(DeadLetter::ref).toList()));
+            found.put(id, named.isEmpty() ? null : named.get(0));
+        }
+        if (!ambiguous.isEmpty()) throw new ConfigException("ids", String.join("; ", ambiguous) + " (nothing was done)");
+        return found;
     }
 
     /** The whole entry: where from, why, how often, when, and its envelope (bytes as {"$bytes": base64}). */

@@ -112,6 +112,11 @@ class BrowserChatE2EIT {
                         "content", contents[i])), "trace_id", "tr" + i, "error", errors[i], "source_stream", inbound, "source_id", "1-" + i,
                         "group", topology.workerGroup(), "deliveries", "5", "dead_at_ms", Long.toString(System.currentTimeMillis() - 60_000L * (i + 3))));
             }
+            // A tools dead letter stored in the same millisecond as the third: the same id, in another stream. Its row is
+            // its own: selecting the third must not purge it too.
+            String toolsDead = topology.deadLetterStream(topology.toolsStream());
+            raw.xaddWithId(toolsDead, ids.get(2), "payload", WireFormat.encode(Envelope.of("tool", "search", "content", "weather Lisbon")),
+                    "error", "tool crashed", "source_stream", topology.toolsStream(), "source_id", "1-9", "group", "tools", "deliveries", "5");
             Page browser = chromium.newPage(new Browser.NewPageOptions().setViewportSize(1366, 768));
             browser.onDialog(d -> d.accept());
             String base = "http://127.0.0.1:" + node.httpPort();
@@ -139,14 +144,14 @@ class BrowserChatE2EIT {
 
             // The dead-letter page: list, filter, one entry's envelope, replay it.
             browser.navigate(base + "/dashboard/dead");
-            await().until(() -> browser.locator("#dead tbody tr").count() == 3);
+            await().until(() -> browser.locator("#dead tbody tr").count() == 4);
             assertThat(text(browser, "#dead tbody")).contains("model overloaded").contains("discord:4711").contains("Lisbon");
             browser.locator("#error").fill("timed out");
             browser.locator("#filter button[type=submit]").click();
             await().until(() -> browser.locator("#dead tbody tr").count() == 1);
             browser.locator("#error").fill("");
             browser.locator("#filter button[type=submit]").click();
-            await().until(() -> browser.locator("#dead tbody tr").count() == 3);
+            await().until(() -> browser.locator("#dead tbody tr").count() == 4);
             browser.locator("#dead tbody tr[data-id='" + ids.get(0) + "']").click();
             await().until(() -> browser.locator("#envelope").isVisible() && text(browser, "#envelope").contains("summarise the meeting notes"));
             assertThat(text(browser, "#envelope")).contains("\"source_stream\": \"" + inbound + "\"").contains("\"deliveries\": 5");
@@ -155,16 +160,17 @@ class BrowserChatE2EIT {
 
             browser.locator("#replay-one").click();
             await().until(() -> text(browser, "#result").contains("Replayed 1"));
-            await().until(() -> browser.locator("#dead tbody tr").count() == 2);
+            await().until(() -> browser.locator("#dead tbody tr").count() == 3);
             assertThat(raw.xrange(inbound)).anySatisfy(m -> assertThat(RawRedis.s(RawRedis.fields(m).get("replay_of"))).isEqualTo(ids.get(0)));
 
-            browser.locator("#dead tbody tr[data-id='" + ids.get(2) + "'] input[type=checkbox]").check();
+            browser.locator("#dead tbody tr[data-id='" + ids.get(2) + "'] input[value='" + ids.get(2) + "@" + dead + "']").check();
             browser.locator("#purge-selected").click();
             await().until(() -> text(browser, "#result").contains("Purged 1"));
-            await().until(() -> browser.locator("#dead tbody tr").count() == 1);
+            await().until(() -> browser.locator("#dead tbody tr").count() == 2);
+            assertThat(raw.xlen(toolsDead)).as("the tools dead letter of the same id, left").isEqualTo(1);
             browser.locator("#replay-all").click();
-            await().until(() -> text(browser, "#result").contains("Replayed 1"));
-            await().until(() -> raw.xlen(dead) == 0);
+            await().until(() -> text(browser, "#result").contains("Replayed 2"));
+            await().until(() -> raw.xlen(dead) == 0 && raw.xlen(toolsDead) == 0);
         }
     }
 

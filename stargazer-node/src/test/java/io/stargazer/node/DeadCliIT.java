@@ -43,8 +43,8 @@ class DeadCliIT {
             String old = seed(raw, dead, inbound, (System.currentTimeMillis() - Duration.ofDays(2).toMillis()) + "-0", "c-old", "ancient", "old failure");
             String a = seed(raw, dead, inbound, null, "c-1", "hello from the outage", "provider TIMEOUT after 5 tries");
             String b = seed(raw, dead, inbound, null, "c-2", "second", "malformed: nope");
-            // An id of its own: stored in the same millisecond as a or b, it would share theirs, and replaying a by its id
-            // would put o back too ("replayed 2": the CI failure of b74d2dd).
+            // An id of its own: stored in the same millisecond as a or b it would share theirs, and replaying a by its id
+            // would be refused as naming two dead letters (anIdTwoDeadLetterStreamsHoldIsRefusedUntilNamedWithItsStream).
             String o = seed(raw, outDead, t.outboundStream("webchat"), (Long.parseLong(b.substring(0, b.indexOf('-'))) + 1) + "-0",
                     "c-3", "outbound one", "gateway down");
 
@@ -100,6 +100,50 @@ class DeadCliIT {
             assertThat(MainCliTest.run(env, "dead", "purge", "--all").out().strip()).isEqualTo("purged 1");
             assertThat(MainCliTest.run(env, "dead", "list", "--json").out()).isEmpty();
             assertThat(MainCliTest.run(env, "dead", "purge", "--older-than", "soon").code()).isEqualTo(2);
+        }
+    }
+
+    /**
+     * Two dead-letter streams can each hold an entry of one id (stored in the same millisecond). An operator copies one
+     * row's id: show, replay and purge refuse an id alone that names two, naming each as ID@STREAM, and do nothing; the
+     * id with its stream, or --stream, names one. Before, replay put both back and purge deleted both.
+     */
+    @Test
+    void anIdTwoDeadLetterStreamsHoldIsRefusedUntilNamedWithItsStream() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String outbound = t.outboundStream("webchat");
+        String dead = t.deadLetterStream(inbound);
+        String outDead = t.deadLetterStream(outbound);
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            String id = seed(raw, dead, inbound, System.currentTimeMillis() + "-0", "c-1", "inbound one", "provider down");
+            assertThat(seed(raw, outDead, outbound, id, "c-2", "outbound one", "gateway down")).isEqualTo(id);
+
+            for (String[] args : List.of(new String[] {"dead", "show", id}, new String[] {"dead", "replay", id},
+                    new String[] {"dead", "purge", id})) {
+                Result r = MainCliTest.run(env, args);
+                assertThat(r.code()).as(String.join(" ", args) + ": " + r.out() + r.err()).isEqualTo(2);
+                assertThat(r.err()).contains("'" + id + "' is in 2 dead-letter streams", id + "@" + dead, id + "@" + outDead, "nothing was done");
+                assertThat(r.out()).doesNotContain("replayed").doesNotContain("purged");
+            }
+            assertThat(raw.xlen(inbound)).isZero();
+            assertThat(raw.xlen(outbound)).isZero();
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+            assertThat(raw.xlen(outDead)).isEqualTo(1);
+
+            Result shown = MainCliTest.run(env, "dead", "show", id + "@" + outDead);
+            assertThat(shown.code()).as(shown.err()).isZero();
+            assertThat(shown.out()).contains("outbound one").doesNotContain("inbound one");
+            Result replayed = MainCliTest.run(env, "dead", "replay", id, "--stream", "inbound");
+            assertThat(replayed.code()).as(replayed.err()).isZero();
+            assertThat(replayed.out()).contains("replayed 1, already replayed 0");
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+            assertThat(raw.xlen(outbound)).isZero();
+            Result purged = MainCliTest.run(env, "dead", "purge", id + "@" + outDead);
+            assertThat(purged.code()).as(purged.err()).isZero();
+            assertThat(purged.out().strip()).isEqualTo("purged 1");
+            assertThat(raw.xlen(outDead)).isZero();
         }
     }
 

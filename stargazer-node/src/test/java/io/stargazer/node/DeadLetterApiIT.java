@@ -34,6 +34,12 @@ class DeadLetterApiIT {
         return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A gateway node of {@code t} with nothing but its dashboard, on a port of its own, behind {@link #PASSWORD}. */
+    private static Node startGatewayWithDashboard(Topology t, String nodeId) {
+        return Node.start(new Node.Settings(NodeRole.GATEWAY, new Node.Parts(false, false, false), TestRedis.url(), nodeId, null, -1,
+                "127.0.0.1", 0, "echo", Duration.ofSeconds(10), TestEnv.of(t), new Node.Dashboard("127.0.0.1", 0, PASSWORD)));
+    }
+
     private static String auth(String password) {
         return "Basic " + Base64.getEncoder().encodeToString(("ops:" + password).getBytes(StandardCharsets.UTF_8));
     }
@@ -41,11 +47,8 @@ class DeadLetterApiIT {
     @Test
     void listShowReplayPurgeAndPauseNeedThePasswordAndRefuseCrossSiteRequests() throws Exception {
         Topology t = TestRedis.topology();
-        Map<String, String> env = TestEnv.of(t);
-        Node.Settings settings = new Node.Settings(NodeRole.GATEWAY, new Node.Parts(false, false, false), TestRedis.url(),
-                "node-dead-api", null, -1, "127.0.0.1", 0, "echo", Duration.ofSeconds(10), env, new Node.Dashboard("127.0.0.1", 0, PASSWORD));
         String dead = t.deadLetterStream(t.inboundStream());
-        try (Node node = Node.start(settings); RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+        try (Node node = startGatewayWithDashboard(t, "node-dead-api"); RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
             int port = node.dashboardPort();
             String a = raw.xadd(dead, "payload", WireFormat.encode(Envelope.of("channel_id", "c-1", "content", "one")), "trace_id", "t1",
                     "error", "provider down", "source_stream", t.inboundStream(), "source_id", "1-1", "group", "g", "deliveries", "5", "dead_at_ms", "1");
@@ -107,6 +110,51 @@ class DeadLetterApiIT {
             assertThat(raw.sync().exists(RawRedis.utf8("{" + t.inboundStream() + "}:paused:" + t.workerGroup()))).isEqualTo(1);
             assertThat(send(port, "POST", "/api/resume", group, action).statusCode()).isEqualTo(200);
             assertThat(raw.sync().exists(RawRedis.utf8("{" + t.inboundStream() + "}:paused:" + t.workerGroup()))).isZero();
+        }
+    }
+
+    /**
+     * An id two dead-letter streams hold (stored in the same millisecond) is refused alone (400, naming each as
+     * id@stream, nothing done), so a page's row acts on that row's dead letter only; with its stream it is one.
+     */
+    @Test
+    void anIdTwoStreamsHoldIsRefusedAloneAndTakenWithItsStream() throws Exception {
+        Topology t = TestRedis.topology();
+        String inbound = t.inboundStream();
+        String tools = t.toolsStream();
+        String dead = t.deadLetterStream(inbound);
+        String toolsDead = t.deadLetterStream(tools);
+        try (Node node = startGatewayWithDashboard(t, "node-dead-api-same-id"); RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            int port = node.dashboardPort();
+            String id = System.currentTimeMillis() + "-0";
+            for (String[] at : List.of(new String[] {dead, inbound}, new String[] {toolsDead, tools})) {
+                raw.xaddWithId(at[0], id, "payload", WireFormat.encode(Envelope.of("channel_id", "c-1", "content", "from " + at[1])),
+                        "error", "boom", "source_stream", at[1], "source_id", "1-1", "group", "g", "deliveries", "5");
+            }
+            Map<String, String> ok = Map.of("Authorization", auth(PASSWORD));
+            Map<String, String> action = Map.of("Authorization", auth(PASSWORD), "X-Stargazer-Action", "1", "Origin", "http://127.0.0.1:" + port);
+
+            HttpResponse<String> entry = send(port, "GET", "/api/dead/entry?id=" + id, null, ok);
+            assertThat(entry.statusCode()).as(entry.body()).isEqualTo(400);
+            assertThat(entry.body()).contains(id + "@" + dead, id + "@" + toolsDead);
+            for (String kind : List.of("replay", "purge")) {
+                HttpResponse<String> r = send(port, "POST", "/api/dead/" + kind, "{\"ids\":[\"" + id + "\"]}", action);
+                assertThat(r.statusCode()).as(kind + ": " + r.body()).isEqualTo(400);
+                assertThat(r.body()).contains(id + "@" + dead, id + "@" + toolsDead);
+            }
+            assertThat(raw.xlen(inbound)).isZero();
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+            assertThat(raw.xlen(toolsDead)).isEqualTo(1);
+
+            assertThat(send(port, "GET", "/api/dead/entry?id=" + id + "@" + toolsDead, null, ok).body()).contains("from " + tools);
+            HttpResponse<String> replayed = send(port, "POST", "/api/dead/replay", "{\"ids\":[\"" + id + "@" + dead + "\"]}", action);
+            assertThat(replayed.statusCode()).as(replayed.body()).isEqualTo(200);
+            assertThat(replayed.body()).contains("\"replayed\":1");
+            assertThat(raw.xlen(inbound)).isEqualTo(1);
+            assertThat(raw.xlen(toolsDead)).as("the tools dead letter of the same id, left").isEqualTo(1);
+            // Alone again, the id now names one dead letter.
+            assertThat(send(port, "POST", "/api/dead/purge", "{\"ids\":[\"" + id + "\"]}", action).body()).contains("\"purged\":1");
+            assertThat(raw.xlen(toolsDead)).isZero();
         }
     }
 }

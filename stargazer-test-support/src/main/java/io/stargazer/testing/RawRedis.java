@@ -36,11 +36,20 @@ public class RawRedis implements AutoCloseable {
 
     /** XADD with the given fields (alternating names and values, each String or byte[]). */
     public String xadd(String stream, Object... fieldsAndValues) {
+        return conn.sync().xadd(utf8(stream), body(fieldsAndValues));
+    }
+
+    /** {@link #xadd} with the entry's id given ({@code <ms>-<seq>}), as when two streams get one in the same millisecond. */
+    public String xaddWithId(String stream, String id, Object... fieldsAndValues) {
+        return conn.sync().xadd(utf8(stream), new io.lettuce.core.XAddArgs().id(id), body(fieldsAndValues));
+    }
+
+    private static Map<byte[], byte[]> body(Object... fieldsAndValues) {
         Map<byte[], byte[]> body = new LinkedHashMap<>();
         for (int i = 0; i < fieldsAndValues.length; i += 2) {
             body.put(bytes(fieldsAndValues[i]), bytes(fieldsAndValues[i + 1]));
         }
-        return conn.sync().xadd(utf8(stream), body);
+        return body;
     }
 
     public List<StreamMessage<byte[], byte[]>> xrange(String stream) {

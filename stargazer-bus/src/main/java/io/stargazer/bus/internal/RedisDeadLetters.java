@@ -20,9 +20,11 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -119,7 +121,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             // the reader to an empty page.
             if (out.size() == filter.limit()) {
                 DeadLetter last = out.get(out.size() - 1);
-                next = last.id() + "@" + last.deadStream();
+                next = last.ref();
                 break;
             }
             out.add(parse(h.entries.stream, h.entry));
@@ -342,7 +344,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         // A replay's own entries can be dead-lettered again while it runs, after its read position, in its stream or
         // another one (a replayed inbound entry's answer dead-lettered on an outbound stream): taken at the start, every
         // stream's end keeps one replay from putting them back again, and again, for as long as the consumer fails.
-        List<String> ends = selection.ids.isEmpty() ? streams.stream().map(this::lastId).toList() : null;
+        List<String> ends = selection.byId ? null : streams.stream().map(this::lastId).toList();
         for (int i = 0; i < streams.size(); i++) {
             String stream = streams.get(i);
             String to = ends == null ? "+" : ends.get(i);
@@ -358,15 +360,33 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
 
     /** What a filter selects within a stream: ids, error text and age. */
     private final class Selection {
-        /** An id given twice is one dead letter: read twice, it would be put back once but counted twice. */
-        final Set<String> ids;
+        /** Whether the filter names dead letters: then a stream none of its ids is for selects nothing. */
+        final boolean byId;
+        /** The ids given alone, for every stream, and those given with their stream ({@code id@stream}), by stream. */
+        final Set<String> everyStream = new LinkedHashSet<>();
+        final Map<String, Set<String>> byStream = new HashMap<>();
         final String needle;
         final long maxMs;
 
         Selection(DeadLetterFilter filter) {
-            ids = new LinkedHashSet<>(filter.ids());
+            byId = !filter.ids().isEmpty();
+            for (String id : filter.ids()) {
+                int at = id.indexOf('@');
+                if (at < 0) everyStream.add(id);
+                else byStream.computeIfAbsent(id.substring(at + 1), s -> new LinkedHashSet<>()).add(id.substring(0, at));
+            }
             needle = filter.errorContains() == null ? null : filter.errorContains().toLowerCase(Locale.ROOT);
             maxMs = filter.olderThan() == null ? Long.MAX_VALUE : cutoffMs(filter);
+        }
+
+        /**
+         * The ids to read in {@code stream}. A set: an id given twice (or alone and with its stream) is one dead letter;
+         * read twice, it would be put back once but counted twice.
+         */
+        Set<String> idsIn(String stream) {
+            Set<String> ids = new LinkedHashSet<>(everyStream);
+            ids.addAll(byStream.getOrDefault(stream, Set.of()));
+            return ids;
         }
 
         boolean test(RawEntry e) {
@@ -387,6 +407,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         private String from;
         private final String to;
         private final Selection selection;
+        private final Set<String> ids;
         private final int chunkSize;
         private final java.util.ArrayDeque<RawEntry> ready = new java.util.ArrayDeque<>();
         private boolean done;
@@ -396,6 +417,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
             this.from = from;
             this.to = to;
             this.selection = selection;
+            this.ids = selection.idsIn(stream);
             this.chunkSize = chunkSize;
         }
 
@@ -403,11 +425,11 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         public boolean hasNext() {
             while (ready.isEmpty() && !done) {
                 List<RawEntry> chunk;
-                if (!selection.ids.isEmpty()) {
+                if (selection.byId) {
                     chunk = new ArrayList<>();
                     boolean exclusive = from.startsWith("(");
                     String bound = exclusive ? from.substring(1) : from;
-                    for (String id : selection.ids) {
+                    for (String id : ids) {
                         if (from.equals("-") || StreamIds.compare(id, bound) >= (exclusive ? 1 : 0)) chunk.addAll(xrange(stream, id, id, 1));
                     }
                     chunk.sort((a, b) -> StreamIds.compare(a.id(), b.id()));

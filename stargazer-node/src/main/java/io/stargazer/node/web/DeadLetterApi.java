@@ -49,8 +49,8 @@ final class DeadLetterApi {
     Map<String, Object> entry(Context ctx) {
         String id = ctx.queryParam("id");
         if (id == null) throw new ConfigException("id", "missing");
-        DeadLetter d = bus.deadLetters().get(id, filter(ctx.queryParam("stream"), null).build())
-                .orElseThrow(() -> new NotFoundResponse("no dead letter " + id));
+        DeadLetter d = DeadLetterView.lookUp(bus, filter(ctx.queryParam("stream"), null).build(), List.of(id)).get(id);
+        if (d == null) throw new NotFoundResponse("no dead letter " + id);
         return DeadLetterView.full(d, System.currentTimeMillis());
     }
 
@@ -88,6 +88,8 @@ final class DeadLetterApi {
         if (body.get("ids") instanceof List<?> l) for (Object o : l) ids.add(String.valueOf(o));
         boolean all = Boolean.TRUE.equals(body.get("all"));
         if (ids.isEmpty() == !all) throw new ConfigException("ids", "give ids, or all: true (not both)");
+        // An id alone that two streams hold is refused before anything is done: the page names one row's (id@stream).
+        DeadLetterView.lookUp(bus, f.build(), ids);
         return f.ids(ids).build();
     }
 
