@@ -135,11 +135,11 @@
     body.querySelectorAll("input[type=checkbox]").forEach(function (c) { c.checked = $("select-all").checked; });
     updateButtons();
   });
-  $("replay-selected").addEventListener("click", function () { act("Replay", {ids: selected(), stream: $("stream").value || null}, selected().length + " selected"); });
-  $("purge-selected").addEventListener("click", function () { act("Purge", {ids: selected(), stream: $("stream").value || null}, selected().length + " selected"); });
+  $("replay-selected").addEventListener("click", function () { act("Replay", {ids: selected()}, selected().length + " selected"); });
+  $("purge-selected").addEventListener("click", function () { act("Purge", {ids: selected()}, selected().length + " selected"); });
   $("replay-all").addEventListener("click", function () { act("Replay", matching(), "every matching dead letter"); });
   $("purge-all").addEventListener("click", function () { act("Purge", matching(), "every matching dead letter"); });
-  $("replay-one").addEventListener("click", function () { act("Replay", {ids: [shownEntry.id + "@" + shownEntry.dead_letter_stream]}, shownEntry.id); });
-  $("purge-one").addEventListener("click", function () { act("Purge", {ids: [shownEntry.id + "@" + shownEntry.dead_letter_stream]}, shownEntry.id); });
+  $("replay-one").addEventListener("click", function () { act("Replay", {ids: [shownEntry.id + "@" + shownEntry.dead_letter_stream]}, shownEntry.id + " of " + shownEntry.dead_letter_stream); });
+  $("purge-one").addEventListener("click", function () { act("Purge", {ids: [shownEntry.id + "@" + shownEntry.dead_letter_stream]}, shownEntry.id + " of " + shownEntry.dead_letter_stream); });
   load(false);
 })();

@@ -56,7 +56,7 @@ public final class DeadLetterFilter {
     /** The dead-letter streams to look in; empty for every one of the topology. */
     public List<String> streams() { return streams; }
 
-    /** The entry ids to select; empty for any. */
+    /** The dead letters to select, each {@code <ms>-<seq>} or {@code <ms>-<seq>@<dead-letter stream>}; empty for any. */
     public List<String> ids() { return ids; }
 
     /** Text the error must contain (case-insensitive), or null. */
@@ -120,6 +120,13 @@ public final class DeadLetterFilter {
                     throw new ConfigException("ids", "'" + id + "' is not a stream entry id (<ms>-<seq>, each a whole number from 0 to "
                             + Long.toUnsignedString(-1) + ", for example 1700000000000-0), nor one with its dead-letter stream"
                             + " (<ms>-<seq>@<stream>)");
+                }
+                if (at >= 0) {
+                    try {
+                        Topology.checkName("ids", id.substring(at + 1)); // else a stream no dead letter could be in
+                    } catch (ConfigException e) {
+                        throw new ConfigException("ids", "'" + id + "': its dead-letter stream " + e.getMessage().substring("ids: ".length()));
+                    }
                 }
                 ids.add(id);
             }

@@ -38,7 +38,8 @@ public interface DeadLetters {
     /**
      * The dead letter with this id in any of the filter's streams (all of the topology's when none): {@code <ms>-<seq>},
      * the first of the streams' order when two hold it (see {@link #list}), or {@code <ms>-<seq>@<stream>}
-     * ({@link DeadLetter#ref()}) for that stream's.
+     * ({@link DeadLetter#ref()}) for that stream's. To act on the one found, select it by its {@code ref()}: its id
+     * alone selects every stream's entry of that id.
      */
     Optional<DeadLetter> get(String id, DeadLetterFilter filter);
 

@@ -235,7 +235,6 @@ class DeadLettersIT {
         }
     }
 
-    /** An id given twice (`stargazer dead replay ID ID`) is one dead letter: listed once, put back once, counted once. */
     /**
      * Two dead-letter streams can each hold an entry of one id (stored in the same millisecond): the id alone selects
      * both, the id with its stream ({@link DeadLetter#ref()}) that one only, and the other stream's is left as it was.
@@ -273,13 +272,14 @@ class DeadLettersIT {
             assertThat(dl.purge(DeadLetterFilter.builder().ids(List.of(toolsOne.ref(), id)).build())).as("one dead letter, named twice").isEqualTo(1);
             assertThat(raw.xlen(toolsDead)).isZero();
 
-            for (String bad : List.of(id + "@", "@" + dead, "x@" + dead)) {
+            for (String bad : List.of(id + "@", "@" + dead, "x@" + dead, id + "@a stream")) {
                 assertThatThrownBy(() -> DeadLetterFilter.builder().ids(List.of(bad))).isInstanceOf(ConfigException.class)
                         .hasMessageContaining("'" + bad + "'");
             }
         }
     }
 
+    /** An id given twice (`stargazer dead replay ID ID`) is one dead letter: listed once, put back once, counted once. */
     @Test
     void theSameIdGivenTwiceIsOneDeadLetter() {
         try (EventBus bus = TestRedis.bus(NodeRole.GATEWAY); RawRedis raw = new RawRedis(TestRedis.url())) {

@@ -74,13 +74,6 @@ final class DeadCommands {
             spec.commandLine().getErr().flush();
         }
 
-        /**
-         * The ids {@code f} (a filter without ids) does not select: looked up before acting, since a replay or purge
-         * removes those it finds; an id alone that two streams hold is refused then (DeadLetterView.lookUp).
-         */
-        static List<String> notFound(EventBus bus, DeadLetterFilter f, List<String> ids) {
-            return DeadLetterView.lookUp(bus, f, ids).entrySet().stream().filter(e -> e.getValue() == null).map(Map.Entry::getKey).toList();
-        }
 
         /**
          * After the ids found were acted on: a mistyped id ends the command with exit code 2, as show does, so a script
@@ -161,7 +154,7 @@ final class DeadCommands {
         @Override
         int run() {
             try (EventBus bus = connect()) {
-                DeadLetter d = DeadLetterView.lookUp(bus, filter(bus, stream).build(), List.of(id)).get(id);
+                DeadLetter d = DeadLetterView.lookUp(bus, filter(bus, stream).build(), List.of(id), "ids").byId().get(id);
                 if (d == null) throw new ConfigException("ID", "'" + id + "' is not in any dead-letter stream");
                 main.out.println(NodeJson.write(DeadLetterView.full(d, System.currentTimeMillis())));
                 main.out.flush();
@@ -204,13 +197,16 @@ final class DeadCommands {
             if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
             try (EventBus bus = connect()) {
                 DeadLetterFilter f = filter(bus, sel.stream).errorContains(sel.error).build();
-                List<String> missing = notFound(bus, f, sel.ids);
-                ReplayResult r = bus.deadLetters().replay(f.toBuilder().ids(sel.ids).build(), o.build());
+                // By ids: what they name is looked up first (an id two streams hold is refused), then those found are
+                // acted on by id@stream; none found, nothing is (a filter without ids would select every one).
+                DeadLetterView.Named named = sel.all ? null : DeadLetterView.lookUp(bus, f, sel.ids, "ids");
+                ReplayResult r = named != null && named.refs().isEmpty() ? new ReplayResult(0, 0, 0, 0, dryRun)
+                        : bus.deadLetters().replay(named == null ? f : f.toBuilder().ids(named.refs()).build(), o.build());
                 main.out.println(r.dryRun() ? String.format(Locale.ROOT, "would replay %d (%d without a source stream)", r.matched() - r.skipped(), r.skipped())
                         : String.format(Locale.ROOT, "replayed %d, already replayed %d, skipped %d (no source stream)", r.replayed(),
                                 r.alreadyReplayed(), r.skipped()));
                 main.out.flush();
-                requireFound(sel.ids, missing);
+                if (named != null) requireFound(sel.ids, named.missing());
             }
             return 0;
         }
@@ -230,10 +226,11 @@ final class DeadCommands {
             try (EventBus bus = connect()) {
                 DeadLetterFilter.Builder f = filter(bus, sel.stream).errorContains(sel.error);
                 if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
-                List<String> missing = notFound(bus, f.build(), sel.ids);
-                main.out.println("purged " + bus.deadLetters().purge(f.ids(sel.ids).build()));
+                DeadLetterView.Named named = sel.ids.isEmpty() ? null : DeadLetterView.lookUp(bus, f.build(), sel.ids, "ids");
+                long purged = named != null && named.refs().isEmpty() ? 0 : bus.deadLetters().purge(named == null ? f.build() : f.ids(named.refs()).build());
+                main.out.println("purged " + purged);
                 main.out.flush();
-                requireFound(sel.ids, missing);
+                if (named != null) requireFound(sel.ids, named.missing());
             }
             return 0;
         }

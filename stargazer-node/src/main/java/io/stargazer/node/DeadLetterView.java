@@ -15,6 +15,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -22,6 +23,8 @@ public final class DeadLetterView {
     private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");
     private static final Pattern RATE = Pattern.compile("(\\d+)(/s)?");
     static final int PREVIEW = 60;
+    /** Ids looked up by one list (lookUp). */
+    static final int LOOKUP_CHUNK = 1_000;
     /** Width of the table's ERROR column. */
     static final int ERROR_WIDTH = 60;
     /** The bus's own prefix of a handler's failure (StreamConsumer); the DELIVERIES column says the count. */
@@ -34,23 +37,65 @@ public final class DeadLetterView {
     }
 
     /**
-     * Looks up, before a show, replay or purge acts, the dead letter each of {@code ids} names within {@code f}'s streams
-     * ({@code f} without ids). An operator names one dead letter by an id copied from one row; two streams can hold an
-     * entry of that id (stored in the same millisecond), and acting on both would replay or delete one nobody chose. So
-     * an id alone that more than one stream holds is refused, naming each as {@code ID@STREAM} ({@link DeadLetter#ref()}),
-     * before anything is done. Returns, by id, the one dead letter found, or null for an id found in none.
+     * What ids given by an operator name, looked up before a show, replay or purge acts: {@code byId} the one dead letter
+     * each names (null for none), {@code refs} those found as {@code id@stream}, once each, for the action to take (so
+     * it removes what was looked at, not whatever holds the id by then), {@code missing} the ids that name none.
      */
-    public static Map<String, DeadLetter> lookUp(EventBus bus, DeadLetterFilter f, Collection<String> ids) {
-        Map<String, DeadLetter> found = new LinkedHashMap<>();
-        List<String> ambiguous = new ArrayList<>();
-        for (String id : new LinkedHashSet<>(ids)) {
-            List<DeadLetter> named = bus.deadLetters().list(f.toBuilder().ids(List.of(id)).after(null).limit(DeadLetterFilter.MAX_LIMIT).build()).entries();
-            if (named.size() > 1) ambiguous.add("'" + id + "' is in " + named.size() + " dead-letter streams, name one: "
-                    + String.join(", ", named.stream().map(DeadLetter::ref).toList()));
-            found.put(id, named.isEmpty() ? null : named.get(0));
+    public record Named(Map<String, DeadLetter> byId, List<String> refs, List<String> missing) {
+    }
+
+    /**
+     * Looks up the dead letter each of {@code ids} names within {@code f}'s streams ({@code f} has no ids of its own). An
+     * operator names one dead letter by an id copied from one row; two streams can hold an entry of that id (stored in
+     * the same millisecond), and acting on both would replay or delete one nobody chose. So an id alone that more than one
+     * stream holds is refused, naming each as {@code ID@STREAM} ({@link DeadLetter#ref()}), and so is an
+     * {@code ID@STREAM} of a stream not searched (it could name nothing), before anything is done: a
+     * {@link ConfigException} for {@code setting}. One list per {@value #LOOKUP_CHUNK} ids at most, not one per id.
+     */
+    public static Named lookUp(EventBus bus, DeadLetterFilter f, Collection<String> ids, String setting) {
+        if (!f.ids().isEmpty()) throw new IllegalArgumentException("the filter to look ids up in has ids of its own: " + f.ids());
+        List<String> searched = f.streams().isEmpty() ? bus.deadLetters().streams() : f.streams();
+        List<String> distinct = List.copyOf(new LinkedHashSet<>(ids));
+        List<String> refused = new ArrayList<>();
+        try {
+            DeadLetterFilter.builder().ids(distinct); // each id's form, named as the operator gave it
+        } catch (ConfigException e) {
+            throw new ConfigException(setting, e.getMessage().substring(e.setting().length() + 2));
         }
-        if (!ambiguous.isEmpty()) throw new ConfigException("ids", String.join("; ", ambiguous) + " (nothing was done)");
-        return found;
+        for (String id : distinct) {
+            int at = id.indexOf('@');
+            if (at >= 0 && !searched.contains(id.substring(at + 1))) {
+                refused.add("'" + id + "' names a stream that is not one of the dead-letter streams searched (" + String.join(", ", searched) + ")");
+            }
+        }
+        if (!refused.isEmpty()) throw new ConfigException(setting, String.join("; ", refused) + " (nothing was done)");
+        Map<String, List<DeadLetter>> named = new LinkedHashMap<>();
+        for (String id : distinct) named.put(id, new ArrayList<>());
+        // An id names at most one entry in each stream: a chunk's matches fit in one page.
+        int chunk = Math.max(1, Math.min(LOOKUP_CHUNK, DeadLetterFilter.MAX_LIMIT / Math.max(1, searched.size())));
+        for (int from = 0; from < distinct.size(); from += chunk) {
+            List<String> part = distinct.subList(from, Math.min(distinct.size(), from + chunk));
+            for (DeadLetter d : bus.deadLetters().list(f.toBuilder().ids(part).limit(DeadLetterFilter.MAX_LIMIT).build()).entries()) {
+                for (String key : new LinkedHashSet<>(List.of(d.id(), d.ref()))) {
+                    List<DeadLetter> to = named.get(key);
+                    if (to != null) to.add(d);
+                }
+            }
+        }
+        Map<String, DeadLetter> byId = new LinkedHashMap<>();
+        Set<String> refs = new LinkedHashSet<>();
+        List<String> missing = new ArrayList<>();
+        named.forEach((id, found) -> {
+            if (found.size() > 1) {
+                refused.add("'" + id + "' is in " + found.size() + " dead-letter streams, name one: "
+                        + String.join(", ", found.stream().map(DeadLetter::ref).toList()));
+            }
+            byId.put(id, found.isEmpty() ? null : found.get(0));
+            if (found.isEmpty()) missing.add(id);
+            else refs.add(found.get(0).ref());
+        });
+        if (!refused.isEmpty()) throw new ConfigException(setting, String.join("; ", refused) + " (nothing was done)");
+        return new Named(byId, List.copyOf(refs), missing);
     }
 
     /** The whole entry: where from, why, how often, when, and its envelope (bytes as {"$bytes": base64}). */

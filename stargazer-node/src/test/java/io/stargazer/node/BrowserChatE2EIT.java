@@ -112,11 +112,14 @@ class BrowserChatE2EIT {
                         "content", contents[i])), "trace_id", "tr" + i, "error", errors[i], "source_stream", inbound, "source_id", "1-" + i,
                         "group", topology.workerGroup(), "deliveries", "5", "dead_at_ms", Long.toString(System.currentTimeMillis() - 60_000L * (i + 3))));
             }
-            // A tools dead letter stored in the same millisecond as the third: the same id, in another stream. Its row is
-            // its own: selecting the third must not purge it too.
-            String toolsDead = topology.deadLetterStream(topology.toolsStream());
-            raw.xaddWithId(toolsDead, ids.get(2), "payload", WireFormat.encode(Envelope.of("tool", "search", "content", "weather Lisbon")),
-                    "error", "tool crashed", "source_stream", topology.toolsStream(), "source_id", "1-9", "group", "tools", "deliveries", "5");
+            // A Discord answer dead-lettered in the same millisecond as the third: the same id, in another stream. Its row
+            // is its own: selecting the third must not purge it too. (Replayed, it waits on the outbound stream: no
+            // Discord gateway runs here.)
+            String outbound = topology.outboundStream("discord");
+            String outDead = topology.deadLetterStream(outbound);
+            raw.xaddWithId(outDead, ids.get(2), "payload", WireFormat.encode(Envelope.of("platform", "discord", "channel_id", "discord:4713",
+                    "content", "Oyasumi nasai")), "error", "gateway down", "source_stream", outbound, "source_id", "1-9", "group", "gateways",
+                    "deliveries", "5");
             Page browser = chromium.newPage(new Browser.NewPageOptions().setViewportSize(1366, 768));
             browser.onDialog(d -> d.accept());
             String base = "http://127.0.0.1:" + node.httpPort();
@@ -167,10 +170,11 @@ class BrowserChatE2EIT {
             browser.locator("#purge-selected").click();
             await().until(() -> text(browser, "#result").contains("Purged 1"));
             await().until(() -> browser.locator("#dead tbody tr").count() == 2);
-            assertThat(raw.xlen(toolsDead)).as("the tools dead letter of the same id, left").isEqualTo(1);
+            assertThat(raw.xlen(outDead)).as("the outbound dead letter of the same id, left").isEqualTo(1);
             browser.locator("#replay-all").click();
             await().until(() -> text(browser, "#result").contains("Replayed 2"));
-            await().until(() -> raw.xlen(dead) == 0 && raw.xlen(toolsDead) == 0);
+            await().until(() -> raw.xlen(dead) == 0 && raw.xlen(outDead) == 0);
+            assertThat(raw.xrange(outbound)).anySatisfy(m -> assertThat(RawRedis.s(RawRedis.fields(m).get("replay_of"))).isEqualTo(ids.get(2)));
         }
     }
 

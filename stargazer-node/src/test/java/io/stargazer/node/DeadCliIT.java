@@ -124,11 +124,27 @@ class DeadCliIT {
                     new String[] {"dead", "purge", id})) {
                 Result r = MainCliTest.run(env, args);
                 assertThat(r.code()).as(String.join(" ", args) + ": " + r.out() + r.err()).isEqualTo(2);
-                assertThat(r.err()).contains("'" + id + "' is in 2 dead-letter streams", id + "@" + dead, id + "@" + outDead, "nothing was done");
+                assertThat(r.err()).startsWith("stargazer: ID: '" + id + "' is in 2 dead-letter streams, name one: ")
+                        .contains(id + "@" + dead, id + "@" + outDead, "(nothing was done)");
                 assertThat(r.out()).doesNotContain("replayed").doesNotContain("purged");
             }
             assertThat(raw.xlen(inbound)).isZero();
             assertThat(raw.xlen(outbound)).isZero();
+            assertThat(raw.xlen(dead)).isEqualTo(1);
+            assertThat(raw.xlen(outDead)).isEqualTo(1);
+
+            // A ref to a stream --stream leaves out names nothing it could act on: refused, as an id two streams hold.
+            Result elsewhere = MainCliTest.run(env, "dead", "purge", id + "@" + outDead, "--stream", "inbound");
+            assertThat(elsewhere.code()).as(elsewhere.out() + elsewhere.err()).isEqualTo(2);
+            assertThat(elsewhere.err()).contains("'" + id + "@" + outDead + "' names a stream that is not one of the dead-letter streams searched (" + dead + ")");
+            // Ids that name nothing: nothing is done (a selection without ids would be every dead letter).
+            Result none = MainCliTest.run(env, "dead", "purge", "1-1", "2-2@" + dead);
+            assertThat(none.code()).isEqualTo(2);
+            assertThat(none.out().strip()).isEqualTo("purged 0");
+            assertThat(none.err()).contains("2 of 2 id(s) not found: 1-1, 2-2@" + dead);
+            Result noneReplayed = MainCliTest.run(env, "dead", "replay", "1-1");
+            assertThat(noneReplayed.code()).isEqualTo(2);
+            assertThat(noneReplayed.out()).contains("replayed 0, already replayed 0");
             assertThat(raw.xlen(dead)).isEqualTo(1);
             assertThat(raw.xlen(outDead)).isEqualTo(1);
 
@@ -140,10 +156,13 @@ class DeadCliIT {
             assertThat(replayed.out()).contains("replayed 1, already replayed 0");
             assertThat(raw.xlen(inbound)).isEqualTo(1);
             assertThat(raw.xlen(outbound)).isZero();
-            Result purged = MainCliTest.run(env, "dead", "purge", id + "@" + outDead);
+            // Both forms in one command: the ref and, now that one stream holds it, the id alone name the same dead letter.
+            String other = seed(raw, dead, inbound, null, "c-3", "another", "boom");
+            Result purged = MainCliTest.run(env, "dead", "purge", id + "@" + outDead, id, other);
             assertThat(purged.code()).as(purged.err()).isZero();
-            assertThat(purged.out().strip()).isEqualTo("purged 1");
+            assertThat(purged.out().strip()).isEqualTo("purged 2");
             assertThat(raw.xlen(outDead)).isZero();
+            assertThat(raw.xlen(dead)).isZero();
         }
     }
 

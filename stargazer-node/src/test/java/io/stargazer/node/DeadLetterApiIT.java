@@ -136,12 +136,19 @@ class DeadLetterApiIT {
 
             HttpResponse<String> entry = send(port, "GET", "/api/dead/entry?id=" + id, null, ok);
             assertThat(entry.statusCode()).as(entry.body()).isEqualTo(400);
-            assertThat(entry.body()).contains(id + "@" + dead, id + "@" + toolsDead);
+            assertThat(entry.body()).contains("\"error\":\"id: '" + id + "' is in 2 dead-letter streams", id + "@" + dead, id + "@" + toolsDead);
             for (String kind : List.of("replay", "purge")) {
                 HttpResponse<String> r = send(port, "POST", "/api/dead/" + kind, "{\"ids\":[\"" + id + "\"]}", action);
                 assertThat(r.statusCode()).as(kind + ": " + r.body()).isEqualTo(400);
                 assertThat(r.body()).contains(id + "@" + dead, id + "@" + toolsDead);
             }
+            // Ids that name nothing do nothing (a selection without ids would be every dead letter); a ref to a stream
+            // not searched is refused.
+            assertThat(send(port, "POST", "/api/dead/replay", "{\"ids\":[\"1-1\"]}", action).body()).contains("\"replayed\":0");
+            assertThat(send(port, "POST", "/api/dead/purge", "{\"ids\":[\"1-1\"]}", action).body()).contains("\"purged\":0");
+            HttpResponse<String> elsewhere = send(port, "POST", "/api/dead/purge", "{\"ids\":[\"" + id + "@" + toolsDead + "\"],\"stream\":\"" + dead + "\"}", action);
+            assertThat(elsewhere.statusCode()).as(elsewhere.body()).isEqualTo(400);
+            assertThat(elsewhere.body()).contains("not one of the dead-letter streams searched");
             assertThat(raw.xlen(inbound)).isZero();
             assertThat(raw.xlen(dead)).isEqualTo(1);
             assertThat(raw.xlen(toolsDead)).isEqualTo(1);

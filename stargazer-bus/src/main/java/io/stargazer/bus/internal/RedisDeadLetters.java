@@ -429,9 +429,11 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                     chunk = new ArrayList<>();
                     boolean exclusive = from.startsWith("(");
                     String bound = exclusive ? from.substring(1) : from;
+                    List<String> wanted = new ArrayList<>();
                     for (String id : ids) {
-                        if (from.equals("-") || StreamIds.compare(id, bound) >= (exclusive ? 1 : 0)) chunk.addAll(xrange(stream, id, id, 1));
+                        if (from.equals("-") || StreamIds.compare(id, bound) >= (exclusive ? 1 : 0)) wanted.add(id);
                     }
+                    chunk.addAll(byIds(stream, wanted));
                     chunk.sort((a, b) -> StreamIds.compare(a.id(), b.id()));
                     done = true;
                 } else {
@@ -499,6 +501,18 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(stream).add(from).add(to).add("COUNT").add(count);
         Object reply = RedisEventBus.await(redis.dispatch(CommandType.XRANGE, new NestedMultiOutput<>(Redis.CODEC), args), "XRANGE " + stream);
         return RawEntry.parseList(reply, null);
+    }
+
+    /** {@code XRANGE id id} for each id, every one sent before the first answer is awaited: one round trip, not one each. */
+    private List<RawEntry> byIds(String stream, List<String> ids) {
+        List<RedisFuture<List<Object>>> sent = new ArrayList<>(ids.size());
+        for (String id : ids) {
+            CommandArgs<String, byte[]> args = new CommandArgs<>(Redis.CODEC).addKey(stream).add(id).add(id).add("COUNT").add(1);
+            sent.add(redis.dispatch(CommandType.XRANGE, new NestedMultiOutput<>(Redis.CODEC), args));
+        }
+        List<RawEntry> out = new ArrayList<>();
+        for (RedisFuture<List<Object>> f : sent) out.addAll(RawEntry.parseList(RedisEventBus.await(f, "XRANGE " + stream), null));
+        return out;
     }
 
     private long xdel(String stream, List<String> ids) {

@@ -49,14 +49,15 @@ final class DeadLetterApi {
     Map<String, Object> entry(Context ctx) {
         String id = ctx.queryParam("id");
         if (id == null) throw new ConfigException("id", "missing");
-        DeadLetter d = DeadLetterView.lookUp(bus, filter(ctx.queryParam("stream"), null).build(), List.of(id)).get(id);
+        DeadLetter d = DeadLetterView.lookUp(bus, filter(ctx.queryParam("stream"), null).build(), List.of(id), "id").byId().get(id);
         if (d == null) throw new NotFoundResponse("no dead letter " + id);
         return DeadLetterView.full(d, System.currentTimeMillis());
     }
 
     /** {@code POST /api/dead/replay} with {@code {"ids": [...]} } or {@code {"all": true, "stream": .., "error": ..}}. */
     Map<String, Object> replay(Context ctx) {
-        ReplayResult r = bus.deadLetters().replay(selection(ctx), ReplayOptions.DEFAULTS);
+        DeadLetterFilter selected = selection(ctx);
+        ReplayResult r = selected == null ? new ReplayResult(0, 0, 0, 0, false) : bus.deadLetters().replay(selected, ReplayOptions.DEFAULTS);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("matched", r.matched());
         m.put("replayed", r.replayed());
@@ -67,7 +68,8 @@ final class DeadLetterApi {
 
     /** {@code POST /api/dead/purge}, selected as for replay. */
     Map<String, Object> purge(Context ctx) {
-        return Map.of("purged", bus.deadLetters().purge(selection(ctx)));
+        DeadLetterFilter selected = selection(ctx);
+        return Map.of("purged", selected == null ? 0L : bus.deadLetters().purge(selected));
     }
 
     /** {@code POST /api/pause} / {@code /api/resume} with {@code {"stream": .., "group": ..}}. */
@@ -80,7 +82,11 @@ final class DeadLetterApi {
         return Map.of("stream", stream, "group", group, "paused", pause, "changed", changed);
     }
 
-    /** Which dead letters a replay or purge acts on: ids, or every one matching stream and error with "all". */
+    /**
+     * Which dead letters a replay or purge acts on: those the ids name (looked up first: an id two streams hold is
+     * refused, 400; then acted on by id@stream), or every one matching stream and error with "all"; null when the ids
+     * name none (a filter without ids would select every one).
+     */
     private DeadLetterFilter selection(Context ctx) {
         Map<?, ?> body = body(ctx);
         DeadLetterFilter.Builder f = filter(text(body, "stream"), text(body, "error"));
@@ -88,9 +94,9 @@ final class DeadLetterApi {
         if (body.get("ids") instanceof List<?> l) for (Object o : l) ids.add(String.valueOf(o));
         boolean all = Boolean.TRUE.equals(body.get("all"));
         if (ids.isEmpty() == !all) throw new ConfigException("ids", "give ids, or all: true (not both)");
-        // An id alone that two streams hold is refused before anything is done: the page names one row's (id@stream).
-        DeadLetterView.lookUp(bus, f.build(), ids);
-        return f.ids(ids).build();
+        if (all) return f.build();
+        List<String> refs = DeadLetterView.lookUp(bus, f.build(), ids, "ids").refs();
+        return refs.isEmpty() ? null : f.ids(refs).build();
     }
 
     /** The filter's streams: the one dead-letter stream asked for (one of the topology's), or every one. */
