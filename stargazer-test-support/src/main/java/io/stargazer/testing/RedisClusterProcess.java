@@ -12,9 +12,13 @@ import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.StringCodec;
 import io.stargazer.embedded.RedisServerProcess;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,6 +52,7 @@ public final class RedisClusterProcess implements AutoCloseable {
     private final List<RedisServerProcess> replicas;
     private final List<RedisServerProcess> nodes;
     private final RedisClient client;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private RedisClusterProcess(String host, Duration formTimeout, List<RedisServerProcess> primaries,
             List<RedisServerProcess> replicas) {
@@ -139,12 +144,58 @@ public final class RedisClusterProcess implements AutoCloseable {
     /** Stops every node (SHUTDOWN NOSAVE) and removes their data directories. */
     @Override
     public void close() {
-        RawRedis.shutdown(client);
-        for (RedisServerProcess n : nodes) {
+        if (!closed.compareAndSet(false, true)) return;
+        try {
+            RawRedis.shutdown(client);
+            for (RedisServerProcess n : nodes) {
+                try {
+                    n.stop();
+                } catch (RuntimeException e) {
+                    log.warn("Cannot stop cluster node {}", n, e);
+                }
+            }
+        } finally {
+            OneAtATime.release();
+        }
+    }
+
+    /**
+     * One cluster at a time on the machine, across JVMs (the bus module's tests run in two): six nodes writing
+     * append-only files, with node timeouts of 1-2 s, two clusters at once on two vCPUs could starve a node past its
+     * timeout and have it failed over unasked. A lock on a file in the temp directory, taken before the nodes start and
+     * let go when the cluster is closed (by the OS if the JVM dies); clusters of one JVM share it.
+     */
+    private static final class OneAtATime {
+        private static int held;
+        private static FileChannel channel;
+        private static FileLock lock;
+
+        static synchronized void acquire() {
+            if (held++ > 0) return;
             try {
-                n.stop();
-            } catch (RuntimeException e) {
-                log.warn("Cannot stop cluster node {}", n, e);
+                channel = FileChannel.open(Path.of(System.getProperty("java.io.tmpdir"), "stargazer-redis-cluster.lock"),
+                        StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                lock = channel.lock();
+            } catch (IOException e) {
+                held--;
+                closeQuietly();
+                throw new UncheckedIOException("cannot take the machine's cluster lock", e);
+            }
+        }
+
+        static synchronized void release() {
+            if (held == 0 || --held > 0) return;
+            closeQuietly(); // closing the channel lets the lock go
+        }
+
+        private static void closeQuietly() {
+            try {
+                if (channel != null) channel.close();
+            } catch (IOException e) {
+                log.warn("Cannot close the cluster lock's file", e);
+            } finally {
+                channel = null;
+                lock = null;
             }
         }
     }
@@ -333,12 +384,14 @@ public final class RedisClusterProcess implements AutoCloseable {
             String host = "127.0.0.1";
             List<RedisServerProcess> ps = new ArrayList<>();
             List<RedisServerProcess> rs = new ArrayList<>();
+            OneAtATime.acquire(); // let go by close(), below on failure
             try {
                 for (int i = 0; i < primaries; i++) ps.add(startNode(bin, host));
                 for (int i = 0; i < primaries * replicasPerPrimary; i++) rs.add(startNode(bin, host));
             } catch (RuntimeException e) {
                 for (RedisServerProcess n : ps) n.stop();
                 for (RedisServerProcess n : rs) n.stop();
+                OneAtATime.release();
                 throw e;
             }
             RedisClusterProcess cluster = new RedisClusterProcess(host, formTimeout, ps, rs);
