@@ -6,14 +6,21 @@ package io.stargazer.bus;
  */
 public class ConfigException extends StargazerException {
     private final String setting;
+    private final String reason;
 
     public ConfigException(String setting, String message) {
         super(setting + ": " + message);
         this.setting = setting;
+        this.reason = message;
     }
 
     /** The environment variable or builder property that was refused. */
     public String setting() {
         return setting;
+    }
+
+    /** The message without the setting's name: what is wrong with the value, for a caller that names it otherwise. */
+    public String reason() {
+        return reason;
     }
 }

@@ -125,7 +125,7 @@ public final class DeadLetterFilter {
                     try {
                         Topology.checkName("ids", id.substring(at + 1)); // else a stream no dead letter could be in
                     } catch (ConfigException e) {
-                        throw new ConfigException("ids", "'" + id + "': its dead-letter stream " + e.getMessage().substring("ids: ".length()));
+                        throw new ConfigException("ids", "'" + id + "': its dead-letter stream " + e.reason());
                     }
                 }
                 ids.add(id);

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -59,7 +60,7 @@ final class DeadCommands {
                     default -> null;
                 };
                 if (flag == null) throw e;
-                throw new ConfigException(flag, e.getMessage().substring(e.setting().length() + 2));
+                throw new ConfigException(flag, e.reason());
             }
         }
 
@@ -200,8 +201,8 @@ final class DeadCommands {
                 // By ids: what they name is looked up first (an id two streams hold is refused), then those found are
                 // acted on by id@stream; none found, nothing is (a filter without ids would select every one).
                 DeadLetterView.Named named = sel.all ? null : DeadLetterView.lookUp(bus, f, sel.ids, "ids");
-                ReplayResult r = named != null && named.refs().isEmpty() ? new ReplayResult(0, 0, 0, 0, dryRun)
-                        : bus.deadLetters().replay(named == null ? f : f.toBuilder().ids(named.refs()).build(), o.build());
+                ReplayResult r = (named == null ? Optional.of(f) : named.selected()).map(s -> bus.deadLetters().replay(s, o.build()))
+                        .orElse(new ReplayResult(0, 0, 0, 0, dryRun));
                 main.out.println(r.dryRun() ? String.format(Locale.ROOT, "would replay %d (%d without a source stream)", r.matched() - r.skipped(), r.skipped())
                         : String.format(Locale.ROOT, "replayed %d, already replayed %d, skipped %d (no source stream)", r.replayed(),
                                 r.alreadyReplayed(), r.skipped()));
@@ -227,7 +228,7 @@ final class DeadCommands {
                 DeadLetterFilter.Builder f = filter(bus, sel.stream).errorContains(sel.error);
                 if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
                 DeadLetterView.Named named = sel.ids.isEmpty() ? null : DeadLetterView.lookUp(bus, f.build(), sel.ids, "ids");
-                long purged = named != null && named.refs().isEmpty() ? 0 : bus.deadLetters().purge(named == null ? f.build() : f.ids(named.refs()).build());
+                long purged = (named == null ? Optional.of(f.build()) : named.selected()).map(bus.deadLetters()::purge).orElse(0L);
                 main.out.println("purged " + purged);
                 main.out.flush();
                 if (named != null) requireFound(sel.ids, named.missing());

@@ -15,6 +15,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -38,10 +39,11 @@ public final class DeadLetterView {
 
     /**
      * What ids given by an operator name, looked up before a show, replay or purge acts: {@code byId} the one dead letter
-     * each names (null for none), {@code refs} those found as {@code id@stream}, once each, for the action to take (so
-     * it removes what was looked at, not whatever holds the id by then), {@code missing} the ids that name none.
+     * each names (null for none); {@code selected} the filter a replay or purge is to act on, those found by
+     * {@code id@stream}, once each (so it removes what was looked at, not whatever holds the id by then), or empty when
+     * the ids name none (a filter without ids would select every one); {@code missing} the ids that name none.
      */
-    public record Named(Map<String, DeadLetter> byId, List<String> refs, List<String> missing) {
+    public record Named(Map<String, DeadLetter> byId, Optional<DeadLetterFilter> selected, List<String> missing) {
     }
 
     /**
@@ -60,7 +62,7 @@ public final class DeadLetterView {
         try {
             DeadLetterFilter.builder().ids(distinct); // each id's form, named as the operator gave it
         } catch (ConfigException e) {
-            throw new ConfigException(setting, e.getMessage().substring(e.setting().length() + 2));
+            throw new ConfigException(setting, e.reason());
         }
         for (String id : distinct) {
             int at = id.indexOf('@');
@@ -76,7 +78,7 @@ public final class DeadLetterView {
         for (int from = 0; from < distinct.size(); from += chunk) {
             List<String> part = distinct.subList(from, Math.min(distinct.size(), from + chunk));
             for (DeadLetter d : bus.deadLetters().list(f.toBuilder().ids(part).limit(DeadLetterFilter.MAX_LIMIT).build()).entries()) {
-                for (String key : new LinkedHashSet<>(List.of(d.id(), d.ref()))) {
+                for (String key : List.of(d.id(), d.ref())) { // never equal: a ref has its stream
                     List<DeadLetter> to = named.get(key);
                     if (to != null) to.add(d);
                 }
@@ -95,7 +97,7 @@ public final class DeadLetterView {
             else refs.add(found.get(0).ref());
         });
         if (!refused.isEmpty()) throw new ConfigException(setting, String.join("; ", refused) + " (nothing was done)");
-        return new Named(byId, List.copyOf(refs), missing);
+        return new Named(byId, refs.isEmpty() ? Optional.empty() : Optional.of(f.toBuilder().ids(refs).build()), missing);
     }
 
     /** The whole entry: where from, why, how often, when, and its envelope (bytes as {"$bytes": base64}). */

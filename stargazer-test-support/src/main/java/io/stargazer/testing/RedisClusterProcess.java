@@ -16,7 +16,6 @@ import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
@@ -167,15 +166,15 @@ public final class RedisClusterProcess implements AutoCloseable {
      */
     private static final class OneAtATime {
         private static int held;
+        /** Open while held: its lock goes with it. */
         private static FileChannel channel;
-        private static FileLock lock;
 
         static synchronized void acquire() {
             if (held++ > 0) return;
             try {
                 channel = FileChannel.open(Path.of(System.getProperty("java.io.tmpdir"), "stargazer-redis-cluster.lock"),
                         StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                lock = channel.lock();
+                channel.lock();
             } catch (IOException e) {
                 held--;
                 closeQuietly();
@@ -195,7 +194,6 @@ public final class RedisClusterProcess implements AutoCloseable {
                 log.warn("Cannot close the cluster lock's file", e);
             } finally {
                 channel = null;
-                lock = null;
             }
         }
     }

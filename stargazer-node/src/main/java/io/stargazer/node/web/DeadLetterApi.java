@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /** Runs on Jetty's threads (see {@link WebServer}); every call blocks briefly on Redis. */
 final class DeadLetterApi {
@@ -56,8 +57,7 @@ final class DeadLetterApi {
 
     /** {@code POST /api/dead/replay} with {@code {"ids": [...]} } or {@code {"all": true, "stream": .., "error": ..}}. */
     Map<String, Object> replay(Context ctx) {
-        DeadLetterFilter selected = selection(ctx);
-        ReplayResult r = selected == null ? new ReplayResult(0, 0, 0, 0, false) : bus.deadLetters().replay(selected, ReplayOptions.DEFAULTS);
+        ReplayResult r = selection(ctx).map(s -> bus.deadLetters().replay(s, ReplayOptions.DEFAULTS)).orElse(new ReplayResult(0, 0, 0, 0, false));
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("matched", r.matched());
         m.put("replayed", r.replayed());
@@ -68,8 +68,7 @@ final class DeadLetterApi {
 
     /** {@code POST /api/dead/purge}, selected as for replay. */
     Map<String, Object> purge(Context ctx) {
-        DeadLetterFilter selected = selection(ctx);
-        return Map.of("purged", selected == null ? 0L : bus.deadLetters().purge(selected));
+        return Map.of("purged", selection(ctx).map(bus.deadLetters()::purge).orElse(0L));
     }
 
     /** {@code POST /api/pause} / {@code /api/resume} with {@code {"stream": .., "group": ..}}. */
@@ -84,19 +83,17 @@ final class DeadLetterApi {
 
     /**
      * Which dead letters a replay or purge acts on: those the ids name (looked up first: an id two streams hold is
-     * refused, 400; then acted on by id@stream), or every one matching stream and error with "all"; null when the ids
-     * name none (a filter without ids would select every one).
+     * refused, 400; then acted on by id@stream), or every one matching stream and error with "all"; empty when the ids
+     * name none.
      */
-    private DeadLetterFilter selection(Context ctx) {
+    private Optional<DeadLetterFilter> selection(Context ctx) {
         Map<?, ?> body = body(ctx);
         DeadLetterFilter.Builder f = filter(text(body, "stream"), text(body, "error"));
         List<String> ids = new ArrayList<>();
         if (body.get("ids") instanceof List<?> l) for (Object o : l) ids.add(String.valueOf(o));
         boolean all = Boolean.TRUE.equals(body.get("all"));
         if (ids.isEmpty() == !all) throw new ConfigException("ids", "give ids, or all: true (not both)");
-        if (all) return f.build();
-        List<String> refs = DeadLetterView.lookUp(bus, f.build(), ids, "ids").refs();
-        return refs.isEmpty() ? null : f.ids(refs).build();
+        return all ? Optional.of(f.build()) : DeadLetterView.lookUp(bus, f.build(), ids, "ids").selected();
     }
 
     /** The filter's streams: the one dead-letter stream asked for (one of the topology's), or every one. */
