@@ -187,7 +187,7 @@ final class RedisToolService implements ToolService {
                 Envelope reply = storedReply(requestId, kept);
                 log.atInfo().addKeyValue("tool", tool).addKeyValue("request_id", requestId)
                         .log("Request tried again after its tool returned here; storing and sending the reply kept since then");
-                // An "overloaded" kept from a store that failed was counted when it was made (refuseUnlessKnown).
+                // An "overloaded" kept from a store that failed was counted when it was made (refuse).
                 finishThenAnswer(job, reply, kept, Boolean.TRUE.equals(reply.get(ToolWire.OK)) ? succeeded
                         : ToolException.OVERLOADED.equals(errorType(reply)) ? null : errors);
             });
@@ -208,30 +208,34 @@ final class RedisToolService implements ToolService {
             answerError(job, ToolException.UNKNOWN_TOOL, "no tool named '" + tool + "'");
         } else if (args == null) {
             answerError(job, ToolException.BAD_ARGUMENTS, "'args' must be a map, not " + typeName(rawArgs));
-        } else if (!room.tryAcquire()) {
-            if (runs == null) {
+        } else if (runs == null) {
+            if (room.tryAcquire()) {
+                queue(job);
+            } else {
                 overloaded.increment();
                 answer(job, overloadedReply(job), null, false);
-            } else {
-                refuseUnlessKnown(job);
             }
-        } else if (runs == null) {
-            queue(job);
         } else {
+            // The lease first, then a place in the room: a copy of a request running or answered (here or elsewhere)
+            // never holds a place, not even for the lookup's round trip. Before, every request took its place first and
+            // a copy gave it back once the lookup said "copy", so copies read in a burst held the room while their
+            // lookups were under way and requests read just after them were answered "overloaded" with the room far
+            // from full of running and waiting tools (ToolsCopiesInABurstIT).
             String owner = job.owner(consumerName);
             runs.begin(requestId, owner).whenComplete((start, e) -> settling(job, () -> {
                 if (e != null) {
-                    room.release();
                     job.done.completeExceptionally(Redis.translate(e, "taking the lease of request " + requestId));
                 } else if (start.kind() == ToolRuns.Start.Kind.RUN) {
-                    queue(job);
+                    if (room.tryAcquire()) {
+                        queue(job);
+                    } else {
+                        refuse(job);
+                    }
                 } else if (start.kind() == ToolRuns.Start.Kind.DONE) {
-                    room.release();
                     log.atInfo().addKeyValue("tool", tool).addKeyValue("request_id", requestId)
                             .log("Request already answered; sending the stored reply instead of running the tool again");
                     answer(job, storedReply(requestId, start.stored()), null, true);
                 } else {
-                    room.release();
                     leasedElsewhere(job, start.owner());
                 }
             }));
@@ -263,36 +267,23 @@ final class RedisToolService implements ToolService {
     }
 
     /**
-     * No room here. A request that is running (here or elsewhere) or answered already is a copy: it gets what its
-     * original gets, never "overloaded". Otherwise the refusal is stored as the request's outcome, as a tool's reply
-     * is, before it is sent: the reply's dedupe key lets only the first answer of a request through, so a copy that ran
-     * the tool after an "overloaded" had gone out would have its result dropped, and the caller, told to try again,
-     * would run the tool a second time under a new request id. Before, a burst of copies used up the room and was
-     * answered "overloaded" while the originals ran (tests from outside, helper-92: 16 to 20 of 60 requests).
+     * No room here for a request this instance holds the lease of (neither running nor answered anywhere): the refusal
+     * is stored as the request's outcome, as a tool's reply is, before it is sent. The reply's dedupe key lets only the
+     * first answer of a request through, so a copy that ran the tool after an "overloaded" had gone out would have its
+     * result dropped, and the caller, told to try again, would run the tool a second time under a new request id.
      */
-    private void refuseUnlessKnown(Job job) {
-        String owner = job.owner(consumerName);
-        runs.begin(job.requestId, owner).whenComplete((start, e) -> settling(job, () -> {
-            if (e != null) {
-                job.done.completeExceptionally(Redis.translate(e, "looking up request " + job.requestId));
-            } else if (start.kind() == ToolRuns.Start.Kind.DONE) {
-                answer(job, storedReply(job.requestId, start.stored()), null, true);
-            } else if (start.kind() == ToolRuns.Start.Kind.BUSY) {
-                leasedElsewhere(job, start.owner());
-            } else {
-                Envelope reply;
-                byte[] encoded;
-                try {
-                    reply = overloadedReply(job);
-                    encoded = WireFormat.encode(reply);
-                } catch (RuntimeException bad) {
-                    runs.abandon(job.requestId); // the lease taken above, not renewed for ever
-                    throw bad;
-                }
-                overloaded.increment();
-                finishThenAnswer(job, reply, encoded, null);
-            }
-        }));
+    private void refuse(Job job) {
+        Envelope reply;
+        byte[] encoded;
+        try {
+            reply = overloadedReply(job);
+            encoded = WireFormat.encode(reply);
+        } catch (RuntimeException bad) {
+            runs.abandon(job.requestId); // the lease taken, not renewed for ever
+            throw bad;
+        }
+        overloaded.increment();
+        finishThenAnswer(job, reply, encoded, null);
     }
 
     /**
