@@ -39,8 +39,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The tools side of tool calls (see {@link ToolService}): a subscription to the tools stream with the tools group
- * whose handler answers at once what needs no tool (expired, unknown, no room) and hands the rest to a fixed pool of
- * tool threads; a request is acknowledged when the future the handler returned completes, that is once its reply
+ * whose handler answers what needs no tool (expired, unknown; no room, once the request's lease is looked up) and
+ * hands the rest to a fixed pool of tool threads; a request is acknowledged when the future the handler returned completes, that is once its reply
  * is stored.
  */
 final class RedisToolService implements ToolService {
@@ -222,11 +222,17 @@ final class RedisToolService implements ToolService {
             // lookups were under way and requests read just after them were answered "overloaded" with the room far
             // from full of running and waiting tools (ToolsCopiesInABurstIT).
             String owner = job.owner(consumerName);
-            runs.begin(requestId, owner).whenComplete((start, e) -> settling(job, () -> {
+            // In settling too: a lookup that throws before it is sent fails the delivery, not leaves it unsettled.
+            settling(job, () -> runs.begin(requestId, owner).whenComplete((start, e) -> settling(job, () -> {
                 if (e != null) {
                     job.done.completeExceptionally(Redis.translate(e, "taking the lease of request " + requestId));
                 } else if (start.kind() == ToolRuns.Start.Kind.RUN) {
-                    if (room.tryAcquire()) {
+                    if (closed.get()) {
+                        // Read before close(), looked up after: left pending like the requests read while closing,
+                        // not refused for a room close() is emptying ("overloaded" is stored as its outcome).
+                        runs.abandon(requestId);
+                        job.done.completeExceptionally(new LeavePending("tool service is closing"));
+                    } else if (room.tryAcquire()) {
                         queue(job);
                     } else {
                         refuse(job);
@@ -238,7 +244,7 @@ final class RedisToolService implements ToolService {
                 } else {
                     leasedElsewhere(job, start.owner());
                 }
-            }));
+            })));
         }
         return job.done;
     }

@@ -18,7 +18,8 @@ import java.util.function.UnaryOperator;
  *
  * <p>Room: an instance holds at most {@code maxConcurrent} running plus {@code maxQueued} waiting requests. It reads
  * from the tools stream only while it has room, plus {@code readAhead} requests beyond it; a request read when there
- * is no room is answered {@code overloaded} at once. With {@code readAhead} 0 an instance never answers
+ * is no room is answered {@code overloaded} (after its request_id is looked up: a copy of a request running or answered
+ * takes no room and is never refused; the refusal is stored as the request's outcome). With {@code readAhead} 0 an instance never answers
  * {@code overloaded}: excess requests wait in the stream for whichever instance has room first (the best spread of
  * load over instances; callers see {@code timeout} instead under sustained overload). Requests held in this
  * instance's queue are not available to other instances, so with slow tools and several instances keep

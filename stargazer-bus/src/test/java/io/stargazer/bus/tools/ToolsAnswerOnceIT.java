@@ -198,6 +198,54 @@ class ToolsAnswerOnceIT {
     }
 
     /**
+     * A request read before close() and looked up after it (a link with latency) is left pending for another instance,
+     * as the requests read while closing are: not answered "overloaded" for a room close() is emptying, an answer that
+     * is stored as the request's outcome for the dedupe window (helper-116's review: the room is checked when the
+     * lookup returns).
+     */
+    @Test
+    void aRequestLookedUpAfterCloseBeganIsLeftPendingNotAnsweredOverloaded() throws Exception {
+        String ns = TestRedis.namespace();
+        Topology t = Topology.builder().namespace(ns).build();
+        String replyTo = ns + ":replies";
+        CountDownLatch firstRunning = new CountDownLatch(1);
+        CountDownLatch never = new CountDownLatch(1);
+        ToolRegistry registry = ToolRegistry.builder().register("slow", a -> {
+            firstRunning.countDown();
+            // Deaf to close()'s interrupt: its place in the room stays taken while the second is looked up.
+            while (true) {
+                try {
+                    if (never.await(100, TimeUnit.MILLISECONDS)) return "ran";
+                } catch (InterruptedException e) {
+                    // keeps running
+                }
+            }
+        }).build();
+        try (Closer closer = new Closer()) {
+            closer.add(never::countDown); // the tool's thread ends with the test
+            TcpProxy proxy = closer.add(TcpProxy.to(TestRedis.url()));
+            EventBus worker = closer.add(TestRedis.bus(TestRedis.config(NodeRole.WORKER).topology(t).build()));
+            EventBus toolsBus = closer.add(EventBus.connect(proxy.url(), TestRedis.config(NodeRole.TOOLS).topology(t).build()));
+            // Room for one: the first request runs, and the second, read ahead, finds no room when its lookup returns.
+            ToolService tools = ToolService.start(toolsBus, registry, ToolServiceConfig.builder().maxConcurrent(1).maxQueued(0)
+                    .readAhead(1).closeTimeout(Duration.ofMillis(300)).build());
+            worker.publish(t.toolsStream(), request("first", "slow", replyTo, System.currentTimeMillis() + 60_000));
+            assertThat(firstRunning.await(20, TimeUnit.SECONDS)).isTrue();
+            proxy.delay(Duration.ofSeconds(1)); // the second's lookup takes two seconds or more, there and back
+            worker.publish(t.toolsStream(), request("second", "slow", replyTo, System.currentTimeMillis() + 60_000));
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(10)).until(() -> tools.stats().received() == 2);
+            tools.close();
+            proxy.delay(Duration.ZERO);
+            // On the tools bus's shared connection, after the second's lookup: its answer comes after that lookup's, whose
+            // completion has decided by then (where the refusal is counted before it is stored and sent).
+            toolsBus.pendingCount(t.toolsStream(), t.toolsGroup());
+            assertThat(TestRedis.readAll(worker, replyTo)).as("answers").isEmpty();
+            assertThat(tools.stats().overloaded()).as("answered overloaded").isZero();
+            assertThat(worker.pendingCount(t.toolsStream(), t.toolsGroup())).as("left pending").isEqualTo(2);
+        }
+    }
+
+    /**
      * A tool's reply is sent with dedupe key {@code tool-reply:<request_id>}, so a request_id that cannot be part of a
      * dedupe key (longer than {@value PublishOptions#MAX_DEDUPE_KEY_LENGTH} characters with that prefix, or with a control
      * character) cannot be answered once: the request is malformed, counted so, never run, and dead-lettered after its

@@ -75,7 +75,7 @@ class ToolsCopiesInABurstIT {
         ToolRegistry registry = ToolRegistry.builder().register("work", a -> {
             String rid = ToolService.currentRequest().orElseThrow().requestId();
             runs.computeIfAbsent(rid, k -> new AtomicInteger()).incrementAndGet();
-            if (!release.await(30, TimeUnit.SECONDS)) throw new IllegalStateException("never released");
+            if (!release.await(90, TimeUnit.SECONDS)) throw new IllegalStateException("never released"); // beyond the waits below
             return "ran " + rid;
         }).build();
         var toolsConfig = TestRedis.config(NodeRole.TOOLS).topology(t).nodeId(ns + "-i1").build();
@@ -92,11 +92,16 @@ class ToolsCopiesInABurstIT {
             if (proxy != null) proxy.delay(Duration.ofMillis(100));
             // One instance, default room: 16 running + 64 waiting (+ read-ahead 16), for 60 distinct requests.
             ToolService i1 = ToolService.start(bus1, registry, ToolServiceConfig.builder().readAhead(ToolServiceConfig.DEFAULT_READ_AHEAD).build());
-            await().atMost(Duration.ofSeconds(60)).until(() -> i1.stats().received() >= order.size());
-            if (proxy != null) proxy.delay(Duration.ZERO);
-            release.countDown();
-            await().atMost(Duration.ofSeconds(60)).until(() -> TestRedis.readAll(worker, replyTo).size() >= REQUESTS
-                    && worker.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            try {
+                await().atMost(Duration.ofSeconds(60)).until(() -> i1.stats().received() >= order.size());
+                if (proxy != null) proxy.delay(Duration.ZERO);
+                release.countDown();
+                await().atMost(Duration.ofSeconds(60)).until(() -> TestRedis.readAll(worker, replyTo).size() >= REQUESTS
+                        && worker.pendingCount(t.toolsStream(), t.toolsGroup()) == 0);
+            } finally {
+                release.countDown(); // a wait that failed leaves no tool thread waiting
+                i1.close();
+            }
             Map<String, List<String>> answers = new TreeMap<>();
             for (StreamEntry e : TestRedis.readAll(worker, replyTo)) {
                 answers.computeIfAbsent(String.valueOf(e.envelope().get("request_id")), k -> new ArrayList<>())
@@ -110,7 +115,6 @@ class ToolsCopiesInABurstIT {
                 List<String> a = answers.getOrDefault(rid, List.of());
                 if (a.size() != 1 || !a.get(0).startsWith("ok=true") || ran != 1) wrong.add(rid + " runs=" + ran + " answers=" + a);
             }
-            i1.close();
             assertThat(wrong).as("requests (sent twice) whose caller did not get the one run's result").isEmpty();
         }
     }
