@@ -19,6 +19,9 @@ import picocli.CommandLine.Spec;
 
 /** Holder of the server subcommands of {@link Main}; {@link #runNode} is what they share. */
 final class NodeCommands {
+    /** The node's logger: what a signal does is part of the node's story. */
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Node.class);
+
     private NodeCommands() {
     }
 
@@ -94,11 +97,16 @@ final class NodeCommands {
                 : RedisUrl.parse(EnvironmentDefaults.source(spec, "--redis-url"), o.connection.redisUrl).withEnvironment(main.env);
         Node.Settings s = new Node.Settings(role, parts, url, nodeId, Path.of(o.dataDir).toAbsolutePath(), redisPort,
                 o.httpHost, httpPort, o.handler, Duration.ofMillis(o.toolTimeoutMs), main.env, dashboard);
-        Node node = Node.start(s);
-        Runtime.getRuntime().addShutdownHook(new Thread(node::close, "stargazer-shutdown"));
-        Runnable restoreTerm = stopOnSignal("TERM", node);
-        Runnable restoreInt = stopOnSignal("INT", node);
+        // The signals are taken before the node starts: Node.start logs "Node running; Ctrl-C or SIGTERM stops it
+        // gracefully" as its last step, and a SIGTERM between that line and handlers installed after the start went to
+        // the JVM's default handler, which stopped the node through the shutdown hook and exited 143 (MainCliTest).
+        Stop stop = new Stop();
+        Runnable restoreTerm = stopOnSignal("TERM", stop);
+        Runnable restoreInt = stopOnSignal("INT", stop);
         try {
+            Node node = Node.start(s);
+            Runtime.getRuntime().addShutdownHook(new Thread(node::close, "stargazer-shutdown"));
+            stop.started(node);
             node.awaitStop();
         } finally {
             // A node run in-process (a test's) leaves the JVM's signals as it found them.
@@ -109,21 +117,65 @@ final class NodeCommands {
     }
 
     /**
-     * SIGTERM and SIGINT stop the node here rather than through the JVM's shutdown, which would end the process with
-     * 143 (130) after a clean stop: systemd and container runtimes would count that graceful stop as a failure. The
-     * command then returns 0. Where the signal cannot be taken (-Xrs, or the JVM keeps it), the shutdown hook still
-     * stops the node, with the JVM's exit code. Returns what puts the signal's previous handler back.
+     * What SIGTERM and SIGINT do: stop the node here rather than through the JVM's shutdown, which would end the
+     * process with 143 (130) after a clean stop: systemd and container runtimes would count that graceful stop as a
+     * failure. The command then returns 0. A signal while the node starts stops it once started (its parts are not
+     * closed under a start still adding them); a second one then ends the process at once, through the JVM's own
+     * handler (143 or 130), for a start that hangs. Thread-safe: the JVM's signal thread calls {@link #signal}, the
+     * command's thread {@link #started}.
      */
-    @SuppressWarnings("restriction")
-    private static Runnable stopOnSignal(String name, Node node) {
-        try {
-            sun.misc.Signal signal = new sun.misc.Signal(name);
-            sun.misc.SignalHandler previous = sun.misc.Signal.handle(signal, sig -> {
-                Thread t = new Thread(node::close, "stargazer-sig" + name.toLowerCase(java.util.Locale.ROOT));
+    private static final class Stop {
+        private Node node;
+        private boolean asked;
+
+        /** Returns false when the signal is left to the JVM's own handler (a second one while the node starts). */
+        boolean signal(String name) {
+            Node n;
+            synchronized (this) {
+                if (node == null && asked) return false;
+                asked = true;
+                n = node;
+            }
+            if (n == null) {
+                log.atInfo().log("SIG" + name + " while the node starts: it stops once started (SIG" + name
+                        + " again ends it now)");
+            } else {
+                // Not on the signal's thread: close() waits for handlers, and a second signal must still be taken.
+                Thread t = new Thread(n::close, "stargazer-sig" + name.toLowerCase(java.util.Locale.ROOT));
                 t.setDaemon(true);
                 t.start();
+            }
+            return true;
+        }
+
+        void started(Node n) {
+            boolean stopNow;
+            synchronized (this) {
+                node = n;
+                stopNow = asked;
+            }
+            if (stopNow) n.close();
+        }
+    }
+
+    /**
+     * Hands signal {@code name} to {@code stop}. Where the signal cannot be taken (-Xrs, or the JVM keeps it), the
+     * shutdown hook still stops the node, with the JVM's exit code. Returns what puts the signal's previous handler back.
+     */
+    @SuppressWarnings("restriction")
+    private static Runnable stopOnSignal(String name, Stop stop) {
+        try {
+            sun.misc.Signal signal = new sun.misc.Signal(name);
+            sun.misc.SignalHandler[] previous = new sun.misc.SignalHandler[1];
+            previous[0] = sun.misc.Signal.handle(signal, sig -> {
+                if (stop.signal(name)) return;
+                try {
+                    previous[0].handle(sig);
+                } catch (UnsupportedOperationException nativeDefault) {
+                    Runtime.getRuntime().exit(128 + sig.getNumber()); // what the default action's exit status says
+                }
             });
-            return () -> sun.misc.Signal.handle(signal, previous);
+            return () -> sun.misc.Signal.handle(signal, previous[0]);
         } catch (IllegalArgumentException e) {
             return () -> { }; // the JVM keeps the signal (-Xrs): left to the shutdown hook
         }

@@ -410,6 +410,44 @@ class MainCliTest {
         }
     }
 
+    /**
+     * A SIGTERM while the node starts (held open here by its handler's creation) stops it once started, with 0.
+     * Before, the signals were taken only after Node.start returned: one in the start, or just after the "Node running"
+     * line the start logs last (aGracefulStopOnSigtermExitsWithZero's 143, 1 run in 4), went to the JVM's handler and
+     * the process ended with 143.
+     */
+    @Test
+    void aSigtermWhileTheNodeStartsStopsItOnceStartedWithZero(@TempDir Path dir) throws Exception {
+        Path gate = dir.resolve("gate");
+        try (NodeProcess worker = gatedWorker("sigterm-in-start", gate)) {
+            worker.awaitLine("GatedStartHandler: waiting");
+            worker.sigterm();
+            worker.awaitLine("SIGTERM while the node starts: it stops once started");
+            java.nio.file.Files.createFile(gate);
+            assertThat(worker.awaitExit()).as(worker.log()).isZero();
+            assertThat(worker.lines()).anyMatch(l -> l.contains("Node running")).anyMatch(l -> l.contains("Stopped"));
+        }
+    }
+
+    /** A second SIGTERM while the start still hangs ends the process at once, as the JVM ends it (143). */
+    @Test
+    void aSecondSigtermWhileTheNodeStartsEndsItAtOnce(@TempDir Path dir) throws Exception {
+        try (NodeProcess worker = gatedWorker("sigterm-twice-in-start", dir.resolve("gate"))) {
+            worker.awaitLine("GatedStartHandler: waiting");
+            worker.sigterm();
+            worker.awaitLine("SIGTERM while the node starts: it stops once started");
+            worker.sigterm();
+            assertThat(worker.awaitExit()).as(worker.log()).isEqualTo(143);
+            assertThat(worker.lines()).noneMatch(l -> l.contains("Node running"));
+        }
+    }
+
+    private static NodeProcess gatedWorker(String name, Path gate) {
+        Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+        env.put("SG_TEST_START_GATE", gate.toString());
+        return NodeProcess.start(name, env, "worker", "--handler", GatedStartHandler.class.getName());
+    }
+
     /** The operator commands never start a server: their --redis-url help does not say they would. */
     @Test
     void theRedisUrlHelpOfTheOperatorCommandsPromisesNoEmbeddedServer() {

@@ -78,18 +78,29 @@ final class NodeProcess implements AutoCloseable {
 
     /** Waits for the "Node running" log line; fails with the log when the process dies first. */
     NodeProcess awaitRunning() {
+        return awaitLine("Node running");
+    }
+
+    /** Waits for a log line containing {@code text}; fails with the log when the process dies first. */
+    NodeProcess awaitLine(String text) {
         try {
-            await().atMost(START).until(() -> {
+            await().atMost(START).pollInterval(Duration.ofMillis(10)).until(() -> {
+                if (lines.stream().anyMatch(l -> l.contains(text))) return true;
                 if (!process.isAlive()) {
-                    throw new AssertionError(name + " exited with " + process.exitValue() + ":\n" + log());
+                    throw new AssertionError(name + " exited with " + process.exitValue() + " before logging '" + text + "':\n" + log());
                 }
-                return lines.stream().anyMatch(l -> l.contains("Node running"));
+                return false;
             });
         } catch (org.awaitility.core.ConditionTimeoutException e) {
             // Say where the child got to: the timeout alone does not tell a slow start from a stuck one.
-            throw new AssertionError(name + " did not log 'Node running' within " + START.toSeconds() + " s; its log so far:\n" + log(), e);
+            throw new AssertionError(name + " did not log '" + text + "' within " + START.toSeconds() + " s; its log so far:\n" + log(), e);
         }
         return this;
+    }
+
+    /** Sends SIGTERM and returns at once (see {@link #stop} to wait for the exit). */
+    void sigterm() {
+        process.toHandle().destroy();
     }
 
     int httpPort() {
