@@ -18,6 +18,11 @@ import java.util.Set;
  * {@code java -jar stargazer-bench.jar [--quick] [--only=server,publish,consume,roundtrip,tools,growth,cluster,observability,relay]
  * [--out=docs] [--no-write] [--no-peers] [--rates=r1,r2]}. Starts its own redis-server (no persistence, free port) unless {@code REDIS_URL} is
  * set. Prints the table at the end and writes {@code docs/benchmarks.md} and {@code docs/benchmarks.json}.
+ *
+ * <p>For looking into one rate: {@code --rates=r1,r2} runs the round trip at those rates only, without the ladder and
+ * without writing a row; {@code -Dbench.contenders=stargazer,redisson} (default: the bus alone) alternates those
+ * contenders there, and {@code -Dbench.commandstats=true} prints after each round the server's calls and time per
+ * message by command.
  */
 public final class BenchMain {
     static final String SEC_SERVER = "server";
@@ -196,12 +201,22 @@ public final class BenchMain {
         progress("round trip gateway -> worker -> gateway (worker in its own JVM)");
         ctx.reset();
         if (!ROUND_TRIP_RATES.isEmpty()) {
-            // --rates: the bus alone at the given rates, for looking into one rate (e.g. under a profiler).
+            // --rates: the bus alone at the given rates, for looking into one rate (e.g. under a profiler); with
+            // -Dbench.contenders=stargazer,redisson those contenders, alternated at each rate (A B A B ...).
             Duration warm = ctx.quick ? Duration.ofMillis(500) : Duration.ofSeconds(1);
             Duration measure = ctx.quick ? Duration.ofMillis(1500) : Duration.ofSeconds(5);
-            try (RoundTrip rt = new RoundTrip(ctx)) {
-                rt.run(2_000, warm, ctx.quick ? Duration.ofSeconds(1) : Duration.ofSeconds(3));
-                for (double rate : ROUND_TRIP_RATES) progress(describe(rt.run(rate, warm, measure)));
+            List<RoundTrip> trips = new ArrayList<>();
+            try {
+                for (String c : System.getProperty("bench.contenders", Result.STARGAZER).split(",")) {
+                    RoundTrip rt = new RoundTrip(ctx, c.equals(Result.STARGAZER) ? new RoundTrip.StargazerGateway(ctx) : PeerRoundTrip.gateway(c, ctx));
+                    trips.add(rt);
+                    rt.run(2_000, warm, ctx.quick ? Duration.ofSeconds(1) : Duration.ofSeconds(3));
+                }
+                for (double rate : ROUND_TRIP_RATES) {
+                    for (RoundTrip rt : trips) progress(rt.name() + " " + describe(rt.run(rate, warm, measure)).strip());
+                }
+            } finally {
+                for (RoundTrip rt : trips) rt.close();
             }
             return;
         }

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -184,6 +185,36 @@ final class RoundTrip implements AutoCloseable {
         }
     }
 
+    /**
+     * {@code -Dbench.commandstats=true}: after each round, the server's calls and time in commands per message sent, by
+     * command (INFO commandstats, reset when the round starts): where redis-server's CPU per message goes.
+     */
+    private static final boolean COMMANDSTATS = Boolean.getBoolean("bench.commandstats");
+
+    /** The contender's name ({@link Result}'s). */
+    String name() {
+        return gateway.impl();
+    }
+
+    private void printCommands(double rate, long sent, long serverCpuNanos) {
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "commandstats %s at %.0f msg/s, per message:", gateway.impl(), rate));
+        double calls = 0;
+        double usec = 0;
+        java.util.regex.Pattern line = java.util.regex.Pattern.compile("cmdstat_([a-z|]+):calls=(\\d+),usec=(\\d+)");
+        for (String l : ctx.sync().info("commandstats").split("\r?\n")) {
+            java.util.regex.Matcher m = line.matcher(l);
+            if (!m.find() || m.group(1).equals("info") || m.group(1).startsWith("config")) continue;
+            double c = Long.parseLong(m.group(2)) / (double) sent;
+            double u = Long.parseLong(m.group(3)) / (double) sent;
+            calls += c;
+            usec += u;
+            sb.append(String.format(Locale.ROOT, " %s %.3f (%.2f µs)", m.group(1), c, u));
+        }
+        sb.append(String.format(Locale.ROOT, "; all %.3f calls, %.2f µs in commands, %.2f µs of server CPU", calls, usec,
+                serverCpuNanos / 1e3 / sent));
+        System.out.println(sb);
+    }
+
     /** Offers {@code rate} messages per second for {@code warm + measure}; records those due in the measured part. */
     Run run(double rate, Duration warm, Duration measure) throws Exception {
         String inbound = ctx.key("rt-in");
@@ -215,6 +246,7 @@ final class RoundTrip implements AutoCloseable {
             long cpuAtStart = Long.parseLong(reset[1]);
             long gatewayCpuAtStart = OS.getProcessCpuTime();
             long serverCpuAtStart = ctx.serverCpuNanos();
+            if (COMMANDSTATS) ctx.sync().configResetstat();
             resetRssPeak();
             long interval = (long) (1e9 / rate);
             long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20);
@@ -243,6 +275,7 @@ final class RoundTrip implements AutoCloseable {
             long workerCpu = Long.parseLong(peak[3]) - cpuAtStart;
             long gatewayCpu = OS.getProcessCpuTime() - gatewayCpuAtStart;
             long serverCpu = ctx.serverCpuNanos() - serverCpuAtStart;
+            if (COMMANDSTATS) printCommands(rate, sent, serverCpu);
             long rss = rssPeak();
             double seconds = measure.toNanos() / 1e9;
             Histogram h;
