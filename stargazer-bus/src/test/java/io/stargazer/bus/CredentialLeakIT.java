@@ -4,13 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
 import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.RefusedPort;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.embedded.RedisServerProcess;
 import io.stargazer.testing.CapturedStderr;
 import io.stargazer.testing.Certificates;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -61,11 +61,8 @@ class CredentialLeakIT {
 
     @Test
     void anUnreachableHostOrABadUrlDoesNotShowThePassword() throws Exception {
-        int closed;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closed = s.getLocalPort();
-        }
-        try (CapturedStderr err = new CapturedStderr()) {
+        try (RefusedPort refused = new RefusedPort(); CapturedStderr err = new CapturedStderr()) {
+            int closed = refused.port();
             Throwable unreachable = connect(RedisUrl.parse("redis://app:" + SECRET + "@127.0.0.1:" + closed));
             assertThat(unreachable).isInstanceOf(BusConnectionException.class).hasMessageContaining("redis://app:***@127.0.0.1");
             assertThat(everything(unreachable)).doesNotContain(SECRET);

@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import io.lettuce.core.StreamMessage;
 import io.stargazer.bus.internal.BusInternals;
 import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.RefusedPort;
 import io.stargazer.bus.testing.TestRedis;
 import io.stargazer.bus.wire.WireFormat;
 import io.stargazer.embedded.RedisServerProcess;
@@ -125,16 +126,15 @@ class EventBusIT {
 
     @Test
     void anUnreachableServerIsAConnectionErrorNamingTheAddressWithoutPassword() throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
+        try (RefusedPort refused = new RefusedPort()) {
+            int port = refused.port();
+            RedisUrl url = RedisUrl.parse("redis://user:hunter2@127.0.0.1:" + port);
+            assertThatThrownBy(() -> EventBus.connect(url, BusConfig.builder().nodeId("n").build()))
+                    .isInstanceOf(BusConnectionException.class)
+                    .hasMessageContaining("127.0.0.1:" + port)
+                    .hasMessageContaining("connection refused").hasMessageNotContaining("<unresolved>")
+                    .satisfies(e -> assertThat(stackText(e)).doesNotContain("hunter2"));
         }
-        RedisUrl url = RedisUrl.parse("redis://user:hunter2@127.0.0.1:" + port);
-        assertThatThrownBy(() -> EventBus.connect(url, BusConfig.builder().nodeId("n").build()))
-                .isInstanceOf(BusConnectionException.class)
-                .hasMessageContaining("127.0.0.1:" + port)
-                .hasMessageContaining("connection refused").hasMessageNotContaining("<unresolved>")
-                .satisfies(e -> assertThat(stackText(e)).doesNotContain("hunter2"));
     }
 
     /**
