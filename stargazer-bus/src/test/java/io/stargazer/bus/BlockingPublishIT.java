@@ -709,18 +709,23 @@ class BlockingPublishIT {
         assertThat(own).hasSize(1);
         String addr = own.get(0).replaceAll(".* addr=([^ ]+) .*", "$1").trim();
         int port = Integer.parseInt(addr.substring(addr.lastIndexOf(':') + 1));
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(keepaliveTimerHundredths(port))
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(keepaliveTimerHundredths(port, url.port()))
                 .as("the keepalive timer of the connection from port %d", port).isBetween(0L, 200L));
     }
 
-    /** The kernel's keepalive timer of the TCP socket bound to {@code localPort} (Linux), or -1 when none runs. */
-    private static long keepaliveTimerHundredths(int localPort) throws java.io.IOException {
+    /**
+     * The kernel's keepalive timer of the TCP socket from {@code localPort} to {@code remotePort} (Linux), or -1 when
+     * none runs. Both ports: a local port alone can be another connection's too (to another server, from the other test
+     * JVM).
+     */
+    private static long keepaliveTimerHundredths(int localPort, int remotePort) throws java.io.IOException {
         String local = String.format(":%04X", localPort);
+        String remote = String.format(":%04X", remotePort);
         List<String> lines = new ArrayList<>(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/tcp")));
         lines.addAll(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/tcp6")));
         for (String l : lines) {
             String[] f = l.trim().split("\\s+");
-            if (f.length > 5 && f[1].endsWith(local)) {
+            if (f.length > 5 && f[1].endsWith(local) && f[2].endsWith(remote)) {
                 String[] timer = f[5].split(":");
                 return "02".equals(timer[0]) ? Long.parseLong(timer[1], 16) : -1;
             }

@@ -82,7 +82,10 @@ public final class RedisServerProcess implements AutoCloseable {
     private final String password;
     private final Duration startTimeout;
     private final boolean reapOnExit;
-    private final int tlsPort;
+    /** The TLS port: given in the arguments, or chosen free with the port at each start-up attempt ({@link #freeTlsPort}). */
+    private volatile int tlsPort;
+    /** TLS on a port of our choosing ({@link Builder#tls} without {@code --tls-port}). */
+    private final boolean freeTlsPort;
     private volatile int port;
     private volatile Process process;
     private volatile String version;
@@ -101,6 +104,7 @@ public final class RedisServerProcess implements AutoCloseable {
         this.reapOnExit = b.reapOnExit;
         String tls = valueOf(extraArgs, "--tls-port");
         this.tlsPort = tls == null ? 0 : Integer.parseInt(tls);
+        this.freeTlsPort = b.tls != null && tls == null;
     }
 
     public static Builder builder() {
@@ -275,12 +279,14 @@ public final class RedisServerProcess implements AutoCloseable {
         RuntimeException last = null;
         for (int attempt = 1; attempt <= FREE_PORT_ATTEMPTS; attempt++) {
             port = freePort(host);
+            // Chosen again with the port: one taken by another process meanwhile is not tried on every attempt.
+            if (freeTlsPort) tlsPort = freePort(host);
             try {
                 launch();
                 return;
             } catch (AddressInUse e) {
-                // Another process grabbed the port between our probe and redis binding it.
-                log.debug("Port {} taken before redis-server bound it (attempt {})", port, attempt);
+                // Another process grabbed the port (or the TLS port) between our probe and redis binding it.
+                log.debug("Port {} or TLS port {} taken before redis-server bound it (attempt {})", port, tlsPort, attempt);
                 last = e;
             }
         }
@@ -360,6 +366,7 @@ public final class RedisServerProcess implements AutoCloseable {
             // Every acknowledged write is on disk, so kill()/restart() tests can demand zero loss.
             addDefault(cmd, "--appendfsync", "always");
         }
+        if (freeTlsPort) cmd.addAll(List.of("--tls-port", Integer.toString(tlsPort)));
         cmd.addAll(extraArgs);
         return cmd;
     }
@@ -713,14 +720,16 @@ public final class RedisServerProcess implements AutoCloseable {
                 throw new UncheckedIOException("Cannot create redis data dir", e);
             }
             if (tls != null && !args.contains("--tls-port")) {
-                args.addAll(List.of("--tls-port", Integer.toString(freePort(bind)), "--tls-cert-file", tls[0].toString(),
-                        "--tls-key-file", tls[1].toString(), "--tls-ca-cert-file", tls[2].toString(), "--tls-auth-clients", "no"));
+                // The TLS port, unless given, is chosen with the port at each attempt (launchOnFreePort).
+                args.addAll(List.of("--tls-cert-file", tls[0].toString(), "--tls-key-file", tls[1].toString(),
+                        "--tls-ca-cert-file", tls[2].toString(), "--tls-auth-clients", "no"));
             }
             RedisServerProcess server = new RedisServerProcess(this, bin, dir.toAbsolutePath(), owns);
             try {
                 if (port == 0) {
                     server.launchOnFreePort();
                 } else {
+                    if (server.freeTlsPort) server.tlsPort = freePort(bind);
                     server.launch();
                 }
                 return server;
