@@ -247,11 +247,31 @@ public final class TcpProxy implements AutoCloseable {
         }
     }
 
+    /**
+     * The connections open now work until the server answers one of them with {@code text} (UTF-8; an envelope's
+     * payload text is there as it is): that reply, and everything the server answers any of them from then on, is lost
+     * on the way back, as with {@link #dropRepliesOnExisting}; new connections work normally. So the read that delivers
+     * a given entry loses its reply whenever it comes, not only if it was already blocked when the entry was published
+     * (a read's BLOCK can run out in between: LostReadReplyIT lost that race in CI). A text split across two chunks of
+     * a reply is missed.
+     */
+    public void dropRepliesOnExistingFrom(String text) {
+        byte[] trigger = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        Set<Link> those = Set.copyOf(links);
+        for (Link l : those) {
+            l.dropWith = those;
+            l.dropFrom = trigger;
+        }
+    }
+
     /** One proxied connection: the client's socket and ours to the target. */
     private final class Link {
         final Socket client;
         final Socket upstream;
         volatile boolean dropReplies;
+        /** A reply carrying this makes every link of {@link #dropWith} drop replies ({@link #dropRepliesOnExistingFrom}). */
+        volatile byte[] dropFrom;
+        volatile Set<Link> dropWith;
         /** Guarded by {@link #flow}. */
         boolean frozen;
         final int number;
@@ -280,6 +300,10 @@ public final class TcpProxy implements AutoCloseable {
                     long d = delayNanos;
                     if (d > 0) {
                         TimeUnit.NANOSECONDS.sleep(d);
+                    }
+                    byte[] trigger = dropFrom;
+                    if (from == upstream && trigger != null && contains(buf, n, trigger)) {
+                        for (Link l : dropWith) l.dropReplies = true;
                     }
                     if (dropReplies && from == upstream) {
                         continue; // the server's answer is lost on the way back
