@@ -81,7 +81,8 @@ public final class RedisServerProcess implements AutoCloseable {
     private final List<String> extraArgs;
     private final String password;
     private final Duration startTimeout;
-    private final boolean reapOnExit;
+    /** In the JVM-exit reaper ({@link #RUNNING}) while running; false after {@link #leaveToOwner}. */
+    private volatile boolean reapOnExit;
     /** The TLS port: given in the arguments, or chosen free with the port at each start-up attempt ({@link #freeTlsPort}). */
     private volatile int tlsPort;
     /** TLS on a port of our choosing ({@link Builder#tls} without {@code --tls-port}). */
@@ -246,6 +247,16 @@ public final class RedisServerProcess implements AutoCloseable {
         shutdownProcess();
         RUNNING.remove(this);
         deleteDataDirIfOwned();
+    }
+
+    /**
+     * From now on only its owner stops this server ({@link Builder#stoppedByOwner}, decided once started): an owner
+     * that starts other parts after the server leaves it to the reaper until its own shutdown hook can stop it (the
+     * node: a process ended during its start leaves no redis-server behind).
+     */
+    public void leaveToOwner() {
+        reapOnExit = false;
+        RUNNING.remove(this);
     }
 
     /** SIGKILL, as a crash would; the data dir is kept so {@link #restart()} can show what survived. */

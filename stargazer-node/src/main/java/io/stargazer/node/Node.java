@@ -117,7 +117,7 @@ public final class Node implements AutoCloseable {
         if (url == null) {
             embedded = RedisServerProcess.builder().port(s.redisPort()).appendOnly(true).dataDir(s.dataDir())
                     // Every acknowledged write on disk before the reply: the node's own server loses nothing on a crash.
-                    .arg("--appendfsync", "always").stoppedByOwner().start();
+                    .arg("--appendfsync", "always").start(); // the reaper's until handOverRedis
             toClose.push(embedded::stop);
             url = RedisUrl.parse(embedded.url());
             log.atInfo().addKeyValue("redis", embedded.url()).addKeyValue("data_dir", embedded.dataDir())
@@ -201,6 +201,16 @@ public final class Node implements AutoCloseable {
         }
         log.atInfo().addKeyValue("node_id", bus.config().nodeId()).addKeyValue("role", s.role().wireName())
                 .log("Node running; Ctrl-C or SIGTERM stops it gracefully");
+    }
+
+    /**
+     * From now on only {@link #close} stops the embedded Redis (after the parts that use it, which settle their entries
+     * first): called once a shutdown hook calls close(). Until then the JVM-exit reaper kills it, so a process ended
+     * while the node starts (a second SIGTERM) leaves no redis-server behind. Without it the server is killed at JVM exit
+     * in parallel with any other hook, as a test's is.
+     */
+    void handOverRedis() {
+        if (embedded != null) embedded.leaveToOwner();
     }
 
     public EventBus bus() {

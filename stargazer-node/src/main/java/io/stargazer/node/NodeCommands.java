@@ -101,11 +101,18 @@ final class NodeCommands {
         // gracefully" as its last step, and a SIGTERM between that line and handlers installed after the start went to
         // the JVM's default handler, which stopped the node through the shutdown hook and exited 143 (MainCliTest).
         Stop stop = new Stop();
+        Thread hook = new Thread(stop::exiting, "stargazer-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
         Runnable restoreTerm = stopOnSignal("TERM", stop);
         Runnable restoreInt = stopOnSignal("INT", stop);
         try {
-            Node node = Node.start(s);
-            Runtime.getRuntime().addShutdownHook(new Thread(node::close, "stargazer-shutdown"));
+            Node node;
+            try {
+                node = Node.start(s);
+            } catch (RuntimeException e) {
+                removeQuietly(hook);
+                throw e;
+            }
             stop.started(node);
             node.awaitStop();
         } finally {
@@ -116,17 +123,30 @@ final class NodeCommands {
         return 0;
     }
 
+    private static void removeQuietly(Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException exiting) {
+            // the JVM is exiting already: the hook runs, and finds no node to close
+        }
+    }
+
     /**
-     * What SIGTERM and SIGINT do: stop the node here rather than through the JVM's shutdown, which would end the
-     * process with 143 (130) after a clean stop: systemd and container runtimes would count that graceful stop as a
-     * failure. The command then returns 0. A signal while the node starts stops it once started (its parts are not
-     * closed under a start still adding them); a second one then ends the process at once, through the JVM's own
-     * handler (143 or 130), for a start that hangs. Thread-safe: the JVM's signal thread calls {@link #signal}, the
-     * command's thread {@link #started}.
+     * What SIGTERM and SIGINT do, and the JVM's exit: a signal stops the node here rather than through the JVM's
+     * shutdown, which would end the process with 143 (130) after a clean stop (systemd and container runtimes would
+     * count that graceful stop as a failure); the command then returns 0. A signal while the node starts stops it once
+     * started (its parts are not closed under a start still adding them); a second one then ends the process at once,
+     * through the JVM's own handler (143 or 130), for a start that hangs. An exit of the JVM (that second signal, a
+     * SIGHUP) closes a node that has started; one still starting is left to the JVM-exit reaper of its embedded Redis,
+     * which the node takes over only once started ({@link Node#handOverRedis}), so no redis-server outlives the process.
+     *
+     * <p>Thread-safe: the JVM's signal thread calls {@link #signal}, the command's thread {@link #started}, the shutdown
+     * hook {@link #exiting}; one lock orders them.
      */
     private static final class Stop {
         private Node node;
         private boolean asked;
+        private boolean exiting;
 
         /** Returns false when the signal is left to the JVM's own handler (a second one while the node starts). */
         boolean signal(String name) {
@@ -151,33 +171,51 @@ final class NodeCommands {
         void started(Node n) {
             boolean stopNow;
             synchronized (this) {
+                // The JVM is exiting already: its embedded Redis stays the reaper's, and the process ends.
+                if (exiting) return;
                 node = n;
+                n.handOverRedis();
                 stopNow = asked;
             }
             if (stopNow) n.close();
         }
+
+        /** The shutdown hook: closes a node that has started. */
+        void exiting() {
+            Node n;
+            synchronized (this) {
+                exiting = true;
+                n = node;
+            }
+            if (n != null) n.close();
+        }
     }
 
     /**
-     * Hands signal {@code name} to {@code stop}. Where the signal cannot be taken (-Xrs, or the JVM keeps it), the
-     * shutdown hook still stops the node, with the JVM's exit code. Returns what puts the signal's previous handler back.
+     * Hands signal {@code name} to {@code stop}. With {@code -Xrs} the JVM takes no signal and nothing here is
+     * installed: SIGTERM then ends the process at once, without a graceful stop. Returns what puts the signal's
+     * previous handler back.
      */
     @SuppressWarnings("restriction")
     private static Runnable stopOnSignal(String name, Stop stop) {
+        sun.misc.Signal signal = new sun.misc.Signal(name);
+        // Null for the instant between the handler's install and the call's return: a second signal then ends the
+        // process as the JVM's handler would.
+        java.util.concurrent.atomic.AtomicReference<sun.misc.SignalHandler> previous = new java.util.concurrent.atomic.AtomicReference<>();
         try {
-            sun.misc.Signal signal = new sun.misc.Signal(name);
-            sun.misc.SignalHandler[] previous = new sun.misc.SignalHandler[1];
-            previous[0] = sun.misc.Signal.handle(signal, sig -> {
+            previous.set(sun.misc.Signal.handle(signal, sig -> {
                 if (stop.signal(name)) return;
+                sun.misc.SignalHandler p = previous.get();
                 try {
-                    previous[0].handle(sig);
+                    if (p == null) throw new UnsupportedOperationException("not known yet");
+                    p.handle(sig);
                 } catch (UnsupportedOperationException nativeDefault) {
                     Runtime.getRuntime().exit(128 + sig.getNumber()); // what the default action's exit status says
                 }
-            });
-            return () -> sun.misc.Signal.handle(signal, previous[0]);
+            }));
+            return () -> sun.misc.Signal.handle(signal, previous.get());
         } catch (IllegalArgumentException e) {
-            return () -> { }; // the JVM keeps the signal (-Xrs): left to the shutdown hook
+            return () -> { }; // the JVM keeps the signal (-Xrs)
         }
     }
 

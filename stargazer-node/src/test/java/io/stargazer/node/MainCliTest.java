@@ -442,6 +442,52 @@ class MainCliTest {
         }
     }
 
+    /**
+     * The embedded redis-server ends with the process when a second SIGTERM ends it during the start (helper-117's
+     * review): the node takes its server over from the JVM-exit reaper only once started. Before, the node built it
+     * "stopped by its owner" and the owner's shutdown hook came only after the start, so the server outlived the process.
+     */
+    @Test
+    void aSecondSigtermWhileAStandaloneNodeStartsLeavesNoRedisServerRunning(@TempDir Path dir) throws Exception {
+        Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
+        env.remove("REDIS_URL");
+        env.put("SG_TEST_START_GATE", dir.resolve("gate").toString());
+        try (NodeProcess node = NodeProcess.start("sigterm-twice-standalone", env, "standalone", "--http-port", "0",
+                "--redis-port", "0", "--data-dir", dir.resolve("redis").toString(), "--handler", GatedStartHandler.class.getName())) {
+            node.awaitLine("GatedStartHandler: waiting");
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("started embedded Redis \\S+ at redis://127\\.0\\.0\\.1:(\\d+)")
+                    .matcher(node.log());
+            assertThat(m.find()).as(node.log()).isTrue();
+            int port = Integer.parseInt(m.group(1));
+            node.sigterm();
+            node.awaitLine("SIGTERM while the node starts: it stops once started");
+            node.sigterm();
+            try {
+                assertThat(node.awaitExit()).as(node.log()).isEqualTo(143);
+                await().atMost(Duration.ofSeconds(10)).until(() -> !answers(port));
+            } finally {
+                if (answers(port)) shutdown(port); // what the old version left behind
+            }
+        }
+    }
+
+    private static boolean answers(int port) {
+        try (java.net.Socket s = new java.net.Socket()) {
+            s.connect(new java.net.InetSocketAddress("127.0.0.1", port), 1000);
+            return true;
+        } catch (java.io.IOException refused) {
+            return false;
+        }
+    }
+
+    private static void shutdown(int port) {
+        try (io.stargazer.testing.RawRedis r = new io.stargazer.testing.RawRedis(io.lettuce.core.RedisURI.create("redis://127.0.0.1:" + port))) {
+            r.sync().shutdown(false);
+        } catch (RuntimeException gone) {
+            // it went by itself meanwhile
+        }
+    }
+
     private static NodeProcess gatedWorker(String name, Path gate) {
         Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
         env.put("SG_TEST_START_GATE", gate.toString());
