@@ -82,7 +82,7 @@ public final class RedisServerProcess implements AutoCloseable {
     private final String password;
     private final Duration startTimeout;
     /** In the JVM-exit reaper ({@link #RUNNING}) while running; false after {@link #leaveToOwner}. */
-    private volatile boolean reapOnExit;
+    private volatile boolean reapOnExit = true;
     /** The TLS port: given in the arguments, or chosen free with the port at each start-up attempt ({@link #freeTlsPort}). */
     private volatile int tlsPort;
     /** TLS on a port of our choosing ({@link Builder#tls} without {@code --tls-port}). */
@@ -102,7 +102,6 @@ public final class RedisServerProcess implements AutoCloseable {
         this.extraArgs = List.copyOf(b.args);
         this.password = valueOf(extraArgs, "--requirepass");
         this.startTimeout = b.startTimeout;
-        this.reapOnExit = b.reapOnExit;
         String tls = valueOf(extraArgs, "--tls-port");
         this.tlsPort = tls == null ? 0 : Integer.parseInt(tls);
         this.freeTlsPort = b.tls != null && tls == null;
@@ -250,9 +249,10 @@ public final class RedisServerProcess implements AutoCloseable {
     }
 
     /**
-     * From now on only its owner stops this server ({@link Builder#stoppedByOwner}, decided once started): an owner
-     * that starts other parts after the server leaves it to the reaper until its own shutdown hook can stop it (the
-     * node: a process ended during its start leaves no redis-server behind).
+     * From now on only its owner stops this server: it leaves the JVM-exit reaper, which kills servers at once and in
+     * parallel with every other shutdown hook. For an owner that stops the server in its own hook, after its clients
+     * have finished (the node: consumers settle their in-flight entries, then Redis stops and flushes its AOF), called
+     * once that hook is in place: until then the reaper stops it, so a process ended sooner leaves no redis-server behind.
      */
     public void leaveToOwner() {
         reapOnExit = false;
@@ -636,20 +636,9 @@ public final class RedisServerProcess implements AutoCloseable {
         private boolean embeddedOnly;
         private Path logFile;
         private Duration startTimeout = Duration.ofSeconds(20);
-        private boolean reapOnExit = true;
         private Path[] tls;
 
         private Builder() {
-        }
-
-        /**
-         * Leaves this server out of the JVM-exit reaper, which kills servers at once and in parallel with every other
-         * shutdown hook. For an owner that stops the server itself in its own hook, after its clients have finished
-         * (the node: consumers settle their in-flight entries first, then Redis stops and flushes its AOF).
-         */
-        public Builder stoppedByOwner() {
-            this.reapOnExit = false;
-            return this;
         }
 
         /** 0 (the default) picks a free loopback port. */
