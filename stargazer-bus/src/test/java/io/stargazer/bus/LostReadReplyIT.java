@@ -114,6 +114,7 @@ class LostReadReplyIT {
             link.dropRepliesOnExistingFrom("during");
             direct.publish(stream, Envelope.of("channel_id", "c", "content", "during"));
             await().atMost(Duration.ofSeconds(30)).until(() -> ran.contains("during#1"));
+            assertThat(link.repliesDropped()).as("replies lost (the read that delivered 'during' among them)").isPositive();
             await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(5))
                     .untilAsserted(() -> assertThat(ran).as("runs; " + taken + " is over its deliveries").containsExactly("before#1", "during#1"));
         }
@@ -168,6 +169,9 @@ class LostReadReplyIT {
         String id = direct.publish(stream, Envelope.of("channel_id", "c", "content", "during"));
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(pending())
                 .as("delivered to the blocked read").extracting(PendingMessage::getId).containsExactly(id));
+        // Pending and not run: the read that delivered it lost its reply (not an ordinary delivery seen before its ack).
+        assertThat(link.repliesDropped()).as("replies lost").isPositive();
+        assertThat(ran).as("runs while the read's reply is lost").containsExactly("before#1");
         return id;
     }
 

@@ -318,6 +318,7 @@ class PartitionReaderIT {
             second.forEach(java.util.concurrent.CompletableFuture::join);
             await().atMost(Duration.ofSeconds(5)).until(() -> t.inboundStreams().stream()
                     .mapToLong(s -> worker.pendingCount(s, t.workerGroup())).sum() > 0); // delivered to the blocked read
+            assertThat(proxy.repliesDropped()).as("replies lost").isPositive();
             await().atMost(Duration.ofSeconds(30)).until(() -> ran.size() == 2 * PARTITIONS
                     || t.inboundStreams().stream().anyMatch(s -> raw.xlen(t.deadLetterStream(s)) > 0));
             for (String s : t.inboundStreams()) assertThat(raw.xlen(t.deadLetterStream(s))).as("dead letters of " + s).isZero();

@@ -66,6 +66,7 @@ public final class RedisServerProcess implements AutoCloseable {
     static {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             for (RedisServerProcess server : RUNNING) {
+                if (!server.reapOnExit) continue; // left to its owner's hook meanwhile (leaveToOwner)
                 server.destroyNow();
                 server.deleteDataDirIfOwned();
             }
@@ -254,7 +255,7 @@ public final class RedisServerProcess implements AutoCloseable {
      * have finished (the node: consumers settle their in-flight entries, then Redis stops and flushes its AOF), called
      * once that hook is in place: until then the reaper stops it, so a process ended sooner leaves no redis-server behind.
      */
-    public void leaveToOwner() {
+    public synchronized void leaveToOwner() {
         reapOnExit = false;
         RUNNING.remove(this);
     }

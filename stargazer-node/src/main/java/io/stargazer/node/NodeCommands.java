@@ -106,19 +106,14 @@ final class NodeCommands {
         Runnable restoreTerm = stopOnSignal("TERM", stop);
         Runnable restoreInt = stopOnSignal("INT", stop);
         try {
-            Node node;
-            try {
-                node = Node.start(s);
-            } catch (RuntimeException e) {
-                removeQuietly(hook);
-                throw e;
-            }
+            Node node = Node.start(s);
             stop.started(node);
             node.awaitStop();
         } finally {
-            // A node run in-process (a test's) leaves the JVM's signals as it found them.
+            // A node run in-process (a test's) leaves the JVM's signals and hooks as it found them.
             restoreTerm.run();
             restoreInt.run();
+            removeQuietly(hook);
         }
         return 0;
     }

@@ -452,30 +452,33 @@ class MainCliTest {
         Map<String, String> env = new HashMap<>(TestEnv.of(TestRedis.topology()));
         env.remove("REDIS_URL");
         env.put("SG_TEST_START_GATE", dir.resolve("gate").toString());
+        Path data = dir.resolve("redis");
         try (NodeProcess node = NodeProcess.start("sigterm-twice-standalone", env, "standalone", "--http-port", "0",
-                "--redis-port", "0", "--data-dir", dir.resolve("redis").toString(), "--handler", GatedStartHandler.class.getName())) {
+                "--redis-port", "0", "--data-dir", data.toString(), "--handler", GatedStartHandler.class.getName())) {
             node.awaitLine("GatedStartHandler: waiting");
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("started embedded Redis \\S+ at redis://127\\.0\\.0\\.1:(\\d+)")
                     .matcher(node.log());
             assertThat(m.find()).as(node.log()).isTrue();
             int port = Integer.parseInt(m.group(1));
-            node.sigterm();
-            node.awaitLine("SIGTERM while the node starts: it stops once started");
-            node.sigterm();
             try {
+                node.sigterm();
+                node.awaitLine("SIGTERM while the node starts: it stops once started");
+                node.sigterm();
                 assertThat(node.awaitExit()).as(node.log()).isEqualTo(143);
-                await().atMost(Duration.ofSeconds(10)).until(() -> !answers(port));
+                await().atMost(Duration.ofSeconds(10)).until(() -> !ourRedisAnswers(port, data));
             } finally {
-                if (answers(port)) shutdown(port); // what the old version left behind
+                if (ourRedisAnswers(port, data)) shutdown(port); // what the old version left behind, or a failed test
             }
         }
     }
 
-    private static boolean answers(int port) {
-        try (java.net.Socket s = new java.net.Socket()) {
-            s.connect(new java.net.InetSocketAddress("127.0.0.1", port), 1000);
-            return true;
-        } catch (java.io.IOException refused) {
+    /** Whether the redis-server on {@code port} answers and keeps its data in {@code data} (not another test's). */
+    private static boolean ourRedisAnswers(int port, Path data) {
+        try (io.stargazer.testing.RawRedis r = new io.stargazer.testing.RawRedis(io.lettuce.core.RedisURI.create("redis://127.0.0.1:" + port))) {
+            Map<String, String> dirs = r.sync().configGet("dir");
+            Path ours = data.toRealPath(); // what the server's getcwd() says
+            return dirs.values().stream().anyMatch(v -> Path.of(v).equals(ours));
+        } catch (RuntimeException | java.io.IOException refused) {
             return false;
         }
     }

@@ -45,6 +45,7 @@ public final class TcpProxy implements AutoCloseable {
     private volatile byte[] cutCommand;
     private final AtomicInteger commandsToCut = new AtomicInteger();
     private final AtomicInteger commandsCut = new AtomicInteger();
+    private final AtomicInteger repliesDropped = new AtomicInteger();
     private volatile boolean closed;
 
     private TcpProxy(RedisUrl target) throws IOException {
@@ -139,6 +140,11 @@ public final class TcpProxy implements AutoCloseable {
     public void cutConnectionsCarrying(String text, int times) {
         cutCommand = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         commandsToCut.set(times);
+    }
+
+    /** Chunks of replies dropped so far ({@link #dropRepliesOnExisting}, {@link #dropRepliesOnExistingFrom}). */
+    public int repliesDropped() {
+        return repliesDropped.get();
     }
 
     /** Connections reset by {@link #cutConnectionsSending} so far. */
@@ -252,8 +258,9 @@ public final class TcpProxy implements AutoCloseable {
      * payload text is there as it is): that reply, and everything the server answers any of them from then on, is lost
      * on the way back, as with {@link #dropRepliesOnExisting}; new connections work normally. So the read that delivers
      * a given entry loses its reply whenever it comes, not only if it was already blocked when the entry was published
-     * (a read's BLOCK can run out in between: LostReadReplyIT lost that race in CI). A text split across two chunks of
-     * a reply is missed.
+     * (a read's BLOCK can run out in between: LostReadReplyIT lost that race in CI). The whole chunk that carries the
+     * text is lost, with any earlier replies read in the same chunk. A text split across two chunks of a reply is
+     * missed: a test checks {@link #repliesDropped} to know that a reply was lost.
      */
     public void dropRepliesOnExistingFrom(String text) {
         byte[] trigger = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
@@ -306,6 +313,7 @@ public final class TcpProxy implements AutoCloseable {
                         for (Link l : dropWith) l.dropReplies = true;
                     }
                     if (dropReplies && from == upstream) {
+                        repliesDropped.incrementAndGet();
                         continue; // the server's answer is lost on the way back
                     }
                     byte[] cut = cutCommand;
