@@ -201,12 +201,15 @@ final class NodeCommands {
             previous.set(sun.misc.Signal.handle(signal, sig -> {
                 if (stop.signal(name)) return;
                 sun.misc.SignalHandler p = previous.get();
-                try {
-                    if (p == null) throw new UnsupportedOperationException("not known yet");
-                    p.handle(sig);
-                } catch (UnsupportedOperationException nativeDefault) {
-                    Runtime.getRuntime().exit(128 + sig.getNumber()); // what the default action's exit status says
+                if (p != null) {
+                    try {
+                        p.handle(sig);
+                        return;
+                    } catch (UnsupportedOperationException nativeHandler) {
+                        // The JVM's default action, which Java cannot run: its exit status below.
+                    }
                 }
+                Runtime.getRuntime().exit(128 + sig.getNumber());
             }));
             return () -> sun.misc.Signal.handle(signal, previous.get());
         } catch (IllegalArgumentException e) {

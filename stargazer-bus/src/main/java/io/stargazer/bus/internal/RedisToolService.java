@@ -40,8 +40,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The tools side of tool calls (see {@link ToolService}): a subscription to the tools stream with the tools group
  * whose handler answers what needs no tool (expired, unknown; no room, once the request's lease is looked up) and
- * hands the rest to a fixed pool of tool threads; a request is acknowledged when the future the handler returned completes, that is once its reply
- * is stored.
+ * hands the rest to a fixed pool of tool threads; a request is acknowledged when the future the handler returned
+ * completes, that is once its reply is stored.
  */
 final class RedisToolService implements ToolService {
     private static final Logger log = LoggerFactory.getLogger(ToolService.class);
