@@ -188,13 +188,13 @@ class BlockingPublishIT {
     }
 
     /**
-     * Sixteen threads publishing to one stream at once keep two batches on the wire, each on its writer's connection (one
-     * connection before, one batch at a time); every publish is answered with its own entry's id, once, and each
-     * thread's entries are in its order. A writer whose own publish the other writer took into its batch waits for that
-     * answer (it once failed as "lost track of the publish").
+     * Sixteen threads publishing to one stream at once keep several batches on the wire, each on its writer's connection
+     * (one connection before, one batch at a time), never more than {@link #WRITERS}; every publish is answered with its
+     * own entry's id, once, and each thread's entries are in its order. A writer whose own publish another writer took
+     * into its batch waits for that answer (it once failed as "lost track of the publish").
      */
     @Test
-    void sixteenThreadsKeepTwoBatchesOnTheWireAndEachPublishIsAnsweredWithItsOwnEntry() throws Exception {
+    void sixteenThreadsKeepSeveralBatchesOnTheWireAndEachPublishIsAnsweredWithItsOwnEntry() throws Exception {
         Topology t = TestRedis.topology();
         String node = "two-writers-" + NS;
         EventBus bus = bus(TestRedis.url(), t, node, b -> b);
@@ -222,7 +222,8 @@ class BlockingPublishIT {
         for (Thread th : all) th.join(60_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
         assertThat(failures).isEmpty();
-        assertThat(clients(TestRedis.url(), node)).as("connections of their own").hasSize(WRITERS);
+        // How many writers were ever busy at once depends on the machine; more than one, and no more than WRITERS.
+        assertThat(clients(TestRedis.url(), node)).as("connections of their own").hasSizeBetween(2, WRITERS);
         long[] next = new long[threads];
         List<StreamEntry> entries = TestRedis.readAll(bus, stream);
         for (StreamEntry e : entries) {
@@ -236,15 +237,18 @@ class BlockingPublishIT {
     }
 
     /** Blocking publishes to one stream on the wire at once, each on its writer's connection (CallerBatches.WRITERS). */
-    private static final int WRITERS = 2;
-    /** The proxy's number of the last writer's connection ({@link #publishersBehindFrozenOnes}), to unfreeze it last. */
-    private int lastWriterConnection;
+    private static final int WRITERS = 4;
+    /**
+     * The proxy's numbers of the writers' connections but the first's ({@link #publishersBehindFrozenOnes}), to keep them
+     * frozen while the rest (the first writer's, the shared connection) carry bytes again.
+     */
+    private final int[] otherWritersConnections = new int[WRITERS - 1];
 
     /**
      * Publishing threads parked behind the batches on the wire, with their own connections in the harness: one slow
-     * publish per writer (its connection frozen: publishers 0 and 1) and {@code n} that come meanwhile (2 ..). Returns
-     * the threads, each parked or done, and fills {@code outcomes} with each one's id or failure. Before them, one
-     * publish of channel "c" per writer opened its connection.
+     * publish per writer (its connection frozen: publishers 0 .. WRITERS - 1) and {@code n} that come meanwhile
+     * (WRITERS ..). Returns the threads, each parked or done, and fills {@code outcomes} with each one's id or failure.
+     * Before them, one publish of channel "c" per writer opened its connection.
      */
     private List<Thread> publishersBehindFrozenOnes(EventBus bus, TcpProxy link, String stream, int n, Object[] outcomes) {
         return publishersBehindFrozenOnes(bus, link, stream, n, outcomes, "");
@@ -258,7 +262,7 @@ class BlockingPublishIT {
             if (k < WRITERS) {
                 // Its connection opened first, while the writers before it wait (so it is a new one), then frozen.
                 bus.publish(stream, message("c", k));
-                lastWriterConnection = link.acceptedCount();
+                if (k > 0) otherWritersConnections[k - 1] = link.acceptedCount();
                 link.freezeExisting();
             }
             Thread th = new Thread(() -> {
@@ -294,7 +298,7 @@ class BlockingPublishIT {
      * Blocking publishes to one stream made while the writers' batches are on the wire wait for them and then go out
      * together, as one command on one connection of its own, instead of one connection and one command each (before
      * batching: seven connections of their own, each writing an XADD). The server reads one batch instead of seven
-     * commands. The second writer's connection stays frozen until the batch is answered, so that it is the first
+     * commands. The other writers' connections stay frozen until the batch is answered, so that it is the first
      * writer's turn that takes the whole queue.
      */
     @Test
@@ -306,16 +310,17 @@ class BlockingPublishIT {
         String stream = t.inboundStream();
         Object[] outcomes = new Object[WRITERS + 7];
         List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 7, outcomes);
-        link.unfreezeAllBut(lastWriterConnection);
-        for (Thread th : all) if (th != all.get(1)) th.join(10_000);
-        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(th == all.get(1)));
+        List<Thread> held = all.subList(1, WRITERS);
+        link.unfreezeAllBut(otherWritersConnections);
+        for (Thread th : all) if (!held.contains(th)) th.join(10_000);
+        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(held.contains(th)));
         List<String> publishConnections = clients(TestRedis.url(), node);
         link.unfreeze();
-        all.get(1).join(10_000);
-        assertThat(all.get(1).isAlive()).isFalse();
+        for (Thread th : held) th.join(10_000);
+        assertThat(held).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
         assertThat(outcomes).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
         assertThat(publishConnections).as("connections of their own").hasSize(WRITERS);
-        assertThat(publishConnections).as("their last commands: one batch script (or function), one lone XADD")
+        assertThat(publishConnections).as("their last commands: one batch script (or function), the others a lone XADD")
                 .filteredOn(c -> c.matches(".* cmd=(eval|fcall) .*")).hasSize(1);
         List<StreamEntry> entries = TestRedis.readAll(bus, stream);
         assertThat(entries).hasSize(WRITERS + WRITERS + 7);
@@ -342,10 +347,11 @@ class BlockingPublishIT {
         try (RawRedis raw = new RawRedis(url)) {
             raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
         }
-        // The second writer's answer held back until the waiting three have gone out, as one batch, on the first's turn.
-        link.unfreezeAllBut(lastWriterConnection);
-        for (Thread th : all) if (th != all.get(1)) th.join(10_000);
-        assertThat(all.get(1).isAlive()).as("the second writer, answered only after the others").isTrue();
+        // The other writers' answers held back until the waiting three have gone out, as one batch, on the first's turn.
+        List<Thread> held = all.subList(1, WRITERS);
+        link.unfreezeAllBut(otherWritersConnections);
+        for (Thread th : all) if (!held.contains(th)) th.join(10_000);
+        assertThat(held).as("the other writers, answered only after the batch").allSatisfy(th -> assertThat(th.isAlive()).isTrue());
         link.unfreeze();
         for (Thread th : all) th.join(10_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
@@ -381,7 +387,7 @@ class BlockingPublishIT {
         List<String> channels = TestRedis.readAll(observer, stream).stream().map(e -> e.envelope().channelId()).toList();
         assertThat(channels.subList(0, WRITERS)).containsOnly("c");
         assertThat(channels.subList(WRITERS, WRITERS + WRITERS)).as("the frozen writers', stored when the link carried them")
-                .containsExactlyInAnyOrder("t0", "t1");
+                .containsExactlyInAnyOrderElementsOf(java.util.stream.IntStream.range(0, WRITERS).mapToObj(k -> "t" + k).toList());
         assertThat(channels).hasSize(WRITERS + WRITERS + 1).last().isEqualTo("c");
     }
 
@@ -398,10 +404,11 @@ class BlockingPublishIT {
         Object[] outcomes = new Object[WRITERS + 3];
         List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 3, outcomes, "lost with its batch");
         link.cutConnectionsCarrying("lost with its batch", 1);
-        // The second writer's answer held back until the waiting three have gone out, as one batch, on the first's turn.
-        link.unfreezeAllBut(lastWriterConnection);
-        for (Thread th : all) if (th != all.get(1)) th.join(10_000);
-        assertThat(all.get(1).isAlive()).as("the second writer, answered only after the others").isTrue();
+        // The other writers' answers held back until the waiting three have gone out, as one batch, on the first's turn.
+        List<Thread> held = all.subList(1, WRITERS);
+        link.unfreezeAllBut(otherWritersConnections);
+        for (Thread th : all) if (!held.contains(th)) th.join(10_000);
+        assertThat(held).as("the other writers, answered only after the batch").allSatisfy(th -> assertThat(th.isAlive()).isTrue());
         link.unfreeze();
         for (Thread th : all) th.join(10_000);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
@@ -409,10 +416,15 @@ class BlockingPublishIT {
         assertThat(Arrays.copyOfRange(outcomes, 0, WRITERS)).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
         assertThat(Arrays.copyOfRange(outcomes, WRITERS, WRITERS + 3))
                 .allSatisfy(o -> assertThat(o).isInstanceOf(PublishOutcomeUnknownException.class));
-        String after = bus.publish(stream, message("c", 2));
-        List<StreamEntry> entries = TestRedis.readAll(bus, stream);
-        assertThat(entries).extracting(StreamEntry::id).containsExactly(
-                entries.get(0).id(), entries.get(1).id(), (String) outcomes[0], (String) outcomes[1], after);
+        String after = bus.publish(stream, message("c", WRITERS));
+        List<String> ids = TestRedis.readAll(bus, stream).stream().map(StreamEntry::id).toList();
+        // The writers' "c" publishes, the first writer's, the others' (released together, in any order), the one after;
+        // none of the lost batch.
+        assertThat(ids).hasSize(WRITERS + WRITERS + 1);
+        assertThat(ids.get(WRITERS)).isEqualTo(outcomes[0]);
+        assertThat(ids.subList(WRITERS + 1, WRITERS + WRITERS)).containsExactlyInAnyOrderElementsOf(
+                Arrays.stream(outcomes, 1, WRITERS).map(o -> (String) o).toList());
+        assertThat(ids).last().isEqualTo(after);
     }
 
     /**

@@ -24,8 +24,11 @@ import java.util.concurrent.locks.LockSupport;
  * its answer and then wakes its batch's callers (a system call each), the next batch is already written, so the server
  * is not left idle between batches. Measured: 16 threads, `ProfileMain pub16-alternated` (the bus and Spring Data Redis
  * alternated in one JVM), 7 JVMs each, one writer (the code before) 98 400–105 300 msg/s (median 101 200), two
- * 104 600–110 600 (107 700), Spring about 85 000 (bench/profile-notes.md, stop 52). Two rather than more: with two,
- * the batches of 16 threads are already down to about 6 publishes.
+ * 104 600–110 600 (107 700), Spring about 85 000 (bench/profile-notes.md, stop 52, an AMD machine). Four rather than
+ * two: on an Intel machine, where a system call and a wake-up cost less and the chain of one batch (write, wait,
+ * read, wake its callers) is what bounds the publishers, two writers made 83 300–88 500 msg/s and four 89 800–96 700
+ * (4 JVMs each, alternated; Spring Data Redis 82 600–91 800 in the same JVMs); six and eight made no more than four
+ * (82 900–88 900; bench/profile-notes.md, stop 55).
  *
  * <p>Order: a caller's publish completes before its next one is made, so combining publishes of different threads
  * cannot reorder what one thread publishes, and the batches on the wire at one moment hold publishes of different
@@ -36,7 +39,7 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Threads: none of its own. A writer is a caller that found one of the {@link #WRITERS} roles free; it writes and
  * reads on its own thread (its connection's selector) for as long as its own publish is not answered, or until it finds
- * nothing waiting, its publish being in the other writer's batch (it then waits for that answer like any caller). It
+ * nothing waiting, its publish being in another writer's batch (it then waits for that answer like any caller). It
  * leaves the role, wakes the first still waiting, which takes it, and only then wakes its batch's callers; every caller
  * that leaves does the same if a role is free, and parks are capped ({@link #MAX_PARK_NANOS}), so no publish waits on a
  * wake-up nobody sends. The others park until their outcome is set or a role is theirs. A publish still waiting at its
@@ -49,7 +52,7 @@ final class CallerBatches {
     /** Its deadline passed before it was written: it fails as not sent. */
     static final Object EXPIRED = new Object();
     /** Batches on the wire at once, each on its writer's own connection. */
-    static final int WRITERS = 2;
+    static final int WRITERS = 4;
     /** The longest one park of a waiting caller, a bound on what a missed wake-up could cost. */
     static final long MAX_PARK_NANOS = 5_000_000;
 
@@ -153,7 +156,7 @@ final class CallerBatches {
                         left = true;
                     } finally {
                         // An Error out of writeNext: this caller gets it, so its publish must not be written after all;
-                        // if the other writer has it (in its batch, or about to put it back), its outcome is waited for,
+                        // if another writer has it (in its batch, or about to put it back), its outcome is waited for,
                         // so that it is not written after the caller was told of the Error.
                         if (!left && me.outcome == null && !waiting.remove(me)) awaitOutcome(me);
                         writers.decrementAndGet();

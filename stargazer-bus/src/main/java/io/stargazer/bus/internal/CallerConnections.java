@@ -100,7 +100,7 @@ final class CallerConnections implements AutoCloseable {
      * Publishes written on a connection of its own and not answered (by their deadline, or before the connection had
      * carried nothing for the dead-peer timeout), with their connections kept open, unused, until the answer comes, the
      * server ends the connection, or {@link #giveUpAt} ({@link #settle}). Meanwhile no publish made after it is written
-     * to their streams ({@link #unanswered(String)}; a batch of other threads' publishes that the stream's other writer
+     * to their streams ({@link #unanswered(String)}; a batch of other threads' publishes that another writer of the stream
      * had already passed that check for may still go): Redis reads its sockets in the order the kernel lists them, not the order
      * the bytes came in, so a paused server that resumed could store a later publish of the stream, written on the
      * shared connection, before this one.

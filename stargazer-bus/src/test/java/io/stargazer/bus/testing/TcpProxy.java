@@ -108,13 +108,14 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * Every frozen connection but number {@code held} (connections are numbered from 1 as they are accepted: a
-     * connection's number is {@link #acceptedCount} just after it was made) carries bytes again; that one stays
-     * frozen until {@link #unfreeze}. To let one of two commands waiting on the wire be answered before the other.
+     * Every frozen connection but those numbered {@code held} (connections are numbered from 1 as they are accepted: a
+     * connection's number is {@link #acceptedCount} just after it was made) carries bytes again; those stay frozen
+     * until {@link #unfreeze}. To let one of several commands waiting on the wire be answered before the others.
      */
-    public void unfreezeAllBut(int held) {
+    public void unfreezeAllBut(int... held) {
+        java.util.Set<Integer> kept = java.util.Arrays.stream(held).boxed().collect(java.util.stream.Collectors.toSet());
         synchronized (flow) {
-            for (Link l : links) if (l.number != held) l.frozen = false;
+            for (Link l : links) if (!kept.contains(l.number)) l.frozen = false;
             flow.notifyAll();
         }
     }
