@@ -196,7 +196,7 @@ class BlockingPublishIT {
     @Test
     void sixteenThreadsKeepSeveralBatchesOnTheWireAndEachPublishIsAnsweredWithItsOwnEntry() throws Exception {
         Topology t = TestRedis.topology();
-        String node = "two-writers-" + NS;
+        String node = "writers-" + NS;
         EventBus bus = bus(TestRedis.url(), t, node, b -> b);
         String stream = t.inboundStream();
         int threads = 16;
@@ -276,11 +276,12 @@ class BlockingPublishIT {
             th.start();
             if (k < WRITERS) {
                 // It writes on its frozen connection and waits for its answer there; the others come while the writers wait.
-                await().atMost(Duration.ofSeconds(5)).until(() -> Arrays.stream(th.getStackTrace())
+                // Polled often: a test with a short publish timeout has its first writer's running while the rest is set up.
+                await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(5)).until(() -> Arrays.stream(th.getStackTrace())
                         .anyMatch(f -> f.getClassName().endsWith(".CallerConnections") && f.getMethodName().equals("await")));
             }
         }
-        await().atMost(Duration.ofSeconds(5)).until(() -> all.stream().skip(WRITERS)
+        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(5)).until(() -> all.stream().skip(WRITERS)
                 .allMatch(th -> th.getState() == Thread.State.TIMED_WAITING || th.getState() == Thread.State.TERMINATED));
         return all;
     }
@@ -363,7 +364,7 @@ class BlockingPublishIT {
     }
 
     /**
-     * Publishes waiting behind one whose answer does not come (publish timeout 1 s): that one fails as of unknown
+     * Publishes waiting behind one whose answer does not come (publish timeout 2 s): that one fails as of unknown
      * outcome, and the stream is held for its answer, so the ones behind it are not written: each fails as not sent
      * within its own deadline, and none is stored later (before: each took a connection of its own and was stored).
      */
@@ -371,7 +372,8 @@ class BlockingPublishIT {
     void publishesWaitingBehindOneThatTimesOutFailAsNotSentAndAreNeverStored() throws Exception {
         Topology t = TestRedis.topology();
         TcpProxy link = closer.add(TcpProxy.to(TestRedis.url()));
-        EventBus bus = bus(link.url(), t, "behind-timeout-" + NS, b -> b.publishTimeout(Duration.ofSeconds(1)));
+        // 2 s: the first writer's publish times out while the other writers and the three behind them are set up.
+        EventBus bus = bus(link.url(), t, "behind-timeout-" + NS, b -> b.publishTimeout(Duration.ofSeconds(2)));
         EventBus observer = bus(TestRedis.url(), t, "observer-" + NS, b -> b);
         String stream = t.inboundStream();
         Object[] outcomes = new Object[WRITERS + 3];

@@ -12,12 +12,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Semaphore;
 import org.junit.jupiter.api.Test;
 
-/** Blocking publishes combined by their callers, without Redis: two writers, each batch answered when the test says. */
+/** Blocking publishes combined by their callers, without Redis: each batch answered when the test says. */
 class CallerBatchesTest {
     /** Batches sent, in order; each waits until its number is released, then answers each publish with its text. */
     private final List<List<String>> sent = new CopyOnWriteArrayList<>();
     private final Map<Integer, Semaphore> answers = new ConcurrentHashMap<>();
-    private final CallerBatches batches = new CallerBatches("s", 100, 1 << 20, 2, (batch, deadline, outcomes) -> {
+    private final CallerBatches.Send send = (batch, deadline, outcomes) -> {
         int n;
         synchronized (sent) {
             n = sent.size();
@@ -25,11 +25,17 @@ class CallerBatchesTest {
         }
         answers.computeIfAbsent(n, k -> new Semaphore(0)).acquireUninterruptibly();
         for (int i = 0; i < outcomes.length; i++) outcomes[i] = "id-" + new String(batch.get(i).payload(), StandardCharsets.UTF_8);
-    });
+    };
+    /** Two writers: the smallest case of a caller whose publish is in another writer's batch. */
+    private final CallerBatches batches = new CallerBatches("s", 100, 1 << 20, 2, send);
     private final Map<String, Object> outcomes = new ConcurrentHashMap<>();
 
     private Thread publisher(String text) {
-        Thread t = new Thread(() -> outcomes.put(text, batches.publish(new CallerBatches.Blocked(
+        return publisher(batches, text);
+    }
+
+    private Thread publisher(CallerBatches to, String text) {
+        Thread t = new Thread(() -> outcomes.put(text, to.publish(new CallerBatches.Blocked(
                 text.getBytes(StandardCharsets.UTF_8), new byte[0], List.of(), null, System.nanoTime() + 30_000_000_000L))), text);
         t.setDaemon(true); // a failed test leaves no thread behind waiting for an answer
         t.start();
@@ -67,5 +73,34 @@ class CallerBatchesTest {
         for (Thread t : List.of(a, b, c, d)) t.join(5_000);
         assertThat(outcomes).containsExactlyInAnyOrderEntriesOf(Map.of("a", "id-a", "b", "id-b", "c", "id-c", "d", "id-d"));
         assertThat(sent).hasSize(3);
+    }
+
+    /**
+     * As the bus makes them: up to {@link CallerBatches#WRITERS} batches on the wire at once, each its own writer's, and
+     * not one more; a publish made meanwhile waits, and goes out with whatever else waits once a batch is answered.
+     */
+    @Test
+    void asManyBatchesAsThereAreWritersGoOnTheWireAndNoMore() throws Exception {
+        CallerBatches bus = new CallerBatches("s", 100, 1 << 20, CallerBatches.WRITERS, send);
+        List<Thread> writers = new java.util.ArrayList<>();
+        for (int k = 0; k < CallerBatches.WRITERS; k++) {
+            writers.add(publisher(bus, "w" + k));
+            int made = k + 1;
+            await().atMost(Duration.ofSeconds(5)).until(() -> sent.size() == made);
+        }
+        Thread x = publisher(bus, "x");
+        Thread y = publisher(bus, "y");
+        await().atMost(Duration.ofSeconds(5)).until(() -> x.getState() == Thread.State.TIMED_WAITING && y.getState() == Thread.State.TIMED_WAITING);
+        await("no batch beyond the writers' while theirs are on the wire").during(Duration.ofMillis(100)).atMost(Duration.ofSeconds(5))
+                .until(() -> sent.size() == CallerBatches.WRITERS);
+        answer(0);
+        await().atMost(Duration.ofSeconds(5)).until(() -> sent.size() == CallerBatches.WRITERS + 1);
+        assertThat(sent.get(CallerBatches.WRITERS)).containsExactlyInAnyOrder("x", "y");
+        for (int k = 1; k <= CallerBatches.WRITERS; k++) answer(k);
+        for (Thread t : writers) t.join(5_000);
+        x.join(5_000);
+        y.join(5_000);
+        assertThat(outcomes).hasSize(CallerBatches.WRITERS + 2).allSatisfy((text, id) -> assertThat(id).isEqualTo("id-" + text));
+        assertThat(CallerBatches.WRITERS).as("more than one batch on the wire, or there is nothing to test").isGreaterThan(1);
     }
 }
