@@ -286,6 +286,17 @@ class BlockingPublishIT {
         return all;
     }
 
+    /**
+     * Lets every connection carry bytes again but the writers' after the first ({@link #publishersBehindFrozenOnes}), and
+     * waits for every publisher but those writers; returns them, still held.
+     */
+    private List<Thread> answerAllButTheOtherWriters(TcpProxy link, List<Thread> all) throws InterruptedException {
+        List<Thread> held = all.subList(1, WRITERS);
+        link.unfreezeAllBut(otherWritersConnections);
+        for (Thread th : all) if (!held.contains(th)) th.join(10_000);
+        return held;
+    }
+
     /** Publisher k (its outcome {@code outcomes[k]}, an id) published to channel "t" + k. */
     private static void assertEachIdNamesItsPublishersEntry(List<StreamEntry> entries, Object[] outcomes) {
         java.util.Map<String, String> channelById = new java.util.HashMap<>();
@@ -311,9 +322,7 @@ class BlockingPublishIT {
         String stream = t.inboundStream();
         Object[] outcomes = new Object[WRITERS + 7];
         List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 7, outcomes);
-        List<Thread> held = all.subList(1, WRITERS);
-        link.unfreezeAllBut(otherWritersConnections);
-        for (Thread th : all) if (!held.contains(th)) th.join(10_000);
+        List<Thread> held = answerAllButTheOtherWriters(link, all);
         assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(held.contains(th)));
         List<String> publishConnections = clients(TestRedis.url(), node);
         link.unfreeze();
@@ -349,9 +358,7 @@ class BlockingPublishIT {
             raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
         }
         // The other writers' answers held back until the waiting three have gone out, as one batch, on the first's turn.
-        List<Thread> held = all.subList(1, WRITERS);
-        link.unfreezeAllBut(otherWritersConnections);
-        for (Thread th : all) if (!held.contains(th)) th.join(10_000);
+        List<Thread> held = answerAllButTheOtherWriters(link, all);
         assertThat(held).as("the other writers, answered only after the batch").allSatisfy(th -> assertThat(th.isAlive()).isTrue());
         link.unfreeze();
         for (Thread th : all) th.join(10_000);
@@ -407,9 +414,7 @@ class BlockingPublishIT {
         List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 3, outcomes, "lost with its batch");
         link.cutConnectionsCarrying("lost with its batch", 1);
         // The other writers' answers held back until the waiting three have gone out, as one batch, on the first's turn.
-        List<Thread> held = all.subList(1, WRITERS);
-        link.unfreezeAllBut(otherWritersConnections);
-        for (Thread th : all) if (!held.contains(th)) th.join(10_000);
+        List<Thread> held = answerAllButTheOtherWriters(link, all);
         assertThat(held).as("the other writers, answered only after the batch").allSatisfy(th -> assertThat(th.isAlive()).isTrue());
         link.unfreeze();
         for (Thread th : all) th.join(10_000);
