@@ -1,4 +1,4 @@
-// Blocking publishes to one stream made at the same moment go out together: one command, written by one of their callers.
+// Blocking publishes to one stream made at the same moment go out together: one write, by one of their callers.
 package io.stargazer.bus.internal;
 
 import io.stargazer.bus.PublishOutcomeUnknownException;
@@ -10,8 +10,8 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * The blocking publishes to one stream that go on a connection of their own ({@link CallerConnections}), combined: the
- * publishes waiting at the same moment are written as one command (a batch script, or a plain XADD for one alone) by
- * one of their callers, the writer, which hands each of the others its outcome.
+ * publishes waiting at the same moment are written at once, pipelined (one plain XADD each, {@link StreamPublisher}'s
+ * {@code sendOwn}), by one of their callers, the writer, which hands each of the others its outcome.
  *
  * <p>Why: with a connection per publishing thread, sixteen threads publishing at once are sixteen commands, each read and
  * answered on its own by the server; where the server's system calls are dear (a virtual machine), that costs it
@@ -94,7 +94,7 @@ final class CallerBatches {
     /** Writes one batch, on the writer's thread. */
     interface Send {
         /**
-         * Writes {@code batch} as one command, its deadline {@code deadline}, and puts each publish's outcome in
+         * Writes {@code batch} in one write, its deadline {@code deadline}, and puts each publish's outcome in
          * {@code outcomes} (the id, {@link #NOT_SENT}, or an exception); throws to fail them all with it.
          */
         void send(List<Blocked> batch, long deadline, Object[] outcomes);
@@ -208,7 +208,7 @@ final class CallerBatches {
     }
 
     /**
-     * As the writer: the waiting publishes that fit one command, written, their outcomes set and their callers (but
+     * As the writer: the waiting publishes that fit one batch, written, their outcomes set and their callers (but
      * this one) added to {@code answered}, to be woken; those already past their deadline are not written
      * ({@link #EXPIRED}). False when nothing was waiting.
      */

@@ -2,7 +2,6 @@ package io.stargazer.bus.internal;
 
 import io.lettuce.core.output.CommandOutput;
 import io.lettuce.core.output.StatusOutput;
-import io.lettuce.core.output.ValueOutput;
 import io.lettuce.core.protocol.Command;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
@@ -50,7 +49,8 @@ import org.slf4j.LoggerFactory;
  * publishes the shared way, which waits out an outage within the publish timeout. {@link #call} throws
  * {@link NotSent} when the command surely did not reach the server, {@link PublishOutcomeUnknownException} when it
  * may have (no answer by the deadline, the connection silent for the dead-peer timeout after the write, or lost after
- * it), and {@link RedisServerException} for an error reply.
+ * it), and {@link RedisServerException} for an error reply; {@link #publishAll} gives each of several pipelined
+ * commands its own outcome of those kinds.
  *
  * <p>A connection that stays open but carries nothing (a NAT or load-balancer flow dropped, a frozen server) is taken
  * for dead as the shared connection's is ({@link ConnectionHealth}): a call that waits {@code deadPeerTimeout} with no
@@ -107,7 +107,21 @@ final class CallerConnections implements AutoCloseable {
      */
     private final java.util.Queue<Unanswered> unanswered = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
-    private record Unanswered(String stream, Conn conn, CommandOutput<String, byte[], ?> output, long giveUpAt) {
+    /** Its commands' outputs from {@code next} on are still to be read, in order (a pipeline's later replies). */
+    private static final class Unanswered {
+        final String stream;
+        final Conn conn;
+        final Command<String, byte[], ?>[] commands;
+        final long giveUpAt;
+        int next;
+
+        Unanswered(String stream, Conn conn, Command<String, byte[], ?>[] commands, int next, long giveUpAt) {
+            this.stream = stream;
+            this.conn = conn;
+            this.commands = commands;
+            this.next = next;
+            this.giveUpAt = giveUpAt;
+        }
     }
 
     /** The command surely did not reach the server: the caller may send it another way. */
@@ -127,6 +141,9 @@ final class CallerConnections implements AutoCloseable {
         final ByteBuffer probe = ByteBuffer.allocateDirect(1);
         /** When a byte last moved on it, written or read, during a call (System.nanoTime). */
         long lastMoved;
+        /** Whether the current exchange wrote a byte, and how many of its replies were read ({@link #exchange}). */
+        boolean written;
+        int answered;
 
         /** Takes over {@code ch} and {@code selector}: closed by {@link #close}. */
         Conn(SocketChannel ch, Selector selector) throws IOException {
@@ -231,23 +248,67 @@ final class CallerConnections implements AutoCloseable {
      */
     <T> T call(Conn c, CommandType type, CommandOutput<String, byte[], T> output, CommandArgs<String, byte[]> args,
             long deadlineNanos, String stream, String context) throws NotSent {
+        @SuppressWarnings("unchecked")
+        Command<String, byte[], ?>[] one = new Command[] {new Command<>(type, output, args)};
+        try {
+            exchange(c, one, deadlineNanos);
+        } catch (IOException | TimedOut | Silent e) {
+            if (!c.written) {
+                throw new NotSent(context + ": nothing was written (" + e.getMessage() + ")", e);
+            }
+            throw unknown(stream, context, e);
+        } catch (RuntimeException e) {
+            if (!c.written) {
+                throw e;
+            }
+            throw unknown(stream, context, e);
+        }
+        if (output.hasError()) {
+            throw RedisServerException.of(output.getError(), context, null);
+        }
+        return output.get();
+    }
+
+    /** A written command whose answer was not read, for the reason {@code e}. */
+    private PublishOutcomeUnknownException unknown(String stream, String context, Exception e) {
+        return new PublishOutcomeUnknownException(stream, context + (e instanceof TimedOut
+                ? ": written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored"
+                : e instanceof Silent
+                ? ": written, but the connection carried nothing for the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS, "
+                        + deadPeerNanos / 1_000_000 + " ms) and is taken for dead: the entry may or may not be stored"
+                : e instanceof IOException
+                ? ": the connection was lost after the write: the entry may or may not be stored (" + e.getMessage() + ")"
+                // Written, then something else went wrong (a reply the decoder could not read).
+                : ": written, but the reply could not be read: the entry may or may not be stored (" + e + ")"), e);
+    }
+
+    /**
+     * Writes {@code commands} at once (pipelined) and reads their replies in order into their outputs, an error reply
+     * included. {@link Conn#written} and {@link Conn#answered} say how far it got, whatever it throws.
+     */
+    private void exchange(Conn c, Command<String, byte[], ?>[] commands, long deadlineNanos) throws IOException, TimedOut, Silent {
         // Selector.select returns at once while the interrupt flag is set: cleared for the wait, set again after.
         boolean interrupted = Thread.interrupted();
-        boolean written = false;
+        c.written = false;
+        c.answered = 0;
         c.lastMoved = System.nanoTime();
         try {
             c.out.clear();
-            new Command<>(type, output, args).encode(c.out);
+            for (Command<String, byte[], ?> command : commands) command.encode(c.out);
             ByteBuffer bytes = c.out.nioBuffer();
             while (bytes.hasRemaining()) {
                 if (c.ch.write(bytes) > 0) {
-                    written = true;
+                    c.written = true;
                     c.lastMoved = System.nanoTime();
                 } else {
                     interrupted |= await(c, SelectionKey.OP_WRITE, deadlineNanos, deadPeerNanos);
                 }
             }
-            while (!c.decoder.decode(c.in, output)) {
+            while (c.answered < commands.length) {
+                if (c.decoder.decode(c.in, commands[c.answered].getOutput())) {
+                    c.answered++;
+                    continue;
+                }
                 c.in.ensureWritable(4096);
                 int n = c.in.writeBytes(c.ch, c.in.writableBytes());
                 if (n < 0) {
@@ -260,27 +321,6 @@ final class CallerConnections implements AutoCloseable {
                 }
             }
             c.in.discardReadBytes();
-            if (output.hasError()) {
-                throw RedisServerException.of(output.getError(), context, null);
-            }
-            return output.get();
-        } catch (IOException | TimedOut | Silent e) {
-            if (!written) {
-                throw new NotSent(context + ": nothing was written (" + e.getMessage() + ")", e);
-            }
-            throw new PublishOutcomeUnknownException(stream, context + (e instanceof TimedOut
-                    ? ": written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored"
-                    : e instanceof Silent
-                    ? ": written, but the connection carried nothing for the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS, "
-                            + deadPeerNanos / 1_000_000 + " ms) and is taken for dead: the entry may or may not be stored"
-                    : ": the connection was lost after the write: the entry may or may not be stored (" + e.getMessage() + ")"), e);
-        } catch (RuntimeException e) {
-            if (!written || e instanceof RedisServerException) {
-                throw e;
-            }
-            // Written, then something else went wrong (a reply the decoder could not read): the outcome is unknown.
-            throw new PublishOutcomeUnknownException(stream, context + ": written, but the reply could not be read: the entry may or may "
-                    + "not be stored (" + e + ")", e);
         } finally {
             if (interrupted) Thread.currentThread().interrupt();
         }
@@ -466,79 +506,93 @@ final class CallerConnections implements AutoCloseable {
         try {
             c.in.ensureWritable(4096);
             if (c.in.writeBytes(c.ch, c.in.writableBytes()) < 0) return true;
-            return c.decoder.decode(c.in, u.output);
+            while (u.next < u.commands.length && c.decoder.decode(c.in, u.commands[u.next].getOutput())) u.next++;
+            return u.next == u.commands.length;
         } catch (IOException | RuntimeException e) {
             return true;
         }
     }
 
     /**
-     * One XADD on a connection of its own: the entry's id, or null when no connection could be had or the command
-     * surely did not reach the server (the caller then publishes the shared way). Throws as {@link #call} does.
+     * Commands that each add one entry to {@code stream} (XADDs of different callers' publishes, no order promised among
+     * them), pipelined on a connection of its own: {@code replies[i]} is the value of command {@code i}'s reply, a
+     * {@link RedisServerException} for an error reply, a {@link PublishOutcomeUnknownException} when it was written and
+     * its reply not read, or null when it surely did not store its entry and may go the shared way (no connection could
+     * be had, nothing was written, or a server that cannot take writes now refused it).
      */
-    String xadd(String stream, CommandArgs<String, byte[]> args, long deadlineNanos) {
-        byte[] id = publish(stream, CommandType.XADD, new ValueOutput<>(Redis.CODEC), args, deadlineNanos);
-        return id == null ? null : new String(id, StandardCharsets.US_ASCII);
-    }
-
-    /**
-     * One command that adds to {@code stream} (an XADD, or a batch script of several) on a connection of its own: the
-     * reply's value, or null when no connection could be had or the command surely did not reach the server (the
-     * caller then publishes the shared way). Throws as {@link #call} does.
-     */
-    <T> T publish(String stream, CommandType type, CommandOutput<String, byte[], T> output, CommandArgs<String, byte[]> args,
-            long deadlineNanos) {
+    void publishAll(String stream, Command<String, byte[], ?>[] commands, long deadlineNanos, Object[] replies) {
+        java.util.Arrays.fill(replies, null);
         Conn c = take(deadlineNanos);
         if (c == null) {
-            return null;
+            return;
         }
         String context = "publishing to stream '" + stream + "'";
-        T reply;
+        Exception failed = null;
         try {
-            reply = call(c, type, output, args, deadlineNanos, stream, context);
-        } catch (PublishOutcomeUnknownException e) {
-            if ((e.getCause() instanceof TimedOut || e.getCause() instanceof Silent) && !closed) {
-                // Held, before the caller learns the outcome: its next publish to the stream must find it (see unanswered).
-                // Not used again: the connection is closed when the hold ends (giveUpAt), or earlier by its answer.
-                Unanswered u = new Unanswered(stream, c, output, giveUpAt(System.nanoTime(), c.lastMoved));
-                unanswered.add(u);
-                // A close() between the check and the add emptied the queue before this one was in it.
-                if (closed && unanswered.remove(u)) discard(c);
-            } else {
-                discard(c);
-            }
-            if (e.getCause() instanceof Silent) {
-                // The idle ones most likely went the same way (one NAT or load balancer, one frozen server): opened
-                // again when needed, rather than each costing a publish its outcome and its stream a hold.
-                Conn idleOne;
-                while ((idleOne = idle.pollFirst()) != null) {
-                    discard(idleOne);
-                }
-                log.atWarn().addKeyValue("redis", url).addKeyValue("stream", stream)
-                        .log("A blocking publish's own connection carried nothing within the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS); "
-                                + "the idle ones are closed, and publishes to the stream wait at most one more dead-peer timeout for its answer, then go on the shared connection");
-            }
+            exchange(c, commands, deadlineNanos);
+        } catch (IOException | TimedOut | Silent | RuntimeException e) {
+            failed = e;
+        } catch (Error e) {
+            discard(c);
             throw e;
-        } catch (RedisServerException e) {
-            if (notThePrimary(e)) {
-                // This connection reached a server that cannot take writes now (a demoted primary after a failover, one
-                // still loading): nothing was done, and the shared connection may already be on the right server.
+        }
+        boolean refusedHere = false;
+        for (int i = 0; i < c.answered; i++) {
+            CommandOutput<String, byte[], ?> output = commands[i].getOutput();
+            if (!output.hasError()) {
+                Object value = output.get();
+                // Null is kept for "not stored, send it again": a nil reply (none of ours asks for one) is an error.
+                replies[i] = value != null ? value : new IllegalStateException(context + ": Redis answered nil");
+                continue;
+            }
+            RedisServerException e = RedisServerException.of(output.getError(), context, null);
+            // A server that cannot take writes now (a demoted primary after a failover, one still loading) did nothing
+            // with it, and the shared connection may already be on the right server.
+            if (notThePrimary(e)) refusedHere = true;
+            else replies[i] = e;
+        }
+        if (failed == null) {
+            if (refusedHere) {
                 discard(c);
                 address = null;
                 retryAt = System.nanoTime() + RETRY_AFTER.toNanos();
-                return null;
+            } else {
+                give(c);
             }
-            give(c);
-            throw e;
-        } catch (NotSent e) {
-            discard(c);
-            log.atDebug().addKeyValue("stream", stream).setCause(e).log("A blocking publish's own connection failed before the write; it goes through the shared one");
-            return null;
-        } catch (RuntimeException | Error e) {
-            discard(c);
-            throw e;
+            return;
         }
-        give(c);
-        return reply;
+        if (!c.written) {
+            discard(c);
+            if (failed instanceof RuntimeException e) {
+                // Not the connection: the commands could not be encoded. The shared way would fail the same.
+                java.util.Arrays.fill(replies, e);
+                return;
+            }
+            log.atDebug().addKeyValue("stream", stream).setCause(failed).log("A blocking publish's own connection failed before the write; it goes through the shared one");
+            return;
+        }
+        PublishOutcomeUnknownException unknown = unknown(stream, context, failed);
+        for (int i = c.answered; i < commands.length; i++) replies[i] = unknown;
+        if ((failed instanceof TimedOut || failed instanceof Silent) && !closed) {
+            // Held, before the callers learn the outcome: their next publishes to the stream must find it (see unanswered).
+            // Not used again: the connection is closed when the hold ends (giveUpAt), or earlier by its answers.
+            Unanswered u = new Unanswered(stream, c, commands, c.answered, giveUpAt(System.nanoTime(), c.lastMoved));
+            unanswered.add(u);
+            // A close() between the check and the add emptied the queue before this one was in it.
+            if (closed && unanswered.remove(u)) discard(c);
+        } else {
+            discard(c);
+        }
+        if (failed instanceof Silent) {
+            // The idle ones most likely went the same way (one NAT or load balancer, one frozen server): opened
+            // again when needed, rather than each costing a publish its outcome and its stream a hold.
+            Conn idleOne;
+            while ((idleOne = idle.pollFirst()) != null) {
+                discard(idleOne);
+            }
+            log.atWarn().addKeyValue("redis", url).addKeyValue("stream", stream)
+                    .log("A blocking publish's own connection carried nothing within the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS); "
+                            + "the idle ones are closed, and publishes to the stream wait at most one more dead-peer timeout for its answer, then go on the shared connection");
+        }
     }
 }
