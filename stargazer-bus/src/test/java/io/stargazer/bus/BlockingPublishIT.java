@@ -298,6 +298,20 @@ class BlockingPublishIT {
         return held;
     }
 
+    /**
+     * What the server ran for {@code stream}: XADDs, none inside a script or function, so many on each connection (in
+     * any order of connections).
+     */
+    private static void assertPlainXaddsPerConnection(Monitor monitor, String stream, long... perConnection) {
+        long all = Arrays.stream(perConnection).sum();
+        List<Monitor.Line> adds = await().atMost(Duration.ofSeconds(5)).until(() -> monitor.lines().stream()
+                .filter(l -> l.command().equals("XADD") && l.args().contains(stream)).toList(), l -> l.size() >= all);
+        assertThat(adds).as("XADDs a script or function ran").noneSatisfy(l -> assertThat(l.client()).isEqualTo("lua"));
+        assertThat(adds.stream().collect(java.util.stream.Collectors.groupingBy(Monitor.Line::client,
+                java.util.stream.Collectors.counting())).values()).as("XADDs per connection")
+                .containsExactlyInAnyOrderElementsOf(Arrays.stream(perConnection).boxed().toList());
+    }
+
     /** Publisher k (its outcome {@code outcomes[k]}, an id) published to channel "t" + k. */
     private static void assertEachIdNamesItsPublishersEntry(List<StreamEntry> entries, Object[] outcomes) {
         java.util.Map<String, String> channelById = new java.util.HashMap<>();
@@ -338,11 +352,7 @@ class BlockingPublishIT {
         assertThat(entries).hasSize(WRITERS + WRITERS + 7);
         assertEachIdNamesItsPublishersEntry(entries, outcomes);
         // Each writer's connection: its "c" and its own publish; the first writer's the seven as well.
-        List<Monitor.Line> adds = await().atMost(Duration.ofSeconds(5)).until(() -> monitor.lines().stream()
-                .filter(l -> l.command().equals("XADD") && l.args().contains(stream)).toList(), l -> l.size() >= WRITERS + WRITERS + 7);
-        assertThat(adds).as("XADDs a script or function ran").noneSatisfy(l -> assertThat(l.client()).isEqualTo("lua"));
-        assertThat(adds.stream().collect(java.util.stream.Collectors.groupingBy(Monitor.Line::client,
-                java.util.stream.Collectors.counting())).values()).as("XADDs per connection").containsExactlyInAnyOrder(2L, 2L, 2L, 9L);
+        assertPlainXaddsPerConnection(monitor, stream, 2, 2, 2, 2 + 7);
     }
 
     /**
@@ -360,6 +370,7 @@ class BlockingPublishIT {
         EventBus bus = bus(link.url(), t, "library", b -> b);
         assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
         String stream = t.inboundStream();
+        Monitor monitor = closer.add(Monitor.open(url));
         Object[] outcomes = new Object[WRITERS + 3];
         List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 3, outcomes);
         try (RawRedis raw = new RawRedis(url)) {
@@ -375,6 +386,53 @@ class BlockingPublishIT {
         List<StreamEntry> entries = TestRedis.readAll(bus, stream);
         assertThat(entries).hasSize(WRITERS + WRITERS + 3);
         assertEachIdNamesItsPublishersEntry(entries, outcomes);
+        assertPlainXaddsPerConnection(monitor, stream, 2, 2, 2, 2 + 3);
+    }
+
+    /**
+     * Each publish of a batch has its own answer: seven publishes of 500 KB each go out together on the first writer's
+     * turn to a server given 2 MB more than it holds (maxmemory, noeviction): room for the first, not for all seven (the
+     * server counts each command's own arguments as it checks). The ones it stored get their ids, the others its OOM
+     * refusal, and exactly the ones given an id are in the stream. Before, the seven were one script call, refused whole
+     * (the call's 3.5 MB of arguments over the limit) or stored whole.
+     */
+    @Test
+    void eachPublishOfABatchGetsItsOwnAnswerWhenTheServerRefusesSome() throws Exception {
+        RedisUrl url = RedisUrl.parse(ownServer().url());
+        Topology t = TestRedis.topology();
+        Provisioning.provision(url, BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("provision").build());
+        TcpProxy link = closer.add(TcpProxy.to(url));
+        EventBus bus = bus(link.url(), t, "refused-" + NS, b -> b);
+        String stream = t.inboundStream();
+        Object[] outcomes = new Object[WRITERS + 7];
+        List<Thread> all = publishersBehindFrozenOnes(bus, link, stream, 7, outcomes, "x".repeat(500_000));
+        try (RawRedis raw = new RawRedis(url)) {
+            // Nothing of the seven has reached the server yet (the first writer's connection is frozen).
+            long used = Long.parseLong(raw.sync().info("memory").lines().filter(l -> l.startsWith("used_memory:"))
+                    .findFirst().orElseThrow().substring("used_memory:".length()).trim());
+            raw.sync().configSet("maxmemory-policy", "noeviction");
+            raw.sync().configSet("maxmemory", Long.toString(used + 2_000_000));
+            answerAllButTheOtherWriters(link, all);
+            link.unfreeze();
+            for (Thread th : all) th.join(10_000);
+            assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
+            raw.sync().configSet("maxmemory", "0");
+        }
+        List<Object> seven = Arrays.asList(outcomes).subList(WRITERS, WRITERS + 7);
+        assertThat(seven).allSatisfy(o -> assertThat(o).satisfiesAnyOf(id -> assertThat(id).isInstanceOf(String.class),
+                e -> assertThat(e).isInstanceOfSatisfying(RedisServerException.class, r -> assertThat(r.code()).isEqualTo("OOM"))));
+        assertThat(seven).as("stored").anySatisfy(o -> assertThat(o).isInstanceOf(String.class));
+        assertThat(seven).as("refused").anySatisfy(o -> assertThat(o).isInstanceOf(RedisServerException.class));
+        java.util.Map<String, String> channelById = new java.util.HashMap<>();
+        for (StreamEntry e : TestRedis.readAll(bus, stream)) channelById.put(e.id(), e.envelope().channelId());
+        for (int k = WRITERS; k < WRITERS + 7; k++) {
+            String channel = "t" + k;
+            if (outcomes[k] instanceof String id) {
+                assertThat(channelById.get(id)).as("the entry of publisher %s's id", k).isEqualTo(channel);
+            } else {
+                assertThat(channelById.values()).as("entries of the refused publisher %s", k).doesNotContain(channel);
+            }
+        }
     }
 
     /**

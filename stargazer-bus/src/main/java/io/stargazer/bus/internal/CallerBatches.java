@@ -228,8 +228,8 @@ final class CallerBatches {
                     expired.add(next);
                     continue;
                 }
-                if (first != null && (next.trimArgs != first.trimArgs || (next.trace == null) != (first.trace == null)
-                        || bytes + next.payload.length > maxBatchBytes)) {
+                // Each publish is an XADD of its own, so publishes with other options or trace fields may share a batch.
+                if (first != null && bytes + next.payload.length > maxBatchBytes) {
                     // Back at the head; another writer may have taken later ones meanwhile, which changes only the order
                     // between threads (each has one publish here at most), never a thread's own.
                     waiting.addFirst(next);

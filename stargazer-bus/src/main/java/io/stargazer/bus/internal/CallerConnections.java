@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * costs more than the publish (measured: 10 000 blocking publishes a second and about 80 µs of client CPU each through
  * the shared connection; 23 000 and 25 µs with the caller writing and reading a socket itself). So a blocking publish
  * that finds one of these connections free uses it, the way {@code redis-benchmark} or a Jedis client does (the
- * blocking publishes to one stream waiting at once share one command: {@link CallerBatches}); when none is free (more
+ * blocking publishes to one stream waiting at once go out in one write: {@link CallerBatches}); when none is free (more
  * streams published to at once than {@link io.stargazer.bus.BusConfig#blockingPublishConnections()}), it goes
  * through the shared connection, where concurrent publishes coalesce into batches.
  *
@@ -70,12 +70,12 @@ final class CallerConnections implements AutoCloseable {
     /** Error replies that mean "not here, not now" rather than "not this publish": the publish goes the shared way. */
     private static final java.util.Set<String> NOT_THE_PRIMARY = java.util.Set.of("READONLY", "MASTERDOWN", "LOADING");
     /**
-     * Whether {@code e} is one of {@link #NOT_THE_PRIMARY}, also as Redis before 7 reports a replica's refusal from
-     * inside a script (a batch): an ERR whose text names it.
+     * Whether {@code error}, an error reply to a plain command, is one of {@link #NOT_THE_PRIMARY}: by its code alone,
+     * since its text may name the stream (no script runs on these connections, so no refusal comes wrapped in an ERR).
      */
-    private static boolean notThePrimary(RedisServerException e) {
-        String m = String.valueOf(e.getMessage());
-        return NOT_THE_PRIMARY.contains(e.code()) || m.contains("READONLY") || m.contains("MASTERDOWN");
+    private static boolean notThePrimary(String error) {
+        int space = error.indexOf(' ');
+        return NOT_THE_PRIMARY.contains(space < 0 ? error : error.substring(0, space));
     }
 
     /** A buffer grown past this for one large envelope is shrunk back after it, so idle connections stay small. */
@@ -107,18 +107,21 @@ final class CallerConnections implements AutoCloseable {
      */
     private final java.util.Queue<Unanswered> unanswered = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
-    /** Its commands' outputs from {@code next} on are still to be read, in order (a pipeline's later replies). */
+    /**
+     * The outputs of a pipeline's replies from {@code next} on are still to be read, in order. Only the outputs are kept,
+     * not the commands: their payloads are not needed for reading the answers.
+     */
     private static final class Unanswered {
         final String stream;
         final Conn conn;
-        final Command<String, byte[], ?>[] commands;
+        final CommandOutput<String, byte[], ?>[] outputs;
         final long giveUpAt;
         int next;
 
-        Unanswered(String stream, Conn conn, Command<String, byte[], ?>[] commands, int next, long giveUpAt) {
+        Unanswered(String stream, Conn conn, CommandOutput<String, byte[], ?>[] outputs, int next, long giveUpAt) {
             this.stream = stream;
             this.conn = conn;
-            this.commands = commands;
+            this.outputs = outputs;
             this.next = next;
             this.giveUpAt = giveUpAt;
         }
@@ -506,8 +509,8 @@ final class CallerConnections implements AutoCloseable {
         try {
             c.in.ensureWritable(4096);
             if (c.in.writeBytes(c.ch, c.in.writableBytes()) < 0) return true;
-            while (u.next < u.commands.length && c.decoder.decode(c.in, u.commands[u.next].getOutput())) u.next++;
-            return u.next == u.commands.length;
+            while (u.next < u.outputs.length && c.decoder.decode(c.in, u.outputs[u.next])) u.next++;
+            return u.next == u.outputs.length;
         } catch (IOException | RuntimeException e) {
             return true;
         }
@@ -545,20 +548,19 @@ final class CallerConnections implements AutoCloseable {
                 replies[i] = value != null ? value : new IllegalStateException(context + ": Redis answered nil");
                 continue;
             }
-            RedisServerException e = RedisServerException.of(output.getError(), context, null);
             // A server that cannot take writes now (a demoted primary after a failover, one still loading) did nothing
             // with it, and the shared connection may already be on the right server.
-            if (notThePrimary(e)) refusedHere = true;
-            else replies[i] = e;
+            if (notThePrimary(output.getError())) refusedHere = true;
+            else replies[i] = RedisServerException.of(output.getError(), context, null);
+        }
+        if (refusedHere) {
+            // Not this server for a while: the next publishes go the shared way rather than open connections to it.
+            address = null;
+            retryAt = System.nanoTime() + RETRY_AFTER.toNanos();
         }
         if (failed == null) {
-            if (refusedHere) {
-                discard(c);
-                address = null;
-                retryAt = System.nanoTime() + RETRY_AFTER.toNanos();
-            } else {
-                give(c);
-            }
+            if (refusedHere) discard(c);
+            else give(c);
             return;
         }
         if (!c.written) {
@@ -576,7 +578,10 @@ final class CallerConnections implements AutoCloseable {
         if ((failed instanceof TimedOut || failed instanceof Silent) && !closed) {
             // Held, before the callers learn the outcome: their next publishes to the stream must find it (see unanswered).
             // Not used again: the connection is closed when the hold ends (giveUpAt), or earlier by its answers.
-            Unanswered u = new Unanswered(stream, c, commands, c.answered, giveUpAt(System.nanoTime(), c.lastMoved));
+            @SuppressWarnings("unchecked")
+            CommandOutput<String, byte[], ?>[] outputs = new CommandOutput[commands.length];
+            for (int i = 0; i < commands.length; i++) outputs[i] = commands[i].getOutput();
+            Unanswered u = new Unanswered(stream, c, outputs, c.answered, giveUpAt(System.nanoTime(), c.lastMoved));
             unanswered.add(u);
             // A close() between the check and the add emptied the queue before this one was in it.
             if (closed && unanswered.remove(u)) discard(c);

@@ -24,7 +24,7 @@ public final class Monitor implements AutoCloseable {
     public record Line(String client, String command, List<String> args) {
     }
 
-    // +1701234567.123456 [0 127.0.0.1:54321] "XADD" "key" "*" ...
+    // +1701234567.123456 [0 127.0.0.1:54321] "XADD" "key" "*" ...  (an IPv4 or Unix-socket peer: the tests use loopback)
     private static final Pattern LINE = Pattern.compile("^\\+\\d+\\.\\d+ \\[\\d+ ([^\\]]+)\\] (.*)$");
     private static final Pattern ARG = Pattern.compile("\"((?:[^\"\\\\]|\\\\.)*)\"");
 
@@ -49,8 +49,12 @@ public final class Monitor implements AutoCloseable {
     }
 
     public static Monitor open(RedisUrl url) throws IOException {
-        Socket s = new Socket(url.host(), url.port());
+        Socket s = new Socket();
         try {
+            s.connect(new java.net.InetSocketAddress(url.host(), url.port()), 10_000);
+            // A server that never answers the login or MONITOR fails the test instead of hanging it; the feed then waits
+            // without a bound (a quiet server is no failure).
+            s.setSoTimeout(10_000);
             OutputStream out = s.getOutputStream();
             BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.ISO_8859_1));
             if (url.password() != null) {
@@ -62,6 +66,7 @@ public final class Monitor implements AutoCloseable {
             }
             out.write(resp(List.of("MONITOR")));
             expectOk(in.readLine(), "MONITOR");
+            s.setSoTimeout(0);
             Monitor m = new Monitor(s, in);
             m.reader.start();
             return m;
