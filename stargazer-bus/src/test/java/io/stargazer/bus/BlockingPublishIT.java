@@ -51,6 +51,13 @@ class BlockingPublishIT {
         return closer.add(RedisServerProcess.builder().appendOnly(false).start());
     }
 
+    /** {@link #ownServer}, with {@code t}'s streams and groups made as a gateway's provisioning makes them. */
+    private RedisUrl provisionedOwnServer(Topology t) {
+        RedisUrl url = RedisUrl.parse(ownServer().url());
+        Provisioning.provision(url, BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("provision").build());
+        return url;
+    }
+
     private static Envelope message(String channel, int n) {
         return Envelope.of("platform", "test", "channel_id", channel, "n", n);
     }
@@ -330,9 +337,8 @@ class BlockingPublishIT {
      */
     @Test
     void blockingPublishesMadeWhileTheWritersWaitGoOutTogetherAsPlainXaddsOnOneConnection() throws Exception {
-        RedisUrl url = RedisUrl.parse(ownServer().url());
         Topology t = TestRedis.topology();
-        Provisioning.provision(url, BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("provision").build());
+        RedisUrl url = provisionedOwnServer(t);
         TcpProxy link = closer.add(TcpProxy.to(url));
         String node = "together-" + NS;
         EventBus bus = bus(link.url(), t, node, b -> b);
@@ -362,10 +368,8 @@ class BlockingPublishIT {
      */
     @Test
     void waitingPublishesGoOutOnTheFirstWritersTurnWithTheLibraryGone() throws Exception {
-        RedisServerProcess server = ownServer();
-        RedisUrl url = RedisUrl.parse(server.url());
         Topology t = TestRedis.topology();
-        Provisioning.provision(url, BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("provision").build());
+        RedisUrl url = provisionedOwnServer(t);
         TcpProxy link = closer.add(TcpProxy.to(url));
         EventBus bus = bus(link.url(), t, "library", b -> b);
         assertThat(bus.serverCode()).isEqualTo(ServerCodeMode.FUNCTIONS);
@@ -398,9 +402,8 @@ class BlockingPublishIT {
      */
     @Test
     void eachPublishOfABatchGetsItsOwnAnswerWhenTheServerRefusesSome() throws Exception {
-        RedisUrl url = RedisUrl.parse(ownServer().url());
         Topology t = TestRedis.topology();
-        Provisioning.provision(url, BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("provision").build());
+        RedisUrl url = provisionedOwnServer(t);
         TcpProxy link = closer.add(TcpProxy.to(url));
         EventBus bus = bus(link.url(), t, "refused-" + NS, b -> b);
         String stream = t.inboundStream();
