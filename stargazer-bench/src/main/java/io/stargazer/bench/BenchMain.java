@@ -366,7 +366,10 @@ public final class BenchMain {
               entries stored per second. Each publish encodes the envelope (the peers call the same encoder), so all
               pay the same encoding cost. "Asynchronous": one thread keeping a bounded window of publishes in flight
               (a semaphore); the best window is reported.
-            - The consume row: the backlog is added server-side before the clock starts; the clock runs from subscribing
+            - The consume row: each contender's consumer runs in a JVM of its own (same jar, `ConsumerProcess`),
+              started once for the row, so that its code is compiled for consuming alone and not after the publishing
+              rows (in the harness's JVM that cost the bus about 15 % on an Intel machine, Redisson 6 %). The backlog
+              is added server-side before the clock starts; the clock runs from subscribing
               until every entry has been delivered, decoded, handled by a no-op and acknowledged (the group's pending
               count back to 0); Spring Data Redis is stopped after 12 s (4 s with --quick) and counted until then. Two
               alternated warm-up rounds (one with --quick) run first and are not counted: a backlog takes only seconds,

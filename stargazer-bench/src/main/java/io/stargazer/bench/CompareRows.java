@@ -2,6 +2,8 @@
 package io.stargazer.bench;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -145,13 +147,29 @@ final class CompareRows {
         long n16 = ctx.quick ? 300_000L : 1_000_000L;
         Duration springCap = ctx.quick ? Duration.ofSeconds(4) : Duration.ofSeconds(12);
         ctx.reset();
-        Alternate c = new Alternate().add(Result.STARGAZER, "msg/s", () -> StargazerRows.consumeBacklog(ctx, n));
-        if (bench.peers()) {
-            c.add(Result.SPRING, "msg/s", () -> SpringPeer.consumeBacklog(ctx, n, springCap))
-                    .add(Result.REDISSON, "msg/s", () -> RedissonPeer.consumeBacklog(ctx, n));
-            bench.note("Spring Data Redis consumes the same backlog but is stopped after " + springCap.toSeconds() + " s (its per-record "
-                    + "acknowledgement would take minutes for the whole backlog); its figure is entries acknowledged per second until then.");
+        // Each contender's consumer in a JVM of its own, started once for the row (ConsumerProcess says why).
+        List<ConsumerProcess> processes = new ArrayList<>();
+        try {
+            ConsumerProcess bus = new ConsumerProcess(ctx, Result.STARGAZER);
+            processes.add(bus);
+            Alternate c = new Alternate().add(Result.STARGAZER, "msg/s", () -> bus.consume(n, springCap));
+            if (bench.peers()) {
+                ConsumerProcess spring = new ConsumerProcess(ctx, Result.SPRING);
+                processes.add(spring);
+                ConsumerProcess redisson = new ConsumerProcess(ctx, Result.REDISSON);
+                processes.add(redisson);
+                c.add(Result.SPRING, "msg/s", () -> spring.consume(n, springCap))
+                        .add(Result.REDISSON, "msg/s", () -> redisson.consume(n, springCap));
+                bench.note("Spring Data Redis consumes the same backlog but is stopped after " + springCap.toSeconds() + " s (its per-record "
+                        + "acknowledgement would take minutes for the whole backlog); its figure is entries acknowledged per second until then.");
+            }
+            consumeRounds(bench, ctx, figure, n16, c);
+        } finally {
+            for (ConsumerProcess p : processes) p.close();
         }
+    }
+
+    private static void consumeRounds(BenchMain bench, Ctx ctx, String figure, long n16, Alternate c) throws Exception {
         if (ServerLimit.available()) c.add(Result.SERVER, "msg/s", server(ctx, 50, 16, n16));
         // Two uncounted rounds first: one backlog takes 4-8 s, and in the harness's first rounds every contender's
         // consuming code was still being compiled (a run of 5 rounds climbed from 121 000 to 274 000 msg/s for the bus

@@ -13,8 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -123,24 +121,10 @@ final class RoundTrip implements AutoCloseable {
     RoundTrip(Ctx ctx, Gateway gateway) throws IOException {
         this.ctx = ctx;
         this.gateway = gateway;
-        String java = ProcessHandle.current().info().command().orElse("java");
-        String jar = jarPath();
-        List<String> cmd = new ArrayList<>(List.of(java, "-cp", jar));
-        String opts = System.getenv("BENCH_WORKER_OPTS");
-        if (opts != null && !opts.isBlank()) cmd.addAll(List.of(opts.trim().split("\\s+")));
-        cmd.addAll(List.of(WorkerMain.class.getName(), ctx.url, gateway.impl()));
-        this.worker = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        this.worker = ChildJvm.start(WorkerMain.class, ctx.url, gateway.impl());
         this.workerOut = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
         this.workerIn = new OutputStreamWriter(worker.getOutputStream(), StandardCharsets.UTF_8);
         expect("READY");
-    }
-
-    private static String jarPath() {
-        try {
-            return Path.of(RoundTrip.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
-        } catch (Exception e) {
-            return System.getProperty("java.class.path");
-        }
     }
 
     private String command(String line) throws IOException {
@@ -153,12 +137,10 @@ final class RoundTrip implements AutoCloseable {
 
     /** The worker's next protocol line; other lines (the JVM's own, e.g. a flight recorder's) are skipped. */
     private String reply() throws IOException {
-        String l;
-        while ((l = workerOut.readLine()) != null) {
-            if (l.matches("(READY|OK|PEAK|ERR)\\b.*")) return l;
-        }
-        return null;
+        return ChildJvm.reply(workerOut, PROTOCOL);
     }
+
+    private static final java.util.regex.Pattern PROTOCOL = java.util.regex.Pattern.compile("(READY|OK|PEAK|ERR)\\b.*");
 
     private void expect(String word) throws IOException {
         String reply = reply();
