@@ -171,7 +171,7 @@ final class CompareRows {
 
     private static void consumeRounds(BenchMain bench, Ctx ctx, String figure, long n16, Alternate c) throws Exception {
         if (ServerLimit.available()) c.add(Result.SERVER, "msg/s", server(ctx, 50, 16, n16));
-        // Two uncounted rounds first: one backlog takes 4-8 s, and in the harness's first rounds every contender's
+        // Two uncounted rounds first: one backlog takes 4-8 s, and in the first rounds every contender's
         // consuming code was still being compiled (a run of 5 rounds climbed from 121 000 to 274 000 msg/s for the bus
         // and from 100 000 to 277 000 for Redisson, round by round).
         int warmUps = ctx.quick ? 1 : 2;

@@ -35,7 +35,13 @@ final class ConsumerProcess implements AutoCloseable {
         process = ChildJvm.start(ConsumerProcess.class, ctx.url, contender, Boolean.toString(ctx.quick));
         out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         in = new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8);
-        String ready = reply();
+        String ready;
+        try {
+            ready = reply();
+        } catch (IOException | RuntimeException e) {
+            close();
+            throw e;
+        }
         if (!"READY".equals(ready)) {
             close();
             throw new IllegalStateException(contender + "'s consumer process said " + ready + ", expected READY");
@@ -100,6 +106,7 @@ final class ConsumerProcess implements AutoCloseable {
                         };
                         System.out.println(String.format(Locale.ROOT, "RATE %.3f", rate));
                     } catch (Exception e) {
+                        e.printStackTrace(); // to the harness's standard error; the line below only names it
                         System.out.println("ERR " + String.valueOf(e).replace('\n', ' '));
                     }
                 }

@@ -415,7 +415,9 @@ class BlockingPublishIT {
                     .findFirst().orElseThrow().substring("used_memory:".length()).trim());
             raw.sync().configSet("maxmemory-policy", "noeviction");
             raw.sync().configSet("maxmemory", Long.toString(used + 2_000_000));
-            answerAllButTheOtherWriters(link, all);
+            // The seven answered while the other writers' connections are still frozen: on the first writer's, together.
+            List<Thread> held = answerAllButTheOtherWriters(link, all);
+            assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(held.contains(th)));
             link.unfreeze();
             for (Thread th : all) th.join(10_000);
             assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());

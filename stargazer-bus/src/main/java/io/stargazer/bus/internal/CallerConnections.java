@@ -74,8 +74,7 @@ final class CallerConnections implements AutoCloseable {
      * since its text may name the stream (no script runs on these connections, so no refusal comes wrapped in an ERR).
      */
     private static boolean notThePrimary(String error) {
-        int space = error.indexOf(' ');
-        return NOT_THE_PRIMARY.contains(space < 0 ? error : error.substring(0, space));
+        return NOT_THE_PRIMARY.contains(RedisServerException.codeOf(error));
     }
 
     /** A buffer grown past this for one large envelope is shrunk back after it, so idle connections stay small. */
@@ -470,10 +469,7 @@ final class CallerConnections implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        Conn c;
-        while ((c = idle.pollFirst()) != null) {
-            discard(c);
-        }
+        discardIdle();
         Unanswered u;
         while ((u = unanswered.poll()) != null) {
             discard(u.conn);
@@ -554,9 +550,11 @@ final class CallerConnections implements AutoCloseable {
             else replies[i] = RedisServerException.of(output.getError(), context, null);
         }
         if (refusedHere) {
-            // Not this server for a while: the next publishes go the shared way rather than open connections to it.
+            // Not this server for a while: the next publishes go the shared way rather than use or open connections to it
+            // (the idle ones reach the same server, and take() looks at them before it looks at retryAt).
             address = null;
             retryAt = System.nanoTime() + RETRY_AFTER.toNanos();
+            discardIdle();
         }
         if (failed == null) {
             if (refusedHere) discard(c);
@@ -581,6 +579,8 @@ final class CallerConnections implements AutoCloseable {
             @SuppressWarnings("unchecked")
             CommandOutput<String, byte[], ?>[] outputs = new CommandOutput[commands.length];
             for (int i = 0; i < commands.length; i++) outputs[i] = commands[i].getOutput();
+            // The written batch is not needed for reading its answers: a held connection keeps a small buffer, not it.
+            c.out.clear().capacity(1024);
             Unanswered u = new Unanswered(stream, c, outputs, c.answered, giveUpAt(System.nanoTime(), c.lastMoved));
             unanswered.add(u);
             // A close() between the check and the add emptied the queue before this one was in it.
@@ -591,13 +591,17 @@ final class CallerConnections implements AutoCloseable {
         if (failed instanceof Silent) {
             // The idle ones most likely went the same way (one NAT or load balancer, one frozen server): opened
             // again when needed, rather than each costing a publish its outcome and its stream a hold.
-            Conn idleOne;
-            while ((idleOne = idle.pollFirst()) != null) {
-                discard(idleOne);
-            }
+            discardIdle();
             log.atWarn().addKeyValue("redis", url).addKeyValue("stream", stream)
                     .log("A blocking publish's own connection carried nothing within the dead-peer timeout (SG_DEAD_PEER_TIMEOUT_MS); "
                             + "the idle ones are closed, and publishes to the stream wait at most one more dead-peer timeout for its answer, then go on the shared connection");
+        }
+    }
+
+    private void discardIdle() {
+        Conn idleOne;
+        while ((idleOne = idle.pollFirst()) != null) {
+            discard(idleOne);
         }
     }
 }

@@ -266,7 +266,7 @@ final class StreamPublisher {
      */
     volatile java.util.function.Consumer<Pending> beforeExpiring;
 
-    /** What the batch script writes of each publish, whichever connection carries the batch. */
+    /** What an XADD of a publish writes: the batch script's on the shared connection, each plain XADD on one of its own. */
     interface Entry {
         byte[] payload();
 
