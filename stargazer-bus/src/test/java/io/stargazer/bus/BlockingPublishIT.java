@@ -319,10 +319,28 @@ class BlockingPublishIT {
                 .containsExactlyInAnyOrderElementsOf(Arrays.stream(perConnection).boxed().toList());
     }
 
-    /** Publisher k (its outcome {@code outcomes[k]}, an id) published to channel "t" + k. */
-    private static void assertEachIdNamesItsPublishersEntry(List<StreamEntry> entries, Object[] outcomes) {
+    /**
+     * {@link #answerAllButTheOtherWriters}, checking that only the other writers are still waiting (the rest went out
+     * on the first writer's turn), then lets them go and waits for every publisher.
+     */
+    private void answerTheBatchThenTheOtherWriters(TcpProxy link, List<Thread> all) throws InterruptedException {
+        List<Thread> held = answerAllButTheOtherWriters(link, all);
+        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(held.contains(th)));
+        link.unfreeze();
+        for (Thread th : all) th.join(10_000);
+        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
+    }
+
+    /** The channel of each entry, by its id. */
+    private static java.util.Map<String, String> channelsById(List<StreamEntry> entries) {
         java.util.Map<String, String> channelById = new java.util.HashMap<>();
         for (StreamEntry e : entries) channelById.put(e.id(), e.envelope().channelId());
+        return channelById;
+    }
+
+    /** Publisher k (its outcome {@code outcomes[k]}, an id) published to channel "t" + k. */
+    private static void assertEachIdNamesItsPublishersEntry(List<StreamEntry> entries, Object[] outcomes) {
+        java.util.Map<String, String> channelById = channelsById(entries);
         for (int k = 0; k < outcomes.length; k++) {
             assertThat(channelById.get((String) outcomes[k])).as("the entry of the id publisher %s was given", k).isEqualTo("t" + k);
         }
@@ -381,11 +399,7 @@ class BlockingPublishIT {
             raw.sync().functionFlush(io.lettuce.core.FlushMode.SYNC);
         }
         // The other writers' answers held back until the waiting three have gone out, as one batch, on the first's turn.
-        List<Thread> held = answerAllButTheOtherWriters(link, all);
-        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(held.contains(th)));
-        link.unfreeze();
-        for (Thread th : all) th.join(10_000);
-        assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
+        answerTheBatchThenTheOtherWriters(link, all);
         assertThat(outcomes).allSatisfy(o -> assertThat(o).isInstanceOf(String.class));
         List<StreamEntry> entries = TestRedis.readAll(bus, stream);
         assertThat(entries).hasSize(WRITERS + WRITERS + 3);
@@ -416,11 +430,7 @@ class BlockingPublishIT {
             raw.sync().configSet("maxmemory-policy", "noeviction");
             raw.sync().configSet("maxmemory", Long.toString(used + 2_000_000));
             // The seven answered while the other writers' connections are still frozen: on the first writer's, together.
-            List<Thread> held = answerAllButTheOtherWriters(link, all);
-            assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isEqualTo(held.contains(th)));
-            link.unfreeze();
-            for (Thread th : all) th.join(10_000);
-            assertThat(all).allSatisfy(th -> assertThat(th.isAlive()).isFalse());
+            answerTheBatchThenTheOtherWriters(link, all);
             raw.sync().configSet("maxmemory", "0");
         }
         List<Object> seven = Arrays.asList(outcomes).subList(WRITERS, WRITERS + 7);
@@ -428,8 +438,7 @@ class BlockingPublishIT {
                 e -> assertThat(e).isInstanceOfSatisfying(RedisServerException.class, r -> assertThat(r.code()).isEqualTo("OOM"))));
         assertThat(seven).as("stored").anySatisfy(o -> assertThat(o).isInstanceOf(String.class));
         assertThat(seven).as("refused").anySatisfy(o -> assertThat(o).isInstanceOf(RedisServerException.class));
-        java.util.Map<String, String> channelById = new java.util.HashMap<>();
-        for (StreamEntry e : TestRedis.readAll(bus, stream)) channelById.put(e.id(), e.envelope().channelId());
+        java.util.Map<String, String> channelById = channelsById(TestRedis.readAll(bus, stream));
         for (int k = WRITERS; k < WRITERS + 7; k++) {
             String channel = "t" + k;
             if (outcomes[k] instanceof String id) {

@@ -57,7 +57,7 @@ final class CallerBatches {
     static final long MAX_PARK_NANOS = 5_000_000;
 
     /** A blocking publish waiting to be written. */
-    static final class Blocked implements StreamPublisher.Entry {
+    static final class Blocked {
         final byte[] payload;
         final byte[] traceId;
         final List<String> trimArgs;
@@ -73,21 +73,6 @@ final class CallerBatches {
             this.trimArgs = trimArgs;
             this.trace = trace;
             this.deadline = deadline;
-        }
-
-        @Override
-        public byte[] payload() {
-            return payload;
-        }
-
-        @Override
-        public byte[] traceId() {
-            return traceId;
-        }
-
-        @Override
-        public byte[][] trace() {
-            return trace;
         }
     }
 

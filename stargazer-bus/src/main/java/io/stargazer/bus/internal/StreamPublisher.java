@@ -266,16 +266,6 @@ final class StreamPublisher {
      */
     volatile java.util.function.Consumer<Pending> beforeExpiring;
 
-    /** What an XADD of a publish writes: the batch script's on the shared connection, each plain XADD on one of its own. */
-    interface Entry {
-        byte[] payload();
-
-        byte[] traceId();
-
-        /** Null, or traceparent and tracestate (empty for none). */
-        byte[][] trace();
-    }
-
     /**
      * {@code trimArgs}: XADD options between the key and the id, e.g. {@code MAXLEN ~ 100000}; a batch uses its first's.
      * {@code deadline}: System.nanoTime by which the future must complete. {@code trace}: null, or the W3C
@@ -285,7 +275,7 @@ final class StreamPublisher {
      */
     record Pending(byte[] payload, byte[] traceId, List<String> trimArgs, CompletableFuture<String> future, long deadline,
             String dedupeKey, byte[][] trace, byte[] target, java.util.function.Supplier<RedisFuture<byte[]>> step,
-            StreamPublisher owner, AtomicInteger state) implements Entry {
+            StreamPublisher owner, AtomicInteger state) {
         static final int QUEUED = 0;
         static final int SENT = 1;
         static final int EXPIRED = 2;
@@ -1148,21 +1138,21 @@ final class StreamPublisher {
     }
 
     /** {@link #BATCH_SCRIPT}, or {@link #TRACED_BATCH_SCRIPT} for a batch of traced publishes (a batch is one kind). */
-    private static String batchScript(List<? extends Entry> batch) {
+    private static String batchScript(List<Pending> batch) {
         return batch.get(0).trace() != null ? TRACED_BATCH_SCRIPT : BATCH_SCRIPT;
     }
 
     /** The batch script's arguments: the XADD options {@code opts}, then each publish's fields. */
-    private static byte[][] batchArgs(List<? extends Entry> batch, List<String> opts) {
+    private static byte[][] batchArgs(List<Pending> batch, List<String> opts) {
         boolean traced = batch.get(0).trace() != null;
         byte[][] argv = new byte[1 + opts.size() + (traced ? 4 : 2) * batch.size()][];
         int i = putOptions(argv, 0, opts);
-        for (Entry e : batch) {
-            argv[i++] = e.payload();
-            argv[i++] = e.traceId();
+        for (Pending p : batch) {
+            argv[i++] = p.payload;
+            argv[i++] = p.traceId;
             if (traced) {
-                argv[i++] = e.trace()[0];
-                argv[i++] = e.trace()[1];
+                argv[i++] = p.trace[0];
+                argv[i++] = p.trace[1];
             }
         }
         return argv;

@@ -21,10 +21,10 @@ class CallerBatchesTest {
         int n;
         synchronized (sent) {
             n = sent.size();
-            sent.add(batch.stream().map(b -> new String(b.payload(), StandardCharsets.UTF_8)).toList());
+            sent.add(batch.stream().map(b -> new String(b.payload, StandardCharsets.UTF_8)).toList());
         }
         answers.computeIfAbsent(n, k -> new Semaphore(0)).acquireUninterruptibly();
-        for (int i = 0; i < outcomes.length; i++) outcomes[i] = "id-" + new String(batch.get(i).payload(), StandardCharsets.UTF_8);
+        for (int i = 0; i < outcomes.length; i++) outcomes[i] = "id-" + new String(batch.get(i).payload, StandardCharsets.UTF_8);
     };
     /** Two writers: the smallest case of a caller whose publish is in another writer's batch. */
     private final CallerBatches batches = new CallerBatches("s", 100, 1 << 20, 2, send);
