@@ -340,7 +340,10 @@ class ClosingWithHandlersIT {
     /**
      * Publishes from other threads while the bus closes: each is answered before the connections go, or refused as
      * "the bus is closed"; none is left with an unknown outcome (before: about one in ten of those in flight), and none
-     * hangs.
+     * hangs. The asynchronous publisher keeps at most 2 000 unanswered, well under the queue limit (10 000): unbounded,
+     * it had up to 3 500 unanswered on a quiet machine while close() waited for the slow handler, and a slower one could
+     * fill the queue, whose refusal ("nothing was written", a true answer) failed this test (with the limit at 2 500: two
+     * runs in ten).
      */
     @Test
     void everyPublishRacingTheBusClosingIsAnsweredOrRefusedNeverLeftUnknown() throws Exception {
@@ -361,9 +364,18 @@ class ClosingWithHandlersIT {
         List<CompletableFuture<String>> published = new CopyOnWriteArrayList<>();
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         List<Throwable> blockingFailures = new CopyOnWriteArrayList<>();
+        java.util.concurrent.Semaphore inFlight = new java.util.concurrent.Semaphore(2_000);
         Thread asyncPublisher = new Thread(() -> {
             for (int i = 0; !stop.get(); i++) {
-                published.add(bus.publishAsync(stream, Envelope.of("channel_id", "p" + (i % 8), "content", "a" + i)));
+                try {
+                    // None completing for that long fails the test below (a publish never answered).
+                    if (!inFlight.tryAcquire(10, TimeUnit.SECONDS)) return;
+                } catch (InterruptedException e) {
+                    return;
+                }
+                CompletableFuture<String> f = bus.publishAsync(stream, Envelope.of("channel_id", "p" + (i % 8), "content", "a" + i));
+                f.whenComplete((id, e) -> inFlight.release());
+                published.add(f);
                 if (published.size() % 2000 == 0 && slow.getCount() > 0) slow.countDown(); // close() is under way by now
             }
         });
@@ -384,16 +396,18 @@ class ClosingWithHandlersIT {
         asyncPublisher.join(10_000);
         blockingPublisher.join(10_000);
         assertThat(blockingPublisher.isAlive()).as("a blocking publish racing close() returns").isFalse();
+        assertThat(asyncPublisher.isAlive()).as("the asynchronous publisher stopped").isFalse();
         await("every accepted publish completes").atMost(Duration.ofSeconds(10))
                 .until(() -> published.stream().allMatch(CompletableFuture::isDone));
         List<Throwable> failures = new java.util.ArrayList<>(blockingFailures);
         for (CompletableFuture<String> f : published) {
             if (f.isCompletedExceptionally()) failures.add(f.handle((r, e) -> e).join());
         }
+        // Only the offending ones, so that a failure names them (allSatisfy printed every refusal, thousands).
         assertThat(failures).extracting(Failures::unwrap)
-                .as("refused as closed, never of unknown outcome")
-                .allSatisfy(e -> assertThat(e).isNotInstanceOf(io.stargazer.bus.PublishOutcomeUnknownException.class)
-                        .hasMessageContaining("the bus is closed"));
+                .filteredOn(e -> e instanceof io.stargazer.bus.PublishOutcomeUnknownException
+                        || e.getMessage() == null || !e.getMessage().contains("the bus is closed"))
+                .as("refused as closed, never of unknown outcome").isEmpty();
     }
 
     /** A retrying publish waiting for its next try when the bus closes fails with its last try's outcome; it never hangs. */
