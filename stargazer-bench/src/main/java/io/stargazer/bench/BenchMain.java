@@ -371,9 +371,9 @@ public final class BenchMain {
               rows (in the harness's JVM that cost the bus about 15 % on an Intel machine, Redisson 6 %). The backlog
               is added server-side before the clock starts; the clock runs from subscribing
               until every entry has been delivered, decoded, handled by a no-op and acknowledged (the group's pending
-              count back to 0); Spring Data Redis is stopped after 12 s (4 s with --quick) and counted until then. Two
+              count back to 0); Spring Data Redis is stopped after 12 s (4 s with --quick) and counted until then. Four
               alternated warm-up rounds (one with --quick) run first and are not counted: a backlog takes only seconds,
-              and without them the first rounds measure the JIT compiling each contender's consuming code. Stargazer: one subscription, batch 512, 4096 in flight, 4 handler threads, automatic
+              and without them the first rounds measure the JIT compiling each fresh consumer JVM's consuming code. Stargazer: one subscription, batch 512, 4096 in flight, 4 handler threads, automatic
               acks. Spring Data Redis: `StreamMessageListenerContainer` (batch 512) whose listener decodes and calls
               `StreamOperations.acknowledge` per record, as documented. Redisson: `RStream.readGroup` (count 512),
               decode, `ackAsync` per batch.

@@ -171,10 +171,12 @@ final class CompareRows {
 
     private static void consumeRounds(BenchMain bench, Ctx ctx, String figure, long n16, Alternate c) throws Exception {
         if (ServerLimit.available()) c.add(Result.SERVER, "msg/s", server(ctx, 50, 16, n16));
-        // Two uncounted rounds first: one backlog takes 4-8 s, and in the first rounds every contender's
-        // consuming code was still being compiled (a run of 5 rounds climbed from 121 000 to 274 000 msg/s for the bus
-        // and from 100 000 to 277 000 for Redisson, round by round).
-        int warmUps = ctx.quick ? 1 : 2;
+        // Uncounted rounds first: one backlog takes 2-8 s, and in the first rounds every contender's consuming code was
+        // still being compiled (a run of 5 rounds in the harness's JVM climbed from 121 000 to 274 000 msg/s for the bus
+        // and from 100 000 to 277 000 for Redisson, round by round). Four since each consumer is a fresh JVM of its own:
+        // after two, the bus's still climbed through the counted rounds on an Intel machine (347 172, 395 137, 423 032,
+        // 437 996, 434 577 msg/s; Redisson 267 511-277 360 from the first; bench/profile-notes.md, stop 57).
+        int warmUps = ctx.quick ? 1 : 4;
         bench.note("The consume row runs " + warmUps + " alternated warm-up round" + (warmUps == 1 ? "" : "s") + " (not counted) before its "
                 + BenchMain.ROUNDS + " rounds.");
         report(bench, BenchMain.SEC_CONSUME, figure, BenchMain.P16, c.run("consume", warmUps, BenchMain.ROUNDS, bench::progress));
