@@ -784,7 +784,8 @@ abstract class FaultPromises extends SuitePromises {
             } catch (org.awaitility.core.ConditionTimeoutException e) {
                 throw new AssertionError(server.code() + ": 20 s after its only group acknowledged every entry, the stream was still "
                         + "not trimmed (XLEN " + raw.xlen(stream) + ", used_memory " + usedMemory(sync) + " > maxmemory " + maxmemory
-                        + ") and publishing still failed: " + last.get(), e);
+                        + ") and publishing still failed: " + last.get() + "; the bus's trim state: "
+                        + io.stargazer.bus.internal.BusInternals.trimState(bus, stream), e);
             }
             assertThat(raw.xlen(stream)).isLessThan(1000);
         }

@@ -46,6 +46,11 @@ public final class BusInternals {
         return impl(bus).guard().waiting(stream);
     }
 
+    /** What the bus knows of the stream's length and its trim checks, for a failing test's message. */
+    public static String trimState(EventBus bus, String stream) {
+        return impl(bus).guard().describe(stream);
+    }
+
     /** {@link RawEntry#parseReadByStream}: the ids of each stream's entries, by stream. */
     public static java.util.Map<String, java.util.List<String>> idsByStream(Object reply) {
         java.util.Map<String, java.util.List<String>> out = new java.util.TreeMap<>();

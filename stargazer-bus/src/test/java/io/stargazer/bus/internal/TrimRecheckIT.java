@@ -60,4 +60,69 @@ class TrimRecheckIT {
             }
         }
     }
+
+    /**
+     * One check at a time per stream, until its reply is applied: a check that started while the last one's reply was
+     * applied read sinceCheck before that check took its count off, and took the same count off again when it
+     * completed. The stream's estimate (last length plus publishes since) then fell short by about the cap, and no
+     * publish checked it again: a stream at its cap whose group had caught up stayed untrimmed while Redis was out of
+     * memory (BusAcceptanceFunctionsIT failed once in CI so). The window is two statements wide; here the reply's
+     * application is held at its warning ("Stream is at its cap"), written to a standard error that waits, and one
+     * publish is made meanwhile: before, it started a second check (its completion handed over here as well).
+     */
+    @Test
+    void noSecondCheckStartsWhileACheckReplyIsApplied() throws Exception {
+        Topology t = TestRedis.topology();
+        String stream = t.inboundStream();
+        java.io.PrintStream original = System.err;
+        java.util.concurrent.CountDownLatch reached = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (RawRedis raw = new RawRedis(TestRedis.url());
+             EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("g").streamMaxlen(1000)
+                .trimPolicy(TrimPolicy.SAFE).backpressureTimeout(Duration.ofSeconds(1)).build())) {
+            // A group that has read nothing: the stream at its cap is held full, never trimmed.
+            bus.ensureGroup(stream, t.workerGroup());
+            for (int i = 0; i < 999; i++) raw.xadd(stream, "payload", "x");
+            StreamGuard guard = ((RedisEventBus) bus).guard();
+            List<Runnable> held = new CopyOnWriteArrayList<>();
+            guard.completeVia = held::add;
+            bus.publishInbound(Envelope.of("seq", 0)); // the 1 000th entry; this first publish from here checks the stream
+            await().atMost(WAIT).until(() -> held.size() == 1);
+
+            StringBuilder seen = new StringBuilder();
+            System.setErr(new java.io.PrintStream(new java.io.OutputStream() {
+                @Override
+                public void write(int b) {
+                    original.write(b);
+                    seen.append((char) b);
+                    if (reached.getCount() > 0 && seen.indexOf("Stream is at its cap") >= 0) {
+                        reached.countDown();
+                        try {
+                            release.await(1, java.util.concurrent.TimeUnit.MINUTES);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                }
+            }, true));
+            Thread applying = new Thread(held.get(0), "applying-the-check");
+            try {
+                applying.start();
+                assertThat(reached.await(30, java.util.concurrent.TimeUnit.SECONDS)).as("the check's reply reached its warning").isTrue();
+                bus.publishInbound(Envelope.of("seq", 1));
+                await("no second check (its completion would be handed over here)").during(Duration.ofSeconds(1))
+                        .atMost(Duration.ofSeconds(5)).until(() -> held.size() == 1);
+                assertThat(BusInternals.trimState(bus, stream)).contains("checking=true");
+            } finally {
+                // Before the bus closes: its close logs, and the held reply keeps standard error's lock until released.
+                release.countDown();
+                applying.join(30_000);
+                System.setErr(original);
+            }
+            guard.completeVia = Runnable::run;
+            assertThat(BusInternals.trimState(bus, stream)).contains("full=true");
+        } finally {
+            System.setErr(original);
+        }
+    }
 }
