@@ -79,6 +79,8 @@ final class CallerConnections implements AutoCloseable {
 
     /** A buffer grown past this for one large envelope is shrunk back after it, so idle connections stay small. */
     private static final int KEEP_BUFFER_BYTES = 64 << 10;
+    /** A connection's buffers as made, and as shrunk back to. */
+    private static final int INITIAL_BUFFER_BYTES = 1024;
     private static final ByteBufAllocator ALLOC = UnpooledByteBufAllocator.DEFAULT;
 
     private final RedisUrl url;
@@ -152,8 +154,8 @@ final class CallerConnections implements AutoCloseable {
             this.ch = ch;
             this.selector = selector;
             this.key = ch.register(selector, 0);
-            this.out = ALLOC.directBuffer(1024);
-            this.in = ALLOC.directBuffer(1024);
+            this.out = ALLOC.directBuffer(INITIAL_BUFFER_BYTES);
+            this.in = ALLOC.directBuffer(INITIAL_BUFFER_BYTES);
         }
 
         void close() {
@@ -230,8 +232,8 @@ final class CallerConnections implements AutoCloseable {
 
     /** Back to the idle set after a complete exchange; a connection left in an unknown state must be {@link #discard}ed instead. */
     void give(Conn c) {
-        if (c.out.capacity() > KEEP_BUFFER_BYTES) c.out.clear().capacity(1024);
-        if (c.in.capacity() > KEEP_BUFFER_BYTES && !c.in.isReadable()) c.in.clear().capacity(1024);
+        if (c.out.capacity() > KEEP_BUFFER_BYTES) c.out.clear().capacity(INITIAL_BUFFER_BYTES);
+        if (c.in.capacity() > KEEP_BUFFER_BYTES && !c.in.isReadable()) c.in.clear().capacity(INITIAL_BUFFER_BYTES);
         idle.offerFirst(c);
         if (closed && idle.remove(c)) {
             discard(c);
@@ -580,7 +582,7 @@ final class CallerConnections implements AutoCloseable {
             CommandOutput<String, byte[], ?>[] outputs = new CommandOutput[commands.length];
             for (int i = 0; i < commands.length; i++) outputs[i] = commands[i].getOutput();
             // The written batch is not needed for reading its answers: a held connection keeps a small buffer, not it.
-            c.out.clear().capacity(1024);
+            c.out.clear().capacity(INITIAL_BUFFER_BYTES);
             Unanswered u = new Unanswered(stream, c, outputs, c.answered, giveUpAt(System.nanoTime(), c.lastMoved));
             unanswered.add(u);
             // A close() between the check and the add emptied the queue before this one was in it.
