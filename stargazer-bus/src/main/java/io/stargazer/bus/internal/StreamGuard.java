@@ -144,7 +144,7 @@ final class StreamGuard {
         /** Publishes held while full, in arrival order; guarded by itself. With the publisher's queue, within SG_PUBLISH_QUEUE_LIMIT. */
         final ArrayDeque<Parked> parked = new ArrayDeque<>();
         volatile boolean anyParked;
-        /** When the check in flight began (System.nanoTime). */
+        /** When the check in flight began (System.nanoTime); 0 while none runs or one is starting. */
         volatile long checkBegan;
         /** Checks completed, and the last one's failure (null once one succeeds): for {@link #toString}. */
         volatile long checksDone;
@@ -167,8 +167,13 @@ final class StreamGuard {
             return "stream '" + stream + "': full=" + full + ", lastLength=" + lastLength + ", sinceCheck=" + sinceCheck.get()
                     + ", cap=" + config.streamMaxlen() + ", hasGroups=" + hasGroups + ", looked=" + looked.get() + ", parked=" + anyParked
                     + ", checksDone=" + checksDone + ", checking=" + inFlight
-                    + (inFlight ? " (for " + (System.nanoTime() - checkBegan) / 1_000_000 + " ms)" : "")
+                    + (inFlight ? inFlightFor() : "")
                     + ", lastCheckFailure=" + (f == null ? "none" : f.toString());
+        }
+
+        private String inFlightFor() {
+            long began = checkBegan;
+            return began == 0 ? " (starting)" : " (for " + (System.nanoTime() - began) / 1_000_000 + " ms)";
         }
 
         List<String> trimArgs() {
@@ -343,9 +348,10 @@ final class StreamGuard {
         if (!s.checking.compareAndSet(false, true)) {
             return;
         }
-        s.checkBegan = System.nanoTime();
+        long began = System.nanoTime();
+        s.checkBegan = began;
         try {
-            boolean hold = holdsForLostGroups(s, s.checkBegan);
+            boolean hold = holdsForLostGroups(s, began);
             long sinceAtStart = s.sinceCheck.get();
             // Publishes handed over before this check and not yet answered may land after its XLEN: counted as if they
             // came after it, or a burst that is still on the wire when a check runs leaves the stream over its cap.
@@ -354,7 +360,7 @@ final class StreamGuard {
                     .whenComplete((r, e) -> completeVia.accept(() -> completed(s, r, e, hold, sinceAtStart, unansweredAtStart)));
         } catch (RuntimeException e) {
             // Thrown before the script was sent: with the flag left set, no check of this stream could ever run again.
-            s.checking.set(false);
+            endCheck(s);
             failed(s, e);
             recheckSoon(s);
         }
@@ -363,7 +369,7 @@ final class StreamGuard {
     private void completed(State s, List<Object> r, Throwable e, boolean hold, long sinceAtStart, long unansweredAtStart) {
         s.checksDone++; // one check at a time: no lost update
         if (e != null) {
-            s.checking.set(false);
+            endCheck(s);
             failed(s, e);
             if (s.full || s.anyParked) recheckSoon(s);
             expireParked(s);
@@ -371,15 +377,42 @@ final class StreamGuard {
         }
         s.checkFailure = null;
         s.failureWarned = false;
+        long length;
         try {
-            applyResult(s, r, hold, sinceAtStart, unansweredAtStart);
-        } catch (RuntimeException bug) {
-            // Said loudly: the completion's caller (Lettuce) would drop it unseen, and the stream's checks with it.
-            s.checking.set(false);
+            length = applyResult(s, r, hold, sinceAtStart);
+        } catch (Throwable bug) {
+            // Said loudly: the completion's caller (Lettuce) would drop it unseen, and with the flag left set no check of
+            // this stream could run again. Only here: past endCheck another check may be running, its flag not ours.
+            endCheck(s);
             s.checkFailure = bug;
             log.atError().addKeyValue("stream", s.stream).addKeyValue("state", s).setCause(bug).log("Trim check's reply could not be applied");
             recheckSoon(s);
+            if (bug instanceof Error error) throw error;
+            return;
         }
+        // Only now may another check start: one that began before this check's count was taken off sinceCheck read
+        // that count too, and took it off again when it completed. The stream's estimate then fell short by about the
+        // cap, so no publish checked it again (a stream at its cap, its group caught up and Redis out of memory, stayed
+        // untrimmed: BusAcceptanceFunctionsIT failed once in CI so).
+        boolean full = s.full;
+        endCheck(s);
+        if (full) {
+            recheckSoon(s);
+            expireParked(s);
+        } else {
+            releaseParked(s);
+            // Publishes made while this check ran started none of their own (one check at a time): if they may have
+            // taken the stream to its cap again, check again now, or it stays over the cap until the next publish.
+            if (checkDue(s, length, s.sinceCheck.get() + unansweredAtStart)) {
+                check(s);
+            }
+        }
+    }
+
+    /** The check in flight is over: another may start. */
+    private static void endCheck(State s) {
+        s.checkBegan = 0;
+        s.checking.set(false);
     }
 
     /**
@@ -401,10 +434,10 @@ final class StreamGuard {
     /**
      * {@code held}: the check asked the script to hold; a stream it found at its cap without groups was then not
      * trimmed, and stays full even if SG_BACKPRESSURE_TIMEOUT_MS ran out meanwhile (the next check trims it): released
-     * onto a stream nobody trimmed, held publishes took it past its cap, and the log said it was trimmed. Ends the
-     * check ({@code checking}) once the stream's state is updated, before it releases held publishes or checks again.
+     * onto a stream nobody trimmed, held publishes took it past its cap, and the log said it was trimmed. Updates the
+     * stream's state only, while the check still counts as running ({@link #completed} ends it); returns the length found.
      */
-    private void applyResult(State s, List<?> r, boolean held, long sinceAtStart, long unansweredAtStart) {
+    private long applyResult(State s, List<?> r, boolean held, long sinceAtStart) {
         long length = Replies.num(r.get(0));
         String lagging = String.valueOf(Replies.text(r.get(1)));
         boolean hasGroups = Replies.num(r.get(2)) == 1;
@@ -438,22 +471,7 @@ final class StreamGuard {
             log.atInfo().addKeyValue("stream", s.stream).addKeyValue("length", length).log("Stream has room again");
         }
         s.full = full;
-        // Only now may another check start: one that began before this check's count was taken off sinceCheck read
-        // that count too, and took it off again when it completed. The stream's estimate then fell short by about the
-        // cap, so no publish checked it again (a stream at its cap, its group caught up and Redis out of memory, stayed
-        // untrimmed: BusAcceptanceFunctionsIT failed once in CI so).
-        s.checking.set(false);
-        if (full) {
-            recheckSoon(s);
-            expireParked(s);
-        } else {
-            releaseParked(s);
-            // Publishes made while this check ran started none of their own (one check at a time): if they may have
-            // taken the stream to its cap again, check again now, or it stays over the cap until the next publish.
-            if (checkDue(s, length, s.sinceCheck.get() + unansweredAtStart)) {
-                check(s);
-            }
-        }
+        return length;
     }
 
     /**
@@ -465,11 +483,16 @@ final class StreamGuard {
             Parked p;
             while ((p = s.parked.poll()) != null) {
                 CompletableFuture<String> target = p.future;
-                hooks.get().backpressureWaited(p.destination, System.nanoTime() - p.parkedAt, true);
-                submit(s.stream, p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false, false).whenComplete((id, e) -> {
-                    if (e != null) target.completeExceptionally(e);
-                    else target.complete(id);
-                });
+                try {
+                    hooks.get().backpressureWaited(p.destination, System.nanoTime() - p.parkedAt, true);
+                    submit(s.stream, p.payload, p.traceId, s.trimArgs(), p.deadline, p.dedupeKey, p.trace, p.target, false, false).whenComplete((id, e) -> {
+                        if (e != null) target.completeExceptionally(e);
+                        else target.complete(id);
+                    });
+                } catch (RuntimeException e) {
+                    // Taken off the deque already: answered here, or its caller would wait for ever. The others still go.
+                    target.completeExceptionally(e);
+                }
                 s.sinceCheck.incrementAndGet();
             }
             s.anyParked = false;

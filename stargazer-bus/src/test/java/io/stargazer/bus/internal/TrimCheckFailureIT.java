@@ -44,7 +44,7 @@ class TrimCheckFailureIT {
     void aTrimCheckFailingAtTheCapIsWarnedOnceWithTheStreamsState() {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
-        // A user that may publish but not run XINFO, which the trim check's script calls: every check fails (NOPERM).
+        // A user that may publish but not run XINFO, which the trim check's script calls: every check fails (refused by ACL).
         String user = "no-xinfo-" + TestRedis.namespace();
         try (RawRedis raw = new RawRedis(TestRedis.url())) {
             raw.sync().aclSetuser(user, AclSetuserArgs.Builder.on().addPassword("pw").allKeys().allChannels().allCommands()

@@ -66,9 +66,11 @@ class TrimRecheckIT {
      * applied read sinceCheck before that check took its count off, and took the same count off again when it
      * completed. The stream's estimate (last length plus publishes since) then fell short by about the cap, and no
      * publish checked it again: a stream at its cap whose group had caught up stayed untrimmed while Redis was out of
-     * memory (BusAcceptanceFunctionsIT failed once in CI so). The window is two statements wide; here the reply's
-     * application is held at its warning ("Stream is at its cap"), written to a standard error that waits, and one
-     * publish is made meanwhile: before, it started a second check (its completion handed over here as well).
+     * memory (BusAcceptanceFunctionsIT failed once in CI so). That window is two statements wide, with nothing to hold
+     * it open from outside; this test checks the rule that closes it instead: the reply's application is held at its
+     * warning ("Stream is at its cap", written to a standard error that waits; by then the count is already taken off,
+     * so the estimate itself does not go wrong here), one publish is made meanwhile, and no second check may start.
+     * Before, one did (its completion was handed over here as well).
      */
     @Test
     void noSecondCheckStartsWhileACheckReplyIsApplied() throws Exception {
