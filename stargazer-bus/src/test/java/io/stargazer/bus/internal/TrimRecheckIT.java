@@ -18,11 +18,15 @@ import io.stargazer.bus.Topology;
 import io.stargazer.bus.TrimPolicy;
 import io.stargazer.bus.testing.RawRedis;
 import io.stargazer.bus.testing.TestRedis;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 class TrimRecheckIT {
@@ -76,9 +80,9 @@ class TrimRecheckIT {
     void noSecondCheckStartsWhileACheckReplyIsApplied() throws Exception {
         Topology t = TestRedis.topology();
         String stream = t.inboundStream();
-        java.io.PrintStream original = System.err;
-        java.util.concurrent.CountDownLatch reached = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        PrintStream original = System.err;
+        CountDownLatch reached = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
         try (RawRedis raw = new RawRedis(TestRedis.url());
              EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("g").streamMaxlen(1000)
                 .trimPolicy(TrimPolicy.SAFE).backpressureTimeout(Duration.ofSeconds(1)).build())) {
@@ -92,7 +96,7 @@ class TrimRecheckIT {
             await().atMost(WAIT).until(() -> held.size() == 1);
 
             StringBuilder seen = new StringBuilder();
-            System.setErr(new java.io.PrintStream(new java.io.OutputStream() {
+            System.setErr(new PrintStream(new OutputStream() {
                 @Override
                 public void write(int b) {
                     original.write(b);
@@ -100,7 +104,7 @@ class TrimRecheckIT {
                     if (reached.getCount() > 0 && seen.indexOf("Stream is at its cap") >= 0) {
                         reached.countDown();
                         try {
-                            release.await(1, java.util.concurrent.TimeUnit.MINUTES);
+                            release.await(1, TimeUnit.MINUTES);
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
                         }
@@ -110,7 +114,7 @@ class TrimRecheckIT {
             Thread applying = new Thread(held.get(0), "applying-the-check");
             try {
                 applying.start();
-                assertThat(reached.await(30, java.util.concurrent.TimeUnit.SECONDS)).as("the check's reply reached its warning").isTrue();
+                assertThat(reached.await(30, TimeUnit.SECONDS)).as("the check's reply reached its warning").isTrue();
                 bus.publishInbound(Envelope.of("seq", 1));
                 await("no second check (its completion would be handed over here)").during(Duration.ofSeconds(1))
                         .atMost(Duration.ofSeconds(5)).until(() -> held.size() == 1);
