@@ -21,6 +21,7 @@ import org.springframework.data.redis.connection.stream.StreamOffset;
 import org.springframework.data.redis.serializer.RedisSerializer;
 import org.springframework.data.redis.stream.StreamMessageListenerContainer;
 import org.springframework.data.redis.stream.StreamMessageListenerContainer.StreamMessageListenerContainerOptions;
+import org.springframework.data.redis.stream.Subscription;
 
 /**
  * Gateway and worker sides of the round trip for the two Java peers, on the same streams and entries as the bus
@@ -65,8 +66,11 @@ final class PeerRoundTrip {
         };
     }
 
-    /** A listener container on {@code stream} with {@code group}: decode, handle, acknowledge, per record. */
-    private static StreamMessageListenerContainer<byte[], MapRecord<byte[], byte[], byte[]>> container(SpringPeer peer, String stream,
+    /**
+     * Starts a listener container on {@code stream} with {@code group} (decode, handle, acknowledge, per record);
+     * returns what stops it and waits for its poll task to end ({@link SpringPeer#stop}).
+     */
+    private static AutoCloseable container(SpringPeer peer, String stream,
             String group, String consumer, Consumer<Envelope> handle) {
         AtomicBoolean stopped = new AtomicBoolean();
         // A read still blocked when the run's keys are dropped fails (NOGROUP, UNBLOCKED): expected then, not worth a trace.
@@ -76,23 +80,16 @@ final class PeerRoundTrip {
                             if (!stopped.get()) System.err.println("spring listener container (" + consumer + "): " + e);
                         }).build();
         StreamMessageListenerContainer<byte[], MapRecord<byte[], byte[], byte[]>> c = StreamMessageListenerContainer.create(peer.factory, options);
-        c.receive(org.springframework.data.redis.connection.stream.Consumer.from(group, consumer),
+        Subscription subscription = c.receive(org.springframework.data.redis.connection.stream.Consumer.from(group, consumer),
                 StreamOffset.create(Ctx.bytes(stream), ReadOffset.lastConsumed()), r -> {
                     handle.accept(SpringPeer.decode(r));
                     peer.ops.acknowledge(group, r);
                 });
-        STOP_FLAGS.put(c, stopped);
         c.start();
-        return c;
-    }
-
-    /** Each running container's flag, read by its error handler: set before stopping. */
-    private static final java.util.Map<Object, AtomicBoolean> STOP_FLAGS = new java.util.concurrent.ConcurrentHashMap<>();
-
-    private static void stop(StreamMessageListenerContainer<byte[], MapRecord<byte[], byte[], byte[]>> c) {
-        AtomicBoolean flag = STOP_FLAGS.remove(c);
-        if (flag != null) flag.set(true);
-        c.stop();
+        return () -> {
+            stopped.set(true);
+            SpringPeer.stop(c, subscription);
+        };
     }
 
     private static final class SpringGateway implements RoundTrip.Gateway {
@@ -114,8 +111,7 @@ final class PeerRoundTrip {
 
         @Override
         public AutoCloseable receive(String outbound, String group, Consumer<Envelope> onEcho) {
-            var c = container(peer, outbound, group, "bench-gateway", onEcho);
-            return () -> stop(c);
+            return container(peer, outbound, group, "bench-gateway", onEcho);
         }
 
         @Override
@@ -147,8 +143,7 @@ final class PeerRoundTrip {
         @Override
         public AutoCloseable start(String inbound, String outbound, String group) {
             byte[] out = Ctx.bytes(outbound);
-            var c = container(peer, inbound, group, "bench-worker", e -> peer.publish(out, e));
-            return () -> stop(c);
+            return container(peer, inbound, group, "bench-worker", e -> peer.publish(out, e));
         }
 
         @Override

@@ -23,6 +23,7 @@ import org.springframework.data.redis.core.StreamOperations;
 import org.springframework.data.redis.serializer.RedisSerializer;
 import org.springframework.data.redis.stream.StreamMessageListenerContainer.StreamMessageListenerContainerOptions;
 import org.springframework.data.redis.stream.StreamMessageListenerContainer;
+import org.springframework.data.redis.stream.Subscription;
 
 /**
  * The documented Spring Data Redis way, outside a Spring context: a {@link RedisTemplate} with byte[] serializers on
@@ -111,11 +112,12 @@ final class SpringPeer implements AutoCloseable {
             StreamMessageListenerContainer<byte[], MapRecord<byte[], byte[], byte[]>> container =
                     StreamMessageListenerContainer.create(peer.factory, options);
             long t0 = System.nanoTime();
-            container.receive(Consumer.from(group, "bench-consumer"), StreamOffset.create(key, ReadOffset.lastConsumed()), r -> {
-                decode(r);
-                peer.ops.acknowledge(group, r);
-                done.increment();
-            });
+            Subscription subscription = container.receive(Consumer.from(group, "bench-consumer"),
+                    StreamOffset.create(key, ReadOffset.lastConsumed()), r -> {
+                        decode(r);
+                        peer.ops.acknowledge(group, r);
+                        done.increment();
+                    });
             container.start();
             try {
                 long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
@@ -128,11 +130,24 @@ final class SpringPeer implements AutoCloseable {
                 }
                 return n / ((System.nanoTime() - t0) / 1e9);
             } finally {
-                container.stop();
+                stop(container, subscription);
             }
         } finally {
             ctx.reset(stream);
         }
+    }
+
+    /**
+     * Stops {@code container} and waits (up to 5 s) until {@code subscription}'s poll task has left its loop. The
+     * container's {@code stop} only cancels: a read still blocked then goes on for up to its poll timeout, and if the
+     * connection factory is destroyed meanwhile it fails against the closed client ("Connection is already closed", or
+     * Netty's "cannot be started once stopped" from the stopped timer), noise in a child JVM's output that looks like
+     * a failure of the run.
+     */
+    static void stop(StreamMessageListenerContainer<?, ?> container, Subscription subscription) throws InterruptedException {
+        container.stop();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (subscription.isActive() && System.nanoTime() < deadline) Thread.sleep(1);
     }
 
     @Override
