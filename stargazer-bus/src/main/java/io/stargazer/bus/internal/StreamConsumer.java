@@ -1507,7 +1507,16 @@ final class StreamConsumer implements Subscription {
         }
         try {
             if (inLane) {
-                pool.execute(() -> attempt(h)); // the lane is still held by this entry
+                // The lane is still held by this entry, and so is the channel: the attempt that failed may not have
+                // ended yet (a handler that nacked and goes on working, an asynchronous one whose stage completes
+                // after its nack). The retry starts once it has, as one handed back to the lanes does; before, it ran
+                // beside it.
+                CompletableFuture<Void> end = h.attemptEnd;
+                if (end != null && !end.isDone()) {
+                    end.whenComplete((r, e) -> runInLane(h));
+                } else {
+                    pool.execute(() -> attempt(h));
+                }
             } else {
                 lanes.dispatch(h.envelope.channelId(), h.id, () -> attempt(h));
             }
@@ -1515,6 +1524,15 @@ final class StreamConsumer implements Subscription {
             finish(h, false);
         } finally {
             if (yielded != null) yielded.complete(null); // queued first, so the lane goes on to the oldest waiting
+        }
+    }
+
+    /** A retry that kept its lane, started once the attempt before it has ended. */
+    private void runInLane(Held h) {
+        try {
+            pool.execute(() -> attempt(h));
+        } catch (RejectedExecutionException closing) {
+            finish(h, false);
         }
     }
 
