@@ -1120,7 +1120,12 @@ final class StreamConsumer implements Subscription {
                 // group counts as seen lost (so the retry still runs once the group is re-created past it, pending
                 // nowhere) and has the reader re-create it.
                 if (isNoGroup(e)) groupLost(readsAtSend);
-                scheduleRetry(h, Redis.translate(e, "confirming entry " + h.id), true);
+                RuntimeException t = Redis.translate(e, "confirming entry " + h.id);
+                // An error reply says the check ran nothing (its only write is its last step): a delivery it was to
+                // count (the handler's failure before this retry) is still to be counted by the next one. Before, the
+                // refusal reset it, and the entry ran once more than maxDeliveries allows. No reply at all leaves it
+                // unknown whether it counted: then not counted again (at least once, never dead-lettered early).
+                scheduleRetry(h, t, true, h.countNextAttempt && t instanceof RedisServerException);
                 return laneStage(h, CompletableFuture.completedFuture(null), keptBefore);
             }
             if (count == -1) {
@@ -1450,6 +1455,11 @@ final class StreamConsumer implements Subscription {
 
     /** Tries {@code h} again after its backoff; an infrastructure failure is not counted as a delivery. */
     private void scheduleRetry(Held h, Throwable reason, boolean infrastructure) {
+        scheduleRetry(h, reason, infrastructure, !infrastructure);
+    }
+
+    /** {@code countNext}: the next attempt's check counts a delivery (the handler's failure before it). */
+    private void scheduleRetry(Held h, Throwable reason, boolean infrastructure, boolean countNext) {
         long backoff;
         if (infrastructure) {
             h.infrastructureFailures++;
@@ -1459,7 +1469,7 @@ final class StreamConsumer implements Subscription {
             backoff = Failures.backoffMillis(cfg.retryBackoff(), cfg.maxRetryBackoff(), h.count);
         }
         h.confirmFirst = true;
-        h.countNextAttempt = !infrastructure;
+        h.countNextAttempt = countNext;
         h.retrying = true;
         try {
             h.retryTask = bus.timers().schedule(() -> retry(h), backoff, TimeUnit.MILLISECONDS);
