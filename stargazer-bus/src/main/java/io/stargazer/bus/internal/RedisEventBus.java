@@ -1216,6 +1216,10 @@ final class RedisEventBus implements EventBus {
         connectionsClosing = true;
         maintenance.shutdownNow();
         timers.shutdownNow();
+        // What is still queued now was held from the wire past close()'s wait (behind an unanswered publish on a
+        // connection of its own, a full set of unanswered batches): with the timer gone nothing would ever answer it.
+        for (StreamPublisher p : publishers.values()) p.failQueued();
+        if (inboundSpan != null) inboundSpan.failQueued();
         if (callers != null) callers.close();
         redis.close();
         log.atInfo().addKeyValue("node_id", config.nodeId()).log("Event bus closed");

@@ -665,6 +665,22 @@ final class StreamPublisher {
     }
 
     /**
+     * The bus is closing and has stopped waiting (its timer, which fails queued publishes at their deadlines, is gone):
+     * fails every publish still queued, as nothing will drain it any more. Each is claimed as {@link #expire} claims it,
+     * so one the drain takes at this moment is answered by its batch instead; the drain counts the others off when it
+     * polls them, as it does expired ones.
+     */
+    void failQueued() {
+        for (Pending p : drain.queue()) {
+            if (p.claim(Pending.EXPIRED)) {
+                StreamPublisher c = counts(p);
+                p.future.completeExceptionally(new BusConnectionException("publishing to stream '" + c.stream
+                        + "': the bus closed before it could be written: nothing was written", null));
+            }
+        }
+    }
+
+    /**
      * Forms the next batch, on the drain's thread: publishes in queue order with the same trim options and of the same
      * kind (with or without trace fields), expired ones skipped.
      */
