@@ -533,12 +533,19 @@ final class StreamGuard {
             s.anyParked = !s.parked.isEmpty();
         }
         for (Parked p : over) {
-            hooks.get().backpressureWaited(p.destination, now - p.parkedAt, false);
             boolean byDeadline = p.waitUntil == p.deadline;
-            p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
+            BackpressureException waited = new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
                     "waited " + (now - p.parkedAt) / 1_000_000 + " ms for room, until "
                     + (byDeadline ? "the publish timeout (SG_PUBLISH_TIMEOUT_MS)" : "the backpressure timeout (SG_BACKPRESSURE_TIMEOUT_MS)")
-                    + ": nothing was written"));
+                    + ": nothing was written");
+            try {
+                hooks.get().backpressureWaited(p.destination, now - p.parkedAt, false);
+            } catch (RuntimeException e) {
+                // Taken off the deque already: answered all the same, as on release (releaseParked), and the others too.
+                waited.addSuppressed(e);
+                log.atWarn().addKeyValue("stream", s.stream).setCause(e).log("A metrics hook failed as a held publish's wait ended");
+            }
+            p.future.completeExceptionally(waited);
         }
     }
 

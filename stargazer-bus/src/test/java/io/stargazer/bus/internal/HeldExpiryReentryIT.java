@@ -169,4 +169,27 @@ class HeldExpiryReentryIT {
                 .hasRootCauseMessage("hook failed on release");
         assertThat(full.guard().isFull(full.stream())).isFalse();
     }
+    /**
+     * The same on the other way a held publish ends, its wait running out: the timer took the publishes whose wait was
+     * over off the queue, then for each told the metrics hook and failed it; a hook that threw (or any bug there) left
+     * that publish and every later one of the pass neither written nor failed, their callers waiting for ever (the timer
+     * logged the exception and went on). Found in review of a7ac9e9, which fixed the release side only.
+     */
+    @Test
+    void heldPublishesWhoseExpiryHookThrowsAreAnsweredNotLeftWaiting() throws Exception {
+        FullStream full = FullStream.start(closeables, Duration.ofSeconds(2), Duration.ofSeconds(60));
+        full.impl().addHooks(new BusHooks() {
+            @Override
+            public void backpressureWaited(String stream, long nanos, boolean gotRoom) {
+                if (!gotRoom) throw new IllegalStateException("hook failed on expiry");
+            }
+        });
+        var first = full.impl().publishAsync(full.stream(), Envelope.of("seq", -1), PublishOptions.NONE, full.stream());
+        var second = full.impl().publishAsync(full.stream(), Envelope.of("seq", -2), PublishOptions.NONE, full.stream());
+        assertThat(full.guard().isFull(full.stream())).isTrue();
+        // Their publish timeout (2 s) ends their wait; the stream stays full, so only the expiry can answer them.
+        await("both held publishes answered").atMost(Duration.ofSeconds(15)).until(() -> first.isDone() && second.isDone());
+        assertThat(first).isCompletedExceptionally();
+        assertThat(second).isCompletedExceptionally();
+    }
 }
