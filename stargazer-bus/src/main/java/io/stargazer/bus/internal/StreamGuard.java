@@ -116,6 +116,11 @@ final class StreamGuard {
     private final List<String> evictArgs;
     private final List<String> safeArgs;
     private final long noGroupSlack;
+    /**
+     * How far past its cap (by this process's count) a stream may be published to while a check is in flight: a tenth
+     * of the cap, at most {@value #NO_GROUP_SLACK_MAX}, as {@link #noGroupSlack}. Past it publishes wait for the check.
+     */
+    private final long inFlightSlack;
     /** The trim script's ARGV[1]: the cap. */
     private final byte[] capArg;
     private static final byte[] HOLD = {'1'};
@@ -206,6 +211,7 @@ final class StreamGuard {
         this.capArg = cap.getBytes(StandardCharsets.US_ASCII);
         this.safeArgs = version.hasAckedTrimming() ? List.of("ACKED", "MAXLEN", "~", cap) : List.of();
         this.noGroupSlack = noGroupSlack(config.streamMaxlen());
+        this.inFlightSlack = noGroupSlack(config.streamMaxlen());
     }
 
     /** Forgets what it knows of {@code stream} unless the stream is full or has publishes waiting. */
@@ -224,23 +230,25 @@ final class StreamGuard {
     }
 
     /**
-     * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full.
-     * The fast path is two volatile reads. {@code target}: null, or (relay mode) the shared stream an entry for the
+     * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full, or holds it
+     * for the answer of a check in flight that is overdue ({@link #overdue}). The fast path is three volatile reads. {@code target}: null, or (relay mode) the shared stream an entry for the
      * outbox {@code stream} is for (StreamPublisher.Pending). {@code limited}: held to SG_PUBLISH_QUEUE_LIMIT; false
      * for a publish that was admitted within it while it waited elsewhere (behind a retry: {@link RetryLanes}).
      */
     CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey,
             byte[][] trace, byte[] target, boolean blocking, boolean limited, String destination) {
         State s = state(stream);
-        if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked)) {
-            if (config.backpressure() == Backpressure.REJECT) {
+        if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked || overdue(s))) {
+            if (config.backpressure() == Backpressure.REJECT && s.full) {
                 recheckSoon(s);
                 return CompletableFuture.failedFuture(new BackpressureException(stream, s.lastLength, config.streamMaxlen(),
                         s.laggingGroup, "publish rejected (SG_BACKPRESSURE=reject)"));
             }
             CompletableFuture<String> f = new CompletableFuture<>();
             synchronized (s.parked) {
-                if (s.full || !s.parked.isEmpty()) {
+                // Looked at again under the lock that the completing check releases held publishes under: one that
+                // finds the check still in flight here is released by it (it ends the check before taking the lock).
+                if (s.full || !s.parked.isEmpty() || overdue(s)) {
                     // Held publishes take memory as queued ones do: one limit bounds both, so however long the stream
                     // stays full, this stream's publishes waiting here and in its publisher stay within it.
                     int limit = config.publishQueueLimit();
@@ -300,6 +308,17 @@ final class StreamGuard {
                 && (s.hasGroups || since >= noGroupSlack);
     }
 
+    /**
+     * A check is in flight and this process has published past the cap by more than {@link #inFlightSlack} since the
+     * check it knows of: the publish waits for that check's answer. Without it a check whose answer was slow (its
+     * connection's I/O thread not scheduled on a busy machine, while blocking publishes go on their own connections)
+     * let a publisher take the stream past its cap by as many as it could publish meanwhile: with a cap of 1 000 and
+     * REJECT, TrimPolicyIT saw 1 664 publishes accepted before the first refusal.
+     */
+    private boolean overdue(State s) {
+        return s.checking.get() && checkDue(s, s.lastLength, s.sinceCheck.get() - inFlightSlack);
+    }
+
     private void recheckSoon(State s) {
         if (!s.checking.get()) {
             try {
@@ -307,6 +326,21 @@ final class StreamGuard {
             } catch (java.util.concurrent.RejectedExecutionException closing) {
                 // The bus is closing: failParked answers what is held.
             }
+        }
+    }
+
+    /** Under REJECT, the publishes that waited for a check's answer ({@link #overdue}) and found the stream full: refused. */
+    private void rejectParked(State s) {
+        java.util.List<Parked> refused = new java.util.ArrayList<>();
+        synchronized (s.parked) {
+            Parked p;
+            while ((p = s.parked.poll()) != null) refused.add(p);
+            s.anyParked = false;
+        }
+        // Failed outside the lock, as expireParked does: a future's callbacks may publish to this stream again.
+        for (Parked p : refused) {
+            p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
+                    "publish rejected (SG_BACKPRESSURE=reject)"));
         }
     }
 
@@ -371,6 +405,9 @@ final class StreamGuard {
         if (e != null) {
             endCheck(s);
             failed(s, e);
+            // Publishes held only for this check's answer go, as they would have without it: a failing check (a user
+            // without XINFO, an outage of the connection it runs on) is warned about, it does not stop publishing.
+            if (!s.full) releaseParked(s);
             if (s.full || s.anyParked) recheckSoon(s);
             expireParked(s);
             return;
@@ -398,7 +435,8 @@ final class StreamGuard {
         endCheck(s);
         if (full) {
             recheckSoon(s);
-            expireParked(s);
+            if (config.backpressure() == Backpressure.REJECT) rejectParked(s);
+            else expireParked(s);
         } else {
             releaseParked(s);
             // Publishes made while this check ran started none of their own (one check at a time): if they may have
