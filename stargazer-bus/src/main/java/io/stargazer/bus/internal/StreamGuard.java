@@ -246,6 +246,14 @@ final class StreamGuard {
             }
             CompletableFuture<String> f = new CompletableFuture<>();
             synchronized (s.parked) {
+                // Under REJECT a publish is held only for a check's answer, never at a stream known full: the check that
+                // was in flight at the test above may have found the stream full and refused those waiting (rejectParked)
+                // before this lock was taken. Held, this one waited for a later check, or SG_BACKPRESSURE_TIMEOUT_MS.
+                if (config.backpressure() == Backpressure.REJECT && s.full) {
+                    recheckSoon(s);
+                    return CompletableFuture.failedFuture(new BackpressureException(stream, s.lastLength, config.streamMaxlen(),
+                            s.laggingGroup, "publish rejected (SG_BACKPRESSURE=reject)"));
+                }
                 // Looked at again under the lock that the completing check releases held publishes under: one that
                 // finds the check still in flight here is released by it (it ends the check before taking the lock).
                 if (s.full || !s.parked.isEmpty() || overdue(s)) {
