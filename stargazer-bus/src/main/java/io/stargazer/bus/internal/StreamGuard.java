@@ -324,7 +324,9 @@ final class StreamGuard {
      * REJECT, TrimPolicyIT saw 1 664 publishes accepted before the first refusal.
      */
     private boolean overdue(State s) {
-        return s.checking.get() && checkDue(s, s.lastLength, s.sinceCheck.get() - inFlightSlack);
+        // Not while checks fail (a user without XINFO, say): their answer bounds nothing, and waiting for each one would
+        // only slow publishing down to a failed round trip per batch; that failure is warned about instead (failed()).
+        return s.checking.get() && s.checkFailure == null && checkDue(s, s.lastLength, s.sinceCheck.get() - inFlightSlack);
     }
 
     private void recheckSoon(State s) {
@@ -402,8 +404,10 @@ final class StreamGuard {
                     .whenComplete((r, e) -> completeVia.accept(() -> completed(s, r, e, hold, sinceAtStart, unansweredAtStart)));
         } catch (RuntimeException e) {
             // Thrown before the script was sent: with the flag left set, no check of this stream could ever run again.
+            // Publishes held for its answer go, as when a sent check fails (completed).
             endCheck(s);
             failed(s, e);
+            if (!s.full) releaseParked(s);
             recheckSoon(s);
         }
     }

@@ -43,7 +43,7 @@ import java.util.concurrent.TimeUnit;
  *   <tr><th>name</th><th>type</th><th>tags</th><th>what</th></tr>
  *   <tr><td>{@code messaging.client.sent.messages}</td><td>counter</td><td>destination, operation, error.type</td><td>publishes, by outcome ({@code error.type=none} when stored)</td></tr>
  *   <tr><td>{@code messaging.client.operation.duration}</td><td>timer</td><td>destination, operation=send, error.type</td><td>publish latency: call to stored id</td></tr>
- *   <tr><td>{@code stargazer.publish.backpressure.waits}</td><td>timer</td><td>destination, outcome={@code room}|{@code timeout}</td><td>publishes held while the stream was full</td></tr>
+ *   <tr><td>{@code stargazer.publish.backpressure.waits}</td><td>timer</td><td>destination, outcome={@code room}|{@code timeout}</td><td>publishes held while the stream was full, or for an overdue trim check's answer</td></tr>
  *   <tr><td>{@code messaging.client.consumed.messages}</td><td>function counter</td><td>destination, consumer group</td><td>deliveries handed to handlers (redeliveries included)</td></tr>
  *   <tr><td>{@code stargazer.messaging.acknowledged} / {@code .redelivered} / {@code .dead.lettered} / {@code .failed}</td><td>function counters</td><td>destination, consumer group</td><td>{@link Subscription.Stats}</td></tr>
  *   <tr><td>{@code stargazer.messaging.in.flight}</td><td>gauge</td><td>destination, consumer group</td><td>deliveries not yet settled</td></tr>
@@ -172,7 +172,7 @@ public final class BusMetrics implements MeterBinder {
 
         @Override
         public void backpressureWaited(String stream, long nanos, boolean gotRoom) {
-            Timer.builder("stargazer.publish.backpressure.waits").description("Publishes held while their stream was at its cap")
+            Timer.builder("stargazer.publish.backpressure.waits").description("Publishes held while their stream was at its cap, or for an overdue trim check's answer")
                     .tags(common).tag(TAG_DESTINATION, destination(stream)).tag("outcome", gotRoom ? "room" : "timeout").register(registry)
                     .record(nanos, TimeUnit.NANOSECONDS);
         }
