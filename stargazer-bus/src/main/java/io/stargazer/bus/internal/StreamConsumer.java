@@ -1921,7 +1921,12 @@ final class StreamConsumer implements Subscription {
             } catch (RuntimeException e) {
                 stored = CompletableFuture.failedFuture(e);
             }
-            return stored.thenApply(RedisEventBus.Answered::id);
+            // An answer stored the two-step way (tracing on, a stream at its SAFE cap, across cluster slots) did not
+            // acknowledge the entry: acknowledged here, as answerWith does, or it stayed pending and ran again on its taker.
+            return stored.thenApply(a -> {
+                if (!a.acknowledged() && !bus.isClosed()) acks.ack(held.id); // closed: it stays pending (acknowledgeLateSuccess)
+                return a.id();
+            });
         }
 
         @Override
