@@ -1924,7 +1924,7 @@ final class StreamConsumer implements Subscription {
             // An answer stored the two-step way (tracing on, a stream at its SAFE cap, across cluster slots) did not
             // acknowledge the entry: acknowledged here, as answerWith does, or it stayed pending and ran again on its taker.
             return stored.thenApply(a -> {
-                if (!a.acknowledged() && !bus.isClosed()) acks.ack(held.id); // closed: it stays pending (acknowledgeLateSuccess)
+                if (!a.acknowledged()) acknowledgeLateSuccess(held); // not once the bus has closed: it stays pending then
                 return a.id();
             });
         }
