@@ -2,6 +2,8 @@
 // layer over the library's DeadLetters and EventBus.pause (the same operations as `stargazer dead`).
 package io.stargazer.node.web;
 
+import io.javalin.http.BadRequestResponse;
+import io.javalin.http.ContentTooLargeResponse;
 import io.javalin.http.Context;
 import io.javalin.http.NotFoundResponse;
 import io.stargazer.bus.ConfigException;
@@ -13,6 +15,8 @@ import io.stargazer.bus.ReplayOptions;
 import io.stargazer.bus.ReplayResult;
 import io.stargazer.node.DeadLetterView;
 import io.stargazer.node.NodeJson;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -88,7 +92,7 @@ final class DeadLetterApi {
      */
     private Optional<DeadLetterFilter> selection(Context ctx) {
         Map<?, ?> body = body(ctx);
-        DeadLetterFilter.Builder f = filter(text(body, "stream"), text(body, "error"));
+        DeadLetterFilter.Builder f = filter(filterText(body, "stream"), filterText(body, "error"));
         List<String> ids = new ArrayList<>();
         if (body.get("ids") instanceof List<?> l) for (Object o : l) ids.add(String.valueOf(o));
         boolean all = Boolean.TRUE.equals(body.get("all"));
@@ -107,15 +111,39 @@ final class DeadLetterApi {
         return f;
     }
 
+    /**
+     * The request's JSON object. Read here, at most {@link WebServer#MAX_REQUEST_BYTES}: Javalin's own limit
+     * ({@code maxRequestSize}) looks only at Content-Length, so a chunked body of any size was read whole into memory
+     * and acted on.
+     */
     private static Map<?, ?> body(Context ctx) {
+        byte[] bytes;
+        try {
+            bytes = ctx.req().getInputStream().readNBytes(WebServer.MAX_REQUEST_BYTES + 1);
+        } catch (IOException e) {
+            throw new BadRequestResponse("could not read the request body: " + e.getMessage());
+        }
+        if (bytes.length > WebServer.MAX_REQUEST_BYTES) {
+            throw new ContentTooLargeResponse("the request body is over " + (WebServer.MAX_REQUEST_BYTES >> 10) + " KiB");
+        }
         Object parsed;
         try {
-            parsed = NodeJson.parse(ctx.body());
+            parsed = NodeJson.parse(new String(bytes, StandardCharsets.UTF_8));
         } catch (IllegalArgumentException e) {
             throw new ConfigException("body", e.getMessage());
         }
         if (!(parsed instanceof Map<?, ?> m)) throw new ConfigException("body", "must be a JSON object");
         return m;
+    }
+
+    /**
+     * A filter member of a replay or purge: text, or absent, null or blank for none. Anything else is refused: taken
+     * as "none", it widened the selection to every dead-letter stream (or every error) of a request meant for one.
+     */
+    private static String filterText(Map<?, ?> body, String key) {
+        Object v = body.get(key);
+        if (v != null && !(v instanceof String)) throw new ConfigException(key, "must be text (or null for any)");
+        return text(body, key);
     }
 
     private static String text(Map<?, ?> body, String key) {

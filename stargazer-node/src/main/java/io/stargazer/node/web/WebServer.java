@@ -57,6 +57,8 @@ import org.slf4j.LoggerFactory;
 public final class WebServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebServer.class);
     private static final int MAX_FRAME_BYTES = 16 * 1024;
+    /** The largest request body served (a chunked one included: {@link DeadLetterApi} reads bodies up to it). */
+    static final int MAX_REQUEST_BYTES = 64 * 1024;
     /** The header every changing API request must carry (see the class comment). */
     public static final String ACTION_HEADER = "X-Stargazer-Action";
     private static final String CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -92,7 +94,7 @@ public final class WebServer implements AutoCloseable {
         this.app = Javalin.create(cfg -> {
             cfg.showJavalinBanner = false;
             cfg.startupWatcherEnabled = false;
-            cfg.http.maxRequestSize = 64 * 1024;
+            cfg.http.maxRequestSize = MAX_REQUEST_BYTES; // by Content-Length only; see DeadLetterApi.body
             // The pages' scripts and style sheet; the pages themselves have routes (which one depends on the role).
             cfg.staticFiles.add(files -> {
                 files.hostedPath = "/assets";
