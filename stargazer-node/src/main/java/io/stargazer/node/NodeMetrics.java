@@ -86,9 +86,55 @@ public final class NodeMetrics {
         }).description("Envelopes this node published (stored)").tag("stream", stream).register(registry);
     }
 
+    /** How long a scrape waits for the stream gauges' refresh before it serves the values it has. */
+    public static final Duration SCRAPE_REFRESH_WAIT = Duration.ofSeconds(2);
+    /** Runs the stream gauges' refreshes, one at a time; its thread ends when idle. */
+    private final java.util.concurrent.ThreadPoolExecutor streamsRefresher = refresher();
+    /** The refresh running or last run; guarded by this. */
+    private java.util.concurrent.CompletableFuture<Void> streamsRefresh;
+
+    private static java.util.concurrent.ThreadPoolExecutor refresher() {
+        java.util.concurrent.ThreadPoolExecutor e = new java.util.concurrent.ThreadPoolExecutor(1, 1, 60, java.util.concurrent.TimeUnit.SECONDS,
+                new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "stargazer-metrics-streams");
+                    t.setDaemon(true);
+                    return t;
+                });
+        e.allowCoreThreadTimeOut(true);
+        return e;
+    }
+
     /**
-     * Reads each stream's and group's state from Redis into the stream gauges; the /metrics handler calls it before a
-     * scrape (on the scraping HTTP thread), so nothing polls Redis when nobody scrapes.
+     * What the /metrics handler calls before a scrape: refreshes the stream gauges ({@link #refreshStreams}) on a thread
+     * of this registry, waiting for it at most {@code wait}; a refresh still running (Redis not answering: each read
+     * waits up to the bus's 5 s for diagnostics, so one refresh took 5 s a stream) is joined, never started twice, and
+     * the scrape then serves the values of the last refresh that ended. Before, the scrape ran the refresh itself and
+     * took 15 s and more while Redis did not answer, past Prometheus's default 10 s scrape timeout, so the node's own
+     * metrics (subscription states, publish failures) went unseen exactly then (MetricsDuringRedisStallIT).
+     */
+    public void refreshStreams(EventBus bus, List<String> streams, Duration wait) {
+        java.util.concurrent.CompletableFuture<Void> f;
+        synchronized (this) {
+            if (streamsRefresh == null || streamsRefresh.isDone()) {
+                streamsRefresh = java.util.concurrent.CompletableFuture.runAsync(() -> refreshStreams(bus, streams), streamsRefresher);
+            }
+            f = streamsRefresh;
+        }
+        try {
+            f.get(wait.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException slow) {
+            // Redis is slow or not answering: the last values are served, the refresh goes on for the next scrape.
+        } catch (java.util.concurrent.ExecutionException e) {
+            org.slf4j.LoggerFactory.getLogger(NodeMetrics.class).atDebug().log("Refreshing the stream gauges failed: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Reads each stream's and group's state from Redis into the stream gauges, on the calling thread; the /metrics
+     * handler has it run through {@link #refreshStreams(EventBus, List, Duration)}, so nothing polls Redis when nobody
+     * scrapes and a scrape does not wait for a Redis that does not answer.
      */
     public void refreshStreams(EventBus bus, List<String> streams) {
         List<MultiGauge.Row<?>> length = new ArrayList<>();

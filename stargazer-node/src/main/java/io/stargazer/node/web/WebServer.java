@@ -176,7 +176,7 @@ public final class WebServer implements AutoCloseable {
             app.exception(io.stargazer.bus.ConfigException.class, (e, ctx) -> ctx.status(HttpStatus.BAD_REQUEST)
                     .contentType("application/json; charset=utf-8").result(NodeJson.write(Map.of("error", e.getMessage()))));
             app.get("/metrics", ctx -> {
-                metrics.refreshStreams(bus, StreamsReport.streams(bus, platforms, List.of()));
+                metrics.refreshStreams(bus, StreamsReport.streams(bus, platforms, List.of()), NodeMetrics.SCRAPE_REFRESH_WAIT);
                 ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape());
             });
         }
