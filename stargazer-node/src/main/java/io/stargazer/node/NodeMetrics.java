@@ -9,21 +9,27 @@ import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MultiGauge;
 import io.micrometer.core.instrument.Tags;
-import io.stargazer.bus.EventBus;
-import io.stargazer.bus.GroupInfo;
-import io.stargazer.bus.StreamInfo;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.stargazer.bus.EventBus;
+import io.stargazer.bus.GroupInfo;
+import io.stargazer.bus.StreamInfo;
 import io.stargazer.bus.Subscription;
 import io.stargazer.bus.micrometer.BusMetrics;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 import java.util.function.ToDoubleFunction;
+import org.slf4j.LoggerFactory;
 
 /**
  * One registry per node process. The bus's own meters come from the library's binder ({@link BusMetrics}, bound by
@@ -32,6 +38,10 @@ import java.util.function.ToDoubleFunction;
  * existed stay, read from the same sources, so dashboards and alert rules written against them keep working:
  * {@code stargazer_published_total} reads the binder's publish counter, the consumer counters read
  * {@link Subscription#stats()} at scrape time (the hot path pays nothing for them). Thread-safe.
+ *
+ * <p>Threads: one, {@code stargazer-metrics-streams}, started by a scrape and ended after a minute idle, reads the
+ * streams' and groups' state from Redis for the stream gauges ({@link #refreshStreams(EventBus, List, Duration)}), so
+ * that a scrape waits for Redis at most {@link #SCRAPE_REFRESH_WAIT}. Everything else runs on the caller's thread.
  */
 public final class NodeMetrics {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -89,13 +99,13 @@ public final class NodeMetrics {
     /** How long a scrape waits for the stream gauges' refresh before it serves the values it has. */
     public static final Duration SCRAPE_REFRESH_WAIT = Duration.ofSeconds(2);
     /** Runs the stream gauges' refreshes, one at a time; its thread ends when idle. */
-    private final java.util.concurrent.ThreadPoolExecutor streamsRefresher = refresher();
+    private final ThreadPoolExecutor streamsRefresher = refresher();
     /** The refresh running or last run; guarded by this. */
-    private java.util.concurrent.CompletableFuture<Void> streamsRefresh;
+    private CompletableFuture<Void> streamsRefresh;
 
-    private static java.util.concurrent.ThreadPoolExecutor refresher() {
-        java.util.concurrent.ThreadPoolExecutor e = new java.util.concurrent.ThreadPoolExecutor(1, 1, 60, java.util.concurrent.TimeUnit.SECONDS,
-                new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+    private static ThreadPoolExecutor refresher() {
+        ThreadPoolExecutor e = new ThreadPoolExecutor(1, 1, 60, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
                     Thread t = new Thread(r, "stargazer-metrics-streams");
                     t.setDaemon(true);
                     return t;
@@ -113,19 +123,19 @@ public final class NodeMetrics {
      * metrics (subscription states, publish failures) went unseen exactly then (MetricsDuringRedisStallIT).
      */
     public void refreshStreams(EventBus bus, List<String> streams, Duration wait) {
-        java.util.concurrent.CompletableFuture<Void> f;
+        CompletableFuture<Void> f;
         synchronized (this) {
             if (streamsRefresh == null || streamsRefresh.isDone()) {
-                streamsRefresh = java.util.concurrent.CompletableFuture.runAsync(() -> refreshStreams(bus, streams), streamsRefresher);
+                streamsRefresh = CompletableFuture.runAsync(() -> refreshStreams(bus, streams), streamsRefresher);
             }
             f = streamsRefresh;
         }
         try {
-            f.get(wait.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.TimeoutException slow) {
+            f.get(wait.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException slow) {
             // Redis is slow or not answering: the last values are served, the refresh goes on for the next scrape.
-        } catch (java.util.concurrent.ExecutionException e) {
-            org.slf4j.LoggerFactory.getLogger(NodeMetrics.class).atDebug().log("Refreshing the stream gauges failed: " + e.getCause());
+        } catch (ExecutionException e) {
+            LoggerFactory.getLogger(NodeMetrics.class).atDebug().log("Refreshing the stream gauges failed: " + e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
