@@ -231,8 +231,9 @@ final class StreamGuard {
 
     /**
      * Publishes through the stream's publisher, or holds or refuses the publish while the stream is full, or holds it
-     * for the answer of a check in flight that is overdue ({@link #overdue}). The fast path is three volatile reads. {@code target}: null, or (relay mode) the shared stream an entry for the
-     * outbox {@code stream} is for (StreamPublisher.Pending). {@code limited}: held to SG_PUBLISH_QUEUE_LIMIT; false
+     * for the answer of a check in flight that is overdue ({@link #overdue}). The fast path is three volatile reads.
+     * {@code target}: null, or (relay mode) the shared stream an entry for the outbox {@code stream} is for
+     * (StreamPublisher.Pending). {@code limited}: held to SG_PUBLISH_QUEUE_LIMIT; false
      * for a publish that was admitted within it while it waited elsewhere (behind a retry: {@link RetryLanes}).
      */
     CompletableFuture<String> publish(String stream, byte[] payload, byte[] traceId, long deadlineNanos, String dedupeKey,
