@@ -145,6 +145,9 @@ public final class BusObservations {
         public Process process(String stream, String group, String entryId, long deliveryCount, String traceparent, String tracestate,
                 String traceId) {
             Map<String, String> carrier = new HashMap<>(4);
+            // wire-format.md is shared with other languages: a traceparent that is no valid W3C one is ignored, as if the
+            // entry had none (its tracestate with it, as W3C Trace Context says), so the trace_id is continued below.
+            if (traceparent != null && !isTraceparent(traceparent)) traceparent = null;
             if (traceparent != null) {
                 carrier.put("traceparent", traceparent);
                 if (tracestate != null) carrier.put("tracestate", tracestate);
@@ -189,7 +192,7 @@ public final class BusObservations {
         String tp = carrier.get("traceparent");
         if (key.equalsIgnoreCase("traceparent")) return tp;
         if (key.equalsIgnoreCase("tracestate")) return carrier.get("tracestate");
-        if (tp == null || tp.length() != 55) return null;
+        if (tp == null || tp.length() < 55) return null;
         String traceId = tp.substring(3, 35);
         String spanId = tp.substring(36, 52);
         String sampled = carrier.containsKey(UNDECIDED) ? null : (Character.digit(tp.charAt(54), 16) & 1) == 1 ? "1" : "0";
@@ -237,6 +240,20 @@ public final class BusObservations {
             if ((c < '0' || c > '9') && (c < 'a' || c > 'f')) return false;
         }
         return true;
+    }
+
+    /**
+     * A W3C {@code traceparent} a tracer can continue: version (2 lowercase hex, not {@code ff}), trace id, parent span
+     * id (16 lowercase hex, not all zeros) and flags (2 lowercase hex), separated by dashes; version 00 has exactly these
+     * 55 characters, a later version may have more after a dash.
+     */
+    static boolean isTraceparent(String tp) {
+        if (tp.length() < 55 || (tp.length() > 55 && (tp.startsWith("00") || tp.charAt(55) != '-'))) return false;
+        if (tp.charAt(2) != '-' || tp.charAt(35) != '-' || tp.charAt(52) != '-') return false;
+        String version = tp.substring(0, 2);
+        String spanId = tp.substring(36, 52);
+        return isHex(version) && !version.equals("ff") && isTraceId(tp.substring(3, 35)) && isHex(spanId)
+                && !spanId.equals("0000000000000000") && isHex(tp.substring(53, 55));
     }
 
     /** A W3C trace id: 32 lowercase hex characters, not all zeros. */
