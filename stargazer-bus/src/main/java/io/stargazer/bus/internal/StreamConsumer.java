@@ -1169,8 +1169,9 @@ final class StreamConsumer implements Subscription {
         long now = System.nanoTime();
         long start = hooks == BusHooks.NONE ? 0 : now;
         BusTracing tracing = bus.tracing();
-        BusTracing.Process span = tracing == null ? null : tracing.process(cfg.stream(), cfg.group(), h.id, h.count,
-                h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE), h.envelope.traceId());
+        BusTracing.Process span = tracing == null ? null : endedOnce(tracing.process(cfg.stream(), cfg.group(), h.id, h.count,
+                h.raw.text(RawEntry.TRACEPARENT), h.raw.text(RawEntry.TRACESTATE), h.envelope.traceId()));
+        d.span = span;
         CompletionStage<?> stage;
         CompletableFuture<Void> attemptDone = new CompletableFuture<>();
         h.attemptEnd = attemptDone;
@@ -1312,6 +1313,19 @@ final class StreamConsumer implements Subscription {
                 answer.whenComplete((id, e) -> attemptDone.complete(null)); // the lane waits until the answer is stored
             }
         });
+    }
+
+    /** {@code span} whose end takes effect once: at the handler's outcome, or when close() gave its entry back first. */
+    private static BusTracing.Process endedOnce(BusTracing.Process span) {
+        java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+        return new BusTracing.Process() {
+            @Override public void closeScope() { span.closeScope(); }
+
+            @Override
+            public void end(Throwable error) {
+                if (ended.compareAndSet(false, true)) span.end(error);
+            }
+        };
     }
 
     /** Runs an observer's end-of-handling call; one that throws is logged, and the entry is settled all the same. */
@@ -1796,6 +1810,8 @@ final class StreamConsumer implements Subscription {
         volatile boolean returned;
         /** Given back by close() while its handler still ran ({@link #giveBackStillRunning}). */
         volatile boolean givenBackAtClose;
+        /** This attempt's process span (tracing installed), ended once. */
+        volatile BusTracing.Process span;
 
         DeliveryImpl(Held held, long count) {
             this.held = held;
@@ -2013,7 +2029,12 @@ final class StreamConsumer implements Subscription {
             DeliveryImpl d = h.attempt;
             if (d != null && !d.ended) {
                 d.givenBackAtClose = true;
-                d.giveBack(new LeavePending("still running when close() stopped waiting for it (its close timeout, then the interrupt)"));
+                LeavePending why = new LeavePending("still running when close() stopped waiting for it (its close timeout, then the interrupt)");
+                d.giveBack(why);
+                // Its delivery has ended here: so does its span (a stage that completes later does not end it again).
+                // Left open, a stage that never completes kept it open for good (a long task timer counting it forever).
+                BusTracing.Process span = d.span;
+                if (span != null) observe(h, "tracing", () -> span.end(why));
             }
         }
     }
