@@ -31,6 +31,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -1317,7 +1318,7 @@ final class StreamConsumer implements Subscription {
 
     /** {@code span} whose end takes effect once: at the handler's outcome, or when close() gave its entry back first. */
     private static BusTracing.Process endedOnce(BusTracing.Process span) {
-        java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicBoolean ended = new AtomicBoolean();
         return new BusTracing.Process() {
             @Override public void closeScope() { span.closeScope(); }
 
