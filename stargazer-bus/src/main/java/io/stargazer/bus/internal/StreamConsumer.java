@@ -1175,10 +1175,11 @@ final class StreamConsumer implements Subscription {
         d.span = span;
         CompletionStage<?> stage;
         CompletableFuture<Void> attemptDone = new CompletableFuture<>();
-        h.attemptEnd = attemptDone;
         running.incrementAndGet();
         h.runningSince = now | 1; // never 0 while running
-        attemptDone.whenComplete((r, e) -> {
+        // The attempt's end as the rest of the consumer waits for it (a retry in its lane, the channel's release): after
+        // this bookkeeping, so that a retry started from it cannot have its own start undone here (runningSince zeroed).
+        h.attemptEnd = attemptDone.whenComplete((r, e) -> {
             d.ended = true;
             h.runningSince = 0;
             settledRunning.remove(h.id, h);
