@@ -91,6 +91,13 @@ public final class RedisUrl {
             authStart += 3;
             int authEnd = authStart;
             while (authEnd < text.length() && "/?#".indexOf(text.charAt(authEnd)) < 0) authEnd++;
+            // A '/', '?' or '#' in a user name or password, unencoded, ends the authority there: the rest of the password,
+            // the '@' and the real host would be read as path, query or fragment (a piece of the password as the host, or
+            // quoted in the refusal as a port, a database, a parameter). Nothing legitimate after the host holds an '@'.
+            if (text.indexOf('@', authEnd) >= 0) {
+                throw new ConfigException(setting, "'" + redact(url) + "' has an '@' after a '/', '?' or '#': in a user name or"
+                        + " password write them percent-encoded (%2F, %3F, %23)");
+            }
             int hostsStart = text.lastIndexOf('@', authEnd - 1) + 1;
             if (hostsStart < authStart) hostsStart = authStart;
             String[] hosts = text.substring(hostsStart, authEnd).split(",", -1);
@@ -98,6 +105,12 @@ public final class RedisUrl {
                 moreHosts.addAll(List.of(hosts).subList(1, hosts.length));
                 text = text.substring(0, hostsStart) + hosts[0] + text.substring(authEnd);
             }
+        }
+        int hash = text.indexOf('#');
+        if (hash >= 0) {
+            // A fragment means nothing here; taken and ignored it hid what was meant (redis://secret#x@host connected to "secret").
+            throw new ConfigException(setting, "'" + redact(text.substring(0, hash)) + "' is followed by a '#' fragment, which a"
+                    + " Redis URL does not take (a '#' in a password is written %23)");
         }
         URI uri;
         try {
@@ -109,27 +122,37 @@ public final class RedisUrl {
         if (!"redis".equals(scheme) && !"rediss".equals(scheme)) {
             throw new ConfigException(setting, "'" + redact(url) + "' must start with redis:// or rediss://");
         }
-        if (uri.getHost() == null || uri.getHost().isEmpty()) {
-            // java.net.URI gives no host when the port is not a number: name the port, which is what is wrong.
+        String uriHost = uri.getHost();
+        int uriPort = uri.getPort();
+        String info = uri.getRawUserInfo();
+        if (uriHost == null || uriHost.isEmpty()) {
             String auth = uri.getRawAuthority();
-            String hostPort = auth == null ? "" : auth.substring(auth.lastIndexOf('@') + 1);
-            int colon = hostPort.lastIndexOf(':');
-            if (colon > 0 && hostPort.indexOf(']') < colon && !hostPort.substring(colon + 1).matches("[0-9]*")) {
-                throw new ConfigException(setting, "'" + redact(url) + "' names port '" + Settings.printable(hostPort.substring(colon + 1))
-                        + "', not a number");
+            int at = auth == null ? -1 : auth.lastIndexOf('@');
+            String hostPort = auth == null ? "" : auth.substring(at + 1);
+            java.util.regex.Matcher m = UNDERSCORE_HOST.matcher(hostPort);
+            if (m.matches()) {
+                // java.net.URI takes no host name with '_' (RFC 2396), which Docker Compose service names and DNS have.
+                uriHost = m.group(1);
+                uriPort = m.group(2) == null ? -1 : Integer.parseInt(m.group(2));
+                info = at < 0 ? null : auth.substring(0, at);
+            } else {
+                // java.net.URI gives no host when the port is not a number: name the port, which is what is wrong.
+                int colon = hostPort.lastIndexOf(':');
+                if (colon > 0 && hostPort.indexOf(']') < colon && !hostPort.substring(colon + 1).matches("[0-9]*")) {
+                    throw new ConfigException(setting, "'" + redact(url) + "' names port '" + Settings.printable(hostPort.substring(colon + 1))
+                            + "', not a number");
+                }
+                throw new ConfigException(setting, "'" + redact(url) + "' has no host");
             }
-            throw new ConfigException(setting, "'" + redact(url) + "' has no host");
         }
         // java.net.URI keeps the brackets of an IPv6 literal ("[::1]"); Lettuce and toString() want the bare address.
-        String host = uri.getHost().startsWith("[") && uri.getHost().endsWith("]")
-                ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
-        int port = uri.getPort() == -1 ? 6379 : uri.getPort();
+        String host = uriHost.startsWith("[") && uriHost.endsWith("]") ? uriHost.substring(1, uriHost.length() - 1) : uriHost;
+        int port = uriPort == -1 ? 6379 : uriPort;
         if (port < 1 || port > 65535) {
             throw new ConfigException(setting, "'" + redact(url) + "' names port " + port + ", not between 1 and 65535");
         }
         String user = null;
         char[] password = null;
-        String info = uri.getRawUserInfo();
         if (info != null && !info.isEmpty()) {
             int colon = info.indexOf(':');
             String u = colon < 0 ? info : info.substring(0, colon);
@@ -182,6 +205,10 @@ public final class RedisUrl {
         return new RedisUrl("rediss".equals(scheme), host, port, user, password, db, true, null, cluster, seeds);
     }
 
+    /** A host name with an '_' (java.net.URI refuses it), and a port of at most 5 digits. */
+    private static final java.util.regex.Pattern UNDERSCORE_HOST =
+            java.util.regex.Pattern.compile("([A-Za-z0-9.-]*_[A-Za-z0-9_.-]*)(?::([0-9]{1,5}))?");
+
     private static boolean parseFlag(String setting, String prefix, String v) {
         switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "true", "yes", "1", "on": return true;
@@ -190,21 +217,33 @@ public final class RedisUrl {
         }
     }
 
+    /**
+     * One more host of a host list, checked as the first is (java.net.URI's rules: an IPv6 address in brackets, no white
+     * space); {@code hostPort} holds no '@', '/', '?' or '#' (the list is cut at them).
+     */
     private static Endpoint parseEndpoint(String setting, String url, String hostPort) {
-        String h = hostPort;
-        int p = 6379;
         int colon = hostPort.lastIndexOf(':');
-        if (colon >= 0 && hostPort.indexOf(']') < colon) {
-            h = hostPort.substring(0, colon);
+        if (colon >= 0 && hostPort.indexOf(']') < colon && !hostPort.substring(colon + 1).matches("[0-9]+")) {
+            throw new ConfigException(setting, "'" + redact(url) + "' has a host '" + Settings.printable(hostPort) + "' with a bad port");
+        }
+        String h = null;
+        int p = -1;
+        java.util.regex.Matcher m = UNDERSCORE_HOST.matcher(hostPort);
+        if (m.matches()) {
+            h = m.group(1);
+            p = m.group(2) == null ? 6379 : Integer.parseInt(m.group(2));
+        } else {
             try {
-                p = Integer.parseInt(hostPort.substring(colon + 1));
-            } catch (NumberFormatException e) {
-                throw new ConfigException(setting, "'" + redact(url) + "' has a host '" + hostPort + "' with a bad port");
+                URI u = new URI("redis://" + hostPort);
+                h = u.getHost();
+                p = u.getPort() == -1 ? 6379 : u.getPort();
+            } catch (URISyntaxException e) {
+                // refused below
             }
         }
-        if (h.startsWith("[") && h.endsWith("]")) h = h.substring(1, h.length() - 1);
-        if (h.isEmpty() || p < 1 || p > 65535) {
-            throw new ConfigException(setting, "'" + redact(url) + "' has a bad host '" + hostPort + "'");
+        if (h != null && h.startsWith("[") && h.endsWith("]")) h = h.substring(1, h.length() - 1);
+        if (h == null || h.isEmpty() || p < 1 || p > 65535) {
+            throw new ConfigException(setting, "'" + redact(url) + "' has a bad host '" + Settings.printable(hostPort) + "'");
         }
         return new Endpoint(h, p);
     }
