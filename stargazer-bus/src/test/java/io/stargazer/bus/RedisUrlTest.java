@@ -259,4 +259,63 @@ class RedisUrlTest {
     void badClusterUrlsAreRefusedWithoutThePassword(String url) {
         assertThat(refusal(url).getMessage()).doesNotContain("hunter2");
     }
+
+    /**
+     * A password holding an unencoded '/', '?' or '#' ends the URL's authority early: the rest of it (with the '@' and
+     * the real host) lands in the path, query or fragment. Such a URL is refused without quoting any part of the
+     * password (docs/security.md), never taken with a piece of the password as the host.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "redis://app:hunter2/x@redis.internal:6380",   // '/' in user:password
+            "redis://app:hunter2?x@redis.internal:6380",   // '?'
+            "redis://app:hunter2#x@redis.internal:6380",   // '#'
+            "redis://hunter2#x@redis.internal:6380",       // the single-password form with '#'
+            "redis://x#hunter2@redis.internal:6380",
+            "redis://x/hunter2@redis.internal:6380",
+            "redis://x?hunter2@redis.internal:6380",
+            "rediss://app:hunter2/x@a:7000,b:7001",          // a cluster URL
+    })
+    void aPasswordWithAnUnencodedDelimiterIsRefusedWithoutQuotingIt(String url) {
+        assertThat(refusal(url).getMessage()).as(url).doesNotContain("hunter2");
+    }
+
+    /** A fragment means nothing to a Redis URL: taken and ignored, it hides what was meant (see above). */
+    @ParameterizedTest
+    @ValueSource(strings = {"redis://host:6379#x", "redis://app:1234#5@redis.internal"})
+    void aFragmentIsRefused(String url) {
+        assertThat(refusal(url).getMessage()).doesNotContain("1234");
+    }
+
+    /**
+     * The hosts after the first of a cluster URL are checked as the first is: one that is not a host (white space, an
+     * unbracketed IPv6 address, a broken bracket) is refused, never taken as a seed named ":" or "[:".
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"redis://a:7000,::1", "redis://a:7000,[::1", "redis://a:7000,b c:7001", "redis://a:7000,b%:7001"})
+    void aSeedThatIsNoHostIsRefused(String url) {
+        refusal(url);
+    }
+
+    @Test
+    void goodSeedsStillParse() {
+        assertThat(RedisUrl.parse("redis://a:7000,[::1]:7001,[fe80::2],c").seeds()).containsExactly(new RedisUrl.Endpoint("a", 7000),
+                new RedisUrl.Endpoint("::1", 7001), new RedisUrl.Endpoint("fe80::2", 6379), new RedisUrl.Endpoint("c", 6379));
+    }
+
+    /** A host name with '_' (a Docker Compose service such as redis_cache, legal in DNS) is a host like any other. */
+    @Test
+    void aHostNameWithAnUnderscoreIsAHost() {
+        RedisUrl u = RedisUrl.parse("redis://app:p%40ss@redis_cache:6380/2");
+        assertThat(u.host()).isEqualTo("redis_cache");
+        assertThat(u.port()).isEqualTo(6380);
+        assertThat(u.database()).isEqualTo(2);
+        assertThat(u.user()).isEqualTo("app");
+        assertThat(u.password()).containsExactly("p@ss".toCharArray());
+        assertThat(u.toString()).isEqualTo("redis://app:***@redis_cache:6380/2");
+        assertThat(RedisUrl.parse("rediss://redis_cache").port()).isEqualTo(6379);
+        assertThat(RedisUrl.parse("redis://secret@redis_cache").password()).containsExactly("secret".toCharArray());
+        assertThat(RedisUrl.parse("redis://node_1:7000,node_2:7001").seeds())
+                .containsExactly(new RedisUrl.Endpoint("node_1", 7000), new RedisUrl.Endpoint("node_2", 7001));
+    }
 }

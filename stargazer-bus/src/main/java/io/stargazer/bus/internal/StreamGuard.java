@@ -115,12 +115,11 @@ final class StreamGuard {
     private final Function<String, StreamPublisher> publishers;
     private final List<String> evictArgs;
     private final List<String> safeArgs;
-    private final long noGroupSlack;
     /**
-     * How far past its cap (by this process's count) a stream may be published to while a check is in flight: a tenth
-     * of the cap, at most {@value #NO_GROUP_SLACK_MAX}, as {@link #noGroupSlack}. Past it publishes wait for the check.
+     * A tenth of the cap, at most {@value #NO_GROUP_SLACK_MAX}: how far a stream without groups may grow between two
+     * checks, and how far past where a check was due publishes go while it is in flight ({@link #overdue}).
      */
-    private final long inFlightSlack;
+    private final long noGroupSlack;
     /** The trim script's ARGV[1]: the cap. */
     private final byte[] capArg;
     private static final byte[] HOLD = {'1'};
@@ -211,7 +210,6 @@ final class StreamGuard {
         this.capArg = cap.getBytes(StandardCharsets.US_ASCII);
         this.safeArgs = version.hasAckedTrimming() ? List.of("ACKED", "MAXLEN", "~", cap) : List.of();
         this.noGroupSlack = noGroupSlack(config.streamMaxlen());
-        this.inFlightSlack = noGroupSlack(config.streamMaxlen());
     }
 
     /** Forgets what it knows of {@code stream} unless the stream is full or has publishes waiting. */
@@ -242,8 +240,7 @@ final class StreamGuard {
         if (config.trimPolicy() == TrimPolicy.SAFE && (s.full || s.anyParked || overdue(s))) {
             if (config.backpressure() == Backpressure.REJECT && s.full) {
                 recheckSoon(s);
-                return CompletableFuture.failedFuture(new BackpressureException(stream, s.lastLength, config.streamMaxlen(),
-                        s.laggingGroup, "publish rejected (SG_BACKPRESSURE=reject)"));
+                return CompletableFuture.failedFuture(rejected(s));
             }
             CompletableFuture<String> f = new CompletableFuture<>();
             synchronized (s.parked) {
@@ -252,8 +249,7 @@ final class StreamGuard {
                 // before this lock was taken. Held, this one waited for a later check, or SG_BACKPRESSURE_TIMEOUT_MS.
                 if (config.backpressure() == Backpressure.REJECT && s.full) {
                     recheckSoon(s);
-                    return CompletableFuture.failedFuture(new BackpressureException(stream, s.lastLength, config.streamMaxlen(),
-                            s.laggingGroup, "publish rejected (SG_BACKPRESSURE=reject)"));
+                    return CompletableFuture.failedFuture(rejected(s));
                 }
                 // Looked at again under the lock that the completing check releases held publishes under: one that
                 // finds the check still in flight here is released by it (it ends the check before taking the lock).
@@ -318,7 +314,7 @@ final class StreamGuard {
     }
 
     /**
-     * A check is in flight and this process has published past the cap by more than {@link #inFlightSlack} since the
+     * A check is in flight and this process has published past the cap by more than {@link #noGroupSlack} since the
      * check it knows of: the publish waits for that check's answer. Without it a check whose answer was slow (its
      * connection's I/O thread not scheduled on a busy machine, while blocking publishes go on their own connections)
      * let a publisher take the stream past its cap by as many as it could publish meanwhile: with a cap of 1 000 and
@@ -327,7 +323,7 @@ final class StreamGuard {
     private boolean overdue(State s) {
         // Not while checks fail (a user without XINFO, say): their answer bounds nothing, and waiting for each one would
         // only slow publishing down to a failed round trip per batch; that failure is warned about instead (failed()).
-        return s.checking.get() && s.checkFailure == null && checkDue(s, s.lastLength, s.sinceCheck.get() - inFlightSlack);
+        return s.checking.get() && s.checkFailure == null && checkDue(s, s.lastLength, s.sinceCheck.get() - noGroupSlack);
     }
 
     private void recheckSoon(State s) {
@@ -349,10 +345,13 @@ final class StreamGuard {
             s.anyParked = false;
         }
         // Failed outside the lock, as expireParked does: a future's callbacks may publish to this stream again.
-        for (Parked p : refused) {
-            p.future.completeExceptionally(new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
-                    "publish rejected (SG_BACKPRESSURE=reject)"));
-        }
+        for (Parked p : refused) p.future.completeExceptionally(rejected(s));
+    }
+
+    /** The refusal of a publish to {@code s}, full under SG_BACKPRESSURE=reject: what this process knows of it. */
+    private BackpressureException rejected(State s) {
+        return new BackpressureException(s.stream, s.lastLength, config.streamMaxlen(), s.laggingGroup,
+                "publish rejected (SG_BACKPRESSURE=reject)");
     }
 
     /** Fails every held publish (the bus is closing): none was written. */

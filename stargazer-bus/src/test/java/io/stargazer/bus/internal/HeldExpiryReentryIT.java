@@ -150,12 +150,7 @@ class HeldExpiryReentryIT {
     @Test
     void aHeldPublishWhoseReleaseThrowsIsAnsweredNotLeftWaiting() throws Exception {
         FullStream full = FullStream.start(closeables, Duration.ofSeconds(60), Duration.ofSeconds(60));
-        full.impl().addHooks(new BusHooks() {
-            @Override
-            public void backpressureWaited(String stream, long nanos, boolean gotRoom) {
-                if (gotRoom) throw new IllegalStateException("hook failed on release");
-            }
-        });
+        full.impl().addHooks(failingWhen(true, "hook failed on release"));
         var held = full.impl().publishAsync(full.stream(), Envelope.of("seq", -1), PublishOptions.NONE, full.stream());
         // Room: the group reads and acknowledges everything, and the next re-check (every 50 ms while full) trims.
         try (RawRedis raw = new RawRedis(RedisUrl.parse(full.server().url()))) {
@@ -169,6 +164,7 @@ class HeldExpiryReentryIT {
                 .hasRootCauseMessage("hook failed on release");
         assertThat(full.guard().isFull(full.stream())).isFalse();
     }
+
     /**
      * The same on the other way a held publish ends, its wait running out: the timer took the publishes whose wait was
      * over off the queue, then for each told the metrics hook and failed it; a hook that threw (or any bug there) left
@@ -178,12 +174,7 @@ class HeldExpiryReentryIT {
     @Test
     void heldPublishesWhoseExpiryHookThrowsAreAnsweredNotLeftWaiting() throws Exception {
         FullStream full = FullStream.start(closeables, Duration.ofSeconds(2), Duration.ofSeconds(60));
-        full.impl().addHooks(new BusHooks() {
-            @Override
-            public void backpressureWaited(String stream, long nanos, boolean gotRoom) {
-                if (!gotRoom) throw new IllegalStateException("hook failed on expiry");
-            }
-        });
+        full.impl().addHooks(failingWhen(false, "hook failed on expiry"));
         var first = full.impl().publishAsync(full.stream(), Envelope.of("seq", -1), PublishOptions.NONE, full.stream());
         var second = full.impl().publishAsync(full.stream(), Envelope.of("seq", -2), PublishOptions.NONE, full.stream());
         assertThat(full.guard().isFull(full.stream())).isTrue();
@@ -191,5 +182,15 @@ class HeldExpiryReentryIT {
         await("both held publishes answered").atMost(Duration.ofSeconds(15)).until(() -> first.isDone() && second.isDone());
         assertThat(first).isCompletedExceptionally();
         assertThat(second).isCompletedExceptionally();
+    }
+
+    /** A metrics hook that throws {@code message} when a held publish's wait ends with room ({@code true}) or without. */
+    private static BusHooks failingWhen(boolean room, String message) {
+        return new BusHooks() {
+            @Override
+            public void backpressureWaited(String stream, long nanos, boolean gotRoom) {
+                if (gotRoom == room) throw new IllegalStateException(message);
+            }
+        };
     }
 }
