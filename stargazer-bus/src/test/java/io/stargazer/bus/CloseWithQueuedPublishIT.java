@@ -1,3 +1,4 @@
+// Promise (close): every publish accepted is answered, also one still queued when close() stops waiting for it.
 package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;

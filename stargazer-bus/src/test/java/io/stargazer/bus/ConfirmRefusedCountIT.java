@@ -1,3 +1,4 @@
+// Promise (SG_MAX_DELIVERIES): a handler's failure is counted once, also when Redis refuses the check before its retry.
 package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;

@@ -43,7 +43,7 @@ class PauseOtherCountUnreadableIT {
             env.put(Topology.ENV_INBOUND_PARTITIONS_ALSO, "3");
             Result pause = MainCliTest.run(env, "pause", "inbound", t.workerGroup());
 
-            try (EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("rev-check").build())) {
+            try (EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("pause-check").build())) {
                 long pausedOther = other.stream().filter(s -> bus.paused(s, t.workerGroup())).count();
                 assertThat(pausedOther).as("the other count's partitions, which have the group, are not paused").isZero();
             }

@@ -1,3 +1,4 @@
+// Promise (close): a handler given back at close() that answers later, the two-step way, acknowledges its entry.
 package io.stargazer.bus.internal;
 
 import static io.stargazer.testing.RawRedis.b;

@@ -1,3 +1,4 @@
+// Promise (ORDERED retries): one attempt of a channel at a time; a retry waits for the attempt that nacked it to end.
 package io.stargazer.bus.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;

@@ -1,3 +1,4 @@
+// Promise (wire format, tracing): a traceparent that is no valid W3C one is ignored and the entry's trace_id continued.
 package io.stargazer.bus.micrometer;
 
 import static org.assertj.core.api.Assertions.assertThat;

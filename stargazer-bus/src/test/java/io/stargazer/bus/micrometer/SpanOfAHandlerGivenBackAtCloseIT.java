@@ -1,3 +1,4 @@
+// Promise (tracing): a process span ends once, also for an asynchronous handler close() gave back unfinished.
 package io.stargazer.bus.micrometer;
 
 import static org.assertj.core.api.Assertions.assertThat;
