@@ -17,11 +17,24 @@ final class ChatSocket implements WebSocket.Listener, AutoCloseable {
     private final List<Map<String, Object>> frames = new CopyOnWriteArrayList<>();
     private final StringBuilder partial = new StringBuilder();
     private final WebSocket socket;
+    /** The close the node sent ("code reason"), or null while open. */
+    private volatile String closedWith;
 
     ChatSocket(int port) {
         this.socket = HttpClient.newHttpClient().newWebSocketBuilder()
                 .buildAsync(URI.create("ws://127.0.0.1:" + port + "/ws/chat"), this).join();
         await().atMost(Duration.ofSeconds(10)).until(() -> channelId() != null);
+    }
+
+    @Override
+    public CompletionStage<?> onClose(WebSocket ws, int statusCode, String reason) {
+        closedWith = statusCode + " " + reason;
+        return null;
+    }
+
+    /** The status code and reason of the close the node sent, or null while it has sent none. */
+    String closedWith() {
+        return closedWith;
     }
 
     @Override

@@ -71,4 +71,17 @@ final class RawHttp {
         Matcher m = DROPPED.matcher(request(port, "GET", "/metrics", Map.of(), null));
         return m.find() ? (long) Double.parseDouble(m.group(1)) : 0;
     }
+
+    /** The first sample of Prometheus metric {@code name} on the node's /metrics, or -1 when it has none. */
+    static double metric(int port, String name) throws Exception {
+        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*\\})? (\\S+)")
+                .matcher(request(port, "GET", "/metrics", Map.of(), null));
+        return m.find() ? Double.parseDouble(m.group(2)) : -1;
+    }
+
+    /** The open web chat tabs the node reports in /api/streams, or -1 when it reports none. */
+    static int openTabs(int port) throws Exception {
+        Matcher m = Pattern.compile("\"open_tabs\":(\\d+)").matcher(request(port, "GET", "/api/streams", Map.of(), null));
+        return m.find() ? Integer.parseInt(m.group(1)) : -1;
+    }
 }

@@ -1,6 +1,6 @@
 // One browser tab of the web chat: its channel, its WebSocket, the frames waiting to be written to it, the last
-// answer it was sent and its message rate. A tab that stops reading holds only its own bounded buffer and is then
-// closed; it never holds a thread.
+// answer it was sent and its message rate. A tab that stops reading, or from which nothing comes back, holds only its
+// own bounded buffer and is then closed; it never holds a thread.
 package io.stargazer.node.web;
 
 import java.nio.ByteBuffer;
@@ -11,10 +11,15 @@ import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongSupplier;
+import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.websocket.api.BatchMode;
 import org.eclipse.jetty.websocket.api.RemoteEndpoint;
 import org.eclipse.jetty.websocket.api.Session;
 import org.eclipse.jetty.websocket.api.WriteCallback;
+import org.eclipse.jetty.websocket.common.WebSocketSession;
+import org.eclipse.jetty.websocket.core.internal.WebSocketCoreSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,6 +40,13 @@ import org.slf4j.LoggerFactory;
  * not the close frame got through (a tab that reads nothing cannot receive it; one that reads again meanwhile finds
  * it after what was already on its way). Jetty stops reading from a tab it has closed this way, and cuts it at once
  * when a frame arrives from it.
+ *
+ * <p>A tab whose machine is gone (switched off, off the network: no FIN or RST ever comes) reads nothing and sends
+ * nothing, yet small writes to it still complete into the kernel's buffers, and each write keeps Jetty's idle timeout
+ * from firing, so it would be held until TCP gives up (some 15 minutes on Linux). So every {@link #ping} that goes out
+ * waits for anything to come back from the tab (its pong, which browsers send by themselves, or any other frame):
+ * when nothing at all has been read from its connection {@link #PONG_TIMEOUT} after the ping, the tab is dropped as
+ * above (checked by {@link #dropIfStalled}), with {@link #SILENT_REASON}.
  */
 final class ChatTab {
     private static final Logger log = LoggerFactory.getLogger(ChatTab.class);
@@ -47,6 +59,10 @@ final class ChatTab {
     static final String STALLED_REASON = "too slow: nothing read for " + STALL_TIMEOUT.toSeconds() + " s";
     static final String OVERFLOW_REASON = "too slow: more than " + (MAX_BUFFERED_BYTES >> 20) + " MiB waiting to be read";
     static final Duration DISCONNECT_AFTER = Duration.ofSeconds(10);
+    /** How long after a ping something (its pong, or any frame) must have come from the tab. */
+    static final Duration PONG_TIMEOUT = Duration.ofSeconds(20);
+    static final String SILENT_REASON = "gone: nothing came back for " + PONG_TIMEOUT.toSeconds() + " s after a ping";
+    private static final AtomicBoolean toldCannotHear = new AtomicBoolean();
 
     final String channel;
     private final Session session;
@@ -54,6 +70,12 @@ final class ChatTab {
     private final ScheduledExecutorService sendThread;
     private final Runnable onDrop;
     private final RateLimit rate;
+    /** Bytes read from the tab's connection so far (pongs included); null where the session cannot say. */
+    private final LongSupplier bytesRead;
+    /** A ping has gone out and nothing has come from the tab since: {@link #pingSentNanos}, {@link #readAtPing}. */
+    private boolean awaitingPong;
+    private long pingSentNanos;
+    private long readAtPing;
     private final ArrayDeque<String> queue = new ArrayDeque<>();
     private long queuedBytes;
     /** Bytes of the batch Jetty is writing: counted until its last frame is written. */
@@ -68,6 +90,10 @@ final class ChatTab {
     private boolean gone;
     /** The outbound entry id of the last answer sent to the tab, or null. */
     private String lastAnswerId;
+    /** Answers in {@link #queue}, not yet handed to Jetty. */
+    private int answersQueued;
+    /** Answers that were queued when the tab went: never handed to Jetty, so never sent. */
+    private int answersLost;
     private final WriteCallback written = new WriteCallback() {
         @Override
         public void writeSuccess() {
@@ -94,6 +120,27 @@ final class ChatTab {
         this.sendThread = sendThread;
         this.onDrop = onDrop;
         this.rate = rate;
+        this.bytesRead = bytesReadOf(session);
+    }
+
+    /**
+     * What Jetty has read from the session's connection so far: every frame counts, pongs too, which Jetty hands to
+     * no listener Javalin registers. Only Jetty's connection counts them, reached through its core session, an internal
+     * class of the Jetty that Javalin's version pins (should an upgrade change it, the WARN below says so and DeadTabIT
+     * fails). Null when the session is not Jetty's own.
+     */
+    private static LongSupplier bytesReadOf(Session session) {
+        if (session instanceof WebSocketSession s && s.getCoreSession() instanceof WebSocketCoreSession core) {
+            return () -> {
+                Connection c = core.getConnection();
+                return c == null ? 0 : c.getBytesIn();
+            };
+        }
+        if (toldCannotHear.compareAndSet(false, true)) {
+            log.atWarn().log("Cannot tell whether web chat tabs answer pings (" + session.getClass().getName()
+                    + " is not Jetty's session): a tab whose machine is gone is held until TCP gives up on it");
+        }
+        return null;
     }
 
     /** Whether the tab may publish one more message now (its token bucket); any thread. */
@@ -103,7 +150,7 @@ final class ChatTab {
 
     /** Queues a frame for the tab; never blocks, from any thread. False when the tab is gone or has just been dropped. */
     boolean offer(String frame) {
-        return offer(frame, utf8Length(frame));
+        return offer(frame, utf8Length(frame), false);
     }
 
     /**
@@ -113,15 +160,18 @@ final class ChatTab {
      */
     boolean offerAnswer(String entryId, String frame) {
         synchronized (this) {
+            if (gone) {
+                return false;
+            }
             if (lastAnswerId != null && io.stargazer.bus.StreamEntry.compareIds(entryId, lastAnswerId) <= 0) {
                 return false;
             }
             lastAnswerId = entryId;
         }
-        return offer(frame);
+        return offer(frame, utf8Length(frame), true);
     }
 
-    private boolean offer(String frame, int bytes) {
+    private boolean offer(String frame, int bytes, boolean answer) {
         boolean start = false;
         boolean overflow = false;
         synchronized (this) {
@@ -135,6 +185,7 @@ final class ChatTab {
             } else {
                 queue.add(frame);
                 queuedBytes += bytes;
+                answersQueued += answer ? 1 : 0;
                 start = !drainScheduled && writesPending == 0;
                 drainScheduled |= start;
             }
@@ -161,18 +212,37 @@ final class ChatTab {
         }
     }
 
+    /** How many answers went with the tab unsent (queued when it closed or was dropped), counted once. */
+    synchronized int takeLostAnswers() {
+        int n = answersLost;
+        answersLost = 0;
+        return n;
+    }
+
     private void forget() {
         gone = true;
+        answersLost += answersQueued;
+        answersQueued = 0;
         queue.clear();
         queuedBytes = 0;
         writingBytes = 0;
     }
 
-    /** Keeps a quiet tab's connection alive; skipped while anything waits or is being written. Send thread. */
-    void ping() {
+    /**
+     * Keeps a quiet tab's connection alive, and asks it for a sign of life ({@link #PONG_TIMEOUT}); skipped while
+     * anything waits or is being written (what is on its way is watched by {@link #STALL_TIMEOUT}). Send thread.
+     */
+    void ping(long nowNanos) {
+        long read = bytesRead == null ? 0 : bytesRead.getAsLong();
         synchronized (this) {
             if (gone || writesPending > 0 || !queue.isEmpty()) {
                 return;
+            }
+            // A ping still unanswered keeps its time: the deadline runs from the first one nothing came back for.
+            if (bytesRead != null && (!awaitingPong || read != readAtPing)) {
+                awaitingPong = true;
+                pingSentNanos = nowNanos;
+                readAtPing = read;
             }
         }
         try {
@@ -182,15 +252,30 @@ final class ChatTab {
         }
     }
 
-    /** Send thread: drops the tab if the batch on its way has not moved for {@link #STALL_TIMEOUT}. */
+    /**
+     * Send thread: drops the tab if the batch on its way has not moved for {@link #STALL_TIMEOUT}, or if nothing has
+     * come from it within {@link #PONG_TIMEOUT} of a ping.
+     */
     void dropIfStalled(long nowNanos) {
+        long read = bytesRead == null ? 0 : bytesRead.getAsLong();
+        String reason;
         synchronized (this) {
-            if (gone || writesPending == 0 || nowNanos - lastProgressNanos < STALL_TIMEOUT.toNanos()) {
+            if (gone) {
+                return;
+            }
+            if (awaitingPong && read != readAtPing) {
+                awaitingPong = false;
+            }
+            if (writesPending > 0 && nowNanos - lastProgressNanos >= STALL_TIMEOUT.toNanos()) {
+                reason = STALLED_REASON;
+            } else if (awaitingPong && nowNanos - pingSentNanos >= PONG_TIMEOUT.toNanos()) {
+                reason = SILENT_REASON;
+            } else {
                 return;
             }
             forget();
         }
-        drop(STALLED_REASON);
+        drop(reason);
     }
 
     /** Send thread: hands everything queued to Jetty as one batch, flushed by its last frame. */
@@ -203,6 +288,7 @@ final class ChatTab {
             }
             batch = new ArrayList<>(queue);
             queue.clear();
+            answersQueued = 0;
             writingBytes = queuedBytes;
             queuedBytes = 0;
             writesPending = batch.size();
@@ -238,11 +324,14 @@ final class ChatTab {
         }
     }
 
-    /** Send thread: closes a tab that does not read with the reason, and cuts it off if the close cannot be delivered. */
+    /**
+     * Send thread: closes a tab that does not read, or from which nothing comes back, with the reason, and cuts it off
+     * if the close cannot be delivered.
+     */
     private void drop(String reason) {
         onDrop.run();
         log.atWarn().addKeyValue("channel_id", channel).addKeyValue("reason", reason)
-                .log("Closed a web chat tab that does not read what it is sent (" + reason + ")");
+                .log("Closed a web chat tab (" + reason + ")");
         try {
             session.close(CLOSE_TOO_SLOW, reason);
             // Jetty counts the close as done once queued (isOpen() turns false), yet a tab that reads nothing never

@@ -45,7 +45,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>An answer reaches its tab once: the subscription may hand an entry over again (its acknowledgement was lost
  * with a connection, and the reader reads its pending entries again), but the gateway reads its stream in order and
- * one channel's answers one at a time, so each tab skips any entry at or below the last one it was sent.
+ * one channel's answers one at a time, so each tab skips any entry at or below the last one it was sent. An answer
+ * that finds its tab gone (closed, dropped, or this gateway's and closed already: the worker copies
+ * {@code gateway_id}) is acknowledged and counted in {@code stargazer.webchat.answers.discarded}, as are the answers
+ * still queued for a tab when it went; the chat page reconnects as a new channel, so nothing could receive them.
  *
  * <p>Each message a tab sends is published with a dedupe key of its own ({@code webchat:<trace id>}) and up to
  * {@link #PUBLISH_ATTEMPTS} attempts, so a publish whose reply was lost is tried again without storing it twice; the
@@ -56,9 +59,10 @@ import org.slf4j.LoggerFactory;
  * <p><b>Threads.</b> Jetty's threads call {@link #opened}, {@link #received} and {@link #closed} for the tabs; the
  * outbound subscription's handler threads deliver answers; neither ever writes to a socket. The gateway owns two
  * threads. {@code stargazer-webchat-send} starts every WebSocket write (a tab's queued frames as one batch), runs
- * every publish completion, pings the tabs, checks every {@link #STALL_CHECK_EVERY} for tabs that stopped reading,
- * and cuts dropped tabs off; it only starts non-blocking writes (see {@link ChatTab}), and Jetty's write callbacks
- * only count and hand the next batch back to it. So nothing of the gateway runs on, let alone blocks, a Redis I/O
+ * every publish completion, pings the tabs, checks every {@link #STALL_CHECK_EVERY} for tabs that stopped reading
+ * or from which nothing came back after a ping ({@link ChatTab#PONG_TIMEOUT}), and cuts dropped tabs off; it only
+ * starts non-blocking writes (see {@link ChatTab}), and Jetty's write callbacks only count and hand the next batch
+ * back to it. So nothing of the gateway runs on, let alone blocks, a Redis I/O
  * thread, and a tab that stops reading is dropped without slowing any other. {@code stargazer-gateway-sweep}
  * refreshes the presence key and sweeps dead gateways' groups (it talks to Redis and may wait on it).
  */
@@ -95,6 +99,7 @@ public final class WebChatGateway implements AutoCloseable {
     /** When each message was published, by trace id, until its first answer: the round-trip latency. */
     private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
     private final Runnable tabDropped;
+    private final io.micrometer.core.instrument.Counter answersDiscarded;
     private final WebSettings settings;
     private Subscription subscription;
     /** Sibling groups whose presence key was missing on the last sweep. */
@@ -113,7 +118,9 @@ public final class WebChatGateway implements AutoCloseable {
         this.stream = bus.topology().outboundStream(PLATFORM);
         this.group = groupOf(bus, gatewayId);
         this.tabDropped = metrics.counter("stargazer.webchat.tabs.dropped",
-                "Web chat tabs closed because they did not read what they were sent")::increment;
+                "Web chat tabs closed because they did not read what they were sent or nothing came back after a ping")::increment;
+        this.answersDiscarded = metrics.counter("stargazer.webchat.answers.discarded",
+                "Answers for web chat tabs of this gateway that had closed or were dropped");
     }
 
     private static ScheduledExecutorService thread(String name) {
@@ -150,8 +157,10 @@ public final class WebChatGateway implements AutoCloseable {
         g.sweeper.scheduleWithFixedDelay(g::refreshAlive, ALIVE_REFRESH.toMillis(), ALIVE_REFRESH.toMillis(), TimeUnit.MILLISECONDS);
         g.sweeper.scheduleWithFixedDelay(g::removeDeadGatewayGroups, SWEEP_EVERY.toMillis(), SWEEP_EVERY.toMillis(),
                 TimeUnit.MILLISECONDS);
-        g.sendThread.scheduleWithFixedDelay(() -> g.tabs.values().forEach(ChatTab::ping), PING_EVERY.toMillis(),
-                PING_EVERY.toMillis(), TimeUnit.MILLISECONDS);
+        g.sendThread.scheduleWithFixedDelay(() -> {
+            long now = System.nanoTime();
+            g.tabs.values().forEach(t -> t.ping(now));
+        }, PING_EVERY.toMillis(), PING_EVERY.toMillis(), TimeUnit.MILLISECONDS);
         g.sendThread.scheduleWithFixedDelay(() -> {
             long now = System.nanoTime();
             g.tabs.values().forEach(t -> t.dropIfStalled(now));
@@ -190,6 +199,7 @@ public final class WebChatGateway implements AutoCloseable {
         if (tab != null) {
             tab.closed();
             tabs.remove(tab.channel, tab);
+            discarded(tab.channel, tab.takeLostAnswers());
             log.atDebug().addKeyValue("channel_id", tab.channel).log("Tab closed");
         }
     }
@@ -270,7 +280,10 @@ public final class WebChatGateway implements AutoCloseable {
         String channel = out.channelId();
         ChatTab tab = channel == null ? null : tabs.get(channel);
         if (tab == null) {
-            return; // another gateway's tab, or a tab that has closed
+            if (gatewayId.equals(out.get(GATEWAY_ID))) {
+                discarded(channel, 1); // one of this gateway's tabs, closed (else another gateway's tab)
+            }
+            return;
         }
         Map<String, Object> frame = new LinkedHashMap<>();
         frame.put("kind", "message");
@@ -278,11 +291,22 @@ public final class WebChatGateway implements AutoCloseable {
         frame.put("content", out.get(Envelope.CONTENT));
         frame.put("trace_id", out.traceId());
         if (!tab.offerAnswer(entryId, NodeJson.write(frame))) {
-            return; // sent already (an entry read again), or the tab is gone
+            if (tab.gone()) {
+                discarded(channel, 1);
+            }
+            return; // else sent already (an entry read again)
         }
         Long start = out.traceId() == null ? null : sentAt.remove(out.traceId());
         if (start != null) {
             metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
+        }
+    }
+
+    private void discarded(String channel, int answers) {
+        if (answers > 0) {
+            answersDiscarded.increment(answers);
+            log.atDebug().addKeyValue("channel_id", channel).addKeyValue("answers", answers)
+                    .log("Discarded answers for a tab that has gone");
         }
     }
 
