@@ -35,9 +35,10 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/chat");
-    socket.onopen = function () { retry = 500; setStatus("connected", true); };
-    socket.onclose = function () {
-      setStatus("disconnected, retrying…", false);
+    socket.onopen = function () { setStatus("connected", true); };
+    socket.onclose = function (event) {
+      // A gateway that holds all the tabs it may closes at once with a reason (1013): say it, and back off.
+      setStatus((event.reason ? "disconnected (" + event.reason + ")" : "disconnected") + ", retrying…", false);
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 10000);
     };
@@ -45,6 +46,7 @@
       let frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       if (frame.kind === "hello") {
+        retry = 500; // taken as a tab: only then is the backoff over
         channel.textContent = "channel " + frame.channel_id + " · gateway " + frame.gateway_id;
       } else if (frame.kind === "message") {
         if (frame.type === "typing") return;

@@ -25,6 +25,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,6 +50,9 @@ import org.slf4j.LoggerFactory;
  * that finds its tab gone (closed, dropped, or this gateway's and closed already: the worker copies
  * {@code gateway_id}) is acknowledged and counted in {@code stargazer.webchat.answers.discarded}, as are the answers
  * still queued for a tab when it went; the chat page reconnects as a new channel, so nothing could receive them.
+ *
+ * <p>A gateway holds at most {@link WebSettings#maxTabs()} tabs, so what its tabs hold stays bounded; one more is
+ * closed at once with {@link #CLOSE_FULL} and {@link #fullReason}.
  *
  * <p>Each message a tab sends is published with a dedupe key of its own ({@code webchat:<trace id>}) and up to
  * {@link #PUBLISH_ATTEMPTS} attempts, so a publish whose reply was lost is tried again without storing it twice; the
@@ -85,6 +89,10 @@ public final class WebChatGateway implements AutoCloseable {
     static final int PUBLISH_ATTEMPTS = 3;
     /** At most one WARN this often about messages refused over their tab's rate. */
     static final Duration REFUSED_WARN_EVERY = Duration.ofSeconds(10);
+    /** WebSocket status "try again later": the gateway holds as many tabs as it may. */
+    static final int CLOSE_FULL = 1013;
+    /** At most one WARN this often about tabs refused over the cap. */
+    static final Duration FULL_WARN_EVERY = Duration.ofSeconds(10);
     /** At most one WARN this often about failed publishes, as for the bus's handler failures. */
     static final Duration PUBLISH_FAILED_WARN_EVERY = Duration.ofSeconds(1);
 
@@ -100,6 +108,9 @@ public final class WebChatGateway implements AutoCloseable {
     private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
     private final Runnable tabDropped;
     private final io.micrometer.core.instrument.Counter answersDiscarded;
+    /** Tabs held (opened and not yet closed), against {@link WebSettings#maxTabs()}. */
+    private final AtomicInteger held = new AtomicInteger();
+    private final LogLimit fullWarnings = new LogLimit(FULL_WARN_EVERY);
     private final WebSettings settings;
     private Subscription subscription;
     /** Sibling groups whose presence key was missing on the last sweep. */
@@ -185,6 +196,16 @@ public final class WebChatGateway implements AutoCloseable {
     // ---- tabs (called on Jetty threads; they only queue frames) --------------------------------------------
 
     void opened(WsContext ws) {
+        if (held.incrementAndGet() > settings.maxTabs()) {
+            held.decrementAndGet();
+            ws.closeSession(CLOSE_FULL, fullReason());
+            long more = fullWarnings.take();
+            if (more >= 0) {
+                log.atWarn().addKeyValue("max_tabs", settings.maxTabs())
+                        .log("Refused a web chat tab: " + fullReason() + LogLimit.more(more, "tabs refused"));
+            }
+            return;
+        }
         String channel = "wc-" + UUID.randomUUID().toString().replace("-", "");
         ChatTab tab = new ChatTab(channel, ws.session, sendThread, tabDropped,
                 new RateLimit(settings.messagesPerSecond(), settings.burst(), System.nanoTime()));
@@ -197,6 +218,7 @@ public final class WebChatGateway implements AutoCloseable {
     void closed(WsContext ws) {
         ChatTab tab = tabBySession.remove(ws.sessionId());
         if (tab != null) {
+            held.decrementAndGet();
             tab.closed();
             tabs.remove(tab.channel, tab);
             discarded(tab.channel, tab.takeLostAnswers());
@@ -300,6 +322,11 @@ public final class WebChatGateway implements AutoCloseable {
         if (start != null) {
             metrics.roundTrip(PLATFORM, Duration.ofNanos(System.nanoTime() - start));
         }
+    }
+
+    /** What a tab beyond {@link WebSettings#maxTabs()} is told as it is closed. */
+    private String fullReason() {
+        return "too many tabs on this gateway: at most " + settings.maxTabs() + " (" + WebSettings.ENV_MAX_TABS + ")";
     }
 
     private void discarded(String channel, int answers) {

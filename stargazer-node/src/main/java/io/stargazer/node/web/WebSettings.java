@@ -1,5 +1,5 @@
 // The settings of the node's HTTP server and web chat that come from the environment (docs/node.md, Settings): which
-// host names it answers to, and how fast one tab may publish.
+// host names it answers to, how fast one tab may publish, and how many tabs one gateway holds.
 package io.stargazer.node.web;
 
 import io.stargazer.bus.ConfigException;
@@ -13,14 +13,19 @@ import java.util.Map;
  *                          {@code localhost} and IP addresses; {@code *} answers every name
  * @param messagesPerSecond how many messages a second one tab may publish, on average
  * @param burst             how many it may publish at once (the token bucket's size)
+ * @param maxTabs           how many tabs one gateway holds at once; one more is refused (each holds up to
+ *                          {@link ChatTab#MAX_BUFFERED_BYTES} waiting to be written, so this bounds what they all hold)
  */
-public record WebSettings(List<String> allowedHosts, double messagesPerSecond, int burst) {
+public record WebSettings(List<String> allowedHosts, double messagesPerSecond, int burst, int maxTabs) {
     public static final String ENV_ALLOWED_HOSTS = "SG_HTTP_ALLOWED_HOSTS";
     public static final String ENV_RATE = "SG_WEBCHAT_RATE";
     public static final String ENV_BURST = "SG_WEBCHAT_BURST";
+    public static final String ENV_MAX_TABS = "SG_WEBCHAT_MAX_TABS";
     public static final double DEFAULT_RATE = 20;
     public static final int DEFAULT_BURST = 40;
-    public static final WebSettings DEFAULTS = new WebSettings(List.of(), DEFAULT_RATE, DEFAULT_BURST);
+    /** With {@link ChatTab#MAX_BUFFERED_BYTES} each, at most 2 GiB waiting for tabs that all stop reading at once. */
+    public static final int DEFAULT_MAX_TABS = 1000;
+    public static final WebSettings DEFAULTS = new WebSettings(List.of(), DEFAULT_RATE, DEFAULT_BURST, DEFAULT_MAX_TABS);
 
     public WebSettings {
         allowedHosts = List.copyOf(allowedHosts);
@@ -28,7 +33,8 @@ public record WebSettings(List<String> allowedHosts, double messagesPerSecond, i
 
     /** Reads the variables (a blank one counts as unset); a bad value is a {@link ConfigException} naming it. */
     public static WebSettings fromEnvironment(Map<String, String> env) {
-        return new WebSettings(hosts(value(env, ENV_ALLOWED_HOSTS)), rate(value(env, ENV_RATE)), burst(value(env, ENV_BURST)));
+        return new WebSettings(hosts(value(env, ENV_ALLOWED_HOSTS)), rate(value(env, ENV_RATE)),
+                count(ENV_BURST, value(env, ENV_BURST), DEFAULT_BURST, "messages"), count(ENV_MAX_TABS, value(env, ENV_MAX_TABS), DEFAULT_MAX_TABS, "tabs"));
     }
 
     private static String value(Map<String, String> env, String name) {
@@ -68,14 +74,15 @@ public record WebSettings(List<String> allowedHosts, double messagesPerSecond, i
         throw new ConfigException(ENV_RATE, "'" + v + "' is not a number of messages a second above 0 (at most 1000000)");
     }
 
-    private static int burst(String v) {
-        if (v == null) return DEFAULT_BURST;
+    /** A whole number from 1 to 1000000 of {@code what} in variable {@code name}, or {@code otherwise} when unset. */
+    private static int count(String name, String v, int otherwise, String what) {
+        if (v == null) return otherwise;
         try {
-            int b = Integer.parseInt(v);
-            if (b >= 1 && b <= 1_000_000) return b;
+            int n = Integer.parseInt(v);
+            if (n >= 1 && n <= 1_000_000) return n;
         } catch (NumberFormatException e) {
             // said below
         }
-        throw new ConfigException(ENV_BURST, "'" + v + "' is not a whole number of messages from 1 to 1000000");
+        throw new ConfigException(name, "'" + v + "' is not a whole number of " + what + " from 1 to 1000000");
     }
 }

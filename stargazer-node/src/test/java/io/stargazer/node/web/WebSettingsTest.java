@@ -15,10 +15,12 @@ class WebSettingsTest {
     void defaultsAndAcceptedValues() {
         assertThat(WebSettings.fromEnvironment(Map.of())).isEqualTo(WebSettings.DEFAULTS);
         WebSettings s = WebSettings.fromEnvironment(Map.of("SG_HTTP_ALLOWED_HOSTS", " Chat.Example.com., ,ops.example.com,[::1],*",
-                "SG_WEBCHAT_RATE", "0.5", "SG_WEBCHAT_BURST", " 3 "));
+                "SG_WEBCHAT_RATE", "0.5", "SG_WEBCHAT_BURST", " 3 ", "SG_WEBCHAT_MAX_TABS", "1"));
         assertThat(s.allowedHosts()).containsExactly("chat.example.com", "ops.example.com", "[::1]", "*");
         assertThat(s.messagesPerSecond()).isEqualTo(0.5);
         assertThat(s.burst()).isEqualTo(3);
+        assertThat(s.maxTabs()).isEqualTo(1);
+        assertThat(WebSettings.DEFAULTS.maxTabs()).isEqualTo(WebSettings.DEFAULT_MAX_TABS);
     }
 
     @Test
@@ -26,7 +28,8 @@ class WebSettingsTest {
         for (Map<String, String> env : List.of(Map.of("SG_HTTP_ALLOWED_HOSTS", "chat.example.com:8080"),
                 Map.of("SG_HTTP_ALLOWED_HOSTS", "http://chat.example.com"), Map.of("SG_WEBCHAT_RATE", "0"),
                 Map.of("SG_WEBCHAT_RATE", "NaN"), Map.of("SG_WEBCHAT_RATE", "fast"), Map.of("SG_WEBCHAT_BURST", "0"),
-                Map.of("SG_WEBCHAT_BURST", "1.5"))) {
+                Map.of("SG_WEBCHAT_BURST", "1.5"), Map.of("SG_WEBCHAT_MAX_TABS", "0"), Map.of("SG_WEBCHAT_MAX_TABS", "-5"),
+                Map.of("SG_WEBCHAT_MAX_TABS", "lots"), Map.of("SG_WEBCHAT_MAX_TABS", "1000001"))) {
             String variable = env.keySet().iterator().next();
             assertThatThrownBy(() -> WebSettings.fromEnvironment(env)).as(env.toString()).isInstanceOf(ConfigException.class)
                     .hasMessageStartingWith(variable + ": '" + env.get(variable) + "'");
