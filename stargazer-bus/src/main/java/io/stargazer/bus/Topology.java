@@ -25,8 +25,10 @@ import java.util.zip.CRC32;
  *
  * <p>Every name has a default ({@code DEFAULT_*}, the original module's) and a variable ({@code ENV_*}); a name may be
  * anything without white space or control characters ({@link #checkName}); {@code inboundPartitions} is 1 to
- * {@value #MAX_INBOUND_PARTITIONS}, and a partitioned inbound name may not hold a hash tag. The README's Settings
- * table lists them.
+ * {@value #MAX_INBOUND_PARTITIONS}, and a partitioned inbound name may not hold a hash tag. Two settings may not name
+ * one stream: the inbound stream(s), the tools stream and their dead-letter streams are each a name of their own, none
+ * under the outbound or the tools reply prefix, and neither prefix under the other ({@link Builder#build()}). The
+ * README's Settings table lists them.
  */
 public final class Topology {
 
@@ -544,7 +546,8 @@ public final class Topology {
         /**
          * The topology; refuses a hash tag in the inbound name when it is partitioned, an outbox prefix that begins the
          * name of a shared stream (inbound, outbound prefix, tools, tools reply prefix: equal, or it and ':' start it), and
-         * one that the outbound or the tools reply prefix and ':' begin (every outbox would be a stream of that prefix).
+         * one that the outbound or the tools reply prefix and ':' begin (every outbox would be a stream of that prefix),
+         * and two settings that name one stream (refuseSharedStreams).
          */
         public Topology build() {
             if (inboundPartitions > 1 && (inboundStream.indexOf('{') >= 0 || inboundStream.indexOf('}') >= 0)) {
@@ -578,8 +581,73 @@ public final class Topology {
                             + "also be a name of " + n[1] + ":<name>; choose a prefix that does not start with '" + n[1] + ":'");
                 }
             }
-            return new Topology(this);
+            refusePrefixUnderPrefix(ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix, ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix);
+            refusePrefixUnderPrefix(ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix, ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix);
+            Topology t = new Topology(this);
+            t.refuseSharedStreams();
+            return t;
         }
+
+        /**
+         * Platform P's outbound stream and worker P's reply stream are both {@code PREFIX:P}: with one prefix under (or
+         * equal to) the other, a worker's tool replies would be a platform's answers, or the reverse.
+         */
+        private static void refusePrefixUnderPrefix(String variable, String prefix, String otherVariable, String other) {
+            if (prefix.equals(other) || prefix.startsWith(other + ":")) {
+                throw new ConfigException(variable, "'" + prefix + "' " + (prefix.equals(other) ? "is also" : "lies under") + " "
+                        + otherVariable + " '" + other + "': the streams " + prefix + ":<name> would be also "
+                        + other + ":<name>; give the two prefixes names neither begins the other with");
+            }
+        }
+    }
+
+    /**
+     * Refuses two settings that name one stream, naming both variables and the stream: the inbound stream(s) of either
+     * count, the tools stream and the dead-letter streams of each are read by different groups (workers, the tools
+     * service, an operator's replay), and one under the outbound or the tools reply prefix is a platform's outbound or a
+     * worker's reply stream. Two roles would read each other's entries, with nothing said.
+     */
+    private void refuseSharedStreams() {
+        Map<String, String> named = new java.util.HashMap<>();
+        List<String[]> streams = new ArrayList<>();
+        addInbound(streams, inboundStreams());
+        addInbound(streams, alsoInboundStreams());
+        streams.add(new String[] {ENV_TOOLS_STREAM, toolsStream});
+        int fixed = streams.size();
+        for (int i = 0; i < fixed; i++) {
+            String[] s = streams.get(i);
+            streams.add(new String[] {s[0] + " + " + ENV_DEAD_LETTER_SUFFIX + " '" + deadLetterSuffix + "' (its dead letters)", deadLetterStream(s[1])});
+        }
+        for (String[] s : streams) {
+            String before = named.putIfAbsent(s[1], s[0]);
+            if (before != null) {
+                throw new ConfigException(settingOf(s[0]), "'" + Settings.printable(s[1]) + "' is named by both " + before + " and " + s[0]
+                        + ": one stream would carry the entries of both; give them different names");
+            }
+            String[][] prefixes = {{ENV_OUTBOUND_STREAM_PREFIX, outboundStreamPrefix, "a platform's outbound stream"},
+                    {ENV_TOOLS_REPLY_STREAM_PREFIX, toolsReplyStreamPrefix, "a worker's tool reply stream"}};
+            for (String[] p : prefixes) {
+                if (s[1].equals(p[1]) || s[1].startsWith(p[1] + ":")) {
+                    throw new ConfigException(settingOf(s[0]), "'" + Settings.printable(s[1]) + "' (" + s[0] + ") lies under " + p[0]
+                            + " '" + p[1] + "': it would be " + p[2] + " (" + p[1] + ":<name>) or sit among them; choose a name that does not "
+                            + "start with '" + p[1] + ":'");
+                }
+            }
+        }
+    }
+
+    /** Each of {@code inbound} with the variable that names it, and its partition when it is one. */
+    private static void addInbound(List<String[]> streams, List<String> inbound) {
+        for (int i = 0; i < inbound.size(); i++) {
+            streams.add(new String[] {inbound.size() == 1 ? ENV_INBOUND_STREAM
+                    : ENV_INBOUND_STREAM + " (partition " + i + " of " + inbound.size() + ")", inbound.get(i)});
+        }
+    }
+
+    /** The variable a label of {@link #refuseSharedStreams} starts with: the one the refusal names as its setting. */
+    private static String settingOf(String label) {
+        int end = label.indexOf(' ');
+        return end < 0 ? label : label.substring(0, end);
     }
 
     @Override

@@ -446,6 +446,45 @@ class TopologyTest {
         assertThat(t.mayRelay(t.toolsOutbox(), t.gatewayOutbox("webchat"), List.of("webchat"))).isFalse();
     }
 
+    /**
+     * Two variables that name one stream mix two roles' traffic with no error: SG_TOOLS_STREAM set to the inbound stream
+     * gave tool requests to the workers and chat messages to the tools service; SG_TOOLS_STREAM equal to the inbound
+     * stream's dead letters (inbound + SG_DEAD_LETTER_SUFFIX) put every dead letter before the tools service, and an
+     * inbound stream under SG_OUTBOUND_STREAM_PREFIX is a platform's outbound stream, read by its gateways. Each is
+     * refused at start, naming both variables and the value (found by the configuration review).
+     */
+    @Test
+    void twoVariablesNamingOneStreamAreRefusedNamingBothAndTheValue() {
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_INBOUND_STREAM", "s", "SG_TOOLS_STREAM", "s")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_TOOLS_STREAM").hasMessageContaining("SG_INBOUND_STREAM")
+                .hasMessageContaining("'s'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_TOOLS_STREAM", "sg:stream:inbound:dead")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_TOOLS_STREAM").hasMessageContaining("SG_INBOUND_STREAM")
+                .hasMessageContaining("SG_DEAD_LETTER_SUFFIX").hasMessageContaining("'sg:stream:inbound:dead'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_INBOUND_STREAM", "sg:stream:tools-dead", "SG_DEAD_LETTER_SUFFIX", "-dead")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_STREAM").hasMessageContaining("SG_TOOLS_STREAM")
+                .hasMessageContaining("'sg:stream:tools-dead'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_INBOUND_STREAM", "sg:stream:outbound:webchat")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_STREAM").hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX")
+                .hasMessageContaining("'sg:stream:outbound:webchat'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_OUTBOUND_STREAM_PREFIX", "sg:stream:inbound")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_STREAM").hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_TOOLS_STREAM", "sg:tools:reply:w1")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_TOOLS_STREAM").hasMessageContaining("SG_TOOLS_REPLY_STREAM_PREFIX")
+                .hasMessageContaining("'sg:tools:reply:w1'");
+        assertThatThrownBy(() -> Topology.fromEnvironment(Map.of("SG_OUTBOUND_STREAM_PREFIX", "p", "SG_TOOLS_REPLY_STREAM_PREFIX", "p")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_OUTBOUND_STREAM_PREFIX").hasMessageContaining("SG_TOOLS_REPLY_STREAM_PREFIX")
+                .hasMessageContaining("'p'");
+        // A partition of the inbound stream, of this count or of the other one, is a stream too.
+        String partition = Topology.partitionNames("in", 3).get(1);
+        assertThatThrownBy(() -> Topology.builder().inboundStream("in").inboundPartitions(2).alsoInboundPartitions(3).toolsStream(partition).build())
+                .isInstanceOf(ConfigException.class).hasMessageContaining("SG_TOOLS_STREAM").hasMessageContaining(partition);
+        // Names that merely share characters are fine.
+        assertThat(Topology.fromEnvironment(Map.of("SG_INBOUND_STREAM", "sg:stream:outboundx", "SG_TOOLS_STREAM", "sg:stream:inbound-tools"))
+                .toolsStream()).isEqualTo("sg:stream:inbound-tools");
+        assertThat(named(4).toolsStream()).isEqualTo("ts");
+    }
+
     /** Every name set to a short one of its own. */
     private static Topology named(int partitions) {
         return Topology.builder().inboundStream("in").outboundStreamPrefix("out").workerGroup("wg").gatewayGroupPrefix("gw")
