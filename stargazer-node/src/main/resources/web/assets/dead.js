@@ -118,7 +118,8 @@
     post("/api/dead/" + kind.toLowerCase(), payload).then(function (r) {
       $("result").textContent = kind === "Replay"
         ? "Replayed " + r.replayed + (r.already_replayed ? ", " + r.already_replayed + " already put back by an earlier run" : "")
-          + (r.skipped ? ", " + r.skipped + " without a source stream (left)" : "") + "."
+          + (r.skipped > r.foreign_source ? ", " + (r.skipped - r.foreign_source) + " without a source stream (left)" : "")
+          + (r.foreign_source ? ", " + r.foreign_source + " whose source stream is not that of its dead-letter stream (left)" : "") + "."
         : "Purged " + r.purged + ".";
       $("entry").hidden = true;
       return load(false);

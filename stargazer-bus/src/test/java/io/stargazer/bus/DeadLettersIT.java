@@ -194,7 +194,7 @@ class DeadLettersIT {
                     "trace_id", "t", "error", "x", "source_stream", discord, "source_id", "1-0", "group", "g", "deliveries", "1",
                     "dead_at_ms", "1");
             ReplayResult r = bus.deadLetters().replay(DeadLetterFilter.builder().streams(List.of(webchatDead)).build(), ReplayOptions.DEFAULTS);
-            assertThat(r).isEqualTo(new ReplayResult(1, 0, 0, 1, false));
+            assertThat(r).isEqualTo(new ReplayResult(1, 0, 0, 1, 1, false));
             assertThat(raw.xlen(discord)).isZero();
             assertThat(raw.xrange(webchatDead)).extracting(m -> m.getId()).containsExactly(forged); // kept for a person to look at
         }

@@ -203,14 +203,23 @@ final class DeadCommands {
                 DeadLetterView.Named named = sel.all ? null : DeadLetterView.lookUp(bus, f, sel.ids, "ids");
                 ReplayResult r = (named == null ? Optional.of(f) : named.selected()).map(s -> bus.deadLetters().replay(s, o.build()))
                         .orElse(new ReplayResult(0, 0, 0, 0, dryRun));
-                main.out.println(r.dryRun() ? String.format(Locale.ROOT, "would replay %d (%d without a source stream)", r.matched() - r.skipped(), r.skipped())
-                        : String.format(Locale.ROOT, "replayed %d, already replayed %d, skipped %d (no source stream)", r.replayed(),
-                                r.alreadyReplayed(), r.skipped()));
+                main.out.println(r.dryRun() ? String.format(Locale.ROOT, "would replay %d (%s)", r.matched() - r.skipped(), whySkipped(r))
+                        : String.format(Locale.ROOT, "replayed %d, already replayed %d, skipped %d (%s)", r.replayed(),
+                                r.alreadyReplayed(), r.skipped(), r.foreignSource() == 0 ? "no source stream" : whySkipped(r)));
                 main.out.flush();
                 if (named != null) requireFound(sel.ids, named.missing());
             }
             return 0;
         }
+    }
+
+    /**
+     * Why dead letters were left: without a source stream (another tool's), or naming one that is not their dead-letter
+     * stream's, which the library refuses; told apart, as the operator does something different about each.
+     */
+    static String whySkipped(ReplayResult r) {
+        return r.withoutSource() + " without a source stream" + (r.foreignSource() == 0 ? ""
+                : ", " + r.foreignSource() + " whose source stream is not that of its dead-letter stream");
     }
 
     @Command(name = "purge", mixinStandardHelpOptions = true, description = "Deletes dead letters: by id, --all, or --older-than.")

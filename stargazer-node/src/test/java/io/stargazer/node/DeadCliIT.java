@@ -362,6 +362,36 @@ class DeadCliIT {
         }
     }
 
+    /**
+     * What replay leaves in place is counted by why: a dead letter without source_stream (another tool's) and one whose
+     * source_stream is not the stream of its dead-letter stream (refused, as it could reach a stream of another role).
+     * Before, both were counted as "no source stream": an operator looking for dead letters without the field found
+     * every one with it, and was not told that some name a foreign stream.
+     */
+    @Test
+    void replaySaysApartThoseWithoutASourceStreamAndThoseNamingAnotherStream() {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        String inbound = t.inboundStream();
+        String dead = t.deadLetterStream(inbound);
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            seed(raw, dead, t.outboundStream("webchat"), null, "c-1", "forged", "x");
+            raw.xadd(dead, "payload", WireFormat.encode(Envelope.of("channel_id", "c-2", "content", "no source")), "error", "y");
+            seed(raw, dead, inbound, null, "c-3", "fine", "z");
+
+            Result dry = MainCliTest.run(env, "dead", "replay", "--all", "--stream", "inbound", "--dry-run");
+            assertThat(dry.code()).as(dry.err()).isZero();
+            assertThat(dry.out().strip()).isEqualTo("would replay 1 (1 without a source stream, 1 whose source stream is not "
+                    + "that of its dead-letter stream)");
+            Result r = MainCliTest.run(env, "dead", "replay", "--all", "--stream", "inbound");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out().strip()).isEqualTo("replayed 1, already replayed 0, skipped 2 (1 without a source stream, 1 whose "
+                    + "source stream is not that of its dead-letter stream)");
+            assertThat(raw.xlen(dead)).isEqualTo(2);
+            assertThat(raw.xlen(t.outboundStream("webchat"))).isZero();
+        }
+    }
+
     @Test
     void anIdGivenTwiceIsReplayedAndCountedOnce() {
         Topology t = TestRedis.topology();

@@ -174,8 +174,9 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         scan(filter, r::add);
         r.flush();
         log.atInfo().addKeyValue("matched", r.matched).addKeyValue("replayed", r.replayed).addKeyValue("already_replayed", r.already)
-                .addKeyValue("skipped", r.skipped).addKeyValue("dry_run", options.dryRun()).log("Replayed dead letters");
-        return new ReplayResult(r.matched, r.replayed, r.already, r.skipped, options.dryRun());
+                .addKeyValue("skipped", r.skipped).addKeyValue("foreign_source", r.foreign).addKeyValue("dry_run", options.dryRun())
+                .log("Replayed dead letters");
+        return new ReplayResult(r.matched, r.replayed, r.already, r.skipped, r.foreign, options.dryRun());
     }
 
     @Override
@@ -228,6 +229,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
         long replayed;
         long already;
         long skipped;
+        long foreign;
 
         Replay(ReplayOptions options) {
             this.options = options;
@@ -256,6 +258,7 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
                 if (f.sourceStream == null || (batchStream.endsWith(bus.topology().deadLetterSuffix())
                         && !batchStream.equals(bus.topology().deadLetterStream(f.sourceStream)))) {
                     if (f.sourceStream != null) {
+                        foreign++;
                         log.atWarn().addKeyValue("stream", batchStream).addKeyValue("id", e.id()).addKeyValue("source_stream", f.sourceStream)
                                 .log("Dead letter not replayed: its source_stream is not the stream of this dead-letter stream");
                     }

@@ -67,6 +67,7 @@ final class DeadLetterApi {
         m.put("replayed", r.replayed());
         m.put("already_replayed", r.alreadyReplayed());
         m.put("skipped", r.skipped());
+        m.put("foreign_source", r.foreignSource());
         return m;
     }
 
