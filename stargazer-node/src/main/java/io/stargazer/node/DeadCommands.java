@@ -275,14 +275,21 @@ final class DeadCommands {
             return List.of();
         }
 
+        /** Before anything is acted on: refuses what would leave the command done on some streams only. */
+        void check(EventBus bus, List<String> streams) {
+        }
+
         @Override
         public Integer call() {
             try (EventBus bus = connect()) {
                 List<String> streams = OperatorCommands.resolveStreams(bus, stream);
+                check(bus, streams);
                 for (String s : streams) main.out.println(apply(bus, s) + " " + s + " " + group);
                 if ("inbound".equals(stream)) {
                     for (String s : more(bus, streams)) main.out.println(apply(bus, s) + " " + s + " " + group);
                 }
+            } finally {
+                // What was done before a failure is on stdout, line by line, beside the error on stderr.
                 main.out.flush();
             }
             return 0;
@@ -292,6 +299,32 @@ final class DeadCommands {
     @Command(name = "pause", mixinStandardHelpOptions = true,
             description = "Pauses a consumer group in every process: its consumers take no new entries until resumed (state PAUSED).")
     static final class Pause extends GroupCommand {
+        /**
+         * Every stream of {@code inbound} (this count's partitions) must hold the group before any is paused: a group
+         * missing on some is refused with nothing paused, naming each, as a pause of one stream is. Paused partly, the
+         * group went on consuming the others' partitions while exit code 2 said the command had been refused. The other
+         * count's partitions are skipped where the group is not there ({@link #ofTheOtherCount}). A stream that cannot be
+         * read (NOPERM for a user made for one partition count, Redis out of reach) fails the command here too, before
+         * any flag is set: consumers() takes that for "unknown", and the pause would fail only on reaching it.
+         */
+        @Override
+        void check(EventBus bus, List<String> streams) {
+            List<String> missing = new ArrayList<>();
+            for (String s : streams) {
+                try {
+                    bus.describeStream(s);
+                    bus.consumers(s, group);
+                } catch (ConfigException e) {
+                    if (!"group".equals(e.setting())) throw e;
+                    if (!ofTheOtherCount(bus, s)) missing.add(e.reason());
+                }
+            }
+            if (!missing.isEmpty()) {
+                throw new ConfigException("group", String.join("; ", missing) + (streams.size() > 1 ? "; on " + missing.size() + " of "
+                        + streams.size() + " streams of '" + stream + "'" : "") + ": nothing was paused");
+            }
+        }
+
         @Override
         String apply(EventBus bus, String s) {
             try {

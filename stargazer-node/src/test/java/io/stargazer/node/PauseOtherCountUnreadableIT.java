@@ -1,7 +1,8 @@
 // Promise (operator tools): `stargazer pause inbound GROUP` during a partition-count change (SG_INBOUND_PARTITIONS_ALSO)
 // skips only the other count's partitions where the group is not there. One it cannot act on (NOPERM for an operator user
 // made for one count; a timeout alike) fails the command; before, an unreadable XINFO GROUPS was taken for "no group":
-// "no group, skipped" and exit code 0, and those partitions went on consuming.
+// "no group, skipped" and exit code 0, and those partitions went on consuming. Such a failure comes before any partition
+// is paused: before, this count's partitions were paused first, and the exit code said the command had failed.
 package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -46,7 +47,10 @@ class PauseOtherCountUnreadableIT {
             try (EventBus bus = TestRedis.bus(BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("pause-check").build())) {
                 long pausedOther = other.stream().filter(s -> bus.paused(s, t.workerGroup())).count();
                 assertThat(pausedOther).as("the other count's partitions, which have the group, are not paused").isZero();
+                // All or nothing: the command fails before pausing this count's partitions either.
+                assertThat(own.stream().filter(s -> bus.paused(s, t.workerGroup())).toList()).as("this count's partitions left paused").isEmpty();
             }
+            assertThat(pause.out()).doesNotContain("paused");
             // Not paused there, and it could not tell: the command must not pass this off as "no group" with exit code 0.
             assertThat(pause.code()).as("exit code; out=" + pause.out() + " err=" + pause.err()).isNotZero();
         } finally {
