@@ -74,6 +74,8 @@ final class OperatorCommands {
             throw new ConfigException(RedisUrl.ENV_REDIS_URL, "not set; give --redis-url or set REDIS_URL to the server the node printed");
         }
         RedisUrl parsed = RedisUrl.parse(url != null ? urlOption : EnvironmentDefaults.source(spec, "--redis-url"), text).withEnvironment(main.env);
+        // The flag's own name on a bad value: BusConfig would name SG_NODE_ID, which the operator did not set.
+        if (connection.nodeId != null) Topology.checkName("--node-id", connection.nodeId);
         BusConfig.Builder cfg = BusConfig.fromEnvironment(main.env).toBuilder().role(NodeRole.GATEWAY);
         cfg.nodeId(connection.nodeId != null ? connection.nodeId : "stargazer-cli-" + ProcessHandle.current().pid());
         if (code != io.stargazer.bus.ServerCodeMode.AUTO) cfg.serverCode(code);
@@ -178,11 +180,16 @@ final class OperatorCommands {
             BusConfig cfg = BusConfig.fromEnvironment(main.env);
             List<String> ps = platforms == null ? cfg.platforms() : platforms;
             boolean relayMode = relay || cfg.publishVia() == io.stargazer.bus.PublishVia.RELAY;
-            AclRules.Builder b = AclRules.builder(cfg.topology()).platforms(ps)
-                    .serverVersion(serverVersion).compatibility(compatibility)
+            AclRules.Builder b = AclRules.builder(cfg.topology()).compatibility(compatibility)
                     .publishVia(relayMode ? io.stargazer.bus.PublishVia.RELAY : io.stargazer.bus.PublishVia.DIRECT);
-            if (workerIds != null) b.workerIds(workerIds);
-            if (alsoPartitions != null) alsoPartitions.forEach(b::alsoInboundPartitions);
+            // The library names its settings (SG_PLATFORMS, SG_NODE_ID...); a value typed after a flag is refused naming the flag.
+            if (platforms != null) byFlag(BusConfig.ENV_PLATFORMS, "--platform", () -> b.platforms(ps));
+            else b.platforms(ps);
+            byFlag(AclRules.SERVER_VERSION, "--server-version", () -> b.serverVersion(serverVersion));
+            if (workerIds != null) byFlag(BusConfig.ENV_NODE_ID, "--worker-id", () -> b.workerIds(workerIds));
+            if (alsoPartitions != null) {
+                for (int n : alsoPartitions) byFlag(Topology.ENV_INBOUND_PARTITIONS_ALSO, "--also-partitions", () -> b.alsoInboundPartitions(n));
+            }
             for (String p : ps) b.gateway("sg-gateway-" + p, null, p);
             b.worker("sg-worker", null).tools("sg-tools", null).monitor("sg-monitor", null).operator("sg-operator", null);
             if (relayMode) b.relay("sg-relay", null);
@@ -190,6 +197,16 @@ final class OperatorCommands {
             main.out.print(file ? rules.aclFile() : rules.setUserCommands());
             main.out.flush();
             return 0;
+        }
+    }
+
+    /** Runs {@code step}; its refusal of {@code setting} is named after {@code flag}, which gave the value. */
+    private static <T> T byFlag(String setting, String flag, java.util.function.Supplier<T> step) {
+        try {
+            return step.get();
+        } catch (ConfigException e) {
+            if (!setting.equals(e.setting())) throw e;
+            throw new ConfigException(flag, e.reason());
         }
     }
 
@@ -241,13 +258,18 @@ final class OperatorCommands {
                 throw new ConfigException("JSON", ex.getMessage());
             }
             PublishOptions options = dedupeKey == null ? PublishOptions.NONE
-                    : PublishOptions.builder().dedupeKey(dedupeKey).maxAttempts(5).build();
+                    : byFlag("dedupeKey", "--dedupe-key", () -> PublishOptions.builder().dedupeKey(dedupeKey).maxAttempts(5).build());
             try (EventBus bus = connect()) {
                 String id;
                 if ("inbound".equals(to)) {
                     id = bus.publishInbound(e, options);
                 } else {
-                    List<String> streams = resolveStreams(bus, to);
+                    List<String> streams;
+                    try {
+                        streams = resolveStreams(bus, to);
+                    } catch (ConfigException bad) {
+                        throw new ConfigException("--to", bad.reason()); // a platform or stream name the operator typed after --to
+                    }
                     id = bus.publish(streams.get(0), e, options);
                 }
                 main.out.println(id);

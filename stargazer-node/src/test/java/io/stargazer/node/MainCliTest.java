@@ -227,7 +227,7 @@ class MainCliTest {
         assertThat(tail.out().strip().lines()).hasSize(2);
         Result bad = run(env, "publish", "--dedupe-key", "", "{}");
         assertThat(bad.code()).isEqualTo(2);
-        assertThat(bad.err().strip()).doesNotContain("\n").contains("dedupeKey");
+        assertThat(bad.err().strip()).doesNotContain("\n").contains("--dedupe-key");
     }
 
     /**

@@ -59,6 +59,9 @@ import java.util.Set;
  * built without a password gets none ({@code resetpass}): it cannot log in until an operator sets one.
  */
 public final class AclRules {
+    /** The setting a refused {@link Builder#serverVersion} names. */
+    public static final String SERVER_VERSION = "redis version";
+
     /** What a user is for. */
     public enum Role {
         /** Publishes inbound, consumes its platforms' outbound streams with their gateway groups. */
@@ -234,7 +237,7 @@ public final class AclRules {
          */
         public Builder alsoInboundPartitions(int count) {
             if (count < 1 || count > Topology.MAX_INBOUND_PARTITIONS) {
-                throw new ConfigException(Topology.ENV_INBOUND_PARTITIONS, "'" + count + "' must be between 1 and "
+                throw new ConfigException(Topology.ENV_INBOUND_PARTITIONS_ALSO, "'" + count + "' must be between 1 and "
                         + Topology.MAX_INBOUND_PARTITIONS);
             }
             if (count > 1 && (topology.inboundStream().indexOf('{') >= 0 || topology.inboundStream().indexOf('}') >= 0)) {
@@ -249,7 +252,7 @@ public final class AclRules {
         public Builder serverVersion(String version) {
             ServerVersion v = ServerVersion.parseOrNull(Objects.requireNonNull(version, "version"));
             if (v == null) {
-                throw new ConfigException("redis version", "'" + Settings.printable(version) + "' is not a version like 7.0.15");
+                throw new ConfigException(SERVER_VERSION, "'" + Settings.printable(version) + "' is not a version like 7.0.15");
             }
             major = v.major();
             minor = v.minor();

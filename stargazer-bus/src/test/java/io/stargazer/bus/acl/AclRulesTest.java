@@ -125,7 +125,7 @@ class AclRulesTest {
         assertThat(names(AclRules.builder(t).worker("w", null).build().user("w")))
                 .doesNotContain("~" + t.inboundStream()).noneMatch(k -> k.contains("of-3"));
         assertThatThrownBy(() -> AclRules.builder(t).alsoInboundPartitions(0)).isInstanceOf(ConfigException.class)
-                .hasMessageContaining("SG_INBOUND_PARTITIONS");
+                .hasMessageStartingWith("SG_INBOUND_PARTITIONS_ALSO: '0'");
         assertThatThrownBy(() -> AclRules.builder(Topology.builder().inboundStream("a{b}").build()).alsoInboundPartitions(2))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("SG_INBOUND_STREAM");
     }
