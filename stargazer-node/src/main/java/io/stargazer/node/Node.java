@@ -3,6 +3,7 @@
 package io.stargazer.node;
 
 import io.stargazer.bus.BusConfig;
+import io.stargazer.bus.ConsumerConfig;
 import io.stargazer.bus.EventBus;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.PublishVia;
@@ -113,6 +114,13 @@ public final class Node implements AutoCloseable {
                     + BusConfig.ENV_PUBLISH_VIA + "=relay the relay moves only the outboxes of " + BusConfig.ENV_PLATFORMS
                     + " (add " + WebChatGateway.PLATFORM + " to it, on every process)");
         }
+        // Every other setting is read here too, before anything starts (the handler's class looked at, created only as the
+        // worker starts): a bad one found as its part started left the streams and groups created, and the parts started
+        // before it (a standalone node's tools service) had been reading.
+        ConsumerConfig.builder(fromEnvironment.topology().inboundStream(), fromEnvironment.topology().workerGroup())
+                .consumerName("settings-check").fromEnvironment(s.env()).build(); // what every part's consumers read (SG_MAX_DELIVERIES, ...)
+        ToolServiceConfig toolsConfig = s.parts().tools() ? ToolServiceConfig.fromEnvironment(s.env()) : null;
+        if (s.parts().worker()) Handlers.check(s.handler());
         RedisUrl url = s.redisUrl();
         if (url == null) {
             embedded = RedisServerProcess.builder().port(s.redisPort()).appendOnly(true).dataDir(s.dataDir())
@@ -158,7 +166,7 @@ public final class Node implements AutoCloseable {
 
         if (s.parts().tools()) {
             ToolService tools = ToolService.start(bus, BuiltinTools.register(ToolRegistry.builder()).build(),
-                    ToolServiceConfig.fromEnvironment(s.env()).toBuilder().consumerName(bus.config().nodeId()).build());
+                    toolsConfig.toBuilder().consumerName(bus.config().nodeId()).build());
             toClose.push(tools);
             subscriptions.add(tools.subscription());
             metrics.watch(tools.subscription());
@@ -166,7 +174,7 @@ public final class Node implements AutoCloseable {
                     .addKeyValue("stream", bus.topology().toolsStream()).log("Tools service started");
         }
         if (s.parts().worker()) {
-            WorkerHandler handler = Handlers.create(s.handler(), bus, metrics, s.toolTimeout());
+            WorkerHandler handler = Handlers.create(s.handler(), metrics, s.toolTimeout());
             Worker worker = Worker.start(bus, s.env(), s.handler(), handler, metrics);
             subscriptions.addAll(worker.subscriptions());
             toClose.push(worker);

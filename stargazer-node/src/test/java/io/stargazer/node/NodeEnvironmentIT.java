@@ -64,4 +64,25 @@ class NodeEnvironmentIT {
         assertThatThrownBy(() -> Node.start(settings("node-env-" + part, parts, "echo", env)).close())
                 .isInstanceOf(ConfigException.class).hasMessageStartingWith(ConsumerConfig.ENV_BATCH_SIZE + ": '0'");
     }
+
+    /**
+     * A refused start starts nothing: every setting is read before the bus creates a stream or a part runs. Before, a bad
+     * SG_WORKER_HANDLER or consumer setting was found only when its part started: the streams and groups were created
+     * and, in a standalone node, the tools service had started reading (found by the configuration review).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"handler", "consumer"})
+    void aBadSettingOfAnyPartLeavesNothingInRedis(String which) {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = new HashMap<>(TestEnv.of(t));
+        if (which.equals("consumer")) env.put(ConsumerConfig.ENV_BATCH_SIZE, "0");
+        String handler = which.equals("handler") ? "no.such.Handler" : "echo";
+        assertThatThrownBy(() -> Node.start(settings("node-env-nothing", new Node.Parts(true, true, true), handler, env)).close())
+                .isInstanceOf(ConfigException.class).hasMessageContaining(which.equals("handler") ? "'no.such.Handler'" : "'0'");
+        try (RawRedis raw = new RawRedis(RedisURI.create(TestRedis.url().toString()))) {
+            for (String key : new String[] {t.inboundStream(), t.toolsStream(), t.outboundStream("webchat")}) {
+                assertThat(raw.sync().exists(key.getBytes(StandardCharsets.UTF_8))).as(key).isZero();
+            }
+        }
+    }
 }
