@@ -79,6 +79,27 @@ final class NodeCommands {
         return value;
     }
 
+    /**
+     * A name, an IPv4 address, or an IPv6 address (with a zone; in brackets or not, as the JDK takes either), as a
+     * listener binds it: no scheme, port, path or space.
+     */
+    private static final String IPV6 = "[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9_.-]+)?";
+    private static final java.util.regex.Pattern BIND_HOST = java.util.regex.Pattern.compile(
+            "[A-Za-z0-9_.-]+|" + IPV6 + "|\\[" + IPV6 + "\\]");
+
+    /**
+     * Refuses an address no listener can bind, before anything starts: found by the HTTP server's bind, it failed the
+     * start after every part had started, as "cannot serve HTTP on no such host:8080: null" (exit code 1). A name that
+     * merely does not resolve is left to the bind, whose message names it.
+     */
+    private static String host(CommandSpec spec, String option, String value) {
+        if (!BIND_HOST.matcher(value).matches()) {
+            throw new ConfigException(EnvironmentDefaults.source(spec, option), "'" + DeadLetterView.printable(value)
+                    + "' is not a host name or an IP address to listen on");
+        }
+        return value;
+    }
+
     /** Checks what picocli cannot, starts the node, and returns when it has stopped (SIGTERM, Ctrl-C). */
     static int runNode(Main main, CommandSpec spec, ServerOptions o, NodeRole role, Node.Parts parts, int defaultHttpPort)
             throws InterruptedException {
@@ -91,6 +112,15 @@ final class NodeCommands {
         String nodeId = o.connection.nodeId;
         if (nodeId != null) Topology.checkName("--node-id", nodeId);
         int dashboardPort = port(spec, "--dashboard-port", o.dashboardPort, -1);
+        // Only where a listener uses it: a worker without HTTP does not care what SG_HTTP_HOST says.
+        if (httpPort >= 0) host(spec, "--http-host", o.httpHost);
+        if (dashboardPort >= 0) host(spec, "--dashboard-host", o.dashboardHost);
+        if (httpPort > 0 && dashboardPort == httpPort && o.dashboardHost.equals(o.httpHost)) {
+            // The second bind would fail once every part had started; -1 is what puts the dashboard on the main server.
+            throw new ConfigException(EnvironmentDefaults.source(spec, "--dashboard-port"), "'" + dashboardPort + "' is also the HTTP port ("
+                    + EnvironmentDefaults.source(spec, "--http-port") + ") on " + o.httpHost + ": the dashboard's own listener needs a port "
+                    + "of its own; -1 serves the dashboard on the HTTP server");
+        }
         // Only from the environment, never a flag: a flag would show in `ps`.
         Node.Dashboard dashboard = new Node.Dashboard(o.dashboardHost, dashboardPort, main.env("SG_DASHBOARD_PASSWORD"));
         RedisUrl url = o.connection.redisUrl == null ? null
