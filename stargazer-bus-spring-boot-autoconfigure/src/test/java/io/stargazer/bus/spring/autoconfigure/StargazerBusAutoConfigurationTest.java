@@ -228,6 +228,12 @@ class StargazerBusAutoConfigurationTest {
             assertThat(ctx).hasFailed();
             assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.topology.inbound-stream'");
         });
+        // Two names of one stream: the workers would take tool requests, the tools service chat messages.
+        runner.withPropertyValues("stargazer.bus.topology.inbound-stream=app:s", "stargazer.bus.topology.tools-stream=app:s").run(ctx -> {
+            assertThat(ctx).hasFailed();
+            assertThat(ctx.getStartupFailure()).hasStackTraceContaining("Invalid value for property 'stargazer.bus.topology.tools-stream'")
+                    .hasStackTraceContaining("'app:s' is named by both SG_INBOUND_STREAM and SG_TOOLS_STREAM");
+        });
     }
 
     @Test
