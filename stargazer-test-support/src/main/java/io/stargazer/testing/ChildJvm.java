@@ -69,6 +69,16 @@ public final class ChildJvm implements AutoCloseable {
         return lines.contains(line);
     }
 
+    /**
+     * Writes {@code line} to the child's standard input. A stopped child (SIGSTOP) reads it as soon as it is continued,
+     * so a test can let a handler finish exactly at the resume.
+     */
+    public void send(String line) throws IOException {
+        var in = process.getOutputStream();
+        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        in.flush();
+    }
+
     public long pid() {
         return process.pid();
     }

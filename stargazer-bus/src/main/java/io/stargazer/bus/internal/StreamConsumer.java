@@ -335,15 +335,22 @@ final class StreamConsumer implements Subscription {
         }
         // What a read of its own pending list returns may have been acknowledged while the reply was on its way: such
         // entries are checked before they run, as taken-over ones are.
-        handOut(entries, counts, true, readNumber);
+        handOut(entries, counts, true, readNumber, System.nanoTime());
         state.compareAndSet(State.STARTING, State.RUNNING);
     }
 
     /** A read of new entries is about to go on the wire: numbered, and known to be on it (LostReads). */
     void newReadSent() {
         readNumber = reads.incrementAndGet();
+        readSentAt = System.nanoTime();
         lost.newReadSent();
     }
+
+    /**
+     * When the read of new entries now on the wire ({@link #readNumber}) was sent: what it delivers was made idle in
+     * Redis no earlier ({@link Held#keptSince}). The reader thread's, as {@link #readNumber} is.
+     */
+    private long readSentAt;
 
     /**
      * The reply of the read of new entries ({@code n} permits taken for it): the permits it did not use come back, and
@@ -356,10 +363,11 @@ final class StreamConsumer implements Subscription {
             lastDelivered.accumulateAndGet(entries.get(entries.size() - 1).id(), StreamIds::max);
         }
         long readAt = readNumber;
+        long sentAt = readSentAt;
         if (mayReadAhead && entries.size() == n) {
             readAhead(conn);
         }
-        handOut(entries, null, false, readAt);
+        handOut(entries, null, false, readAt, sentAt);
         state.compareAndSet(State.STARTING, State.RUNNING);
     }
 
@@ -431,6 +439,8 @@ final class StreamConsumer implements Subscription {
     private int aheadPermits;
     /** {@link #ahead}'s number among the reads ({@link #reads}): what its entries are handed out with. */
     private long aheadNumber;
+    /** When {@link #ahead} was sent ({@link #readSentAt}). */
+    private long aheadSentAt;
 
     /** Sends the next read of new entries ahead, when in-flight places are free and nothing else is due first. */
     private void readAhead(ReaderConnection conn) {
@@ -442,6 +452,7 @@ final class StreamConsumer implements Subscription {
             return;
         }
         long number = reads.incrementAndGet();
+        long sentAt = System.nanoTime();
         try {
             ahead = conn.send(CommandType.XREADGROUP, readArgs(">", m, -1), 0);
             lost.newReadSent();
@@ -451,6 +462,7 @@ final class StreamConsumer implements Subscription {
         }
         aheadPermits = m;
         aheadNumber = number;
+        aheadSentAt = sentAt;
     }
 
     /**
@@ -462,6 +474,7 @@ final class StreamConsumer implements Subscription {
         AsyncCommand<byte[], byte[], List<Object>> cmd = ahead;
         int n = aheadPermits;
         long readAt = aheadNumber;
+        long sentAt = aheadSentAt;
         ahead = null;
         List<RawEntry> entries;
         try {
@@ -478,7 +491,7 @@ final class StreamConsumer implements Subscription {
         if (mayChain && entries.size() == n) {
             readAhead(conn);
         }
-        handOut(entries, null, false, readAt);
+        handOut(entries, null, false, readAt, sentAt);
     }
 
     /** A failed turn: a read sent ahead went with the dropped connection; its permits come back (its entries: history). */
@@ -905,7 +918,7 @@ final class StreamConsumer implements Subscription {
                 log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group())
                         .addKeyValue("consumer", cfg.consumerName()).addKeyValue("count", take.size())
                         .log("Took over entries idle past the claim time");
-                handOut(take, counts, true, readNumber);
+                handOut(take, counts, true, readNumber, System.nanoTime());
             }
         } while (!"0-0".equals(cursor) && ++rounds < 10 && !stopping && (loop == null || !loop.stopping()));
         return sawNil;
@@ -989,6 +1002,7 @@ final class StreamConsumer implements Subscription {
         }
         List<String> ids = new ArrayList<>(inFlight.keySet());
         long readsAtSend = reads.get();
+        long sentAt = System.nanoTime();
         CompletableFuture<List<String>> reply = ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), ids);
         var seam = refreshReplies;
         if (seam != null) reply = seam.apply(reply);
@@ -999,6 +1013,7 @@ final class StreamConsumer implements Subscription {
                 log.atDebug().addKeyValue("stream", cfg.stream()).log("Refreshing held entries failed: " + e.getMessage());
                 return; // tried again at the next beat; the connection's own health check replaces a dead one
             }
+            kept(ids, lost, sentAt);
             int newlyLost = 0;
             for (String id : lost) {
                 Held h = inFlight.get(id);
@@ -1023,14 +1038,61 @@ final class StreamConsumer implements Subscription {
         });
     }
 
+    /** Entries a refresh sent at {@code sentAt} found still this consumer's ({@code ids} less {@code lost}): kept since then. */
+    private void kept(List<String> ids, List<String> lost, long sentAt) {
+        java.util.Set<String> gone = lost.isEmpty() ? java.util.Set.of() : new java.util.HashSet<>(lost);
+        for (String id : ids) {
+            Held h = inFlight.get(id);
+            if (h != null && !gone.contains(id) && sentAt - h.keptSince > 0) h.keptSince = sentAt;
+        }
+    }
+
+    /**
+     * Whether {@code h} may have been idle in Redis for half the claim time or more: the refreshes that keep it did not
+     * come (this process was stopped, a GC pause or a suspended VM, or could not reach Redis), so another consumer may
+     * have taken it over meanwhile and be running it. A live consumer refreshes what it holds every quarter of the claim
+     * time, so otherwise it never is.
+     */
+    private boolean mayHaveBeenTakenOver(Held h) {
+        return System.nanoTime() - h.keptSince >= cfg.claimIdle().toNanos() / 2;
+    }
+
+    /**
+     * Refreshes {@code h} alone before its first run ({@link Ownership#REFRESH}: kept, atomically, if still pending here),
+     * or marks it lost when it is not. Before, an entry read as new ran on the marks of the heartbeat alone: after a stop
+     * past the claim time its turn came as the process resumed, before the heartbeat's refresh had answered, and it ran
+     * beside the consumer that had taken it over (FrozenConsumerIT). When Redis cannot say, it runs: at least once.
+     */
+    private void refreshBeforeRun(Held h) {
+        long readsAtSend = reads.get();
+        long sentAt = System.nanoTime();
+        try {
+            List<String> gone = ownership.refreshAsync(bus.redis().sharedAsync(), cfg.stream(), List.of(h.id)).join();
+            if (gone.isEmpty()) {
+                if (sentAt - h.keptSince > 0) h.keptSince = sentAt;
+            } else {
+                h.lost = true;
+            }
+        } catch (RuntimeException e) {
+            Throwable cause = Failures.unwrap(e);
+            if (isNoGroup(cause)) {
+                groupLost(readsAtSend);
+                h.lost = true; // pending nowhere: it runs (attemptOnce), as one the heartbeat found so
+            }
+            log.atDebug().addKeyValue("stream", cfg.stream()).addKeyValue("stream_msg_id", h.id)
+                    .log("Refreshing an entry before its run failed; running it: " + cause);
+        }
+    }
+
     // ---- handing out ---------------------------------------------------------------------------------------
 
     /**
      * Hands entries to the lanes; each holds one permit until it is finally settled or given up. {@code confirmFirst}:
      * check before running each that it is still pending with this consumer (taken over, or read from the pending list).
-     * {@code readAt}: the number of the read that returned {@code entries} ({@link #reads}).
+     * {@code readAt}: the number of the read that returned {@code entries} ({@link #reads}); {@code sentAt}: when it was
+     * sent ({@link Held#keptSince}).
      */
-    private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst, long readAt) {
+    private void handOut(List<RawEntry> entries, Map<String, Long> counts, boolean confirmFirst, long readAt, long sentAt) {
         for (RawEntry e : entries) {
             if (confirmFirst) lost.handedOut(e.id()); // a read of new entries has just passed all of its own
             long count = counts == null ? 1 : counts.getOrDefault(e.id(), 1L);
@@ -1060,6 +1122,7 @@ final class StreamConsumer implements Subscription {
                 continue;
             }
             Held h = new Held(e, envelope, count, counts == null || counts.containsKey(e.id()), confirmFirst, readAt);
+            h.keptSince = sentAt;
             inFlight.put(e.id(), h);
             try {
                 lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
@@ -1098,12 +1161,17 @@ final class StreamConsumer implements Subscription {
             finish(h, false);
             return null;
         }
+        if (!h.lost && !h.confirmFirst && mayHaveBeenTakenOver(h)) {
+            refreshBeforeRun(h);
+        }
         if (h.lost && ownedByAnother(h.id)) {
-            // The heartbeat found it no longer pending here while it waited for its lane, and another consumer holds
-            // it now: running it here would handle it twice. One pending nowhere still runs: its group may have been
-            // lost and re-created after it, and then this is its only chance (docs/reliability.md).
+            // The heartbeat (or the refresh above) found it no longer pending here while it waited for its lane or for
+            // this process to run again, and another consumer holds it now: running it here would handle it twice. One
+            // pending nowhere still runs: its group may have been lost and re-created after it, and then this is its only
+            // chance (docs/reliability.md).
             log.atInfo().addKeyValue("stream", cfg.stream()).addKeyValue("group", cfg.group()).addKeyValue("stream_msg_id", h.id)
-                    .log("Entry was taken over by another consumer while it waited for its channel; not running it here");
+                    .log("Entry was taken over by another consumer while it waited here (for its channel, or while this consumer "
+                            + "was stopped or cut off from Redis past the claim time); not running it here");
             finish(h, false);
             return null;
         }
@@ -1776,6 +1844,12 @@ final class StreamConsumer implements Subscription {
 
         /** The number of the read that fetched it ({@link #reads}). */
         final long readAt;
+        /**
+         * {@link System#nanoTime()} no later than the last time its idle time in Redis was reset by this consumer: when the
+         * read that delivered it was sent, then when each refresh that found it still here was sent. Another consumer
+         * may take it over once it has been idle for the claim time, so this bounds how long it may have been.
+         */
+        volatile long keptSince;
 
         Held(RawEntry raw, Envelope envelope, long count, boolean countKnown, boolean confirmFirst, long readAt) {
             this.readAt = readAt;

@@ -61,7 +61,11 @@ public final class RedisFaults {
      * closing sends SIGCONT. A paused VM, a stalled disk, a fork that took too long.
      */
     public static Fault pause(RedisServerProcess server) {
-        long pid = server.pid();
+        return pause(server.pid());
+    }
+
+    /** Stops process {@code pid} with SIGSTOP until closing sends SIGCONT: a worker's GC pause or frozen VM, too. */
+    public static Fault pause(long pid) {
         signal("STOP", pid);
         return once(() -> signal("CONT", pid));
     }
