@@ -643,10 +643,13 @@ final class StreamPublisher {
      * does not hold back the publishes after it for longer than their own deadline.
      */
     void expire(long now) {
+        // Every queued publish is looked at, not only up to the first with time left: the queue is not in deadline
+        // order. A publish released from a hold (held for room in a full stream, or behind a retry of its stream) keeps
+        // its call's deadline, and may queue behind one counting from later (a retry's try, a Delivery.reply answer);
+        // stopping at that one, while the drain was held, answered it up to a publish timeout late
+        // (PublishExpiryRaceIT.aReleasedPublish...). A pass over the queue, bounded by SG_PUBLISH_QUEUE_LIMIT, is cheap.
         for (Pending p : drain.queue()) {
-            if (p.deadline - now > 0) {
-                break; // later ones were submitted later; a parked publish released with an older deadline waits one round
-            }
+            if (p.deadline - now > 0) continue;
             java.util.function.Consumer<Pending> hook = beforeExpiring;
             if (hook != null) hook.accept(p);
             // Lost to the drain: it may be written already, so its batch answers for it (the reply, or past the batch's

@@ -39,6 +39,9 @@ import org.junit.jupiter.api.Timeout;
  * its deadline, and there the test frees the slot and waits until the server has the entry. A proxy drops the server's
  * replies meanwhile, so the publish's own reply cannot settle it first and hide the race. Time is passed to
  * {@code expire} rather than waited for.
+ *
+ * <p>And a publish waiting in the queue ends by its own deadline wherever it waits there
+ * ({@link #aReleasedPublishQueuedBehindALaterDeadlineFailsAtItsOwn}).
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class PublishExpiryRaceIT {
@@ -112,6 +115,37 @@ class PublishExpiryRaceIT {
         CompletableFuture<String> next = publisher.submit(bytes("next"), bytes("t2"), List.of(),
                 System.nanoTime() + TimeUnit.MINUTES.toNanos(1), null, null, null, false, true);
         String id = next.join();
+        assertThat(raw.xrange(STREAM)).hasSize(1).allSatisfy(m -> assertThat(m.getId()).isEqualTo(id));
+        await("every count back to zero").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    /**
+     * A publish ends by its own deadline also when it waits behind one whose deadline is later. That order is ordinary:
+     * a publish released from a wait (for room in a full stream, or behind a retry of its stream) keeps its call's
+     * deadline, while what was queued just before it may count from later (a retry's try, a {@code Delivery.reply}
+     * answer). Before, {@code expire} stopped at the first queued publish not yet due, so while the drain was held (its
+     * batches unanswered by a stalled server, a blocking publish's connection unanswered) the released publish waited
+     * for the later deadline too: up to a publish timeout late, and written after its own if the drain took it first.
+     */
+    @Test
+    void aReleasedPublishQueuedBehindALaterDeadlineFailsAtItsOwn() {
+        long own = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+        CompletableFuture<String> first = queueBehindTheGate(own + TimeUnit.MINUTES.toNanos(1));
+        // As StreamGuard and RetryLanes release a held publish: its call's deadline, not held to the queue limit again.
+        CompletableFuture<String> released = publisher.submit(bytes("released"), bytes("t2"), List.of(), own, null, null, null,
+                false, false);
+
+        publisher.expire(own + 1);
+
+        assertThat(released).as("a publish past its own deadline is answered, whatever waits before it").isDone();
+        Throwable failure = catchThrowable(released::join);
+        assertThat(failure).isInstanceOf(CompletionException.class);
+        assertThat(failure.getCause()).isExactlyInstanceOf(BusConnectionException.class).hasMessageContaining("nothing was written");
+        assertThat(first).as("the one before it has time left").isNotDone();
+
+        // Once the slot is free only the publish with time left is written: the expired one never is.
+        gate.complete(bytes("0-0"));
+        String id = first.join();
         assertThat(raw.xrange(STREAM)).hasSize(1).allSatisfy(m -> assertThat(m.getId()).isEqualTo(id));
         await("every count back to zero").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
     }
