@@ -37,6 +37,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -1125,7 +1126,7 @@ final class StreamConsumer implements Subscription {
             h.keptSince = sentAt;
             inFlight.put(e.id(), h);
             try {
-                lanes.dispatch(envelope.channelId(), e.id(), () -> attempt(h));
+                lanes.dispatch(envelope.channelId(), e.id(), nextAttempt(h));
             } catch (RejectedExecutionException closing) {
                 // Read as the pool shut down (a read ahead taken at the reader's end): never run.
                 if (neverRun(h)) giveBackUnrun(h);
@@ -1139,6 +1140,7 @@ final class StreamConsumer implements Subscription {
      * entry's final settlement (so the channel waits through retries), otherwise this attempt alone.
      */
     private CompletionStage<?> attempt(Held h) {
+        h.handedOver = false;
         try {
             return attemptOnce(h);
         } catch (RuntimeException e) {
@@ -1600,6 +1602,7 @@ final class StreamConsumer implements Subscription {
             }
         }
         try {
+            Supplier<CompletionStage<?>> next = nextAttempt(h);
             if (inLane) {
                 // The lane is still held by this entry, and so is the channel: the attempt that failed may not have
                 // ended yet (a handler that nacked and goes on working, an asynchronous one whose stage completes
@@ -1607,12 +1610,12 @@ final class StreamConsumer implements Subscription {
                 // beside it.
                 CompletableFuture<Void> end = h.attemptEnd;
                 if (end != null && !end.isDone()) {
-                    end.whenComplete((r, e) -> runInLane(h));
+                    end.whenComplete((r, e) -> runInLane(h, next));
                 } else {
-                    pool.execute(() -> attempt(h));
+                    pool.execute(next::get);
                 }
             } else {
-                lanes.dispatch(h.envelope.channelId(), h.id, () -> attempt(h));
+                lanes.dispatch(h.envelope.channelId(), h.id, next);
             }
         } catch (RejectedExecutionException closing) {
             finish(h, false);
@@ -1622,12 +1625,21 @@ final class StreamConsumer implements Subscription {
     }
 
     /** A retry that kept its lane, started once the attempt before it has ended. */
-    private void runInLane(Held h) {
+    private void runInLane(Held h, Supplier<CompletionStage<?>> next) {
         try {
-            pool.execute(() -> attempt(h));
+            pool.execute(next::get);
         } catch (RejectedExecutionException closing) {
             finish(h, false);
         }
+    }
+
+    /**
+     * {@code h}'s next attempt, to hand to a lane or the pool: marked {@link Held#handedOver} until it starts, so that
+     * close() lets go of it if it never does.
+     */
+    private Supplier<CompletionStage<?>> nextAttempt(Held h) {
+        h.handedOver = true;
+        return () -> attempt(h);
     }
 
     /** The handler threw an Error: no nack (it says nothing about the entry); it stays pending and comes back via a claim. */
@@ -1833,6 +1845,8 @@ final class StreamConsumer implements Subscription {
          */
         final boolean countKnown;
         volatile ScheduledFuture<?> retryTask;
+        /** An attempt of it was handed to its lane or the pool and has not started ({@link #nextAttempt}). */
+        volatile boolean handedOver;
         int infrastructureFailures;
         /** {@link System#nanoTime()} when its running handler started, 0 while none runs; the last WARN about it. */
         volatile long runningSince;
@@ -2073,8 +2087,12 @@ final class StreamConsumer implements Subscription {
             // What never started: left in its channel's lane when the pool shut down, or dropped from the pool's
             // queue by shutdownNow. A task that starts late gives its entry back itself (attemptOnce); two give-backs
             // of one entry put the same count back.
+            // A retry handed back to the lanes or the pool that never started is let go as one still waiting for its
+            // backoff is (above): it stays pending in Redis, for whoever takes it over. Before, it stayed held, counted in
+            // flight by the closed subscription for good (ClosingWithHandlersIT.aRetryWaitingInItsChannelsLane...).
             for (Held h : List.copyOf(inFlight.values())) {
                 if (neverRun(h)) giveBackUnrun(h);
+                else if (h.handedOver) finish(h, false);
             }
             awaitSettling(System.nanoTime() + INTERRUPT_GRACE.toNanos());
         } catch (InterruptedException e) {

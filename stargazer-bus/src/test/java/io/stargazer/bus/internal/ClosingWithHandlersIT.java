@@ -444,6 +444,60 @@ class ClosingWithHandlersIT {
     }
 
     /**
+     * A retry handed back to the channel lanes (UNORDERED retries) that waits behind another entry of its channel when
+     * the subscription closes never runs: the lane's next task is refused by the pool close() shut down. It stays
+     * pending in Redis for whoever takes it over, and the subscription lets go of it. Before, the closed subscription's
+     * {@code stats().inFlight()} counted it for good, as close() let go only of entries that had never run and of
+     * retries still waiting for their backoff.
+     */
+    @Test
+    void aRetryWaitingInItsChannelsLaneWhenTheSubscriptionClosesIsNotCountedInFlight() throws Exception {
+        EventBus bus = closer.add(TestRedis.bus(NodeRole.STANDALONE));
+        Topology t = bus.topology();
+        String in = t.inboundStream();
+        java.util.concurrent.atomic.AtomicInteger firstAttempts = new java.util.concurrent.atomic.AtomicInteger();
+        CountDownLatch failFirst = new CountDownLatch(1);
+        closer.add(failFirst::countDown);
+        CountDownLatch secondStarted = new CountDownLatch(1);
+        CountDownLatch finishSecond = new CountDownLatch(1);
+        closer.add(finishSecond::countDown);
+        Subscription sub = bus.subscribe(ConsumerConfig.builder(in, t.workerGroup()).consumerName("c")
+                .retryOrder(io.stargazer.bus.RetryOrder.UNORDERED).retryBackoff(Duration.ofMillis(50)).maxDeliveries(10)
+                .concurrency(4).maxInFlight(4).closeTimeout(Duration.ofSeconds(30)).build(), d -> {
+                    if ("first".equals(d.envelope().content())) {
+                        if (firstAttempts.incrementAndGet() == 1) failFirst.await(); // until the second waits behind it
+                        throw new IllegalStateException("fails, to be retried");
+                    }
+                    secondStarted.countDown();
+                    finishSecond.await();
+                });
+        String first = bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "first"));
+        await("the first entry runs").atMost(Duration.ofSeconds(20)).until(() -> firstAttempts.get() == 1);
+        bus.publishInbound(Envelope.of("platform", "webchat", "channel_id", "c", "content", "second"));
+        StreamConsumer consumer = (StreamConsumer) sub;
+        await("the second entry waits for the first").atMost(Duration.ofSeconds(20)).until(() -> consumer.waitingInLane("c") == 1);
+        failFirst.countDown();
+        assertThat(secondStarted.await(20, TimeUnit.SECONDS)).isTrue();
+        await("the retry waits in the channel's lane behind the second entry").atMost(Duration.ofSeconds(20))
+                .until(() -> consumer.waitingInLane("c") == 1);
+
+        Thread closeThread = new Thread(sub::close, "test-subscription-close");
+        closeThread.start();
+        awaitWaitingForHandlers(closeThread, in);
+        finishSecond.countDown();
+        closeThread.join(TimeUnit.SECONDS.toMillis(60));
+        assertThat(closeThread.isAlive()).as("close() returned").isFalse();
+
+        assertThat(firstAttempts).as("the retry never ran").hasValue(1);
+        assertThat(sub.stats().inFlight()).as("nothing is in flight in a closed subscription: " + sub.stats()).isZero();
+        try (RawRedis raw = new RawRedis(TestRedis.url())) {
+            var pending = raw.sync().xpending(b(in), b(t.workerGroup()), Range.create("-", "+"), io.lettuce.core.Limit.from(10));
+            assertThat(pending).as("the retried entry stays pending for whoever takes it over")
+                    .singleElement().satisfies(p -> assertThat(p.getId()).isEqualTo(first));
+        }
+    }
+
+    /**
      * Until close() waits for the handlers: its reader has stopped (close() stops it first, waiting for it) and the
      * closing thread waits again. Before the fix, close() did not wait for an asynchronous handler at all.
      */
