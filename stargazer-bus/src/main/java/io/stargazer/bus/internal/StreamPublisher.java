@@ -343,6 +343,8 @@ final class StreamPublisher {
         final List<List<Pending>> parked = new ArrayList<>();
         boolean spoiled;
         boolean ending;
+        /** {@link #end} has taken {@link #refused} up (written again, or to fail): the expiry leaves them alone then. */
+        boolean endBegun;
 
         Hold(Throwable error) {
             this.error = error;
@@ -658,12 +660,49 @@ final class StreamPublisher {
                 p.future.completeExceptionally(counts(p).notSent());
             }
         }
+        expireHeld(now);
         for (Batch b : inFlight) {
             if (b.deadline - now <= 0 && settle(b, true)) {
                 failEach(b.items, c -> new PublishOutcomeUnknownException(c.stream, "publishing to stream '" + c.stream
                         + "': written, but Redis did not answer within the publish timeout (SG_PUBLISH_TIMEOUT_MS): the entry may or may not be stored", null));
                 freeSlot(b);
             }
+        }
+    }
+
+    /**
+     * Fails the publishes a {@link Hold} keeps whose deadline passed: those of a refused batch, to be written again (as
+     * refused: nothing of them was stored), and those formed meanwhile (as not sent). A hold lasts until the batches
+     * written after the refused one are answered or past their own deadlines, which may be later by up to a publish
+     * timeout (a retry's try, a {@code Delivery.reply} answer count from later than a publish released from a wait);
+     * before, its publishes were answered then, late (RefusedForLibraryIT.publishesAHoldKeeps...). Each is taken under
+     * the hold's lock, where {@link #end} looks at them, so it is either written again or failed here, never both; counted
+     * off by {@link #end}, as one its caller cancelled.
+     */
+    private void expireHeld(long now) {
+        List<Pending> refused = new ArrayList<>(0);
+        List<Pending> parked = new ArrayList<>(0);
+        Throwable error;
+        synchronized (holdLock) {
+            Hold h = hold;
+            if (h == null) return;
+            error = h.error;
+            if (!h.endBegun) {
+                for (Batch b : h.refused) takeLate(b.items, now, refused);
+            }
+            for (List<Pending> items : h.parked) takeLate(items, now, parked);
+        }
+        if (!refused.isEmpty()) {
+            RuntimeException e = failure(error);
+            for (Pending p : refused) p.future.completeExceptionally(e);
+        }
+        for (Pending p : parked) p.future.completeExceptionally(counts(p).notSent());
+    }
+
+    /** Under {@link #holdLock}: those of {@code items} past their deadline, claimed for the expiry, into {@code late}. */
+    private static void takeLate(List<Pending> items, long now, List<Pending> late) {
+        for (Pending p : items) {
+            if (p.deadline - now <= 0 && !p.future.isDone() && p.state.compareAndSet(Pending.SENT, Pending.EXPIRED)) late.add(p);
         }
     }
 
@@ -964,9 +1003,8 @@ final class StreamPublisher {
     /**
      * Ends a hold, on the drain's thread: writes the refused batches again (unless spoiled), in order, then what the
      * drain formed meanwhile, before the drain writes anything else; fails the refused ones if spoiled. {@code closing}:
-     * the drain's thread is gone (the bus closes), so nothing is written and every publish the hold kept fails. The
-     * publishes kept are seen by no expiry meanwhile: a hold lasts until the batches it waits for are answered or past
-     * their own deadlines, so theirs may pass by that much before they are written or failed.
+     * the drain's thread is gone (the bus closes), so nothing is written and every publish the hold kept fails. A
+     * publish kept past its deadline meanwhile was failed by {@link #expireHeld}, and is not written.
      */
     private void end(Hold h, boolean closing) {
         List<Batch> freed = new ArrayList<>();
@@ -987,6 +1025,7 @@ final class StreamPublisher {
                     }
                 }
                 first = false;
+                h.endBegun = true;
                 for (List<Pending> items : h.parked) {
                     List<Pending> live = closing ? List.of() : stillWanted(items, unsent);
                     if (closing) notWritten.add(Batch.of(items, functions));
@@ -1036,7 +1075,7 @@ final class StreamPublisher {
         List<Pending> live = new ArrayList<>(items.size());
         long now = System.nanoTime();
         for (Pending p : items) {
-            if (p.future.isDone()) {
+            if (p.future.isDone() || p.state.get() == Pending.EXPIRED) { // cancelled, or failed at its deadline (expireHeld)
                 leave(1);
             } else if (p.deadline - now <= 0) {
                 leave(1);

@@ -30,6 +30,8 @@ import org.junit.jupiter.api.Timeout;
  * <p>Each case writes its batches inside one task on the connection's event loop, so all of them are on the wire before
  * the first answer can be read: the interleavings that matter (a later batch written before the refusal comes back) are
  * then certain, not a race.
+ *
+ * <p>What such a hold keeps still ends by its deadline ({@link #publishesAHoldKeepsAreAnsweredAtTheirOwnDeadlinesAndNotWrittenAfterThem}).
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class RefusedForLibraryIT {
@@ -40,6 +42,9 @@ class RefusedForLibraryIT {
     private RawRedis raw;
     private Redis redis;
     private StreamPublisher publisher;
+    /** An answer whose command never goes to Redis: unanswered until completed, so a hold waits for it. */
+    private final io.lettuce.core.protocol.AsyncCommand<String, byte[], byte[]> gate = new io.lettuce.core.protocol.AsyncCommand<>(
+            new io.lettuce.core.protocol.Command<>(io.lettuce.core.protocol.CommandType.EVAL, new io.lettuce.core.output.ValueOutput<>(Redis.CODEC)));
 
     @BeforeEach
     void start() {
@@ -58,6 +63,7 @@ class RefusedForLibraryIT {
 
     @AfterEach
     void stop() throws Exception {
+        gate.complete(bytes("0-0")); // a test that failed early must not leave a hold waiting
         closer.close();
     }
 
@@ -188,6 +194,47 @@ class RefusedForLibraryIT {
         assertThat(sent.get(2)).succeedsWithin(WAIT);
         assertThat(sent.get(1)).failsWithin(WAIT);
         assertThat(payloads()).containsExactly("a", "c");
+        await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
+    }
+
+    /**
+     * The publishes a hold keeps, the refused batch's and those formed while it waits, end at their own deadlines. The
+     * hold waits for the batches written after the refused one, until they are answered or past their own deadlines,
+     * which can be up to a publish timeout later (a {@code Delivery.reply} answer or a retry's try counts from when it
+     * was made). Before, no expiry looked at what a hold kept: its publishes were answered only when it ended.
+     */
+    @Test
+    void publishesAHoldKeepsAreAnsweredAtTheirOwnDeadlinesAndNotWrittenAfterThem() throws Exception {
+        long own = deadline();
+        long later = own + TimeUnit.MINUTES.toNanos(1);
+        CompletableFuture<String> refused = onTheLoop(() -> {
+            CompletableFuture<String> a = publisher.submit(bytes("a"), bytes("t"), List.of(), own, "k-a", null, null, false, true);
+            publisher.submitStep(() -> gate, later); // written after a, and unanswered: the hold waits for it
+            return List.of(a);
+        }).get(0);
+        await("the refusal came: the bus turned to scripts, the batch is held").atMost(WAIT).until(() -> !redis.code().functions());
+        CompletableFuture<String> formedMeanwhile = publisher.submit(bytes("b"), bytes("t"), List.of(), own, null, null, null, false, false);
+        assertThat(refused).isNotDone();
+        assertThat(formedMeanwhile).isNotDone();
+
+        // Time passed to expire, as the bus's timer calls it each tick, rather than waited for.
+        await("the refused publish answered at its deadline").atMost(WAIT).until(() -> {
+            publisher.expire(own + 1);
+            return refused.isDone();
+        });
+        await("the publish formed during the hold answered at its deadline").atMost(WAIT).until(() -> {
+            publisher.expire(own + 1);
+            return formedMeanwhile.isDone();
+        });
+        assertThat(catchThrowable(refused::join).getCause())
+                .isInstanceOf(RedisServerException.class).hasMessageContaining("Function not found");
+        assertThat(catchThrowable(formedMeanwhile::join).getCause())
+                .isExactlyInstanceOf(io.stargazer.bus.BusConnectionException.class).hasMessageContaining("nothing was written");
+
+        // The hold ends: neither is written after its caller was told it failed, and every count comes back.
+        gate.complete(bytes("0-0"));
+        assertThat(publisher.submit(bytes("c"), bytes("t"), List.of(), later, null, null, null, false, true)).succeedsWithin(WAIT);
+        assertThat(payloads()).containsExactly("c");
         await("every count and slot given back").atMost(WAIT).until(() -> publisher.retireIfIdle(0));
     }
 
