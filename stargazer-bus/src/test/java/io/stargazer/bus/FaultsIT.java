@@ -137,6 +137,21 @@ class FaultsIT {
     }
 
     @Test
+    void silenceAfterSendingRunsTheCommandAndLosesTheRepliesOfItsConnectionOnly() throws Exception {
+        TcpProxy proxy = closer.add(TcpProxy.to(url));
+        Resp a = connect(proxy);
+        Resp b = connect(proxy);
+        proxy.silenceAfterSending("silenced-key");
+        a.send("SET silenced-key yes");
+        assertThatThrownBy(() -> a.reply(SILENT)).isInstanceOf(SocketTimeoutException.class);
+        try (RawRedis raw = new RawRedis(url)) {
+            assertThat(RawRedis.s(raw.sync().get(RawRedis.b("silenced-key")))).as("the command ran").isEqualTo("yes");
+        }
+        assertThat(b.call("SET silenced-key again")).as("once: sent again, it is answered").isEqualTo("+OK");
+        assertThat(proxy.repliesDropped()).isPositive();
+    }
+
+    @Test
     void cutAllResetsEveryConnectionAndNewOnesWork() throws Exception {
         TcpProxy proxy = closer.add(TcpProxy.to(url));
         Resp a = connect(proxy);

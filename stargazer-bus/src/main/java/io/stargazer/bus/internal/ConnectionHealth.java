@@ -23,7 +23,7 @@ import org.slf4j.LoggerFactory;
  * it does not cover one whose kernel still acknowledges while nothing answers, so this sends a PING every half
  * {@code deadPeerTimeout} and, when one has had no answer for {@code deadPeerTimeout}, disconnects the connection's
  * channel: Lettuce's watchdog then opens a new one (commands written on the old one are written again there, except
- * publishes, which fail with an unknown outcome: {@link WriteOnce}).
+ * publishes and a retry's counting ownership check, which fail with an unknown outcome: {@link WriteOnce}).
  *
  * <p>On a cluster every primary's connection is checked on its own: the very connection the cluster client routes the
  * primary's slots to (Lettuce keeps it by host and port; a connection asked for by node id is another one, and checking

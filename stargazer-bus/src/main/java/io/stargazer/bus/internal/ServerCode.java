@@ -165,6 +165,12 @@ public final class ServerCode {
     /** As above, as functions or as scripts as the caller says. */
     io.lettuce.core.protocol.RedisCommand<String, byte[], List<Object>> multiCommand(String script, boolean functions, String[] keys,
             byte[]... args) {
+        return command(script, functions, new io.lettuce.core.output.NestedMultiOutput<>(Redis.CODEC), keys, args);
+    }
+
+    /** The command {@link #run} would dispatch, with {@code output}, built but not sent ({@link #multiCommand}). */
+    <T> io.lettuce.core.protocol.RedisCommand<String, byte[], T> command(String script, boolean functions,
+            io.lettuce.core.output.CommandOutput<String, byte[], T> output, String[] keys, byte[]... args) {
         io.lettuce.core.protocol.CommandArgs<String, byte[]> a = new io.lettuce.core.protocol.CommandArgs<>(Redis.CODEC);
         if (functions) {
             a.add(functionOf(script));
@@ -173,7 +179,7 @@ public final class ServerCode {
         }
         a.add(keys.length).addKeys(keys).addValues(args);
         return new io.lettuce.core.protocol.Command<>(functions ? io.lettuce.core.protocol.CommandType.FCALL
-                : io.lettuce.core.protocol.CommandType.EVAL, new io.lettuce.core.output.NestedMultiOutput<>(Redis.CODEC), a);
+                : io.lettuce.core.protocol.CommandType.EVAL, output, a);
     }
 
     <K, V, T> T run(RedisClusterCommands<K, V> redis, String script, ScriptOutputType type, K[] keys, V... args) {

@@ -1185,7 +1185,7 @@ final class StreamConsumer implements Subscription {
             long count;
             long readsAtSend = reads.get();
             try {
-                count = ownership.confirm(bus.redis().sharedSync(), cfg.stream(), h.id, h.countNextAttempt);
+                count = ownership.confirm(bus.redis().sharedAsync(), bus.redis().writeOnce(), cfg.stream(), h.id, h.countNextAttempt);
             } catch (RuntimeException e) {
                 // Cannot tell whether it is still ours: try again later, as after any infrastructure failure. A lost
                 // group counts as seen lost (so the retry still runs once the group is re-created past it, pending

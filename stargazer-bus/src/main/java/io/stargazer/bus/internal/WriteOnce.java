@@ -18,7 +18,8 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Commands that must never be written twice: a plain publish's XADD or batch script. Lettuce runs a connection with
+ * Commands that must never be written twice: a plain publish's XADD or batch script, and a retry's ownership check that
+ * counts a delivery (Ownership.confirm: run twice, one handler failure counted as two). Lettuce runs a connection with
  * auto-reconnect "at least once": what was written and not yet answered when the connection dies is written again on
  * the next one, so a publish that Redis had stored (its reply lost with the connection, or a paused server that runs
  * both copies when it resumes) was stored twice, and behind publishes made after it, while its caller was told it was

@@ -46,6 +46,8 @@ public final class TcpProxy implements AutoCloseable {
     private final AtomicInteger commandsToCut = new AtomicInteger();
     private final AtomicInteger commandsCut = new AtomicInteger();
     private final AtomicInteger repliesDropped = new AtomicInteger();
+    /** The bytes whose next sending silences the replies of its connection ({@link #silenceAfterSending}), or null. */
+    private final java.util.concurrent.atomic.AtomicReference<byte[]> silenceAfter = new java.util.concurrent.atomic.AtomicReference<>();
     private volatile boolean closed;
 
     private TcpProxy(RedisUrl target) throws IOException {
@@ -143,7 +145,17 @@ public final class TcpProxy implements AutoCloseable {
         commandsToCut.set(times);
     }
 
-    /** Chunks of replies dropped so far ({@link #dropRepliesOnExisting}, {@link #dropRepliesOnExistingFrom}). */
+    /**
+     * The next connection that sends {@code text} (UTF-8, within one chunk the client sends) passes it on to the server
+     * and from then on loses everything the server answers on it, as {@link #dropRepliesOnExisting} does for that one
+     * connection: a flow that goes silent just as one command is written, while the others work. Once: the same text
+     * sent again (on the connection that replaces it) is passed on and answered.
+     */
+    public void silenceAfterSending(String text) {
+        silenceAfter.set(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** Chunks of replies dropped so far ({@link #dropRepliesOnExisting}, {@link #dropRepliesOnExistingFrom}, {@link #silenceAfterSending}). */
     public int repliesDropped() {
         return repliesDropped.get();
     }
@@ -323,6 +335,10 @@ public final class TcpProxy implements AutoCloseable {
                         commandsCut.incrementAndGet();
                         abort();
                         return;
+                    }
+                    byte[] silence = silenceAfter.get();
+                    if (from == client && silence != null && contains(buf, n, silence) && silenceAfter.compareAndSet(silence, null)) {
+                        dropReplies = true; // what this chunk asks is done, and its answer lost
                     }
                     out.write(buf, 0, n);
                     out.flush();
