@@ -11,8 +11,9 @@ import org.slf4j.Logger;
  * <p>Threads: one, the loop's own. Every
  * {@link Body} method runs on it. {@link #stop()} may be called from any thread: it wakes a blocked read at once.
  *
- * <p>A trouble episode is logged once at WARN (later failures of the same episode at DEBUG) and its end at INFO, so a
- * long outage is one line, not one per retry.
+ * <p>A trouble episode is logged once at WARN for each kind of failure it meets (a lost connection, each reply code of
+ * the server; later failures of a kind already said at DEBUG) and its end at INFO, so a long outage is one line, not one
+ * per retry.
  */
 final class ReaderLoop {
     /**
@@ -60,6 +61,8 @@ final class ReaderLoop {
     private volatile boolean troubled;
     /** {@link #wake} was called since the last turn began: a backoff ends at once. */
     private volatile boolean woken;
+    /** The kinds of failure said at WARN in this trouble episode ({@link #kindOf}); loop thread only. */
+    private final java.util.Set<String> warned = new java.util.HashSet<>();
     /** The last failed turn was repaired and retried at once ({@link Body#repaired}); loop thread only. */
     private boolean repairedLast;
     /** What a backoff waits on, so {@link #stop} ends it at once. */
@@ -144,11 +147,16 @@ final class ReaderLoop {
                 if (!retry) {
                     break;
                 }
+                String kind = kindOf(e);
                 if (!troubled) {
                     troubled = true;
-                    // A deleted group (XGROUP DESTROY, a stream deleted) is not a lost connection: say which was lost.
-                    log.atWarn().log(what + (groupLost(e) ? " lost its consumer group (NOGROUP); re-creating it: "
-                            : " lost Redis; reconnecting: ") + e.getMessage());
+                    warned.clear();
+                    warned.add(kind);
+                    log.atWarn().log(what + said(e) + e.getMessage());
+                } else if (warned.add(kind)) {
+                    // The same episode, another cause (a primary turned replica: its blocked read is UNBLOCKED, then
+                    // every read is refused READONLY): said once, or only the first cause was ever said.
+                    log.atWarn().log(what + " still failing; now it" + said(e) + e.getMessage());
                 } else {
                     log.atDebug().log(what + " still failing: " + e.getMessage());
                 }
@@ -188,6 +196,23 @@ final class ReaderLoop {
                 }
             }
         }
+    }
+
+    /**
+     * What a failed turn met, in an operator's words: a deleted group (XGROUP DESTROY, a stream deleted) or a server that
+     * answers and refuses (READONLY, NOREPLICAS, LOADING, ...) is not a lost connection: say which it was.
+     */
+    private static String said(Throwable e) {
+        if (groupLost(e)) return " lost its consumer group (NOGROUP); re-creating it: ";
+        if (e instanceof io.stargazer.bus.RedisServerException) return " is refused by Redis; trying again: ";
+        return " lost Redis; reconnecting: ";
+    }
+
+    /** The kind of a turn's failure, each said at WARN once per episode: the server's reply code, or a lost connection. */
+    private static String kindOf(Throwable e) {
+        if (groupLost(e)) return "NOGROUP";
+        if (e instanceof io.stargazer.bus.RedisServerException rse) return String.valueOf(rse.code());
+        return "connection";
     }
 
     /** Whether {@code e}, or a cause of it, is Redis's NOGROUP reply. */
