@@ -66,6 +66,29 @@ class LostReadReplyIT {
         }
     }
 
+    /**
+     * The same, cut off from Redis for longer than the claim time after the lost read (every connection frozen, new ones
+     * too): by the time the consumer is back its lost read's entry is idle past the claim time, and its first turn's
+     * takeover pass (XAUTOCLAIM, which takes this consumer's own idle entries too) came before the read of its pending
+     * list. Before, the takeover counted a second delivery and handed the entry out as taken over: dead-lettered unrun.
+     */
+    @Test
+    void anEntryWhoseReadWasLostIsRunCountedOnceAfterAnOutageLongerThanTheClaimTime() throws Exception {
+        Duration claimIdle = Duration.ofSeconds(3);
+        try (EventBus behind = behind(Duration.ofSeconds(1));
+             Subscription sub = behind.subscribe(consumer().claimIdle(claimIdle).consumerName("c").build(), this::record)) {
+            String lostId = publishWithItsReadReplyLost();
+            link.freezeAll();
+            await("the lost read's entry idle past the claim time").atMost(Duration.ofSeconds(20)).until(() -> pending().stream()
+                    .anyMatch(p -> p.getId().equals(lostId) && p.getMsSinceLastDelivery() > claimIdle.toMillis() + 500));
+            link.unfreeze();
+            await().atMost(Duration.ofSeconds(30)).until(() -> direct.pendingCount(stream, t.workerGroup()) == 0 && ran.size() == 2
+                    || !deadLetters().isEmpty());
+            assertThat(deadLetters()).as("dead letters of " + lostId).isEmpty();
+            assertThat(ran).containsExactly("before#1", "during#1");
+        }
+    }
+
     @Test
     void aSubscriptionClosedWithItsReadsReplyLostGivesWhatItDeliveredBackUncounted() throws Exception {
         ConsumerConfig.Builder cfg = consumer().claimIdle(Duration.ofMillis(500));
