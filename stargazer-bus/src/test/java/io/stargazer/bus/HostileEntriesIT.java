@@ -24,13 +24,13 @@ import org.junit.jupiter.api.Test;
 // the subscription keeps RUNNING and handles the normal entry that follows them.
 class HostileEntriesIT {
 
-    private static byte[] concat(byte[]... parts) {
+    static byte[] concat(byte[]... parts) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (byte[] p : parts) out.writeBytes(p);
         return out.toByteArray();
     }
 
-    private static byte[] repeat(int b, int n) {
+    static byte[] repeat(int b, int n) {
         byte[] out = new byte[n];
         Arrays.fill(out, (byte) b);
         return out;

@@ -256,7 +256,7 @@ class RelayIT {
     }
 
     /** Publishes inbound envelopes n = 0 .. count-1 over 8 channels, 1000 in flight at most (far below the queue's limit). */
-    private static void publishNumbered(EventBus gateway, int count) throws InterruptedException {
+    static void publishNumbered(EventBus gateway, int count) throws InterruptedException {
         java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(1000);
         CompletableFuture<?>[] sent = new CompletableFuture<?>[count];
         for (int i = 0; i < count; i++) {
@@ -268,7 +268,7 @@ class RelayIT {
     }
 
     /** How often each n is in the stream. */
-    private static Map<Long, Integer> counts(EventBus bus, String stream) {
+    static Map<Long, Integer> counts(EventBus bus, String stream) {
         Map<Long, Integer> counts = new HashMap<>();
         for (StreamEntry e : TestRedis.readAll(bus, stream)) counts.merge(e.envelope().longValue("n", -1), 1, Integer::sum);
         return counts;

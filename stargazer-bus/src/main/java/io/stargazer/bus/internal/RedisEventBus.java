@@ -715,7 +715,12 @@ final class RedisEventBus implements EventBus {
         tail.add(Dedupe.replyKey(outbox, e.id()).getBytes(StandardCharsets.UTF_8));
         tail.add(h.dedupeKey().getBytes(StandardCharsets.UTF_8));
         tail.addAll(e.flatFields().subList(Relaying.HEADER, e.flatFields().size()));
-        return replyStep(h.target(), outbox, group, e.id(), tail, "relaying to stream '" + h.target() + "'");
+        CompletableFuture<Answered> moved = replyStep(h.target(), outbox, group, e.id(), tail, "relaying to stream '" + h.target() + "'");
+        // Counted on the outbox too, so that this guard trims what the relay has moved once the outbox reaches its cap.
+        // Its writers' guards do so only as they publish: the operator's outbox is written only by replays, from a
+        // process that then ends, and kept every entry it ever put back.
+        moved.thenRun(() -> guard.countPublish(outbox));
+        return moved;
     }
 
     /** sg_reply: adds an entry to {@code stream} (its arguments after the XADD options: {@code tail}) and acknowledges the source entry. */
