@@ -1,6 +1,6 @@
 // Promise (relay mode): every outbox entry reaches its target once and each channel in order, through two relays at
 // once, a relay restarted under its own name, Redis frozen mid-move, a full target under REJECT, hostile bodies behind a
-// valid header; and outbox memory stays bounded.
+// valid header, and a move tried again after its reply was lost; and outbox memory stays bounded.
 package io.stargazer.bus;
 
 import static io.stargazer.bus.testing.RawRedis.b;
@@ -244,6 +244,42 @@ class RelayOnceInOrderIT {
                         + relayBus.pendingCount(outbox, t.relayGroup()) + "), with a cap of " + cap, e);
             }
             assertThat(relayBus.pendingCount(outbox, t.relayGroup())).isZero();
+        }
+    }
+
+    /**
+     * A move that ran on the server but whose reply was lost is tried again by the relay; the outbox entry was already
+     * moved and acknowledged, so the retry must add nothing, even when the dedupe window is short.
+     */
+    @Test
+    void aMoveRetriedAfterItsReplyWasLostAddsNothingWithAShortDedupeWindow() throws Exception {
+        Topology t = TestRedis.topology();
+        String in = t.inboundStream();
+        String outbox = t.gatewayOutbox("webchat");
+        int n = 2000;
+        BusConfig relayConfig = config(t, NodeRole.RELAY, "rw").toBuilder().deadPeerTimeout(Duration.ofSeconds(1))
+                .publishTimeout(Duration.ofSeconds(2)).dedupeWindow(Duration.ofMillis(300)).build();
+        try (TcpProxy proxy = TcpProxy.to(TestRedis.url());
+             EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
+             EventBus relayBus = EventBus.connect(proxy.url(), relayConfig);
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            gateway.ensureStreams();
+            gateway.ensureGroup(in, t.workerGroup());
+            RelayIT.publishNumbered(gateway, n);
+            try (Relay relay = Relay.start(relayBus, c -> c.claimIdle(Duration.ofSeconds(2)))) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(2)).until(() -> raw.xlen(in) >= 300);
+                int before = proxy.acceptedCount();
+                proxy.dropRepliesOnExisting();
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> proxy.acceptedCount() > before);
+                Awaitility.await().atMost(90, TimeUnit.SECONDS).until(() -> raw.xlen(in) >= n
+                        && gateway.pendingCount(outbox, t.relayGroup()) == 0);
+                // Moves whose outcome the relay does not know yet are settled by then too.
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> relay.subscriptions().get(0).stats().inFlight() == 0);
+            }
+            Map<Long, Integer> counts = RelayIT.counts(gateway, in);
+            assertThat(counts).hasSize(n);
+            assertThat(counts.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList())
+                    .as("entries added twice").isEmpty();
         }
     }
 

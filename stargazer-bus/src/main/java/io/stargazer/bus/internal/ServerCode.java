@@ -168,6 +168,11 @@ public final class ServerCode {
         return command(script, functions, new io.lettuce.core.output.NestedMultiOutput<>(Redis.CODEC), keys, args);
     }
 
+    /** As {@link #multiCommand}, for a script whose reply is one value (an entry's id). */
+    io.lettuce.core.protocol.RedisCommand<String, byte[], byte[]> valueCommand(String script, String[] keys, byte[]... args) {
+        return command(script, functions, new io.lettuce.core.output.ValueOutput<>(Redis.CODEC), keys, args);
+    }
+
     /** The command {@link #run} would dispatch, with {@code output}, built but not sent ({@link #multiCommand}). */
     <T> io.lettuce.core.protocol.RedisCommand<String, byte[], T> command(String script, boolean functions,
             io.lettuce.core.output.CommandOutput<String, byte[], T> output, String[] keys, byte[]... args) {
