@@ -1,6 +1,7 @@
 // Promise (relay mode): every outbox entry reaches its target once and each channel in order, through two relays at
-// once, a relay restarted under its own name, Redis frozen mid-move, a full target under REJECT, hostile bodies behind a
-// valid header, and a move tried again after its reply was lost; and outbox memory stays bounded.
+// once, a relay restarted under its own name, Redis frozen or crashed mid-move, a full target under REJECT, hostile
+// bodies behind a valid header, and a move tried again after its reply was lost; a publish completes only once its
+// outbox holds it; and outbox memory stays bounded.
 package io.stargazer.bus;
 
 import static io.stargazer.bus.testing.RawRedis.b;
@@ -280,6 +281,59 @@ class RelayOnceInOrderIT {
             assertThat(counts).hasSize(n);
             assertThat(counts.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList())
                     .as("entries added twice").isEmpty();
+        }
+    }
+
+    /** Redis crashes mid-stream (SIGKILL, every write fsynced) and comes back with its data under the relay. */
+    @Test
+    void aRelayWhoseRedisCrashesAndRestartsWithItsDataAddsEachEntryOnceInOrder() throws Exception {
+        io.stargazer.embedded.RedisServerProcess server = io.stargazer.embedded.RedisServerProcess.builder().appendOnly(true).start();
+        try {
+            RedisUrl url = RedisUrl.parse(server.url());
+            Topology t = Topology.builder().namespace("relay-crash").build();
+            String in = t.inboundStream();
+            String outbox = t.gatewayOutbox("webchat");
+            int n = 3000;
+            try (EventBus gateway = EventBus.connect(url, config(t, NodeRole.GATEWAY, "g1"));
+                 EventBus relayBus = EventBus.connect(url, config(t, NodeRole.RELAY, "rc").toBuilder().deadPeerTimeout(Duration.ofSeconds(1)).build());
+                 RawRedis raw = new RawRedis(url)) {
+                gateway.ensureStreams();
+                gateway.ensureGroup(in, t.workerGroup());
+                RelayIT.publishNumbered(gateway, n);
+                try (Relay relay = Relay.start(relayBus)) {
+                    Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(2)).until(() -> raw.xlen(in) >= 300);
+                    long beforeCrash = raw.xlen(in);
+                    server.kill();
+                    server.restart();
+                    Awaitility.await().atMost(90, TimeUnit.SECONDS).ignoreExceptions().until(() -> raw.xlen(in) >= n
+                            && gateway.pendingCount(outbox, t.relayGroup()) == 0);
+                    assertThat(beforeCrash).as("moved before the crash").isLessThan(n);
+                }
+                assertOnceInOrder(gateway, in, n);
+            }
+        } finally {
+            server.stop();
+        }
+    }
+
+    /** A publish in relay mode completes only once its outbox holds its entry, with that entry's id. */
+    @Test
+    void aPublishCompletesOnlyOnceItsOutboxEntryIsStored() throws Exception {
+        Topology t = TestRedis.topology();
+        String outbox = t.gatewayOutbox("webchat");
+        try (TcpProxy proxy = TcpProxy.to(TestRedis.url());
+             EventBus gateway = EventBus.connect(proxy.url(), config(t, NodeRole.GATEWAY, "g1").toBuilder()
+                     .publishTimeout(Duration.ofSeconds(30)).deadPeerTimeout(Duration.ofSeconds(30)).build());
+             RawRedis raw = new RawRedis(TestRedis.url())) {
+            gateway.ensureStreams();
+            proxy.freezeAll();
+            java.util.concurrent.CompletableFuture<String> sent = gateway.publishInboundAsync(
+                    Envelope.of("platform", "webchat", "channel_id", "c1", "content", "hi"));
+            Awaitility.await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3))
+                    .until(() -> !sent.isDone() && raw.xlen(outbox) == 0);
+            proxy.unfreeze();
+            String id = sent.get(20, TimeUnit.SECONDS);
+            assertThat(raw.xrange(outbox)).extracting(m -> m.getId()).containsExactly(id);
         }
     }
 
