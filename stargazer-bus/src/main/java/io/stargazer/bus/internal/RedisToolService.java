@@ -76,6 +76,13 @@ final class RedisToolService implements ToolService {
     private final LongAdder unanswered = new LongAdder();
     private Subscription subscription;
     private String consumerName;
+    /**
+     * This instance's name on the leases it takes: its consumer name and a token of its own. The consumer name alone
+     * is not this instance's: another started under it (a node restarted with its node id while the old process still
+     * runs, a service started again while a tool of its last run ignores the interrupt) reads that consumer's pending
+     * requests as its own, and took a running tool's lease for its own and ran the tool again (ToolsSameConsumerNameIT).
+     */
+    private String runOwner;
     /** Run-once memory of requests; null on a bus that is not this library's own (then at least once, as before). */
     private final ToolRuns runs;
 
@@ -86,9 +93,9 @@ final class RedisToolService implements ToolService {
      */
     private record Job(Delivery delivery, String requestId, String tool, String replyTo, String traceId, long deadlineMs,
                        Map<String, Object> args, CompletableFuture<Void> done, Object trace, PublishOptions once) {
-        /** This delivery's name on the request's lease ({@link ToolRuns}). */
-        String owner(String consumer) {
-            return ToolRuns.owner(consumer, delivery.id());
+        /** This delivery's name on the request's lease ({@link ToolRuns}); {@code instance}: the service's {@code runOwner}. */
+        String owner(String instance) {
+            return ToolRuns.owner(instance, delivery.id());
         }
     }
 
@@ -119,6 +126,7 @@ final class RedisToolService implements ToolService {
         ConsumerConfig cc = cb.build();
         RedisToolService s = new RedisToolService(bus, registry, config, cc);
         s.consumerName = cc.consumerName();
+        s.runOwner = cc.consumerName() + "|" + WireFormat.newTraceId().substring(0, 16);
         try {
             s.subscription = bus.subscribeAsync(cc, s::handle);
         } catch (RuntimeException e) {
@@ -221,7 +229,7 @@ final class RedisToolService implements ToolService {
             // a copy gave it back once the lookup said "copy", so copies read in a burst held the room while their
             // lookups were under way and requests read just after them were answered "overloaded" with the room far
             // from full of running and waiting tools (ToolsCopiesInABurstIT).
-            String owner = job.owner(consumerName);
+            String owner = job.owner(runOwner);
             // In settling too: a lookup that throws before it is sent fails the delivery, not leaves it unsettled.
             settling(job, () -> runs.begin(requestId, owner).whenComplete((start, e) -> settling(job, () -> {
                 if (e != null) {
@@ -479,7 +487,7 @@ final class RedisToolService implements ToolService {
      * finding its own lease and no reply, ran the tool again.
      */
     private void finishThenAnswer(Job job, Envelope reply, byte[] encoded, LongAdder counter) {
-        runs.finish(job.requestId, job.owner(consumerName), encoded).whenComplete((f, e) -> settling(job, () -> {
+        runs.finish(job.requestId, job.owner(runOwner), encoded).whenComplete((f, e) -> settling(job, () -> {
             if (e == null) {
                 answer(job, f.earlier() ? storedReply(job.requestId, f.reply()) : reply, counter, true);
                 return;

@@ -106,9 +106,13 @@ final class ToolRuns implements AutoCloseable {
         return lease;
     }
 
-    /** The lease holder's name for entry {@code entryId} taken by {@code consumer}. */
-    static String owner(String consumer, String entryId) {
-        return consumer + "|" + entryId;
+    /**
+     * The lease holder's name for entry {@code entryId} taken by the service instance named {@code instance} (its
+     * consumer name and a token of its own): a retry of the entry on that instance finds its own lease, any other
+     * instance finds it held. It ends with {@code "|" + entryId}, which tells a copy from the same entry taken over.
+     */
+    static String owner(String instance, String entryId) {
+        return instance + "|" + entryId;
     }
 
     CompletableFuture<Start> begin(String requestId, String owner) {
