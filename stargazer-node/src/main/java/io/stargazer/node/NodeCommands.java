@@ -6,6 +6,7 @@ import io.stargazer.bus.ConfigException;
 import io.stargazer.bus.NodeRole;
 import io.stargazer.bus.RedisUrl;
 import io.stargazer.bus.Topology;
+import io.stargazer.bus.tools.ToolClient;
 import io.stargazer.node.EnvironmentDefaults.FromEnv;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -108,6 +109,11 @@ final class NodeCommands {
         if (o.toolTimeoutMs <= 0) {
             throw new ConfigException(EnvironmentDefaults.source(spec, "--tool-timeout-ms"), "'" + o.toolTimeoutMs
                     + "' must be greater than zero");
+        }
+        // A call refuses a longer timeout: every tool command would fail, be retried and end as a dead letter.
+        if (o.toolTimeoutMs > ToolClient.MAX_TIMEOUT.toMillis()) {
+            throw new ConfigException(EnvironmentDefaults.source(spec, "--tool-timeout-ms"), "'" + o.toolTimeoutMs
+                    + "' must be at most " + ToolClient.MAX_TIMEOUT.toMillis() + " (one day, the longest a tool call waits)");
         }
         String nodeId = o.connection.nodeId;
         if (nodeId != null) Topology.checkName("--node-id", nodeId);

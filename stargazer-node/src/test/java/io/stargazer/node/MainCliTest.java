@@ -76,6 +76,21 @@ class MainCliTest {
         assertThat(both.err().strip()).startsWith("stargazer: --platform: 'matrix' is not a platform");
     }
 
+    /**
+     * A tool timeout over the day a tool call takes at most is refused at start, naming it. Before, the node started and
+     * every tool command of the tools handler failed (the call refused the timeout), was retried and ended as a dead
+     * letter, unanswered.
+     */
+    @Test
+    void aToolTimeoutOverADayIsRefusedAtStart() {
+        Result r = run(Map.of("SG_TOOL_TIMEOUT_MS", "86400001", "REDIS_URL", "redis://127.0.0.1:1"), "worker");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip()).isEqualTo("stargazer: SG_TOOL_TIMEOUT_MS: '86400001' must be at most 86400000 (one day, "
+                + "the longest a tool call waits)");
+        Result day = run(Map.of("SG_TOOL_TIMEOUT_MS", "86400000", "REDIS_URL", "redis://127.0.0.1:1"), "worker");
+        assertThat(day.err()).doesNotContain("SG_TOOL_TIMEOUT_MS");
+    }
+
     @Test
     void unreachableServerIsOneLineErrorNamingIt() {
         Result r = run(Map.of("REDIS_URL", "redis://127.0.0.1:1"), "worker");
