@@ -3,6 +3,7 @@
 package io.stargazer.node;
 
 import io.stargazer.bus.Envelope;
+import io.stargazer.bus.EnvelopeTooLargeException;
 import io.stargazer.bus.tools.ToolException;
 import io.stargazer.bus.tools.ToolTimeoutException;
 import java.time.Duration;
@@ -70,6 +71,12 @@ public final class ToolsCommandHandler implements WorkerHandler {
             } else if (cause instanceof ToolException t) {
                 outcome = t.type();
                 answer = "/" + tool + " failed (" + t.type() + "): " + t.errorMessage();
+            } else if (cause instanceof EnvelopeTooLargeException big) {
+                // Nothing was sent; thrown, the message would be tried again, refused the same way each time, and
+                // dead-lettered without a word to the user.
+                outcome = ToolException.BAD_ARGUMENTS;
+                answer = "/" + tool + " failed (" + outcome + "): the arguments are too large: the tool request encodes to "
+                        + big.size() + " bytes, over the limit of " + big.limit() + " bytes (SG_MAX_ENVELOPE_BYTES)";
             } else {
                 throw e;
             }
