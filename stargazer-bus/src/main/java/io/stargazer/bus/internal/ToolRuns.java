@@ -59,6 +59,8 @@ final class ToolRuns implements AutoCloseable {
     /** Leases this instance holds, by run key. */
     private final Map<String, Lease> held = new ConcurrentHashMap<>();
     private final ScheduledExecutorService renewer;
+    /** Set by {@link #close}: only the leases of tools still running are renewed from then on. */
+    private volatile boolean closed;
 
     /** What {@link #finish} stored. {@code earlier}: another run had stored a reply before, which {@code reply} is then. */
     record Finish(boolean earlier, byte[] reply) {
@@ -173,8 +175,14 @@ final class ToolRuns implements AutoCloseable {
     }
 
     private void renew() {
+        if (closed && noneRunning()) {
+            renewer.shutdown();
+            return;
+        }
         for (Map.Entry<String, Lease> e : held.entrySet()) {
             Lease l = e.getValue();
+            // Closed: a reply Redis did not take is given up, as close() warned; only a running tool's lease is kept.
+            if (closed && l.reply != null) continue;
             // Renewed also while it holds a reply Redis did not take: a store can fail where a renewal does not (Redis
             // out of memory refuses the reply's SET, not the lease's PEXPIRE). Before, the store was tried instead of
             // the renewal, the lease lapsed, and an instance that took the request over ran its tool a second time.
@@ -243,12 +251,20 @@ final class ToolRuns implements AutoCloseable {
 
     @Override
     public void close() {
-        renewer.shutdownNow();
+        closed = true;
+        // A tool deaf to close()'s interrupt still runs: its lease is renewed until it returns. Let lapse, the instance
+        // that takes the request over ran the tool a second time beside it (ToolDeafToCloseIT).
+        if (noneRunning()) renewer.shutdownNow();
         long unstored = held.values().stream().filter(l -> l.reply != null).count();
         if (unstored > 0) {
             log.atWarn().addKeyValue("requests", unstored).log("Closed with tool replies Redis has not taken yet: their requests stay "
                     + "pending, and whoever takes them over runs their tools again");
         }
+    }
+
+    /** No lease held here is of a tool still running (each is of a reply Redis has not taken, or there is none). */
+    private boolean noneRunning() {
+        return held.values().stream().allMatch(l -> l.reply != null);
     }
 
     private static byte[] ascii(String s) {

@@ -90,8 +90,9 @@ public interface ToolService extends AutoCloseable {
 
     /**
      * Stops reading, waits up to the close timeout for running tools and their replies, then interrupts the tools
-     * still running, and leaves their requests and the rest pending in the group (uncounted) for other instances.
-     * Idempotent.
+     * still running, and leaves their requests and the rest pending in the group (uncounted) for other instances. A
+     * tool deaf to the interrupt keeps its request's lease while it runs, so no other instance runs it beside it; its
+     * reply, when it returns, is stored and sent. Idempotent.
      */
     @Override
     void close();

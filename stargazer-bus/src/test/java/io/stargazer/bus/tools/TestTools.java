@@ -40,6 +40,23 @@ public final class TestTools {
         }).build();
     }
 
+    /**
+     * A tool deaf to interrupts (as close() sends them): counts {@code running} down, then runs on until {@code release}
+     * is counted down, and returns {@code result}.
+     */
+    public static ToolFunction deafToInterrupts(CountDownLatch running, CountDownLatch release, String result) {
+        return args -> {
+            running.countDown();
+            while (true) {
+                try {
+                    if (release.await(100, TimeUnit.MILLISECONDS)) return result;
+                } catch (InterruptedException e) {
+                    // keeps running
+                }
+            }
+        };
+    }
+
     private static long whole(Map<String, Object> args, String name) {
         if (!(args.get(name) instanceof Long v)) {
             throw new IllegalArgumentException("'" + name + "' must be a whole number");

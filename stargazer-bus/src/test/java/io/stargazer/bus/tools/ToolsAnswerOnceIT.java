@@ -210,17 +210,8 @@ class ToolsAnswerOnceIT {
         String replyTo = ns + ":replies";
         CountDownLatch firstRunning = new CountDownLatch(1);
         CountDownLatch never = new CountDownLatch(1);
-        ToolRegistry registry = ToolRegistry.builder().register("slow", a -> {
-            firstRunning.countDown();
-            // Deaf to close()'s interrupt: its place in the room stays taken while the second is looked up.
-            while (true) {
-                try {
-                    if (never.await(100, TimeUnit.MILLISECONDS)) return "ran";
-                } catch (InterruptedException e) {
-                    // keeps running
-                }
-            }
-        }).build();
+        // Deaf to close()'s interrupt: its place in the room stays taken while the second is looked up.
+        ToolRegistry registry = ToolRegistry.builder().register("slow", TestTools.deafToInterrupts(firstRunning, never, "ran")).build();
         try (Closer closer = new Closer()) {
             closer.add(never::countDown); // the tool's thread ends with the test
             TcpProxy proxy = closer.add(TcpProxy.to(TestRedis.url()));
