@@ -71,6 +71,12 @@ final class RedisEventBus implements EventBus {
      * whose settlements are on the wire: close() lets those finish before it closes the connections under them.
      */
     private final Set<StreamConsumer> closedButHolding = ConcurrentHashMap.newKeySet();
+    /**
+     * Tool clients made on this bus, closed with it after the subscriptions (whose handlers may wait for a call). Left
+     * open, a client outlived its bus: its reader retried the closed connection for good, and it kept its reply stream's
+     * name, so no client could be made under that node id again in the process (ToolClientClosedWithItsBusIT).
+     */
+    private final Set<AutoCloseable> toolClients = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService maintenance;
     /** Timers that must fire on time whatever Redis does: never runs a blocking call (see the class comment). */
     private final ScheduledExecutorService timers;
@@ -1195,6 +1201,23 @@ final class RedisEventBus implements EventBus {
         }
     }
 
+    /**
+     * Closes {@code client} with this bus; false when the bus is closed already (then it is not kept). Under the lock
+     * close() takes its copy of the subscriptions with, so a client made as the bus closes is either closed by it or told.
+     */
+    boolean closeWith(AutoCloseable client) {
+        synchronized (subscriptions) {
+            if (closed.get()) return false;
+            toolClients.add(client);
+            return true;
+        }
+    }
+
+    /** {@code client} closed on its own: no longer closed with the bus. */
+    void forget(AutoCloseable client) {
+        toolClients.remove(client);
+    }
+
     @Override
     public void close() {
         List<Subscription> open;
@@ -1209,6 +1232,13 @@ final class RedisEventBus implements EventBus {
                 s.close();
             } catch (RuntimeException e) {
                 Redis.logClosed("subscription " + s.stream(), e);
+            }
+        }
+        for (AutoCloseable c : List.copyOf(toolClients)) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                Redis.logClosed("tool client", e);
             }
         }
         publishingClosed.set(true);

@@ -144,6 +144,11 @@ final class RedisToolClient implements ToolClient {
             c.timer.shutdownNow();
             throw Redis.translate(e, "creating tools reply stream '" + c.replyStream + "'");
         }
+        if (!rb.closeWith(c)) {
+            ACTIVE.remove(c.activeKey);
+            c.timer.shutdownNow();
+            throw new StargazerException("the bus is closed; cannot create a tool client for reply stream '" + c.replyStream + "'");
+        }
         c.loop.start();
         log.atInfo().addKeyValue("reply_stream", c.replyStream).addKeyValue("tools_stream", c.toolsStream)
                 .log("Tool client started");
@@ -463,6 +468,7 @@ final class RedisToolClient implements ToolClient {
                             + "last tick: " + (e instanceof ExecutionException ? e.getCause() : e));
         } finally {
             ACTIVE.remove(activeKey);
+            bus.forget(this);
         }
         log.atInfo().addKeyValue("reply_stream", replyStream).addKeyValue("calls", calls.sum())
                 .addKeyValue("late_replies", lateReplies.sum()).log("Tool client closed");

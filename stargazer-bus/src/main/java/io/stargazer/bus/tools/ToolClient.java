@@ -99,7 +99,7 @@ public interface ToolClient extends AutoCloseable {
      * {@link ToolClientConfig#replyTtl()} past the last call's deadline, and an answer to a deleted stream would make it
      * again without an expiry. Waits for Redis (the reader to stop, the stream's last expiry to be set) at most the
      * bus's {@link io.stargazer.bus.BusConfig#deadPeerTimeout()} in all, also while Redis is paused or unreachable.
-     * Idempotent.
+     * Idempotent. The bus's {@code close()} closes its tool clients still open, after its subscriptions.
      */
     @Override
     void close();
