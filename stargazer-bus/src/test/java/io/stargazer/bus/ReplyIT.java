@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.stargazer.testing.ChildJvm;
 import io.stargazer.bus.testing.RawRedis;
+import io.stargazer.bus.testing.TcpProxy;
 import io.stargazer.bus.testing.TestRedis;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -121,6 +122,45 @@ class ReplyIT {
     }
 
     /** How many answers each entry got (its {@code answer_to}) in stream {@code out}. */
+    /**
+     * An answer whose reply was lost with its connection is not written again by the client on the next one: there it
+     * ran a second time and, past a short dedupe window, stored the answer again (its entry acknowledged by the first
+     * run). As for the relay's moves (RelayOnceInOrderIT).
+     */
+    @Test
+    void anAnswerWhoseReplyWasLostIsStoredOnceEvenPastAShortDedupeWindow() throws Exception {
+        Topology t = TestRedis.topology();
+        String in = t.inboundStream();
+        String out = t.outboundStream("webchat");
+        String group = t.workerGroup();
+        int n = 2000;
+        BusConfig workerConfig = BusConfig.builder().topology(t).role(NodeRole.WORKER).nodeId("w").platforms(List.of("webchat"))
+                .deadPeerTimeout(Duration.ofSeconds(1)).publishTimeout(Duration.ofSeconds(2)).dedupeWindow(Duration.ofMillis(300)).build();
+        try (TcpProxy proxy = TcpProxy.to(TestRedis.url());
+             EventBus gateway = EventBus.connect(TestRedis.url(),
+                     BusConfig.builder().topology(t).role(NodeRole.GATEWAY).nodeId("g").platforms(List.of("webchat")).build());
+             EventBus worker = EventBus.connect(proxy.url(), workerConfig)) {
+            gateway.ensureStreams();
+            gateway.ensureGroup(in, group);
+            RelayIT.publishNumbered(gateway, n);
+            try (Subscription s = worker.subscribe(worker.consumer(in, group).consumerName("w").claimIdle(Duration.ofSeconds(2)).build(),
+                    d -> d.reply(out, Envelope.of("channel_id", d.envelope().channelId(), "answer_to", d.envelope().longValue("n", -1))).join())) {
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(2)).until(() -> countAnswers(gateway, out).size() >= 300);
+                int before = proxy.acceptedCount();
+                proxy.dropRepliesOnExisting();
+                Awaitility.await().atMost(60, TimeUnit.SECONDS).until(() -> proxy.acceptedCount() > before);
+                Awaitility.await().atMost(90, TimeUnit.SECONDS).until(() -> countAnswers(gateway, out).size() == n
+                        && gateway.pendingCount(in, group) == 0);
+                // Answers whose outcome the worker does not know yet are settled by then too.
+                Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> s.stats().inFlight() == 0);
+            }
+            Map<Long, Integer> counts = countAnswers(gateway, out);
+            assertThat(counts).hasSize(n);
+            assertThat(counts.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList())
+                    .as("entries answered twice").isEmpty();
+        }
+    }
+
     static Map<Long, Integer> countAnswers(EventBus bus, String out) {
         Map<Long, Integer> counts = new HashMap<>();
         for (StreamEntry e : TestRedis.readAll(bus, out)) counts.merge(e.envelope().longValue("answer_to", -1), 1, Integer::sum);

@@ -702,7 +702,7 @@ final class RedisEventBus implements EventBus {
                     WireFormat.TRACE_ID_FIELD.getBytes(StandardCharsets.US_ASCII), traceId,
                     "dedupe_key".getBytes(StandardCharsets.US_ASCII), dk);
         }
-        return replyStep(written, sourceStream, group, sourceId, tail, false, "answering on stream '" + stream + "'");
+        return replyStep(written, sourceStream, group, sourceId, tail, "answering on stream '" + stream + "'");
     }
 
     /**
@@ -721,7 +721,7 @@ final class RedisEventBus implements EventBus {
         tail.add(Dedupe.replyKey(outbox, e.id()).getBytes(StandardCharsets.UTF_8));
         tail.add(h.dedupeKey().getBytes(StandardCharsets.UTF_8));
         tail.addAll(e.flatFields().subList(Relaying.HEADER, e.flatFields().size()));
-        CompletableFuture<Answered> moved = replyStep(h.target(), outbox, group, e.id(), tail, true, "relaying to stream '" + h.target() + "'");
+        CompletableFuture<Answered> moved = replyStep(h.target(), outbox, group, e.id(), tail, "relaying to stream '" + h.target() + "'");
         // Counted on the outbox too, so that this guard trims what the relay has moved once the outbox reaches its cap.
         // Its writers' guards do so only as they publish: the operator's outbox is written only by replays, from a
         // process that then ends, and kept every entry it ever put back.
@@ -731,13 +731,14 @@ final class RedisEventBus implements EventBus {
 
     /**
      * sg_reply: adds an entry to {@code stream} (its arguments after the XADD options: {@code tail}) and acknowledges the
-     * source entry. {@code once}: never written again on a new connection ({@link WriteOnce}), for the relay's moves:
-     * Lettuce wrote a move whose reply was lost again on its next connection, where it ran again and, past
-     * SG_DEDUPE_WINDOW_MS, added its entry a second time (its outbox entry acknowledged already). Failed instead, the
-     * move is tried again only if the entry is still pending here (StreamConsumer confirms that before a retry).
+     * source entry, never written again on a new connection ({@link WriteOnce}): Lettuce wrote a step whose reply was
+     * lost again on its next connection, where it ran again and, past SG_DEDUPE_WINDOW_MS, stored its entry a second
+     * time (the source entry acknowledged by the first run): a relay's move (RelayOnceInOrderIT) or a Delivery.reply
+     * answer (ReplyIT). Failed instead, its outcome unknown, the delivery is tried again only if the entry is still
+     * pending here (StreamConsumer confirms that before a retry).
      */
     private CompletableFuture<Answered> replyStep(String stream, String sourceStream, String group, String sourceId, List<byte[]> tail,
-            boolean once, String what) {
+            String what) {
         List<String> opts = guard.trimArgsFor(stream);
         List<byte[]> argv = new ArrayList<>();
         argv.add(Long.toString(config.dedupeWindow().toMillis()).getBytes(StandardCharsets.US_ASCII));
@@ -753,10 +754,8 @@ final class RedisEventBus implements EventBus {
         // (through the shared connection or one of its own) comes after this answer.
         byte[][] args = argv.toArray(byte[][]::new);
         long deadline = System.nanoTime() + config.publishTimeout().toNanos();
-        CompletableFuture<String> written = StreamPublisher.onCurrent(this::publisher, stream, p -> p.submitStep(once
-                ? () -> redis.writeOnce().dispatch(async, redis.code().valueCommand(Dedupe.REPLY_SCRIPT, keys, args))
-                : () -> redis.code().<String, byte[], byte[]>run(async, Dedupe.REPLY_SCRIPT, io.lettuce.core.ScriptOutputType.VALUE, keys, args),
-                deadline));
+        CompletableFuture<String> written = StreamPublisher.onCurrent(this::publisher, stream, p -> p.submitStep(
+                () -> redis.writeOnce().dispatch(async, redis.code().valueCommand(Dedupe.REPLY_SCRIPT, keys, args)), deadline));
         written.whenComplete((id, e) -> {
             if (e != null) {
                 out.completeExceptionally(Redis.translate(e, what));

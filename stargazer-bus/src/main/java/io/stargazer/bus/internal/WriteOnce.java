@@ -34,10 +34,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * the dispatch, assuming the publishing thread was its channel's event loop; after a reconnect the new channel may be
  * on another loop, and a review made a publish be stored twice in that gap).
  *
- * <p>Not marked, as a second write changes nothing: keyed publishes (deduped), answers (deduped, and their
- * acknowledgement repeats), acknowledgements, dead letters (stored once), trim checks and reads. The relay's moves are
- * marked: deduped only within the dedupe window, a move written again after that added its entry twice (the
- * relay's retry of a failed move runs only while the entry is still pending, unacknowledged).
+ * <p>Not marked, as a second write changes nothing: keyed publishes (deduped), acknowledgements, dead letters (stored
+ * once), trim checks and reads. Answers stored with their acknowledgement (Delivery.reply's one step) and the relay's
+ * moves are marked: deduped only within the dedupe window, one written again after that stored its entry twice (a
+ * retry of the failed delivery runs only while the entry is still pending, unacknowledged).
  */
 final class WriteOnce {
     /** The reason a marked command fails when its connection went away after it was written. */
