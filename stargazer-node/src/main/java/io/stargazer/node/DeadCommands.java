@@ -36,10 +36,13 @@ final class DeadCommands {
         @picocli.CommandLine.Mixin OperatorCommands.ConnectionOptions connection;
         Main main;
 
-        /** The filter's streams part: what {@code name} names (inbound, outbound:p, tools, a stream), or every one. */
-        DeadLetterFilter.Builder filter(EventBus bus, String name) {
+        /**
+         * The filter's streams part: what {@code name} names (inbound, outbound:p, tools, a stream), or every one;
+         * {@code typedAs}: the argument or flag it came from, which a refusal names.
+         */
+        DeadLetterFilter.Builder filter(EventBus bus, String name, String typedAs) {
             DeadLetterFilter.Builder f = DeadLetterFilter.builder();
-            if (name != null) f.streams(DeadLetterView.deadStreams(bus.topology(), OperatorCommands.resolveStreams(bus, name)));
+            if (name != null) f.streams(DeadLetterView.deadStreams(bus.topology(), OperatorCommands.resolveStreams(bus, name, typedAs)));
             return f;
         }
 
@@ -111,7 +114,7 @@ final class DeadCommands {
         @Override
         int run() {
             try (EventBus bus = connect()) {
-                DeadLetterPage page = bus.deadLetters().list(filter(bus, stream).errorContains(error).limit(limit).after(after).build());
+                DeadLetterPage page = bus.deadLetters().list(filter(bus, stream, "STREAM").errorContains(error).limit(limit).after(after).build());
                 for (String s : page.notStreams()) warnNotAStream(spec, s, "its dead letters, if any, are not listed");
                 long now = System.currentTimeMillis();
                 if (json) {
@@ -155,7 +158,7 @@ final class DeadCommands {
         @Override
         int run() {
             try (EventBus bus = connect()) {
-                DeadLetter d = DeadLetterView.lookUp(bus, filter(bus, stream).build(), List.of(id), "ids").byId().get(id);
+                DeadLetter d = DeadLetterView.lookUp(bus, filter(bus, stream, "--stream").build(), List.of(id), "ids").byId().get(id);
                 if (d == null) throw new ConfigException("ID", "'" + id + "' is not in any dead-letter stream");
                 main.out.println(NodeJson.write(DeadLetterView.full(d, System.currentTimeMillis())));
                 main.out.flush();
@@ -197,7 +200,7 @@ final class DeadCommands {
             ReplayOptions.Builder o = ReplayOptions.builder().dryRun(dryRun);
             if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
             try (EventBus bus = connect()) {
-                DeadLetterFilter f = filter(bus, sel.stream).errorContains(sel.error).build();
+                DeadLetterFilter f = filter(bus, sel.stream, "--stream").errorContains(sel.error).build();
                 // By ids: what they name is looked up first (an id two streams hold is refused), then those found are
                 // acted on by id@stream; none found, nothing is (a filter without ids would select every one).
                 DeadLetterView.Named named = sel.all ? null : DeadLetterView.lookUp(bus, f, sel.ids, "ids");
@@ -234,7 +237,7 @@ final class DeadCommands {
             int ways = (sel.ids.isEmpty() ? 0 : 1) + (sel.all ? 1 : 0) + (olderThan != null ? 1 : 0);
             if (ways != 1) throw new ConfigException("ID", "give dead-letter ids, --all or --older-than (one of them)");
             try (EventBus bus = connect()) {
-                DeadLetterFilter.Builder f = filter(bus, sel.stream).errorContains(sel.error);
+                DeadLetterFilter.Builder f = filter(bus, sel.stream, "--stream").errorContains(sel.error);
                 if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
                 DeadLetterView.Named named = sel.ids.isEmpty() ? null : DeadLetterView.lookUp(bus, f.build(), sel.ids, "ids");
                 long purged = (named == null ? Optional.of(f.build()) : named.selected()).map(bus.deadLetters()::purge).orElse(0L);
@@ -282,7 +285,7 @@ final class DeadCommands {
         @Override
         public Integer call() {
             try (EventBus bus = connect()) {
-                List<String> streams = OperatorCommands.resolveStreams(bus, stream);
+                List<String> streams = OperatorCommands.resolveStreams(bus, stream, "STREAM");
                 check(bus, streams);
                 for (String s : streams) main.out.println(apply(bus, s) + " " + s + " " + group);
                 if ("inbound".equals(stream)) {

@@ -85,13 +85,19 @@ final class OperatorCommands {
     /**
      * {@code inbound}, {@code outbound:<platform>}, {@code tools}, or a stream name as is. {@code inbound} is every
      * partition, with SG_INBOUND_PARTITIONS_ALSO those of the other count too (a partition-count change: docs/cluster.md).
+     * A bad name is refused naming {@code typedAs}, the argument or flag the operator typed it as (STREAM, --stream,
+     * --to), not the topology's own word for it ("platform", "stream").
      */
-    static List<String> resolveStreams(EventBus bus, String name) {
+    static List<String> resolveStreams(EventBus bus, String name, String typedAs) {
         Topology t = bus.topology();
         if ("inbound".equals(name)) return StreamsReport.inboundStreams(t);
         if ("tools".equals(name)) return List.of(t.toolsStream());
-        if (name.startsWith("outbound:")) return List.of(t.outboundStream(name.substring("outbound:".length())));
-        return List.of(Topology.checkName("stream", name));
+        try {
+            if (name.startsWith("outbound:")) return List.of(t.outboundStream(name.substring("outbound:".length())));
+            return List.of(Topology.checkName("stream", name));
+        } catch (ConfigException bad) {
+            throw new ConfigException(typedAs, bad.reason());
+        }
     }
 
     @Command(name = "streams", mixinStandardHelpOptions = true,
@@ -264,13 +270,7 @@ final class OperatorCommands {
                 if ("inbound".equals(to)) {
                     id = bus.publishInbound(e, options);
                 } else {
-                    List<String> streams;
-                    try {
-                        streams = resolveStreams(bus, to);
-                    } catch (ConfigException bad) {
-                        throw new ConfigException("--to", bad.reason()); // a platform or stream name the operator typed after --to
-                    }
-                    id = bus.publish(streams.get(0), e, options);
+                    id = bus.publish(resolveStreams(bus, to, "--to").get(0), e, options);
                 }
                 main.out.println(id);
             }
@@ -310,7 +310,7 @@ final class OperatorCommands {
             if (count != null && count <= 0) throw new ConfigException("--count", "'" + count + "' must be greater than zero");
             try (EventBus bus = connect()) {
                 Map<String, String> cursors = new LinkedHashMap<>();
-                for (String s : resolveStreams(bus, stream)) {
+                for (String s : resolveStreams(bus, stream, "STREAM")) {
                     cursors.put(s, fromStart ? "0" : lastId(bus, s));
                 }
                 long printed = 0;

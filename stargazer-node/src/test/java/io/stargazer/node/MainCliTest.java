@@ -167,7 +167,7 @@ class MainCliTest {
             {"--older-than", "soon", "dead", "purge", "--older-than", "soon"},
             {"--older-than", "PT-1H", "dead", "purge", "--older-than", "PT-1H"},
             {"--stream", "a b", "streams", "--stream", "a b"},
-            {"stream", "a b", "dead", "list", "a b"},
+            {"STREAM", "a b", "dead", "list", "a b"},
             {"--limit", "0", "dead", "list", "-n", "0"},
             {"--after", "garbage", "dead", "list", "--after", "garbage"},
             {"ID", "notanid", "dead", "replay", "notanid"},
