@@ -127,7 +127,8 @@
   }
 
   function matching() {
-    return {all: true, stream: $("stream").value || null, error: $("error").value || null};
+    // Blank filters are "any" in the list shown, so null here: the API refuses blank text rather than widen a selection.
+    return {all: true, stream: $("stream").value.trim() || null, error: $("error").value.trim() || null};
   }
 
   $("filter").addEventListener("submit", function (ev) { ev.preventDefault(); load(false); });

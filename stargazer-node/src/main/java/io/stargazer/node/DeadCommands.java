@@ -180,6 +180,17 @@ final class DeadCommands {
 
         @Option(names = "--error", paramLabel = "TEXT", description = "Only entries whose error contains TEXT")
         String error;
+
+        /**
+         * The error text to match, or null without --error. An empty one is refused: the filter takes it for "any", so
+         * {@code --error "$REASON"} with REASON unset replayed or purged every dead letter.
+         */
+        String error() {
+            if (error != null && error.isBlank()) {
+                throw new ConfigException("--error", "'" + error + "' is empty: give the text to match, or leave --error out (nothing was done)");
+            }
+            return error;
+        }
     }
 
     @Command(name = "replay", mixinStandardHelpOptions = true,
@@ -197,10 +208,11 @@ final class DeadCommands {
         @Override
         int run() {
             if (sel.ids.isEmpty() == !sel.all) throw new ConfigException("ID", "give dead-letter ids or --all (not both)");
+            String error = sel.error();
             ReplayOptions.Builder o = ReplayOptions.builder().dryRun(dryRun);
             if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
             try (EventBus bus = connect()) {
-                DeadLetterFilter f = filter(bus, sel.stream, "--stream").errorContains(sel.error).build();
+                DeadLetterFilter f = filter(bus, sel.stream, "--stream").errorContains(error).build();
                 // By ids: what they name is looked up first (an id two streams hold is refused), then those found are
                 // acted on by id@stream; none found, nothing is (a filter without ids would select every one).
                 DeadLetterView.Named named = sel.all ? null : DeadLetterView.lookUp(bus, f, sel.ids, "ids");
@@ -236,8 +248,9 @@ final class DeadCommands {
         int run() {
             int ways = (sel.ids.isEmpty() ? 0 : 1) + (sel.all ? 1 : 0) + (olderThan != null ? 1 : 0);
             if (ways != 1) throw new ConfigException("ID", "give dead-letter ids, --all or --older-than (one of them)");
+            String error = sel.error();
             try (EventBus bus = connect()) {
-                DeadLetterFilter.Builder f = filter(bus, sel.stream, "--stream").errorContains(sel.error);
+                DeadLetterFilter.Builder f = filter(bus, sel.stream, "--stream").errorContains(error);
                 if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
                 DeadLetterView.Named named = sel.ids.isEmpty() ? null : DeadLetterView.lookUp(bus, f.build(), sel.ids, "ids");
                 long purged = (named == null ? Optional.of(f.build()) : named.selected()).map(bus.deadLetters()::purge).orElse(0L);

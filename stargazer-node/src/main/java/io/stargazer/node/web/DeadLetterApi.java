@@ -138,12 +138,13 @@ final class DeadLetterApi {
     }
 
     /**
-     * A filter member of a replay or purge: text, or absent, null or blank for none. Anything else is refused: taken
-     * as "none", it widened the selection to every dead-letter stream (or every error) of a request meant for one.
+     * A filter member of a replay or purge: text, or absent or null for none. Anything else is refused, blank text too:
+     * taken as "none", it widened the selection to every dead-letter stream (or every error) of a request meant for one.
      */
     private static String filterText(Map<?, ?> body, String key) {
         Object v = body.get(key);
         if (v != null && !(v instanceof String)) throw new ConfigException(key, "must be text (or null for any)");
+        if (v instanceof String s && s.isBlank()) throw new ConfigException(key, "'" + s + "' is empty: give text, or null for any");
         return text(body, key);
     }
 
