@@ -14,7 +14,8 @@ import java.util.regex.Pattern;
  *   <caption>Parts</caption>
  *   <tr><th>builder method</th><th>default</th><th>meaning</th></tr>
  *   <tr><td>{@code streams}</td><td>every dead-letter stream of the topology ({@link DeadLetters#streams()})</td>
- *       <td>the dead-letter streams to look in</td></tr>
+ *       <td>the dead-letter streams to look in; a stream the topology carries messages on (inbound, outbound, tools, a
+ *       reply stream, an outbox) is refused by {@link DeadLetters}' operations, nothing done</td></tr>
  *   <tr><td>{@code ids}</td><td>any</td><td>only these dead letters: {@code <ms>-<seq>} in every stream looked in (two
  *       streams may hold an entry of the same id, stored in the same millisecond: that id selects both), or
  *       {@code <ms>-<seq>@<dead-letter stream>} in that stream only ({@link DeadLetter#ref()}, the form of a list's

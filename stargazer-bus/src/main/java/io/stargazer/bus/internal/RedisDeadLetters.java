@@ -333,8 +333,24 @@ final class RedisDeadLetters implements io.stargazer.bus.DeadLetters {
 
     // ---- reading --------------------------------------------------------------------------------------------
 
+    /**
+     * The filter's streams, every one of the topology's without. A stream the topology carries messages on (inbound,
+     * outbound, tools, a reply stream, an outbox) is refused: taken for a dead-letter stream, a purge trimmed its
+     * messages away (XTRIM MAXLEN 0) where its dead letters were meant. A consumer's own dead-letter stream, of a name
+     * of its choosing, is taken as before.
+     */
     private List<String> streamsOf(DeadLetterFilter filter) {
-        return filter.streams().isEmpty() ? streams() : filter.streams();
+        if (filter.streams().isEmpty()) return streams();
+        Topology t = bus.topology();
+        for (String s : filter.streams()) {
+            if (s.endsWith(t.deadLetterSuffix())) continue;
+            if (s.equals(t.inboundStream()) || t.isInboundOfEitherCount(s) || s.equals(t.toolsStream()) || s.startsWith(t.outboundStreamPrefix() + ":")
+                    || s.startsWith(t.toolsReplyStreamPrefix() + ":") || s.startsWith(t.outboxPrefix() + ":")) {
+                throw new io.stargazer.bus.ConfigException("streams", "'" + s + "' is a stream of the topology, not a dead-letter stream;"
+                        + " its dead letters are in '" + t.deadLetterStream(s) + "' (nothing was done)");
+            }
+        }
+        return filter.streams();
     }
 
     /**
