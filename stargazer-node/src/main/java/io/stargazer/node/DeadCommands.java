@@ -37,13 +37,39 @@ final class DeadCommands {
         Main main;
 
         /**
-         * The filter's streams part: what {@code name} names (inbound, outbound:p, tools, a stream), or every one;
-         * {@code typedAs}: the argument or flag it came from, which a refusal names.
+         * The filter's streams part: what {@code name} names (inbound, outbound:p, tools, a stream), or every one. A
+         * dead-letter stream that is neither one of the topology's nor there in Redis is refused: a typo listed,
+         * replayed and purged nothing, and "purged 0" read as done. Refusals name the STREAM
+         * argument or the --stream flag ({@link #streamFlag}).
          */
-        DeadLetterFilter.Builder filter(EventBus bus, String name, String typedAs) {
+        DeadLetterFilter.Builder filter(EventBus bus, String name) {
             DeadLetterFilter.Builder f = DeadLetterFilter.builder();
-            if (name != null) f.streams(DeadLetterView.deadStreams(bus.topology(), OperatorCommands.resolveStreams(bus, name, typedAs)));
+            if (name != null) {
+                List<String> dead = DeadLetterView.deadStreams(bus.topology(), OperatorCommands.resolveStreams(bus, name, streamFlag()));
+                List<String> known = bus.deadLetters().streams();
+                for (String s : dead) {
+                    if (!known.contains(s) && absent(bus, s)) {
+                        throw new ConfigException(streamFlag(), "'" + name + "': its dead-letter stream '" + s + "' is not one of the"
+                                + " topology's (" + String.join(", ", known) + ") and is not in Redis (nothing was done)");
+                    }
+                }
+                f.streams(dead);
+            }
             return f;
+        }
+
+        /** How the operator named the stream: {@code --stream}, or list's STREAM. */
+        String streamFlag() {
+            return "--stream";
+        }
+
+        /** Only a stream Redis says is not there; one that could not be read is left to the command, which says why. */
+        private static boolean absent(EventBus bus, String stream) {
+            try {
+                return bus.describeStream(stream).isEmpty();
+            } catch (io.stargazer.bus.StargazerException e) {
+                return false;
+            }
         }
 
         /** The command itself; its ConfigExceptions name the library's filter parts, which call() renames. */
@@ -112,9 +138,14 @@ final class DeadCommands {
         String after;
 
         @Override
+        String streamFlag() {
+            return "STREAM";
+        }
+
+        @Override
         int run() {
             try (EventBus bus = connect()) {
-                DeadLetterPage page = bus.deadLetters().list(filter(bus, stream, "STREAM").errorContains(error).limit(limit).after(after).build());
+                DeadLetterPage page = bus.deadLetters().list(filter(bus, stream).errorContains(error).limit(limit).after(after).build());
                 for (String s : page.notStreams()) warnNotAStream(spec, s, "its dead letters, if any, are not listed");
                 long now = System.currentTimeMillis();
                 if (json) {
@@ -158,7 +189,7 @@ final class DeadCommands {
         @Override
         int run() {
             try (EventBus bus = connect()) {
-                DeadLetter d = DeadLetterView.lookUp(bus, filter(bus, stream, "--stream").build(), List.of(id), "ids").byId().get(id);
+                DeadLetter d = DeadLetterView.lookUp(bus, filter(bus, stream).build(), List.of(id), "ids").byId().get(id);
                 if (d == null) throw new ConfigException("ID", "'" + id + "' is not in any dead-letter stream");
                 main.out.println(NodeJson.write(DeadLetterView.full(d, System.currentTimeMillis())));
                 main.out.flush();
@@ -212,7 +243,7 @@ final class DeadCommands {
             ReplayOptions.Builder o = ReplayOptions.builder().dryRun(dryRun);
             if (rate != null) o.ratePerSecond(DeadLetterView.rate("--rate", rate));
             try (EventBus bus = connect()) {
-                DeadLetterFilter f = filter(bus, sel.stream, "--stream").errorContains(error).build();
+                DeadLetterFilter f = filter(bus, sel.stream).errorContains(error).build();
                 // By ids: what they name is looked up first (an id two streams hold is refused), then those found are
                 // acted on by id@stream; none found, nothing is (a filter without ids would select every one).
                 DeadLetterView.Named named = sel.all ? null : DeadLetterView.lookUp(bus, f, sel.ids, "ids");
@@ -250,7 +281,7 @@ final class DeadCommands {
             if (ways != 1) throw new ConfigException("ID", "give dead-letter ids, --all or --older-than (one of them)");
             String error = sel.error();
             try (EventBus bus = connect()) {
-                DeadLetterFilter.Builder f = filter(bus, sel.stream, "--stream").errorContains(error);
+                DeadLetterFilter.Builder f = filter(bus, sel.stream).errorContains(error);
                 if (olderThan != null) f.olderThan(DeadLetterView.duration("--older-than", olderThan));
                 DeadLetterView.Named named = sel.ids.isEmpty() ? null : DeadLetterView.lookUp(bus, f.build(), sel.ids, "ids");
                 long purged = (named == null ? Optional.of(f.build()) : named.selected()).map(bus.deadLetters()::purge).orElse(0L);
