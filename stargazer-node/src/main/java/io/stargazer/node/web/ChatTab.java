@@ -59,6 +59,9 @@ final class ChatTab {
     static final String STALLED_REASON = "too slow: nothing read for " + STALL_TIMEOUT.toSeconds() + " s";
     static final String OVERFLOW_REASON = "too slow: more than " + (MAX_BUFFERED_BYTES >> 20) + " MiB waiting to be read";
     static final Duration DISCONNECT_AFTER = Duration.ofSeconds(10);
+    /** WebSocket status "going away": the gateway stops, and the page reconnects (to another gateway, if there is one). */
+    static final int CLOSE_GOING_AWAY = 1001;
+    static final String STOPPING_REASON = "the gateway is shutting down";
     /** How long after a ping something (its pong, or any frame) must have come from the tab. */
     static final Duration PONG_TIMEOUT = Duration.ofSeconds(20);
     static final String SILENT_REASON = "gone: nothing came back for " + PONG_TIMEOUT.toSeconds() + " s after a ping";
@@ -210,6 +213,23 @@ final class ChatTab {
         synchronized (this) {
             forget();
         }
+    }
+
+    /**
+     * Closes the tab with {@link #CLOSE_GOING_AWAY} as its gateway stops, on the send thread: the close frame follows
+     * the frames handed to it before. From any thread.
+     */
+    void goingAway() {
+        onSendThread(() -> {
+            if (gone()) {
+                return;
+            }
+            try {
+                session.close(CLOSE_GOING_AWAY, STOPPING_REASON);
+            } catch (RuntimeException e) {
+                log.atDebug().addKeyValue("channel_id", channel).log("Closing a tab as the gateway stops failed: " + e);
+            }
+        });
     }
 
     /** How many answers went with the tab unsent (queued when it closed or was dropped), counted once. */

@@ -91,6 +91,11 @@ public final class WebChatGateway implements AutoCloseable {
     static final Duration REFUSED_WARN_EVERY = Duration.ofSeconds(10);
     /** WebSocket status "try again later": the gateway holds as many tabs as it may. */
     static final int CLOSE_FULL = 1013;
+    /**
+     * How long a stopping gateway waits for its tabs to answer their close ({@link #closeTabs}) before the HTTP server
+     * cuts the connections of those that did not.
+     */
+    static final Duration CLOSE_TABS_WAIT = Duration.ofSeconds(2);
     /** At most one WARN this often about tabs refused over the cap. */
     static final Duration FULL_WARN_EVERY = Duration.ofSeconds(10);
     /** At most one WARN this often about failed publishes, as for the bus's handler failures. */
@@ -104,6 +109,10 @@ public final class WebChatGateway implements AutoCloseable {
     /** Open tabs by channel id, and by WebSocket session id. */
     private final Map<String, ChatTab> tabs = new ConcurrentHashMap<>();
     private final Map<String, ChatTab> tabBySession = new ConcurrentHashMap<>();
+    /** Notified as a tab leaves {@link #tabBySession}: what {@link #closeTabs} waits on. */
+    private final Object tabGone = new Object();
+    /** Set by {@link #closeTabs}: a tab opened after it is closed at once. */
+    private volatile boolean stopping;
     /** When each message was published, by trace id, until its first answer: the round-trip latency. */
     private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
     private final Runnable tabDropped;
@@ -196,6 +205,10 @@ public final class WebChatGateway implements AutoCloseable {
     // ---- tabs (called on Jetty threads; they only queue frames) --------------------------------------------
 
     void opened(WsContext ws) {
+        if (stopping) {
+            ws.closeSession(ChatTab.CLOSE_GOING_AWAY, ChatTab.STOPPING_REASON);
+            return;
+        }
         if (held.incrementAndGet() > settings.maxTabs()) {
             held.decrementAndGet();
             ws.closeSession(CLOSE_FULL, fullReason());
@@ -223,6 +236,33 @@ public final class WebChatGateway implements AutoCloseable {
             tabs.remove(tab.channel, tab);
             discarded(tab.channel, tab.takeLostAnswers());
             log.atDebug().addKeyValue("channel_id", tab.channel).log("Tab closed");
+            synchronized (tabGone) {
+                tabGone.notifyAll();
+            }
+        }
+    }
+
+    /**
+     * Closes every tab with 1001 ("going away") and {@link ChatTab#STOPPING_REASON}, and waits up to {@code wait} for
+     * them to answer: called before the HTTP server stops, which otherwise cut every tab's connection with no close frame
+     * (the browser saw 1006, an abnormal closure, and no reason).
+     */
+    public void closeTabs(Duration wait) {
+        stopping = true;
+        tabBySession.values().forEach(ChatTab::goingAway);
+        long deadline = System.nanoTime() + wait.toNanos();
+        synchronized (tabGone) {
+            for (long left; !tabBySession.isEmpty() && (left = deadline - System.nanoTime()) > 0; ) {
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(tabGone, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+        if (!tabBySession.isEmpty()) {
+            log.atDebug().addKeyValue("tabs", tabBySession.size()).log("Tabs that did not answer their close are cut off");
         }
     }
 

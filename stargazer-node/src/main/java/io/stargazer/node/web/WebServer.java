@@ -335,6 +335,7 @@ public final class WebServer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (gateway != null) gateway.closeTabs(WebChatGateway.CLOSE_TABS_WAIT); // Jetty's stop sends tabs no close frame
         app.stop();
         log.atDebug().log("HTTP server stopped");
     }

@@ -1,0 +1,45 @@
+// Promise (never stall, clear errors): a gateway sent SIGTERM closes its open chat tabs with a status and a reason.
+package io.stargazer.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.stargazer.bus.Topology;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A gateway process stopped gracefully tells its tabs why with a close frame, 1001 ("going away") and the reason, so the
+ * page can say so and reconnect. Before, Jetty's stop cut their connections without one: the browser saw 1006, an
+ * abnormal closure, with no reason, as for a crash.
+ */
+@Timeout(180)
+class GatewayStopClosesTabsIT {
+    @Test
+    void aGatewayStoppedWithTabsOpenClosesThemWithAStatus() throws Exception {
+        Topology t = TestRedis.topology();
+        Map<String, String> env = TestEnv.of(t);
+        List<NodeProcess> procs = new ArrayList<>();
+        try {
+            NodeProcess g = NodeProcess.start(procs, "stop-gateway", env, "gateway", "--http-port", "0", "--node-id", "gw-stop")
+                    .awaitRunning();
+            NodeProcess w = NodeProcess.start(procs, "stop-gateway-worker", env, "worker", "--node-id", "worker-g").awaitRunning();
+            try (ChatSocket tab = new ChatSocket(g.httpPort())) {
+                tab.say("hello");
+                await().atMost(Duration.ofSeconds(30)).until(() -> tab.answers().contains("hello"));
+
+                assertThat(g.stop()).as(g.log()).isZero();
+
+                await().atMost(Duration.ofSeconds(10)).alias("the tab told the gateway closed it").until(() -> tab.closedWith() != null);
+                assertThat(tab.closedWith()).as(g.log()).isEqualTo("1001 the gateway is shutting down");
+            }
+            assertThat(w.stop()).as(w.log()).isZero();
+        } finally {
+            procs.forEach(NodeProcess::close);
+        }
+    }
+}
