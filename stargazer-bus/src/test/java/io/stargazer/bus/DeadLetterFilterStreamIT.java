@@ -1,3 +1,4 @@
+// Promise (never lose; bad input changes nothing): a dead-letter filter naming a live stream is refused, never purged.
 package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;

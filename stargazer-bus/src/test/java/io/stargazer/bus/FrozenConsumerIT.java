@@ -1,3 +1,4 @@
+// Promise (never answer twice): a consumer frozen or cut off past the claim time does not run what another now holds.
 package io.stargazer.bus;
 
 import static io.stargazer.testing.RawRedis.b;

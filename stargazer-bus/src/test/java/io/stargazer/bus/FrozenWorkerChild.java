@@ -1,3 +1,4 @@
+// A worker in a child JVM for FrozenConsumerIT, frozen with SIGSTOP; prints what its handler starts and finishes.
 package io.stargazer.bus;
 
 import java.io.BufferedReader;

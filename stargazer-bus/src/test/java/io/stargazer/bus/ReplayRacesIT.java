@@ -1,3 +1,4 @@
+// Promise (once, never lost): a replay puts each dead letter back once beside a second replay, a purge or a cut connection.
 package io.stargazer.bus;
 
 import static org.assertj.core.api.Assertions.assertThat;

@@ -1,3 +1,4 @@
+// Promise (bad input changes nothing): an empty error text or stream given to dead replay|purge is refused, not "all".
 package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;

@@ -1,3 +1,4 @@
+// Promise (bad input gets a clear error): a mistyped STREAM of stargazer dead ... is refused, not read as an empty one.
 package io.stargazer.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
