@@ -42,7 +42,7 @@ class FrozenConsumerIT {
     private String group;
 
     @BeforeEach
-    void gateway() {
+    void worker() {
         bus = closer.add(TestRedis.bus(NodeRole.WORKER));
         raw = closer.add(new RawRedis(TestRedis.url()));
         stream = bus.topology().inboundStream();

@@ -44,9 +44,7 @@ class RelayOnceInOrderIT {
         try (EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
              EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "rb"));
              RawRedis raw = new RawRedis(TestRedis.url())) {
-            gateway.ensureStreams();
-            relayBus.ensureGroup(in, t.workerGroup());
-            RelayIT.publishNumbered(gateway, n);
+            backlog(gateway, t, n);
             long heldByChild;
             try (ChildJvm child = ChildJvm.start(RelayChild.class, TestRedis.url().toString(), ns, "webchat", "ra", "500")) {
                 Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(5)).until(() -> raw.xlen(in) >= 100);
@@ -78,9 +76,7 @@ class RelayOnceInOrderIT {
         try (EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
              EventBus relayBus = EventBus.connect(TestRedis.url(), config(t, NodeRole.RELAY, "r"));
              RawRedis raw = new RawRedis(TestRedis.url())) {
-            gateway.ensureStreams();
-            relayBus.ensureGroup(in, t.workerGroup());
-            RelayIT.publishNumbered(gateway, n);
+            backlog(gateway, t, n);
             try (ChildJvm child = ChildJvm.start(RelayChild.class, TestRedis.url().toString(), ns, "webchat", "r", "500")) {
                 Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(5)).until(() -> raw.xlen(in) >= n / 3);
                 child.kill();
@@ -108,9 +104,7 @@ class RelayOnceInOrderIT {
              EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
              EventBus relayBus = EventBus.connect(proxy.url(), relayConfig);
              RawRedis raw = new RawRedis(TestRedis.url())) {
-            gateway.ensureStreams();
-            gateway.ensureGroup(in, t.workerGroup());
-            RelayIT.publishNumbered(gateway, n);
+            backlog(gateway, t, n);
             try (Relay relay = Relay.start(relayBus, c -> c.claimIdle(Duration.ofSeconds(2)))) {
                 Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(2)).until(() -> raw.xlen(in) >= 300);
                 proxy.freezeAll();
@@ -264,9 +258,7 @@ class RelayOnceInOrderIT {
              EventBus gateway = EventBus.connect(TestRedis.url(), config(t, NodeRole.GATEWAY, "g1"));
              EventBus relayBus = EventBus.connect(proxy.url(), relayConfig);
              RawRedis raw = new RawRedis(TestRedis.url())) {
-            gateway.ensureStreams();
-            gateway.ensureGroup(in, t.workerGroup());
-            RelayIT.publishNumbered(gateway, n);
+            backlog(gateway, t, n);
             try (Relay relay = Relay.start(relayBus, c -> c.claimIdle(Duration.ofSeconds(2)))) {
                 Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(2)).until(() -> raw.xlen(in) >= 300);
                 int before = proxy.acceptedCount();
@@ -297,9 +289,7 @@ class RelayOnceInOrderIT {
             try (EventBus gateway = EventBus.connect(url, config(t, NodeRole.GATEWAY, "g1"));
                  EventBus relayBus = EventBus.connect(url, config(t, NodeRole.RELAY, "rc").toBuilder().deadPeerTimeout(Duration.ofSeconds(1)).build());
                  RawRedis raw = new RawRedis(url)) {
-                gateway.ensureStreams();
-                gateway.ensureGroup(in, t.workerGroup());
-                RelayIT.publishNumbered(gateway, n);
+                backlog(gateway, t, n);
                 try (Relay relay = Relay.start(relayBus)) {
                     Awaitility.await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(2)).until(() -> raw.xlen(in) >= 300);
                     long beforeCrash = raw.xlen(in);
@@ -338,6 +328,13 @@ class RelayOnceInOrderIT {
     }
 
     /** Every n from 0 to n-1 once, and within each channel in increasing order. */
+    /** The gateway's outbox holds {@code n} numbered publishes, for the relay to move to an inbound stream with a group. */
+    private static void backlog(EventBus gateway, Topology t, int n) throws InterruptedException {
+        gateway.ensureStreams();
+        gateway.ensureGroup(t.inboundStream(), t.workerGroup());
+        RelayIT.publishNumbered(gateway, n);
+    }
+
     private static void assertOnceInOrder(EventBus bus, String stream, int n) {
         Map<Long, Integer> counts = new HashMap<>();
         Map<String, List<Long>> byChannel = new LinkedHashMap<>();

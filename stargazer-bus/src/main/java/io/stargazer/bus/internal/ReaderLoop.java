@@ -152,11 +152,11 @@ final class ReaderLoop {
                     troubled = true;
                     warned.clear();
                     warned.add(kind);
-                    log.atWarn().log(what + said(e) + e.getMessage());
+                    log.atWarn().log(what + said(kind) + e.getMessage());
                 } else if (warned.add(kind)) {
                     // The same episode, another cause (a primary turned replica: its blocked read is UNBLOCKED, then
                     // every read is refused READONLY): said once, or only the first cause was ever said.
-                    log.atWarn().log(what + " still failing; now it" + said(e) + e.getMessage());
+                    log.atWarn().log(what + " still failing; now it" + said(kind) + e.getMessage());
                 } else {
                     log.atDebug().log(what + " still failing: " + e.getMessage());
                 }
@@ -198,21 +198,23 @@ final class ReaderLoop {
         }
     }
 
-    /**
-     * What a failed turn met, in an operator's words: a deleted group (XGROUP DESTROY, a stream deleted) or a server that
-     * answers and refuses (READONLY, NOREPLICAS, LOADING, ...) is not a lost connection: say which it was.
-     */
-    private static String said(Throwable e) {
-        if (groupLost(e)) return " lost its consumer group (NOGROUP); re-creating it: ";
-        if (e instanceof io.stargazer.bus.RedisServerException) return " is refused by Redis; trying again: ";
-        return " lost Redis; reconnecting: ";
-    }
-
     /** The kind of a turn's failure, each said at WARN once per episode: the server's reply code, or a lost connection. */
     private static String kindOf(Throwable e) {
         if (groupLost(e)) return "NOGROUP";
         if (e instanceof io.stargazer.bus.RedisServerException rse) return String.valueOf(rse.code());
-        return "connection";
+        return CONNECTION;
+    }
+
+    private static final String CONNECTION = "connection";
+
+    /**
+     * What a failure of {@code kind} met, in an operator's words: a deleted group (XGROUP DESTROY, a stream deleted) or a
+     * server that answers and refuses (READONLY, NOREPLICAS, LOADING, ...) is not a lost connection: say which it was.
+     */
+    private static String said(String kind) {
+        if (kind.equals("NOGROUP")) return " lost its consumer group (NOGROUP); re-creating it: ";
+        if (!kind.equals(CONNECTION)) return " is refused by Redis; trying again: ";
+        return " lost Redis; reconnecting: ";
     }
 
     /** Whether {@code e}, or a cause of it, is Redis's NOGROUP reply. */
